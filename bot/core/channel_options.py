@@ -1,8 +1,8 @@
 """Channel settings (`/agent config <key> <value>`), each declared once: a field of `ChannelSettings` below.
 
-A field's `option(...)` says what kind of value the setting takes (`Duration`, `Flag`, `Number`, `Choice`,
-`People`, `Channel`, `Reminders`, `RiskWords`: how a typed value is checked and stored, how the stored
-string reads back), what `/agent config` and `/agent help` say of it, its line in the docs' configuration
+A field's `option(...)` says what kind of value the setting takes (bot/core/setting_kinds.py: `Duration`, `Flag`,
+`Number`, `Choice`, `People`, `Channel`, `Reminders`, `RiskWords`: how a typed value is checked and stored, how the
+stored string reads back), what `/agent config` and `/agent help` say of it, its line in the docs' configuration
 reference and which value only a named admin may set. The rest is derived from these declarations (`options_of`):
 
 - parsing and checking `/agent config <key> <value>`: `parse_setting` (`bot.slackapp.command_parser`);
@@ -20,13 +20,10 @@ A new boolean setting is one field here::
 
 from __future__ import annotations
 
-import difflib
-import itertools
-import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from agent_approvals.modes import (
     CHECKPOINT_EVERY_LIMIT,
@@ -35,303 +32,25 @@ from agent_approvals.modes import (
     DEFAULT_RISK_WORDS,
     MAX_AUTO_REPLIES_LIMIT,
     MODES,
-    risk_words_setting,
 )
 
-from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
-
-T = TypeVar("T")
-PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
-GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|[^>]*)?>")
-CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,20})")
-_DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `str.isdigit` also accepts "²", which `int` refuses
-_BOOLEANS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
-MAX_REMINDERS = 5
-MAX_RISK_WORDS = 40
-MAX_RISK_WORD_CHARS = 40
-UNCHANGED = "Setting unchanged."
-
-
-class BadValue(ValueError):
-    """A value `/agent config` refuses; the message says why and what to type (and ends "Setting unchanged.")."""
-
-
-@dataclass(frozen=True, slots=True)
-class Given:
-    """The words after `/agent config <key>` as Slack sent them (mentions escaped as `<@U…|name>`), with the
-    Slack layer's text helpers: `typed` undoes Slack's escaping, `quote` shows typed text inert and short
-    inside our messages, `clean` drops control and direction-override characters."""
-
-    words: tuple[str, ...]
-    typed: Callable[[str], str]
-    quote: Callable[[str], str]
-    clean: Callable[[str], str]
-
-    @property
-    def value(self) -> str:
-        """The first word as typed."""
-        return self.typed(self.words[0]).strip()
-
-
-def _alternatives(words: Sequence[str]) -> str:
-    """"a, b or c"."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-class Kind(Generic[T]):
-    """A kind of value: how a typed one is checked and stored (`parse`), read back (`load`) and read by people
-    (`reading`, plain text; the Slack layer shows people and channels as mentions and links)."""
-
-    many = False  # whether the value may be several words
-
-    @property
-    def form(self) -> str:
-        """The value's forms in `/agent help`, e.g. `true|false`."""
-        raise NotImplementedError
-
-    def parse(self, key: str, given: Given) -> str:
-        """The value to store, or BadValue."""
-        raise NotImplementedError
-
-    def load(self, stored: str) -> T:
-        """The value of a stored (non-empty) string; ValueError if it has none (the default then applies)."""
-        raise NotImplementedError
-
-    def reading(self, value: T) -> str:
-        return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Duration(Kind[int]):
-    """Seconds (stored as such), or `off` (stored "0")."""
-
-    off: str = "off"
-    example: str = "<duration>"
-
-    @property
-    def form(self) -> str:
-        return f"{self.example}|{self.off}"
-
-    def parse(self, key: str, given: Given) -> str:
-        if given.value.lower() == self.off:
-            return "0"
-        try:
-            return str(parse_duration(given.value))
-        except DurationError as exc:
-            quoted = given.quote(given.value)
-            raise BadValue(f"Bad {key} `{quoted}`: {exc.problem}; use {FORMS}, or `{self.off}`. {UNCHANGED}") from None
-
-    def load(self, stored: str) -> int:
-        return int(stored)
-
-    def reading(self, value: int) -> str:
-        return format_duration(value) if value else self.off
-
-
-@dataclass(frozen=True, slots=True)
-class Flag(Kind[bool]):
-    """True or false (also yes/no, on/off), stored "true" or "false"."""
-
-    @property
-    def form(self) -> str:
-        return "true|false"
-
-    def parse(self, key: str, given: Given) -> str:
-        if given.value.lower() not in _BOOLEANS:
-            raise BadValue(f"Bad {key} `{given.quote(given.value)}`: use true or false. {UNCHANGED}")
-        return _BOOLEANS[given.value.lower()]
-
-    def load(self, stored: str) -> bool:
-        return stored == "true"
-
-    def reading(self, value: bool) -> str:
-        return "true" if value else "false"
-
-
-@dataclass(frozen=True, slots=True)
-class Number(Kind[int]):
-    """A whole number from `low` to `high`; `zero` is how 0 reads when it means off."""
-
-    low: int
-    high: int
-    zero: str = "0"
-
-    @property
-    def form(self) -> str:
-        return "N"
-
-    def parse(self, key: str, given: Given) -> str:
-        value = given.value
-        if not _DIGITS.fullmatch(value) or not self.low <= int(value) <= self.high:
-            raise BadValue(
-                f"Bad {key} `{given.quote(value)}`: use a number from {self.low} to {self.high}. {UNCHANGED}"
-            )
-        return str(int(value))
-
-    def load(self, stored: str) -> int:
-        return int(stored)
-
-    def reading(self, value: int) -> str:
-        return str(value) if value else self.zero
-
-
-@dataclass(frozen=True, slots=True)
-class Choice(Kind[str]):
-    """One of `choices` (stored lower case). `suggest`: an unknown one gets "Did you mean …?"."""
-
-    choices: tuple[str, ...]
-    suggest: bool = False
-    example: str = ""
-
-    @property
-    def form(self) -> str:
-        return self.example or "|".join(self.choices)
-
-    def parse(self, key: str, given: Given) -> str:
-        value, lowered = given.value, given.value.lower()
-        if lowered in self.choices:
-            return lowered
-        if not self.suggest:
-            raise BadValue(f"Bad {key} `{given.quote(value)}`: use {_alternatives(self.choices)}. {UNCHANGED}")
-        close = difflib.get_close_matches(lowered, self.choices, n=1)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
-        listed = ", ".join(f"`{c}`" for c in self.choices)
-        raise BadValue(f"Unknown {key} `{given.quote(value)}`.{hint} Valid: {listed}. {UNCHANGED}")
-
-    def load(self, stored: str) -> str:
-        if stored not in self.choices:
-            raise ValueError(stored)
-        return stored
-
-
-def named(value: str | None) -> tuple[str, ...]:
-    """The people (or groups) a stored list names: none for "", "anyone" and "none"."""
-    value = value or ""
-    return () if value in ("", "anyone", "none") else tuple(v for v in value.split(",") if v)
-
-
-@dataclass(frozen=True, slots=True)
-class People(Kind[tuple[str, ...]]):
-    """People (and user groups, with `groups`) named with @, stored as ids "U1,S2"; or one of `nobody`
-    (stored as the first), which `nobody_reads` as."""
-
-    groups: bool
-    nobody: tuple[str, ...] = ("anyone",)
-    nobody_reads: str = "anyone"
-    many = True
-
-    @property
-    def form(self) -> str:
-        return ("@people @groups" if self.groups else "@people") + f"|{self.nobody[0]}"
-
-    def parse(self, key: str, given: Given) -> str:
-        if len(given.words) == 1 and given.words[0].lower() in self.nobody:
-            return self.nobody[0]
-        ids: list[str] = []
-        for token in given.words:
-            person, group = PERSON.fullmatch(token), GROUP.fullmatch(token)
-            if person is not None:
-                ids.append(person.group(1))
-            elif group is not None and self.groups:
-                ids.append(group.group(1))
-            else:
-                what = "people and user groups" if self.groups else "people"
-                shown = given.quote(given.typed(token))
-                raise BadValue(f"Bad {key} `{shown}`: name {what} with @, or say `{self.nobody[0]}`. {UNCHANGED}")
-        return ",".join(dict.fromkeys(ids))
-
-    def load(self, stored: str) -> tuple[str, ...]:
-        return named(stored)
-
-    def reading(self, value: tuple[str, ...]) -> str:
-        return ", ".join(value) if value else self.nobody_reads
-
-
-@dataclass(frozen=True, slots=True)
-class Channel(Kind[str]):
-    """A channel (`#name` as Slack escapes it, or an id), stored as its id; "" is the worker's default."""
-
-    @property
-    def form(self) -> str:
-        return "#channel"
-
-    def parse(self, key: str, given: Given) -> str:
-        match = CHANNEL.fullmatch(given.words[0])
-        if match is None:
-            quoted = given.quote(given.value)
-            raise BadValue(f"Bad {key} `{quoted}`: name a channel, e.g. #approvals. {UNCHANGED}")
-        return match.group(1) or match.group(2)
-
-    def load(self, stored: str) -> str:
-        return stored
-
-
-@dataclass(frozen=True, slots=True)
-class Reminders(Kind[tuple[int, ...]]):
-    """Increasing durations (at most `MAX_REMINDERS`), stored as seconds "900,3600"; or `off`."""
-
-    @property
-    def form(self) -> str:
-        return "15m,1h|off"
-
-    def parse(self, key: str, given: Given) -> str:
-        value = given.value
-        if value.lower() == "off":
-            return "off"
-        form = f"use increasing durations separated by commas, e.g. `15m,1h` (each {FORMS}), or `off`"
-        seconds: list[int] = []
-        for part in value.split(","):
-            try:
-                seconds.append(parse_duration(part))
-            except DurationError as exc:
-                shown = given.quote(part.strip() or value)
-                raise BadValue(f"Bad {key} `{shown}`: {exc.problem}; {form}. {UNCHANGED}") from None
-        if len(seconds) > MAX_REMINDERS:
-            raise BadValue(f"At most {MAX_REMINDERS} reminders (this is {len(seconds)}). {UNCHANGED}")
-        if any(later <= earlier for earlier, later in itertools.pairwise(seconds)):
-            raise BadValue(f"Bad {key} `{given.quote(value)}`: the durations are not increasing; {form}. {UNCHANGED}")
-        return ",".join(str(s) for s in seconds)
-
-    def load(self, stored: str) -> tuple[int, ...]:
-        return tuple(int(s) for s in stored.split(",") if s.isascii() and s.isdigit())
-
-    def reading(self, value: tuple[int, ...]) -> str:
-        return ", ".join(format_duration(v) for v in value) or "off"
-
-
-@dataclass(frozen=True, slots=True)
-class RiskWords(Kind[tuple[str, ...]]):
-    """Comma-separated words or phrases (stored lower case, one space apart), `default` or `none`."""
-
-    many = True
-
-    @property
-    def form(self) -> str:
-        return "a, b, c|default|none"
-
-    def parse(self, key: str, given: Given) -> str:
-        text = given.typed(" ".join(given.words))
-        lowered = text.strip().lower()
-        if lowered in ("default", "none"):
-            return lowered
-        words = [" ".join(given.clean(w).lower().split()) for w in text.split(",")]
-        words = list(dict.fromkeys(w for w in words if w))
-        if not words:
-            raise BadValue(f"Give risk words separated by commas, e.g. `delete, drop table, deploy`. {UNCHANGED}")
-        if len(words) > MAX_RISK_WORDS:
-            raise BadValue(f"At most {MAX_RISK_WORDS} risk words (this is {len(words)}). {UNCHANGED}")
-        long = next((w for w in words if len(w) > MAX_RISK_WORD_CHARS), None)
-        if long is not None:
-            raise BadValue(
-                f"Risk word `{given.quote(long)}` is longer than {MAX_RISK_WORD_CHARS} characters. {UNCHANGED}"
-            )
-        return ",".join(words)
-
-    def load(self, stored: str) -> tuple[str, ...]:
-        return risk_words_setting(stored)
-
-    def reading(self, value: tuple[str, ...]) -> str:
-        return ", ".join(value) or "none"
+from bot.core.setting_kinds import CHANNEL as CHANNEL  # (the store reads channels and settings by these names)
+from bot.core.setting_kinds import (
+    MAX_REMINDERS,
+    UNCHANGED,
+    BadValue,
+    Channel,
+    Choice,
+    Duration,
+    Flag,
+    Given,
+    Kind,
+    Number,
+    People,
+    Reminders,
+    RiskWords,
+)
+from bot.core.setting_kinds import named as named
 
 
 @dataclass(frozen=True, slots=True)

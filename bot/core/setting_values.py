@@ -10,8 +10,20 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from bot.core.documents import refusal, refuse
 from bot.core.durations import MAX_SECONDS, parse_duration
 from bot.core.sealing import HiddenKeyring
 
@@ -213,45 +225,112 @@ def slackbot_mcp(value: object) -> object:
         given = json.loads(value)
     except (ValueError, RecursionError):
         raise ValueError('must be JSON: {"key": NAME, "upstreams": [{"name": ..., "command": [...]}]}') from None
-    if not isinstance(given, dict) or not isinstance(given.get("key"), str) or not given["key"].strip():
-        raise ValueError("must name the API key Slackbot asks with: {\"key\": NAME, \"upstreams\": [...]}")
-    ups = given.get("upstreams")
-    if not isinstance(ups, list) or not ups:
-        raise ValueError("must list at least one upstream MCP server in \"upstreams\"")
-    return SlackbotMcp(given["key"].strip(), tuple(_upstream(one) for one in ups),
-                       _slackbot_workspaces(given.get("workspaces")))
+    try:
+        read = _SlackbotMcpDocument.model_validate(given)
+    except ValidationError as exc:
+        raise ValueError(refusal(exc).said) from None
+    upstreams = tuple(SlackbotUpstream(up.name, up.command, up.env, up.upstream_url, up.call_timeout,
+                                       up.start_timeout) for up in read.upstreams)
+    return SlackbotMcp(read.key, upstreams, read.workspaces)
 
 
 SLACK_WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{1,31}")
+_LOOSE = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)  # (keys it does not name: ignored)
 
 
-def _slackbot_workspaces(given: Any) -> tuple[tuple[str, str], ...]:
-    """SLACKBOT_MCP's "workspaces": each other workspace's (or organisation's) key name."""
-    if given is None:
-        return ()
-    if not isinstance(given, dict) or not all(
-            isinstance(k, str) and SLACK_WORKSPACE_ID.fullmatch(k) and isinstance(v, str) and v.strip()
-            for k, v in given.items()):
-        raise ValueError('"workspaces" must map workspace ids (T…, or E… for an organisation) to API key names,'
-                         ' e.g. {"T0123ABCD": "slackbot-emea"}')
-    return tuple(sorted((k, v.strip()) for k, v in given.items()))
-
-
-def _upstream(given: Any) -> SlackbotUpstream:
+def _upstream_named(given: Any) -> Any:
     if not isinstance(given, dict) or not isinstance(given.get("name"), str) or not given["name"]:
-        raise ValueError("each upstream must be an object with a \"name\"")
-    command, url, env = given.get("command") or [], given.get("upstream_url") or "", given.get("env") or {}
-    if not isinstance(command, list) or not all(isinstance(part, str) for part in command) or not isinstance(url, str):
-        raise ValueError(f"upstream {given['name']}: \"command\" must be a list of strings, \"upstream_url\" a URL")
-    if bool(command) == bool(url) or (url and not url.startswith(("http://", "https://"))):
-        raise ValueError(f"upstream {given['name']}: give either \"command\" or an http(s) \"upstream_url\"")
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise ValueError(f"upstream {given['name']}: \"env\" must map names to strings")
-    timeouts = [given.get(name, default) for name, default in (("call_timeout", 45.0), ("start_timeout", 30.0))]
-    if not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t <= 55 for t in timeouts):
-        raise ValueError(f"upstream {given['name']}: call_timeout and start_timeout must be seconds from 0 to 55")
-    return SlackbotUpstream(given["name"], tuple(command), tuple(sorted(env.items())), url,
-                            float(timeouts[0]), float(timeouts[1]))
+        raise refuse("each upstream must be an object with a \"name\"")
+    return given
+
+
+class _Upstream(BaseModel):
+    """One of SLACKBOT_MCP's "upstreams", each refusal naming it."""
+
+    model_config = _LOOSE
+
+    name: str
+    command: tuple[str, ...] = ()
+    upstream_url: str = Field(default="", validate_default=True)
+    env: tuple[tuple[str, str], ...] = ()
+    call_timeout: float = 45.0
+    start_timeout: float = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, given: Any) -> Any:
+        return _upstream_named(given)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command(cls, command: Any, info: ValidationInfo) -> tuple[str, ...]:
+        command = command or []
+        if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
+            raise refuse(f"upstream {info.data['name']}: \"command\" must be a list of strings, \"upstream_url\" a URL")
+        return tuple(command)
+
+    @field_validator("upstream_url", mode="before")
+    @classmethod
+    def _url(cls, url: Any, info: ValidationInfo) -> str:
+        url, name = url or "", info.data["name"]
+        if not isinstance(url, str):
+            raise refuse(f"upstream {name}: \"command\" must be a list of strings, \"upstream_url\" a URL")
+        if "command" in info.data and (bool(info.data["command"]) == bool(url) or (
+                url and not url.startswith(("http://", "https://")))):
+            raise refuse(f"upstream {name}: give either \"command\" or an http(s) \"upstream_url\"")
+        return url
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, env: Any, info: ValidationInfo) -> tuple[tuple[str, str], ...]:
+        env = env or {}
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise refuse(f"upstream {info.data['name']}: \"env\" must map names to strings")
+        return tuple(sorted(env.items()))
+
+    @field_validator("call_timeout", "start_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, seconds: Any, info: ValidationInfo) -> float:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 55:
+            raise refuse(f"upstream {info.data['name']}: call_timeout and start_timeout must be seconds from 0 to 55")
+        return float(seconds)
+
+
+class _SlackbotMcpDocument(BaseModel):
+    """SLACKBOT_MCP's JSON."""
+
+    model_config = _LOOSE
+
+    key: str
+    upstreams: tuple[_Upstream, ...]
+    workspaces: tuple[tuple[str, str], ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keyed(cls, given: Any) -> Any:
+        if not isinstance(given, dict) or not isinstance(given.get("key"), str) or not given["key"].strip():
+            raise refuse("must name the API key Slackbot asks with: {\"key\": NAME, \"upstreams\": [...]}")
+        if not isinstance(given.get("upstreams"), list) or not given["upstreams"]:
+            raise refuse("must list at least one upstream MCP server in \"upstreams\"")
+        return given
+
+    @field_validator("key")
+    @classmethod
+    def _stripped(cls, key: str) -> str:
+        return key.strip()
+
+    @field_validator("workspaces", mode="before")
+    @classmethod
+    def _workspaces(cls, given: Any) -> tuple[tuple[str, str], ...]:
+        """Each other workspace's (or organisation's) key name."""
+        if given is None:
+            return ()
+        if not isinstance(given, dict) or not all(
+                isinstance(k, str) and SLACK_WORKSPACE_ID.fullmatch(k) and isinstance(v, str) and v.strip()
+                for k, v in given.items()):
+            raise refuse('"workspaces" must map workspace ids (T…, or E… for an organisation) to API key names,'
+                         ' e.g. {"T0123ABCD": "slackbot-emea"}')
+        return tuple(sorted((k, v.strip()) for k, v in given.items()))
 
 
 SlackbotMcpSetting = Annotated[SlackbotMcp | None, BeforeValidator(slackbot_mcp)]

@@ -33,8 +33,10 @@ from typing import Any, Literal
 import cedarpy
 import yaml
 from agent_approvals.modes import RISK_WORD_REASON
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.core.arg_paths import ArgPath, RedactError, parse_redact
+from bot.core.documents import STRICT_DOCUMENT, refusal, refuse
 from bot.core.durations import parse_duration
 from bot.policy.windows import WindowSpec, parse_windows
 
@@ -228,55 +230,128 @@ def _statement(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
 
 
 def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
-    where = f"{file}:{line}"
-    given: dict[str, str | None] = form.get("annotations") or {}
-    notes = {name: value or "" for name, value in given.items()}  # `@step_up` has no value
-    unknown = sorted(set(notes) - set(ANNOTATIONS))
-    if unknown:
-        raise PolicyError(f"{where}: unknown annotation @{unknown[0]} (known: {', '.join(ANNOTATIONS)})")
-    policy_id = (notes.get("id") or "").strip()
-    if not policy_id:
-        raise PolicyError(f"{where}: every policy needs an @id(\"...\"): audit entries, receipts and cards name it")
-    effect = form["effect"]
-    outcome = notes.get("outcome", "")
-    if outcome not in ("", "ask", "deny", "allow"):
-        raise PolicyError(f"{where}: @outcome({outcome!r}): use \"ask\" (on a forbid)")
-    if outcome == "ask" and effect != "forbid":
-        raise PolicyError(f"{where}: @outcome(\"ask\") is for a forbid: a permit allows")
-    if (outcome == "allow") != (effect == "permit") and outcome in ("allow", "deny"):
-        raise PolicyError(f"{where}: @outcome({outcome!r}) contradicts its effect ({effect})")
-    mode = notes.get("mode", "enforce")
-    if mode not in ("shadow", "enforce"):
-        raise PolicyError(f"{where}: @mode({mode!r}): use \"shadow\" or \"enforce\"")
-    routing = [name for name in ("approvers", "quorum", "channel", "timeout", "step_up") if name in notes]
-    if routing and outcome != "ask":
-        raise PolicyError(f"{where}: @{routing[0]} routes an ask: it needs @outcome(\"ask\")")
-    approvers = tuple(part.strip() for part in notes.get("approvers", "").split(",") if part.strip())
-    bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
-    if bad:
-        raise PolicyError(f"{where}: @approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id")
-    quorum = 0
-    if "quorum" in notes:
-        text = notes["quorum"].strip()
-        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUORUM):
-            raise PolicyError(f"{where}: @quorum({text!r}): use a number from 1 to {MAX_QUORUM}")
-        quorum = int(text)
-    channel = notes.get("channel", "").strip()
-    if channel and not _CHANNEL.fullmatch(channel):
-        raise PolicyError(f"{where}: @channel({channel!r}) is not a channel id (C…)")
-    if notes.get("step_up", "").strip().lower() not in ("", "true"):
-        raise PolicyError(f"{where}: @step_up takes no value (or \"true\"): write @step_up")
-    timeout = None
-    if "timeout" in notes:
-        try:
-            timeout = parse_duration(notes["timeout"], max_seconds=MAX_TIMEOUT)
-        except ValueError:
-            raise PolicyError(f"{where}: @timeout({notes['timeout']!r}): use a duration such as 30m, 2h, 1d") from None
+    """One policy of a file from its Cedar JSON form: its annotations read (`_Annotations`), PolicyError naming the
+    file and line of what is wrong."""
+    try:
+        notes = _Annotations.model_validate({**(form.get("annotations") or {}), _EFFECT: form["effect"]})
+    except ValidationError as exc:
+        raise PolicyError(f"{file}:{line}: {refusal(exc).said}") from None
     return Policy(
-        id=policy_id, effect=effect, file=file, line=line, reason=notes.get("reason", "").strip(),
-        ask=outcome == "ask", shadow=mode == "shadow", approvers=approvers, quorum=quorum, channel=channel,
-        timeout=timeout, actions=_actions(form.get("action") or {}), step_up="step_up" in notes,
+        id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
+        shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
+        timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up,
     )
+
+
+_EFFECT = " effect"  # the policy's effect, beside its annotations (no annotation has a space in its name)
+
+
+def _asks(name: str, info: ValidationInfo) -> None:
+    """An annotation that routes an ask (@approvers, @quorum, @channel, @timeout, @step_up) on a policy that does
+    not ask is refused."""
+    if info.data.get("outcome") != "ask":
+        raise refuse(f"@{name} routes an ask: it needs @outcome(\"ask\")")
+
+
+class _Annotations(BaseModel):
+    """A policy's annotations (`@id("...")`, `@outcome("ask")`...), each checked in this order, with its effect."""
+
+    model_config = STRICT_DOCUMENT
+
+    effect: Literal["permit", "forbid"] = Field(alias=" effect")  # `_EFFECT`
+    id: str = Field(default="", validate_default=True)
+    reason: str = ""
+    outcome: Literal["", "ask", "deny", "allow"] = ""
+    mode: Literal["shadow", "enforce"] = "enforce"
+    approvers: tuple[str, ...] = ()
+    quorum: int = 0
+    channel: str = ""
+    timeout: int | None = None
+    step_up: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, given: dict[str, str | None]) -> dict[str, str]:
+        notes = {name: value or "" for name, value in given.items()}  # `@step_up` has no value
+        unknown = sorted(set(notes) - {*ANNOTATIONS, _EFFECT})
+        if unknown:
+            raise refuse(f"unknown annotation @{unknown[0]} (known: {', '.join(ANNOTATIONS)})")
+        return notes
+
+    @field_validator("id", "reason", "channel", mode="before")
+    @classmethod
+    def _stripped(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("id")
+    @classmethod
+    def _named(cls, policy_id: str) -> str:
+        if not policy_id:
+            raise refuse("every policy needs an @id(\"...\"): audit entries, receipts and cards name it")
+        return policy_id
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _outcome(cls, outcome: str, info: ValidationInfo) -> str:
+        effect = info.data.get("effect")
+        if outcome not in ("", "ask", "deny", "allow"):
+            raise refuse(f"@outcome({outcome!r}): use \"ask\" (on a forbid)")
+        if outcome == "ask" and effect != "forbid":
+            raise refuse("@outcome(\"ask\") is for a forbid: a permit allows")
+        if outcome in ("allow", "deny") and (outcome == "allow") != (effect == "permit"):
+            raise refuse(f"@outcome({outcome!r}) contradicts its effect ({effect})")
+        return outcome
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, mode: str) -> str:
+        if mode not in ("shadow", "enforce"):
+            raise refuse(f"@mode({mode!r}): use \"shadow\" or \"enforce\"")
+        return mode
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _approvers(cls, given: str, info: ValidationInfo) -> tuple[str, ...]:
+        _asks("approvers", info)
+        approvers = tuple(part.strip() for part in given.split(",") if part.strip())
+        bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
+        if bad:
+            raise refuse(f"@approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id")
+        return approvers
+
+    @field_validator("quorum", mode="before")
+    @classmethod
+    def _quorum(cls, given: str, info: ValidationInfo) -> int:
+        _asks("quorum", info)
+        text = given.strip()
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUORUM):
+            raise refuse(f"@quorum({text!r}): use a number from 1 to {MAX_QUORUM}")
+        return int(text)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, channel: str, info: ValidationInfo) -> str:
+        _asks("channel", info)
+        if channel and not _CHANNEL.fullmatch(channel):
+            raise refuse(f"@channel({channel!r}) is not a channel id (C…)")
+        return channel
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, given: str, info: ValidationInfo) -> int:
+        _asks("timeout", info)
+        try:
+            return parse_duration(given, max_seconds=MAX_TIMEOUT)
+        except ValueError:
+            raise refuse(f"@timeout({given!r}): use a duration such as 30m, 2h, 1d") from None
+
+    @field_validator("step_up", mode="before")
+    @classmethod
+    def _step_up(cls, given: str, info: ValidationInfo) -> bool:
+        _asks("step_up", info)
+        if given.strip().lower() not in ("", "true"):
+            raise refuse("@step_up takes no value (or \"true\"): write @step_up")
+        return True
 
 
 def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:

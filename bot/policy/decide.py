@@ -204,20 +204,25 @@ class Evaluator:
         if result.decision == cedarpy.Decision.Deny and denying:
             return self._made("deny", denying, context, windows)
         if errors:  # a policy that could not be evaluated might have refused: a person decides, as it would route
-            failed = "; ".join(str(error) for error in errors)[:300]
-            asking = [p for p in matched if p.ask]
-            named = dict.fromkeys(_FAILED.findall(failed))
-            failing = [known[i] for i in named if i in known and known[i] not in asking]
-            route = self._made("ask", asking + failing, context, windows) if asking or failing else PolicyVerdict(
-                "ask", windows=windows)
-            said = self._made("ask", asking, context, windows).reason if asking else ""
-            reason = f"a policy could not be evaluated, so a person decides ({failed})"
-            return replace(route, reason=_cut(f"{said}; {reason}" if said else reason), error=failed)
+            return self._unevaluated(errors, matched, context)
         if result.decision == cedarpy.Decision.Deny and matched:
             return self._made("ask", matched, context, windows)
         if result.decision == cedarpy.Decision.Allow:
             return self._made("allow", matched, context, windows)
         return replace(NO_OPINION, windows=windows)
+
+    def _unevaluated(self, errors: list[Any], matched: list[Policy], context: dict[str, Any]) -> PolicyVerdict:
+        """An ask routed as the policies that asked and those that could not be evaluated would route it, with why."""
+        known, windows = self.bundle.policies, context["window"]
+        failed = "; ".join(str(error) for error in errors)[:300]
+        asking = [p for p in matched if p.ask]
+        named = dict.fromkeys(_FAILED.findall(failed))
+        failing = [known[i] for i in named if i in known and known[i] not in asking]
+        route = self._made("ask", asking + failing, context, windows) if asking or failing else PolicyVerdict(
+            "ask", windows=windows)
+        said = self._made("ask", asking, context, windows).reason if asking else ""
+        reason = f"a policy could not be evaluated, so a person decides ({failed})"
+        return replace(route, reason=_cut(f"{said}; {reason}" if said else reason), error=failed)
 
     @staticmethod
     def _made(outcome: Verdict, policies: list[Policy], context: dict[str, Any],

@@ -18,8 +18,20 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    RootModel,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.core.documents import STRICT_DOCUMENT, refusal, refuse
 from bot.core.durations import parse_duration
 
 PER = ("principal", "action", "resource")
@@ -82,39 +94,92 @@ class WindowSpec:
 
 def parse_windows(raw: Any) -> tuple[WindowSpec, ...]:
     """The windows of `policy.yaml`; ValueError "<name>: ..." for a bad one."""
-    if not isinstance(raw, dict):
-        raise ValueError("windows: a mapping of name: {sum|count, per, over} is expected")
-    if len(raw) > MAX_WINDOWS:
-        raise ValueError(f"windows: at most {MAX_WINDOWS}")
-    found = []
-    for name, spec in raw.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"{name}: a window's name is a word (letters, digits, _)")
-        if not isinstance(spec, dict):
-            raise ValueError(f"{name}: {{sum: args.x | count: true, per: [...], over: 24h}} is expected")
-        unknown = sorted(set(spec) - {"sum", "count", "per", "over", "actions"})
-        if unknown:
-            raise ValueError(f"{name}: unknown key {unknown[0]!r} (known: sum, count, per, over, actions)")
-        total = spec.get("sum", "")
-        if bool(total) == bool(spec.get("count")):
-            raise ValueError(f"{name}: give either sum: args.<field> or count: true")
-        if total and (not isinstance(total, str) or not total.startswith("args.") or len(total) <= 5):
-            raise ValueError(f"{name}: sum is an argument of the call: args.<field> (integer, e.g. cents)")
-        per = spec.get("per", ["principal", "action"])
-        if isinstance(per, str):
-            per = [per]
-        if not isinstance(per, list) or not per or any(part not in PER for part in per):
-            raise ValueError(f"{name}: per is a list of {', '.join(PER)}")
-        try:
-            over = parse_duration(str(spec.get("over", "")), max_seconds=MAX_OVER)
-        except ValueError:
-            raise ValueError(f"{name}: over is a duration such as 1h, 24h, 7d") from None
-        actions = spec.get("actions")
-        if actions is not None and (not isinstance(actions, list) or not all(isinstance(a, str) for a in actions)):
-            raise ValueError(f"{name}: actions is a list of tool names")
-        found.append(WindowSpec(name=name, over=over, per=tuple(dict.fromkeys(per)), sum=total or "",
-                                actions=tuple(actions) if actions is not None else None))
-    return tuple(found)
+    try:
+        declared = _Windows.model_validate(raw)
+    except ValidationError as exc:
+        refused = refusal(exc, known=_Window.model_fields)
+        raise ValueError(f"{refused.key}: {refused.said}" if refused.key else refused.said) from None
+    return tuple(WindowSpec(name=name, over=spec.over, per=spec.per, sum=spec.sum, actions=spec.actions)
+                 for name, spec in declared.root.items())
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise refuse("a window's name is a word (letters, digits, _)")
+    return name
+
+
+def _spec(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        raise refuse("{sum: args.x | count: true, per: [...], over: 24h} is expected")
+    return spec
+
+
+def _sum(total: Any) -> str:
+    if total and (not isinstance(total, str) or not total.startswith("args.") or len(total) <= 5):
+        raise refuse("sum is an argument of the call: args.<field> (integer, e.g. cents)")
+    return total or ""
+
+
+def _per(per: Any) -> tuple[str, ...]:
+    per = [per] if isinstance(per, str) else per
+    if not isinstance(per, list | tuple) or not per or any(part not in PER for part in per):
+        raise refuse(f"per is a list of {', '.join(PER)}")
+    return tuple(dict.fromkeys(per))
+
+
+def _over(over: Any) -> int:
+    try:
+        return parse_duration(str(over), max_seconds=MAX_OVER)
+    except ValueError:
+        raise refuse("over is a duration such as 1h, 24h, 7d") from None
+
+
+def _actions(actions: Any) -> tuple[str, ...] | None:
+    if actions is not None and (not isinstance(actions, list) or not all(isinstance(a, str) for a in actions)):
+        raise refuse("actions is a list of tool names")
+    return tuple(actions) if actions is not None else None
+
+
+class _Window(BaseModel):
+    """One window as `policy.yaml` declares it (`{sum: args.x | count: true, per: [...], over: 24h}`)."""
+
+    model_config = STRICT_DOCUMENT
+
+    sum: Annotated[str, BeforeValidator(_sum)] = ""
+    count: StrictBool = Field(default=False, validate_default=True)
+    per: Annotated[tuple[str, ...], BeforeValidator(_per)] = Field(default=("principal", "action"),
+                                                                    validate_default=True)
+    over: Annotated[int, BeforeValidator(_over)] = Field(default="", validate_default=True)
+    actions: Annotated[tuple[str, ...] | None, BeforeValidator(_actions)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted(cls, spec: Any) -> Any:
+        spec = _spec(spec)
+        if set(spec) <= set(cls.model_fields) and bool(spec.get("sum", "")) == bool(spec.get("count")):
+            raise refuse("give either sum: args.<field> or count: true")
+        return spec
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count(cls, count: Any) -> bool:
+        if not isinstance(count, bool):
+            raise refuse("count is true (a sum window leaves it out)")
+        return count
+
+
+class _Windows(RootModel[dict[Annotated[str, BeforeValidator(_name)], _Window]]):
+    """policy.yaml's `windows:`, by name."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            raise refuse("windows: a mapping of name: {sum|count, per, over} is expected")
+        if len(raw) > MAX_WINDOWS:
+            raise refuse(f"windows: at most {MAX_WINDOWS}")
+        return raw
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,11 @@
                      through which a listener gets the parts that serve its request
     oauth.py         Slack's OAuth install (`/slack/install`, `/slack/oauth_redirect`) through Bolt's OAuth flow
     gate.py          a shape check in front of Bolt
+    payloads.py      Slack's payloads read by models: an interaction's shape (for the gate), a submitted view's
+                     inputs, a slash command's fields
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
+    commands.py      the commands `/agent ...` asks for (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its
                      person checked as a click's
     slackbot_tools.py  Slackbot's tools behind it: upstream MCP servers (the MCP gateway's code: above the core,

@@ -1,21 +1,44 @@
-"""Parsing `/agent ...` text into a command. Pure: no Slack, no Redis."""
+"""Parsing `/agent ...` text into a command (bot/slackapp/commands.py). Pure: no Slack, no Redis."""
 
 from __future__ import annotations
 
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent_approvals.modes import MODES as INPUT_MODES
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
-from bot.core.channel_options import CHANNEL, OPTIONS, PERSON, BadValue, Given, parse_setting
+from bot.core.channel_options import OPTIONS, parse_setting
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
+from bot.core.setting_kinds import CHANNEL, PERSON, BadValue, Given
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
+from bot.slackapp.commands import (
+    AuditLog,
+    Away,
+    Cancel,
+    Command,
+    CreateKey,
+    Freeze,
+    Help,
+    Invalid,
+    ListKeys,
+    ListRules,
+    Report,
+    RevokeKey,
+    RevokePasskeys,
+    RevokeRule,
+    SetConfig,
+    ShowConfig,
+    ShowPolicy,
+    Start,
+    Status,
+    SuggestRules,
+    Unfreeze,
+)
 from bot.store.freezes import MAX_FREEZE_REASON, parse_scope
 
 MAX_TASK_CHARS = 3000
@@ -40,155 +63,6 @@ USAGE = (
     "`/agent passkeys revoke @person`, `/agent freeze all|#channel|key NAME|agent NAME [reason]`, "
     "`/agent unfreeze all|#channel|key NAME|agent NAME`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    task: str
-    team: str | None = None
-    mode: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Help:
-    topic: str = ""  # `/agent help config`: "config"; '' for the short list
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    run_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuditLog:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ShowConfig:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SetConfig:
-    key: str
-    value: str  # normalised: seconds for timeout
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Away:
-    """`/agent away`: show (`show`), end (`off`), or set until `seconds` from now or epoch `at`."""
-
-    show: bool = False
-    off: bool = False
-    seconds: int = 0
-    at: float = 0.0
-    delegate: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ListRules:
-    """`/agent rules`: this channel's live "always allow" rules."""
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeRule:
-    """`/agent rules revoke <rule id>` (the id as the store writes it: "R7")."""
-
-    rule_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class SuggestRules:
-    """`/agent rules suggest [N]`: rules that would have approved calls people approved at least N times."""
-
-    min_approved: int = DEFAULT_MIN_APPROVED
-
-
-@dataclass(frozen=True, slots=True)
-class ListKeys:
-    """`/agent keys`: the Approvals API keys that may ask in this channel."""
-
-
-@dataclass(frozen=True, slots=True)
-class CreateKey:
-    """`/agent keys create <name> [#channel]`: a key that may ask in `channel` ("": this channel), shown once."""
-
-    name: str
-    channel: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeKey:
-    """`/agent keys revoke <name>`."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class RevokePasskeys:
-    """`/agent passkeys revoke @person`: every passkey of `person` (an admin's, for a lost device)."""
-
-    person: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShowPolicy:
-    """`/agent policy`: the policies in force and what those in shadow would have changed here."""
-
-
-@dataclass(frozen=True, slots=True)
-class Invalid:
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Freeze:
-    """`/agent freeze all|#channel|key NAME|agent NAME [reason]`: `scope` as bot/store/freezes.py names it."""
-
-    scope: str
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Unfreeze:
-    """`/agent unfreeze <scope>`: asked by one admin, confirmed by a second (four eyes)."""
-
-    scope: str
-
-
-Command = (
-    Start
-    | Help
-    | Status
-    | Cancel
-    | ShowConfig
-    | SetConfig
-    | AuditLog
-    | Away
-    | Report
-    | ListRules
-    | RevokeRule
-    | SuggestRules
-    | ListKeys
-    | CreateKey
-    | RevokeKey
-    | RevokePasskeys
-    | Freeze
-    | Unfreeze
-    | ShowPolicy
-    | Invalid
 )
 
 
@@ -225,32 +99,21 @@ def parse_command(text: str) -> Command:
     head = words[0].lower()
     if head == "help" and len(words) <= 2:
         return Help(words[1].lower() if len(words) == 2 else "")
-    if head == "status" and len(words) == 1:
-        return Status()
-    if head == "audit" and len(words) == 1:
-        return AuditLog()
-    if head == "report" and len(words) == 1:
-        return Report()
-    if head == "policy" and len(words) == 1:
-        return ShowPolicy()
+    if head in _ALONE and len(words) == 1:
+        return _ALONE[head]()
     if head == "cancel":
         if len(words) != 2 or not RUN_ID.fullmatch(words[1]):
             return Invalid("Usage: `/agent cancel <run id>` (the id looks like `rabc2345`; see `/agent status`).")
         return Cancel(words[1])
-    if head == "config":
-        return _parse_config(raw.split()[1:])
-    if head == "away":
-        return parse_away(raw.split()[1:])
-    if head == "rules":
-        return parse_rules(raw.split()[1:])
-    if head == "keys":
-        return parse_keys(raw.split()[1:])
-    if head == "passkeys":
-        return parse_passkeys(raw.split()[1:])
-    if head in ("freeze", "unfreeze"):
-        return parse_freeze(head, raw.split()[1:])
+    if head in _WITH_ARGUMENTS:
+        return _WITH_ARGUMENTS[head](raw.split()[1:])  # the words as Slack sent them (mentions linked)
     if head.startswith("--"):
         return _parse_flags(words)
+    return _parse_task(text, words, head)
+
+
+def _parse_task(text: str, words: list[str], head: str) -> Command:
+    """A task to start a run with; a subcommand's typo, or a lone unknown word, is not one."""
     typo = _subcommand_typo(head) if len(words) > 1 else None
     if typo is not None:
         meant = _quote(" ".join([typo, *words[1:]]))
@@ -513,3 +376,10 @@ def widens(
 def _quote(text: str) -> str:
     """User text inside our own messages: inert and short."""
     return safe(text[:40]).replace("`", "'")
+
+
+_ALONE: dict[str, Callable[[], Command]] = {"status": Status, "audit": AuditLog, "report": Report, "policy": ShowPolicy}
+_WITH_ARGUMENTS: dict[str, Callable[[list[str]], Command]] = {
+    "config": _parse_config, "away": parse_away, "rules": parse_rules, "keys": parse_keys, "passkeys": parse_passkeys,
+    "freeze": lambda args: parse_freeze("freeze", args), "unfreeze": lambda args: parse_freeze("unfreeze", args),
+}

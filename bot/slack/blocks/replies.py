@@ -12,9 +12,10 @@ from typing import Any
 
 from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS
 
-from bot.core.channel_options import OPTIONS, Channel, Option, People, RiskWords, help_lines, options_of
+from bot.core.channel_options import OPTIONS, Option, help_lines, options_of
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
+from bot.core.setting_kinds import Channel, People, RiskWords
 from bot.slack.blocks.approval_card import workflow_part
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref

@@ -5,10 +5,14 @@ at the edge), never from the app: one Bolt app serves every workspace.
     slash_command.py  `/agent ...`: every form acked at once, before any model call
     actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
     views.py          the Reject, Revise and Always allow modals' submissions
+    rule_form.py      the Always allow modal's form read into a rule, and its signed metadata (for views.py; no
+                      `register`)
     home.py           the App Home: opening it, its own buttons, batch decisions
     passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`
     sessions.py       runs as agent sessions: Slack's Stop button, a task sent in the Messages tab
     reveal.py         a card's "Show hidden values" (`reveal`): a one-time link to the bot's reveal page
+    config_command.py  `/agent config <key> <value>`: who may, checked against Slack and the other settings, its
+                      warnings (for slash_command.py; no `register`)
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
     installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app,

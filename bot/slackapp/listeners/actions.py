@@ -53,7 +53,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slackapp.context import parts_of
-from bot.slackapp.listeners.views import rule_metadata
+from bot.slackapp.listeners.rule_form import rule_metadata
 from bot.store import DecideResult, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
-from bot.approvals.rights import is_admin, may_cancel, may_change_settings, may_name_admins
+from bot.approvals.rights import is_admin, may_cancel
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
-from bot.core.records import ENTERPRISE_ID, RUN_ID, SLACK_ID, TEAM_ID, AwayState, ChannelSettings
+from bot.core.records import RUN_ID, AwayState, ChannelSettings
 from bot.core.workspaces import WorkspaceRef
 from bot.report import policy_figures
 from bot.report.headline_cache import HEADLINE_DAYS
-from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
+from bot.runs.idempotency import IN_PROGRESS
 from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
 from bot.services import Services
 from bot.slack.blocks import (
@@ -31,7 +33,6 @@ from bot.slack.blocks import (
     help_reply,
     people_refs,
     report_text,
-    show_setting,
     status_text,
     user_ref,
 )
@@ -39,10 +40,8 @@ from bot.slack.blocks.freeze import frozen_lines
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
-from bot.slack.directory import Directory
-from bot.slackapp.command_parser import (
-    AWAY_FORMS,
-    MAX_AWAY_SECONDS,
+from bot.slackapp.command_parser import AWAY_FORMS, MAX_AWAY_SECONDS, parse_command
+from bot.slackapp.commands import (
     AuditLog,
     Away,
     Cancel,
@@ -64,12 +63,12 @@ from bot.slackapp.command_parser import (
     Status,
     SuggestRules,
     Unfreeze,
-    parse_command,
-    widens,
 )
 from bot.slackapp.context import parts_of
+from bot.slackapp.listeners.config_command import change_setting
 from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
+from bot.slackapp.payloads import SlashCommand
 from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,18 +89,15 @@ def register(app: AsyncApp) -> None:
 
 async def answer_agent_command(services: Services, command: dict[str, Any]) -> dict[str, Any]:
     """The ephemeral reply to a `/agent` command, after doing what it asks."""
-    user = str(command.get("user_id", ""))
-    channel = str(command.get("channel_id", ""))
-    if not SLACK_ID.fullmatch(user) or not SLACK_ID.fullmatch(channel):
-        return {"text": "This command came without a valid user or channel; nothing was done."}
-    trigger = str(command.get("trigger_id", ""))
-    if not TRIGGER_ID.fullmatch(trigger):
-        return {"text": "This command came without a valid trigger id; nothing was done."}
+    asked = SlashCommand.of(command)
+    if isinstance(asked, str):
+        return {"text": asked}
+    user, channel, trigger = asked.user_id, asked.channel_id, asked.trigger_id
     seen = await services.runs.claim_command(trigger)  # before anything is done: a replay does nothing
     if seen is not None:
         return {"text": replayed_text(seen)}
-    parsed = parse_command(str(command.get("text", "")))
-    reply = await do_command(services, parsed, user=user, channel=channel, workspace=command_workspace(command))
+    parsed = parse_command(asked.text)
+    reply = await do_command(services, parsed, user=user, channel=channel, workspace=asked.workspace)
     try:
         await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
     except StoreUnavailable:  # the claim stands (a replay still does nothing); what was done is told all the same
@@ -121,67 +117,118 @@ def replayed_text(seen: str) -> str:
     return "Already received: this command was answered. Nothing was done again."
 
 
-def command_workspace(command: dict[str, Any]) -> WorkspaceRef | None:
-    """The workspace a command was typed in (its `team_id`, and `enterprise_id` on Enterprise Grid); None when it
-    names none that reads as one (the home workspace's, as before commands were kept apart by workspace)."""
-    team, enterprise = str(command.get("team_id") or ""), str(command.get("enterprise_id") or "")
-    if not TEAM_ID.fullmatch(team):
-        return None
-    return WorkspaceRef(team, enterprise if ENTERPRISE_ID.fullmatch(enterprise) else None)
-
-
 async def do_command(
     services: Services, parsed: Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None
 ) -> dict[str, Any]:
     """Do what a (first delivery of a) command asks, in `workspace` (the command's); the ephemeral reply."""
-    if isinstance(parsed, Invalid):
-        return {"text": parsed.message}
-    if isinstance(parsed, Help):
-        return {"text": help_reply(parsed.topic, presets=preset_descriptions(services.runs.team_options))}
-    if isinstance(parsed, Start):
-        run = await services.runs.start_run(
-            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode,
-            workspace=workspace,
-        )
-        if isinstance(run, str):
-            return {"text": f"{run} Nothing started."}
-        text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
-        return {"text": text, STARTED: run.id}
-    if isinstance(parsed, Status):
-        runs, pending = await services.runs.status(channel)
-        frozen = frozen_lines((await services.store.freezes.all()).values())
-        audit = audit_watch_line(await services.store.audit.watched(),
-                                 [str(f.get("kind")) for f in (await services.store.audit.findings()).values()])
-        text = status_text(channel, runs, pending, now=time.time()) + "\n" + audit
-        text += await archive_line(services, user=user, channel=channel)
-        return {"text": f"{frozen}\n{text}" if frozen else text}
-    if isinstance(parsed, Freeze):
-        return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=user, channel=channel)}
-    if isinstance(parsed, Unfreeze):
-        return {"text": await unfreeze_command(services, parsed.scope, user=user, channel=channel)}
-    if isinstance(parsed, Cancel):
-        return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
-    if isinstance(parsed, Away):
-        return {"text": await set_away(services, parsed, user=user, channel=channel)}
-    if isinstance(parsed, Report):
-        return {"text": await channel_report(services, channel)}
-    if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
-        return await rules_command(services, parsed, user=user, channel=channel)
-    if isinstance(parsed, ShowPolicy):
-        return await policy_command(services, channel)
-    current = await services.approvals.channel_settings(channel)
-    if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
-        return {"text": await keys_command(services, parsed, current, user=user, channel=channel, workspace=workspace)}
-    if isinstance(parsed, RevokePasskeys):
-        return {"text": await revoke_command(services, parsed.person, current, user=user, channel=channel)}
-    if isinstance(parsed, ShowConfig):
-        return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
-    if isinstance(parsed, AuditLog):
-        return {"text": audit_text(channel, await services.store.audit.about_channel(channel, limit=10))}
-    if isinstance(parsed, SetConfig):
-        return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
+    doer = _DOERS.get(type(parsed))
+    if doer is None:  # pragma: no cover
+        raise AssertionError(parsed)
+    return await doer(services, parsed, Asked(user, channel, workspace))
 
-    raise AssertionError(parsed)  # pragma: no cover
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """Who typed a command, in which channel and workspace."""
+
+    user: str
+    channel: str
+    workspace: WorkspaceRef | None = None
+
+
+Reply = dict[str, Any]
+
+
+async def _invalid(services: Services, parsed: Invalid, asked: Asked) -> Reply:
+    return {"text": parsed.message}
+
+
+async def _help(services: Services, parsed: Help, asked: Asked) -> Reply:
+    return {"text": help_reply(parsed.topic, presets=preset_descriptions(services.runs.team_options))}
+
+
+async def _start(services: Services, parsed: Start, asked: Asked) -> Reply:
+    run = await services.runs.start_run(
+        task=parsed.task, requester=asked.user, channel=asked.channel, preset=parsed.team or DEFAULT_PRESET,
+        mode=parsed.mode, workspace=asked.workspace,
+    )
+    if isinstance(run, str):
+        return {"text": f"{run} Nothing started."}
+    text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
+    return {"text": text, STARTED: run.id}
+
+
+async def _status(services: Services, parsed: Status, asked: Asked) -> Reply:
+    runs, pending = await services.runs.status(asked.channel)
+    frozen = frozen_lines((await services.store.freezes.all()).values())
+    audit = audit_watch_line(await services.store.audit.watched(),
+                             [str(f.get("kind")) for f in (await services.store.audit.findings()).values()])
+    text = status_text(asked.channel, runs, pending, now=time.time()) + "\n" + audit
+    text += await archive_line(services, user=asked.user, channel=asked.channel)
+    return {"text": f"{frozen}\n{text}" if frozen else text}
+
+
+async def _freeze(services: Services, parsed: Freeze, asked: Asked) -> Reply:
+    return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=asked.user, channel=asked.channel)}
+
+
+async def _unfreeze(services: Services, parsed: Unfreeze, asked: Asked) -> Reply:
+    return {"text": await unfreeze_command(services, parsed.scope, user=asked.user, channel=asked.channel)}
+
+
+async def _cancel(services: Services, parsed: Cancel, asked: Asked) -> Reply:
+    return {"text": await cancel_run(services, parsed.run_id, user=asked.user, channel=asked.channel)}
+
+
+async def _away(services: Services, parsed: Away, asked: Asked) -> Reply:
+    return {"text": await set_away(services, parsed, user=asked.user, channel=asked.channel)}
+
+
+async def _report(services: Services, parsed: Report, asked: Asked) -> Reply:
+    return {"text": await channel_report(services, asked.channel)}
+
+
+async def _rules(services: Services, parsed: ListRules | RevokeRule | SuggestRules, asked: Asked) -> Reply:
+    return await rules_command(services, parsed, user=asked.user, channel=asked.channel)
+
+
+async def _policy(services: Services, parsed: ShowPolicy, asked: Asked) -> Reply:
+    return await policy_command(services, asked.channel)
+
+
+async def _keys(services: Services, parsed: ListKeys | CreateKey | RevokeKey, asked: Asked) -> Reply:
+    current = await services.approvals.channel_settings(asked.channel)
+    return {"text": await keys_command(services, parsed, current, user=asked.user, channel=asked.channel,
+                                       workspace=asked.workspace)}
+
+
+async def _passkeys(services: Services, parsed: RevokePasskeys, asked: Asked) -> Reply:
+    current = await services.approvals.channel_settings(asked.channel)
+    return {"text": await revoke_command(services, parsed.person, current, user=asked.user, channel=asked.channel)}
+
+
+async def _show_config(services: Services, parsed: ShowConfig, asked: Asked) -> Reply:
+    current = await services.approvals.channel_settings(asked.channel)
+    default = services.settings.approvals_channel
+    return {"text": config_text(asked.channel, current, default_approvals_channel=default)}
+
+
+async def _audit(services: Services, parsed: AuditLog, asked: Asked) -> Reply:
+    return {"text": audit_text(asked.channel, await services.store.audit.about_channel(asked.channel, limit=10))}
+
+
+async def _set_config(services: Services, parsed: SetConfig, asked: Asked) -> Reply:
+    current = await services.approvals.channel_settings(asked.channel)
+    return {"text": await change_setting(services, parsed, current, user=asked.user, channel=asked.channel)}
+
+
+# What each command does (one entry per `Command`).
+_DOERS: dict[type[Command], Callable[[Services, Any, Asked], Awaitable[Reply]]] = {
+    Invalid: _invalid, Help: _help, Start: _start, Status: _status, Freeze: _freeze, Unfreeze: _unfreeze,
+    Cancel: _cancel, Away: _away, Report: _report, ListRules: _rules, RevokeRule: _rules, SuggestRules: _rules,
+    ShowPolicy: _policy, ListKeys: _keys, CreateKey: _keys, RevokeKey: _keys, RevokePasskeys: _passkeys,
+    ShowConfig: _show_config, AuditLog: _audit, SetConfig: _set_config,
+}
 
 
 async def keys_command(
@@ -369,128 +416,6 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
             return f"Cannot delegate to {user_ref(parsed.delegate)}: {problem}. Nothing changed."
     await services.store.away.set(user, until=until, delegate=parsed.delegate, now=time.time())
     return away_text(*await time_away(services, user))
-
-
-async def change_setting(
-    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
-) -> str:
-    """Validate a setting against Slack and the other settings, then store it (audited)."""
-    if not may_change_settings(user, current, services.settings.admin_users):
-        admins = sorted(set(current.admins) | set(services.settings.admin_users))
-        await services.store.audit.append("refused", origin_channel=channel, by=user, setting=change.key,
-                                       reason="not an admin")
-        return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
-    if change.key == "admins" and not may_name_admins(user, current, services.settings.admin_users):
-        return await admins_refused(services, change, current, user=user, channel=channel)
-    if widens(
-        change.key,
-        change.value,
-        approvers=current.approvers,
-        required_approvals=current.required_approvals,
-        escalate_to=current.escalate_to,
-        escalate_after=current.escalate_after,
-    ) and not is_admin(user, current, services.settings.admin_users):
-        await services.store.audit.append(
-            "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
-        )
-        what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
-        ask = f": ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
-        return (
-            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`{ask}"
-            f" ({WHO_NAMES_ADMINS}). Setting unchanged."
-        )
-    problem = await setting_problem(services.directory, change, current)
-    if problem is not None:
-        return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
-    before = await services.store.settings.set(channel, change.key, change.value, by=user)  # audited
-    was = f" (was {show_setting(change.key, before)})" if before is not None else ""
-    warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
-    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
-
-
-async def admins_refused(
-    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
-) -> str:
-    """`/agent config admins ...` by someone who is not a named admin: refused and audited, naming who can."""
-    await services.store.audit.append("refused", origin_channel=channel, by=user, setting="admins",
-                                      value=change.value, reason="names admins: not an admin")
-    who = sorted(set(current.admins) | set(services.settings.admin_users))
-    if who:
-        return f"Only {people_refs(who)} may name this channel's admins ({WHO_NAMES_ADMINS}). Setting unchanged."
-    return (f"Nobody may name this channel's admins yet: {WHO_NAMES_ADMINS}, and ADMIN_USERS is not set."
-            " Setting unchanged.")
-
-
-def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
-    """What a setting, valid, will not do as one may expect with the channel's other settings."""
-    timeout = int(change.value) if change.key == "timeout" else current.timeout
-    remind = current.remind
-    if change.key == "remind":
-        remind = tuple(int(v) for v in change.value.split(",") if v.isascii() and v.isdigit())
-    escalate_after = int(change.value) if change.key == "escalate_after" else current.escalate_after
-    escalate_to = current.escalate_to
-    if change.key == "escalate_to":
-        escalate_to = () if change.value == "none" else tuple(change.value.split(","))
-    warnings: list[str] = []
-    if change.key == "timeout" and timeout == 0:
-        nudges = "(none are set: e.g. `remind 1h,4h`)"
-        if remind:
-            nudges = f"({show_setting('remind', ','.join(map(str, remind)))})"
-        warnings.append(
-            "Approvals here now never time out: an agent waits until someone decides, and reminders are the only"
-            f" nudge {nudges}."
-        )
-    if timeout and change.key in ("timeout", "remind"):
-        late = [r for r in remind if r >= timeout]
-        if late:
-            shown = ", ".join(format_duration(r) for r in late)
-            warnings.append(
-                f"The timeout is {format_duration(timeout)}, so these reminders will never be sent: {shown}."
-            )
-    if timeout and escalate_after >= timeout and change.key in ("timeout", "escalate_after"):
-        warnings.append(
-            f"The timeout is {format_duration(timeout)}, so the escalation after {format_duration(escalate_after)}"
-            " will never happen."
-        )
-    if change.key in ("escalate_after", "escalate_to") and escalate_after and not escalate_to:
-        warnings.append("Nobody is named in `escalate_to` yet, so nothing will be escalated.")
-    if change.key in ("escalate_after", "escalate_to") and escalate_to and not escalate_after:
-        warnings.append("`escalate_after` is off, so nothing will be escalated.")
-    if change.key in ("escalate_after", "escalate_to") and escalate_to and escalate_after and not current.approvers:
-        warnings.append("`approvers` is anyone: an escalation only mentions the people in `escalate_to`.")
-    return warnings
-
-
-async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
-    ids = [] if change.value == "anyone" else change.value.split(",")
-    try:
-        if change.key in ("approvers", "admins", "escalate_to") and change.value != "none":
-            for item in ids:
-                found = await (
-                    directory.problem_with_group(item) if item.startswith("S") else directory.problem_with_user(item)
-                )
-                if found:
-                    return found
-        if change.key == "approvers" and ids:
-            people = await directory.count_people(ids)
-            if current.required_approvals > people:
-                return f"required_approvals is {current.required_approvals} but these approvers are {people}"
-        if change.key == "required_approvals" and current.approvers:
-            people = await directory.count_people(list(current.approvers))
-            if int(change.value) > people:
-                return f"only {people} approvers are named (see `approvers`)"
-        if change.key == "approvals_channel":
-            return await directory.problem_with_channel(change.value)
-        if change.key == "deliver" and change.value != "channel" and not current.approvers:
-            return (
-                "approvers is `anyone`, so there is nobody to send direct messages to: name the approvers first"
-                " (`/agent config approvers @alice @reviewers`)"
-            )
-        if change.key == "approvers" and not ids and current.deliver != "channel":
-            return f"deliver is `{current.deliver}`, which needs named approvers: set `deliver channel` first"
-    except SlackApiError as exc:
-        return f"Slack said {exc.response.get('error')}"
-    return None
 
 
 async def time_away(services: Services, user: str) -> tuple[AwayState | None, list[str]]:

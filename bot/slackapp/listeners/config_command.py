@@ -1,0 +1,203 @@
+"""`/agent config <key> <value>`: a channel setting changed, by whom may change it (audited), checked against Slack
+and the channel's other settings, with what it will not do as one may expect (for slash_command.py; no
+`register`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.approvals.refusals import WHO_NAMES_ADMINS
+from bot.approvals.rights import is_admin, may_change_settings, may_name_admins
+from bot.core.durations import format_duration
+from bot.core.records import ChannelSettings
+from bot.services import Services
+from bot.slack.blocks import people_refs, show_setting
+from bot.slack.directory import Directory
+from bot.slackapp.command_parser import widens
+from bot.slackapp.commands import SetConfig
+
+
+async def change_setting(
+    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """Validate a setting against Slack and the other settings, then store it (audited)."""
+    if not may_change_settings(user, current, services.settings.admin_users):
+        admins = sorted(set(current.admins) | set(services.settings.admin_users))
+        await services.store.audit.append("refused", origin_channel=channel, by=user, setting=change.key,
+                                       reason="not an admin")
+        return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
+    if change.key == "admins" and not may_name_admins(user, current, services.settings.admin_users):
+        return await admins_refused(services, change, current, user=user, channel=channel)
+    if widens(
+        change.key,
+        change.value,
+        approvers=current.approvers,
+        required_approvals=current.required_approvals,
+        escalate_to=current.escalate_to,
+        escalate_after=current.escalate_after,
+    ) and not is_admin(user, current, services.settings.admin_users):
+        await services.store.audit.append(
+            "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
+        )
+        what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
+        ask = f": ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
+        return (
+            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`{ask}"
+            f" ({WHO_NAMES_ADMINS}). Setting unchanged."
+        )
+    problem = await setting_problem(services.directory, change, current)
+    if problem is not None:
+        return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
+    before = await services.store.settings.set(channel, change.key, change.value, by=user)  # audited
+    was = f" (was {show_setting(change.key, before)})" if before is not None else ""
+    warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
+    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
+
+
+async def admins_refused(
+    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """`/agent config admins ...` by someone who is not a named admin: refused and audited, naming who can."""
+    await services.store.audit.append("refused", origin_channel=channel, by=user, setting="admins",
+                                      value=change.value, reason="names admins: not an admin")
+    who = sorted(set(current.admins) | set(services.settings.admin_users))
+    if who:
+        return f"Only {people_refs(who)} may name this channel's admins ({WHO_NAMES_ADMINS}). Setting unchanged."
+    return (f"Nobody may name this channel's admins yet: {WHO_NAMES_ADMINS}, and ADMIN_USERS is not set."
+            " Setting unchanged.")
+
+
+@dataclass(frozen=True, slots=True)
+class _After:
+    """The channel's timing settings once a change is made: what its warnings are about."""
+
+    key: str
+    timeout: int
+    remind: tuple[int, ...]
+    escalate_after: int
+    escalate_to: tuple[str, ...]
+    approvers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, change: SetConfig, current: ChannelSettings) -> _After:
+        key, value = change.key, change.value
+        remind = current.remind
+        if key == "remind":
+            remind = tuple(int(v) for v in value.split(",") if v.isascii() and v.isdigit())
+        escalate_to = current.escalate_to
+        if key == "escalate_to":
+            escalate_to = () if value == "none" else tuple(value.split(","))
+        return cls(key=key, timeout=int(value) if key == "timeout" else current.timeout, remind=remind,
+                   escalate_after=int(value) if key == "escalate_after" else current.escalate_after,
+                   escalate_to=escalate_to, approvers=current.approvers)
+
+
+def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
+    """What a setting, valid, will not do as one may expect with the channel's other settings."""
+    after = _After.of(change, current)
+    return [said for warn in _WARNINGS if (said := warn(after))]
+
+
+def _never_times_out(after: _After) -> str:
+    if after.key != "timeout" or after.timeout:
+        return ""
+    nudges = f"({show_setting('remind', ','.join(map(str, after.remind)))})" if after.remind else (
+        "(none are set: e.g. `remind 1h,4h`)")
+    return ("Approvals here now never time out: an agent waits until someone decides, and reminders are the only"
+            f" nudge {nudges}.")
+
+
+def _late_reminders(after: _After) -> str:
+    late = [r for r in after.remind if r >= after.timeout] if after.timeout else []
+    if after.key not in ("timeout", "remind") or not late:
+        return ""
+    shown = ", ".join(format_duration(r) for r in late)
+    return f"The timeout is {format_duration(after.timeout)}, so these reminders will never be sent: {shown}."
+
+
+def _late_escalation(after: _After) -> str:
+    if after.key not in ("timeout", "escalate_after") or not after.timeout or after.escalate_after < after.timeout:
+        return ""
+    return (f"The timeout is {format_duration(after.timeout)}, so the escalation after"
+            f" {format_duration(after.escalate_after)} will never happen.")
+
+
+def _half_an_escalation(after: _After) -> str:
+    if after.key not in ("escalate_after", "escalate_to"):
+        return ""
+    if after.escalate_after and not after.escalate_to:
+        return "Nobody is named in `escalate_to` yet, so nothing will be escalated."
+    if after.escalate_to and not after.escalate_after:
+        return "`escalate_after` is off, so nothing will be escalated."
+    return ""
+
+
+def _escalation_to_anyone(after: _After) -> str:
+    if after.key not in ("escalate_after", "escalate_to") or not (after.escalate_to and after.escalate_after):
+        return ""
+    return "" if after.approvers else "`approvers` is anyone: an escalation only mentions the people in `escalate_to`."
+
+
+_WARNINGS: tuple[Callable[[_After], str], ...] = (
+    _never_times_out, _late_reminders, _late_escalation, _half_an_escalation, _escalation_to_anyone)
+
+
+async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    """What Slack or the channel's other settings say against a change (None: nothing)."""
+    try:
+        for check in _PROBLEMS:
+            problem = await check(directory, change, current)
+            if problem:
+                return problem
+    except SlackApiError as exc:
+        return f"Slack said {exc.response.get('error')}"
+    return None
+
+
+def _ids(change: SetConfig) -> list[str]:
+    return [] if change.value == "anyone" else change.value.split(",")
+
+
+async def _unknown_people(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    if change.key not in ("approvers", "admins", "escalate_to") or change.value == "none":
+        return None
+    for item in _ids(change):
+        group = item.startswith("S")
+        found = await (directory.problem_with_group(item) if group else directory.problem_with_user(item))
+        if found:
+            return found
+    return None
+
+
+async def _too_few_approvers(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    if change.key == "approvers" and _ids(change):
+        people = await directory.count_people(_ids(change))
+        if current.required_approvals > people:
+            return f"required_approvals is {current.required_approvals} but these approvers are {people}"
+    if change.key == "required_approvals" and current.approvers:
+        people = await directory.count_people(list(current.approvers))
+        if int(change.value) > people:
+            return f"only {people} approvers are named (see `approvers`)"
+    return None
+
+
+async def _unknown_channel(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    return await directory.problem_with_channel(change.value) if change.key == "approvals_channel" else None
+
+
+async def _nobody_to_deliver_to(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    if change.key == "deliver" and change.value != "channel" and not current.approvers:
+        return (
+            "approvers is `anyone`, so there is nobody to send direct messages to: name the approvers first"
+            " (`/agent config approvers @alice @reviewers`)"
+        )
+    if change.key == "approvers" and not _ids(change) and current.deliver != "channel":
+        return f"deliver is `{current.deliver}`, which needs named approvers: set `deliver channel` first"
+    return None
+
+
+_PROBLEMS: tuple[Callable[[Directory, SetConfig, ChannelSettings], Awaitable[str | None]], ...] = (
+    _unknown_people, _too_few_approvers, _unknown_channel, _nobody_to_deliver_to)

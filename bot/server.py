@@ -122,6 +122,7 @@ async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
     """What a worker keeps of its `auth.test` answer at start-up: links to cards in the API's answers, and the
     home workspace (`Tenants.learn_home`: recorded by the first worker to learn its team, never changed after)."""
     services.api.card_link = str((answer or {}).get("url") or "")
+    services.directory.org_wide = bool((answer or {}).get("is_enterprise_install"))  # user groups name a workspace
     if answer is not None and answer.get("team_id"):
         await services.store.tenants.learn_home(home_of(answer))
 

@@ -114,10 +114,14 @@ class Workspace:
 
 
 def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: str | None) -> str | None:
-    """`foreign_team` for a request's organisation and team ids (None when it names none)."""
+    """`foreign_team` for a request's organisation and team ids (None when it names none). An org-wide install
+    judges a request by its organisation; one that names a team and no organisation is of a plain workspace, judged
+    as itself (never one of the organisation's)."""
     if ours is None:
         return None
     if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
+        if not enterprise_id and team_id and team_id != ours.get("enterprise_id"):
+            return f"team {str(team_id)[:40]!r} (no organisation), installed in organisation {ours['enterprise_id']!r}"
         theirs, mine, what = enterprise_id, ours.get("enterprise_id"), "organisation"
     else:
         theirs, mine, what = team_id, ours.get("team_id"), "team"

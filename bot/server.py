@@ -32,6 +32,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
+from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
 from bot.core.tracing import start_tracing, stop_tracing
@@ -234,13 +235,24 @@ async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:
 
 
 async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
-    """The Approvals API of `key`'s workspace (its tenant's parts; a key without one: the home workspace's). 403
-    when the app is not installed there any more: nothing of it is served."""
+    """The Approvals API of `key`'s workspace (its tenant's parts; a key without one: the home workspace's). 403,
+    audited, when the app is not installed there (any more: uninstalled) or, installed org-wide, not added to that
+    workspace of the organisation: nothing of it is served."""
     ref = WorkspaceRef(key.team, key.enterprise or None) if key.team else None
     try:
-        return (await tenancy.parts(ref)).api
+        parts = await tenancy.parts(ref)
+        if ref is None or await tenancy.workspaces.added(ref.team, ref.enterprise):
+            return parts.api
+        why = (f"the app is approved for the Enterprise Grid organisation {ref.enterprise} but not added to workspace"
+               f" {ref.team} (an org admin adds it in the organisation's app settings)")
     except NotInstalled as exc:
-        raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
+        why = str(exc)
+        if ref is not None and any(known.tenant == ref.tenant for known in await tenancy.home.store.tenants.known()):
+            why = f"the app was uninstalled from workspace {ref.team}"
+    await tenancy.home.store.audit.refusal(
+        f"key_workspace:{key.id}", "refused", window=REFUSAL_QUIET, by=f"key {key.name}", key=key.name, key_id=key.id,
+        team=key.team, enterprise=key.enterprise, reason=f"key's workspace not served: {why}")
+    raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {why}. Nothing was asked.")
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]

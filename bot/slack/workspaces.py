@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                            "not_allowed_token_type", "no_permission", "missing_scope", "team_access_not_granted"})
+# Slack's word that a token is gone for good (the app uninstalled, the token revoked): nothing retried with it mends it
+TOKEN_GONE = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 
 
 def refusal_of(error: BaseException) -> str | None:
@@ -139,6 +142,8 @@ class NotInstalled(LookupError):
         self.team, self.enterprise = team, enterprise
 
 
+ADDED_SECONDS = 60.0  # how long Slack's list of the workspaces an org-wide install is added to is kept
+
 UninstallHook = Callable[[WorkspaceRef], Awaitable[None]]
 MakeClient = Callable[[str], AsyncWebClient]
 
@@ -168,6 +173,7 @@ class Workspaces:
         self._clients: dict[str, AsyncWebClient] = {}
         self._rotating: dict[str, asyncio.Lock] = {}
         self._oauth_said: dict[str, str] = {}  # an OAuth installation's id -> Slack's word on its token at start-up
+        self._added: dict[str, tuple[float, frozenset[str]]] = {}  # organisation -> (until, workspaces added to)
         self.on_uninstalled: list[UninstallHook] = []  # told of each uninstall (the worker withdraws its approvals)
 
     @property
@@ -273,6 +279,32 @@ class Workspaces:
         if bot is None:
             raise NotInstalled(team, enterprise)
         return bool(bot.is_enterprise_install)
+
+    async def added(self, team: str, enterprise: str | None = None) -> bool:
+        """Whether the app is added to workspace `team`: an org-wide install only to the workspaces of its
+        organisation an org admin added it to (Slack's `auth.teams.list` with its token, kept `ADDED_SECONDS`), any
+        other to its own. True while Slack cannot say (its refusal of a call there then says it). `NotInstalled`
+        as `for_team`."""
+        if not enterprise or team == enterprise or not await self.org_wide(team, enterprise):
+            return True
+        kept = self._added.get(enterprise)
+        if kept is None or kept[0] <= time.monotonic():
+            client = await self.for_team(team, enterprise)
+            teams: set[str] = set()
+            cursor: str | None = None
+            try:
+                while True:
+                    page = await client.auth_teams_list(cursor=cursor, limit=1000)
+                    teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
+                    cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+                    if cursor is None:
+                        break
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("auth.teams.list of organisation %s failed (%s): its workspaces are not checked now",
+                            enterprise, refusal_of(exc) or type(exc).__name__)
+                return True
+            kept = self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, frozenset(teams))
+        return team in kept[1]
 
     def _client_of(self, bot: Bot) -> AsyncWebClient:
         key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,

@@ -288,18 +288,6 @@ async def test_an_org_user_group_of_the_organisations_other_workspace_is_found(
     assert found and set(found) == {GRID_B}, found
 
 
-async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clearly(
-    slack: SlackStandIn, several: Worker
-) -> None:
-    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB
-    key = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
-    status, answer = await key.ask(tool_ask(requester=HANK))
-    assert (status, answer["error"]["code"]) == (502, "slack_refused"), answer
-    said = answer["error"]["message"]
-    assert "team_access_not_granted" in said and "not added to this workspace" in said, said
-    assert await store_of(several, GRID).approvals.waiting_by_channel() == {}  # nothing left waiting
-
-
 async def test_status_and_homes_are_each_workspaces_own(slack: SlackStandIn, several: Worker) -> None:
     approval_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
     run = await store_of(several, OTHER_TEAM).approvals.get(approval_id)

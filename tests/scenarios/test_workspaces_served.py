@@ -11,11 +11,17 @@ import json
 from urllib.parse import urlencode
 
 import aiohttp
+import pytest
 
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import GRID, GRID_B
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, SALES, Worker
-from tests.scenarios.test_tenants import APPROVE, DAN, OTHER_TEAM, ask, card_in, key_of, refusals_of, several, status_in
-from tests.support.hitl import until
+from tests.conftest import ALICE, APPROVALS, SALES, Worker, start_worker
+from tests.scenarios.test_tenants import APPROVE, DAN, ERIN, GRID_A_CHANNEL, HANK, OTHER_CHANNEL, OTHER_TEAM, ask, \
+    card_in, decided_in, key_of, refusals_of, several, status_in, store_of
+from tests.support.api import tool_ask
+from tests.support.hitl import audit_events, until
+from tests.support.oauth import install, oauth_env
 
 __all__ = ["several"]  # the fixture: a worker installed in the home workspace, T0OTHER, and org-wide in E0GRID
 
@@ -46,3 +52,56 @@ async def test_a_click_sent_with_another_workspaces_team_is_refused_and_audited(
     assert entries[0]["team"] == OTHER_TEAM and entries[0]["approval"] == home_id, entries
     assert "another workspace" in entries[0]["reason"], entries
     assert await status_in(several.services.store, home_id) == "pending"
+
+
+async def test_a_person_of_a_workspace_the_app_is_not_added_to_is_told_so(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB: Slack refuses the org token there
+    said = await slack.send_command(user=HANK, channel=GRID_A_CHANNEL, text="status")  # Hank is of T0GRIDB
+    assert said.status == 200 and "not added to your workspace" in said.body, said.body
+    assert "try again" not in said.body.lower()
+    entries = await until(lambda: refusals_of(several, HANK), what="the refusal audited")
+    assert "not added to their workspace" in entries[0]["reason"], entries
+
+
+async def test_a_key_of_a_workspace_the_app_is_not_added_to_is_refused_and_audited(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    slack.withhold(GRID_B)
+    key = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
+    status, answer = await key.ask(tool_ask(requester=HANK))
+    assert (status, answer["error"]["code"]) == (403, "forbidden"), answer
+    assert "not added to workspace T0GRIDB" in answer["error"]["message"], answer
+    refused = [e for e in await audit_events(several, "refused") if e.get("by") == "key grid-b"]
+    assert refused and refused[0]["team"] == GRID_B and "not added" in refused[0]["reason"], refused
+    assert not [c for c in slack.calls("chat.postMessage") if c.args.get("channel") == "C3OPS"]  # nothing asked
+    assert await store_of(several, GRID).approvals.waiting_by_channel() == {}
+
+
+async def test_after_an_uninstall_its_keys_refuse_and_its_cards_are_not_retried(
+    slack: SlackStandIn, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.several_workspaces(installed=False)
+    worker = await start_worker(oauth_env(slack, redis_url))
+    slack.events_url = worker.url + "/slack/events"
+    slack.configure_oauth(redirect_url=worker.url + "/slack/oauth_redirect")
+    try:
+        assert (await install(worker, slack, f"team:{OTHER_TEAM}"))[0] == 200
+        key = await key_of(worker, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+        approval_id = await ask(key, ERIN)
+        await card_in(slack, OTHER_CHANNEL, approval_id)
+        other = store_of(worker, OTHER_TEAM)
+        slack.uninstall(OTHER_TEAM)  # Slack sends tokens_revoked, then app_uninstalled
+        assert await until(lambda: decided_in(other, approval_id), what="its approval withdrawn") == "cancelled"
+        dropped = await until(lambda: [r for r in caplog.records if "dropped" in r.getMessage()
+                                       and approval_id in r.getMessage()], what="the card update dropped")
+        assert dropped[0].levelname == "WARNING" and "token_revoked" in dropped[0].getMessage()
+        assert await worker.services.redis.zscore(other.keys.outbox, approval_id) is None  # never tried again
+        status, answer = await key.ask(tool_ask(requester=ERIN))
+        assert (status, answer["error"]["code"]) == (403, "forbidden"), answer
+        assert "uninstalled" in answer["error"]["message"], answer
+        refused = [e for e in await audit_events(worker, "refused") if e.get("by") == "key other"]
+        assert refused and refused[0]["team"] == OTHER_TEAM and "uninstalled" in refused[0]["reason"], refused
+    finally:
+        await worker.stop()

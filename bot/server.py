@@ -8,9 +8,10 @@ stops the worker's services with it.
 `/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
 here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
 only requests from loopback that carry no proxy's header (403 to the rest). `/healthz`
-is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded: "degraded"
-while Slack has not answered `auth.test` yet). Every answer carries the worker's version (`VERSION_HEADER`), so
-that a client, a load balancer or an operator in a rolling upgrade knows which version served it."""
+is 503 when Slack refuses the bot token (`auth.test`, asked again every TOKEN_CHECK_INTERVAL), 200 otherwise (its
+body says what is degraded: "degraded" while Slack has not answered `auth.test` yet). Every answer carries the
+worker's version (`VERSION_HEADER`), so that a client, a load balancer or an operator in a rolling upgrade knows
+which version served it."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from bot.api.service import ApprovalsApi
 from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
+from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
@@ -161,6 +163,17 @@ def add_worker_routes(
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
+    checking: list[asyncio.Task[None]] = []
+
+    async def start_checking(_: web.Application) -> None:
+        checking.append(asyncio.create_task(recheck_tokens(workspaces, settings.token_check_seconds),
+                                            name="tokens-again"))
+
+    async def stop_checking(_: web.Application) -> None:
+        await stop_task(*checking)
+
+    web_app.on_startup.append(start_checking)
+    web_app.on_cleanup.append(stop_checking)
     web_app.router.add_get("/metrics", metrics)
     if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
         serve_apart(web_app, settings.metrics_listen, scrape)
@@ -188,6 +201,17 @@ def add_worker_routes(
             await signin.provider.close()
 
     web_app.on_cleanup.append(close_sign_in)
+
+
+async def recheck_tokens(workspaces: Workspaces, every: float) -> None:
+    """Ask Slack about every token again each `every` seconds (TOKEN_CHECK_INTERVAL), so `/healthz`, which never
+    asks Slack itself, notices a token revoked after start-up."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await workspaces.recheck()
+        except StoreUnavailable as exc:  # the OAuth installations are read from Redis: asked again next time
+            log.warning("the bot tokens were not checked again: Redis unreachable (%s)", exc.cause)
 
 
 async def say_version(request: web.Request, response: web.StreamResponse) -> None:

@@ -105,6 +105,26 @@ class Workspace:
                     self._answer = data
         return self._answer
 
+    async def recheck(self) -> None:
+        """Ask Slack again whether it accepts the token (`auth.test`): `refused` follows its word (a token revoked
+        after start-up: `/healthz` is then 503); the kept answer stays; Slack unreachable changes nothing."""
+        if self._answer is None:
+            await self.answer()
+            return
+        try:
+            await self._slack.auth_test()
+        except SlackApiError as exc:
+            refused = refusal_of(exc)
+            if refused is not None and refused != self.refused:
+                log.warning("Slack now refuses the bot token of %s (%s)", self._answer.get("team_id"), refused)
+            self.refused = refused or self.refused
+            return
+        except (aiohttp.ClientError, TimeoutError):
+            return
+        if self.refused is not None:
+            log.info("Slack accepts the bot token of %s again", self._answer.get("team_id"))
+        self.refused = None
+
     async def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         """Bolt's `authorize`: the bot's token and identity for a request from its workspace; None (Bolt
         refuses the request) for another workspace, or while `auth.test` cannot be answered."""
@@ -376,6 +396,12 @@ class Workspaces:
     async def ask_all(self) -> None:
         """Ask Slack about every token (at start-up), so /healthz can say which it refuses."""
         await asyncio.gather(self.home.answer(), *(ws.answer() for ws in self._static.values()))
+        if self._installations is not None:
+            await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
+
+    async def recheck(self) -> None:
+        """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now."""
+        await asyncio.gather(self.home.recheck(), *(ws.recheck() for ws in self._static.values()))
         if self._installations is not None:
             await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
 

@@ -13,20 +13,42 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
-from bot.devslack.model import GRID, GRID_A, GRID_TOKEN, OTHER_TEAM, OTHER_TOKEN, TEAM_ID, DevChannel, DevTeam, \
-    DevUser, several_teams
+from bot.devslack.model import (
+    GRID,
+    GRID_A,
+    GRID_TOKEN,
+    OTHER_TEAM,
+    OTHER_TOKEN,
+    TEAM_ID,
+    DevChannel,
+    DevTeam,
+    DevUser,
+    several_teams,
+)
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, APPROVALS, BOB, Worker, bot_env, start_worker
-from tests.scenarios.test_tenants import APPROVE, DAN, ERIN, GINA, GRID_A_CHANNEL, HANK, OTHER_CHANNEL, ask, \
-    card_in, decided_in, key_of
 from tests.support.hitl import until
 from tests.support.oauth import install, oauth_env
+from tests.support.tenants import (
+    APPROVE,
+    DAN,
+    ERIN,
+    GINA,
+    GRID_A_CHANNEL,
+    HANK,
+    OTHER_CHANNEL,
+    ask,
+    card_in,
+    decided_in,
+    key_of,
+)
 
 STRANGER, FAY, FAR_CHANNEL = "T0FAR", "U9FAY", "C9FAR"  # a workspace the bot is not installed in
 SHAPES = ("plain home, OAuth", "plain home, workspaces file", "org-wide home, OAuth", "org-wide home, workspaces file")
@@ -116,7 +138,8 @@ async def test_each_workspace_is_served_by_its_own_data_and_people(slack: SlackS
         clicked = await slack.click(user=place.approver, channel=place.channel, ts=card["ts"], action_id=APPROVE)
         assert clicked.status == 200
         store = shape.store(place.tenant)
-        assert await until(lambda: decided_in(store, approval_id), what=f"{place.ref.team}'s approval") == "approved"
+        decided_now = partial(decided_in, store, approval_id)
+        assert await until(decided_now, what=f"{place.ref.team}'s approval") == "approved"
         decided = await store.approvals.get(approval_id)
         assert decided is not None and decided.decided_by == place.approver
     refused = [c for c in slack.calls("usergroups.users.list") if not c.ok]

@@ -14,16 +14,27 @@ import aiohttp
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
-from bot.devslack.model import GRID, GRID_B
+from bot.devslack.model import GRID, GRID_B, OTHER_TEAM
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, SALES, Worker, start_worker
-from tests.scenarios.test_tenants import APPROVE, DAN, ERIN, GRID_A_CHANNEL, HANK, OTHER_CHANNEL, OTHER_TEAM, ask, \
-    card_in, decided_in, key_of, refusals_of, several, status_in, store_of
+from tests.conftest import ALICE, APPROVALS, SALES, Worker, bot_env, start_worker
 from tests.support.api import tool_ask
 from tests.support.hitl import audit_events, until
 from tests.support.oauth import install, oauth_env
-
-__all__ = ["several"]  # the fixture: a worker installed in the home workspace, T0OTHER, and org-wide in E0GRID
+from tests.support.tenants import (
+    APPROVE,
+    DAN,
+    ERIN,
+    GRID_A_CHANNEL,
+    HANK,
+    OTHER_CHANNEL,
+    ask,
+    card_in,
+    decided_in,
+    key_of,
+    refusals_of,
+    status_in,
+    store_of,
+)
 
 
 async def post_signed(slack: SlackStandIn, worker: Worker, payload: dict[str, object]) -> int:
@@ -42,11 +53,12 @@ async def test_a_click_sent_with_another_workspaces_team_is_refused_and_audited(
                   if e.get("action_id") == APPROVE)
     block = next(b["block_id"] for b in card["blocks"] if button in b.get("elements", []))
     # the home workspace's card, clicked by Dan as T0OTHER sends it (his workspace's team)
-    payload = {"type": "block_actions", "user": {"id": DAN, "username": "dan", "team_id": OTHER_TEAM},
-               "team": {"id": OTHER_TEAM, "domain": "other-workspace"}, "api_app_id": "A0APP",
-               "container": {"type": "message", "message_ts": card["ts"], "channel_id": APPROVALS},
-               "channel": {"id": APPROVALS}, "trigger_id": "1.2.3", "message": card,
-               "actions": [{"action_id": APPROVE, "block_id": block, "value": button["value"], "type": "button"}]}
+    payload: dict[str, object] = {
+        "type": "block_actions", "user": {"id": DAN, "username": "dan", "team_id": OTHER_TEAM},
+        "team": {"id": OTHER_TEAM, "domain": "other-workspace"}, "api_app_id": "A0APP",
+        "container": {"type": "message", "message_ts": card["ts"], "channel_id": APPROVALS},
+        "channel": {"id": APPROVALS}, "trigger_id": "1.2.3", "message": card,
+        "actions": [{"action_id": APPROVE, "block_id": block, "value": button["value"], "type": "button"}]}
     assert await post_signed(slack, several, payload) == 200
     entries = await until(lambda: refusals_of(several, DAN), what="the refusal audited")
     assert entries[0]["team"] == OTHER_TEAM and entries[0]["approval"] == home_id, entries
@@ -103,5 +115,30 @@ async def test_after_an_uninstall_its_keys_refuse_and_its_cards_are_not_retried(
         assert "uninstalled" in answer["error"]["message"], answer
         refused = [e for e in await audit_events(worker, "refused") if e.get("by") == "key other"]
         assert refused and refused[0]["team"] == OTHER_TEAM and "uninstalled" in refused[0]["reason"], refused
+    finally:
+        await worker.stop()
+
+
+async def healthz(worker: Worker) -> tuple[int, dict[str, object]]:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as answer:
+        return answer.status, await answer.json()
+
+
+async def test_healthz_notices_a_token_slack_refuses_after_start(slack: SlackStandIn, redis_url: str) -> None:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, TOKEN_CHECK_INTERVAL="1"))
+    try:
+        assert (await healthz(worker))[0] == 200
+        asked = len(slack.calls("auth.test"))
+        for _ in range(20):  # probes read what Slack said last: they never ask it themselves
+            assert (await healthz(worker))[0] == 200
+        assert len(slack.calls("auth.test")) - asked <= 1
+        slack.bot_token = "xoxb-another-token"  # an admin revoked the bot's token: Slack knows it no more
+
+        async def down() -> dict[str, object] | None:
+            status, said = await healthz(worker)
+            return said if status == 503 else None
+
+        said = await until(down, what="/healthz 503 once Slack refuses the token", within=10)
+        assert (said["status"], said["slack"]) == ("down", "token refused (invalid_auth)"), said
     finally:
         await worker.stop()

@@ -265,7 +265,10 @@ async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
     ref = WorkspaceRef(key.team, key.enterprise or None) if key.team else None
     try:
         parts = await tenancy.parts(ref)
-        if ref is None or await tenancy.workspaces.added(ref.team, ref.enterprise):
+        if ref is None:
+            return parts.api
+        await tenancy.workspaces.refreshed(ref.team, ref.enterprise)  # its token rotated first when it ends soon
+        if await tenancy.workspaces.added(ref.team, ref.enterprise):
             return parts.api
         why = (f"the app is approved for the Enterprise Grid organisation {ref.enterprise} but not added to workspace"
                f" {ref.team} (an org admin adds it in the organisation's app settings)")

@@ -194,6 +194,7 @@ class Workspaces:
         self._rotating: dict[str, asyncio.Lock] = {}
         self._oauth_said: dict[str, str] = {}  # an OAuth installation's id -> Slack's word on its token at start-up
         self._added: dict[str, tuple[float, frozenset[str]]] = {}  # organisation -> (until, workspaces added to)
+        self._ends: dict[tuple[str, str | None], float] = {}  # (team, organisation) -> when its token ends (epoch)
         self.on_uninstalled: list[UninstallHook] = []  # told of each uninstall (the worker withdraws its approvals)
 
     @property
@@ -219,7 +220,10 @@ class Workspaces:
         return foreign(ours, enterprise_id=enterprise_id, team_id=team_id) is None
 
     def _static_of(self, *, enterprise_id: str | None, team_id: str | None) -> Workspace | None:
-        return self._static.get(team_id or "") or self._static.get(enterprise_id or "")
+        """The file's installation for the workspace, None when none is listed or Slack said its token is gone (the
+        app uninstalled there: not installed, until Slack accepts the token again)."""
+        found = self._static.get(team_id or "") or self._static.get(enterprise_id or "")
+        return None if found is not None and found.refused in TOKEN_GONE else found
 
     async def _bot(self, *, enterprise_id: str | None, team_id: str | None,
                    is_enterprise_install: bool | None = None) -> Bot | None:
@@ -300,6 +304,24 @@ class Workspaces:
             raise NotInstalled(team, enterprise)
         return bool(bot.is_enterprise_install)
 
+    async def refreshed(self, team: str, enterprise: str | None = None) -> None:
+        """Workspace `team`'s installation token rotated now when it ends within `rotation_minutes`, in the client
+        its parts call Slack with (`for_team`), as Bolt's `authorize` does before a request's listeners: for calls no
+        Slack request comes before (the Approvals API's). Cheap while the token is known to last: the installation is
+        read again only then. `NotInstalled` as `for_team`."""
+        ends = self._ends.get((team, enterprise))
+        if ends is not None and ends - time.time() > self._rotation_minutes * 60:
+            return
+        if await self._is_home(enterprise_id=enterprise, team_id=team) or self._static_of(
+                enterprise_id=enterprise, team_id=team) is not None:
+            self._ends[(team, enterprise)] = float("inf")  # the operator's tokens: Slack does not rotate them
+            return
+        bot = await self._bot(enterprise_id=enterprise, team_id=team)
+        if bot is None:
+            raise NotInstalled(team, enterprise)
+        self._client_of(bot)  # (its client takes the rotated token)
+        self._ends[(team, enterprise)] = float(bot.bot_token_expires_at) if bot.bot_token_expires_at else float("inf")
+
     async def added(self, team: str, enterprise: str | None = None) -> bool:
         """Whether the app is added to workspace `team`: an org-wide install only to the workspaces of its
         organisation an org admin added it to (Slack's `auth.teams.list` with its token, kept `ADDED_SECONDS`), any
@@ -352,11 +374,15 @@ class Workspaces:
     async def uninstalled(self, *, enterprise_id: str | None, team_id: str | None,
                           is_enterprise_install: bool | None) -> WorkspaceRef | None:
         """Slack says the app was uninstalled (`app_uninstalled`, `tokens_revoked`): the installation is
-        forgotten, its client dropped, and each `on_uninstalled` hook told. None when nothing was installed
-        there (a second event of the same uninstall, or the home workspace, whose token is the operator's)."""
+        forgotten (a SLACK_WORKSPACES_FILE entry's: its token marked refused, so not installed until Slack accepts it
+        again), its client dropped, and each `on_uninstalled` hook told. None when nothing was installed there (a
+        second event of the same uninstall, or the home workspace, whose token is the operator's)."""
         key = installation_id(enterprise_id=enterprise_id, team_id=team_id,
                               is_enterprise_install=is_enterprise_install)
-        if not key or self._installations is None or not await self._installations.delete(key):
+        static = self._static.get(key) if key else None
+        if static is not None and static.refused not in TOKEN_GONE:  # a file's: not installed while Slack says so
+            static.refused = "token_revoked"
+        elif not key or self._installations is None or not await self._installations.delete(key):
             return None
         self._clients.pop(key, None)
         self._oauth_said.pop(key, None)

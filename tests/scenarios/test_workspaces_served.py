@@ -8,6 +8,7 @@ Real parts: redis-server, the worker's HTTP server and Bolt app over signed HTTP
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
@@ -32,6 +33,7 @@ from tests.support.tenants import (
     decided_in,
     key_of,
     refusals_of,
+    several_worker,
     status_in,
     store_of,
 )
@@ -91,15 +93,19 @@ async def test_a_key_of_a_workspace_the_app_is_not_added_to_is_refused_and_audit
     assert await store_of(several, GRID).approvals.waiting_by_channel() == {}
 
 
+@pytest.mark.parametrize("installed_by", ["oauth", "file"])
 async def test_after_an_uninstall_its_keys_refuse_and_its_cards_are_not_retried(
-    slack: SlackStandIn, redis_url: str, caplog: pytest.LogCaptureFixture
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, installed_by: str
 ) -> None:
-    slack.several_workspaces(installed=False)
-    worker = await start_worker(oauth_env(slack, redis_url))
-    slack.events_url = worker.url + "/slack/events"
-    slack.configure_oauth(redirect_url=worker.url + "/slack/oauth_redirect")
-    try:
+    if installed_by == "oauth":
+        slack.several_workspaces(installed=False)
+        worker = await start_worker(oauth_env(slack, redis_url))
+        slack.events_url = worker.url + "/slack/events"
+        slack.configure_oauth(redirect_url=worker.url + "/slack/oauth_redirect")
         assert (await install(worker, slack, f"team:{OTHER_TEAM}"))[0] == 200
+    else:
+        worker = await several_worker(slack, redis_url, tmp_path)
+    try:
         key = await key_of(worker, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
         approval_id = await ask(key, ERIN)
         await card_in(slack, OTHER_CHANNEL, approval_id)
@@ -140,5 +146,35 @@ async def test_healthz_notices_a_token_slack_refuses_after_start(slack: SlackSta
 
         said = await until(down, what="/healthz 503 once Slack refuses the token", within=10)
         assert (said["status"], said["slack"]) == ("down", "token refused (invalid_auth)"), said
+    finally:
+        await worker.stop()
+
+
+def refreshes(slack: SlackStandIn) -> list[object]:
+    return [c for c in slack.calls("oauth.v2.access") if c.ok and c.args.get("grant_type") == "refresh_token"]
+
+
+async def test_an_expiring_token_is_rotated_before_an_api_ask_uses_it(slack: SlackStandIn, redis_url: str) -> None:
+    slack.several_workspaces(installed=False)
+    worker = await start_worker(oauth_env(slack, redis_url))
+    slack.events_url = worker.url + "/slack/events"
+    slack.configure_oauth(redirect_url=worker.url + "/slack/oauth_redirect", token_rotation=True, token_lifetime=2)
+    try:
+        assert (await install(worker, slack, f"team:{OTHER_TEAM}"))[0] == 200
+        key = await key_of(worker, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+        await card_in(slack, OTHER_CHANNEL, await ask(key, ERIN))  # its parts built, with the token of then
+        used = slack.installed(OTHER_TEAM)
+        assert used is not None
+
+        async def expired() -> bool:  # Slack's own word: the token the parts were built with has ended
+            async with aiohttp.ClientSession() as http, http.post(slack.api_url + "auth.test", headers={
+                    "Authorization": f"Bearer {used}"}) as answer:
+                return (await answer.json()).get("error") == "token_expired"
+
+        await until(expired, what="the first token expired", within=10)
+        rotations = len(refreshes(slack))
+        second = await ask(key, DAN)  # rotated first, as Bolt's authorize does before a request's listeners
+        await card_in(slack, OTHER_CHANNEL, second)
+        assert len(refreshes(slack)) > rotations
     finally:
         await worker.stop()

@@ -166,6 +166,7 @@ ADDED_SECONDS = 60.0  # how long Slack's list of the workspaces an org-wide inst
 
 UninstallHook = Callable[[WorkspaceRef], Awaitable[None]]
 MakeClient = Callable[[str], AsyncWebClient]
+AddedHook = Callable[[str, frozenset[str]], Awaitable[None]]
 
 
 class Workspaces:
@@ -196,6 +197,7 @@ class Workspaces:
         self._added: dict[str, tuple[float, frozenset[str]]] = {}  # organisation -> (until, workspaces added to)
         self._ends: dict[tuple[str, str | None], float] = {}  # (team, organisation) -> when its token ends (epoch)
         self.on_uninstalled: list[UninstallHook] = []  # told of each uninstall (the worker withdraws its approvals)
+        self.on_added: AddedHook | None = None  # told which workspaces an org-wide install is added to (kept in Redis)
 
     @property
     def installations(self) -> RedisInstallationStore | None:
@@ -330,23 +332,30 @@ class Workspaces:
         if not enterprise or team == enterprise or not await self.org_wide(team, enterprise):
             return True
         kept = self._added.get(enterprise)
-        if kept is None or kept[0] <= time.monotonic():
-            client = await self.for_team(team, enterprise)
-            teams: set[str] = set()
-            cursor: str | None = None
-            try:
-                while True:
-                    page = await client.auth_teams_list(cursor=cursor, limit=1000)
-                    teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
-                    cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
-                    if cursor is None:
-                        break
-            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("auth.teams.list of organisation %s failed (%s): its workspaces are not checked now",
-                            enterprise, refusal_of(exc) or type(exc).__name__)
-                return True
-            kept = self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, frozenset(teams))
-        return team in kept[1]
+        teams = kept[1] if kept is not None and kept[0] > time.monotonic() else await self._added_to(
+            enterprise, await self.for_team(team, enterprise))
+        return teams is None or team in teams
+
+    async def _added_to(self, enterprise: str, client: AsyncWebClient) -> frozenset[str] | None:
+        """The workspaces org-wide install `enterprise` (its token's `client`) is added to, asked of Slack now, kept
+        here and told `on_added`; None when Slack cannot say."""
+        teams: set[str] = set()
+        cursor: str | None = None
+        try:
+            while True:
+                page = await client.auth_teams_list(cursor=cursor, limit=1000)
+                teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
+                cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+                if cursor is None:
+                    break
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("auth.teams.list of organisation %s failed (%s): its workspaces are not checked now",
+                        enterprise, refusal_of(exc) or type(exc).__name__)
+            return None
+        self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, frozenset(teams))
+        if self.on_added is not None:
+            await self.on_added(enterprise, frozenset(teams))
+        return frozenset(teams)
 
     def _client_of(self, bot: Bot) -> AsyncWebClient:
         key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,
@@ -426,10 +435,20 @@ class Workspaces:
             await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
 
     async def recheck(self) -> None:
-        """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now."""
+        """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now; and which
+        workspaces each org-wide install is added to (`on_added`)."""
         await asyncio.gather(self.home.recheck(), *(ws.recheck() for ws in self._static.values()))
-        if self._installations is not None:
-            await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
+        oauth = await self._installations.ids() if self._installations is not None else []
+        await asyncio.gather(*(self._ask(key) for key in oauth))
+        orgs = {key: ws.client for key, ws in self._static.items() if key.startswith("E")}
+        home = self.home.known_answer or {}
+        if home.get("is_enterprise_install") and home.get("enterprise_id"):
+            orgs[str(home["enterprise_id"])] = self.home.client
+        for key in (k for k in oauth if k.startswith("E") and k not in orgs):
+            bot = await self._bot(enterprise_id=key, team_id=None, is_enterprise_install=True)
+            if bot is not None:
+                orgs[key] = self._client_of(bot)
+        await asyncio.gather(*(self._added_to(org, client) for org, client in orgs.items()))
 
     async def _ask(self, key: str) -> None:
         """`auth.test` with an OAuth installation's token: Slack's word kept for /healthz."""

@@ -7,6 +7,7 @@ Real parts: redis-server, the worker's HTTP server and Bolt app over signed HTTP
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,8 +15,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from bot.__main__ import main
 from bot.core.workspaces import WorkspaceRef
-from bot.devslack.model import GRID, GRID_B, OTHER_TEAM
+from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, SALES, Worker, bot_env, start_worker
 from tests.support.api import tool_ask
@@ -176,5 +178,26 @@ async def test_an_expiring_token_is_rotated_before_an_api_ask_uses_it(slack: Sla
         second = await ask(key, DAN)  # rotated first, as Bolt's authorize does before a request's listeners
         await card_in(slack, OTHER_CHANNEL, second)
         assert len(refreshes(slack)) > rotations
+    finally:
+        await worker.stop()
+
+
+async def test_no_key_is_made_for_a_workspace_the_app_is_not_added_to(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    worker = await several_worker(slack, redis_url, tmp_path, TOKEN_CHECK_INTERVAL="1")
+    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB
+    try:
+        async def known() -> frozenset[str] | None:
+            return await worker.services.store.tenants.added_to(GRID)
+
+        assert await until(known, what="the workers' word on the organisation's workspaces") == {GRID_A}
+        create = ["keys", "create", "ops", "--channel", "C3OPS", "--team", GRID_B, "--enterprise", GRID]
+        assert await asyncio.to_thread(main, create, environ={"REDIS_URL": redis_url}) == 2
+        said = capsys.readouterr().err
+        assert f"not added to workspace {GRID_B}" in said and "org admin adds it" in said, said
+        assert await worker.services.store.api_keys.get("ops") is None
+        made = ["keys", "create", "grid-a", "--channel", GRID_A_CHANNEL, "--team", GRID_A, "--enterprise", GRID]
+        assert await asyncio.to_thread(main, made, environ={"REDIS_URL": redis_url}) == 0  # one it is added to
     finally:
         await worker.stop()

@@ -8,9 +8,10 @@ stops the worker's services with it.
 `/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
 here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
 only requests from loopback that carry no proxy's header (403 to the rest). `/healthz`
-is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded: "degraded"
-while Slack has not answered `auth.test` yet). Every answer carries the worker's version (`VERSION_HEADER`), so
-that a client, a load balancer or an operator in a rolling upgrade knows which version served it."""
+is 503 when Slack refuses the bot token (`auth.test`, asked again every TOKEN_CHECK_INTERVAL), 200 otherwise (its
+body says what is degraded: "degraded" while Slack has not answered `auth.test` yet). Every answer carries the
+worker's version (`VERSION_HEADER`), so that a client, a load balancer or an operator in a rolling upgrade knows
+which version served it."""
 
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
+from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
+from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
@@ -121,6 +124,7 @@ async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
     """What a worker keeps of its `auth.test` answer at start-up: links to cards in the API's answers, and the
     home workspace (`Tenants.learn_home`: recorded by the first worker to learn its team, never changed after)."""
     services.api.card_link = str((answer or {}).get("url") or "")
+    services.directory.org_wide = bool((answer or {}).get("is_enterprise_install"))  # user groups name a workspace
     if answer is not None and answer.get("team_id"):
         await services.store.tenants.learn_home(home_of(answer))
 
@@ -158,6 +162,17 @@ def add_worker_routes(
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
+    checking: list[asyncio.Task[None]] = []
+
+    async def start_checking(_: web.Application) -> None:
+        checking.append(asyncio.create_task(recheck_tokens(workspaces, settings.token_check_seconds),
+                                            name="tokens-again"))
+
+    async def stop_checking(_: web.Application) -> None:
+        await stop_task(*checking)
+
+    web_app.on_startup.append(start_checking)
+    web_app.on_cleanup.append(stop_checking)
     web_app.router.add_get("/metrics", metrics)
     if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
         serve_apart(web_app, settings.metrics_listen, scrape)
@@ -185,6 +200,17 @@ def add_worker_routes(
             await signin.provider.close()
 
     web_app.on_cleanup.append(close_sign_in)
+
+
+async def recheck_tokens(workspaces: Workspaces, every: float) -> None:
+    """Ask Slack about every token again each `every` seconds (TOKEN_CHECK_INTERVAL), so `/healthz`, which never
+    asks Slack itself, notices a token revoked after start-up."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await workspaces.recheck()
+        except StoreUnavailable as exc:  # the OAuth installations are read from Redis: asked again next time
+            log.warning("the bot tokens were not checked again: Redis unreachable (%s)", exc.cause)
 
 
 async def say_version(request: web.Request, response: web.StreamResponse) -> None:
@@ -232,13 +258,27 @@ async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:
 
 
 async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
-    """The Approvals API of `key`'s workspace (its tenant's parts; a key without one: the home workspace's). 403
-    when the app is not installed there any more: nothing of it is served."""
+    """The Approvals API of `key`'s workspace (its tenant's parts; a key without one: the home workspace's). 403,
+    audited, when the app is not installed there (any more: uninstalled) or, installed org-wide, not added to that
+    workspace of the organisation: nothing of it is served."""
     ref = WorkspaceRef(key.team, key.enterprise or None) if key.team else None
     try:
-        return (await tenancy.parts(ref)).api
+        parts = await tenancy.parts(ref)
+        if ref is None:
+            return parts.api
+        await tenancy.workspaces.refreshed(ref.team, ref.enterprise)  # its token rotated first when it ends soon
+        if await tenancy.workspaces.added(ref.team, ref.enterprise):
+            return parts.api
+        why = (f"the app is approved for the Enterprise Grid organisation {ref.enterprise} but not added to workspace"
+               f" {ref.team} (an org admin adds it in the organisation's app settings)")
     except NotInstalled as exc:
-        raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
+        why = str(exc)
+        if ref is not None and any(known.tenant == ref.tenant for known in await tenancy.home.store.tenants.known()):
+            why = f"the app was uninstalled from workspace {ref.team}"
+    await tenancy.home.store.audit.refusal(
+        f"key_workspace:{key.id}", "refused", window=REFUSAL_QUIET, by=f"key {key.name}", key=key.name, key_id=key.id,
+        team=key.team, enterprise=key.enterprise, reason=f"key's workspace not served: {why}")
+    raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {why}. Nothing was asked.")
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -47,6 +47,12 @@ async def create_key(
         if org is not None:  # its asks would name a workspace the app is not installed in on its own: each a 403
             return (f"workspace {workspace.team} is of the Enterprise Grid organisation {org}, where the app is"
                     f" installed org-wide: name it too (--team {workspace.team} --enterprise {org})")
+    if workspace is not None and workspace.enterprise is not None:
+        added = await store.tenants.added_to(workspace.enterprise)
+        if added is not None and workspace.team not in added:  # its every ask would be refused: not made
+            return (f"the app is approved for the Enterprise Grid organisation {workspace.enterprise} but not added to"
+                    f" workspace {workspace.team} (Slack's word at the workers' last check): an org admin adds it to"
+                    " that workspace in the organisation's app settings; then make the key")
     made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute,
                                        workspace=workspace, expires_in=expires_in, operator=operator)
     return made if made is not None else f"there is a key named {name} already (revoke it first)"

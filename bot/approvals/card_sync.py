@@ -31,6 +31,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.approval_card import build_not_taken_blocks, build_outcome_blocks
 from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
 from bot.slack.directory import Directory
+from bot.slack.workspaces import TOKEN_GONE
 from bot.store import Store, StoreUnavailable
 from bot.store.freezes import frozen_scope, frozen_words
 
@@ -324,6 +325,12 @@ class CardService:
             await self._slack.chat_update(channel=channel, ts=ts, text=approval_fallback_text(approval), blocks=blocks)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            if error in TOKEN_GONE:  # the app was uninstalled there (its approvals withdrawn): no token will redraw it
+                log.warning("card update of approval %s dropped: Slack refused the workspace's token (%s)",
+                            approval.id, error, extra={"run_id": approval.run_id, "approval_id": approval.id})
+                if self._store is not None:
+                    await self._store.outbox.forget([approval.id])
+                return False
             log.warning(
                 "card update failed for approval %s (%s); kept in the outbox",
                 approval.id,

@@ -84,6 +84,12 @@ CANNOT_CHECK = (
 )
 
 
+NOT_ADDED = (
+    "This app is approved for your Enterprise Grid organisation but not added to your workspace, so nothing was"
+    " done. An org admin adds it to your workspace in the organisation's app settings."
+)
+
+
 def outsider_text(why: str, workspace: str) -> str:
     """What someone who may not act here (`rights.outsider`'s reason) is told; `workspace` is the installing one."""
     where = safe(workspace, 80) or "the workspace this app is installed in"

@@ -76,6 +76,9 @@ class Directory:
         self._slack = slack
         # with an Enterprise Grid org-wide token: the workspace its user-group calls name (Slack needs `team_id`)
         self._team = team
+        # an org-wide token with no workspace named (the home installation's, SLACK_BOT_TOKEN): its first workspace
+        # (`auth.teams.list`) is named, the others looked in as for `team`
+        self.org_wide = False
         self._group_teams: dict[str, str] = {}  # an org-wide token's group -> the workspace it lives in (if not `team`)
         self._shared = shared  # who people are, shared by the workers (asked before Slack)
         self._ttl = ttl
@@ -182,6 +185,9 @@ class Directory:
         """`usergroups.users.list` of `group_id`. With an org-wide token Slack reads a group only in its own
         workspace (`team_id`): one not found in this one is looked for in the organisation's others
         (`auth.teams.list`, then `usergroups.list` of each), and where it lives is kept."""
+        if self._team is None and self.org_wide:
+            teams = (await self._slack.auth_teams_list()).get("teams") or []
+            self._team = next((str(t["id"]) for t in teams if isinstance(t, dict) and t.get("id")), None)
         team = self._group_teams.get(group_id, self._team)
         try:
             return await self._slack.usergroups_users_list(usergroup=group_id, team_id=team)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                            "not_allowed_token_type", "no_permission", "missing_scope", "team_access_not_granted"})
+# Slack's word that a token is gone for good (the app uninstalled, the token revoked): nothing retried with it mends it
+TOKEN_GONE = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 
 
 def refusal_of(error: BaseException) -> str | None:
@@ -102,6 +105,26 @@ class Workspace:
                     self._answer = data
         return self._answer
 
+    async def recheck(self) -> None:
+        """Ask Slack again whether it accepts the token (`auth.test`): `refused` follows its word (a token revoked
+        after start-up: `/healthz` is then 503); the kept answer stays; Slack unreachable changes nothing."""
+        if self._answer is None:
+            await self.answer()
+            return
+        try:
+            await self._slack.auth_test()
+        except SlackApiError as exc:
+            refused = refusal_of(exc)
+            if refused is not None and refused != self.refused:
+                log.warning("Slack now refuses the bot token of %s (%s)", self._answer.get("team_id"), refused)
+            self.refused = refused or self.refused
+            return
+        except (aiohttp.ClientError, TimeoutError):
+            return
+        if self.refused is not None:
+            log.info("Slack accepts the bot token of %s again", self._answer.get("team_id"))
+        self.refused = None
+
     async def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         """Bolt's `authorize`: the bot's token and identity for a request from its workspace; None (Bolt
         refuses the request) for another workspace, or while `auth.test` cannot be answered."""
@@ -114,10 +137,14 @@ class Workspace:
 
 
 def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: str | None) -> str | None:
-    """`foreign_team` for a request's organisation and team ids (None when it names none)."""
+    """`foreign_team` for a request's organisation and team ids (None when it names none). An org-wide install
+    judges a request by its organisation; one that names a team and no organisation is of a plain workspace, judged
+    as itself (never one of the organisation's)."""
     if ours is None:
         return None
     if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
+        if not enterprise_id and team_id and team_id != ours.get("enterprise_id"):
+            return f"team {str(team_id)[:40]!r} (no organisation), installed in organisation {ours['enterprise_id']!r}"
         theirs, mine, what = enterprise_id, ours.get("enterprise_id"), "organisation"
     else:
         theirs, mine, what = team_id, ours.get("team_id"), "team"
@@ -135,8 +162,11 @@ class NotInstalled(LookupError):
         self.team, self.enterprise = team, enterprise
 
 
+ADDED_SECONDS = 60.0  # how long Slack's list of the workspaces an org-wide install is added to is kept
+
 UninstallHook = Callable[[WorkspaceRef], Awaitable[None]]
 MakeClient = Callable[[str], AsyncWebClient]
+AddedHook = Callable[[str, frozenset[str]], Awaitable[None]]
 
 
 class Workspaces:
@@ -164,7 +194,10 @@ class Workspaces:
         self._clients: dict[str, AsyncWebClient] = {}
         self._rotating: dict[str, asyncio.Lock] = {}
         self._oauth_said: dict[str, str] = {}  # an OAuth installation's id -> Slack's word on its token at start-up
+        self._added: dict[str, tuple[float, frozenset[str]]] = {}  # organisation -> (until, workspaces added to)
+        self._ends: dict[tuple[str, str | None], float] = {}  # (team, organisation) -> when its token ends (epoch)
         self.on_uninstalled: list[UninstallHook] = []  # told of each uninstall (the worker withdraws its approvals)
+        self.on_added: AddedHook | None = None  # told which workspaces an org-wide install is added to (kept in Redis)
 
     @property
     def installations(self) -> RedisInstallationStore | None:
@@ -189,7 +222,10 @@ class Workspaces:
         return foreign(ours, enterprise_id=enterprise_id, team_id=team_id) is None
 
     def _static_of(self, *, enterprise_id: str | None, team_id: str | None) -> Workspace | None:
-        return self._static.get(team_id or "") or self._static.get(enterprise_id or "")
+        """The file's installation for the workspace, None when none is listed or Slack said its token is gone (the
+        app uninstalled there: not installed, until Slack accepts the token again)."""
+        found = self._static.get(team_id or "") or self._static.get(enterprise_id or "")
+        return None if found is not None and found.refused in TOKEN_GONE else found
 
     async def _bot(self, *, enterprise_id: str | None, team_id: str | None,
                    is_enterprise_install: bool | None = None) -> Bot | None:
@@ -270,6 +306,57 @@ class Workspaces:
             raise NotInstalled(team, enterprise)
         return bool(bot.is_enterprise_install)
 
+    async def refreshed(self, team: str, enterprise: str | None = None) -> None:
+        """Workspace `team`'s installation token rotated now when it ends within `rotation_minutes`, in the client
+        its parts call Slack with (`for_team`), as Bolt's `authorize` does before a request's listeners: for calls no
+        Slack request comes before (the Approvals API's). Cheap while the token is known to last: the installation is
+        read again only then. `NotInstalled` as `for_team`."""
+        ends = self._ends.get((team, enterprise))
+        if ends is not None and ends - time.time() > self._rotation_minutes * 60:
+            return
+        if await self._is_home(enterprise_id=enterprise, team_id=team) or self._static_of(
+                enterprise_id=enterprise, team_id=team) is not None:
+            self._ends[(team, enterprise)] = float("inf")  # the operator's tokens: Slack does not rotate them
+            return
+        bot = await self._bot(enterprise_id=enterprise, team_id=team)
+        if bot is None:
+            raise NotInstalled(team, enterprise)
+        self._client_of(bot)  # (its client takes the rotated token)
+        self._ends[(team, enterprise)] = float(bot.bot_token_expires_at) if bot.bot_token_expires_at else float("inf")
+
+    async def added(self, team: str, enterprise: str | None = None) -> bool:
+        """Whether the app is added to workspace `team`: an org-wide install only to the workspaces of its
+        organisation an org admin added it to (Slack's `auth.teams.list` with its token, kept `ADDED_SECONDS`), any
+        other to its own. True while Slack cannot say (its refusal of a call there then says it). `NotInstalled`
+        as `for_team`."""
+        if not enterprise or team == enterprise or not await self.org_wide(team, enterprise):
+            return True
+        kept = self._added.get(enterprise)
+        teams = kept[1] if kept is not None and kept[0] > time.monotonic() else await self._added_to(
+            enterprise, await self.for_team(team, enterprise))
+        return teams is None or team in teams
+
+    async def _added_to(self, enterprise: str, client: AsyncWebClient) -> frozenset[str] | None:
+        """The workspaces org-wide install `enterprise` (its token's `client`) is added to, asked of Slack now, kept
+        here and told `on_added`; None when Slack cannot say."""
+        teams: set[str] = set()
+        cursor: str | None = None
+        try:
+            while True:
+                page = await client.auth_teams_list(cursor=cursor, limit=1000)
+                teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
+                cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+                if cursor is None:
+                    break
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("auth.teams.list of organisation %s failed (%s): its workspaces are not checked now",
+                        enterprise, refusal_of(exc) or type(exc).__name__)
+            return None
+        self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, frozenset(teams))
+        if self.on_added is not None:
+            await self.on_added(enterprise, frozenset(teams))
+        return frozenset(teams)
+
     def _client_of(self, bot: Bot) -> AsyncWebClient:
         key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,
                               is_enterprise_install=bot.is_enterprise_install)
@@ -296,11 +383,15 @@ class Workspaces:
     async def uninstalled(self, *, enterprise_id: str | None, team_id: str | None,
                           is_enterprise_install: bool | None) -> WorkspaceRef | None:
         """Slack says the app was uninstalled (`app_uninstalled`, `tokens_revoked`): the installation is
-        forgotten, its client dropped, and each `on_uninstalled` hook told. None when nothing was installed
-        there (a second event of the same uninstall, or the home workspace, whose token is the operator's)."""
+        forgotten (a SLACK_WORKSPACES_FILE entry's: its token marked refused, so not installed until Slack accepts it
+        again), its client dropped, and each `on_uninstalled` hook told. None when nothing was installed there (a
+        second event of the same uninstall, or the home workspace, whose token is the operator's)."""
         key = installation_id(enterprise_id=enterprise_id, team_id=team_id,
                               is_enterprise_install=is_enterprise_install)
-        if not key or self._installations is None or not await self._installations.delete(key):
+        static = self._static.get(key) if key else None
+        if static is not None and static.refused not in TOKEN_GONE:  # a file's: not installed while Slack says so
+            static.refused = "token_revoked"
+        elif not key or self._installations is None or not await self._installations.delete(key):
             return None
         self._clients.pop(key, None)
         self._oauth_said.pop(key, None)
@@ -342,6 +433,22 @@ class Workspaces:
         await asyncio.gather(self.home.answer(), *(ws.answer() for ws in self._static.values()))
         if self._installations is not None:
             await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
+
+    async def recheck(self) -> None:
+        """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now; and which
+        workspaces each org-wide install is added to (`on_added`)."""
+        await asyncio.gather(self.home.recheck(), *(ws.recheck() for ws in self._static.values()))
+        oauth = await self._installations.ids() if self._installations is not None else []
+        await asyncio.gather(*(self._ask(key) for key in oauth))
+        orgs = {key: ws.client for key, ws in self._static.items() if key.startswith("E")}
+        home = self.home.known_answer or {}
+        if home.get("is_enterprise_install") and home.get("enterprise_id"):
+            orgs[str(home["enterprise_id"])] = self.home.client
+        for key in (k for k in oauth if k.startswith("E") and k not in orgs):
+            bot = await self._bot(enterprise_id=key, team_id=None, is_enterprise_install=True)
+            if bot is not None:
+                orgs[key] = self._client_of(bot)
+        await asyncio.gather(*(self._added_to(org, client) for org, client in orgs.items()))
 
     async def _ask(self, key: str) -> None:
         """`auth.test` with an OAuth installation's token: Slack's word kept for /healthz."""

@@ -82,8 +82,10 @@ def create_workspaces(services: Services) -> Workspaces:
                                     client_secret=settings.slack_client_secret.get_secret_value(),
                                     client=AsyncWebClient(base_url=settings.slack_api_url))
     home = Workspace(services.slack, bot_token=settings.slack_bot_token)
-    return Workspaces(home, make_client=make_client, static=settings.static_workspaces,
-                      installations=installations, rotator=rotator, rotation_minutes=TOKEN_ROTATION_MINUTES)
+    workspaces = Workspaces(home, make_client=make_client, static=settings.static_workspaces,
+                            installations=installations, rotator=rotator, rotation_minutes=TOKEN_ROTATION_MINUTES)
+    workspaces.on_added = services.store.tenants.note_added  # what `keys create` checks (bot/api/keys.py)
+    return workspaces
 
 
 def create_bolt_app(services: Services, workspaces: Workspaces | None = None) -> AsyncApp:

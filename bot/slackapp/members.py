@@ -20,7 +20,7 @@ from typing import Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.approvals.refusals import CANNOT_CHECK, outsider_text
+from bot.approvals.refusals import CANNOT_CHECK, NOT_ADDED, outsider_text
 from bot.approvals.rights import Organisation, outsider
 from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import SLACK_ID
@@ -108,6 +108,8 @@ async def why_not(
     try:
         person = await services.directory.person(user, fresh=fresh) if SLACK_ID.fullmatch(user) else None
     except LookupFailed as exc:
+        if str(exc) == "team_access_not_granted":  # an org-wide install not added to their workspace: Slack's word
+            return "the app is not added to their workspace (team_access_not_granted)", NOT_ADDED
         return f"Slack could not say who they are ({exc})", CANNOT_CHECK
     reason = outsider(person, said_team=said_team, ours=ours, external_teams=settings.external_teams,
                       allowed_guests=settings.allowed_guests)

@@ -17,6 +17,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (a tenant's parts are
                                       a worker served (bot/tenancy.py starts their   built for each at start: their
                                       loops at start)                                deadlines, reminders, Homes)
+{p}:workspaces:added          hash    organisation (E…) -> JSON list of the workspaces replaced at each check
+                                      its org-wide install is added to (Slack's      (TOKEN_CHECK_INTERVAL)
+                                      `auth.teams.list`; `keys create` refuses others)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
                                       by (version), at} (bot/store/stored_format.py)
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
@@ -170,6 +173,7 @@ class Keys:
         self.root = root = prefix if root is None else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
+        self.workspaces_added = f"{root}:workspaces:added"
         self.format = f"{root}:format"  # the stored format this Redis holds (bot/store/stored_format.py)
         # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
         self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""

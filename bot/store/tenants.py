@@ -56,6 +56,20 @@ class Tenants:
                 return ref.enterprise
         return None
 
+    async def note_added(self, enterprise: str, teams: frozenset[str]) -> None:
+        """Keep which workspaces of organisation `enterprise` its org-wide install is added to (Slack's word now)."""
+        await aw(self._s.redis.hset(self._k.workspaces_added, enterprise, json.dumps(sorted(teams))))
+
+    async def added_to(self, enterprise: str) -> frozenset[str] | None:
+        """The workspaces organisation `enterprise`'s org-wide install is added to, as a worker last heard from Slack
+        (`note_added`); None when no worker has said."""
+        stored: str | None = await aw(self._s.redis.hget(self._k.workspaces_added, enterprise))
+        try:
+            found = json.loads(stored or "null")
+        except (ValueError, RecursionError):
+            return None
+        return frozenset(str(t) for t in found) if isinstance(found, list) else None
+
 
 def _ref(stored: str | None) -> WorkspaceRef | None:
     """The workspace `workspaces:home` holds (None: nothing, or nothing that reads as one)."""

@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
+from tests.conftest import Worker
 from tests.support.cluster import Cluster
+from tests.support.tenants import several_worker
 
 
 @pytest.fixture
@@ -53,3 +55,11 @@ async def stores() -> AsyncIterator[Callable[[str], Store]]:
     yield open_store
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+async def several(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker installed in the home workspace, T0OTHER, and org-wide in E0GRID (tests/support/tenants.py)."""
+    worker = await several_worker(slack, redis_url, tmp_path)
+    yield worker
+    await worker.stop()

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -34,82 +32,30 @@ from bot.server import TENANCY
 from bot.store import Store
 from bot.tenancy import Tenancy
 from tests.conftest import ALICE, SALES, Worker, bot_env, start_redis, start_worker
-from tests.support.api import Client, tool_ask
+from tests.support.api import tool_ask
 from tests.support.hitl import audit_events, until
 from tests.support.oauth import install, oauth_env
 from tests.support.passkeys import registration, user_id_of
 from tests.support.signin import pages_client
 from tests.support.signing import spend
 from tests.support.stepup import ORIGIN
-
-DAN, ERIN, GINA, HANK = "U1DAN", "U1ERIN", "W0GINA", "W0HANK"  # of T0OTHER (two), of T0GRIDA, of T0GRIDB
-OTHER_CHANNEL, GRID_A_CHANNEL = "C1APPROVALS", "C2APPROVALS"
-APPROVE = "approval_approve"
-
-
-def workspaces_file(tmp_path: Path) -> Path:
-    listed = tmp_path / "workspaces.json"
-    listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"},
-                                  {"enterprise": GRID, "bot_token": "env:GRID_TOKEN"}]))
-    return listed
-
-
-async def several_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path, **extra: str) -> Worker:
-    tokens = slack.several_workspaces()
-    worker = await start_worker(bot_env(
-        slack=slack, redis_url=redis_url, model_config=None, SLACK_WORKSPACES_FILE=str(workspaces_file(tmp_path)),
-        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID], STEP_UP_URL=ORIGIN, **extra))
-    slack.events_url = worker.url + "/slack/events"
-    return worker
-
-
-@pytest.fixture
-async def several(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
-    """A worker installed in the home workspace, T0OTHER, and org-wide in E0GRID."""
-    worker = await several_worker(slack, redis_url, tmp_path)
-    yield worker
-    await worker.stop()
-
-
-def store_of(worker: Worker, tenant: str) -> Store:
-    return worker.services.store.for_tenant(tenant, home=TEAM_ID)
-
-
-async def key_of(worker: Worker, name: str, channel: str, workspace: WorkspaceRef | None) -> Client:
-    made = await worker.services.store.api_keys.create(name, (channel,), by="test", workspace=workspace)
-    assert made is not None
-    return Client(worker, made.key)
-
-
-async def ask(client: Client, requester: str) -> str:
-    status, asked = await client.ask(tool_ask(requester=requester))
-    assert status == 201, asked
-    return str(asked["id"])
-
-
-async def card_in(slack: SlackStandIn, channel: str, approval_id: str) -> dict[str, Any]:
-    """The pending card of `approval_id` in `channel`, once it is there."""
-
-    def found() -> dict[str, Any] | None:
-        for message in slack.messages(channel):
-            if approval_id in json.dumps(message.get("blocks") or []) and any(
-                    b.get("type") == "actions" for b in message.get("blocks") or []):
-                return message
-        return None
-
-    card: dict[str, Any] = await slack.wait_for(found, description=f"the card of {approval_id} in {channel}")
-    return card
-
-
-async def status_in(store: Store, approval_id: str) -> str:
-    approval = await store.approvals.get(approval_id)
-    return "" if approval is None else approval.status
-
-
-async def decided_in(store: Store, approval_id: str) -> str:
-    """The approval's status once it is no longer pending ("" until then)."""
-    status = await status_in(store, approval_id)
-    return "" if status == "pending" else status
+from tests.support.tenants import (
+    APPROVE,
+    DAN,
+    ERIN,
+    GINA,
+    GRID_A_CHANNEL,
+    HANK,
+    OTHER_CHANNEL,
+    ask,
+    card_in,
+    decided_in,
+    key_of,
+    refusals_of,
+    several_worker,
+    status_in,
+    store_of,
+)
 
 
 async def test_a_card_in_each_workspace_kept_under_its_tenant_and_decided_there(
@@ -155,10 +101,6 @@ async def test_a_click_from_the_wrong_workspace_is_refused_and_audited(slack: Sl
     assert await status_in(several.services.store, home_id) == "pending"
     nothing = store_of(several, OTHER_TEAM)
     assert await nothing.approvals.get(home_id) is None
-
-
-async def refusals_of(worker: Worker, user: str) -> list[dict[str, str]]:
-    return [e for e in await audit_events(worker, "refused") if e.get("by") == user]
 
 
 async def test_an_org_member_of_another_workspace_approves_when_named_and_only_then(
@@ -286,18 +228,6 @@ async def test_an_org_user_group_of_the_organisations_other_workspace_is_found(
     assert await until(lambda: decided_in(grid, approval_id), what="the group member's approval") == "approved"
     found = [c.args.get("team_id") for c in slack.calls("usergroups.users.list") if c.ok]
     assert found and set(found) == {GRID_B}, found
-
-
-async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clearly(
-    slack: SlackStandIn, several: Worker
-) -> None:
-    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB
-    key = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
-    status, answer = await key.ask(tool_ask(requester=HANK))
-    assert (status, answer["error"]["code"]) == (502, "slack_refused"), answer
-    said = answer["error"]["message"]
-    assert "team_access_not_granted" in said and "not added to this workspace" in said, said
-    assert await store_of(several, GRID).approvals.waiting_by_channel() == {}  # nothing left waiting
 
 
 async def test_status_and_homes_are_each_workspaces_own(slack: SlackStandIn, several: Worker) -> None:

@@ -215,23 +215,32 @@ async def _decide(services: Services, body: dict[str, Any], click: Click, *, out
         if await first_refusal(services, click, why="step_up", button=outcome):
             tell(services, click, await services.confirmations.answer(click.user, result.approval))
         return
-    if await refuse(services, result, click, button=outcome):
+    if await refuse(services, result, click, button=outcome, **teams_of(body)):
         shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
         await services.approvals.redraw_refused(result, approval_id, card=click.card if shown_here else None)
 
 
-async def refuse(services: Services, result: DecideResult, click: Click, *, button: str) -> bool:
+async def refuse(services: Services, result: DecideResult, click: Click, *, button: str, team: str = "",
+                 user_team: str = "") -> bool:
     """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A refusal is answered
     once in `REFUSAL_QUIET` seconds (`first_refusal`): False when this one was not (a replay).
 
     Audit: every refused attempt, whether or not it is answered. A refusal by the approver rules (not allowed,
     the requester) is audited by the decide step itself (lua/lib/decide.lua); a click on a card that does not
     show the approval, here: the first of a person's on an approval in `REFUSAL_QUIET` seconds at once, the others
-    as one summarising entry with their `count` (lua/lib/refusals.lua)."""
+    as one summarising entry with their `count` (lua/lib/refusals.lua); a click on an approval this workspace does
+    not hold (`team`: the workspace the click was sent with, `user_team` the person's), here too."""
     if result.status == "mismatch" and click.card is not None:
         await services.store.audit.refusal(
             f"mismatch:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET,
             approval=click.approval_id, by=click.user, reason="approval not on this card", card_channel=click.card[0],
+        )
+    if result.status == "missing":  # a card of another workspace (its click sent with this one's team), or gone
+        await services.store.audit.refusal(
+            f"missing:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET, approval=click.approval_id,
+            by=click.user, team=team, user_team=user_team, served_by=services.store.keys.tenant or "home",
+            reason="no such approval in this workspace: another workspace's card, or one no longer kept",
+            **({"card_channel": click.card[0]} if click.card is not None else {}),
         )
     if result.status not in NOT_THROTTLED and not await first_refusal(
         services, click, why=result.status, button=button
@@ -240,6 +249,13 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
     missing = [a for a in result.approval.approvers if a in services.directory.missing] if result.approval else []
     tell(services, click, refusal_text(result, missing=missing))
     return True
+
+
+def teams_of(body: dict[str, Any]) -> dict[str, str]:
+    """The workspace a click was sent with (`team`) and its person's (`user_team`), for its refusal's audit entry."""
+    team, user = body.get("team"), body.get("user")
+    return {"team": str((team if isinstance(team, dict) else {}).get("id") or "")[:40],
+            "user_team": str((user if isinstance(user, dict) else {}).get("team_id") or "")[:40]}
 
 
 async def first_refusal(services: Services, click: Click, *, why: str, button: str) -> bool:
@@ -262,7 +278,7 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         return
     checked = await services.approvals.may_decide(click.approval_id, outcome=outcome, user=click.user, card=click.card)
     if checked.status != "allowed" or checked.approval is None:
-        await refuse(services, checked, click, button=outcome)
+        await refuse(services, checked, click, button=outcome, **teams_of(body))
         return
     secret = services.settings.slack_signing_secret.get_secret_value()
     channel, ts = click.card or ("", "")
@@ -302,7 +318,7 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     checked = await services.approvals.may_decide(click.approval_id, outcome="approved", user=click.user,
                                                   card=click.card)
     if checked.status != "allowed" or checked.approval is None:
-        await refuse(services, checked, click, button="always_allow")
+        await refuse(services, checked, click, button="always_allow", **teams_of(body))
         return
     approval = checked.approval
     if approval.step_up:  # no rule approves what needs step-up: the card offers no such button

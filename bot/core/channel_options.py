@@ -7,7 +7,8 @@ reference and which value only a named admin may set. The rest is derived from t
 
 - parsing and checking `/agent config <key> <value>`: `parse_setting` (`bot.slackapp.command_parser`);
 - storage: the store writes the string `parse_setting` returns in the channel's settings hash, under the
-  setting's name, and reads them all back with `read_settings` (`bot.store.channel_settings`);
+  setting's name, and reads them all back with `read_settings` (`bot.store.channel_settings`), each by its kind, into
+  `ChannelSettings`, a pydantic model (a value of the wrong type, or a field not declared, is refused there);
 - what `/agent config` and `/agent help` show (`bot.slack.blocks.replies`, by kind);
 - the docs' reference table (docs/operators/configuration.md): `python -m bot.core.channel_options --markdown`
   (a test compares them).
@@ -33,6 +34,8 @@ from agent_approvals.modes import (
     MAX_AUTO_REPLIES_LIMIT,
     MODES,
 )
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from bot.core.setting_kinds import CHANNEL as CHANNEL  # (the store reads channels and settings by these names)
 from bot.core.setting_kinds import (
@@ -100,7 +103,7 @@ def option(kind: Kind[Any], **declared: str) -> dict[str, Option]:
     return {"option": Option(kind, **declared)}
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class ChannelSettings:
     """Per-channel settings, one field each, in the order `/agent config` shows them; unset values fall back
     to their defaults (`timeout`: the worker's APPROVAL_TIMEOUT)."""

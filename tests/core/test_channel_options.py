@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from agent_approvals.modes import DEFAULT_RISK_WORDS
 
 from bot.core.channel_options import (
@@ -160,6 +161,18 @@ def test_the_other_forms_are_accepted_as_before(typed: str, stored: str) -> None
 def test_what_was_not_written_by_the_parser_reads_as_the_default() -> None:
     settings = read_settings({"deliver": "fax", "mode": "sometimes", "max_auto_replies": "x"}, default_timeout=60)
     assert (settings.deliver, settings.mode, settings.max_auto_replies) == ("channel", "always", 10)
+
+
+def test_channel_settings_are_a_model_that_refuses_a_value_of_the_wrong_kind() -> None:
+    """What is read back is validated as a pydantic model: a value of the wrong type, or a field nobody declared,
+    never makes a channel's settings (the parser's strings are read by their kinds first, so none reaches it)."""
+    with pytest.raises(ValidationError, match="timeout"):
+        ChannelSettings(timeout="soon")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="deliver"):
+        ChannelSettings(timeout=60, deliver="fax")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="required_approvals"):
+        ChannelSettings(timeout=60, required_approvals=[2])  # type: ignore[arg-type]
+    assert ChannelSettings(timeout=60, remind=[900, 3600]).remind == (900, 3600)  # type: ignore[arg-type]
 
 
 async def test_the_store_keeps_what_the_parser_returns(store: Store) -> None:

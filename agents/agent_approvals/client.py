@@ -63,7 +63,8 @@ log = logging.getLogger("agent_approvals.client")
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """An approval as the API shows it."""
+    """An approval as the API shows it: each field of the document's `Approval` (`GET /api/v1/openapi.json`), named
+    and typed as there (a test holds them to it); a field an older bot does not send takes its default."""
 
     id: str
     status: str  # pending | approved | rejected | revised | timed_out | cancelled
@@ -84,6 +85,13 @@ class Approval:
     receipt: str | None = None  # a signed receipt (`agent_approvals.receipts`) when it allows a call and the bot signs
     who: str = ""  # who decided, in words, as the bot says it: "@bob", "rule R1", "the input mode"; "" while pending
     refusal: str | None = None  # what a model reads when the call does not run, as the bot says it (`refusal`)
+    workflow: dict[str, Any] = field(default_factory=dict)  # the durable workflow that asked, as asked
+    approved_by: list[str] = field(default_factory=list)  # a quorum's votes that counted, in order
+    policy: dict[str, Any] | None = None  # the policies that decided or routed it (`PolicyClaim`)
+    code: str | None = None  # "frozen": refused at once, its scope frozen by an admin
+    used_at: str = ""  # when its program used it (ran it)
+    arguments_redacted: bool = False  # values of `arguments` are hidden (`hidden` lists them)
+    hidden: list[dict[str, Any]] = field(default_factory=list)  # the values hidden from people (`HiddenValue`)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Approval:
@@ -169,11 +177,12 @@ class AllowedCall:
     digest: str  # sha256 of the canonical JSON of its arguments
     allowed_by: str
     recorded_at: str = ""
+    status: str = "allowed"
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> AllowedCall:
-        return cls(id=str(body.get("id", "")), tool=str(body.get("tool", "")), digest=str(body.get("digest", "")),
-                   allowed_by=str(body.get("allowed_by", "")), recorded_at=str(body.get("recorded_at", "")))
+        return cls(**{name: str(body.get(name, "")) for name in ("id", "tool", "digest", "allowed_by", "recorded_at")},
+                   status=str(body.get("status", "allowed")))
 
 
 def refusal(decided: Approval) -> str:

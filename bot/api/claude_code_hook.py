@@ -41,7 +41,6 @@ from aiohttp import web
 from bot.api.requests import MAX_BODY, ApiError, bad, parse_json, wait_seconds
 from bot.store import ApiKey
 
-PATH = "/api/v1/hooks/claude-code"
 REQUESTER_HEADER = "X-Approvals-Requester"
 RETRY_FOR = 2.0  # seconds the in-process client retries a store that does not answer (503), then denies
 IN_PROCESS = "X-Approvals-In-Process"  # the header of the hook's own requests: the token of the key it was admitted as

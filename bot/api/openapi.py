@@ -1,7 +1,9 @@
 """The Approvals API described as an OpenAPI 3.1 document, served at `GET /api/v1/openapi.json`: made from the
 request models that check every body (bot/api/requests.py) and the answer models (bot/api/answers.py), never
-written beside them. Each path is written once here, with the answers it can give: every way in that needs a key
-may answer 401, 429 and 503, every body 400, 408 and 413 (`refusals`).
+written beside them. Each route is written once here (`ROUTES`: its method, path and operation, with the answers it
+can give: every way in that needs a key may answer 401, 429 and 503, every body 400, 408 and 413, `refusals`): the
+server mounts these (bot/api/routes.py `mount`, each with the handler its `operationId` names, refusing to start when
+a route has no handler or a handler no route) and the document's paths are made of them, so the two cannot differ.
 
 The tests validate it (`openapi-spec-validator`), check every route the server mounts against it, every answer they
 get against its response schemas, and every refusal the routes can give against its answer codes.
@@ -9,6 +11,8 @@ get against its response schemas, and every refusal the routes can give against 
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -147,141 +151,146 @@ def document() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Route:
+    """One route of the API: its method and path (what the server mounts: bot/api/routes.py serves each with the
+    handler of its `operationId`) and its operation (what the document says of it, every answer it can give)."""
+
+    method: str
+    path: str
+    operation: dict[str, Any]
+
+    @property
+    def operation_id(self) -> str:
+        return str(self.operation["operationId"])
+
+
+# The API's routes, each written once: the server mounts these and the document's paths are these.
+ROUTES: tuple[Route, ...] = (
+    Route("post", "/api/v1/approvals", {
+        "operationId": "ask",
+        "summary": "Ask for an approval",
+        "parameters": [_idempotency("a retry with the same key and body (as RFC 8785 canonical JSON)"
+                                    " returns the same approval"), _CLIENT],
+        "requestBody": _body("Ask"),
+        "responses": {
+            "201": _json("Approval", "asked: the approval is pending, its card posted"),
+            "200": _json("Approval", "decided at once by an always-allow rule, a policy or the channel's"
+                         " input mode; or refused at once by a freeze: `status` `rejected`, `code` `frozen`,"
+                         " `decided_by` `freeze`, `refusal` \"Not run: frozen: <reason> (scope …, by …)\""),
+            **refusals(*KEYED, *BODY, 403, 404, 409, 502),
+        },
+    }),
+    Route("get", "/api/v1/approvals/{id}", {
+        "operationId": "read",
+        "summary": "Read an approval, waiting for its decision up to `wait` seconds",
+        "parameters": [_ID, _WAIT],
+        "responses": {"200": _json("Approval", "the approval"), **refusals(*KEYED, 400, 404)},
+    }),
+    Route("delete", "/api/v1/approvals/{id}", {
+        "operationId": "withdraw",
+        "summary": "Withdraw a pending approval (its card says so); a decided one is shown as it is",
+        "parameters": [_ID],
+        "responses": {"200": _json("Approval", "the approval"), **refusals(*KEYED, 404)},
+    }),
+    Route("post", "/api/v1/approvals/{id}/use", {
+        "operationId": "use",
+        "summary": "Use an approved call, right before running it: once",
+        "description": (
+            "With the key: `used` is true for the first use (and for a retry with the same token), false"
+            " when another process used it already: that one may have run the call, so ask again with"
+            " `may_have_run` instead of running it (`refusal` says so, in the words a model reads). Without"
+            " a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the"
+            " program's own use: 200 with `used` true for the token that spent it (its retry too), 409"
+            " `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired"
+            " or is another approval's, 409 `key_revoked` once the key that asked was revoked, 423 `frozen`"
+            " while its scope is frozen (`/agent freeze`)."
+        ),
+        "security": [{"key": []}, {}],
+        "parameters": [_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [_ref("Use"), _ref("ReceiptUse")]}}}},
+        "responses": {
+            "200": _json({"allOf": [_ref("Approval"), {
+                "type": "object", "required": ["used"], "properties": {"used": {
+                    "type": "boolean", "description": "true for the first use (and its retry with the same"
+                    " token); false when another process used it already (`refusal` says so)"}}}]},
+                "the approval, and whether this is its use"),
+            **refusals(*KEYED, *BODY, 404, 409, 423),
+        },
+    }),
+    Route("post", "/api/v1/audit/allowed", {
+        "operationId": "recordAllowed",
+        "summary": "Record a tool call the program runs without a card, by its own allow-list",
+        "description": (
+            "Nobody is asked: the bot's audit log gets an `allowed` entry (the key, the tool, the digest"
+            " of the arguments and the arguments themselves up to 4,000 characters, `by: allow-list`,"
+            " `outcome: allowed`, `allowed_by`), shown by the audit export and counted apart in the"
+            " report. The policies decide first, as on every way in: a policy that refuses the call"
+            " answers 403 `refused_by_policy` (audited; the program must not run it), one that asks a"
+            " person 409 `ask_a_person` (ask for an approval instead). A retry with the same"
+            " Idempotency-Key and body gets the same answer and adds no entry."
+        ),
+        "parameters": [_idempotency("a retry with the same key and body records the call once"), _CLIENT],
+        "requestBody": _body("Allowed"),
+        "responses": {
+            "201": _json("AllowedCall", "recorded in the audit log"),
+            **refusals(*KEYED, *BODY, 403, 409, 423),
+        },
+    }),
+    Route("post", "/api/v1/hooks/claude-code", {
+        "operationId": "claudeCodeHook",
+        "summary": "Claude Code's PreToolUse HTTP hook: the call asked about, the hook's decision answered",
+        "description": (
+            "The body is Claude Code's hook input (`session_id`, `cwd`, `tool_name`, `tool_input`, ...)."
+            " The call is asked about as `agent-approvals-claude-code hook` asks (the same card, the same"
+            " idempotency key per session and exact call); within `wait` seconds the decision is answered"
+            " (an approval used once), past it `deny` with the card's link (the identical retry spends"
+            " the approval once). An error answers `deny` (or `ask` with `on_error=ask`), never `allow`."
+            " Every answer is 200: Claude Code reads any other status as no decision and runs its own"
+            " flow, so a refusal (a wrong or revoked key, a body too large, a limit passed, bad input) is"
+            " `deny` with the refusal's reason (the store unreachable: the `on_error` verdict)."
+        ),
+        "parameters": [
+            {**_WAIT, "schema": {**_WAIT["schema"], "default": 50},
+             "description": "seconds to wait for the decision before denying with the card's link"},
+            {"name": "on_error", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["deny", "ask"], "default": "deny"}},
+            {"name": "X-Approvals-Requester", "in": "header", "required": False,
+             "schema": {"type": "string"}, "description": "the Slack user id the session acts for"},
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "description": "Claude Code's PreToolUse hook input"}}}},
+        "responses": {"200": _json("HookAnswer", "the hook's decision, as Claude Code reads it (refusals"
+                                   " too: `deny` with the reason)")},
+    }),
+    Route("get", "/api/v1/key", {
+        "operationId": "key",
+        "summary": "The key this request carries: its id (the `aud` of its receipts, to pin in executors),"
+        " name and channels. A program checks its URL and key with it before asking",
+        "responses": {"200": _json("Key", "the key stands"), **refusals(*KEYED)},
+    }),
+    Route("get", "/api/v1/jwks.json", {
+        "operationId": "jwks",
+        "summary": "The public keys receipts are signed with (the current one and those retired less than"
+        " RECEIPT_TTL ago); empty when the bot signs no receipts",
+        "security": [],
+        "responses": {"200": _json("Jwks", "a JWK Set (RFC 7517) of Ed25519 public keys; Cache-Control"
+                                   " max-age=60")},
+    }),
+    Route("get", "/api/v1/openapi.json", {
+        "operationId": "openapi",
+        "summary": "This document",
+        "security": [],
+        "responses": {"200": {"description": "the OpenAPI document",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    }),
+)
+
+
 def paths() -> dict[str, Any]:
-    """Every path the routes mount (bot/api/routes.py), with every answer it can give."""
-    return {
-        "/api/v1/approvals": {
-            "post": {
-                "operationId": "ask",
-                "summary": "Ask for an approval",
-                "parameters": [_idempotency("a retry with the same key and body (as RFC 8785 canonical JSON)"
-                                            " returns the same approval"), _CLIENT],
-                "requestBody": _body("Ask"),
-                "responses": {
-                    "201": _json("Approval", "asked: the approval is pending, its card posted"),
-                    "200": _json("Approval", "decided at once by an always-allow rule, a policy or the channel's"
-                                 " input mode; or refused at once by a freeze: `status` `rejected`, `code` `frozen`,"
-                                 " `decided_by` `freeze`, `refusal` \"Not run: frozen: <reason> (scope …, by …)\""),
-                    **refusals(*KEYED, *BODY, 403, 404, 409, 502),
-                },
-            }
-        },
-        "/api/v1/approvals/{id}": {
-            "get": {
-                "operationId": "read",
-                "summary": "Read an approval, waiting for its decision up to `wait` seconds",
-                "parameters": [_ID, _WAIT],
-                "responses": {"200": _json("Approval", "the approval"), **refusals(*KEYED, 400, 404)},
-            },
-            "delete": {
-                "operationId": "withdraw",
-                "summary": "Withdraw a pending approval (its card says so); a decided one is shown as it is",
-                "parameters": [_ID],
-                "responses": {"200": _json("Approval", "the approval"), **refusals(*KEYED, 404)},
-            },
-        },
-        "/api/v1/approvals/{id}/use": {
-            "post": {
-                "operationId": "use",
-                "summary": "Use an approved call, right before running it: once",
-                "description": (
-                    "With the key: `used` is true for the first use (and for a retry with the same token), false"
-                    " when another process used it already: that one may have run the call, so ask again with"
-                    " `may_have_run` instead of running it (`refusal` says so, in the words a model reads). Without"
-                    " a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the"
-                    " program's own use: 200 with `used` true for the token that spent it (its retry too), 409"
-                    " `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired"
-                    " or is another approval's, 409 `key_revoked` once the key that asked was revoked, 423 `frozen`"
-                    " while its scope is frozen (`/agent freeze`)."
-                ),
-                "security": [{"key": []}, {}],
-                "parameters": [_ID],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [_ref("Use"), _ref("ReceiptUse")]}}}},
-                "responses": {
-                    "200": _json({"allOf": [_ref("Approval"), {
-                        "type": "object", "required": ["used"], "properties": {"used": {
-                            "type": "boolean", "description": "true for the first use (and its retry with the same"
-                            " token); false when another process used it already (`refusal` says so)"}}}]},
-                        "the approval, and whether this is its use"),
-                    **refusals(*KEYED, *BODY, 404, 409, 423),
-                },
-            }
-        },
-        "/api/v1/audit/allowed": {
-            "post": {
-                "operationId": "recordAllowed",
-                "summary": "Record a tool call the program runs without a card, by its own allow-list",
-                "description": (
-                    "Nobody is asked: the bot's audit log gets an `allowed` entry (the key, the tool, the digest"
-                    " of the arguments and the arguments themselves up to 4,000 characters, `by: allow-list`,"
-                    " `outcome: allowed`, `allowed_by`), shown by the audit export and counted apart in the"
-                    " report. The policies decide first, as on every way in: a policy that refuses the call"
-                    " answers 403 `refused_by_policy` (audited; the program must not run it), one that asks a"
-                    " person 409 `ask_a_person` (ask for an approval instead). A retry with the same"
-                    " Idempotency-Key and body gets the same answer and adds no entry."
-                ),
-                "parameters": [_idempotency("a retry with the same key and body records the call once"), _CLIENT],
-                "requestBody": _body("Allowed"),
-                "responses": {
-                    "201": _json("AllowedCall", "recorded in the audit log"),
-                    **refusals(*KEYED, *BODY, 403, 409, 423),
-                },
-            }
-        },
-        "/api/v1/hooks/claude-code": {
-            "post": {
-                "operationId": "claudeCodeHook",
-                "summary": "Claude Code's PreToolUse HTTP hook: the call asked about, the hook's decision answered",
-                "description": (
-                    "The body is Claude Code's hook input (`session_id`, `cwd`, `tool_name`, `tool_input`, ...)."
-                    " The call is asked about as `agent-approvals-claude-code hook` asks (the same card, the same"
-                    " idempotency key per session and exact call); within `wait` seconds the decision is answered"
-                    " (an approval used once), past it `deny` with the card's link (the identical retry spends"
-                    " the approval once). An error answers `deny` (or `ask` with `on_error=ask`), never `allow`."
-                    " Every answer is 200: Claude Code reads any other status as no decision and runs its own"
-                    " flow, so a refusal (a wrong or revoked key, a body too large, a limit passed, bad input) is"
-                    " `deny` with the refusal's reason (the store unreachable: the `on_error` verdict)."
-                ),
-                "parameters": [
-                    {**_WAIT, "schema": {**_WAIT["schema"], "default": 50},
-                     "description": "seconds to wait for the decision before denying with the card's link"},
-                    {"name": "on_error", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["deny", "ask"], "default": "deny"}},
-                    {"name": "X-Approvals-Requester", "in": "header", "required": False,
-                     "schema": {"type": "string"}, "description": "the Slack user id the session acts for"},
-                ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "description": "Claude Code's PreToolUse hook input"}}}},
-                "responses": {"200": _json("HookAnswer", "the hook's decision, as Claude Code reads it (refusals"
-                                           " too: `deny` with the reason)")},
-            }
-        },
-        "/api/v1/key": {
-            "get": {
-                "operationId": "key",
-                "summary": "The key this request carries: its id (the `aud` of its receipts, to pin in executors),"
-                " name and channels. A program checks its URL and key with it before asking",
-                "responses": {"200": _json("Key", "the key stands"), **refusals(*KEYED)},
-            }
-        },
-        "/api/v1/jwks.json": {
-            "get": {
-                "operationId": "jwks",
-                "summary": "The public keys receipts are signed with (the current one and those retired less than"
-                " RECEIPT_TTL ago); empty when the bot signs no receipts",
-                "security": [],
-                "responses": {"200": _json("Jwks", "a JWK Set (RFC 7517) of Ed25519 public keys; Cache-Control"
-                                           " max-age=60")},
-            }
-        },
-        "/api/v1/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "This document",
-                "security": [],
-                "responses": {"200": {"description": "the OpenAPI document",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
-            }
-        },
-    }
+    """Every route (`ROUTES`) as the document's paths: each path's operations, by method."""
+    described: dict[str, Any] = {}
+    for route in ROUTES:
+        described.setdefault(route.path, {})[route.method] = copy.deepcopy(route.operation)
+    return described

@@ -6,8 +6,12 @@
     POST   /api/v1/approvals/{id}/use   use an approved call, once, right before running it; without a key, an
                                         executor spends the approval's signed receipt ({"receipt", "token"})
     POST   /api/v1/audit/allowed        record a call the program let through by its own allow-list (audit only)
+    GET    /api/v1/key                  the key this request carries (its id, name and channels)
     GET    /api/v1/openapi.json         this API, described (no key needed)
     GET    /api/v1/jwks.json            the public keys receipts are signed with (no key needed)
+    POST   /api/v1/hooks/claude-code    Claude Code's HTTP hook (bot/api/claude_code_hook.py)
+
+The routes are written once, in the document (`openapi.ROUTES`); `mount` serves each with its operation's handler.
 
 Every other request needs `Authorization: Bearer aak_…`. A key's requests are admitted first, by its id (which
 comes from the key itself), before Redis is asked anything or the body is read or parsed: at most `KEY_RATE` a second
@@ -36,7 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api import claude_code_hook
+from bot.api import claude_code_hook, openapi
 from bot.api.admission import (
     KEY_BURST,
     KEY_RATE,
@@ -49,7 +53,6 @@ from bot.api.admission import (
     Admission,
     LogThrottle,
 )
-from bot.api.openapi import document
 from bot.api.requests import (
     APPROVAL_ID,
     CLIENT_HEADER,
@@ -153,8 +156,8 @@ def add_routes(
     async def key_of(request: web.Request, key: ApiKey) -> web.Response:
         return web.json_response({"id": key.id, "name": key.name, "channels": list(key.channels)})
 
-    async def openapi(request: web.Request) -> web.Response:
-        return web.json_response(document())
+    async def described(request: web.Request) -> web.Response:
+        return web.json_response(openapi.document())
 
     async def spend_receipt(request: web.Request) -> web.Response:
         gate.admit_spend(request.remote or "-")  # before the body is read or any signature checked
@@ -182,21 +185,31 @@ def add_routes(
         keys = {"keys": []} if api.receipts is None else api.receipts.keys.public_jwks(time.time(), api.receipts.ttl)
         return web.json_response(keys, headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
 
-    app.router.add_post("/api/v1/approvals", _guarded(api, ask, gate))
-    app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read, gate), allow_head=False)
-    app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw, gate))
-    app.router.add_post("/api/v1/approvals/{id}/use", use_either)
-    app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
     app[claude_code_hook.ADMISSIONS] = claude_code_hook.Admissions()
-    app.router.add_post(claude_code_hook.PATH, claude_code_hook.decided(_guarded(api, claude_code_hook.hook, gate)))
-    app.router.add_get("/api/v1/key", _guarded(api, key_of, gate), allow_head=False)
-    app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
-    app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
+    mount(app, {  # each route of the document, by its operationId
+        "ask": _guarded(api, ask, gate), "read": _guarded(api, read, gate),
+        "withdraw": _guarded(api, withdraw, gate), "use": use_either, "recordAllowed": _guarded(api, allowed, gate),
+        "claudeCodeHook": claude_code_hook.decided(_guarded(api, claude_code_hook.hook, gate)),
+        "key": _guarded(api, key_of, gate), "openapi": described, "jwks": jwks,
+    })
 
     async def on_shutdown(_: web.Application) -> None:  # before the server waits for requests in flight
         api.close()
 
     app.on_shutdown.append(on_shutdown)
+
+
+def mount(app: web.Application, handlers: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]) -> None:
+    """Mount the document's routes (`openapi.ROUTES`: the paths and methods are written there alone), each served by
+    the handler of its `operationId`. A route without its handler, or a handler without its route, is refused at
+    start: the routes and the document cannot differ."""
+    routes = {route.operation_id: route for route in openapi.ROUTES}
+    if set(routes) != set(handlers):
+        unserved, undescribed = sorted(set(routes) - set(handlers)), sorted(set(handlers) - set(routes))
+        raise RuntimeError(f"the Approvals API's routes and its document differ: no handler for {unserved},"
+                           f" no route in the document for {undescribed}")
+    for name, route in routes.items():
+        app.router.add_route(route.method.upper(), route.path, handlers[name])
 
 
 class ClientGone(Exception):

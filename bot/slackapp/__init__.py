@@ -13,7 +13,8 @@
     command_parser.py  `/agent ...` text -> a command (pure)
     commands.py      the commands `/agent ...` asks for (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its
-                     person checked as a click's
+                     person checked as a click's, then served by the MCP SDK's server and transport
+    asgi.py          an ASGI application (the SDK's transport) mounted under aiohttp: its lifespan, its requests
     slackbot_tools.py  Slackbot's tools behind it: upstream MCP servers (the MCP gateway's code: above the core,
                      which imports no agent framework), read-only calls forwarded, others asked for on the
                      person's behalf through the API's `ask` and run once through its `use`

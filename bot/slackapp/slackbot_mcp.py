@@ -9,13 +9,20 @@ against that workspace, the approval asked with the key SLACKBOT_MCP names for i
 workspace's client; a workspace the app is not installed in, or one SLACKBOT_MCP names no key for, is refused (and
 audited). What the tools do: bot/slackapp/slackbot_tools.py.
 
-The transport, as the MCP spec's streamable HTTP says for a server that offers no stream and keeps no session: `GET`
-(an SSE stream) and `DELETE` (a session's end), like any method but POST, are 405 with `Allow: POST`; a POST whose
-`Accept` takes no JSON is 406; a batch or a message that is not one JSON-RPC request is 400 (-32600, or -32700 for
-what is not JSON); an `MCP-Protocol-Version` we do not speak is 400; no `Mcp-Session-Id` is ever given, and one a
-client sends is ignored (each request stands alone). We speak 2025-06-18 and 2025-11-25 only (`VERSIONS`): the
-versions whose rules this is (2025-03-26's servers must take batches; 2024-11-05 had no streamable HTTP).
-`initialize` answers the version asked when we speak it, else the latest we do."""
+The MCP server and its transport are the MCP SDK's (`SlackbotTools.server`; the streamable HTTP transport built by
+the MCP gateway's `streamable_http`, the one way this project serves MCP over HTTP: stateless, a JSON answer per
+POST, what is not one JSON-RPC message answered -32700/-32600 with 400), mounted under aiohttp (bot/slackapp/asgi.py).
+The gateway and this endpoint share that transport, not one server: what they serve parts (the gateway: one
+upstream's tools, prompts and resources, a call waiting for its decision; here: every upstream's tools for a person
+at their place, answered at once), what carries an MCP server over HTTP does not.
+This module is the edge in front of it, Slack's and ours: the signature first, `Accept`, the replay, the protocol
+version, the person of a `tools/call` (found at their place, or refused here with 400/403), and Slackbot's handshake
+taken as it comes. As the MCP spec's streamable HTTP says for a server that offers no stream and keeps no session:
+`GET` (an SSE stream) and `DELETE` (a session's end), like any method but POST, are 405 with `Allow: POST`; a POST
+whose `Accept` takes no JSON is 406; an `MCP-Protocol-Version` we do not speak is 400; no `Mcp-Session-Id` is ever
+given, and one a client sends is ignored (each request stands alone). We speak 2025-06-18 and 2025-11-25 only
+(`VERSIONS`): the versions whose rules this is (2025-03-26's servers must take batches; 2024-11-05 had no streamable
+HTTP). `initialize` answers the version asked when we speak it, else the latest we do."""
 
 from __future__ import annotations
 
@@ -25,17 +32,17 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from agent_approvals.mcp_gateway.wire import jsonrpc_refusal, streamable_http
 from aiohttp import web
 
-from bot.api.requests import ApiError
 from bot.core.security import MalformedRequest, signature_age_problem, signed
-from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, direct_message
 from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import ENTERPRISE, TEAM, Workspaces, tenant_answer, tenant_of
+from bot.slackapp.asgi import AsgiMount
 from bot.slackapp.members import why_not
-from bot.slackapp.slackbot_tools import Place, SlackbotError, SlackbotTools
+from bot.slackapp.slackbot_tools import CALLER, STORAGE_DOWN, Caller, Place, SlackbotTools
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
@@ -45,6 +52,7 @@ log = logging.getLogger("bot.slackbot")
 VERSIONS = ("2025-06-18", "2025-11-25")
 PROTOCOL = VERSIONS[-1]  # answered to a client that asks for one we do not speak
 MAX_BODY = 256 * 1024
+PATH = "/slack/mcp"
 
 
 def mount_slackbot(web_app: web.Application, services: Services, workspaces: Workspaces, *,
@@ -65,14 +73,17 @@ async def tell(parts: Services, person: str, text: str) -> None:
 
 def add_slackbot_route(web_app: web.Application, services: Services, workspaces: Workspaces,
                        tools: SlackbotTools, *, tenancy: Tenancy | None = None) -> None:
-    """Serve `POST /slack/mcp` with `tools`, started and closed with the server."""
+    """Serve `POST /slack/mcp` with `tools` (the SDK's server and transport, mounted here), started and closed with
+    the server."""
     secret = services.settings.slack_signing_secret.get_secret_value()
+    sdk = AsgiMount(streamable_http(tools.server(), path=PATH, host=None, stateless=True, json_response=True,
+                                    max_body=MAX_BODY))
 
     async def mcp(request: web.Request) -> web.StreamResponse:
         try:
             return await served(request)
         except StoreUnavailable:  # nothing was asked nor run: Slackbot may try again
-            return error(None, -32603, "the approvals service cannot reach its storage; try again", status=503)
+            return error(None, -32603, STORAGE_DOWN, status=503)
 
     async def served(request: web.Request) -> web.StreamResponse:
         body = await request.content.read(MAX_BODY + 1)
@@ -82,43 +93,36 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
             log.warning("refused an MCP request: not signed by Slack, or stale")
             return error(None, -32001, "not signed by Slack (or more than 5 minutes old)", status=401)
         signature = request.headers["X-Slack-Signature"]
-        if not accepts_json(request.headers.get("Accept", "")):
+        accept = request.headers.get("Accept", "")
+        if not accepts_json(accept):
             return error(None, -32000, "Not Acceptable: the client must accept application/json", status=406)
         if not await services.store.slackbot.first_time(signature):
             log.warning("refused an MCP request: a replay of one already served")
             return error(None, -32001, "this request was already served (a replay)", status=401)
-        try:
-            message = json.loads(body)
-        except (ValueError, RecursionError):
-            return error(None, -32700, "the body is not JSON", status=400)
-        if not one_request(message):
-            return error(None, -32600, "send one JSON-RPC 2.0 request (no batch; an id is a string or an integer)",
-                         status=400)
-        version = request.headers.get("MCP-Protocol-Version")
-        if version is not None and version not in VERSIONS and message["method"] != "initialize":
+        headers = {name: value for name, value in request.headers.items() if name.lower() != "accept"}
+        headers["Accept"] = accept if accept.strip() else "application/json"  # (none given: anything is taken)
+        message = one_message(body)
+        if message is None:  # not one JSON-RPC message: the SDK's wire says why (400, -32700 or -32600)
+            return await sdk.serve(request, body, headers=headers)
+        version, method = request.headers.get("MCP-Protocol-Version"), message.get("method")
+        if method == "initialize":
+            body = handshake(message)
+            if version not in VERSIONS:  # (asked in the body, not the header: any header is taken, as the body says)
+                headers = {name: value for name, value in headers.items() if name.lower() != "mcp-protocol-version"}
+        elif version is not None and version not in VERSIONS:
             return error(None, -32000, f"Bad Request: unsupported protocol version {version[:40]!r} (supported:"
                          f" {', '.join(VERSIONS)})", status=400)
-        if "id" not in message:  # a notification (notifications/initialized, ...)
-            return web.Response(status=202)
-        return await answer(message)
+        scope: dict[str, Any] = {}
+        if method == "tools/call" and "id" in message:
+            caller = await caller_of(message)
+            if isinstance(caller, web.Response):
+                return caller
+            scope[CALLER] = caller
+        return await sdk.serve(request, body, headers=headers, scope=scope)
 
-    async def answer(message: dict[str, Any]) -> web.Response:
-        ident, method = message["id"], message["method"]
-        params = obj(message.get("params"))
-        if method == "initialize":
-            asked = params.get("protocolVersion")
-            return result(ident, {"protocolVersion": asked if asked in VERSIONS else PROTOCOL,
-                                  "capabilities": {"tools": {}},
-                                  "serverInfo": {"name": "slack-agent-approvals", "version": __version__}})
-        if method == "ping":
-            return result(ident, {})
-        if method == "tools/list":
-            return result(ident, {"tools": await tools.list_tools()})
-        if method != "tools/call":
-            return error(ident, -32601, f"no method {method}")
-        return await call(ident, params)
-
-    async def call(ident: Any, params: dict[str, Any]) -> web.Response:
+    async def caller_of(message: dict[str, Any]) -> Caller | web.Response:
+        """The person a `tools/call` names in `params._meta.slack`, at their place; or the refusal they get."""
+        ident, params = message["id"], obj(message.get("params"))
         slack = obj(obj(params.get("_meta")).get("slack"))
         user, team = str(slack.get("user_id") or ""), str(slack.get("team_id") or "")
         enterprise = str(slack.get("enterprise_id") or "")
@@ -133,12 +137,7 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         served = await place_of(user, team, name, enterprise=enterprise)
         if isinstance(served, str):
             return error(ident, -32003, served, status=403)
-        try:
-            return result(ident, await tools.call(user, name, arguments, at=served))
-        except SlackbotError as exc:
-            return error(ident, exc.code, exc.message)
-        except ApiError as exc:  # the approval could not be read or used (e.g. its receipt expired)
-            return error(ident, -32603, exc.message)
+        return Caller(user=user, at=served)
 
     async def place_of(user: str, team: str, name: str, *, enterprise: str) -> Place | str:
         """Where `user`'s call from workspace `team` is served, or why it is refused (audited, naming them)."""
@@ -199,10 +198,11 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
     async def on_cleanup(_: web.Application) -> None:
         await tools.close()
 
-    web_app.router.add_post("/slack/mcp", mcp)
-    web_app.router.add_route("*", "/slack/mcp", not_allowed)  # GET (a stream), DELETE (a session): none offered
+    web_app.router.add_post(PATH, mcp)
+    web_app.router.add_route("*", PATH, not_allowed)  # GET (a stream), DELETE (a session): none offered
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.insert(0, on_cleanup)
+    sdk.mount(web_app)  # the SDK's session manager runs with the server
 
 
 def signed_by_slack(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
@@ -235,12 +235,26 @@ async def not_allowed(request: web.Request) -> web.Response:
     return answer
 
 
-def one_request(message: Any) -> bool:
-    """Whether `message` is one JSON-RPC 2.0 request or notification (a batch is not, since MCP 2025-06-18)."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
-        return False
-    ident = message.get("id", 0)
-    return isinstance(ident, str | int) and not isinstance(ident, bool)
+def one_message(body: bytes) -> dict[str, Any] | None:
+    """`body` as one JSON-RPC message (an object), or None when it is not one (`jsonrpc_refusal` says why)."""
+    if jsonrpc_refusal(body) is not None:
+        return None
+    message = json.loads(body)
+    return message if isinstance(message, dict) else None
+
+
+def handshake(message: dict[str, Any]) -> bytes:
+    """Slackbot's `initialize` as the SDK takes it: the version asked when we speak it, else the latest we do (the
+    SDK would agree to 2025-03-26 and 2024-11-05, whose rules we do not keep); a `clientInfo` without its version
+    (Slackbot sends its name alone) or no capabilities taken as they come."""
+    params = obj(message.get("params"))
+    asked = params.get("protocolVersion")
+    client = obj(params.get("clientInfo"))
+    params = {**params, "protocolVersion": asked if asked in VERSIONS else PROTOCOL,
+              "capabilities": obj(params.get("capabilities")),
+              "clientInfo": {**client, "name": str(client.get("name") or "unknown"),
+                             "version": str(client.get("version") or "")}}
+    return json.dumps({**message, "params": params}).encode()
 
 
 def accepts_json(accept: str) -> bool:
@@ -254,10 +268,6 @@ def accepts_json(accept: str) -> bool:
 def obj(value: Any) -> dict[str, Any]:
     """`value` when it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
-
-
-def result(ident: Any, answer: dict[str, Any]) -> web.Response:
-    return web.json_response({"jsonrpc": "2.0", "id": ident, "result": answer})
 
 
 def error(ident: Any, code: int, message: str, *, status: int = 200) -> web.Response:

@@ -1,4 +1,6 @@
-"""Slackbot asks before it writes: the tools behind `/slack/mcp` (the HTTP side: bot/slackapp/slackbot_mcp.py).
+"""Slackbot asks before it writes: the tools behind `/slack/mcp` (the HTTP side: bot/slackapp/slackbot_mcp.py), served
+by the MCP SDK's server (`SlackbotTools.server`, as the MCP gateway's `Gateway.server`): each call at the place the
+endpoint found for its person (`Caller`, in the request's ASGI scope under `CALLER`).
 
 The upstream MCP servers of SLACKBOT_MCP are started (or reached) when the worker starts, with the MCP gateway's own
 upstream code (`agent_approvals.mcp_gateway`). Slackbot sees their tools, each marked `supportsBlockKit`, and ours,
@@ -21,6 +23,8 @@ from agent_approvals.mcp_gateway.forwarding import Forwarder, refused
 from agent_approvals.mcp_gateway.upstream import Upstream, connect
 from agent_approvals.receipts import META_KEY
 from mcp import types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
@@ -31,6 +35,7 @@ from bot.core.redaction import redacted
 from bot.core.sensitive import Hidden, find_hidden
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
 from bot.core.tasks import Background
+from bot.core.version import __version__
 from bot.slack.blocks.slackbot import (
     RESULT_TOOL,
     build_outcome_blocks,
@@ -38,11 +43,14 @@ from bot.slack.blocks.slackbot import (
     build_refused_blocks,
     build_waiting_blocks,
 )
-from bot.store import ApiKey, Store
+from bot.store import ApiKey, Store, StoreUnavailable
 
 log = logging.getLogger("bot.slackbot")
 Tell = Callable[[str, str], Awaitable[None]]  # a direct message to a person
 WAIT_ROUND = 60.0  # seconds one long-poll of the decision waits before the next
+CALLER = "agent_approvals.slackbot.caller"  # the ASGI scope key the endpoint puts its `Caller` under
+STORAGE_DOWN = "the approvals service cannot reach its storage; try again"
+Context = ServerRequestContext[Any, Any]
 RESULT_SCHEMA = {"type": "object", "properties": {"approval_id": {"type": "string", "maxLength": 64}},
                  "required": ["approval_id"], "additionalProperties": False}
 
@@ -66,6 +74,21 @@ class Place:
     tell: Tell
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls (a Slack person, checked by the endpoint) and the place their calls are served at."""
+
+    user: str
+    at: Place
+
+
+class SlackbotServer(Server[Any]):
+    """The SDK's server, offering tools alone: no `listChanged` (a stateless endpoint has no stream to say it on)."""
+
+    def get_capabilities(self, *args: Any, **kwargs: Any) -> types.ServerCapabilities:
+        return types.ServerCapabilities(tools=types.ToolsCapability())
+
+
 class SlackbotTools:
     """The tools Slackbot sees, and what a call of each does (see the module docstring). The upstreams are the
     worker's; each call is served at the `Place` of the workspace it comes from."""
@@ -85,8 +108,34 @@ class SlackbotTools:
     async def close(self) -> None:
         await self._stack.aclose()
 
+    def server(self) -> Server[Any]:
+        """The MCP server Slackbot talks to (the SDK's: the JSON-RPC, the handshake and the framing are its own)."""
+        return SlackbotServer("slack-agent-approvals", version=__version__, on_list_tools=self._listed,
+                              on_call_tool=self._called)
+
+    async def _listed(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[types.Tool.model_validate(tool) for tool in await self.list_tools()])
+
+    async def _called(self, ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        """A `tools/call`, for the caller the endpoint checked; what is refused before anything is asked is a JSON-RPC
+        error (its code), what a tool says is a result (`isError` when it did not run)."""
+        caller = (getattr(ctx.request, "scope", None) or {}).get(CALLER)
+        if not isinstance(caller, Caller):  # (the endpoint names one for every tools/call it lets through)
+            raise MCPError(types.INVALID_PARAMS, "params._meta.slack names no user_id and team_id")
+        try:
+            said = await self.call(caller.user, params.name, dict(params.arguments or {}), at=caller.at)
+        except SlackbotError as exc:
+            raise MCPError(exc.code, exc.message) from None
+        except ApiError as exc:  # the approval could not be read or used (e.g. its receipt expired)
+            raise MCPError(types.INTERNAL_ERROR, exc.message) from None
+        except StoreUnavailable:  # nothing was asked nor run: Slackbot may try again
+            raise MCPError(types.INTERNAL_ERROR, STORAGE_DOWN) from None
+        return types.CallToolResult.model_validate(said)
+
     async def list_tools(self) -> list[dict[str, Any]]:
-        """Every upstream's tools (each marked as Block Kit capable) and `approval_result`."""
+        """Every upstream's tools (each marked as Block Kit capable, without its `outputSchema`: what a call answers
+        is ours, what waits or what came of it, not the tool's typed output, which a client would hold it to) and
+        `approval_result`."""
         listed: list[dict[str, Any]] = []
         tools: dict[str, tuple[Forwarder, types.Tool]] = {}
         for forwarder in self._upstreams.values():
@@ -97,7 +146,7 @@ class SlackbotTools:
                     tools.setdefault(tool.name, (forwarder, tool))
         self._tools = tools
         for _, tool in tools.values():
-            shown = tool.model_dump(by_alias=True, exclude_none=True, mode="json")
+            shown = tool.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"output_schema"})
             shown["_meta"] = {**(shown.get("_meta") or {}), "slack": {"supportsBlockKit": True}}
             listed.append(shown)
         listed.append({"name": RESULT_TOOL, "description": "The outcome and result of a call that waited for"

@@ -2,19 +2,30 @@
 a body a model refuses is a 400 in the documented shape naming the field in the project's words, and every answer a
 route gives, its refusals too, is documented for that route with a body its schema holds (schemathesis-style,
 against a real worker: no key, a wrong key, bodies malformed, refused, nested 1,000 deep or too large, unknown ids,
-a wrong query, and the answers of asking, reading, using and withdrawing)."""
+a wrong query, and the answers of asking, reading, using and withdrawing). One contract at both ends: the routes the
+server mounts are the document's (`openapi.ROUTES`), and the Python client's answer models hold every field of the
+document's answer schemas, named and typed as there (the TypeScript types are generated from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import types
+import typing
 from typing import Any
 
+import pytest
+from agent_approvals import client as agent_client
+from aiohttp import web
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
+from bot.api import openapi
 from bot.api.answers import Approval
 from bot.api.openapi import REQUESTS, document
 from bot.api.requests import MAX_TITLE, AllowedTool, Must, ToolCall, Workflow, field_metadata
+from bot.api.routes import add_routes
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.api import Client, new_key, tool_ask
@@ -130,3 +141,114 @@ def test_every_status_the_api_raises_is_documented() -> None:
     raised = {int(code) for path in Path(__file__).resolve().parents[2].joinpath("bot", "api").glob("*.py")
               for code in re.findall(r"ApiError\(\s*(\d{3})", path.read_text())}
     assert raised and raised <= {int(code) for code in document()["components"]["responses"]}, raised
+
+
+def mounted(app: web.Application) -> set[tuple[str, str]]:
+    """The API's routes `app` serves: (method, path)."""
+    return {(route.method.lower(), route.resource.canonical) for route in app.router.routes()
+            if route.resource is not None and route.resource.canonical.startswith("/api/")}
+
+
+def described(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in document["paths"].items() for method in item}
+
+
+async def test_the_routes_are_the_documents_and_one_without_the_other_is_refused(
+    api: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#78.6: the paths and methods are written once (`openapi.ROUTES`): the server mounts them and the document is
+    made of them. A route mounted beside them differs from the document (and this check names it); a route the
+    document gains without a handler, or a handler whose route it lost, stops the server from starting."""
+    assert mounted(api.runner.app) == described(document())
+    app = web.Application()
+    add_routes(app, api.services.api)
+    assert mounted(app) == described(document()) and len(openapi.ROUTES) == len(described(document()))
+
+    async def extra(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app.router.add_get("/api/v1/extra", extra, allow_head=False)  # a route added by hand, without its document entry
+    assert mounted(app) - described(document()) == {("get", "/api/v1/extra")}
+    entry = openapi.Route("get", "/api/v1/extra", {"operationId": "extra", "responses": {}})
+    monkeypatch.setattr(openapi, "ROUTES", (*openapi.ROUTES, entry))  # a document entry without its route
+    with pytest.raises(RuntimeError, match=re.escape("no handler for ['extra']")):
+        add_routes(web.Application(), api.services.api)
+    monkeypatch.setattr(openapi, "ROUTES", tuple(r for r in openapi.ROUTES if r.operation_id not in ("ask", "extra")))
+    with pytest.raises(RuntimeError, match=re.escape("no route in the document for ['ask']")):
+        add_routes(web.Application(), api.services.api)
+
+
+CLIENT_MODELS = {"Approval": agent_client.Approval, "AllowedCall": agent_client.AllowedCall}
+JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array",
+              tuple: "array", type(None): "null"}
+
+
+def python_types(hint: Any) -> set[str]:
+    """The JSON types a client field's annotation takes."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return set().union(*(python_types(arg) for arg in typing.get_args(hint)))
+    if typing.get_origin(hint) is typing.Literal:
+        return {JSON_TYPES[type(value)] for value in typing.get_args(hint)}
+    return {JSON_TYPES[typing.get_origin(hint) or hint]}
+
+
+def schema_types(schema: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
+    """The JSON types a property of the document takes (its `$ref` followed, its `anyOf` joined)."""
+    if "$ref" in schema:
+        return schema_types(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas)
+    if "anyOf" in schema:
+        return set().union(*(schema_types(one, schemas) for one in schema["anyOf"]))
+    kind = schema["type"]
+    return set(kind) if isinstance(kind, list) else {kind}
+
+
+def drift(model: type, name: str, described: dict[str, Any]) -> list[str]:
+    """How the client's answer model `model` differs from the document's schema `name`: a field the document has and
+    the client lacks (or names otherwise), one the client has and the document does not, a type apart."""
+    schemas = described["components"]["schemas"]
+    properties, hints = schemas[name]["properties"], typing.get_type_hints(model)
+    fields = [item.name for item in dataclasses.fields(model)]
+    said = [f"{name}.{field}: the document's, not the client's" for field in properties if field not in fields]
+    said += [f"{name}.{field}: the client's, not the document's" for field in fields if field not in properties]
+    return said + [f"{name}.{field}: {sorted(python_types(hints[field]))} in the client, "
+                   f"{sorted(schema_types(properties[field], schemas))} in the document"
+                   for field in fields if field in properties
+                   and python_types(hints[field]) != schema_types(properties[field], schemas)]
+
+
+def copy_of(model: type, *, drop: tuple[str, ...] = (), rename: dict[str, str] | None = None,
+            retype: dict[str, str] | None = None) -> type:
+    """A copy of the dataclass `model`, a field dropped, renamed or retyped (a deliberate drift)."""
+    made: list[tuple[str, Any, Any]] = []
+    for item in dataclasses.fields(model):
+        if item.name in drop:
+            continue
+        default = ({"default": item.default} if item.default is not dataclasses.MISSING else
+                   {"default_factory": item.default_factory} if item.default_factory is not dataclasses.MISSING
+                   else {})
+        made.append(((rename or {}).get(item.name, item.name), (retype or {}).get(item.name, item.type),
+                     dataclasses.field(**default)))
+    copied = dataclasses.make_dataclass(model.__name__, made)
+    copied.__module__ = model.__module__  # (its annotations read where the model's are)
+    return copied
+
+
+def test_the_python_clients_answer_models_are_the_documents() -> None:
+    """#78.6: every field of the document's `Approval` and `AllowedCall` is the client's, named and typed alike; a
+    client model that lacks, misnames or mistypes a field fails here, and so does a field the document gains."""
+    for name, model in CLIENT_MODELS.items():
+        assert drift(model, name, document()) == [], name
+    approval = agent_client.Approval
+    assert drift(copy_of(approval, drop=("who",)), "Approval", document()) == [
+        "Approval.who: the document's, not the client's"]
+    assert drift(copy_of(approval, rename={"decided_by": "decider"}), "Approval", document()) == [
+        "Approval.decided_by: the document's, not the client's", "Approval.decider: the client's, not the document's"]
+    assert drift(copy_of(approval, retype={"edited": "str"}), "Approval", document()) == [
+        "Approval.edited: ['string'] in the client, ['boolean'] in the document"]
+    grown = document()
+    grown["components"]["schemas"]["AllowedCall"]["properties"]["note"] = {"type": "string"}
+    assert drift(agent_client.AllowedCall, "AllowedCall", grown) == [
+        "AllowedCall.note: the document's, not the client's"]
+    shown = agent_client.Approval.from_json({"id": "a-1", "status": "approved", "who": "@bob", "refusal": None,
+                                             "approved_by": ["U1"], "code": None, "hidden": []})
+    assert shown.approved_by == ["U1"] and shown.who == "@bob"

@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+import httpx2
 import pytest
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from bot.devslack.server import SlackStandIn
 from bot.devslack.slackbot import PROTOCOL as PANE_PROTOCOL
@@ -331,3 +336,43 @@ async def test_the_dev_pages_slackbot_asks_and_names_a_version_the_endpoint_spea
                 "user": ALICE, "tool": "list_inbox", "arguments": {"limit": 1}}) as response:
             pane = await response.json()
     assert pane["status"] == 200 and pane["answer"]["result"]["content"][0]["text"] == "alice: lunch?", pane
+
+
+class SignedAsSlack(httpx2.Auth):
+    """What Slackbot does to each request of its MCP client: signs it as Slack signs events."""
+
+    requires_request_body = True
+
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+        request.headers.update(sign(request.content))
+        yield request
+
+
+async def test_the_mcp_sdks_own_client_lists_and_calls_the_tools_through_the_signed_endpoint(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """#78.5: `/slack/mcp` is the MCP SDK's server behind its streamable HTTP transport: the SDK's own client (each
+    request signed as Slack signs) initializes, lists the tools and calls them, a person named in each call's
+    `_meta.slack`; what the SDK's server answers of its own (a method it does not serve) comes back as it says it."""
+    person = cast("types.RequestParamsMeta", {"slack": {"user_id": ALICE, "team_id": "T0DEV"}})
+    async with (
+        httpx2.AsyncClient(auth=SignedAsSlack(), timeout=30.0) as http,
+        streamable_http_client(slackbot.url + "/slack/mcp", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        hello = await session.initialize()
+        assert hello.protocol_version in VERSIONS and hello.server_info.name == "slack-agent-approvals"
+        listed = await session.list_tools()
+        tools = {tool.name: tool for tool in listed.tools}
+        assert set(tools) == {"send_email", "pay", "list_inbox", "approval_result"}
+        assert all((tool.meta or {})["slack"]["supportsBlockKit"] is True for tool in tools.values())
+        inbox = await session.call_tool("list_inbox", {"limit": 1}, meta=person)
+        assert inbox.is_error is False and isinstance(inbox.content[0], types.TextContent)
+        assert inbox.content[0].text == "alice: lunch?"
+        asked = await session.call_tool("send_email", EMAIL, meta=person)
+        assert asked.is_error is False and "waits for a decision" in json.dumps((asked.meta or {})["slack"])
+        with pytest.raises(MCPError) as unknown:
+            await session.list_prompts()
+        assert unknown.value.error.code == types.METHOD_NOT_FOUND and unknown.value.error.data == "prompts/list"
+    assert len(await nth_card(slack, 1)) and calls(tmp_path, "send_email") == []
+    assert calls(tmp_path, "list_inbox") == [{"tool": "list_inbox", "arguments": {"limit": 1}}]

@@ -7,7 +7,8 @@
     tasks.py       its tasks (the tasks extension): a call that becomes a task at once, decided later, on the same
                    two halves
     upstream.py    the MCP server behind it, started (stdio) or reached (streamable HTTP)
-    wire.py        what is not JSON-RPC, answered with JSON-RPC's error
+    wire.py        what is not JSON-RPC, answered with JSON-RPC's error; `streamable_http`, the SDK's HTTP
+                   transport behind that check (`--listen`, and the bot's Slackbot endpoint, `/slack/mcp`)
     __main__.py    the command line, `agent-approvals-mcp`
 
 Arrows run one way: `__main__` -> `gateway` -> `tasks` -> `deciding`, `forwarding` -> `upstream` (and `gateway` ->

@@ -35,7 +35,6 @@ from agent_approvals.mcp_gateway.gateway import (
     STATE_KEY_ENV,
     TASK_TTL,
     Gateway,
-    JsonRpcBodies,
     Upstream,
     configure_logging,
     connect,
@@ -43,6 +42,7 @@ from agent_approvals.mcp_gateway.gateway import (
     state_security_from,
     stdio_checked,
 )
+from agent_approvals.mcp_gateway.wire import streamable_http
 from agent_approvals.wire import base_url
 
 
@@ -153,7 +153,7 @@ async def _serve_http(server: Server[Any], listen: str) -> None:
 
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    app = JsonRpcBodies(server.streamable_http_app(host=host))  # (a body that is not JSON-RPC: 400, its error)
+    app = streamable_http(server, host=host)  # (a body that is not JSON-RPC: 400, its error)
     log.info("serving MCP at http://%s:%s/mcp", host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: anyone who reaches it may list the tools and call the --allow ones", host)

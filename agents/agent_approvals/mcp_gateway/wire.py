@@ -1,5 +1,9 @@
 """The MCP gateway's wire, before the SDK reads it: a line (stdio) or a body (`--listen`) that is not JSON-RPC gets its
-JSON-RPC error (-32700 not JSON, -32600 invalid request) instead of silence, and the gateway goes on."""
+JSON-RPC error (-32700 not JSON, -32600 invalid request) instead of silence, and the gateway goes on.
+
+`streamable_http` is the one way an MCP server of this project is served over HTTP: the SDK's streamable HTTP
+transport behind `JsonRpcBodies`, for the gateway's `--listen` (sessions, SSE) and the bot's Slackbot endpoint
+(`/slack/mcp`: stateless, JSON answers, mounted under aiohttp)."""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from agent_approvals._extras import missing_extra
 try:
     import anyio
     from mcp import types
+    from mcp.server.lowlevel import Server
     from mcp.server.stdio import stdio_server
-    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
     from mcp.shared.message import SessionMessage
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
@@ -90,6 +95,22 @@ async def stdio_checked() -> AsyncIterator[tuple[ReadStream[SessionMessage | Exc
         wire.append(write)
         ready.set()
         yield read, write
+
+
+def streamable_http(
+    server: Server[Any], *, path: str = "/mcp", host: str | None = "127.0.0.1", stateless: bool = False,
+    json_response: bool = False, max_body: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+) -> JsonRpcBodies:
+    """`server` over the MCP SDK's streamable HTTP transport at `path`, as an ASGI app: the SDK's (its session
+    manager runs in the app's lifespan) behind `JsonRpcBodies`, so a body that is not one JSON-RPC message gets its
+    JSON-RPC error. `host`: where it listens (a loopback host gets the SDK's DNS-rebinding guard); None for an
+    endpoint reached through a public URL, whose guard is its own (Slack's signature). `stateless`: no session, each
+    request alone; `json_response`: a JSON answer per POST, never an SSE stream."""
+    guard = None if host is not None else TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    app = server.streamable_http_app(streamable_http_path=path, host=host or "", stateless_http=stateless,
+                                     json_response=json_response, max_request_body_size=max_body,
+                                     transport_security=guard)
+    return JsonRpcBodies(app, path=path, max_body=max_body)
 
 
 class JsonRpcBodies:

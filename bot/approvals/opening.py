@@ -99,19 +99,16 @@ def new_approval(
     A program may end its own wait sooner than the channel's timeout, but only as not approved: an approval by
     timeout never comes sooner than the channel's own timeout."""
     now = time.time()
-    timeout = settings.timeout
-    # a timeout approves tool calls and code only where the channel says so explicitly
-    outcome = settings.timeout_outcome if request.kind == "message" or settings.timeout_approves_tools else "reject"
-    if program is not None and program.timeout is not None and (timeout <= 0 or program.timeout < timeout):
-        timeout, outcome = program.timeout, "reject"
+    timeout, outcome = _timeout(request, settings, program)
+    who = _asker(program, run)
     return ApprovalRecord(
         id=request.approval_id,
         run_id=run.id,
         owner=owner,
-        requester=program.requester if program is not None else run.requester,
+        requester=who.requester,
         origin_channel=run.channel,
         card_channel=settings.approvals_channel or default_channel,
-        task=program.title if program is not None else run.task,
+        task=who.task,
         proposal=request.proposal,
         author=request.author,
         created_at=now,
@@ -133,15 +130,50 @@ def new_approval(
         remind=tuple(str(seconds) for seconds in settings.remind),
         escalate_after=settings.escalate_after if settings.escalate_to else 0,
         escalate_to=settings.escalate_to,
-        asked_by=program.key.name if program is not None else "",
-        key_id=program.key.id if program is not None else "",
-        context_url=program.context_url if program is not None else "",
-        callback_url=program.callback_url if program is not None else "",
-        webhook=int(bool(program is not None and program.callback_url)),
-        workflow=program.workflow if program is not None else "",
-        team=program.key.team if program is not None else run.team,  # the key's workspace, whatever run it joins
-        enterprise=program.key.enterprise if program is not None else run.enterprise,
+        asked_by=who.asked_by,
+        key_id=who.key_id,
+        context_url=who.context_url,
+        callback_url=who.callback_url,
+        webhook=int(bool(who.callback_url)),
+        workflow=who.workflow,
+        team=who.team,
+        enterprise=who.enterprise,
     )
+
+
+def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: ProgramAsk | None) -> tuple[int, str]:
+    """How long the approval waits and what its timeout decides: the channel's, or the program's shorter wait (only
+    as not approved)."""
+    timeout = settings.timeout
+    # a timeout approves tool calls and code only where the channel says so explicitly
+    outcome = settings.timeout_outcome if request.kind == "message" or settings.timeout_approves_tools else "reject"
+    if program is not None and program.timeout is not None and (timeout <= 0 or program.timeout < timeout):
+        return program.timeout, "reject"
+    return timeout, outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Asker:
+    """Who asks, as the approval records it: the run's requester and task, or a program's (with its key and links)."""
+
+    requester: str
+    task: str
+    team: str
+    enterprise: str
+    asked_by: str = ""
+    key_id: str = ""
+    context_url: str = ""
+    callback_url: str = ""
+    workflow: str = ""
+
+
+def _asker(program: ProgramAsk | None, run: RunRecord) -> _Asker:
+    if program is None:
+        return _Asker(run.requester, run.task, run.team, run.enterprise)
+    # the key's workspace, whatever run it joins
+    return _Asker(program.requester, program.title, program.key.team, program.key.enterprise, asked_by=program.key.name,
+                  key_id=program.key.id, context_url=program.context_url, callback_url=program.callback_url,
+                  workflow=program.workflow)
 
 
 EDIT_KEPT = 600  # seconds an edit's note waits for the agent to ask about the edited call

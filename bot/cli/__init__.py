@@ -4,6 +4,7 @@ argparse parser and calls these):
     keys.py      `python -m bot keys create | list | revoke` (API keys, made by `bot.api.keys.create_key`)
     signing.py   `python -m bot signing rotate | show` (the signing keys' file: `bot.core.key_files`)
     policy.py    `python -m bot policy check | test | replay | explain` (policy bundles: `bot.policy`)
+    policy_cases.py  `policy test`'s fixtures: the YAML cases read as policy requests and their expected outcomes
     freeze.py    `python -m bot freeze | unfreeze <scope>` (the freeze, for when Slack is down: `bot.store.freezes`)
 
 Each module gives its subcommand's arguments (`add_arguments`) and runs it (`*_command`), its settings read

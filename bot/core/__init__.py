@@ -10,7 +10,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
-    allow_rules.py  what an "always allow" rule matches, suggestions (pure)
+    allow_rules.py  what an "always allow" rule matches (pure)
+    rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600

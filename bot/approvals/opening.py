@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent_approvals.approver import ApprovalRequest, Decision
 
@@ -100,45 +100,22 @@ def new_approval(
     timeout never comes sooner than the channel's own timeout."""
     now = time.time()
     timeout, outcome = _timeout(request, settings, program)
-    who = _asker(program, run)
-    return ApprovalRecord(
-        id=request.approval_id,
-        run_id=run.id,
-        owner=owner,
-        requester=who.requester,
-        origin_channel=run.channel,
-        card_channel=settings.approvals_channel or default_channel,
-        task=who.task,
-        proposal=request.proposal,
-        author=request.author,
-        created_at=now,
-        deadline=now + timeout if timeout > 0 else 0.0,  # 0: it never times out
-        timeout_seconds=timeout,
-        timeout_outcome=outcome,
-        required_approvals=settings.required_approvals,
-        approvers=settings.approvers,
-        allow_self_approval=0 if program is not None and program.never_self else int(settings.allow_self_approval),
-        kind=request.kind,
-        tool_name=request.tool_name,
-        arguments=request.arguments,
-        arguments_schema=request.arguments_schema,
-        digest=request.digest,
-        schema_error=request.schema_error,
-        why=request.why,
-        edited_by=request.edited_by,
-        fixed_arguments=int(request.fixed_arguments),
+    record = ApprovalRecord(
+        id=request.approval_id, run_id=run.id, owner=owner, requester=run.requester, task=run.task,
+        origin_channel=run.channel, card_channel=settings.approvals_channel or default_channel, team=run.team,
+        enterprise=run.enterprise,
+        created_at=now, deadline=now + timeout if timeout > 0 else 0.0,  # 0: it never times out
+        timeout_seconds=timeout, timeout_outcome=outcome,
+        required_approvals=settings.required_approvals, approvers=settings.approvers,
+        allow_self_approval=int(settings.allow_self_approval),
         remind=tuple(str(seconds) for seconds in settings.remind),
-        escalate_after=settings.escalate_after if settings.escalate_to else 0,
-        escalate_to=settings.escalate_to,
-        asked_by=who.asked_by,
-        key_id=who.key_id,
-        context_url=who.context_url,
-        callback_url=who.callback_url,
-        webhook=int(bool(who.callback_url)),
-        workflow=who.workflow,
-        team=who.team,
-        enterprise=who.enterprise,
+        escalate_after=settings.escalate_after if settings.escalate_to else 0, escalate_to=settings.escalate_to,
+        proposal=request.proposal, author=request.author, kind=request.kind, tool_name=request.tool_name,
+        arguments=request.arguments, arguments_schema=request.arguments_schema, digest=request.digest,
+        schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
+        fixed_arguments=int(request.fixed_arguments),
     )
+    return record if program is None else _asked_by(record, program)
 
 
 def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: ProgramAsk | None) -> tuple[int, str]:
@@ -152,28 +129,23 @@ def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: Progr
     return timeout, outcome
 
 
-@dataclass(frozen=True, slots=True)
-class _Asker:
-    """Who asks, as the approval records it: the run's requester and task, or a program's (with its key and links)."""
-
-    requester: str
-    task: str
-    team: str
-    enterprise: str
-    asked_by: str = ""
-    key_id: str = ""
-    context_url: str = ""
-    callback_url: str = ""
-    workflow: str = ""
-
-
-def _asker(program: ProgramAsk | None, run: RunRecord) -> _Asker:
-    if program is None:
-        return _Asker(run.requester, run.task, run.team, run.enterprise)
-    # the key's workspace, whatever run it joins
-    return _Asker(program.requester, program.title, program.key.team, program.key.enterprise, asked_by=program.key.name,
-                  key_id=program.key.id, context_url=program.context_url, callback_url=program.callback_url,
-                  workflow=program.workflow)
+def _asked_by(record: ApprovalRecord, program: ProgramAsk) -> ApprovalRecord:
+    """`record` as a program asked it: its requester and title, its key, links and workflow; the key's workspace,
+    whatever run it joins."""
+    return replace(
+        record,
+        requester=program.requester,
+        task=program.title,
+        allow_self_approval=0 if program.never_self else record.allow_self_approval,
+        asked_by=program.key.name,
+        key_id=program.key.id,
+        context_url=program.context_url,
+        callback_url=program.callback_url,
+        webhook=int(bool(program.callback_url)),
+        workflow=program.workflow,
+        team=program.key.team,
+        enterprise=program.key.enterprise,
+    )
 
 
 EDIT_KEPT = 600  # seconds an edit's note waits for the agent to ask about the edited call

@@ -4,6 +4,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     settings.py     process settings (one pydantic-settings source); with environment.py, the only readers of the
                     environment
     environment.py  dev mode's settings (`DevSettings`), and variables named close to a setting (`misspelt`)
+    worker_settings.py  a worker process's own settings, declared (HTTP, model, people, runs, logs): read by
+                    settings.py's `Settings`
     setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     records.py      runs, approvals, away states as typed records

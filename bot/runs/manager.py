@@ -25,7 +25,7 @@ from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Cancell
 from agent_approvals.integrations.autogen.input_func import make_input_func
 from agent_approvals.modes import ModeGate, Verdict
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
@@ -39,12 +39,13 @@ from bot.core.security import redact
 from bot.core.tasks import Background
 from bot.core.workspaces import WorkspaceRef
 from bot.runs.caching_client import AsyncCacheStore
+from bot.runs.endings import last_text, short_reason
 from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
 from bot.runs.plan import run_with_plan
 from bot.runs.run_approver import RunApprover, policy_for
 from bot.runs.takeover import Resume, resume_point, takeover_note
-from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
+from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 
@@ -228,7 +229,7 @@ class RunManager:
                 await self._end(state, status="cancelled", reason=state.cancelled.feedback or "cancelled")
                 return
             log.exception("run %s failed", run.id, extra={"run_id": run.id})
-            await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
+            await self._end(state, status="failed", reason=redact(short_reason(exc), self._secrets))
         finally:
             self._approvals.runs_first.arrived(run.id)
             self._active.pop(run.id, None)
@@ -272,7 +273,7 @@ class RunManager:
     async def _finish(self, state: _RunState, result: TaskResult) -> None:
         decision = state.last_decision
         if decision is None:
-            await self._end(state, status="completed", reason=result.stop_reason or "", result=_last_text(result))
+            await self._end(state, status="completed", reason=result.stop_reason or "", result=last_text(result))
         elif decision.approves:
             how = "approved on timeout" if decision.outcome == "timed_out" else "approved"
             if decision.automatic:
@@ -486,19 +487,3 @@ class RunManager:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=5)
-
-
-def _last_text(result: TaskResult) -> str:
-    for message in reversed(result.messages):
-        if isinstance(message, BaseChatMessage) and message.source != HUMAN and message.source != "user":
-            return message.to_text()
-    return ""
-
-
-def _short_reason(exc: BaseException) -> str:
-    root: BaseException = exc
-    while root.__cause__ is not None:
-        root = root.__cause__
-    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-    # AutoGen's group chat raises the agent's error with its traceback appended: the reason is what precedes it
-    return text.split("\nTraceback", 1)[0].strip()[:300]

@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cli.exits import failed
 from bot.cli.policy_cases import FixtureError, load_cases
 from bot.core.durations import format_duration
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
@@ -102,19 +103,16 @@ def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | Non
         if args.action == "test":
             return _test(bundle, Path(args.fixtures))
     except (PolicyError, ReportError, SettingsError, FixtureError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     try:
         if args.action == "replay":
             return asyncio.run(_replay(settings, bundle, since=since, fmt=args.format, rows=args.rows))
         return asyncio.run(_explain(settings, bundle, args.approval_id))
     except NotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return failed(str(exc), 1)
     except StoreUnavailable as exc:
-        print(f"error: cannot read Redis where REDIS_URL points ({exc.cause}); is it"
-              " running there, with the right password?", file=sys.stderr)
-        return 1
+        return failed(f"cannot read Redis where REDIS_URL points ({exc.cause}); is it"
+                      " running there, with the right password?", 1)
 
 
 def shown(value: Any) -> str:

@@ -5,6 +5,8 @@
     admission.py    admission on one worker before a request costs anything: token buckets per key, log
                     throttle (pure)
     requests.py     what a program may send: the request models, checked before anything is stored (pure)
+    canonical.py    a body's RFC 8785 digest (idempotent retries), the integers JSON cannot carry exactly (pure)
+    hosts.py        where a program's URL points: its host as the client connects, private or not (pure)
     answers.py      what the API answers: the answer models (pure)
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
     allowed.py      a call a program's allow-list let through: the decision chain walked to its "record as

@@ -21,7 +21,7 @@ from bot.core.ids import random_id
 from bot.core.records import ApiKey
 from bot.core.verdicts import FROZEN_BY
 from bot.store import Store
-from bot.store.approvals import AUDITED_ARGUMENTS
+from bot.store.opening import AUDITED_ARGUMENTS
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 

@@ -74,6 +74,18 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
         return [{"type": "policy", "ids": json.loads(approval.policy).get("ids", []) if approval.policy else []}]
     if approval.decided_by == "auto":
         return [{"type": "mode", "mode": approval.decided_by_mode or "auto"}]
+    people = _people(approval)
+    if names is not None:
+        found = await asyncio.gather(*(names(person["id"]) for person in people), return_exceptions=True)
+        for person, name in zip(people, found, strict=True):
+            if isinstance(name, str) and name:
+                person["name"] = name
+    return people
+
+
+def _people(approval: ApprovalRecord) -> list[dict[str, Any]]:
+    """The people who approved: each voter of a quorum (or the one who decided), as who clicked (`id`), for whom
+    (`on_behalf_of`, when away) and the passkey that confirmed their vote (step-up)."""
     voters = approval.voters if approval.required_approvals > 1 and approval.voters else [approval.decided_by]
     assured = {str(entry.get("by")): entry for entry in approval.assured}
     people: list[dict[str, Any]] = []
@@ -87,11 +99,6 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
             person.update(amr=list(confirmed.get("amr") or ()), passkey=str(confirmed.get("passkey", "")),
                           auth_time=int(float(confirmed.get("at") or 0)))
         people.append(person)
-    if names is not None:
-        found = await asyncio.gather(*(names(person["id"]) for person in people), return_exceptions=True)
-        for person, name in zip(people, found, strict=True):
-            if isinstance(name, str) and name:
-                person["name"] = name
     return people
 
 

@@ -9,18 +9,12 @@ fail the schema, a URL that is not https. A refusal changes nothing.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import json
 import re
-import socket
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-import rfc8785
-from agent_approvals.approver import canonical_json
-from agent_approvals.receipts import jcs
 from agent_approvals.schemas import SchemaRefused, depth_of, problem
 from pydantic import (
     AfterValidator,
@@ -33,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from yarl import URL
 
+from bot.api.canonical import canonical_digest, inexact_integer
+from bot.api.hosts import client_host, private_host
 from bot.core.sensitive import shown_name
 
 MAX_BODY = 256 * 1024
@@ -365,17 +360,6 @@ class CheckedAllowed:
     body_digest: str = ""  # as an ask's
 
 
-def canonical_digest(data: Any) -> str:
-    """sha256 (hex) of a body's RFC 8785 canonical JSON: the same for the same JSON in any key order or spacing
-    (models reorder keys), so a retry with an Idempotency-Key is compared on what it means, not its bytes. A
-    body RFC 8785 cannot encode (an integer beyond ±(2^53-1) in a schema) has sorted-key JSON instead."""
-    try:
-        canonical = jcs(data)
-    except rfc8785.CanonicalizationError:
-        canonical = b"json:" + canonical_json(data).encode("utf-8")
-    return hashlib.sha256(canonical).hexdigest()
-
-
 def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> CheckedAsk:
     """The checked body of `POST /api/v1/approvals` (see the module docstring)."""
     data = parse_json(raw)
@@ -440,29 +424,6 @@ def _finite(text: str) -> float:
     return value
 
 
-MAX_EXACT_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not exact in most JSON readers
-
-
-def inexact_integer(value: Any, path: str) -> str:
-    """The path of the first integer in `value` beyond ±(2^53-1) (`tool.arguments.ids[1]`), or ''. Such a number
-    has no RFC 8785 form, so no receipt could be signed for it, and most readers (JavaScript's) change it."""
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, int):
-        return path if abs(value) > MAX_EXACT_INTEGER else ""
-    if isinstance(value, dict):
-        items: Any = ((f"{path}.{name}", item) for name, item in value.items())
-    elif isinstance(value, list):
-        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return ""
-    for where, item in items:
-        found = inexact_integer(item, where)
-        if found:
-            return found[:200]
-    return ""
-
-
 def check_arguments(ask: CheckedAsk) -> None:
     """Raise `ApiError` (400 naming `tool.schema` or `tool.arguments`) unless the ask's schema may be used
     (`agent_approvals.schemas`: nothing fetched or read, limits on size, depth and `$ref` expansion, RE2 for
@@ -476,36 +437,6 @@ def check_arguments(ask: CheckedAsk) -> None:
         raise bad("tool.schema", f"tool.schema is not used: {exc}") from None
     if found:
         raise bad("tool.arguments", f"tool.arguments fail tool.schema: {found}")
-
-
-def client_host(url: str | URL) -> str:
-    """The host of `url` as the HTTP client (aiohttp, through yarl) connects to it: normalised by IDNA / UTS #46,
-    so `１２７．０．０．１` and `127。0。0。1` are `127.0.0.1`. Checks look at this host, never at the text as sent;
-    ValueError when it cannot be a host."""
-    found = url if isinstance(url, URL) else URL(url)
-    return found.host or ""
-
-
-LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]{1,40}$")  # 127.1, 0x7f.1, 2130706433: inet_aton's shorthand spellings
-
-
-def private_host(host: str) -> bool:
-    """Whether `host` (normalised: `client_host`) names this machine or a private network: a loopback, private,
-    link-local or reserved address (in any spelling the resolver reads as one, `127.1` or `2130706433` too), or
-    `localhost`. (Names are checked again, by what they resolve to, when a webhook is sent.)"""
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not LEGACY_IPV4.fullmatch(host):
-            return False
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False
-    return not address.is_global
 
 
 def wait_seconds(raw: str | None) -> float:

@@ -53,8 +53,8 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from bot.api.hosts import client_host, private_host
 from bot.api.receipts import ReceiptIssuer
-from bot.api.requests import client_host, private_host
 from bot.api.service import NameOf, decider_names, view
 from bot.approvals.waiter import DueSweeper
 from bot.core.logs import log_fields

@@ -12,6 +12,7 @@
     refusals.py    what a person is told when their click decided nothing (pure)
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
+    admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     nudges.py      reminders and escalations, on any worker
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     run_thread.py  a run's header and thread, posted in order

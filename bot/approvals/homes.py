@@ -53,11 +53,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.admin_panels import AdminPanels
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background, stop_task
 from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
-from bot.slack.blocks.home import HOME_CHANNELS, ChannelPanel
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable
 from bot.store.home_queue import Claimed, HomeQueue
@@ -71,8 +71,6 @@ IDLE_POLL = 1.0  # seconds between two looks at the queue when nothing is known 
 OPENINGS = 2  # Homes drawn at once per worker for people who opened them (beyond the queue's `concurrency`)
 MARKINGS = 2  # changes whose Homes are being marked due at once per worker
 DEFAULT_RETRY_AFTER = 30.0  # a 429 without a readable Retry-After
-ADMIN_CANDIDATES = 30  # an admin's channels read at a draw (the most recently configured), to pick those shown
-SETTINGS_CHANNELS_READ = 1000  # ADMIN_USERS: the channels with settings considered (the most recent)
 
 # how one draw ended
 PUBLISHED = "published"
@@ -110,7 +108,8 @@ class HomeService:
         `views.publish` budget, counted over `budget_window` seconds."""
         self.admin_users = tuple(admin_users)  # ADMIN_USERS: they administer every channel
         self.headlines = Headlines(store, worker_id=worker_id)
-        self._headlines_wanted: set[tuple[str, str]] = set()  # (channel, person) being computed for, here
+        self.panels = AdminPanels(store=store, headlines=self.headlines, background=background,
+                                  admin_users=self.admin_users, mark_due=self.mark_due)
         self._indexed = False  # settings written before the admin index existed: indexed once per worker
         self._store = store
         self._slack = slack
@@ -193,67 +192,6 @@ class HomeService:
                 people |= await homes.with_room(sorted(deciders))
         people.discard("")
         return people
-
-    async def admin_channels(self, user: str) -> tuple[list[str], int, dict[str, float]]:
-        """The channels `user` administers, the most recently configured first (at most
-        `ADMIN_CANDIDATES`), how many in all, and when each was last configured (0: never)."""
-        named = await self._store.settings.admin_of(user)
-        if not named and user not in self.admin_users:
-            return [], 0, {}  # (most people: one Redis command)
-        recent = dict(await self._store.settings.channels(limit=SETTINGS_CHANNELS_READ))
-        every = set(named)
-        if user in self.admin_users:
-            every |= set(recent) | set(await self._store.rules.channels())
-        ordered = sorted(every, key=lambda c: (-recent.get(c, 0.0), c))
-        return ordered[:ADMIN_CANDIDATES], len(every), recent
-
-    async def channel_panels(self, user: str) -> tuple[list[ChannelPanel], int]:
-        """What `user`'s Home shows of the channels they administer: the most active (configured, or
-        with a rule, lately) first, at most `HOME_CHANNELS`, and how many they administer in all. The
-        numbers are only read from the cache: those missing are computed in the background, and the
-        Home redrawn then."""
-        candidates, total, configured = await self.admin_channels(user)
-        if not candidates:
-            return [], 0
-        now = time.time()
-        rules = await asyncio.gather(*(self._store.rules.of_channel(c, now=now) for c in candidates))
-        live = dict(zip(candidates, rules, strict=True))
-
-        def activity(channel: str) -> float:
-            return max([configured.get(channel, 0.0), *(r.created_at for r in live[channel])])
-
-        shown = sorted(candidates, key=lambda c: (-activity(c), c))[:HOME_CHANNELS]
-        cached = await self.headlines.cached(shown)
-        for channel in shown:
-            if channel not in cached:
-                self._want_headline(channel, user)
-        panels = [
-            ChannelPanel(
-                channel=c,
-                numbers=cached[c].numbers if c in cached else None,
-                as_of=cached[c].at if c in cached else now,
-                rules=live[c],
-            )
-            for c in shown
-        ]
-        return panels, total
-
-    def _want_headline(self, channel: str, user: str) -> None:
-        """Compute `channel`'s numbers in the background (unless this worker is already at it for
-        `user`), then redraw the Homes that waited for them."""
-        wanted = (channel, user)
-        if wanted in self._headlines_wanted:
-            return
-        self._headlines_wanted.add(wanted)
-
-        async def compute() -> None:
-            try:
-                people = await self.headlines.refresh(channel, user)
-            finally:
-                self._headlines_wanted.discard(wanted)
-            await self.mark_due(people)
-
-        self._background.spawn(compute(), name=f"headline-{channel}-{user}")
 
     async def refresh_admins(self, channel: str, *, but: Sequence[str] = ()) -> bool:
         """Mark due the Homes of `channel`'s admins (but those of `but`) who opened theirs lately: its
@@ -425,7 +363,7 @@ class HomeService:
             workspace_url=await self._url(),
             passkeys=await self._store.passkeys.of(user),
         )
-        panels, total = await self.channel_panels(user)
+        panels, total = await self.panels.channel_panels(user)
         if total:
             content = dataclasses.replace(content, channels=panels, channels_total=total)
         if total or user in self.admin_users:  # admins see what is frozen (`/agent freeze`) first

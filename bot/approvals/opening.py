@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent_approvals.approver import ApprovalRequest, Decision
 
@@ -99,48 +99,52 @@ def new_approval(
     A program may end its own wait sooner than the channel's timeout, but only as not approved: an approval by
     timeout never comes sooner than the channel's own timeout."""
     now = time.time()
+    timeout, outcome = _timeout(request, settings, program)
+    record = ApprovalRecord(
+        id=request.approval_id, run_id=run.id, owner=owner, requester=run.requester, task=run.task,
+        origin_channel=run.channel, card_channel=settings.approvals_channel or default_channel, team=run.team,
+        enterprise=run.enterprise,
+        created_at=now, deadline=now + timeout if timeout > 0 else 0.0,  # 0: it never times out
+        timeout_seconds=timeout, timeout_outcome=outcome,
+        required_approvals=settings.required_approvals, approvers=settings.approvers,
+        allow_self_approval=int(settings.allow_self_approval),
+        remind=tuple(str(seconds) for seconds in settings.remind),
+        escalate_after=settings.escalate_after if settings.escalate_to else 0, escalate_to=settings.escalate_to,
+        proposal=request.proposal, author=request.author, kind=request.kind, tool_name=request.tool_name,
+        arguments=request.arguments, arguments_schema=request.arguments_schema, digest=request.digest,
+        schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
+        fixed_arguments=int(request.fixed_arguments),
+    )
+    return record if program is None else _asked_by(record, program)
+
+
+def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: ProgramAsk | None) -> tuple[int, str]:
+    """How long the approval waits and what its timeout decides: the channel's, or the program's shorter wait (only
+    as not approved)."""
     timeout = settings.timeout
     # a timeout approves tool calls and code only where the channel says so explicitly
     outcome = settings.timeout_outcome if request.kind == "message" or settings.timeout_approves_tools else "reject"
     if program is not None and program.timeout is not None and (timeout <= 0 or program.timeout < timeout):
-        timeout, outcome = program.timeout, "reject"
-    return ApprovalRecord(
-        id=request.approval_id,
-        run_id=run.id,
-        owner=owner,
-        requester=program.requester if program is not None else run.requester,
-        origin_channel=run.channel,
-        card_channel=settings.approvals_channel or default_channel,
-        task=program.title if program is not None else run.task,
-        proposal=request.proposal,
-        author=request.author,
-        created_at=now,
-        deadline=now + timeout if timeout > 0 else 0.0,  # 0: it never times out
-        timeout_seconds=timeout,
-        timeout_outcome=outcome,
-        required_approvals=settings.required_approvals,
-        approvers=settings.approvers,
-        allow_self_approval=0 if program is not None and program.never_self else int(settings.allow_self_approval),
-        kind=request.kind,
-        tool_name=request.tool_name,
-        arguments=request.arguments,
-        arguments_schema=request.arguments_schema,
-        digest=request.digest,
-        schema_error=request.schema_error,
-        why=request.why,
-        edited_by=request.edited_by,
-        fixed_arguments=int(request.fixed_arguments),
-        remind=tuple(str(seconds) for seconds in settings.remind),
-        escalate_after=settings.escalate_after if settings.escalate_to else 0,
-        escalate_to=settings.escalate_to,
-        asked_by=program.key.name if program is not None else "",
-        key_id=program.key.id if program is not None else "",
-        context_url=program.context_url if program is not None else "",
-        callback_url=program.callback_url if program is not None else "",
-        webhook=int(bool(program is not None and program.callback_url)),
-        workflow=program.workflow if program is not None else "",
-        team=program.key.team if program is not None else run.team,  # the key's workspace, whatever run it joins
-        enterprise=program.key.enterprise if program is not None else run.enterprise,
+        return program.timeout, "reject"
+    return timeout, outcome
+
+
+def _asked_by(record: ApprovalRecord, program: ProgramAsk) -> ApprovalRecord:
+    """`record` as a program asked it: its requester and title, its key, links and workflow; the key's workspace,
+    whatever run it joins."""
+    return replace(
+        record,
+        requester=program.requester,
+        task=program.title,
+        allow_self_approval=0 if program.never_self else record.allow_self_approval,
+        asked_by=program.key.name,
+        key_id=program.key.id,
+        context_url=program.context_url,
+        callback_url=program.callback_url,
+        webhook=int(bool(program.callback_url)),
+        workflow=program.workflow,
+        team=program.key.team,
+        enterprise=program.key.enterprise,
     )
 
 

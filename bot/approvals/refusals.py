@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.records import ApprovalRecord
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
 
@@ -32,51 +33,69 @@ def step_up_text(url: str | None) -> str:
             " nothing changed yet.")
 
 
+_GONE = "This approval is no longer known (it expired or was removed). Nothing changed."
+# the refusals said the same whatever the approval
+_SAID: dict[str, str] = {
+    "other_workspace": ("This approval belongs to another Slack workspace: only its own people decide it (or, in one"
+                        " Enterprise Grid organisation, people its approvers name). Nothing changed."),
+    "mismatch": "This button does not belong to this card. Nothing changed.",
+    "late": STORAGE_DOWN,  # Redis ran the click after this worker stopped waiting for it
+    "step_up": "Approving this needs your passkey: approve it on its own, from its card or your Home. Nothing changed.",
+}
+
+
 def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
     """What to tell a person whose click or form decided nothing (or only counted a vote); `missing`: user groups
     among the approvers that Slack says do not exist."""
-    approval = result.approval
-    if result.status == "vote" and approval is not None:
+    approval, status = result.approval, result.status
+    if status in _SAID:
+        return _SAID[status]
+    if status == "self":
+        return _self_text(approval)
+    if status == "frozen":
+        why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
+        return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"
+                " they unfreeze it. Reject still works. Nothing changed.")
+    if approval is None:
+        return _GONE
+    if status == "vote":
         return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
-    if result.status == "duplicate" and approval is not None:
+    if status == "duplicate":
         return (
             f"Your approval already counts ({len(approval.voters)} of {approval.required_approvals});"
             " another approver must approve. Nothing changed."
         )
-    if result.status == "self":
-        if approval is not None and approval.policy_reason:
-            return ("You asked for this, so you cannot decide it: a policy routed it to other people (whoever asks"
-                    " never decides what an operator's policy routes). Nothing changed.")
-        return (
-            "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
-            " is false). Nothing changed."
-        )
-    if result.status == "not_allowed" and approval is not None:
-        said = f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
-        if missing:
-            said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
-                     " @approvers or the channel's `approvers`), or to cancel it.")
-        return said
-    if result.status == "other_workspace":
-        return ("This approval belongs to another Slack workspace: only its own people decide it (or, in one Enterprise"
-                " Grid organisation, people its approvers name). Nothing changed.")
-    if result.status == "already" and approval is not None:
-        if approval.status == "timed_out":
-            return "Too late: this approval already timed out."
-        by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
-        why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
-        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
-    if result.status == "frozen":
-        why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
-        return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"
-                " they unfreeze it. Reject still works. Nothing changed.")
-    if result.status == "mismatch":
-        return "This button does not belong to this card. Nothing changed."
-    if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
-        return STORAGE_DOWN
-    if result.status == "step_up":
-        return "Approving this needs your passkey: approve it on its own, from its card or your Home. Nothing changed."
-    return "This approval is no longer known (it expired or was removed). Nothing changed."
+    if status == "not_allowed":
+        return _not_allowed_text(approval, missing)
+    if status == "already":
+        return _already_text(approval)
+    return _GONE
+
+
+def _self_text(approval: ApprovalRecord | None) -> str:
+    if approval is not None and approval.policy_reason:
+        return ("You asked for this, so you cannot decide it: a policy routed it to other people (whoever asks"
+                " never decides what an operator's policy routes). Nothing changed.")
+    return (
+        "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
+        " is false). Nothing changed."
+    )
+
+
+def _not_allowed_text(approval: ApprovalRecord, missing: Sequence[str]) -> str:
+    said = f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+    if missing:
+        said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
+                 " @approvers or the channel's `approvers`), or to cancel it.")
+    return said
+
+
+def _already_text(approval: ApprovalRecord) -> str:
+    if approval.status == "timed_out":
+        return "Too late: this approval already timed out."
+    by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
+    why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
+    return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
 
 
 CANNOT_CHECK = (

@@ -31,12 +31,10 @@ from bot.core.allow_rules import (
     Match,
     Rule,
     Scope,
-    Suggestion,
-    past_calls,
     problems,
-    suggest,
 )
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings
+from bot.core.rule_suggestions import Suggestion, past_calls, suggest
 from bot.store import DecideResult, Store, persistently
 
 SUGGEST_SINCE = 30 * 86400  # suggestions replay this much of the audit log

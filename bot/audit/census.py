@@ -56,18 +56,26 @@ def miscount(census: Census, gaps: list[tuple[int, int]]) -> Miscount | None:
     last = seq_of(census.last[1]) if census.last is not None else None
     if census.length == want and first == start and last == counter:
         return None
-    held = (f"the log holds {census.length:,} entries (seq {first} to {last})" if census.length
+    return _miscounted(census.length, first, last, want=want, lost=lost, start=start, counter=counter)
+
+
+def _miscounted(
+    length: int, first: int | None, last: int | None, *, want: int, lost: int, start: int, counter: int
+) -> Miscount:
+    """What a log of `length` entries from seq `first` to `last` that should be `want` long from seq `start` to
+    `counter` (`lost`: the seqs restores lost among them) is found, said."""
+    held = (f"the log holds {length:,} entries (seq {first} to {last})" if length
             else "the log holds no entry")
     said = (f"{held}; the signed checkpoints and the counter say {want:,} (seq {start:,} to {counter:,}"
             + (f", but for {lost:,} a restore lost" if lost else "") + ")")
-    if census.length < want:
-        kind, what = "deleted", f"{_entries(want - census.length)} gone: {said}"
-    elif census.length > want:
-        kind, what = "inserted", f"{_entries(census.length - want)} added: {said}"
+    if length < want:
+        kind, what = "deleted", f"{_entries(want - length)} gone: {said}"
+    elif length > want:
+        kind, what = "inserted", f"{_entries(length - want)} added: {said}"
     else:
         kind, what = ("deleted" if (first or 0) > start or (last or 0) < counter else "inserted"), (
             f"the log does not start and end where it should: {said}")
-    key = f"{kind}:{want - census.length}:{(first or 0) - start}:{counter - (last or 0)}"
+    key = f"{kind}:{want - length}:{(first or 0) - start}:{counter - (last or 0)}"
     return Miscount(kind, what, key)
 
 

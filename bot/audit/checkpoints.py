@@ -159,32 +159,12 @@ class AuditCheckpoints:
             return False
         last = await audit.last_checkpoint()
         after = last[0] if last is not None else ""
-        if last is not None:
-            fields = last[1]
-            if fields.get("v") != VERSION:
-                raise Unsignable(f"the newest checkpoint, {last[0]}, is not of this scheme (no `v` {VERSION})")
-            done, prev, at = int(fields["seq"]), fields["head"], float(fields["at"])
-            start, lower = int(fields["start"]), "(" + fields["id"]
-        else:
-            done, prev, start, lower, at = await self._genesis()
+        done, prev, start, lower, at = _signed_to(last) if last is not None else await self._genesis()
         if head_seq <= done or (head_seq - done < self._every and now - at < self._interval):
             return False
         announced = await self._announced(keys, upgrading=last is not None)
         batch = await audit.chained(lower=lower, count=max(self._every, announced.since - done))  # (covers it)
-        first, entry_id = done + 1, ""
-        leaves: list[bytes] = []
-        restored: dict[str, str] = {}
-        for found_id, fields in batch:
-            want, number = first + len(leaves), seq_of(fields)
-            if number != want:
-                lost = await self._restored(want, number)
-                if not lost:
-                    raise Unsignable(f"entry {found_id} is not seq {want}")
-                if leaves:
-                    break  # signed up to the seqs a restore lost; the next checkpoint signs past them
-                first, restored = number or want, lost  # (this checkpoint names them, and signs from the one after)
-            leaves.append(leaf(found_id, fields))
-            entry_id = found_id
+        first, leaves, entry_id, restored = await self._leaves(batch, done + 1)
         if not leaves:
             return False
         seq = first + len(leaves) - 1
@@ -205,6 +185,28 @@ class AuditCheckpoints:
         if written:
             log.debug("audit checkpoint signed at seq %d", seq)
         return written
+
+    async def _leaves(
+        self, batch: list[tuple[str, dict[str, str]]], first: int
+    ) -> tuple[int, list[bytes], str, dict[str, str]]:
+        """The leaves of the entries of `batch` numbered on from seq `first`, up to the seqs a restore lost: the seq
+        the first leaf is of (past those seqs when the batch starts at them), the leaves, the stream id of the last
+        and the audit floor naming the seqs lost ({}: none)."""
+        entry_id = ""
+        leaves: list[bytes] = []
+        restored: dict[str, str] = {}
+        for found_id, fields in batch:
+            want, number = first + len(leaves), seq_of(fields)
+            if number != want:
+                lost = await self._restored(want, number)
+                if not lost:
+                    raise Unsignable(f"entry {found_id} is not seq {want}")
+                if leaves:
+                    break  # signed up to the seqs a restore lost; the next checkpoint signs past them
+                first, restored = number or want, lost  # (this checkpoint names them, and signs from the one after)
+            leaves.append(leaf(found_id, fields))
+            entry_id = found_id
+        return first, leaves, entry_id, restored
 
     async def _restored(self, want: int, found: int | None) -> dict[str, str]:
         """The audit floor ({gap_from, gap_to, gap_size, gap_root}), when the entry after seq `want` - 1 is seq `found`
@@ -278,6 +280,15 @@ class AuditCheckpoints:
 def _stored(value: object) -> str:
     """A claim as kept beside the JWS: a restored gap [from, to] as `from-to`."""
     return f"{value[0]}-{value[1]}" if isinstance(value, list) else str(value)
+
+
+def _signed_to(last: tuple[str, dict[str, str]]) -> tuple[int, str, int, str, float]:
+    """Where the newest checkpoint left the log: the seq it signed to, its head, the seq the log starts at, the
+    stream bound to read on from and when it was signed."""
+    entry_id, fields = last
+    if fields.get("v") != VERSION:
+        raise Unsignable(f"the newest checkpoint, {entry_id}, is not of this scheme (no `v` {VERSION})")
+    return int(fields["seq"]), fields["head"], int(fields["start"]), "(" + fields["id"], float(fields["at"])
 
 
 def _ms(moment: float) -> str:

@@ -26,7 +26,7 @@ import httpx
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION, redis_keep
 from bot.audit.digests import chain, unpack
 from bot.audit.shards import ONE, ShardIndexError, read_index
-from bot.audit.walk import Signed, check_checkpoints
+from bot.audit.walk import Problem, Signed, check_checkpoints
 from bot.audit.walker import Walker, as_float, iso_utc, named
 from bot.core.durations import DurationError, parse_duration
 from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
@@ -338,9 +338,72 @@ async def walk(
     except ShardIndexError as exc:
         return f"audit log NOT intact: the shard index {store.keys.audit_shards} is not one: {exc}", 1
     name = (shard or ONE).name
+    stored = await _stored_checkpoints(store, after)
+    read = _read_checkpoints(stored, verify)
+    if isinstance(read, str):
+        return f"audit log NOT intact: {name}: {read}", 1
+    new, signatures = read
+    begin = _last_at(new, start_at)
+    walker = Walker(new, begin=begin, signing=verify is not None, name=name, indexed=shard is not None)
+    problem = named(check_checkpoints([begin, *walker.new] if begin else new, retention=retention), name)
+    seen: list[tuple[str, dict[str, str]]] = []  # the keys announced in the entries walked
+    if problem is None:
+        problem = await _feed(store, walker, "(" + begin.entry_id if begin is not None else "-", seen)
+    problem = problem or walker.finish() or walker.past_end(counter)
+    if problem is not None:
+        return f"audit log NOT intact: {problem}", 1
+    keys_said = ""
+    if verify is not None:
+        late, keys_said = await _keys_announced(store, seen, stored, begin, trust)
+        if late is not None:
+            return f"audit log NOT intact: {name}: {late}", 1
+    if not walker.checked:
+        return _nothing_checked(begin), 1
+    said = walker.summary(now) + (trust.said() + "." if trust is not None else "") + keys_said
+    restores = [restored(c) for c in walker.walk.restored]
+    return "\n".join([said, *restores, *late_keys(signatures, trust)]), RESTORED if restores else 0
+
+
+def _last_at(checkpoints: list[Signed], start_at: float | None) -> Signed | None:
+    """The last checkpoint made at or before `start_at`, the walk's start (None: no `start_at`, or none so early)."""
+    if not start_at:
+        return None
+    return max((c for c in checkpoints if c.at <= start_at), key=lambda c: c.seq, default=None)
+
+
+def _nothing_checked(begin: Signed | None) -> str:
+    return ("audit log NOT verified: no numbered entry was checked"
+            + (f" after checkpoint {begin.id} (seq {begin.seq:,})" if begin is not None else "")
+            + "; nothing checked is no proof. Verify from earlier (--since) or the whole log.")
+
+
+async def _keys_announced(
+    store: Store, seen: list[tuple[str, dict[str, str]]], stored: list[tuple[str, dict[str, str]]],
+    begin: Signed | None, trust: Trust | None,
+) -> tuple[str | None, str]:
+    """The first checkpoint signed by a key the log did not announce before it (None: none), and what the summary
+    says of the keys."""
+    found = await announcements(store, seen)
+    if (late := unannounced(stored, found, begin.seq if begin is not None else None, trust)) is not None:
+        return late, ""
+    return None, (" Every checkpoint's key was announced in the log before it." if found else
+                  " No signing key is announced in this log (written before announcements): its checkpoints'"
+                  " keys are not checked against it.")
+
+
+async def _stored_checkpoints(store: Store, after: str) -> list[tuple[str, dict[str, str]]]:
+    """The checkpoints to verify: from `after` on when it is still kept, else every one."""
     stored = await store.audit.checkpoints(since=after) if after else []
     if not stored or stored[0][0] != after:  # (not asked, or that checkpoint is gone: every one)
         stored = await store.audit.checkpoints()
+    return stored
+
+
+def _read_checkpoints(
+    stored: list[tuple[str, dict[str, str]]], verify: Verifier | None
+) -> tuple[list[Signed], list[tuple[str, float, str]]] | str:
+    """The stored checkpoints read (and their signatures verified when `verify`), with what each was signed at; or
+    the first one that is not of this scheme or is forged, said."""
     new: list[Signed] = []
     signatures: list[tuple[str, float, str]] = []
     for entry_id, fields in stored:
@@ -348,19 +411,21 @@ async def walk(
             signatures.append((entry_id, as_float(fields.get("at")), fields.get("jws", "")))
         seq = fields.get("seq", "?")[:20]
         if fields.get("v") != VERSION:
-            return f"audit log NOT intact: {name}: checkpoint {entry_id} (seq {seq}) {other_scheme(fields)}", 1
+            return f"checkpoint {entry_id} (seq {seq}) {other_scheme(fields)}"
         try:
             new.append(signed_of(entry_id, fields, verify))
         except Forged as exc:
-            return f"audit log NOT intact: {name}: forged checkpoint {entry_id} (seq {seq}): {exc}", 1
-    begin = max((c for c in new if c.at <= start_at), key=lambda c: c.seq, default=None) if start_at else None
-    walker = Walker(new, begin=begin, signing=verify is not None, name=name, indexed=shard is not None)
-    problem = named(check_checkpoints([begin, *walker.new] if begin else new, retention=retention), name)
-    lower = "(" + begin.entry_id if begin is not None else "-"
-    seen: list[tuple[str, dict[str, str]]] = []  # the keys announced in the entries walked
-    reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
-    if problem is None:
-        reading = asyncio.create_task(store.audit.chained(lower=lower, count=BATCH))
+            return f"forged checkpoint {entry_id} (seq {seq}): {exc}"
+    return new, signatures
+
+
+async def _feed(
+    store: Store, walker: Walker, lower: str, seen: list[tuple[str, dict[str, str]]]
+) -> Problem | None:
+    """Feed the walker the log's entries after `lower`, a batch read while the one before is hashed, until one is
+    wrong (its problem) or the log ends; the signing keys announced on the way are added to `seen`."""
+    reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = asyncio.create_task(
+        store.audit.chained(lower=lower, count=BATCH))
     while reading is not None:
         batch = await reading
         # the next batch is read while this one is hashed
@@ -370,29 +435,10 @@ async def walk(
             if fields.get("event") == "signing_key":
                 seen.append((entry_id, fields))
             if (problem := walker.feed(entry_id, fields)) is not None:
-                break
-        if problem is not None:
-            if reading is not None:
-                reading.cancel()
-            break
-    problem = problem or walker.finish() or walker.past_end(counter)
-    if problem is not None:
-        return f"audit log NOT intact: {problem}", 1
-    keys_said = ""
-    if verify is not None:
-        found = await announcements(store, seen)
-        if (late := unannounced(stored, found, begin.seq if begin is not None else None, trust)) is not None:
-            return f"audit log NOT intact: {name}: {late}", 1
-        keys_said = (" Every checkpoint's key was announced in the log before it." if found else
-                     " No signing key is announced in this log (written before announcements): its checkpoints'"
-                     " keys are not checked against it.")
-    if not walker.checked:
-        return ("audit log NOT verified: no numbered entry was checked"
-                + (f" after checkpoint {begin.id} (seq {begin.seq:,})" if begin is not None else "")
-                + "; nothing checked is no proof. Verify from earlier (--since) or the whole log."), 1
-    said = walker.summary(now) + (trust.said() + "." if trust is not None else "") + keys_said
-    restores = [restored(c) for c in walker.walk.restored]
-    return "\n".join([said, *restores, *late_keys(signatures, trust)]), RESTORED if restores else 0
+                if reading is not None:
+                    reading.cancel()
+                return problem
+    return None
 
 
 def restored(checkpoint: Signed) -> str:

@@ -39,10 +39,10 @@ import aiohttp
 
 from bot.audit.archive.stores import ArchiveError, ArchiveStore
 from bot.audit.archive.verify import Found, Mark, check_new_segments, overwritten_said, trust_of
-from bot.audit.census import gap_of, miscount
+from bot.audit.census import Miscount, gap_of, miscount
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
-from bot.audit.verify import NO_LOG, RESTORED, Trust, walk
+from bot.audit.verify import NO_LOG, RESTORED, Trust, Verifier, walk
 from bot.audit.walker import iso_utc
 from bot.core.metrics import Metrics
 from bot.core.signing import SigningKeys
@@ -204,41 +204,59 @@ class AuditWatch:
         counted = off.key if off is not None else ""
         full = due or (off is not None and counted != watched.get("census"))
         start_at = None if full or "at" not in watched else _number(watched.get("at"))
-        keys = self._keys
-        verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
-        trust = None if keys is None else Trust(source="the deployment's keys", pinned=False,
-                                                created={k.kid: k.created_at for k in keys.keys},
-                                                public={k.kid: k.x for k in keys.keys})
+        verify, trust = self._signing()
         after = "" if start_at is None else watched.get("id", "")
         said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust,
                                 after=after)
-        where = f"{self._store.keys.audit} (Redis)"
-        finding: Finding | None = None
-        if code == NO_LOG:
-            if census.counter:  # (the log and its checkpoints are gone, the counter says entries were written)
-                finding = Finding("deleted", f"the audit log is gone: its counter says {census.counter:,} entries"
-                                  " were written", where, now, ident="gone")
-        elif code not in (0, RESTORED) and not said.startswith("audit log NOT verified"):
-            what = said.removeprefix("audit log NOT intact: ")
-            finding = Finding(kind_of(said), what, where, now, ident=what + "\n" + counted)
-            if off is not None:
-                finding = Finding(finding.kind, f"{what}; and {off.what}", where, now, ident=finding.ident)
-        elif off is not None:  # the walk from where it stopped finds nothing: the count stands (kept: not walked anew)
-            finding = (Finding(off.kind, off.what, where, now, ident=off.key) if full or "found" not in watched
-                       else _loads(watched["found"], now) or Finding(off.kind, off.what, where, now, ident=off.key))
+        finding = self._finding(said, code, census.counter, off, watched, now, full=full)
         kept = {"census": counted, "found": _dumps(finding) if finding is not None else "", "gaps": json.dumps(gaps)}
         if due:
             kept["full"] = repr(now)  # (read whole, whatever it found: the next full look is due in `full_every`)
         if finding is None:  # intact: new entries verified, or none to verify (a quiet night is no silence)
-            newest = census.newest
-            if newest is not None:
-                seq, at = newest[1].get("seq", "0"), newest[1].get("at", "0")
-                kept.update({"seq": seq, "at": at, "id": newest[0]})
-                self._metrics.audit_verified_seq.set(_number(seq))
-            kept["checked"] = repr(now)
-            self._metrics.audit_verified_at.set(now)
+            self._moved_on(kept, census.newest, now)
         await self._store.audit.set_watched(kept)
         return finding, full
+
+    def _signing(self) -> tuple[Verifier | None, Trust | None]:
+        """How the walk verifies checkpoints' signatures, and whom it trusts: the deployment's keys (none: none)."""
+        keys = self._keys
+        if keys is None:
+            return None, None
+        return (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE)), Trust(
+            source="the deployment's keys", pinned=False, created={k.kid: k.created_at for k in keys.keys},
+            public={k.kid: k.x for k in keys.keys})
+
+    def _finding(
+        self, said: str, code: int, counter: int | None, off: Miscount | None, watched: dict[str, str], now: float, *,
+        full: bool,
+    ) -> Finding | None:
+        """What a walk that said `said` (exit `code`) and a census `off` (None: the count is right) find."""
+        where = f"{self._store.keys.audit} (Redis)"
+        counted = off.key if off is not None else ""
+        if code == NO_LOG:
+            if counter:  # (the log and its checkpoints are gone, the counter says entries were written)
+                return Finding("deleted", f"the audit log is gone: its counter says {counter:,} entries were written",
+                               where, now, ident="gone")
+            return None
+        if code not in (0, RESTORED) and not said.startswith("audit log NOT verified"):
+            what = said.removeprefix("audit log NOT intact: ")
+            if off is not None:
+                return Finding(kind_of(said), f"{what}; and {off.what}", where, now, ident=what + "\n" + counted)
+            return Finding(kind_of(said), what, where, now, ident=what + "\n" + counted)
+        if off is not None:  # the walk from where it stopped finds nothing: the count stands (kept: not walked anew)
+            return (Finding(off.kind, off.what, where, now, ident=off.key) if full or "found" not in watched
+                    else _loads(watched["found"], now) or Finding(off.kind, off.what, where, now, ident=off.key))
+        return None
+
+    def _moved_on(self, kept: dict[str, str], newest: tuple[str, dict[str, str]] | None, now: float) -> None:
+        """An intact look: where the next starts (the newest entry, when there is one) added to `kept`, and said in
+        the metrics."""
+        if newest is not None:
+            seq, at = newest[1].get("seq", "0"), newest[1].get("at", "0")
+            kept.update({"seq": seq, "at": at, "id": newest[0]})
+            self._metrics.audit_verified_seq.set(_number(seq))
+        kept["checked"] = repr(now)
+        self._metrics.audit_verified_at.set(now)
 
     async def _gaps_of(self, since: str) -> list[tuple[int, int]]:
         """The seqs restores lost, as the checkpoints from stream id `since` on ("": all) sign them."""

@@ -4,7 +4,9 @@ argparse parser and calls these):
     keys.py      `python -m bot keys create | list | revoke` (API keys, made by `bot.api.keys.create_key`)
     signing.py   `python -m bot signing rotate | show` (the signing keys' file: `bot.core.key_files`)
     policy.py    `python -m bot policy check | test | replay | explain` (policy bundles: `bot.policy`)
+    policy_cases.py  `policy test`'s fixtures: the YAML cases read as policy requests and their expected outcomes
     freeze.py    `python -m bot freeze | unfreeze <scope>` (the freeze, for when Slack is down: `bot.store.freezes`)
+    exits.py     how a command that cannot go on ends: `error: …` on stderr, its exit code
 
 Each module gives its subcommand's arguments (`add_arguments`) and runs it (`*_command`), its settings read
 through `bot.core.settings`. `python -m bot report` and `audit` live with what they read (the report's and the

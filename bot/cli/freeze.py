@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Mapping
 
+from bot.cli.exits import failed
 from bot.core.operators import Operator, add_as, operator_of
 from bot.core.redaction import shown_text
 from bot.core.settings import SettingsError, StoreSettings
@@ -40,22 +40,18 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
     """`python -m bot freeze|unfreeze …` with its parsed arguments; an exit code."""
     scoped = parse_scope([word.lstrip("#") if word.startswith("#C") else word for word in args.scope])
     if scoped is None or scoped[1]:
-        print("error: the scope is one of: all, a channel id (C…), key NAME, agent NAME", file=sys.stderr)
-        return 2
+        return failed("the scope is one of: all, a channel id (C…), key NAME, agent NAME", 2)
     reason = clean(getattr(args, "reason", "")).strip()
     if len(reason) > MAX_FREEZE_REASON:
-        print(f"error: the reason is {len(reason)} characters long; the limit is {MAX_FREEZE_REASON}", file=sys.stderr)
-        return 2
+        return failed(f"the reason is {len(reason)} characters long; the limit is {MAX_FREEZE_REASON}", 2)
     try:
         settings = StoreSettings.from_env(environ)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     try:
         return asyncio.run(_run(settings, scoped[0], reason=reason, op=operator_of(args.who), freeze=freeze))
     except StoreUnavailable as exc:
-        print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause})", file=sys.stderr)
-        return 1
+        return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause})", 1)
 
 
 async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator, freeze: bool) -> int:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 
 from bot.api.keys import create_key
+from bot.cli.exits import failed
 from bot.core.durations import DurationError, parse_duration
 from bot.core.operators import add_as, operator_of
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
@@ -103,15 +104,13 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
     try:
         settings = KeysSettings.from_env(environ)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     try:
         keyring = HiddenKeyring.from_setting(reveal(settings.secrets_key) or "") if settings.secrets_key else None
         return asyncio.run(_run(settings, args, keyring))
     except StoreUnavailable as exc:
-        print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
-              " running there, with the right password?", file=sys.stderr)
-        return 1
+        return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
+                      " running there, with the right password?", 1)
 
 
 async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: HiddenKeyring | None) -> int:
@@ -136,8 +135,7 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
             # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
             revoked = await store.api_keys.revoke(name, by=op.by, card_grace=0, operator=op.fields())
             if revoked is None:
-                print(f"error: there is no key named {name}", file=sys.stderr)
-                return 2
+                return failed(f"there is no key named {name}", 2)
             print(f"revoked {name}; withdrew its {len(revoked.withdrawn)} pending approval(s)")
         return 0
     finally:
@@ -159,13 +157,11 @@ async def _rotate(store: Store, args: argparse.Namespace) -> int:
         expires = None if not args.expires else 0.0 if args.expires == "never" else _seconds(
             args.expires, "--expires", longest=LONGEST_KEY)
     except DurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     op = operator_of(args.who)
     made = await store.api_keys.rotate(args.name, by=op.by, grace=grace, expires_in=expires, operator=op.fields())
     if made is None:
-        print(f"error: there is no key named {args.name}", file=sys.stderr)
-        return 2
+        return failed(f"there is no key named {args.name}", 2)
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(made.record.previous_until))
     print(announce(made))
     print(f"The old key and webhook secret work until {until}; webhooks are signed with both until then: give the"
@@ -176,20 +172,17 @@ async def _rotate(store: Store, args: argparse.Namespace) -> int:
 async def _create(store: Store, args: argparse.Namespace) -> int:
     """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
     if args.enterprise and not args.team:
-        print("error: --enterprise goes with --team (the workspace of that organisation)", file=sys.stderr)
-        return 2
+        return failed("--enterprise goes with --team (the workspace of that organisation)", 2)
     home = None if args.team else await store.tenants.home()
     workspace = WorkspaceRef(args.team, args.enterprise or None) if args.team else home
     try:
         expires = _seconds(args.expires, "--expires", longest=LONGEST_KEY) if args.expires else 0.0
     except DurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     op = operator_of(args.who)
     made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
                             per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields())
     if isinstance(made, str):
-        print(f"error: {made}", file=sys.stderr)
-        return 2
+        return failed(made, 2)
     print(announce(made, home=home))
     return 0

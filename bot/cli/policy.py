@@ -41,21 +41,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cli.exits import failed
+from bot.cli.policy_cases import FixtureError, load_cases
 from bot.core.durations import format_duration
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
-from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle
-from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict, workflow_of
+from bot.policy.bundle import Policy, PolicyBundle, PolicyError, load_bundle
+from bot.policy.decide import Evaluator, PolicyVerdict
 from bot.policy.replay import ASKED, Explanation, Replayed, explain, recorded_asks, replay
 from bot.policy.windows import WindowSpec
 from bot.report.audit_export import CONTROLS, iso_utc
@@ -63,13 +62,8 @@ from bot.report.cli import ReportError, check_since
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable, connect
 
-CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
-             "workflow", "team", "enterprise", "expect", "ids")
-OUTCOMES = ("allow", "deny", "ask", "none")
 ASKS = (*ASKED, "decision")  # the entries a replay reads
-_PRINCIPAL = re.compile(r'(Agent|Run)::"([^"\\]+)"')
 T = TypeVar("T")
-_MONDAY = 1704067200  # 2024-01-01 00:00 UTC, a Monday: fixture times are counted from it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,19 +103,16 @@ def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | Non
         if args.action == "test":
             return _test(bundle, Path(args.fixtures))
     except (PolicyError, ReportError, SettingsError, FixtureError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     try:
         if args.action == "replay":
             return asyncio.run(_replay(settings, bundle, since=since, fmt=args.format, rows=args.rows))
         return asyncio.run(_explain(settings, bundle, args.approval_id))
     except NotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return failed(str(exc), 1)
     except StoreUnavailable as exc:
-        print(f"error: cannot read Redis where REDIS_URL points ({exc.cause}); is it"
-              " running there, with the right password?", file=sys.stderr)
-        return 1
+        return failed(f"cannot read Redis where REDIS_URL points ({exc.cause}); is it"
+                      " running there, with the right password?", 1)
 
 
 def shown(value: Any) -> str:
@@ -187,133 +178,6 @@ async def _check_groups(bundle: PolicyBundle, slack_settings: NamingSettings) ->
 
 
 # test ------------------------------------------------------------------------------------------------------
-
-
-class FixtureError(ValueError):
-    """A fixture file that cannot be read as cases; the message names the file, the case and the key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    name: str
-    request: PolicyRequest
-    windows: dict[str, int]
-    expect: str
-    ids: tuple[str, ...] | None
-
-
-def load_cases(path: Path, bundle: PolicyBundle) -> list[Case]:
-    """The cases of a fixture file (module docstring), their windows checked against `bundle`'s."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FixtureError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise FixtureError(f"{path}{line}: not YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if not isinstance(document, list) or not document:
-        raise FixtureError(f"{path}: a list of cases is expected (- name: ..., action: ..., expect: ...)")
-    cases = []
-    for number, raw in enumerate(document, 1):
-        name = raw.get("name") if isinstance(raw, dict) else None
-        where = f"{path}: case {number}" + (f" ({name})" if isinstance(name, str) else "")
-        try:
-            cases.append(_case(raw, bundle, default_name=f"case {number}"))
-        except ValueError as exc:
-            raise FixtureError(f"{where}: {exc}") from None
-    return cases
-
-
-def _workflow(raw: Any) -> dict[str, str]:
-    """A case's `workflow: {engine, type, id}` (the durable workflow that asks), as `context.workflow`."""
-    if raw is None:
-        return workflow_of("")
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise ValueError("workflow is a mapping of engine, type and id (text)")
-    unknown = sorted(set(raw) - {"engine", "type", "id"})
-    if unknown:
-        raise ValueError(f"workflow: unknown key {unknown[0]!r} (known: engine, type, id)")
-    return workflow_of(json.dumps(raw))
-
-
-def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
-    if not isinstance(raw, dict):
-        raise ValueError("a mapping is expected (name, agent, action, args, expect...)")
-    unknown = sorted(set(map(str, raw)) - set(CASE_KEYS))
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(CASE_KEYS)})")
-    text = {key: _text(raw, key) for key in ("name", "principal", "agent", "run", "requester", "action", "channel",
-                                             "kind", "expect", "team", "enterprise")}
-    given = [key for key in ("principal", "agent", "run") if text[key]]
-    if len(given) != 1:
-        raise ValueError("give the principal once: principal: 'Agent::\"name\"', agent: name or run: id")
-    if text["principal"]:
-        found = _PRINCIPAL.fullmatch(text["principal"])
-        if found is None:
-            raise ValueError(f"principal {text['principal']!r}: use Agent::\"<key name>\" or Run::\"<run id>\"")
-        kind_of, principal = found[1], found[2]
-    else:
-        kind_of, principal = ("Agent", text["agent"]) if text["agent"] else ("Run", text["run"])
-    action = text["action"]
-    if not action:
-        raise ValueError("action is missing (the tool's name, \"message\" or \"code\")")
-    if text["expect"] not in OUTCOMES:
-        raise ValueError(f"expect: use {', '.join(OUTCOMES)}")
-    args = raw.get("args", {})
-    if not isinstance(args, dict):
-        raise ValueError("args is a mapping of the call's arguments")
-    ids = raw.get("ids")
-    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-        raise ValueError("ids is a list of policy ids")
-    request = PolicyRequest(
-        principal_type="Agent" if kind_of == "Agent" else "Run", principal=principal, action=action,
-        channel=text["channel"] or "C0ANY",
-        kind=text["kind"] or (action if action in ("message", "code") else "tool_call"),
-        args=args, requester=text["requester"], at=_moment(raw.get("time")),
-        workflow=_workflow(raw.get("workflow")), team=text["team"], enterprise=text["enterprise"],
-    )
-    return Case(text["name"] or default_name, request, _windows(raw.get("window"), bundle, action), text["expect"],
-                tuple(sorted(ids)) if ids is not None else None)
-
-
-def _text(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key, "")
-    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"{key} is a text")
-    return str(value).strip()
-
-
-def _windows(raw: Any, bundle: PolicyBundle, action: str) -> dict[str, int]:
-    """The totals the case gives, over 0 for each window of `bundle` that applies to `action` (as engine.py)."""
-    declared = {spec.name: spec for spec in bundle.windows}
-    totals = {name: 0 for name, spec in declared.items() if spec.actions is None or action in spec.actions}
-    if raw is None:
-        return totals
-    if not isinstance(raw, dict):
-        raise ValueError("window is a mapping of window name: total")
-    for name, total in raw.items():
-        if name not in declared:
-            raise ValueError(f"window {name!r} is not declared in the bundle's policy.yaml"
-                             f" ({', '.join(declared) or 'none declared'})")
-        if isinstance(total, bool) or not isinstance(total, int):
-            raise ValueError(f"window {name}: a whole number is expected")
-        totals[str(name)] = total
-    return totals
-
-
-def _moment(raw: Any) -> float:
-    """The time a case is asked at: `time: {hour_utc, weekday}` (each defaulting to now's) in a week of 2024."""
-    if raw is None:
-        return time.time()
-    now = time.gmtime()
-    if not isinstance(raw, dict) or set(map(str, raw)) - {"hour_utc", "weekday"}:
-        raise ValueError("time is {hour_utc: 0-23, weekday: 1-7 (Monday 1)}")
-    hour, day = raw.get("hour_utc", now.tm_hour), raw.get("weekday", now.tm_wday + 1)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (hour, day)) or not (
-            0 <= hour <= 23 and 1 <= day <= 7):
-        raise ValueError("time is {hour_utc: 0-23, weekday: 1-7 (Monday 1)}")
-    return float(_MONDAY + (day - 1) * 86400 + hour * 3600 + 1800)
 
 
 def _test(bundle: PolicyBundle, path: Path) -> int:
@@ -420,6 +284,11 @@ async def _explain(settings: StoreSettings, bundle: PolicyBundle, approval_id: s
 
 def explanation_lines(it: Explanation) -> list[str]:
     """An explanation as the operator reads it."""
+    return [*_asked_lines(it), *_decided_lines(it), "history:", *map(_history_line, it.history), _today_line(it)]
+
+
+def _asked_lines(it: Explanation) -> list[str]:
+    """What was asked: who, what, where and when, its arguments and the windows' totals then."""
     ask, request = it.ask, it.ask.request
     moment = it.context["time"]
     lines = [
@@ -434,44 +303,61 @@ def explanation_lines(it: Explanation) -> list[str]:
     for name, total, spec in it.windows:
         lines.append(f"  window     {name} = {total}" + (f" ({describe_window(spec)})" if spec else
                                                          " (not declared in the active bundle)"))
+    return lines
+
+
+def _decided_lines(it: Explanation) -> list[str]:
+    """How it was decided then: by which bundle, each policy that decided as the active bundle has it, the reason
+    given and the step-up asked."""
+    ask = it.ask
     then = ask.bundle[:12] or "(none recorded)"
     same = "the active bundle" if it.same_bundle else f"the active bundle is {it.bundle.short_hash}"
-    lines.append(f"decided then: {ask.describe()}, bundle {then} ({same})")
+    lines = [f"decided then: {ask.describe()}, bundle {then} ({same})"]
     for policy_id, policy, reason in it.policies:
-        if policy is None:
-            lines.append(f"  {shown(policy_id)}: not in the active bundle")
-            continue
-        notes = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
-                 f"quorum {policy.quorum}" if policy.quorum else "",
-                 f"channel {policy.channel}" if policy.channel else "",
-                 "step_up: each Approve needs the voter's passkey" if policy.step_up else "",
-                 "shadow" if policy.shadow else ""]
-        lines.append(f"  {policy.id}  {policy.effect} → {policy.outcome}  {policy.file}:{policy.line}"
-                     + "".join(f"; {note}" for note in notes if note))
-        if policy.reason:
-            lines.append(f"    reason  {shown(policy.reason)}  →  {shown(reason)}")
+        lines.extend(_policy_lines(policy_id, policy, reason))
     if it.record is not None and it.record.policy_reason:
         lines.append(f"  reason given then: {shown(it.record.policy_reason)}")
     if it.record is not None and it.record.step_up:
         by = "the policy's @step_up" if it.record.step_up == "policy" else "the channel's `step_up always`"
         lines.append(f"step-up: required by {by}; each Approve counted only once the voter's passkey confirmed it")
-    lines.append("history:")
-    for entry in it.history:
-        said = entry.get("feedback") or entry.get("rule") or entry.get("reason") or ""
-        lines.append(f"  {iso_utc(entry.get('at', ''))}  {entry.get('event', '')}"
-                     + (f" {entry['outcome']}" if entry.get("outcome") else "")
-                     + (f" by {shown(entry['by'])}" if entry.get("by") else "")
-                     + (f", would {entry['would']}" if entry.get("would") else "")
-                     + (f", confirmed by passkey {entry['passkey'][:12]}… ({entry.get('amr', '')})"
-                        if entry.get("passkey") else "")
-                     + (f": {shown(said)[:200]}" if said else ""))
+    return lines
+
+
+def _policy_lines(policy_id: str, policy: Policy | None, reason: str) -> list[str]:
+    """A policy that decided, as the active bundle has it (None: not in it), and the reason it gave."""
+    if policy is None:
+        return [f"  {shown(policy_id)}: not in the active bundle"]
+    notes = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
+             f"quorum {policy.quorum}" if policy.quorum else "",
+             f"channel {policy.channel}" if policy.channel else "",
+             "step_up: each Approve needs the voter's passkey" if policy.step_up else "",
+             "shadow" if policy.shadow else ""]
+    lines = [f"  {policy.id}  {policy.effect} → {policy.outcome}  {policy.file}:{policy.line}"
+             + "".join(f"; {note}" for note in notes if note)]
+    if policy.reason:
+        lines.append(f"    reason  {shown(policy.reason)}  →  {shown(reason)}")
+    return lines
+
+
+def _history_line(entry: Mapping[str, str]) -> str:
+    """An audit entry of the approval's history, on one line."""
+    said = entry.get("feedback") or entry.get("rule") or entry.get("reason") or ""
+    return (f"  {iso_utc(entry.get('at', ''))}  {entry.get('event', '')}"
+            + (f" {entry['outcome']}" if entry.get("outcome") else "")
+            + (f" by {shown(entry['by'])}" if entry.get("by") else "")
+            + (f", would {entry['would']}" if entry.get("would") else "")
+            + (f", confirmed by passkey {entry['passkey'][:12]}… ({entry.get('amr', '')})"
+               if entry.get("passkey") else "")
+            + (f": {shown(said)[:200]}" if said else ""))
+
+
+def _today_line(it: Explanation) -> str:
+    """What the active bundle decides today, with the values of then."""
     verdict = _verdict_text(it.today)
     if it.same_today:
-        lines.append(f"today: the active bundle {it.bundle.short_hash}, with the values of then, decides the same:"
-                     f" {verdict}")
-    else:
-        own = any(it.bundle.policies[policy_id].reason for policy_id in it.today.ids)  # else the reason is the ids
-        lines.append(f"today: the active bundle {it.bundle.short_hash}, with the values of then, decides otherwise:"
-                     f" {verdict}"
-                     + (f" ({shown(it.today.reason)})" if own and not it.today.error else ""))
-    return lines
+        return (f"today: the active bundle {it.bundle.short_hash}, with the values of then, decides the same:"
+                f" {verdict}")
+    own = any(it.bundle.policies[policy_id].reason for policy_id in it.today.ids)  # else the reason is the ids
+    return (f"today: the active bundle {it.bundle.short_hash}, with the values of then, decides otherwise:"
+            f" {verdict}"
+            + (f" ({shown(it.today.reason)})" if own and not it.today.error else ""))

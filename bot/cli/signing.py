@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.cli.exits import failed
 from bot.core.key_files import document, entries_of, rotated, write_private
 from bot.core.operators import Operator, add_as, operator_of
 from bot.core.settings import SettingsError, StoreSettings, reveal
@@ -46,29 +47,23 @@ def signing_command(args: argparse.Namespace, *, environ: Mapping[str, str] | No
     try:
         settings = StoreSettings.from_env(environ)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     named = args.file or settings.signing_keys_file
     path = Path(named).expanduser() if named else None
     given = (reveal(settings.signing_keys) or "").strip()
     if path is None and not given:
         if args.action == "show":
-            print(f"error: no signing keys: set {FILE_NAME} (or {ENV_NAME}), or name a file with --file",
-                  file=sys.stderr)
-            return 2
-        print(f"error: name the keys file to write: --file PATH or {FILE_NAME}", file=sys.stderr)
-        return 2
+            return failed(f"no signing keys: set {FILE_NAME} (or {ENV_NAME}), or name a file with --file", 2)
+        return failed(f"name the keys file to write: --file PATH or {FILE_NAME}", 2)
     try:
         if args.action == "rotate":
             return _rotate(path, given, keep=settings.receipt_ttl, settings=settings, op=operator_of(args.who))
         return _show(path, given)
     except SigningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return failed(str(exc), 2)
     except StoreUnavailable as exc:
-        print(f"error: the rotation is audited first, and Redis where REDIS_URL points cannot be reached ({exc.cause}):"
-              " nothing changed", file=sys.stderr)
-        return 1
+        return failed(f"the rotation is audited first, and Redis where REDIS_URL points cannot be reached"
+                      f" ({exc.cause}): nothing changed", 1)
 
 
 def _rotate(path: Path | None, given: str, *, keep: float, settings: StoreSettings, op: Operator) -> int:

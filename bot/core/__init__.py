@@ -4,6 +4,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     settings.py     process settings (one pydantic-settings source); with environment.py, the only readers of the
                     environment
     environment.py  dev mode's settings (`DevSettings`), and variables named close to a setting (`misspelt`)
+    worker_settings.py  a worker process's own settings, declared (HTTP, model, people, runs, logs): read by
+                    settings.py's `Settings`
     setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     records.py      runs, approvals, away states as typed records
@@ -13,7 +15,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     project's words (`refuse`, `refusal`)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     setting_kinds.py  the kinds of value a channel setting takes: checked as typed, stored, read back (pure)
-    allow_rules.py  what an "always allow" rule matches, suggestions (pure)
+    allow_rules.py  what an "always allow" rule matches (pure)
+    rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600

@@ -108,8 +108,21 @@ def _converters(cls: type[Any]) -> tuple[tuple[str, Converter], ...]:
     return _CONVERTERS[cls]
 
 
+class _Stored:
+    """A record kept in a Redis hash: its fields as strings, and read back (checked) from them."""
+
+    __slots__ = ()
+
+    def to_redis(self) -> dict[str, str]:
+        return _encode(self)
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Self:
+        return _decode(cls, raw)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
-class RunRecord:
+class RunRecord(_Stored):
     id: str
     requester: str
     channel: str
@@ -130,13 +143,6 @@ class RunRecord:
     # written before runs carried one: the home workspace's (`workspace_of`)
     team: str = ""
     enterprise: str = ""
-
-    def to_redis(self) -> dict[str, str]:
-        return _encode(self)
-
-    @classmethod
-    def from_redis(cls, raw: dict[str, str]) -> Self:
-        return _decode(cls, raw)  # type: ignore[no-any-return]
 
     @property
     def final(self) -> bool:
@@ -170,7 +176,7 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class ApprovalRecord:
+class ApprovalRecord(_Stored):
     id: str
     run_id: str
     owner: str
@@ -255,13 +261,6 @@ class ApprovalRecord:
     team: str = ""
     enterprise: str = ""
     agent: str = ""  # the bot's own run's agent team (its preset), for a freeze of `agent:<name>` (the decide step)
-
-    def to_redis(self) -> dict[str, str]:
-        return _encode(self)
-
-    @classmethod
-    def from_redis(cls, raw: dict[str, str]) -> Self:
-        return _decode(cls, raw)  # type: ignore[no-any-return]
 
     @property
     def pending(self) -> bool:

@@ -26,7 +26,6 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import (
     AliasChoices,
     AliasPath,
-    BeforeValidator,
     Field,
     PrivateAttr,
     SecretStr,
@@ -37,12 +36,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core import setting_values
-from bot.core.arg_paths import read_detectors
-from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
-from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -318,119 +316,10 @@ class NamingSettings(_FromEnv):
     )
 
 
-class Settings(ApproverSettings):
-    """Everything a worker needs to start. Build with `Settings.from_env()`."""
+class Settings(WorkerProcess, ApproverSettings):
+    """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
+    App Homes and workspaces). Build with `Settings.from_env()`."""
 
-    slack_signing_secret: Secret = Field(
-        validation_alias="SLACK_SIGNING_SECRET",
-        description="verifies every request from Slack (forged, unsigned or >5 min old: 401)",
-    )
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN", description=(
-        "app-level token (`xapp-…`): serve over Socket Mode instead of HTTP"))
-    port: Port = Field(default=3000, validation_alias="PORT", description="HTTP port")
-    host: setting_values.Host = Field(default="", validation_alias="HOST", description="the address the worker"
-                                      " listens on (`127.0.0.1`, `10.0.0.5`, `::`); unset: every interface")
-    model_config_path: str | None = Field(
-        default=None, validation_alias="MODEL_CONFIG",
-        description=(
-            "path to an AutoGen `ChatCompletionClient` component config, JSON or YAML; or a list of them (or "
-            "`{clients: [...]}`) tried in order when one fails"
-        ),
-    )
-    openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias="OPENAI_API_KEY",
-        description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
-    )
-    admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
-        "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
-        " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))
-    external_teams: setting_values.Ids = Field(default=(), validation_alias="EXTERNAL_TEAMS", description=(
-        "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may act on"
-        " approvals (a Slack Connect partner); others from outside the installing workspace or its Enterprise Grid"
-        " organization are refused and audited"))
-    allowed_guests: setting_values.Ids = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
-        "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
-    redact_detectors: Annotated[tuple[str, ...], BeforeValidator(read_detectors)] = Field(
-        default=DETECTORS, validation_alias="REDACT_DETECTORS", json_schema_extra={"shown_default": "all"},
-        description="the detectors of sensitive values in a tool call's arguments (comma-separated; `all`, or `none`"
-        f" to turn them off): {', '.join(f'`{name}`' for name in DETECTORS)} (docs/operators/sensitive-values.md);"
-        " an unknown name stops the worker at start")
-    secrets_key: setting_values.SecretsKey = None
-    usergroup_cache_seconds: Annotated[int, whole(0, 86400)] = Field(
-        default=60, validation_alias="USERGROUP_CACHE_SECONDS",
-        description="how long user-group membership (`usergroups.users.list`) is cached",
-    )
-    token_check_seconds: Annotated[int, duration(3600)] = Field(default=60, validation_alias="TOKEN_CHECK_INTERVAL",
-        json_schema_extra={"shown_default": "60s"}, description="how often a worker asks Slack again whether it still"
-        " accepts each bot token (`auth.test`, 1 s to 1 h): `/healthz` says 503 once Slack refuses SLACK_BOT_TOKEN")
-    max_runs_per_user: Annotated[int, whole(1, 1000)] = Field(
-        default=3, validation_alias="MAX_RUNS_PER_USER",
-        description="active runs one person may have at once; more are refused with a clear message",
-    )
-    max_runs_per_channel: Annotated[int, whole(1, 10000)] = Field(
-        default=10, validation_alias="MAX_RUNS_PER_CHANNEL", description="active runs one channel may have at once")
-    log_level: setting_values.LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL",
-                           description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
-    log_format: setting_values.LogFormat = Field(default="text", validation_alias="LOG_FORMAT",
-                            description="`text`, or `json`: one JSON object per line, with `approval_id`,"
-                            " `run_id`, `key`, `channel`, `team`, `trace_id` as fields (docs/operators/tracing.md)")
-    otel_endpoint: Stripped = Field(
-        default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", pattern=r"^(|https?://.+)$",
-        description="traces (OpenTelemetry, OTLP over HTTP) are sent to `<this>/v1/traces`, e.g."
-        " `http://otel-collector:4318`; unset: no traces, nothing of OpenTelemetry loaded (needs the `otel` extra)",
-    )
-    # the email team's demo send_email writes one file per email here
-    outbox_dir: Stripped = Field(
-        default="outbox", validation_alias="OUTBOX_DIR",
-        json_schema_extra={"shown_default": "./outbox"},
-        description="where the `email` team's demo `send_email` writes one `.eml` file per approved email (none sent)",
-    )
-    # the code team runs agents' code on this host
-    enable_code_execution: Flag = Field(
-        default=False, validation_alias="ENABLE_CODE_EXECUTION",
-        description=(
-            "`true` allows the `code` team, which runs agents' Python **on the bot's host** after a human "
-            "approves it"
-        ),
-    )
-    code_work_dir: Stripped = Field(
-        default="code-runs", validation_alias="CODE_WORK_DIR",
-        json_schema_extra={"shown_default": "./code-runs"},
-        description="the `code` team's working directory (one subdirectory per run)",
-    )
-    code_timeout: Annotated[int, whole(1, 3600)] = Field(
-        default=60, validation_alias="CODE_TIMEOUT",
-        description="seconds one code execution may take (1 to 3600)",
-    )
-    # cache model responses in Redis (bot/runs/response_cache.py)
-    model_cache: Flag = Field(
-        default=False, validation_alias="MODEL_CACHE",
-        description=(
-            "`true`: cache model responses in Redis (same keys and values as autogen-ext's `ChatCompletionCache`,"
-            " on the async Redis client; keys `hitl:modelcache:*`, kept 7 days; Redis down or slow: a cache miss)"
-        ),
-    )
-    # auto: uvloop when installed; asyncio: the standard loop
-    event_loop: setting_values.EventLoop = Field(
-        default="auto", validation_alias="EVENT_LOOP",
-        description=(
-            "`auto`: uvloop when installed (it is a dependency on Linux and macOS), `uvloop`, or `asyncio` (the "
-            "standard loop)"
-        ),
-    )
-    # seconds a client has to send a request's body (then 408)
-    request_read_timeout: Annotated[int, whole(1, 300)] = Field(
-        default=10, validation_alias="REQUEST_READ_TIMEOUT",
-        description="seconds a client has to send a request's body (1 to 300); then 408 and the connection is closed",
-    )
-    # start-up: a Redis that may evict keys is refused unless this says go on (bot/services.py, check_eviction)
-    redis_allow_eviction: Flag = Field(
-        default=False, validation_alias="REDIS_ALLOW_EVICTION",
-        description=(
-            "`true`: start on a Redis whose `maxmemory-policy` may evict keys (`allkeys-*`, `volatile-*`), saying"
-            " so at ERROR; otherwise such a Redis stops the worker at start (an evicted approval is a lost one)"
-        ),
-    )
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
     slackbot_mcp: setting_values.SlackbotMcpSetting = Field(default=None, validation_alias="SLACKBOT_MCP", description=(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from slack_sdk.errors import SlackObjectFormationError
@@ -197,10 +198,10 @@ def _option_problems(element: dict[str, Any], pointer: str) -> list[Problem]:
     limit = MAX_OPTIONS.get(etype)
     if limit is None:
         return []
-    problems: list[Problem] = []
     options = element.get("options")
     if options is not None and not isinstance(options, list):
         return [(f"{pointer}/options", "options must be an array")]
+    problems: list[Problem] = []
     if etype in ("checkboxes", "radio_buttons", "overflow") and not options:
         problems.append((f"{pointer}/options", "must provide at least one option"))
     if isinstance(options, list) and len(options) > limit:
@@ -213,36 +214,48 @@ def _option_problems(element: dict[str, Any], pointer: str) -> list[Problem]:
         for i, option in enumerate(group["options"])
     ]
     listed = [(f"{pointer}/options/{i}", option) for i, option in enumerate(options or [])]
-    plain_only = etype not in ("checkboxes", "radio_buttons")
     for ptr, option in listed + grouped:
-        if not isinstance(option, dict):
-            problems.append((ptr, "option must be an object"))
-            continue
-        text = option.get("text")
-        if not isinstance(text, dict) or text.get("type") not in ("plain_text", "mrkdwn"):
-            problems.append((f"{ptr}/text", "option text must be a text object"))
-        elif plain_only and text.get("type") != "plain_text":
-            problems.append((f"{ptr}/text", f"option text must be plain_text in a {etype}"))
-        elif isinstance(text.get("text"), str) and len(text["text"]) > MAX_OPTION_TEXT:
-            problems.append((f"{ptr}/text/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
-        value = option.get("value")
-        if not isinstance(value, str) or not 1 <= len(value) <= MAX_OPTION_VALUE:
-            problems.append((f"{ptr}/value", f"value must be a string of 1 to {MAX_OPTION_VALUE} characters"))
-        description = option.get("description")
-        if isinstance(description, dict) and len(str(description.get("text", ""))) > MAX_OPTION_TEXT:
-            problems.append((f"{ptr}/description/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
+        problems.extend(_one_option_problems(option, ptr, etype))
+    return problems + _initial_option_problems(element, pointer, etype)
+
+
+def _one_option_problems(option: Any, ptr: str, etype: str) -> list[Problem]:
+    """The rules of one option of an element of type `etype`: its text, value and description."""
+    if not isinstance(option, dict):
+        return [(ptr, "option must be an object")]
+    problems: list[Problem] = []
+    text = option.get("text")
+    if not isinstance(text, dict) or text.get("type") not in ("plain_text", "mrkdwn"):
+        problems.append((f"{ptr}/text", "option text must be a text object"))
+    elif etype not in ("checkboxes", "radio_buttons") and text.get("type") != "plain_text":
+        problems.append((f"{ptr}/text", f"option text must be plain_text in a {etype}"))
+    elif isinstance(text.get("text"), str) and len(text["text"]) > MAX_OPTION_TEXT:
+        problems.append((f"{ptr}/text/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
+    value = option.get("value")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_OPTION_VALUE:
+        problems.append((f"{ptr}/value", f"value must be a string of 1 to {MAX_OPTION_VALUE} characters"))
+    description = option.get("description")
+    if isinstance(description, dict) and len(str(description.get("text", ""))) > MAX_OPTION_TEXT:
+        problems.append((f"{ptr}/description/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
+    return problems
+
+
+def _initial_option_problems(element: dict[str, Any], pointer: str, etype: str) -> list[Problem]:
+    """An element's initial option(s) (`initial_options` in those of MULTI_CHOICE): each one of its options."""
     choices = element_options(element)
     key = "initial_options" if etype in MULTI_CHOICE else "initial_option"
     initial = element.get(key)
-    if initial is not None:
-        chosen = initial if key == "initial_options" else [initial]
-        if not isinstance(chosen, list):
-            problems.append((f"{pointer}/{key}", f"{key} must be an array"))
-            chosen = []
-        for j, option in enumerate(chosen):
-            if not any(_same_option(option, choice) for choice in choices):
-                where = f"{pointer}/{key}/{j}" if key == "initial_options" else f"{pointer}/{key}"
-                problems.append((where, f"{key} must match one of the element's options"))
+    if initial is None:
+        return []
+    problems: list[Problem] = []
+    chosen = initial if key == "initial_options" else [initial]
+    if not isinstance(chosen, list):
+        problems.append((f"{pointer}/{key}", f"{key} must be an array"))
+        chosen = []
+    for j, option in enumerate(chosen):
+        if not any(_same_option(option, choice) for choice in choices):
+            where = f"{pointer}/{key}/{j}" if key == "initial_options" else f"{pointer}/{key}"
+            problems.append((where, f"{key} must match one of the element's options"))
     return problems
 
 
@@ -260,81 +273,115 @@ def _elements(block: dict[str, Any], pointer: str) -> list[tuple[str, dict[str, 
 def _own_block_problems(blocks: list[dict[str, Any]], max_blocks: int) -> tuple[list[Problem], int]:
     """Our own rules; returns the problems (pointers below ``/blocks``) and the total length of all texts."""
     problems: list[Problem] = []
-
-    def err(msg: str, ptr: str) -> None:
-        problems.append((ptr, msg))
-
     if len(blocks) > max_blocks:
-        err(f"no more than {max_blocks} items allowed", "")
+        problems.append(("", f"no more than {max_blocks} items allowed"))
     block_ids: set[str] = set()
     for i, block in enumerate(blocks):
         p = f"/{i}"
         btype = block.get("type")
         if not isinstance(btype, str) or btype not in BLOCK_TYPES:
-            err(f"unknown or missing block type {btype!r}", f"{p}/type")
+            problems.append((f"{p}/type", f"unknown or missing block type {btype!r}"))
             continue
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if not isinstance(block_id, str) or not block_id:
-                err("block_id must be a non-empty string", f"{p}/block_id")
-            else:
-                if block_id in block_ids:
-                    err(f"duplicate block_id {block_id!r}", f"{p}/block_id")
-                block_ids.add(block_id)
-        if btype == "section":
-            fields = block.get("fields")
-            if fields is not None:
-                if not isinstance(fields, list) or len(fields) > 10:  # (slack_sdk counts only the fields it can read)
-                    err("fields must be an array of at most 10 items", f"{p}/fields")
-                else:
-                    for j, fld in enumerate(fields):
-                        text = fld.get("text") if isinstance(fld, dict) else None
-                        if isinstance(text, str) and len(text) > MAX_FIELD_TEXT:
-                            err(f"must be less than {MAX_FIELD_TEXT + 1} characters", f"{p}/fields/{j}/text")
-        elif btype == "header":
-            if not _is_plain_text(block.get("text")):
-                err("header text must be a plain_text object", f"{p}/text")
-        elif btype in ("actions", "context"):
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                err("must provide at least one element", f"{p}/elements")
-                elements = []
-            action_ids: set[str] = set()
-            for j, element in enumerate(elements):
-                if not isinstance(element, dict):
-                    err("element must be an object", f"{p}/elements/{j}")
-                    continue
-                action_id = element.get("action_id")
-                if isinstance(action_id, str):
-                    if len(action_id) > 255:  # (slack_sdk checks it too, but skips element types it does not know)
-                        err("must be less than 256 characters", f"{p}/elements/{j}/action_id")
-                    if action_id in action_ids:
-                        err(f"duplicate action_id {action_id!r}", f"{p}/elements/{j}/action_id")
-                    action_ids.add(action_id)
-                if element.get("type") == "button" and not _is_plain_text(element.get("text")):
-                    err("button text must be a plain_text object", f"{p}/elements/{j}/text")
-        elif btype == "input":
-            element = block.get("element")
-            if not isinstance(element, dict):
-                err("input block requires an element", f"{p}/element")
-            if not _is_plain_text(block.get("label")):
-                err("input label must be a plain_text object", f"{p}/label")
-            if isinstance(element, dict) and element.get("type") == "plain_text_input":
-                max_length = element.get("max_length")
-                if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= 3000):
-                    err("max_length must be between 1 and 3000", f"{p}/element/max_length")
+        problems.extend(_block_id_problems(block.get("block_id"), p, block_ids))
+        if (rules := _BLOCK_RULES.get(btype)) is not None:
+            problems.extend(rules(block, p))
         for ptr, element in _elements(block, p):
             problems.extend(_option_problems(element, ptr))
+    texts, total = _text_problems(blocks)
+    return problems + texts, total
+
+
+def _block_id_problems(block_id: Any, p: str, seen: set[str]) -> list[Problem]:
+    """A block's block_id (None: none given): a non-empty string, not one of those `seen` (to which it is added)."""
+    if block_id is None:
+        return []
+    if not isinstance(block_id, str) or not block_id:
+        return [(f"{p}/block_id", "block_id must be a non-empty string")]
+    duplicate = block_id in seen
+    seen.add(block_id)
+    return [(f"{p}/block_id", f"duplicate block_id {block_id!r}")] if duplicate else []
+
+
+def _section_problems(block: dict[str, Any], p: str) -> list[Problem]:
+    """A section's fields: at most 10, each text at most MAX_FIELD_TEXT."""
+    fields = block.get("fields")
+    if fields is None:
+        return []
+    if not isinstance(fields, list) or len(fields) > 10:  # (slack_sdk counts only the fields it can read)
+        return [(f"{p}/fields", "fields must be an array of at most 10 items")]
+    return [
+        (f"{p}/fields/{j}/text", f"must be less than {MAX_FIELD_TEXT + 1} characters")
+        for j, fld in enumerate(fields)
+        if isinstance(text := fld.get("text") if isinstance(fld, dict) else None, str) and len(text) > MAX_FIELD_TEXT
+    ]
+
+
+def _header_problems(block: dict[str, Any], p: str) -> list[Problem]:
+    return [] if _is_plain_text(block.get("text")) else [(f"{p}/text", "header text must be a plain_text object")]
+
+
+def _element_list_problems(block: dict[str, Any], p: str) -> list[Problem]:
+    """An actions or context block's elements: at least one, each an object, action_ids short and unique, buttons'
+    texts plain."""
+    problems: list[Problem] = []
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        problems.append((f"{p}/elements", "must provide at least one element"))
+        elements = []
+    action_ids: set[str] = set()
+    for j, element in enumerate(elements):
+        if not isinstance(element, dict):
+            problems.append((f"{p}/elements/{j}", "element must be an object"))
+            continue
+        action_id = element.get("action_id")
+        if isinstance(action_id, str):
+            if len(action_id) > 255:  # (slack_sdk checks it too, but skips element types it does not know)
+                problems.append((f"{p}/elements/{j}/action_id", "must be less than 256 characters"))
+            if action_id in action_ids:
+                problems.append((f"{p}/elements/{j}/action_id", f"duplicate action_id {action_id!r}"))
+            action_ids.add(action_id)
+        if element.get("type") == "button" and not _is_plain_text(element.get("text")):
+            problems.append((f"{p}/elements/{j}/text", "button text must be a plain_text object"))
+    return problems
+
+
+def _input_problems(block: dict[str, Any], p: str) -> list[Problem]:
+    """An input block: an element, a plain label, a text input's max_length between 1 and 3000."""
+    problems: list[Problem] = []
+    element = block.get("element")
+    if not isinstance(element, dict):
+        problems.append((f"{p}/element", "input block requires an element"))
+    if not _is_plain_text(block.get("label")):
+        problems.append((f"{p}/label", "input label must be a plain_text object"))
+    if isinstance(element, dict) and element.get("type") == "plain_text_input":
+        max_length = element.get("max_length")
+        if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= 3000):
+            problems.append((f"{p}/element/max_length", "max_length must be between 1 and 3000"))
+    return problems
+
+
+_BLOCK_RULES: Final[dict[str, Callable[[dict[str, Any], str], list[Problem]]]] = {
+    "section": _section_problems,
+    "header": _header_problems,
+    "actions": _element_list_problems,
+    "context": _element_list_problems,
+    "input": _input_problems,
+}
+
+
+def _text_problems(blocks: list[dict[str, Any]]) -> tuple[list[Problem], int]:
+    """Every text object of the blocks: a string, not empty, at most MAX_TEXT_OBJECT; and their total length."""
+    problems: list[Problem] = []
     total = 0
     for ptr, obj in _text_objects(blocks, ""):
         text = obj.get("text")
         if not isinstance(text, str):
-            err("text must be a string", f"{ptr}/text")
+            problems.append((f"{ptr}/text", "text must be a string"))
             continue
         if not text:
-            err("must be more than 0 characters", f"{ptr}/text")
+            problems.append((f"{ptr}/text", "must be more than 0 characters"))
         elif len(text) > MAX_TEXT_OBJECT:
-            err(f"must be less than {MAX_TEXT_OBJECT + 1} characters", f"{ptr}/text")
+            problems.append((f"{ptr}/text", f"must be less than {MAX_TEXT_OBJECT + 1} characters"))
         total += len(text)
     return problems, total
 
@@ -380,6 +427,27 @@ def validate_view(view: Any) -> list[str] | None:
     """Check a modal or App Home view; Slack answers ``invalid_arguments`` with these messages; None when valid."""
     if not isinstance(view, dict):
         return ["view must be an object [json-pointer:/view]"]
+    vtype = view.get("type")
+    own = _view_field_problems(view)
+    blocks = view.get("blocks")
+    problem = validate_blocks(blocks, max_blocks=MAX_VIEW_BLOCKS, surface="view")
+    block_messages = [] if problem is None else [_under_view(m) for m in problem[1]]
+    if (
+        problem is None
+        and isinstance(blocks, list)
+        and any(b.get("type") == "input" for b in blocks)
+        and view.get("submit") is None
+        and vtype == "modal"
+    ):
+        own.append(("/view/submit", "submit is required when an input block is present"))
+    sdk = [(ptr, msg) for ptr, msg in _sdk_view_problems(view) if not _overlaps(ptr, own)]
+    messages = [f"{msg} [json-pointer:{ptr}]" for ptr, msg in own] + block_messages
+    return messages + [f"{msg} [json-pointer:{ptr}]" for ptr, msg in sdk] or None
+
+
+def _view_field_problems(view: dict[str, Any]) -> list[Problem]:
+    """Our rules of a view's own fields: its type, its title (a modal's required), submit and close as plain texts,
+    callback_id, private_metadata and external_id as strings."""
     own: list[Problem] = []
     vtype = view.get("type")
     if vtype not in ("modal", "home"):
@@ -401,20 +469,7 @@ def validate_view(view: Any) -> list[str] | None:
     external_id = view.get("external_id")
     if isinstance(external_id, str) and len(external_id) > 255:
         own.append(("/view/external_id", "external_id must be a string of at most 255 characters"))
-    blocks = view.get("blocks")
-    problem = validate_blocks(blocks, max_blocks=MAX_VIEW_BLOCKS, surface="view")
-    block_messages = [] if problem is None else [_under_view(m) for m in problem[1]]
-    if (
-        problem is None
-        and isinstance(blocks, list)
-        and any(b.get("type") == "input" for b in blocks)
-        and view.get("submit") is None
-        and vtype == "modal"
-    ):
-        own.append(("/view/submit", "submit is required when an input block is present"))
-    sdk = [(ptr, msg) for ptr, msg in _sdk_view_problems(view) if not _overlaps(ptr, own)]
-    messages = [f"{msg} [json-pointer:{ptr}]" for ptr, msg in own] + block_messages
-    return messages + [f"{msg} [json-pointer:{ptr}]" for ptr, msg in sdk] or None
+    return own
 
 
 def normalize_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

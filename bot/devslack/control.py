@@ -63,6 +63,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"ok": False, "error": message}, status=status)
 
 
+def _bad_field(exc: Exception) -> web.Response:
+    """400 naming the field a control request's body lacks (KeyError) or holds wrong."""
+    return _error(400, f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc))
+
+
 class Control:
     """HTTP handlers of the page and of ``/_control/*``, acting through the stand-in's public methods."""
 
@@ -145,10 +150,8 @@ class Control:
                 if not isinstance(values, dict):
                     raise ValueError("values must be an object {block_id: {action_id: value}}")
                 result = await s.submit_view(user=str(body["user"]), view_id=str(body["view_id"]), values=values)
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except ValueError as exc:
-            return _error(400, str(exc))
+        except (KeyError, ValueError) as exc:
+            return _bad_field(exc)
         except RuntimeError as exc:
             return _error(409, str(exc))
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -177,10 +180,8 @@ class Control:
         body = await self._body(request)
         try:
             result = await self.stand_in.close_view(user=str(body["user"]), view_id=str(body["view_id"]))
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except ValueError as exc:
-            return _error(400, str(exc))
+        except (KeyError, ValueError) as exc:
+            return _bad_field(exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return _error(502, f"delivery to the bot failed: {exc!r}")
         return web.json_response({"ok": True, "delivered": None if result is None else asdict(result)})
@@ -195,10 +196,8 @@ class Control:
                 text=str(body.get("text", "")),
                 thread_ts=None if thread_ts in (None, "") else str(thread_ts),
             )
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except ValueError as exc:
-            return _error(400, str(exc))
+        except (KeyError, ValueError) as exc:
+            return _bad_field(exc)
         return web.json_response({"ok": True, "message": message})
 
     # ------------------------------------------------------------------------------------------- workspace
@@ -276,10 +275,8 @@ class Control:
         body = await self._body(request)
         try:
             self.stand_in.uninstall(str(body["installation"]))
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except ValueError as exc:
-            return _error(400, str(exc))
+        except (KeyError, ValueError) as exc:
+            return _bad_field(exc)
         return web.json_response({"ok": True})
 
     async def handle_reset(self, request: web.Request) -> web.Response:
@@ -297,10 +294,8 @@ class Control:
                 retry_after=int(body.get("retry_after", 1)),
                 team=None if body.get("team") is None else str(body["team"]),
             )
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except (TypeError, ValueError) as exc:
-            return _error(400, str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _bad_field(exc)
         return web.json_response({"ok": True})
 
     async def handle_usergroup(self, request: web.Request) -> web.Response:
@@ -323,10 +318,8 @@ class Control:
             team = None if body.get("team") is None else str(body["team"])
             per = float(body.get("per", 60.0))
             self.stand_in.limit(str(body["method"]), int(calls) if calls else None, per=per, team=team)
-        except KeyError as exc:
-            return _error(400, f"missing field {exc.args[0]!r}")
-        except (TypeError, ValueError) as exc:
-            return _error(400, str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _bad_field(exc)
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------------------------------- the page

@@ -44,7 +44,23 @@ class Files:
         return {"upload_url": f"{self.ws.base_url}/_upload/{fid}", "file_id": fid}
 
     def complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        files = args.get("files")
+        uploads = self._uploaded(args.get("files"))
+        channel_refs = [c for c in str(args.get("channels") or "").split(",") if c]
+        if args.get("channel_id"):
+            channel_refs.insert(0, str(args["channel_id"]))
+        channel_ids = [self.ws.require_channel(ref, allow_names=False) for ref in channel_refs]
+        thread_ts = self.messages.thread_parent(channel_ids[0], args.get("thread_ts")) if channel_ids else None
+        now = int(time.time())
+        stored = [_shared_file(upload, title, now) for upload, title in uploads]
+        for upload, _ in uploads:
+            self.ws.uploads.pop(upload.id, None)
+        comment = args.get("initial_comment")
+        for cid in channel_ids:
+            self.messages.post(cid, str(comment or ""), None, thread_ts=thread_ts, files=copy.deepcopy(stored))
+        return {"files": [self.messages.file_object(f) for f in stored]}
+
+    def _uploaded(self, files: Any) -> list[tuple[Upload, str]]:
+        """``files`` of files.completeUploadExternal: each an upload whose bytes came, with its title."""
         if not isinstance(files, list) or not files or not all(isinstance(f, dict) and "id" in f for f in files):
             raise ApiError("invalid_arguments", response_metadata={"messages": ["files must be [{id, title}]"]})
         uploads: list[tuple[Upload, str]] = []
@@ -53,33 +69,7 @@ class Files:
             if upload is None or upload.content is None:
                 raise ApiError("file_not_found")
             uploads.append((upload, str(f.get("title") or upload.filename)))
-        channel_refs = [c for c in str(args.get("channels") or "").split(",") if c]
-        if args.get("channel_id"):
-            channel_refs.insert(0, str(args["channel_id"]))
-        channel_ids = [self.ws.require_channel(ref, allow_names=False) for ref in channel_refs]
-        thread_ts = self.messages.thread_parent(channel_ids[0], args.get("thread_ts")) if channel_ids else None
-        now = int(time.time())
-        stored = []
-        for upload, title in uploads:
-            data = upload.content or b""
-            ext = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else "text"
-            stored.append(
-                {
-                    "id": upload.id,
-                    "name": upload.filename,
-                    "title": title,
-                    "size": len(data),
-                    "mimetype": "text/plain" if ext in _TEXT_TYPES else "application/octet-stream",
-                    "filetype": ext,
-                    "created": now,
-                    "content": data.decode("utf-8", errors="replace"),
-                }
-            )
-            self.ws.uploads.pop(upload.id, None)
-        comment = args.get("initial_comment")
-        for cid in channel_ids:
-            self.messages.post(cid, str(comment or ""), None, thread_ts=thread_ts, files=copy.deepcopy(stored))
-        return {"files": [self.messages.file_object(f) for f in stored]}
+        return uploads
 
     async def handle_upload(self, request: web.Request) -> web.Response:
         """``POST /_upload/{id}``: the file's bytes, raw or as a multipart form."""
@@ -105,3 +95,19 @@ class Files:
                     if f["id"] == fid:
                         return web.Response(text=str(f["content"]), content_type="text/plain")
         return web.Response(status=404, text="file_not_found")
+
+
+def _shared_file(upload: Upload, title: str, now: int) -> dict[str, Any]:
+    """An upload as the file a message holds."""
+    data = upload.content or b""
+    ext = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else "text"
+    return {
+        "id": upload.id,
+        "name": upload.filename,
+        "title": title,
+        "size": len(data),
+        "mimetype": "text/plain" if ext in _TEXT_TYPES else "application/octet-stream",
+        "filetype": ext,
+        "created": now,
+        "content": data.decode("utf-8", errors="replace"),
+    }

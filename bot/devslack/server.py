@@ -24,9 +24,10 @@ that reach them:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from aiohttp import web
 
@@ -92,6 +93,36 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+def _by_people(method: Callable[Concatenate[People, P], R]) -> Callable[Concatenate[SlackStandIn, P], R]:
+    """`method` of the people's side (`People`), played through the stand-in; its name and docstring are the
+    method's."""
+
+    @functools.wraps(method)
+    def played(stand_in: SlackStandIn, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(stand_in._people, *args, **kwargs)
+
+    return played
+
+
+class _OfWorkspace(Generic[T]):
+    """A setting of the stand-in's workspace (`Workspace`), read and set through the stand-in by its own name."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, stand_in: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, stand_in: SlackStandIn, owner: type[Any]) -> T: ...
+    def __get__(self, stand_in: SlackStandIn | None, owner: type[Any]) -> T | Self:
+        return self if stand_in is None else cast(T, getattr(stand_in._ws, self._name))
+
+    def __set__(self, stand_in: SlackStandIn, value: T) -> None:
+        setattr(stand_in._ws, self._name, value)
 
 
 class SlackStandIn:
@@ -137,39 +168,11 @@ class SlackStandIn:
 
     # ------------------------------------------------------------------------------------------- configuration
 
-    @property
-    def signing_secret(self) -> str:
-        return self._ws.signing_secret
-
-    @signing_secret.setter
-    def signing_secret(self, value: str) -> None:
-        self._ws.signing_secret = value
-
-    @property
-    def bot_token(self) -> str:
-        return self._ws.bot_token
-
-    @bot_token.setter
-    def bot_token(self, value: str) -> None:
-        self._ws.bot_token = value
-
-    @property
-    def app_token(self) -> str | None:
-        """Socket Mode: `apps.connections.open` takes this token."""
-        return self._ws.app_token
-
-    @app_token.setter
-    def app_token(self, value: str | None) -> None:
-        self._ws.app_token = value
-
-    @property
-    def events_url(self) -> str | None:
-        """Where commands and interactions are delivered (unless the bot connected over Socket Mode)."""
-        return self._ws.events_url
-
-    @events_url.setter
-    def events_url(self, value: str | None) -> None:
-        self._ws.events_url = value
+    signing_secret = _OfWorkspace[str]()
+    bot_token = _OfWorkspace[str]()
+    app_token = _OfWorkspace[str | None]()  # Socket Mode: `apps.connections.open` takes this token
+    events_url = _OfWorkspace[str | None]()  # where commands and interactions go (unless over Socket Mode)
+    trigger_ttl = _OfWorkspace[float]()  # seconds a trigger_id can open a view for
 
     @property
     def api_upstream(self) -> str | None:
@@ -179,15 +182,6 @@ class SlackStandIn:
     @api_upstream.setter
     def api_upstream(self, value: str | None) -> None:
         self._api_proxy.upstream = value
-
-    @property
-    def trigger_ttl(self) -> float:
-        """Seconds a trigger_id can open a view for."""
-        return self._ws.trigger_ttl
-
-    @trigger_ttl.setter
-    def trigger_ttl(self, value: float) -> None:
-        self._ws.trigger_ttl = value
 
     @property
     def _sockets(self) -> list[web.WebSocketResponse]:
@@ -522,79 +516,12 @@ class SlackStandIn:
         (``application/json`` for Events API callbacks)."""
         return self._delivery.sign(body, timestamp=timestamp, content_type=content_type)
 
-    def escape_command_text(self, text: str) -> str:
-        """Command text as Slack sends it with should_escape: ``&<>`` as entities, @user/#channel as links."""
-        return self._people.escape_command_text(text)
-
-    async def send_command(self, *, user: str, channel: str, text: str, command: str = "/agent") -> DeliveryResult:
-        """Deliver a slash command as ``user`` typed it in ``channel``; shows a non-empty 200 reply like Slack."""
-        return await self._people.send_command(user=user, channel=channel, text=text, command=command)
-
-    async def click(
-        self,
-        *,
-        user: str,
-        channel: str,
-        ts: str,
-        action_id: str,
-        value: str | None = None,
-        as_seen: Mapping[str, Any] | None = None,
-    ) -> DeliveryResult:
-        """Deliver a ``block_actions`` payload for ``user`` clicking the button ``action_id`` on message ``ts``.
-
-        ``value`` overrides the button's own value (to simulate a tampered payload). ``as_seen`` is the message as
-        the user's client still showed it (e.g. a dict taken from :meth:`messages` before the bot updated it): the
-        button is looked up there instead of in the current message, to simulate a click racing an update.
-        """
-        return await self._people.click(
-            user=user, channel=channel, ts=ts, action_id=action_id, value=value, as_seen=as_seen
-        )
-
-    async def click_view(
-        self,
-        *,
-        user: str,
-        action_id: str,
-        value: str | None = None,
-        view_id: str | None = None,
-        values: Mapping[str, Mapping[str, str | Sequence[str] | None]] | None = None,
-    ) -> DeliveryResult:
-        """Deliver a ``block_actions`` payload for ``user`` clicking a button in their published App Home
-        (``view_id`` None) or in their open (topmost) modal ``view_id``.
-
-        The button is the one with ``action_id`` and, when given, ``value`` (a Home shows many approvals with the
-        same buttons: the value picks one); ValueError listing the (action_id, value) pairs when none or several
-        match. As from Slack, the payload has ``container: {"type": "view", "view_id"}`` and the whole ``view``
-        (``state``, ``private_metadata``, ``hash``, ``callback_id``), and no message, channel or response_url.
-        ``values`` (modals): what the person has entered so far, as for :meth:`submit_view`, in ``view.state``.
-        """
-        return await self._people.click_view(
-            user=user, action_id=action_id, value=value, view_id=view_id, values=values
-        )
-
-    async def submit_view(
-        self, *, user: str, view_id: str, values: Mapping[str, Mapping[str, str | Sequence[str] | None]]
-    ) -> DeliveryResult:
-        """Deliver a ``view_submission`` of the user's topmost open view, and apply the bot's response_action.
-
-        ``values``: ``{block_id: {action_id: entered}}``, entered being the text of a plain_text_input, one option
-        value of a static_select or radio_buttons, a list of option values of a multi_static_select or checkboxes
-        (None: nothing). An input left out keeps its ``initial_value`` / ``initial_option(s)``. ValueError for what
-        Slack's client would not send: a required input empty, a value that is none of the element's options.
-        """
-        return await self._people.submit_view(user=user, view_id=view_id, values=values)
-
-    async def open_home(self, *, user: str, tab: str = "home") -> DeliveryResult:
-        """``user`` opens the app's Home tab (``tab="messages"``: its Messages tab, the DM): delivers Slack's
-        ``app_home_opened`` event (an Events API callback, JSON and signed, or an ``events_api`` Socket Mode
-        envelope) with the person's DM id as ``channel`` and, on the Home tab, the Home view published for them."""
-        return await self._people.open_home(user=user, tab=tab)
-
-    async def close_view(self, *, user: str, view_id: str) -> DeliveryResult | None:
-        """The user closes their topmost view (Cancel or x). Delivers ``view_closed`` if the view asked for it."""
-        return await self._people.close_view(user=user, view_id=view_id)
-
-    def post_user_message(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> dict[str, Any]:
-        """A person's own message (not a command), stored as Slack stores typed text: ``&<>`` escaped, mentions
-        as ``<@U…|name>``. The bot subscribes to no message events, so nothing is delivered."""
-        return self._people.post_user_message(user=user, channel=channel, text=text, thread_ts=thread_ts)
+    # the people's side (`People`, bot/devslack/simulate.py): each played through the stand-in, documented there
+    escape_command_text = _by_people(People.escape_command_text)
+    send_command = _by_people(People.send_command)
+    click = _by_people(People.click)
+    click_view = _by_people(People.click_view)
+    submit_view = _by_people(People.submit_view)
+    open_home = _by_people(People.open_home)
+    close_view = _by_people(People.close_view)
+    post_user_message = _by_people(People.post_user_message)

@@ -89,53 +89,67 @@ def _input_state(where: str, element: Mapping[str, Any], *, required: bool, give
     """
     etype = str(element.get("type", "plain_text_input"))
     if etype == "plain_text_input":
-        text = element.get("initial_value") if given is _ABSENT else given
-        if text is not None and not isinstance(text, str):
-            raise ValueError(f"input {where} is a plain_text_input: its value is a string, not {text!r}")
-        if required and not text:
-            raise ValueError(f"input {where} is required (Slack would not submit the view)")
-        max_length = element.get("max_length")
-        if text and isinstance(max_length, int) and len(text) > max_length:
-            raise ValueError(f"input {where} is longer than max_length {max_length}")
-        return {"type": etype, "value": text or None}
+        return _text_state(where, element, required=required, given=given)
     if etype in SINGLE_CHOICE or etype in MULTI_CHOICE:
-        multi = etype in MULTI_CHOICE
-        options = {str(o.get("value")): o for o in element_options(dict(element)) if isinstance(o, dict)}
-        chosen: list[Any]
-        if given is _ABSENT:
-            initial = element.get("initial_options" if multi else "initial_option")
-            listed = initial if isinstance(initial, list) else [initial] if initial else []
-            chosen = [o.get("value") for o in listed if isinstance(o, dict)]
-        elif given is None or given == "":
-            chosen = []
-        elif multi:
-            if isinstance(given, str) or not isinstance(given, Sequence):
-                raise ValueError(f"input {where} is a {etype}: give a list of option values, not {given!r}")
-            chosen = list(given)
-        else:
-            if not isinstance(given, str):
-                raise ValueError(f"input {where} is a {etype}: give one option value (a string), not {given!r}")
-            chosen = [given]
-        unknown = [c for c in chosen if not isinstance(c, str) or c not in options]
-        if unknown:
-            raise ValueError(f"input {where} has no option {unknown[0]!r}; its options (values): {list(options)}")
-        chosen = list(dict.fromkeys(chosen))
-        if required and not chosen:
-            raise ValueError(
-                f"input {where} is required: choose from {list(options)} (Slack would not submit the view)"
-            )
-        max_selected = element.get("max_selected_items")
-        if multi and isinstance(max_selected, int) and len(chosen) > max_selected:
-            raise ValueError(f"input {where} takes at most {max_selected} options (max_selected_items)")
-        picked = [copy.deepcopy(options[c]) for c in chosen]
-        if multi:
-            return {"type": etype, "selected_options": picked}
-        return {"type": etype, "selected_option": picked[0] if picked else None}
+        return _choice_state(where, element, required=required, given=given)
     if given is not _ABSENT and given not in (None, "", []):
         raise ValueError(f"input {where} is a {etype}, which the local Slack cannot fill in")
     if required:
         raise ValueError(f"input {where} is a required {etype}, which the local Slack cannot fill in")
     return {"type": etype}
+
+
+def _text_state(where: str, element: Mapping[str, Any], *, required: bool, given: object) -> dict[str, Any]:
+    """A plain_text_input's entry: ``{"value": str | None}``."""
+    text = element.get("initial_value") if given is _ABSENT else given
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"input {where} is a plain_text_input: its value is a string, not {text!r}")
+    if required and not text:
+        raise ValueError(f"input {where} is required (Slack would not submit the view)")
+    max_length = element.get("max_length")
+    if text and isinstance(max_length, int) and len(text) > max_length:
+        raise ValueError(f"input {where} is longer than max_length {max_length}")
+    return {"type": "plain_text_input", "value": text or None}
+
+
+def _choice_state(where: str, element: Mapping[str, Any], *, required: bool, given: object) -> dict[str, Any]:
+    """A select's, radio buttons' or checkboxes' entry: the options chosen, each one of the element's."""
+    etype = str(element.get("type"))
+    multi = etype in MULTI_CHOICE
+    options = {str(o.get("value")): o for o in element_options(dict(element)) if isinstance(o, dict)}
+    chosen = _chosen_values(where, element, given, etype=etype, multi=multi)
+    unknown = [c for c in chosen if not isinstance(c, str) or c not in options]
+    if unknown:
+        raise ValueError(f"input {where} has no option {unknown[0]!r}; its options (values): {list(options)}")
+    chosen = list(dict.fromkeys(chosen))
+    if required and not chosen:
+        raise ValueError(
+            f"input {where} is required: choose from {list(options)} (Slack would not submit the view)"
+        )
+    max_selected = element.get("max_selected_items")
+    if multi and isinstance(max_selected, int) and len(chosen) > max_selected:
+        raise ValueError(f"input {where} takes at most {max_selected} options (max_selected_items)")
+    picked = [copy.deepcopy(options[c]) for c in chosen]
+    if multi:
+        return {"type": etype, "selected_options": picked}
+    return {"type": etype, "selected_option": picked[0] if picked else None}
+
+
+def _chosen_values(where: str, element: Mapping[str, Any], given: object, *, etype: str, multi: bool) -> list[Any]:
+    """The option values a person chose (``_ABSENT``: the element's initial ones), not yet checked."""
+    if given is _ABSENT:
+        initial = element.get("initial_options" if multi else "initial_option")
+        listed = initial if isinstance(initial, list) else [initial] if initial else []
+        return [o.get("value") for o in listed if isinstance(o, dict)]
+    if given is None or given == "":
+        return []
+    if multi:
+        if isinstance(given, str) or not isinstance(given, Sequence):
+            raise ValueError(f"input {where} is a {etype}: give a list of option values, not {given!r}")
+        return list(given)
+    if not isinstance(given, str):
+        raise ValueError(f"input {where} is a {etype}: give one option value (a string), not {given!r}")
+    return [given]
 
 
 class People:

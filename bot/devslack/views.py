@@ -145,17 +145,17 @@ class Views:
         return trigger
 
     def views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        trigger = self._take_trigger(args.get("trigger_id"))
-        view = self.checked_view(args.get("view"))
-        trigger.used = True
-        v = self.open_view(trigger.user, view, push=False)
-        return {"view": self.view_object(v)}
+        return self._open_by_trigger(args, push=False)
 
     def views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._open_by_trigger(args, push=True)
+
+    def _open_by_trigger(self, args: dict[str, Any], *, push: bool) -> dict[str, Any]:
+        """views.open / views.push: the view, checked, opened (or pushed) for whom the trigger is, once."""
         trigger = self._take_trigger(args.get("trigger_id"))
         view = self.checked_view(args.get("view"))
         trigger.used = True
-        v = self.open_view(trigger.user, view, push=True)
+        v = self.open_view(trigger.user, view, push=push)
         return {"view": self.view_object(v)}
 
     def views_update(self, args: dict[str, Any]) -> dict[str, Any]:

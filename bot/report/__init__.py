@@ -3,6 +3,8 @@ export (audit integrity, `audit verify`: bot/audit/).
 
     entries.py         pure: what an audit entry says, and one pass over the entries
     figures.py         pure: entries (+ the approvals waiting now) -> `Figures`, what the page shows
+    automatic.py       pure: what modes, rules and policies decided without a person, and programs' allow-lists
+    follow_ups.py      pure: what came of reminders and escalations
     policies.py        pure: what the policies decided, and what those in shadow would have (`policy_shadow`)
     headline.py        pure: `headline()` -> `Headline`, the few numbers `/agent report` and the App Home
                        show; durations and rates as people read them
@@ -29,6 +31,7 @@ May import: `bot.core`, `bot.store` and `agents`."""
 
 from __future__ import annotations
 
+from bot.report.automatic import RuleUse
 from bot.report.entries import (
     NO_TOOL,
     OUTCOMES,
@@ -41,13 +44,12 @@ from bot.report.entries import (
 )
 from bot.report.figures import (
     AGE_BUCKETS,
-    REMINDER_WINDOW_SECONDS,
     Figures,
     RubberStamp,
-    RuleUse,
     Spread,
     compute,
 )
+from bot.report.follow_ups import REMINDER_WINDOW_SECONDS
 from bot.report.headline import Headline, duration_ms, headline, percent
 from bot.report.policies import PolicyFigures, policy_figures, verdict_words
 

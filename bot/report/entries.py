@@ -151,34 +151,40 @@ class Pass:
 
     def add(self, entry: Entry) -> None:
         self.entries += 1
-        event = entry.get("event")
+        event = entry.get("event") or ""
         approval = entry.get("approval") or ""
-        if event == "requested":
+        listed = {"auto_approved": self.automatic, "auto_rejected": self.automatic, "allowed": self.allowed,
+                  "policy_shadow": self.shadow}.get(event)
+        if listed is not None:
+            listed.append(entry)
+        elif event == "requested":
             self.requested[approval] = entry
         elif event == "decision":
-            self.decisions.append(entry)
-            self.decided[approval] = entry
-            user, outcome, latency = entry.get("by") or "", entry.get("outcome") or "", latency_of(entry)
-            if outcome in PEOPLE_OUTCOMES and user not in NOT_PEOPLE and latency is not None:
-                self.acts[(approval, user)] = Act(user, outcome, latency, False, entry.get("for") or "",
-                                                  bool(entry.get("passkey")))
+            self._decision(entry, approval)
         elif event == "vote":
-            user, latency = entry.get("by") or "", latency_of(entry)
-            if user not in NOT_PEOPLE and latency is not None and (approval, user) not in self.acts:
-                self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "",
-                                                  bool(entry.get("passkey")))
-        elif event in ("auto_approved", "auto_rejected"):
-            self.automatic.append(entry)
-        elif event == "allowed":
-            self.allowed.append(entry)
-        elif event == "policy_shadow":
-            self.shadow.append(entry)
+            self._vote(entry, approval)
         elif event == "reminded":
             at = entry_time(entry)
             if at is not None:
                 self.reminded[approval].append(at)
         elif event == "escalated":
             self.escalated.setdefault(approval, set()).update(ids_in(entry.get("to") or ""))
+
+    def _decision(self, entry: Entry, approval: str) -> None:
+        """A decision: kept, and a person's act when a person made it."""
+        self.decisions.append(entry)
+        self.decided[approval] = entry
+        user, outcome, latency = entry.get("by") or "", entry.get("outcome") or "", latency_of(entry)
+        if outcome in PEOPLE_OUTCOMES and user not in NOT_PEOPLE and latency is not None:
+            self.acts[(approval, user)] = Act(user, outcome, latency, False, entry.get("for") or "",
+                                              bool(entry.get("passkey")))
+
+    def _vote(self, entry: Entry, approval: str) -> None:
+        """A vote: a person's act, unless they already acted on the approval."""
+        user, latency = entry.get("by") or "", latency_of(entry)
+        if user not in NOT_PEOPLE and latency is not None and (approval, user) not in self.acts:
+            self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "",
+                                              bool(entry.get("passkey")))
 
 
 def gather(entries: Iterable[Entry]) -> Pass:

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.records import ApprovalRecord
+from bot.report.automatic import Automatic, automatic_of
 from bot.report.entries import (
     DAY,
     OUTCOMES,
@@ -45,22 +46,19 @@ from bot.report.entries import (
     Act,
     Entry,
     Pass,
-    by_rule,
     channel_of,
     entry_time,
     gather,
     latency_of,
-    mode_of,
     nearest_rank,
-    rule_of,
     series_of,
     tool_of,
 )
+from bot.report.follow_ups import Escalations, Reminders, escalations_of, reminders_of
 from bot.report.policies import PolicyFigures, policy_figures
 
 WEEKLY_AFTER_DAYS = 92  # longer periods are counted by week
 SHADOW_DAYS = 7  # what the policies in shadow would have changed: the last week of the period
-REMINDER_WINDOW_SECONDS = 15 * 60
 # Age buckets of the approvals waiting now: (label, lower bound in seconds).
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("under 5 min", 0),
@@ -157,68 +155,6 @@ class ApproverLoad:
 
     def flagged(self, rule: RubberStamp) -> bool:
         return self.acts >= rule.min_decisions and self.quick_rate >= rule.rate
-
-
-@dataclass(frozen=True, slots=True)
-class RuleUse:
-    """One "always allow" rule's approvals in the period (`auto_approved` entries with its `rule_id`)."""
-
-    rule_id: str
-    uses: int
-    created_by: str  # `rule_by` of its latest entry
-    channels: tuple[str, ...]  # where it approved calls
-    tools: tuple[str, ...]
-    described: str  # what it matches, as its latest entry says ("" when it says nothing)
-
-
-@dataclass(frozen=True, slots=True)
-class Automatic:
-    """Steps an input mode or rule decided without a person (`auto_approved` / `auto_rejected`)."""
-
-    approved: int  # by modes and rules
-    rejected: int
-    by_mode: tuple[tuple[str, int, int], ...]  # mode ("rule" for "always allow" rules), approved, rejected
-    by_rule: tuple[tuple[str, int, int], ...]  # rule (numbers as N), approved, rejected; most first
-    rules: tuple[RuleUse, ...] = ()  # "always allow" rules, most uses first
-    # calls programs let through by their own allow-lists (`allowed` entries: no card, not decisions): key, tool,
-    # what let them through, count; most first
-    allowed: tuple[tuple[str, str, str, int], ...] = ()
-
-    @property
-    def allowed_calls(self) -> int:
-        return sum(row[3] for row in self.allowed)
-
-    @property
-    def by_rules(self) -> int:
-        """Steps approved by "always allow" rules (the rest of `approved` were approved by input modes)."""
-        return sum(rule.uses for rule in self.rules)
-
-
-@dataclass(frozen=True, slots=True)
-class Reminders:
-    """Approvals with at least one `reminded` entry, and what came after their last reminder before
-    the decision."""
-
-    reminded: int
-    reminders: int
-    decided_soon: int  # a person decided within `window_s` after a reminder
-    decided_later: int  # a person decided, later than that
-    timed_out: int
-    cancelled: int
-    undecided: int  # no decision in the period
-    window_s: int = REMINDER_WINDOW_SECONDS
-
-
-@dataclass(frozen=True, slots=True)
-class Escalations:
-    """Approvals with an `escalated` entry, and who decided them."""
-
-    escalated: int
-    by_escalation: int  # decided by someone named in `to` (or for them)
-    by_others: int  # decided by another person
-    timed_out: int
-    cancelled: int
-    undecided: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,93 +340,28 @@ def _approvers(scan: Pass, rule: RubberStamp) -> tuple[ApproverLoad, ...]:
     return tuple(sorted(loads, key=lambda a: (-a.acts, a.user)))
 
 
-def _automatic(scan: Pass) -> Automatic:
-    modes: dict[str, Counter[str]] = defaultdict(Counter)
-    rules: dict[str, Counter[str]] = defaultdict(Counter)
-    for entry in scan.automatic:
-        event = entry.get("event") or ""
-        modes[mode_of(entry)][event] += 1
-        rules[rule_of(entry)][event] += 1
-
-    def table(groups: dict[str, Counter[str]]) -> tuple[tuple[str, int, int], ...]:
-        rows = [(name, c["auto_approved"], c["auto_rejected"]) for name, c in groups.items()]
-        return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
-
-    events = Counter(e.get("event") for e in scan.automatic)
-    allowed = Counter((e.get("key") or "", e.get("tool") or "", e.get("rule") or "") for e in scan.allowed)
-    rows = tuple(sorted(((*k, n) for k, n in allowed.items()), key=lambda r: (-r[3], r[:3])))
-    return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules), _rule_uses(scan),
-                     rows)
+def _first_time(scan: Pass, now: float) -> float:
+    """Where a period given no start starts: its first request or decision (none: a day before `now`)."""
+    times = [t for t in (entry_time(e) for e in (*scan.requested.values(), *scan.decisions, *scan.automatic)) if t]
+    return min(times, default=now - DAY)
 
 
-def _rule_uses(scan: Pass) -> tuple[RuleUse, ...]:
-    entries: dict[str, list[Entry]] = defaultdict(list)
-    for entry in scan.automatic:
-        if by_rule(entry):
-            entries[entry.get("rule_id") or ""].append(entry)
-    uses = []
-    for rule_id, mine in entries.items():
-        latest = mine[-1]
-        _, _, described = (latest.get("rule") or "").partition("): ")
-        uses.append(
-            RuleUse(
-                rule_id=rule_id,
-                uses=len(mine),
-                created_by=latest.get("rule_by") or "",
-                channels=tuple(sorted({channel_of(e) for e in mine})),
-                tools=tuple(sorted({e.get("tool") or "" for e in mine} - {""})),
-                described=described,
-            )
-        )
-    return tuple(sorted(uses, key=lambda u: (-u.uses, _rule_number(u.rule_id), u.rule_id)))
+def _outcomes(scan: Pass) -> Counter[str]:
+    """The count of each series (SERIES) in the period: decisions by outcome, automatic steps by theirs."""
+    outcomes = Counter({series: 0 for series in SERIES})
+    outcomes.update(e.get("outcome") or "" for e in scan.decisions if e.get("outcome") in OUTCOMES)
+    outcomes.update(series_of(e) for e in scan.automatic)
+    return outcomes
 
 
-def _rule_number(rule_id: str) -> int:
-    return int(rule_id[1:]) if rule_id[1:].isascii() and rule_id[1:].isdigit() else 0
-
-
-def _reminders(scan: Pass) -> Reminders | None:
-    if not scan.reminded:
-        return None
-    soon = later = timed_out = cancelled = undecided = 0
-    for approval, times in scan.reminded.items():
-        decision = scan.decided.get(approval)
-        outcome = decision.get("outcome") if decision is not None else None
-        decided_at = entry_time(decision) if decision is not None else None
-        if decision is None or decided_at is None:
-            undecided += 1
-        elif outcome == "timed_out":
-            timed_out += 1
-        elif outcome == "cancelled":
-            cancelled += 1
-        else:
-            before = [t for t in times if t <= decided_at]
-            if before and decided_at - max(before) <= REMINDER_WINDOW_SECONDS:
-                soon += 1
-            else:
-                later += 1
-    count = sum(len(t) for t in scan.reminded.values())
-    return Reminders(len(scan.reminded), count, soon, later, timed_out, cancelled, undecided)
-
-
-def _escalations(scan: Pass) -> Escalations | None:
-    if not scan.escalated:
-        return None
-    by_escalation = by_others = timed_out = cancelled = undecided = 0
-    for approval, to in scan.escalated.items():
-        decision = scan.decided.get(approval)
-        outcome = decision.get("outcome") if decision is not None else None
-        if decision is None:
-            undecided += 1
-        elif outcome == "timed_out":
-            timed_out += 1
-        elif outcome == "cancelled":
-            cancelled += 1
-        elif {decision.get("by") or "", decision.get("for") or ""} & to:
-            by_escalation += 1
-        else:
-            by_others += 1
-    return Escalations(len(scan.escalated), by_escalation, by_others, timed_out, cancelled, undecided)
+def _by_approver(scan: Pass) -> tuple[Spread, ...]:
+    """Each person's acts' times, most acts first."""
+    by_approver = defaultdict(list)
+    for act in scan.acts.values():
+        by_approver[act.user].append(act.latency_ms)
+    return tuple(sorted(
+        (_spread(user, times) for user, times in by_approver.items()), key=lambda s: (-s.decided, s.label)
+    ))
 
 
 def compute(
@@ -512,12 +383,8 @@ def compute(
     """
     rule = rubber_stamp or RubberStamp()
     scan = gather(entries)
-    if since is None:
-        times = [t for t in (entry_time(e) for e in (*scan.requested.values(), *scan.decisions, *scan.automatic)) if t]
-        since = min(times, default=now - DAY)
-    outcomes = Counter({series: 0 for series in SERIES})
-    outcomes.update(e.get("outcome") or "" for e in scan.decisions if e.get("outcome") in OUTCOMES)
-    outcomes.update(series_of(e) for e in scan.automatic)
+    since = _first_time(scan, now) if since is None else since
+    outcomes = _outcomes(scan)
     people = [latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES]
     overall = _spread(
         "all",
@@ -526,12 +393,6 @@ def compute(
         cancelled=outcomes["cancelled"],
     )
     tools = [(tool_of(e) or tool_of(scan.requested.get(e.get("approval") or "")), e) for e in scan.decisions]
-    by_approver = defaultdict(list)
-    for act in scan.acts.values():
-        by_approver[act.user].append(act.latency_ms)
-    approver_spreads = sorted(
-        (_spread(user, times) for user, times in by_approver.items()), key=lambda s: (-s.decided, s.label)
-    )
     periods, period_days = _periods(scan, since=since, now=now)
     return Figures(
         since=since,
@@ -543,7 +404,7 @@ def compute(
         overall=overall,
         by_channel=_spreads((channel_of(e), e) for e in scan.decisions),
         by_workspace=_by_workspace(scan, home_team),
-        by_approver=tuple(approver_spreads),
+        by_approver=_by_approver(scan),
         by_tool=_spreads((tool or TOOL_NOT_RECORDED, e) for tool, e in tools),
         tool_not_recorded=sum(1 for tool, e in tools if tool is None and e.get("outcome") in OUTCOMES),
         periods=periods,
@@ -551,9 +412,9 @@ def compute(
         backlog=_backlog([a for a in backlog if a.pending], now),
         approvers=_approvers(scan, rule),
         rubber_stamp=rule,
-        automatic=_automatic(scan),
-        reminders=_reminders(scan),
-        escalations=_escalations(scan),
+        automatic=automatic_of(scan),
+        reminders=reminders_of(scan),
+        escalations=escalations_of(scan),
         policies=policy_figures((*scan.automatic, *scan.shadow), shadow_since=max(since, now - SHADOW_DAYS * DAY)),
     )
 

@@ -13,6 +13,7 @@ from bot.report.entries import (
     OUTCOMES,
     PEOPLE_OUTCOMES,
     Entry,
+    Pass,
     about,
     by_rule,
     entry_time,
@@ -93,12 +94,9 @@ def headline(
     ...          now=10.0).lines()[:2]
     ['1 decision: 1 approved, 0 rejected, 0 revised, 0 timed out, 0 cancelled', 'Timeout rate: 0% (0 of 1)']
     """
-    chosen = about(entries, channel) if channel is not None else entries
-    lower = -math.inf if since is None else since
-    scan = gather(e for e in chosen if lower <= (entry_time(e) or lower) <= now)
+    scan = _gathered(entries, now=now, channel=channel, since=since)
     outcomes = Counter(e.get("outcome") for e in scan.decisions)
-    latencies = (latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES)
-    people = sorted(t for t in latencies if t is not None)
+    people = _people_times(scan)
     asked = sum(outcomes[o] for o in PEOPLE_OUTCOMES) + outcomes["timed_out"]
     acts = Counter(act.user for act in scan.acts.values())
     busiest = min(acts.items(), key=lambda kv: (-kv[1], kv[0]), default=("", 0))
@@ -120,6 +118,19 @@ def headline(
         allowed=len(scan.allowed),
     )
 
+
+
+def _gathered(entries: Iterable[Entry], *, now: float, channel: str | None, since: float | None) -> Pass:
+    """One pass over the entries about `channel` (None: all) from `since` (None: the first) to `now`."""
+    chosen = about(entries, channel) if channel is not None else entries
+    lower = -math.inf if since is None else since
+    return gather(e for e in chosen if lower <= (entry_time(e) or lower) <= now)
+
+
+def _people_times(scan: Pass) -> list[int]:
+    """The times people took to decide, sorted."""
+    latencies = (latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES)
+    return sorted(t for t in latencies if t is not None)
 
 
 # ------------------------------------------------------------------------------------------ formatting

@@ -2,6 +2,9 @@
 
     manager.py         `RunManager`: starts AutoGen teams, asks through the approval service, ends
                        them, adopts runs whose worker died
+    run_approver.py    what a run's team asks through: its input policy and its `Approver`
+    takeover.py        where a run taken over from a dead worker goes on from, and what its thread is told
+    endings.py         how a run's end is said: a completed team's result, a failure's reason in one line
     plan.py            a run's team, its turns and tool calls shown as the plan of its agent session
     supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
     idempotency.py     each slash command is done once

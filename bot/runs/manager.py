@@ -6,9 +6,9 @@ turn, tool call or code run that needs a person goes to the approval service (bo
 which posts the card and wakes the run when anyone, on any worker, decides it. Every write the owner
 makes to the run is fenced by the run's epoch, which goes up when another worker takes it over.
 
-Longer than our ~400-line guide on purpose: starting, asking, ending and taking over a run share the
-run's task, its state and its fencing, and read best as one class; its helpers live apart (the
-approval service, `threads`, `ledger`, `ids`).
+Starting, asking, ending and taking over a run share the run's task, its state and its fencing, and read best as
+one class; what its team asks through (`run_approver.py`) and where a taken-over run goes on from (`takeover.py`)
+live apart.
 """
 
 from __future__ import annotations
@@ -21,30 +21,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
+from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Cancellation, Decision
 from agent_approvals.integrations.autogen.input_func import make_input_func
-from agent_approvals.modes import InputPolicy, ModeGate, Verdict, parse_mode
+from agent_approvals.modes import ModeGate, Verdict
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
-from bot.approvals.ledger import RunLedger
 from bot.approvals.run_session import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
-from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
+from bot.core.records import ApprovalRecord, RunRecord, RunStatus
 from bot.core.security import redact
 from bot.core.tasks import Background
-from bot.core.verdicts import worded
 from bot.core.workspaces import WorkspaceRef
 from bot.runs.caching_client import AsyncCacheStore
+from bot.runs.endings import last_text, short_reason
 from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
 from bot.runs.plan import run_with_plan
-from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
+from bot.runs.run_approver import RunApprover, policy_for
+from bot.runs.takeover import Resume, resume_point, takeover_note
+from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 
@@ -52,19 +53,6 @@ log = logging.getLogger(__name__)
 
 STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
-
-
-def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
-    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs. The gate gives its
-    verdict to the decision chain (bot/approvals/chain.py), after the policies: the channel's risk words are not the
-    gate's (none here), they are matched once, by the policies' link, for the shipped default policy, which asks
-    about them before the mode would."""
-    return InputPolicy(
-        mode=parse_mode(mode or settings.mode),
-        max_auto_replies=settings.max_auto_replies,
-        risk_words=(),
-        checkpoint_every=settings.checkpoint_every,
-    )
 
 
 @dataclass
@@ -77,16 +65,6 @@ class _RunState:
     last_proposal: str = ""
     adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
     cancelled: Decision | None = None  # an approval of the run was cancelled: the run ends cancelled, quietly
-
-
-@dataclass(frozen=True)
-class _Resume:
-    """What an adopting worker continues a run from: a decided approval and its checkpoint, or
-    (neither) the task itself, when the run's worker died before any decision."""
-
-    approval: ApprovalRecord | None = None
-    checkpoint: str | None = None
-    announce: bool = True  # False when replaying an earlier decision (it is in the thread already)
 
 
 class RunManager:
@@ -186,7 +164,7 @@ class RunManager:
         self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
         return run
 
-    async def _execute(self, state: _RunState, resume: _Resume | None = None) -> None:
+    async def _execute(self, state: _RunState, resume: Resume | None = None) -> None:
         run = state.run
         model_client = None
         try:
@@ -216,7 +194,7 @@ class RunManager:
                 return await team.save_state()
 
             settings = await self._approvals.channel_settings(run.channel)
-            gate = ModeGate.in_order(_RunApprover(self, state), policy_for(run.mode, settings))
+            gate = ModeGate.in_order(RunApprover(self, state), policy_for(run.mode, settings))
             team = build_team(
                 run.preset,
                 model_client=model_client,
@@ -251,7 +229,7 @@ class RunManager:
                 await self._end(state, status="cancelled", reason=state.cancelled.feedback or "cancelled")
                 return
             log.exception("run %s failed", run.id, extra={"run_id": run.id})
-            await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
+            await self._end(state, status="failed", reason=redact(short_reason(exc), self._secrets))
         finally:
             self._approvals.runs_first.arrived(run.id)
             self._active.pop(run.id, None)
@@ -295,7 +273,7 @@ class RunManager:
     async def _finish(self, state: _RunState, result: TaskResult) -> None:
         decision = state.last_decision
         if decision is None:
-            await self._end(state, status="completed", reason=result.stop_reason or "", result=_last_text(result))
+            await self._end(state, status="completed", reason=result.stop_reason or "", result=last_text(result))
         elif decision.approves:
             how = "approved on timeout" if decision.outcome == "timed_out" else "approved"
             if decision.automatic:
@@ -410,7 +388,7 @@ class RunManager:
         return True
 
     async def _go_on_here(self, run: RunRecord, approval: ApprovalRecord | None, *, replay: bool) -> None:
-        """Continue a run this worker has just taken over, at its new epoch (see `_resume_point`)."""
+        """Continue a run this worker has just taken over, at its new epoch (see `resume_point`)."""
         self._metrics.adoptions.inc()
         old = self._active.get(run.id)
         if old is not None:  # our own task for it was lost track of: make sure it stops
@@ -418,37 +396,9 @@ class RunManager:
             old.token.cancel()
         state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
-        resume = await self._resume_point(state, approval, replay=replay)
+        resume = await resume_point(self._store, run.id, approval, replay=replay)
+        self._threads.post(state.run, text=takeover_note(approval, replay=replay))
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
-
-    async def _resume_point(self, state: _RunState, approval: ApprovalRecord | None, *, replay: bool) -> _Resume:
-        """Where an adopted run goes on from: `approval` with its checkpoint; else (a tool call or code
-        waited: no checkpoint is taken mid-call) the latest earlier decision that has one, or the task.
-        The agent then redoes what it did since, and asks again for what needs approval. `replay`: the
-        decision was already acted on (and announced) by the dead worker."""
-        run_approvals = sorted(await self._store.approvals.of_run(state.run.id), key=lambda a: a.created_at)
-        candidates = [approval] if approval is not None else []
-        candidates += [a for a in reversed(run_approvals) if approval is None or a.created_at < approval.created_at]
-        resume = _Resume()
-        for candidate in candidates:
-            if candidate.pending or candidate.status == "cancelled":
-                continue
-            checkpoint = await self._store.approvals.checkpoint(candidate.id)
-            if checkpoint is None:
-                continue
-            if candidate is approval and not replay:
-                return _Resume(approval=candidate, checkpoint=checkpoint)
-            resume = _Resume(approval=candidate, checkpoint=checkpoint, announce=False)
-            break
-        note = (
-            "The worker running this stopped while the agent was working; another one picked the run up"
-            " from its last checkpoint, and the agent will ask again for anything that still needs approval."
-        )
-        if approval is not None and approval.kind != "message" and approval.status == "approved" and not replay:
-            what = safe(approval.tool_name or "the code", 80)
-            note += f" {what} was approved but had not run when its worker stopped: it did not run."
-        self._threads.post(state.run, text=note)
-        return resume
 
     # cancelling -------------------------------------------------------------------------
     async def claim_command(self, trigger_id: str) -> str | None:
@@ -537,64 +487,3 @@ class RunManager:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=5)
-
-
-class _RunApprover:
-    """The `Approver` of one run (and, through `ledger`, its side-effect ledger)."""
-
-    def __init__(self, manager: RunManager, state: _RunState) -> None:
-        self._manager = manager
-        self._state = state
-        self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
-
-    # what the ledger needs of the run (`bot.approvals.ledger.OwnedRun`)
-    @property
-    def run(self) -> RunRecord:
-        return self._state.run
-
-    def fence(self) -> Fence:
-        return self._manager._fence(self._state)
-
-    def stop_fenced(self) -> None:
-        self._manager._stop_fenced(self._state)
-
-    async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
-        """The decision, in the bot's words (`bot.core.verdicts.worded`: what the run's tools print)."""
-        return worded(await self._manager.request_approval(self._state, request, cancellation_token))
-
-    async def decide(
-        self, request: ApprovalRequest, mode: Verdict, cancellation_token: Cancellation | None
-    ) -> Decision:
-        """The run's step through the decision chain, its gate's verdict in it (`ModeGate.in_order`), in the bot's
-        words."""
-        return worded(await self._manager.request_approval(self._state, request, cancellation_token, mode=mode))
-
-    async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
-        await self._automatic("auto_approved", request, rule)
-
-    async def auto_rejected(self, request: ApprovalRequest, *, rule: str) -> None:
-        await self._automatic("auto_rejected", request, rule)
-
-    async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
-        """Decided without a human outside the decision chain (a tool or the code agent refusing a call that
-        changed since its approval, through the gate): audit it; it counts for the run's outcome."""
-        await self._manager._approvals.audit_automatic(event, request, rule=rule, run=self._state.run)
-        outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
-        decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
-        self._manager._took(self._state, decision, request.proposal)
-
-
-def _last_text(result: TaskResult) -> str:
-    for message in reversed(result.messages):
-        if isinstance(message, BaseChatMessage) and message.source != HUMAN and message.source != "user":
-            return message.to_text()
-    return ""
-
-
-def _short_reason(exc: BaseException) -> str:
-    root: BaseException = exc
-    while root.__cause__ is not None:
-        root = root.__cause__
-    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-    # AutoGen's group chat raises the agent's error with its traceback appended: the reason is what precedes it
-    return text.split("\nTraceback", 1)[0].strip()[:300]

@@ -5,6 +5,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
 
     runs.py              `runs`: runs, their fencing, takeover and side-effect ledger
     approvals.py         `approvals`: approvals, cards, checkpoints, the decide step, timeouts
+    opening.py           what the open step (`approvals.open`) is given, and the audit entry it appends
     receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
     outbox.py            `outbox`: cards due a redraw
     audit.py             `audit`: the audit stream, chained
@@ -49,7 +50,7 @@ from bot.core.logs import Outage, outage_of
 from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
-from bot.store.approvals import Approvals, DecideResult, DecideStatus, Once, Opening, OpenStatus
+from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
@@ -60,6 +61,7 @@ from bot.store.homes import Homes, HomeState
 from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
+from bot.store.opening import Once, Opening, OpenStatus
 from bot.store.outbox import Outbox
 from bot.store.passkeys import Passkeys
 from bot.store.people import People

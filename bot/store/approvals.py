@@ -8,13 +8,10 @@ batch of due ones.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
-
-from agent_approvals.approver import canonical_json
+from typing import Literal, cast
 
 from bot.core.records import ApiKey, ApprovalRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
@@ -22,6 +19,7 @@ from bot.store.codec import approval_from, pack, pairs, readable_approval, split
 from bot.store.connection import aw
 from bot.store.freezes import Freezes, frozen_scope, frozen_words
 from bot.store.keys import DECIDED_RETENTION_SECONDS
+from bot.store.opening import Opening, OpenStatus, opened_entry
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
 
@@ -48,39 +46,6 @@ DecideStatus = Literal[
 ]
 
 
-OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced", "stale", "unsettled"]
-
-
-@dataclass(frozen=True, slots=True)
-class Once:
-    """What makes an ask idempotent: the asking key's id (`owner`), its Idempotency-Key, the digest of its body,
-    and how long the key is remembered."""
-
-    owner: str
-    key: str
-    digest: str
-    ttl: int = 24 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """What the open step (`Approvals.open`) is given: the `approval` (pending, or decided at once), and what it
-    checks and counts with it (each described there)."""
-
-    approval: ApprovalRecord
-    checkpoint: str | None = None
-    fence: Fence | None = None
-    once: Once | None = None
-    max_pending: int = 0
-    audit: dict[str, str] | None = None
-    rule: tuple[str, str] = ("", "")
-    now: float | None = None
-    windows: Sequence[Mapping[str, Any]] = ()
-    policy: Sequence[str] = ()
-    policy_bundle: str = ""
-    settings: tuple[str, Sequence[str] | None] = ("", None)
-
-
 @dataclass(frozen=True, slots=True)
 class DecideResult:
     status: DecideStatus
@@ -89,31 +54,6 @@ class DecideResult:
     taken: bool = False  # `ok` with `take`: the run's owner took it in the same step (as `RunStore.consume`)
     running: bool = False  # taken: the run is running again (it had not ended)
     frozen: str = ""  # `frozen`: the freeze's words ("frozen: <reason> (scope …, by …)", `freezes.frozen_words`)
-
-
-AUDITED_TITLE = 500  # characters of an approval's title (a program's, or its run's task) in its first entry
-AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its `requested` entry up to this
-
-
-def call_of(approval: ApprovalRecord) -> dict[str, str]:
-    """A tool call's digest and arguments for the audit log (what suggested rules are replayed on: the redacted copy
-    when values are hidden, with their `commitments`); arguments longer than AUDITED_ARGUMENTS are left out."""
-    if approval.kind != "tool_call" or not approval.arguments:
-        return {}
-    hidden = commitments(approval)
-    try:
-        arguments = canonical_json(json.loads(approval.arguments))
-    except ValueError:
-        return {"digest": approval.digest, **hidden}
-    return {"digest": approval.digest, **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
-            **hidden}
-
-
-def commitments(approval: ApprovalRecord) -> dict[str, str]:
-    """`hidden`: what the audit log keeps of each hidden value of its arguments (which are the redacted copy): its
-    path and a keyed commitment (HMAC-SHA256 under SECRETS_KEY, `kid:hex`), never the value."""
-    items = [{"path": item.get("path", ""), "hmac": item.get("hmac", "")} for item in approval.hidden_items]
-    return {"hidden": canonical_json(items)} if items else {}
 
 
 # a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits
@@ -148,36 +88,11 @@ class Approvals:
         decide again); "unsettled" (the channel's settings it was decided under, `settings` (channel, what its hash
         held: `ChannelSettingsStore.read`; None: not compared), changed since: read them, decide again). `policy` (the
         ids of the policies that decided or routed it, of `policy_bundle`) are counted for `/agent policy`."""
-        approval, audit, windows, once = opening.approval, opening.audit, opening.windows, opening.once
+        approval, windows, once = opening.approval, opening.windows, opening.once
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
-        entry = audit if audit is not None else {
-            "event": "requested",
-            "approval": approval.id,
-            "run": approval.run_id,
-            "by": approval.requester,
-            "at": repr(approval.created_at),
-            "card_channel": approval.card_channel,
-            "origin_channel": approval.origin_channel,
-            "kind": approval.kind,
-            "tool": approval.tool_name,
-            **call_of(approval),
-            **({"key": approval.asked_by} if approval.asked_by else {}),  # asked through the API with this key
-        }
-        if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
-            entry = {**call_of(approval), "requester": approval.requester, **entry}
-        if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/approvals/hiding.py)
-            entry = {"title": approval.task[:AUDITED_TITLE], **entry}
-        if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
-            entry = {**entry, "workflow": approval.workflow}
-        if approval.team:  # the workspace it belongs to (policies read it; none: the home workspace's)
-            entry = {**entry, "team": approval.team, **({"enterprise": approval.enterprise} if approval.enterprise
-                                                        else {})}
-        if approval.policy:  # the policies that decided or routed it (bot/policy/), and the windows they read
-            entry = {**entry, "policy": approval.policy}
-            if windows:
-                entry["windows"] = json.dumps({str(w["name"]): w["expect"] for w in windows}, separators=(",", ":"))
+        entry = opened_entry(opening)
         k = self._k
         rule_channel, rule_id = opening.rule
         settings_channel, settings_held = opening.settings
@@ -424,19 +339,19 @@ class Approvals:
                 "card_ts": ts,
                 "worker_channels": k.worker_channels,
                 "retention": str(DECIDED_RETENTION_SECONDS),
-                "check_auth": "1" if check_auth else "0",
-                "in_groups": "" if in_groups is None else "1" if in_groups else "0",
+                "check_auth": _flag(check_auth),
+                "in_groups": _flag(in_groups),
                 "card_grace": repr(s.card_grace),
-                "attach": "1" if attach else "0",
+                "attach": _flag(attach),
                 "valid_until": valid_until,
-                "dry_run": "1" if dry_run else "0",
+                "dry_run": _flag(dry_run),
                 "principals": "?" if principals is None else ",".join(principals),
                 "group_principal": group_principal,
                 "assurance": assurance,
                 "take": fence_arg(take[1]) if take is not None else "",
                 "team": team,
                 "home_team": home_team,
-                "across": "" if across is None else "1" if across else "0",
+                "across": _flag(across),
                 "edit_hidden": edit_hidden,
             },
         )
@@ -528,3 +443,8 @@ class Approvals:
             count, oldest = found.get(channel, (0, float(score)))
             found[channel] = (count + 1, oldest)
         return found
+
+
+def _flag(value: bool | None) -> str:
+    """A yes/no argument of a Lua step: "1", "0", or "" when not given (None)."""
+    return "" if value is None else "1" if value else "0"

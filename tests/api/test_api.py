@@ -317,7 +317,7 @@ async def test_there_is_no_way_to_decide_through_the_api(api: Worker, slack: Sla
 
 
 def test_webhook_retries_last_at_least_a_day_and_never_reach_private_addresses() -> None:
-    from bot.api.requests import private_host
+    from bot.api.hosts import private_host
     from bot.api.webhooks import GIVE_UP_AFTER, backoff
 
     waited, tries = 0.0, 0

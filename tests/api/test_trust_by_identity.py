@@ -222,7 +222,7 @@ async def test_an_approval_stored_with_such_an_integer_reads_without_a_receipt_n
 
 
 def test_every_spelling_the_resolver_reads_as_loopback_is_private() -> None:
-    from bot.api.requests import client_host, private_host
+    from bot.api.hosts import client_host, private_host
 
     for url in (*(f"https://{host}/hook" for host in SPELLINGS), "https://127.1/hook", "https://2130706433/hook",
                 "https://0x7f.0.0.1/hook", "https://[::ffff:127.0.0.1]/hook", "https://localhost./hook"):

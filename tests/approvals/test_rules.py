@@ -17,15 +17,12 @@ from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 from bot.core.allow_rules import (
     Condition,
     Match,
-    PastCall,
     Rule,
     condition_from_text,
     exact_match,
-    past_calls,
     problems,
-    replay,
-    suggest,
 )
+from bot.core.rule_suggestions import PastCall, past_calls, replay, suggest
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import Email
 from bot.store import Opening, Store

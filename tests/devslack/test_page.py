@@ -19,7 +19,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_sdk import WebClient
 
 from bot.devslack.server import SlackStandIn
-from bot.slack.blocks.approval_card import parameters_line
+from bot.slack.blocks.arguments import parameters_line
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.receiver import SECRET, TOKEN, actions_card, bolt_app, option, serve
 from tests.support.source import ROOT

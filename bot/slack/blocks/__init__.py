@@ -4,6 +4,7 @@
                         escaped, cut to Slack's limits and sent with `verbatim: true`, so it never becomes live
                         Slack markup; every other module makes its text objects through it
     approval_card.py    approval cards, pending and decided (and their re-posted and cut forms)
+    arguments.py        a tool's parameters and a call's arguments, shown inert (cut on a card)
     runs.py             a run's header message and its result
     decision_modals.py  the modals of one decision: Revise, Reject, a proposal's full text, a notice
     batch_modals.py     deciding several approvals at once from the App Home (choose, confirm exactly what

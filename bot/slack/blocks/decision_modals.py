@@ -14,7 +14,8 @@ from typing import Any
 from agent_approvals.approver import pretty_json
 
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.approval_card import argument_value, proposal_text
+from bot.slack.blocks.approval_card import proposal_text
+from bot.slack.blocks.arguments import argument_value
 from bot.slack.blocks.home import asked_line
 from bot.slack.blocks.text import (
     TEXT_LIMIT,

@@ -25,7 +25,7 @@ from bot.core.allow_rules import (
     value_text,
 )
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.approval_card import arguments_text
+from bot.slack.blocks.arguments import arguments_text
 from bot.slack.blocks.decision_modals import INPUT_LIMIT, build_notice_modal
 from bot.slack.blocks.home import run_code
 from bot.slack.blocks.rules import RULE_CALLBACK_ID, match_text

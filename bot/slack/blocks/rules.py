@@ -10,8 +10,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.allow_rules import Match, Rule, Suggestion
+from bot.core.allow_rules import Match, Rule
 from bot.core.records import APPROVAL_ID
+from bot.core.rule_suggestions import Suggestion
 from bot.slack.blocks.text import (
     TEXT_BUDGET,
     channel_ref,

@@ -14,7 +14,7 @@ from agent_approvals.receipts import args_sha256, jcs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.api.requests import canonical_digest
+from bot.api.canonical import canonical_digest
 
 # RFC 8785 3.2.3: keys sorted by their UTF-16 code units (the emoji, beyond the BMP, sorts before U+FB33)
 SORTING = {"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh", "1": "One",

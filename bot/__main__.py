@@ -298,8 +298,8 @@ async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
     from bot.core.tracing import start_tracing, stop_tracing
+    from bot.root import create_services
     from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
-    from bot.services import create_services
     from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
     from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
     from bot.tenancy import Tenancy
@@ -307,7 +307,8 @@ async def _socket_mode(settings: Settings) -> None:
     assert settings.slack_app_token is not None
     services = create_services(settings)
     workspaces = create_workspaces(services)
-    tenancy = Tenancy(services, workspaces)  # each workspace's requests served by its parts, as over HTTP
+    # each workspace's requests served by its parts, as over HTTP
+    tenancy = Tenancy(services, workspaces, build=create_services)
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -38,7 +38,8 @@ from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
-from bot.services import Services, create_services
+from bot.root import create_services
+from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import TenantApps, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
@@ -73,7 +74,8 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     services = services or create_services(settings)
     workspaces = create_workspaces(services)
     bolt = create_bolt_app(services, workspaces)
-    tenancy = Tenancy(services, workspaces)  # every other workspace's parts, built as its first request comes
+    # every other workspace's parts, built as its first request comes
+    tenancy = Tenancy(services, workspaces, build=create_services)
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=HANDLER_ARGS)
     web_app[SERVICES] = services
     web_app.on_response_prepare.append(say_version)

@@ -197,7 +197,7 @@ async def stopped_within(stopping: Awaitable[None], within: float, *, what: str)
 
 async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> Worker:
     settings = Settings.from_env(env)
-    from bot.services import create_services
+    from bot.root import create_services
 
     services = create_services(settings, worker_id=worker_id)
     app = create_web_app(settings, services=services)

@@ -52,19 +52,26 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.audit": (*BELOW_CORE, "bot.store", "bot.audit"),
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
-    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
-    "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
+    "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO,
+                      "bot.approvals"),
+    "bot.sessions": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.approvals", "bot.sessions"),  # told by the events
+    "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.sessions",
+                 "bot.runs"),
     "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
     "bot.signin": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.signin"),  # Sign in with Slack on the pages
-    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.signin",
-                   "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
-    "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
-                     "bot.runs", "bot.api", "bot.stepup"),
+    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
+                   "bot.signin", "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
+                     "bot.stepup"),  # the parts, as a type: started and stopped together
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes"),
+                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes",
+                   "bot.root"),
+    "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
+                 "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
@@ -194,7 +201,7 @@ def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
     assert all(ast.get_docstring(ast.parse((p / "__init__.py").read_text())) for p in folders), folders
 
 
-REDIS_TYPE_ONLY = {"bot.services", "bot.runs.response_cache"}  # they hand a client they made to the store
+REDIS_TYPE_ONLY = {"bot.services", "bot.root", "bot.runs.response_cache"}  # they hand a client they made to the store
 
 
 def redis_spoken(source: str) -> set[str]:

@@ -270,7 +270,7 @@ class ApprovalsApi:
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
         requester = await self.requester(allowed.requester) if allowed.requester else ""
-        # (free text of the program's, in the entry and the answer: through the one door, bot/approvals/hiding.py)
+        # (free text of the program's, in the entry and the answer: through the one door, bot/redaction/hiding.py)
         allowed = replace(allowed, allowed_by=self.approvals.chain.hiding.text(allowed.allowed_by))
         end = RecordAllowed(self.store, key, allowed, channel=channel, requester=requester,
                             idempotency_key=idempotency_key)

@@ -6,9 +6,8 @@ turn, tool call or code run that needs a person goes to the approval service (bo
 which posts the card and wakes the run when anyone, on any worker, decides it. Every write the owner
 makes to the run is fenced by the run's epoch, which goes up when another worker takes it over.
 
-Longer than our ~400-line guide on purpose: starting, asking, ending and taking over a run share the
-run's task, its state and its fencing, and read best as one class; its helpers live apart (the
-approval service, `threads`, `ledger`, `ids`).
+Longer than our ~400-line guide on purpose: starting, asking, ending and taking over a run share the run's task, its
+state and its fencing, and read best as one class; its helpers live apart (the approval service, `threads`, `ledger`).
 """
 
 from __future__ import annotations
@@ -29,10 +28,7 @@ from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
-from bot.approvals.ledger import RunLedger
-from bot.approvals.run_session import outcome_title, step_name, task_chunk, withdrawn_task
-from bot.approvals.run_thread import RunThreads
-from bot.approvals.service import NO_OPINION, ApprovalService
+from bot.approvals import NO_OPINION, ApprovalService, HomeService
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
@@ -42,9 +38,12 @@ from bot.core.verdicts import worded
 from bot.core.workspaces import WorkspaceRef
 from bot.runs.caching_client import AsyncCacheStore
 from bot.runs.idempotency import claim_command, record_command
+from bot.runs.ledger import RunLedger
 from bot.runs.models import describe_model, load_model_client
 from bot.runs.plan import run_with_plan
 from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
+from bot.sessions.run_session import outcome_title, step_name, task_chunk, withdrawn_task
+from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 
@@ -108,6 +107,7 @@ class RunManager:
         team_options: TeamOptions | None = None,
         model_cache: AsyncCacheStore | None = None,
         lease_seconds: float = 6.0,
+        homes: HomeService | None = None,
     ) -> None:
         self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
         self._team_options = team_options or TeamOptions()
@@ -119,6 +119,7 @@ class RunManager:
         self._store = store
         self._approvals = approvals
         self._threads = threads
+        self._homes = homes
         self._background = background
         self._worker_id = worker_id
         self._model_config = dict(model_config)
@@ -126,7 +127,6 @@ class RunManager:
         self._active: dict[str, _RunState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        approvals.on_orphaned(self.continue_if_orphaned)
 
     @property
     def active_runs(self) -> int:
@@ -363,8 +363,8 @@ class RunManager:
             )
         await self._threads.update_header(final)
         await self._threads.close_session(final, stopped=final.reason == STOPPED)
-        if self._approvals.homes is not None:  # "Your runs" in the requester's Home
-            self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
+        if self._homes is not None:  # "Your runs" in the requester's Home
+            self._background.spawn(self._homes.refresh_person(final.requester), name=f"home-{final.id}")
 
     def _shown(self, text: str) -> str:
         """Text a run's session streams: the bot's secrets out, then hidden as on cards (detectors, `redact:`)."""
@@ -547,7 +547,7 @@ class _RunApprover:
         self._state = state
         self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
 
-    # what the ledger needs of the run (`bot.approvals.ledger.OwnedRun`)
+    # what the ledger needs of the run (`bot.runs.ledger.OwnedRun`)
     @property
     def run(self) -> RunRecord:
         return self._state.run

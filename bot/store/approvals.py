@@ -167,7 +167,7 @@ class Approvals:
         }
         if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
             entry = {**call_of(approval), "requester": approval.requester, **entry}
-        if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/approvals/hiding.py)
+        if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/redaction/hiding.py)
             entry = {"title": approval.task[:AUDITED_TITLE], **entry}
         if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
             entry = {**entry, "workflow": approval.workflow}
@@ -378,7 +378,7 @@ class Approvals:
                 gets `check_workspace` (apply `rights.may_decide_across`, then call again with `across`); `across`
                 False refuses them (`other_workspace`, audited).
             edit_hidden: what a reviewer's edit of a call with nothing hidden hid (JSON as `hidden`), kept on the
-                decided record (bot/approvals/hiding.py).
+                decided record (bot/redaction/hiding.py).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`

@@ -3,7 +3,7 @@ every detector) and `redacted` over a call's arguments, per call, median over re
 measured in the same run: `json.dumps` of the same arguments (what any surface already pays to show them).
 
 And what it costs a real ask (`asks`): the store's one open step (`Approvals.open`, a real redis-server) of the same
-call with detection (bot/approvals/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
+call with detection (bot/redaction/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
 the same run; the figure is `ratio_with_to_without` (an ask with detection / the same ask without).
 
 Cases: a small refund call with a card and an IBAN; an e-mail draft (a long text, nothing to hide); 200 order lines
@@ -29,9 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.approvals.hiding import Hiding
 from bot.core.sealing import HiddenKeyring
 from bot.core.sensitive import find_hidden, parse_redact, redacted
+from bot.redaction.hiding import Hiding
 from bot.store import Opening, Store, connect
 from tests.benchmarks.common import DRAFT, machine_info, new_approval, start_redis, stop_redis, write_json
 

@@ -1,5 +1,16 @@
-"""The composition root: the one module where the worker's parts are built and wired (`create_services`), the
-decision chain's deciders listed (`approval_service`) and who listens to the approval core's events (`listen`)."""
+"""The composition root: the one module where a worker's parts are built and wired.
+
+    create_services   the parts of one worker (or, with `base`, of another tenant it serves): each built once, with
+                      what it is told of (hooks) set here and nowhere else
+    approval_service  the approval core and its decision chain: the deciders listed, in order
+    listen            who listens to the approval core's events (bot/approvals/events.py): cards, Homes, redaction,
+                      metrics, runs, a run's thread and session; a new surface (Teams) is one more line there
+    create_worker     the worker over HTTP and Socket Mode: its parts, the workspaces, every tenant's parts, the Bolt
+                      app, the uninstall hook (registered once) and what a tenant's parts are told when built
+    create_web_app    the worker's HTTP server (bot/server.py mounts it)
+
+tests/test_root.py fails when a part is wired outside this module (a hook set, appended to or registered
+elsewhere), and when a surface imports the approval core's internals."""
 
 from __future__ import annotations
 
@@ -9,6 +20,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import aiohttp
+from aiohttp import web
 from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -46,6 +58,7 @@ from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.version import build_commit
+from bot.core.workspaces import WorkspaceRef
 from bot.policy.bundle import PolicyBundle, PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
@@ -54,16 +67,20 @@ from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
+from bot.server import Worker, serve_worker, withdraw_on_uninstall
 from bot.services import Services, direct_message
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
+from bot.slackapp.app import create_bolt_app, create_workspaces, tenant_answer, tenant_of
+from bot.slackapp.members import why_not
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, connect
+from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +341,7 @@ def create_services(
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
-    approvals.edits.on_step_up(confirm_edit)
+    approvals.edits.set_step_up_handler(confirm_edit)
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -370,6 +387,32 @@ def create_services(
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
     )
+
+
+def create_worker(settings: Settings, *, services: Services | None = None) -> Worker:
+    """One worker, wired (over HTTP, `create_web_app`, or Socket Mode, bot/__main__.py): its parts (`services`, or
+    made here), the workspaces' tokens, every other workspace's parts (`Tenancy`, built as its first request comes),
+    the home Bolt app, and what each is told of. Nothing connects until `bot.server.start_worker`."""
+    services = services or create_services(settings)
+    workspaces = create_workspaces(services)
+    tenancy = Tenancy(services, workspaces, build=create_services)
+    services.waiter.on_notice.append(tenancy.heard)  # another worker's word that a workspace was uninstalled
+    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
+    tenancy.on_built.append(tenant_votes_checked)
+    # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
+    services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
+    return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces))
+
+
+def tenant_votes_checked(parts: Services, ref: WorkspaceRef) -> None:
+    """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
+    parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
+
+
+def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
+    """The HTTP server of one worker (`create_worker`, mounted by bot/server.py). Its parts start with the server and
+    stop with it."""
+    return serve_worker(settings, create_worker(settings, services=services))
 
 
 def listen(

@@ -67,7 +67,6 @@ class Tenancy:
         self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
         self._closed = False
         self.on_built: list[Callable[[Services, WorkspaceRef], None]] = []  # told of each tenant's parts, once built
-        home.waiter.on_notice.append(self._heard)  # another worker's word that a workspace was uninstalled
 
     async def home_tenant(self) -> str | None:
         """The home tenant's id (None while no worker has learnt its team)."""
@@ -226,8 +225,9 @@ class Tenancy:
             log.info("tenant %s is no longer served (the app was uninstalled there)", tenant)
         return found
 
-    async def _heard(self, message: dict[str, object]) -> None:
-        """A notice to every worker: a workspace uninstalled (on whichever worker Slack told) stops being served."""
+    async def heard(self, message: dict[str, object]) -> None:
+        """A notice to every worker (the home waiter's `on_notice`, wired by bot/root.py): a workspace uninstalled (on
+        whichever worker Slack told) stops being served."""
         tenant = message.get("tenant")
         if message.get("t") != TENANT_GONE or not isinstance(tenant, str):
             return

@@ -26,7 +26,8 @@ from aiohttp import web
 from bot.core.sealing import HiddenKeyring
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
-from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
+from bot.root import create_web_app
+from bot.server import LISTEN_BACKLOG, SERVICES
 from bot.services import Services
 from bot.store import Store, connect
 

@@ -30,8 +30,7 @@ from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request,
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
-from bot.approvals.opening import OpenRefused, ProgramAsk
-from bot.approvals.service import REFUSAL_QUIET, ApprovalService
+from bot.approvals import REFUSAL_QUIET, ApprovalService, OpenRefused, ProgramAsk
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, hidden_list, workspace_of

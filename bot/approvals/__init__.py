@@ -23,9 +23,11 @@ bot/sessions/' (they listen to the events), a run's side-effect ledger bot/runs/
 
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report` (headline numbers), the leaves of
 `bot.slack` (`blocks`, `client`, `directory`) and `agents`. Never `bot.runs`, `bot.sessions` or the Slack entry.
-What the surfaces above may use of it are the names below (`__all__`)."""
+What the surfaces above may use of it are the names below (`__all__`), and `rights` and `refusals` (pure: what
+every surface judges and says alike); tests/test_root.py fails on a surface importing anything else of it."""
 
 from bot.approvals.card_sync import CardService
+from bot.approvals.chain import Decided, Step
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -35,17 +37,29 @@ from bot.approvals.events import (
     Events,
 )
 from bot.approvals.homes import HomeService
-from bot.approvals.service import NO_OPINION, ApprovalService
+from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
+from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
+from bot.approvals.service import NO_OPINION, REFUSAL_QUIET, ApprovalService
+from bot.approvals.waiter import DueSweeper
 
 __all__ = [
     "NO_OPINION",
+    "NO_RULE_FOR_STEP_UP",
+    "REFUSAL_QUIET",
+    "SUGGEST_SINCE",
     "ApprovalDecided",
     "ApprovalEnded",
     "ApprovalOpened",
     "ApprovalService",
     "CardPosted",
     "CardService",
+    "Decided",
+    "DueSweeper",
     "Event",
     "Events",
     "HomeService",
+    "OpenRefused",
+    "Opened",
+    "ProgramAsk",
+    "Step",
 ]

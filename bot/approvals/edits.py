@@ -4,7 +4,7 @@
               approve), kept in Redis for EDIT_KEPT seconds, bound to the run and the edited arguments' digest
     made      the note of the edit that made a request (read once, by the worker that asks about the edited call)
     approve   Save & approve: the editor's approval of the edited call through the decide step, as a click on its
-              card (one that needs step-up: they are sent to confirm it with their passkey, `on_step_up`)
+              card (one that needs step-up: they are sent to confirm it with their passkey, `set_step_up_handler`)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Edits:
         self._background = background
         self._on_step_up: StepUpHandler | None = None
 
-    def on_step_up(self, handler: StepUpHandler) -> None:
+    def set_step_up_handler(self, handler: StepUpHandler) -> None:
         """Who sends an editor whose Save & approve needs their passkey (step-up) to confirm it: (user, approval,
         its card) (bot/stepup/; wired by the composition root, bot/root.py: step-up is built over the core)."""
         self._on_step_up = handler
@@ -86,7 +86,7 @@ class Edits:
     async def approve(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
         """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
         decide step with every approver rule, as if they had clicked Approve on its card (one that needs step-up:
-        they are sent to confirm it with their passkey, `on_step_up`)."""
+        they are sent to confirm it with their passkey, `set_step_up_handler`)."""
         result = await self._decide(approval_id, outcome="approved", user=user, card=card,
                                     feedback="approved with their edit (Save & approve)")
         if result.status == "step_up" and result.approval is not None and self._on_step_up is not None:

@@ -42,7 +42,7 @@ from bot.slack.workspaces import TOKEN_REFUSED, NotInstalled, Workspace, Workspa
 from bot.slackapp import listeners
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
-from bot.slackapp.members import members_only, why_not
+from bot.slackapp.members import members_only
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
@@ -144,12 +144,6 @@ class TenantApps:
         self.tenancy = tenancy
         self.home_app = home_app
         self._apps: dict[str, AsyncApp] = {}
-        tenancy.on_built.append(self._built)
-
-    @staticmethod
-    def _built(parts: Services, ref: WorkspaceRef) -> None:
-        """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
-        parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
 
     async def app_for(self, parsed: dict[str, Any]) -> AsyncApp:
         """The Bolt app that serves `parsed`. `NotInstalled` where the app is not installed."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.approvals.service import ApprovalService
+from bot.approvals import ApprovalService
 from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for
 from bot.core.records import ApprovalRecord
 from bot.redaction.hiding import Hiding

@@ -243,7 +243,8 @@ def create_services(
         publishes_per_minute=settings.home_publishes_per_minute,
         budget_window=settings.home_budget_window,
     )
-    cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
+    # a redraw is done once every Home shows it too: the outbox awaits the answer (a direct hook, not an event)
+    cards.after_draw = homes.refresh_for
     signing = signing_keys(settings) if base is None else base.signing
     receipts = None if signing is None else ReceiptIssuer(
         store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,

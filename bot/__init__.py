@@ -12,10 +12,12 @@ checks this on every run), from the bottom:
     report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API
                  client, the directory
-    approvals/   the approval core: opening, the service, cards kept in step, Homes, reminders, rules,
-                 a run's thread, the side-effect ledger, the waiter
-    runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
-                 team presets and their model clients
+    redaction/   hidden values: found as an approval opens, stored redacted, sealed apart, ended with it
+    approvals/   the approval core: opening, the decision chain, the service, its events (opened, decided,
+                 ended), cards kept in step, Homes, reminders, rules, the waiter
+    sessions/    a run's header, thread and Slack agent session, told of its approvals by their events
+    runs/        the bot's own `/agent` runs: the run manager, the supervisor, the side-effect ledger, commands
+                 done once, the team presets and their model clients
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
     signin/      Sign in with Slack (OpenID Connect) in front of every page the bot serves
     stepup/      step-up: people's passkeys (WebAuthn), registered through one-time links from their App Home
@@ -25,7 +27,8 @@ checks this on every run), from the bottom:
                  templates with their scripts (rendered by core/templates.py, every text escaped)
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
-    services.py  builds one worker's parts (the composition root)
+    services.py  `Services`: one worker's (or tenant's) parts, started and stopped together
+    root.py      the composition root: builds and wires the parts, lists the deciders and the events' listeners
     tenancy.py   each workspace's parts: one worker serves every workspace it is installed in
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
     probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)

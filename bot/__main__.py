@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from functools import partial
 
 from aiohttp import web
 
@@ -262,7 +261,8 @@ def listening(settings: Settings) -> str:
 def serve(settings: Settings) -> int:
     from bot.core.logs import configure_logging
     from bot.core.security import secrets_of
-    from bot.server import LISTEN_BACKLOG, create_web_app
+    from bot.root import create_web_app
+    from bot.server import LISTEN_BACKLOG
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings),
                       detectors=settings.redact_detectors)
@@ -297,30 +297,21 @@ def use_event_loop(choice: str) -> str:
 async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
-    from bot.core.tracing import start_tracing, stop_tracing
-    from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
-    from bot.services import create_services
-    from bot.slackapp.app import Edge, EdgeSocketModeHandler, create_bolt_app, create_workspaces
+    from bot.root import create_worker
+    from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, start_worker, stop_worker
+    from bot.slackapp.app import EdgeSocketModeHandler
     from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
-    from bot.tenancy import Tenancy
 
     assert settings.slack_app_token is not None
-    services = create_services(settings)
-    workspaces = create_workspaces(services)
-    tenancy = Tenancy(services, workspaces)  # each workspace's requests served by its parts, as over HTTP
-    edge = Edge(tenancy)  # (before `tenancy.start`: the tenants built there are told to it too)
-    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
+    worker = create_worker(settings)  # each workspace's requests served by its parts, as over HTTP
+    services, workspaces, tenancy = worker.services, worker.workspaces, worker.tenancy
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    start_tracing(settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
-    await services.start()
-    await workspaces.ask_all()  # at start-up, not by the first burst of events
-    await learnt(services, await workspaces.home.answer())
-    await tenancy.start()
-    handler = EdgeSocketModeHandler(create_bolt_app(services, workspaces), edge,
-                                    settings.slack_app_token.get_secret_value(), web_client=services.slack)
+    await start_worker(worker)
+    handler = EdgeSocketModeHandler(worker.bolt, worker.edge, settings.slack_app_token.get_secret_value(),
+                                    web_client=services.slack)
     # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
     side = web.Application(handler_args=HANDLER_ARGS)
     add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)
@@ -336,9 +327,7 @@ async def _socket_mode(settings: Settings) -> None:
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
-        await tenancy.close()
-        await services.close()
-        stop_tracing()
+        await stop_worker(worker)
 
 
 if __name__ == "__main__":

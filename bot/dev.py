@@ -397,9 +397,8 @@ class DevStack:
 
     async def _start_bot(self) -> Services:
         from bot.core.settings import Settings, SettingsError
+        from bot.root import create_services, create_web_app
         from bot.runs.models import ModelConfigError
-        from bot.server import create_web_app
-        from bot.services import create_services
 
         sock = socket.socket()  # bound first, so the worker's settings carry its real port
         try:

@@ -3,7 +3,7 @@
 passkey pages (`/step-up/...`, `bot/stepup/pages.py`) behind Sign in with Slack (`/signin/...`, `bot/signin/`),
 Slackbot's MCP endpoint (`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with SLACKBOT_MCP), `GET /healthz` and
 `GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
-stops the worker's services with it.
+stops the worker's parts with it (a `Worker`, built and wired by the composition root, bot/root.py).
 
 `/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
 here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,7 +34,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
-from bot.approvals.service import REFUSAL_QUIET
+from bot.approvals import REFUSAL_QUIET
 from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import stop_task
@@ -41,11 +42,10 @@ from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
-from bot.services import Services, create_services
+from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
-from bot.slackapp.app import Edge, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
-from bot.slackapp.members import why_not
+from bot.slackapp.app import Edge, Workspaces, slack_events_handler
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
@@ -71,12 +71,39 @@ WORKSPACES: web.AppKey[Workspaces] = web.AppKey("workspaces", Workspaces)
 TENANCY: web.AppKey[Tenancy] = web.AppKey("tenancy", Tenancy)
 
 
-def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
-    """The HTTP server of one worker. Services start with the server and stop with it."""
-    services = services or create_services(settings)
-    workspaces = create_workspaces(services)
-    bolt = create_bolt_app(services, workspaces)
-    tenancy = Tenancy(services, workspaces)  # every other workspace's parts, built as its first request comes
+@dataclass(frozen=True)
+class Worker:
+    """One worker's parts, wired by the composition root (bot/root.py, `create_worker`): the home parts, the
+    workspaces' tokens, every other tenant's parts (`Tenancy.parts`) and the Bolt app of the home workspace."""
+
+    services: Services
+    workspaces: Workspaces
+    tenancy: Tenancy
+    bolt: AsyncApp
+    edge: Edge  # where a request's workspace is resolved before `bolt` serves it
+
+
+async def start_worker(worker: Worker) -> None:
+    """Start a worker's parts, over HTTP or Socket Mode: its home parts, what Slack says of each workspace, the home
+    workspace learnt, then the loops of every tenant served before."""
+    start_tracing(worker.services.settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
+    await worker.services.start()
+    await worker.workspaces.ask_all()  # at start-up, not by the first burst of requests
+    await learnt(worker.services, await worker.workspaces.home.answer())
+    await worker.tenancy.start()
+
+
+async def stop_worker(worker: Worker) -> None:
+    """Stop what `start_worker` started: every tenant's loops before the home parts close the connections."""
+    await worker.tenancy.close()
+    await worker.services.close()
+    stop_tracing()  # the spans not yet sent
+
+
+def serve_worker(settings: Settings, worker: Worker) -> web.Application:
+    """The HTTP server of one `worker` (bot/root.py's `create_web_app` builds it). Its parts start with the server
+    and stop with it."""
+    services, workspaces, bolt, tenancy = worker.services, worker.workspaces, worker.bolt, worker.tenancy
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=HANDLER_ARGS)
     web_app[SERVICES] = services
     web_app.on_response_prepare.append(say_version)
@@ -84,21 +111,13 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app[WORKSPACES] = workspaces
     web_app[TENANCY] = tenancy
 
-    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
-
     async def on_startup(_: web.Application) -> None:
-        start_tracing(settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
-        await services.start()
-        await workspaces.ask_all()  # at start-up, not by the first burst of requests
-        await learnt(services, await workspaces.home.answer())
-        await tenancy.start()  # the loops of every tenant served before
+        await start_worker(worker)
 
     async def on_cleanup(_: web.Application) -> None:
-        await tenancy.close()
-        await services.close()
-        stop_tracing()  # the spans not yet sent
+        await stop_worker(worker)
 
-    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces, Edge(tenancy)))
+    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces, worker.edge))
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)
@@ -181,8 +200,6 @@ def add_worker_routes(
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),
                holder_of=None if tenancy is None else partial(holder_of, tenancy))
-    # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
-    services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
                             by_email=services.directory.user_by_email, audit=services.store.audit)
     signin.add_routes(web_app)

@@ -1,69 +1,43 @@
-"""The parts of one worker, built once by `create_services()` and handed to the listeners."""
+"""The parts of one worker (or of one tenant it serves), `Services`: what the listeners, the API, the pages and the
+loops are handed, started and stopped together. They are built and wired by the composition root (bot/root.py,
+`create_services`); nothing here wires anything."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.api.receipts import ReceiptIssuer, issuer_of
-from bot.api.service import ApiWaiters, ApprovalsApi
-from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
+from bot.api.service import ApprovalsApi
+from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
-from bot.approvals.chain import DecisionChain
-from bot.approvals.deciders.freeze import Freeze
-from bot.approvals.deciders.mode import Mode
-from bot.approvals.deciders.person import Person
-from bot.approvals.deciders.policies import Policies
-from bot.approvals.deciders.rules import Rules
-from bot.approvals.delivery import Delivery
-from bot.approvals.hiding import Hiding
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
-from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
-from bot.audit.archive.stores import open_archive
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.audit.archive.writer import AuditArchiver
-from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
-from bot.audit.watch import Alerter, AuditWatch
-from bot.core.detectors import DETECTORS
-from bot.core.ids import new_worker_id
+from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.watch import AuditWatch
 from bot.core.metrics import Metrics
-from bot.core.passkeys import relying_party
-from bot.core.records import API_OWNER, ApprovalRecord
-from bot.core.sealing import HiddenKeyring
-from bot.core.security import secrets_of
-from bot.core.settings import Settings, SettingsError, reveal
-from bot.core.signing import SigningError, SigningKeys, load_signing_keys
-from bot.core.tasks import Background, RunsFirst
-from bot.core.version import __version__, build_commit
-from bot.policy.bundle import PolicyBundle, PolicyError
-from bot.policy.engine import PolicyEngine
+from bot.core.settings import Settings, SettingsError
+from bot.core.signing import SigningKeys
+from bot.core.tasks import Background
+from bot.core.version import __version__
 from bot.runs.manager import RunManager
-from bot.runs.models import resolve_model_config
-from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
-from bot.runs.teams import TeamOptions
 from bot.slack.alerts_channel import AlertsChannel
-from bot.slack.blocks.text import escape
-from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
-from bot.store import DecideResult, NewerFormat, Store, StoreUnavailable, connect
+from bot.store import NewerFormat, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -167,348 +141,6 @@ class Services:
             await self.slack.session.close()
 
 
-def team_options(settings: Settings) -> TeamOptions:
-    return TeamOptions(
-        outbox_dir=settings.outbox_dir,
-        code_execution=settings.enable_code_execution,
-        code_work_dir=settings.code_work_dir,
-        code_timeout=settings.code_timeout,
-    )
-
-
-def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
-    """SECRETS_KEY's keyring for hidden values (None when it is not set: values are hidden all the same, and not
-    kept: said once at start)."""
-    text = reveal(settings.secrets_key)
-    return None if text is None else HiddenKeyring.from_setting(text)
-
-
-def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, CountingWebClient]:
-    """What the App Home work uses instead of the worker's: its own Redis client, a blocking pool of
-    `HOME_REDIS_CONNECTIONS` (a redraw storm waits for these, never for those of clicks, timeouts,
-    reminders and run starts), the store on it, and a Web API client that does not retry a 429 itself
-    (Home publishing is paused for its Retry-After instead, every worker's: `bot/store/home_queue.py`)."""
-    redis = connect(
-        settings.redis_url.get_secret_value(),
-        max_connections=settings.home_redis_connections,
-        command_timeout=settings.redis_timeout,
-    )
-    store = Store(
-        redis,
-        prefix=settings.store_prefix,
-        audit_retention=settings.audit_retention,
-        run_retention=settings.run_retention,
-    )
-    store.hidden.use(hidden_keyring(settings))
-    slack = create_slack_client(settings, metrics)
-    slack.retry_handlers = [
-        h for h in slack.retry_handlers if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
-    ]
-    return redis, store, slack
-
-
-def tenant_home_parts(
-    settings: Settings, base: Services, *, store: Store, slack: AsyncWebClient
-) -> tuple[Redis, Store, AsyncWebClient]:
-    """`home_parts` of a tenant: the base's Home connections, a store on them with the tenant's keys (so its Home
-    queue and `views.publish` budget are its own: one workspace's redraw storm never pauses another's Homes), and a
-    client with the tenant's token that does not retry a 429 itself."""
-    home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root,
-                       audit_retention=settings.audit_retention, run_retention=settings.run_retention)
-    home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""))
-    home_slack.retry_handlers = [
-        h for h in home_slack.retry_handlers
-        if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
-    ]
-    home_slack.session = slack.session
-    return base.home_redis, home_store, home_slack
-
-
-async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
-    """A loaded bundle's warning: the user groups its @approvers name that Slack does not know (their asks could be
-    decided by nobody), or that they could not be checked."""
-    named = [group for policy in bundle.policies.values() for group in policy.approvers]
-    missing, unchecked = await directory.missing_groups(named)
-    whose = {group: [p.id for p in bundle.policies.values() if group in p.approvers] for group in missing}
-    said = "; ".join(f"@approvers names user group {group}, which Slack does not know (policy {', '.join(ids)}):"
-                     " nobody can decide its asks until it is fixed" for group, ids in whose.items())
-    if unchecked:
-        said += ("; " if said else "") + f"the user groups of @approvers could not all be checked: {unchecked}"
-    return said
-
-
-def approval_service(
-    *, store: Store, cards: CardService, waiter: DecisionWaiter, directory: Directory, threads: RunThreads,
-    background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
-    policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
-    sweeper_wake: Callable[[], None] | None = None, homes: HomeService | None = None,
-    runs_first: RunsFirst | None = None, external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS,
-) -> ApprovalService:
-    """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
-    deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
-    worker's engine (None: the shipped defaults alone); `sweeper_wake`: called when an approval's card is posted."""
-    policies = policies or PolicyEngine.load(None, store=store)
-    delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
-                        sweeper_wake=sweeper_wake,
-                        cancel=lambda approval_id, by, reason: approvals.cancel(approval_id, by=by, reason=reason))
-    engine = policies
-    hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
-    chain = DecisionChain(
-        store=store, threads=threads, approvals_channel=approvals_channel, default_timeout=default_timeout,
-        hiding=hiding,
-        links=[
-            Freeze(store),  # first: a frozen scope refuses every new ask in it at once
-            Policies(policies, store=store, background=background, admin_users=admin_users),
-            Mode(),
-            Rules(store),
-        ],
-        end=Person(store, delivery),  # a person decides; what a link decided at once is stored there too
-    )
-    approvals = ApprovalService(
-        store=store, cards=cards, waiter=waiter, directory=directory, threads=threads, background=background,
-        worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
-        delivery=delivery, policies=policies, metrics=metrics, homes=homes, runs_first=runs_first,
-        external_teams=external_teams,
-    )
-    return approvals
-
-
-def create_services(
-    settings: Settings, *, worker_id: str | None = None, base: Services | None = None, store: Store | None = None,
-    slack: AsyncWebClient | None = None, team: str | None = None,
-) -> Services:
-    """Wire one worker's parts. Nothing connects until `start()`. With `base` (the worker's home parts), the parts
-    of another tenant (`bot.tenancy.Tenancy.parts`): its `store` (`Store.for_tenant`) and Slack client
-    (`Workspaces.for_team`), sharing the base's Redis connections, metrics, worker id, background tasks, policy
-    engine and signing keys; the audit log's checkpoints and archive stay the base's (one log for every tenant).
-    `team`: with an org-wide token, the workspace named where Slack needs one (`team_id`)."""
-    if base is not None:
-        assert store is not None and slack is not None, "a tenant's parts need its store and Slack client"
-        worker_id, redis, metrics = base.worker_id, base.redis, base.metrics
-        model_config = base.model_config
-    else:
-        worker_id = worker_id or new_worker_id()
-        model_config = resolve_model_config(
-            model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
-        )
-        redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-        store = Store(
-            redis,
-            prefix=settings.store_prefix,
-            audit_retention=settings.audit_retention,
-            run_retention=settings.run_retention,
-            # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
-            click_window=settings.redis_timeout * 0.75,
-        )
-        store.hidden.use(hidden_keyring(settings))
-        if not store.hidden.ready:
-            log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
-                        " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
-                        " see docs/operators/sensitive-values.md")
-        metrics = Metrics(commit=build_commit())
-        slack = create_slack_client(settings, metrics)
-    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
-    store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
-    store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
-    runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
-    cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
-    background = Background() if base is None else base.background
-    threads = RunThreads(slack, background, runs_first)
-    home_redis, home_store, home_slack = home_parts(settings, metrics) if base is None else tenant_home_parts(
-        settings, base, store=store, slack=slack)
-    homes = HomeService(
-        store=home_store,
-        slack=home_slack,
-        directory=directory,
-        worker_id=worker_id,
-        background=background,
-        admin_users=settings.admin_users,
-        publishes_per_minute=settings.home_publishes_per_minute,
-        budget_window=settings.home_budget_window,
-    )
-    cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
-    signing = signing_keys(settings) if base is None else base.signing
-    receipts = None if signing is None else ReceiptIssuer(
-        store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
-        announcer=KeyAnnouncer(store, worker=worker_id), names=directory.name_of,
-    )
-    webhooks = WebhookSender(
-        store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
-        names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
-        counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
-    )
-    api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
-    # (and the webhook sender: a decision of a program's may have a webhook to send now)
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc,
-                            also={API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])})
-
-    async def on_timed_out(result: DecideResult) -> None:
-        assert result.approval is not None
-        approvals.on_decided(result.approval, owner_heard=result.owner_heard)
-
-    sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards)
-
-    def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
-        sweeper.wake()
-        nudger.wake()
-
-    if base is not None:
-        policies = base.approvals.policies  # one engine, one reload loop: Cedar sees `context.team` of each ask
-    else:
-        try:
-            policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
-                                         mode="shadow" if settings.policy_mode == "shadow" else "enforce")
-        except PolicyError as exc:
-            raise SettingsError(f"POLICY_DIR: {exc}") from None
-        policies.vet = partial(unknown_groups, directory)
-    approvals = approval_service(
-        store=store,
-        cards=cards,
-        waiter=waiter,
-        directory=directory,
-        threads=threads,
-        background=background,
-        worker_id=worker_id,
-        # APPROVALS_CHANNEL is the home workspace's: another's cards go to the ask's channel unless its settings
-        # name an approvals channel (`/agent config approvals_channel`)
-        approvals_channel=settings.approvals_channel if base is None else "",
-        default_timeout=settings.approval_timeout,
-        policies=policies,
-        admin_users=settings.admin_users,
-        external_teams=settings.external_teams,
-        metrics=metrics,
-        sweeper_wake=opened,
-        homes=homes,
-        runs_first=runs_first,
-        detectors=settings.redact_detectors,
-    )
-    runs = RunManager(
-        store=store,
-        approvals=approvals,
-        threads=threads,
-        background=background,
-        worker_id=worker_id,
-        model_config=model_config,
-        metrics=metrics,
-        team_options=team_options(settings),
-        model_cache=model_cache(settings, redis),
-        max_runs_per_user=settings.max_runs_per_user,
-        max_runs_per_channel=settings.max_runs_per_channel,
-        secrets=secrets_of(settings),
-        lease_seconds=settings.heartbeat_seconds,
-    )
-    waiter.set_control_handler(runs.on_control)
-    rules = RuleBook(store=store, approvals=approvals, admin_users=settings.admin_users)
-
-    def rules_changed(channel: str) -> None:  # the channel's admins see its rules on their Home
-        background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
-
-    rules.on_change = rules_changed
-    rp = relying_party(settings.step_up_url or settings.public_url)
-
-    async def tell(person: str, text: str) -> None:
-        """A direct message to `person`, sent at once in the background (a passkey of theirs added or removed)."""
-        background.spawn(direct_message(slack, directory, person, text), name=f"tell-{person}")
-
-    cooloff = settings.step_up_new_passkey_cooloff
-    stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
-    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
-                                 counted=lambda outcome: metrics.stepup.labels(outcome).inc())
-    reveals = Reveal(store, approvals, rp, cooloff=cooloff)
-
-    async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
-        """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
-        await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
-
-    approvals.on_step_up(confirm_edit)
-    return Services(
-        settings=settings,
-        worker_id=worker_id,
-        redis=redis,
-        store=store,
-        slack=slack,
-        home_redis=home_redis,
-        home_slack=home_slack,
-        cards=cards,
-        directory=directory,
-        waiter=waiter,
-        sweeper=sweeper,
-        nudger=nudger,
-        approvals=approvals,
-        rules=rules,
-        homes=homes,
-        runs=runs,
-        supervisor=Supervisor(
-            store=store,
-            runs=runs,
-            approvals=approvals,
-            worker_id=worker_id,
-            ttl=settings.heartbeat_seconds,
-            scan_every=max(0.5, settings.heartbeat_seconds / 2),
-        ),
-        background=background,
-        metrics=metrics,
-        model_config=model_config,
-        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
-                         receipts=receipts, user_by_email=directory.user_by_email),
-        webhooks=webhooks,
-        stepup=stepup,
-        confirmations=confirmations,
-        reveals=reveals,
-        signing=signing,
-        checkpoints=None if base is not None else AuditCheckpoints(
-            store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
-            interval=settings.audit_checkpoint_seconds, retention=redis_keep(settings),
-            archive=bool(settings.audit_archive),
-        ),
-        archiver=None if base is not None else archiver_of(settings, store, signing, worker_id),
-        alerts=None if base is not None else AlertsChannel(slack, settings.alerts_channel),
-        watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
-        base=base,
-    )
-
-
-def watch_of(
-    settings: Settings, store: Store, signing: SigningKeys | None, slack: AsyncWebClient, metrics: Metrics,
-    worker: str,
-) -> AuditWatch:
-    """The audit watcher (bot/audit/watch.py) and where its alerts go: ALERTS_CHANNEL, ALERT_WEBHOOK_URL signed with
-    ALERT_WEBHOOK_SECRET as the API's webhooks are."""
-    channel, secret = settings.alerts_channel, reveal(settings.alert_webhook_secret) or ""
-
-    async def post(text: str) -> None:
-        try:
-            await slack.chat_postMessage(channel=channel, text=text)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            log.error("an audit alert could not be posted in ALERTS_CHANNEL (%s)", type(exc).__name__)
-
-    def signed(body: bytes) -> dict[str, str]:
-        stamp = str(int(time.time()))
-        return {TIMESTAMP: stamp, SIGNATURE: sign(secret, stamp, body)}
-
-    alerter = Alerter(metrics, post=post if channel else None, escape=escape, url=settings.alert_webhook_url,
-                      signed=signed, worker=worker)
-    return AuditWatch(store, signing, alerter, metrics, worker=worker, interval=settings.audit_watch_seconds,
-                      full_every=settings.audit_watch_full_seconds, stalled=settings.audit_stalled_seconds,
-                      retention=redis_keep(settings), archive=bool(settings.audit_archive),
-                      archive_store=open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
-                      if settings.audit_archive else None)
-
-
-def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, worker: str) -> AuditArchiver | None:
-    """The audit archive's writer when AUDIT_ARCHIVE is set (it needs the signing keys: without them nothing is
-    archived, and nothing trimmed)."""
-    if not settings.audit_archive:
-        return None
-    if signing is None:
-        log.warning("AUDIT_ARCHIVE is set but no signing key is: nothing is archived (nor trimmed from Redis) until"
-                    " SIGNING_KEYS_FILE or SIGNING_KEYS is set")
-        return None
-    archive = open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
-    return AuditArchiver(store, signing, archive, worker=worker)
-
-
 async def direct_message(slack: AsyncWebClient, directory: Directory, person: str, text: str) -> None:
     """Post `text` (made inert by its builder) in the bot's direct message with `person`; a failure is logged."""
     channel = await directory.dm_channel(person)
@@ -567,17 +199,3 @@ async def keep_format(store: Store) -> None:
         raise SettingsError(str(exc)) from None
     if before != now:
         log.info("Redis's stored format upgraded in place from %s to %s", before, now)
-
-
-def signing_keys(settings: Settings) -> SigningKeys | None:
-    """The signing keys of receipts, or None (one WARNING: the worker runs, its approvals carry no receipt). Keys
-    that cannot be used stop the worker with a SettingsError that names the variable, never the keys."""
-    try:
-        keys = load_signing_keys(settings)
-    except SigningError as exc:
-        raise SettingsError(str(exc)) from None
-    if keys is None:
-        log.warning("no signing key (SIGNING_KEYS_FILE or SIGNING_KEYS): approvals carry no signed receipt")
-    else:
-        log.info("receipts are signed with key %s", keys.current_kid)
-    return keys

@@ -1,7 +1,8 @@
 """One worker serves every workspace it is installed in (issue 65): `Tenancy.parts(ref)` is the one door that gives
 "the parts for this workspace".
 
-The worker's own parts (`create_services`) serve the home tenant, with today's key names. Another tenant (a plain
+The worker's own parts (`create_services`, bot/root.py, which builds the others' too) serve the home tenant, with
+today's key names. Another tenant (a plain
 workspace, or an Enterprise Grid organisation installed org-wide: `WorkspaceRef.tenant`) gets parts of its own, built
 the first time a request of it comes (or at start for the tenants a worker served before, so their deadlines,
 reminders and Homes go on): its store (`Store.for_tenant`), its Slack client (`Workspaces.for_team`, with its own
@@ -17,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import API_OWNER
+from bot.core.settings import Settings
 from bot.core.workspaces import WorkspaceRef
-from bot.services import Services, create_services
+from bot.services import Services
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
 from bot.store import Store
@@ -32,6 +35,13 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 TENANT_GONE = "tenant_gone"  # the notice to every worker that a tenant's workspace uninstalled the app
+
+
+class Build(Protocol):
+    """How a tenant's parts are built over the home parts (the composition root's `create_services`)."""
+
+    def __call__(self, settings: Settings, *, base: Services, store: Store, slack: AsyncWebClient,
+                 team: str | None = None) -> Services: ...
 
 
 async def link_of(slack: AsyncWebClient) -> str:
@@ -48,15 +58,15 @@ async def link_of(slack: AsyncWebClient) -> str:
 class Tenancy:
     """The parts of each tenant a worker serves: the home parts, and those it builds for the others."""
 
-    def __init__(self, home: Services, workspaces: Workspaces) -> None:
+    def __init__(self, home: Services, workspaces: Workspaces, *, build: Build) -> None:
         self.home = home
+        self._build_parts = build  # (bot/root.py's `create_services`)
         self.workspaces = workspaces
         self._parts: dict[str, Services] = {}
         self._building: dict[str, asyncio.Lock] = {}
         self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
         self._closed = False
         self.on_built: list[Callable[[Services, WorkspaceRef], None]] = []  # told of each tenant's parts, once built
-        home.waiter.on_notice.append(self._heard)  # another worker's word that a workspace was uninstalled
 
     async def home_tenant(self) -> str | None:
         """The home tenant's id (None while no worker has learnt its team)."""
@@ -106,8 +116,8 @@ class Tenancy:
         if slack.session is None:  # (a client made before the worker's HTTP session existed): the worker's one
             slack.session = self.home.slack.session
         store = self.home.store.for_tenant(ref.tenant, home=home)
-        parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
-                                team=ref.team if ref.org_wide and ref.team != ref.enterprise else None)
+        parts = self._build_parts(self.home.settings, base=self.home, store=store, slack=slack,
+                                  team=ref.team if ref.org_wide and ref.team != ref.enterprise else None)
         parts.api.card_link = await link_of(slack)
         for told in self.on_built:
             told(parts, ref)
@@ -196,7 +206,7 @@ class Tenancy:
             return found
         slack = create_workspace_client(self.home.settings, self.home.metrics, token="")
         slack.session = self.home.slack.session
-        return create_services(self.home.settings, base=self.home, store=self.home.store.for_tenant(
+        return self._build_parts(self.home.settings, base=self.home, store=self.home.store.for_tenant(
             ref.tenant, home=home), slack=slack)
 
     async def stop_serving(self, ref: WorkspaceRef) -> Services | None:
@@ -215,8 +225,9 @@ class Tenancy:
             log.info("tenant %s is no longer served (the app was uninstalled there)", tenant)
         return found
 
-    async def _heard(self, message: dict[str, object]) -> None:
-        """A notice to every worker: a workspace uninstalled (on whichever worker Slack told) stops being served."""
+    async def heard(self, message: dict[str, object]) -> None:
+        """A notice to every worker (the home waiter's `on_notice`, wired by bot/root.py): a workspace uninstalled (on
+        whichever worker Slack told) stops being served."""
         tenant = message.get("tenant")
         if message.get("t") != TENANT_GONE or not isinstance(tenant, str):
             return

@@ -26,7 +26,8 @@ from aiohttp import web
 from bot.core.sealing import HiddenKeyring
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
-from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
+from bot.root import create_web_app
+from bot.server import LISTEN_BACKLOG, SERVICES
 from bot.services import Services
 from bot.store import Store, connect
 
@@ -197,7 +198,7 @@ async def stopped_within(stopping: Awaitable[None], within: float, *, what: str)
 
 async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> Worker:
     settings = Settings.from_env(env)
-    from bot.services import create_services
+    from bot.root import create_services
 
     services = create_services(settings, worker_id=worker_id)
     app = create_web_app(settings, services=services)

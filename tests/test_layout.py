@@ -52,30 +52,49 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.audit": (*BELOW_CORE, "bot.store", "bot.audit"),
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
-    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
-    "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
+    "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO,
+                      "bot.approvals"),
+    "bot.sessions": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.approvals", "bot.sessions"),  # told by the events
+    "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.sessions",
+                 "bot.runs"),
     "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
     "bot.signin": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.signin"),  # Sign in with Slack on the pages
-    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.signin",
-                   "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
-    "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
-                     "bot.runs", "bot.api", "bot.stepup"),
+    # passkeys: enrolment, step-up votes (through the decide step), the pages
+    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
+                   "bot.signin", "bot.stepup"),
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
+                     "bot.stepup"),  # the parts, as a type: started and stopped together
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                    "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes"),
+    # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
+    "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
+                 "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
+                 "bot.slackapp", "bot.server"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
-    "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process
-    "bot.__main__": ("bot", "agent_approvals"),
-    "bot": ("bot",),  # the package's own docstring; nothing else lives at the top
+    # the entry points, each its own row: `python -m bot dev` (the product through the root, the stand-in, Redis)
+    "bot.dev_data": BELOW_CORE,  # where dev keeps its data
+    "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
+    "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
+                "bot.dev_slackbot"),
+    "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
+                     "bot.root", "bot.devslack", "bot.dev", "bot.dev_data"),
+    "bot": ("bot.core",),  # the package itself (its docstring and version) alone: no row catches the top's modules
 }
 
 
 def layer_of(name: str) -> str:
-    return max((prefix for prefix in ALLOWED if name == prefix or name.startswith(prefix + ".")), key=len)
+    """The row of module `name`: the longest prefix with a row; `bot` only for the package itself (a module at the
+    top without a row of its own has none: ValueError)."""
+    if name == "bot":
+        return "bot"
+    return max((prefix for prefix in ALLOWED if prefix != "bot" and (name == prefix or name.startswith(prefix + "."))),
+               key=len)
 
 
 def within(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -156,6 +175,19 @@ def test_no_module_is_too_long() -> None:
     assert long == {}
 
 
+def test_each_module_at_the_top_of_bot_has_its_own_row() -> None:
+    """No catch-all row for the top: each of bot/*.py says what it may import, and a new one is refused until it
+    does (`layer_of` finds no row for it)."""
+    top = {f"bot.{p.stem}" for p in (ROOT / "bot").glob("*.py") if p.stem != "__init__"}
+    assert top - set(ALLOWED) == set()
+    try:
+        layer_of("bot.newcomer")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a module at the top without a row of its own was given one")
+
+
 def test_few_modules_at_the_top_of_bot() -> None:
     top = sorted(p.name for p in (ROOT / "bot").glob("*.py"))
     assert len(top) <= MAX_TOP_LEVEL_MODULES, top
@@ -194,7 +226,7 @@ def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
     assert all(ast.get_docstring(ast.parse((p / "__init__.py").read_text())) for p in folders), folders
 
 
-REDIS_TYPE_ONLY = {"bot.services", "bot.runs.response_cache"}  # they hand a client they made to the store
+REDIS_TYPE_ONLY = {"bot.services", "bot.root", "bot.runs.response_cache"}  # they hand a client they made to the store
 
 
 def redis_spoken(source: str) -> set[str]:

@@ -15,8 +15,7 @@ from typing import Any
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 
 from bot.api.requests import ApiError, CheckedAllowed
-from bot.approvals.chain import Decided, Step
-from bot.approvals.opening import Opened
+from bot.approvals import Decided, Opened, Step
 from bot.core.ids import random_id
 from bot.core.records import ApiKey
 from bot.core.verdicts import FROZEN_BY

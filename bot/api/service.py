@@ -30,8 +30,7 @@ from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request,
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
-from bot.approvals.opening import OpenRefused, ProgramAsk
-from bot.approvals.service import REFUSAL_QUIET, ApprovalService
+from bot.approvals import REFUSAL_QUIET, ApprovalService, OpenRefused, ProgramAsk
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, hidden_list, workspace_of
@@ -270,7 +269,7 @@ class ApprovalsApi:
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
         requester = await self.requester(allowed.requester) if allowed.requester else ""
-        # (free text of the program's, in the entry and the answer: through the one door, bot/approvals/hiding.py)
+        # (free text of the program's, in the entry and the answer: through the one door, bot/redaction/hiding.py)
         allowed = replace(allowed, allowed_by=self.approvals.chain.hiding.text(allowed.allowed_by))
         end = RecordAllowed(self.store, key, allowed, channel=channel, requester=requester,
                             idempotency_key=idempotency_key)

@@ -56,7 +56,7 @@ from yarl import URL
 from bot.api.hosts import client_host, private_host
 from bot.api.receipts import ReceiptIssuer
 from bot.api.service import NameOf, decider_names, view
-from bot.approvals.waiter import DueSweeper
+from bot.approvals import DueSweeper
 from bot.core.logs import log_fields
 from bot.core.records import ApprovalRecord
 from bot.core.tracing import annotate, span

@@ -1,12 +1,14 @@
 """The approval core: every step of an approval, and what keeps people told.
 
-    service.py     `ApprovalService`: open, wait, decide (every approver rule), show, cancel
+    service.py     `ApprovalService`: open, wait, decide (every approver rule), cancel; what happened published
+    events.py      what the core says happened (opened, card posted, decided, ended), to the listeners the
+                   composition root (bot/root.py) subscribes: cards, Homes, redaction, metrics, runs, sessions
+    edits.py       a reviewer's edit of a call's arguments: noted for the call that follows, Save & approve
     opening.py     what opening an approval starts from: the record, what an open answers (pure)
     chain.py       the decision order, one chain walked once per request by every way in: the deciders
-                   bot/services.py lists, then its end (a person, or a call recorded as allowed)
+                   bot/root.py lists, then its end (a person, or a call recorded as allowed)
     deciders/      the chain's links, one module each: policies (bot/policy/), the input mode, a live "always
                    allow" rule, and the person (the end: the approval opened, pending or decided at once)
-    hiding.py      hidden values (#68): found once as an approval opens, stored redacted, sealed apart, ended
     delivery.py    a pending approval's card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
@@ -15,10 +17,50 @@
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     nudges.py      reminders and escalations, on any worker
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
-    run_thread.py  a run's header and thread, posted in order
-    run_session.py a run as a Slack agent session: its status and its plan streamed, within Slack's limits
-    ledger.py      side effects run once
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 
-May import: `bot.core`, `bot.store`, `bot.policy`, `bot.report` (headline numbers), the leaves of `bot.slack`
-(`blocks`, `client`, `directory`) and `agents`. Never `bot.runs` or the Slack entry."""
+Hidden values are bot/redaction/'s (the chain's end stores what it redacted), a run's thread and agent session
+bot/sessions/' (they listen to the events), a run's side-effect ledger bot/runs/'.
+
+May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report` (headline numbers), the leaves of
+`bot.slack` (`blocks`, `client`, `directory`) and `agents`. Never `bot.runs`, `bot.sessions` or the Slack entry.
+What the surfaces above may use of it are the names below (`__all__`), and `rights` and `refusals` (pure: what
+every surface judges and says alike); tests/test_root.py fails on a surface importing anything else of it."""
+
+from bot.approvals.card_sync import CardService
+from bot.approvals.chain import Decided, Step
+from bot.approvals.events import (
+    ApprovalDecided,
+    ApprovalEnded,
+    ApprovalOpened,
+    CardPosted,
+    Event,
+    Events,
+)
+from bot.approvals.homes import HomeService
+from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
+from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
+from bot.approvals.service import NO_OPINION, REFUSAL_QUIET, ApprovalService
+from bot.approvals.waiter import DueSweeper
+
+__all__ = [
+    "NO_OPINION",
+    "NO_RULE_FOR_STEP_UP",
+    "REFUSAL_QUIET",
+    "SUGGEST_SINCE",
+    "ApprovalDecided",
+    "ApprovalEnded",
+    "ApprovalOpened",
+    "ApprovalService",
+    "CardPosted",
+    "CardService",
+    "Decided",
+    "DueSweeper",
+    "Event",
+    "Events",
+    "HomeService",
+    "OpenRefused",
+    "Opened",
+    "ProgramAsk",
+    "Step",
+]

@@ -1,5 +1,5 @@
 """The decision order, one chain: the deciders that decide a request before a person, as objects the composition root
-(bot/services.py) lists, walked once per request by every way in (a run's step, a program's ask, a call a program's
+(bot/root.py) lists, walked once per request by every way in (a run's step, a program's ask, a call a program's
 allow-list let through), for the bot's own runs and programs alike::
 
     DecisionChain(links=[Freeze(...), Policies(...), Mode(), Rules(...)], end=Person(...))
@@ -19,7 +19,7 @@ allow-list let through), for the bot's own runs and programs alike::
 
 A link (a `Decider`) decides (`Decided`: the end stores it), sends the request to a person (`Step.to_person`, the
 approval routed: the links after it are passed), or passes it on (`Step`). A new decider (a risk score, a per-key
-budget) is one module in bot/approvals/deciders/ and one line in bot/services.py.
+budget) is one module in bot/approvals/deciders/ and one line in bot/root.py.
 
 A walk decides under the worker's copy of the channel's settings (`settings_of`: no read when it has one); a policy
 window whose total changed under the walk (the store answers "stale"), settings changed since that copy was read
@@ -39,13 +39,12 @@ from typing import Any, Protocol
 from agent_approvals.approver import ApprovalRequest, Decision
 from agent_approvals.modes import Verdict
 
-from bot.approvals.hiding import Hiding
 from bot.approvals.opening import Opened, ProgramAsk, new_approval
-from bot.approvals.run_thread import RunThreads
 from bot.core.allow_rules import Rule
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tracing import annotate, span
 from bot.policy.engine import Judged
+from bot.redaction import Hiding
 from bot.store import Fence, Store, StoreUnavailable, persistently
 from bot.store.channel_settings import ReadSettings
 
@@ -122,14 +121,13 @@ class End(Protocol):
 class DecisionChain:
     """The decision order (the module docstring) for one worker's approvals: `links` walked in order, then `end`."""
 
-    def __init__(self, *, store: Store, threads: RunThreads, links: Sequence[Decider], end: End,
-                 approvals_channel: str, default_timeout: int, hiding: Hiding | None = None) -> None:
+    def __init__(self, *, store: Store, links: Sequence[Decider], end: End, approvals_channel: str,
+                 default_timeout: int, hiding: Hiding | None = None) -> None:
         self.store = store
         self.hiding = hiding or Hiding(store, rules=dict)  # what the end stores: the arguments redacted
         self.links = tuple(links)
         self.end = end
         self.default_timeout = default_timeout  # APPROVAL_TIMEOUT, where a channel's settings set none
-        self._threads = threads
         self._approvals_channel = approvals_channel  # "" (another tenant than home): the ask's own channel
 
     async def walk(self, ask: Ask, *, end: End | None = None) -> Opened:
@@ -169,8 +167,8 @@ class DecisionChain:
             if isinstance(went, Decided):
                 went = await self._hidden_decided(went, keep=end is self.end)
                 opened = await self._stored(end.settle, went)
-                if opened.status == "ok" and went.line:
-                    self._threads.post(ask.run, text=went.line)
+                if opened.status == "ok" and went.line:  # (the run's thread says it: `events.Opened`)
+                    opened = replace(opened, line=went.line)
                 return opened
             step = went
             if step.to_person:
@@ -179,7 +177,7 @@ class DecisionChain:
 
     async def _hidden(self, step: Step, *, keep: bool) -> Step:
         """The step as the end stores it: the deciders saw the full arguments; the record keeps them redacted,
-        their hidden values sealed apart (bot/approvals/hiding.py) where an approval is opened (`keep`; another
+        their hidden values sealed apart (bot/redaction/hiding.py) where an approval is opened (`keep`; another
         end, a call recorded as allowed, needs none)."""
         return replace(step, approval=await self.hiding.hide(step.approval, keep=keep))
 

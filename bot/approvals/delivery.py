@@ -1,7 +1,8 @@
 """A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py): its card posted
 where the channel's settings say (`deliver`: the approvals channel, direct messages to each person who may decide,
-or both), noted in Redis, the run marked waiting, and the Homes of who may decide
-refreshed. A card posted by a worker that stopped before noting it is noted, or removed for the other card, here.
+or both), noted in Redis, the run marked waiting, and said
+(`events.CardPosted`: the Homes of who may decide listen). A card posted by a worker that stopped before noting it is
+noted, or removed for the other card, here.
 The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.homes import HomeService
+from bot.approvals.events import CardPosted, Events
 from bot.core.records import ApprovalRecord, ChannelSettings
-from bot.core.tasks import Background
 from bot.slack.blocks import proposal_is_cut
 from bot.slack.directory import Directory
 from bot.store import Fence, Fenced, Store, persistently
@@ -36,17 +36,17 @@ class Delivery:
 
     Args:
         cancel: cancels an approval whose card Slack refused (the one way: `ApprovalService.cancel`).
-        sweeper_wake: called when an approval is posted (its deadline or first reminder may be the nearest).
+        events: where a posted card is said (`CardPosted`).
+        sweeper_wake: called when an approval is posted (its deadline or first reminder may be the nearest: the
+            core's own loops, a direct call).
     """
 
-    def __init__(self, *, store: Store, cards: CardService, directory: Directory, background: Background,
-                 cancel: Cancel, homes: HomeService | None = None, sweeper_wake: Callable[[], None] | None = None
-                 ) -> None:
+    def __init__(self, *, store: Store, cards: CardService, directory: Directory, cancel: Cancel,
+                 events: Events | None = None, sweeper_wake: Callable[[], None] | None = None) -> None:
         self.store = store
         self.cards = cards
-        self.homes = homes
+        self.events = events or Events()
         self._directory = directory
-        self._background = background
         self._cancel = cancel
         self._sweeper_wake = sweeper_wake
 
@@ -97,8 +97,7 @@ class Delivery:
                 self._sweeper_wake()
         shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
         await self.post_copies(approval)
-        if self.homes is not None:
-            self._background.spawn(self.homes.refresh_for(approval), name=f"homes-{approval.id}")
+        self.events.publish(CardPosted(approval, shown))
         return shown
 
     async def post_copies(self, approval: ApprovalRecord) -> None:

@@ -26,7 +26,7 @@ Home at once and the later draw always reads the newer state (never an older Hom
 Slack's `hash` guards against a holder that stalled past its lock. A change made while a Home is being
 drawn (after it read Redis, before it noted what it shows) finds it neither showing the approval nor with
 room yet: the note (`Homes.drawn`) sees such a change and makes the Home due again. Home work has its own Redis client
-(`HOME_REDIS_CONNECTIONS`, wired in `bot/services.py`) and bounded concurrency (`concurrency` draws
+(`HOME_REDIS_CONNECTIONS`, wired in `bot/root.py`) and bounded concurrency (`concurrency` draws
 from the queue, `OPENINGS` openings and `MARKINGS` markings at once per worker), so a redraw storm
 never takes the connections clicks, timeouts, reminders and run starts need. Only the Homes of people
 who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it first is).

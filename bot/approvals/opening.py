@@ -51,8 +51,8 @@ class ProgramAsk:
 @dataclass(frozen=True, slots=True)
 class Opened:
     """What `open_request` did: `status` (the store's: "ok", "exists"), the approval's id, the `decided` decision
-    when the input mode or a rule decided at once, else the card posted (channel, ts; none for a program's retry)
-    and the people its copies went to."""
+    when the input mode or a rule decided at once (`line`: what the deciding link said for the run's thread), else
+    the card posted (channel, ts; none for a program's retry) and the people its copies went to."""
 
     status: str
     approval_id: str
@@ -60,6 +60,7 @@ class Opened:
     settings: ChannelSettings | None = None
     card: tuple[str, str] = ("", "")
     dms: tuple[str, ...] = ()
+    line: str = ""
 
     def waiting_line(self, card_url: str = "") -> str:
         """What the run's thread says while it waits for this approval: where, with a link to the card itself

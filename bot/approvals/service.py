@@ -14,8 +14,15 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
     decide(approval id, outcome, user, card) -> the decide step (`bot/store/lua/lib/decide.lua`) with
                                                 every approver rule; `may_decide()` asks the same rules
                                                 without deciding (before a modal opens)
-    redraw_after(result)                     -> redraw the card(s); continue the run here if its
-                                                worker is gone (the `on_orphaned` hook)
+    redraw_after(result)                     -> say it was decided (`events.ApprovalDecided`: its card(s) redrawn, the
+                                                run continued here if its worker is gone, ...)
+
+What happens after (a card redrawn, a Home, a run's thread, the metrics, a run adopted) is published once
+(bot/approvals/events.py: `ApprovalOpened`, `CardPosted`, `ApprovalDecided`, `ApprovalEnded`) to the listeners
+the composition root lists (bot/root.py). What stays a direct call is what the core needs before it answers: the
+decision chain and its redaction (the record is stored redacted), the waiter (the run waiting here is woken with
+the decision, the hot path), `RunsFirst` (the run a decision woke goes before the redraws it set off), the decide
+step's answers to a click (a vote's card, a refused click's card) and the edits (bot/approvals/edits.py).
 
 `RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does the Approvals API
 (bot/api/service.py) for programs outside the bot.
@@ -24,34 +31,24 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import Verdict
 
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
-from bot.approvals.homes import HomeService
-from bot.approvals.opening import (
-    EDIT_KEPT,
-    FIELD_CHANGES,
-    Opened,
-    OpenRefused,
-    ProgramAsk,
-    changes_line,
-    request_record,
-)
+from bot.approvals.edits import Edits
+from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
+from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
 from bot.approvals.rights import may_decide_across
-from bot.approvals.run_session import step_name, task_chunk, withdrawn_task
-from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
@@ -59,9 +56,8 @@ from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSetting
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
 from bot.policy.engine import PolicyEngine
-from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.directory import Directory, LookupFailed
-from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
+from bot.store import DecideResult, Fence, Fenced, Store, persistently
 from bot.store.runs import Consumed
 
 log = logging.getLogger(__name__)
@@ -74,8 +70,6 @@ NAME_WITHIN = 2.0  # seconds a person's name is waited for (users.info) before t
 # double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
 NO_OPINION = Verdict("")  # the input mode leaves the step to a person
-OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
-StepUpHandler = Callable[[str, ApprovalRecord, tuple[str, str]], Coroutine[Any, Any, None]]
 
 
 class ApprovalService:
@@ -85,10 +79,11 @@ class ApprovalService:
         worker_id: the owner of the runs this service asks for.
         approvals_channel: where cards go unless a channel's settings name another.
         default_timeout: seconds, unless a channel's settings set their own.
-        chain: the decision chain every approval is opened through (its deciders listed by bot/services.py).
+        chain: the decision chain every approval is opened through (its deciders listed by bot/root.py).
         delivery: where a pending approval's card goes (the chain's end, `Person`, posts it through it).
         policies: the worker's policy engine (its bundle, reloads and counts; the chain's policies link judges with
             it).
+        events: where what happened is published (its listeners subscribed by bot/root.py); the delivery's.
     """
 
     def __init__(
@@ -98,7 +93,6 @@ class ApprovalService:
         cards: CardService,
         waiter: DecisionWaiter,
         directory: Directory,
-        threads: RunThreads,
         background: Background,
         worker_id: str,
         approvals_channel: str,
@@ -107,7 +101,6 @@ class ApprovalService:
         delivery: Delivery,
         policies: PolicyEngine,
         metrics: Metrics | None = None,
-        homes: HomeService | None = None,
         runs_first: RunsFirst | None = None,
         external_teams: Collection[str] = (),
     ) -> None:
@@ -115,6 +108,7 @@ class ApprovalService:
         self.external_teams = external_teams  # EXTERNAL_TEAMS: partners who decide as before (`may_decide_across`)
         self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
         self.delivery = delivery
+        self.events: Events = delivery.events
         self.chain = chain
         self.policies = policies
         self.cards = cards
@@ -123,21 +117,9 @@ class ApprovalService:
         self.default_timeout = default_timeout
         self._waiter = waiter
         self._directory = directory
-        self._threads = threads
         self._background = background
         self._metrics = metrics or Metrics()
-        self._on_orphaned: OrphanHandler | None = None
-        self._on_step_up: StepUpHandler | None = None
-        self.homes = homes
-
-    def on_orphaned(self, handler: OrphanHandler) -> None:
-        """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
-        self._on_orphaned = handler
-
-    def on_step_up(self, handler: StepUpHandler) -> None:
-        """Who sends an editor whose Save & approve needs their passkey (step-up) to confirm it: (user, approval,
-        its card) (bot/stepup/)."""
-        self._on_step_up = handler
+        self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""
@@ -161,95 +143,23 @@ class ApprovalService:
         Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over."""
         woken = self._waiter.expect(request.approval_id, take=(run.id, fence))
         try:
-            edit = await self._edit_of(request, run)
+            edit = await self.edits.made(request, run)
             if edit is not None and edit.get("changes"):
                 request = replace(request, why=changes_line(edit["changes"], request.why))
-            opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence, mode=mode)
+            # (waiting: the thread's waiting line and the header, off the agent's path, `events.ApprovalOpened`)
+            opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence, mode=mode,
+                                             waits=True)
             self.runs_first.arrived(run.id)  # its next step is taken (its card posted): the redraws may go
             if opened.decided is not None:
                 return opened.decided
-            # the thread's waiting line and the header, off the agent's path: a click is taken at once
-            if self._threads.in_session(run):  # its pending task is the thread's record: the stream stopped,
-                self._threads.suspend(run, partial(self._pending_task, opened, request))  # the session suspended
-            else:
-                self._threads.post(run, text=partial(self._waiting_line, opened))  # the thread's record
-            self._threads.redraw_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
-                await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
+                await self.edits.approve(opened.approval_id, str(edit["by"]), opened.card)
             return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
         except BaseException:
             self.runs_first.arrived(run.id)
             raise
         finally:
             self._waiter.forget(request.approval_id)
-
-    # an edit of a tool call's arguments, and Save & approve -----------------------------------------
-    async def note_edit(
-        self,
-        approval: ApprovalRecord,
-        arguments: Any,
-        *,
-        by: str,
-        approve: bool,
-        changes: Sequence[tuple[str, str, str]],
-    ) -> None:
-        """Before an edit is sent to the agent: what changed (shown on the card of the edited call that follows)
-        and whether its editor approves it at once (Save & approve). Kept in Redis for EDIT_KEPT seconds, for
-        the worker that asks about the edited call (bound to the run and the edited arguments' digest)."""
-        note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]]}
-        await persistently(
-            lambda: self.store.approvals.note_edit(approval.run_id, digest_of(arguments), json.dumps(note),
-                                                   seconds=EDIT_KEPT),
-            what="noting an edit",
-        )
-
-    async def _edit_of(self, request: ApprovalRequest, run: RunRecord) -> dict[str, Any] | None:
-        """The noted edit that made `request` (read once), or None."""
-        if not request.edited_by or request.kind != "tool_call":
-            return None
-        try:
-            raw = await self.store.approvals.take_edit(run.id, request.digest)
-        except StoreUnavailable:
-            log.warning("could not read the edit of %s", request.approval_id)
-            return None
-        try:
-            note = json.loads(raw) if raw else None
-        except ValueError:
-            return None
-        if not isinstance(note, dict) or note.get("by") != request.edited_by:
-            return None
-        return note
-
-    async def _approve_edit(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
-        """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
-        decide step with every approver rule, as if they had clicked Approve on its card (one that needs step-up:
-        they are sent to confirm it with their passkey, `on_step_up`)."""
-        result = await self.decide(approval_id, outcome="approved", user=user, card=card,
-                                   feedback="approved with their edit (Save & approve)")
-        if result.status == "step_up" and result.approval is not None and self._on_step_up is not None:
-            self._background.spawn(self._on_step_up(user, result.approval, card), name=f"step-up-{approval_id}")
-            return
-        if not self.redraw_after(result):
-            log.info("save & approve of %s refused: %s", approval_id, result.status)
-
-    async def _pending_task(self, opened: Opened, request: ApprovalRequest) -> dict[str, Any]:
-        """The session's task for a step that waits (`task_update`, pending): what, how many approvals of how many
-        so far, and a link to its card."""
-        what = request.tool_name or ("the code" if request.kind == "code" else "the message")
-        try:
-            record = await self.store.approvals.get(opened.approval_id)
-        except StoreUnavailable:
-            record = None
-        votes = f" · {len(record.voters)} of {record.required_approvals}" if record is not None else ""
-        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}", "pending", kept=votes)
-        url = await self.cards.link(opened.card)
-        if url:
-            chunk["sources"] = [{"type": "url", "url": url, "text": "its card"}]
-        return chunk
-
-    async def _waiting_line(self, opened: Opened) -> str:
-        """The thread's line for a run waiting on `opened`, with a link to its card."""
-        return opened.waiting_line(await self.cards.link(opened.card))
 
     async def open_request(
         self,
@@ -262,14 +172,16 @@ class ApprovalService:
         mode: Verdict | None = None,
         listed: str = "",
         end: End | None = None,
+        waits: bool = False,
     ) -> Opened:
         """The one way a request is decided, for a run's step (`ask`, with its gate's `mode` verdict), a program's
         ask (bot/api/service.py) and a call a program's allow-list let through (`listed`, walked to another `end`:
         recorded as allowed, bot/api/allowed.py): the decision chain walked once (bot/approvals/chain.py: the
-        deciders bot/services.py lists: the policies, the input mode, a live "always allow" rule, a person), whatever
+        deciders bot/root.py lists: the policies, the input mode, a live "always allow" rule, a person), whatever
         decides stored by the store's one atomic open step (`Approvals.open`: limits, idempotency, a rule's use and
         the policy windows in it), so every decision, a person's, a policy's, a rule's or the mode's, is an approval
-        that can be read and used once. A pending one gets its card.
+        that can be read and used once. A pending one gets its card. Said once opened (`events.ApprovalOpened`; `waits`:
+        a run's own step, `ask`, waiting for a person).
 
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
@@ -285,6 +197,7 @@ class ApprovalService:
         outcome = ("allowed" if listed else "asked") if decided is None else (  # (a listed call: recorded allowed)
             "allowed" if decided.outcome == "approved" else "denied")
         self._metrics.asks.labels(way, outcome).inc()
+        self.events.publish(ApprovalOpened(run, request, opened, line=opened.line, waits=waits))
         return opened
 
     async def _wait(
@@ -324,35 +237,19 @@ class ApprovalService:
             if status == "pending":
                 self.runs_first.arrived(run.id)
                 continue
-            if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
-                self.announce(run, approval)
-            elif running:  # withdrawn while the run goes on (its card not delivered, expired, gone): its task says so
-                reason, what = (approval.feedback, step_name(approval)) if approval else ("the approval is gone", "")
-                self._threads.step(run, withdrawn_task(approval_id, reason, what=what))
-            if running:  # off the agent's path, drawn after the thread's line and before any later state
-                self._threads.redraw_header(run.with_(status="running"))
-                self._threads.resume(run)  # a session: `processing` again
+            # its thread says how it was decided (a cancel says so itself, where it is made), or that it was
+            # withdrawn while the run goes on; its header "running" again: off the agent's path (`events.ApprovalEnded`)
+            self.events.publish(ApprovalEnded(run, approval_id, approval, running=running,
+                                      announce=approval is not None and approval.status != "cancelled"))
             if approval is not None:
                 return await self.chain.hiding.decision_of(approval)  # (an edit: with the values it kept hidden)
             # missing: expired or removed before its decision was read
             return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
 
     def announce(self, run: RunRecord, approval: ApprovalRecord) -> None:
-        """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
-        if approval.pending:
-            return
-        if not self._threads.in_session(run):
-            text, blocks = build_outcome_blocks(approval)
-            self._threads.post(run, text=text, blocks=blocks)
-        else:  # its task, complete or denied (and by whom), in the new stream: the thread's record of it
-            self._threads.step_made(run, partial(self._decided_task, approval))
-
-    async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
-        """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
-        what = step_name(approval)
-        by = f" by {await self.name_of(approval.decided_by)}" if approval.decided_by else ""
-        status = "complete" if approval.status == "approved" else "error"
-        return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
+        """Say in the run's thread how the approval was decided (`events.ApprovalEnded`: an adopted run handed its
+        decision; in the background, the agent resumes at once)."""
+        self.events.publish(ApprovalEnded(run, approval.id, approval))
 
     async def name_of(self, user: str, *, within: float = NAME_WITHIN) -> str:
         """Who `user` is in plain text (a task's title): their name when Slack gives it within `within` seconds (a
@@ -515,24 +412,17 @@ class ApprovalService:
         self._background.spawn(self.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
     def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
-        """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
-        owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
-        was subscribed when the decision was published, so it is alive and continues the run itself. (A decision
-        the decide step took for the run waiting here was handed to it by `decide` already.)"""
+        """After any decision, on whichever worker made it: the run it wakes here goes first, then it is said
+        (`events.ApprovalDecided`: counted, its card redrawn, its hidden values ended, a program's requester told
+        and, if the run's owner may be gone, the run continued here). `owner_heard`: the owner's worker was
+        subscribed when the decision was published, so it is alive and continues the run itself (nobody continues an
+        API approval's run: its program reads the decision). (A decision the decide step took for the run waiting
+        here was handed to it by `decide` already.)"""
         if approval.owner == self.worker_id and approval.run_id and approval.status != "cancelled":
-            self.runs_first.going(approval.run_id)  # before the redraws below: the run it wakes goes first
+            self.runs_first.going(approval.run_id)  # before the redraws: the run it wakes goes first
         self._waiter.decided_here(approval.owner, approval.id)  # the run (or long-poll) here goes on at once
-        if approval.decided_at:
-            self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
-        self.cards.schedule(approval)
-        if approval.hidden or approval.edit_hidden:  # its hidden values end with it (a program's: after its GET)
-            self._background.spawn(self.chain.hiding.ended(approval)(), name=f"hidden-{approval.id}")
-        if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
-            self._background.spawn(self.cards.tell_requester(approval, self._directory), name=f"tell-{approval.id}")
-        if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":
-            return  # (nobody continues an API approval's run: its program reads the decision)
-        if self._on_orphaned is not None:
-            self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
+        orphaned = not (owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled")
+        self.events.publish(ApprovalDecided(approval, orphaned=orphaned))
 
     async def cancel(self, approval_id: str, *, by: str, reason: str) -> DecideResult:
         """The one way an approval is cancelled (a run cancelled or ended, a program's withdrawal, a card Slack

@@ -214,7 +214,7 @@ class ApprovalRecord(_Stored):
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
     copies: tuple[str, ...] = ()
     revealed_by: str = ""  # who saw its hidden values on the reveal page, comma-separated (bot/stepup/reveal.py)
-    # its arguments' hidden values (bot/approvals/hiding.py): JSON [{path, kind, shown, hmac}] (`arguments` is the
+    # its arguments' hidden values (bot/redaction/hiding.py): JSON [{path, kind, shown, hmac}] (`arguments` is the
     # redacted copy; the values are sealed apart), and the receipts' `args_sha256` of the full arguments
     hidden: str = ""
     args_sha256: str = ""

@@ -9,7 +9,7 @@
     {'card': {'number': 'card ending 1111'}}
 
 The surfaces that show arguments (cards, modals, logs, the report, webhooks) call `find_hidden` and `redacted`
-(through bot/approvals/hiding.py)."""
+(through bot/redaction/hiding.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def shown_text(text: str, *, tool: str = "", rules: Mapping[str, Sequence[ArgPat
                detectors: Iterable[str] = DETECTORS) -> str:
     """Free text as it may be shown: what the detectors find in it (and, in JSON text, values named like secrets or
     the `rules`' paths of `tool`) replaced by what may be shown of them, as on a card (the core of the one door of
-    free text, bot/approvals/hiding.py `Hiding.text`, which first replaces an approval's known values)."""
+    free text, bot/redaction/hiding.py `Hiding.text`, which first replaces an approval's known values)."""
     found = find_hidden(tool, text, rules=dict(rules or {}), detectors=tuple(detectors)) if text else ()
     return str(redacted(text, found)) if found else text
 

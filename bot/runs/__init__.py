@@ -7,6 +7,7 @@
     endings.py         how a run's end is said: a completed team's result, a failure's reason in one line
     plan.py            a run's team, its turns and tool calls shown as the plan of its agent session
     supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
+    ledger.py          a run's side-effect ledger: tool calls and code run once, across takeovers
     idempotency.py     each slash command is done once
     teams.py           the team presets of `/agent` runs
     models.py          their model clients: from MODEL_CONFIG, an OpenAI key or the demo model, with fallback
@@ -16,5 +17,5 @@
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
     email_tool.py      the email team's demo `send_email` (one .eml file per approved email)
 
-May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, the leaves of `bot.slack` and
-`agents`. Never the Slack entry (`app`, `listeners/`)."""
+May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, `bot.sessions` (a run's header, thread and
+session), the leaves of `bot.slack` and `agents`. Never the Slack entry (`app`, `listeners/`)."""

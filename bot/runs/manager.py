@@ -29,9 +29,7 @@ from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
-from bot.approvals.run_session import outcome_title, step_name, task_chunk, withdrawn_task
-from bot.approvals.run_thread import RunThreads
-from bot.approvals.service import NO_OPINION, ApprovalService
+from bot.approvals import NO_OPINION, ApprovalService, HomeService
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, RunRecord, RunStatus
@@ -46,6 +44,8 @@ from bot.runs.plan import run_with_plan
 from bot.runs.run_approver import RunApprover, policy_for
 from bot.runs.takeover import Resume, resume_point, takeover_note
 from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
+from bot.sessions.run_session import outcome_title, step_name, task_chunk, withdrawn_task
+from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 
@@ -86,6 +86,7 @@ class RunManager:
         team_options: TeamOptions | None = None,
         model_cache: AsyncCacheStore | None = None,
         lease_seconds: float = 6.0,
+        homes: HomeService | None = None,
     ) -> None:
         self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
         self._team_options = team_options or TeamOptions()
@@ -97,6 +98,7 @@ class RunManager:
         self._store = store
         self._approvals = approvals
         self._threads = threads
+        self._homes = homes
         self._background = background
         self._worker_id = worker_id
         self._model_config = dict(model_config)
@@ -104,7 +106,6 @@ class RunManager:
         self._active: dict[str, _RunState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        approvals.on_orphaned(self.continue_if_orphaned)
 
     @property
     def active_runs(self) -> int:
@@ -341,8 +342,8 @@ class RunManager:
             )
         await self._threads.update_header(final)
         await self._threads.close_session(final, stopped=final.reason == STOPPED)
-        if self._approvals.homes is not None:  # "Your runs" in the requester's Home
-            self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
+        if self._homes is not None:  # "Your runs" in the requester's Home
+            self._background.spawn(self._homes.refresh_person(final.requester), name=f"home-{final.id}")
 
     def _shown(self, text: str) -> str:
         """Text a run's session streams: the bot's secrets out, then hidden as on cards (detectors, `redact:`)."""

@@ -11,9 +11,9 @@ from autogen_agentchat.messages import BaseChatMessage, TextMessage, ToolCallExe
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
-from bot.approvals.run_thread import RunThreads
 from bot.core.records import RunRecord
 from bot.runs.teams import HUMAN
+from bot.sessions.run_thread import RunThreads
 
 Clean = Callable[[str], str]
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from agent_approvals.approver import AUTO, ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import InputPolicy, Verdict, parse_mode
 
-from bot.approvals.ledger import RunLedger
 from bot.core.records import ChannelSettings, RunRecord
 from bot.core.verdicts import worded
+from bot.runs.ledger import RunLedger
 from bot.store import Fence
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class RunApprover:
         self._state = state
         self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
 
-    # what the ledger needs of the run (`bot.approvals.ledger.OwnedRun`)
+    # what the ledger needs of the run (`bot.runs.ledger.OwnedRun`)
     @property
     def run(self) -> RunRecord:
         return self._state.run

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 
-from bot.approvals.service import ApprovalService
+from bot.approvals import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager

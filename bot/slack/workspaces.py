@@ -105,6 +105,11 @@ class Workspace:
                     self._answer = data
         return self._answer
 
+    def uninstalled(self) -> None:
+        """Slack said the app was uninstalled from this token's workspace: refused as a revoked token is, until
+        Slack accepts the token again (`recheck`)."""
+        self.refused = "token_revoked"
+
     async def recheck(self) -> None:
         """Ask Slack again whether it accepts the token (`auth.test`): `refused` follows its word (a token revoked
         after start-up: `/healthz` is then 503); the kept answer stays; Slack unreachable changes nothing."""
@@ -390,7 +395,7 @@ class Workspaces:
                               is_enterprise_install=is_enterprise_install)
         static = self._static.get(key) if key else None
         if static is not None and static.refused not in TOKEN_GONE:  # a file's: not installed while Slack says so
-            static.refused = "token_revoked"
+            static.uninstalled()
         elif not key or self._installations is None or not await self._installations.delete(key):
             return None
         self._clients.pop(key, None)

@@ -10,7 +10,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +43,7 @@ from bot.slackapp import listeners
 from bot.slackapp.context import Served, tenant_answer, tenant_of
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
-from bot.slackapp.members import members_only, why_not
+from bot.slackapp.members import members_only
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
@@ -84,7 +83,6 @@ def create_workspaces(services: Services) -> Workspaces:
     home = Workspace(services.slack, bot_token=settings.slack_bot_token)
     workspaces = Workspaces(home, make_client=make_client, static=settings.static_workspaces,
                             installations=installations, rotator=rotator, rotation_minutes=TOKEN_ROTATION_MINUTES)
-    workspaces.on_added = services.store.tenants.note_added  # what `keys create` checks (bot/api/keys.py)
     return workspaces
 
 
@@ -139,12 +137,6 @@ class Edge:
 
     def __init__(self, tenancy: Tenancy) -> None:
         self.tenancy = tenancy
-        tenancy.on_built.append(self._built)
-
-    @staticmethod
-    def _built(parts: Services, ref: WorkspaceRef) -> None:
-        """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
-        parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
 
     async def served(self, parsed: dict[str, Any]) -> Served:
         """What serves `parsed`. `NotInstalled` where the app is not installed, `StoreUnavailable` while its

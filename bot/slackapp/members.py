@@ -20,9 +20,9 @@ from typing import Any
 
 from slack_bolt.response import BoltResponse
 
+from bot.approvals import REFUSAL_QUIET
 from bot.approvals.refusals import CANNOT_CHECK, NOT_ADDED, outsider_text
 from bot.approvals.rights import Organisation, outsider
-from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal

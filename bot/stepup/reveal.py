@@ -8,17 +8,17 @@ fields) and shown on the card ("Hidden values seen by @bob"). Where the approval
 "reveal", its arguments' digest and the link (the `revealed` entry then carries `amr`).
 
 The hidden values are those found when the approval was opened (its schema, the policy's `redact:`, the detectors of
-REDACT_DETECTORS: bot/approvals/hiding.py), read sealed from the store (`store.hidden`): none once it ended."""
+REDACT_DETECTORS: bot/redaction/hiding.py), read sealed from the store (`store.hidden`): none once it ended."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.approvals.hiding import Hiding
-from bot.approvals.service import ApprovalService
+from bot.approvals import ApprovalService
 from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for
 from bot.core.records import ApprovalRecord
+from bot.redaction.hiding import Hiding
 from bot.stepup.enrolment import StepUpError, options_for, required, usable
 from bot.stepup.votes import asserted
 from bot.store import Store

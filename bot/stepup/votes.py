@@ -36,8 +36,8 @@ from webauthn import verify_authentication_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import WebAuthnException
 
+from bot.approvals import ApprovalService
 from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
-from bot.approvals.service import ApprovalService
 from bot.core.durations import format_duration
 from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for, credential_digest
 from bot.core.records import ApprovalRecord

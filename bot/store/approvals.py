@@ -293,7 +293,7 @@ class Approvals:
                 gets `check_workspace` (apply `rights.may_decide_across`, then call again with `across`); `across`
                 False refuses them (`other_workspace`, audited).
             edit_hidden: what a reviewer's edit of a call with nothing hidden hid (JSON as `hidden`), kept on the
-                decided record (bot/approvals/hiding.py).
+                decided record (bot/redaction/hiding.py).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`

@@ -92,7 +92,7 @@ def opened_entry(opening: Opening) -> dict[str, str]:
     }
     if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
         entry = {**call_of(approval), "requester": approval.requester, **entry}
-    if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/approvals/hiding.py)
+    if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/redaction/hiding.py)
         entry = {"title": approval.task[:AUDITED_TITLE], **entry}
     if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
         entry = {**entry, "workflow": approval.workflow}

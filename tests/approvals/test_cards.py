@@ -11,14 +11,14 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.run_thread import RunThreads
+from bot.approvals.events import Events
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
+from bot.root import approval_service
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
-from bot.services import approval_service
 from bot.slack.directory import Directory
 from bot.store import Store, connect
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
@@ -160,7 +160,7 @@ async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStand
         cards=cards,
         waiter=DecisionWaiter(store, "w1"),
         directory=Directory(web),
-        threads=RunThreads(web, background),
+        events=Events(),
         background=background,
         worker_id="w1",
         approvals_channel=APPROVALS,

@@ -1,4 +1,4 @@
-"""Free text through the one door (#76 item 1, bot/approvals/hiding.py `Hiding.text`), one field at a time, with a
+"""Free text through the one door (#76 item 1, bot/redaction/hiding.py `Hiding.text`), one field at a time, with a
 worker in this process, a real redis-server and the local Slack: a program's title and a message's text, a value of
 the arguments restated in the title, a reviewer's revise note and reject reason, a policy's reason quoting an
 argument (asked, and refused at once), an `/agent` task (its header), what a program's allow-list let through, a

@@ -507,7 +507,7 @@ async def nudger_role(options: dict[str, Any]) -> None:
     import aiohttp
 
     from bot.core.settings import Settings
-    from bot.services import create_services
+    from bot.root import create_services
 
     configure_logging(level="INFO")
     env = worker_env(api_url=str(options["api_url"]), redis_url=str(options["redis_url"]))

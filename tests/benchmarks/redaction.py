@@ -4,7 +4,7 @@ a ratio to a floor measured in the same run: `json.dumps` of the same arguments 
 show them).
 
 And what it costs a real ask (`asks`): the store's one open step (`Approvals.open`, a real redis-server) of the same
-call with detection (bot/approvals/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
+call with detection (bot/redaction/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
 the same run; the figure is `ratio_with_to_without` (an ask with detection / the same ask without).
 
 Cases: a small refund call with a card and an IBAN; an e-mail draft (a long text, nothing to hide); 200 order lines
@@ -30,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.approvals.hiding import Hiding
 from bot.core.arg_paths import parse_redact
 from bot.core.redaction import redacted
 from bot.core.sealing import HiddenKeyring
 from bot.core.sensitive import find_hidden
+from bot.redaction.hiding import Hiding
 from bot.store import Opening, Store, connect
 from tests.benchmarks.common import DRAFT, machine_info, new_approval, start_redis, stop_redis, write_json
 

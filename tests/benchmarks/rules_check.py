@@ -4,7 +4,7 @@ Goal (issue #16): deciding whether a rule matches adds no Slack call and at most
 
 Real parts: a throwaway redis-server; the Slack stub (`procs.py slack`, kind `stub`: a Web API answering `ok` at
 once and counting calls by method) in its own process; one worker's services built by
-`bot.services.create_services` as a worker builds them, with one HTTP session to Slack as `Services.start` opens
+`bot.root.create_services` as a worker builds them, with one HTTP session to Slack as `Services.start` opens
 it. The worker's periodic loops (subscription, sweeper, nudger, heartbeat) are not started: they are not on a tool
 call's path, and without them every Redis command the server counts comes from the calls measured. Tool calls are
 `send_email` calls made by the real tool (`require_approval(SendEmailTool(...)).request_for(arguments)`), asked
@@ -76,8 +76,9 @@ from bot.approvals.opening import new_approval
 from bot.approvals.service import ApprovalService
 from bot.core.records import RunRecord
 from bot.core.settings import Settings
+from bot.root import create_services
 from bot.runs.email_tool import SendEmailTool
-from bot.services import Services, create_services
+from bot.services import Services
 from tests.benchmarks.common import (
     Proc,
     bench_run,
@@ -443,7 +444,7 @@ async def measure_latency(bench: Bench, *, rounds: int, samples: int) -> dict[st
 
 
 def link(approvals: ApprovalService, kind: type[Any]) -> Any:
-    """The decision chain's link of this kind (bot/services.py lists them)."""
+    """The decision chain's link of this kind (bot/root.py lists them)."""
     return next(found for found in approvals.chain.links if isinstance(found, kind))
 
 

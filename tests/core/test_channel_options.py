@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from agent_approvals.modes import DEFAULT_RISK_WORDS
+from pydantic import ValidationError
 
 from bot.core.channel_options import (
     OPTIONS,

@@ -104,7 +104,7 @@ def test_unset_nothing_of_the_sdk_is_loaded() -> None:
     script = (
         "import sys\n"
         "from bot.core.tracing import span, start_tracing, tracing\n"
-        "from bot.server import create_web_app\n"
+        "from bot.root import create_web_app\n"
         "assert start_tracing('') is False and not tracing()\n"
         "with span('x', approval_id='a') as current:\n"
         "    assert current is None\n"

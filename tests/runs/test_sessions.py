@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
-from bot.approvals.run_session import CHUNK_TEXT
 from bot.approvals.service import NAME_WITHIN
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
+from bot.sessions.run_session import CHUNK_TEXT
 from bot.store import Store
 from tests.conftest import (
     ALICE,

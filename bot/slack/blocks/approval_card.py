@@ -284,7 +284,7 @@ def card_buttons(approval: ApprovalRecord) -> list[Block]:
 
 
 def show_hidden(approval: ApprovalRecord) -> list[Block]:
-    """*Show hidden values* when values of a tool call's arguments are hidden (bot/approvals/hiding.py: marked by its
+    """*Show hidden values* when values of a tool call's arguments are hidden (bot/redaction/hiding.py: marked by its
     schema, named by the policy's `redact:`, found by the detectors); else nothing. The values are shown only on the
     bot's page, after Sign in with Slack."""
     return [button("Show hidden values", ACTION_REVEAL, approval.id)] if approval.hidden_items else []

@@ -175,7 +175,7 @@ HIDDEN_KEEP = "hidden: keep"  # a hidden argument's field: left so, its value is
 
 
 def hidden_fields(approval: ApprovalRecord) -> dict[str, str]:
-    """{argument: what is shown of it} of the top-level arguments hidden whole (bot/approvals/hiding.py)."""
+    """{argument: what is shown of it} of the top-level arguments hidden whole (bot/redaction/hiding.py)."""
     return {str(item.get("path")): str(item.get("shown", "")) for item in approval.hidden_items}
 
 

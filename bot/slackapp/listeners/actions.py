@@ -35,9 +35,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals import NO_RULE_FOR_STEP_UP, REFUSAL_QUIET
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
-from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP
-from bot.approvals.service import REFUSAL_QUIET
 from bot.core.logs import log_fields
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata

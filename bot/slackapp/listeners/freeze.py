@@ -18,7 +18,7 @@ async def freeze_command(services: Services, scope: str, reason: str, *, user: s
     refused = await _refusal(services, scope, user=user, channel=channel, action="freeze")
     if refused:
         return refused
-    reason = services.approvals.chain.hiding.text(reason)  # (free text: the one door, bot/approvals/hiding.py)
+    reason = services.approvals.chain.hiding.text(reason)  # (free text: the one door, bot/redaction/hiding.py)
     if not await services.store.freezes.freeze(scope, reason=reason, by=user):
         return f"{scope_text(scope)} is frozen already. Nothing changed (`/agent status` says why and who)."
     await services.store.audit.append("frozen", by=user, origin_channel=channel, scope=scope, reason=reason)

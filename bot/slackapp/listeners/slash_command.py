@@ -11,9 +11,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals import SUGGEST_SINCE
 from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_cancel
-from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, AwayState, ChannelSettings
 from bot.core.workspaces import WorkspaceRef

@@ -201,7 +201,7 @@ async def _revision(
     then = state.choice(THEN_BLOCK, THEN_ACTION) or ""
     if by_field or then:  # (the field form's JSON box; the JSON-only form offers no Save & approve)
         changes = changed_fields(json.loads(approval.arguments or "{}"), whole[1])
-        await services.approvals.note_edit(approval, whole[0], by=user, approve=then == "approve", changes=changes)
+        await services.approvals.edits.note(approval, whole[0], by=user, approve=then == "approve", changes=changes)
     return Revision(encode_revision(whole[1], note=feedback), changed=True, edit_hidden=whole[2])
 
 
@@ -226,7 +226,7 @@ async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> 
     """A reviewer's edit of the arguments as shown (hidden values by their kind) as (the full arguments, their
     redacted copy, what it hid in a call with nothing hidden: the decision's `edit_hidden`): a hidden value left as
     shown is kept unchanged, a new one is hidden too (in a call that had none as well), sealed for the program
-    (bot/approvals/hiding.py), the full arguments checked against the tool's schema; else what to tell them."""
+    (bot/redaction/hiding.py), the full arguments checked against the tool's schema; else what to tell them."""
     hiding = services.approvals.chain.hiding
     restored = await hiding.restore(approval, edit)
     if restored is None:

@@ -1,5 +1,5 @@
 """A run's messages in Slack: its header (status) and its thread, each posted in order, off the agent's path;
-where the workspace has agent sessions, its session too (`bot.approvals.run_session`: status, streamed plan).
+where the workspace has agent sessions, its session too (`bot.sessions.run_session`: status, streamed plan).
 
 Thread messages and header redraws are background tasks of the worker (`Background`: kept referenced, failures
 logged), chained per run: a thread's messages appear in the order they were asked for, and a header redraw waits
@@ -20,9 +20,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.run_session import WAITING, RunSessions, outcome_title, task_chunk, text_chunk
 from bot.core.records import RunRecord
 from bot.core.tasks import Background, RunsFirst
+from bot.sessions.run_session import WAITING, RunSessions, outcome_title, task_chunk, text_chunk
 from bot.slack.blocks import build_run_header_blocks, run_fallback_text
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class RunThreads:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.error("run header update failed for %s: %s", run.id, error, extra={"run_id": run.id})
 
-    # the run's agent session (bot/approvals/run_session.py), in the thread's order ------------------------
+    # the run's agent session (bot/sessions/run_session.py), in the thread's order ------------------------
     async def open_session(self, run: RunRecord) -> bool:
         """Make the run a session in its header's thread (`processing`): whether it is one (else today's thread)."""
         return await self.sessions.open(run)

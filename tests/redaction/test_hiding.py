@@ -1,4 +1,4 @@
-"""Hidden values where an approval is opened (bot/approvals/hiding.py), with a worker in this process and a real
+"""Hidden values where an approval is opened (bot/redaction/hiding.py), with a worker in this process and a real
 redis-server: what the record keeps (the redacted copy, what was hidden), what a program's GET answers with and
 without SECRETS_KEY, the values gone when the approval is rejected, a title quoting a value, a run's edited call."""
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.approvals.hiding import merged, scrubbed
 from bot.core.records import ApprovalRecord
 from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
+from bot.redaction.hiding import merged, scrubbed
 from tests.conftest import ALICE, BOB, Worker, block_texts, bot_env, start_worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import bot, call, nth_card, open_modal, reject, replay, start, until

@@ -1,4 +1,4 @@
-"""A run's thread and session (`bot.approvals.run_thread`), against the local Slack: a stopping worker waits out
+"""A run's thread and session (`bot.sessions.run_thread`), against the local Slack: a stopping worker waits out
 no batching window of a run's stream."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import time
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.run_session import RunSessions, text_chunk
-from bot.approvals.run_thread import RunThreads
 from bot.core.records import RunRecord
 from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
+from bot.sessions.run_session import RunSessions, text_chunk
+from bot.sessions.run_thread import RunThreads
 from tests.conftest import ALICE, BOT_TOKEN, SALES
 from tests.support.hitl import until
 

@@ -12,7 +12,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.run_session import (
+from bot.core.records import RunRecord
+from bot.devslack.server import SlackStandIn
+from bot.sessions.run_session import (
     CHUNK_TEXT,
     CHUNKS_PER_CALL,
     TITLE_LIMIT,
@@ -21,8 +23,6 @@ from bot.approvals.run_session import (
     task_chunk,
     text_chunk,
 )
-from bot.core.records import RunRecord
-from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOT_TOKEN, SALES
 from tests.support.sessions import chunk_text, sent_chunks
 

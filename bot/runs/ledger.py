@@ -12,8 +12,8 @@ from typing import Protocol
 
 from agent_approvals.approver import ApprovalRequest, Decision, PastCall
 
-from bot.approvals.run_thread import RunThreads
 from bot.core.records import RunRecord
+from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks import safe, user_ref
 from bot.store import Fence, Store, persistently
 

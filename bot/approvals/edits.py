@@ -1,0 +1,96 @@
+"""A reviewer's edit of a tool call's arguments, between the card that was edited and the call the agent asks next.
+
+    note      before the edit is sent to the agent: what changed and whether its editor approves it at once (Save &
+              approve), kept in Redis for EDIT_KEPT seconds, bound to the run and the edited arguments' digest
+    made      the note of the edit that made a request (read once, by the worker that asks about the edited call)
+    approve   Save & approve: the editor's approval of the edited call through the decide step, as a click on its
+              card (one that needs step-up: they are sent to confirm it with their passkey, `set_step_up_handler`)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+from agent_approvals.approver import ApprovalRequest, digest_of
+
+from bot.approvals.opening import EDIT_KEPT, FIELD_CHANGES
+from bot.core.records import ApprovalRecord, RunRecord
+from bot.core.tasks import Background
+from bot.store import DecideResult, Store, StoreUnavailable, persistently
+
+log = logging.getLogger(__name__)
+StepUpHandler = Callable[[str, ApprovalRecord, tuple[str, str]], Coroutine[Any, Any, None]]
+Decide = Callable[..., Awaitable[DecideResult]]  # `ApprovalService.decide`
+
+
+class Edits:
+    """The edits of one worker's (or tenant's) approvals (the module docstring).
+
+    Args:
+        decide: the decide step with every approver rule (`ApprovalService.decide`).
+        redraw_after: what a decision does after (`ApprovalService.redraw_after`); False when nothing was decided.
+    """
+
+    def __init__(self, store: Store, *, decide: Decide, redraw_after: Callable[[DecideResult], bool],
+                 background: Background) -> None:
+        self.store = store
+        self._decide = decide
+        self._redraw_after = redraw_after
+        self._background = background
+        self._on_step_up: StepUpHandler | None = None
+
+    def set_step_up_handler(self, handler: StepUpHandler) -> None:
+        """Who sends an editor whose Save & approve needs their passkey (step-up) to confirm it: (user, approval,
+        its card) (bot/stepup/; wired by the composition root, bot/root.py: step-up is built over the core)."""
+        self._on_step_up = handler
+
+    async def note(
+        self,
+        approval: ApprovalRecord,
+        arguments: Any,
+        *,
+        by: str,
+        approve: bool,
+        changes: Sequence[tuple[str, str, str]],
+    ) -> None:
+        """Before an edit is sent to the agent: what changed (shown on the card of the edited call that follows)
+        and whether its editor approves it at once (Save & approve). Kept in Redis for EDIT_KEPT seconds, for
+        the worker that asks about the edited call (bound to the run and the edited arguments' digest)."""
+        note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]]}
+        await persistently(
+            lambda: self.store.approvals.note_edit(approval.run_id, digest_of(arguments), json.dumps(note),
+                                                   seconds=EDIT_KEPT),
+            what="noting an edit",
+        )
+
+    async def made(self, request: ApprovalRequest, run: RunRecord) -> dict[str, Any] | None:
+        """The noted edit that made `request` (read once), or None."""
+        if not request.edited_by or request.kind != "tool_call":
+            return None
+        try:
+            raw = await self.store.approvals.take_edit(run.id, request.digest)
+        except StoreUnavailable:
+            log.warning("could not read the edit of %s", request.approval_id)
+            return None
+        try:
+            note = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(note, dict) or note.get("by") != request.edited_by:
+            return None
+        return note
+
+    async def approve(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
+        """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
+        decide step with every approver rule, as if they had clicked Approve on its card (one that needs step-up:
+        they are sent to confirm it with their passkey, `set_step_up_handler`)."""
+        result = await self._decide(approval_id, outcome="approved", user=user, card=card,
+                                    feedback="approved with their edit (Save & approve)")
+        if result.status == "step_up" and result.approval is not None and self._on_step_up is not None:
+            self._background.spawn(self._on_step_up(user, result.approval, card), name=f"step-up-{approval_id}")
+            return
+        if not self._redraw_after(result):
+            log.info("save & approve of %s refused: %s", approval_id, result.status)

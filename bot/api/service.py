@@ -91,15 +91,7 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
     if approval.used_at:
         body["used_at"] = iso(approval.used_at)
     if not approval.pending:
-        body["decided_at"] = iso(approval.decided_at) if approval.decided_at else None
-        body["decided_by"] = approval.decided_by
-        name = (names or {}).get(approval.decided_by) if PERSON.fullmatch(approval.decided_by or "") else None
-        if name:
-            body["decided_by_name"] = name
-        if approval.on_behalf:
-            body["on_behalf_of"] = approval.on_behalf
-        if approval.status == "approved" and approval.required_approvals > 1 and approval.voters:
-            body["approved_by"] = approval.voters  # a quorum: every person whose vote counted, in order
+        body.update(_decided(approval, names or {}))
     if approval.workflow:
         body["workflow"] = json.loads(approval.workflow)
     if approval.policy:
@@ -108,6 +100,31 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
                           **({"reason": approval.policy_reason} if approval.policy_reason else {})}
     decision = approval.decision()
     body.update(words(approval, decision, names=names or {}))
+    body.update(_reason(approval, decision))
+    if approval.kind == "tool_call":
+        body.update(_call(approval, decision))
+    elif approval.status == "revised":
+        body["feedback"] = approval.feedback
+    return body
+
+
+def _decided(approval: ApprovalRecord, names: Mapping[str, str]) -> dict[str, Any]:
+    """When and by whom a decided approval was decided (and for whom, and every vote of a quorum)."""
+    body: dict[str, Any] = {"decided_at": iso(approval.decided_at) if approval.decided_at else None,
+                            "decided_by": approval.decided_by}
+    name = names.get(approval.decided_by) if PERSON.fullmatch(approval.decided_by or "") else None
+    if name:
+        body["decided_by_name"] = name
+    if approval.on_behalf:
+        body["on_behalf_of"] = approval.on_behalf
+    if approval.status == "approved" and approval.required_approvals > 1 and approval.voters:
+        body["approved_by"] = approval.voters  # a quorum: every person whose vote counted, in order
+    return body
+
+
+def _reason(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
+    """Why it ended so: a refusal's reason, a freeze's code, an approver's comment, what a timeout meant."""
+    body: dict[str, Any] = {}
     if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
         body["reason"] = decision.feedback
     if approval.decided_by == FROZEN_BY:
@@ -116,24 +133,28 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
         body["reason"] = approval.feedback  # the approver's comment
     if approval.status == "timed_out":
         body["timeout_outcome"] = decision.timeout_outcome
-    if approval.kind == "tool_call":
-        arguments, digest = approval.arguments, approval.digest
-        edit = edited_arguments(decision) if approval.status == "revised" else None
-        if edit is not None:
-            arguments, body["feedback"] = edit
-            digest = digest_of(json.loads(arguments))
-            body["edited"] = True
-        elif approval.status == "revised":
-            body["feedback"] = approval.feedback
-        body["tool"] = approval.tool_name
-        body["arguments"] = json.loads(arguments) if arguments else {}
-        body["digest"] = digest
-        items = approval.hidden_items or (hidden_list(approval.edit_hidden) if edit is not None else [])
-        if items:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
-            body["arguments_redacted"] = True
-            body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
+    return body
+
+
+def _call(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
+    """A tool call's fields: the tool, its arguments (a reviewer's edit where they revised them) and their digest,
+    and what was hidden in them."""
+    body: dict[str, Any] = {}
+    arguments, digest = approval.arguments, approval.digest
+    edit = edited_arguments(decision) if approval.status == "revised" else None
+    if edit is not None:
+        arguments, body["feedback"] = edit
+        digest = digest_of(json.loads(arguments))
+        body["edited"] = True
     elif approval.status == "revised":
         body["feedback"] = approval.feedback
+    body["tool"] = approval.tool_name
+    body["arguments"] = json.loads(arguments) if arguments else {}
+    body["digest"] = digest
+    items = approval.hidden_items or (hidden_list(approval.edit_hidden) if edit is not None else [])
+    if items:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
+        body["arguments_redacted"] = True
+        body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
     return body
 
 

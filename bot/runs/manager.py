@@ -44,7 +44,7 @@ from bot.runs.plan import run_with_plan
 from bot.runs.run_approver import RunApprover, policy_for
 from bot.runs.takeover import Resume, resume_point, takeover_note
 from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
-from bot.sessions.run_session import outcome_title, step_name, task_chunk, withdrawn_task
+from bot.sessions.chunks import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently

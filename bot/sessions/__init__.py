@@ -3,6 +3,7 @@ its approvals by the approval core's events (bot/approvals/events.py, subscribed
 
     run_thread.py  `RunThreads`: a run's header and thread, posted in order, off the agent's path
     run_session.py a run as a Slack agent session: its status and its plan streamed, within Slack's limits
+    chunks.py      the chunks a session streams (a task, the plan, text) within Slack's limits, and their titles (pure)
     told.py        `ThreadsTold`: what a run's thread says of its approvals (opened, decided at once, waiting, ended)
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack`, the names `bot.approvals` exports and `agents`.

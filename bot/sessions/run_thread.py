@@ -22,7 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import RunRecord
 from bot.core.tasks import Background, RunsFirst
-from bot.sessions.run_session import WAITING, RunSessions, outcome_title, task_chunk, text_chunk
+from bot.sessions.chunks import outcome_title, task_chunk, text_chunk
+from bot.sessions.run_session import WAITING, RunSessions
 from bot.slack.blocks import build_run_header_blocks, run_fallback_text
 
 log = logging.getLogger(__name__)

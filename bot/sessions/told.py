@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.approvals import ApprovalEnded, ApprovalOpened, CardService, Event
 from bot.core.records import ApprovalRecord, RunRecord
-from bot.sessions.run_session import step_name, task_chunk, withdrawn_task
+from bot.sessions.chunks import step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.store import Store, StoreUnavailable

@@ -19,7 +19,7 @@ from bot.approvals.service import NAME_WITHIN
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
-from bot.sessions.run_session import CHUNK_TEXT
+from bot.sessions.chunks import CHUNK_TEXT
 from bot.store import Store
 from tests.conftest import (
     ALICE,

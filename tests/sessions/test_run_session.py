@@ -14,15 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
-from bot.sessions.run_session import (
-    CHUNK_TEXT,
-    CHUNKS_PER_CALL,
-    TITLE_LIMIT,
-    RunSessions,
-    outcome_title,
-    task_chunk,
-    text_chunk,
-)
+from bot.sessions.chunks import CHUNK_TEXT, TITLE_LIMIT, outcome_title, task_chunk, text_chunk
+from bot.sessions.run_session import CHUNKS_PER_CALL, RunSessions
 from tests.conftest import ALICE, BOT_TOKEN, SALES
 from tests.support.sessions import chunk_text, sent_chunks
 

@@ -11,7 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.records import RunRecord
 from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
-from bot.sessions.run_session import RunSessions, text_chunk
+from bot.sessions.chunks import text_chunk
+from bot.sessions.run_session import RunSessions
 from bot.sessions.run_thread import RunThreads
 from tests.conftest import ALICE, BOT_TOKEN, SALES
 from tests.support.hitl import until

@@ -28,10 +28,10 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_approvals.jws import ALG, REGISTRY, JWSError, b64url, read_jws
 from agent_approvals.jws import b64url_decode as canonical_b64url_decode
@@ -44,6 +44,7 @@ from joserfc.jwk import OKPKey
 from bot.core.settings import StoreSettings
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")  # a key `_key` reads
 
 RECHECK_SECONDS = 2.0  # a keys file's modification time is looked at no more often than this
 ENV_NAME = "SIGNING_KEYS"
@@ -121,31 +122,34 @@ def _read_key(entry: object, where: str) -> SigningKey:
         raise SigningError(f"{where}: `kid` must be a short non-empty string")
     if not isinstance(x, str):
         raise SigningError(f"{where} ({kid}): `x` (the public key) is missing")
-    try:
-        raw_x = b64url_decode(x)
-        if len(raw_x) != 32:
-            raise SigningError("wrong length")
-        public = Ed25519PublicKey.from_public_bytes(raw_x)
-    except (SigningError, ValueError):
-        raise SigningError(f"{where} ({kid}): `x` is not a 32-byte base64url Ed25519 public key") from None
+    raw_x, public = _key(x, Ed25519PublicKey.from_public_bytes,
+                         f"{where} ({kid}): `x` is not a 32-byte base64url Ed25519 public key")
     private: Ed25519PrivateKey | None = None
     if d is not None:
-        try:
-            if not isinstance(d, str):
-                raise SigningError("not text")
-            raw_d = b64url_decode(d)
-            if len(raw_d) != 32:
-                raise SigningError("wrong length")
-            private = Ed25519PrivateKey.from_private_bytes(raw_d)
-        except (SigningError, ValueError):
-            raise SigningError(f"{where} ({kid}): `d` is not a 32-byte base64url Ed25519 private key") from None
-        mine = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        _, made = _key(d, Ed25519PrivateKey.from_private_bytes,
+                       f"{where} ({kid}): `d` is not a 32-byte base64url Ed25519 private key")
+        private = made
+        mine = made.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         if mine != raw_x:
             raise SigningError(f"{where} ({kid}): `d` is not the private part of `x`")
     created = _number(entry, "created_at", f"{where} ({kid})", required=True)
     retired = _number(entry, "retired_at", f"{where} ({kid})", required=False)
     assert created is not None
     return SigningKey(kid=kid, x=x, public=public, private=private, created_at=created, retired_at=retired)
+
+
+def _key(text: object, make: Callable[[bytes], K], refusal: str) -> tuple[bytes, K]:
+    """An Ed25519 key given as base64url text of its 32 bytes (`make` reads them), and those bytes; else a
+    SigningError saying `refusal`."""
+    try:
+        if not isinstance(text, str):
+            raise SigningError("not text")
+        raw = b64url_decode(text)
+        if len(raw) != 32:
+            raise SigningError("wrong length")
+        return raw, make(raw)
+    except (SigningError, ValueError):
+        raise SigningError(refusal) from None
 
 
 def parse_keys(text: str, source: str, *, require_current: bool = True) -> list[SigningKey]:

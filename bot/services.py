@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -28,12 +28,12 @@ from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
 from bot.approvals.hiding import Hiding
-from bot.approvals.homes import HomeService
+from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants, Sweeps, Together, tell_loops, worker_loops
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
@@ -64,6 +64,7 @@ from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, NewerFormat, Store, StoreUnavailable, connect
+from bot.store.due import DueWork
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,11 @@ class Services:
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
+    # the worker's loops of every tenant's due work, by kind (bot/store/due.py): the home parts' (a tenant's: none)
+    loops: dict[str, DueTenants] = field(default_factory=dict)
 
     async def start(self) -> None:
-        if self.base is not None:
-            await self._start_loops()
+        if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own
             return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
@@ -131,21 +133,22 @@ class Services:
         log.info("worker %s ready", self.worker_id)
 
     async def _start_loops(self) -> None:
-        """The loops of this tenant's data: decisions heard, deadlines, reminders, webhooks, runs' heartbeats."""
+        """The worker's loops, once whatever the number of tenants: decisions heard (one subscription), the
+        heartbeat, and each kind of due work of the tenants the due index names (bot/store/due.py)."""
         await self.waiter.start()
-        await self.sweeper.start()
-        await self.nudger.start()
-        await self.webhooks.start()
-        await self.supervisor.start()
+        await self.supervisor.start(scan=False)
+        await DueWork.repair([self.store.due])  # (the other tenants': `Tenancy.start`)
+        for loop in self.loops.values():
+            await loop.start()
 
     async def close(self) -> None:
-        if self.base is not None:  # a tenant's parts: its loops; the connections are the home parts' to close
+        if self.base is not None:  # a tenant's parts: the work under way; loops and connections are the worker's
             await self.runs.shutdown()
-            await self.supervisor.stop()
-            await asyncio.gather(self.sweeper.stop(), self.nudger.stop(), self.webhooks.stop())
+            await self.webhooks.stop()
             await asyncio.gather(self.cards.close(grace=3.0), self.homes.close())
             await self.waiter.stop()
             return
+        await asyncio.gather(*(loop.stop() for loop in self.loops.values()))
         await self.runs.shutdown()
         await self.supervisor.stop()
         if self.checkpoints is not None:
@@ -339,8 +342,9 @@ def create_services(
     )
     api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
     # (and the webhook sender: a decision of a program's may have a webhook to send now)
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc,
-                            also={API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])})
+    api_also = {API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])}
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also=api_also) \
+        if base is None else base.waiter.view(store, also=api_also)  # a tenant's: the worker's one subscription
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
@@ -422,7 +426,7 @@ def create_services(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.on_step_up(confirm_edit)
-    return Services(
+    parts = Services(
         settings=settings,
         worker_id=worker_id,
         redis=redis,
@@ -446,6 +450,7 @@ def create_services(
             worker_id=worker_id,
             ttl=settings.heartbeat_seconds,
             scan_every=max(0.5, settings.heartbeat_seconds / 2),
+            heart=None if base is None else base.supervisor,
         ),
         background=background,
         metrics=metrics,
@@ -467,6 +472,18 @@ def create_services(
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
     )
+    found = due_parts(parts)
+    if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
+        parts.loops = worker_loops(store, home=found, pace={"runs": max(0.5, settings.heartbeat_seconds / 2),
+                                                              "homes": IDLE_POLL})
+    tell_loops(found, parts.loops if base is None else base.loops)
+    return parts
+
+
+def due_parts(parts: Services) -> dict[str, Sweeps]:
+    """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
+    return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
+            "homes": parts.homes}
 
 
 def watch_of(

@@ -317,6 +317,7 @@ class DueSweeper:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.woken: Callable[[], None] | None = None  # told of each `wake` (a tenant's: the worker's loop of it)
+        self.stopped = False  # stopped: the worker's loop of its kind does not call it either
 
     @property
     def outage(self) -> Outage | None:
@@ -334,6 +335,7 @@ class DueSweeper:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        self.stopped = True
         await stop_task(self._task)
 
     def wake(self) -> None:
@@ -432,7 +434,7 @@ class DueTenants(DueSweeper):
             except Exception:
                 log.exception("%s: the parts of tenant %s could not be had; going on", self.name, member)
                 continue
-            if found is None:
+            if found is None or getattr(found[0], "stopped", False):
                 continue
             part, store = found
             try:

@@ -20,26 +20,29 @@ from bot.store import Store, connect
 
 @dataclass(frozen=True)
 class Installed:
-    """One workspace the local Slack serves with the app installed: its team, the app's token, a person, a channel."""
+    """One workspace the local Slack serves with the app installed: its team, the app's token, two people (one asks,
+    the other decides) and a channel."""
 
     team: str
     token: str
     person: str
     channel: str
+    approver: str
 
 
 def serve_many(slack: SlackStandIn, count: int) -> list[Installed]:
-    """`count` plain workspaces (T9W00000, T9W00001, ...), each with a person and a channel, the app installed in
+    """`count` plain workspaces (T9W00000, T9W00001, ...), each with two people and a channel, the app installed in
     each with a token of its own."""
     found = []
     for n in range(count):
         team, token = f"T9W{n:05d}", f"xoxb-many-{n:05d}"
         slack.add_team(DevTeam(id=team, name=f"Workspace {n}", domain=f"workspace-{n}", bot_user_id=f"U9B{n:05d}",
                                bot_id=f"B9B{n:05d}"), token=token)
-        person, channel = f"U9P{n:05d}", f"C9A{n:05d}"
+        person, approver, channel = f"U9P{n:05d}", f"U9Q{n:05d}", f"C9A{n:05d}"
         slack.add_user(DevUser(id=person, name=f"person{n}", real_name=f"Person {n}", team_id=team))
+        slack.add_user(DevUser(id=approver, name=f"approver{n}", real_name=f"Approver {n}", team_id=team))
         slack.add_channel(DevChannel(id=channel, name=f"approvals-{n}", team_id=team))
-        found.append(Installed(team=team, token=token, person=person, channel=channel))
+        found.append(Installed(team=team, token=token, person=person, channel=channel, approver=approver))
     return found
 
 

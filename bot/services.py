@@ -33,7 +33,8 @@ from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants, Sweeps, Together, tell_loops, worker_loops
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants, Together, tell_loops, worker_loops
+from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` gives: `bot.tenancy` names them)
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
@@ -102,8 +103,7 @@ class Services:
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
-    # the worker's loops of every tenant's due work, by kind (bot/store/due.py): the home parts' (a tenant's: none)
-    loops: dict[str, DueTenants] = field(default_factory=dict)
+    loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
 
     async def start(self) -> None:
         if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own

@@ -25,10 +25,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.waiter import Sweeps
 from bot.core.records import API_OWNER, ApprovalRecord
 from bot.core.workspaces import WorkspaceRef
-from bot.services import Services, create_services, due_parts
+from bot.services import Services, Sweeps, create_services, due_parts
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
 from bot.store import Store

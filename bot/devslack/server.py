@@ -390,11 +390,6 @@ class SlackStandIn:
         self._ws.touch()
         return tokens if installed else {}
 
-    def add_user(self, user: DevUser) -> None:
-        """Serve one more person (of ``user.team_id``, a workspace served here)."""
-        self._ws.users[user.id] = user
-        self._ws.touch()
-
     def add_channel(self, channel: DevChannel) -> None:
         """Serve one more channel (or replace one of the same id), e.g. one the bot is not in (`bot_member`)."""
         self._ws.channels[channel.id] = channel

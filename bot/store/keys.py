@@ -14,9 +14,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
                                       (bot/store/tenants.py)                         time a worker learns its team)
-{p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (a tenant's parts are
-                                      a worker served (bot/tenancy.py starts their   built for each at start: their
-                                      loops at start)                                deadlines, reminders, Homes)
+{p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (each worker's start
+                                      a worker served (bot/tenancy.py)               indexes their due work again:
+                                                                                     bot/store/due.py)
 {p}:due:<kind>                 zset    tenant ("home" for home) -> the earliest due   members leave when nothing
                                       time of its work of <kind>: deadlines, nudges,  of <kind> is left
                                       webhooks, runs, homes (bot/store/due.py: the

@@ -39,8 +39,8 @@ def serve_many(slack: SlackStandIn, count: int) -> list[Installed]:
         slack.add_team(DevTeam(id=team, name=f"Workspace {n}", domain=f"workspace-{n}", bot_user_id=f"U9B{n:05d}",
                                bot_id=f"B9B{n:05d}"), token=token)
         person, approver, channel = f"U9P{n:05d}", f"U9Q{n:05d}", f"C9A{n:05d}"
-        slack.add_user(DevUser(id=person, name=f"person{n}", real_name=f"Person {n}", team_id=team))
-        slack.add_user(DevUser(id=approver, name=f"approver{n}", real_name=f"Approver {n}", team_id=team))
+        slack.set_user(DevUser(id=person, name=f"person{n}", real_name=f"Person {n}", team_id=team))
+        slack.set_user(DevUser(id=approver, name=f"approver{n}", real_name=f"Approver {n}", team_id=team))
         slack.add_channel(DevChannel(id=channel, name=f"approvals-{n}", team_id=team))
         found.append(Installed(team=team, token=token, person=person, channel=channel, approver=approver))
     return found

@@ -2,16 +2,17 @@
 workspaces).
 
 For each size, a redis-server of its own and a real worker process (`python -m bot`) installed in that many
-workspaces besides home (SLACK_WORKSPACES_FILE; the local Slack, in this process, serves each with its token, a
-person and a channel). Measured, in order:
+workspaces besides home (SLACK_WORKSPACES_FILE; the local Slack, in this process, serves each with its token, two
+people and a channel), every size's worker running at once. Measured, in order:
 
     memory per workspace   the worker's RSS after each workspace has been served once (its person opens the app's
                            Home: the workspace's parts are built, its Home drawn) minus before, / the count
-    idle                   over a quiet window after that: the worker's CPU (% of one core) and Redis's commands a
-                           second (INFO commandstats, every client's: the worker is the only one)
+    idle                   over one quiet window for every size: each worker's CPU (% of one core) and its Redis's
+                           commands a second (INFO commandstats, every client's: the worker is the only one)
     click -> resumed       in the first workspace: a program asks (API key), long-polls, a person clicks Approve;
                            timed from the click to the long-poll's "approved", while the other workspaces' people
-                           keep opening their Homes (a steady load, the same rate at every size)
+                           keep opening their Homes (a steady load, the same rate at every size); in rounds,
+                           a batch of each size's in turn, so the machine's noise falls on every size alike
 
 Each figure also as a ratio to the 1-workspace one (the goal: idle cost and click latency at 1,000 within 1.1x).
 
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ from tests.benchmarks.common import (
     summary_ms,
     write_json,
 )
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, free_port
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, bot_env, free_port
 from tests.support.api import Client, tool_ask
 from tests.support.workspaces import Installed, serve_many, workspaces_file
 
@@ -135,78 +137,117 @@ async def load(slack: SlackStandIn, others: list[Installed], stop: asyncio.Event
     return n
 
 
-async def one_size(slack: SlackStandIn, installed: list[Installed], *, window: float, decisions: int,
-                   folder: Path) -> dict[str, Any]:
-    server = start_redis()
-    worker: Process | None = None
+@dataclass
+class Size:
+    """One size's worker, its Redis, its workspaces, and what was measured of it."""
+
+    installed: list[Installed]
+    server: RedisServer
+    worker: Process
+    client: Client | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+    loaded: int = 0
+
+
+async def serve_once(slack: SlackStandIn, size: Size) -> None:
+    """Each workspace served once (its person opens the app's Home: its parts built, its Home drawn), the worker's
+    RSS before and after."""
+    slack.events_url = size.worker.url + "/slack/events"
+    pid = size.worker.process.pid
+    rss_before = proc_rss_bytes(pid)
+    began = time.monotonic()
+    for each in size.installed:
+        opened = await slack.open_home(user=each.person)
+        assert opened.status == 200, opened
+    size.figures["serve_each_once_s"] = round(time.monotonic() - began, 2)
+    await asyncio.sleep(3.0)  # the Homes drawn, the work of serving them done
+    rss_after = proc_rss_bytes(pid)
+    size.figures.update(rss_before_mb=round(rss_before / 2**20, 1), rss_after_mb=round(rss_after / 2**20, 1),
+                        memory_per_workspace_kb=round((rss_after - rss_before) / len(size.installed) / 1024, 1))
+
+
+async def idle(sizes: list[Size], window: float) -> None:
+    """Every worker idle over the same window: its CPU and its Redis's commands a second."""
+    before = [(proc_cpu_seconds(s.worker.process.pid), await commands(s.server.url)) for s in sizes]
+    t0 = time.monotonic()
+    await asyncio.sleep(window)
+    after = [(proc_cpu_seconds(s.worker.process.pid), await commands(s.server.url)) for s in sizes]
+    took = time.monotonic() - t0
+    for size, (cpu0, cmds0), (cpu1, cmds1) in zip(sizes, before, after, strict=True):
+        size.figures.update(idle_cpu_percent=round(100 * (cpu1 - cpu0) / took, 3),
+                            idle_redis_commands_per_s=round((cmds1 - cmds0) / took, 2))
+
+
+async def clicks(slack: SlackStandIn, size: Size, count: int) -> None:
+    """`count` decisions in the first workspace while the others' people open their Homes."""
+    assert size.client is not None
+    slack.events_url = size.worker.url + "/slack/events"
+    stop = asyncio.Event()
+    loading = asyncio.create_task(load(slack, size.installed[1:] or size.installed, stop))
     try:
-        listed = workspaces_file(folder / f"workspaces-{len(installed)}.json", installed)
-        worker = await start(slack, server.url, listed, folder / f"worker-{len(installed)}.log")
-        slack.events_url = worker.url + "/slack/events"
-        pid = worker.process.pid
-        await asyncio.sleep(2.0)  # its start settled
-        rss_before = proc_rss_bytes(pid)
-        began = time.monotonic()
-        for each in installed:  # each workspace served once: its parts built, its Home drawn
-            opened = await slack.open_home(user=each.person)
-            assert opened.status == 200, opened
-        served_s = time.monotonic() - began
-        await asyncio.sleep(3.0)  # the Homes drawn, the work of serving them done
-        rss_after = proc_rss_bytes(pid)
-        cpu0, cmds0, t0 = proc_cpu_seconds(pid), await commands(server.url), time.monotonic()
-        await asyncio.sleep(window)
-        cpu1, cmds1, t1 = proc_cpu_seconds(pid), await commands(server.url), time.monotonic()
-        store = Store(connect(server.url))
-        try:
-            first = installed[0]
-            made = await store.api_keys.create("bench", (first.channel,), by="bench",
-                                               workspace=WorkspaceRef(first.team), per_minute=100_000,
-                                               max_pending=100_000)
-            assert made is not None
-        finally:
-            await store.close()
-        client = Client(worker, made.key)
-        await decision(slack, worker, client, first)  # warm
-        stop = asyncio.Event()
-        loading = asyncio.create_task(load(slack, installed[1:] or installed, stop))
-        times = [await decision(slack, worker, client, first) for _ in range(decisions)]
-        stop.set()
-        loaded = await loading
-        return {
-            "workspaces": len(installed),
-            "serve_each_once_s": round(served_s, 2),
-            "rss_before_mb": round(rss_before / 2**20, 1),
-            "rss_after_mb": round(rss_after / 2**20, 1),
-            "memory_per_workspace_kb": round((rss_after - rss_before) / len(installed) / 1024, 1),
-            "idle_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 3),
-            "idle_redis_commands_per_s": round((cmds1 - cmds0) / (t1 - t0), 2),
-            "resumed": summary_ms(times),
-            "homes_opened_meanwhile": loaded,
-        }
+        for _ in range(count):
+            size.times.append(await decision(slack, size.worker, size.client, size.installed[0]))
     finally:
-        if worker is not None:
-            worker.process.terminate()
-            worker.process.wait(timeout=60)
-        stop_redis(server)
+        stop.set()
+        size.loaded += await loading
+
+
+async def keyed(slack: SlackStandIn, size: Size) -> None:
+    """An API key of the first workspace, and one decision with it (warm)."""
+    store = Store(connect(size.server.url))
+    try:
+        first = size.installed[0]
+        made = await store.api_keys.create("bench", (first.channel,), by="bench", workspace=WorkspaceRef(first.team),
+                                           per_minute=100_000, max_pending=100_000)
+        assert made is not None
+    finally:
+        await store.close()
+    size.client = Client(size.worker, made.key)
+    slack.events_url = size.worker.url + "/slack/events"
+    await decision(slack, size.worker, size.client, size.installed[0])
 
 
 def ratio(value: float, base: float) -> float | None:
     return None if base <= 0 else round(value / base, 3)
 
 
-async def run(sizes: list[int], *, window: float, decisions: int) -> dict[str, Any]:
+async def run(sizes: list[int], *, window: float, decisions: int, rounds: int = 5) -> dict[str, Any]:
+    """Every size's worker at once (each with its own redis-server): each served once in turn, one idle window for
+    all, then click rounds interleaved (a batch of each size's in turn, `rounds` times), so that the machine's
+    noise falls on every size alike."""
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     installed = serve_many(slack, max(sizes))
-    results = []
+    started: list[Size] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
-            for size in sizes:
-                results.append(await one_size(slack, installed[:size], window=window, decisions=decisions,
-                                              folder=Path(folder)))
-                print(json.dumps({k: v for k, v in results[-1].items() if k != "resumed"}), file=sys.stderr)
+            for n in sizes:
+                server = start_redis()
+                listed = workspaces_file(Path(folder) / f"workspaces-{n}.json", installed[:n])
+                try:
+                    worker = await start(slack, server.url, listed, Path(folder) / f"worker-{n}.log")
+                except BaseException:
+                    stop_redis(server)
+                    raise
+                started.append(Size(installed=installed[:n], server=server, worker=worker))
+            await asyncio.sleep(2.0)  # their starts settled
+            for size in started:
+                await serve_once(slack, size)
+            await idle(started, window)
+            for size in started:
+                await keyed(slack, size)
+            for _ in range(rounds):
+                for size in started:
+                    await clicks(slack, size, max(1, decisions // rounds))
     finally:
+        for size in started:
+            size.worker.process.terminate()
+            size.worker.process.wait(timeout=60)
+            stop_redis(size.server)
         await slack.stop()
+    results = [{"workspaces": len(s.installed), **s.figures, "resumed": summary_ms(s.times),
+                "homes_opened_meanwhile": s.loaded} for s in started]
     one = results[0]
     for result in results:
         result["ratios_to_first"] = {

@@ -340,11 +340,11 @@ def create_services(
         names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
         counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
     )
-    api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
-    # (and the webhook sender: a decision of a program's may have a webhook to send now)
-    api_also = {API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])}
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also=api_also) \
-        if base is None else base.waiter.view(store, also=api_also)  # a tenant's: the worker's one subscription
+    # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals (a tenant's through the worker's);
+    # and the webhook sender: a decision of a program's may have a webhook to send now
+    api_waiters = ApiWaiters(None if base is None else base.api.waiters)
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={
+        API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])}) if base is None else base.waiter.view(store)
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None

@@ -177,7 +177,7 @@ class Tenancy:
         return await self.of_tenant(store.keys.tenant)
 
     async def start(self) -> None:
-        """Index the due work of every tenant served before (`Tenants.known`) again, in one pipelined pass (work a
+        """Index the due work of every tenant served before (`Tenants.known`) again, a few Lua steps at a time (work a
         worker that died between a write and its note left unindexed, and what a version before the indexes wrote:
         bot/store/due.py). No tenant's parts are built: the worker's loops build those whose work comes due."""
         home = await self.home_tenant()

@@ -18,10 +18,11 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
 marked due, a refusal window opened): it only lowers a tenant's entry (`ZADD LT`), so the index is never later than
 the data. The loop that does a tenant's due work then `settle`s it, atomically with the data (lua/due_note.lua): its
 next due time, or no entry when nothing is left. A worker that died between a write and its note left that work
-unindexed: `repair` (each worker's start) indexes every known tenant again, in one pipelined pass."""
+unindexed: `repair` (each worker's start) indexes every known tenant again, a few steps at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -130,21 +131,14 @@ class DueWork:
         return None if found is None else tenant_of(str(found))
 
     @staticmethod
-    async def repair(tenants: Iterable[DueWork]) -> None:
+    async def repair(tenants: Iterable[DueWork], *, at_once: int = 16) -> None:
         """Index every kind of work of `tenants` again (a worker's start: work a worker that died between a write
-        and its note left unindexed, and what a version before the indexes wrote): lowered only, pipelined. Redis
-        failing now is said and let be."""
+        and its note left unindexed, and what a version before the indexes wrote): lowered only, `at_once` steps
+        in flight (not a pipeline: Redis Cluster's client refuses scripts in one). Redis failing now is said and
+        let be."""
         found = list(tenants)
-        if not found:
-            return
         try:
-            async with found[0]._s.redis.pipeline(transaction=False) as pipe:
-                for due in found:
-                    await due._pipelined(pipe)
-                await pipe.execute()
+            for start in range(0, len(found), at_once):
+                await asyncio.gather(*(due._run(KINDS, exact=False) for due in found[start:start + at_once]))
         except StoreUnavailable as exc:  # (the next worker to start indexes them)
             log.warning("the due work of %d workspaces could not be indexed at start (%s)", len(found), exc.cause)
-
-    async def _pipelined(self, pipe: Any) -> None:
-        keys, args = self._step(KINDS, exact=False)
-        await self._s.script("due_note").queue(pipe, keys=keys, args=args)

@@ -77,22 +77,13 @@ class Script:
         self._names = frozenset([*self._fixed, *([self._rest] if self._rest else [])])
         self._script = redis.register_script(prelude + helpers + source)
 
-    def _ordered(self, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> Any:
         if keys.keys() != self._names:
             raise TypeError(f"{self.name}.lua takes keys {sorted(self._names)}, not {sorted(keys)}")
         ordered = [*self._implied, *(str(keys[name]) for name in self._fixed)]
         if self._rest:
             ordered += list(keys[self._rest])
-        return ordered, [json.dumps(args, separators=(",", ":"))]
-
-    async def queue(self, pipe: Any, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> None:
-        """Queue this step in pipeline `pipe` (a step whose helpers need no key of their own); its answer is among
-        the pipeline's."""
-        ordered, argv = self._ordered(keys, args)
-        await self._script(keys=ordered, args=argv, client=pipe)
-
-    async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> Any:
-        ordered, argv = self._ordered(keys, args)
+        argv = [json.dumps(args, separators=(",", ":"))]
         deadline = time.monotonic() + HOLD_SECONDS
         while True:
             try:

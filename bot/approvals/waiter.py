@@ -93,9 +93,9 @@ class DecisionWaiter:
         for channel, woken in self._mine:
             self._also.setdefault(channel, []).append(woken)
         self._controls: list[ControlHandler] = [] if base is None else base._controls  # each tenant's runs
-        self._on_control: ControlHandler | None = None
+        self._on_control = on_control
         if on_control is not None:
-            self.set_control_handler(on_control)
+            self._controls.append(on_control)
         # shared with the views: approval -> its future, the run (and fence) waiting with it here, the decide steps
         # running here for it [count, messages heard meanwhile], and the store it is waited for in (a view's)
         self._futures: dict[str, asyncio.Future[DecideResult | None]] = {} if base is None else base._futures

@@ -38,11 +38,11 @@ from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
-from bot.approvals.homes import HomeService
+from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together, tell_loops, worker_loops
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
@@ -68,7 +68,7 @@ from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
-from bot.services import Services, direct_message
+from bot.services import Services, direct_message, due_parts
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
@@ -256,10 +256,11 @@ def create_services(
         names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
         counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
     )
-    api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
-    # (and the webhook sender: a decision of a program's may have a webhook to send now)
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc,
-                            also={API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])})
+    # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals (a tenant's through the worker's);
+    # and the webhook sender: a decision of a program's may have a webhook to send now
+    api_waiters = ApiWaiters(None if base is None else base.api.waiters)
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={
+        API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])}) if base is None else base.waiter.view(store)
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
@@ -344,7 +345,7 @@ def create_services(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
-    return Services(
+    parts = Services(
         settings=settings,
         worker_id=worker_id,
         redis=redis,
@@ -368,6 +369,7 @@ def create_services(
             worker_id=worker_id,
             ttl=settings.heartbeat_seconds,
             scan_every=max(0.5, settings.heartbeat_seconds / 2),
+            heart=None if base is None else base.supervisor,
         ),
         background=background,
         metrics=metrics,
@@ -389,6 +391,12 @@ def create_services(
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
     )
+    found = due_parts(parts)
+    if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
+        parts.loops = worker_loops(store, home=found, pace={"runs": max(0.5, settings.heartbeat_seconds / 2),
+                                                              "homes": IDLE_POLL})
+    tell_loops(found, parts.loops if base is None else base.loops)
+    return parts
 
 
 def create_worker(settings: Settings, *, services: Services | None = None) -> Worker:
@@ -399,7 +407,9 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
     workspaces = create_workspaces(services)
     workspaces.on_added = services.store.tenants.note_added  # what `keys create` checks (bot/api/keys.py)
     tenancy = Tenancy(services, workspaces, build=create_services)
-    services.waiter.on_notice.append(tenancy.heard)  # another worker's word that a workspace was uninstalled
+    services.waiter.on_notice.append(tenancy.heard)
+    for kind, loop in services.loops.items():  # the worker's loops do every tenant's due work, through its parts
+        loop.of = partial(tenancy.due_part, kind)  # another worker's word that a workspace was uninstalled
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
     tenancy.on_built.append(tenant_votes_checked)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -21,7 +21,8 @@ from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants
+from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` gives: `bot.tenancy` names them)
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.watch import AuditWatch
@@ -38,6 +39,7 @@ from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable
+from bot.store.due import DueWork
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,10 @@ class Services:
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
+    loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
 
     async def start(self) -> None:
-        if self.base is not None:
-            await self._start_loops()
+        if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own
             return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
@@ -105,21 +107,22 @@ class Services:
         log.info("worker %s ready", self.worker_id)
 
     async def _start_loops(self) -> None:
-        """The loops of this tenant's data: decisions heard, deadlines, reminders, webhooks, runs' heartbeats."""
+        """The worker's loops, once whatever the number of tenants: decisions heard (one subscription), the
+        heartbeat, and each kind of due work of the tenants the due index names (bot/store/due.py)."""
         await self.waiter.start()
-        await self.sweeper.start()
-        await self.nudger.start()
-        await self.webhooks.start()
-        await self.supervisor.start()
+        await self.supervisor.start(scan=False)
+        await DueWork.repair([self.store.due])  # (the other tenants': `Tenancy.start`)
+        for loop in self.loops.values():
+            await loop.start()
 
     async def close(self) -> None:
-        if self.base is not None:  # a tenant's parts: its loops; the connections are the home parts' to close
+        if self.base is not None:  # a tenant's parts: the work under way; loops and connections are the worker's
             await self.runs.shutdown()
-            await self.supervisor.stop()
-            await asyncio.gather(self.sweeper.stop(), self.nudger.stop(), self.webhooks.stop())
+            await self.webhooks.stop()
             await asyncio.gather(self.cards.close(grace=3.0), self.homes.close())
             await self.waiter.stop()
             return
+        await asyncio.gather(*(loop.stop() for loop in self.loops.values()))
         await self.runs.shutdown()
         await self.supervisor.stop()
         if self.checkpoints is not None:
@@ -199,3 +202,9 @@ async def keep_format(store: Store) -> None:
         raise SettingsError(str(exc)) from None
     if before != now:
         log.info("Redis's stored format upgraded in place from %s to %s", before, now)
+
+
+def due_parts(parts: Services) -> dict[str, Sweeps]:
+    """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
+    return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
+            "homes": parts.homes}

@@ -2,12 +2,14 @@
 "the parts for this workspace".
 
 The worker's own parts (`create_services`, bot/root.py, which builds the others' too) serve the home tenant, with
-today's key names. Another tenant (a plain
-workspace, or an Enterprise Grid organisation installed org-wide: `WorkspaceRef.tenant`) gets parts of its own, built
-the first time a request of it comes (or at start for the tenants a worker served before, so their deadlines,
-reminders and Homes go on): its store (`Store.for_tenant`), its Slack client (`Workspaces.for_team`, with its own
-retries and rate budget) and, over those, its cards, directory, Homes, runs, API and step-up, sharing the worker's
-Redis connections, id, policy engine, signing keys, metrics and background tasks.
+today's key names. Another tenant (a plain workspace, or an Enterprise Grid organisation installed org-wide:
+`WorkspaceRef.tenant`) gets parts of its own: a view, with no loop and no connection of its own, built the first time
+a request of it or a due piece of its work (the worker's loops: `bot.store.due`) needs them; none is built at start.
+They are its store (`Store.for_tenant`), its Slack client (`Workspaces.for_team`, with its own retries and rate
+budget) and, over those, its cards, directory, Homes, runs, API and step-up, sharing the worker's Redis connections,
+decision subscription, loops, id, policy engine, signing keys, metrics and background tasks. They are kept in a plain
+dict for the worker's life (cheap: see docs/operators/sizing.md, "Workspaces"), dropped when the app is uninstalled
+there.
 
 Example:
     `parts = await tenancy.parts(WorkspaceRef("T0OTHER"))` (raises `NotInstalled` where the app is not installed).
@@ -24,13 +26,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.records import API_OWNER
+from bot.core.records import API_OWNER, ApprovalRecord
 from bot.core.settings import Settings
 from bot.core.workspaces import WorkspaceRef
-from bot.services import Services
+from bot.services import Services, Sweeps, due_parts
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
 from bot.store import Store
+from bot.store.due import DueWork, member_of
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +124,8 @@ class Tenancy:
         parts.api.card_link = await link_of(slack)
         for told in self.on_built:
             told(parts, ref)
-        await self.home.store.tenants.remember(ref)  # first: Redis down, nothing is started (a later request builds)
         try:
-            await parts.start()
+            await self.home.store.tenants.remember(ref)  # first: Redis down, nothing kept (a later request builds)
         except BaseException:
             await parts.close()
             raise
@@ -155,28 +157,60 @@ class Tenancy:
 
     async def holding(self, approval_id: str) -> Services | None:
         """The parts of the tenant whose data holds approval `approval_id` and whose workspace the record names (a
-        record of one tenant is never served by another's parts), else None."""
+        record of one tenant is never served by another's parts), else None: one lookup (`held_by`, written when
+        the approval opened: bot/store/due.py)."""
         home = await self.home_tenant()
+        tenant = await self.home.store.due.holder(approval_id)
+        if tenant is not None:
+            store = self.home.store if not tenant or home is None else self.home.store.for_tenant(tenant, home=home)
+            approval = await store.approvals.get(approval_id)
+            return None if approval is None else await self._served(store, approval, home)
+        # An approval opened by a version before `held_by` (0.8.0 and older) is not in the index: found by walking
+        # every tenant's store. This fallback can go once every approval opened before the upgrade has expired:
+        # DECIDED_RETENTION (30 days) after it was decided, so a release 30 days after the one that adds `held_by`
+        # and whose upgrade notes say that approvals still pending from before then are not served by id.
         for store in await self.stores():
             approval = await store.approvals.get(approval_id)
-            if approval is None:
-                continue
-            kept_by = store.keys.tenant or home
-            if approval.team and kept_by not in (approval.team, approval.enterprise):
-                log.warning("approval %s is kept by tenant %r but names workspace %r: not served", approval_id,
-                            kept_by, approval.team)
-                return None
-            return await self.of_tenant(store.keys.tenant)
+            if approval is not None:
+                return await self._served(store, approval, home)
         return None
 
+    async def _served(self, store: Store, approval: ApprovalRecord, home: str | None) -> Services | None:
+        kept_by = store.keys.tenant or home
+        if approval.team and kept_by not in (approval.team, approval.enterprise):
+            log.warning("approval %s is kept by tenant %r but names workspace %r: not served", approval.id,
+                        kept_by, approval.team)
+            return None
+        return await self.of_tenant(store.keys.tenant)
+
     async def start(self) -> None:
-        """Build the parts of every tenant served before (`Tenants.known`), so that their loops (deadlines,
-        reminders, Homes, webhooks, runs' leases) run on this worker too; one not installed any more is skipped."""
-        for ref in await self.home.store.tenants.known():
-            try:
-                await self.parts(ref)
-            except NotInstalled as exc:
-                log.warning("tenant %s is not served: %s", ref.tenant, exc)
+        """Index the due work of every tenant served before (`Tenants.known`) again, a few Lua steps at a time (work a
+        worker that died between a write and its note left unindexed, and what a version before the indexes wrote:
+        bot/store/due.py). No tenant's parts are built: the worker's loops build those whose work comes due."""
+        home = await self.home_tenant()
+        if home is None:
+            return
+        tenants = {ref.tenant for ref in await self.home.store.tenants.known()} - {home}
+        await DueWork.repair(self.home.store.for_tenant(tenant, home=home).due for tenant in sorted(tenants))
+
+    async def due_part(self, kind: str, tenant: str) -> tuple[Sweeps, Store] | None:
+        """The part that does `tenant`'s due work of `kind` (its parts built when needed), and its store; None
+        while the home workspace is not known (left due), or when it is not served (then out of the index)."""
+        if not tenant:
+            return due_parts(self.home)[kind], self.home.store
+        if await self.home_tenant() is None:
+            return None
+        try:
+            parts = await self.of_tenant(tenant)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:  # Slack not answering: tried again later
+            log.warning("tenant %s: its due work waits (%s)", tenant, type(exc).__name__)
+            return None
+        if parts is None:
+            log.warning("tenant %s is not served (the app is not installed there): its due %s is out of the index",
+                        tenant, kind)
+            await self.home.store.due.drop(kind, member_of(tenant))
+            return None
+        return due_parts(parts)[kind], parts.store
 
     async def of_tenant(self, tenant: str) -> Services | None:
         """The parts of `tenant` (a tenant's id, "" for home) when it is one this worker serves or a worker served
@@ -206,8 +240,10 @@ class Tenancy:
             return found
         slack = create_workspace_client(self.home.settings, self.home.metrics, token="")
         slack.session = self.home.slack.session
-        return self._build_parts(self.home.settings, base=self.home, store=self.home.store.for_tenant(
+        parts = self._build_parts(self.home.settings, base=self.home, store=self.home.store.for_tenant(
             ref.tenant, home=home), slack=slack)
+        await parts.waiter.stop()  # (nothing of it waits: not told of decisions or controls)
+        return parts
 
     async def stop_serving(self, ref: WorkspaceRef) -> Services | None:
         """The app was uninstalled in `ref`: its tenant is served no more, here at once and on every other worker as

@@ -48,10 +48,14 @@ def new_approval_id() -> str:
 
 class ApiWaiters:
     """This worker's long-polls: any number per approval, woken by a decision published to the API's
-    channel (`wake`), or all at once after a resubscription (`wake_all`), to read their approval again."""
+    channel (`wake`), or all at once after a resubscription (`wake_all`), to read their approval again.
+    A tenant's (`worker`: the worker's, which hears the channel) are woken through the worker's: one lookup a
+    decision, whatever the number of tenants."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: ApiWaiters | None = None) -> None:
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._worker = worker
+        self._held: dict[str, ApiWaiters] = {}  # the worker's: approval -> the tenant's long-polls waiting for it
 
     @property
     def count(self) -> int:
@@ -60,6 +64,8 @@ class ApiWaiters:
     def expect(self, approval_id: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(approval_id, set()).add(future)
+        if self._worker is not None:
+            self._worker._held[approval_id] = self
         return future
 
     def forget(self, approval_id: str, future: asyncio.Future[None]) -> None:
@@ -68,15 +74,26 @@ class ApiWaiters:
             futures.discard(future)
             if not futures:
                 del self._waiting[approval_id]
+                self._release(approval_id)
+
+    def _release(self, approval_id: str) -> None:
+        if self._worker is not None and self._worker._held.get(approval_id) is self:
+            del self._worker._held[approval_id]
 
     def wake(self, approval_id: str) -> None:
         for future in self._waiting.pop(approval_id, set()):
             if not future.done():
                 future.set_result(None)
+        self._release(approval_id)
+        held = self._held.pop(approval_id, None)
+        if held is not None:
+            held.wake(approval_id)
 
     def wake_all(self) -> None:
         for approval_id in list(self._waiting):
             self.wake(approval_id)
+        for held in set(self._held.values()):
+            held.wake_all()
 
 
 def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, str] | None = None) -> dict[str, Any]:

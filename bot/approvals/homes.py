@@ -279,9 +279,15 @@ class HomeService:
             self._drawer = asyncio.create_task(self._drain(), name=f"home-drawer-{self._worker_id}")
         self._wake.set()
 
+    async def sweep(self) -> int:
+        """The worker's Home queue found Homes of this workspace due (marked by any worker: bot/store/due.py): draw
+        them."""
+        self._wake_drawer()
+        return 0
+
     async def _drain(self) -> None:
-        """Draw the due Homes, as many at once as `concurrency`, as fast as the budget allows, until closed.
-        Idle, it looks again every `IDLE_POLL` seconds (Homes marked due by another worker)."""
+        """Draw the due Homes, as many at once as `concurrency`, as fast as the budget allows, until closed or
+        none is left (then the worker's Home queue wakes it: `sweep`, every `IDLE_POLL` seconds at most)."""
         while not self._closed:
             self._wake.clear()
             wait = IDLE_POLL
@@ -299,6 +305,9 @@ class HomeService:
                     task = asyncio.create_task(self._draw_due(user, token), name=f"home-{user}")
                     self._drawing.add(task)
                     task.add_done_callback(self._drew)
+                if not claimed.homes and claimed.wait == 0 and not self._drawing and not self._wake.is_set():
+                    self._drawer = None  # nothing due, nothing drawing: idle until woken
+                    return
                 wait = claimed.wait or IDLE_POLL
                 if len(self._drawing) >= self._concurrency:
                     wait = IDLE_POLL  # (woken when one is drawn)

@@ -1,4 +1,4 @@
-"""Per-worker waiting: one pub/sub subscription for all of a worker's approvals, and deadlines.
+"""Per-worker waiting: one pub/sub subscription for all of a worker's approvals (every tenant's), and deadlines.
 
 `DecisionWaiter` keeps a future per approval this worker waits for, and resolves it when a decision
 of it is published to the worker's channel. The message only wakes the waiter: the decision itself
@@ -8,8 +8,14 @@ wakes its waiter at once (`decided_here`); one its decide step took for the wait
 itself (`deciding`: the run and fence it waits with; the message that step publishes, heard while it runs, is held
 until its answer, so the run is woken once, with what it took).
 
+A tenant's parts wait through a view of the worker's one waiter (`DecisionWaiter.view`: no connection, no task of
+its own; the channels are the worker's, so one subscription hears every tenant's decisions, and the store each
+approval is waited for in is kept to read it again after a resubscription).
+
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
-a timeout can never both win. Every worker sweeps; the decide step picks one winner.
+a timeout can never both win. Every worker sweeps; the decide step picks one winner. The loops run once per worker
+(`DueTenants`): each visits the tenants the due index names (bot/store/due.py), and does their due work with that
+tenant's sweeper.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Protocol
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Fence, PubSub, Store, StoreUnavailable
+from bot.store.due import tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -73,26 +80,47 @@ class DecisionWaiter:
         on_control: ControlHandler | None = None,
         on_reconnect: Callable[[], None] | None = None,
         also: Mapping[str, Woken] | None = None,
+        base: DecisionWaiter | None = None,
     ) -> None:
         self._on_reconnect = on_reconnect
         self._store = store
         self._channel = store.keys.worker_channel(worker_id)
-        # other workers' channels this one listens to as well (by the owner their decisions name)
-        self._also = {store.keys.worker_channel(owner): woken for owner, woken in (also or {}).items()}
+        self._base = base
+        # other workers' channels this one listens to as well (by the owner their decisions name): each tenant's
+        # parts add theirs (`view`), woken together
+        self._also: dict[str, list[Woken]] = {} if base is None else base._also
+        self._mine = [(store.keys.worker_channel(owner), woken) for owner, woken in (also or {}).items()]
+        for channel, woken in self._mine:
+            self._also.setdefault(channel, []).append(woken)
+        self._controls: list[ControlHandler] = [] if base is None else base._controls  # each tenant's runs
         self._on_control = on_control
-        self._futures: dict[str, asyncio.Future[DecideResult | None]] = {}
-        self._takes: dict[str, tuple[str, Fence]] = {}  # approval -> (run, fence) its run waits with here
-        self._deciding: dict[str, list[int]] = {}  # approval -> [decide steps running here, messages heard meanwhile]
+        if on_control is not None:
+            self._controls.append(on_control)
+        # shared with the views: approval -> its future, the run (and fence) waiting with it here, the decide steps
+        # running here for it [count, messages heard meanwhile], and the store it is waited for in (a view's)
+        self._futures: dict[str, asyncio.Future[DecideResult | None]] = {} if base is None else base._futures
+        self._takes: dict[str, tuple[str, Fence]] = {} if base is None else base._takes
+        self._deciding: dict[str, list[int]] = {} if base is None else base._deciding
+        self._stores: dict[str, Store] = {} if base is None else base._stores
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
         # told of each notice to every worker heard on an `also` channel (`Tenancy`: a workspace uninstalled)
-        self.on_notice: list[ControlHandler] = []
+        self.on_notice: list[ControlHandler] = [] if base is None else base.on_notice
+
+    def view(self, store: Store, *, also: Mapping[str, Woken] | None = None) -> DecisionWaiter:
+        """A tenant's waiter: this one's subscription, futures and handlers, approvals waited for in `store`;
+        `also`: its own who-else-waits on channels this worker listens to (woken with the others')."""
+        return DecisionWaiter(store, self._channel.removeprefix(store.keys.worker_channels), also=also, base=self)
 
     def set_control_handler(self, handler: ControlHandler) -> None:
+        """A handler of the control messages to this worker (each tenant's run manager: every one is told)."""
+        if self._on_control is not None:
+            self._controls.remove(self._on_control)
         self._on_control = handler
+        self._controls.append(handler)
 
-    async def _shared(self, woken: Woken, data: str) -> None:
+    async def _shared(self, woken: Sequence[Woken], data: str) -> None:
         """One message on a channel every worker listens to (`also`): a decision wakes `woken`; a notice for every
         worker (`{"t": …}`, such as a workspace's uninstall) goes to each `on_notice` handler."""
         try:
@@ -100,7 +128,8 @@ class DecisionWaiter:
         except ValueError:
             message = None
         if isinstance(message, dict) and message.get("t") == "decision" and isinstance(message.get("id"), str):
-            woken.wake(message["id"])
+            for each in woken:
+                each.wake(message["id"])
         elif isinstance(message, dict) and isinstance(message.get("t"), str) and self.on_notice:
             for handler in self.on_notice:
                 try:
@@ -112,18 +141,29 @@ class DecisionWaiter:
 
     @property
     def waiting(self) -> int:
-        return len(self._futures)
+        """The approvals waited for here in this waiter's store (a view's tenant; the worker's: home's)."""
+        return sum(1 for approval_id in self._futures if self._stores.get(approval_id, self._store) is self._store)
 
     async def start(self) -> None:
+        if self._base is not None:  # a view: the worker's waiter listens
+            return
         self._task = asyncio.create_task(self._listen(), name="decision-waiter")
         await self._ready.wait()
 
     async def stop(self) -> None:
+        """Stop listening (the worker's) or waiting (a view's: its approvals' futures cancelled, its handlers
+        gone)."""
         await stop_task(self._task)
-        for future in self._futures.values():
-            future.cancel()
-        self._futures.clear()
-        self._takes.clear()
+        for channel, woken in self._mine:
+            self._also[channel].remove(woken)
+        self._mine = []
+        if self._on_control is not None:
+            self._controls.remove(self._on_control)
+            self._on_control = None
+        for approval_id, future in list(self._futures.items()):
+            if self._base is None or self._stores.get(approval_id) is self._store:
+                future.cancel()
+                self.forget(approval_id)
 
     def expect(
         self, approval_id: str, *, take: tuple[str, Fence] | None = None
@@ -133,6 +173,7 @@ class DecisionWaiter:
         the run that waits, `take` (run id, fence); else None: read it)."""
         future: asyncio.Future[DecideResult | None] = asyncio.get_running_loop().create_future()
         self._futures[approval_id] = future
+        self._stores[approval_id] = self._store
         if take is not None:
             self._takes[approval_id] = take
         return future
@@ -161,10 +202,12 @@ class DecisionWaiter:
     def forget(self, approval_id: str) -> None:
         self._futures.pop(approval_id, None)
         self._takes.pop(approval_id, None)
+        self._stores.pop(approval_id, None)
 
     def wake(self, approval_id: str, taken: DecideResult | None = None) -> bool:
         future = self._futures.pop(approval_id, None)
         self._takes.pop(approval_id, None)
+        self._stores.pop(approval_id, None)
         if future is None or future.done():
             return False
         future.set_result(taken)
@@ -184,8 +227,9 @@ class DecisionWaiter:
         worker's id or one whose channel this worker also listens to (the Approvals API's)."""
         if self._store.keys.worker_channel(owner) == self._channel:
             self.wake(approval_id)
-        elif (woken := self._also.get(self._store.keys.worker_channel(owner))) is not None:
-            woken.wake(approval_id)
+        else:
+            for woken in self._also.get(self._store.keys.worker_channel(owner), ()):
+                woken.wake(approval_id)
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -195,7 +239,7 @@ class DecisionWaiter:
                 pubsub = await self._store.subscriber()
                 await pubsub.subscribe(self._channel, *self._also)
                 await self._reconcile()
-                for woken in self._also.values():  # a decision published while unsubscribed: read again
+                for woken in [w for listed in self._also.values() for w in listed]:  # published meanwhile: read again
                     woken.wake_all()
                 self._ready.set()
                 self._store.outage.ok()
@@ -205,7 +249,7 @@ class DecisionWaiter:
                     if message is not None and message.get("type") == "message":
                         other = self._also.get(str(message.get("channel")))
                         if other is not None:
-                            await self._shared(other, message["data"])
+                            await self._shared(list(other), message["data"])
                         else:
                             await self._dispatch(message["data"])
             except Exception as exc:  # Redis away, or a bug: neither may leave this worker's runs waiting forever
@@ -226,11 +270,14 @@ class DecisionWaiter:
 
     async def _reconcile(self) -> None:
         """Resolve every awaited approval that was decided while we were not subscribed."""
-        if not self._futures:
-            return
-        for approval in await self._store.approvals.get_many(list(self._futures)):
-            if not approval.pending:
-                self.heard(approval.id)
+        by_store: dict[int, tuple[Store, list[str]]] = {}
+        for approval_id in list(self._futures):
+            store = self._stores.get(approval_id, self._store)
+            by_store.setdefault(id(store), (store, []))[1].append(approval_id)
+        for store, ids in by_store.values():
+            for approval in await store.approvals.get_many(ids):
+                if not approval.pending:
+                    self.heard(approval.id)
 
     async def _dispatch(self, data: str) -> None:
         """One message on this worker's channel: a decision wakes its waiter; anything else is a control
@@ -248,11 +295,12 @@ class DecisionWaiter:
                 log.warning("ignored a malformed decision message")
                 return
             self.heard(approval_id)
-        elif self._on_control is not None:
-            try:
-                await self._on_control(message)
-            except Exception:
-                log.exception("a control message could not be handled; skipped")
+        else:
+            for handler in list(self._controls):  # (a run named is one handler's: the others do nothing)
+                try:
+                    await handler(message)
+                except Exception:
+                    log.exception("a control message could not be handled; skipped")
 
 
 
@@ -268,6 +316,8 @@ class DueSweeper:
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.woken: Callable[[], None] | None = None  # told of each `wake` (a tenant's: the worker's loop of it)
+        self.stopped = False  # stopped: the worker's loop of its kind does not call it either
 
     @property
     def outage(self) -> Outage | None:
@@ -285,11 +335,14 @@ class DueSweeper:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        self.stopped = True
         await stop_task(self._task)
 
     def wake(self) -> None:
         """Something was added that may be due sooner than what the loop sleeps for: look again now."""
         self._wake.set()
+        if self.woken is not None:
+            self.woken()
 
     async def _run(self) -> None:
         while True:
@@ -342,3 +395,79 @@ class DeadlineSweeper(DueSweeper):
 
     async def next_due(self) -> float | None:
         return await self._store.approvals.next_deadline()
+
+
+class Sweeps(Protocol):
+    """A tenant's part that does its due work of one kind (a `DueSweeper`, the run supervisor, the Home queue)."""
+
+    async def sweep(self) -> int: ...
+
+
+# the part that does `tenant`'s due work of a kind, and its store ("" is home); None: not now (left due)
+TenantSweeper = Callable[[str], Awaitable[tuple[Sweeps, Store] | None]]
+
+
+class DueTenants(DueSweeper):
+    """One loop per worker for one kind of due work (`bot.store.due.KINDS`) of every tenant: it visits only the
+    tenants the due index says have work due now (never all of them), does it with that tenant's part (`of`:
+    `Tenancy` builds its parts when needed; without one, home's alone), then settles the tenant's entry (its next
+    due time, or none). `floor`: seconds it waits at least when work is left due (a tenant's sender full, a
+    tenant not served now), so that it never spins."""
+
+    def __init__(self, store: Store, kind: str, *, of: TenantSweeper, max_sleep: float = 1.0, floor: float = 0.05,
+                 batch: int = 100) -> None:
+        super().__init__(max_sleep=max_sleep)
+        self.name = f"due-{kind}"
+        self._store = store
+        self.kind = kind
+        self.of = of
+        self._floor = floor
+        self._batch = batch
+
+    async def sweep(self) -> int:
+        done = 0
+        for member in await self._store.due.due(self.kind, time.time(), limit=self._batch):
+            try:
+                found = await self.of(tenant_of(member))
+            except StoreUnavailable:
+                raise
+            except Exception:
+                log.exception("%s: the parts of tenant %s could not be had; going on", self.name, member)
+                continue
+            if found is None or getattr(found[0], "stopped", False):
+                continue
+            part, store = found
+            try:
+                done += await part.sweep()
+            except StoreUnavailable:
+                raise
+            except Exception:  # one tenant's failure never stops the others' work
+                log.exception("%s of tenant %s failed; going on", self.name, member)
+            await store.due.settle(self.kind)
+        return done
+
+    async def next_due(self) -> float | None:
+        nearest = await self._store.due.next_at(self.kind)
+        return None if nearest is None else max(nearest, time.time() + self._floor)
+
+
+def worker_loops(store: Store, *, home: Mapping[str, Sweeps], pace: Mapping[str, float]) -> dict[str, DueTenants]:
+    """The worker's one loop of each kind of due work (`home`'s parts for each kind: the home tenant's, until
+    `Tenancy` sets every loop's `of`); `pace`: the seconds between two visits of a kind whose work stays due while
+    any is left (runs, Homes), else at most a second."""
+
+    def home_only(kind: str) -> TenantSweeper:
+        async def of(tenant: str) -> tuple[Sweeps, Store] | None:
+            return (home[kind], store) if not tenant else None
+        return of
+
+    return {kind: DueTenants(store, kind, of=home_only(kind), max_sleep=pace.get(kind, 1.0),
+                             floor=pace.get(kind, 0.05)) for kind in home}
+
+
+def tell_loops(parts: Mapping[str, Sweeps], loops: Mapping[str, DueTenants]) -> None:
+    """Each sweeper's `wake` (new work of its tenant may be due sooner) told to the worker's loop of its kind."""
+    for kind, part in parts.items():
+        if isinstance(part, DueSweeper):
+            part.woken = loops[kind].wake
+

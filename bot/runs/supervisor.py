@@ -23,7 +23,8 @@ UNSEEN_GRACE = 3.0  # seconds a stored approval may go without a card before ano
 class Supervisor:
     """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
     seconds continues or ends runs that nobody works on, posts cards nobody posted, and retries the
-    outbox."""
+    outbox (`sweep`: for every tenant with live runs or cards due, the worker's one loop of them,
+    `bot.approvals.waiter.DueTenants`). A tenant's supervisor beats not: `heart`, the worker's, does."""
 
     def __init__(
         self,
@@ -34,7 +35,9 @@ class Supervisor:
         worker_id: str,
         ttl: float = 6.0,
         scan_every: float = 2.0,
+        heart: Supervisor | None = None,
     ) -> None:
+        self._heart = heart
         self._store = store
         self._runs = runs
         self._approvals = approvals
@@ -45,15 +48,16 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self._connected_since: float | None = None  # monotonic time of the first beat since Redis came back
 
-    async def start(self) -> None:
+    async def start(self, *, scan: bool = True) -> None:
+        """Beat, and with `scan` look for work every `scan_every` seconds (without: the worker's loop of every
+        tenant's due work calls `sweep`)."""
         try:
             await self._beat()
         except StoreUnavailable as exc:
             self._store.outage.failed(exc)  # "Redis at … is unreachable", once (bot.core.logs.Outage)
-        self._tasks = [
-            asyncio.create_task(self._beat_loop(), name="heartbeat"),
-            asyncio.create_task(self._scan_loop(), name="supervisor"),
-        ]
+        self._tasks = [asyncio.create_task(self._beat_loop(), name="heartbeat")]
+        if scan:
+            self._tasks.append(asyncio.create_task(self._scan_loop(), name="supervisor"))
 
     async def stop(self) -> None:
         await stop_task(*self._tasks)
@@ -80,12 +84,15 @@ class Supervisor:
                 log.exception("heartbeat failed; going on")
             await asyncio.sleep(self._ttl / 3)
 
+    async def sweep(self) -> int:
+        """One look: runs nobody works on, then the outbox; how many were taken care of."""
+        return await self.scan_orphans() + await self.flush_outbox()
+
     async def _scan_loop(self) -> None:
         while True:
             await asyncio.sleep(self._scan_every)
             try:
-                await self.scan_orphans()
-                await self.flush_outbox()
+                await self.sweep()
             except StoreUnavailable as exc:
                 self._store.outage.failed(exc)
             except Exception:
@@ -95,6 +102,8 @@ class Supervisor:
     def trusts_heartbeats(self) -> bool:
         """Whether a missing heartbeat means a dead worker: not until Redis has been reachable for a
         whole heartbeat (after an outage or a Redis restart, every worker needs one beat to show up)."""
+        if self._heart is not None:
+            return self._heart.trusts_heartbeats
         since = self._connected_since
         return since is not None and time.monotonic() - since >= self._ttl
 

@@ -26,6 +26,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
+    due.py               `due`: the worker-wide indexes of due work per tenant (the loops visit only those due),
+                         and which tenant holds each approval
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -55,6 +57,7 @@ from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
+from bot.store.due import DueWork
 from bot.store.freezes import Freezes, Frozen
 from bot.store.hidden import HiddenValues
 from bot.store.homes import Homes, HomeState
@@ -142,6 +145,7 @@ class Store:
         self.freezes = Freezes(self.shared)
         self.format = StoredFormat(self.shared)
         self.slackbot = SlackbotCalls(self.shared)
+        self.due = DueWork(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -41,6 +41,7 @@ from bot.core.sealing import SealError
 from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pairs
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.hidden import HiddenValues
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
@@ -89,6 +90,7 @@ class ApiKeys:
     def __init__(self, shared: Shared, hidden: HiddenValues) -> None:
         self._s = shared
         self._k = shared.keys
+        self._due = DueWork(shared)  # the worker-wide index of due work (bot/store/due.py)
         self._hidden = hidden  # its keyring (SECRETS_KEY) seals the webhook secrets
         self._said: set[str] = set()  # keys whose sealed secret did not open, said once
 
@@ -305,6 +307,8 @@ class ApiKeys:
                 return None
             if result[0] == "ok":
                 withdrawn = [approval_from(pairs(flat)) for flat, _ in result[1]]
+                if withdrawn:  # decisions: their webhooks and card redraws are due work
+                    await self._due.note()
                 return Revoked(name=name, key_id=key_id, withdrawn=withdrawn)
         raise RuntimeError(f"the key {name} could not be revoked: it kept asking for approvals meanwhile")
 

@@ -17,6 +17,7 @@ from bot.core.records import ApiKey, ApprovalRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.freezes import Freezes, frozen_scope, frozen_words
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.opening import Opening, OpenStatus, opened_entry
@@ -67,6 +68,7 @@ class Approvals:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self._due = DueWork(shared)  # the worker-wide index of due work (bot/store/due.py)
         self.refused: Callable[[str], None] = lambda reason: None  # each refused click's reason (the metrics)
 
     async def create(
@@ -140,6 +142,8 @@ class Approvals:
             },
         )
         status = str(result[0])
+        if status == "ok":  # its deadline, first reminder and card are due work; its tenant found in one lookup
+            await self._due.note(held=approval.id)
         return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
 
     async def policy_counts(self, bundle: str) -> dict[str, int]:
@@ -151,12 +155,15 @@ class Approvals:
         """Note the message showing an approval. Returns the approval's status (a decided one's card is
         put in the outbox, to be redrawn), "other" when another message shows it already, or "missing"."""
         k = self._k
-        return str(
+        status = str(
             await self._s.script("attach_card")(
                 keys={"approval": k.approval(approval_id), "outbox": k.outbox},
                 args={"id": approval_id, "channel": channel, "ts": ts, "now": repr(time.time())},
             )
         )
+        if status not in ("pending", "other", "missing"):  # in the outbox: a redraw due
+            await self._due.note()
+        return status
 
     async def note_copies(self, approval_id: str, copies: dict[str, str]) -> str:
         """Note the copies of an approval's card in direct messages, {channel: ts} (ts "" before the
@@ -357,6 +364,8 @@ class Approvals:
         )
         if check_auth and status in REFUSED_CLICKS:
             self.refused(REFUSED_CLICKS[status])
+        if status not in ("missing", "allowed", "step_up") and not dry_run:  # a decision's webhook and redraw, a
+            await self._due.note()  # vote's redraw, a refusal window's summary: due work
         record = approval_from(pairs(flat)) if flat else None
         taken = len(heard) > 1 and heard[1] == "1"
         if taken and record is not None and take is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.keys import REFUSAL_AUDIT_SECONDS
 from bot.store.shared import Shared
 
@@ -83,6 +84,7 @@ HOLD_GRACE = 1.0  # seconds the floor stays held after the first step held, so e
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
+        self._due = DueWork(shared)  # a refusal window's end is due work (bot/store/due.py)
         self._queue: list[tuple[list[str], asyncio.Future[tuple[int, str]]]] = []  # entries not yet sent
         self._in_flight = 0  # calls on their way to Redis
         self._writing: set[asyncio.Task[None]] = set()
@@ -163,6 +165,8 @@ class AuditLog:
                   "audit_shards": k.audit_shards},
             args={"entry": entry_fields(event, fields), "now": repr(time.time()), "window": str(window)},
         )
+        if first:  # a window opened: its end is due
+            await self._due.note()
         return bool(first)
 
     async def summarise_refusals(self, now: float, *, limit: int = 200) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.shared import Shared
 
 LEASE_SECONDS = 30.0  # a drawer holds a Home it took this long at most (then it is due again)
@@ -72,11 +73,14 @@ class HomeQueue:
         users = sorted(set(users))
         if not users:
             return 0
-        return int(
+        due = int(
             await self._s.script("home_due")(
                 keys=self._keys("due", "since", "viewers"), args={"users": users, "now_ready": ready}
             )
         )
+        if due:  # the worker-wide Home queue visits this workspace's (bot/store/due.py)
+            await DueWork(self._s).note()
+        return due
 
     async def claim(self, count: int) -> Claimed:
         """Take up to `count` due Homes to draw now, within the budget (none while paused)."""

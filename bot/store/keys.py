@@ -14,12 +14,18 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
                                       (bot/store/tenants.py)                         time a worker learns its team)
-{p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (a tenant's parts are
-                                      a worker served (bot/tenancy.py starts their   built for each at start: their
-                                      loops at start)                                deadlines, reminders, Homes)
+{p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (each worker's start
+                                      a worker served (bot/tenancy.py)               indexes their due work again:
+                                                                                     bot/store/due.py)
 {p}:workspaces:added          hash    organisation (E…) -> JSON list of the workspaces replaced at each check
                                       its org-wide install is added to (Slack's      (TOKEN_CHECK_INTERVAL)
                                       `auth.teams.list`; `keys create` refuses others)
+{p}:due:<kind>                 zset    tenant ("home" for home) -> the earliest due   members leave when nothing
+                                      time of its work of <kind>: deadlines, nudges,  of <kind> is left
+                                      webhooks, runs, homes (bot/store/due.py: the
+                                      worker-wide loops visit only those due)
+{p}:held_by:{<id>}            string  the tenant whose data holds approval <id>        DECIDED_RETENTION + a year
+                                      ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
                                       by (version), at} (bot/store/stored_format.py)
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
@@ -376,6 +382,14 @@ class Keys:
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.root}:heartbeat:{worker_id}"
+
+    def due(self, kind: str) -> str:
+        """The worker-wide index of tenants with work of `kind` due (bot/store/due.py)."""
+        return f"{self.root}:due:{kind}"
+
+    def held_by(self, approval_id: str) -> str:
+        """Which tenant holds approval `approval_id` (bot/store/due.py)."""
+        return f"{self.root}:held_by:{{{approval_id}}}"
 
     def worker_channel(self, worker_id: str) -> str:
         return self.worker_channels + worker_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.core.records import ApprovalRecord
+from bot.store.due import DueWork
 from bot.store.shared import Shared
 
 
@@ -13,10 +14,12 @@ class Outbox:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self._due = DueWork(shared)  # the worker-wide index of due work (bot/store/due.py)
 
     async def add(self, approval_id: str, *, due: float) -> None:
         """Remember a card that Slack would not update, to try again at `due`."""
         await self._s.redis.zadd(self._k.outbox, {approval_id: due})
+        await self._due.note()
 
     async def done(self, drawn: Iterable[ApprovalRecord]) -> None:
         """These cards were redrawn as these records have them: take them out of the outbox (one call for

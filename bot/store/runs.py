@@ -11,6 +11,7 @@ from typing import Any, Literal
 from bot.core.records import ApprovalRecord, RunRecord, RunStatus
 from bot.store.codec import approval_from, pairs, readable_run
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
 
@@ -24,6 +25,7 @@ class Runs:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self._due = DueWork(shared)  # the worker-wide index of due work (bot/store/due.py)
 
     async def create(
         self, run: RunRecord, *, max_per_user: int, max_per_channel: int, active: bool = True
@@ -67,6 +69,7 @@ class Runs:
             pruned = await self._prune(keys["user_runs"]) + await self._prune(keys["channel_runs"])
             if pruned:
                 admitted = await self._s.script("admit_run")(keys=keys, args=args)
+        await self._due.note()  # a live run: the supervisor's to watch
         return admitted
 
     async def _prune(self, active_key: str) -> int:

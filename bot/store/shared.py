@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from bot.store.keys import AUDIT_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.scripts import Script, load_all
+
+# the Lua steps registered on each client, by the audit floor's key (its root): built once (a tenant's store is cheap)
+_LOADED: weakref.WeakKeyDictionary[Redis, dict[str, tuple[list[int], dict[str, Script]]]] = weakref.WeakKeyDictionary()
 
 Fence = tuple[str, int]  # (owner worker id, epoch): whose writes to a run's steps count (lua/lib/fence.lua)
 
@@ -31,13 +35,29 @@ class Shared:
     # worker that gave up waiting told the person to try again, so a late click must not count
     click_window: float | None = None
     clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
-    audit_known: int = 0  # the highest audit seq this process was given or confirmed (lua/lib/audit.lua's hold)
+    _known: list[int] = field(default_factory=lambda: [0])  # `audit_known`, one for every store on a client
     _scripts: dict[str, Script] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # at start-up: a broken script fails here, not on a click
-        self._scripts = load_all(self.redis, needed={"audit_floor": self.keys.audit_floor},
-                                 known=lambda: self.audit_known)
+        # at start-up: a broken script fails here, not on a click. Registered once per client and root: every
+        # tenant's store on a client shares them (its keys are given at each call) and `audit_known`
+        loaded = _LOADED.setdefault(self.redis, {})
+        found = loaded.get(self.keys.audit_floor)
+        if found is None:
+            known = self._known
+            found = loaded[self.keys.audit_floor] = (known, load_all(
+                self.redis, needed={"audit_floor": self.keys.audit_floor}, known=lambda: known[0]))
+        self._known, self._scripts = found
+
+    @property
+    def audit_known(self) -> int:
+        """The highest audit seq this process was given or confirmed (lua/lib/audit.lua's hold): one for every
+        store on this client and root (each tenant's)."""
+        return self._known[0]
+
+    @audit_known.setter
+    def audit_known(self, seq: int) -> None:
+        self._known[0] = seq
 
     def script(self, name: str) -> Script:
         """The Lua step `lua/<name>.lua`."""

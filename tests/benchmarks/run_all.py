@@ -59,6 +59,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "windows": ("windows.py", ["--small"], []),
     "redaction": ("redaction.py", ["--small"], []),
     "tenants": ("tenants.py", ["--small"], []),
+    "workspaces": ("workspaces.py", ["--small"], []),
     "sessions": ("session_calls.py", ["--small"], []),
     "sizing": ("sizing.py", ["--small"], []),
 }
@@ -170,6 +171,14 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for ratio in result.get("ratios", {}):
             out[f"{ratio} p50 ratio"] = _get(result, "ratios", ratio, "p50")
             out[f"{ratio} p99 ratio"] = _get(result, "ratios", ratio, "p99")
+    elif name == "workspaces":
+        for size in result.get("sizes", []):
+            n = size.get("workspaces")
+            out[f"{n} workspaces: idle CPU %"] = _get(size, "idle_cpu_percent")
+            out[f"{n} workspaces: idle Redis commands/s"] = _get(size, "idle_redis_commands_per_s")
+            out[f"{n} workspaces: memory per workspace KB"] = _get(size, "memory_per_workspace_kb")
+            out[f"{n} workspaces: resumed p50 ms"] = _get(size, "resumed", "p50_ms")
+            out[f"{n} workspaces: resumed p99 ms"] = _get(size, "resumed", "p99_ms")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -4,7 +4,7 @@ workspaces (T0GRIDA, T0GRIDB), each with its people, channels and tokens (SLACK_
 workspace, posted with its own token, its approval under its tenant's keys and decided there by a click; a click from
 the wrong workspace refused and audited; an org member of T0GRIDB approves in T0GRIDA's channel when named, and
 only then; a key of one workspace never touches another's approvals; one workspace rate-limited (429s) while the
-other's cards go on; the tenants a worker served are served again (their loops) by the next worker to start. Each
+other's cards go on; the tenants a worker served are served again (their due work) by the next worker to start. Each
 workspace's API answers link its card, its receipts are spent and its reveal links served in its own data; /metrics
 and /healthz count every workspace; an org user group of the organisation's other workspace is found; Redis down
 when a workspace is first served says try again; a Grid workspace installed alone (OAuth, or the file) is its own
@@ -173,13 +173,18 @@ async def test_a_worker_serves_the_tenants_served_before_from_its_start(
 ) -> None:
     first = await several_worker(slack, redis_url, tmp_path)
     try:
-        await ask(await key_of(first, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), DAN)
+        status, asked = await (await key_of(first, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))).ask(
+            tool_ask(requester=DAN, timeout=4))
+        assert status == 201, asked
     finally:
         await first.stop()
     second = await several_worker(slack, redis_url, tmp_path)
     try:
         tenancy: Tenancy = second.runner.app[TENANCY]
-        assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{OTHER_TEAM}"]  # its deadlines swept
+        assert tenancy.built() == []  # nothing built at start: the tenant's work is in the due index
+        assert await until(lambda: decided_in(store_of(second, OTHER_TEAM), str(asked["id"])),
+                           what="the other workspace's deadline swept", within=20) == "timed_out"
+        assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{OTHER_TEAM}"]  # built when it came due
     finally:
         await second.stop()
 

@@ -1,0 +1,144 @@
+"""Due work, per tenant, in worker-wide indexes (issue 78): the loops run once per worker and visit only the
+tenants with work due, never every workspace.
+
+    {root}:due:<kind>        zset   tenant -> the earliest due time of its work of that kind (`HOME` for the home
+                                    tenant, else its `WorkspaceRef.tenant`)
+    {root}:held_by:{<id>}    string the tenant whose data holds approval <id> (`holder`: `Tenancy.holding`)
+
+The kinds (`KINDS`), each with the tenant's keys it indexes:
+
+    deadlines  `deadlines`, `refusals:due`   the deadline sweeper (timeouts, refusal windows' summaries)
+    nudges     `nudges`                      the nudger (reminders, escalations)
+    webhooks   `webhooks`                    the webhook sender
+    runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox)
+               `outbox`
+    homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
+
+`note` is run after every write that may add earlier work (an approval opened or decided, a run started, a Home
+marked due, a refusal window opened): it only lowers a tenant's entry (`ZADD LT`), so the index is never later than
+the data. The loop that does a tenant's due work then `settle`s it, atomically with the data (lua/due_note.lua): its
+next due time, or no entry when nothing is left. A worker that died between a write and its note left that work
+unindexed: `repair` (each worker's start) indexes every known tenant again, a few steps at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.store.connection import StoreUnavailable, aw
+from bot.store.keys import DECIDED_RETENTION_SECONDS
+from bot.store.shared import Shared
+
+KINDS = ("deadlines", "nudges", "webhooks", "runs", "homes")
+log = logging.getLogger(__name__)
+
+HOME = "home"  # the home tenant's member (its keys' `tenant` is ""; no team or organisation id is "home")
+# how long `held_by` names an approval's tenant: its retention once decided, and a year of waiting before that (an
+# approval pending longer is found by `Tenancy.holding`'s walk)
+HELD_SECONDS = DECIDED_RETENTION_SECONDS + 365 * 86400
+
+
+def member_of(tenant: str) -> str:
+    """The index member of `tenant` ("" for home: `Keys.tenant`)."""
+    return tenant or HOME
+
+
+def tenant_of(member: str) -> str:
+    """The tenant of an index member ("" for home)."""
+    return "" if member == HOME else member
+
+
+class DueWork:
+    """One tenant's entries in the due indexes (`Store.due`), and the indexes themselves (read by the loops)."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+        self.member = member_of(shared.keys.tenant)
+
+    def index(self, kind: str) -> str:
+        return self._k.due(kind)
+
+    def held_key(self, approval_id: str) -> str:
+        return self._k.held_by(approval_id)
+
+    def _data(self, kind: str) -> list[tuple[str, str]]:
+        k = self._k
+        return {
+            "deadlines": [(k.deadlines, "z"), (k.refusals_due, "z")],
+            "nudges": [(k.nudges, "z")],
+            "webhooks": [(k.webhooks, "z")],
+            "runs": [(k.live_runs, "n"), (k.outbox, "z")],
+            "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
+        }[kind]
+
+    def _step(
+        self, kinds: Sequence[str], *, exact: str | bool, held: str = ""
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """lua/due_note.lua's keys and arguments for `kinds` of this tenant."""
+        keys: list[str] = []
+        told = []
+        for kind in kinds:
+            keys.append(self.index(kind))
+            at = len(keys)
+            data = []
+            for key, how in self._data(kind):
+                keys.append(key)
+                data.append([len(keys), how])
+            told.append({"index": at, "data": data, "exact": exact is True or exact == kind})
+        return ({"held": self.held_key(held or "-"), "keys": keys},
+                {"member": self.member, "kinds": told, "ttl": HELD_SECONDS if held else 0})
+
+    async def _run(self, kinds: Sequence[str], *, exact: str | bool, held: str = "") -> None:
+        keys, args = self._step(kinds, exact=exact, held=held)
+        await self._s.script("due_note")(keys=keys, args=args)
+
+    async def note(self, *, held: str = "") -> None:
+        """After a write that may have added work due sooner than indexed: this tenant's entries lowered to its
+        data's earliest. `held`: an approval just opened here (`holder`). Redis failing now is said and let be (the
+        write it follows is done; the next worker to start indexes it: `repair`)."""
+        try:
+            await self._run(KINDS, exact=False, held=held)
+        except StoreUnavailable as exc:
+            log.warning("due work of tenant %s not indexed (%s): a worker's next start indexes it", self.member,
+                        exc.cause)
+
+    async def settle(self, kind: str) -> None:
+        """After this tenant's due work of `kind` was done: its entry set to what is due next (none: removed), and
+        the other kinds' lowered (that work may have added some: a timeout's webhook, a card to redraw)."""
+        await self._run(KINDS, exact=kind)
+
+    async def due(self, kind: str, now: float, *, limit: int = 100) -> list[str]:
+        """The tenants (index members) with work of `kind` due by `now`, the most overdue first."""
+        found = await self._s.redis.zrangebyscore(self.index(kind), "-inf", repr(now), start=0, num=limit)
+        return [str(member) for member in found]
+
+    async def next_at(self, kind: str) -> float | None:
+        """When the next work of `kind` of any tenant is due (None: none is)."""
+        first = await self._s.redis.zrange(self.index(kind), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def drop(self, kind: str, member: str) -> None:
+        """A tenant no longer served (the app uninstalled there): out of the `kind` index."""
+        await self._s.redis.zrem(self.index(kind), member)
+
+    async def holder(self, approval_id: str) -> str | None:
+        """The tenant ("" for home) whose data holds approval `approval_id`, as noted when it opened; None when not
+        noted (opened before the index, or unknown)."""
+        found = await aw(self._s.redis.get(self.held_key(approval_id)))
+        return None if found is None else tenant_of(str(found))
+
+    @staticmethod
+    async def repair(tenants: Iterable[DueWork], *, at_once: int = 16) -> None:
+        """Index every kind of work of `tenants` again (a worker's start: work a worker that died between a write
+        and its note left unindexed, and what a version before the indexes wrote): lowered only, `at_once` steps
+        in flight (not a pipeline: Redis Cluster's client refuses scripts in one). Redis failing now is said and
+        let be."""
+        found = list(tenants)
+        try:
+            for start in range(0, len(found), at_once):
+                await asyncio.gather(*(due._run(KINDS, exact=False) for due in found[start:start + at_once]))
+        except StoreUnavailable as exc:  # (the next worker to start indexes them)
+            log.warning("the due work of %d workspaces could not be indexed at start (%s)", len(found), exc.cause)

@@ -1,0 +1,205 @@
+"""A worker's cost does not grow with the workspaces it serves (issue 78), as a user runs it: 70 workspaces installed
+from a workspaces file, each served once, and the 70th still answered (a tenant holds no connection of its own); a
+second worker on the same Redis starts beside the first; one decision subscription per worker whatever the number
+of tenants (Redis's CLIENT LIST); which workspace holds an approval is one lookup; and a worker with 1,000
+workspaces installed by OAuth (an installations store) is ready within 5 s, as a process (`python -m bot`).
+
+Real parts: redis-server, the workers' HTTP servers and Bolt app over signed HTTP; Slack is the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aredis
+
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.server import SlackStandIn
+from bot.server import TENANCY
+from bot.store import Store, connect
+from bot.tenancy import Tenancy
+from tests.conftest import Worker, bot_env, free_port, start_worker
+from tests.support.api import Client, tool_ask
+from tests.support.cluster import ROOT
+from tests.support.oauth import TOKENS_KEY, oauth_env
+from tests.support.workspaces import Installed, install_all, serve_many, workspaces_file
+
+MANY = 70  # more than a worker's Redis pool holds (64): one connection per tenant would run out
+
+
+async def many_worker(slack: SlackStandIn, redis_url: str, path: Path) -> Worker:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                        SLACK_WORKSPACES_FILE=str(path)))
+    slack.events_url = worker.url + "/slack/events"
+    return worker
+
+
+@pytest.fixture
+async def seventy(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, list[Installed]]]:
+    """A worker installed in 70 workspaces besides home (a workspaces file), none served yet."""
+    installed = serve_many(slack, MANY)
+    worker = await many_worker(slack, redis_url, workspaces_file(tmp_path / "workspaces.json", installed))
+    yield worker, installed
+    await worker.stop()
+
+
+async def subscribers(redis_url: str) -> int:
+    """The connections subscribed to a channel or pattern (Redis's CLIENT LIST)."""
+    client = aredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return sum(1 for c in await client.client_list() if int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0)
+    finally:
+        await client.aclose()
+
+
+async def serve_each(slack: SlackStandIn, installed: list[Installed]) -> list[int]:
+    """Each workspace's person opens the app's Home, one after another: the statuses of the events."""
+    return [(await slack.open_home(user=i.person)).status for i in installed]
+
+
+async def test_a_worker_serving_70_workspaces_answers_the_70th_with_one_subscription(
+    slack: SlackStandIn, redis_url: str, seventy: tuple[Worker, list[Installed]]
+) -> None:
+    worker, installed = seventy
+    statuses = await serve_each(slack, installed)
+    assert statuses == [200] * MANY, statuses  # never 503 "Redis unreachable"
+    tenancy: Tenancy = worker.runner.app[TENANCY]
+    assert len(tenancy.built()) == MANY
+    assert await subscribers(redis_url) == 1  # one decision waiter for every tenant
+    assert len(worker.services.loops) == 5 and all(loop.kind for loop in worker.services.loops.values())
+
+
+async def test_two_workers_with_70_workspaces_on_one_redis_both_start(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, seventy: tuple[Worker, list[Installed]]
+) -> None:
+    _, installed = seventy
+    assert await serve_each(slack, installed) == [200] * MANY  # every tenant known: a worker before built them all
+    second = await many_worker(slack, redis_url, tmp_path / "workspaces.json")
+    try:
+        async with aiohttp.ClientSession() as http, http.get(second.url + "/readyz") as answer:
+            assert answer.status == 200, await answer.text()
+        assert await subscribers(redis_url) == 2  # one each
+        slack.events_url = second.url + "/slack/events"
+        assert await serve_each(slack, installed[-3:]) == [200] * 3  # the second serves them too
+    finally:
+        await second.stop()
+
+
+async def test_which_workspace_holds_a_new_approval_is_one_lookup(
+    slack: SlackStandIn, redis_url: str, seventy: tuple[Worker, list[Installed]]
+) -> None:
+    worker, installed = seventy
+    for each in installed:  # 70 tenants known (served before)
+        await worker.services.store.tenants.remember(WorkspaceRef(each.team))
+    last = installed[-1]
+    made = await worker.services.store.api_keys.create("last", (last.channel,), by="test",
+                                                        workspace=WorkspaceRef(last.team))
+    assert made is not None
+    status, asked = await Client(worker, made.key).ask(tool_ask(requester=last.person))
+    assert status == 201, asked
+    tenancy: Tenancy = worker.runner.app[TENANCY]
+    approval_id = str(asked["id"])
+    async with watching(redis_url, approval_id) as seen:
+        parts = await tenancy.holding(approval_id)
+    assert parts is not None and parts.store.keys.tenant == last.team
+    # the index, then the record in the tenant it names (a walk reads it in every one of the 71 tenants)
+    assert 1 <= len(seen) <= 4, seen
+
+
+@contextlib.asynccontextmanager
+async def watching(redis_url: str, approval_id: str) -> AsyncIterator[list[str]]:
+    """The commands Redis runs meanwhile that name `approval_id` (MONITOR, until an ECHO that says the end)."""
+    seen: list[str] = []
+    client = aredis.Redis.from_url(redis_url, decode_responses=True)
+    end = f"watched-{approval_id}"
+    started = asyncio.Event()
+
+    async def watch() -> None:
+        async with client.monitor() as monitor:
+            started.set()
+            while True:
+                command = (await monitor.next_command())["command"]
+                if end in command:
+                    return
+                if approval_id in command:
+                    seen.append(command)
+
+    task = asyncio.create_task(watch())
+    try:
+        await asyncio.wait_for(started.wait(), 5)
+        await asyncio.sleep(0.05)  # (MONITOR's OK is read before it is entered: it listens)
+        yield seen
+        await client.echo(end)
+        await asyncio.wait_for(task, 10)
+    finally:
+        task.cancel()
+        await client.aclose()
+
+
+@pytest.mark.slow
+async def test_a_worker_with_1000_workspaces_installed_is_ready_within_5_seconds(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """1,000 workspaces installed by OAuth, each served before (a worker built none of their parts at start: before,
+    it built all of them, and ran out of Redis connections). The 5 s are counted from the worker's first line (its
+    modules imported: a loaded machine takes seconds to import them whatever the number of workspaces)."""
+    installed = serve_many(slack, 1000)
+    await install_all(redis_url, installed, tokens_key=TOKENS_KEY)
+    store = Store(connect(redis_url))
+    try:
+        for i in installed:
+            await store.tenants.remember(WorkspaceRef(i.team))
+    finally:
+        await store.close()
+    port = free_port()
+    env = {**os.environ, **oauth_env(slack, redis_url), "PORT": str(port), "LOG_LEVEL": "INFO"}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 - starting a worker is instant; we then poll it
+            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out)
+    try:
+        began = await first_line(log, process)
+        ready = await ready_within(f"http://127.0.0.1:{port}/readyz", process, within=began + 5.0 - time.time())
+        assert ready, f"not ready within 5 s of its first line: {head(log)}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def first_line(log: Path, process: subprocess.Popen[bytes], *, within: float = 60.0) -> float:
+    """When the worker wrote its first log line (its clock: epoch seconds), once it has."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and process.poll() is None:
+        lines = head(log)
+        if lines and lines[0][:4].isdigit():
+            stamp, _, ms = lines[0][:23].partition(",")
+            return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the worker wrote nothing: {head(log)}")
+
+
+def head(log: Path) -> list[str]:
+    return log.read_text().splitlines()[:40]
+
+
+async def ready_within(url: str, process: subprocess.Popen[bytes], *, within: float) -> bool:
+    """Whether `url` answers 200 within `within` seconds of now (polled; the process still running)."""
+    deadline = time.monotonic() + max(0.0, within)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                async with http.get(url) as answer:
+                    if answer.status == 200:
+                        return True
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.02)
+    return False

@@ -1,0 +1,54 @@
+"""The index of due work per tenant (issue 78, bot/store/due.py): written where an approval opens or is decided,
+never later than the data (`ZADD LT`), settled by the loop that did a tenant's work, repaired at a worker's start
+for what was written without it; and which tenant holds an approval, one lookup."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from bot.store import Store
+from bot.store.due import HOME, DueWork
+from tests.support.records import approval
+
+
+async def test_an_approval_opened_in_a_tenant_puts_that_tenant_in_the_due_index_at_its_deadline(store: Store) -> None:
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    soon, later = approval("due-0000-a", deadline_in=60), approval("due-0000-b", deadline_in=600)
+    await other.approvals.create(replace(later, team="T0OTHER"))
+    await other.approvals.create(replace(soon, team="T0OTHER"))
+    assert await store.due.due("deadlines", time.time() + 30) == []
+    assert await store.due.due("deadlines", time.time() + 120) == ["T0OTHER"]
+    assert abs((await store.due.next_at("deadlines") or 0) - soon.deadline) < 0.01  # its earliest
+    assert await store.due.holder(soon.id) == "T0OTHER" and await store.due.holder("not-0000-x") is None
+    await store.approvals.create(approval("home-0000-a", deadline_in=30))  # home is a tenant like any other
+    assert await store.due.due("deadlines", time.time() + 45) == [HOME]
+    assert await store.due.holder("home-0000-a") == ""
+
+
+async def test_settling_a_tenant_sets_its_next_due_time_or_takes_it_out(store: Store) -> None:
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    first = replace(approval("due-0000-a", deadline_in=60), team="T0OTHER")
+    await other.approvals.create(first)
+    await other.approvals.create(replace(approval("due-0000-b", deadline_in=600), team="T0OTHER"))
+    assert (await other.approvals.decide(first.id, outcome="approved", by="U0BOB")).status == "ok"
+    await other.due.settle("deadlines")
+    assert await store.due.due("deadlines", time.time() + 120) == []  # the next is in ten minutes
+    assert await store.due.due("deadlines", time.time() + 700) == ["T0OTHER"]
+    assert await store.due.due("runs", time.time() + 30) == ["T0OTHER"]  # its card due a redraw (the outbox)
+    await other.redis.delete(other.keys.deadlines, other.keys.outbox)
+    await other.due.settle("deadlines")
+    await other.due.settle("runs")
+    assert await store.due.next_at("deadlines") is None and await store.due.next_at("runs") is None
+
+
+async def test_work_written_without_its_note_is_indexed_at_a_workers_start(store: Store) -> None:
+    """A worker that died between a write and its note, or a version before the index, left work unindexed."""
+    others = [store.for_tenant(f"T0W{n}", home="T0HOME") for n in range(3)]
+    for n, tenant in enumerate(others):
+        await tenant.redis.zadd(tenant.keys.nudges, {f"old-000{n}-a": 100.0 + n})
+    await store.due.drop("nudges", "T0W0")
+    assert await store.due.next_at("nudges") is None
+    await DueWork.repair(t.due for t in others)
+    assert await store.due.due("nudges", time.time()) == ["T0W0", "T0W1", "T0W2"]
+    assert await store.due.next_at("nudges") == 100.0

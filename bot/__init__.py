@@ -34,8 +34,8 @@ checks this on every run), from the bottom:
     probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)
     __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
-    dev_data.py  where dev keeps its data across restarts (`--data`, `--fresh`): the folder, its lock, the dev key
-    dev_redis.py the redis-server dev starts when REDIS_URL is not set, and the error dev stops with
+    dev_data.py  where dev keeps its data across restarts (`--data`, `--fresh`): the folder, its lock, the dev key,
+                 the redis-server it starts
     dev_slackbot.py  dev's Slackbot keys: one per other workspace (`--workspaces`), named in SLACKBOT_MCP
 
 `bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""

@@ -56,8 +56,17 @@ from aiohttp import web
 
 from bot.core.environment import DevSettings
 from bot.core.logs import NoCancellationTracebacks
-from bot.dev_data import DEV_KEYS_FILE, DataFolder, DataFolderBusy, new_secrets_key
-from bot.dev_redis import STOP_TIMEOUT, DevError, LocalRedis, redis_server_candidates, start_redis
+from bot.dev_data import (
+    DEV_KEYS_FILE,
+    STOP_TIMEOUT,
+    DataFolder,
+    DataFolderBusy,
+    DevError,
+    LocalRedis,
+    new_secrets_key,
+    redis_server_candidates,
+    start_redis,
+)
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
 from bot.devslack.model import several_channels
 from bot.devslack.server import SlackStandIn

@@ -23,7 +23,6 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api.receipts import ReceiptIssuer, issuer_of
@@ -34,7 +33,7 @@ from bot.approvals.chain import DecisionChain
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
-from bot.approvals.deciders.policies import Policies
+from bot.approvals.deciders.policies import Policies, unknown_groups
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
@@ -55,11 +54,11 @@ from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord
 from bot.core.sealing import HiddenKeyring
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
-from bot.core.signing import SigningError, SigningKeys, load_signing_keys
+from bot.core.signing import SigningKeys, worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.version import build_commit
 from bot.core.workspaces import WorkspaceRef
-from bot.policy.bundle import PolicyBundle, PolicyError
+from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
 from bot.runs.manager import RunManager
@@ -119,11 +118,7 @@ def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, Coun
         run_retention=settings.run_retention,
     )
     store.hidden.use(hidden_keyring(settings))
-    slack = create_slack_client(settings, metrics)
-    slack.retry_handlers = [
-        h for h in slack.retry_handlers if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
-    ]
-    return redis, store, slack
+    return redis, store, create_slack_client(settings, metrics, retry_429=False)
 
 
 def tenant_home_parts(
@@ -134,26 +129,9 @@ def tenant_home_parts(
     client with the tenant's token that does not retry a 429 itself."""
     home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root,
                        audit_retention=settings.audit_retention, run_retention=settings.run_retention)
-    home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""))
-    home_slack.retry_handlers = [
-        h for h in home_slack.retry_handlers
-        if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
-    ]
+    home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""), retry_429=False)
     home_slack.session = slack.session
     return base.home_redis, home_store, home_slack
-
-
-async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
-    """A loaded bundle's warning: the user groups its @approvers name that Slack does not know (their asks could be
-    decided by nobody), or that they could not be checked."""
-    named = [group for policy in bundle.policies.values() for group in policy.approvers]
-    missing, unchecked = await directory.missing_groups(named)
-    whose = {group: [p.id for p in bundle.policies.values() if group in p.approvers] for group in missing}
-    said = "; ".join(f"@approvers names user group {group}, which Slack does not know (policy {', '.join(ids)}):"
-                     " nobody can decide its asks until it is fixed" for group, ids in whose.items())
-    if unchecked:
-        said += ("; " if said else "") + f"the user groups of @approvers could not all be checked: {unchecked}"
-    return said
 
 
 def approval_service(
@@ -246,7 +224,7 @@ def create_services(
     )
     # a redraw is done once every Home shows it too: the outbox awaits the answer (a direct hook, not an event)
     cards.after_draw = homes.refresh_for
-    signing = signing_keys(settings) if base is None else base.signing
+    signing = worker_signing_keys(settings) if base is None else base.signing
     receipts = None if signing is None else ReceiptIssuer(
         store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
         announcer=KeyAnnouncer(store, worker=worker_id), names=directory.name_of,
@@ -501,17 +479,3 @@ def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, w
         return None
     archive = open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
     return AuditArchiver(store, signing, archive, worker=worker)
-
-
-def signing_keys(settings: Settings) -> SigningKeys | None:
-    """The signing keys of receipts, or None (one WARNING: the worker runs, its approvals carry no receipt). Keys
-    that cannot be used stop the worker with a SettingsError that names the variable, never the keys."""
-    try:
-        keys = load_signing_keys(settings)
-    except SigningError as exc:
-        raise SettingsError(str(exc)) from None
-    if keys is None:
-        log.warning("no signing key (SIGNING_KEYS_FILE or SIGNING_KEYS): approvals carry no signed receipt")
-    else:
-        log.info("receipts are signed with key %s", keys.current_kid)
-    return keys

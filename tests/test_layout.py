@@ -78,11 +78,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
     # the entry points, each its own row: `python -m bot dev` (the product through the root, the stand-in, Redis)
-    "bot.dev_data": BELOW_CORE,  # where dev keeps its data
-    "bot.dev_redis": (*BELOW_CORE, "bot.store"),  # the redis-server dev starts
+    "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
     "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
-                "bot.dev_redis", "bot.dev_slackbot"),
+                "bot.dev_slackbot"),
     "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
                      "bot.root", "bot.devslack", "bot.dev", "bot.dev_data"),
     "bot": ("bot.core",),  # the package itself (its docstring and version) alone: no row catches the top's modules

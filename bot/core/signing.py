@@ -41,7 +41,7 @@ from joserfc import jws as joserfc_jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
-from bot.core.settings import StoreSettings
+from bot.core.settings import SettingsError, StoreSettings
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")  # a key `_key` reads
@@ -335,3 +335,17 @@ def load_signing_keys(settings: StoreSettings) -> SigningKeys | None:
     if secret.strip():
         return SigningKeys.from_text(secret, ENV_NAME)
     return None
+
+
+def worker_signing_keys(settings: StoreSettings) -> SigningKeys | None:
+    """The signing keys of receipts, or None (one WARNING: the worker runs, its approvals carry no receipt). Keys
+    that cannot be used stop the worker with a SettingsError that names the variable, never the keys."""
+    try:
+        keys = load_signing_keys(settings)
+    except SigningError as exc:
+        raise SettingsError(str(exc)) from None
+    if keys is None:
+        log.warning("no signing key (SIGNING_KEYS_FILE or SIGNING_KEYS): approvals carry no signed receipt")
+    else:
+        log.info("receipts are signed with key %s", keys.current_kid)
+    return keys

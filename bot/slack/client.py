@@ -66,14 +66,18 @@ class CountingRetryHandler(AsyncRetryHandler):
             self._metrics.slack_retries.labels(self.label).inc()
 
 
-def retry_handlers(metrics: Metrics, *, max_retries: int = MAX_RETRIES) -> list[AsyncRetryHandler]:
-    """Retries of connection errors, of 429 (after the `Retry-After` Slack sends) and of 500/503, each
-    at most `max_retries` times per call, counted as "ConnectionError", "RateLimitError" and "ServerError"."""
-    return [
-        CountingRetryHandler(AsyncConnectionErrorRetryHandler(max_retry_count=max_retries), metrics),
-        CountingRetryHandler(AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries), metrics),
-        CountingRetryHandler(AsyncServerErrorRetryHandler(max_retry_count=max_retries), metrics),
+def retry_handlers(
+    metrics: Metrics, *, max_retries: int = MAX_RETRIES, retry_429: bool = True
+) -> list[AsyncRetryHandler]:
+    """Retries of connection errors, of 429 (after the `Retry-After` Slack sends; not without `retry_429`) and of
+    500/503, each at most `max_retries` times per call, counted as "ConnectionError", "RateLimitError" and
+    "ServerError"."""
+    handlers: list[AsyncRetryHandler] = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+        *([AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries)] if retry_429 else []),
+        AsyncServerErrorRetryHandler(max_retry_count=max_retries),
     ]
+    return [CountingRetryHandler(handler, metrics) for handler in handlers]
 
 
 class CountingWebClient(AsyncWebClient):
@@ -93,15 +97,19 @@ class CountingWebClient(AsyncWebClient):
             raise
 
 
-def create_slack_client(settings: ApproverSettings, metrics: Metrics) -> CountingWebClient:
+def create_slack_client(settings: ApproverSettings, metrics: Metrics, *, retry_429: bool = True) -> CountingWebClient:
     """The worker's Web API client (`retry_handlers`); what still fails is counted (and, for cards,
     kept in the outbox)."""
-    return create_workspace_client(settings, metrics, token=settings.slack_bot_token.get_secret_value())
+    return create_workspace_client(settings, metrics, token=settings.slack_bot_token.get_secret_value(),
+                                   retry_429=retry_429)
 
 
-def create_workspace_client(settings: ApproverSettings, metrics: Metrics, *, token: str) -> CountingWebClient:
+def create_workspace_client(
+    settings: ApproverSettings, metrics: Metrics, *, token: str, retry_429: bool = True
+) -> CountingWebClient:
     """A Web API client for one installation's token, with retry handlers of its own: a 429 is slept through
-    in that workspace's calls only (`bot.slack.workspaces.Workspaces.for_team` keeps one per workspace)."""
+    in that workspace's calls only (`bot.slack.workspaces.Workspaces.for_team` keeps one per workspace); without
+    `retry_429`, a 429 is the caller's (the Homes' queue pauses for its Retry-After instead)."""
     slack_logger = logging.getLogger("slack_sdk.web")
     if slack_logger.level == logging.NOTSET:  # slack_sdk formats debug strings unless a level is set
         slack_logger.setLevel(logging.INFO)
@@ -110,7 +118,7 @@ def create_workspace_client(settings: ApproverSettings, metrics: Metrics, *, tok
         token=token,
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
-        retry_handlers=retry_handlers(metrics),
+        retry_handlers=retry_handlers(metrics, retry_429=retry_429),
     )
     client.metrics = metrics
     return client

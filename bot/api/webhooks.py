@@ -55,7 +55,7 @@ from yarl import URL
 
 from bot.api.hosts import client_host, private_host
 from bot.api.receipts import ReceiptIssuer
-from bot.api.service import NameOf, decider_names, view
+from bot.api.shown import NameOf, decider_names, view
 from bot.approvals import DueSweeper
 from bot.core.logs import log_fields
 from bot.core.records import ApprovalRecord

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from bot.api.openapi import document
-from bot.api.service import view
+from bot.api.shown import view
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.api import Client, new_key, tool_ask

@@ -117,12 +117,7 @@ class Enrolment:
         challenge: the link may then register another passkey. Audited `passkey_confirmed` (or `refused`); the
         name of the passkey that confirmed."""
         rp = self._relying_party()
-        credential = body.get("credential") if isinstance(body, dict) else None
-        if not isinstance(credential, dict):
-            raise StepUpError(400, "No passkey answer was sent: “credential” must be the browser's answer, an object.")
-        credential_id = credential.get("id")
-        if not isinstance(credential_id, str) or not CREDENTIAL_ID.fullmatch(credential_id):
-            raise StepUpError(400, "The passkey answer has no valid “id”.")
+        credential, credential_id = passkey_answer(body)
         found = await self._token(token)
         if not found.confirm:
             raise StepUpError(400, "Ask for the options first (this page does): the link has no challenge to confirm.")
@@ -267,6 +262,18 @@ class Enrolment:
 
     async def _token(self, token: str) -> StepUpToken:
         return await usable(self._store, token, ENROL, GONE)
+
+
+def passkey_answer(body: object) -> tuple[dict[str, Any], str]:
+    """The browser's passkey answer in a request's `body` ({"credential"}) and its credential id; a 400 saying what
+    is missing otherwise."""
+    credential = body.get("credential") if isinstance(body, dict) else None
+    if not isinstance(credential, dict):
+        raise StepUpError(400, "No passkey answer was sent: “credential” must be the browser's answer, an object.")
+    credential_id = credential.get("id")
+    if not isinstance(credential_id, str) or not CREDENTIAL_ID.fullmatch(credential_id):
+        raise StepUpError(400, "The passkey answer has no valid “id”.")
+    return credential, credential_id
 
 
 def required(rp: RelyingParty | None) -> RelyingParty:

@@ -39,12 +39,12 @@ from webauthn.helpers.exceptions import WebAuthnException
 from bot.approvals import ApprovalService
 from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
 from bot.core.durations import format_duration
-from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for, credential_digest
+from bot.core.passkeys import Assurance, Passkey, RelyingParty, challenge_for, credential_digest
 from bot.core.records import ApprovalRecord
 from bot.policy.decide import usd
 from bot.policy.engine import PolicyEngine
 from bot.slack.directory import Directory
-from bot.stepup.enrolment import NOT_SET_UP, StepUpError, options_for, required, usable
+from bot.stepup.enrolment import NOT_SET_UP, StepUpError, options_for, passkey_answer, required, usable
 from bot.store import DecideResult, Store
 from bot.store.passkeys import VOTE, StepUpToken
 
@@ -131,12 +131,7 @@ class Confirmation:
         """Verify the browser's assertion (`body`: {"credential"}) and count the person's Approve with it (the
         decide step: `ok` decided, or `vote` counted towards a quorum). Raises `StepUpError` when it does not."""
         self._relying_party()
-        credential = body.get("credential") if isinstance(body, dict) else None
-        if not isinstance(credential, dict):
-            raise StepUpError(400, "No passkey answer was sent: “credential” must be the browser's answer, an object.")
-        credential_id = credential.get("id")
-        if not isinstance(credential_id, str) or not CREDENTIAL_ID.fullmatch(credential_id):
-            raise StepUpError(400, "The passkey answer has no valid “id”.")
+        credential, credential_id = passkey_answer(body)
         found = await self._token(token)
         approval = await self._waiting(found)
         await self._ours(found.user, approval)

@@ -150,8 +150,16 @@ def tell(services: Services, click: Click, text: str) -> None:
         services.background.spawn(answer, name=f"answer-{click.approval_id}")
         return
     view = build_notice_modal("Nothing changed", text)
-    open_view(services, trigger_id=click.trigger_id, view=view, user=click.user, channel=None,
-              what="a notice", name=f"answer-{click.approval_id}", instead=text)
+    open_click_view(services, click, view, what="a notice", name=f"answer-{click.approval_id}", instead=text)
+
+
+def open_click_view(
+    services: Services, click: Click, view: dict[str, Any], *, what: str, name: str, instead: str = TOO_SLOW
+) -> None:
+    """`open_view` for `click`: its trigger and person, and the card's channel (None: a click in a Home)."""
+    channel = (click.card[0] if click.card else "") or None
+    open_view(services, trigger_id=click.trigger_id, view=view, user=click.user, channel=channel, what=what,
+              name=name, instead=instead)
 
 
 def open_view(
@@ -291,15 +299,8 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         )
         may_approve = approving.status == "allowed" and not checked.approval.asked_by
         view = build_revise_modal(checked.approval, metadata=metadata, may_approve=may_approve)
-    open_view(
-        services,
-        trigger_id=click.trigger_id,
-        view=view,
-        user=click.user,
-        channel=channel or None,
-        what="the Reject form" if outcome == "rejected" else "the Revise form",
-        name=f"modal-{click.approval_id}",
-    )
+    what = "the Reject form" if outcome == "rejected" else "the Revise form"
+    open_click_view(services, click, view, what=what, name=f"modal-{click.approval_id}")
 
 
 # --------------------------------------------------------------------------------------------------- Always allow
@@ -335,15 +336,7 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     channel, ts = click.card or ("", "")
     metadata = rule_metadata(secret, mode="card", approval_id=approval.id, user=click.user, channel=channel, ts=ts)
     view = build_rule_modal(approval, metadata=metadata, mode="card", channel=approval.origin_channel)
-    open_view(
-        services,
-        trigger_id=click.trigger_id,
-        view=view,
-        user=click.user,
-        channel=channel or None,
-        what="the always-allow form",
-        name=f"rule-modal-{approval.id}",
-    )
+    open_click_view(services, click, view, what="the always-allow form", name=f"rule-modal-{approval.id}")
 
 
 def suggestion_click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:

@@ -55,7 +55,7 @@ from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
 from bot.slackapp.context import parts_of
-from bot.slackapp.listeners.actions import guarded_click, open_view, parse_click, tell
+from bot.slackapp.listeners.actions import guarded_click, open_click_view, open_view, parse_click, tell
 from bot.slackapp.listeners.views import input_text
 from bot.store import StoreUnavailable
 
@@ -134,15 +134,8 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
         if await services.approvals.first_refusal(what, click.user):
             tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
         return
-    open_view(
-        services,
-        trigger_id=click.trigger_id,
-        view=build_full_text_modal(approval),
-        user=click.user,
-        channel=click.card[0] if click.card else None,
-        what="the full text",
-        name=f"full-text-{approval.id}",
-    )
+    open_click_view(services, click, build_full_text_modal(approval), what="the full text",
+                    name=f"full-text-{approval.id}")
 
 
 def _revoke_click(body: dict[str, Any]) -> tuple[str, str, str]:

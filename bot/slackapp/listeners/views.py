@@ -29,20 +29,18 @@ from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import verify_metadata
 from bot.core.sensitive import shown_name
 from bot.services import Services
-from bot.slack.blocks import (
+from bot.slack.blocks.decision_modals import (
     ARGUMENTS_ACTION,
     ARGUMENTS_BLOCK,
     FEEDBACK_ACTION,
     FEEDBACK_BLOCK,
+    FIELD_ACTION,
+    FIELD_BLOCK,
+    HIDDEN_KEEP,
     REASON_ACTION,
     REASON_BLOCK,
     REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
-)
-from bot.slack.blocks.decision_modals import (
-    FIELD_ACTION,
-    FIELD_BLOCK,
-    HIDDEN_KEEP,
     THEN_ACTION,
     THEN_BLOCK,
     editable_fields,

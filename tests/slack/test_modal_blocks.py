@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.slack.blocks import (
+from bot.slack.blocks import REASON_ACTION, REASON_BLOCK, REJECT_CALLBACK_ID, build_full_text_modal, build_reject_modal
+from bot.slack.blocks.batch_modals import (
     BATCH_CALLBACK_ID,
     BATCH_CONFIRM_CALLBACK_ID,
     BATCH_LIMIT,
@@ -17,14 +18,9 @@ from bot.slack.blocks import (
     BATCH_REASON_BLOCK,
     BATCH_SELECT_ACTION,
     BATCH_SELECT_BLOCK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    REJECT_CALLBACK_ID,
     build_batch_confirm,
     build_batch_modal,
     build_batch_result,
-    build_full_text_modal,
-    build_reject_modal,
     fits_in_confirmation,
     left_out_reason,
 )

@@ -35,6 +35,10 @@ from bot.slack.blocks import (
     ACTION_FULL_TEXT,
     ACTION_HOME_BATCH,
     ACTION_HOME_PAGE,
+    build_full_text_modal,
+    build_notice_modal,
+)
+from bot.slack.blocks.batch_modals import (
     BATCH_CALLBACK_ID,
     BATCH_CONFIRM_CALLBACK_ID,
     BATCH_LIMIT,
@@ -47,8 +51,6 @@ from bot.slack.blocks import (
     build_batch_confirm,
     build_batch_modal,
     build_batch_result,
-    build_full_text_modal,
-    build_notice_modal,
     left_out_reason,
 )
 from bot.slack.blocks.home import parse_revoke_value

@@ -80,67 +80,51 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
         await signin.require(request, person=found.user, page=f"/step-up/vote/{token}", approval=found.approval)
         return token
 
-    async def enrol_page(request: web.Request) -> web.Response:
-        async def body() -> Page:
-            _, name, confirm_first = await (await enrolment_of(request)).person(await enrolling(request))
-            return _enrol_page(name, confirm_first=confirm_first)
+    @_html
+    async def enrol_page(request: web.Request) -> Page:
+        _, name, confirm_first = await (await enrolment_of(request)).person(await enrolling(request))
+        return _enrol_page(name, confirm_first=confirm_first)
 
-        return await _html(body)
+    @_answer
+    async def enrol_options(request: web.Request) -> dict[str, Any]:
+        return await (await enrolment_of(request)).options(await enrolling(request))
 
-    async def enrol_options(request: web.Request) -> web.Response:
-        async def options() -> dict[str, Any]:
-            return await (await enrolment_of(request)).options(await enrolling(request))
+    @_answer
+    async def confirm_options(request: web.Request) -> dict[str, Any]:
+        return await (await enrolment_of(request)).confirm_options(await enrolling(request))
 
-        return await _answer(options)
+    @_answer
+    async def confirm(request: web.Request) -> dict[str, object]:
+        body = await _read_json(request)  # bad input is a 400 before any link or sign-in is looked at
+        name = await (await enrolment_of(request)).confirm(await enrolling(request), body)
+        return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
 
-    async def confirm_options(request: web.Request) -> web.Response:
-        async def options() -> dict[str, Any]:
-            return await (await enrolment_of(request)).confirm_options(await enrolling(request))
-
-        return await _answer(options)
-
-    async def confirm(request: web.Request) -> web.Response:
-        async def confirmed() -> dict[str, object]:
-            body = await _read_json(request)  # bad input is a 400 before any link or sign-in is looked at
-            name = await (await enrolment_of(request)).confirm(await enrolling(request), body)
-            return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
-
-        return await _answer(confirmed)
-
-    async def enrol_finish(request: web.Request) -> web.Response:
+    @_answer
+    async def enrol_finish(request: web.Request) -> dict[str, object]:
         # the passkey is stored and the link taken in one step: neither happened, or both
-        async def finish() -> dict[str, object]:
-            body = await _read_json(request)
-            passkey = await (await enrolment_of(request)).finish(await enrolling(request), body)
-            return {"ok": True, "name": passkey.name}
+        body = await _read_json(request)
+        passkey = await (await enrolment_of(request)).finish(await enrolling(request), body)
+        return {"ok": True, "name": passkey.name}
 
-        return await _answer(finish)
+    @_html
+    async def vote_page(request: web.Request) -> Page:
+        return _vote_page(await (await confirmation_of(request)).action(await voting(request)))
 
-    async def vote_page(request: web.Request) -> web.Response:
-        async def body() -> Page:
-            return _vote_page(await (await confirmation_of(request)).action(await voting(request)))
+    @_answer
+    async def vote_options(request: web.Request) -> dict[str, Any]:
+        return await (await confirmation_of(request)).options(await voting(request))
 
-        return await _html(body)
-
-    async def vote_options(request: web.Request) -> web.Response:
-        async def options() -> dict[str, Any]:
-            return await (await confirmation_of(request)).options(await voting(request))
-
-        return await _answer(options)
-
-    async def vote_finish(request: web.Request) -> web.Response:
-        async def finish() -> dict[str, object]:
-            body = await _read_json(request)
-            result = await (await confirmation_of(request)).finish(await voting(request), body)
-            approval = result.approval
-            if result.status == "vote" and approval is not None:
-                said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"
-                        " this page.")
-            else:
-                said = "Approved. You can close this page."
-            return {"ok": True, "status": result.status, "message": said}
-
-        return await _answer(finish)
+    @_answer
+    async def vote_finish(request: web.Request) -> dict[str, object]:
+        body = await _read_json(request)
+        result = await (await confirmation_of(request)).finish(await voting(request), body)
+        approval = result.approval
+        if result.status == "vote" and approval is not None:
+            said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"
+                    " this page.")
+        else:
+            said = "Approved. You can close this page."
+        return {"ok": True, "status": result.status, "message": said}
 
     app.router.add_get("/step-up/enrol/{token}", enrol_page)
     app.router.add_post("/step-up/enrol/{token}/options", enrol_options)
@@ -152,25 +136,35 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
     app.router.add_post("/step-up/vote/{token}", vote_finish)
 
 
-async def _html(body: Callable[[], Awaitable[Page]]) -> web.Response:
-    """The page `body` makes; a refusal or Redis out of reach is a page saying so, with its status."""
-    nonce = secrets.token_urlsafe(16)
-    try:
-        return _page(await body(), nonce=nonce)
-    except StepUpError as exc:
-        return _page(_message_page(exc.message), nonce=nonce, status=exc.status)
-    except StoreUnavailable:
-        return _page(_message_page(STORAGE_DOWN), nonce=nonce, status=503)
+def _html(body: Callable[[web.Request], Awaitable[Page]]) -> Handler:
+    """The handler answering with the page `body` makes; a refusal or Redis out of reach is a page saying so, with
+    its status."""
+
+    async def handler(request: web.Request) -> web.Response:
+        nonce = secrets.token_urlsafe(16)
+        try:
+            return _page(await body(request), nonce=nonce)
+        except StepUpError as exc:
+            return _page(_message_page(exc.message), nonce=nonce, status=exc.status)
+        except StoreUnavailable:
+            return _page(_message_page(STORAGE_DOWN), nonce=nonce, status=503)
+
+    return handler
 
 
-async def _answer(work: Callable[[], Awaitable[object]]) -> web.Response:
-    """`work`'s JSON answer; a refusal is its status and `{"error": ...}`, Redis out of reach a 503."""
-    try:
-        return _json(await work())
-    except StepUpError as exc:
-        return _error(exc)
-    except StoreUnavailable:
-        return _error(StepUpError(503, STORAGE_DOWN))
+def _answer(work: Callable[[web.Request], Awaitable[object]]) -> Handler:
+    """The handler answering with `work`'s JSON; a refusal is its status and `{"error": ...}`, Redis out of reach a
+    503."""
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            return _json(await work(request))
+        except StepUpError as exc:
+            return _error(exc)
+        except StoreUnavailable:
+            return _error(StepUpError(503, STORAGE_DOWN))
+
+    return handler
 
 
 async def _read_json(request: web.Request) -> object:

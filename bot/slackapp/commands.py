@@ -154,3 +154,5 @@ Command = (
     | ShowPolicy
     | Invalid
 )
+RulesCommand = ListRules | RevokeRule | SuggestRules  # `/agent rules ...`
+KeysCommand = ListKeys | CreateKey | RevokeKey  # `/agent keys ...`

@@ -40,30 +40,8 @@ from bot.slack.blocks.freeze import frozen_lines
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
+from bot.slackapp import commands
 from bot.slackapp.command_parser import AWAY_FORMS, MAX_AWAY_SECONDS, parse_command
-from bot.slackapp.commands import (
-    AuditLog,
-    Away,
-    Cancel,
-    Command,
-    CreateKey,
-    Freeze,
-    Help,
-    Invalid,
-    ListKeys,
-    ListRules,
-    Report,
-    RevokeKey,
-    RevokePasskeys,
-    RevokeRule,
-    SetConfig,
-    ShowConfig,
-    ShowPolicy,
-    Start,
-    Status,
-    SuggestRules,
-    Unfreeze,
-)
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.config_command import change_setting
 from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
@@ -118,7 +96,7 @@ def replayed_text(seen: str) -> str:
 
 
 async def do_command(
-    services: Services, parsed: Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None
+    services: Services, parsed: commands.Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None
 ) -> dict[str, Any]:
     """Do what a (first delivery of a) command asks, in `workspace` (the command's); the ephemeral reply."""
     doer = _DOERS.get(type(parsed))
@@ -139,15 +117,15 @@ class Asked:
 Reply = dict[str, Any]
 
 
-async def _invalid(services: Services, parsed: Invalid, asked: Asked) -> Reply:
+async def _invalid(services: Services, parsed: commands.Invalid, asked: Asked) -> Reply:
     return {"text": parsed.message}
 
 
-async def _help(services: Services, parsed: Help, asked: Asked) -> Reply:
+async def _help(services: Services, parsed: commands.Help, asked: Asked) -> Reply:
     return {"text": help_reply(parsed.topic, presets=preset_descriptions(services.runs.team_options))}
 
 
-async def _start(services: Services, parsed: Start, asked: Asked) -> Reply:
+async def _start(services: Services, parsed: commands.Start, asked: Asked) -> Reply:
     run = await services.runs.start_run(
         task=parsed.task, requester=asked.user, channel=asked.channel, preset=parsed.team or DEFAULT_PRESET,
         mode=parsed.mode, workspace=asked.workspace,
@@ -158,7 +136,7 @@ async def _start(services: Services, parsed: Start, asked: Asked) -> Reply:
     return {"text": text, STARTED: run.id}
 
 
-async def _status(services: Services, parsed: Status, asked: Asked) -> Reply:
+async def _status(services: Services, parsed: commands.Status, asked: Asked) -> Reply:
     runs, pending = await services.runs.status(asked.channel)
     frozen = frozen_lines((await services.store.freezes.all()).values())
     audit = audit_watch_line(await services.store.audit.watched(),
@@ -168,89 +146,91 @@ async def _status(services: Services, parsed: Status, asked: Asked) -> Reply:
     return {"text": f"{frozen}\n{text}" if frozen else text}
 
 
-async def _freeze(services: Services, parsed: Freeze, asked: Asked) -> Reply:
+async def _freeze(services: Services, parsed: commands.Freeze, asked: Asked) -> Reply:
     return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=asked.user, channel=asked.channel)}
 
 
-async def _unfreeze(services: Services, parsed: Unfreeze, asked: Asked) -> Reply:
+async def _unfreeze(services: Services, parsed: commands.Unfreeze, asked: Asked) -> Reply:
     return {"text": await unfreeze_command(services, parsed.scope, user=asked.user, channel=asked.channel)}
 
 
-async def _cancel(services: Services, parsed: Cancel, asked: Asked) -> Reply:
+async def _cancel(services: Services, parsed: commands.Cancel, asked: Asked) -> Reply:
     return {"text": await cancel_run(services, parsed.run_id, user=asked.user, channel=asked.channel)}
 
 
-async def _away(services: Services, parsed: Away, asked: Asked) -> Reply:
+async def _away(services: Services, parsed: commands.Away, asked: Asked) -> Reply:
     return {"text": await set_away(services, parsed, user=asked.user, channel=asked.channel)}
 
 
-async def _report(services: Services, parsed: Report, asked: Asked) -> Reply:
+async def _report(services: Services, parsed: commands.Report, asked: Asked) -> Reply:
     return {"text": await channel_report(services, asked.channel)}
 
 
-async def _rules(services: Services, parsed: ListRules | RevokeRule | SuggestRules, asked: Asked) -> Reply:
+async def _rules(services: Services, parsed: commands.RulesCommand, asked: Asked) -> Reply:
     return await rules_command(services, parsed, user=asked.user, channel=asked.channel)
 
 
-async def _policy(services: Services, parsed: ShowPolicy, asked: Asked) -> Reply:
+async def _policy(services: Services, parsed: commands.ShowPolicy, asked: Asked) -> Reply:
     return await policy_command(services, asked.channel)
 
 
-async def _keys(services: Services, parsed: ListKeys | CreateKey | RevokeKey, asked: Asked) -> Reply:
+async def _keys(services: Services, parsed: commands.KeysCommand, asked: Asked) -> Reply:
     current = await services.approvals.channel_settings(asked.channel)
     return {"text": await keys_command(services, parsed, current, user=asked.user, channel=asked.channel,
                                        workspace=asked.workspace)}
 
 
-async def _passkeys(services: Services, parsed: RevokePasskeys, asked: Asked) -> Reply:
+async def _passkeys(services: Services, parsed: commands.RevokePasskeys, asked: Asked) -> Reply:
     current = await services.approvals.channel_settings(asked.channel)
     return {"text": await revoke_command(services, parsed.person, current, user=asked.user, channel=asked.channel)}
 
 
-async def _show_config(services: Services, parsed: ShowConfig, asked: Asked) -> Reply:
+async def _show_config(services: Services, parsed: commands.ShowConfig, asked: Asked) -> Reply:
     current = await services.approvals.channel_settings(asked.channel)
     default = services.settings.approvals_channel
     return {"text": config_text(asked.channel, current, default_approvals_channel=default)}
 
 
-async def _audit(services: Services, parsed: AuditLog, asked: Asked) -> Reply:
+async def _audit(services: Services, parsed: commands.AuditLog, asked: Asked) -> Reply:
     return {"text": audit_text(asked.channel, await services.store.audit.about_channel(asked.channel, limit=10))}
 
 
-async def _set_config(services: Services, parsed: SetConfig, asked: Asked) -> Reply:
+async def _set_config(services: Services, parsed: commands.SetConfig, asked: Asked) -> Reply:
     current = await services.approvals.channel_settings(asked.channel)
     return {"text": await change_setting(services, parsed, current, user=asked.user, channel=asked.channel)}
 
 
 # What each command does (one entry per `Command`).
-_DOERS: dict[type[Command], Callable[[Services, Any, Asked], Awaitable[Reply]]] = {
-    Invalid: _invalid, Help: _help, Start: _start, Status: _status, Freeze: _freeze, Unfreeze: _unfreeze,
-    Cancel: _cancel, Away: _away, Report: _report, ListRules: _rules, RevokeRule: _rules, SuggestRules: _rules,
-    ShowPolicy: _policy, ListKeys: _keys, CreateKey: _keys, RevokeKey: _keys, RevokePasskeys: _passkeys,
-    ShowConfig: _show_config, AuditLog: _audit, SetConfig: _set_config,
+_DOERS: dict[type[commands.Command], Callable[[Services, Any, Asked], Awaitable[Reply]]] = {
+    commands.Invalid: _invalid, commands.Help: _help, commands.Start: _start, commands.Status: _status,
+    commands.Freeze: _freeze, commands.Unfreeze: _unfreeze, commands.Cancel: _cancel, commands.Away: _away,
+    commands.Report: _report, commands.ListRules: _rules, commands.RevokeRule: _rules, commands.SuggestRules: _rules,
+    commands.ShowPolicy: _policy, commands.ListKeys: _keys, commands.CreateKey: _keys, commands.RevokeKey: _keys,
+    commands.RevokePasskeys: _passkeys, commands.ShowConfig: _show_config, commands.AuditLog: _audit,
+    commands.SetConfig: _set_config,
 }
 
 
 async def keys_command(
-    services: Services, parsed: ListKeys | CreateKey | RevokeKey, current: ChannelSettings, *, user: str, channel: str,
+    services: Services, parsed: commands.KeysCommand, current: ChannelSettings, *, user: str, channel: str,
     workspace: WorkspaceRef | None = None,
 ) -> str:
     """`/agent keys ...`: the API keys that may ask in this channel; making one (for this channel, or the one
     named) or revoking one of this channel's keys is for the named admins (and ADMIN_USERS) of that channel:
     anyone else is refused, and the refusal audited."""
-    if isinstance(parsed, CreateKey) and parsed.channel and parsed.channel != channel:
+    if isinstance(parsed, commands.CreateKey) and parsed.channel and parsed.channel != channel:
         return await create_key_elsewhere(services, parsed, user=user, channel=channel, workspace=workspace)
     keys = await services.api.keys_of(channel)
-    if isinstance(parsed, ListKeys):
+    if isinstance(parsed, commands.ListKeys):
         return keys_text(channel, keys)
     if not is_admin(user, current, services.settings.admin_users):
-        action = "create" if isinstance(parsed, CreateKey) else "revoke"
+        action = "create" if isinstance(parsed, commands.CreateKey) else "revoke"
         await services.store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name,
                                           action=action)
         return (
             f"Only this channel's admins can {action} API keys here ({WHO_NAMES_ADMINS}). Nothing changed."
         )
-    if isinstance(parsed, CreateKey):
+    if isinstance(parsed, commands.CreateKey):
         return await make_key(services, parsed.name, channel, user=user, workspace=workspace)
     if parsed.name not in {key.name for key in keys}:
         return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
@@ -274,7 +254,7 @@ async def archive_line(services: Services, *, user: str, channel: str) -> str:
 
 
 async def create_key_elsewhere(
-    services: Services, parsed: CreateKey, *, user: str, channel: str, workspace: WorkspaceRef | None = None
+    services: Services, parsed: commands.CreateKey, *, user: str, channel: str, workspace: WorkspaceRef | None = None
 ) -> str:
     """`/agent keys create <name> #other`: a key for the channel named, by that channel's admins."""
     target = parsed.channel
@@ -337,14 +317,14 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
 
 
 async def rules_command(
-    services: Services, parsed: ListRules | RevokeRule | SuggestRules, *, user: str, channel: str
+    services: Services, parsed: commands.RulesCommand, *, user: str, channel: str
 ) -> dict[str, Any]:
     """`/agent rules ...`: this channel's live rules; revoking one (its creator or a named admin: the rule
     book checks and audits a refusal); rules suggested from the channel's audit log."""
     rules = services.rules
-    if isinstance(parsed, RevokeRule):
+    if isinstance(parsed, commands.RevokeRule):
         return {"text": (await rules.revoke(user, channel, parsed.rule_id)).message}
-    if isinstance(parsed, SuggestRules):
+    if isinstance(parsed, commands.SuggestRules):
         suggestions = await rules.suggestions(channel, min_approved=parsed.min_approved)
         admin = await rules.is_admin(user, channel)
         days = SUGGEST_SINCE // 86400
@@ -381,7 +361,7 @@ async def channel_report(services: Services, channel: str) -> str:
     return report_text(channel, numbers.lines(), days=HEADLINE_DAYS, busiest=numbers.busiest)
 
 
-async def set_away(services: Services, parsed: Away, *, user: str, channel: str) -> str:
+async def set_away(services: Services, parsed: commands.Away, *, user: str, channel: str) -> str:
     """`/agent away ...`: show, end or set the person's time away (and who decides for them)."""
     now = time.time()
     if parsed.show:

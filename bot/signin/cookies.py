@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -43,6 +43,12 @@ class Login:
     expires: float
 
 
+# The short names a cookie gives each record's fields (its `expires`: "e"), in the order they are sealed.
+_SESSION: Final = {"user": "u", "team": "t", "name": "n"}
+_LOGIN: Final = {"state": "s", "nonce": "o", "page": "p"}
+_Record = TypeVar("_Record", Session, Login)
+
+
 class Cookies:
     """Seals and opens the session and login cookies."""
 
@@ -56,36 +62,28 @@ class Cookies:
         self.login_name = f"{prefix}aa-login"
 
     def seal_session(self, session: Session) -> str:
-        return self._seal(self.session_name, {"u": session.user, "t": session.team, "n": session.name,
-                                              "e": session.expires})
+        return self._seal(self.session_name, session, _SESSION)
 
     def open_session(self, value: str | None) -> Session | None:
         """The session a cookie holds; None when there is none, or it does not open, or it expired."""
-        said = self._open(self.session_name, value)
-        if said is None:
-            return None
-        return Session(user=str(said.get("u") or ""), team=str(said.get("t") or ""), name=str(said.get("n") or ""),
-                       expires=float(said["e"]))  # type: ignore[arg-type]
+        return self._open(self.session_name, value, Session, _SESSION)
 
     def seal_login(self, login: Login) -> str:
-        return self._seal(self.login_name, {"s": login.state, "o": login.nonce, "p": login.page,
-                                            "e": login.expires})
+        return self._seal(self.login_name, login, _LOGIN)
 
     def open_login(self, value: str | None) -> Login | None:
-        said = self._open(self.login_name, value)
-        if said is None:
-            return None
-        return Login(state=str(said.get("s") or ""), nonce=str(said.get("o") or ""), page=str(said.get("p") or ""),
-                     expires=float(said["e"]))  # type: ignore[arg-type]
+        return self._open(self.login_name, value, Login, _LOGIN)
 
     def attributes(self, *, max_age: int) -> dict[str, object]:
         """The cookie attributes (aiohttp's `set_cookie` keywords)."""
         return {"max_age": max_age, "path": "/", "httponly": True, "secure": self.secure, "samesite": "Lax"}
 
-    def _seal(self, name: str, fields: dict[str, object]) -> str:
+    def _seal(self, name: str, record: Session | Login, keys: dict[str, str]) -> str:
+        fields = {short: getattr(record, field) for field, short in keys.items()} | {"e": record.expires}
         return self._sealer.seal(json.dumps(fields, separators=(",", ":")), bound=name)
 
-    def _open(self, name: str, value: str | None) -> dict[str, object] | None:
+    def _open(self, name: str, value: str | None, kind: type[_Record], keys: dict[str, str]) -> _Record | None:
+        """The record (a `kind`, its fields named by `keys`) a cookie holds, if it opens and is not expired."""
         if not value or len(value) > 4096:
             return None
         try:
@@ -94,4 +92,4 @@ class Cookies:
             return None
         if not isinstance(said, dict) or not isinstance(said.get("e"), float | int) or said["e"] <= time.time():
             return None
-        return said
+        return kind(**{field: str(said.get(short) or "") for field, short in keys.items()}, expires=float(said["e"]))

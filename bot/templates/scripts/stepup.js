@@ -31,36 +31,30 @@ if (form) form.addEventListener("submit", async (event) => {
     say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
   }
 });
-const vouch = document.getElementById("vouch");
-if (vouch) vouch.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  document.getElementById("confirm-first").disabled = true;
-  try {
-    say("Asking your browser for one of your passkeys…");
-    const credential = await asserted(location.pathname + "/confirm/options");
-    const done = await post(location.pathname + "/confirm", { credential: credential });
-    vouch.remove();
-    form.hidden = false;
-    say(done.message);
-  } catch (error) {
-    document.getElementById("confirm-first").disabled = false;
-    say(failed(error, "No passkey of yours answered: it was cancelled or timed out, or none is on this device."
-      + " Nothing was added; try again (the link still works)."), true);
-  }
-});
-const vote = document.getElementById("vote");
-if (vote) vote.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  document.getElementById("confirm").disabled = true;
-  try {
-    say("Asking your browser for your passkey…");
-    const credential = await asserted(location.pathname + "/options");
-    const done = await post(location.pathname, { credential: credential });
-    vote.remove();
-    say(done.message);
-  } catch (error) {
-    document.getElementById("confirm").disabled = false;
-    say(failed(error, "No passkey answered: it was cancelled or timed out, or none of the passkeys this link allows"
-      + " is on this device. Nothing was approved; try again (the link still works)."), true);
-  }
-});
+// A form confirmed with one of the person's passkeys: the options from `path + "/options"`, the answer sent to
+// `path`; once it is taken the form goes, `then` runs and the answer's message shows. `none`: what to say when no
+// passkey answered.
+function confirmedWithPasskey(confirming, button, asking, path, then, none) {
+  if (confirming) confirming.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    document.getElementById(button).disabled = true;
+    try {
+      say(asking);
+      const credential = await asserted(location.pathname + path + "/options");
+      const done = await post(location.pathname + path, { credential: credential });
+      confirming.remove();
+      then();
+      say(done.message);
+    } catch (error) {
+      document.getElementById(button).disabled = false;
+      say(failed(error, none), true);
+    }
+  });
+}
+confirmedWithPasskey(document.getElementById("vouch"), "confirm-first", "Asking your browser for one of your passkeys…",
+  "/confirm", () => { form.hidden = false; },
+  "No passkey of yours answered: it was cancelled or timed out, or none is on this device."
+    + " Nothing was added; try again (the link still works).");
+confirmedWithPasskey(document.getElementById("vote"), "confirm", "Asking your browser for your passkey…", "", () => {},
+  "No passkey answered: it was cancelled or timed out, or none of the passkeys this link allows"
+    + " is on this device. Nothing was approved; try again (the link still works).");

@@ -63,6 +63,7 @@ from bot.devslack.model import (
     several_teams,
     several_usergroups,
     several_users,
+    web_api_methods,
 )
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
@@ -160,7 +161,7 @@ class SlackStandIn:
         self._openid = OpenId(ws)
         self.sessions = Sessions(ws, self._messages, self._delivery)  # agent sessions, the Messages tab
         parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid, self.sessions)
-        self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
+        self._api = WebApi(ws, web_api_methods(*parts))
         self._control = Control(ws, self)
         self._slackbot = SlackbotClient(ws)  # the dev page's "Slackbot" pane (bot/devslack/slackbot.py)
         self._api_proxy = ApiProxy()

@@ -1,5 +1,6 @@
 """The stand-in's vocabulary: the workspace's fixed ids and limits, the public records tests see (users, channels,
-recorded calls, delivery results, held calls), and the internal records the workspace state is made of."""
+recorded calls, delivery results, held calls), the internal records the workspace state is made of, and the mark of
+a part's Web API method (`web_api`, collected by `web_api_methods`)."""
 
 from __future__ import annotations
 

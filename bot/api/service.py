@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
@@ -95,28 +95,19 @@ class ApiWaiters:
             held.wake_all()
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class ApprovalsApi:
     """The API's steps on one worker (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        approvals: ApprovalService,
-        waiters: ApiWaiters,
-        card_link: str = "",
-        names: NameOf | None = None,
-        receipts: ReceiptIssuer | None = None,
-        user_by_email: NameOf | None = None,
-    ) -> None:
-        self.receipts = receipts  # signs the receipts of approvals that allow a call; None: no signing key
-        self.names = names  # a person's display name (the worker's cached directory), for `decided_by_name`
-        self.user_by_email = user_by_email  # who has an email in Slack (the directory), for a requester by email
-        self.store = store
-        self.approvals = approvals
-        self.waiters = waiters
-        self.card_link = card_link  # the workspace's URL (`https://x.slack.com/`) for card links; '' for none
-        self.closing = False  # the worker stops: long-polls answer at once (their programs ask the next worker)
+    store: Store
+    approvals: ApprovalService
+    waiters: ApiWaiters
+    card_link: str = ""  # the workspace's URL (`https://x.slack.com/`) for card links; '' for none
+    names: NameOf | None = None  # a person's display name (the worker's cached directory), for `decided_by_name`
+    receipts: ReceiptIssuer | None = None  # signs the receipts of approvals that allow a call; None: no signing key
+    user_by_email: NameOf | None = None  # who has an email in Slack (the directory), for a requester by email
+    # the worker stops: long-polls answer at once (their programs ask the next worker)
+    closing: bool = field(default=False, init=False)
 
     def close(self) -> None:
         """The worker stops serving: every long-poll answers now, as its approval is (a program's client then

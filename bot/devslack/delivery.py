@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from bot.devslack.model import APP_ID, DELIVERY_TIMEOUT, ApiMethod, DeliveryResult
+from bot.devslack.model import APP_ID, DELIVERY_TIMEOUT, DeliveryResult, web_api
 from bot.devslack.workspace import Workspace
 
 
@@ -31,9 +31,6 @@ class Delivery:
         self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
-
-    def methods(self) -> dict[str, ApiMethod]:
-        return {"apps.connections.open": self.apps_connections_open}
 
     def sign(
         self, body: bytes, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded"
@@ -106,6 +103,7 @@ class Delivery:
 
     # ------------------------------------------------------------------------------------------- Socket Mode
 
+    @web_api("apps.connections.open")
     def apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": self.ws.base_url.replace("http://", "ws://", 1) + "/_socket"}
 

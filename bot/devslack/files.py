@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.devslack.messages import Messages
-from bot.devslack.model import ApiError, ApiMethod, Upload
+from bot.devslack.model import ApiError, Upload, web_api
 from bot.devslack.workspace import Workspace
 
 _TEXT_TYPES = ("txt", "text", "md", "json", "log")
@@ -23,12 +23,7 @@ class Files:
         self.ws = ws
         self.messages = messages
 
-    def methods(self) -> dict[str, ApiMethod]:
-        return {
-            "files.getUploadURLExternal": self.get_upload_url,
-            "files.completeUploadExternal": self.complete_upload,
-        }
-
+    @web_api("files.getUploadURLExternal")
     def get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         filename, length = args.get("filename"), args.get("length")
         try:
@@ -43,6 +38,7 @@ class Files:
         self.ws.uploads[fid] = Upload(id=fid, filename=filename, length=size)
         return {"upload_url": f"{self.ws.base_url}/_upload/{fid}", "file_id": fid}
 
+    @web_api("files.completeUploadExternal")
     def complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
         uploads = self._uploaded(args.get("files"))
         channel_refs = [c for c in str(args.get("channels") or "").split(",") if c]

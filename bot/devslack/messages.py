@@ -21,10 +21,10 @@ from bot.devslack.model import (
     RESPONSE_URL_USES,
     TEAM_ID,
     ApiError,
-    ApiMethod,
     Ephemeral,
     Message,
     ResponseUrl,
+    web_api,
 )
 from bot.devslack.workspace import Workspace
 
@@ -36,16 +36,6 @@ class Messages:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-
-    def methods(self) -> dict[str, ApiMethod]:
-        return {
-            "chat.postMessage": self.chat_post_message,
-            "chat.update": self.chat_update,
-            "chat.delete": self.chat_delete,
-            "chat.postEphemeral": self.chat_post_ephemeral,
-            "chat.getPermalink": self.chat_get_permalink,
-            "conversations.replies": self.conversations_replies,
-        }
 
     # ------------------------------------------------------------------------------------------- shapes
 
@@ -190,6 +180,7 @@ class Messages:
 
     # ------------------------------------------------------------------------------------------- reading
 
+    @web_api("conversations.replies")
     def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         """A thread: its parent and replies, oldest first. Message metadata only with
         `include_all_metadata` (as Slack does)."""
@@ -215,6 +206,7 @@ class Messages:
 
     # ------------------------------------------------------------------------------------------- chat.*
 
+    @web_api("chat.postMessage")
     def chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         cid = self.ws.require_channel(args.get("channel"))
         text, blocks = self.content(args)
@@ -233,6 +225,7 @@ class Messages:
             raise ApiError(refusal)
         return cid, m
 
+    @web_api("chat.update")
     def chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         cid, m = self._own_message(args, "ts", "cant_update_message")
         text, blocks = self.content(args)
@@ -247,11 +240,13 @@ class Messages:
         m.edited_ts = self.ws.next_ts()
         return {"channel": cid, "ts": m.ts, "text": m.text, "message": self.message_object(m)}
 
+    @web_api("chat.delete")
     def chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         cid, m = self._own_message(args, "ts", "cant_delete_message")
         self.ws.messages[cid].remove(m)
         return {"channel": cid, "ts": m.ts}
 
+    @web_api("chat.postEphemeral")
     def chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         cid = self.ws.require_channel(args.get("channel"))
         user = self.ws.require_user(args.get("user"))
@@ -260,6 +255,7 @@ class Messages:
         e = self.post_ephemeral(cid, user.id, text, blocks, thread_ts)
         return {"message_ts": e.ts}
 
+    @web_api("chat.getPermalink")
     def chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
         cid = self.ws.require_channel(args.get("channel"), allow_names=False)
         m = self.ws.find_message(cid, args.get("message_ts"))

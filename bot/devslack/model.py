@@ -1,5 +1,6 @@
 """The stand-in's vocabulary: the workspace's fixed ids and limits, the public records tests see (users, channels,
-recorded calls, delivery results, held calls), and the internal records the workspace state is made of."""
+recorded calls, delivery results, held calls), the internal records the workspace state is made of, and the mark of
+a part's Web API method (`web_api`, collected by `web_api_methods`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import collections
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 TEAM_ID: Final = "T0DEV"
 TEAM_DOMAIN: Final = "dev-workspace"
@@ -27,6 +28,29 @@ VIEW_STACK_LIMIT: Final = 3
 DELIVERY_TIMEOUT: Final = 30.0
 
 ApiMethod = Callable[[dict[str, Any]], dict[str, Any]]  # a Web API method: its arguments -> the answer's fields
+_M = TypeVar("_M", bound=Callable[..., dict[str, Any]])
+_WEB_API: Final = "_web_api_method"  # the attribute `web_api` marks a method with
+
+
+def web_api(name: str) -> Callable[[_M], _M]:
+    """Marks a part's method as the Web API method ``name`` (``@web_api("chat.postMessage")``): the parts' methods
+    are collected by `web_api_methods`, one name each, the way the server answers ``/api/{name}``."""
+
+    def mark(method: _M) -> _M:
+        setattr(method, _WEB_API, name)
+        return method
+
+    return mark
+
+
+def web_api_methods(*parts: object) -> dict[str, ApiMethod]:
+    """The Web API methods ``parts`` answer, by name: each of their methods marked with `web_api`, bound."""
+    return {
+        getattr(method, _WEB_API): getattr(part, attr)
+        for part in parts
+        for attr, method in vars(type(part)).items()
+        if hasattr(method, _WEB_API)
+    }
 
 
 # --------------------------------------------------------------------------------------------------- public records

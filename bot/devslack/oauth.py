@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.devslack.delivery import Delivery
-from bot.devslack.model import APP_ID, APP_NAME, ApiError, ApiMethod, Grant, OAuthCode
+from bot.devslack.model import APP_ID, APP_NAME, ApiError, Grant, OAuthCode, web_api
 from bot.devslack.workspace import CALLING, Workspace
 
 _log = logging.getLogger(__name__)
@@ -35,9 +35,6 @@ class OAuth:
         self.ws = ws
         self.delivery = delivery
         self._sending: set[asyncio.Task[None]] = set()
-
-    def methods(self) -> dict[str, ApiMethod]:
-        return {"oauth.v2.access": self.oauth_v2_access, "apps.uninstall": self.apps_uninstall}
 
     # ------------------------------------------------------------------------------------------- the page
 
@@ -104,6 +101,7 @@ class OAuth:
 
     # ------------------------------------------------------------------------------------------- Web API
 
+    @web_api("oauth.v2.access")
     def oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
         """A code (once, within 10 minutes, with the redirect_uri it was given for) for a bot token; or, with
         ``grant_type=refresh_token``, a refresh token for the next token (rotation)."""
@@ -166,6 +164,7 @@ class OAuth:
             "is_enterprise_install": old.team is None,
         }
 
+    @web_api("apps.uninstall")
     def apps_uninstall(self, args: dict[str, Any]) -> dict[str, Any]:
         """The app removes itself (with its token there, and its client id and secret)."""
         if args.pop("client_secret", None) != self.ws.client_secret or args.get("client_id") != self.ws.client_id:

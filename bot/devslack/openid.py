@@ -18,7 +18,7 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from bot.devslack.model import ApiError, ApiMethod, DevUser
+from bot.devslack.model import ApiError, DevUser, web_api
 from bot.devslack.workspace import Workspace
 
 CODE_TTL: Final = 600.0  # seconds a code can be traded (as oauth.v2.access's)
@@ -56,9 +56,6 @@ class OpenId:
             self._key = RSAKey.generate_key(2048, parameters={"kid": f"dev-{secrets.token_hex(4)}", "use": "sig",
                                                               "alg": "RS256"}, private=True)
         return self._key
-
-    def methods(self) -> dict[str, ApiMethod]:
-        return {"openid.connect.token": self.token, "openid.connect.userInfo": self.user_info}
 
     # ------------------------------------------------------------------------------------------- documents
 
@@ -148,6 +145,7 @@ class OpenId:
 
     # ------------------------------------------------------------------------------------------- Web API
 
+    @web_api("openid.connect.token")
     def token(self, args: dict[str, Any]) -> dict[str, Any]:
         """A code (once, within 10 minutes, with its redirect_uri) for a user token and an id_token."""
         code = self._codes.get(str(args.get("code") or ""))
@@ -165,6 +163,7 @@ class OpenId:
         id_token = jwt.encode({"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}, claims, self.key)
         return {"access_token": access, "token_type": "Bearer", "id_token": id_token}
 
+    @web_api("openid.connect.userInfo")
     def user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         """The claims of the user token's person."""
         user = self.ws.users.get(self._tokens.get(str(args.get("token") or ""), ""))

@@ -63,6 +63,7 @@ from bot.devslack.model import (
     several_teams,
     several_usergroups,
     several_users,
+    web_api_methods,
 )
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
@@ -125,6 +126,13 @@ class _OfWorkspace(Generic[T]):
         setattr(stand_in._ws, self._name, value)
 
 
+class _ReadOfWorkspace(_OfWorkspace[T]):
+    """A value of the stand-in's workspace, read through the stand-in by its own name; never set through it."""
+
+    def __set__(self, stand_in: SlackStandIn, value: T) -> None:
+        raise AttributeError(f"{self._name} of the stand-in is read only")
+
+
 class SlackStandIn:
     """In-memory Slack workspace served over HTTP (see module docstring)."""
 
@@ -160,7 +168,7 @@ class SlackStandIn:
         self._openid = OpenId(ws)
         self.sessions = Sessions(ws, self._messages, self._delivery)  # agent sessions, the Messages tab
         parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid, self.sessions)
-        self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
+        self._api = WebApi(ws, web_api_methods(*parts))
         self._control = Control(ws, self)
         self._slackbot = SlackbotClient(ws)  # the dev page's "Slackbot" pane (bot/devslack/slackbot.py)
         self._api_proxy = ApiProxy()
@@ -173,6 +181,9 @@ class SlackStandIn:
     app_token = _OfWorkspace[str | None]()  # Socket Mode: `apps.connections.open` takes this token
     events_url = _OfWorkspace[str | None]()  # where commands and interactions go (unless over Socket Mode)
     trigger_ttl = _OfWorkspace[float]()  # seconds a trigger_id can open a view for
+    base_url = _ReadOfWorkspace[str]()  # where it is served (once started)
+    client_id = _ReadOfWorkspace[str]()  # the app's OAuth credentials
+    client_secret = _ReadOfWorkspace[str]()
 
     @property
     def api_upstream(self) -> str | None:
@@ -259,10 +270,6 @@ class SlackStandIn:
             await self._runner.cleanup()
             self._runner = None
         await self._api_proxy.close()
-
-    @property
-    def base_url(self) -> str:
-        return self._ws.base_url
 
     @property
     def api_url(self) -> str:
@@ -431,14 +438,6 @@ class SlackStandIn:
         ws.redirect_url = redirect_url if redirect_url is not None else ws.redirect_url
         ws.token_rotation = token_rotation if token_rotation is not None else ws.token_rotation
         ws.token_lifetime = token_lifetime if token_lifetime is not None else ws.token_lifetime
-
-    @property
-    def client_id(self) -> str:
-        return self._ws.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self._ws.client_secret
 
     @property
     def authorize_url(self) -> str:

@@ -21,7 +21,7 @@ from slack_sdk.models.messages.chunk import Chunk
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.delivery import Delivery
 from bot.devslack.messages import Messages
-from bot.devslack.model import APP_ID, VERIFICATION_TOKEN, ApiError, ApiMethod, DeliveryResult, Message
+from bot.devslack.model import APP_ID, VERIFICATION_TOKEN, ApiError, DeliveryResult, Message, web_api
 from bot.devslack.workspace import Workspace
 
 STATUSES: Final = ("processing", "suspended", "active", "closed")
@@ -70,14 +70,6 @@ class Sessions:
         self.refused = ""  # `without_sessions`: the error every session method answers
         self.last_stop: dict[str, Any] | None = None  # the last Stop's event callback (`redeliver_stop`)
 
-    def methods(self) -> dict[str, ApiMethod]:
-        return {
-            "agents.sessions.setStatus": self.set_status,
-            "chat.startStream": self.start_stream,
-            "chat.appendStream": self.append_stream,
-            "chat.stopStream": self.stop_stream,
-        }
-
     # ------------------------------------------------------------------------------------------- methods
 
     def _thread(self, channel: Any, thread_ts: Any) -> tuple[str, str]:
@@ -89,6 +81,7 @@ class Sessions:
             raise ApiError("invalid_arguments", response_metadata={"messages": ["thread_ts is required"]})
         return cid, root
 
+    @web_api("agents.sessions.setStatus")
     def set_status(self, args: dict[str, Any]) -> dict[str, Any]:
         cid, root = self._thread(args.get("channel_id"), args.get("thread_ts"))
         status = args.get("status")
@@ -105,6 +98,7 @@ class Sessions:
         self.ws.touch()
         return {}
 
+    @web_api("chat.startStream")
     def start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         cid, root = self._thread(args.get("channel"), args.get("thread_ts"))
         mode = args.get("task_display_mode")
@@ -130,6 +124,7 @@ class Sessions:
             raise ApiError("message_not_in_streaming_state")
         return stream, m
 
+    @web_api("chat.appendStream")
     def append_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         stream, m = self._streaming(args)
         if not args.get("markdown_text") and not args.get("chunks"):
@@ -138,6 +133,7 @@ class Sessions:
         self._show(stream, m)
         return {"channel": stream.channel, "ts": stream.ts}
 
+    @web_api("chat.stopStream")
     def stop_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         stream, m = self._streaming(args)
         blocks = args.get("blocks")

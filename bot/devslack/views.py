@@ -8,7 +8,7 @@ import time
 from typing import Any, cast
 
 from bot.devslack.blockkit import normalize_blocks, validate_view
-from bot.devslack.model import APP_ID, BOT_ID, TEAM_ID, VIEW_STACK_LIMIT, ApiError, ApiMethod, Trigger, View
+from bot.devslack.model import APP_ID, BOT_ID, TEAM_ID, VIEW_STACK_LIMIT, ApiError, Trigger, View, web_api
 from bot.devslack.workspace import Workspace
 
 
@@ -17,14 +17,6 @@ class Views:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-
-    def methods(self) -> dict[str, ApiMethod]:
-        return {
-            "views.open": self.views_open,
-            "views.update": self.views_update,
-            "views.push": self.views_push,
-            "views.publish": self.views_publish,
-        }
 
     # ------------------------------------------------------------------------------------------- shapes
 
@@ -144,9 +136,11 @@ class Views:
             raise ApiError("expired_trigger_id")
         return trigger
 
+    @web_api("views.open")
     def views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._open_by_trigger(args, push=False)
 
+    @web_api("views.push")
     def views_push(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._open_by_trigger(args, push=True)
 
@@ -158,6 +152,7 @@ class Views:
         v = self.open_view(trigger.user, view, push=push)
         return {"view": self.view_object(v)}
 
+    @web_api("views.update")
     def views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         view_id, external_id = args.get("view_id"), args.get("external_id")
         if not view_id and not external_id:
@@ -176,6 +171,7 @@ class Views:
         target.errors = None
         return {"view": self.view_object(target)}
 
+    @web_api("views.publish")
     def views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         """Publish (create or replace) the App Home of ``user_id``. A ``hash`` must match the home view it replaces
         (``hash_conflict`` otherwise); with no home published yet there is nothing to conflict with."""

@@ -16,7 +16,17 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.devslack.model import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, ApiError, ApiMethod, Grant
+from bot.devslack.model import (
+    BOT_ID,
+    BOT_NAME,
+    BOT_USER_ID,
+    TEAM_ID,
+    ApiError,
+    ApiMethod,
+    Grant,
+    web_api,
+    web_api_methods,
+)
 from bot.devslack.workspace import CALLING, Workspace
 
 _JSON_ARGS: Final = ("blocks", "attachments", "view", "files", "metadata")
@@ -37,17 +47,7 @@ class WebApi:
 
     def __init__(self, ws: Workspace, methods: Mapping[str, ApiMethod]) -> None:
         self.ws = ws
-        self.methods: dict[str, ApiMethod] = {
-            "auth.test": self.auth_test,
-            "users.info": self.users_info,
-            "users.lookupByEmail": self.users_lookup_by_email,
-            "conversations.info": self.conversations_info,
-            "conversations.open": self.conversations_open,
-            "usergroups.users.list": self.usergroups_users_list,
-            "usergroups.list": self.usergroups_list,
-            "auth.teams.list": self.auth_teams_list,
-            **methods,
-        }
+        self.methods: dict[str, ApiMethod] = {**web_api_methods(self), **methods}
 
     async def handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -208,6 +208,7 @@ class WebApi:
 
     # ------------------------------------------------------------------------------------------- directory
 
+    @web_api("auth.test")
     def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         """Who the token is: its workspace, or for an org-wide token its organisation (``team_id`` is then the
         organisation's id, as Slack answers)."""
@@ -243,6 +244,7 @@ class WebApi:
         grant = CALLING.get()
         return self.ws.teams_of(grant) if grant is not None else {self.ws.home}
 
+    @web_api("users.lookupByEmail")
     def users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         email = str(args.get("email") or "").strip().lower()
         for user in self.ws.users.values():
@@ -250,6 +252,7 @@ class WebApi:
                 return self.users_info({"user": user.id})
         raise ApiError("users_not_found")
 
+    @web_api("users.info")
     def users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         uid = args.get("user")
         if uid == BOT_USER_ID:
@@ -288,6 +291,7 @@ class WebApi:
             }
         }
 
+    @web_api("conversations.info")
     def conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         cid = self.ws.require_channel(args.get("channel"), allow_names=False)
         if cid in self.ws.dms:
@@ -327,6 +331,7 @@ class WebApi:
             "is_open": True,
         }
 
+    @web_api("conversations.open")
     def conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         """Open (or find again) the DM between the bot and one person: ``users`` (one user id) or ``channel`` (the
         DM's id). Like Slack, the answer's channel is only ``{"id"}`` unless ``return_im`` is true, and says
@@ -364,6 +369,7 @@ class WebApi:
             answer.update(no_op=True, already_open=True)
         return answer
 
+    @web_api("usergroups.users.list")
     def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = args.get("usergroup")
         if not isinstance(group, str) or group not in self.ws.usergroups:
@@ -375,6 +381,7 @@ class WebApi:
             raise ApiError("no_such_subteam")
         return {"users": list(self.ws.usergroups[group])}
 
+    @web_api("usergroups.list")
     def usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
         """The user groups of one workspace (an org token's `team_id`, else the token's own workspace)."""
         grant = CALLING.get()
@@ -384,6 +391,7 @@ class WebApi:
                   if self.ws.usergroup_teams.get(group, self.ws.home) == team and self.ws.visible(team)]
         return {"usergroups": groups}
 
+    @web_api("auth.teams.list")
     def auth_teams_list(self, args: dict[str, Any]) -> dict[str, Any]:
         """The workspaces the token may act in: an org-wide token's, each of its organisation's it is added to."""
         grant = CALLING.get()

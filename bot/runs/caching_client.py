@@ -11,18 +11,12 @@ import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Protocol
 
-from autogen_core.models import (
-    ChatCompletionClient,
-    CreateResult,
-    LLMMessage,
-    ModelInfo,
-    RequestUsage,
-)
+from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE
 from pydantic import BaseModel, ValidationError
 
-from bot.runs.model_call import CallClient, ModelCall
+from bot.runs.model_call import ModelCall, WrappingClient
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +86,7 @@ def load_cached(text: str | bytes) -> CHAT_CACHE_VALUE_TYPE | None:
     return None
 
 
-class AsyncChatCompletionCache(CallClient):
+class AsyncChatCompletionCache(WrappingClient):
     """autogen-ext's `ChatCompletionCache` for a store that is awaited (`AsyncCacheStore`), so a network
     cache never blocks the event loop: the same keys, the same stored values and the same answers.
 
@@ -156,25 +150,6 @@ class AsyncChatCompletionCache(CallClient):
             yield item
         await self._keep(key, streamed)  # only a stream that ended is kept
 
-    async def close(self) -> None:
-        await self.client.close()
-
-    def actual_usage(self) -> RequestUsage:
-        return self.client.actual_usage()
-
-    def total_usage(self) -> RequestUsage:
-        return self.client.total_usage()
-
-    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
-        return self.client.count_tokens(messages, tools=tools)
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
-        return self.client.remaining_tokens(messages, tools=tools)
-
     @property
-    def capabilities(self) -> Any:  # deprecated in autogen-core, still abstract there
-        return self.model_info
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.client.model_info
+    def wrapped(self) -> Sequence[ChatCompletionClient]:
+        return [self.client]

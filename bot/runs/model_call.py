@@ -2,18 +2,19 @@
 
 AutoGen's `ChatCompletionClient.create` and `create_stream` take the messages and five options; a client of the
 bot's (the demo model, the fallback chain, the response cache) answers a `ModelCall` instead, and passes it on to
-the client it wraps with `call.create(client)` or `call.stream(client)`, so those options are spelt once.
+the client it wraps with `call.create(client)` or `call.stream(client)`, so those options are spelt once. A
+`WrappingClient` (the fallback chain, the response cache) is one over others: closed with them, its usage theirs.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autogen_core import CancellationToken
-from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage
+from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, ModelInfo, RequestUsage
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
@@ -83,3 +84,47 @@ class CallClient(ChatCompletionClient):
     @abstractmethod
     def answer_stream(self, call: ModelCall) -> AsyncGenerator[str | CreateResult, None]:
         """`call`, answered as a stream: text chunks, then the `CreateResult`."""
+
+
+class WrappingClient(CallClient):
+    """A `CallClient` over other model clients (`wrapped`, the first the one asked first): closing it closes them, its
+    usage is theirs together, and it counts tokens and tells its model's info as the first does."""
+
+    @property
+    @abstractmethod
+    def wrapped(self) -> Sequence[ChatCompletionClient]:
+        """The clients it asks, in order."""
+
+    async def close(self) -> None:
+        for client in self.wrapped:
+            await client.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return _sum_usage(client.actual_usage() for client in self.wrapped)
+
+    def total_usage(self) -> RequestUsage:
+        return _sum_usage(client.total_usage() for client in self.wrapped)
+
+    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self.wrapped[0].count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self.wrapped[0].remaining_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> Any:  # deprecated in autogen-core, still abstract there
+        return self.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.wrapped[0].model_info
+
+
+def _sum_usage(usages: Iterable[RequestUsage]) -> RequestUsage:
+    total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+    for usage in usages:
+        total = RequestUsage(
+            prompt_tokens=total.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=total.completion_tokens + usage.completion_tokens,
+        )
+    return total

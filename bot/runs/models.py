@@ -19,19 +19,12 @@ from typing import Any, Self
 
 import yaml
 from autogen_core import Component, ComponentModel
-from autogen_core.models import (
-    ChatCompletionClient,
-    CreateResult,
-    LLMMessage,
-    ModelInfo,
-    RequestUsage,
-)
-from autogen_core.tools import Tool, ToolSchema
+from autogen_core.models import ChatCompletionClient, CreateResult
 from pydantic import BaseModel
 
 from bot.runs.caching_client import AsyncCacheStore, AsyncChatCompletionCache
 from bot.runs.demo_model import DEMO_PROVIDER
-from bot.runs.model_call import CallClient, ModelCall
+from bot.runs.model_call import ModelCall, WrappingClient
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +114,7 @@ class FallbackChatCompletionClientConfig(BaseModel):
     clients: list[ComponentModel]
 
 
-class FallbackChatCompletionClient(CallClient, Component[FallbackChatCompletionClientConfig]):
+class FallbackChatCompletionClient(WrappingClient, Component[FallbackChatCompletionClientConfig]):
     """Tries its clients in order: when one raises (rate limit, timeout, outage, bad key), the next
     gets the same request. The first that answers wins; if all fail, the last error is raised.
 
@@ -170,29 +163,9 @@ class FallbackChatCompletionClient(CallClient, Component[FallbackChatCompletionC
                     raise
                 self._failed(index, exc)
 
-    async def close(self) -> None:
-        for client in self._clients:
-            await client.close()
-
-    def actual_usage(self) -> RequestUsage:
-        return _sum_usage(c.actual_usage() for c in self._clients)
-
-    def total_usage(self) -> RequestUsage:
-        return _sum_usage(c.total_usage() for c in self._clients)
-
-    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
-        return self._clients[0].count_tokens(messages, tools=tools)
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
-        return self._clients[0].remaining_tokens(messages, tools=tools)
-
     @property
-    def capabilities(self) -> Any:  # deprecated in autogen-core, still abstract there
-        return self.model_info
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self._clients[0].model_info
+    def wrapped(self) -> Sequence[ChatCompletionClient]:
+        return self._clients
 
     def _to_config(self) -> FallbackChatCompletionClientConfig:
         return FallbackChatCompletionClientConfig(clients=[c.dump_component() for c in self._clients])
@@ -201,12 +174,3 @@ class FallbackChatCompletionClient(CallClient, Component[FallbackChatCompletionC
     def _from_config(cls, config: FallbackChatCompletionClientConfig) -> Self:
         return cls([ChatCompletionClient.load_component(c) for c in config.clients])
 
-
-def _sum_usage(usages: Any) -> RequestUsage:
-    total = RequestUsage(prompt_tokens=0, completion_tokens=0)
-    for usage in usages:
-        total = RequestUsage(
-            prompt_tokens=total.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=total.completion_tokens + usage.completion_tokens,
-        )
-    return total

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 
 from bot.approvals import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
@@ -20,33 +21,23 @@ log = logging.getLogger(__name__)
 UNSEEN_GRACE = 3.0  # seconds a stored approval may go without a card before another worker posts it
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Supervisor:
     """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
     seconds continues or ends runs that nobody works on, posts cards nobody posted, and retries the
     outbox (`sweep`: for every tenant with live runs or cards due, the worker's one loop of them,
     `bot.approvals.waiter.DueTenants`). A tenant's supervisor beats not: `heart`, the worker's, does."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        runs: RunManager,
-        approvals: ApprovalService,
-        worker_id: str,
-        ttl: float = 6.0,
-        scan_every: float = 2.0,
-        heart: Supervisor | None = None,
-    ) -> None:
-        self._heart = heart
-        self._store = store
-        self._runs = runs
-        self._approvals = approvals
-        self._cards = approvals.cards
-        self._worker_id = worker_id
-        self._ttl = ttl
-        self._scan_every = scan_every
-        self._tasks: list[asyncio.Task[None]] = []
-        self._connected_since: float | None = None  # monotonic time of the first beat since Redis came back
+    store: Store
+    runs: RunManager
+    approvals: ApprovalService
+    worker_id: str
+    ttl: float = 6.0
+    scan_every: float = 2.0
+    heart: Supervisor | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    # monotonic time of the first beat since Redis came back
+    _connected_since: float | None = field(default=None, init=False)
 
     async def start(self, *, scan: bool = True) -> None:
         """Beat, and with `scan` look for work every `scan_every` seconds (without: the worker's loop of every
@@ -54,7 +45,7 @@ class Supervisor:
         try:
             await self._beat()
         except StoreUnavailable as exc:
-            self._store.outage.failed(exc)  # "Redis at … is unreachable", once (bot.core.logs.Outage)
+            self.store.outage.failed(exc)  # "Redis at … is unreachable", once (bot.core.logs.Outage)
         self._tasks = [asyncio.create_task(self._beat_loop(), name="heartbeat")]
         if scan:
             self._tasks.append(asyncio.create_task(self._scan_loop(), name="supervisor"))
@@ -62,11 +53,11 @@ class Supervisor:
     async def stop(self) -> None:
         await stop_task(*self._tasks)
         with contextlib.suppress(StoreUnavailable):
-            await self._store.workers.drop(self._worker_id)  # others may adopt our runs at once
+            await self.store.workers.drop(self.worker_id)  # others may adopt our runs at once
 
     async def _beat(self) -> None:
         try:
-            await self._store.workers.beat(self._worker_id, ttl=self._ttl)
+            await self.store.workers.beat(self.worker_id, ttl=self.ttl)
         except BaseException:
             self._connected_since = None
             raise
@@ -77,12 +68,12 @@ class Supervisor:
         while True:
             try:
                 await self._beat()
-                self._store.outage.ok()
+                self.store.outage.ok()
             except StoreUnavailable as exc:
-                self._store.outage.failed(exc)  # one line, then one a minute while it stays down
+                self.store.outage.failed(exc)  # one line, then one a minute while it stays down
             except Exception:  # the heartbeat must outlive any bug: without it, others take our runs
                 log.exception("heartbeat failed; going on")
-            await asyncio.sleep(self._ttl / 3)
+            await asyncio.sleep(self.ttl / 3)
 
     async def sweep(self) -> int:
         """One look: runs nobody works on, then the outbox; how many were taken care of."""
@@ -90,11 +81,11 @@ class Supervisor:
 
     async def _scan_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._scan_every)
+            await asyncio.sleep(self.scan_every)
             try:
                 await self.sweep()
             except StoreUnavailable as exc:
-                self._store.outage.failed(exc)
+                self.store.outage.failed(exc)
             except Exception:
                 log.exception("supervisor scan failed; going on")
 
@@ -102,10 +93,10 @@ class Supervisor:
     def trusts_heartbeats(self) -> bool:
         """Whether a missing heartbeat means a dead worker: not until Redis has been reachable for a
         whole heartbeat (after an outage or a Redis restart, every worker needs one beat to show up)."""
-        if self._heart is not None:
-            return self._heart.trusts_heartbeats
+        if self.heart is not None:
+            return self.heart.trusts_heartbeats
         since = self._connected_since
-        return since is not None and time.monotonic() - since >= self._ttl
+        return since is not None and time.monotonic() - since >= self.ttl
 
     async def scan_orphans(self) -> int:
         """Runs nobody works on: those whose worker is gone, and this worker's own that it lost track
@@ -114,13 +105,13 @@ class Supervisor:
         will continue them), posting the card if nobody did. Returns how many runs were taken care of."""
         if not self.trusts_heartbeats:
             return 0
-        runs = [r for r in await self._store.runs.live() if r.owner and r.owner != API_OWNER]  # API: nobody runs it
-        others = [r for r in runs if r.owner != self._worker_id]
-        alive = await self._store.workers.alive(r.owner for r in others) if others else {}
+        runs = [r for r in await self.store.runs.live() if r.owner and r.owner != API_OWNER]  # API: nobody runs it
+        others = [r for r in runs if r.owner != self.worker_id]
+        alive = await self.store.workers.alive(r.owner for r in others) if others else {}
         handled = 0
         for run in runs:
-            if run.owner == self._worker_id:
-                if self._runs.works_on(run.id) or time.time() - run.created_at < self._ttl:
+            if run.owner == self.worker_id:
+                if self.runs.works_on(run.id) or time.time() - run.created_at < self.ttl:
                     continue
             elif alive.get(run.owner, True):
                 continue
@@ -128,24 +119,24 @@ class Supervisor:
         return handled
 
     async def _take_care_of(self, run: RunRecord) -> int:
-        approvals = sorted(await self._store.approvals.of_run(run.id), key=lambda a: a.created_at)
+        approvals = sorted(await self.store.approvals.of_run(run.id), key=lambda a: a.created_at)
         latest = approvals[-1] if approvals else None
         if latest is not None and latest.pending:
             if not latest.card_ts and time.time() - latest.created_at > UNSEEN_GRACE:
                 await self.post_unseen(latest)
             return 0
         if latest is not None and not latest.consumed and latest.status != "cancelled":
-            return int(await self._runs.continue_if_orphaned(latest))
-        return int(await self._runs.restart_orphan(run, latest if latest and latest.consumed else None))
+            return int(await self.runs.continue_if_orphaned(latest))
+        return int(await self.runs.restart_orphan(run, latest if latest and latest.consumed else None))
 
     async def post_unseen(self, approval: ApprovalRecord) -> bool:
         """Post the card of a pending approval whose worker died after storing it and before posting
         its card (nobody could see it, so nobody could decide it). One worker does it."""
-        if not await self._store.workers.claim(f"post:{approval.id}", self._worker_id, seconds=30):
+        if not await self.store.workers.claim(f"post:{approval.id}", self.worker_id, seconds=30):
             return False
-        channel, ts = await self._cards.post(approval)
-        await self._approvals.delivery.show_posted(approval, channel=channel, ts=ts)
-        await self._approvals.delivery.post_copies(approval)
+        channel, ts = await self.approvals.cards.post(approval)
+        await self.approvals.delivery.show_posted(approval, channel=channel, ts=ts)
+        await self.approvals.delivery.post_copies(approval)
         log.info(
             "posted the card of approval %s, which its worker never posted",
             approval.id,
@@ -157,12 +148,12 @@ class Supervisor:
         """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
         never stays stale. Cards already queued here are first kept from the other workers."""
         now = time.time()
-        await self._store.outbox.defer(self._cards.queued, due=now + self._store.shared.card_grace)
-        claimed = await self._store.outbox.claim(now, lease=self._store.shared.card_grace)
-        drawable = [a for a in await self._store.approvals.get_many(claimed) if a.card_ts]
+        await self.store.outbox.defer(self.approvals.cards.queued, due=now + self.store.shared.card_grace)
+        claimed = await self.store.outbox.claim(now, lease=self.store.shared.card_grace)
+        drawable = [a for a in await self.store.approvals.get_many(claimed) if a.card_ts]
         # nothing to draw: the approval expired, or its card was never posted (a click on a card that
         # was posted but never stored attaches it and puts it back in the outbox)
-        await self._store.outbox.forget(set(claimed) - {a.id for a in drawable})
+        await self.store.outbox.forget(set(claimed) - {a.id for a in drawable})
         for approval in drawable:
-            self._cards.schedule(approval)
+            self.approvals.cards.schedule(approval)
         return len(drawable)

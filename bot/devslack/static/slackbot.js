@@ -107,33 +107,26 @@ function $(id) {
   return document.getElementById(id);
 }
 
+// One element of the pane: its class, the name the page's tests find it by (data-testid), its properties.
+function part(tag, className, testid, props = {}, children = []) {
+  const node = Object.assign(el(tag, className, children), props);
+  node.dataset.testid = testid;
+  return node;
+}
+
 function build() {
-  const toggle = el("button", "slackbot-toggle", ["Slackbot"]);
-  toggle.type = "button";
-  toggle.dataset.testid = "slackbot-toggle";
-  const select = el("select", "slackbot-tool");
-  select.id = "slackbot-tool";
-  select.dataset.testid = "slackbot-tool";
-  const args = el("textarea", "slackbot-args");
-  args.id = "slackbot-args";
-  args.dataset.testid = "slackbot-args";
-  args.rows = 4;
-  args.value = "{}";
-  const ask = el("button", "sk-button sk-primary", ["Ask Slackbot"]);
-  ask.type = "button";
-  ask.dataset.testid = "slackbot-ask";
-  const answer = el("div", "slackbot-answer");
-  answer.id = "slackbot-answer";
-  answer.dataset.testid = "slackbot-answer";
-  const panel = el("section", "slackbot-pane", [
+  const toggle = part("button", "slackbot-toggle", "slackbot-toggle", { type: "button" }, ["Slackbot"]);
+  const select = part("select", "slackbot-tool", "slackbot-tool", { id: "slackbot-tool" });
+  const args = part("textarea", "slackbot-args", "slackbot-args", { id: "slackbot-args", rows: 4, value: "{}" });
+  const ask = part("button", "sk-button sk-primary", "slackbot-ask", { type: "button" }, ["Ask Slackbot"]);
+  const answer = part("div", "slackbot-answer", "slackbot-answer", { id: "slackbot-answer" });
+  const panel = part("section", "slackbot-pane", "slackbot-pane", { hidden: true }, [
     el("header", "slackbot-header", ["Slackbot (MCP, signed as Slack signs it)"]),
     el("label", "slackbot-label", ["Tool ", select]),
     el("label", "slackbot-label", ["Arguments (JSON) ", args]),
     ask,
     answer,
   ]);
-  panel.dataset.testid = "slackbot-pane";
-  panel.hidden = true;
   toggle.addEventListener("click", () => {
     pane.open = !pane.open;
     panel.hidden = !pane.open;

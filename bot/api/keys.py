@@ -4,12 +4,13 @@ Slack and dev mode's key all call `create_key`, which checks what it is given an
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ENTERPRISE_ID, KEY_NAME, TEAM_ID
 from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store
-from bot.store.api_keys import MAX_CHANNELS
+from bot.store.api_keys import MAX_CHANNELS, KeyTerms
 
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
 
@@ -20,15 +21,14 @@ async def create_key(
     channels: Sequence[str],
     *,
     by: str,
-    max_pending: int = DEFAULT_MAX_PENDING,
-    per_minute: int = DEFAULT_PER_MINUTE,
-    workspace: WorkspaceRef | None = None,
-    expires_in: float = 0.0,
-    operator: Mapping[str, str] | None = None,
+    **terms: Unpack[KeyTerms],
 ) -> NewKey | str:
-    """A new key bound to `workspace` (None: the home workspace, as keys made before keys carried one), working
-    `expires_in` seconds (0: until revoked), or why not (a message for the person who asked). `operator`: more of who
-    made it, for its audit entry (a command's OS user, host and claimed name)."""
+    """A new key on `terms` (its `workspace`, None: the home workspace, as keys made before keys carried one), or
+    why not (a message for the person who asked). `operator`: more of who made it, for its audit entry (a command's
+    OS user, host and claimed name)."""
+    workspace = terms.get("workspace")
+    max_pending = terms.get("max_pending", DEFAULT_MAX_PENDING)
+    per_minute = terms.get("per_minute", DEFAULT_PER_MINUTE)
     if not KEY_NAME.fullmatch(name):
         return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
     if not channels:
@@ -53,8 +53,7 @@ async def create_key(
             return (f"the app is approved for the Enterprise Grid organisation {workspace.enterprise} but not added to"
                     f" workspace {workspace.team} (Slack's word at the workers' last check): an org admin adds it to"
                     " that workspace in the organisation's app settings; then make the key")
-    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute,
-                                       workspace=workspace, expires_in=expires_in, operator=operator)
+    made = await store.api_keys.create(name, channels, by=by, **terms)
     return made if made is not None else f"there is a key named {name} already (revoke it first)"
 
 

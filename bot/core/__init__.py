@@ -8,11 +8,12 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     settings.py's `Settings`
     setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
+    markdown_tables.py  the docs' generated tables: a Markdown table, and the `--markdown` command that prints one
     records.py      runs, approvals, away states as typed records
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     documents.py    documents that come in read by pydantic models, and the one place their refusals become the
-                    project's words (`refuse`, `refusal`)
+                    project's words (`refuse`, `refusal`); a JSON object read back (`loads_object`)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     setting_kinds.py  the kinds of value a channel setting takes: checked as typed, stored, read back (pure)
     allow_rules.py  what an "always allow" rule matches (pure)

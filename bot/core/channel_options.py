@@ -22,7 +22,7 @@ A new boolean setting is one field here::
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ from agent_approvals.modes import (
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from bot.core import markdown_tables
 from bot.core.setting_kinds import CHANNEL as CHANNEL  # (the store reads channels and settings by these names)
 from bot.core.setting_kinds import (
     MAX_REMINDERS,
@@ -269,21 +270,12 @@ def help_lines(options: Iterable[Option] = OPTIONS.values()) -> list[str]:
 
 def markdown(options: Iterable[Option] = OPTIONS.values()) -> str:
     """The docs' reference table of the channel settings (docs/operators/configuration.md)."""
-    rows = ["| key | default | values |", "| --- | --- | --- |"]
-    for declared in options:
-        default = declared.doc_default or f"`{declared.reading(declared.default)}`"
-        rows.append(f"| `{declared.name}` | {default} | {declared.doc} |")
-    return "\n".join(rows) + "\n"
-
-
-def main(argv: Sequence[str]) -> int:
-    """`python -m bot.core.channel_options --markdown`: print the docs' table of channel settings."""
-    if list(argv) != ["--markdown"]:
-        print("usage: python -m bot.core.channel_options --markdown", file=sys.stderr)
-        return 2
-    sys.stdout.write(markdown())
-    return 0
+    rows = [
+        (f"`{declared.name}`", declared.doc_default or f"`{declared.reading(declared.default)}`", declared.doc)
+        for declared in options
+    ]
+    return markdown_tables.table(("key", "default", "values"), rows)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(markdown_tables.main(sys.argv[1:], "bot.core.channel_options", markdown))

@@ -18,6 +18,7 @@ reach anyone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,6 +39,17 @@ _KINDS = {
     "float": "a number",
     "bool": "true or false",
 }
+
+
+def loads_object(data: str | bytes | None) -> dict[str, object] | None:
+    """A JSON object's text (or bytes) read back; None when there is none, or it is not one."""
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def refuse(said: str) -> PydanticCustomError:

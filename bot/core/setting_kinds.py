@@ -61,7 +61,7 @@ class Kind(Generic[T]):
 
     @property
     def form(self) -> str:
-        """The value's forms in `/agent help`, e.g. `true|false`."""
+        """The value's forms in `/agent help`, e.g. `true|false` (a class attribute where they are always the same)."""
         raise NotImplementedError
 
     def parse(self, key: str, given: Given) -> str:
@@ -76,8 +76,15 @@ class Kind(Generic[T]):
         return str(value)
 
 
+class Whole(Kind[int]):
+    """A kind of whole number, stored in decimal (a duration's seconds, a number)."""
+
+    def load(self, stored: str) -> int:
+        return int(stored)
+
+
 @dataclass(frozen=True, slots=True)
-class Duration(Kind[int]):
+class Duration(Whole):
     """Seconds (stored as such), or `off` (stored "0")."""
 
     off: str = "off"
@@ -96,9 +103,6 @@ class Duration(Kind[int]):
             quoted = given.quote(given.value)
             raise BadValue(f"Bad {key} `{quoted}`: {exc.problem}; use {FORMS}, or `{self.off}`. {UNCHANGED}") from None
 
-    def load(self, stored: str) -> int:
-        return int(stored)
-
     def reading(self, value: int) -> str:
         return format_duration(value) if value else self.off
 
@@ -107,9 +111,7 @@ class Duration(Kind[int]):
 class Flag(Kind[bool]):
     """True or false (also yes/no, on/off), stored "true" or "false"."""
 
-    @property
-    def form(self) -> str:
-        return "true|false"
+    form = "true|false"
 
     def parse(self, key: str, given: Given) -> str:
         if given.value.lower() not in _BOOLEANS:
@@ -124,16 +126,14 @@ class Flag(Kind[bool]):
 
 
 @dataclass(frozen=True, slots=True)
-class Number(Kind[int]):
+class Number(Whole):
     """A whole number from `low` to `high`; `zero` is how 0 reads when it means off."""
 
     low: int
     high: int
     zero: str = "0"
 
-    @property
-    def form(self) -> str:
-        return "N"
+    form = "N"
 
     def parse(self, key: str, given: Given) -> str:
         value = given.value
@@ -142,9 +142,6 @@ class Number(Kind[int]):
                 f"Bad {key} `{given.quote(value)}`: use a number from {self.low} to {self.high}. {UNCHANGED}"
             )
         return str(int(value))
-
-    def load(self, stored: str) -> int:
-        return int(stored)
 
     def reading(self, value: int) -> str:
         return str(value) if value else self.zero
@@ -226,9 +223,7 @@ class People(Kind[tuple[str, ...]]):
 class Channel(Kind[str]):
     """A channel (`#name` as Slack escapes it, or an id), stored as its id; "" is the worker's default."""
 
-    @property
-    def form(self) -> str:
-        return "#channel"
+    form = "#channel"
 
     def parse(self, key: str, given: Given) -> str:
         match = CHANNEL.fullmatch(given.words[0])
@@ -245,9 +240,7 @@ class Channel(Kind[str]):
 class Reminders(Kind[tuple[int, ...]]):
     """Increasing durations (at most `MAX_REMINDERS`), stored as seconds "900,3600"; or `off`."""
 
-    @property
-    def form(self) -> str:
-        return "15m,1h|off"
+    form = "15m,1h|off"
 
     def parse(self, key: str, given: Given) -> str:
         value = given.value
@@ -280,9 +273,7 @@ class RiskWords(Kind[tuple[str, ...]]):
 
     many = True
 
-    @property
-    def form(self) -> str:
-        return "a, b, c|default|none"
+    form = "a, b, c|default|none"
 
     def parse(self, key: str, given: Given) -> str:
         text = given.typed(" ".join(given.words))

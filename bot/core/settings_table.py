@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from bot.core import markdown_tables
 from bot.core.settings import Settings, StoreSettings
 
 # Variables in the table that are no field of these classes (read elsewhere): (variable, required, default
@@ -36,32 +37,19 @@ def _shown_default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def _row(*cells: str) -> str:
-    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
-
-
 def markdown(settings: type[StoreSettings] = Settings) -> str:
     """The docs' table of the process settings: the required variables, then the others, each in the order
     declared (a parent's fields first), then `_READ_ELSEWHERE`."""
-    rows = [_row("variable", "required", "default", "meaning"), _row("---", "---", "---", "---")]
+    rows: list[Sequence[str]] = []
     variables = settings.variables()
     fields = list(settings.model_fields.items())
     for name, field in [f for f in fields if f[1].is_required()] + [f for f in fields if not f[1].is_required()]:
         variable = variables[name]
         default = "" if field.is_required() else _shown_default(field)
-        rows.append(_row(f"`{variable}`", "yes" if field.is_required() else "", default, field.description or ""))
-    rows += [_row(f"`{variable}`", *cells) for variable, *cells in _READ_ELSEWHERE]
-    return "\n".join(rows) + "\n"
-
-
-def main(argv: Sequence[str]) -> int:
-    """`python -m bot.core.settings_table --markdown`: print the docs' table of process settings."""
-    if list(argv) != ["--markdown"]:
-        print("usage: python -m bot.core.settings_table --markdown", file=sys.stderr)
-        return 2
-    sys.stdout.write(markdown())
-    return 0
+        rows.append((f"`{variable}`", "yes" if field.is_required() else "", default, field.description or ""))
+    rows += [(f"`{variable}`", *cells) for variable, *cells in _READ_ELSEWHERE]
+    return markdown_tables.table(("variable", "required", "default", "meaning"), rows)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(markdown_tables.main(sys.argv[1:], "bot.core.settings_table", markdown))

@@ -246,13 +246,6 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
 _EFFECT = " effect"  # the policy's effect, beside its annotations (no annotation has a space in its name)
 
 
-def _asks(name: str, info: ValidationInfo) -> None:
-    """An annotation that routes an ask (@approvers, @quorum, @channel, @timeout, @step_up) on a policy that does
-    not ask is refused."""
-    if info.data.get("outcome") != "ask":
-        raise refuse(f"@{name} routes an ask: it needs @outcome(\"ask\")")
-
-
 class _Annotations(BaseModel):
     """A policy's annotations (`@id("...")`, `@outcome("ask")`...), each checked in this order, with its effect."""
 
@@ -311,8 +304,7 @@ class _Annotations(BaseModel):
 
     @field_validator("approvers", mode="before")
     @classmethod
-    def _approvers(cls, given: str, info: ValidationInfo) -> tuple[str, ...]:
-        _asks("approvers", info)
+    def _approvers(cls, given: str) -> tuple[str, ...]:
         approvers = tuple(part.strip() for part in given.split(",") if part.strip())
         bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
         if bad:
@@ -321,8 +313,7 @@ class _Annotations(BaseModel):
 
     @field_validator("quorum", mode="before")
     @classmethod
-    def _quorum(cls, given: str, info: ValidationInfo) -> int:
-        _asks("quorum", info)
+    def _quorum(cls, given: str) -> int:
         text = given.strip()
         if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUORUM):
             raise refuse(f"@quorum({text!r}): use a number from 1 to {MAX_QUORUM}")
@@ -330,16 +321,14 @@ class _Annotations(BaseModel):
 
     @field_validator("channel")
     @classmethod
-    def _channel(cls, channel: str, info: ValidationInfo) -> str:
-        _asks("channel", info)
+    def _channel(cls, channel: str) -> str:
         if channel and not _CHANNEL.fullmatch(channel):
             raise refuse(f"@channel({channel!r}) is not a channel id (C…)")
         return channel
 
     @field_validator("timeout", mode="before")
     @classmethod
-    def _timeout(cls, given: str, info: ValidationInfo) -> int:
-        _asks("timeout", info)
+    def _timeout(cls, given: str) -> int:
         try:
             return parse_duration(given, max_seconds=MAX_TIMEOUT)
         except ValueError:
@@ -347,11 +336,19 @@ class _Annotations(BaseModel):
 
     @field_validator("step_up", mode="before")
     @classmethod
-    def _step_up(cls, given: str, info: ValidationInfo) -> bool:
-        _asks("step_up", info)
+    def _step_up(cls, given: str) -> bool:
         if given.strip().lower() not in ("", "true"):
             raise refuse("@step_up takes no value (or \"true\"): write @step_up")
         return True
+
+    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", mode="before")
+    @classmethod
+    def _asks(cls, given: str, info: ValidationInfo) -> str:
+        """An annotation that routes an ask on a policy that does not ask is refused (checked before the
+        annotation's own check: the last "before" validator declared runs first)."""
+        if info.data.get("outcome") != "ask":
+            raise refuse(f"@{info.field_name} routes an ask: it needs @outcome(\"ask\")")
+        return given
 
 
 def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:

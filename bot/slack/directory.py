@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -19,6 +19,23 @@ NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
 UNKNOWN_SECONDS = 60.0  # how long "Slack knows no such person" (or a failed lookup, for names) is kept
 NO_SUCH_USER = frozenset({"user_not_found", "users_not_found", "user_not_visible"})
 NO_SUCH_GROUP = frozenset({"no_such_subteam", "subteam_not_found"})
+V = TypeVar("V")
+
+
+class _Kept(Generic[V]):
+    """Values kept a while, by key: each until its deadline on `time.monotonic()` (the directory's caches)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[float, V]] = {}
+
+    def get(self, key: str) -> tuple[V] | None:
+        """`(value,)` while `key`'s value is kept; None when none is (never kept, or its time is up)."""
+        held = self._held.get(key)
+        return (held[1],) if held is not None and held[0] > time.monotonic() else None
+
+    def keep(self, key: str, value: V, seconds: float, *, since: float | None = None) -> None:
+        """Keep `value` for `seconds` from now (or from `since`, a `time.monotonic()` reading)."""
+        self._held[key] = ((time.monotonic() if since is None else since) + seconds, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +99,26 @@ class Directory:
         self._group_teams: dict[str, str] = {}  # an org-wide token's group -> the workspace it lives in (if not `team`)
         self._shared = shared  # who people are, shared by the workers (asked before Slack)
         self._ttl = ttl
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups: _Kept[frozenset[str]] = _Kept()
         self.missing: set[str] = set()  # user groups Slack said do not exist (a typo, a deleted group)
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
-        self._people: dict[str, tuple[float, Person | None]] = {}  # id -> (until, who; None: no such person)
-        self._names: dict[str, tuple[float, str | None]] = {}  # id -> (until, None): a failed lookup, not asked again
-        self._connected: dict[str, tuple[float, bool]] = {}  # channel -> (until, shared with other organizations)
-        self._emails: dict[str, tuple[float, str | None]] = {}  # email -> (until, user id; None: nobody)
+        self._people: _Kept[Person | None] = _Kept()  # id -> who (None: no such person)
+        self._names: _Kept[str | None] = _Kept()  # id -> None: a failed lookup, not asked again
+        self._connected: _Kept[bool] = _Kept()  # channel -> shared with other organizations
+        self._emails: _Kept[str | None] = _Kept()  # email -> user id (None: nobody)
 
     async def person(self, user_id: str, *, fresh: bool = False) -> Person | None:
         """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
         `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again). `fresh`:
         Slack is asked whatever is kept (for a right used long after a click: a person deactivated meanwhile), and
         what it says is kept for the next."""
-        cached = self._people.get(user_id)
-        if not fresh and cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        cached = None if fresh else self._people.get(user_id)
+        if cached is not None:
+            return cached[0]
         asked = time.monotonic()  # (before the read: the copy ends no later than the record, whatever the round trip)
         shared = None if fresh else await self._shared_person(user_id)
         if shared is not None:  # kept here only as long as the shared record itself lives (at most an hour)
-            self._people[user_id] = (asked + min(shared[1], NAME_SECONDS), shared[0])
+            self._people.keep(user_id, shared[0], min(shared[1], NAME_SECONDS), since=asked)
             return shared[0]
         try:
             user = (await self._slack.users_info(user=user_id)).get("user") or {}
@@ -109,12 +126,12 @@ class Directory:
             error = str(exc.response.get("error") or "")
             if error not in NO_SUCH_USER:
                 raise LookupFailed(error) from exc
-            self._people[user_id] = (time.monotonic() + UNKNOWN_SECONDS, None)
+            self._people.keep(user_id, None, UNKNOWN_SECONDS)
             return None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise LookupFailed(type(exc).__name__) from exc
         found = _person(user) if isinstance(user, dict) else None
-        self._people[user_id] = (time.monotonic() + (NAME_SECONDS if found else UNKNOWN_SECONDS), found)
+        self._people.keep(user_id, found, NAME_SECONDS if found else UNKNOWN_SECONDS)
         if found is not None and self._shared is not None:
             with contextlib.suppress(Exception):  # sharing is a saving: Slack is asked again when it fails
                 await self._shared.put(user_id, json.dumps(asdict(found)), seconds=int(NAME_SECONDS))
@@ -134,14 +151,13 @@ class Directory:
     async def name_of(self, user_id: str) -> str | None:
         """`user_id`'s Slack display name (else real name, else user name); None when Slack does not say (a
         failed lookup is not asked again for `UNKNOWN_SECONDS`)."""
-        cached = self._names.get(user_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if (cached := self._names.get(user_id)) is not None:
+            return cached[0]
         try:
             found = await self.person(user_id)
         except LookupFailed as exc:
             log.info("no name for %s (%s)", user_id, exc)
-            self._names[user_id] = (time.monotonic() + UNKNOWN_SECONDS, None)
+            self._names.keep(user_id, None, UNKNOWN_SECONDS)
             return None
         if found is None:
             log.info("no name for %s (no such user)", user_id)
@@ -151,9 +167,8 @@ class Directory:
         """The id of the person whose Slack email is `email` (`users.lookupByEmail`, scope `users:read.email`),
         cached as names are; None when Slack knows no one with it (or will not say: the reason is logged)."""
         key = email.strip().lower()
-        cached = self._emails.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if (cached := self._emails.get(key)) is not None:
+            return cached[0]
         found: str | None = None
         try:
             user = (await self._slack.users_lookupByEmail(email=key)).get("user") or {}
@@ -161,15 +176,14 @@ class Directory:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("no Slack user found by email (%s)", error)
-        self._emails[key] = (time.monotonic() + (NAME_SECONDS if found else UNKNOWN_SECONDS), found)
+        self._emails.keep(key, found, NAME_SECONDS if found else UNKNOWN_SECONDS)
         return found
 
     async def group_members(self, group_id: str) -> frozenset[str]:
         """The members of user group `group_id`, cached `ttl` seconds. SlackApiError when Slack will not say
         (`no_such_subteam`: a typo, a deleted group; the id is then in `missing` until Slack answers for it)."""
-        cached = self._groups.get(group_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if (cached := self._groups.get(group_id)) is not None:
+            return cached[0]
         try:
             response = await self._members_of(group_id)
         except SlackApiError as exc:
@@ -178,7 +192,7 @@ class Directory:
             raise
         self.missing.discard(group_id)
         members = frozenset(str(u) for u in response.get("users") or [])
-        self._groups[group_id] = (time.monotonic() + self._ttl, members)
+        self._groups.keep(group_id, members, self._ttl)
         return members
 
     async def _members_of(self, group_id: str) -> Any:
@@ -269,18 +283,17 @@ class Directory:
         """Whether `channel_id` is shared with other organizations (Slack Connect: `is_ext_shared`), kept
         `NAME_SECONDS`; False when Slack does not say (logged; a card then says nothing of it, and the people check
         refuses outsiders all the same)."""
-        cached = self._connected.get(channel_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if (cached := self._connected.get(channel_id)) is not None:
+            return cached[0]
         try:
             channel = (await self._slack.conversations_info(channel=channel_id)).get("channel") or {}
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("not known whether %s is shared (%s)", channel_id, error)
-            self._connected[channel_id] = (time.monotonic() + UNKNOWN_SECONDS, False)
+            self._connected.keep(channel_id, False, UNKNOWN_SECONDS)
             return False
         shared = bool(channel.get("is_ext_shared")) if isinstance(channel, dict) else False
-        self._connected[channel_id] = (time.monotonic() + NAME_SECONDS, shared)
+        self._connected.keep(channel_id, shared, NAME_SECONDS)
         return shared
 
     async def missing_groups(self, ids: Sequence[str]) -> tuple[list[str], str]:

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, ApprovalRecord, NewKey, key_id_of
 from bot.core.sealing import SealError
@@ -56,6 +56,18 @@ SEALED = "sealed: see webhook_sealed"
 KEY_TEXT = re.compile(r"^aak_[A-Za-z0-9_-]{43}$")
 MAX_CHANNELS = 50
 REVOKE_TRIES = 5
+
+
+class KeyTerms(TypedDict, total=False):
+    """A new key's terms, each optional: its limits (`max_pending`, `per_minute`: the defaults), its `workspace`
+    (None: the home one), how long it works (`expires_in` seconds; 0: until revoked), and more of who made it for
+    the audit entry (`operator`: `bot.core.operators.Operator.fields`)."""
+
+    max_pending: int
+    per_minute: int
+    workspace: WorkspaceRef | None
+    expires_in: float
+    operator: Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,32 +106,21 @@ class ApiKeys:
         self._hidden = hidden  # its keyring (SECRETS_KEY) seals the webhook secrets
         self._said: set[str] = set()  # keys whose sealed secret did not open, said once
 
-    async def create(
-        self,
-        name: str,
-        channels: Sequence[str],
-        *,
-        by: str,
-        max_pending: int = DEFAULT_MAX_PENDING,
-        per_minute: int = DEFAULT_PER_MINUTE,
-        workspace: WorkspaceRef | None = None,
-        expires_in: float = 0.0,
-        operator: Mapping[str, str] | None = None,
-    ) -> NewKey | None:
-        """A new key named `name` for `channels` (the first is its default) of `workspace` (None: the home one),
-        working `expires_in` seconds (0: until revoked); None when the name is taken. The caller has checked the name
-        (`KEY_NAME`), the channels and workspace. Without SECRETS_KEY it has no webhook secret. `operator`: more of
-        who made it, for the audit entry (`bot.core.operators.Operator.fields`)."""
+    async def create(self, name: str, channels: Sequence[str], *, by: str, **terms: Unpack[KeyTerms]) -> NewKey | None:
+        """A new key named `name` for `channels` (the first is its default), on `terms`; None when the name is taken.
+        The caller has checked the name (`KEY_NAME`), the channels and workspace. Without SECRETS_KEY it has no
+        webhook secret."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         digest, now = digest_of_key(key), time.time()
+        workspace, expires_in = terms.get("workspace"), terms.get("expires_in", 0.0)
         record = ApiKey(
             name=name,
             channels=tuple(dict.fromkeys(channels)),
             created_by=by,
             created_at=now,
             webhook_secret=self._new_secret(),
-            max_pending=max_pending,
-            per_minute=per_minute,
+            max_pending=terms.get("max_pending", DEFAULT_MAX_PENDING),
+            per_minute=terms.get("per_minute", DEFAULT_PER_MINUTE),
             team=workspace.team if workspace is not None else "",
             enterprise=(workspace.enterprise or "") if workspace is not None else "",
             id=key_id_of(digest),
@@ -135,7 +136,7 @@ class ApiKeys:
                 "audit": {"event": "api_key_created", "at": repr(now), "key": name, "by": by,
                           "channels": ",".join(record.channels), **workspace_fields(record),
                           **({"expires_at": repr(record.expires_at)} if record.expires_at else {}),
-                          **(operator or {})},
+                          **(terms.get("operator") or {})},
             },
         )
         return NewKey(key, record) if created == "ok" else None

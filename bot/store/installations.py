@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+from bot.core.documents import loads_object
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
@@ -35,14 +36,7 @@ class Installations:
         """An installation's record, None when there is none (or the id is not one)."""
         if not INSTALLATION_ID.fullmatch(installation_id):
             return None
-        raw = await aw(self._s.redis.get(self._k.installation(installation_id)))
-        if raw is None:
-            return None
-        try:
-            record = json.loads(raw)
-        except (ValueError, RecursionError):
-            return None
-        return record if isinstance(record, dict) else None
+        return loads_object(await aw(self._s.redis.get(self._k.installation(installation_id))))
 
     async def delete(self, installation_id: str) -> bool:
         """Forget an installation; whether there was one."""

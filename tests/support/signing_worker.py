@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.client import Approval
 
 from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import KeyTerms
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.hitl import click, nth_card
 
@@ -22,7 +23,7 @@ ISSUER = "https://approvals.example.com"
 
 @asynccontextmanager
 async def signing_bot(
-    slack: SlackStandIn, redis_url: str, keys: Path, policies: Path | None = None, **limits: int
+    slack: SlackStandIn, redis_url: str, keys: Path, policies: Path | None = None, **limits: Unpack[KeyTerms]
 ) -> AsyncIterator[tuple[Worker, str]]:
     """The worker, signing with the keys in `keys` (made when missing), with the Cedar policies in `policies` when
     given (its POLICY_DIR), and the key `emailer`'s secret (with `limits`: `per_minute`, `max_pending`)."""

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.core.documents import loads_object as loads_object  # (the archive's readers read objects by this name)
 from bot.core.signing import SigningError, b64url_decode
 
 LOG = "log.json"
@@ -96,17 +97,6 @@ def sha256(data: bytes) -> str:
 
 def dumps(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def loads_object(data: bytes | None) -> dict[str, object] | None:
-    """A JSON object's bytes back, or None when they are not one."""
-    if data is None:
-        return None
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 # C2SP signed note (https://c2sp.org/signed-note) of a tlog-checkpoint (https://c2sp.org/tlog-checkpoint), Ed25519.

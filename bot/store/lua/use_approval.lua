@@ -1,5 +1,5 @@
 --! keys: approval audit audit_seq audit_shards rules frozen
---! uses: audit frozen
+--! uses: audit frozen rules
 -- A program uses an approval it was given (the Approvals API: right before the approved call runs). An
 -- approval is used once: the same use asking again (its answer was lost: the same token) is told it is its
 -- own; any other (another decision on the same approval, a process resuming after the first died, perhaps
@@ -24,10 +24,7 @@ if cur[3] == '1' then
   if cur[4] == A.by then return {'ok'} end
   return {'used', cur[4] or '', cur[5] or ''}
 end
-if (cur[9] or '') ~= '' then
-  local raw = redis.call('HGET', K.rules, cur[9])
-  if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[9]} end
-end
+if (cur[9] or '') ~= '' and rule_lapsed(K.rules, cur[9], A.now) then return {'revoked', cur[9]} end
 local scope = frozen_in(K.frozen, K.approval)
 if scope then
   audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'refused', 'at', A.now, 'approval', A.id,

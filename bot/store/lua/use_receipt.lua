@@ -1,5 +1,5 @@
 --! keys: approval audit audit_seq audit_shards rules names refused frozen
---! uses: audit frozen
+--! uses: audit frozen rules
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
 -- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: the key that
@@ -38,10 +38,7 @@ if (cur[4] or '') ~= '' then
   return {'used', cur[5] or ''}
 end
 if A.expired == '1' then return {'expired'} end
-if (cur[6] or '') ~= '' then
-  local raw = redis.call('HGET', K.rules, cur[6])
-  if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[6]} end
-end
+if (cur[6] or '') ~= '' and rule_lapsed(K.rules, cur[6], A.now) then return {'revoked', cur[6]} end
 local scope = frozen_in(K.frozen, K.approval)
 if scope then
   if redis.call('SET', K.refused, '1', 'NX', 'EX', 10) then

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,27 @@ async def stop_task(*tasks: asyncio.Task[Any] | None, grace: float = 5.0) -> Non
     _, stuck = await asyncio.wait(running, timeout=grace)
     for task in stuck:
         log.warning("%s did not stop within %.0f s of being cancelled", task.get_name(), grace)
+
+
+async def gather_few(works: Iterable[Awaitable[Any]], *, at_once: int = 16) -> None:
+    """Await every one of `works`, at most `at_once` at a time: a step over every workspace (a thousand of them) never
+    asks for more of the Redis pool's connections, or of Slack, than that at once."""
+    pending = iter(works)
+
+    async def drain() -> None:
+        for work in pending:  # (one iterator shared: each work is taken by one drainer)
+            await work
+
+    drainers = [asyncio.ensure_future(drain()) for _ in range(at_once)]
+    try:
+        await asyncio.gather(*drainers)
+    finally:  # one failed (or this was cancelled): the others stopped, what was not started closed, not left unawaited
+        for drainer in drainers:
+            drainer.cancel()
+        await asyncio.gather(*drainers, return_exceptions=True)
+        for work in pending:
+            if isinstance(work, Coroutine):
+                work.close()
 
 
 class Background:

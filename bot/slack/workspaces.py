@@ -28,6 +28,7 @@ from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.tasks import gather_few
 from bot.core.workspace_files import StaticWorkspace
 from bot.core.workspaces import WorkspaceRef
 from bot.slack.installations import RedisInstallationStore, installation_id
@@ -435,16 +436,16 @@ class Workspaces:
 
     async def ask_all(self) -> None:
         """Ask Slack about every token (at start-up), so /healthz can say which it refuses."""
-        await asyncio.gather(self.home.answer(), *(ws.answer() for ws in self._static.values()))
+        await gather_few([self.home.answer(), *(ws.answer() for ws in self._static.values())])
         if self._installations is not None:
-            await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
+            await gather_few(self._ask(key) for key in await self._installations.ids())
 
     async def recheck(self) -> None:
         """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now; and which
         workspaces each org-wide install is added to (`on_added`)."""
-        await asyncio.gather(self.home.recheck(), *(ws.recheck() for ws in self._static.values()))
+        await gather_few([self.home.recheck(), *(ws.recheck() for ws in self._static.values())])
         oauth = await self._installations.ids() if self._installations is not None else []
-        await asyncio.gather(*(self._ask(key) for key in oauth))
+        await gather_few(self._ask(key) for key in oauth)
         orgs = {key: ws.client for key, ws in self._static.items() if key.startswith("E")}
         home = self.home.known_answer or {}
         if home.get("is_enterprise_install") and home.get("enterprise_id"):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.tasks import RunsFirst
+import pytest
+
+from bot.core.tasks import RunsFirst, gather_few
 
 
 async def test_a_turn_is_free_when_no_run_is_on_its_way() -> None:
@@ -90,3 +92,35 @@ async def test_a_run_that_arrives_while_others_go_frees_only_turns_that_waited_f
     assert not for_both.done()
     first.arrived("r2")
     await asyncio.wait_for(for_both, 5)
+
+
+async def test_gather_few_runs_every_work_but_only_so_many_at_once() -> None:
+    """A step over every workspace (a thousand OAuth installations asked at start) takes at most `at_once` of the
+    Redis pool's connections: asked all at once, a loaded worker ran out of them ("No connection available")."""
+    running, peak, done = 0, 0, []
+
+    async def work(i: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        done.append(i)
+
+    await gather_few((work(i) for i in range(1000)), at_once=16)
+    assert peak == 16 and sorted(done) == list(range(1000))
+
+
+async def test_gather_few_leaves_no_work_unawaited_when_one_fails() -> None:
+    started: list[int] = []
+
+    async def work(i: int) -> None:
+        started.append(i)
+        if i == 0:
+            raise RuntimeError("Slack said no")
+        await asyncio.sleep(0.01)
+
+    works = [work(i) for i in range(50)]
+    with pytest.raises(RuntimeError, match="Slack said no"):
+        await gather_few(works, at_once=4)
+    assert len(started) < 50 and all(w.cr_frame is None for w in works)  # each run to its end, or closed unstarted

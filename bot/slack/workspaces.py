@@ -168,6 +168,7 @@ class NotInstalled(LookupError):
         self.team, self.enterprise = team, enterprise
 
 
+RECHECK_EACH = 32  # tokens besides home asked again each TOKEN_CHECK_INTERVAL (`Workspaces.recheck`), in turn
 ADDED_SECONDS = 60.0  # how long Slack's list of the workspaces an org-wide install is added to is kept
 
 UninstallHook = Callable[[WorkspaceRef], Awaitable[None]]
@@ -191,6 +192,7 @@ class Workspaces:
         self.home = home
         self._make_client = make_client
         self._static: dict[str, Workspace] = {}
+        self._rechecked = 0  # where `recheck` goes on from among the tokens besides home
         for entry in static:
             self._static[entry.key] = Workspace(make_client(entry.bot_token.get_secret_value()),
                                                 bot_token=entry.bot_token)
@@ -441,11 +443,19 @@ class Workspaces:
             await gather_few(self._ask(key) for key in await self._installations.ids())
 
     async def recheck(self) -> None:
-        """Ask Slack again about every token (`TOKEN_CHECK_INTERVAL`): /healthz says what it says now; and which
-        workspaces each org-wide install is added to (`on_added`)."""
-        await gather_few([self.home.recheck(), *(ws.recheck() for ws in self._static.values())])
-        oauth = await self._installations.ids() if self._installations is not None else []
-        await gather_few(self._ask(key) for key in oauth)
+        """Ask Slack again (`TOKEN_CHECK_INTERVAL`) about the home token (/healthz says what Slack says of it now) and
+        the next `RECHECK_EACH` of the others in turn (a worker's idle cost does not grow with its workspaces: with a
+        thousand, each is asked again every ~30 intervals); and which workspaces each org-wide install is added to
+        (`on_added`)."""
+        oauth = sorted(await self._installations.ids()) if self._installations is not None else []
+        others: list[Awaitable[None]] = []
+        keys = [*sorted(self._static), *oauth]
+        for turn in range(min(RECHECK_EACH, len(keys))):
+            key = keys[(self._rechecked + turn) % len(keys)]
+            static = self._static.get(key)
+            others.append(static.recheck() if static is not None and key not in oauth else self._ask(key))
+        self._rechecked = (self._rechecked + RECHECK_EACH) % max(1, len(keys))
+        await gather_few([self.home.recheck(), *others])
         orgs = {key: ws.client for key, ws in self._static.items() if key.startswith("E")}
         home = self.home.known_answer or {}
         if home.get("is_enterprise_install") and home.get("enterprise_id"):

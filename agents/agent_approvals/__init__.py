@@ -2,13 +2,16 @@
 
     client.py     `ApprovalsClient` (async) and `SyncApprovalsClient`: ask, wait, withdraw, through the
                   bot's Approvals API with an API key (no Slack token, no Redis)
+    answers.py    what the API answers, as a program reads it: `Approval`, `Use`, `AllowedCall`, and the
+                  words a model reads when a call does not run (`refusal`) or waits (`waiting_words`)
     wire.py       the client's one boundary with HTTP: base URLs, retries across workers, the errors
                   (`ApprovalsError`, `Unreachable`, `BadKey`, …), never httpx's own
     approver.py   the `Approver` protocol every integration asks through (the client implements it; so
                   do the bot's own runs, in-process), `ApprovalRequest`, `Decision`, argument digests
     modes.py      input modes (always, terminate, never, policy) in front of any approver
-    receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
-                  `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
+    receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once)
+    guards.py     the receipt wrapped round what runs: `requires_receipt` for tool functions,
+                  `guard_mcp_server` / `receipt_extension` for MCP servers
     jws.py        the one strict reader of what the product signs (EdDSA compact JWS: receipts, and the bot's
                   audit checkpoints: the bot reads through it too)
     state.py      where an integration keeps a paused run between asking and deciding (`StateStore`,
@@ -51,15 +54,8 @@ from agent_approvals.client import (
     SyncApprovalsClient,
     Unreachable,
 )
-from agent_approvals.receipts import (
-    ReceiptChecker,
-    ReceiptError,
-    ReceiptRequired,
-    guard_mcp_server,
-    receipt_extension,
-    requires_receipt,
-    verify,
-)
+from agent_approvals.guards import ReceiptRequired, guard_mcp_server, receipt_extension, requires_receipt
+from agent_approvals.receipts import ReceiptChecker, ReceiptError, verify
 from agent_approvals.wire import VERSION
 
 __version__ = VERSION  # the project's one version (bot.__version__, pyproject.toml, CHANGELOG.md)

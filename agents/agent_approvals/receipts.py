@@ -8,10 +8,8 @@ JSON), and is short-lived (`exp`).
     verify(receipt, jwks, tool=, arguments=)   offline and pure: the claims, or `ReceiptError`
     ReceiptChecker(url)                       verifies with the bot's JWKS (fetched, cached) and spends the
                                               receipt through the bot's use, once across every process
-    requires_receipt(checker)                 a decorator: an async tool function runs only with a valid,
-                                              unspent receipt for exactly the arguments it is called with
-    guard_mcp_server(server, checker)         the same for every tool of an MCP server (the `mcp` SDK's
-    receipt_extension(checker)                low-level `Server`; an `MCPServer` takes the extension)
+
+The guards that wrap what runs (`requires_receipt`, `guard_mcp_server`, `receipt_extension`) are guards.py.
 
 Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
 signature does (fail closed). The receipt itself is never logged.
@@ -25,10 +23,8 @@ the right types, the arguments' digest, the audience and issuer, and the times w
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
-import inspect
 import json
 import logging
 import math
@@ -36,9 +32,9 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -49,19 +45,12 @@ from joserfc.jwk import Key, KeySet, OKPKey
 from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
 from agent_approvals.wire import base_url
 
-if TYPE_CHECKING:
-    from mcp.server.extension import Extension
-    from mcp.server.lowlevel import Server
-    from mcp_types import CallToolRequestParams
-
 TYPE = "approval-receipt+jwt"  # the JWS header's `typ`
 META_KEY = "agent-approvals/receipt"  # where the MCP gateway puts a receipt in a call's `_meta`
 JWKS_PATH = "/api/v1/jwks.json"
 MAX_RECEIPT = 16_384  # characters: a receipt is well under 2 KB; anything this long is not one
 RETRY_STATUSES = frozenset({502, 503, 504})
 
-P = ParamSpec("P")
-R = TypeVar("R")
 log = logging.getLogger("agent_approvals.receipts")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -418,143 +407,3 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("code") or "")[:200], str(error.get("message") or "")[:200]
     return str(error or "")[:200], str(body.get("message") or "")[:200]
-
-
-# tool functions ------------------------------------------------------------------------------------------
-
-
-class ReceiptRequired(Generic[P, R]):
-    """An async tool function that runs only with a valid, unspent receipt for exactly the arguments it is
-    called with (bound by name, as a dict; `**kwargs` flattened into it). Made by `requires_receipt`.
-
-        await send_email(to="bob@example.com", body="Hi", receipt=approval.receipt)  # keyword `receipt`
-        await send_email.call(approval.receipt, to="bob@example.com", body="Hi")     # the same, type-checked
-    """
-
-    def __init__(self, function: Callable[P, Awaitable[R]], checker: ReceiptChecker, tool: str) -> None:
-        functools.update_wrapper(self, function)
-        self.function, self.checker, self.tool = function, checker, tool
-        self._signature = inspect.signature(function)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> R:
-        receipt = kwargs.pop("receipt", None)
-        return await self._run(receipt, args, kwargs)
-
-    async def call(self, receipt: str | None, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(receipt, args, kwargs)
-
-    async def _run(self, receipt: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        if receipt is not None and not isinstance(receipt, str):
-            raise ReceiptError("malformed", "a receipt is a compact JWS string")
-        await self.checker.check(receipt, tool=self.tool, arguments=self.arguments(*args, **kwargs))
-        return await self.function(*args, **kwargs)
-
-    def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """What a call's receipt must be for: each argument given, by name (defaults left out, as the agent
-        asked without them)."""
-        try:
-            bound = self._signature.bind(*args, **kwargs)
-        except TypeError as error:
-            raise ReceiptError("wrong_arguments", f"the call does not fit {self.tool}: {error}") from None
-        named: dict[str, Any] = {}
-        for name, value in bound.arguments.items():
-            kind = self._signature.parameters[name].kind
-            if kind is inspect.Parameter.VAR_KEYWORD:
-                named.update(value)
-            else:
-                named[name] = list(value) if kind is inspect.Parameter.VAR_POSITIONAL else value
-        return named
-
-
-def requires_receipt(
-    checker: ReceiptChecker, *, tool: str | None = None
-) -> Callable[[Callable[P, Awaitable[R]]], ReceiptRequired[P, R]]:
-    """A decorator: the async function runs only when called with `receipt=` a valid, unspent receipt for
-    calling `tool` (default: the function's name) with exactly its other arguments; else `ReceiptError`, and
-    its body never runs. The receipt is taken out before the call.
-
-        @requires_receipt(checker)
-        async def send_email(to: str, body: str) -> str: ...
-
-        await send_email(**approval.arguments, receipt=approval.receipt)
-    """
-
-    def wrap(function: Callable[P, Awaitable[R]]) -> ReceiptRequired[P, R]:
-        if not inspect.iscoroutinefunction(function):
-            raise TypeError("requires_receipt wraps an async function (wrap a sync one in `async def`)")
-        if "receipt" in inspect.signature(function).parameters:
-            raise TypeError("the function has its own `receipt` parameter; the receipt is the wrapper's")
-        return ReceiptRequired(function, checker, tool or function.__name__)
-
-    return wrap
-
-
-# MCP servers (the `mcp` SDK, extra `mcp`) ------------------------------------------------------------------
-
-
-async def _guarded(
-    checker: ReceiptChecker, unguarded: Collection[str], params: CallToolRequestParams,
-    call_next: Callable[[], Awaitable[Any]],
-) -> Any:
-    """A `tools/call` runs `call_next` only with a valid, unspent receipt in its `_meta` for its name and
-    arguments; else it is answered with an error result (`isError`) saying why."""
-    if params.name in unguarded:
-        return await call_next()
-    from mcp_types import CallToolResult, TextContent
-
-    receipt = (params.meta or {}).get(META_KEY)
-    try:
-        if receipt is not None and not isinstance(receipt, str):
-            raise ReceiptError("malformed", "a receipt is a compact JWS string")
-        await checker.check(receipt, tool=params.name, arguments=params.arguments or {})
-    except ReceiptError as error:
-        log.warning("MCP call of %r refused: %s", params.name[:100], error.reason)
-        return CallToolResult(content=[TextContent(type="text", text=f"Not run: {error}")], is_error=True)
-    return await call_next()
-
-
-def guard_mcp_server(server: Server[Any], checker: ReceiptChecker, *, unguarded: Collection[str] = ()) -> None:
-    """Guard every tool of a low-level `mcp.server.lowlevel.Server` (built with `on_call_tool`): a `tools/call`
-    without a valid, unspent receipt in `_meta["agent-approvals/receipt"]` for exactly its name and arguments gets
-    an error result and the tool never runs. `unguarded` names tools that need none (e.g. what the gateway lets
-    through with `--allow`). Guarding twice changes nothing. An `MCPServer` takes `receipt_extension` instead."""
-    from mcp.server.mcpserver import MCPServer
-    from mcp_types import CallToolRequestParams
-
-    if isinstance(server, MCPServer):
-        raise TypeError("give an MCPServer the guard as MCPServer(..., extensions=[receipt_extension(checker)])")
-    entry = server.get_request_handler("tools/call")
-    if entry is None:
-        raise ValueError("the server has no tools/call handler (on_call_tool) to guard")
-    if getattr(entry.handler, "receipt_guard", False):
-        return
-    handler, exempt = entry.handler, frozenset(unguarded)
-
-    async def guarded(ctx: Any, params: CallToolRequestParams) -> Any:
-        return await _guarded(checker, exempt, params, lambda: handler(ctx, params))
-
-    guarded.receipt_guard = True  # type: ignore[attr-defined]
-    server.add_request_handler("tools/call", CallToolRequestParams, guarded)
-
-
-def receipt_extension(checker: ReceiptChecker, *, unguarded: Collection[str] = ()) -> Extension:
-    """The guard of `guard_mcp_server` for an `mcp.server.mcpserver.MCPServer`, as the SDK wraps `tools/call`:
-
-        server = MCPServer("mailbox", extensions=[receipt_extension(checker)])
-
-    The server also tells clients, in its capabilities' `extensions`, that calls carry a receipt under
-    `agent-approvals/receipt`."""
-    from mcp.server.extension import Extension
-
-    exempt = frozenset(unguarded)
-
-    class ReceiptExtension(Extension):
-        identifier = META_KEY
-
-        def settings(self) -> dict[str, Any]:
-            return {"meta_key": META_KEY}
-
-        async def intercept_tool_call(self, params: CallToolRequestParams, ctx: Any, call_next: Any) -> Any:
-            return await _guarded(checker, exempt, params, lambda: call_next(ctx))
-
-    return ReceiptExtension()

@@ -1,4 +1,4 @@
-"""An MCP server that checks receipts itself (`agent_approvals.receipts.guard_mcp_server`): a mailbox whose
+"""An MCP server that checks receipts itself (`agent_approvals.guards.guard_mcp_server`): a mailbox whose
 `send_email` runs only with a valid, unspent receipt in the call's `_meta`, and whose `list_inbox` needs none
 (the gateway lets it through with `--allow list_*`). Each call that reaches a tool is appended to a JSONL file
 before it answers, so tests in other processes can count them. Served over stdio.
@@ -14,7 +14,8 @@ import os
 from typing import Any
 
 import anyio
-from agent_approvals.receipts import ReceiptChecker, guard_mcp_server
+from agent_approvals.guards import guard_mcp_server
+from agent_approvals.receipts import ReceiptChecker
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server

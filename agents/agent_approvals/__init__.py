@@ -9,6 +9,8 @@
     approver.py   the `Approver` protocol every integration asks through (the client implements it; so
                   do the bot's own runs, in-process), `ApprovalRequest`, `Decision`, argument digests
     modes.py      input modes (always, terminate, never, policy) in front of any approver
+    artifacts.py  the change itself on an ask (file changes, commands, messages, queries): normalised, their
+                  digests (`artifact_sha256`), and whether a file on disk is still the approved `before`
     receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once)
     guards.py     the receipt wrapped round what runs: `requires_receipt` for tool functions,
                   `guard_mcp_server` / `receipt_extension` for MCP servers

@@ -43,6 +43,7 @@ class Approval:
     used_at: str = ""  # when its program used it (ran it)
     arguments_redacted: bool = False  # values of `arguments` are hidden (`hidden` lists them)
     hidden: list[dict[str, Any]] = field(default_factory=list)  # the values hidden from people (`HiddenValue`)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)  # the ask's artefacts: kind, sha256 (path)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Approval:

@@ -60,6 +60,8 @@ class ApprovalRequest:
             finished, so it may have run: only a person may approve it again (no remembered rule).
         fixed_arguments: the asking framework can run only the call as made (tool_call): the card says
             so and Revise offers no edit of the arguments.
+        artifacts: the change itself (`agent_approvals.artifacts`): JSON text of a list of normalised artefacts,
+            each with the `sha256` a receipt binds; "" when the ask carries none.
     """
 
     approval_id: str
@@ -76,6 +78,7 @@ class ApprovalRequest:
     edited_by: str = ""
     maybe_ran: bool = False
     fixed_arguments: bool = False
+    artifacts: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -46,6 +46,7 @@ from agent_approvals.approver import (
     digest_of,
     not_run,
 )
+from agent_approvals.artifacts import normalised_all
 from agent_approvals.wire import API_PATH, Wire
 from agent_approvals.wire import ApprovalsError as ApprovalsError  # (the errors' home is wire.py; named here too)
 from agent_approvals.wire import BadKey as BadKey
@@ -192,11 +193,16 @@ class ApprovalsClient:
         schema: dict[str, Any] | None = None,
         editable: bool = True,
         idempotency_key: str | None = None,
+        artifacts: Sequence[Mapping[str, Any]] | None = None,
         **options: Any,
     ) -> Approval:
         """Ask whether to call `name` with `arguments` (shown on the card, checked against `schema`).
         `editable=False` when the program can run only this call as made: the card says so, and a
-        reviewer may approve, reject or send feedback, but not edit the arguments."""
+        reviewer may approve, reject or send feedback, but not edit the arguments. `artifacts`: the change itself
+        (`agent_approvals.artifacts`: file changes, commands, messages, queries), shown on the card and bound by
+        the receipt; an artefact that is not one raises `ArtifactError` before anything is sent."""
+        if artifacts:
+            options["artifacts"] = normalised_all(artifacts)
         tool: dict[str, Any] = {"name": name, "arguments": arguments}
         if schema is not None:
             tool["schema"] = schema
@@ -236,9 +242,12 @@ class ApprovalsClient:
         return await approved_once(self, ask)
 
     async def request_message(
-        self, text: str, *, kind: str = "message", idempotency_key: str | None = None, **options: Any
+        self, text: str, *, kind: str = "message", idempotency_key: str | None = None,
+        artifacts: Sequence[Mapping[str, Any]] | None = None, **options: Any
     ) -> Approval:
-        """Ask about a message (or, with `kind="code"`, code about to run)."""
+        """Ask about a message (or, with `kind="code"`, code about to run); `artifacts` as `request_tool`'s."""
+        if artifacts:
+            options["artifacts"] = normalised_all(artifacts)
         return await self._ask({"kind": kind, "text": text}, idempotency_key, options)
 
     async def _ask(self, body: dict[str, Any], idempotency_key: str | None, options: dict[str, Any]) -> Approval:

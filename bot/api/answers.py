@@ -27,6 +27,18 @@ class PolicyClaim(Answer):
     reason: str = ""
 
 
+class ArtifactDigest(Answer):
+    """An artefact of the ask (`agent_approvals.artifacts`) as the plane keeps it: its kind and digest (its content
+    is the program's own, and is not answered back)."""
+
+    kind: Literal["file", "command", "message", "query"]
+    sha256: Annotated[str, Field(description="hex SHA-256 of the RFC 8785 JSON of the normalised artefact: what a"
+                                             " receipt binds")]
+    path: Annotated[str | None, Field(description="a file change's path, as people see it")] = None
+    before_sha256: Annotated[str | None, Field(description="a file change's: SHA-256 of the text it applies to"
+                                                           " (null: a new file)")] = None
+
+
 class HiddenValue(Answer):
     """A value of the arguments hidden from people (cards, logs, webhooks, the audit log)."""
 
@@ -83,6 +95,8 @@ class Approval(Answer):
     hidden: Annotated[list[HiddenValue], Field(
         description="the values of the arguments hidden from people (the tool's schema, `redact:`, detectors)")] = []
     digest: Annotated[str, Field(description="sha256 of the canonical JSON of `arguments`")] = ""
+    artifacts: Annotated[list[ArtifactDigest], Field(
+        description="the ask's artefacts, in order, each with its digest (`agent_approvals.artifacts`)")] = []
     receipt: Annotated[str | None, Field(
         description="a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json)"
                     " when the approval allows the call; null otherwise; absent when the bot signs no receipts."

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
+from agent_approvals.artifacts import MAX_ARTIFACTS, ArtifactError, normalised_all
 from agent_approvals.schemas import SchemaRefused, depth_of, problem
 from pydantic import (
     AfterValidator,
@@ -205,6 +206,24 @@ class Ask(Body):
                     " one run, where “This run only” is refused"),
         Must("1 to 128 letters, digits or _ . : - (the program's own run or session id)")] = None
     workflow: Annotated[Workflow | None, Must("an object: {engine, id, type, namespace, url}")] = None
+    artifacts: Annotated[list[dict[str, Any]] | None, Field(
+        max_length=MAX_ARTIFACTS,
+        description="the change itself, as it will happen (`agent_approvals.artifacts`): file changes ({kind: file,"
+                    " path, before, after} or {kind: file, path, diff, before_sha256}), commands ({kind: command,"
+                    " command, cwd}), messages ({kind: message, to, subject, body}), queries ({kind: query, sql,"
+                    " database}); the plane keeps each one's SHA-256, which the receipt binds"),
+        Must(f"a list of at most {MAX_ARTIFACTS} artefacts, each an object with its kind")] = None
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """Each artefact whole and of its kind (`agent_approvals.artifacts.normalised`): else 400 naming the field."""
+        if value is None:
+            return None
+        try:
+            return normalised_all(value)
+        except ArtifactError as error:
+            raise bad(error.field, f"{error.field} {error.message}") from None
 
     @field_validator("callback_url")
     @classmethod
@@ -343,6 +362,7 @@ class CheckedAsk:
     may_have_run: bool = False  # this call was approved before and its program died while it ran
     run: str = ""  # the program's own run or session id: "This run only" rules cover the asks with the same one
     workflow: dict[str, str] | None = None  # a durable workflow that asks: engine, id, type, namespace, url
+    artifacts: tuple[dict[str, Any], ...] = ()  # the change itself, normalised (`agent_approvals.artifacts`)
     body_digest: str = ""  # of the body's canonical JSON but its `run` (`canonical_digest`): what an Idempotency-Key
     # is bound to
 
@@ -373,6 +393,7 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> CheckedAsk
                editable=tool.editable if tool else True, channel=body.channel or "", requester=body.requester or "",
                timeout=body.timeout, context_url=body.context_url or "", callback_url=body.callback_url or "",
                agent=body.agent or "", may_have_run=body.may_have_run, run=body.run or "", workflow=workflow,
+               artifacts=tuple(body.artifacts or ()),
                body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
 
 

@@ -19,10 +19,12 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
+from agent_approvals.artifacts import artifact_sha256
 
 from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request, new_call_id
 from bot.api.keys import create_key
@@ -371,6 +373,7 @@ def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRe
     """The request as the approval service takes it: a tool call bound to the digest of its arguments,
     code to the digest of its text."""
     author = ask.agent or key.name
+    artifacts = artifacts_json(ask.artifacts)
     if ask.kind == "tool":
         arguments = canonical_json(ask.arguments)
         return ApprovalRequest(
@@ -385,8 +388,19 @@ def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRe
             fixed_arguments=not ask.editable,
             maybe_ran=ask.may_have_run,
             why=MAY_HAVE_RUN if ask.may_have_run else "",
+            artifacts=artifacts,
         )
     if ask.kind == "code":
         return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="code",
-                               digest=digest_of(ask.text))
-    return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="message")
+                               digest=digest_of(ask.text), artifacts=artifacts)
+    return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="message",
+                           artifacts=artifacts)
+
+
+def artifacts_json(artifacts: Sequence[Mapping[str, Any]]) -> str:
+    """An ask's artefacts (normalised) as the approval keeps them: JSON of the list, each with the `sha256` a receipt
+    binds (of the artefact as asked, before anything in it is hidden from people); "" for none."""
+    if not artifacts:
+        return ""
+    return json.dumps([{**artifact, "sha256": artifact_sha256(artifact)} for artifact in artifacts],
+                      ensure_ascii=False, separators=(",", ":"))

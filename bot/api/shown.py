@@ -37,6 +37,8 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
     decision = approval.decision()
     body.update(words(approval, decision, names=names or {}))
     body.update(_reason(approval, decision))
+    if approval.artifacts:
+        body["artifacts"] = [digest_only(item) for item in approval.artifact_items]
     if approval.kind == "tool_call":
         body.update(_call(approval, decision))
     elif approval.status == "revised":
@@ -92,6 +94,14 @@ def _call(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
         body["arguments_redacted"] = True
         body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
     return body
+
+
+def digest_only(artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """An artefact as the API answers it: its kind and digest, a file change's path and `before_sha256`."""
+    shown = {"kind": artifact.get("kind"), "sha256": artifact.get("sha256")}
+    if artifact.get("kind") == "file":
+        shown.update(path=artifact.get("path"), before_sha256=artifact.get("before_sha256"))
+    return shown
 
 
 PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)

@@ -261,10 +261,22 @@ class ApprovalRecord(_Stored):
     team: str = ""
     enterprise: str = ""
     agent: str = ""  # the bot's own run's agent team (its preset), for a freeze of `agent:<name>` (the decide step)
+    # the change itself (agent_approvals.artifacts): JSON list of normalised artefacts, each with the `sha256` of the
+    # artefact as asked (what a receipt binds); their texts as people see them (bot/redaction/hiding.py): "" for none
+    artifacts: str = ""
 
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def artifact_items(self) -> list[dict[str, Any]]:
+        """Its artefacts as kept (normalised, each with its `sha256`), in order; [] when none (or unreadable)."""
+        try:
+            found = json.loads(self.artifacts) if self.artifacts else []
+        except ValueError:
+            return []
+        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
     @property
     def hidden_items(self) -> list[dict[str, str]]:

@@ -59,6 +59,7 @@ KEPT_AFTER_DECISION: Final = 900  # a program's allowed or edited call: kept thi
 # an approval's free texts (#76): each goes through `Hiding.text` before it is stored or posted (the proposal too,
 # but a tool call's, which is its redacted arguments)
 FREE_TEXTS: Final = ("task", "why", "schema_error", "policy_reason", "feedback")
+ARTIFACT_PLAIN: Final = frozenset({"kind", "sha256", "before_sha256"})  # an artefact's fields that are not free text
 MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced in the record's other texts
 NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
 
@@ -104,6 +105,27 @@ class Hiding:
             return text
         return scrubbed(shown_text(text, tool=tool, rules=self._rules(), detectors=self.detectors), known)
 
+    def artifacts(self, artifacts: str, *, known: Sequence[tuple[str, str]] = ()) -> str:
+        """An approval's artefacts (JSON, `ApprovalRecord.artifacts`) as people may see them: each text of each
+        artefact (a file's path, texts and diff, a command, a message's recipients, subject and body, a query)
+        through `text`; their kinds and digests as they are."""
+        try:
+            found = json.loads(artifacts)
+        except ValueError:
+            return ""
+        if not isinstance(found, list):
+            return ""
+        shown = [{name: (self._artifact_text(value, known) if name not in ARTIFACT_PLAIN else value)
+                  for name, value in item.items()} for item in found if isinstance(item, dict)]
+        return json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+
+    def _artifact_text(self, value: Any, known: Sequence[tuple[str, str]]) -> Any:
+        if isinstance(value, str):
+            return self.text(value, known=known)
+        if isinstance(value, list):
+            return [self.text(item, known=known) if isinstance(item, str) else item for item in value]
+        return value
+
     async def known(self, approval_id: str) -> list[tuple[str, str]]:
         """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]
         when none are kept: no SECRETS_KEY, or they ended; the detectors still run)."""
@@ -146,6 +168,8 @@ class Hiding:
         texts: dict[str, Any] = {name: self.text(getattr(approval, name), known=known) for name in FREE_TEXTS}
         if approval.kind != "tool_call":
             texts["proposal"] = self.text(approval.proposal, known=known)
+        if approval.artifacts:
+            texts["artifacts"] = self.artifacts(approval.artifacts, known=known)
         if not found:
             changed = {name: text for name, text in texts.items() if text != getattr(approval, name)}
             return (replace(approval, **changed) if changed else approval), known

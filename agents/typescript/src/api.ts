@@ -297,8 +297,25 @@ export interface components {
             hidden?: components["schemas"]["HiddenValue"][];
             /** @description sha256 of the canonical JSON of `arguments` */
             digest?: string;
+            /** @description the ask's artefacts, in order, each with its digest (`agent_approvals.artifacts`) */
+            artifacts?: components["schemas"]["ArtifactDigest"][];
             /** @description a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no receipts. Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool, args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit */
             receipt?: string | null;
+        };
+        /**
+         * ArtifactDigest
+         * @description An artefact of the ask (`agent_approvals.artifacts`) as the plane keeps it: its kind and digest (its content
+         *     is the program's own, and is not answered back).
+         */
+        ArtifactDigest: {
+            /** @enum {string} */
+            kind: "file" | "command" | "message" | "query";
+            /** @description hex SHA-256 of the RFC 8785 JSON of the normalised artefact: what a receipt binds */
+            sha256: string;
+            /** @description a file change's path, as people see it */
+            path?: string | null;
+            /** @description a file change's: SHA-256 of the text it applies to (null: a new file) */
+            before_sha256?: string | null;
         };
         /**
          * Ask
@@ -330,6 +347,10 @@ export interface components {
             /** @description the program's own run or session id: a “This run only” rule covers the asks with the same run (of this key, in this channel); without it, every program of the key that sends none shares one run, where “This run only” is refused */
             run?: string | null;
             workflow?: components["schemas"]["Workflow"] | null;
+            /** @description the change itself, as it will happen (`agent_approvals.artifacts`): file changes ({kind: file, path, before, after} or {kind: file, path, diff, before_sha256}), commands ({kind: command, command, cwd}), messages ({kind: message, to, subject, body}), queries ({kind: query, sql, database}); the plane keeps each one's SHA-256, which the receipt binds */
+            artifacts?: {
+                [key: string]: unknown;
+            }[] | null;
         };
         /**
          * Error

@@ -175,7 +175,8 @@ async def _run(settings: StoreSettings, scope: str, *, op: Operator, hold: float
             stopped = True
             task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, stop)
+    with contextlib.suppress(RuntimeError, ValueError):  # (not the main thread, e.g. run in a test's thread: no signal)
+        loop.add_signal_handler(signal.SIGTERM, stop)
     try:
         fields = await drill(store, scope, op=op, hold=hold, shield=shield)
     except DrillRefused as exc:

@@ -3,9 +3,9 @@ were fit to, how long they took, and the signals of oversight in name only, comp
 source of truth): pure, no Redis, no plotting.
 
 A *route* is where an approval went: its channel (`origin_channel`, else `card_channel`) and the policies that
-routed it (the decision's `policy`, else its `requested` entry's; "" when none). A person's *act* is their decision
-(approved, rejected, revised) or quorum vote of an approval, once per approval (the decision wins), as the
-approvals report counts them (bot/report/figures.py). Per route:
+routed it (the ids of the decision's `policy` claim, else its `requested` entry's; "" when none). A person's *act* is
+their decision (approved, rejected, revised) or quorum vote of an approval, once per approval (the decision wins), as
+the approvals report counts them (bot/report/figures.py). Per route:
 
 - *who oversaw*: each person's acts, and how many were *fit*: made while the person held a current attestation
   (`attested`, `attestation_granted`, not since `attestation_revoked`, `until` after the act) for the route's
@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 from bot.report.entries import NOT_PEOPLE, PEOPLE_OUTCOMES, Entry, channel_of, entry_time
 from bot.report.figures import Spread, spread
+from bot.report.policies import policy_ids
 
 NO_POLICY = "(no policy)"
 NO_DATA = "no data in this period"
@@ -183,6 +184,12 @@ class Attestations:
         return tuple(held)
 
 
+def policy_of(field: str) -> str:
+    """A route's policies from an entry's `policy`: the ids of a decision's claim (`{"bundle", "ids"}`, joined by
+    ","), or the names as written (the service levels' entries)."""
+    return ",".join(policy_ids({"policy": field})) if field.startswith("{") else field
+
+
 def route_scopes(channel: str, policy: str) -> tuple[str, ...]:
     """The attestation scopes of a route: its channel's and each policy's."""
     return (f"channel:{channel}", *(f"policy:{p.strip()}" for p in policy.split(",") if p.strip()))
@@ -208,8 +215,7 @@ def compute_oversight(entries: Sequence[Entry], *, since: float, until: float,
     def route_of(entry: Entry) -> tuple[str, str]:
         asked = requested.get(entry.get("approval") or "", {})
         channel = entry.get("origin_channel") or entry.get("card_channel") or (channel_of(asked) if asked else "")
-        policy = entry.get("policy") or asked.get("policy") or ""
-        return channel or channel_of({}), policy
+        return channel or channel_of({}), policy_of(entry.get("policy") or asked.get("policy") or "")
 
     for entry in entries:
         event, at = entry.get("event") or "", entry_time(entry)
@@ -228,7 +234,7 @@ def compute_oversight(entries: Sequence[Entry], *, since: float, until: float,
                 acc.acts[key] = entry
         elif event in ("sla_at_risk", "sla_breached"):
             channel = entry.get("channel") or route_of(entry)[0]
-            routes[(channel, entry.get("policy") or "")].counts[event] += 1
+            routes[(channel, policy_of(entry.get("policy") or ""))].counts[event] += 1
         elif event == "rerouted":
             routes[route_of(entry)].counts[event] += 1
             reroutes.append((entry.get("from_person") or "(not recorded)", entry.get("to_person") or "(held)",

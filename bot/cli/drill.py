@@ -120,19 +120,21 @@ async def drill(store: Store, scope: str, *, op: Operator, hold: float, shield: 
     lift = f"python -m bot unfreeze {scope.replace(':', ' ')}"
     print(f"freeze drill {drill_id} of {scope}: if it is stopped before it ends, the next drill unfreezes it, or:"
           f" {lift}", flush=True)
+    reason, froze, unfroze = f"{DRILL_MARK} {drill_id}", None, None
     started = time.monotonic()
-    if not await freeze_scope(store, scope, reason=f"{DRILL_MARK} {drill_id}", op=op, drill=drill_id):
-        raise DrillRefused(f"{scope} was frozen by someone else as the drill began; nothing changed by the drill")
-    froze: float | None = None
     try:
+        if not await freeze_scope(store, scope, reason=reason, op=op, drill=drill_id):
+            raise DrillRefused(f"{scope} was frozen by someone else as the drill began; nothing changed by the drill")
         froze = None if await until_refused(store, step, wanted=True) is None else time.monotonic() - started
         if hold:
             await asyncio.sleep(hold)  # kept frozen as the operator asked (--hold)
     finally:
         shield.unfreezing = True  # a SIGTERM now no longer cuts the drill short: it is unfreezing
-        started = time.monotonic()
-        await unfreeze_scope(store, scope, op=op, drill=drill_id)
-        unfroze = None if await until_refused(store, step, wanted=False) is None else time.monotonic() - started
+        held = (await store.freezes.all()).get(scope)
+        if held is not None and held.reason == reason:  # (stopped at any point after the freeze: still ours)
+            started = time.monotonic()
+            await unfreeze_scope(store, scope, op=op, drill=drill_id)
+            unfroze = None if await until_refused(store, step, wanted=False) is None else time.monotonic() - started
     fields = {"by": op.by, "scope": scope, "freeze_seconds": "" if froze is None else f"{froze:.6f}",
               "unfreeze_seconds": "" if unfroze is None else f"{unfroze:.6f}",
               "refused_during": "false" if froze is None else "true", "drill": drill_id, **op.fields()}

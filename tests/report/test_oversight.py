@@ -36,6 +36,7 @@ from tests.support.cli import bot_command
 from tests.support.hitl import click, nth_card, open_modal, reject, until
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
 SECTIONS = tuple(EVIDENCES)
 
 
@@ -67,7 +68,8 @@ def figure(rows: list[dict[str, str]], section: str, measure: str, *, channel: s
 
 
 def drawn_plots(page: Path) -> dict[str, tuple[float, float, int, int]]:
-    """Each plot of the page opened offline in Chromium: (width, height, paths, texts) of its <svg>."""
+    """Each plot of the page opened offline in Chromium: (width, height, paths, texts) of its <svg>; the page's
+    screenshot to artifacts/oversight.png (as docs/oversight.png shows it)."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -84,6 +86,8 @@ def drawn_plots(page: Path) -> dict[str, tuple[float, float, int, int]]:
                 assert box is not None, plot_id
                 found[plot_id] = (box["width"], box["height"], svg.locator("path").count(),
                                   svg.locator("text").count())
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / "oversight.png"), full_page=True)  # docs/oversight.png
             assert errors == []
             return found
         finally:

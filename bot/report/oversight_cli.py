@@ -12,14 +12,16 @@ import io
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.verify import UsageError
-from bot.core.settings import SettingsError, StoreSettings
+from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.report.audit_export import safe_cell
 from bot.report.cli import ReportError, check_channels, check_out, reading, write_atomically
 from bot.report.evidence import period_time
+from bot.report.names import named, names_of
 from bot.report.oversight import CSV_COLUMNS, Oversight, compute_oversight, csv_rows
 from bot.report.span import Read, period_entries
 from bot.store import Store, connect
@@ -34,6 +36,21 @@ async def read_log(settings: StoreSettings, *, archive: ArchiveStore | None) -> 
         return read, bool(read.entries) or await store.audit.last() is not None
     finally:
         await redis.aclose()
+
+
+def people_of(oversight: Oversight) -> set[str]:
+    """The people the page names."""
+    return {p.person for r in oversight.routes for p in r.people} | {person for person, _ in oversight.rerouted_by}
+
+
+def named_people(oversight: Oversight, names: Mapping[str, str]) -> Oversight:
+    """`oversight` with each person shown as `name (id)` where the name is known (the page; the CSV keeps ids)."""
+    if not names:
+        return oversight
+    routes = tuple(replace(r, people=tuple(replace(p, person=named(p.person, names)) for p in r.people))
+                   for r in oversight.routes)
+    moved = tuple((named(person, names), n) for person, n in oversight.rerouted_by)
+    return replace(oversight, routes=routes, rerouted_by=moved)
 
 
 def oversight_csv(oversight: Oversight) -> str:
@@ -83,8 +100,13 @@ def build_oversight(*, since: str | None, until: str | None, channels: Sequence[
 
     oversight = compute_oversight(found.entries, since=start, until=end, channels=chosen)
     try:
-        write_atomically(csv_out, oversight_csv(oversight))
-        write_atomically(out, render_oversight(oversight, channels=chosen))
+        naming = NamingSettings.from_env(environ)
+    except SettingsError:
+        naming = NamingSettings()  # naming is a courtesy: people by id
+    names = asyncio.run(names_of(people_of(oversight), settings=naming))  # {} offline, or without a token
+    try:
+        write_atomically(csv_out, oversight_csv(oversight))  # (people by id: the log's own)
+        write_atomically(out, render_oversight(named_people(oversight, names), channels=chosen))
     except OSError as exc:
         print(f"error: cannot write the report ({exc.strerror or type(exc).__name__})", file=sys.stderr)
         return 1

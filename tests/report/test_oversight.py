@@ -29,7 +29,7 @@ from bot.devslack.server import SlackStandIn
 from bot.report.oversight import EVIDENCES, compute_oversight
 from bot.report.oversight_plots import OVERSIGHT_PLOT_IDS
 from bot.store import Store
-from tests.conftest import ALICE, BOB, CAROL, SALES, Worker
+from tests.conftest import ALICE, BOB, BOT_TOKEN, CAROL, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.cli import bot_command
@@ -200,7 +200,8 @@ async def test_the_oversight_report_of_a_period_matches_the_audit_log(
     process = await asyncio.create_subprocess_exec(  # as an operator runs it: a process of its own
         sys.executable, "-m", "bot", "report", "oversight", "--since", iso(since), "--until", iso(until_at),
         "--out", str(out), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'agents'}"})
+        env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'agents'}",
+             "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url})  # people named on the page
     said, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, err.decode()
     assert f"wrote {out} and {out.with_suffix('.csv')}" in said.decode()
@@ -238,6 +239,7 @@ async def test_the_oversight_report_of_a_period_matches_the_audit_log(
         assert f'id="section-{section}"' in page, section
         assert evidences.replace("'", "&#39;") in page or evidences in page, section
     assert "No data in this period" not in page
+    assert f"bob ({BOB})" in page and f"alice ({ALICE})" in page  # named as Slack names them; the CSV keeps ids
     for article in ("14(4)(a)", "14(4)(b)", "(c)", "14(4)(d)", "14(4)(e)", "26(2)", "26(5)", "A.6.2.8", "Measure"):
         assert article in page, article
     plots = await asyncio.to_thread(drawn_plots, out)

@@ -130,11 +130,21 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
                             " people).")
-    report.add_argument("--since", default="30d", help=f"how far back: {SINCE_HELP} (default 30d)")
+    report.add_argument("kind", nargs="?", choices=("oversight",), default=None,
+                        help="oversight: the oversight report of a period (--since DATE --until DATE), HTML and CSV:"
+                        " who oversaw each route and whether they were fit to, time to decide, service levels, fast"
+                        " approvals, fatigue, overrides and freeze drills")
+    report.add_argument("--since", default=None, help=f"how far back: {SINCE_HELP} (default 30d); oversight: the"
+                        " period's start, an ISO 8601 date or time (included)")
+    report.add_argument("--until", default=None, help="oversight: the period's end, an ISO 8601 date or time"
+                        " (excluded; default now)")
+    report.add_argument("--csv", default=None, help="oversight: the CSV file to write (default: --out's name with"
+                        " .csv)")
     report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
     report.add_argument("--team", default="", help="only this workspace's approvals: its id (T…), or an Enterprise"
                         " Grid organisation's (E…) for an org-wide install")
-    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--out", default=None, help="the HTML file to write (default report.html; oversight:"
+                        " oversight.html)")
     report.add_argument("--archive", default=None, help="the audit archive (file:///abs/folder or s3://bucket/prefix;"
                         " AUDIT_ARCHIVE's form): read for the part of the period Redis no longer holds")
     report.add_argument(
@@ -159,6 +169,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                             description=policy_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     policy_cli.add_arguments(policy)
     args = parser.parse_args(argv)
+    if args.command == "freeze" and args.scope == ["drill"]:
+        from bot.cli.drill import drill_command
+
+        return drill_command(args, environ=environ)
     if args.command in ("freeze", "unfreeze"):
         return freeze_cli.freeze_command(args, freeze=args.command == "freeze", environ=environ)
     if args.command == "keys":
@@ -198,12 +212,23 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     if args.command == "report":
         from pathlib import Path
 
+        if args.kind == "oversight":
+            if args.team:
+                report.error("--team is for the approvals report, not oversight")
+            from bot.report.oversight_cli import build_oversight
+
+            return build_oversight(since=args.since, until=args.until, channels=args.channel,
+                                   out=Path(args.out or "oversight.html"),
+                                   csv_out=Path(args.csv) if args.csv else None, archive=args.archive,
+                                   environ=environ)
+        if args.until is not None or args.csv is not None:
+            report.error("--until and --csv are for `report oversight`")
         from bot.report.cli import build_report
 
         return build_report(
-            since=args.since,
+            since=args.since or "30d",
             channels=args.channel,
-            out=Path(args.out),
+            out=Path(args.out or "report.html"),
             rubber_stamp_seconds=args.rubber_stamp_seconds,
             rubber_stamp_rate=args.rubber_stamp_rate,
             rubber_stamp_min=args.rubber_stamp_min,

@@ -76,7 +76,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                  "bot.slackapp", "bot.server"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
-    "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
+    # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
+    "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
+                "bot.cli"),
     # the entry points, each its own row: `python -m bot dev` (the product through the root, the stand-in, Redis)
     "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys

@@ -6,13 +6,14 @@ argparse parser and calls these):
     policy.py    `python -m bot policy check | test | replay | explain` (policy bundles: `bot.policy`)
     policy_cases.py  `policy test`'s fixtures: the YAML cases read as policy requests and their expected outcomes
     freeze.py    `python -m bot freeze | unfreeze <scope>` (the freeze, for when Slack is down: `bot.store.freezes`)
+    drill.py     `python -m bot freeze drill`: a timed freeze and unfreeze, an ask refused meanwhile, audited
     exits.py     how a command that cannot go on ends: `error: …` on stderr, its exit code
 
 Each module gives its subcommand's arguments (`add_arguments`) and runs it (`*_command`), its settings read
 through `bot.core.settings`. `python -m bot report` and `audit` live with what they read (the report's and the
 audit log's packages).
 
-May import: `bot.core`, `bot.store`, `bot.policy`, `bot.report`, `bot.slack` (its text), `bot.api` and
-`agents`; nothing imports it
+May import: `bot.core`, `bot.store`, `bot.policy`, `bot.report`, `bot.slack` (its text), `bot.approvals` (the freeze
+link a drill asks), `bot.api` and `agents`; nothing imports it
 but `bot.__main__`.
 """

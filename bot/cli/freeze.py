@@ -22,6 +22,11 @@ approved (Reject still works), until it is unfrozen. Needs only REDIS_URL.
 
     python -m bot freeze all|C…|key NAME|agent NAME [--reason TEXT] [--as NAME]
     python -m bot unfreeze all|C…|key NAME|agent NAME [--as NAME]
+    python -m bot freeze drill [--scope all|C…|key NAME|agent NAME] [--hold 30s] [--as NAME]
+
+A drill freezes the scope (default all) and unfreezes it at once, checks that an ask in it was refused meanwhile,
+and records the timings in the audit log (`freeze_drill`), as evidence that the stop works; it refuses a scope
+already frozen, and never leaves one frozen (a drill killed outright is undone by the next).
 
 Audited with who ran it (`--as`, else the OS user and host). In Slack, admins do the same with `/agent freeze` and
 `/agent unfreeze` (which needs a second admin's confirmation).
@@ -30,14 +35,20 @@ Audited with who ran it (`--as`, else the OS user and host). In Slack, admins do
 
 def add_arguments(parser: argparse.ArgumentParser, *, freeze: bool) -> None:
     """The arguments of `python -m bot freeze` (`freeze`) or `unfreeze`."""
-    parser.add_argument("scope", nargs="+", help="all, a channel id (C…), key NAME or agent NAME")
+    parser.add_argument("scope", nargs="+", help="all, a channel id (C…), key NAME or agent NAME; freeze: or drill")
     if freeze:
         parser.add_argument("--reason", default="", help="why (told to every ask refused)")
+        parser.add_argument("--scope", dest="drill_scope", nargs="+", default=None, metavar="SCOPE",
+                            help="drill: the scope the drill freezes (default all)")
+        parser.add_argument("--hold", default="", help="drill: how long it stays frozen (default: only as long as it"
+                            " takes to see an ask refused; at most 10m)")
     add_as(parser)
 
 
 def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[str, str] | None = None) -> int:
     """`python -m bot freeze|unfreeze …` with its parsed arguments; an exit code."""
+    if getattr(args, "drill_scope", None) or getattr(args, "hold", ""):
+        return failed("--scope and --hold are for `freeze drill`", 2)
     scoped = parse_scope([word.lstrip("#") if word.startswith("#C") else word for word in args.scope])
     if scoped is None or scoped[1]:
         return failed("the scope is one of: all, a channel id (C…), key NAME, agent NAME", 2)
@@ -55,29 +66,44 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
 
 
 async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator, freeze: bool) -> int:
-    by = op.by
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     reason = shown_text(reason)  # free text hidden as by the one door (Hiding.text): told to every ask refused
     try:
         if freeze:
-            if not await store.freezes.freeze(scope, reason=reason, by=by):
+            if not await freeze_scope(store, scope, reason=reason, op=op):
                 print(f"{scope} is frozen already; nothing changed")
                 return 0
-            await store.audit.append("frozen", by=by, scope=scope, reason=reason, via="cli", **op.fields())
-            await _cards_due(store, scope)
-            print(f"frozen: {scope} (by {by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
+            print(f"frozen: {scope} (by {op.by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
             return 0
-        status, _ = await store.freezes.unfreeze(scope, by=by, direct=True)
-        if status == "not_frozen":
+        if not await unfreeze_scope(store, scope, op=op):
             print(f"{scope} is not frozen; nothing changed")
             return 0
-        await store.audit.append("unfrozen", by=by, scope=scope, via="cli", **op.fields())
-        await _cards_due(store, scope)
-        print(f"unfrozen: {scope} (by {by})")
+        print(f"unfrozen: {scope} (by {op.by})")
         return 0
     finally:
         await store.close()
+
+
+async def freeze_scope(store: Store, scope: str, *, reason: str, op: Operator, **extra: str) -> bool:
+    """Freeze `scope` as the CLI does (audited `frozen`, via "cli", with `extra` fields; the pending cards in it due a
+    redraw); False when it was frozen already (nothing changed)."""
+    if not await store.freezes.freeze(scope, reason=reason, by=op.by):
+        return False
+    await store.audit.append("frozen", by=op.by, scope=scope, reason=reason, via="cli", **op.fields(), **extra)
+    await _cards_due(store, scope)
+    return True
+
+
+async def unfreeze_scope(store: Store, scope: str, *, op: Operator, **extra: str) -> bool:
+    """Unfreeze `scope` at once as the CLI does (audited `unfrozen`, via "cli", with `extra` fields; its cards due a
+    redraw); False when it was not frozen."""
+    status, _ = await store.freezes.unfreeze(scope, by=op.by, direct=True)
+    if status == "not_frozen":
+        return False
+    await store.audit.append("unfrozen", by=op.by, scope=scope, via="cli", **op.fields(), **extra)
+    await _cards_due(store, scope)
+    return True
 
 
 async def _cards_due(store: Store, scope: str) -> None:

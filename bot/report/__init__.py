@@ -10,7 +10,12 @@ export (audit integrity, `audit verify`: bot/audit/).
                        show; durations and rates as people read them
     headline_cache.py  a channel's headline numbers for its admins' Homes, cached in Redis
     plots.py           `Figures` -> plots, drawn by matplotlib as inline SVG
-    html.py            `Figures` -> one self-contained HTML page, from the jinja2 templates in templates/
+    html.py            `Figures` -> one self-contained HTML page, from the jinja2 templates in templates/ (and the
+                       oversight report's page)
+    oversight.py       pure: the oversight report's figures per route (`python -m bot report oversight`), its CSV rows
+    oversight_plots.py `Oversight` -> its plots, drawn as plots.py draws
+    oversight_cli.py   `python -m bot report oversight --since DATE --until DATE`: reads the audit log, writes HTML and
+                       CSV
     templates/         the page's jinja2 templates
     cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
     names.py           people's names for the report and the export, asked of Slack (ids offline)

@@ -14,9 +14,10 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.core.durations import DurationError, parse_duration
@@ -35,6 +36,7 @@ SINCE_FORMS = (
 )
 CHANNEL_FORMS = "a channel id such as C0123456789 (channel details → About; not a #name)"
 BATCH = 1000  # approvals read per round trip
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,37 @@ def figures_of(history: History, *, channels: Sequence[str], rubber_stamp: Rubbe
     return dataclasses.replace(figures, frozen=history.frozen)
 
 
+def check_out(path: Path, flag: str, example: str) -> None:
+    """A file the report may write: its folder exists and it is no folder (ReportError naming `flag`)."""
+    if not path.parent.is_dir():
+        raise ReportError(f"{flag}: the folder {str(path.parent)[:200]!r} does not exist")
+    if path.is_dir():
+        raise ReportError(f"{flag}: {str(path)[:200]!r} is a folder; give a file name such as {example}")
+
+
+def reading(read: Callable[[], T]) -> T | int:
+    """`read()` (what a report reads of Redis and the archive), or the exit code once what went wrong is said on
+    standard error (never the Redis URL: it may hold a password)."""
+    try:
+        return read()
+    except ArchiveError as exc:
+        print(f"error: cannot read the audit archive: {exc}; nothing was written", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(
+            f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "
+            "where REDIS_URL points, with the right password? Nothing was written.",
+            file=sys.stderr,
+        )
+        return 1
+    except ValueError:  # redis-py refuses the URL itself (its message may quote it: not shown)
+        print(
+            "error: REDIS_URL is not a Redis URL (redis://[:password@]host:port/db); nothing was written",
+            file=sys.stderr,
+        )
+        return 2
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` whole or not at all (a temporary file in the same directory, renamed)."""
     handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
@@ -187,35 +220,17 @@ def build_report(
         rule = check_rubber_stamp(rubber_stamp_seconds, rubber_stamp_rate, rubber_stamp_min)
         if team and not TENANT.fullmatch(team):
             raise ReportError(f"--team: {team[:40]!r} is not a workspace id (T…) or an organisation's (E…)")
-        if not out.parent.is_dir():
-            raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
-        if out.is_dir():
-            raise ReportError(f"--out: {str(out)[:200]!r} is a folder; give a file name such as report.html")
+        check_out(out, "--out", "report.html")
         settings = StoreSettings.from_env(environ) if settings is None else settings
         archived = open_archive(archive, retain=0) if archive is not None else None
     except (ReportError, SettingsError, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     now = time.time()
-    try:
-        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team,
-                                   archive=archived))
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}; nothing was written", file=sys.stderr)
-        return 1
-    except StoreUnavailable as exc:
-        print(
-            f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "
-            "where REDIS_URL points, with the right password? Nothing was written.",
-            file=sys.stderr,
-        )
-        return 1
-    except ValueError:  # redis-py refuses the URL itself (its message may quote it: not shown)
-        print(
-            "error: REDIS_URL is not a Redis URL (redis://[:password@]host:port/db); nothing was written",
-            file=sys.stderr,
-        )
-        return 2
+    history = reading(lambda: asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team,
+                                               archive=archived)))
+    if isinstance(history, int):
+        return history
     if not history.log_found:
         print(
             f"error: no audit log found under REDIS_KEY_PREFIX {settings.key_prefix!r} in the Redis at REDIS_URL; is"

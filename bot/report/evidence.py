@@ -302,7 +302,7 @@ def evidence_command(
     try:
         if since is None or until is None or out_dir is None:
             raise UsageError("evidence needs --since DATE, --until DATE, --archive URL and --out DIR")
-        start, end = _period_time(since, "--since"), _period_time(until, "--until")
+        start, end = period_time(since, "--since"), period_time(until, "--until")
         if end <= start:
             raise UsageError(f"evidence: --until ({until[:40]}) must be after --since ({since[:40]})")
         if not 0 <= sample <= 10_000:
@@ -319,7 +319,7 @@ def evidence_command(
     return 0
 
 
-def _period_time(text: str, flag: str) -> float:
+def period_time(text: str, flag: str) -> float:
     """An ISO 8601 date or time (UTC unless it says its offset) as epoch seconds; UsageError when it is not one."""
     try:
         moment = datetime.fromisoformat(text.strip())

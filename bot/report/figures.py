@@ -219,7 +219,7 @@ class Figures:
 
 
 
-def _spread(label: str, times: Iterable[int], *, timed_out: int = 0, cancelled: int = 0) -> Spread:
+def spread(label: str, times: Iterable[int], *, timed_out: int = 0, cancelled: int = 0) -> Spread:
     ordered = tuple(sorted(times))
     if not ordered:
         return Spread(label, 0, 0, 0, 0, timed_out, cancelled)
@@ -270,7 +270,7 @@ def _spreads(decisions: Iterable[tuple[str, Entry]]) -> tuple[Spread, ...]:
             continue
         labels[label] = None
     groups = [
-        _spread(label, times[label], timed_out=ended[label]["timed_out"], cancelled=ended[label]["cancelled"])
+        spread(label, times[label], timed_out=ended[label]["timed_out"], cancelled=ended[label]["cancelled"])
         for label in labels
     ]
     return tuple(sorted(groups, key=lambda s: (-s.decided, -s.timed_out, s.label)))
@@ -360,7 +360,7 @@ def _by_approver(scan: Pass) -> tuple[Spread, ...]:
     for act in scan.acts.values():
         by_approver[act.user].append(act.latency_ms)
     return tuple(sorted(
-        (_spread(user, times) for user, times in by_approver.items()), key=lambda s: (-s.decided, s.label)
+        (spread(user, times) for user, times in by_approver.items()), key=lambda s: (-s.decided, s.label)
     ))
 
 
@@ -386,7 +386,7 @@ def compute(
     since = _first_time(scan, now) if since is None else since
     outcomes = _outcomes(scan)
     people = [latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES]
-    overall = _spread(
+    overall = spread(
         "all",
         (t for t in people if t is not None),
         timed_out=outcomes["timed_out"],

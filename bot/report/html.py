@@ -32,9 +32,11 @@ from bot.report import (
 )
 from bot.report.entries import DAY
 from bot.report.figures import SHADOW_DAYS
+from bot.report.oversight import EVIDENCES, Oversight
+from bot.report.oversight_plots import oversight_svg
 from bot.report.plots import MOST_SHOWN, NAMES, PLOT_IDS, plot_svg, shown_series
 
-__all__ = ["NAMES", "PLOT_IDS", "render"]
+__all__ = ["NAMES", "PLOT_IDS", "render", "render_oversight"]
 
 
 def when(epoch: float) -> str:
@@ -91,3 +93,17 @@ def _context(figures: Figures) -> dict[str, Any]:
 def render(figures: Figures) -> str:
     """The report page for `figures`: one HTML string, self-contained."""
     return _environment().get_template("page.html").render(_context(figures))
+
+
+def render_oversight(oversight: Oversight, *, channels: tuple[str, ...] = ()) -> str:
+    """The oversight report's page (templates/oversight.html): one HTML string, self-contained."""
+
+    def draw(plot_id: str, label: str) -> Markup:
+        return oversight_svg(oversight, plot_id, label)
+
+    return _environment().get_template("oversight.html").render(
+        o=oversight, draw=draw, when=when, evidences=EVIDENCES, channels=channels,
+        seconds=lambda value: "not recorded" if value is None else f"{value:.3f}",
+        title=f"Oversight report, {when(oversight.since)[:10]} to {when(oversight.until)[:10]}",
+        since=when(oversight.since), until=when(oversight.until),
+    )

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import math
 import os
@@ -47,6 +46,8 @@ import rfc8785
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet, OKPKey
 
+from agent_approvals.artifacts import ArtifactError, artifact_sha256, disk_mismatch, normalised_all
+from agent_approvals.canonical import jcs as jcs  # (its home is canonical.py; named here too)
 from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
 from agent_approvals.wire import base_url
 
@@ -63,48 +64,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def args_sha256(arguments: Any) -> str:
     """Hex SHA-256 of the RFC 8785 (JCS) canonical JSON of `arguments`: the `args_sha256` claim."""
     return hashlib.sha256(jcs(arguments)).hexdigest()
-
-
-_SAFE_INTEGER = 2**53 - 1  # RFC 8785's integers: an IEEE 754 double's exact ones
-
-
-def jcs(value: Any) -> bytes:
-    """The RFC 8785 (JCS) canonical JSON of `value`: what the `rfc8785` package writes (its errors too), written by
-    the C `json` encoder (sorted keys, no spaces, UTF-8 as is) when that is the same bytes: a value of objects with
-    keys in the Basic Multilingual Plane (Python's order of them is then UTF-16's), lists, strings, booleans, null and
-    integers within +-(2^53-1); with a float or anything else, the package's encoder (ECMAScript numbers)."""
-    if _plain(value):
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # (a lone surrogate: the package says what is wrong)
-            pass
-    return rfc8785.dumps(value)
-
-
-def _plain(value: Any) -> bool:
-    """Whether `json.dumps` writes `value` as RFC 8785 does (`jcs`)."""
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
-                return False
-        elif kind is list:
-            todo.extend(item)
-        elif kind is dict:
-            try:
-                keys = "".join(item)  # (one test of them all; a key that is no string raises)
-            except TypeError:
-                return False
-            if not (keys.isascii() or max(keys) <= "\uffff"):
-                return False
-            todo.extend(item.values())
-        else:
-            return False
-    return True
 
 
 class ReceiptError(Exception):
@@ -253,8 +212,6 @@ def _claims(claims: dict[str, Any]) -> dict[str, Any]:
 def _bound(named: list[str] | None, artifacts: Sequence[Mapping[str, Any]] | None) -> None:
     """`artifacts` are exactly the ones whose digests the receipt names (`named`), in order; else `ReceiptError`
     (`wrong_artifacts`). A receipt that names none takes none (or `[]`)."""
-    from agent_approvals.artifacts import ArtifactError, artifact_sha256, normalised_all  # (it imports `jcs` here)
-
     if artifacts is None:
         if named:
             raise ReceiptError("wrong_artifacts", f"the receipt binds {len(named)} artefact(s) and none were given:"
@@ -275,8 +232,6 @@ def _bound(named: list[str] | None, artifacts: Sequence[Mapping[str, Any]] | Non
 def on_disk(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str] = ".") -> None:
     """Each file change of `artifacts` (a relative path under `root`) still finds its approved `before` on disk
     (`agent_approvals.artifacts.disk_mismatch`); else `ReceiptError` (`disk_mismatch`, saying which and why)."""
-    from agent_approvals.artifacts import ArtifactError, disk_mismatch
-
     for artifact in artifacts:
         try:
             why = disk_mismatch(artifact, root)

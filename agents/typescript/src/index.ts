@@ -33,6 +33,24 @@ export {
   type WaitOptions,
 } from "./client.js";
 export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";
+export {
+  ArtifactError,
+  MAX_ARTIFACTS,
+  artifactSha256,
+  declaredFor,
+  diskMismatch,
+  fileChange,
+  normalisedArtifact,
+  normalisedArtifacts,
+  textSha256,
+  type Artifact,
+  type ArtifactInput,
+  type CommandArtifact,
+  type DeclaredArtifacts,
+  type FileChange,
+  type MessageArtifact,
+  type QueryArtifact,
+} from "./artifacts.js";
 export { canonicalJson } from "./json.js";
 export {
   ALG,
@@ -42,6 +60,7 @@ export {
   argsSha256,
   requiresReceipt,
   verifyReceipt,
+  type CheckedCall,
   type CheckerOptions,
   type Jwks,
   type ReceiptClaims,

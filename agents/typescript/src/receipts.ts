@@ -6,19 +6,22 @@
  * A receipt is a compact JWS (a JWT), alg EdDSA (Ed25519), signed by the bot with a key from its JWKS
  * (`GET /api/v1/jwks.json`, the `kid` in each header). It is bound to one approval (`sub`), the key that asked
  * (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of their RFC 8785 canonical JSON), and is
- * short-lived (`exp`).
+ * short-lived (`exp`). When the ask carried artefacts (the change itself: `artifacts.ts`), it names each one's digest
+ * (`artifacts`), and the executor gives the artefacts it is about to apply: any other, another number or order of
+ * them, or none is refused (`wrong_artifacts`), and, given a `root`, a file change whose file on disk is no longer the
+ * approved `before` (`disk_mismatch`).
  *
  * jose verifies it (`jwtVerify`, with the keys of `createRemoteJWKSet` or `createLocalJWKSet`); around it, the
  * project's own checks: its form, read before any key (the contract's one spelling, which jose lets pass), then the
  * claims' types and meaning in the Python verifier's order (times with its leeway, tool, the arguments' digest,
  * audience, issuer), and, with a `ReceiptChecker`, its single use through the bot.
  *
- * - `verifyReceipt(receipt, { jwks | jwksUrl, tool, arguments, audience })`: the claims, or `ReceiptError`; spends
- *   nothing.
+ * - `verifyReceipt(receipt, { jwks | jwksUrl, tool, arguments, artifacts, root, audience })`: the claims, or
+ *   `ReceiptError`; spends nothing.
  * - `new ReceiptChecker(url)`: verifies with the bot's keys (fetched, cached) and spends each receipt through the bot,
  *   once across every process.
- * - `requiresReceipt(checker, { tool })(fn)`: a tool function that runs only with a valid, unspent receipt for
- *   exactly the arguments it is called with.
+ * - `requiresReceipt(checker, { tool, artifacts })(fn)`: a tool function that runs only with a valid, unspent receipt
+ *   for exactly the arguments it is called with (and the artefacts `artifacts(args)` says it applies).
  *
  * Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
  * signature does (fail closed). The receipt itself is never logged.
@@ -36,6 +39,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 
+import { offDisk, unbound } from "./artifacts.js";
 import { isKind, markKinds } from "./errors.js";
 import { NotJson, canonicalJson, strictJson } from "./json.js";
 import { baseUrl } from "./wire.js";
@@ -60,6 +64,8 @@ export type ReceiptReason =
   | "not_yet_valid"
   | "wrong_tool"
   | "wrong_arguments"
+  | "wrong_artifacts"
+  | "disk_mismatch"
   | "wrong_audience"
   | "wrong_issuer"
   | "used"
@@ -98,6 +104,8 @@ export interface ReceiptClaims {
   nbf?: number;
   tool: string;
   args_sha256: string;
+  /** Each artefact's digest (`artifactSha256`), in the ask's order; absent when it had none. */
+  artifacts?: string[];
   decided_by: unknown[];
   [claim: string]: unknown;
 }
@@ -129,6 +137,10 @@ export interface VerifyOptions {
   jwksUrl?: string;
   tool: string;
   arguments: unknown;
+  /** The artefacts about to be applied: exactly the ones the receipt binds (none, or `[]`, when it binds none). */
+  artifacts?: readonly unknown[] | undefined;
+  /** Each file change's file (a relative path under `root`) must still hold the approved `before`. */
+  root?: string | undefined;
   /** The id of the API key whose approvals this executor runs (`check()`'s `id`): the receipt must name it. */
   audience?: string;
   issuer?: string;
@@ -185,6 +197,8 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
   if (!timingSafeEqual(Buffer.from(claims.args_sha256), Buffer.from(digest(options.arguments)))) {
     throw new ReceiptError("wrong_arguments", "the arguments are not the ones approved");
   }
+  const wrong = unbound(claims.artifacts, options.artifacts);
+  if (wrong !== null) throw new ReceiptError("wrong_artifacts", wrong);
   const audiences = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
   if (options.audience !== undefined && !audiences.includes(options.audience)) {
     const [is, not] = [JSON.stringify(claims.aud), JSON.stringify(options.audience)];
@@ -194,6 +208,8 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
     const [is, not] = [JSON.stringify(claims.iss), JSON.stringify(options.issuer)];
     throw new ReceiptError("wrong_issuer", `the receipt was issued by ${is}, not ${not}`);
   }
+  const moved = options.root === undefined ? null : await offDisk(options.artifacts ?? [], options.root);
+  if (moved !== null) throw new ReceiptError("disk_mismatch", moved);
   return claims;
 }
 
@@ -276,6 +292,10 @@ function typed(claims: Record<string, unknown>, integers: Set<string>): ReceiptC
   if (!(typeof aud === "string" || (Array.isArray(aud) && aud.every((a) => typeof a === "string")))) wrong.push("aud");
   if (!Array.isArray(claims["decided_by"])) wrong.push("decided_by");
   if (!wrong.includes("args_sha256") && !HEX64.test(claims["args_sha256"] as string)) wrong.push("args_sha256");
+  const named = claims["artifacts"];
+  const digests =
+    Array.isArray(named) && named.length > 0 && named.every((d) => typeof d === "string" && HEX64.test(d));
+  if ("artifacts" in claims && !digests) wrong.push("artifacts");
   if (wrong.length > 0) throw new ReceiptError("malformed", `missing or mistyped claims: ${wrong.join(", ")}`);
   return claims as ReceiptClaims;
 }
@@ -379,6 +399,18 @@ export interface CheckerOptions {
 }
 
 /**
+ * A call an executor is about to make: its tool, arguments and the artefacts it applies (which the receipt must
+ * bind), each file change's file under `root` (default the working directory; null: not on this disk) still the
+ * approved `before` (`disk_mismatch`, nothing spent).
+ */
+export interface CheckedCall {
+  tool: string;
+  arguments: unknown;
+  artifacts?: readonly unknown[] | undefined;
+  root?: string | null | undefined;
+}
+
+/**
  * Verifies receipts with the bot's keys and spends each once, through the bot (so a receipt runs one call, whichever
  * process of whichever executor gets it). `url` is the bot's base URL (`AGENT_APPROVALS_URL`); no API key.
  */
@@ -405,12 +437,14 @@ export class ReceiptChecker {
    * The claims of `receipt`, verified for calling `tool` with exactly `arguments` and spent (this call is its one
    * use); else `ReceiptError` and the call must not run.
    */
-  async check(receipt: unknown, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
+  async check(receipt: unknown, call: CheckedCall): Promise<ReceiptClaims> {
     if (receipt === undefined || receipt === null || receipt === "") {
       throw new ReceiptError("missing", `calling ${JSON.stringify(call.tool)} needs the receipt of an approval`);
     }
     if (typeof receipt !== "string") throw new ReceiptError("malformed", "a receipt is a compact JWS string");
     const claims = await this.verified(receipt, call);
+    const moved = call.root === null ? null : await offDisk(call.artifacts ?? [], call.root ?? ".");
+    if (moved !== null) throw new ReceiptError("disk_mismatch", moved); // nothing spent
     await this.spend(receipt, claims);
     return claims;
   }
@@ -419,8 +453,9 @@ export class ReceiptChecker {
    * `verifyReceipt` with the bot's keys (jose's remote key set: cached `maxAge` s, fetched again when a `kid` is new
    * to them, at most once per `refetchAfter` s). Spends nothing.
    */
-  async verified(receipt: string, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
+  async verified(receipt: string, call: CheckedCall): Promise<ReceiptClaims> {
     const made: VerifyOptions = { jwks: this.keys, tool: call.tool, arguments: call.arguments };
+    if (call.artifacts !== undefined) made.artifacts = call.artifacts;
     made.leeway = this.options.leeway ?? 30;
     if (this.options.audience !== undefined) made.audience = this.options.audience;
     if (this.options.issuer !== undefined) made.issuer = this.options.issuer;
@@ -479,14 +514,20 @@ export type ReceiptRequired<A, R> = ((args: A, receipt: string | null | undefine
  * );
  * await sendEmail(approval.arguments, approval.receipt);
  * ```
+ *
+ * `artifacts(args)`: the artefacts the call applies, which the receipt must bind; a file change's file under `root`
+ * (default the working directory; null: not on this disk) must still hold the approved `before`.
  */
-export function requiresReceipt(checker: ReceiptChecker, options: { tool: string }) {
+export function requiresReceipt<A = unknown>(
+  checker: ReceiptChecker,
+  options: { tool: string; artifacts?: (args: A) => readonly unknown[]; root?: string | null },
+) {
   if (typeof options?.tool !== "string" || !options.tool) throw new TypeError("requiresReceipt needs the tool's name");
-  const tool = options.tool;
-  return <A, R>(fn: (args: A) => Promise<R>): ReceiptRequired<A, R> => {
+  const { tool, artifacts, root } = options;
+  return <B extends A, R>(fn: (args: B) => Promise<R>): ReceiptRequired<B, R> => {
     if (typeof fn !== "function") throw new TypeError("requiresReceipt wraps a function (args) => Promise");
-    const guarded = async (args: A, receipt: string | null | undefined): Promise<R> => {
-      await checker.check(receipt, { tool, arguments: args });
+    const guarded = async (args: B, receipt: string | null | undefined): Promise<R> => {
+      await checker.check(receipt, { tool, arguments: args, artifacts: artifacts?.(args), root });
       return fn(args);
     };
     return Object.assign(guarded, { tool, checker });

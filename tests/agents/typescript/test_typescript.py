@@ -42,6 +42,7 @@ from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import BOB, SALES, Worker
+from tests.support.artifact_vectors import FILE as ARTIFACT_VECTORS
 from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
@@ -174,7 +175,8 @@ async def test_the_typescript_package_against_a_real_bot(
     signals = tmp_path / "signals"
     signals.mkdir()
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "TS_SIGNALS": str(signals)}
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "ARTIFACT_VECTORS": str(ARTIFACT_VECTORS),
+           "TS_SIGNALS": str(signals)}
     own = sorted((PACKAGE / "test").glob("*.test.ts"))
     suite = sorted((PROJECT / "test").glob("*.test.ts"))
     adapters = [p for p in suite if p.name in NODE22]
@@ -188,7 +190,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 38 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 39 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

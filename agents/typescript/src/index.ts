@@ -54,21 +54,23 @@ export {
 export { canonicalJson } from "./json.js";
 export {
   ALG,
-  ReceiptChecker,
   ReceiptError,
   TYPE,
   argsSha256,
-  requiresReceipt,
   verifyReceipt,
-  type CheckedCall,
-  type CheckerOptions,
   type Jwks,
   type ReceiptClaims,
   type ReceiptKeys,
   type ReceiptReason,
-  type ReceiptRequired,
   type VerifyOptions,
 } from "./receipts.js";
+export {
+  ReceiptChecker,
+  requiresReceipt,
+  type CheckedCall,
+  type CheckerOptions,
+  type ReceiptRequired,
+} from "./checker.js";
 export { FileStateStore, type StateStore } from "./state.js";
 export { refusal, who } from "./words.js";
 export { API_PATH, FIRST_TRIES, baseUrl } from "./wire.js";

@@ -53,12 +53,12 @@ from tests.support.typescript import (
     INSTALL,
     NODE22,
     PACKAGE,
-    PRESERVE,
     PROJECT,
     api_ts,
     build,
     node,
     node22,
+    node_test,
 )
 
 RULED = ({"to": "rule@example.com", "body": "Prices go up 5% on May 1."},  # ai-sdk, mastra: a rule approves it
@@ -68,7 +68,6 @@ PERMIT = """@id("ts-permit")
 permit (principal, action == Action::"send_email", resource)
 when { context.args has to && context.args.to == "policy@example.com" };
 """
-CONFORMANCE = PROJECT / "test" / "conformance.ts"
 FRAMEWORKS = ("ai", "@mastra/core", "@mastra/libsql", "@openai/agents", "@langchain/core", "@langchain/langgraph",
               "@langchain/langgraph-checkpoint-sqlite", "zod")
 
@@ -132,33 +131,6 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
     reasons = {v["expect"] for v in made["vectors"]}
     assert reasons >= {"ok", "bad_signature", "malformed", "unknown_key", "expired", "not_yet_valid", "wrong_tool",
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
-
-
-def declared_tests(paths: list[Path]) -> int:
-    """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
-    `conformance(driver)`."""
-    cases = len(re.findall(r"^\s+(?:\{ )?id: \"", CONFORMANCE.read_text(), re.M))
-    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
-               p.read_text(), re.M)) for p in paths)
-
-
-async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
-    """`node --test` of the compiled `tests` (their sources in the test/ folder of the package or of the suite's
-    project, all of one) on `binary`: its TAP output, once all passed. The suite's run with `PRESERVE` (its own
-    programs too: NODE_OPTIONS), as its package.json's `test` says."""
-    where = tests[0].parent.parent
-    if where == PROJECT:
-        env = {**env, "NODE_OPTIONS": f"{env.get('NODE_OPTIONS', '')} {PRESERVE}".strip()}
-    process = await asyncio.create_subprocess_exec(
-        binary, "--test", "--test-reporter=tap", *(str(where / "dist" / "test" / f"{t.stem}.js") for t in tests),
-        cwd=where, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), 240)
-    said = out.decode()
-    assert process.returncode == 0, said[-6000:]
-    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
-    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
-    assert counts == expected, said
-    return said
 
 
 @pytest.mark.slow

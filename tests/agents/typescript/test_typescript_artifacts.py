@@ -17,14 +17,15 @@ import pytest
 
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
-from tests.agents.typescript.test_typescript import RULED, node_test
 from tests.conftest import BOB, SALES, Worker
 from tests.support.artifact_vectors import FILE
 from tests.support.signing_worker import signing_bot
 from tests.support.ts_review import review
-from tests.support.typescript import PACKAGE, PRESERVE, PROJECT, build, node, node22
+from tests.support.typescript import PACKAGE, PRESERVE, PROJECT, build, node, node22, node_test
 
 pytestmark = pytest.mark.slow  # a worker, node and the package's build as processes
+
+RULED = {"to": "rule@example.com", "body": "Prices go up 5% on May 1."}  # what the adapters' tests send: ruled
 
 
 @pytest.fixture
@@ -50,10 +51,9 @@ async def test_a_receipt_for_artefact_a_is_refused_for_b_in_typescript(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     bot, key = signer
-    for ruled in RULED[:1]:  # the adapters' asks: approved by a rule, at once
-        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", ruled),
-                    created_by=BOB, created_at=0, expires_at=2e10)
-        assert await bot.services.store.rules.create(rule)
+    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", RULED),
+                created_by=BOB, created_at=0, expires_at=2e10)  # the adapters' asks: approved at once
+    assert await bot.services.store.rules.create(rule)
     await asyncio.to_thread(build)
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key, "ARTIFACT_VECTORS": str(FILE)}
     done = asyncio.Event()

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from agent_approvals.receipts import jcs
+from agent_approvals.canonical import jcs
 
 MAX_ARTIFACTS: Final = 20
 MAX_PATH: Final = 4096

@@ -3,11 +3,15 @@
 A receipt is a compact JWS (RFC 7515), alg EdDSA (Ed25519), signed by the bot with a key from its JWKS
 (`GET /api/v1/jwks.json`, the `kid` in each header). It is bound to one approval (`sub`), the key that
 asked (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of their RFC 8785 canonical
-JSON), and is short-lived (`exp`).
+JSON), and is short-lived (`exp`). When the ask carried artefacts (`agent_approvals.artifacts`: the change itself),
+the receipt also names each one's digest (`artifacts`, in the ask's order), and the executor gives the artefacts it
+is about to apply: any other artefact, another number or order of them, or none given is refused
+(`wrong_artifacts`), and a file change whose file on disk is no longer the approved `before` too (`disk_mismatch`).
 
-    verify(receipt, jwks, tool=, arguments=)   offline and pure: the claims, or `ReceiptError`
-    ReceiptChecker(url)                       verifies with the bot's JWKS (fetched, cached) and spends the
-                                              receipt through the bot's use, once across every process
+    verify(receipt, jwks, tool=, arguments=, artifacts=)   offline: the claims, or `ReceiptError` (pure, unless
+                                                           `root` asks it to read the files of file changes)
+    ReceiptChecker(url)                       verifies with the bot's JWKS (fetched, cached), checks the files on disk
+                                              and spends the receipt through the bot's use, once across every process
 
 The guards that wrap what runs (`requires_receipt`, `guard_mcp_server`, `receipt_extension`) are guards.py.
 
@@ -25,14 +29,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import math
+import os
 import random
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -42,6 +46,8 @@ import rfc8785
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet, OKPKey
 
+from agent_approvals.artifacts import ArtifactError, artifact_sha256, disk_mismatch, normalised_all
+from agent_approvals.canonical import jcs as jcs  # (its home is canonical.py; named here too)
 from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
 from agent_approvals.wire import base_url
 
@@ -60,56 +66,16 @@ def args_sha256(arguments: Any) -> str:
     return hashlib.sha256(jcs(arguments)).hexdigest()
 
 
-_SAFE_INTEGER = 2**53 - 1  # RFC 8785's integers: an IEEE 754 double's exact ones
-
-
-def jcs(value: Any) -> bytes:
-    """The RFC 8785 (JCS) canonical JSON of `value`: what the `rfc8785` package writes (its errors too), written by
-    the C `json` encoder (sorted keys, no spaces, UTF-8 as is) when that is the same bytes: a value of objects with
-    keys in the Basic Multilingual Plane (Python's order of them is then UTF-16's), lists, strings, booleans, null and
-    integers within +-(2^53-1); with a float or anything else, the package's encoder (ECMAScript numbers)."""
-    if _plain(value):
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # (a lone surrogate: the package says what is wrong)
-            pass
-    return rfc8785.dumps(value)
-
-
-def _plain(value: Any) -> bool:
-    """Whether `json.dumps` writes `value` as RFC 8785 does (`jcs`)."""
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
-                return False
-        elif kind is list:
-            todo.extend(item)
-        elif kind is dict:
-            try:
-                keys = "".join(item)  # (one test of them all; a key that is no string raises)
-            except TypeError:
-                return False
-            if not (keys.isascii() or max(keys) <= "\uffff"):
-                return False
-            todo.extend(item.values())
-        else:
-            return False
-    return True
-
-
 class ReceiptError(Exception):
     """A call refused for its receipt; nothing was run. `reason` says why, as a code:
 
     missing (no receipt), malformed (not a receipt: its parts, encoding, JSON, `alg`, `typ`, `crit` or claims),
     unknown_key (its `kid` is in no key of the JWKS), bad_signature, expired, not_yet_valid (`iat`/`nbf` ahead of
-    the clock), wrong_tool, wrong_arguments (not exactly the approved arguments), wrong_audience, wrong_issuer,
-    used (spent already, by another call), refused (the bot did not accept it), unavailable (the bot could not be
-    reached to fetch its keys or to spend the receipt).
+    the clock), wrong_tool, wrong_arguments (not exactly the approved arguments), wrong_artifacts (not exactly the
+    approved artefacts, in their order, or none given for a receipt that names some), disk_mismatch (a file change's
+    file on disk is no longer the approved `before`), wrong_audience, wrong_issuer, used (spent already, by another
+    call), refused (the bot did not accept it), unavailable (the bot could not be reached to fetch its keys or to
+    spend the receipt).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -126,6 +92,8 @@ def verify(
     *,
     tool: str,
     arguments: Any,
+    artifacts: Sequence[Mapping[str, Any]] | None = None,
+    root: str | os.PathLike[str] | None = None,
     audience: str | None = None,
     issuer: str | None = None,
     now: float | None = None,
@@ -133,13 +101,21 @@ def verify(
 ) -> dict[str, Any]:
     """The claims of `receipt` when it is a receipt the keys of `jwks` signed for calling `tool` with exactly
     `arguments` (key order does not matter: RFC 8785), and still valid at `now` (default the clock, give or
-    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's id, `GET /api/v1/key`) or `issuer`,
-    the receipt must name them. This spends nothing: `ReceiptChecker.check` also makes sure it is used once.
+    take `leeway` seconds); else `ReceiptError`. `artifacts`: the artefacts about to be applied, which must be exactly
+    the ones the receipt names (`wrong_artifacts`; a receipt that names none takes none, or `[]`); with `root`, each
+    file change's file (a relative path under `root`) must still hold its approved `before` (`disk_mismatch`). With
+    `audience` (an API key's id, `GET /api/v1/key`) or `issuer`, the receipt must name them. This spends nothing:
+    `ReceiptChecker.check` also makes sure it is used once.
 
         claims = verify(receipt, jwks, tool="send_email", arguments={"to": "bob@example.com", "body": "Hi"})
+        claims = verify(receipt, jwks, tool="edit", arguments=arguments, artifacts=[file_change(path, old, new)],
+                        root=".")
     """
-    return _verify(receipt, _key_set(jwks), tool=tool, arguments=arguments, audience=audience, issuer=issuer,
-                   now=now, leeway=leeway)
+    claims = _verify(receipt, _key_set(jwks), tool=tool, arguments=arguments, artifacts=artifacts,
+                     audience=audience, issuer=issuer, now=now, leeway=leeway)
+    if root is not None:
+        on_disk(artifacts or (), root)
+    return claims
 
 
 def _verify(
@@ -148,6 +124,7 @@ def _verify(
     *,
     tool: str,
     arguments: Any,
+    artifacts: Sequence[Mapping[str, Any]] | None,
     audience: str | None,
     issuer: str | None,
     now: float | None,
@@ -175,6 +152,7 @@ def _verify(
         raise ReceiptError("wrong_tool", f"the receipt is for {claims['tool']!r}, not {tool!r}")
     if not hmac.compare_digest(claims["args_sha256"], _digest(arguments)):
         raise ReceiptError("wrong_arguments", "the arguments are not the ones approved")
+    _bound(claims.get("artifacts"), artifacts)
     audiences = [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
     if audience is not None and audience not in audiences:
         raise ReceiptError("wrong_audience", f"the receipt is for {claims['aud']!r}, not {audience!r}")
@@ -222,9 +200,45 @@ def _claims(claims: dict[str, Any]) -> dict[str, Any]:
         wrong.append("decided_by")
     if "args_sha256" not in wrong and not _HEX64.fullmatch(claims["args_sha256"]):
         wrong.append("args_sha256")
+    named = claims.get("artifacts")  # (absent: the ask had none)
+    if "artifacts" in claims and not (isinstance(named, list) and named
+                                      and all(isinstance(d, str) and _HEX64.fullmatch(d) for d in named)):
+        wrong.append("artifacts")
     if wrong:
         raise ReceiptError("malformed", "missing or mistyped claims: " + ", ".join(wrong))
     return claims
+
+
+def _bound(named: list[str] | None, artifacts: Sequence[Mapping[str, Any]] | None) -> None:
+    """`artifacts` are exactly the ones whose digests the receipt names (`named`), in order; else `ReceiptError`
+    (`wrong_artifacts`). A receipt that names none takes none (or `[]`)."""
+    if artifacts is None:
+        if named:
+            raise ReceiptError("wrong_artifacts", f"the receipt binds {len(named)} artefact(s) and none were given:"
+                                                  " give the ones about to be applied")
+        return
+    try:
+        given = [artifact_sha256(artifact) for artifact in normalised_all(artifacts)]
+    except ArtifactError as error:
+        raise ReceiptError("wrong_artifacts", f"not artefacts ({error})") from None
+    approved = named or []
+    if len(given) != len(approved):
+        raise ReceiptError("wrong_artifacts", f"{len(given)} artefact(s) given, the receipt binds {len(approved)}")
+    for index, (digest, bound) in enumerate(zip(given, approved, strict=True)):
+        if not hmac.compare_digest(digest, bound):
+            raise ReceiptError("wrong_artifacts", f"artifacts[{index}] is not the artefact approved")
+
+
+def on_disk(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str] = ".") -> None:
+    """Each file change of `artifacts` (a relative path under `root`) still finds its approved `before` on disk
+    (`agent_approvals.artifacts.disk_mismatch`); else `ReceiptError` (`disk_mismatch`, saying which and why)."""
+    for artifact in artifacts:
+        try:
+            why = disk_mismatch(artifact, root)
+        except ArtifactError as error:
+            raise ReceiptError("wrong_artifacts", f"not an artefact ({error})") from None
+        if why is not None:
+            raise ReceiptError("disk_mismatch", why)
 
 
 def _digest(arguments: Any) -> str:
@@ -292,20 +306,33 @@ class ReceiptChecker:
         if self._own_http:
             await self._http.aclose()
 
-    async def check(self, receipt: str | None, *, tool: str, arguments: Any) -> dict[str, Any]:
+    async def check(
+        self, receipt: str | None, *, tool: str, arguments: Any, artifacts: Sequence[Mapping[str, Any]] | None = None,
+        root: str | os.PathLike[str] | None = ".",
+    ) -> dict[str, Any]:
         """The claims of `receipt`, verified for calling `tool` with exactly `arguments` and spent (this call is
         its one use); else `ReceiptError` and the call must not run. A retry through a lost answer is the same
-        use; another call with the same receipt is refused (`used`), in this process or any other."""
+        use; another call with the same receipt is refused (`used`), in this process or any other.
+
+        `artifacts`: what the call is about to apply, exactly the artefacts the receipt binds (`wrong_artifacts`);
+        each file change's file (a relative path under `root`, default the working directory) must still hold the
+        approved `before` (`disk_mismatch`: changed since the approval; `root=None` when the files are not on this
+        disk). Nothing is spent when either refuses."""
         if not receipt:
             raise ReceiptError("missing", f"calling {tool!r} needs the receipt of an approval")
-        claims = await self.verified(receipt, tool=tool, arguments=arguments)
+        claims = await self.verified(receipt, tool=tool, arguments=arguments, artifacts=artifacts)
+        if root is not None:
+            on_disk(artifacts or (), root)
         await self._spend(receipt, claims)
         return claims
 
-    async def verified(self, receipt: str, *, tool: str, arguments: Any) -> dict[str, Any]:
+    async def verified(
+        self, receipt: str, *, tool: str, arguments: Any, artifacts: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """`verify` with the bot's keys (fetched again once when the `kid` is new to them). Spends nothing."""
-        options: dict[str, Any] = {"tool": tool, "arguments": arguments, "audience": self.audience,
-                                   "issuer": self.issuer, "now": None, "leeway": self.leeway}
+        options: dict[str, Any] = {"tool": tool, "arguments": arguments, "artifacts": artifacts,
+                                   "audience": self.audience, "issuer": self.issuer, "now": None,
+                                   "leeway": self.leeway}
         try:
             return _verify(receipt, await self.key_set(), **options)
         except ReceiptError as error:

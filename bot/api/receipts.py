@@ -14,6 +14,8 @@ deployment's current key (bot/core/signing.py). Its claims:
     tool         the tool's name (absent for a message or code)
     args_sha256  hex SHA-256 of the RFC 8785 canonical JSON of the arguments to run (the edited ones when a
                  reviewer edited them: the edited call is its own approval)
+    artifacts    the digest (`agent_approvals.artifacts.artifact_sha256`) of each artefact of the ask, in its order
+                 (a reviewer's edited one when revised: what `ApprovalRecord.artifacts` keeps); absent when none
     decided_by   [{"type": "person", "id", "name"}...] (each vote of a quorum), [{"type": "rule", "id"}],
                  [{"type": "mode", "mode"}] or [{"type": "timeout"}]; a person whose passkey confirmed their vote
                  (step-up, bot/stepup/) also has "amr" (["pop", "mfa"]), "passkey" (the SHA-256 of its credential id)
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +51,7 @@ from bot.store.receipts import Receipts
 log = logging.getLogger(__name__)
 
 DEFAULT_ISSUER = "slack-agent-approvals"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 NameOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -112,6 +116,25 @@ def full_args_sha256(approval: ApprovalRecord) -> str:
     return args_sha256(json.loads(approval.arguments) if approval.arguments else {})
 
 
+class UnboundArtifacts(ValueError):
+    """An approval's artefacts whose digests cannot be read: it gets no receipt (one never binds less than was
+    approved)."""
+
+
+def artifact_digests(approval: ApprovalRecord) -> list[str]:
+    """The `artifacts` claim: the `sha256` kept with each of the approval's artefacts (of the artefact as asked, or
+    as a reviewer edited it), in order; `UnboundArtifacts` when one is unreadable."""
+    try:
+        kept = json.loads(approval.artifacts)
+    except ValueError:
+        raise UnboundArtifacts("its artefacts are not readable") from None
+    items = kept if isinstance(kept, list) else []
+    digests = [item.get("sha256") if isinstance(item, dict) else None for item in items]
+    if not digests or not all(isinstance(digest, str) and _HEX64.fullmatch(digest) for digest in digests):
+        raise UnboundArtifacts("its artefacts have no digests")
+    return [str(digest) for digest in digests]
+
+
 async def receipt_claims(
     approval: ApprovalRecord, *, issuer: str, ttl: int, now: float, jti: str, names: NameOf | None = None
 ) -> dict[str, Any]:
@@ -124,6 +147,8 @@ async def receipt_claims(
     if approval.kind == "tool_call":
         claims["tool"] = approval.tool_name
         claims["args_sha256"] = full_args_sha256(approval)
+    if approval.artifacts:
+        claims["artifacts"] = artifact_digests(approval)
     claims["decided_by"] = await deciders(approval, names)
     if approval.required_approvals > 1:
         claims["quorum"] = {"required": approval.required_approvals}
@@ -168,9 +193,10 @@ class ReceiptIssuer:
         try:
             claims = await receipt_claims(approval, issuer=self.issuer, ttl=self.ttl, now=now, jti=jti,
                                           names=self.names)
-        except ValueError as exc:  # arguments RFC 8785 cannot encode (asked before the ask refused them): none
-            log.warning("approval %s has no receipt: its arguments have no RFC 8785 form (%s)", approval.id,
-                        type(exc).__name__)
+        except ValueError as exc:  # arguments RFC 8785 cannot encode (asked before the ask refused them), artefacts
+            # without their digests: none (fail closed)
+            why = exc if isinstance(exc, UnboundArtifacts) else "its arguments have no RFC 8785 form"
+            log.warning("approval %s has no receipt: %s (%s)", approval.id, why, type(exc).__name__)
             return None
         kept = await self._stored.keep(approval.id, await self._signed(claims), jti=jti, exp=claims["exp"], now=now)
         return None if kept is None else kept.receipt

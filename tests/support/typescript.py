@@ -15,7 +15,9 @@ in the README's test command.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +77,34 @@ def installed(tool: str) -> Path:
 # node, for the suite's tests and what imports the package through a link: the linked package's adapters find their
 # frameworks beside the link (the project's node_modules), not beside the package's own folder
 PRESERVE = "--preserve-symlinks"
+CONFORMANCE = PROJECT / "test" / "conformance.ts"
+
+
+def declared_tests(paths: list[Path]) -> int:
+    """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
+    `conformance(driver)`."""
+    cases = len(re.findall(r"^\s+(?:\{ )?id: \"", CONFORMANCE.read_text(), re.M))
+    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
+               p.read_text(), re.M)) for p in paths)
+
+
+async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
+    """`node --test` of the compiled `tests` (their sources in the test/ folder of the package or of the suite's
+    project, all of one) on `binary`: its TAP output, once all passed. The suite's run with `PRESERVE` (its own
+    programs too: NODE_OPTIONS), as its package.json's `test` says."""
+    where = tests[0].parent.parent
+    if where == PROJECT:
+        env = {**env, "NODE_OPTIONS": f"{env.get('NODE_OPTIONS', '')} {PRESERVE}".strip()}
+    process = await asyncio.create_subprocess_exec(
+        binary, "--test", "--test-reporter=tap", *(str(where / "dist" / "test" / f"{t.stem}.js") for t in tests),
+        cwd=where, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), 240)
+    said = out.decode()
+    assert process.returncode == 0, said[-6000:]
+    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
+    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
+    assert counts == expected, said
+    return said
 
 
 def api_ts() -> str:

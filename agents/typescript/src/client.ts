@@ -21,6 +21,7 @@
 import { createHash, randomUUID } from "node:crypto";
 
 import type { components } from "./api.js";
+import { normalisedArtifacts, type ArtifactInput } from "./artifacts.js";
 import { ApprovalsError } from "./errors.js";
 import { API_PATH, Wire, type WireOptions } from "./wire.js";
 
@@ -47,7 +48,12 @@ export type Approval = CamelCased<Omit<ApiApproval, "arguments">> & {
 export type KeyInfo = components["schemas"]["Key"];
 
 /** What an ask may say beyond its tool or text (the API's `Ask`, camelCase), and its Idempotency-Key. */
-export type AskOptions = Partial<CamelCased<Omit<ApiAsk, "kind" | "tool" | "text">>> & {
+export type AskOptions = Partial<CamelCased<Omit<ApiAsk, "kind" | "tool" | "text" | "artifacts">>> & {
+  /**
+   * The change itself, as it will happen (`artifacts.ts`: file changes, commands, messages, queries): shown on the
+   * card and bound by the receipt; one that is not an artefact throws `ArtifactError` before anything is sent.
+   */
+  artifacts?: readonly ArtifactInput[] | undefined;
   idempotencyKey?: string;
   /** Ends the ask (its reason thrown): see the module's comment. */
   signal?: AbortSignal | undefined;
@@ -357,8 +363,9 @@ export class ApprovalsClient {
   }
 
   private async ask(body: Record<string, unknown>, options: AskOptions): Promise<Approval> {
-    const { idempotencyKey: key, title, signal, ...rest } = options;
+    const { idempotencyKey: key, title, signal, artifacts, ...rest } = options;
     body["title"] = title || this.title;
+    if (artifacts !== undefined && artifacts.length > 0) body["artifacts"] = normalisedArtifacts(artifacts);
     const mine: Record<string, unknown> = {
       channel: this.channel,
       requester: this.requester,

@@ -33,23 +33,44 @@ export {
   type WaitOptions,
 } from "./client.js";
 export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";
+export {
+  ArtifactError,
+  MAX_ARTIFACTS,
+  artifactSha256,
+  declaredFor,
+  diskMismatch,
+  fileChange,
+  normalisedArtifact,
+  normalisedArtifacts,
+  textSha256,
+  type Artifact,
+  type ArtifactInput,
+  type CommandArtifact,
+  type DeclaredArtifacts,
+  type FileChange,
+  type MessageArtifact,
+  type QueryArtifact,
+} from "./artifacts.js";
 export { canonicalJson } from "./json.js";
 export {
   ALG,
-  ReceiptChecker,
   ReceiptError,
   TYPE,
   argsSha256,
-  requiresReceipt,
   verifyReceipt,
-  type CheckerOptions,
   type Jwks,
   type ReceiptClaims,
   type ReceiptKeys,
   type ReceiptReason,
-  type ReceiptRequired,
   type VerifyOptions,
 } from "./receipts.js";
+export {
+  ReceiptChecker,
+  requiresReceipt,
+  type CheckedCall,
+  type CheckerOptions,
+  type ReceiptRequired,
+} from "./checker.js";
 export { FileStateStore, type StateStore } from "./state.js";
 export { refusal, who } from "./words.js";
 export { API_PATH, FIRST_TRIES, baseUrl } from "./wire.js";

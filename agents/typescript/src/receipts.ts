@@ -6,25 +6,28 @@
  * A receipt is a compact JWS (a JWT), alg EdDSA (Ed25519), signed by the bot with a key from its JWKS
  * (`GET /api/v1/jwks.json`, the `kid` in each header). It is bound to one approval (`sub`), the key that asked
  * (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of their RFC 8785 canonical JSON), and is
- * short-lived (`exp`).
+ * short-lived (`exp`). When the ask carried artefacts (the change itself: `artifacts.ts`), it names each one's digest
+ * (`artifacts`), and the executor gives the artefacts it is about to apply: any other, another number or order of
+ * them, or none is refused (`wrong_artifacts`), and, given a `root`, a file change whose file on disk is no longer the
+ * approved `before` (`disk_mismatch`).
  *
  * jose verifies it (`jwtVerify`, with the keys of `createRemoteJWKSet` or `createLocalJWKSet`); around it, the
  * project's own checks: its form, read before any key (the contract's one spelling, which jose lets pass), then the
  * claims' types and meaning in the Python verifier's order (times with its leeway, tool, the arguments' digest,
  * audience, issuer), and, with a `ReceiptChecker`, its single use through the bot.
  *
- * - `verifyReceipt(receipt, { jwks | jwksUrl, tool, arguments, audience })`: the claims, or `ReceiptError`; spends
- *   nothing.
- * - `new ReceiptChecker(url)`: verifies with the bot's keys (fetched, cached) and spends each receipt through the bot,
- *   once across every process.
- * - `requiresReceipt(checker, { tool })(fn)`: a tool function that runs only with a valid, unspent receipt for
- *   exactly the arguments it is called with.
+ * - `verifyReceipt(receipt, { jwks | jwksUrl, tool, arguments, artifacts, root, audience })`: the claims, or
+ *   `ReceiptError`; spends nothing.
+ * - `new ReceiptChecker(url)` (checker.ts): verifies with the bot's keys (fetched, cached) and spends each receipt
+ *   through the bot, once across every process.
+ * - `requiresReceipt(checker, { tool, artifacts })(fn)` (checker.ts): a tool function that runs only with a valid,
+ *   unspent receipt for exactly the arguments it is called with (and the artefacts `artifacts(args)` says it applies).
  *
  * Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
  * signature does (fail closed). The receipt itself is never logged.
  */
 
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 
 import {
   createLocalJWKSet,
@@ -36,9 +39,9 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 
+import { offDisk, unbound } from "./artifacts.js";
 import { isKind, markKinds } from "./errors.js";
 import { NotJson, canonicalJson, strictJson } from "./json.js";
-import { baseUrl } from "./wire.js";
 
 export const TYPE = "approval-receipt+jwt"; // the JWS header's `typ`
 export const ALG = "EdDSA";
@@ -47,7 +50,7 @@ const MAX_RECEIPT = 16_384; // characters: what the bot signs is well under 2 KB
 const SIGNATURE_BYTES = 64; // Ed25519
 const HEADER = new Set(["alg", "kid", "typ"]);
 const B64URL = /^[A-Za-z0-9_-]+$/;
-const RETRY_STATUSES = new Set([502, 503, 504]);
+export const RETRY_STATUSES = new Set([502, 503, 504]);
 const HEX64 = /^[0-9a-f]{64}$/;
 const STRINGS = ["iss", "sub", "jti", "tool", "args_sha256"] as const;
 
@@ -60,6 +63,8 @@ export type ReceiptReason =
   | "not_yet_valid"
   | "wrong_tool"
   | "wrong_arguments"
+  | "wrong_artifacts"
+  | "disk_mismatch"
   | "wrong_audience"
   | "wrong_issuer"
   | "used"
@@ -98,6 +103,8 @@ export interface ReceiptClaims {
   nbf?: number;
   tool: string;
   args_sha256: string;
+  /** Each artefact's digest (`artifactSha256`), in the ask's order; absent when it had none. */
+  artifacts?: string[];
   decided_by: unknown[];
   [claim: string]: unknown;
 }
@@ -115,7 +122,7 @@ export function argsSha256(args: unknown): string {
 /** Keys that verify receipts: a JWKS (pinned), or jose's key set function (`createRemoteJWKSet(url)`, …). */
 export type ReceiptKeys = Jwks | JWTVerifyGetKey;
 
-function keysOf(keys: ReceiptKeys): JWTVerifyGetKey {
+export function keysOf(keys: ReceiptKeys): JWTVerifyGetKey {
   if (typeof keys === "function") return keys;
   const list = typeof keys === "object" && keys !== null ? (keys as { keys?: unknown }).keys : undefined;
   if (!Array.isArray(list)) throw new TypeError("jwks must be a JSON Web Key Set: { keys: [...] }");
@@ -129,6 +136,10 @@ export interface VerifyOptions {
   jwksUrl?: string;
   tool: string;
   arguments: unknown;
+  /** The artefacts about to be applied: exactly the ones the receipt binds (none, or `[]`, when it binds none). */
+  artifacts?: readonly unknown[] | undefined;
+  /** Each file change's file (a relative path under `root`) must still hold the approved `before`. */
+  root?: string | undefined;
   /** The id of the API key whose approvals this executor runs (`check()`'s `id`): the receipt must name it. */
   audience?: string;
   issuer?: string;
@@ -185,6 +196,8 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
   if (!timingSafeEqual(Buffer.from(claims.args_sha256), Buffer.from(digest(options.arguments)))) {
     throw new ReceiptError("wrong_arguments", "the arguments are not the ones approved");
   }
+  const wrong = unbound(claims.artifacts, options.artifacts);
+  if (wrong !== null) throw new ReceiptError("wrong_artifacts", wrong);
   const audiences = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
   if (options.audience !== undefined && !audiences.includes(options.audience)) {
     const [is, not] = [JSON.stringify(claims.aud), JSON.stringify(options.audience)];
@@ -194,6 +207,8 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
     const [is, not] = [JSON.stringify(claims.iss), JSON.stringify(options.issuer)];
     throw new ReceiptError("wrong_issuer", `the receipt was issued by ${is}, not ${not}`);
   }
+  const moved = options.root === undefined ? null : await offDisk(options.artifacts ?? [], options.root);
+  if (moved !== null) throw new ReceiptError("disk_mismatch", moved);
   return claims;
 }
 
@@ -276,6 +291,10 @@ function typed(claims: Record<string, unknown>, integers: Set<string>): ReceiptC
   if (!(typeof aud === "string" || (Array.isArray(aud) && aud.every((a) => typeof a === "string")))) wrong.push("aud");
   if (!Array.isArray(claims["decided_by"])) wrong.push("decided_by");
   if (!wrong.includes("args_sha256") && !HEX64.test(claims["args_sha256"] as string)) wrong.push("args_sha256");
+  const named = claims["artifacts"];
+  const digests =
+    Array.isArray(named) && named.length > 0 && named.every((d) => typeof d === "string" && HEX64.test(d));
+  if ("artifacts" in claims && !digests) wrong.push("artifacts");
   if (wrong.length > 0) throw new ReceiptError("malformed", `missing or mistyped claims: ${wrong.join(", ")}`);
   return claims as ReceiptClaims;
 }
@@ -297,7 +316,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * A `fetch` that retries through no answer and 502/503/504 for `retryFor` seconds, each try at most 10 s: the bot's
  * answer once it is not one of those (jose's remote key set and the receipt's use read it); else the last failure.
  */
-function retrying(fetcher: typeof fetch, retryFor: number): typeof fetch {
+export function retrying(fetcher: typeof fetch, retryFor: number): typeof fetch {
   return async (input, init) => {
     const giveUp = Date.now() + retryFor * 1000;
     let delay = 100;
@@ -318,7 +337,7 @@ function retrying(fetcher: typeof fetch, retryFor: number): typeof fetch {
 }
 
 /** jose's key set of the bot's JWKS at `url`, fetched through `retrying`. */
-function remoteKeys(
+export function remoteKeys(
   url: string,
   fetcher: typeof fetch,
   options: { retryFor: number; maxAge?: number; refetchAfter?: number },
@@ -330,165 +349,4 @@ function remoteKeys(
     cooldownDuration: (options.refetchAfter ?? 30) * 1000, // an unknown kid fetches the keys again, at most this often
     [customFetch]: fetchKeys,
   });
-}
-
-/** One request to the bot (no API key: the use needs none), retried through no answer and 502/503/504. */
-async function send(
-  fetcher: typeof fetch,
-  url: string,
-  init: RequestInit,
-  retryFor: number,
-  what: string,
-): Promise<{ status: number; body: unknown }> {
-  let response: Response;
-  try {
-    response = await retrying(fetcher, retryFor)(url, init);
-  } catch (error) {
-    const failed = error instanceof Error ? error.name : "no answer";
-    throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`, {
-      cause: error,
-    });
-  }
-  const text = await response.text();
-  if (RETRY_STATUSES.has(response.status)) {
-    throw new ReceiptError(
-      "unavailable",
-      `the bot could not be reached to ${what} (HTTP ${response.status}); nothing ran`,
-    );
-  }
-  try {
-    return { status: response.status, body: JSON.parse(text) };
-  } catch {
-    return { status: response.status, body: undefined };
-  }
-}
-
-export interface CheckerOptions {
-  /** The bot's public keys, given instead of fetched (pinned: an unknown `kid` is refused). */
-  jwks?: Jwks;
-  audience?: string;
-  issuer?: string;
-  leeway?: number;
-  /** Seconds to keep retrying the bot through connection errors and 502/503/504 answers (default 10). */
-  retryFor?: number;
-  /** An unknown `kid` fetches the keys again, at most once per this many seconds (default 30). */
-  refetchAfter?: number;
-  /** Seconds the fetched keys are used before they are fetched again (default 3600). */
-  maxAge?: number;
-  fetch?: typeof fetch;
-}
-
-/**
- * Verifies receipts with the bot's keys and spends each once, through the bot (so a receipt runs one call, whichever
- * process of whichever executor gets it). `url` is the bot's base URL (`AGENT_APPROVALS_URL`); no API key.
- */
-export class ReceiptChecker {
-  readonly url: string;
-  private readonly options: CheckerOptions;
-  private readonly keys: JWTVerifyGetKey;
-
-  constructor(url: string, options: CheckerOptions = {}) {
-    this.url = baseUrl(url);
-    this.options = options;
-    const remote = { retryFor: options.retryFor ?? 10 };
-    this.keys =
-      options.jwks !== undefined
-        ? keysOf(options.jwks)
-        : remoteKeys(this.url + JWKS_PATH, options.fetch ?? globalThis.fetch, {
-            ...remote,
-            ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
-            ...(options.refetchAfter === undefined ? {} : { refetchAfter: options.refetchAfter }),
-          });
-  }
-
-  /**
-   * The claims of `receipt`, verified for calling `tool` with exactly `arguments` and spent (this call is its one
-   * use); else `ReceiptError` and the call must not run.
-   */
-  async check(receipt: unknown, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
-    if (receipt === undefined || receipt === null || receipt === "") {
-      throw new ReceiptError("missing", `calling ${JSON.stringify(call.tool)} needs the receipt of an approval`);
-    }
-    if (typeof receipt !== "string") throw new ReceiptError("malformed", "a receipt is a compact JWS string");
-    const claims = await this.verified(receipt, call);
-    await this.spend(receipt, claims);
-    return claims;
-  }
-
-  /**
-   * `verifyReceipt` with the bot's keys (jose's remote key set: cached `maxAge` s, fetched again when a `kid` is new
-   * to them, at most once per `refetchAfter` s). Spends nothing.
-   */
-  async verified(receipt: string, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
-    const made: VerifyOptions = { jwks: this.keys, tool: call.tool, arguments: call.arguments };
-    made.leeway = this.options.leeway ?? 30;
-    if (this.options.audience !== undefined) made.audience = this.options.audience;
-    if (this.options.issuer !== undefined) made.issuer = this.options.issuer;
-    return verifyReceipt(receipt, made);
-  }
-
-  /** The receipt's one use, through the bot: a fresh token for this call, the same token on each retry. */
-  private async spend(receipt: string, claims: ReceiptClaims): Promise<void> {
-    const token = `exec-${randomUUID().replace(/-/g, "")}`;
-    const path = `/api/v1/approvals/${encodeURIComponent(claims.sub)}/use`;
-    const init: RequestInit = {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "User-Agent": "agent-approvals-js-executor/0.1" },
-      body: JSON.stringify({ receipt, token }),
-    };
-    const { status, body } = await send(
-      this.options.fetch ?? globalThis.fetch,
-      this.url + path,
-      init,
-      this.options.retryFor ?? 10,
-      "spend the receipt",
-    );
-    const said = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
-    if (status === 200) {
-      if (said["used"] === true) return;
-      throw new ReceiptError("used", "the receipt was used already, by another call");
-    }
-    const error = said["error"];
-    const detail = typeof error === "object" && error !== null ? (error as Record<string, unknown>) : undefined;
-    const code = String((detail === undefined ? error : detail["code"]) ?? "").slice(0, 200);
-    const message = String((detail === undefined ? said["message"] : detail["message"]) ?? "").slice(0, 200);
-    if (status === 409 && code === "used") {
-      throw new ReceiptError("used", "the receipt was used already, by another call (that call may have run)");
-    }
-    if (status >= 400 && status < 500) {
-      const why = `${code || status}${message ? `: ${message}` : ""}`;
-      throw new ReceiptError("refused", `the bot did not accept the receipt (${why})`);
-    }
-    throw new ReceiptError("unavailable", `the bot could not spend the receipt (HTTP ${status})`);
-  }
-}
-
-/** A tool function that runs only with a valid, unspent receipt: `guarded(args, receipt)`. */
-export type ReceiptRequired<A, R> = ((args: A, receipt: string | null | undefined) => Promise<R>) & {
-  readonly tool: string;
-  readonly checker: ReceiptChecker;
-};
-
-/**
- * A wrapper: `fn(args)` runs only when called with a valid, unspent receipt for calling `tool` with exactly `args`;
- * else `ReceiptError`, and its body never runs (`requires_receipt` in Python).
- *
- * ```ts
- * const sendEmail = requiresReceipt(checker, { tool: "send_email" })(
- *   async (args: { to: string; body: string }) => mailer.send(args),
- * );
- * await sendEmail(approval.arguments, approval.receipt);
- * ```
- */
-export function requiresReceipt(checker: ReceiptChecker, options: { tool: string }) {
-  if (typeof options?.tool !== "string" || !options.tool) throw new TypeError("requiresReceipt needs the tool's name");
-  const tool = options.tool;
-  return <A, R>(fn: (args: A) => Promise<R>): ReceiptRequired<A, R> => {
-    if (typeof fn !== "function") throw new TypeError("requiresReceipt wraps a function (args) => Promise");
-    const guarded = async (args: A, receipt: string | null | undefined): Promise<R> => {
-      await checker.check(receipt, { tool, arguments: args });
-      return fn(args);
-    };
-    return Object.assign(guarded, { tool, checker });
-  };
 }

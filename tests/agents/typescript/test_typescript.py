@@ -42,6 +42,7 @@ from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import BOB, SALES, Worker
+from tests.support.artifact_vectors import FILE as ARTIFACT_VECTORS
 from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
@@ -52,12 +53,12 @@ from tests.support.typescript import (
     INSTALL,
     NODE22,
     PACKAGE,
-    PRESERVE,
     PROJECT,
     api_ts,
     build,
     node,
     node22,
+    node_test,
 )
 
 RULED = ({"to": "rule@example.com", "body": "Prices go up 5% on May 1."},  # ai-sdk, mastra: a rule approves it
@@ -67,7 +68,6 @@ PERMIT = """@id("ts-permit")
 permit (principal, action == Action::"send_email", resource)
 when { context.args has to && context.args.to == "policy@example.com" };
 """
-CONFORMANCE = PROJECT / "test" / "conformance.ts"
 FRAMEWORKS = ("ai", "@mastra/core", "@mastra/libsql", "@openai/agents", "@langchain/core", "@langchain/langgraph",
               "@langchain/langgraph-checkpoint-sqlite", "zod")
 
@@ -133,33 +133,6 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
 
 
-def declared_tests(paths: list[Path]) -> int:
-    """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
-    `conformance(driver)`."""
-    cases = len(re.findall(r"^\s+(?:\{ )?id: \"", CONFORMANCE.read_text(), re.M))
-    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
-               p.read_text(), re.M)) for p in paths)
-
-
-async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
-    """`node --test` of the compiled `tests` (their sources in the test/ folder of the package or of the suite's
-    project, all of one) on `binary`: its TAP output, once all passed. The suite's run with `PRESERVE` (its own
-    programs too: NODE_OPTIONS), as its package.json's `test` says."""
-    where = tests[0].parent.parent
-    if where == PROJECT:
-        env = {**env, "NODE_OPTIONS": f"{env.get('NODE_OPTIONS', '')} {PRESERVE}".strip()}
-    process = await asyncio.create_subprocess_exec(
-        binary, "--test", "--test-reporter=tap", *(str(where / "dist" / "test" / f"{t.stem}.js") for t in tests),
-        cwd=where, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), 240)
-    said = out.decode()
-    assert process.returncode == 0, said[-6000:]
-    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
-    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
-    assert counts == expected, said
-    return said
-
-
 @pytest.mark.slow
 async def test_the_typescript_package_against_a_real_bot(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
@@ -174,7 +147,8 @@ async def test_the_typescript_package_against_a_real_bot(
     signals = tmp_path / "signals"
     signals.mkdir()
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "TS_SIGNALS": str(signals)}
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "ARTIFACT_VECTORS": str(ARTIFACT_VECTORS),
+           "TS_SIGNALS": str(signals)}
     own = sorted((PACKAGE / "test").glob("*.test.ts"))
     suite = sorted((PROJECT / "test").glob("*.test.ts"))
     adapters = [p for p in suite if p.name in NODE22]
@@ -188,7 +162,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 38 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 39 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

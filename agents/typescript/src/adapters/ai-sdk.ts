@@ -45,6 +45,7 @@ import { randomUUID } from "node:crypto";
 import { asSchema, generateText } from "ai";
 import type { ModelMessage, ToolApprovalResponse, ToolApprovalStatus, ToolSet } from "ai";
 
+import { declaredFor, type DeclaredArtifacts } from "../artifacts.js";
 import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "../client.js";
 import type { StateStore } from "../state.js";
 import { refusal, who } from "../words.js";
@@ -60,6 +61,11 @@ export interface AiSdkApprovalOptions {
   within?: number;
   /** Which agent asks (shown on the card, with "(AI SDK)"). */
   agent?: string;
+  /**
+   * The change each tool's call applies, by the tool's name: `artifacts: { write_file: (args) => [fileChange(...)] }`
+   * (`DeclaredArtifacts`). Its asks carry them: the card shows the change itself and the receipt binds it.
+   */
+  artifacts?: DeclaredArtifacts;
 }
 
 /** What the SDK hands a generic `toolApproval` function (the part of it this one reads). */
@@ -128,7 +134,10 @@ async function ask(
   const schema = await schemaOf(tools, call.toolName);
   if (schema !== undefined) asked.schema = schema;
   if (options.within !== undefined) asked.timeout = options.within;
-  return client.requestTool({ ...asked, tool: call.toolName, arguments: argumentsOf(call.input) });
+  const args = argumentsOf(call.input);
+  const artifacts = declaredFor(options.artifacts, call.toolName, args);
+  if (artifacts !== undefined) asked.artifacts = artifacts;
+  return client.requestTool({ ...asked, tool: call.toolName, arguments: args });
 }
 
 /** `approved` only for the plane's approval, used now (once: a fresh use each time, never a retry's). */

@@ -46,6 +46,7 @@ import type { Agent } from "@mastra/core/agent";
 import { RequestContext } from "@mastra/core/request-context";
 import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
 
+import { declaredFor, type DeclaredArtifacts } from "../artifacts.js";
 import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "../client.js";
 import { ApprovalsError } from "../errors.js";
 import { canonicalJson } from "../json.js";
@@ -64,6 +65,11 @@ export interface MastraApprovalOptions {
   within?: number;
   /** Which agent asks (shown on the card, with "(Mastra)"; default the agent's name). */
   agent?: string;
+  /**
+   * The change each tool's call applies, by the tool's name: `artifacts: { write_file: (args) => [fileChange(...)] }`
+   * (`DeclaredArtifacts`). Its asks carry them: the card shows the change itself and the receipt binds it.
+   */
+  artifacts?: DeclaredArtifacts;
 }
 
 /**
@@ -204,6 +210,8 @@ async function ask(
     idempotencyKey: keyOf(client, toolCallId, options),
   };
   if (options.within !== undefined) asked.timeout = options.within;
+  const artifacts = declaredFor(options.artifacts, name, args);
+  if (artifacts !== undefined) asked.artifacts = artifacts;
   return client.requestTool({ ...asked, tool: name, arguments: args });
 }
 
@@ -326,9 +334,10 @@ function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsF
 }
 
 async function loopOf(agent: AnyAgent, options: Flat, run: string): Promise<AgentLoop> {
-  const { client, run: _run, runId: _runId, within, agent: label, ...generating } = options;
+  const { client, run: _run, runId: _runId, within, agent: label, artifacts, ...generating } = options;
   const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
+  if (artifacts !== undefined) asking.artifacts = artifacts;
   const tools = everyTool(agent, generating);
   const hooks = composed(
     approvalsHooks({ ...asking, client, tools }),
@@ -485,6 +494,8 @@ async function decideInStep(
       idempotencyKey: idempotencyKey("mastra-step", step.runId, options.key ?? name, String(generation)),
     };
     if (options.within !== undefined) asked.timeout = options.within;
+    const artifacts = declaredFor(options.artifacts, name, current);
+    if (artifacts !== undefined) asked.artifacts = artifacts;
     const decided = await client.requestTool({ ...asked, tool: name, arguments: current });
     if (decided.pending) {
       const payload = { approvalId: decided.id, cardUrl: decided.cardUrl ?? "", tool: name, arguments: current };

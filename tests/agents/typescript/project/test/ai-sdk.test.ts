@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ApprovalsClient, type Approval, type StateStore } from "agent-approvals";
+import { ApprovalsClient, artifactSha256, type Approval, type StateStore } from "agent-approvals";
 import {
   NO_APPROVAL,
   approvalsToolApproval,
@@ -212,6 +212,25 @@ test("ai-sdk: a rule approves at once (no card): the tool runs once, in the same
   const automatic = result.content.find((p) => p.type === "tool-approval-response");
   assert.ok(automatic && automatic.approved, JSON.stringify(result.content));
   assert.match(automatic.reason ?? "", /^Approved by rule /);
+});
+
+test("ai-sdk: a tool's declared artefacts go with its ask (the change itself): the plane keeps each one's digest", async () => {
+  const sent: unknown[] = [];
+  const asked: Approval[] = [];
+  const asker = client("ts: ruled AI SDK email with its artefact", { onDecided: (a) => asked.push(a) });
+  const artifacts = {
+    send_email: (args: Record<string, unknown>) => [{ kind: "message" as const, to: args["to"], body: args["body"] }],
+  };
+  await generateTextWithApprovals({
+    model: scripted({ call: RULED }, { text: "Sent." }),
+    tools: mailer(sent),
+    prompt: "Tell the rule",
+    stopWhen: isStepCount(3),
+    approvals: { client: asker, run: `artefacts-${Date.now()}`, artifacts },
+  });
+  assert.deepEqual(sent, [RULED]);
+  const message = { kind: "message", to: [RULED.to], subject: null, body: RULED.body };
+  assert.deepEqual(asked[0]?.artifacts, [{ kind: "message", sha256: artifactSha256(message) }]);
 });
 
 test("ai-sdk: with a store, the conversation is kept before anything is asked, and dropped once the run ends", async () => {

@@ -21,7 +21,7 @@ import { LibSQLStore } from "@mastra/libsql";
 import { MockLanguageModelV3 } from "ai/test";
 import { z } from "zod";
 
-import { ApprovalsClient } from "agent-approvals";
+import { ApprovalsClient, artifactSha256, type Approval } from "agent-approvals";
 import {
   NO_APPROVAL,
   UNKNOWN,
@@ -201,6 +201,24 @@ test("mastra: a rule approves at once (no card): the tool runs once", async () =
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
   assert.equal(asks, 1); // the hook took the runner's decision on this very call: the plane asked once
+});
+
+test("mastra: a tool's declared artefacts go with its ask (the change itself): the plane keeps each one's digest", async () => {
+  const sent: unknown[] = [];
+  const asked: Approval[] = [];
+  const asker = client("ts: ruled Mastra email with its artefact", { onDecided: (a) => asked.push(a) });
+  const artifacts = {
+    send_email: (args: Record<string, unknown>) => [{ kind: "message" as const, to: args["to"], body: args["body"] }],
+  };
+  const model = scripted({ call: RULED }, { text: "Sent." });
+  await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell the rule",
+    approvals: { client: asker, artifacts },
+  });
+  assert.deepEqual(sent, [RULED]);
+  const message = { kind: "message", to: [RULED.to], subject: null, body: RULED.body };
+  assert.deepEqual(asked[0]?.artifacts, [{ kind: "message", sha256: artifactSha256(message) }]);
 });
 
 test("mastra: an approval the plane never gave (a resume with approved: true, #21303) never runs the tool", async () => {

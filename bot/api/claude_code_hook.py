@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
-from agent_approvals.claude_code.edits import under
+from agent_approvals.artifacts import under
 from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
 from agent_approvals.client import ApprovalsClient
 from aiohttp import web
@@ -93,13 +93,13 @@ async def hook(request: web.Request, key: ApiKey) -> web.Response:
     payload = parse_json(await request.read())
     options = {"requester": request.headers[REQUESTER_HEADER]} if request.headers.get(REQUESTER_HEADER) else {}
     mode: OnError = "ask" if on_error == "ask" else "deny"
-    admissions = request.app[ADMISSIONS]
+    admissions, roots = request.app[ADMISSIONS], request.app[FILES]
     with admissions.admit(key) as token:
         url, transport = own_server(request, token)
         async with ApprovalsClient(url, "-", transport=transport, retry_for=RETRY_FOR,
                                    client_name="claude-code") as client:
             return web.json_response(await decide(client, payload, wait=wait, on_error=mode,
-                                                  may_read=under(request.app.get(FILES, ())), **options))
+                                                  may_read=under(roots), **options))
 
 
 class Admissions:
@@ -126,7 +126,8 @@ class Admissions:
 
 
 ADMISSIONS = web.AppKey("claude_code_admissions", Admissions)
-FILES = web.AppKey("claude_code_files", tuple)  # the directories whose files the hook may read (CLAUDE_CODE_FILES)
+# the directories whose files the hook may read (CLAUDE_CODE_FILES)
+FILES: web.AppKey[tuple[str, ...]] = web.AppKey("claude_code_files")
 
 
 def admitted(request: web.Request) -> ApiKey | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,17 +56,6 @@ class NotApplied(ValueError):
 def everywhere(path: Path) -> bool:
     """`may_read` of the command hook: it runs as the user, on their machine, as Claude Code does."""
     return True
-
-
-def under(roots: tuple[str, ...]) -> Callable[[Path], bool]:
-    """`may_read` for files whose real path (symbolic links followed) lies in one of `roots` (none: no file)."""
-    real = tuple(os.path.realpath(root) for root in roots if root)
-
-    def allowed(path: Path) -> bool:
-        target = os.path.realpath(path)
-        return any(os.path.commonpath((root, target)) == root for root in real)
-
-    return allowed
 
 
 def sourced(tool: str, arguments: dict[str, Any], *, cwd: str = "",

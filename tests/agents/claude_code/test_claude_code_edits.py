@@ -9,8 +9,8 @@ import json
 import os
 from pathlib import Path
 
-from agent_approvals.artifacts import command, file_change, file_diff, text_sha256
-from agent_approvals.claude_code.edits import BUDGET, sourced, under
+from agent_approvals.artifacts import command, file_change, file_diff, text_sha256, under
+from agent_approvals.claude_code.edits import BUDGET, sourced
 
 
 def edit(path: Path, old: str, new: str, **more: object) -> dict[str, object]:

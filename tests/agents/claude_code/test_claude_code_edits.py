@@ -1,7 +1,7 @@
 """Claude Code's calls as artefacts (`agent_approvals.claude_code.edits.sourced`): each file tool's change computed
 against the file on disk as Claude Code 2.1 applies it (its FileEditTool's rules), a Bash call as its command, and
-no change made up where an edit does not apply. The real CLI applying the same edit is in
-test_claude_code_diffs.py."""
+no change made up where an edit does not apply (the card's title says why); the bot's HTTP hook reading no file
+outside CLAUDE_CODE_FILES. The real CLI applying the same edit is in test_claude_code_diffs.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ import json
 import os
 from pathlib import Path
 
+from agent_approvals import ApprovalsClient
 from agent_approvals.artifacts import command, file_change, file_diff, text_sha256, under
 from agent_approvals.claude_code.edits import BUDGET, sourced
+from agent_approvals.claude_code.hook import decide
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import Worker, block_texts
+from tests.support.api import Client
+from tests.support.hitl import nth_card
+from tests.support.homes import approval_id_of
 
 
 def edit(path: Path, old: str, new: str, **more: object) -> dict[str, object]:
@@ -114,3 +122,45 @@ def test_may_read_keeps_the_reader_to_its_directories(tmp_path: Path) -> None:
         found = sourced("Edit", edit(path, "x", "y"), may_read=allowed)
         assert found.artifacts == [] and found.note == "", path
     assert sourced("Edit", edit(project / "notes.txt", "a", "b"), may_read=under(())).artifacts == []
+
+
+def hook_input(tool: str, arguments: dict[str, object], cwd: Path) -> dict[str, object]:
+    return {"session_id": "s-edits", "cwd": str(cwd), "hook_event_name": "PreToolUse", "tool_name": tool,
+            "tool_input": arguments}
+
+
+async def test_an_edit_that_does_not_apply_is_asked_about_saying_why(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """Through the hook's own core, against a real worker: the card's title says why there is no change, and the
+    ask carries none."""
+    bot, key = emailer
+    project = tmp_path / "shop-api"
+    project.mkdir()
+    (project / "notes.txt").write_text("the prices go up in May\n")
+    payload = hook_input("Edit", edit(project / "notes.txt", "in April", "in June"), project)
+    async with ApprovalsClient(bot.url, key) as client:
+        decided = await decide(client, payload, wait=0.5)
+    assert decided["hookSpecificOutput"]["permissionDecision"] == "deny"  # still waiting: deny-then-grant
+    card = await nth_card(slack, 1)
+    assert "Claude Code: Edit in shop-api: old_string not found in notes.txt" in block_texts(card)
+    status, answer, _ = await Client(bot, key).call("GET", f"/api/v1/approvals/{approval_id_of(card)}")
+    assert status == 200 and "artifacts" not in answer, answer
+
+
+async def test_the_http_hook_reads_no_file_outside_claude_code_files(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The worker names no CLAUDE_CODE_FILES: a hook input naming one of its files (or any) gets a card with the
+    arguments alone, and the file's text goes nowhere."""
+    bot, key = emailer
+    secret = tmp_path / "bot.env"
+    secret.write_text("SLACK_BOT_TOKEN=xoxb-0000-never-on-a-card\n")
+    payload = hook_input("Edit", edit(secret, "SLACK", "X"), tmp_path)
+    status, body, _ = await Client(bot, key).call("POST", "/api/v1/hooks/claude-code?wait=0.5", body=payload)
+    assert status == 200 and body["hookSpecificOutput"]["permissionDecision"] == "deny", body
+    card = await nth_card(slack, 1)
+    status, answer, _ = await Client(bot, key).call("GET", f"/api/v1/approvals/{approval_id_of(card)}")
+    assert status == 200 and "artifacts" not in answer, answer
+    record = await bot.services.store.approvals.get(approval_id_of(card))
+    assert record is not None and record.artifacts == "" and "never-on-a-card" not in block_texts(card)

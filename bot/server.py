@@ -199,7 +199,8 @@ def add_worker_routes(
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),
-               holder_of=None if tenancy is None else partial(holder_of, tenancy))
+               holder_of=None if tenancy is None else partial(holder_of, tenancy),
+               claude_code_files=settings.claude_code_files)
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
                             by_email=services.directory.user_by_email, audit=services.store.audit)
     signin.add_routes(web_app)

@@ -15,6 +15,10 @@ An ask may carry `artifacts`, a list of at most MAX_ARTIFACTS of these (JSON obj
     text_sha256(text)        hex SHA-256 of the UTF-8 text (a file's `before_sha256`)
     disk_mismatch(a, root)   why the file on disk is no longer the approved `before` (None when it is): an executor
                              checks it before applying an approved file change
+    declared(makers, name, arguments)   the artefacts a tool declares for one call: `makers[name](arguments)` (one
+                             artefact or a list), normalised; [] for a tool with none (the adapters' `artifacts=`)
+    under(roots)             a `may_read(path)` for files whose real path lies in one of `roots`: what a reader of
+                             files someone else names (the bot's Claude Code hook, the MCP gateway) may read
     file_change, file_diff, command, message, query   an artefact of each kind, normalised
 
 Both sides compute the same digests: the bot (bot/api/requests.py) and the TypeScript package (`artifactSha256`).
@@ -26,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -200,3 +204,33 @@ def message(to: str | Sequence[str], body: str, subject: str | None = None) -> d
 def query(sql: str, database: str | None = None) -> dict[str, Any]:
     """A database query about to run."""
     return normalised({"kind": "query", "sql": sql, "database": database})
+
+
+def under(roots: Sequence[str]) -> Callable[[Path], bool]:
+    """Whether a file may be read: its real path (symbolic links followed) lies in one of `roots` (none: no file)."""
+    real = tuple(os.path.realpath(root) for root in roots if root)
+
+    def allowed(path: Path) -> bool:
+        target = os.path.realpath(path)
+        return any(os.path.commonpath((root, target)) == root for root in real)
+
+    return allowed
+
+
+Makers = Mapping[str, Callable[[dict[str, Any]], Any]]  # tool name -> a function of a call's arguments
+
+
+def declared(makers: Makers | None, name: str, arguments: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The artefacts tool `name` declares for a call with `arguments`: `makers[name](arguments)` (one artefact, a
+    list of them, or None), normalised (`ArtifactError` naming the tool when one is not an artefact); [] when the
+    tool declares none. An adapter's `artifacts=` option is such a mapping."""
+    maker = (makers or {}).get(name)
+    if maker is None:
+        return []
+    made = maker(dict(arguments))
+    if made is None:
+        return []
+    try:
+        return normalised_all([made] if isinstance(made, Mapping) else made)
+    except ArtifactError as error:
+        raise ArtifactError(f"{name}: {error.field}", error.message) from None

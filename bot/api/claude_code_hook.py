@@ -19,6 +19,11 @@ are made as the admitted key's: each carries `X-Approvals-In-Process`, a token o
 this call and holds in the app's `Admissions` while the call lasts (never sent anywhere but to the worker itself,
 never logged), and the key check takes the key it maps to instead of a bearer key. A token nobody holds is no key.
 
+A file tool's change (`agent_approvals.claude_code.edits`) is computed, and checked right before "allow", only for
+files under the directories `CLAUDE_CODE_FILES` names (a bot on the machine Claude Code works on): the bot reads
+no other file, whatever path a hook input names (its own configuration, `/proc`), so a key holder cannot make it
+show one on a card. Elsewhere the card shows the call's arguments, as before.
+
 Every answer is a decision, 200 (`decided`): Claude Code reads any other status as no decision and runs its own
 permission flow, so a refusal (401 a wrong or revoked key, 413 a large `Write`, 429 past the key's limits, 400 input
 nested too deep or not JSON) is a 200 deny with the refusal's reason; the store unreachable (503) is the `on_error`
@@ -34,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
+from agent_approvals.artifacts import under
 from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
 from agent_approvals.client import ApprovalsClient
 from aiohttp import web
@@ -87,12 +93,13 @@ async def hook(request: web.Request, key: ApiKey) -> web.Response:
     payload = parse_json(await request.read())
     options = {"requester": request.headers[REQUESTER_HEADER]} if request.headers.get(REQUESTER_HEADER) else {}
     mode: OnError = "ask" if on_error == "ask" else "deny"
-    admissions = request.app[ADMISSIONS]
+    admissions, roots = request.app[ADMISSIONS], request.app[FILES]
     with admissions.admit(key) as token:
         url, transport = own_server(request, token)
         async with ApprovalsClient(url, "-", transport=transport, retry_for=RETRY_FOR,
                                    client_name="claude-code") as client:
-            return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
+            return web.json_response(await decide(client, payload, wait=wait, on_error=mode,
+                                                  may_read=under(roots), **options))
 
 
 class Admissions:
@@ -119,6 +126,8 @@ class Admissions:
 
 
 ADMISSIONS = web.AppKey("claude_code_admissions", Admissions)
+# the directories whose files the hook may read (CLAUDE_CODE_FILES)
+FILES: web.AppKey[tuple[str, ...]] = web.AppKey("claude_code_files")
 
 
 def admitted(request: web.Request) -> ApiKey | None:

@@ -97,10 +97,12 @@ def add_routes(
     spend_burst: float = SPEND_BURST,
     api_for: Callable[[ApiKey], Awaitable[ApprovalsApi]] | None = None,
     holder_of: Callable[[str], Awaitable[ApprovalsApi]] | None = None,
+    claude_code_files: tuple[str, ...] = (),
 ) -> None:
     """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py).
     `api_for`: the API of a key's workspace (its tenant's parts, `bot.tenancy.Tenancy`); `holder_of`: the API of
-    the workspace whose data holds an approval (a receipt's spend, which has no key); None: `api` serves all."""
+    the workspace whose data holds an approval (a receipt's spend, which has no key); None: `api` serves all.
+    `claude_code_files`: the directories whose files the Claude Code HTTP hook may read (`CLAUDE_CODE_FILES`)."""
 
     async def served(key: ApiKey) -> ApprovalsApi:
         return api if api_for is None else await api_for(key)
@@ -186,6 +188,7 @@ def add_routes(
         return web.json_response(keys, headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
 
     app[claude_code_hook.ADMISSIONS] = claude_code_hook.Admissions()
+    app[claude_code_hook.FILES] = claude_code_files
     mount(app, {  # each route of the document, by its operationId
         "ask": _guarded(api, ask, gate), "read": _guarded(api, read, gate),
         "withdraw": _guarded(api, withdraw, gate), "use": use_either, "recordAllowed": _guarded(api, allowed, gate),

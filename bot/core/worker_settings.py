@@ -122,6 +122,16 @@ class WorkerProcess(BaseModel):
         default=10, validation_alias="REQUEST_READ_TIMEOUT",
         description="seconds a client has to send a request's body (1 to 300); then 408 and the connection is closed",
     )
+    # the files the Claude Code HTTP hook may read, to show an edit's change and check it at execution
+    claude_code_files: setting_values.Ids = Field(
+        default=(), validation_alias="CLAUDE_CODE_FILES",
+        description=(
+            "directories (comma-separated) whose files the Claude Code HTTP hook reads to show an edit's change"
+            " and check it right before the edit runs (a bot on the machine Claude Code works on: a sidecar, dev"
+            " mode); default none: the bot reads no file, and the HTTP hook shows a file tool's arguments only."
+            " Name only project directories whose content every key holder may see"
+        ),
+    )
     # start-up: a Redis that may evict keys is refused unless this says go on (bot/services.py, check_eviction)
     redis_allow_eviction: Flag = Field(
         default=False, validation_alias="REDIS_ALLOW_EVICTION",

@@ -6,7 +6,9 @@ file (`--record`) before it answers, so tests in other processes can count them.
 
 Modes: `ok`; `lie`: it lists `send_email` with an inputSchema that is not a JSON schema; `garbage`: it answers
 every tool call with a JSON-RPC response that is not a tool result (and nothing else); `crash`: it exits at once;
-`hang`: it records each tool call and never answers it; `hostile`: it also lists tools whose inputSchemas are
+`hang`: it records each tool call and never answers it; `files`: it also lists `write_file` (path, content: its
+inputSchema marks the file change, `x-artifact`) and `save_note` (name, text: unmarked), each writing the file;
+`hostile`: it also lists tools whose inputSchemas are
 hostile (`HOSTILE`: a `$ref` to `--ref-url`, one to a file, one whose array index is "²", a pattern that backtracks
 exponentially in `re`).
 """
@@ -37,6 +39,14 @@ LIST_INBOX = {
     "type": "object", "properties": {"limit": {"type": "integer", "minimum": 1}}, "additionalProperties": False,
 }
 INBOX = ["alice: lunch?", "bob: the prices", "carol: the board meets Tuesday"]
+WRITE_FILE = {
+    "type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+    "required": ["path", "content"], "x-artifact": {"kind": "file", "path": "path", "after": "content"},
+}
+SAVE_NOTE = {
+    "type": "object", "properties": {"name": {"type": "string"}, "text": {"type": "string"}},
+    "required": ["name", "text"],
+}
 EVIL_PATTERN = "^(a+)+$"  # Python's re takes 2^n steps on n a's and a "!"; RE2 is linear
 
 
@@ -57,10 +67,13 @@ def mailbox(record: str, mode: str, wire: Any = None, ref_url: str = "") -> Serv
     async def list_tools(ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
         schema = {"type": "object", "properties": {"to": {"type": "e-mail"}}} if mode == "lie" else SEND_EMAIL
         extra = hostile(ref_url) if mode == "hostile" else {}
+        if mode == "files":
+            extra = {"write_file": WRITE_FILE, "save_note": SAVE_NOTE}
         return types.ListToolsResult(tools=[
             types.Tool(name="send_email", description="Send an email to one recipient.", input_schema=schema),
             types.Tool(name="list_inbox", description="The newest messages.", input_schema=LIST_INBOX),
-            *(types.Tool(name=name, description="Hostile.", input_schema=s) for name, s in extra.items()),
+            *(types.Tool(name=name, description="Writes a file." if mode == "files" else "Hostile.", input_schema=s)
+              for name, s in extra.items()),
         ])
 
     async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
@@ -72,7 +85,12 @@ def mailbox(record: str, mode: str, wire: Any = None, ref_url: str = "") -> Serv
             garbage = JSONRPCResponse(jsonrpc="2.0", id=ctx.request_id or 0, result={"content": "garbage"})
             await wire.send(SessionMessage(garbage))
             await anyio.sleep_forever()
-        if params.name == "send_email":
+        if mode == "files" and params.name in ("write_file", "save_note"):
+            path, content = (arguments.get("path"), arguments.get("content")) if params.name == "write_file" else (
+                arguments.get("name"), arguments.get("text"))
+            await anyio.Path(str(path)).write_text(str(content))
+            text = f"wrote {path}"
+        elif params.name == "send_email":
             text = f"sent to {arguments.get('to')}"
         elif params.name == "list_inbox":
             text = "\n".join(INBOX[: int(arguments.get("limit") or len(INBOX))])
@@ -130,7 +148,8 @@ def _record_pid(path: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True)
-    parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash", "hang", "hostile"])
+    parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash", "hang", "hostile",
+                                                                "files"])
     parser.add_argument("--ref-url", default="http://127.0.0.1:9/schema.json", help="hostile mode: the $ref URL")
     parser.add_argument("--http", type=int, default=0)
     parser.add_argument("--token", default="", help="over HTTP, answer only requests with this bearer token")

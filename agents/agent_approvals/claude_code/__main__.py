@@ -126,8 +126,8 @@ async def hook(
     if any(bad_url(u) for u in urls):
         return answer(on_error, "Not run: AGENT_APPROVALS_URL must be http:// or https:// addresses with a host"
                                 " (e.g. https://approvals.example.com or http://127.0.0.1:3000).")
-    options = {name: env[f"AGENT_APPROVALS_{name.upper()}"] for name in ("requester", "channel")
-               if env.get(f"AGENT_APPROVALS_{name.upper()}")}
+    options: dict[str, Any] = {name: env[f"AGENT_APPROVALS_{name.upper()}"] for name in ("requester", "channel")
+                               if env.get(f"AGENT_APPROVALS_{name.upper()}")}
     async with ApprovalsClient(urls, key, retry_for=min(retry_for, wait), transport=_transport(urls),
                                client_name="claude-code") as client:
         return await decide(client, payload, wait=wait, on_error=on_error, **options)

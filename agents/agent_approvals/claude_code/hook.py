@@ -12,6 +12,14 @@ the card stays up; the identical retry in the same session (same tool, same cano
 and, approved by then, spends its single use and runs; a different call is asked about anew. An "always allow"
 rule or the channel's input mode that approves at once answers in one round trip, with no card.
 
+The card shows the change itself (`edits.sourced`): an `Edit`, `MultiEdit`, `Write` or `NotebookEdit` as the
+file change it makes to the file on disk now (before and after, computed as Claude Code applies it), a `Bash`
+call as its command; an edit that does not apply says why in the title ("old_string not found in notes.txt"),
+with no change made up. The idempotency key holds the change's digests, so the same call against a file changed
+since is a new card. Right before "allow", each approved file change is checked against the disk
+(`artifacts.disk_mismatch`): a file changed since the approval is not edited: deny with the reason, and the call
+is asked about again at once with the file as it is now (the model's identical retry finds that card).
+
 Never fail open: a hook input that names no call, an error, the bot unreachable, or our own bound (`wait` +
 `MARGIN`) passing answers deny with the reason, or, with `on_error="ask"`, Claude Code's own dialog. The bot refusing
 the key (wrong, or revoked: a revocation answers a hook that waits on one of its cards at once) is a refusal, not an
@@ -26,9 +34,13 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from agent_approvals.artifacts import artifact_sha256, disk_mismatch
+from agent_approvals.claude_code.edits import Sourced, everywhere, sourced
 from agent_approvals.client import Approval, ApprovalsClient, BadKey, call_key, refusal, waiting_words
 
 AGENT = "Claude Code"
@@ -80,8 +92,13 @@ class HookCall:
     @property
     def title(self) -> str:
         """"Claude Code: Bash in shop-api: npm publish" (cut to the API's longest title)."""
+        return self.titled()
+
+    def titled(self, note: str = "") -> str:
+        """The title, saying `note` (why the change is not shown: "old_string not found in notes.txt") instead of
+        what the call does when there is one."""
         where = f" in {self.project}" if self.project else ""
-        what = self.arguments.get(READABLE.get(self.tool, ""), "")
+        what = note or self.arguments.get(READABLE.get(self.tool, ""), "")
         what = " ".join(what.split()) if isinstance(what, str) else ""
         title = f"{AGENT}: {self.tool}{where}" + (f": {what}" if what else "")
         return title if len(title) <= TITLE_MOST else title[: TITLE_MOST - 1] + "…"
@@ -94,33 +111,40 @@ def answer(verdict: Verdict, reason: str) -> dict[str, Any]:
 
 
 async def decide(
-    client: ApprovalsClient, payload: Any, *, wait: float = WAIT, on_error: OnError = "deny", **options: Any
+    client: ApprovalsClient, payload: Any, *, wait: float = WAIT, on_error: OnError = "deny",
+    may_read: Callable[[Path], bool] = everywhere, **options: Any
 ) -> dict[str, Any]:
     """The hook's decision on the call `payload` (the hook's input) names (see the module docstring). `options`
-    go with the ask (`requester`, `channel`, `timeout`)."""
+    go with the ask (`requester`, `channel`, `timeout`); `may_read`: the files whose change may be shown."""
     try:
         call = HookCall.from_payload(payload)
     except NotACall as exc:
         return answer(on_error, f"Not run: {exc}.")
-    verdict, words, _ = await ask(client, call, wait=wait, **options)
+    verdict, words, _ = await ask(client, call, wait=wait, may_read=may_read, **options)
     if verdict == "error":
         return answer(on_error, words)
     return answer(verdict, words)
 
 
 async def ask(
-    client: ApprovalsClient, call: HookCall, *, wait: float = WAIT, **options: Any
+    client: ApprovalsClient, call: HookCall, *, wait: float = WAIT, may_read: Callable[[Path], bool] = everywhere,
+    **options: Any
 ) -> tuple[Literal["allow", "deny", "error"], str, Approval | None]:
-    """("allow", words, approval) when the call may run now (approved and used, once); ("deny", words, approval)
-    when refused or still waiting past `wait`; ("error", words, None) when it could not be asked or read."""
-    key = call_key("cc", call.session, call.tool, call.arguments)
+    """("allow", words, approval) when the call may run now (approved and used, once, and each file it changes
+    still as approved); ("deny", words, approval) when refused, still waiting past `wait`, or a file changed since
+    the approval (asked again with the file as it is now); ("error", words, None) when it could not be asked or
+    read."""
+    found = sourced(call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
     session = re.sub(r"[^A-Za-z0-9_.:-]", "-", call.session)[:128]  # this session is the program's run
-    options = {"agent": AGENT, "title": call.title, "editable": False, **({"run": session} if session else {}),
-               **options}
+    options = {"agent": AGENT, "title": call.titled(found.note), "editable": False,
+               **({"run": session} if session else {}), **options}
+    key = _key(call, found)
     try:
         async with asyncio.timeout(wait + MARGIN):
             decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,
-                                                 **options)
+                                                 artifacts=found.artifacts, **options)
+            if decided.approved and (changed := _changed(found, call.cwd)):
+                return "deny", await _asked_again(client, call, changed, may_read, options), decided
     except BadKey as exc:  # the bot refused the key (wrong, or revoked, perhaps while it waited): a refusal
         log.warning("%s(%s): not run: %s", call.tool, key, exc)
         return "deny", f"Not run: the approvals bot refused the key ({exc.message}).", None
@@ -133,3 +157,34 @@ async def ask(
     if decided.approved:
         return "allow", f"{decided.summary} in Slack", decided
     return "deny", refusal(decided), decided
+
+
+def _key(call: HookCall, found: Sourced) -> str:
+    """The idempotency key of the call and of the change it makes to the files as they are now: the identical
+    retry finds the same card, and the same call against a file changed since is a new one."""
+    if not found.artifacts:
+        return call_key("cc", call.session, call.tool, call.arguments)
+    return call_key("cc", call.session, call.tool,
+                    {"tool_input": call.arguments, "artifacts": [artifact_sha256(a) for a in found.artifacts]})
+
+
+def _changed(found: Sourced, cwd: str) -> str:
+    """Why a file the approved change is about is no longer as approved (`disk_mismatch`), else ""."""
+    for artifact in found.artifacts:
+        if why := disk_mismatch(artifact, cwd or "."):
+            return why
+    return ""
+
+
+async def _asked_again(
+    client: ApprovalsClient, call: HookCall, changed: str, may_read: Callable[[Path], bool], options: dict[str, Any]
+) -> str:
+    """Ask about the call again, with the change against the file as it is now (not waited for: the model's
+    identical retry finds this card), and the words that say so."""
+    now = sourced(call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    again = await client.request_tool(call.tool, call.arguments, idempotency_key=_key(call, now),
+                                      artifacts=now.artifacts, **{**options, "title": call.titled(now.note)})
+    where = again.card_url or f"approval {again.id}"
+    log.warning("%s: not run: %s; asked again (%s)", call.tool, changed, again.id)
+    return (f"Not run: {changed}. Asked again in Slack with the file as it is now: {where}. Call {call.tool} "
+            "again with the same arguments after it is approved.")

@@ -34,6 +34,11 @@ model reads the same text); a tool that allows neither cannot be refused through
 `DecisionNotAllowed` and the thread stays paused (nothing ran). Interrupts that are neither ours nor the
 middleware's stop the loop: the result is returned as the graph left it, for the caller to answer.
 
+What a call changes can go on its card (an artefact, `agent_approvals.artifacts`): `artifacts=` maps a tool's name
+to a function of the call's arguments that returns its artefact (or a list, or None), e.g.
+`{"send_email": lambda a: message(a["to"], a["body"])}`; an edited call's artefacts are made from the edited
+arguments. A tool not in the mapping is asked about with its arguments alone.
+
 Durable with a persistent checkpointer (e.g. `AsyncSqliteSaver`): if the process dies while a person decides,
 `resume_with_approvals(graph, config, client=...)` in another process (for instance when the approval's
 webhook arrives) asks again for the graph's pending interrupts, by the same idempotency keys (made of the
@@ -58,6 +63,7 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "langgraph", exc) from exc
 
+from agent_approvals.artifacts import Makers, declared
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 
 FRAMEWORK = "LangGraph"
@@ -100,30 +106,35 @@ def answer_of(decided: Approval, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 async def invoke_with_approvals(
-    graph: Any, input: Any, config: dict[str, Any], *, client: ApprovalsClient, within: int | None = None
+    graph: Any, input: Any, config: dict[str, Any], *, client: ApprovalsClient, within: int | None = None,
+    artifacts: Makers | None = None,
 ) -> Any:
     """`graph.ainvoke(input, config)`, every interrupt made with `tool_call` or by `HumanInTheLoopMiddleware`
     answered from Slack, until the graph ends or stops at another interrupt (returned as the graph left it).
-    `within`: seconds a decision may take (never longer than the channel allows)."""
+    `within`: seconds a decision may take (never longer than the channel allows); `artifacts`: what each tool's
+    calls change, by tool name (a function of the arguments)."""
     result = await graph.ainvoke(input, config)
-    return await _until_done(graph, result, config, client=client, within=within)
+    return await _until_done(graph, result, config, client=client, within=within, artifacts=artifacts)
 
 
 async def resume_with_approvals(
-    graph: Any, config: dict[str, Any], *, client: ApprovalsClient, within: int | None = None
+    graph: Any, config: dict[str, Any], *, client: ApprovalsClient, within: int | None = None,
+    artifacts: Makers | None = None,
 ) -> Any:
     """Finish a thread whose process died while a person decided (see the module docstring)."""
     snapshot = await graph.aget_state(config)
     pending = [i for task in snapshot.tasks for i in task.interrupts]
     if not pending:
         raise LookupError("this thread waits for no interrupt (it ended, or never paused)")
-    return await _until_done(graph, {"__interrupt__": pending}, config, client=client, within=within)
+    return await _until_done(graph, {"__interrupt__": pending}, config, client=client, within=within,
+                             artifacts=artifacts)
 
 
 async def _until_done(graph: Any, result: Any, config: dict[str, Any], *, client: ApprovalsClient,
-                      within: int | None) -> Any:
+                      within: int | None, artifacts: Makers | None) -> Any:
     asker = _Asker(client, thread=str(config.get("configurable", {}).get("thread_id", "")), within=within,
-                   graph_name=str(getattr(graph, "name", "") or ""), schemas=_tool_schemas(graph))
+                   graph_name=str(getattr(graph, "name", "") or ""), schemas=_tool_schemas(graph),
+                   artifacts=artifacts)
     while isinstance(result, dict) and result.get("__interrupt__"):
         answerable: list[Interrupt] = [i for i in result["__interrupt__"] if _kind(i.value)]
         if not answerable:
@@ -156,6 +167,7 @@ class _Asker:
     within: int | None
     graph_name: str
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: Makers | None = None  # what each tool's calls change (`artifacts.declared`)
 
     async def answer(self, item: Interrupt) -> Any:
         """The resume value for `item`."""
@@ -206,7 +218,8 @@ class _Asker:
             options["timeout"] = self.within
         for edit in range(MAX_EDITS + 1):
             decided = await self.client.tool_decision(  # used once: one a dead process used is asked again
-                name, arguments, schema=schema, editable=editable, idempotency_key=self._key(key, edit), **options
+                name, arguments, schema=schema, editable=editable, idempotency_key=self._key(key, edit),
+                artifacts=declared(self.artifacts, name, arguments), **options
             )
             if editable and decided.status == "revised" and decided.arguments and decided.arguments != arguments:
                 arguments = dict(decided.arguments)  # an edit: the edited call is asked about again

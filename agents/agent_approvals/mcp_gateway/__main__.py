@@ -11,6 +11,7 @@ A client that declares the tasks extension gets a task (`tasks.py`; `--task-poll
 `--call-timeout SECONDS` (default 300): how long the upstream may take to answer a forwarded call (or any other
 request); then the client gets `isError` ("the upstream did not answer X within N s") and a log line is written.
 What the client sends that is not JSON-RPC gets a JSON-RPC error (-32700, -32600; over `--listen` with HTTP 400).
+`--artifact TOOL=JSON` and `--files DIR`: what a call changes, on its card (`marks.py`).
 At start it checks the bot (`check_bot`: reachable at `--url`, and the key taken) and exits with code 2 and one
 line when not.
 """
@@ -42,6 +43,7 @@ from agent_approvals.mcp_gateway.gateway import (
     state_security_from,
     stdio_checked,
 )
+from agent_approvals.mcp_gateway.marks import BadMark, Marks, configured
 from agent_approvals.mcp_gateway.wire import streamable_http
 from agent_approvals.wire import base_url
 
@@ -93,6 +95,13 @@ def parser() -> argparse.ArgumentParser:
                    help=f"the requestState sealing key (>= 32 bytes; else ${STATE_KEY_ENV}, else one per process)")
     p.add_argument("--listen", default="", metavar="HOST:PORT",
                    help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    p.add_argument("--artifact", action="append", default=[], metavar="TOOL=JSON",
+                   help="what a call of TOOL changes, shown on its card (as an x-artifact in its schema would say:"
+                        " '{\"kind\": \"file\", \"path\": \"path\", \"after\": \"content\"}' names the"
+                        " arguments); wins over the tool's own x-artifact")
+    p.add_argument("--files", action="append", default=[], metavar="DIR",
+                   help="a directory whose files the gateway may read, for a file change's text before the call"
+                        " (again for more; none: no file is read, and a file change is not shown)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream MCP server's command and args")
     return p
 
@@ -139,7 +148,7 @@ async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
                           progress_every=args.progress_every, call_timeout=args.call_timeout,
                           patience=args.patience, deny_then_grant=args.deny_then_grant, state_security=security,
                           scope=args.scope, task_poll=args.task_poll,
-                          task_ttl=args.task_ttl)
+                          task_ttl=args.task_ttl, marks=Marks(configured(args.artifact), files=args.files))
         server = gateway.server()
         if args.listen:
             await _serve_http(server, args.listen)
@@ -220,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not args.call_timeout > 0:
         print("agent-approvals-mcp: --call-timeout takes a number of seconds above 0", file=sys.stderr)
+        return 2
+    try:
+        configured(args.artifact)
+    except BadMark as exc:
+        print(f"agent-approvals-mcp: {exc}", file=sys.stderr)
         return 2
     port = (args.listen or "").rpartition(":")[2]
     if args.listen and not (port.isascii() and port.isdigit()):

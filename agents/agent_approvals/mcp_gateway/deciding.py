@@ -32,6 +32,7 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
 
 from agent_approvals.client import Approval, ApprovalsClient, ApprovalsError
+from agent_approvals.mcp_gateway.marks import Marks
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 Context = ServerRequestContext[Any, Any]
@@ -88,25 +89,35 @@ class Decisions:
         server: the upstream's name (cards say "<server> (MCP)").
         within: seconds a decision may take (never longer than the channel allows).
         progress_every: seconds between progress notifications while a person decides.
+        marks: what a call changes (`marks.py`: the artefacts on its ask).
     """
 
     def __init__(self, client: ApprovalsClient, *, server: str, within: int | None = None,
-                 progress_every: float = 10.0) -> None:
+                 progress_every: float = 10.0, marks: Marks | None = None) -> None:
         self.client = client
         self.server = server
         self.within = within
         self.progress_every = progress_every
+        self.marks = marks or Marks()
 
-    def options(self, tool: types.Tool) -> dict[str, Any]:
-        """What the card of a call of `tool` shows and checks, besides the call."""
+    def options(self, tool: types.Tool, arguments: dict[str, Any],
+                artifacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """What the card of the call `tool(arguments)` shows and checks, besides the call: its `artifacts` (by
+        default those its mark names, `artifacts`)."""
+        made = self.artifacts(tool, arguments) if artifacts is None else artifacts
         return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.server}"[:150],
-                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within}
+                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made}
+
+    def artifacts(self, tool: types.Tool, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the call `tool(arguments)` changes (`marks.py`), as it is now."""
+        return self.marks.artifacts(tool.name, dict(tool.input_schema), arguments)
 
     async def ask(self, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
         """Ask about `tool(arguments)` once (its card), without waiting; an API that does not answer is an MCP
         error."""
         try:
-            return await self.client.request_tool(tool.name, arguments, idempotency_key=key, **self.options(tool))
+            return await self.client.request_tool(tool.name, arguments, idempotency_key=key,
+                                                  **self.options(tool, arguments))
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
 
@@ -118,12 +129,12 @@ class Decisions:
             raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
 
     async def within_patience(self, tool: types.Tool, arguments: dict[str, Any], key: str,
-                              patience: float) -> Approval:
+                              patience: float, artifacts: list[dict[str, Any]] | None = None) -> Approval:
         """Deny-then-grant: the decision on `tool(arguments)` within `patience` seconds (approved: used once),
-        else the approval still pending; `key` names the call exactly (`call_key`)."""
+        else the approval still pending; `key` names the call exactly (`call_key`) and the `artifacts` it makes."""
         try:
             return await self.client.tool_decision(tool.name, arguments, idempotency_key=key, at_most=patience,
-                                                   **self.options(tool))
+                                                   **self.options(tool, arguments, artifacts))
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
 
@@ -131,7 +142,7 @@ class Decisions:
         """The decision on `tool(arguments)` (approved: used once), with progress notifications to the client
         while a person decides. A client that gives up (it cancels the request, or times out) has its card
         withdrawn."""
-        options = self.options(tool)
+        options = self.options(tool, arguments)
         asking = asyncio.ensure_future(self.client.tool_decision(tool.name, arguments, idempotency_key=key,
                                                                  **options))
         waited = 0

@@ -24,6 +24,7 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
 
 from agent_approvals.client import Approval
+from agent_approvals.mcp_gateway.marks import Marks
 from agent_approvals.mcp_gateway.upstream import Connected
 from agent_approvals.receipts import META_KEY
 from agent_approvals.schemas import SchemaRefused, problem
@@ -49,11 +50,13 @@ class Forwarder:
     Args:
         upstream: the connected upstream (`connect`).
         call_timeout: seconds the upstream may take to answer a request (a forwarded call: then `isError`).
+        marks: holds an approved call to the files it changes as approved (`Marks.changed`).
     """
 
-    def __init__(self, upstream: Connected, *, call_timeout: float = CALL_TIMEOUT) -> None:
+    def __init__(self, upstream: Connected, *, call_timeout: float = CALL_TIMEOUT, marks: Marks | None = None) -> None:
         self.upstream = upstream
         self.call_timeout = call_timeout
+        self.marks = marks or Marks()
         info = upstream.info
         self.name = info.server_info.name if info is not None else "mcp-upstream"
         self._tools: dict[str, types.Tool] = {}
@@ -91,7 +94,13 @@ class Forwarder:
     ) -> types.CallToolResult:
         """`name(arguments)` on the upstream; an approved call carries the approval's signed receipt in its `_meta`
         (`agent_approvals.receipts.META_KEY`), so the upstream itself may check it (none when the bot signs none,
-        nor for an `--allow`ed call: no approval). The upstream's progress goes to `ctx`'s client (a task has none)."""
+        nor for an `--allow`ed call: no approval). The upstream's progress goes to `ctx`'s client (a task has none).
+        An approved call whose file changed since the approval (`Marks.changed`) is not forwarded: `isError` with
+        the reason (its approval is spent; the call made again is asked about with the file as it is now)."""
+        changed = self.marks.changed(approval.artifacts) if approval is not None else ""
+        if changed:
+            log.warning("not forwarded: %s on %s: %s", name, self.name, changed)
+            return refused(f"Not run: {changed}. Call {name} again to be asked with the file as it is now.")
         receipt = approval.receipt if approval is not None else None
         meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
 

@@ -86,6 +86,7 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
 
 from agent_approvals.approver import digest_of
+from agent_approvals.artifacts import artifact_sha256
 from agent_approvals.client import (
     AllowedCall,
     Approval,
@@ -98,6 +99,7 @@ from agent_approvals.client import (
 )
 from agent_approvals.mcp_gateway.deciding import Decisions, bound_to
 from agent_approvals.mcp_gateway.forwarding import CALL_TIMEOUT, Forwarder, refused
+from agent_approvals.mcp_gateway.marks import Marks
 from agent_approvals.mcp_gateway.tasks import POLL_INTERVAL, TASK_TTL, Tasks, declares_tasks
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
@@ -155,6 +157,8 @@ class Gateway:
         task_ttl: seconds a task id is honoured (and a finished task's answer kept), for clients that declare
             the tasks extension (`tasks.py`).
         task_poll: seconds between a tasks client's `tasks/get`, as suggested to it.
+        marks: the artefacts of a tool's calls (`marks.py`: `x-artifact` in its schema, or `--artifact`), shown on
+            the card and, for a file change, checked against the disk right before the approved call is forwarded.
     """
 
     def __init__(
@@ -173,6 +177,7 @@ class Gateway:
         scope: str = "",
         task_ttl: float = TASK_TTL,
         task_poll: float = POLL_INTERVAL,
+        marks: Marks | None = None,
     ) -> None:
         self.upstream = upstream
         self.patience = patience
@@ -184,9 +189,11 @@ class Gateway:
         self.allow = tuple(allow)
         self.audit_within = audit_within
         self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with a random part per call, an ask's key
-        self.forwarder = Forwarder(upstream, call_timeout=call_timeout)  # what forwards a call
+        marks = marks or Marks()  # what a call changes (its artefacts), and their check right before a forward
+        self.forwarder = Forwarder(upstream, call_timeout=call_timeout, marks=marks)  # what forwards a call
         self.name = self.forwarder.name
-        self.decisions = Decisions(client, server=self.name, within=within, progress_every=progress_every)
+        self.decisions = Decisions(client, server=self.name, within=within, progress_every=progress_every,
+                                   marks=marks)
         self.tasks = Tasks(self.forwarder, self.decisions, self.state_security.codec, ttl=task_ttl, poll=task_poll)
 
     def server(self) -> Server[Any]:
@@ -340,8 +347,10 @@ class Gateway:
         """Older clients with a short limit: the decision within `patience`, else `isError` asking for the
         identical call again, which finds the same card (keyed by the scope, the tool and the arguments' digest)
         and, approved, spends its single use and runs."""
-        key = call_key("mcp", self.scope or self.name, tool.name, arguments)
-        decided = await self.decisions.within_patience(tool, arguments, key, self.patience)
+        made = self.decisions.artifacts(tool, arguments)  # a file changed since: another call, another card
+        keyed = {"arguments": arguments, "artifacts": [artifact_sha256(a) for a in made]} if made else arguments
+        key = call_key("mcp", self.scope or self.name, tool.name, keyed)
+        decided = await self.decisions.within_patience(tool, arguments, key, self.patience, made)
         if decided.pending:
             return refused(waiting_words(decided, tool.name, self.patience))
         self.decisions.audit(tool.name, decided)

@@ -28,7 +28,8 @@ What the surfaces above may use of it are the names below (`__all__`), and `righ
 every surface judges and says alike); tests/test_root.py fails on a surface importing anything else of it."""
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.chain import Decided, Step
+from bot.approvals.chain import Ask, Decided, Step
+from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -52,12 +53,14 @@ __all__ = [
     "ApprovalEnded",
     "ApprovalOpened",
     "ApprovalService",
+    "Ask",
     "CardPosted",
     "CardService",
     "Decided",
     "DueSweeper",
     "Event",
     "Events",
+    "Freeze",
     "HomeService",
     "OpenRefused",
     "Opened",

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 from agent_approvals.approver import ApprovalRequest
 
-from bot.approvals.chain import Ask, Decided, Step
-from bot.approvals.deciders.freeze import Freeze
+from bot.approvals import Ask, Decided, Freeze, Step
 from bot.cli.exits import failed
 from bot.cli.freeze import freeze_scope, unfreeze_scope
 from bot.core.channel_options import read_settings

@@ -350,3 +350,16 @@ async def test_a_drill_on_a_scope_an_admin_froze_is_refused_and_changes_nothing(
     for argv in (["--scope", "everything"], ["--hold", "2h"]):
         ran = await bot_command("freeze", "drill", *argv, environ=env)
         assert ran.returncode == 2, (argv, ran.stderr)
+
+
+async def test_no_audit_log_or_no_redis_writes_nothing_and_never_shows_the_url(redis_url: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "o.html")
+    ran = await bot_command("report", "oversight", "--since", "2026-01-01", "--out", out,
+                            environ={"REDIS_URL": redis_url})  # an empty Redis: no audit log under the prefix
+    assert ran.returncode == 1 and "no audit log found under REDIS_KEY_PREFIX" in ran.stderr, ran.stderr
+    secret = "redis://:hunter2@127.0.0.1:9/0"  # nothing listens there
+    ran = await bot_command("report", "oversight", "--since", "2026-01-01", "--out", out, environ={"REDIS_URL": secret})
+    assert ran.returncode == 1 and "cannot read the audit log" in ran.stderr and "hunter2" not in ran.stderr
+    ran = await bot_command("freeze", "drill", environ={"REDIS_URL": secret})
+    assert ran.returncode == 1 and "python -m bot unfreeze all" in ran.stderr and "hunter2" not in ran.stderr
+    assert not await asyncio.to_thread(lambda: list(tmp_path.iterdir()))

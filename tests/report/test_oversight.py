@@ -1,12 +1,12 @@
 """The oversight report and the freeze drill (issue 80, item 7), as a user runs them.
 
-Decisions are made through a real worker and the local Slack (approve, reject, revise, and asks refused by a freeze
-drill); the entries of the flows other helpers build (attestations, service levels, the decision times and `fast`
-of each decision, reroutes, a vote refused for want of an attestation, a step-up's passkey) are appended through the
-store's real `audit.append`. `python -m bot report oversight` then writes the period's page and CSV, and every figure
-in the CSV is worked out again here from the audit log itself (counts, nearest-rank quantiles); the page has every
-section, each naming what it evidences, and its plots are drawn (Chromium). The drill is run as a process and
-killed mid-way (kill -9, SIGTERM) to see what the next run does."""
+Decisions are made through a real worker and the local Slack (approve, reject, revise, an approval confirmed with a
+passkey: a step-up, and asks refused by a freeze drill); the entries of the flows other helpers build (attestations,
+service levels, the decision times and `fast` of each decision, reroutes, a vote refused for want of an attestation)
+are appended through the store's real `audit.append`. `python -m bot report oversight` then writes the period's page
+and CSV, and every figure in the CSV is worked out again here from the audit log itself (counts, nearest-rank
+quantiles); the page has every section, each naming what it evidences, and its plots are drawn (Chromium). The drill
+is run as a process and killed mid-way (kill -9, SIGTERM) to see what the next run does."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,10 @@ from tests.support.api import Client, new_key, tool_ask
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.cli import bot_command
 from tests.support.hitl import click, nth_card, open_modal, reject, until
+from tests.support.passkeys import Authenticator
+from tests.support.signin import pages_client
+from tests.support.signing import signing_worker
+from tests.support.stepup import ORIGIN, approve, asked, confirm, enrol, vote_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -183,13 +188,33 @@ def expected(entries: list[dict[str, str]], since: float, until: float) -> dict[
     return want
 
 
+@pytest.fixture
+async def stepup(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker whose passkey pages are at ORIGIN (step-up votes), as tests/stepup/ start one."""
+    worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", STEP_UP_URL=ORIGIN)
+    yield worker
+    await worker.stop()
+
+
+async def _stepped_up(slack: SlackStandIn, worker: Worker) -> None:
+    """A fourth ask, in SALES where every Approve now needs a passkey: Bob approves and confirms with his passkey."""
+    bobs = Authenticator()
+    async with pages_client() as http:
+        await enrol(worker, http, BOB, bobs)
+        client, approval_id, card = await asked(worker, slack, card=4)
+        status, said = await confirm(http, worker, vote_path(await approve(slack, BOB, card)), bobs)
+        assert (status, said["status"]) == (200, "ok"), said
+    assert (await client.wait(approval_id))["status"] == "approved"
+
+
 @pytest.mark.slow
 async def test_the_oversight_report_of_a_period_matches_the_audit_log(
-    slack: SlackStandIn, api: Worker, tmp_path: Path, redis_url: str
+    slack: SlackStandIn, stepup: Worker, tmp_path: Path, redis_url: str
 ) -> None:
-    store = api.services.store
+    api, store = stepup, stepup.services.store
     since = time.time() - 1
     await _decide_three(slack, api)
+    await _stepped_up(slack, api)
     await _stamped(store)
     env = {"REDIS_URL": redis_url}
     drilled = await bot_command("freeze", "drill", "--scope", "key", "nightly", environ=env)
@@ -211,8 +236,9 @@ async def test_the_oversight_report_of_a_period_matches_the_audit_log(
     want = expected(entries, since, until_at)
     got = {(r["section"], r["measure"], r["channel"], r["policy"], r["person"]): r["value"] for r in rows}
     assert {k: got.get(k) for k in want} == want
-    # the three decided in Slack: their route is the ask's channel, no policy; the rejection and revision counted
-    assert (want[("overrides", "rejected", SALES, "", "")], want[("overrides", "revised", SALES, "", "")]) == ("1", "1")
+    # the four decided in Slack: their route is the ask's channel, no policy; the overrides counted
+    assert [want[("overrides", name, SALES, "", "")] for name in ("approved", "rejected", "revised", "stepped_up")] \
+        == ["2", "1", "1", "1"]  # Bob's passkey-confirmed approval: a step-up
     # the refunds route: Alice's 4 acts all fit (a current attestation), Bob's not (revoked), Carol's not (ended)
     assert figure(rows, "routes", "acts_fit", channel=SALES, policy="refunds", person=ALICE) == "4"
     assert figure(rows, "routes", "acts_fit", channel=SALES, policy="refunds", person=BOB) == "0"
@@ -350,3 +376,16 @@ async def test_a_drill_on_a_scope_an_admin_froze_is_refused_and_changes_nothing(
     for argv in (["--scope", "everything"], ["--hold", "2h"]):
         ran = await bot_command("freeze", "drill", *argv, environ=env)
         assert ran.returncode == 2, (argv, ran.stderr)
+
+
+async def test_no_audit_log_or_no_redis_writes_nothing_and_never_shows_the_url(redis_url: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "o.html")
+    ran = await bot_command("report", "oversight", "--since", "2026-01-01", "--out", out,
+                            environ={"REDIS_URL": redis_url})  # an empty Redis: no audit log under the prefix
+    assert ran.returncode == 1 and "no audit log found under REDIS_KEY_PREFIX" in ran.stderr, ran.stderr
+    secret = "redis://:hunter2@127.0.0.1:9/0"  # nothing listens there
+    ran = await bot_command("report", "oversight", "--since", "2026-01-01", "--out", out, environ={"REDIS_URL": secret})
+    assert ran.returncode == 1 and "cannot read the audit log" in ran.stderr and "hunter2" not in ran.stderr
+    ran = await bot_command("freeze", "drill", environ={"REDIS_URL": secret})
+    assert ran.returncode == 1 and "python -m bot unfreeze all" in ran.stderr and "hunter2" not in ran.stderr
+    assert not await asyncio.to_thread(lambda: list(tmp_path.iterdir()))

@@ -350,7 +350,7 @@ def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Hand
 
 async def scrape_time(services: Services) -> None:
     """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, whether the
-    policy files load."""
+    policy files load, how many API keys have no sponsor."""
     began = time.monotonic()
     try:
         await services.store.ping()
@@ -358,6 +358,11 @@ async def scrape_time(services: Services) -> None:
     except StoreUnavailable:
         pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
+    try:  # every agent has a person accountable: the keys still without one
+        services.metrics.keys_without_sponsor.set(sum(1 for key in await services.store.api_keys.all()
+                                                      if not key.sponsor))
+    except StoreUnavailable:
+        pass
 
 
 def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:

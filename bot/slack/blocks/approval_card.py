@@ -81,7 +81,10 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
     author = clean(approval.author)[:40]
     if approval.asked_by:  # a program asked, with an API key (bot/api/)
         who = f" for {user_ref(approval.requester)}" if approval.requester else ""
-        asked = f"Asked by `{escape(clean(approval.asked_by))}`{who} in {channel_ref(approval.origin_channel)}"
+        agent = f"`{escape(clean(approval.asked_by))}`"
+        if approval.sponsor:  # the person accountable for the agent (`keys create --sponsor`), named on its card
+            agent = f"agent {agent}, sponsored by {user_ref(approval.sponsor)},"
+        asked = f"Asked by {agent}{who} in {channel_ref(approval.origin_channel)}"
         if approval.context_url:
             asked += f" · {link(approval.context_url, 'context')}"
         asked += workflow_part(approval.workflow)

@@ -262,6 +262,7 @@ class ApprovalRecord(_Stored):
     enterprise: str = ""
     agent: str = ""  # the bot's own run's agent team (its preset), for a freeze of `agent:<name>` (the decide step)
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
+    attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
 
     @property
     def pending(self) -> bool:

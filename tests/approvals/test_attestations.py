@@ -15,7 +15,7 @@ from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import ACTION_APPROVE
 from tests.conftest import ALICE, BOB, CAROL, SALES, StartPolicyWorker, Worker, name_admins
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import click, command, nth_card, until
+from tests.support.hitl import click, command, nth_card, text_of, until
 
 REFUNDS = '''
 @id("refunds-ask")
@@ -76,6 +76,9 @@ async def test_a_vote_without_a_current_attestation_is_refused_then_counts_once_
     assert "needs your current attestation to the brief `refunds`" in said and "`/agent attest refunds`" in said
     record = await worker.services.store.approvals.get(approval_id)
     assert record is not None and record.pending and record.attest == ("policy:refunds",)
+    assert "needs your current attestation to the brief of `refunds`" in text_of(card)
+    assert validate_view({"type": "modal", "title": {"type": "plain_text", "text": "card"},
+                          "blocks": card["blocks"]}) is None
     refused = [e for e in await audited(worker, "refused") if e.get("action") == "vote"]
     assert [(e["by"], e["approval"], e["scope"]) for e in refused] == [(BOB, approval_id, "policy:refunds")]
     assert "/agent attest refunds" in refused[0]["reason"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent_approvals.approver import parse_revision, pretty_json
 
+from bot.core.attestations import SCOPE
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
@@ -132,10 +133,20 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
+    if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text
+        blocks.append(context_block(attest_line(approval.attest)))
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
+
+
+def attest_line(scopes: tuple[str, ...]) -> str:
+    """What a card needing attestations says (each scope as its command names it: checked ids and names)."""
+    named = ", ".join(f"<#{scope[8:]}>" if scope.startswith("channel:") else f"`{escape(scope[7:])}`"
+                      for scope in scopes if SCOPE.fullmatch(scope))
+    return (f":mortar_board: Approving or revising needs your current attestation to the brief of {named}"
+            " (`/agent attest`); Reject does not")
 
 
 STEP_UP_LINE = (

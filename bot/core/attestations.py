@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")  # a policy's attestation name (`@require_attestation("refunds")`)
-SCOPE = re.compile(r"^(?:policy:[a-z0-9][a-z0-9_.-]{0,39}|channel:[CG][A-Z0-9]{2,23})$")
+SCOPE = re.compile(r"^(policy:[a-z0-9][a-z0-9_.-]{0,39}|channel:[CG][A-Z0-9]{2,23})$")
 _CHANNEL_REF = re.compile(r"^(?:<#([CG][A-Z0-9]{2,23})(?:\|[^>]*)?>|#?([CG][A-Z0-9]{2,23}))$")
 DEFAULT_VALID = 90 * 86400  # a brief's attestations are valid this long unless its owner says otherwise
 MAX_VALID = 3 * 366 * 86400

@@ -145,7 +145,7 @@ def attest_line(scopes: tuple[str, ...]) -> str:
     """What a card needing attestations says (each scope as its command names it: checked ids and names)."""
     named = ", ".join(f"<#{scope[8:]}>" if scope.startswith("channel:") else f"`{escape(scope[7:])}`"
                       for scope in scopes if SCOPE.fullmatch(scope))
-    return (f":mortar_board: Approving or revising needs your current attestation to the brief of {named}"
+    return (f":memo: Approving or revising needs your current attestation to the brief of {named}"
             " (`/agent attest`); Reject does not")
 
 

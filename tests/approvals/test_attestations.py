@@ -119,6 +119,8 @@ async def test_an_admin_grants_and_revokes_and_anyone_else_is_refused_and_audite
     assert await command(slack, "attest brief refunds", user=BOB) != ""  # no modal for Bob: refused too
     assert not [v for v in slack.open_views(BOB) if v["view"]["callback_id"] == "attest_brief_modal"]
 
+    for bad in ("attest grant carol refunds", "attest Refunds!", "attest brief", "attest revoke @carol"):
+        assert (await command(slack, bad, user=ALICE)).startswith("Usage: `/agent attest NAME|#channel`"), bad
     granted = await command(slack, "attest grant @carol refunds", user=ALICE)
     assert granted.startswith(f"Granted: <@{CAROL}>"), granted
     (entry,) = await audited(worker, "attestation_granted")
@@ -148,6 +150,8 @@ async def test_a_channel_that_requires_it_refuses_and_a_reject_never_needs_it(
     assert f"the brief of <#{SALES}>" in said and f"`/agent attest <#{SALES}>`" in said
     record = await worker.services.store.approvals.get(approval_id)
     assert record is not None and record.attest == (f"channel:{SALES}",)
+    lowered = await command(slack, "config require_attestation false", user=BOB)  # only an admin lowers it
+    assert "unchanged" in lowered and (await worker.services.approvals.channel_settings(SALES)).require_attestation
     await click(slack, card, "approval_reject", user=BOB)  # the reject modal opens: stopping needs no attestation
     await until(lambda: [v for v in slack.open_views(BOB) if v["view"]["callback_id"] == "approval_reject_modal"],
                 what="the reject modal")

@@ -47,12 +47,13 @@ from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import Edge, Workspaces, slack_events_handler
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
+from bot.stepup.brief_page import add_brief_routes
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
 from bot.stepup.reveal import Reveal
 from bot.stepup.reveal_page import add_reveal_routes
 from bot.stepup.votes import Confirmation
-from bot.store import StoreUnavailable
+from bot.store import Store, StoreUnavailable
 from bot.tenancy import Tenancy
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -208,6 +209,8 @@ def add_worker_routes(
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))
     add_reveal_routes(web_app, services.reveals, signin,  # /reveal/{token}
                       reveal_for=None if tenancy is None else partial(reveal_of, tenancy))
+    add_brief_routes(web_app, services.store, signin,  # /attest/{scope}: a brief's page (fit to decide)
+                     store_of=None if tenancy is None else partial(store_of_team, tenancy, services))
     if settings.slackbot_mcp is not None:  # POST /slack/mcp, Slackbot's MCP endpoint (also in Socket Mode)
         from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
 
@@ -246,6 +249,14 @@ async def people_of(
         with contextlib.suppress(NotInstalled):
             parts = await tenancy.parts(WorkspaceRef(said_team))
     return await parts.confirmations.people(user, said_team=said_team)
+
+
+async def store_of_team(tenancy: Tenancy, services: Services, team: str) -> Store:
+    """The store of a signed-in person's workspace (a brief's page): its parts', else the home workspace's."""
+    with contextlib.suppress(NotInstalled):
+        if team:
+            return (await tenancy.parts(WorkspaceRef(team))).store
+    return services.store
 
 
 async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmation]:
@@ -351,7 +362,7 @@ def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Hand
 
 async def scrape_time(services: Services) -> None:
     """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, whether the
-    policy files load."""
+    policy files load, how many API keys have no sponsor."""
     began = time.monotonic()
     try:
         await services.store.ping()
@@ -359,6 +370,11 @@ async def scrape_time(services: Services) -> None:
     except StoreUnavailable:
         pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
+    try:  # every agent has a person accountable: the keys still without one
+        services.metrics.keys_without_sponsor.set(sum(1 for key in await services.store.api_keys.all()
+                                                      if not key.sponsor))
+    except StoreUnavailable:
+        pass
 
 
 def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:

@@ -34,7 +34,7 @@ HANDLER_SETTER = re.compile(r"set_\w+_handler")
 SURFACES = ("bot.slackapp", "bot.api", "bot.stepup", "bot.sessions", "bot.runs", "bot.signin", "bot.server",
             "bot.probes", "bot.tenancy", "bot.cli")
 CORE = "bot.approvals"
-PUBLIC_MODULES = ("bot.approvals.rights", "bot.approvals.refusals")
+PUBLIC_MODULES = ("bot.approvals.rights", "bot.approvals.refusals", "bot.approvals.attesting")
 
 
 def dotted(node: ast.expr) -> str:

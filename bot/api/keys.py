@@ -13,6 +13,16 @@ from bot.store import NewKey, Store
 from bot.store.api_keys import MAX_CHANNELS, KeyTerms
 
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
+# a sponsor as given: `@U…`, `U…`, or Slack's escaped mention `<@U…>` / `<@U…|ana>` (a slash command's text)
+SPONSOR = re.compile(r"^(?:<@([UW][A-Z0-9]{2,23})(?:\|[^>]*)?>|@?([UW][A-Z0-9]{2,23}))$")
+SPONSOR_WORDS = ("a sponsor is a person's Slack member id (U…), as @U… or U… (Slack: their profile → ⋮ → Copy member"
+                 " ID), or an @mention in Slack")
+
+
+def sponsor_of(text: str) -> str | None:
+    """The Slack user id `text` names as a key's sponsor (`--sponsor @U…`), or None when it names none."""
+    found = SPONSOR.fullmatch(text.strip())
+    return (found.group(1) or found.group(2)) if found else None
 
 
 async def create_key(

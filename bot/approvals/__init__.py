@@ -12,6 +12,7 @@
     delivery.py    a pending approval's card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
+    attesting.py   fit to decide: attesting to a brief, an admin's grant and revoke, who owns a brief
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
@@ -25,7 +26,8 @@ bot/sessions/' (they listen to the events), a run's side-effect ledger bot/runs/
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report` (headline numbers), the leaves of
 `bot.slack` (`blocks`, `client`, `directory`) and `agents`. Never `bot.runs`, `bot.sessions` or the Slack entry.
 What the surfaces above may use of it are the names below (`__all__`), and `rights` and `refusals` (pure: what
-every surface judges and says alike); tests/test_root.py fails on a surface importing anything else of it."""
+every surface judges and says alike) and `attesting` (the one way to attest, from a command or a page);
+tests/test_root.py fails on a surface importing anything else of it."""
 
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step

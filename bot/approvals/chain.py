@@ -41,6 +41,7 @@ from agent_approvals.modes import Verdict
 
 from bot.approvals.opening import Opened, ProgramAsk, new_approval
 from bot.core.allow_rules import Rule
+from bot.core.attestations import needed
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tracing import annotate, span
 from bot.policy.engine import Judged
@@ -161,7 +162,9 @@ class DecisionChain:
     async def _walk_once(self, ask: Ask, end: End) -> Opened:
         approval = new_approval(ask.request, run=ask.run, owner=ask.owner, settings=ask.settings,
                                 default_channel=self._approvals_channel or ask.run.channel, program=ask.program)
-        step = Step(ask, replace(approval, step_up="channel" if ask.settings.step_up == "always" else ""))
+        step = Step(ask, replace(approval, step_up="channel" if ask.settings.step_up == "always" else "",
+                                 attest=needed(channel=ask.run.channel,
+                                               channel_requires=ask.settings.require_attestation)))
         for link in self.links:
             went = await link.decide(step)
             if isinstance(went, Decided):

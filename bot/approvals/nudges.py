@@ -1,4 +1,5 @@
-"""Nobody forgets: reminders and escalations of approvals nobody has decided, on any worker.
+"""Nobody forgets: reminders and escalations of approvals nobody has decided, on any worker; and a person whose
+attestation (fit to decide, bot/approvals/attesting.py) ends within a week is told, once.
 
     opened (lua/open_approval.lua)   -> the first step's time in `nudges` (a reminder or the escalation)
     due (any worker's Nudger)        -> claim it for a lease (lua/claim_due.lua, as timeouts do)
@@ -29,6 +30,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals import attesting
 from bot.approvals.card_sync import CardService
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
@@ -70,7 +72,7 @@ class Nudger(DueSweeper):
         """Tell every step due by `now` (default: now), a batch of claimed approvals at a time; how many
         steps this worker told."""
         now = time.time() if now is None else now
-        told = 0
+        told = await self._attestations_ending(now)
         while True:
             ids = await self._store.nudges.claim_due(now, limit=self._batch)
             approvals = await self._store.nudges.open(ids, now=now)
@@ -79,8 +81,25 @@ class Nudger(DueSweeper):
             if len(ids) < self._batch:
                 return told
 
+    async def _attestations_ending(self, now: float) -> int:
+        """Remind each person whose attestation ends within a week (a DM, once: the reminder is taken by one
+        worker); how many were told. A reminder Slack refused is due again in an hour."""
+        told = 0
+        for due in await self._store.attestations.take_due(now, limit=self._batch):
+            try:
+                await self._slack.chat_postMessage(channel=due.user, text=attesting.reminder_text(due.scope, due.until,
+                                                                                                  now=now))
+                told += 1
+            except SLACK_FAILED as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                log.warning("an attestation's reminder to %s was not sent (%s): again in an hour", due.user, error)
+                await self._store.attestations.remind_again(due, at=now + 3600)
+        return told
+
     async def next_due(self) -> float | None:
-        return await self._store.nudges.next_due()
+        found = [at for at in (await self._store.nudges.next_due(), await self._store.attestations.next_due())
+                 if at is not None]
+        return min(found, default=None)
 
     async def _nudge(self, approval: ApprovalRecord, now: float) -> int:
         """Post `approval`'s due steps, then note them told; the number told."""

@@ -131,8 +131,8 @@ def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: Progr
 
 
 def _asked_by(record: ApprovalRecord, program: ProgramAsk) -> ApprovalRecord:
-    """`record` as a program asked it: its requester and title, its key, links and workflow; the key's workspace,
-    whatever run it joins."""
+    """`record` as a program asked it: its requester and title, its key (and its sponsor), links and workflow; the
+    key's workspace, whatever run it joins."""
     return replace(
         record,
         requester=program.requester,
@@ -146,6 +146,7 @@ def _asked_by(record: ApprovalRecord, program: ProgramAsk) -> ApprovalRecord:
         workflow=program.workflow,
         team=program.key.team,
         enterprise=program.key.enterprise,
+        sponsor=program.key.sponsor,
     )
 
 

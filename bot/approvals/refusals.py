@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.attestations import refusal_words
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
@@ -52,6 +53,8 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
         return _SAID[status]
     if status == "self":
         return _self_text(approval)
+    if status == "attestation":  # fit to decide: the words to get one (bot/core/attestations.py)
+        return refusal_words(result.attest, page=result.page)
     if status == "frozen":
         why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
         return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"

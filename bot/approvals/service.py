@@ -50,6 +50,7 @@ from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened,
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
 from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
+from bot.core.attestations import NEEDS, refusal_words
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
@@ -118,6 +119,8 @@ class ApprovalService:
         self._waiter = waiter
         self._directory = directory
         self._background = background
+        self.clock: Callable[[], float] = time.time  # when attestations are judged (a test moves it)
+        self.pages_url = ""  # where the bot's pages are (a brief's page: /attest/<scope>); "" when unknown
         self._metrics = metrics or Metrics()
         self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
 
@@ -319,11 +322,41 @@ class ApprovalService:
                     self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
                 return result
 
-        result = await self._decided(step, user, person)
+        fit = await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
+        result = fit if fit is not None else await self._decided(step, user, person)
         if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
             log.info("approval %s: %s by %s: %s", approval_id, outcome, user, result.status,
                      extra={"approval_id": approval_id})
         return result
+
+    async def _unfit(
+        self, approval_id: str, *, outcome: str, user: str, person: WorkspaceRef | None,
+        decide: Callable[..., Awaitable[DecideResult]],
+    ) -> DecideResult | None:
+        """Fit to decide: when the approval needs attestations (`ApprovalRecord.attest`) for this outcome and `user`
+        may decide it (the decide step asked without deciding), their current attestation to each; the refusal
+        (`attestation`, audited `refused` with action "vote" and the words to get one) when one is missing, else
+        None (the decide step goes on, and refuses by its own rules). Reject never needs one."""
+        if outcome not in NEEDS:
+            return None
+        scopes = await self.store.attestations.required(approval_id)
+        if not scopes:
+            return None
+        checked = await self._decided(lambda **more: decide(**{**more, "dry_run": True}), user, person)
+        if checked.status != "allowed":
+            return None  # not theirs to decide (or decided already): the decide step says so, as ever
+        missing = await self.store.attestations.missing(user, scopes, now=self.clock())
+        if not missing:
+            return None
+        page = f"{self.pages_url}/attest/{missing[0]}" if self.pages_url else ""
+        words = refusal_words(missing[0], page=page)
+        # every refused attempt audited: the first of this person's on this approval in the quiet window at once, a
+        # flood of replayed clicks as one summarising entry (as the decide step's own refusals)
+        await self.store.audit.refusal(f"attestation:{user}:{approval_id}:{outcome}", "refused",
+                                       window=REFUSAL_QUIET, by=user, action="vote", approval=approval_id,
+                                       outcome=outcome, scope=missing[0],
+                                       reason=f"no current attestation to {missing[0]}: {words}")
+        return DecideResult("attestation", checked.approval, attest=missing[0], page=page)
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None

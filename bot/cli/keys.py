@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from bot.api.keys import create_key
+from bot.api.keys import SPONSOR_WORDS, create_key, sponsor_of
 from bot.cli.exits import failed
 from bot.core.durations import DurationError, parse_duration
 from bot.core.operators import add_as, operator_of
@@ -24,8 +24,9 @@ HELP = """The Approvals API's keys: programs ask for approvals with one (they ne
 SECRETS_KEY (the workers' own) to make or rotate a key with a webhook secret, which is kept sealed with it.
 
     python -m bot keys create NAME --channel C… [--channel C…] [--team T… [--enterprise E…]]
-                              [--max-pending N] [--per-minute N] [--expires 90d]
-    python -m bot keys list
+                              [--max-pending N] [--per-minute N] [--expires 90d] [--sponsor @U…]
+    python -m bot keys list [--without-sponsor]
+    python -m bot keys sponsor NAME @U…
     python -m bot keys rotate NAME --grace 1d [--expires 90d]
     python -m bot keys revoke NAME
 
@@ -38,6 +39,11 @@ workspace (`--team`, and `--enterprise` for an Enterprise Grid organisation's; i
 it never reads, withdraws or is answered another's approvals. Without `--team`, the home workspace (the first the
 bot was installed in), said in the output. In Slack, a channel's admins do the same with `/agent keys create NAME`
 (bound to the workspace it is typed in) and `/agent keys revoke NAME`.
+
+Every agent has a person accountable: `--sponsor` names the key's sponsor (a Slack member id, U…), shown on its cards
+("agent NAME, sponsored by …"); `keys sponsor NAME @U…` names or changes it on a key made before (audited
+`key_sponsor`). `list` shows each key's `sponsor` ("none" until one is named) and `--without-sponsor` lists only
+those; the metric `hitl_keys_without_sponsor` counts them. A sponsor deactivated in Slack is said to the admins.
 """
 
 
@@ -58,6 +64,7 @@ def announce(made: NewKey, *, home: WorkspaceRef | None = None) -> str:
         f"  key:            {made.key}\n"
         f"  webhook secret: {record.webhook_secret or NO_SECRET}\n"
         f"  expires:        {expires}\n"
+        f"  sponsor:        {record.sponsor or 'none (name one: python -m bot keys sponsor NAME @U…)'}\n"
         "Keep both now: they are not shown again (only a hash of the key is kept, and the secret sealed)."
     )
 
@@ -84,8 +91,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
     create.add_argument("--expires", default="", help="refused after this long (90d, 12h...; default: never)")
+    create.add_argument("--sponsor", default="", help="the person accountable for the agent using it (@U…)")
     add_as(create)
-    sub.add_parser("list", help="the keys that stand, and when each was last used (never the keys themselves)")
+    listing = sub.add_parser("list", help="the keys that stand, and when each was last used (never the keys"
+                             " themselves)")
+    listing.add_argument("--without-sponsor", action="store_true", help="only the keys no sponsor is named for")
+    sponsor = sub.add_parser("sponsor", help="name (or change) the sponsor of a key")
+    sponsor.add_argument("name")
+    sponsor.add_argument("person", help="their Slack member id (@U…)")
+    add_as(sponsor)
     rotate = sub.add_parser("rotate", help="a new key and webhook secret; the old key works for --grace more")
     rotate.add_argument("name")
     rotate.add_argument("--grace", required=True, help="how long the old key and secret keep working (1h, 1d...)")
@@ -127,9 +141,12 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
             keys = await store.api_keys.all()
             used = await store.api_keys.last_used(keys)
             for key in keys:
-                print(describe(key, last_used=used.get(key.id)))
+                if not (args.without_sponsor and key.sponsor):
+                    print(describe(key, last_used=used.get(key.id)))
             if not keys:
                 print("no API keys (make one with: python -m bot keys create NAME --channel C…)", file=sys.stderr)
+        elif action == "sponsor":
+            return await _sponsor(store, args)
         else:
             name, op = args.name, operator_of(args.who)
             # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
@@ -169,6 +186,19 @@ async def _rotate(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sponsor(store: Store, args: argparse.Namespace) -> int:
+    """`keys sponsor NAME @U…`: name or change the person accountable for a key."""
+    sponsor = sponsor_of(args.person)
+    if sponsor is None:
+        return failed(f"{args.person[:40]!r}: {SPONSOR_WORDS}", 2)
+    op = operator_of(args.who)
+    done = await store.api_keys.set_sponsor(args.name, sponsor, by=op.by, operator=op.fields())
+    if done == "missing":
+        return failed(f"there is no key named {args.name}", 2)
+    print(f"{args.name} is sponsored by {sponsor}" + (" (it was already)" if done == "same" else ""))
+    return 0
+
+
 async def _create(store: Store, args: argparse.Namespace) -> int:
     """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
     if args.enterprise and not args.team:
@@ -179,9 +209,13 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
         expires = _seconds(args.expires, "--expires", longest=LONGEST_KEY) if args.expires else 0.0
     except DurationError as exc:
         return failed(str(exc), 2)
+    sponsor = sponsor_of(args.sponsor) if args.sponsor else ""
+    if sponsor is None:
+        return failed(f"--sponsor {args.sponsor[:40]!r}: {SPONSOR_WORDS}", 2)
     op = operator_of(args.who)
     made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
-                            per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields())
+                            per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields(),
+                            sponsor=sponsor)
     if isinstance(made, str):
         return failed(made, 2)
     print(announce(made, home=home))

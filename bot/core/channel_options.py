@@ -177,6 +177,14 @@ class ChannelSettings:
         " `@step_up` (admin only; a policy is a floor). Reject never needs it; no \"always allow\" rule approves a"
         " call that needs it",
     ))
+    require_attestation: bool = field(default=False, metadata=option(
+        Flag(), values="true or false: may only people who attested to this channel's brief decide its approvals",
+        topic="who", admin_only="false",
+        doc="`true`: approving or revising an approval of this channel needs the person's current attestation to"
+        " its brief (`/agent attest #channel`; the brief an admin writes with `/agent attest brief #channel`);"
+        " without one it is refused, saying how to get one, and audited. Reject never needs it. `false` is admin"
+        " only; a policy's `@require_attestation(\"NAME\")` is a floor this does not lower",
+    ))
     approvals_channel: str = field(default="", metadata=option(
         Channel(), values="a channel, e.g. #approvals (the bot must be able to post there)", topic="where",
         doc_default="`APPROVALS_CHANNEL`",

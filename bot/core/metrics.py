@@ -88,6 +88,8 @@ class Metrics:
                                       " kind", ["kind"], registry=r)
         self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding standing"
                                     " (until a look that reads its source whole finds it gone)", ["kind"], registry=r)
+        self.keys_without_sponsor = Gauge("hitl_keys_without_sponsor", "API keys that stand with no sponsor named"
+                                          " (`keys create --sponsor`, `keys sponsor`; all workers)", registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
 

@@ -264,6 +264,8 @@ class ApprovalRecord(_Stored):
     # the change itself (agent_approvals.artifacts): JSON list of normalised artefacts, each with the `sha256` of the
     # artefact as asked (what a receipt binds); their texts as people see them (bot/redaction/hiding.py): "" for none
     artifacts: str = ""
+    sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
+    attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
 
     @property
     def pending(self) -> bool:
@@ -417,6 +419,7 @@ class ApiKey:
     previous_until: float = 0.0
     previous: str = ""  # the sha256 of the key it replaced (`keys rotate`), kept until that key's grace ends
     rotated_at: float = 0.0  # when `keys rotate` replaced it by another (its `expires_at`: the grace's end)
+    sponsor: str = ""  # the person accountable for the agent using it (`--sponsor`, a Slack user id); "": none named
 
     def expired(self, now: float) -> bool:
         """Whether the key no longer works at `now` (`expires_at` passed)."""
@@ -463,6 +466,7 @@ class ApiKey:
             "enterprise": self.enterprise,
             "id": self.id,
             **({"expires_at": repr(self.expires_at)} if self.expires_at else {}),
+            **({"sponsor": self.sponsor} if self.sponsor else {}),
             **({"previous": self.previous, "previous_until": repr(self.previous_until)} if self.previous else {}),
         }  # (never its webhook secrets: the store keeps them sealed, apart)
 
@@ -490,6 +494,7 @@ class ApiKey:
                 previous_until=float(raw.get("previous_until") or 0),
                 previous=raw.get("previous", ""),
                 rotated_at=float(raw.get("rotated_at") or 0),
+                sponsor=raw.get("sponsor", ""),
             )
         except (KeyError, ValueError):
             return None

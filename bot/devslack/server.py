@@ -522,5 +522,6 @@ class SlackStandIn:
     click_view = _by_people(People.click_view)
     submit_view = _by_people(People.submit_view)
     open_home = _by_people(People.open_home)
+    deactivate = _by_people(People.deactivate)
     close_view = _by_people(People.close_view)
     post_user_message = _by_people(People.post_user_message)

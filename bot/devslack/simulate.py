@@ -6,6 +6,7 @@ as Slack would; a person's own message is stored as Slack stores typed text."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import re
@@ -407,6 +408,21 @@ class People:
         home = self.ws.homes.get(u.id)
         if home is not None and tab == "home":
             event["view"] = self.views.view_object(home)
+        return await self.delivery.deliver_event(self._callback(u, event))
+
+    async def deactivate(self, *, user: str) -> DeliveryResult:
+        """An admin deactivates ``user``: Slack says ``deleted`` of them from now on (users.info) and sends the
+        ``user_change`` event (bot event, scope ``users:read``) with their user object, as it does."""
+        u = dataclasses.replace(self.ws.user_or_error(user), deleted=True)
+        self.ws.users[u.id] = u
+        self.ws.touch()
+        event = {"type": "user_change", "event_ts": self.ws.next_ts(), "cache_ts": int(time.time()),
+                 "user": {"id": u.id, "team_id": u.team_id, "name": u.name, "real_name": u.real_name, "deleted": True,
+                          "profile": {"display_name": u.name, "real_name": u.real_name}, "is_bot": False}}
+        return await self.delivery.deliver_event(self._callback(u, event))
+
+    def _callback(self, u: DevUser, event: dict[str, Any]) -> dict[str, Any]:
+        """An Events API callback of `event`, about `u`, as Slack wraps it."""
         event_id = self.ws.new_id("Ev")
         where = self.ws.context(self.ws.acting_team(u))
         org = where["is_enterprise_install"]
@@ -434,7 +450,7 @@ class People:
         }
         if where["enterprise_id"] is not None:
             callback.update(enterprise_id=where["enterprise_id"], is_enterprise_install=org)
-        return await self.delivery.deliver_event(callback)
+        return callback
 
     # ------------------------------------------------------------------------------------------- modals
 

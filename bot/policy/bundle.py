@@ -36,6 +36,7 @@ from agent_approvals.modes import RISK_WORD_REASON
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.core.arg_paths import ArgPath, RedactError, parse_redact
+from bot.core.attestations import NAME as ATTESTATION_NAME
 from bot.core.documents import STRICT_DOCUMENT, refusal, refuse
 from bot.core.durations import parse_duration
 from bot.policy.windows import WindowSpec, parse_windows
@@ -47,7 +48,8 @@ POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
 PRINCIPAL_TYPES = ("Agent", "Run")
-ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up")
+ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
+               "require_attestation")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -77,6 +79,7 @@ class Policy:
     timeout: int | None = None
     actions: tuple[str, ...] | None = None  # the actions it applies to; None: any
     step_up: bool = False  # @step_up: each approving vote needs the voter's passkey
+    attestation: str = ""  # @require_attestation("NAME"): each approving vote needs the voter's attestation to NAME
 
     @property
     def outcome(self) -> Outcome:
@@ -240,6 +243,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up,
+        attestation=notes.require_attestation,
     )
 
 
@@ -261,6 +265,7 @@ class _Annotations(BaseModel):
     channel: str = ""
     timeout: int | None = None
     step_up: bool = False
+    require_attestation: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -341,7 +346,16 @@ class _Annotations(BaseModel):
             raise refuse("@step_up takes no value (or \"true\"): write @step_up")
         return True
 
-    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", mode="before")
+    @field_validator("require_attestation", mode="before")
+    @classmethod
+    def _attestation(cls, given: str) -> str:
+        name = given.strip()
+        if not ATTESTATION_NAME.fullmatch(name):
+            raise refuse(f"@require_attestation({name[:40]!r}): name a brief, 1 to 40 lowercase letters, digits or"
+                         " _ . - (`/agent attest brief NAME` writes it)")
+        return name
+
+    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

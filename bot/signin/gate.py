@@ -63,7 +63,8 @@ class SignIn:
     async def require(self, request: web.Request, *, person: str, page: str, approval: str = "") -> Session:
         """The session of `person` on this request, checked as a click is; else the answer to send, raised (an
         aiohttp HTTPException: a redirect to sign in, a 401, 403 or 503). `page` is the page's path (GET) to come
-        back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry)."""
+        back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry).
+        `person` "": a page for whoever signs in (one of our own people, as ever: a brief's page)."""
         if self.provider is None:
             raise _refusal(request, 503, NOT_SET_UP)
         session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))
@@ -72,7 +73,7 @@ class SignIn:
                 raise await self._login(page=page, hint=person)
             raise _json(401, {"error": "Sign in first: open this page again from its link.",
                               "sign_in": _start(page, person)})
-        if session.user != person:
+        if person and session.user != person:
             await self._refused(session, f"sign-in: the page is for {person}, signed in as {session.user}",
                                 approval=approval)
             whose = await self._names(person) or person
@@ -117,8 +118,7 @@ class SignIn:
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """`POST /signin/logout`: the session and login cookies cleared, "Signed out" said. Refused (403) from
         another site's page (`Sec-Fetch-Site` other than `same-origin`; without it, an `Origin` not the pages')."""
-        site = request.headers.get("Sec-Fetch-Site")  # (the pages send no referrer: a browser's Origin is "null")
-        if not (site in ("same-origin", "none") if site is not None else _same_origin(request, self.redirect_uri)):
+        if not self.from_our_pages(request):
             raise _page(403, "Sign out", "This sign-out did not come from one of this bot's pages: nothing changed.")
         session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))
         if session is not None:
@@ -128,6 +128,12 @@ class SignIn:
         for name in (self.cookies.session_name, self.cookies.login_name):
             done.del_cookie(name, path="/", secure=self.cookies.secure, httponly=True, samesite="Lax")
         raise done
+
+    def from_our_pages(self, request: web.Request) -> bool:
+        """Whether a form's POST came from one of this bot's pages (`Sec-Fetch-Site` `same-origin`; without it, an
+        `Origin` that is the pages'): another site's page cannot make a signed-in browser post it."""
+        site = request.headers.get("Sec-Fetch-Site")  # (the pages send no referrer: a browser's Origin is "null")
+        return site in ("same-origin", "none") if site is not None else _same_origin(request, self.redirect_uri)
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         """A login for the page `page` (a local path), as a refusal's link starts it."""

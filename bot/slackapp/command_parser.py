@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from agent_approvals.modes import MODES as INPUT_MODES
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
+from bot.core.attestations import scope_of
 from bot.core.channel_options import OPTIONS, parse_setting
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
@@ -17,6 +18,7 @@ from bot.core.setting_kinds import CHANNEL, PERSON, BadValue, Given
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
 from bot.slackapp.commands import (
+    Attest,
     AuditLog,
     Away,
     Cancel,
@@ -44,7 +46,7 @@ from bot.store.freezes import MAX_FREEZE_REASON, parse_scope
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
 SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy", "passkeys",
-               "freeze", "unfreeze")
+               "freeze", "unfreeze", "attest")
 # How close a task's first word must be to a subcommand to be taken for its typo (difflib's ratio): "confg",
 # "stauts", "kyes" are; "state", "hello", "draft" are not.
 TYPO_CUTOFF = 0.75
@@ -62,6 +64,7 @@ USAGE = (
     "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, `/agent policy`, "
     "`/agent passkeys revoke @person`, `/agent freeze all|#channel|key NAME|agent NAME [reason]`, "
     "`/agent unfreeze all|#channel|key NAME|agent NAME`, "
+    "`/agent attest [NAME|#channel]`, `/agent attest brief|grant @person|revoke @person NAME|#channel`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
@@ -379,7 +382,35 @@ def _quote(text: str) -> str:
 
 
 _ALONE: dict[str, Callable[[], Command]] = {"status": Status, "audit": AuditLog, "report": Report, "policy": ShowPolicy}
+ATTEST_FORMS = ("`/agent attest NAME|#channel` (attest to its brief), `/agent attest` (yours), and for its owner"
+                " `/agent attest brief NAME|#channel`, `/agent attest grant @person NAME|#channel`, `/agent attest"
+                " revoke @person NAME|#channel`")
+
+
+def parse_attest(args: list[str]) -> Command:
+    """`attest`, `attest NAME|#channel`, `attest brief NAME|#channel`, `attest grant|revoke @person NAME|#channel`
+    (args as Slack sent them: people and channels linked)."""
+    if not args:
+        return Attest("list")
+    head = args[0].lower()
+    if head in ("grant", "revoke"):
+        person = PERSON.fullmatch(args[1]) if len(args) == 3 else None
+        scope = scope_of(args[2], channel="") if person is not None else None
+        if person is None or scope is None:
+            return Invalid(f"Usage: {ATTEST_FORMS}. Name one person with @. Nothing changed.")
+        return Attest("grant" if head == "grant" else "revoke", scope, person.group(1))
+    if head == "brief":
+        scope = scope_of(args[1], channel="") if len(args) == 2 else None
+        return Attest("brief", scope) if scope else Invalid(f"Usage: {ATTEST_FORMS}. Nothing changed.")
+    scope = scope_of(args[0], channel="") if len(args) == 1 else None
+    if scope is None:
+        return Invalid(f"Usage: {ATTEST_FORMS}. A brief's name is lowercase letters, digits or _ . -; a channel as"
+                       " Slack links it (#name). Nothing changed.")
+    return Attest("attest", scope)
+
+
 _WITH_ARGUMENTS: dict[str, Callable[[list[str]], Command]] = {
     "config": _parse_config, "away": parse_away, "rules": parse_rules, "keys": parse_keys, "passkeys": parse_passkeys,
     "freeze": lambda args: parse_freeze("freeze", args), "unfreeze": lambda args: parse_freeze("unfreeze", args),
+    "attest": parse_attest,
 }

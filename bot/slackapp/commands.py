@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED
 
@@ -132,6 +133,17 @@ class Unfreeze:
     scope: str
 
 
+@dataclass(frozen=True, slots=True)
+class Attest:
+    """`/agent attest NAME|#channel` (attest to its brief), `/agent attest` (yours), `/agent attest brief
+    NAME|#channel` (write it: its owner), `/agent attest grant|revoke @person NAME|#channel` (its owner): `scope` as
+    bot/core/attestations.py names it."""
+
+    action: Literal["attest", "list", "brief", "grant", "revoke"]
+    scope: str = ""
+    person: str = ""
+
+
 Command = (
     Start
     | Help
@@ -152,6 +164,7 @@ Command = (
     | Freeze
     | Unfreeze
     | ShowPolicy
+    | Attest
     | Invalid
 )
 RulesCommand = ListRules | RevokeRule | SuggestRules  # `/agent rules ...`

@@ -13,9 +13,11 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
     reveal.py      `Reveal`: a reviewer who may decide sees an approval's hidden values once, on the bot's page,
                    through a one-time link; audited
     reveal_page.py the page `/reveal/{token}`
+    brief_page.py  a brief's page `/attest/{scope}` (fit to decide): read it, attest (any of our people signed in)
 
-Every page opens only after Sign in with Slack, for its link's person (`bot.signin`). The pages are templates
-(bot/templates/stepup/, bot/templates/reveal/, rendered by `bot.core.templates`: every text escaped).
+Every page opens only after Sign in with Slack, for its link's person (`bot.signin`; a brief's, for any of our own
+people). The pages are templates (bot/templates/stepup/, bot/templates/reveal/, bot/templates/attest/, rendered by
+`bot.core.templates`: every text escaped).
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack` (the directory: a person's name), `bot.policy` (a
 window's amount) and `bot.approvals` (a vote goes through its decide step). The worker's HTTP server (`bot/server.py`)

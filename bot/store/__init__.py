@@ -23,6 +23,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
+    attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
@@ -53,6 +54,7 @@ from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
+from bot.store.attestations import Attestations
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
@@ -143,6 +145,7 @@ class Store:
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
+        self.attestations = Attestations(self.shared, self.audit)  # fit to decide (bot/store/attestations.py)
         self.format = StoredFormat(self.shared)
         self.slackbot = SlackbotCalls(self.shared)
         self.due = DueWork(self.shared)

@@ -68,6 +68,7 @@ class KeyTerms(TypedDict, total=False):
     workspace: WorkspaceRef | None
     expires_in: float
     operator: Mapping[str, str] | None
+    sponsor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,51 @@ class ApiKeys:
                           **(terms.get("operator") or {})},
             },
         )
-        return NewKey(key, record) if created == "ok" else None
+        if created != "ok":
+            return None
+        sponsor = terms.get("sponsor", "")
+        if sponsor and await self.set_sponsor(name, sponsor, by=by, operator=terms.get("operator")) == "ok":
+            record = replace(record, sponsor=sponsor)
+        return NewKey(key, record)
+
+    async def set_sponsor(
+        self, name: str, sponsor: str, *, by: str, operator: Mapping[str, str] | None = None
+    ) -> str:
+        """Name `sponsor` (a Slack user id; "" for none) the person accountable for the key named `name`: "ok"
+        (audited `key_sponsor`: key id, sponsor, by), "same" (it was so: nothing written) or "missing" (no such key).
+        A sponsor named anew is one who has not left (`sponsor_left` is said again if they leave)."""
+        digest = await aw(self._s.redis.hget(self._k.api_key_names, name))
+        if digest is None:
+            return "missing"
+        key_id = await aw(self._s.redis.hget(self._k.api_key(str(digest)), "id")) or key_id_of(str(digest))
+        return str(await self._s.script("set_key_sponsor")(
+            keys={"names": self._k.api_key_names, "record": self._k.api_key(str(digest)), "audit": self._k.audit,
+                  "audit_seq": self._k.audit_seq, "audit_shards": self._k.audit_shards},
+            args={"name": name, "digest": str(digest), "sponsor": sponsor,
+                  "audit": {"event": "key_sponsor", "at": repr(time.time()), "key": name, "key_id": str(key_id),
+                            "sponsor": sponsor, "by": by, **(operator or {})}},
+        ))
+
+    async def sponsored_by(self, person: str) -> list[ApiKey]:
+        """The keys that stand whose sponsor is `person`."""
+        return [key for key in await self.all() if key.sponsor == person]
+
+    async def sponsor_left(self, key: ApiKey) -> bool:
+        """Note that `key`'s sponsor has left (deactivated in Slack), once whoever notes it and however often
+        (Slack retries events; every worker may hear it): True for the one call that noted it (audited
+        `sponsor_left`: key id, sponsor), which then says it to the admins."""
+        digest = await aw(self._s.redis.hget(self._k.api_key_names, key.name))
+        if digest is None:
+            return False
+        now = time.time()
+        done = await self._s.script("sponsor_left")(
+            keys={"record": self._k.api_key(str(digest)), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
+                  "audit_shards": self._k.audit_shards},
+            args={"sponsor": key.sponsor, "now": repr(now),
+                  "audit": {"event": "sponsor_left", "at": repr(now), "key": key.name, "key_id": key.id,
+                            "sponsor": key.sponsor}},
+        )
+        return str(done) == "ok"
 
     async def rotate(
         self, name: str, *, by: str, grace: float, expires_in: float | None = None,
@@ -375,7 +420,8 @@ def workspace_fields(key: ApiKey) -> dict[str, str]:
 
 def describe(key: ApiKey, *, last_used: float | None = None) -> str:
     """One line about a key, for `keys list` (never the key or its secret): `last_used` (UTC, to the minute;
-    "never" when unknown), `expires` when it does, `webhook_secret` "none" when it has none."""
+    "never" when unknown), `expires` when it does, `webhook_secret` "none" when it has none, `sponsor` the person
+    accountable for it ("none" until one is named: `keys sponsor`)."""
     def day(when: float) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(when))
 
@@ -386,7 +432,8 @@ def describe(key: ApiKey, *, last_used: float | None = None) -> str:
          **({"expires": day(key.expires_at)} if key.expires_at else {}),
          "max_pending": key.max_pending, "per_minute": key.per_minute, "team": key.team or "home",
          **({"enterprise": key.enterprise} if key.enterprise else {}),
-         **({} if key.webhook_secret else {"webhook_secret": "none"})}
+         **({} if key.webhook_secret else {"webhook_secret": "none"}),
+         "sponsor": key.sponsor or "none"}
     )
 
 

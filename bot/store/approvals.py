@@ -44,6 +44,7 @@ DecideStatus = Literal[
     "check_workspace",
     "other_workspace",
     "frozen",
+    "attestation",
 ]
 
 
@@ -55,13 +56,15 @@ class DecideResult:
     taken: bool = False  # `ok` with `take`: the run's owner took it in the same step (as `RunStore.consume`)
     running: bool = False  # taken: the run is running again (it had not ended)
     frozen: str = ""  # `frozen`: the freeze's words ("frozen: <reason> (scope …, by …)", `freezes.frozen_words`)
+    attest: str = ""  # `attestation`: the scope the person holds no current attestation to (fit to decide)
+    page: str = ""  # `attestation`: its brief's page on the bot ("" without PUBLIC_URL)
 
 
 # a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits
 # (self, not_allowed, other_workspace, frozen) and those it only answers (already decided, a vote counted, ...)
 REFUSED_CLICKS = {"self": "self", "not_allowed": "not_allowed", "other_workspace": "other_workspace",
                   "frozen": "frozen", "already": "already_decided", "duplicate": "duplicate_vote",
-                  "mismatch": "mismatch", "late": "late", "missing": "missing"}
+                  "mismatch": "mismatch", "late": "late", "missing": "missing", "attestation": "attestation"}
 
 
 class Approvals:

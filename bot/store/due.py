@@ -8,7 +8,7 @@ tenants with work due, never every workspace.
 The kinds (`KINDS`), each with the tenant's keys it indexes:
 
     deadlines  `deadlines`, `refusals:due`   the deadline sweeper (timeouts, refusal windows' summaries)
-    nudges     `nudges`                      the nudger (reminders, escalations)
+    nudges     `nudges`, `attest:due`        the nudger (reminders, escalations; attestations about to end)
     webhooks   `webhooks`                    the webhook sender
     runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox)
                `outbox`
@@ -68,7 +68,7 @@ class DueWork:
         k = self._k
         return {
             "deadlines": [(k.deadlines, "z"), (k.refusals_due, "z")],
-            "nudges": [(k.nudges, "z")],
+            "nudges": [(k.nudges, "z"), (k.attest_due, "z")],  # reminders: approvals', attestations' ending
             "webhooks": [(k.webhooks, "z")],
             "runs": [(k.live_runs, "n"), (k.outbox, "z")],
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],

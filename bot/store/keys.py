@@ -134,6 +134,11 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       an org-wide one `E…`), JSON, its tokens sealed
 {p}:installations             set     the ids of those installations                   members leave on uninstall
 {p}:oauthstate:<state>        string  an OAuth install's state, until its redirect     10 min; taken once
+{p}:attest:brief:<scope>      hash    a brief people attest to (bot/store/attestations.py): kept until rewritten
+                                      {text, valid (seconds), by, at}; scope
+                                      `policy:NAME` or `channel:C…`
+{p}:attest:<user>             hash    a person's attestations: {scope: until}         entries past until dropped
+{p}:attest:due                zset    "<user> <scope>" by when its reminder is due    members leave when reminded
 {p}:frozen                    hash    frozen scopes (`/agent freeze`): {scope: JSON    until unfrozen (four eyes
                                       reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
@@ -186,6 +191,7 @@ class Keys:
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"
+        self.attest_due = f"{prefix}:attest:due"  # attestations' reminders (bot/store/attestations.py)
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{root}:audit"
@@ -347,6 +353,12 @@ class Keys:
 
     def checkpoint(self, approval_id: str) -> str:
         return f"{self.prefix}:checkpoint:{{{approval_id}}}"
+
+    def attest_brief(self, scope: str) -> str:
+        return f"{self.prefix}:attest:brief:{scope}"
+
+    def attested(self, user: str) -> str:
+        return f"{self.prefix}:attest:{user}"
 
     def refused(self, approval_id: str, user: str) -> str:
         return f"{self.prefix}:refusals:{{{approval_id}}}:{user}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import Worker
+from tests.support.oauth import Served
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "monitoring.md"
 
@@ -21,8 +21,8 @@ def table_names() -> set[str]:
     return {row.split("|")[1].strip().strip("`") for row in rows}
 
 
-async def scrape(worker: Worker) -> str:
-    """The worker's `/metrics` (loopback: no token needed)."""
+async def scrape(worker: Served) -> str:
+    """The worker's `/metrics` (loopback: no token needed): an in-process `Worker` or a `python -m bot` process."""
     async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
         assert response.status == 200
         return await response.text()

@@ -18,6 +18,7 @@ from agent_approvals.modes import matched_risk_word, parse_mode
 from bot.approvals.chain import Decided, Step
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.opening import ProgramAsk
+from bot.core.attestations import needed
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.policy.bundle import PolicyBundle
@@ -42,7 +43,8 @@ class Policies:
         """Deny or allow at once (no card), an ask routed to a person, or the step passed on with the verdict."""
         judged = await self.judge(step)
         ruling, ask = judged.verdict, step.ask
-        approval = replace(step.approval, policy=policy_claim(judged), step_up=step_up_of(ruling, ask.settings))
+        approval = replace(step.approval, policy=policy_claim(judged), step_up=step_up_of(ruling, ask.settings),
+                           attest=tuple(dict.fromkeys((*needed(policies=ruling.attestations), *step.approval.attest))))
         step = replace(step, approval=approval, judged=judged)
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent_approvals.approver import parse_revision, pretty_json
 
+from bot.core.attestations import SCOPE
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
@@ -81,7 +82,10 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
     author = clean(approval.author)[:40]
     if approval.asked_by:  # a program asked, with an API key (bot/api/)
         who = f" for {user_ref(approval.requester)}" if approval.requester else ""
-        asked = f"Asked by `{escape(clean(approval.asked_by))}`{who} in {channel_ref(approval.origin_channel)}"
+        agent = f"`{escape(clean(approval.asked_by))}`"
+        if approval.sponsor:  # the person accountable for the agent (`keys create --sponsor`), named on its card
+            agent = f"agent {agent}, sponsored by {user_ref(approval.sponsor)},"
+        asked = f"Asked by {agent}{who} in {channel_ref(approval.origin_channel)}"
         if approval.context_url:
             asked += f" · {link(approval.context_url, 'context')}"
         asked += workflow_part(approval.workflow)
@@ -129,10 +133,20 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
+    if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text
+        blocks.append(context_block(attest_line(approval.attest)))
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
+
+
+def attest_line(scopes: tuple[str, ...]) -> str:
+    """What a card needing attestations says (each scope as its command names it: checked ids and names)."""
+    named = ", ".join(f"<#{scope[8:]}>" if scope.startswith("channel:") else f"`{escape(scope[7:])}`"
+                      for scope in scopes if SCOPE.fullmatch(scope))
+    return (f":memo: Approving or revising needs your current attestation to the brief of {named}"
+            " (`/agent attest`); Reject does not")
 
 
 STEP_UP_LINE = (

@@ -55,6 +55,9 @@ def help_text(
             " `/agent passkeys revoke @person` (admins)",
             "*Freeze* (admins): `/agent freeze all|#channel|key NAME|agent NAME [reason]`; `/agent unfreeze …`"
             " (a second admin confirms)",
+            "*Fit to decide*: `/agent attest NAME|#channel` attests to a brief you read (its page is linked when an"
+            " approval needs it); `/agent attest` lists yours; its owner: `/agent attest brief|grant @person|revoke"
+            " @person NAME|#channel`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

@@ -15,6 +15,8 @@ at the edge), never from the app: one Bolt app serves every workspace.
                       warnings (for slash_command.py; no `register`)
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
+    attest.py         `/agent attest ...` (fit to decide; for slash_command.py) and the brief's modal
+    sponsors.py       `user_change`: a deactivated person who sponsors API keys, said to the admins
     installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app,
                       workspaces)`, called by the app factory)"""
 
@@ -25,7 +27,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slackapp.listeners import actions, home, passkeys, reveal, sessions, slash_command, views
+from bot.slackapp.listeners import (
+    actions,
+    attest,
+    home,
+    passkeys,
+    reveal,
+    sessions,
+    slash_command,
+    sponsors,
+    views,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,8 @@ def register(app: AsyncApp) -> None:
     passkeys.register(app)
     reveal.register(app)
     sessions.register(app)
+    sponsors.register(app)
+    attest.register(app)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

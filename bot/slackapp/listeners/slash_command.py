@@ -43,6 +43,7 @@ from bot.slack.blocks.rules import rules_reply, suggestions_reply
 from bot.slackapp import commands
 from bot.slackapp.command_parser import AWAY_FORMS, MAX_AWAY_SECONDS, parse_command
 from bot.slackapp.context import parts_of
+from bot.slackapp.listeners.attest import attest_command
 from bot.slackapp.listeners.config_command import change_setting
 from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
@@ -75,7 +76,7 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     if seen is not None:
         return {"text": replayed_text(seen)}
     parsed = parse_command(asked.text)
-    reply = await do_command(services, parsed, user=user, channel=channel, workspace=asked.workspace)
+    reply = await do_command(services, parsed, user=user, channel=channel, workspace=asked.workspace, trigger=trigger)
     try:
         await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
     except StoreUnavailable:  # the claim stands (a replay still does nothing); what was done is told all the same
@@ -96,13 +97,15 @@ def replayed_text(seen: str) -> str:
 
 
 async def do_command(
-    services: Services, parsed: commands.Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None
+    services: Services, parsed: commands.Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None,
+    trigger: str = "",
 ) -> dict[str, Any]:
-    """Do what a (first delivery of a) command asks, in `workspace` (the command's); the ephemeral reply."""
+    """Do what a (first delivery of a) command asks, in `workspace` (the command's); the ephemeral reply. `trigger`:
+    the command's `trigger_id` (a modal it opens)."""
     doer = _DOERS.get(type(parsed))
     if doer is None:  # pragma: no cover
         raise AssertionError(parsed)
-    return await doer(services, parsed, Asked(user, channel, workspace))
+    return await doer(services, parsed, Asked(user, channel, workspace, trigger))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,7 @@ class Asked:
     user: str
     channel: str
     workspace: WorkspaceRef | None = None
+    trigger: str = ""  # the command's trigger_id (a modal it opens)
 
 
 Reply = dict[str, Any]
@@ -148,6 +152,11 @@ async def _status(services: Services, parsed: commands.Status, asked: Asked) -> 
 
 async def _freeze(services: Services, parsed: commands.Freeze, asked: Asked) -> Reply:
     return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=asked.user, channel=asked.channel)}
+
+
+async def _attest(services: Services, parsed: commands.Attest, asked: Asked) -> Reply:
+    return {"text": await attest_command(services, parsed, user=asked.user, channel=asked.channel,
+                                         trigger=asked.trigger)}
 
 
 async def _unfreeze(services: Services, parsed: commands.Unfreeze, asked: Asked) -> Reply:
@@ -207,7 +216,7 @@ _DOERS: dict[type[commands.Command], Callable[[Services, Any, Asked], Awaitable[
     commands.Report: _report, commands.ListRules: _rules, commands.RevokeRule: _rules, commands.SuggestRules: _rules,
     commands.ShowPolicy: _policy, commands.ListKeys: _keys, commands.CreateKey: _keys, commands.RevokeKey: _keys,
     commands.RevokePasskeys: _passkeys, commands.ShowConfig: _show_config, commands.AuditLog: _audit,
-    commands.SetConfig: _set_config,
+    commands.SetConfig: _set_config, commands.Attest: _attest,
 }
 
 

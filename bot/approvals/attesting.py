@@ -1,0 +1,88 @@
+"""Fit to decide (issue 80.5): attesting to a brief, granting and revoking an attestation, writing a brief, and who
+may. One way for every door: `/agent attest ...` (bot/slackapp/listeners/attest.py), the brief's page
+(bot/stepup/brief_page.py); the reminders are the nudger's (bot/approvals/nudges.py).
+
+Who owns a brief (writes it, grants and revokes attestations to it): ADMIN_USERS for a policy's (`policy:NAME`: the
+operator's policies), a channel's named admins and ADMIN_USERS for a channel's (`channel:C…`). Anyone else is
+refused, and the refusal audited (`refused`, naming who and what)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+
+from bot.approvals.rights import is_admin
+from bot.core.attestations import command_of, shown
+from bot.core.durations import format_duration
+from bot.core.records import ChannelSettings
+from bot.slack.blocks import date_ref
+from bot.store import Store
+
+
+def brief_words(scope: str) -> str:
+    """A scope in a reply: "the brief `refunds`", "the brief of <#C…>" (ids and names checked: `SCOPE`)."""
+    kind, _, name = scope.partition(":")
+    return f"the brief of <#{name}>" if kind == "channel" else f"the brief `{name}`"
+
+
+def may_own(user: str, scope: str, *, channel_settings: ChannelSettings | None, admin_users: Collection[str]) -> bool:
+    """Whether `user` owns the brief of `scope`: ADMIN_USERS for a policy's, the channel's admins for a channel's
+    (`channel_settings`: that channel's)."""
+    if scope.startswith("channel:") and channel_settings is not None:
+        return is_admin(user, channel_settings, admin_users)
+    return user in admin_users
+
+
+def who_owns(scope: str) -> str:
+    """Who owns `scope`'s brief, in words (a refusal says it)."""
+    if scope.startswith("channel:"):
+        return f"the admins of <#{scope.partition(':')[2]}> (or ADMIN_USERS)"
+    return "the operator's admins (ADMIN_USERS)"
+
+
+async def attest(store: Store, user: str, scope: str, *, now: float | None = None) -> str:
+    """`user` attests to `scope`'s brief (audited `attested`); the reply in words."""
+    brief = await store.attestations.brief(scope)
+    if brief is None:
+        return no_brief(scope)
+    until = await store.attestations.attest(user, scope, valid=brief.valid, by=user, now=now)
+    return (f"You attested to {brief_words(scope)}: you may decide its approvals until {date_ref(until)}"
+            f" ({format_duration(brief.valid)}; you are reminded a week before). Audited.")
+
+
+async def grant(store: Store, admin: str, person: str, scope: str) -> str:
+    """An admin grants `person` an attestation to `scope` (audited `attestation_granted`); the reply."""
+    brief = await store.attestations.brief(scope)
+    if brief is None:
+        return no_brief(scope)
+    until = await store.attestations.attest(person, scope, valid=brief.valid, by=admin)
+    return f"Granted: <@{person}> may decide approvals needing {brief_words(scope)} until {date_ref(until)}. Audited."
+
+
+async def revoke(store: Store, admin: str, person: str, scope: str) -> str:
+    """An admin revokes `person`'s attestation to `scope` (audited `attestation_revoked`); the reply."""
+    if not await store.attestations.revoke(person, scope, by=admin):
+        return f"<@{person}> holds no attestation to {brief_words(scope)}. Nothing changed."
+    return (f"Revoked: <@{person}> may no longer approve or revise approvals needing {brief_words(scope)} until"
+            f" they attest again (`{command_of(scope)}`). Audited.")
+
+
+async def refused(store: Store, user: str, scope: str, *, action: str) -> str:
+    """A refusal of one who does not own `scope`'s brief: audited (`refused`), said."""
+    await store.audit.append("refused", by=user, action=action, scope=scope,
+                             reason=f"{action} of {scope}: only its brief's owners may")
+    doing = {"attestation_grant": "grant attestations to", "attestation_revoke": "revoke attestations to",
+             "attestation_brief": "write"}.get(action, action)
+    return f"Only {who_owns(scope)} may {doing} {brief_words(scope)}. Nothing changed."
+
+
+def no_brief(scope: str) -> str:
+    return (f"Nobody has written {brief_words(scope)} yet: its owner writes it first (`/agent attest brief"
+            f" {shown(scope) if scope.startswith('policy:') else '#channel'}`). Nothing changed.")
+
+
+def reminder_text(scope: str, until: float, *, now: float | None = None) -> str:
+    """The DM that says an attestation ends soon."""
+    left = format_duration(max(60, int(until - (time.time() if now is None else now)) // 3600 * 3600))
+    return (f":hourglass: Your attestation to {brief_words(scope)} ends {date_ref(until)} (in about {left}). Read it"
+            f" again and attest (`{command_of(scope)}`) to keep deciding its approvals.")

@@ -1,0 +1,95 @@
+"""A brief's page (fit to decide, bot/approvals/attesting.py), on the worker's HTTP server (mounted by
+`bot/server.py`), behind Sign in with Slack (any of our own people, as a click is judged):
+
+    GET /attest/{scope}    the brief its owner wrote (`policy:NAME`, `channel:C…`), escaped (a template,
+                           bot/templates/attest/), and the person's attestation to it, if any; a form to attest
+    POST /attest/{scope}   the person attests (audited `attested`): from this bot's pages only
+
+A scope that is none, or a brief not written, is a 404; Redis out of reach, a 503. Never cached, no referrer."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+import bot.approvals.attesting as attesting
+from bot.core.attestations import SCOPE, shown
+from bot.core.durations import format_duration
+from bot.signin import SignIn
+from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
+from bot.store import Store, StoreUnavailable
+
+StoreOf = Callable[[str], Awaitable[Store]]  # the store of a signed-in person's workspace (their team)
+
+
+def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, store_of: StoreOf | None = None) -> None:
+    """`GET` and `POST /attest/{scope}`. `store_of`: the store of the person's workspace (`bot.tenancy`); None:
+    `store` serves all."""
+
+    async def brief_page(request: web.Request) -> web.Response:
+        scope = request.match_info["scope"]
+        nonce = secrets.token_urlsafe(16)
+        if not SCOPE.fullmatch(scope):
+            return _page(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
+        session = await signin.require(request, person="", page=f"/attest/{scope}")
+        try:
+            theirs = await (store_of(session.team) if store_of is not None else _home())
+            brief = await theirs.attestations.brief(scope)
+            if brief is None:
+                return _page(_message(_plain(attesting.no_brief(scope))), nonce=nonce, status=404)
+            until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
+        except StoreUnavailable:
+            return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
+        names = {"by": brief.by, "valid": format_duration(brief.valid)}
+        held = _when(until) if until > time.time() else ""
+        return _page(("attest/brief.html", {"scope": scope, "scope_shown": shown(scope), "text": brief.text,
+                                            "until": held, **names}), nonce=nonce)
+
+    async def attested(request: web.Request) -> web.Response:
+        scope = request.match_info["scope"]
+        nonce = secrets.token_urlsafe(16)
+        if not SCOPE.fullmatch(scope):
+            return _page(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
+        if not signin.from_our_pages(request):
+            return _page(_message("This did not come from the brief's page: nothing changed."), nonce=nonce,
+                         status=403)
+        session = await signin.require(request, person="", page=f"/attest/{scope}")
+        try:
+            theirs = await (store_of(session.team) if store_of is not None else _home())
+            said = await attesting.attest(theirs, session.user, scope)
+            until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
+        except StoreUnavailable:
+            return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
+        if until <= time.time():
+            return _page(_message(_plain(said)), nonce=nonce, status=404)
+        return _page(_message(f"You attested to the brief of {shown(scope)}: you may decide its approvals until"
+                              f" {_when(until)}. Audited."), nonce=nonce)
+
+    async def _home() -> Store:
+        return store
+
+    app.router.add_get("/attest/{scope}", brief_page)
+    app.router.add_post("/attest/{scope}", attested)
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def _plain(said: str) -> str:
+    """A reply meant for Slack, for a page (its markup's backquotes dropped; the template escapes the rest)."""
+    return said.replace("`", "")
+
+
+def _message(message: str) -> Page:
+    return "attest/message.html", {"message": message}
+
+
+def _page(page: Page, *, nonce: str, status: int = 200) -> web.Response:
+    policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
+              " frame-ancestors 'none'")
+    return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
+                        headers={**HEADERS, "Content-Security-Policy": policy})

@@ -353,6 +353,8 @@ export interface components {
             callback_url?: string | null;
             /** @description which agent asks (shown on the card) */
             agent?: string | null;
+            /** @description the agent's own reason for the call, as it states it: shown to the reviewer as its claim ("The agent says: …"), never as a fact */
+            why?: string | null;
             /**
              * @description this call was approved before and its program died while it ran: the card says so, and only a person may approve it (no rule)
              * @default false

@@ -67,8 +67,15 @@ def _file(item: Mapping[str, Any]) -> str:
 
 def changed_lines(before: str, after: str) -> int:
     """Lines changed from `before` to `after`: each line removed or added, a replaced line counted once."""
+    old, new = before.splitlines(), after.splitlines()
+    start = 0  # the lines both start and end with are left out first: a small edit of a long file costs little
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
     changed = 0
-    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
+    matcher = difflib.SequenceMatcher(None, old[start:len(old) - end], new[start:len(new) - end], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             changed += max(i2 - i1, j2 - j1)

@@ -23,7 +23,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.api import EMAIL, new_key
 from tests.support.blockkit import assert_valid
-from tests.support.hitl import audit_events, nth_card, open_modal
+from tests.support.hitl import audit_events, nth_card, open_modal, text_of
 from tests.support.hitl import decided as decided_card
 from tests.support.leaks import redis_dump
 from tests.support.signing import signing_worker, verified
@@ -104,7 +104,9 @@ async def test_the_reviewer_edits_the_email_body_and_the_program_sends_it_once(
     assert claims["sub"] == approval_id and claims["decided_by"][0]["id"] == BOB
     decision = (await audit_events(signer, "decision"))[-1]
     assert decision["outcome"] == "approved" and decision["edited_artifacts"] == new_digest
-    assert_blocks_valid((await decided_card(slack, card))["blocks"])
+    shown = await decided_card(slack, card)
+    assert_blocks_valid(shown["blocks"])
+    assert f"The change was edited by <@{BOB}>" in text_of(shown)
 
 
 async def test_an_edit_with_a_hidden_value_is_refused_and_nothing_kept(

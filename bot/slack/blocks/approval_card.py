@@ -15,7 +15,7 @@ from agent_approvals.approver import parse_revision, pretty_json
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
-from bot.slack.blocks.claims import claim_line, summary_line, task_label
+from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
@@ -95,9 +95,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         context_block(asked),
         {"type": "section", "text": untrusted(approval.task, label=task_label(approval), limit=TASK_LIMIT + 30)},
     ]
-    summary = summary_line(approval)
-    if summary:
-        blocks.append(context_block(summary))
+    said = [line for line in (summary_line(approval), edited_line(approval)) if line]
+    blocks.extend(context_block(line) for line in said)
     if approval.kind == "tool_call":
         blocks.append({"type": "section", "text": mrkdwn(f"{item_summary(approval)} from {escape(author)}")})
         blocks.append({"type": "section", "text": proposal_text(approval)})

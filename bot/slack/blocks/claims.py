@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bot.core.plain_summary import plain_summary, tool_description
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.text import safe
+from bot.slack.blocks.text import safe, user_ref
 
 CLAIM_CHARS = 480
 SUMMARY_CHARS = 600
@@ -34,3 +34,10 @@ def summary_line(approval: ApprovalRecord, *, limit: int = SUMMARY_CHARS) -> str
     said = plain_summary(approval.artifact_items, description=tool_description(approval.arguments_schema),
                          tool=approval.tool_name)
     return f":memo: *In short:* {safe(said, limit)}" if said else ""
+
+
+def edited_line(approval: ApprovalRecord) -> str:
+    """ ":pencil2: The change was edited by @bob (Revise)" once a reviewer's edit of an artefact decided it; else ""."""
+    if approval.pending or not any(item.get("edited") is True for item in approval.artifact_items):
+        return ""
+    return f":pencil2: The change was edited by {user_ref(approval.decided_by)} (Revise): this is the edited one"

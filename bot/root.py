@@ -64,6 +64,7 @@ from bot.redaction import Hiding
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
+from bot.runs.summaries import ModelSummaries
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
@@ -354,7 +355,8 @@ def create_services(
         metrics=metrics,
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
-                         receipts=receipts, user_by_email=directory.user_by_email),
+                         receipts=receipts, user_by_email=directory.user_by_email,
+                         summaries=ModelSummaries(model_config) if settings.model_config_path else None),
         webhooks=webhooks,
         stepup=stepup,
         confirmations=confirmations,

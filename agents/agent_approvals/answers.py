@@ -43,7 +43,8 @@ class Approval:
     used_at: str = ""  # when its program used it (ran it)
     arguments_redacted: bool = False  # values of `arguments` are hidden (`hidden` lists them)
     hidden: list[dict[str, Any]] = field(default_factory=list)  # the values hidden from people (`HiddenValue`)
-    artifacts: list[dict[str, Any]] = field(default_factory=list)  # the ask's artefacts: kind, sha256 (path)
+    # the ask's artefacts: kind, sha256 (path); one a reviewer edited whole, with `edited: true` (`edited_artifacts`)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Approval:
@@ -58,6 +59,12 @@ class Approval:
     def approved(self) -> bool:
         """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
         return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
+
+    @property
+    def edited_artifacts(self) -> list[dict[str, Any]]:
+        """The artefacts a reviewer edited (Revise: a message's body, a file's new text), whole, each with its new
+        `sha256` (what the receipt binds): apply these as they are, not the ones asked with."""
+        return [artifact for artifact in self.artifacts if artifact.get("edited") is True]
 
     @property
     def rule(self) -> str:

@@ -62,6 +62,10 @@ class ApprovalRequest:
             so and Revise offers no edit of the arguments.
         artifacts: the change itself (`agent_approvals.artifacts`): JSON text of a list of normalised artefacts,
             each with the `sha256` a receipt binds; "" when the ask carries none.
+        claim: the agent's own stated reason for the call (an API ask's `why`): its claim, shown to the reviewer
+            as "The agent says: …", never as a fact.
+        summary: one plain sentence of what it does, written by a model (the bot's, where MODEL_CONFIG names one):
+            shown labelled so; "" when none.
     """
 
     approval_id: str
@@ -79,6 +83,8 @@ class ApprovalRequest:
     maybe_ran: bool = False
     fixed_arguments: bool = False
     artifacts: str = ""
+    claim: str = ""
+    summary: str = ""
 
 
 @dataclass(frozen=True, slots=True)

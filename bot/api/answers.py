@@ -29,7 +29,7 @@ class PolicyClaim(Answer):
 
 class ArtifactDigest(Answer):
     """An artefact of the ask (`agent_approvals.artifacts`) as the plane keeps it: its kind and digest (its content
-    is the program's own, and is not answered back)."""
+    is the program's own, and is not answered back), unless a reviewer edited it (`edited`: then answered whole)."""
 
     kind: Literal["file", "command", "message", "query"]
     sha256: Annotated[str, Field(description="hex SHA-256 of the RFC 8785 JSON of the normalised artefact: what a"
@@ -37,6 +37,16 @@ class ArtifactDigest(Answer):
     path: Annotated[str | None, Field(description="a file change's path, as people see it")] = None
     before_sha256: Annotated[str | None, Field(description="a file change's: SHA-256 of the text it applies to"
                                                            " (null: a new file)")] = None
+    edited: Annotated[bool, Field(
+        description="true: a reviewer edited this artefact (Revise: a message's body, a file's new text); it is then"
+                    " answered whole, its content as edited and `sha256` its new digest (what the receipt binds): the"
+                    " program applies this one, not the one it asked with. Absent: as asked")] = False
+    before: Annotated[str | None, Field(description="an edited file change's text before (null: a new file)")] = None
+    after: Annotated[str | None, Field(description="an edited file change's text after, as edited")] = None
+    diff: Annotated[str | None, Field(description="an edited file change's diff (null: before/after)")] = None
+    to: Annotated[list[str] | None, Field(description="an edited message's recipients")] = None
+    subject: Annotated[str | None, Field(description="an edited message's subject")] = None
+    body: Annotated[str | None, Field(description="an edited message's body, as the reviewer left it")] = None
 
 
 class HiddenValue(Answer):

@@ -39,6 +39,7 @@ MAX_TEXT = 40_000
 MAX_ARGUMENTS = 30_000  # the arguments as canonical JSON
 MAX_SCHEMA = 30_000
 MAX_URL = 2000
+MAX_WHY = 1000  # the agent's stated reason (`why`)
 MAX_AGENT = 80
 MAX_WAIT = 60
 MAX_JSON_DEPTH = 64  # objects and arrays within each other in a body
@@ -196,6 +197,10 @@ class Ask(Body):
     callback_url: Annotated[str | None, Field(max_length=MAX_URL, description="https; the decision is POSTed here"),
                             Must(f"an https:// URL of at most {MAX_URL} characters")] = None
     agent: Annotated[Agent | None, Field(description="which agent asks (shown on the card)")] = None
+    why: Annotated[str | None, Field(
+        max_length=MAX_WHY, description="the agent's own reason for the call, as it states it: shown to the reviewer"
+                                        " as its claim (\"The agent says: …\"), never as a fact"),
+        Must(f"a string of at most {MAX_WHY} characters")] = None
     may_have_run: Annotated[bool, Field(
         description="this call was approved before and its program died while it ran: the card says so, and only"
                     " a person may approve it (no rule)"), Must("true or false, for a tool call")] = False
@@ -357,6 +362,7 @@ class CheckedAsk:
     requester: str = ""
     timeout: int | None = None
     context_url: str = ""
+    why: str = ""  # the agent's stated reason: its claim
     callback_url: str = ""
     agent: str = ""
     may_have_run: bool = False  # this call was approved before and its program died while it ran
@@ -393,7 +399,7 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> CheckedAsk
                editable=tool.editable if tool else True, channel=body.channel or "", requester=body.requester or "",
                timeout=body.timeout, context_url=body.context_url or "", callback_url=body.callback_url or "",
                agent=body.agent or "", may_have_run=body.may_have_run, run=body.run or "", workflow=workflow,
-               artifacts=tuple(body.artifacts or ()),
+               artifacts=tuple(body.artifacts or ()), why=body.why or "",
                body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
 
 

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 from agent_approvals.artifacts import artifact_sha256
@@ -34,6 +34,7 @@ from bot.api.shown import NameOf, decider_names, view
 from bot.approvals import REFUSAL_QUIET, ApprovalService, OpenRefused, ProgramAsk
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
+from bot.core.plain_summary import plain_summary, tool_description
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
 from bot.core.verdicts import used_already
 from bot.core.workspaces import WorkspaceRef
@@ -97,6 +98,13 @@ class ApiWaiters:
             held.wake_all()
 
 
+class Summaries(Protocol):
+    """Writes one plain sentence of what an ask does (bot/runs/summaries.py, a model's): "" when it cannot."""
+
+    async def __call__(self, *, tool: str, description: str, artifacts: Sequence[Mapping[str, Any]],
+                       plain: str) -> str: ...
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class ApprovalsApi:
     """The API's steps on one worker (see the module docstring)."""
@@ -108,6 +116,7 @@ class ApprovalsApi:
     names: NameOf | None = None  # a person's display name (the worker's cached directory), for `decided_by_name`
     receipts: ReceiptIssuer | None = None  # signs the receipts of approvals that allow a call; None: no signing key
     user_by_email: NameOf | None = None  # who has an email in Slack (the directory), for a requester by email
+    summaries: Summaries | None = None  # a model's one-sentence summary of an ask (MODEL_CONFIG); None: the plain one
     # the worker stops: long-polls answer at once (their programs ask the next worker)
     closing: bool = field(default=False, init=False)
 
@@ -117,6 +126,17 @@ class ApprovalsApi:
         is not held by them."""
         self.closing = True
         self.waiters.wake_all()
+
+    async def _summary(self, request: ApprovalRequest) -> str:
+        """The model's sentence of what `request` does, from its change and tool description as people may see them
+        (hidden values hidden: nothing hidden reaches the model); "" when there is nothing to summarise."""
+        hiding = self.approvals.chain.hiding
+        shown = json.loads(hiding.artifacts(request.artifacts) or "[]") if request.artifacts else []
+        description = hiding.text(tool_description(request.arguments_schema))
+        if self.summaries is None or not (shown or description):
+            return ""
+        plain = plain_summary(shown, description=description, tool=request.tool_name)
+        return await self.summaries(tool=request.tool_name, description=description, artifacts=shown, plain=plain)
 
     # asking ---------------------------------------------------------------------------------------
     async def ask(
@@ -147,6 +167,8 @@ class ApprovalsApi:
                              workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "",
                              way=way, never_self=never_self)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
+        if self.summaries is not None:
+            request = replace(request, summary=await self._summary(request))
         add_log_fields(approval_id=request.approval_id, run_id=run.id, channel=channel)
         try:
             opened = await self.approvals.open_request(request, run=run, owner=API_OWNER, program=program)
@@ -389,12 +411,13 @@ def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRe
             maybe_ran=ask.may_have_run,
             why=MAY_HAVE_RUN if ask.may_have_run else "",
             artifacts=artifacts,
+            claim=ask.why,
         )
     if ask.kind == "code":
         return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="code",
-                               digest=digest_of(ask.text), artifacts=artifacts)
+                               digest=digest_of(ask.text), artifacts=artifacts, claim=ask.why)
     return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="message",
-                           artifacts=artifacts)
+                           artifacts=artifacts, claim=ask.why)
 
 
 def artifacts_json(artifacts: Sequence[Mapping[str, Any]]) -> str:

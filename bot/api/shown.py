@@ -38,7 +38,7 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
     body.update(words(approval, decision, names=names or {}))
     body.update(_reason(approval, decision))
     if approval.artifacts:
-        body["artifacts"] = [digest_only(item) for item in approval.artifact_items]
+        body["artifacts"] = [shown_artifact(item) for item in approval.artifact_items]
     if approval.kind == "tool_call":
         body.update(_call(approval, decision))
     elif approval.status == "revised":
@@ -94,6 +94,13 @@ def _call(approval: ApprovalRecord, decision: Decision) -> dict[str, Any]:
         body["arguments_redacted"] = True
         body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
     return body
+
+
+def shown_artifact(artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """An artefact as the API answers it: a reviewer's edit whole (its content as edited, its new `sha256`,
+    `edited: true`: what the program applies; it holds no hidden value, bot/slackapp/listeners/artifact_edits.py),
+    any other by its digest (`digest_only`)."""
+    return dict(artifact) if artifact.get("edited") is True else digest_only(artifact)
 
 
 def digest_only(artifact: Mapping[str, Any]) -> dict[str, Any]:

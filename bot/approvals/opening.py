@@ -114,7 +114,8 @@ def new_approval(
         proposal=request.proposal, author=request.author, kind=request.kind, tool_name=request.tool_name,
         arguments=request.arguments, arguments_schema=request.arguments_schema, digest=request.digest,
         schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
-        fixed_arguments=int(request.fixed_arguments), artifacts=request.artifacts,
+        fixed_arguments=int(request.fixed_arguments), artifacts=request.artifacts, claim=request.claim,
+        summary=request.summary,
     )
     return record if program is None else _asked_by(record, program)
 

@@ -286,6 +286,7 @@ class ApprovalService:
         dry_run: bool = False,
         assurance: Assurance | None = None,
         edit_hidden: str = "",
+        artifacts: str = "",
     ) -> DecideResult:
         """A person's decision or vote through the decide step, with every approver rule applied there:
         the card clicked must show the approval, the requester may not decide (unless the channel
@@ -294,7 +295,9 @@ class ApprovalService:
         caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
         nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
         it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
-        what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record."""
+        what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record.
+        `artifacts`: the approval's artefacts with a reviewer's edit (bot/core/artifact_edits.py), kept on the record
+        by the step that decides it."""
         person = await self._workspace_of(user)
         if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
             feedback = await self.chain.hiding.said(approval_id, feedback)
@@ -311,6 +314,7 @@ class ApprovalService:
             team=person.team if person is not None else "?",
             home_team=(await self._home()).team,
             edit_hidden=edit_hidden,
+            artifacts=artifacts,
         )
 
         async def step(**more: Any) -> DecideResult:

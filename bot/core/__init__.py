@@ -17,6 +17,9 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     setting_kinds.py  the kinds of value a channel setting takes: checked as typed, stored, read back (pure)
     allow_rules.py  what an "always allow" rule matches (pure)
+    plain_summary.py  one plain sentence of what an approval does, from the tool's description and its artefacts
+                    (pure)
+    artifact_edits.py  which artefact of an approval a reviewer may edit, and the artefacts with the edit (pure)
     rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     attestations.py  fit to decide: an attestation's scope, what an approval needs, the words of a refusal (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)

@@ -162,7 +162,7 @@ API_PRESET = "api"
 # An approval's fields that may be long: stored apart from its other fields (`Keys.texts` in bot/store/keys.py).
 TEXT_FIELDS = (
     "task", "proposal", "arguments", "arguments_schema", "schema_error", "why", "context_url", "callback_url",
-    "workflow"
+    "workflow", "claim", "summary"
 )
 
 
@@ -209,6 +209,8 @@ class ApprovalRecord(_Stored):
     digest: str = ""  # sha256 of the canonical arguments (or code) the decision is bound to
     schema_error: str = ""  # the arguments fail the schema: Approve is not offered
     why: str = ""  # why a human is asked (the input mode's rule)
+    claim: str = ""  # the agent's own stated reason (an API ask's `why`): shown as its claim, never as a fact
+    summary: str = ""  # one plain sentence of what it does, written by a model (bot/runs/summaries.py); "": none
     edited_by: str = ""  # who edited the arguments into these
     fixed_arguments: int = 0  # 1: the asking program runs only the call as made (no edit offered)
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted

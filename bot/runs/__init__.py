@@ -16,6 +16,7 @@
     model_call.py      one request to a model client as a value, and the clients that answer one
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
     email_tool.py      the email team's demo `send_email` (one .eml file per approved email)
+    summaries.py       one plain sentence of what an approval does, written by that model (MODEL_CONFIG)
 
 May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, `bot.sessions` (a run's header, thread and
 session), the leaves of `bot.slack` and `agents`. Never the Slack entry (`app`, `listeners/`)."""

@@ -278,6 +278,7 @@ class Approvals:
         home_team: str = "",
         across: bool | None = None,
         edit_hidden: str = "",
+        artifacts: str = "",
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -304,6 +305,8 @@ class Approvals:
                 False refuses them (`other_workspace`, audited).
             edit_hidden: what a reviewer's edit of a call with nothing hidden hid (JSON as `hidden`), kept on the
                 decided record (bot/redaction/hiding.py).
+            artifacts: the approval's artefacts with a reviewer's edit (JSON as `ApprovalRecord.artifacts`, #79),
+                kept on the record when (and only when) this step decides it; "" leaves them as asked.
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
@@ -363,6 +366,7 @@ class Approvals:
                 "home_team": home_team,
                 "across": _flag(across),
                 "edit_hidden": edit_hidden,
+                "artifacts": artifacts,
             },
         )
         if check_auth and status in REFUSED_CLICKS:

@@ -305,7 +305,7 @@ export interface components {
         /**
          * ArtifactDigest
          * @description An artefact of the ask (`agent_approvals.artifacts`) as the plane keeps it: its kind and digest (its content
-         *     is the program's own, and is not answered back).
+         *     is the program's own, and is not answered back), unless a reviewer edited it (`edited`: then answered whole).
          */
         ArtifactDigest: {
             /** @enum {string} */
@@ -316,6 +316,20 @@ export interface components {
             path?: string | null;
             /** @description a file change's: SHA-256 of the text it applies to (null: a new file) */
             before_sha256?: string | null;
+            /** @description true: a reviewer edited this artefact (Revise: a message's body, a file's new text); it is then answered whole, its content as edited and `sha256` its new digest (what the receipt binds): the program applies this one, not the one it asked with. Absent: as asked */
+            edited?: boolean;
+            /** @description an edited file change's text before (null: a new file) */
+            before?: string | null;
+            /** @description an edited file change's text after, as edited */
+            after?: string | null;
+            /** @description an edited file change's diff (null: before/after) */
+            diff?: string | null;
+            /** @description an edited message's recipients */
+            to?: string[] | null;
+            /** @description an edited message's subject */
+            subject?: string | null;
+            /** @description an edited message's body, as the reviewer left it */
+            body?: string | null;
         };
         /**
          * Ask
@@ -339,6 +353,8 @@ export interface components {
             callback_url?: string | null;
             /** @description which agent asks (shown on the card) */
             agent?: string | null;
+            /** @description the agent's own reason for the call, as it states it: shown to the reviewer as its claim ("The agent says: …"), never as a fact */
+            why?: string | null;
             /**
              * @description this call was approved before and its program died while it ran: the card says so, and only a person may approve it (no rule)
              * @default false

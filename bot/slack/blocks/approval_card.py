@@ -16,6 +16,7 @@ from bot.core.attestations import SCOPE
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
+from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
@@ -96,8 +97,10 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         )
     blocks: list[Block] = [
         context_block(asked),
-        {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
+        {"type": "section", "text": untrusted(approval.task, label=task_label(approval), limit=TASK_LIMIT + 30)},
     ]
+    said = [line for line in (summary_line(approval), edited_line(approval)) if line]
+    blocks.extend(context_block(line) for line in said)
     if approval.kind == "tool_call":
         blocks.append({"type": "section", "text": mrkdwn(f"{item_summary(approval)} from {escape(author)}")})
         blocks.append({"type": "section", "text": proposal_text(approval)})
@@ -127,6 +130,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
             blocks.append(context_block(MESSAGE_TURN))
     if proposal_is_cut(approval.proposal):
         blocks.append(_cut_note(approval))
+    if approval.claim:
+        blocks.append(context_block(claim_line(approval)))
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)

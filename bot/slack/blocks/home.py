@@ -34,6 +34,7 @@ from bot.slack.blocks.approval_card import (
     timeout_meaning,
     workflow_part,
 )
+from bot.slack.blocks.claims import claim_line, summary_line, task_label
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.passkeys import build_passkey_blocks
@@ -225,7 +226,7 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
     full = [] if proposal_is_whole(approval, HOME_SHOWN) else [button("Full text", ACTION_FULL_TEXT, approval.id)]
     return [
         {"type": "section", "text": mrkdwn(asked_line(approval, now=now))},
-        {"type": "section", "text": untrusted(approval.task, label="Task", limit=HOME_TASK)},
+        {"type": "section", "text": untrusted(approval.task, label=task_label(approval), limit=HOME_TASK)},
         {"type": "section", "text": proposal_text(approval, limit=HOME_SHOWN)},
         {"type": "context", "elements": _item_notes(approval)},
         {"type": "actions", "block_id": f"home_{approval.id[:64]}", "elements": [*decision_buttons(approval), *full]},
@@ -262,7 +263,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
         notes.append(untrusted(":shield: " + policy_line(approval), limit=500))
     if approval.why:
         notes.append(untrusted(":information_source: " + approval.why, limit=300))
-    return notes
+    said = [line for line in (summary_line(approval, limit=300), claim_line(approval, limit=300)) if line]
+    return notes + [mrkdwn(line) for line in said]
 
 
 # --------------------------------------------------------------------------------------------------- runs, recent

@@ -49,6 +49,7 @@ from bot.slack.blocks import (
     build_reject_modal,
     build_revise_modal,
 )
+from bot.slack.blocks.artifact_modals import build_artifact_revise_modal, editable_here
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slackapp.context import parts_of
@@ -297,8 +298,13 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         approving = await services.approvals.may_decide(
             click.approval_id, outcome="approved", user=click.user, card=click.card
         )
-        may_approve = approving.status == "allowed" and not checked.approval.asked_by
-        view = build_revise_modal(checked.approval, metadata=metadata, may_approve=may_approve)
+        change = editable_here(checked.approval)  # a message's body, a file's new text (#79): the edit is bound
+        if change is not None:  # to this approval, whoever asked, so its editor may approve it here
+            view = build_artifact_revise_modal(checked.approval, change, metadata=metadata,
+                                               may_approve=approving.status == "allowed")
+        else:
+            may_approve = approving.status == "allowed" and not checked.approval.asked_by
+            view = build_revise_modal(checked.approval, metadata=metadata, may_approve=may_approve)
     what = "the Reject form" if outcome == "rejected" else "the Revise form"
     open_click_view(services, click, view, what=what, name=f"modal-{click.approval_id}")
 

@@ -4,6 +4,10 @@ Reject: the optional reason goes to the agent with the rejection, and to the aud
 
 Revise: the feedback goes to the agent as a person would type it.
 
+For a change (#79: a message's body, a file's new text; bot/slackapp/listeners/artifact_edits.py), the reviewer may
+edit its text: the edited artefact replaces the approval's in the step that decides it (Save & approve, or a
+revision), with its new digest, which the receipt binds.
+
 For a tool call, the reviewer may instead edit its arguments: they must be valid JSON and match
 the tool's schema (stored with the approval), else the modal says why and nothing is decided or run.
 Edited arguments travel as the revision's feedback (`agent_approvals.approver.encode_revision`); the agent
@@ -29,6 +33,7 @@ from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import verify_metadata
 from bot.core.sensitive import shown_name
 from bot.services import Services
+from bot.slack.blocks.artifact_modals import ARTIFACT_BLOCK
 from bot.slack.blocks.decision_modals import (
     ARGUMENTS_ACTION,
     ARGUMENTS_BLOCK,
@@ -52,6 +57,7 @@ from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slack.blocks.text import clean
 from bot.slackapp.context import parts_of
 from bot.slackapp.gate import MAX_DEPTH, too_deep
+from bot.slackapp.listeners.artifact_edits import ChangeEdit, change_edit
 from bot.slackapp.listeners.rule_form import submit_rule, top_block
 from bot.slackapp.payloads import ViewState
 from bot.store import StoreUnavailable
@@ -147,15 +153,21 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     feedback = (state.text(FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
-    revised = await _revision(services, view, approval_id, user=user, feedback=feedback)
+    change = await change_edit(services, view, approval_id)  # a message's body, a file's new text (#79)
+    if isinstance(change, dict):
+        return change
+    if change is None:
+        revised = await _revision(services, view, approval_id, user=user, feedback=feedback)
+    else:
+        revised = _change_revision(change, feedback)
     if not isinstance(revised, Revision):
         return revised
-    outcome, feedback = "revised", revised.feedback
+    outcome, feedback = "approved" if revised.approve else "revised", revised.feedback
     rejection = None if revised.changed else _REJECT.match(feedback)
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
     result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card,
-                                             edit_hidden=revised.edit_hidden)
+                                             edit_hidden=revised.edit_hidden, artifacts=revised.artifacts)
     if services.approvals.redraw_after(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
@@ -169,6 +181,19 @@ class Revision:
     feedback: str
     changed: bool = False
     edit_hidden: str = ""
+    artifacts: str = ""  # the approval's artefacts with a reviewer's edit of one (#79: `change_edit`)
+    approve: bool = False  # Save & approve of an edited change: decided approved, with the edit
+
+
+def _change_revision(change: ChangeEdit, feedback: str) -> Revision | Errors:
+    """A change form's revision: the edited change, approved at once (Save & approve: the note is the approver's
+    comment) or sent back (the note, else what was edited, is the feedback); the note alone when the text was left
+    as it was."""
+    if not change.artifacts:
+        return Revision(feedback) if feedback else {ARTIFACT_BLOCK: "Edit the text, or write what the agent should"
+                                                                    " change."}
+    said = feedback if feedback or change.approve else f"Edited {change.what}."
+    return Revision(said, changed=True, artifacts=change.artifacts, approve=change.approve)
 
 
 async def _revision(

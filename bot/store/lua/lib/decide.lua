@@ -25,7 +25,9 @@
 --    workspace, '?' when Slack could not say; ''/absent: not checked), home_team (the home workspace's, for an
 --    approval without one) and across ('': not checked; '1' / '0': the caller's rule on deciding another
 --    workspace's approval): a person of another workspace gets `check_workspace`, then `other_workspace` (refused);
---    edit_hidden ('' or absent: none): what a reviewer's edit of a call with nothing hidden hid, kept on the record.
+--    edit_hidden ('' or absent: none): what a reviewer's edit of a call with nothing hidden hid, kept on the record;
+--    artifacts ('' or absent: unchanged): the approval's artefacts with a reviewer's edit (JSON, #79), kept on the
+--    record in the same step as the decision, so the decision and the change it allows are never apart.
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -230,6 +232,7 @@ local function decide(k, a)
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
              'feedback', feedback, 'on_behalf', acting_for, 'version', redis.call('INCR', k.changes))
   if (a.edit_hidden or '') ~= '' then redis.call('HSET', k.approval, 'edit_hidden', a.edit_hidden) end
+  if (a.artifacts or '') ~= '' then redis.call('HSET', k.approval, 'artifacts', a.artifacts) end
   remember()
   index_approval(waits_prefix(k.changes), k.approval, a.id, false)  -- it waits for nobody now
   redis.call('ZREM', k.deadlines, a.id)
@@ -243,6 +246,14 @@ local function decide(k, a)
   if (cur[18] or '') ~= '' then extra = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
   for _, field in ipairs(voters) do table.insert(extra, field) end
   for _, field in ipairs(assured) do table.insert(extra, field) end
+  if (a.artifacts or '') ~= '' then  -- a reviewer's edit of the change (#79): the edited artefacts' new digests
+    local digests = {}
+    for _, item in ipairs(cjson.decode(a.artifacts)) do
+      if item.edited then table.insert(digests, item.sha256) end
+    end
+    table.insert(extra, 'edited_artifacts')
+    table.insert(extra, table.concat(digests, ','))
+  end
   if #assured > 0 and required > 1 then  -- every vote's confirmation, for a quorum
     table.insert(extra, 'assurances')
     table.insert(extra, redis.call('HGET', k.approval, 'assurances'))

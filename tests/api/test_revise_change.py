@@ -98,10 +98,11 @@ async def test_the_reviewer_edits_the_email_body_and_the_program_sends_it_once(
 
     record = await signer.services.store.approvals.get(approval_id)
     assert record is not None
-    assert [item["sha256"] for item in record.artifact_items] == [new_digest]  # what a receipt binds (`bind`)
+    assert [item["sha256"] for item in record.artifact_items] == [new_digest]  # what the receipt binds
     assert decided.receipt is not None
     _, claims = await verified(signer, decided.receipt)
     assert claims["sub"] == approval_id and claims["decided_by"][0]["id"] == BOB
+    assert claims["artifacts"] == [new_digest]  # the receipt binds the edited artefact, not the one asked
     decision = (await audit_events(signer, "decision"))[-1]
     assert decision["outcome"] == "approved" and decision["edited_artifacts"] == new_digest
     shown = await decided_card(slack, card)

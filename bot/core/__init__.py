@@ -18,6 +18,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     setting_kinds.py  the kinds of value a channel setting takes: checked as typed, stored, read back (pure)
     allow_rules.py  what an "always allow" rule matches (pure)
     rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
+    oversight.py    how people decide: a card's reading time, the rubber-stamp signals, quantiles (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600

@@ -127,6 +127,7 @@ class PolicyVerdict:
     timeout: int | None = None
     windows: Mapping[str, int] = field(default_factory=dict)
     step_up: bool = False  # an ask whose approving votes need the voter's passkey (@step_up)
+    require_details: bool = False  # an ask whose Approve counts once the person opened its details (@require_details)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -237,6 +238,7 @@ class Evaluator:
             channel=next((p.channel for p in policies if p.channel), ""),
             timeout=min(timeouts) if timeouts else None, windows=windows,
             step_up=outcome == "ask" and any(p.step_up for p in policies),
+            require_details=outcome == "ask" and any(p.require_details for p in policies),
         )
 
 

@@ -13,6 +13,7 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
     reveal.py      `Reveal`: a reviewer who may decide sees an approval's hidden values once, on the bot's page,
                    through a one-time link; audited
     reveal_page.py the page `/reveal/{token}`
+    details_page.py the page `/approvals/{id}`: an approval's details for who may decide it, its opening noted
 
 Every page opens only after Sign in with Slack, for its link's person (`bot.signin`). The pages are templates
 (bot/templates/stepup/, bot/templates/reveal/, rendered by `bot.core.templates`: every text escaped).

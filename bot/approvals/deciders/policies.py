@@ -42,7 +42,8 @@ class Policies:
         """Deny or allow at once (no card), an ask routed to a person, or the step passed on with the verdict."""
         judged = await self.judge(step)
         ruling, ask = judged.verdict, step.ask
-        approval = replace(step.approval, policy=policy_claim(judged), step_up=step_up_of(ruling, ask.settings))
+        approval = replace(step.approval, policy=policy_claim(judged), step_up=step_up_of(ruling, ask.settings),
+                           require_details="policy" if ruling.outcome == "ask" and ruling.require_details else "")
         step = replace(step, approval=approval, judged=judged)
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from bot.slack.blocks.approval_card import (
 )
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.oversight import DIGEST_TITLE, digest_lines
 from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
 from bot.slack.blocks.runs import RUN_STATUS_LINE
@@ -99,6 +100,7 @@ class ChannelPanel:
     numbers: Headline | None  # the last 7 days' headline numbers; None while they are being computed
     as_of: float  # when the numbers were computed
     rules: Sequence[Rule]  # its live rules (any order: the newest are shown)
+    digest: Mapping[str, Any] | None = None  # its last weekly oversight digest (bot/approvals/digest.py), if any
 
 
 def build_home_view(content: HomeContent) -> dict[str, Any]:
@@ -351,7 +353,11 @@ def _panel_text(panel: ChannelPanel, *, now: float) -> str:
         lines = [f"{title}, as of {date_ref(panel.as_of)}", *headline_lines(panel.numbers)]
     live = len(panel.rules)
     lines.append(f"Live rules: {live:,}" if live else "No live rules.")
-    return "\n".join(lines)
+    if panel.digest is not None:  # the week's rubber-stamp signals (issue 80)
+        when = panel.digest.get("at")
+        lines.append(f"*{DIGEST_TITLE}*" + (f" (to {date_ref(float(when))})" if when else ""))
+        lines.extend(digest_lines(panel.digest))
+    return "\n".join(lines)[:2900]
 
 
 def headline_lines(numbers: Headline) -> list[str]:

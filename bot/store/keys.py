@@ -41,6 +41,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:user:<user>:runs          zset    runs a person started, by start time (Home)    trimmed to RUN_RETENTION
 {p}:runthread:<channel>:<ts>  string  the run whose header (session thread) is <ts>   RUN_RETENTION
 {p}:approval:{<id>}           hash    an approval's short fields (`ApprovalRecord`)  DECIDED_RETENTION once decided
+                                      and how people saw it: `delivered_at`, `read_seconds`,
+                                      `opened:<person>` (lua/lib/oversight.lua)
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION

@@ -111,3 +111,7 @@ def test_every_payload_is_valid_and_inert() -> None:
     assert_valid(home)
     assert_inert(home)
     assert "Oversight this week" in str(home)
+    waiting = build_home_view(HomeContent(user="U0BOB", now=1_700_000_000.0, waiting=(approval,), waiting_total=1,
+                                          page=0, runs=(), recent=()))
+    assert_valid(waiting)
+    assert "approval_details" in str(waiting) and "Open the details before approving" in str(waiting)

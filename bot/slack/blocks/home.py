@@ -19,10 +19,12 @@ from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
 from bot.core.durations import format_duration
+from bot.core.oversight import DETAILS_WORDS
 from bot.core.passkeys import Passkey
 from bot.core.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
 from bot.report import Headline
 from bot.slack.blocks.approval_card import (
+    ACTION_DETAILS,
     ACTION_FULL_TEXT,
     button,
     decision_buttons,
@@ -223,8 +225,10 @@ def _page_buttons(page: int, total: int) -> list[Block]:
 def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
     """One waiting approval in 5 blocks and a divider: what is asked, by whom, from where and when; the
     task; the proposal (arguments, code) cut to fit; the deadline and notes; the card's buttons, and
-    "Full text" when the proposal was cut."""
+    "Full text" when the proposal was cut ("Details" when its policy asks to open them before approving)."""
     full = [] if proposal_is_whole(approval, HOME_SHOWN) else [button("Full text", ACTION_FULL_TEXT, approval.id)]
+    if approval.require_details:  # (the same modal: opening it counts)
+        full = [button("Details", ACTION_DETAILS, approval.id)]
     return [
         {"type": "section", "text": mrkdwn(asked_line(approval, now=now))},
         {"type": "section", "text": untrusted(approval.task, label="Task", limit=HOME_TASK)},
@@ -254,6 +258,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
         line += f" · {escalated}"
     if approval.edited_by:
         line += f" · :pencil2: arguments edited by {user_ref(approval.edited_by)}"
+    if approval.require_details and approval.pending:
+        line += f" · :mag: {DETAILS_WORDS}"
     notes = [mrkdwn(line)]
     if approval.schema_error:
         problem = safe(approval.schema_error, 300)

@@ -172,6 +172,12 @@ async def test_require_details_refuses_an_approve_until_its_page_or_details_were
     assert "bob@example.com" in str(modal["view"]["blocks"])
     await click(slack, card, "approval_approve", user=CAROL)
     assert (await client.wait(again["id"]))["status"] == "approved"
+    decisions = [e for e in await audit_events(worker, "decision") if e["approval"] in (asked["id"], again["id"])]
+    times = [float(e["decided_at"]) - float(e["delivered_at"]) for e in decisions]
+    said = await scrape(worker)  # the policy's quantiles are those of its two decisions
+    for q in ("0.5", "0.99"):
+        got = sample(said, "hitl_time_to_decide_seconds", quantile=q, scope="policy", name="mail-read-first")
+        assert got is not None and abs(got - quantile(times, float(q))) < 0.002, (q, got, times)
 
 
 async def test_the_details_page_refuses_who_may_not_decide_and_an_unknown_id(

@@ -182,7 +182,7 @@ local function decide(k, a)
   local function observe(outcome)
     if seen == nil or counted then return end
     counted = true
-    oversight_count(k, a.by, outcome, a.now, seen, origin or '', cur[18] or '', (cur[20] or '') ~= '',
+    oversight_count(k, a.by, outcome, a.now, seen, origin or '', cur[18] or '', cur[20] == 'policy',
                     tonumber(a.digest_at or '') or (tonumber(a.now) + 7 * 86400))
   end
   local function with_timing(fields)

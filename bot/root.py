@@ -36,6 +36,7 @@ from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies, unknown_groups
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
+from bot.approvals.digest import WeeklyDigest
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
@@ -361,6 +362,8 @@ def create_services(
         stepup=stepup,
         confirmations=confirmations,
         reveals=reveals,
+        digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
+                            mark_due=homes.mark_due),
         signing=signing,
         checkpoints=None if base is not None else AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

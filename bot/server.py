@@ -34,7 +34,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
-from bot.approvals import REFUSAL_QUIET
+from bot.approvals import REFUSAL_QUIET, ApprovalService
 from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import stop_task
@@ -48,6 +48,7 @@ from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import Edge, Workspaces, slack_events_handler
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.brief_page import add_brief_routes
+from bot.stepup.details_page import add_details_routes
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
 from bot.stepup.reveal import Reveal
@@ -178,7 +179,9 @@ def add_worker_routes(
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
         body = await services.metrics.render(waiting,
-                                             frozen=services.store.freezes.all, archive_lag=lag)
+                                             frozen=services.store.freezes.all, archive_lag=lag,
+                                             oversight=services.store.oversight.read,
+                                             top=settings.metrics_top_people)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
@@ -211,6 +214,8 @@ def add_worker_routes(
                       reveal_for=None if tenancy is None else partial(reveal_of, tenancy))
     add_brief_routes(web_app, services.store, signin,  # /attest/{scope}: a brief's page (fit to decide)
                      store_of=None if tenancy is None else partial(store_of_team, tenancy, services))
+    add_details_routes(web_app, services.approvals, signin,  # /approvals/{id}
+                       approvals_for=None if tenancy is None else partial(approvals_holding, tenancy))
     if settings.slackbot_mcp is not None:  # POST /slack/mcp, Slackbot's MCP endpoint (also in Socket Mode)
         from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
 
@@ -276,6 +281,12 @@ async def holder_of(tenancy: Tenancy, approval_id: str) -> ApprovalsApi:
     if parts is None:
         raise ApiError(404, "not_found", "no such approval")
     return parts.api
+
+
+async def approvals_holding(tenancy: Tenancy, approval_id: str) -> ApprovalService | None:
+    """The approvals of the workspace whose data holds `approval_id` (its details page), or None."""
+    parts = await tenancy.holding(approval_id)
+    return None if parts is None else parts.approvals
 
 
 async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
+from bot.approvals.digest import WeeklyDigest
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
@@ -71,6 +72,7 @@ class Services:
     stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
     confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
     reveals: Reveal  # hidden values shown on the bot's page to one who may decide (bot/stepup/reveal.py)
+    digest: WeeklyDigest  # the channel admins' weekly oversight digest (bot/approvals/digest.py)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
@@ -207,4 +209,4 @@ async def keep_format(store: Store) -> None:
 def due_parts(parts: Services) -> dict[str, Sweeps]:
     """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
     return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
-            "homes": parts.homes}
+            "homes": parts.homes, "digest": parts.digest}

@@ -16,6 +16,7 @@
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
+    digest.py      the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py      reminders and escalations, on any worker
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper

@@ -62,6 +62,8 @@ class AdminPanels:
 
         shown = sorted(candidates, key=lambda c: (-activity(c), c))[:HOME_CHANNELS]
         cached = await self.headlines.cached(shown)
+        digests = await asyncio.gather(*(self._store.oversight.digest_of(c) for c in shown))  # (issue 80)
+        digest = dict(zip(shown, digests, strict=True))
         for channel in shown:
             if channel not in cached:
                 self._want_headline(channel, user)
@@ -71,6 +73,7 @@ class AdminPanels:
                 numbers=cached[c].numbers if c in cached else None,
                 as_of=cached[c].at if c in cached else now,
                 rules=live[c],
+                digest=digest[c],
             )
             for c in shown
         ]

@@ -16,8 +16,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
 from bot.approvals.events import CardPosted, Events
+from bot.core.oversight import blocks_words, reading_seconds
 from bot.core.records import ApprovalRecord, ChannelSettings
-from bot.slack.blocks import proposal_is_cut
+from bot.slack.blocks import build_approval_blocks, proposal_is_cut
 from bot.slack.directory import Directory
 from bot.store import Fence, Fenced, Store, persistently
 
@@ -117,8 +118,9 @@ class Delivery:
         shows the approval already (posted again by another worker while this one looked dead), this
         one is removed."""
         what = f"attaching the card of approval {approval.id}"
+        read = reading_seconds(blocks_words(build_approval_blocks(approval)))  # (issue 80: a decision faster is fast)
         attached = await persistently(
-            lambda: self.store.approvals.attach_card(approval.id, channel=channel, ts=ts), what=what
+            lambda: self.store.approvals.attach_card(approval.id, channel=channel, ts=ts, read_seconds=read), what=what
         )
         if attached == "other":  # the run goes on waiting, for the other card
             await self.cards.remove(channel=channel, ts=ts)

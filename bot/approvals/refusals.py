@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.attestations import refusal_words
+from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
@@ -42,6 +43,8 @@ _SAID: dict[str, str] = {
     "mismatch": "This button does not belong to this card. Nothing changed.",
     "late": STORAGE_DOWN,  # Redis ran the click after this worker stopped waiting for it
     "step_up": "Approving this needs your passkey: approve it on its own, from its card or your Home. Nothing changed.",
+    "details": (f"{DETAILS_WORDS}: its policy counts an Approve only once you opened them (Details on its card, or"
+                " its page). Nothing changed."),
 }
 
 

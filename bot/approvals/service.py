@@ -415,6 +415,13 @@ class ApprovalService:
         (the store's do-once step); from now on, they have: a replayed click is not answered again."""
         return await self.store.workers.claim(what, user, seconds=REFUSAL_QUIET)
 
+    async def opened(self, approval_id: str, user: str) -> str:
+        """The one recorder of a person opening an approval's details (its page `/approvals/<id>`, the full diff at
+        `/approvals/<id>/diff`, a modal: Details, Show all, Reject, Revise): the first time is kept for their
+        decision's audit entry (`opened_at`) and counts for a policy's @require_details (bot/store/oversight.py).
+        Returns "ok", "seen", "decided" or "missing"."""
+        return await self.store.oversight.opened(approval_id, user)
+
     async def may_decide(
         self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
     ) -> DecideResult:

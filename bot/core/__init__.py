@@ -22,6 +22,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     artifact_edits.py  which artefact of an approval a reviewer may edit, and the artefacts with the edit (pure)
     rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     attestations.py  fit to decide: an attestation's scope, what an approval needs, the words of a refusal (pure)
+    oversight.py    how people decide: a card's reading time, the rubber-stamp signals, quantiles (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600

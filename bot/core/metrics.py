@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
+from bot.core.oversight import QUANTILES, Timed, grouped, quantile
 from bot.core.version import __version__
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
 REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
 MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
+OTHER = "other"  # the label of everyone past a per-person metric's top N
+
+
+def top_people(counts: Mapping[str, float], n: int) -> dict[str, float]:
+    """`counts` as a bounded label set: the `n` largest (ties by name), the rest summed as "other" (only when
+    there is a rest)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = {name: value for name, value in ranked[:n] if name != OTHER}
+    rest = sum(value for name, value in ranked if name not in kept)
+    if len(ranked) > len(kept):
+        kept[OTHER] = rest
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Oversight:
+    """What the decide step keeps of how people decide, read at a scrape (bot/store/oversight.py): each signal's
+    counts by person ({"fast": {person: n}, ...}) and the last decisions' times to decide."""
+
+    signals: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    times: tuple[Timed, ...] = ()
 
 
 class Metrics:
@@ -90,8 +113,42 @@ class Metrics:
                                     " (until a look that reads its source whole finds it gone)", ["kind"], registry=r)
         self.keys_without_sponsor = Gauge("hitl_keys_without_sponsor", "API keys that stand with no sponsor named"
                                           " (`keys create --sponsor`, `keys sponsor`; all workers)", registry=r)
+        # how people decide (issue 80), the same on every worker: read from Redis at each scrape (`oversight`)
+        self.fast_approvals = Gauge("hitl_fast_approvals", "Approvals made faster than the card's reading time"
+                                    " (its words at 240 a minute, at least 2 s), by person (top METRICS_TOP_PEOPLE,"
+                                    " the rest as \"other\")", ["person"], registry=r)
+        self.approval_streak = Gauge("hitl_approval_streak", "Each person's approvals since their last rejection or"
+                                     " revision (\"other\": the longest of the rest)", ["person"], registry=r)
+        self.unopened_high_risk = Gauge("hitl_unopened_high_risk_approvals", "Approvals of high-risk calls (a"
+                                        " policy's @step_up) whose details the person never opened, by person",
+                                        ["person"], registry=r)
+        self.time_to_decide = Gauge("hitl_time_to_decide_seconds", "From the card reaching a person to their"
+                                    " decision, over the last decisions: p50, p90, p99 by person, channel or policy"
+                                    " (scope)", ["quantile", "scope", "name"], registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
+
+    def oversee(self, seen: Oversight, *, top: int) -> None:
+        """Set the per-person signals and the time-to-decide quantiles from `seen`, each bounded to `top` names."""
+        for gauge, signal in ((self.fast_approvals, "fast"), (self.unopened_high_risk, "unopened")):
+            gauge.clear()
+            for person, value in top_people(seen.signals.get(signal, {}), top).items():
+                gauge.labels(person).set(value)
+        self.approval_streak.clear()
+        streaks = seen.signals.get("streak", {})
+        kept = top_people(streaks, top)
+        for person in kept:  # (a streak is not summed: "other" is the longest of the rest)
+            rest = [value for name, value in streaks.items() if name not in kept]
+            self.approval_streak.labels(person).set(max(rest, default=0) if person == OTHER else streaks[person])
+        self.time_to_decide.clear()
+        for scope in ("person", "channel", "policy"):
+            groups = grouped(seen.times, scope)
+            kept = top_people({name: len(values) for name, values in groups.items()}, top)
+            for name in kept:
+                values = (groups[name] if name != OTHER else
+                          [v for other, vs in groups.items() if other not in kept for v in vs])
+                for q in QUANTILES:
+                    self.time_to_decide.labels(f"{q:g}", scope, name).set(round(quantile(values, q), 3))
 
     def channel(self, channel: str) -> str:
         """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""
@@ -111,17 +168,21 @@ class Metrics:
         self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]],
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
         archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
+        oversight: Callable[[], Awaitable[Oversight]] | None = None, top: int = 20,
     ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
         scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
-        seconds)."""
+        seconds) and how people decide (`oversight`, each per-person series bounded to `top` names)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
             lag = await archive_lag() if archive_lag is not None else None
+            seen = await oversight() if oversight is not None else None
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
+        if seen is not None:
+            self.oversee(seen, top=top)
         if lag is not None:
             self.archive_lag.set(lag[0])
             self.archive_lag_seconds.set(round(lag[1], 3))

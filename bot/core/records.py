@@ -252,6 +252,9 @@ class ApprovalRecord(_Stored):
     # @step_up; "channel": the channel's `step_up always`; "": nothing), and the assurance of each vote that counted
     # with one: JSON [{by, amr, passkey (SHA-256 of the credential id), at}], carried by the audit log and receipts
     step_up: Literal["", "policy", "channel"] = ""
+    # "policy": an ask policy's @require_details: a person's Approve counts once they opened its details (its page, a
+    # modal; bot/store/lua/lib/oversight.lua)
+    require_details: Literal["", "policy"] = ""
     assurances: str = ""
     # the audit entry of the decision that allowed the call (a person's or quorum's approve, a rule's or the input
     # mode's, a timeout that approves): its seq in the audit chain and its stream id (lua/lib/audit.lua); signed

@@ -360,6 +360,9 @@ class Settings(WorkerProcess, ApproverSettings):
     metrics_listen: setting_values.ListenAddress = Field(default=None, validation_alias="METRICS_LISTEN", description=(
         "`host:port` (`10.0.0.5:9464`, `[::1]:9464`) where `GET /metrics` is served apart, to whoever reaches it;"
         " `PORT` then refuses `/metrics` unless METRICS_TOKEN is given (a reverse proxy never passes it)"))
+    metrics_top_people: Annotated[int, whole(1, 1000)] = Field(default=20, validation_alias="METRICS_TOP_PEOPLE",
+        description=("how many people a per-person metric names (`hitl_fast_approvals{person}`, ...): the most active,"
+                     " the rest summed as `person=\"other\"`"))
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: PublicUrl = Field(
         default="", validation_alias="PUBLIC_URL",

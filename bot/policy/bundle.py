@@ -11,6 +11,8 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @mode("shadow")          decides nothing: what it would have changed is audited (`policy_shadow`)
     @step_up                 an ask whose approving votes each need the voter's passkey (bot/stepup/), bound to
                              the exact action
+    @require_details("true") an ask whose Approve counts only from a person who opened its details (its page, a
+                             modal): the card says so, an Approve before is refused and audited
 
 `policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`, and `redact:`,
 the argument paths to hide by tool name (bot/core/arg_paths.py: `refund: [card.number, "items[*].pan"]`).
@@ -49,7 +51,7 @@ SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate again
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
 PRINCIPAL_TYPES = ("Agent", "Run")
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation")
+               "require_attestation", "require_details")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -80,6 +82,7 @@ class Policy:
     actions: tuple[str, ...] | None = None  # the actions it applies to; None: any
     step_up: bool = False  # @step_up: each approving vote needs the voter's passkey
     attestation: str = ""  # @require_attestation("NAME"): each approving vote needs the voter's attestation to NAME
+    require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
 
     @property
     def outcome(self) -> Outcome:
@@ -244,6 +247,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up,
         attestation=notes.require_attestation,
+        require_details=notes.require_details,
     )
 
 
@@ -266,6 +270,7 @@ class _Annotations(BaseModel):
     timeout: int | None = None
     step_up: bool = False
     require_attestation: str = ""
+    require_details: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -355,7 +360,16 @@ class _Annotations(BaseModel):
                          " _ . - (`/agent attest brief NAME` writes it)")
         return name
 
-    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation", mode="before")
+    @field_validator("require_details", mode="before")
+    @classmethod
+    def _require_details(cls, given: str) -> bool:
+        said = given.strip().lower()
+        if said not in ("true", "false"):
+            raise refuse(f"@require_details({given!r}): use \"true\" (or \"false\")")
+        return said == "true"
+
+    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
+                     "require_details", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

@@ -128,6 +128,7 @@ class PolicyVerdict:
     windows: Mapping[str, int] = field(default_factory=dict)
     step_up: bool = False  # an ask whose approving votes need the voter's passkey (@step_up)
     attestations: tuple[str, ...] = ()  # an ask's @require_attestation names: each voter's attestation to them
+    require_details: bool = False  # an ask whose Approve counts once the person opened its details (@require_details)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -240,6 +241,7 @@ class Evaluator:
             step_up=outcome == "ask" and any(p.step_up for p in policies),
             attestations=tuple(dict.fromkeys(p.attestation for p in policies if p.attestation))
             if outcome == "ask" else (),
+            require_details=outcome == "ask" and any(p.require_details for p in policies),
         )
 
 

@@ -14,6 +14,7 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
                    through a one-time link; audited
     reveal_page.py the page `/reveal/{token}`
     brief_page.py  a brief's page `/attest/{scope}` (fit to decide): read it, attest (any of our people signed in)
+    details_page.py the page `/approvals/{id}`: an approval's details for who may decide it, its opening noted
 
 Every page opens only after Sign in with Slack, for its link's person (`bot.signin`; a brief's, for any of our own
 people). The pages are templates (bot/templates/stepup/, bot/templates/reveal/, bot/templates/attest/, rendered by

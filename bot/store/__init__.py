@@ -24,6 +24,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
     attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)
+    oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
@@ -68,6 +69,7 @@ from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, R
 from bot.store.nudges import Nudges
 from bot.store.opening import Once, Opening, OpenStatus
 from bot.store.outbox import Outbox
+from bot.store.oversight import OversightStore
 from bot.store.passkeys import Passkeys
 from bot.store.people import People
 from bot.store.rules import Rules
@@ -149,6 +151,7 @@ class Store:
         self.format = StoredFormat(self.shared)
         self.slackbot = SlackbotCalls(self.shared)
         self.due = DueWork(self.shared)
+        self.oversight = OversightStore(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -45,6 +45,7 @@ DecideStatus = Literal[
     "other_workspace",
     "frozen",
     "attestation",
+    "details",
 ]
 
 
@@ -63,8 +64,9 @@ class DecideResult:
 # a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits
 # (self, not_allowed, other_workspace, frozen) and those it only answers (already decided, a vote counted, ...)
 REFUSED_CLICKS = {"self": "self", "not_allowed": "not_allowed", "other_workspace": "other_workspace",
-                  "frozen": "frozen", "already": "already_decided", "duplicate": "duplicate_vote",
-                  "mismatch": "mismatch", "late": "late", "missing": "missing", "attestation": "attestation"}
+                  "frozen": "frozen", "details": "details_not_opened", "already": "already_decided",
+                  "duplicate": "duplicate_vote", "mismatch": "mismatch", "late": "late", "missing": "missing",
+                  "attestation": "attestation"}
 
 
 class Approvals:
@@ -154,14 +156,16 @@ class Approvals:
         raw = await aw(self._s.redis.hgetall(self._k.policy_counts(bundle)))
         return {str(name): int(count) for name, count in raw.items()}
 
-    async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> str:
-        """Note the message showing an approval. Returns the approval's status (a decided one's card is
+    async def attach_card(self, approval_id: str, *, channel: str, ts: str, read_seconds: float | None = None) -> str:
+        """Note the message showing an approval (and, the first time, when it was delivered and `read_seconds`, its
+        reading time: lua/lib/oversight.lua). Returns the approval's status (a decided one's card is
         put in the outbox, to be redrawn), "other" when another message shows it already, or "missing"."""
         k = self._k
         status = str(
             await self._s.script("attach_card")(
                 keys={"approval": k.approval(approval_id), "outbox": k.outbox},
-                args={"id": approval_id, "channel": channel, "ts": ts, "now": repr(time.time())},
+                args={"id": approval_id, "channel": channel, "ts": ts, "now": repr(time.time()),
+                      "read_seconds": "" if read_seconds is None else repr(read_seconds)},
             )
         )
         if status not in ("pending", "other", "missing"):  # in the outbox: a redraw due
@@ -341,6 +345,8 @@ class Approvals:
                 "webhooks": k.webhooks,
                 "run": k.run(take[0] if take is not None else "-"),
                 "frozen": k.frozen,
+                "oversight_people": k.oversight_people, "oversight_times": k.oversight_times,
+                "oversight_week": k.oversight_week, "digest_due": k.digest_due,
             },
             args={
                 "id": approval_id,

@@ -13,6 +13,7 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox)
                `outbox`
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
+    digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/approvals/digest.py)
 
 `note` is run after every write that may add earlier work (an approval opened or decided, a run started, a Home
 marked due, a refusal window opened): it only lowers a tenant's entry (`ZADD LT`), so the index is never later than
@@ -31,7 +32,7 @@ from bot.store.connection import StoreUnavailable, aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
 
-KINDS = ("deadlines", "nudges", "webhooks", "runs", "homes")
+KINDS = ("deadlines", "nudges", "webhooks", "runs", "homes", "digest")
 log = logging.getLogger(__name__)
 
 HOME = "home"  # the home tenant's member (its keys' `tenant` is ""; no team or organisation id is "home")
@@ -72,6 +73,7 @@ class DueWork:
             "webhooks": [(k.webhooks, "z")],
             "runs": [(k.live_runs, "n"), (k.outbox, "z")],
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
+            "digest": [(k.digest_due, "z")],
         }[kind]
 
     def _step(

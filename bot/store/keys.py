@@ -41,6 +41,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:user:<user>:runs          zset    runs a person started, by start time (Home)    trimmed to RUN_RETENTION
 {p}:runthread:<channel>:<ts>  string  the run whose header (session thread) is <ts>   RUN_RETENTION
 {p}:approval:{<id>}           hash    an approval's short fields (`ApprovalRecord`)  DECIDED_RETENTION once decided
+                                      and how people saw it: `delivered_at`, `read_seconds`,
+                                      `opened:<person>` (lua/lib/oversight.lua)
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
@@ -144,6 +146,17 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
 {p}:frozen:unfreeze           hash    unfreezes asked by one admin, awaiting a second  until confirmed or
                                       admin's: {scope: JSON by, at}                    unfrozen
+{p}:oversight:people          hash    each person's rubber-stamp signals, global:     kept (counters)
+                                      {"<signal>|<person>": n}: approvals, fast,
+                                      streak, unopened (lua/lib/oversight.lua)
+{p}:oversight:times           list    the last decisions' times to decide, global:    last OVERSIGHT_TIMES
+                                      "<seconds> <person> <channel> <policy ids>"
+{p}:oversight:week            hash    this week's signals of a tenant, per channel:   renamed away by the weekly
+                                      {"<channel>|<person>|<signal>": n}              digest (bot/approvals/digest.py)
+{p}:oversight:digest          hash    the last weekly digest, per channel: {channel:   kept; replaced weekly
+                                      JSON} (shown in its admins' Homes)
+{p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent (a decision
+                                                                                       sets it again)
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -219,6 +232,12 @@ class Keys:
         self.webhook_tries = f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
+        # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
+        self.oversight_people = f"{root}:oversight:people"
+        self.oversight_times = f"{root}:oversight:times"
+        self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/approvals/digest.py)
+        self.oversight_digest = f"{prefix}:oversight:digest"
+        self.digest_due = f"{prefix}:oversight:digest_due"
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the

@@ -44,7 +44,8 @@ class Policies:
         judged = await self.judge(step)
         ruling, ask = judged.verdict, step.ask
         approval = replace(step.approval, policy=policy_claim(judged), step_up=step_up_of(ruling, ask.settings),
-                           attest=tuple(dict.fromkeys((*needed(policies=ruling.attestations), *step.approval.attest))))
+                           attest=tuple(dict.fromkeys((*needed(policies=ruling.attestations), *step.approval.attest))),
+                           require_details="policy" if ruling.outcome == "ask" and ruling.require_details else "")
         step = replace(step, approval=approval, judged=judged)
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)

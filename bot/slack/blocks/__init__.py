@@ -26,6 +26,7 @@
                         the admins' Home
     policy.py           the reply of `/agent policy`: the policy bundle in force and what its shadow policies
                         would have changed
+    oversight.py        the channel admins' weekly oversight digest: its Home lines and its direct message
     slackbot.py         Slackbot's `_meta.slack.blocks`: what waits for whom, what came of it, the `tool:` button
 
 The names below are the ones the rest of the app imports from `bot.slack.blocks`."""
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 from bot.slack.blocks.approval_card import (
     ACTION_APPROVE,
+    ACTION_DETAILS,
     ACTION_FULL_TEXT,
     ACTION_REJECT,
     ACTION_REVISE,
@@ -95,6 +97,7 @@ from bot.slack.blocks.text import (
 
 __all__ = [
     "ACTION_APPROVE",
+    "ACTION_DETAILS",
     "ACTION_FULL_TEXT",
     "ACTION_HOME_BATCH",
     "ACTION_HOME_PAGE",

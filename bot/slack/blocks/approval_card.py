@@ -14,6 +14,7 @@ from agent_approvals.approver import parse_revision, pretty_json
 
 from bot.core.attestations import SCOPE
 from bot.core.durations import format_duration
+from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
@@ -49,6 +50,7 @@ ACTION_REVEAL = "reveal"  # "Show hidden values": a one-time link to the bot's r
 ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
 ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
+ACTION_DETAILS = "approval_details"  # Details (@require_details): the same modal, its opening noted (issue 80)
 HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
 
 
@@ -140,6 +142,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append(context_block(STEP_UP_LINE))
     if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text
         blocks.append(context_block(attest_line(approval.attest)))
+    if approval.require_details and approval.pending:
+        blocks.append(context_block(DETAILS_LINE))
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
@@ -154,6 +158,10 @@ def attest_line(scopes: tuple[str, ...]) -> str:
             " (`/agent attest`); Reject does not")
 
 
+DETAILS_LINE = (
+    f":mag: {DETAILS_WORDS}: a policy counts an Approve only from someone who opened them (Details, Show all,"
+    " Reject or Revise, or the approval's page)"
+)
 STEP_UP_LINE = (
     ":closed_lock_with_key: Approving needs your passkey: Approve sends you a one-time link to confirm this exact"
     " action (Reject does not)"
@@ -293,7 +301,7 @@ def card_buttons(approval: ApprovalRecord) -> list[Block]:
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
     the rule modal; not on code, not on messages, not on a call that needs step-up or holds hidden values, and not on
     the App Home, where no card is bound)."""
-    buttons = decision_buttons(approval) + show_all(approval) + show_hidden(approval)
+    buttons = decision_buttons(approval) + show_details(approval) + show_all(approval) + show_hidden(approval)
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
         return buttons  # (no rule approves what needs step-up)
     if approval.hidden:  # (a rule matches exact values: these are not kept in the clear to match on)
@@ -315,6 +323,12 @@ def hidden_line(approval: ApprovalRecord) -> str:
     if not count:
         return ""
     return f":lock: {count} value{'s' if count > 1 else ''} hidden: shown by kind, never in Slack"
+
+
+def show_details(approval: ApprovalRecord) -> list[Block]:
+    """*Details* on a pending approval whose policy says @require_details (the whole proposal in a modal, with a
+    link to its page); else nothing."""
+    return [button("Details", ACTION_DETAILS, approval.id)] if approval.require_details and approval.pending else []
 
 
 def show_all(approval: ApprovalRecord) -> list[Block]:

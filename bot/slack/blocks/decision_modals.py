@@ -25,6 +25,7 @@ from bot.slack.blocks.text import (
     code_text,
     context_block,
     escape,
+    link,
     made_safe,
     mrkdwn,
     plain,
@@ -358,9 +359,10 @@ WHOLE = sys.maxsize  # a limit nothing reaches: the text as it shows whole
 FULL_TEXT_CUT = ":scissors: Cut here: the full text is attached in the card's thread."
 
 
-def build_full_text_modal(approval: ApprovalRecord) -> Block:
+def build_full_text_modal(approval: ApprovalRecord, *, page: str = "") -> Block:
     """The whole proposal (a tool call's arguments as code, code as code) and the task, in as many
-    sections as they take; past what a modal holds, it says where the full text is."""
+    sections as they take; past what a modal holds, it says where the full text is. `page`: the bot's page of the
+    approval's details (a link first), or "" for none."""
     task_parts, task_cut = _parts(approval.task, most=TASK_PARTS)
     blocks: list[Block] = [
         {"type": "section", "text": mrkdwn(asked_line(approval))},
@@ -368,6 +370,8 @@ def build_full_text_modal(approval: ApprovalRecord) -> Block:
         *task_parts,
         *([context_block(":scissors: The task is cut here.")] if task_cut else []),
     ]
+    if page:
+        blocks.insert(0, context_block(f":mag: {link(page, 'Open its page')} (signed in with Slack)"))
     room = VIEW_BLOCKS - len(blocks) - 1  # one for the note when cut
     proposal_parts, cut = _proposal_parts(approval, most=room)
     blocks.extend(proposal_parts)

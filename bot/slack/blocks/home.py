@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
 from bot.core.durations import format_duration
+from bot.core.oversight import DETAILS_WORDS
 from bot.core.passkeys import Passkey
 from bot.core.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
 from bot.report import Headline
 from bot.slack.blocks.approval_card import (
+    ACTION_DETAILS,
     ACTION_FULL_TEXT,
     button,
     decision_buttons,
@@ -37,6 +39,7 @@ from bot.slack.blocks.approval_card import (
 from bot.slack.blocks.claims import claim_line, summary_line, task_label
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.oversight import DIGEST_TITLE, digest_lines
 from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
 from bot.slack.blocks.runs import RUN_STATUS_LINE
@@ -100,6 +103,7 @@ class ChannelPanel:
     numbers: Headline | None  # the last 7 days' headline numbers; None while they are being computed
     as_of: float  # when the numbers were computed
     rules: Sequence[Rule]  # its live rules (any order: the newest are shown)
+    digest: Mapping[str, Any] | None = None  # its last weekly oversight digest (bot/approvals/digest.py), if any
 
 
 def build_home_view(content: HomeContent) -> dict[str, Any]:
@@ -222,8 +226,10 @@ def _page_buttons(page: int, total: int) -> list[Block]:
 def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
     """One waiting approval in 5 blocks and a divider: what is asked, by whom, from where and when; the
     task; the proposal (arguments, code) cut to fit; the deadline and notes; the card's buttons, and
-    "Full text" when the proposal was cut."""
+    "Full text" when the proposal was cut ("Details" when its policy asks to open them before approving)."""
     full = [] if proposal_is_whole(approval, HOME_SHOWN) else [button("Full text", ACTION_FULL_TEXT, approval.id)]
+    if approval.require_details:  # (the same modal: opening it counts)
+        full = [button("Details", ACTION_DETAILS, approval.id)]
     return [
         {"type": "section", "text": mrkdwn(asked_line(approval, now=now))},
         {"type": "section", "text": untrusted(approval.task, label=task_label(approval), limit=HOME_TASK)},
@@ -253,6 +259,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
         line += f" · {escalated}"
     if approval.edited_by:
         line += f" · :pencil2: arguments edited by {user_ref(approval.edited_by)}"
+    if approval.require_details and approval.pending:
+        line += f" · :mag: {DETAILS_WORDS}"
     notes = [mrkdwn(line)]
     if approval.schema_error:
         problem = safe(approval.schema_error, 300)
@@ -353,7 +361,11 @@ def _panel_text(panel: ChannelPanel, *, now: float) -> str:
         lines = [f"{title}, as of {date_ref(panel.as_of)}", *headline_lines(panel.numbers)]
     live = len(panel.rules)
     lines.append(f"Live rules: {live:,}" if live else "No live rules.")
-    return "\n".join(lines)
+    if panel.digest is not None:  # the week's rubber-stamp signals (issue 80)
+        when = panel.digest.get("at")
+        lines.append(f"*{DIGEST_TITLE}*" + (f" (to {date_ref(float(when))})" if when else ""))
+        lines.extend(digest_lines(panel.digest))
+    return "\n".join(lines)[:2900]
 
 
 def headline_lines(numbers: Headline) -> list[str]:

@@ -28,10 +28,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.core.oversight import approval_page_url
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import sign_metadata, verify_metadata
 from bot.services import Services
 from bot.slack.blocks import (
+    ACTION_DETAILS,
     ACTION_FULL_TEXT,
     ACTION_HOME_BATCH,
     ACTION_HOME_PAGE,
@@ -111,6 +113,7 @@ def register(app: AsyncApp) -> None:
 
     app.event("app_home_opened")(handle_home_opened)
     app.action(ACTION_FULL_TEXT)(guarded_click(show_full_text))
+    app.action(ACTION_DETAILS)(guarded_click(show_full_text))  # Details: the same modal, with the page's link
     app.action(ACTION_HOME_PAGE)(handle_page)
     app.action(ACTION_HOME_BATCH)(guarded_click(open_batch))
     app.action(ACTION_RULE_REVOKE)(handle_revoke)
@@ -136,8 +139,9 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
         if await services.approvals.first_refusal(what, click.user):
             tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
         return
-    open_click_view(services, click, build_full_text_modal(approval), what="the full text",
-                    name=f"full-text-{approval.id}")
+    await services.approvals.opened(approval.id, click.user)  # its details seen (issue 80: @require_details)
+    view = build_full_text_modal(approval, page=approval_page_url(services.settings.public_url, approval.id))
+    open_click_view(services, click, view, what="the full text", name=f"full-text-{approval.id}")
 
 
 def _revoke_click(body: dict[str, Any]) -> tuple[str, str, str]:

@@ -1,5 +1,5 @@
 --! keys: names record pending audit audit_seq audit_shards deadlines nudges waiting outbox changes webhooks previous ...approvals
---! uses: fields stored homes audit windows decide
+--! uses: fields stored homes audit windows oversight decide
 -- Revoke the API key named A.name, if it is still the key with hash A.digest: {'missing'} otherwise. In the same
 -- step, every approval it asked that is still pending is withdrawn through the decide step (outcome cancelled, by
 -- 'system', A.reason: its card says so, its long-polls wake, nobody can approve it any more). K.pending lists the

@@ -1,5 +1,5 @@
 --! keys: deadlines nudges waiting outbox audit audit_seq audit_shards changes webhooks frozen ...approvals
---! uses: stored homes audit refusals windows decide
+--! uses: stored homes audit refusals windows oversight decide
 -- Time out approvals whose deadline has passed, each through the same decide step as a click. The
 -- caller claimed their ids (A.ids, lua/claim_due.lua); K.approvals holds each one's approval, texts
 -- and votes keys, in that order. Returns, per approval timed out, {record, heard}.

@@ -41,7 +41,7 @@ local function decide(k, a)
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
                          'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
-                         'asked_by', 'agent')
+                         'asked_by', 'agent', 'require_details')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -167,6 +167,30 @@ local function decide(k, a)
       end
     end
   end
+  if a.check_auth == '1' and a.outcome == 'approved' and (cur[25] or '') ~= ''
+     and not redis.call('HGET', k.approval, 'opened:' .. a.by) then
+    -- a policy's @require_details: a person's Approve counts only once they opened its details (its page, a modal:
+    -- lua/note_opened.lua); refused and audited as the other refusals are
+    local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin,
+                   'event', 'refused', 'by', a.by, 'action', 'approve', 'outcome', a.outcome,
+                   'reason', 'details not opened: Open the details before approving'}
+    refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
+    return {'details', record()}
+  end
+  -- how this person decided (lua/lib/oversight.lua): when the card reached them, opened, decided; counted once
+  local timing, seen = {}, nil
+  if a.check_auth == '1' then timing, seen = oversight_timing(k.approval, a.by, a.now, created_at) end
+  local counted = false
+  local function observe(outcome)
+    if seen == nil or counted then return end
+    counted = true
+    oversight_count(k, a.by, outcome, a.now, seen, origin or '', cur[18] or '', cur[20] == 'policy',
+                    tonumber(a.digest_at or '') or (tonumber(a.now) + 7 * 86400))
+  end
+  local function with_timing(fields)
+    for _, part in ipairs(timing) do fields[#fields + 1] = part end
+    return fields
+  end
   local assured = {}  -- the audit fields of this vote's passkey confirmation (step-up)
   local keep_assurance = function() end
   if a.check_auth == '1' and a.outcome == 'approved' and (cur[20] or '') ~= '' then
@@ -219,8 +243,11 @@ local function decide(k, a)
     -- neither the voter nor a delegate who voted for them finds it waiting for them now
     index_vote(waits_prefix(k.changes), k.approval, a.id, voter, acting_for ~= '' and a.by or '')
     local count = redis.call('SCARD', k.votes)
-    audit('event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
-          'required', required, 'latency_ms', latency_ms, unpack(assured))
+    local vote = {'event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
+                  'required', required, 'latency_ms', latency_ms}
+    for _, field in ipairs(assured) do vote[#vote + 1] = field end
+    audit(unpack(with_timing(vote)))
+    observe('approved')
     if count < required then
       -- the card shows the vote, even if we die now
       redis.call('HSET', k.approval, 'version', redis.call('INCR', k.changes))
@@ -258,8 +285,11 @@ local function decide(k, a)
     table.insert(extra, 'assurances')
     table.insert(extra, redis.call('HGET', k.approval, 'assurances'))
   end
-  local seq, audit_id = audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
-                              'feedback', feedback, 'latency_ms', latency_ms, unpack(extra))
+  local decision = {'event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
+                    'feedback', feedback, 'latency_ms', latency_ms}
+  for _, field in ipairs(extra) do decision[#decision + 1] = field end
+  local seq, audit_id = audit(unpack(with_timing(decision)))
+  observe(a.outcome)
   local allowed = a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve')
   if not allowed and (cur[19] or '') ~= '' then
     -- rejected, expired or withdrawn: the call no longer counts in its policy windows (lua/lib/windows.lua)

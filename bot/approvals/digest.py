@@ -1,0 +1,69 @@
+"""The channel admins' weekly oversight digest (issue 80): once a week (the due work kind `digest`, bot/store/due.py:
+the worker's one loop visits each tenant whose digest is due; no loop per person), the week's signals of each
+channel (`oversight:week`, kept by the decide step: lua/lib/oversight.lua) are taken whole, kept as the channel's
+digest (shown in its admins' App Home, *Oversight this week*) and sent to each admin in one direct message: the
+channel's named `admins`, and ADMIN_USERS."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.oversight import week_by_channel
+from bot.slack.blocks.oversight import build_digest_message
+from bot.slack.directory import Directory
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class WeeklyDigest:
+    """One tenant's weekly digest (its `sweep` is the due work's part of kind `digest`)."""
+
+    def __init__(self, *, store: Store, slack: AsyncWebClient, directory: Directory, admin_users: Sequence[str],
+                 mark_due: Callable[[Iterable[str]], Awaitable[bool]]) -> None:
+        self._store = store
+        self._slack = slack
+        self._directory = directory
+        self._admin_users = tuple(admin_users)
+        self._mark_due = mark_due
+
+    async def sweep(self, now: float | None = None) -> int:
+        """If the digest is due by `now` (default: the clock's), send it: how many admins were told (0: not due)."""
+        now = time.time() if now is None else now
+        oversight = self._store.oversight
+        if not await oversight.digest_due(now):
+            return 0
+        channels = week_by_channel(await oversight.take_week(now))
+        digests: dict[str, dict[str, Any]] = {
+            channel: {"at": now, "reviewers": [{**asdict(r), "flags": list(r.flags)} for r in reviewers]}
+            for channel, reviewers in channels.items()}
+        await oversight.keep_digest(digests)
+        by_admin: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for channel, digest in sorted(digests.items()):
+            settings = await self._store.settings.get(channel, default_timeout=0)
+            for admin in dict.fromkeys([*settings.admins, *self._admin_users]):
+                by_admin.setdefault(admin, []).append((channel, digest))
+        for admin, theirs in by_admin.items():
+            theirs.sort(key=lambda pair: -sum(1 for r in pair[1]["reviewers"] if r["flags"]))
+            await self._tell(admin, theirs)
+        await self._mark_due(by_admin)  # their Homes show it
+        return len(by_admin)
+
+    async def _tell(self, admin: str, digests: list[tuple[str, dict[str, Any]]]) -> None:
+        text, blocks = build_digest_message(digests)
+        channel = await self._directory.dm_channel(admin)
+        if channel is None:
+            return
+        try:
+            await self._slack.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("the weekly digest to %s could not be sent (%s)", admin, error)

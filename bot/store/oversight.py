@@ -1,0 +1,71 @@
+"""How people decide (issue 80), as the decide step keeps it (lua/lib/oversight.lua): a person's first look at an
+approval's details noted, the signals and times read for the metrics, and a tenant's week taken for its digest."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bot.core.metrics import Oversight
+from bot.core.oversight import DIGEST_SECONDS, parse_times, people_signals
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+DIGEST_KEEP_SECONDS = 5 * 7 * 86400  # a digest shown in its admins' Homes until the next replaces it
+
+
+class OversightStore:
+    """One tenant's view of the oversight keys (the two global ones are every tenant's)."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def opened(self, approval_id: str, user: str, *, now: float | None = None) -> str:
+        """Note that `user` opened the details of pending approval `approval_id` (its page, the full diff, a modal):
+        the first time counts (`lua/note_opened.lua`). Returns "ok", "seen" (before), "decided" or "missing"."""
+        done = await self._s.script("note_opened")(keys={"approval": self._k.approval(approval_id)},
+                                                   args={"by": user, "now": repr(time.time() if now is None else now)})
+        return str(done)
+
+    async def read(self) -> Oversight:
+        """Every person's signals and the last times to decide (all tenants), for a scrape."""
+        raw = await aw(self._s.redis.hgetall(self._k.oversight_people))
+        lines = await aw(self._s.redis.lrange(self._k.oversight_times, 0, -1))
+        return Oversight(signals=people_signals({str(k): str(v) for k, v in raw.items()}),
+                         times=tuple(parse_times(str(line) for line in lines)))
+
+    async def digest_due(self, now: float) -> bool:
+        """Whether this tenant's weekly digest is due by `now`."""
+        at = await self._s.redis.zscore(self._k.digest_due, "week")
+        return at is not None and float(at) <= now
+
+    async def take_week(self, now: float) -> dict[str, str]:
+        """This tenant's week (`oversight:week`), taken whole and emptied in one step, and its next digest due in a
+        week (if a decision comes before; `lua/lib/oversight.lua` sets it with the first)."""
+        k = self._k
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.oversight_week)
+            pipe.delete(k.oversight_week)
+            pipe.zrem(k.digest_due, "week")
+            raw, *_ = await pipe.execute()
+        if raw:  # a week with decisions: the next digest in a week, whatever comes
+            await self._s.redis.zadd(k.digest_due, {"week": now + DIGEST_SECONDS})
+        return {str(key): str(value) for key, value in raw.items()}
+
+    async def keep_digest(self, digests: dict[str, Any]) -> None:
+        """The week's digest of each channel ({channel: JSON-able}), shown in its admins' Homes until the next."""
+        if not digests:
+            return
+        mapping = {channel: json.dumps(digest) for channel, digest in digests.items()}
+        await aw(self._s.redis.hset(self._k.oversight_digest, mapping=mapping))
+        await self._s.redis.expire(self._k.oversight_digest, DIGEST_KEEP_SECONDS)
+
+    async def digest_of(self, channel: str) -> dict[str, Any] | None:
+        """The last weekly digest of `channel`, or None."""
+        raw = await aw(self._s.redis.hget(self._k.oversight_digest, channel))
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return found if isinstance(found, dict) else None

@@ -111,7 +111,8 @@ class Approval(Answer):
         description="a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json)"
                     " when the approval allows the call; null otherwise; absent when the bot signs no receipts."
                     " Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool,"
-                    " args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit")] = None
+                    " args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), artifacts (each artefact's"
+                    " `sha256`, in order, when the ask had some), decided_by, quorum, audit")] = None
 
 
 class AllowedCall(Answer):

@@ -15,20 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_approvals import ApprovalsClient, ReceiptChecker, ReceiptError, requires_receipt, verify
-from agent_approvals.artifacts import ArtifactError, artifact_sha256, command, file_change, normalised
-from agent_approvals.receipts import args_sha256
+from agent_approvals import ApprovalsClient, ReceiptChecker, ReceiptError, receipt_extension, requires_receipt, verify
+from agent_approvals.artifacts import ArtifactError, artifact_sha256, command, file_change, message, normalised
+from agent_approvals.receipts import META_KEY, args_sha256
 
 from bot.api.receipts import UnboundArtifacts, artifact_digests, receipt_claims
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store.api_keys import id_of_key
-from tests.conftest import BOB, Worker
+from tests.conftest import BOB, Worker, free_port
 from tests.support.artifact_vectors import FILE, vectors
 from tests.support.hitl import click, nth_card
-from tests.support.receipts import joserfc_claims
+from tests.support.lazy import lazy
+from tests.support.receipts import EMAIL, Issuer, joserfc_claims
 from tests.support.signing_worker import ISSUER, signing_bot
 
+mcp = lazy("mcp")  # imported by the test that uses it (tests/support/lazy.py)
+mcpserver = lazy("mcp.server.mcpserver")
 MADE = json.loads(FILE.read_text())
 BEFORE = "".join(f"PRICE_{n} = {n * 10}\n" for n in range(1, 60))
 AFTER = BEFORE.replace("PRICE_7 = 70\n", "PRICE_7 = 75\n")
@@ -87,6 +90,41 @@ async def test_the_claim_names_each_artefacts_kept_digest_in_order_or_there_is_n
     for unreadable in ("[{", '[{"kind": "command"}]', "[]", '{"sha256": "ab"}', json.dumps([{"sha256": "A" * 64}])):
         with pytest.raises(UnboundArtifacts):
             artifact_digests(record(artifacts=unreadable))
+
+
+async def test_an_mcp_servers_guard_checks_the_artefacts_each_tool_applies(tmp_path: Path) -> None:
+    (tmp_path / "prices.py").write_text(BEFORE)
+    issuer, ran = Issuer(), []
+    checker = ReceiptChecker(f"http://127.0.0.1:{free_port()}", jwks=issuer.jwks(), retry_for=0.2)  # (no bot)
+    applies = {"send_email": lambda a: [message(a["to"], a["body"])],
+               "apply_change": lambda a: [file_change(a["path"], BEFORE, AFTER)]}
+    server = mcpserver.MCPServer("mailbox", extensions=[receipt_extension(checker, artifacts=applies, root=tmp_path)])
+
+    @server.tool()
+    async def send_email(to: str, body: str) -> str:
+        ran.append(to)
+        return f"sent to {to}"
+
+    @server.tool()
+    async def apply_change(path: str, old_string: str, new_string: str) -> str:
+        ran.append(path)
+        return "applied"
+
+    sent = artifact_sha256(message(EMAIL["to"], EMAIL["body"]))
+    other = artifact_sha256(message(EMAIL["to"], "Prices go up 50%."))
+    change = artifact_sha256(file_change("prices.py", BEFORE, AFTER))
+    calls = [("send_email", EMAIL, [other], "wrong_artifacts"), ("send_email", EMAIL, None, "wrong_artifacts"),
+             ("send_email", EMAIL, [sent], "unavailable"),  # the artefact as approved: then spent (no bot here)
+             ("apply_change", ARGUMENTS, [change], "disk_mismatch")]
+    (tmp_path / "prices.py").write_text(BEFORE + "# changed since\n")
+    async with mcp.Client(server) as client:
+        for tool, arguments, bound, reason in calls:
+            receipt = issuer.issue(tool, arguments, **({} if bound is None else {"artifacts": bound}))
+            result = await client.call_tool(tool, dict(arguments), meta={META_KEY: receipt})  # type: ignore[arg-type]
+            text = "\n".join(getattr(c, "text", "") for c in result.content)
+            assert result.is_error and text.startswith(f"Not run: {reason}:"), (tool, bound, text)
+    assert ran == []
+    await checker.aclose()
 
 
 @pytest.fixture

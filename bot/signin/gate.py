@@ -63,7 +63,9 @@ class SignIn:
     async def require(self, request: web.Request, *, person: str, page: str, approval: str = "") -> Session:
         """The session of `person` on this request, checked as a click is; else the answer to send, raised (an
         aiohttp HTTPException: a redirect to sign in, a 401, 403 or 503). `page` is the page's path (GET) to come
-        back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry)."""
+        back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry).
+        `person` "": a page for whoever signs in (one of ours), which then checks what they may see (the whole change
+        of an approval, bot/stepup/changes_page.py)."""
         if self.provider is None:
             raise _refusal(request, 503, NOT_SET_UP)
         session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))
@@ -72,7 +74,7 @@ class SignIn:
                 raise await self._login(page=page, hint=person)
             raise _json(401, {"error": "Sign in first: open this page again from its link.",
                               "sign_in": _start(page, person)})
-        if session.user != person:
+        if person and session.user != person:
             await self._refused(session, f"sign-in: the page is for {person}, signed in as {session.user}",
                                 approval=approval)
             whose = await self._names(person) or person

@@ -13,8 +13,11 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
     reveal.py      `Reveal`: a reviewer who may decide sees an approval's hidden values once, on the bot's page,
                    through a one-time link; audited
     reveal_page.py the page `/reveal/{token}`
+    changes_page.py  the page `/approvals/{id}/diff`: an approval's whole change (unified, side by side), for who
+                   may see the approval, signed in
 
-Every page opens only after Sign in with Slack, for its link's person (`bot.signin`). The pages are templates
+Every page opens only after Sign in with Slack, for its link's person (`bot.signin`; the change page, for whoever
+may see its approval). The pages are templates
 (bot/templates/stepup/, bot/templates/reveal/, rendered by `bot.core.templates`: every text escaped).
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack` (the directory: a person's name), `bot.policy` (a

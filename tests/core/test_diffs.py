@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import doctest
+from typing import Any
 
 import bot.core.diffs as diffs
 from bot.core.diffs import MAX_DIFF_LINES, MAX_FILES, file_changes, from_diff, from_texts, read, side_by_side, summary
@@ -68,7 +69,7 @@ def test_huge_changes_are_kept_within_bounds_and_counted() -> None:
 
 
 def test_the_summary_words() -> None:
-    artifacts = [
+    artifacts: list[dict[str, Any]] = [
         {"kind": "file", "path": "a", "before": "x\n", "after": "y\nz\n"},
         {"kind": "file", "path": "b", "before": None, "after": "1\n2\n"},
         {"kind": "command", "command": "make"}, {"kind": "command", "command": "make test"},

@@ -252,7 +252,11 @@ def message_words(artifact: Mapping[str, Any]) -> str:
 def summary(artifacts: Iterable[Mapping[str, Any]]) -> str:
     """The change in a few words, the same on the card, a Home row and a DM: "+12 −3 in 2 files · 1 command ·
     email to 3 people · 1 query" ("" when there are none)."""
-    changes = read(artifacts)
+    return summary_of(read(artifacts))
+
+
+def summary_of(changes: Changes) -> str:
+    """`summary` of artefacts already read."""
     parts: list[str] = []
     if changes.files:
         files = len(changes.files) + changes.files_left

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from bot.core.diffs import Changes, FileChange, message_words, read, summary
+from bot.core.diffs import Changes, FileChange, message_words, read, summary_of
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks.text import Block, clean, code_block, context_block, escape, mrkdwn, untrusted
 
@@ -25,9 +25,26 @@ BODY_LINES: Final = 8  # lines of a message's body shown
 DIFF_PATH: Final = "/approvals/{id}/diff"
 
 
+_KEPT = 32  # approvals' changes read lately, kept by their artefacts' text
+_read_lately: dict[str, tuple[Changes, str]] = {}
+
+
+def _read(approval: ApprovalRecord) -> tuple[Changes, str]:
+    """An approval's artefacts read (and summed up) once per text: a card, its copies, its redraws and the Homes ask
+    again for the same (a 2,000-line file's diff is computed once, not at each)."""
+    found = _read_lately.get(approval.artifacts)
+    if found is None:
+        changes = read(approval.artifact_items)
+        found = (changes, summary_of(changes))
+        if len(_read_lately) >= _KEPT:
+            _read_lately.pop(next(iter(_read_lately)))
+        _read_lately[approval.artifacts] = found
+    return found
+
+
 def change_summary(approval: ApprovalRecord) -> str:
     """The approval's change in a few words ("+12 −3 in 2 files · 1 command"), "" when it has no artefacts."""
-    return summary(approval.artifact_items) if approval.artifacts else ""
+    return _read(approval)[1] if approval.artifacts else ""
 
 
 def diff_url(pages: str, approval_id: str) -> str:
@@ -100,8 +117,7 @@ def change_blocks(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     the pages' base URL `pages`)."""
     if not approval.artifacts:
         return []
-    changes = read(approval.artifact_items)
-    said = summary(approval.artifact_items)
+    changes, said = _read(approval)
     head = mrkdwn(f":mag: *The change:* {escape(said)}" if said else ":mag: *The change*")
     blocks: list[Block] = [{"type": "section", "text": head}]
     url = diff_url(pages, approval.id)

@@ -160,9 +160,10 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
                 out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
             out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
     elif name == "change_card":
-        for series in ("plain", "with_change"):
+        for series in ("plain", "with_change", "with_change_no_detectors"):
             out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
         out["with_change / plain p50"] = _get(result, "ratio_p50")
+        out["with_change_no_detectors / plain p50"] = _get(result, "ratio_p50_no_detectors")
     elif name == "redaction":
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")

@@ -8,12 +8,13 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.detectors import DETECTORS, card_number, iban_valid, luhn_valid, scan, secret_name
+from bot.core.detectors import _CARD, DETECTORS, _card_places, card_number, iban_valid, luhn_valid, scan, secret_name
 
 ALL = frozenset(DETECTORS)
 
@@ -224,3 +225,14 @@ FORMS = [
 @pytest.mark.parametrize(("text", "expected"), FORMS)
 def test_every_form_is_found_where_it_is_written(text: str, expected: list[tuple[str, str]]) -> None:
     assert [(f.kind, text[f.start:f.end]) for f in scan(text, ALL)] == expected
+
+
+def test_card_places_are_the_card_expressions_own_finds() -> None:
+    """Card numbers are looked for only in runs of digits long enough to hold one (`_card_places`): the same finds
+    as the expression over the whole text, on random texts of digits, separators and letters."""
+    chooser = random.Random(79)
+    alphabet = "0123456789" * 4 + " ./-ab\n"
+    for _ in range(20_000):
+        text = "".join(chooser.choice(alphabet) for _ in range(chooser.randint(10, 60)))
+        assert [(m.start(), m.group(1)) for m in _card_places(text)] == [
+            (m.start(), m.group(1)) for m in _CARD.finditer(text)], text

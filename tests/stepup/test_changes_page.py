@@ -6,16 +6,23 @@ see the approval a 403 (audited); the secret is in none of them, nor in Redis.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
 from agent_approvals.artifacts import command, file_change
 
+from bot.core.diffs import message_words
+from bot.core.templates import render
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.server import SlackStandIn
+from bot.stepup.changes_page import PAGE_LINES, shown_of
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts
 from tests.support.api import Client, new_key, tool_ask
+from tests.support.blockkit import tool_call
 from tests.support.hitl import nth_card, reject, until
 from tests.support.homes import dm_cards, home_blocks, open_homes
 from tests.support.leaks import redis_dump
@@ -113,3 +120,22 @@ async def test_an_unknown_id_is_a_404_and_one_who_may_not_see_it_a_403_audited(
     browser.cookie_jar.clear()
     await sign_in(browser, stepup.url, path, person=ALICE)  # the requester sees what was asked for her
     assert (await page(browser, stepup, path))[0] == 200
+
+
+def test_the_page_says_what_it_cut_and_shows_both_views_with_line_numbers() -> None:
+    big = "".join(f"old {n}\n" for n in range(1, 15_001))
+    artifacts: list[dict[str, Any]] = [
+        {"kind": "file", "path": "a.txt", "before": big, "after": big.replace("old", "new")},
+        {"kind": "file", "path": "b.txt", "before": "x\n", "after": "y\n"},
+        {"kind": "message", "to": ["a@x.org"], "subject": "<b>hi</b>", "body": "<script>x</script>"}]
+    approval = replace(tool_call(), artifacts=json.dumps([{**a, "sha256": "0" * 64} for a in artifacts]))
+    unified = render("changes/diff.html", shown=shown_of(approval, "unified"), words=message_words, nonce="n",
+                     sign_out="/signin/logout")
+    assert "+15,001 −15,001 in 2 files · email to 1 person" in unified
+    assert unified.count('data-testid="line"') == PAGE_LINES
+    assert "… 10,000 more lines of this file's diff are not shown" in unified and "… 1 more files" in unified
+    assert "&lt;script&gt;x&lt;/script&gt;" in unified and "<script>" not in unified
+    split = render("changes/diff.html", shown=shown_of(approval, "split"), words=message_words, nonce="n",
+                   sign_out="/signin/logout")
+    assert split.count('data-testid="row"') == 15_000  # the 20,000 lines kept: 15,000 removed beside 5,000 added
+    assert '<td class="num" data-testid="old">1</td><td class="del">old 1</td>' in split

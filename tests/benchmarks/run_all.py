@@ -164,6 +164,7 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
         out["with_change / plain p50"] = _get(result, "ratio_p50")
         out["with_change_no_detectors / plain p50"] = _get(result, "ratio_p50_no_detectors")
+        out["with_change / plain CPU p50"] = _get(result, "cpu_ratio_p50")
     elif name == "redaction":
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")

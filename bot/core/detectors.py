@@ -135,7 +135,7 @@ def _cards(text: str) -> Iterator[Finding]:
         if expiry:
             cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))
     yield from cards
-    for code in _SECURITY_CODE.finditer(text):
+    for code in _security_codes(text):
         security_code = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
         if not any(_overlap(security_code, card) for card in cards):
             yield security_code
@@ -149,6 +149,18 @@ _SECURITY_CODE = re.compile(r"(?<![A-Za-z0-9])(?:cvv2?|cvc2?|cvn2?|cav2|csc|secu
                             r"(?:value|code)|card code)(?![A-Za-z])[\"']?\s{0,3}"
                             r"(?:is\s{1,3}|no\.?\s{0,3}|number\s{0,3})?[:=#-]?\s{0,3}[\"']?([0-9]{3,4})(?![0-9])",
                             re.IGNORECASE)
+# what every security code's keyword holds, lower case (`cvv`, `cvc`, `cvn`, `cav2`, `csc`, `security code`, `card
+# ...`), and the letters other than A-Z that IGNORECASE matches to a-z (docs of `re`): a text with none of them
+# holds no security code
+_CODE_WORDS = ("cv", "cav2", "csc", "security code", "card ")
+_CASE_LOOKALIKES = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def _security_codes(text: str) -> Iterator[re.Match[str]]:
+    """`_SECURITY_CODE`'s matches, the expression run only when a keyword may be in the text (a long text of code
+    mostly holds none: read at once)."""
+    if any(c in text for c in _CASE_LOOKALIKES) or any(word in text.lower() for word in _CODE_WORDS):
+        yield from _SECURITY_CODE.finditer(text)
 
 
 # IBANs -------------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
@@ -112,6 +112,29 @@ def bot_environment(
         env["STEP_UP_URL"] = passkey_url(public_url)
     env.update(knobs.passed_through)
     return env
+
+
+# what dev prints on how to ask with a file edit, as Claude Code's `Edit` asks (#79): the card shows the diff, its
+# link the whole change (after Sign in with Slack); a shell heredoc, run with the exports above
+EDIT_EXAMPLE: Final = (
+    "# ask with a file edit, as Claude Code's Edit asks (the card shows the diff; its link, the whole change):",
+    "python3 - <<'PY'",
+    "import asyncio, os",
+    "from agent_approvals import ApprovalsClient",
+    "from agent_approvals.artifacts import file_change",
+    "before = ''.join(f'    total += price({n}, qty=1)\\n' for n in range(1, 2001))  # src/shop.py, 2,000 lines",
+    "after = before.replace('price(10, qty=1)', 'price(10, qty=1, tax=True)')",
+    "async def main():",
+    "    async with ApprovalsClient(os.environ['AGENT_APPROVALS_URL'], os.environ['AGENT_APPROVALS_KEY'],",
+    "                               title='Add tax to item 10') as client:",
+    "        asked = await client.request_tool('Edit', {'file_path': 'src/shop.py', 'old_string': 'price(10, qty=1)',",
+    "                                          'new_string': 'price(10, qty=1, tax=True)'},",
+    "                                          artifacts=[file_change('src/shop.py', before, after)])",
+    "        print('asked', asked.id, flush=True)",
+    "        print((await client.wait(asked.id)).status, flush=True)",
+    "asyncio.run(main())",
+    "PY",
+)
 
 
 def dev_admins(knobs: DevSettings, standin: SlackStandIn) -> str:
@@ -206,6 +229,7 @@ class DevStack:
             kept = shlex.quote(str(self.data.path))
             lines.append(f"# dev data kept in {kept} (python -m bot dev --fresh: start afresh)")
         lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
+        lines.extend(EDIT_EXAMPLE)
         lines.extend(self.workspace_lines())
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed

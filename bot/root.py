@@ -208,7 +208,8 @@ def create_services(
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
-    cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
+    cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first,
+                        pages=settings.step_up_url or settings.public_url)
     events = Events()  # what the approval core says happened; its listeners subscribed below (`listen`)
     background = Background() if base is None else base.background
     threads = RunThreads(slack, background, runs_first)

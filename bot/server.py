@@ -1,8 +1,9 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
 (`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`), the
-passkey pages (`/step-up/...`, `bot/stepup/pages.py`) behind Sign in with Slack (`/signin/...`, `bot/signin/`),
-Slackbot's MCP endpoint (`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with SLACKBOT_MCP), `GET /healthz` and
-`GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
+passkey pages (`/step-up/...`, `bot/stepup/pages.py`) and the change pages (`/approvals/{id}/diff`,
+`bot/stepup/changes_page.py`) behind Sign in with Slack (`/signin/...`, `bot/signin/`), Slackbot's MCP endpoint
+(`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with SLACKBOT_MCP), `GET /healthz` and `GET /metrics`, the probes
+`GET /livez` and `GET /readyz` (bot/probes.py), and starts and
 stops the worker's parts with it (a `Worker`, built and wired by the composition root, bot/root.py).
 
 `/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
@@ -48,6 +49,7 @@ from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import Edge, Workspaces, slack_events_handler
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.brief_page import add_brief_routes
+from bot.stepup.changes_page import ChangePages, add_change_routes
 from bot.stepup.details_page import add_details_routes
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
@@ -216,6 +218,8 @@ def add_worker_routes(
                      store_of=None if tenancy is None else partial(store_of_team, tenancy, services))
     add_details_routes(web_app, services.approvals, signin,  # /approvals/{id}
                        approvals_for=None if tenancy is None else partial(approvals_holding, tenancy))
+    add_change_routes(web_app, partial(changes_of, tenancy, ChangePages(services.approvals, services.directory)),
+                      signin)  # /approvals/{id}/diff
     if settings.slackbot_mcp is not None:  # POST /slack/mcp, Slackbot's MCP endpoint (also in Socket Mode)
         from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
 
@@ -295,6 +299,14 @@ async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:
     if parts is None:
         raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
     return parts.reveals
+
+
+async def changes_of(tenancy: Tenancy | None, home: ChangePages, approval_id: str) -> ChangePages | None:
+    """The change pages of the workspace whose data holds `approval_id` (`home` without tenants); None: none."""
+    if tenancy is None:
+        return home
+    parts = await tenancy.holding(approval_id)
+    return None if parts is None else ChangePages(parts.approvals, parts.directory)
 
 
 async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:

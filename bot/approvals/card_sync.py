@@ -71,7 +71,9 @@ class CardService:
         concurrency: int = 4,
         shared: Callable[[str], Awaitable[bool]] | None = None,
         runs_first: RunsFirst | None = None,
+        pages: str = "",
     ) -> None:
+        self.pages = pages  # the bot's pages' base URL (STEP_UP_URL, else PUBLIC_URL): a card links its whole change
         self._runs_first = runs_first or RunsFirst()  # a redraw waits while a run this worker woke goes on
         # whether a channel is shared with other organizations (`Directory.shared`): its cards say who may decide
         self._shared = shared
@@ -224,11 +226,12 @@ class CardService:
         """Draw the card and each of its copies (in direct messages) as `approval` has it, now. False
         (logged; kept in the outbox) when Slack refused one."""
         if not approval.pending:
-            blocks = build_decided_blocks(approval)
+            blocks = build_decided_blocks(approval, pages=self.pages)
             card, copies = blocks, blocks
         else:
             card = await self._pending_blocks(approval, approval.card_channel)
-            copies = build_approval_blocks(approval, frozen=await self._frozen_note(approval))  # in DMs: not shared
+            copies = build_approval_blocks(approval, frozen=await self._frozen_note(approval),  # in DMs: not shared
+                                           pages=self.pages)
         drawn = [await self._update(approval, card)]
         for channel, ts in approval.copy_cards:
             drawn.append(await self._update(approval, copies, where=(channel, ts)))
@@ -236,7 +239,8 @@ class CardService:
 
     async def _pending_blocks(self, approval: ApprovalRecord, channel: str) -> list[dict[str, Any]]:
         shared = self._shared is not None and await self._shared(channel)
-        return build_approval_blocks(approval, shared=shared, frozen=await self._frozen_note(approval))
+        return build_approval_blocks(approval, shared=shared, frozen=await self._frozen_note(approval),
+                                     pages=self.pages)
 
     async def _frozen_note(self, approval: ApprovalRecord) -> str:
         """What a pending card says when its scope is frozen (`/agent freeze`): Approve refused, Reject works."""
@@ -298,7 +302,8 @@ class CardService:
     async def show_on_copy(self, approval: ApprovalRecord, *, channel: str, ts: str) -> bool:
         """Draw `approval` on an extra card of it (not the one Redis notes): its decision, or, while it
         is pending, where to decide. No buttons either way."""
-        blocks = build_replaced_blocks(approval) if approval.pending else build_decided_blocks(approval)
+        blocks = build_replaced_blocks(approval, pages=self.pages) if approval.pending else \
+            build_decided_blocks(approval, pages=self.pages)
         return await self._update(replace(approval, card_channel=channel, card_ts=ts), blocks, retry=False)
 
     async def remove(self, *, channel: str, ts: str) -> None:

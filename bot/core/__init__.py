@@ -36,6 +36,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     schema_marks.py what a tool's JSON schema marks sensitive, one value at a time (pure)
     detectors.py    cards (their security codes, expiry), IBANs, secret formats and secret argument names found
                     in a string (pure)
+    diffs.py        an ask's artefacts as people read them: file changes as hunks with line numbers (difflib, or a
+                    given unified diff), counts, the summary words, side-by-side rows (pure)
     spelling.py     the one spelling every detector reads (digits of any script, every space and dash), and a
                     known value found in any spelling (pure)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)

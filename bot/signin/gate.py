@@ -64,7 +64,8 @@ class SignIn:
         """The session of `person` on this request, checked as a click is; else the answer to send, raised (an
         aiohttp HTTPException: a redirect to sign in, a 401, 403 or 503). `page` is the page's path (GET) to come
         back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry).
-        `person` "": a page for whoever signs in (one of our own people, as ever: a brief's page)."""
+        `person` "": a page for whoever signs in (one of our own people, as ever), which then checks what they may
+        see (a brief's page; the whole change of an approval, bot/stepup/changes_page.py)."""
         if self.provider is None:
             raise _refusal(request, 503, NOT_SET_UP)
         session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))

@@ -15,10 +15,13 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
     reveal_page.py the page `/reveal/{token}`
     brief_page.py  a brief's page `/attest/{scope}` (fit to decide): read it, attest (any of our people signed in)
     details_page.py the page `/approvals/{id}`: an approval's details for who may decide it, its opening noted
+    changes_page.py  the page `/approvals/{id}/diff`: an approval's whole change (unified, side by side), for who
+                   may see the approval, signed in
 
 Every page opens only after Sign in with Slack, for its link's person (`bot.signin`; a brief's, for any of our own
-people). The pages are templates (bot/templates/stepup/, bot/templates/reveal/, bot/templates/attest/, rendered by
-`bot.core.templates`: every text escaped).
+people; the change page, for whoever may see its approval). The pages are templates (bot/templates/stepup/,
+bot/templates/reveal/, bot/templates/attest/, bot/templates/changes/, rendered by `bot.core.templates`: every text
+escaped).
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack` (the directory: a person's name), `bot.policy` (a
 window's amount) and `bot.approvals` (a vote goes through its decide step). The worker's HTTP server (`bot/server.py`)

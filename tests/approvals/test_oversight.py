@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from agent_approvals.artifacts import command
 
 from bot.core.oversight import quantile
 from bot.devslack.server import SlackStandIn
@@ -172,9 +173,24 @@ async def test_require_details_refuses_an_approve_until_its_page_or_details_were
     assert "bob@example.com" in str(modal["view"]["blocks"])
     await click(slack, card, "approval_approve", user=CAROL)
     assert (await client.wait(again["id"]))["status"] == "approved"
-    decisions = [e for e in await audit_events(worker, "decision") if e["approval"] in (asked["id"], again["id"])]
+
+    change = [command("make deploy", cwd="/srv")]  # the whole change's page is opening them too
+    status, third = await client.ask(tool_ask(title="Deploy the prices", artifacts=change))
+    card = await nth_card(slack, 3)
+    await click(slack, card, "approval_approve", user=BOB)
+    await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if "Open the details" in e["text"]][1:])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        page = f"/approvals/{third['id']}/diff"
+        await sign_in(http, worker.url, page, person=BOB)
+        async with http.get(worker.url + page, allow_redirects=False) as opened:
+            assert opened.status == 200 and "make deploy" in await opened.text()
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await client.wait(third["id"]))["status"] == "approved"
+
+    decisions = [e for e in await audit_events(worker, "decision")
+                 if e["approval"] in (asked["id"], again["id"], third["id"])]
     times = [float(e["decided_at"]) - float(e["delivered_at"]) for e in decisions]
-    said = await scrape(worker)  # the policy's quantiles are those of its two decisions
+    said = await scrape(worker)  # the policy's quantiles are those of its three decisions
     for q in ("0.5", "0.99"):
         got = sample(said, "hitl_time_to_decide_seconds", quantile=q, scope="policy", name="mail-read-first")
         assert got is not None and abs(got - quantile(times, float(q))) < 0.002, (q, got, times)

@@ -62,6 +62,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "workspaces": ("workspaces.py", ["--small"], []),
     "sessions": ("session_calls.py", ["--small"], []),
     "sizing": ("sizing.py", ["--small"], []),
+    "change_card": ("change_card.py", ["--small"], []),
 }
 
 
@@ -158,6 +159,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             for series in ("count", "sum", "sum_loop"):
                 out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
             out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
+    elif name == "change_card":
+        for series in ("plain", "with_change", "with_change_no_detectors"):
+            out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
+        out["with_change / plain p50"] = _get(result, "ratio_p50")
+        out["with_change_no_detectors / plain p50"] = _get(result, "ratio_p50_no_detectors")
+        out["with_change / plain CPU p50"] = _get(result, "cpu_ratio_p50")
     elif name == "redaction":
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")

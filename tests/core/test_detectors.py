@@ -8,12 +8,24 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.detectors import DETECTORS, card_number, iban_valid, luhn_valid, scan, secret_name
+from bot.core.detectors import (
+    _CARD,
+    _SECURITY_CODE,
+    DETECTORS,
+    _card_places,
+    _security_codes,
+    card_number,
+    iban_valid,
+    luhn_valid,
+    scan,
+    secret_name,
+)
 
 ALL = frozenset(DETECTORS)
 
@@ -224,3 +236,28 @@ FORMS = [
 @pytest.mark.parametrize(("text", "expected"), FORMS)
 def test_every_form_is_found_where_it_is_written(text: str, expected: list[tuple[str, str]]) -> None:
     assert [(f.kind, text[f.start:f.end]) for f in scan(text, ALL)] == expected
+
+
+def test_card_places_are_the_card_expressions_own_finds() -> None:
+    """Card numbers are looked for only in runs of digits long enough to hold one (`_card_places`): the same finds
+    as the expression over the whole text, on random texts of digits, separators and letters."""
+    chooser = random.Random(79)
+    alphabet = "0123456789" * 4 + " ./-ab\n"
+    for _ in range(20_000):
+        text = "".join(chooser.choice(alphabet) for _ in range(chooser.randint(10, 60)))
+        assert [(m.start(), m.group(1)) for m in _card_places(text)] == [
+            (m.start(), m.group(1)) for m in _CARD.finditer(text)], text
+
+
+def test_security_codes_are_the_expressions_own_finds() -> None:
+    """The security-code expression runs only where one of its keywords may be (`_security_codes`): the same finds as
+    the expression over the whole text, on random texts of its keywords' letters in both cases, the letters
+    IGNORECASE reads as a-z (İ ı ſ K), digits and separators."""
+    chooser = random.Random(80)
+    words = ["cvv", "CVC2", "cvn", "cav2", "CSC", "security code", "card verification value", "card code", "SECURITY",
+             "ſecurity code", "card", "cv"]
+    alphabet = "0123456789 :=#-'\"\nisnoumber\u0130\u0131\u017f\u212a"
+    for _ in range(20_000):
+        parts = [chooser.choice(words) if chooser.random() < 0.3 else chooser.choice(alphabet) for _ in range(12)]
+        text = "".join(parts)
+        assert [m.span(1) for m in _security_codes(text)] == [m.span(1) for m in _SECURITY_CODE.finditer(text)], text

@@ -5,6 +5,8 @@
                         Slack markup; every other module makes its text objects through it
     approval_card.py    approval cards, pending and decided (and their re-posted and cut forms)
     arguments.py        a tool's parameters and a call's arguments, shown inert (cut on a card)
+    changes.py          the change an ask's artefacts make, on its card: the summary, each file's first hunk, a
+                        command, message or query, and the link to the whole change (`/approvals/{id}/diff`)
     runs.py             a run's header message and its result
     decision_modals.py  the modals of one decision: Revise, Reject, a proposal's full text, a notice
     artifact_modals.py  the Revise modal of a change (#79): a message's body or a file's new text to edit

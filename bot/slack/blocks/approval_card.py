@@ -17,6 +17,7 @@ from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
+from bot.slack.blocks.changes import change_blocks, change_summary
 from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
@@ -81,7 +82,7 @@ def workflow_part(workflow: str) -> str:
     return f" · workflow {shown} ({', '.join(part for part in about if part)})"
 
 
-def _approval_body(approval: ApprovalRecord) -> list[Block]:
+def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     author = clean(approval.author)[:40]
     if approval.asked_by:  # a program asked, with an API key (bot/api/)
         who = f" for {user_ref(approval.requester)}" if approval.requester else ""
@@ -134,6 +135,7 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append(_cut_note(approval))
     if approval.claim:
         blocks.append(context_block(claim_line(approval)))
+    blocks.extend(change_blocks(approval, pages=pages))
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
@@ -191,10 +193,14 @@ FIXED_ARGUMENTS = (
 
 def item_summary(approval: ApprovalRecord) -> str:
     """What an approval asks for, in fixed words (and a tool name cut to the characters tool names use):
-    "*Tool call* `send_email`", "*Code to run*" or "*Message*"."""
+    "*Tool call* `send_email`", "*Code to run*" or "*Message*", and the change it makes when it carries artefacts
+    ("*Tool call* `edit_file` · +12 −3 in 2 files": the same words on the card, a Home row and a DM)."""
+    change = change_summary(approval)
     if approval.kind == "tool_call":
-        return f"*Tool call* {tool_label(approval.tool_name)}"
-    return "*Code to run*" if approval.kind == "code" else "*Message*"
+        what = f"*Tool call* {tool_label(approval.tool_name)}"
+    else:
+        what = "*Code to run*" if approval.kind == "code" else "*Message*"
+    return f"{what} · {escape(change)}" if change else what
 
 
 def proposal_text(approval: ApprovalRecord, *, limit: int | None = None) -> dict[str, Any]:
@@ -273,16 +279,18 @@ SHARED_LINE = (
 )
 
 
-def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, frozen: str = "") -> list[Block]:
+def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, frozen: str = "",
+                          pages: str = "") -> list[Block]:
     """The pending card: who asked, from where, the task, the proposal (or the tool call and its
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
     Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
     schema. `shared`: the card is in a channel shared with other organizations (Slack Connect), which it says.
-    `frozen`: its scope is frozen (`/agent freeze`), in the freeze's words: the card says Approve is refused."""
+    `frozen`: its scope is frozen (`/agent freeze`), in the freeze's words: the card says Approve is refused.
+    `pages`: the bot's pages' base URL, for the link to the whole change of an ask with artefacts."""
     who = _who_decides(approval)
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
-        *_approval_body(approval),
+        *_approval_body(approval, pages=pages),
         *([who] if who else []),
         *([context_block(f":octagonal_sign: {safe(frozen, 400)}: Approve is refused until it is unfrozen;"
                          " Reject still works")] if frozen else []),
@@ -407,21 +415,22 @@ def build_outcome_blocks(approval: ApprovalRecord, *, tell: bool = True) -> tupl
     return line, blocks
 
 
-def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
+def build_replaced_blocks(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     """An extra card of a still pending approval (its worker died between posting it and noting it,
     and another worker posted it again): no buttons, and where to decide."""
     return [
         {"type": "header", "text": plain("Approval posted again", HEADER_LIMIT)},
-        *_approval_body(approval),
+        *_approval_body(approval, pages=pages),
         {"type": "section", "text": mrkdwn("This request was posted again in this channel: decide on the newer card.")},
     ]
 
 
-def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
-    """The card after its decision: same content, no buttons, and what was decided."""
+def build_decided_blocks(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
+    """The card after its decision: same content (`pages`: as the pending card's), no buttons, and what was
+    decided."""
     blocks: list[Block] = [
         {"type": "header", "text": plain(decided_title(approval), HEADER_LIMIT)},
-        *_approval_body(approval),
+        *_approval_body(approval, pages=pages),
         {"type": "section", "text": mrkdwn(decision_line(approval))},
     ]
     more = show_all(approval)

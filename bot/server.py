@@ -36,6 +36,7 @@ from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
 from bot.approvals import REFUSAL_QUIET
 from bot.core.records import ApiKey
+from bot.core.service_levels import state_counts
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
@@ -52,7 +53,7 @@ from bot.stepup.pages import add_stepup_routes
 from bot.stepup.reveal import Reveal
 from bot.stepup.reveal_page import add_reveal_routes
 from bot.stepup.votes import Confirmation
-from bot.store import StoreUnavailable
+from bot.store import Store, StoreUnavailable
 from bot.tenancy import Tenancy
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -176,8 +177,9 @@ def add_worker_routes(
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
+        sla = tenancy.service_levels if tenancy is not None else partial(home_service_levels, services.store)
         body = await services.metrics.render(waiting,
-                                             frozen=services.store.freezes.all, archive_lag=lag)
+                                             frozen=services.store.freezes.all, archive_lag=lag, sla=sla)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
@@ -217,6 +219,11 @@ def add_worker_routes(
             await signin.provider.close()
 
     web_app.on_cleanup.append(close_sign_in)
+
+
+async def home_service_levels(store: Store) -> dict[str, int]:
+    """The pending approvals with a service level by state, of one workspace's store (`/metrics`)."""
+    return state_counts(await store.approvals.service_levels())
 
 
 async def recheck_tokens(workspaces: Workspaces, every: float) -> None:

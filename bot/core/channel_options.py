@@ -38,6 +38,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from bot.core import markdown_tables
+from bot.core.service_levels import ESCALATE_AT
 from bot.core.setting_kinds import CHANNEL as CHANNEL  # (the store reads channels and settings by these names)
 from bot.core.setting_kinds import (
     MAX_REMINDERS,
@@ -147,6 +148,24 @@ class ChannelSettings:
         topic="nudges", gist="who else may decide after that", doc_default="nobody",
         doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
         " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
+    ))
+    sla: int = field(default=0, metadata=option(
+        Duration(off="off", example="15m"),
+        values="how long an approval may wait for a person: a duration such as 15m (at risk once 80 % of it is"
+        " gone, then breached), or `off`",
+        topic="nudges", gist="the service level: at risk at 80 %, then breached",
+        doc="the service level: how long an approval may wait for a person (a duration, or `off`). Each pending"
+        " approval is *within*, *at risk* (80 % of it gone) or *breached*: on its card, in App Home (breached"
+        " first), in `/agent status` and the metrics; each change is audited once (`sla_at_risk`,"
+        " `sla_breached`). A policy's `@sla` is a floor: the shorter wins",
+    ))
+    escalate_at: Literal["request", "at_risk"] = field(default="request", metadata=option(
+        Choice(ESCALATE_AT), values="`request` (the escalation comes `escalate_after` after the request) or"
+        " `at_risk` (it comes when the approval is at risk of breaching its `sla`, if that is sooner)",
+        topic="nudges", gist="escalate when at risk", admin_only="at_risk",
+        doc="`request`: the escalation comes `escalate_after` after the request; `at_risk`: when the approval is"
+        " at risk of breaching its `sla` (80 % of it gone), if that is sooner (`escalate_after off`: then only)."
+        " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
     ))
     approvers: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=True), values="`anyone`, or people and user groups: @alice @bob @approvers", topic="who",

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
+from bot.core.service_levels import STATES as SLA_STATES
 from bot.core.version import __version__
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
 REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
 MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
+OTHER = "other"  # the label of what a bounded label set sums beyond its top N
+
+
+def top_people(counts: Mapping[str, float], n: int) -> dict[str, float]:
+    """`counts` by person as a bounded label set: the `n` largest (ties by name), the rest summed as "other" (only
+    when there is a rest). Every worker computes it from what Redis keeps, so each reports the same series.
+
+    >>> top_people({"U1": 5, "U2": 3, "U3": 1, "U4": 1}, 2)
+    {'U1': 5, 'U2': 3, 'other': 2}
+    """
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    top = dict(ranked[:max(0, n)])
+    rest = ranked[max(0, n):]
+    if rest:
+        top[OTHER] = top.get(OTHER, 0) + sum(count for _, count in rest)
+    return top
 
 
 class Metrics:
@@ -88,8 +105,18 @@ class Metrics:
                                       " kind", ["kind"], registry=r)
         self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding standing"
                                     " (until a look that reads its source whole finds it gone)", ["kind"], registry=r)
+        # service levels (bot/core/service_levels.py): pending approvals by state, read at each scrape; breaches told
+        self.sla_approvals = Gauge("hitl_sla_approvals", "Pending approvals with a service level, by state (within,"
+                                   " at_risk, breached; all workers)", ["state"], registry=r)
+        self.sla_breaches = Counter("hitl_sla_breaches", "Approvals that breached their service level, told by this"
+                                    " worker (each once)", registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
+
+    def sla_states(self, counts: Mapping[str, int]) -> None:
+        """The pending approvals with a service level in each state (every state, 0 included)."""
+        for state in SLA_STATES:
+            self.sla_approvals.labels(state).set(counts.get(state, 0))
 
     def channel(self, channel: str) -> str:
         """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""
@@ -109,17 +136,21 @@ class Metrics:
         self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]],
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
         archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
+        sla: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
     ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
         scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
-        seconds)."""
+        seconds) and the pending approvals with a service level by state (`sla`)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
             lag = await archive_lag() if archive_lag is not None else None
+            states = await sla() if sla is not None else None
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
+        if states is not None:
+            self.sla_states(states)
         if lag is not None:
             self.archive_lag.set(lag[0])
             self.archive_lag_seconds.set(round(lag[1], 3))

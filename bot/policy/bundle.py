@@ -7,7 +7,7 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @reason("...")           what a person or the agent is told ({window.x}, {args.x|usd}... filled in)
     @outcome("ask")          a `forbid` that asks a person instead of refusing
     @approvers("U1,S2")      who may decide an ask (user ids, user group ids), @quorum("2"), @channel("C1"),
-                             @timeout("2h")
+                             @timeout("2h"), @sla("15m") (its service level: a floor, the shorter wins)
     @mode("shadow")          decides nothing: what it would have changed is audited (`policy_shadow`)
     @step_up                 an ask whose approving votes each need the voter's passkey (bot/stepup/), bound to
                              the exact action
@@ -47,7 +47,7 @@ POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
 PRINCIPAL_TYPES = ("Agent", "Run")
-ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up")
+ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up", "sla")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -77,6 +77,7 @@ class Policy:
     timeout: int | None = None
     actions: tuple[str, ...] | None = None  # the actions it applies to; None: any
     step_up: bool = False  # @step_up: each approving vote needs the voter's passkey
+    sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
 
     @property
     def outcome(self) -> Outcome:
@@ -239,7 +240,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     return Policy(
         id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
-        timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up,
+        timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
     )
 
 
@@ -261,6 +262,7 @@ class _Annotations(BaseModel):
     channel: str = ""
     timeout: int | None = None
     step_up: bool = False
+    sla: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -326,13 +328,13 @@ class _Annotations(BaseModel):
             raise refuse(f"@channel({channel!r}) is not a channel id (C…)")
         return channel
 
-    @field_validator("timeout", mode="before")
+    @field_validator("timeout", "sla", mode="before")
     @classmethod
-    def _timeout(cls, given: str) -> int:
+    def _timeout(cls, given: str, info: ValidationInfo) -> int:
         try:
             return parse_duration(given, max_seconds=MAX_TIMEOUT)
         except ValueError:
-            raise refuse(f"@timeout({given!r}): use a duration such as 30m, 2h, 1d") from None
+            raise refuse(f"@{info.field_name}({given!r}): use a duration such as 30m, 2h, 1d") from None
 
     @field_validator("step_up", mode="before")
     @classmethod
@@ -341,7 +343,7 @@ class _Annotations(BaseModel):
             raise refuse("@step_up takes no value (or \"true\"): write @step_up")
         return True
 
-    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", mode="before")
+    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "sla", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

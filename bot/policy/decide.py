@@ -127,6 +127,7 @@ class PolicyVerdict:
     timeout: int | None = None
     windows: Mapping[str, int] = field(default_factory=dict)
     step_up: bool = False  # an ask whose approving votes need the voter's passkey (@step_up)
+    sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -230,6 +231,7 @@ class Evaluator:
         policies = sorted(policies, key=lambda p: p.id)
         reasons = [render_reason(p.reason, context) if p.reason else _default_reason(outcome, p.id) for p in policies]
         timeouts = [p.timeout for p in policies if p.timeout is not None]
+        slas = [p.sla for p in policies if p.sla is not None]
         return PolicyVerdict(
             outcome=outcome, ids=tuple(p.id for p in policies), reason=_cut("; ".join(dict.fromkeys(reasons))),
             approvers=tuple(dict.fromkeys(who for p in policies for who in p.approvers)),
@@ -237,6 +239,7 @@ class Evaluator:
             channel=next((p.channel for p in policies if p.channel), ""),
             timeout=min(timeouts) if timeouts else None, windows=windows,
             step_up=outcome == "ask" and any(p.step_up for p in policies),
+            sla=min(slas) if slas and outcome == "ask" else None,
         )
 
 

@@ -17,7 +17,7 @@ FORBID = "forbid (principal, action, resource);"
 @pytest.mark.parametrize(("files", "said"), [
     ({"a.cedar": f'@id("x")\n@colour("red")\n{FORBID}'},
      "a.cedar:1: unknown annotation @colour (known: id, reason, outcome, approvers, quorum, channel, timeout, mode,"
-     " step_up)"),
+     " step_up, sla)"),
     ({"a.cedar": f'@id("  ")\n{FORBID}'}, "a.cedar:1: every policy needs an @id"),
     ({"a.cedar": f'@id("x")\n@outcome("maybe")\n{FORBID}'}, "a.cedar:1: @outcome('maybe'): use \"ask\""),
     ({"a.cedar": f'@id("x")\n@outcome("allow")\n{FORBID}'}, "a.cedar:1: @outcome('allow') contradicts its effect"),

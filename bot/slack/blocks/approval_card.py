@@ -15,7 +15,7 @@ from agent_approvals.approver import parse_revision, pretty_json
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
-from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.nudges import escalated_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
     FEEDBACK_LIMIT,
@@ -261,6 +261,7 @@ def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, fro
                          " Reject still works")] if frozen else []),
         *([context_block(SHARED_LINE)] if shared else []),
         context_block(deadline_line(approval)),
+        *([context_block(sla_line(approval))] if approval.sla_seconds > 0 else []),
         {
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",

@@ -35,7 +35,7 @@ from bot.slack.blocks.approval_card import (
     workflow_part,
 )
 from bot.slack.blocks.freeze import Frozen, frozen_lines
-from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.nudges import escalated_line, sla_line
 from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
 from bot.slack.blocks.runs import RUN_STATUS_LINE
@@ -235,8 +235,8 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
 
 def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
     """The deadline and what a timeout means, who may decide and the quorum so far, who edited the arguments, why
-    Approve is not offered, the policy that routed it and why, and why a human is asked (at most 4 context
-    elements), as its card says."""
+    Approve is not offered, its service level, the policy that routed it and why, and why a human is asked (at most 5
+    context elements), as its card says."""
     if approval.never_times_out:
         line = ":hourglass_flowing_sand: Never times out"
     else:
@@ -253,6 +253,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
     if approval.edited_by:
         line += f" · :pencil2: arguments edited by {user_ref(approval.edited_by)}"
     notes = [mrkdwn(line)]
+    if approval.sla_seconds > 0:
+        notes.append(mrkdwn(sla_line(approval)))
     if approval.schema_error:
         problem = safe(approval.schema_error, 300)
         notes.append(

@@ -35,6 +35,7 @@ from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
 from bot.approvals import REFUSAL_QUIET
+from bot.core.metrics import top_people
 from bot.core.records import ApiKey
 from bot.core.service_levels import state_counts
 from bot.core.settings import Settings, reveal
@@ -178,8 +179,14 @@ def add_worker_routes(
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
         sla = tenancy.service_levels if tenancy is not None else partial(home_service_levels, services.store)
-        body = await services.metrics.render(waiting,
-                                             frozen=services.store.freezes.all, archive_lag=lag, sla=sla)
+        per_person = tenancy.cards_this_hour if tenancy is not None else services.store.fatigue.this_hour
+        top = services.metrics.top_people
+
+        async def cards() -> dict[str, float]:
+            return top_people(await per_person(), top)
+
+        body = await services.metrics.render(waiting, frozen=services.store.freezes.all, archive_lag=lag, sla=sla,
+                                             cards=cards)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)

@@ -163,6 +163,14 @@ class Tenancy:
             found += await store.approvals.service_levels()
         return state_counts(found)
 
+    async def cards_this_hour(self) -> dict[str, int]:
+        """Every tenant's cards per person this hour, summed (`Fatigue.this_hour`)."""
+        found: dict[str, int] = {}
+        for store in await self.stores():
+            for person, count in (await store.fatigue.this_hour()).items():
+                found[person] = found.get(person, 0) + count
+        return found
+
     async def holding(self, approval_id: str) -> Services | None:
         """The parts of the tenant whose data holds approval `approval_id` and whose workspace the record names (a
         record of one tenant is never served by another's parts), else None: one lookup (`held_by`, written when

@@ -15,7 +15,8 @@
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
-    nudges.py      reminders and escalations, on any worker
+    nudges.py      reminders, escalations and service levels' changes, on any worker
+    fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 

@@ -180,6 +180,14 @@ class ChannelSettings:
         " person counts once; the card shows \"1 of 2 approvals: @alice\" and keeps its buttons; a reject (or"
         " revise) by an allowed approver vetoes at once. Lowering it is admin only",
     ))
+    max_asks_per_hour: int = field(default=0, metadata=option(
+        Number(0, 10000, zero="0 (off)"),
+        values="the most cards one approver gets an hour: a number from 1 to 10000, or 0 (off)", topic="who",
+        gist="cards per approver per hour (0: off)",
+        doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
+        " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
+        " none of them is under it, it goes to them all and its card says it waits for the next hour's budget",
+    ))
     allow_self_approval: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may the person who started a run decide its approvals", topic="who",
         admin_only="true",

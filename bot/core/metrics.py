@@ -34,8 +34,9 @@ def top_people(counts: Mapping[str, float], n: int) -> dict[str, float]:
 class Metrics:
     """The worker's counters, in a registry of its own (no process-global state)."""
 
-    def __init__(self, *, commit: str = "unknown") -> None:
+    def __init__(self, *, commit: str = "unknown", top_people: int = 20) -> None:
         self.registry = CollectorRegistry()
+        self.top_people = top_people  # METRICS_TOP_PEOPLE: per-person series, the top N and "other"
         r = self.registry
         # hitl_build_info{version, commit} 1: which release (and commit, bot.core.version.build_commit) a worker runs
         Info("hitl_build", "The worker's version and the commit it was built from (\"unknown\" in a clone)",
@@ -110,6 +111,13 @@ class Metrics:
                                    " at_risk, breached; all workers)", ["state"], registry=r)
         self.sla_breaches = Counter("hitl_sla_breaches", "Approvals that breached their service level, told by this"
                                     " worker (each once)", registry=r)
+        # fatigue (bot/approvals/fatigue.py): each person's cards this hour, read at each scrape (the top
+        # `top_people` and "other"); approvers passed over for being over `max_asks_per_hour`
+        self.cards_per_hour = Gauge("hitl_cards_per_hour", "Cards each named approver got this hour (the top"
+                                    " METRICS_TOP_PEOPLE people, the rest summed as \"other\"; all workers)",
+                                    ["person"], registry=r)
+        self.fatigue_rerouted = Counter("hitl_fatigue_rerouted", "Approvers passed over for a new approval, being"
+                                        " over their channel's max_asks_per_hour, by this worker", registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
 
@@ -137,20 +145,27 @@ class Metrics:
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
         archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
         sla: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
+        cards: Callable[[], Awaitable[Mapping[str, float]]] | None = None,
     ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
         scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
-        seconds) and the pending approvals with a service level by state (`sla`)."""
+        seconds), the pending approvals with a service level by state (`sla`) and each person's cards this hour
+        (`cards`: bounded already, `top_people`)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
             lag = await archive_lag() if archive_lag is not None else None
             states = await sla() if sla is not None else None
+            per_person = await cards() if cards is not None else None
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
         if states is not None:
             self.sla_states(states)
+        if per_person is not None:
+            self.cards_per_hour.clear()
+            for person, count in per_person.items():
+                self.cards_per_hour.labels(person).set(count)
         if lag is not None:
             self.archive_lag.set(lag[0])
             self.archive_lag_seconds.set(round(lag[1], 3))

@@ -233,6 +233,7 @@ class ApprovalRecord(_Stored):
     proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
     sla_seconds: int = 0  # its service level (bot/core/service_levels.py; 0: none) and the state last told ("": within)
     sla_state: Literal["", "at_risk", "breached"] = ""
+    fatigue: str = ""  # "rerouted:U1=30" / "waiting:U1=30,U2=31": approvers over `max_asks_per_hour` (their cards)
     # asked through the Approvals API (bot/api/): the key's name and immutable id (the approval is that key's,
     # never another's of the same name), a link the card shows, where the decision is POSTed (`webhook` 1: the
     # decide step queues its delivery)

@@ -15,7 +15,7 @@ from agent_approvals.approver import parse_revision, pretty_json
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
-from bot.slack.blocks.nudges import escalated_line, sla_line
+from bot.slack.blocks.nudges import escalated_line, fatigue_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
     FEEDBACK_LIMIT,
@@ -212,6 +212,9 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     escalated = escalated_line(approval)
     if escalated:
         parts.append(escalated)
+    fatigue = fatigue_line(approval)
+    if fatigue:
+        parts.append(fatigue)
     return context_block(" · ".join(parts)) if parts else None
 
 

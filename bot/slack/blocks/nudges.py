@@ -1,4 +1,5 @@
-"""What reminders and escalations say in a card's thread (and in the direct messages holding its copies).
+"""What reminders and escalations say in a card's thread (and in the direct messages holding its copies), and the
+card's notes of its service level and of the approvers it was not sent to (fatigue).
 
 Only fixed words, ids and times: the approval's own texts (task, proposal) are on the card above.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.core.durations import format_duration
+from bot.core.fatigue import passed_over
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import at_risk_after, state_of
 from bot.slack.blocks.text import date_ref, people_refs, user_ref
@@ -83,3 +85,16 @@ def sla_line(approval: ApprovalRecord) -> str:
 def sla_word(approval: ApprovalRecord) -> str:
     """ "within", "at risk" or "breached" ("" without a service level)."""
     return "" if approval.sla_seconds <= 0 else state_of(approval.sla_state).replace("_", " ")
+
+
+def fatigue_line(approval: ApprovalRecord) -> str:
+    """Who it was not sent to, being over the channel's `max_asks_per_hour` (bot/approvals/fatigue.py), "" when
+    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it waits for the next
+    hour's budget."""
+    how, over = passed_over(approval.fatigue)
+    if not over:
+        return ""
+    had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
+    if how == "waiting":
+        return f":hourglass: Waits for the next hour's budget: {had}"
+    return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"

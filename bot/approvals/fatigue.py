@@ -1,0 +1,43 @@
+"""Fatigue (issue 80): no approver is flooded. The cards each named approver got this hour are counted per workspace
+(bot/store/fatigue.py); above the channel's `max_asks_per_hour`, a new approval goes to the other named approvers
+who are under it (as many as its quorum needs), its card saying so ("sent to @bob: @ana has had 30 cards this hour")
+and audited (`rerouted`, one entry per person passed over); when too few are under it, it goes to them all and its
+card says it waits for the next hour's budget (audited with that reason). It only ever narrows who decides: nobody is
+added, and an approval open to anyone (no named approvers) or to user groups alone is never rerouted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.core.fatigue import REASONS, REROUTED, passed_over, routed
+from bot.core.records import ApprovalRecord, ChannelSettings
+from bot.store import Store
+
+
+class FatigueRouting:
+    """Reads the counts before a person is asked (`route`), counts and audits once the card is out (`delivered`).
+    `rerouted`: a person passed over (the metric `hitl_fatigue_rerouted`)."""
+
+    def __init__(self, store: Store, *, rerouted: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._rerouted = rerouted
+
+    async def route(self, approval: ApprovalRecord, settings: ChannelSettings) -> ApprovalRecord:
+        """`approval` routed around the approvers over the channel's `max_asks_per_hour` (unchanged when off)."""
+        limit = settings.max_asks_per_hour
+        people = [a for a in approval.approvers if not a.startswith("S")]
+        if limit <= 0 or not people:
+            return approval
+        return routed(approval, await self._store.fatigue.counts(people), limit)
+
+    async def delivered(self, approval: ApprovalRecord) -> None:
+        """Its card is out: one more card for each named approver it went to, and each person passed over audited."""
+        await self._store.fatigue.delivered([a for a in approval.approvers if not a.startswith("S")])
+        how, over = passed_over(approval.fatigue)
+        to = ",".join(a for a in approval.approvers if a not in over) if how == REROUTED else ""
+        for person, count in over.items():
+            await self._store.audit.append("rerouted", approval=approval.id, run=approval.run_id,
+                                           channel=approval.origin_channel, from_person=person, to_person=to,
+                                           reason=REASONS[how], cards=str(count))
+            if self._rerouted is not None and how == REROUTED:
+                self._rerouted()

@@ -15,7 +15,7 @@ from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
 
 from bot.core.channel_options import ChannelSettings as ChannelSettings  # declared with their options
 from bot.core.durations import format_duration
-from bot.core.service_levels import at_risk_after
+from bot.core.service_levels import sla_changes
 from bot.core.workspaces import WorkspaceRef
 
 ApprovalStatus = Literal["pending", Outcome]
@@ -306,9 +306,7 @@ class ApprovalRecord(_Stored):
         steps = [Step(self.created_at + int(offset), "remind", number) for number, offset in enumerate(self.remind, 1)]
         if self.escalate_after > 0 and self.escalate_to:
             steps.append(Step(self.created_at + self.escalate_after, "escalate", 0))
-        if self.sla_seconds > 0:
-            steps += [Step(self.created_at + at_risk_after(self.sla_seconds), "at_risk", 0),
-                      Step(self.created_at + self.sla_seconds, "breached", 0)]
+        steps += [Step(self.created_at + after, kind, 0) for after, kind in sla_changes(self.sla_seconds)]
         steps.sort(key=lambda step: (step.at, step.kind != "escalate"))
         if not self.never_times_out:
             steps = [step for step in steps if step.at < self.deadline]

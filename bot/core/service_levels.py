@@ -34,6 +34,12 @@ def at_risk_after(sla_seconds: int) -> int:
     return math.ceil(sla_seconds * AT_RISK_SHARE) if sla_seconds > 0 else 0
 
 
+def sla_changes(sla_seconds: int) -> list[tuple[int, Literal["at_risk", "breached"]]]:
+    """When (seconds after its request) an approval of service level `sla_seconds` is at risk, then breached ([]
+    without one): its steps (`ApprovalRecord.steps`)."""
+    return [(at_risk_after(sla_seconds), "at_risk"), (sla_seconds, "breached")] if sla_seconds > 0 else []
+
+
 def escalate_after(*, escalate_after: int, escalate_at: str, sla_seconds: int) -> int:
     """When an escalation comes (seconds after the request; 0: none): the channel's `escalate_after`, or, with
     `escalate_at at_risk` and a service level, the moment the approval is at risk when that is sooner."""

@@ -55,9 +55,11 @@ async def test_an_approval_within_then_at_risk_then_breached_on_its_card_status_
     await name_admins(worker, ALICE)
     await say(slack, "config approvers @bob")
     await say(slack, "config timeout 1h")
-    assert "10m" in await say(slack, "config sla 10m")
     await say(slack, "config escalate_to @carol")
-    await say(slack, "config escalate_at at_risk")  # the escalation starts when it is at risk
+    said = await say(slack, "config escalate_at at_risk")  # the escalation starts when it is at risk
+    assert "now at_risk" in said and "needs an `sla`" in said
+    said = await say(slack, "config sla 10m")
+    assert "now 10m" in said and "warning" not in said
     run_id = await start_run(slack)
     card = await nth_card(slack, 1)
     approval_id = approval_id_of(card)

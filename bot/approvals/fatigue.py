@@ -7,11 +7,15 @@ added, and an approval open to anyone (no named approvers) or to user groups alo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from functools import partial
 
 from bot.core.fatigue import REASONS, REROUTED, passed_over, routed
 from bot.core.records import ApprovalRecord, ChannelSettings
-from bot.store import Store
+from bot.store import Store, StoreUnavailable, persistently
+
+log = logging.getLogger(__name__)
 
 
 class FatigueRouting:
@@ -31,13 +35,18 @@ class FatigueRouting:
         return routed(approval, await self._store.fatigue.counts(people), limit)
 
     async def delivered(self, approval: ApprovalRecord) -> None:
-        """Its card is out: one more card for each named approver it went to, and each person passed over audited."""
-        await self._store.fatigue.delivered([a for a in approval.approvers if not a.startswith("S")])
+        """Its card is out: one more card for each named approver it went to (Redis failing now: said and let be, the
+        approval is asked), and each person passed over audited (tried again while Redis is away)."""
+        people = [a for a in approval.approvers if not a.startswith("S")]
+        try:
+            await self._store.fatigue.delivered(people)
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its cards were not counted (%s)", approval.id, exc.cause)
         how, over = passed_over(approval.fatigue)
         to = ",".join(a for a in approval.approvers if a not in over) if how == REROUTED else ""
         for person, count in over.items():
-            await self._store.audit.append("rerouted", approval=approval.id, run=approval.run_id,
-                                           channel=approval.origin_channel, from_person=person, to_person=to,
-                                           reason=REASONS[how], cards=str(count))
+            entry = {"approval": approval.id, "run": approval.run_id, "channel": approval.origin_channel,
+                     "from_person": person, "to_person": to, "reason": REASONS[how], "cards": str(count)}
+            await persistently(partial(self._store.audit.append, "rerouted", **entry), what="auditing a reroute")
             if self._rerouted is not None and how == REROUTED:
                 self._rerouted()

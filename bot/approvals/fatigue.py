@@ -2,8 +2,9 @@
 (bot/store/fatigue.py); above the channel's `max_asks_per_hour`, a new approval goes to the other named approvers
 who are under it (as many as its quorum needs), its card saying so ("sent to @bob: @ana has had 30 cards this hour")
 and audited (`rerouted`, one entry per person passed over); when too few are under it, it goes to them all and its
-card says it waits for the next hour's budget (audited with that reason). It only ever narrows who decides: nobody is
-added, and an approval open to anyone (no named approvers) or to user groups alone is never rerouted."""
+card says they are over budget (audited `rerouted`, reason "waiting for the next hour": it is not held back). It
+only ever narrows who decides: nobody is added, and an approval open to anyone (no named approvers) or to user groups
+alone is never rerouted."""
 
 from __future__ import annotations
 

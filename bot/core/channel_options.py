@@ -186,7 +186,7 @@ class ChannelSettings:
         gist="cards per approver per hour (0: off)",
         doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
         " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
-        " none of them is under it, it goes to them all and its card says it waits for the next hour's budget",
+        " none of them is under it, it goes to them all and its card says they are over budget",
     ))
     allow_self_approval: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may the person who started a run decide its approvals", topic="who",

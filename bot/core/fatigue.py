@@ -26,7 +26,7 @@ def passed_over(fatigue: str) -> tuple[str, dict[str, int]]:
 
 def routed(approval: ApprovalRecord, counts: Mapping[str, int], limit: int) -> ApprovalRecord:
     """`approval` with its named approvers over `limit` cards this hour (`counts`) passed over, when enough others
-    remain for its quorum; else unchanged but for its note that it waits for the next hour's budget (pure)."""
+    remain for its quorum; else unchanged but for its note that they are all over it (pure)."""
     people = [a for a in approval.approvers if not a.startswith("S")]
     over = {p: counts.get(p, 0) for p in people if limit > 0 and counts.get(p, 0) >= limit}
     if not over:

@@ -1,5 +1,5 @@
 """Fatigue (#80): a person over the channel's `max_asks_per_hour` stops getting new cards and the next approver gets
-them; when nobody is under it, the card says it waits for the next hour's budget.
+them; when nobody is under it, it goes to them all and its card says they are over budget.
 
 Real parts: redis-server, the Bolt app over signed HTTP, the Approvals API (a key asking in #sales), cards by direct
 message; Slack is the stand-in, which checks every Block Kit payload as Slack does."""
@@ -58,7 +58,7 @@ async def test_an_approver_over_max_asks_per_hour_gets_no_new_card_the_next_one_
     await ask(slack, client, to=(CAROL,), before=got)  # carol's second: bob still gets none
     last = await ask(slack, client, to=(BOB, CAROL), before=got)  # both at their budget: it goes to both, and waits
     card = dm_cards(slack, CAROL)[-1]
-    assert "Waits for the next hour's budget" in block_texts(card) and validate_blocks(card["blocks"]) is None
+    assert "Over budget, so sent to all" in block_texts(card) and validate_blocks(card["blocks"]) is None
     waiting = [e for e in await audit_events(worker, "rerouted") if e["approval"] == last]
     assert sorted((e["from_person"], e["reason"]) for e in waiting) == [
         (BOB, "waiting for the next hour"), (CAROL, "waiting for the next hour")]

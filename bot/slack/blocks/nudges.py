@@ -89,12 +89,12 @@ def sla_word(approval: ApprovalRecord) -> str:
 
 def fatigue_line(approval: ApprovalRecord) -> str:
     """Who it was not sent to, being over the channel's `max_asks_per_hour` (bot/approvals/fatigue.py), "" when
-    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it waits for the next
-    hour's budget."""
+    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it went to them all,
+    nobody under it being left."""
     how, over = passed_over(approval.fatigue)
     if not over:
         return ""
     had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
     if how == "waiting":
-        return f":hourglass: Waits for the next hour's budget: {had}"
+        return f":hourglass: Over budget, so sent to all: {had}; nobody else may decide it (`max_asks_per_hour`)"
     return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"

@@ -138,3 +138,16 @@ async def test_a_policys_sla_is_a_floor_and_the_inbox_lists_the_breached_first(
     assert not await audit_events(worker, "sla_at_risk") or all(
         e["approval"] == newer.id for e in await audit_events(worker, "sla_at_risk"))
     assert time.time() - older.created_at < 0.8 * 3600  # the older one is still within
+
+
+async def test_a_shorter_sla_brings_an_escalation_at_risk_sooner_so_only_an_admin_sets_it(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    settings = worker.services.store.settings
+    for key, value in (("approvers", BOB), ("escalate_to", CAROL), ("escalate_at", "at_risk"), ("sla", "3600")):
+        await settings.set(SALES, key, value, by="operator")  # as an operator's ADMIN_USERS would
+    reply = await say(slack, "config sla 5m", user=BOB)  # no admins named: anyone may change what narrows
+    assert "widens who may decide" in reply and "Setting unchanged" in reply
+    refused = (await audit_events(worker, "refused"))[-1]
+    assert (refused["by"], refused["setting"], refused["reason"]) == (BOB, "sla", "needs an admin")
+    assert "now 2h" in await say(slack, "config sla 2h", user=BOB)  # a longer one brings nothing sooner

@@ -38,6 +38,8 @@ async def change_setting(
         required_approvals=current.required_approvals,
         escalate_to=current.escalate_to,
         escalate_after=current.escalate_after,
+        sla=current.sla,
+        escalate_at=current.escalate_at,
     ) and not is_admin(user, current, services.settings.admin_users):
         await services.store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"

@@ -38,6 +38,7 @@ from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
 from bot.approvals.digest import WeeklyDigest
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
+from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
@@ -152,6 +153,7 @@ def approval_service(
                         cancel=lambda approval_id, by, reason: approvals.cancel(approval_id, by=by, reason=reason))
     engine = policies
     hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
+    fatigue = FatigueRouting(store, rerouted=metrics.fatigue_rerouted.inc if metrics is not None else None)
     chain = DecisionChain(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
@@ -160,7 +162,8 @@ def approval_service(
             Mode(),
             Rules(store),
         ],
-        end=Person(store, delivery),  # a person decides; what a link decided at once is stored there too
+        # a person decides (routed around approvers over `max_asks_per_hour`); what a link decided at once is stored
+        end=Person(store, delivery, fatigue=fatigue),
     )
     approvals = ApprovalService(
         store=store, cards=cards, waiter=waiter, directory=directory, background=background,
@@ -202,7 +205,7 @@ def create_services(
             log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
                         " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
                         " see docs/operators/sensitive-values.md")
-        metrics = Metrics(commit=build_commit())
+        metrics = Metrics(commit=build_commit(), top_people=settings.metrics_top_people)
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
@@ -248,7 +251,7 @@ def create_services(
         approvals.on_decided(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards)
+    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards, breached=metrics.sla_breaches.inc)
 
     def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
         sweeper.wake()

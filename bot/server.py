@@ -36,7 +36,9 @@ from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
 from bot.approvals import REFUSAL_QUIET, ApprovalService
+from bot.core.metrics import top_people
 from bot.core.records import ApiKey
+from bot.core.service_levels import state_counts
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
@@ -180,10 +182,15 @@ def add_worker_routes(
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
-        body = await services.metrics.render(waiting,
-                                             frozen=services.store.freezes.all, archive_lag=lag,
-                                             oversight=services.store.oversight.read,
-                                             top=settings.metrics_top_people)
+        sla = tenancy.service_levels if tenancy is not None else partial(home_service_levels, services.store)
+        per_person = tenancy.cards_this_hour if tenancy is not None else services.store.fatigue.this_hour
+        top = services.metrics.top_people
+
+        async def cards() -> dict[str, float]:
+            return top_people(await per_person(), top)
+
+        body = await services.metrics.render(waiting, frozen=services.store.freezes.all, archive_lag=lag,
+                                             oversight=services.store.oversight.read, top=top, sla=sla, cards=cards)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
@@ -230,6 +237,11 @@ def add_worker_routes(
             await signin.provider.close()
 
     web_app.on_cleanup.append(close_sign_in)
+
+
+async def home_service_levels(store: Store) -> dict[str, int]:
+    """The pending approvals with a service level by state, of one workspace's store (`/metrics`)."""
+    return state_counts(await store.approvals.service_levels())
 
 
 async def recheck_tokens(workspaces: Workspaces, every: float) -> None:

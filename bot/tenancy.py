@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import API_OWNER, ApprovalRecord
+from bot.core.service_levels import state_counts
 from bot.core.settings import Settings
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, Sweeps, due_parts
@@ -153,6 +154,21 @@ class Tenancy:
             for channel, (count, oldest) in (await store.approvals.waiting_by_channel()).items():
                 before = found.get(channel, (0, oldest))
                 found[channel] = (before[0] + count, min(before[1], oldest))
+        return found
+
+    async def service_levels(self) -> dict[str, int]:
+        """Every tenant's pending approvals with a service level, by state (`Approvals.service_levels`)."""
+        found: list[tuple[int, str]] = []
+        for store in await self.stores():
+            found += await store.approvals.service_levels()
+        return state_counts(found)
+
+    async def cards_this_hour(self) -> dict[str, int]:
+        """Every tenant's cards per person this hour, summed (`Fatigue.this_hour`)."""
+        found: dict[str, int] = {}
+        for store in await self.stores():
+            for person, count in (await store.fatigue.this_hour()).items():
+                found[person] = found.get(person, 0) + count
         return found
 
     async def holding(self, approval_id: str) -> Services | None:

@@ -17,7 +17,8 @@
     homes.py       each person's App Home: what waits for them, kept current
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     digest.py      the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
-    nudges.py      reminders and escalations, on any worker
+    nudges.py      reminders, escalations and service levels' changes, on any worker
+    fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import ApprovalRecord
+from bot.core.service_levels import urgency
 from bot.core.tasks import RunsFirst, stop_task
 from bot.slack.blocks import (
     approval_fallback_text,
@@ -42,9 +43,14 @@ DRAWN_MEMORY = 10_000  # cards whose last drawn state is remembered (so a late, 
 SHOWN_FOR = 30.0  # seconds a card this worker drew is taken to still show that state (`shows`)
 
 
-def _rank(approval: ApprovalRecord) -> tuple[int, int, int]:
-    """How far along a card's state is: decided after pending, more votes after fewer, escalated after not."""
-    return (0 if approval.pending else 1, len(approval.voters), 1 if approval.escalated_at else 0)
+Rank = tuple[int, int, int, int]
+
+
+def _rank(approval: ApprovalRecord) -> Rank:
+    """How far along a card's state is: decided after pending, more votes after fewer, escalated after not, a
+    service level at risk after within, breached after at risk."""
+    return (0 if approval.pending else 1, len(approval.voters), 1 if approval.escalated_at else 0,
+            2 - urgency(approval.sla_state))
 
 
 class CardService:
@@ -88,7 +94,7 @@ class CardService:
         self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
         # cards drawn lately: the rank drawn (an older state is never drawn over it) and, when Slack
         # took it, when (a replayed click does not redraw an unchanged card)
-        self._drawn: collections.OrderedDict[str, tuple[tuple[int, int, int], float | None]] = collections.OrderedDict()
+        self._drawn: collections.OrderedDict[str, tuple[Rank, float | None]] = collections.OrderedDict()
         self._senders: list[asyncio.Task[None]] = []
         self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
         # drawn, waiting for `after_draw` (the Homes) before leaving the outbox; the senders go on meanwhile
@@ -190,7 +196,7 @@ class CardService:
             if newer is not None and not self._closed:
                 self._finish_later(newer)
 
-    def _remember(self, approval_id: str, rank: tuple[int, int, int], shown_at: float | None) -> None:
+    def _remember(self, approval_id: str, rank: Rank, shown_at: float | None) -> None:
         self._drawn[approval_id] = (rank, shown_at)
         self._drawn.move_to_end(approval_id)
         if len(self._drawn) > DRAWN_MEMORY:

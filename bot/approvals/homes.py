@@ -55,6 +55,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.admin_panels import AdminPanels
 from bot.core.records import ApprovalRecord
+from bot.core.service_levels import urgency
 from bot.core.tasks import Background, stop_task
 from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
@@ -145,14 +146,15 @@ class HomeService:
         self, user: str, pending: Iterable[ApprovalRecord], *, principals: Sequence[str] = ()
     ) -> list[ApprovalRecord]:
         """The pending approvals `user` may decide now (the decide step checks again when they do),
-        themselves or for one of `principals` (away, delegating to them), oldest first."""
+        themselves or for one of `principals` (away, delegating to them): breached their service level first, then
+        at risk, then the others (bot/core/service_levels.py), each oldest first."""
         waiting = []
         for approval in pending:
             if await self._may_decide(approval, user) or any(
                 [await self._may_decide(approval, p, delegate=user) for p in principals]
             ):
                 waiting.append(approval)
-        return sorted(waiting, key=lambda a: (a.created_at, a.id))
+        return sorted(waiting, key=lambda a: (urgency(a.sla_state), a.created_at, a.id))
 
     async def _may_decide(self, approval: ApprovalRecord, user: str, *, delegate: str = "") -> bool:
         groups = [a for a in approval.approvers if a.startswith("S")]

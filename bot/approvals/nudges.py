@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import aiohttp
@@ -34,6 +35,7 @@ from bot.approvals import attesting
 from bot.approvals.card_sync import CardService
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
+from bot.core.service_levels import EVENTS as SLA_EVENTS
 from bot.slack.blocks import escalation_text, reminder_text
 from bot.slack.directory import Directory
 from bot.store import Store
@@ -59,8 +61,10 @@ class Nudger(DueSweeper):
         max_sleep: float = 1.0,
         batch: int = 200,
         concurrency: int = 8,
+        breached: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
+        self._breached = breached  # a breach told (the metric `hitl_sla_breaches`)
         self._store = store
         self._slack = slack
         self._directory = directory
@@ -107,7 +111,12 @@ class Nudger(DueSweeper):
             steps = approval.due_steps(now)
             posted: list[tuple[str, str]] = []
             entries: list[dict[str, str]] = []
+            sla_state = ""
             for step in steps:
+                if step.kind in SLA_EVENTS:  # a service level's change: audited and drawn, nothing posted
+                    sla_state = step.kind
+                    entries.append(sla_entry(approval, step, now=now))
+                    continue
                 try:
                     mentioned, where = await self._tell(approval, step, now)
                 except SLACK_FAILED as exc:  # not told: due again at the claim's end
@@ -119,9 +128,11 @@ class Nudger(DueSweeper):
             else:
                 told = approval.nudged + len(steps)
                 status = await self._store.nudges.told(
-                    approval, told=told, next_at=approval.next_step_at(told), entries=entries
+                    approval, told=told, next_at=approval.next_step_at(told), entries=entries, sla_state=sla_state
                 )
                 if status == "ok":
+                    if sla_state:
+                        self._sla_changed(replace(approval, nudged=told, sla_state=sla_state))  # type: ignore[arg-type]
                     return len(steps)
                 log.info("approval %s was decided while reminded: the reminder is removed", approval.id)
             for channel, ts in posted:
@@ -163,6 +174,13 @@ class Nudger(DueSweeper):
             )
             posted.append((str(response["channel"]), str(response["ts"])))
         return mentions, posted
+
+    def _sla_changed(self, approval: ApprovalRecord) -> None:
+        """Its service level's change is kept: its card (and the Homes showing it) redrawn now (the outbox has it
+        too), a breach counted."""
+        self._cards.schedule(approval)
+        if approval.sla_state == "breached" and self._breached is not None:
+            self._breached()
 
     async def _posted_before(self, channel: str, ts: str, key: dict[str, str]) -> bool:
         """Whether the thread of (channel, ts) holds this step's message already (by its metadata)."""
@@ -235,6 +253,27 @@ class Nudger(DueSweeper):
         posted = await self._cards.post_copies(replace(approval, copies=tuple(f"{c}/" for c in new)))
         if posted:
             await self._store.approvals.note_copies(approval.id, posted)
+
+
+def sla_entry(approval: ApprovalRecord, step: Step, *, now: float) -> dict[str, str]:
+    """A service level's change, audited once (`sla_at_risk`, `sla_breached`): the policies that routed it ("" when
+    none), its service level and how long it had waited by `now` (the sweep's clock)."""
+    try:
+        ids = json.loads(approval.policy).get("ids") or [] if approval.policy else []
+    except (ValueError, AttributeError):
+        ids = []
+    return {
+        "event": SLA_EVENTS[step.kind],
+        "at": repr(time.time()),
+        "approval": approval.id,
+        "run": approval.run_id,
+        "channel": approval.origin_channel,
+        "card_channel": approval.card_channel,
+        "policy": ",".join(str(i) for i in ids),
+        "sla_seconds": str(approval.sla_seconds),
+        "waited_seconds": str(max(0, round(now - approval.created_at))),
+        "due": repr(step.at),
+    }
 
 
 def _audit_entry(approval: ApprovalRecord, step: Step, mentioned: Sequence[str], *, told_at: float) -> dict[str, str]:

@@ -13,6 +13,7 @@ from agent_approvals.approver import ApprovalRequest, Decision
 
 from bot.core.durations import format_duration
 from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.service_levels import effective_sla, escalate_after
 from bot.slack.blocks import channel_ref, people_refs
 from bot.slack.blocks.text import message_link
 from bot.store import Once
@@ -110,7 +111,8 @@ def new_approval(
         required_approvals=settings.required_approvals, approvers=settings.approvers,
         allow_self_approval=int(settings.allow_self_approval),
         remind=tuple(str(seconds) for seconds in settings.remind),
-        escalate_after=settings.escalate_after if settings.escalate_to else 0, escalate_to=settings.escalate_to,
+        escalate_after=escalation_after(settings, settings.sla), escalate_to=settings.escalate_to,
+        sla_seconds=settings.sla,
         proposal=request.proposal, author=request.author, kind=request.kind, tool_name=request.tool_name,
         arguments=request.arguments, arguments_schema=request.arguments_schema, digest=request.digest,
         schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
@@ -118,6 +120,26 @@ def new_approval(
         summary=request.summary,
     )
     return record if program is None else _asked_by(record, program)
+
+
+def escalation_after(settings: ChannelSettings, sla_seconds: int) -> int:
+    """When the escalation of an approval of service level `sla_seconds` comes, seconds after its request (0: none):
+    `escalate_after`, or when it is at risk with `escalate_at at_risk`, whichever is sooner
+    (bot/core/service_levels.py)."""
+    if not settings.escalate_to:
+        return 0
+    return escalate_after(escalate_after=settings.escalate_after, escalate_at=settings.escalate_at,
+                          sla_seconds=sla_seconds)
+
+
+def with_policy_sla(approval: ApprovalRecord, policy_sla: int | None, settings: ChannelSettings) -> ApprovalRecord:
+    """`approval` under a policy's `@sla` too: the shorter service level wins (a policy's is a floor), and an
+    escalation at risk comes with it."""
+    sla_seconds = effective_sla(approval.sla_seconds, policy_sla)
+    if sla_seconds == approval.sla_seconds:
+        return approval
+    escalate = escalation_after(settings, sla_seconds) if approval.escalate_to else 0
+    return replace(approval, sla_seconds=sla_seconds, escalate_after=escalate)
 
 
 def _timeout(request: ApprovalRequest, settings: ChannelSettings, program: ProgramAsk | None) -> tuple[int, str]:

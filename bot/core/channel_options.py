@@ -38,6 +38,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from bot.core import markdown_tables
+from bot.core.service_levels import ESCALATE_AT
 from bot.core.setting_kinds import CHANNEL as CHANNEL  # (the store reads channels and settings by these names)
 from bot.core.setting_kinds import (
     MAX_REMINDERS,
@@ -148,6 +149,24 @@ class ChannelSettings:
         doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
         " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
     ))
+    sla: int = field(default=0, metadata=option(
+        Duration(off="off", example="15m"),
+        values="how long an approval may wait for a person: a duration such as 15m (at risk once 80 % of it is"
+        " gone, then breached), or `off`",
+        topic="nudges", gist="the service level: at risk at 80 %, then breached",
+        doc="the service level: how long an approval may wait for a person (a duration, or `off`). Each pending"
+        " approval is *within*, *at risk* (80 % of it gone) or *breached*: on its card, in App Home (breached"
+        " first), in `/agent status` and the metrics; each change is audited once (`sla_at_risk`,"
+        " `sla_breached`). A policy's `@sla` is a floor: the shorter wins",
+    ))
+    escalate_at: Literal["request", "at_risk"] = field(default="request", metadata=option(
+        Choice(ESCALATE_AT), values="`request` (the escalation comes `escalate_after` after the request) or"
+        " `at_risk` (it comes when the approval is at risk of breaching its `sla`, if that is sooner)",
+        topic="nudges", gist="escalate when at risk", admin_only="at_risk",
+        doc="`request`: the escalation comes `escalate_after` after the request; `at_risk`: when the approval is"
+        " at risk of breaching its `sla` (80 % of it gone), if that is sooner (`escalate_after off`: then only)."
+        " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
+    ))
     approvers: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=True), values="`anyone`, or people and user groups: @alice @bob @approvers", topic="who",
         doc="`anyone`, or people and user groups: `@alice @bob @approvers`. Anyone else's click is refused"
@@ -160,6 +179,14 @@ class ChannelSettings:
         doc="M distinct approvers must approve (1 to 10, and no more than the named approvers); one click per"
         " person counts once; the card shows \"1 of 2 approvals: @alice\" and keeps its buttons; a reject (or"
         " revise) by an allowed approver vetoes at once. Lowering it is admin only",
+    ))
+    max_asks_per_hour: int = field(default=0, metadata=option(
+        Number(0, 10000, zero="0 (off)"),
+        values="the most cards one approver gets an hour: a number from 1 to 10000, or 0 (off)", topic="who",
+        gist="cards per approver per hour (0: off)",
+        doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
+        " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
+        " none of them is under it, it goes to them all and its card says they are over budget",
     ))
     allow_self_approval: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may the person who started a run decide its approvals", topic="who",

@@ -9,23 +9,28 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from bot.core.oversight import QUANTILES, Timed, grouped, quantile
+from bot.core.service_levels import STATES as SLA_STATES
 from bot.core.version import __version__
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
 REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
 MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
-OTHER = "other"  # the label of everyone past a per-person metric's top N
+OTHER = "other"  # the label of what a bounded label set sums beyond its top N
 
 
 def top_people(counts: Mapping[str, float], n: int) -> dict[str, float]:
-    """`counts` as a bounded label set: the `n` largest (ties by name), the rest summed as "other" (only when
-    there is a rest)."""
+    """`counts` by person as a bounded label set: the `n` largest (ties by name), the rest summed as "other" (only
+    when there is a rest). Every worker computes it from what Redis keeps, so each reports the same series.
+
+    >>> top_people({"U1": 5, "U2": 3, "U3": 1, "U4": 1}, 2)
+    {'U1': 5, 'U2': 3, 'other': 2}
+    """
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    kept = {name: value for name, value in ranked[:n] if name != OTHER}
-    rest = sum(value for name, value in ranked if name not in kept)
-    if len(ranked) > len(kept):
-        kept[OTHER] = rest
-    return kept
+    top = dict(ranked[:max(0, n)])
+    rest = ranked[max(0, n):]
+    if rest:
+        top[OTHER] = top.get(OTHER, 0) + sum(count for _, count in rest)
+    return top
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +45,9 @@ class Oversight:
 class Metrics:
     """The worker's counters, in a registry of its own (no process-global state)."""
 
-    def __init__(self, *, commit: str = "unknown") -> None:
+    def __init__(self, *, commit: str = "unknown", top_people: int = 20) -> None:
         self.registry = CollectorRegistry()
+        self.top_people = top_people  # METRICS_TOP_PEOPLE: per-person series, the top N and "other"
         r = self.registry
         # hitl_build_info{version, commit} 1: which release (and commit, bot.core.version.build_commit) a worker runs
         Info("hitl_build", "The worker's version and the commit it was built from (\"unknown\" in a clone)",
@@ -125,6 +131,18 @@ class Metrics:
         self.time_to_decide = Gauge("hitl_time_to_decide_seconds", "From the card reaching a person to their"
                                     " decision, over the last decisions: p50, p90, p99 by person, channel or policy"
                                     " (scope)", ["quantile", "scope", "name"], registry=r)
+        # service levels (bot/core/service_levels.py): pending approvals by state, read at each scrape; breaches told
+        self.sla_approvals = Gauge("hitl_sla_approvals", "Pending approvals with a service level, by state (within,"
+                                   " at_risk, breached; all workers)", ["state"], registry=r)
+        self.sla_breaches = Counter("hitl_sla_breaches", "Approvals that breached their service level, told by this"
+                                    " worker (each once)", registry=r)
+        # fatigue (bot/approvals/fatigue.py): each person's cards this hour, read at each scrape (the top
+        # `top_people` and "other"); approvers passed over for being over `max_asks_per_hour`
+        self.cards_per_hour = Gauge("hitl_cards_per_hour", "Cards each named approver got this hour (the top"
+                                    " METRICS_TOP_PEOPLE people, the rest summed as \"other\"; all workers)",
+                                    ["person"], registry=r)
+        self.fatigue_rerouted = Counter("hitl_fatigue_rerouted", "Approvers passed over for a new approval, being"
+                                        " over their channel's max_asks_per_hour, by this worker", registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
 
@@ -150,6 +168,11 @@ class Metrics:
                 for q in QUANTILES:
                     self.time_to_decide.labels(f"{q:g}", scope, name).set(round(quantile(values, q), 3))
 
+    def sla_states(self, counts: Mapping[str, int]) -> None:
+        """The pending approvals with a service level in each state (every state, 0 included)."""
+        for state in SLA_STATES:
+            self.sla_approvals.labels(state).set(counts.get(state, 0))
+
     def channel(self, channel: str) -> str:
         """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""
         if channel in self._channels:
@@ -169,20 +192,32 @@ class Metrics:
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
         archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
         oversight: Callable[[], Awaitable[Oversight]] | None = None, top: int = 20,
+        sla: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
+        cards: Callable[[], Awaitable[Mapping[str, float]]] | None = None,
     ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
         scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
-        seconds) and how people decide (`oversight`, each per-person series bounded to `top` names)."""
+        seconds), how people decide (`oversight`, each per-person series bounded to `top` names), the pending
+        approvals with a service level by state (`sla`) and each person's cards this hour (`cards`: bounded already,
+        `top_people`)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
             lag = await archive_lag() if archive_lag is not None else None
             seen = await oversight() if oversight is not None else None
+            states = await sla() if sla is not None else None
+            per_person = await cards() if cards is not None else None
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
         if seen is not None:
             self.oversee(seen, top=top)
+        if states is not None:
+            self.sla_states(states)
+        if per_person is not None:
+            self.cards_per_hour.clear()
+            for person, count in per_person.items():
+                self.cards_per_hour.labels(person).set(count)
         if lag is not None:
             self.archive_lag.set(lag[0])
             self.archive_lag_seconds.set(round(lag[1], 3))

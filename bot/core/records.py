@@ -15,6 +15,7 @@ from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
 
 from bot.core.channel_options import ChannelSettings as ChannelSettings  # declared with their options
 from bot.core.durations import format_duration
+from bot.core.service_levels import sla_changes
 from bot.core.workspaces import WorkspaceRef
 
 ApprovalStatus = Literal["pending", Outcome]
@@ -171,7 +172,7 @@ class Step:
     """A reminder (`number` 1, 2, ...) or the escalation of a pending approval, due at `at`."""
 
     at: float
-    kind: Literal["remind", "escalate"]
+    kind: Literal["remind", "escalate", "at_risk", "breached"]  # the last two: its service level's changes
     number: int
 
 
@@ -232,6 +233,9 @@ class ApprovalRecord(_Stored):
     telling: float = 0.0  # when a nudger last took it to tell its steps (0: told since): set, it may have died mid-post
     on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
     proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
+    sla_seconds: int = 0  # its service level (bot/core/service_levels.py; 0: none) and the state last told ("": within)
+    sla_state: Literal["", "at_risk", "breached"] = ""
+    fatigue: str = ""  # "rerouted:U1=30" / "waiting:U1=30,U2=31": approvers over `max_asks_per_hour` (their cards)
     # asked through the Approvals API (bot/api/): the key's name and immutable id (the approval is that key's,
     # never another's of the same name), a link the card shows, where the decision is POSTed (`webhook` 1: the
     # decide step queues its delivery)
@@ -316,11 +320,12 @@ class ApprovalRecord(_Stored):
         return ""
 
     def steps(self) -> list[Step]:
-        """Its reminders and its escalation, in the order they come (an escalation first at the same
-        time, so that the reminder mentions the people it let in); none at or after the deadline."""
+        """Its reminders, its escalation and its service level's changes, in the order they come (an escalation
+        first at the same time, so that the reminder mentions the people it let in); none at or after the deadline."""
         steps = [Step(self.created_at + int(offset), "remind", number) for number, offset in enumerate(self.remind, 1)]
         if self.escalate_after > 0 and self.escalate_to:
             steps.append(Step(self.created_at + self.escalate_after, "escalate", 0))
+        steps += [Step(self.created_at + after, kind, 0) for after, kind in sla_changes(self.sla_seconds)]
         steps.sort(key=lambda step: (step.at, step.kind != "escalate"))
         if not self.never_times_out:
             steps = [step for step in steps if step.at < self.deadline]

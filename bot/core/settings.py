@@ -357,12 +357,15 @@ class Settings(WorkerProcess, ApproverSettings):
             " only requests from loopback that carry no proxy's header (403 to the rest), and none with METRICS_LISTEN"
         ),
     )
+    metrics_top_people: Annotated[int, whole(1, 1000)] = Field(
+        default=20, validation_alias="METRICS_TOP_PEOPLE",
+        description="per-person metrics (`hitl_cards_per_hour{person}`, `hitl_fast_approvals{person}`...) show this"
+        " many people, the most counted, and the rest summed as `person=\"other\"`: a bounded label set, the same on"
+        " every worker",
+    )
     metrics_listen: setting_values.ListenAddress = Field(default=None, validation_alias="METRICS_LISTEN", description=(
         "`host:port` (`10.0.0.5:9464`, `[::1]:9464`) where `GET /metrics` is served apart, to whoever reaches it;"
         " `PORT` then refuses `/metrics` unless METRICS_TOKEN is given (a reverse proxy never passes it)"))
-    metrics_top_people: Annotated[int, whole(1, 1000)] = Field(default=20, validation_alias="METRICS_TOP_PEOPLE",
-        description=("how many people a per-person metric names (`hitl_fast_approvals{person}`, ...): the most active,"
-                     " the rest summed as `person=\"other\"`"))
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: PublicUrl = Field(
         default="", validation_alias="PUBLIC_URL",

@@ -7,7 +7,7 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @reason("...")           what a person or the agent is told ({window.x}, {args.x|usd}... filled in)
     @outcome("ask")          a `forbid` that asks a person instead of refusing
     @approvers("U1,S2")      who may decide an ask (user ids, user group ids), @quorum("2"), @channel("C1"),
-                             @timeout("2h")
+                             @timeout("2h"), @sla("15m") (its service level: a floor, the shorter wins)
     @mode("shadow")          decides nothing: what it would have changed is audited (`policy_shadow`)
     @step_up                 an ask whose approving votes each need the voter's passkey (bot/stepup/), bound to
                              the exact action
@@ -51,7 +51,7 @@ SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate again
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
 PRINCIPAL_TYPES = ("Agent", "Run")
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details")
+               "require_attestation", "require_details", "sla")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -83,6 +83,7 @@ class Policy:
     step_up: bool = False  # @step_up: each approving vote needs the voter's passkey
     attestation: str = ""  # @require_attestation("NAME"): each approving vote needs the voter's attestation to NAME
     require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
+    sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
 
     @property
     def outcome(self) -> Outcome:
@@ -245,7 +246,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     return Policy(
         id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
-        timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up,
+        timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
         attestation=notes.require_attestation,
         require_details=notes.require_details,
     )
@@ -271,6 +272,7 @@ class _Annotations(BaseModel):
     step_up: bool = False
     require_attestation: str = ""
     require_details: bool = False
+    sla: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -336,13 +338,13 @@ class _Annotations(BaseModel):
             raise refuse(f"@channel({channel!r}) is not a channel id (C…)")
         return channel
 
-    @field_validator("timeout", mode="before")
+    @field_validator("timeout", "sla", mode="before")
     @classmethod
-    def _timeout(cls, given: str) -> int:
+    def _timeout(cls, given: str, info: ValidationInfo) -> int:
         try:
             return parse_duration(given, max_seconds=MAX_TIMEOUT)
         except ValueError:
-            raise refuse(f"@timeout({given!r}): use a duration such as 30m, 2h, 1d") from None
+            raise refuse(f"@{info.field_name}({given!r}): use a duration such as 30m, 2h, 1d") from None
 
     @field_validator("step_up", mode="before")
     @classmethod
@@ -369,7 +371,7 @@ class _Annotations(BaseModel):
         return said == "true"
 
     @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", mode="before")
+                     "require_details", "sla", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

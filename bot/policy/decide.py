@@ -129,6 +129,7 @@ class PolicyVerdict:
     step_up: bool = False  # an ask whose approving votes need the voter's passkey (@step_up)
     attestations: tuple[str, ...] = ()  # an ask's @require_attestation names: each voter's attestation to them
     require_details: bool = False  # an ask whose Approve counts once the person opened its details (@require_details)
+    sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -232,6 +233,7 @@ class Evaluator:
         policies = sorted(policies, key=lambda p: p.id)
         reasons = [render_reason(p.reason, context) if p.reason else _default_reason(outcome, p.id) for p in policies]
         timeouts = [p.timeout for p in policies if p.timeout is not None]
+        slas = [p.sla for p in policies if p.sla is not None]
         return PolicyVerdict(
             outcome=outcome, ids=tuple(p.id for p in policies), reason=_cut("; ".join(dict.fromkeys(reasons))),
             approvers=tuple(dict.fromkeys(who for p in policies for who in p.approvers)),
@@ -242,6 +244,7 @@ class Evaluator:
             attestations=tuple(dict.fromkeys(p.attestation for p in policies if p.attestation))
             if outcome == "ask" else (),
             require_details=outcome == "ask" and any(p.require_details for p in policies),
+            sla=min(slas) if slas and outcome == "ask" else None,
         )
 
 

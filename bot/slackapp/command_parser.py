@@ -354,11 +354,14 @@ def widens(
     required_approvals: int,
     escalate_to: tuple[str, ...] = (),
     escalate_after: int = 0,
+    sla: int = 0,
+    escalate_at: str = "request",
 ) -> bool:
     """Whether setting `key` to `value` widens who may decide an approval (or lets a timeout decide
     more): self-approval on, timeouts that approve, approvers beyond the current ones (`anyone`
     included), fewer approvals required, or an escalation to people beyond the current approvers (or
-    sooner). The keyword arguments are the channel's current settings."""
+    sooner: a shorter `sla` too, with `escalate_at at_risk`). The keyword arguments are the channel's current
+    settings."""
     if WIDENING.get(key) == value:
         return True
     if key == "escalate_to":
@@ -366,6 +369,9 @@ def widens(
         return bool(approvers) and bool(added - set(approvers))
     if key == "escalate_after":
         sooner = int(value) > 0 and (escalate_after == 0 or int(value) < escalate_after)
+        return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))
+    if key == "sla" and escalate_at == "at_risk":  # the escalation comes when at risk: a shorter one brings it sooner
+        sooner = int(value) > 0 and (sla == 0 or int(value) < sla)
         return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))
     if key == "approvers":
         if not approvers:  # anyone already: naming people narrows it

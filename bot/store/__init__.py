@@ -30,6 +30,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
     due.py               `due`: the worker-wide indexes of due work per tenant (the loops visit only those due),
                          and which tenant holds each approval
+    fatigue.py           `fatigue`: the cards each person got this hour (`max_asks_per_hour`)
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -61,6 +62,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.due import DueWork
+from bot.store.fatigue import Fatigue
 from bot.store.freezes import Freezes, Frozen
 from bot.store.hidden import HiddenValues
 from bot.store.homes import Homes, HomeState
@@ -152,6 +154,7 @@ class Store:
         self.slackbot = SlackbotCalls(self.shared)
         self.due = DueWork(self.shared)
         self.oversight = OversightStore(self.shared)
+        self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -456,6 +456,15 @@ class Approvals:
         members = await self._s.redis.zrange(self._k.waiting, 0, limit - 1)
         return [str(member).partition("/")[2] for member in members]
 
+    async def service_levels(self) -> list[tuple[int, str]]:
+        """(sla_seconds, sla_state) of each pending approval (the `waiting` index; bot/core/service_levels.py)."""
+        ids = [str(member).partition("/")[2] for member in await self._s.redis.zrange(self._k.waiting, 0, -1)]
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for approval_id in ids:
+                pipe.hmget(self._k.approval(approval_id), ["status", "sla_seconds", "sla_state"])
+            replies = await pipe.execute() if ids else []
+        return [(int(sla or 0), str(state or "")) for status, sla, state in replies if status == "pending"]
+
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
         """For each channel with pending approvals (the runs' channels): how many, and when the oldest
         was requested (the `waiting` index: also the approvals that never time out)."""

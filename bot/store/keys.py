@@ -108,6 +108,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:window:<name>:<hash>      zset    a policy window's calls: "<approval> <amount>"  trimmed as written; its `over`
 {p}:window:<name>:<hash>:sums hash    a sum window's amounts per minute, hour, day     as its window
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
+{p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
+                                      hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
@@ -406,6 +408,10 @@ class Keys:
     def policy_counts(self, bundle: str) -> str:
         """How often each policy of a bundle decided (`/agent policy`)."""
         return f"{self.prefix}:policy:counts:{bundle[:16]}"
+
+    def asks(self, hour: int) -> str:
+        """The cards each person got in `hour` (epoch seconds // 3600; bot/store/fatigue.py)."""
+        return f"{self.prefix}:asks:{hour}"
 
     def person(self, user: str) -> str:
         """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""

@@ -51,20 +51,25 @@ class Nudges:
         return [approval_from(pairs(flat)) for flat in found]
 
     async def told(
-        self, approval: ApprovalRecord, *, told: int, next_at: float | None, entries: Sequence[dict[str, str]]
+        self, approval: ApprovalRecord, *, told: int, next_at: float | None, entries: Sequence[dict[str, str]],
+        sla_state: str = "",
     ) -> str:
         """The first `told` steps of `approval` are posted: note it with their audit `entries` and
-        schedule the next step. Returns "ok", or "decided" / "missing" (nothing noted)."""
+        schedule the next step; `sla_state` (at_risk, breached): its service level's change told, kept on the record
+        and its card due a redraw. Returns "ok", or "decided" / "missing" (nothing noted)."""
         k = self._k
         return str(
             await self._s.script("nudged")(
                 keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
-                      "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
+                      "audit_seq": k.audit_seq, "audit_shards": k.audit_shards, "outbox": k.outbox,
+                      "changes": k.changes},
                 args={
                     "id": approval.id,
                     "told": str(told),
                     "next_at": "" if next_at is None else repr(next_at),
                     "entries": list(entries),
+                    "sla_state": sla_state,
+                    "now": repr(time.time()),
                 },
             )
         )

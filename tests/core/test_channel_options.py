@@ -90,7 +90,8 @@ def test_every_field_is_declared_with_its_texts() -> None:
         assert declared.name == name and declared.values and declared.doc and declared.topic, name
     assert ChannelSettings(timeout=60).risk_words == DEFAULT_RISK_WORDS == OPTIONS["risk_words"].default
     assert WIDENING == {"timeout_outcome": "approve", "timeout_approves_tools": "true", "allow_self_approval": "true",
-                        "step_up": "never", "require_attestation": "false"}
+                        "step_up": "never", "require_attestation": "false",
+                        "escalate_at": "at_risk"}
 
 
 @pytest.mark.parametrize("name", list(OPTIONS))

@@ -1,8 +1,9 @@
 """The chain's end where an approval is opened (bot/approvals/chain.py), through the store's one open step
 (`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
-approval stored pending and a person asked (`decide`): its card posted where the channel says, with its copies in
-direct messages (bot/approvals/delivery.py). A program's retry whose first try stored the approval and stopped
+approval stored pending and a person asked (`decide`): routed around approvers over the channel's `max_asks_per_hour`
+(bot/approvals/fatigue.py), its card posted where the channel says, with its copies in direct messages
+(bot/approvals/delivery.py). A program's retry whose first try stored the approval and stopped
 before its card gets the card here."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import partial
 
 from bot.approvals.chain import Decided, Step
 from bot.approvals.delivery import Delivery
+from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.opening import Opened, OpenRefused
 from bot.core.tracing import span
 from bot.store import Fenced, Opening, Store, persistently
@@ -21,16 +23,20 @@ from bot.store import Fenced, Opening, Store, persistently
 class Person:
     """The end that opens the approval (the module docstring)."""
 
-    def __init__(self, store: Store, delivery: Delivery) -> None:
+    def __init__(self, store: Store, delivery: Delivery, *, fatigue: FatigueRouting | None = None) -> None:
         self._store = store
         self._delivery = delivery
+        self._fatigue = fatigue  # approvers over `max_asks_per_hour` passed over (bot/approvals/fatigue.py)
 
     async def decide(self, step: Step) -> Opened:
         """A person decides: the approval stored pending (fenced, within the program's limits and idempotency,
         counted in its policy windows) and its card posted, with its copies in direct messages."""
         ask = step.ask
         program = ask.program
-        approval, dms = await self._delivery.with_dm_copies(step.approval, ask.settings)
+        approval = step.approval
+        if self._fatigue is not None:
+            approval = await self._fatigue.route(approval, ask.settings)
+        approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
         opening = Opening(approval, checkpoint=ask.request.checkpoint, fence=ask.fence,
                           once=program.once if program else None, max_pending=program.max_pending if program else 0,
                           windows=step.windows, policy=step.routed_by,
@@ -48,6 +54,8 @@ class Person:
         with span("card", approval_id=approval.id, channel=approval.card_channel, tool=approval.tool_name,
                   policy=",".join(step.routed_by), status="pending"):
             card = await self._delivery.post_card(approval, fence=ask.fence)
+        if self._fatigue is not None and status == "ok":
+            await self._fatigue.delivered(approval)
         return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
 
     async def _unposted_card(self, approval_id: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from agent_approvals.modes import matched_risk_word, parse_mode
 
 from bot.approvals.chain import Decided, Step
 from bot.approvals.deciders.mode import automatic_entry
-from bot.approvals.opening import ProgramAsk
+from bot.approvals.opening import ProgramAsk, with_policy_sla
 from bot.core.attestations import needed
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
@@ -49,8 +49,8 @@ class Policies:
         step = replace(step, approval=approval, judged=judged)
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)
-            return replace(step, approval=routed(approval, ruling, admins=admins, floor=True), to_person=True,
-                           routed_by=tuple(ruling.ids))
+            approval = with_policy_sla(routed(approval, ruling, admins=admins, floor=True), ruling.sla, ask.settings)
+            return replace(step, approval=approval, to_person=True, routed_by=tuple(ruling.ids))
         if ruling.outcome in ("deny", "allow"):
             outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
             approval = replace(approval, policy_reason=ruling.reason)  # (the chain hides it with the others)

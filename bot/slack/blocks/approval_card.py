@@ -19,7 +19,7 @@ from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.changes import change_blocks, change_summary
 from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
-from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.nudges import escalated_line, fatigue_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
     FEEDBACK_LIMIT,
@@ -245,6 +245,9 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     escalated = escalated_line(approval)
     if escalated:
         parts.append(escalated)
+    fatigue = fatigue_line(approval)
+    if fatigue:
+        parts.append(fatigue)
     return context_block(" · ".join(parts)) if parts else None
 
 
@@ -296,6 +299,7 @@ def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, fro
                          " Reject still works")] if frozen else []),
         *([context_block(SHARED_LINE)] if shared else []),
         context_block(deadline_line(approval)),
+        *([context_block(sla_line(approval))] if approval.sla_seconds > 0 else []),
         {
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",

@@ -38,7 +38,7 @@ from bot.slack.blocks.approval_card import (
 )
 from bot.slack.blocks.claims import claim_line, summary_line, task_label
 from bot.slack.blocks.freeze import Frozen, frozen_lines
-from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.nudges import escalated_line, sla_line
 from bot.slack.blocks.oversight import DIGEST_TITLE, digest_lines
 from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
@@ -242,8 +242,8 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
 
 def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
     """The deadline and what a timeout means, who may decide and the quorum so far, who edited the arguments, why
-    Approve is not offered, the policy that routed it and why, and why a human is asked (at most 4 context
-    elements), as its card says."""
+    Approve is not offered, its service level, the policy that routed it and why, and why a human is asked (at most 5
+    context elements), as its card says."""
     if approval.never_times_out:
         line = ":hourglass_flowing_sand: Never times out"
     else:
@@ -262,6 +262,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
     if approval.require_details and approval.pending:
         line += f" · :mag: {DETAILS_WORDS}"
     notes = [mrkdwn(line)]
+    if approval.sla_seconds > 0:
+        notes.append(mrkdwn(sla_line(approval)))
     if approval.schema_error:
         problem = safe(approval.schema_error, 300)
         notes.append(

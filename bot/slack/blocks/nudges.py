@@ -1,4 +1,5 @@
-"""What reminders and escalations say in a card's thread (and in the direct messages holding its copies).
+"""What reminders and escalations say in a card's thread (and in the direct messages holding its copies), and the
+card's notes of its service level and of the approvers it was not sent to (fatigue).
 
 Only fixed words, ids and times: the approval's own texts (task, proposal) are on the card above.
 """
@@ -8,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.core.durations import format_duration
+from bot.core.fatigue import passed_over
 from bot.core.records import ApprovalRecord
+from bot.core.service_levels import at_risk_after, state_of
 from bot.slack.blocks.text import date_ref, people_refs, user_ref
 
 
@@ -61,3 +64,37 @@ def escalated_line(approval: ApprovalRecord) -> str:
         return ""
     after = format_duration(approval.escalate_after)
     return f":arrow_double_up: Escalated to {people_refs(approval.escalate_to)} after {after}"
+
+
+def sla_line(approval: ApprovalRecord) -> str:
+    """Its service level as its card, Home row and `/agent status` say it ("" without one), by the state last told
+    (bot/core/service_levels.py): ":large_green_circle: Service level 15m: within, at risk <date>" /
+    ":warning: *At risk*: ..." / ":red_circle: *Service level breached*: ..."."""
+    if approval.sla_seconds <= 0:
+        return ""
+    sla = format_duration(approval.sla_seconds)
+    due = date_ref(approval.created_at + approval.sla_seconds)
+    if approval.sla_state == "breached":
+        return f":red_circle: *Service level breached*: {sla} is over (it was due {due}); nobody has decided yet"
+    if approval.sla_state == "at_risk":
+        return f":warning: *At risk*: 80 % of its service level ({sla}) is gone; it is breached {due}"
+    at_risk = date_ref(approval.created_at + at_risk_after(approval.sla_seconds))
+    return f":large_green_circle: Service level {sla}: within (at risk {at_risk}, due {due})"
+
+
+def sla_word(approval: ApprovalRecord) -> str:
+    """ "within", "at risk" or "breached" ("" without a service level)."""
+    return "" if approval.sla_seconds <= 0 else state_of(approval.sla_state).replace("_", " ")
+
+
+def fatigue_line(approval: ApprovalRecord) -> str:
+    """Who it was not sent to, being over the channel's `max_asks_per_hour` (bot/approvals/fatigue.py), "" when
+    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it went to them all,
+    nobody under it being left."""
+    how, over = passed_over(approval.fatigue)
+    if not over:
+        return ""
+    had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
+    if how == "waiting":
+        return f":hourglass: Over budget, so sent to all: {had}; nobody else may decide it (`max_asks_per_hour`)"
+    return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"

@@ -15,8 +15,10 @@ from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS
 from bot.core.channel_options import OPTIONS, Option, help_lines, options_of
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
+from bot.core.service_levels import urgency
 from bot.core.setting_kinds import Channel, People, RiskWords
 from bot.slack.blocks.approval_card import workflow_part
+from bot.slack.blocks.nudges import sla_word
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
 
@@ -210,7 +212,7 @@ def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[Appro
         lines.append(f"• `{run.id}` {RUN_STATUS_LINE.get(run.status, run.status)} · {user_ref(run.requester)} · {task}")
     if pending:
         lines.append("*Pending approvals*")
-        for approval in sorted(pending, key=lambda a: a.created_at):
+        for approval in sorted(pending, key=lambda a: (urgency(a.sla_state), a.created_at)):
             age = format_duration(now - approval.created_at)
             left = "never times out"
             if not approval.never_times_out:
@@ -219,7 +221,9 @@ def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[Appro
             if not approval.card_channel.startswith("D"):
                 where = channel_ref(approval.card_channel)
             workflow = workflow_part(approval.workflow)
-            lines.append(f"• run `{approval.run_id}` in {where}: waiting {age}, {left}{workflow}")
+            sla = f", service level {format_duration(approval.sla_seconds)}: *{sla_word(approval)}*" if (
+                approval.sla_seconds > 0) else ""
+            lines.append(f"• run `{approval.run_id}` in {where}: waiting {age}, {left}{sla}{workflow}")
     else:
         lines.append("No pending approvals.")
     return "\n".join(lines)

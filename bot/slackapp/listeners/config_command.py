@@ -38,6 +38,8 @@ async def change_setting(
         required_approvals=current.required_approvals,
         escalate_to=current.escalate_to,
         escalate_after=current.escalate_after,
+        sla=current.sla,
+        escalate_at=current.escalate_at,
     ) and not is_admin(user, current, services.settings.admin_users):
         await services.store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
@@ -80,6 +82,8 @@ class _After:
     escalate_after: int
     escalate_to: tuple[str, ...]
     approvers: tuple[str, ...]
+    sla: int = 0
+    escalate_at: str = "request"
 
     @classmethod
     def of(cls, change: SetConfig, current: ChannelSettings) -> _After:
@@ -92,7 +96,9 @@ class _After:
             escalate_to = () if value == "none" else tuple(value.split(","))
         return cls(key=key, timeout=int(value) if key == "timeout" else current.timeout, remind=remind,
                    escalate_after=int(value) if key == "escalate_after" else current.escalate_after,
-                   escalate_to=escalate_to, approvers=current.approvers)
+                   escalate_to=escalate_to, approvers=current.approvers,
+                   sla=int(value) if key == "sla" else current.sla,
+                   escalate_at=value if key == "escalate_at" else current.escalate_at)
 
 
 def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
@@ -130,7 +136,7 @@ def _half_an_escalation(after: _After) -> str:
         return ""
     if after.escalate_after and not after.escalate_to:
         return "Nobody is named in `escalate_to` yet, so nothing will be escalated."
-    if after.escalate_to and not after.escalate_after:
+    if after.escalate_to and not after.escalate_after and not (after.escalate_at == "at_risk" and after.sla):
         return "`escalate_after` is off, so nothing will be escalated."
     return ""
 
@@ -141,8 +147,19 @@ def _escalation_to_anyone(after: _After) -> str:
     return "" if after.approvers else "`approvers` is anyone: an escalation only mentions the people in `escalate_to`."
 
 
+def _service_level(after: _After) -> str:
+    if after.key not in ("sla", "escalate_at", "timeout"):
+        return ""
+    if after.sla and after.timeout and after.sla >= after.timeout:
+        return (f"The timeout is {format_duration(after.timeout)}, so an approval times out before it breaches its"
+                f" service level of {format_duration(after.sla)}.")
+    if after.escalate_at == "at_risk" and after.key != "timeout" and not (after.sla and after.escalate_to):
+        return "`escalate_at at_risk` needs an `sla` and people in `escalate_to`: nothing is escalated at risk yet."
+    return ""
+
+
 _WARNINGS: tuple[Callable[[_After], str], ...] = (
-    _never_times_out, _late_reminders, _late_escalation, _half_an_escalation, _escalation_to_anyone)
+    _never_times_out, _late_reminders, _late_escalation, _half_an_escalation, _escalation_to_anyone, _service_level)
 
 
 async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:

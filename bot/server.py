@@ -36,8 +36,8 @@ from bot.api.requests import ApiError
 from bot.api.routes import add_routes
 from bot.api.service import ApprovalsApi
 from bot.approvals import REFUSAL_QUIET, ApprovalService
+from bot.core.key_records import ApiKey
 from bot.core.metrics import top_people
-from bot.core.records import ApiKey
 from bot.core.service_levels import state_counts
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import stop_task

@@ -17,7 +17,7 @@ from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 from bot.api.requests import ApiError, CheckedAllowed
 from bot.approvals import Decided, Opened, Step
 from bot.core.ids import random_id
-from bot.core.records import ApiKey
+from bot.core.key_records import ApiKey
 from bot.core.verdicts import FROZEN_BY
 from bot.store import Store
 from bot.store.opening import AUDITED_ARGUMENTS

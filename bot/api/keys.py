@@ -7,7 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Unpack
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ENTERPRISE_ID, KEY_NAME, TEAM_ID
+from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
+from bot.core.records import ENTERPRISE_ID, TEAM_ID
 from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store
 from bot.store.api_keys import MAX_CHANNELS, KeyTerms

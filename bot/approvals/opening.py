@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from agent_approvals.approver import ApprovalRequest, Decision
 
 from bot.core.durations import format_duration
-from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.key_records import ApiKey
+from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.service_levels import effective_sla, escalate_after
 from bot.slack.blocks import channel_ref, people_refs
 from bot.slack.blocks.text import message_link

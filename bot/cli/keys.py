@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from bot.api.keys import SPONSOR_WORDS, create_key, sponsor_of
 from bot.cli.exits import failed
 from bot.core.durations import DurationError, parse_duration
+from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.operators import add_as, operator_of
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.sealing import HiddenKeyring
 from bot.core.settings import KeysSettings, SettingsError, reveal
 from bot.core.workspaces import WorkspaceRef

@@ -10,6 +10,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     markdown_tables.py  the docs' generated tables: a Markdown table, and the `--markdown` command that prints one
     records.py      runs, approvals, away states as typed records
+    key_records.py  the Approvals API's keys as Redis keeps them (`ApiKey`, `NewKey`)
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     documents.py    documents that come in read by pydantic models, and the one place their refusals become the

@@ -13,7 +13,8 @@ from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
 from bot.core.attestations import scope_of
 from bot.core.channel_options import OPTIONS, parse_setting
 from bot.core.durations import DurationError, parse_duration
-from bot.core.records import KEY_NAME, RUN_ID
+from bot.core.key_records import KEY_NAME
+from bot.core.records import RUN_ID
 from bot.core.setting_kinds import CHANNEL, PERSON, BadValue, Given
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe

@@ -51,8 +51,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ResponseError
 
+from bot.core.key_records import ApiKey, NewKey
 from bot.core.logs import Outage, outage_of
-from bot.core.records import ApiKey, AwayState, NewKey
+from bot.core.records import AwayState
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
 from bot.store.approvals import Approvals, DecideResult, DecideStatus

@@ -36,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict, Unpack
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, ApprovalRecord, NewKey, key_id_of
+from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, NewKey, key_id_of
+from bot.core.records import ApprovalRecord
 from bot.core.sealing import SealError
 from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pairs

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal, cast
 
-from bot.core.records import ApiKey, ApprovalRecord, workspace_of
+from bot.core.key_records import ApiKey
+from bot.core.records import ApprovalRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw

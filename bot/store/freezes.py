@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from bot.core.channel_options import CHANNEL
-from bot.core.records import KEY_NAME
+from bot.core.key_records import KEY_NAME
 from bot.store.connection import aw
 from bot.store.shared import Shared
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.__main__ import main
-from bot.core.records import ApiKey
+from bot.core.key_records import ApiKey
 from bot.core.workspaces import WorkspaceRef
 from bot.store import Store, connect
 

@@ -3,7 +3,8 @@ plain workspace, or a Grid workspace the app is installed in alone)."""
 
 from __future__ import annotations
 
-from bot.core.records import ApiKey, RunRecord, workspace_of
+from bot.core.key_records import ApiKey
+from bot.core.records import RunRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
 
 

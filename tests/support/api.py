@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE
+from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE
 from bot.store import NewKey
 from tests.conftest import ALICE, SALES, Worker
 from tests.support.oauth import Served

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from bot.api.webhooks import route_of, sign, sign_route
 from bot.core.key_files import ensure_keys_file
-from bot.core.records import NewKey
+from bot.core.key_records import NewKey
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, block_texts, free_port, reply_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bot.core.records import ApiKey, NewKey
+from bot.core.key_records import ApiKey, NewKey
 from bot.slack.blocks.text import channel_ref, escape, user_ref
 
 

@@ -12,7 +12,8 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.core.records import SLACK_ID, ApiKey
+from bot.core.key_records import ApiKey
+from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks import safe, user_ref
 from bot.slackapp.context import parts_of

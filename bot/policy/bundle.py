@@ -35,12 +35,11 @@ from typing import Any, Literal
 import cedarpy
 import yaml
 from agent_approvals.modes import RISK_WORD_REASON
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationError
 
 from bot.core.arg_paths import ArgPath, RedactError, parse_redact
-from bot.core.attestations import NAME as ATTESTATION_NAME
-from bot.core.documents import STRICT_DOCUMENT, refusal, refuse
-from bot.core.durations import parse_duration
+from bot.core.documents import refusal
+from bot.policy.annotations import EFFECT, Annotations
 from bot.policy.windows import WindowSpec, parse_windows
 
 DEFAULTS = Path(__file__).with_name("defaults")
@@ -50,12 +49,6 @@ POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
 PRINCIPAL_TYPES = ("Agent", "Run")
-ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details", "sla")
-MAX_QUORUM = 10
-MAX_TIMEOUT = 7 * 86400
-_APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
-_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 Outcome = Literal["allow", "deny", "ask"]
 
@@ -237,10 +230,10 @@ def _statement(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
 
 
 def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
-    """One policy of a file from its Cedar JSON form: its annotations read (`_Annotations`), PolicyError naming the
-    file and line of what is wrong."""
+    """One policy of a file from its Cedar JSON form: its annotations read (`Annotations`, bot/policy/annotations.py),
+    PolicyError naming the file and line of what is wrong."""
     try:
-        notes = _Annotations.model_validate({**(form.get("annotations") or {}), _EFFECT: form["effect"]})
+        notes = Annotations.model_validate({**(form.get("annotations") or {}), EFFECT: form["effect"]})
     except ValidationError as exc:
         raise PolicyError(f"{file}:{line}: {refusal(exc).said}") from None
     return Policy(
@@ -250,135 +243,6 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         attestation=notes.require_attestation,
         require_details=notes.require_details,
     )
-
-
-_EFFECT = " effect"  # the policy's effect, beside its annotations (no annotation has a space in its name)
-
-
-class _Annotations(BaseModel):
-    """A policy's annotations (`@id("...")`, `@outcome("ask")`...), each checked in this order, with its effect."""
-
-    model_config = STRICT_DOCUMENT
-
-    effect: Literal["permit", "forbid"] = Field(alias=" effect")  # `_EFFECT`
-    id: str = Field(default="", validate_default=True)
-    reason: str = ""
-    outcome: Literal["", "ask", "deny", "allow"] = ""
-    mode: Literal["shadow", "enforce"] = "enforce"
-    approvers: tuple[str, ...] = ()
-    quorum: int = 0
-    channel: str = ""
-    timeout: int | None = None
-    step_up: bool = False
-    require_attestation: str = ""
-    require_details: bool = False
-    sla: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known(cls, given: dict[str, str | None]) -> dict[str, str]:
-        notes = {name: value or "" for name, value in given.items()}  # `@step_up` has no value
-        unknown = sorted(set(notes) - {*ANNOTATIONS, _EFFECT})
-        if unknown:
-            raise refuse(f"unknown annotation @{unknown[0]} (known: {', '.join(ANNOTATIONS)})")
-        return notes
-
-    @field_validator("id", "reason", "channel", mode="before")
-    @classmethod
-    def _stripped(cls, value: str) -> str:
-        return value.strip()
-
-    @field_validator("id")
-    @classmethod
-    def _named(cls, policy_id: str) -> str:
-        if not policy_id:
-            raise refuse("every policy needs an @id(\"...\"): audit entries, receipts and cards name it")
-        return policy_id
-
-    @field_validator("outcome", mode="before")
-    @classmethod
-    def _outcome(cls, outcome: str, info: ValidationInfo) -> str:
-        effect = info.data.get("effect")
-        if outcome not in ("", "ask", "deny", "allow"):
-            raise refuse(f"@outcome({outcome!r}): use \"ask\" (on a forbid)")
-        if outcome == "ask" and effect != "forbid":
-            raise refuse("@outcome(\"ask\") is for a forbid: a permit allows")
-        if outcome in ("allow", "deny") and (outcome == "allow") != (effect == "permit"):
-            raise refuse(f"@outcome({outcome!r}) contradicts its effect ({effect})")
-        return outcome
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode(cls, mode: str) -> str:
-        if mode not in ("shadow", "enforce"):
-            raise refuse(f"@mode({mode!r}): use \"shadow\" or \"enforce\"")
-        return mode
-
-    @field_validator("approvers", mode="before")
-    @classmethod
-    def _approvers(cls, given: str) -> tuple[str, ...]:
-        approvers = tuple(part.strip() for part in given.split(",") if part.strip())
-        bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
-        if bad:
-            raise refuse(f"@approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id")
-        return approvers
-
-    @field_validator("quorum", mode="before")
-    @classmethod
-    def _quorum(cls, given: str) -> int:
-        text = given.strip()
-        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUORUM):
-            raise refuse(f"@quorum({text!r}): use a number from 1 to {MAX_QUORUM}")
-        return int(text)
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, channel: str) -> str:
-        if channel and not _CHANNEL.fullmatch(channel):
-            raise refuse(f"@channel({channel!r}) is not a channel id (C…)")
-        return channel
-
-    @field_validator("timeout", "sla", mode="before")
-    @classmethod
-    def _timeout(cls, given: str, info: ValidationInfo) -> int:
-        try:
-            return parse_duration(given, max_seconds=MAX_TIMEOUT)
-        except ValueError:
-            raise refuse(f"@{info.field_name}({given!r}): use a duration such as 30m, 2h, 1d") from None
-
-    @field_validator("step_up", mode="before")
-    @classmethod
-    def _step_up(cls, given: str) -> bool:
-        if given.strip().lower() not in ("", "true"):
-            raise refuse("@step_up takes no value (or \"true\"): write @step_up")
-        return True
-
-    @field_validator("require_attestation", mode="before")
-    @classmethod
-    def _attestation(cls, given: str) -> str:
-        name = given.strip()
-        if not ATTESTATION_NAME.fullmatch(name):
-            raise refuse(f"@require_attestation({name[:40]!r}): name a brief, 1 to 40 lowercase letters, digits or"
-                         " _ . - (`/agent attest brief NAME` writes it)")
-        return name
-
-    @field_validator("require_details", mode="before")
-    @classmethod
-    def _require_details(cls, given: str) -> bool:
-        said = given.strip().lower()
-        if said not in ("true", "false"):
-            raise refuse(f"@require_details({given!r}): use \"true\" (or \"false\")")
-        return said == "true"
-
-    @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", "sla", mode="before")
-    @classmethod
-    def _asks(cls, given: str, info: ValidationInfo) -> str:
-        """An annotation that routes an ask on a policy that does not ask is refused (checked before the
-        annotation's own check: the last "before" validator declared runs first)."""
-        if info.data.get("outcome") != "ask":
-            raise refuse(f"@{info.field_name} routes an ask: it needs @outcome(\"ask\")")
-        return given
 
 
 def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:

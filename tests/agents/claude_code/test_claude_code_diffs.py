@@ -147,8 +147,9 @@ async def test_the_change_on_the_ask_is_what_claude_code_writes(model: FakeAnthr
     cli = Claude(project=project, home=home, model_url=model.url, bot_url="http://127.0.0.1:9", key="-")
     files = {"lines.txt": b"one\ntwo\nthree\n", "all.txt": b"May, May, May\n", "win.txt": b"one\r\ntwo\r\n",
              "quoted.md": "She said \u201chello\u201d.\n".encode()}
-    edits = [("lines.txt", "two", ""), ("all.txt", "May", "June", True), ("win.txt", "one\ntwo", "one\nand two"),
-             ("quoted.md", 'said "hello"', 'said "goodbye"')]
+    edits: list[tuple[Any, ...]] = [("lines.txt", "two", ""), ("all.txt", "May", "June", True),
+                                    ("win.txt", "one\ntwo", "one\nand two"),
+                                    ("quoted.md", 'said "hello"', 'said "goodbye"')]
     calls: list[tuple[str, dict[str, Any]]] = []
     expected = {}
     for name, content in files.items():

@@ -103,10 +103,12 @@ class Decisions:
     def options(self, tool: types.Tool, arguments: dict[str, Any],
                 artifacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """What the card of the call `tool(arguments)` shows and checks, besides the call: its `artifacts` (by
-        default those its mark names, `artifacts`)."""
+        default those its mark names, `artifacts`). A call with artefacts is asked with `editable=False`: what is
+        forwarded is its arguments, so a reviewer's edit of the change (Revise) could not be what runs."""
         made = self.artifacts(tool, arguments) if artifacts is None else artifacts
+        fixed = {"editable": False} if made else {}  # the gateway forwards arguments: no edit of their change
         return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.server}"[:150],
-                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made}
+                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made, **fixed}
 
     def artifacts(self, tool: types.Tool, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         """What the call `tool(arguments)` changes (`marks.py`), as it is now."""

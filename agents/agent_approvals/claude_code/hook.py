@@ -134,7 +134,8 @@ async def ask(
     still as approved); ("deny", words, approval) when refused, still waiting past `wait`, or a file changed since
     the approval (asked again with the file as it is now); ("error", words, None) when it could not be asked or
     read."""
-    found = sourced(call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    # read and diffed off the event loop (the bot's HTTP hook runs in a worker's)
+    found = await asyncio.to_thread(sourced, call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
     session = re.sub(r"[^A-Za-z0-9_.:-]", "-", call.session)[:128]  # this session is the program's run
     options = {"agent": AGENT, "title": call.titled(found.note), "editable": False,
                **({"run": session} if session else {}), **options}
@@ -143,7 +144,7 @@ async def ask(
         async with asyncio.timeout(wait + MARGIN):
             decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,
                                                  artifacts=found.artifacts, **options)
-            if decided.approved and (changed := _changed(found, call.cwd)):
+            if decided.approved and (changed := await asyncio.to_thread(_changed, found, call.cwd)):
                 return "deny", await _asked_again(client, call, changed, may_read, options), decided
     except BadKey as exc:  # the bot refused the key (wrong, or revoked, perhaps while it waited): a refusal
         log.warning("%s(%s): not run: %s", call.tool, key, exc)
@@ -181,7 +182,7 @@ async def _asked_again(
 ) -> str:
     """Ask about the call again, with the change against the file as it is now (not waited for: the model's
     identical retry finds this card), and the words that say so."""
-    now = sourced(call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    now = await asyncio.to_thread(sourced, call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
     again = await client.request_tool(call.tool, call.arguments, idempotency_key=_key(call, now),
                                       artifacts=now.artifacts, **{**options, "title": call.titled(now.note)})
     where = again.card_url or f"approval {again.id}"

@@ -36,8 +36,10 @@ middleware's stop the loop: the result is returned as the graph left it, for the
 
 What a call changes can go on its card (an artefact, `agent_approvals.artifacts`): `artifacts=` maps a tool's name
 to a function of the call's arguments that returns its artefact (or a list, or None), e.g.
-`{"send_email": lambda a: message(a["to"], a["body"])}`; an edited call's artefacts are made from the edited
-arguments. A tool not in the mapping is asked about with its arguments alone.
+`{"send_email": lambda a: message(a["to"], a["body"])}`. A call with artefacts is asked with `editable=False`: the
+graph runs the tool with its arguments, so neither they nor the change made of them (the message's body, a file's
+new text, which Revise could edit) may be edited into something else than what runs; Revise sends feedback. A tool
+not in the mapping is asked about with its arguments alone.
 
 Durable with a persistent checkpointer (e.g. `AsyncSqliteSaver`): if the process dies while a person decides,
 `resume_with_approvals(graph, config, client=...)` in another process (for instance when the approval's
@@ -217,9 +219,10 @@ class _Asker:
         if self.within is not None:
             options["timeout"] = self.within
         for edit in range(MAX_EDITS + 1):
+            made = declared(self.artifacts, name, arguments)
             decided = await self.client.tool_decision(  # used once: one a dead process used is asked again
-                name, arguments, schema=schema, editable=editable, idempotency_key=self._key(key, edit),
-                artifacts=declared(self.artifacts, name, arguments), **options
+                name, arguments, schema=schema, editable=editable and not made,  # (see `invoke_with_approvals`)
+                idempotency_key=self._key(key, edit), artifacts=made, **options
             )
             if editable and decided.status == "revised" and decided.arguments and decided.arguments != arguments:
                 arguments = dict(decided.arguments)  # an edit: the edited call is asked about again

@@ -100,16 +100,19 @@ class Decisions:
         self.progress_every = progress_every
         self.marks = marks or Marks()
 
-    def options(self, tool: types.Tool, arguments: dict[str, Any],
-                artifacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    async def options(self, tool: types.Tool, arguments: dict[str, Any],
+                      artifacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """What the card of the call `tool(arguments)` shows and checks, besides the call: its `artifacts` (by
-        default those its mark names, `artifacts`)."""
-        made = self.artifacts(tool, arguments) if artifacts is None else artifacts
+        default those its mark names, `artifacts`). A call with artefacts is asked with `editable=False`: what is
+        forwarded is its arguments, so a reviewer's edit of the change (Revise) could not be what runs."""
+        made = await asyncio.to_thread(self.artifacts, tool, arguments) if artifacts is None else artifacts
+        fixed = {"editable": False} if made else {}  # the gateway forwards arguments: no edit of their change
         return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.server}"[:150],
-                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made}
+                "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made, **fixed}
 
     def artifacts(self, tool: types.Tool, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-        """What the call `tool(arguments)` changes (`marks.py`), as it is now."""
+        """What the call `tool(arguments)` changes (`marks.py`), as it is now (it may read a file: call it off the
+        event loop)."""
         return self.marks.artifacts(tool.name, dict(tool.input_schema), arguments)
 
     async def ask(self, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
@@ -117,7 +120,7 @@ class Decisions:
         error."""
         try:
             return await self.client.request_tool(tool.name, arguments, idempotency_key=key,
-                                                  **self.options(tool, arguments))
+                                                  **await self.options(tool, arguments))
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
 
@@ -134,7 +137,7 @@ class Decisions:
         else the approval still pending; `key` names the call exactly (`call_key`) and the `artifacts` it makes."""
         try:
             return await self.client.tool_decision(tool.name, arguments, idempotency_key=key, at_most=patience,
-                                                   **self.options(tool, arguments, artifacts))
+                                                   **await self.options(tool, arguments, artifacts))
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
 
@@ -142,7 +145,7 @@ class Decisions:
         """The decision on `tool(arguments)` (approved: used once), with progress notifications to the client
         while a person decides. A client that gives up (it cancels the request, or times out) has its card
         withdrawn."""
-        options = self.options(tool, arguments)
+        options = await self.options(tool, arguments)
         asking = asyncio.ensure_future(self.client.tool_decision(tool.name, arguments, idempotency_key=key,
                                                                  **options))
         waited = 0

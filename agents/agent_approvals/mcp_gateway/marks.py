@@ -138,8 +138,11 @@ class Marks:
         return normalised({"kind": "file", "path": path, "before": before, "after": values["after"]})
 
     def changed(self, approved: Sequence[Mapping[str, Any]]) -> str:
-        """Why a file an approved call changes is no longer as approved (`disk_mismatch` on the digests the
-        approval answers: the path and its `before_sha256`), else ""."""
+        """Why an approved call may not be forwarded as it is: a reviewer edited its change (the gateway forwards
+        the arguments, not an edited artefact), or a file it changes is no longer as approved (`disk_mismatch` on
+        the digests the approval answers: the path and its `before_sha256`); else ""."""
+        if any(shown.get("edited") is True for shown in approved):
+            return "the change was edited by its reviewer, and the gateway forwards only the call as made"
         for shown in approved:
             if shown.get("kind") != "file" or not isinstance(shown.get("path"), str):
                 continue

@@ -8,12 +8,14 @@ file as it is now, whose approval then runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agent_approvals.artifacts import artifact_sha256, file_change, text_sha256
+from agent_approvals.claude_code.edits import sourced
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, bot_env, start_worker
@@ -132,3 +134,46 @@ async def test_a_file_changed_after_the_approval_is_not_edited_and_is_asked_agai
 ) -> None:
     bot, key = worker
     await file_changed_after_the_approval(bot, key, slack, installed(tmp_path, model, bot, key, hook))
+
+
+async def test_the_change_on_the_ask_is_what_claude_code_writes(model: FakeAnthropic, tmp_path: Path) -> None:
+    """`edits.sourced`, computed before each call, against what the real CLI then writes (no hook: the project's
+    settings accept edits): Claude Code's own rules (an empty new_string taking its line break, replace_all, a
+    CRLF file, curly quotes found by straight ones, a notebook's cell replaced, a Write of a new file)."""
+    project, home = tmp_path / "shop-api", tmp_path / "home"
+    (project / ".claude").mkdir(parents=True)
+    home.mkdir()
+    (project / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"defaultMode": "acceptEdits"}}))
+    cli = Claude(project=project, home=home, model_url=model.url, bot_url="http://127.0.0.1:9", key="-")
+    files = {"lines.txt": b"one\ntwo\nthree\n", "all.txt": b"May, May, May\n", "win.txt": b"one\r\ntwo\r\n",
+             "quoted.md": "She said \u201chello\u201d.\n".encode()}
+    edits: list[tuple[Any, ...]] = [("lines.txt", "two", ""), ("all.txt", "May", "June", True),
+                                    ("win.txt", "one\ntwo", "one\nand two"),
+                                    ("quoted.md", 'said "hello"', 'said "goodbye"')]
+    calls: list[tuple[str, dict[str, Any]]] = []
+    expected = {}
+    for name, content in files.items():
+        (project / name).write_bytes(content)
+    for name, old, new, *every in edits:
+        arguments = {"file_path": str(project / name), "old_string": old, "new_string": new,
+                     **({"replace_all": True} if every else {})}
+        [change] = sourced("Edit", arguments, cwd=str(project)).artifacts
+        expected[name] = change["after"]
+        calls += [("Read", {"file_path": str(project / name)}), ("Edit", arguments)]
+    notebook = {"cells": [{"cell_type": "code", "execution_count": 2, "id": "c1", "metadata": {},
+                           "outputs": [{"output_type": "stream", "name": "stdout", "text": ["4\n"]}],
+                           "source": ["print(2 + 2)"]}], "metadata": {"language_info": {"name": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (project / "nb.ipynb").write_text(json.dumps(notebook, indent=1))
+    cell = {"notebook_path": str(project / "nb.ipynb"), "cell_id": "c1", "new_source": "print(3 + 3)"}
+    [notebook_change] = sourced("NotebookEdit", cell, cwd=str(project)).artifacts
+    write = {"file_path": str(project / "src" / "new.py"), "content": "print('new')\n"}
+    [created] = sourced("Write", write, cwd=str(project)).artifacts
+    assert created["before"] is None
+    done = await cli.run(*calls, ("Read", {"file_path": str(project / "nb.ipynb")}), ("NotebookEdit", cell),
+                         ("Write", write))
+    assert not any(told["error"] for told in done.told), done.told
+    for name, after in expected.items():
+        assert (project / name).read_bytes().decode() == after, name
+    assert (project / "src" / "new.py").read_text() == created["after"]
+    assert (project / "nb.ipynb").read_text() == notebook_change["after"]

@@ -2,7 +2,8 @@
 a real upstream (tests/support/mcp_upstream.py `--mode files`: `write_file` marks its file change in its
 inputSchema, `x-artifact`; `save_note` does not, and the gateway's `--artifact` marks it). The API's answer names
 the change (the file now and the file as the call writes it); approved, the upstream writes it; the file changed
-between the approval and the forward: not forwarded, `isError` with the reason. Files outside `--files` are never
+between the approval and the forward: not forwarded, `isError` with the reason; such a call's card offers no edit
+(the gateway forwards the call as made), and an edited change is never forwarded. Files outside `--files` are never
 read. The marks themselves (what one must say) are checked without processes."""
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from agent_approvals.artifacts import artifact_sha256, file_change, text_sha256
 from agent_approvals.mcp_gateway.marks import BadMark, Marks, configured, marks_of
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
+from tests.conftest import BOB, Worker, block_texts
 from tests.support.api import Client
 from tests.support.hitl import click, nth_card
 from tests.support.homes import approval_id_of
@@ -51,6 +53,7 @@ async def test_a_marked_tools_change_is_on_the_ask_and_written_as_approved(
                                                                           "content": "in June\n"}))
         card = await nth_card(slack, 1, within=30)
         assert await carried(bot, key, card) == digest(notes, "the prices go up in May\n", "in June\n")
+        assert FIXED_ARGUMENTS in block_texts(card)  # the gateway forwards the call as made: no edit of its change
         await click(slack, card, "approval_approve", user=BOB)
         written = await asyncio.wait_for(writing, 30)
         assert not written.is_error and notes.read_text() == "in June\n"
@@ -118,3 +121,6 @@ def test_marks_say_which_argument_holds_what(tmp_path: Path) -> None:
     assert marks.artifacts("save_note", schema, {"name": str(tmp_path / "n.txt"), "text": "t"}) == [
         file_change(str(tmp_path / "n.txt"), None, "t")]  # the gateway's own mark wins
     assert json.loads(NOTE_MARK)["kind"] == "file"
+    edited = {"kind": "message", "sha256": "0" * 64, "edited": True}
+    assert marks.changed([edited]) == ("the change was edited by its reviewer, and the gateway forwards only the"
+                                       " call as made")

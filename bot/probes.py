@@ -7,18 +7,20 @@ A worker whose `auth.test` got no answer at start (Slack unreachable) is not rea
 ask again: `keep_asking` asks Slack itself, after `ASK_FIRST_SECONDS` and then twice as long each time up to every
 `ASK_AGAIN_SECONDS`, until it answers (never for a refused token, which only a restart with another can mend). The
 same for ALERTS_CHANNEL (bot/slack/alerts_channel.py): not checked at start, the worker is not ready ("alerts") until
-Slack answers `conversations.info`. `/healthz` (bot/server.py) stays, with its fuller, slower word."""
+Slack answers `conversations.info`. `/healthz` (`health`, below) stays, with its fuller, slower word."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.core.version import __version__
 from bot.services import Services
 from bot.store import StoreUnavailable
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 READY_REDIS_TIMEOUT = 0.5  # seconds: inside a one-second probe's timeout, with room for the answer
 ASK_FIRST_SECONDS = 1.0
 ASK_AGAIN_SECONDS = 15.0
+HEALTH_REDIS_TIMEOUT = 0.5  # /healthz: a slower answer says Redis is slow
+HEALTH_REDIS_SLOW_MS = 250.0
 
 
 class Known(Protocol):
@@ -39,6 +43,21 @@ class Known(Protocol):
     def refused(self) -> str | None: ...
 
     async def answer(self) -> dict[str, Any] | None: ...
+
+
+class Served(Protocol):
+    """What `/healthz` reads of the workspaces a worker serves (`bot.slackapp.app.Workspaces`)."""
+
+    @property
+    def home(self) -> Known: ...
+
+    async def listing(self) -> list[dict[str, Any]]: ...
+
+
+class Serving(Protocol):
+    """What `/healthz` reads of a worker's tenants (`bot.tenancy.Tenancy`): the parts of each workspace served."""
+
+    def serving(self) -> Sequence[Services]: ...
 
 
 class Checked(Protocol):
@@ -155,3 +174,59 @@ async def again() -> AsyncIterator[None]:
         await asyncio.sleep(wait)
         yield
         wait = min(wait * 2, ASK_AGAIN_SECONDS)
+
+
+async def health(services: Services, workspaces: Served, *, tenancy: Serving | None = None) -> dict[str, object]:
+    """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
+    here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
+    doing, and its version. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded"
+    when Slack has not answered its `auth.test` yet, when Redis is slow or unreachable or Slack refuses another
+    workspace's token. What this worker is doing counts every tenant it serves (`tenancy`)."""
+    workspace = workspaces.home
+    serving = [services] if tenancy is None else tenancy.serving()
+    started = time.perf_counter()
+    redis = "ok"
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            await services.store.ping()
+    except TimeoutError:
+        redis = "slow"
+    except StoreUnavailable:
+        redis = "unreachable"
+    ping_ms = round((time.perf_counter() - started) * 1000, 2)
+    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
+        redis = "slow"
+    refused = workspace.refused
+    policies = services.approvals.policies
+    slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
+    listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
+    others_refused = [w["id"] for w in listed[1:] if w["slack"].startswith("token refused")]
+    well = redis == "ok" and workspace.known and not others_refused
+    return {
+        "status": "down" if refused else "ok" if well else "degraded",
+        "slack": slack,
+        "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
+        "redis": redis,
+        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
+        "worker": services.worker_id,
+        "version": __version__,
+        "active_runs": sum(parts.runs.active_runs for parts in serving),
+        "waiting_approvals": sum(parts.waiter.waiting for parts in serving),
+        "api_long_polls": sum(parts.api.waiters.count for parts in serving),
+        "receipts": "on" if services.api.receipts is not None else "off",  # never a key
+        "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
+        **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),
+    }
+
+
+async def archive_health(services: Services) -> dict[str, object]:
+    """How far the audit archive is behind (AUDIT_ARCHIVE): entries, the oldest one's age, the last seq archived."""
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            behind, age = await services.store.audit.archive_lag(now=time.time())
+            through = await services.store.audit.archived_through()
+    except (TimeoutError, StoreUnavailable):
+        return {"lag_entries": None, "lag_seconds": None, "archived_through": None}
+    restored = services.archiver.restored if services.archiver is not None else ""
+    return {"lag_entries": behind, "lag_seconds": round(age, 1), "archived_through": through,
+            **({"restored": restored} if restored else {})}

@@ -44,7 +44,7 @@ from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
-from bot.probes import add_probe_routes
+from bot.probes import add_probe_routes, health
 from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
@@ -66,8 +66,6 @@ from bot.tenancy import Tenancy
 LISTEN_BACKLOG = 1024
 KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has to send a request's headers
 # /healthz: a Redis that takes longer than this to answer PING makes the worker "degraded" (slow)
-HEALTH_REDIS_TIMEOUT = 0.5
-HEALTH_REDIS_SLOW_MS = 250.0
 
 VERSION_HEADER = "X-Bot-Version"  # on every answer: bot.__version__ (docs/operators/upgrades.md)
 
@@ -445,59 +443,3 @@ def is_loopback(address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
-
-
-async def health(services: Services, workspaces: Workspaces, *, tenancy: Tenancy | None = None) -> dict[str, object]:
-    """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
-    here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
-    doing, and its version. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded"
-    when Slack has not answered its `auth.test` yet, when Redis is slow or unreachable or Slack refuses another
-    workspace's token. What this worker is doing counts every tenant it serves (`tenancy`)."""
-    workspace = workspaces.home
-    serving = [services] if tenancy is None else tenancy.serving()
-    started = time.perf_counter()
-    redis = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
-            await services.store.ping()
-    except TimeoutError:
-        redis = "slow"
-    except StoreUnavailable:
-        redis = "unreachable"
-    ping_ms = round((time.perf_counter() - started) * 1000, 2)
-    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
-        redis = "slow"
-    refused = workspace.refused
-    policies = services.approvals.policies
-    slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
-    listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
-    others_refused = [w["id"] for w in listed[1:] if w["slack"].startswith("token refused")]
-    well = redis == "ok" and workspace.known and not others_refused
-    return {
-        "status": "down" if refused else "ok" if well else "degraded",
-        "slack": slack,
-        "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
-        "redis": redis,
-        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
-        "worker": services.worker_id,
-        "version": __version__,
-        "active_runs": sum(parts.runs.active_runs for parts in serving),
-        "waiting_approvals": sum(parts.waiter.waiting for parts in serving),
-        "api_long_polls": sum(parts.api.waiters.count for parts in serving),
-        "receipts": "on" if services.api.receipts is not None else "off",  # never a key
-        "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
-        **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),
-    }
-
-
-async def archive_health(services: Services) -> dict[str, object]:
-    """How far the audit archive is behind (AUDIT_ARCHIVE): entries, the oldest one's age, the last seq archived."""
-    try:
-        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
-            behind, age = await services.store.audit.archive_lag(now=time.time())
-            through = await services.store.audit.archived_through()
-    except (TimeoutError, StoreUnavailable):
-        return {"lag_entries": None, "lag_seconds": None, "archived_through": None}
-    restored = services.archiver.restored if services.archiver is not None else ""
-    return {"lag_entries": behind, "lag_seconds": round(age, 1), "archived_through": through,
-            **({"restored": restored} if restored else {})}

@@ -49,6 +49,7 @@ from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import Edge, Workspaces, slack_events_handler
+from bot.slackapp.listeners.sponsors import SponsorCheck, recheck_sponsors
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.brief_page import add_brief_routes
 from bot.stepup.changes_page import ChangePages, add_change_routes
@@ -197,6 +198,8 @@ def add_worker_routes(
     async def start_checking(_: web.Application) -> None:
         checking.append(asyncio.create_task(recheck_tokens(workspaces, settings.token_check_seconds),
                                             name="tokens-again"))
+        checking.append(asyncio.create_task(recheck_sponsors(SponsorCheck(services, tenancy=tenancy),
+                                                             settings.token_check_seconds), name="sponsors-again"))
 
     async def stop_checking(_: web.Application) -> None:
         await stop_task(*checking)

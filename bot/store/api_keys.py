@@ -298,6 +298,18 @@ class ApiKeys:
 
     async def all(self) -> list[ApiKey]:
         """Every key that stands, by name."""
+        found = (self._from(raw, digest) for raw, digest in await self._records())
+        return [key for key in found if key is not None]
+
+    async def sponsors_to_ask(self, now: float) -> list[ApiKey]:
+        """The keys that work at `now` whose sponsor's leaving is not noted (`sponsor_left`): those whose sponsors
+        the workers ask Slack about again (deactivated without the `user_change` event reaching the bot)."""
+        found = (self._from(raw, digest) for raw, digest in await self._records()
+                 if raw.get("sponsor") and "sponsor_left_at" not in raw and "revoked_at" not in raw)
+        return [key for key in found if key is not None and not key.expired(now)]
+
+    async def _records(self) -> list[tuple[dict[str, str], str]]:
+        """The record and sha256 of every key that stands, by name."""
         names = await aw(self._s.redis.hgetall(self._k.api_key_names))
         if not names:
             return []
@@ -306,8 +318,7 @@ class ApiKeys:
             for digest in digests:
                 pipe.hgetall(self._k.api_key(digest))
             replies = await pipe.execute()
-        found = (self._from(raw, digest) for raw, digest in zip(replies, digests, strict=True) if raw)
-        return [key for key in found if key is not None]
+        return [(raw, digest) for raw, digest in zip(replies, digests, strict=True) if raw]
 
     async def last_used(self, keys: Sequence[ApiKey]) -> dict[str, float]:
         """When each of `keys` was last used (by id; absent: never, or not since this was kept)."""

@@ -5,6 +5,7 @@ once. A real worker (`python -m bot`), the local Slack, signed requests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -100,3 +101,38 @@ async def test_a_sponsor_deactivated_in_slack_is_said_to_the_admins_once_and_aud
     found = await left()
     assert [(e["key"], e["sponsor"]) for e in found] == [("mailer", CAROL)] and found[0]["key_id"].startswith("k-")
     assert len(said()) == 1
+
+
+async def test_a_sponsor_deactivated_without_the_event_is_found_when_slack_is_asked_again_and_said_once(
+    cluster: Cluster, slack: SlackStandIn, store: Store, redis_url: str
+) -> None:
+    """The `user_change` event never reaches the bot (the worker was down, the app installed after): each
+    TOKEN_CHECK_INTERVAL the worker asks Slack (`users.info`) about the sponsors of the keys that work, finds the one
+    deactivated, says it to the admins and audits `sponsor_left` once, as the event does; asked no more after."""
+    env = {"REDIS_URL": redis_url}
+    for name, sponsor in (("mailer", CAROL), ("nightly", BOB)):
+        assert (await bot_command("keys", "create", name, "--channel", SALES, "--sponsor", sponsor,
+                                  environ=env)).returncode == 0
+    await cluster.start(ALERTS_CHANNEL=ALERTS, TOKEN_CHECK_INTERVAL="1")
+
+    def asked(person: str) -> int:
+        return sum(1 for call in slack.calls("users.info") if call.args.get("user") == person)
+
+    await until(lambda: asked(CAROL) and asked(BOB), what="the sponsors asked about again")
+    assert not slack.messages(ALERTS)  # both active: nothing said
+    carol = next(person for person in slack.people() if person.id == CAROL)
+    slack.set_user(dataclasses.replace(carol, deleted=True))  # deactivated; no event sent
+    assert not any(call.method.startswith("events") for call in slack.calls())
+
+    def said() -> list[str]:
+        return [m.get("text", "") for m in slack.messages(ALERTS) if "was deactivated" in m.get("text", "")]
+
+    await until(said, what="the admins told in ALERTS_CHANNEL", within=15)
+    assert f"<@{CAROL}> was deactivated in Slack, and sponsors API key(s) `mailer`" in said()[0]
+    assert "nightly" not in said()[0]
+    carol_asked, bob_asked = asked(CAROL), asked(BOB)
+    await until(lambda: asked(BOB) >= bob_asked + 2, what="two more checks", within=15)
+    assert asked(CAROL) <= carol_asked + 1  # (one check may have been under way): her leaving is noted, not asked
+    assert len(said()) == 1
+    found = [e for e in await store.audit.entries() if e["event"] == "sponsor_left"]
+    assert [(e["key"], e["sponsor"]) for e in found] == [("mailer", CAROL)] and found[0]["key_id"].startswith("k-")

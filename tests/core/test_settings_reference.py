@@ -57,6 +57,12 @@ def test_required_and_defaults_are_read_from_the_fields() -> None:
     assert rows["`ADMIN_USERS`"].startswith("| `ADMIN_USERS` | | | ")
 
 
+def test_the_rows_say_all_a_setting_does() -> None:
+    """TOKEN_CHECK_INTERVAL's checks ask about the keys' sponsors too (bot/slackapp/listeners/sponsors.py)."""
+    rows = {line.split("|")[1].strip(): line for line in docs_table().splitlines()[2:]}
+    assert "sponsors (`users.info`" in rows["`TOKEN_CHECK_INTERVAL`"]
+
+
 class WithAnotherText(Settings):
     port: int = Field(default=3000, validation_alias="PORT", description="the port")
 

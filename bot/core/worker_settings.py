@@ -32,7 +32,9 @@ class WorkerProcess(BaseModel):
         default=None, validation_alias="MODEL_CONFIG",
         description=(
             "path to an AutoGen `ChatCompletionClient` component config, JSON or YAML; or a list of them (or "
-            "`{clients: [...]}`) tried in order when one fails"
+            "`{clients: [...]}`) tried in order when one fails: the model of the `/agent` runs, which also writes the"
+            " one-sentence summary of a program's ask on its card (labelled as written by a model; unset: the"
+            " deterministic sentence alone)"
         ),
     )
     openai_api_key: SecretStr | None = Field(

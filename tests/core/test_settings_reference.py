@@ -58,8 +58,10 @@ def test_required_and_defaults_are_read_from_the_fields() -> None:
 
 
 def test_the_rows_say_all_a_setting_does() -> None:
-    """TOKEN_CHECK_INTERVAL's checks ask about the keys' sponsors too (bot/slackapp/listeners/sponsors.py)."""
+    """MODEL_CONFIG's model writes the one-sentence summary of a program's ask too (bot/runs/summaries.py), and
+    TOKEN_CHECK_INTERVAL's checks ask about the keys' sponsors too (bot/slackapp/listeners/sponsors.py)."""
     rows = {line.split("|")[1].strip(): line for line in docs_table().splitlines()[2:]}
+    assert "one-sentence summary of a program's ask" in rows["`MODEL_CONFIG`"]
     assert "sponsors (`users.info`" in rows["`TOKEN_CHECK_INTERVAL`"]
 
 

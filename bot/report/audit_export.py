@@ -16,10 +16,11 @@ Neither changes the columns, nor anything but such text.
 Both carry each entry's `seq` (bot/audit/), as stored: the CSV as its last column. `python -m bot audit verify`
 checks them. With no audit log under REDIS_KEY_PREFIX it says so and exits 1.
 
-Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`); a JSON line keeps `at`
-in epoch seconds, as stored, and adds `at_utc`. Names: where Slack tells them (`bot/report/names.py`), `by_name`,
-`for_name`, `delegate_name`, `requester_name`, `mentioned_names` and `to_names` stand next to the ids (CSV columns
-after the others; JSON keys only when known).
+Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`), and a decision's
+`delivered_at`, `opened_at` and `decided_at` (#80: a time to decide, read in seconds) to the millisecond
+(`2026-11-23T14:05:09.250Z`); a JSON line keeps `at` in epoch seconds, as stored, and adds `at_utc`. Names: where
+Slack tells them (`bot/report/names.py`), `by_name`, `for_name`, `delegate_name`, `requester_name`,
+`mentioned_names` and `to_names` stand next to the ids (CSV columns after the others; JSON keys only when known).
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ COLUMNS = (
     "amr",
     "passkey",
     "assured_at",
+    # a reviewer's edit of the change (#79): the digests of the artefacts they edited, comma-separated
+    "edited_artifacts",
+    # how the person decided (#80, bot/store/lua/lib/oversight.lua): when the card reached them, when they opened its
+    # details (empty: never), when they decided, the card's reading time and whether they decided sooner than it
+    "delivered_at",
+    "opened_at",
+    "decided_at",
+    "read_seconds",
+    "fast",
     # the names of the people the entry names, where Slack tells them (bot/report/names.py)
     "by_name",
     "for_name",
@@ -93,6 +103,8 @@ COLUMNS = (
     "seq",
 )
 TIMES = ("at", "due", "until")  # epoch seconds in the log; ISO 8601 UTC in the CSV
+# epoch seconds in the log; ISO 8601 UTC to the millisecond in the CSV (a time to decide is read in seconds)
+PRECISE_TIMES = ("delivered_at", "opened_at", "decided_at")
 
 # C0 but tab and newline, DEL, C1: what a terminal may act on rather than show
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -172,15 +184,19 @@ def _quiet_stdout(stream: TextIO) -> None:
             os.dup2(devnull, sys.stdout.fileno())
 
 
-def iso_utc(value: str) -> str:
-    """Epoch seconds as ISO 8601 UTC (`2026-11-23T14:05:09Z`); any other text as it is."""
+def iso_utc(value: str, *, millis: bool = False) -> str:
+    """Epoch seconds as ISO 8601 UTC (`2026-11-23T14:05:09Z`; `millis`: `2026-11-23T14:05:09.250Z`); any other
+    text as it is."""
     try:
         seconds = float(value)
     except ValueError:
         return value
     if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:  # year 10000
         return value
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    if not millis:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    whole, part = divmod(round(seconds * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{part:03d}Z"
 
 
 def csv_row(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
@@ -189,6 +205,9 @@ def csv_row(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
     for name in TIMES:
         if name in row:
             row[name] = iso_utc(row[name])
+    for name in PRECISE_TIMES:
+        if name in row:
+            row[name] = iso_utc(row[name], millis=True)
     return {name: safe_cell(row[name]) for name in COLUMNS if name in row}
 
 

@@ -1,7 +1,8 @@
 """Every agent has a person accountable (issue 80.6): `python -m bot keys create ... --sponsor @U…` and `keys sponsor`
 keep the key's sponsor, its cards say "agent NAME, sponsored by …", `keys list` and `hitl_keys_without_sponsor` name
-the keys without one, and a sponsor deactivated in Slack (the `user_change` event) is said to the admins and audited
-once. A real worker (`python -m bot`), the local Slack, signed requests."""
+the keys without one, and a sponsor deactivated in Slack (the `user_change` event, or found when the worker asks
+Slack about the sponsors again, a bounded number each TOKEN_CHECK_INTERVAL) is said to the admins and audited once.
+A real worker (`python -m bot`), the local Slack, signed requests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import re
 import pytest
 from agent_approvals import ApprovalsClient
 
+from bot.devslack.model import DevUser, RecordedCall
 from bot.devslack.server import SlackStandIn
+from bot.slackapp.listeners.sponsors import SPONSORS_EACH
 from bot.store import Store
 from tests.conftest import BOB, CAROL, SALES
 from tests.support.blockkit import assert_valid
@@ -136,3 +139,30 @@ async def test_a_sponsor_deactivated_without_the_event_is_found_when_slack_is_as
     assert len(said()) == 1
     found = [e for e in await store.audit.entries() if e["event"] == "sponsor_left"]
     assert [(e["key"], e["sponsor"]) for e in found] == [("mailer", CAROL)] and found[0]["key_id"].startswith("k-")
+
+
+async def test_the_sponsors_are_asked_about_in_turn_a_bounded_number_per_check(
+    cluster: Cluster, slack: SlackStandIn, store: Store
+) -> None:
+    """25 sponsors: each TOKEN_CHECK_INTERVAL a worker asks Slack about SPONSORS_EACH (20) of them, the next ones in
+    turn, so every sponsor is asked within two checks and no check asks more."""
+    people = [f"U0SPONSOR{n:02d}" for n in range(25)]
+    for n, person in enumerate(people):
+        slack.set_user(DevUser(id=person, name=f"sponsor{n}", real_name=f"Sponsor {n}"))
+        assert await store.api_keys.create(f"agent{n:02d}", [SALES], by="U0ADMIN", sponsor=person) is not None
+    await cluster.start(TOKEN_CHECK_INTERVAL="1")
+
+    def asked() -> list[RecordedCall]:
+        return [call for call in slack.calls("users.info") if call.args.get("user") in people]
+
+    await until(lambda: {call.args["user"] for call in asked()} == set(people) and len(asked()) >= 40,
+                what="every sponsor asked, in two checks", within=20)
+    checks: list[list[str]] = [[]]
+    calls = asked()
+    for before, call in zip([None, *calls], calls, strict=False):
+        if before is not None and call.at - before.at > 0.75:  # the checks are TOKEN_CHECK_INTERVAL (1 s) apart
+            checks.append([])
+        checks[-1].append(call.args["user"])
+    assert [len(check) for check in checks[:2]] == [SPONSORS_EACH, SPONSORS_EACH], checks
+    assert checks[0] == people[:SPONSORS_EACH] and checks[1][:5] == people[SPONSORS_EACH:]  # the next ones in turn
+    assert max(len(check) for check in checks) == SPONSORS_EACH

@@ -18,7 +18,8 @@ at the edge), never from the app: one Bolt app serves every workspace.
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
     attest.py         `/agent attest ...` (fit to decide; for slash_command.py) and the brief's modal
-    sponsors.py       `user_change`: a deactivated person who sponsors API keys, said to the admins
+    sponsors.py       `user_change`: a deactivated person who sponsors API keys, said to the admins (and
+                      `SponsorCheck`: the sponsors asked about again each TOKEN_CHECK_INTERVAL)
     installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app,
                       workspaces)`, called by the app factory)"""
 

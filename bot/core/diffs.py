@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 CONTEXT: Final = 3  # lines of context around a change (as `diff -u`)
@@ -76,6 +76,8 @@ class FileChange:
     new_file: bool = False
     deleted: bool = False
     lines_left: int = 0
+    context_only: bool = False  # the file was given whole, kept as its diff: no unchanged line beyond the context
+
 
     @property
     def first_hunk(self) -> Hunk | None:
@@ -143,6 +145,15 @@ def _kept(path: str, hunks: Sequence[Hunk], added: int, removed: int, **flags: b
         room -= len(kept[-1].lines)
     left = sum(len(h.lines) for h in hunks) - sum(len(h.lines) for h in kept)
     return FileChange(path, tuple(kept), added, removed, lines_left=left, **flags)
+
+
+def unified(before: str, after: str) -> str:
+    """The whole unified diff of `before` to `after` (its hunks with CONTEXT lines around each change, no file
+    headers, every hunk: MAX_DIFF_LINES applies when it is read); "" when nothing changed. What the plane keeps of a
+    file given whole that Revise does not edit (bot/api/service.py `kept_artifact`): `from_diff` reads it back to
+    the same hunks as `from_texts`."""
+    hunks, _, _ = _hunks_of(_lines(before), _lines(after))
+    return "".join(hunk.text() + "\n" for hunk in hunks)
 
 
 def from_texts(path: str, before: str | None, after: str | None) -> FileChange:
@@ -214,6 +225,9 @@ def file_changes(artifact: Mapping[str, Any]) -> list[FileChange]:
         return []
     path = str(artifact.get("path") or "")
     diff = artifact.get("diff")
+    if isinstance(diff, str) and artifact.get("context_lines") is not None:  # given whole, kept as its diff
+        return [replace(change, context_only=True) for change in from_diff(path, diff)] or [
+            FileChange(path, (), 0, 0, context_only=True)]
     if isinstance(diff, str):
         return from_diff(path, diff)
     before, after = artifact.get("before"), artifact.get("after")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
-from agent_approvals.artifacts import artifact_sha256
+from agent_approvals.canonical import jcs
 
 from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request, new_call_id
 from bot.api.keys import create_key
@@ -32,6 +33,8 @@ from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.api.shown import NameOf, decider_names, view
 from bot.approvals import REFUSAL_QUIET, ApprovalService, OpenRefused, ProgramAsk
+from bot.core.artifact_edits import EDITABLE_CHARS
+from bot.core.diffs import CONTEXT, unified
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
 from bot.core.plain_summary import plain_summary, tool_description
@@ -421,9 +424,24 @@ def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRe
 
 
 def artifacts_json(artifacts: Sequence[Mapping[str, Any]]) -> str:
-    """An ask's artefacts (normalised) as the approval keeps them: JSON of the list, each with the `sha256` a receipt
-    binds (of the artefact as asked, before anything in it is hidden from people); "" for none."""
+    """An ask's artefacts (normalised) as the approval keeps them (`kept_artifact`): JSON of the list, each with the
+    `sha256` a receipt binds (of the artefact as asked, before anything in it is hidden from people); "" for none."""
     if not artifacts:
         return ""
-    return json.dumps([{**artifact, "sha256": artifact_sha256(artifact)} for artifact in artifacts],
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps([kept_artifact(artifact) for artifact in artifacts], ensure_ascii=False, separators=(",", ":"))
+
+
+def kept_artifact(artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """One artefact (normalised) as the approval keeps it, with its `sha256` (the digest of the artefact as asked:
+    what a receipt binds). Nothing nobody is shown is kept: a file change given as before/after whose `after` is
+    longer than Revise edits (`EDITABLE_CHARS`) is kept as its unified diff (`CONTEXT` lines around each change,
+    `context_lines` saying so) with its `before_sha256`, not its whole texts; so the one door of free text reads
+    only the diff, and no line beyond the context (nor a secret on it) is stored. A smaller one keeps its texts
+    (Revise edits its `after`)."""
+    digest = hashlib.sha256(jcs(artifact)).hexdigest()  # normalised already (CheckedAsk): not normalised again
+    before, after = artifact.get("before"), artifact.get("after")
+    if (artifact.get("kind") != "file" or not isinstance(before, str) or not isinstance(after, str)
+            or len(after) <= EDITABLE_CHARS):
+        return {**artifact, "sha256": digest}
+    return {"kind": "file", "path": artifact["path"], "before": None, "after": None, "diff": unified(before, after),
+            "before_sha256": artifact["before_sha256"], "context_lines": CONTEXT, "sha256": digest}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 CONTEXT: Final = 3  # lines of context around a change (as `diff -u`)
@@ -76,6 +76,8 @@ class FileChange:
     new_file: bool = False
     deleted: bool = False
     lines_left: int = 0
+    context_only: bool = False  # the file was given whole, kept as its diff: no unchanged line beyond the context
+
 
     @property
     def first_hunk(self) -> Hunk | None:
@@ -111,10 +113,83 @@ def _lines(text: str | None) -> list[str]:
     return [] if text is None else text.splitlines()
 
 
+SMALL: Final = 200  # lines of a differing middle left to difflib whole (a larger one is split at a unique line)
+
+
+def _common(a: list[str], b: list[str], *, tail: bool = False) -> int:
+    """How many lines `a` and `b` have in common at their start (at their end with `tail`): list slices compared
+    (in C), halving the step."""
+    if tail:
+        a, b = a[::-1], b[::-1]
+    found, step = 0, max(1, min(len(a), len(b)))
+    while step:
+        if found + step <= min(len(a), len(b)) and a[found:found + step] == b[found:found + step]:
+            found += step
+        else:
+            step //= 2
+    return found
+
+
+def _blocks(a: list[str], b: list[str], i: int, j: int, out: list[tuple[int, int, int]]) -> None:
+    """The matching blocks (`SequenceMatcher.get_matching_blocks`, without its sentinel) of `a` and `b`, each at
+    `i` / `j` in the whole texts, added to `out`: the lines they share at their start and end, then a middle of at
+    most SMALL lines by difflib, a larger one split at a line it holds once on each side (searched from its centre
+    out; none: difflib). Of a large file with a few changes, a few slices compared instead of difflib's lines."""
+    head = _common(a, b)
+    if head:
+        out.append((i, j, head))
+    if head == len(a) == len(b):
+        return
+    tail = _common(a[head:], b[head:], tail=True)
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    if min(len(mid_a), len(mid_b)) > SMALL:
+        centre = len(mid_a) // 2
+        for at in (centre + (k + 1) // 2 * (1 if k % 2 else -1) for k in range(16)):  # centre, +1, -1, +2...
+            line = mid_a[at]
+            if mid_a.count(line) == 1 and mid_b.count(line) == 1:
+                to = mid_b.index(line)
+                _blocks(mid_a[:at], mid_b[:to], i + head, j + head, out)
+                out.append((i + head + at, j + head + to, 1))
+                _blocks(mid_a[at + 1:], mid_b[to + 1:], i + head + at + 1, j + head + to + 1, out)
+                break
+        else:
+            out.extend((i + head + x, j + head + y, n) for x, y, n in difflib.SequenceMatcher(
+                None, mid_a, mid_b, autojunk=False).get_matching_blocks()[:-1])
+    elif mid_a and mid_b:
+        out.extend((i + head + x, j + head + y, n) for x, y, n in difflib.SequenceMatcher(
+            None, mid_a, mid_b, autojunk=False).get_matching_blocks()[:-1])
+    if tail:
+        out.append((i + len(a) - tail, j + len(b) - tail, tail))
+
+
+class _Matcher(difflib.SequenceMatcher[str]):
+    """difflib's matcher of `before` and `after`, its matching blocks found by `_blocks`: its opcodes and their groups
+    are difflib's own (made from the blocks alone; difflib's index of `after` is not built)."""
+
+    def __init__(self, before: list[str], after: list[str]) -> None:
+        super().__init__(None, [], [], autojunk=False)
+        self._before, self._after = before, after
+        self._found: list[difflib.Match] | None = None
+
+    def get_matching_blocks(self) -> list[difflib.Match]:
+        if self._found is None:
+            found: list[tuple[int, int, int]] = []
+            _blocks(self._before, self._after, 0, 0, found)
+            merged: list[tuple[int, int, int]] = []
+            for i, j, n in found:  # adjacent blocks as one (as difflib's are)
+                if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+                    merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + n)
+                elif n:
+                    merged.append((i, j, n))
+            merged.append((len(self._before), len(self._after), 0))
+            self._found = [difflib.Match(*block) for block in merged]
+        return list(self._found)
+
+
 def _hunks_of(before: list[str], after: list[str]) -> tuple[list[Hunk], int, int]:
     hunks: list[Hunk] = []
     added = removed = 0
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    matcher = _Matcher(before, after)
     for group in matcher.get_grouped_opcodes(CONTEXT):
         lines: list[Line] = []
         for tag, i1, i2, j1, j2 in group:
@@ -143,6 +218,15 @@ def _kept(path: str, hunks: Sequence[Hunk], added: int, removed: int, **flags: b
         room -= len(kept[-1].lines)
     left = sum(len(h.lines) for h in hunks) - sum(len(h.lines) for h in kept)
     return FileChange(path, tuple(kept), added, removed, lines_left=left, **flags)
+
+
+def unified(before: str, after: str) -> str:
+    """The whole unified diff of `before` to `after` (its hunks with CONTEXT lines around each change, no file
+    headers, every hunk: MAX_DIFF_LINES applies when it is read); "" when nothing changed. What the plane keeps of a
+    file given whole that Revise does not edit (bot/api/service.py `kept_artifact`): `from_diff` reads it back to
+    the same hunks as `from_texts`."""
+    hunks, _, _ = _hunks_of(_lines(before), _lines(after))
+    return "".join(hunk.text() + "\n" for hunk in hunks)
 
 
 def from_texts(path: str, before: str | None, after: str | None) -> FileChange:
@@ -214,6 +298,9 @@ def file_changes(artifact: Mapping[str, Any]) -> list[FileChange]:
         return []
     path = str(artifact.get("path") or "")
     diff = artifact.get("diff")
+    if isinstance(diff, str) and artifact.get("context_lines") is not None:  # given whole, kept as its diff
+        return [replace(change, context_only=True) for change in from_diff(path, diff)] or [
+            FileChange(path, (), 0, 0, context_only=True)]
     if isinstance(diff, str):
         return from_diff(path, diff)
     before, after = artifact.get("before"), artifact.get("after")

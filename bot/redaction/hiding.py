@@ -59,7 +59,8 @@ KEPT_AFTER_DECISION: Final = 900  # a program's allowed or edited call: kept thi
 # an approval's free texts (#76): each goes through `Hiding.text` before it is stored or posted (the proposal too,
 # but a tool call's, which is its redacted arguments)
 FREE_TEXTS: Final = ("task", "why", "schema_error", "policy_reason", "feedback", "claim", "summary")
-ARTIFACT_PLAIN: Final = frozenset({"kind", "sha256", "before_sha256"})  # an artefact's fields that are not free text
+# an artefact's fields that are not free text
+ARTIFACT_PLAIN: Final = frozenset({"kind", "sha256", "before_sha256", "context_lines"})
 MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced in the record's other texts
 NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
 

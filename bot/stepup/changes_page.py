@@ -24,7 +24,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from bot.approvals import ApprovalService
-from bot.core.diffs import FileChange, Hunk, Row, message_words, read, side_by_side, summary
+from bot.core.diffs import CONTEXT, FileChange, Hunk, Row, message_words, read, side_by_side, summary
 from bot.core.records import ApprovalRecord
 from bot.signin import SignIn
 from bot.slack.directory import Directory
@@ -149,7 +149,7 @@ def add_change_routes(app: web.Application, pages_for: PagesFor, signin: SignIn)
             return _page(("changes/message.html", {"message": refused.message}), status=refused.status)
         except StoreUnavailable:
             return _page(("changes/message.html", {"message": STORAGE_DOWN}), status=503)
-        return _page(("changes/diff.html", {"shown": shown, "words": message_words}))
+        return _page(("changes/diff.html", {"shown": shown, "words": message_words, "context": CONTEXT}))
 
     app.router.add_get("/approvals/{id}/diff", diff_page)
 

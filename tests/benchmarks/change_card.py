@@ -7,8 +7,9 @@ answers 201 once the card is posted; the benchmark checks the record's card `ts`
 
 * `plain` (the floor): a tool call asking to edit a 2,000-line file, without artefacts;
 * `with_change`: the same ask with the file change as an artefact (`before` / `after`: 2,000 lines, three edits
-  spread over the file, a secret in one of them): checked, digested, its texts through the one door of free text,
-  stored, its diff computed and drawn on the card (summary, first hunk, link).
+  spread over the file, a secret in one of them): checked, digested, kept as its diff (bot/api/service.py
+  `kept_artifact`: the one door of free text reads the diff), stored, and drawn on the card (summary, first hunk,
+  link).
 
 * `with_change_no_detectors`: the same as `with_change` on a second worker (same Redis, its own key prefix) with
   REDACT_DETECTORS=none: what the change costs but the detectors' reading of its texts (the one door every free

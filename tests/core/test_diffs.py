@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import doctest
+import random
 from typing import Any
 
 import bot.core.diffs as diffs
@@ -88,3 +89,33 @@ def test_side_by_side_pairs_removed_with_added_lines() -> None:
             for r in side_by_side(hunk)]
     assert rows == [((1, "a"), (1, "a"), False), ((2, "b"), (2, "B"), True), ((3, "c"), (3, "c"), False),
                     ((4, "d"), (4, "d"), False), (None, (5, "e"), True)]
+
+
+def test_a_large_files_diff_is_found_fast_applies_and_reads_back_as_kept() -> None:
+    """The matching blocks of a large file (`_blocks`: common start and end, split at a unique line) make a diff
+    that turns `before` into `after`, whatever the lines (repeated ones too), and its kept text (`unified`) reads
+    back to the same hunks; a 2,000-line file with three edits is found in a few slices, not difflib's lines."""
+    rnd = random.Random(79)
+    for _ in range(300):
+        size = rnd.choice([0, 7, 400])
+        before = [rnd.choice(["x", "y", "", "-- z", f"u{rnd.randrange(10**6)}"]) for _ in range(size)]
+        after = list(before)
+        for _ in range(rnd.randint(0, 6)):
+            at = rnd.randint(0, len(after))
+            if rnd.random() < 0.4 and after:
+                after.pop(min(at, len(after) - 1))
+            else:
+                after[at:at] = rnd.choice([["x"], ["new"], after[max(0, at - 40):at]])
+        matcher = diffs._Matcher(before, after)
+        rebuilt: list[str] = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            assert tag != "equal" or before[i1:i2] == after[j1:j2]
+            rebuilt.extend(before[i1:i2] if tag == "equal" else after[j1:j2])
+        assert rebuilt == after
+        text_before, text_after = "".join(f"{x}\n" for x in before), "".join(f"{x}\n" for x in after)
+        whole, kept = from_texts("f", text_before, text_after), from_diff("f", diffs.unified(text_before, text_after))
+        assert [c.hunks for c in kept] == ([whole.hunks] if whole.hunks else [])
+    lines = [f"value_{n} = compute({n})" for n in range(2000)]
+    edited = [*lines[:10], "fast", *lines[11:1000], "strict", *lines[1001:1900], "new", *lines[1900:]]
+    assert diffs._Matcher(lines, edited).get_opcodes() == difflib.SequenceMatcher(
+        None, lines, edited, autojunk=False).get_opcodes()

@@ -2,9 +2,9 @@
 (`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
 approval stored pending and a person asked (`decide`): routed around approvers over the channel's `max_asks_per_hour`
-(bot/approvals/fatigue.py), its card posted where the channel says, with its copies in direct messages
-(bot/approvals/delivery.py). A program's retry whose first try stored the approval and stopped
-before its card gets the card here."""
+(bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel), its card posted
+where the channel says, with its copies in direct messages (bot/approvals/delivery.py). A program's retry whose first
+try stored the approval and stopped before its card gets the card here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from functools import partial
 
 from bot.approvals.chain import Decided, Step
 from bot.approvals.delivery import Delivery
-from bot.approvals.fatigue import FatigueRouting
+from bot.approvals.fatigue import FatigueRouting, held
 from bot.approvals.opening import Opened, OpenRefused
 from bot.core.tracing import span
 from bot.store import Fenced, Opening, Store, persistently
@@ -36,7 +36,9 @@ class Person:
         approval = step.approval
         if self._fatigue is not None:
             approval = await self._fatigue.route(approval, ask.settings)
-        approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
+        dms: list[str] = []
+        if not held(approval):  # (held for the next hour: its card in the channel alone, nobody's DM now)
+            approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
         opening = Opening(approval, checkpoint=ask.request.checkpoint, fence=ask.fence,
                           once=program.once if program else None, max_pending=program.max_pending if program else 0,
                           windows=step.windows, policy=step.routed_by,
@@ -51,6 +53,8 @@ class Person:
         if status == "exists" and program is not None:  # a program's retry: its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
+        if self._fatigue is not None and status == "ok":
+            await self._fatigue.hold(approval)  # (before its card: a held approval is never left unsent)
         with span("card", approval_id=approval.id, channel=approval.card_channel, tool=approval.tool_name,
                   policy=",".join(step.routed_by), status="pending"):
             card = await self._delivery.post_card(approval, fence=ask.fence)

@@ -5,7 +5,9 @@ and audited (`rerouted`, one entry per person passed over). When too few are und
 hour's budget: its card in the approvals channel says so (anyone there who may decide still can), nobody over budget
 gets a copy by direct message now, each person is audited (`rerouted`, reason "held for the next hour"), and at the
 next hour (HH:00 UTC) each of them gets one direct message listing every approval held for them still pending
-(`HeldBatches`, a step of the nudger: taken for a lease, once across workers), counted in that hour's budget. It only
+(`HeldBatches`, a step of the nudger: taken for a lease, once across workers; a worker killed after posting a batch
+and before letting it go leaves it to the next, which finds it in the DM by its metadata and does not post it again),
+counted in that hour's budget. It only
 ever narrows who decides: nobody is added, and an approval open to anyone (no named approvers) or to user groups alone
 is never rerouted."""
 
@@ -108,29 +110,44 @@ class HeldBatches:
             approvals = [a for a in [await self._store.approvals.get(i) for i in dict.fromkeys(ids)]
                          if a is not None and a.pending]
             done = [(person, i) for i in ids]
-            if approvals and not await self._post(person, approvals, now):
+            how = await self._post(person, approvals, now) if approvals else "none"
+            if not how:
                 continue  # due again when the lease ends
-            sent += bool(approvals)
+            sent += how == "sent"
             await self._store.fatigue.let_go(done)
         return sent
 
-    async def _post(self, person: str, approvals: list[ApprovalRecord], now: float) -> bool:
-        """One direct message to `person` listing `approvals`, counted in the hour of `now`; whether it was sent."""
+    async def _post(self, person: str, approvals: list[ApprovalRecord], now: float) -> str:
+        """One direct message to `person` listing `approvals`, counted in the hour of `now`: "sent", "before" (it
+        was, by a worker that died before letting it go) or "" (not sent)."""
         channel = await self._directory.dm_channel(person)
         if channel is None:
-            return False
+            return ""
+        hour = str(int(now // 3600))
         try:
+            if await self._sent_before(channel, hour):  # a worker before died after posting it and before letting go
+                return "before"
             links = [await self._cards.link((a.card_channel, a.card_ts)) for a in approvals]
             await self._slack.chat_postMessage(
                 channel=channel, text=held_batch_text(approvals, links, now=now), unfurl_links=False,
                 unfurl_media=False,
-                metadata={"event_type": HELD_EVENT, "event_payload": {"hour": str(int(now // 3600)),
-                                                                      "approvals": ",".join(a.id for a in approvals)}},
+                metadata={"event_type": HELD_EVENT,
+                          "event_payload": {"hour": hour, "approvals": ",".join(a.id for a in approvals)}},
             )
         except SLACK_FAILED as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("the approvals held for %s were not sent (%s): again shortly", person, error)
-            return False
+            return ""
         with contextlib.suppress(StoreUnavailable):
             await self._store.fatigue.delivered([person], now=now, cards=len(approvals))
-        return True
+        return "sent"
+
+    async def _sent_before(self, channel: str, hour: str) -> bool:
+        """Whether the direct message `channel` holds this hour's batch already (by its metadata, among its last
+        messages)."""
+        response = await self._slack.conversations_history(channel=channel, include_all_metadata=True, limit=50)
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == HELD_EVENT and (metadata.get("event_payload") or {}).get("hour") == hour:
+                return True
+        return False

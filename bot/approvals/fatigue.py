@@ -65,11 +65,11 @@ class FatigueRouting:
                                what=f"holding approval {approval.id} for the next hour")
 
     async def delivered(self, approval: ApprovalRecord) -> None:
-        """Its card is out: one more card for each named approver it went to (none when it is held: they get it at
-        the next hour; Redis failing now: said and let be, the approval is asked), and each person passed over
-        audited (tried again while Redis is away)."""
+        """Its card is out: one more card for each named approver it went to (not those over budget: when it is held
+        they get it at the next hour; Redis failing now: said and let be, the approval is asked), and each person
+        passed over audited (tried again while Redis is away)."""
         how, over = passed_over(approval.fatigue)
-        people = [] if how == WAITING else [a for a in approval.approvers if not a.startswith("S")]
+        people = [a for a in approval.approvers if not a.startswith("S") and a not in over]
         try:
             await self._store.fatigue.delivered(people)
         except StoreUnavailable as exc:

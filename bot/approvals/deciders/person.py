@@ -16,6 +16,8 @@ from bot.approvals.chain import Decided, Step
 from bot.approvals.delivery import Delivery
 from bot.approvals.fatigue import FatigueRouting, held
 from bot.approvals.opening import Opened, OpenRefused
+from bot.core.fatigue import passed_over
+from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.core.tracing import span
 from bot.store import Fenced, Opening, Store, persistently
 
@@ -36,8 +38,9 @@ class Person:
         approval = step.approval
         if self._fatigue is not None:
             approval = await self._fatigue.route(approval, ask.settings)
-        dms: list[str] = []
-        if not held(approval):  # (held for the next hour: its card in the channel alone, nobody's DM now)
+        if held(approval):  # its card in the channel; a DM copy now only to those under budget (a quorum short)
+            approval, dms = await self._held_copies(approval, ask.settings)
+        else:
             approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
         opening = Opening(approval, checkpoint=ask.request.checkpoint, fence=ask.fence,
                           once=program.once if program else None, max_pending=program.max_pending if program else 0,
@@ -61,6 +64,18 @@ class Person:
         if self._fatigue is not None and status == "ok":
             await self._fatigue.delivered(approval)
         return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
+
+    async def _held_copies(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord,
+                                                                                                    list[str]]:
+        """An approval held for the next hour: its card stays in the channel; where cards go by direct message, the
+        approvers still under budget (too few for its quorum) get their copy now, nobody over it."""
+        over = passed_over(approval.fatigue)[1]
+        under = tuple(a for a in approval.approvers if a not in over)
+        if not under or settings.deliver == "channel":
+            return approval, []
+        copied, dms = await self._delivery.with_dm_copies(replace(approval, approvers=under),
+                                                          replace(settings, deliver="both"))
+        return replace(approval, copies=copied.copies), dms
 
     async def _unposted_card(self, approval_id: str) -> tuple[str, str]:
         """The card of a pending approval whose first try stopped before it, posted now (else none)."""

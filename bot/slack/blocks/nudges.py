@@ -98,8 +98,11 @@ def fatigue_line(approval: ApprovalRecord) -> str:
     had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
     if how == "waiting":
         at = time.strftime("%H:00", time.gmtime(held_until(approval)))
-        return (f":hourglass: Held for the next hour: every approver is over their budget ({had};"
-                f" `max_asks_per_hour`). They will be sent it together at {at} UTC")
+        deciders = [a for a in approval.approvers if a != approval.requester or approval.allow_self_approval]
+        why = ("every approver is over their budget" if all(d in over for d in deciders)
+               else "too few approvers are under their budget for its quorum")
+        return (f":hourglass: Held for the next hour: {why} ({had}; `max_asks_per_hour`). They will be sent it"
+                f" together at {at} UTC")
     return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"
 
 

@@ -124,3 +124,31 @@ async def test_every_approver_over_budget_holds_the_approval_and_the_next_hour_s
     assert await nudger.sweep(now=hour + 120) == 0
     assert all(len(batches(slack, p)) == 1 for p in (BOB, CAROL))
     assert await store.fatigue.next_held() is None
+
+
+async def test_held_for_a_quorum_short_the_approver_under_budget_gets_it_now_the_one_over_it_at_the_hour(
+    slack: SlackStandIn, emailer: tuple[Worker, str]
+) -> None:
+    worker, key = emailer
+    client = Client(worker, key)
+    await name_admins(worker, ALICE)
+    await say(slack, "config approvers @bob @carol")
+    await say(slack, "config deliver dm")
+    await say(slack, "config max_asks_per_hour 2")
+    got = {BOB: 0, CAROL: 0}
+    await ask(slack, client, to=(BOB, CAROL), before=got)
+    await say(slack, "config approvers @bob")
+    await ask(slack, client, to=(BOB,), before=got)  # bob at his budget, carol has one left
+    await say(slack, "config approvers @bob @carol")
+    await say(slack, "config required_approvals 2")
+    held = await ask(slack, client, to=(CAROL,), before=got)  # carol alone cannot make the quorum: held, her copy now
+    card = channel_card(slack, held)
+    assert "Held for the next hour: too few approvers are under their budget for its quorum" in block_texts(card)
+    assert validate_blocks(card["blocks"]) is None
+    entries = [e for e in await audit_events(worker, "rerouted") if e["approval"] == held]
+    assert [(e["from_person"], e["reason"]) for e in entries] == [(BOB, "held for the next hour")]
+    approval = await worker.services.store.approvals.get(held)
+    assert approval is not None
+    assert await worker.services.nudger.sweep(now=held_until(approval) + 1) == 1
+    (batch,) = batches(slack, BOB)
+    assert held in batch["text"] and not batches(slack, CAROL)

@@ -172,7 +172,8 @@ class HomeService:
         * pending, who may decide it (named; members of its groups; anyone when none are named; the
           delegates of those away) whose page has room (`Homes.with_room`): it shows there. On a full
           page it would not: only the page's count and its "Newer →" change, left until that Home is
-          next drawn (so a decision on one of 10,000 approvals redraws a handful of Homes, not all);
+          next drawn (so a decision on one of 10,000 approvals redraws a handful of Homes, not all); at risk or
+          breached, named, it shows first on their first page (`sla:urgent`): their Homes, full or not;
         * who decided it ("Recently decided by you") and who started its run ("Your runs").
 
         Left for the next draw as well: a Home on a later page whose rows shift because an older
@@ -191,7 +192,8 @@ class HomeService:
                         log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
                 away = await self._store.away.many(sorted(deciders), now=time.time())
                 deciders |= {state.delegate for state in away.values() if state.delegate}
-                people |= await homes.with_room(sorted(deciders))
+                urgent = approval.sla_state in ("at_risk", "breached")  # first on every decider's first page
+                people |= deciders if urgent else await homes.with_room(sorted(deciders))
         people.discard("")
         return people
 

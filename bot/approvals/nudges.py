@@ -1,5 +1,7 @@
 """Nobody forgets: reminders and escalations of approvals nobody has decided, on any worker; and a person whose
-attestation (fit to decide, bot/approvals/attesting.py) ends within a week is told, once.
+attestation (fit to decide, bot/approvals/attesting.py) ends within a week is told, once; and at the hour, the
+approvals held for it (every approver over `max_asks_per_hour`) are sent, one batch per person
+(bot/approvals/fatigue.py).
 
     opened (lua/open_approval.lua)   -> the first step's time in `nudges` (a reminder or the escalation)
     due (any worker's Nudger)        -> claim it for a lease (lua/claim_due.lua, as timeouts do)
@@ -33,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import attesting
 from bot.approvals.card_sync import CardService
+from bot.approvals.fatigue import HeldBatches
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
 from bot.core.service_levels import EVENTS as SLA_EVENTS
@@ -71,12 +74,13 @@ class Nudger(DueSweeper):
         self._cards = cards
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        self._batches = HeldBatches(store, slack, directory, cards)  # approvals held for the hour (fatigue)
 
     async def sweep(self, *, now: float | None = None) -> int:
         """Tell every step due by `now` (default: now), a batch of claimed approvals at a time; how many
         steps this worker told."""
         now = time.time() if now is None else now
-        told = await self._attestations_ending(now)
+        told = await self._attestations_ending(now) + await self._batches.send(now)
         while True:
             ids = await self._store.nudges.claim_due(now, limit=self._batch)
             approvals = await self._store.nudges.open(ids, now=now)
@@ -101,8 +105,8 @@ class Nudger(DueSweeper):
         return told
 
     async def next_due(self) -> float | None:
-        found = [at for at in (await self._store.nudges.next_due(), await self._store.attestations.next_due())
-                 if at is not None]
+        found = [at for at in (await self._store.nudges.next_due(), await self._store.attestations.next_due(),
+                               await self._store.fatigue.next_held()) if at is not None]
         return min(found, default=None)
 
     async def _nudge(self, approval: ApprovalRecord, now: float) -> int:

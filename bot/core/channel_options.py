@@ -186,7 +186,8 @@ class ChannelSettings:
         gist="cards per approver per hour (0: off)",
         doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
         " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
-        " none of them is under it, it goes to them all and its card says they are over budget",
+        " none of them is under it, it is held for the next hour (its card in the channel says so; at HH:00 UTC each"
+        " of them gets one DM listing what was held for them)",
     ))
     allow_self_approval: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may the person who started a run decide its approvals", topic="who",

@@ -204,6 +204,32 @@ class Messages:
                 found.append(obj)
         return {"messages": found, "has_more": False}
 
+    @web_api("conversations.history")
+    def conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's messages (not thread replies), newest first, at most `limit` (default 100, 1..999), within
+        `oldest`..`latest` when given. Message metadata only with `include_all_metadata` (as Slack does)."""
+        cid = self.ws.require_channel(args.get("channel"))
+        try:
+            limit = int(args.get("limit", 100))
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args.get("latest") or "inf")
+        except (TypeError, ValueError):
+            raise ApiError("invalid_arguments") from None
+        if not 1 <= limit <= 999:
+            raise ApiError("invalid_limit")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for m in reversed(self.ws.messages.get(cid, [])):
+            if (m.thread_ts not in (None, m.ts)) or not oldest <= float(m.ts) <= latest:
+                continue
+            obj = self.message_object(m)
+            if with_metadata and isinstance(obj.get("metadata"), str):
+                obj["metadata"] = json.loads(obj["metadata"])
+            elif not with_metadata:
+                obj.pop("metadata", None)
+            found.append(obj)
+        return {"messages": found[:limit], "has_more": len(found) > limit}
+
     # ------------------------------------------------------------------------------------------- chat.*
 
     @web_api("chat.postMessage")

@@ -8,7 +8,8 @@ tenants with work due, never every workspace.
 The kinds (`KINDS`), each with the tenant's keys it indexes:
 
     deadlines  `deadlines`, `refusals:due`   the deadline sweeper (timeouts, refusal windows' summaries)
-    nudges     `nudges`, `attest:due`        the nudger (reminders, escalations; attestations about to end)
+    nudges     `nudges`, `attest:due`,       the nudger (reminders, escalations; attestations about to end;
+               `fatigue:held`                approvals held for the next hour's budget, sent then in batches)
     webhooks   `webhooks`                    the webhook sender
     runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox)
                `outbox`
@@ -69,7 +70,8 @@ class DueWork:
         k = self._k
         return {
             "deadlines": [(k.deadlines, "z"), (k.refusals_due, "z")],
-            "nudges": [(k.nudges, "z"), (k.attest_due, "z")],  # reminders: approvals', attestations' ending
+            # reminders: approvals', attestations' ending; the next hour's batches (fatigue)
+            "nudges": [(k.nudges, "z"), (k.attest_due, "z"), (k.fatigue_held, "z")],
             "webhooks": [(k.webhooks, "z")],
             "runs": [(k.live_runs, "n"), (k.outbox, "z")],
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],

@@ -36,6 +36,7 @@ VIEWERS_KEPT_SECONDS = 30 * 24 * 3600
 RECENT_SHOWN = 10
 RUNS_SHOWN = 10
 SHOWN_KEPT_SECONDS = VIEWERS_KEPT_SECONDS  # `home_shown:<id>`: as long as a Home is kept current
+URGENT_READ = 100  # the approvals breached or at risk every Home lists first, at most (the oldest of them)
 INDEX_BATCH = 500  # approvals indexed per step by the one-off rebuild
 INDEX_CLAIM_SECONDS = 60.0
 INDEX_WAIT_SECONDS = 30.0  # a draw waits this long at most for another worker's rebuild
@@ -110,11 +111,11 @@ class Homes:
         offset: int,
         count: int,
     ) -> WaitingPage:
-        """The ids of the approvals waiting for `user` at `offset` (at most `count`, oldest first: by
-        request time, then id) and how many in all, from the Home indexes in one step: those naming
-        them or one of `groups` (the user groups they are in), or anyone; and, decided for them, those
-        waiting for each of `principals` (people away who delegated to `user`: {who: their groups}).
-        Never their own requests (without self-approval) nor a quorum that counts them already; as
+        """The ids of the approvals waiting for `user` at `offset` (at most `count`: those breached, then at
+        risk, first, `sla:urgent`; then oldest first: by request time, then id) and how many in all, from the
+        Home indexes in one step: those naming them or one of `groups` (the user groups they are in), or anyone;
+        and, decided for them, those waiting for each of `principals` (people away who delegated to `user`: {who:
+        their groups}). Never their own requests (without self-approval) nor a quorum that counts them already; as
         `ApprovalRecord.may_decide` and `may_decide_for`, which the caller still applies to the page."""
         await self.ensure_index()
         k = self._k
@@ -138,9 +139,24 @@ class Homes:
         scratch = k.scratch(f"home-page:{user}:{secrets.token_hex(4)}")
         total, ids = await self._s.script("home_page")(
             keys={"anyone": k.waits_anyone, "scratch": scratch, "scratch2": scratch + ":2", "indexes": indexes},
-            args={"paths": paths, "offset": max(0, offset), "count": max(0, count)},
+            args={"paths": paths, "offset": max(0, offset), "count": max(0, count), "first": await self._urgent()},
         )
         return WaitingPage(total=int(total), ids=[str(i) for i in ids or []], read=tuple(indexes))
+
+    async def _urgent(self) -> list[str]:
+        """The pending approvals breached (first) or at risk, oldest first (`sla:urgent`, at most `URGENT_READ`),
+        which every Home lists before the rest; the decided ones read leave it."""
+        ids = [str(i) for i in await self._s.redis.zrange(self._k.sla_urgent, 0, URGENT_READ - 1)]
+        if not ids:
+            return []
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for approval_id in ids:
+                pipe.hget(self._k.approval(approval_id), "status")
+            statuses = await pipe.execute()
+        gone = [i for i, status in zip(ids, statuses, strict=True) if status != "pending"]
+        if gone:
+            await self._s.redis.zrem(self._k.sla_urgent, *gone)
+        return [i for i in ids if i not in gone]
 
     async def forget(self, page: WaitingPage, ids: Sequence[str]) -> int:
         """Take out of the Home indexes those of `ids` (read on `page`) that are decided or gone, yet

@@ -143,6 +143,11 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       `policy:NAME` or `channel:C…`
 {p}:attest:<user>             hash    a person's attestations: {scope: until}         entries past until dropped
 {p}:attest:due                zset    "<user> <scope>" by when its reminder is due    members leave when reminded
+{p}:fatigue:held              zset    "<user> <approval>" held for the next hour's    members leave when sent
+                                      budget, by that hour (bot/store/fatigue.py)     (or decided, at the hour)
+{p}:sla:urgent                zset    approvals breached (first) or at risk, by        decided ones leave when a
+                                      urgency then request time: the Home's first     Home page reads them
+                                      page lists them first (bot/store/homes.py)
 {p}:frozen                    hash    frozen scopes (`/agent freeze`): {scope: JSON    until unfrozen (four eyes
                                       reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
@@ -207,6 +212,8 @@ class Keys:
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"
         self.attest_due = f"{prefix}:attest:due"  # attestations' reminders (bot/store/attestations.py)
+        self.fatigue_held = f"{prefix}:fatigue:held"  # approvals held for the next hour (bot/store/fatigue.py)
+        self.sla_urgent = f"{prefix}:sla:urgent"  # approvals breached or at risk, the Home's first (bot/store/homes.py)
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{root}:audit"

@@ -15,6 +15,7 @@ from bot.core.records import ApprovalRecord
 from bot.store.codec import approval_from, pairs
 from bot.store.shared import Shared
 
+URGENT_AT_RISK = 1e11  # in `sla:urgent`, an at-risk approval's rank after every breached one (then by request time)
 NUDGE_LEASE_SECONDS = 10.0  # a nudger that claimed approvals and died: they are due again this much later
 
 
@@ -62,13 +63,14 @@ class Nudges:
             await self._s.script("nudged")(
                 keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
                       "audit_seq": k.audit_seq, "audit_shards": k.audit_shards, "outbox": k.outbox,
-                      "changes": k.changes},
+                      "changes": k.changes, "urgent": k.sla_urgent},
                 args={
                     "id": approval.id,
                     "told": str(told),
                     "next_at": "" if next_at is None else repr(next_at),
                     "entries": list(entries),
                     "sla_state": sla_state,
+                    "urgency": repr((0 if sla_state == "breached" else URGENT_AT_RISK) + approval.created_at),
                     "now": repr(time.time()),
                 },
             )

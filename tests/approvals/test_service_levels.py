@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks import HOME_PAGE_SIZE
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, block_texts, name_admins
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.flow import start_run
@@ -151,3 +152,30 @@ async def test_a_shorter_sla_brings_an_escalation_at_risk_sooner_so_only_an_admi
     refused = (await audit_events(worker, "refused"))[-1]
     assert (refused["by"], refused["setting"], refused["reason"]) == (BOB, "sla", "needs an admin")
     assert "now 2h" in await say(slack, "config sla 2h", user=BOB)  # a longer one brings nothing sooner
+
+
+async def test_the_homes_first_page_lists_a_breached_approval_first_across_the_whole_inbox(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    worker = await policy_worker({"refunds.cedar": FAST_REFUNDS})
+    await say(slack, "config approvers @bob")
+    await say(slack, "config timeout 2h")
+    await say(slack, "config sla 1h")
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    older = []
+    for _ in range(HOME_PAGE_SIZE):  # a page of approvals asked before it, within their hour
+        status, email = await client.ask(tool_ask())
+        assert status in (200, 201) and email["status"] == "pending", email
+        older.append(email["id"])
+    status, money = await client.ask(refund(1000))  # the newest: the policy's 5 minutes, on the second page by time
+    assert status in (200, 201) and money["status"] == "pending", money
+    await open_homes(slack, BOB)
+    await until(lambda: home_order(slack, BOB) == older, what="the first page, oldest first")
+    newer = await worker.services.store.approvals.get(money["id"])
+    assert newer is not None
+
+    await worker.services.nudger.sweep(now=newer.created_at + 301)
+    await until(lambda: home_order(slack, BOB) == [newer.id, *older[:-1]],
+                what=f"the breached one first ({newer.id}, {older})")
+    await click(slack, await nth_card(slack, HOME_PAGE_SIZE + 1), "approval_approve", user=BOB)
+    await until(lambda: home_order(slack, BOB) == older, what="once decided, gone from the first page")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.fatigue import passed_over, routed
+from bot.core.fatigue import held_for, held_until, passed_over, routed
 from bot.core.metrics import top_people
 from bot.core.service_levels import (
     at_risk_after,
@@ -77,3 +77,15 @@ def test_an_approver_over_budget_is_passed_over_when_enough_others_remain() -> N
     assert group.approvers == ("S0OPS",)
     assert routed(approval(approvers=(), requester=REQUESTER), {}, 30).fatigue == ""  # anyone: nobody counted
     assert passed_over("rerouted:U0ANA=x") == ("", {}) and passed_over("") == ("", {})
+
+
+def test_an_approval_held_for_the_next_hour_is_sent_then_to_those_over_budget_alone() -> None:
+    two = approval(approvers=(ANA, BOB), requester=REQUESTER)
+    waits = replace(routed(two, {ANA: 30, BOB: 31}, 30), created_at=7200 + 1799.5)
+    assert held_until(waits) == 3 * 3600 and held_for(waits) == (ANA, BOB)  # the hour after it opened (HH:00)
+    assert held_until(replace(waits, created_at=3 * 3600)) == 4 * 3600  # opened at the hour: the next one
+    quorum = routed(replace(two, required_approvals=2), {ANA: 30}, 30)
+    assert held_for(quorum) == (ANA,)  # bob, under budget, was asked at once
+    own = routed(approval(approvers=(ANA, REQUESTER), requester=REQUESTER), {ANA: 30, REQUESTER: 30}, 30)
+    assert held_for(own) == (ANA,)  # never to the requester
+    assert held_for(routed(two, {ANA: 30}, 30)) == ()  # rerouted, not held

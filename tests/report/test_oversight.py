@@ -147,7 +147,7 @@ async def _stamped(store: Store) -> None:
     await append("sla_breached", approval="x", channel="C0OPS", policy="", sla_seconds="900", waited_seconds="901")
     await append("rerouted", approval=f"refund-{BOB}-0", from_person=ALICE, to_person=BOB, reason="max_asks_per_hour")
     await append("rerouted", approval=f"refund-{BOB}-1", from_person=ALICE, to_person="",
-                 reason="waiting for the next hour")
+                 reason="held for the next hour")
     await append("refused", approval=f"refund-{CAROL}-0", by=CAROL, action="vote",
                  reason="the refunds policy asks for a current attestation: /agent attest refunds")
 

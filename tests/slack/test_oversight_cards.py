@@ -31,5 +31,11 @@ def test_the_card_says_who_it_was_sent_to_and_who_was_passed_over() -> None:
     assert "Sent to <@U0BOB>: <@U0ANA> has had 30 cards this hour" in block_texts({"blocks": blocks})
     waits = build_approval_blocks(replace(record, fatigue="waiting:U0ANA=30,U0BOB=31"))
     assert validate_blocks(waits) is None
-    assert "Over budget, so sent to all: <@U0ANA> has had 30 cards this hour, <@U0BOB> has had 31" in (
+    assert ("Held for the next hour: every approver is over their budget (<@U0ANA> has had 30 cards this hour, <@U0BOB>"
+            " has had 31 cards this hour; `max_asks_per_hour`). They will be sent it together at") in (
         block_texts({"blocks": waits}))
+    short = build_approval_blocks(replace(record, approvers=("U0ANA", "U0BOB"), required_approvals=2,
+                                          fatigue="waiting:U0ANA=30"))
+    assert validate_blocks(short) is None
+    assert "Held for the next hour: too few approvers are under their budget for its quorum (<@U0ANA> has had 30" in (
+        block_texts({"blocks": short}))

@@ -2,9 +2,9 @@
 (`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
 approval stored pending and a person asked (`decide`): routed around approvers over the channel's `max_asks_per_hour`
-(bot/approvals/fatigue.py), its card posted where the channel says, with its copies in direct messages
-(bot/approvals/delivery.py). A program's retry whose first try stored the approval and stopped
-before its card gets the card here."""
+(bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel), its card posted
+where the channel says, with its copies in direct messages (bot/approvals/delivery.py). A program's retry whose first
+try stored the approval and stopped before its card gets the card here."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from functools import partial
 
 from bot.approvals.chain import Decided, Step
 from bot.approvals.delivery import Delivery
-from bot.approvals.fatigue import FatigueRouting
+from bot.approvals.fatigue import FatigueRouting, held
 from bot.approvals.opening import Opened, OpenRefused
+from bot.core.fatigue import passed_over
+from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.core.tracing import span
 from bot.store import Fenced, Opening, Store, persistently
 
@@ -36,7 +38,10 @@ class Person:
         approval = step.approval
         if self._fatigue is not None:
             approval = await self._fatigue.route(approval, ask.settings)
-        approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
+        if held(approval):  # its card in the channel; a DM copy now only to those under budget (a quorum short)
+            approval, dms = await self._held_copies(approval, ask.settings)
+        else:
+            approval, dms = await self._delivery.with_dm_copies(approval, ask.settings)
         opening = Opening(approval, checkpoint=ask.request.checkpoint, fence=ask.fence,
                           once=program.once if program else None, max_pending=program.max_pending if program else 0,
                           windows=step.windows, policy=step.routed_by,
@@ -51,12 +56,26 @@ class Person:
         if status == "exists" and program is not None:  # a program's retry: its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
+        if self._fatigue is not None and status == "ok":
+            await self._fatigue.hold(approval)  # (before its card: a held approval is never left unsent)
         with span("card", approval_id=approval.id, channel=approval.card_channel, tool=approval.tool_name,
                   policy=",".join(step.routed_by), status="pending"):
             card = await self._delivery.post_card(approval, fence=ask.fence)
         if self._fatigue is not None and status == "ok":
             await self._fatigue.delivered(approval)
         return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
+
+    async def _held_copies(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord,
+                                                                                                    list[str]]:
+        """An approval held for the next hour: its card stays in the channel; where cards go by direct message, the
+        approvers still under budget (too few for its quorum) get their copy now, nobody over it."""
+        over = passed_over(approval.fatigue)[1]
+        under = tuple(a for a in approval.approvers if a not in over)
+        if not under or settings.deliver == "channel":
+            return approval, []
+        copied, dms = await self._delivery.with_dm_copies(replace(approval, approvers=under),
+                                                          replace(settings, deliver="both"))
+        return replace(approval, copies=copied.copies), dms
 
     async def _unposted_card(self, approval_id: str) -> tuple[str, str]:
         """The card of a pending approval whose first try stopped before it, posted now (else none)."""

@@ -14,6 +14,8 @@ export const EMOJI = {
   memo: "\ud83d\udcdd",
   hourglass: "\u231b",
   hourglass_flowing_sand: "\u23f3",
+  inbox_tray: "\ud83d\udce5",
+  arrows_counterclockwise: "\ud83d\udd04",
   gear: "\u2699\ufe0f",
   raised_hand: "\u270b",
   hand: "\u270b",

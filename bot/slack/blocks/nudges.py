@@ -6,13 +6,14 @@ Only fixed words, ids and times: the approval's own texts (task, proposal) are o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 from bot.core.durations import format_duration
-from bot.core.fatigue import passed_over
+from bot.core.fatigue import held_until, passed_over
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import at_risk_after, state_of
-from bot.slack.blocks.text import date_ref, people_refs, user_ref
+from bot.slack.blocks.text import date_ref, message_link, people_refs, safe, user_ref
 
 
 def who_may_decide(mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
@@ -89,12 +90,33 @@ def sla_word(approval: ApprovalRecord) -> str:
 
 def fatigue_line(approval: ApprovalRecord) -> str:
     """Who it was not sent to, being over the channel's `max_asks_per_hour` (bot/approvals/fatigue.py), "" when
-    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it went to them all,
-    nobody under it being left."""
+    nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it is held for them all
+    until the next hour (HH:00 UTC), nobody under it being left."""
     how, over = passed_over(approval.fatigue)
     if not over:
         return ""
     had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
     if how == "waiting":
-        return f":hourglass: Over budget, so sent to all: {had}; nobody else may decide it (`max_asks_per_hour`)"
+        at = time.strftime("%H:00", time.gmtime(held_until(approval)))
+        deciders = [a for a in approval.approvers if a != approval.requester or approval.allow_self_approval]
+        why = ("every approver is over their budget" if all(d in over for d in deciders)
+               else "too few approvers are under their budget for its quorum")
+        return (f":hourglass: Held for the next hour: {why} ({had}; `max_asks_per_hour`). They will be sent it"
+                f" together at {at} UTC")
     return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"
+
+
+HELD_EVENT = "hitl_fatigue_batch"  # the metadata of a batch of approvals held for the next hour: {hour, approvals}
+
+
+def held_batch_text(approvals: Sequence[ApprovalRecord], links: Sequence[str], *, now: float) -> str:
+    """One person's batch at the hour (bot/approvals/fatigue.py): the approvals held for them while every approver
+    was over `max_asks_per_hour`, each a link to its card (fixed words, ids and times only)."""
+    at = time.strftime("%H:00", time.gmtime(now // 3600 * 3600))
+    lines = [f":inbox_tray: *{len(approvals)} approval{'s' if len(approvals) != 1 else ''} held for you* until"
+             f" {at} UTC, every approver having been over their budget (`max_asks_per_hour`):"]
+    for approval, link in zip(approvals, links, strict=True):
+        label = f"{approval.tool_name or 'approval'} ({approval.id})"[:120]
+        shown = message_link(link, label) if link else safe(label, 200)
+        lines.append(f"• {shown}, asked by {user_ref(approval.requester)}")
+    return "\n".join(lines)

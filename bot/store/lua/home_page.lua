@@ -6,7 +6,9 @@
 -- K.indexes), except = the zsets whose members this path does not admit (positions)}. The anyone index
 -- reaches every path; the caller puts the first path's one exclusion zset (the person's own) in every
 -- other path's too, so what the anyone index gives is what the person's own exclusions leave of it.
--- A.offset, A.count: the page. K.scratch, K.scratch2: counting space, deleted before the step ends.
+-- A.first: approvals listed before the rest (breached, then at risk: bot/store/homes.py), each admitted as the merge
+-- admits (and then left out of it). A.offset, A.count: the page. K.scratch, K.scratch2: counting space, deleted
+-- before the step ends.
 -- Returns {total, ids of the page}.
 local own_except = K.indexes[A.paths[1].except[1]]
 local want = tonumber(A.offset) + tonumber(A.count)
@@ -62,6 +64,28 @@ local function excluded(p, id)
 end
 
 local page, seen = {}, 0
+local first = {}  -- the first ones this person may decide, listed before the merge (which skips them)
+local function take(id)
+  seen = seen + 1
+  if seen > tonumber(A.offset) and seen <= want then page[#page + 1] = id end
+end
+for _, id in ipairs(A.first or {}) do
+  if not first[id] then
+    for _, s in ipairs(streams) do
+      if redis.call('ZSCORE', s.key, id) then
+        local admitted = false
+        if s.anyone then
+          admitted = not excluded(1, id)
+        else
+          for p in pairs(s.paths) do
+            if not excluded(p, id) then admitted = true; break end
+          end
+        end
+        if admitted then first[id] = true; take(id); break end
+      end
+    end
+  end
+end
 while seen < want do
   local best, best_at = nil, nil
   for _, s in ipairs(streams) do
@@ -84,10 +108,7 @@ while seen < want do
       end
     end
   end
-  if admitted then
-    seen = seen + 1
-    if seen > tonumber(A.offset) then page[#page + 1] = best end
-  end
+  if admitted and not first[best] then take(best) end
 end
 
 -- the total: the anyone index less the person's own exclusions, plus the named and group indexes'

@@ -36,30 +36,26 @@ def help_text(
         teams = "  " + ", ".join(f"`{escape(p)}`" for p in presets)
     return "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Ask our vendor for a 10% discount`",
+            "*Start a run*: `/agent <task>`, e.g. `/agent Ask for a 10% discount`",
             "  or `/agent --team NAME --mode MODE <task>`",
-            "*This channel's runs and pending approvals*: `/agent status`",
+            "*Runs and pending approvals here*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
-            "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
+            "*Settings*: `/agent config` shows them, `/agent config <key> <value>` sets one:",
             *help_lines(options),
-            "*This channel's latest decisions*: `/agent audit`",
+            "*Latest decisions here*: `/agent audit`",
             "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
-            "*Remembered decisions* (rules approving matching tool calls without a card; made with a card's"
-            f" *{escape('Approve & always allow')}*):",
-            "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>` (e.g. `R7`)",
-            "  • `/agent rules suggest [N]`: rules for calls approved here at least N times (default 3), never"
-            " rejected or revised",
-            "*Your own agents* (they ask through the Approvals API):",
-            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins),"
+            f"*Remembered decisions* (rules from a card's *{escape('Approve & always allow')}*):",
+            "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>`",
+            "  • `/agent rules suggest [N]`: rules for calls approved here N times (default 3), never rejected or"
+            " revised",
+            "*Your agents' API keys*: `/agent keys`; `/agent keys create <name> [#channel]` (admins),"
             " `/agent keys revoke <name>`",
-            "*Policies in force*, and what those in shadow would change: `/agent policy`",
-            "*Passkeys* confirm risky approvals: set yours up in the Home;"
-            " `/agent passkeys revoke @person` (admins)",
+            "*Policies* in force and in shadow: `/agent policy`",
+            "*Passkeys* (set yours up in the Home): `/agent passkeys revoke @person` (admins)",
             "*Freeze* (admins): `/agent freeze all|#channel|key NAME|agent NAME [reason]`; `/agent unfreeze …`"
             " (a second admin confirms)",
-            "*Fit to decide*: `/agent attest NAME|#channel` attests to a brief you read (its page is linked when an"
-            " approval needs it); `/agent attest` lists yours; its owner: `/agent attest brief|grant @person|revoke"
-            " @person NAME|#channel`",
+            "*Fit to decide*: `/agent attest NAME|#channel` (its brief read); `/agent attest` (yours); its owner:"
+            " `/agent attest brief|grant @person|revoke @person NAME|#channel`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",
@@ -137,7 +133,7 @@ def help_reply(
     unknown = f"No help on `{safe(topic, 40)}`.\n" if topic else ""
     return unknown + "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Ask our vendor for a 10% discount`",
+            "*Start a run*: `/agent <task>`, e.g. `/agent Ask for a 10% discount`",
             "*Runs and approvals waiting here*: `/agent status` · *cancel a run*: `/agent cancel <run id>`",
             "*Latest decisions*: `/agent audit` · *this channel's numbers*: `/agent report`",
             "*Settings*: `/agent config` · more: `/agent help config`",

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from agent_approvals.artifacts import artifact_sha256, file_change, text_sha256
-from agent_approvals.mcp_gateway.marks import BadMark, Marks, configured, marks_of
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -23,7 +22,11 @@ from tests.conftest import BOB, Worker, block_texts
 from tests.support.api import Client
 from tests.support.hitl import click, nth_card
 from tests.support.homes import approval_id_of
+from tests.support.lazy import lazy
 from tests.support.mcp_gateway import over_stdio, text
+
+# the gateway's package imports mcp: imported by the tests that use it, not to collect (tests/support/lazy.py)
+gateway_marks = lazy("agent_approvals.mcp_gateway.marks")
 
 NOTE_MARK = '{"kind": "file", "path": "name", "after": "text"}'
 
@@ -104,15 +107,15 @@ async def test_a_file_outside_files_is_never_read(
 
 
 def test_marks_say_which_argument_holds_what(tmp_path: Path) -> None:
-    assert marks_of({"kind": "command", "command": "cmd"}) == [{"kind": "command", "command": "cmd"}]
+    assert gateway_marks.marks_of({"kind": "command", "command": "cmd"}) == [{"kind": "command", "command": "cmd"}]
     for bad, words in (({"kind": "file", "path": "p"}, "names the arguments of path, after"),
                        ({"kind": "rm"}, "needs a kind"), ({"kind": "query", "sql": ""}, "names an argument"),
                        ({"kind": "query", "sql": "q", "host": "h"}, "not host"), ([], "a list of 1 to 20")):
-        with pytest.raises(BadMark, match=words):
-            marks_of(bad)
-    with pytest.raises(BadMark, match="--artifact 'save_note=nope'"):
-        configured(["save_note=nope"])
-    marks = Marks(configured([f"save_note={NOTE_MARK}"]), files=[str(tmp_path)])
+        with pytest.raises(gateway_marks.BadMark, match=words):
+            gateway_marks.marks_of(bad)
+    with pytest.raises(gateway_marks.BadMark, match="--artifact 'save_note=nope'"):
+        gateway_marks.configured(["save_note=nope"])
+    marks = gateway_marks.Marks(gateway_marks.configured([f"save_note={NOTE_MARK}"]), files=[str(tmp_path)])
     schema = {"x-artifact": {"kind": "message", "to": "to", "body": "body"}}
     assert marks.artifacts("send", schema, {"to": ["a@example.com"], "body": "hi"}) == [
         {"kind": "message", "to": ["a@example.com"], "subject": None, "body": "hi"}]

@@ -341,6 +341,7 @@ class Approvals:
                 "outbox": k.outbox,
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "refused": k.refused(approval_id, by), "refusals_due": k.refusals_due,
+                "attested": k.attested(by),
                 "changes": k.changes,
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,

@@ -171,3 +171,29 @@ async def test_a_reminder_comes_once_a_week_before_an_attestation_ends(
     assert len(reminders) == 1 and "`/agent attest refunds`" in reminders[0]["text"]
     assert await nudger.sweep(now=time.time() + 24 * DAY) == 0  # once
     assert len([m for m in slack.messages(dm) if "Your attestation" in m.get("text", "")]) == 1
+
+
+async def test_the_decide_step_itself_refuses_an_attestation_revoked_since_the_check(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn,
+) -> None:
+    """The service checks a voter's attestation before the decide step; the step checks it again in the same atomic
+    write that counts the vote, so one revoked (or ended) between the two never counts: the step itself refuses,
+    audited, and the approval stays pending."""
+    worker = await policy_worker({"refunds.cedar": REFUNDS}, ADMIN_USERS=ALICE)
+    key = (await new_key(worker, "refunder")).key
+    await write_brief(slack)
+    store = worker.services.store
+    await store.attestations.attest(BOB, "policy:refunds", valid=90 * DAY, by=BOB)
+    approval_id, _ = await refund_card(worker, slack, 1, key)
+    checked = await worker.services.approvals.may_decide(approval_id, outcome="approved", user=BOB, card=None)
+    assert checked.status == "allowed"  # the service's own check passes: BOB holds a current one
+    assert await store.attestations.revoke(BOB, "policy:refunds", by=ALICE)  # revoked right after that check
+    decided = await store.approvals.decide(approval_id, outcome="approved", by=BOB, check_auth=True,
+                                           in_groups=False, principals=())
+    assert decided.status == "attestation", decided.status
+    record = await store.approvals.get(approval_id)
+    assert record is not None and record.pending and not record.voters
+    refused = [e for e in await audited(worker, "refused") if e.get("action") == "vote"]
+    assert [(e["by"], e["scope"], e["outcome"]) for e in refused] == [(BOB, "policy:refunds", "approved")], refused
+    said = await worker.services.approvals.decide(approval_id, outcome="approved", user=BOB, card=None)
+    assert said.status == "attestation" and said.attest == "policy:refunds"  # the service's words name it

@@ -5,7 +5,8 @@
 -- cancel) and by sweep.lua for each approval whose deadline has passed. A vote and a decision keep
 -- the Home indexes (lua/lib/homes.lua, which this needs) in the same step.
 --
--- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, audit_shards, changes (the Homes' change
+-- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, audit_shards, attested (the person's
+--    attestations, bot/store/attestations.py), changes (the Homes' change
 --    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
 --    also refused (this person's refusals of this approval in the quiet window, lua/lib/refusals.lua),
 --    refusals_due (those windows by their end) and recent (what they decided).
@@ -41,7 +42,7 @@ local function decide(k, a)
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
                          'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
-                         'asked_by', 'agent', 'require_details')
+                         'asked_by', 'agent', 'require_details', 'attest')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -176,6 +177,20 @@ local function decide(k, a)
                    'reason', 'details not opened: Open the details before approving'}
     refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
     return {'details', record()}
+  end
+  if a.check_auth == '1' and (a.outcome == 'approved' or a.outcome == 'revised') and (cur[26] or '') ~= '' then
+    -- fit to decide: the service refuses first, with the words to get one (bot/approvals/service.py `_unfit`); checked
+    -- again here, in the step that decides, so an attestation revoked or ended a moment before never counts
+    for scope in string.gmatch(cur[26], '[^,]+') do
+      local held = redis.call('HGET', k.attested, scope)
+      if not held or held == '' or tonumber(held) <= tonumber(a.now) then
+        local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel',
+                       origin, 'event', 'refused', 'by', a.by, 'action', 'vote', 'outcome', a.outcome, 'scope', scope,
+                       'reason', 'no current attestation to ' .. scope}
+        refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
+        return {'attestation', record()}
+      end
+    end
   end
   -- how this person decided (lua/lib/oversight.lua): when the card reached them, opened, decided; counted once
   local timing, seen = {}, nil

@@ -113,7 +113,7 @@ class ChannelSettings:
     timeout: int = field(metadata=option(
         Duration(off="never"),
         values="a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
-        topic="timeout", gist="how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
+        topic="timeout", gist="how long a card waits (90s, 15m, 2h, 1d: up to 7d)",
         doc_default="`APPROVAL_TIMEOUT`",
         doc="a duration, 1 s to 7 days; applies to the whole quorum. Or `never` (with a warning: reminders are"
         " then the only nudge)",
@@ -124,7 +124,7 @@ class ChannelSettings:
     ))
     timeout_approves_tools: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may `timeout_outcome approve` also approve tool calls and code",
-        topic="timeout", gist="whether approve also covers tool calls and code", admin_only="true",
+        topic="timeout", gist="approve covers tools and code too", admin_only="true",
         doc="`true`: `timeout_outcome approve` also applies to tool calls and code; with `false` a timed-out tool"
         " call or code is rejected whatever `timeout_outcome` says (`true` is admin only)",
     ))
@@ -145,7 +145,7 @@ class ChannelSettings:
     escalate_to: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=True, nobody=("none", "off"), nobody_reads="nobody"),
         values="people and user groups who may decide once an approval is escalated: @oncall @leads, or `none`",
-        topic="nudges", gist="who else may decide after that", doc_default="nobody",
+        topic="nudges", gist="who else may then decide", doc_default="nobody",
         doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
         " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
     ))
@@ -153,7 +153,7 @@ class ChannelSettings:
         Duration(off="off", example="15m"),
         values="how long an approval may wait for a person: a duration such as 15m (at risk once 80 % of it is"
         " gone, then breached), or `off`",
-        topic="nudges", gist="the service level: at risk at 80 %, then breached",
+        topic="nudges", gist="service level (at risk at 80 %)",
         doc="the service level: how long an approval may wait for a person (a duration, or `off`). Each pending"
         " approval is *within*, *at risk* (80 % of it gone) or *breached*: on its card, in App Home (breached"
         " first), in `/agent status` and the metrics; each change is audited once (`sla_at_risk`,"
@@ -183,7 +183,7 @@ class ChannelSettings:
     max_asks_per_hour: int = field(default=0, metadata=option(
         Number(0, 10000, zero="0 (off)"),
         values="the most cards one approver gets an hour: a number from 1 to 10000, or 0 (off)", topic="who",
-        gist="cards per approver per hour (0: off)",
+        gist="cards a person gets an hour (0: off)",
         doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
         " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
         " none of them is under it, it is held for the next hour (its card in the channel says so; at HH:00 UTC each"
@@ -222,7 +222,7 @@ class ChannelSettings:
         Choice(("channel", "dm", "both")),
         values="where approval cards go: `channel` (the approvals channel), `dm` (a direct message to each person"
         " who may decide; needs named approvers) or `both`",
-        topic="where", gist="cards by DM to the approvers",
+        topic="where", gist="cards by DM",
         doc="`channel`: the card in the approvals channel; `dm`: the card in a direct message to each person who"
         " may decide (named approvers, members of named groups; not the requester unless `allow_self_approval`);"
         " `both`. `dm` and `both` need named `approvers` (refused with `anyone`, and `approvers anyone` is refused"

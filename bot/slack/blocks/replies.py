@@ -43,19 +43,18 @@ def help_text(
             "*Settings*: `/agent config` shows them, `/agent config <key> <value>` sets one:",
             *help_lines(options),
             "*Latest decisions here*: `/agent audit`",
-            "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
-            f"*Remembered decisions* (rules from a card's *{escape('Approve & always allow')}*):",
+            "*Away*: `/agent away until <date|duration> [delegate @person]`, `/agent away off`, `/agent away`",
+            f"*Remembered decisions* (a card's *{escape('Approve & always allow')}*):",
             "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>`",
-            "  • `/agent rules suggest [N]`: rules for calls approved here N times (default 3), never rejected or"
-            " revised",
+            "  • `/agent rules suggest [N]`: rules for calls approved N times (default 3), never refused",
             "*Your agents' API keys*: `/agent keys`; `/agent keys create <name> [#channel]` (admins),"
             " `/agent keys revoke <name>`",
             "*Policies* in force and in shadow: `/agent policy`",
-            "*Passkeys* (set yours up in the Home): `/agent passkeys revoke @person` (admins)",
+            "*Passkeys* (yours: in the Home): `/agent passkeys revoke @person` (admins)",
             "*Freeze* (admins): `/agent freeze all|#channel|key NAME|agent NAME [reason]`; `/agent unfreeze …`"
             " (a second admin confirms)",
-            "*Fit to decide*: `/agent attest NAME|#channel` (its brief read); `/agent attest` (yours); its owner:"
-            " `/agent attest brief|grant @person|revoke @person NAME|#channel`",
+            "*Fit to decide*: `/agent attest NAME|#channel`; `/agent attest` (yours); owners: `/agent attest"
+            " brief|grant|revoke …`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

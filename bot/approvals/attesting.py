@@ -86,3 +86,16 @@ def reminder_text(scope: str, until: float, *, now: float | None = None) -> str:
     left = format_duration(max(60, int(until - (time.time() if now is None else now)) // 3600 * 3600))
     return (f":hourglass: Your attestation to {brief_words(scope)} ends {date_ref(until)} (in about {left}). Read it"
             f" again and attest (`{command_of(scope)}`) to keep deciding its approvals.")
+
+
+def brief_page(pages_url: str, scope: str) -> str:
+    """The brief's page of `scope` on the bot ("" when the pages' address is unknown)."""
+    return f"{pages_url}/attest/{scope}" if pages_url and scope else ""
+
+
+async def unheld_scope(store: Store, approval_id: str, user: str, *, now: float) -> str:
+    """The first scope `approval_id` needs that `user` holds no current attestation to (the first it needs when the
+    decide step refused one that ended or was revoked between the service's check and the step)."""
+    scopes = await store.attestations.required(approval_id)
+    missing = await store.attestations.missing(user, scopes, now=now)
+    return (missing or list(scopes) or [""])[0]

@@ -41,6 +41,7 @@ from typing import Any
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import Verdict
 
+from bot.approvals.attesting import brief_page, unheld_scope
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.deciders.mode import automatic_entry
@@ -329,7 +330,8 @@ class ApprovalService:
         fit = await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
         result = fit if fit is not None else await self._decided(step, user, person)
         if result.status == "attestation" and not result.attest:  # the decide step found one ended or revoked since
-            result = await self._unfit_words(result, approval_id, user)
+            scope = await unheld_scope(self.store, approval_id, user, now=self.clock())
+            result = replace(result, attest=scope, page=brief_page(self.pages_url, scope))
         if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
             log.info("approval %s: %s by %s: %s", approval_id, outcome, user, result.status,
                      extra={"approval_id": approval_id})
@@ -354,7 +356,7 @@ class ApprovalService:
         missing = await self.store.attestations.missing(user, scopes, now=self.clock())
         if not missing:
             return None
-        page = f"{self.pages_url}/attest/{missing[0]}" if self.pages_url else ""
+        page = brief_page(self.pages_url, missing[0])
         words = refusal_words(missing[0], page=page)
         # every refused attempt audited: the first of this person's on this approval in the quiet window at once, a
         # flood of replayed clicks as one summarising entry (as the decide step's own refusals)
@@ -363,15 +365,6 @@ class ApprovalService:
                                        outcome=outcome, scope=missing[0],
                                        reason=f"no current attestation to {missing[0]}: {words}")
         return DecideResult("attestation", checked.approval, attest=missing[0], page=page)
-
-    async def _unfit_words(self, result: DecideResult, approval_id: str, user: str) -> DecideResult:
-        """A refusal for want of an attestation that the decide step made itself (one ended or was revoked between
-        the check above and the step; it audited it): the scope and the words to get one, as `_unfit` says them."""
-        scopes = await self.store.attestations.required(approval_id)
-        missing = await self.store.attestations.missing(user, scopes, now=self.clock()) or list(scopes[:1])
-        scope = missing[0] if missing else ""
-        page = f"{self.pages_url}/attest/{scope}" if self.pages_url and scope else ""
-        return replace(result, attest=scope, page=page)
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None

@@ -175,7 +175,7 @@ def expected(entries: list[dict[str, str]], since: float, until: float) -> dict[
         waits = [float(e["decided_at"]) - float(e["delivered_at"]) for e in made.values() if "delivered_at" in e]
         if waits:
             for p in (50, 90, 99):
-                want[("time", f"p{p}_seconds", channel, policy, "")] = f"{rank(waits, p):g}"
+                want[("time", f"p{p}_seconds", channel, policy, "")] = f"{round(rank(waits, p) * 1000) / 1000:g}"  # ms
             want[("time", "timed", channel, policy, "")] = str(len(waits))
             want[("time", "not_recorded", channel, policy, "")] = str(len(made) - len(waits))
             want[("time", "opened", channel, policy, "")] = str(sum("opened_at" in e for e in made.values()))

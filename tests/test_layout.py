@@ -63,19 +63,24 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # passkeys: enrolment, step-up votes (through the decide step), the pages
     "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                    "bot.signin", "bot.stepup"),
+    # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
+    "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
+                  "bot.teams"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                     "bot.stepup"),  # the parts, as a type: started and stopped together
+                     "bot.stepup", "bot.teams"),  # the parts, as a type: started and stopped together
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes"),
+                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes",
+                   "bot.teams"),
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server"),
+                 "bot.slackapp", "bot.server", "bot.teams"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
+    "bot.devteams": ("bot.devteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
                 "bot.cli"),
@@ -83,9 +88,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
     "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
-                "bot.dev_slackbot"),
+                "bot.dev_slackbot", "bot.devteams"),
     "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
-                     "bot.root", "bot.devslack", "bot.dev", "bot.dev_data"),
+                     "bot.root", "bot.devslack", "bot.dev", "bot.dev_data", "bot.devteams"),
     "bot": ("bot.core",),  # the package itself (its docstring and version) alone: no row catches the top's modules
 }
 

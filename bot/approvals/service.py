@@ -56,6 +56,7 @@ from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
+from bot.core.teams import is_teams_person
 from bot.core.workspaces import WorkspaceRef
 from bot.policy.engine import PolicyEngine
 from bot.slack.directory import Directory, LookupFailed
@@ -288,6 +289,7 @@ class ApprovalService:
         assurance: Assurance | None = None,
         edit_hidden: str = "",
         artifacts: str = "",
+        surface: str = "",
     ) -> DecideResult:
         """A person's decision or vote through the decide step, with every approver rule applied there:
         the card clicked must show the approval, the requester may not decide (unless the channel
@@ -298,7 +300,8 @@ class ApprovalService:
         it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
         what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record.
         `artifacts`: the approval's artefacts with a reviewer's edit (bot/core/artifact_edits.py), kept on the record
-        by the step that decides it."""
+        by the step that decides it. `surface`: `teams` for a click in Microsoft Teams (bot/teams/; `user` the person
+        it maps to, `card` None), named in the audit."""
         person = await self._workspace_of(user)
         if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
             feedback = await self.chain.hiding.said(approval_id, feedback)
@@ -316,6 +319,7 @@ class ApprovalService:
             home_team=(await self._home()).team,
             edit_hidden=edit_hidden,
             artifacts=artifacts,
+            surface=surface,
         )
 
         async def step(**more: Any) -> DecideResult:
@@ -368,7 +372,10 @@ class ApprovalService:
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
-        when Slack cannot say or knows no such person."""
+        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`, bot/teams/people.py
+        let only the company's own tenant through) is of the home workspace."""
+        if is_teams_person(user):
+            return await self._home()
         try:
             found = await self._directory.person(user) if SLACK_ID.fullmatch(user) else None
         except LookupFailed:
@@ -399,7 +406,8 @@ class ApprovalService:
         in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
-            in_groups = await self._directory.counts_in_groups(user, result.approval.approvers)
+            in_groups = not is_teams_person(user) and await self._directory.counts_in_groups(
+                user, result.approval.approvers)  # a Teams-only person is in no Slack user group
             result = await step(in_groups=in_groups, **known)
         if result.status == "check_delegates" and result.approval is not None:
             # not allowed themselves: may they decide for someone away who delegated to them?

@@ -19,6 +19,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
+    teams.py             `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
@@ -80,6 +81,7 @@ from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
+from bot.store.teams import TeamsStore
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
@@ -156,6 +158,7 @@ class Store:
         self.due = DueWork(self.shared)
         self.oversight = OversightStore(self.shared)
         self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
+        self.teams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -284,6 +284,7 @@ class Approvals:
         across: bool | None = None,
         edit_hidden: str = "",
         artifacts: str = "",
+        surface: str = "",
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -312,6 +313,8 @@ class Approvals:
                 decided record (bot/redaction/hiding.py).
             artifacts: the approval's artefacts with a reviewer's edit (JSON as `ApprovalRecord.artifacts`, #79),
                 kept on the record when (and only when) this step decides it; "" leaves them as asked.
+            surface: where the person clicked when not Slack (`teams`, #81), named in their vote's and the decision's
+                audit entries ("" for Slack: no field).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
@@ -375,6 +378,7 @@ class Approvals:
                 "across": _flag(across),
                 "edit_hidden": edit_hidden,
                 "artifacts": artifacts,
+                "surface": surface,
             },
         )
         if check_auth and status in REFUSED_CLICKS:

@@ -111,6 +111,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
                                       hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
+{p}:teams:conversations|people  hash  Teams: where the app was added; each person's chat (bot/store/teams.py)
+{p}:teams:cards:{<id>}        hash    approval <id>'s cards in Teams                   DECIDED_RETENTION
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
@@ -423,6 +425,10 @@ class Keys:
     def person(self, user: str) -> str:
         """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""
         return f"{self.prefix}:person:{user}"
+
+    def teams(self, name: str) -> str:
+        """Teams (bot/store/teams.py): `conversations`, `people`, `cards:{<approval id>}`."""
+        return f"{self.prefix}:teams:{name}"
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.root}:heartbeat:{worker_id}"

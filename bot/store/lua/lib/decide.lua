@@ -261,6 +261,7 @@ local function decide(k, a)
     local vote = {'event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
                   'required', required, 'latency_ms', latency_ms}
     for _, field in ipairs(assured) do vote[#vote + 1] = field end
+    if (a.surface or '') ~= '' then vote[#vote + 1] = 'surface'; vote[#vote + 1] = a.surface end  -- teams (#81)
     audit(unpack(with_timing(vote)))
     observe('approved')
     if count < required then
@@ -288,6 +289,7 @@ local function decide(k, a)
   if (cur[18] or '') ~= '' then extra = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
   for _, field in ipairs(voters) do table.insert(extra, field) end
   for _, field in ipairs(assured) do table.insert(extra, field) end
+  if (a.surface or '') ~= '' then table.insert(extra, 'surface'); table.insert(extra, a.surface) end
   if (a.artifacts or '') ~= '' then  -- a reviewer's edit of the change (#79): the edited artefacts' new digests
     local digests = {}
     for _, item in ipairs(cjson.decode(a.artifacts)) do

@@ -1,0 +1,92 @@
+"""Microsoft Teams in Redis (issue 81): the conversations the app was added to, each person's personal chat, and
+each approval's cards posted in Teams (updated in place on every decision, on any worker).
+
+    {p}:teams:conversations     hash  conversation id -> JSON `TeamsConversation` (kept when the app is added)
+    {p}:teams:people            hash  person id -> JSON {conversation, user_id, object_id, tenant_id}: their
+                                      personal chat with the bot and their Teams ids
+    {p}:teams:cards:{<id>}      hash  conversation id -> activity id: approval <id>'s cards in Teams (expires
+                                      with the approval's decided record)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.core.teams import TeamsConversation, TeamsCopy
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTION)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsAccount:
+    """A person's Teams side: their personal chat with the bot (`conversation`, "" until the app is added there),
+    their Teams user id (`29:…`), Azure AD object id and tenant."""
+
+    conversation: str
+    user_id: str
+    object_id: str
+    tenant_id: str
+
+
+class TeamsStore:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+
+    def _key(self, name: str) -> str:
+        return self._s.keys.teams(name)
+
+    # conversations ---------------------------------------------------------------------
+    async def keep_conversation(self, conversation: TeamsConversation) -> None:
+        """Keep (or refresh) a conversation the app was added to."""
+        await aw(self._s.redis.hset(self._key("conversations"), conversation.id, conversation.to_json()))
+
+    async def conversation(self, conversation_id: str) -> TeamsConversation | None:
+        raw = await aw(self._s.redis.hget(self._key("conversations"), conversation_id))
+        return None if raw is None else TeamsConversation.from_json(raw)
+
+    async def forget_conversation(self, conversation_id: str) -> None:
+        """The app was removed from it: no card goes there any more."""
+        await aw(self._s.redis.hdel(self._key("conversations"), conversation_id))
+
+    # people --------------------------------------------------------------------------------
+    async def keep_account(self, person: str, account: TeamsAccount) -> None:
+        await aw(self._s.redis.hset(self._key("people"), person, json.dumps(_account(account))))
+
+    async def account(self, person: str) -> TeamsAccount | None:
+        raw = await aw(self._s.redis.hget(self._key("people"), person))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return TeamsAccount(str(data.get("conversation", "")), str(data["user_id"]), str(data["object_id"]),
+                            str(data["tenant_id"]))
+
+    # an approval's cards in Teams ---------------------------------------------------------
+    def _cards(self, approval_id: str) -> str:
+        return self._key(f"cards:{{{approval_id}}}")
+
+    async def add_copy(self, approval_id: str, copy: TeamsCopy) -> bool:
+        """Note a card posted for `approval_id`; False when one was noted in that conversation already (another
+        worker posted first: the caller deletes or leaves its own, and updates the noted one)."""
+        key = self._cards(approval_id)
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, copy.conversation_id, copy.activity_id)
+            pipe.expire(key, CARDS_RETENTION)
+            added, _ = await pipe.execute()
+        return bool(added)
+
+    async def copies(self, approval_id: str) -> list[TeamsCopy]:
+        """Every card of `approval_id` posted in Teams, by conversation id."""
+        raw = await aw(self._s.redis.hgetall(self._cards(approval_id)))
+        return sorted((TeamsCopy(_text(c), _text(a)) for c, a in raw.items()), key=lambda c: c.conversation_id)
+
+
+def _account(account: TeamsAccount) -> dict[str, str]:
+    return {"conversation": account.conversation, "user_id": account.user_id, "object_id": account.object_id,
+            "tenant_id": account.tenant_id}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

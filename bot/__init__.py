@@ -21,6 +21,7 @@ checks this on every run), from the bottom:
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
     signin/      Sign in with Slack (OpenID Connect) in front of every page the bot serves
     stepup/      step-up: people's passkeys (WebAuthn), registered through one-time links from their App Home
+    teams/       Microsoft Teams, a second place to decide: the Teams SDK's app, Adaptive Cards, people mapped
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
     templates/   the pages the bot serves (sign-in, step-up, reveal) and `audit evidence`'s summary, as jinja2

@@ -41,6 +41,7 @@ from bot.approvals.events import (
     CardPosted,
     Event,
     Events,
+    VoteCounted,
 )
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
@@ -70,4 +71,5 @@ __all__ = [
     "Opened",
     "ProgramAsk",
     "Step",
+    "VoteCounted",
 ]

@@ -4,6 +4,7 @@
                       once, or waiting for a person with its card posted
     CardPosted        a pending approval's card posted and noted (the chain's end, or the supervisor for an
                       approval whose poster died first)
+    VoteCounted       a person's approve counted toward a quorum not yet reached (the cards show the votes)
     ApprovalDecided   an approval decided, cancelled or timed out, on the worker that made the decision
     ApprovalEnded     a run took an approval's decision (it goes on), or was handed it when it was adopted
 
@@ -53,6 +54,13 @@ class CardPosted:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteCounted:
+    """A person's approve of `approval` counted toward its quorum, not yet reached (`approval`: with the votes)."""
+
+    approval: ApprovalRecord
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalDecided:
     """`approval` as decided (by a person, a timeout, a cancel) on the worker that decided it. `orphaned`: its run's
     owner may be gone, so a run manager here continues it (not for a program's approval, nor a cancel, nor when the
@@ -74,7 +82,7 @@ class ApprovalEnded:
     announce: bool = True
 
 
-Event = ApprovalOpened | CardPosted | ApprovalDecided | ApprovalEnded
+Event = ApprovalOpened | CardPosted | VoteCounted | ApprovalDecided | ApprovalEnded
 Listener = Callable[[Event], object]
 
 

@@ -47,7 +47,7 @@ from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
-from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
+from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events, VoteCounted
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
 from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
@@ -372,7 +372,7 @@ class ApprovalService:
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
-        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`, bot/teams/people.py
+        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`, bot/teams/
         let only the company's own tenant through) is of the home workspace."""
         if is_teams_person(user):
             return await self._home()
@@ -450,6 +450,7 @@ class ApprovalService:
             self.on_decided(result.approval, owner_heard=result.owner_heard)
         else:
             self.cards.schedule(result.approval)
+            self.events.publish(VoteCounted(result.approval))
         return True
 
     async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:

@@ -43,6 +43,9 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     given unified diff), counts, the summary words, side-by-side rows (pure)
     spelling.py     the one spelling every detector reads (digits of any script, every space and dash), and a
                     known value found in any spelling (pure)
+    teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy; `teams:<object
+                    id>` persons (pure)
+    teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

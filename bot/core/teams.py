@@ -1,7 +1,7 @@
 """Microsoft Teams, pure (issue 81): who decides there, where a card goes, what was posted.
 
 A Teams decider is (tenant, Azure AD object id): `TeamsMember`, as an invoke names them. They decide as one person
-(bot/teams/people.py maps them): the Slack user with the same verified email where the company has both, else the
+(bot/teams/ maps them): the Slack user with the same verified email where the company has both, else the
 Teams person named in the Teams file (`TEAMS_FILE`), whose person id is `teams:<object id>` (`teams_person`). Votes
 and decisions keep the person id, so one person counts once toward a quorum whichever surface they click on.
 
@@ -41,14 +41,15 @@ def is_teams_person(person: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class TeamsMember:
-    """Who an activity is from: their tenant, Azure AD object id, Teams user id (`29:…`), name and (when the roster
-    says it) email."""
+    """Who an activity is from: their tenant, Azure AD object id, Teams user id (`29:…`), name and, as the roster
+    says it (`GET /v3/conversations/{id}/members/{user id}`), their email and role (`user`, `guest`, ...)."""
 
     tenant_id: str
     object_id: str
     user_id: str
     name: str = ""
     email: str = ""
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)

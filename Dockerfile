@@ -11,7 +11,7 @@ COPY wheels/ /wheels/
 # the venv's python points at the base's python3 (/usr/local/bin in the official image, /usr/bin in Debian's): the
 # final stage has the same base, so it points at the same file there
 RUN python3 -m venv /opt/app \
- && /opt/app/bin/pip install --no-index --find-links /wheels --no-cache-dir --no-compile slack-agent-approvals \
+ && /opt/app/bin/pip install --no-index --find-links /wheels --no-cache-dir --no-compile 'slack-agent-approvals[teams]' \
  && /opt/app/bin/pip uninstall --yes --quiet pip \
  && /opt/app/bin/python -m compileall -q -j 0 /opt/app/lib
 

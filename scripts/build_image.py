@@ -44,6 +44,7 @@ BUILDAH = ("buildah", "--storage-driver", "vfs")
 # what a dependency needs only on an older 3.11 than this host's (redis below 3.11.3: Debian bookworm has 3.11.2),
 # which `pip wheel` on a newer host leaves out
 OLDER_PYTHON_NEEDS = ("async-timeout>=4.0.3",)
+EXTRAS = "[teams]"  # the image serves Microsoft Teams too (the Dockerfile installs the same extra)
 
 
 def version() -> str:
@@ -92,7 +93,8 @@ def context(where: Path, own: Sequence[Path]) -> Path:
     for wheel in own:
         shutil.copy(wheel, where / "wheels" / wheel.name)
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", where / "wheels", "--find-links",
-        where / "wheels", *[where / "wheels" / wheel.name for wheel in own], *OLDER_PYTHON_NEEDS)
+        where / "wheels", *[f"{where / 'wheels' / wheel.name}{EXTRAS if wheel.name.startswith('slack_') else ''}"
+                            for wheel in own], *OLDER_PYTHON_NEEDS)
     step("dependencies gathered", started)
     return where
 

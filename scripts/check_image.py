@@ -100,6 +100,12 @@ def check_version(container: str) -> None:
         sys.exit(f"error: `python -m bot --version` in the image said {said.stdout!r} {said.stderr!r}"
                  f" (exit {said.returncode}), not {version()}")
     print(f"ok: --version in the image: {said.stdout.strip()}")
+    teams = subprocess.run([*BUILDAH, "run", "--isolation", "chroot", "--user", USER, container, "--", "python", "-c",
+                            "import microsoft_teams.apps, microsoft_teams.cards, bot.core.teams"],
+                           capture_output=True, text=True, check=False)
+    if teams.returncode != 0:
+        sys.exit(f"error: the image cannot serve Teams (the teams extra): {teams.stderr.strip()}")
+    print("ok: the teams extra in the image (microsoft-teams-apps, microsoft-teams-cards)")
 
 
 def image_env(image: str) -> dict[str, str]:

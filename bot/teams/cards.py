@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from agent_approvals.approver import pretty_json
 from microsoft_teams.cards import Action as CardAction
@@ -150,8 +151,19 @@ def facts(approval: ApprovalRecord, names: Mapping[str, str]) -> list[Fact]:
         shown.append(("Who may decide", ", ".join(name(p, names) for p in approval.approvers[:20])))
     if approval.required_approvals > 1:
         shown.append(("Approvals", votes(approval, names)))
+    if approval.pending:
+        shown.append(("Times out", deadline(approval)))
     shown.append(("Status", status(approval, names)))
     return [Fact(title=plain(key), value=plain(value or "-")) for key, value in shown]
+
+
+def deadline(approval: ApprovalRecord) -> str:
+    """When a pending approval times out and what that means: "2026-11-27 17:30 UTC (after 10m), then rejected"."""
+    if approval.never_times_out:
+        return "never"
+    then = "approved" if approval.timeout_outcome == "approve" else "rejected"
+    at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(approval.deadline))
+    return f"{at} (after {format_duration(approval.timeout_seconds)}), then {then}"
 
 
 def agent(approval: ApprovalRecord, names: Mapping[str, str]) -> str:
@@ -336,6 +348,20 @@ def _url(url: str) -> str:
 
 def fallback_text(approval: ApprovalRecord) -> str:
     """What a client that cannot show the card shows: fixed words and the run id only."""
-    if approval.pending:
-        return f"Approval needed for run {approval.run_id}"
-    return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"
+    run = f" for run {approval.run_id}" if approval.run_id else ""
+    return f"Approval needed{run}" if approval.pending else f"Approval{run}: {approval.status.replace('_', ' ')}"
+
+
+def reminder_text(approval: ApprovalRecord, *, kind: Literal["reminder", "escalation"], now: float) -> str:
+    """A reminder or an escalation in a person's personal chat, beside their card: fixed words and the approval's
+    title (made inert by `plain`, as on the card), e.g. "Reminder: Refund the customer (Tool call send_refund) has
+    waited 15m for a decision; it times out 2026-11-27 17:30 UTC (after 30m), then rejected. Your card is in this
+    chat." Markdown as Teams reads a message's text."""
+    waited = format_duration(max(0.0, now - approval.created_at))
+    about = f"{cut(approval.task.strip(), 200) or 'An approval'} ({what(approval)})"
+    head = "Reminder" if kind == "reminder" else "Escalated to you"
+    votes = (f" {len(approval.voters)} of {approval.required_approvals} approvals so far."
+             if approval.required_approvals > 1 else "")
+    return plain(f"{head}: {about} has waited {waited} for a decision; it times out {deadline(approval)}.{votes}"
+                 " Your card is in this chat.")
+

@@ -32,6 +32,7 @@ from bot.teams.cards import (
     approval_card,
     card_bytes,
     plain,
+    reminder_text,
     title,
 )
 from tests.support.leaks import leaks
@@ -196,6 +197,24 @@ def test_the_change_summary_is_the_slack_cards_words() -> None:
 def test_the_notice_and_the_page_link_are_on_the_card() -> None:
     assert texts_of(card_of("with a notice"))[0] == plain("Already decided by *Ana*")
     assert "[Open its page](https://bot.example/approvals/x)" in texts_of(card_of("markdown title"))
+
+
+def test_a_pending_card_says_when_it_times_out_and_what_then() -> None:
+    found = call(timeout_outcome="approve", deadline=1_800_000_000.0, timeout_seconds=1800)
+    shown = texts_of(approval_card(found, names=NAMES, actions=False))
+    assert plain("2027-01-15 08:00 UTC (after 30m), then approved") in shown
+    assert plain("never") in texts_of(approval_card(replace(found, timeout_seconds=0), names=NAMES, actions=False))
+    assert plain("Times out") not in texts_of(card_of("approved"))
+
+
+def test_the_reminder_in_a_personal_chat_is_inert_and_says_how_long_it_waited() -> None:
+    found = call(task="**Pay** [x](https://evil.example)", required_approvals=2, votes="U0ANA", created_at=1000.0,
+                 deadline=1_800_000_000.0, timeout_seconds=1800)
+    text = reminder_text(found, kind="reminder", now=1900.0)
+    assert text == plain("Reminder: **Pay** [x](https://evil.example) (Tool call send_refund) has waited 15m for a"
+                         " decision; it times out 2027-01-15 08:00 UTC (after 30m), then rejected. 1 of 2 approvals"
+                         " so far. Your card is in this chat.")
+    assert reminder_text(found, kind="escalation", now=1900.0).startswith("Escalated to you\\: ")
 
 
 def test_refresh_names_at_most_60_users() -> None:

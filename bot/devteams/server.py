@@ -127,7 +127,11 @@ class TeamsStandIn:
     @web.middleware
     async def _recorded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         raw = await request.read()
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # no such route or method: recorded too
+            self.state.record(RecordedCall(request.method, request.path_qs, _readable(request, raw), exc.status))
+            raise
         self.state.record(RecordedCall(request.method, request.path_qs, _readable(request, raw), response.status))
         return response
 

@@ -233,6 +233,11 @@ async def test_a_personal_chat_is_created_once_for_a_person_who_has_the_app(
     with pytest.raises(httpx.HTTPStatusError) as refused:  # Ana, asked of another tenant
         await api.conversations.create(CreateConversationParams(members=[Account(id=ana)], tenant_id="elsewhere"))
     assert status_of(refused) == 404
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # a bot creates no group chats in Teams
+        await api.conversations.create(CreateConversationParams(members=[Account(id=ana), Account(id=bo)],
+                                                                tenant_id=teams.tenant_id))
+    assert status_of(refused) == 400
+    assert [c["kind"] for c in teams.conversations()] == ["channel", "personal"]
 
 
 async def test_a_click_is_the_invoke_teams_sends_and_the_bots_card_is_what_the_person_sees(

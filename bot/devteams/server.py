@@ -137,7 +137,7 @@ class TeamsStandIn:
 
     # ------------------------------------------------------------------------------------------- people, places
 
-    def add_member(self, *, name: str, email: str, object_id: str | None = None, tenant_id: str | None = None,
+    def add_member(self, name: str, email: str, *, object_id: str | None = None, tenant_id: str | None = None,
                    role: Role = "user") -> str:
         """A person (of the home tenant unless `tenant_id` names another; `role` "guest" for a guest): their `29:`
         user id."""

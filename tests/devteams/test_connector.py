@@ -291,6 +291,13 @@ async def test_a_refresh_is_sent_only_for_the_people_the_card_names(
     assert card_of(teams.view(channel, posted.id, ana)) == own
     await api.conversations.update_activity(channel, posted.id, message(approval_card(text="Approved")))
     assert card_of(teams.view(channel, posted.id, ana)) == approval_card(text="Approved")  # an update is for all
+    everyone = approval_card(refresh_users=[])
+    del everyone["refresh"]["userIds"]  # no userIds: Teams refreshes it for all, in a conversation of at most 60
+    for_all = await api.conversations.create_activity(channel, message(everyone))
+    assert (await teams.refresh(channel, for_all.id, bo))[0] == 200
+    nobody = await api.conversations.create_activity(channel, message(approval_card(refresh_users=[])))
+    with pytest.raises(LookupError):  # an empty list: a manual "Refresh card" only, never on its own
+        await teams.refresh(channel, nobody.id, ana)
 
 
 async def test_it_answers_from_its_own_thread_while_the_callers_loop_is_blocked(teams: TeamsStandIn) -> None:

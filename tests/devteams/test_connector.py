@@ -24,7 +24,7 @@ from microsoft_teams.common import ClientOptions
 from bot.devslack.server import SlackStandIn
 from bot.devteams import FORGERIES, TeamsStandIn
 from tests.devteams.conftest import App, SdkBot, access_token
-from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
+from tests.support.teams import ADAPTIVE_CARD, card_for, card_of, cards, start_teams_worker
 
 APPROVAL = "ap_0001"
 
@@ -138,6 +138,7 @@ async def test_a_posted_card_is_kept_and_an_update_replaces_it_in_place(teams: T
 
     assert updated.id == posted.id
     assert cards(teams, channel) == [(posted.id, decided)]
+    assert card_for(teams, channel, APPROVAL) == (posted.id, decided)
     assert [(c.method, c.path, c.status) for c in teams.sent] == [
         ("POST", f"/{teams.tenant_id}/oauth2/v2.0/token", 200),
         ("POST", f"/v3/conversations/{channel}/activities", 201),

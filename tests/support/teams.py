@@ -1,6 +1,7 @@
 """The local Teams (bot/devteams/) for tests: the `teams` fixture (a started `TeamsStandIn`, registered for every
 test by tests/conftest.py as the `slack` one is), the environment that points a worker at it (`teams_env`), a
-worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps."""
+worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps
+(`cards`, `card_of`, `card_for` an approval)."""
 
 from __future__ import annotations
 

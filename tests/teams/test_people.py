@@ -15,11 +15,15 @@ import pytest
 from bot.core.settings import Settings, SettingsError
 from bot.core.teams import TeamsConversation, TeamsMember, teams_person
 from bot.core.teams_file import TeamsFileError, TeamsRoute, read_teams_file
+from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
 from bot.teams.people import Refused, TeamsPeople
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, free_port, name_admins, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.homes import say
+from tests.support.passkeys import Authenticator
+from tests.support.signin import pages_client, sign_in
+from tests.support.stepup import ORIGIN, confirm, enrol
 
 TENANT = "0c0ffee0-0000-4000-8000-00000000c0de"
 APP_ID = "a99a0000-0000-4000-8000-0000000000a9"
@@ -211,3 +215,44 @@ def test_a_bad_teams_file_is_refused_naming_its_line(tmp_path: Path, text: str, 
     with pytest.raises(SettingsError, match="TEAMS_FILE line"):
         Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "APPROVALS_CHANNEL": SALES,
                            "TEAMS_FILE": str(tmp_path / "teams.yaml")})
+
+
+async def test_a_teams_person_confirms_a_step_up_on_the_bots_page(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path,
+) -> None:
+    """#81.4: a Teams-only approver whose Approve needs step-up signs in on the bot's page with the company's
+    provider (OIDC_ISSUER; the local Slack plays it, knowing Tina, whom the bot's Slack workspace does not), is
+    matched by her verified email to her Teams person, and her passkey's vote counts as that same person."""
+    slack.add_team(DevTeam(id="T0IDP", name="Directory", domain="directory"))  # the provider's people, not Slack's
+    slack.set_user(DevUser(id="U0TINA", name="tina", real_name="Tina", team_id="T0IDP"))
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, STEP_UP_URL=ORIGIN,
+                                        OIDC_ISSUER=slack.base_url, **teams_env(tmp_path)))
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        tina = teams_person(OID_TINA)
+        assert await people_of(worker).decider(member(OID_TINA, email="tina@example.com")) == tina  # seen in Teams
+        store, approvals = worker.services.store, worker.services.approvals
+        await store.settings.set(SALES, "approvers", tina, by="operator")
+        await store.settings.set(SALES, "step_up", "always", by="operator")
+        status, asked = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
+        assert status == 201, asked
+
+        async with pages_client() as http:
+            path = (await worker.services.stepup.link(tina)).removeprefix(ORIGIN)
+            called = await sign_in(http, worker.url, path, person="U0TINA")  # as Tina, at the company's provider
+            assert called.status == 302 and called.headers["Location"] == path
+            tinas = Authenticator()
+            await enrol(worker, http, tina, tinas)
+
+            clicked = await approvals.decide(asked["id"], outcome="approved", user=tina, card=None, surface="teams")
+            assert clicked.status == "step_up" and clicked.approval is not None
+            link = await worker.services.confirmations.link(tina, clicked.approval)
+            assert link is not None
+            status, said = await confirm(http, worker, link.removeprefix(ORIGIN), tinas)
+            assert status == 200 and said["status"] == "ok", said
+        record = await store.approvals.get(asked["id"])
+        assert record is not None and record.status == "approved" and record.decided_by == tina
+        decision = [e for e in await store.audit.entries() if e["event"] == "decision" and e["approval"] == asked["id"]]
+        assert [e["by"] for e in decision] == [tina] and "amr" in decision[0]
+    finally:
+        await worker.stop()

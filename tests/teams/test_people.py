@@ -256,3 +256,19 @@ async def test_a_teams_person_confirms_a_step_up_on_the_bots_page(
         assert [e["by"] for e in decision] == [tina] and "amr" in decision[0]
     finally:
         await worker.stop()
+
+
+async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Worker, slack: SlackStandIn) -> None:
+    """A Teams-only approver has no Slack account: a channel delivering by direct message opens none for them (Carol
+    gets hers), and no Slack Home is drawn for them, even for an approval at risk (every decider's Home)."""
+    store, ana = teams_parts.services.store, teams_person(OID_ANA)
+    await store.settings.set(SALES, "approvers", f"{ana},{CAROL}", by="operator")
+    await store.settings.set(SALES, "deliver", "both", by="operator")
+    status, asked = await Client(teams_parts, (await new_key(teams_parts)).key).ask(tool_ask())
+    assert status == 201, asked
+    record = await store.approvals.get(asked["id"])
+    assert record is not None
+    assert [c.args.get("users") for c in slack.calls("conversations.open")] == [CAROL]
+    assert len(record.copies) == 1 and record.copies[0].startswith("D")
+    urgent = await teams_parts.services.homes.affected(replace(record, sla_state="at_risk"))
+    assert CAROL in urgent and ana not in urgent

@@ -242,6 +242,8 @@ class Directory:
             return False
 
     async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
+        if is_teams_person(user):  # a Teams-only person is in no Slack user group: Slack is not asked
+            return False
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True

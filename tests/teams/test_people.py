@@ -19,6 +19,7 @@ from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
 from bot.teams.people import Refused, TeamsPeople
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, free_port, name_admins, start_worker
+from tests.scenarios.test_start_checks import env_of, started
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.homes import say
 from tests.support.passkeys import Authenticator
@@ -272,3 +273,14 @@ async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Wor
     assert len(record.copies) == 1 and record.copies[0].startswith("D")
     urgent = await teams_parts.services.homes.affected(replace(record, sla_state="at_risk"))
     assert CAROL in urgent and ana not in urgent
+    slack.set_usergroup("S0REVIEWERS", [CAROL])  # a page's "is she in the approvers' groups": no, without asking
+    directory = teams_parts.services.directory
+    assert not await directory.counts_in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
+
+
+@pytest.mark.slow
+def test_a_worker_with_a_bad_teams_file_does_not_start(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """`python -m bot` with a bad TEAMS_FILE stops at once (exit 2), one line naming the file's line."""
+    done = started(env_of(slack, redis_url, TEAMS_FILE=write(tmp_path, "people:\n  - {email: a@b.c}\n  - {name: x}\n")))
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == ["error: TEAMS_FILE line 3: a person needs `email` or `object_id`"]

@@ -163,9 +163,12 @@ class TeamsPeople:
             return Refused("other_tenant", WORDS["other_tenant"])
         if not OBJECT_ID.fullmatch(oid):
             return Refused("unknown", WORDS["unknown"])
-        if member.role.strip().lower() == "guest":
+        role = member.role.strip().lower()
+        if role == "guest":
             listed = self._listed.by_object_id(oid) is not None
             return teams_person(oid) if listed else Refused("guest", WORDS["guest"])
+        if role not in ("", "user"):  # `anonymous` (a meeting's), a bot: nobody of ours
+            return Refused("unknown", WORDS["unknown"])
         try:
             kept = await self._store.teams.decider(oid)
             if kept is not None and await self._still(kept, oid):

@@ -135,12 +135,14 @@ async def test_another_tenant_a_guest_and_an_unknown_person_are_refused_and_audi
     assert isinstance(guest, Refused) and guest.reason == "guest"  # never Carol by her email: a guest's is theirs
     # a guest the file lists by object id decides as that Teams person
     assert await people.decider(member(OID_VAL, email="val@partner.example", role="guest")) == teams_person(OID_VAL)
+    anonymous = await people.decider(member(OID_ANA, role="anonymous"))  # (Ana's id, yet not Ana signed in)
+    assert isinstance(anonymous, Refused) and anonymous.reason == "unknown"
     unknown = await people.decider(member(OID_NOBODY, email="nobody@contoso.example"))
     assert isinstance(unknown, Refused) and unknown.reason == "unknown" and "TEAMS_FILE" in unknown.words
     assert await teams_parts.services.store.teams.decider(OID_NOBODY) is None  # a refusal is never kept
     assert await refusals(teams_parts) == [
         (teams_person(OID_BOB), "outsider: other_tenant", "teams"), (teams_person(OID_GUS), "outsider: guest", "teams"),
-        (teams_person(OID_NOBODY), "outsider: unknown", "teams")]
+        (teams_person(OID_ANA), "outsider: unknown", "teams"), (teams_person(OID_NOBODY), "outsider: unknown", "teams")]
 
     # Slack unable to say: refused, never mapped on a guess (Bob is no Teams person of the file)
     slack.fail(method="users.lookupByEmail", status=502, count=1)

@@ -6,6 +6,9 @@ one door (`ApprovalService.decide(..., surface="teams")`); the Teams file's erro
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,13 +22,13 @@ from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
 from bot.teams.people import Refused, TeamsPeople
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, free_port, name_admins, start_worker
-from tests.scenarios.test_start_checks import env_of, started
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.homes import say
 from tests.support.passkeys import Authenticator
 from tests.support.signin import pages_client, sign_in
 from tests.support.stepup import ORIGIN, confirm, enrol
 
+ROOT = Path(__file__).resolve().parents[2]
 TENANT = "0c0ffee0-0000-4000-8000-00000000c0de"
 APP_ID = "a99a0000-0000-4000-8000-0000000000a9"
 OID_BOB = "b0b00000-0000-4000-8000-000000000001"  # Bob in Teams: his Slack account has the same email
@@ -283,6 +286,8 @@ async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Wor
 @pytest.mark.slow
 def test_a_worker_with_a_bad_teams_file_does_not_start(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     """`python -m bot` with a bad TEAMS_FILE stops at once (exit 2), one line naming the file's line."""
-    done = started(env_of(slack, redis_url, TEAMS_FILE=write(tmp_path, "people:\n  - {email: a@b.c}\n  - {name: x}\n")))
+    env = {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=None), "PORT": str(free_port()),
+           "TEAMS_FILE": write(tmp_path, "people:\n  - {email: a@b.c}\n  - {name: x}\n")}
+    done = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
     assert done.stderr.strip().splitlines() == ["error: TEAMS_FILE line 3: a person needs `email` or `object_id`"]

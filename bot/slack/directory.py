@@ -14,6 +14,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.teams import is_teams_person
+
 log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
 UNKNOWN_SECONDS = 60.0  # how long "Slack knows no such person" (or a failed lookup, for names) is kept
@@ -111,7 +113,10 @@ class Directory:
         """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
         `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again). `fresh`:
         Slack is asked whatever is kept (for a right used long after a click: a person deactivated meanwhile), and
-        what it says is kept for the next."""
+        what it says is kept for the next. A Teams-only person (`teams:<object id>`) is nobody Slack knows: None,
+        Slack not asked."""
+        if is_teams_person(user_id):
+            return None
         cached = None if fresh else self._people.get(user_id)
         if cached is not None:
             return cached[0]
@@ -163,19 +168,23 @@ class Directory:
             log.info("no name for %s (no such user)", user_id)
         return found.name if found else None
 
-    async def user_by_email(self, email: str) -> str | None:
+    async def user_by_email(self, email: str, *, strict: bool = False) -> str | None:
         """The id of the person whose Slack email is `email` (`users.lookupByEmail`, scope `users:read.email`),
-        cached as names are; None when Slack knows no one with it (or will not say: the reason is logged)."""
+        cached as names are; None when Slack knows no one with it (or will not say: the reason is logged). `strict`:
+        None only on Slack's word (`users_not_found`), LookupFailed when it cannot say now (a Teams decider is mapped
+        to a Slack user or to a Teams person only on Slack's answer: one person never counts twice)."""
         key = email.strip().lower()
-        if (cached := self._emails.get(key)) is not None:
+        if (cached := self._emails.get(key)) is not None and (cached[0] is not None or not strict):
             return cached[0]
         found: str | None = None
         try:
             user = (await self._slack.users_lookupByEmail(email=key)).get("user") or {}
             found = str(user.get("id") or "") or None
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            error = str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("no Slack user found by email (%s)", error)
+            if strict and error not in NO_SUCH_USER:
+                raise LookupFailed(error) from exc
         self._emails.keep(key, found, NAME_SECONDS if found else UNKNOWN_SECONDS)
         return found
 
@@ -236,6 +245,8 @@ class Directory:
             return False
 
     async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
+        if is_teams_person(user):  # a Teams-only person is in no Slack user group: Slack is not asked
+            return False
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True
@@ -251,7 +262,10 @@ class Directory:
 
     async def dm_channel(self, user_id: str) -> str | None:
         """The bot's direct message channel with `user_id` (`conversations.open`, asked once per person);
-        None when Slack refuses (logged)."""
+        None when Slack refuses (logged), and for a Teams-only person (`teams:<object id>`: no Slack account; their
+        cards go to their Teams chat, bot/teams/), whom Slack is not asked about."""
+        if is_teams_person(user_id):
+            return None
         if user_id not in self._dms:
             try:
                 response = await self._slack.conversations_open(users=user_id)

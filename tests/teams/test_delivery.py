@@ -404,3 +404,45 @@ async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(
         card, reminder = (card_of(a) for a in told)
         assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]  # their card, then the reminder
         assert reminder["body"][0]["text"].startswith("Reminder 1: an approval waits for your decision")
+
+
+async def with_dave(teams: TeamsStandIn, route: Routed) -> str:
+    """Dave in the Teams channel too, his Teams account known: his Teams user id."""
+    dave = teams.add_member(name="dave", email="dave@example.com")
+    teams.state.conversations[route.channel].members.append(dave)
+    store = route.worker.services.store
+    await store.teams.keep_account(DAVE, TeamsAccount("", dave, teams.member(dave).object_id, teams.tenant_id))
+    return dave
+
+
+async def test_a_delegate_gets_the_card_in_their_personal_chat_for_who_is_away(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=True)
+    dave = await with_dave(teams, route)
+    assert "You are away until" in await say(slack, "away until 2h delegate @dave", user=CAROL)
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    chats = {u: await until(partial(teams.personal_chat, u), what="a personal chat") for u in (route.users[BOB], dave)}
+    for chat in chats.values():
+        await until(partial(cards, teams, chat), what="a card in each personal chat")
+    assert teams.personal_chat(route.users[CAROL]) is None  # carol is away: dave decides for her
+    ((_, shared),) = cards(teams, route.channel)
+    assert shared["refresh"]["userIds"] == [route.users[BOB], dave]
+
+
+async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=False)
+    dave = await with_dave(teams, route)
+    await say(slack, "config escalate_to @dave")
+    await say(slack, "config escalate_after 1s")
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    chat = await until(partial(teams.personal_chat, dave), what="dave's personal chat")
+    card, told = (card_of(a) for a in await until(partial(two_activities, teams, chat), what="his card, then told"))
+    assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]
+    assert told["body"][0]["text"].startswith("Escalated: you may now decide this approval")
+    await until(lambda: dave in (cards(teams, route.channel)[0][1].get("refresh") or {}).get("userIds", []),
+                what="the channel's card refreshed for him too")

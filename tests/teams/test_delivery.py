@@ -323,6 +323,9 @@ async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_an
 
     assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
     await until(lambda: all(texts(teams, c) == ["1 of 2 approvals"] for c in everywhere), what="the vote on each")
+    for person, chat in chats.items():  # still theirs to decide: buttons, refreshed for them
+        ((_, own),) = cards(teams, chat)
+        assert own["actions"] and route.users[person] in own["refresh"]["userIds"]
     assert (await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
     await until(lambda: all(texts(teams, c) == ["approved by u0carol"] for c in everywhere), what="the decision")
     for conversation in everywhere:  # updated in place: one activity each, no buttons, no refresh

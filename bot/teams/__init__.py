@@ -4,14 +4,14 @@ A surface beside the Slack app: it is told by the approval core's events (bot/ap
 an approval decided) and decides through the core's one door (`ApprovalService.decide`, `surface="teams"`), so
 quorum, policies, the freeze, step-up, receipts and the audit are the Slack path's.
 
-(Its modules are listed here as they are built.)
-
     cards.py      the approval card as an Adaptive Card (1.5, the SDK's card models): the approver's (Approve,
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
+    delivery.py   where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
+                  copy kept current, retried with the Slack card's outbox; reminders and escalations there too
 
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition

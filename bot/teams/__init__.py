@@ -4,8 +4,20 @@ A surface beside the Slack app: it is told by the approval core's events (bot/ap
 an approval decided) and decides through the core's one door (`ApprovalService.decide`, `surface="teams"`), so
 quorum, policies, the freeze, step-up, receipts and the audit are the Slack path's.
 
-(Its modules are listed here as they are built.)
+    adapter.py   the Teams SDK's HTTP server adapter on the worker's aiohttp server (`POST /teams/messages`)
+    app.py       the SDK's app on the worker: post, update, personal chats; the conversations it is added to
+    invokes.py   a click on a card (`adaptiveCard/action`), decided through the core's one door
 
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
 root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server (bot/server.py)."""
+
+from __future__ import annotations
+
+import warnings
+
+from microsoft_teams.common.experimental import ExperimentalWarning
+
+with warnings.catch_warnings():  # the SDK's import warns of a preview feature we do not use (HTML widgets)
+    warnings.simplefilter("ignore", ExperimentalWarning)
+    import microsoft_teams.apps  # noqa: F401

@@ -1,0 +1,174 @@
+"""A click on a card in Teams (`adaptiveCard/action`, an `Action.Execute`), decided through the approval core's one
+door: `ApprovalService.decide(..., surface="teams")`.
+
+Who clicked: the activity's sender, with their email and role from the conversation's roster (`TeamsApp.member`),
+mapped to one person by the people part (`decider`: the Slack user with the same verified email, else the Teams
+person of the Teams file), or refused (another tenant, a guest, unknown: audited, answered with the card read-only
+and why). Then the verb: `refresh` (Teams asks for the card as one of the approvers should see it) answers the card
+with buttons when they may decide it now, else read-only; `approve`, `reject` and `revise` decide (or vote), and
+every copy of the card, in Slack and Teams, is redrawn by the core's events. Every answer is an updated card for
+the clicker (the SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words
+the Slack path uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
+claims the vote or the decision once, whatever races it."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
+from microsoft_teams.api.models.adaptive_card.adaptive_card_action_response import (
+    AdaptiveCardActionCardResponse,
+    AdaptiveCardActionErrorResponse,
+    AdaptiveCardActionMessageResponse,
+)
+from microsoft_teams.api.models.error import HttpError, InnerHttpError
+from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeResponse
+from microsoft_teams.apps import ActivityContext
+from microsoft_teams.cards import AdaptiveCard
+
+from bot.approvals import ApprovalService
+from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.core.records import ApprovalRecord
+from bot.core.teams import TeamsMember
+from bot.store import DecideResult, StoreUnavailable
+from bot.store.teams import TeamsAccount
+from bot.teams.app import TeamsApp, who
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {"approve": "approved", "reject": "rejected", "revise": "revised"}
+REFRESH = "refresh"
+MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
+MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
+UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
+FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
+
+
+class Refusal(Protocol):
+    """Why a Teams member may not decide (bot/teams/people.py's `Refused`): `reason` and the words they read."""
+
+    reason: str
+    words: str
+
+
+class People(Protocol):
+    """What the invoke handler asks the people part (bot/teams/people.py's `TeamsPeople`)."""
+
+    async def decider(self, member: TeamsMember) -> str | Refusal: ...
+
+    async def accounts(self, people: Sequence[str]) -> Mapping[str, TeamsAccount]: ...
+
+    async def names(self, people: Sequence[str]) -> Mapping[str, str]: ...
+
+
+class DrawCard(Protocol):
+    """bot/teams/cards.py's `approval_card`."""
+
+    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
+                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
+
+
+StepUp = Callable[[str, ApprovalRecord], Awaitable[str]]  # the person's step-up words (bot/stepup/votes.py `answer`)
+
+
+_MENTION = re.compile(r"<@([^>|]+)>")
+_GROUP = re.compile(r"<!subteam\^([^>|]+)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<(https?://[^>|\s]+)\|([^>]*)>")
+
+
+def plain_words(text: str, names: Mapping[str, str]) -> str:
+    """The Slack path's words (mrkdwn: mentions, links, escapes, bold) as plain text for a Teams card's notice (the
+    card builder makes it inert): people by name, a link as "label: URL"."""
+    said = _MENTION.sub(lambda m: names.get(m.group(1)) or m.group(1), text)
+    said = _GROUP.sub(lambda m: m.group(2) or names.get(m.group(1)) or m.group(1), said)
+    said = _LINK.sub(lambda m: f"{m.group(2)}: {m.group(1)}", said)
+    return html.unescape(said.replace("*", "").replace("`", ""))
+
+
+def error_answer(message: str) -> AdaptiveCardActionErrorResponse:
+    return AdaptiveCardActionErrorResponse(status_code=400, value=HttpError(
+        code="BadRequest", message=message, inner_http_error=InnerHttpError(status_code=400, body=None)))
+
+
+class Invokes:
+    """The `adaptiveCard/action` handler (`handle`), registered on the SDK app by `register`."""
+
+    def __init__(self, app: TeamsApp, *, approvals: ApprovalService, people: People, draw: DrawCard,
+                 step_up: StepUp | None = None, details_url: Callable[[str], str] | None = None) -> None:
+        self.app = app
+        self.approvals = approvals
+        self.people = people
+        self.draw = draw
+        self.step_up = step_up
+        self.details_url = details_url or (lambda _: "")
+
+    def register(self) -> None:
+        self.app.sdk.on_card_action(self.handle)
+
+    async def handle(self, ctx: ActivityContext[AdaptiveCardInvokeActivity]) -> AdaptiveCardInvokeResponse:
+        """Answer one card action; whatever fails here is answered (never the SDK's 500), nothing half done."""
+        action = ctx.activity.value.action
+        approval_id = action.data.get("approval")
+        verb = action.verb or ""
+        if not isinstance(approval_id, str) or not approval_id or len(approval_id) > MAX_ID:
+            return error_answer("this card action names no approval")
+        if verb != REFRESH and verb not in OUTCOMES:
+            return error_answer(f"unknown card action {verb[:40]!r}")
+        try:
+            return await self._answer(ctx, approval_id, verb, action.data)
+        except StoreUnavailable:
+            return AdaptiveCardActionMessageResponse(value=STORAGE_DOWN)
+        except Exception:
+            log.exception("Teams: a card action on %s failed", approval_id)
+            return AdaptiveCardActionMessageResponse(value=FAILED)
+
+    async def _answer(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str, verb: str,
+                      data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        member = await self.app.member(ctx)
+        person = await self.people.decider(member)
+        approval = await self.approvals.store.approvals.get(approval_id)
+        if not isinstance(person, str):
+            await self._refused(member, person, approval_id, verb)
+            return await self._card(approval, actions=False, notice=person.words) if approval else _unknown()
+        if approval is None:
+            return _unknown()
+        if verb == REFRESH:
+            checked = await self.approvals.may_decide(approval_id, outcome="approved", user=person, card=None)
+            return await self._card(checked.approval or approval, actions=checked.status == "allowed")
+        note = str(data.get("reason") or "")[:MAX_NOTE]
+        result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
+                                             feedback=note, surface="teams")
+        self.approvals.redraw_after(result)
+        return await self._card(result.approval or approval, actions=False, notice=await self._said(person, result))
+
+    async def _said(self, person: str, result: DecideResult) -> str:
+        """What the clicker is told of their click: nothing when it decided, else the Slack path's words."""
+        if result.status == "ok":
+            return ""
+        if result.status == "step_up" and result.approval is not None and self.step_up is not None:
+            return await self.step_up(person, result.approval)
+        return refusal_text(result)
+
+    async def _refused(self, member: TeamsMember, refused: Refusal, approval_id: str, verb: str) -> None:
+        """Every refused member audited, naming them and the surface (as a Slack outsider's click is)."""
+        await self.approvals.store.audit.append(
+            "refused", by=who(member), surface="teams", approval=approval_id, action=verb, tenant=member.tenant_id[:64],
+            reason=f"{refused.reason}: {refused.words}"[:500])
+
+    async def _card(self, approval: ApprovalRecord, *, actions: bool, notice: str = "") -> AdaptiveCardInvokeResponse:
+        """The clicker's card now: buttons only when they may decide it, a notice on top."""
+        people = [*approval.approvers, approval.requester, approval.decided_by, *approval.voters]
+        names = dict(await self.people.names([p for p in people if p]))
+        users = [a.user_id for a in (await self.people.accounts(approval.approvers)).values()] if (
+            approval.status == "pending") else []
+        card = self.draw(approval, names=names, actions=actions, refresh_users=users,
+                         notice=plain_words(notice, names), details_url=self.details_url(approval.id))
+        return AdaptiveCardActionCardResponse(value=AdaptiveCard.model_validate(card))
+
+
+def _unknown() -> AdaptiveCardActionMessageResponse:
+    return AdaptiveCardActionMessageResponse(value=UNKNOWN)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from aiohttp import web
 from microsoft_teams.api.activities import ActivityTypeAdapter
@@ -26,12 +27,25 @@ def bad_request(what: str) -> web.Response:
     return web.json_response({"error": f"bad request: {what}. Nothing changed."}, status=400)
 
 
+def as_sdk_reads(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` as the SDK's models take it: Teams' own refresh of a card (`adaptiveCard/action` with trigger
+    `automatic`, sent for the users its `refresh.userIds` names) has its trigger left out, as the SDK's model of the
+    invoke knows only `manual` (microsoft_teams/api/models/adaptive_card/adaptive_card_invoke_value.py) and would
+    otherwise refuse every refresh. Nothing else changes."""
+    value = body.get("value")
+    if (body.get("type") == "invoke" and body.get("name") == "adaptiveCard/action" and isinstance(value, dict)
+            and value.get("trigger") == "automatic"):
+        return {**body, "value": {k: v for k, v in value.items() if k != "trigger"}}
+    return body
+
+
 def activity_problem(body: object) -> str:
     """What keeps `body` (parsed JSON) from being an activity, or "" when it is one."""
     if not isinstance(body, dict):
         return "the body is not a JSON object (Teams sends an activity)"
     if not isinstance(body.get("type"), str) or not body["type"]:
         return "the activity has no type"
+    body = as_sdk_reads(body)
     try:  # as the SDK reads it: its core model, then the activity of that type
         ActivityTypeAdapter.validate_python(CoreActivity.model_validate(body).model_dump(by_alias=True,
                                                                                         exclude_none=True))
@@ -86,6 +100,7 @@ class AiohttpAdapter:
         problem = activity_problem(body)
         if problem:
             return bad_request(problem)
+        body = as_sdk_reads(body)
         result: HttpResponse = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         answer = result.get("body")
         if answer is None:

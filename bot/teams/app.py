@@ -26,7 +26,7 @@ from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment,
 from microsoft_teams.api.auth.credentials import TokenProvider
 from microsoft_teams.api.clients.api_client import ApiClient
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
-from microsoft_teams.api.models.account import Account
+from microsoft_teams.api.models.account import Account, TeamsChannelAccount
 from microsoft_teams.api.models.activity import Activity as ActivityBase
 from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.apps import ActivityContext, App
@@ -146,6 +146,13 @@ def member_of(account: Account, tenant_id: str) -> TeamsMember:
                        name=account.name or "")
 
 
+def rostered(listed: TeamsChannelAccount, tenant_id: str) -> TeamsMember:
+    """A member as the conversation's roster gives them (their email and role too)."""
+    return TeamsMember(tenant_id=listed.tenant_id or tenant_id, object_id=(listed.aad_object_id or "").lower(),
+                       user_id=listed.id, name=listed.name or "",
+                       email=listed.email or listed.user_principal_name or "", role=listed.user_role or "")
+
+
 def who(member: TeamsMember) -> str:
     """The person id an audit entry names for `member` (`teams:<object id>`; `teams:?` without a valid one)."""
     return teams_person(member.object_id) if OBJECT_ID.fullmatch(member.object_id) else "teams:?"
@@ -225,15 +232,26 @@ class TeamsApp:
         roster does not name: as the activity says, no email)."""
         activity = ctx.activity
         found = member_of(activity.from_, tenant_of(activity))
+        members = ctx.api.conversations.members(activity.conversation.id.split(";")[0])
         try:
-            listed = await ctx.api.conversations.members(activity.conversation.id).get(activity.from_.id)
+            listed = await members.get(activity.from_.id)
         except Exception as exc:  # the SDK's HTTP errors: not in the roster
             log.info("Teams: no roster entry for %s (%s)", found.user_id, type(exc).__name__)
             return found
-        return TeamsMember(tenant_id=listed.tenant_id or found.tenant_id,
-                           object_id=(listed.aad_object_id or found.object_id).lower(), user_id=found.user_id,
-                           name=listed.name or found.name, email=listed.email or listed.user_principal_name or "",
-                           role=listed.user_role or "")
+        return rostered(listed, found.tenant_id)
+
+    async def _learn_roster(self, ctx: ActivityContext[Any], conversation: TeamsConversation) -> None:
+        """Tell the people part of everyone in the conversation the app was added to (their Teams user ids: a
+        card's `refresh.userIds`); without a roster, of the person who added it."""
+        try:
+            roster = await ctx.api.conversations.get_members(conversation.id)
+        except Exception as exc:  # the SDK's HTTP errors
+            log.warning("Teams: no roster of %s (%s): only who added the app is known", conversation.id,
+                        type(exc).__name__)
+            roster = []
+        members = [rostered(listed, conversation.tenant_id) for listed in roster] or [await self.member(ctx)]
+        for member in members:
+            await self.people.learn(member, conversation)
 
     # what Teams tells the app ---------------------------------------------------------------------------
     async def _our_tenant(self, ctx: ActivityContext[ActivityBase]) -> None:
@@ -264,7 +282,7 @@ class TeamsApp:
         conversation = conversation_of(ctx.activity)
         await self.store.teams.keep_conversation(conversation)
         log.info("Teams: added to %s %s", conversation.kind, conversation.id)
-        await self.people.learn(await self.member(ctx), conversation)
+        await self._learn_roster(ctx, conversation)
 
     async def _forget(self, activity: ActivityBase) -> None:
         conversation = conversation_of(activity)

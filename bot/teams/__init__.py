@@ -8,6 +8,10 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
     app.py       the SDK's app on the worker: post, update, personal chats; the conversations it is added to
     invokes.py   a click on a card (`adaptiveCard/action`), decided through the core's one door
 
+    cards.py      the approval card as an Adaptive Card (1.5, the SDK's card models): the approver's (Approve,
+                  Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
+                  untrusted text made inert by `plain`
+
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
 root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server (bot/server.py)."""

@@ -83,6 +83,7 @@ from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, connect
+from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -401,7 +402,9 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
     tenancy.on_built.append(tenant_votes_checked)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
-    services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
+    # (a Teams person, bot/teams/people.py: while the Teams file lists them)
+    services.confirmations.people = TeamsPeople(settings, services.store, services.directory).checking(
+        partial(why_not, services, workspaces.home.answer, fresh=True))
     return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces), Edge(tenancy))
 
 

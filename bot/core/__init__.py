@@ -45,6 +45,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     known value found in any spelling (pure)
     teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy; `teams:<object
                     id>` persons (pure)
+    teams_file.py   TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
     teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers

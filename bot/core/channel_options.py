@@ -168,8 +168,9 @@ class ChannelSettings:
         " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
     ))
     approvers: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=True), values="`anyone`, or people and user groups: @alice @bob @approvers", topic="who",
-        doc="`anyone`, or people and user groups: `@alice @bob @approvers`. Anyone else's click is refused"
+        People(groups=True, teams=True), values="`anyone`, or people and user groups: @alice @bob @approvers",
+        topic="who", doc="`anyone`, or people and user groups: `@alice @bob @approvers` (and, with Microsoft Teams,"
+        " a Teams-only person of the Teams file as `teams:<object id>`). Anyone else's click is refused"
         " (ephemerally, naming who may decide: at most once per person and approval in 10 s, a replayed click is"
         " not answered again) and audited, every click (a flood as one entry with its `count`); the card is"
         " unchanged. Adding someone, or going back to `anyone`, is admin only",

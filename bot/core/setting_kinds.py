@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
+from bot.core.teams import is_teams_person
 
 T = TypeVar("T")
 PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
@@ -190,6 +191,7 @@ class People(Kind[tuple[str, ...]]):
     groups: bool
     nobody: tuple[str, ...] = ("anyone",)
     nobody_reads: str = "anyone"
+    teams: bool = False  # Teams-only people too, as `teams:<object id>` (issue 81: who may decide)
     many = True
 
     @property
@@ -206,10 +208,14 @@ class People(Kind[tuple[str, ...]]):
                 ids.append(person.group(1))
             elif group is not None and self.groups:
                 ids.append(group.group(1))
+            elif self.teams and is_teams_person(token.lower()):
+                ids.append(token.lower())
             else:
                 what = "people and user groups" if self.groups else "people"
+                teams = " (a Teams-only person as teams:<object id>)" if self.teams else ""
                 shown = given.quote(given.typed(token))
-                raise BadValue(f"Bad {key} `{shown}`: name {what} with @, or say `{self.nobody[0]}`. {UNCHANGED}")
+                raise BadValue(f"Bad {key} `{shown}`: name {what} with @{teams}, or say `{self.nobody[0]}`."
+                               f" {UNCHANGED}")
         return ",".join(dict.fromkeys(ids))
 
     def load(self, stored: str) -> tuple[str, ...]:

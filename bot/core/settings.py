@@ -40,6 +40,7 @@ from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.teams_file import TeamsFileError
 from bot.core.teams_settings import TeamsSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
@@ -475,14 +476,16 @@ class Settings(WorkerProcess, TeamsSettings, ApproverSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """The settings in `environ` (`os.environ` when None), with SLACK_WORKSPACES_FILE read. `SettingsError`."""
+        """The settings in `environ` (`os.environ` when None), with SLACK_WORKSPACES_FILE and TEAMS_FILE read.
+        `SettingsError`."""
         made = super().from_env(environ)
-        if made.slack_workspaces_file:
-            try:
+        try:
+            if made.slack_workspaces_file:
                 made._static_workspaces = read_workspaces_file(
                     made.slack_workspaces_file, os.environ if environ is None else environ)
-            except WorkspacesFileError as exc:
-                raise SettingsError(str(exc)) from None
+            made.read_teams_file()  # TEAMS_FILE
+        except (WorkspacesFileError, TeamsFileError) as exc:
+            raise SettingsError(str(exc)) from None
         return made
 
     @property

@@ -13,9 +13,10 @@ from ipaddress import ip_address
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from bot.core.setting_values import Secret, Stripped
+from bot.core.teams_file import TeamsFile, read_teams_file
 
 
 def _loopback(url: str) -> bool:
@@ -45,6 +46,16 @@ class TeamsSettings(BaseModel):
         "dev mode and tests: a local Bot Connector and its sign-in (`python -m bot dev --teams`); loopback only"))
     teams_unauthenticated: Stripped = Field(default="", validation_alias="DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS",
                                             description="never accepted: a worker refuses to start when it is set")
+    _teams_listed: TeamsFile = PrivateAttr(default_factory=TeamsFile)
+
+    def read_teams_file(self) -> None:
+        """Read TEAMS_FILE (at start: `Settings.from_env`); TeamsFileError naming the line when it is bad."""
+        self._teams_listed = read_teams_file(self.teams_file) if self.teams_file else TeamsFile()
+
+    @property
+    def teams_listed(self) -> TeamsFile:
+        """What TEAMS_FILE lists (its people and routes), as read at start; empty without a file."""
+        return self._teams_listed
 
     @model_validator(mode="after")
     def _teams(self) -> Self:

@@ -163,19 +163,23 @@ class Directory:
             log.info("no name for %s (no such user)", user_id)
         return found.name if found else None
 
-    async def user_by_email(self, email: str) -> str | None:
+    async def user_by_email(self, email: str, *, strict: bool = False) -> str | None:
         """The id of the person whose Slack email is `email` (`users.lookupByEmail`, scope `users:read.email`),
-        cached as names are; None when Slack knows no one with it (or will not say: the reason is logged)."""
+        cached as names are; None when Slack knows no one with it (or will not say: the reason is logged). `strict`:
+        None only on Slack's word (`users_not_found`), LookupFailed when it cannot say now (a Teams decider is mapped
+        to a Slack user or to a Teams person only on Slack's answer: one person never counts twice)."""
         key = email.strip().lower()
-        if (cached := self._emails.get(key)) is not None:
+        if (cached := self._emails.get(key)) is not None and (cached[0] is not None or not strict):
             return cached[0]
         found: str | None = None
         try:
             user = (await self._slack.users_lookupByEmail(email=key)).get("user") or {}
             found = str(user.get("id") or "") or None
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            error = str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("no Slack user found by email (%s)", error)
+            if strict and error not in NO_SUCH_USER:
+                raise LookupFailed(error) from exc
         self._emails.keep(key, found, NAME_SECONDS if found else UNKNOWN_SECONDS)
         return found
 

@@ -427,7 +427,7 @@ class Keys:
         return f"{self.prefix}:person:{user}"
 
     def teams(self, name: str) -> str:
-        """Teams (bot/store/teams.py): `conversations`, `people`, `cards:{<approval id>}`."""
+        """Teams (bot/store/teams.py): `conversations`, `people`, `cards:{<approval id>}`, `decider:<oid>`, `emails`."""
         return f"{self.prefix}:teams:{name}"
 
     def heartbeat(self, worker_id: str) -> str:

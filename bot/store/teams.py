@@ -6,6 +6,10 @@ each approval's cards posted in Teams (updated in place on every decision, on an
                                       personal chat with the bot and their Teams ids
     {p}:teams:cards:{<id>}      hash  conversation id -> activity id: approval <id>'s cards in Teams (expires
                                       with the approval's decided record)
+    {p}:teams:decider:<oid>     string  the person a Teams object id decides as (bot/teams/people.py), kept a while
+                                      so every worker maps a click alike
+    {p}:teams:emails            hash  email -> object id of a Teams person the Teams file lists by email only (as
+                                      Teams named them), for the pages' sign-in by email
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTIO
 @dataclass(frozen=True, slots=True)
 class TeamsAccount:
     """A person's Teams side: their personal chat with the bot (`conversation`, "" until the app is added there),
-    their Teams user id (`29:…`), Azure AD object id and tenant."""
+    their Teams user id (`29:…`), Azure AD object id and tenant, and their name as Teams gave it."""
 
     conversation: str
     user_id: str
     object_id: str
     tenant_id: str
+    name: str = ""
 
 
 class TeamsStore:
@@ -61,7 +66,28 @@ class TeamsStore:
             return None
         data = json.loads(raw)
         return TeamsAccount(str(data.get("conversation", "")), str(data["user_id"]), str(data["object_id"]),
-                            str(data["tenant_id"]))
+                            str(data["tenant_id"]), str(data.get("name", "")))
+
+    # who a Teams object id decides as -------------------------------------------------------
+    async def keep_decider(self, object_id: str, person: str, *, seconds: int) -> None:
+        """`object_id` decides as `person` for the next `seconds` (then asked again: a Slack account made or
+        deactivated, the Teams file changed)."""
+        await aw(self._s.redis.set(self._key(f"decider:{object_id}"), person, ex=seconds))
+
+    async def decider(self, object_id: str) -> str | None:
+        raw = await aw(self._s.redis.get(self._key(f"decider:{object_id}")))
+        return None if raw is None else _text(raw)
+
+    async def forget_decider(self, object_id: str) -> None:
+        await aw(self._s.redis.delete(self._key(f"decider:{object_id}")))
+
+    async def keep_email(self, email: str, object_id: str) -> None:
+        """Teams named `object_id` with `email` (a Teams person the Teams file lists by email only)."""
+        await aw(self._s.redis.hset(self._key("emails"), email, object_id))
+
+    async def object_id_of(self, email: str) -> str | None:
+        raw = await aw(self._s.redis.hget(self._key("emails"), email))
+        return None if raw is None else _text(raw)
 
     # an approval's cards in Teams ---------------------------------------------------------
     def _cards(self, approval_id: str) -> str:
@@ -85,7 +111,7 @@ class TeamsStore:
 
 def _account(account: TeamsAccount) -> dict[str, str]:
     return {"conversation": account.conversation, "user_id": account.user_id, "object_id": account.object_id,
-            "tenant_id": account.tenant_id}
+            "tenant_id": account.tenant_id, "name": account.name}
 
 
 def _text(value: str | bytes) -> str:

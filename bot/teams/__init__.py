@@ -12,6 +12,10 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
 
+    people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
+                  `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
+                  and names
+
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
 root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server (bot/server.py)."""

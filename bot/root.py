@@ -252,7 +252,8 @@ def create_services(
         approvals.on_decided(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards, breached=metrics.sla_breaches.inc)
+    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards, breached=metrics.sla_breaches.inc,
+                    events=events)
 
     def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
         sweeper.wake()

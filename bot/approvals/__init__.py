@@ -41,6 +41,7 @@ from bot.approvals.events import (
     CardPosted,
     Event,
     Events,
+    Nudged,
     VoteCounted,
 )
 from bot.approvals.homes import HomeService
@@ -67,6 +68,7 @@ __all__ = [
     "Events",
     "Freeze",
     "HomeService",
+    "Nudged",
     "OpenRefused",
     "Opened",
     "ProgramAsk",

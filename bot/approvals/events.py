@@ -5,6 +5,7 @@
     CardPosted        a pending approval's card posted and noted (the chain's end, or the supervisor for an
                       approval whose poster died first)
     VoteCounted       a person's approve counted toward a quorum not yet reached (the cards show the votes)
+    Nudged            a reminder or an escalation told (bot/approvals/nudges.py), once, on the worker that told it
     ApprovalDecided   an approval decided, cancelled or timed out, on the worker that made the decision
     ApprovalEnded     a run took an approval's decision (it goes on), or was handed it when it was adopted
 
@@ -61,6 +62,19 @@ class VoteCounted:
 
 
 @dataclass(frozen=True, slots=True)
+class Nudged:
+    """A reminder (`kind` "remind", its `number`) or an escalation ("escalate") of `approval` told in Slack and noted;
+    `people`: who it asked (those who may still decide, a delegate for who is away, user groups' members), `delegated`:
+    each delegate among them -> for whom. Another surface tells them too (bot/teams/delivery.py)."""
+
+    approval: ApprovalRecord
+    kind: str
+    number: int
+    people: tuple[str, ...]
+    delegated: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalDecided:
     """`approval` as decided (by a person, a timeout, a cancel) on the worker that decided it. `orphaned`: its run's
     owner may be gone, so a run manager here continues it (not for a program's approval, nor a cancel, nor when the
@@ -82,7 +96,7 @@ class ApprovalEnded:
     announce: bool = True
 
 
-Event = ApprovalOpened | CardPosted | VoteCounted | ApprovalDecided | ApprovalEnded
+Event = ApprovalOpened | CardPosted | VoteCounted | Nudged | ApprovalDecided | ApprovalEnded
 Listener = Callable[[Event], object]
 
 

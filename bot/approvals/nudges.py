@@ -11,6 +11,8 @@ approvals held for it (every approver over `max_asks_per_hour`) are sent, one ba
                                         still decide (not who voted; a delegate for who is away), and
                                         in the direct messages of those who got the card there
                                      -> lua/nudged.lua: note them told (audited), schedule the next
+                                     -> `Nudged` published (bot/approvals/events.py): another surface
+                                        tells them too (Teams: bot/teams/delivery.py)
     decided meanwhile                -> nothing noted, and the messages just posted are deleted
 
 A step is told once whichever workers live: the claim's lease keeps others off it, and a worker that
@@ -35,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import attesting
 from bot.approvals.card_sync import CardService
+from bot.approvals.events import Events, Nudged
 from bot.approvals.fatigue import HeldBatches
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
@@ -65,8 +68,10 @@ class Nudger(DueSweeper):
         batch: int = 200,
         concurrency: int = 8,
         breached: Callable[[], None] | None = None,
+        events: Events | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
+        self._events = events  # a step told is published (`Nudged`) for the other surfaces
         self._breached = breached  # a breach told (the metric `hitl_sla_breaches`)
         self._store = store
         self._slack = slack
@@ -116,18 +121,20 @@ class Nudger(DueSweeper):
             posted: list[tuple[str, str]] = []
             entries: list[dict[str, str]] = []
             sla_state = ""
+            told_steps: list[Nudged] = []
             for step in steps:
                 if step.kind in SLA_EVENTS:  # a service level's change: audited and drawn, nothing posted
                     sla_state = step.kind
                     entries.append(sla_entry(approval, step, now=now))
                     continue
                 try:
-                    mentioned, where = await self._tell(approval, step, now)
+                    mentioned, where, nudged = await self._tell(approval, step, now)
                 except SLACK_FAILED as exc:  # not told: due again at the claim's end
                     error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
                     log.warning("approval %s: a reminder was not posted (%s)", approval.id, error)
                     break
                 posted += where
+                told_steps.append(nudged)
                 entries.append(_audit_entry(approval, step, mentioned, told_at=time.time()))
             else:
                 told = approval.nudged + len(steps)
@@ -135,6 +142,9 @@ class Nudger(DueSweeper):
                     approval, told=told, next_at=approval.next_step_at(told), entries=entries, sla_state=sla_state
                 )
                 if status == "ok":
+                    if self._events is not None:
+                        for nudged in told_steps:
+                            self._events.publish(nudged)
                     if sla_state:
                         self._sla_changed(replace(approval, nudged=told, sla_state=sla_state))  # type: ignore[arg-type]
                     return len(steps)
@@ -144,10 +154,12 @@ class Nudger(DueSweeper):
                     await self._slack.chat_delete(channel=channel, ts=ts)
             return 0
 
-    async def _tell(self, approval: ApprovalRecord, step: Step, now: float) -> tuple[list[str], list[tuple[str, str]]]:
+    async def _tell(
+        self, approval: ApprovalRecord, step: Step, now: float
+    ) -> tuple[list[str], list[tuple[str, str]], Nudged]:
         """Post one step: in the card's thread (mentioning everyone who may still decide) and in each
         direct message holding a copy of the card whose person may (mentioning them). Returns who was
-        mentioned and where it was posted."""
+        mentioned, where it was posted and the step as the other surfaces are told it (once it is noted)."""
         if step.kind == "escalate":
             self._cards.schedule(approval)  # "Escalated to ..." on the card now (the outbox has it too)
             await self._copies_for_escalation(approval)
@@ -177,7 +189,8 @@ class Nudger(DueSweeper):
                 metadata={"event_type": NUDGE_EVENT, "event_payload": key},
             )
             posted.append((str(response["channel"]), str(response["ts"])))
-        return mentions, posted
+        nudged = Nudged(approval, step.kind, step.number, tuple(sorted(people)), tuple(sorted(delegated.items())))
+        return mentions, posted, nudged
 
     def _sla_changed(self, approval: ApprovalRecord) -> None:
         """Its service level's change is kept: its card (and the Homes showing it) redrawn now (the outbox has it

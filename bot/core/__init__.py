@@ -47,6 +47,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     id>` persons (pure)
     teams_file.py   TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
     teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
+    teams_links.py  a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

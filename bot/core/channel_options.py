@@ -54,6 +54,7 @@ from bot.core.setting_kinds import (
     People,
     Reminders,
     RiskWords,
+    TeamsTarget,
 )
 from bot.core.setting_kinds import named as named
 
@@ -124,7 +125,7 @@ class ChannelSettings:
     ))
     timeout_approves_tools: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may `timeout_outcome approve` also approve tool calls and code",
-        topic="timeout", gist="approve covers tools and code too", admin_only="true",
+        topic="timeout", gist="also tools, code", admin_only="true",
         doc="`true`: `timeout_outcome approve` also applies to tool calls and code; with `false` a timed-out tool"
         " call or code is rejected whatever `timeout_outcome` says (`true` is admin only)",
     ))
@@ -162,7 +163,7 @@ class ChannelSettings:
     escalate_at: Literal["request", "at_risk"] = field(default="request", metadata=option(
         Choice(ESCALATE_AT), values="`request` (the escalation comes `escalate_after` after the request) or"
         " `at_risk` (it comes when the approval is at risk of breaching its `sla`, if that is sooner)",
-        topic="nudges", gist="escalate when at risk", admin_only="at_risk",
+        topic="nudges", admin_only="at_risk",
         doc="`request`: the escalation comes `escalate_after` after the request; `at_risk`: when the approval is"
         " at risk of breaching its `sla` (80 % of it gone), if that is sooner (`escalate_after off`: then only)."
         " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
@@ -184,7 +185,7 @@ class ChannelSettings:
     max_asks_per_hour: int = field(default=0, metadata=option(
         Number(0, 10000, zero="0 (off)"),
         values="the most cards one approver gets an hour: a number from 1 to 10000, or 0 (off)", topic="who",
-        gist="cards a person gets an hour (0: off)",
+        gist="per person, an hour (0: off)",
         doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
         " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
         " none of them is under it, it is held for the next hour (its card in the channel says so; at HH:00 UTC each"
@@ -228,6 +229,20 @@ class ChannelSettings:
         " may decide (named approvers, members of named groups; not the requester unless `allow_self_approval`);"
         " `both`. `dm` and `both` need named `approvers` (refused with `anyone`, and `approvers anyone` is refused"
         " while they are set)",
+    ))
+    teams: str = field(default="", metadata=option(
+        TeamsTarget(), values="a Microsoft Teams channel's or chat's link, or its conversation id (`19:…`), or `off`",
+        topic="where", gist="Teams too", doc_default="`off`",
+        doc="a Microsoft Teams channel or chat where this channel's cards go too (its link, *Get link to channel*, or"
+        " its conversation id `19:…`; `off`: none): the card read-only for everyone there, with buttons for its"
+        " approvers; a link of another tenant than `TEAMS_TENANT_ID` is refused. Where it is `off`, `TEAMS_FILE`'s"
+        " route for the channel applies",
+    ))
+    teams_personal: bool = field(default=False, metadata=option(
+        Flag(), values="true or false: do approvers also get their card in their personal chat with the bot in Teams",
+        topic="where",
+        doc="`true`: each approver with a Teams personal chat with the bot gets their card (with buttons) there too,"
+        " and their reminders and escalations; a delegate of someone away too",
     ))
     admins: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=False, nobody_reads="anyone in the channel"),

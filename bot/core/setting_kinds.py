@@ -15,6 +15,7 @@ from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
 from bot.core.teams import is_teams_person
+from bot.core.teams_links import parse_teams_target
 
 T = TypeVar("T")
 PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
@@ -240,6 +241,29 @@ class Channel(Kind[str]):
 
     def load(self, stored: str) -> str:
         return stored
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsTarget(Kind[str]):
+    """A Microsoft Teams channel or chat (its link, or its conversation id: bot/core/teams_links.py), stored as the
+    conversation id; or `off` (stored as such: no Teams route). The link's tenant is checked where the worker's
+    TEAMS_TENANT_ID is known (the Slack layer)."""
+
+    form = "<link or id>|off"
+
+    def parse(self, key: str, given: Given) -> str:
+        if given.value.lower() == "off":
+            return "off"
+        try:
+            return parse_teams_target(given.value)
+        except ValueError as exc:
+            raise BadValue(f"Bad {key} `{given.quote(given.value)}`: {exc}. {UNCHANGED}") from None
+
+    def load(self, stored: str) -> str:
+        return "" if stored == "off" else stored
+
+    def reading(self, value: str) -> str:
+        return value or "off"
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,7 +186,8 @@ def _parse_config(args: list[str]) -> Command:
         form = "Usage: `/agent config <key> <value>`."
         return Invalid(f"Unknown setting `{_quote(as_typed(args[0]))}`. Settings: {valid}. {form}")
     try:
-        return SetConfig(key, parse_setting(key, Given(tuple(args[1:]), typed=as_typed, quote=_quote, clean=clean)))
+        given = Given(tuple(args[1:]), typed=as_typed, quote=_quote, clean=clean)
+        return SetConfig(key, parse_setting(key, given), words=given.words)
     except BadValue as exc:
         return Invalid(str(exc))
 

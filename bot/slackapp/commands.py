@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED
@@ -44,6 +44,8 @@ class ShowConfig:
 class SetConfig:
     key: str
     value: str  # normalised: seconds for timeout
+    # the value's words as Slack sent them, for what only the worker's settings can check (a Teams link's tenant)
+    words: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from bot.core.channel_options import (
     People,
     Reminders,
     RiskWords,
+    TeamsTarget,
     help_lines,
     markdown,
     option,
@@ -50,6 +51,8 @@ SAMPLES: dict[type[Kind[Any]], tuple[str, str, object]] = {
     Channel: ("<#C0OTHER|other>", "C0OTHER", "C0OTHER"),
     Reminders: ("15m,1h", "900,3600", (900, 3600)),
     RiskWords: ("Deploy,  drop   table", "deploy,drop table", ("deploy", "drop table")),
+    TeamsTarget: ("<https://teams.microsoft.com/l/channel/19%3aAb-1%40thread.tacv2/General?groupId=g&amp;tenantId=t>",
+                  "19:Ab-1@thread.tacv2", "19:Ab-1@thread.tacv2"),
 }
 
 

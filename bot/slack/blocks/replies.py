@@ -16,7 +16,7 @@ from bot.core.channel_options import OPTIONS, Option, help_lines, options_of
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.service_levels import urgency
-from bot.core.setting_kinds import Channel, People, RiskWords
+from bot.core.setting_kinds import Channel, People, RiskWords, TeamsTarget
 from bot.slack.blocks.approval_card import workflow_part
 from bot.slack.blocks.nudges import sla_word
 from bot.slack.blocks.runs import RUN_STATUS_LINE
@@ -50,7 +50,7 @@ def help_text(
             "*Your agents' API keys*: `/agent keys`; `/agent keys create <name> [#channel]` (admins),"
             " `/agent keys revoke <name>`",
             "*Policies* in force and in shadow: `/agent policy`",
-            "*Passkeys* (yours: in the Home): `/agent passkeys revoke @person` (admins)",
+            "*Passkeys*: `/agent passkeys revoke @person` (admins)",
             "*Freeze* (admins): `/agent freeze all|#channel|key NAME|agent NAME [reason]`; `/agent unfreeze …`"
             " (a second admin confirms)",
             "*Fit to decide*: `/agent attest NAME|#channel`; `/agent attest` (yours); owners: `/agent attest"
@@ -164,6 +164,8 @@ def show_value(declared: Option, value: Any, *, default_approvals_channel: str =
         return channel_ref(value or default_approvals_channel)
     if isinstance(kind, RiskWords):
         return risk_words_text(value)
+    if isinstance(kind, TeamsTarget) and value:  # a conversation id, checked by its kind: no markup in it
+        return f"`{escape(value)}`"
     return escape(declared.reading(value))
 
 

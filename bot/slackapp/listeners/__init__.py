@@ -15,6 +15,8 @@ at the edge), never from the app: one Bolt app serves every workspace.
     reveal.py         a card's "Show hidden values" (`reveal`): a one-time link to the bot's reveal page
     config_command.py  `/agent config <key> <value>`: who may, checked against Slack and the other settings, its
                       warnings (for slash_command.py; no `register`)
+    teams_config.py   `/agent config teams`: what only the worker checks of a Teams route (TEAMS_APP_ID, the link's
+                      tenant, refused and audited), and whether the bot is in it yet (for config_command.py)
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
     attest.py         `/agent attest ...` (fit to decide; for slash_command.py) and the brief's modal

@@ -19,6 +19,7 @@ from bot.slack.blocks import people_refs, show_setting
 from bot.slack.directory import Directory
 from bot.slackapp.command_parser import widens
 from bot.slackapp.commands import SetConfig
+from bot.slackapp.listeners.teams_config import teams_note, teams_refusal
 
 
 async def change_setting(
@@ -51,13 +52,15 @@ async def change_setting(
             f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`{ask}"
             f" ({WHO_NAMES_ADMINS}). Setting unchanged."
         )
-    problem = await setting_problem(services.directory, change, current)
+    problem = await teams_refusal(services, change, user=user, channel=channel) or await setting_problem(
+        services.directory, change, current)
     if problem is not None:
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
     before = await services.store.settings.set(channel, change.key, change.value, by=user)  # audited
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
     warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
-    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
+    note = await teams_note(services, change)
+    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{note}{warnings}"
 
 
 async def admins_refused(

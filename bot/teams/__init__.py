@@ -4,14 +4,15 @@ A surface beside the Slack app: it is told by the approval core's events (bot/ap
 an approval decided) and decides through the core's one door (`ApprovalService.decide`, `surface="teams"`), so
 quorum, policies, the freeze, step-up, receipts and the audit are the Slack path's.
 
-    adapter.py   the Teams SDK's HTTP server adapter on the worker's aiohttp server (`POST /teams/messages`)
-    app.py       the SDK's app on the worker: post, update, personal chats; the conversations it is added to
-    invokes.py   a click on a card (`adaptiveCard/action`), decided through the core's one door
-
+    adapter.py    the Teams SDK's HTTP server adapter on the worker's aiohttp server (`POST /teams/messages`): a
+                  body that is no activity answered 400, never the SDK's 500
+    app.py        `TeamsApp`, the SDK's app on the worker: post, update, personal chats; the conversations it is
+                  added to kept (and their people learnt), removed forgotten; only the company's tenant heard
     cards.py      the approval card as an Adaptive Card (1.5, the SDK's card models): the approver's (Approve,
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
-
+    invokes.py    a click on a card (`adaptiveCard/action`) decided through the core's one door, answered with the
+                  clicker's card and what came of it
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
@@ -22,10 +23,55 @@ root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP serv
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from microsoft_teams.common.experimental import ExperimentalWarning
+from aiohttp import web
 
-with warnings.catch_warnings():  # the SDK's import warns of a preview feature we do not use (HTML widgets)
-    warnings.simplefilter("ignore", ExperimentalWarning)
-    import microsoft_teams.apps  # noqa: F401
+from bot.approvals import ApprovalService
+from bot.core.records import ApprovalRecord
+from bot.core.settings import Settings
+from bot.core.tasks import Background
+from bot.slack.directory import Directory
+from bot.store import Store
+from bot.teams.app import MESSAGES, TeamsApp
+from bot.teams.cards import approval_card
+from bot.teams.invokes import Invokes
+from bot.teams.people import TeamsPeople
+
+
+@dataclass
+class Teams:
+    """The Teams part of a worker: the SDK's app, its people, its card actions."""
+
+    app: TeamsApp
+    people: TeamsPeople
+    invokes: Invokes
+
+    def mount(self, web_app: web.Application) -> None:
+        """Serve `POST /teams/messages` on the worker's server (by the SDK, once `start` registered it)."""
+        self.app.adapter.mount(web_app, MESSAGES)
+
+    async def start(self) -> None:
+        await self.app.start()
+
+
+def create_teams(
+    settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, background: Background,
+    step_up: Callable[[str, ApprovalRecord], Awaitable[str]] | None = None,
+) -> Teams | None:
+    """The Teams part, wired (None without TEAMS_APP_ID). `step_up`: what a person whose Approve needs their passkey
+    is told (the step-up page's one-time link)."""
+    if not settings.teams_app_id:
+        return None
+    people = TeamsPeople(settings, store, directory)
+    app = TeamsApp(settings, store=store, people=people)
+    pages = settings.step_up_url or settings.public_url
+
+    def details_url(approval_id: str) -> str:
+        return f"{pages.rstrip('/')}/approvals/{approval_id}" if pages else ""
+
+    invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
+                      details_url=details_url)
+    invokes.register()
+    return Teams(app=app, people=people, invokes=invokes)

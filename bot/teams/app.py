@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from microsoft_teams.api.activities.conversation.conversation_update import ConversationUpdateActivity
@@ -38,17 +38,12 @@ from bot.core.teams_settings import TeamsSettings
 from bot.store import Store
 from bot.store.teams import TeamsAccount
 from bot.teams.adapter import AiohttpAdapter
+from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
 
 MESSAGES = "/teams/messages"  # the messaging endpoint (the Azure bot's, and the app manifest's)
 CARD = "application/vnd.microsoft.card.adaptive"
-
-
-class Learner(Protocol):
-    """The people part as the app tells it who added it where (bot/teams/people.py's `TeamsPeople`)."""
-
-    async def learn(self, member: TeamsMember, conversation: TeamsConversation | None) -> None: ...
 
 
 def connector_cloud(url: str) -> CloudEnvironment:
@@ -180,7 +175,7 @@ class TeamsApp:
     """The SDK's app on this worker, for the company's tenant."""
 
     def __init__(
-        self, settings: TeamsSettings, *, store: Store, people: Learner, token: TokenProvider | None = None
+        self, settings: TeamsSettings, *, store: Store, people: TeamsPeople, token: TokenProvider | None = None
     ) -> None:
         self.settings = settings
         self.tenant_id = settings.teams_tenant_id

@@ -14,6 +14,7 @@ claims the vote or the decision once, whatever races it."""
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,36 +34,21 @@ from microsoft_teams.cards import AdaptiveCard
 from bot.approvals import ApprovalService
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.records import ApprovalRecord
-from bot.core.teams import TeamsMember
 from bot.store import DecideResult, StoreUnavailable
-from bot.store.teams import TeamsAccount
-from bot.teams.app import TeamsApp, who
+from bot.teams.app import TeamsApp
+from bot.teams.cards import INPUT_ARGUMENTS, INPUT_REASON, VERB_APPROVE, VERB_REFRESH, VERB_REJECT, VERB_REVISE
+from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {"approve": "approved", "reject": "rejected", "revise": "revised"}
-REFRESH = "refresh"
+OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised"}
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
 FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
-
-
-class Refusal(Protocol):
-    """Why a Teams member may not decide (bot/teams/people.py's `Refused`): `reason` and the words they read."""
-
-    reason: str
-    words: str
-
-
-class People(Protocol):
-    """What the invoke handler asks the people part (bot/teams/people.py's `TeamsPeople`)."""
-
-    async def decider(self, member: TeamsMember) -> str | Refusal: ...
-
-    async def accounts(self, people: Sequence[str]) -> Mapping[str, TeamsAccount]: ...
-
-    async def names(self, people: Sequence[str]) -> Mapping[str, str]: ...
+NOT_EDITED = ("Editing the arguments is not possible from Teams yet: edit them on the Slack card, or write what the"
+              " agent should change in the note and Revise. Nothing changed.")
+NOT_JSON = "The arguments are not valid JSON, so nothing was sent. Nothing changed."
 
 
 class DrawCard(Protocol):
@@ -89,6 +75,22 @@ def plain_words(text: str, names: Mapping[str, str]) -> str:
     return html.unescape(said.replace("*", "").replace("`", ""))
 
 
+def edit_problem(approval: ApprovalRecord, given: Any) -> str:
+    """Why a Revise's arguments input cannot be sent ("" when it is the arguments as the card showed them, or none):
+    an edit of the arguments is not taken from Teams (the Slack card's Revise takes it), never dropped unsaid."""
+    if given is None or given == "":
+        return ""
+    try:
+        edited = json.loads(str(given))
+    except ValueError:
+        return NOT_JSON
+    try:
+        shown = json.loads(approval.arguments or "null")
+    except ValueError:
+        shown = None
+    return "" if edited == shown else NOT_EDITED
+
+
 def error_answer(message: str) -> AdaptiveCardActionErrorResponse:
     return AdaptiveCardActionErrorResponse(status_code=400, value=HttpError(
         code="BadRequest", message=message, inner_http_error=InnerHttpError(status_code=400, body=None)))
@@ -97,7 +99,7 @@ def error_answer(message: str) -> AdaptiveCardActionErrorResponse:
 class Invokes:
     """The `adaptiveCard/action` handler (`handle`), registered on the SDK app by `register`."""
 
-    def __init__(self, app: TeamsApp, *, approvals: ApprovalService, people: People, draw: DrawCard,
+    def __init__(self, app: TeamsApp, *, approvals: ApprovalService, people: TeamsPeople, draw: DrawCard,
                  step_up: StepUp | None = None, details_url: Callable[[str], str] | None = None) -> None:
         self.app = app
         self.approvals = approvals
@@ -116,7 +118,7 @@ class Invokes:
         verb = action.verb or ""
         if not isinstance(approval_id, str) or not approval_id or len(approval_id) > MAX_ID:
             return error_answer("this card action names no approval")
-        if verb != REFRESH and verb not in OUTCOMES:
+        if verb != VERB_REFRESH and verb not in OUTCOMES:
             return error_answer(f"unknown card action {verb[:40]!r}")
         try:
             return await self._answer(ctx, approval_id, verb, action.data)
@@ -131,15 +133,16 @@ class Invokes:
         member = await self.app.member(ctx)
         person = await self.people.decider(member)
         approval = await self.approvals.store.approvals.get(approval_id)
-        if not isinstance(person, str):
-            await self._refused(member, person, approval_id, verb)
+        if not isinstance(person, str):  # (audited by the people part, naming them and the surface)
             return await self._card(approval, actions=False, notice=person.words) if approval else _unknown()
         if approval is None:
             return _unknown()
-        if verb == REFRESH:
+        if verb == VERB_REFRESH:
             checked = await self.approvals.may_decide(approval_id, outcome="approved", user=person, card=None)
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
-        note = str(data.get("reason") or "")[:MAX_NOTE]
+        if verb == VERB_REVISE and (edited := edit_problem(approval, data.get(INPUT_ARGUMENTS))):
+            return await self._card(approval, actions=True, notice=edited)
+        note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
                                              feedback=note, surface="teams")
         self.approvals.redraw_after(result)
@@ -152,12 +155,6 @@ class Invokes:
         if result.status == "step_up" and result.approval is not None and self.step_up is not None:
             return await self.step_up(person, result.approval)
         return refusal_text(result)
-
-    async def _refused(self, member: TeamsMember, refused: Refusal, approval_id: str, verb: str) -> None:
-        """Every refused member audited, naming them and the surface (as a Slack outsider's click is)."""
-        await self.approvals.store.audit.append(
-            "refused", by=who(member), surface="teams", approval=approval_id, action=verb, tenant=member.tenant_id[:64],
-            reason=f"{refused.reason}: {refused.words}"[:500])
 
     async def _card(self, approval: ApprovalRecord, *, actions: bool, notice: str = "") -> AdaptiveCardInvokeResponse:
         """The clicker's card now: buttons only when they may decide it, a notice on top."""

@@ -1,0 +1,55 @@
+"""The SDK's app on a real worker (bot/teams/app.py) as Teams adds and removes it: the conversation kept (its
+reference: id, service URL, tenant, kind) and everyone in it learnt (their Teams user ids, for a card's refresh),
+forgotten when the app is removed; another tenant's conversation is never kept, its install refused and audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from bot.devteams import TeamsStandIn
+from bot.devteams.simulate import base_activity, deliver
+from tests.conftest import BOB, Worker
+from tests.support.hitl import audit_events
+from tests.support.teams import start_teams_worker
+
+
+@pytest.fixture
+async def worker(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str) -> AsyncIterator[Worker]:
+    started = await start_teams_worker(slack, teams, redis_url)
+    yield started
+    await started.stop()
+
+
+async def test_added_the_conversation_is_kept_and_its_people_learnt_removed_forgotten(
+    worker: Worker, teams: TeamsStandIn
+) -> None:
+    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
+    stranger = teams.add_member(name="Sam Stone", email="sam@elsewhere.example")  # no Slack account, no file
+    channel = teams.add_conversation("channel", "Approvals", [stranger, bob])
+    store = worker.services.store
+    assert await teams.install(channel) == 200  # added by Sam: the roster tells of Bob too
+    kept = await store.teams.conversation(channel)
+    assert kept is not None and (kept.kind, kept.tenant_id, kept.service_url) == ("channel", teams.tenant_id,
+                                                                                 teams.url.rstrip("/"))
+    account = await store.teams.account(BOB)  # Bob is U0BOB in Slack (the same email)
+    assert account is not None and account.user_id == bob
+    state = teams.state
+    removed = base_activity(state, state.conversation(channel), state.members[stranger], teams.url)
+    removed.update(type="installationUpdate", action="remove")
+    delivery = await deliver(teams.messaging_url, removed, teams.signin.bot_token())
+    assert delivery.status == 200
+    assert await store.teams.conversation(channel) is None
+
+
+async def test_another_tenants_install_is_refused_and_audited(worker: Worker, teams: TeamsStandIn) -> None:
+    other_tenant, oid = str(uuid.uuid4()), str(uuid.uuid4())
+    olga = teams.add_member(name="Olga", email="olga@fabrikam.example", object_id=oid, tenant_id=other_tenant)
+    chat = teams.add_conversation("groupChat", "Fabrikam", [olga], tenant_id=other_tenant)
+    await teams.install(chat)
+    assert await worker.services.store.teams.conversation(chat) is None
+    refused = [e for e in await audit_events(worker, "refused") if e.get("by") == f"teams:{oid}"]
+    assert refused and refused[0]["surface"] == "teams" and refused[0]["tenant"] == other_tenant

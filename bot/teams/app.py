@@ -35,7 +35,7 @@ from microsoft_teams.apps.options import AppOptions
 from bot.core.settings import reveal
 from bot.core.teams import OBJECT_ID, TeamsConversation, TeamsMember, teams_person
 from bot.core.teams_settings import TeamsSettings
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 from bot.store.teams import TeamsAccount
 from bot.teams.adapter import AiohttpAdapter
 from bot.teams.people import TeamsPeople
@@ -257,8 +257,11 @@ class TeamsApp:
             await ctx.next()
             return
         member = member_of(activity.from_, tenant_of(activity))
-        await self.store.audit.append("refused", by=who(member), surface="teams", tenant=tenant_of(activity)[:64],
-                                      reason=f"another tenant's {activity.type}: only {self.tenant_id}'s people")
+        try:
+            await self.store.audit.append("refused", by=who(member), surface="teams", tenant=tenant_of(activity)[:64],
+                                          reason=f"another tenant's {activity.type}: only {self.tenant_id}'s people")
+        except StoreUnavailable as exc:  # refused all the same
+            log.error("Teams: another tenant's %s refused, not audited: Redis unreachable (%s)", activity.type, exc)
 
     async def _conversation_update(self, ctx: ActivityContext[ConversationUpdateActivity]) -> None:
         activity, bot = ctx.activity, ctx.activity.recipient.id
@@ -275,13 +278,20 @@ class TeamsApp:
 
     async def _keep(self, ctx: ActivityContext[Any]) -> None:
         conversation = conversation_of(ctx.activity)
-        await self.store.teams.keep_conversation(conversation)
-        log.info("Teams: added to %s %s", conversation.kind, conversation.id)
-        await self._learn_roster(ctx, conversation)
+        try:
+            await self.store.teams.keep_conversation(conversation)
+            log.info("Teams: added to %s %s", conversation.kind, conversation.id)
+            await self._learn_roster(ctx, conversation)
+        except StoreUnavailable as exc:  # answered (never the SDK's 500); the next install event keeps it
+            log.error("Teams: the app's addition to %s was not kept: Redis unreachable (%s)", conversation.id, exc)
 
     async def _forget(self, activity: ActivityBase) -> None:
         conversation = conversation_of(activity)
-        await self.store.teams.forget_conversation(conversation.id)
+        try:
+            await self.store.teams.forget_conversation(conversation.id)
+        except StoreUnavailable as exc:  # answered; its cards fail to post there until it is forgotten
+            log.error("Teams: the app's removal from %s was not kept: Redis unreachable (%s)", conversation.id, exc)
+            return
         log.info("Teams: removed from %s %s", conversation.kind, conversation.id)
 
 

@@ -63,6 +63,7 @@ StepUp = Callable[[str, ApprovalRecord], Awaitable[str]]  # the person's step-up
 
 _MENTION = re.compile(r"<@([^>|]+)>")
 _GROUP = re.compile(r"<!subteam\^([^>|]+)(?:\|([^>]*))?>")
+_TEAMS_PERSON = re.compile(r"teams:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LINK = re.compile(r"<(https?://[^>|\s]+)\|([^>]*)>")
 
 
@@ -72,6 +73,7 @@ def plain_words(text: str, names: Mapping[str, str]) -> str:
     said = _MENTION.sub(lambda m: names.get(m.group(1)) or m.group(1), text)
     said = _GROUP.sub(lambda m: m.group(2) or names.get(m.group(1)) or m.group(1), said)
     said = _LINK.sub(lambda m: f"{m.group(2)}: {m.group(1)}", said)
+    said = _TEAMS_PERSON.sub(lambda m: names.get(m.group(0)) or m.group(0), said)  # (inert in Slack's words)
     return html.unescape(said.replace("*", "").replace("`", ""))
 
 

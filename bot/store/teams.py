@@ -5,7 +5,8 @@ each approval's cards posted in Teams (updated in place on every decision, on an
     {p}:teams:people            hash  person id -> JSON {conversation, user_id, object_id, tenant_id}: their
                                       personal chat with the bot and their Teams ids
     {p}:teams:cards:{<id>}      hash  conversation id -> activity id: approval <id>'s cards in Teams (expires
-                                      with the approval's decided record)
+                                      with the approval's decided record); "claimed:<until>" while one worker
+                                      posts it (`claim_copy`, lua/teams_claim_copy.lua)
     {p}:teams:decider:<oid>     string  the person a Teams object id decides as (bot/teams/people.py), kept a while
                                       so every worker maps a click alike
     {p}:teams:emails            hash  email -> object id of a Teams person the Teams file lists by email only (as
@@ -15,6 +16,7 @@ each approval's cards posted in Teams (updated in place on every decision, on an
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from bot.core.teams import TeamsConversation, TeamsCopy
@@ -22,6 +24,7 @@ from bot.store.connection import aw
 from bot.store.shared import Shared
 
 CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTION)
+CLAIMED = "claimed:"  # a card being posted (`claim_copy`), not a card yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,36 @@ class TeamsStore:
         return bool(added)
 
     async def copies(self, approval_id: str) -> list[TeamsCopy]:
-        """Every card of `approval_id` posted in Teams, by conversation id."""
+        """Every card of `approval_id` posted in Teams, by conversation id (not those being posted)."""
         raw = await aw(self._s.redis.hgetall(self._cards(approval_id)))
-        return sorted((TeamsCopy(_text(c), _text(a)) for c, a in raw.items()), key=lambda c: c.conversation_id)
+        found = (TeamsCopy(_text(c), _text(a)) for c, a in raw.items())
+        return sorted((c for c in found if not c.activity_id.startswith(CLAIMED)), key=lambda c: c.conversation_id)
+
+    async def claimed(self, approval_id: str) -> set[str]:
+        """The conversations where `approval_id` has a card or one is being posted (claimed, live or not)."""
+        return {_text(c) for c in await aw(self._s.redis.hkeys(self._cards(approval_id)))}
+
+    async def claim_copy(self, approval_id: str, conversation_id: str, *, lease: float) -> bool:
+        """Claim posting `approval_id`'s card in `conversation_id` for `lease` seconds; False when it has a card
+        there, or another worker's live claim (lua/teams_claim_copy.lua). Then `note_copy`, or `release_copy`."""
+        now = time.time()
+        claimed = await self._s.script("teams_claim_copy")(
+            keys={"cards": self._cards(approval_id)},
+            args={"conversation": conversation_id, "now": repr(now), "till": repr(now + lease),
+                  "ttl": str(CARDS_RETENTION)},
+        )
+        return bool(claimed)
+
+    async def note_copy(self, approval_id: str, copy: TeamsCopy) -> None:
+        """The card claimed in its conversation is posted: note its activity id (updated in place from now on)."""
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._cards(approval_id), copy.conversation_id, copy.activity_id)
+            pipe.expire(self._cards(approval_id), CARDS_RETENTION)
+            await pipe.execute()
+
+    async def release_copy(self, approval_id: str, conversation_id: str) -> None:
+        """Teams refused the claimed card: another try (any worker's) may claim it again at once."""
+        await aw(self._s.redis.hdel(self._cards(approval_id), conversation_id))
 
 
 def _account(account: TeamsAccount) -> dict[str, str]:

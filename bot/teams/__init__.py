@@ -17,6 +17,9 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
 
+    delivery.py     where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
+                    copy kept current, retried with the Slack card's outbox; reminders and escalations there too
+
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
 root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server (bot/server.py)."""

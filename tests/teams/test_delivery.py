@@ -7,19 +7,34 @@ stand-in."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import microsoft_teams.cards as ac
 import pytest
+from microsoft_teams.api import Account, ApiClient
+from microsoft_teams.api.activities.message.message import MessageActivityInput
+from microsoft_teams.api.clients.conversation.params import CreateConversationParams
+from microsoft_teams.api.models.attachment.attachment import Attachment
+from microsoft_teams.common import ClientOptions
 
 from bot.approvals import Event, Nudged
+from bot.core.records import ApprovalRecord
 from bot.core.teams import TeamsConversation
 from bot.devslack.model import DevUser, default_users
 from bot.devslack.server import SlackStandIn
+from bot.devteams import TeamsStandIn
+from bot.store.teams import TeamsAccount
+from bot.teams.delivery import TeamsDelivery
 from tests.conftest import (
     ALICE,
+    APPROVALS,
     BOB,
     BOT_TOKEN,
     CAROL,
@@ -30,9 +45,11 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
+from tests.devteams.conftest import access_token
 from tests.support.flow import pending_card, start_run
 from tests.support.hitl import until
 from tests.support.homes import approval_id_of
+from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "00000000-0000-4000-8000-000000000001"
@@ -157,3 +174,216 @@ async def test_a_reminder_is_published_for_the_other_surfaces_naming_a_delegate_
     assert told.people == (BOB, DAVE) and told.delegated == ((DAVE, CAROL),)  # carol, away: dave for her
     assert await worker.services.nudger.sweep(now=time.time() + 3600) == 1  # the second, once
     assert [(n.kind, n.number) for n in seen] == [("remind", 1), ("remind", 2)]
+
+
+# --------------------------------------------------------------------------- cards in Teams, every copy current
+
+
+class ConnectorApp:
+    """The contract's `TeamsApp` surface (post, update, personal_chat) done with the Teams SDK's own `ApiClient`
+    against the local Bot Connector, until the app's `TeamsApp` is merged in (then a test passes that instead)."""
+
+    def __init__(self, teams: TeamsStandIn, api: ApiClient) -> None:
+        self._teams = teams
+        self._api = api
+
+    async def post(self, conversation: TeamsConversation, card: dict[str, Any]) -> str:
+        return str((await self._api.conversations.create_activity(conversation.id, _message(card))).id)
+
+    async def update(self, conversation: TeamsConversation, activity_id: str, card: dict[str, Any]) -> None:
+        await self._api.conversations.update_activity(conversation.id, activity_id, _message(card))
+
+    async def personal_chat(self, account: TeamsAccount) -> TeamsConversation:
+        made = await self._api.conversations.create(
+            CreateConversationParams(members=[Account(id=account.user_id)], tenant_id=account.tenant_id))
+        return TeamsConversation(made.id, self._teams.url, account.tenant_id, "personal")
+
+
+def _message(card: dict[str, Any]) -> MessageActivityInput:
+    return MessageActivityInput(attachments=[Attachment(content_type=ADAPTIVE_CARD, content=card)])
+
+
+class KeptPeople:
+    """The people part's accounts and names as the contract reads them: what `store.teams` keeps of each person."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._store = worker.services.store
+
+    async def accounts(self, people: Sequence[str]) -> dict[str, TeamsAccount]:
+        found = {p: await self._store.teams.account(p) for p in people}
+        return {p: a for p, a in found.items() if a is not None}
+
+    async def names(self, people: Sequence[str]) -> dict[str, str]:
+        return {p: p.lower() for p in people}
+
+
+def status_card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
+                refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]:
+    """A card saying the approval's state (votes or outcome), with the contract's buttons and refresh."""
+    said = (f"{len(approval.voters)} of {approval.required_approvals} approvals" if approval.pending
+            else f"{approval.status} by {names.get(approval.decided_by, approval.decided_by)}")
+    verbs = ("approve", "reject") if actions else ()
+    card = ac.AdaptiveCard(body=[ac.TextBlock(text=said, wrap=True)], actions=[
+        ac.ExecuteAction(title=v.title(), verb=v, data={"approval": approval.id}) for v in verbs] or None)
+    made: dict[str, Any] = card.model_dump(by_alias=True, exclude_none=True)
+    if approval.pending and refresh_users:
+        made["refresh"] = {"action": {"type": "Action.Execute", "verb": "refresh", "data": {"approval": approval.id}},
+                           "userIds": list(refresh_users)}
+    return made
+
+
+@dataclass
+class Routed:
+    """A worker with Teams delivery on, sales routed to a Teams channel of bob and carol (the app added there)."""
+
+    worker: Worker
+    delivery: TeamsDelivery
+    channel: str
+    users: dict[str, str]  # Slack person -> Teams user id
+
+
+async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = True) -> TeamsDelivery:
+    """Teams delivery on `worker`, wired as the root wires it (`wired`)."""
+    status, answer = await access_token(teams)
+    assert status == 200, answer
+    api = ApiClient(teams.url, ClientOptions(token=answer["access_token"]))
+    services = worker.services
+    delivery = TeamsDelivery(store=services.store, app=ConnectorApp(teams, api), people=KeptPeople(worker),
+                             directory=services.directory, background=services.background, card=status_card,
+                             retry_after=0.2)
+    if wired:
+        services.approvals.events.subscribe(delivery.listener)
+        services.cards.after_draw = delivery.after_draw(services.cards.after_draw)
+    return delivery
+
+
+async def routed(slack: SlackStandIn, teams: TeamsStandIn, worker: Worker, *, personal: bool,
+                 wired: bool = True) -> Routed:
+    users = {p: teams.add_member(name=p.lower(), email=f"{p.lower()}@example.com") for p in (BOB, CAROL)}
+    channel = teams.add_conversation("channel", "Approvals", list(users.values()))
+    teams.state.conversations[channel].installed = True  # the app added there (the install is the app's test)
+    store = worker.services.store
+    await store.teams.keep_conversation(TeamsConversation(channel, teams.url, teams.tenant_id, "channel", "Approvals"))
+    for person, user_id in users.items():
+        member = teams.member(user_id)
+        await store.teams.keep_account(person, TeamsAccount("", user_id, member.object_id, teams.tenant_id))
+    delivery = await deliver_with(worker, teams, wired=wired)
+    await say(slack, "config approvers @bob @carol")
+    await say(slack, "config required_approvals 2")
+    link = channel_link(channel, tenant=teams.tenant_id)
+    assert "The bot is in that Teams channel *Approvals*" in await say(slack, f"config teams {link}")
+    if personal:
+        await say(slack, "config teams_personal true")
+    return Routed(worker, delivery, channel, users)
+
+
+def two_activities(teams: TeamsStandIn, conversation: str) -> list[dict[str, Any]]:
+    found = teams.activities(conversation)
+    return found if len(found) == 2 else []
+
+
+def texts(teams: TeamsStandIn, conversation: str) -> list[str]:
+    return [card["body"][0]["text"] for _, card in cards(teams, conversation)]
+
+
+@pytest.fixture
+async def teams_on(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, model_config: Path
+                   ) -> AsyncIterator[Worker]:
+    worker = await start_teams_worker(slack, teams, redis_url, model_config=model_config, ADMIN_USERS=CAROL)
+    yield worker
+    await worker.stop()
+
+
+async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_and_every_copy_follows(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=True)
+    await start_run(slack, user=ALICE)
+    card = await pending_card(slack)
+    chats = {p: await until(partial(teams.personal_chat, u), what=f"{p}'s personal chat") for p, u in
+             route.users.items()}
+    everywhere = [route.channel, *chats.values()]
+    await until(lambda: all(len(cards(teams, c)) == 1 for c in everywhere), what="a card in each conversation")
+    ((_, shared),) = cards(teams, route.channel)
+    assert shared["body"][0]["text"] == "0 of 2 approvals" and "actions" not in shared  # read-only for everyone
+    assert shared["refresh"]["userIds"] == [route.users[BOB], route.users[CAROL]]  # buttons for the approvers
+    for person, chat in chats.items():
+        ((_, own),) = cards(teams, chat)
+        assert [a["verb"] for a in own["actions"]] == ["approve", "reject"]
+        assert own["refresh"]["userIds"] == [route.users[person]]
+    store = teams_on.services.store
+
+    async def noted() -> list[str]:
+        return sorted(c.conversation_id for c in await store.teams.copies(approval_id_of(card)))
+
+    async def all_noted() -> bool:
+        return await noted() == sorted(everywhere)
+
+    await until(all_noted, what="each copy noted")
+
+    assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
+    await until(lambda: all(texts(teams, c) == ["1 of 2 approvals"] for c in everywhere), what="the vote on each")
+    assert (await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
+    await until(lambda: all(texts(teams, c) == ["approved by u0carol"] for c in everywhere), what="the decision")
+    for conversation in everywhere:  # updated in place: one activity each, no buttons, no refresh
+        ((_, decided),) = cards(teams, conversation)
+        assert "actions" not in decided and "refresh" not in decided
+    posts = [c for c in teams.sent if c.method == "POST" and c.path.endswith("/activities")]
+    assert len(posts) == 3  # one card per conversation, whatever redrew them
+
+
+async def test_two_workers_posting_one_approval_leave_one_card_per_conversation(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker, redis_url: str, model_config: Path
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=True, wired=False)  # every poster at once, below
+    await start_run(slack, user=ALICE)
+    card = await pending_card(slack)
+    other = await start_teams_worker(slack, teams, redis_url, model_config=model_config, ADMIN_USERS=CAROL)
+    try:
+        second = await deliver_with(other, teams, wired=False)
+        approval = await other.services.store.approvals.get(approval_id_of(card))
+        assert approval is not None
+        # the poster's own post, a second worker's (a supervisor's re-post) and two redraws, all at once
+        await asyncio.gather(route.delivery.posted(approval), second.posted(approval),
+                             route.delivery.sync(approval), second.sync(approval))
+    finally:
+        await other.stop()
+    chats = [c for c in (teams.personal_chat(u) for u in route.users.values()) if c]
+    assert len(chats) == 2
+    for conversation in (route.channel, *chats):
+        assert len(cards(teams, conversation)) == 1, conversation
+
+
+async def test_a_copy_teams_refused_is_posted_later_by_the_outbox_and_slack_is_not_held(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=False)
+    teams.state.conversations[route.channel].installed = False  # Teams answers 403 (the app removed meanwhile)
+    await start_run(slack, user=ALICE)
+    card = await pending_card(slack)  # Slack's card, whatever Teams says
+    store = teams_on.services.store
+    refused = await until(lambda: [c for c in teams.sent if c.method == "POST" and c.status == 403],
+                          what="Teams refusing the post")
+    assert refused and cards(teams, route.channel) == []
+    outbox = store.keys.outbox  # due again, for any worker
+    await until(lambda: store.redis.zscore(outbox, approval_id_of(card)), what="its approval due in the outbox")
+    teams.state.conversations[route.channel].installed = True  # Teams takes it again
+    await until(lambda: texts(teams, route.channel) == ["0 of 2 approvals"], within=20, what="the card posted later")
+    assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
+    await until(lambda: texts(teams, route.channel) == ["1 of 2 approvals"], what="the vote on it")
+
+
+async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=False)  # no personal cards until a reminder
+    await say(slack, "config remind 1s")
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    chats = {p: await until(partial(teams.personal_chat, u), what=f"{p}'s personal chat") for p, u in
+             route.users.items()}
+    for chat in chats.values():
+        told = await until(partial(two_activities, teams, chat), what="their card and a reminder")
+        card, reminder = (card_of(a) for a in told)
+        assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]  # their card, then the reminder
+        assert reminder["body"][0]["text"].startswith("Reminder 1: an approval waits for your decision")

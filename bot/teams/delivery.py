@@ -1,0 +1,330 @@
+"""Where an approval's cards go in Microsoft Teams, and every copy kept current (issue 81).
+
+    CardPosted (the core)        -> the channel's Teams route (`/agent config teams`, else TEAMS_FILE's route for
+                                    it): the card read-only for everyone there, its `refresh.userIds` the approvers'
+                                    Teams user ids (at most 60), so they see buttons; with `teams_personal` (or the
+                                    route's `personal`) each approver's personal chat with the bot: their card with
+                                    buttons (a delegate of someone away: theirs)
+    a redraw of the Slack card   -> every Teams copy updated in place as the approval now is (a vote, the decision,
+    (`CardService.after_draw`)      an escalation, a freeze); a copy not posted yet (Teams refused it) posted
+    Nudged (the core)            -> a reminder or escalation in each told person's personal chat, their card there
+                                    first if it is not
+
+A Teams outage never blocks Slack nor loses an update: posting and updating run after Slack's card, in the
+background; a copy Teams refused is retried with the Slack card's own due work: the approval is put in the outbox
+(bot/store/outbox.py) and any worker's supervisor redraws it later, Slack's card then the Teams copies (`sync`
+answers False until every copy shows it, which keeps the approval in the outbox). Each copy is claimed in Redis
+before it is posted (`store.teams.claim_copy`), so two workers (the poster and a redraw, or two redraws) never leave
+two cards in one conversation.
+
+Example (bot/root.py, with the Teams part built):
+    `events.subscribe(teams.delivery.listener)` and `cards.after_draw = teams.delivery.after_draw(homes.refresh_for)`
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import microsoft_teams.cards as ac
+
+from bot.approvals import CardPosted, Event, Nudged
+from bot.core.records import ApprovalRecord
+from bot.core.tasks import Background
+from bot.core.teams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
+from bot.slack.directory import Directory
+from bot.store import Store, StoreUnavailable
+from bot.store.teams import TeamsAccount
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = 5.0  # seconds before a copy Teams refused is tried again (the outbox's due time)
+CLAIM_LEASE = 60.0  # seconds a worker's claim to post a copy holds (a worker that died meanwhile: another posts it)
+Drawn = Callable[[ApprovalRecord], Awaitable[bool]]  # `CardService.after_draw`: what a card's redraw also redraws
+
+
+class TeamsPoster(Protocol):
+    """What delivery asks of the Teams app (`TeamsApp`, the SDK's app on the worker)."""
+
+    async def post(self, conversation: TeamsConversation, card: dict[str, Any]) -> str: ...
+
+    async def update(self, conversation: TeamsConversation, activity_id: str, card: dict[str, Any]) -> None: ...
+
+    async def personal_chat(self, account: TeamsAccount) -> TeamsConversation: ...
+
+
+class TeamsPeopleView(Protocol):
+    """What delivery asks of Teams' people (`TeamsPeople`: who a Teams decider is, their accounts and names)."""
+
+    async def accounts(self, people: Sequence[str]) -> dict[str, TeamsAccount]: ...
+
+    async def names(self, people: Sequence[str]) -> dict[str, str]: ...
+
+
+class Route(Protocol):
+    """A channel's Teams route in TEAMS_FILE (`TeamsRoute`: `read_teams_file(...).routes`)."""
+
+    @property
+    def conversation(self) -> str: ...
+
+    @property
+    def personal(self) -> bool: ...
+
+
+class CardMaker(Protocol):
+    """The card of an approval (the Teams cards' `approval_card`)."""
+
+    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
+                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where an approval's cards go in Teams, as its channel's settings (or TEAMS_FILE) say now: the conversation,
+    and whether each approver's personal chat too."""
+
+    conversation: str
+    personal: bool
+
+
+class TeamsDelivery:
+    """Posts an approval's cards in Teams and keeps every copy current (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        app: TeamsPoster,
+        people: TeamsPeopleView,
+        directory: Directory,
+        background: Background,
+        card: CardMaker,
+        routes: Mapping[str, Route] | None = None,
+        retry_after: float = RETRY_AFTER,
+    ) -> None:
+        self._store = store
+        self._app = app
+        self._people = people
+        self._directory = directory
+        self._background = background
+        self._card = card
+        self._routes = routes or {}  # TEAMS_FILE's: channel id -> route, where a channel sets no `teams`
+        self._retry_after = retry_after
+
+    # what the root wires --------------------------------------------------------------------
+    def after_draw(self, before: Drawn | None) -> Drawn:
+        """`CardService.after_draw` with the Teams copies: what `before` did (the Homes), then every Teams copy
+        updated (`sync`); False (the approval kept in the outbox, redrawn later by any worker) until both are done.
+        The root: `cards.after_draw = delivery.after_draw(homes.refresh_for)`."""
+
+        async def drawn(approval: ApprovalRecord) -> bool:
+            done = True if before is None else await before(approval)
+            return await self.sync(approval) and done
+
+        return drawn
+
+    def listener(self, event: Event) -> None:
+        """The core's events (synchronous and quick: the work is spawned). A vote and a decision redraw the Slack
+        card, whose redraw updates the Teams copies (`sync`, retried through the outbox): nothing more here."""
+        if isinstance(event, CardPosted):
+            self._background.spawn(self.posted(event.approval), name=f"teams-post-{event.approval.id}")
+        elif isinstance(event, Nudged):
+            self._background.spawn(self.nudged(event), name=f"teams-nudge-{event.approval.id}")
+
+    # where ----------------------------------------------------------------------------------
+    async def where(self, approval: ApprovalRecord) -> Where | None:
+        """The approval's Teams route: its channel's `teams` setting (with `teams_personal`), else TEAMS_FILE's
+        route for its channel; None when it has none."""
+        settings = await self._store.settings.get(approval.origin_channel, default_timeout=0)
+        if settings.teams:
+            return Where(settings.teams, settings.teams_personal)
+        route = self._routes.get(approval.origin_channel)
+        if route is None:
+            return None
+        return Where(route.conversation, route.personal or settings.teams_personal)
+
+    async def deciders(self, approval: ApprovalRecord) -> list[str]:
+        """Who may decide `approval` now, as people (user groups' members): its approvers, not its requester (unless
+        the channel allows it), someone away replaced by their delegate. Empty when anyone may decide."""
+        if not approval.approvers:
+            return []
+        people = await self._directory.people(approval.approvers)
+        if not approval.allow_self_approval:
+            people.discard(approval.requester)
+        away = await self._store.away.many(sorted(people), now=time.time())
+        deciders: list[str] = []
+        for person in sorted(people):
+            state = away.get(person)
+            if state is None:
+                deciders.append(person)
+            elif state.delegate and approval.may_decide_for(state.delegate, person):
+                deciders.append(state.delegate)
+        return list(dict.fromkeys(deciders))
+
+    # posting --------------------------------------------------------------------------------
+    async def posted(self, approval: ApprovalRecord) -> None:
+        """A pending approval's card was posted in Slack: its Teams cards now; what Teams refused, later (the
+        outbox)."""
+        try:
+            done = await self._post_missing(approval)
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its Teams cards wait for Redis (%s)", approval.id, exc.cause)
+            return  # (nothing claimed: the next redraw of its card posts them)
+        if not done:
+            await self._retry_later(approval)
+
+    async def _post_missing(self, approval: ApprovalRecord, where: Where | None = None,
+                            only: Sequence[str] | None = None) -> bool:
+        """Post the approval's Teams cards not posted yet (each claimed first); False when Teams refused one.
+        `only`: just these people's personal cards (a reminder's)."""
+        if not approval.pending:
+            return True
+        where = where or await self.where(approval)
+        if where is None:
+            return True
+        have = await self._store.teams.claimed(approval.id)
+        deciders = await self.deciders(approval)
+        accounts = await self._people.accounts(deciders) if deciders else {}
+        names = await self._names(approval)
+        ok = True
+        if only is None and where.conversation not in have:
+            conversation = await self._store.teams.conversation(where.conversation)
+            if conversation is None:  # the app is not in it (yet): `/agent config teams` said how to add it
+                log.warning("approval %s: the bot is not in its Teams conversation %s", approval.id,
+                            where.conversation)
+            else:
+                users = [accounts[p].user_id for p in deciders if p in accounts][:MAX_REFRESH_USERS]
+                card = self._card(approval, names=names, actions=not approval.approvers, refresh_users=users)
+                ok &= await self._post(approval, conversation, card)
+        if where.personal or only is not None:
+            for person in deciders if only is None else [p for p in only if p in accounts]:
+                account = accounts.get(person)
+                if account is None:
+                    continue
+                ok &= await self._post_personal(approval, account, names, have)
+        return ok
+
+    async def _post_personal(self, approval: ApprovalRecord, account: TeamsAccount, names: Mapping[str, str],
+                             have: set[str]) -> bool:
+        try:
+            chat = await self._app.personal_chat(account)
+        except Exception as exc:  # Teams refused or is down: the outbox tries again
+            log.warning("approval %s: no personal chat in Teams for %s (%s)", approval.id, account.object_id,
+                        type(exc).__name__)
+            return False
+        if chat.id in have:
+            return True
+        await self._store.teams.keep_conversation(chat)  # its copy is updated in place: kept where copies are read
+        card = self._card(approval, names=names, actions=True, refresh_users=(account.user_id,))
+        return await self._post(approval, chat, card)
+
+    async def _post(self, approval: ApprovalRecord, conversation: TeamsConversation, card: dict[str, Any]) -> bool:
+        """Post one card, claimed first (False when Teams refused it: the claim is released)."""
+        if not await self._store.teams.claim_copy(approval.id, conversation.id, lease=CLAIM_LEASE):
+            return True  # posted there already, or being posted by another worker
+        try:
+            activity = await self._app.post(conversation, card)
+        except Exception as exc:  # Teams refused or is down
+            log.warning("approval %s: its card was not posted in Teams conversation %s (%s)", approval.id,
+                        conversation.id, type(exc).__name__)
+            await self._store.teams.release_copy(approval.id, conversation.id)
+            return False
+        await self._store.teams.note_copy(approval.id, TeamsCopy(conversation.id, activity))
+        return True
+
+    async def _retry_later(self, approval: ApprovalRecord) -> None:
+        """Teams refused something: the approval due again in the outbox, for any worker's supervisor."""
+        try:
+            await self._store.outbox.add(approval.id, due=time.time() + self._retry_after)
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its Teams cards could not be kept due (%s)", approval.id, exc.cause)
+
+    # keeping copies current -------------------------------------------------------------------
+    async def sync(self, approval: ApprovalRecord) -> bool:
+        """Every Teams copy of `approval` drawn as this record has it, and those still missing posted (pending);
+        False when Teams refused one (the caller keeps the approval in the outbox, to try again)."""
+        try:
+            copies = await self._store.teams.copies(approval.id)
+            where = await self.where(approval) if approval.pending else None
+            if not copies and where is None:
+                return True
+            ok = await self._post_missing(approval, where) if where is not None else True
+            names = await self._names(approval) if copies else {}
+            for copy in copies:
+                ok &= await self._update(approval, copy, names)
+            return ok
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its Teams copies wait for Redis (%s)", approval.id, exc.cause)
+            return False
+
+    async def _update(self, approval: ApprovalRecord, copy: TeamsCopy, names: Mapping[str, str]) -> bool:
+        conversation = await self._store.teams.conversation(copy.conversation_id)
+        if conversation is None:  # the app was removed from it: nothing to update there
+            return True
+        personal = conversation.kind == "personal"
+        users: list[str] = []
+        if approval.pending and not personal:
+            deciders = await self.deciders(approval)
+            accounts = await self._people.accounts(deciders) if deciders else {}
+            users = [accounts[p].user_id for p in deciders if p in accounts][:MAX_REFRESH_USERS]
+        card = self._card(approval, names=names, actions=approval.pending and (personal or not approval.approvers),
+                          refresh_users=users)
+        try:
+            await self._app.update(conversation, copy.activity_id, card)
+        except Exception as exc:  # Teams refused or is down: the outbox tries again
+            log.warning("approval %s: its Teams copy in %s was not updated (%s)", approval.id, copy.conversation_id,
+                        type(exc).__name__)
+            return False
+        return True
+
+    async def _names(self, approval: ApprovalRecord) -> dict[str, str]:
+        """Display names of who the card names (requester, voters, decider)."""
+        people = [p for p in (approval.requester, *approval.voters, approval.decided_by, approval.on_behalf) if p]
+        return await self._people.names(list(dict.fromkeys(people))) if people else {}
+
+    # reminders and escalations ------------------------------------------------------------------
+    async def nudged(self, event: Nudged) -> None:
+        """A reminder or escalation told in Slack: in each told person's personal chat in Teams too (their card
+        there first), where the approval goes to Teams at all."""
+        approval = event.approval
+        try:
+            where = await self.where(approval)
+            if where is None or not event.people:
+                return
+            accounts = await self._people.accounts(list(event.people))
+            if not accounts:
+                return
+            if not await self._post_missing(approval, where, only=sorted(accounts)):
+                await self._retry_later(approval)
+            delegated = dict(event.delegated)
+            for person, account in sorted(accounts.items()):
+                await self._tell(approval, account, nudge_card(event, delegate=person in delegated))
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its Teams reminder was not sent (%s)", approval.id, exc.cause)
+
+    async def _tell(self, approval: ApprovalRecord, account: TeamsAccount, card: dict[str, Any]) -> None:
+        try:
+            chat = await self._app.personal_chat(account)
+            await self._app.post(chat, card)
+        except Exception as exc:  # the reminder was told in Slack; Teams' is best effort
+            log.warning("approval %s: a reminder was not sent in Teams to %s (%s)", approval.id, account.object_id,
+                        type(exc).__name__)
+
+
+def nudge_card(event: Nudged, *, delegate: bool = False) -> dict[str, Any]:
+    """A reminder's or escalation's message in a personal chat (no text of the approval's own: its card is there)."""
+    if event.kind == "escalate":
+        text = "Escalated: you may now decide this approval. Its card is in this chat."
+    else:
+        text = f"Reminder {event.number}: an approval waits for your decision. Its card is in this chat."
+    lines = [ac.TextBlock(text=text, wrap=True, weight="Bolder")]
+    if delegate:
+        lines.append(ac.TextBlock(text="You decide it for someone who is away and delegated to you.", wrap=True,
+                                  is_subtle=True))
+    card = ac.AdaptiveCard(body=list(lines))
+    made: dict[str, Any] = card.model_dump(by_alias=True, exclude_none=True)
+    return made
+

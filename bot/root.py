@@ -4,7 +4,7 @@
                       what it is told of (hooks) set here and nowhere else
     approval_service  the approval core and its decision chain: the deciders listed, in order
     listen            who listens to the approval core's events (bot/approvals/events.py): cards, Homes, redaction,
-                      metrics, runs, a run's thread and session; a new surface (Teams) is one more line there
+                      metrics, runs, a run's thread and session (a new surface, Teams, once built: create_services)
     create_worker     the worker over HTTP and Socket Mode: its parts, the workspaces, every tenant's parts, the Bolt
                       app, the uninstall hook (registered once) and what a tenant's parts are told when built
     create_web_app    the worker's HTTP server (bot/server.py mounts it)
@@ -333,8 +333,10 @@ def create_services(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
-    teams = None if base is not None else create_teams(settings, store=store, approvals=approvals, directory=directory,
-                                                        background=background, step_up=confirmations.answer)
+    if (teams := None if base is not None else create_teams(settings, store=store, approvals=approvals,
+            directory=directory, background=background, step_up=confirmations.answer)) is not None:
+        events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
+        cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
     parts = Services(
         settings=settings,
         worker_id=worker_id,

@@ -11,14 +11,13 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
     cards.py      the approval card as an Adaptive Card (1.5, the SDK's card models): the approver's (Approve,
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
+    delivery.py   where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
+                  copy kept current, retried with the Slack card's outbox; reminders and escalations there too
     invokes.py    a click on a card (`adaptiveCard/action`) decided through the core's one door, answered with the
                   clicker's card and what came of it
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
-
-    delivery.py     where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
-                    copy kept current, retried with the Slack card's outbox; reminders and escalations there too
 
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
 (`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
@@ -39,16 +38,18 @@ from bot.slack.directory import Directory
 from bot.store import Store
 from bot.teams.app import MESSAGES, TeamsApp
 from bot.teams.cards import approval_card
+from bot.teams.delivery import TeamsDelivery
 from bot.teams.invokes import Invokes
 from bot.teams.people import TeamsPeople
 
 
 @dataclass
 class Teams:
-    """The Teams part of a worker: the SDK's app, its people, its card actions."""
+    """The Teams part of a worker: the SDK's app, its people, where its cards go, its card actions."""
 
     app: TeamsApp
     people: TeamsPeople
+    delivery: TeamsDelivery
     invokes: Invokes
 
     def mount(self, web_app: web.Application) -> None:
@@ -74,7 +75,9 @@ def create_teams(
     def details_url(approval_id: str) -> str:
         return f"{pages.rstrip('/')}/approvals/{approval_id}" if pages else ""
 
+    delivery = TeamsDelivery(store=store, app=app, people=people, directory=directory, background=background,
+                             card=approval_card, routes=settings.teams_listed.routes)
     invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
                       details_url=details_url)
     invokes.register()
-    return Teams(app=app, people=people, invokes=invokes)
+    return Teams(app=app, people=people, delivery=delivery, invokes=invokes)

@@ -11,11 +11,12 @@
                                     first if it is not
 
 A Teams outage never blocks Slack nor loses an update: posting and updating run after Slack's card, in the
-background; a copy Teams refused is retried with the Slack card's own due work: the approval is put in the outbox
-(bot/store/outbox.py) and any worker's supervisor redraws it later, Slack's card then the Teams copies (`sync`
-answers False until every copy shows it, which keeps the approval in the outbox). Each copy is claimed in Redis
-before it is posted (`store.teams.claim_copy`), so two workers (the poster and a redraw, or two redraws) never leave
-two cards in one conversation.
+background; a copy Teams could not take for now (down, a 5xx, a 429) is retried with the Slack card's own due work:
+the approval is put in the outbox (bot/store/outbox.py) and any worker's supervisor redraws it later, Slack's card
+then the Teams copies (`sync` answers False until every copy shows it, which keeps the approval in the outbox); one
+Teams refused for good (a 4xx: the app or the card is not there any more) is logged and not tried again. Each copy
+is claimed in Redis before it is posted (`store.teams.claim_copy`), so two workers (the poster and a redraw, or two
+redraws) never leave two cards in one conversation.
 
 Example (bot/root.py, with the Teams part built):
     `events.subscribe(teams.delivery.listener)` and `cards.after_draw = teams.delivery.after_draw(homes.refresh_for)`
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
 import microsoft_teams.cards as ac
 
 from bot.approvals import CardPosted, Event, Nudged
@@ -211,10 +213,10 @@ class TeamsDelivery:
                              have: set[str]) -> bool:
         try:
             chat = await self._app.personal_chat(account)
-        except Exception as exc:  # Teams refused or is down: the outbox tries again
+        except Exception as exc:  # Teams is down (the outbox tries again), or the person has no chat with the app
             log.warning("approval %s: no personal chat in Teams for %s (%s)", approval.id, account.object_id,
-                        type(exc).__name__)
-            return False
+                        said(exc))
+            return lasting(exc)
         if chat.id in have:
             return True
         await self._store.teams.keep_conversation(chat)  # its copy is updated in place: kept where copies are read
@@ -229,9 +231,9 @@ class TeamsDelivery:
             activity = await self._app.post(conversation, card)
         except Exception as exc:  # Teams refused or is down
             log.warning("approval %s: its card was not posted in Teams conversation %s (%s)", approval.id,
-                        conversation.id, type(exc).__name__)
+                        conversation.id, said(exc))
             await self._store.teams.release_copy(approval.id, conversation.id)
-            return False
+            return lasting(exc)  # the app is not there (any more): no use trying again and again
         await self._store.teams.note_copy(approval.id, TeamsCopy(conversation.id, activity))
         return True
 
@@ -274,10 +276,11 @@ class TeamsDelivery:
                           refresh_users=users)
         try:
             await self._app.update(conversation, copy.activity_id, card)
-        except Exception as exc:  # Teams refused or is down: the outbox tries again
+        except Exception as exc:  # Teams is down: the outbox tries again; it refused for good (the card or the app
+            # gone from there): nothing more to draw there
             log.warning("approval %s: its Teams copy in %s was not updated (%s)", approval.id, copy.conversation_id,
-                        type(exc).__name__)
-            return False
+                        said(exc))
+            return lasting(exc)
         return True
 
     async def _names(self, approval: ApprovalRecord) -> dict[str, str]:
@@ -311,7 +314,23 @@ class TeamsDelivery:
             await self._app.post(chat, card)
         except Exception as exc:  # the reminder was told in Slack; Teams' is best effort
             log.warning("approval %s: a reminder was not sent in Teams to %s (%s)", approval.id, account.object_id,
-                        type(exc).__name__)
+                        said(exc))
+
+
+def lasting(exc: BaseException) -> bool:
+    """Whether Teams refused for good (a 4xx but 429: the conversation, the activity or the app is not there, or the
+    card is refused), not for now (a 5xx, a 429, a connection or a timeout: tried again through the outbox)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return 400 <= status < 500 and status != 429
+    return False
+
+
+def said(exc: BaseException) -> str:
+    """A failure as the log says it (Teams' status, else the kind of error)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"{type(exc).__name__} {exc.response.status_code}"
+    return type(exc).__name__
 
 
 def nudge_card(event: Nudged, *, delegate: bool = False) -> dict[str, Any]:

@@ -8,10 +8,11 @@ stand-in."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -181,20 +182,26 @@ async def test_a_reminder_is_published_for_the_other_surfaces_naming_a_delegate_
 
 class ConnectorApp:
     """The contract's `TeamsApp` surface (post, update, personal_chat) done with the Teams SDK's own `ApiClient`
-    against the local Bot Connector, until the app's `TeamsApp` is merged in (then a test passes that instead)."""
+    against the local Bot Connector (each conversation's at its service URL, as a Bot Connector client calls it),
+    until the app's `TeamsApp` is merged in (then a test passes that instead)."""
 
-    def __init__(self, teams: TeamsStandIn, api: ApiClient) -> None:
+    def __init__(self, teams: TeamsStandIn, token: str) -> None:
         self._teams = teams
-        self._api = api
+        self._token = token
+
+    def _api(self, service_url: str) -> ApiClient:
+        return ApiClient(service_url, ClientOptions(token=self._token))
 
     async def post(self, conversation: TeamsConversation, card: dict[str, Any]) -> str:
-        return str((await self._api.conversations.create_activity(conversation.id, _message(card))).id)
+        api = self._api(conversation.service_url)
+        return str((await api.conversations.create_activity(conversation.id, _message(card))).id)
 
     async def update(self, conversation: TeamsConversation, activity_id: str, card: dict[str, Any]) -> None:
-        await self._api.conversations.update_activity(conversation.id, activity_id, _message(card))
+        await self._api(conversation.service_url).conversations.update_activity(conversation.id, activity_id,
+                                                                                 _message(card))
 
     async def personal_chat(self, account: TeamsAccount) -> TeamsConversation:
-        made = await self._api.conversations.create(
+        made = await self._api(self._teams.url).conversations.create(
             CreateConversationParams(members=[Account(id=account.user_id)], tenant_id=account.tenant_id))
         return TeamsConversation(made.id, self._teams.url, account.tenant_id, "personal")
 
@@ -246,11 +253,10 @@ async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = Tru
     """Teams delivery on `worker`, wired as the root wires it (`wired`)."""
     status, answer = await access_token(teams)
     assert status == 200, answer
-    api = ApiClient(teams.url, ClientOptions(token=answer["access_token"]))
     services = worker.services
-    delivery = TeamsDelivery(store=services.store, app=ConnectorApp(teams, api), people=KeptPeople(worker),
-                             directory=services.directory, background=services.background, card=status_card,
-                             retry_after=0.2)
+    delivery = TeamsDelivery(store=services.store, app=ConnectorApp(teams, answer["access_token"]),
+                             people=KeptPeople(worker), directory=services.directory, background=services.background,
+                             card=status_card, retry_after=0.2)
     if wired:
         services.approvals.events.subscribe(delivery.listener)
         services.cards.after_draw = delivery.after_draw(services.cards.after_draw)
@@ -354,23 +360,40 @@ async def test_two_workers_posting_one_approval_leave_one_card_per_conversation(
         assert len(cards(teams, conversation)) == 1, conversation
 
 
-async def test_a_copy_teams_refused_is_posted_later_by_the_outbox_and_slack_is_not_held(
-    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+async def test_a_copy_teams_could_not_take_is_posted_later_by_the_outbox_and_slack_is_not_held(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     route = await routed(slack, teams, teams_on, personal=False)
-    teams.state.conversations[route.channel].installed = False  # Teams answers 403 (the app removed meanwhile)
-    await start_run(slack, user=ALICE)
-    card = await pending_card(slack)  # Slack's card, whatever Teams says
     store = teams_on.services.store
-    refused = await until(lambda: [c for c in teams.sent if c.method == "POST" and c.status == 403],
-                          what="Teams refusing the post")
-    assert refused and cards(teams, route.channel) == []
+    kept = await store.teams.conversation(route.channel)
+    assert kept is not None
+    with socket.socket() as closed:  # Teams' service for that conversation unreachable: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    await store.teams.keep_conversation(replace(kept, service_url=down))
+    await start_run(slack, user=ALICE)
+    card = await pending_card(slack)  # Slack's card, whatever Teams does
     outbox = store.keys.outbox  # due again, for any worker
+    await until(lambda: "was not posted in Teams conversation" in caplog.text, what="the post failing")
     await until(lambda: store.redis.zscore(outbox, approval_id_of(card)), what="its approval due in the outbox")
-    teams.state.conversations[route.channel].installed = True  # Teams takes it again
+    assert cards(teams, route.channel) == []
+    await store.teams.keep_conversation(kept)  # Teams is back
     await until(lambda: texts(teams, route.channel) == ["0 of 2 approvals"], within=20, what="the card posted later")
     assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
     await until(lambda: texts(teams, route.channel) == ["1 of 2 approvals"], what="the vote on it")
+
+
+async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=False)
+    teams.state.conversations[route.channel].installed = False  # Teams answers 403: the app is not there any more
+    await start_run(slack, user=ALICE)
+    card = await pending_card(slack)
+    await until(lambda: [c for c in teams.sent if c.method == "POST" and c.status == 403], what="Teams refusing it")
+    store = teams_on.services.store
+    assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None  # not due again
+    assert cards(teams, route.channel) == [] and await store.teams.claimed(approval_id_of(card)) == set()
 
 
 async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(

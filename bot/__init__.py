@@ -27,6 +27,8 @@ checks this on every run), from the bottom:
     templates/   the pages the bot serves (sign-in, step-up, reveal) and `audit evidence`'s summary, as jinja2
                  templates with their scripts (rendered by core/templates.py, every text escaped)
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
+    devteams/    the local Microsoft Teams stand-in (a Bot Connector and its sign-in) for dev and the tests (imports
+                 nothing above)
 
     services.py  `Services`: one worker's (or tenant's) parts, started and stopped together
     root.py      the composition root: builds and wires the parts, lists the deciders and the events' listeners

@@ -1,0 +1,16 @@
+"""Local stand-in for Microsoft Teams, for development and tests only (never imported by production code): the Bot
+Connector and its sign-in, real software that refuses what Microsoft refuses, and the people who use the app.
+
+    server.py      `TeamsStandIn`: the parts below on their own thread and event loop, driven as Teams is
+    model.py       what it holds (members, conversations, the bot's activities, calls, deliveries) and Teams' limits
+    signin.py      its key, the OpenID metadata and keys, the client-credentials token endpoint, tokens and forgeries
+    connector.py   the Bot Connector's `/v3/conversations…` routes, a bearer token checked on each
+    simulate.py    what Teams sends the bot: installs, `adaptiveCard/action` invokes (clicks, refreshes), signed"""
+
+from __future__ import annotations
+
+from bot.devteams.model import Delivery, Member, RecordedCall
+from bot.devteams.server import TeamsStandIn
+from bot.devteams.signin import FORGERIES, Forgery
+
+__all__ = ["FORGERIES", "Delivery", "Forgery", "Member", "RecordedCall", "TeamsStandIn"]

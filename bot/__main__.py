@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
         data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
         return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
-                           data_dir=data, fresh=args.fresh))
+                           data_dir=data, fresh=args.fresh, teams=args.teams))
     if args.command == "devslack":
         from bot.devslack.alone import run_alone
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.devteams.model import ConnectorError, Conversation, State, check_message
+from bot.devteams.model import ConnectorError, Conversation, State, check_message, now_iso
 from bot.devteams.signin import SignIn, TokenRefused
 
 PAGE_SIZE = 200
@@ -87,6 +87,8 @@ class Connector:
     async def create_conversation(self, request: web.Request) -> web.Response:
         """A personal chat with one person of the tenant who has the app (Teams answers the one already there)."""
         body = await _body(request)
+        if body.get("isGroup"):
+            raise ConnectorError(400, "BadArgument", "Bots cannot create group conversations in Teams.")
         members = body.get("members")
         if not isinstance(members, list) or len(members) != 1 or not isinstance(members[0], dict):
             raise ConnectorError(400, "BadArgument", "A bot can create a conversation with exactly one member.")
@@ -112,15 +114,20 @@ class Connector:
 
     # ------------------------------------------------------------------------------------------- activities
 
+    def _kept(self, conversation: Conversation, activity_id: str, activity: dict[str, Any]) -> dict[str, Any]:
+        """An activity as Teams keeps it: as sent, with its id, conversation, sender (the bot) and time."""
+        kept = copy.deepcopy(activity)
+        kept.update(id=activity_id, conversation={"id": conversation.id}, timestamp=now_iso(),
+                    **{"from": {"id": self.state.bot_id}})
+        return kept
+
     def _post(self, conversation: Conversation, activity: dict[str, Any], reply_to: str = "") -> str:
         check_message(activity)
         with self.state.lock:
             if reply_to and reply_to not in conversation.activities:
                 raise ConnectorError(404, "NotFound", "The activity to reply to was not found.")
             activity_id = self.state.next_activity_id()
-            kept = copy.deepcopy(activity)
-            kept.update(id=activity_id, conversation={"id": conversation.id},
-                        **{"from": {"id": self.state.bot_id}})
+            kept = self._kept(conversation, activity_id, activity)
             if reply_to:
                 kept["replyToId"] = reply_to
             conversation.activities[activity_id] = kept
@@ -149,8 +156,7 @@ class Connector:
             before = conversation.activities.get(activity_id)
             if before is None:
                 raise ConnectorError(404, "NotFound", "The activity was not found.")
-            kept = copy.deepcopy(body)
-            kept.update(id=activity_id, conversation={"id": conversation.id}, **{"from": {"id": self.state.bot_id}})
+            kept = self._kept(conversation, activity_id, body)
             if "replyToId" in before:
                 kept["replyToId"] = before["replyToId"]
             conversation.activities[activity_id] = kept

@@ -9,6 +9,7 @@ card's `refresh.userIds` of at most 60 people (`MAX_REFRESH_USERS`, 400 beyond).
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import json
 import secrets
@@ -94,6 +95,11 @@ class Delivery:
     body: Any
 
 
+def now_iso() -> str:
+    """Now, as Teams writes times (ISO 8601, milliseconds, UTC)."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def message_bytes(activity: dict[str, Any]) -> int:
     """The size Teams counts for a message: its activity as compact JSON, in bytes."""
     return len(json.dumps(activity, separators=(",", ":"), ensure_ascii=False).encode())
@@ -166,6 +172,8 @@ class State:
             unknown = [m for m in members if m not in self.members]
             if unknown:
                 raise ValueError(f"unknown members {unknown}: add_member first")
+            if not members:
+                raise ValueError("a conversation has at least one member")
             if kind == "personal" and len(members) != 1:
                 raise ValueError("a personal chat is the bot and one person")
             conversation = Conversation(id=_conversation_id(kind), kind=kind, name=name,

@@ -127,13 +127,17 @@ class TeamsStandIn:
     @web.middleware
     async def _recorded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         raw = await request.read()
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # no such route or method: recorded too
+            self.state.record(RecordedCall(request.method, request.path_qs, _readable(request, raw), exc.status))
+            raise
         self.state.record(RecordedCall(request.method, request.path_qs, _readable(request, raw), response.status))
         return response
 
     # ------------------------------------------------------------------------------------------- people, places
 
-    def add_member(self, *, name: str, email: str, object_id: str | None = None, tenant_id: str | None = None,
+    def add_member(self, name: str, email: str, *, object_id: str | None = None, tenant_id: str | None = None,
                    role: Role = "user") -> str:
         """A person (of the home tenant unless `tenant_id` names another; `role` "guest" for a guest): their `29:`
         user id."""

@@ -13,21 +13,16 @@ Each carries `serviceUrl` (the stand-in), `channelData.tenant.id`, the person in
 
 from __future__ import annotations
 
-import datetime
 import secrets
 from collections.abc import Iterator
 from typing import Any, Final
 
 import aiohttp
 
-from bot.devteams.model import Conversation, Delivery, Member, State, cards_of
+from bot.devteams.model import Conversation, Delivery, Member, State, cards_of, now_iso
 
 INVOKE: Final = "adaptiveCard/action"
 DELIVERY_TIMEOUT: Final = 60.0  # Teams gives up on an invoke after 15 s; a loaded test machine is slower
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _channel_data(conversation: Conversation) -> dict[str, Any]:
@@ -42,8 +37,8 @@ def base_activity(state: State, conversation: Conversation, member: Member, serv
     """What every activity Teams sends the bot carries: who, where, the service URL, the tenant."""
     return {
         "id": f"f:{secrets.token_hex(8)}",
-        "timestamp": _now(),
-        "localTimestamp": _now(),
+        "timestamp": now_iso(),
+        "localTimestamp": now_iso(),
         "channelId": "msteams",
         "serviceUrl": service_url,
         "from": {"id": member.user_id, "name": member.name, "aadObjectId": member.object_id},

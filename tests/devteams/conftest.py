@@ -19,6 +19,7 @@ from microsoft_teams.common.experimental import ExperimentalWarning
 
 with warnings.catch_warnings():  # the SDK's apps package warns of its own preview parts as it is imported
     warnings.simplefilter("ignore", ExperimentalWarning)
+    from microsoft_teams.apps import App as App  # (the tests name it from here: imported once, quietly)
     from microsoft_teams.apps.auth.token_validator import InboundActivityTokenValidator
 
 from bot.devteams import TeamsStandIn
@@ -93,3 +94,60 @@ async def api(teams: TeamsStandIn) -> ApiClient:
     status, answer = await access_token(teams)
     assert status == 200, answer
     return ApiClient(teams.url, ClientOptions(token=answer["access_token"]))
+
+
+@dataclass
+class RouteOnly:
+    """The least `HttpServerAdapter` the SDK's `App` takes: it hands over the messaging route's handler and serves
+    nothing itself (`SdkApp` serves it)."""
+
+    handler: Any = None
+
+    def register_route(self, method: str, path: str, handler: Any) -> None:
+        self.handler = handler
+
+    def serve_static(self, path: str, directory: str) -> None:
+        raise NotImplementedError
+
+    async def start(self, port: int) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        return None
+
+
+def token_of(teams: TeamsStandIn) -> Any:
+    """The SDK's `token` callable for the stand-in: client credentials traded at its token endpoint."""
+
+    async def token(scope: str | list[str], tenant_id: str | None = None) -> str:
+        status, answer = await access_token(teams, scope=str(scope), tenant=tenant_id or "botframework.com")
+        assert status == 200, answer
+        return str(answer["access_token"])
+
+    return token
+
+
+@pytest.fixture
+async def sdk_app(teams: TeamsStandIn) -> AsyncIterator[App]:
+    """The Teams SDK's own `App`, pointed at the stand-in as a worker points it, served on this test's loop."""
+    adapter = RouteOnly()
+    app = App(client_id=teams.app_id, tenant_id=teams.tenant_id, token=token_of(teams), service_url=teams.url,
+              cloud=cloud_of(teams), http_server_adapter=adapter)
+    await app.initialize()
+
+    async def messages(request: web.Request) -> web.Response:
+        answer = await adapter.handler({"body": await request.json(), "headers": dict(request.headers)})
+        body = answer["body"]
+        return web.json_response(body, status=answer["status"]) if body is not None else web.Response(
+            status=answer["status"])
+
+    server = web.Application()
+    server.router.add_post("/teams/messages", messages)
+    runner = web.AppRunner(server, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    teams.messaging_url = f"http://{host}:{port}/teams/messages"
+    yield app
+    await runner.cleanup()

@@ -17,13 +17,14 @@ from microsoft_teams.api.activities.install_update import InstalledActivity
 from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
 from microsoft_teams.api.activities.message import MessageActivityInput
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
-from microsoft_teams.api.models import Attachment
+from microsoft_teams.api.models import AdaptiveCardActionCardResponse, Attachment
 from microsoft_teams.cards import AdaptiveCard, ExecuteAction, TextBlock
 from microsoft_teams.common import ClientOptions
 
+from bot.devslack.server import SlackStandIn
 from bot.devteams import FORGERIES, TeamsStandIn
-from tests.devteams.conftest import SdkBot, access_token
-from tests.support.teams import ADAPTIVE_CARD, card_of, cards
+from tests.devteams.conftest import App, SdkBot, access_token
+from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
 
 APPROVAL = "ap_0001"
 
@@ -232,6 +233,11 @@ async def test_a_personal_chat_is_created_once_for_a_person_who_has_the_app(
     with pytest.raises(httpx.HTTPStatusError) as refused:  # Ana, asked of another tenant
         await api.conversations.create(CreateConversationParams(members=[Account(id=ana)], tenant_id="elsewhere"))
     assert status_of(refused) == 404
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # a bot creates no group chats in Teams
+        await api.conversations.create(CreateConversationParams(members=[Account(id=ana), Account(id=bo)],
+                                                                tenant_id=teams.tenant_id))
+    assert status_of(refused) == 400
+    assert [c["kind"] for c in teams.conversations()] == ["channel", "personal"]
 
 
 async def test_a_click_is_the_invoke_teams_sends_and_the_bots_card_is_what_the_person_sees(
@@ -304,3 +310,44 @@ async def test_it_answers_from_its_own_thread_while_the_callers_loop_is_blocked(
         metadata = await response.json()
     assert metadata["issuer"] == "https://api.botframework.com"
     assert metadata["jwks_uri"] == f"{teams.url}/v1/.well-known/keys"
+
+
+async def test_a_worker_started_with_the_stand_in_is_pointed_at_it(
+        slack: SlackStandIn, teams: TeamsStandIn, redis_url: str) -> None:
+    worker = await start_teams_worker(slack, teams, redis_url)
+    try:
+        settings = worker.services.settings
+        assert (settings.teams_app_id, settings.teams_tenant_id) == (teams.app_id, teams.tenant_id)
+        assert settings.teams_connector_url == teams.url
+        assert settings.teams_app_password is not None
+        assert settings.teams_app_password.get_secret_value() == teams.app_password
+        assert teams.messaging_url == worker.url + "/teams/messages"
+    finally:
+        await worker.stop()
+
+
+async def test_the_sdks_own_app_installs_posts_and_answers_a_click_through_the_stand_in(
+        teams: TeamsStandIn, sdk_app: App) -> None:
+    ana = teams.add_member(name="Ana Lima", email="ana@example.com")
+    channel = teams.add_conversation("channel", "Approvals", [ana])
+    kept: list[str] = []
+    clicks: list[AdaptiveCardInvokeActivity] = []
+
+    @sdk_app.on_conversation_update
+    async def added(ctx: Any) -> None:
+        kept.append(ctx.activity.conversation.id)
+
+    @sdk_app.on_card_action_execute
+    async def clicked(ctx: Any) -> AdaptiveCardActionCardResponse:
+        clicks.append(ctx.activity)
+        return AdaptiveCardActionCardResponse(value=AdaptiveCard(version="1.5", body=[TextBlock(text="Approved")]))
+
+    assert await teams.install(channel) == 200
+    assert kept == [channel]
+    sent = await sdk_app.send(channel, AdaptiveCard.model_validate(approval_card()))
+    assert cards(teams, channel) == [(sent.id, approval_card())]
+    status, body = await teams.execute(channel, sent.id, ana, "approve", {"approval": APPROVAL})
+    assert status == 200 and body["type"] == ADAPTIVE_CARD and body["value"]["body"][0]["text"] == "Approved"
+    assert [c.value.action.data for c in clicks] == [{"approval": APPROVAL}]
+    token_calls = [c for c in teams.sent if c.path.endswith("/oauth2/v2.0/token")]
+    assert token_calls and all(c.status == 200 for c in token_calls)

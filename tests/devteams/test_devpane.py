@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -40,7 +40,7 @@ def teams() -> Iterator[TeamsStandIn]:
     standin.stop()
 
 
-def card(*, actions: bool, refresh_users: list[str] = (), notice: str = "") -> dict[str, Any]:  # type: ignore[assignment]
+def card(*, actions: bool, refresh_users: Sequence[str] = (), notice: str = "") -> dict[str, Any]:
     """An approval card as the bot sends it: read-only with a refresh for the approvers, or an approver's own with
     Approve and a Reject form (its `reason` input)."""
     body: list[dict[str, Any]] = [{"type": "TextBlock", "text": notice, "weight": "Bolder", "wrap": True}] if notice \

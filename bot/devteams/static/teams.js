@@ -197,10 +197,13 @@ function drawActivities(current) {
 
 async function poll() {
   clearTimeout(poll.timer);
+  const mine = (poll.asked = (poll.asked || 0) + 1);
   try {
     const response = await fetch("/_teams/state?user=" + encodeURIComponent(page.user), { cache: "no-store" });
     const state = await response.json();
     if (!state.ok) throw new Error(state.error);
+    if (mine < (poll.drawn || 0)) return; // a later answer was drawn already: this one is older
+    poll.drawn = mine;
     $("banner").hidden = true;
     if (page.user !== state.user) {
       page.user = state.user;

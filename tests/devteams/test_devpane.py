@@ -9,8 +9,10 @@ another host name, a bad click) are checked without a browser."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,8 +21,10 @@ from playwright.async_api import async_playwright
 from playwright.async_api import expect as expect_async
 from playwright.sync_api import expect
 
+from bot.core.teams_settings import TeamsSettings
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
+from bot.devteams.local import LocalTeams
 from bot.devteams.page import TeamsPage
 from tests.devteams.conftest import SdkBot
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, chromium
@@ -206,3 +210,26 @@ async def test_the_local_slack_frames_only_the_teams_page_it_was_given() -> None
                 assert (await state.json())["teams_url"] == "http://127.0.0.1:4321/teams"
     finally:
         await slack.stop()
+
+
+def test_dev_modes_teams_gives_the_worker_its_local_teams_and_routes_every_channel(tmp_path: Path) -> None:
+    """`python -m bot dev --teams`' setup (bot/devteams/local.py) before the worker starts: the same people by email
+    in one channel, settings a worker accepts (the local Bot Connector on loopback), every channel routed there."""
+    local = LocalTeams([("Alice Example", "alice@example.com"), ("Bob Example", "bob@example.com")],
+                       ["C0GENERAL", "C0APPROVALS"])
+    try:
+        env = local.start(tmp_path)
+        settings = TeamsSettings.model_validate(env)
+        assert (settings.teams_app_id, settings.teams_tenant_id) == (local.standin.app_id, local.standin.tenant_id)
+        assert settings.teams_connector_url == local.standin.url and local.standin.url.startswith("http://127.0.0.1:")
+        assert json.loads(Path(env["TEAMS_FILE"]).read_text()) == {"routes": {
+            "C0GENERAL": {"conversation": local.channel}, "C0APPROVALS": {"conversation": local.channel}}}
+        (channel,) = local.standin.conversations()
+        assert (channel["id"], channel["kind"], channel["name"]) == (local.channel, "channel", "Approvals")
+        people = {m.email: (m.name, m.tenant_id, m.role) for m in local.standin.members()}
+        assert people == {"alice@example.com": ("Alice Example", local.standin.tenant_id, "user"),
+                          "bob@example.com": ("Bob Example", local.standin.tenant_id, "user")}
+        assert sorted(channel["members"]) == sorted(local.members.values())
+        assert local.page_url == local.standin.url + "/teams"
+    finally:
+        local.stop()

@@ -7,14 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from bot.devteams.simulate import base_activity, deliver
+from bot.store import Store
 from tests.conftest import BOB, Worker
+from tests.support.cluster import Cluster
 from tests.support.hitl import audit_events
-from tests.support.teams import start_teams_worker
+from tests.support.teams import start_teams_worker, teams_env
 
 
 @pytest.fixture
@@ -53,3 +56,23 @@ async def test_another_tenants_install_is_refused_and_audited(worker: Worker, te
     assert await worker.services.store.teams.conversation(chat) is None
     refused = [e for e in await audit_events(worker, "refused") if e.get("by") == f"teams:{oid}"]
     assert refused and refused[0]["surface"] == "teams" and refused[0]["tenant"] == other_tenant
+
+
+@pytest.mark.slow
+async def test_a_worker_process_serves_teams_verifying_every_request(
+    cluster: Cluster, teams: TeamsStandIn, store: Store
+) -> None:
+    served = await cluster.start(**teams_env(teams))  # `python -m bot`, TEAMS_* pointing at the local Bot Connector
+    teams.messaging_url = served.url + "/teams/messages"
+    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
+    channel = teams.add_conversation("channel", "Approvals", [bob])
+    assert await teams.install(channel) == 200  # signed by the stand-in, verified by the SDK in the worker
+    assert await store.teams.conversation(channel) is not None
+    for forgery in ("none", "other_key", "wrong_audience"):
+        removed = base_activity(teams.state, teams.state.conversation(channel), teams.state.members[bob], teams.url)
+        removed.update(type="installationUpdate", action="remove")
+        delivery = await deliver(teams.messaging_url, removed, teams.signin.bot_token(forgery=forgery))
+        assert delivery.status == 401, forgery
+    assert await store.teams.conversation(channel) is not None  # nothing done
+    async with aiohttp.ClientSession() as http, http.post(teams.messaging_url, data=b"not json") as answer:
+        assert answer.status == 400 and "not JSON" in (await answer.json())["error"]

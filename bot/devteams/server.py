@@ -247,7 +247,7 @@ class TeamsStandIn:
         shown = next((a for a in activity if a["id"] == activity_id), None)
         if shown is None:
             raise LookupError(f"no activity {activity_id} in {conversation_id}")
-        action = refresh_action(shown, user_id)
+        action = refresh_action(shown, user_id, len(conversation.members))
         data = action.get("data")
         sent = invoke(self.state, conversation, member, self.url, activity_id=activity_id, action=action,
                       data=dict(data) if isinstance(data, dict) else {}, trigger="automatic")

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from bot.devteams.model import Conversation, Delivery, Member, State, cards_of, now_iso
+from bot.devteams.model import MAX_REFRESH_USERS, Conversation, Delivery, Member, State, cards_of, now_iso
 
 INVOKE: Final = "adaptiveCard/action"
 DELIVERY_TIMEOUT: Final = 60.0  # Teams gives up on an invoke after 15 s; a loaded test machine is slower
@@ -84,12 +84,14 @@ def execute_action(activity: dict[str, Any], verb: str) -> dict[str, Any]:
     raise LookupError(f"the card shows no Action.Execute with verb {verb!r}")
 
 
-def refresh_action(activity: dict[str, Any], user_id: str) -> dict[str, Any]:
-    """The card's `refresh.action`, when its `refresh.userIds` names `user_id` (Teams refreshes it for them)."""
+def refresh_action(activity: dict[str, Any], user_id: str, members: int) -> dict[str, Any]:
+    """The card's `refresh.action`, when Teams refreshes it for `user_id` on its own: its `refresh.userIds` names
+    them, or it has no `userIds` and the conversation at most 60 `members` (an empty list: nobody)."""
     for card in cards_of(activity):
         refresh = card.get("refresh")
         if isinstance(refresh, dict) and isinstance(refresh.get("action"), dict):
-            if user_id not in (refresh.get("userIds") or []):
+            users = refresh.get("userIds")
+            if (user_id not in users) if isinstance(users, list) else members > MAX_REFRESH_USERS:
                 raise LookupError(f"{user_id} is not in the card's refresh.userIds: Teams does not refresh it for "
                                   "them")
             return dict(refresh["action"])

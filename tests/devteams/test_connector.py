@@ -24,7 +24,7 @@ from microsoft_teams.common import ClientOptions
 from bot.devslack.server import SlackStandIn
 from bot.devteams import FORGERIES, TeamsStandIn
 from tests.devteams.conftest import App, SdkBot, access_token
-from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
+from tests.support.teams import ADAPTIVE_CARD, card_for, card_of, cards, start_teams_worker
 
 APPROVAL = "ap_0001"
 
@@ -138,6 +138,7 @@ async def test_a_posted_card_is_kept_and_an_update_replaces_it_in_place(teams: T
 
     assert updated.id == posted.id
     assert cards(teams, channel) == [(posted.id, decided)]
+    assert card_for(teams, channel, APPROVAL) == (posted.id, decided)
     assert [(c.method, c.path, c.status) for c in teams.sent] == [
         ("POST", f"/{teams.tenant_id}/oauth2/v2.0/token", 200),
         ("POST", f"/v3/conversations/{channel}/activities", 201),
@@ -291,6 +292,13 @@ async def test_a_refresh_is_sent_only_for_the_people_the_card_names(
     assert card_of(teams.view(channel, posted.id, ana)) == own
     await api.conversations.update_activity(channel, posted.id, message(approval_card(text="Approved")))
     assert card_of(teams.view(channel, posted.id, ana)) == approval_card(text="Approved")  # an update is for all
+    everyone = approval_card(refresh_users=[])
+    del everyone["refresh"]["userIds"]  # no userIds: Teams refreshes it for all, in a conversation of at most 60
+    for_all = await api.conversations.create_activity(channel, message(everyone))
+    assert (await teams.refresh(channel, for_all.id, bo))[0] == 200
+    nobody = await api.conversations.create_activity(channel, message(approval_card(refresh_users=[])))
+    with pytest.raises(LookupError):  # an empty list: a manual "Refresh card" only, never on its own
+        await teams.refresh(channel, nobody.id, ana)
 
 
 async def test_it_answers_from_its_own_thread_while_the_callers_loop_is_blocked(teams: TeamsStandIn) -> None:

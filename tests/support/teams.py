@@ -1,6 +1,7 @@
 """The local Teams (bot/devteams/) for tests: the `teams` fixture (a started `TeamsStandIn`, registered for every
 test by tests/conftest.py as the `slack` one is), the environment that points a worker at it (`teams_env`), a
-worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps."""
+worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps
+(`cards`, `card_of`, `card_for` an approval)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,22 @@ def card_of(activity: dict[str, Any]) -> dict[str, Any]:
 def cards(teams: TeamsStandIn, conversation_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The bot's cards in a conversation as they stand now: (activity id, card), oldest first."""
     return [(a["id"], card_of(a)) for a in teams.activities(conversation_id) if a.get("attachments")]
+
+
+def names_approval(element: Any, approval_id: str) -> bool:
+    """Whether a card (or a part of it) holds an `Action.Execute` whose `data` names `approval_id` (cards.py's
+    `{"approval": <id>}`), its refresh included."""
+    if isinstance(element, dict):
+        data = element.get("data")
+        if element.get("type") == "Action.Execute" and isinstance(data, dict) and data.get("approval") == approval_id:
+            return True
+        return any(names_approval(value, approval_id) for value in element.values())
+    return isinstance(element, list) and any(names_approval(item, approval_id) for item in element)
+
+
+def card_for(teams: TeamsStandIn, conversation_id: str, approval_id: str) -> tuple[str, dict[str, Any]]:
+    """The bot's one card of `approval_id` in a conversation, as it stands now: (activity id, card)."""
+    found = [(activity_id, card) for activity_id, card in cards(teams, conversation_id)
+             if names_approval(card, approval_id)]
+    assert len(found) == 1, f"{len(found)} cards of {approval_id} in {conversation_id}"
+    return found[0]

@@ -44,8 +44,10 @@ from microsoft_teams.cards import (
 )
 from microsoft_teams.cards import RefreshDefinition as Refresh
 
+from bot.core.attestations import SCOPE
 from bot.core.diffs import summary
 from bot.core.durations import format_duration
+from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.core.teams import MAX_REFRESH_USERS
 from bot.slack.blocks.approval_card import HEADERS, decided_title, revision_arguments
@@ -227,10 +229,26 @@ def _said(approval: ApprovalRecord, scale: float) -> list[CardElement]:
         count = len(approval.hidden_items)
         shown.append(_text(f"{count} value{'s' if count > 1 else ''} hidden: shown by kind, never in Teams",
                            subtle=True))
+    if approval.pending:
+        shown.extend(_text(line, subtle=True) for line in conditions(approval))
     if approval.schema_error:
         shown.append(_text("These arguments do not match the tool's schema: "
                            f"{cut(approval.schema_error, limit)}. Approving is not offered.", color="Warning"))
     return shown
+
+
+def conditions(approval: ApprovalRecord) -> list[str]:
+    """What approving a pending approval takes beyond a click, in fixed words (as the Slack card says them)."""
+    found = []
+    if approval.step_up:
+        found.append("Approving needs your passkey: you confirm this exact action on the bot's page (Reject does not)")
+    if approval.attest:
+        scopes = ", ".join(scope.partition(":")[2] for scope in approval.attest if SCOPE.fullmatch(scope))
+        found.append(f"Approving or revising needs your current attestation to the brief of {scopes} (Reject does"
+                     " not)")
+    if approval.require_details:
+        found.append(f"{DETAILS_WORDS}: a policy counts an Approve only from someone who opened them (its page)")
+    return found
 
 
 def proposal(approval: ApprovalRecord, scale: float) -> list[CardElement]:

@@ -87,6 +87,8 @@ CASES: dict[str, tuple[ApprovalRecord, dict[str, Any]]] = {
     "arguments failing the schema": (call(schema_error="amount: must be < 1000"), {"actions": True}),
     "fixed arguments": (call(fixed_arguments=1), {"actions": True}),
     "a program's ask": (call(asked_by="billing-agent", sponsor="U0ALICE", requester=TEAMS_ONLY), {"actions": True}),
+    "step-up, attestation, details": (call(step_up="policy", attest=("policy:refunds", "channel:C0SALES"),
+                                            require_details="policy"), {"actions": True}),
     "a message": (call(kind="message", tool_name="", arguments="", proposal="Dear customer,\n  refunded."),
                   {"actions": True}),
     "code": (call(kind="code", tool_name="", arguments="", proposal="import os\n" + "x = 1\n" * 100),
@@ -215,6 +217,15 @@ def test_the_reminder_in_a_personal_chat_is_inert_and_says_how_long_it_waited() 
                          " decision; it times out 2027-01-15 08:00 UTC (after 30m), then rejected. 1 of 2 approvals"
                          " so far. Your card is in this chat.")
     assert reminder_text(found, kind="escalation", now=1900.0).startswith("Escalated to you\\: ")
+
+
+def test_what_approving_takes_is_said_while_pending() -> None:
+    shown = " ".join(texts_of(card_of("step-up, attestation, details")))
+    assert plain("Approving needs your passkey") in shown
+    assert plain("attestation to the brief of refunds, C0SALES (Reject does not)") in shown
+    assert plain("Open the details before approving") in shown
+    assert plain("passkey") not in " ".join(texts_of(approval_card(decided("approved", step_up="policy"), names=NAMES,
+                                                                   actions=False)))
 
 
 def test_refresh_names_at_most_60_users() -> None:

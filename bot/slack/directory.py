@@ -14,6 +14,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.teams import is_teams_person
+
 log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
 UNKNOWN_SECONDS = 60.0  # how long "Slack knows no such person" (or a failed lookup, for names) is kept
@@ -240,6 +242,8 @@ class Directory:
             return False
 
     async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
+        if is_teams_person(user):  # a Teams-only person is in no Slack user group: Slack is not asked
+            return False
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True
@@ -255,7 +259,10 @@ class Directory:
 
     async def dm_channel(self, user_id: str) -> str | None:
         """The bot's direct message channel with `user_id` (`conversations.open`, asked once per person);
-        None when Slack refuses (logged)."""
+        None when Slack refuses (logged), and for a Teams-only person (`teams:<object id>`: no Slack account; their
+        cards go to their Teams chat, bot/teams/), whom Slack is not asked about."""
+        if is_teams_person(user_id):
+            return None
         if user_id not in self._dms:
             try:
                 response = await self._slack.conversations_open(users=user_id)

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.approvals import REFUSAL_QUIET  # one audit entry a person and reason in it (the others counted)
 from bot.core.settings import Settings
 from bot.core.teams import OBJECT_ID, TEAMS_PREFIX, TeamsConversation, TeamsMember, is_teams_person, teams_person
 from bot.core.teams_file import TeamsFilePerson
@@ -35,7 +36,6 @@ from bot.store.teams import TeamsAccount
 log = logging.getLogger(__name__)
 
 DECIDER_SECONDS = 3600  # how long an object id's person is kept (as the directory keeps a person)
-REFUSAL_QUIET = 10  # one audit entry per person and reason in this many seconds (the others counted), as in Slack
 Reason = Literal["other_tenant", "guest", "unknown", "cannot_check"]
 PeopleCheck = Callable[..., Awaitable[tuple[str, str] | None]]  # (user, *, said_team="") -> None, or (why, words)
 WORDS: dict[Reason, str] = {
@@ -163,9 +163,12 @@ class TeamsPeople:
             return Refused("other_tenant", WORDS["other_tenant"])
         if not OBJECT_ID.fullmatch(oid):
             return Refused("unknown", WORDS["unknown"])
-        if member.role.strip().lower() == "guest":
+        role = member.role.strip().lower()
+        if role == "guest":
             listed = self._listed.by_object_id(oid) is not None
             return teams_person(oid) if listed else Refused("guest", WORDS["guest"])
+        if role not in ("", "user"):  # `anonymous` (a meeting's), a bot: nobody of ours
+            return Refused("unknown", WORDS["unknown"])
         try:
             kept = await self._store.teams.decider(oid)
             if kept is not None and await self._still(kept, oid):

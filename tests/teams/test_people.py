@@ -6,6 +6,9 @@ one door (`ApprovalService.decide(..., surface="teams")`); the Teams file's erro
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +28,7 @@ from tests.support.passkeys import Authenticator
 from tests.support.signin import pages_client, sign_in
 from tests.support.stepup import ORIGIN, confirm, enrol
 
+ROOT = Path(__file__).resolve().parents[2]
 TENANT = "0c0ffee0-0000-4000-8000-00000000c0de"
 APP_ID = "a99a0000-0000-4000-8000-0000000000a9"
 OID_BOB = "b0b00000-0000-4000-8000-000000000001"  # Bob in Teams: his Slack account has the same email
@@ -134,12 +138,14 @@ async def test_another_tenant_a_guest_and_an_unknown_person_are_refused_and_audi
     assert isinstance(guest, Refused) and guest.reason == "guest"  # never Carol by her email: a guest's is theirs
     # a guest the file lists by object id decides as that Teams person
     assert await people.decider(member(OID_VAL, email="val@partner.example", role="guest")) == teams_person(OID_VAL)
+    anonymous = await people.decider(member(OID_ANA, role="anonymous"))  # (Ana's id, yet not Ana signed in)
+    assert isinstance(anonymous, Refused) and anonymous.reason == "unknown"
     unknown = await people.decider(member(OID_NOBODY, email="nobody@contoso.example"))
     assert isinstance(unknown, Refused) and unknown.reason == "unknown" and "TEAMS_FILE" in unknown.words
     assert await teams_parts.services.store.teams.decider(OID_NOBODY) is None  # a refusal is never kept
     assert await refusals(teams_parts) == [
         (teams_person(OID_BOB), "outsider: other_tenant", "teams"), (teams_person(OID_GUS), "outsider: guest", "teams"),
-        (teams_person(OID_NOBODY), "outsider: unknown", "teams")]
+        (teams_person(OID_ANA), "outsider: unknown", "teams"), (teams_person(OID_NOBODY), "outsider: unknown", "teams")]
 
     # Slack unable to say: refused, never mapped on a guess (Bob is no Teams person of the file)
     slack.fail(method="users.lookupByEmail", status=502, count=1)
@@ -256,3 +262,32 @@ async def test_a_teams_person_confirms_a_step_up_on_the_bots_page(
         assert [e["by"] for e in decision] == [tina] and "amr" in decision[0]
     finally:
         await worker.stop()
+
+
+async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Worker, slack: SlackStandIn) -> None:
+    """A Teams-only approver has no Slack account: a channel delivering by direct message opens none for them (Carol
+    gets hers), and no Slack Home is drawn for them, even for an approval at risk (every decider's Home)."""
+    store, ana = teams_parts.services.store, teams_person(OID_ANA)
+    await store.settings.set(SALES, "approvers", f"{ana},{CAROL}", by="operator")
+    await store.settings.set(SALES, "deliver", "both", by="operator")
+    status, asked = await Client(teams_parts, (await new_key(teams_parts)).key).ask(tool_ask())
+    assert status == 201, asked
+    record = await store.approvals.get(asked["id"])
+    assert record is not None
+    assert [c.args.get("users") for c in slack.calls("conversations.open")] == [CAROL]
+    assert len(record.copies) == 1 and record.copies[0].startswith("D")
+    urgent = await teams_parts.services.homes.affected(replace(record, sla_state="at_risk"))
+    assert CAROL in urgent and ana not in urgent
+    slack.set_usergroup("S0REVIEWERS", [CAROL])  # a page's "is she in the approvers' groups": no, without asking
+    directory = teams_parts.services.directory
+    assert not await directory.counts_in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
+
+
+@pytest.mark.slow
+def test_a_worker_with_a_bad_teams_file_does_not_start(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """`python -m bot` with a bad TEAMS_FILE stops at once (exit 2), one line naming the file's line."""
+    env = {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=None), "PORT": str(free_port()),
+           "TEAMS_FILE": write(tmp_path, "people:\n  - {email: a@b.c}\n  - {name: x}\n")}
+    done = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == ["error: TEAMS_FILE line 3: a person needs `email` or `object_id`"]

@@ -43,9 +43,7 @@ from tests.conftest import (
     SALES,
     SIGNING_SECRET,
     Worker,
-    bot_env,
     reply_text,
-    start_worker,
 )
 from tests.devteams.conftest import access_token
 from tests.support.flow import pending_card, start_run
@@ -53,14 +51,12 @@ from tests.support.hitl import until
 from tests.support.homes import approval_id_of
 from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "00000000-0000-4000-8000-000000000001"
-APP_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 CONVERSATION = "19:4d1b2f0c8e5a4b6f9a2c3d4e5f6a7b8c@thread.tacv2"
 DAVE = "U0DAVE"
 
 
-def channel_link(conversation: str = CONVERSATION, *, tenant: str = TENANT) -> str:
+def channel_link(conversation: str = CONVERSATION, *, tenant: str) -> str:
     """A Teams channel's link as *Get link to channel* gives it."""
     return (f"https://teams.microsoft.com/l/channel/{urllib.parse.quote(conversation, safe='')}/Approvals"
             f"?groupId=0f3e8a6c-1b2d-4e5f-8a9b-0c1d2e3f4a5b&tenantId={tenant}")
@@ -77,12 +73,10 @@ async def slack() -> AsyncIterator[SlackStandIn]:
 
 
 @pytest.fixture
-async def teams_configured(slack: SlackStandIn, redis_url: str, model_config: Path) -> AsyncIterator[Worker]:
-    """A worker of a company with Teams (TEAMS_APP_ID, its tenant), carol its ADMIN_USERS."""
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=model_config, ADMIN_USERS=CAROL,
-                  TEAMS_APP_ID=APP_ID, TEAMS_TENANT_ID=TENANT, TEAMS_APP_PASSWORD="an-app-secret")
-    worker = await start_worker(env)
-    slack.events_url = worker.url + "/slack/events"
+async def teams_configured(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, model_config: Path
+                           ) -> AsyncIterator[Worker]:
+    """A worker of a company with Teams (TEAMS_APP_ID, its tenant: the local Teams'), carol its ADMIN_USERS."""
+    worker = await start_teams_worker(slack, teams, redis_url, model_config=model_config, ADMIN_USERS=CAROL)
     yield worker
     await worker.stop()
 
@@ -103,16 +97,16 @@ async def teams_setting(worker: Worker, channel: str = SALES) -> tuple[str, bool
 
 
 async def test_a_channel_is_routed_to_teams_by_its_link_and_told_whether_the_bot_is_there(
-    slack: SlackStandIn, teams_configured: Worker
+    slack: SlackStandIn, teams: TeamsStandIn, teams_configured: Worker
 ) -> None:
     worker = teams_configured
-    reply = await say(slack, f"config teams {channel_link()}")
+    reply = await say(slack, f"config teams {channel_link(tenant=teams.tenant_id)}")
     assert f"`teams` of this channel is now `{CONVERSATION}`." in reply
     assert "The bot is not in that Teams conversation yet: add the Agent Approvals app there" in reply
     assert await teams_setting(worker) == (CONVERSATION, False)
     # once the app is added there (the conversation reference kept), the reply says so
     await worker.services.store.teams.keep_conversation(TeamsConversation(
-        CONVERSATION, "https://smba.trafficmanager.net/emea/", TENANT, "channel", "Approvals <!channel>"))
+        CONVERSATION, teams.url, teams.tenant_id, "channel", "Approvals <!channel>"))
     again = await say(slack, f"config teams {CONVERSATION}")
     assert "The bot is in that Teams channel *Approvals &lt;!channel&gt;*: this channel's cards go there" in again
     assert "<!channel>" not in again  # the conversation's name is shown inert
@@ -127,7 +121,7 @@ async def test_a_channel_is_routed_to_teams_by_its_link_and_told_whether_the_bot
 
 
 async def test_a_route_to_another_tenant_a_bad_link_and_a_non_admin_are_refused_and_change_nothing(
-    slack: SlackStandIn, teams_configured: Worker
+    slack: SlackStandIn, teams: TeamsStandIn, teams_configured: Worker
 ) -> None:
     worker = teams_configured
     await worker.services.store.settings.set(SALES, "admins", CAROL, by="operator")
@@ -140,14 +134,14 @@ async def test_a_route_to_another_tenant_a_bad_link_and_a_non_admin_are_refused_
     assert bad.startswith("Usage: `/agent config teams <value>`")  # two words: the usage, nothing stored
     bad = await say(slack, "config teams https://evil.example/l/channel/19%3aabc%40thread.tacv2/x")
     assert "only links of https://teams.microsoft.com are Teams links" in bad and bad.endswith("Setting unchanged.")
-    bystander = await say(slack, f"config teams {channel_link()}", user=BOB)
+    bystander = await say(slack, f"config teams {channel_link(tenant=teams.tenant_id)}", user=BOB)
     assert bystander == f"Only <@{CAROL}> may change this channel's settings. Setting unchanged."
     assert [(e["by"], e["reason"]) for e in await refusals(worker)][-1] == (BOB, "not an admin")
     assert await teams_setting(worker) == ("", False)
 
 
 async def test_a_worker_without_teams_refuses_a_route(slack: SlackStandIn, worker: Worker) -> None:
-    reply = await say(slack, f"config teams {channel_link()}", user=ALICE)
+    reply = await say(slack, f"config teams {channel_link(tenant=OTHER_TENANT)}", user=ALICE)
     assert reply == ("Cannot set `teams`: this bot serves no Microsoft Teams (TEAMS_APP_ID is not set on its workers)."
                      " Setting unchanged.")
     assert await teams_setting(worker) == ("", False)
@@ -415,3 +409,45 @@ async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(
         card, reminder = (card_of(a) for a in told)
         assert [a.get("verb") for a in card["actions"]][:2] == ["approve", "reject"]  # their card, then the reminder
         assert reminder["body"][0]["text"].startswith("Reminder 1: an approval waits for your decision")
+
+
+async def with_dave(teams: TeamsStandIn, route: Routed) -> str:
+    """Dave in the Teams channel too, his Teams account known: his Teams user id."""
+    dave = teams.add_member(name="dave", email="dave@example.com")
+    teams.state.conversations[route.channel].members.append(dave)
+    store = route.worker.services.store
+    await store.teams.keep_account(DAVE, TeamsAccount("", dave, teams.member(dave).object_id, teams.tenant_id))
+    return dave
+
+
+async def test_a_delegate_gets_the_card_in_their_personal_chat_for_who_is_away(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=True)
+    dave = await with_dave(teams, route)
+    assert "You are away until" in await say(slack, "away until 2h delegate @dave", user=CAROL)
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    chats = {u: await until(partial(teams.personal_chat, u), what="a personal chat") for u in (route.users[BOB], dave)}
+    for chat in chats.values():
+        await until(partial(cards, teams, chat), what="a card in each personal chat")
+    assert teams.personal_chat(route.users[CAROL]) is None  # carol is away: dave decides for her
+    ((_, shared),) = cards(teams, route.channel)
+    assert shared["refresh"]["userIds"] == [route.users[BOB], dave]
+
+
+async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=False)
+    dave = await with_dave(teams, route)
+    await say(slack, "config escalate_to @dave")
+    await say(slack, "config escalate_after 1s")
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    chat = await until(partial(teams.personal_chat, dave), what="dave's personal chat")
+    card, told = (card_of(a) for a in await until(partial(two_activities, teams, chat), what="his card, then told"))
+    assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]
+    assert told["body"][0]["text"].startswith("Escalated: you may now decide this approval")
+    await until(lambda: dave in (cards(teams, route.channel)[0][1].get("refresh") or {}).get("userIds", []),
+                what="the channel's card refreshed for him too")

@@ -447,7 +447,7 @@ async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
     await pending_card(slack)
     chat = await until(partial(teams.personal_chat, dave), what="dave's personal chat")
     card, told = (card_of(a) for a in await until(partial(two_activities, teams, chat), what="his card, then told"))
-    assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]
+    assert [a.get("verb") for a in card["actions"]][:2] == ["approve", "reject"]
     assert told["body"][0]["text"].startswith("Escalated: you may now decide this approval")
     await until(lambda: dave in (cards(teams, route.channel)[0][1].get("refresh") or {}).get("userIds", []),
                 what="the channel's card refreshed for him too")

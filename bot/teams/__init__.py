@@ -27,20 +27,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.approvals import ApprovalService
 from bot.core.records import ApprovalRecord
-from bot.core.settings import Settings
+from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
 from bot.slack.directory import Directory
 from bot.store import Store
-from bot.teams.app import MESSAGES, TeamsApp
-from bot.teams.cards import approval_card
-from bot.teams.delivery import TeamsDelivery
-from bot.teams.invokes import Invokes
-from bot.teams.people import TeamsPeople
+
+if TYPE_CHECKING:  # the Teams SDK (the `teams` extra) is imported only by a worker that serves Teams
+    from bot.teams.app import TeamsApp
+    from bot.teams.delivery import TeamsDelivery
+    from bot.teams.invokes import Invokes
+    from bot.teams.people import TeamsPeople
+
+EXTRA = "pip install 'slack-agent-approvals[teams]'"  # the Teams SDK for Python (microsoft-teams-apps and -cards)
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Teams:
 
     def mount(self, web_app: web.Application) -> None:
         """Serve `POST /teams/messages` on the worker's server (by the SDK, once `start` registered it)."""
+        from bot.teams.app import MESSAGES
+
         self.app.adapter.mount(web_app, MESSAGES)
 
     async def start(self) -> None:
@@ -64,10 +70,19 @@ def create_teams(
     settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, background: Background,
     step_up: Callable[[str, ApprovalRecord], Awaitable[str]] | None = None,
 ) -> Teams | None:
-    """The Teams part, wired (None without TEAMS_APP_ID). `step_up`: what a person whose Approve needs their passkey
-    is told (the step-up page's one-time link)."""
+    """The Teams part, wired (None without TEAMS_APP_ID; a `SettingsError` naming the extra when the Teams SDK is not
+    installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link)."""
     if not settings.teams_app_id:
         return None
+    try:
+        from bot.teams.app import TeamsApp
+        from bot.teams.cards import approval_card
+        from bot.teams.delivery import TeamsDelivery
+        from bot.teams.invokes import Invokes
+    except ImportError as exc:
+        raise SettingsError(f"TEAMS_APP_ID is set but the Teams SDK is not installed ({exc.name}): {EXTRA}") from None
+    from bot.teams.people import TeamsPeople
+
     people = TeamsPeople(settings, store, directory)
     app = TeamsApp(settings, store=store, people=people)
     pages = settings.step_up_url or settings.public_url

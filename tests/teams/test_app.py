@@ -76,3 +76,32 @@ async def test_a_worker_process_serves_teams_verifying_every_request(
     assert await store.teams.conversation(channel) is not None  # nothing done
     async with aiohttp.ClientSession() as http, http.post(teams.messaging_url, data=b"not json") as answer:
         assert answer.status == 400 and "not JSON" in (await answer.json())["error"]
+
+
+NO_SDK = """
+import sys
+sys.modules["microsoft_teams"] = None  # the `teams` extra not installed: any import of the SDK fails
+import bot.root
+from bot.core.settings import Settings, SettingsError
+from bot.root import create_services
+env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0",
+       "APPROVALS_CHANNEL": "C0APPROVALS"}
+create_services(Settings.from_env(env))  # a worker without Teams: built, the SDK never imported
+try:
+    create_services(Settings.from_env({**env, "TEAMS_APP_ID": "%s", "TEAMS_TENANT_ID": "%s",
+                                       "TEAMS_APP_PASSWORD": "p"}))
+except SettingsError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_without_the_teams_extra_runs_and_one_with_teams_on_says_which_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = NO_SDK % (uuid.uuid4(), uuid.uuid4())
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "TEAMS_APP_ID is set but the Teams SDK is not installed" in done.stdout
+    assert "pip install 'slack-agent-approvals[teams]'" in done.stdout

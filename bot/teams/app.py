@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = "/teams/messages"  # the messaging endpoint (the Azure bot's, and the app manifest's)
 CARD = "application/vnd.microsoft.card.adaptive"
+SERVICE_URL = "https://smba.trafficmanager.net/teams"  # the Bot Connector's global URL (a conversation names its own)
 
 
 def connector_cloud(url: str) -> CloudEnvironment:
@@ -123,8 +124,9 @@ def app_options(settings: TeamsSettings, adapter: AiohttpAdapter, *, token: Toke
         options["cloud"] = connector_cloud(settings.teams_connector_url)
         options["service_url"] = settings.teams_connector_url.rstrip("/")
         token = token or connector_token(settings)
-    else:
+    else:  # named here, never from the SDK's own environment variables (SERVICE_URL, CLOUD)
         options["cloud"] = PUBLIC
+        options["service_url"] = SERVICE_URL
     password = reveal(settings.teams_app_password)
     if token is not None:
         options["token"] = token

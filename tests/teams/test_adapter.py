@@ -84,3 +84,5 @@ def test_the_sdk_app_never_runs_unauthenticated() -> None:
     assert options["dangerously_allow_unauthenticated_requests"] is False
     assert options["client_secret"] == "s"
     assert options["messaging_endpoint"] == MESSAGES
+    assert options["service_url"] == "https://smba.trafficmanager.net/teams" and options["cloud"].login_endpoint == (
+        "https://login.microsoftonline.com")  # Microsoft's, whatever SERVICE_URL or CLOUD the environment says

@@ -23,6 +23,7 @@ from agent_approvals.receipts import verify
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from bot.devteams.simulate import deliver, invoke
+from bot.store import StoreUnavailable
 from tests.conftest import BOB, CAROL, SALES, Worker
 from tests.support.api import EMAIL, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card, until
@@ -328,3 +329,47 @@ async def test_step_up_holds_a_teams_approve_until_the_passkey(world: World) -> 
     assert "passkey" in notice_of(body).lower()  # the step-up words, as the Slack path says them
     got = await store.approvals.get(approval)
     assert got is not None and got.status == "pending" and got.voters == []
+
+
+@pytest.mark.slow
+async def test_a_teams_click_while_redis_is_down_is_answered_and_changes_nothing(
+    slack: SlackStandIn, teams: TeamsStandIn, tmp_path: Path
+) -> None:
+    from tests.conftest import start_redis
+
+    (tmp_path / "redis").mkdir()
+    server = start_redis(workdir=str(tmp_path / "redis"), appendonly=True)
+    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
+    channel = teams.add_conversation("channel", "Approvals", [dana])
+    teams_file = tmp_path / "teams.yaml"
+    teams_file.write_text(f"people:\n  - {{object_id: {DANA_OID}, name: Dana}}\n"
+                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
+    worker = await start_teams_worker(slack, teams, server.url, TEAMS_FILE=str(teams_file), REDIS_TIMEOUT="1")
+    try:
+        assert await teams.install(channel) == 200
+        store = worker.services.store
+        assert await store.settings.set(SALES, "approvers", f"teams:{DANA_OID}", by="operator") is None
+        status, asked = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
+        assert status == 201, asked
+        activity = await until(lambda: [a for a, card in cards(teams, channel) if asked["id"] in json.dumps(card)],
+                               what="the card in Teams")
+        await teams.refresh(channel, activity[0], dana)
+        server.process.terminate()  # Redis stopped (the AOF keeps the approval)
+        server.process.wait(timeout=10)
+        status, body = await teams.execute(channel, activity[0], dana, APPROVE, {"approval": asked["id"]})
+        assert status == 200 and "cannot reach its storage" in json.dumps(body)  # said, never the SDK's 500
+        server = start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+
+        async def still_pending() -> bool:
+            try:
+                got = await store.approvals.get(asked["id"])
+            except StoreUnavailable:
+                return False
+            return got is not None and got.status == "pending" and got.voters == []
+
+        await until(still_pending, within=20, what="the approval read again, unchanged")
+    finally:
+        await worker.stop()
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.wait(timeout=10)

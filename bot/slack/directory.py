@@ -113,7 +113,10 @@ class Directory:
         """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
         `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again). `fresh`:
         Slack is asked whatever is kept (for a right used long after a click: a person deactivated meanwhile), and
-        what it says is kept for the next."""
+        what it says is kept for the next. A Teams-only person (`teams:<object id>`) is nobody Slack knows: None,
+        Slack not asked."""
+        if is_teams_person(user_id):
+            return None
         cached = None if fresh else self._people.get(user_id)
         if cached is not None:
             return cached[0]

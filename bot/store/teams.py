@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Literal, cast
 
 from bot.core.teams import TeamsConversation, TeamsCopy
 from bot.store.connection import aw
@@ -25,6 +26,7 @@ from bot.store.shared import Shared
 
 CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTION)
 CLAIMED = "claimed:"  # a card being posted (`claim_copy`), not a card yet
+Claim = Literal["claimed", "posted", "busy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,20 +114,19 @@ class TeamsStore:
         found = (TeamsCopy(_text(c), _text(a)) for c, a in raw.items())
         return sorted((c for c in found if not c.activity_id.startswith(CLAIMED)), key=lambda c: c.conversation_id)
 
-    async def claimed(self, approval_id: str) -> set[str]:
-        """The conversations where `approval_id` has a card or one is being posted (claimed, live or not)."""
-        return {_text(c) for c in await aw(self._s.redis.hkeys(self._cards(approval_id)))}
-
-    async def claim_copy(self, approval_id: str, conversation_id: str, *, lease: float) -> bool:
-        """Claim posting `approval_id`'s card in `conversation_id` for `lease` seconds; False when it has a card
-        there, or another worker's live claim (lua/teams_claim_copy.lua). Then `note_copy`, or `release_copy`."""
+    async def claim_copy(self, approval_id: str, conversation_id: str, *, lease: float) -> Claim:
+        """Claim posting `approval_id`'s card in `conversation_id` for `lease` seconds: "claimed" (post it, then
+        `note_copy`, or `release_copy`), "posted" (a card is there) or "busy" (another worker's live claim: try again
+        later) (lua/teams_claim_copy.lua)."""
         now = time.time()
-        claimed = await self._s.script("teams_claim_copy")(
+        said = await self._s.script("teams_claim_copy")(
             keys={"cards": self._cards(approval_id)},
             args={"conversation": conversation_id, "now": repr(now), "till": repr(now + lease),
                   "ttl": str(CARDS_RETENTION)},
         )
-        return bool(claimed)
+        claim = _text(said)
+        assert claim in ("claimed", "posted", "busy"), claim
+        return cast(Claim, claim)
 
     async def note_copy(self, approval_id: str, copy: TeamsCopy) -> None:
         """The card claimed in its conversation is posted: note its activity id (updated in place from now on)."""
@@ -135,8 +136,10 @@ class TeamsStore:
             await pipe.execute()
 
     async def release_copy(self, approval_id: str, conversation_id: str) -> None:
-        """Teams refused the claimed card: another try (any worker's) may claim it again at once."""
-        await aw(self._s.redis.hdel(self._cards(approval_id), conversation_id))
+        """Teams refused the claimed card: another try (any worker's) may claim it again at once (a card noted there
+        stays: lua/teams_release_copy.lua)."""
+        await self._s.script("teams_release_copy")(keys={"cards": self._cards(approval_id)},
+                                                   args={"conversation": conversation_id})
 
 
 def _account(account: TeamsAccount) -> dict[str, str]:

@@ -187,7 +187,7 @@ class TeamsDelivery:
         where = where or await self.where(approval)
         if where is None:
             return True
-        have = await self._store.teams.claimed(approval.id)
+        have = {copy.conversation_id for copy in await self._store.teams.copies(approval.id)}
         deciders = await self.deciders(approval)
         accounts = await self._people.accounts(deciders) if deciders else {}
         names = await self._names(approval)
@@ -225,8 +225,11 @@ class TeamsDelivery:
 
     async def _post(self, approval: ApprovalRecord, conversation: TeamsConversation, card: dict[str, Any]) -> bool:
         """Post one card, claimed first (False when Teams refused it: the claim is released)."""
-        if not await self._store.teams.claim_copy(approval.id, conversation.id, lease=CLAIM_LEASE):
-            return True  # posted there already, or being posted by another worker
+        claim = await self._store.teams.claim_copy(approval.id, conversation.id, lease=CLAIM_LEASE)
+        if claim == "posted":
+            return True
+        if claim == "busy":  # another worker posts it now: seen again later (the outbox), posted by then, or its claim
+            return False  # run out (that worker died) and taken then
         try:
             activity = await self._app.post(conversation, card)
         except Exception as exc:  # Teams refused or is down

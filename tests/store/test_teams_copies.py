@@ -1,5 +1,6 @@
 """An approval's cards in Teams (bot/store/teams.py): a conversation's card claimed by one poster at a time (a claim
-that ran out, its poster dead, taken over), noted once posted, released when Teams refused it. Real redis-server."""
+that ran out, its poster dead, taken over), noted once posted, released when Teams refused it (never a card noted).
+Real redis-server."""
 
 from __future__ import annotations
 
@@ -15,19 +16,25 @@ CHANNEL, CHAT = "19:abc@thread.tacv2", "a:personal-1"
 async def test_one_poster_claims_a_conversations_card_and_its_note_is_the_copy(store: Store) -> None:
     teams = store.teams
     claims = await asyncio.gather(*(teams.claim_copy("ap1", CHANNEL, lease=30) for _ in range(8)))
-    assert sorted(claims) == [False] * 7 + [True]  # eight posters at once: one posts
-    assert await teams.copies("ap1") == [] and await teams.claimed("ap1") == {CHANNEL}  # a claim is no copy
+    assert sorted(claims) == ["busy"] * 7 + ["claimed"]  # eight posters at once: one posts, the others look later
+    assert await teams.copies("ap1") == []  # a claim is no copy
     await teams.note_copy("ap1", TeamsCopy(CHANNEL, "act-1"))
     assert await teams.copies("ap1") == [TeamsCopy(CHANNEL, "act-1")]
-    assert not await teams.claim_copy("ap1", CHANNEL, lease=0)  # posted: never again, however late
-    assert await teams.claim_copy("ap1", CHAT, lease=30)  # another conversation is its own
+    assert await teams.claim_copy("ap1", CHANNEL, lease=0) == "posted"  # posted: never again, however late
+    await teams.release_copy("ap1", CHANNEL)  # (a late release never drops a card)
+    assert await teams.copies("ap1") == [TeamsCopy(CHANNEL, "act-1")]
+    assert await teams.claim_copy("ap1", CHAT, lease=30) == "claimed"  # another conversation is its own
     await teams.release_copy("ap1", CHAT)  # Teams refused it: the next try claims it at once
-    assert await teams.claim_copy("ap1", CHAT, lease=30)
+    assert await teams.claim_copy("ap1", CHAT, lease=30) == "claimed"
     assert await store.redis.ttl(store.keys.teams("cards:{ap1}")) > 0  # it expires with the approval's record
 
 
 async def test_a_claim_that_ran_out_is_taken_over(store: Store) -> None:
-    assert await store.teams.claim_copy("ap2", CHANNEL, lease=0.05)  # its poster died before posting
-    assert not await store.teams.claim_copy("ap2", CHANNEL, lease=30)
-    await until(lambda: store.teams.claim_copy("ap2", CHANNEL, lease=30), within=2, what="the claim taken over")
-    assert not await store.teams.claim_copy("ap2", CHANNEL, lease=30)
+    assert await store.teams.claim_copy("ap2", CHANNEL, lease=0.05) == "claimed"  # its poster died before posting
+    assert await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
+
+    async def taken() -> bool:
+        return await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "claimed"
+
+    await until(taken, within=2, what="the claim taken over")
+    assert await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "busy"

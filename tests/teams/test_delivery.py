@@ -392,7 +392,8 @@ async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
     await until(lambda: [c for c in teams.sent if c.method == "POST" and c.status == 403], what="Teams refusing it")
     store = teams_on.services.store
     assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None  # not due again
-    assert cards(teams, route.channel) == [] and await store.teams.claimed(approval_id_of(card)) == set()
+    assert cards(teams, route.channel) == [] and await store.teams.copies(approval_id_of(card)) == []
+    assert await store.teams.claim_copy(approval_id_of(card), route.channel, lease=30) == "claimed"  # released
 
 
 async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from agent_approvals import ApprovalsClient
 from playwright.async_api import async_playwright
 from playwright.async_api import expect as expect_async
 from playwright.sync_api import expect
@@ -27,7 +29,8 @@ from bot.devteams import TeamsStandIn
 from bot.devteams.local import LocalTeams
 from bot.devteams.page import TeamsPage
 from tests.devteams.conftest import SdkBot
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, chromium
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, be, chromium, dev_mode, go, screenshot, workspace_page
+from tests.support.dev import wait_until
 from tests.support.teams import ADAPTIVE_CARD
 
 APPROVAL = "ap_0042"
@@ -160,6 +163,47 @@ def test_the_local_slacks_teams_pane_frames_the_teams_page(teams: TeamsStandIn) 
     finally:
         loop.run_until_complete(slack.stop())
         loop.close()
+
+
+@pytest.mark.slow  # python -m bot dev --teams, Chromium
+def test_dev_teams_an_ask_in_both_panes_approved_in_teams_is_decided_in_slack() -> None:
+    with dev_mode("test-devpane-", args=("--teams",)) as dev:
+        found = wait_until(lambda: re.search(r"^Local Teams: (http://127\.0\.0\.1:\d+/teams) ", dev.stdout(), re.M),
+                           what="dev's Local Teams line")
+        teams_url = found.group(1)
+        shell = dev.exported()
+
+        async def ask() -> str:
+            async with ApprovalsClient(shell["AGENT_APPROVALS_URL"], shell["AGENT_APPROVALS_KEY"],
+                                       title="mailer") as client:
+                asked = await client.request_tool("send_email", {"to": "bob@example.com", "subject": "Q2 prices"})
+                return asked.id
+
+        approval_id = asyncio.run(ask())
+        with chromium() as browser, workspace_page(browser, dev) as page:
+            be(page, "bob")
+            go(page, "approvals")
+            slack_card = page.get_by_test_id("messages").get_by_test_id("message").filter(has_text="Q2 prices")
+            expect(slack_card).to_have_count(1)
+            expect(slack_card.get_by_test_id("button-approval_approve")).to_be_visible()
+
+            page.get_by_test_id("teams-toggle").click()
+            framed = page.frame_locator("[data-testid=teams-frame]")
+            expect(framed.get_by_test_id("conversation-title")).to_have_text("Approvals")
+            framed.get_by_test_id("who").select_option(label="Bob Example (bob@example.com)")
+            teams_card = framed.get_by_test_id("activity").filter(has_text="Q2 prices")
+            expect(teams_card).to_have_count(1)
+            expect(teams_card).to_contain_text("bob@example.com")  # Teams' markdown escapes read as Teams reads them
+            screenshot(page, "devpane-teams-pane.png")
+            teams_card.get_by_role("button", name="Approve").click()
+
+            expect(slack_card).to_contain_text("Approved")
+            expect(slack_card).to_contain_text("bob")
+            expect(slack_card.get_by_test_id("button-approval_approve")).to_have_count(0)
+            expect(teams_card.get_by_role("button", name="Approve")).to_have_count(0)  # every copy redrawn
+            expect(teams_card).to_contain_text("Approved")
+            screenshot(page, "devpane-decided.png")
+        assert approval_id and teams_url.endswith("/teams")
 
 
 # --------------------------------------------------------------------------------------------------- refusals

@@ -123,15 +123,18 @@ async function execute(conversation, activity, action) {
   poll.now();
 }
 
-// Teams' markdown in TextBlocks, its common part (bold, italic, code), on text escaped first: nothing of the card's
-// text becomes markup of the page.
+// Teams' markdown in TextBlocks and facts, its common part (a backslash-escaped character as itself; bold, italic,
+// code), on text escaped first: nothing of the card's text becomes markup of the page.
 function markdown(text, result) {
-  const escaped = String(text).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
-  result.outputHtml = escaped
+  const literal = [];
+  const html = (t) => t.replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
+  const kept = String(text).replace(/\u0000/g, "").replace(/\\([!-\/:-@[-`{-~])/g, (_, c) => "\u0000" + (literal.push(c) - 1) + "\u0000");
+  result.outputHtml = html(kept)
     .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
     .replace(/(^|[\s(])_([^_\n]+)_(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>")
     .replace(/`([^`\n]+)`/g, "<code>$1</code>")
-    .replace(/\n/g, "<br>");
+    .replace(/\n/g, "<br>")
+    .replace(/\u0000(\d+)\u0000/g, (_, i) => html(literal[Number(i)] || ""));
   result.didProcess = true;
 }
 

@@ -32,7 +32,7 @@ from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.apps.options import AppOptions
 
-from bot.core.settings import reveal
+from bot.core.settings import SettingsError, reveal
 from bot.core.teams import OBJECT_ID, TeamsConversation, TeamsMember, teams_person
 from bot.core.teams_settings import TeamsSettings
 from bot.store import Store, StoreUnavailable
@@ -61,9 +61,18 @@ def certificate_token(settings: TeamsSettings) -> TokenProvider:
     import msal  # type: ignore[import-untyped]
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    pem = Path(settings.teams_certificate).read_bytes()
-    thumbprint = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA1()).hex()  # Azure AD's name
+    where = settings.teams_certificate
+    try:
+        pem = Path(where).read_bytes()
+        thumbprint = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA1()).hex()  # Azure AD's name
+        load_pem_private_key(pem, password=None)
+    except OSError as exc:
+        raise SettingsError(f"TEAMS_CERTIFICATE {where}: cannot be read ({exc.strerror})") from None
+    except (ValueError, TypeError):
+        raise SettingsError(f"TEAMS_CERTIFICATE {where}: not a PEM with the app registration's certificate and its"
+                            " private key (unencrypted)") from None
     clients: dict[str, Any] = {}
 
     def acquire(scopes: list[str], tenant: str) -> str:

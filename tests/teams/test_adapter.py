@@ -4,12 +4,19 @@ answer 500 to (a body that is not JSON, or no activity) is a 400 saying why, cha
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
+from bot.core.settings import SettingsError
 from bot.core.teams import TeamsConversation, TeamsMember
 from bot.core.teams_settings import TeamsSettings
 from bot.store import Store
@@ -86,3 +93,36 @@ def test_the_sdk_app_never_runs_unauthenticated() -> None:
     assert options["messaging_endpoint"] == MESSAGES
     assert options["service_url"] == "https://smba.trafficmanager.net/teams" and options["cloud"].login_endpoint == (
         "https://login.microsoftonline.com")  # Microsoft's, whatever SERVICE_URL or CLOUD the environment says
+
+
+def certificate_pem(path: Path, *, with_key: bool = True) -> None:
+    """A self-signed certificate (and its private key) as an app registration's, in one PEM."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agent-approvals-bot")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    text = cert.public_bytes(serialization.Encoding.PEM)
+    if with_key:
+        text += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    path.write_bytes(text)
+
+
+def test_a_certificate_signs_the_bot_in_and_a_bad_one_is_refused_at_start(tmp_path: Path) -> None:
+    from bot.teams.adapter import AiohttpAdapter
+
+    good = tmp_path / "bot.pem"
+    certificate_pem(good)
+    settings = TeamsSettings.model_validate({"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT,
+                                             "TEAMS_CERTIFICATE": str(good)})
+    options = app_options(settings, AiohttpAdapter())
+    assert callable(options["token"]) and "client_secret" not in options  # msal signs in with it, off the loop
+    lacking = tmp_path / "cert-only.pem"
+    certificate_pem(lacking, with_key=False)
+    for path, said in ((lacking, "not a PEM with"), (tmp_path / "missing.pem", "cannot be read")):
+        settings = TeamsSettings.model_validate({"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT,
+                                                 "TEAMS_CERTIFICATE": str(path)})
+        with pytest.raises(SettingsError, match=said):
+            app_options(settings, AiohttpAdapter())

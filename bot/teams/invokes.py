@@ -31,10 +31,11 @@ from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeRespons
 from microsoft_teams.apps import ActivityContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot.approvals import ApprovalService
+from bot.approvals import REFUSAL_QUIET, ApprovalService
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, StoreUnavailable
+from bot.store.teams import CLAIMED
 from bot.teams.app import TeamsApp
 from bot.teams.cards import INPUT_ARGUMENTS, INPUT_REASON, VERB_APPROVE, VERB_REFRESH, VERB_REJECT, VERB_REVISE
 from bot.teams.people import TeamsPeople
@@ -142,6 +143,8 @@ class Invokes:
         if verb == VERB_REFRESH:
             checked = await self.approvals.may_decide(approval_id, outcome="approved", user=person, card=None)
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
+        if not await self._on_its_card(ctx, approval_id, person):
+            return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
         if verb == VERB_REVISE and (edited := edit_problem(approval, data.get(INPUT_ARGUMENTS))):
             return await self._card(approval, actions=True, notice=edited)
         note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
@@ -149,6 +152,21 @@ class Invokes:
                                              feedback=note, surface="teams")
         self.approvals.redraw_after(result)
         return await self._card(result.approval or approval, actions=False, notice=await self._said(person, result))
+
+    async def _on_its_card(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str,
+                           person: str) -> bool:
+        """Whether the card clicked is one of the approval's copies (its activity in that conversation, or one being
+        posted there), as a Slack click's card must show its approval; a click on another card is refused and
+        audited (the first of a person's in the quiet window at once, the rest counted)."""
+        activity = ctx.activity
+        conversation = activity.conversation.id.split(";")[0]
+        shown = await self.approvals.store.teams.shown_in(approval_id, conversation)
+        if shown is not None and (shown.startswith(CLAIMED) or shown == activity.reply_to_id):
+            return True
+        await self.approvals.store.audit.refusal(
+            f"mismatch:{person}:{approval_id}", "refused", window=REFUSAL_QUIET, approval=approval_id, by=person,
+            reason="approval not on this card", surface="teams", card_conversation=conversation[:200])
+        return False
 
     async def _said(self, person: str, result: DecideResult) -> str:
         """What the clicker is told of their click: nothing when it decided, else the Slack path's words."""

@@ -373,3 +373,18 @@ async def test_a_teams_click_while_redis_is_down_is_answered_and_changes_nothing
         if server.process.poll() is None:
             server.process.terminate()
             server.process.wait(timeout=10)
+
+
+async def test_a_click_naming_another_approval_than_its_card_is_refused(world: World) -> None:
+    store = world.worker.services.store
+    shown = await world.ask()
+    other = await world.ask(title="Another ask")
+    activity = await world.teams_card(shown)
+    await world.teams_card(other)
+    status, body = await world.signed_invoke(activity, world.dana, APPROVE, other)  # the card shows `shown`
+    assert status == 200 and "does not belong to this card" in notice_of(body)
+    got = await store.approvals.get(other)
+    assert got is not None and got.status == "pending" and got.voters == []
+    refused = [e for e in await audit_events(world.worker, "refused") if e.get("approval") == other]
+    assert [(e["by"], e["reason"], e["surface"]) for e in refused] == [
+        (world.dana_person, "approval not on this card", "teams")]

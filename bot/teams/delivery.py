@@ -258,23 +258,27 @@ class TeamsDelivery:
                 return True
             ok = await self._post_missing(approval, where) if where is not None else True
             names = await self._names(approval) if copies else {}
+            # who sees buttons on a pending card: its deciders (on a personal chat's card only its owner is there)
+            users = await self._refresh_users(approval) if copies and approval.pending else []
             for copy in copies:
-                ok &= await self._update(approval, copy, names)
+                ok &= await self._update(approval, copy, names, users)
             return ok
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams copies wait for Redis (%s)", approval.id, exc.cause)
             return False
 
-    async def _update(self, approval: ApprovalRecord, copy: TeamsCopy, names: Mapping[str, str]) -> bool:
+    async def _refresh_users(self, approval: ApprovalRecord) -> list[str]:
+        """The Teams user ids a pending card is refreshed for: its deciders' (at most 60)."""
+        deciders = await self.deciders(approval)
+        accounts = await self._people.accounts(deciders) if deciders else {}
+        return [accounts[p].user_id for p in deciders if p in accounts][:MAX_REFRESH_USERS]
+
+    async def _update(self, approval: ApprovalRecord, copy: TeamsCopy, names: Mapping[str, str],
+                      users: Sequence[str]) -> bool:
         conversation = await self._store.teams.conversation(copy.conversation_id)
         if conversation is None:  # the app was removed from it: nothing to update there
             return True
         personal = conversation.kind == "personal"
-        users: list[str] = []
-        if approval.pending and not personal:
-            deciders = await self.deciders(approval)
-            accounts = await self._people.accounts(deciders) if deciders else {}
-            users = [accounts[p].user_id for p in deciders if p in accounts][:MAX_REFRESH_USERS]
         card = self._card(approval, names=names, actions=approval.pending and (personal or not approval.approvers),
                           refresh_users=users)
         try:

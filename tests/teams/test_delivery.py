@@ -244,10 +244,19 @@ class Routed:
     users: dict[str, str]  # Slack person -> Teams user id
 
 
-async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = True) -> TeamsDelivery:
+@dataclass(frozen=True)
+class FileRoute:
+    """A route as TEAMS_FILE gives one (`TeamsRoute`)."""
+
+    conversation: str
+    personal: bool = False
+
+
+async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = True,
+                       routes: Mapping[str, FileRoute] | None = None) -> TeamsDelivery:
     """Teams delivery on `worker`, wired as the root wires it (`wired`: the root's own, with the real app, people and
-    card), or another one not wired (a second poster)."""
-    if wired:
+    card), or another one not wired (a second poster); `routes`: TEAMS_FILE's."""
+    if wired and routes is None:
         assert worker.services.teams is not None
         return worker.services.teams.delivery
     status, answer = await access_token(teams)
@@ -255,12 +264,16 @@ async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = Tru
     services = worker.services
     delivery = TeamsDelivery(store=services.store, app=ConnectorApp(teams, answer["access_token"]),
                              people=KeptPeople(worker), directory=services.directory, background=services.background,
-                             card=status_card, retry_after=0.2)
+                             card=status_card, routes=routes, retry_after=0.2)
+    if wired:  # (a TEAMS_FILE route of its own: this delivery answers for the root's)
+        services.approvals.events.subscribe(delivery.listener)
+        services.cards.after_draw = delivery.after_draw(services.cards.after_draw)
     return delivery
 
 
 async def routed(slack: SlackStandIn, teams: TeamsStandIn, worker: Worker, *, personal: bool,
-                 wired: bool = True) -> Routed:
+                 wired: bool = True, by_file: bool = False) -> Routed:
+    """Sales routed to a Teams channel of bob and carol: by `/agent config teams` (or, `by_file`, TEAMS_FILE's)."""
     users = {p: teams.add_member(name=p.lower(), email=f"{p.lower()}@example.com") for p in (BOB, CAROL)}
     channel = teams.add_conversation("channel", "Approvals", list(users.values()))
     teams.state.conversations[channel].installed = True  # the app added there (the install is the app's test)
@@ -269,13 +282,15 @@ async def routed(slack: SlackStandIn, teams: TeamsStandIn, worker: Worker, *, pe
     for person, user_id in users.items():
         member = teams.member(user_id)
         await store.teams.keep_account(person, TeamsAccount("", user_id, member.object_id, teams.tenant_id))
-    delivery = await deliver_with(worker, teams, wired=wired)
+    routes = {SALES: FileRoute(channel, personal)} if by_file else None
+    delivery = await deliver_with(worker, teams, wired=wired, routes=routes)
     await say(slack, "config approvers @bob @carol")
     await say(slack, "config required_approvals 2")
-    link = channel_link(channel, tenant=teams.tenant_id)
-    assert "The bot is in that Teams channel *Approvals*" in await say(slack, f"config teams {link}")
-    if personal:
-        await say(slack, "config teams_personal true")
+    if not by_file:
+        link = channel_link(channel, tenant=teams.tenant_id)
+        assert "The bot is in that Teams channel *Approvals*" in await say(slack, f"config teams {link}")
+        if personal:
+            await say(slack, "config teams_personal true")
     return Routed(worker, delivery, channel, users)
 
 
@@ -327,6 +342,9 @@ async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_an
 
     assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
     await until(lambda: all(shows(teams, c, "1 of 2") for c in everywhere), what="the vote on each")
+    for person, chat in chats.items():  # still theirs to decide: buttons, refreshed for them
+        ((_, own),) = cards(teams, chat)
+        assert own["actions"] and route.users[person] in own["refresh"]["userIds"]
     assert (await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
     await until(lambda: all(shows(teams, c, "Approved") and not shows(teams, c, '"refresh"') for c in everywhere),
                 what="the decision")
@@ -452,3 +470,23 @@ async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
     assert told["body"][0]["text"].startswith("Escalated: you may now decide this approval")
     await until(lambda: dave in (cards(teams, route.channel)[0][1].get("refresh") or {}).get("userIds", []),
                 what="the channel's card refreshed for him too")
+
+
+async def test_the_teams_files_route_applies_where_a_channel_sets_none(
+    slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
+) -> None:
+    route = await routed(slack, teams, teams_on, personal=True, by_file=True)
+    await start_run(slack, user=ALICE)
+    await pending_card(slack)
+    await until(partial(cards, teams, route.channel), what="the card in the file's route")
+    for user in route.users.values():  # its `personal: true`
+        chat = await until(partial(teams.personal_chat, user), what="a personal chat")
+        await until(partial(cards, teams, chat), what="their card there")
+    elsewhere = teams.add_conversation("channel", "Elsewhere", list(route.users.values()))
+    teams.state.conversations[elsewhere].installed = True
+    store = teams_on.services.store
+    await store.teams.keep_conversation(TeamsConversation(elsewhere, teams.url, teams.tenant_id, "channel"))
+    await say(slack, f"config teams {elsewhere}")  # the channel's own setting wins over the file
+    await start_run(slack, user=ALICE)
+    await until(partial(cards, teams, elsewhere), what="the next card where the channel says")
+    assert len(cards(teams, route.channel)) == 1

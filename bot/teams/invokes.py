@@ -43,6 +43,7 @@ from bot.teams.people import TeamsPeople
 log = logging.getLogger(__name__)
 
 OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised"}
+STILL_THEIRS = ("frozen", "step_up", "attestation", "details")  # an Approve held: Reject (and the rest) still theirs
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
@@ -151,7 +152,9 @@ class Invokes:
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
                                              feedback=note, surface="teams")
         self.approvals.redraw_after(result)
-        return await self._card(result.approval or approval, actions=False, notice=await self._said(person, result))
+        actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
+            approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
+        return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
 
     async def _on_its_card(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str,
                            person: str) -> bool:

@@ -239,8 +239,13 @@ async def test_a_freeze_refuses_a_teams_approve(world: World) -> None:
     assert await store.freezes.freeze("all", reason="incident 42", by="U0ADMIN")
     body = await world.execute(activity, world.dana, APPROVE, approval)
     assert "Frozen" in notice_of(body) and "incident 42" in notice_of(body)
+    assert "reject" in verbs(body["value"])  # "Reject still works": their buttons stay
     got = await store.approvals.get(approval)
     assert got is not None and got.status == "pending"
+    status, _ = await world.teams.execute(world.channel, activity, world.dana, "reject", {"approval": approval},
+                                          {"reason": "frozen anyway"})
+    got = await store.approvals.get(approval)
+    assert status == 200 and got is not None and got.status == "rejected"
 
 
 async def test_no_hidden_value_is_sent_to_teams(world: World) -> None:

@@ -1,6 +1,6 @@
 """`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally (`devslack`:
-the local Slack alone, for staging); `keys`, `signing`, `policy`, `audit` and `report` are the operator's commands
-(bot/cli/, bot/report/)."""
+the local Slack alone, for staging); `keys`, `signing`, `policy`, `audit`, `report` and `teams` are the operator's
+commands (bot/cli/, bot/report/)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.cli import freeze as freeze_cli
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
+from bot.cli import teams as teams_cli
 from bot.core.environment import DevSettings, misspelt
 from bot.core.settings import Settings, SettingsError
 from bot.core.version import __version__
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     dev.add_argument("--data", metavar="DIR", help="where dev keeps its data (its Redis, the dev key, the signing"
                      " key) across restarts (default: $XDG_STATE_HOME/slack-agent-approvals/dev)")
     dev.add_argument("--fresh", action="store_true", help="start afresh: empty the data folder of dev's data first")
+    dev.add_argument("--teams", action="store_true", help="a local Microsoft Teams too (a Bot Connector and its page),"
+                     " its channel routed from #approvals, the same people")
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -168,6 +171,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     policy = sub.add_parser("policy", help="policy bundles: check, test FIXTURES, replay --since 30d, explain ID",
                             description=policy_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     policy_cli.add_arguments(policy)
+    teams = sub.add_parser("teams", help="Microsoft Teams: manifest --app-id GUID --host HOST (the app package to"
+                           " upload)", description=teams_cli.__doc__)
+    teams_cli.add_arguments(teams)
     args = parser.parse_args(argv)
     if args.command == "freeze" and args.scope == ["drill"]:
         from bot.cli.drill import drill_command
@@ -181,6 +187,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return signing_cli.signing_command(args, environ=environ)
     if args.command == "policy":
         return policy_cli.policy_command(args, environ=environ)
+    if args.command == "teams":
+        return teams_cli.teams_command(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
         from pathlib import Path
@@ -190,7 +198,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
         data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
         return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
-                           data_dir=data, fresh=args.fresh))
+                           data_dir=data, fresh=args.fresh, teams=args.teams))
     if args.command == "devslack":
         from bot.devslack.alone import run_alone
 

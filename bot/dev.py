@@ -11,7 +11,9 @@ It starts, in one process:
   passkey's site);
 * one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
   ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
-  on that port (logged at INFO).
+  on that port (logged at INFO);
+* with ``--teams``, a local Microsoft Teams (:mod:`bot.devteams`, ``local.py``): its Bot Connector and page on a
+  loopback port of their own, a channel of the same people routed from the local Slack's channels, the app installed.
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
@@ -68,8 +70,9 @@ from bot.dev_data import (
     start_redis,
 )
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
-from bot.devslack.model import several_channels
+from bot.devslack.model import default_channels, several_channels
 from bot.devslack.server import SlackStandIn
+from bot.devteams.local import LocalTeams, LocalTeamsError
 from bot.store import Store, StoreUnavailable, connect
 
 if TYPE_CHECKING:
@@ -162,7 +165,7 @@ class DevStack:
 
     def __init__(
         self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-        data_dir: Path | None = None, fresh: bool = False,
+        data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
     ) -> None:
         self.data = DataFolder(data_dir) if data_dir is not None else None  # kept across restarts (None: nothing)
         self.fresh = fresh  # empty it first
@@ -184,6 +187,10 @@ class DevStack:
         self.keys_dir = ""  # a temporary directory holding the signing key dev made for this run ("" when none)
         self.slackbot_keys: dict[str, str] = {}  # the key dev names in SLACKBOT_MCP for each other workspace
         self.slackbot_lines: list[str] = []  # what dev says of them
+        # --teams (#81): a local Teams too, with the same people, its channel routed from the local Slack's channels
+        self.teams = LocalTeams([(p.real_name, p.email) for p in self.standin.people()],
+                                [c.id for c in default_channels()]) if teams else None
+        self.teams_env: dict[str, str] = {}  # the worker's TEAMS_* (--teams)
         self._standin_started = False
 
     @property
@@ -205,7 +212,16 @@ class DevStack:
             except DataFolderBusy as exc:
                 raise DevError(str(exc)) from None
         await self._start_redis()
-        services = await self._start_bot()
+        try:  # --teams: the local Teams first (the worker's TEAMS_*, its Teams file), the app installed once it listens
+            if self.teams is not None:
+                self.keys_dir = self.keys_dir or tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
+                self.teams_env = dict(self.teams.start(Path(self.keys_dir)))
+            services = await self._start_bot()
+            if self.teams is not None:
+                await self.teams.install(f"{self.bot_url}/teams/messages")
+                self.standin.teams_url = self.teams.page_url  # the local Slack's page shows it in its "Teams" pane
+        except LocalTeamsError as exc:
+            raise DevError(str(exc), code=2) from None
         await self._make_key(services)
         made = keys_to_make(self.slackbot_keys, teams=self.standin.teams(), channels=several_channels())
         self.slackbot_lines = await make_slackbot_keys(services, made)
@@ -301,6 +317,7 @@ class DevStack:
                 env["SECRETS_KEY"] = self.data.secrets_key() if self.data is not None else new_secrets_key()
             if self.more_tokens:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
+            env.update(self.teams_env)
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -343,7 +360,7 @@ class DevStack:
         if self.data is not None:
             ensure_keys_file(self.data.signing_keys)
             return str(self.data.signing_keys)
-        self.keys_dir = tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
+        self.keys_dir = self.keys_dir or tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
         path = Path(self.keys_dir) / DEV_KEYS_FILE
         ensure_keys_file(path)
         return str(path)
@@ -391,6 +408,8 @@ class DevStack:
                 await asyncio.wait_for(runner.cleanup(), timeout=STOP_TIMEOUT)
             except Exception:
                 log.warning("bot worker did not stop cleanly", exc_info=True)
+        if self.teams is not None:
+            self.teams.stop()
         if self._standin_started:
             self._standin_started = False
             try:
@@ -408,7 +427,7 @@ class DevStack:
 
 async def _main(
     host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False,
+    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -420,7 +439,7 @@ async def _main(
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
     stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces,
-                     data_dir=data_dir, fresh=fresh)
+                     data_dir=data_dir, fresh=fresh, teams=teams)
     try:
         try:
             await stack.start()
@@ -436,7 +455,9 @@ async def _main(
                 file=sys.stderr,
                 flush=True,
             )
-        print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *stack.exports()]), flush=True)
+        local = [f"Local Teams: {stack.teams.page_url}  (its channel Approvals; the Slack page's Teams pane)"
+                 ] if stack.teams is not None else []
+        print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())
         redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
         await asyncio.wait({stopped, redis_gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -454,17 +475,17 @@ async def _main(
 
 def run_dev(
     *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False,
+    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
 ) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
     environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`);
-    `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`. Returns the exit
-    code (0 after a normal stop)."""
+    `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`; `teams`: a local
+    Microsoft Teams too (`--teams`). Returns the exit code (0 after a normal stop)."""
     root = logging.getLogger()
     root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh))
+        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

@@ -4,7 +4,7 @@
                       what it is told of (hooks) set here and nowhere else
     approval_service  the approval core and its decision chain: the deciders listed, in order
     listen            who listens to the approval core's events (bot/approvals/events.py): cards, Homes, redaction,
-                      metrics, runs, a run's thread and session; a new surface (Teams) is one more line there
+                      metrics, runs, a run's thread and session (a new surface, Teams, once built: create_services)
     create_worker     the worker over HTTP and Socket Mode: its parts, the workspaces, every tenant's parts, the Bolt
                       app, the uninstall hook (registered once) and what a tenant's parts are told when built
     create_web_app    the worker's HTTP server (bot/server.py mounts it)
@@ -83,6 +83,7 @@ from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, connect
+from bot.teams import create_teams
 from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
@@ -332,6 +333,10 @@ def create_services(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
+    if (teams := None if base is not None else create_teams(settings, store=store, approvals=approvals,
+            directory=directory, background=background, step_up=confirmations.answer)) is not None:
+        events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
+        cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
     parts = Services(
         settings=settings,
         worker_id=worker_id,
@@ -380,6 +385,7 @@ def create_services(
         alerts=None if base is not None else AlertsChannel(slack, settings.alerts_channel),
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
+        teams=teams,
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -402,8 +408,7 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
         loop.of = partial(tenancy.due_part, kind)  # another worker's word that a workspace was uninstalled
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
     tenancy.on_built.append(tenant_votes_checked)
-    # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
-    # (a Teams person, bot/teams/people.py: while the Teams file lists them)
+    # a vote's page checks its person as a click does, asking afresh (a Teams person: while TEAMS_FILE lists them)
     services.confirmations.people = TeamsPeople(settings, services.store, services.directory).checking(
         partial(why_not, services, workspaces.home.answer, fresh=True))
     return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces), Edge(tenancy))

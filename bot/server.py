@@ -124,6 +124,8 @@ def serve_worker(settings: Settings, worker: Worker) -> web.Application:
         await stop_worker(worker)
 
     web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces, worker.edge))
+    if services.teams is not None:  # TEAMS_APP_ID: POST /teams/messages, served by the Teams SDK (bot/teams/)
+        services.teams.mount(web_app)
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)

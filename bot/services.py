@@ -41,6 +41,7 @@ from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable
 from bot.store.due import DueWork
+from bot.teams import Teams
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Services:
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
+    teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
 
     async def start(self) -> None:
         if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own
@@ -103,6 +105,8 @@ class Services:
             await self.watch.start()
         await self._start_loops()
         self.approvals.policies.start(self.background)
+        if self.teams is not None:  # the SDK's handler of /teams/messages registered: Teams is served from now
+            await self.teams.start()
         if not self.settings.admin_users:  # (dev mode names its own person)
             log.warning("ADMIN_USERS is not set: nobody can name a channel's first admin, so no setting that widens"
                         " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")

@@ -257,6 +257,7 @@ class Control:
             "homes": {uid: s.home_view(uid) for uid in self.ws.homes},
             "dms": {uid: self.ws.dm_id(uid) for uid in self.ws.users},  # person -> their DM with the bot
             "workspaces": self.workspaces(),
+            "teams_url": self.ws.teams_url,  # the local Teams' page (dev --teams), for the "Teams" pane
         }
 
     def workspaces(self) -> list[dict[str, Any]]:
@@ -326,7 +327,11 @@ class Control:
 
     async def handle_page(self, request: web.Request) -> web.StreamResponse:
         self.ws.remember_base(request)
-        return self._static_file("index.html")
+        page = self._static_file("index.html")
+        if self.ws.teams_url:  # the "Teams" pane frames the local Teams' page, and only that
+            origin = "/".join(self.ws.teams_url.split("/", 3)[:3])
+            page.headers["Content-Security-Policy"] = f"{_PAGE_CSP}; frame-src {origin}"
+        return page
 
     async def handle_static(self, request: web.Request) -> web.StreamResponse:
         return self._static_file(request.match_info["name"])

@@ -181,6 +181,7 @@ class SlackStandIn:
     app_token = _OfWorkspace[str | None]()  # Socket Mode: `apps.connections.open` takes this token
     events_url = _OfWorkspace[str | None]()  # where commands and interactions go (unless over Socket Mode)
     trigger_ttl = _OfWorkspace[float]()  # seconds a trigger_id can open a view for
+    teams_url = _OfWorkspace[str]()  # the local Teams' page the page's "Teams" pane shows (dev --teams); "" none
     base_url = _ReadOfWorkspace[str]()  # where it is served (once started)
     client_id = _ReadOfWorkspace[str]()  # the app's OAuth credentials
     client_secret = _ReadOfWorkspace[str]()

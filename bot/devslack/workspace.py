@@ -81,6 +81,7 @@ class Workspace:
         self.revoked: set[str] = set()  # `bot_token` once the app is uninstalled from the default workspace
         self.withheld: set[str] = set()  # Grid workspaces an org-wide install is not added to (an admin's choice)
         self.base_url_or_none: str | None = None
+        self.teams_url = ""  # the local Teams' page (`python -m bot dev --teams`), shown in a pane; "" when none
         self.version = 0
         self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
         self.closing = False

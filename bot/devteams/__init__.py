@@ -5,7 +5,10 @@ Connector and its sign-in, real software that refuses what Microsoft refuses, an
     model.py       what it holds (members, conversations, the bot's activities, calls, deliveries) and Teams' limits
     signin.py      its key, the OpenID metadata and keys, the client-credentials token endpoint, tokens and forgeries
     connector.py   the Bot Connector's `/v3/conversations…` routes, a bearer token checked on each
-    simulate.py    what Teams sends the bot: installs, `adaptiveCard/action` invokes (clicks, refreshes), signed"""
+    simulate.py    what Teams sends the bot: installs, `adaptiveCard/action` invokes (clicks, refreshes), signed
+    page.py        its page (`/teams`): the conversations, each card drawn by `adaptivecards`, who you are, clicks
+    local.py       `python -m bot dev --teams`: the stand-in, its page, a channel of the local Slack's people, routes
+    static/        the page's HTML, CSS and JavaScript, and the vendored `adaptivecards` renderer (its README)"""
 
 from __future__ import annotations
 

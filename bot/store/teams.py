@@ -114,6 +114,12 @@ class TeamsStore:
         found = (TeamsCopy(_text(c), _text(a)) for c, a in raw.items())
         return sorted((c for c in found if not c.activity_id.startswith(CLAIMED)), key=lambda c: c.conversation_id)
 
+    async def shown_in(self, approval_id: str, conversation_id: str) -> str | None:
+        """The activity id of `approval_id`'s card in `conversation_id` (a click's card checked against it; bot/teams/
+        invokes.py), `CLAIMED…` while it is being posted, None when it has no card there."""
+        raw = await aw(self._s.redis.hget(self._cards(approval_id), conversation_id))
+        return None if raw is None else _text(raw)
+
     async def claim_copy(self, approval_id: str, conversation_id: str, *, lease: float) -> Claim:
         """Claim posting `approval_id`'s card in `conversation_id` for `lease` seconds: "claimed" (post it, then
         `note_copy`, or `release_copy`), "posted" (a card is there) or "busy" (another worker's live claim: try again

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,10 +34,10 @@ expect.set_options(timeout=20_000)
 
 
 @contextmanager
-def dev_mode(prefix: str, **env: str) -> Iterator[Dev]:
-    """`python -m bot dev` in a temporary directory, stopped cleanly (exit 0, no traceback) at the end."""
+def dev_mode(prefix: str, *, args: Sequence[str] = (), **env: str) -> Iterator[Dev]:
+    """`python -m bot dev [args]` in a temporary directory, stopped cleanly (exit 0, no traceback) at the end."""
     with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
-        process = start_dev(free_port(), dev_environment(**env), Path(workdir))
+        process = start_dev(free_port(), dev_environment(**env), Path(workdir), args=args)
         try:
             yield process
             assert process.stop() == 0, process.stderr()

@@ -8,6 +8,7 @@ stand-in."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 import urllib.parse
@@ -253,14 +254,18 @@ class FileRoute:
 
 async def deliver_with(worker: Worker, teams: TeamsStandIn, *, wired: bool = True,
                        routes: Mapping[str, FileRoute] | None = None) -> TeamsDelivery:
-    """Teams delivery on `worker`, wired as the root wires it (`wired`); `routes`: TEAMS_FILE's."""
+    """Teams delivery on `worker`, wired as the root wires it (`wired`: the root's own, with the real app, people and
+    card), or another one not wired (a second poster); `routes`: TEAMS_FILE's."""
+    if wired and routes is None:
+        assert worker.services.teams is not None
+        return worker.services.teams.delivery
     status, answer = await access_token(teams)
     assert status == 200, answer
     services = worker.services
     delivery = TeamsDelivery(store=services.store, app=ConnectorApp(teams, answer["access_token"]),
                              people=KeptPeople(worker), directory=services.directory, background=services.background,
                              card=status_card, routes=routes, retry_after=0.2)
-    if wired:
+    if wired:  # (a TEAMS_FILE route of its own: this delivery answers for the root's)
         services.approvals.events.subscribe(delivery.listener)
         services.cards.after_draw = delivery.after_draw(services.cards.after_draw)
     return delivery
@@ -294,8 +299,10 @@ def two_activities(teams: TeamsStandIn, conversation: str) -> list[dict[str, Any
     return found if len(found) == 2 else []
 
 
-def texts(teams: TeamsStandIn, conversation: str) -> list[str]:
-    return [card["body"][0]["text"] for _, card in cards(teams, conversation)]
+def shows(teams: TeamsStandIn, conversation: str, said: str) -> bool:
+    """Whether the one card in `conversation` shows `said` (its JSON)."""
+    found = cards(teams, conversation)
+    return len(found) == 1 and said in json.dumps(found[0][1])
 
 
 @pytest.fixture
@@ -317,11 +324,11 @@ async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_an
     everywhere = [route.channel, *chats.values()]
     await until(lambda: all(len(cards(teams, c)) == 1 for c in everywhere), what="a card in each conversation")
     ((_, shared),) = cards(teams, route.channel)
-    assert shared["body"][0]["text"] == "0 of 2 approvals" and "actions" not in shared  # read-only for everyone
+    assert "0 of 2" in json.dumps(shared) and "actions" not in shared  # read-only for everyone
     assert shared["refresh"]["userIds"] == [route.users[BOB], route.users[CAROL]]  # buttons for the approvers
     for person, chat in chats.items():
         ((_, own),) = cards(teams, chat)
-        assert [a["verb"] for a in own["actions"]] == ["approve", "reject"]
+        assert [a.get("verb") for a in own["actions"]][:2] == ["approve", "reject"]
         assert own["refresh"]["userIds"] == [route.users[person]]
     store = teams_on.services.store
 
@@ -334,12 +341,13 @@ async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_an
     await until(all_noted, what="each copy noted")
 
     assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
-    await until(lambda: all(texts(teams, c) == ["1 of 2 approvals"] for c in everywhere), what="the vote on each")
+    await until(lambda: all(shows(teams, c, "1 of 2") for c in everywhere), what="the vote on each")
     for person, chat in chats.items():  # still theirs to decide: buttons, refreshed for them
         ((_, own),) = cards(teams, chat)
         assert own["actions"] and route.users[person] in own["refresh"]["userIds"]
     assert (await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
-    await until(lambda: all(texts(teams, c) == ["approved by u0carol"] for c in everywhere), what="the decision")
+    await until(lambda: all(shows(teams, c, "Approved") and not shows(teams, c, '"refresh"') for c in everywhere),
+                what="the decision")
     for conversation in everywhere:  # updated in place: one activity each, no buttons, no refresh
         ((_, decided),) = cards(teams, conversation)
         assert "actions" not in decided and "refresh" not in decided
@@ -387,9 +395,9 @@ async def test_a_copy_teams_could_not_take_is_posted_later_by_the_outbox_and_sla
     await until(lambda: store.redis.zscore(outbox, approval_id_of(card)), what="its approval due in the outbox")
     assert cards(teams, route.channel) == []
     await store.teams.keep_conversation(kept)  # Teams is back
-    await until(lambda: texts(teams, route.channel) == ["0 of 2 approvals"], within=20, what="the card posted later")
+    await until(lambda: shows(teams, route.channel, "0 of 2"), within=20, what="the card posted later")
     assert (await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")).status == 200
-    await until(lambda: texts(teams, route.channel) == ["1 of 2 approvals"], what="the vote on it")
+    await until(lambda: shows(teams, route.channel, "1 of 2"), what="the vote on it")
 
 
 async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
@@ -418,7 +426,7 @@ async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(
     for chat in chats.values():
         told = await until(partial(two_activities, teams, chat), what="their card and a reminder")
         card, reminder = (card_of(a) for a in told)
-        assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]  # their card, then the reminder
+        assert [a.get("verb") for a in card["actions"]][:2] == ["approve", "reject"]  # their card, then the reminder
         assert reminder["body"][0]["text"].startswith("Reminder 1: an approval waits for your decision")
 
 
@@ -458,7 +466,7 @@ async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
     await pending_card(slack)
     chat = await until(partial(teams.personal_chat, dave), what="dave's personal chat")
     card, told = (card_of(a) for a in await until(partial(two_activities, teams, chat), what="his card, then told"))
-    assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]
+    assert [a.get("verb") for a in card["actions"]][:2] == ["approve", "reject"]
     assert told["body"][0]["text"].startswith("Escalated: you may now decide this approval")
     await until(lambda: dave in (cards(teams, route.channel)[0][1].get("refresh") or {}).get("userIds", []),
                 what="the channel's card refreshed for him too")

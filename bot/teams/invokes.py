@@ -1,0 +1,194 @@
+"""A click on a card in Teams (`adaptiveCard/action`, an `Action.Execute`), decided through the approval core's one
+door: `ApprovalService.decide(..., surface="teams")`.
+
+Who clicked: the activity's sender, with their email and role from the conversation's roster (`TeamsApp.member`),
+mapped to one person by the people part (`decider`: the Slack user with the same verified email, else the Teams
+person of the Teams file), or refused (another tenant, a guest, unknown: audited, answered with the card read-only
+and why). Then the verb: `refresh` (Teams asks for the card as one of the approvers should see it) answers the card
+with buttons when they may decide it now, else read-only; `approve`, `reject` and `revise` decide (or vote), and
+every copy of the card, in Slack and Teams, is redrawn by the core's events. Every answer is an updated card for
+the clicker (the SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words
+the Slack path uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
+claims the vote or the decision once, whatever races it."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
+from microsoft_teams.api.models.adaptive_card.adaptive_card_action_response import (
+    AdaptiveCardActionCardResponse,
+    AdaptiveCardActionErrorResponse,
+    AdaptiveCardActionMessageResponse,
+)
+from microsoft_teams.api.models.error import HttpError, InnerHttpError
+from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeResponse
+from microsoft_teams.apps import ActivityContext
+from microsoft_teams.cards import AdaptiveCard
+
+from bot.approvals import REFUSAL_QUIET, ApprovalService
+from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.core.records import ApprovalRecord
+from bot.store import DecideResult, StoreUnavailable
+from bot.store.teams import CLAIMED
+from bot.teams.app import TeamsApp
+from bot.teams.cards import INPUT_ARGUMENTS, INPUT_REASON, VERB_APPROVE, VERB_REFRESH, VERB_REJECT, VERB_REVISE
+from bot.teams.people import TeamsPeople
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised"}
+STILL_THEIRS = ("frozen", "step_up", "attestation", "details")  # an Approve held: Reject (and the rest) still theirs
+MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
+MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
+UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
+FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
+NOT_EDITED = ("Editing the arguments is not possible from Teams yet: edit them on the Slack card, or write what the"
+              " agent should change in the note and Revise. Nothing changed.")
+NOT_JSON = "The arguments are not valid JSON, so nothing was sent. Nothing changed."
+
+
+class DrawCard(Protocol):
+    """bot/teams/cards.py's `approval_card`."""
+
+    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
+                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
+
+
+StepUp = Callable[[str, ApprovalRecord], Awaitable[str]]  # the person's step-up words (bot/stepup/votes.py `answer`)
+
+
+_MENTION = re.compile(r"<@([^>|]+)>")
+_GROUP = re.compile(r"<!subteam\^([^>|]+)(?:\|([^>]*))?>")
+_TEAMS_PERSON = re.compile(r"teams:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LINK = re.compile(r"<(https?://[^>|\s]+)\|([^>]*)>")
+
+
+def plain_words(text: str, names: Mapping[str, str]) -> str:
+    """The Slack path's words (mrkdwn: mentions, links, escapes, bold) as plain text for a Teams card's notice (the
+    card builder makes it inert): people by name, a link as "label: URL"."""
+    said = _MENTION.sub(lambda m: names.get(m.group(1)) or m.group(1), text)
+    said = _GROUP.sub(lambda m: m.group(2) or names.get(m.group(1)) or m.group(1), said)
+    said = _LINK.sub(lambda m: f"{m.group(2)}: {m.group(1)}", said)
+    said = _TEAMS_PERSON.sub(lambda m: names.get(m.group(0)) or m.group(0), said)  # (inert in Slack's words)
+    return html.unescape(said.replace("*", "").replace("`", ""))
+
+
+def edit_problem(approval: ApprovalRecord, given: Any) -> str:
+    """Why a Revise's arguments input cannot be sent ("" when it is the arguments as the card showed them, or none):
+    an edit of the arguments is not taken from Teams (the Slack card's Revise takes it), never dropped unsaid."""
+    if given is None or given == "":
+        return ""
+    try:
+        edited = json.loads(str(given))
+    except ValueError:
+        return NOT_JSON
+    try:
+        shown = json.loads(approval.arguments or "null")
+    except ValueError:
+        shown = None
+    return "" if edited == shown else NOT_EDITED
+
+
+def error_answer(message: str) -> AdaptiveCardActionErrorResponse:
+    return AdaptiveCardActionErrorResponse(status_code=400, value=HttpError(
+        code="BadRequest", message=message, inner_http_error=InnerHttpError(status_code=400, body=None)))
+
+
+class Invokes:
+    """The `adaptiveCard/action` handler (`handle`), registered on the SDK app by `register`."""
+
+    def __init__(self, app: TeamsApp, *, approvals: ApprovalService, people: TeamsPeople, draw: DrawCard,
+                 step_up: StepUp | None = None, details_url: Callable[[str], str] | None = None) -> None:
+        self.app = app
+        self.approvals = approvals
+        self.people = people
+        self.draw = draw
+        self.step_up = step_up
+        self.details_url = details_url or (lambda _: "")
+
+    def register(self) -> None:
+        self.app.sdk.on_card_action(self.handle)
+
+    async def handle(self, ctx: ActivityContext[AdaptiveCardInvokeActivity]) -> AdaptiveCardInvokeResponse:
+        """Answer one card action; whatever fails here is answered (never the SDK's 500), nothing half done."""
+        action = ctx.activity.value.action
+        approval_id = action.data.get("approval")
+        verb = action.verb or ""
+        if not isinstance(approval_id, str) or not approval_id or len(approval_id) > MAX_ID:
+            return error_answer("this card action names no approval")
+        if verb != VERB_REFRESH and verb not in OUTCOMES:
+            return error_answer(f"unknown card action {verb[:40]!r}")
+        try:
+            return await self._answer(ctx, approval_id, verb, action.data)
+        except StoreUnavailable:
+            return AdaptiveCardActionMessageResponse(value=STORAGE_DOWN)
+        except Exception:
+            log.exception("Teams: a card action on %s failed", approval_id)
+            return AdaptiveCardActionMessageResponse(value=FAILED)
+
+    async def _answer(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str, verb: str,
+                      data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        member = await self.app.member(ctx)
+        person = await self.people.decider(member)
+        approval = await self.approvals.store.approvals.get(approval_id)
+        if not isinstance(person, str):  # (audited by the people part, naming them and the surface)
+            return await self._card(approval, actions=False, notice=person.words) if approval else _unknown()
+        if approval is None:
+            return _unknown()
+        if verb == VERB_REFRESH:
+            checked = await self.approvals.may_decide(approval_id, outcome="approved", user=person, card=None)
+            return await self._card(checked.approval or approval, actions=checked.status == "allowed")
+        if not await self._on_its_card(ctx, approval_id, person):
+            return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
+        if verb == VERB_REVISE and (edited := edit_problem(approval, data.get(INPUT_ARGUMENTS))):
+            return await self._card(approval, actions=True, notice=edited)
+        note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
+        result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
+                                             feedback=note, surface="teams")
+        self.approvals.redraw_after(result)
+        actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
+            approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
+        return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
+
+    async def _on_its_card(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str,
+                           person: str) -> bool:
+        """Whether the card clicked is one of the approval's copies (its activity in that conversation, or one being
+        posted there), as a Slack click's card must show its approval; a click on another card is refused and
+        audited (the first of a person's in the quiet window at once, the rest counted)."""
+        activity = ctx.activity
+        conversation = activity.conversation.id.split(";")[0]
+        shown = await self.approvals.store.teams.shown_in(approval_id, conversation)
+        if shown is not None and (shown.startswith(CLAIMED) or shown == activity.reply_to_id):
+            return True
+        await self.approvals.store.audit.refusal(
+            f"mismatch:{person}:{approval_id}", "refused", window=REFUSAL_QUIET, approval=approval_id, by=person,
+            reason="approval not on this card", surface="teams", card_conversation=conversation[:200])
+        return False
+
+    async def _said(self, person: str, result: DecideResult) -> str:
+        """What the clicker is told of their click: nothing when it decided, else the Slack path's words."""
+        if result.status == "ok":
+            return ""
+        if result.status == "step_up" and result.approval is not None and self.step_up is not None:
+            return await self.step_up(person, result.approval)
+        return refusal_text(result)
+
+    async def _card(self, approval: ApprovalRecord, *, actions: bool, notice: str = "") -> AdaptiveCardInvokeResponse:
+        """The clicker's card now: buttons only when they may decide it, a notice on top."""
+        people = [*approval.approvers, approval.requester, approval.decided_by, *approval.voters]
+        names = dict(await self.people.names([p for p in people if p]))
+        users = [a.user_id for a in (await self.people.accounts(approval.approvers)).values()] if (
+            approval.status == "pending") else []
+        card = self.draw(approval, names=names, actions=actions, refresh_users=users,
+                         notice=plain_words(notice, names), details_url=self.details_url(approval.id))
+        return AdaptiveCardActionCardResponse(value=AdaptiveCard.model_validate(card))
+
+
+def _unknown() -> AdaptiveCardActionMessageResponse:
+    return AdaptiveCardActionMessageResponse(value=UNKNOWN)

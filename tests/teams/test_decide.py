@@ -1,0 +1,395 @@
+"""Deciding in Microsoft Teams as a user runs it (issue 81's "Tested as a user runs it"): a real worker serving Slack
+and Teams (the SDK's app at `/teams/messages`, every request's token verified), the local Slack and the local Bot
+Connector (bot/devteams/: it signs what it sends, keeps what the bot sends), a program asking through the Approvals
+API. A card in a Slack channel and in a Teams channel; a non-approver sees no buttons and their forged invoke is
+refused; a quorum of a Teams approver and a Slack approver, one person counting once on both surfaces; a replayed
+and a concurrent invoke counting once; Slack's decision redrawing the Teams card; a freeze refusing a Teams approve;
+no hidden value sent to Teams; another tenant's user and a guest refused and audited; the receipt verifying, the same
+whichever surface decided; the audit naming the person and `surface: teams`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals.receipts import verify
+
+from bot.devslack.server import SlackStandIn
+from bot.devteams import TeamsStandIn
+from bot.devteams.simulate import deliver, invoke
+from bot.store import StoreUnavailable
+from tests.conftest import BOB, CAROL, SALES, Worker
+from tests.support.api import EMAIL, Client, new_key, tool_ask
+from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.signing import ISSUER, jwks_of, verified
+from tests.support.teams import card_of, cards, start_teams_worker
+
+DANA_OID = str(uuid.uuid4())  # a Teams-only approver (the Teams file names her)
+APPROVE = "approve"
+
+
+@dataclass
+class World:
+    """The worker, both stand-ins, the Teams channel the cards go to, and its people's Teams user ids."""
+
+    worker: Worker
+    slack: SlackStandIn
+    teams: TeamsStandIn
+    channel: str  # the Teams channel (the route of #sales)
+    bob: str  # Bob (U0BOB in Slack: same email), an approver
+    dana: str  # Dana, Teams only (teams:<DANA_OID>), an approver
+    carol: str  # Carol (U0CAROL in Slack), no approver
+    client: Client
+
+    @property
+    def dana_person(self) -> str:
+        return f"teams:{DANA_OID}"
+
+    async def ask(self, **extra: Any) -> str:
+        status, asked = await self.client.ask(tool_ask(**extra))
+        assert status == 201, asked
+        return str(asked["id"])
+
+    async def teams_card(self, approval_id: str) -> str:
+        """The activity id of the approval's card in the Teams channel, once posted."""
+        def posted() -> str | None:
+            found = [a for a, card in cards(self.teams, self.channel) if approval_id in json.dumps(card)]
+            return found[0] if found else None
+
+        return str(await until(posted, what="the card in Teams"))
+
+    def card_now(self, activity_id: str, user: str | None = None) -> dict[str, Any]:
+        shown = (self.teams.view(self.channel, activity_id, user) if user else
+                 next(a for a in self.teams.activities(self.channel) if a["id"] == activity_id))
+        return card_of(shown)
+
+    async def execute(self, activity_id: str, user: str, verb: str, approval_id: str,
+                      **inputs: str) -> dict[str, Any]:
+        """`user` clicks `verb` on the card as they see it (refreshed for them first, as Teams does)."""
+        await self.teams.refresh(self.channel, activity_id, user)
+        status, body = await self.teams.execute(self.channel, activity_id, user, verb, {"approval": approval_id},
+                                                inputs or None)
+        assert status == 200, body
+        return dict(body)
+
+    async def signed_invoke(self, activity_id: str, user: str, verb: str, approval_id: str) -> tuple[int, Any]:
+        """An invoke Teams signs for `user` with a verb their card never showed them (a crafted client)."""
+        state = self.teams.state
+        conversation = state.conversation(self.channel)
+        sent = invoke(state, conversation, state.members[user], self.teams.url, activity_id=activity_id,
+                      action={"verb": verb}, data={"approval": approval_id}, trigger="manual")
+        delivery = await deliver(self.teams.messaging_url, sent, self.teams.signin.bot_token())
+        return delivery.status, delivery.body
+
+
+def verbs(card: dict[str, Any]) -> set[str]:
+    """The `Action.Execute` verbs a card shows (its refresh aside)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute" and node.get("verb"):
+                found.add(str(node["verb"]))
+            for key, value in node.items():
+                if key != "refresh":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+def notice_of(answer: dict[str, Any]) -> str:
+    """The text of an invoke's answer: the card's words, or a message."""
+    return json.dumps(answer.get("value"), ensure_ascii=False)
+
+
+@pytest.fixture
+async def world(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
+    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
+    carol = teams.add_member(name="Carol Chen", email="carol@example.com")
+    channel = teams.add_conversation("channel", "Approvals", [bob, dana, carol])
+    teams_file = tmp_path / "teams.yaml"
+    teams_file.write_text(f"people:\n  - {{email: dana@contoso.example, object_id: {DANA_OID}, name: Dana}}\n"
+                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
+    keys = tmp_path / "keys" / "signing-keys.json"
+    from bot.core.key_files import ensure_keys_file
+
+    ensure_keys_file(keys)
+    worker = await start_teams_worker(slack, teams, redis_url, TEAMS_FILE=str(teams_file),
+                                      SIGNING_KEYS_FILE=str(keys), RECEIPT_ISSUER=ISSUER)
+    try:
+        assert await teams.install(channel) == 200
+        store = worker.services.store
+        assert await store.settings.set(SALES, "approvers", f"{BOB},teams:{DANA_OID}", by="operator") is None
+        client = Client(worker, (await new_key(worker)).key)
+        yield World(worker, slack, teams, channel, bob, dana, carol, client)
+    finally:
+        await worker.stop()
+
+
+async def test_an_ask_posts_a_card_in_slack_and_in_teams(world: World) -> None:
+    approval = await world.ask()
+    slack_card = await nth_card(world.slack, 1)
+    assert approval in json.dumps(slack_card["blocks"])
+    activity = await world.teams_card(approval)
+    shown = world.card_now(activity)
+    assert verbs(shown) == set()  # read-only for everyone in the channel
+    assert set(shown["refresh"]["userIds"]) == {world.bob, world.dana}  # the approvers see buttons
+    assert shown["refresh"]["action"]["data"] == {"approval": approval}
+    conversation = await world.worker.services.store.teams.conversation(world.channel)
+    assert conversation is not None and conversation.kind == "channel"
+
+
+async def test_a_non_approver_sees_no_buttons_and_their_forged_invoke_is_refused(world: World) -> None:
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    with pytest.raises(LookupError):  # Teams does not refresh the card for someone not in its userIds
+        await world.teams.refresh(world.channel, activity, world.carol)
+    status, body = await world.teams.refresh(world.channel, activity, world.bob)
+    assert status == 200 and {APPROVE, "reject"} <= verbs(body["value"])  # an approver's refresh: buttons
+    status, body = await world.signed_invoke(activity, world.carol, APPROVE, approval)
+    assert status == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert verbs(body["value"]) == set() and "Nothing changed" in notice_of(body)
+    said = body["value"]["body"][0]["text"]  # the notice on top, in the Slack path's words, people by name
+    assert said.startswith("Only") and "Dana" in said and "teams:" not in said and "<@" not in said
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.voters == []
+    refused = [e for e in await audit_events(world.worker, "refused") if e.get("approval") == approval]
+    assert [e["by"] for e in refused] == [CAROL]  # the decide step audits it, naming the person
+
+
+async def test_forged_tokens_are_refused_before_anything(world: World) -> None:
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    await world.teams.refresh(world.channel, activity, world.bob)
+    for forgery in ("none", "other_key", "wrong_audience", "expired"):
+        status, _ = await world.teams.forged(world.channel, activity, world.bob, APPROVE, {"approval": approval},
+                                             forgery=forgery)
+        assert status == 401, forgery
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending"
+
+
+async def test_a_teams_and_a_slack_approver_make_a_quorum_the_same_person_once(world: World) -> None:
+    store = world.worker.services.store
+    assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
+    approval = await world.ask()
+    await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)  # Bob, in Slack
+    await until(lambda: world.worker.services.store.approvals.get(approval), what="the approval")
+    activity = await world.teams_card(approval)
+    again = await world.execute(activity, world.bob, APPROVE, approval)  # Bob again, in Teams: the same person
+    assert "already counts" in notice_of(again)
+    got = await store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.voters == [BOB]
+    await world.execute(activity, world.dana, APPROVE, approval)  # Dana, in Teams: the second
+    got = await store.approvals.get(approval)
+    assert got is not None and got.status == "approved"
+    decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval]
+    assert decision and decision[-1]["by"] == world.dana_person and decision[-1]["surface"] == "teams"
+
+
+async def test_a_replayed_and_a_concurrent_invoke_count_once(world: World) -> None:
+    store = world.worker.services.store
+    assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    await world.teams.refresh(world.channel, activity, world.dana)
+    data = {"approval": approval}
+    both = await asyncio.gather(*(world.teams.execute(world.channel, activity, world.dana, APPROVE, data)
+                                  for _ in range(2)))
+    assert [status for status, _ in both] == [200, 200]
+    replayed = world.teams.delivered[-1].activity  # the same invoke sent again, as a retry does
+    again = await deliver(world.teams.messaging_url, replayed, world.teams.signin.bot_token())
+    assert again.status == 200
+    got = await store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.voters == [world.dana_person]
+    votes = [e for e in await audit_events(world.worker, "vote") if e.get("approval") == approval]
+    assert len(votes) == 1 and votes[0]["surface"] == "teams"
+
+
+async def test_slacks_decision_redraws_the_teams_card(world: World) -> None:
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)
+
+    def redrawn() -> dict[str, Any] | None:
+        card = world.card_now(activity)
+        return card if "refresh" not in card and "Approved" in json.dumps(card) else None
+
+    card = await until(redrawn, what="the Teams card redrawn decided")
+    assert verbs(card) == set() and "Bob" in json.dumps(card)
+    status, body = await world.signed_invoke(activity, world.dana, APPROVE, approval)
+    assert status == 200 and "already approved" in notice_of(body)
+
+
+async def test_a_freeze_refuses_a_teams_approve(world: World) -> None:
+    store = world.worker.services.store
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    assert await store.freezes.freeze("all", reason="incident 42", by="U0ADMIN")
+    body = await world.execute(activity, world.dana, APPROVE, approval)
+    assert "Frozen" in notice_of(body) and "incident 42" in notice_of(body)
+    assert "reject" in verbs(body["value"])  # "Reject still works": their buttons stay
+    got = await store.approvals.get(approval)
+    assert got is not None and got.status == "pending"
+    status, _ = await world.teams.execute(world.channel, activity, world.dana, "reject", {"approval": approval},
+                                          {"reason": "frozen anyway"})
+    got = await store.approvals.get(approval)
+    assert status == 200 and got is not None and got.status == "rejected"
+
+
+async def test_no_hidden_value_is_sent_to_teams(world: World) -> None:
+    card_number, token = "4111 1111 1111 1111", "ghp_" + "a1B2" * 9
+    approval = await world.ask(title=f"Pay with {card_number}",
+                               tool={"name": "send_email", "arguments": {**EMAIL, "body": f"token {token}"}})
+    activity = await world.teams_card(approval)
+    await world.execute(activity, world.dana, APPROVE, approval)
+    sent = json.dumps([call.body for call in world.teams.sent]) + json.dumps(
+        [d.body for d in world.teams.delivered])
+    assert approval in sent
+    for hidden in (card_number, card_number.replace(" ", ""), token):
+        assert hidden not in sent
+
+
+async def test_another_tenants_user_and_a_guest_are_refused_and_audited(world: World) -> None:
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    other_oid = str(uuid.uuid4())
+    outsider = world.teams.add_member(name="Olga", email="olga@fabrikam.example", object_id=other_oid,
+                                      tenant_id=str(uuid.uuid4()))
+    guest_oid = str(uuid.uuid4())
+    guest = world.teams.add_member(name="Gus", email="gus@example.org", object_id=guest_oid, role="guest")
+    world.teams.state.conversation(world.channel).members.extend([outsider, guest])
+    for user in (outsider, guest):
+        status, body = await world.signed_invoke(activity, user, APPROVE, approval)
+        assert status == 200 and verbs(body.get("value") or {}) == set()
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.voters == []
+    refused = {e["by"]: e for e in await audit_events(world.worker, "refused")}
+    assert refused[f"teams:{other_oid}"]["surface"] == "teams"
+    assert refused[f"teams:{guest_oid}"]["surface"] == "teams"
+
+
+async def test_the_receipt_verifies_and_is_the_same_whichever_surface_decided(world: World) -> None:
+    first = await world.ask()
+    await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)  # Bob in Slack
+    second = await world.ask()
+    activity = await world.teams_card(second)
+    await world.execute(activity, world.bob, APPROVE, second)  # Bob in Teams
+    key = await world.worker.services.store.api_keys.get("nightly")
+    assert key is not None
+    jwks = await jwks_of(world.worker)
+    claims = []
+    for approval in (first, second):
+        answer = await world.client.wait(approval)
+        receipt = answer["receipt"]
+        _, read = await verified(world.worker, receipt)
+        assert verify(receipt, jwks, tool="send_email", arguments=EMAIL, audience=key.id, issuer=ISSUER) == read
+        claims.append(read)
+    assert claims[0]["decided_by"] == claims[1]["decided_by"] == [{"type": "person", "id": BOB, "name": "bob"}]
+    same = {"iat", "exp", "jti", "sub", "audit", "nbf"}
+    assert {k: v for k, v in claims[0].items() if k not in same} == {
+        k: v for k, v in claims[1].items() if k not in same}
+    decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == second]
+    assert decision[-1]["by"] == BOB and decision[-1]["surface"] == "teams"
+
+
+async def test_reject_and_revise_from_teams_send_their_words(world: World) -> None:
+    store = world.worker.services.store
+    rejected = await world.ask()
+    activity = await world.teams_card(rejected)
+    await world.execute(activity, world.dana, "reject", rejected, reason="not before the board meets")
+    got = await store.approvals.get(rejected)
+    assert got is not None and got.status == "rejected" and got.feedback == "not before the board meets"
+    revised = await world.ask()
+    activity = await world.teams_card(revised)
+    edited = json.dumps({**EMAIL, "body": "Prices go up 9%."})
+    body = await world.execute(activity, world.dana, "revise", revised, reason="", arguments=edited)
+    assert "not possible from Teams yet" in notice_of(body)  # an edit is never dropped unsaid
+    got = await store.approvals.get(revised)
+    assert got is not None and got.status == "pending"
+    await world.execute(activity, world.dana, "revise", revised, reason="say 5%, not 9%")
+    got = await store.approvals.get(revised)
+    assert got is not None and got.status == "revised" and got.feedback == "say 5%, not 9%"
+    decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == revised]
+    assert decision[-1]["by"] == world.dana_person and decision[-1]["surface"] == "teams"
+
+
+async def test_step_up_holds_a_teams_approve_until_the_passkey(world: World) -> None:
+    store = world.worker.services.store
+    assert await store.settings.set(SALES, "step_up", "always", by="operator") is None
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    body = await world.execute(activity, world.bob, APPROVE, approval)
+    assert "passkey" in notice_of(body).lower()  # the step-up words, as the Slack path says them
+    got = await store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.voters == []
+
+
+@pytest.mark.slow
+async def test_a_teams_click_while_redis_is_down_is_answered_and_changes_nothing(
+    slack: SlackStandIn, teams: TeamsStandIn, tmp_path: Path
+) -> None:
+    from tests.conftest import start_redis
+
+    (tmp_path / "redis").mkdir()
+    server = start_redis(workdir=str(tmp_path / "redis"), appendonly=True)
+    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
+    channel = teams.add_conversation("channel", "Approvals", [dana])
+    teams_file = tmp_path / "teams.yaml"
+    teams_file.write_text(f"people:\n  - {{object_id: {DANA_OID}, name: Dana}}\n"
+                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
+    worker = await start_teams_worker(slack, teams, server.url, TEAMS_FILE=str(teams_file), REDIS_TIMEOUT="1")
+    try:
+        assert await teams.install(channel) == 200
+        store = worker.services.store
+        assert await store.settings.set(SALES, "approvers", f"teams:{DANA_OID}", by="operator") is None
+        status, asked = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
+        assert status == 201, asked
+        activity = await until(lambda: [a for a, card in cards(teams, channel) if asked["id"] in json.dumps(card)],
+                               what="the card in Teams")
+        await teams.refresh(channel, activity[0], dana)
+        server.process.terminate()  # Redis stopped (the AOF keeps the approval)
+        server.process.wait(timeout=10)
+        status, body = await teams.execute(channel, activity[0], dana, APPROVE, {"approval": asked["id"]})
+        assert status == 200 and "cannot reach its storage" in json.dumps(body)  # said, never the SDK's 500
+        server = start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+
+        async def still_pending() -> bool:
+            try:
+                got = await store.approvals.get(asked["id"])
+            except StoreUnavailable:
+                return False
+            return got is not None and got.status == "pending" and got.voters == []
+
+        await until(still_pending, within=20, what="the approval read again, unchanged")
+    finally:
+        await worker.stop()
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.wait(timeout=10)
+
+
+async def test_a_click_naming_another_approval_than_its_card_is_refused(world: World) -> None:
+    store = world.worker.services.store
+    shown = await world.ask()
+    other = await world.ask(title="Another ask")
+    activity = await world.teams_card(shown)
+    await world.teams_card(other)
+    status, body = await world.signed_invoke(activity, world.dana, APPROVE, other)  # the card shows `shown`
+    assert status == 200 and "does not belong to this card" in notice_of(body)
+    got = await store.approvals.get(other)
+    assert got is not None and got.status == "pending" and got.voters == []
+    refused = [e for e in await audit_events(world.worker, "refused") if e.get("approval") == other]
+    assert [(e["by"], e["reason"], e["surface"]) for e in refused] == [
+        (world.dana_person, "approval not on this card", "teams")]

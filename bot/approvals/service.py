@@ -17,15 +17,10 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
     redraw_after(result)                     -> say it was decided (`events.ApprovalDecided`: its card(s) redrawn, the
                                                 run continued here if its worker is gone, ...)
 
-What happens after (a card redrawn, a Home, a run's thread, the metrics, a run adopted) is published once
-(bot/approvals/events.py: `ApprovalOpened`, `CardPosted`, `ApprovalDecided`, `ApprovalEnded`) to the listeners
-the composition root lists (bot/root.py). What stays a direct call is what the core needs before it answers: the
-decision chain and its redaction (the record is stored redacted), the waiter (the run waiting here is woken with
-the decision, the hot path), `RunsFirst` (the run a decision woke goes before the redraws it set off), the decide
-step's answers to a click (a vote's card, a refused click's card) and the edits (bot/approvals/edits.py).
-
-`RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does the Approvals API
-(bot/api/service.py) for programs outside the bot.
+What happens after (a card redrawn on every surface, a Home, a run's thread, the metrics) is published once
+(bot/approvals/events.py) to the listeners bot/root.py lists. What stays a direct call is what the core needs before
+it answers: the chain and its redaction, the waiter (the hot path), `RunsFirst`, the decide step's answers to a click
+and the edits (bot/approvals/edits.py). The runs (bot/runs/manager.py) and the Approvals API ask here.
 """
 
 from __future__ import annotations
@@ -300,8 +295,7 @@ class ApprovalService:
         it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
         what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record.
         `artifacts`: the approval's artefacts with a reviewer's edit (bot/core/artifact_edits.py), kept on the record
-        by the step that decides it. `surface`: `teams` for a click in Microsoft Teams (bot/teams/; `user` the person
-        it maps to, `card` None), named in the audit."""
+        by the step that decides it. `surface`: `teams` for a Teams click (`user` its person, `card` None), audited."""
         person = await self._workspace_of(user)
         if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
             feedback = await self.chain.hiding.said(approval_id, feedback)
@@ -372,20 +366,17 @@ class ApprovalService:
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
-        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`, bot/teams/
-        let only the company's own tenant through) is of the home workspace."""
+        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`: bot/teams/ let
+        only the company's own tenant through) is of the home workspace."""
         if is_teams_person(user):
             return await self._home()
         try:
             found = await self._directory.person(user) if SLACK_ID.fullmatch(user) else None
         except LookupFailed:
             return None
-        if found is None or not found.team_id:
-            return None
-        return WorkspaceRef(found.team_id, found.enterprise_id or None)
+        return WorkspaceRef(found.team_id, found.enterprise_id or None) if found is not None and found.team_id else None
 
-    async def _home(self) -> WorkspaceRef:
-        """The home workspace (an approval without one is of it); an empty one while none is recorded."""
+    async def _home(self) -> WorkspaceRef:  # the home workspace (an approval without one is of it); "" until recorded
         return await self.store.tenants.home() or WorkspaceRef("")
 
     async def _decided(

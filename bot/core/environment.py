@@ -1,6 +1,7 @@
 """What the environment holds beside the worker's settings (bot/core/settings.py, the other module that reads it):
-dev mode's own settings and what it hands its worker (`DevSettings`), and variables that are no setting of the bot
-but whose names are close to one's (`misspelt`: a worker warns about each at start)."""
+dev mode's own settings and what it hands its worker (`DevSettings`), variables that are no setting of the bot
+but whose names are close to one's (`misspelt`: a worker warns about each at start), and no `.env` file read behind
+the settings' back (`without_dotenv`: the Teams SDK loads one from the working directory when imported)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.settings import Settings
+
+
+def without_dotenv() -> None:
+    """Turn off python-dotenv for this process (`PYTHON_DOTENV_DISABLED`), before the Teams SDK is imported: its
+    `microsoft_teams.apps.app` loads a `.env` from the working directory into the environment at import, and the
+    bot reads its settings from the environment alone (bot/core/settings.py). A value set by the operator stays."""
+    os.environ.setdefault("PYTHON_DOTENV_DISABLED", "1")
 
 
 def misspelt(environ: Mapping[str, str] | None = None, *, cutoff: float = 0.85) -> list[tuple[str, str]]:

@@ -111,8 +111,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
                                       hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
-{p}:teams:conversations|people  hash  Teams: where the app was added; each person's chat (bot/store/teams.py)
-{p}:teams:cards:{<id>}        hash    approval <id>'s cards in Teams                   DECIDED_RETENTION
+{p}:teams:*                    Microsoft Teams: conversations, people, an approval's cards (bot/store/teams.py)
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
@@ -169,15 +168,12 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
-The `waits:` keys are the Home indexes: kept by the Lua steps that open, vote on, decide and escalate
-an approval (`lua/lib/homes.lua`, which names them from the `changes` key's prefix, as `waits_*`
-below does), read a page at a time by `lua/home_page.lua`; approvals opened before they existed are
-indexed once (`Homes.ensure_index`, noted in `migrated:home-index`), and one a page finds decided or
-gone while listed (decided by a worker older than the indexes) leaves them (`lua/index_forget.lua`).
-
-The `homes:` keys after them are the Home redraw queue and the workspace's `views.publish` budget
-(`home_queue.py`, `lua/home_*.lua`): Homes due a redraw, taken by each worker's drawer as the budget
-(counted for every worker in `homes:publishes`) allows, none while `homes:paused` (Slack's 429).
+The `waits:` keys are the Home indexes: kept by the Lua steps that open, vote on, decide and escalate an approval
+(`lua/lib/homes.lua`, naming them from the `changes` key's prefix, as `waits_*` below does), read a page at a time by
+`lua/home_page.lua`; approvals opened before them indexed once (`Homes.ensure_index`, `migrated:home-index`), one a
+page finds decided or gone while listed leaving them (`lua/index_forget.lua`). The `homes:` keys are the Home redraw
+queue and the `views.publish` budget (`home_queue.py`, `lua/home_*.lua`): Homes due a redraw, taken by each worker's
+drawer as the budget (`homes:publishes`, every worker's) allows, none while `homes:paused` (Slack's 429).
 """
 
 from __future__ import annotations
@@ -426,8 +422,7 @@ class Keys:
         """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""
         return f"{self.prefix}:person:{user}"
 
-    def teams(self, name: str) -> str:
-        """Teams (bot/store/teams.py): `conversations`, `people`, `cards:{<approval id>}`, `decider:<oid>`, `emails`."""
+    def teams(self, name: str) -> str:  # Microsoft Teams' keys (bot/store/teams.py lists them)
         return f"{self.prefix}:teams:{name}"
 
     def heartbeat(self, worker_id: str) -> str:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.approvals import ApprovalService
+from bot.core.environment import without_dotenv
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
@@ -74,6 +75,7 @@ def create_teams(
     installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link)."""
     if not settings.teams_app_id:
         return None
+    without_dotenv()  # the SDK would read a `.env` file at import: the settings are the environment's alone
     try:
         from bot.teams.app import TeamsApp
         from bot.teams.cards import approval_card

@@ -4,8 +4,12 @@ forgotten when the app is removed; another tenant's conversation is never kept, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -105,3 +109,21 @@ def test_a_worker_without_the_teams_extra_runs_and_one_with_teams_on_says_which_
     assert done.returncode == 0, done.stderr
     assert "TEAMS_APP_ID is set but the Teams SDK is not installed" in done.stdout
     assert "pip install 'slack-agent-approvals[teams]'" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("turned_off", [True, False])
+def test_the_teams_sdk_reads_no_dotenv_file_once_the_bot_imports_it(tmp_path: Path, turned_off: bool) -> None:
+    """The SDK loads a `.env` from the working directory into the environment when imported; the bot turns that off
+    first (`without_dotenv`, called by `create_teams`), so no variable reaches a worker behind its settings' back.
+    (`turned_off` False shows the check can fail: the SDK alone reads the file.)"""
+    (tmp_path / ".env").write_text("DOTENV_PROBE=read\n")
+    first = "from bot.core.environment import without_dotenv; without_dotenv(); " if turned_off else ""
+    script = f"{first}import os, microsoft_teams.apps; print(os.environ.get('DOTENV_PROBE', 'unset'))"
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON_DOTENV_DISABLED", "DOTENV_PROBE")}
+    said = subprocess.run([sys.executable, "-W", "ignore", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": f"{root}{os.pathsep}{root / 'agents'}"}, timeout=120, check=False)
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.strip() == ("unset" if turned_off else "read")
+    assert "without_dotenv()" in (root / "bot" / "teams" / "__init__.py").read_text()  # create_teams calls it

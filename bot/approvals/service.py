@@ -22,7 +22,8 @@ What happens after (a card redrawn, a Home, a run's thread, the metrics, a run a
 the composition root lists (bot/root.py). What stays a direct call is what the core needs before it answers: the
 decision chain and its redaction (the record is stored redacted), the waiter (the run waiting here is woken with
 the decision, the hot path), `RunsFirst` (the run a decision woke goes before the redraws it set off), the decide
-step's answers to a click (a vote's card, a refused click's card) and the edits (bot/approvals/edits.py).
+step's answers to a click (a vote's card, a refused click's card), the edits (bot/approvals/edits.py) and a
+Revise's arguments as JSON (bot/approvals/revisions.py: `revisions`).
 
 `RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does the Approvals API
 (bot/api/service.py) for programs outside the bot.
@@ -49,6 +50,7 @@ from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events, VoteCounted
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
+from bot.approvals.revisions import Revisions
 from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.attestations import NEEDS, refusal_words
@@ -125,6 +127,7 @@ class ApprovalService:
         self.pages_url = ""  # where the bot's pages are (a brief's page: /attest/<scope>); "" when unknown
         self._metrics = metrics or Metrics()
         self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
+        self.revisions = Revisions(chain.hiding)  # a Revise of the arguments as JSON, from any surface
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""

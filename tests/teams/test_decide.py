@@ -22,6 +22,7 @@ import pytest
 from agent_approvals.approver import digest_of
 from agent_approvals.receipts import verify
 
+from bot.approvals.revisions import NOT_EDITABLE
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from bot.devteams.simulate import deliver, invoke
@@ -400,8 +401,8 @@ def shown_notice(card: dict[str, Any]) -> str:
     return re.sub(r"\\(.)", r"\1", str(blocks[0]["text"])) if blocks else ""
 
 
-def arguments_shown(card: dict[str, Any]) -> str:
-    """The Revise form's arguments input as the card prefills it (the stored, redacted arguments)."""
+def arguments_inputs(card: dict[str, Any]) -> list[str]:
+    """The Revise form's arguments inputs as the card prefills them (the stored, redacted arguments)."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -415,8 +416,7 @@ def arguments_shown(card: dict[str, Any]) -> str:
                 walk(item)
 
     walk(card)
-    assert len(found) == 1, card
-    return found[0]
+    return found
 
 
 async def test_a_teams_revise_with_edited_arguments_reaches_the_program_as_slacks_does(world: World) -> None:
@@ -444,7 +444,8 @@ async def test_a_hidden_value_left_as_its_mask_is_kept_whole_and_never_sent_to_t
     approval = await world.ask(tool={"name": "send_email", "arguments": arguments, "schema": SCHEMA})
     activity = await world.teams_card(approval)
     await world.teams.refresh(world.channel, activity, world.dana)
-    shown = json.loads(arguments_shown(world.card_now(activity, world.dana)))
+    [prefilled] = arguments_inputs(world.card_now(activity, world.dana))
+    shown = json.loads(prefilled)
     assert card_number not in json.dumps(shown) and shown["body"] != arguments["body"]  # (masked on the card)
     body = await world.execute(activity, world.dana, "revise", approval, reason="",
                                arguments=json.dumps({**shown, "to": "carol@example.com"}))
@@ -478,3 +479,17 @@ async def test_a_bad_edit_from_teams_is_refused_in_slacks_words_and_changes_noth
     got = await world.worker.services.store.approvals.get(approval)
     assert got is not None and got.status == "pending" and got.feedback == "" and got.voters == []
     assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []
+
+
+async def test_an_edit_of_a_call_its_program_runs_only_as_made_is_refused(world: World) -> None:
+    """No edit offered for a call whose arguments are fixed (`editable: false`), and one a crafted client sends is
+    refused in the Slack path's words, nothing changed."""
+    approval = await world.ask(tool={"name": "send_email", "arguments": EMAIL, "schema": SCHEMA, "editable": False})
+    activity = await world.teams_card(approval)
+    await world.teams.refresh(world.channel, activity, world.dana)
+    assert arguments_inputs(world.card_now(activity, world.dana)) == []
+    body = await world.execute(activity, world.dana, "revise", approval, reason="",
+                               arguments=json.dumps({**EMAIL, "to": "carol@example.com"}))
+    assert shown_notice(body["value"]) == NOT_EDITABLE
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.feedback == ""

@@ -19,8 +19,9 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 
 What happens after (a card redrawn on every surface, a Home, a run's thread, the metrics) is published once
 (bot/approvals/events.py) to the listeners bot/root.py lists. What stays a direct call is what the core needs before
-it answers: the chain and its redaction, the waiter (the hot path), `RunsFirst`, the decide step's answers to a click
-and the edits (bot/approvals/edits.py). The runs (bot/runs/manager.py) and the Approvals API ask here.
+it answers: the chain and its redaction, the waiter (the hot path), `RunsFirst`, the decide step's answers to a click,
+the edits (bot/approvals/edits.py) and a Revise's arguments as JSON (bot/approvals/revisions.py: `revisions`). The
+runs (bot/runs/manager.py) and the Approvals API ask here.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events, VoteCounted
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
+from bot.approvals.revisions import Revisions
 from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.attestations import NEEDS, refusal_words
@@ -120,6 +122,7 @@ class ApprovalService:
         self.pages_url = ""  # where the bot's pages are (a brief's page: /attest/<scope>); "" when unknown
         self._metrics = metrics or Metrics()
         self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
+        self.revisions = Revisions(chain.hiding)  # a Revise of the arguments as JSON, from any surface
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""
@@ -274,16 +277,8 @@ class ApprovalService:
     # deciding ------------------------------------------------------------------------------
     async def decide(
         self,
-        approval_id: str,
-        *,
-        outcome: str,
-        user: str,
-        card: tuple[str, str] | None,
-        feedback: str = "",
-        dry_run: bool = False,
-        assurance: Assurance | None = None,
-        edit_hidden: str = "",
-        artifacts: str = "",
+        approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None, feedback: str = "",
+        dry_run: bool = False, assurance: Assurance | None = None, edit_hidden: str = "", artifacts: str = "",
         surface: str = "",
     ) -> DecideResult:
         """A person's decision or vote through the decide step, with every approver rule applied there:
@@ -428,13 +423,12 @@ class ApprovalService:
     async def may_decide(
         self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
     ) -> DecideResult:
-        """Whether `user` may decide the approval from this card (None: from their Home) now
-        (`allowed`), by the same rules."""
+        """Whether `user` may decide it from this card (None: their Home, Teams) now (`allowed`), by the same rules."""
         return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
 
     def redraw_after(self, result: DecideResult) -> bool:
-        """Bring the card up to date after a decision or vote (and continue the run if its worker is
-        gone). False when nothing was decided."""
+        """Bring every card up to date after a decision or vote (the run continued if its worker is gone); False
+        when nothing was decided."""
         if result.approval is None or result.status not in ("ok", "vote"):
             return False
         if result.status == "ok":

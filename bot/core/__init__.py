@@ -14,7 +14,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     documents.py    documents that come in read by pydantic models, and the one place their refusals become the
-                    project's words (`refuse`, `refusal`); a JSON object read back (`loads_object`)
+                    project's words (`refuse`, `refusal`); a JSON object read back (`loads_object`), how deep
+                    parsed JSON nests (`too_deep`)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     setting_kinds.py  the kinds of value a channel setting takes: checked as typed, stored, read back (pure)
     allow_rules.py  what an "always allow" rule matches (pure)

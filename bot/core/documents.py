@@ -1,6 +1,7 @@
 """Documents that come in (policy files: bot/policy/bundle.py, windows.py; Slack's payloads: bot/slackapp/payloads.py;
 SLACKBOT_MCP's JSON: setting_values.py) are read by pydantic models; this is the one place where what such a model
-refuses becomes the project's words.
+refuses becomes the project's words. How deep parsed JSON nests (`too_deep`: Slack's payloads, a reviewer's edit of
+the arguments) is asked here too, before anything walks it.
 
 A model's validators refuse with `refuse("...")`: the sentence a person reads, exactly. What pydantic itself finds
 (a wrong type, a missing or unknown key) is said here in plain words (`refusal`); pydantic's own texts never
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -28,6 +30,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 REFUSED = "refused"  # the error type of `refuse`: its message is the project's own sentence
 # A document's model: unknown keys refused, what it read kept as read (frozen).
 STRICT_DOCUMENT = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+# Slack's payloads nest a dozen levels; deeper JSON is refused before anything walks it (past ~1,000
+# levels Python's own parser and printer raise RecursionError instead).
+MAX_DEPTH = 64
 
 _KINDS = {
     "string": "a string",
@@ -50,6 +55,21 @@ def loads_object(data: str | bytes | None) -> dict[str, object] | None:
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and objects in `value` (parsed JSON) nest more than `limit` levels. Iterative, so
+    any depth is safe to ask about."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def refuse(said: str) -> PydanticCustomError:

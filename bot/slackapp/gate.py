@@ -12,12 +12,10 @@ from typing import Any
 
 from yarl import query_to_pairs
 
+from bot.core.documents import MAX_DEPTH, too_deep
 from bot.slackapp.payloads import interaction_problem
 
 MAX_BODY = 512 * 1024
-# Slack's payloads nest a dozen levels; deeper JSON is refused before anything walks it (past ~1,000
-# levels Python's own parser and printer raise RecursionError instead).
-MAX_DEPTH = 64
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a \ud800-\udfff escape: maybe half a pair
 
 
@@ -53,18 +51,3 @@ def _loads(text: str, what: str) -> dict[str, Any] | str:
         except UnicodeEncodeError:
             return f"{what} has a lone surrogate (not Unicode text)"
     return interaction_problem(parsed) or parsed
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether lists and objects in `value` (parsed JSON) nest more than `limit` levels. Iterative, so
-    any depth is safe to ask about."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth >= limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False

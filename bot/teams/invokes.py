@@ -6,15 +6,17 @@ mapped to one person by the people part (`decider`: the Slack user with the same
 person of the Teams file), or refused (another tenant, a guest, unknown: audited, answered with the card read-only
 and why). Then the verb: `refresh` (Teams asks for the card as one of the approvers should see it) answers the card
 with buttons when they may decide it now, else read-only; `approve`, `reject` and `revise` decide (or vote), and
-every copy of the card, in Slack and Teams, is redrawn by the core's events. Every answer is an updated card for
-the clicker (the SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words
-the Slack path uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
+every copy of the card, in Slack and Teams, is redrawn by the core's events. A Revise whose arguments differ from
+the card's is the Slack Revise's edit of them as JSON (bot/approvals/revisions.py: the same checks and words, hidden
+values left as their masks kept whole, the edited call encoded in the agent's feedback, its `edit_hidden`); the
+field-by-field form and Save & approve are the Slack card's. Every answer is an updated card for the clicker (the
+SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words the Slack path
+uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
 claims the vote or the decision once, whatever races it."""
 
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,13 +33,21 @@ from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeRespons
 from microsoft_teams.apps import ActivityContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot.approvals import REFUSAL_QUIET, ApprovalService
+from bot.approvals import REFUSAL_QUIET, ApprovalService, Revision
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, StoreUnavailable
 from bot.store.teams import CLAIMED
 from bot.teams.app import TeamsApp
-from bot.teams.cards import INPUT_ARGUMENTS, INPUT_REASON, VERB_APPROVE, VERB_REFRESH, VERB_REJECT, VERB_REVISE
+from bot.teams.cards import (
+    EDIT_LIMIT,
+    INPUT_ARGUMENTS,
+    INPUT_REASON,
+    VERB_APPROVE,
+    VERB_REFRESH,
+    VERB_REJECT,
+    VERB_REVISE,
+)
 from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
@@ -48,9 +58,6 @@ MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
 FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
-NOT_EDITED = ("Editing the arguments is not possible from Teams yet: edit them on the Slack card, or write what the"
-              " agent should change in the note and Revise. Nothing changed.")
-NOT_JSON = "The arguments are not valid JSON, so nothing was sent. Nothing changed."
 
 
 class DrawCard(Protocol):
@@ -77,22 +84,6 @@ def plain_words(text: str, names: Mapping[str, str]) -> str:
     said = _LINK.sub(lambda m: f"{m.group(2)}: {m.group(1)}", said)
     said = _TEAMS_PERSON.sub(lambda m: names.get(m.group(0)) or m.group(0), said)  # (inert in Slack's words)
     return html.unescape(said.replace("*", "").replace("`", ""))
-
-
-def edit_problem(approval: ApprovalRecord, given: Any) -> str:
-    """Why a Revise's arguments input cannot be sent ("" when it is the arguments as the card showed them, or none):
-    an edit of the arguments is not taken from Teams (the Slack card's Revise takes it), never dropped unsaid."""
-    if given is None or given == "":
-        return ""
-    try:
-        edited = json.loads(str(given))
-    except ValueError:
-        return NOT_JSON
-    try:
-        shown = json.loads(approval.arguments or "null")
-    except ValueError:
-        shown = None
-    return "" if edited == shown else NOT_EDITED
 
 
 def error_answer(message: str) -> AdaptiveCardActionErrorResponse:
@@ -146,15 +137,25 @@ class Invokes:
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
         if not await self._on_its_card(ctx, approval_id, person):
             return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
-        if verb == VERB_REVISE and (edited := edit_problem(approval, data.get(INPUT_ARGUMENTS))):
-            return await self._card(approval, actions=True, notice=edited)
-        note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
+        revised = await self._revision(approval, verb, data)
+        if isinstance(revised, str):  # (a bad edit of the arguments: nothing sent, nothing changed)
+            return await self._card(approval, actions=True, notice=revised)
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
-                                             feedback=note, surface="teams")
+                                             feedback=revised.feedback, surface="teams",
+                                             edit_hidden=revised.edit_hidden)
         self.approvals.redraw_after(result)
         actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
             approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
         return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
+
+    async def _revision(self, approval: ApprovalRecord, verb: str, data: Mapping[str, Any]) -> Revision | str:
+        """What the click sends: the note typed, or for a Revise with the arguments edited (as JSON, as Slack's
+        Revise takes them: bot/approvals/revisions.py) the edited call with the note; else why nothing is sent."""
+        note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
+        given = data.get(INPUT_ARGUMENTS)
+        if verb != VERB_REVISE or given is None or given == "":
+            return Revision(note)
+        return await self.approvals.revisions.of_json(approval, str(given), note=note, limit=EDIT_LIMIT)
 
     async def _on_its_card(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str,
                            person: str) -> bool:

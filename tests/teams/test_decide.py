@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_approvals.approver import digest_of
 from agent_approvals.receipts import verify
 
+from bot.approvals.revisions import NOT_EDITABLE
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from bot.devteams.simulate import deliver, invoke
 from bot.store import StoreUnavailable
+from bot.teams.cards import plain
 from tests.conftest import BOB, CAROL, SALES, Worker
-from tests.support.api import EMAIL, Client, new_key, tool_ask
+from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card, until
 from tests.support.signing import ISSUER, jwks_of, verified
 from tests.support.teams import card_of, cards, start_teams_worker
@@ -313,12 +317,8 @@ async def test_reject_and_revise_from_teams_send_their_words(world: World) -> No
     assert got is not None and got.status == "rejected" and got.feedback == "not before the board meets"
     revised = await world.ask()
     activity = await world.teams_card(revised)
-    edited = json.dumps({**EMAIL, "body": "Prices go up 9%."})
-    body = await world.execute(activity, world.dana, "revise", revised, reason="", arguments=edited)
-    assert "not possible from Teams yet" in notice_of(body)  # an edit is never dropped unsaid
-    got = await store.approvals.get(revised)
-    assert got is not None and got.status == "pending"
-    await world.execute(activity, world.dana, "revise", revised, reason="say 5%, not 9%")
+    await world.execute(activity, world.dana, "revise", revised, reason="say 5%, not 9%",
+                        arguments=json.dumps(EMAIL, indent=2))  # (the form's arguments, as the card showed them)
     got = await store.approvals.get(revised)
     assert got is not None and got.status == "revised" and got.feedback == "say 5%, not 9%"
     decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == revised]
@@ -393,3 +393,103 @@ async def test_a_click_naming_another_approval_than_its_card_is_refused(world: W
     refused = [e for e in await audit_events(world.worker, "refused") if e.get("approval") == other]
     assert [(e["by"], e["reason"], e["surface"]) for e in refused] == [
         (world.dana_person, "approval not on this card", "teams")]
+
+
+def shown_notice(card: dict[str, Any]) -> str:
+    """The notice on top of a card as a person reads it (the card's escapes undone)."""
+    blocks = [b for b in card.get("body") or [] if b.get("type") == "TextBlock" and b.get("color") == "Attention"]
+    return re.sub(r"\\(.)", r"\1", str(blocks[0]["text"])) if blocks else ""
+
+
+def arguments_inputs(card: dict[str, Any]) -> list[str]:
+    """The Revise form's arguments inputs as the card prefills them (the stored, redacted arguments)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Input.Text" and node.get("id") == "arguments":
+                found.append(str(node.get("value")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+async def test_a_teams_revise_with_edited_arguments_reaches_the_program_as_slacks_does(world: World) -> None:
+    """The edited call goes to the program as the Slack modal's JSON edit sends it: decided revised, the edited
+    arguments (and their digest) in the API's answer, the note with them, the audit naming Dana and Teams."""
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    edited = {**EMAIL, "to": "carol@example.com"}
+    body = await world.execute(activity, world.dana, "revise", approval, reason="ask Carol first",
+                               arguments=json.dumps(edited))
+    assert "Nothing was run" not in notice_of(body)
+    answer = await world.client.wait(approval)
+    assert answer["status"] == "revised" and answer["arguments"] == edited and answer["edited"] is True
+    assert answer["digest"] == digest_of(edited)
+    assert answer["refusal"].endswith(f"Edited arguments to use instead: {json.dumps(edited)}.")
+    assert "ask Carol first" in answer["feedback"]
+    decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval]
+    assert decision[-1]["by"] == world.dana_person and decision[-1]["surface"] == "teams"
+    assert decision[-1]["outcome"] == "revised"
+
+
+async def test_a_hidden_value_left_as_its_mask_is_kept_whole_and_never_sent_to_teams(world: World) -> None:
+    card_number = "4111 1111 1111 1111"
+    arguments = {**EMAIL, "body": f"Refund {card_number} today."}
+    approval = await world.ask(tool={"name": "send_email", "arguments": arguments, "schema": SCHEMA})
+    activity = await world.teams_card(approval)
+    await world.teams.refresh(world.channel, activity, world.dana)
+    [prefilled] = arguments_inputs(world.card_now(activity, world.dana))
+    shown = json.loads(prefilled)
+    assert card_number not in json.dumps(shown) and shown["body"] != arguments["body"]  # (masked on the card)
+    body = await world.execute(activity, world.dana, "revise", approval, reason="",
+                               arguments=json.dumps({**shown, "to": "carol@example.com"}))
+    assert "Nothing was run" not in notice_of(body)
+    answer = await world.client.wait(approval)  # the program's own answer: the hidden value back, whole
+    assert answer["status"] == "revised" and answer["edited"] is True
+    assert answer["arguments"] == {**arguments, "to": "carol@example.com"}
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and card_number not in got.feedback
+    edit_shown = json.dumps(plain("carol@example.com"))[1:-1]  # (as the card's JSON spells it)
+    await until(lambda: edit_shown in json.dumps(world.card_now(activity)),
+                what="the revised card, with the edit, in Teams")
+    sent = json.dumps([call.body for call in world.teams.sent]) + json.dumps(
+        [d.body for d in world.teams.delivered])
+    for hidden in (card_number, card_number.replace(" ", "")):
+        assert hidden not in sent
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ('{"to": "bob@example.com",', "This is not valid JSON: Expecting property name enclosed in double quotes"
+                                  " (line 1, column 26). Nothing was run."),
+    (json.dumps({**EMAIL, "cc": "carol@example.com"}), "These arguments do not match the tool's schema: "),
+])
+async def test_a_bad_edit_from_teams_is_refused_in_slacks_words_and_changes_nothing(
+        world: World, typed: str, said: str) -> None:
+    approval = await world.ask()
+    activity = await world.teams_card(approval)
+    body = await world.execute(activity, world.dana, "revise", approval, reason="with the fix", arguments=typed)
+    assert said in shown_notice(body["value"])
+    assert "revise" in verbs(body["value"])  # (still theirs: the card answered with its buttons)
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.feedback == "" and got.voters == []
+    assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []
+
+
+async def test_an_edit_of_a_call_its_program_runs_only_as_made_is_refused(world: World) -> None:
+    """No edit offered for a call whose arguments are fixed (`editable: false`), and one a crafted client sends is
+    refused in the Slack path's words, nothing changed."""
+    approval = await world.ask(tool={"name": "send_email", "arguments": EMAIL, "schema": SCHEMA, "editable": False})
+    activity = await world.teams_card(approval)
+    await world.teams.refresh(world.channel, activity, world.dana)
+    assert arguments_inputs(world.card_now(activity, world.dana)) == []
+    body = await world.execute(activity, world.dana, "revise", approval, reason="",
+                               arguments=json.dumps({**EMAIL, "to": "carol@example.com"}))
+    assert shown_notice(body["value"]) == NOT_EDITABLE
+    got = await world.worker.services.store.approvals.get(approval)
+    assert got is not None and got.status == "pending" and got.feedback == ""

@@ -11,7 +11,9 @@ revision), with its new digest, which the receipt binds.
 For a tool call, the reviewer may instead edit its arguments: they must be valid JSON and match
 the tool's schema (stored with the approval), else the modal says why and nothing is decided or run.
 Edited arguments travel as the revision's feedback (`agent_approvals.approver.encode_revision`); the agent
-asks again about the edited call, on a card of its own.
+asks again about the edited call, on a card of its own. The JSON's checks, the hidden values kept whole and the
+feedback are the approval core's, one way for every surface (bot/approvals/revisions.py); this maps its words onto
+the modal's blocks.
 
 Always allow: bot/slackapp/listeners/rule_form.py reads the form; its submission is registered here.
 """
@@ -24,14 +26,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent_approvals.approver import canonical_json, encode_revision
+from agent_approvals.approver import canonical_json
 from agent_approvals.schemas import schema_problem
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.approvals import Revision, Typed, not_editable, schema_of
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.core.documents import MAX_DEPTH, too_deep
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import verify_metadata
-from bot.core.sensitive import shown_name
 from bot.services import Services
 from bot.slack.blocks.artifact_modals import ARTIFACT_BLOCK
 from bot.slack.blocks.decision_modals import (
@@ -56,14 +59,12 @@ from bot.slack.blocks.decision_modals import (
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slack.blocks.text import clean
 from bot.slackapp.context import parts_of
-from bot.slackapp.gate import MAX_DEPTH, too_deep
 from bot.slackapp.listeners.artifact_edits import ChangeEdit, change_edit
 from bot.slackapp.listeners.rule_form import submit_rule, top_block
 from bot.slackapp.payloads import ViewState
 from bot.store import StoreUnavailable
 
 MAX_FEEDBACK_CHARS = 3000
-MAX_ARGUMENTS_CHARS = 3000
 Errors = dict[str, str]
 _REJECT = re.compile(r"^\s*reject\b[\s:,.-]*(.*)$", re.IGNORECASE | re.DOTALL)
 
@@ -173,18 +174,6 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """What a Revise modal sends the agent: the feedback (edited arguments encoded in it, `encode_revision`),
-    whether the arguments were changed, and what an edit of a call with nothing hidden hid (`full_edit`)."""
-
-    feedback: str
-    changed: bool = False
-    edit_hidden: str = ""
-    artifacts: str = ""  # the approval's artefacts with a reviewer's edit of one (#79: `change_edit`)
-    approve: bool = False  # Save & approve of an edited change: decided approved, with the edit
-
-
 def _change_revision(change: ChangeEdit, feedback: str) -> Revision | Errors:
     """A change form's revision: the edited change, approved at once (Save & approve: the note is the approver's
     comment) or sent back (the note, else what was edited, is the feedback); the note alone when the text was left
@@ -207,9 +196,11 @@ async def _revision(
     if not by_field and edited is None:
         return Revision(feedback) if feedback else {FEEDBACK_BLOCK: "Write what the agent should change."}
     approval = await services.store.approvals.get(approval_id)
-    if approval is None or approval.kind != "tool_call" or approval.fixed_arguments:
-        return {FEEDBACK_BLOCK: _not_editable(approval, by_field=by_field)}
-    edit = edited_fields(approval, view) if by_field else edited_call(approval, edited or "")
+    revisions = services.approvals.revisions
+    if refused := not_editable(approval):
+        return {FEEDBACK_BLOCK: BY_FIELD_NOT_EDITABLE if by_field else refused}
+    assert approval is not None  # (`not_editable` refuses none)
+    edit = edited_fields(approval, view) if by_field else edited_call(revisions.typed(approval, edited or ""))
     if edit.errors:
         return edit.errors
     if not edit.changed:
@@ -218,52 +209,17 @@ async def _revision(
         if by_field:
             return {FIELD_BLOCK.format(0): "Change a field, or write what the agent should change below."}
         return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
-    whole = await full_edit(services, approval, edit.arguments)
+    whole = await revisions.complete(approval, edit.arguments)
     if isinstance(whole, str):
         return {FEEDBACK_BLOCK: whole}
     then = state.choice(THEN_BLOCK, THEN_ACTION) or ""
     if by_field or then:  # (the field form's JSON box; the JSON-only form offers no Save & approve)
-        changes = changed_fields(json.loads(approval.arguments or "{}"), whole[1])
-        await services.approvals.edits.note(approval, whole[0], by=user, approve=then == "approve", changes=changes)
-    return Revision(encode_revision(whole[1], note=feedback), changed=True, edit_hidden=whole[2])
+        changes = changed_fields(json.loads(approval.arguments or "{}"), whole.redacted)
+        await services.approvals.edits.note(approval, whole.full, by=user, approve=then == "approve", changes=changes)
+    return whole.revision(feedback)
 
 
-def _not_editable(approval: ApprovalRecord | None, *, by_field: bool) -> str:
-    """Why an edit of `approval`'s arguments is refused (gone, not a tool call, or its arguments fixed)."""
-    if by_field:
-        return "This approval is no longer known, or its arguments cannot be edited. Nothing was sent."
-    if approval is None or approval.kind != "tool_call":
-        return "This approval is no longer known (it expired or was removed). Nothing was sent."
-    # the modal offers no edit: a form that sends one was not ours
-    return "This call's arguments cannot be edited (its agent runs only the call as made). Nothing was sent."
-
-
-NOT_KEPT = ("This call's hidden values are not kept (the bot has no SECRETS_KEY, or they ended): its arguments"
-            " cannot be edited here. Nothing was sent; reject it, or write what the agent should change.")
-NOT_KEPT_NEW = ("This edit holds a value the bot hides (a card number, a key...), and the bot has no SECRETS_KEY to"
-                " keep it whole for the agent: nothing was sent. Leave that value out, or write what the agent"
-                " should change.")
-
-
-async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> tuple[Any, Any, str] | str:
-    """A reviewer's edit of the arguments as shown (hidden values by their kind) as (the full arguments, their
-    redacted copy, what it hid in a call with nothing hidden: the decision's `edit_hidden`): a hidden value left as
-    shown is kept unchanged, a new one is hidden too (in a call that had none as well), sealed for the program
-    (bot/redaction/hiding.py), the full arguments checked against the tool's schema; else what to tell them."""
-    hiding = services.approvals.chain.hiding
-    restored = await hiding.restore(approval, edit)
-    if restored is None:
-        return NOT_KEPT if approval.hidden else NOT_KEPT_NEW
-    full, shown = restored
-    redacted = json.loads(shown)
-    if not approval.hidden:  # (checked whole by the modal already): sealed when the edit hid something
-        return full, redacted, await hiding.keep_edit(approval, full) if redacted != full else ""
-    schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
-    problem = schema_problem(full, schema, name=shown_name) if isinstance(schema, dict) else None
-    if problem is not None:  # (said of the full arguments; the modal checked none with hidden values)
-        return f"These arguments do not match the tool's schema: {problem}. Nothing was run."[:1900]
-    await hiding.keep_edit(approval, full)
-    return full, redacted, ""
+BY_FIELD_NOT_EDITABLE = "This approval is no longer known, or its arguments cannot be edited. Nothing was sent."
 
 
 _INTEGER = re.compile(r"^-?[0-9]{1,18}$")
@@ -304,7 +260,7 @@ def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
     fields = editable_fields(approval)
     if fields is None:
         return Edit(errors={FEEDBACK_BLOCK: "These arguments cannot be edited field by field. Nothing was sent."})
-    schema = _schema_of(approval)
+    schema = schema_of(approval)
     props = schema.get("properties") if isinstance(schema, dict) else None
     arguments, errors = _typed_fields(approval, fields, props if isinstance(props, dict) else {}, ViewState.of(view))
     if errors:
@@ -322,14 +278,6 @@ def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
         at = next((i for n, i in names if str(n) and str(n) in problem), 0)
         return Edit(errors={FIELD_BLOCK.format(at): f"The tool's schema says: {problem}. Nothing was run."[:1900]})
     return Edit(arguments=arguments, changed=True)
-
-
-def _schema_of(approval: ApprovalRecord) -> Any:
-    """The tool's schema as stored with the approval (None when it is not JSON)."""
-    try:
-        return json.loads(approval.arguments_schema or "{}")
-    except ValueError:
-        return None
 
 
 def _typed_fields(
@@ -378,41 +326,9 @@ class Edit:
     errors: Errors | None = None
 
 
-def edited_call(approval: ApprovalRecord, text: str) -> Edit:
-    """The arguments a reviewer typed: changed and valid, unchanged, or the modal's errors (not JSON,
-    or not matching the tool's schema). Nothing runs here."""
-    if len(text) > MAX_ARGUMENTS_CHARS:
-        return Edit(
-            errors={ARGUMENTS_BLOCK: f"Keep the arguments under {MAX_ARGUMENTS_CHARS} characters. Nothing was run."}
-        )
-    too_nested = Edit(
-        errors={ARGUMENTS_BLOCK: f"The arguments are nested more than {MAX_DEPTH} levels deep. Nothing was run."}
-    )
-    try:
-        arguments = json.loads(text)
-    except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        return Edit(errors={ARGUMENTS_BLOCK: f"This is not valid JSON: {message}{where}. Nothing was run."})
-    except RecursionError:  # deeper than Python's parser goes
-        return too_nested
-    if too_deep(arguments):  # before anything walks them (comparing, the schema check, the card)
-        return too_nested
-    try:
-        unchanged = canonical_json(arguments) == canonical_json(json.loads(approval.arguments or "{}"))
-    except ValueError:
-        unchanged = False
-    if unchanged:
-        return Edit(arguments=arguments)
-    schema = _schema_of(approval)
-    if not isinstance(schema, dict):
-        return Edit(
-            errors={ARGUMENTS_BLOCK: "The tool's schema is unknown, so edits cannot be checked. Nothing was run."}
-        )
-    if approval.hidden:  # (checked whole, hidden values put back: `full_edit`)
-        return Edit(arguments=arguments, changed=True)
-    problem = schema_problem(arguments, schema)
-    if problem is not None:
-        message = f"These arguments do not match the tool's schema: {problem}. Nothing was run."
-        return Edit(errors={ARGUMENTS_BLOCK: message[:1900]})
-    return Edit(arguments=arguments, changed=True)
+def edited_call(typed: Typed | str) -> Edit:
+    """The arguments a reviewer typed in the JSON box (`ApprovalService.revisions.typed`: changed and valid,
+    unchanged, or why not) as the modal's: its words shown on the box. Nothing runs here."""
+    if isinstance(typed, str):
+        return Edit(errors={ARGUMENTS_BLOCK: typed})
+    return Edit(arguments=typed.arguments, changed=typed.changed)

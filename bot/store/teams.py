@@ -98,16 +98,6 @@ class TeamsStore:
     def _cards(self, approval_id: str) -> str:
         return self._key(f"cards:{{{approval_id}}}")
 
-    async def add_copy(self, approval_id: str, copy: TeamsCopy) -> bool:
-        """Note a card posted for `approval_id`; False when one was noted in that conversation already (another
-        worker posted first: the caller deletes or leaves its own, and updates the noted one)."""
-        key = self._cards(approval_id)
-        async with self._s.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, copy.conversation_id, copy.activity_id)
-            pipe.expire(key, CARDS_RETENTION)
-            added, _ = await pipe.execute()
-        return bool(added)
-
     async def copies(self, approval_id: str) -> list[TeamsCopy]:
         """Every card of `approval_id` posted in Teams, by conversation id (not those being posted)."""
         raw = await aw(self._s.redis.hgetall(self._cards(approval_id)))

@@ -24,7 +24,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from agent_approvals.approver import pretty_json
 from microsoft_teams.cards import Action as CardAction
@@ -90,6 +90,13 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit].rstrip()} … {len(text) - limit:,} more characters"
+
+
+class DrawCard(Protocol):
+    """What draws an approval's card (`approval_card`; delivery and the invokes are given it, tests their own)."""
+
+    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
+                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
 
 
 def approval_card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,

@@ -40,6 +40,7 @@ from bot.core.teams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable
 from bot.store.teams import TeamsAccount
+from bot.teams.cards import DrawCard
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,6 @@ class Route(Protocol):
     def personal(self) -> bool: ...
 
 
-class CardMaker(Protocol):
-    """The card of an approval (the Teams cards' `approval_card`)."""
-
-    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
-                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Where:
     """Where an approval's cards go in Teams, as its channel's settings (or TEAMS_FILE) say now: the conversation,
@@ -103,7 +97,7 @@ class TeamsDelivery:
         people: TeamsPeopleView,
         directory: Directory,
         background: Background,
-        card: CardMaker,
+        card: DrawCard,
         routes: Mapping[str, Route] | None = None,
         retry_after: float = RETRY_AFTER,
     ) -> None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
 from microsoft_teams.api.models.adaptive_card.adaptive_card_action_response import (
@@ -47,6 +47,7 @@ from bot.teams.cards import (
     VERB_REFRESH,
     VERB_REJECT,
     VERB_REVISE,
+    DrawCard,
 )
 from bot.teams.people import TeamsPeople
 
@@ -58,13 +59,6 @@ MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
 FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
-
-
-class DrawCard(Protocol):
-    """bot/teams/cards.py's `approval_card`."""
-
-    def __call__(self, approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool,
-                 refresh_users: Sequence[str] = (), notice: str = "", details_url: str = "") -> dict[str, Any]: ...
 
 
 StepUp = Callable[[str, ApprovalRecord], Awaitable[str]]  # the person's step-up words (bot/stepup/votes.py `answer`)

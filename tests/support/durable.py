@@ -106,14 +106,14 @@ def signing_settings(tmp: Path) -> dict[str, str]:
     return {"SIGNING_KEYS_FILE": str(keys), "RECEIPT_ISSUER": ISSUER, "API_ALLOW_PRIVATE_CALLBACKS": "1"}
 
 
-async def delivered(store: Store, approval_id: str) -> None:
+async def delivered(store: Store, approval_id: str, within: float = 30) -> None:
     """The bot's webhook for the approval was answered 2xx (by the relay)."""
 
     async def done() -> bool:
         return approval_id in [e.get("approval") for e in await store.audit.entries()
                                if e["event"] == "webhook_delivered"]
 
-    await until(done, within=30, what=f"the webhook of {approval_id} delivered")
+    await until(done, within=within, what=f"the webhook of {approval_id} delivered")
 
 
 async def retry_pending(store: Store) -> bool:

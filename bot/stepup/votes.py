@@ -1,10 +1,10 @@
 """Step-up votes: a person's Approve of an approval that needs step-up counts only once their passkey confirmed the
 exact action, on the bot's own page (WebAuthn, by the `webauthn` package).
 
-    link(user, approval)     -> the URL of a one-time link for `user` to confirm their Approve of `approval` (5 min),
-                                bound to them, the approval and the digest of the arguments it shows; None when they
-                                have no passkey
-    answer(user, approval)   -> what they are told after their click: that link, or how to set up a passkey
+    link(user, approval, surface=)   -> the URL of a one-time link for `user` to confirm their Approve of `approval`
+                                (5 min), bound to them, the approval, the digest of the arguments it shows and the
+                                surface they clicked on (`teams`; "" for Slack); None when they have no passkey
+    answer(user, approval, surface=) -> what they are told after their click: that link, or how to set up a passkey
     action(token)            -> what the page shows: the person, the approval, its tool and arguments as on the card,
                                 the arguments' digest and, where a policy window sums one, the amount
     options(token)           -> the authentication options: the person's passkeys, user verification required, and
@@ -15,8 +15,9 @@ exact action, on the bot's own page (WebAuthn, by the `webauthn` package).
                                 assertion verified against that challenge, the approval's digest now and one of the
                                 person's own passkeys, added at least the operator's cooling-off ago
                                 (STEP_UP_NEW_PASSKEY_COOLOFF); then their Approve goes through the decide step with its
-                                `Assurance` (every approver rule applies there again), and the link is taken with the
-                                passkey's new sign count
+                                `Assurance` and the surface the link kept (every approver rule applies there again;
+                                the vote's and the decision's audit entries name that surface, whatever the page's
+                                request says), and the link is taken with the passkey's new sign count
 
 A signature made for another approval, for "reject", for other arguments or through another link does not verify;
 a replayed one finds its link taken (or its passkey's sign count past it); another person's passkey is not among
@@ -83,27 +84,30 @@ class Confirmation:
         # the worker's HTTP server sets it (it knows the workspace): until then nobody's vote counts
         self.people: Callable[..., Awaitable[tuple[str, str] | None]] = _unchecked  # (user, *, said_team="")
 
-    async def link(self, user: str, approval: ApprovalRecord) -> str | None:
-        """A new one-time link for `user` to confirm their Approve of `approval`; None when they have no passkey.
-        `StepUpError` (503) when the bot has no relying party (STEP_UP_URL or PUBLIC_URL)."""
+    async def link(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str | None:
+        """A new one-time link for `user` to confirm their Approve of `approval`, clicked on `surface` (`teams`; ""
+        for Slack: the link keeps it, for the vote it confirms); None when they have no passkey. `StepUpError` (503)
+        when the bot has no relying party (STEP_UP_URL or PUBLIC_URL)."""
         rp = self._relying_party()
         if not await self._store.passkeys.of(user):
             return None
-        token = await self._store.passkeys.issue_vote_token(user, approval.id, approval.digest)
+        token = await self._store.passkeys.issue_vote_token(user, approval.id, approval.digest, surface=surface)
         return f"{rp.origin}/step-up/vote/{token}"
 
-    async def answer(self, user: str, approval: ApprovalRecord) -> str:
-        """What `user`, whose Approve of `approval` needs their passkey, is told: a new one-time link, how to set up
-        a passkey (they have none: audited as a refusal, nothing changed), or that step-up is not set up here."""
+    async def answer(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str:
+        """What `user`, whose Approve of `approval` on `surface` ("" for Slack) needs their passkey, is told: a new
+        one-time link, how to set up a passkey (they have none: audited as a refusal, nothing changed), or that step-up
+        is not set up here."""
         try:
-            url = await self.link(user, approval)
+            url = await self.link(user, approval, surface=surface)
         except StepUpError as exc:
             url, said = None, exc.message
         else:
             said = step_up_text(url)
         if url is None:
             why = "step-up: not set up" if said == NOT_SET_UP else "step-up: no passkey"
-            await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved", reason=why)
+            await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved", reason=why,
+                                           **_on(surface))
         return said
 
     async def usable(self, token: str) -> StepUpToken:
@@ -134,16 +138,17 @@ class Confirmation:
         credential, credential_id = passkey_answer(body)
         found = await self._token(token)
         approval = await self._waiting(found)
-        await self._ours(found.user, approval)
+        await self._ours(found.user, approval, surface=found.surface)
         try:
             assurance, passkey = await self._verified(found, approval, credential_id, credential)
         except StepUpError as exc:  # audited once per link and refusal: a replay adds nothing
             await self._store.audit.append("refused", by=found.user, approval=approval.id, outcome="approved",
-                                           reason=f"step-up: {exc.message}"[:300])
+                                           reason=f"step-up: {exc.message}"[:300], **_on(found.surface))
             self._counted("refused")
             raise
+        # the surface of the click this link answers, as the link kept it (never the page's request's)
         result = await self._approvals.decide(approval.id, outcome="approved", user=found.user, card=None,
-                                              assurance=assurance)
+                                              assurance=assurance, surface=found.surface)
         if not self._approvals.redraw_after(result):
             raise StepUpError(409, refusal_text(result))
         await self._store.passkeys.voted(found, passkey)
@@ -158,7 +163,7 @@ class Confirmation:
                               challenge=challenge_for(approval.id, "approve", approval.digest, found.nonce),
                               cooloff=self.cooloff, what="approved")
 
-    async def _ours(self, user: str, approval: ApprovalRecord) -> None:
+    async def _ours(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> None:
         """A 403 (audited `refused`, reason `outsider: ...`) when `user` may no longer act here: deactivated, made a
         guest, of another organization since their click; a 503 when Slack cannot say now."""
         refused = await self.people(user)
@@ -166,7 +171,7 @@ class Confirmation:
             return
         why, text = refused
         await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved",
-                                       reason=f"outsider: {why}"[:300])
+                                       reason=f"outsider: {why}"[:300], **_on(surface))
         raise StepUpError(503 if text == CANNOT_CHECK else 403, text)
 
     def _relying_party(self) -> RelyingParty:
@@ -227,6 +232,11 @@ async def asserted(store: Store, rp: RelyingParty, user: str, credential_id: str
         raise StepUpError(400, f"{said} ({str(exc)[:200] or type(exc).__name__})") from None
     assurance = Assurance(by=user, passkey=credential_digest(credential_id), at=time.time())
     return assurance, replace(passkey, sign_count=verified.new_sign_count)
+
+
+def _on(surface: str) -> dict[str, str]:
+    """An audit entry's `surface` field: where the person clicked when not Slack (none for Slack)."""
+    return {"surface": surface} if surface else {}
 
 
 async def _unchecked(user: str, *, said_team: str = "") -> tuple[str, str] | None:

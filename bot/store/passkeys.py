@@ -8,8 +8,9 @@ and, once they have one, stores another only through a link one of theirs confir
 credential id whose assertion answered the link's `confirm` challenge), counted and checked in the same step, so
 that concurrent enrolments cannot pass either check together. A "vote" link lives `VOTE_SECONDS`, is bound to
 one approval and the digest of the arguments its page shows, carries its own random nonce (the vote's challenge is
-derived from them: `bot.core.passkeys.challenge_for`), and is taken once the vote it confirmed counted
-(`lua/stepup_used.lua`, with the passkey's new sign count)."""
+derived from them: `bot.core.passkeys.challenge_for`), keeps the surface whose click it answers (`teams`; none for
+Slack), so that the vote its page confirms names it as the click would have, never as the browser says, and is taken
+once the vote it confirmed counted (`lua/stepup_used.lua`, with the passkey's new sign count)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ _ENROLLED: dict[int, Enrolled] = {1: "stored", 0: "gone", -1: "full", -2: "uncon
 class StepUpToken:
     """What a one-time link is for: whose it is, its purpose, the challenge its page was given (base64url; "" until
     the page asked for its options), and its stored form (`raw`, what taking it compares); a vote's link also names
-    its approval, the digest of the arguments it shows and its nonce; an enrolment link, the challenge an existing
-    passkey of the person answers (`confirm`) and which one did (`vouched`: its credential id's SHA-256)."""
+    its approval, the digest of the arguments it shows, its nonce and the surface whose click it answers (`surface`:
+    `teams`, "" for Slack); an enrolment link, the challenge an existing passkey of the person answers (`confirm`) and
+    which one did (`vouched`: its credential id's SHA-256)."""
 
     token: str
     user: str
@@ -47,6 +49,7 @@ class StepUpToken:
     nonce: str = ""
     confirm: str = ""
     vouched: str = ""
+    surface: str = ""
 
 
 class Passkeys:
@@ -90,12 +93,14 @@ class Passkeys:
         return STEPUP_TOKEN.fullmatch(token) is not None and bool(
             await self._s.redis.delete(self._s.keys.stepup_token(token)))
 
-    async def issue_vote_token(self, user: str, approval_id: str, digest: str, *, seconds: int = VOTE_SECONDS) -> str:
+    async def issue_vote_token(self, user: str, approval_id: str, digest: str, *, seconds: int = VOTE_SECONDS,
+                               surface: str = "") -> str:
         """A new one-time link's token for `user` to confirm their Approve of `approval_id` (whose arguments have
-        `digest`), valid `seconds`, with its own random nonce."""
+        `digest`), valid `seconds`, with its own random nonce; `surface`: where they clicked, when not Slack."""
         token = secrets.token_urlsafe(32)
         record = json.dumps({"user": user, "purpose": VOTE, "challenge": "", "approval": approval_id,
-                             "digest": digest, "nonce": secrets.token_urlsafe(16), **self._tenant()},
+                             "digest": digest, "nonce": secrets.token_urlsafe(16),
+                             **({"surface": surface} if surface else {}), **self._tenant()},
                             separators=(",", ":"))
         await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
         return token
@@ -171,4 +176,5 @@ def _link(token: str, raw: str) -> StepUpToken:
     return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
                        challenge=str(data.get("challenge") or ""), raw=raw, approval=str(data.get("approval", "")),
                        digest=str(data.get("digest", "")), nonce=str(data.get("nonce", "")),
-                       confirm=str(data.get("confirm", "")), vouched=str(data.get("vouched", "")))
+                       confirm=str(data.get("confirm", "")), vouched=str(data.get("vouched", "")),
+                       surface=str(data.get("surface", "")))

@@ -25,7 +25,6 @@ root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP serv
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,6 @@ from aiohttp import web
 
 from bot.approvals import ApprovalService
 from bot.core.environment import without_dotenv
-from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
 from bot.slack.directory import Directory
@@ -42,7 +40,7 @@ from bot.store import Store
 if TYPE_CHECKING:  # the Teams SDK (the `teams` extra) is imported only by a worker that serves Teams
     from bot.teams.app import TeamsApp
     from bot.teams.delivery import TeamsDelivery
-    from bot.teams.invokes import Invokes
+    from bot.teams.invokes import Invokes, StepUp
     from bot.teams.people import TeamsPeople
 
 EXTRA = "pip install 'slack-agent-approvals[teams]'"  # the Teams SDK for Python (microsoft-teams-apps and -cards)
@@ -69,10 +67,11 @@ class Teams:
 
 def create_teams(
     settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, background: Background,
-    step_up: Callable[[str, ApprovalRecord], Awaitable[str]] | None = None,
+    step_up: StepUp | None = None,
 ) -> Teams | None:
     """The Teams part, wired (None without TEAMS_APP_ID; a `SettingsError` naming the extra when the Teams SDK is not
-    installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link)."""
+    installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link, keeping
+    the surface `teams` for the vote it confirms)."""
     if not settings.teams_app_id:
         return None
     without_dotenv()  # the SDK would read a `.env` file at import: the settings are the environment's alone

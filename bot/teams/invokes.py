@@ -20,7 +20,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
 from microsoft_teams.api.models.adaptive_card.adaptive_card_action_response import (
@@ -61,7 +61,14 @@ UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing
 FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
 
 
-StepUp = Callable[[str, ApprovalRecord], Awaitable[str]]  # the person's step-up words (bot/stepup/votes.py `answer`)
+SURFACE = "teams"  # where these clicks are made, as the audit names it (`bot.core.teams.SURFACES`)
+
+
+class StepUp(Protocol):
+    """What a person whose Approve needs their passkey is told (bot/stepup/votes.py `Confirmation.answer`): the page's
+    one-time link, which keeps the `surface` they clicked on for the vote it confirms."""
+
+    def __call__(self, user: str, approval: ApprovalRecord, *, surface: str) -> Awaitable[str]: ...
 
 
 _MENTION = re.compile(r"<@([^>|]+)>")
@@ -135,7 +142,7 @@ class Invokes:
         if isinstance(revised, str):  # (a bad edit of the arguments: nothing sent, nothing changed)
             return await self._card(approval, actions=True, notice=revised)
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
-                                             feedback=revised.feedback, surface="teams",
+                                             feedback=revised.feedback, surface=SURFACE,
                                              edit_hidden=revised.edit_hidden)
         self.approvals.redraw_after(result)
         actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
@@ -163,7 +170,7 @@ class Invokes:
             return True
         await self.approvals.store.audit.refusal(
             f"mismatch:{person}:{approval_id}", "refused", window=REFUSAL_QUIET, approval=approval_id, by=person,
-            reason="approval not on this card", surface="teams", card_conversation=conversation[:200])
+            reason="approval not on this card", surface=SURFACE, card_conversation=conversation[:200])
         return False
 
     async def _said(self, person: str, result: DecideResult) -> str:
@@ -171,7 +178,7 @@ class Invokes:
         if result.status == "ok":
             return ""
         if result.status == "step_up" and result.approval is not None and self.step_up is not None:
-            return await self.step_up(person, result.approval)
+            return await self.step_up(person, result.approval, surface=SURFACE)
         return refusal_text(result)
 
     async def _card(self, approval: ApprovalRecord, *, actions: bool, notice: str = "") -> AdaptiveCardInvokeResponse:

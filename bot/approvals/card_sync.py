@@ -228,16 +228,27 @@ class CardService:
         await self.drain(grace)
 
     # drawing ------------------------------------------------------------------------------
+    async def names(self, *approvals: ApprovalRecord) -> dict[str, str]:
+        """The names of the Teams-only people these approvals name (who asked, may decide, voted, decided), as the
+        Teams part keeps them (`store.teams.names`): how every Slack surface shows them (`user_ref`). {} without a
+        store or while Redis is out of reach (their ids shown, inert)."""
+        if self._store is None:
+            return {}
+        try:
+            return await self._store.teams.names(p for approval in approvals for p in approval.people)
+        except StoreUnavailable:
+            return {}
+
     async def refresh(self, approval: ApprovalRecord) -> bool:
         """Draw the card and each of its copies (in direct messages) as `approval` has it, now. False
         (logged; kept in the outbox) when Slack refused one."""
         if not approval.pending:
-            blocks = build_decided_blocks(approval, pages=self.pages)
+            blocks = build_decided_blocks(approval, pages=self.pages, names=await self.names(approval))
             card, copies = blocks, blocks
         else:
             card = await self._pending_blocks(approval, approval.card_channel)
             copies = build_approval_blocks(approval, frozen=await self._frozen_note(approval),  # in DMs: not shared
-                                           pages=self.pages)
+                                           pages=self.pages, names=await self.names(approval))
         drawn = [await self._update(approval, card)]
         for channel, ts in approval.copy_cards:
             drawn.append(await self._update(approval, copies, where=(channel, ts)))
@@ -246,7 +257,7 @@ class CardService:
     async def _pending_blocks(self, approval: ApprovalRecord, channel: str) -> list[dict[str, Any]]:
         shared = self._shared is not None and await self._shared(channel)
         return build_approval_blocks(approval, shared=shared, frozen=await self._frozen_note(approval),
-                                     pages=self.pages)
+                                     pages=self.pages, names=await self.names(approval))
 
     async def _frozen_note(self, approval: ApprovalRecord) -> str:
         """What a pending card says when its scope is frozen (`/agent freeze`): Approve refused, Reject works."""
@@ -309,7 +320,7 @@ class CardService:
         """Draw `approval` on an extra card of it (not the one Redis notes): its decision, or, while it
         is pending, where to decide. No buttons either way."""
         blocks = build_replaced_blocks(approval, pages=self.pages) if approval.pending else \
-            build_decided_blocks(approval, pages=self.pages)
+            build_decided_blocks(approval, pages=self.pages, names=await self.names(approval))
         return await self._update(replace(approval, card_channel=channel, card_ts=ts), blocks, retry=False)
 
     async def remove(self, *, channel: str, ts: str) -> None:
@@ -383,7 +394,7 @@ class CardService:
         channel = await directory.dm_channel(approval.requester)
         if channel is None:
             return
-        text, blocks = build_outcome_blocks(approval, tell=False)
+        text, blocks = build_outcome_blocks(approval, tell=False, names=await self.names(approval))
         asked = f"Asked by `{safe(approval.asked_by, 60).replace('`', '')}` for you: " if approval.asked_by else ""
         blocks[1] = context_block(f"{asked}{item_summary(approval)}")
         blocks.insert(1, {"type": "section", "text": untrusted(approval.task, label="Request", limit=TASK_LIMIT)})

@@ -8,6 +8,7 @@ from bot.core.attestations import refusal_words
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks import people_refs, safe, user_ref
+from bot.slack.blocks.text import NO_NAMES, Names
 from bot.store import DecideResult
 
 WHO_NAMES_ADMINS = (  # plain text: a modal's error shows it too
@@ -48,9 +49,9 @@ _SAID: dict[str, str] = {
 }
 
 
-def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
+def refusal_text(result: DecideResult, *, missing: Sequence[str] = (), names: Names = NO_NAMES) -> str:
     """What to tell a person whose click or form decided nothing (or only counted a vote); `missing`: user groups
-    among the approvers that Slack says do not exist."""
+    among the approvers that Slack says do not exist; `names`: Teams-only people by name (`user_ref`)."""
     approval, status = result.approval, result.status
     if status in _SAID:
         return _SAID[status]
@@ -72,9 +73,9 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
             " another approver must approve. Nothing changed."
         )
     if status == "not_allowed":
-        return _not_allowed_text(approval, missing)
+        return _not_allowed_text(approval, missing, names)
     if status == "already":
-        return _already_text(approval)
+        return _already_text(approval, names)
     return _GONE
 
 
@@ -88,18 +89,18 @@ def _self_text(approval: ApprovalRecord | None) -> str:
     )
 
 
-def _not_allowed_text(approval: ApprovalRecord, missing: Sequence[str]) -> str:
-    said = f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+def _not_allowed_text(approval: ApprovalRecord, missing: Sequence[str], names: Names) -> str:
+    said = f"Only {people_refs(approval.approvers, names)} may decide this approval. Nothing changed."
     if missing:
         said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
                  " @approvers or the channel's `approvers`), or to cancel it.")
     return said
 
 
-def _already_text(approval: ApprovalRecord) -> str:
+def _already_text(approval: ApprovalRecord, names: Names) -> str:
     if approval.status == "timed_out":
         return "Too late: this approval already timed out."
-    by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
+    by = f" by {user_ref(approval.decided_by, names)}" if approval.decided_by not in ("", "system", "timeout") else ""
     why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
     return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
 

@@ -311,6 +311,15 @@ class ApprovalRecord(_Stored):
             return []
         return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
+    @property
+    def people(self) -> list[str]:
+        """Every person id it names (who asked, may decide, was escalated to, edited it, voted, voted for someone,
+        decided, was decided for), each once: whom a surface may show by name."""
+        actors = [pair.partition(":")[2] for pair in self.proxies]
+        named = [self.requester, *self.approvers, *self.escalate_to, self.edited_by, *self.voters, *actors,
+                 self.decided_by, self.on_behalf]
+        return [person for person in dict.fromkeys(named) if person]
+
     def voted_through(self, voter: str) -> str:
         """Who cast `voter`'s vote, when a delegate did ("" when they voted themselves)."""
         for pair in self.proxies:

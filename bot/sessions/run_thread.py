@@ -68,16 +68,21 @@ class RunThreads:
         self,
         run: RunRecord,
         *,
-        text: str | Callable[[], Awaitable[str]],
+        text: str | Callable[[], Awaitable[str]] = "",
         blocks: list[dict[str, Any]] | None = None,
+        made: Callable[[], Awaitable[tuple[str, list[dict[str, Any]]]]] | None = None,
     ) -> asyncio.Task[None]:
         """Post in the run's thread after everything posted there before (await it, or not). `text` may be
-        made when its turn comes (e.g. a line with a link that needs a Slack answer first). A run without a
-        header (the run of an API key's approvals) has no thread: nothing is posted."""
+        made when its turn comes (e.g. a line with a link that needs a Slack answer first), or the whole message
+        (`made`: text and blocks, e.g. naming people as Redis keeps them). A run without a header (the run of an API
+        key's approvals) has no thread: nothing is posted."""
 
         async def post() -> None:
-            if run.header_ts:
-                await self._post_now(run, text=text if isinstance(text, str) else await text(), blocks=blocks)
+            if not run.header_ts:
+                return
+            said, shown = await made() if made is not None else (
+                text if isinstance(text, str) else await text(), blocks)
+            await self._post_now(run, text=said, blocks=shown)
 
         return self._chain(self._tail, run.id, post, "thread")
 

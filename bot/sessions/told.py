@@ -21,6 +21,7 @@ from bot.core.records import ApprovalRecord, RunRecord
 from bot.sessions.chunks import step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks.approval_card import build_outcome_blocks
+from bot.slack.blocks.text import TEAMS_MARK
 from bot.store import Store, StoreUnavailable
 
 Names = Callable[[str], Awaitable[str]]  # a person's name in plain text (`ApprovalService.name_of`)
@@ -69,11 +70,13 @@ class ThreadsTold:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
         if approval.pending:
             return
-        if not self.threads.in_session(run):
-            text, blocks = build_outcome_blocks(approval)
-            self.threads.post(run, text=text, blocks=blocks)
+        if not self.threads.in_session(run):  # (Teams-only people by name: `CardService.names`)
+            self.threads.post(run, made=lambda: self._outcome(approval))
         else:  # its task, complete or denied (and by whom), in the new stream: the thread's record of it
             self.threads.step_made(run, partial(self._decided_task, approval))
+
+    async def _outcome(self, approval: ApprovalRecord) -> tuple[str, list[dict[str, Any]]]:
+        return build_outcome_blocks(approval, names=await self._cards.names(approval))
 
     async def _pending_task(self, event: ApprovalOpened) -> dict[str, Any]:
         """The session's task for a step that waits (`task_update`, pending): what, how many approvals of how many
@@ -98,6 +101,8 @@ class ThreadsTold:
     async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
         """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
         what = step_name(approval)
-        by = f" by {await self._names(approval.decided_by)}" if approval.decided_by else ""
+        teams = (await self._cards.names(approval)).get(approval.decided_by)  # a Teams-only person's name, if known
+        who = teams + TEAMS_MARK if teams else await self._names(approval.decided_by) if approval.decided_by else ""
+        by = f" by {who}" if who else ""
         status = "complete" if approval.status == "approved" else "error"
         return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]

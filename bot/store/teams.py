@@ -2,8 +2,9 @@
 each approval's cards posted in Teams (updated in place on every decision, on any worker).
 
     {p}:teams:conversations     hash  conversation id -> JSON `TeamsConversation` (kept when the app is added)
-    {p}:teams:people            hash  person id -> JSON {conversation, user_id, object_id, tenant_id}: their
-                                      personal chat with the bot and their Teams ids
+    {p}:teams:people            hash  person id -> JSON {conversation, user_id, object_id, tenant_id, name}: their
+                                      personal chat with the bot, their Teams ids and the name the bot shows them
+                                      by (a Teams-only person's on the Slack surfaces too: `names`)
     {p}:teams:cards:{<id>}      hash  conversation id -> activity id: approval <id>'s cards in Teams (expires
                                       with the approval's decided record); "claimed:<until>" while one worker
                                       posts it (`claim_copy`, lua/teams_claim_copy.lua)
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from bot.core.teams import TeamsConversation, TeamsCopy
+from bot.core.teams import TeamsConversation, TeamsCopy, is_teams_person
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
@@ -32,7 +34,8 @@ Claim = Literal["claimed", "posted", "busy"]
 @dataclass(frozen=True, slots=True)
 class TeamsAccount:
     """A person's Teams side: their personal chat with the bot (`conversation`, "" until the app is added there),
-    their Teams user id (`29:…`), Azure AD object id and tenant, and their name as Teams gave it."""
+    their Teams user id (`29:…`), Azure AD object id and tenant, and their name (the Teams file's, else as Teams gave
+    it)."""
 
     conversation: str
     user_id: str
@@ -72,6 +75,17 @@ class TeamsStore:
         data = json.loads(raw)
         return TeamsAccount(str(data.get("conversation", "")), str(data["user_id"]), str(data["object_id"]),
                             str(data["tenant_id"]), str(data.get("name", "")))
+
+    async def names(self, people: Iterable[str]) -> dict[str, str]:
+        """The names kept for these Teams-only people (`teams:<object id>`; others left out, as are those with none
+        kept), in one read: what every Slack surface shows them by."""
+        wanted = [p for p in dict.fromkeys(people) if is_teams_person(p)]
+        if not wanted:
+            return {}
+        found = await aw(self._s.redis.hmget(self._key("people"), wanted))
+        names = {person: str(json.loads(raw).get("name") or "") for person, raw in zip(wanted, found, strict=True)
+                 if raw is not None}
+        return {person: name for person, name in names.items() if name.strip()}
 
     # who a Teams object id decides as -------------------------------------------------------
     async def keep_decider(self, object_id: str, person: str, *, seconds: int) -> None:

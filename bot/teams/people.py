@@ -12,7 +12,9 @@
   mapped on a guess (which could count one person twice).
 
 What an object id maps to is kept in Redis for `DECIDER_SECONDS` (`store.teams.keep_decider`), so every worker maps a
-click alike; a Teams person no longer listed is refused at once.
+click alike; a Teams person no longer listed is refused at once. A Teams-only person's name (the Teams file's, else
+what Teams said of them when the app learnt them or they clicked) is kept with their account
+(`store.teams.keep_account`), so that every worker's Slack surfaces show them by it (`store.teams.names`).
 
 Example:
     `people = TeamsPeople(settings, store, directory); person = await people.decider(member)`
@@ -77,20 +79,31 @@ class TeamsPeople:
         found = await self._decider(member)
         if isinstance(found, Refused):
             await self._audit(member, found)
+        elif is_teams_person(found):  # their name as the Slack surfaces show it, as Teams says it now
+            await self._remember(found, member, None, changed_only=True)
         return found
 
     async def learn(self, member: TeamsMember, conversation: TeamsConversation | None) -> None:
         """Keep `member`'s Teams account (their ids, name, and their personal chat when `conversation` is one) when
         they map to a person; nothing for one refused (not audited: the app was added where they are)."""
         person = await self._decider(member)
-        if isinstance(person, Refused):
-            return
+        if not isinstance(person, Refused):
+            await self._remember(person, member, conversation)
+
+    async def _remember(self, person: str, member: TeamsMember, conversation: TeamsConversation | None, *,
+                        changed_only: bool = False) -> None:
+        """Keep `person`'s Teams account as `member` shows it (their name: the Teams file's, else Teams'); with
+        `changed_only`, only when their name or Teams user id is new."""
         kept = await self._store.teams.account(person)
+        listed = await self._file_person(person.removeprefix(TEAMS_PREFIX)) if is_teams_person(person) else None
+        name = (listed.name if listed else "") or member.name or (kept.name if kept else "")
+        user_id = member.user_id or (kept.user_id if kept else "")
+        if changed_only and kept is not None and (kept.name, kept.user_id) == (name, user_id):
+            return
         chat = conversation.id if conversation is not None and conversation.kind == "personal" else ""
         await self._store.teams.keep_account(person, TeamsAccount(
-            conversation=chat or (kept.conversation if kept else ""), user_id=member.user_id or
-            (kept.user_id if kept else ""), object_id=member.object_id.strip().lower(), tenant_id=member.tenant_id,
-            name=member.name or (kept.name if kept else "")))
+            conversation=chat or (kept.conversation if kept else ""), user_id=user_id,
+            object_id=member.object_id.strip().lower(), tenant_id=member.tenant_id, name=name))
 
     async def accounts(self, people: Sequence[str]) -> dict[str, TeamsAccount]:
         """The Teams side of these person ids, those known (a card's refresh `userIds`, personal chats)."""

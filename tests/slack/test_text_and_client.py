@@ -17,11 +17,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
+from bot.approvals.refusals import refusal_text
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
-from bot.slack.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
+from bot.slack.blocks import build_approval_blocks, build_decided_blocks, clean, escape, safe, untrusted, user_ref
+from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
+from bot.store import DecideResult
 from tests.conftest import bot_env, free_port
 from tests.support.approver import record
 
@@ -73,6 +76,32 @@ def test_card_blocks_keep_untrusted_text_inert() -> None:
     assert not [b for b in decided if b["type"] == "actions"]
     spoofed = build_decided_blocks(record(status="approved", decided_by="<!channel>", decided_at=1001.0))
     assert "<!channel>" not in json.dumps(spoofed)
+
+
+TEAMS_ONLY = "teams:6f1c0d2e-8a4b-4c3d-9e5f-0123456789ab"
+
+
+@given(st.text(max_size=300))
+def test_a_teams_only_persons_name_is_inert(name: str) -> None:
+    """A Teams-only person is shown by their name (untrusted) and "(Teams)": never live markup, not even bold."""
+    shown = user_ref(TEAMS_ONLY, {TEAMS_ONLY: name})
+    body = shown.removesuffix(" (Teams)")
+    assert not set(body) & set("<>*_~`\n") and len(body) <= 80
+    assert body == shown == TEAMS_ONLY if not " ".join(clean(name).split()) else body != TEAMS_ONLY
+
+
+def test_every_slack_line_names_a_teams_only_decider_by_name() -> None:
+    names = {TEAMS_ONLY: "Dana <!channel> *x*"}
+    shown = "Dana &lt;!channel&gt; \u2217x\u2217 (Teams)"
+    decided = record(status="rejected", decided_by=TEAMS_ONLY, decided_at=1042.0, approvers=("U0BOB", TEAMS_ONLY))
+    assert f"*Rejected* by {shown}, 42s after" in json.dumps(build_decided_blocks(decided, names=names),
+                                                             ensure_ascii=False)
+    assert f"*Rejected* by {shown}" in build_outcome_blocks(decided, names=names)[0]
+    assert f"already rejected by {shown}." in refusal_text(DecideResult("already", decided), names=names)
+    voted = record(required_approvals=2, votes=TEAMS_ONLY, approvers=("U0BOB", TEAMS_ONLY))
+    pending = json.dumps(build_approval_blocks(voted, names=names), ensure_ascii=False)
+    assert f"*1 of 2 approvals*: {shown}" in pending and f"<@U0BOB> or {shown}" in pending
+    assert TEAMS_ONLY in json.dumps(build_decided_blocks(decided))  # no name known: the id, inert
 
 
 async def test_slack_retries_and_errors_are_counted(slack: SlackStandIn) -> None:

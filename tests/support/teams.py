@@ -14,6 +14,7 @@ import pytest
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from tests.conftest import Worker, bot_env, start_worker
+from tests.support.hitl import until
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -86,3 +87,19 @@ def card_for(teams: TeamsStandIn, conversation_id: str, approval_id: str) -> tup
              if names_approval(card, approval_id)]
     assert len(found) == 1, f"{len(found)} cards of {approval_id} in {conversation_id}"
     return found[0]
+
+
+async def click(teams: TeamsStandIn, conversation_id: str, member: str, verb: str, approval_id: str,
+                **inputs: str) -> dict[str, Any]:
+    """`member` clicks `verb` on the approval's card in a conversation, once it is posted, as they see it (refreshed
+    for them first, as Teams does); the invoke's answer (200)."""
+    def posted() -> str | None:
+        found = [a for a, card in cards(teams, conversation_id) if names_approval(card, approval_id)]
+        return found[0] if found else None
+
+    activity = str(await until(posted, what=f"the card of {approval_id} in Teams"))
+    await teams.refresh(conversation_id, activity, member)
+    status, body = await teams.execute(conversation_id, activity, member, verb, {"approval": approval_id},
+                                       inputs or None)
+    assert status == 200, body
+    return dict(body)

@@ -127,6 +127,27 @@ async def test_a_teams_only_person_is_the_files_by_object_id_or_by_email(teams_p
     assert await people.listed(teams_person(OID_TINA)) and not await people.listed(teams_person(OID_NOBODY))
 
 
+async def test_the_name_slack_shows_a_teams_only_person_by_is_kept_as_they_click(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """The Teams file's name, else what Teams said of them at their last click, kept in Redis for every worker's
+    Slack surfaces (`store.teams.names`)."""
+    listed = tmp_path / "named.yaml"
+    listed.write_text(f"people:\n  - {{object_id: {OID_ANA}, name: Ana}}\n  - {{object_id: {OID_VAL}}}\n")
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                        **teams_env(tmp_path, TEAMS_FILE=str(listed))))
+    try:
+        people, store = people_of(worker), worker.services.store
+        ana, val = teams_person(OID_ANA), teams_person(OID_VAL)
+        assert await store.teams.names([ana, val, BOB]) == {}  # never seen in Teams: no name kept
+        assert await people.decider(member(OID_ANA, name="Ana A.")) == ana
+        assert await people.decider(member(OID_VAL, name="Val <!here> *V*")) == val
+        assert await store.teams.names([ana, val, BOB]) == {ana: "Ana", val: "Val <!here> *V*"}  # (made inert where
+        assert await people.decider(member(OID_VAL, name="Valerie")) == val  # shown); renamed in Teams since
+        assert await store.teams.names([val]) == {val: "Valerie"}
+    finally:
+        await worker.stop()
+
+
 async def test_another_tenant_a_guest_and_an_unknown_person_are_refused_and_audited(
     teams_parts: Worker, slack: SlackStandIn,
 ) -> None:

@@ -16,26 +16,19 @@ from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from tests.conftest import BOB, CAROL, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import audit_events, nth_card, until
+from tests.support.hitl import audit_events, nth_card
 from tests.support.passkeys import Authenticator
 from tests.support.signin import pages_client
 from tests.support.stepup import ORIGIN, approve, enrol, post, vote_path
-from tests.support.teams import cards, start_teams_worker
+from tests.support.teams import click, start_teams_worker
 
 TEAMS_LINK = re.compile(re.escape(ORIGIN) + r"(/step-up/vote/[A-Za-z0-9_-]+)")
 
 
-async def teams_approve(worker: Worker, teams: TeamsStandIn, channel: str, member: str, approval_id: str) -> str:
+async def teams_approve(teams: TeamsStandIn, channel: str, member: str, approval_id: str) -> str:
     """`member` clicks Approve on the approval's card in the Teams channel; the path of the step-up link they are
     told (in the card's notice)."""
-    def posted() -> str | None:
-        found = [a for a, card in cards(teams, channel) if approval_id in json.dumps(card)]
-        return found[0] if found else None
-
-    activity = str(await until(posted, what="the card in Teams"))
-    await teams.refresh(channel, activity, member)
-    status, body = await teams.execute(channel, activity, member, "approve", {"approval": approval_id}, None)
-    assert status == 200, body
+    body = await click(teams, channel, member, "approve", approval_id)
     found = TEAMS_LINK.search(json.dumps(body).replace("\\\\", ""))  # (the card's text escapes punctuation)
     assert found, body
     return found.group(1)
@@ -79,13 +72,13 @@ async def test_a_step_up_vote_confirmed_on_the_page_names_the_surface_clicked(
             await enrol(worker, http, CAROL, carols)
 
             # the first: Bob in Teams, then Carol in Slack (deciding); each page's request claims the other surface
-            await confirm_forging(http, worker, await teams_approve(worker, teams, channel, bob, first), bobs, "")
+            await confirm_forging(http, worker, await teams_approve(teams, channel, bob, first), bobs, "")
             path = vote_path(await approve(slack, CAROL, await nth_card(slack, 1)))
             await confirm_forging(http, worker, path, carols, "teams")
             # the second: Carol in Slack, then Bob in Teams (deciding)
             path = vote_path(await approve(slack, CAROL, await nth_card(slack, 2)))
             await confirm_forging(http, worker, path, carols, "teams")
-            await confirm_forging(http, worker, await teams_approve(worker, teams, channel, bob, second), bobs, "slack")
+            await confirm_forging(http, worker, await teams_approve(teams, channel, bob, second), bobs, "slack")
 
         for approval_id in (first, second):
             assert (await client.wait(approval_id))["status"] == "approved"

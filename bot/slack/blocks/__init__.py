@@ -11,7 +11,7 @@
     decision_modals.py  the modals of one decision: Revise, Reject, a proposal's full text, a notice
     artifact_modals.py  the Revise modal of a change (#79): a message's body or a file's new text to edit
     claims.py           what the asker says, shown as said: "The agent says: …", a program's title as its words,
-                        the plain one-sentence summary (a model's labelled so)
+                        the durable workflow it names, the plain one-sentence summary (a model's labelled so)
     batch_modals.py     deciding several approvals at once from the App Home (choose, confirm exactly what
                         will be decided, the result)
     rule_modals.py      the "Always allow" modal (a rule made from a tool call) and what creating the rule did

@@ -18,16 +18,18 @@ from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.changes import change_blocks, change_summary
-from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label
+from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.nudges import escalated_line, fatigue_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
     FEEDBACK_LIMIT,
     HEADER_LIMIT,
+    NO_NAMES,
     PROPOSAL_LIMIT,
     SHOWN_LIMIT,
     TASK_LIMIT,
     Block,
+    Names,
     channel_ref,
     clean,
     code_block,
@@ -61,25 +63,6 @@ def _cut_note(approval: ApprovalRecord) -> Block:
         f":scissors: {what} {len(approval.proposal):,} characters; the card shows the start."
         " The full text is attached in this card's thread."
     )
-
-
-ENGINES = {"temporal": "Temporal", "dbos": "DBOS"}
-
-
-def workflow_part(workflow: str) -> str:
-    """" · workflow `refund-7` (Refund, Temporal)" for a program's durable workflow (its id a link to the engine's
-    page of it when the program gave one); "" for none. Every part is the program's: untrusted."""
-    try:
-        found = json.loads(workflow) if workflow else None
-    except ValueError:
-        return ""
-    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
-        return ""
-    label = safe(found["id"], 120).replace("`", "'")
-    shown = link(found["url"], found["id"][:120]) if isinstance(found.get("url"), str) else f"`{label}`"
-    engine = str(found.get("engine") or "")
-    about = [safe(str(found.get("type") or ""), 80), escape(ENGINES.get(engine, clean(engine)[:20]))]
-    return f" · workflow {shown} ({', '.join(part for part in about if part)})"
 
 
 def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
@@ -235,11 +218,11 @@ def timeout_meaning(outcome: str) -> str:
     return "approved" if outcome == "approve" else "rejected"
 
 
-def _who_decides(approval: ApprovalRecord) -> Block | None:
+def _who_decides(approval: ApprovalRecord, names: Names) -> Block | None:
     parts: list[str] = []
     if approval.approvers:
-        parts.append(f"Who may decide: {people_refs(approval.approvers)}")
-    quorum = quorum_line(approval)
+        parts.append(f"Who may decide: {people_refs(approval.approvers, names)}")
+    quorum = quorum_line(approval, names)
     if quorum:
         parts.append(quorum)
     escalated = escalated_line(approval)
@@ -251,19 +234,19 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     return context_block(" · ".join(parts)) if parts else None
 
 
-def quorum_line(approval: ApprovalRecord) -> str:
+def quorum_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """How far a quorum is, e.g. "*1 of 2 approvals*: @bob" ("" when one approval decides)."""
     if approval.required_approvals <= 1:
         return ""
     voters = approval.voters
     line = f"*{len(voters)} of {approval.required_approvals} approvals*"
-    return line + (": " + ", ".join(voter_ref(approval, v) for v in voters) if voters else "")
+    return line + (": " + ", ".join(voter_ref(approval, v, names) for v in voters) if voters else "")
 
 
-def voter_ref(approval: ApprovalRecord, voter: str) -> str:
+def voter_ref(approval: ApprovalRecord, voter: str, names: Names = NO_NAMES) -> str:
     """A voter, or "@bob for @alice" when a delegate voted for them."""
     through = approval.voted_through(voter)
-    return f"{user_ref(through)} for {user_ref(voter)}" if through else user_ref(voter)
+    return f"{user_ref(through, names)} for {user_ref(voter, names)}" if through else user_ref(voter, names)
 
 
 def deadline_line(approval: ApprovalRecord) -> str:
@@ -283,14 +266,15 @@ SHARED_LINE = (
 
 
 def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, frozen: str = "",
-                          pages: str = "") -> list[Block]:
+                          pages: str = "", names: Names = NO_NAMES) -> list[Block]:
     """The pending card: who asked, from where, the task, the proposal (or the tool call and its
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
     Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
     schema. `shared`: the card is in a channel shared with other organizations (Slack Connect), which it says.
     `frozen`: its scope is frozen (`/agent freeze`), in the freeze's words: the card says Approve is refused.
-    `pages`: the bot's pages' base URL, for the link to the whole change of an ask with artefacts."""
-    who = _who_decides(approval)
+    `pages`: the bot's pages' base URL, for the link to the whole change of an ask with artefacts. `names`: the
+    Teams-only people it names, by name (`CardService.names`; `user_ref` shows them), here and in the decided forms."""
+    who = _who_decides(approval, names)
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval, pages=pages),
@@ -370,13 +354,13 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None, c
     return made
 
 
-def decision_line(approval: ApprovalRecord) -> str:
+def decision_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
-    who = user_ref(approval.decided_by)
+    who = user_ref(approval.decided_by, names)
     if approval.on_behalf:
-        who += f" for {user_ref(approval.on_behalf)}"
+        who += f" for {user_ref(approval.on_behalf, names)}"
     if approval.status == "approved" and len(approval.voters) > 1:
-        refs = [voter_ref(approval, v) for v in approval.voters]
+        refs = [voter_ref(approval, v, names) for v in approval.voters]
         who = ", ".join(refs[:-1]) + " and " + refs[-1]
     after = format_duration(max(0.0, approval.decided_at - approval.created_at))
     if approval.status == "approved":
@@ -396,11 +380,12 @@ def decision_line(approval: ApprovalRecord) -> str:
     return ":hourglass_flowing_sand: Waiting for a decision"
 
 
-def build_outcome_blocks(approval: ApprovalRecord, *, tell: bool = True) -> tuple[str, list[Block]]:
+def build_outcome_blocks(approval: ApprovalRecord, *, tell: bool = True,
+                         names: Names = NO_NAMES) -> tuple[str, list[Block]]:
     """The decision told to whoever asked (in the run's thread, or a direct message for a program's requester):
     a mention of the requester (when `tell`, and someone else decided), what was decided, by whom, and the
     reason, feedback or edited arguments. Returns (notification text: fixed words, ids and mentions only; blocks)."""
-    line = decision_line(approval)
+    line = decision_line(approval, names)
     requester = approval.requester
     if tell and SLACK_ID.fullmatch(requester) and requester != approval.decided_by:
         line = f"{user_ref(requester)} {line}"
@@ -429,13 +414,13 @@ def build_replaced_blocks(approval: ApprovalRecord, *, pages: str = "") -> list[
     ]
 
 
-def build_decided_blocks(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
+def build_decided_blocks(approval: ApprovalRecord, *, pages: str = "", names: Names = NO_NAMES) -> list[Block]:
     """The card after its decision: same content (`pages`: as the pending card's), no buttons, and what was
     decided."""
     blocks: list[Block] = [
         {"type": "header", "text": plain(decided_title(approval), HEADER_LIMIT)},
         *_approval_body(approval, pages=pages),
-        {"type": "section", "text": mrkdwn(decision_line(approval))},
+        {"type": "section", "text": mrkdwn(decision_line(approval, names))},
     ]
     more = show_all(approval)
     if more:

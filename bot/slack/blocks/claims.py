@@ -1,13 +1,15 @@
 """What the asker says, shown as said, never as fact (#79.6): the agent's stated reason ("The agent says: …"), a
-program's title as its own words, and the plain one-sentence summary of what the approval does
-(`bot.core.plain_summary`, or a model's, labelled so). Every part is untrusted, made inert by
+program's title as its own words, the durable workflow it names, and the plain one-sentence summary of what the
+approval does (`bot.core.plain_summary`, or a model's, labelled so). Every part is untrusted, made inert by
 `bot.slack.blocks.text`. Used by the card (and its DM copies and decided form) and the App Home alike."""
 
 from __future__ import annotations
 
+import json
+
 from bot.core.plain_summary import plain_summary, tool_description
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.text import safe, user_ref
+from bot.slack.blocks.text import clean, escape, link, safe, user_ref
 
 CLAIM_CHARS = 480
 SUMMARY_CHARS = 600
@@ -41,3 +43,22 @@ def edited_line(approval: ApprovalRecord) -> str:
     if approval.pending or not any(item.get("edited") is True for item in approval.artifact_items):
         return ""
     return f":pencil2: The change was edited by {user_ref(approval.decided_by)} (Revise): this is the edited one"
+
+
+ENGINES = {"temporal": "Temporal", "dbos": "DBOS"}
+
+
+def workflow_part(workflow: str) -> str:
+    """" · workflow `refund-7` (Refund, Temporal)" for a program's durable workflow (its id a link to the engine's
+    page of it when the program gave one); "" for none. Every part is the program's: untrusted."""
+    try:
+        found = json.loads(workflow) if workflow else None
+    except ValueError:
+        return ""
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        return ""
+    label = safe(found["id"], 120).replace("`", "'")
+    shown = link(found["url"], found["id"][:120]) if isinstance(found.get("url"), str) else f"`{label}`"
+    engine = str(found.get("engine") or "")
+    about = [safe(str(found.get("type") or ""), 80), escape(ENGINES.get(engine, clean(engine)[:20]))]
+    return f" · workflow {shown} ({', '.join(part for part in about if part)})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
@@ -34,9 +34,8 @@ from bot.slack.blocks.approval_card import (
     proposal_text,
     quorum_line,
     timeout_meaning,
-    workflow_part,
 )
-from bot.slack.blocks.claims import claim_line, summary_line, task_label
+from bot.slack.blocks.claims import claim_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line, sla_line
 from bot.slack.blocks.oversight import DIGEST_TITLE, digest_lines
@@ -47,6 +46,7 @@ from bot.slack.blocks.text import (
     HEADER_LIMIT,
     TEXT_LIMIT,
     Block,
+    Names,
     channel_ref,
     context_block,
     date_ref,
@@ -93,6 +93,7 @@ class HomeContent:
     channels_total: int = 0  # how many channels they administer in all (0: not an admin: no such section)
     passkeys: Sequence[Passkey] = ()  # their passkeys (step-up), the oldest first
     frozen: Sequence[Frozen] = ()  # the frozen scopes (`/agent freeze`), shown first (admins only)
+    names: Names = field(default_factory=dict)  # the Teams-only people these approvals name, by name (`user_ref`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ def _waiting_blocks(content: HomeContent) -> list[Block]:
     if paged:
         blocks.append(context_block(_page_line(first, len(shown), total)))
     for approval in shown:
-        blocks.extend(_waiting_item(approval, now=content.now))
+        blocks.extend(_waiting_item(approval, now=content.now, names=content.names))
     if paged:
         blocks.extend(_page_buttons(page, total))
     return blocks
@@ -223,7 +224,7 @@ def _page_buttons(page: int, total: int) -> list[Block]:
     return blocks
 
 
-def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
+def _waiting_item(approval: ApprovalRecord, *, now: float, names: Names) -> list[Block]:
     """One waiting approval in 5 blocks and a divider: what is asked, by whom, from where and when; the
     task; the proposal (arguments, code) cut to fit; the deadline and notes; the card's buttons, and
     "Full text" when the proposal was cut ("Details" when its policy asks to open them before approving)."""
@@ -234,13 +235,13 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
         {"type": "section", "text": mrkdwn(asked_line(approval, now=now))},
         {"type": "section", "text": untrusted(approval.task, label=task_label(approval), limit=HOME_TASK)},
         {"type": "section", "text": proposal_text(approval, limit=HOME_SHOWN)},
-        {"type": "context", "elements": _item_notes(approval)},
+        {"type": "context", "elements": _item_notes(approval, names)},
         {"type": "actions", "block_id": f"home_{approval.id[:64]}", "elements": [*decision_buttons(approval), *full]},
         {"type": "divider"},
     ]
 
 
-def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
+def _item_notes(approval: ApprovalRecord, names: Names) -> list[dict[str, Any]]:
     """The deadline and what a timeout means, who may decide and the quorum so far, who edited the arguments, why
     Approve is not offered, its service level, the policy that routed it and why, and why a human is asked (at most 5
     context elements), as its card says."""
@@ -250,8 +251,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
         then = timeout_meaning(approval.timeout_outcome)
         line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"
     if approval.approvers:
-        line += f" · Who may decide: {people_refs(approval.approvers)}"
-    quorum = quorum_line(approval)
+        line += f" · Who may decide: {people_refs(approval.approvers, names)}"
+    quorum = quorum_line(approval, names)
     if quorum:
         line += f" · {quorum}"
     escalated = escalated_line(approval)
@@ -310,14 +311,16 @@ def _recent_blocks(content: HomeContent) -> list[Block]:
     recent = content.recent[:HOME_LIST_SIZE]
     if not recent:
         return [header("Recently decided by you"), {"type": "section", "text": mrkdwn("Nothing yet.")}]
-    return [header("Recently decided by you"), *packed_sections([_recent_line(a) for a in recent], most=5)]
+    lines = [_recent_line(a, content.names) for a in recent]
+    return [header("Recently decided by you"), *packed_sections(lines, most=5)]
 
 
-def _recent_line(approval: ApprovalRecord) -> str:
+def _recent_line(approval: ApprovalRecord, names: Names) -> str:
     """What was decided (kind or tool, run), what happened to it, and when; a quorum still pending: the votes so far
     (yours among them)."""
     when = f" · {date_ref(approval.decided_at)}" if approval.decided_at else ""
-    said = f"your approval counted, {quorum_line(approval)}" if approval.pending else decision_line(approval)
+    said = f"your approval counted, {quorum_line(approval, names)}" if approval.pending else \
+        decision_line(approval, names)
     return f"{item_summary(approval)} · run {run_code(approval.run_id)}: {said}{when}"
 
 

@@ -17,7 +17,7 @@ from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.service_levels import urgency
 from bot.core.setting_kinds import Channel, People, RiskWords, TeamsTarget
-from bot.slack.blocks.approval_card import workflow_part
+from bot.slack.blocks.claims import workflow_part
 from bot.slack.blocks.nudges import sla_word
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref

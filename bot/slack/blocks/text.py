@@ -5,17 +5,19 @@ control characters and direction overrides, escaped, cut to Slack's limits, and 
 with `verbatim: true`: it never becomes live Slack markup (no mention, no link, no broken card), and it
 still shows as typed. Slack's mrkdwn treats only `&`, `<` and `>` as control characters, so escaping those
 three is all it takes. Live markup (mentions, channel links, dates) is made only here, and only from ids
-that match Slack's id format.
+that match Slack's id format. A person is shown by `user_ref` alone: a Slack user's mention, a Teams-only person
+(`teams:<object id>`) by their name (untrusted: `name_text`, inert even as bold or italics) and "(Teams)".
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.core.records import SLACK_ID
+from bot.core.teams import is_teams_person
 
 Block = dict[str, Any]
 
@@ -27,11 +29,17 @@ TASK_LIMIT = 600
 SECTION_LIMIT = 2900  # one section's text in a list of lines (Slack: 3000)
 TEXT_BUDGET = 11000  # all the text of one message's blocks (Slack refuses a message over 12,000)
 FEEDBACK_LIMIT = 1500
+NAME_LIMIT = 80  # a person's name shown in a line
+TEAMS_MARK = " (Teams)"  # after a Teams-only person's name
+Names = Mapping[str, str]  # a Teams-only person's id -> their name (`CardService.names`), for `user_ref`
+NO_NAMES: Names = {}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _CUT = "… (cut)"
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
 _FENCE_LANG = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
+# mrkdwn's formatting marks (bold, italics, strike, code) as look-alikes that mark nothing, for a name in a line
+_MARKS = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 
 
 def escape(text: str) -> str:
@@ -128,9 +136,20 @@ def line_sections(lines: Iterable[str], budget: int) -> tuple[list[Block], int]:
     return [{"type": "section", "text": mrkdwn("\n".join(chunk))} for chunk in sections if chunk], shown
 
 
-def user_ref(user_id: str) -> str:
-    """A mention of a Slack user id we received from Slack; anything else is shown inert."""
-    return f"<@{user_id}>" if SLACK_ID.fullmatch(user_id) else escape(clean(user_id)) or "someone"
+def user_ref(user_id: str, names: Names = NO_NAMES) -> str:
+    """A person as every Slack surface shows them: a mention of a Slack user id we received from Slack; a Teams-only
+    person (`teams:<object id>`) by the name `names` gives them (the Teams file's, else Teams': untrusted, inert) with
+    "(Teams)" after it; anything else (a Teams person with no name known) shown inert."""
+    if SLACK_ID.fullmatch(user_id):
+        return f"<@{user_id}>"
+    name = name_text(names.get(user_id, "")) if is_teams_person(user_id) else ""
+    return name + TEAMS_MARK if name else escape(clean(user_id)) or "someone"
+
+
+def name_text(name: str, limit: int = NAME_LIMIT) -> str:
+    """A name someone chose (untrusted) made inert within a mrkdwn line: `safe`, with mrkdwn's formatting marks
+    (`*`, `_`, `~`, `` ` ``) as look-alikes that format nothing; "" for a blank one."""
+    return safe(" ".join(clean(name).split()).translate(_MARKS), limit)
 
 
 _SAFE_URL = re.compile(r"^https://[^\s<>|]{1,2000}$")
@@ -160,11 +179,12 @@ def message_link(url: str, label: str) -> str:
     return f"<{url}|{escape(clean(label))}>" if url and _WORKSPACE_URL.match(url.split("/archives/")[0]) else label
 
 
-def people_refs(ids: Sequence[str]) -> str:
-    """Mentions of users and user groups by id ("anyone" when there are none)."""
+def people_refs(ids: Sequence[str], names: Names = NO_NAMES) -> str:
+    """Mentions of users and user groups by id, Teams-only people by name (`user_ref`); "anyone" when there are
+    none."""
     if not ids:
         return "anyone"
-    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.fullmatch(i) else user_ref(i) for i in ids]
+    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.fullmatch(i) else user_ref(i, names) for i in ids]
     return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
 
 

@@ -255,7 +255,8 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
     ):
         return False
     missing = [a for a in result.approval.approvers if a in services.directory.missing] if result.approval else []
-    tell(services, click, refusal_text(result, missing=missing))
+    names = await services.cards.names(result.approval) if result.approval else {}
+    tell(services, click, refusal_text(result, missing=missing, names=names))
     return True
 
 

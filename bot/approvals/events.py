@@ -56,9 +56,11 @@ class CardPosted:
 
 @dataclass(frozen=True, slots=True)
 class VoteCounted:
-    """A person's approve of `approval` counted toward its quorum, not yet reached (`approval`: with the votes)."""
+    """A person's approve of `approval` counted toward its quorum, not yet reached (`approval`: with the votes);
+    `surface`: where they clicked when not Slack (`teams`, as the vote's audit entry says), "" for Slack."""
 
     approval: ApprovalRecord
+    surface: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -426,16 +426,16 @@ class ApprovalService:
         """Whether `user` may decide it from this card (None: their Home, Teams) now (`allowed`), by the same rules."""
         return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
 
-    def redraw_after(self, result: DecideResult) -> bool:
-        """Bring every card up to date after a decision or vote (the run continued if its worker is gone); False
-        when nothing was decided."""
+    def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:
+        """Bring every card up to date after a decision or vote (`surface`: where it was clicked, when not Slack: its
+        `VoteCounted` says it; the run continued if its worker is gone); False when nothing was decided."""
         if result.approval is None or result.status not in ("ok", "vote"):
             return False
         if result.status == "ok":
             self.on_decided(result.approval, owner_heard=result.owner_heard)
         else:
             self.cards.schedule(result.approval)
-            self.events.publish(VoteCounted(result.approval))
+            self.events.publish(VoteCounted(result.approval, surface=surface))
         return True
 
     async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:

@@ -149,7 +149,7 @@ class Confirmation:
         # the surface of the click this link answers, as the link kept it (never the page's request's)
         result = await self._approvals.decide(approval.id, outcome="approved", user=found.user, card=None,
                                               assurance=assurance, surface=found.surface)
-        if not self._approvals.redraw_after(result):
+        if not self._approvals.redraw_after(result, surface=found.surface):
             raise StepUpError(409, refusal_text(result))
         await self._store.passkeys.voted(found, passkey)
         self._counted("confirmed")

@@ -144,7 +144,7 @@ class Invokes:
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
                                              feedback=revised.feedback, surface=SURFACE,
                                              edit_hidden=revised.edit_hidden)
-        self.approvals.redraw_after(result)
+        self.approvals.redraw_after(result, surface=SURFACE)
         actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
             approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
         return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))

@@ -1,8 +1,8 @@
 """A Teams approver's step-up vote, confirmed on the bot's page, names its surface (issue 81: "the audit names the
 person and the surface"): a real worker serving Slack and Teams, the local Bot Connector, the step-up pages signed
 in with Slack, a software authenticator. The page's one-time link keeps the surface of the click it answers, so the
-vote's and the decision's audit entries say `surface: teams` for a Teams click and nothing for a Slack one, whatever
-the page's request says."""
+vote's and the decision's audit entries (and the core's `VoteCounted`) say `surface: teams` for a Teams click and
+nothing for a Slack one, whatever the page's request says."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.approvals import VoteCounted
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
 from tests.conftest import BOB, CAROL, SALES, Worker
@@ -62,6 +63,8 @@ async def test_a_step_up_vote_confirmed_on_the_page_names_the_surface_clicked(
         store = worker.services.store
         for key, value in (("approvers", f"{BOB},{CAROL}"), ("required_approvals", "2"), ("step_up", "always")):
             assert await store.settings.set(SALES, key, value, by="operator") is None
+        counted: list[VoteCounted] = []  # the core's event of a vote that did not decide, naming its surface
+        worker.services.approvals.events.subscribe(lambda e: counted.append(e) if isinstance(e, VoteCounted) else None)
         client = Client(worker, (await new_key(worker)).key)
         asked = [await client.ask(tool_ask()) for _ in range(2)]
         assert [status for status, _ in asked] == [201, 201], asked
@@ -89,6 +92,7 @@ async def test_a_step_up_vote_confirmed_on_the_page_names_the_surface_clicked(
             assert "surface" not in of(votes, approval_id, CAROL)
         assert "surface" not in of(decisions, first, CAROL)
         assert of(decisions, second, BOB)["surface"] == "teams"
+        assert sorted((e.approval.id == first, e.surface) for e in counted) == [(False, ""), (True, "teams")]
         assert all(e.get("amr") == "pop mfa" for e in (*votes, *decisions) if e.get("approval") in (first, second))
     finally:
         await worker.stop()

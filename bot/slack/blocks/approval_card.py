@@ -225,10 +225,10 @@ def _who_decides(approval: ApprovalRecord, names: Names) -> Block | None:
     quorum = quorum_line(approval, names)
     if quorum:
         parts.append(quorum)
-    escalated = escalated_line(approval)
+    escalated = escalated_line(approval, names)
     if escalated:
         parts.append(escalated)
-    fatigue = fatigue_line(approval)
+    fatigue = fatigue_line(approval, names)
     if fatigue:
         parts.append(fatigue)
     return context_block(" · ".join(parts)) if parts else None

@@ -255,7 +255,7 @@ def _item_notes(approval: ApprovalRecord, names: Names) -> list[dict[str, Any]]:
     quorum = quorum_line(approval, names)
     if quorum:
         line += f" · {quorum}"
-    escalated = escalated_line(approval)
+    escalated = escalated_line(approval, names)
     if escalated:
         line += f" · {escalated}"
     if approval.edited_by:

@@ -13,7 +13,7 @@ from bot.core.durations import format_duration
 from bot.core.fatigue import held_until, passed_over
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import at_risk_after, state_of
-from bot.slack.blocks.text import date_ref, message_link, people_refs, safe, user_ref
+from bot.slack.blocks.text import NO_NAMES, Names, date_ref, message_link, people_refs, safe, user_ref
 
 
 def who_may_decide(mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
@@ -59,12 +59,12 @@ def escalation_text(approval: ApprovalRecord, *, mentions: Sequence[str], delega
     return line
 
 
-def escalated_line(approval: ApprovalRecord) -> str:
-    """The card's note, e.g. "Escalated to @oncall after 30m" ("" when not escalated)."""
+def escalated_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
+    """The card's note, e.g. "Escalated to @oncall after 30m" ("" when not escalated); `names`: `user_ref`'s."""
     if not approval.escalated_at:
         return ""
     after = format_duration(approval.escalate_after)
-    return f":arrow_double_up: Escalated to {people_refs(approval.escalate_to)} after {after}"
+    return f":arrow_double_up: Escalated to {people_refs(approval.escalate_to, names)} after {after}"
 
 
 def sla_line(approval: ApprovalRecord) -> str:
@@ -88,14 +88,14 @@ def sla_word(approval: ApprovalRecord) -> str:
     return "" if approval.sla_seconds <= 0 else state_of(approval.sla_state).replace("_", " ")
 
 
-def fatigue_line(approval: ApprovalRecord) -> str:
+def fatigue_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """Who it was not sent to, being over the channel's `max_asks_per_hour` (bot/approvals/fatigue.py), "" when
     nobody: ":arrows_counterclockwise: Sent to @bob: @ana has had 30 cards this hour", or that it is held for them all
     until the next hour (HH:00 UTC), nobody under it being left."""
     how, over = passed_over(approval.fatigue)
     if not over:
         return ""
-    had = ", ".join(f"{user_ref(person)} has had {count} cards this hour" for person, count in over.items())
+    had = ", ".join(f"{user_ref(person, names)} has had {count} cards this hour" for person, count in over.items())
     if how == "waiting":
         at = time.strftime("%H:00", time.gmtime(held_until(approval)))
         deciders = [a for a in approval.approvers if a != approval.requester or approval.allow_self_approval]
@@ -103,7 +103,7 @@ def fatigue_line(approval: ApprovalRecord) -> str:
                else "too few approvers are under their budget for its quorum")
         return (f":hourglass: Held for the next hour: {why} ({had}; `max_asks_per_hour`). They will be sent it"
                 f" together at {at} UTC")
-    return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers)}: {had}"
+    return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers, names)}: {had}"
 
 
 HELD_EVENT = "hitl_fatigue_batch"  # the metadata of a batch of approvals held for the next hour: {hour, approvals}

@@ -144,7 +144,8 @@ def _check(bundle: PolicyBundle) -> int:
         routing = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
                    f"quorum {policy.quorum}" if policy.quorum else "", f"channel {policy.channel}" if policy.channel
                    else "", f"timeout {format_duration(policy.timeout)}" if policy.timeout is not None else "",
-                   "step_up" if policy.step_up else "", "shadow" if policy.shadow else ""]
+                   "step_up" if policy.step_up else "", "shadow" if policy.shadow else "",
+                   "at a vote: who decides" if policy.decider else ""]
         notes = "; ".join(part for part in routing if part)
         print(f"  {policy.id}  {policy.outcome}  {policy.file}:{policy.line}" + (f"  [{notes}]" if notes else "")
               + (f"  {policy.reason}" if policy.reason else ""))

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from bot.core.tasks import Background
 from bot.policy.bundle import PolicyBundle, PolicyError, bundle_texts, content_hash, load_bundle
-from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
+from bot.policy.decide import DeciderRequest, Evaluator, PolicyRequest, PolicyVerdict
 from bot.policy.windows import WindowMark
 from bot.store import Store, persistently
 
@@ -122,6 +122,14 @@ class PolicyEngine:
         verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})
         self.evaluations += 1
         return Judged(verdict, marks if self.store is not None else (), bundle)
+
+    def judge_decider(self, request: DeciderRequest) -> Judged | None:
+        """The decider policies' verdict on a person's vote (`Evaluator.evaluate_vote`), by the bundle current now
+        (one added while an approval waits applies to its next vote); None when none applies to its action."""
+        evaluator = self._evaluator
+        if not evaluator.has_voters(request.action):
+            return None
+        return Judged(evaluator.evaluate_vote(request), (), evaluator.bundle)
 
     # loading ---------------------------------------------------------------------------------------------
     def start(self, background: Background) -> None:

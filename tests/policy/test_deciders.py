@@ -14,14 +14,8 @@ from bot.approvals.refusals import refusal_text
 from bot.policy.bundle import PolicyError, load_bundle
 from bot.policy.decide import DeciderRequest, Evaluator, PolicyRequest
 from bot.store import DecideResult
-from tests.support.policies import write_bundle
+from tests.support.policies import BIG_REFUNDS_IN_SLACK, write_bundle
 
-BIG_REFUNDS = '''
-@id("big-refunds-decided-in-slack")
-@reason("a refund over $10,000 is approved in Slack, where step-up and attestations are")
-forbid (principal is Person, action == Action::"refund", resource)
-when { principal.surface == "teams" && context.vote == "approve" && context.args.amount_cents > 1000000 };
-'''
 NO_CODE = '''
 @id("no-code")
 @reason("no code runs here")
@@ -46,7 +40,7 @@ def evaluator(tmp_path: Path, *texts: str, shadow_all: bool = False) -> Evaluato
 def test_a_policy_whose_principal_is_a_person_is_asked_only_at_a_vote(tmp_path: Path) -> None:
     scoped = '@id("bob-never")\nforbid (principal == Person::"U0BOB", action, resource);\n'
     within = '@id("in")\nforbid (principal is Person in Person::"U0BOB", action, resource);\n'
-    bundle = load_bundle(write_bundle(tmp_path, {"a.cedar": BIG_REFUNDS + NO_CODE + scoped + within}))
+    bundle = load_bundle(write_bundle(tmp_path, {"a.cedar": BIG_REFUNDS_IN_SLACK + NO_CODE + scoped + within}))
     deciders = {i for i, p in bundle.policies.items() if p.decider}
     assert deciders == {"big-refunds-decided-in-slack", "bob-never", "in"}
     judge = Evaluator(bundle)
@@ -87,7 +81,7 @@ def test_what_does_not_load_as_a_decider_policy_is_named_by_file_and_line(tmp_pa
 
 
 def test_a_big_refund_approved_in_teams_is_refused_with_the_policy_s_words(tmp_path: Path) -> None:
-    judge = evaluator(tmp_path, BIG_REFUNDS)
+    judge = evaluator(tmp_path, BIG_REFUNDS_IN_SLACK)
     refused = judge.evaluate_vote(VOTE)
     assert (refused.outcome, refused.ids, refused.error) == ("deny", ("big-refunds-decided-in-slack",), "")
     assert refused.reason == ("Policy big-refunds-decided-in-slack: a refund over $10,000 is approved in Slack, where"
@@ -120,8 +114,9 @@ def test_an_evaluation_error_refuses_an_approve_or_revise_never_only_a_reject(tm
 
 
 def test_shadow_decider_policies_refuse_nothing_and_say_what_they_would(tmp_path: Path) -> None:
-    trial = BIG_REFUNDS.replace('@id("big-refunds-decided-in-slack")', '@id("trial")\n@mode("shadow")')
-    for judge in (evaluator(tmp_path / "one", trial), evaluator(tmp_path / "all", BIG_REFUNDS, shadow_all=True)):
+    trial = BIG_REFUNDS_IN_SLACK.replace('@id("big-refunds-decided-in-slack")', '@id("trial")\n@mode("shadow")')
+    everything = evaluator(tmp_path / "all", BIG_REFUNDS_IN_SLACK, shadow_all=True)  # POLICY_MODE=shadow
+    for judge in (evaluator(tmp_path / "one", trial), everything):
         verdict = judge.evaluate_vote(VOTE)
         assert verdict.outcome == "none" and verdict.shadow is not None
         assert verdict.shadow.outcome == "deny" and len(verdict.shadow.ids) == 1

@@ -3,7 +3,9 @@ unchanged"): a real worker serving Slack and Teams with the policy page's exampl
 $10,000 is approved in Slack), a program asking through the Approvals API. A Teams approver's Approve of a big refund
 is refused (the card back with the policy's words and their Reject, the audit naming them, the surface and the
 policy), the same person's Approve in Slack counts, a Teams Reject still counts, a small refund's Teams Approve counts;
-a policy refusing a Slack click says so ephemerally, in words that stay inert."""
+a policy refusing a Slack click says so ephemerally, in words that stay inert; a policy that cannot be evaluated
+refuses an Approve (Cedar's error said and audited), never a Reject; a shadow one refuses nothing and audits what it
+would have refused."""
 
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ UNDER_REVIEW = '''
 @reason("order {args.order} is under review: nobody approves its refund")
 forbid (principal is Person, action == Action::"refund", resource)
 when { context.vote == "approve" && context.args.order like "REVIEW-*" };
+
+@id("trial-no-teams-refunds")
+@mode("shadow")
+@reason("on trial: refunds approved in Slack only")
+forbid (principal is Person, action == Action::"refund", resource)
+when { principal.surface == "teams" && context.args.order like "TRIAL-*" };
 '''
 
 
@@ -91,3 +99,27 @@ async def test_a_policy_refusing_a_slack_click_says_so_ephemerally(world: World)
     assert await status_of(world, approval) == ("pending", [])
     [entry] = await refusals(world, approval)
     assert (entry["by"], entry["surface"], entry["policies"]) == (BOB, "slack", "orders-under-review")
+
+
+async def test_an_evaluation_error_refuses_a_teams_approve_but_not_its_reject(world: World) -> None:
+    approval = await world.ask(title="Refund order A-2", tool={"name": "refund", "arguments": {"order": "A-2"}})
+    activity = await world.teams_card(approval)
+    body = await world.execute(activity, world.dana, APPROVE, approval)  # no amount_cents: the policy cannot say
+    said = shown_notice(body["value"])
+    assert said.startswith(f"Policy {POLICY}: could not be evaluated (") and "amount_cents" in said
+    assert await status_of(world, approval) == ("pending", [])
+    [entry] = await refusals(world, approval)
+    assert entry["by"] == world.dana_person and "amount_cents" in entry["error"]
+    await world.execute(activity, world.dana, "reject", approval, reason="no amount given")
+    assert (await status_of(world, approval))[0] == "rejected"
+
+
+async def test_a_shadow_decider_policy_refuses_nothing_and_audits_what_it_would(world: World) -> None:
+    approval = await refund(world, 5000, order="TRIAL-1")
+    activity = await world.teams_card(approval)
+    await world.execute(activity, world.dana, APPROVE, approval)
+    assert (await status_of(world, approval))[0] == "approved"
+    [shadow] = [e for e in await audit_events(world.worker, "policy_shadow") if e.get("approval") == approval]
+    assert (shadow["by"], shadow["would"], shadow["surface"], shadow["vote"]) == (
+        world.dana_person, "refuse", "teams", "approve")
+    assert "trial-no-teams-refunds" in shadow["policy"] and await refusals(world, approval) == []

@@ -126,3 +126,20 @@ def test_shadow_decider_policies_refuse_nothing_and_say_what_they_would(tmp_path
 def test_a_policy_refusal_is_said_inert_in_slack(tmp_path: Path) -> None:
     said = refusal_text(DecideResult("policy", None, refused="Policy x: not <!channel> for *you*"))
     assert said == "Policy x: not &lt;!channel&gt; for *you*. Nothing changed."
+
+
+def test_a_cedar_schema_declaring_person_validates_a_decider_policy(tmp_path: Path) -> None:
+    schema = """entity Agent;
+entity Run { requester: String };
+entity Person { surface: String, team: String, enterprise: String };
+entity Channel;
+type Context = { args: { amount_cents: Long }, kind: String, requester: String, window: {},
+                 time: { hour_utc: Long, weekday: Long }, mode: String, risk_word: String, vote: String };
+action refund appliesTo { principal: [Agent, Run, Person], resource: Channel, context: Context };
+"""
+    folder = write_bundle(tmp_path, {"schema.cedarschema": schema, "who.cedar": BIG_REFUNDS_IN_SLACK})
+    assert load_bundle(folder).policies["big-refunds-decided-in-slack"].decider
+    (folder / "schema.cedarschema").write_text(schema.replace("Person];", "];").replace("Run, Person", "Run"))
+    with pytest.raises(PolicyError) as refused:
+        load_bundle(folder)
+    assert str(refused.value).startswith("who.cedar:2:")

@@ -123,3 +123,15 @@ async def test_a_shadow_decider_policy_refuses_nothing_and_audits_what_it_would(
     assert (shadow["by"], shadow["would"], shadow["surface"], shadow["vote"]) == (
         world.dana_person, "refuse", "teams", "approve")
     assert "trial-no-teams-refunds" in shadow["policy"] and await refusals(world, approval) == []
+
+
+async def test_a_vote_without_a_surface_by_a_person_only_in_teams_is_asked_as_teams(world: World) -> None:
+    """The step-up page's vote (bot/stepup/votes.py: `decide(..., card=None)`, no surface passed) by a person known only
+    in Teams is asked as a Teams vote: the policy refuses it there too."""
+    approval = await refund(world, 2_000_000)
+    result = await world.worker.services.approvals.decide(approval, outcome="approved", user=world.dana_person,
+                                                           card=None)
+    assert result.status == "policy" and result.refused == WORDS
+    assert await status_of(world, approval) == ("pending", [])
+    [entry] = await refusals(world, approval)
+    assert (entry["by"], entry["surface"]) == (world.dana_person, "teams")

@@ -5,17 +5,18 @@ is refused (the card back with the policy's words and their Reject, the audit na
 policy), the same person's Approve in Slack counts, a Teams Reject still counts, a small refund's Teams Approve counts;
 a policy refusing a Slack click says so ephemerally, in words that stay inert; a policy that cannot be evaluated
 refuses an Approve (Cedar's error said and audited), never a Reject; a shadow one refuses nothing and audits what it
-would have refused."""
+would have refused; one added while an approval waits applies to its next vote, the votes counted before stay."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import BOB
-from tests.support.hitl import audit_events, click, nth_card
-from tests.support.policies import BIG_REFUNDS_IN_SLACK
+from tests.conftest import BOB, SALES
+from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.policies import BIG_REFUNDS_IN_SLACK, quick_reloads
 from tests.support.teams import APPROVE, World, shown_notice, verbs
 
 POLICY = "big-refunds-decided-in-slack"
@@ -31,6 +32,14 @@ when { context.vote == "approve" && context.args.order like "REVIEW-*" };
 @reason("on trial: refunds approved in Slack only")
 forbid (principal is Person, action == Action::"refund", resource)
 when { principal.surface == "teams" && context.args.order like "TRIAL-*" };
+'''
+
+
+EMAIL_IN_SLACK = '''
+@id("emails-approved-in-slack")
+@reason("email is approved in Slack")
+forbid (principal is Person, action == Action::"send_email", resource)
+when { principal.surface == "teams" && context.vote == "approve" };
 '''
 
 
@@ -135,3 +144,21 @@ async def test_a_vote_without_a_surface_by_a_person_only_in_teams_is_asked_as_te
     assert await status_of(world, approval) == ("pending", [])
     [entry] = await refusals(world, approval)
     assert (entry["by"], entry["surface"]) == (world.dana_person, "teams")
+
+
+async def test_a_policy_added_while_an_approval_waits_applies_to_its_next_vote(world: World) -> None:
+    store = world.worker.services.store
+    assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
+    approval = await world.ask()  # an email: no policy about who decides names it yet
+    activity = await world.teams_card(approval)
+    await world.execute(activity, world.dana, APPROVE, approval)
+    assert await status_of(world, approval) == ("pending", [world.dana_person])  # Dana's vote counted
+    engine = quick_reloads(world.worker.services.approvals.policies)
+    (Path(engine.bundle.directory) / "email.cedar").write_text(EMAIL_IN_SLACK)
+    await until(lambda: "emails-approved-in-slack" in engine.bundle.policies, within=15, what="the new bundle")
+    body = await world.execute(activity, world.bob, APPROVE, approval)  # Bob's, in Teams: refused now
+    said = shown_notice(body["value"])
+    assert said == "Policy emails-approved-in-slack: email is approved in Slack. Nothing changed."
+    assert await status_of(world, approval) == ("pending", [world.dana_person])  # the vote counted before stays
+    await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)
+    assert await status_of(world, approval) == ("approved", [world.dana_person, BOB])

@@ -1,6 +1,8 @@
 """A worker's policies: the active bundle (`POLICY_DIR`, `POLICY_MODE`), kept current when its files change, and
 the one evaluation every way in goes through (`PolicyEngine.judge`, called by the decision chain's policies link,
-bot/approvals/deciders/policies.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py).
+bot/approvals/deciders/policies.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py); and
+a person's vote asked of the policies about who decides (`PolicyEngine.judge_decider`, by
+bot/approvals/decider_policies.py), by the bundle current at the click.
 
 A bundle that does not load stops a worker at start (`PolicyError`, exit 2 naming the file and line). Later, a
 change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every

@@ -15,6 +15,8 @@
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
     attesting.py   fit to decide: attesting to a brief, an admin's grant and revoke, who owns a brief
+    decider_policies.py  policies about who decides (`principal is Person`), asked at each person's vote before
+                   the decide step: a refusal said and audited, whatever the surface
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules

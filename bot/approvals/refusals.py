@@ -59,6 +59,8 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = (), names: Na
         return _self_text(approval)
     if status == "attestation":  # fit to decide: the words to get one (bot/core/attestations.py)
         return refusal_words(result.attest, page=result.page)
+    if status == "policy":  # a decider policy refused the vote (bot/approvals/decider_policies.py)
+        return f"{safe(result.refused, 1000)}. Nothing changed."
     if status == "frozen":
         why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
         return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"

@@ -40,6 +40,7 @@ from agent_approvals.modes import Verdict
 from bot.approvals.attesting import brief_page, unheld_scope
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
+from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
@@ -123,6 +124,7 @@ class ApprovalService:
         self._metrics = metrics or Metrics()
         self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
         self.revisions = Revisions(chain.hiding)  # a Revise of the arguments as JSON, from any surface
+        self.deciders = DeciderPolicies(policies, store, quiet=REFUSAL_QUIET)  # policies about who decides, at a vote
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""
@@ -320,7 +322,10 @@ class ApprovalService:
                     self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
                 return result
 
-        fit = await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
+        fit = None if dry_run else await self.deciders.refused(  # a decider policy first, then fitness (attestations)
+            approval_id, outcome=outcome, user=user, surface=surface, person=person,
+            check=lambda: self._decided(lambda **more: decide(**{**more, "dry_run": True}), user, person))
+        fit = fit or await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
         result = fit if fit is not None else await self._decided(step, user, person)
         if result.status == "attestation" and not result.attest:  # the decide step found one ended or revoked since
             scope = await unheld_scope(self.store, approval_id, user, now=self.clock())

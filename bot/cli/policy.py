@@ -34,6 +34,14 @@ FIXTURES is a YAML list of cases, each the request the policies see and what the
       team: T0EU                      # the workspace it comes from (context.team; default ""), and its
       enterprise: E0ORG               # Enterprise Grid organisation (context.enterprise; default "")
       expect: ask
+    - name: a person's vote (a policy about who decides: principal is Person)
+      person: U0BOB                   # the voter: a Slack user id, or teams:<object id>
+      surface: teams                  # slack (default) or teams
+      vote: approve                   # approve (default), reject or revise
+      person_team: T0HOME             # principal.team, principal.enterprise as person_enterprise (default "")
+      action: refund                  # the approval's tool, as at its ask; channel, kind, args, requester, time,
+      args: {amount_cents: 2000000}   # team, enterprise as an ask's; asker: the key or run, policies: [ids] that asked
+      expect: deny                    # deny (refused) or none
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ from bot.cli.policy_cases import FixtureError, load_cases
 from bot.core.durations import format_duration
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.policy.bundle import Policy, PolicyBundle, PolicyError, load_bundle
-from bot.policy.decide import Evaluator, PolicyVerdict
+from bot.policy.decide import DeciderRequest, Evaluator, PolicyVerdict
 from bot.policy.replay import ASKED, Explanation, Replayed, explain, recorded_asks, replay
 from bot.policy.windows import WindowSpec
 from bot.report.audit_export import CONTROLS, iso_utc
@@ -144,7 +152,8 @@ def _check(bundle: PolicyBundle) -> int:
         routing = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
                    f"quorum {policy.quorum}" if policy.quorum else "", f"channel {policy.channel}" if policy.channel
                    else "", f"timeout {format_duration(policy.timeout)}" if policy.timeout is not None else "",
-                   "step_up" if policy.step_up else "", "shadow" if policy.shadow else ""]
+                   "step_up" if policy.step_up else "", "shadow" if policy.shadow else "",
+                   "at a vote: who decides" if policy.decider else ""]
         notes = "; ".join(part for part in routing if part)
         print(f"  {policy.id}  {policy.outcome}  {policy.file}:{policy.line}" + (f"  [{notes}]" if notes else "")
               + (f"  {policy.reason}" if policy.reason else ""))
@@ -185,7 +194,8 @@ def _test(bundle: PolicyBundle, path: Path) -> int:
     evaluator = Evaluator(bundle)
     wrong = 0
     for case in cases:
-        verdict = evaluator.evaluate(case.request, case.windows)
+        verdict = evaluator.evaluate_vote(case.request) if isinstance(case.request, DeciderRequest) else (
+            evaluator.evaluate(case.request, case.windows))
         expected = case.expect + (f" ({', '.join(case.ids)})" if case.ids is not None else "")
         if verdict.outcome == case.expect and (case.ids is None or verdict.ids == case.ids):
             print(f"ok        {shown(case.name)}: {_verdict_text(verdict)}")

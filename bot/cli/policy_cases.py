@@ -1,5 +1,6 @@
 """`python -m bot policy test`'s fixtures (bot/cli/policy.py): a YAML list of cases read as the requests the policies
-see, each with what it should decide; a case that is not one is refused naming the file, the case and the key."""
+see, each with what it should decide; a case that is not one is refused naming the file, the case and the key. A case
+with `person:` is a person's vote, asked of the policies about who decides (`DeciderRequest`): `deny` or `none`."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from typing import Any
 import yaml
 
 from bot.policy.bundle import PolicyBundle
-from bot.policy.decide import PolicyRequest, workflow_of
+from bot.policy.decide import DeciderRequest, PolicyRequest, Vote, workflow_of
 
 CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
              "workflow", "team", "enterprise", "expect", "ids")
+VOTE_KEYS = ("name", "person", "surface", "vote", "person_team", "person_enterprise", "requester", "asker", "policies",
+             "action", "channel", "kind", "args", "time", "team", "enterprise", "expect", "ids")
 OUTCOMES = ("allow", "deny", "ask", "none")
+VOTES: tuple[Vote, ...] = ("approve", "reject", "revise")
 _PRINCIPAL = re.compile(r'(Agent|Run)::"([^"\\]+)"')
 _MONDAY = 1704067200  # 2024-01-01 00:00 UTC, a Monday: fixture times are counted from it
 
@@ -29,7 +33,7 @@ class FixtureError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Case:
     name: str
-    request: PolicyRequest
+    request: PolicyRequest | DeciderRequest  # an ask, or a person's vote
     windows: dict[str, int]
     expect: str
     ids: tuple[str, ...] | None
@@ -73,6 +77,8 @@ def _workflow(raw: Any) -> dict[str, str]:
 def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
     if not isinstance(raw, dict):
         raise ValueError("a mapping is expected (name, agent, action, args, expect...)")
+    if "person" in raw:
+        return _vote(raw, default_name=default_name)
     unknown = sorted(set(map(str, raw)) - set(CASE_KEYS))
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(CASE_KEYS)})")
@@ -97,6 +103,37 @@ def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
     )
     return Case(text["name"] or default_name, request, _windows(raw.get("window"), bundle, action), text["expect"],
                 ids)
+
+
+def _vote(raw: dict[Any, Any], *, default_name: str) -> Case:
+    """A person's vote (`person:`), as the policies about who decides see it: `deny` or `none` expected."""
+    unknown = sorted(set(map(str, raw)) - set(VOTE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} in a vote (person: ...; known: {', '.join(VOTE_KEYS)})")
+    text = {key: _text(raw, key) for key in VOTE_KEYS if key not in ("args", "time", "policies", "ids")}
+    if not text["person"] or not text["action"]:
+        raise ValueError("a vote names its person (a Slack user id, or teams:<object id>) and its action")
+    surface, vote, expect = text["surface"] or "slack", text["vote"] or "approve", text["expect"]
+    if surface not in ("slack", "teams"):
+        raise ValueError("surface: use slack or teams")
+    if vote not in VOTES:
+        raise ValueError(f"vote: use {', '.join(VOTES)}")
+    if expect not in ("deny", "none"):
+        raise ValueError("expect: a vote is refused (deny) or not (none)")
+    args, policies = raw.get("args", {}), raw.get("policies", [])
+    if not isinstance(args, dict):
+        raise ValueError("args is a mapping of the call's arguments")
+    if not isinstance(policies, list) or not all(isinstance(i, str) for i in policies):
+        raise ValueError("policies is a list of policy ids")
+    action = text["action"]
+    request = DeciderRequest(
+        person=text["person"], surface=surface, action=action, channel=text["channel"] or "C0ANY",
+        vote=next(v for v in VOTES if v == vote), kind=text["kind"] or (
+            action if action in ("message", "code") else "tool_call"), args=args,
+        person_team=text["person_team"], person_enterprise=text["person_enterprise"], requester=text["requester"],
+        asker=text["asker"], policies=tuple(policies), team=text["team"], enterprise=text["enterprise"],
+        at=_moment(raw.get("time")))
+    return Case(text["name"] or default_name, request, {}, expect, _ids(raw.get("ids")))
 
 
 def _principal(text: dict[str, str]) -> tuple[str, str]:

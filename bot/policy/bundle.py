@@ -14,6 +14,11 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @require_details("true") an ask whose Approve counts only from a person who opened its details (its page, a
                              modal): the card says so, an Approve before is refused and audited
 
+A policy whose scope constrains its principal to `Person` (`principal is Person`, `principal == Person::"U1"`) is
+about who decides (`Policy.decider`): asked at each person's vote, never at an ask, and the other policies never at a
+vote. It may only be a `forbid`, with only `@id`, `@reason` and `@mode("shadow")` (`DECIDER_ANNOTATIONS`), and reads
+the vote's context (`DECIDER_CONTEXT`).
+
 `policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`, and `redact:`,
 the argument paths to hide by tool name (bot/core/arg_paths.py: `refund: [card.number, "items[*].pan"]`).
 A bundle that does not parse or check raises `PolicyError` naming the file and line.
@@ -48,7 +53,12 @@ SHIPPED_REASONS: Mapping[str, str] = {"default:risk-words": RISK_WORD_REASON}
 POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow", "team", "enterprise")
-PRINCIPAL_TYPES = ("Agent", "Run")
+PRINCIPAL_TYPES = ("Agent", "Run", "Person")
+ASKER_TYPES = ("Agent", "Run")  # an ask's principal; `Person`: a vote's (a decider policy)
+DECIDER = "Person"
+DECIDER_ANNOTATIONS = ("id", "reason", "mode")
+# what a decider policy's context holds (bot/policy/decide.py `DeciderRequest`)
+DECIDER_CONTEXT = ("vote", "args", "kind", "requester", "asker", "policies", "team", "enterprise", "time")
 
 Outcome = Literal["allow", "deny", "ask"]
 
@@ -77,6 +87,7 @@ class Policy:
     attestation: str = ""  # @require_attestation("NAME"): each approving vote needs the voter's attestation to NAME
     require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
     sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
+    decider: bool = False  # its scope's principal is a `Person`: about who decides, asked at each vote
 
     @property
     def outcome(self) -> Outcome:
@@ -232,6 +243,9 @@ def _statement(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
 def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     """One policy of a file from its Cedar JSON form: its annotations read (`Annotations`, bot/policy/annotations.py),
     PolicyError naming the file and line of what is wrong."""
+    decider = is_decider(form)
+    if decider:
+        _check_decider(file, line, form)
     try:
         notes = Annotations.model_validate({**(form.get("annotations") or {}), EFFECT: form["effect"]})
     except ValidationError as exc:
@@ -241,8 +255,26 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
         attestation=notes.require_attestation,
-        require_details=notes.require_details,
+        require_details=notes.require_details, decider=decider,
     )
+
+
+def is_decider(form: dict[str, Any]) -> bool:
+    """Whether a policy's scope constrains its principal to a `Person` (`principal is Person [in ...]`,
+    `principal == Person::"..."`, `principal in Person::"..."`): a policy about who decides."""
+    scope = form.get("principal") or {}
+    return scope.get("entity_type") == DECIDER or (scope.get("entity") or {}).get("type") == DECIDER
+
+
+def _check_decider(file: str, line: int, form: dict[str, Any]) -> None:
+    """A decider policy only refuses a vote: a `forbid`, with only @id, @reason and @mode."""
+    if form.get("effect") != "forbid":
+        raise PolicyError(f"{file}:{line}: a policy about who decides (principal is Person) may only forbid a vote:"
+                          " write it as a forbid (a person's right to decide is given by the approvers, not a permit)")
+    extra = sorted(set(form.get("annotations") or {}) - set(DECIDER_ANNOTATIONS))
+    if extra:
+        raise PolicyError(f"{file}:{line}: @{extra[0]} is not for a policy about who decides (principal is Person):"
+                          f" it refuses a vote, with only {', '.join('@' + a for a in DECIDER_ANNOTATIONS)}")
 
 
 def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:
@@ -317,22 +349,36 @@ def _line_of(text: str, word: str) -> int:
 
 def _check_references(bundle: PolicyBundle) -> None:
     """What the request shape (docs/operators/policies.md) cannot hold: an unknown `context.x`, a window
-    not declared in policy.yaml, a principal type other than Agent and Run. (A Cedar schema file checks more.)"""
+    not declared in policy.yaml, a principal type other than Agent and Run (Person in a decider policy, which reads
+    a vote's context). (A Cedar schema file checks more.)"""
     declared = {window.name for window in bundle.windows}
     for policy_id, form in bundle.est.items():
         policy = bundle.policies[policy_id]
         where = f"{policy.file}:{policy.line}"
+        fields, what = (DECIDER_CONTEXT, "a vote") if policy.decider else (CONTEXT_FIELDS, "a request")
         for top, attr in _context_reads(form):
-            if top not in CONTEXT_FIELDS:
-                known = ", ".join(CONTEXT_FIELDS)
-                raise PolicyError(f"{where}: context.{top} is not part of a request (known: {known})")
+            if top not in fields:
+                raise PolicyError(f"{where}: context.{top} is not part of {what} (known: {', '.join(fields)})")
             if top == "window" and attr is not None and attr not in declared:
                 known = ", ".join(sorted(declared)) or "none declared"
                 raise PolicyError(f"{where}: context.window.{attr} is not declared in {POLICY_FILE} ({known})")
+        principals = (DECIDER,) if policy.decider else ASKER_TYPES
         for entity in _entity_types(form):
-            if entity in ("Channel", "Action") or entity in PRINCIPAL_TYPES:
+            if entity in ("Channel", "Action", *principals):
                 continue
-            raise PolicyError(f"{where}: entity type {entity} is not part of a request (Agent, Run, Action, Channel)")
+            if entity in PRINCIPAL_TYPES:
+                raise PolicyError(f"{where}: {_never(entity, decider=policy.decider)}")
+            raise PolicyError(f"{where}: entity type {entity} is not part of a request (Agent, Run, Person, Action,"
+                              " Channel)")
+
+
+def _never(entity: str, *, decider: bool) -> str:
+    """Why a principal type a policy's requests never carry is refused."""
+    if decider:
+        return (f"a policy about who decides (principal is Person) is asked only at a vote, where the principal is a"
+                f" Person, never {entity}")
+    return (f"{entity} is the principal of a vote: a policy about who decides says so in its scope (principal is"
+            " Person, or principal == Person::\"U…\"); this one is asked only when an agent asks")
 
 
 def _context_reads(node: Any) -> Iterator[tuple[str, str | None]]:

@@ -13,7 +13,12 @@ The shipped defaults (bot/policy/defaults/: the `policy` input mode's risk words
 read only when the bundle's policies have no opinion, and come after the rules (the verdict's `fallback`).
 
 Shadow policies (@mode("shadow"), or all of POLICY_DIR's under POLICY_MODE=shadow) decide nothing: the bundle is
-evaluated a second time with them, and what they would have changed is the verdict's `shadow`."""
+evaluated a second time with them, and what they would have changed is the verdict's `shadow`.
+
+A person's vote is one more request (`DeciderRequest`, `Evaluator.evaluate_vote`), asked of the decider policies
+alone (`principal is Person`: bot/policy/bundle.py), as the asks are asked of the others alone: `deny` refuses the
+vote (a forbid matched, or, for an Approve or Revise, a policy could not be evaluated: a gate never fails open),
+`none` lets it count."""
 
 from __future__ import annotations
 
@@ -87,6 +92,55 @@ class PolicyRequest:
         return request, [{"uid": principal, "attrs": attrs, "parents": []}]
 
 
+Vote = Literal["approve", "reject", "revise"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeciderRequest:
+    """One person's vote as the decider policies see it (docs/operators/policies.md "Policies about who decides"):
+    the person (`Person::"<id>"`: a Slack user id, or `teams:<object id>`) with the surface they voted on and their
+    workspace, the approval's action and channel as its ask had them, and the context's parts (`args` as stored:
+    hidden values are their masks)."""
+
+    person: str
+    surface: str  # "slack" or "teams"
+    action: str
+    channel: str
+    vote: Vote
+    kind: str
+    args: Any = None
+    person_team: str = ""  # the person's workspace (T…, "" when not known) and its Grid organisation (E… or "")
+    person_enterprise: str = ""
+    requester: str = ""
+    asker: str = ""  # the asking key's name, or the run's id
+    policies: tuple[str, ...] = ()  # the ids of the policies that asked (the approval's record)
+    team: str = ""  # the approval's workspace, and its Grid organisation
+    enterprise: str = ""
+    at: float = field(default_factory=time.time)
+
+    def context(self) -> dict[str, Any]:
+        moment = time.gmtime(self.at)
+        return {
+            "vote": self.vote,
+            "args": cedar_value(self.args) if isinstance(self.args, dict) else {},
+            "kind": self.kind,
+            "requester": self.requester,
+            "asker": self.asker,
+            "policies": list(self.policies),
+            "team": self.team,
+            "enterprise": self.enterprise,
+            "time": {"hour_utc": moment.tm_hour, "weekday": moment.tm_wday + 1},
+        }
+
+    def cedar(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Cedar request and entities (the person, with their surface and workspace)."""
+        principal = {"type": "Person", "id": self.person}
+        request = {"principal": principal, "action": {"type": "Action", "id": self.action},
+                   "resource": {"type": "Channel", "id": self.channel}, "context": self.context()}
+        attrs = {"surface": self.surface, "team": self.person_team, "enterprise": self.person_enterprise}
+        return request, [{"uid": principal, "attrs": attrs, "parents": []}]
+
+
 def workflow_of(text: str) -> dict[str, str]:
     """`context.workflow` of a request: the engine, type and id of the durable workflow that asked (an approval's
     `workflow`, JSON), each "" when it is none (every request has them, so a policy may always read them)."""
@@ -150,7 +204,8 @@ class Evaluator:
     def __init__(self, bundle: PolicyBundle, *, shadow_all: bool = False) -> None:
         self.bundle = bundle
         self.shadow_all = shadow_all
-        self._sets: dict[tuple[str, str], _Set | None] = {}
+        self._sets: dict[tuple[str, str, bool], _Set | None] = {}
+        self.deciders = any(p.decider for p in bundle.policies.values())  # policies about who decides: votes asked
         self.has_shadow = (shadow_all and any(not _default(p) for p in bundle.policies.values())) or any(
             p.shadow for p in bundle.policies.values())
 
@@ -178,17 +233,54 @@ class Evaluator:
             return enforced
         return replace(enforced, shadow=everything)
 
-    def _set(self, action: str, which: Literal["enforced", "all", "defaults"]) -> _Set | None:
+    def evaluate_vote(self, request: DeciderRequest) -> PolicyVerdict:
+        """The decider policies' verdict on a person's vote (module docstring): `deny` with their ids and the words
+        (`Policy <id>: <reason>`), or `none`; `shadow` what shadow decider policies would have done, when it differs."""
+        cedar_request, entities = request.cedar()
+        enforced = self._vote(self._set(request.action, "enforced", voter=True), cedar_request, entities, request)
+        if not self.has_shadow:
+            return enforced
+        everything = self._vote(self._set(request.action, "all", voter=True), cedar_request, entities, request)
+        if (everything.outcome, everything.ids) == (enforced.outcome, enforced.ids):
+            return enforced
+        return replace(enforced, shadow=everything)
+
+    def has_voters(self, action: str) -> bool:
+        """Whether any decider policy (shadow ones too) applies to `action`'s votes."""
+        return self._set(action, "all", voter=True) is not None
+
+    def _vote(self, policies: _Set | None, request: dict[str, Any], entities: list[dict[str, Any]],
+              vote: DeciderRequest) -> PolicyVerdict:
+        if policies is None:
+            return NO_OPINION
+        context = request["context"]
+        result = cedarpy.is_authorized({**request, "context": policies.read(context)}, policies.cedar, entities)
+        known = self.bundle.policies
+        matched = sorted((known[i] for i in result.diagnostics.reasons if i in known), key=lambda p: p.id)
+        if matched:
+            said = [f"Policy {p.id}: {render_reason(p.reason, context) if p.reason else 'this vote is refused'}"
+                    for p in matched]
+            return PolicyVerdict("deny", ids=tuple(p.id for p in matched), reason=_cut("; ".join(said)))
+        errors = list(result.diagnostics.errors)
+        if not errors or vote.vote == "reject":  # a Reject is refused only by a policy that matched
+            return NO_OPINION
+        failed = "; ".join(str(error) for error in errors)[:300]
+        ids = tuple(i for i in dict.fromkeys(_FAILED.findall(failed)) if i in known) or ("(unknown)",)
+        why = f"Policy {', '.join(ids)}: could not be evaluated ({failed}), so this vote is refused"
+        return PolicyVerdict("deny", ids=ids, reason=_cut(why), error=failed)
+
+    def _set(self, action: str, which: Literal["enforced", "all", "defaults"], *, voter: bool = False) -> _Set | None:
         """The policies that apply to `action`: the bundle's enforced ones, all of them (shadow ones too) or the
         shipped defaults, as one pre-parsed Cedar policy set with what of a request's context they read (made once
-        per action)."""
-        key = (action, which)
+        per action); `voter`: of the decider policies (asked at a vote), else of the others (asked at an ask)."""
+        key = (action, which, voter)
         if key not in self._sets:
             if len(self._sets) >= MAX_CACHED_ACTIONS:
                 self._sets.clear()
             policies = self.bundle.policies
             chosen = {policy_id: form for policy_id, form in self.bundle.est.items()
-                      if _default(policies[policy_id]) == (which == "defaults")
+                      if policies[policy_id].decider == voter
+                      and _default(policies[policy_id]) == (which == "defaults")
                       and (which == "all" or not self.shadowed(policies[policy_id]))
                       and _applies(policies[policy_id], action)}
             self._sets[key] = _Set.of(chosen) if chosen else None

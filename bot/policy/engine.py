@@ -1,6 +1,8 @@
 """A worker's policies: the active bundle (`POLICY_DIR`, `POLICY_MODE`), kept current when its files change, and
 the one evaluation every way in goes through (`PolicyEngine.judge`, called by the decision chain's policies link,
-bot/approvals/deciders/policies.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py).
+bot/approvals/deciders/policies.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py); and
+a person's vote asked of the policies about who decides (`PolicyEngine.judge_decider`, by
+bot/approvals/decider_policies.py), by the bundle current at the click.
 
 A bundle that does not load stops a worker at start (`PolicyError`, exit 2 naming the file and line). Later, a
 change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every
@@ -30,7 +32,7 @@ from typing import Any, Literal
 
 from bot.core.tasks import Background
 from bot.policy.bundle import PolicyBundle, PolicyError, bundle_texts, content_hash, load_bundle
-from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
+from bot.policy.decide import DeciderRequest, Evaluator, PolicyRequest, PolicyVerdict
 from bot.policy.windows import WindowMark
 from bot.store import Store, persistently
 
@@ -122,6 +124,14 @@ class PolicyEngine:
         verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})
         self.evaluations += 1
         return Judged(verdict, marks if self.store is not None else (), bundle)
+
+    def judge_decider(self, request: DeciderRequest) -> Judged | None:
+        """The decider policies' verdict on a person's vote (`Evaluator.evaluate_vote`), by the bundle current now
+        (one added while an approval waits applies to its next vote); None when none applies to its action."""
+        evaluator = self._evaluator
+        if not evaluator.has_voters(request.action):
+            return None
+        return Judged(evaluator.evaluate_vote(request), (), evaluator.bundle)
 
     # loading ---------------------------------------------------------------------------------------------
     def start(self, background: Background) -> None:

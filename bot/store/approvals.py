@@ -47,6 +47,7 @@ DecideStatus = Literal[
     "frozen",
     "attestation",
     "details",
+    "policy",
 ]
 
 
@@ -60,6 +61,7 @@ class DecideResult:
     frozen: str = ""  # `frozen`: the freeze's words ("frozen: <reason> (scope …, by …)", `freezes.frozen_words`)
     attest: str = ""  # `attestation`: the scope the person holds no current attestation to (fit to decide)
     page: str = ""  # `attestation`: its brief's page on the bot ("" without PUBLIC_URL)
+    refused: str = ""  # `policy`: a decider policy refused the vote: its words ("Policy <id>: <reason>")
 
 
 # a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits

@@ -54,7 +54,7 @@ from bot.teams.people import TeamsPeople
 log = logging.getLogger(__name__)
 
 OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised"}
-STILL_THEIRS = ("frozen", "step_up", "attestation", "details")  # an Approve held: Reject (and the rest) still theirs
+STILL_THEIRS = ("frozen", "step_up", "attestation", "details", "policy")  # a vote held: Reject (the rest) still theirs
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."

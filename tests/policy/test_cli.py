@@ -17,7 +17,15 @@ from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
-from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
+from tests.support.policies import (
+    BIG_REFUNDS_IN_SLACK,
+    REFUND_WINDOWS,
+    REFUNDS,
+    StartPolicyWorker,
+    policy_cli,
+    refund,
+    write_bundle,
+)
 from tests.support.source import ROOT
 
 BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",
@@ -120,6 +128,51 @@ async def test_fixtures_that_hold_pass_and_each_mismatch_is_named(tmp_path: Path
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr, bad
     assert bad.stderr == (f"error: {tmp_path / 'bad.yaml'}: case 2 (over the budget, finance decides): window"
                           " 'refunds_7d' is not declared in the bundle's policy.yaml (refunds_24h)\n")
+
+
+VOTES = """
+- name: a big refund approved in Teams
+  person: teams:0d9c3b54-0000-4000-8000-000000000001
+  surface: teams
+  action: refund
+  args: {amount_cents: 2000000}
+  expect: deny
+  ids: [big-refunds-decided-in-slack]
+- name: the same approved in Slack
+  person: U0BOB
+  action: refund
+  args: {amount_cents: 2000000}
+  expect: none
+- name: rejected in Teams
+  person: U0BOB
+  surface: teams
+  vote: reject
+  action: refund
+  args: {amount_cents: 2000000}
+  expect: none
+"""
+
+
+async def test_fixtures_hold_votes_for_the_policies_about_who_decides(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "policies", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS,
+                                                  "deciders.cedar": BIG_REFUNDS_IN_SLACK})
+    (tmp_path / "votes.yaml").write_text(CASES + VOTES)
+    (tmp_path / "bad.yaml").write_text(VOTES.replace("vote: reject", "vote: abstain"))
+    (tmp_path / "windowed.yaml").write_text(VOTES + "  window: {refunds_24h: 1}\n")
+    held, bad, windowed = await asyncio.gather(
+        policy_cli("test", str(tmp_path / "votes.yaml"), "--dir", str(bundle)),
+        policy_cli("test", str(tmp_path / "bad.yaml"), "--dir", str(bundle)),
+        policy_cli("test", str(tmp_path / "windowed.yaml"), "--dir", str(bundle)))
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert held.stdout.splitlines()[4:] == [
+        "ok        a big refund approved in Teams: deny (policies big-refunds-decided-in-slack)",
+        "ok        the same approved in Slack: none (no policy applies)",
+        "ok        rejected in Teams: none (no policy applies)",
+        f"7 cases: 7 ok, 0 mismatched (bundle {load_bundle(bundle).short_hash})",
+    ]
+    assert bad.returncode == 2 and bad.stderr == (
+        f"error: {tmp_path / 'bad.yaml'}: case 3 (rejected in Teams): vote: use approve, reject, revise\n"), bad
+    assert windowed.returncode == 2 and "unknown key 'window' in a vote" in windowed.stderr, windowed
 
 
 async def test_replay_shows_which_asks_of_a_real_history_a_refund_budget_would_decide_otherwise(

@@ -3,7 +3,8 @@ says they do: each is read from the page (a fenced block right after `<!-- file:
 POLICY_DIR of its own, loaded as a worker loads it, and proven through the Approvals API of a real worker (Redis, the
 Slack stand-in): reads approved at once, destructive commands refused with the reason, the refund budget, production
 deploys in office hours with the on-call engineers (the hours evaluated directly at chosen times, and one real ask at
-the time it is now), a shadow policy that changes nothing but the audit log until its `@mode` line goes. The page's
+the time it is now), a shadow policy that changes nothing but the audit log until its `@mode` line goes, the
+policies about who decides refusing the votes the page says. The page's
 `policy test` cases hold for all the examples together; a bundle that does not load stops a start (exit 2, naming
 file and line) and, on a reload, keeps the last good one."""
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,11 @@ import yaml
 
 from bot.devslack.server import DevChannel, SlackStandIn, default_channels
 from bot.policy.bundle import load_bundle
-from bot.policy.decide import Evaluator, PolicyRequest
+from bot.policy.decide import DeciderRequest, Evaluator, PolicyRequest
 from tests.conftest import ALICE, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, STOP_WITHIN, Worker, stopped_within
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, click, nth_card, until
-from tests.support.policies import StartPolicyWorker, quick_reloads, write_bundle
+from tests.support.policies import BIG_REFUNDS_IN_SLACK, StartPolicyWorker, quick_reloads, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "operators" / "policies.md"
@@ -102,6 +104,7 @@ def test_every_example_loads_alone_and_all_of_them_together(tmp_path: Path) -> N
         "refunds": {"refunds-within-budget", "refunds-over-budget"},
         "deploys": {"deploys-office-hours", "deploys-on-call"},
         "shadow": {"email-inside-company"},
+        "deciders": {"big-refunds-decided-in-slack", "payments-decided-in-their-workspace"},
     }
     assert set(EXAMPLES) == {*expected, FIXTURES}
     for name, ids in expected.items():
@@ -301,6 +304,28 @@ def test_production_deploys_are_refused_outside_weekdays_9_to_17_utc_and_ask_on_
     assert office_hours(at(5, 16, 59)) and not office_hours(at(6, 12))
     for moment in (at(1, 10), at(6, 12)):
         assert deploy(moment, "staging").outcome == "none"
+
+
+def test_the_policies_about_who_decides_refuse_the_votes_the_page_says(tmp_path: Path) -> None:
+    """The page's example: a big refund's Approve refused in Teams, counted in Slack; a payment approved only by
+    people of the workspace that asked, rejected by anyone; the example the end-to-end tests run
+    (tests/teams/test_decider_policies.py) is this one."""
+    files = example("deciders")
+    assert BIG_REFUNDS_IN_SLACK.strip() in files["deciders.cedar"]
+    evaluator = Evaluator(load_bundle(write_bundle(tmp_path / "deciders", files)))
+    refund = DeciderRequest(person="teams:0d9c3b54-0000-4000-8000-000000000001", surface="teams", action="refund",
+                            channel=OPS, vote="approve", kind="tool_call", args={"amount_cents": 1_000_001})
+    assert evaluator.evaluate_vote(refund).ids == ("big-refunds-decided-in-slack",)
+    assert evaluator.evaluate_vote(replace(refund, person=BOB, surface="slack")).outcome == "none"
+    assert evaluator.evaluate_vote(replace(refund, args={"amount_cents": 1_000_000})).outcome == "none"
+    pay = DeciderRequest(person=BOB, surface="slack", action="pay_invoice", channel=OPS, vote="approve",
+                         kind="tool_call", args={"invoice": "INV-7"}, team="T0EU", enterprise="E0ORG",
+                         person_team="T0US", person_enterprise="E0ORG")
+    refused = evaluator.evaluate_vote(pay)
+    assert refused.reason == ("Policy payments-decided-in-their-workspace: a payment is approved by people of the"
+                              " workspace that asked for it (INV-7)")
+    for counts in (replace(pay, person_team="T0EU"), replace(pay, vote="reject"), replace(pay, team="")):
+        assert evaluator.evaluate_vote(counts).outcome == "none", counts
 
 
 async def test_a_production_deploy_now_is_decided_as_the_clock_says(

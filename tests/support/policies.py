@@ -1,4 +1,5 @@
-"""Policies from a test: the refund budget of issue #42 (Cedar and its window), a refund tool's ask, a folder of
+"""Policies from a test: the refund budget of issue #42 (Cedar and its window), the policy page's one about who
+decides (`BIG_REFUNDS_IN_SLACK`), a refund tool's ask, a folder of
 policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
 one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/frameworks/test_contract.py (the
 Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs); and
@@ -13,7 +14,8 @@ from bot.policy.engine import PolicyEngine
 from tests.conftest import ALICE, StartPolicyWorker
 from tests.support.cli import Ran, bot_command
 
-__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli", "quick_reloads", "refund",
+__all__ = ["BIG_REFUNDS_IN_SLACK", "REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli",
+           "quick_reloads", "refund",
            "write_bundle"]
 
 REFUNDS = '''
@@ -32,6 +34,14 @@ when { context.args.amount_cents + context.window.refunds_24h > 50000 };
 REFUND_WINDOWS = """windows:
   refunds_24h: {sum: args.amount_cents, per: [principal, action], over: 24h}
 """
+
+# the example of docs/operators/policies.md "Policies about who decides": a policy about the decider, not the asker
+BIG_REFUNDS_IN_SLACK = '''
+@id("big-refunds-decided-in-slack")
+@reason("a refund over $10,000 is approved in Slack, where step-up and attestations are")
+forbid (principal is Person, action == Action::"refund", resource)
+when { principal.surface == "teams" && context.vote == "approve" && context.args.amount_cents > 1000000 };
+'''
 
 MAIL = 'action in [Action::"send_email", Action::"mcp__mail__send_email"]'  # the Claude Agent SDK's is the MCP name
 WAYS_IN = f'''

@@ -1,20 +1,31 @@
 """The local Teams (bot/devteams/) for tests: the `teams` fixture (a started `TeamsStandIn`, registered for every
 test by tests/conftest.py as the `slack` one is), the environment that points a worker at it (`teams_env`), a
 worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps
-(`cards`, `card_of`, `card_for` an approval)."""
+(`cards`, `card_of`, `card_for` an approval); and the `world` of a program asking in #sales, routed to a Teams
+channel (`World`, its fixture, `world_policies` its POLICY_DIR), with readers of what a click is answered (`verbs`,
+`notice_of`, `shown_notice`)."""
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
-from tests.conftest import Worker, bot_env, start_worker
+from bot.devteams.simulate import deliver, invoke
+from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
+from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
+from tests.support.policies import write_bundle
+from tests.support.signing import ISSUER
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -103,3 +114,123 @@ async def click(teams: TeamsStandIn, conversation_id: str, member: str, verb: st
                                        inputs or None)
     assert status == 200, body
     return dict(body)
+DANA_OID = str(uuid.uuid4())  # a Teams-only approver (the Teams file names her)
+APPROVE = "approve"
+
+
+@dataclass
+class World:
+    """The worker, both stand-ins, the Teams channel the cards go to, and its people's Teams user ids."""
+
+    worker: Worker
+    slack: SlackStandIn
+    teams: TeamsStandIn
+    channel: str  # the Teams channel (the route of #sales)
+    bob: str  # Bob (U0BOB in Slack: same email), an approver
+    dana: str  # Dana, Teams only (teams:<DANA_OID>), an approver
+    carol: str  # Carol (U0CAROL in Slack), no approver
+    client: Client
+
+    @property
+    def dana_person(self) -> str:
+        return f"teams:{DANA_OID}"
+
+    async def ask(self, **extra: Any) -> str:
+        status, asked = await self.client.ask(tool_ask(**extra))
+        assert status == 201, asked
+        return str(asked["id"])
+
+    async def teams_card(self, approval_id: str) -> str:
+        """The activity id of the approval's card in the Teams channel, once posted."""
+        def posted() -> str | None:
+            found = [a for a, card in cards(self.teams, self.channel) if approval_id in json.dumps(card)]
+            return found[0] if found else None
+
+        return str(await until(posted, what="the card in Teams"))
+
+    def card_now(self, activity_id: str, user: str | None = None) -> dict[str, Any]:
+        shown = (self.teams.view(self.channel, activity_id, user) if user else
+                 next(a for a in self.teams.activities(self.channel) if a["id"] == activity_id))
+        return card_of(shown)
+
+    async def execute(self, activity_id: str, user: str, verb: str, approval_id: str,
+                      **inputs: str) -> dict[str, Any]:
+        """`user` clicks `verb` on the card as they see it (refreshed for them first, as Teams does)."""
+        await self.teams.refresh(self.channel, activity_id, user)
+        status, body = await self.teams.execute(self.channel, activity_id, user, verb, {"approval": approval_id},
+                                                inputs or None)
+        assert status == 200, body
+        return dict(body)
+
+    async def signed_invoke(self, activity_id: str, user: str, verb: str, approval_id: str) -> tuple[int, Any]:
+        """An invoke Teams signs for `user` with a verb their card never showed them (a crafted client)."""
+        state = self.teams.state
+        conversation = state.conversation(self.channel)
+        sent = invoke(state, conversation, state.members[user], self.teams.url, activity_id=activity_id,
+                      action={"verb": verb}, data={"approval": approval_id}, trigger="manual")
+        delivery = await deliver(self.teams.messaging_url, sent, self.teams.signin.bot_token())
+        return delivery.status, delivery.body
+
+
+def verbs(card: dict[str, Any]) -> set[str]:
+    """The `Action.Execute` verbs a card shows (its refresh aside)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute" and node.get("verb"):
+                found.add(str(node["verb"]))
+            for key, value in node.items():
+                if key != "refresh":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+def notice_of(answer: dict[str, Any]) -> str:
+    """The text of an invoke's answer: the card's words, or a message."""
+    return json.dumps(answer.get("value"), ensure_ascii=False)
+
+
+def shown_notice(card: dict[str, Any]) -> str:
+    """The notice on top of a card as a person reads it (the card's escapes undone)."""
+    blocks = [b for b in card.get("body") or [] if b.get("type") == "TextBlock" and b.get("color") == "Attention"]
+    return re.sub(r"\\(.)", r"\1", str(blocks[0]["text"])) if blocks else ""
+
+
+@pytest.fixture
+def world_policies() -> dict[str, str]:
+    """The files of the `world` worker's POLICY_DIR ({name: text}; none: no POLICY_DIR). A test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+async def world(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path,
+                world_policies: dict[str, str]) -> AsyncIterator[World]:
+    """A worker serving Slack and Teams: #sales routed to a Teams channel of Bob, Dana (Teams only) and Carol, its
+    approvers Bob and Dana, signed receipts, an API key asking in #sales; `world_policies` its POLICY_DIR."""
+    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
+    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
+    carol = teams.add_member(name="Carol Chen", email="carol@example.com")
+    channel = teams.add_conversation("channel", "Approvals", [bob, dana, carol])
+    teams_file = tmp_path / "teams.yaml"
+    teams_file.write_text(f"people:\n  - {{email: dana@contoso.example, object_id: {DANA_OID}, name: Dana}}\n"
+                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
+    keys = tmp_path / "keys" / "signing-keys.json"
+    ensure_keys_file(keys)
+    env = {"TEAMS_FILE": str(teams_file), "SIGNING_KEYS_FILE": str(keys), "RECEIPT_ISSUER": ISSUER}
+    if world_policies:
+        env["POLICY_DIR"] = str(write_bundle(tmp_path / "policies", world_policies))
+    worker = await start_teams_worker(slack, teams, redis_url, model_config=None, **env)
+    try:
+        assert await teams.install(channel) == 200
+        store = worker.services.store
+        assert await store.settings.set(SALES, "approvers", f"{BOB},teams:{DANA_OID}", by="operator") is None
+        client = Client(worker, (await new_key(worker)).key)
+        yield World(worker, slack, teams, channel, bob, dana, carol, client)
+    finally:
+        await worker.stop()

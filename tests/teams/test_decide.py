@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,120 +22,23 @@ from agent_approvals.receipts import verify
 from bot.approvals.revisions import NOT_EDITABLE
 from bot.devslack.server import SlackStandIn
 from bot.devteams import TeamsStandIn
-from bot.devteams.simulate import deliver, invoke
+from bot.devteams.simulate import deliver
 from bot.store import StoreUnavailable
 from bot.teams.cards import plain
-from tests.conftest import BOB, CAROL, SALES, Worker
+from tests.conftest import BOB, CAROL, SALES
 from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card, until
 from tests.support.signing import ISSUER, jwks_of, verified
-from tests.support.teams import card_of, cards, start_teams_worker
-
-DANA_OID = str(uuid.uuid4())  # a Teams-only approver (the Teams file names her)
-APPROVE = "approve"
-
-
-@dataclass
-class World:
-    """The worker, both stand-ins, the Teams channel the cards go to, and its people's Teams user ids."""
-
-    worker: Worker
-    slack: SlackStandIn
-    teams: TeamsStandIn
-    channel: str  # the Teams channel (the route of #sales)
-    bob: str  # Bob (U0BOB in Slack: same email), an approver
-    dana: str  # Dana, Teams only (teams:<DANA_OID>), an approver
-    carol: str  # Carol (U0CAROL in Slack), no approver
-    client: Client
-
-    @property
-    def dana_person(self) -> str:
-        return f"teams:{DANA_OID}"
-
-    async def ask(self, **extra: Any) -> str:
-        status, asked = await self.client.ask(tool_ask(**extra))
-        assert status == 201, asked
-        return str(asked["id"])
-
-    async def teams_card(self, approval_id: str) -> str:
-        """The activity id of the approval's card in the Teams channel, once posted."""
-        def posted() -> str | None:
-            found = [a for a, card in cards(self.teams, self.channel) if approval_id in json.dumps(card)]
-            return found[0] if found else None
-
-        return str(await until(posted, what="the card in Teams"))
-
-    def card_now(self, activity_id: str, user: str | None = None) -> dict[str, Any]:
-        shown = (self.teams.view(self.channel, activity_id, user) if user else
-                 next(a for a in self.teams.activities(self.channel) if a["id"] == activity_id))
-        return card_of(shown)
-
-    async def execute(self, activity_id: str, user: str, verb: str, approval_id: str,
-                      **inputs: str) -> dict[str, Any]:
-        """`user` clicks `verb` on the card as they see it (refreshed for them first, as Teams does)."""
-        await self.teams.refresh(self.channel, activity_id, user)
-        status, body = await self.teams.execute(self.channel, activity_id, user, verb, {"approval": approval_id},
-                                                inputs or None)
-        assert status == 200, body
-        return dict(body)
-
-    async def signed_invoke(self, activity_id: str, user: str, verb: str, approval_id: str) -> tuple[int, Any]:
-        """An invoke Teams signs for `user` with a verb their card never showed them (a crafted client)."""
-        state = self.teams.state
-        conversation = state.conversation(self.channel)
-        sent = invoke(state, conversation, state.members[user], self.teams.url, activity_id=activity_id,
-                      action={"verb": verb}, data={"approval": approval_id}, trigger="manual")
-        delivery = await deliver(self.teams.messaging_url, sent, self.teams.signin.bot_token())
-        return delivery.status, delivery.body
-
-
-def verbs(card: dict[str, Any]) -> set[str]:
-    """The `Action.Execute` verbs a card shows (its refresh aside)."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute" and node.get("verb"):
-                found.add(str(node["verb"]))
-            for key, value in node.items():
-                if key != "refresh":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
-
-
-def notice_of(answer: dict[str, Any]) -> str:
-    """The text of an invoke's answer: the card's words, or a message."""
-    return json.dumps(answer.get("value"), ensure_ascii=False)
-
-
-@pytest.fixture
-async def world(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
-    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
-    carol = teams.add_member(name="Carol Chen", email="carol@example.com")
-    channel = teams.add_conversation("channel", "Approvals", [bob, dana, carol])
-    teams_file = tmp_path / "teams.yaml"
-    teams_file.write_text(f"people:\n  - {{email: dana@contoso.example, object_id: {DANA_OID}, name: Dana}}\n"
-                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
-    keys = tmp_path / "keys" / "signing-keys.json"
-    from bot.core.key_files import ensure_keys_file
-
-    ensure_keys_file(keys)
-    worker = await start_teams_worker(slack, teams, redis_url, TEAMS_FILE=str(teams_file),
-                                      SIGNING_KEYS_FILE=str(keys), RECEIPT_ISSUER=ISSUER)
-    try:
-        assert await teams.install(channel) == 200
-        store = worker.services.store
-        assert await store.settings.set(SALES, "approvers", f"{BOB},teams:{DANA_OID}", by="operator") is None
-        client = Client(worker, (await new_key(worker)).key)
-        yield World(worker, slack, teams, channel, bob, dana, carol, client)
-    finally:
-        await worker.stop()
+from tests.support.teams import (
+    APPROVE,
+    DANA_OID,
+    World,
+    cards,
+    notice_of,
+    shown_notice,
+    start_teams_worker,
+    verbs,
+)
 
 
 async def test_an_ask_posts_a_card_in_slack_and_in_teams(world: World) -> None:
@@ -393,12 +293,6 @@ async def test_a_click_naming_another_approval_than_its_card_is_refused(world: W
     refused = [e for e in await audit_events(world.worker, "refused") if e.get("approval") == other]
     assert [(e["by"], e["reason"], e["surface"]) for e in refused] == [
         (world.dana_person, "approval not on this card", "teams")]
-
-
-def shown_notice(card: dict[str, Any]) -> str:
-    """The notice on top of a card as a person reads it (the card's escapes undone)."""
-    blocks = [b for b in card.get("body") or [] if b.get("type") == "TextBlock" and b.get("color") == "Attention"]
-    return re.sub(r"\\(.)", r"\1", str(blocks[0]["text"])) if blocks else ""
 
 
 def arguments_inputs(card: dict[str, Any]) -> list[str]:

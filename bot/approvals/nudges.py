@@ -167,6 +167,7 @@ class Nudger(DueSweeper):
         people = await self._people(approval, mentions)
         dms = await self._dm_owners(approval)
         posted: list[tuple[str, str]] = []
+        names = await self._cards.names(approval)  # Teams-only approvers shown by name
         key = {"approval": approval.id, "step": f"{step.kind}-{step.number}"}
         for channel, ts in [(approval.card_channel, approval.card_ts), *approval.copy_cards]:
             owner = dms.get(channel)
@@ -176,9 +177,10 @@ class Nudger(DueSweeper):
                 continue  # the nudger before died after posting it and before noting it told
             who = [owner] if owner is not None else mentions
             text = (
-                escalation_text(approval, mentions=who, delegated=delegated)
+                escalation_text(approval, mentions=who, delegated=delegated, names=names)
                 if step.kind == "escalate"
-                else reminder_text(approval, number=step.number, mentions=who, delegated=delegated, now=now)
+                else reminder_text(approval, number=step.number, mentions=who, delegated=delegated, now=now,
+                                   names=names)
             )
             response = await self._slack.chat_postMessage(
                 channel=channel,

@@ -23,7 +23,7 @@ from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks import build_approval_blocks, build_decided_blocks, clean, escape, safe, untrusted, user_ref
 from bot.slack.blocks.approval_card import build_outcome_blocks
-from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.nudges import escalated_line, escalation_text, reminder_text
 from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
 from bot.store import DecideResult
 from tests.conftest import bot_env, free_port
@@ -104,6 +104,10 @@ def test_every_slack_line_names_a_teams_only_decider_by_name() -> None:
     assert f"*1 of 2 approvals*: {shown}" in pending and f"<@U0BOB> or {shown}" in pending
     escalated = record(escalated_at=1060.0, escalate_after=60, escalate_to=(TEAMS_ONLY,))
     assert f"Escalated to {shown} after 1m" in escalated_line(escalated, names)
+    said = escalation_text(escalated, mentions=("U0BOB", TEAMS_ONLY), delegated={}, names=names)
+    assert f"*Escalated* to {shown} after 1m" in said and "Still asked: <@U0BOB>." in said
+    said = reminder_text(voted, number=1, mentions=("U0BOB", TEAMS_ONLY), delegated={}, now=1060.0, names=names)
+    assert f"<@U0BOB> or {shown} may decide" in said
     assert TEAMS_ONLY in json.dumps(build_decided_blocks(decided))  # no name known: the id, inert
 
 

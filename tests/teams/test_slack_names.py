@@ -91,3 +91,32 @@ async def test_a_teams_only_person_is_named_on_slacks_cards_home_and_dms(
         inert(said)
     finally:
         await worker.stop()
+
+
+async def test_a_reminder_in_the_slack_cards_thread_names_a_teams_only_approver(
+        slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path) -> None:
+    dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
+    channel = teams.add_conversation("channel", "Approvals", [dana])
+    teams_file = tmp_path / "teams.yaml"
+    teams_file.write_text(f"people:\n  - {{object_id: {DANA_OID}, name: \"Dana <!channel> *x*\"}}\n"
+                          f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
+    worker = await start_teams_worker(slack, teams, redis_url, TEAMS_FILE=str(teams_file))
+    try:
+        assert await teams.install(channel) == 200
+        store = worker.services.store
+        for key, value in (("approvers", f"{BOB},teams:{DANA_OID}"), ("remind", "1")):  # seconds, as stored
+            assert await store.settings.set(SALES, key, value, by="operator") is None
+        client = Client(worker, (await new_key(worker)).key)
+        status, _ = await client.ask(tool_ask())
+        assert status == 201
+        card = await until(lambda: (found := card_of(slack, pending=True)) and found[-1], what="the card")
+
+        def reminders() -> list[str]:
+            return [str(m.get("text")) for m in slack.messages(str(card["channel"]))
+                    if m.get("thread_ts") == card["ts"] and "Reminder" in str(m.get("text"))]
+
+        said = (await until(lambda: reminders(), what="the reminder in the card's thread"))[0]
+        assert f"<@{BOB}> or {DANA_SHOWN} may decide" in said, said
+        inert(said)
+    finally:
+        await worker.stop()

@@ -16,9 +16,10 @@ from bot.core.service_levels import at_risk_after, state_of
 from bot.slack.blocks.text import NO_NAMES, Names, date_ref, message_link, people_refs, safe, user_ref
 
 
-def who_may_decide(mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
-    """ "@alice, @bob (for @carol) or @team" ("" for nobody)."""
-    refs = [user_ref(m) + f" (for {user_ref(delegated[m])})" if m in delegated else people_refs([m]) for m in mentions]
+def who_may_decide(mentions: Sequence[str], delegated: Mapping[str, str], names: Names = NO_NAMES) -> str:
+    """ "@alice, @bob (for @carol) or @team" ("" for nobody); `names`: `user_ref`'s (Teams-only people by name)."""
+    refs = [user_ref(m, names) + f" (for {user_ref(delegated[m], names)})" if m in delegated
+            else people_refs([m], names) for m in mentions]
     if not refs:
         return ""
     return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
@@ -33,13 +34,14 @@ def time_left(approval: ApprovalRecord, now: float) -> str:
 
 
 def reminder_text(
-    approval: ApprovalRecord, *, number: int, mentions: Sequence[str], delegated: Mapping[str, str], now: float
+    approval: ApprovalRecord, *, number: int, mentions: Sequence[str], delegated: Mapping[str, str], now: float,
+    names: Names = NO_NAMES,
 ) -> str:
     """A reminder, e.g. ":alarm_clock: Reminder 1 of 2: this approval has waited 15m. @alice or @bob
     may decide. It times out in 45m, ... (then rejected)."""
     of = f" {number} of {len(approval.remind)}" if len(approval.remind) > 1 else ""
     waited = format_duration(now - approval.created_at)
-    who = who_may_decide(mentions, delegated)
+    who = who_may_decide(mentions, delegated, names)
     asked = f" {who} may decide." if who else " Anyone may decide." if not approval.approvers else ""
     votes = ""
     if approval.required_approvals > 1:
@@ -47,15 +49,16 @@ def reminder_text(
     return f":alarm_clock: *Reminder{of}*: this approval has waited {waited}.{asked}{votes} {time_left(approval, now)}"
 
 
-def escalation_text(approval: ApprovalRecord, *, mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
+def escalation_text(approval: ApprovalRecord, *, mentions: Sequence[str], delegated: Mapping[str, str],
+                    names: Names = NO_NAMES) -> str:
     """ ":arrow_double_up: Escalated to @oncall after 30m: nobody has decided, so they may decide too."""
     line = (
-        f":arrow_double_up: *Escalated* to {people_refs(approval.escalate_to)} after"
+        f":arrow_double_up: *Escalated* to {people_refs(approval.escalate_to, names)} after"
         f" {format_duration(approval.escalate_after)}: nobody has decided yet, so they may decide too."
     )
     others = [m for m in mentions if m not in approval.escalate_to]
     if others:
-        line += f" Still asked: {who_may_decide(others, delegated)}."
+        line += f" Still asked: {who_may_decide(others, delegated, names)}."
     return line
 
 

@@ -348,6 +348,10 @@ class SlackStandIn:
             Fault(status=status, error=error, remaining=count, retry_after=retry_after)
         )
 
+    def heal(self, method: str, *, team: str | None = None) -> None:
+        """Slack answers ``method`` in workspace ``team`` again: the failures ``fail`` left for it forgotten."""
+        self._ws.faults.pop((team or self._ws.home, method), None)
+
     def limit(self, method: str, calls: int | None, per: float = 60.0, *, team: str | None = None) -> None:
         """Limit ``method`` as Slack limits its tier, per workspace (``team``; the default one without it): at most
         ``calls`` answered calls in any ``per`` seconds, the next answered HTTP 429 ``ratelimited`` with

@@ -1,6 +1,6 @@
 """What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker (or
-lost track of by this one), cards that were never posted, and card updates that Slack refused (the
-outbox)."""
+lost track of by this one), cards that were never posted, card updates that Slack refused (the
+outbox), and, apart from them, the Teams copies due a drawing (`teams_due`: bot/teams/delivery.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.approvals import ApprovalService
@@ -35,6 +36,7 @@ class Supervisor:
     ttl: float = 6.0
     scan_every: float = 2.0
     heart: Supervisor | None = None
+    teams_due: Callable[[], Awaitable[int]] | None = None  # Teams' due set drained (`TeamsDelivery.drain`)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     # monotonic time of the first beat since Redis came back
     _connected_since: float | None = field(default=None, init=False)
@@ -76,8 +78,9 @@ class Supervisor:
             await asyncio.sleep(self.ttl / 3)
 
     async def sweep(self) -> int:
-        """One look: runs nobody works on, then the outbox; how many were taken care of."""
-        return await self.scan_orphans() + await self.flush_outbox()
+        """One look: runs nobody works on, then the outbox, then Teams' due set; how many were taken care of."""
+        done = await self.scan_orphans() + await self.flush_outbox()
+        return done + (await self.teams_due() if self.teams_due is not None else 0)
 
     async def _scan_loop(self) -> None:
         while True:

@@ -11,8 +11,8 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     nudges     `nudges`, `attest:due`,       the nudger (reminders, escalations; attestations about to end;
                `fatigue:held`                approvals held for the next hour's budget, sent then in batches)
     webhooks   `webhooks`                    the webhook sender
-    runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox)
-               `outbox`
+    runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox,
+               `outbox`, `teams:due`         Teams copies due a drawing)
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
     digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/approvals/digest.py)
 
@@ -73,7 +73,7 @@ class DueWork:
             # reminders: approvals', attestations' ending; the next hour's batches (fatigue)
             "nudges": [(k.nudges, "z"), (k.attest_due, "z"), (k.fatigue_held, "z")],
             "webhooks": [(k.webhooks, "z")],
-            "runs": [(k.live_runs, "n"), (k.outbox, "z")],
+            "runs": [(k.live_runs, "n"), (k.outbox, "z"), (k.teams("due"), "z")],
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
             "digest": [(k.digest_due, "z")],
         }[kind]

@@ -111,7 +111,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
                                       hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
-{p}:teams:*                    Microsoft Teams: conversations, people, an approval's cards (bot/store/teams.py)
+{p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/teams.py)
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step

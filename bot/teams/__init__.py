@@ -12,7 +12,7 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
     delivery.py   where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
-                  copy kept current, retried with the Slack card's outbox; reminders and escalations there too
+                  copy kept current from the core's events, retried through its own due set (never held by Slack)
     invokes.py    a click on a card (`adaptiveCard/action`) decided through the core's one door, answered with the
                   clicker's card and what came of it
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's

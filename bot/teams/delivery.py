@@ -1,25 +1,33 @@
-"""Where an approval's cards go in Microsoft Teams, and every copy kept current (issue 81).
+"""Where an approval's cards go in Microsoft Teams, and every copy kept current (issue 81), whatever Slack does.
 
-    CardPosted (the core)        -> the channel's Teams route (`/agent config teams`, else TEAMS_FILE's route for
-                                    it): the card read-only for everyone there, its `refresh.userIds` the approvers'
+    ApprovalOpened (the core,    -> the channel's Teams route (`/agent config teams`, else TEAMS_FILE's route for
+    pending), CardPosted            it): the card read-only for everyone there, its `refresh.userIds` the approvers'
                                     Teams user ids (at most 60), so they see buttons; with `teams_personal` (or the
                                     route's `personal`) each approver's personal chat with the bot: their card with
                                     buttons (a delegate of someone away: theirs)
-    a redraw of the Slack card   -> every Teams copy updated in place as the approval now is (a vote, the decision,
-    (`CardService.after_draw`)      an escalation, a freeze); a copy not posted yet (Teams refused it) posted
+    VoteCounted, ApprovalDecided -> every Teams copy updated in place as the approval now is in Redis (a vote, the
+    Nudged (an escalation)          decision, an escalation); a copy not posted yet posted (pending)
+    a redraw of the Slack card   -> the same, a second trigger (what changes a card with no event of its own: a
+    (`CardService.after_draw`)      freeze, a revoked key's cancels)
     Nudged (the core)            -> a reminder or escalation in each told person's personal chat, their card there
                                     first if it is not
 
-A Teams outage never blocks Slack nor loses an update: posting and updating run after Slack's card, in the
-background; a copy Teams could not take for now (down, a 5xx, a 429) is retried with the Slack card's own due work:
-the approval is put in the outbox (bot/store/outbox.py) and any worker's supervisor redraws it later, Slack's card
-then the Teams copies (`sync` answers False until every copy shows it, which keeps the approval in the outbox); one
-Teams refused for good (a 4xx: the app or the card is not there any more) is logged and not tried again. Each copy
-is claimed in Redis before it is posted (`store.teams.claim_copy`), so two workers (the poster and a redraw, or two
-redraws) never leave two cards in one conversation.
+Slack and Teams never hold each other. The Teams copies follow the core's events, not Slack's card: while Slack is
+down (or refuses its updates), the Teams card is posted, a Teams approver decides on it and it shows the decision;
+the Slack card catches up through its own outbox (bot/store/outbox.py) when Slack is back. While Teams is down, the
+Slack card goes on alone: what Teams could not take for now (down, a 5xx, a 429) goes to Teams' own due set
+(`store.teams.due_add`, `{p}:teams:due`), which every worker's run supervisor drains (`drain`, in the background:
+a slow Teams never slows the supervisor), apart from the Slack outbox. An approval is put there before its copies
+are drawn (`refresh`), and taken out only once they show its state as Redis has it then (`due_done`: a newer state
+keeps it due), so a worker dying meanwhile leaves it to any other, and the last state is the one drawn. One Teams
+refused for good (a 4xx: the app or the card is not there any more) is logged and not tried again. Each copy is
+claimed in Redis before it is posted (`store.teams.claim_copy`, for `CLAIM_LEASE` seconds: a worker killed between
+its claim and its post leaves it to another once the lease ran out), so two workers never leave two cards in one
+conversation.
 
 Example (bot/root.py, with the Teams part built):
-    `events.subscribe(teams.delivery.listener)` and `cards.after_draw = teams.delivery.after_draw(homes.refresh_for)`
+    `events.subscribe(teams.delivery.listener)`, `cards.after_draw = teams.delivery.after_draw(homes.refresh_for)`
+    and `Supervisor(..., teams_due=teams.delivery.drain)`
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from typing import Any, Protocol
 import httpx
 import microsoft_teams.cards as ac
 
-from bot.approvals import CardPosted, Event, Nudged
+from bot.approvals import ApprovalDecided, ApprovalOpened, CardPosted, Event, Nudged, VoteCounted
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.core.teams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
@@ -44,8 +52,9 @@ from bot.teams.cards import DrawCard
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = 5.0  # seconds before a copy Teams refused is tried again (the outbox's due time)
+RETRY_AFTER = 5.0  # seconds before a copy Teams refused is tried again (its due time in Teams' due set)
 CLAIM_LEASE = 60.0  # seconds a worker's claim to post a copy holds (a worker that died meanwhile: another posts it)
+DRAWING = 30.0  # seconds an approval is kept due while a worker draws its copies (it died: another draws them then)
 Drawn = Callable[[ApprovalRecord], Awaitable[bool]]  # `CardService.after_draw`: what a card's redraw also redraws
 
 
@@ -100,6 +109,7 @@ class TeamsDelivery:
         card: DrawCard,
         routes: Mapping[str, Route] | None = None,
         retry_after: float = RETRY_AFTER,
+        drawing: float = DRAWING,
     ) -> None:
         self._store = store
         self._app = app
@@ -109,26 +119,82 @@ class TeamsDelivery:
         self._card = card
         self._routes = routes or {}  # TEAMS_FILE's: channel id -> route, where a channel sets no `teams`
         self._retry_after = retry_after
+        self._drawing = drawing
 
     # what the root wires --------------------------------------------------------------------
     def after_draw(self, before: Drawn | None) -> Drawn:
         """`CardService.after_draw` with the Teams copies: what `before` did (the Homes), then every Teams copy
-        updated (`sync`); False (the approval kept in the outbox, redrawn later by any worker) until both are done.
-        The root: `cards.after_draw = delivery.after_draw(homes.refresh_for)`."""
+        updated (`draw`: what Teams could not take goes to Teams' own due set). Answers what `before` did alone: a
+        Teams outage never keeps the Slack card in its outbox. The root: `cards.after_draw =
+        delivery.after_draw(homes.refresh_for)`."""
 
         async def drawn(approval: ApprovalRecord) -> bool:
             done = True if before is None else await before(approval)
-            return await self.sync(approval) and done
+            await self.draw(approval)
+            return done
 
         return drawn
 
     def listener(self, event: Event) -> None:
-        """The core's events (synchronous and quick: the work is spawned). A vote and a decision redraw the Slack
-        card, whose redraw updates the Teams copies (`sync`, retried through the outbox): nothing more here."""
-        if isinstance(event, CardPosted):
-            self._background.spawn(self.posted(event.approval), name=f"teams-post-{event.approval.id}")
+        """The core's events (synchronous and quick: the work is spawned): an approval opened pending (whether or not
+        Slack took its card) or its card posted, a vote, a decision and an escalation: its Teams copies drawn as it
+        now is (`refresh`); a reminder or an escalation told in the personal chats too (`nudged`)."""
+        approval_id = ""
+        if isinstance(event, ApprovalOpened):
+            if event.answer.decided is None and event.answer.status in ("ok", "exists"):
+                approval_id = event.answer.approval_id
+        elif isinstance(event, (CardPosted, VoteCounted, ApprovalDecided)):
+            approval_id = event.approval.id
         elif isinstance(event, Nudged):
             self._background.spawn(self.nudged(event), name=f"teams-nudge-{event.approval.id}")
+            if event.kind == "escalate":  # "Escalated to …" on the card
+                approval_id = event.approval.id
+        if approval_id:
+            self._background.spawn(self.refresh(approval_id), name=f"teams-draw-{approval_id}")
+
+    async def drain(self) -> int:
+        """Teams' due set (the run supervisor's sweep, on every worker): the approvals due now, each claimed for a
+        while, drawn in the background (a Teams slow or down never holds the supervisor); how many were taken."""
+        claimed = await self._store.teams.due_claim(time.time(), lease=self._drawing)
+        if not claimed:
+            return 0
+        found = await self._store.approvals.get_many(claimed)
+        await self._store.teams.due_forget(set(claimed) - {a.id for a in found})  # expired: nothing to draw
+        if found:
+            self._background.spawn(self._draw_all(found), name="teams-due")
+        return len(found)
+
+    async def _draw_all(self, approvals: Sequence[ApprovalRecord]) -> None:
+        for approval in approvals:
+            await self.draw(approval)
+
+    # drawing, retried through Teams' due set ---------------------------------------------------------
+    async def refresh(self, approval_id: str) -> None:
+        """Draw `approval_id`'s Teams copies as Redis has it now: due first (a worker dying meanwhile leaves it to
+        any other's supervisor), then drawn (`draw`)."""
+        try:
+            await self._store.teams.due_add(approval_id, due=time.time() + self._drawing)
+            approval = await self._store.approvals.get(approval_id)
+            if approval is None:
+                await self._store.teams.due_forget([approval_id])
+                return
+        except StoreUnavailable as exc:
+            log.warning("approval %s: its Teams cards wait for Redis (%s)", approval_id, exc.cause)
+            return
+        await self.draw(approval)
+
+    async def draw(self, approval: ApprovalRecord) -> bool:
+        """Every Teams copy of `approval` drawn as this record has it (`sync`); then out of Teams' due set unless the
+        approval changed since, else due again in `retry_after` seconds. Whether every copy shows it."""
+        ok = await self.sync(approval)
+        try:
+            if ok:
+                await self._store.teams.due_done([approval])
+            else:
+                await self._retry_later(approval)
+        except StoreUnavailable as exc:  # (an entry left due is drawn again: harmless)
+            log.warning("approval %s: its Teams cards' due entry not settled (%s)", approval.id, exc.cause)
+        return ok
 
     # where ----------------------------------------------------------------------------------
     async def where(self, approval: ApprovalRecord) -> Where | None:
@@ -162,15 +228,9 @@ class TeamsDelivery:
 
     # posting --------------------------------------------------------------------------------
     async def posted(self, approval: ApprovalRecord) -> None:
-        """A pending approval's card was posted in Slack: its Teams cards now; what Teams refused, later (the
-        outbox)."""
-        try:
-            done = await self._post_missing(approval)
-        except StoreUnavailable as exc:
-            log.warning("approval %s: its Teams cards wait for Redis (%s)", approval.id, exc.cause)
-            return  # (nothing claimed: the next redraw of its card posts them)
-        if not done:
-            await self._retry_later(approval)
+        """A pending approval's Teams cards posted now (its copies drawn: `refresh`); what Teams refused, later
+        (Teams' due set)."""
+        await self.refresh(approval.id)
 
     async def _post_missing(self, approval: ApprovalRecord, where: Where | None = None,
                             only: Sequence[str] | None = None) -> bool:
@@ -207,7 +267,7 @@ class TeamsDelivery:
                              have: set[str]) -> bool:
         try:
             chat = await self._app.personal_chat(account)
-        except Exception as exc:  # Teams is down (the outbox tries again), or the person has no chat with the app
+        except Exception as exc:  # Teams is down (tried again: the due set), or the person has no chat with the app
             log.warning("approval %s: no personal chat in Teams for %s (%s)", approval.id, account.object_id,
                         said(exc))
             return lasting(exc)
@@ -222,7 +282,7 @@ class TeamsDelivery:
         claim = await self._store.teams.claim_copy(approval.id, conversation.id, lease=CLAIM_LEASE)
         if claim == "posted":
             return True
-        if claim == "busy":  # another worker posts it now: seen again later (the outbox), posted by then, or its claim
+        if claim == "busy":  # another worker posts it now: seen again later (the due set), posted by then, or its claim
             return False  # run out (that worker died) and taken then
         try:
             activity = await self._app.post(conversation, card)
@@ -235,16 +295,16 @@ class TeamsDelivery:
         return True
 
     async def _retry_later(self, approval: ApprovalRecord) -> None:
-        """Teams refused something: the approval due again in the outbox, for any worker's supervisor."""
+        """Teams refused something: the approval due again in Teams' due set, for any worker's supervisor."""
         try:
-            await self._store.outbox.add(approval.id, due=time.time() + self._retry_after)
+            await self._store.teams.due_add(approval.id, due=time.time() + self._retry_after)
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards could not be kept due (%s)", approval.id, exc.cause)
 
     # keeping copies current -------------------------------------------------------------------
     async def sync(self, approval: ApprovalRecord) -> bool:
         """Every Teams copy of `approval` drawn as this record has it, and those still missing posted (pending);
-        False when Teams refused one (the caller keeps the approval in the outbox, to try again)."""
+        False when Teams refused one for now (`draw` keeps the approval in Teams' due set, to try again)."""
         try:
             copies = await self._store.teams.copies(approval.id)
             where = await self.where(approval) if approval.pending else None
@@ -277,7 +337,7 @@ class TeamsDelivery:
                           refresh_users=users)
         try:
             await self._app.update(conversation, copy.activity_id, card)
-        except Exception as exc:  # Teams is down: the outbox tries again; it refused for good (the card or the app
+        except Exception as exc:  # Teams is down: tried again (the due set); it refused for good (the card or the app
             # gone from there): nothing more to draw there
             log.warning("approval %s: its Teams copy in %s was not updated (%s)", approval.id, copy.conversation_id,
                         said(exc))
@@ -320,7 +380,7 @@ class TeamsDelivery:
 
 def lasting(exc: BaseException) -> bool:
     """Whether Teams refused for good (a 4xx but 429: the conversation, the activity or the app is not there, or the
-    card is refused), not for now (a 5xx, a 429, a connection or a timeout: tried again through the outbox)."""
+    card is refused), not for now (a 5xx, a 429, a connection or a timeout: tried again through Teams' due set)."""
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         return 400 <= status < 500 and status != 429

@@ -377,7 +377,7 @@ async def test_two_workers_posting_one_approval_leave_one_card_per_conversation(
         assert len(cards(teams, conversation)) == 1, conversation
 
 
-async def test_a_copy_teams_could_not_take_is_posted_later_by_the_outbox_and_slack_is_not_held(
+async def test_a_copy_teams_could_not_take_is_posted_later_by_teams_due_set_and_slack_is_not_held(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     route = await routed(slack, teams, teams_on, personal=False)
@@ -390,9 +390,9 @@ async def test_a_copy_teams_could_not_take_is_posted_later_by_the_outbox_and_sla
     await store.teams.keep_conversation(replace(kept, service_url=down))
     await start_run(slack, user=ALICE)
     card = await pending_card(slack)  # Slack's card, whatever Teams does
-    outbox = store.keys.outbox  # due again, for any worker
     await until(lambda: "was not posted in Teams conversation" in caplog.text, what="the post failing")
-    await until(lambda: store.redis.zscore(outbox, approval_id_of(card)), what="its approval due in the outbox")
+    await until(lambda: store.teams.due_at(approval_id_of(card)), what="its approval due in Teams, for any worker")
+    assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None  # the Slack card not held
     assert cards(teams, route.channel) == []
     await store.teams.keep_conversation(kept)  # Teams is back
     await until(lambda: shows(teams, route.channel, "0 of 2"), within=20, what="the card posted later")
@@ -409,7 +409,12 @@ async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
     card = await pending_card(slack)
     await until(lambda: [c for c in teams.sent if c.method == "POST" and c.status == 403], what="Teams refusing it")
     store = teams_on.services.store
-    assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None  # not due again
+
+    async def not_due() -> bool:  # (due while it is drawn, then not again)
+        return await store.teams.due_at(approval_id_of(card)) is None
+
+    await until(not_due, what="not due again")
+    assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None
     assert cards(teams, route.channel) == [] and await store.teams.copies(approval_id_of(card)) == []
     assert await store.teams.claim_copy(approval_id_of(card), route.channel, lease=30) == "claimed"  # released
 

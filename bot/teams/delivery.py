@@ -123,15 +123,14 @@ class TeamsDelivery:
 
     # what the root wires --------------------------------------------------------------------
     def after_draw(self, before: Drawn | None) -> Drawn:
-        """`CardService.after_draw` with the Teams copies: what `before` did (the Homes), then every Teams copy
-        updated (`draw`: what Teams could not take goes to Teams' own due set). Answers what `before` did alone: a
-        Teams outage never keeps the Slack card in its outbox. The root: `cards.after_draw =
-        delivery.after_draw(homes.refresh_for)`."""
+        """`CardService.after_draw` with the Teams copies: what `before` did (the Homes), and every Teams copy drawn
+        as the approval now is, in the background (`refresh`: what Teams could not take goes to Teams' own due set).
+        Answers what `before` did alone: a Teams outage (or a slow Teams) never keeps the Slack card in its outbox.
+        The root: `cards.after_draw = delivery.after_draw(homes.refresh_for)`."""
 
         async def drawn(approval: ApprovalRecord) -> bool:
-            done = True if before is None else await before(approval)
-            await self.draw(approval)
-            return done
+            self._background.spawn(self.refresh(approval.id), name=f"teams-draw-{approval.id}")
+            return True if before is None else await before(approval)
 
         return drawn
 

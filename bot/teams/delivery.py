@@ -169,14 +169,14 @@ class TeamsDelivery:
 
     # drawing, retried through Teams' due set ---------------------------------------------------------
     async def refresh(self, approval_id: str) -> None:
-        """Draw `approval_id`'s Teams copies as Redis has it now: due first (a worker dying meanwhile leaves it to
-        any other's supervisor), then drawn (`draw`)."""
+        """Draw `approval_id`'s Teams copies as Redis has it now, where it goes to Teams at all: due first (a worker
+        dying meanwhile leaves it to any other's supervisor), then drawn (`draw`)."""
         try:
-            await self._store.teams.due_add(approval_id, due=time.time() + self._drawing)
             approval = await self._store.approvals.get(approval_id)
-            if approval is None:
-                await self._store.teams.due_forget([approval_id])
-                return
+            if approval is None or not (await self._store.teams.copies(approval_id) or
+                                        (approval.pending and await self.where(approval) is not None)):
+                return  # gone, or nothing of it in Teams
+            await self._store.teams.due_add(approval_id, due=time.time() + self._drawing)
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards wait for Redis (%s)", approval_id, exc.cause)
             return

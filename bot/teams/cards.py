@@ -5,9 +5,10 @@ masks), the change's summary (bot/core/diffs.py's words), the votes of a quorum,
 to the bot's page of the approval.
 
 Two forms of one card: the approver's (`actions=True`: Approve, Reject and Revise as `Action.Execute`, Revise opening a
-form with the arguments to edit) and the read-only status everyone else sees (`actions=False`). A pending card carries
-a `refresh` (verb `refresh`) for its approvers (`refresh_users`, at most `MAX_REFRESH_USERS`): Teams asks the bot for
-their card, so approvers see the buttons and everyone else the status.
+form with the arguments to edit, one input each as Slack's field form has them, and its Save & approve) and the
+read-only status everyone else sees (`actions=False`). A pending card carries a `refresh` (verb `refresh`) for its
+approvers (`refresh_users`, at most `MAX_REFRESH_USERS`): Teams asks the bot for their card, so approvers see the
+buttons and everyone else the status.
 
 Untrusted text (the title, arguments, notes, names) is never live markup: TextBlocks render a subset of Markdown, so
 every text the card shows goes through `plain` (Markdown's specials backslash-escaped: no emphasis, no list, no
@@ -32,21 +33,34 @@ from microsoft_teams.cards import (
     ActionStyle,
     AdaptiveCard,
     CardElement,
+    Choice,
+    ChoiceSetInput,
     ExecuteAction,
     Fact,
     FactSet,
+    NumberInput,
     ShowCardAction,
     Spacing,
     TextBlock,
     TextColor,
     TextInput,
     TextWeight,
+    ToggleInput,
 )
 from microsoft_teams.cards import RefreshDefinition as Refresh
 
 from bot.core.attestations import SCOPE
 from bot.core.diffs import summary
 from bot.core.durations import format_duration
+from bot.core.field_edits import (
+    KIND_HINTS,
+    choices,
+    editable_fields,
+    field_kind,
+    field_text,
+    hidden_fields,
+    properties,
+)
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.core.teams import MAX_REFRESH_USERS
@@ -55,9 +69,15 @@ from bot.slack.blocks.approval_card import HEADERS, decided_title, revision_argu
 VERB_APPROVE: Final = "approve"
 VERB_REJECT: Final = "reject"
 VERB_REVISE: Final = "revise"
+VERB_SAVE_APPROVE: Final = "save_approve"  # Revise's second submit: the edited call approved by its editor at once
 VERB_REFRESH: Final = "refresh"
 INPUT_REASON: Final = "reason"  # Reject's reason, Revise's note
 INPUT_ARGUMENTS: Final = "arguments"  # Revise: the edited arguments, JSON
+INPUT_FIELD: Final = "arg_{}"  # Revise: one argument, by its index in the call's arguments (`field_id`)
+FIELDS_MOST: Final = 20  # arguments edited one input each on a card, at most (more: the JSON box)
+FIELD_LIMIT: Final = 1500  # one argument's text edited in its input, at most
+FIELD_DEPTH: Final = 2  # an argument nested deeper is edited as JSON, with the rest
+CHOICES_MOST: Final = 50  # the texts a schema lists, offered as choices
 SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION: Final = "1.5"
 MAX_CARD_BYTES: Final = 28 * 1024  # Teams refuses a message over 28 KB
@@ -327,20 +347,100 @@ def reason_field() -> TextInput:
 
 
 def revise_form(approval: ApprovalRecord, scale: float) -> AdaptiveCard:
-    """Revise's form: the arguments to edit (prefilled as pretty JSON of the stored, redacted arguments: a masked
-    value left as its mask keeps the original) where they may be edited, and the submit."""
+    """Revise's form: the arguments to edit where they may be edited, one input per argument (`field_inputs`) when
+    the call's fit the card (`form_fields`), else as pretty JSON (saying why), each prefilled with the stored,
+    redacted arguments (a masked value left as its mask keeps the original); and the submit."""
     fields: list[CardElement] = []
     editable = approval.kind == "tool_call" and not approval.fixed_arguments
     found = _object(approval.arguments) if editable else None
-    if found is not None:
+    by_field = form_fields(approval, scale) if found is not None else None
+    if by_field is not None:
+        fields.append(_text("Edit the arguments, one field each (a hidden value left as shown is kept unchanged).",
+                            subtle=True))
+        fields.extend(field_inputs(approval, by_field))
+    elif found is not None:
         text = pretty_json(found)
         if len(text) <= EDIT_LIMIT * scale:
+            fields.append(_text(TOO_MANY_FIELDS, subtle=True))
             fields.append(TextInput(id=INPUT_ARGUMENTS, label="Arguments (JSON)", is_multiline=True, value=text))
         else:
             fields.append(_text("The arguments are too long to edit here: open its page to edit them.", subtle=True))
     else:
         fields.append(_text("Sends the note above back to the agent.", subtle=True))
-    return AdaptiveCard(body=fields, actions=[_execute("Send back", VERB_REVISE, approval)])
+    submits: list[CardAction] = [_execute("Send back", VERB_REVISE, approval)]
+    if by_field is not None and not approval.asked_by:  # (as Slack's field form: a run's own call)
+        fields.append(_text(SAVE_APPROVE_WORDS, subtle=True))
+        submits.append(_execute("Save & approve", VERB_SAVE_APPROVE, approval, style="positive"))
+    return AdaptiveCard(body=fields, actions=submits)
+
+
+SAVE_APPROVE_WORDS = ("Save & approve: the edited call counts as approved by you. It is a new call: the policies"
+                      " decide it first, and may send it to other approvers; where more than one approval is needed,"
+                      " yours counts as one of them.")
+
+
+TOO_MANY_FIELDS = ("This call has too many arguments, or too long or too deeply nested ones, to edit one field each"
+                   " here: edit them as JSON.")
+
+
+def form_fields(approval: ApprovalRecord, scale: float = 1.0) -> list[tuple[str, Any]] | None:
+    """The call's arguments edited one input each on the card (bot/core/field_edits.py `editable_fields`, within
+    the card's limits: at most `FIELDS_MOST`, each within `FIELD_LIMIT` characters, all within `EDIT_LIMIT`, none
+    nested deeper than `FIELD_DEPTH`), or None (edited as one JSON text)."""
+    if approval.kind != "tool_call" or approval.fixed_arguments:
+        return None
+    fields = editable_fields(approval, most=FIELDS_MOST, chars=FIELD_LIMIT)
+    if fields is None or sum(len(field_text(value)) for _, value in fields) > EDIT_LIMIT * scale:
+        return None
+    return None if any(_depth(value) > FIELD_DEPTH for _, value in fields) else fields
+
+
+def field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> list[CardElement]:
+    """One input per argument (`field_id(index)`), as its kind says (bot/core/field_edits.py `field_kind`):
+    Input.Toggle (true or false), Input.Number (a number a card's number holds exactly), Input.ChoiceSet (a text
+    the schema lists), else Input.Text (text as it is, other values as JSON); a hidden value shown as its mask."""
+    props = properties(approval)
+    hidden = hidden_fields(approval)
+    made: list[CardElement] = []
+    for index, (key, value) in enumerate(fields):
+        kind = field_kind(props.get(key), value)
+        label = f"{' '.join(str(key).split())[:60] or '?'} ({kind})"
+        text = field_text(value)
+        if key in hidden:
+            made.append(TextInput(id=field_id(index), label=f"{label}, hidden ({hidden[key]}): leave it as shown to"
+                                  " keep it unchanged, or type a new value (hidden too)", value=text,
+                                  max_length=FIELD_LIMIT))
+        elif kind == "boolean" and isinstance(value, bool):
+            made.append(ToggleInput(id=field_id(index), label=label, title=str(key)[:60] or "?", value=text,
+                                    value_on="true", value_off="false"))
+        elif kind in ("integer", "number") and _exact_number(value):
+            made.append(NumberInput(id=field_id(index), label=label, value=value))
+        elif kind == "string" and value in (listed := choices(props.get(key))):
+            made.append(ChoiceSetInput(id=field_id(index), label=label, value=text, style="compact",
+                                       choices=[Choice(title=choice[:100] or '""', value=choice)
+                                                for choice in listed[:CHOICES_MOST]]))
+        else:
+            multiline = "\n" in text or len(text) > 60 or kind == "json"
+            made.append(TextInput(id=field_id(index), label=label, value=text, is_multiline=multiline or None,
+                                  max_length=FIELD_LIMIT, placeholder=KIND_HINTS[kind]))
+    return made
+
+
+def field_id(index: int) -> str:
+    """The input id of the argument at `index` in the call's arguments."""
+    return INPUT_FIELD.format(index)
+
+
+def _exact_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= 2**53
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def _execute(label: str, verb: str, approval: ApprovalRecord, *, style: ActionStyle | None = None,
@@ -369,6 +469,13 @@ def _object(text: str) -> dict[str, Any] | None:
 def _url(url: str) -> str:
     """The bot's own address in a Markdown link: no character that could end the link early."""
     return re.sub(r"[\s()<>\[\]\\]", lambda m: f"%{ord(m.group(0)):02X}", url)
+
+
+def notice_card(text: str) -> dict[str, Any]:
+    """A card of one line of the bot's (untrusted parts made inert by `plain`): what a person is told outside an
+    approval's card, e.g. the step-up link of their Save & approve."""
+    card = AdaptiveCard(body=[_text(cut(text, NOTE_LIMIT))], fallback_text="A message from the approvals bot")
+    return {"$schema": SCHEMA, **card.model_dump(exclude_none=True), "version": VERSION}
 
 
 def fallback_text(approval: ApprovalRecord) -> str:

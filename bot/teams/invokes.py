@@ -43,7 +43,6 @@ from bot.store import DecideResult, StoreUnavailable
 from bot.store.teams import CLAIMED
 from bot.teams.app import TeamsApp
 from bot.teams.cards import (
-    EDIT_LIMIT,
     INPUT_ARGUMENTS,
     INPUT_REASON,
     VERB_APPROVE,
@@ -52,10 +51,9 @@ from bot.teams.cards import (
     VERB_REVISE,
     VERB_SAVE_APPROVE,
     DrawCard,
-    field_id,
-    form_fields,
     notice_card,
 )
+from bot.teams.field_inputs import EDIT_LIMIT, field_id, form_fields
 from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)

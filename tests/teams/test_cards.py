@@ -34,11 +34,11 @@ from bot.teams.cards import (
     VERB_SAVE_APPROVE,
     approval_card,
     card_bytes,
-    field_id,
     plain,
     reminder_text,
     title,
 )
+from bot.teams.field_inputs import field_id
 from tests.support.leaks import leaks
 from tests.support.records import approval as new_approval
 from tests.support.typescript import node

@@ -71,6 +71,15 @@ def editable_fields(approval: ApprovalRecord, *, most: int = FIELD_MOST,
     return fields
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def prefilled(text: str) -> str:
+    """A field's text as a surface prefills it: without control characters or direction overrides (an input does
+    not keep them); a field sent back so is the call's own value, untouched."""
+    return _CONTROL.sub("", text)
+
+
 def field_text(value: Any) -> str:
     """How a field shows a value to edit: text as is, other JSON as JSON (objects and lists indented)."""
     if isinstance(value, str):
@@ -155,13 +164,13 @@ class FieldEdit:
 
 
 def edited_fields(approval: ApprovalRecord, text_of: Callable[[int], str | None], *,
-                  shown: Callable[[str], str] = lambda text: text,
+                  shown: Callable[[str], str] = prefilled,
                   fields: list[tuple[str, Any]] | None = None) -> FieldEdit:
     """The arguments a reviewer edited one field each (`text_of(index)`: the field's text, None when the form has no
-    such field; `shown`: how the surface prefilled a text), typed as the tool's schema says: changed and valid,
-    unchanged, or the errors, each on its field (a value of the wrong kind, or what the tool's schema says of it). A
-    field left as prefilled (a hidden value as its mask or as `HIDDEN_KEEP`) keeps the call's own value exactly.
-    Nothing runs here."""
+    such field; `shown`: how the surface prefilled a text, `prefilled` unless said), typed as the tool's schema says:
+    changed and valid, unchanged, or the errors, each on its field (a value of the wrong kind, or what the tool's
+    schema says of it). A field left as prefilled (a hidden value as its mask or as `HIDDEN_KEEP`) keeps the call's
+    own value exactly. Nothing runs here."""
     fields = editable_fields(approval) if fields is None else fields
     if fields is None:
         return FieldEdit(refused=NOT_BY_FIELD)

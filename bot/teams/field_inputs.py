@@ -17,6 +17,7 @@ from bot.core.field_edits import (
     field_kind,
     field_text,
     hidden_fields,
+    prefilled,
     properties,
 )
 from bot.core.records import ApprovalRecord
@@ -51,7 +52,7 @@ def field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> lis
     for index, (key, value) in enumerate(fields):
         kind = field_kind(props.get(key), value)
         label = f"{' '.join(str(key).split())[:60] or '?'} ({kind})"
-        text = field_text(value)
+        text = prefilled(field_text(value))
         if key in hidden:
             made.append(TextInput(id=field_id(index), label=f"{label}, hidden ({hidden[key]}): leave it as shown to"
                                   " keep it unchanged, or type a new value (hidden too)", value=text,

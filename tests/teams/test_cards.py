@@ -195,6 +195,8 @@ def test_revise_offers_one_input_per_argument_as_its_kind_says_prefilled_as_stor
     assert set(inputs_of(many)) == {INPUT_REASON, INPUT_ARGUMENTS}
     assert json.loads(inputs_of(many)[INPUT_ARGUMENTS]["value"]) == {f"k{n}": n for n in range(30)}
     assert plain(TOO_MANY_FIELDS) in texts_of(many)
+    controlled = approval_card(call(arguments=json.dumps({"note": "a\x07b\u202e"})), names=NAMES, actions=True)
+    assert inputs_of(controlled)[field_id(0)]["value"] == "ab"  # (as Slack's: an input keeps no control character)
 
 
 def test_save_and_approve_is_offered_with_the_field_form_on_a_runs_own_call_only() -> None:

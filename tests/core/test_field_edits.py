@@ -27,8 +27,9 @@ def sent(texts: dict[int, str]) -> Any:
 
 
 def test_a_field_sent_back_as_prefilled_keeps_the_calls_own_value_exactly() -> None:
-    arguments = {"to": "a@example.com", "amount": 40, "note": "line\x07one\u202e"}
-    edit = edited_fields(call(arguments), sent({0: "a@example.com", 1: "40", 2: prefilled(arguments["note"])}))
+    note = "line\x07one\u202e"
+    arguments = {"to": "a@example.com", "amount": 40, "note": note}
+    edit = edited_fields(call(arguments), sent({0: "a@example.com", 1: "40", 2: prefilled(note)}))
     assert (edit.arguments, edit.changed, edit.errors) == (arguments, False, {})
 
 

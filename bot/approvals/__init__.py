@@ -4,8 +4,9 @@
     events.py      what the core says happened (opened, card posted, decided, ended), to the listeners the
                    composition root (bot/root.py) subscribes: cards, Homes, redaction, metrics, runs, sessions
     edits.py       a reviewer's edit of a call's arguments: noted for the call that follows, Save & approve
-    revisions.py   a Revise of a call's arguments as JSON, one way for every surface (Slack's modal, the Teams
-                   card): the JSON checked, hidden values kept whole, the agent's feedback (`Revisions`)
+    revisions.py   a Revise of a call's arguments, as JSON or one field each, one way for every surface (Slack's
+                   modal, the Teams card): the edit checked, hidden values kept whole, the agent's feedback
+                   (`Revisions`)
     opening.py     what opening an approval starts from: the record, what an open answers (pure)
     chain.py       the decision order, one chain walked once per request by every way in: the deciders
                    bot/root.py lists, then its end (a person, or a call recorded as allowed)
@@ -50,10 +51,11 @@ from bot.approvals.events import (
 )
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
-from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable, schema_of
+from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, REFUSAL_QUIET, ApprovalService
 from bot.approvals.waiter import DueSweeper
+from bot.core.field_edits import schema_of
 
 __all__ = [
     "MAX_ARGUMENTS_CHARS",

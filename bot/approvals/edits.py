@@ -34,18 +34,19 @@ class Edits:
         redraw_after: what a decision does after (`ApprovalService.redraw_after`); False when nothing was decided.
     """
 
-    def __init__(self, store: Store, *, decide: Decide, redraw_after: Callable[[DecideResult], bool],
+    def __init__(self, store: Store, *, decide: Decide, redraw_after: Callable[..., bool],
                  background: Background) -> None:
         self.store = store
         self._decide = decide
         self._redraw_after = redraw_after
         self._background = background
-        self._on_step_up: StepUpHandler | None = None
+        self._on_step_up: dict[str, StepUpHandler] = {}
 
-    def set_step_up_handler(self, handler: StepUpHandler) -> None:
-        """Who sends an editor whose Save & approve needs their passkey (step-up) to confirm it: (user, approval,
-        its card) (bot/stepup/; wired by the composition root, bot/root.py: step-up is built over the core)."""
-        self._on_step_up = handler
+    def set_step_up_handler(self, handler: StepUpHandler, *, surface: str = "") -> None:
+        """Who sends an editor whose Save & approve (made on `surface`: "" Slack, "teams") needs their passkey
+        (step-up) to confirm it: (user, approval, its card) (bot/stepup/; wired by the composition root, bot/root.py,
+        and the Teams part, bot/teams/__init__.py: step-up is built over the core)."""
+        self._on_step_up[surface] = handler
 
     async def note(
         self,
@@ -55,11 +56,14 @@ class Edits:
         by: str,
         approve: bool,
         changes: Sequence[tuple[str, str, str]],
+        surface: str = "",
     ) -> None:
         """Before an edit is sent to the agent: what changed (shown on the card of the edited call that follows)
         and whether its editor approves it at once (Save & approve). Kept in Redis for EDIT_KEPT seconds, for
-        the worker that asks about the edited call (bound to the run and the edited arguments' digest)."""
-        note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]]}
+        the worker that asks about the edited call (bound to the run and the edited arguments' digest); `surface`: where
+        it was made ("" Slack, "teams"), where its Save & approve is audited and its step-up link goes."""
+        note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]],
+                "surface": surface}
         await persistently(
             lambda: self.store.approvals.note_edit(approval.run_id, digest_of(arguments), json.dumps(note),
                                                    seconds=EDIT_KEPT),
@@ -83,14 +87,16 @@ class Edits:
             return None
         return note
 
-    async def approve(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
+    async def approve(self, approval_id: str, user: str, card: tuple[str, str], *, surface: str = "") -> None:
         """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
-        decide step with every approver rule, as if they had clicked Approve on its card (one that needs step-up:
-        they are sent to confirm it with their passkey, `set_step_up_handler`)."""
-        result = await self._decide(approval_id, outcome="approved", user=user, card=card,
-                                    feedback="approved with their edit (Save & approve)")
-        if result.status == "step_up" and result.approval is not None and self._on_step_up is not None:
-            self._background.spawn(self._on_step_up(user, result.approval, card), name=f"step-up-{approval_id}")
+        decide step with every approver rule, as if they had clicked Approve on its card (on `surface`, "" Slack's
+        card, "teams" a Teams card: no Slack card checked, audited `surface: teams`; one that needs step-up: they
+        are sent to confirm it with their passkey, `set_step_up_handler`)."""
+        result = await self._decide(approval_id, outcome="approved", user=user, card=None if surface else card,
+                                    feedback="approved with their edit (Save & approve)", surface=surface)
+        handler = self._on_step_up.get(surface)
+        if result.status == "step_up" and result.approval is not None and handler is not None:
+            self._background.spawn(handler(user, result.approval, card), name=f"step-up-{approval_id}")
             return
-        if not self._redraw_after(result):
+        if not self._redraw_after(result, surface=surface):
             log.info("save & approve of %s refused: %s", approval_id, result.status)

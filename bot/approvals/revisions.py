@@ -1,7 +1,8 @@
-"""A reviewer's Revise of a tool call's arguments as JSON, one way for every surface (the Slack modal's JSON box,
-the Teams card's Revise form): the text typed checked (its size, how deep it nests, JSON with the line and column
-where it is not, unchanged or not, the tool's schema), the hidden values left as their masks put back whole and new
-ones hidden (bot/redaction/hiding.py: `restore`, `keep_edit`), and the feedback the agent gets (`encode_revision`).
+"""A reviewer's Revise of a tool call's arguments, one way for every surface (the Slack modal's JSON box and field
+form, the Teams card's Revise form): as JSON (`of_json`) the text typed checked (its size, how deep it nests, JSON
+with the line and column where it is not, unchanged or not, the tool's schema), or one field each (`of_fields`,
+bot/core/field_edits.py); the hidden values left as their masks put back whole and new ones hidden
+(bot/redaction/hiding.py: `restore`, `keep_edit`), and the feedback the agent gets (`encode_revision`).
 
 Each step answers words (str: why nothing was sent, which the surface shows where its form says it) or what comes
 next. Nothing is decided here: the surface sends the `Revision` through the core's one door
@@ -11,6 +12,7 @@ card of its own."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from agent_approvals.approver import canonical_json, encode_revision
 from agent_approvals.schemas import schema_problem
 
 from bot.core.documents import MAX_DEPTH, too_deep
+from bot.core.field_edits import UNKNOWN_SCHEMA, editable_fields, edited_fields, schema_of
 from bot.core.records import ApprovalRecord
 from bot.core.sensitive import shown_name
 from bot.redaction import Hiding
@@ -26,7 +29,6 @@ MAX_ARGUMENTS_CHARS = 3000  # the arguments as typed (Slack's input takes no mor
 NOT_KNOWN = "This approval is no longer known (it expired or was removed). Nothing was sent."
 # a form that sends an edit of a call whose agent runs only the call as made was not ours (none offers one)
 NOT_EDITABLE = "This call's arguments cannot be edited (its agent runs only the call as made). Nothing was sent."
-UNKNOWN_SCHEMA = "The tool's schema is unknown, so edits cannot be checked. Nothing was run."
 NOT_KEPT = ("This call's hidden values are not kept (the bot has no SECRETS_KEY, or they ended): its arguments"
             " cannot be edited here. Nothing was sent; reject it, or write what the agent should change.")
 NOT_KEPT_NEW = ("This edit holds a value the bot hides (a card number, a key...), and the bot has no SECRETS_KEY to"
@@ -72,14 +74,6 @@ def not_editable(approval: ApprovalRecord | None) -> str:
     if approval is None or approval.kind != "tool_call":
         return NOT_KNOWN
     return NOT_EDITABLE if approval.fixed_arguments else ""
-
-
-def schema_of(approval: ApprovalRecord) -> Any:
-    """The tool's schema as stored with the approval (None when it is not JSON)."""
-    try:
-        return json.loads(approval.arguments_schema or "{}")
-    except ValueError:
-        return None
 
 
 class Revisions:
@@ -152,3 +146,23 @@ class Revisions:
             return Revision(note)
         edited = await self.complete(approval, typed.arguments)
         return edited if isinstance(edited, str) else edited.revision(note)
+
+    async def of_fields(self, approval: ApprovalRecord, text_of: Callable[[int], str | None], *, note: str,
+                        fields: list[tuple[str, Any]] | None = None) -> Edited | Revision | str:
+        """A Revise of `approval` with its arguments edited one field each (`text_of(index)`: a field's text as sent,
+        bot/core/field_edits.py `edited_fields`, over `fields`, else the call's `editable_fields`): the edit made
+        whole (`Edited`: hidden values kept, checked against the tool's schema), the note alone when no field
+        changed, or why nothing can be sent ("<argument>: <the Slack field's words>")."""
+        if refused := not_editable(approval):
+            return refused
+        fields = editable_fields(approval) if fields is None else fields
+        edit = edited_fields(approval, text_of, fields=fields)
+        if edit.refused:
+            return edit.refused
+        if edit.errors:
+            index, said = min(edit.errors.items())
+            name = str(fields[index][0]) if fields and index < len(fields) else "?"
+            return f"{name}: {said}"
+        if not edit.changed:
+            return Revision(note)
+        return await self.complete(approval, edit.arguments)

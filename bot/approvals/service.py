@@ -158,7 +158,8 @@ class ApprovalService:
             if opened.decided is not None:
                 return opened.decided
             if edit is not None and edit.get("approve") and opened.card[1]:
-                await self.edits.approve(opened.approval_id, str(edit["by"]), opened.card)
+                await self.edits.approve(opened.approval_id, str(edit["by"]), opened.card,
+                                         surface=str(edit.get("surface") or ""))
             return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
         except BaseException:
             self.runs_first.arrived(run.id)

@@ -22,6 +22,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     plain_summary.py  one plain sentence of what an approval does, from the tool's description and its artefacts
                     (pure)
     artifact_edits.py  which artefact of an approval a reviewer may edit, and the artefacts with the edit (pure)
+    field_edits.py  a tool call's arguments edited one field each, for every surface: the fields, their kinds, the
+                    fields as typed read back and checked (pure)
     rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     attestations.py  fit to decide: an attestation's scope, what an approval needs, the words of a refusal (pure)
     oversight.py    how people decide: a card's reading time, the rubber-stamp signals, quantiles (pure)

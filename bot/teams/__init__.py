@@ -11,10 +11,13 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
     cards.py      the approval card as an Adaptive Card (1.5, the SDK's card models): the approver's (Approve,
                   Reject, Revise as `Action.Execute`) and the read-only status, a `refresh` for the approvers;
                   untrusted text made inert by `plain`
+    field_inputs.py  Revise's inputs on the card, one per argument as Slack's field form has them
+                  (bot/core/field_edits.py), within the card's limits (else one JSON text)
     delivery.py   where an approval's cards go in Teams (a channel's route, approvers' personal chats) and every
                   copy kept current from the core's events, retried through its own due set (never held by Slack)
     invokes.py    a click on a card (`adaptiveCard/action`) decided through the core's one door, answered with the
-                  clicker's card and what came of it
+                  clicker's card and what came of it; a Revise's edit (as JSON or one field each) and its Save &
+                  approve
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
@@ -96,4 +99,5 @@ def create_teams(
     invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
                       details_url=details_url)
     invokes.register()
+    approvals.edits.set_step_up_handler(invokes.confirm_edit, surface="teams")  # a Teams editor's Save & approve
     return Teams(app=app, people=people, delivery=delivery, invokes=invokes)

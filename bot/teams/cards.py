@@ -5,9 +5,10 @@ masks), the change's summary (bot/core/diffs.py's words), the votes of a quorum,
 to the bot's page of the approval.
 
 Two forms of one card: the approver's (`actions=True`: Approve, Reject and Revise as `Action.Execute`, Revise opening a
-form with the arguments to edit) and the read-only status everyone else sees (`actions=False`). A pending card carries
-a `refresh` (verb `refresh`) for its approvers (`refresh_users`, at most `MAX_REFRESH_USERS`): Teams asks the bot for
-their card, so approvers see the buttons and everyone else the status.
+form with the arguments to edit, one input each as Slack's field form has them, and its Save & approve) and the
+read-only status everyone else sees (`actions=False`). A pending card carries a `refresh` (verb `refresh`) for its
+approvers (`refresh_users`, at most `MAX_REFRESH_USERS`): Teams asks the bot for their card, so approvers see the
+buttons and everyone else the status.
 
 Untrusted text (the title, arguments, notes, names) is never live markup: TextBlocks render a subset of Markdown, so
 every text the card shows goes through `plain` (Markdown's specials backslash-escaped: no emphasis, no list, no
@@ -51,10 +52,12 @@ from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.core.teams import MAX_REFRESH_USERS
 from bot.slack.blocks.approval_card import HEADERS, decided_title, revision_arguments
+from bot.teams.field_inputs import EDIT_LIMIT, field_inputs, form_fields
 
 VERB_APPROVE: Final = "approve"
 VERB_REJECT: Final = "reject"
 VERB_REVISE: Final = "revise"
+VERB_SAVE_APPROVE: Final = "save_approve"  # Revise's second submit: the edited call approved by its editor at once
 VERB_REFRESH: Final = "refresh"
 INPUT_REASON: Final = "reason"  # Reject's reason, Revise's note
 INPUT_ARGUMENTS: Final = "arguments"  # Revise: the edited arguments, JSON
@@ -66,7 +69,6 @@ NOTE_LIMIT: Final = 1500
 LINE_LIMIT: Final = 500  # a line the agent or a policy wrote (why, claim, summary, policy reason)
 ARGUMENTS_LIMIT: Final = 2500  # the arguments shown, in characters (more: "… N more characters")
 ARGUMENT_LIMIT: Final = 600  # one argument's value
-EDIT_LIMIT: Final = 4000  # arguments longer than this are not offered for editing on the card
 LINES_SHOWN: Final = 40  # lines of code or of a message shown
 NAME_LIMIT: Final = 80
 
@@ -327,20 +329,40 @@ def reason_field() -> TextInput:
 
 
 def revise_form(approval: ApprovalRecord, scale: float) -> AdaptiveCard:
-    """Revise's form: the arguments to edit (prefilled as pretty JSON of the stored, redacted arguments: a masked
-    value left as its mask keeps the original) where they may be edited, and the submit."""
+    """Revise's form: the arguments to edit where they may be edited, one input per argument (`field_inputs`) when
+    the call's fit the card (`form_fields`), else as pretty JSON (saying why), each prefilled with the stored,
+    redacted arguments (a masked value left as its mask keeps the original); and the submit."""
     fields: list[CardElement] = []
     editable = approval.kind == "tool_call" and not approval.fixed_arguments
     found = _object(approval.arguments) if editable else None
-    if found is not None:
+    by_field = form_fields(approval, scale) if found is not None else None
+    if by_field is not None:
+        fields.append(_text("Edit the arguments, one field each (a hidden value left as shown is kept unchanged).",
+                            subtle=True))
+        fields.extend(field_inputs(approval, by_field))
+    elif found is not None:
         text = pretty_json(found)
         if len(text) <= EDIT_LIMIT * scale:
+            fields.append(_text(TOO_MANY_FIELDS, subtle=True))
             fields.append(TextInput(id=INPUT_ARGUMENTS, label="Arguments (JSON)", is_multiline=True, value=text))
         else:
             fields.append(_text("The arguments are too long to edit here: open its page to edit them.", subtle=True))
     else:
         fields.append(_text("Sends the note above back to the agent.", subtle=True))
-    return AdaptiveCard(body=fields, actions=[_execute("Send back", VERB_REVISE, approval)])
+    submits: list[CardAction] = [_execute("Send back", VERB_REVISE, approval)]
+    if by_field is not None and not approval.asked_by:  # (as Slack's field form: a run's own call)
+        fields.append(_text(SAVE_APPROVE_WORDS, subtle=True))
+        submits.append(_execute("Save & approve", VERB_SAVE_APPROVE, approval, style="positive"))
+    return AdaptiveCard(body=fields, actions=submits)
+
+
+SAVE_APPROVE_WORDS = ("Save & approve: the edited call counts as approved by you. It is a new call: the policies"
+                      " decide it first, and may send it to other approvers; where more than one approval is needed,"
+                      " yours counts as one of them.")
+
+
+TOO_MANY_FIELDS = ("This call has too many arguments, or too long or too deeply nested ones, to edit one field each"
+                   " here: edit them as JSON.")
 
 
 def _execute(label: str, verb: str, approval: ApprovalRecord, *, style: ActionStyle | None = None,
@@ -369,6 +391,13 @@ def _object(text: str) -> dict[str, Any] | None:
 def _url(url: str) -> str:
     """The bot's own address in a Markdown link: no character that could end the link early."""
     return re.sub(r"[\s()<>\[\]\\]", lambda m: f"%{ord(m.group(0)):02X}", url)
+
+
+def notice_card(text: str) -> dict[str, Any]:
+    """A card of one line of the bot's (untrusted parts made inert by `plain`): what a person is told outside an
+    approval's card, e.g. the step-up link of their Save & approve."""
+    card = AdaptiveCard(body=[_text(cut(text, NOTE_LIMIT))], fallback_text="A message from the approvals bot")
+    return {"$schema": SCHEMA, **card.model_dump(exclude_none=True), "version": VERSION}
 
 
 def fallback_text(approval: ApprovalRecord) -> str:

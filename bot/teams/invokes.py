@@ -8,8 +8,9 @@ and why). Then the verb: `refresh` (Teams asks for the card as one of the approv
 with buttons when they may decide it now, else read-only; `approve`, `reject` and `revise` decide (or vote), and
 every copy of the card, in Slack and Teams, is redrawn by the core's events. A Revise whose arguments differ from
 the card's is the Slack Revise's edit of them as JSON (bot/approvals/revisions.py: the same checks and words, hidden
-values left as their masks kept whole, the edited call encoded in the agent's feedback, its `edit_hidden`); the
-field-by-field form and Save & approve are the Slack card's. Every answer is an updated card for the clicker (the
+values left as their masks kept whole, the edited call encoded in the agent's feedback, its `edit_hidden`), and so is
+one whose arguments were edited one input each (bot/core/field_edits.py, as Slack's field form: each typed as its
+kind says, the edit noted for the card of the edited call). Every answer is an updated card for the clicker (the
 SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words the Slack path
 uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
 claims the vote or the decision once, whatever races it."""
@@ -17,6 +18,7 @@ claims the vote or the decision once, whatever races it."""
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,32 +35,38 @@ from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeRespons
 from microsoft_teams.apps import ActivityContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot.approvals import REFUSAL_QUIET, ApprovalService, Revision
+from bot.approvals import REFUSAL_QUIET, ApprovalService, Edited, Revision, not_editable
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.core.field_edits import NOT_BY_FIELD, changed_fields
 from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, StoreUnavailable
 from bot.store.teams import CLAIMED
 from bot.teams.app import TeamsApp
 from bot.teams.cards import (
-    EDIT_LIMIT,
     INPUT_ARGUMENTS,
     INPUT_REASON,
     VERB_APPROVE,
     VERB_REFRESH,
     VERB_REJECT,
     VERB_REVISE,
+    VERB_SAVE_APPROVE,
     DrawCard,
+    notice_card,
 )
+from bot.teams.field_inputs import EDIT_LIMIT, field_id, form_fields
 from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised"}
+OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised", VERB_SAVE_APPROVE: "revised"}
 STILL_THEIRS = ("frozen", "step_up", "attestation", "details", "policy")  # a vote held: Reject (the rest) still theirs
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."
 FAILED = "The bot could not answer this click; open the card again to see where the approval stands."
+FOR_RUNS_ONLY = ("Save & approve is for a run's own call: a program asks about an edited call again itself, on a new"
+                 " card. Send the edit back instead. Nothing was sent.")
+NOTHING_EDITED = "Change a field to Save & approve the edited call, or Send back a note. Nothing was sent."
 
 
 SURFACE = "teams"  # where these clicks are made, as the audit names it (`bot.core.teams.SURFACES`)
@@ -138,7 +146,7 @@ class Invokes:
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
         if not await self._on_its_card(ctx, approval_id, person):
             return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
-        revised = await self._revision(approval, verb, data)
+        revised = await self._revision(approval, verb, data, person=person)
         if isinstance(revised, str):  # (a bad edit of the arguments: nothing sent, nothing changed)
             return await self._card(approval, actions=True, notice=revised)
         result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
@@ -149,14 +157,63 @@ class Invokes:
             approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
         return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
 
-    async def _revision(self, approval: ApprovalRecord, verb: str, data: Mapping[str, Any]) -> Revision | str:
-        """What the click sends: the note typed, or for a Revise with the arguments edited (as JSON, as Slack's
-        Revise takes them: bot/approvals/revisions.py) the edited call with the note; else why nothing is sent."""
+    async def _revision(self, approval: ApprovalRecord, verb: str, data: Mapping[str, Any], *,
+                        person: str) -> Revision | str:
+        """What the click sends: the note typed, or for a Revise with the arguments edited (one input each, or as
+        JSON, as Slack's Revise takes them: bot/approvals/revisions.py) the edited call with the note, noted for the
+        card of the edited call (Save & approve: approved by `person` at once, `Edits.approve`); else why nothing is
+        sent."""
         note = str(data.get(INPUT_REASON) or "")[:MAX_NOTE]
-        given = data.get(INPUT_ARGUMENTS)
-        if verb != VERB_REVISE or given is None or given == "":
+        approve = verb == VERB_SAVE_APPROVE
+        if verb not in (VERB_REVISE, VERB_SAVE_APPROVE):
             return Revision(note)
-        return await self.approvals.revisions.of_json(approval, str(given), note=note, limit=EDIT_LIMIT)
+        if approve and (refused := await self._no_save_approve(approval, person)):
+            return refused
+        revisions = self.approvals.revisions
+        given = data.get(INPUT_ARGUMENTS)
+        if not approve and given is not None and given != "":
+            return await revisions.of_json(approval, str(given), note=note, limit=EDIT_LIMIT)
+        if field_id(0) not in data:
+            return NOTHING_EDITED if approve else Revision(note)
+        fields = form_fields(approval)
+        if fields is None:  # (a form this card never showed: its arguments are not edited one field each)
+            return not_editable(approval) or NOT_BY_FIELD
+
+        def text_of(index: int) -> str | None:
+            value = data.get(field_id(index))
+            return None if value is None else str(value)
+
+        edited = await revisions.of_fields(approval, text_of, note=note, fields=fields)
+        if not isinstance(edited, Edited):
+            return NOTHING_EDITED if approve and isinstance(edited, Revision) else edited
+        changes = changed_fields(json.loads(approval.arguments or "{}"), edited.redacted)
+        await self.approvals.edits.note(approval, edited.full, by=person, approve=approve, changes=changes,
+                                        surface=SURFACE)
+        return edited.revision(note)
+
+    async def _no_save_approve(self, approval: ApprovalRecord, person: str) -> str:
+        """Why `person` may not Save & approve an edit of `approval` ("" when they may): as Slack's Revise offers it,
+        to who may approve it now, on a run's own call."""
+        if refused := not_editable(approval):
+            return refused
+        if approval.asked_by:
+            return FOR_RUNS_ONLY
+        checked = await self.approvals.may_decide(approval.id, outcome="approved", user=person, card=None)
+        return "" if checked.status == "allowed" else refusal_text(checked)
+
+    async def confirm_edit(self, user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
+        """A Teams editor's Save & approve of a call that needs their passkey (`Edits.approve`, surface `teams`):
+        what an Approve clicked in Teams is told (the page's one-time link, keeping the surface), in their personal
+        chat with the bot, where the edited call's card is not (`card`, its Slack card, is not theirs)."""
+        if self.step_up is None:
+            return
+        said = await self.step_up(user, approval, surface=SURFACE)
+        account = (await self.people.accounts([user])).get(user)
+        if account is None:  # (they clicked in Teams: the people part keeps their account)
+            log.warning("Teams: no account of %s to send the step-up link of %s", user, approval.id)
+            return
+        names = dict(await self.people.names([user]))
+        await self.app.post(await self.app.personal_chat(account), notice_card(plain_words(said, names)))
 
     async def _on_its_card(self, ctx: ActivityContext[AdaptiveCardInvokeActivity], approval_id: str,
                            person: str) -> bool:

@@ -3,7 +3,7 @@ test by tests/conftest.py as the `slack` one is), the environment that points a 
 worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps
 (`cards`, `card_of`, `card_for` an approval); and the `world` of a program asking in #sales, routed to a Teams
 channel (`World`, its fixture, `world_policies` its POLICY_DIR), with readers of what a click is answered (`verbs`,
-`notice_of`, `shown_notice`)."""
+`notice_of`, `shown_notice`) and of a card's Revise form (`field_inputs`)."""
 
 from __future__ import annotations
 
@@ -191,6 +191,25 @@ def verbs(card: dict[str, Any]) -> set[str]:
     return found
 
 
+def field_inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Revise form's inputs of one argument each ("arg_<n>"), as the card prefills them, by argument (its
+    label's first word)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input.") and str(node.get("id", "")).startswith("arg_"):
+                found[str(node["label"]).split(" ")[0]] = node
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
 def notice_of(answer: dict[str, Any]) -> str:
     """The text of an invoke's answer: the card's words, or a message."""
     return json.dumps(answer.get("value"), ensure_ascii=False)
@@ -209,10 +228,17 @@ def world_policies() -> dict[str, str]:
 
 
 @pytest.fixture
+def world_env() -> dict[str, str]:
+    """More of the `world` worker's environment (a MODEL_CONFIG, an OUTBOX_DIR...). A test module overrides it."""
+    return {}
+
+
+@pytest.fixture
 async def world(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path,
-                world_policies: dict[str, str]) -> AsyncIterator[World]:
+                world_policies: dict[str, str], world_env: dict[str, str]) -> AsyncIterator[World]:
     """A worker serving Slack and Teams: #sales routed to a Teams channel of Bob, Dana (Teams only) and Carol, its
-    approvers Bob and Dana, signed receipts, an API key asking in #sales; `world_policies` its POLICY_DIR."""
+    approvers Bob and Dana, signed receipts, an API key asking in #sales; `world_policies` its POLICY_DIR, `world_env`
+    more of its environment."""
     bob = teams.add_member(name="Bob Brown", email="bob@example.com")
     dana = teams.add_member(name="Dana Diaz", email="dana@contoso.example", object_id=DANA_OID)
     carol = teams.add_member(name="Carol Chen", email="carol@example.com")
@@ -222,7 +248,7 @@ async def world(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_pa
                           f"routes:\n  {SALES}: {{conversation: \"{channel}\"}}\n")
     keys = tmp_path / "keys" / "signing-keys.json"
     ensure_keys_file(keys)
-    env = {"TEAMS_FILE": str(teams_file), "SIGNING_KEYS_FILE": str(keys), "RECEIPT_ISSUER": ISSUER}
+    env = {"TEAMS_FILE": str(teams_file), "SIGNING_KEYS_FILE": str(keys), "RECEIPT_ISSUER": ISSUER, **world_env}
     if world_policies:
         env["POLICY_DIR"] = str(write_bundle(tmp_path / "policies", world_policies))
     worker = await start_teams_worker(slack, teams, redis_url, model_config=None, **env)

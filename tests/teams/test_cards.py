@@ -25,16 +25,20 @@ from bot.teams.cards import (
     INPUT_ARGUMENTS,
     INPUT_REASON,
     MAX_CARD_BYTES,
+    SAVE_APPROVE_WORDS,
+    TOO_MANY_FIELDS,
     VERB_APPROVE,
     VERB_REFRESH,
     VERB_REJECT,
     VERB_REVISE,
+    VERB_SAVE_APPROVE,
     approval_card,
     card_bytes,
     plain,
     reminder_text,
     title,
 )
+from bot.teams.field_inputs import field_id
 from tests.support.leaks import leaks
 from tests.support.records import approval as new_approval
 from tests.support.typescript import node
@@ -48,6 +52,11 @@ ARGUMENTS = {"to": "cfo@example.com", "amount": 1250, "note": "Refund for order 
 MARKDOWN_TITLE = "**Pay** [now](https://evil.example/x) <b>hi</b> _me_ # Head\n- list\n    code"
 ARTIFACTS = json.dumps([{"kind": "file", "path": "app.py", "before": "a\nb\n", "after": "a\nB\nc\n"},
                         {"kind": "command", "command": "make deploy"}])
+KINDS = {"to": "cfo@example.com", "amount": 1250, "rate": 2.5, "urgent": True, "tier": "gold",
+         "items": [{"sku": "A1", "n": 2}], "body": "Line one\nline two", "token": "[hidden: api key]"}
+KINDS_SCHEMA = {"type": "object", "properties": {"amount": {"type": "integer"}, "rate": {"type": "number"},
+                                                 "urgent": {"type": "boolean"},
+                                                 "tier": {"type": "string", "enum": ["gold", "silver"]}}}
 REFRESH_USERS = [f"29:user-{n}" for n in range(75)]
 
 
@@ -89,6 +98,9 @@ CASES: dict[str, tuple[ApprovalRecord, dict[str, Any]]] = {
     "a program's ask": (call(asked_by="billing-agent", sponsor="U0ALICE", requester=TEAMS_ONLY), {"actions": True}),
     "step-up, attestation, details": (call(step_up="policy", attest=("policy:refunds", "channel:C0SALES"),
                                             require_details="policy"), {"actions": True}),
+    "fields of every kind": (call(arguments=json.dumps(KINDS), arguments_schema=json.dumps(KINDS_SCHEMA),
+                                  hidden=json.dumps([{"path": "token", "shown": "api key"}])), {"actions": True}),
+    "too many arguments for fields": (call(arguments=json.dumps({f"k{n}": n for n in range(30)})), {"actions": True}),
     "a message": (call(kind="message", tool_name="", arguments="", proposal="Dear customer,\n  refunded."),
                   {"actions": True}),
     "code": (call(kind="code", tool_name="", arguments="", proposal="import os\n" + "x = 1\n" * 100),
@@ -152,16 +164,47 @@ def test_the_approvers_card_executes_the_contracts_verbs_with_the_approval_id() 
     card = card_of("pending, the approver's")
     executes = {a["title"]: a for a in actions_of(card) if a["type"] == "Action.Execute"}
     assert {title: a["verb"] for title, a in executes.items()} == {
-        "Approve": VERB_APPROVE, "Reject": VERB_REJECT, "Send back": VERB_REVISE}
+        "Approve": VERB_APPROVE, "Reject": VERB_REJECT, "Send back": VERB_REVISE, "Save & approve": VERB_SAVE_APPROVE}
     assert all(a["data"] == {"approval": "0c6d1f2e-aaaa-bbbb-cccc-000000000001"} for a in executes.values())
     assert [a["title"] for a in card["actions"]] == ["Approve", "Reject", "Revise"]
     assert executes["Approve"]["associatedInputs"] == "none"  # an Approve sends no note
     inputs = inputs_of(card)
-    assert set(inputs) == {INPUT_REASON, INPUT_ARGUMENTS}
-    assert json.loads(inputs[INPUT_ARGUMENTS]["value"]) == ARGUMENTS  # prefilled, as they are (not escaped)
+    assert set(inputs) == {INPUT_REASON, *(field_id(n) for n in range(len(ARGUMENTS)))}  # one input per argument
     assert card["refresh"] == {"action": {"type": "Action.Execute", "title": "Refresh", "verb": VERB_REFRESH,
                                           "data": {"approval": "0c6d1f2e-aaaa-bbbb-cccc-000000000001"}},
                                "userIds": ["29:ana"]}
+
+
+def test_revise_offers_one_input_per_argument_as_its_kind_says_prefilled_as_stored() -> None:
+    """Input.Text, Input.Number, Input.Toggle, Input.ChoiceSet as the schema or the value says; nested values as
+    JSON text; a hidden value as its mask (never its value); the JSON box, saying why, past the card's limits."""
+    inputs = inputs_of(card_of("fields of every kind"))
+    shown = {name: inputs[field_id(n)] for n, name in enumerate(KINDS)}
+    assert {name: i["type"] for name, i in shown.items()} == {
+        "to": "Input.Text", "amount": "Input.Number", "rate": "Input.Number", "urgent": "Input.Toggle",
+        "tier": "Input.ChoiceSet", "items": "Input.Text", "body": "Input.Text", "token": "Input.Text"}
+    assert shown["to"]["value"] == "cfo@example.com" and shown["amount"]["value"] == 1250
+    assert shown["rate"]["value"] == 2.5 and shown["urgent"]["value"] == "true"
+    assert (shown["urgent"]["valueOn"], shown["urgent"]["valueOff"]) == ("true", "false")
+    assert [c["value"] for c in shown["tier"]["choices"]] == ["gold", "silver"] and shown["tier"]["value"] == "gold"
+    assert json.loads(shown["items"]["value"]) == KINDS["items"] and shown["items"]["isMultiline"]
+    assert shown["body"]["value"] == KINDS["body"] and shown["body"]["isMultiline"]
+    assert shown["token"]["value"] == "[hidden: api key]" and "hidden (api key)" in shown["token"]["label"]
+    assert INPUT_ARGUMENTS not in inputs
+    many = card_of("too many arguments for fields")
+    assert set(inputs_of(many)) == {INPUT_REASON, INPUT_ARGUMENTS}
+    assert json.loads(inputs_of(many)[INPUT_ARGUMENTS]["value"]) == {f"k{n}": n for n in range(30)}
+    assert plain(TOO_MANY_FIELDS) in texts_of(many)
+    controlled = approval_card(call(arguments=json.dumps({"note": "a\x07b\u202e"})), names=NAMES, actions=True)
+    assert inputs_of(controlled)[field_id(0)]["value"] == "ab"  # (as Slack's: an input keeps no control character)
+
+
+def test_save_and_approve_is_offered_with_the_field_form_on_a_runs_own_call_only() -> None:
+    """As Slack's field form: not for a program's ask (it asks about an edited call anew itself), not with the JSON
+    box, not for arguments its agent runs only as made."""
+    for name in ("a program's ask", "too many arguments for fields", "fixed arguments", "a message"):
+        assert VERB_SAVE_APPROVE not in {a.get("verb") for a in actions_of(card_of(name))}, name
+    assert plain(SAVE_APPROVE_WORDS) in texts_of(card_of("pending, the approver's"))
 
 
 def test_the_read_only_card_has_no_action_and_says_the_status() -> None:

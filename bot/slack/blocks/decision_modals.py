@@ -13,6 +13,15 @@ from typing import Any
 
 from agent_approvals.approver import pretty_json
 
+from bot.core.field_edits import (
+    HIDDEN_KEEP,
+    KIND_HINTS,
+    editable_fields,
+    field_kind,
+    field_text,
+    hidden_fields,
+    properties,
+)
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks.approval_card import proposal_text
 from bot.slack.blocks.arguments import argument_value
@@ -86,69 +95,10 @@ FIELD_BLOCK = "arg_{}"  # one input per top-level argument, by its index in the 
 FIELD_ACTION = "arg_input"
 THEN_BLOCK = "then"
 THEN_ACTION = "then_input"  # option values: "approve" (Save & approve) or "ask" (a new card)
-FIELD_MOST = 40  # arguments edited one field each, at most (a modal holds 100 blocks)
-
-
-def editable_fields(approval: ApprovalRecord) -> list[tuple[str, Any]] | None:
-    """A tool call's top-level arguments, in the call's order, when each can be edited in a field of its own
-    (an object of at most `FIELD_MOST` arguments, each value's text within an input's 3000 characters); else
-    None (the arguments are edited as one JSON text)."""
-    try:
-        values = json.loads(approval.arguments or "{}")
-    except ValueError:
-        return None
-    if not isinstance(values, dict) or not values or len(values) > FIELD_MOST:
-        return None
-    fields = list(values.items())
-    if any(len(field_text(value)) > INPUT_LIMIT for _, value in fields):
-        return None
-    return fields
-
-
-def field_text(value: Any) -> str:
-    """How a field shows a value to edit: text as is, other JSON as JSON (objects and lists indented)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return pretty_json(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def field_kind(schema: Any, value: Any) -> str:
-    """What a field takes: "string", "integer", "number", "boolean" (from the tool's schema where it says one
-    type, else from the call's value) or "json"."""
-    kinds = schema.get("type") if isinstance(schema, dict) else None
-    if isinstance(kinds, list):
-        kinds = [k for k in kinds if k != "null"]
-        kinds = kinds[0] if len(kinds) == 1 else None
-    if kinds in ("string", "integer", "number", "boolean"):
-        return str(kinds)
-    if kinds is None:
-        if isinstance(value, str):
-            return "string"
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, (int, float)) and value is not None:
-            return "integer" if isinstance(value, int) else "number"
-    return "json"
-
-
-_KIND_HINTS = {
-    "string": "Text, as it will be sent.",
-    "integer": "A whole number, e.g. 3.",
-    "number": "A number, e.g. 2.5.",
-    "boolean": "true or false.",
-    "json": "JSON, e.g. [\"a\", \"b\"] or {\"key\": 1}.",
-}
 
 
 def _field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> list[Block]:
-    try:
-        schema = json.loads(approval.arguments_schema or "{}")
-    except ValueError:
-        schema = {}
-    props = schema.get("properties") if isinstance(schema, dict) else None
-    props = props if isinstance(props, dict) else {}
+    props = properties(approval)
     blocks: list[Block] = []
     hidden = hidden_fields(approval)
     for index, (name, value) in enumerate(fields):
@@ -166,18 +116,10 @@ def _field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> li
                 "optional": kind == "string",  # (an empty text is a value)
                 "label": plain(f"{' '.join(clean(str(name)).split())[:60] or '?'} ({kind})", 2000),
                 "element": element,
-                "hint": plain(hidden_hint(hidden[name]) if name in hidden else _KIND_HINTS[kind], 2000),
+                "hint": plain(hidden_hint(hidden[name]) if name in hidden else KIND_HINTS[kind], 2000),
             }
         )
     return blocks
-
-
-HIDDEN_KEEP = "hidden: keep"  # a hidden argument's field: left so, its value is kept unchanged (never shown)
-
-
-def hidden_fields(approval: ApprovalRecord) -> dict[str, str]:
-    """{argument: what is shown of it} of the top-level arguments hidden whole (bot/redaction/hiding.py)."""
-    return {str(item.get("path")): str(item.get("shown", "")) for item in approval.hidden_items}
 
 
 def hidden_hint(shown: str) -> str:

@@ -26,13 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent_approvals.approver import canonical_json
-from agent_approvals.schemas import schema_problem
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.approvals import Revision, Typed, not_editable, schema_of
+from bot.approvals import Revision, Typed, not_editable
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
-from bot.core.documents import MAX_DEPTH, too_deep
+from bot.core import field_edits
+from bot.core.field_edits import changed_fields
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import verify_metadata
 from bot.services import Services
@@ -44,17 +43,12 @@ from bot.slack.blocks.decision_modals import (
     FEEDBACK_BLOCK,
     FIELD_ACTION,
     FIELD_BLOCK,
-    HIDDEN_KEEP,
     REASON_ACTION,
     REASON_BLOCK,
     REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
     THEN_ACTION,
     THEN_BLOCK,
-    editable_fields,
-    field_kind,
-    field_text,
-    hidden_fields,
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slack.blocks.text import clean
@@ -222,99 +216,17 @@ async def _revision(
 BY_FIELD_NOT_EDITABLE = "This approval is no longer known, or its arguments cannot be edited. Nothing was sent."
 
 
-_INTEGER = re.compile(r"^-?[0-9]{1,18}$")
-_NUMBER = re.compile(r"^-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?$")
-
-
-def field_value(kind: str, text: str) -> tuple[Any, str | None]:
-    """A field's text as the value its kind takes, or why not (shown on the field)."""
-    if kind == "string":
-        return text, None
-    typed = text.strip()
-    if kind == "integer":
-        return (int(typed), None) if _INTEGER.fullmatch(typed) else (None, "Type a whole number, e.g. 3.")
-    if kind == "number":
-        if not _NUMBER.fullmatch(typed):
-            return None, "Type a number, e.g. 2.5."
-        number = float(typed)
-        return (int(number) if number.is_integer() and "." not in typed and "e" not in typed.lower() else number), None
-    if kind == "boolean":
-        if typed.lower() in ("true", "false"):
-            return typed.lower() == "true", None
-        return None, "Type true or false."
-    try:
-        value = json.loads(typed)
-    except ValueError as exc:
-        return None, f"This is not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}."
-    except RecursionError:
-        return None, f"Nested more than {MAX_DEPTH} levels deep."
-    if too_deep(value):
-        return None, f"Nested more than {MAX_DEPTH} levels deep."
-    return value, None
-
-
 def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
-    """The arguments a reviewer edited one field each (typed as the tool's schema says): changed and valid,
-    unchanged, or the errors to show, each on its field (a value of the wrong kind, or what the tool's schema
-    says of it). Nothing runs here."""
-    fields = editable_fields(approval)
-    if fields is None:
-        return Edit(errors={FEEDBACK_BLOCK: "These arguments cannot be edited field by field. Nothing was sent."})
-    schema = schema_of(approval)
-    props = schema.get("properties") if isinstance(schema, dict) else None
-    arguments, errors = _typed_fields(approval, fields, props if isinstance(props, dict) else {}, ViewState.of(view))
-    if errors:
-        return Edit(errors=errors)
-    if canonical_json(arguments) == canonical_json(dict(fields)):
-        return Edit(arguments=arguments)
-    if not isinstance(schema, dict):
-        return Edit(errors={FIELD_BLOCK.format(0): "The tool's schema is unknown, so edits cannot be checked."
-                            " Nothing was run."})
-    if approval.hidden:  # (checked whole, hidden values put back: `full_edit`)
-        return Edit(arguments=arguments, changed=True)
-    problem = schema_problem(arguments, schema)
-    if problem is not None:
-        names = sorted(((n, i) for i, (n, _) in enumerate(fields)), key=lambda pair: -len(str(pair[0])))
-        at = next((i for n, i in names if str(n) and str(n) in problem), 0)
-        return Edit(errors={FIELD_BLOCK.format(at): f"The tool's schema says: {problem}. Nothing was run."[:1900]})
-    return Edit(arguments=arguments, changed=True)
-
-
-def _typed_fields(
-    approval: ApprovalRecord, fields: list[tuple[str, Any]], props: dict[str, Any], state: ViewState
-) -> tuple[dict[str, Any], Errors]:
-    """Each field's value as typed (or the call's own, untouched), and the errors of those that are not of their
-    kind, by field."""
-    arguments: dict[str, Any] = {}
-    errors: Errors = {}
-    hidden = hidden_fields(approval)
-    for index, (name, value) in enumerate(fields):
-        block = FIELD_BLOCK.format(index)
-        text = state.text(block, FIELD_ACTION)
-        kept = text == HIDDEN_KEEP and name in hidden  # a hidden value left as it is
-        if text is None or text == clean(field_text(value)) or kept:  # untouched: the call's own value, exactly
-            arguments[name] = value
-            continue
-        typed, problem = field_value(field_kind(props.get(name), value), text)
-        if problem is not None:
-            errors[block] = problem
-        arguments[name] = typed
-    return arguments, errors
-
-
-def changed_fields(old: Any, new: Any) -> list[tuple[str, str, str]]:
-    """(name, old, new) of each argument an edit changed, values as JSON text ("" for one not there)."""
-    before = old if isinstance(old, dict) else {}
-    new = new if isinstance(new, dict) else {}
-    def shown(value: Any) -> str:
-        return value if isinstance(value, str) else canonical_json(value)
-
-    names = list(dict.fromkeys([*before, *new]))
-    return [
-        (str(n), shown(before[n]) if n in before else "", shown(new[n]) if n in new else "")
-        for n in names
-        if canonical_json(before.get(n)) != canonical_json(new.get(n)) or (n in before) != (n in new)
-    ]
+    """The arguments a reviewer edited one field each (bot/core/field_edits.py: typed as the tool's schema says):
+    changed and valid, unchanged, or the errors to show, each on its field. Nothing runs here."""
+    state = ViewState.of(view)
+    edit = field_edits.edited_fields(approval, lambda index: state.text(FIELD_BLOCK.format(index), FIELD_ACTION),
+                                     shown=clean)
+    if edit.refused:
+        return Edit(errors={FEEDBACK_BLOCK: edit.refused})
+    if edit.errors:
+        return Edit(errors={FIELD_BLOCK.format(index): said for index, said in edit.errors.items()})
+    return Edit(arguments=edit.arguments, changed=edit.changed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -328,8 +328,7 @@ def create_services(
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
     reveals = Reveal(store, approvals, rp, cooloff=cooloff)
 
-    async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
-        """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
+    async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
@@ -337,6 +336,7 @@ def create_services(
             directory=directory, background=background, step_up=confirmations.answer)) is not None:
         events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
         cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
+        approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
     parts = Services(
         settings=settings,
         worker_id=worker_id,

@@ -99,5 +99,4 @@ def create_teams(
     invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
                       details_url=details_url)
     invokes.register()
-    approvals.edits.set_step_up_handler(invokes.confirm_edit, surface="teams")  # a Teams editor's Save & approve
     return Teams(app=app, people=people, delivery=delivery, invokes=invokes)

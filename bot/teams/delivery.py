@@ -32,6 +32,7 @@ Example (bot/root.py, with the Teams part built):
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -120,6 +121,8 @@ class TeamsDelivery:
         self._routes = routes or {}  # TEAMS_FILE's: channel id -> route, where a channel sets no `teams`
         self._retry_after = retry_after
         self._drawing = drawing
+        self._busy: set[str] = set()  # approvals whose copies this worker draws now (one draw at a time each)
+        self._again: set[str] = set()  # ... and which changed meanwhile: drawn once more, as Redis has them then
 
     # what the root wires --------------------------------------------------------------------
     def after_draw(self, before: Drawn | None) -> Drawn:
@@ -165,22 +168,47 @@ class TeamsDelivery:
 
     async def _draw_all(self, approvals: Sequence[ApprovalRecord]) -> None:
         for approval in approvals:
-            await self.draw(approval)
+            await self.refresh(approval.id)
 
     # drawing, retried through Teams' due set ---------------------------------------------------------
     async def refresh(self, approval_id: str) -> None:
         """Draw `approval_id`'s Teams copies as Redis has it now, where it goes to Teams at all: due first (a worker
-        dying meanwhile leaves it to any other's supervisor), then drawn (`draw`)."""
+        dying meanwhile leaves it to any other's supervisor), then drawn (`draw`). One draw of an approval at a time
+        on a worker: one asked meanwhile (a vote, then the decision) draws it once more after, as it is then, so an
+        older state read first is never drawn last (and the same card is not sent twice: the Slack card's posting
+        changes the approval, not its Teams card)."""
+        if approval_id in self._busy:
+            self._again.add(approval_id)
+            return
+        self._busy.add(approval_id)
+        try:
+            shown = ""
+            while True:
+                self._again.discard(approval_id)
+                shown = await self._refresh_once(approval_id, shown)
+                if approval_id not in self._again:
+                    return
+        finally:
+            self._busy.discard(approval_id)
+
+    async def _refresh_once(self, approval_id: str, shown: str) -> str:
+        """One round of `refresh`; `shown`: the card (JSON) the round before drew on every copy ("" none). Answers
+        the card this round drew on every copy ("" when Teams did not take it all)."""
         try:
             approval = await self._store.approvals.get(approval_id)
             if approval is None or not (await self._store.teams.copies(approval_id) or
                                         (approval.pending and await self.where(approval) is not None)):
-                return  # gone, or nothing of it in Teams
+                await self._store.teams.due_forget([approval_id])  # (were it due: nothing left to draw)
+                return ""  # gone, or nothing of it in Teams
+            view = json.dumps(self._card(approval, names={}, actions=True), sort_keys=True)
+            if view == shown:  # every copy shows it already
+                await self._store.teams.due_done([approval])
+                return shown
             await self._store.teams.due_add(approval_id, due=time.time() + self._drawing)
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards wait for Redis (%s)", approval_id, exc.cause)
-            return
-        await self.draw(approval)
+            return ""
+        return view if await self.draw(approval) else ""
 
     async def draw(self, approval: ApprovalRecord) -> bool:
         """Every Teams copy of `approval` drawn as this record has it (`sync`); then out of Teams' due set unless the

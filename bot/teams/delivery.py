@@ -123,6 +123,7 @@ class TeamsDelivery:
         self._drawing = drawing
         self._busy: set[str] = set()  # approvals whose copies this worker draws now (one draw at a time each)
         self._again: set[str] = set()  # ... and which changed meanwhile: drawn once more, as Redis has them then
+        self._missed: set[str] = set()  # ... and which a target did not take (not there, refused for good)
 
     # what the root wires --------------------------------------------------------------------
     def after_draw(self, before: Drawn | None) -> Drawn:
@@ -175,8 +176,8 @@ class TeamsDelivery:
         """Draw `approval_id`'s Teams copies as Redis has it now, where it goes to Teams at all: due first (a worker
         dying meanwhile leaves it to any other's supervisor), then drawn (`draw`). One draw of an approval at a time
         on a worker: one asked meanwhile (a vote, then the decision) draws it once more after, as it is then, so an
-        older state read first is never drawn last (and the same card is not sent twice: the Slack card's posting
-        changes the approval, not its Teams card)."""
+        older state read first is never drawn last, and a card every copy shows already is not sent again (an update
+        resets the card each person refreshed: their buttons gone until Teams refreshes it again)."""
         if approval_id in self._busy:
             self._again.add(approval_id)
             return
@@ -192,8 +193,8 @@ class TeamsDelivery:
             self._busy.discard(approval_id)
 
     async def _refresh_once(self, approval_id: str, shown: str) -> str:
-        """One round of `refresh`; `shown`: the card (JSON) the round before drew on every copy ("" none). Answers
-        the card this round drew on every copy ("" when Teams did not take it all)."""
+        """One round of `refresh`; `shown`: the card (JSON) the round before drew on every copy and target ("" none).
+        Answers the card this round drew so ("" when Teams refused one, or a target was not there)."""
         try:
             approval = await self._store.approvals.get(approval_id)
             if approval is None or not (await self._store.teams.copies(approval_id) or
@@ -208,7 +209,9 @@ class TeamsDelivery:
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards wait for Redis (%s)", approval_id, exc.cause)
             return ""
-        return view if await self.draw(approval) else ""
+        self._missed.discard(approval_id)
+        drawn = await self.draw(approval)
+        return view if drawn and approval_id not in self._missed else ""
 
     async def draw(self, approval: ApprovalRecord) -> bool:
         """Every Teams copy of `approval` drawn as this record has it (`sync`); then out of Teams' due set unless the
@@ -276,6 +279,7 @@ class TeamsDelivery:
         if only is None and where.conversation not in have:
             conversation = await self._store.teams.conversation(where.conversation)
             if conversation is None:  # the app is not in it (yet): `/agent config teams` said how to add it
+                self._missed.add(approval.id)
                 log.warning("approval %s: the bot is not in its Teams conversation %s", approval.id,
                             where.conversation)
             else:
@@ -297,7 +301,7 @@ class TeamsDelivery:
         except Exception as exc:  # Teams is down (tried again: the due set), or the person has no chat with the app
             log.warning("approval %s: no personal chat in Teams for %s (%s)", approval.id, account.object_id,
                         said(exc))
-            return lasting(exc)
+            return self._gave_up(approval, exc)
         if chat.id in have:
             return True
         await self._store.teams.keep_conversation(chat)  # its copy is updated in place: kept where copies are read
@@ -307,7 +311,8 @@ class TeamsDelivery:
     async def _post(self, approval: ApprovalRecord, conversation: TeamsConversation, card: dict[str, Any]) -> bool:
         """Post one card, claimed first (False when Teams refused it: the claim is released)."""
         claim = await self._store.teams.claim_copy(approval.id, conversation.id, lease=CLAIM_LEASE)
-        if claim == "posted":
+        if claim == "posted":  # (by another worker meanwhile: drawn as it had the approval)
+            self._missed.add(approval.id)
             return True
         if claim == "busy":  # another worker posts it now: seen again later (the due set), posted by then, or its claim
             return False  # run out (that worker died) and taken then
@@ -317,9 +322,16 @@ class TeamsDelivery:
             log.warning("approval %s: its card was not posted in Teams conversation %s (%s)", approval.id,
                         conversation.id, said(exc))
             await self._store.teams.release_copy(approval.id, conversation.id)
-            return lasting(exc)  # the app is not there (any more): no use trying again and again
+            return self._gave_up(approval, exc)  # the app is not there (any more): no use trying again and again
         await self._store.teams.note_copy(approval.id, TeamsCopy(conversation.id, activity))
         return True
+
+    def _gave_up(self, approval: ApprovalRecord, exc: BaseException) -> bool:
+        """Whether Teams refused for good (`lasting`: not tried again), noted as a target missed."""
+        if lasting(exc):
+            self._missed.add(approval.id)
+            return True
+        return False
 
     async def _retry_later(self, approval: ApprovalRecord) -> None:
         """Teams refused something: the approval due again in Teams' due set, for any worker's supervisor."""
@@ -358,6 +370,7 @@ class TeamsDelivery:
                       users: Sequence[str]) -> bool:
         conversation = await self._store.teams.conversation(copy.conversation_id)
         if conversation is None:  # the app was removed from it: nothing to update there
+            self._missed.add(approval.id)
             return True
         personal = conversation.kind == "personal"
         card = self._card(approval, names=names, actions=approval.pending and (personal or not approval.approvers),
@@ -368,7 +381,7 @@ class TeamsDelivery:
             # gone from there): nothing more to draw there
             log.warning("approval %s: its Teams copy in %s was not updated (%s)", approval.id, copy.conversation_id,
                         said(exc))
-            return lasting(exc)
+            return self._gave_up(approval, exc)
         return True
 
     async def _names(self, approval: ApprovalRecord) -> dict[str, str]:

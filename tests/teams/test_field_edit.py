@@ -63,7 +63,7 @@ async def test_a_value_not_of_its_fields_kind_is_refused_in_slacks_words_and_not
     activity = await world.teams_card(approval)
     await world.teams.refresh(world.channel, activity, world.dana)
     inputs = field_inputs(world.card_now(activity, world.dana))
-    sent_before = len(activities_sent(world))
+    sent_before, shown_before = len(activities_sent(world)), world.card_now(activity)
     body = await world.execute(activity, world.dana, "revise", approval, reason="less",
                                **as_sent(inputs, amount="twenty"))
     assert shown_notice(body["value"]) == "amount: Type a whole number, e.g. 3."  # the Slack field's words
@@ -71,7 +71,9 @@ async def test_a_value_not_of_its_fields_kind_is_refused_in_slacks_words_and_not
     got = await world.worker.services.store.approvals.get(approval)
     assert got is not None and got.status == "pending" and got.feedback == "" and got.voters == []
     assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []
-    assert len(activities_sent(world)) == sent_before  # nothing sent to Teams (the card's copies stay as they were)
+    # nothing new in Teams: no card posted, the copy as it was (a drawing of the approval as it is may still come)
+    assert [c for c in activities_sent(world)[sent_before:] if c.method == "POST"] == []
+    assert world.card_now(activity) == shown_before
 
 
 async def test_a_hidden_value_left_as_its_mask_stays_hidden_and_never_reaches_teams(world: World) -> None:

@@ -64,7 +64,9 @@ async def test_an_autogen_program_is_decided_with_the_bots_buttons(
         await slack.click(user=BOB, channel=APPROVALS, ts=second["ts"], action_id="approval_approve")
         ended = await asyncio.wait_for(program, timeout=20)
         assert ended == "APPROVE"
-        assert f"*Approved* by <@{BOB}>" in block_texts(current(slack, second))
+        # the card is redrawn in the background: the program may have its decision (and end) first
+        await until(lambda: f"*Approved* by <@{BOB}>" in block_texts(current(slack, second)),
+                    what="the second card drawn approved")
         assert len(card_of(slack)) == 2 and len(sent) == 1
         decisions = [e for e in await worker.services.store.audit.entries() if e["event"] == "decision"]
         assert [(d["outcome"], d["by"]) for d in decisions] == [("approved", BOB), ("approved", BOB)]

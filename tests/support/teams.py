@@ -172,42 +172,29 @@ class World:
         return delivery.status, delivery.body
 
 
+def card_nodes(node: Any, *, skip: str = "") -> Iterator[dict[str, Any]]:
+    """Every object in a card, depth first (`skip`: a key whose value is not entered, e.g. "refresh")."""
+    if isinstance(node, dict):
+        yield node
+        for key, value in node.items():
+            if key != skip:
+                yield from card_nodes(value, skip=skip)
+    elif isinstance(node, list):
+        for item in node:
+            yield from card_nodes(item, skip=skip)
+
+
 def verbs(card: dict[str, Any]) -> set[str]:
     """The `Action.Execute` verbs a card shows (its refresh aside)."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute" and node.get("verb"):
-                found.add(str(node["verb"]))
-            for key, value in node.items():
-                if key != "refresh":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    return {str(n["verb"]) for n in card_nodes(card, skip="refresh")
+            if n.get("type") == "Action.Execute" and n.get("verb")}
 
 
 def field_inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The Revise form's inputs of one argument each ("arg_<n>"), as the card prefills them, by argument (its
     label's first word)."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input.") and str(node.get("id", "")).startswith("arg_"):
-                found[str(node["label"]).split(" ")[0]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    return {str(n["label"]).split(" ")[0]: n for n in card_nodes(card)
+            if str(n.get("type", "")).startswith("Input.") and str(n.get("id", "")).startswith("arg_")}
 
 
 def notice_of(answer: dict[str, Any]) -> str:

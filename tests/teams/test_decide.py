@@ -33,6 +33,7 @@ from tests.support.teams import (
     APPROVE,
     DANA_OID,
     World,
+    card_nodes,
     cards,
     field_inputs,
     notice_of,
@@ -298,20 +299,8 @@ async def test_a_click_naming_another_approval_than_its_card_is_refused(world: W
 
 def arguments_inputs(card: dict[str, Any]) -> list[str]:
     """The Revise form's arguments inputs as the card prefills them (the stored, redacted arguments)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Input.Text" and node.get("id") == "arguments":
-                found.append(str(node.get("value")))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    return [str(n.get("value")) for n in card_nodes(card)
+            if n.get("type") == "Input.Text" and n.get("id") == "arguments"]
 
 
 async def test_a_teams_revise_with_edited_arguments_reaches_the_program_as_slacks_does(world: World) -> None:

@@ -124,8 +124,11 @@ def connect(
     on one node, and pub/sub goes through a plain connection to one node (Cluster broadcasts PUBLISH).
 
     `command_timeout`: seconds a command may wait for its answer (a frozen or partitioned Redis then
-    fails the command instead of holding it, and whoever waits on it, forever)."""
-    options = {**_CONNECTION, "socket_timeout": command_timeout}
+    fails the command instead of holding it, and whoever waits on it, forever); opening a connection may take as
+    long (2 s at least), since a command that finds none free waits for that too: on a loaded worker whose event
+    loop is a few seconds late, a fixed 2 s failed a connection Redis had already accepted."""
+    connecting = max(_CONNECT_TIMEOUT, command_timeout or 0.0)
+    options = {**_CONNECTION, "socket_timeout": command_timeout, "socket_connect_timeout": connecting}
     if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
         return guarded(_sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options))
     if is_cluster_url(redis_url):
@@ -141,7 +144,8 @@ def connect(
 
 
 # How every client connects: decoded strings, a short connect timeout, TCP keepalive.
-_CONNECTION: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 2, "socket_keepalive": True}
+_CONNECT_TIMEOUT = 2.0  # seconds opening a connection may take, when commands may take less
+_CONNECTION: dict[str, Any] = {"decode_responses": True, "socket_keepalive": True}
 
 
 def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
@@ -174,6 +178,7 @@ async def pubsub_client(redis: Redis) -> Redis:
             host=node.host,
             port=node.port,
             password=redis.get_connection_kwargs().get("password"),
+            socket_connect_timeout=_CONNECT_TIMEOUT,
             **_CONNECTION,
         ))
     return redis
@@ -187,7 +192,7 @@ def _sentinel_master(url: str, *, max_connections: int, timeout: float, options:
         raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster/0")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        hosts, socket_connect_timeout=2, sentinel_kwargs={"password": parts.password} if parts.password else None
+        hosts, socket_connect_timeout=_CONNECT_TIMEOUT, sentinel_kwargs={"password": parts.password} if parts.password else None
     )
     master: Redis = sentinel.master_for(
         service,

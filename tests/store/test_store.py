@@ -214,6 +214,29 @@ async def test_a_task_cancelled_while_its_redis_command_is_on_its_way_stops(redi
     assert went_on is None, f"task {went_on} went on after being cancelled"
 
 
+async def test_a_connection_opened_while_the_event_loop_is_late_is_used(redis_url: str) -> None:
+    """A worker's loop a few seconds late (20 teams starting on a loaded 2-core machine) finds the connection it
+    was opening accepted long ago: within `command_timeout` it is used, not failed at a fixed 2 s (CI saw `/agent`
+    refused "Redis unreachable (TimeoutError)" so). The loop is held here as a busy one holds it."""
+    redis = connect(redis_url, command_timeout=10.0)  # a fresh pool: the command opens its connection
+    try:
+        command = asyncio.create_task(redis.set("late", "yes"))
+        await asyncio.sleep(0)  # it starts connecting
+        time.sleep(3)  # the loop is late: 3 s pass before anything else of it runs
+        assert await command
+        assert await redis.get("late") == "yes"
+    finally:
+        await redis.aclose()
+    quick = connect(redis_url, command_timeout=0.5)  # a probe's short commands still connect within 2 s
+    try:
+        command = asyncio.create_task(quick.set("late", "again"))
+        await asyncio.sleep(0)
+        time.sleep(1)
+        assert await command
+    finally:
+        await quick.aclose()
+
+
 async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: Store) -> None:
     await store.approvals.create(approval("outbox-0000-a"))
     result = await store.approvals.decide("outbox-0000-a", outcome="approved", by="U0BOB")

@@ -192,7 +192,9 @@ def _sentinel_master(url: str, *, max_connections: int, timeout: float, options:
         raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster/0")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        hosts, socket_connect_timeout=_CONNECT_TIMEOUT, sentinel_kwargs={"password": parts.password} if parts.password else None
+        hosts,
+        socket_connect_timeout=_CONNECT_TIMEOUT,
+        sentinel_kwargs={"password": parts.password} if parts.password else None,
     )
     master: Redis = sentinel.master_for(
         service,

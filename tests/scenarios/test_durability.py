@@ -454,7 +454,11 @@ async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once
         timeout=20,
     )
     await slack.click(user=BOB, channel=APPROVALS, ts=outcome["ts"], action_id="approval_approve")
-    await run_status(store, run_id, "completed")
+    try:  # (a CI run once saw it still waiting after 20 s: 60, and on failure what each of its approvals was)
+        await run_status(store, run_id, "completed", within=60)
+    except AssertionError as exc:
+        asked = [(a.id, a.status, a.card_ts, a.proposal[:80]) for a in await store.approvals.of_run(run_id)]
+        raise AssertionError((str(exc), outcome["ts"], asked)) from None
     assert len(list(outbox.glob("*.eml"))) == 1  # sent exactly once
     header = find_header(slack, SALES, run_id)
     assert header is not None

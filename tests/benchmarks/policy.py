@@ -96,10 +96,11 @@ forbid (principal, action in [Action::"deploy_order", Action::"deploy_issue"], r
 when { context.window.deploys_1h >= 5 };
 '''
 SHADOW = '''
-@id("weekend-refunds")
+@id("large-refunds-watch")
 @mode("shadow")
 @outcome("ask")
-forbid (principal, action == Action::"refund", resource) when { context.time.weekday > 5 };
+forbid (principal, action == Action::"refund", resource)
+when { context.args has amount_cents && context.args.amount_cents > 40000 };
 '''
 ARGUMENTS = {"order": "A-10293", "amount_cents": 4200, "currency": "usd",
              "reason": "damaged in transit; the customer sent photos of the box",

@@ -164,8 +164,8 @@ class StoreSettings(_FromEnv):
     redis_timeout: RedisTimeout = Field(
         default=2.0, validation_alias="REDIS_TIMEOUT",
         description=(
-            "seconds one Redis command may take (0.1 to 60); a frozen Redis then fails the command instead of "
-            "holding a click or `/healthz`"
+            "seconds one Redis command may take (0.1 to 60), and opening a connection (2 at least); a frozen Redis "
+            "then fails the command instead of holding a click or `/healthz`"
         ),
     )
     audit_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(

@@ -143,7 +143,7 @@ def connect(
     return guarded(Redis(connection_pool=pool))
 
 
-# How every client connects: decoded strings, a short connect timeout, TCP keepalive.
+# How every client connects: decoded strings, TCP keepalive (and a connect timeout: `connect`, `_CONNECT_TIMEOUT`).
 _CONNECT_TIMEOUT = 2.0  # seconds opening a connection may take, when commands may take less
 _CONNECTION: dict[str, Any] = {"decode_responses": True, "socket_keepalive": True}
 

@@ -191,6 +191,7 @@ class TeamsDelivery:
                     return
         finally:
             self._busy.discard(approval_id)
+            self._missed.discard(approval_id)  # (noted for its rounds only: kept, it would outlive the approval)
 
     async def _refresh_once(self, approval_id: str, shown: str) -> str:
         """One round of `refresh`; `shown`: the card (JSON) the round before drew on every copy and target ("" none).

@@ -1,7 +1,9 @@
 """A worker's probes, in Kubernetes' manner: `GET /livez` (the process answers: nothing is asked) and `GET /readyz`
-(it can serve: Redis answers within `READY_REDIS_TIMEOUT`, its workspace is known, its policy bundle is loaded, a
-signing key is present where receipts are on; 503 naming the failing parts otherwise). Both cheap enough for a
-probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING at most.
+(it can serve: Redis answers within `READY_REDIS_TIMEOUT` and takes a write, its workspace is known, its policy
+bundle is loaded, a signing key is present where receipts are on; 503 naming the failing parts otherwise). Both
+cheap enough for a probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING
+and one short-lived write at most (a Redis that is full or cannot persist refuses writes: the worker is not ready
+until it takes one again, by itself, once memory is freed).
 
 A worker whose `auth.test` got no answer at start (Slack unreachable) is not ready, and gets no request that would
 ask again: `keep_asking` asks Slack itself, after `ASK_FIRST_SECONDS` and then twice as long each time up to every
@@ -22,7 +24,7 @@ from aiohttp import web
 
 from bot.core.version import __version__
 from bot.services import Services
-from bot.store import StoreUnavailable
+from bot.store import StoreUnavailable, StoreWriteRefused
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,11 @@ async def redis_part(services: Services) -> str:
     try:
         async with asyncio.timeout(READY_REDIS_TIMEOUT):
             await services.store.ping()
+            await services.store.workers.writable(services.worker_id)
     except TimeoutError:
         return f"no answer within {READY_REDIS_TIMEOUT} s"
+    except StoreWriteRefused as exc:
+        return f"refusing writes ({exc.reason})"
     except StoreUnavailable as exc:
         return f"unreachable ({exc})"
     return "ok"
@@ -191,6 +196,8 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
             await services.store.ping()
     except TimeoutError:
         redis = "slow"
+    except StoreWriteRefused:
+        redis = "refusing writes"
     except StoreUnavailable:
         redis = "unreachable"
     ping_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -207,7 +214,7 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
         "slack": slack,
         "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
         "redis": redis,
-        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
+        "redis_ping_ms": ping_ms if redis in ("ok", "slow") else None,
         "worker": services.worker_id,
         "version": __version__,
         "active_runs": sum(parts.runs.active_runs for parts in serving),

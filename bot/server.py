@@ -59,7 +59,7 @@ from bot.stepup.pages import add_stepup_routes
 from bot.stepup.reveal import Reveal
 from bot.stepup.reveal_page import add_reveal_routes
 from bot.stepup.votes import Confirmation
-from bot.store import Store, StoreUnavailable
+from bot.store import Store, StoreUnavailable, StoreWriteRefused
 from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
@@ -401,12 +401,17 @@ def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Hand
 
 
 async def scrape_time(services: Services) -> None:
-    """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, whether the
-    policy files load, how many API keys have no sponsor."""
+    """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, Redis's memory
+    against its limit, whether the policy files load, how many API keys have no sponsor."""
     began = time.monotonic()
     try:
-        await services.store.ping()
+        with contextlib.suppress(StoreWriteRefused):  # (Redis answered: it refuses PING while it cannot persist)
+            await services.store.ping()
         services.metrics.redis_latency.observe(time.monotonic() - began)
+        memory = await services.store.memory()
+        if memory is not None:
+            services.metrics.redis_memory_used.set(memory[0])
+            services.metrics.redis_memory_max.set(memory[1])
     except StoreUnavailable:
         pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)

@@ -40,6 +40,7 @@ from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable
+from bot.store.connection import refusals_of
 from bot.store.due import DueWork
 from bot.teams import Teams
 
@@ -86,6 +87,8 @@ class Services:
     async def start(self) -> None:
         if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own
             return
+        for redis in {id(r): r for r in (self.redis, self.home_redis)}.values():  # writes Redis refuses, counted
+            refusals_of(redis).listen(self.metrics.redis_writes_refused_by)
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
         await seal_clear(self.store)  # the webhook secrets the version before kept in the clear

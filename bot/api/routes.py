@@ -25,8 +25,8 @@ hook's own requests to these routes, made to the worker itself, are its admitted
 Errors are JSON (`{"error": {code, message, field}}`): 400 for what the body or query gets wrong, 401 for a
 missing, wrong or revoked key (or a receipt that does not verify: `invalid_receipt`), 403 for a channel outside
 the key's, 404, 409 (an Idempotency-Key reused with another body), 413, 429 (with
-`Retry-After`), 503 while Redis cannot be reached. Never 500 for anything a client sends; a refusal
-changes nothing. Nothing here decides: only people do, in Slack.
+`Retry-After`), 503 (with `Retry-After`) while Redis cannot be reached or refuses writes (full). Never 500 for
+anything a client sends; a refusal changes nothing. Nothing here decides: only people do, in Slack.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from bot.api.requests import (
 from bot.api.service import ApprovalsApi
 from bot.core.logs import log_fields
 from bot.core.tracing import annotate, current_span, span
-from bot.store import ApiKey, StoreUnavailable
+from bot.store import ApiKey, StoreUnavailable, StoreWriteRefused
 from bot.store.api_keys import KEY_TEXT, id_of_key
 
 log = logging.getLogger(__name__)
@@ -305,10 +305,7 @@ def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.R
             throttle = gate.logs if exc.status == 429 else None  # a flood's refusals: a line now and then
             return refusal(exc, key_name=key_name, path=request.path, throttle=throttle)
         except (StoreUnavailable, TimeoutError) as exc:
-            log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
-                        type(exc).__name__)
-            return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again",
-                                    retry_after=2), key_name=key_name, path=request.path)
+            return unavailable(request, exc, key_name=key_name)
 
     return guarded
 
@@ -326,10 +323,7 @@ def _open(handler: Open, gate: Gate) -> Open:
         except ApiError as exc:
             return refusal(exc, key_name="-", path="/api/v1/approvals/{id}/use", throttle=gate.logs)
         except (StoreUnavailable, TimeoutError) as exc:
-            log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
-                        type(exc).__name__)
-            return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again",
-                                    retry_after=2), key_name="-", path=request.path)
+            return unavailable(request, exc, key_name="-")
 
     return opened
 
@@ -392,6 +386,22 @@ async def _body(request: web.Request) -> bytes:
     except TimeoutError:
         raise ApiError(408, "timeout", f"the body was not received within {READ_TIMEOUT:.0f} s") from None
     return b"".join(chunks)
+
+
+REFUSING_RETRY_AFTER = 10  # seconds: a full Redis is freed by an operator, not in a blip
+
+
+def unavailable(request: web.Request, exc: BaseException, *, key_name: str) -> web.Response:
+    """503 with `Retry-After` while the store cannot be reached, or refuses writes (full, unable to persist: said
+    so, `StoreWriteRefused`); nothing was recorded either way."""
+    if isinstance(exc, StoreWriteRefused):
+        log.warning("API request %s %s: Redis refuses writes (%s)", request.method, request.path, exc.reason)
+        return refusal(ApiError(503, "unavailable", "the approval store refuses writes right now (Redis is full or"
+                                " cannot persist); nothing was recorded; try again", retry_after=REFUSING_RETRY_AFTER),
+                       key_name=key_name, path=request.path)
+    log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path, type(exc).__name__)
+    return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again", retry_after=2),
+                   key_name=key_name, path=request.path)
 
 
 def refusal(error: ApiError, *, key_name: str, path: str, throttle: LogThrottle | None = None) -> web.Response:

@@ -9,13 +9,21 @@ from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.slack.blocks.text import NO_NAMES, Names
-from bot.store import DecideResult
+from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
 
 WHO_NAMES_ADMINS = (  # plain text: a modal's error shows it too
     "the operator names the first in ADMIN_USERS (the bot's environment); an admin names others with"
     " /agent config admins @people"
 )
 STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
+STORAGE_REFUSING = ("The bot's storage refuses writes right now (it is full), so nothing was recorded."
+                    " Try again in a moment.")
+
+
+def storage_words(error: StoreUnavailable) -> str:
+    """What a person whose click `error` stopped is told: the storage unreachable, or refusing writes (full, or
+    unable to persist: `StoreWriteRefused`); either way nothing was recorded and a moment later may work."""
+    return STORAGE_REFUSING if isinstance(error, StoreWriteRefused) else STORAGE_DOWN
 ALREADY = {
     "approved": "approved",
     "rejected": "rejected",

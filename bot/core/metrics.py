@@ -85,6 +85,15 @@ class Metrics:
         self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
                                          " the audit archive (0: none; all workers)", registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
+        self.redis_writes_refused = Counter("hitl_redis_writes_refused", "Writes Redis refused this worker, by"
+                                            " reason (oom: maxmemory reached; misconf: it cannot persist; readonly:"
+                                            " a replica)", ["reason"], registry=r)
+        for reason in ("oom", "misconf", "readonly"):  # each series from 0: its first refusal is an increase
+            self.redis_writes_refused.labels(reason)
+        self.redis_memory_used = Gauge("hitl_redis_memory_used_bytes", "Redis's used_memory (INFO memory), read at"
+                                       " each scrape", registry=r)
+        self.redis_memory_max = Gauge("hitl_redis_memory_max_bytes", "Redis's maxmemory (INFO memory; 0: no limit),"
+                                      " read at each scrape", registry=r)
         self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, mcp,"
                             " claude_code, workflow) and outcome (allowed, denied, asked, refused)", ["way", "outcome"],
                             registry=r)
@@ -167,6 +176,10 @@ class Metrics:
                           [v for other, vs in groups.items() if other not in kept for v in vs])
                 for q in QUANTILES:
                     self.time_to_decide.labels(f"{q:g}", scope, name).set(round(quantile(values, q), 3))
+
+    def redis_writes_refused_by(self, reason: str) -> None:
+        """A write Redis refused (bot/store/connection.py `WriteRefusals`): `reason` oom, misconf or readonly."""
+        self.redis_writes_refused.labels(reason).inc()
 
     def sla_states(self, counts: Mapping[str, int]) -> None:
         """The pending approvals with a service level in each state (every state, 0 included)."""

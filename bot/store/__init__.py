@@ -62,7 +62,16 @@ from bot.store.attestations import Attestations
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
-from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
+from bot.store.connection import (
+    REDIS_DOWN,
+    StoreUnavailable,
+    StoreWriteRefused,
+    WriteRefusals,
+    connect,
+    persistently,
+    pubsub_client,
+    refusals_of,
+)
 from bot.store.due import DueWork
 from bot.store.fatigue import Fatigue
 from bot.store.freezes import Freezes, Frozen
@@ -107,6 +116,8 @@ __all__ = [
     "PubSub",
     "Store",
     "StoreUnavailable",
+    "StoreWriteRefused",
+    "WriteRefusals",
     "cluster_prefix",
     "connect",
     "is_cluster_url",
@@ -192,10 +203,18 @@ class Store:
         """Close the client's connections."""
         await self.redis.aclose()
 
+    @property
+    def refusals(self) -> WriteRefusals:
+        """The writes Redis refused this store's client (full, unable to persist), told to listeners by reason."""
+        return refusals_of(self.redis)
+
     async def ping(self) -> None:
-        """Whether Redis answers; `StoreUnavailable` when it cannot be reached."""
+        """Whether Redis answers; `StoreUnavailable` when it cannot be reached (`StoreWriteRefused` when it refuses
+        writes and PING with them: Redis does, while it cannot persist)."""
         try:
             await self.redis.ping()
+        except StoreUnavailable:
+            raise
         except REDIS_DOWN as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -206,8 +225,24 @@ class Store:
             info = await self.redis.info("memory")
         except ResponseError:  # INFO refused (an ACL, a renamed command)
             return None
+        except StoreUnavailable:
+            raise
         except REDIS_DOWN as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         nodes = [info, *(v for v in info.values() if isinstance(v, dict))]  # a Cluster answers per node
         policies = sorted({str(node["maxmemory_policy"]) for node in nodes if "maxmemory_policy" in node})
         return ", ".join(policies) or None
+
+    async def memory(self) -> tuple[int, int] | None:
+        """Redis's `used_memory` and `maxmemory` in bytes (0: no limit), from `INFO memory` (on a Cluster, the node
+        nearest its limit); None when Redis does not say (INFO refused); `StoreUnavailable` when it cannot be
+        reached."""
+        try:
+            info = await self.redis.info("memory")
+        except ResponseError:
+            return None
+        nodes = [info, *(v for v in info.values() if isinstance(v, dict))]
+        found = [(int(node["used_memory"]), int(node.get("maxmemory") or 0)) for node in nodes if "used_memory" in node]
+        if not found:
+            return None
+        return max(found, key=lambda pair: (pair[0] / pair[1] if pair[1] else 0.0, pair[0]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -13,7 +15,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.redis_urls import is_cluster_url
@@ -42,7 +44,81 @@ class StoreUnavailable(RedisConnectionError):
         return type(self.__cause__ or self).__name__
 
 
-def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+class StoreWriteRefused(StoreUnavailable):
+    """Redis answers but refuses to write: `reason` "oom" (full: `maxmemory` reached with `noeviction`), "misconf"
+    (it cannot persist and `stop-writes-on-bgsave-error` is on) or "readonly" (a replica). Nothing was written by
+    the refused command or Lua step (Redis refuses a step at its first write, before it changed anything), so it is
+    a `StoreUnavailable` to everyone above the store: a click says "try again", the API answers 503."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"Redis refuses writes ({reason}): {message}"[:300])
+        self.reason = reason
+
+
+# What Redis says when it refuses a write, by reason: the first word of its error, as a command gets it (redis-py
+# makes OOM and READONLY classes of their own) or inside a Lua step's error (Redis 6: "Error running script ...:
+# -OOM command not allowed ...").
+REFUSED_WRITES = {"OOM": "oom", "MISCONF": "misconf", "READONLY": "readonly"}
+
+
+def write_refused(exc: BaseException) -> str | None:
+    """The reason Redis refused a write with `exc` ("oom", "misconf", "readonly"), or None when `exc` is no such
+    refusal."""
+    if isinstance(exc, OutOfMemoryError):
+        return "oom"
+    if isinstance(exc, ReadOnlyError):
+        return "readonly"
+    if not isinstance(exc, ResponseError):
+        return None
+    text = str(exc)
+    for word, reason in REFUSED_WRITES.items():
+        if text.startswith(word + " ") or f"-{word} " in text or f": {word} " in text:
+            return reason
+    return None
+
+
+class WriteRefusals:
+    """The writes Redis refused one client, told to listeners by reason (a worker's metric:
+    `hitl_redis_writes_refused_total`) and said in the log: the first at ERROR, then at most one line a minute
+    while they go on."""
+
+    def __init__(self, *, every: float = 60.0) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+        self._every = every
+        self._said_at: float | None = None
+        self.last: float | None = None  # (monotonic) when Redis last refused a write
+
+    def listen(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def refused(self, reason: str) -> None:
+        now = time.monotonic()
+        self.last = now
+        for listener in self._listeners:
+            listener(reason)
+        if self._said_at is None or now - self._said_at >= self._every:
+            self._said_at = now
+            log.error("Redis refuses writes (%s): %s; see docs/operators/runbooks.md#redisrefusingwrites",
+                      reason, REFUSAL_WORDS.get(reason, reason))
+
+
+REFUSAL_WORDS = {
+    "oom": "it is full (maxmemory reached, noeviction)",
+    "misconf": "it cannot save its snapshot (stop-writes-on-bgsave-error)",
+    "readonly": "REDIS_URL names a read-only replica",
+}
+_REFUSALS: weakref.WeakKeyDictionary[Any, WriteRefusals] = weakref.WeakKeyDictionary()
+
+
+def refusals_of(redis: Any) -> WriteRefusals:
+    """The one `WriteRefusals` of the Redis client `redis` (its commands, pipelines and Lua steps report to it)."""
+    found = _REFUSALS.get(redis)
+    if found is None:
+        found = _REFUSALS[redis] = WriteRefusals()
+    return found
+
+
+def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals) -> Callable[..., Awaitable[T]]:
     async def guarded_call(*args: Any, **kwargs: Any) -> T:
         task = asyncio.current_task()
         asked = task.cancelling() if task is not None else 0
@@ -50,6 +126,12 @@ def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
             result = await call(*args, **kwargs)
         except StoreUnavailable:
             raise
+        except ResponseError as exc:
+            reason = write_refused(exc)
+            if reason is None:
+                raise
+            refusals.refused(reason)
+            raise StoreWriteRefused(reason, str(exc)) from exc
         except _MAYBE_DOWN as exc:
             if isinstance(exc, RedisClusterException) and not str(exc).startswith(CLUSTER_DOWN):
                 raise  # a misuse, not an outage
@@ -61,6 +143,11 @@ def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
     return guarded_call
 
 
+def _as_redis_said(exception: Exception, number: int, command: Any) -> None:
+    """A pipeline's error left as Redis said it: redis-py's asyncio pipeline (5, 6) replaces its text with a broken
+    template ("... of pipeline caused error: {exception.args}"), losing Redis's word (MISCONF) and so its reason."""
+
+
 def guarded(redis: R) -> R:
     """`redis` whose commands, pipelines and pub/sub raise `StoreUnavailable` when Redis cannot be reached (the
     store's one boundary for it).
@@ -70,14 +157,16 @@ def guarded(redis: R) -> R:
     send completes: about one cancel in three that came while a command was on its way was lost, and a worker's
     loop went on after it was stopped. A call that returns while its task has a cancellation it did not have
     before raises `CancelledError` (a timeout around the call then raises `TimeoutError`, as it should)."""
-    redis.execute_command = _unavailable(redis.execute_command)  # type: ignore[method-assign, assignment]
+    refusals = refusals_of(redis)
+    redis.execute_command = _unavailable(redis.execute_command, refusals)  # type: ignore[method-assign, assignment]
     if isinstance(redis, RedisCluster):  # finding the nodes again after an outage (`pubsub_client` asks it too)
-        redis.initialize = _unavailable(redis.initialize)
+        redis.initialize = _unavailable(redis.initialize, refusals)
     pipeline = redis.pipeline
 
     def guarded_pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = pipeline(*args, **kwargs)
-        pipe.execute = _unavailable(pipe.execute)  # type: ignore[method-assign, assignment]
+        pipe.execute = _unavailable(pipe.execute, refusals)  # type: ignore[method-assign, assignment]
+        pipe.annotate_exception = _as_redis_said  # type: ignore[method-assign]
         return pipe
 
     redis.pipeline = guarded_pipeline  # type: ignore[method-assign]
@@ -87,7 +176,7 @@ def guarded(redis: R) -> R:
         def guarded_pubsub(*args: Any, **kwargs: Any) -> Any:
             channel = pubsub(*args, **kwargs)
             for name in ("subscribe", "unsubscribe", "get_message", "ping", "execute_command"):
-                setattr(channel, name, _unavailable(getattr(channel, name)))
+                setattr(channel, name, _unavailable(getattr(channel, name), refusals))
             return channel
 
         redis.pubsub = guarded_pubsub  # type: ignore[method-assign]
@@ -97,11 +186,14 @@ def guarded(redis: R) -> R:
 async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
     """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
     most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,
-    which are safe to repeat: a run must not fail because Redis was away for a few seconds."""
+    which are safe to repeat: a run must not fail because Redis was away for a few seconds. A write Redis refuses
+    (`StoreWriteRefused`: full, or unable to persist) is no blip: raised at once, so the asker hears it now."""
     delay, waited, warned = 0.05, 0.0, False
     while True:
         try:
             return await call()
+        except StoreWriteRefused:
+            raise
         except REDIS_DOWN as exc:
             if patience is not None and waited >= patience:
                 raise

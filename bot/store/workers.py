@@ -24,6 +24,12 @@ class Workers:
         )
         self._s.clock_offset = int(seconds) + int(micros) / 1e6 - (sent + time.time()) / 2
 
+    async def writable(self, worker_id: str) -> None:
+        """Whether Redis takes a write now: one short-lived claim of this worker's (`{p}:claim:writable:<worker>`,
+        2 s), as every write Redis refuses when full or unable to persist (`StoreWriteRefused`, after the log's
+        line and the metric; `StoreUnavailable` when it cannot be reached). `/readyz` asks it."""
+        await self._s.redis.set(self._k.claim(f"writable:{worker_id}"), "1", px=2000)
+
     async def drop(self, worker_id: str) -> None:
         """The worker stops: its heartbeat goes at once."""
         await self._s.redis.delete(self._k.heartbeat(worker_id))

@@ -36,7 +36,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals import NO_RULE_FOR_STEP_UP, REFUSAL_QUIET
-from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import refusal_text, storage_words
 from bot.core.logs import log_fields
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
@@ -54,7 +54,7 @@ from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.rule_form import rule_metadata
-from bot.store import DecideResult, StoreUnavailable
+from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ def register(app: AsyncApp) -> None:
         try:
             await open_suggested_rule(services, body)
         except StoreUnavailable as exc:
-            log.warning("rule suggestion click not handled: Redis unreachable (%s)", exc.cause)
+            log.warning("rule suggestion click not handled: Redis unreachable or refusing writes (%s)", exc.cause)
             where = suggestion_click(body)
             if where is not None:
-                tell_in(services, where[0], where[1], STORAGE_DOWN)
+                tell_in(services, where[0], where[1], storage_words(exc))
 
     app.action(ACTION_APPROVE)(guarded_click(partial(decide_from_click, outcome="approved")))
     app.action(ACTION_REJECT)(guarded_click(partial(open_modal, outcome="rejected")))
@@ -106,10 +106,11 @@ async def storage_guard(services: Services, body: dict[str, Any], work: Coroutin
     try:
         await work
     except StoreUnavailable as exc:
-        log.warning("click not recorded: Redis unreachable (%s)", exc.cause)
+        log.warning("click not recorded: Redis %s (%s)", "refuses writes" if isinstance(exc, StoreWriteRefused)
+                    else "unreachable", exc.cause)
         click = parse_click(body)
         if click is not None:
-            tell(services, click, STORAGE_DOWN)
+            tell(services, click, storage_words(exc))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -79,17 +79,21 @@ def refused_total(metrics: str, reason: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
+def info(client: sync_redis.Redis, section: str) -> dict[str, Any]:
+    return cast(dict[str, Any], client.info(section))
+
+
 def fill(client: sync_redis.Redis) -> None:
     """Redis's `maxmemory` set a little above what it holds, then filled until it refuses a write; its limit then
     set 1 MB under what it holds (the refused value's bytes, counted while it was read, are free again: a smaller
     write would go through)."""
-    used = int(client.info("memory")["used_memory"])
+    used = int(info(client, "memory")["used_memory"])
     client.config_set("maxmemory", str(used + 2_000_000))
     for n in range(10_000):
         try:
             client.set(f"filler:{n}", "x" * 100_000)
         except OutOfMemoryError:
-            used = int(client.info("memory")["used_memory"])
+            used = int(info(client, "memory")["used_memory"])
             client.config_set("maxmemory", str(used - 1_000_000))
             return
     raise AssertionError("Redis never refused a write")
@@ -161,7 +165,7 @@ async def test_a_redis_that_cannot_save_is_said_as_refusing_writes_then_passes(
     client.config_set("save", "3600 1")
     client.config_set("stop-writes-on-bgsave-error", "yes")
     client.bgsave()
-    await until(lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err", what="the save failed")
+    await until(lambda: info(client, "persistence")["rdb_last_bgsave_status"] == "err", what="the save failed")
 
     status, headers, body = await ask(worker, made.key)
     assert status == 503 and int(headers["Retry-After"]) >= 1 and "refuses writes" in body["error"]["message"]

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -34,6 +34,7 @@ ASK_FIRST_SECONDS = 1.0
 ASK_AGAIN_SECONDS = 15.0
 HEALTH_REDIS_TIMEOUT = 0.5  # /healthz: a slower answer says Redis is slow
 HEALTH_REDIS_SLOW_MS = 250.0
+Learnt = Callable[[dict[str, Any]], Awaitable[None]]  # what a worker keeps of an `auth.test` answer
 
 
 class Known(Protocol):
@@ -72,8 +73,10 @@ class Checked(Protocol):
     async def check(self) -> bool: ...
 
 
-def add_probe_routes(web_app: web.Application, services: Services, workspace: Known) -> None:
-    """Mount `/livez` and `/readyz` on `web_app`, and ask Slack again while the workspace is not known."""
+def add_probe_routes(web_app: web.Application, services: Services, workspace: Known, *,
+                     on_known: Learnt | None = None) -> None:
+    """Mount `/livez` and `/readyz` on `web_app`, and ask Slack again while the workspace is not known (`on_known`:
+    what the worker keeps of the answer once Slack gives it, as it does at start: bot/server.py's `learnt`)."""
 
     async def livez(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive", "worker": services.worker_id})
@@ -85,7 +88,7 @@ def add_probe_routes(web_app: web.Application, services: Services, workspace: Kn
     asking: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
-        asking.append(asyncio.create_task(keep_asking(workspace), name="auth-test-again"))
+        asking.append(asyncio.create_task(keep_asking(workspace, on_known), name="auth-test-again"))
         if services.alerts is not None:
             asking.append(asyncio.create_task(keep_checking(services.alerts), name="alerts-channel-again"))
 
@@ -175,14 +178,17 @@ def signing_part(services: Services) -> str:
     return f"ok: key {services.signing.current_kid}"
 
 
-async def keep_asking(workspace: Known) -> None:
+async def keep_asking(workspace: Known, on_known: Learnt | None = None) -> None:
     """Ask Slack's `auth.test` again every `ASK_AGAIN_SECONDS` while the workspace is not known (and the token not
-    refused): the worker that started while Slack was unreachable becomes ready once Slack answers."""
+    refused): the worker that started while Slack was unreachable knows its workspace once Slack answers, and keeps
+    what it would have kept at start (`on_known`: the cards' links, the home workspace)."""
     async for _ in again():
         if workspace.known or workspace.refused:
             return
-        if await workspace.answer() is not None:
+        if (answer := await workspace.answer()) is not None:
             log.info("Slack answered auth.test: the workspace is known")
+            if on_known is not None:
+                await on_known(answer)
             return
 
 

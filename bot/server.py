@@ -216,7 +216,8 @@ def add_worker_routes(
     web_app.router.add_get("/metrics", metrics)
     if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
         serve_apart(web_app, settings.metrics_listen, scrape)
-    add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
+    add_probe_routes(web_app, services, workspaces.home,  # /livez, /readyz (bot/probes.py)
+                     on_known=partial(learnt, services))
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),

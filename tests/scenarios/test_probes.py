@@ -103,6 +103,7 @@ async def test_a_worker_slack_did_not_answer_at_start_is_ready_and_asks_again_it
         return status == 200 and ready["workspace"] == "ok"
 
     await until(known, within=10, what="the workspace known once Slack answers auth.test")
+    assert worker.services.api.card_link, "the answer kept as at start (the cards' links of the API's answers)"
     assert len(slack.calls("auth.test")) == asked + 1  # asked once more by the worker, not once per probe
 
 

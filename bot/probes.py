@@ -1,15 +1,18 @@
 """A worker's probes, in Kubernetes' manner: `GET /livez` (the process answers: nothing is asked) and `GET /readyz`
-(it can serve: Redis answers within `READY_REDIS_TIMEOUT` and takes a write, its workspace is known, its policy
-bundle is loaded, a signing key is present where receipts are on; 503 naming the failing parts otherwise). Both
-cheap enough for a probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING
-and one short-lived write at most (a Redis that is full or cannot persist refuses writes: the worker is not ready
-until it takes one again, by itself, once memory is freed).
+(it can serve any request: Redis answers within `READY_REDIS_TIMEOUT` and takes a write, its policy bundle is loaded,
+a signing key is present where receipts are on; 503 naming the failing parts otherwise). Both cheap enough for a
+probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING and one short-lived
+write at most (a Redis that is full or cannot persist refuses writes: the worker is not ready until it takes one
+again, by itself, once memory is freed).
 
-A worker whose `auth.test` got no answer at start (Slack unreachable) is not ready, and gets no request that would
-ask again: `keep_asking` asks Slack itself, after `ASK_FIRST_SECONDS` and then twice as long each time up to every
-`ASK_AGAIN_SECONDS`, until it answers (never for a refused token, which only a restart with another can mend). The
-same for ALERTS_CHANNEL (bot/slack/alerts_channel.py): not checked at start, the worker is not ready ("alerts") until
-Slack answers `conversations.info`. `/healthz` (`health`, below) stays, with its fuller, slower word."""
+One surface down is not every surface down (#87): Slack refusing the bot token, or not answering, or ALERTS_CHANNEL
+not checked yet, is said (`workspace`, `alerts`, and each surface's word in `surfaces`) but never makes a worker not
+ready, so the Approvals API and Teams go on being served. Slack's state is `/healthz`'s `surfaces`, the metric
+`hitl_surface_up{surface}` and the alert SurfaceDown. A worker whose `auth.test` got no answer at start (Slack
+unreachable): `keep_asking` asks Slack itself, after `ASK_FIRST_SECONDS` and then twice as long each time up to
+every `ASK_AGAIN_SECONDS`, until it answers (never for a refused token: `TOKEN_CHECK_INTERVAL`'s recheck follows it).
+The same for ALERTS_CHANNEL (bot/slack/alerts_channel.py) until Slack answers `conversations.info`. `/healthz`
+(`health`, below) stays, with its fuller, slower word."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -33,6 +36,7 @@ ASK_FIRST_SECONDS = 1.0
 ASK_AGAIN_SECONDS = 15.0
 HEALTH_REDIS_TIMEOUT = 0.5  # /healthz: a slower answer says Redis is slow
 HEALTH_REDIS_SLOW_MS = 250.0
+Learnt = Callable[[dict[str, Any]], Awaitable[None]]  # what a worker keeps of an `auth.test` answer
 
 
 class Known(Protocol):
@@ -71,8 +75,10 @@ class Checked(Protocol):
     async def check(self) -> bool: ...
 
 
-def add_probe_routes(web_app: web.Application, services: Services, workspace: Known) -> None:
-    """Mount `/livez` and `/readyz` on `web_app`, and ask Slack again while the workspace is not known."""
+def add_probe_routes(web_app: web.Application, services: Services, workspace: Known, *,
+                     on_known: Learnt | None = None) -> None:
+    """Mount `/livez` and `/readyz` on `web_app`, and ask Slack again while the workspace is not known (`on_known`:
+    what the worker keeps of the answer once Slack gives it, as it does at start: bot/server.py's `learnt`)."""
 
     async def livez(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive", "worker": services.worker_id})
@@ -84,7 +90,7 @@ def add_probe_routes(web_app: web.Application, services: Services, workspace: Kn
     asking: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
-        asking.append(asyncio.create_task(keep_asking(workspace), name="auth-test-again"))
+        asking.append(asyncio.create_task(keep_asking(workspace, on_known), name="auth-test-again"))
         if services.alerts is not None:
             asking.append(asyncio.create_task(keep_checking(services.alerts), name="alerts-channel-again"))
 
@@ -100,8 +106,12 @@ def add_probe_routes(web_app: web.Application, services: Services, workspace: Kn
     web_app.on_cleanup.append(stop)
 
 
+REQUIRED = ("redis", "policy", "signing")  # what every request needs: only these make a worker not ready
+
+
 async def readiness(services: Services, workspace: Known) -> dict[str, Any]:
-    """Each part's word ("ok", or what is wrong) and `failing`: the parts that keep this worker from serving."""
+    """Each part's word ("ok", or what is wrong) and `failing`: the parts that keep this worker from serving any
+    request (`REQUIRED`). Slack's (`workspace`, `alerts`) are said, never failing: one surface down (#87)."""
     parts = {
         "redis": await redis_part(services),
         "workspace": workspace_part(workspace),
@@ -109,9 +119,30 @@ async def readiness(services: Services, workspace: Known) -> dict[str, Any]:
         "signing": signing_part(services),
         "alerts": services.alerts.word if services.alerts is not None else "off",
     }
-    failing = [name for name, word in parts.items() if not word.startswith(("ok", "off"))]
+    failing = [name for name in REQUIRED if not parts[name].startswith(("ok", "off"))]
     return {"status": "not ready" if failing else "ready", "failing": failing, **parts,
-            "worker": services.worker_id}
+            "surfaces": surfaces(services, workspace), "worker": services.worker_id}
+
+
+def surfaces(services: Services, workspace: Known) -> dict[str, str]:
+    """Each surface's word: `slack` ("ok", "token refused (token_revoked)", "not answered yet") and `teams` ("ok",
+    Teams' refusal, or "not configured" without TEAMS_APP_ID)."""
+    teams = services.teams.delivery.word if services.teams is not None else NOT_CONFIGURED
+    return {"slack": slack_word(workspace), "teams": teams}
+
+
+NOT_CONFIGURED = "not configured"
+
+
+def slack_word(workspace: Known) -> str:
+    if workspace.refused:
+        return f"token refused ({workspace.refused})"
+    return "ok" if workspace.known else "not answered yet"
+
+
+def surface_up(word: str) -> bool:
+    """Whether a surface's word says it serves ("ok"); a surface not configured is not down (never asked)."""
+    return word == "ok"
 
 
 async def redis_part(services: Services) -> str:
@@ -129,6 +160,7 @@ async def redis_part(services: Services) -> str:
 
 
 def workspace_part(workspace: Known) -> str:
+    """Slack's word on the home workspace (said, not failing: Slack is a surface)."""
     if workspace.refused:
         return f"token refused ({workspace.refused})"
     return "ok" if workspace.known else "not known: Slack has not answered auth.test yet"
@@ -151,14 +183,17 @@ def signing_part(services: Services) -> str:
     return f"ok: key {services.signing.current_kid}"
 
 
-async def keep_asking(workspace: Known) -> None:
+async def keep_asking(workspace: Known, on_known: Learnt | None = None) -> None:
     """Ask Slack's `auth.test` again every `ASK_AGAIN_SECONDS` while the workspace is not known (and the token not
-    refused): the worker that started while Slack was unreachable becomes ready once Slack answers."""
+    refused): the worker that started while Slack was unreachable knows its workspace once Slack answers, and keeps
+    what it would have kept at start (`on_known`: the cards' links, the home workspace)."""
     async for _ in again():
         if workspace.known or workspace.refused:
             return
-        if await workspace.answer() is not None:
+        if (answer := await workspace.answer()) is not None:
             log.info("Slack answered auth.test: the workspace is known")
+            if on_known is not None:
+                await on_known(answer)
             return
 
 
@@ -183,10 +218,11 @@ async def again() -> AsyncIterator[None]:
 
 async def health(services: Services, workspaces: Served, *, tenancy: Serving | None = None) -> dict[str, object]:
     """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
-    here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
-    doing, and its version. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded"
-    when Slack has not answered its `auth.test` yet, when Redis is slow or unreachable or Slack refuses another
-    workspace's token. What this worker is doing counts every tenant it serves (`tenancy`)."""
+    here), each surface's word (`surfaces`), each workspace served and whether Slack refuses its token, Redis
+    reachability and what this worker is doing, and its version. "degraded" when a surface is down (Slack refuses
+    SLACK_BOT_TOKEN or has not answered its `auth.test` yet, Teams refuses), when Redis is slow or unreachable or
+    Slack refuses another workspace's token: never "down", since one surface down is not every surface down (#87).
+    What this worker is doing counts every tenant it serves (`tenancy`)."""
     workspace = workspaces.home
     serving = [services] if tenancy is None else tenancy.serving()
     started = time.perf_counter()
@@ -203,15 +239,16 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
     ping_ms = round((time.perf_counter() - started) * 1000, 2)
     if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
         redis = "slow"
-    refused = workspace.refused
     policies = services.approvals.policies
-    slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
+    said = surfaces(services, workspace)
     listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
     others_refused = [w["id"] for w in listed[1:] if w["slack"].startswith("token refused")]
-    well = redis == "ok" and workspace.known and not others_refused
+    down = [name for name, word in said.items() if word != NOT_CONFIGURED and not surface_up(word)]
+    well = redis == "ok" and not down and not others_refused
     return {
-        "status": "down" if refused else "ok" if well else "degraded",
-        "slack": slack,
+        "status": "ok" if well else "degraded",
+        "slack": said["slack"],
+        "surfaces": said,  # each surface's word: slack, teams ("not configured" without TEAMS_APP_ID)
         "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
         "redis": redis,
         "redis_ping_ms": ping_ms if redis in ("ok", "slow") else None,

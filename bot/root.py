@@ -333,7 +333,7 @@ def create_services(
 
     approvals.edits.set_step_up_handler(confirm_edit)
     if (teams := None if base is not None else create_teams(settings, store=store, approvals=approvals,
-            directory=directory, background=background, step_up=confirmations.answer)) is not None:
+            directory=directory, background=background, step_up=confirmations.answer, metrics=metrics)) is not None:
         events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
         cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
         approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve

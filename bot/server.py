@@ -9,8 +9,8 @@ stops the worker's parts with it (a `Worker`, built and wired by the composition
 `/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
 here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
 only requests from loopback that carry no proxy's header (403 to the rest). `/healthz`
-is 503 when Slack refuses the bot token (`auth.test`, asked again every TOKEN_CHECK_INTERVAL), 200 otherwise (its
-body says what is degraded: "degraded" while Slack has not answered `auth.test` yet). Every answer carries the
+answers 200, its body saying what is degraded and each surface's word (`surfaces`: Slack refusing the bot token,
+`auth.test` asked again every TOKEN_CHECK_INTERVAL, is Slack down, not the worker: #87). Every answer carries the
 worker's version (`VERSION_HEADER`), so that a client, a load balancer or an operator in a rolling upgrade knows
 which version served it."""
 
@@ -44,7 +44,7 @@ from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
-from bot.probes import add_probe_routes, health
+from bot.probes import add_probe_routes, health, surfaces
 from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
@@ -95,6 +95,10 @@ async def start_worker(worker: Worker) -> None:
     start_tracing(worker.services.settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
     await worker.services.start()
     await worker.workspaces.ask_all()  # at start-up, not by the first burst of requests
+    if (refused := worker.workspaces.home.refused) is not None:  # the token is the problem, said first (#87)
+        log.error("Slack refuses SLACK_BOT_TOKEN (%s): replace the bot token; Slack is down for this worker (no card"
+                  " posted, no click heard) until Slack accepts it, the Approvals API and Teams are served meanwhile",
+                  refused)
     await learnt(worker.services, await worker.workspaces.home.answer())
     await worker.tenancy.start()
 
@@ -171,8 +175,7 @@ def add_worker_routes(
     API key is served by its workspace's parts (`api_of`)."""
 
     async def healthz(request: web.Request) -> web.Response:
-        said = await health(services, workspaces, tenancy=tenancy)
-        return web.json_response(said, status=503 if said["status"] == "down" else 200)
+        return web.json_response(await health(services, workspaces, tenancy=tenancy))
 
     async def metrics(request: web.Request) -> web.Response:
         refused = metrics_refusal(request, reveal(settings.metrics_token), apart=settings.metrics_listen is not None)
@@ -183,6 +186,7 @@ def add_worker_routes(
     async def scrape(request: web.Request) -> web.Response:
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
+        said_surfaces(services, surfaces(services, workspaces.home))
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
         sla = tenancy.service_levels if tenancy is not None else partial(home_service_levels, services.store)
         per_person = tenancy.cards_this_hour if tenancy is not None else services.store.fatigue.this_hour
@@ -212,7 +216,8 @@ def add_worker_routes(
     web_app.router.add_get("/metrics", metrics)
     if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
         serve_apart(web_app, settings.metrics_listen, scrape)
-    add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
+    add_probe_routes(web_app, services, workspaces.home,  # /livez, /readyz (bot/probes.py)
+                     on_known=partial(learnt, services))
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),
@@ -415,11 +420,20 @@ async def scrape_time(services: Services) -> None:
     except StoreUnavailable:
         pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
+    if services.teams is not None:  # Teams' due set (hitl_teams_copies_due; 0 without Teams)
+        with contextlib.suppress(StoreUnavailable):
+            services.metrics.teams_due.set(await services.store.teams.due_count())
     try:  # every agent has a person accountable: the keys still without one
         services.metrics.keys_without_sponsor.set(sum(1 for key in await services.store.api_keys.all()
                                                       if not key.sponsor))
     except StoreUnavailable:
         pass
+
+
+def said_surfaces(services: Services, said: dict[str, str]) -> None:
+    """Each surface's word as `hitl_surface_up{surface}` (1 up, 0 down; a surface not configured: no series) and
+    `hitl_surface_refused{surface, reason}` (1 for the reason it is down)."""
+    services.metrics.surfaces(said)
 
 
 def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:

@@ -20,6 +20,7 @@ from bot.core.oversight import blocks_words, reading_seconds
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.slack.blocks import build_approval_blocks, proposal_is_cut
 from bot.slack.directory import Directory
+from bot.slack.workspaces import TOKEN_GONE
 from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class Delivery:
         self._directory = directory
         self._cancel = cancel
         self._sweeper_wake = sweeper_wake
+        # whether an approval is shown on another surface (Teams' route: set where Teams is built); with Slack refusing
+        # the bot token, such an approval waits there instead of being cancelled (#87)
+        self.elsewhere: Callable[[ApprovalRecord], Awaitable[bool]] | None = None
 
     async def with_dm_copies(
         self, approval: ApprovalRecord, settings: ChannelSettings
@@ -86,12 +90,18 @@ class Delivery:
         """Post a stored pending approval's card (also one whose first poster stopped before it), note it and mark
         its run waiting. Every Redis step is tried
         again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
-        Slack refuses the card, the approval is cancelled and RuntimeError says why. Returns (channel, ts)."""
+        Slack refuses the card, the approval is cancelled and RuntimeError says why, unless Slack refuses the bot token
+        itself and the approval is shown on another surface (`elsewhere`: Teams): it waits there, with no Slack card
+        (("", "")). Returns (channel, ts)."""
         try:
             channel, ts = await self.cards.post(approval)
         except SlackApiError as exc:
-            await self._cancel(approval.id, "system", "card not posted")
             error = str(exc.response.get("error"))
+            if error in TOKEN_GONE and self.elsewhere is not None and await self.elsewhere(approval):
+                log.warning("approval %s: Slack refuses the bot token (%s): no card in Slack; it waits on another"
+                            " surface", approval.id, error)
+                return ("", "")
+            await self._cancel(approval.id, "system", "card not posted")
             raise RuntimeError(f"could not post the approval card: {error}{REFUSED_CARD.get(error, '')}") from None
         finally:  # (after the card: the sweepers' reads do not compete with its post; they sleep a second at most)
             if self._sweeper_wake is not None:

@@ -13,6 +13,7 @@ from bot.core.service_levels import STATES as SLA_STATES
 from bot.core.version import __version__
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
+TEAMS_BUCKETS = (.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
 MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
 OTHER = "other"  # the label of what a bounded label set sums beyond its top N
@@ -31,6 +32,17 @@ def top_people(counts: Mapping[str, float], n: int) -> dict[str, float]:
     if rest:
         top[OTHER] = top.get(OTHER, 0) + sum(count for _, count in rest)
     return top
+
+
+def reason_of(word: str) -> str:
+    """A surface's word as a bounded label: the code in its parentheses ("token refused (token_revoked)":
+    token_revoked), else the word itself ("not answered yet"), cut to 40 characters.
+
+    >>> reason_of("token refused (token_revoked)")
+    'token_revoked'
+    """
+    inner = word[word.find("(") + 1: word.rfind(")")] if "(" in word and word.endswith(")") else word
+    return inner.replace(" ", "_")[:40]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +164,21 @@ class Metrics:
                                     ["person"], registry=r)
         self.fatigue_rerouted = Counter("hitl_fatigue_rerouted", "Approvers passed over for a new approval, being"
                                         " over their channel's max_asks_per_hour, by this worker", registry=r)
+        # one surface down is not every surface down (#87): each surface's word, kept at each scrape
+        self.surface_up = Gauge("hitl_surface_up", "1 while a surface serves (slack: Slack accepts the bot token;"
+                                " teams: the Bot Connector takes the bot's cards), 0 while it is down; no series for"
+                                " a surface not configured", ["surface"], registry=r)
+        self.surface_refused = Gauge("hitl_surface_refused", "1 for the reason a surface is down (slack: Slack's error,"
+                                     " token_revoked...; teams: the Bot Connector's status)", ["surface", "reason"],
+                                     registry=r)
+        self.teams_due = Gauge("hitl_teams_copies_due", "Approvals whose Teams copies wait in Teams' due set (a post"
+                               " or an update Teams did not take yet, or being drawn now; all workers)", registry=r)
+        self.teams_refused = Counter("hitl_teams_refused", "Sends to Teams (the Bot Connector) refused or not answered,"
+                                     " by this worker, by status (401, 403, 404, 429, 5xx, unreachable)", ["status"],
+                                     registry=r)
+        self.teams_latency = Histogram("hitl_teams_delivery_seconds", "From an approval opened to its Teams copy"
+                                       " posted (each copy: the channel's, each personal chat's), by this worker",
+                                       buckets=TEAMS_BUCKETS, registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
 
@@ -180,6 +207,18 @@ class Metrics:
     def redis_writes_refused_by(self, reason: str) -> None:
         """A write Redis refused (bot/store/connection.py `WriteRefusals`): `reason` oom, misconf or readonly."""
         self.redis_writes_refused.labels(reason).inc()
+
+    def surfaces(self, said: Mapping[str, str]) -> None:
+        """Each surface's word (bot/probes.py's `surfaces`: "ok", "token refused (token_revoked)", "refused (401)",
+        "not configured"...) as `hitl_surface_up` and `hitl_surface_refused`."""
+        self.surface_up.clear()
+        self.surface_refused.clear()
+        for surface, word in said.items():
+            if word == "not configured":
+                continue
+            self.surface_up.labels(surface).set(1 if word == "ok" else 0)
+            if word != "ok":
+                self.surface_refused.labels(surface, reason_of(word)).set(1)
 
     def sla_states(self, counts: Mapping[str, int]) -> None:
         """The pending approvals with a service level in each state (every state, 0 included)."""

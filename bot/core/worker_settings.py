@@ -62,9 +62,9 @@ class WorkerProcess(BaseModel):
     )
     token_check_seconds: Annotated[int, duration(3600)] = Field(default=60, validation_alias="TOKEN_CHECK_INTERVAL",
         json_schema_extra={"shown_default": "60s"}, description="how often a worker asks Slack again whether it still"
-        " accepts its bot token and, in turn, 32 of the other workspaces' (`auth.test`, 1 s to 1 h): `/healthz` says"
-        " 503 once Slack refuses SLACK_BOT_TOKEN; and, in turn, 20 of the API keys' sponsors (`users.info`: one"
-        " deactivated is said to the admins)")
+        " accepts its bot token and, in turn, 32 of the other workspaces' (`auth.test`, 1 s to 1 h): `/healthz`'s"
+        " `surfaces` and `hitl_surface_up` say Slack down once it refuses SLACK_BOT_TOKEN; and, in turn, 20 of the API"
+        " keys' sponsors (`users.info`: one deactivated is said to the admins)")
     max_runs_per_user: Annotated[int, whole(1, 1000)] = Field(
         default=3, validation_alias="MAX_RUNS_PER_USER",
         description="active runs one person may have at once; more are refused with a clear message",

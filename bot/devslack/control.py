@@ -280,6 +280,13 @@ class Control:
             return _bad_field(exc)
         return web.json_response({"ok": True})
 
+    async def handle_revoke(self, request: web.Request) -> web.Response:
+        """``{"revoked": true}`` (the default): the bot token revoked, Slack answers ``token_revoked`` to it;
+        ``false``: accepted again."""
+        body = await self._body(request)
+        self.stand_in.revoke_token(revoked=body.get("revoked", True) is not False)
+        return web.json_response({"ok": True})
+
     async def handle_reset(self, request: web.Request) -> web.Response:
         self.stand_in.reset()
         return web.json_response({"ok": True})

@@ -238,6 +238,7 @@ class SlackStandIn:
         app.router.add_post("/_control/limit", control.handle_limit)
         app.router.add_post("/_control/usergroup", control.handle_usergroup)
         app.router.add_post("/_control/uninstall", control.handle_uninstall)
+        app.router.add_post("/_control/revoke", control.handle_revoke)
         app.router.add_get("/_control/slackbot/tools", self._slackbot.handle_tools)
         app.router.add_post("/_control/slackbot/call", self._slackbot.handle_call)
         self.sessions.add_routes(app.router)
@@ -417,6 +418,13 @@ class SlackStandIn:
         if team not in self._ws.teams or self._ws.teams[team].enterprise_id is None:
             raise ValueError(f"{team!r} is not a workspace of a Grid organisation served here")
         (self._ws.withheld.add if withheld else self._ws.withheld.discard)(team)
+        self._ws.touch()
+
+    def revoke_token(self, *, revoked: bool = True) -> None:
+        """Revoke the bot token (``bot_token``), as an admin does in the app's settings (``revoked=False``: accepted
+        again): every Web API call with it is answered ``{"ok": false, "error": "token_revoked"}``, as Slack answers
+        it; nothing is sent to the bot (an uninstall, `uninstall`, also sends its events)."""
+        (self._ws.revoked.add if revoked else self._ws.revoked.discard)(self._ws.bot_token)
         self._ws.touch()
 
     def uninstall(self, installation: str) -> None:

@@ -1,7 +1,9 @@
 """ALERTS_CHANNEL, checked as `auth.test` is: a channel the bot is in, or its alerts would be lost. Slack's word at
 start-up decides (a channel Slack does not know, or one the bot is not in, stops the start: a setting to mend); no
 answer (Slack unreachable, a 5xx, a timeout) never does: the worker starts, is not ready (`/readyz` says "alerts"),
-and `check` is asked again in the background until Slack answers (bot/probes.py)."""
+and `check` is asked again in the background until Slack answers (bot/probes.py). Slack refusing the bot token
+itself (`token_revoked`, `invalid_auth`...) is the token's fault, not the channel's: said so, naming SLACK_BOT_TOKEN,
+and never stops the start (the Approvals API and Teams serve on, #87); the channel is asked again meanwhile."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.settings import SettingsError
+from bot.slack.workspaces import TOKEN_GONE
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class AlertsChannel:
             info = (await self._slack.conversations_info(channel=self.channel)).get("channel") or {}
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             refused = answered_error(exc)
+            if refused in TOKEN_GONE:
+                return self._token_refused(refused)
             if refused is None:
                 log.warning("ALERTS_CHANNEL %s: Slack did not answer conversations.info (%s); not ready, asked again"
                             " in the background", self.channel, type(exc).__name__)
@@ -51,6 +56,15 @@ class AlertsChannel:
                                  " (/invite @bot) or name another", starting=starting)
         self.checked, self.word = True, f"ok: {self.channel}"
         return True
+
+    def _token_refused(self, refused: str) -> bool:
+        """Slack refused the bot token: the token is the problem, the channel is not checked (asked again)."""
+        if self.word != (word := f"not checked: Slack refuses SLACK_BOT_TOKEN ({refused})"):
+            log.error("Slack refuses SLACK_BOT_TOKEN (%s): replace the bot token (revoked, or the app uninstalled);"
+                      " ALERTS_CHANNEL %s is not checked until Slack accepts it, and alerts to Slack are not sent"
+                      " meanwhile (ALERT_WEBHOOK_URL's are)", refused, self.channel)
+        self.word = word
+        return False
 
     @property
     def ready(self) -> bool:

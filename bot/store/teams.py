@@ -188,6 +188,10 @@ class TeamsStore:
         if ids:
             await aw(self._s.redis.zrem(self._key("due"), *ids))
 
+    async def due_count(self) -> int:
+        """How many approvals' Teams copies wait in the due set (claimed ones too): `hitl_teams_copies_due`."""
+        return int(await aw(self._s.redis.zcard(self._key("due"))))
+
     async def due_at(self, approval_id: str) -> float | None:
         """When `approval_id`'s Teams copies are due a drawing (None: not due)."""
         score = await aw(self._s.redis.zscore(self._key("due"), approval_id))

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from bot.approvals import ApprovalService
 from bot.core.environment import without_dotenv
+from bot.core.metrics import Metrics
 from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
 from bot.slack.directory import Directory
@@ -70,11 +71,11 @@ class Teams:
 
 def create_teams(
     settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, background: Background,
-    step_up: StepUp | None = None,
+    step_up: StepUp | None = None, metrics: Metrics | None = None,
 ) -> Teams | None:
     """The Teams part, wired (None without TEAMS_APP_ID; a `SettingsError` naming the extra when the Teams SDK is not
     installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link, keeping
-    the surface `teams` for the vote it confirms)."""
+    the surface `teams` for the vote it confirms); `metrics`: where Teams' refusals and delivery times are counted."""
     if not settings.teams_app_id:
         return None
     without_dotenv()  # the SDK would read a `.env` file at import: the settings are the environment's alone
@@ -95,8 +96,9 @@ def create_teams(
         return f"{pages.rstrip('/')}/approvals/{approval_id}" if pages else ""
 
     delivery = TeamsDelivery(store=store, app=app, people=people, directory=directory, background=background,
-                             card=approval_card, routes=settings.teams_listed.routes)
+                             card=approval_card, routes=settings.teams_listed.routes, metrics=metrics)
     invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
                       details_url=details_url)
     invokes.register()
+    approvals.delivery.elsewhere = delivery.routed  # Slack refusing its token: an approval routed here waits here (#87)
     return Teams(app=app, people=people, delivery=delivery, invokes=invokes)

@@ -43,6 +43,7 @@ import httpx
 import microsoft_teams.cards as ac
 
 from bot.approvals import ApprovalDecided, ApprovalOpened, CardPosted, Event, Nudged, VoteCounted
+from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.core.teams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
@@ -111,6 +112,7 @@ class TeamsDelivery:
         routes: Mapping[str, Route] | None = None,
         retry_after: float = RETRY_AFTER,
         drawing: float = DRAWING,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._app = app
@@ -124,6 +126,18 @@ class TeamsDelivery:
         self._busy: set[str] = set()  # approvals whose copies this worker draws now (one draw at a time each)
         self._again: set[str] = set()  # ... and which changed meanwhile: drawn once more, as Redis has them then
         self._missed: set[str] = set()  # ... and which a target did not take (not there, refused for good)
+        self._metrics = metrics or Metrics()  # refusals, delivery times (hitl_teams_*)
+        self.word = "ok"  # Teams' last word as a surface (/healthz, hitl_surface_up): "ok", "refused (401)"...
+
+    def _said(self, exc: BaseException | None) -> None:
+        """One send's outcome as the surface's word and metrics (`exc`: how Teams refused, None: it took it)."""
+        if exc is None:
+            self.word = "ok"
+            return
+        status = status_of(exc)
+        self._metrics.teams_refused.labels(status).inc()
+        if status in DOWN:  # (a 404, a 400: one conversation or card, not Teams)
+            self.word = f"refused ({status})" if status != "unreachable" else f"unreachable ({type(exc).__name__})"
 
     # what the root wires --------------------------------------------------------------------
     def after_draw(self, before: Drawn | None) -> Drawn:
@@ -239,6 +253,10 @@ class TeamsDelivery:
             return None
         return Where(route.conversation, route.personal or settings.teams_personal)
 
+    async def routed(self, approval: ApprovalRecord) -> bool:
+        """Whether `approval` goes to Teams at all (the core's `Delivery.elsewhere`)."""
+        return await self.where(approval) is not None
+
     async def deciders(self, approval: ApprovalRecord) -> list[str]:
         """Who may decide `approval` now, as people (user groups' members): its approvers, not its requester (unless
         the channel allows it), someone away replaced by their delegate. Empty when anyone may decide."""
@@ -300,6 +318,7 @@ class TeamsDelivery:
         try:
             chat = await self._app.personal_chat(account)
         except Exception as exc:  # Teams is down (tried again: the due set), or the person has no chat with the app
+            self._said(exc)
             log.warning("approval %s: no personal chat in Teams for %s (%s)", approval.id, account.object_id,
                         said(exc))
             return self._gave_up(approval, exc)
@@ -320,10 +339,13 @@ class TeamsDelivery:
         try:
             activity = await self._app.post(conversation, card)
         except Exception as exc:  # Teams refused or is down
+            self._said(exc)
             log.warning("approval %s: its card was not posted in Teams conversation %s (%s)", approval.id,
                         conversation.id, said(exc))
             await self._store.teams.release_copy(approval.id, conversation.id)
             return self._gave_up(approval, exc)  # the app is not there (any more): no use trying again and again
+        self._said(None)
+        self._metrics.teams_latency.observe(max(0.0, time.time() - approval.created_at))
         await self._store.teams.note_copy(approval.id, TeamsCopy(conversation.id, activity))
         return True
 
@@ -380,9 +402,11 @@ class TeamsDelivery:
             await self._app.update(conversation, copy.activity_id, card)
         except Exception as exc:  # Teams is down: tried again (the due set); it refused for good (the card or the app
             # gone from there): nothing more to draw there
+            self._said(exc)
             log.warning("approval %s: its Teams copy in %s was not updated (%s)", approval.id, copy.conversation_id,
                         said(exc))
             return self._gave_up(approval, exc)
+        self._said(None)
         return True
 
     async def _names(self, approval: ApprovalRecord) -> dict[str, str]:
@@ -426,6 +450,18 @@ def lasting(exc: BaseException) -> bool:
         status = exc.response.status_code
         return 400 <= status < 500 and status != 429
     return False
+
+
+DOWN = frozenset({"401", "403", "5xx", "sign-in", "unreachable"})  # what says Teams is down (the app refused, or out)
+
+
+def status_of(exc: BaseException) -> str:
+    """A failed send as a bounded label: Teams' 4xx status, "5xx", "sign-in" (the bot's token refused), or
+    "unreachable" (no answer)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return "5xx" if status >= 500 else str(status)
+    return "sign-in" if isinstance(exc, RuntimeError) else "unreachable"  # (sign-in refused: bot/teams/app.py)
 
 
 def said(exc: BaseException) -> str:

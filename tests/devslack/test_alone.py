@@ -93,7 +93,8 @@ async def test_a_worker_pointed_at_the_local_slack_alone(
     async def ready() -> bool:
         assert worker.returncode is None, (tmp_path / "worker.log").read_text()[-3000:]
         try:
-            return (await answer(worker_url + "/readyz"))[0] == 200  # auth.test answered with the printed token
+            status, ready = await answer(worker_url + "/readyz")
+            return status == 200 and ready["workspace"] == "ok"  # auth.test answered with the printed token
         except aiohttp.ClientError:
             return False
 

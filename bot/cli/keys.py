@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from bot.api.keys import SPONSOR_WORDS, create_key, sponsor_of
 from bot.cli.exits import failed
+from bot.cli.served import unserved
 from bot.core.durations import DurationError, parse_duration
 from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.operators import add_as, operator_of
@@ -134,7 +135,7 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
     action = args.action
     try:
         if action == "create":
-            return await _create(store, args)
+            return await _create(store, args, settings)
         elif action == "rotate":
             return await _rotate(store, args)
         elif action == "list":
@@ -199,7 +200,7 @@ async def _sponsor(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create(store: Store, args: argparse.Namespace) -> int:
+async def _create(store: Store, args: argparse.Namespace, settings: KeysSettings) -> int:
     """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
     if args.enterprise and not args.team:
         return failed("--enterprise goes with --team (the workspace of that organisation)", 2)
@@ -212,6 +213,11 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
     sponsor = sponsor_of(args.sponsor) if args.sponsor else ""
     if sponsor is None:
         return failed(f"--sponsor {args.sponsor[:40]!r}: {SPONSOR_WORDS}", 2)
+    if workspace is not None and args.team:  # a key only for a workspace that is served (#87)
+        why = await unserved(store, workspace, tokens_key=reveal(settings.slack_tokens_key),
+                             api_url=settings.slack_api_url)
+        if why is not None:
+            return failed(why, 2)
     op = operator_of(args.who)
     made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
                             per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields(),

@@ -38,7 +38,9 @@ given, then is refused; webhooks are signed with both secrets meanwhile (a relay
 command is audited with the OS user and host; `--as NAME` is recorded beside them as a claim. A key is bound to one
 workspace (`--team`, and `--enterprise` for an Enterprise Grid organisation's; its channels are that workspace's):
 it never reads, withdraws or is answered another's approvals. Without `--team`, the home workspace (the first the
-bot was installed in), said in the output. In Slack, a channel's admins do the same with `/agent keys create NAME`
+bot was installed in), said in the output. A workspace no installation serves is refused (an org-wide install not
+added to it: with SLACK_TOKENS_KEY, the workers' own, Slack is asked when no worker has said; docs/operators/
+workspaces.md). In Slack, a channel's admins do the same with `/agent keys create NAME`
 (bound to the workspace it is typed in) and `/agent keys revoke NAME`.
 
 Every agent has a person accountable: `--sponsor` names the key's sponsor (a Slack member id, U…), shown on its cards

@@ -18,7 +18,7 @@ from bot.core.operators import add_as, operator_of
 from bot.core.sealing import HiddenKeyring
 from bot.core.settings import KeysSettings, SettingsError, reveal
 from bot.core.workspaces import WorkspaceRef
-from bot.store import NewKey, Store, StoreUnavailable, connect
+from bot.store import NewKey, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.api_keys import describe
 
 HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs REDIS_URL, and
@@ -125,6 +125,8 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
     try:
         keyring = HiddenKeyring.from_setting(reveal(settings.secrets_key) or "") if settings.secrets_key else None
         return asyncio.run(_run(settings, args, keyring))
+    except WrongSecretsKey as exc:
+        return failed(str(exc), 2)
     except StoreUnavailable as exc:
         return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
                       " running there, with the right password?", 1)
@@ -136,6 +138,8 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
     store.hidden.use(keyring)  # seals the webhook secrets made here
     action = args.action
     try:
+        if action in ("create", "rotate"):  # a webhook secret sealed with a key the workers lack: refused (#87)
+            await store.secrets_check.opens()
         if action == "create":
             return await _create(store, args, settings)
         elif action == "rotate":

@@ -68,6 +68,13 @@ class SecretsCheck:
         await self._write(was=stored, ring=ring)  # (another worker may have resealed it meanwhile: theirs stands)
         return "resealed", kid
 
+    async def opens(self) -> None:
+        """`WrongSecretsKey` when a check value is stored and this keyring (set: an operator's command that seals
+        with it) does not open it; nothing is written. `StoreUnavailable` as `keep`."""
+        stored, ring = await self._stored(), self._hidden.keyring
+        if stored is not None and ring is not None:
+            verify(ring, stored)
+
     async def _stored(self) -> str | None:
         try:
             raw = await aw(self._s.redis.get(self._s.keys.secrets_check))

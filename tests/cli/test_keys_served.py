@@ -2,12 +2,14 @@
 Grid organisation's org-wide install (an OAuth install, its token sealed) and no worker has recorded which of its
 workspaces it is added to: the command asks Slack's `auth.teams.list` with the install's token (the local Slack at
 SLACK_API_URL) and refuses a workspace the install is not added to, names the `--enterprise` words for one it is,
-and makes the key for one added (named with its organisation) and for a workspace with its own install. Run as
-`python -m bot` does, on a real Redis."""
+and makes the key for one added (named with its organisation) and for a workspace with its own install. A
+SECRETS_KEY that cannot open the deployment's check value seals no webhook secret. Run as `python -m bot` does, on a
+real Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 
@@ -15,7 +17,7 @@ from bot.__main__ import main
 from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import start_worker
+from tests.conftest import TEST_SECRETS_KEY, start_worker
 from tests.support.oauth import TOKENS_KEY, install, oauth_env
 
 
@@ -73,3 +75,19 @@ async def test_without_the_workers_tokens_key_nothing_is_made_unchecked(
                                    environ={"REDIS_URL": redis_url})
     assert made == 2 and "SLACK_TOKENS_KEY" in capsys.readouterr().err
     assert await store.api_keys.get("ops") is None
+
+
+async def test_a_webhook_secret_is_not_sealed_with_a_key_the_workers_lack(
+    redis_url: str, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys create` and `keys rotate` seal a webhook secret with SECRETS_KEY: one that cannot open the deployment's
+    check value (#87 item 2) is refused, naming the key id, and nothing is made."""
+    assert await store.secrets_check.keep() == ("written", "")  # as the deployment's first worker (`t1`)
+    other = "t2:" + base64.b64encode(bytes(range(100, 132))).decode()
+    env = {"REDIS_URL": redis_url, "SECRETS_KEY": other}
+    made = await asyncio.to_thread(main, ["keys", "create", "ops", "--channel", "C3OPS"], environ=env)
+    assert made == 2, capsys.readouterr()
+    assert "SECRETS_KEY has no key t1 (the deployment's values are sealed with t1)" in capsys.readouterr().err
+    assert await store.api_keys.get("ops") is None
+    env["SECRETS_KEY"] = TEST_SECRETS_KEY
+    assert await asyncio.to_thread(main, ["keys", "create", "ops", "--channel", "C3OPS"], environ=env) == 0

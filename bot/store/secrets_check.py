@@ -75,6 +75,14 @@ class SecretsCheck:
         if stored is not None and ring is not None:
             verify(ring, stored)
 
+    async def forget(self) -> None:
+        """Delete the check value (`python -m bot dev` without a data folder: each run's SECRETS_KEY is its own, and
+        what a run before sealed opens no more anyway); the next worker with a key writes it again."""
+        try:
+            await aw(self._s.redis.delete(self._s.keys.secrets_check))
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
     async def _stored(self) -> str | None:
         try:
             raw = await aw(self._s.redis.get(self._s.keys.secrets_check))

@@ -313,6 +313,7 @@ class DevStack:
             )
             if not env.get("SIGNING_KEYS_FILE") and not env.get("SIGNING_KEYS"):
                 env["SIGNING_KEYS_FILE"] = self._make_signing_key()
+            throwaway = not env.get("SECRETS_KEY") and self.data is None  # this run's own: none opens what it sealed
             if not env.get("SECRETS_KEY"):  # hidden values are kept sealed (yours is passed through)
                 env["SECRETS_KEY"] = self.data.secrets_key() if self.data is not None else new_secrets_key()
             if self.more_tokens:
@@ -326,6 +327,8 @@ class DevStack:
                 services = create_services(settings)
             except (SettingsError, ModelConfigError) as exc:
                 raise DevError(str(exc), code=2) from None
+            if throwaway:  # the check value a dev run before sealed with its own throwaway key (#87): replaced
+                await services.store.secrets_check.forget()
             runner = web.AppRunner(create_web_app(settings, services=services), access_log=None, shutdown_timeout=2.0)
             self.bot_runner = runner
             await runner.setup()

@@ -39,7 +39,7 @@ from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
-from bot.store import NewerFormat, Store, StoreUnavailable
+from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
 from bot.teams import Teams
@@ -91,6 +91,7 @@ class Services:
             refusals_of(redis).listen(self.metrics.redis_writes_refused_by)
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
+        await check_secrets_key(self.store)  # a SECRETS_KEY that cannot open the deployment's values: refused
         await seal_clear(self.store)  # the webhook secrets the version before kept in the clear
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -211,6 +212,27 @@ async def keep_format(store: Store) -> None:
         raise SettingsError(str(exc)) from None
     if before != now:
         log.info("Redis's stored format upgraded in place from %s to %s", before, now)
+
+
+async def check_secrets_key(store: Store) -> None:
+    """This worker's SECRETS_KEY against the deployment's check value (bot/store/secrets_check.py): one that cannot
+    open it refused with a `SettingsError` naming SECRETS_KEY and the key id; the value written by the first worker
+    with a key, resealed with a rotation's new key (both said at INFO); a Redis that cannot be reached now is let be
+    (a WARNING), as the stored format is."""
+    try:
+        done, before = await store.secrets_check.keep()
+    except StoreUnavailable as exc:
+        log.warning("SECRETS_KEY could not be checked against the deployment's at start (%s)", exc)
+        return
+    except WrongSecretsKey as exc:
+        raise SettingsError(str(exc)) from None
+    ring = store.hidden.keyring
+    if done == "written" and ring is not None:
+        log.info("SECRETS_KEY: the deployment's check value written, sealed with key %s (every worker must open it)",
+                 ring.current)
+    elif done == "resealed" and ring is not None:
+        log.info("SECRETS_KEY: the deployment's check value resealed with key %s (it was %s): from now on a worker"
+                 " without key %s does not start", ring.current, before, ring.current)
 
 
 def due_parts(parts: Services) -> dict[str, Sweeps]:

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 
 from bot.api.keys import SPONSOR_WORDS, create_key, sponsor_of
 from bot.cli.exits import failed
+from bot.cli.served import unserved
 from bot.core.durations import DurationError, parse_duration
 from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.operators import add_as, operator_of
 from bot.core.sealing import HiddenKeyring
 from bot.core.settings import KeysSettings, SettingsError, reveal
 from bot.core.workspaces import WorkspaceRef
-from bot.store import NewKey, Store, StoreUnavailable, connect
+from bot.store import NewKey, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.api_keys import describe
 
 HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs REDIS_URL, and
@@ -37,7 +38,9 @@ given, then is refused; webhooks are signed with both secrets meanwhile (a relay
 command is audited with the OS user and host; `--as NAME` is recorded beside them as a claim. A key is bound to one
 workspace (`--team`, and `--enterprise` for an Enterprise Grid organisation's; its channels are that workspace's):
 it never reads, withdraws or is answered another's approvals. Without `--team`, the home workspace (the first the
-bot was installed in), said in the output. In Slack, a channel's admins do the same with `/agent keys create NAME`
+bot was installed in), said in the output. A workspace no installation serves is refused (an org-wide install not
+added to it: with SLACK_TOKENS_KEY, the workers' own, Slack is asked when no worker has said; docs/operators/
+workspaces.md). In Slack, a channel's admins do the same with `/agent keys create NAME`
 (bound to the workspace it is typed in) and `/agent keys revoke NAME`.
 
 Every agent has a person accountable: `--sponsor` names the key's sponsor (a Slack member id, U…), shown on its cards
@@ -122,6 +125,8 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
     try:
         keyring = HiddenKeyring.from_setting(reveal(settings.secrets_key) or "") if settings.secrets_key else None
         return asyncio.run(_run(settings, args, keyring))
+    except WrongSecretsKey as exc:
+        return failed(str(exc), 2)
     except StoreUnavailable as exc:
         return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
                       " running there, with the right password?", 1)
@@ -133,8 +138,10 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
     store.hidden.use(keyring)  # seals the webhook secrets made here
     action = args.action
     try:
+        if action in ("create", "rotate"):  # a webhook secret sealed with a key the workers lack: refused (#87)
+            await store.secrets_check.opens()
         if action == "create":
-            return await _create(store, args)
+            return await _create(store, args, settings)
         elif action == "rotate":
             return await _rotate(store, args)
         elif action == "list":
@@ -199,7 +206,7 @@ async def _sponsor(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create(store: Store, args: argparse.Namespace) -> int:
+async def _create(store: Store, args: argparse.Namespace, settings: KeysSettings) -> int:
     """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
     if args.enterprise and not args.team:
         return failed("--enterprise goes with --team (the workspace of that organisation)", 2)
@@ -212,6 +219,11 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
     sponsor = sponsor_of(args.sponsor) if args.sponsor else ""
     if sponsor is None:
         return failed(f"--sponsor {args.sponsor[:40]!r}: {SPONSOR_WORDS}", 2)
+    if workspace is not None and args.team:  # a key only for a workspace that is served (#87)
+        why = await unserved(store, workspace, tokens_key=reveal(settings.slack_tokens_key),
+                             api_url=settings.slack_api_url)
+        if why is not None:
+            return failed(why, 2)
     op = operator_of(args.who)
     made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
                             per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields(),

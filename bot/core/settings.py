@@ -258,9 +258,14 @@ class StoreSettings(_FromEnv):
 
 
 class KeysSettings(StoreSettings):
-    """What `python -m bot keys` needs: the store, and the workers' SECRETS_KEY sealing a key's webhook secret."""
+    """What `python -m bot keys` needs: the store, the workers' SECRETS_KEY sealing a key's webhook secret, and (to ask
+    Slack which workspaces an org-wide OAuth install is added to, when no worker has said) their SLACK_TOKENS_KEY."""
 
     secrets_key: setting_values.SecretsKey = None
+    slack_tokens_key: Secret | None = Field(default=None, validation_alias="SLACK_TOKENS_KEY", description=(
+        "the workers' key of OAuth installs' tokens: opens an org-wide install's to ask Slack where it is added"))
+    slack_api_url: ApiUrl = Field(default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
+                                  description="Web API base URL (tests point it at the local stand-in)")
 
 
 class ApproverSettings(StoreSettings):

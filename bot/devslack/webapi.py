@@ -393,7 +393,14 @@ class WebApi:
 
     @web_api("auth.teams.list")
     def auth_teams_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        """The workspaces the token may act in: an org-wide token's, each of its organisation's it is added to."""
+        """The workspaces the token may act in: an org-wide token's, each of its organisation's it is added to (one
+        page: every list here fits in one). As Slack, a `limit` that is not 1 to 1000 is `invalid_limit`, and a
+        `cursor` no page gave is `invalid_cursor`."""
+        limit = str(args.get("limit") or "100")
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 1000:
+            raise ApiError("invalid_limit")
+        if args.get("cursor"):
+            raise ApiError("invalid_cursor")
         grant = CALLING.get()
         teams = sorted(self.ws.teams_of(grant)) if grant is not None else [self.ws.home]
         return {"teams": [{"id": team, "name": self.ws.team_info(team).name} for team in teams]}

@@ -41,6 +41,19 @@ TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "to
 TOKEN_GONE = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 
 
+async def teams_added(client: AsyncWebClient) -> frozenset[str]:
+    """The workspaces the token of `client` may act in, every page of Slack's `auth.teams.list`: for an org-wide
+    install, those of its organisation an org admin added it to. Slack's and the transport's errors as they come."""
+    teams: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = await client.auth_teams_list(cursor=cursor, limit=1000)
+        teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+        if cursor is None:
+            return frozenset(teams)
+
+
 def refusal_of(error: BaseException) -> str | None:
     """Slack's error code when `error` says the bot token was refused (never the token), else None."""
     if isinstance(error, SlackApiError):
@@ -347,23 +360,16 @@ class Workspaces:
     async def _added_to(self, enterprise: str, client: AsyncWebClient) -> frozenset[str] | None:
         """The workspaces org-wide install `enterprise` (its token's `client`) is added to, asked of Slack now, kept
         here and told `on_added`; None when Slack cannot say."""
-        teams: set[str] = set()
-        cursor: str | None = None
         try:
-            while True:
-                page = await client.auth_teams_list(cursor=cursor, limit=1000)
-                teams |= {str(t.get("id")) for t in page.get("teams") or [] if isinstance(t, dict)}
-                cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
-                if cursor is None:
-                    break
+            teams = await teams_added(client)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("auth.teams.list of organisation %s failed (%s): its workspaces are not checked now",
                         enterprise, refusal_of(exc) or type(exc).__name__)
             return None
-        self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, frozenset(teams))
+        self._added[enterprise] = (time.monotonic() + ADDED_SECONDS, teams)
         if self.on_added is not None:
-            await self.on_added(enterprise, frozenset(teams))
-        return frozenset(teams)
+            await self.on_added(enterprise, teams)
+        return teams
 
     def _client_of(self, bot: Bot) -> AsyncWebClient:
         key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,

@@ -28,6 +28,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
+    secrets_check.py     `secrets_check`: a value sealed under the deployment's SECRETS_KEY, opened at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
     due.py               `due`: the worker-wide indexes of due work per tenant (the loops visit only those due),
                          and which tenant holds each approval
@@ -87,6 +88,7 @@ from bot.store.passkeys import Passkeys
 from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
+from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
@@ -118,6 +120,7 @@ __all__ = [
     "StoreUnavailable",
     "StoreWriteRefused",
     "WriteRefusals",
+    "WrongSecretsKey",
     "cluster_prefix",
     "connect",
     "is_cluster_url",
@@ -165,6 +168,7 @@ class Store:
         self.freezes = Freezes(self.shared)
         self.attestations = Attestations(self.shared, self.audit)  # fit to decide (bot/store/attestations.py)
         self.format = StoredFormat(self.shared)
+        self.secrets_check = SecretsCheck(self.shared, hidden=self.hidden)  # SECRETS_KEY checked at start
         self.slackbot = SlackbotCalls(self.shared)
         self.due = DueWork(self.shared)
         self.oversight = OversightStore(self.shared)

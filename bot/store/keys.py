@@ -28,6 +28,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
                                       by (version), at} (bot/store/stored_format.py)
+{p}:secrets:check             string  a text sealed under SECRETS_KEY, opened at start  kept; resealed in rotations
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
                                       below that are not global
 
@@ -163,8 +164,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       {"<channel>|<person>|<signal>": n}              digest (bot/approvals/digest.py)
 {p}:oversight:digest          hash    the last weekly digest, per channel: {channel:   kept; replaced weekly
                                       JSON} (shown in its admins' Homes)
-{p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent (a decision
-                                                                                       sets it again)
+{p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent; set on decision
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -189,7 +189,6 @@ MODEL_CACHE_SECONDS = 7 * 24 * 3600
 HEADLINE_SECONDS = 60  # a channel's cached headline numbers (the admins' Homes)
 HEADLINE_WAIT_SECONDS = 120  # who waits for a headline being computed (a computer that died leaves it)
 
-
 TENANT = re.compile(r"^[TE][A-Z0-9]{2,23}$")  # a tenant: a team (T…) or an Enterprise Grid organisation (E…)
 
 
@@ -204,6 +203,7 @@ class Keys:
         self.workspaces_known = f"{root}:workspaces:known"
         self.workspaces_added = f"{root}:workspaces:added"
         self.format = f"{root}:format"  # the stored format this Redis holds (bot/store/stored_format.py)
+        self.secrets_check = f"{root}:secrets:check"  # sealed under SECRETS_KEY (bot/store/secrets_check.py)
         # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
         self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""
         self.live_runs = f"{prefix}:runs:live"

@@ -171,3 +171,18 @@ async def test_an_org_install_not_added_to_a_workspace_is_refused_there(standin:
         await standin.send_command(user="W0HANK", channel="C3OPS", text="hello")
     standin.withhold(GRID_B, withheld=False)
     await org.chat_postMessage(channel="C3OPS", text="added again")
+
+
+async def test_auth_teams_list_names_the_workspaces_added_and_refuses_what_slack_refuses(
+    standin: SlackStandIn
+) -> None:
+    """`auth.teams.list` (#87): an org token's workspaces it is added to; a `limit` out of 1-1000 and a `cursor` no
+    page gave are refused, as Slack refuses them."""
+    standin.several_workspaces()
+    standin.withhold(GRID_B)
+    org = client_of(standin, GRID_TOKEN)
+    assert [t["id"] for t in (await org.auth_teams_list(limit=1000))["teams"]] == [GRID_A]
+    assert [t["id"] for t in (await client_of(standin, OTHER_TOKEN).auth_teams_list())["teams"]] == [OTHER_TEAM]
+    assert await error_of(org.auth_teams_list(limit=1001)) == "invalid_limit"
+    assert await error_of(org.auth_teams_list(limit=0)) == "invalid_limit"
+    assert await error_of(org.auth_teams_list(cursor="dGVhbTpUMDAw")) == "invalid_cursor"

@@ -3,11 +3,14 @@ out of its range, a channel that is not an id, a `LOG_FORMAT` it does not know) 
 one line naming the variable and what it takes; a misspelt variable is warned about by name; a Redis whose
 `maxmemory-policy` may evict keys (`allkeys-lru`, `volatile-lru`) is refused, in process and as a process, unless
 REDIS_ALLOW_EVICTION=true, which starts saying why at ERROR; a Redis of a newer stored format (#67) is refused
-saying so. Real `python -m bot` processes, real redis-servers
-(the eviction ones the test's own)."""
+saying so; a worker whose SECRETS_KEY cannot open the deployment's sealed values (#87) exits naming the key id it
+lacks, and a rotation (`k2:NEW,k1:OLD`) starts and reads the values sealed before. Real `python -m bot` processes,
+real redis-servers (the eviction ones the test's own)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import os
 import shutil
@@ -21,8 +24,11 @@ import redis as sync_redis
 
 from bot.core.settings import SettingsError
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
 from bot.store.stored_format import FORMAT
-from tests.conftest import RedisServer, bot_env, free_port, start_redis, start_worker
+from tests.conftest import ALICE, SALES, TEST_SECRETS_KEY, RedisServer, bot_env, free_port, start_redis, start_worker
+from tests.support.api import Client
+from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.slow  # `python -m bot` as a process; redis-servers of the tests' own
 
@@ -159,3 +165,48 @@ def test_a_misspelt_variable_is_warned_about_by_a_starting_worker(slack: SlackSt
     assert line.rstrip().endswith(
         "APROVALS_CHANNEL is set but is no setting of the bot (not read): did you mean APPROVALS_CHANNEL?"), line
     assert "C0SECRETVALUE" not in line
+
+
+OTHER_KEY = base64.b64encode(bytes(range(100, 132))).decode()  # not the tests' SECRETS_KEY (`t1`)
+NOT_THEIRS = "give every worker the same SECRETS_KEY (docs/operators/secrets.md#secrets_key)"
+
+
+@pytest.mark.parametrize(("secrets_key", "said"), [
+    (f"t2:{OTHER_KEY}", "SECRETS_KEY has no key t1 (the deployment's values are sealed with t1): " + NOT_THEIRS),
+    (f"t1:{OTHER_KEY}", "SECRETS_KEY's key t1 is not the deployment's t1 (the values the deployment sealed with t1"
+     " do not open with it): " + NOT_THEIRS),
+    ("", "SECRETS_KEY is not set, but this deployment's values are sealed with key t1: " + NOT_THEIRS),
+])
+async def test_a_worker_with_another_secrets_key_exits_naming_the_key_id(
+    slack: SlackStandIn, redis_url: str, cluster: Cluster, secrets_key: str, said: str
+) -> None:
+    await cluster.start()  # the deployment's first worker (the tests' SECRETS_KEY, `t1`): it writes the check value
+    done = await asyncio.to_thread(started, env_of(slack, redis_url, SECRETS_KEY=secrets_key))
+    assert done.returncode == 2, done
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0].startswith(f"error: {said}"), done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr  # never served, never ready
+
+
+async def test_a_rotation_starts_and_opens_the_values_sealed_before(
+    slack: SlackStandIn, redis_url: str, cluster: Cluster, store: Store
+) -> None:
+    """`SECRETS_KEY=t2:NEW,t1:OLD` (docs/operators/secrets.md's rollout): the worker starts, reads a hidden value
+    sealed with t1 by the worker before, and reseals the check value with t2; from then on a worker with t1 alone is
+    refused naming t2, and one with t2 alone starts."""
+    first = await cluster.start()
+    made = await store.api_keys.create("refunds", (SALES,), by="test")
+    assert made is not None
+    arguments = {"order": "B-12", "card": {"number": "5500 0000 0000 0004"}}
+    status, asked = await Client(first, made.key).ask({"kind": "tool", "title": "Refund B-12", "requester": ALICE,
+                                                       "tool": {"name": "refund", "arguments": arguments}})
+    assert status == 201 and asked["arguments_redacted"] is False, asked
+    rotated = await cluster.start(SECRETS_KEY=f"t2:{OTHER_KEY},{TEST_SECRETS_KEY}")
+    status, read, _ = await Client(rotated, made.key).call("GET", f"/api/v1/approvals/{asked['id']}")
+    assert status == 200 and read["arguments"] == arguments and read["arguments_redacted"] is False, read
+    assert str(await store.redis.get("hitl:secrets:check")).startswith("t2.v1.")
+    first.kill()
+    done = await asyncio.to_thread(started, env_of(slack, redis_url))  # t1 alone: behind the deployment
+    assert done.returncode == 2, done
+    assert "error: SECRETS_KEY has no key t2 (the deployment's values are sealed with t2)" in done.stderr, done.stderr
+    await cluster.start(SECRETS_KEY=f"t2:{OTHER_KEY}")  # the rotation's last step

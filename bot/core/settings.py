@@ -257,8 +257,19 @@ class StoreSettings(_FromEnv):
         return self.key_prefix
 
 
-class KeysSettings(StoreSettings):
-    """What `python -m bot keys` needs: the store, and the workers' SECRETS_KEY sealing a key's webhook secret."""
+class NamingSettings(_FromEnv):
+    """What naming people needs (`python -m bot report` and `audit export` ask Slack's `users.info`): the bot's
+    token and Slack's Web API, both optional (without a token, people are shown by id)."""
+
+    slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
+    slack_api_url: ApiUrl = Field(
+        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
+    )
+
+
+class KeysSettings(StoreSettings, NamingSettings):
+    """What `python -m bot keys` needs: the store, the workers' SECRETS_KEY sealing a key's webhook secret, and Slack
+    (SLACK_BOT_TOKEN, SLACK_API_URL) to check a sponsor is a person it knows (`bot.cli.sponsors`)."""
 
     secrets_key: setting_values.SecretsKey = None
 
@@ -306,16 +317,6 @@ class ApproverSettings(StoreSettings):
         if value and not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a channel id such as C0123456789 (not a #name)")
         return value
-
-
-class NamingSettings(_FromEnv):
-    """What naming people needs (`python -m bot report` and `audit export` ask Slack's `users.info`): the bot's
-    token and Slack's Web API, both optional (without a token, people are shown by id)."""
-
-    slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
-    slack_api_url: ApiUrl = Field(
-        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
-    )
 
 
 class Settings(WorkerProcess, TeamsSettings, ApproverSettings):

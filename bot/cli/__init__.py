@@ -3,6 +3,7 @@ argparse parser and calls these):
 
     keys.py      `python -m bot keys create | list | revoke` (API keys, made by `bot.api.keys.create_key`)
     served.py    whether the workspace `keys create` names is served (its own install, or an org-wide one added to it)
+    sponsors.py  a key's sponsor checked with Slack (`users.info`: a person it knows, active, not a bot)
     signing.py   `python -m bot signing rotate | show` (the signing keys' file: `bot.core.key_files`)
     policy.py    `python -m bot policy check | test | replay | explain` (policy bundles: `bot.policy`)
     policy_cases.py  `policy test`'s fixtures: the YAML cases read as policy requests and their expected outcomes

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from bot.api.keys import SPONSOR_WORDS, create_key, sponsor_of
 from bot.cli.exits import failed
 from bot.cli.served import unserved
+from bot.cli.sponsors import sponsor_refusal
 from bot.core.durations import DurationError, parse_duration
 from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.operators import add_as, operator_of
@@ -21,13 +22,14 @@ from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.api_keys import describe
 
-HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs REDIS_URL, and
-SECRETS_KEY (the workers' own) to make or rotate a key with a webhook secret, which is kept sealed with it.
+HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs REDIS_URL,
+SLACK_BOT_TOKEN (and SLACK_API_URL) to check a sponsor, and SECRETS_KEY (the workers' own) to make or rotate a key
+with a webhook secret, which is kept sealed with it.
 
     python -m bot keys create NAME --channel C… [--channel C…] [--team T… [--enterprise E…]]
-                              [--max-pending N] [--per-minute N] [--expires 90d] [--sponsor @U…]
+                              [--max-pending N] [--per-minute N] [--expires 90d] [--sponsor @U… [--no-check]]
     python -m bot keys list [--without-sponsor]
-    python -m bot keys sponsor NAME @U…
+    python -m bot keys sponsor NAME @U… [--no-check]
     python -m bot keys rotate NAME --grace 1d [--expires 90d]
     python -m bot keys revoke NAME
 
@@ -45,8 +47,10 @@ workspaces.md). In Slack, a channel's admins do the same with `/agent keys creat
 
 Every agent has a person accountable: `--sponsor` names the key's sponsor (a Slack member id, U…), shown on its cards
 ("agent NAME, sponsored by …"); `keys sponsor NAME @U…` names or changes it on a key made before (audited
-`key_sponsor`). `list` shows each key's `sponsor` ("none" until one is named) and `--without-sponsor` lists only
-those; the metric `hitl_keys_without_sponsor` counts them. A sponsor deactivated in Slack is said to the admins.
+`key_sponsor`). The sponsor is checked with Slack first (`bot.cli.sponsors`: unknown, deactivated or a bot is
+refused; Slack out of reach refuses too, unless `--no-check`). `list` shows each key's `sponsor` ("none" until one
+is named) and `--without-sponsor` lists only those; the metric `hitl_keys_without_sponsor` counts them. A sponsor
+deactivated in Slack is said to the admins.
 """
 
 
@@ -95,6 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
     create.add_argument("--expires", default="", help="refused after this long (90d, 12h...; default: never)")
     create.add_argument("--sponsor", default="", help="the person accountable for the agent using it (@U…)")
+    create.add_argument("--no-check", action="store_true",
+                        help="name the sponsor without asking Slack whether it knows them (when Slack cannot answer)")
     add_as(create)
     listing = sub.add_parser("list", help="the keys that stand, and when each was last used (never the keys"
                              " themselves)")
@@ -102,6 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sponsor = sub.add_parser("sponsor", help="name (or change) the sponsor of a key")
     sponsor.add_argument("name")
     sponsor.add_argument("person", help="their Slack member id (@U…)")
+    sponsor.add_argument("--no-check", action="store_true",
+                         help="name them without asking Slack whether it knows them (when Slack cannot answer)")
     add_as(sponsor)
     rotate = sub.add_parser("rotate", help="a new key and webhook secret; the old key works for --grace more")
     rotate.add_argument("name")
@@ -153,7 +161,7 @@ async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: Hidden
             if not keys:
                 print("no API keys (make one with: python -m bot keys create NAME --channel C…)", file=sys.stderr)
         elif action == "sponsor":
-            return await _sponsor(store, args)
+            return await _sponsor(store, args, settings)
         else:
             name, op = args.name, operator_of(args.who)
             # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
@@ -193,11 +201,22 @@ async def _rotate(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sponsor(store: Store, args: argparse.Namespace) -> int:
-    """`keys sponsor NAME @U…`: name or change the person accountable for a key."""
+async def _checked(sponsor: str, args: argparse.Namespace, settings: KeysSettings) -> str:
+    """Why Slack says `sponsor` cannot be named ("" when they can, or when `--no-check` says not to ask, said so)."""
+    if args.no_check:
+        print(f"{sponsor} named without asking Slack (--no-check)", file=sys.stderr)
+        return ""
+    return await sponsor_refusal(sponsor, settings)
+
+
+async def _sponsor(store: Store, args: argparse.Namespace, settings: KeysSettings) -> int:
+    """`keys sponsor NAME @U…`: name or change the person accountable for a key, once Slack says who they are."""
     sponsor = sponsor_of(args.person)
     if sponsor is None:
         return failed(f"{args.person[:40]!r}: {SPONSOR_WORDS}", 2)
+    refused = await _checked(sponsor, args, settings)
+    if refused:
+        return failed(f"{refused}. Nothing changed.", 2)
     op = operator_of(args.who)
     done = await store.api_keys.set_sponsor(args.name, sponsor, by=op.by, operator=op.fields())
     if done == "missing":
@@ -224,6 +243,9 @@ async def _create(store: Store, args: argparse.Namespace, settings: KeysSettings
                              api_url=settings.slack_api_url)
         if why is not None:
             return failed(why, 2)
+    refused = await _checked(sponsor, args, settings) if sponsor else ""
+    if refused:
+        return failed(f"--sponsor: {refused}. No key was made.", 2)
     op = operator_of(args.who)
     made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
                             per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields(),

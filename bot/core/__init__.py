@@ -44,6 +44,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     in a string (pure)
     diffs.py        an ask's artefacts as people read them: file changes as hunks with line numbers (difflib, or a
                     given unified diff), counts, the summary words, side-by-side rows (pure)
+    invisible.py    direction controls and invisible spaces shown as `<U+202E>` (`visible`: the pages; pure)
     spelling.py     the one spelling every detector reads (digits of any script, every space and dash), and a
                     known value found in any spelling (pure)
     teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy; `teams:<object

@@ -257,15 +257,24 @@ class StoreSettings(_FromEnv):
         return self.key_prefix
 
 
-class KeysSettings(StoreSettings):
-    """What `python -m bot keys` needs: the store, the workers' SECRETS_KEY sealing a key's webhook secret, and (to ask
-    Slack which workspaces an org-wide OAuth install is added to, when no worker has said) their SLACK_TOKENS_KEY."""
+class NamingSettings(_FromEnv):
+    """What naming people needs (`python -m bot report` and `audit export` ask Slack's `users.info`): the bot's
+    token and Slack's Web API, both optional (without a token, people are shown by id)."""
+
+    slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
+    slack_api_url: ApiUrl = Field(
+        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
+    )
+
+
+class KeysSettings(StoreSettings, NamingSettings):
+    """What `python -m bot keys` needs: the store, the workers' SECRETS_KEY sealing a key's webhook secret, Slack
+    (SLACK_BOT_TOKEN, SLACK_API_URL) to check a sponsor is a person it knows (`bot.cli.sponsors`), and (to ask Slack
+    which workspaces an org-wide OAuth install is added to, when no worker has said) their SLACK_TOKENS_KEY."""
 
     secrets_key: setting_values.SecretsKey = None
     slack_tokens_key: Secret | None = Field(default=None, validation_alias="SLACK_TOKENS_KEY", description=(
         "the workers' key of OAuth installs' tokens: opens an org-wide install's to ask Slack where it is added"))
-    slack_api_url: ApiUrl = Field(default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
-                                  description="Web API base URL (tests point it at the local stand-in)")
 
 
 class ApproverSettings(StoreSettings):
@@ -311,16 +320,6 @@ class ApproverSettings(StoreSettings):
         if value and not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a channel id such as C0123456789 (not a #name)")
         return value
-
-
-class NamingSettings(_FromEnv):
-    """What naming people needs (`python -m bot report` and `audit export` ask Slack's `users.info`): the bot's
-    token and Slack's Web API, both optional (without a token, people are shown by id)."""
-
-    slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
-    slack_api_url: ApiUrl = Field(
-        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
-    )
 
 
 class Settings(WorkerProcess, TeamsSettings, ApproverSettings):

@@ -1,7 +1,8 @@
 """The bot's pages rendered from jinja2 templates (bot/templates/), never HTML built in strings: `render(name,
 **context)`, through one Environment (`page_templates`, built once) in which every template is autoescaped, so
 untrusted text (a title, a person's name, an approval's arguments) is text on the page, never markup, and a name the
-context lacks is an error (`StrictUndefined`), never an empty string.
+context lacks is an error (`StrictUndefined`), never an empty string. Every value shown shows its direction controls
+and invisible spaces (`bot.core.invisible.visible`: `<U+202E>`), so a path or a command reads as it runs.
 
     >>> render("sign_out.html", sign_out="/signin/logout").startswith('<form method="post" action="/signin/logout"')
     True
@@ -14,6 +15,9 @@ from __future__ import annotations
 import functools
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from bot.core.invisible import visible
 
 __all__ = ["environment", "page_templates", "render"]
 
@@ -29,7 +33,13 @@ def environment(package: str = "bot", folder: str = "templates") -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=shown,
     )
+
+
+def shown(value: object) -> object:
+    """A value as a page shows it: text (not markup the code made) with its invisible characters visible."""
+    return value if isinstance(value, Markup) or not isinstance(value, str) else visible(value)
 
 
 @functools.cache

@@ -378,7 +378,7 @@ async def test_a_programs_approval_is_listed_in_the_home_and_status_naming_its_a
     card = await nth_card(slack, 1)
     assert "mailer (LangGraph)" in text_of(card)
     await slack.wait_for(lambda: "mailer (LangGraph)" in home_text(slack, BOB), description="BOB's Home lists it")
-    assert "asked by `nightly` (mailer (LangGraph))" in home_text(slack, BOB)
+    assert "asked by `nightly` (the agent calling itself “mailer (LangGraph)”)" in home_text(slack, BOB)
     status = reply_text(await slack.send_command(user=BOB, channel=SALES, text="status"))
     assert "nightly" in status and "*Pending approvals*" in status
     await click(slack, card, "approval_approve", user=BOB)

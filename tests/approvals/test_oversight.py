@@ -213,3 +213,32 @@ async def test_the_details_page_refuses_who_may_not_decide_and_an_unknown_id(
     assert fields and not [k for k in fields if str(k).startswith("opened:")]  # nothing noted as opened
     [refused] = [e for e in await audit_events(worker, "refused") if e.get("reason", "").startswith("details:")]
     assert refused["by"] == ALICE and refused["approval"] == asked["id"], refused
+
+
+async def test_opening_reject_or_revise_and_cancelling_is_not_opening_the_details(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#87: the Reject and Revise forms are not the details: opened and cancelled, an Approve is still refused;
+    the Details modal then counts."""
+    worker = await policy_worker({"mail.cedar": READ_FIRST}, STEP_UP_URL=ORIGIN)
+    client = Client(worker, (await new_key(worker, "mailer")).key)
+    status, asked = await client.ask(tool_ask())
+    assert status == 201, asked
+    card = await nth_card(slack, 1)
+    for action in ("approval_reject", "approval_revise"):  # each form opened, then cancelled
+        await click(slack, card, action, user=BOB)
+        [view] = await slack.wait_for(lambda: slack.open_views(BOB))
+        await slack.close_view(user=BOB, view_id=view["id"])
+        assert not slack.open_views(BOB)
+    await click(slack, card, "approval_approve", user=BOB)
+    [told] = await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if "Open the details" in e["text"]])
+    assert told["text"].startswith("Open the details before approving"), told
+    held = await worker.services.store.approvals.get(asked["id"])
+    assert held is not None and held.status == "pending" and not held.voters, held
+    fields = await aw(worker.services.store.redis.hkeys(worker.services.store.keys.approval(asked["id"])))
+    assert not [k for k in fields if str(k).startswith("opened:")]  # nothing noted as opened
+
+    await click(slack, card, "approval_details", user=BOB)  # the Details modal counts
+    await slack.wait_for(lambda: slack.open_views(BOB))
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await client.wait(asked["id"]))["status"] == "approved"

@@ -139,3 +139,25 @@ def test_the_page_says_what_it_cut_and_shows_both_views_with_line_numbers() -> N
                    sign_out="/signin/logout")
     assert split.count('data-testid="row"') == 15_000  # the 20,000 lines kept: 15,000 removed beside 5,000 added
     assert '<td class="num" data-testid="old">1</td><td class="del">old 1</td>' in split
+
+
+async def test_the_page_shows_direction_controls_and_invisible_spaces_as_what_they_are(
+    stepup: Worker, slack: SlackStandIn, browser: aiohttp.ClientSession,
+) -> None:
+    """#87: a path that would read reversed, and lines with an isolate and a zero-width space, are shown with each of
+    those characters written out (`<U+202E>`), on the page fetched as Bob; none of them is on it raw."""
+    client = Client(stepup, (await new_key(stepup, "editor")).key)
+    path = "src/invoice\u202etxt.exe"
+    after = "ok = True\nrole = '\u2066admin\u2069'\nkey = 'a\u200bb'\n"
+    status, answer = await client.ask(tool_ask(artifacts=[file_change(path, "ok = True\n", after),
+                                                          command("rm -rf /tmp/\u202eplan", cwd="/srv")]))
+    assert status == 201, answer
+    diff = f"/approvals/{answer['id']}/diff"
+    await sign_in(browser, stepup.url, diff, person=BOB)
+    for view in ("", "?view=split"):
+        code, text, _ = await page(browser, stepup, diff + view)
+        assert code == 200, text
+        assert "src/invoice&lt;U+202E&gt;txt.exe" in text, text
+        assert "&lt;U+2066&gt;admin&lt;U+2069&gt;" in text and "a&lt;U+200B&gt;b" in text
+        assert "rm -rf /tmp/&lt;U+202E&gt;plan" in text
+        assert not [c for c in "\u202e\u2066\u2069\u200b" if c in text], view

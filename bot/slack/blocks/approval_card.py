@@ -18,7 +18,7 @@ from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.changes import change_blocks, change_summary
-from bot.slack.blocks.claims import claim_line, edited_line, summary_line, task_label, workflow_part
+from bot.slack.blocks.claims import agent_name, claim_line, edited_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.nudges import escalated_line, fatigue_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
@@ -66,7 +66,7 @@ def _cut_note(approval: ApprovalRecord) -> Block:
 
 
 def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
-    author = clean(approval.author)[:40]
+    author = agent_name(approval)  # (a program's agent's name for itself: quoted, its words)
     if approval.asked_by:  # a program asked, with an API key (bot/api/)
         who = f" for {user_ref(approval.requester)}" if approval.requester else ""
         agent = f"`{escape(clean(approval.asked_by))}`"
@@ -189,7 +189,7 @@ def item_summary(approval: ApprovalRecord) -> str:
 def proposal_text(approval: ApprovalRecord, *, limit: int | None = None) -> dict[str, Any]:
     """What is decided, as the card shows it: a tool call's arguments in a code block, code as the agent
     wrote it, a message as inert text; cut to `limit` characters (by default the card's own limits)."""
-    author = clean(approval.author)[:40]
+    author = agent_name(approval)
     if approval.kind == "tool_call":
         shown = arguments_text(approval.arguments or approval.proposal, limit=limit or SHOWN_LIMIT)
         if shown is not None:

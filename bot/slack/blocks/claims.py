@@ -1,7 +1,9 @@
 """What the asker says, shown as said, never as fact (#79.6): the agent's stated reason ("The agent says: …"), a
 program's title as its own words, the durable workflow it names, and the plain one-sentence summary of what the
-approval does (`bot.core.plain_summary`, or a model's, labelled so). Every part is untrusted, made inert by
-`bot.slack.blocks.text`. Used by the card (and its DM copies and decided form) and the App Home alike."""
+approval does (`bot.core.plain_summary`, or a model's, labelled so), and the name a program's agent gives itself
+(`agent_name`: quoted as its words, never read as a line of ours such as the key's sponsor). Every part is
+untrusted, made inert by `bot.slack.blocks.text`. Used by the card (and its DM copies and decided form) and the App
+Home alike."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 
 from bot.core.plain_summary import plain_summary, tool_description
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.text import clean, escape, link, safe, user_ref
+from bot.slack.blocks.text import MARKS, clean, escape, link, safe, user_ref
 
 CLAIM_CHARS = 480
 SUMMARY_CHARS = 600
@@ -19,6 +21,16 @@ BY_MODEL = "Summary written by a model"
 def task_label(approval: ApprovalRecord) -> str:
     """The task's label: a program's title is its agent's own words; a person's `/agent` task is theirs."""
     return "Task, in the agent's words" if approval.asked_by else "Task"
+
+
+def agent_name(approval: ApprovalRecord, *, limit: int = 40) -> str:
+    """Who proposes, as plain text (to be escaped by the caller): a program's agent by the name it gives itself,
+    quoted and labelled as its words, one line, formatting marks inert ("the agent calling itself “mailer”"); a
+    run's agent by its preset's name."""
+    name = " ".join(clean(approval.author).split())
+    if not approval.asked_by:
+        return name[:limit]
+    return f"the agent calling itself “{name.translate(MARKS)[:limit]}”"
 
 
 def claim_line(approval: ApprovalRecord, *, limit: int = CLAIM_CHARS) -> str:

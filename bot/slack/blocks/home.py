@@ -35,7 +35,7 @@ from bot.slack.blocks.approval_card import (
     quorum_line,
     timeout_meaning,
 )
-from bot.slack.blocks.claims import claim_line, summary_line, task_label, workflow_part
+from bot.slack.blocks.claims import agent_name, claim_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line, sla_line
 from bot.slack.blocks.oversight import DIGEST_TITLE, digest_lines
@@ -138,11 +138,11 @@ def run_code(run_id: str) -> str:
 def asked_line(approval: ApprovalRecord, *, now: float | None = None) -> str:
     """What is asked, in which run, by whom, from where (and how long ago, given `now`), e.g.
     "*Tool call* `send_email` · run `r12ab34` · asked by @alice in #sales 5m ago", or for a program's ask
-    "*Tool call* `send_email` · asked by `nightly` (mailer (LangGraph)) in #sales 5m ago", and a durable
-    workflow's " · workflow `refund-7` (Refund, Temporal)"."""
+    "*Tool call* `send_email` · asked by `nightly` (the agent calling itself “mailer (LangGraph)”) in #sales 5m ago",
+    and a durable workflow's " · workflow `refund-7` (Refund, Temporal)"."""
     ago = f" {format_duration(now - approval.created_at)} ago" if now is not None else ""
     if approval.asked_by:  # a program asked with an API key (bot/api/): the key and the agent that asked
-        agent = f" ({safe(approval.author, 80)})" if approval.author and approval.author != approval.asked_by else ""
+        agent = f" ({escape(agent_name(approval))})" if approval.author and approval.author != approval.asked_by else ""
         return (
             f"{item_summary(approval)} · asked by `{escape(approval.asked_by)}`{agent}"
             f" in {channel_ref(approval.origin_channel)}{ago}{workflow_part(approval.workflow)}"

@@ -39,7 +39,7 @@ _CUT = "… (cut)"
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
 _FENCE_LANG = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
 # mrkdwn's formatting marks (bold, italics, strike, code) as look-alikes that mark nothing, for a name in a line
-_MARKS = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+MARKS = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 
 
 def escape(text: str) -> str:
@@ -149,7 +149,7 @@ def user_ref(user_id: str, names: Names = NO_NAMES) -> str:
 def name_text(name: str, limit: int = NAME_LIMIT) -> str:
     """A name someone chose (untrusted) made inert within a mrkdwn line: `safe`, with mrkdwn's formatting marks
     (`*`, `_`, `~`, `` ` ``) as look-alikes that format nothing; "" for a blank one."""
-    return safe(" ".join(clean(name).split()).translate(_MARKS), limit)
+    return safe(" ".join(clean(name).split()).translate(MARKS), limit)
 
 
 _SAFE_URL = re.compile(r"^https://[^\s<>|]{1,2000}$")

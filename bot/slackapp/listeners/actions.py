@@ -307,8 +307,8 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         else:
             may_approve = approving.status == "allowed" and not checked.approval.asked_by
             view = build_revise_modal(checked.approval, metadata=metadata, may_approve=may_approve)
-    what = "the Reject form" if outcome == "rejected" else "the Revise form"
-    await services.approvals.opened(click.approval_id, click.user)  # (its details seen: issue 80)
+    what = "the Reject form" if outcome == "rejected" else "the Revise form"  # (not an opening of its details:
+    # only Details, Show all and the pages count for @require_details, #87; submitted, the form is a decision)
     open_click_view(services, click, view, what=what, name=f"modal-{click.approval_id}")
 
 

@@ -262,9 +262,8 @@ class NamingSettings(_FromEnv):
     token and Slack's Web API, both optional (without a token, people are shown by id)."""
 
     slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
-    slack_api_url: ApiUrl = Field(
-        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
-    )
+    slack_api_url: ApiUrl = Field(default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
+                                  description="Web API base URL")
 
 
 class KeysSettings(StoreSettings, NamingSettings):
@@ -280,14 +279,9 @@ class KeysSettings(StoreSettings, NamingSettings):
 class ApproverSettings(StoreSettings):
     """The store, plus what posting approval cards and waiting for decisions needs."""
 
-    slack_bot_token: Secret = Field(
-        validation_alias="SLACK_BOT_TOKEN",
-        description="bot token (`xoxb-…`)",
-    )
-    approvals_channel: Stripped = Field(
-        validation_alias="APPROVALS_CHANNEL",
-        description="channel **id** where cards are posted",
-    )
+    slack_bot_token: Secret = Field(validation_alias="SLACK_BOT_TOKEN", description="bot token (`xoxb-…`)")
+    approvals_channel: Stripped = Field(validation_alias="APPROVALS_CHANNEL",
+                                        description="channel **id** where cards are posted")
     slack_api_url: ApiUrl = Field(
         default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
         description="Web API base URL (dev mode and tests point it at the local stand-in)",

@@ -239,6 +239,7 @@ class Keys:
         self.webhook_tries = f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
+        self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
         self.oversight_people = f"{root}:oversight:people"
         self.oversight_times = f"{root}:oversight:times"

@@ -33,12 +33,13 @@ from agent_approvals.approver import ApprovalRequest
 
 from bot.approvals import Ask, Decided, Freeze, Step
 from bot.cli.exits import failed
-from bot.cli.freeze import clock, end_drill_hold, freeze_scope, unfreeze_scope
+from bot.cli.freeze import end_drill_hold, freeze_scope, unfreeze_scope
 from bot.core.channel_options import read_settings
 from bot.core.durations import DurationError, parse_duration
 from bot.core.operators import Operator, operator_of
 from bot.core.records import ApprovalRecord, RunRecord
 from bot.core.settings import SettingsError, StoreSettings
+from bot.slack.blocks.freeze import clock
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.freezes import Drilling, frozen_words, parse_scope
 

@@ -218,6 +218,8 @@ class Keys:
         self.audit_seq = f"{root}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
         self.audit_checkpoints = f"{root}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
+        self.audit_lease_seen = f"{root}:audit:lease:seen"  # its holder, last renewed when (writer_lease.py)
+        self.audit_writers_lost = f"{root}:audit:lease:lost"  # holders whose lease expired unreleased, for the watcher
         self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py

@@ -37,11 +37,14 @@ or backdating checkpoints), even without pinned keys. A log upgraded from before
 keys file announced as standing from seq 0 at its next checkpoint; an announcement about to be trimmed is written
 again (`since`: where it stands from), so the log keeps every key it announced.
 
-Without a signing key nothing is signed; the lease holder only trims.
+Without a signing key nothing is signed; the lease holder only trims. A worker stopping gives the lease up; one
+whose lease expired unreleased (stopped, hung, killed) is kept as lost by the worker that takes it over
+(bot/store/writer_lease.py), and the watcher says it as `stalled`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -50,7 +53,7 @@ from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
 from bot.audit.rounds import Rounds
 from bot.core.settings import StoreSettings
 from bot.core.signing import SigningError, SigningKey, SigningKeys
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 from bot.store.audit import Announced
 
 log = logging.getLogger(__name__)
@@ -128,13 +131,16 @@ class AuditCheckpoints:
         await self._rounds.start()
 
     async def stop(self) -> None:
+        """Stop, and give the lease up: the next holder takes it as released, not lost (bot/store/writer_lease.py)."""
         await self._rounds.stop()
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.writer_lease.release(self._worker)
 
     async def write_due(self, now: float | None = None) -> bool:
         """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due. True if this
         call wrote a checkpoint."""
         now = time.time() if now is None else now
-        if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
+        if not await self._store.writer_lease.take(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
             return False
         if not self._archive:
             await self._store.audit.drop_floor()  # (an archive once set, then unset: nothing would confirm it)

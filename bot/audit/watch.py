@@ -13,8 +13,10 @@ versions: a put over an object is named `overwritten`). A look finds:
 - `altered`, `deleted`, `inserted`: an entry changed, gone (a gap, or the unsigned tail cut) or added by hand;
 - `forged`: a checkpoint whose signature or fields do not verify with the deployment's keys;
 - `unannounced_key`: a checkpoint signed by a key the log never announced before it;
-- `stalled`: entries waiting unsigned longer than AUDIT_STALLED_AFTER (the checkpoint writer stopped), or, with
-  AUDIT_ARCHIVE, checkpoints waiting unarchived that long (the archive writer stopped).
+- `stalled`: entries waiting unsigned longer than AUDIT_STALLED_AFTER (the checkpoint writer stopped), or a
+  checkpoint writer lost: its lease expired unreleased and another worker took it over (bot/store/writer_lease.py;
+  said by whichever worker looks first, the watch lease's holder or not: the watcher may be the worker that
+  stalled); or, with AUDIT_ARCHIVE, checkpoints waiting unarchived that long (the archive writer stopped).
 
 A finding is kept in `Keys.audit_findings` under its identity (its kind and what it says, which names the entry or
 the object) and said once (`Alerter`): a message in ALERTS_CHANNEL, a signed POST to ALERT_WEBHOOK_URL, a line at
@@ -177,6 +179,7 @@ class AuditWatch:
         findings (None: another worker watches)."""
         now = time.time() if now is None else now
         if not await self._store.audit.watch_lease(self._worker, max(3 * self._interval, 10.0)):
+            await self._lost_said()  # (a lost checkpoint writer is said by any worker: the watcher may be it)
             return None
         watched = await self._store.audit.watched()
         whole = {WRITER, ARCHIVE_WRITER}  # the sources this look read whole (a stall is looked at whole each time)
@@ -186,9 +189,11 @@ class AuditWatch:
         archive = await self._archive_checked(watched, now)
         if archive is not None and self._full_due(watched, now):
             whole.add(ARCHIVE)
-        found = [f for f in (redis, archive if archive else None, await self._writer_stalled(now),
+        lost, said = await self._writer_lost()
+        found = [f for f in (redis, archive if archive else None, lost or await self._writer_stalled(now),
                              await self._archive_stalled(watched, now)) if isinstance(f, Finding)]
         await self._settle(found, whole)
+        await self._store.writer_lease.said(said)
         await self._store.audit.set_watched({"looked": repr(now)})  # (a look ended: whatever it found)
         return found
 
@@ -292,6 +297,28 @@ class AuditWatch:
             return None
         await self._store.audit.set_watched({"archive": mark.dumps()})
         return False
+
+    async def _writer_lost(self) -> tuple[Finding | None, list[str]]:
+        """A checkpoint writer lost: its lease expired unreleased (its worker stopped, hung or was killed) and another
+        worker took it over (bot/store/writer_lease.py). A stall, even though the log is signed again by then: the
+        finding (`stalled`), and the records it says."""
+        lost = await self._store.writer_lease.lost() if self._keys is not None else []
+        if not lost:
+            return None, []
+        first = lost[0]
+        more = f"; {len(lost) - 1} more since" if len(lost) > 1 else ""
+        what = (f"the checkpoint writer stalled: worker {first.worker} held its lease and stopped renewing it at"
+                f" {iso_utc(first.last)} (stopped, hung or killed); worker {first.taken_by} took it over at"
+                f" {iso_utc(first.at)}, {first.at - first.last:,.0f} s later, and signs from there{more}")
+        return Finding("stalled", what, "the checkpoint writer", first.last, source=WRITER), [w.ident for w in lost]
+
+    async def _lost_said(self) -> None:
+        """Say a checkpoint writer lost (`_writer_lost`) from a worker that does not hold the watch lease: the
+        watcher may be the worker that stalled."""
+        lost, said = await self._writer_lost()
+        if lost is not None:
+            await self._settle([lost], set())
+            await self._store.writer_lease.said(said)
 
     async def _writer_stalled(self, now: float) -> Finding | None:
         """Entries unsigned for longer than the limit: the checkpoint writer is stalled."""

@@ -14,8 +14,9 @@ from bot.core.operators import Operator, add_as, operator_of
 from bot.core.redaction import shown_text
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
+from bot.slack.blocks.freeze import clock
 from bot.store import Frozen, Store, StoreUnavailable, connect
-from bot.store.freezes import MAX_FREEZE_REASON, frozen_scope, parse_scope
+from bot.store.freezes import MAX_FREEZE_REASON, Froze, frozen_scope, parse_scope
 
 HELP = """Freeze a scope: every new ask in it is refused at once with the reason, its pending approvals cannot be
 approved (Reject still works), until it is unfrozen. Needs only REDIS_URL.
@@ -26,7 +27,8 @@ approved (Reject still works), until it is unfrozen. Needs only REDIS_URL.
 
 A drill freezes the scope (default all) and unfreezes it at once, checks that an ask in it was refused meanwhile,
 and records the timings in the audit log (`freeze_drill`), as evidence that the stop works; it refuses a scope
-already frozen, and never leaves one frozen (a drill killed outright is undone by the next).
+already frozen, runs one at a time, and never leaves one frozen (a drill killed outright is undone by the next). A
+freeze asked while a drill holds its scope is recorded and stands after the drill.
 
 Audited with who ran it (`--as`, else the OS user and host). In Slack, admins do the same with `/agent freeze` and
 `/agent unfreeze` (which needs a second admin's confirmation).
@@ -71,10 +73,7 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator
     reason = shown_text(reason)  # free text hidden as by the one door (Hiding.text): told to every ask refused
     try:
         if freeze:
-            if not await freeze_scope(store, scope, reason=reason, op=op):
-                print(f"{scope} is frozen already; nothing changed")
-                return 0
-            print(f"frozen: {scope} (by {op.by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
+            print(frozen_said(await freeze_scope(store, scope, reason=reason, op=op), scope=scope, op=op))
             return 0
         if not await unfreeze_scope(store, scope, op=op):
             print(f"{scope} is not frozen; nothing changed")
@@ -85,14 +84,35 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator
         await store.close()
 
 
-async def freeze_scope(store: Store, scope: str, *, reason: str, op: Operator, **extra: str) -> bool:
-    """Freeze `scope` as the CLI does (audited `frozen`, via "cli", with `extra` fields; the pending cards in it due a
-    redraw); False when it was frozen already (nothing changed)."""
-    if not await store.freezes.freeze(scope, reason=reason, by=op.by):
-        return False
-    await store.audit.append("frozen", by=op.by, scope=scope, reason=reason, via="cli", **op.fields(), **extra)
-    await _cards_due(store, scope)
-    return True
+def frozen_said(froze: Froze, *, scope: str, op: Operator) -> str:
+    """What the CLI's freeze says of what it did (a drill holding the scope named, with when its hold ends)."""
+    lift = f"python -m bot unfreeze {scope.replace(':', ' ')}"
+    held = froze.held
+    drilled = f"a freeze drill holds {scope} until {clock(held.until)}" if held is not None and held.drill else ""
+    if froze.status == "stands":
+        return f"{drilled}; your freeze is recorded (by {op.by}) and will stand after the drill; unfreeze with: {lift}"
+    if froze.status == "already":
+        if drilled and held is not None and held.stands:
+            return f"{scope} is frozen already: {drilled}, and a freeze by {held.by} stands after it; nothing changed"
+        return f"{scope} is frozen already; nothing changed"
+    return f"frozen: {scope} (by {op.by}); unfreeze with: {lift}"
+
+
+async def freeze_scope(
+    store: Store, scope: str, *, reason: str, op: Operator, drill: str = "", until: float = 0.0
+) -> Froze:
+    """Freeze `scope` as the CLI does (audited `frozen`, via "cli"; the pending cards in it due a redraw); `drill`:
+    a freeze drill's hold (its id, until `until`). While a drill holds the scope, a real freeze is recorded to stand
+    after it (audited `frozen` naming the drill, `during_drill`); frozen already: nothing changed."""
+    froze = await store.freezes.freeze(scope, reason=reason, by=op.by, drill=drill, until=until)
+    if not froze:
+        return froze
+    during = {"during_drill": froze.held.drill} if froze.held is not None else {}
+    await store.audit.append("frozen", by=op.by, scope=scope, reason=reason, via="cli", **op.fields(),
+                             **({"drill": drill} if drill else {}), **during)
+    if froze.status == "frozen":
+        await _cards_due(store, scope)
+    return froze
 
 
 async def unfreeze_scope(store: Store, scope: str, *, op: Operator, **extra: str) -> bool:
@@ -104,6 +124,21 @@ async def unfreeze_scope(store: Store, scope: str, *, op: Operator, **extra: str
     await store.audit.append("unfrozen", by=op.by, scope=scope, via="cli", **op.fields(), **extra)
     await _cards_due(store, scope)
     return True
+
+
+async def end_drill_hold(store: Store, scope: str, *, drill: str, op: Operator, **extra: str) -> tuple[str, str]:
+    """End freeze drill `drill`'s hold of `scope` (lua/drill_end.lua), as the CLI does: ("lifted", ""): unfrozen
+    (audited `unfrozen` naming the drill, with `extra` fields; its cards due a redraw); ("stands", who froze it): a
+    real freeze asked during the drill stays (audited `drill_ended`, naming who froze it); ("not_ours", ""): the
+    drill held it no more (nothing changed)."""
+    status, by = await store.freezes.end_drill(scope, drill=drill)
+    if status == "lifted":
+        await store.audit.append("unfrozen", by=op.by, scope=scope, via="cli", drill=drill, **op.fields(), **extra)
+        await _cards_due(store, scope)
+    elif status == "stands":
+        await store.audit.append("drill_ended", by=op.by, scope=scope, via="cli", drill=drill, frozen_by=by,
+                                 still="frozen", **op.fields(), **extra)
+    return status, by
 
 
 async def _cards_due(store: Store, scope: str) -> None:

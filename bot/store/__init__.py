@@ -23,7 +23,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
-    freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
+    freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes, freeze drills' holds
+    writer_lease.py      `writer_lease`: the audit checkpoint writer's lease, and the writers lost (expired unreleased)
     attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)
     oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
@@ -97,6 +98,7 @@ from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
+from bot.store.writer_lease import LostWriter, WriterLease
 
 __all__ = [
     "DECIDED_RETENTION_SECONDS",
@@ -110,6 +112,7 @@ __all__ = [
     "Freezes",
     "Frozen",
     "HomeState",
+    "LostWriter",
     "NewKey",
     "NewerFormat",
     "Once",
@@ -166,6 +169,7 @@ class Store:
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
+        self.writer_lease = WriterLease(self.shared)  # the audit checkpoint writer's (bot/store/writer_lease.py)
         self.attestations = Attestations(self.shared, self.audit)  # fit to decide (bot/store/attestations.py)
         self.format = StoredFormat(self.shared)
         self.secrets_check = SecretsCheck(self.shared, hidden=self.hidden)  # SECRETS_KEY checked at start

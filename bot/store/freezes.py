@@ -2,7 +2,12 @@
 once (bot/approvals/deciders/freeze.py), its pending approvals cannot be approved (the decide step reads `frozen`,
 lua/lib/decide.lua) and receipts of calls in it cannot be used. A scope is `all`, `channel:<C…>`, `key:<name>` (an
 API key's asks) or `agent:<name>` (the bot's own runs of that agent team). Unfreezing needs a second admin
-(`lua/unfreeze.lua`, four eyes) or the operator's CLI. Global: every tenant's asks read the one hash."""
+(`lua/unfreeze.lua`, four eyes) or the operator's CLI. Global: every tenant's asks read the one hash.
+
+A freeze drill (bot/cli/drill.py) holds a scope as a freeze whose record names the drill (`drill`, `until`), one
+drill at a time (its lease, renewed while it runs: `take_drill`). A real freeze asked while a drill holds the scope
+is recorded in that record (`stands`, lua/freeze.lua) and the drill's end lifts only its own hold
+(lua/drill_end.lua): the real freeze stands after the drill."""
 
 from __future__ import annotations
 
@@ -42,11 +47,39 @@ def parse_scope(args: list[str]) -> tuple[str, list[str]] | None:
 
 @dataclass(frozen=True, slots=True)
 class Frozen:
-    """One frozen scope: why, by whom (a Slack user id, or `cli:<who>@<host>`) and since when."""
+    """One frozen scope: why, by whom (a Slack user id, or `cli:<who>@<host>`) and since when; held by a freeze drill,
+    its id (`drill`) and when its hold ends (`until`, epoch s), and whether a real freeze asked meanwhile stands after
+    it (`stands`: then `reason`, `by` and `at` are that freeze's)."""
 
     scope: str
     reason: str
     by: str
+    at: float
+    drill: str = ""
+    until: float = 0.0
+    stands: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Froze:
+    """What a freeze did: `status` "frozen" (frozen now), "stands" (a drill holds the scope: this freeze is recorded
+    and stands after the drill) or "already" (nothing changed); `held`: the freeze found (None when frozen now)."""
+
+    status: str
+    held: Frozen | None = None
+
+    def __bool__(self) -> bool:
+        """True when this freeze counts: frozen now, or recorded to stand after a drill."""
+        return self.status != "already"
+
+
+@dataclass(frozen=True, slots=True)
+class Drilling:
+    """The running freeze drill, as its lease says: its id, who runs it, its scope and since when."""
+
+    drill: str
+    by: str
+    scope: str
     at: float
 
 
@@ -60,19 +93,46 @@ class Freezes:
     async def all(self) -> dict[str, Frozen]:
         """Every frozen scope, by scope (one Redis command)."""
         raw = await aw(self._s.redis.hgetall(self._k.frozen))
-        found: dict[str, Frozen] = {}
-        for scope, value in raw.items():
-            try:
-                held = json.loads(value)
-                found[str(scope)] = Frozen(str(scope), str(held["reason"]), str(held["by"]), float(held["at"]))
-            except (ValueError, KeyError, TypeError, RecursionError):
-                found[str(scope)] = Frozen(str(scope), "", "", 0.0)  # unreadable: still frozen (never fails open)
-        return found
+        return {str(scope): _frozen(str(scope), str(value)) for scope, value in raw.items()}
 
-    async def freeze(self, scope: str, *, reason: str, by: str) -> bool:
-        """Freeze `scope` (True), or say it was frozen already (False: its reason stays)."""
-        held = json.dumps({"reason": reason, "by": by, "at": time.time()})
-        return bool(await aw(self._s.redis.hsetnx(self._k.frozen, scope, held)))
+    async def freeze(self, scope: str, *, reason: str, by: str, drill: str = "", until: float = 0.0) -> Froze:
+        """Freeze `scope` (lua/freeze.lua): frozen now, recorded to stand after the drill that holds it, or frozen
+        already (its reason stays). `drill`: a freeze drill's hold (its id), until `until`."""
+        held: dict[str, object] = {"reason": reason, "by": by, "at": time.time()}
+        if drill:
+            held.update(drill=drill, until=until)
+        status, found = await self._s.script("freeze")(keys={"frozen": self._k.frozen},
+                                                        args={"scope": scope, "held": json.dumps(held)})
+        return Froze(str(status), _frozen(scope, str(found)) if found else None)
+
+    async def end_drill(self, scope: str, *, drill: str) -> tuple[str, str]:
+        """End drill `drill`'s hold of `scope` (lua/drill_end.lua): ("lifted", ""), ("stands", who froze it: a real
+        freeze asked meanwhile stays) or ("not_ours", "": not held by this drill, nothing changed)."""
+        status, by = await self._s.script("drill_end")(keys={"frozen": self._k.frozen, "asks": self._k.unfreeze_asks},
+                                                       args={"scope": scope, "drill": drill})
+        return str(status), str(by)
+
+    async def take_drill(self, drilling: Drilling, *, seconds: float) -> Drilling | None:
+        """Take the freeze drill's lease for `seconds` (one drill at a time): None when taken, else the running
+        drill (lua/drill_lease.lua)."""
+        held = json.dumps({"drill": drilling.drill, "by": drilling.by, "scope": drilling.scope, "at": drilling.at})
+        taken, running = await self._drill_lease("take", drill=drilling.drill, held=held, seconds=seconds)
+        return None if taken else _drilling(running)
+
+    async def renew_drill(self, drill: str, *, seconds: float) -> bool:
+        """Keep drill `drill`'s lease `seconds` more; False when it holds it no more (it expired)."""
+        taken, _ = await self._drill_lease("renew", drill=drill, seconds=seconds)
+        return taken
+
+    async def release_drill(self, drill: str) -> None:
+        """Give up drill `drill`'s lease (if it still holds it)."""
+        await self._drill_lease("release", drill=drill)
+
+    async def _drill_lease(self, op: str, *, drill: str, held: str = "", seconds: float = 0) -> tuple[bool, str]:
+        taken, running = await self._s.script("drill_lease")(
+            keys={"lease": self._k.freeze_drill},
+            args={"op": op, "drill": drill, "held": held, "ms": str(max(1, int(seconds * 1000)))})
+        return int(taken) == 1, str(running)
 
     async def unfreeze(self, scope: str, *, by: str, direct: bool = False) -> tuple[str, str]:
         """Unfreeze `scope` four eyes (`lua/unfreeze.lua`): ("asked", by), ("same", by), ("ok", first admin) or
@@ -83,6 +143,29 @@ class Freezes:
                   "ask_ttl": str(UNFREEZE_ASK_SECONDS)},
         )
         return str(status), str(asked_by)
+
+
+def _frozen(scope: str, value: str) -> Frozen:
+    """A frozen scope's record read (a real freeze recorded during a drill: that freeze, held by the drill)."""
+    try:
+        held = json.loads(value)
+        drill, until = str(held.get("drill") or ""), float(held.get("until") or 0)
+        stands = held.get("stands")
+        if isinstance(stands, dict):
+            held = stands
+        return Frozen(scope, str(held["reason"]), str(held["by"]), float(held["at"]), drill=drill, until=until,
+                      stands=isinstance(stands, dict))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return Frozen(scope, "", "", 0.0)  # unreadable: still frozen (never fails open)
+
+
+def _drilling(value: str) -> Drilling:
+    """The running drill's lease record read."""
+    try:
+        held = json.loads(value)
+        return Drilling(str(held["drill"]), str(held["by"]), str(held["scope"]), float(held["at"]))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return Drilling("", "", "", 0.0)
 
 
 def frozen_scope(frozen: dict[str, Frozen], *, channel: str, key: str = "", agent: str = "") -> Frozen | None:

@@ -218,6 +218,8 @@ class Keys:
         self.audit_seq = f"{root}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
         self.audit_checkpoints = f"{root}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
+        self.audit_lease_seen = f"{root}:audit:lease:seen"  # its holder, last renewed when (writer_lease.py)
+        self.audit_writers_lost = f"{root}:audit:lease:lost"  # holders whose lease expired unreleased, for the watcher
         self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py
@@ -239,6 +241,7 @@ class Keys:
         self.webhook_tries = f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
+        self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
         self.oversight_people = f"{root}:oversight:people"
         self.oversight_times = f"{root}:oversight:times"

@@ -3,6 +3,7 @@ and the lines `/agent status` and the admins' Home show. Pure."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -38,6 +39,11 @@ def scope_typed(scope: str) -> str:
     if kind == "all":
         return "all"
     return f"<#{name}>" if kind == "channel" else f"{kind} {name}"
+
+
+def clock(at: float) -> str:
+    """When a freeze drill's hold ends, as people read it: "HH:MM:SS UTC"."""
+    return time.strftime("%H:%M:%S UTC", time.gmtime(at))
 
 
 def frozen_lines(frozen: Iterable[Frozen]) -> str:

@@ -8,7 +8,7 @@ from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin
 from bot.services import Services
 from bot.slack.blocks import people_refs, user_ref
-from bot.slack.blocks.freeze import scope_text, scope_typed
+from bot.slack.blocks.freeze import clock, scope_text, scope_typed
 from bot.store import Frozen
 from bot.store.freezes import UNFREEZE_ASK_SECONDS, frozen_scope
 
@@ -19,10 +19,22 @@ async def freeze_command(services: Services, scope: str, reason: str, *, user: s
     if refused:
         return refused
     reason = services.approvals.chain.hiding.text(reason)  # (free text: the one door, bot/redaction/hiding.py)
-    if not await services.store.freezes.freeze(scope, reason=reason, by=user):
+    froze = await services.store.freezes.freeze(scope, reason=reason, by=user)
+    held = froze.held
+    drilled = (f"A freeze drill holds {scope_text(scope)} until {clock(held.until)}"
+               if held is not None and held.drill else "")
+    if froze.status == "already":
+        if drilled and held is not None and held.stands:
+            return (f"{scope_text(scope)} is frozen already: {drilled}, and a freeze by {user_ref(held.by)} stands"
+                    " after it. Nothing changed.")
         return f"{scope_text(scope)} is frozen already. Nothing changed (`/agent status` says why and who)."
-    await services.store.audit.append("frozen", by=user, origin_channel=channel, scope=scope, reason=reason)
+    await services.store.audit.append("frozen", by=user, origin_channel=channel, scope=scope, reason=reason,
+                                      **({"during_drill": held.drill} if held is not None else {}))
     await services.homes.mark_due(services.settings.admin_users)  # their Homes say it
+    if froze.status == "stands":
+        return (f"{drilled}; your freeze is recorded and will stand after the drill: every new ask in it is refused"
+                f" until two admins unfreeze it (`/agent unfreeze {scope_typed(scope)}`, then a second admin"
+                " confirms) or an operator runs `python -m bot unfreeze`.")
     await redraw_cards(services, scope)
     return (f"Frozen: {scope_text(scope)}. Every new ask in it is refused at once, with your reason; its pending"
             " approvals cannot be approved (Reject still works) until two admins unfreeze it"

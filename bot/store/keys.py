@@ -193,8 +193,7 @@ TENANT = re.compile(r"^[TE][A-Z0-9]{2,23}$")  # a tenant: a team (T…) or an En
 
 
 class Keys:
-    """The key names under one prefix (see the module's table): a tenant's (`for_tenant`) under `root`, the
-    deployment's prefix, where the global families stay."""
+    """The key names under one prefix (the module's table): a tenant's (`for_tenant`) under `root`, the global's."""
 
     def __init__(self, prefix: str, *, root: str | None = None) -> None:
         self.prefix = prefix
@@ -218,8 +217,8 @@ class Keys:
         self.audit_seq = f"{root}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
         self.audit_checkpoints = f"{root}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
-        self.audit_lease_seen = f"{root}:audit:lease:seen"  # its holder, last renewed when (writer_lease.py)
-        self.audit_writers_lost = f"{root}:audit:lease:lost"  # holders whose lease expired unreleased, for the watcher
+        # its holder and when last renewed; holders whose lease expired unreleased, for the watcher (writer_lease.py)
+        self.audit_lease_seen, self.audit_writers_lost = f"{root}:audit:lease:seen", f"{root}:audit:lease:lost"
         self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py
@@ -237,14 +236,12 @@ class Keys:
         self.refusals_due = f"{prefix}:refusals:due"  # refusal windows by their end (lua/lib/refusals.lua)
         self.api_key_names = f"{root}:apikeys"
         self.api_key_used = f"{root}:apikeys:used"  # {key id: when last used}, for `keys list`
-        self.webhooks = f"{prefix}:webhooks"
-        self.webhook_tries = f"{prefix}:webhooks:tries"
+        self.webhooks, self.webhook_tries = f"{prefix}:webhooks", f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
-        self.oversight_people = f"{root}:oversight:people"
-        self.oversight_times = f"{root}:oversight:times"
+        self.oversight_people, self.oversight_times = f"{root}:oversight:people", f"{root}:oversight:times"
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/approvals/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"

@@ -109,6 +109,9 @@ def _card_places(text: str) -> Iterator[re.Match[str]]:
         yield from _CARD.finditer(text, run.start(), min(len(text), run.end() + 1))
 
 
+_CARD_WORD = re.compile(r"\b[Cc]ard[ \t]{1,8}\Z")  # the word just before a card number, which its mask says again
+
+
 def _cards(text: str) -> Iterator[Finding]:
     """Card numbers (`_CARD`: each place one may start, the longest way it may be written), each a known issuer's
     prefix and length and Luhn-valid; then its expiry when one follows it (`4111 1111 1111 1111 exp 12/29`), and
@@ -130,7 +133,8 @@ def _cards(text: str) -> Iterator[Finding]:
         if not card_number(digits):
             continue
         end = match.start() + len(written)
-        cards.append(Finding(match.start(), end, "card", f"card ending {digits[-4:]}"))
+        said = _CARD_WORD.search(text, max(0, match.start() - 16), match.start())  # "card 4111…": said once
+        cards.append(Finding(said.start() if said else match.start(), end, "card", f"card ending {digits[-4:]}"))
         expiry = _EXPIRY.match(text, end)
         if expiry:
             cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))

@@ -96,7 +96,7 @@ async def test_the_text_of_a_message_or_code_ask_is_hidden_before_its_card(api: 
                               "text": f"refund(card='{CARDS[1]}', key='{LIVE_KEY}')"}, client)
     said = [await api.services.store.approvals.get(answer["id"]) for answer in (message, code)]
     assert [approval.proposal if approval else None for approval in said] == [
-        "Your card card ending 1111 was refunded to IBAN GB82 … 5432.",
+        "Your card ending 1111 was refunded to IBAN GB82 … 5432.",
         "refund(card='card ending 1111', key='Stripe secret key (hidden)')"]
     await nth_card(slack, 2)
     assert not leaks(slack_calls(slack), SECRETS)
@@ -111,7 +111,7 @@ async def test_a_reviewers_revise_note_is_hidden(api: Worker, slack: SlackStandI
     got = await client.wait(answer["id"])
     assert got["status"] == "revised" and not leaks(json.dumps(got), SECRETS), got
     decided = await api.services.store.approvals.get(answer["id"])
-    assert decided is not None and decided.feedback == ("say it went to IBAN GB82 … 5432, card card ending 1111 exp"
+    assert decided is not None and decided.feedback == ("say it went to IBAN GB82 … 5432, card ending 1111 exp"
                                                         " card expiry (hidden), cvv card security code (hidden)")
     assert not leaks(slack_calls(slack) + json.dumps(await api.services.store.audit.entries()), SECRETS)
 
@@ -158,7 +158,7 @@ async def test_a_call_recorded_as_allowed_names_its_allow_list_hidden(api: Worke
     client = Client(api, (await new_key(api, "mailbox")).key)
     status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={
         "tool": {"name": "list_inbox", "arguments": {"limit": 2}}, "allowed_by": f"--allow list_* (card {CARDS[0]})"})
-    assert status == 201 and answer["allowed_by"] == "--allow list_* (card card ending 1111)", answer
+    assert status == 201 and answer["allowed_by"] == "--allow list_* (card ending 1111)", answer
     assert not leaks(json.dumps(await api.services.store.audit.entries()), SECRETS)
 
 
@@ -170,7 +170,7 @@ async def test_a_freeze_reason_is_hidden(slack: SlackStandIn, redis_url: str) ->
         assert said.startswith("Frozen: everything"), said
         client = Client(worker, (await new_key(worker, "refunds")).key)
         _, refused = await ask(worker, refund(title="Refund"), client)
-        assert refused["refusal"] == f"Not run: frozen: card card ending 1111 leaked (scope all, by {ALICE})"
+        assert refused["refusal"] == f"Not run: frozen: card ending 1111 leaked (scope all, by {ALICE})"
         frozen = json.dumps(await worker.services.store.freezes.all(), default=str)
         assert not leaks(frozen + slack_calls(slack) + json.dumps(await worker.services.store.audit.entries()),
                          SECRETS)

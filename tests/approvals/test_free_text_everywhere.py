@@ -125,7 +125,7 @@ async def test_no_free_text_value_leaves_the_bot_in_the_clear(
     # 1. an /agent task with a card number: its header, a Revise note, a Reject reason on its drafts
     run_id = await start_run(slack, task=f"Write to the vendor: refund card {CARDS[0]} today")
     header = await until(lambda: find_header(slack, SALES, run_id), within=20, what="the run's header")
-    assert "refund card card ending 1111 today" in json.dumps(header, ensure_ascii=False)
+    assert "refund card ending 1111 today" in json.dumps(header, ensure_ascii=False)
     view = await open_modal(slack, await nth_card(slack, 1, within=30), user=BOB)
     revised = await slack.submit_view(user=BOB, view_id=view["id"], values={
         "feedback": {"feedback_input": f"say card {CARDS[1]} exp 12/29, cvv 737 and IBAN {IBAN}"}})

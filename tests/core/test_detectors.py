@@ -202,7 +202,7 @@ FORMS = [
     ("4111\u00a01111\u00a01111\u00a01111", [("card", "4111\u00a01111\u00a01111\u00a01111")]),
     ("4111\u202f1111\u2009 1111\u20071111", [("card", "4111\u202f1111\u2009 1111\u20071111")]),
     ("4111\u20111111\u20131111\u20141111", [("card", "4111\u20111111\u20131111\u20141111")]),
-    ("card ４１１１１１１１１１１１１１１１.", [("card", "４１１１１１１１１１１１１１１１")]),
+    ("card ４１１１１１１１１１１１１１１１.", [("card", "card ４１１１１１１１１１１１１１１１")]),
     ("٤١١١ ١١١١ ١١١١ ١١١١", [("card", "٤١١١ ١١١١ ١١١١ ١١١١")]),
     ("۴۱۱۱-۱۱۱۱-۱۱۱۱-۱۱۱۱", [("card", "۴۱۱۱-۱۱۱۱-۱۱۱۱-۱۱۱۱")]),
     ("४१११ ११११ ११११ ११११", [("card", "४१११ ११११ ११११ ११११")]),  # Devanagari
@@ -261,3 +261,14 @@ def test_security_codes_are_the_expressions_own_finds() -> None:
         parts = [chooser.choice(words) if chooser.random() < 0.3 else chooser.choice(alphabet) for _ in range(12)]
         text = "".join(parts)
         assert [m.span(1) for m in _security_codes(text)] == [m.span(1) for m in _SECURITY_CODE.finditer(text)], text
+
+
+def test_the_word_card_before_a_card_number_is_hidden_with_it_said_once() -> None:
+    """#87: "refund card 4111…" read "refund card card ending 1111": the word before the number is part of what the
+    mask replaces; a word that only ends in "card" is not."""
+    card = "4111 1111 1111 1111"
+    text = f"refund card {card} and Card  {card}, discard {card}"
+    shown = text
+    for find in reversed(scan(text, ALL)):
+        shown = shown[:find.start] + find.display + shown[find.end:]
+    assert shown == "refund card ending 1111 and card ending 1111, discard card ending 1111"

@@ -265,7 +265,7 @@ def test_the_copy_hides_each_value_and_the_original_is_untouched() -> None:
     assert arguments == before
     assert shown == {"login": {"password": "password field (hidden)", "user": "ann"},
                      "vault": "sensitive field (hidden)",
-                     "note": "card card ending 1111 and IBAN DE89 … 3000.",
+                     "note": "card ending 1111 and IBAN DE89 … 3000.",
                      "list": [{"k": "Stripe secret key (hidden)"}, 7, None, True]}
     shown["list"].append("x")
     assert arguments == before  # a copy all the way down, not shared lists

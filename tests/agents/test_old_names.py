@@ -40,11 +40,15 @@ def test_each_name_the_interface_gives_is_its_module_without_a_warning(old: str)
 def test_the_packages_old_names_hold_their_names() -> None:
     from agent_approvals.autogen import require_approval, run_with_approvals
     from agent_approvals.durable import temporal
+    from agent_approvals.durable.temporal.activities import ApprovalActivities as activities
+    from agent_approvals.durable.temporal.delivery import TemporalDelivery as delivery
     from agent_approvals.integrations import autogen
-    from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+    from agent_approvals.temporal import ApprovalActivities, ApprovalsWorkflow, TemporalDelivery, approval, tool_call
     assert (run_with_approvals, require_approval) == (autogen.run_with_approvals, autogen.require_approval)
     assert (ApprovalsWorkflow, approval, tool_call) == (temporal.ApprovalsWorkflow, temporal.approval,
                                                         temporal.tool_call)
+    # #87: the CHANGELOG's "or the names from `agent_approvals.temporal`" (ApprovalActivities, TemporalDelivery)
+    assert (ApprovalActivities, TemporalDelivery) == (activities, delivery)
 
 
 @pytest.mark.parametrize("old", sorted(REMOVED))

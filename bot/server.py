@@ -104,10 +104,16 @@ async def start_worker(worker: Worker) -> None:
 
 
 async def stop_worker(worker: Worker) -> None:
-    """Stop what `start_worker` started: every tenant's loops before the home parts close the connections."""
+    """Stop what `start_worker` started: every tenant's loops before the home parts close the connections; then one
+    line says the worker stopped (SIGTERM, Ctrl-C) and what it left to Redis, which any worker takes up."""
+    started = time.monotonic()
+    serving = worker.tenancy.serving()
+    runs, waits = sum(p.runs.active_runs for p in serving), sum(p.waiter.waiting for p in serving)
     await worker.tenancy.close()
     await worker.services.close()
     stop_tracing()  # the spans not yet sent
+    log.info("worker %s stopped in %.1f s: %d run(s) and %d approval(s) it waited for are left in Redis, for any "
+             "worker to take up", worker.services.worker_id, time.monotonic() - started, runs, waits)
 
 
 def serve_worker(settings: Settings, worker: Worker) -> web.Application:

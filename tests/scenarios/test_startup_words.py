@@ -183,3 +183,13 @@ def test_with_redis_url_unset_the_default_is_named() -> None:
     process test would need nothing to answer on localhost:6379, which a machine may not promise)."""
     assert redis_where(connect(DEFAULT_REDIS_URL)) == "redis://localhost:6379/0 (REDIS_URL's default: is it set?)"
     assert redis_where(connect("redis://:secret@db.internal:6380/2")) == "redis://:***@db.internal:6380/2"
+
+
+async def test_a_worker_stopped_by_sigterm_says_so_once_and_what_it_left(slack: SlackStandIn, cluster: Cluster) -> None:
+    """#87: a worker that stops logs one line saying so, and what it drained (a run waiting on its card, here)."""
+    worker = await cluster.start()
+    await run_with_card(slack, worker)
+    worker.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.process.wait, 90) == 0
+    said = [line for line in worker.log.read_text().splitlines() if " stopped in " in line]
+    assert len(said) == 1 and "1 run(s) and 1 approval(s) it waited for are left in Redis" in said[0], said

@@ -36,7 +36,8 @@ BOT_AUDIENCE: Final = "https://api.botframework.com"  # the audience of the bot'
 DEFAULT_TENANT: Final = "botframework.com"  # the multi-tenant login tenant (the SDK's PUBLIC.login_tenant)
 TOKEN_TTL: Final = 3600
 EXPIRED_BY: Final = 3600  # a forged "expired" token ended this long ago (beyond the SDK's five minutes' leeway)
-Forgery = Literal["none", "other_key", "wrong_audience", "expired", "other_service_url"]
+Forgery = Literal["none", "other_key", "wrong_audience", "expired", "other_service_url", "no_exp"]
+# the SDK's validator refuses each of these; "no_exp" (a token that never ends) only the worker's adapter refuses
 FORGERIES: Final[tuple[Forgery, ...]] = ("none", "other_key", "wrong_audience", "expired", "other_service_url")
 
 
@@ -87,6 +88,8 @@ class SignIn:
             claims["aud"] = "00000000-0000-0000-0000-00000000f0e1"
         elif forgery == "expired":
             claims.update(nbf=now - 2 * EXPIRED_BY, iat=now - 2 * EXPIRED_BY, exp=now - EXPIRED_BY)
+        elif forgery == "no_exp":  # signed with the published key: only its lack of an end is wrong
+            del claims["exp"]
         elif forgery == "other_service_url":
             claims["serviceurl"] = "https://smba.trafficmanager.net/teams"
         key = self.other_key if forgery == "other_key" else self.key

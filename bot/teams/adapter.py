@@ -4,7 +4,9 @@ first) serves every request that reaches it.
 
 What the SDK's handling would answer 500 to never reaches it: a body that is not JSON, or not an activity (a JSON
 object the SDK's activity model reads), is answered 400 here, saying what was wrong, and changes nothing. The worker's
-server owns the port: `start` is refused (the SDK's own server is never started)."""
+server owns the port: `start` is refused (the SDK's own server is never started). A Bot Framework token with no `exp`
+(which the SDK verifies only where present: such a token would never end) is answered 401 here, before the SDK
+verifies the rest (its signature, audience, issuer, and `exp`, `nbf`, `iat` where present)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+import jwt
 from aiohttp import web
 from microsoft_teams.api.activities import ActivityTypeAdapter
 from microsoft_teams.apps.events import CoreActivity
@@ -53,6 +56,21 @@ def activity_problem(body: object) -> str:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "the activity"
         return f"the activity is malformed at {where}: {first.get('msg', 'invalid')}"
+    return ""
+
+
+def token_problem(authorization: str) -> str:
+    """What makes the bearer token of `authorization` one the worker refuses before the SDK looks (no `exp`: PyJWT's
+    required claims), or "" (the SDK then verifies it whole, and refuses a missing or malformed one itself)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    try:  # (the signature is the SDK's to verify, next: this refuses, never lets through)
+        jwt.decode(token.strip(), options={"verify_signature": False, "require": ["exp"]})
+    except jwt.MissingRequiredClaimError:
+        return "the token has no exp (a token must end)"
+    except jwt.PyJWTError:
+        return ""
     return ""
 
 
@@ -100,6 +118,9 @@ class AiohttpAdapter:
         problem = activity_problem(body)
         if problem:
             return bad_request(problem)
+        refused = token_problem(request.headers.get("Authorization", ""))
+        if refused:
+            return web.json_response({"error": f"unauthorized: {refused}"}, status=401)
         body = as_sdk_reads(body)
         result: HttpResponse = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         answer = result.get("body")

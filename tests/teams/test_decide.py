@@ -78,7 +78,7 @@ async def test_forged_tokens_are_refused_before_anything(world: World) -> None:
     approval = await world.ask()
     activity = await world.teams_card(approval)
     await world.teams.refresh(world.channel, activity, world.bob)
-    for forgery in ("none", "other_key", "wrong_audience", "expired"):
+    for forgery in ("none", "other_key", "wrong_audience", "expired", "no_exp"):  # #87: a token with no end too
         status, _ = await world.teams.forged(world.channel, activity, world.bob, APPROVE, {"approval": approval},
                                              forgery=forgery)
         assert status == 401, forgery

@@ -7,13 +7,17 @@ parses the body or does any Redis work (bot/api/routes.py); the key's own per-mi
 Redis, for all workers) comes after. The receipt-spend endpoint, which has no key, has one bucket per client
 address and one for everyone.
 
-`LogThrottle` keeps a flood from flooding the log: the first refusal of a kind is logged, then at most one a
-`every` seconds, saying how many were left out.
+`LogThrottle` (bot/core/logs.py) keeps a flood from flooding the log: the first refusal of a kind is logged, then at
+most one a `every` seconds, saying how many were left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bot.core.logs import LogThrottle
+
+__all__ = ["Admission", "LogThrottle"]
 
 KEY_RATE = 50.0  # requests a second one key may start on one worker (whatever its per-minute limit)
 KEY_BURST = 100.0
@@ -63,25 +67,3 @@ class Admission:
         full = [name for name, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
         for name in full or list(self._buckets)[: len(self._buckets) // 2]:
             del self._buckets[name]
-
-
-class LogThrottle:
-    """Whether to log one more line of a kind (see the module docstring)."""
-
-    def __init__(self, *, every: float = 10.0, max_kinds: int = MAX_BUCKETS) -> None:
-        self.every = every
-        self._max = max_kinds
-        self._last: dict[str, float] = {}
-        self._left_out: dict[str, int] = {}
-
-    def allow(self, kind: str, now: float) -> int | None:
-        """None: leave this line out; else log it, and say this many were left out since the last."""
-        last = self._last.get(kind)
-        if last is not None and now - last < self.every:
-            self._left_out[kind] = self._left_out.get(kind, 0) + 1
-            return None
-        if last is None and len(self._last) >= self._max:
-            self._last.clear()
-            self._left_out.clear()
-        self._last[kind] = now
-        return self._left_out.pop(kind, 0)

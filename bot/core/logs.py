@@ -1,5 +1,6 @@
 """Logging for a worker: plain or JSON lines (`LOG_FORMAT=json`), secrets redacted, run and approval
-ids carried as fields, and AutoGen's tracebacks for runs cancelled on shutdown left out."""
+ids carried as fields, AutoGen's tracebacks for runs cancelled on shutdown left out, and `LogThrottle`: a flood of
+one kind of line logged now and then."""
 
 from __future__ import annotations
 
@@ -204,3 +205,26 @@ def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str] =
         handler.addFilter(redactor)
         if fmt == "json":
             handler.setFormatter(JsonFormatter())
+
+
+class LogThrottle:
+    """Whether to log one more line of a kind: the first of a kind is, then at most one a `every` seconds, saying
+    how many were left out (the API's refusals, Teams' refused requests)."""
+
+    def __init__(self, *, every: float = 10.0, max_kinds: int = 10_000) -> None:
+        self.every = every
+        self._max = max_kinds
+        self._last: dict[str, float] = {}
+        self._left_out: dict[str, int] = {}
+
+    def allow(self, kind: str, now: float) -> int | None:
+        """None: leave this line out; else log it, and say this many were left out since the last."""
+        last = self._last.get(kind)
+        if last is not None and now - last < self.every:
+            self._left_out[kind] = self._left_out.get(kind, 0) + 1
+            return None
+        if last is None and len(self._last) >= self._max:
+            self._last.clear()
+            self._left_out.clear()
+        self._last[kind] = now
+        return self._left_out.pop(kind, 0)

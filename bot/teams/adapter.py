@@ -6,12 +6,15 @@ What the SDK's handling would answer 500 to never reaches it: a body that is not
 object the SDK's activity model reads), is answered 400 here, saying what was wrong, and changes nothing. The worker's
 server owns the port: `start` is refused (the SDK's own server is never started). A Bot Framework token with no `exp`
 (which the SDK verifies only where present: such a token would never end) is answered 401 here, before the SDK
-verifies the rest (its signature, audience, issuer, and `exp`, `nbf`, `iat` where present)."""
+verifies the rest (its signature, audience, issuer, and `exp`, `nbf`, `iat` where present). A refused request (401:
+no token, a forged or ended one) is one WARNING line of ours, throttled as the API's refusals are (`LogThrottle`),
+never the SDK's ERROR and WARNING lines for each (`SdkRefusals` leaves those out)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import jwt
@@ -20,6 +23,8 @@ from microsoft_teams.api.activities import ActivityTypeAdapter
 from microsoft_teams.apps.events import CoreActivity
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpResponse, HttpRouteHandler
 from pydantic import ValidationError
+
+from bot.core.logs import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +79,30 @@ def token_problem(authorization: str) -> str:
     return ""
 
 
+SDK_REFUSALS = ("microsoft_teams.apps.auth.token_validator", "microsoft_teams.apps.http.http_server")
+
+
+class SdkRefusals(logging.Filter):
+    """Leaves out the SDK's own lines about a request it refused (an ERROR and a WARNING each, unthrottled): the
+    adapter says a refusal itself, throttled. Its other lines pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        said = record.getMessage()
+        return not ((record.name.endswith("token_validator") and record.levelno >= logging.ERROR)
+                    or "validation failed" in said or "(responding 401)" in said)
+
+
 class AiohttpAdapter:
     """The routes the SDK registers, served by the aiohttp application `mount` is given. A request that comes before
     the SDK registered its route (the app still starting) is answered 503, to be sent again."""
 
     def __init__(self) -> None:
         self._routes: dict[str, HttpRouteHandler] = {}
+        self._refusals = LogThrottle()
+        quiet = SdkRefusals()
+        for name in SDK_REFUSALS:
+            if not any(isinstance(f, SdkRefusals) for f in logging.getLogger(name).filters):
+                logging.getLogger(name).addFilter(quiet)
 
     def register_route(self, method: HttpMethod, path: str, handler: HttpRouteHandler) -> None:
         if method != "POST":
@@ -120,10 +143,21 @@ class AiohttpAdapter:
             return bad_request(problem)
         refused = token_problem(request.headers.get("Authorization", ""))
         if refused:
+            self._refused(request, refused)
             return web.json_response({"error": f"unauthorized: {refused}"}, status=401)
         body = as_sdk_reads(body)
         result: HttpResponse = await handler(HttpRequest(body=body, headers=dict(request.headers)))
+        if result["status"] == 401:
+            self._refused(request, "no token, or one the Bot Framework's keys do not verify")
         answer = result.get("body")
         if answer is None:
             return web.Response(status=result["status"])
         return web.json_response(answer, status=result["status"])
+
+    def _refused(self, request: web.Request, why: str) -> None:
+        """One WARNING for a refused request, throttled per reason (`LogThrottle`): a flood is a line now and then."""
+        left_out = self._refusals.allow(why, time.monotonic())
+        if left_out is not None:
+            more = f" ({left_out} more like it not logged)" if left_out else ""
+            log.warning("Teams refused a request to %s from %s with 401: %s%s", request.path, request.remote, why,
+                        more)

@@ -82,6 +82,27 @@ async def test_a_worker_process_serves_teams_verifying_every_request(
         assert answer.status == 400 and "not JSON" in (await answer.json())["error"]
 
 
+@pytest.mark.slow
+async def test_a_flood_of_unauthenticated_requests_is_a_warning_now_and_then_not_an_error_each(
+    cluster: Cluster, teams: TeamsStandIn
+) -> None:
+    """#87: every unauthenticated POST /teams/messages logged an ERROR of the SDK's, unthrottled; now each is answered
+    401 and the worker says it in one WARNING now and then, as the API's refusals."""
+    served = await cluster.start(**teams_env(teams))
+    url = served.url + "/teams/messages"
+    bob = teams.add_member(name="Bob Brown", email="bob@example.com")
+    channel = teams.add_conversation("channel", "Approvals", [bob])
+    activity = base_activity(teams.state, teams.state.conversation(channel), teams.state.members[bob], teams.url)
+    activity.update(type="installationUpdate", action="add")
+    for n in range(50):  # no token, then tokens signed by a key nobody published
+        delivery = await deliver(url, activity, None if n % 2 else teams.signin.bot_token(forgery="other_key"))
+        assert delivery.status == 401, n
+    log = served.log.read_text()
+    refused = [line for line in log.splitlines() if "Teams refused a request" in line]
+    assert 1 <= len(refused) <= 4 and all(" WARNING " in line for line in refused), log
+    assert " ERROR " not in log and "Traceback" not in log and "validation failed" not in log, log
+
+
 NO_SDK = """
 import sys
 sys.modules["microsoft_teams"] = None  # the `teams` extra not installed: any import of the SDK fails

@@ -41,7 +41,8 @@ async def test_an_approved_bash_call_runs_once(
     card = await nth_card(slack, 1, within=60)
     text = block_texts(card)
     assert "Claude Code: Bash in shop-api: echo ran &gt;&gt; ran.txt" in text, text  # (Slack's escaping)
-    assert "Asked by `emailer` for <@U0ALICE>" in text and "*Tool call* `Bash` · 1 command from Claude Code" in text
+    assert "Asked by `emailer` for <@U0ALICE>" in text and (
+        "*Tool call* `Bash` · 1 command from the agent calling itself “Claude Code”" in text)
     assert "*command*\necho ran &gt;&gt; ran.txt" in text and "Revise sends feedback, with no edit" in text
     assert runs(cli.project) == 0
     await click(slack, card, "approval_approve", user=BOB)

@@ -137,7 +137,8 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
 ) -> None:
     program = await stack.run()
     card = await nth_card(slack, 1, within=30)
-    assert "A-1001" in block_texts(card) and "refund_order (DBOS)" in block_texts(card)
+    # (the agent's name for itself is its words, quoted and inert: `_` shown as "ˍ", #87)
+    assert "A-1001" in block_texts(card) and "calling itself “refundˍorder (DBOS)”" in block_texts(card)
     assert f"· workflow `{stack.workflow_id}` (refund_order, DBOS)" in block_texts(card)
     approval_id = approval_id_of(card)
     await click(slack, card, "approval_approve", user=BOB)

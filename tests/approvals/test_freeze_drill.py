@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow  # drills and freezes as processes of their own
 
 ROOT = Path(__file__).resolve().parents[2]
 BY = operator_of().by  # who a command run here is audited as (`cli:<OS user>@<host>`; `--as` is a claim beside it)
-HOLD = "15s"  # the drill's hold: long enough for a freeze process to start and freeze meanwhile
+HOLD = "40s"  # the drill's hold: long enough for a freeze process to start and freeze meanwhile on a loaded CI machine
+# (15 s was not: a `python -m bot freeze` started 15 s late there, and the drill had ended)
 
 
 @pytest.fixture

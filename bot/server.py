@@ -192,7 +192,7 @@ def add_worker_routes(
     async def scrape(request: web.Request) -> web.Response:
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
-        said_surfaces(services, surfaces(services, workspaces.home))
+        services.metrics.surfaces(surfaces(services, workspaces.home))  # hitl_surface_up, hitl_surface_refused
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
         sla = tenancy.service_levels if tenancy is not None else partial(home_service_levels, services.store)
         per_person = tenancy.cards_this_hour if tenancy is not None else services.store.fatigue.this_hour
@@ -434,12 +434,6 @@ async def scrape_time(services: Services) -> None:
                                                       if not key.sponsor))
     except StoreUnavailable:
         pass
-
-
-def said_surfaces(services: Services, said: dict[str, str]) -> None:
-    """Each surface's word as `hitl_surface_up{surface}` (1 up, 0 down; a surface not configured: no series) and
-    `hitl_surface_refused{surface, reason}` (1 for the reason it is down)."""
-    services.metrics.surfaces(said)
 
 
 def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.logs import LogThrottle
 from bot.core.redis_urls import is_cluster_url
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ class WriteRefusals:
 
     def __init__(self, *, every: float = 60.0) -> None:
         self._listeners: list[Callable[[str], None]] = []
-        self._every = every
-        self._said_at: float | None = None
+        self._said = LogThrottle(every=every)
         self.last: float | None = None  # (monotonic) when Redis last refused a write
 
     def listen(self, listener: Callable[[str], None]) -> None:
@@ -96,10 +96,11 @@ class WriteRefusals:
         self.last = now
         for listener in self._listeners:
             listener(reason)
-        if self._said_at is None or now - self._said_at >= self._every:
-            self._said_at = now
-            log.error("Redis refuses writes (%s): %s; see docs/operators/runbooks.md#redisrefusingwrites",
-                      reason, REFUSAL_WORDS.get(reason, reason))
+        left_out = self._said.allow(reason, now)
+        if left_out is not None:
+            more = f" ({left_out} more refused since it was last said)" if left_out else ""
+            log.error("Redis refuses writes (%s): %s; see docs/operators/runbooks.md#redisrefusingwrites%s",
+                      reason, REFUSAL_WORDS.get(reason, reason), more)
 
 
 REFUSAL_WORDS = {

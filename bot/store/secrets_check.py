@@ -43,11 +43,6 @@ class SecretsCheck:
         self._s = shared
         self._hidden = hidden
 
-    async def key_id(self) -> str | None:
-        """The key id the check value is sealed with; None when none is stored. `StoreUnavailable` as `keep`."""
-        stored = await self._stored()
-        return None if stored is None else stored.partition(".")[0]
-
     async def keep(self) -> tuple[Kept, str]:
         """Check this worker's SECRETS_KEY at its start (the module docstring): what was done, and the key id the
         check value was sealed with before ("" when none). `WrongSecretsKey` when its keys cannot open it;
@@ -100,7 +95,6 @@ class SecretsCheck:
         except REDIS_DOWN as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         return now.decode() if isinstance(now, bytes) else str(now)
-
 
 
 def opens(ring: HiddenKeyring, stored: str) -> bool:

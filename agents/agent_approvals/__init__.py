@@ -11,6 +11,8 @@
     modes.py      input modes (always, terminate, never, policy) in front of any approver
     artifacts.py  the change itself on an ask (file changes, commands, messages, queries): normalised, their
                   digests (`artifact_sha256`), and whether a file on disk is still the approved `before`
+    files.py      reading a file someone else names: only a regular file (never a FIFO or a device waited on),
+                  bounded, on its own small pool of threads with a timeout
     canonical.py  RFC 8785 canonical JSON (`jcs`): what every digest (`args_sha256`, `artifact_sha256`) is of
     receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once)
     guards.py     the receipt wrapped round what runs: `requires_receipt` for tool functions,

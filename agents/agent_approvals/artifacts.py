@@ -3,8 +3,10 @@
 An ask may carry `artifacts`, a list of at most MAX_ARTIFACTS of these (JSON objects, each with its `kind`):
 
     file      {"kind": "file", "path", "before", "after", "diff", "before_sha256"}
-              `before` / `after`: the file's whole text before and after (`before` null: a new file; `after` null:
-              the file deleted), or `diff`: a unified diff with the `before_sha256` of the text it applies to
+              `path`: relative to the executor's root and never out of it: not absolute (`/etc/passwd`,
+              `C:\\x`, `\\\\server\\x`), no `..` that climbs above it (`../x`, `a/../../x`); `before` / `after`:
+              the file's whole text before and after (`before` null: a new file; `after` null: the file deleted),
+              or `diff`: a unified diff with the `before_sha256` of the text it applies to
     command   {"kind": "command", "command", "cwd"}
     message   {"kind": "message", "to": [...], "subject", "body"}: as it will be sent
     query     {"kind": "query", "sql", "database"}
@@ -14,7 +16,9 @@ An ask may carry `artifacts`, a list of at most MAX_ARTIFACTS of these (JSON obj
     artifact_sha256(a)       hex SHA-256 of the RFC 8785 canonical JSON of `normalised(a)`: what a receipt binds
     text_sha256(text)        hex SHA-256 of the UTF-8 text (a file's `before_sha256`)
     disk_mismatch(a, root)   why the file on disk is no longer the approved `before` (None when it is): an executor
-                             checks it before applying an approved file change
+                             checks it before applying an approved file change. Only a regular file under `root` is
+                             read (`agent_approvals.files`): one a symbolic link takes out of `root`, a FIFO, a
+                             device or a file over 64 MiB is a mismatch saying so, never read or waited on
     declared(makers, name, arguments)   the artefacts a tool declares for one call: `makers[name](arguments)` (one
                              artefact or a list), normalised; [] for a tool with none (the adapters' `artifacts=`)
     under(roots)             a `may_read(path)` for files whose real path lies in one of `roots`: what a reader of
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from agent_approvals.canonical import jcs
+from agent_approvals.files import inside, regular_sha256
 
 MAX_ARTIFACTS: Final = 20
 MAX_PATH: Final = 4096
@@ -48,6 +53,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "query": ("sql", "database"),
 }
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_ABSOLUTE = re.compile(r"[/\\]|[A-Za-z]:")  # POSIX /x; Windows \x, a share's \\server, a drive's C:
 
 
 class ArtifactError(ValueError):
@@ -81,8 +87,20 @@ def _text(artifact: Mapping[str, Any], name: str, *, required: bool = False, lim
     return value
 
 
+def _relative(path: str) -> str:
+    """`path` when it is relative and never climbs above where it starts; else `ArtifactError`."""
+    if _ABSOLUTE.match(path):
+        raise ArtifactError("path", "must be relative to the executor's root, not absolute")
+    depth = 0
+    for part in re.split(r"[/\\]", path):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            raise ArtifactError("path", "must stay under the executor's root (a .. climbs out of it)")
+    return path
+
+
 def _file(artifact: Mapping[str, Any]) -> dict[str, Any]:
-    path = _text(artifact, "path", required=True, limit=MAX_PATH, blank=False)
+    path = _relative(str(_text(artifact, "path", required=True, limit=MAX_PATH, blank=False)))
     before, after, diff = _text(artifact, "before"), _text(artifact, "after"), _text(artifact, "diff")
     given = _text(artifact, "before_sha256")
     if given is not None and not _HEX64.fullmatch(given):
@@ -160,22 +178,25 @@ def artifact_sha256(artifact: Any) -> str:
 
 def disk_mismatch(artifact: Any, root: str | os.PathLike[str] = ".") -> str | None:
     """Why the file an approved file change is about no longer has its approved `before` (someone changed it after
-    the approval), or None when it still does (or the artefact is not a file change). A relative path is under
-    `root`. A new file (`before_sha256` null) must not exist yet."""
+    the approval), or None when it still does (or the artefact is not a file change). Its path is under `root`:
+    one a symbolic link takes out of `root` is not read, nor is anything but a regular file of at most 64 MiB
+    (`agent_approvals.files`), and such a file is a mismatch, saying why. A new file (`before_sha256` null) must not
+    exist yet."""
     found = normalised(artifact)
     if found["kind"] != "file":
         return None
-    path = Path(root, found["path"])
+    if not inside(root, found["path"]):
+        return f"{found['path']} leads out of the root (a symbolic link): it is not read"
     expected = found["before_sha256"]
     try:
-        content = path.read_bytes()
+        digest = regular_sha256(Path(root, found["path"]))
     except FileNotFoundError:
         return None if expected is None else f"{found['path']} no longer exists (it was changed after the approval)"
     except OSError as error:
         return f"{found['path']} cannot be read ({error.strerror or error})"
     if expected is None:
         return f"{found['path']} exists now, but the approval was for a new file (it was created after the approval)"
-    if hashlib.sha256(content).hexdigest() != expected:
+    if digest != expected:
         return f"{found['path']} was changed after the approval (its content is not what was approved)"
     return None
 

@@ -6,7 +6,9 @@ asked (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of
 JSON), and is short-lived (`exp`). When the ask carried artefacts (`agent_approvals.artifacts`: the change itself),
 the receipt also names each one's digest (`artifacts`, in the ask's order), and the executor gives the artefacts it
 is about to apply: any other artefact, another number or order of them, or none given is refused
-(`wrong_artifacts`), and a file change whose file on disk is no longer the approved `before` too (`disk_mismatch`).
+(`wrong_artifacts`; an artefact whose path is absolute or climbs out of the root is none), and a file change whose
+file on disk is no longer the approved `before` too (`disk_mismatch`: one a symbolic link takes out of `root`, or
+anything but a regular file of at most 64 MiB, is not read and is a mismatch).
 
     verify(receipt, jwks, tool=, arguments=, artifacts=)   offline: the claims, or `ReceiptError` (pure, unless
                                                            `root` asks it to read the files of file changes)
@@ -48,6 +50,7 @@ from joserfc.jwk import Key, KeySet, OKPKey
 
 from agent_approvals.artifacts import ArtifactError, artifact_sha256, disk_mismatch, normalised_all
 from agent_approvals.canonical import jcs as jcs  # (its home is canonical.py; named here too)
+from agent_approvals.files import READ_TIMEOUT, off_loop
 from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
 from agent_approvals.wire import base_url
 
@@ -241,6 +244,15 @@ def on_disk(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str]
             raise ReceiptError("disk_mismatch", why)
 
 
+async def _on_disk_off_loop(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str]) -> None:
+    """`on_disk` on the file readers' own threads (`agent_approvals.files`); not done within READ_TIMEOUT seconds:
+    `ReceiptError` (`disk_mismatch`), the call not run."""
+    try:
+        await off_loop(on_disk, artifacts, root)
+    except TimeoutError:
+        raise ReceiptError("disk_mismatch", f"the files were not read within {READ_TIMEOUT:g} s") from None
+
+
 def _digest(arguments: Any) -> str:
     try:
         return args_sha256(arguments)
@@ -322,7 +334,7 @@ class ReceiptChecker:
             raise ReceiptError("missing", f"calling {tool!r} needs the receipt of an approval")
         claims = await self.verified(receipt, tool=tool, arguments=arguments, artifacts=artifacts)
         if root is not None:
-            on_disk(artifacts or (), root)
+            await _on_disk_off_loop(artifacts or (), root)
         await self._spend(receipt, claims)
         return claims
 

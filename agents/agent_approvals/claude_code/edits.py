@@ -17,14 +17,17 @@ an inserted cell's id is Claude Code's own random one, shown here as `new-cell`.
 No change is made up: an edit that does not apply (its `old_string` not in the file, found more than once without
 `replace_all`, a file that is not UTF-8 text, one it may not read) gives no artefact and says why in `note`.
 `may_read(path)` says which files may be read at all (the bot's HTTP hook reads only the directories its operator
-names). A change too large for one ask (the API takes 256 KiB) is sent as a unified diff with the SHA-256 of the
-text it applies to, or, larger still, not at all (said in `note`).
+names). A file is read only when it is in the project (`cwd`, symbolic links followed: an artefact's path is
+relative to it), a regular file (a FIFO, a device or a socket is never opened to wait on) and at most 4 MiB
+(`agent_approvals.files`); else the note says why. A change too large for one ask (the API takes 256 KiB) is sent as
+a unified diff with the SHA-256 of the text it applies to, or, larger still, not at all (said in `note`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +35,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from agent_approvals.artifacts import ArtifactError, command, file_change, file_diff, text_sha256
+from agent_approvals.files import MOST_READ, TooLarge, inside, regular_bytes
 
 FILE_TOOLS: Final = ("Edit", "MultiEdit", "Write", "NotebookEdit")
 BUDGET: Final = 200 * 1024  # characters of artefacts and arguments one ask may carry (the API takes 256 KiB)
-MOST_READ: Final = 4 * 1024 * 1024  # a larger file is not read (its change is not shown)
 _STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _OPENS = " \t\n\r([{\u2014\u2013"
 _CELL_INDEX = re.compile(r"cell-(\d+)")
@@ -70,37 +73,40 @@ def sourced(tool: str, arguments: dict[str, Any], *, cwd: str = "",
     if not isinstance(name, str) or not name.strip():
         return Sourced()
     path = Path(cwd or ".", name)
-    shown = _shown(path, cwd)
     if not may_read(path):
         return Sourced()
+    shown = _in_project(path, cwd)
+    if shown is None:
+        return Sourced(note=f"no diff shown: {name} is outside the project")
     try:
         before = _read(path)
         after = _applied(tool, arguments, before)
+        return _fitted(shown, before, after, arguments)
     except NotApplied as exc:
         return Sourced(note=f"{exc} in {shown}")
     except (OSError, ArtifactError) as exc:
         return Sourced(note=f"{shown} cannot be read ({getattr(exc, 'strerror', None) or exc})")
-    return _fitted(shown, before, after, arguments)
 
 
-def _shown(path: Path, cwd: str) -> str:
-    """The path as people read it: relative to the project when inside it."""
-    if cwd and path.is_absolute():
-        try:
-            return str(path.relative_to(cwd))
-        except ValueError:
-            return str(path)
-    return str(path)
+def _in_project(path: Path, cwd: str) -> str | None:
+    """The path relative to the project (`cwd`), as an artefact names it and people read it; None when it is not in
+    the project (its symbolic links followed) or there is none."""
+    if not cwd or not inside(cwd, path):
+        return None
+    shown = os.path.relpath(path, cwd)
+    if shown.split(os.sep)[0] == "..":  # in it only through a link: named by where it leads
+        shown = os.path.relpath(os.path.realpath(path), os.path.realpath(cwd))
+    return shown
 
 
 def _read(path: Path) -> str | None:
     """The file's text as it is on disk (None: there is no file)."""
     try:
-        if path.stat().st_size > MOST_READ:
-            raise NotApplied(f"no diff shown: larger than {MOST_READ // (1024 * 1024)} MiB")
-        raw = path.read_bytes()
+        raw = regular_bytes(path, most=MOST_READ)
     except FileNotFoundError:
         return None
+    except TooLarge:
+        raise NotApplied(f"no diff shown: larger than {MOST_READ // (1024 * 1024)} MiB") from None
     if raw[:2] == b"\xff\xfe":
         raise NotApplied("no diff shown: the file is UTF-16 text")
     try:

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from agent_approvals.artifacts import artifact_sha256, disk_mismatch
 from agent_approvals.claude_code.edits import Sourced, everywhere, sourced
 from agent_approvals.client import Approval, ApprovalsClient, BadKey, call_key, refusal, waiting_words
+from agent_approvals.files import READ_TIMEOUT, off_loop
 
 AGENT = "Claude Code"
 WAIT = 50.0  # seconds a hook waits for the card's decision before deny-then-grant
@@ -134,8 +135,7 @@ async def ask(
     still as approved); ("deny", words, approval) when refused, still waiting past `wait`, or a file changed since
     the approval (asked again with the file as it is now); ("error", words, None) when it could not be asked or
     read."""
-    # read and diffed off the event loop (the bot's HTTP hook runs in a worker's)
-    found = await asyncio.to_thread(sourced, call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    found = await _sourced(call, may_read)
     session = re.sub(r"[^A-Za-z0-9_.:-]", "-", call.session)[:128]  # this session is the program's run
     options = {"agent": AGENT, "title": call.titled(found.note), "editable": False,
                **({"run": session} if session else {}), **options}
@@ -144,7 +144,7 @@ async def ask(
         async with asyncio.timeout(wait + MARGIN):
             decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,
                                                  artifacts=found.artifacts, **options)
-            if decided.approved and (changed := await asyncio.to_thread(_changed, found, call.cwd)):
+            if decided.approved and (changed := await _changed(found, call.cwd)):
                 return "deny", await _asked_again(client, call, changed, may_read, options), decided
     except BadKey as exc:  # the bot refused the key (wrong, or revoked, perhaps while it waited): a refusal
         log.warning("%s(%s): not run: %s", call.tool, key, exc)
@@ -169,12 +169,29 @@ def _key(call: HookCall, found: Sourced) -> str:
                     {"tool_input": call.arguments, "artifacts": [artifact_sha256(a) for a in found.artifacts]})
 
 
-def _changed(found: Sourced, cwd: str) -> str:
-    """Why a file the approved change is about is no longer as approved (`disk_mismatch`), else ""."""
+async def _sourced(call: HookCall, may_read: Callable[[Path], bool]) -> Sourced:
+    """The call's change (`edits.sourced`), read and diffed off the event loop (the bot's HTTP hook runs in a
+    worker's) on the file readers' own threads, at most READ_TIMEOUT seconds (then no change, saying so)."""
+    try:
+        return await off_loop(sourced, call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    except TimeoutError:
+        return Sourced(note=f"no diff shown: the file was not read within {READ_TIMEOUT:g} s")
+
+
+def _mismatch(found: Sourced, cwd: str) -> str:
     for artifact in found.artifacts:
         if why := disk_mismatch(artifact, cwd or "."):
             return why
     return ""
+
+
+async def _changed(found: Sourced, cwd: str) -> str:
+    """Why a file the approved change is about is no longer as approved (`disk_mismatch`: read as `_sourced`
+    reads; not read in time: so said, and not run), else ""."""
+    try:
+        return await off_loop(_mismatch, found, cwd)
+    except TimeoutError:
+        return f"the file was not read within {READ_TIMEOUT:g} s to check it is still as approved"
 
 
 async def _asked_again(
@@ -182,7 +199,7 @@ async def _asked_again(
 ) -> str:
     """Ask about the call again, with the change against the file as it is now (not waited for: the model's
     identical retry finds this card), and the words that say so."""
-    now = await asyncio.to_thread(sourced, call.tool, call.arguments, cwd=call.cwd, may_read=may_read)
+    now = await _sourced(call, may_read)
     again = await client.request_tool(call.tool, call.arguments, idempotency_key=_key(call, now),
                                       artifacts=now.artifacts, **{**options, "title": call.titled(now.note)})
     where = again.card_url or f"approval {again.id}"

@@ -105,15 +105,14 @@ class Decisions:
         """What the card of the call `tool(arguments)` shows and checks, besides the call: its `artifacts` (by
         default those its mark names, `artifacts`). A call with artefacts is asked with `editable=False`: what is
         forwarded is its arguments, so a reviewer's edit of the change (Revise) could not be what runs."""
-        made = await asyncio.to_thread(self.artifacts, tool, arguments) if artifacts is None else artifacts
+        made = await self.artifacts(tool, arguments) if artifacts is None else artifacts
         fixed = {"editable": False} if made else {}  # the gateway forwards arguments: no edit of their change
         return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.server}"[:150],
                 "agent": f"{self.server} (MCP)"[:80], "timeout": self.within, "artifacts": made, **fixed}
 
-    def artifacts(self, tool: types.Tool, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-        """What the call `tool(arguments)` changes (`marks.py`), as it is now (it may read a file: call it off the
-        event loop)."""
-        return self.marks.artifacts(tool.name, dict(tool.input_schema), arguments)
+    async def artifacts(self, tool: types.Tool, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the call `tool(arguments)` changes (`marks.py`), as it is now (a file read off the event loop)."""
+        return await self.marks.made(tool.name, dict(tool.input_schema), arguments)
 
     async def ask(self, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
         """Ask about `tool(arguments)` once (its card), without waiting; an API that does not answer is an MCP

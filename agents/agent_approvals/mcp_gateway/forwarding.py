@@ -97,7 +97,8 @@ class Forwarder:
         nor for an `--allow`ed call: no approval). The upstream's progress goes to `ctx`'s client (a task has none).
         An approved call whose file changed since the approval (`Marks.changed`) is not forwarded: `isError` with
         the reason (its approval is spent; the call made again is asked about with the file as it is now)."""
-        changed = await asyncio.to_thread(self.marks.changed, approval.artifacts) if approval is not None else ""
+        changed = "" if approval is None else await self.marks.checked(
+            name, dict(self._tools[name].input_schema) if name in self._tools else {}, arguments, approval.artifacts)
         if changed:
             log.warning("not forwarded: %s on %s: %s", name, self.name, changed)
             return refused(f"Not run: {changed}. Call {name} again to be asked with the file as it is now.")

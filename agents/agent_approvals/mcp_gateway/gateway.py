@@ -347,7 +347,7 @@ class Gateway:
         """Older clients with a short limit: the decision within `patience`, else `isError` asking for the
         identical call again, which finds the same card (keyed by the scope, the tool and the arguments' digest)
         and, approved, spends its single use and runs."""
-        made = await asyncio.to_thread(self.decisions.artifacts, tool, arguments)  # a file changed: another card
+        made = await self.decisions.artifacts(tool, arguments)  # a file changed: another card
         keyed = {"arguments": arguments, "artifacts": [artifact_sha256(a) for a in made]} if made else arguments
         key = call_key("mcp", self.scope or self.name, tool.name, keyed)
         decided = await self.decisions.within_patience(tool, arguments, key, self.patience, made)

@@ -9,7 +9,9 @@ of the tool's `inputSchema`:
      "x-artifact": {"kind": "file", "path": "path", "after": "content"}}
 
     file      path (required), after (required): the file's `before` is the file on disk now (a missing file: a
-              new one), read only under the directories `--files` names; elsewhere no artefact is made
+              new one), read only under the directories `--files` names (the artefact's path is relative to the
+              one it is in), only a regular file of at most 4 MiB (a FIFO, a device or a socket is never opened to
+              wait on: `agent_approvals.files`); elsewhere no artefact is made
     command   command (required), cwd
     message   to (required), subject, body (required)
     query     sql (required), database
@@ -18,18 +20,21 @@ A tool that does not mark itself is marked by the gateway's `--artifact TOOL=JSO
 which wins over the schema's. A mark the gateway is given that is not one stops it at start (`BadMark`, naming
 what); one an upstream's schema carries that is not one is ignored, with a log line (the upstream is not trusted).
 An argument a mark names that is absent or not text (a `to` may be a list of text) makes no artefact: the card
-shows the arguments, as for a tool with no mark. Nothing here forwards or asks.
+shows the arguments, as for a tool with no mark. Files are read off the event loop on the file readers' own threads,
+at most READ_TIMEOUT seconds (`made`, `checked`). Nothing here forwards or asks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from agent_approvals.artifacts import ArtifactError, disk_mismatch, normalised, under
+from agent_approvals.artifacts import ArtifactError, normalised, under
+from agent_approvals.files import MOST_READ, READ_TIMEOUT, inside, off_loop, regular_bytes
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 MARK: Final = "x-artifact"
@@ -39,7 +44,6 @@ NAMED: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {  # kind: (r
     "message": (("to", "body"), ("subject",)),
     "query": (("sql",), ("database",)),
 }
-MOST_READ: Final = 4 * 1024 * 1024  # a larger file is not read (no artefact)
 
 
 class BadMark(ValueError):
@@ -86,14 +90,16 @@ class Marks:
 
     Args:
         configured: each tool's marks from `--artifact` (they win over the schema's).
-        files: the directories whose files may be read for a file change's `before` (`--files`; none: no file).
-        root: what a relative path is relative to (the gateway's working directory).
+        files: the directories whose files may be read for a file change's `before` (`--files`; none: no file); a
+            file change's path is relative to the one it is in (the first that holds it).
+        root: what a relative path in a call's arguments is relative to (the gateway's working directory).
     """
 
     def __init__(self, configured: Mapping[str, list[dict[str, str]]] | None = None, *, files: Sequence[str] = (),
                  root: str = ".") -> None:
         self.configured = dict(configured or {})
         self.may_read: Callable[[Path], bool] = under(files)
+        self.files = tuple(os.path.realpath(directory) for directory in files if directory)
         self.root = root
 
     def marks(self, name: str, schema: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -120,39 +126,67 @@ class Marks:
                 log.info("no %s artefact for %s: %s", mark["kind"], name, exc)
         return made
 
+    async def made(self, name: str, schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """`artifacts`, off the event loop; none when a file is not read within READ_TIMEOUT seconds."""
+        try:
+            return await off_loop(self.artifacts, name, schema, arguments)
+        except TimeoutError:
+            log.warning("no artefact for %s: a file was not read within %g s", name, READ_TIMEOUT)
+            return []
+
     def _file(self, values: dict[str, Any]) -> dict[str, Any]:
         path = values["path"]
         if not isinstance(path, str) or not path.strip():
             raise _Unread("no path")
         where = Path(self.root, path)
-        if not self.may_read(where):
+        base = next((directory for directory in self.files if inside(directory, where)), None)
+        if base is None:
             raise _Unread(f"{path} is not under --files")
         try:
-            if where.stat().st_size > MOST_READ:
-                raise _Unread(f"{path} is larger than {MOST_READ} bytes")
-            before: str | None = where.read_bytes().decode("utf-8")
+            before: str | None = regular_bytes(where, most=MOST_READ).decode("utf-8")
         except FileNotFoundError:
             before = None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _Unread(f"{path} cannot be read as UTF-8 text ({exc})") from None
-        return normalised({"kind": "file", "path": path, "before": before, "after": values["after"]})
+        except UnicodeDecodeError:
+            raise _Unread(f"{path} is not UTF-8 text") from None
+        except OSError as exc:
+            raise _Unread(f"{path} cannot be read ({exc.strerror or exc})") from None
+        return normalised({"kind": "file", "path": os.path.relpath(os.path.realpath(where), base), "before": before,
+                           "after": values["after"]})
 
-    def changed(self, approved: Sequence[Mapping[str, Any]]) -> str:
+    async def checked(self, name: str, schema: Mapping[str, Any], arguments: Mapping[str, Any],
+                      approved: Sequence[Mapping[str, Any]]) -> str:
+        """Why the approved call `name(arguments)` may not be forwarded as it is (`changed`: its artefacts made
+        again now, off the event loop); a file not read within READ_TIMEOUT seconds is not forwarded either."""
+        if not any(shown.get("kind") == "file" or shown.get("edited") is True for shown in approved):
+            return ""
+        try:
+            now = await off_loop(self.artifacts, name, schema, arguments)
+        except TimeoutError:
+            return f"a file it changes was not read within {READ_TIMEOUT:g} s to check it is still as approved"
+        return self.changed(approved, now)
+
+    def changed(self, approved: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]]) -> str:
         """Why an approved call may not be forwarded as it is: a reviewer edited its change (the gateway forwards
-        the arguments, not an edited artefact), or a file it changes is no longer as approved (`disk_mismatch` on
-        the digests the approval answers: the path and its `before_sha256`); else ""."""
+        the arguments, not an edited artefact), or a file it changes is no longer as approved (the approval's
+        `before_sha256` of each file change against the file as it is `now`, read as it was when asked; one that
+        cannot be read now is not forwarded either); else ""."""
         if any(shown.get("edited") is True for shown in approved):
             return "the change was edited by its reviewer, and the gateway forwards only the call as made"
+        current = {made["path"]: made for made in now if made.get("kind") == "file"}
         for shown in approved:
-            if shown.get("kind") != "file" or not isinstance(shown.get("path"), str):
+            if shown.get("kind") != "file":
                 continue
-            if not self.may_read(Path(self.root, shown["path"])):
-                continue  # not read when asked either: nothing to hold it to
-            before = shown.get("before_sha256")
-            as_approved = ({"kind": "file", "path": shown["path"], "before": None, "after": ""} if before is None else
-                           {"kind": "file", "path": shown["path"], "diff": "(as approved)", "before_sha256": before})
-            if why := disk_mismatch(as_approved, self.root):
-                return why
+            path, before = shown.get("path"), shown.get("before_sha256")
+            found = current.get(path)
+            if found is None:
+                return f"{path} cannot be read now to check it is still as approved"
+            if found["before_sha256"] == before:
+                continue
+            if before is None:
+                return f"{path} exists now, but the approval was for a new file (it was created after the approval)"
+            if found["before_sha256"] is None:
+                return f"{path} no longer exists (it was changed after the approval)"
+            return f"{path} was changed after the approval (its content is not what was approved)"
         return ""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.artifacts import command, file_change, file_diff, text_sha256, under
-from agent_approvals.claude_code.edits import BUDGET, sourced
+from agent_approvals.claude_code.edits import BUDGET, Sourced, sourced
 from agent_approvals.claude_code.hook import decide
 
 from bot.devslack.server import SlackStandIn
@@ -41,15 +41,15 @@ def test_claude_codes_own_rules_deletion_crlf_and_curly_quotes(tmp_path: Path) -
     old_string find the file's curly ones, and the new text gets them too."""
     lines = tmp_path / "lines.txt"
     lines.write_text("one\ntwo\nthree\n")
-    assert sourced("Edit", edit(lines, "two", "")).artifacts[0]["after"] == "one\nthree\n"
+    assert sourced("Edit", edit(lines, "two", ""), cwd=str(tmp_path)).artifacts[0]["after"] == "one\nthree\n"
     windows = tmp_path / "win.txt"
     windows.write_bytes(b"one\r\ntwo\r\n")
-    [change] = sourced("Edit", edit(windows, "one\ntwo", "one\nand two")).artifacts
+    [change] = sourced("Edit", edit(windows, "one\ntwo", "one\nand two"), cwd=str(tmp_path)).artifacts
     assert change["before"] == "one\r\ntwo\r\n" and change["after"] == "one\r\nand two\r\n"
     assert change["before_sha256"] == text_sha256(windows.read_bytes().decode())
     quoted = tmp_path / "quoted.md"
     quoted.write_text("She said \u201chello\u201d.\n")
-    [curly] = sourced("Edit", edit(quoted, 'said "hello"', 'said "goodbye"')).artifacts
+    [curly] = sourced("Edit", edit(quoted, 'said "hello"', 'said "goodbye"'), cwd=str(tmp_path)).artifacts
     assert curly["after"] == "She said \u201cgoodbye\u201d.\n"
 
 
@@ -60,7 +60,8 @@ def test_a_write_of_a_missing_path_is_a_new_file_and_of_an_existing_one_its_repl
     (tmp_path / "old.txt").write_text("old\n")
     assert sourced("Write", {"file_path": "old.txt", "content": "new\n"}, cwd=str(tmp_path)).artifacts == [
         file_change("old.txt", "old\n", "new\n")]
-    assert sourced("Edit", edit(tmp_path / "fresh.txt", "", "hello\n")).artifacts[0]["before"] is None
+    fresh = sourced("Edit", edit(tmp_path / "fresh.txt", "", "hello\n"), cwd=str(tmp_path))
+    assert fresh.artifacts[0]["before"] is None
 
 
 def test_an_edit_that_does_not_apply_says_why_and_makes_nothing_up(tmp_path: Path) -> None:
@@ -73,20 +74,23 @@ def test_an_edit_that_does_not_apply_says_why_and_makes_nothing_up(tmp_path: Pat
     assert sourced("Edit", edit(tmp_path / "gone.txt", "x", "y"), cwd=str(tmp_path)).note == (
         "the file does not exist: old_string not found in gone.txt")
     (tmp_path / "bin").write_bytes(b"\xff\x00\xfe")
-    assert "not UTF-8 text" in sourced("Write", {"file_path": str(tmp_path / "bin"), "content": "x"}).note
+    binary = sourced("Write", {"file_path": str(tmp_path / "bin"), "content": "x"}, cwd=str(tmp_path))
+    assert "not UTF-8 text" in binary.note
 
 
 def test_a_multi_edit_applies_in_order_and_a_notebook_edit_to_its_json(tmp_path: Path) -> None:
     code = tmp_path / "app.py"
     code.write_text("x = 1\ny = 2\n")
     [change] = sourced("MultiEdit", {"file_path": str(code), "edits": [
-        {"old_string": "x = 1", "new_string": "x = 10"}, {"old_string": "y = 2", "new_string": "y = x"}]}).artifacts
+        {"old_string": "x = 1", "new_string": "x = 10"}, {"old_string": "y = 2", "new_string": "y = x"}]},
+        cwd=str(tmp_path)).artifacts
     assert change["after"] == "x = 10\ny = x\n"
     notebook = tmp_path / "nb.ipynb"
     cells = [{"cell_type": "code", "id": "c1", "source": "1+1", "metadata": {}, "execution_count": 3,
               "outputs": [{"output_type": "execute_result"}]}]
     notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1))
-    [cell] = sourced("NotebookEdit", {"notebook_path": str(notebook), "cell_id": "c1", "new_source": "2+2"}).artifacts
+    [cell] = sourced("NotebookEdit", {"notebook_path": str(notebook), "cell_id": "c1", "new_source": "2+2"},
+                     cwd=str(tmp_path)).artifacts
     assert json.loads(cell["after"])["cells"] == [{"cell_type": "code", "id": "c1", "source": "2+2", "metadata": {},
                                                    "execution_count": None, "outputs": []}]
     assert cell["after"].startswith('{\n "cells": [\n  {\n')  # written back with one space of indent
@@ -117,11 +121,29 @@ def test_may_read_keeps_the_reader_to_its_directories(tmp_path: Path) -> None:
     (project / "notes.txt").write_text("a\n")
     os.symlink(other / "token.txt", project / "link.txt")
     allowed = under((str(project),))
-    assert sourced("Edit", edit(project / "notes.txt", "a", "b"), may_read=allowed).artifacts
+    assert sourced("Edit", edit(project / "notes.txt", "a", "b"), cwd=str(project), may_read=allowed).artifacts
     for path in (other / "token.txt", project / "link.txt", Path("/proc/self/environ")):
-        found = sourced("Edit", edit(path, "x", "y"), may_read=allowed)
+        found = sourced("Edit", edit(path, "x", "y"), cwd=str(project), may_read=allowed)
         assert found.artifacts == [] and found.note == "", path
-    assert sourced("Edit", edit(project / "notes.txt", "a", "b"), may_read=under(())).artifacts == []
+    assert sourced("Edit", edit(project / "notes.txt", "a", "b"), cwd=str(project), may_read=under(())).artifacts == []
+
+
+def test_only_a_regular_file_in_the_project_is_read(tmp_path: Path) -> None:
+    """#87: a file outside the project (an artefact's path is relative to it) shows no change, saying so; a FIFO
+    (no writer: reading it would wait for ever) or a device is refused at once, saying what it is."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "elsewhere.txt").write_text("a\n")
+    outside = sourced("Edit", edit(tmp_path / "elsewhere.txt", "a", "b"), cwd=str(project))
+    assert outside.artifacts == []
+    assert outside.note == f"no diff shown: {tmp_path / 'elsewhere.txt'} is outside the project"
+    assert sourced("Edit", edit(tmp_path / "elsewhere.txt", "a", "b")).note.endswith("is outside the project")  # no cwd
+    os.mkfifo(project / "pipe")
+    os.symlink("/dev/zero", project / "zero")
+    assert sourced("Write", {"file_path": "pipe", "content": "x"}, cwd=str(project)) == Sourced(
+        note="pipe cannot be read (not a regular file: a FIFO)")
+    assert sourced("Write", {"file_path": "zero", "content": "x"}, cwd=str(project)).note == (
+        "no diff shown: zero is outside the project")  # the link leads out of it: never opened
 
 
 def hook_input(tool: str, arguments: dict[str, object], cwd: Path) -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ async def carried(bot: Worker, key: str, card: dict[str, Any]) -> list[dict[str,
 
 
 def digest(path: Path, before: str | None, after: str) -> list[dict[str, Any]]:
-    return [{"kind": "file", "sha256": artifact_sha256(file_change(str(path), before, after)), "path": str(path),
+    """The change to `path` as the API answers it: its path relative to the `--files` directory it is in."""
+    return [{"kind": "file", "sha256": artifact_sha256(file_change(path.name, before, after)), "path": path.name,
              "before_sha256": None if before is None else text_sha256(before)}]
 
 
@@ -83,7 +85,7 @@ async def test_a_file_changed_after_the_approval_is_not_forwarded(
         await click(slack, card, "approval_approve", user=BOB)
         refused = await asyncio.wait_for(writing, 30)
         assert refused.is_error and text(refused) == (
-            f"Not run: {notes} was changed after the approval (its content is not what was approved). Call"
+            "Not run: notes.txt was changed after the approval (its content is not what was approved). Call"
             " write_file again to be asked with the file as it is now.")
         assert gw.calls("write_file") == [] and await asyncio.to_thread(notes.read_text) == "v2\n"
         assert "not forwarded: write_file on mailbox" in gw.logged()
@@ -122,8 +124,33 @@ def test_marks_say_which_argument_holds_what(tmp_path: Path) -> None:
     assert marks.artifacts("send", {"x-artifact": {"kind": "nope"}}, {"to": "a"}) == []  # an upstream's: ignored
     assert marks.artifacts("send", schema, {"to": "a@example.com"}) == []  # no body: no artefact
     assert marks.artifacts("save_note", schema, {"name": str(tmp_path / "n.txt"), "text": "t"}) == [
-        file_change(str(tmp_path / "n.txt"), None, "t")]  # the gateway's own mark wins
+        file_change("n.txt", None, "t")]  # the gateway's own mark wins; its path relative to --files
     assert json.loads(NOTE_MARK)["kind"] == "file"
     edited = {"kind": "message", "sha256": "0" * 64, "edited": True}
-    assert marks.changed([edited]) == ("the change was edited by its reviewer, and the gateway forwards only the"
+    assert marks.changed([edited], []) == ("the change was edited by its reviewer, and the gateway forwards only the"
                                        " call as made")
+
+
+@pytest.mark.slow
+async def test_a_fifo_under_files_is_refused_at_once_and_the_gateway_serves_on(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """#87: a FIFO (no writer: a read waits for ever) under `--files` is never opened to wait on: each call naming
+    it is asked about at once with no change on its ask, and the gateway's other calls go on."""
+    bot, key = emailer
+    os.mkfifo(tmp_path / "pipe")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("v1\n")
+    async with over_stdio(bot, key, tmp_path, "--files", str(tmp_path), mode="files") as gw:
+        calls = [asyncio.create_task(gw.session.call_tool("write_file", {"path": str(tmp_path / "pipe"),
+                                                                         "content": f"{n}\n"})) for n in range(8)]
+        for n in range(1, len(calls) + 1):
+            assert await carried(bot, key, await nth_card(slack, n, within=30)) == []
+        writing = asyncio.create_task(gw.session.call_tool("write_file", {"path": str(notes), "content": "v2\n"}))
+        card = await nth_card(slack, len(calls) + 1, within=30)
+        assert await carried(bot, key, card) == digest(notes, "v1\n", "v2\n")
+        await click(slack, card, "approval_approve", user=BOB)
+        assert not (await asyncio.wait_for(writing, 30)).is_error and notes.read_text() == "v2\n"
+        assert "pipe cannot be read (not a regular file: a FIFO)" in gw.logged()
+        for call in calls:
+            call.cancel()

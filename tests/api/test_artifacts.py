@@ -42,6 +42,8 @@ AFTER = BEFORE.replace("line 7\n", "line seven\n")
     ([{"kind": "message", "to": [], "body": "hi"}], "artifacts[0].to"),
     ([{"kind": "query", "sql": 7}], "artifacts[0].sql"),
     ([{"kind": "command", "command": "ls"}] * 21, "artifacts"),
+    *(([{"kind": "file", "path": path, "after": "x"}], "artifacts[0].path")  # out of the executor's root (#87)
+      for path in ("/etc/passwd", "../x", "a/../../x", "C:\\x", "\\\\server\\x")),
 ])
 async def test_a_bad_artefact_is_refused_naming_its_field(
     api: Worker, slack: SlackStandIn, artifacts: Any, field: str

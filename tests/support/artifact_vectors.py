@@ -67,6 +67,12 @@ INVALID: list[tuple[dict[str, Any] | str, str]] = [
     ({"kind": "message", "to": [], "body": "hi"}, "to"),
     ({"kind": "message", "to": ["bob", ""], "body": "hi"}, "to[1]"),
     ({"kind": "query", "sql": 7}, "sql"),
+    # a path is relative to the executor's root and never leaves it (#87)
+    ({"kind": "file", "path": "/etc/passwd", "after": "x"}, "path"),
+    ({"kind": "file", "path": "../x", "after": "x"}, "path"),
+    ({"kind": "file", "path": "a/../../x", "after": "x"}, "path"),
+    ({"kind": "file", "path": "C:\\x", "after": "x"}, "path"),
+    ({"kind": "file", "path": "\\\\server\\x", "after": "x"}, "path"),
 ]
 
 
@@ -98,6 +104,10 @@ def _receipts(issuer: Issuer) -> list[dict[str, Any]]:
         ("bound, the file on disk changed since", bound, approved, changed, "disk_mismatch"),
         ("bound, the file on disk gone", bound, approved, {}, "disk_mismatch"),
         ("bound, another artefact and the file changed (the artefacts first)", bound, [B, RUN], changed,
+         "wrong_artifacts"),
+        ("bound, one given whose path climbs out of the root", bound, [{**A, "path": "../src/prices.py"}, RUN],
+         on_disk, "wrong_artifacts"),
+        ("bound, one given whose path is absolute", bound, [{**A, "path": "/etc/passwd"}, RUN], on_disk,
          "wrong_artifacts"),
         ("none bound, none given", unbound, None, None, "ok"),
         ("none bound, an empty list given", unbound, [], None, "ok"),

@@ -4,7 +4,9 @@
  * same digests; the shared vectors, tests/agents/receipts/artifact_vectors.json, keep the two alike).
  *
  * - file     `{ kind: "file", path, before, after }` (`before` null: a new file; `after` null: deleted), or
- *            `{ kind: "file", path, diff, before_sha256 }`: a unified diff of the text whose SHA-256 that is
+ *            `{ kind: "file", path, diff, before_sha256 }`: a unified diff of the text whose SHA-256 that is; `path`
+ *            is relative to the executor's root and never leaves it: not absolute (`/etc/passwd`, `C:\\x`,
+ *            `\\\\server\\x`), no `..` that climbs above it (`../x`, `a/../../x`)
  * - command  `{ kind: "command", command, cwd }`
  * - message  `{ kind: "message", to: [...], subject, body }`: as it will be sent
  * - query    `{ kind: "query", sql, database }`
@@ -12,12 +14,15 @@
  * `artifactSha256(artifact)` is the hex SHA-256 of the RFC 8785 JSON of the normalised artefact (every field of its
  * kind, absent ones null; a file's `before_sha256` computed from its `before`): what a receipt's `artifacts` claim
  * names, and what `verifyReceipt(..., { artifacts })` checks. `diskMismatch(artifact, root)` says why a file
- * change's file on disk is no longer the approved `before` (null when it still is).
+ * change's file on disk is no longer the approved `before` (null when it still is): only a regular file under `root`
+ * is read (opened without waiting or following a last link, its own status checked: a FIFO or a device is refused,
+ * never waited on; one a symbolic link takes out of `root` is not read; at most 64 MiB), as in Python.
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { constants, type Stats } from "node:fs";
+import { open, realpath } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 import { NotJson, canonicalJson } from "./json.js";
 
@@ -32,6 +37,8 @@ const FIELDS = {
   query: ["sql", "database"],
 } as const;
 const HEX64 = /^[0-9a-f]{64}$/;
+const ABSOLUTE = /^([/\\]|[A-Za-z]:)/; // POSIX /x; Windows \x, a share's \\server, a drive's C:
+const MOST_HASHED = 64 * 1024 * 1024; // the largest file hashed (to check it is still the approved `before`)
 // what Python's str.strip() takes away (str.isspace), so that both sides call the same text blank
 const SPACES = [0x85, 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000];
 const isSpace = (c: number): boolean =>
@@ -93,8 +100,19 @@ function text(
   return value;
 }
 
+/** `path` when it is relative and never climbs above where it starts; else `ArtifactError`. */
+function relativePath(path: string): string {
+  if (ABSOLUTE.test(path)) throw new ArtifactError("path", "must be relative to the executor's root, not absolute");
+  let depth = 0;
+  for (const part of path.split(/[/\\]/)) {
+    depth += part === ".." ? -1 : part === "" || part === "." ? 0 : 1;
+    if (depth < 0) throw new ArtifactError("path", "must stay under the executor's root (a .. climbs out of it)");
+  }
+  return path;
+}
+
 function file(artifact: Record<string, unknown>): FileChange {
-  const path = text(artifact, "path", { required: true, limit: MAX_PATH, blank: false }) as string;
+  const path = relativePath(text(artifact, "path", { required: true, limit: MAX_PATH, blank: false }) as string);
   const [before, after, diff] = [text(artifact, "before"), text(artifact, "after"), text(artifact, "diff")];
   const given = text(artifact, "before_sha256");
   if (given !== null && !HEX64.test(given)) {
@@ -192,23 +210,79 @@ export function artifactSha256(artifact: unknown): string {
 export async function diskMismatch(artifact: unknown, root = "."): Promise<string | null> {
   const found = normalisedArtifact(artifact);
   if (found.kind !== "file") return null;
-  let content: Buffer;
+  if (!(await inside(root, found.path))) return `${found.path} leads out of the root (a symbolic link): it is not read`;
+  let digest: string;
   try {
-    content = await readFile(resolve(root, found.path));
+    digest = await regularSha256(resolve(root, found.path));
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === "ENOENT") {
       return found.before_sha256 === null ? null : `${found.path} no longer exists (it was changed after the approval)`;
     }
-    return `${found.path} cannot be read (${String(code ?? error)})`;
+    return `${found.path} cannot be read (${error instanceof NotRegular ? error.message : String(code ?? error)})`;
   }
   if (found.before_sha256 === null) {
     return `${found.path} exists now, but the approval was for a new file (it was created after the approval)`;
   }
-  if (createHash("sha256").update(content).digest("hex") !== found.before_sha256) {
+  if (digest !== found.before_sha256) {
     return `${found.path} was changed after the approval (its content is not what was approved)`;
   }
   return null;
+}
+
+/** A path that names no regular file (a FIFO, a device, a socket, a directory), or one larger than is read. */
+class NotRegular extends Error {
+  override name = "NotRegular";
+}
+
+function kindOf(status: Stats): string {
+  if (status.isFIFO()) return "a FIFO";
+  if (status.isCharacterDevice()) return "a character device";
+  if (status.isBlockDevice()) return "a block device";
+  if (status.isSocket()) return "a socket";
+  return status.isDirectory() ? "a directory" : "not a file";
+}
+
+/** `path` with its symbolic links followed, as far as it exists (a new file's missing tail kept as written). */
+async function real(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    const parent = dirname(path);
+    if ((error as { code?: unknown }).code !== "ENOENT" || parent === path) throw error;
+    return join(await real(parent), basename(path));
+  }
+}
+
+/** Whether `path` (relative to `root`), its symbolic links followed, lies in `root` (its links followed too). */
+async function inside(root: string, path: string): Promise<boolean> {
+  const [base, target] = [await real(resolve(root)), await real(resolve(root, path))];
+  const climb = relative(base, target);
+  return climb === "" || (!climb.startsWith(`..${sep}`) && climb !== ".." && !isAbsolute(climb));
+}
+
+/** The hex SHA-256 of the regular file at `path`: opened without waiting (a FIFO) nor following a last link, its own
+ * status checked (not a look at the name first), at most MOST_HASHED bytes; else `NotRegular` (or ENOENT). */
+async function regularSha256(path: string): Promise<string> {
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+  const handle = await open(await real(path), flags);
+  try {
+    const status = await handle.stat();
+    if (!status.isFile()) throw new NotRegular(`not a regular file: ${kindOf(status)}`);
+    if (status.size > MOST_HASHED) throw new NotRegular("larger than 64 MiB");
+    const hash = createHash("sha256");
+    const buffer = Buffer.alloc(1024 * 1024);
+    for (let read = 0; ;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+      if (read > MOST_HASHED) throw new NotRegular("larger than 64 MiB");
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+    return hash.digest("hex");
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

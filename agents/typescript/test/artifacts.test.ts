@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
@@ -16,9 +17,11 @@ import {
   ReceiptChecker,
   ReceiptError,
   artifactSha256,
+  diskMismatch,
   fileChange,
   normalisedArtifact,
   requiresReceipt,
+  textSha256,
   verifyReceipt,
   type Jwks,
 } from "agent-approvals";
@@ -146,4 +149,27 @@ test("a receipt for change A verifies for A, is refused for B, and for A once it
   await assert.rejects(applyChange(ARGS, decided.receipt), refused("disk_mismatch")); // the file is `after` now
   const spent = { tool: "apply_change", arguments: ARGS, artifacts: [change], root: null };
   await assert.rejects(checker.check(decided.receipt, spent), refused("used"));
+});
+
+test("a FIFO, a device or a link out of the root is never read, and says so at once (#87)", async () => {
+  const [root, elsewhere] = [await mkdtemp(join(tmpdir(), "root-")), await mkdtemp(join(tmpdir(), "elsewhere-"))];
+  execFileSync("mkfifo", [join(root, "pipe")]); // no writer: a read of it would wait for ever
+  await symlink("/dev/zero", join(root, "zero"));
+  await writeFile(join(elsewhere, "token.txt"), "xoxb-secret\n", "utf8");
+  await symlink(join(elsewhere, "token.txt"), join(root, "link.txt"));
+  const approved = (path: string) => ({
+    kind: "file",
+    path,
+    diff: "@@ -1 +1 @@\n-a\n+b\n",
+    before_sha256: textSha256("a\n"),
+  });
+  assert.equal(await diskMismatch(approved("pipe"), root), "pipe cannot be read (not a regular file: a FIFO)");
+  for (const path of ["zero", "link.txt"]) {
+    assert.equal(
+      await diskMismatch(approved(path), root),
+      `${path} leads out of the root (a symbolic link): it is not read`,
+    );
+  }
+  await writeFile(join(root, "in.txt"), "a\n", "utf8");
+  assert.equal(await diskMismatch(approved("in.txt"), root), null);
 });

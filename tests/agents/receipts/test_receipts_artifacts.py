@@ -10,6 +10,7 @@ tests read too) are answered as they say."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,28 @@ def test_the_committed_vectors_are_what_the_generator_makes() -> None:
     assert [{k: v[k] for k in keep} for v in json.loads(json.dumps(made["receipts"]))] == \
         [{k: v[k] for k in keep} for v in MADE["receipts"]], "run `python -m tests.support.artifact_vectors`"
     assert all("d" not in key for key in MADE["jwks"]["keys"])  # the public half only
+
+
+def test_verify_reads_no_file_out_of_its_root_nor_one_it_would_wait_on(tmp_path: Path) -> None:
+    """#87: a file change whose path a symbolic link takes out of `root` is not read (`disk_mismatch`), nor is a FIFO
+    (no writer: a read would wait for ever), at once; a path that is absolute or climbs out is no artefact."""
+    issuer, change = Issuer(), file_change("prices.py", BEFORE, AFTER)
+    receipt = issuer.issue("apply_change", ARGUMENTS, artifacts=[artifact_sha256(change)])
+    root, elsewhere, piped = tmp_path / "root", tmp_path / "elsewhere", tmp_path / "piped"
+    for folder in (root, elsewhere, piped):
+        folder.mkdir()
+    (elsewhere / "prices.py").write_text(BEFORE)  # as approved, but not under root
+    (root / "prices.py").symlink_to(elsewhere / "prices.py")
+    os.mkfifo(piped / "prices.py")
+    for where, why in ((root, "prices.py leads out of the root (a symbolic link): it is not read"),
+                       (piped, "prices.py cannot be read (not a regular file: a FIFO)")):
+        with pytest.raises(ReceiptError) as refused:
+            verify(receipt, issuer.jwks(), tool="apply_change", arguments=ARGUMENTS, artifacts=[change], root=where)
+        assert (refused.value.reason, refused.value.message) == ("disk_mismatch", why)
+    with pytest.raises(ReceiptError) as refused:
+        verify(receipt, issuer.jwks(), tool="apply_change", arguments=ARGUMENTS, root=elsewhere,
+               artifacts=[{**change, "path": str(elsewhere / "prices.py")}])
+    assert refused.value.reason == "wrong_artifacts" and "must be relative" in refused.value.message
 
 
 def record(**changed: Any) -> ApprovalRecord:

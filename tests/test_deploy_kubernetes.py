@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import bot
+from bot.core.version import is_development
 from tests.support.source import ROOT
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -124,10 +125,13 @@ def test_every_selector_selects_the_workers_and_the_monitor_scrapes_them_as_the_
     assert allowed == {"http"}
 
 
-def test_the_image_is_tagged_with_the_version() -> None:
+def test_the_image_is_tagged_with_the_last_release() -> None:
+    """The manifests run the newest release's image: at a release, its own version; between releases (main's
+    development version) the one before, which one can deploy (scripts/release.py writes the tag at releases)."""
     (image,) = kustomization()["images"]
     assert image["name"] == manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image["newTag"] == bot.__version__
+    newest = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - ", (ROOT / "CHANGELOG.md").read_text(), flags=re.MULTILINE)[0]
+    assert image["newTag"] == (newest if is_development(bot.__version__) else bot.__version__)
 
 
 def test_the_pod_runs_as_the_images_own_user() -> None:

@@ -2,16 +2,20 @@
 # the agent package's wheels and every dependency's, which `python scripts/build_image.py --out dist/` gathers (and
 # builds, with `buildah`, offline: no index is asked inside the build). With Docker:
 #   python scripts/build_image.py --out dist/ --context-only && docker build -t agent-approvals dist/image-context
-# The base is any image with Python 3.11 as `python3` and its venv module: the official slim image by default, or
-# a Debian bookworm made with debootstrap (`--build-arg BASE_IMAGE=localhost/debian-python:bookworm`).
-ARG BASE_IMAGE=python:3.11-slim
+# The base is any image with Python 3.11 as `python3` and its venv module: by default the official slim image on
+# Debian bookworm, pinned by the digest of its multi-architecture index (what a tag pointed to once: a tag moves, a
+# digest does not; docs/operators/kubernetes.md#the-image says how to move it to a newer one), or a Debian bookworm
+# made with debootstrap (`--build-arg BASE_IMAGE=localhost/debian-python:bookworm`: CI's, offline).
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${BASE_IMAGE} AS build
 COPY wheels/ /wheels/
 # the venv's python points at the base's python3 (/usr/local/bin in the official image, /usr/bin in Debian's): the
-# final stage has the same base, so it points at the same file there
+# final stage has the same base, so it points at the same file there. Extras: teams (Microsoft Teams), otel (traces
+# to OTEL_EXPORTER_OTLP_ENDPOINT: docs/operators/tracing.md)
 RUN python3 -m venv /opt/app \
- && /opt/app/bin/pip install --no-index --find-links /wheels --no-cache-dir --no-compile 'slack-agent-approvals[teams]' \
+ && /opt/app/bin/pip install --no-index --find-links /wheels --no-cache-dir --no-compile \
+      'slack-agent-approvals[teams,otel]' \
  && /opt/app/bin/pip uninstall --yes --quiet pip \
  && /opt/app/bin/python -m compileall -q -j 0 /opt/app/lib
 

@@ -20,7 +20,7 @@ from bot.cli import signing as signing_cli
 from bot.cli import teams as teams_cli
 from bot.core.environment import DevSettings, misspelt
 from bot.core.settings import Settings, SettingsError
-from bot.core.version import __version__
+from bot.core.version import __version__, described
 from bot.runs.models import ModelConfigError
 
 log = logging.getLogger("bot")
@@ -63,8 +63,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings`. Returns
     an exit code."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"slack-agent-approvals {__version__}",
-                        help="print the version (the release's: docs/operators/upgrades.md) and exit")
+    parser.add_argument("--version", action="version", version=f"slack-agent-approvals {described(__version__)}",
+                        help="print the version (the release's, or a development build's: docs/operators/upgrades.md)"
+                        " and exit")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser(
         "serve", help="serve Slack (the default): HTTP on $PORT, or Socket Mode with SLACK_APP_TOKEN",

@@ -205,7 +205,14 @@ def add_worker_routes(
                                              oversight=services.store.oversight.read, top=top, sla=sla, cards=cards)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    web_app.router.add_get("/healthz", healthz)
+    async def public_healthz(request: web.Request) -> web.Response:
+        """`/healthz` on PORT; with METRICS_LISTEN it is served there (`serve_apart`, with `/metrics` and the probes:
+        the operators' port, which no Ingress routes to) and refused here (403), as `/metrics` is."""
+        if settings.metrics_listen is not None:  # what is degraded, for the operators' port only
+            return web.json_response({"error": "forbidden: /healthz is served on METRICS_LISTEN"}, status=403)
+        return await healthz(request)
+
+    web_app.router.add_get("/healthz", public_healthz)
     checking: list[asyncio.Task[None]] = []
 
     async def start_checking(_: web.Application) -> None:
@@ -220,10 +227,11 @@ def add_worker_routes(
     web_app.on_startup.append(start_checking)
     web_app.on_cleanup.append(stop_checking)
     web_app.router.add_get("/metrics", metrics)
-    if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
-        serve_apart(web_app, settings.metrics_listen, scrape)
     add_probe_routes(web_app, services, workspaces.home,  # /livez, /readyz (bot/probes.py)
                      on_known=partial(learnt, services))
+    if settings.metrics_listen is not None:  # the operators' port (METRICS_LISTEN), started and stopped with the worker
+        serve_apart(web_app, settings.metrics_listen, {"/metrics": scrape, "/healthz": healthz,
+                                                        **served(web_app, "/livez", "/readyz")})
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),
@@ -362,6 +370,7 @@ async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+AnyHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]  # what a router holds
 log = logging.getLogger(__name__)
 SERVER_LOG = logging.getLogger("aiohttp.server")
 
@@ -393,16 +402,25 @@ FORWARDED = ("Forwarded", "Via", "X-Real-IP", "X-Client-IP", "Client-IP", "True-
              "Fastly-Client-IP", "X-Cluster-Client-IP", "X-Original-Forwarded-For", "X-ProxyUser-Ip")
 
 
-def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Handler) -> None:
-    """Serve `GET /metrics` alone on `address` (METRICS_LISTEN), to whoever reaches it, while `web_app` runs."""
+def served(web_app: web.Application, *paths: str) -> dict[str, AnyHandler]:
+    """The handlers `web_app` serves `GET paths` with."""
+    return {route.resource.canonical: route.handler for route in web_app.router.routes()
+            if route.method == "GET" and route.resource is not None and route.resource.canonical in paths}
+
+
+def serve_apart(web_app: web.Application, address: tuple[str, int], routes: dict[str, AnyHandler]) -> None:
+    """Serve `GET` of `routes` (path: handler) alone on `address` (METRICS_LISTEN: `/metrics`, `/healthz` and the
+    probes), to whoever reaches it, while `web_app` runs."""
     apart = web.Application(handler_args=HANDLER_ARGS)
-    apart.router.add_get("/metrics", scrape)
+    for path, handler in routes.items():
+        apart.router.add_get(path, handler)
     runner = web.AppRunner(apart, access_log=None)
 
     async def start(_: web.Application) -> None:
         await runner.setup()
         await web.TCPSite(runner, address[0] or None, address[1]).start()
-        log.info("serving /metrics apart on %s:%d (METRICS_LISTEN)", address[0] or "every interface", address[1])
+        log.info("serving %s apart on %s:%d (METRICS_LISTEN)", ", ".join(routes), address[0] or "every interface",
+                 address[1])
 
     async def stop(_: web.Application) -> None:
         await runner.cleanup()

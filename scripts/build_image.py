@@ -1,6 +1,6 @@
 """Build the worker's image from the Dockerfile with buildah, offline, and write it to the output folder.
 
-    python scripts/build_image.py --out dist/                          # base: python:3.11-slim (pulled)
+    python scripts/build_image.py --out dist/                          # base: the Dockerfile's (pinned, pulled)
     python scripts/build_image.py --out dist/ --base IMAGE              # another base image, already present
     python scripts/build_image.py --out dist/ --base ROOTFS_DIR         # a root filesystem (e.g. debootstrap's)
     python scripts/build_image.py --out dist/ --debootstrap DIR         # make DIR with debootstrap when missing, use it
@@ -12,7 +12,8 @@
    index), so that nothing is fetched inside the build.
 2. The context: the Dockerfile and `wheels/`, in a folder of its own (kept as `OUT/image-context/` with
    `--context-only`; otherwise removed after the build, so that OUT holds only artefacts).
-3. The base: an image reference is used as it is; a directory is a root filesystem with Python 3.11 as `python3`
+3. The base: the Dockerfile's own (`BASE_IMAGE`'s default: python 3.11 slim on bookworm, pinned by digest) unless
+   given; an image reference is used as it is; a directory is a root filesystem with Python 3.11 as `python3`
    (Debian bookworm's `python3`, `python3-venv`), imported as `localhost/debian-python:bookworm` (`buildah from
    scratch`, the tree copied in, committed).
 4. `buildah bud` (chroot isolation, the vfs storage driver: no daemon, no user namespace, no overlay mount needed;
@@ -44,7 +45,7 @@ BUILDAH = ("buildah", "--storage-driver", "vfs")
 # what a dependency needs only on an older 3.11 than this host's (redis below 3.11.3: Debian bookworm has 3.11.2),
 # which `pip wheel` on a newer host leaves out
 OLDER_PYTHON_NEEDS = ("async-timeout>=4.0.3",)
-EXTRAS = "[teams]"  # the image serves Microsoft Teams too (the Dockerfile installs the same extra)
+EXTRAS = "[teams,otel]"  # Microsoft Teams, and traces over OTLP (the Dockerfile installs the same extras)
 
 
 def version() -> str:
@@ -131,12 +132,19 @@ def import_rootfs(rootfs: Path) -> str:
     return ROOTFS_IMAGE
 
 
-def build(where: Path, base: str, tag: str) -> None:
+def base_args(base: str | None) -> list[str]:
+    """`buildah bud`'s options for the base: the Dockerfile's pinned default when None (pulled only when missing),
+    else BASE_IMAGE given (a local image, `localhost/...`, is never pulled)."""
+    if base is None:
+        return ["--pull=false"]
+    return ["--pull=never" if base.startswith("localhost/") else "--pull=false", "--build-arg", f"BASE_IMAGE={base}"]
+
+
+def build(where: Path, base: str | None, tag: str) -> None:
     started = time.monotonic()
-    pull = "--pull=never" if base.startswith("localhost/") else "--pull=false"  # false: pulled only when missing
-    run(*BUILDAH, "bud", "--isolation", "chroot", "--format", "docker", pull, "--build-arg", f"BASE_IMAGE={base}",
-        "--tag", tag, "--file", where / "Dockerfile", where)
-    step(f"image built from {base}", started)
+    run(*BUILDAH, "bud", "--isolation", "chroot", "--format", "docker", *base_args(base), "--tag", tag, "--file",
+        where / "Dockerfile", where)
+    step(f"image built from {base or 'the Dockerfile base'}", started)
 
 
 def save(tag: str, out: Path) -> Path:
@@ -150,10 +158,10 @@ def save(tag: str, out: Path) -> Path:
 
 
 def built(out: Path, args: argparse.Namespace, where: Path, started: float) -> int:
-    base = args.base or "python:3.11-slim"
+    base = args.base
     if args.debootstrap:
         base = import_rootfs(debootstrap(args.debootstrap.resolve()))
-    elif Path(base).is_dir():
+    elif base is not None and Path(base).is_dir():
         base = import_rootfs(Path(base).resolve())
     tag = f"{IMAGE}:{version()}"
     build(where, base, tag)

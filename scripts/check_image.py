@@ -3,7 +3,8 @@ against a real Redis and the local Slack, on a read-only root filesystem as user
 
     python scripts/check_image.py [--image localhost/agent-approvals:VERSION]
 
-1. `buildah run` (chroot isolation) `python -m bot --version`: it says the project's version.
+1. `buildah run` (chroot isolation) `python -m bot --version`: it says the project's version; the extras import
+   (teams: the Teams SDK; otel: OpenTelemetry's SDK and OTLP/HTTP exporter, docs/operators/tracing.md).
 2. The image's root filesystem (`buildah mount`) bind-mounted read-only in a mount namespace of its own (`unshare
    --mount`), a tmpfs on /tmp, and `python -m bot` run in it by `chroot --userspec=10001:10001` with the image's
    environment, as a Kubernetes pod of deploy/kubernetes/ runs it (`readOnlyRootFilesystem`, `runAsUser`). It
@@ -106,6 +107,15 @@ def check_version(container: str) -> None:
     if teams.returncode != 0:
         sys.exit(f"error: the image cannot serve Teams (the teams extra): {teams.stderr.strip()}")
     print("ok: the teams extra in the image (microsoft-teams-apps, microsoft-teams-cards)")
+    otel = subprocess.run([*BUILDAH, "run", "--isolation", "chroot", "--user", USER, container, "--", "python", "-c",
+                           "import opentelemetry.sdk.trace.export, opentelemetry.sdk.resources,"
+                           " opentelemetry.trace.propagation.tracecontext,"
+                           " opentelemetry.exporter.otlp.proto.http.trace_exporter"],
+                          capture_output=True, text=True, check=False)
+    if otel.returncode != 0:
+        sys.exit(f"error: the image cannot send traces (the otel extra, docs/operators/tracing.md): "
+                 f"{otel.stderr.strip()}")
+    print("ok: the otel extra in the image (opentelemetry-sdk, the OTLP/HTTP exporter)")
 
 
 def image_env(image: str) -> dict[str, str]:

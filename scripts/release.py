@@ -1,21 +1,28 @@
 """Cut a release, or build one's artefacts (docs/contributors/releasing.md).
 
-    python scripts/release.py 0.8.0          # bump the version everywhere, move CHANGELOG.md's Unreleased under
-                                             # "0.8.0 - today", commit, tag v0.8.0, then build dist/
+    python scripts/release.py 0.9.0 --signing-key KEY   # bump the version everywhere, move CHANGELOG.md's
+                                             # Unreleased under "0.9.0 - today", commit "Release 0.9.0", tag v0.9.0,
+                                             # build dist/ and sign it; then commit the next development version
+                                             # (0.10.0.dev0) everywhere: "Begin 0.10.0.dev0"
     python scripts/release.py --check        # build dist/ at the version the files say, nothing bumped (CI)
     ... --image                              # and the image archive (scripts/build_image.py, minutes)
 
 dist/ then holds: the wheel and sdist of `slack-agent-approvals` (the root pyproject.toml) and of `agent-approvals`
 (agents/), the npm tarball of `agent-approvals` (agents/typescript, every adapter built at pack time), a CycloneDX
-SBOM of each of the three, the image archive with --image, and SHA256SUMS of all of them (`sha256sum -c SHA256SUMS`).
-The version lives in the files (`bot/core/version.py` and the five others tests/test_version.py checks), never in a
-tag: a clone without tags says the same. Needs `pip install -e ".[release]"` and npm."""
+SBOM of each of the three, the image archive with --image, the provenance `provenance.intoto.json` (an in-toto
+Statement, SLSA provenance v1: each artefact's sha256, the commit, the builder), SHA256SUMS of all of them
+(`sha256sum -c SHA256SUMS`), and with --signing-key (an SSH key: `ssh-keygen -Y sign -n file`) `SHA256SUMS.sig` and
+`provenance.intoto.json.sig`, which `ssh-keygen -Y verify` checks against deploy/release/allowed_signers.
+The version lives in the files (`bot/core/version.py` and the others tests/test_version.py checks), never in a tag:
+a clone without tags says the same; between releases it is the next one's development version (X.Y.Z.devN; npm's
+form X.Y.Z-dev.N). Needs `pip install -e ".[release]"`, npm and ssh-keygen."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -27,6 +34,8 @@ import venv
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NPM = ROOT / "agents" / "typescript"
@@ -36,19 +45,39 @@ SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 VERSIONED = {
     "bot/core/version.py": r'^(__version__ = ")([^"]+)(")$',
     "agents/agent_approvals/wire.py": r'^(VERSION = ")([^"]+)(")',
-    "agents/typescript/src/wire.ts": r'^(export const VERSION = ")([^"]+)(";)$',
+    "agents/typescript/src/wire.ts": r'^(export const VERSION = ")([^"]+)(";)$',  # npm's form
     "pyproject.toml": r'^(version = ")([^"]+)(")$',
     "agents/pyproject.toml": r'^(version = ")([^"]+)(")$',
-    "deploy/kubernetes/kustomization.yaml": r'^(    newTag: ")([^"]+)(")',  # the image the manifests run
+    # the image the manifests run: a release's only (between releases they run the last one: what one deploys)
+    "deploy/kubernetes/kustomization.yaml": r'^(    newTag: ")([^"]+)(")',
 }
+NPM_FORM = {"agents/typescript/src/wire.ts"}
+RELEASES_ONLY = {"deploy/kubernetes/kustomization.yaml"}
 NPM_JSON = ("agents/typescript/package.json", "agents/typescript/package-lock.json",
             "tests/agents/typescript/project/package-lock.json")
 ADAPTERS = ("ai-sdk", "mastra", "openai-agents", "langgraph")
 UNRELEASED = "## [Unreleased]"
+CHECKSUMS, PROVENANCE = "SHA256SUMS", "provenance.intoto.json"
+NAMESPACE = "file"  # ssh-keygen -Y's namespace for the signatures (the verify command names it)
+SOURCE = "https://github.com/agent-approvals/agent-approvals"
+BUILD_TYPE = f"{SOURCE}/blob/main/docs/contributors/releasing.md#provenance"
+BUILDER = f"{SOURCE}/blob/main/scripts/release.py"  # --builder-id: your CI's or machine's id instead
 
 
 class ReleaseError(Exception):
     """What stops a release, said in one line."""
+
+
+def load_versions() -> ModuleType:
+    """bot/core/version.py (the forms of a version: `parts`, `npm_form`...), read without importing the bot."""
+    spec = importlib.util.spec_from_file_location("bot_version", ROOT / "bot" / "core" / "version.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VERSIONS = load_versions()
 
 
 def current_version() -> str:
@@ -65,13 +94,26 @@ def semver(version: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
+def next_development(released: str) -> str:
+    """The development version after the release `released`: X.(Y+1).0.dev0."""
+    major, minor, _ = semver(released)
+    return f"{major}.{minor + 1}.0.dev0"
+
+
 def bump(new: str, *, root: Path = ROOT) -> list[str]:
-    """Write `new` wherever the version is: the files of VERSIONED (each exactly once) and the npm manifests (the
-    package's own entry). Returns the files changed."""
+    """Write `new` wherever the version is: the files of VERSIONED (each exactly once; npm's form where NPM_FORM
+    says; RELEASES_ONLY's at a release only) and the npm manifests (the package's own entry, npm's form). Returns the
+    files changed."""
     changed = []
+    development = VERSIONS.is_development(new)
+    npm = VERSIONS.npm_form(new)
     for name, pattern in VERSIONED.items():
+        if development and name in RELEASES_ONLY:
+            continue
         path = root / name
-        text, count = re.subn(pattern, lambda m: m.group(1) + new + m.group(3), path.read_text(), count=1, flags=re.M)
+        written = npm if name in NPM_FORM else new
+        text, count = re.subn(pattern, lambda m, to=written: m.group(1) + to + m.group(3), path.read_text(),
+                              count=1, flags=re.M)
         if count != 1:
             raise ReleaseError(f"{name}: no version line found ({pattern})")
         path.write_text(text)
@@ -82,10 +124,10 @@ def bump(new: str, *, root: Path = ROOT) -> list[str]:
             continue
         data = json.loads(path.read_text())
         if data.get("name") == "agent-approvals":
-            data["version"] = new
+            data["version"] = npm
         for entry in data.get("packages", {}).values():  # a lock's entries: the package itself, or linked (file:)
             if entry.get("name") == "agent-approvals" and "version" in entry:
-                entry["version"] = new
+                entry["version"] = npm
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         changed.append(name)
     return changed
@@ -168,8 +210,8 @@ def build_npm(dist: Path, version: str) -> Path:
     if listing is None:
         raise ReleaseError(f"npm pack said no file list: {out[-500:]}")
     tarball = dist / str(json.loads(out[listing.start():])[0]["filename"])
-    if tarball.name != f"agent-approvals-{version}.tgz":
-        raise ReleaseError(f"npm pack made {tarball.name}, not agent-approvals-{version}.tgz")
+    if tarball.name != f"agent-approvals-{VERSIONS.npm_form(version)}.tgz":
+        raise ReleaseError(f"npm pack made {tarball.name}, not agent-approvals-{VERSIONS.npm_form(version)}.tgz")
     with tarfile.open(tarball) as packed:
         packed_names = set(packed.getnames())
     exports = json.loads((NPM / "package.json").read_text())["exports"]
@@ -213,7 +255,7 @@ def sbom_python(dist: Path, version: str) -> None:
 def sbom_npm(dist: Path, version: str) -> None:
     """A CycloneDX SBOM of the npm package: what installs with it (its dependencies; no devDependencies)."""
     run(NPM / "node_modules/.bin/cyclonedx-npm", "--omit", "dev", "--output-reproducible", "--output-file",
-        dist / f"agent-approvals-{version}.npm.cdx.json", cwd=NPM)
+        dist / f"agent-approvals-{VERSIONS.npm_form(version)}.npm.cdx.json", cwd=NPM)
 
 
 def npm_artefacts(dist: Path, version: str) -> None:
@@ -221,15 +263,68 @@ def npm_artefacts(dist: Path, version: str) -> None:
     sbom_npm(dist, version)
 
 
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as read:
+        for block in iter(lambda: read.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def artefacts(dist: Path) -> list[Path]:
+    """What dist/ ships, its checksums and signatures aside."""
+    return [path for path in sorted(dist.iterdir())
+            if path.is_file() and path.name not in (CHECKSUMS, PROVENANCE) and not path.name.endswith(".sig")]
+
+
 def checksums(dist: Path) -> Path:
-    """SHA256SUMS of every artefact in dist/, in `sha256sum -c`'s form."""
-    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
-             for path in sorted(dist.iterdir()) if path.is_file() and path.name != "SHA256SUMS"]
-    (dist / "SHA256SUMS").write_text("".join(lines))
-    return dist / "SHA256SUMS"
+    """SHA256SUMS of every file in dist/ (the provenance too), in `sha256sum -c`'s form; the signatures aside."""
+    lines = [f"{sha256(path)}  {path.name}\n" for path in sorted(dist.iterdir())
+             if path.is_file() and path.name != CHECKSUMS and not path.name.endswith(".sig")]
+    (dist / CHECKSUMS).write_text("".join(lines))
+    return dist / CHECKSUMS
 
 
-def build(dist: Path, *, image: bool, image_base: str | None = None) -> None:
+def provenance(dist: Path, *, version: str, commit: str, builder: str, started: str) -> Path:
+    """`provenance.intoto.json`: an in-toto Statement v1 whose subjects are dist/'s artefacts (name, sha256) and whose
+    predicate is SLSA provenance v1: the build (this script, the version, the source's commit) and who ran it."""
+    statement: dict[str, Any] = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": path.name, "digest": {"sha256": sha256(path)}} for path in artefacts(dist)],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {"version": version, "source": {"uri": SOURCE, "ref": f"refs/tags/v{version}"}},
+                "internalParameters": {"python": sys.version.split()[0], "platform": sys.platform},
+                "resolvedDependencies": [{"uri": f"git+{SOURCE}", "digest": {"gitCommit": commit or "unknown"}}],
+            },
+            "runDetails": {
+                "builder": {"id": builder},
+                "metadata": {"invocationId": f"release-{version}-{started}", "startedOn": started,
+                             "finishedOn": now()},
+            },
+        },
+    }
+    (dist / PROVENANCE).write_text(json.dumps(statement, indent=2) + "\n")
+    return dist / PROVENANCE
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sign(path: Path, key: Path) -> Path:
+    """`path`.sig: `ssh-keygen -Y sign -n file` with the release key (verified against deploy/release/allowed_signers:
+    `ssh-keygen -Y verify -f allowed_signers -I IDENTITY -n file -s FILE.sig < FILE`)."""
+    path.with_name(path.name + ".sig").unlink(missing_ok=True)
+    run("ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", NAMESPACE, path)
+    return path.with_name(path.name + ".sig")
+
+
+def build(dist: Path, *, image: bool, image_base: str | None = None, signing_key: Path | None = None,
+          builder: str = BUILDER) -> None:
+    started = now()
     version = current_version()
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
@@ -243,7 +338,13 @@ def build(dist: Path, *, image: bool, image_base: str | None = None) -> None:
         run(sys.executable, ROOT / "scripts" / "build_image.py", "--out", dist, *base)
     else:
         print("image: skipped (--image builds it: scripts/build_image.py; CI builds it in its own step)")
+    provenance(dist, version=version, commit=git_commit(), builder=builder, started=started)
     checksums(dist)
+    if signing_key is not None:
+        for signed in (CHECKSUMS, PROVENANCE):
+            sign(dist / signed, signing_key)
+    else:
+        print(f"signatures: none (--signing-key signs {CHECKSUMS} and {PROVENANCE})")
     print(f"dist/ ({version}):")
     for path in sorted(dist.iterdir()):
         print(f"  {path.name}  {path.stat().st_size:,} bytes")
@@ -252,7 +353,8 @@ def build(dist: Path, *, image: bool, image_base: str | None = None) -> None:
 def cut(new: str, *, date: str, git: bool) -> None:
     """Bump, move the changelog, commit and tag (annotated, `v<new>`)."""
     old = current_version()
-    if semver(new) <= semver(old):
+    semver(new)
+    if VERSIONS.parts(new) <= VERSIONS.parts(old):
         raise ReleaseError(f"{new} is not after the current version {old}")
     if git and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                               capture_output=True, text=True).stdout.strip():
@@ -266,6 +368,18 @@ def cut(new: str, *, date: str, git: bool) -> None:
         run("git", "tag", "-a", f"v{new}", "-m", f"Release {new}")
 
 
+def begin_next(released: str, *, git: bool) -> str:
+    """After the release `released`: the next development version everywhere (X.(Y+1).0.dev0), in a commit of its
+    own ("Begin X.(Y+1).0.dev0")."""
+    new = next_development(released)
+    changed = bump(new)
+    print(f"{released} -> {new} (development): {', '.join(changed)}")
+    if git:
+        run("git", "add", *changed)
+        run("git", "commit", "-q", "-m", f"Begin {new} (after the release {released})")
+    return new
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/release.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,19 +391,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-git", dest="git", action="store_false", help="change the files only: no commit, no tag")
     parser.add_argument("--no-build", dest="build", action="store_false", help="cut only: build no dist/")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="where the artefacts go (dist/)")
+    parser.add_argument("--signing-key", type=Path, metavar="PATH",
+                        help=f"the release's SSH private key: {CHECKSUMS} and {PROVENANCE} signed with it (.sig)")
+    parser.add_argument("--builder-id", default=BUILDER, help="who builds, in the provenance (builder.id, a URI)")
     args = parser.parse_args(argv)
     if args.check == bool(args.version):
         parser.error("give the new version, or --check (and no version)")
+    if args.signing_key is not None and not args.signing_key.is_file():
+        parser.error(f"--signing-key {args.signing_key}: no such file")
     try:
         if args.version:
             cut(args.version, date=args.date, git=args.git)
         if args.build:
-            build(args.dist.resolve(), image=args.image, image_base=args.image_base)
+            build(args.dist.resolve(), image=args.image, image_base=args.image_base, signing_key=args.signing_key,
+                  builder=args.builder_id)
+        if args.version and args.git:
+            following = begin_next(args.version, git=True)
     except ReleaseError as refused:
         print(f"error: {refused}", file=sys.stderr)
         return 1
     if args.version and args.git:
-        print(f"tagged v{args.version}: push it with `git push origin HEAD v{args.version}`")
+        print(f"tagged v{args.version}, then began {following}: push both with"
+              f" `git push origin HEAD v{args.version}`")
     return 0
 
 

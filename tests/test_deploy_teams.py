@@ -19,6 +19,7 @@ import pytest
 import bot
 from bot.__main__ import main
 from bot.cli.teams import ManifestError, filled
+from bot.core.version import release_of
 from tests.support.source import ROOT
 
 TEAMS = ROOT / "deploy" / "teams"
@@ -76,7 +77,7 @@ def test_the_filled_manifest_is_valid_by_the_teams_schema() -> None:
     assert document["manifestVersion"] == "1.17"
     assert document["$schema"].endswith("/v1.17/MicrosoftTeams.schema.json")
     assert document["id"] == APP_ID and document["validDomains"] == [HOST]
-    assert document["version"] == bot.__version__ and SEMVER.fullmatch(document["version"])
+    assert document["version"] == release_of(bot.__version__) and SEMVER.fullmatch(document["version"])
 
 
 def test_the_schema_refuses_what_teams_refuses() -> None:

@@ -28,7 +28,7 @@ import httpx
 RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_TRIES = 3  # tries of each URL before a bot that never answered is called unreachable
 API_PATH = "/api/v1"
-VERSION = "0.8.0"  # the package's (agent_approvals.__version__): sent in the User-Agent, for the bot's operators
+VERSION = "0.9.0.dev0"  # the package's (agent_approvals.__version__): sent in the User-Agent, for the bot's operators
 # which client asks, name/version (python; mcp and claude-code: the bot counts their asks as ways in of their own)
 CLIENT_HEADER = "X-Agent-Approvals-Client"
 

@@ -1,7 +1,8 @@
 """`python -m bot teams manifest --app-id GUID --host HOST --out app.zip`: the Teams app package a Teams admin
 uploads (docs/operators/teams.md): `deploy/teams/manifest.json` with its placeholders filled (`${TEAMS_APP_ID}`: the
 Azure bot's Microsoft App ID, `${PUBLIC_HOST}`: the host the bot is reached at, `${VERSION}`: this release's
-version) and its two icons, zipped flat as Teams wants them."""
+version, X.Y.Z: a development build's the release it leads to, as Teams takes semver only) and its two icons,
+zipped flat as Teams wants them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot.cli.exits import failed
-from bot.core.version import __version__
+from bot.core.version import __version__, release_of
 
 # deploy/teams/ of a clone (the package ships no copy: a release's clone or source archive has it)
 MANIFEST_DIR: Final = Path(__file__).resolve().parents[2] / "deploy" / "teams"
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the folder holding manifest.json, color.png and outline.png (default: deploy/teams)")
 
 
-def filled(template: str, *, app_id: str, host: str, version: str = __version__) -> dict[str, Any]:
+def filled(template: str, *, app_id: str, host: str, version: str = release_of(__version__)) -> dict[str, Any]:
     """The manifest `template` (manifest.json's text) with its placeholders filled; ManifestError names a bad value.
 
     >>> filled('{"id": "${TEAMS_APP_ID}", "validDomains": ["${PUBLIC_HOST}"], "version": "${VERSION}"}',

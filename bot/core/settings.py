@@ -364,8 +364,10 @@ class Settings(WorkerProcess, TeamsSettings, ApproverSettings):
         " every worker",
     )
     metrics_listen: setting_values.ListenAddress = Field(default=None, validation_alias="METRICS_LISTEN", description=(
-        "`host:port` (`10.0.0.5:9464`, `[::1]:9464`) where `GET /metrics` is served apart, to whoever reaches it;"
-        " `PORT` then refuses `/metrics` unless METRICS_TOKEN is given (a reverse proxy never passes it)"))
+        "`host:port` (`10.0.0.5:9464`, `[::1]:9464`, `:9464` for every interface) where `GET /metrics`, `/healthz`"
+        " and the probes (`/livez`, `/readyz`) are served apart, to whoever reaches it: the operators' port, which no"
+        " Ingress routes to; `PORT` then refuses `/healthz`, and `/metrics` unless METRICS_TOKEN is given (a reverse"
+        " proxy never passes it)"))
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: PublicUrl = Field(
         default="", validation_alias="PUBLIC_URL",

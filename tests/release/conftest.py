@@ -1,6 +1,8 @@
-"""`dist/` as the release script builds it (`python scripts/release.py --check`), once per test run: from a copy of
-the work tree (a git repository of its own, so the wheel records its commit), never in the work tree itself, where
-`npm pack` and `python -m build` would rebuild what other tests are using."""
+"""`dist/` as the release script builds it (`python scripts/release.py --check --signing-key KEY`), once per test
+run: from a copy of the work tree (a git repository of its own, so the wheel and the provenance record its commit),
+never in the work tree itself, where `npm pack` and `python -m build` would rebuild what other tests are using. It is
+signed with a throwaway key made here (`ssh-keygen`), whose public half is in an `allowed_signers` of the form
+deploy/release/allowed_signers publishes: the project's own key is not the tests' to use."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from tests.support.source import ROOT
 
 NODE_MODULES = ("agents/typescript/node_modules", "tests/agents/typescript/project/node_modules")
+SIGNER = "releases@agent-approvals"  # the identity the verify command names (docs/contributors/releasing.md)
 
 
 def copy_of_the_work_tree(where: Path) -> Path:
@@ -47,7 +50,26 @@ def released(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[
             source.mkdir()
             copy_of_the_work_tree(source)
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            built = subprocess.run([sys.executable, "scripts/release.py", "--check", "--dist", str(dist)], cwd=source,
-                                   env=env, capture_output=True, text=True, timeout=900, check=False)
+            key = release_key(shared / "release-key")
+            built = subprocess.run([sys.executable, "scripts/release.py", "--check", "--dist", str(dist),
+                                    "--signing-key", str(key)], cwd=source, env=env, capture_output=True, text=True,
+                                   timeout=900, check=False)
             assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return source, dist
+
+
+def release_key(where: Path) -> Path:
+    """A throwaway ed25519 key in `where`, and `where`/allowed_signers naming its public half as SIGNER's."""
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", SIGNER, "-f", str(where / "key")],
+                   check=True, capture_output=True)
+    public = (where / "key.pub").read_text().split()
+    (where / "allowed_signers").write_text(f'{SIGNER} namespaces="file" {public[0]} {public[1]}\n')
+    return where / "key"
+
+
+@pytest.fixture(scope="session")
+def allowed_signers(released: tuple[Path, Path]) -> Path:
+    """The allowed_signers that names the key `released` was signed with."""
+    return released[1].parent / "release-key" / "allowed_signers"

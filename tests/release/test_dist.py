@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,9 @@ import pytest
 from packaging.requirements import Requirement
 
 import bot
+from bot.core.version import described, npm_form
 from tests.conftest import free_port
+from tests.release.conftest import SIGNER
 from tests.support.dev import dev_environment, http, start_dev, wait_until
 from tests.support.release import answers
 from tests.support.source import ROOT
@@ -32,24 +35,87 @@ from tests.support.source import ROOT
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the release built, venvs installing from the index
 
 VERSION = bot.__version__
+NPM = npm_form(VERSION)  # the npm package's (X.Y.Z-dev.N between releases)
 WHEELS = {"slack-agent-approvals": f"slack_agent_approvals-{VERSION}-py3-none-any.whl",
           "agent-approvals": f"agent_approvals-{VERSION}-py3-none-any.whl"}
+SIGNATURES = {"SHA256SUMS.sig", "provenance.intoto.json.sig"}
 ARTEFACTS = {*WHEELS.values(), f"slack_agent_approvals-{VERSION}.tar.gz", f"agent_approvals-{VERSION}.tar.gz",
-             f"agent-approvals-{VERSION}.tgz", f"slack-agent-approvals-{VERSION}.cdx.json",
-             f"agent-approvals-{VERSION}.cdx.json", f"agent-approvals-{VERSION}.npm.cdx.json"}
+             f"agent-approvals-{NPM}.tgz", f"slack-agent-approvals-{VERSION}.cdx.json",
+             f"agent-approvals-{VERSION}.cdx.json", f"agent-approvals-{NPM}.npm.cdx.json"}
 
 
 def test_every_artefact_is_in_sha256sums_and_every_checksum_matches(released: tuple[Path, Path]) -> None:
     _, dist = released
     listed = {name: digest for digest, name in (line.split("  ", 1)
                                                  for line in (dist / "SHA256SUMS").read_text().splitlines())}
-    assert set(listed) == {path.name for path in dist.iterdir()} - {"SHA256SUMS"}
-    assert ARTEFACTS <= set(listed), sorted(listed)
+    assert set(listed) == {path.name for path in dist.iterdir()} - {"SHA256SUMS", *SIGNATURES}
+    assert {*ARTEFACTS, "provenance.intoto.json"} <= set(listed), sorted(listed)
     for name, digest in listed.items():
         assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest, name
     checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=dist, capture_output=True,
                              text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def documented_verification() -> str:
+    """The commands docs/contributors/releasing.md tells a user to check a release with (the README's too)."""
+    page = (ROOT / "docs/contributors/releasing.md").read_text()
+    (verify,) = re.findall(r"^\s*(ssh-keygen -Y verify .*SHA256SUMS\.sig < SHA256SUMS)$", page, flags=re.MULTILINE)
+    assert verify in (ROOT / "README.md").read_text(), "the README's install section says the same command"
+    assert "sha256sum -c SHA256SUMS" in page
+    return f"{verify} && sha256sum --check --strict SHA256SUMS"
+
+
+def checking_folder(dist: Path, allowed_signers: Path, where: Path) -> Path:
+    """What a user downloads (dist/'s files) and the allowed_signers, in one folder."""
+    for path in dist.iterdir():
+        (where / path.name).symlink_to(path)
+    shutil.copy(allowed_signers, where / "allowed_signers")
+    return where
+
+
+def test_sha256sums_is_signed_verifies_by_the_documented_commands_and_a_tampered_one_is_refused(
+    released: tuple[Path, Path], allowed_signers: Path, tmp_path: Path
+) -> None:
+    _, dist = released
+    where = checking_folder(dist, allowed_signers, tmp_path)
+    command = documented_verification()
+    checked = subprocess.run(command, shell=True, cwd=where, capture_output=True, text=True, check=False)
+    said = checked.stdout + checked.stderr
+    assert checked.returncode == 0 and f'Good "file" signature for {SIGNER}' in said, said
+    (where / "SHA256SUMS").unlink()  # a checksum changed (as for an artefact swapped with its checksum)
+    sums = (dist / "SHA256SUMS").read_text()
+    (where / "SHA256SUMS").write_text(("0" if sums[0] != "0" else "1") + sums[1:])
+    refused = subprocess.run(command, shell=True, cwd=where, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "Good" not in refused.stdout + refused.stderr, refused
+    (where / "allowed_signers").write_text((ROOT / "deploy/release/allowed_signers").read_text())
+    (where / "SHA256SUMS").write_text(sums)  # intact, but a key the published file does not name
+    assert subprocess.run(command, shell=True, cwd=where, capture_output=True, check=False).returncode != 0
+
+
+def test_the_provenance_names_each_artefacts_digest_and_the_commit_and_is_signed(
+    released: tuple[Path, Path], allowed_signers: Path
+) -> None:
+    source, dist = released
+    statement = json.loads((dist / "provenance.intoto.json").read_text())
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    subjects = {subject["name"]: subject["digest"]["sha256"] for subject in statement["subject"]}
+    assert set(subjects) == {path.name for path in dist.iterdir()} - {"SHA256SUMS", "provenance.intoto.json",
+                                                                        *SIGNATURES}
+    assert ARTEFACTS <= set(subjects)
+    for name, digest in subjects.items():
+        assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest, name
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True)
+    build = statement["predicate"]["buildDefinition"]
+    assert [d["digest"]["gitCommit"] for d in build["resolvedDependencies"]] == [head.stdout.strip()]
+    assert build["externalParameters"]["version"] == VERSION
+    assert statement["predicate"]["runDetails"]["builder"]["id"].startswith("https://")
+    with (dist / "provenance.intoto.json").open("rb") as signed:
+        verified = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed_signers), "-I", SIGNER, "-n",
+                                   "file", "-s", str(dist / "provenance.intoto.json.sig")], stdin=signed,
+                                  capture_output=True, text=True, check=False)
+    assert verified.returncode == 0, verified.stderr
 
 
 def test_the_bots_wheel_carries_its_data_files_and_the_commit_it_was_built_from(released: tuple[Path, Path]) -> None:
@@ -76,11 +142,12 @@ def test_the_bots_wheel_carries_its_data_files_and_the_commit_it_was_built_from(
 def test_each_sbom_is_cyclonedx_of_its_package_and_what_it_installs(released: tuple[Path, Path], sbom: str,
                                                                      package: str) -> None:
     _, dist = released
-    document = json.loads((dist / f"{sbom.replace('.npm', '')}-{VERSION}{'.npm' if '.npm' in sbom else ''}"
+    version = NPM if ".npm" in sbom else VERSION
+    document = json.loads((dist / f"{sbom.replace('.npm', '')}-{version}{'.npm' if '.npm' in sbom else ''}"
                                    ".cdx.json").read_text())
     assert document["bomFormat"] == "CycloneDX", document.keys()
     component = document["metadata"]["component"]
-    assert (component["name"], component["version"]) == (package, VERSION), component
+    assert (component["name"], component["version"]) == (package, version), component
     names = {found["name"].lower().replace("_", "-") for found in document.get("components", [])}
     wanted = {"slack-agent-approvals": {"slack-bolt", "redis", "agent-approvals"}, "agent-approvals": {"httpx"},
               "agent-approvals.npm": {"jose"}}[sbom]
@@ -124,8 +191,9 @@ def test_both_packages_install_by_name_and_dev_serves_the_local_slack(index: str
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
     report = tmp_path / "report.json"
-    installed = pip(python, index, "install", "-q", "--no-compile", "--report", str(report), "slack-agent-approvals",
-                    "agent-approvals[openai-agents]")
+    # by name and version: a development version (main's) is a pre-release, which pip takes only when named
+    installed = pip(python, index, "install", "-q", "--no-compile", "--report", str(report),
+                    f"slack-agent-approvals=={VERSION}", f"agent-approvals[openai-agents]=={VERSION}")
     assert installed.returncode == 0, installed.stderr[-3000:]
     came_from = {item["metadata"]["name"]: item["download_info"]["url"] for item in json.loads(report.read_text())
                  ["install"]}
@@ -134,7 +202,7 @@ def test_both_packages_install_by_name_and_dev_serves_the_local_slack(index: str
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     said = subprocess.run([str(python), "-m", "bot", "--version"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
-    assert said.stdout.strip() == f"slack-agent-approvals {VERSION}", said.stdout + said.stderr
+    assert said.stdout.strip() == f"slack-agent-approvals {described(VERSION)}", said.stdout + said.stderr
     imported = subprocess.run([str(python), "-c", "import agent_approvals.integrations.openai_agents, bot;"
                                " print(bot.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=120, check=False)
@@ -162,7 +230,7 @@ def test_every_extra_resolves_by_name(index: str, tmp_path: Path) -> None:
         for extra, requirements in extras.items():
             if package == "slack-agent-approvals" and extra == "test":
                 continue  # the suite's own, not a user's
-            asked = f"{package}[{extra}]"
+            asked = f"{package}[{extra}]=={VERSION}"  # (a development version: a pre-release, taken when named)
             done = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--no-header", "--python-version", "3.11",
                                    "--index-url", index, "--extra-index-url", "https://pypi.org/simple/"],
                                   input=asked, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import bot
+from bot.core.version import is_development, npm_form
 from bot.devslack.server import SlackStandIn
 from tests.conftest import Worker, free_port
 from tests.support.dev import http, wait_until
@@ -34,6 +35,8 @@ from tests.support.typescript import PROJECT, node, node22
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a registry, and npm installs through it
 
+VERSION = npm_form(bot.__version__)  # npm's form of it (X.Y.Z-dev.N between releases)
+TAG = "dev" if is_development(bot.__version__) else "latest"  # npm wants a tag of its own for a development version
 VERDACCIO = ROOT / ".ci" / "cache" / "verdaccio" / "node_modules" / ".bin" / "verdaccio"
 SUITE = json.loads((PROJECT / "package.json").read_text())["devDependencies"]  # the framework versions tested
 FRAMEWORKS = {  # subpath: what a project installs beside the package for it (the suite's versions)
@@ -105,7 +108,7 @@ def registry(released: tuple[Path, Path], tmp_path_factory: pytest.TempPathFacto
         assert status == 201, answer
         npmrc = where / ".npmrc"
         npmrc.write_text(f"registry={url}\n//127.0.0.1:{port}/:_authToken={answer['token']}\n")
-        npm("publish", str(dist / f"agent-approvals-{bot.__version__}.tgz"), cwd=where, userconfig=npmrc)
+        npm("publish", str(dist / f"agent-approvals-{VERSION}.tgz"), "--tag", TAG, cwd=where, userconfig=npmrc)
         yield npmrc
     finally:
         server.terminate()
@@ -117,7 +120,8 @@ def project(where: Path, npmrc: Path, *packages: str) -> Path:
     """A fresh project installing `agent-approvals` by name and `packages` (at the suite's versions)."""
     where.mkdir()
     (where / "package.json").write_text(json.dumps({"name": "fresh", "private": True, "type": "module"}))
-    npm("install", "agent-approvals", *[f"{name}@{SUITE[name]}" for name in packages], cwd=where, userconfig=npmrc)
+    npm("install", f"agent-approvals@{TAG}", *[f"{name}@{SUITE[name]}" for name in packages], cwd=where,
+        userconfig=npmrc)
     return where
 
 
@@ -160,7 +164,7 @@ def test_each_adapter_installs_by_name_beside_its_framework(projects: dict[str, 
     def one(subpath: str) -> tuple[str, list[str]]:
         where = projects[subpath]
         packed = json.loads((where / "node_modules" / "agent-approvals" / "package.json").read_text())
-        assert packed["version"] == bot.__version__
+        assert packed["version"] == VERSION
         return subpath, checked(where, subpath)
 
     with ThreadPoolExecutor(max_workers=len(FRAMEWORKS)) as pool:

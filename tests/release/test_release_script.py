@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -48,7 +51,7 @@ def copy(tmp_path: Path) -> Path:
 
 
 def versions(root: Path) -> dict[str, str]:
-    """Every version tests/test_version.py compares, read from `root`."""
+    """Every version tests/test_version.py compares, read from `root` (npm's in its form)."""
     found = {name: re.search(pattern, (root / name).read_text(), re.M).group(2)  # type: ignore[union-attr]
              for name, pattern in release.VERSIONED.items()}
     found["pyproject.toml"] = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
@@ -61,11 +64,49 @@ def versions(root: Path) -> dict[str, str]:
     return found
 
 
-def test_the_bump_writes_the_version_everywhere(copy: Path) -> None:
-    assert set(versions(copy).values()) == {release.current_version()}
+NPM_WRITTEN = {"agents/typescript/src/wire.ts", "package.json", "package-lock.json", "the suite's link"}
+RELEASES_ONLY = {"deploy/kubernetes/kustomization.yaml"}
+
+
+def written(root: Path) -> tuple[set[str], set[str], set[str]]:
+    """The versions `root` says: the Python packages', npm's, the manifests' image tag."""
+    found = versions(root)
+    return ({v for k, v in found.items() if k not in NPM_WRITTEN | RELEASES_ONLY},
+            {v for k, v in found.items() if k in NPM_WRITTEN}, {v for k, v in found.items() if k in RELEASES_ONLY})
+
+
+def test_the_bump_writes_the_version_everywhere_in_each_form(copy: Path) -> None:
+    """A release's everywhere; a development version's in npm's form where npm reads it, and not in the manifests'
+    image tag, which keeps naming the last release (what one deploys)."""
+    now = release.current_version()
+    assert written(copy)[:2] == ({now}, {release.VERSIONS.npm_form(now)})
     release.bump("7.8.9", root=copy)
-    assert set(versions(copy).values()) == {"7.8.9"}, versions(copy)
-    assert set(versions(ROOT).values()) == {release.current_version()}  # the repository's own untouched
+    assert written(copy) == ({"7.8.9"}, {"7.8.9"}, {"7.8.9"}), versions(copy)
+    release.bump("7.9.0.dev0", root=copy)
+    assert written(copy) == ({"7.9.0.dev0"}, {"7.9.0-dev.0"}, {"7.8.9"}), versions(copy)
+    assert written(ROOT)[0] == {now}  # the repository's own untouched
+
+
+@pytest.mark.slow  # the script and git, run
+def test_a_release_is_one_commit_then_the_next_development_version_another(copy: Path) -> None:
+    """`release.py X.Y.Z` (in a repository of the versioned files): "Release X.Y.Z", tagged, says X.Y.Z everywhere;
+    the commit after it says X.(Y+1).0.dev0 (npm: X.(Y+1).0-dev.0), the manifests still the release."""
+    (copy / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "release.py", copy / "scripts" / "release.py")
+    git = ("git", "-c", "user.name=release test", "-c", "user.email=release@example.com")
+    for command in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "before")):
+        subprocess.run([*git, *command], cwd=copy, check=True, capture_output=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run([sys.executable, "scripts/release.py", "7.8.9", "--no-build", "--date", "2026-11-28"],
+                          cwd=copy, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = subprocess.run(["git", "log", "--format=%s", "-3"], cwd=copy, capture_output=True, text=True, check=True)
+    assert log.stdout.splitlines() == ["Begin 7.9.0.dev0 (after the release 7.8.9)", "Release 7.8.9", "before"]
+    assert written(copy) == ({"7.9.0.dev0"}, {"7.9.0-dev.0"}, {"7.8.9"}), versions(copy)
+    subprocess.run(["git", "checkout", "-q", "v7.8.9"], cwd=copy, check=True)
+    assert written(copy) == ({"7.8.9"}, {"7.8.9"}, {"7.8.9"}), versions(copy)
+    assert "## [7.8.9] - 2026-11-28" in (copy / "CHANGELOG.md").read_text()
 
 
 def test_unreleased_becomes_the_releases_section_under_a_new_empty_one(copy: Path) -> None:
@@ -89,7 +130,8 @@ def test_a_release_without_upgrade_notes_is_refused(copy: Path) -> None:
     assert "## [7.8.9]" not in path.read_text()
 
 
-@pytest.mark.parametrize("given", ["0.0.1", release.current_version(), "v9.0.0", "9.0", "09.0.0", "9.0.0-rc1"])
+@pytest.mark.parametrize("given", ["0.0.1", release.current_version(), "v9.0.0", "9.0", "09.0.0", "9.0.0-rc1",
+                                   "9.0.0.dev0", "0.8.0"])
 def test_a_version_not_after_the_current_one_or_not_semver_is_refused(given: str) -> None:
     with pytest.raises(release.ReleaseError):
         release.cut(given, date="2026-11-27", git=False)

@@ -110,19 +110,29 @@ async def test_metrics_through_a_reverse_proxy_is_refused_whatever_forwarding_he
 async def test_metrics_listen_serves_metrics_apart_and_port_refuses_them_whatever_the_proxy_sets(
     cluster: Cluster, proxy: ReverseProxy
 ) -> None:
-    """With METRICS_LISTEN, /metrics is served on that address alone: PORT refuses it even to a proxy on this host
-    that sets no header at all (nginx's `proxy_pass` alone); with METRICS_TOKEN too, PORT answers the token."""
+    """With METRICS_LISTEN, /metrics and /healthz are served on that address (the operators' port, with the probes
+    a kubelet asks there: deploy/kubernetes/) and nothing else; PORT refuses both even to a proxy on this host that
+    sets no header at all (nginx's `proxy_pass` alone), and still answers its probes; with METRICS_TOKEN too, PORT
+    answers /metrics to the token."""
     apart = free_port()
     worker = await cluster.start(METRICS_LISTEN=f"127.0.0.1:{apart}")
     proxy.upstream = worker.url
     status, body = await get(f"http://127.0.0.1:{apart}/metrics")
     assert status == 200 and "# HELP hitl_" in body, body[:300]
-    assert (await get(f"http://127.0.0.1:{apart}/healthz"))[0] == 404  # nothing else is served there
+    status, body = await get(f"http://127.0.0.1:{apart}/healthz")
+    assert status == 200 and '"redis"' in body, body
+    for probe in ("/livez", "/readyz"):
+        assert (await get(f"http://127.0.0.1:{apart}{probe}"))[0] == 200, probe
+    for elsewhere in ("/api/v1/approvals", "/slack/events", "/"):  # nothing else is served there
+        assert (await get(f"http://127.0.0.1:{apart}{elsewhere}"))[0] == 404, elsewhere
     for where in (worker.url, proxy.url):
-        status, body = await get(where + "/metrics")
-        assert status == 403 and "METRICS_LISTEN" in body and "# HELP" not in body, (where, body)
-    assert (await get(proxy.url + "/healthz"))[0] == 200  # the proxy itself works
-    assert f"serving /metrics apart on 127.0.0.1:{apart} (METRICS_LISTEN)" in worker.log.read_text()
+        for path in ("/metrics", "/healthz"):
+            status, body = await get(where + path)
+            assert status == 403 and "METRICS_LISTEN" in body and "# HELP" not in body and "redis" not in body, (
+                where, path, body)
+    assert (await get(proxy.url + "/livez"))[0] == 200  # the proxy itself works, and PORT's probes
+    assert (f"serving /metrics, /healthz, /livez, /readyz apart on 127.0.0.1:{apart} (METRICS_LISTEN)"
+            in worker.log.read_text())
     tokened = await cluster.start(METRICS_LISTEN=f"127.0.0.1:{free_port()}", METRICS_TOKEN=TOKEN)
     proxy.upstream = tokened.url
     assert (await get(proxy.url + "/metrics"))[0] == 401

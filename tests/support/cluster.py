@@ -85,10 +85,12 @@ class Cluster:
         worker = WorkerProcess(port=port, process=process, log=log, host=extra.get("HOST") or "127.0.0.1")
         self.workers.append(worker)
         deadline = time.monotonic() + 30
+        # /healthz: on the operators' port with METRICS_LISTEN (PORT refuses it then)
+        health = f"http://{extra['METRICS_LISTEN']}/healthz" if extra.get("METRICS_LISTEN") else worker.url + "/healthz"
         async with aiohttp.ClientSession() as http:
             while True:
                 try:
-                    async with http.get(worker.url + "/healthz") as response:
+                    async with http.get(health) as response:
                         if response.status == 200:
                             return worker
                 except aiohttp.ClientError:

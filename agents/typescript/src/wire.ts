@@ -22,7 +22,7 @@ export const RETRY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 export const FIRST_TRIES = 3;
 export const API_PATH = "/api/v1";
 /** The package's version (package.json's: tests/test_version.py checks they agree), said in each request. */
-export const VERSION = "0.8.0";
+export const VERSION = "0.9.0-dev.0";
 const USER_AGENT = `agent-approvals-js/${VERSION}`;
 /** Which client asks, `name/version` (as the Python client's `python/…`): the bot's operators see it. */
 export const CLIENT_HEADER = "X-Agent-Approvals-Client";

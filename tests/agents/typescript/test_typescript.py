@@ -39,6 +39,7 @@ from agent_approvals.receipts import ReceiptError, verify
 
 import bot
 from bot.core.allow_rules import Rule, exact_match
+from bot.core.version import npm_form
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import BOB, SALES, Worker
@@ -217,7 +218,7 @@ def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_pa
     consumer.mkdir()
     (consumer / "package.json").write_text(json.dumps({"name": "consumer", "private": True, "type": "module"}))
     run(npm, "install", "--no-audit", "--no-fund", "--prefer-offline",
-        str(tmp_path / f"agent-approvals-{bot.__version__}.tgz"), cwd=consumer)
+        str(tmp_path / f"agent-approvals-{npm_form(bot.__version__)}.tgz"), cwd=consumer)
     assert sorted(p.name for p in (consumer / "node_modules").iterdir()) == [".package-lock.json", "agent-approvals",
                                                                                 "jose"]
     (consumer / "main.mjs").write_text(CONSUMER)

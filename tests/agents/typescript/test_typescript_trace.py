@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import bot
+from bot.core.version import npm_form
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import BOB, SALES
@@ -109,5 +110,5 @@ async def test_the_typescript_client_says_its_version_and_carries_its_callers_tr
     for approval_id, (trace_id, parent) in zip(asked, (OPTION, SPAN), strict=True):
         span = by_approval[approval_id]
         assert (span["trace_id"], span["parent"]) == (trace_id, parent), span
-        assert span["attributes"]["agent_approvals.client"] == f"typescript/{bot.__version__}", span
-        assert span["attributes"]["user_agent.original"] == f"agent-approvals-js/{bot.__version__}", span
+        assert span["attributes"]["agent_approvals.client"] == f"typescript/{npm_form(bot.__version__)}", span
+        assert span["attributes"]["user_agent.original"] == f"agent-approvals-js/{npm_form(bot.__version__)}", span

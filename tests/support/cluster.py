@@ -85,14 +85,19 @@ class Cluster:
         worker = WorkerProcess(port=port, process=process, log=log, host=extra.get("HOST") or "127.0.0.1")
         self.workers.append(worker)
         deadline = time.monotonic() + 30
-        # /healthz: on the operators' port with METRICS_LISTEN (PORT refuses it then)
-        health = f"http://{extra['METRICS_LISTEN']}/healthz" if extra.get("METRICS_LISTEN") else worker.url + "/healthz"
+        # /healthz: on the operators' port with METRICS_LISTEN (PORT refuses it then, and listens after it: its /livez)
+        waits = ([f"http://{extra['METRICS_LISTEN']}/healthz", worker.url + "/livez"] if extra.get("METRICS_LISTEN")
+                 else [worker.url + "/healthz"])
         async with aiohttp.ClientSession() as http:
             while True:
                 try:
-                    async with http.get(health) as response:
-                        if response.status == 200:
-                            return worker
+                    while waits:
+                        async with http.get(waits[0]) as response:
+                            if response.status != 200:
+                                break
+                        waits.pop(0)
+                    if not waits:
+                        return worker
                 except aiohttp.ClientError:
                     pass
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -78,6 +78,7 @@ async def test_a_canary_goes_the_whole_way_each_interval_and_no_surface_shows_it
     metrics = await scrape(worker)
     assert 'hitl_canary_failures_total{stage="create"} 0.0' in metrics
     assert 'hitl_canary_failures_total{stage="resume"} 0.0' in metrics
+    assert 'hitl_canary_failures_total{stage="decide"} 0.0' in metrics
     assert gauge(metrics, "hitl_pending_approvals") == 0 and "hitl_waiting_approvals{" not in metrics
 
     assert [c.method for c in slack.calls_since(calls_before) if c.method in SHOWN] == []

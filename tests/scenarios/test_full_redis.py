@@ -214,6 +214,7 @@ async def test_a_full_redis_stops_the_canary_at_create_and_it_goes_on_once_memor
     stopped, failed = await last_success(), await failed_at_create()
     await until(lambda: _more(failed_at_create, failed), within=20, what="the next canary failed at create too")
     assert await last_success() == stopped  # (one that went through as Redis filled was before the first failure)
+    assert worker.log.read_text().count("the synthetic canary failed at create") == 1  # once a minute at most
 
     client.config_set("maxmemory", "0")
     client.close()

@@ -83,8 +83,8 @@ class Canary:
         except (StoreUnavailable, CanaryFailed, TimeoutError) as exc:
             self._failed(stage[-1], "not heard back in time" if isinstance(exc, TimeoutError) else str(exc))
             return False
-        except Exception as exc:  # anything else is a failure too, said, and the next canary goes on
-            self._failed(stage[-1], repr(exc))
+        except Exception as exc:  # anything else is a failure too, said (by its kind: no text that may hold a secret)
+            self._failed(stage[-1], type(exc).__name__)
             return False
         self.metrics.canary_last_success.set(time.time())
         return True
@@ -113,6 +113,6 @@ class Canary:
         self.metrics.canary_failures.labels(stage).inc()
         left_out = self.logs.allow(stage, time.monotonic())
         if left_out is not None:
-            log.warning("the synthetic canary failed at %s: %s (%d more such failures not logged)", stage, why,
-                        left_out)
+            more = f" ({left_out} more at {stage} since the last said)" if left_out else ""
+            log.warning("the synthetic canary failed at %s: %s%s", stage, why, more)
 

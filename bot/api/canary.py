@@ -31,7 +31,7 @@ from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-CANARY_DEADLINE = 10.0  # seconds one canary may take, at most (less with a shorter interval)
+CANARY_DEADLINE = 10.0  # seconds one canary may take, at most: a longer one failed (at the stage it was at)
 CANARY_TEXT = "synthetic canary: shown to nobody"
 
 
@@ -63,12 +63,9 @@ class Canary:
     def probe(self) -> str:
         return f"probe:{self.worker_id}"
 
-    @property
-    def deadline(self) -> float:
-        return max(1.0, min(self.every, CANARY_DEADLINE))
-
     async def keep(self) -> None:
-        """A canary now, then one every `every` seconds (each bounded by `deadline`), until cancelled."""
+        """A canary now, then one `every` seconds after each ended (each bounded by CANARY_DEADLINE), until
+        cancelled."""
         self.metrics.canary_interval.set(self.every)
         while True:
             await self.once()
@@ -78,7 +75,7 @@ class Canary:
         """One canary, the whole way: True when it went through (the gauge set), else False (counted, logged)."""
         stage = ["create"]
         try:
-            async with asyncio.timeout(self.deadline):
+            async with asyncio.timeout(CANARY_DEADLINE):
                 await self._through(stage)
         except (StoreUnavailable, CanaryFailed, TimeoutError) as exc:
             self._failed(stage[-1], "not heard back in time" if isinstance(exc, TimeoutError) else str(exc))

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api.canary import Canary
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
@@ -30,7 +31,7 @@ from bot.audit.watch import AuditWatch
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings, SettingsError
 from bot.core.signing import SigningKeys
-from bot.core.tasks import Background
+from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
@@ -83,6 +84,7 @@ class Services:
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
+    _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
     async def start(self) -> None:
         if self.base is not None:  # a tenant's parts: a view, no loop or connection of its own
@@ -108,6 +110,10 @@ class Services:
         if self.watch is not None:
             await self.watch.start()
         await self._start_loops()
+        if self.settings.canary_interval:  # the write path proved end to end, every CANARY_INTERVAL (bot/api/canary.py)
+            self._canary = asyncio.create_task(Canary(
+                store=self.store, waiters=self.api.waiters, metrics=self.metrics, worker_id=self.worker_id,
+                every=self.settings.canary_interval).keep(), name="canary")
         self.approvals.policies.start(self.background)
         if self.teams is not None:  # the SDK's handler of /teams/messages registered: Teams is served from now
             await self.teams.start()
@@ -132,6 +138,7 @@ class Services:
             await asyncio.gather(self.cards.close(grace=3.0), self.homes.close())
             await self.waiter.stop()
             return
+        await stop_task(self._canary)
         await asyncio.gather(*(loop.stop() for loop in self.loops.values()))
         await self.runs.shutdown()
         await self.supervisor.stop()

@@ -13,6 +13,8 @@
     allowed.py      a call a program's allow-list let through: the decision chain walked to its "record as
                     allowed" end (counted in the policy windows)
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use
+    canary.py       the worker's synthetic canary (CANARY_INTERVAL): an approval opened, decided by its probe and
+                    heard back through the store's real steps, shown by no surface; its metrics
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py      the OpenAPI 3.1 document, made of the request and answer models

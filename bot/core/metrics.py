@@ -106,6 +106,14 @@ class Metrics:
                                        " each scrape", registry=r)
         self.redis_memory_max = Gauge("hitl_redis_memory_max_bytes", "Redis's maxmemory (INFO memory; 0: no limit),"
                                       " read at each scrape", registry=r)
+        self.canary_last_success = Gauge("hitl_canary_last_success_timestamp_seconds", "Unix time of this worker's"
+                                         " last synthetic canary that went the whole way (0: none yet)", registry=r)
+        self.canary_failures = Counter("hitl_canary_failures", "This worker's synthetic canaries that failed, by the"
+                                       " stage they failed at (create, decide, resume)", ["stage"], registry=r)
+        for stage in ("create", "decide", "resume"):  # each series from 0: its first failure is an increase
+            self.canary_failures.labels(stage)
+        self.canary_interval = Gauge("hitl_canary_interval_seconds", "Seconds between this worker's synthetic"
+                                     " canaries (CANARY_INTERVAL; 0: off)", registry=r)
         self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, mcp,"
                             " claude_code, workflow) and outcome (allowed, denied, asked, refused)", ["way", "outcome"],
                             registry=r)

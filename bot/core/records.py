@@ -273,6 +273,9 @@ class ApprovalRecord(_Stored):
     # the change itself (agent_approvals.artifacts): JSON list of normalised artefacts, each with the `sha256` of the
     # artefact as asked (what a receipt binds); their texts as people see them (bot/redaction/hiding.py): "" for none
     artifacts: str = ""
+    # 1: a worker's synthetic canary (bot/api/canary.py): stored a short while, in no index and no audit entry, shown by
+    # no surface, decided only by its worker's probe (its one approver)
+    canary: int = 0
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
     attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
 

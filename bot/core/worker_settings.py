@@ -65,6 +65,11 @@ class WorkerProcess(BaseModel):
         " accepts its bot token and, in turn, 32 of the other workspaces' (`auth.test`, 1 s to 1 h): `/healthz`'s"
         " `surfaces` and `hitl_surface_up` say Slack down once it refuses SLACK_BOT_TOKEN; and, in turn, 20 of the API"
         " keys' sponsors (`users.info`: one deactivated is said to the admins)")
+    canary_interval: Annotated[int, whole(0, 86400)] = Field(default=0, validation_alias="CANARY_INTERVAL",
+        json_schema_extra={"shown_default": "0 (off)"}, description="seconds between this worker's synthetic canaries"
+        " (0 to 86400; unset or 0: none): an approval opened, decided by the worker's own probe and heard back through"
+        " the store's real steps, shown by no surface (docs/operators/monitoring.md#the-synthetic-canary); its last"
+        " success is `hitl_canary_last_success_timestamp_seconds`, watched by the alert CanaryFailing")
     max_runs_per_user: Annotated[int, whole(1, 1000)] = Field(
         default=3, validation_alias="MAX_RUNS_PER_USER",
         description="active runs one person may have at once; more are refused with a clear message",

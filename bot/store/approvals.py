@@ -25,6 +25,7 @@ from bot.store.opening import Opening, OpenStatus, opened_entry
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
 
+CANARY_SECONDS = 120  # a canary approval (bot/api/canary.py) is gone this long after it was opened, decided or not
 SWEEP_LEASE_SECONDS = 5.0  # a sweeper that claimed due approvals and died: they are due again this much later
 DecideStatus = Literal[
     "ok",
@@ -147,12 +148,20 @@ class Approvals:
                 "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
                 "policy": list(opening.policy),
                 "settings": list(settings_held) if settings_held is not None else "",
+                "canary": str(CANARY_SECONDS) if approval.canary else "",
             },
         )
         status = str(result[0])
-        if status == "ok":  # its deadline, first reminder and card are due work; its tenant found in one lookup
+        if status == "ok" and not approval.canary:  # its deadline, reminder, card: due work; its tenant in one lookup
             await self._due.note(held=approval.id)
         return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
+
+    async def open_canary(self, approval: ApprovalRecord) -> OpenStatus:
+        """A worker's synthetic canary (bot/api/canary.py) opened by the one open step, marked `canary`: kept
+        CANARY_SECONDS in no index and no audit entry. It allows no call (no program reads it, no receipt names it,
+        only its probe decides it), so it is not asked of the decision chain."""
+        status, _ = await self.open(Opening(replace(approval, canary=1)))
+        return status
 
     async def policy_counts(self, bundle: str) -> dict[str, int]:
         """How often each policy of `bundle` decided or routed an approval (the open step counts them)."""
@@ -385,9 +394,10 @@ class Approvals:
         )
         if check_auth and status in REFUSED_CLICKS:
             self.refused(REFUSED_CLICKS[status])
-        if status not in ("missing", "allowed", "step_up") and not dry_run:  # a decision's webhook and redraw, a
-            await self._due.note()  # vote's redraw, a refusal window's summary: due work
         record = approval_from(pairs(flat)) if flat else None
+        if status not in ("missing", "allowed", "step_up") and not dry_run and not (
+                status == "ok" and record is not None and record.canary):
+            await self._due.note()  # a decision's webhook and redraw, a vote's redraw, a refusal's summary: due work
         taken = len(heard) > 1 and heard[1] == "1"
         if taken and record is not None and take is not None:
             record = replace(record, consumed=1, consumed_by=":".join(map(str, take[1])))

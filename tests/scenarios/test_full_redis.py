@@ -2,14 +2,16 @@
 `maxmemory` (noeviction) or unable to save its snapshot (`stop-writes-on-bgsave-error`), a real `python -m bot`
 worker answers an API ask 503 with `Retry-After` and a clear message, a signed click "try again in a moment",
 `/readyz` 503 naming Redis, and counts the refusals on `/metrics`; once memory is freed it is ready again by itself,
-the next ask goes through, and every approval in Redis is whole (no card without its record, no half record)."""
+the next ask goes through, and every approval in Redis is whole (no card without its record, no half record). A
+worker's synthetic canary (CANARY_INTERVAL) fails at its first step while Redis is full, counted, and goes the whole
+way again once memory is freed."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,14 +52,19 @@ async def own_store(own_redis: RedisServer) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def worker(slack: SlackStandIn, own_redis: RedisServer, tmp_path: Path) -> AsyncIterator[WorkerProcess]:
+async def group(slack: SlackStandIn, own_redis: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
     model = tmp_path / "model.json"
     model.write_text(json.dumps(DEMO))
-    group = Cluster(slack, own_redis.url, tmp_path, model)
+    workers = Cluster(slack, own_redis.url, tmp_path, model)
+    yield workers
+    workers.stop_all()
+
+
+@pytest.fixture
+async def worker(slack: SlackStandIn, group: Cluster) -> WorkerProcess:
     started = await group.start()
     slack.events_url = started.events
-    yield started
-    group.stop_all()
+    return started
 
 
 async def ask(worker: WorkerProcess, key: str) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -74,8 +81,12 @@ async def get(worker: WorkerProcess, path: str) -> tuple[int, str]:
 
 
 def refused_total(metrics: str, reason: str) -> float:
-    line = next(line for line in metrics.splitlines()
-                if line.startswith(f'hitl_redis_writes_refused_total{{reason="{reason}"}}'))
+    return series(metrics, f'hitl_redis_writes_refused_total{{reason="{reason}"}}')
+
+
+def series(metrics: str, name: str) -> float:
+    """The value of the series `name` (with its labels, as `/metrics` writes them) in a `/metrics` body."""
+    line = next(line for line in metrics.splitlines() if line.startswith(name + " "))
     return float(line.rsplit(" ", 1)[1])
 
 
@@ -183,3 +194,33 @@ async def test_a_redis_that_cannot_save_is_said_as_refusing_writes_then_passes(
     await until(ready, within=20, what="ready again by itself")
     status, _, asked = await ask(worker, made.key)
     assert status == 201, asked
+
+
+async def test_a_full_redis_stops_the_canary_at_create_and_it_goes_on_once_memory_is_freed(
+    own_redis: RedisServer, group: Cluster
+) -> None:
+    worker = await group.start(CANARY_INTERVAL="1")
+
+    async def last_success() -> float:
+        return series((await get(worker, "/metrics"))[1], "hitl_canary_last_success_timestamp_seconds")
+
+    async def failed_at_create() -> float:
+        return series((await get(worker, "/metrics"))[1], 'hitl_canary_failures_total{stage="create"}')
+
+    await until(last_success, within=20, what="a first canary")
+    client = sync_redis.Redis(port=own_redis.port)
+    fill(client)
+    await until(lambda: _more(failed_at_create, 0.0), within=20, what="a canary failed at create")
+    stopped, failed = await last_success(), await failed_at_create()
+    await until(lambda: _more(failed_at_create, failed), within=20, what="the next canary failed at create too")
+    assert await last_success() == stopped  # (one that went through as Redis filled was before the first failure)
+    assert worker.log.read_text().count("the synthetic canary failed at create") == 1  # once a minute at most
+
+    client.config_set("maxmemory", "0")
+    client.close()
+    await until(lambda: _more(last_success, stopped), within=20, what="a canary through again")
+    assert series((await get(worker, "/metrics"))[1], 'hitl_canary_failures_total{stage="resume"}') == 0
+
+
+async def _more(read: Callable[[], Awaitable[float]], than: float) -> bool:
+    return await read() > than

@@ -54,6 +54,7 @@ def started(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ("APPROVALS_CHANNEL", "#approvals", "error: APPROVALS_CHANNEL must be a channel id such as C0123456789 (not a"
      " #name)"),
     ("LOG_FORMAT", "xml", "error: LOG_FORMAT must be one of: text, json"),
+    ("CANARY_INTERVAL", "abc", "error: CANARY_INTERVAL must be a whole number from 0 to 86400"),
 ])
 def test_a_bad_variable_stops_the_start_naming_it(
     slack: SlackStandIn, redis_url: str, variable: str, value: str, said: str

@@ -23,7 +23,9 @@
 --    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
 --    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now,
 --    windows (one per K.windows: {since, expect, count, member ('': counts nothing), ttl}), policy (the ids of the
---    policies that decided or routed it: counted in K.policy_counts), settings (as above, or '').
+--    policies that decided or routed it: counted in K.policy_counts), settings (as above, or ''), canary (seconds, or
+--    '': not one): a worker's synthetic canary (bot/api/canary.py), kept that long and nowhere else: no deadline,
+--    reminder, Home index, list of the waiting, run or audit entry, so no surface shows it and no person sees it.
 -- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
 -- are taken out first (their hashes read here: named after K.approval, on Redis Cluster in other slots).
 if A.fence.owner ~= '' and fenced(K.run, A.fence) then return {'fenced'} end
@@ -67,6 +69,11 @@ if A.rule ~= '' then
   entry.rule_uses = tostring(redis.call('HINCRBY', K.rule_uses, A.rule, 1))
 end
 redis.call('HSET', K.approval, unpack(flat(A.fields)))
+if (A.canary or '') ~= '' then
+  redis.call('EXPIRE', K.approval, A.canary)
+  redis.call('SET', K.texts, A.texts, 'EX', A.canary)
+  return {'ok', A.id}
+end
 redis.call('HSET', K.approval, 'version', redis.call('INCR', K.changes))
 redis.call('SET', K.texts, A.texts)
 redis.call('SADD', K.run_approvals, A.id)

@@ -42,7 +42,7 @@ local function decide(k, a)
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
                          'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
-                         'asked_by', 'agent', 'require_details', 'attest')
+                         'asked_by', 'agent', 'require_details', 'attest', 'canary')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -153,6 +153,14 @@ local function decide(k, a)
     end
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  if cur[27] == '1' then
+    -- a worker's synthetic canary (bot/api/canary.py), decided by its probe, its one approver (a person was refused
+    -- above): decided and its owner woken as any other, and nothing else: no card, audit entry, oversight, index
+    -- or webhook; it keeps its short lifetime
+    redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now, 'feedback', feedback)
+    local heard = redis.call('PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
+    return {'ok', record(), heard}
+  end
   if a.outcome == 'approved' and k.frozen then
     -- a frozen scope (bot/store/freezes.py): nothing in it is approved while frozen (Reject still works)
     local scopes = {'all', 'channel:' .. (origin or '')}

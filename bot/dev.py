@@ -23,7 +23,8 @@ dev started the Redis: yours you have). The key is printed there and nowhere els
 everything it started and exits 0.
 
 What dev reads from the environment, all of it, is `bot.core.settings.DevSettings`: ``REDIS_URL``, ``PATH``,
-``XDG_STATE_HOME`` (else ``HOME``), ``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
+``XDG_STATE_HOME`` (else ``HOME``), ``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``:
+every one of ``bot.core.settings.Settings`` but those dev makes itself, ``DEV_OWN``).
 
 Dev keeps its data in a folder, as a deployment does, so that a program waiting on an approval survives a restart:
 ``--data DIR`` (default ``$XDG_STATE_HOME/slack-agent-approvals/dev``, else ``~/.local/state/...``) holds the Redis

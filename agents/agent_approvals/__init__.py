@@ -16,7 +16,9 @@
     canonical.py  RFC 8785 canonical JSON (`jcs`): what every digest (`args_sha256`, `artifact_sha256`) is of
     receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once)
     guards.py     the receipt wrapped round what runs: `requires_receipt` for tool functions,
-                  `guard_mcp_server` / `receipt_extension` for MCP servers
+                  `guard_mcp_server` / `receipt_extension` for MCP servers (their old names in receipts.py
+                  still import, deprecated)
+    receipt_terms.py  what both share: `ReceiptError` and `META_KEY` (below both: no import cycle)
     jws.py        the one strict reader of what the product signs (EdDSA compact JWS: receipts, and the bot's
                   audit checkpoints: the bot reads through it too)
     state.py      where an integration keeps a paused run between asking and deciding (`StateStore`,

@@ -22,12 +22,14 @@ import os
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from agent_approvals.receipts import META_KEY, ReceiptChecker, ReceiptError
+from agent_approvals.receipt_terms import META_KEY, ReceiptError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (receipts hands on this module's old names: it imports this one)
     from mcp.server.extension import Extension
     from mcp.server.lowlevel import Server
     from mcp_types import CallToolRequestParams
+
+    from agent_approvals.receipts import ReceiptChecker
 
 P = ParamSpec("P")
 R = TypeVar("R")

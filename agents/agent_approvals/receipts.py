@@ -15,7 +15,9 @@ anything but a regular file of at most 64 MiB, is not read and is a mismatch).
     ReceiptChecker(url)                       verifies with the bot's JWKS (fetched, cached), checks the files on disk
                                               and spends the receipt through the bot's use, once across every process
 
-The guards that wrap what runs (`requires_receipt`, `guard_mcp_server`, `receipt_extension`) are guards.py.
+The guards that wrap what runs (`requires_receipt`, `guard_mcp_server`, `receipt_extension`) are guards.py; their
+old names here (`from agent_approvals.receipts import guard_mcp_server`) still import them, with a
+`DeprecationWarning` naming `agent_approvals.guards`.
 
 Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
 signature does (fail closed). The receipt itself is never logged.
@@ -38,6 +40,7 @@ import random
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -52,10 +55,11 @@ from agent_approvals.artifacts import ArtifactError, artifact_sha256, disk_misma
 from agent_approvals.canonical import jcs as jcs  # (its home is canonical.py; named here too)
 from agent_approvals.files import READ_TIMEOUT, off_loop
 from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
+from agent_approvals.receipt_terms import META_KEY as META_KEY  # (their home is receipt_terms.py; named here too)
+from agent_approvals.receipt_terms import ReceiptError as ReceiptError
 from agent_approvals.wire import base_url
 
 TYPE = "approval-receipt+jwt"  # the JWS header's `typ`
-META_KEY = "agent-approvals/receipt"  # where the MCP gateway puts a receipt in a call's `_meta`
 JWKS_PATH = "/api/v1/jwks.json"
 MAX_RECEIPT = 16_384  # characters: a receipt is well under 2 KB; anything this long is not one
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -67,23 +71,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def args_sha256(arguments: Any) -> str:
     """Hex SHA-256 of the RFC 8785 (JCS) canonical JSON of `arguments`: the `args_sha256` claim."""
     return hashlib.sha256(jcs(arguments)).hexdigest()
-
-
-class ReceiptError(Exception):
-    """A call refused for its receipt; nothing was run. `reason` says why, as a code:
-
-    missing (no receipt), malformed (not a receipt: its parts, encoding, JSON, `alg`, `typ`, `crit` or claims),
-    unknown_key (its `kid` is in no key of the JWKS), bad_signature, expired, not_yet_valid (`iat`/`nbf` ahead of
-    the clock), wrong_tool, wrong_arguments (not exactly the approved arguments), wrong_artifacts (not exactly the
-    approved artefacts, in their order, or none given for a receipt that names some), disk_mismatch (a file change's
-    file on disk is no longer the approved `before`), wrong_audience, wrong_issuer, used (spent already, by another
-    call), refused (the bot did not accept it), unavailable (the bot could not be reached to fetch its keys or to
-    spend the receipt).
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason, self.message = reason, message
 
 
 # verify: offline, pure ---------------------------------------------------------------------------------
@@ -446,3 +433,21 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("code") or "")[:200], str(error.get("message") or "")[:200]
     return str(error or "")[:200], str(body.get("message") or "")[:200]
+
+
+# the guards' old names ------------------------------------------------------------------------------------
+
+_MOVED = frozenset({"requires_receipt", "guard_mcp_server", "receipt_extension", "ReceiptRequired"})
+
+
+def __getattr__(name: str) -> Any:
+    """The guards' old names (PEP 562): `from agent_approvals.receipts import guard_mcp_server` still works, with a
+    `DeprecationWarning` naming their home, `agent_approvals.guards` (imported here, when asked: guards imports
+    nothing of this module when it runs, so there is no cycle)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"agent_approvals.receipts.{name} is deprecated: import it from agent_approvals.guards "
+                  f"(`from agent_approvals.guards import {name}`)", DeprecationWarning, stacklevel=2)
+    import agent_approvals.guards as guards
+
+    return getattr(guards, name)

@@ -43,10 +43,20 @@ def misspelt(environ: Mapping[str, str] | None = None, *, cutoff: float = 0.85) 
 
 
 # dev mode ------------------------------------------------------------------------------------------------
-# The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
-DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
-                      "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
-                      "POLICY_MODE", "ADMIN_USERS", "SLACKBOT_MCP")
+# What `python -m bot dev` makes for its worker itself and never takes from the environment: the local Slack's and
+# Teams' identities and URLs (the stand-ins: a real token or app would reach the real ones), where the worker listens
+# and is reached, its sign-in client (the local Slack's), and dev's own knobs (REDIS_URL: a Redis dev uses or starts;
+# LOG_LEVEL: what dev prints).
+DEV_OWN = frozenset({
+    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "SLACK_APP_TOKEN", "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET", "SLACK_REDIRECT_URI", "SLACK_WORKSPACES_FILE", "SLACK_TOKENS_KEY", "APPROVALS_CHANNEL",
+    "TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_CERTIFICATE", "TEAMS_CONNECTOR_URL", "TEAMS_FILE", "TEAMS_TENANT_ID",
+    "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_ISSUER", "PUBLIC_URL", "STEP_UP_URL", "HOST", "PORT",
+    "REDIS_URL", "LOG_LEVEL",
+})
+# The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it): every
+# one of the settings module's but `DEV_OWN`, so a new setting reaches dev's worker with no list to keep.
+DEV_PASSED_THROUGH = tuple(variable for variable in Settings.variables().values() if variable not in DEV_OWN)
 
 
 @dataclass(frozen=True, slots=True)

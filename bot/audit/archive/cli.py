@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from bot.audit.archive import layout
 from bot.audit.archive.merkle import HASH, root_of, split
 from bot.audit.archive.proofs import check_proof, dumps, prove
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
@@ -116,7 +117,7 @@ async def verify_both(
     joined = join_redis(checked, entries, archived=await store.audit.archived_through(), signed_archived=signed)
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
-    if (lost := _lost(checked, entries, await _restores(store, trust))) is not None:
+    if (lost := _lost(checked, entries, await _restores(store, trust), await store.audit.floor())) is not None:
         return f"audit archive and Redis NOT intact: {lost}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
@@ -127,9 +128,12 @@ async def verify_both(
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
 
 
-def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]], restores: list[Restore]) -> str | None:
+def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]], restores: list[Restore],
+          floor: Mapping[str, str]) -> str | None:
     """The archived seqs Redis lacks after its oldest, said, unless a signed checkpoint names them lost in a restore
-    (and signs the archive's tree that holds them: checked here); None when it lacks none, or only those."""
+    (and signs the archive's tree that holds them: checked here); None when it lacks none, or only those. A seq
+    missing with later ones still in Redis, that no restore the archive's writer found (the audit floor's gap) names,
+    was deleted by hand: a restore loses the newest entries, never one from the middle."""
     held = {seq for _, f in entries if (seq := seq_of(f)) is not None}
     if not held:
         return None
@@ -141,9 +145,30 @@ def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]], restores:
         missing = [seq for seq in missing if not low <= seq <= high]
     if not missing:
         return None
+    if deleted := [seq for seq in missing if seq < max(held) and not _in_gap(seq, floor)]:
+        return _deleted(checked, deleted, held)
     return (f"restored: Redis lacks seq {missing[0]:,} to {missing[-1]:,} ({len(missing):,} entries) that the archive"
             " holds, and no signed checkpoint names them lost in a restore: Redis was restored from an older backup"
             " and the workers have not signed past it yet, or they were deleted by hand")
+
+
+def _in_gap(seq: int, floor: Mapping[str, str]) -> bool:
+    """Whether `seq` is in the gap the archive's writer found Redis restored over (the audit floor's), not signed
+    yet."""
+    low, high = floor.get("gap_from", ""), floor.get("gap_to", "")
+    return low.isascii() and low.isdigit() and high.isascii() and high.isdigit() and int(low) <= seq <= int(high)
+
+
+def _deleted(checked: Checked, deleted: list[int], held: set[int]) -> str:
+    """Archived entries removed from the middle of Redis's log, said: the first by seq and id, and how many."""
+    first = deleted[0]
+    parsed = layout.parse_line(checked.kept[first]) if first in checked.kept else None
+    entry = f" (entry {parsed[0][:40]})" if parsed is not None else ""
+    after = min(seq for seq in held if seq > first)
+    more = f"; {len(deleted) - 1:,} more archived entries are missing likewise" if len(deleted) > 1 else ""
+    return (f"deleted: Redis lacks seq {first:,}{entry}, which the archive holds, while it holds the entries after it"
+            f" (seq {after:,} on): removed from the middle of the log by hand, not lost in a restore (a restore loses"
+            f" the newest entries, and the archive's writer names them){more}")
 
 
 Restore = tuple[int, int, int, str]  # a restored gap signed in Redis: (from, to, the archive's tree size, its root)

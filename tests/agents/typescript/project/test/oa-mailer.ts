@@ -44,7 +44,9 @@ function hangingMailer(
       else sent.push({ ...args });
       if (hangs) {
         process.stdout.write("running\n");
-        await new Promise(() => undefined);
+        // a timer keeps the process alive until it is killed: a bare pending promise leaves node nothing to wait
+        // on, and it exits by itself (code 13, an unsettled top-level await) before the test can kill it
+        await new Promise(() => setInterval(() => undefined, 60_000));
       }
       return `sent to ${args.to}`;
     },

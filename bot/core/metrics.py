@@ -54,6 +54,13 @@ class Oversight:
     times: tuple[Timed, ...] = ()
 
 
+def from_zero(counter: Counter, *values: str) -> None:
+    """Each of `counter`'s series (one label, these `values`) exported from 0, so that its first count is an increase
+    an alert's `increase()` sees."""
+    for value in values:
+        counter.labels(value)
+
+
 class Metrics:
     """The worker's counters, in a registry of its own (no process-global state)."""
 
@@ -100,8 +107,7 @@ class Metrics:
         self.redis_writes_refused = Counter("hitl_redis_writes_refused", "Writes Redis refused this worker, by"
                                             " reason (oom: maxmemory reached; misconf: it cannot persist; readonly:"
                                             " a replica)", ["reason"], registry=r)
-        for reason in ("oom", "misconf", "readonly"):  # each series from 0: its first refusal is an increase
-            self.redis_writes_refused.labels(reason)
+        from_zero(self.redis_writes_refused, "oom", "misconf", "readonly")
         self.redis_memory_used = Gauge("hitl_redis_memory_used_bytes", "Redis's used_memory (INFO memory), read at"
                                        " each scrape", registry=r)
         self.redis_memory_max = Gauge("hitl_redis_memory_max_bytes", "Redis's maxmemory (INFO memory; 0: no limit),"
@@ -110,8 +116,7 @@ class Metrics:
                                          " last synthetic canary that went the whole way (0: none yet)", registry=r)
         self.canary_failures = Counter("hitl_canary_failures", "This worker's synthetic canaries that failed, by the"
                                        " stage they failed at (create, decide, resume)", ["stage"], registry=r)
-        for stage in ("create", "decide", "resume"):  # each series from 0: its first failure is an increase
-            self.canary_failures.labels(stage)
+        from_zero(self.canary_failures, "create", "decide", "resume")
         self.canary_interval = Gauge("hitl_canary_interval_seconds", "Seconds between this worker's synthetic"
                                      " canaries (CANARY_INTERVAL; 0: off)", registry=r)
         self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, mcp,"

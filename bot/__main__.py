@@ -62,6 +62,28 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     """`python -m bot [serve | dev | keys | signing | policy | audit | report] ...`: one argparse parser, a
     subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings`. Returns
     an exit code."""
+    parser, audit, report = _parser()
+    args = parser.parse_args(argv)
+    told = _operator_command(args, environ)
+    if told is not None:
+        return told
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "dev":
+        return _dev(args, environ)
+    if args.command == "devslack":
+        from bot.devslack.alone import run_alone
+
+        return run_alone(host=args.host, port=args.port, events_url=args.events_url,
+                         bot_token_file=args.bot_token_file, signing_secret_file=args.signing_secret_file)
+    if args.command == "audit":
+        return _audit(audit, args, environ)
+    if args.command == "report":
+        return _report(report, args, environ)
+    return _serve_from(environ)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The parser, with the `audit` and `report` subparsers (their own errors name them)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument("--version", action="version", version=f"slack-agent-approvals {described(__version__)}",
                         help="print the version (the release's, or a development build's: docs/operators/upgrades.md)"
@@ -73,6 +95,15 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         " /healthz, /livez, /readyz, /metrics), or Slack over Socket Mode when SLACK_APP_TOKEN is set. Settings come"
         " from the environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, REDIS_URL, APPROVALS_CHANNEL...).",
     )
+    _add_dev(sub)
+    audit = _add_audit(sub)
+    report = _add_report(sub)
+    _add_operators(sub)
+    return parser, audit, report
+
+
+def _add_dev(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`dev` and `devslack`."""
     dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key",
                          description="The whole product on this machine: a local Slack page, a Redis of its own,"
                          " a demo model. Nothing to install or sign up for.")
@@ -80,6 +111,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
     dev.add_argument("--workspaces", action="store_true", help="the local Slack also serves a second workspace and an"
                      " Enterprise Grid organisation of two, the app installed in each (issue 65)")
+    dev.add_argument("--data", metavar="DIR", help="where dev keeps its data (its Redis, the dev key, the signing"
+                     " key) across restarts (default: $XDG_STATE_HOME/slack-agent-approvals/dev)")
+    dev.add_argument("--fresh", action="store_true", help="start afresh: empty the data folder of dev's data first")
+    dev.add_argument("--teams", action="store_true", help="a local Microsoft Teams too (a Bot Connector and its page),"
+                     " its channel routed from #approvals, the same people")
     alone = sub.add_parser("devslack", help="the local Slack alone, for staging and load tests: point workers at it",
                            description="Serve the local Slack alone (no worker, no Redis) for staging and load tests:"
                            " it prints its URL, SLACK_API_URL, the SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET it uses,"
@@ -90,11 +126,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                        " http://HOST:PORT/slack/events")
     alone.add_argument("--bot-token-file", help="a file holding the bot token to use (default: one made per run)")
     alone.add_argument("--signing-secret-file", help="a file holding the signing secret (default: one made per run)")
-    dev.add_argument("--data", metavar="DIR", help="where dev keeps its data (its Redis, the dev key, the signing"
-                     " key) across restarts (default: $XDG_STATE_HOME/slack-agent-approvals/dev)")
-    dev.add_argument("--fresh", action="store_true", help="start afresh: empty the data folder of dev's data first")
-    dev.add_argument("--teams", action="store_true", help="a local Microsoft Teams too (a Bot Connector and its page),"
-                     " its channel routed from #approvals, the same people")
+
+
+def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -130,6 +164,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                        " command gives the same sample)")
     audit.add_argument("--as", dest="who", default=None, help="export: who runs it, for the audit log (default:"
                        " user@host)")
+    return audit
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
@@ -158,6 +196,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         "--rubber-stamp-rate", type=float, default=0.95, help="share of quick approvals that is noted (default 0.95)"
     )
     report.add_argument("--rubber-stamp-min", type=int, default=20, help="over at least this many acts (default 20)")
+    return report
+
+
+def _add_operators(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The operator's commands of bot/cli/: keys, freeze, unfreeze, signing, policy, teams."""
     keys = sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
                           description=keys_cli.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     keys_cli.add_arguments(keys)
@@ -175,7 +218,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     teams = sub.add_parser("teams", help="Microsoft Teams: manifest --app-id GUID --host HOST (the app package to"
                            " upload)", description=teams_cli.__doc__)
     teams_cli.add_arguments(teams)
-    args = parser.parse_args(argv)
+
+
+def _operator_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int | None:
+    """The exit code of an operator's command of bot/cli/, None for the others."""
     if args.command == "freeze" and args.scope == ["drill"]:
         from bot.cli.drill import drill_command
 
@@ -190,61 +236,65 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return policy_cli.policy_command(args, environ=environ)
     if args.command == "teams":
         return teams_cli.teams_command(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.command == "dev":
-        from pathlib import Path
+    return None
 
-        from bot.dev import run_dev
-        from bot.dev_data import default_data_dir
 
-        data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
-        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
-                           data_dir=data, fresh=args.fresh, teams=args.teams))
-    if args.command == "devslack":
-        from bot.devslack.alone import run_alone
+def _dev(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    from pathlib import Path
 
-        return run_alone(host=args.host, port=args.port, events_url=args.events_url,
-                         bot_token_file=args.bot_token_file, signing_secret_file=args.signing_secret_file)
-    if args.command == "audit":
-        if args.action != "export":
-            if args.channel or args.format:
-                audit.error(f"--channel and --format are for export, not {args.action}")
-            return _audit_check(audit, args, environ)
-        if args.jwks is not None or args.target is not None:
-            audit.error("--jwks and a SEQ or FILE are for verify, prove and check-proof")
-        if args.until is not None or args.out is not None or args.seed is not None:
-            audit.error("--until, --out and --seed are for evidence")
-        from bot.report.audit_export import export_audit
+    from bot.dev import run_dev
+    from bot.dev_data import default_data_dir
 
-        return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
-                            who=args.who, environ=environ, archive=args.archive)
-    if args.command == "report":
-        from pathlib import Path
+    data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
+    return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
+                       data_dir=data, fresh=args.fresh, teams=args.teams))
 
-        if args.kind == "oversight":
-            if args.team:
-                report.error("--team is for the approvals report, not oversight")
-            from bot.report.oversight_cli import build_oversight
 
-            return build_oversight(since=args.since, until=args.until, channels=args.channel,
-                                   out=Path(args.out or "oversight.html"),
-                                   csv_out=Path(args.csv) if args.csv else None, archive=args.archive,
-                                   environ=environ)
-        if args.until is not None or args.csv is not None:
-            report.error("--until and --csv are for `report oversight`")
-        from bot.report.cli import build_report
+def _audit(audit: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    if args.action != "export":
+        if args.channel or args.format:
+            audit.error(f"--channel and --format are for export, not {args.action}")
+        return _audit_check(audit, args, environ)
+    if args.jwks is not None or args.target is not None:
+        audit.error("--jwks and a SEQ or FILE are for verify, prove and check-proof")
+    if args.until is not None or args.out is not None or args.seed is not None:
+        audit.error("--until, --out and --seed are for evidence")
+    from bot.report.audit_export import export_audit
 
-        return build_report(
-            since=args.since or "30d",
-            channels=args.channel,
-            out=Path(args.out or "report.html"),
-            rubber_stamp_seconds=args.rubber_stamp_seconds,
-            rubber_stamp_rate=args.rubber_stamp_rate,
-            rubber_stamp_min=args.rubber_stamp_min,
-            environ=environ,
-            team=args.team,
-            archive=args.archive,
-        )
+    return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
+                        who=args.who, environ=environ, archive=args.archive)
+
+
+def _report(report: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    from pathlib import Path
+
+    if args.kind == "oversight":
+        if args.team:
+            report.error("--team is for the approvals report, not oversight")
+        from bot.report.oversight_cli import build_oversight
+
+        return build_oversight(since=args.since, until=args.until, channels=args.channel,
+                               out=Path(args.out or "oversight.html"),
+                               csv_out=Path(args.csv) if args.csv else None, archive=args.archive,
+                               environ=environ)
+    if args.until is not None or args.csv is not None:
+        report.error("--until and --csv are for `report oversight`")
+    from bot.report.cli import build_report
+
+    return build_report(
+        since=args.since or "30d",
+        channels=args.channel,
+        out=Path(args.out or "report.html"),
+        rubber_stamp_seconds=args.rubber_stamp_seconds,
+        rubber_stamp_rate=args.rubber_stamp_rate,
+        rubber_stamp_min=args.rubber_stamp_min,
+        environ=environ,
+        team=args.team,
+        archive=args.archive,
+    )
+
+
+def _serve_from(environ: Mapping[str, str] | None) -> int:
     try:
         settings = Settings.from_env(environ)
         warn_misspelt(environ)

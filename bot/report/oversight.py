@@ -205,53 +205,69 @@ def compute_oversight(entries: Sequence[Entry], *, since: float, until: float,
                       channels: Sequence[str] = ()) -> Oversight:
     """The figures of [since, until) from `entries` (the whole log, oldest first: attestations held from before the
     period count), only the routes of `channels` when given."""
+    tally = _Tally()
+    for entry in entries:
+        tally.add(entry, since=since, until=until)
     attestations = Attestations(entries)
-    requested: dict[str, Entry] = {}
-    routes: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
-    drills: list[Drill] = []
-    reroutes: list[tuple[str, str, str]] = []
-    count = 0
+    wanted = set(channels)
+    shown = [_route(channel, policy, acc, attestations) for (channel, policy), acc in tally.routes.items()
+             if not wanted or channel in wanted]
+    shown.sort(key=lambda r: (-r.acts, r.channel, r.policy))
+    moved = Counter(src for src, _, _ in tally.reroutes)
+    return Oversight(since, until, tuple(shown), tuple(tally.drills), tuple(tally.reroutes),
+                     tuple(sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))), tally.count)
 
-    def route_of(entry: Entry) -> tuple[str, str]:
-        asked = requested.get(entry.get("approval") or "", {})
+
+@dataclass
+class _Tally:
+    """What the period's entries gather, route by route."""
+
+    requested: dict[str, Entry] = field(default_factory=dict)
+    routes: dict[tuple[str, str], _Acc] = field(default_factory=lambda: defaultdict(_Acc))
+    drills: list[Drill] = field(default_factory=list)
+    reroutes: list[tuple[str, str, str]] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, entry: Entry, *, since: float, until: float) -> None:
+        event, at = entry.get("event") or "", entry_time(entry)
+        if event == "requested" and entry.get("approval"):
+            self.requested[entry["approval"]] = entry
+        if at is None or not since <= at < until:
+            return
+        self.count += 1
+        if event in ("decision", "vote"):
+            self._act(event, entry)
+        elif event in ("sla_at_risk", "sla_breached"):
+            channel = entry.get("channel") or self._route_of(entry)[0]
+            self.routes[(channel, policy_of(entry.get("policy") or ""))].counts[event] += 1
+        elif event == "rerouted":
+            self.routes[self._route_of(entry)].counts[event] += 1
+            self.reroutes.append((entry.get("from_person") or "(not recorded)", entry.get("to_person") or "(held)",
+                                  entry.get("reason") or "(not recorded)"))
+        elif event == "refused" and entry.get("action") == "vote" and "attest" in (entry.get("reason") or ""):
+            self.routes[self._route_of(entry)].counts["refused_unfit"] += 1
+        elif event == "freeze_drill":
+            self.drills.append(_drill(at, entry))
+
+    def _act(self, event: str, entry: Entry) -> None:
+        person, outcome = entry.get("by") or "", entry.get("outcome") or ""
+        if person in NOT_PEOPLE or (event == "decision" and outcome not in PEOPLE_OUTCOMES):
+            return
+        acc = self.routes[self._route_of(entry)]
+        key = (entry.get("approval") or "", person)
+        if event == "decision" or key not in acc.acts:
+            acc.acts[key] = entry
+
+    def _route_of(self, entry: Entry) -> tuple[str, str]:
+        asked = self.requested.get(entry.get("approval") or "", {})
         channel = entry.get("origin_channel") or entry.get("card_channel") or (channel_of(asked) if asked else "")
         return channel or channel_of({}), policy_of(entry.get("policy") or asked.get("policy") or "")
 
-    for entry in entries:
-        event, at = entry.get("event") or "", entry_time(entry)
-        if event == "requested" and entry.get("approval"):
-            requested[entry["approval"]] = entry
-        if at is None or not since <= at < until:
-            continue
-        count += 1
-        if event in ("decision", "vote"):
-            person, outcome = entry.get("by") or "", entry.get("outcome") or ""
-            if person in NOT_PEOPLE or (event == "decision" and outcome not in PEOPLE_OUTCOMES):
-                continue
-            acc = routes[route_of(entry)]
-            key = (entry.get("approval") or "", person)
-            if event == "decision" or key not in acc.acts:
-                acc.acts[key] = entry
-        elif event in ("sla_at_risk", "sla_breached"):
-            channel = entry.get("channel") or route_of(entry)[0]
-            routes[(channel, policy_of(entry.get("policy") or ""))].counts[event] += 1
-        elif event == "rerouted":
-            routes[route_of(entry)].counts[event] += 1
-            reroutes.append((entry.get("from_person") or "(not recorded)", entry.get("to_person") or "(held)",
-                             entry.get("reason") or "(not recorded)"))
-        elif event == "refused" and entry.get("action") == "vote" and "attest" in (entry.get("reason") or ""):
-            routes[route_of(entry)].counts["refused_unfit"] += 1
-        elif event == "freeze_drill":
-            drills.append(Drill(at, entry.get("by") or "", entry.get("scope") or "",
-                                _number(entry.get("freeze_seconds")), _number(entry.get("unfreeze_seconds")),
-                                said if (said := entry.get("refused_during") or "") in ("true", "false") else ""))
-    wanted = set(channels)
-    shown = [_route(channel, policy, acc, attestations) for (channel, policy), acc in routes.items()
-             if not wanted or channel in wanted]
-    shown.sort(key=lambda r: (-r.acts, r.channel, r.policy))
-    moved = Counter(src for src, _, _ in reroutes)
-    return Oversight(since, until, tuple(shown), tuple(drills), tuple(reroutes),
-                     tuple(sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))), count)
+
+def _drill(at: float, entry: Entry) -> Drill:
+    said = entry.get("refused_during") or ""
+    return Drill(at, entry.get("by") or "", entry.get("scope") or "", _number(entry.get("freeze_seconds")),
+                 _number(entry.get("unfreeze_seconds")), said if said in ("true", "false") else "")
 
 
 def _route(channel: str, policy: str, acc: _Acc, attestations: Attestations) -> Route:

@@ -1,11 +1,13 @@
 """The parts of one worker (or of one tenant it serves), `Services`: what the listeners, the API, the pages and the
-loops are handed, started and stopped together. They are built and wired by the composition root (bot/root.py,
-`create_services`); nothing here wires anything."""
+loops are handed, started and stopped together; and the builders of its groups of parts (`footing`, `home_service`,
+`api_senders`, `run_manager`, `step_up_parts`, `supervisor_of`, `audit_parts`). They are wired by the composition
+root (bot/root.py, `create_services`): nothing here wires anything."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +17,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api.canary import Canary
+from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApprovalsApi
-from bot.api.webhooks import WebhookSender
+from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
 from bot.approvals.card_sync import CardService
 from bot.approvals.digest import WeeklyDigest
 from bot.approvals.homes import HomeService
@@ -25,22 +28,33 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants
 from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` gives: `bot.tenancy` names them)
+from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
-from bot.audit.checkpoints import AuditCheckpoints
-from bot.audit.watch import AuditWatch
+from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
+from bot.audit.watch import Alerter, AuditWatch
+from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
-from bot.core.settings import Settings, SettingsError
+from bot.core.passkeys import relying_party
+from bot.core.sealing import HiddenKeyring
+from bot.core.security import secrets_of
+from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
-from bot.core.version import __version__
+from bot.core.version import __version__, build_commit
 from bot.runs.manager import RunManager
+from bot.runs.models import resolve_model_config
+from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
+from bot.runs.teams import TeamOptions
+from bot.sessions import RunThreads
 from bot.slack.alerts_channel import AlertsChannel
+from bot.slack.blocks.text import escape
+from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
-from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey
+from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
 from bot.teams import Teams
@@ -246,3 +260,231 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
     """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
     return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
             "homes": parts.homes, "digest": parts.digest}
+
+
+def team_options(settings: Settings) -> TeamOptions:
+    return TeamOptions(
+        outbox_dir=settings.outbox_dir,
+        code_execution=settings.enable_code_execution,
+        code_work_dir=settings.code_work_dir,
+        code_timeout=settings.code_timeout,
+    )
+
+
+def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
+    """SECRETS_KEY's keyring for hidden values (None when it is not set: values are hidden all the same, and not
+    kept: said once at start)."""
+    text = reveal(settings.secrets_key)
+    return None if text is None else HiddenKeyring.from_setting(text)
+
+
+def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, CountingWebClient]:
+    """What the App Home work uses instead of the worker's: its own Redis client, a blocking pool of
+    `HOME_REDIS_CONNECTIONS` (a redraw storm waits for these, never for those of clicks, timeouts,
+    reminders and run starts), the store on it, and a Web API client that does not retry a 429 itself
+    (Home publishing is paused for its Retry-After instead, every worker's: `bot/store/home_queue.py`)."""
+    redis = connect(
+        settings.redis_url.get_secret_value(),
+        max_connections=settings.home_redis_connections,
+        command_timeout=settings.redis_timeout,
+    )
+    store = Store(
+        redis,
+        prefix=settings.store_prefix,
+        audit_retention=settings.audit_retention,
+        run_retention=settings.run_retention,
+    )
+    store.hidden.use(hidden_keyring(settings))
+    return redis, store, create_slack_client(settings, metrics, retry_429=False)
+
+
+def tenant_home_parts(
+    settings: Settings, base: Services, *, store: Store, slack: AsyncWebClient
+) -> tuple[Redis, Store, AsyncWebClient]:
+    """`home_parts` of a tenant: the base's Home connections, a store on them with the tenant's keys (so its Home
+    queue and `views.publish` budget are its own: one workspace's redraw storm never pauses another's Homes), and a
+    client with the tenant's token that does not retry a 429 itself."""
+    home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root,
+                       audit_retention=settings.audit_retention, run_retention=settings.run_retention)
+    home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""), retry_429=False)
+    home_slack.session = slack.session
+    return base.home_redis, home_store, home_slack
+
+
+
+
+def footing(
+    settings: Settings, *, worker_id: str | None, base: Services | None, store: Store | None,
+    slack: AsyncWebClient | None,
+) -> tuple[str, Redis, Metrics, dict[str, Any], Store, AsyncWebClient]:
+    """What a worker's parts stand on: its id, Redis, metrics, model config, store and Slack client; a tenant's
+    (`base` given) are the base's but for its own `store` and `slack`."""
+    if base is not None:
+        assert store is not None and slack is not None, "a tenant's parts need its store and Slack client"
+        return base.worker_id, base.redis, base.metrics, base.model_config, store, slack
+    model_config = resolve_model_config(
+        model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
+    )
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(
+        redis,
+        prefix=settings.store_prefix,
+        audit_retention=settings.audit_retention,
+        run_retention=settings.run_retention,
+        # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
+        click_window=settings.redis_timeout * 0.75,
+    )
+    store.hidden.use(hidden_keyring(settings))
+    if not store.hidden.ready:
+        log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
+                    " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
+                    " see docs/operators/sensitive-values.md")
+    metrics = Metrics(commit=build_commit(), top_people=settings.metrics_top_people)
+    return worker_id or new_worker_id(), redis, metrics, model_config, store, create_slack_client(settings, metrics)
+
+
+def home_service(
+    settings: Settings, *, store: Store, slack: AsyncWebClient, directory: Directory, worker_id: str,
+    background: Background,
+) -> HomeService:
+    """The App Homes, on the Home work's own store and client (`home_parts`)."""
+    return HomeService(
+        store=store,
+        slack=slack,
+        directory=directory,
+        worker_id=worker_id,
+        background=background,
+        admin_users=settings.admin_users,
+        publishes_per_minute=settings.home_publishes_per_minute,
+        budget_window=settings.home_budget_window,
+    )
+
+
+def api_senders(
+    settings: Settings, store: Store, *, signing: SigningKeys | None, worker_id: str, directory: Directory,
+    cards: CardService, metrics: Metrics,
+) -> tuple[ReceiptIssuer | None, WebhookSender]:
+    """The Approvals API's receipts (when signing keys are set) and its webhook sender."""
+    receipts = None if signing is None else ReceiptIssuer(
+        store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
+        announcer=KeyAnnouncer(store, worker=worker_id), names=directory.name_of,
+    )
+    webhooks = WebhookSender(
+        store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
+        names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
+        counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
+    )
+    return receipts, webhooks
+
+
+def run_manager(
+    settings: Settings, *, store: Store, redis: Redis, approvals: ApprovalService, threads: RunThreads,
+    background: Background, worker_id: str, model_config: dict[str, Any], metrics: Metrics, homes: HomeService,
+) -> RunManager:
+    """The bot's own `/agent` runs."""
+    return RunManager(
+        store=store,
+        approvals=approvals,
+        threads=threads,
+        background=background,
+        worker_id=worker_id,
+        model_config=model_config,
+        metrics=metrics,
+        team_options=team_options(settings),
+        model_cache=model_cache(settings, redis),
+        max_runs_per_user=settings.max_runs_per_user,
+        max_runs_per_channel=settings.max_runs_per_channel,
+        secrets=secrets_of(settings),
+        lease_seconds=settings.heartbeat_seconds,
+        homes=homes,
+    )
+
+
+def step_up_parts(
+    settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, homes: HomeService,
+    slack: AsyncWebClient, background: Background, metrics: Metrics,
+) -> tuple[Enrolment, Confirmation, Reveal]:
+    """Passkeys: their enrolment, the step-up votes' confirmations and the reveals of hidden values."""
+    rp = relying_party(settings.step_up_url or settings.public_url)
+
+    async def tell(person: str, text: str) -> None:
+        """A direct message to `person`, sent at once in the background (a passkey of theirs added or removed)."""
+        background.spawn(direct_message(slack, directory, person, text), name=f"tell-{person}")
+
+    cooloff = settings.step_up_new_passkey_cooloff
+    stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
+    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
+                                 counted=lambda outcome: metrics.stepup.labels(outcome).inc())
+    return stepup, confirmations, Reveal(store, approvals, rp, cooloff=cooloff)
+
+
+def supervisor_of(
+    settings: Settings, *, store: Store, runs: RunManager, approvals: ApprovalService, worker_id: str,
+    base: Services | None, teams: Teams | None,
+) -> Supervisor:
+    """The runs' supervisor: heartbeats, orphaned runs, the outbox (and Teams' due copies)."""
+    return Supervisor(
+        store=store,
+        runs=runs,
+        approvals=approvals,
+        worker_id=worker_id,
+        ttl=settings.heartbeat_seconds,
+        scan_every=max(0.5, settings.heartbeat_seconds / 2),
+        heart=None if base is None else base.supervisor, teams_due=None if teams is None else teams.delivery.drain,
+    )
+
+
+def audit_parts(
+    settings: Settings, store: Store, *, signing: SigningKeys | None, slack: AsyncWebClient, metrics: Metrics,
+    worker_id: str,
+) -> tuple[AuditCheckpoints, AuditArchiver | None, AlertsChannel, AuditWatch]:
+    """The worker's audit parts (a tenant's are the worker's: one log for every tenant): checkpoints, the archive's
+    writer, the alerts channel and the watcher."""
+    checkpoints = AuditCheckpoints(
+        store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
+        interval=settings.audit_checkpoint_seconds, retention=redis_keep(settings),
+        archive=bool(settings.audit_archive),
+    )
+    archiver = archiver_of(settings, store, signing, worker_id)
+    alerts = AlertsChannel(slack, settings.alerts_channel)
+    return checkpoints, archiver, alerts, watch_of(settings, store, signing, slack, metrics, worker_id)
+
+
+def watch_of(
+    settings: Settings, store: Store, signing: SigningKeys | None, slack: AsyncWebClient, metrics: Metrics,
+    worker: str,
+) -> AuditWatch:
+    """The audit watcher (bot/audit/watch.py) and where its alerts go: ALERTS_CHANNEL, ALERT_WEBHOOK_URL signed with
+    ALERT_WEBHOOK_SECRET as the API's webhooks are."""
+    channel, secret = settings.alerts_channel, reveal(settings.alert_webhook_secret) or ""
+
+    async def post(text: str) -> None:
+        try:
+            await slack.chat_postMessage(channel=channel, text=text)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.error("an audit alert could not be posted in ALERTS_CHANNEL (%s)", type(exc).__name__)
+
+    def signed(body: bytes) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return {TIMESTAMP: stamp, SIGNATURE: sign(secret, stamp, body)}
+
+    alerter = Alerter(metrics, post=post if channel else None, escape=escape, url=settings.alert_webhook_url,
+                      signed=signed, worker=worker)
+    return AuditWatch(store, signing, alerter, metrics, worker=worker, interval=settings.audit_watch_seconds,
+                      full_every=settings.audit_watch_full_seconds, stalled=settings.audit_stalled_seconds,
+                      retention=redis_keep(settings), archive=bool(settings.audit_archive),
+                      archive_store=open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
+                      if settings.audit_archive else None)
+
+
+def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, worker: str) -> AuditArchiver | None:
+    """The audit archive's writer when AUDIT_ARCHIVE is set (it needs the signing keys: without them nothing is
+    archived, and nothing trimmed)."""
+    if not settings.audit_archive:
+        return None
+    if signing is None:
+        log.warning("AUDIT_ARCHIVE is set but no signing key is: nothing is archived (nor trimmed from Redis) until"
+                    " SIGNING_KEYS_FILE or SIGNING_KEYS is set")
+        return None
+    archive = open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
+    return AuditArchiver(store, signing, archive, worker=worker)

@@ -67,7 +67,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                   "bot.teams"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                     "bot.stepup", "bot.teams"),  # the parts, as a type: started and stopped together
+                     "bot.sessions", "bot.stepup", "bot.teams"),  # the parts and their builders
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),

@@ -10,7 +10,8 @@ built; outside bot/root.py no module
     on_response_prepare), which are the web glue's, not a part's;
   - registers a handler: a call of `<x>.set_*_handler(...)`.
 A part declaring its own hook (`self.on_built = []`, `self.after_draw = None`) or calling it (`self.on_change(c)`,
-`approvals.on_decided(a)`) wires nothing.
+`approvals.on_decided(a)`) wires nothing. Nor does a module but the root build a part as a default
+(`workspaces or create_workspaces(services)`): a part given is given by the root.
 
 A surface (`SURFACES`: the Slack app, the API, step-up, sessions, runs, sign-in, the server, the probes, tenancy, the
 CLI) imports of the approval core only the names `bot/approvals/__init__.py` exports (`__all__`), and the two pure
@@ -98,6 +99,31 @@ def test_the_root_wires_and_the_wiring_check_can_fail() -> None:
                 "web_app.on_startup.append(start)\nweb_app.on_cleanup.append(stop)\nitems.append(x)\n"
                 "parts.api.card_link = link\nslack.session = session\n")
     assert wiring(innocent) == []
+
+
+def defaults_built(source: str) -> list[str]:
+    """Where `source` builds a part as a default: `<x> or create_*(...)`, as written."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            found.extend((call.lineno, f"or {name}(") for call in node.values[1:] if isinstance(call, ast.Call)
+                         and (name := dotted(call.func).rsplit(".", 1)[-1]).startswith("create_"))
+    return [said for _, said in sorted(found)]
+
+
+def test_no_part_is_built_as_a_default_outside_the_root() -> None:
+    wrong = {name: found for name, path in modules()
+             if name.startswith("bot") and name != ROOT_MODULE and (found := defaults_built(path.read_text()))}
+    assert wrong == {}
+
+
+def test_the_defaults_check_can_fail() -> None:
+    root = next(path for name, path in modules() if name == ROOT_MODULE)
+    assert "or create_services(" in defaults_built(root.read_text())  # the root may: create_worker's
+    before = ("workspaces = workspaces or create_workspaces(services)\n"
+              "app = given or slackapp.create_bolt_app(services, workspaces)\n")
+    assert defaults_built(before) == ["or create_workspaces(", "or create_bolt_app("]
+    assert defaults_built("x = a or b\ny = a or make(b)\nz = create_x() or a\n") == []
 
 
 def core_imports(source: str) -> list[tuple[str, str]]:

@@ -86,7 +86,7 @@ def create_workspaces(services: Services) -> Workspaces:
     return workspaces
 
 
-def create_bolt_app(services: Services, workspaces: Workspaces | None = None) -> AsyncApp:
+def create_bolt_app(services: Services, workspaces: Workspaces) -> AsyncApp:
     """The worker's one Bolt app, with our listeners, serving every workspace: each request's workspace is resolved
     at the edge (`Edge`, before Bolt) and its parts travel in the request's context (`parts_of`,
     `bot/slackapp/context.py`); nothing of the app holds a workspace's parts. Over HTTP, `create_web_app` verifies
@@ -99,9 +99,9 @@ def create_bolt_app(services: Services, workspaces: Workspaces | None = None) ->
     Authorization: `workspaces` (each installation, `bot.slack.workspaces`) through Bolt's `authorize`. Bolt's
     own client, the template of the one it gives each request, has no token: `authorize` gives it the
     installation's (with a token there too, Bolt would warn that it ignores it). Our listeners call Slack
-    through their parts' `slack`: the client of the request's workspace. `services`: the worker's (home) parts.
+    through their parts' `slack`: the client of the request's workspace. `services`: the worker's (home) parts;
+    `workspaces`: built by the composition root (`create_workspaces`).
     """
-    workspaces = workspaces or create_workspaces(services)
 
     async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         # Bolt passes what a function names among its positional parameters

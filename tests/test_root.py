@@ -11,7 +11,8 @@ built; outside bot/root.py no module
   - registers a handler: a call of `<x>.set_*_handler(...)`.
 A part declaring its own hook (`self.on_built = []`, `self.after_draw = None`) or calling it (`self.on_change(c)`,
 `approvals.on_decided(a)`) wires nothing. Nor does a module but the root build a part as a default
-(`workspaces or create_workspaces(services)`): a part given is given by the root.
+(`workspaces or create_workspaces(services)`): a part given is given by the root. The approval core builds no
+redaction of its own (`Hiding(`): the root gives it its `Hiding`.
 
 A surface (`SURFACES`: the Slack app, the API, step-up, sessions, runs, sign-in, the server, the probes, tenancy, the
 CLI) imports of the approval core only the names `bot/approvals/__init__.py` exports (`__all__`), and the two pure
@@ -124,6 +125,25 @@ def test_the_defaults_check_can_fail() -> None:
               "app = given or slackapp.create_bolt_app(services, workspaces)\n")
     assert defaults_built(before) == ["or create_workspaces(", "or create_bolt_app("]
     assert defaults_built("x = a or b\ny = a or make(b)\nz = create_x() or a\n") == []
+
+
+def built(source: str, part: str) -> list[int]:
+    """The lines where `source` builds `part` (a call of `part` or of `<x>.part`)."""
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] == part)
+
+
+def test_the_core_builds_no_redaction() -> None:
+    wrong = {name: found for name, path in modules()
+             if name.startswith(CORE + ".") and (found := built(path.read_text(), "Hiding"))}
+    assert wrong == {}
+
+
+def test_the_redaction_check_can_fail() -> None:
+    root = next(path for name, path in modules() if name == ROOT_MODULE)
+    assert built(root.read_text(), "Hiding")  # the root builds it
+    before = "self.hiding = hiding or Hiding(store, rules=dict)\nh = redaction.Hiding(store)\nHidingRules()\n"
+    assert built(before, "Hiding") == [1, 2]
 
 
 def core_imports(source: str) -> list[tuple[str, str]]:

@@ -123,9 +123,9 @@ class DecisionChain:
     """The decision order (the module docstring) for one worker's approvals: `links` walked in order, then `end`."""
 
     def __init__(self, *, store: Store, links: Sequence[Decider], end: End, approvals_channel: str,
-                 default_timeout: int, hiding: Hiding | None = None) -> None:
+                 default_timeout: int, hiding: Hiding) -> None:
         self.store = store
-        self.hiding = hiding or Hiding(store, rules=dict)  # what the end stores: the arguments redacted
+        self.hiding = hiding  # what the end stores: the arguments redacted (the root's: the core builds none)
         self.links = tuple(links)
         self.end = end
         self.default_timeout = default_timeout  # APPROVAL_TIMEOUT, where a channel's settings set none

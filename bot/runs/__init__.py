@@ -3,6 +3,7 @@
     manager.py         `RunManager`: starts AutoGen teams, asks through the approval service, ends
                        them, adopts runs whose worker died
     run_approver.py    what a run's team asks through: its input policy and its `Approver`
+    run_state.py       what the owner knows of a run (`RunState`) and what its approver asks of the manager (`RunHost`)
     takeover.py        where a run taken over from a dead worker goes on from, and what its thread is told
     endings.py         how a run's end is said: a completed team's result, a failure's reason in one line
     plan.py            a run's team, its turns and tool calls shown as the plan of its agent session

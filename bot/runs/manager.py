@@ -18,7 +18,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Cancellation, Decision
@@ -27,7 +26,6 @@ from agent_approvals.modes import ModeGate, Verdict
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import BaseGroupChat
-from autogen_core import CancellationToken
 
 from bot.approvals import NO_OPINION, ApprovalService, HomeService
 from bot.core.ids import new_run_id
@@ -42,6 +40,7 @@ from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
 from bot.runs.plan import run_with_plan
 from bot.runs.run_approver import RunApprover, policy_for
+from bot.runs.run_state import RunState
 from bot.runs.takeover import Resume, resume_point, takeover_note
 from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.sessions.chunks import outcome_title, step_name, task_chunk, withdrawn_task
@@ -53,18 +52,6 @@ log = logging.getLogger(__name__)
 
 STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
-
-
-@dataclass
-class _RunState:
-    """What the owner worker knows of a run while its team works."""
-
-    run: RunRecord
-    token: CancellationToken = field(default_factory=CancellationToken)
-    last_decision: Decision | None = None
-    last_proposal: str = ""
-    adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
-    cancelled: Decision | None = None  # an approval of the run was cancelled: the run ends cancelled, quietly
 
 
 class RunManager:
@@ -103,7 +90,7 @@ class RunManager:
         self._worker_id = worker_id
         self._model_config = dict(model_config)
         self._model_label = describe_model(model_config)
-        self._active: dict[str, _RunState] = {}
+        self._active: dict[str, RunState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
 
@@ -160,12 +147,12 @@ class RunManager:
         if admitted == "channel_limit":
             return (f"This channel already has {self._max_runs_per_channel} active runs; wait for one to end. See"
                     " them with `/agent status`; end one with `/agent cancel <run id>`.")
-        state = _RunState(run=run)
+        state = RunState(run=run)
         self._active[run.id] = state
         self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
         return run
 
-    async def _execute(self, state: _RunState, resume: Resume | None = None) -> None:
+    async def _execute(self, state: RunState, resume: Resume | None = None) -> None:
         run = state.run
         model_client = None
         try:
@@ -174,7 +161,7 @@ class RunManager:
                 state.run = run = run.with_(header_ts=header_ts, status="running")
                 updated = await persistently(
                     lambda: self._store.runs.update(
-                        run.id, fence=self._fence(state), header_ts=run.header_ts, status="running"
+                        run.id, fence=self.fence(state), header_ts=run.header_ts, status="running"
                     ),
                     what=f"starting run {run.id}",
                 )
@@ -209,7 +196,7 @@ class RunManager:
                 await team.load_state(json.loads(resume.checkpoint))
                 if resume.announce:
                     self._approvals.announce(run, resume.approval)
-                decision = self._took(state, await self._approvals.chain.hiding.decision_of(resume.approval),
+                decision = state.took(await self._approvals.chain.hiding.decision_of(resume.approval),
                                       resume.approval.proposal)
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
@@ -221,7 +208,7 @@ class RunManager:
                 raise  # shutting down or taken over: leave the run and its approvals as they are in Redis
             await self._end(state, status="cancelled", reason="cancelled")
         except Fenced:
-            self._stop_fenced(state)
+            self.stop_fenced(state)
         except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
             if state.adopted_elsewhere:
                 log.info("run %s continues on another worker", run.id, extra={"run_id": run.id})
@@ -238,10 +225,22 @@ class RunManager:
             if model_client is not None:
                 await model_client.close()
 
+    # what a run's approver asks of it (`bot.runs.run_state.RunHost`) ------------------------
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def threads(self) -> RunThreads:
+        return self._threads
+
+    async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
+        await self._approvals.audit_automatic(event, request, rule=rule, run=run)
+
     # approvals --------------------------------------------------------------------------
     async def request_approval(
         self,
-        state: _RunState,
+        state: RunState,
         request: ApprovalRequest,
         cancellation_token: Cancellation | None = None,
         *,
@@ -251,27 +250,19 @@ class RunManager:
         decides, wait for their decision (what the run's input function and tools await)."""
         try:
             decision = await self._approvals.ask(
-                request, run=state.run, fence=self._fence(state), tokens=(state.token, cancellation_token), mode=mode
+                request, run=state.run, fence=self.fence(state), tokens=(state.token, cancellation_token), mode=mode
             )
         except Fenced:
-            self._stop_fenced(state)  # this worker looked dead and another one took the run over
+            self.stop_fenced(state)  # this worker looked dead and another one took the run over
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
             raise ApprovalCancelled(cancelled) from None
         if decision.outcome == "cancelled":
             state.cancelled = decision  # the run is over (its cancel, often before its token is cancelled)
             return decision
-        return self._took(state, decision, request.proposal)
-
-    def _took(self, state: _RunState, decision: Decision, proposal: str) -> Decision:
-        """Note a decision the run continues with (it sets the run's outcome if it is the last). The input mode's
-        "continue" to a user proxy's turn is the run going on: were it the last, the run ended approved by the mode."""
-        going_on = decision.automatic and decision.outcome == "revised"
-        state.last_decision = replace(decision, outcome="approved") if going_on else decision
-        state.last_proposal = proposal
-        return decision
+        return state.took(decision, request.proposal)
 
     # ending -----------------------------------------------------------------------------
-    async def _finish(self, state: _RunState, result: TaskResult) -> None:
+    async def _finish(self, state: RunState, result: TaskResult) -> None:
         decision = state.last_decision
         if decision is None:
             await self._end(state, status="completed", reason=result.stop_reason or "", result=last_text(result))
@@ -285,10 +276,10 @@ class RunManager:
         else:
             await self._end(state, status="rejected", reason=decision.feedback)
 
-    def _fence(self, state: _RunState) -> Fence:
+    def fence(self, state: RunState) -> Fence:
         return (self._worker_id, state.run.epoch)
 
-    def _stop_fenced(self, state: _RunState) -> None:
+    def stop_fenced(self, state: RunState) -> None:
         """Another worker took the run over (this one stalled, or looked dead): stop here, quietly."""
         state.adopted_elsewhere = True
         state.token.cancel()
@@ -300,19 +291,19 @@ class RunManager:
             extra={"run_id": state.run.id},
         )
 
-    async def _end(self, state: _RunState, *, status: RunStatus, reason: str, result: str | None = None) -> None:
+    async def _end(self, state: RunState, *, status: RunStatus, reason: str, result: str | None = None) -> None:
         """Give the run its final status (unless someone already did), then tell Slack. Through a Redis
         outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
         another worker took the run over meanwhile, it stops here instead."""
         run, reason = state.run, self._shown(reason)  # (a model's error, a reviewer's words)
         self._approvals.runs_first.arrived(run.id)  # its end is its next step: what it says in Slack goes now
         finished = await persistently(
-            lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self._fence(state)),
+            lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self.fence(state)),
             what=f"ending run {run.id}",
             patience=None,
         )
         if finished == "fenced":
-            self._stop_fenced(state)
+            self.stop_fenced(state)
             return
         if finished == "ok":
             self._metrics.runs.labels(status).inc()
@@ -395,7 +386,7 @@ class RunManager:
         if old is not None:  # our own task for it was lost track of: make sure it stops
             old.adopted_elsewhere = True
             old.token.cancel()
-        state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
+        state = RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
         resume = await resume_point(self._store, run.id, approval, replay=replay)
         self._threads.post(state.run, text=takeover_note(approval, replay=replay))

@@ -4,18 +4,14 @@ and the run's side-effect ledger."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agent_approvals.approver import AUTO, ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import InputPolicy, Verdict, parse_mode
 
 from bot.core.records import ChannelSettings, RunRecord
 from bot.core.verdicts import worded
 from bot.runs.ledger import RunLedger
+from bot.runs.run_state import RunHost, RunState
 from bot.store import Fence
-
-if TYPE_CHECKING:
-    from bot.runs.manager import RunManager, _RunState
 
 
 def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
@@ -34,10 +30,10 @@ def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
 class RunApprover:
     """The `Approver` of one run (and, through `ledger`, its side-effect ledger)."""
 
-    def __init__(self, manager: RunManager, state: _RunState) -> None:
+    def __init__(self, manager: RunHost, state: RunState) -> None:
         self._manager = manager
         self._state = state
-        self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
+        self.ledger = RunLedger(manager.store, manager.threads, self, lease_seconds=manager.lease_seconds)
 
     # what the ledger needs of the run (`bot.runs.ledger.OwnedRun`)
     @property
@@ -45,10 +41,10 @@ class RunApprover:
         return self._state.run
 
     def fence(self) -> Fence:
-        return self._manager._fence(self._state)
+        return self._manager.fence(self._state)
 
     def stop_fenced(self) -> None:
-        self._manager._stop_fenced(self._state)
+        self._manager.stop_fenced(self._state)
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         """The decision, in the bot's words (`bot.core.verdicts.worded`: what the run's tools print)."""
@@ -70,7 +66,7 @@ class RunApprover:
     async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
         """Decided without a human outside the decision chain (a tool or the code agent refusing a call that
         changed since its approval, through the gate): audit it; it counts for the run's outcome."""
-        await self._manager._approvals.audit_automatic(event, request, rule=rule, run=self._state.run)
+        await self._manager.audit_automatic(event, request, rule=rule, run=self._state.run)
         outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
         decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
-        self._manager._took(self._state, decision, request.proposal)
+        self._state.took(decision, request.proposal)

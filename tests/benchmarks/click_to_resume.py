@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agent_approvals.approver import ApprovalRequest, Decision
 
 from bot.core.records import RunRecord
-from bot.runs.manager import _RunState
+from bot.runs.run_state import RunState
 from tests.benchmarks.common import (
     FloorWaiter,
     Proc,
@@ -130,7 +130,7 @@ class Bench:
             checkpoint=self.checkpoint,
         )
         returned: list[float] = []
-        state = _RunState(run=self.run)
+        state = RunState(run=self.run)
 
         async def agent() -> Decision:
             decision = await services.runs.request_approval(state, request, None)

@@ -419,9 +419,9 @@ async def bench_run(services: Services, *, channel: str = ORIGIN_CHANNEL) -> Run
     limits = inspect.signature(services.store.runs.create).parameters  # newer stores limit active runs
     await services.store.runs.create(run, **{k: 1_000_000 for k in ("max_per_user", "max_per_channel") if k in limits})
     if hasattr(services.runs, "works_on"):  # the worker works on it (else its scan takes a run it lost track of back)
-        from bot.runs.manager import _RunState
+        from bot.runs.run_state import RunState
 
-        services.runs._active[run.id] = _RunState(run=run)
+        services.runs._active[run.id] = RunState(run=run)
     return run
 
 

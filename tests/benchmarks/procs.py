@@ -55,7 +55,7 @@ from bot.__main__ import use_event_loop
 from bot.core.logs import configure_logging
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
-from bot.runs.manager import _RunState
+from bot.runs.run_state import RunState
 from bot.services import Services
 from tests.benchmarks import path_trace
 from tests.benchmarks.common import (
@@ -224,7 +224,7 @@ class Bench:
         self.resolved[approval_id] = time.time()
         self.woken.append(approval_id)
 
-    async def _request(self, state: _RunState, request: ApprovalRequest) -> None:
+    async def _request(self, state: RunState, request: ApprovalRequest) -> None:
         """The real waiting end: `RunManager.request_approval`, which `input_func` awaits."""
         decision = await self.services.runs.request_approval(state, request, None)
         self.services.approvals.runs_first.arrived(state.run.id)  # no next step follows (a run's would)
@@ -278,7 +278,7 @@ class Bench:
                     return
                 assert run is not None
                 approval_id = str(uuid.uuid4())
-                state = _RunState(run=run)
+                state = RunState(run=run)
                 ask = ApprovalRequest(approval_id=approval_id, proposal=text, author="assistant", checkpoint=unique(i))
                 self.tasks[approval_id] = asyncio.create_task(self._request(state, ask))
                 while True:  # until its card is posted and attached

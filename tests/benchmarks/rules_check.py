@@ -109,13 +109,8 @@ WARMUP = 10
 async def fill_rules(services: Services) -> dict[str, int]:
     """The channels' rules, created through the store as the rule book creates them; rules per channel."""
     now = time.time()
-    plan = {
-        "none": [],
-        "ten": [other_match(i) for i in range(10)],
-        "hundred": [other_match(i) for i in range(100)],
-        "match": [*(other_match(i) for i in range(99)), MATCHING],
-        "one": [MATCHING],
-    }
+    plan = {"none": [], "ten": [other_match(i) for i in range(10)], "hundred": [other_match(i) for i in range(100)],
+            "match": [*(other_match(i) for i in range(99)), MATCHING], "one": [MATCHING]}
     for name, matches in plan.items():
         for match in matches:
             created = await services.store.rules.create(channel_rule(CHANNELS[name], match, now=now))
@@ -131,8 +126,7 @@ class Waiting(CancellationToken):
 
     def __init__(self) -> None:
         super().__init__()
-        self.started = 0.0
-        self.at = 0.0
+        self.started = self.at = 0.0
         self.linked = asyncio.Event()
 
     def link_future(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:  # type: ignore[override]
@@ -481,22 +475,20 @@ def figures(result: dict[str, Any]) -> dict[str, float]:
         case = result["counts"][name]["redis_on_path"]
         out[f"{name}: round trips added by the check"] = case["round_trips"] - base["round_trips"]
         out[f"{name}: commands added by the check"] = case["commands"] - base["commands"]
-    for name, row in result["latency"]["series"].items():
+    latency, cpu = result["latency"], result["cpu"]
+    for name, row in latency["series"].items():
         out[f"{name}: p50 ms"] = row["p50_ms"]
         out[f"{name}: p50 / floor"] = row["p50_over_floor"]
-    for name, row in result["latency"]["differences"].items():
-        out[f"{name}: ms"] = row["ms"]
-    out["matched ask / card path (100 rules)"] = result["latency"]["matched ask / card path (100 rules)"]
-    out["matched ask / card path (1 rule; 0 rules)"] = result["latency"]["matched ask (1 rule) / card path (0 rules)"]
-    out["matched ask: the chain / the policies asked first"] = result["latency"][
+    out.update({f"{name}: ms": row["ms"] for name, row in latency["differences"].items()})
+    out["matched ask / card path (100 rules)"] = latency["matched ask / card path (100 rules)"]
+    out["matched ask / card path (1 rule; 0 rules)"] = latency["matched ask (1 rule) / card path (0 rules)"]
+    out["matched ask: the chain / the policies asked first"] = latency[
         "matched ask (1 rule): the chain / the policies asked first"]
-    for name, count in result["latency"]["policy evaluations per matched ask"].items():
-        out[f"policy evaluations per matched ask: {name}"] = count
-    for name, ns in result["cpu"]["matches_ns_per_call"].items():
-        out[f"Match.matches ns: {name}"] = ns
-    for name, us in result["cpu"]["approves_100_rules_us"].items():
-        out[f"100 rules us: {name}"] = us
-    out["decode 100 stored rules us"] = result["cpu"]["decode_100_stored_rules_us"]
+    out.update({f"policy evaluations per matched ask: {name}": count
+                for name, count in latency["policy evaluations per matched ask"].items()})
+    out.update({f"Match.matches ns: {name}": ns for name, ns in cpu["matches_ns_per_call"].items()})
+    out.update({f"100 rules us: {name}": us for name, us in cpu["approves_100_rules_us"].items()})
+    out["decode 100 stored rules us"] = cpu["decode_100_stored_rules_us"]
     return out
 
 
@@ -538,23 +530,21 @@ async def measure(*, calls: int, rounds: int, samples: int, cpu_loops: int) -> d
     return result
 
 
+def slack_before(case: dict[str, Any]) -> int:
+    return sum(case["slack_before_return"].values())
+
+
 def goals(result: dict[str, Any]) -> dict[str, Any]:
     counts = result["counts"]
-    base = counts["baseline: no rule check (maybe_ran)"]["redis_on_path"]["round_trips"]
+    base = counts["baseline: no rule check (maybe_ran)"]
     checked = [counts[n] for n in ("no rules in the channel", "100 live rules, none matching")]
     matched = [counts[n] for n in ("a matching rule (alone)", "a matching rule (100 rules, it last)")]
+    trips = base["redis_on_path"]["round_trips"]
     return {
-        "the check adds at most one Redis round trip": all(
-            c["redis_on_path"]["round_trips"] - base <= 1 for c in checked
-        ),
-        "the check adds no Slack call": all(
-            sum(c["slack_before_return"].values())
-            == sum(counts["baseline: no rule check (maybe_ran)"]["slack_before_return"].values())
-            for c in checked
-        ),
-        "a matched call makes no Slack call before its decision": all(
-            sum(c["slack_before_return"].values()) == 0 for c in matched
-        ),
+        "the check adds at most one Redis round trip": all(c["redis_on_path"]["round_trips"] - trips <= 1
+                                                            for c in checked),
+        "the check adds no Slack call": all(slack_before(c) == slack_before(base) for c in checked),
+        "a matched call makes no Slack call before its decision": all(slack_before(c) == 0 for c in matched),
     }
 
 
@@ -564,7 +554,7 @@ def print_table(result: dict[str, Any]) -> None:
     for name, case in result["counts"].items():
         path = case["redis_on_path"]
         print(
-            f"{name:40} {path['round_trips']:8g} {path['commands']:5g} {sum(case['slack_before_return'].values()):12g}"
+            f"{name:40} {path['round_trips']:8g} {path['commands']:5g} {slack_before(case):12g}"
             f" {sum(case['slack_after_return'].values()):12g}  {json.dumps(path['by_command'])}"
         )
     latency = result["latency"]

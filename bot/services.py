@@ -278,6 +278,14 @@ def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
     return None if text is None else HiddenKeyring.from_setting(text)
 
 
+def settings_store(settings: Settings, redis: Redis, *, click_window: float | None = None) -> Store:
+    """A store on `redis` as the settings say (STORE_PREFIX, the retentions), SECRETS_KEY's keyring in use."""
+    store = Store(redis, prefix=settings.store_prefix, audit_retention=settings.audit_retention,
+                  run_retention=settings.run_retention, click_window=click_window)
+    store.hidden.use(hidden_keyring(settings))
+    return store
+
+
 def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, CountingWebClient]:
     """What the App Home work uses instead of the worker's: its own Redis client, a blocking pool of
     `HOME_REDIS_CONNECTIONS` (a redraw storm waits for these, never for those of clicks, timeouts,
@@ -288,14 +296,7 @@ def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, Coun
         max_connections=settings.home_redis_connections,
         command_timeout=settings.redis_timeout,
     )
-    store = Store(
-        redis,
-        prefix=settings.store_prefix,
-        audit_retention=settings.audit_retention,
-        run_retention=settings.run_retention,
-    )
-    store.hidden.use(hidden_keyring(settings))
-    return redis, store, create_slack_client(settings, metrics, retry_429=False)
+    return redis, settings_store(settings, redis), create_slack_client(settings, metrics, retry_429=False)
 
 
 def tenant_home_parts(
@@ -311,8 +312,6 @@ def tenant_home_parts(
     return base.home_redis, home_store, home_slack
 
 
-
-
 def footing(
     settings: Settings, *, worker_id: str | None, base: Services | None, store: Store | None,
     slack: AsyncWebClient | None,
@@ -326,15 +325,8 @@ def footing(
         model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
     )
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(
-        redis,
-        prefix=settings.store_prefix,
-        audit_retention=settings.audit_retention,
-        run_retention=settings.run_retention,
-        # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
-        click_window=settings.redis_timeout * 0.75,
-    )
-    store.hidden.use(hidden_keyring(settings))
+    # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
+    store = settings_store(settings, redis, click_window=settings.redis_timeout * 0.75)
     if not store.hidden.ready:
         log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
                     " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
@@ -348,16 +340,9 @@ def home_service(
     background: Background,
 ) -> HomeService:
     """The App Homes, on the Home work's own store and client (`home_parts`)."""
-    return HomeService(
-        store=store,
-        slack=slack,
-        directory=directory,
-        worker_id=worker_id,
-        background=background,
-        admin_users=settings.admin_users,
-        publishes_per_minute=settings.home_publishes_per_minute,
-        budget_window=settings.home_budget_window,
-    )
+    return HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id, background=background,
+                       admin_users=settings.admin_users, publishes_per_minute=settings.home_publishes_per_minute,
+                       budget_window=settings.home_budget_window)
 
 
 def api_senders(
@@ -382,22 +367,11 @@ def run_manager(
     background: Background, worker_id: str, model_config: dict[str, Any], metrics: Metrics, homes: HomeService,
 ) -> RunManager:
     """The bot's own `/agent` runs."""
-    return RunManager(
-        store=store,
-        approvals=approvals,
-        threads=threads,
-        background=background,
-        worker_id=worker_id,
-        model_config=model_config,
-        metrics=metrics,
-        team_options=team_options(settings),
-        model_cache=model_cache(settings, redis),
-        max_runs_per_user=settings.max_runs_per_user,
-        max_runs_per_channel=settings.max_runs_per_channel,
-        secrets=secrets_of(settings),
-        lease_seconds=settings.heartbeat_seconds,
-        homes=homes,
-    )
+    return RunManager(store=store, approvals=approvals, threads=threads, background=background, worker_id=worker_id,
+                      model_config=model_config, metrics=metrics, team_options=team_options(settings),
+                      model_cache=model_cache(settings, redis), max_runs_per_user=settings.max_runs_per_user,
+                      max_runs_per_channel=settings.max_runs_per_channel, secrets=secrets_of(settings),
+                      lease_seconds=settings.heartbeat_seconds, homes=homes)
 
 
 def step_up_parts(
@@ -423,15 +397,10 @@ def supervisor_of(
     base: Services | None, teams: Teams | None,
 ) -> Supervisor:
     """The runs' supervisor: heartbeats, orphaned runs, the outbox (and Teams' due copies)."""
-    return Supervisor(
-        store=store,
-        runs=runs,
-        approvals=approvals,
-        worker_id=worker_id,
-        ttl=settings.heartbeat_seconds,
-        scan_every=max(0.5, settings.heartbeat_seconds / 2),
-        heart=None if base is None else base.supervisor, teams_due=None if teams is None else teams.delivery.drain,
-    )
+    return Supervisor(store=store, runs=runs, approvals=approvals, worker_id=worker_id, ttl=settings.heartbeat_seconds,
+                      scan_every=max(0.5, settings.heartbeat_seconds / 2),
+                      heart=None if base is None else base.supervisor,
+                      teams_due=None if teams is None else teams.delivery.drain)
 
 
 def audit_parts(

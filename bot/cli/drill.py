@@ -28,17 +28,18 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from agent_approvals.approver import ApprovalRequest
 
 from bot.approvals import Ask, Decided, Freeze, Step
-from bot.cli.exits import failed
+from bot.cli.exits import failed, on_the_store
 from bot.cli.freeze import end_drill_hold, freeze_scope, unfreeze_scope
 from bot.core.channel_options import read_settings
 from bot.core.durations import DurationError, parse_duration
 from bot.core.operators import Operator, operator_of
 from bot.core.records import ApprovalRecord, RunRecord
-from bot.core.settings import SettingsError, StoreSettings
+from bot.core.settings import StoreSettings
 from bot.slack.blocks.freeze import clock
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.freezes import Drilling, frozen_words, parse_scope
@@ -197,18 +198,12 @@ def drill_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None
         hold = parse_duration(args.hold, max_seconds=MAX_HOLD) if args.hold else 0
     except DurationError as exc:
         return failed(f"--hold: {exc.problem}; use a duration of up to {MAX_HOLD // 60} minutes (30s, 2m)", 2)
-    try:
-        settings = StoreSettings.from_env(environ)
-    except SettingsError as exc:
-        return failed(str(exc), 2)
-    try:
-        return asyncio.run(_run(settings, scoped[0], op=operator_of(args.who), hold=hold))
-    except StoreUnavailable as exc:
-        return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause}); if a drill froze the scope, the"
-                      f" next drill unfreezes it, or: python -m bot unfreeze {scoped[0].replace(':', ' ')}", 1)
+    return on_the_store(environ, partial(_run, scope=scoped[0], op=operator_of(args.who), hold=hold),
+                        unreachable="; if a drill froze the scope, the next drill unfreezes it, or: python -m bot"
+                        f" unfreeze {scoped[0].replace(':', ' ')}")
 
 
-async def _run(settings: StoreSettings, scope: str, *, op: Operator, hold: float) -> int:
+async def _run(settings: StoreSettings, *, scope: str, op: Operator, hold: float) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     task = asyncio.current_task()

@@ -5,17 +5,17 @@ The CLI's unfreeze is at once (the operator's own hand on the deployment; in Sla
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from collections.abc import Mapping
+from functools import partial
 
-from bot.cli.exits import failed
+from bot.cli.exits import failed, on_the_store
 from bot.core.operators import Operator, add_as, operator_of
 from bot.core.redaction import shown_text
-from bot.core.settings import SettingsError, StoreSettings
+from bot.core.settings import StoreSettings
 from bot.slack.blocks import clean
 from bot.slack.blocks.freeze import clock
-from bot.store import Frozen, Store, StoreUnavailable, connect
+from bot.store import Frozen, Store, connect
 from bot.store.freezes import MAX_FREEZE_REASON, Froze, frozen_scope, parse_scope
 
 HELP = """Freeze a scope: every new ask in it is refused at once with the reason, its pending approvals cannot be
@@ -57,17 +57,10 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
     reason = clean(getattr(args, "reason", "")).strip()
     if len(reason) > MAX_FREEZE_REASON:
         return failed(f"the reason is {len(reason)} characters long; the limit is {MAX_FREEZE_REASON}", 2)
-    try:
-        settings = StoreSettings.from_env(environ)
-    except SettingsError as exc:
-        return failed(str(exc), 2)
-    try:
-        return asyncio.run(_run(settings, scoped[0], reason=reason, op=operator_of(args.who), freeze=freeze))
-    except StoreUnavailable as exc:
-        return failed(f"cannot reach Redis where REDIS_URL points ({exc.cause})", 1)
+    return on_the_store(environ, partial(_run, scope=scoped[0], reason=reason, op=operator_of(args.who), freeze=freeze))
 
 
-async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator, freeze: bool) -> int:
+async def _run(settings: StoreSettings, *, scope: str, reason: str, op: Operator, freeze: bool) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     reason = shown_text(reason)  # free text hidden as by the one door (Hiding.text): told to every ask refused

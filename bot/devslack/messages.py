@@ -193,16 +193,17 @@ class Messages:
             raise ApiError("thread_not_found")
         root = parent.thread_ts or parent.ts
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = []
-        for m in self.ws.messages.get(cid, []):
-            if m.ts == root or m.thread_ts == root:
-                obj = self.message_object(m)
-                if with_metadata and isinstance(obj.get("metadata"), str):
-                    obj["metadata"] = json.loads(obj["metadata"])
-                elif not with_metadata:
-                    obj.pop("metadata", None)
-                found.append(obj)
+        found = [self.listed(m, with_metadata) for m in self.ws.messages.get(cid, []) if root in (m.ts, m.thread_ts)]
         return {"messages": found, "has_more": False}
+
+    def listed(self, m: Message, with_metadata: bool) -> dict[str, Any]:
+        """A message as a listing shows it: its metadata decoded with `include_all_metadata`, else left out."""
+        obj = self.message_object(m)
+        if with_metadata and isinstance(obj.get("metadata"), str):
+            obj["metadata"] = json.loads(obj["metadata"])
+        elif not with_metadata:
+            obj.pop("metadata", None)
+        return obj
 
     @web_api("conversations.history")
     def conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -218,16 +219,8 @@ class Messages:
         if not 1 <= limit <= 999:
             raise ApiError("invalid_limit")
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = []
-        for m in reversed(self.ws.messages.get(cid, [])):
-            if (m.thread_ts not in (None, m.ts)) or not oldest <= float(m.ts) <= latest:
-                continue
-            obj = self.message_object(m)
-            if with_metadata and isinstance(obj.get("metadata"), str):
-                obj["metadata"] = json.loads(obj["metadata"])
-            elif not with_metadata:
-                obj.pop("metadata", None)
-            found.append(obj)
+        found = [self.listed(m, with_metadata) for m in reversed(self.ws.messages.get(cid, []))
+                 if m.thread_ts in (None, m.ts) and oldest <= float(m.ts) <= latest]
         return {"messages": found[:limit], "has_more": len(found) > limit}
 
     # ------------------------------------------------------------------------------------------- chat.*

@@ -70,7 +70,7 @@ from bot.runs.summaries import ModelSummaries
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
-from bot.services import Services, direct_message, due_parts
+from bot.services import Services, direct_message, due_parts, who_is_who
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
@@ -84,7 +84,6 @@ from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, connect
 from bot.teams import create_teams
-from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -210,6 +209,7 @@ def create_services(
         metrics = Metrics(commit=build_commit(), top_people=settings.metrics_top_people)
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
+    who = who_is_who(settings, store, directory, base)  # the surfaces' accounts under one People (issue 88)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
@@ -333,7 +333,7 @@ def create_services(
 
     approvals.edits.set_step_up_handler(confirm_edit)
     if (teams := None if base is not None else create_teams(settings, store=store, approvals=approvals,
-            directory=directory, background=background, step_up=confirmations.answer, metrics=metrics)) is not None:
+            people=who.teams, background=background, step_up=confirmations.answer, metrics=metrics)) is not None:
         events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
         cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
         approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
@@ -385,7 +385,7 @@ def create_services(
         alerts=None if base is not None else AlertsChannel(slack, settings.alerts_channel),
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
-        teams=teams,
+        teams=teams, who=who,
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -409,8 +409,8 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
     tenancy.on_built.append(tenant_votes_checked)
     # a vote's page checks its person as a click does, asking afresh (a Teams person: while TEAMS_FILE lists them)
-    services.confirmations.people = TeamsPeople(settings, services.store, services.directory).checking(
-        partial(why_not, services, workspaces.home.answer, fresh=True))
+    services.confirmations.people = services.who.teams.checking(partial(why_not, services, workspaces.home.answer,
+                                                                        fresh=True))
     return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces), Edge(tenancy))
 
 

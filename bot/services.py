@@ -1,6 +1,7 @@
 """The parts of one worker (or of one tenant it serves), `Services`: what the listeners, the API, the pages and the
 loops are handed, started and stopped together. They are built and wired by the composition root (bot/root.py,
-`create_services`); nothing here wires anything."""
+`create_services`); nothing here wires anything but who is who (`who_is_who`: the surfaces' account directories
+under one `People`, issue 88), which the root calls."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ from bot.core.settings import Settings, SettingsError
 from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__
+from bot.people import EmailAccounts, People
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
+from bot.slack.accounts import SlackAccounts
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
@@ -44,8 +47,27 @@ from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
 from bot.teams import Teams
+from bot.teams.accounts import TeamsAccounts
+from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WhoIsWho:
+    """Who is who, built once by the root (issue 88): `people` over the surfaces' accounts, and `teams`, the one
+    `TeamsPeople` (Teams deciders mapped; the pages' sign-in by email and the step-up votes' check use it too)."""
+
+    people: People
+    teams: TeamsPeople
+
+
+def who_is_who(settings: Settings, store: Store, directory: Directory, base: Services | None = None) -> WhoIsWho:
+    """Who is who for a worker's parts (a tenant's, `base` given: its own Slack directory, the home's Teams people)."""
+    teams = base.who.teams if base is not None else TeamsPeople(settings, store, directory)
+    accounts = [SlackAccounts(directory, allowed_guests=settings.allowed_guests)]
+    people = People(store=store.people, accounts=[*accounts, TeamsAccounts(teams), EmailAccounts()])
+    return WhoIsWho(people=people, teams=teams)
 
 
 @dataclass
@@ -84,6 +106,7 @@ class Services:
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
+    who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
     async def start(self) -> None:

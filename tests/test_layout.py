@@ -53,8 +53,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
     "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
+    "bot.people": (*BELOW_CORE, "bot.store", "bot.people"),  # who is who across surfaces (issue 88), under the core
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO,
-                      "bot.approvals"),
+                      "bot.people", "bot.approvals"),
     "bot.sessions": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.approvals", "bot.sessions"),  # told by the events
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.sessions",
                  "bot.runs"),
@@ -66,8 +67,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
     "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                   "bot.teams"),
-    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                     "bot.stepup", "bot.teams"),  # the parts, as a type: started and stopped together
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
+                     "bot.api", "bot.stepup", "bot.teams"),  # the parts, as a type: started and stopped together
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
@@ -77,7 +78,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server", "bot.teams"),
+                 "bot.slackapp", "bot.server", "bot.teams", "bot.people"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.devteams": ("bot.devteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack

@@ -52,6 +52,7 @@ class Person:
     guest: bool
     deleted: bool
     bot: bool
+    email: str = ""  # their Slack email (Slack's verified one; with scope `users:read.email`), "" when not said
 
 
 class SharedPeople(Protocol):
@@ -83,6 +84,7 @@ def _person(user: dict[str, Any]) -> Person:
         guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
         deleted=bool(user.get("deleted")),
         bot=bool(user.get("is_bot")),
+        email=str(profile.get("email") or "").strip().lower(),
     )
 
 

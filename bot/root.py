@@ -60,6 +60,7 @@ from bot.core.signing import SigningKeys, worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.version import build_commit
 from bot.core.workspaces import WorkspaceRef
+from bot.people import People
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
@@ -143,7 +144,7 @@ def approval_service(
     background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
-    external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS,
+    external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -167,7 +168,7 @@ def approval_service(
         end=Person(store, delivery, fatigue=fatigue),
     )
     approvals = ApprovalService(
-        store=store, cards=cards, waiter=waiter, directory=directory, background=background,
+        store=store, cards=cards, waiter=waiter, directory=directory, background=background, people=people,
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, runs_first=runs_first, external_teams=external_teams,
     )
@@ -272,8 +273,7 @@ def create_services(
     approvals = approval_service(
         store=store,
         cards=cards,
-        waiter=waiter,
-        directory=directory,
+        waiter=waiter, directory=directory, people=who.people,
         events=events,
         background=background,
         worker_id=worker_id,

@@ -358,3 +358,40 @@ def test_a_digit_is_an_ascii_digit() -> None:
             for n, line in enumerate(path.read_text().splitlines(), 1)
             if ".isdigit()" in line and ".isascii()" not in line]
     assert bare == []
+
+
+# who is who is People's (issue 88): the core and the ways in that read typed ids never ask a person id's shape which
+# surface it is of (`is_teams_person`, `SLACK_ID.fullmatch`): they use People, or the grammar (bot/core/people.py)
+NO_SURFACE_QUESTION = ("bot.approvals", "bot.people", "bot.core.setting_kinds", "bot.slackapp.listeners.config_command")
+SURFACE_QUESTIONS = frozenset({"is_teams_person", "SLACK_ID.fullmatch", "SLACK_ID.match", "SLACK_ID.search"})
+
+
+def surface_questions(source: str) -> list[str]:
+    """The calls in `source` that ask which surface an id is of by its shape, as written."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            name = func.id
+        elif isinstance(func, ast.Attribute):
+            name = f"{func.value.id}.{func.attr}" if isinstance(func.value, ast.Name) else func.attr
+        else:
+            continue
+        if name in SURFACE_QUESTIONS or name.rsplit(".", 1)[-1] == "is_teams_person":
+            found.append((node.lineno, f"{node.lineno}: {name}"))
+    return [said for _, said in sorted(found)]
+
+
+def test_no_surface_question_outside_its_surface() -> None:
+    wrong = {name: found for name, path in modules()
+             if any(name == p or name.startswith(p + ".") for p in NO_SURFACE_QUESTION)
+             and (found := surface_questions(path.read_text()))}
+    assert wrong == {}
+    # the check can fail: each way the core asked before (bot/approvals/service.py, homes.py, decider_policies.py)
+    before = ("if is_teams_person(user):\n    pass\n"
+              "found = directory.person(user) if SLACK_ID.fullmatch(user) else None\n"
+              "ok = teams.is_teams_person(p)\n")
+    assert surface_questions(before) == ["1: is_teams_person", "3: SLACK_ID.fullmatch", "4: teams.is_teams_person"]
+    assert surface_questions("x = surface_of(user) == 'slack'\nSLACK_ID.pattern\n") == []

@@ -52,12 +52,13 @@ from bot.approvals.waiter import DecisionWaiter
 from bot.core.attestations import NEEDS, refusal_words
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
-from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.people import CannotCheck, surface_of
+from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
-from bot.core.teams import is_teams_person
 from bot.core.workspaces import WorkspaceRef
+from bot.people import People
 from bot.policy.engine import PolicyEngine
-from bot.slack.directory import Directory, LookupFailed
+from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
 from bot.store.runs import Consumed
 
@@ -103,8 +104,9 @@ class ApprovalService:
         policies: PolicyEngine,
         metrics: Metrics | None = None,
         runs_first: RunsFirst | None = None,
-        external_teams: Collection[str] = (),
+        external_teams: Collection[str] = (), people: People,
     ) -> None:
+        self.people = people  # who is who across surfaces (bot/people/): their workspace, their groups
         self.store = store
         self.external_teams = external_teams  # EXTERNAL_TEAMS: partners who decide as before (`may_decide_across`)
         self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
@@ -261,7 +263,7 @@ class ApprovalService:
         """Who `user` is in plain text (a task's title): their name when Slack gives it within `within` seconds (a
         run's end and its stream wait on it), else the id as given (a failed or slow lookup; not a person's:
         `system`, a rule). Untrusted: made inert by the builder it goes into."""
-        if not SLACK_ID.fullmatch(user):
+        if surface_of(user) != "slack":  # (a Teams or e-mail person's id as given, as before)
             return user
         try:
             return await asyncio.wait_for(self._directory.name_of(user), within) or user
@@ -324,7 +326,7 @@ class ApprovalService:
                 return result
 
         fit = None if dry_run else await self.deciders.refused(  # a decider policy first, then fitness (attestations)
-            approval_id, outcome=outcome, user=user, surface=surface, person=person,
+            approval_id, outcome=outcome, user=user, surface=surface or self.people.surface(user), person=person,
             check=lambda: self._decided(lambda **more: decide(**{**more, "dry_run": True}), user, person))
         fit = fit or await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
         result = fit if fit is not None else await self._decided(step, user, person)
@@ -366,16 +368,16 @@ class ApprovalService:
         return DecideResult("attestation", checked.approval, attest=missing[0], page=page)
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
-        """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
-        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`: bot/teams/ let
+        """The workspace of the person `user` (their standing, as People keeps it: the request's gate has just asked
+        it); None when it cannot be said or nobody is. A person of no workspace (a Teams-only person: bot/teams/ let
         only the company's own tenant through) is of the home workspace."""
-        if is_teams_person(user):
-            return await self._home()
         try:
-            found = await self._directory.person(user) if SLACK_ID.fullmatch(user) else None
-        except LookupFailed:
+            found = await self.people.standing(user)
+        except CannotCheck:
             return None
-        return WorkspaceRef(found.team_id, found.enterprise_id or None) if found is not None and found.team_id else None
+        if found is None:
+            return None
+        return WorkspaceRef(found.team, found.enterprise or None) if found.team else await self._home()
 
     async def _home(self) -> WorkspaceRef:  # the home workspace (an approval without one is of it); "" until recorded
         return await self.store.tenants.home() or WorkspaceRef("")
@@ -398,8 +400,7 @@ class ApprovalService:
         in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
-            in_groups = not is_teams_person(user) and await self._directory.counts_in_groups(
-                user, result.approval.approvers)  # a Teams-only person is in no Slack user group
+            in_groups = await self.people.in_groups(user, result.approval.approvers)  # each surface's groups
             result = await step(in_groups=in_groups, **known)
         if result.status == "check_delegates" and result.approval is not None:
             # not allowed themselves: may they decide for someone away who delegated to them?
@@ -407,7 +408,7 @@ class ApprovalService:
             groups = [a for a in result.approval.approvers if a.startswith("S")]
             group_principal = ""
             for principal in principals if groups else []:  # the first in a group is enough
-                if await self._directory.counts_in_groups(principal, groups):
+                if await self.people.in_groups(principal, groups):
                     group_principal = principal
                     break
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal, **known)

@@ -170,6 +170,12 @@ class People:
                 return found.standing
         return None
 
+    @staticmethod
+    def surface(person: str) -> SurfaceName:
+        """The surface a person was first known on (their id's): where they decide when a caller does not say (a
+        Teams-only person votes only in Teams, or on a page they reached from there)."""
+        return surface_of(person) or "slack"
+
     async def standing(self, person: str) -> Standing | None:
         """What the rights read of `person` (their first account's in precedence); None when nobody; CannotCheck."""
         found = await self.person(person)

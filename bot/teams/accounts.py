@@ -26,15 +26,16 @@ class TeamsAccounts:
 
     async def account(self, account_id: str, *, fresh: bool = False) -> Account | None:
         """The Teams account of object id `account_id` as known without a click: the Teams file's, else as kept
-        when the app learnt them (no email then: unverified); None when neither knows them."""
+        when the app learnt them, else the bare id (no email: unverified; of the company's tenant, the only one
+        bot/teams/ lets through); None for no object id."""
         oid = account_id.strip().lower()
-        if not OBJECT_ID.fullmatch(oid) or not self._people.serving:
+        if not OBJECT_ID.fullmatch(oid):
             return None
-        listed = await self._people.file_person(oid)
+        listed = await self._people.file_person(oid) if self._people.serving else None
         if listed is not None:
             return Account("teams", oid, email=listed.email, verified=bool(listed.email), name=listed.name)
         kept = await self._people.kept_account(teams_person(oid))
-        return None if kept is None else Account("teams", oid, name=kept.name)
+        return Account("teams", oid, name=kept.name if kept else "")
 
     def of_member(self, member: TeamsMember) -> Account | None:
         """The account a click's member is, as the roster says (the email verified for a member of the home tenant

@@ -284,8 +284,8 @@ async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Wor
     urgent = await teams_parts.services.homes.affected(replace(record, sla_state="at_risk"))
     assert CAROL in urgent and ana not in urgent
     slack.set_usergroup("S0REVIEWERS", [CAROL])  # a page's "is she in the approvers' groups": no, without asking
-    directory = teams_parts.services.directory
-    assert not await directory.counts_in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
+    people, directory = teams_parts.services.who.people, teams_parts.services.directory
+    assert not await people.in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
     assert await directory.name_of(ana) is None  # (a page's "this page is for ...": Slack knows no such person)
     assert [c for c in slack.calls("users.info") if c.args.get("user") == ana] == []
 

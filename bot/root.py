@@ -289,7 +289,7 @@ def create_services(
         runs_first=runs_first,
         detectors=settings.redact_detectors,
     )
-    approvals.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
+    approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
     runs = RunManager(
         store=store,
         approvals=approvals,

@@ -12,6 +12,8 @@ checks this on every run), from the bottom:
     report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API
                  client, the directory
+    people/      who is who across surfaces: one person (one id) whatever surface they decide on, merged by
+                 verified email; each surface's accounts behind a port
     redaction/   hidden values: found as an approval opens, stored redacted, sealed apart, ended with it
     approvals/   the approval core: opening, the decision chain, the service, its events (opened, decided,
                  ended), cards kept in step, Homes, reminders, rules, the waiter

@@ -46,6 +46,7 @@ from bot.core.settings import Settings, SettingsError
 from bot.core.signing import worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
+from bot.people import People
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
@@ -54,6 +55,7 @@ from bot.runs.summaries import ModelSummaries
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
 from bot.services import (
     Services,
+    WhoIsWho,
     api_senders,
     audit_parts,
     due_parts,
@@ -64,6 +66,7 @@ from bot.services import (
     step_up_parts,
     supervisor_of,
     tenant_home_parts,
+    who_is_who,
 )
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.directory import Directory
@@ -73,7 +76,6 @@ from bot.slackapp.members import why_not
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store
 from bot.teams import Teams, create_teams
-from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def approval_service(
     background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
-    external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS,
+    external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -108,7 +110,7 @@ def approval_service(
         end=Person(store, delivery, fatigue=fatigue),
     )
     approvals = ApprovalService(
-        store=store, cards=cards, waiter=waiter, directory=directory, background=background,
+        store=store, cards=cards, waiter=waiter, directory=directory, background=background, people=people,
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, runs_first=runs_first, external_teams=external_teams,
     )
@@ -128,6 +130,7 @@ def create_services(
     worker_id, redis, metrics, model_config, store, slack = footing(
         settings, worker_id=worker_id, base=base, store=store, slack=slack)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
+    who = who_is_who(settings, store, directory, base)  # the surfaces' accounts under one People (issue 88)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
@@ -149,7 +152,7 @@ def create_services(
     waiter, sweeper, nudger, approvals = approval_core(
         settings, base=base, store=store, slack=slack, directory=directory, cards=cards, events=events,
         background=background, metrics=metrics, worker_id=worker_id, runs_first=runs_first, api_waiters=api_waiters,
-        webhooks=webhooks)
+        webhooks=webhooks, people=who.people)
     runs = run_manager(settings, store=store, redis=redis, approvals=approvals, threads=threads,
                        background=background, worker_id=worker_id, model_config=model_config, metrics=metrics,
                        homes=homes)
@@ -166,7 +169,7 @@ def create_services(
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
 
-    teams = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, directory=directory,
+    teams = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
                           background=background, confirmations=confirmations, metrics=metrics, events=events,
                           cards=cards)
     checkpoints, archiver, alerts, watch = (None, None, None, None) if base is not None else audit_parts(
@@ -185,7 +188,7 @@ def create_services(
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        teams=teams,
+        teams=teams, who=who,
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -198,7 +201,7 @@ def create_services(
 def approval_core(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, directory: Directory,
     cards: CardService, events: Events, background: Background, metrics: Metrics, worker_id: str,
-    runs_first: RunsFirst, api_waiters: ApiWaiters, webhooks: WebhookSender,
+    runs_first: RunsFirst, api_waiters: ApiWaiters, webhooks: WebhookSender, people: People,
 ) -> tuple[DecisionWaiter, DeadlineSweeper, Nudger, ApprovalService]:
     """The approval core with its decision waiter, deadline sweeper and reminders, each told of the others."""
     # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals (a tenant's through the worker's);
@@ -227,15 +230,15 @@ def approval_core(
         # one engine, one reload loop: Cedar sees `context.team` of each ask
         policies=policy_engine(settings, store, worker_id, directory) if base is None else base.approvals.policies,
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
-        detectors=settings.redact_detectors,
+        detectors=settings.redact_detectors, people=people,
     )
-    approvals.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
+    approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
     return waiter, sweeper, nudger, approvals
 
 
 def surfaces_told(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, approvals: ApprovalService,
-    directory: Directory, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
+    who: WhoIsWho, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
     cards: CardService,
 ) -> Teams | None:
     """A Save & approve's step-up, in Slack; and Teams (the worker's, when TEAMS_* are set), told of the core."""
@@ -243,7 +246,7 @@ def surfaces_told(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
-    if base is not None or (teams := create_teams(settings, store=store, approvals=approvals, directory=directory,
+    if base is not None or (teams := create_teams(settings, store=store, approvals=approvals, people=who.teams,
                                                    background=background, step_up=confirmations.answer,
                                                    metrics=metrics)) is None:
         return None
@@ -278,8 +281,8 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))  # once, whichever way Slack comes in
     tenancy.on_built.append(tenant_votes_checked)
     # a vote's page checks its person as a click does, asking afresh (a Teams person: while TEAMS_FILE lists them)
-    services.confirmations.people = TeamsPeople(settings, services.store, services.directory).checking(
-        partial(why_not, services, workspaces.home.answer, fresh=True))
+    services.confirmations.people = services.who.teams.checking(partial(why_not, services, workspaces.home.answer,
+                                                                        fresh=True))
     return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces), Edge(tenancy))
 
 

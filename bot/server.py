@@ -60,7 +60,6 @@ from bot.stepup.reveal import Reveal
 from bot.stepup.reveal_page import add_reveal_routes
 from bot.stepup.votes import Confirmation
 from bot.store import Store, StoreUnavailable, StoreWriteRefused
-from bot.teams.people import TeamsPeople
 from bot.tenancy import Tenancy
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -237,9 +236,8 @@ def add_worker_routes(
                api_for=None if tenancy is None else partial(api_of, tenancy),
                holder_of=None if tenancy is None else partial(holder_of, tenancy),
                claude_code_files=settings.claude_code_files)
-    teams_people = TeamsPeople(settings, services.store, services.directory)  # OIDC_ISSUER: Teams-only people too
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
-                            by_email=teams_people.by_email, audit=services.store.audit)
+                            by_email=services.who.teams.by_email, audit=services.store.audit)
     signin.add_routes(web_app)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))

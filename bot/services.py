@@ -1,7 +1,8 @@
 """The parts of one worker (or of one tenant it serves), `Services`: what the listeners, the API, the pages and the
 loops are handed, started and stopped together; and the builders of its groups of parts (`footing`, `home_service`,
-`api_senders`, `run_manager`, `step_up_parts`, `supervisor_of`, `audit_parts`). They are wired by the composition
-root (bot/root.py, `create_services`): nothing here wires anything."""
+`api_senders`, `run_manager`, `step_up_parts`, `supervisor_of`, `audit_parts`, `who_is_who`: the surfaces' account
+directories under one `People`, issue 88). They are wired by the composition root (bot/root.py, `create_services`):
+nothing here wires anything."""
 
 from __future__ import annotations
 
@@ -41,12 +42,14 @@ from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__, build_commit
+from bot.people import EmailAccounts, People
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.sessions import RunThreads
+from bot.slack.accounts import SlackAccounts
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
@@ -58,8 +61,27 @@ from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey, con
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
 from bot.teams import Teams
+from bot.teams.accounts import TeamsAccounts
+from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WhoIsWho:
+    """Who is who, built once by the root (issue 88): `people` over the surfaces' accounts, and `teams`, the one
+    `TeamsPeople` (Teams deciders mapped; the pages' sign-in by email and the step-up votes' check use it too)."""
+
+    people: People
+    teams: TeamsPeople
+
+
+def who_is_who(settings: Settings, store: Store, directory: Directory, base: Services | None = None) -> WhoIsWho:
+    """Who is who for a worker's parts (a tenant's, `base` given: its own Slack directory, the home's Teams people)."""
+    teams = base.who.teams if base is not None else TeamsPeople(settings, store, directory)
+    accounts = [SlackAccounts(directory, allowed_guests=settings.allowed_guests)]
+    people = People(store=store.people, accounts=[*accounts, TeamsAccounts(teams), EmailAccounts()])
+    return WhoIsWho(people=people, teams=teams)
 
 
 @dataclass
@@ -98,6 +120,7 @@ class Services:
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
+    who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
     async def start(self) -> None:

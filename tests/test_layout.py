@@ -56,8 +56,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
     "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
+    "bot.people": (*BELOW_CORE, "bot.store", "bot.people"),  # who is who across surfaces (issue 88), under the core
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO,
-                      "bot.approvals"),
+                      "bot.people", "bot.approvals"),
     "bot.sessions": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.approvals", "bot.sessions"),  # told by the events
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.sessions",
                  "bot.runs"),
@@ -69,8 +70,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
     "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                   "bot.teams"),
-    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                     "bot.sessions", "bot.stepup", "bot.teams"),  # the parts and their builders
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
+                     "bot.api", "bot.sessions", "bot.stepup", "bot.teams"),  # the parts and their builders
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
@@ -80,7 +81,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server", "bot.teams"),
+                 "bot.slackapp", "bot.server", "bot.teams", "bot.people"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.devteams": ("bot.devteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack
@@ -396,3 +397,40 @@ def test_a_digit_is_an_ascii_digit() -> None:
             for n, line in enumerate(path.read_text().splitlines(), 1)
             if ".isdigit()" in line and ".isascii()" not in line]
     assert bare == []
+
+
+# who is who is People's (issue 88): the core and the ways in that read typed ids never ask a person id's shape which
+# surface it is of (`is_teams_person`, `SLACK_ID.fullmatch`): they use People, or the grammar (bot/core/people.py)
+NO_SURFACE_QUESTION = ("bot.approvals", "bot.people", "bot.core.setting_kinds", "bot.slackapp.listeners.config_command")
+SURFACE_QUESTIONS = frozenset({"is_teams_person", "SLACK_ID.fullmatch", "SLACK_ID.match", "SLACK_ID.search"})
+
+
+def surface_questions(source: str) -> list[str]:
+    """The calls in `source` that ask which surface an id is of by its shape, as written."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            name = func.id
+        elif isinstance(func, ast.Attribute):
+            name = f"{func.value.id}.{func.attr}" if isinstance(func.value, ast.Name) else func.attr
+        else:
+            continue
+        if name in SURFACE_QUESTIONS or name.rsplit(".", 1)[-1] == "is_teams_person":
+            found.append((node.lineno, f"{node.lineno}: {name}"))
+    return [said for _, said in sorted(found)]
+
+
+def test_no_surface_question_outside_its_surface() -> None:
+    wrong = {name: found for name, path in modules()
+             if any(name == p or name.startswith(p + ".") for p in NO_SURFACE_QUESTION)
+             and (found := surface_questions(path.read_text()))}
+    assert wrong == {}
+    # the check can fail: each way the core asked before (bot/approvals/service.py, homes.py, decider_policies.py)
+    before = ("if is_teams_person(user):\n    pass\n"
+              "found = directory.person(user) if SLACK_ID.fullmatch(user) else None\n"
+              "ok = teams.is_teams_person(p)\n")
+    assert surface_questions(before) == ["1: is_teams_person", "3: SLACK_ID.fullmatch", "4: teams.is_teams_person"]
+    assert surface_questions("x = surface_of(user) == 'slack'\nSLACK_ID.pattern\n") == []

@@ -184,3 +184,21 @@ def test_the_surface_check_can_fail() -> None:
         "bot.approvals.waiter.DueSweeper", "bot.approvals.chain", "bot.approvals.DecisionChain"]
     assert internals("from bot.approvals import ApprovalService, Events\nfrom bot.approvals.rights import is_admin\n"
                      "from bot.approvals.refusals import STORAGE_DOWN\nfrom bot.store import Store\n") == []
+
+
+def constructions(source: str, name: str) -> int:
+    """How many calls of `name(...)` (or `<x>.name(...)`) `source` makes."""
+    return sum(1 for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+               and ((isinstance(node.func, ast.Name) and node.func.id == name)
+                    or (isinstance(node.func, ast.Attribute) and node.func.attr == name)))
+
+
+def test_teams_people_are_built_once() -> None:
+    """One `TeamsPeople` a worker (issue 88): built with who is who (bot/services.py `who_is_who`, called by the root)
+    and handed to Teams, the step-up votes' check and the pages' sign-in; three were built before."""
+    found = {name: n for name, path in modules() if name.startswith("bot")
+             and (n := constructions(path.read_text(), "TeamsPeople"))}
+    assert found == {"bot.services": 1}
+    before = ("people = TeamsPeople(settings, store, directory)\n"
+              "x.people = TeamsPeople(settings, s.store, s.directory).checking(check)\n")
+    assert constructions(before, "TeamsPeople") == 2

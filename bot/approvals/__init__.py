@@ -1,6 +1,8 @@
 """The approval core: every step of an approval, and what keeps people told.
 
-    service.py     `ApprovalService`: open, wait, decide (every approver rule), cancel; what happened published
+    service.py     `ApprovalService`: open, wait, cancel; what happened published
+    decisions.py   the one entry of a person's vote, whatever the surface: `Decisions.decide(person, surface, verb)`
+                   (every approver rule), `may_decide`, the cards brought up to date after
     events.py      what the core says happened (opened, card posted, decided, ended), to the listeners the
                    composition root (bot/root.py) subscribes: cards, Homes, redaction, metrics, runs, sessions
     edits.py       a reviewer's edit of a call's arguments: noted for the call that follows, Save & approve
@@ -39,6 +41,7 @@ tests/test_root.py fails on a surface importing anything else of it."""
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -53,7 +56,7 @@ from bot.approvals.homes import HomeService
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
-from bot.approvals.service import NO_OPINION, REFUSAL_QUIET, ApprovalService
+from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.approvals.waiter import DueSweeper
 from bot.core.field_edits import schema_of
 
@@ -71,6 +74,7 @@ __all__ = [
     "CardPosted",
     "CardService",
     "Decided",
+    "Decisions",
     "DueSweeper",
     "Edited",
     "Event",
@@ -86,6 +90,7 @@ __all__ = [
     "Step",
     "Typed",
     "VoteCounted",
+    "card_place",
     "not_editable",
     "schema_of",
 ]

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.core.records import ApprovalRecord
-from bot.core.teams import is_teams_person
 from bot.core.workspaces import WorkspaceRef
 from bot.policy.decide import DeciderRequest, Vote
 from bot.policy.engine import Judged, PolicyEngine
@@ -41,15 +40,14 @@ class DeciderPolicies:
     async def refused(self, approval_id: str, *, outcome: str, user: str, surface: str, person: WorkspaceRef | None,
                       check: Check) -> DecideResult | None:
         """The refusal of `user`'s vote (`outcome`) by a decider policy, audited; None when it may go on to the
-        decide step (no decider policy refuses it, only a shadow one would, or the decide step refuses it anyway)."""
+        decide step (no decider policy refuses it, only a shadow one would, or the decide step refuses it anyway).
+        `surface`: where the vote is made (the caller's word; the person's own surface when it had none)."""
         vote = VOTES.get(outcome)
         if vote is None or not self.engine.evaluator.deciders:
             return None
         approval = await self.store.approvals.get(approval_id)
         if approval is None or not approval.pending:
             return None  # the decide step says so
-        # (a Teams-only person votes only in Teams, or on a page they reached from there)
-        surface = surface or ("teams" if is_teams_person(user) else "slack")
         request = decider_request(approval, vote=vote, user=user, surface=surface, person=person)
         judged = self.engine.judge_decider(request)
         if judged is None:

@@ -11,34 +11,31 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, digest_of
 
+from bot.approvals.decisions import Decisions, card_place
 from bot.approvals.opening import EDIT_KEPT, FIELD_CHANGES
 from bot.core.records import ApprovalRecord, RunRecord
 from bot.core.tasks import Background
-from bot.store import DecideResult, Store, StoreUnavailable, persistently
+from bot.store import Store, StoreUnavailable, persistently
 
 log = logging.getLogger(__name__)
 StepUpHandler = Callable[[str, ApprovalRecord, tuple[str, str]], Coroutine[Any, Any, None]]
-Decide = Callable[..., Awaitable[DecideResult]]  # `ApprovalService.decide`
 
 
 class Edits:
     """The edits of one worker's (or tenant's) approvals (the module docstring).
 
     Args:
-        decide: the decide step with every approver rule (`ApprovalService.decide`).
-        redraw_after: what a decision does after (`ApprovalService.redraw_after`); False when nothing was decided.
+        decisions: the one entry of a person's vote (`Decisions.decide`, then `redraw_after`).
     """
 
-    def __init__(self, store: Store, *, decide: Decide, redraw_after: Callable[..., bool],
-                 background: Background) -> None:
+    def __init__(self, store: Store, *, decisions: Decisions, background: Background) -> None:
         self.store = store
-        self._decide = decide
-        self._redraw_after = redraw_after
+        self._decisions = decisions
         self._background = background
         self._on_step_up: dict[str, StepUpHandler] = {}
 
@@ -92,11 +89,12 @@ class Edits:
         decide step with every approver rule, as if they had clicked Approve on its card (on `surface`, "" Slack's
         card, "teams" a Teams card: no Slack card checked, audited `surface: teams`; one that needs step-up: they
         are sent to confirm it with their passkey, `set_step_up_handler`)."""
-        result = await self._decide(approval_id, outcome="approved", user=user, card=None if surface else card,
-                                    feedback="approved with their edit (Save & approve)", surface=surface)
+        result = await self._decisions.decide(user, "teams" if surface == "teams" else "slack", "approve",
+                                              approval_id=approval_id, where="" if surface else card_place(card),
+                                              feedback="approved with their edit (Save & approve)")
         handler = self._on_step_up.get(surface)
         if result.status == "step_up" and result.approval is not None and handler is not None:
             self._background.spawn(handler(user, result.approval, card), name=f"step-up-{approval_id}")
             return
-        if not self._redraw_after(result, surface=surface):
+        if not self._decisions.redraw_after(result, surface=surface or "slack"):
             log.info("save & approve of %s refused: %s", approval_id, result.status)

@@ -54,10 +54,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.admin_panels import AdminPanels
+from bot.core.people import surface_of
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import urgency
 from bot.core.tasks import Background, stop_task
-from bot.core.teams import is_teams_person
 from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.directory import Directory
@@ -196,7 +196,7 @@ class HomeService:
                 urgent = approval.sla_state in ("at_risk", "breached")  # first on every decider's first page
                 people |= deciders if urgent else await homes.with_room(sorted(deciders))
         people.discard("")
-        return {p for p in people if not is_teams_person(p)}  # a Teams-only person (`teams:<oid>`) has no Slack Home
+        return {p for p in people if surface_of(p) == "slack"}  # a person first known elsewhere has no Slack Home
 
     async def refresh_admins(self, channel: str, *, but: Sequence[str] = ()) -> bool:
         """Mark due the Homes of `channel`'s admins (but those of `but`) who opened theirs lately: its

@@ -11,10 +11,9 @@ The waiting side (the worker that owns the run)::
 
 The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 
-    decide(approval id, outcome, user, card) -> the decide step (`bot/store/lua/lib/decide.lua`) with
-                                                every approver rule; `may_decide()` asks the same rules
-                                                without deciding (before a modal opens)
-    redraw_after(result)                     -> say it was decided (`events.ApprovalDecided`: its card(s) redrawn, the
+    decisions.decide(person, surface, verb)  -> the one entry of a person's vote, whatever the surface
+                                                (bot/approvals/decisions.py: the decide step with every approver rule)
+    on_decided(approval)                     -> say it was decided (`events.ApprovalDecided`: its card(s) redrawn, the
                                                 run continued here if its worker is gone, ...)
 
 What happens after (a card redrawn on every surface, a Home, a run's thread, the metrics) is published once
@@ -28,48 +27,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import Verdict
 
-from bot.approvals.attesting import brief_page, unheld_scope
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
-from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events, VoteCounted
+from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
 from bot.approvals.revisions import Revisions
-from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
-from bot.core.attestations import NEEDS, refusal_words
 from bot.core.metrics import Metrics
-from bot.core.passkeys import Assurance
-from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.people import SurfaceName, surface_of
+from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
-from bot.core.teams import is_teams_person
 from bot.core.workspaces import WorkspaceRef
+from bot.people import People
 from bot.policy.engine import PolicyEngine
-from bot.slack.directory import Directory, LookupFailed
+from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
 from bot.store.runs import Consumed
 
 log = logging.getLogger(__name__)
 
-ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 NAME_WITHIN = 2.0  # seconds a person's name is waited for (users.info) before their id stands for it
-# A refused click is answered once per person and card (an answer that can never change: the approval is
-# decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
-# and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
-# double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
-REFUSAL_QUIET = 10
 NO_OPINION = Verdict("")  # the input mode leaves the step to a person
 
 
@@ -103,10 +92,10 @@ class ApprovalService:
         policies: PolicyEngine,
         metrics: Metrics | None = None,
         runs_first: RunsFirst | None = None,
-        external_teams: Collection[str] = (),
+        external_teams: Collection[str] = (), people: People,
     ) -> None:
+        self.people = people  # who is who across surfaces (bot/people/): their workspace, their groups
         self.store = store
-        self.external_teams = external_teams  # EXTERNAL_TEAMS: partners who decide as before (`may_decide_across`)
         self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
         self.delivery = delivery
         self.events: Events = delivery.events
@@ -119,12 +108,13 @@ class ApprovalService:
         self._waiter = waiter
         self._directory = directory
         self._background = background
-        self.clock: Callable[[], float] = time.time  # when attestations are judged (a test moves it)
-        self.pages_url = ""  # where the bot's pages are (a brief's page: /attest/<scope>); "" when unknown
         self._metrics = metrics or Metrics()
-        self.edits = Edits(store, decide=self.decide, redraw_after=self.redraw_after, background=background)
+        self.decisions = Decisions(  # the one entry of a person's vote, whatever the surface
+            store=store, waiter=waiter, cards=cards, events=self.events, background=background, hiding=chain.hiding,
+            deciders=DeciderPolicies(policies, store, quiet=REFUSAL_QUIET), people=people,
+            external_teams=external_teams, on_decided=self.on_decided)
+        self.edits = Edits(store, decisions=self.decisions, background=background)
         self.revisions = Revisions(chain.hiding)  # a Revise of the arguments as JSON, from any surface
-        self.deciders = DeciderPolicies(policies, store, quiet=REFUSAL_QUIET)  # policies about who decides, at a vote
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""
@@ -261,7 +251,7 @@ class ApprovalService:
         """Who `user` is in plain text (a task's title): their name when Slack gives it within `within` seconds (a
         run's end and its stream wait on it), else the id as given (a failed or slow lookup; not a person's:
         `system`, a rule). Untrusted: made inert by the builder it goes into."""
-        if not SLACK_ID.fullmatch(user):
+        if surface_of(user) != "slack":  # (a Teams or e-mail person's id as given, as before)
             return user
         try:
             return await asyncio.wait_for(self._directory.name_of(user), within) or user
@@ -277,141 +267,26 @@ class ApprovalService:
                                 run=run)
         await persistently(lambda: self.store.audit.append(entry.pop("event"), **entry), what="auditing a step")
 
-    # deciding ------------------------------------------------------------------------------
+    # deciding: the one entry (bot/approvals/decisions.py) ------------------------------------
     async def decide(
-        self,
-        approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None, feedback: str = "",
-        dry_run: bool = False, assurance: Assurance | None = None, edit_hidden: str = "", artifacts: str = "",
-        surface: str = "",
+        self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None, surface: str = "",
+        **more: Any,
     ) -> DecideResult:
-        """A person's decision or vote through the decide step, with every approver rule applied there:
-        the card clicked must show the approval, the requester may not decide (unless the channel
-        allows it), only named approvers or members of named user groups may, and an Approve of an approval
-        that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
-        caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
-        nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
-        it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
-        what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record.
-        `artifacts`: the approval's artefacts with a reviewer's edit (bot/core/artifact_edits.py), kept on the record
-        by the step that decides it. `surface`: `teams` for a Teams click (`user` its person, `card` None), audited."""
-        person = await self._workspace_of(user)
-        if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
-            feedback = await self.chain.hiding.said(approval_id, feedback)
-        decide = partial(
-            self.store.approvals.decide,
-            approval_id,
-            outcome=outcome,
-            by=user,
-            feedback=feedback,
-            card=card,
-            check_auth=True,
-            dry_run=dry_run,
-            assurance=assurance.to_json() if assurance is not None else "",
-            team=person.team if person is not None else "?",
-            home_team=(await self._home()).team,
-            edit_hidden=edit_hidden,
-            artifacts=artifacts,
-            surface=surface,
-        )
+        """A shim for one stage (issue 88): `Decisions.decide(user, surface, verb_of(outcome), ...)`, a Slack click's
+        `card` its `where` ("" surface: Slack)."""
+        word: SurfaceName = "teams" if surface == "teams" else "email" if surface == "email" else "slack"
+        return await self.decisions.decide(user, word, verb_of(outcome), approval_id=approval_id,
+                                           where=card_place(card), **more)
 
-        async def step(**more: Any) -> DecideResult:
-            if dry_run:
-                return await decide(**more)
-            with self._waiter.deciding(approval_id) as take:  # its run waits here: the decision taken for it at once
-                result = await decide(take=take, **more)
-                if result.taken:
-                    self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
-                return result
+    async def may_decide(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
+                         ) -> DecideResult:  # a shim for one stage: `Decisions.may_decide`
+        return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
 
-        fit = None if dry_run else await self.deciders.refused(  # a decider policy first, then fitness (attestations)
-            approval_id, outcome=outcome, user=user, surface=surface, person=person,
-            check=lambda: self._decided(lambda **more: decide(**{**more, "dry_run": True}), user, person))
-        fit = fit or await self._unfit(approval_id, outcome=outcome, user=user, person=person, decide=decide)
-        result = fit if fit is not None else await self._decided(step, user, person)
-        if result.status == "attestation" and not result.attest:  # the decide step found one ended or revoked since
-            scope = await unheld_scope(self.store, approval_id, user, now=self.clock())
-            result = replace(result, attest=scope, page=brief_page(self.pages_url, scope))
-        if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
-            log.info("approval %s: %s by %s: %s", approval_id, outcome, user, result.status,
-                     extra={"approval_id": approval_id})
-        return result
+    def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:  # a shim: `Decisions.redraw_after`
+        return self.decisions.redraw_after(result, surface=surface or "slack")
 
-    async def _unfit(
-        self, approval_id: str, *, outcome: str, user: str, person: WorkspaceRef | None,
-        decide: Callable[..., Awaitable[DecideResult]],
-    ) -> DecideResult | None:
-        """Fit to decide: when the approval needs attestations (`ApprovalRecord.attest`) for this outcome and `user`
-        may decide it (the decide step asked without deciding), their current attestation to each; the refusal
-        (`attestation`, audited `refused` with action "vote" and the words to get one) when one is missing, else
-        None (the decide step goes on, and refuses by its own rules). Reject never needs one."""
-        if outcome not in NEEDS:
-            return None
-        scopes = await self.store.attestations.required(approval_id)
-        if not scopes:
-            return None
-        checked = await self._decided(lambda **more: decide(**{**more, "dry_run": True}), user, person)
-        if checked.status != "allowed":
-            return None  # not theirs to decide (or decided already): the decide step says so, as ever
-        missing = await self.store.attestations.missing(user, scopes, now=self.clock())
-        if not missing:
-            return None
-        page = brief_page(self.pages_url, missing[0])
-        words = refusal_words(missing[0], page=page)
-        # every refused attempt audited: the first of this person's on this approval in the quiet window at once, a
-        # flood of replayed clicks as one summarising entry (as the decide step's own refusals)
-        await self.store.audit.refusal(f"attestation:{user}:{approval_id}:{outcome}", "refused",
-                                       window=REFUSAL_QUIET, by=user, action="vote", approval=approval_id,
-                                       outcome=outcome, scope=missing[0],
-                                       reason=f"no current attestation to {missing[0]}: {words}")
-        return DecideResult("attestation", checked.approval, attest=missing[0], page=page)
-
-    async def _workspace_of(self, user: str) -> WorkspaceRef | None:
-        """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
-        when Slack cannot say or knows no such person. A Teams-only person (`teams:<object id>`: bot/teams/ let
-        only the company's own tenant through) is of the home workspace."""
-        if is_teams_person(user):
-            return await self._home()
-        try:
-            found = await self._directory.person(user) if SLACK_ID.fullmatch(user) else None
-        except LookupFailed:
-            return None
-        return WorkspaceRef(found.team_id, found.enterprise_id or None) if found is not None and found.team_id else None
-
-    async def _home(self) -> WorkspaceRef:  # the home workspace (an approval without one is of it); "" until recorded
-        return await self.store.tenants.home() or WorkspaceRef("")
-
-    async def _decided(
-        self, step: Callable[..., Awaitable[DecideResult]], user: str, person: WorkspaceRef | None
-    ) -> DecideResult:
-        """The decide step's answer, taken again as it asks: a card not yet attached, a person of another workspace,
-        the user's groups, the delegations to them."""
-        result = await step()
-        deadline = time.monotonic() + ATTACH_WAIT
-        while result.status == "unattached":  # a click within ms of the post, or the poster died in between
-            await asyncio.sleep(0.01)
-            result = await step(attach=time.monotonic() >= deadline)
-        known: dict[str, Any] = {}
-        if result.status == "check_workspace" and result.approval is not None:
-            known["across"] = may_decide_across(result.approval, user=user, person=person, home=await self._home(),
-                                                external_teams=self.external_teams)
-            result = await step(**known)
-        in_groups: bool | None = None
-        if result.status == "check_groups" and result.approval is not None:
-            # the step decides (or refuses and audits) with the membership the cached directory knows
-            in_groups = not is_teams_person(user) and await self._directory.counts_in_groups(
-                user, result.approval.approvers)  # a Teams-only person is in no Slack user group
-            result = await step(in_groups=in_groups, **known)
-        if result.status == "check_delegates" and result.approval is not None:
-            # not allowed themselves: may they decide for someone away who delegated to them?
-            principals = await self.store.away.principals(user, now=time.time())
-            groups = [a for a in result.approval.approvers if a.startswith("S")]
-            group_principal = ""
-            for principal in principals if groups else []:  # the first in a group is enough
-                if await self._directory.counts_in_groups(principal, groups):
-                    group_principal = principal
-                    break
-            result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal, **known)
-        return result
+    async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:
+        await self.decisions.redraw_refused(result, approval_id, where=card_place(card))  # a shim for one stage
 
     # what a click refuses, next to the decision --------------------------------------------------
     async def first_refusal(self, what: str, user: str) -> bool:
@@ -425,39 +300,6 @@ class ApprovalService:
         decision's audit entry (`opened_at`) and counts for a policy's @require_details (bot/store/oversight.py).
         Returns "ok", "seen", "decided" or "missing"."""
         return await self.store.oversight.opened(approval_id, user)
-
-    async def may_decide(
-        self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
-    ) -> DecideResult:
-        """Whether `user` may decide it from this card (None: their Home, Teams) now (`allowed`), by the same rules."""
-        return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
-
-    def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:
-        """Bring every card up to date after a decision or vote (`surface`: where it was clicked, when not Slack: its
-        `VoteCounted` says it; the run continued if its worker is gone); False when nothing was decided."""
-        if result.approval is None or result.status not in ("ok", "vote"):
-            return False
-        if result.status == "ok":
-            self.on_decided(result.approval, owner_heard=result.owner_heard)
-        else:
-            self.cards.schedule(result.approval)
-            self.events.publish(VoteCounted(result.approval, surface=surface))
-        return True
-
-    async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:
-        """What a refused (and answered) click still does to the cards: an approval decided already whose clicked
-        card still showed buttons is drawn decided; a click on an extra card of an approval (`card`: one showing
-        it; its worker died between posting the card and noting it, and another worker posted it again) gets the
-        approval's state drawn there, without buttons."""
-        if result.status == "already" and result.approval is not None and not self.cards.shows(result.approval):
-            self.cards.schedule(result.approval)
-        if result.status != "mismatch" or card is None:
-            return
-        approval = await self.store.approvals.get(approval_id)
-        channel, ts = card
-        if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
-            return
-        self._background.spawn(self.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
     def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
         """After any decision, on whichever worker made it: the run it wakes here goes first, then it is said
@@ -486,7 +328,7 @@ class ApprovalService:
         """Cancel every pending approval of `workspace`, each as `cancel` does (audited, its card redrawn saying
         `reason`, its waiters woken): what an uninstall of that workspace does (Slack's `app_uninstalled`,
         `tokens_revoked`; `by` says which). Returns the ids this cancelled."""
-        home = await self._home()
+        home = await self.store.tenants.home() or WorkspaceRef("")
         ids = await self.store.approvals.pending_of_workspace(workspace, home=home)
         return [i for i in ids if (await self.cancel(i, by=by, reason=reason)).status == "ok"]
 

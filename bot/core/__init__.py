@@ -47,8 +47,9 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     invisible.py    direction controls and invisible spaces shown as `<U+202E>` (`visible`: the pages; pure)
     spelling.py     the one spelling every detector reads (digits of any script, every space and dash), and a
                     known value found in any spelling (pure)
-    teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy; `teams:<object
-                    id>` persons (pure)
+    people.py       a person (issue 88): `PersonId`, `Account`, `Standing`, `Person`; the person id grammar (`U…`,
+                    `teams:<object id>`, `email:<address>`) and the surfaces' stored words (pure)
+    teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy (pure)
     teams_file.py   TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
     teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
     teams_links.py  a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)

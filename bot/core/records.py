@@ -15,6 +15,7 @@ from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
 
 from bot.core.channel_options import ChannelSettings as ChannelSettings  # declared with their options
 from bot.core.durations import format_duration
+from bot.core.people import SLACK_ID as SLACK_ID  # a Slack id (a user, a group, a channel): the grammar's
 from bot.core.service_levels import sla_changes
 from bot.core.workspaces import WorkspaceRef
 
@@ -25,7 +26,6 @@ RUN_FINAL: frozenset[RunStatus] = frozenset({"completed", "rejected", "timed_out
 # Ids that may reach a Redis key. Anything else from a payload is refused before use.
 APPROVAL_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 RUN_ID = re.compile(r"^r[a-z0-9]{6,16}$")
-SLACK_ID = re.compile(r"^[A-Z0-9]{2,24}$")
 SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,23}$")  # a workspace (a Slack team)
 ENTERPRISE_ID = re.compile(r"^E[A-Z0-9]{2,23}$")  # an Enterprise Grid organisation

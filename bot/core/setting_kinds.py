@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
-from bot.core.teams import is_teams_person
+from bot.core.people import surface_of
 from bot.core.teams_links import parse_teams_target
 
 T = TypeVar("T")
@@ -209,7 +209,7 @@ class People(Kind[tuple[str, ...]]):
                 ids.append(person.group(1))
             elif group is not None and self.groups:
                 ids.append(group.group(1))
-            elif self.teams and is_teams_person(token.lower()):
+            elif self.teams and surface_of(token.lower()) == "teams":
                 ids.append(token.lower())
             else:
                 what = "people and user groups" if self.groups else "people"

@@ -13,30 +13,20 @@ it when it was added there (the conversation reference: its id, the Bot Connecto
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
-TEAMS_PREFIX = "teams:"
-OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-TEAMS_PERSON = re.compile(r"^teams:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# the person id grammar lives in bot/core/people.py (issue 88); these names stay for their importers
+from bot.core.people import OBJECT_ID as OBJECT_ID
+from bot.core.people import TEAMS_PERSON as TEAMS_PERSON
+from bot.core.people import TEAMS_PREFIX as TEAMS_PREFIX
+from bot.core.people import is_teams_person as is_teams_person
+from bot.core.people import teams_person as teams_person
+
 Kind = Literal["channel", "groupChat", "personal"]
 KINDS: tuple[Kind, ...] = ("channel", "groupChat", "personal")
 SURFACES = ("slack", "teams")  # where a person decided, as the audit and the receipt name it
 MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 users (`refresh.userIds`)
-
-
-def teams_person(object_id: str) -> str:
-    """The person id of a Teams-only person (no Slack user shares their verified email): `teams:<object id>`."""
-    oid = object_id.strip().lower()
-    if not OBJECT_ID.fullmatch(oid):
-        raise ValueError(f"{object_id!r} is no Azure AD object id (a GUID: 8-4-4-4-12 hex digits)")
-    return f"{TEAMS_PREFIX}{oid}"
-
-
-def is_teams_person(person: str) -> bool:
-    """Whether `person` is a Teams-only person's id (else a Slack user id)."""
-    return bool(TEAMS_PERSON.fullmatch(person))
 
 
 @dataclass(frozen=True, slots=True)

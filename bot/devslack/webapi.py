@@ -279,7 +279,8 @@ class WebApi:
                 "team_id": user.team_id,
                 "name": user.name,
                 "real_name": user.real_name,
-                "profile": {"display_name": user.name, "real_name": user.real_name},
+                # `email` as Slack gives it with the scope users:read.email (Slack's verified email)
+                "profile": {"display_name": user.name, "real_name": user.real_name, "email": user.email},
                 "is_admin": user.is_admin,
                 "is_restricted": user.guest,
                 "is_ultra_restricted": False,

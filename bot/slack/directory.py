@@ -52,6 +52,7 @@ class Person:
     guest: bool
     deleted: bool
     bot: bool
+    email: str = ""  # their Slack email (Slack's verified one; with scope `users:read.email`), "" when not said
 
 
 class SharedPeople(Protocol):
@@ -83,6 +84,7 @@ def _person(user: dict[str, Any]) -> Person:
         guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
         deleted=bool(user.get("deleted")),
         bot=bool(user.get("is_bot")),
+        email=str(profile.get("email") or "").strip().lower(),
     )
 
 
@@ -245,8 +247,8 @@ class Directory:
             return False
 
     async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
-        if is_teams_person(user):  # a Teams-only person is in no Slack user group: Slack is not asked
-            return False
+        """Whether Slack user `user` is in any of the user groups among `ids` (the core asks People, which asks this
+        only for Slack accounts: bot/slack/accounts.py; an id of no Slack user is in no group's members)."""
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True

@@ -127,7 +127,7 @@ class ChangePages:
             return True
         if not approval.approvers or user in approval.approvers:
             return True
-        return await self._directory.counts_in_groups(user, approval.approvers)
+        return await self._approvals.people.in_groups(user, approval.approvers)  # each surface's own groups
 
 
 PagesFor = Callable[[str], Awaitable[ChangePages | None]]  # an approval id -> the pages of the data that holds it

@@ -18,7 +18,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     api_keys.py          `api_keys`: the Approvals API's keys, their limits
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
-    people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
+    people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour; who a person
+                         is across surfaces (issue 88: the email each verified email names, their accounts)
     teams.py             `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
@@ -43,6 +44,7 @@ What they share:
 
     shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`)
     keys.py              every key the product writes, with its type and lifetime
+    keys_people.py       the keys of who is who across surfaces (keys.py is full)
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip

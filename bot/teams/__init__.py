@@ -18,6 +18,8 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
     invokes.py    a click on a card (`adaptiveCard/action`) decided through the core's one door, answered with the
                   clicker's card and what came of it; a Revise's edit (as JSON or one field each) and its Save &
                   approve
+    accounts.py   `TeamsAccounts`: Teams members as accounts for `People` (bot/people/), their emails vouched for
+                  only for the home tenant's members
     people.py     `TeamsPeople`: who a Teams decider is (the Slack user with their email, else the Teams file's
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
@@ -38,7 +40,6 @@ from bot.core.environment import without_dotenv
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
-from bot.slack.directory import Directory
 from bot.store import Store
 
 if TYPE_CHECKING:  # the Teams SDK (the `teams` extra) is imported only by a worker that serves Teams
@@ -70,12 +71,13 @@ class Teams:
 
 
 def create_teams(
-    settings: Settings, *, store: Store, approvals: ApprovalService, directory: Directory, background: Background,
+    settings: Settings, *, store: Store, approvals: ApprovalService, people: TeamsPeople, background: Background,
     step_up: StepUp | None = None, metrics: Metrics | None = None,
 ) -> Teams | None:
     """The Teams part, wired (None without TEAMS_APP_ID; a `SettingsError` naming the extra when the Teams SDK is not
     installed). `step_up`: what a person whose Approve needs their passkey is told (the step-up page's link, keeping
-    the surface `teams` for the vote it confirms); `metrics`: where Teams' refusals and delivery times are counted."""
+    the surface `teams` for the vote it confirms); `metrics`: where Teams' refusals and delivery times are counted;
+    `people`: the worker's one `TeamsPeople` (built by the root; its Slack directory is the cards' too)."""
     if not settings.teams_app_id:
         return None
     without_dotenv()  # the SDK would read a `.env` file at import: the settings are the environment's alone
@@ -86,16 +88,13 @@ def create_teams(
         from bot.teams.invokes import Invokes
     except ImportError as exc:
         raise SettingsError(f"TEAMS_APP_ID is set but the Teams SDK is not installed ({exc.name}): {EXTRA}") from None
-    from bot.teams.people import TeamsPeople
-
-    people = TeamsPeople(settings, store, directory)
     app = TeamsApp(settings, store=store, people=people)
     pages = settings.step_up_url or settings.public_url
 
     def details_url(approval_id: str) -> str:
         return f"{pages.rstrip('/')}/approvals/{approval_id}" if pages else ""
 
-    delivery = TeamsDelivery(store=store, app=app, people=people, directory=directory, background=background,
+    delivery = TeamsDelivery(store=store, app=app, people=people, directory=people.directory, background=background,
                              card=approval_card, routes=settings.teams_listed.routes, metrics=metrics)
     invokes = Invokes(app, approvals=approvals, people=people, draw=approval_card, step_up=step_up,
                       details_url=details_url)

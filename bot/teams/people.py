@@ -149,6 +149,36 @@ class TeamsPeople:
             return False
         return await self._file_person(person.removeprefix(TEAMS_PREFIX)) is not None
 
+    @property
+    def directory(self) -> Directory:
+        """The Slack directory it asks (people by email)."""
+        return self._directory
+
+    @property
+    def serving(self) -> bool:
+        """Whether Teams is served (TEAMS_APP_ID set)."""
+        return self._on
+
+    def home_tenant(self, tenant_id: str) -> bool:
+        """Whether `tenant_id` is the company's own tenant (TEAMS_TENANT_ID)."""
+        return bool(self._tenant) and tenant_id.strip().lower() == self._tenant
+
+    def listed_by_email(self, email: str) -> TeamsFilePerson | None:
+        """The Teams file's person listed with `email`."""
+        return self._listed.by_email(email)
+
+    async def object_id_of(self, email: str) -> str | None:
+        """The object id Teams named a person listed by email only with (kept when they were learnt)."""
+        return await self._store.teams.object_id_of(email)
+
+    async def kept_account(self, person: str) -> TeamsAccount | None:
+        """`person`'s Teams account as kept."""
+        return await self._store.teams.account(person)
+
+    async def file_person(self, oid: str) -> TeamsFilePerson | None:
+        """The Teams file's person of object id `oid`: listed by it, or by the email Teams named them with."""
+        return await self._file_person(oid)
+
     async def _file_person(self, oid: str) -> TeamsFilePerson | None:
         """The Teams file's person of object id `oid`: listed by it, or by the email Teams named them with."""
         if (listed := self._listed.by_object_id(oid)) is not None:

@@ -97,7 +97,7 @@ async def test_a_vote_without_a_current_attestation_is_refused_then_counts_once_
     await until(approved, what="the approval approved by Bob")
 
     second, card = await refund_card(worker, slack, 2, key)
-    worker.services.approvals.clock = lambda: time.time() + 91 * DAY  # 91 days on: Bob's attestation has ended
+    worker.services.approvals.decisions.clock = lambda: time.time() + 91 * DAY  # 91 days on: Bob's has ended
     before = len(slack.ephemerals(BOB))
     await click(slack, card, ACTION_APPROVE, user=BOB)
     assert "needs your current attestation" in await told(slack, BOB, before)

@@ -16,9 +16,11 @@ from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
+from bot.people import People
 from bot.root import approval_service
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
+from bot.slack.accounts import SlackAccounts
 from bot.slack.directory import Directory
 from bot.store import Store, connect
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
@@ -154,12 +156,13 @@ async def test_a_late_vote_redraw_draws_the_decision_made_since_on_another_worke
 
 async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStandIn, store: Store) -> None:
     web = client(slack)
-    cards, background = CardService(web, store=store), Background()
+    cards, background, directory = CardService(web, store=store), Background(), Directory(web)
     approvals = approval_service(
         store=store,
         cards=cards,
         waiter=DecisionWaiter(store, "w1"),
-        directory=Directory(web),
+        directory=directory,
+        people=People(store=store.people, accounts=[SlackAccounts(directory)]),
         events=Events(),
         background=background,
         worker_id="w1",

@@ -173,7 +173,7 @@ async def test_users_conversations_usergroups(client: AsyncWebClient) -> None:
             True,
             False,
         )
-        assert user["profile"] == {"display_name": "ada", "real_name": "Ada Admin"}
+        assert user["profile"] == {"display_name": "ada", "real_name": "Ada Admin", "email": "ada@example.com"}
         assert (await api_error(c.users_info(user="U0ALICE"))).response["error"] == "user_not_found"
         channel = (await c.conversations_info(channel="C0APPROVALS"))["channel"]
         assert (channel["id"], channel["name"], channel["is_private"], channel["is_channel"]) == (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.settings import Settings, SettingsError
-from bot.core.teams import TeamsConversation, TeamsMember, teams_person
+from bot.core.teams import TeamsConversation, teams_person
 from bot.core.teams_file import TeamsFileError, TeamsRoute, read_teams_file
 from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
@@ -25,38 +25,22 @@ from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, free_port,
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.homes import say
 from tests.support.passkeys import Authenticator
+from tests.support.people import (
+    OID_ANA,
+    OID_BOB,
+    OID_GUS,
+    OID_NOBODY,
+    OID_TINA,
+    OID_VAL,
+    TEAMS_FILE,
+    TENANT,
+    member,
+    teams_env,
+)
 from tests.support.signin import pages_client, sign_in
 from tests.support.stepup import ORIGIN, confirm, enrol
 
 ROOT = Path(__file__).resolve().parents[2]
-TENANT = "0c0ffee0-0000-4000-8000-00000000c0de"
-APP_ID = "a99a0000-0000-4000-8000-0000000000a9"
-OID_BOB = "b0b00000-0000-4000-8000-000000000001"  # Bob in Teams: his Slack account has the same email
-OID_ANA = "a0a00000-0000-4000-8000-000000000002"  # Teams only, listed by object id
-OID_TINA = "71a00000-0000-4000-8000-000000000003"  # Teams only, listed by email
-OID_VAL = "fa100000-0000-4000-8000-000000000004"  # a guest of the tenant, listed by object id
-OID_GUS = "6a500000-0000-4000-8000-000000000005"  # a guest, not listed
-OID_NOBODY = "0b0d0000-0000-4000-8000-000000000006"
-TEAMS_FILE = f"""\
-people:
-  - {{object_id: {OID_ANA.upper()}, name: Ana}}
-  - {{email: Tina@Example.com, name: Tina}}
-  - {{object_id: {OID_VAL}, name: Val}}
-routes:
-  {SALES}: {{conversation: "19:sales@thread.tacv2", personal: true}}
-"""
-
-
-def member(oid: str, *, email: str = "", role: str = "user", tenant: str = TENANT, name: str = "") -> TeamsMember:
-    return TeamsMember(tenant_id=tenant, object_id=oid, user_id=f"29:{oid[:8]}", name=name, email=email, role=role)
-
-
-def teams_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    listed = tmp_path / "teams.yaml"
-    listed.write_text(TEAMS_FILE)
-    # no Bot Connector is asked here (people only): a loopback URL where none listens
-    return {"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT, "TEAMS_CONNECTOR_URL": f"http://127.0.0.1:{free_port()}",
-            "TEAMS_FILE": str(listed), **extra}
 
 
 @pytest.fixture
@@ -300,8 +284,8 @@ async def test_slack_is_never_asked_about_a_teams_only_approver(teams_parts: Wor
     urgent = await teams_parts.services.homes.affected(replace(record, sla_state="at_risk"))
     assert CAROL in urgent and ana not in urgent
     slack.set_usergroup("S0REVIEWERS", [CAROL])  # a page's "is she in the approvers' groups": no, without asking
-    directory = teams_parts.services.directory
-    assert not await directory.counts_in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
+    people, directory = teams_parts.services.who.people, teams_parts.services.directory
+    assert not await people.in_groups(ana, ["S0REVIEWERS"]) and slack.calls("usergroups.users.list") == []
     assert await directory.name_of(ana) is None  # (a page's "this page is for ...": Slack knows no such person)
     assert [c for c in slack.calls("users.info") if c.args.get("user") == ana] == []
 

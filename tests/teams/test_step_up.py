@@ -89,10 +89,10 @@ async def test_a_step_up_vote_confirmed_on_the_page_names_the_surface_clicked(
         decisions = await audit_events(worker, "decision")
         for approval_id in (first, second):
             assert of(votes, approval_id, BOB)["surface"] == "teams"
-            assert "surface" not in of(votes, approval_id, CAROL)
-        assert "surface" not in of(decisions, first, CAROL)
+            assert of(votes, approval_id, CAROL)["surface"] == "slack"  # every person's vote names its surface
+        assert of(decisions, first, CAROL)["surface"] == "slack"
         assert of(decisions, second, BOB)["surface"] == "teams"
-        assert sorted((e.approval.id == first, e.surface) for e in counted) == [(False, ""), (True, "teams")]
+        assert sorted((e.approval.id == first, e.surface) for e in counted) == [(False, "slack"), (True, "teams")]
         assert all(e.get("amr") == "pop mfa" for e in (*votes, *decisions) if e.get("approval") in (first, second))
     finally:
         await worker.stop()

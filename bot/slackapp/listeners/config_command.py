@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_change_settings, may_name_admins
 from bot.core.durations import format_duration
+from bot.core.people import surface_of
 from bot.core.records import ChannelSettings
-from bot.core.teams import is_teams_person
 from bot.services import Services
 from bot.slack.blocks import people_refs, show_setting
 from bot.slack.directory import Directory
@@ -186,7 +186,7 @@ async def _unknown_people(directory: Directory, change: SetConfig, current: Chan
     if change.key not in ("approvers", "admins", "escalate_to") or change.value == "none":
         return None
     for item in _ids(change):
-        if is_teams_person(item):  # a Teams-only person (approvers): not Slack's to know; decides as TEAMS_FILE says
+        if surface_of(item) in ("teams", "email"):  # a Teams-only person (approvers): not Slack's to know
             continue
         group = item.startswith("S")
         found = await (directory.problem_with_group(item) if group else directory.problem_with_user(item))

@@ -15,8 +15,7 @@ from bot.slack.blocks.decision_modals import (
     FEEDBACK_BLOCK,
     REJECT_HINT,
     REVISE_CALLBACK_ID,
-    THEN_ACTION,
-    THEN_BLOCK,
+    then_input,
 )
 from bot.slack.blocks.text import Block, clean, context_block, mrkdwn, plain, safe
 
@@ -83,16 +82,8 @@ def _intro(item: Mapping[str, Any]) -> str:
 
 def _then_input(editable: Editable) -> Block:
     what = "message" if editable.kind == "message" else "change"
-    approve = {"text": plain(f"Save & approve: the edited {what} counts as approved by you", 75),
-               "value": "approve"}
-    ask = {"text": plain(f"Send the edited {what} to the agent as a revision", 75), "value": "ask"}
-    return {
-        "type": "input",
-        "block_id": THEN_BLOCK,
-        "label": plain("Then", 2000),
-        "element": {"type": "radio_buttons", "action_id": THEN_ACTION, "options": [approve, ask],
-                    "initial_option": approve},
-    }
+    return then_input(approve=f"Save & approve: the edited {what} counts as approved by you",
+                      ask=f"Send the edited {what} to the agent as a revision")
 
 
 def _note_input() -> Block:

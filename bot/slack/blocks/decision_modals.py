@@ -127,18 +127,24 @@ def hidden_hint(shown: str) -> str:
             " value is never shown in Slack.")
 
 
-def _then_input() -> Block:
-    approve = {"text": plain("Save & approve: the edited call counts as approved by you", 75), "value": "approve"}
-    ask = {"text": plain("Save, and ask for approval of the edited call on a new card", 75), "value": "ask"}
-    return {
+def then_input(*, approve: str, ask: str, hint: str = "") -> Block:
+    """A Revise modal's "Then" choice, Save & approve first: `approve` and `ask` say what each does."""
+    approving = {"text": plain(approve, 75), "value": "approve"}
+    block: Block = {
         "type": "input",
         "block_id": THEN_BLOCK,
         "label": plain("Then", 2000),
-        "element": {"type": "radio_buttons", "action_id": THEN_ACTION, "options": [approve, ask],
-                    "initial_option": approve},
-        "hint": plain("The edited call is a new call: the policies decide it first, and may send it to other"
-                      " approvers; where more than one approval is needed, yours counts as one of them.", 2000),
+        "element": {"type": "radio_buttons", "action_id": THEN_ACTION,
+                    "options": [approving, {"text": plain(ask, 75), "value": "ask"}], "initial_option": approving},
     }
+    return {**block, "hint": plain(hint, 2000)} if hint else block
+
+
+def _then_input() -> Block:
+    return then_input(approve="Save & approve: the edited call counts as approved by you",
+                      ask="Save, and ask for approval of the edited call on a new card",
+                      hint="The edited call is a new call: the policies decide it first, and may send it to other"
+                      " approvers; where more than one approval is needed, yours counts as one of them.")
 
 
 def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str, may_approve: bool = False) -> Block:

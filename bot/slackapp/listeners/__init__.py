@@ -4,7 +4,7 @@ at the edge), never from the app: one Bolt app serves every workspace.
 
     slash_command.py  `/agent ...`: every form acked at once, before any model call
     actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
-    views.py          the Reject, Revise and Always allow modals' submissions
+    views.py          the Reject, Revise and Always allow modals' submissions (`submission`: the brief's too)
     artifact_edits.py  a Revise modal's edit of a change (a message's body, a file's new text) read back and checked
                       (for views.py; no `register`)
     rule_form.py      the Always allow modal's form read into a rule, and its signed metadata (for views.py; no

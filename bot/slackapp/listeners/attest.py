@@ -15,19 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 import bot.approvals.attesting as attesting
-from bot.approvals.refusals import STORAGE_DOWN
 from bot.core.attestations import DEFAULT_VALID, MAX_BRIEF, MAX_VALID, SCOPE, shown
 from bot.core.durations import DurationError, format_duration, parse_duration
 from bot.services import Services
 from bot.slack.blocks import date_ref
 from bot.slack.blocks.text import plain
 from bot.slackapp import commands
-from bot.slackapp.context import parts_of
-from bot.store import StoreUnavailable
+from bot.slackapp.listeners.views import submission
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +113,4 @@ async def submit_brief(services: Services, body: dict[str, Any], view: dict[str,
 
 
 def register(app: AsyncApp) -> None:
-    async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
-        try:
-            errors = await submit_brief(parts_of(context), body, view)
-        except StoreUnavailable:
-            errors = {TEXT_BLOCK: f"{STORAGE_DOWN} Your brief is still here: send it again."}
-        if errors:
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
-
-    app.view(BRIEF_CALLBACK_ID)(handle)
+    app.view(BRIEF_CALLBACK_ID)(submission(submit_brief, block=TEXT_BLOCK, kept="brief"))

@@ -66,26 +66,26 @@ _REJECT = re.compile(r"^\s*reject\b[\s:,.-]*(.*)$", re.IGNORECASE | re.DOTALL)
 Submit = Callable[[Services, dict[str, Any], dict[str, Any]], Awaitable[Errors | None]]
 
 
+def submission(submit: Submit, *, block: str, kept: str) -> Callable[..., Awaitable[None]]:
+    """A modal's submission: done, or its errors shown in the modal (which stays open, so what the person typed,
+    `kept`, is not lost: Redis out of reach is said on `block`)."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+        try:
+            errors = await submit(parts_of(context), body, view)
+        except StoreUnavailable:
+            errors = {block: f"{STORAGE_DOWN} Your {kept} is still here: send it again."}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    return handle
+
+
 def register(app: AsyncApp) -> None:
-    def handler(submit: Submit, *, block: str, kept: str) -> Callable[..., Awaitable[None]]:
-        """A modal's submission: done, or its errors shown in the modal (which stays open, so what the
-        person typed, `kept`, is not lost)."""
-
-        async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
-            services = parts_of(context)
-            try:
-                errors = await submit(services, body, view)
-            except StoreUnavailable:
-                errors = {block: f"{STORAGE_DOWN} Your {kept} is still here: send it again."}
-            if errors:
-                await ack(response_action="errors", errors=errors)
-            else:
-                await ack()
-
-        return handle
-
-    app.view(REVISE_CALLBACK_ID)(handler(submit_revision, block=FEEDBACK_BLOCK, kept="feedback"))
-    app.view(REJECT_CALLBACK_ID)(handler(submit_rejection, block=REASON_BLOCK, kept="reason"))
+    app.view(REVISE_CALLBACK_ID)(submission(submit_revision, block=FEEDBACK_BLOCK, kept="feedback"))
+    app.view(REJECT_CALLBACK_ID)(submission(submit_rejection, block=REASON_BLOCK, kept="reason"))
 
     async def handle_rule(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)

@@ -56,6 +56,11 @@ def verb_of(outcome: str) -> Verb:
     raise ValueError(f"{outcome!r} is no person's outcome (approved, rejected or revised)")
 
 
+def surface_named(word: str) -> SurfaceName:
+    """The surface a stored word names: "" (a link or note kept before the word was always written) is Slack."""
+    return next((s for s in SURFACES if s == word), "slack")
+
+
 def card_place(card: tuple[str, str] | None) -> str:
     """A Slack card's (channel, ts) as the opaque `where` of `decide`: "C…/ts"; "" for none (a Home)."""
     return f"{card[0]}/{card[1]}" if card else ""

@@ -38,7 +38,7 @@ from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, surface_named, verb_of
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
@@ -46,7 +46,7 @@ from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line,
 from bot.approvals.revisions import Revisions
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
-from bot.core.people import SurfaceName, surface_of
+from bot.core.people import surface_of
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
@@ -274,8 +274,7 @@ class ApprovalService:
     ) -> DecideResult:
         """A shim for one stage (issue 88): `Decisions.decide(user, surface, verb_of(outcome), ...)`, a Slack click's
         `card` its `where` ("" surface: Slack)."""
-        word: SurfaceName = "teams" if surface == "teams" else "email" if surface == "email" else "slack"
-        return await self.decisions.decide(user, word, verb_of(outcome), approval_id=approval_id,
+        return await self.decisions.decide(user, surface_named(surface), verb_of(outcome), approval_id=approval_id,
                                            where=card_place(card), **more)
 
     async def may_decide(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None

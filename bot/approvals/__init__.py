@@ -41,7 +41,7 @@ tests/test_root.py fails on a surface importing anything else of it."""
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, Verb, card_place, surface_named, verb_of
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, Verb, card_place, verb_of
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -94,6 +94,5 @@ __all__ = [
     "card_place",
     "not_editable",
     "schema_of",
-    "surface_named",
     "verb_of",
 ]

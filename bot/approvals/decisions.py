@@ -155,6 +155,11 @@ class Decisions:
                      extra={"approval_id": approval_id})
         return result
 
+    def surface_said(self, person: PersonId | str, word: str) -> SurfaceName:
+        """The surface a stored or passed `word` names; "" (a link or caller that said none) the person's own, where
+        they decide when nobody says (a Teams-only person's: `teams`)."""
+        return surface_named(word) if word else self.people.surface(str(person))
+
     async def may_decide(
         self, person: PersonId | str, surface: SurfaceName, verb: Verb, *, approval_id: str, where: str = ""
     ) -> DecideResult:

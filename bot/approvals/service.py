@@ -38,7 +38,7 @@ from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, surface_named, verb_of
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
@@ -273,19 +273,14 @@ class ApprovalService:
         **more: Any,
     ) -> DecideResult:
         """A shim for one stage (issue 88): `Decisions.decide(user, surface, verb_of(outcome), ...)`, a Slack click's
-        `card` its `where` ("" surface: Slack)."""
-        return await self.decisions.decide(user, surface_named(surface), verb_of(outcome), approval_id=approval_id,
+        `card` its `where` (no surface: the person's own)."""
+        said = self.decisions.surface_said(user, surface)
+        return await self.decisions.decide(user, said, verb_of(outcome), approval_id=approval_id,
                                            where=card_place(card), **more)
 
     async def may_decide(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
                          ) -> DecideResult:  # a shim for one stage: `Decisions.may_decide`
         return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
-
-    def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:  # a shim: `Decisions.redraw_after`
-        return self.decisions.redraw_after(result, surface=surface or "slack")
-
-    async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:
-        await self.decisions.redraw_refused(result, approval_id, where=card_place(card))  # a shim for one stage
 
     # what a click refuses, next to the decision --------------------------------------------------
     async def first_refusal(self, what: str, user: str) -> bool:

@@ -37,7 +37,7 @@ from webauthn import verify_authentication_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import WebAuthnException
 
-from bot.approvals import ApprovalService, surface_named
+from bot.approvals import ApprovalService
 from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
 from bot.core.durations import format_duration
 from bot.core.passkeys import Assurance, Passkey, RelyingParty, challenge_for, credential_digest
@@ -147,7 +147,8 @@ class Confirmation:
             self._counted("refused")
             raise
         # the surface of the click this link answers, as the link kept it (never the page's request's)
-        surface, decisions = surface_named(found.surface), self._approvals.decisions
+        decisions = self._approvals.decisions
+        surface = decisions.surface_said(found.user, found.surface)  # (none kept: the person's own)
         result = await decisions.decide(found.user, surface, "approve", approval_id=approval.id, assurance=assurance)
         if not decisions.redraw_after(result, surface=surface):
             raise StepUpError(409, refusal_text(result))

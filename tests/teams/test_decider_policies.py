@@ -78,7 +78,7 @@ async def test_a_big_refund_approved_in_teams_is_refused_and_counts_from_slack(w
     await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)  # Bob, in Slack
     assert await status_of(world, approval) == ("approved", [])
     decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval]
-    assert decision[-1]["by"] == BOB and decision[-1].get("surface", "") == ""
+    assert decision[-1]["by"] == BOB and decision[-1]["surface"] == "slack"  # every person's decision names it
 
 
 async def test_a_teams_reject_of_a_big_refund_and_a_small_refunds_teams_approve_count(world: World) -> None:

@@ -41,7 +41,7 @@ tests/test_root.py fails on a surface importing anything else of it."""
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, Verb, card_place, verb_of
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -89,8 +89,10 @@ __all__ = [
     "Revisions",
     "Step",
     "Typed",
+    "Verb",
     "VoteCounted",
     "card_place",
     "not_editable",
     "schema_of",
+    "verb_of",
 ]

@@ -1,4 +1,4 @@
-"""Policies about who decides, at each person's vote (`ApprovalService.decide`, not a dry run, whatever the surface:
+"""Policies about who decides, at each person's vote (`Decisions.decide`, not a dry run, whatever the surface:
 a Slack click or form, a Teams Execute, a Home, the step-up page's vote): the vote asked of the worker's current
 bundle's decider policies (`principal is Person`: bot/policy/), as a `DeciderRequest`, before the atomic decide step,
 as fitness to decide (attestations) is.

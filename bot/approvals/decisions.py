@@ -56,6 +56,11 @@ def verb_of(outcome: str) -> Verb:
     raise ValueError(f"{outcome!r} is no person's outcome (approved, rejected or revised)")
 
 
+def surface_named(word: str) -> SurfaceName:
+    """The surface a stored word names: "" (a link or note kept before the word was always written) is Slack."""
+    return next((s for s in SURFACES if s == word), "slack")
+
+
 def card_place(card: tuple[str, str] | None) -> str:
     """A Slack card's (channel, ts) as the opaque `where` of `decide`: "C…/ts"; "" for none (a Home)."""
     return f"{card[0]}/{card[1]}" if card else ""
@@ -149,6 +154,11 @@ class Decisions:
             log.info("approval %s: %s by %s on %s: %s", approval_id, outcome, user, surface, result.status,
                      extra={"approval_id": approval_id})
         return result
+
+    def surface_said(self, person: PersonId | str, word: str) -> SurfaceName:
+        """The surface a stored or passed `word` names; "" (a link or caller that said none) the person's own, where
+        they decide when nobody says (a Teams-only person's: `teams`)."""
+        return surface_named(word) if word else self.people.surface(str(person))
 
     async def may_decide(
         self, person: PersonId | str, surface: SurfaceName, verb: Verb, *, approval_id: str, where: str = ""

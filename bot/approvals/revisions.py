@@ -6,7 +6,7 @@ bot/core/field_edits.py); the hidden values left as their masks put back whole a
 
 Each step answers words (str: why nothing was sent, which the surface shows where its form says it) or what comes
 next. Nothing is decided here: the surface sends the `Revision` through the core's one door
-(`ApprovalService.decide`, outcome "revised", its `edit_hidden`), so the agent asks again about the edited call, on a
+(`Decisions.decide`, verb "revise", its `edit_hidden`), so the agent asks again about the edited call, on a
 card of its own."""
 
 from __future__ import annotations

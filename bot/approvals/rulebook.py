@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.approvals.decisions import card_place
 from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin
 from bot.approvals.service import ApprovalService
@@ -126,13 +127,14 @@ class RuleBook:
             return made
         kept = made.rule
         feedback = f"approved, and always allowed by rule {kept.id}"
-        result = await self.approvals.decide(approval.id, outcome="approved", user=user, card=card, feedback=feedback)
+        result = await self.approvals.decisions.decide(user, "slack", "approve", approval_id=approval.id,
+                                                       where=card_place(card), feedback=feedback)
         if result.status not in ("ok", "vote"):
             await self.store.rules.remove(
                 channel, kept.id, event="rule_revoked", by=user, reason="the card was not approved: " + result.status
             )
             return Created(None, "", decided=result)
-        self.approvals.redraw_after(result)
+        self.approvals.decisions.redraw_after(result, surface="slack")
         self.changed(channel)
         return Created(kept, f"Rule {kept.id} created, and the card approved.", decided=result)
 
@@ -227,7 +229,8 @@ class RuleBook:
                 found = ["the rule does not match the call on this card"]
         if found:
             return await self._refuse_problems(user, channel, match, found)
-        check = await self.approvals.may_decide(approval.id, outcome="approved", user=user, card=card)
+        check = await self.approvals.decisions.may_decide(user, "slack", "approve", approval_id=approval.id,
+                                                          where=card_place(card))
         if check.status != "allowed":
             return Created(None, "", decided=check)  # the decide step's refusal, audited there
         if scope == "run" and approval.owner == API_OWNER:

@@ -29,7 +29,6 @@ import asyncio
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import Verdict
@@ -38,7 +37,7 @@ from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions
 from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
@@ -46,7 +45,7 @@ from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line,
 from bot.approvals.revisions import Revisions
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
-from bot.core.people import SurfaceName, surface_of
+from bot.core.people import surface_of
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
@@ -266,27 +265,6 @@ class ApprovalService:
         entry = automatic_entry(request_record(request, run=run), Decision(request.approval_id, outcome), rule=rule,
                                 run=run)
         await persistently(lambda: self.store.audit.append(entry.pop("event"), **entry), what="auditing a step")
-
-    # deciding: the one entry (bot/approvals/decisions.py) ------------------------------------
-    async def decide(
-        self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None, surface: str = "",
-        **more: Any,
-    ) -> DecideResult:
-        """A shim for one stage (issue 88): `Decisions.decide(user, surface, verb_of(outcome), ...)`, a Slack click's
-        `card` its `where` ("" surface: Slack)."""
-        word: SurfaceName = "teams" if surface == "teams" else "email" if surface == "email" else "slack"
-        return await self.decisions.decide(user, word, verb_of(outcome), approval_id=approval_id,
-                                           where=card_place(card), **more)
-
-    async def may_decide(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
-                         ) -> DecideResult:  # a shim for one stage: `Decisions.may_decide`
-        return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
-
-    def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:  # a shim: `Decisions.redraw_after`
-        return self.decisions.redraw_after(result, surface=surface or "slack")
-
-    async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:
-        await self.decisions.redraw_refused(result, approval_id, where=card_place(card))  # a shim for one stage
 
     # what a click refuses, next to the decision --------------------------------------------------
     async def first_refusal(self, what: str, user: str) -> bool:

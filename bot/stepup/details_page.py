@@ -46,7 +46,8 @@ def add_details_routes(app: web.Application, approvals: ApprovalService, signin:
             service = approvals if approvals_for is None else await approvals_for(approval_id)
             if service is None:
                 return _page(None, "", message=NO_SUCH, nonce=nonce, status=404)
-            checked = await service.may_decide(approval_id, outcome="approved", user=session.user, card=None)
+            checked = await service.decisions.may_decide(session.user, service.people.surface(session.user), "approve",
+                                                         approval_id=approval_id)  # (a page: the person's own)
             if checked.approval is None:
                 return _page(None, "", message=NO_SUCH, nonce=nonce, status=404)
             if checked.status != "allowed":

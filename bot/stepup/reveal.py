@@ -132,7 +132,8 @@ class Reveal:
             raise
 
     async def _may_see(self, user: str, approval_id: str) -> ApprovalRecord:
-        result = await self._approvals.may_decide(approval_id, outcome="approved", user=user, card=None)
+        own = self._approvals.people.surface(user)  # (a page: the person's own surface)
+        result = await self._approvals.decisions.may_decide(user, own, "approve", approval_id=approval_id)
         approval = result.approval
         if approval is None or result.status != "allowed":
             await self._store.audit.append("refused", by=user, approval=approval_id, reason=f"reveal: {result.status}")

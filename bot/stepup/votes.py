@@ -147,9 +147,10 @@ class Confirmation:
             self._counted("refused")
             raise
         # the surface of the click this link answers, as the link kept it (never the page's request's)
-        result = await self._approvals.decide(approval.id, outcome="approved", user=found.user, card=None,
-                                              assurance=assurance, surface=found.surface)
-        if not self._approvals.redraw_after(result, surface=found.surface):
+        decisions = self._approvals.decisions
+        surface = decisions.surface_said(found.user, found.surface)  # (none kept: the person's own)
+        result = await decisions.decide(found.user, surface, "approve", approval_id=approval.id, assurance=assurance)
+        if not decisions.redraw_after(result, surface=surface):
             raise StepUpError(409, refusal_text(result))
         await self._store.passkeys.voted(found, passkey)
         self._counted("confirmed")

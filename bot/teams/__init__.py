@@ -1,7 +1,7 @@
 """Microsoft Teams, a second place to decide (issue 81): the same door, the same rights, the same record.
 
 A surface beside the Slack app: it is told by the approval core's events (bot/approvals/events.py: a card posted,
-an approval decided) and decides through the core's one door (`ApprovalService.decide`, `surface="teams"`), so
+an approval decided) and decides through the core's one door (`Decisions.decide(person, "teams", verb)`), so
 quorum, policies, the freeze, step-up, receipts and the audit are the Slack path's.
 
     adapter.py    the Teams SDK's HTTP server adapter on the worker's aiohttp server (`POST /teams/messages`): a

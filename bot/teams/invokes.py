@@ -1,5 +1,5 @@
 """A click on a card in Teams (`adaptiveCard/action`, an `Action.Execute`), decided through the approval core's one
-door: `ApprovalService.decide(..., surface="teams")`.
+door: `Decisions.decide(person, "teams", verb, ...)`.
 
 Who clicked: the activity's sender, with their email and role from the conversation's roster (`TeamsApp.member`),
 mapped to one person by the people part (`decider`: the Slack user with the same verified email, else the Teams
@@ -35,9 +35,10 @@ from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeRespons
 from microsoft_teams.apps import ActivityContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot.approvals import REFUSAL_QUIET, ApprovalService, Edited, Revision, not_editable
+from bot.approvals import REFUSAL_QUIET, ApprovalService, Edited, Revision, Verb, not_editable
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.field_edits import NOT_BY_FIELD, changed_fields
+from bot.core.people import SurfaceName
 from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, StoreUnavailable
 from bot.store.teams import CLAIMED
@@ -58,7 +59,9 @@ from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {VERB_APPROVE: "approved", VERB_REJECT: "rejected", VERB_REVISE: "revised", VERB_SAVE_APPROVE: "revised"}
+# each card action's verb at the one entry (`Decisions.decide`): a Save & approve is a revision with the edit
+VERBS: dict[str, Verb] = {VERB_APPROVE: "approve", VERB_REJECT: "reject", VERB_REVISE: "revise",
+                          VERB_SAVE_APPROVE: "revise"}
 STILL_THEIRS = ("frozen", "step_up", "attestation", "details", "policy")  # a vote held: Reject (the rest) still theirs
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
@@ -69,7 +72,7 @@ FOR_RUNS_ONLY = ("Save & approve is for a run's own call: a program asks about a
 NOTHING_EDITED = "Change a field to Save & approve the edited call, or Send back a note. Nothing was sent."
 
 
-SURFACE = "teams"  # where these clicks are made, as the audit names it (`bot.core.teams.SURFACES`)
+SURFACE: SurfaceName = "teams"  # where these clicks are made, as the audit names it (`bot.core.teams.SURFACES`)
 
 
 class StepUp(Protocol):
@@ -122,7 +125,7 @@ class Invokes:
         verb = action.verb or ""
         if not isinstance(approval_id, str) or not approval_id or len(approval_id) > MAX_ID:
             return error_answer("this card action names no approval")
-        if verb != VERB_REFRESH and verb not in OUTCOMES:
+        if verb != VERB_REFRESH and verb not in VERBS:
             return error_answer(f"unknown card action {verb[:40]!r}")
         try:
             return await self._answer(ctx, approval_id, verb, action.data)
@@ -142,19 +145,19 @@ class Invokes:
         if approval is None:
             return _unknown()
         if verb == VERB_REFRESH:
-            checked = await self.approvals.may_decide(approval_id, outcome="approved", user=person, card=None)
+            checked = await self.approvals.decisions.may_decide(person, SURFACE, "approve", approval_id=approval_id)
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
         if not await self._on_its_card(ctx, approval_id, person):
             return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
         revised = await self._revision(approval, verb, data, person=person)
         if isinstance(revised, str):  # (a bad edit of the arguments: nothing sent, nothing changed)
             return await self._card(approval, actions=True, notice=revised)
-        result = await self.approvals.decide(approval_id, outcome=OUTCOMES[verb], user=person, card=None,
-                                             feedback=revised.feedback, surface=SURFACE,
-                                             edit_hidden=revised.edit_hidden)
-        self.approvals.redraw_after(result, surface=SURFACE)
-        actions = result.status in STILL_THEIRS and (await self.approvals.may_decide(
-            approval_id, outcome="rejected", user=person, card=None)).status == "allowed"
+        decisions = self.approvals.decisions
+        result = await decisions.decide(person, SURFACE, VERBS[verb], approval_id=approval_id,
+                                        feedback=revised.feedback, edit_hidden=revised.edit_hidden)
+        decisions.redraw_after(result, surface=SURFACE)
+        actions = result.status in STILL_THEIRS and (await decisions.may_decide(
+            person, SURFACE, "reject", approval_id=approval_id)).status == "allowed"
         return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
 
     async def _revision(self, approval: ApprovalRecord, verb: str, data: Mapping[str, Any], *,
@@ -198,7 +201,7 @@ class Invokes:
             return refused
         if approval.asked_by:
             return FOR_RUNS_ONLY
-        checked = await self.approvals.may_decide(approval.id, outcome="approved", user=person, card=None)
+        checked = await self.approvals.decisions.may_decide(person, SURFACE, "approve", approval_id=approval.id)
         return "" if checked.status == "allowed" else refusal_text(checked)
 
     async def confirm_edit(self, user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:

@@ -185,7 +185,7 @@ async def test_the_decide_step_itself_refuses_an_attestation_revoked_since_the_c
     store = worker.services.store
     await store.attestations.attest(BOB, "policy:refunds", valid=90 * DAY, by=BOB)
     approval_id, _ = await refund_card(worker, slack, 1, key)
-    checked = await worker.services.approvals.may_decide(approval_id, outcome="approved", user=BOB, card=None)
+    checked = await worker.services.approvals.decisions.may_decide(BOB, "slack", "approve", approval_id=approval_id)
     assert checked.status == "allowed"  # the service's own check passes: BOB holds a current one
     assert await store.attestations.revoke(BOB, "policy:refunds", by=ALICE)  # revoked right after that check
     decided = await store.approvals.decide(approval_id, outcome="approved", by=BOB, check_auth=True,
@@ -195,5 +195,5 @@ async def test_the_decide_step_itself_refuses_an_attestation_revoked_since_the_c
     assert record is not None and record.pending and not record.voters
     refused = [e for e in await audited(worker, "refused") if e.get("action") == "vote"]
     assert [(e["by"], e["scope"], e["outcome"]) for e in refused] == [(BOB, "policy:refunds", "approved")], refused
-    said = await worker.services.approvals.decide(approval_id, outcome="approved", user=BOB, card=None)
+    said = await worker.services.approvals.decisions.decide(BOB, "slack", "approve", approval_id=approval_id)
     assert said.status == "attestation" and said.attest == "policy:refunds"  # the service's words name it

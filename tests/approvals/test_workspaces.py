@@ -89,7 +89,7 @@ async def seed_person(store: Store, user: str, *, team: str, enterprise: str = "
 
 
 async def test_a_person_of_another_workspace_decides_only_as_the_rule_says(worker: Worker) -> None:
-    store, approvals = worker.services.store, worker.services.approvals
+    store, decisions = worker.services.store, worker.services.approvals.decisions
     await seed_person(store, DANA, team="T0B", enterprise="E0ORG")
     await seed_person(store, ERIN, team="T0C")
     named = replace(approval("grid-0000-a"), team="T0EU", enterprise="E0ORG", approvers=(DANA, ERIN))
@@ -98,10 +98,10 @@ async def test_a_person_of_another_workspace_decides_only_as_the_rule_says(worke
     old = approval("old-00000-a")  # no workspace: the home one's
     for each in (named, anyone, plain, old):
         await store.approvals.create(each)
-    assert (await approvals.decide(named.id, outcome="approved", user=DANA, card=None)).status == "ok"
-    assert (await approvals.decide(anyone.id, outcome="approved", user=DANA, card=None)).status == "other_workspace"
-    assert (await approvals.decide(plain.id, outcome="approved", user=ERIN, card=None)).status == "other_workspace"
-    assert (await approvals.decide(old.id, outcome="approved", user=BOB, card=None)).status == "ok"
+    assert (await decisions.decide(DANA, "slack", "approve", approval_id=named.id)).status == "ok"
+    assert (await decisions.decide(DANA, "slack", "approve", approval_id=anyone.id)).status == "other_workspace"
+    assert (await decisions.decide(ERIN, "slack", "approve", approval_id=plain.id)).status == "other_workspace"
+    assert (await decisions.decide(BOB, "slack", "approve", approval_id=old.id)).status == "ok"
     refused = [(e["by"], e["approval"], e["team"], e["approval_team"]) for e in await audit_events(worker, "refused")
                if e.get("reason") == "other_workspace"]
     assert refused == [(DANA, anyone.id, "T0B", "T0EU"), (ERIN, plain.id, "T0C", "T0EU")]

@@ -74,13 +74,13 @@ async def test_a_slack_and_a_teams_click_with_one_verified_email_are_one_person_
     await store.settings.set(SALES, "required_approvals", "2", by="operator")
     status, asked = await Client(parts, (await new_key(parts)).key).ask(tool_ask())
     assert status == 201, asked
-    first = await approvals.decide(asked["id"], outcome="approved", user=in_slack.id, card=None)
+    first = await approvals.decisions.decide(in_slack.id, "slack", "approve", approval_id=asked["id"])
     assert first.status == "vote"
-    again = await approvals.decide(asked["id"], outcome="approved", user=in_teams.id, card=None, surface="teams")
+    again = await approvals.decisions.decide(in_teams.id, "teams", "approve", approval_id=asked["id"])
     assert again.status == "duplicate"
     carol = await people.of_account("slack", CAROL)
     assert isinstance(carol, Person)
-    done = await approvals.decide(asked["id"], outcome="approved", user=carol.id, card=None)
+    done = await approvals.decisions.decide(carol.id, "slack", "approve", approval_id=asked["id"])
     assert done.status == "ok" and done.approval is not None and done.approval.voters == [BOB, CAROL]
 
 

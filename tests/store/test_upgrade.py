@@ -86,7 +86,7 @@ async def test_a_single_workspace_redis_of_the_previous_version_upgrades_in_plac
     assert status == 201, asked
     assert (await store.approvals.get(asked["id"])).team == ""  # type: ignore[union-attr]
 
-    decided = await upgraded.services.approvals.decide(first, outcome="approved", user=BOB, card=None)
+    decided = await upgraded.services.approvals.decisions.decide(BOB, "slack", "approve", approval_id=first)
     assert decided.status == "ok", decided.status
     assert (await client.wait(first, wait=0))["status"] == "approved"
 
@@ -100,7 +100,7 @@ async def test_a_single_workspace_redis_of_the_previous_version_upgrades_in_plac
     assert run is not None and run.status == "waiting" and run.team == ""
     (waiting,) = await store.approvals.of_run(run.id)
     assert waiting.pending and waiting.team == ""
-    ran = await upgraded.services.approvals.decide(waiting.id, outcome="approved", user=BOB, card=None)
+    ran = await upgraded.services.approvals.decisions.decide(BOB, "slack", "approve", approval_id=waiting.id)
     assert ran.status == "ok", ran.status
 
     async def continued() -> bool:  # its worker is gone: this one adopts the run and goes on with the decision

@@ -78,7 +78,7 @@ async def test_a_big_refund_approved_in_teams_is_refused_and_counts_from_slack(w
     await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)  # Bob, in Slack
     assert await status_of(world, approval) == ("approved", [])
     decision = [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval]
-    assert decision[-1]["by"] == BOB and decision[-1].get("surface", "") == ""
+    assert decision[-1]["by"] == BOB and decision[-1]["surface"] == "slack"  # every person's decision names it
 
 
 async def test_a_teams_reject_of_a_big_refund_and_a_small_refunds_teams_approve_count(world: World) -> None:
@@ -138,8 +138,9 @@ async def test_a_vote_without_a_surface_by_a_person_only_in_teams_is_asked_as_te
     """The step-up page's vote (bot/stepup/votes.py: `decide(..., card=None)`, no surface passed) by a person known only
     in Teams is asked as a Teams vote: the policy refuses it there too."""
     approval = await refund(world, 2_000_000)
-    result = await world.worker.services.approvals.decide(approval, outcome="approved", user=world.dana_person,
-                                                           card=None)
+    decisions = world.worker.services.approvals.decisions  # no surface kept (an old link): the person's own
+    result = await decisions.decide(world.dana_person, decisions.surface_said(world.dana_person, ""), "approve",
+                                    approval_id=approval)
     assert result.status == "policy" and result.refused == WORDS
     assert await status_of(world, approval) == ("pending", [])
     [entry] = await refusals(world, approval)

@@ -2,7 +2,7 @@
 Slack stand-in (its people have emails name@example.com): the Slack user with the same email (one person, counted
 once toward a quorum whichever surface they click on), else the Teams file's person by object id or by email;
 another tenant, a guest and an unknown person refused and audited; a Teams-only approver deciding through the
-one door (`ApprovalService.decide(..., surface="teams")`); the Teams file's errors, naming their line."""
+one door (`Decisions.decide(person, "teams", verb)`); the Teams file's errors, naming their line."""
 
 from __future__ import annotations
 
@@ -80,13 +80,13 @@ async def test_the_same_email_is_the_slack_user_and_a_quorum_counts_them_once(
     status, asked = await Client(teams_parts, (await new_key(teams_parts)).key).ask(tool_ask())
     assert status == 201, asked
     approvals = teams_parts.services.approvals
-    first = await approvals.decide(asked["id"], outcome="approved", user=BOB, card=None)
+    first = await approvals.decisions.decide(BOB, "slack", "approve", approval_id=asked["id"])
     assert first.status == "vote"
-    again = await approvals.decide(asked["id"], outcome="approved", user=BOB, card=None, surface="teams")
+    again = await approvals.decisions.decide(BOB, "teams", "approve", approval_id=asked["id"])
     assert again.status == "duplicate"  # Bob in Teams is Bob: his second click counts nothing
     record = await store.approvals.get(asked["id"])
     assert record is not None and record.pending and record.votes.split(",") == [BOB]
-    done = await approvals.decide(asked["id"], outcome="approved", user=CAROL, card=None)
+    done = await approvals.decisions.decide(CAROL, "slack", "approve", approval_id=asked["id"])
     assert done.status == "ok" and done.approval is not None and done.approval.decided_by == CAROL
 
 
@@ -180,9 +180,9 @@ async def test_a_teams_only_approver_decides_through_the_one_door(teams_parts: W
     assert (await store.settings.get(SALES, default_timeout=600)).approvers == (ana, CAROL)
     status, asked = await Client(teams_parts, (await new_key(teams_parts)).key).ask(tool_ask())
     assert status == 201, asked
-    refused = await approvals.decide(asked["id"], outcome="approved", user=tina, card=None, surface="teams")
+    refused = await approvals.decisions.decide(tina, "teams", "approve", approval_id=asked["id"])
     assert refused.status == "not_allowed"  # a Teams person the approvers do not name
-    done = await approvals.decide(asked["id"], outcome="approved", user=ana, card=None, surface="teams")
+    done = await approvals.decisions.decide(ana, "teams", "approve", approval_id=asked["id"])
     assert done.status == "ok" and done.approval is not None and done.approval.decided_by == ana
     entries = await store.audit.entries()
     decided = [e for e in entries if e["event"] == "decision" and e.get("approval") == asked["id"]]
@@ -255,7 +255,7 @@ async def test_a_teams_person_confirms_a_step_up_on_the_bots_page(
             tinas = Authenticator()
             await enrol(worker, http, tina, tinas)
 
-            clicked = await approvals.decide(asked["id"], outcome="approved", user=tina, card=None, surface="teams")
+            clicked = await approvals.decisions.decide(tina, "teams", "approve", approval_id=asked["id"])
             assert clicked.status == "step_up" and clicked.approval is not None
             link = await worker.services.confirmations.link(tina, clicked.approval)
             assert link is not None

@@ -35,7 +35,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals import NO_RULE_FOR_STEP_UP, REFUSAL_QUIET
+from bot.approvals import NO_RULE_FOR_STEP_UP, REFUSAL_QUIET, card_place, verb_of
 from bot.approvals.refusals import refusal_text, storage_words
 from bot.core.logs import log_fields
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
@@ -125,6 +125,11 @@ class Click:
     @property
     def where(self) -> str:
         return f"{self.card[0]}:{self.card[1]}" if self.card else "home"
+
+    @property
+    def place(self) -> str:
+        """The card clicked as the one entry's `where` ("C…/ts"; "" from a Home)."""
+        return card_place(self.card)
 
 
 def parse_click(body: dict[str, Any]) -> Click | None:
@@ -217,8 +222,9 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
 async def _decide(services: Services, body: dict[str, Any], click: Click, *, outcome: str) -> None:
     """Decide `click`'s approval as `outcome`, or say why not (a step-up first, a refusal, the card redrawn)."""
     approval_id = click.approval_id
-    result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
-    if services.approvals.redraw_after(result) and result.status == "ok":
+    decisions = services.approvals.decisions
+    result = await decisions.decide(click.user, "slack", verb_of(outcome), approval_id=approval_id, where=click.place)
+    if decisions.redraw_after(result, surface="slack") and result.status == "ok":
         return
     if result.status == "step_up" and result.approval is not None:  # their passkey confirms it first (bot/stepup/)
         if await first_refusal(services, click, why="step_up", button=outcome):
@@ -226,7 +232,7 @@ async def _decide(services: Services, body: dict[str, Any], click: Click, *, out
         return
     if await refuse(services, result, click, button=outcome, **teams_of(body)):
         shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
-        await services.approvals.redraw_refused(result, approval_id, card=click.card if shown_here else None)
+        await decisions.redraw_refused(result, approval_id, where=click.place if shown_here else "")
 
 
 async def refuse(services: Services, result: DecideResult, click: Click, *, button: str, team: str = "",
@@ -286,7 +292,9 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
     click = parse_click(body)
     if click is None:
         return
-    checked = await services.approvals.may_decide(click.approval_id, outcome=outcome, user=click.user, card=click.card)
+    decisions = services.approvals.decisions
+    checked = await decisions.may_decide(click.user, "slack", verb_of(outcome), approval_id=click.approval_id,
+                                         where=click.place)
     if checked.status != "allowed" or checked.approval is None:
         await refuse(services, checked, click, button=outcome, **teams_of(body))
         return
@@ -297,9 +305,8 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         view = build_reject_modal(checked.approval, metadata=metadata)
     else:  # Save & approve is offered to who may approve the card (and, with a quorum, vote), on a run's own call:
         # a program asks about an edited call anew itself, on a card nobody has voted on
-        approving = await services.approvals.may_decide(
-            click.approval_id, outcome="approved", user=click.user, card=click.card
-        )
+        approving = await decisions.may_decide(click.user, "slack", "approve", approval_id=click.approval_id,
+                                               where=click.place)
         change = editable_here(checked.approval)  # a message's body, a file's new text (#79): the edit is bound
         if change is not None:  # to this approval, whoever asked, so its editor may approve it here
             view = build_artifact_revise_modal(checked.approval, change, metadata=metadata,
@@ -324,8 +331,8 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     if click is None:
         await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
         return
-    checked = await services.approvals.may_decide(click.approval_id, outcome="approved", user=click.user,
-                                                  card=click.card)
+    checked = await services.approvals.decisions.may_decide(click.user, "slack", "approve",
+                                                            approval_id=click.approval_id, where=click.place)
     if checked.status != "allowed" or checked.approval is None:
         await refuse(services, checked, click, button="always_allow", **teams_of(body))
         return

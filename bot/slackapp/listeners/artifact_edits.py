@@ -1,7 +1,7 @@
 """A Revise modal's edit of a change (#79, bot/slack/blocks/artifact_modals.py): the edited message body or file
 text read back, checked (the artefact still editable, within EDITABLE_CHARS, still an artefact, and holding no
 value the bot hides: an edit is never kept in the clear with a secret in it), and the approval's artefacts with the
-edit as the decide step keeps them (`ApprovalService.decide(artifacts=...)`), with Save & approve or a revision.
+edit as the decide step keeps them (`Decisions.decide(artifacts=...)`), with Save & approve or a revision.
 Nothing is decided here: `bot.slackapp.listeners.views.submit_revision` decides."""
 
 from __future__ import annotations

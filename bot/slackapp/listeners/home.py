@@ -27,6 +27,7 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals import verb_of
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.oversight import approval_page_url
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -341,13 +342,12 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
     refused: list[tuple[str, str]] = [(str(name), str(why)) for name, why in batch.get("left_out") or []]
     for approval_id in [str(i) for i in batch.get("ids") or []]:
         try:
-            result = await services.approvals.decide(
-                approval_id, outcome=outcome, user=user, card=None, feedback=reason
-            )
+            result = await services.approvals.decisions.decide(user, "slack", verb_of(outcome),
+                                                                approval_id=approval_id, feedback=reason)
         except StoreUnavailable:  # this one was not decided (its step is atomic): say so, go on with the next
             refused.append((f"`{approval_id}`", STORAGE_DOWN))
             continue
-        shown = services.approvals.redraw_after(result)
+        shown = services.approvals.decisions.redraw_after(result, surface="slack")
         if shown and result.status == "ok" and result.approval is not None:
             decided.append(result.approval)
         else:

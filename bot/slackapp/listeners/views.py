@@ -28,7 +28,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.approvals import Revision, Typed, not_editable
+from bot.approvals import Revision, Typed, card_place, not_editable, verb_of
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core import field_edits
 from bot.core.field_edits import changed_fields
@@ -126,8 +126,10 @@ async def submit_rejection(services: Services, body: dict[str, Any], view: dict[
     reason = (input_text(view, REASON_BLOCK, REASON_ACTION) or "").strip()
     if len(reason) > MAX_FEEDBACK_CHARS:
         return {REASON_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(reason)})."}
-    result = await services.approvals.decide(approval_id, outcome="rejected", user=user, feedback=reason, card=card)
-    if services.approvals.redraw_after(result):
+    decisions = services.approvals.decisions
+    result = await decisions.decide(user, "slack", "reject", approval_id=approval_id, where=card_place(card),
+                                    feedback=reason)
+    if decisions.redraw_after(result, surface="slack"):
         return None
     return {REASON_BLOCK: refusal_text(result) + (" Your reason was not sent." if reason else "")}
 
@@ -161,9 +163,10 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     rejection = None if revised.changed else _REJECT.match(feedback)
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
-    result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card,
-                                             edit_hidden=revised.edit_hidden, artifacts=revised.artifacts)
-    if services.approvals.redraw_after(result):
+    decisions = services.approvals.decisions
+    result = await decisions.decide(user, "slack", verb_of(outcome), approval_id=approval_id, where=card_place(card),
+                                    feedback=feedback, edit_hidden=revised.edit_hidden, artifacts=revised.artifacts)
+    if decisions.redraw_after(result, surface="slack"):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
 

@@ -361,7 +361,7 @@ def create_services(
             worker_id=worker_id,
             ttl=settings.heartbeat_seconds,
             scan_every=max(0.5, settings.heartbeat_seconds / 2),
-            heart=None if base is None else base.supervisor, teams_due=None if teams is None else teams.delivery.drain,
+            heart=None if base is None else base.supervisor,
         ),
         background=background,
         metrics=metrics,

@@ -34,7 +34,7 @@ from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__
 from bot.runs.manager import RunManager
-from bot.runs.supervisor import Supervisor
+from bot.runs.supervisor import Drain, Supervisor
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
@@ -243,6 +243,9 @@ async def check_secrets_key(store: Store) -> None:
 
 
 def due_parts(parts: Services) -> dict[str, Sweeps]:
-    """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
+    """The parts that do their tenant's due work of each kind (bot/store/due.py): each surface's due set its own
+    (`Drain`), apart from the runs' and from each other's."""
+    teams = None if parts.teams is None else parts.teams.delivery.drain
     return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
-            "homes": parts.homes, "digest": parts.digest}
+            "slack": Drain(parts.supervisor.flush_outbox), "teams": Drain(teams), "homes": parts.homes,
+            "digest": parts.digest}

@@ -244,8 +244,11 @@ async def check_secrets_key(store: Store) -> None:
 
 def due_parts(parts: Services) -> dict[str, Sweeps]:
     """The parts that do their tenant's due work of each kind (bot/store/due.py): each surface's due set its own
-    (`Drain`), apart from the runs' and from each other's."""
-    teams = None if parts.teams is None else parts.teams.delivery.drain
-    return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
-            "slack": Drain(parts.supervisor.flush_outbox), "teams": Drain(teams), "homes": parts.homes,
-            "digest": parts.digest}
+    (`Drain`), apart from the runs' and from each other's; a surface these parts lack has none (no loop of it: a
+    worker without Teams leaves Teams' due set to those with it)."""
+    found: dict[str, Sweeps] = {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks,
+                                "runs": parts.supervisor, "slack": Drain(parts.supervisor.flush_outbox),
+                                "homes": parts.homes, "digest": parts.digest}
+    if parts.teams is not None:
+        found["teams"] = Drain(parts.teams.delivery.drain)
+    return found

@@ -167,9 +167,9 @@ class Supervisor:
 class Drain:
     """A surface's due set drained (bot/store/surface_due.py), the part of that surface's due work (bot/store/due.py
     kinds `slack`, `teams`, `email`) the worker's loop of it calls: each surface's loop its own, so a surface failing
-    or slow never holds another's. `drain` None: this worker has no such surface (nothing drained)."""
+    or slow never holds another's."""
 
-    drain: Callable[[], Awaitable[int]] | None
+    drain: Callable[[], Awaitable[int]]
 
     async def sweep(self) -> int:
-        return 0 if self.drain is None else await self.drain()
+        return await self.drain()

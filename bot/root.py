@@ -179,7 +179,7 @@ def create_services(
         home_slack=home_slack, cards=cards, directory=directory, waiter=waiter, sweeper=sweeper, nudger=nudger,
         approvals=approvals, rules=rules, homes=homes, runs=runs, background=background, metrics=metrics,
         supervisor=supervisor_of(settings, store=store, runs=runs, approvals=approvals, worker_id=worker_id,
-                                 base=base, teams=teams),
+                                 base=base),
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email,

@@ -444,7 +444,7 @@ async def scrape_time(services: Services) -> None:
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
     if services.teams is not None:  # Teams' due set (hitl_teams_copies_due; 0 without Teams)
         with contextlib.suppress(StoreUnavailable):
-            services.metrics.teams_due.set(await services.store.teams.due_count())
+            services.metrics.teams_due.set(await services.store.teams_due.count())
     try:  # every agent has a person accountable: the keys still without one
         services.metrics.keys_without_sponsor.set(sum(1 for key in await services.store.api_keys.all()
                                                       if not key.sponsor))

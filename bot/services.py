@@ -46,7 +46,7 @@ from bot.people import EmailAccounts, People
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
-from bot.runs.supervisor import Supervisor
+from bot.runs.supervisor import Drain, Supervisor
 from bot.runs.teams import TeamOptions
 from bot.sessions import RunThreads
 from bot.slack.accounts import SlackAccounts
@@ -280,9 +280,15 @@ async def check_secrets_key(store: Store) -> None:
 
 
 def due_parts(parts: Services) -> dict[str, Sweeps]:
-    """The parts that do their tenant's due work of each kind (bot/store/due.py)."""
-    return {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks, "runs": parts.supervisor,
-            "homes": parts.homes, "digest": parts.digest}
+    """The parts that do their tenant's due work of each kind (bot/store/due.py): each surface's due set its own
+    (`Drain`), apart from the runs' and from each other's; a surface these parts lack has none (no loop of it: a
+    worker without Teams leaves Teams' due set to those with it)."""
+    found: dict[str, Sweeps] = {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks,
+                                "runs": parts.supervisor, "slack": Drain(parts.supervisor.flush_outbox),
+                                "homes": parts.homes, "digest": parts.digest}
+    if parts.teams is not None:
+        found["teams"] = Drain(parts.teams.delivery.drain)
+    return found
 
 
 def team_options(settings: Settings) -> TeamOptions:
@@ -417,13 +423,12 @@ def step_up_parts(
 
 def supervisor_of(
     settings: Settings, *, store: Store, runs: RunManager, approvals: ApprovalService, worker_id: str,
-    base: Services | None, teams: Teams | None,
+    base: Services | None,
 ) -> Supervisor:
-    """The runs' supervisor: heartbeats, orphaned runs, the outbox (and Teams' due copies)."""
+    """The runs' supervisor: heartbeats, orphaned runs (and the Slack outbox's drain, `Drain` in `due_parts`)."""
     return Supervisor(store=store, runs=runs, approvals=approvals, worker_id=worker_id, ttl=settings.heartbeat_seconds,
                       scan_every=max(0.5, settings.heartbeat_seconds / 2),
-                      heart=None if base is None else base.supervisor,
-                      teams_due=None if teams is None else teams.delivery.drain)
+                      heart=None if base is None else base.supervisor)
 
 
 def audit_parts(

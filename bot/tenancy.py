@@ -213,7 +213,8 @@ class Tenancy:
         """The part that does `tenant`'s due work of `kind` (its parts built when needed), and its store; None
         while the home workspace is not known (left due), or when it is not served (then out of the index)."""
         if not tenant:
-            return due_parts(self.home)[kind], self.home.store
+            part = due_parts(self.home).get(kind)  # (None: a surface this worker lacks, left to the workers with it)
+            return None if part is None else (part, self.home.store)
         if await self.home_tenant() is None:
             return None
         try:
@@ -226,7 +227,8 @@ class Tenancy:
                         tenant, kind)
             await self.home.store.due.drop(kind, member_of(tenant))
             return None
-        return due_parts(parts)[kind], parts.store
+        part = due_parts(parts).get(kind)
+        return None if part is None else (part, parts.store)
 
     async def of_tenant(self, tenant: str) -> Services | None:
         """The parts of `tenant` (a tenant's id, "" for home) when it is one this worker serves or a worker served

@@ -1,6 +1,6 @@
 """What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker (or
-lost track of by this one), cards that were never posted, card updates that Slack refused (the
-outbox), and, apart from them, the Teams copies due a drawing (`teams_due`: bot/teams/delivery.py)."""
+lost track of by this one), cards that were never posted, and card updates that Slack refused (the
+outbox: `flush_outbox`, the `slack` due work, apart from the runs' and from every other surface's: `Drain`)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ UNSEEN_GRACE = 3.0  # seconds a stored approval may go without a card before ano
 @dataclass(kw_only=True, eq=False, repr=False)
 class Supervisor:
     """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
-    seconds continues or ends runs that nobody works on, posts cards nobody posted, and retries the
-    outbox (`sweep`: for every tenant with live runs or cards due, the worker's one loop of them,
-    `bot.approvals.waiter.DueTenants`). A tenant's supervisor beats not: `heart`, the worker's, does."""
+    seconds continues or ends runs that nobody works on and posts cards nobody posted (`sweep`: for every tenant
+    with live runs, the worker's one loop of them, `bot.approvals.waiter.DueTenants`), and retries the outbox
+    (`flush_outbox`: the worker's loop of Slack's due work, apart). A tenant's supervisor beats not: `heart`, the
+    worker's, does."""
 
     store: Store
     runs: RunManager
@@ -36,7 +37,6 @@ class Supervisor:
     ttl: float = 6.0
     scan_every: float = 2.0
     heart: Supervisor | None = None
-    teams_due: Callable[[], Awaitable[int]] | None = None  # Teams' due set drained (`TeamsDelivery.drain`)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     # monotonic time of the first beat since Redis came back
     _connected_since: float | None = field(default=None, init=False)
@@ -78,19 +78,20 @@ class Supervisor:
             await asyncio.sleep(self.ttl / 3)
 
     async def sweep(self) -> int:
-        """One look: runs nobody works on, then the outbox, then Teams' due set; how many were taken care of."""
-        done = await self.scan_orphans() + await self.flush_outbox()
-        return done + (await self.teams_due() if self.teams_due is not None else 0)
+        """One look at the runs nobody works on; how many were taken care of (the outbox is Slack's due work, its
+        own loop's: `flush_outbox`)."""
+        return await self.scan_orphans()
 
     async def _scan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.scan_every)
-            try:
-                await self.sweep()
-            except StoreUnavailable as exc:
-                self.store.outage.failed(exc)
-            except Exception:
-                log.exception("supervisor scan failed; going on")
+            for look in (self.sweep, self.flush_outbox):  # each apart: one failing never holds the other
+                try:
+                    await look()
+                except StoreUnavailable as exc:
+                    self.store.outage.failed(exc)
+                except Exception:
+                    log.exception("supervisor scan failed; going on")
 
     @property
     def trusts_heartbeats(self) -> bool:
@@ -160,3 +161,15 @@ class Supervisor:
         for approval in drawable:
             self.approvals.cards.schedule(approval)
         return len(drawable)
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """A surface's due set drained (bot/store/surface_due.py), the part of that surface's due work (bot/store/due.py
+    kinds `slack`, `teams`, `email`) the worker's loop of it calls: each surface's loop its own, so a surface failing
+    or slow never holds another's."""
+
+    drain: Callable[[], Awaitable[int]]
+
+    async def sweep(self) -> int:
+        return await self.drain()

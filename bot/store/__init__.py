@@ -7,7 +7,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     approvals.py         `approvals`: approvals, cards, checkpoints, the decide step, timeouts
     opening.py           what the open step (`approvals.open`) is given, and the audit entry it appends
     receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
-    outbox.py            `outbox`: cards due a redraw
+    surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`: each surface's approvals due a drawing
     audit.py             `audit`: the audit stream, chained
     channel_settings.py  `settings`: per-channel settings
     workers.py           `workers`: heartbeats, claims, messages to a worker
@@ -45,6 +45,7 @@ What they share:
     shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`)
     keys.py              every key the product writes, with its type and lifetime
     keys_people.py       the keys of who is who across surfaces (keys.py is full)
+    keys_homes.py        the Home queue's keys, part of `Keys`
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip
@@ -85,7 +86,6 @@ from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.opening import Once, Opening, OpenStatus
-from bot.store.outbox import Outbox
 from bot.store.oversight import OversightStore
 from bot.store.passkeys import Passkeys
 from bot.store.people import People
@@ -95,6 +95,7 @@ from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
+from bot.store.surface_due import SurfaceDue
 from bot.store.teams import TeamsStore
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
@@ -155,7 +156,7 @@ class Store:
         self.audit = AuditLog(self.shared)
         self.runs = Runs(self.shared)
         self.approvals = Approvals(self.shared)
-        self.outbox = Outbox(self.shared)
+        self.outbox = SurfaceDue(self.shared, surface="slack")  # the Slack cards due a redraw (`{p}:outbox`)
         self.settings = ChannelSettingsStore(self.shared, self.audit)
         self.workers = Workers(self.shared)
         self.homes = Homes(self.shared, self.approvals, self.runs)
@@ -180,6 +181,8 @@ class Store:
         self.oversight = OversightStore(self.shared)
         self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
         self.teams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
+        self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
+        self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

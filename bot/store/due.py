@@ -11,10 +11,16 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     nudges     `nudges`, `attest:due`,       the nudger (reminders, escalations; attestations about to end;
                `fatigue:held`                approvals held for the next hour's budget, sent then in batches)
     webhooks   `webhooks`                    the webhook sender
-    runs       `runs:live` (0 while any),    the run supervisor (orphaned runs, cards never posted, the outbox,
-               `outbox`, `teams:due`         Teams copies due a drawing)
+    runs       `runs:live` (0 while any)     the run supervisor (orphaned runs, cards never posted)
+    slack      `outbox`                      Slack's cards due a redraw (`Supervisor.flush_outbox`)
+    teams      `teams:due`                   Teams' copies due a drawing (`TeamsDelivery.drain`)
+    email      `email:due`                   the e-mails due a sending (the e-mail surface)
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
     digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/approvals/digest.py)
+
+Each surface's due set (bot/store/surface_due.py) is a kind of its own, so each surface's loop drains its own set
+alone: a surface down, failing or slow never delays another's (a version before this one indexed the outbox and
+Teams' due set under `runs`: its workers still drain them there, and this one's `settle` keeps `runs` true).
 
 `note` is run after every write that may add earlier work (an approval opened or decided, a run started, a Home
 marked due, a refusal window opened): it only lowers a tenant's entry (`ZADD LT`), so the index is never later than
@@ -33,7 +39,7 @@ from bot.store.connection import StoreUnavailable, aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
 
-KINDS = ("deadlines", "nudges", "webhooks", "runs", "homes", "digest")
+KINDS = ("deadlines", "nudges", "webhooks", "runs", "slack", "teams", "email", "homes", "digest")
 log = logging.getLogger(__name__)
 
 HOME = "home"  # the home tenant's member (its keys' `tenant` is ""; no team or organisation id is "home")
@@ -73,7 +79,8 @@ class DueWork:
             # reminders: approvals', attestations' ending; the next hour's batches (fatigue)
             "nudges": [(k.nudges, "z"), (k.attest_due, "z"), (k.fatigue_held, "z")],
             "webhooks": [(k.webhooks, "z")],
-            "runs": [(k.live_runs, "n"), (k.outbox, "z"), (k.teams("due"), "z")],
+            "runs": [(k.live_runs, "n")],
+            **{surface: [(k.draw_due(surface), "z")] for surface in ("slack", "teams", "email")},
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
             "digest": [(k.digest_due, "z")],
         }[kind]

@@ -22,8 +22,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       `auth.teams.list`; `keys create` refuses others)
 {p}:due:<kind>                 zset    tenant ("home" for home) -> the earliest due   members leave when nothing
                                       time of its work of <kind>: deadlines, nudges,  of <kind> is left
-                                      webhooks, runs, homes (bot/store/due.py: the
-                                      worker-wide loops visit only those due)
+                                      webhooks, runs, homes, digest, and each
+                                      surface's due set: slack, teams, email
+                                      (bot/store/due.py: the worker-wide loops visit
+                                      only those due)
 {p}:held_by:{<id>}            string  the tenant whose data holds approval <id>        DECIDED_RETENTION + a year
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
@@ -58,6 +60,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:nudges                    zset    pending ids by next reminder or escalation     members leave when decided
 {p}:waiting                   zset    "<origin channel>/<id>", by request time       members leave when decided
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
+{p}:email:due                 zset    approval ids whose e-mails are due a sending   members leave when sent
+                                      (bot/store/surface_due.py; Teams': teams:due)
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
 {p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`,  kept
@@ -180,6 +184,8 @@ from __future__ import annotations
 
 import re
 
+from bot.store.keys_homes import HomeQueueKeys
+
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 RUN_RETENTION_SECONDS = 30 * 24 * 3600
@@ -192,7 +198,7 @@ HEADLINE_WAIT_SECONDS = 120  # who waits for a headline being computed (a comput
 TENANT = re.compile(r"^[TE][A-Z0-9]{2,23}$")  # a tenant: a team (T…) or an Enterprise Grid organisation (E…)
 
 
-class Keys:
+class Keys(HomeQueueKeys):
     """The key names under one prefix (the module's table): a tenant's (`for_tenant`) under `root`, the global's."""
 
     def __init__(self, prefix: str, *, root: str | None = None) -> None:
@@ -425,6 +431,10 @@ class Keys:
     def teams(self, name: str) -> str:  # Microsoft Teams' keys (bot/store/teams.py lists them)
         return f"{self.prefix}:teams:{name}"
 
+    def draw_due(self, surface: str) -> str:
+        """A surface's due set: the approvals whose view there is due a drawing (bot/store/surface_due.py)."""
+        return {"slack": self.outbox, "teams": self.teams("due"), "email": f"{self.prefix}:email:due"}[surface]
+
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.root}:heartbeat:{worker_id}"
 
@@ -454,32 +464,6 @@ class Keys:
 
     def model_cache(self, digest: str) -> str:
         return f"{self.root}:modelcache:{digest}"
-
-    # the Home redraw queue and the workspace's views.publish budget (home_queue.py)
-    @property
-    def home_room(self) -> str:
-        """People whose Home's page shows fewer approvals than a page holds (a new one would show)."""
-        return f"{self.prefix}:homes:room"
-
-    @property
-    def home_due(self) -> str:
-        return f"{self.prefix}:homes:due"
-
-    @property
-    def home_due_since(self) -> str:
-        return f"{self.prefix}:homes:due_since"
-
-    @property
-    def home_drawing(self) -> str:
-        return f"{self.prefix}:homes:drawing"
-
-    @property
-    def home_publishes(self) -> str:
-        return f"{self.prefix}:homes:publishes"
-
-    @property
-    def home_paused(self) -> str:
-        return f"{self.prefix}:homes:paused"
 
     # the app's installations (OAuth, `bot/store/installations.py`): per workspace or organisation, and OAuth states
     def installation(self, installation_id: str) -> str:

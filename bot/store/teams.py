@@ -9,9 +9,10 @@ each approval's cards posted in Teams (updated in place on every decision, on an
                                       with the approval's decided record); "claimed:<until>" while one worker
                                       posts it (`claim_copy`, lua/teams_claim_copy.lua)
     {p}:teams:due               zset  approval ids whose Teams copies are due a drawing (a post or an update Teams
-                                      could not take for now, or one a worker is drawing: `due_add`), by when;
-                                      drained by every worker's run supervisor (the `runs` due work), apart from
-                                      the Slack outbox: neither surface's outage holds the other
+                                      could not take for now, or one a worker is drawing), by when: `Store.teams_due`
+                                      (bot/store/surface_due.py), drained by every worker's loop of Teams' due work
+                                      (the `teams` due kind), apart from the Slack outbox: neither surface's outage
+                                      holds the other
     {p}:teams:decider:<oid>     string  the person a Teams object id decides as (bot/teams/people.py), kept a while
                                       so every worker maps a click alike
     {p}:teams:emails            hash  email -> object id of a Teams person the Teams file lists by email only (as
@@ -26,10 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from bot.core.records import ApprovalRecord
 from bot.core.teams import TeamsConversation, TeamsCopy, is_teams_person
 from bot.store.connection import aw
-from bot.store.due import DueWork
 from bot.store.shared import Shared
 
 CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTION)
@@ -156,46 +155,6 @@ class TeamsStore:
         stays: lua/teams_release_copy.lua)."""
         await self._s.script("teams_release_copy")(keys={"cards": self._cards(approval_id)},
                                                    args={"conversation": conversation_id})
-
-    # approvals whose Teams copies are due a drawing -------------------------------------------
-    async def due_add(self, approval_id: str, *, due: float) -> None:
-        """`approval_id`'s Teams copies due a drawing at `due` (any worker's supervisor draws them then)."""
-        await aw(self._s.redis.zadd(self._key("due"), {approval_id: due}))
-        await DueWork(self._s).note()
-
-    async def due_claim(self, now: float, *, lease: float, limit: int = 50) -> list[str]:
-        """Due entries, each claimed by one worker for `lease` seconds (due again after it, until `due_done`), as
-        the outbox's (lua/outbox_claim.lua)."""
-        claimed = await self._s.script("outbox_claim")(
-            keys={"outbox": self._key("due")},
-            args={"now": repr(now), "lease_end": repr(now + lease), "limit": str(limit)},
-        )
-        return [_text(x) for x in claimed]
-
-    async def due_done(self, drawn: Iterable[ApprovalRecord]) -> None:
-        """These approvals' Teams copies show these records: out of the due set, except those whose approval changed
-        since (a newer state is still to be drawn: lua/outbox_done.lua)."""
-        records = list(drawn)
-        if records:
-            await self._s.script("outbox_done")(
-                keys={"outbox": self._key("due"), "approvals": [self._s.keys.approval(r.id) for r in records]},
-                args={"drawn": [{"id": r.id, "status": r.status, "votes": r.votes} for r in records]},
-            )
-
-    async def due_forget(self, approval_ids: Iterable[str]) -> None:
-        """Entries with nothing to draw (the approval expired)."""
-        ids = list(approval_ids)
-        if ids:
-            await aw(self._s.redis.zrem(self._key("due"), *ids))
-
-    async def due_count(self) -> int:
-        """How many approvals' Teams copies wait in the due set (claimed ones too): `hitl_teams_copies_due`."""
-        return int(await aw(self._s.redis.zcard(self._key("due"))))
-
-    async def due_at(self, approval_id: str) -> float | None:
-        """When `approval_id`'s Teams copies are due a drawing (None: not due)."""
-        score = await aw(self._s.redis.zscore(self._key("due"), approval_id))
-        return None if score is None else float(score)
 
 
 def _account(account: TeamsAccount) -> dict[str, str]:

@@ -14,12 +14,14 @@
 
 Slack and Teams never hold each other. The Teams copies follow the core's events, not Slack's card: while Slack is
 down (or refuses its updates), the Teams card is posted, a Teams approver decides on it and it shows the decision;
-the Slack card catches up through its own outbox (bot/store/outbox.py) when Slack is back. While Teams is down, the
-Slack card goes on alone: what Teams could not take for now (down, a 5xx, a 429) goes to Teams' own due set
-(`store.teams.due_add`, `{p}:teams:due`), which every worker's run supervisor drains (`drain`, in the background:
-a slow Teams never slows the supervisor), apart from the Slack outbox. An approval is put there before its copies
-are drawn (`refresh`), and taken out only once they show its state as Redis has it then (`due_done`: a newer state
-keeps it due), so a worker dying meanwhile leaves it to any other, and the last state is the one drawn. One Teams
+the Slack card catches up through its own outbox (`store.outbox`) when Slack is back. While Teams is down, the Slack
+card goes on alone: what Teams could not take for now (down, a 5xx, a 429) goes to Teams' own due set
+(`store.teams_due.add`, `{p}:teams:due`: bot/store/surface_due.py), which every worker's loop of Teams' due work
+drains (`drain`, in the background: a slow Teams never slows that loop), apart from the Slack outbox's loop. An
+approval is put there before its copies are drawn (`refresh`), and taken out only once they show its state as Redis
+has it then (`teams_due.done`: a newer state keeps it due), so a worker dying meanwhile leaves it to any other, and
+the last state is the one drawn. A copy's first post notes the approval shown (`teams_due.shown`: a timeout that
+approves may approve it, as one shown in Slack). One Teams
 refused for good (a 4xx: the app or the card is not there any more) is logged and not tried again. Each copy is
 claimed in Redis before it is posted (`store.teams.claim_copy`, for `CLAIM_LEASE` seconds: a worker killed between
 its claim and its post leaves it to another once the lease ran out), so two workers never leave two cards in one
@@ -27,7 +29,7 @@ conversation.
 
 Example (bot/root.py, with the Teams part built):
     `events.subscribe(teams.delivery.listener)`, `cards.after_draw = teams.delivery.after_draw(homes.refresh_for)`
-    and `Supervisor(..., teams_due=teams.delivery.drain)`
+    and `drain` as the `teams` due work's part (bot/services.py `due_parts`)
 """
 
 from __future__ import annotations
@@ -172,11 +174,11 @@ class TeamsDelivery:
     async def drain(self) -> int:
         """Teams' due set (the run supervisor's sweep, on every worker): the approvals due now, each claimed for a
         while, drawn in the background (a Teams slow or down never holds the supervisor); how many were taken."""
-        claimed = await self._store.teams.due_claim(time.time(), lease=self._drawing)
+        claimed = await self._store.teams_due.claim(time.time(), lease=self._drawing)
         if not claimed:
             return 0
         found = await self._store.approvals.get_many(claimed)
-        await self._store.teams.due_forget(set(claimed) - {a.id for a in found})  # expired: nothing to draw
+        await self._store.teams_due.forget(set(claimed) - {a.id for a in found})  # expired: nothing to draw
         if found:
             self._background.spawn(self._draw_all(found), name="teams-due")
         return len(found)
@@ -214,13 +216,13 @@ class TeamsDelivery:
             approval = await self._store.approvals.get(approval_id)
             if approval is None or not (await self._store.teams.copies(approval_id) or
                                         (approval.pending and await self.where(approval) is not None)):
-                await self._store.teams.due_forget([approval_id])  # (were it due: nothing left to draw)
+                await self._store.teams_due.forget([approval_id])  # (were it due: nothing left to draw)
                 return ""  # gone, or nothing of it in Teams
             view = json.dumps(self._card(approval, names={}, actions=True), sort_keys=True)
             if view == shown:  # every copy shows it already
-                await self._store.teams.due_done([approval])
+                await self._store.teams_due.done([approval])
                 return shown
-            await self._store.teams.due_add(approval_id, due=time.time() + self._drawing)
+            await self._store.teams_due.add(approval_id, due=time.time() + self._drawing)
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards wait for Redis (%s)", approval_id, exc.cause)
             return ""
@@ -234,7 +236,7 @@ class TeamsDelivery:
         ok = await self.sync(approval)
         try:
             if ok:
-                await self._store.teams.due_done([approval])
+                await self._store.teams_due.done([approval])
             else:
                 await self._retry_later(approval)
         except StoreUnavailable as exc:  # (an entry left due is drawn again: harmless)
@@ -347,6 +349,7 @@ class TeamsDelivery:
         self._said(None)
         self._metrics.teams_latency.observe(max(0.0, time.time() - approval.created_at))
         await self._store.teams.note_copy(approval.id, TeamsCopy(conversation.id, activity))
+        await self._store.teams_due.shown(approval.id)  # shown to people: a timeout may approve it (note_shown.lua)
         return True
 
     def _gave_up(self, approval: ApprovalRecord, exc: BaseException) -> bool:
@@ -359,7 +362,7 @@ class TeamsDelivery:
     async def _retry_later(self, approval: ApprovalRecord) -> None:
         """Teams refused something: the approval due again in Teams' due set, for any worker's supervisor."""
         try:
-            await self._store.teams.due_add(approval.id, due=time.time() + self._retry_after)
+            await self._store.teams_due.add(approval.id, due=time.time() + self._retry_after)
         except StoreUnavailable as exc:
             log.warning("approval %s: its Teams cards could not be kept due (%s)", approval.id, exc.cause)
 

@@ -119,6 +119,25 @@ async def test_teams_decides_while_slack_refuses_the_token_and_its_delivery_show
     assert sample(text, 'hitl_surface_up{surface="slack"}') == 0
 
 
+async def test_a_timeout_that_approves_approves_an_approval_shown_only_in_teams(
+    world: World, slack: SlackStandIn
+) -> None:
+    """Slack refusing the token, the approval is shown in Teams alone: its timeout approves it as one shown in Slack
+    (#88: "shown" is any surface's first show, not the Slack card's; one never shown is still refused, tests/store/
+    test_surface_due.py)."""
+    store = world.worker.services.store
+    for key, value in (("timeout", "6"), ("timeout_outcome", "approve"), ("timeout_approves_tools", "true")):
+        assert await store.settings.set(SALES, key, value, by="operator") is None
+    slack.revoke_token()
+    await slack_refused(world.worker)
+    approval_id = await world.ask()
+    await world.teams_card(approval_id)
+    record = await store.approvals.get(approval_id)
+    assert record is not None and record.card_ts == ""  # no Slack card: Teams alone shows it
+    decided = await world.client.wait(approval_id, wait=30)
+    assert decided["status"] == "timed_out" and decided["timeout_outcome"] == "approve", decided
+
+
 async def test_teams_refusing_the_bot_is_counted_and_said_down(
     slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, store: Store
 ) -> None:

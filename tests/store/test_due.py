@@ -35,11 +35,12 @@ async def test_settling_a_tenant_sets_its_next_due_time_or_takes_it_out(store: S
     await other.due.settle("deadlines")
     assert await store.due.due("deadlines", time.time() + 120) == []  # the next is in ten minutes
     assert await store.due.due("deadlines", time.time() + 700) == ["T0OTHER"]
-    assert await store.due.due("runs", time.time() + 30) == ["T0OTHER"]  # its card due a redraw (the outbox)
+    assert await store.due.due("slack", time.time() + 30) == ["T0OTHER"]  # its card due a redraw (the outbox)
+    assert await store.due.next_at("runs") is None  # (Slack's due work is its own kind, not the runs')
     await other.redis.delete(other.keys.deadlines, other.keys.outbox)
     await other.due.settle("deadlines")
-    await other.due.settle("runs")
-    assert await store.due.next_at("deadlines") is None and await store.due.next_at("runs") is None
+    await other.due.settle("slack")
+    assert await store.due.next_at("deadlines") is None and await store.due.next_at("slack") is None
 
 
 async def test_work_written_without_its_note_is_indexed_at_a_workers_start(store: Store) -> None:
@@ -52,3 +53,18 @@ async def test_work_written_without_its_note_is_indexed_at_a_workers_start(store
     await DueWork.repair(t.due for t in others)
     assert await store.due.due("nudges", time.time()) == ["T0W0", "T0W1", "T0W2"]
     assert await store.due.next_at("nudges") == 100.0
+
+
+async def test_each_surfaces_due_set_is_a_kind_of_its_own_settled_apart(store: Store) -> None:
+    """Slack's outbox, Teams' and the e-mails' due sets each in an index of their own (#88): one surface's loop
+    settling its tenant leaves the other surfaces' entries as they were, and none is the runs' work."""
+    now = time.time()
+    await store.outbox.add("due-0000-a", due=now + 10)
+    await store.teams_due.add("due-0000-b", due=now + 20)
+    await store.email_due.add("due-0000-c", due=now + 30)
+    found = [await store.due.next_at(kind) for kind in ("slack", "teams", "email")]
+    assert found == [now + 10, now + 20, now + 30] and await store.due.next_at("runs") is None
+    await store.redis.delete(store.keys.teams("due"))
+    await store.due.settle("teams")
+    assert await store.due.next_at("teams") is None
+    assert [await store.due.next_at(kind) for kind in ("slack", "email")] == [now + 10, now + 30]

@@ -391,7 +391,7 @@ async def test_a_copy_teams_could_not_take_is_posted_later_by_teams_due_set_and_
     await start_run(slack, user=ALICE)
     card = await pending_card(slack)  # Slack's card, whatever Teams does
     await until(lambda: "was not posted in Teams conversation" in caplog.text, what="the post failing")
-    await until(lambda: store.teams.due_at(approval_id_of(card)), what="its approval due in Teams, for any worker")
+    await until(lambda: store.teams_due.at(approval_id_of(card)), what="its approval due in Teams, for any worker")
     assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None  # the Slack card not held
     assert cards(teams, route.channel) == []
     await store.teams.keep_conversation(kept)  # Teams is back
@@ -411,7 +411,7 @@ async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
     store = teams_on.services.store
 
     async def not_due() -> bool:  # (due while it is drawn, then not again)
-        return await store.teams.due_at(approval_id_of(card)) is None
+        return await store.teams_due.at(approval_id_of(card)) is None
 
     await until(not_due, what="not due again")
     assert await store.redis.zscore(store.keys.outbox, approval_id_of(card)) is None

@@ -74,7 +74,7 @@ async def test_while_slack_is_down_a_teams_approver_decides_and_slack_catches_up
     assert len(cards(world.teams, world.channel)) == 1  # one Teams card, drawn in place
 
     async def settled() -> bool:  # (due while a drawing runs, then out: every copy shows the decision)
-        return await store.teams.due_at(approval) is None
+        return await store.teams_due.at(approval) is None
 
     await until(settled, what="nothing left due in Teams")
     assert shows(world, activity, "Approved") and len(cards(world.teams, world.channel)) == 1

@@ -42,7 +42,7 @@ local function decide(k, a)
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
                          'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
-                         'asked_by', 'agent', 'require_details', 'attest', 'canary')
+                         'asked_by', 'agent', 'require_details', 'attest', 'canary', 'delivered_at')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -74,9 +74,10 @@ local function decide(k, a)
   local required = tonumber(cur[13] or '1') or 1
   local timeout_outcome = cur[9]
   if a.outcome == 'timed_out' and timeout_outcome == 'approve' then
-    -- a timeout approves only what people could see, and never a quorum nobody voted for, nor while its scope
-    -- is frozen (bot/store/freezes.py)
-    local unseen = (shown_ts or '') == ''
+    -- a timeout approves only what people could see, on any surface (`delivered_at`: lua/note_shown.lua, lua/
+    -- attach_card.lua; the Slack card's ts for an approval shown before it was noted), and never a quorum nobody
+    -- voted for, nor while its scope is frozen (bot/store/freezes.py)
+    local unseen = (shown_ts or '') == '' and (cur[28] or '') == ''
     local stepped = (cur[20] or '') ~= ''
     local held = false
     if k.frozen then

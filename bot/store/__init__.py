@@ -20,6 +20,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     teams.py             `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
+    email.py             `email`: e-mail (issue 88): Review-and-decide links (single use), mails sent (once)
+    keys_email.py        the e-mail surface's keys (keys.py is full)
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
@@ -75,6 +77,7 @@ from bot.store.connection import (
     refusals_of,
 )
 from bot.store.due import DueWork
+from bot.store.email import EmailStore
 from bot.store.fatigue import Fatigue
 from bot.store.freezes import Freezes, Frozen
 from bot.store.hidden import HiddenValues
@@ -178,6 +181,7 @@ class Store:
         self.oversight = OversightStore(self.shared)
         self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
         self.teams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
+        self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -84,10 +84,10 @@ class MailCatcher:
         """aiosmtpd's hook: keep the mail in each recipient's inbox (or refuse it while `refusing`)."""
         if self.refusing:
             return "451 4.3.0 not taking mail now (the catcher refuses)"
-        message = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
+        message = message_from_bytes(envelope.content, policy=policy.default)
         text = _part(message, "plain")
         caught = Caught(sender=str(envelope.mail_from), to=tuple(str(r) for r in envelope.rcpt_tos),
-                        subject=str(message["Subject"] or ""), message_id=str(message["Message-ID"] or ""),
+                        subject=str(message["Subject"] or "").strip(), message_id=str(message["Message-ID"] or ""),
                         text=text, html=_part(message, "html"), links=tuple(LINK.findall(text)))
         with self._lock:
             for address in caught.to:

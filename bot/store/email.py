@@ -84,7 +84,7 @@ class EmailStore:
                          now: float | None = None) -> SendClaim:
         """Claim the mail of `kind` to `person` about `approval_id` for `seconds` (lua/email_send_claim.lua)."""
         now = time.time() if now is None else now
-        till = repr(round(now + seconds, 3))
+        till = repr(now + seconds)
         state, detail = await self._s.script("email_send_claim")(
             keys={"sent": self._k.sent(approval_id)},
             args={"field": _field(person, kind), "now": now, "till": till, "ttl": max(1, ttl)})
@@ -99,7 +99,7 @@ class EmailStore:
         found = await self._s.script("email_send_done")(
             keys={"sent": self._k.sent(approval_id)},
             args={"field": _field(person, kind), "till": till, "outcome": outcome, "attempts": attempts,
-                  "at": repr(round(at, 3)), "message": message})
+                  "at": repr(at), "message": message})
         return bool(found)
 
     async def sent_state(self, approval_id: str, *, person: str, kind: str) -> str:

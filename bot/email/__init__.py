@@ -8,6 +8,8 @@ decides). The parts, built and tested on their own; the composition root does no
                   under a key derived from SECRETS_KEY; each refusal its own word (404, 410, 403)
     sender.py     aiosmtplib to SMTP_URL (STARTTLS or TLS by its scheme), a bounded retry schedule, sent once per
                   approval, person and kind across workers, `hitl_email_sent_total{outcome}`
+    page.py       the link's page (aiohttp): GET and HEAD show the change and never decide, a POST with its CSRF
+                  token takes the link once and decides through the `decide` it is given
 
 It imports the core's packages below it (bot.core, bot.store), never another surface's (bot.slack, bot.slackapp,
 bot.teams)."""

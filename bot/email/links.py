@@ -128,6 +128,17 @@ class Links:
         """Give a taken link back (the core's answer may be tried again: step-up, details, attestation)."""
         return await self._store.release_link(checked.nonce, approval=checked.record.approval)
 
+    def csrf(self, checked: Checked, person: str) -> str:
+        """The page's CSRF token for `person` on this link (its POST must carry it): bound to the link and the person,
+        under the link's own key, apart from its mac (another message)."""
+        mac = self._keys.mac(checked.record.kid, approval="csrf:" + checked.record.approval, person=person,
+                             nonce=checked.nonce, expires=checked.record.expires)
+        return mac or ""
+
+    def csrf_ok(self, checked: Checked, person: str, given: str) -> bool:
+        expected = self.csrf(checked, person)
+        return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
     async def _verified(self, approval: str, token: str) -> Checked | Refused:
         match = TOKEN.fullmatch(token)
         if match is None:

@@ -7,8 +7,9 @@ takes in each recipient's inbox (by lowercased address), in memory. `smtp_url` i
         mail.view()                                # {"inboxes": {address: [{from, to, subject, text, html,
                                                    #   links, message_id}, ...]}}: the Mail pane's JSON
 
-`refusing = True` makes it answer every mail `451` (try again later) until set back, as a mail server that is up
-and will not take mail now."""
+`MailCatcher(login=(user, password))` offers AUTH (without TLS, on loopback) and refuses any other login. `refusing =
+True` makes it answer every mail `451` (try again later) until set back, as a mail server that is up and will not take
+mail now."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/email/[^\s\"'<>]+")
 
@@ -56,12 +58,20 @@ def _part(message: EmailMessage, subtype: str) -> str:
 class MailCatcher:
     """The catcher (a context manager: started on enter, stopped on exit)."""
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, login: tuple[str, str] | None = None) -> None:
         self._lock = threading.Lock()
         self._inboxes: dict[str, list[Caught]] = {}
         self.refusing = False
         self.port = port or free_port()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._login = login
+        auth: dict[str, Any] = {} if login is None else {
+            "authenticator": self._authenticate, "auth_require_tls": False}
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        """aiosmtpd's authenticator (with `login`): only that user and password (a mail server that asks for one)."""
+        given = (data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
+        return AuthResult(success=given is not None and given == self._login)
 
     @property
     def smtp_url(self) -> str:

@@ -150,6 +150,15 @@ async def test_a_refusing_server_is_tried_again_and_the_mail_goes_once_it_takes_
     assert sent(metrics, "retry") == 1 and sent(metrics, "sent") == 1
 
 
+async def test_the_credentials_of_smtp_url_log_in(store: Store) -> None:
+    with MailCatcher(login=("mailer@example.com", "p@ss word")) as asking:
+        wrong = sender_of(store, f"smtp://mailer%40example.com:nope@127.0.0.1:{asking.port}")
+        assert (await wrong.send(mail_of(approval()))).outcome == "retry"  # a 535: tried again, then given up
+        right = sender_of(store, f"smtp://mailer%40example.com:p%40ss%20word@127.0.0.1:{asking.port}")
+        assert (await right.send(mail_of(approval("b1b2c3d4-0000")))).outcome == "sent"
+        assert len(await asking.arrived(CAROL)) == 1
+
+
 def test_smtp_url_is_read_and_its_password_never_shown() -> None:
     tls = smtp_server("smtps://mailer%40example.com:p%40ss@mail.example.com")
     assert tls == SmtpServer(host="mail.example.com", port=465, tls=True, username="mailer@example.com",

@@ -70,6 +70,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
     "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                   "bot.teams"),
+    # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
+    # another surface's (bot.slack, bot.slackapp, bot.teams)
+    "bot.email": (*BELOW_CORE, "bot.store", "bot.signin", "bot.email"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
                      "bot.api", "bot.sessions", "bot.stepup", "bot.teams"),  # the parts and their builders
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
@@ -85,6 +88,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.devteams": ("bot.devteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack
+    "bot.devmail": ("bot.devmail",),  # the local mail catcher (aiosmtpd), as devslack: nothing of the product
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
                 "bot.cli"),

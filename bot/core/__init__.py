@@ -52,6 +52,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy (pure)
     teams_file.py   TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
     teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
+    email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
     teams_links.py  a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers

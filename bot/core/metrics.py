@@ -194,6 +194,10 @@ class Metrics:
                                        buckets=TEAMS_BUCKETS, registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
+        self.email_sent = Counter("hitl_email_sent", "Approval e-mails (issue 88) by outcome: sent, retry (the"
+                                  " mail server refused or did not answer: tried again later), failed (given up"
+                                  " after the last retry), by this worker", ["outcome"], registry=r)
+        from_zero(self.email_sent, "sent", "retry", "failed")
 
     def oversee(self, seen: Oversight, *, top: int) -> None:
         """Set the per-person signals and the time-to-decide quantiles from `seen`, each bounded to `top` names."""

@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.core import setting_values
 from bot.core.durations import DurationError
+from bot.core.email_settings import EmailSettings
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
@@ -316,7 +317,7 @@ class ApproverSettings(StoreSettings):
         return value
 
 
-class Settings(WorkerProcess, TeamsSettings, ApproverSettings):
+class Settings(WorkerProcess, TeamsSettings, EmailSettings, ApproverSettings):
     """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
     App Homes and workspaces). Build with `Settings.from_env()`."""
 

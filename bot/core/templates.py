@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from bot.core.invisible import visible
 
-__all__ = ["environment", "page_templates", "render"]
+__all__ = ["environment", "page_templates", "render", "render_text"]
 
 
 def environment(package: str = "bot", folder: str = "templates") -> Environment:
@@ -51,3 +51,18 @@ def page_templates() -> Environment:
 def render(name: str, /, **context: object) -> str:
     """The template `name` (a path under bot/templates/) rendered with `context`, every value escaped."""
     return page_templates().get_template(name).render(context)
+
+
+@functools.cache
+def _text_templates() -> Environment:
+    """The plain-text templates' Environment (an e-mail's text/plain part: never read as markup, so not escaped)."""
+    found = environment()
+    found.autoescape = False
+    return found
+
+
+def render_text(name: str, /, **context: object) -> str:
+    """The plain-text template `name` (`*.txt` only: an HTML template is always rendered escaped, by `render`)."""
+    if not name.endswith(".txt"):
+        raise ValueError(f"{name}: only a .txt template is rendered as plain text")
+    return _text_templates().get_template(name).render(context)

@@ -21,6 +21,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour; who a person
                          is across surfaces (issue 88: the email each verified email names, their accounts)
     teams.py             `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
+    email.py             `email`: e-mail (issue 88): Review-and-decide links (single use), mails sent (once)
+    keys_email.py        the e-mail surface's keys (keys.py is full)
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
@@ -78,6 +80,7 @@ from bot.store.connection import (
     refusals_of,
 )
 from bot.store.due import DueWork
+from bot.store.email import EmailStore
 from bot.store.fatigue import Fatigue
 from bot.store.freezes import Freezes, Frozen
 from bot.store.hidden import HiddenValues
@@ -183,6 +186,7 @@ class Store:
         self.teams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
         self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
         self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
+        self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -1,4 +1,4 @@
-"""Every Redis key the product writes, with its type and lifetime. Nothing else builds a key.
+"""Every Redis key the product writes, with its type and lifetime (e-mail's: keys_email.py). Nothing else builds a key.
 
 The prefix is `REDIS_KEY_PREFIX` (`hitl` by default; on Redis Cluster a hash tag such as `{hitl}`, so
 every key of a Lua step is in one slot). Ids reach a key only after they match `bot.core.records`'s

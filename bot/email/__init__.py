@@ -1,0 +1,15 @@
+"""E-mail, the third surface (issue 88): an approval sent as an HTML and plain-text e-mail with a Review-and-decide
+link, signed, single use and bound to its person and approval, and the page the link opens (a GET shows, only a POST
+decides). The parts, built and tested on their own; the composition root does not wire them yet.
+
+    messages.py   the e-mail of an approval (jinja2, autoescaped; bot/templates/email/): the card's words, hidden
+                  values as their masks, the Review-and-decide link
+    links.py      the links: made, checked (a GET), taken once (a POST), given back (a retryable answer); HMAC
+                  under a key derived from SECRETS_KEY; each refusal its own word (404, 410, 403)
+    sender.py     aiosmtplib to SMTP_URL (STARTTLS or TLS by its scheme), a bounded retry schedule, sent once per
+                  approval, person and kind across workers, `hitl_email_sent_total{outcome}`
+    page.py       the link's page (aiohttp): GET and HEAD show the change and never decide, a POST with its CSRF
+                  token takes the link once and decides through the `decide` it is given
+
+It imports the core's packages below it (bot.core, bot.store), never another surface's (bot.slack, bot.slackapp,
+bot.teams)."""

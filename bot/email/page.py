@@ -1,0 +1,105 @@
+"""The page a Review-and-decide link opens (issue 88), on the worker's HTTP server (mounted by the root, later):
+
+    GET  /email/{approval}/{nonce}.{mac}   (and HEAD) the change, whole, and the decision's form; never decides (mail
+                                           scanners and link previews open links): the link is checked, not taken
+    POST /email/{approval}/{nonce}.{mac}   the decision (`verb` approved or rejected) with the page's CSRF token:
+                                           the link taken once, then `decide(person, surface="email", verb=...)`;
+                                           given back when the answer may be tried again (step-up, details,
+                                           attestation)
+
+Who is signed in is the `who` it is given (the pages' sign-in, mapped to a person: it answers the request itself,
+e.g. with the sign-in's redirect, when nobody is); the approval as stored is `load`'s; the decision is `decide`'s
+(the core's one entry). A refused link answers its status (404, 410, 403) and is told to `refused` (the audit).
+Every text is escaped (bot/templates/email/page.html); the page is never cached nor sent as a referrer."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from bot.core.records import APPROVAL_ID, ApprovalRecord
+from bot.core.templates import render
+from bot.email.links import Checked, Links, Refused
+
+Who = Callable[[web.Request], Awaitable[str]]  # the signed-in person (raises the sign-in's answer when nobody is)
+Load = Callable[[str], Awaitable[ApprovalRecord | None]]
+Decide = Callable[..., Awaitable[str]]  # decide(person, *, surface, verb, approval) -> the core's answer word
+Refusals = Callable[[str, str, str], Awaitable[None]]  # (person, approval, why): audited
+VERBS: Final = ("approved", "rejected")
+RETRYABLE: Final = frozenset({"step_up", "details", "attestation"})
+HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+                  "Pragma": "no-cache"}
+SAID: Final = {
+    "unknown": "This link is not one of ours.", "tampered": "This link is not one of ours.",
+    "wrong_approval": "This link is not one of ours.", "expired": "This link has expired with its approval.",
+    "used": "This link was used already: each link decides once.",
+    "wrong_person": "This link was sent to someone else: only they may use it.",
+}
+
+
+async def _nobody(person: str, approval: str, why: str) -> None:
+    return None
+
+
+def add_email_routes(app: web.Application, *, links: Links, who: Who, load: Load, decide: Decide,
+                     refused: Refusals = _nobody) -> None:
+    """Mount the link's page on `app`."""
+
+    async def checked_link(request: web.Request, *, take: bool) -> tuple[str, Checked] | web.Response:
+        approval, token = request.match_info["approval"], request.match_info["token"]
+        if not APPROVAL_ID.fullmatch(approval):
+            return _page(message=SAID["unknown"], status=404)
+        person = await who(request)
+        found = await (links.take(approval, token, person=person) if take else
+                       links.check(approval, token, person=person))
+        if isinstance(found, Refused):
+            await refused(person, approval, f"email link: {found.why}")
+            return _page(message=SAID[found.why], status=found.status)
+        return person, found
+
+    async def show(request: web.Request) -> web.Response:
+        found = await checked_link(request, take=False)
+        if isinstance(found, web.Response):
+            return found
+        person, checked = found
+        record = await load(checked.record.approval)
+        if record is None or record.status != "pending":
+            return _page(message="This approval is no longer waiting for a decision.", status=410)
+        return _page(approval=record, csrf=links.csrf(checked, person), action=request.path)
+
+    async def post(request: web.Request) -> web.Response:
+        form = await request.post()
+        verb, token = form.get("verb"), form.get("csrf")
+        if verb not in VERBS or not isinstance(token, str):
+            return _page(message="The form was not complete: open the link again.", status=400)
+        found = await checked_link(request, take=False)
+        if isinstance(found, web.Response):
+            return found
+        person, checked = found
+        if not links.csrf_ok(checked, person, token):
+            return _page(message="The form has expired: open the link again.", status=403)
+        taken = await checked_link(request, take=True)
+        if isinstance(taken, web.Response):
+            return taken
+        answer = await decide(person, surface="email", verb=verb, approval=checked.record.approval)
+        if answer in RETRYABLE:
+            await links.release(checked)
+            return _page(message=f"Not decided yet ({answer}): follow the steps asked, then use the link again.",
+                         status=409)
+        return _page(message=f"Thank you: {answer}.", status=200)
+
+    app.router.add_get("/email/{approval}/{token}", show)  # (HEAD too: aiohttp's allow_head)
+    app.router.add_post("/email/{approval}/{token}", post)
+
+
+def _page(*, approval: ApprovalRecord | None = None, message: str = "", csrf: str = "", action: str = "",
+          status: int = 200) -> web.Response:
+    nonce = secrets.token_urlsafe(16)
+    policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
+              " frame-ancestors 'none'")
+    text = render("email/page.html", approval=approval, message=message, csrf=csrf, action=action, nonce=nonce)
+    return web.Response(text=text, status=status, content_type="text/html",
+                        headers={**HEADERS, "Content-Security-Policy": policy})

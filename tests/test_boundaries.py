@@ -1,0 +1,97 @@
+"""Surfaces are ports (issue 88): the approval core (bot/approvals/, bot/people/) imports no surface's package nor
+a surface's SDK, and no surface imports another's. Read from the source (every import, also one inside a function
+or under TYPE_CHECKING). What the core still imports of Slack is listed, module by module, in `STILL_TO_MOVE`: the
+Slack parts that have not yet left bot/approvals/ for the Slack surface. The list only shrinks: a module that no
+longer imports what it lists fails the test until its line is taken out, and any other import of a surface fails."""
+
+from __future__ import annotations
+
+import ast
+
+from tests.support.source import ROOT, modules
+
+BOT = ROOT / "bot"
+
+# a surface: its packages and its SDKs (the stored word is the key)
+SURFACES: dict[str, tuple[str, ...]] = {
+    "slack": ("bot.slack", "bot.slackapp", "slack_sdk", "slack_bolt"),
+    "teams": ("bot.teams", "microsoft_teams"),
+    "email": ("bot.email", "aiosmtplib"),
+}
+CORE = ("bot.approvals", "bot.people")
+
+# the Slack parts still inside the core (issue 88's stage 3 moves them to bot/slack/): module -> surfaces it imports
+STILL_TO_MOVE: dict[str, set[str]] = {
+    "bot.approvals.admin_panels": {"slack"},
+    "bot.approvals.attesting": {"slack"},
+    "bot.approvals.card_sync": {"slack"},
+    "bot.approvals.deciders.policies": {"slack"},
+    "bot.approvals.deciders.rules": {"slack"},
+    "bot.approvals.delivery": {"slack"},
+    "bot.approvals.digest": {"slack"},
+    "bot.approvals.fatigue": {"slack"},
+    "bot.approvals.homes": {"slack"},
+    "bot.approvals.nudges": {"slack"},
+    "bot.approvals.opening": {"slack"},
+    "bot.approvals.refusals": {"slack"},
+    "bot.approvals.rights": {"slack"},
+    "bot.approvals.service": {"slack"},
+}
+# Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
+TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {
+    "bot.teams.cards": {"slack"},
+    "bot.teams.delivery": {"slack"},
+    "bot.teams.people": {"slack"},
+}
+
+
+def imported(source: str) -> set[str]:
+    """Every module `source` imports, wherever the import stands."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def surfaces_of(source: str, *, but: str = "") -> set[str]:
+    """The surfaces (their stored words) whose packages or SDKs `source` imports, `but` its own."""
+    return {word for word, packages in SURFACES.items() if word != but
+            for name in imported(source) if any(name == p or name.startswith(p + ".") for p in packages)}
+
+
+def in_any(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_the_core_imports_no_surface() -> None:
+    found = {name: used for name, path in modules() if in_any(name, CORE) and (used := surfaces_of(path.read_text()))}
+    assert {name: used for name, used in found.items() if STILL_TO_MOVE.get(name) != used} == {}, (
+        "the approval core imports a surface: it publishes events and answers `Decisions.decide`; a surface "
+        "subscribes in the root (bot/root.py)")
+    assert sorted(set(STILL_TO_MOVE) - set(found)) == [], "moved out of the core: take its line out of STILL_TO_MOVE"
+
+
+def test_no_surface_imports_another() -> None:
+    found: dict[str, set[str]] = {}
+    for name, path in modules():
+        own = next((word for word, packages in SURFACES.items() if in_any(name, packages[:2])), None)
+        if own is not None and (used := surfaces_of(path.read_text(), but=own)):
+            found[name] = used
+    assert {name: used for name, used in found.items() if TEAMS_STILL_ON_SLACK.get(name) != used} == {}
+    assert sorted(set(TEAMS_STILL_ON_SLACK) - set(found)) == [], "take its line out of TEAMS_STILL_ON_SLACK"
+
+
+def test_the_boundary_check_can_fail() -> None:
+    lazy = "def f():\n    from slack_sdk.errors import SlackApiError\n    return SlackApiError\n"
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.teams.people import TeamsPeople\n"
+    assert surfaces_of(lazy) == {"slack"}
+    assert surfaces_of(typed) == {"teams"}
+    assert surfaces_of("import aiosmtplib\nfrom bot.email.links import Links\n") == {"email"}
+    assert surfaces_of("from bot.slack.directory import Directory\n", but="slack") == set()
+    assert surfaces_of("from bot.slack.directory import Directory\n", but="teams") == {"slack"}
+    assert surfaces_of("from bot.slackish import x\nfrom bot.people import People\nfrom . import y\n") == set()
+    assert (BOT / "approvals" / "decisions.py").is_file()  # the one entry, itself surface-free (checked above)
+    assert surfaces_of((BOT / "approvals" / "decisions.py").read_text()) == set()

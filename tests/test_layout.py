@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.support.source import ROOT, imports, modules
+from tests.support.source import ROOT, imports, modules, statements
 
 MAX_LINES = 500  # a module of bot/ or of the agent side
 LONG_ALLOWED = ("bot.devslack",)  # the local Slack, a stand-in for Slack itself: no module limit
@@ -147,7 +147,7 @@ def test_the_agent_side_never_imports_slack_redis_or_bot() -> None:
         if not name.startswith("agent_approvals"):
             continue
         tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
+        for node in statements(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
@@ -244,7 +244,7 @@ def suite_files() -> list[Path]:
 def imported_test_modules(source: str) -> set[str]:
     """The test modules (`tests.<package>.test_*`) that a file imports, at the top or inside a function."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in statements(ast.parse(source)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
@@ -273,7 +273,7 @@ REDIS_TYPE_ONLY = {"bot.services", "bot.root", "bot.runs.response_cache"}  # the
 def redis_spoken(source: str) -> set[str]:
     """What of `redis` a module imports (a client type is not speaking Redis: its exceptions are)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in statements(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name == "redis" or a.name.startswith("redis."))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "redis":

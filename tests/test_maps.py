@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.source import ROOT
+from tests.support.source import ROOT, statements
 
 PACKAGES = (ROOT / "bot", ROOT / "agents" / "agent_approvals")
 NAME = r"\w+(?:\.py|/)"
@@ -75,7 +75,7 @@ def missing_paths(text: str) -> list[str]:
 
 
 def docstrings(path: Path) -> Iterator[str]:
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in statements(ast.parse(path.read_text())):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             if text := ast.get_docstring(node):
                 yield text

@@ -25,7 +25,7 @@ import ast
 import re
 
 import bot.approvals
-from tests.support.source import modules
+from tests.support.source import modules, statements
 
 ROOT_MODULE = "bot.root"
 HOOKS = frozenset({"people", "vet", "refused"})  # the parts' hooks not named on_* / after_*
@@ -150,7 +150,7 @@ def core_imports(source: str) -> list[tuple[str, str]]:
     """What `source` imports of the approval core: (module, name) for `from <module> import <name>`, (module, '')
     for `import <module>`."""
     found: list[tuple[str, str]] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in statements(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and (
                 node.module == CORE or node.module.startswith(CORE + ".")):
             found.extend((node.module, alias.name) for alias in node.names)

@@ -34,7 +34,7 @@ def imports(name: str, path: Path, *, run_time: bool = False) -> set[str]:
 @functools.cache
 def _imports(name: str, path: Path, run_time: bool, stamp: tuple[int, int]) -> frozenset[str]:
     tree = ast.parse(path.read_text(), str(path))
-    nodes = list(_run_time_nodes(tree)) if run_time else list(ast.walk(tree))
+    nodes = list(_run_time_nodes(tree)) if run_time else list(statements(tree))
     found: set[str] = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in nodes:
@@ -52,15 +52,30 @@ def _imports(name: str, path: Path, run_time: bool, stamp: tuple[int, int]) -> f
     return frozenset(found)
 
 
-def _run_time_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """`node` and all below it, but what an `if TYPE_CHECKING:` block holds (its `else:` does run)."""
+BODIES = ("body", "orelse", "finalbody", "handlers", "cases")  # where statements hold statements
+
+
+def statements(node: ast.AST) -> Iterator[ast.AST]:
+    """`node` and every statement below it, at any depth (in bodies, branches, handlers and cases), and no expression:
+    all an import, a definition or a docstring can be, at a tenth of what `ast.walk` visits (the layout tests read
+    every module's imports, and the maps every docstring, in each test process)."""
     yield node
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _type_checking(child.test):
-            for stmt in child.orelse:
-                yield from _run_time_nodes(stmt)
-        else:
-            yield from _run_time_nodes(child)
+    for field in BODIES:
+        for child in getattr(node, field, ()):
+            if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+                yield from statements(child)
+
+
+def _run_time_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """`node` and the statements below it, but what an `if TYPE_CHECKING:` block holds (its `else:` does run)."""
+    yield node
+    for field in BODIES:
+        for child in getattr(node, field, ()):
+            if isinstance(child, ast.If) and _type_checking(child.test):
+                for stmt in child.orelse:
+                    yield from _run_time_nodes(stmt)
+            elif isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+                yield from _run_time_nodes(child)
 
 
 def _type_checking(test: ast.expr) -> bool:

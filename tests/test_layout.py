@@ -9,6 +9,7 @@ a type-only cycle is refused too: `TYPE_ONLY_CYCLES`).
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 from tests.support.source import ROOT, imports, modules, statements
@@ -265,6 +266,23 @@ def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
     assert too_long({str(p.relative_to(ROOT)): p for p in suite_and_benchmark_files()}, MAX_TEST_LINES) == {}
     folders = [p for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))]
     assert all(ast.get_docstring(ast.parse((p / "__init__.py").read_text())) for p in folders), folders
+
+
+def shadowing(folder: Path) -> list[str]:
+    """The packages and modules directly in `folder` named as a standard-library module: a script run from there
+    (`python tests/soak.py` puts tests/ first on `sys.path`) imports ours instead (tests/email hid `email`, which
+    aiohttp imports)."""
+    return sorted(p.stem for p in folder.iterdir()
+                  if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.stem in sys.stdlib_module_names)
+
+
+def test_no_folder_on_a_scripts_path_shadows_the_standard_library(tmp_path: Path) -> None:
+    scripts = {ROOT, TESTS, TESTS / "benchmarks", ROOT / "scripts"}  # bot/ runs as a package (-m), not a script
+    assert {str(f.relative_to(ROOT)): found for f in scripts if f.is_dir() and (found := shadowing(f))} == {}
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "__init__.py").write_text("")
+    (tmp_path / "emails.py").write_text("")
+    assert shadowing(tmp_path) == ["email"]  # the check can fail
 
 
 REDIS_TYPE_ONLY = {"bot.services", "bot.root", "bot.runs.response_cache"}  # they hand a client they made to the store

@@ -8,17 +8,25 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
+
 from bot.approvals.events import ApprovalOpened, Nudged
 from bot.approvals.opening import Opened
 from bot.core.email_settings import smtp_server
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
+from bot.core.settings import Settings, SettingsError
 from bot.core.tasks import Background
 from bot.devmail.catcher import MailCatcher
+from bot.devslack.server import SlackStandIn
 from bot.email.links import LinkKeys, Links
 from bot.email.sender import Sender
 from bot.email.surface import EmailSurface
+from bot.root import create_services
+from bot.runs.supervisor import Drain
+from bot.services import due_parts
 from bot.store import Store
+from tests.conftest import bot_env
 from tests.support.hitl import until
 from tests.support.records import approval
 
@@ -91,3 +99,14 @@ async def _due_by(store: Store, approval_id: str, when: float) -> bool:
 async def _drained_away(store: Store, surface: EmailSurface, approval_id: str) -> bool:
     await surface.drain()
     return await _not_due(store, approval_id)
+
+
+def test_the_root_drains_email_only_with_smtp_url_and_refuses_it_without_secrets_key(slack: SlackStandIn) -> None:
+    env = bot_env(slack=slack, redis_url="redis://127.0.0.1:1/0", model_config=None)
+    mail = {"SMTP_URL": "smtp://127.0.0.1:2525", "EMAIL_FROM": "approvals@example.com"}
+    with_email = create_services(Settings.from_env({**env, **mail, "SECRETS_KEY": KEY}))
+    assert with_email.email is not None and isinstance(due_parts(with_email)["email"], Drain)
+    without = create_services(Settings.from_env(env))
+    assert without.email is None and "email" not in due_parts(without)
+    with pytest.raises(SettingsError, match="SMTP_URL: e-mail links need SECRETS_KEY"):
+        create_services(Settings.from_env({**{k: v for k, v in env.items() if k != "SECRETS_KEY"}, **mail}))

@@ -46,6 +46,7 @@ from bot.core.settings import Settings, SettingsError
 from bot.core.signing import worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
+from bot.email.surface import EmailSurface, email_surface
 from bot.people import People
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
@@ -169,7 +170,7 @@ def create_services(
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
 
-    teams = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
+    teams, email = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
                           background=background, confirmations=confirmations, metrics=metrics, events=events,
                           cards=cards)
     checkpoints, archiver, alerts, watch = (None, None, None, None) if base is not None else audit_parts(
@@ -188,7 +189,7 @@ def create_services(
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        teams=teams, who=who,
+        teams=teams, email=email, who=who,
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -240,20 +241,24 @@ def surfaces_told(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, approvals: ApprovalService,
     who: WhoIsWho, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
     cards: CardService,
-) -> Teams | None:
-    """A Save & approve's step-up, in Slack; and Teams (the worker's, when TEAMS_* are set), told of the core."""
+) -> tuple[Teams | None, EmailSurface | None]:
+    """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set) and e-mail (with SMTP_URL),
+    told of the core."""
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
+    email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)
+    if email is not None:  # a surface more: its mails follow the core's events
+        events.subscribe(email.listener)
     if base is not None or (teams := create_teams(settings, store=store, approvals=approvals, people=who.teams,
                                                    background=background, step_up=confirmations.answer,
                                                    metrics=metrics)) is None:
-        return None
+        return None, email
     events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
     cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
     approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
-    return teams
+    return teams, email
 
 
 def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory) -> PolicyEngine:

@@ -42,6 +42,7 @@ from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__, build_commit
+from bot.email.surface import EmailSurface
 from bot.people import EmailAccounts, People
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
@@ -120,6 +121,7 @@ class Services:
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
+    email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
@@ -288,6 +290,8 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
                                 "homes": parts.homes, "digest": parts.digest}
     if parts.teams is not None:
         found["teams"] = Drain(parts.teams.delivery.drain)
+    if parts.email is not None:
+        found["email"] = Drain(parts.email.drain)
     return found
 
 

@@ -72,10 +72,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.teams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                   "bot.teams"),
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
-    # another surface's (bot.slack, bot.slackapp, bot.teams)
-    "bot.email": (*BELOW_CORE, "bot.store", "bot.signin", "bot.email"),
+    # another surface's (bot.slack, bot.slackapp, bot.teams); the core's events it listens to (bot.approvals)
+    "bot.email": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.signin", "bot.email"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
-                     "bot.api", "bot.sessions", "bot.stepup", "bot.teams"),  # the parts and their builders
+                     "bot.api", "bot.sessions", "bot.stepup", "bot.teams", "bot.email"),  # the parts and their builders
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
@@ -85,7 +85,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server", "bot.teams", "bot.people"),
+                 "bot.slackapp", "bot.server", "bot.teams", "bot.people", "bot.email"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.devteams": ("bot.devteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack

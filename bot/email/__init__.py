@@ -1,6 +1,6 @@
 """E-mail, the third surface (issue 88): an approval sent as an HTML and plain-text e-mail with a Review-and-decide
 link, signed, single use and bound to its person and approval, and the page the link opens (a GET shows, only a POST
-decides). The parts, built and tested on their own; the composition root does not wire them yet.
+decides). The parts; the composition root subscribes the surface and drains its due set with SMTP_URL.
 
     messages.py   the e-mail of an approval (jinja2, autoescaped; bot/templates/email/): the card's words, hidden
                   values as their masks, the Review-and-decide link
@@ -10,6 +10,8 @@ decides). The parts, built and tested on their own; the composition root does no
                   approval, person and kind across workers, `hitl_email_sent_total{outcome}`
     page.py       the link's page (aiohttp): GET and HEAD show the change and never decide, a POST with its CSRF
                   token takes the link once and decides through the `decide` it is given
+    surface.py    the surface as a worker runs it: a listener on the core's events (an approval opened pending, a
+                  reminder, an escalation) and the drain of its due set (`{p}:email:due`), sending through sender.py
 
 It imports the core's packages below it (bot.core, bot.store), never another surface's (bot.slack, bot.slackapp,
 bot.teams)."""

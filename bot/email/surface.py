@@ -1,0 +1,135 @@
+"""The e-mail surface as a worker runs it (issue 88): a listener on the core's events and the drain of its due set.
+
+An approval opened pending puts a send in `store.email_due` (`{p}:email:due`); a reminder or an escalation (`Nudged`)
+sends its own mail to each e-mail person it asked. `drain` (the surface's `Drain` in `due_parts`, only with
+SMTP_URL) sends what is due, each mail once per (approval, person, kind) across workers through `Sender` with its
+bounded retry: a mail the server does not take keeps the approval due at its retry time; a mail given up is audited
+(`email_given_up`) and counted (`hitl_email_sent_total{outcome}`). An e-mail person is an approver id
+`email:<address>`; groups and Slack or Teams people are the other surfaces'. The core never imports this module: the
+root subscribes `listener`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from bot.approvals.events import ApprovalOpened, Event, Nudged
+from bot.core.metrics import Metrics
+from bot.core.records import ApprovalRecord
+from bot.core.settings import Settings, SettingsError, reveal
+from bot.core.tasks import Background
+from bot.email.links import LinkKeys, Links
+from bot.email.messages import approval_mail
+from bot.email.sender import Mail, Result, Sender
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "email:"
+KINDS: Final = ("opened", "reminded", "escalated")
+LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
+KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
+
+
+def email_people(people: Sequence[str]) -> list[str]:
+    """The e-mail persons among `people` (`email:<address>`), in order, once each."""
+    return list(dict.fromkeys(p for p in people if p.startswith(PREFIX) and len(p) > len(PREFIX)))
+
+
+class EmailSurface:
+    """Sends approvals' e-mails (see the module): `listener` for the root to subscribe, `drain` for the due loop."""
+
+    def __init__(self, *, store: Store, sender: Sender, links: Links, background: Background,
+                 lease: float = LEASE) -> None:
+        self._store = store
+        self._sender = sender
+        self._links = links
+        self._background = background
+        self._lease = lease
+
+    def listener(self, event: Event) -> None:
+        """An approval opened pending: its mails due now; a reminder or escalation: its mails sent (spawned)."""
+        if isinstance(event, ApprovalOpened):
+            if event.answer.decided is None and event.answer.status in ("ok", "exists"):
+                self._background.spawn(self.due(event.answer.approval_id), name="email-due")
+        elif isinstance(event, Nudged):
+            kind = "escalated" if event.kind == "escalate" else "reminded"
+            people = email_people(event.people)
+            if people:
+                self._background.spawn(self.nudge(event.approval, kind=kind, people=people), name="email-nudge")
+
+    async def due(self, approval_id: str) -> None:
+        """`approval_id`'s mails due now (any worker's e-mail loop sends them)."""
+        await self._store.email_due.add(approval_id, due=time.time())
+
+    async def nudge(self, approval: ApprovalRecord, *, kind: str, people: Sequence[str]) -> None:
+        later = [r.at for r in [await self._send(approval, p, kind) for p in people] if r.outcome == "retry"]
+        if later:
+            await self._store.email_due.add(approval.id, due=min(later))
+
+    async def drain(self) -> int:
+        """The e-mail due set: the approvals due now, each claimed for a while, sent in the background (a mail
+        server slow or down never holds the loop); how many were taken."""
+        claimed = await self._store.email_due.claim(time.time(), lease=self._lease)
+        if not claimed:
+            return 0
+        found = await self._store.approvals.get_many(claimed)
+        await self._store.email_due.forget(set(claimed) - {a.id for a in found})  # expired: nothing to send
+        if found:
+            self._background.spawn(self._send_all(found), name="email-due")
+        return len(found)
+
+    async def _send_all(self, approvals: Sequence[ApprovalRecord]) -> None:
+        for approval in approvals:
+            await self.send(approval)
+
+    async def send(self, approval: ApprovalRecord) -> None:
+        """`approval`'s mails: the opening one to each e-mail approver, and a reminder or escalation whose retry is
+        due; the approval due again at the first retry left, else out of the due set."""
+        later: list[float] = []
+        if approval.status == "pending":
+            for person in email_people(approval.approvers):
+                for kind in KINDS:
+                    state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
+                    if state.startswith(("sent", "failed")) or (kind != "opened" and not state):
+                        continue
+                    result = await self._send(approval, person, kind)
+                    if result.outcome in ("retry", "later"):
+                        later.append(result.at)
+        if later:
+            await self._store.email_due.add(approval.id, due=min(later))
+        else:
+            await self._store.email_due.forget([approval.id])
+
+    async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
+        address = person.removeprefix(PREFIX)
+        link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
+        now = time.time()
+        keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
+        mail = Mail(approval_id=approval.id, person=person, kind=kind, to=address, keep=keep,
+                    rendered=approval_mail(approval, link=link, kind=kind))
+        result = await self._sender.send(mail, now=now)
+        if result.outcome == "failed":
+            await self._store.audit.append("email_given_up", by="system", approval=approval.id, person=person,
+                                           kind=kind, attempts=result.attempts)
+        return result
+
+
+def email_surface(settings: Settings, *, store: Store, background: Background,
+                  metrics: Metrics) -> EmailSurface | None:
+    """The e-mail surface (issue 88), with SMTP_URL (None without): its sender and its links (signed with a key
+    derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start)."""
+    server = settings.smtp
+    if server is None:
+        return None
+    try:
+        keys = LinkKeys.from_secrets_key(reveal(settings.secrets_key) or "")
+    except ValueError as exc:
+        raise SettingsError(f"SMTP_URL: {exc}") from None
+    sender = Sender(store=store.email, server=server, sender=settings.email_from, reply_to=settings.email_reply_to,
+                    counter=metrics.email_sent)
+    links = Links(store.email, keys, public_url=settings.public_url)
+    return EmailSurface(store=store, sender=sender, links=links, background=background)
+

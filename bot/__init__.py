@@ -23,7 +23,7 @@ checks this on every run), from the bottom:
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
     signin/      Sign in with Slack (OpenID Connect) in front of every page the bot serves
     stepup/      step-up: people's passkeys (WebAuthn), registered through one-time links from their App Home
-    teams/       Microsoft Teams, a second place to decide: the Teams SDK's app, Adaptive Cards, people mapped
+    msteams/     Microsoft Teams, a second place to decide: the Teams SDK's app, Adaptive Cards, people mapped
     email/       e-mail, the third surface (issue 88): an approval's mail, its signed single-use links, the sender
                  (the parts, not wired yet)
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
@@ -31,7 +31,7 @@ checks this on every run), from the bottom:
     templates/   the pages the bot serves (sign-in, step-up, reveal) and `audit evidence`'s summary, as jinja2
                  templates with their scripts (rendered by core/templates.py, every text escaped)
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
-    devteams/    the local Microsoft Teams stand-in (a Bot Connector and its sign-in) for dev and the tests (imports
+    devmsteams/  the local Microsoft Teams stand-in (a Bot Connector and its sign-in) for dev and the tests (imports
                  nothing above)
     devmail/     the local mail catcher (aiosmtpd) for dev and the tests (imports nothing above)
 

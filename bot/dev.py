@@ -12,7 +12,7 @@ It starts, in one process:
 * one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
   ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
   on that port (logged at INFO);
-* with ``--teams``, a local Microsoft Teams (:mod:`bot.devteams`, ``local.py``): its Bot Connector and page on a
+* with ``--teams``, a local Microsoft Teams (:mod:`bot.devmsteams`, ``local.py``): its Bot Connector and page on a
   loopback port of their own, a channel of the same people routed from the local Slack's channels, the app installed.
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
@@ -72,9 +72,9 @@ from bot.dev_data import (
     start_redis,
 )
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
+from bot.devmsteams.local import LocalTeams, LocalTeamsError
 from bot.devslack.model import default_channels, several_channels
 from bot.devslack.server import SlackStandIn
-from bot.devteams.local import LocalTeams, LocalTeamsError
 from bot.store import Store, StoreUnavailable, connect
 
 if TYPE_CHECKING:

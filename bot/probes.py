@@ -127,7 +127,7 @@ async def readiness(services: Services, workspace: Known) -> dict[str, Any]:
 def surfaces(services: Services, workspace: Known) -> dict[str, str]:
     """Each surface's word: `slack` ("ok", "token refused (token_revoked)", "not answered yet") and `teams` ("ok",
     Teams' refusal, or "not configured" without TEAMS_APP_ID)."""
-    teams = services.teams.delivery.word if services.teams is not None else NOT_CONFIGURED
+    teams = services.msteams.delivery.word if services.msteams is not None else NOT_CONFIGURED
     return {"slack": slack_word(workspace), "teams": teams}
 
 

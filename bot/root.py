@@ -47,6 +47,7 @@ from bot.core.signing import worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
 from bot.email.surface import EmailSurface, email_surface
+from bot.msteams import Teams, create_teams
 from bot.people import People
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
@@ -76,7 +77,6 @@ from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store
-from bot.teams import Teams, create_teams
 from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)

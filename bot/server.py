@@ -133,8 +133,8 @@ def serve_worker(settings: Settings, worker: Worker) -> web.Application:
         await stop_worker(worker)
 
     web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces, worker.edge))
-    if services.teams is not None:  # TEAMS_APP_ID: POST /teams/messages, served by the Teams SDK (bot/teams/)
-        services.teams.mount(web_app)
+    if services.msteams is not None:  # TEAMS_APP_ID: POST /teams/messages, served by the Teams SDK (bot/msteams/)
+        services.msteams.mount(web_app)
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)
@@ -442,7 +442,7 @@ async def scrape_time(services: Services) -> None:
     except StoreUnavailable:
         pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
-    if services.teams is not None:  # Teams' due set (hitl_teams_copies_due; 0 without Teams)
+    if services.msteams is not None:  # Teams' due set (hitl_teams_copies_due; 0 without Teams)
         with contextlib.suppress(StoreUnavailable):
             services.metrics.teams_due.set(await services.store.teams_due.count())
     try:  # every agent has a person accountable: the keys still without one

@@ -43,6 +43,9 @@ from bot.core.signing import SigningKeys
 from bot.core.tasks import Background, stop_task
 from bot.core.version import __version__, build_commit
 from bot.email.surface import EmailSurface
+from bot.msteams import Teams
+from bot.msteams.accounts import TeamsAccounts
+from bot.msteams.people import TeamsPeople
 from bot.people import EmailAccounts, People
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
@@ -61,9 +64,6 @@ from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
-from bot.teams import Teams
-from bot.teams.accounts import TeamsAccounts
-from bot.teams.people import TeamsPeople
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class Services:
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
-    teams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/teams/; home parts)
+    msteams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/msteams/; home parts)
     email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
@@ -154,8 +154,8 @@ class Services:
                 store=self.store, waiters=self.api.waiters, metrics=self.metrics, worker_id=self.worker_id,
                 every=self.settings.canary_interval).keep(), name="canary")
         self.approvals.policies.start(self.background)
-        if self.teams is not None:  # the SDK's handler of /teams/messages registered: Teams is served from now
-            await self.teams.start()
+        if self.msteams is not None:  # the SDK's handler of /teams/messages registered: Teams is served from now
+            await self.msteams.start()
         if not self.settings.admin_users:  # (dev mode names its own person)
             log.warning("ADMIN_USERS is not set: nobody can name a channel's first admin, so no setting that widens"
                         " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")

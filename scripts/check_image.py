@@ -102,7 +102,7 @@ def check_version(container: str) -> None:
                  f" (exit {said.returncode}), not {version()}")
     print(f"ok: --version in the image: {said.stdout.strip()}")
     teams = subprocess.run([*BUILDAH, "run", "--isolation", "chroot", "--user", USER, container, "--", "python", "-c",
-                            "import microsoft_teams.apps, microsoft_teams.cards, bot.core.teams"],
+                            "import microsoft_teams.apps, microsoft_teams.cards, bot.core.msteams"],
                            capture_output=True, text=True, check=False)
     if teams.returncode != 0:
         sys.exit(f"error: the image cannot serve Teams (the teams extra): {teams.stderr.strip()}")

@@ -15,7 +15,7 @@ BOT = ROOT / "bot"
 # a surface: its packages and its SDKs (the stored word is the key)
 SURFACES: dict[str, tuple[str, ...]] = {
     "slack": ("bot.slack", "bot.slackapp", "slack_sdk", "slack_bolt"),
-    "teams": ("bot.teams", "microsoft_teams"),
+    "teams": ("bot.msteams", "microsoft_teams"),
     "email": ("bot.email", "aiosmtplib"),
 }
 CORE = ("bot.approvals", "bot.people")
@@ -39,9 +39,9 @@ STILL_TO_MOVE: dict[str, set[str]] = {
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
 TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {
-    "bot.teams.cards": {"slack"},
-    "bot.teams.delivery": {"slack"},
-    "bot.teams.people": {"slack"},
+    "bot.msteams.cards": {"slack"},
+    "bot.msteams.delivery": {"slack"},
+    "bot.msteams.people": {"slack"},
 }
 
 
@@ -86,7 +86,7 @@ def test_no_surface_imports_another() -> None:
 
 def test_the_boundary_check_can_fail() -> None:
     lazy = "def f():\n    from slack_sdk.errors import SlackApiError\n    return SlackApiError\n"
-    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.teams.people import TeamsPeople\n"
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.msteams.people import TeamsPeople\n"
     assert surfaces_of(lazy) == {"slack"}
     assert surfaces_of(typed) == {"teams"}
     assert surfaces_of("import aiosmtplib\nfrom bot.email.links import Links\n") == {"email"}

@@ -34,7 +34,7 @@ HOOK_NAME = re.compile(r"(on|after)_\w+")
 HANDLER_SETTER = re.compile(r"set_\w+_handler")
 
 SURFACES = ("bot.slackapp", "bot.api", "bot.stepup", "bot.sessions", "bot.runs", "bot.signin", "bot.server",
-            "bot.probes", "bot.tenancy", "bot.cli", "bot.teams")
+            "bot.probes", "bot.tenancy", "bot.cli", "bot.msteams")
 CORE = "bot.approvals"
 PUBLIC_MODULES = ("bot.approvals.rights", "bot.approvals.refusals", "bot.approvals.attesting")
 

@@ -230,12 +230,12 @@ class CardService:
     # drawing ------------------------------------------------------------------------------
     async def names(self, *approvals: ApprovalRecord) -> dict[str, str]:
         """The names of the Teams-only people these approvals name (who asked, may decide, voted, decided), as the
-        Teams part keeps them (`store.teams.names`): how every Slack surface shows them (`user_ref`). {} without a
+        Teams part keeps them (`store.msteams.names`): how every Slack surface shows them (`user_ref`). {} without a
         store or while Redis is out of reach (their ids shown, inert)."""
         if self._store is None:
             return {}
         try:
-            return await self._store.teams.names(p for approval in approvals for p in approval.people)
+            return await self._store.msteams.names(p for approval in approvals for p in approval.people)
         except StoreUnavailable:
             return {}
 

@@ -197,7 +197,7 @@ class Decisions:
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (their standing, as People keeps it: the request's gate has just asked
-        it); None when it cannot be said or nobody is. A person of no workspace (a Teams-only person: bot/teams/ let
+        it); None when it cannot be said or nobody is. A person of no workspace (a Teams-only person: bot/msteams/ let
         only the company's own tenant through) is of the home workspace."""
         try:
             found = await self.people.standing(user)

@@ -42,7 +42,7 @@ class Edits:
     def set_step_up_handler(self, handler: StepUpHandler, *, surface: str = "") -> None:
         """Who sends an editor whose Save & approve (made on `surface`: "" Slack, "teams") needs their passkey
         (step-up) to confirm it: (user, approval, its card) (bot/stepup/; wired by the composition root, bot/root.py,
-        and the Teams part, bot/teams/__init__.py: step-up is built over the core)."""
+        and the Teams part, bot/msteams/__init__.py: step-up is built over the core)."""
         self._on_step_up[surface] = handler
 
     async def note(

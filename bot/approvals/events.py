@@ -67,7 +67,7 @@ class VoteCounted:
 class Nudged:
     """A reminder (`kind` "remind", its `number`) or an escalation ("escalate") of `approval` told in Slack and noted;
     `people`: who it asked (those who may still decide, a delegate for who is away, user groups' members), `delegated`:
-    each delegate among them -> for whom. Another surface tells them too (bot/teams/delivery.py)."""
+    each delegate among them -> for whom. Another surface tells them too (bot/msteams/delivery.py)."""
 
     approval: ApprovalRecord
     kind: str

@@ -376,7 +376,7 @@ class HomeService:
             recent=state.recent,
             workspace_url=await self._url(),
             passkeys=await self._store.passkeys.of(user),
-            names=await self._store.teams.names(p for a in (*shown, *state.recent) for p in a.people),
+            names=await self._store.msteams.names(p for a in (*shown, *state.recent) for p in a.people),
         )
         panels, total = await self.panels.channel_panels(user)
         if total:

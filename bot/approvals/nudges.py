@@ -12,7 +12,7 @@ approvals held for it (every approver over `max_asks_per_hour`) are sent, one ba
                                         in the direct messages of those who got the card there
                                      -> lua/nudged.lua: note them told (audited), schedule the next
                                      -> `Nudged` published (bot/approvals/events.py): another surface
-                                        tells them too (Teams: bot/teams/delivery.py)
+                                        tells them too (Teams: bot/msteams/delivery.py)
     decided meanwhile                -> nothing noted, and the messages just posted are deleted
 
 A step is told once whichever workers live: the claim's lease keeps others off it, and a worker that

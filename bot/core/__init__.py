@@ -49,11 +49,11 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     known value found in any spelling (pure)
     people.py       a person (issue 88): `PersonId`, `Account`, `Standing`, `Person`; the person id grammar (`U…`,
                     `teams:<object id>`, `email:<address>`) and the surfaces' stored words (pure)
-    teams.py        Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy (pure)
-    teams_file.py   TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
-    teams_settings.py  the TEAMS_* settings (`Settings` holds them): never unauthenticated
+    msteams.py      Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy (pure)
+    msteams_file.py TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
+    msteams_settings.py the TEAMS_* settings (`Settings` holds them): never unauthenticated
     email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
-    teams_links.py  a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
+    msteams_links.py a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

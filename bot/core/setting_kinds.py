@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
+from bot.core.msteams_links import parse_teams_target
 from bot.core.people import surface_of
-from bot.core.teams_links import parse_teams_target
 
 T = TypeVar("T")
 PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
@@ -245,7 +245,7 @@ class Channel(Kind[str]):
 
 @dataclass(frozen=True, slots=True)
 class TeamsTarget(Kind[str]):
-    """A Microsoft Teams channel or chat (its link, or its conversation id: bot/core/teams_links.py), stored as the
+    """A Microsoft Teams channel or chat (its link, or its conversation id: bot/core/msteams_links.py), stored as the
     conversation id; or `off` (stored as such: no Teams route). The link's tenant is checked where the worker's
     TEAMS_TENANT_ID is known (the Slack layer)."""
 

@@ -38,11 +38,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.core import setting_values
 from bot.core.durations import DurationError
 from bot.core.email_settings import EmailSettings
+from bot.core.msteams_file import TeamsFileError
+from bot.core.msteams_settings import TeamsSettings
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
-from bot.core.teams_file import TeamsFileError
-from bot.core.teams_settings import TeamsSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 

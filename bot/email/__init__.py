@@ -14,4 +14,4 @@ decides). The parts; the composition root subscribes the surface and drains its 
                   reminder, an escalation) and the drain of its due set (`{p}:email:due`), sending through sender.py
 
 It imports the core's packages below it (bot.core, bot.store), never another surface's (bot.slack, bot.slackapp,
-bot.teams)."""
+bot.msteams)."""

@@ -9,7 +9,7 @@ Each surface answers for its own accounts through a port; `People` merges them b
     email_accounts.py  `EmailAccounts`: e-mail accounts are their address, verified only from the OIDC identity
 
 May import: `bot.core`, `bot.store` and itself (tests/test_layout.py). Built once by the composition root with the
-surfaces' directories (bot/slack/accounts.py, bot/teams/accounts.py and this package's e-mail one).
+surfaces' directories (bot/slack/accounts.py, bot/msteams/accounts.py and this package's e-mail one).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.teams import is_teams_person
+from bot.core.msteams import is_teams_person
 
 log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
@@ -265,7 +265,7 @@ class Directory:
     async def dm_channel(self, user_id: str) -> str | None:
         """The bot's direct message channel with `user_id` (`conversations.open`, asked once per person);
         None when Slack refuses (logged), and for a Teams-only person (`teams:<object id>`: no Slack account; their
-        cards go to their Teams chat, bot/teams/), whom Slack is not asked about."""
+        cards go to their Teams chat, bot/msteams/), whom Slack is not asked about."""
         if is_teams_person(user_id):
             return None
         if user_id not in self._dms:

@@ -20,7 +20,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour; who a person
                          is across surfaces (issue 88: the email each verified email names, their accounts)
-    teams.py             `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
+    msteams.py           `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
     email.py             `email`: e-mail (issue 88): Review-and-decide links (single use), mails sent (once)
     keys_email.py        the e-mail surface's keys (keys.py is full)
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
@@ -87,6 +87,7 @@ from bot.store.hidden import HiddenValues
 from bot.store.homes import Homes, HomeState
 from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
+from bot.store.msteams import TeamsStore
 from bot.store.nudges import Nudges
 from bot.store.opening import Once, Opening, OpenStatus
 from bot.store.oversight import OversightStore
@@ -99,7 +100,6 @@ from bot.store.shared import Fence, Fenced, Shared
 from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.surface_due import SurfaceDue
-from bot.store.teams import TeamsStore
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
@@ -183,7 +183,7 @@ class Store:
         self.due = DueWork(self.shared)
         self.oversight = OversightStore(self.shared)
         self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
-        self.teams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
+        self.msteams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
         self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
         self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
         self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)

@@ -116,7 +116,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
                                       hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
-{p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/teams.py)
+{p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/msteams.py)
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
@@ -428,7 +428,7 @@ class Keys(HomeQueueKeys):
         """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""
         return f"{self.prefix}:person:{user}"
 
-    def teams(self, name: str) -> str:  # Microsoft Teams' keys (bot/store/teams.py lists them)
+    def teams(self, name: str) -> str:  # Microsoft Teams' keys (bot/store/msteams.py lists them)
         return f"{self.prefix}:teams:{name}"
 
     def draw_due(self, surface: str) -> str:

@@ -3,7 +3,7 @@ e-mails) is due a drawing, by when. An entry is kept until that surface shows th
 worker dying meanwhile, or the surface refusing for now, loses nothing; any worker's loop of that surface drains it.
 
     slack   {p}:outbox      the Slack card's redraws (the decide step writes it too: lua/lib/decide.lua)
-    teams   {p}:teams:due   Teams' copies (bot/teams/delivery.py)
+    teams   {p}:teams:due   Teams' copies (bot/msteams/delivery.py)
     email   {p}:email:due   the e-mails (the e-mail surface)
 
 Each surface's set is indexed apart in the worker-wide due index (bot/store/due.py: kinds `slack`, `teams`,

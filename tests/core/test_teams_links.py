@@ -1,11 +1,11 @@
-"""`/agent config teams <link or id>`'s parser (bot/core/teams_links.py): a Teams channel's or chat's link, or a
+"""`/agent config teams <link or id>`'s parser (bot/core/msteams_links.py): a Teams channel's or chat's link, or a
 conversation id, to the conversation id; anything else, and another tenant's link, refused in clear words."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.core.teams_links import parse_teams_target
+from bot.core.msteams_links import parse_teams_target
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CHANNEL = "19:4d1b2f0c8e5a4b6f9a2c3d4e5f6a7b8c@thread.tacv2"

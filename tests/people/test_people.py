@@ -25,8 +25,8 @@ from bot.core.people import (
 )
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
+from bot.msteams.accounts import TeamsAccounts
 from bot.people import EmailAccounts, People, Refused
-from bot.teams.accounts import TeamsAccounts
 from tests.conftest import BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.people import OID_ANA, OID_BOB, OID_GUS, OID_NOBODY, member, teams_env

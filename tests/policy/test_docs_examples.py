@@ -309,7 +309,7 @@ def test_production_deploys_are_refused_outside_weekdays_9_to_17_utc_and_ask_on_
 def test_the_policies_about_who_decides_refuse_the_votes_the_page_says(tmp_path: Path) -> None:
     """The page's example: a big refund's Approve refused in Teams, counted in Slack; a payment approved only by
     people of the workspace that asked, rejected by anyone; the example the end-to-end tests run
-    (tests/teams/test_decider_policies.py) is this one."""
+    (tests/msteams/test_decider_policies.py) is this one."""
     files = example("deciders")
     assert BIG_REFUNDS_IN_SLACK.strip() in files["deciders.cedar"]
     evaluator = Evaluator(load_bundle(write_bundle(tmp_path / "deciders", files)))

@@ -3,7 +3,7 @@ which answers `{"ok": false, "error": "token_revoked"}` as Slack does), two `pyt
 Approvals API takes an ask, `/healthz` says the Slack surface is refused and `/metrics` says it is down; a worker
 started with the token revoked and ALERTS_CHANNEL set starts, naming the token, not the channel. Teams decides
 meanwhile from the local Teams, and its delivery shows in `/metrics`; a Teams whose Bot Connector refuses the bot
-is said down. Real worker processes (and in-process workers for Teams, as tests/teams/ starts them), a real
+is said down. Real worker processes (and in-process workers for Teams, as tests/msteams/ starts them), a real
 redis-server, the local Slack and the local Teams."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.devmsteams import TeamsStandIn
 from bot.devslack.server import SlackStandIn
-from bot.devteams import TeamsStandIn
 from bot.store import Store
 from tests.conftest import SALES
 from tests.support.api import Client, tool_ask

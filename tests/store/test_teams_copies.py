@@ -1,4 +1,4 @@
-"""An approval's cards in Teams (bot/store/teams.py): a conversation's card claimed by one poster at a time (a claim
+"""An approval's cards in Teams (bot/store/msteams.py): a conversation's card claimed by one poster at a time (a claim
 that ran out, its poster dead, taken over), noted once posted, released when Teams refused it (never a card noted).
 Real redis-server."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.teams import TeamsCopy
+from bot.core.msteams import TeamsCopy
 from bot.store import Store
 from tests.support.hitl import until
 
@@ -14,7 +14,7 @@ CHANNEL, CHAT = "19:abc@thread.tacv2", "a:personal-1"
 
 
 async def test_one_poster_claims_a_conversations_card_and_its_note_is_the_copy(store: Store) -> None:
-    teams = store.teams
+    teams = store.msteams
     claims = await asyncio.gather(*(teams.claim_copy("ap1", CHANNEL, lease=30) for _ in range(8)))
     assert sorted(claims) == ["busy"] * 7 + ["claimed"]  # eight posters at once: one posts, the others look later
     assert await teams.copies("ap1") == []  # a claim is no copy
@@ -30,11 +30,11 @@ async def test_one_poster_claims_a_conversations_card_and_its_note_is_the_copy(s
 
 
 async def test_a_claim_that_ran_out_is_taken_over(store: Store) -> None:
-    assert await store.teams.claim_copy("ap2", CHANNEL, lease=0.05) == "claimed"  # its poster died before posting
-    assert await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
+    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=0.05) == "claimed"  # its poster died before posting
+    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
 
     async def taken() -> bool:
-        return await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "claimed"
+        return await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "claimed"
 
     await until(taken, within=2, what="the claim taken over")
-    assert await store.teams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
+    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "busy"

@@ -1,4 +1,4 @@
-"""Teams people for the tests of who is who (tests/teams/test_people.py, tests/people/): a tenant, object ids of
+"""Teams people for the tests of who is who (tests/msteams/test_people.py, tests/people/): a tenant, object ids of
 people the Teams file lists (or not), the file, a click's member, and a worker's environment serving Teams with no Bot
 Connector asked (people only)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.teams import TeamsMember
+from bot.core.msteams import TeamsMember
 from tests.conftest import SALES, free_port
 
 TENANT = "0c0ffee0-0000-4000-8000-00000000c0de"

@@ -1,4 +1,4 @@
-"""The local Teams (bot/devteams/) for tests: the `teams` fixture (a started `TeamsStandIn`, registered for every
+"""The local Teams (bot/devmsteams/) for tests: the `teams` fixture (a started `TeamsStandIn`, registered for every
 test by tests/conftest.py as the `slack` one is), the environment that points a worker at it (`teams_env`), a
 worker started with it (`start_teams_worker`, the `teams_worker` fixture), and readers of the cards it keeps
 (`cards`, `card_of`, `card_for` an approval); and the `world` of a program asking in #sales, routed to a Teams
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from bot.core.key_files import ensure_keys_file
+from bot.devmsteams import TeamsStandIn
+from bot.devmsteams.simulate import deliver, invoke
 from bot.devslack.server import SlackStandIn
-from bot.devteams import TeamsStandIn
-from bot.devteams.simulate import deliver, invoke
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until

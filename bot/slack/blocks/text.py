@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from bot.core.msteams import is_teams_person
 from bot.core.records import SLACK_ID
-from bot.core.teams import is_teams_person
 
 Block = dict[str, Any]
 

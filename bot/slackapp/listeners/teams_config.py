@@ -4,11 +4,11 @@ adds (for config_command.py; no `register`).
 The setting's kind (bot/core/setting_kinds.py `TeamsTarget`) reads the link or id; here, with the worker's settings,
 a route is refused when this worker serves no Teams (no TEAMS_APP_ID) or the link names another tenant than
 TEAMS_TENANT_ID (refused and audited, naming who); and the reply says whether the bot is in that conversation yet
-(`store.teams.conversation`: kept when the app is added there) and how to add it."""
+(`store.msteams.conversation`: kept when the app is added there) and how to add it."""
 
 from __future__ import annotations
 
-from bot.core.teams_links import parse_teams_target
+from bot.core.msteams_links import parse_teams_target
 from bot.services import Services
 from bot.slack.blocks import safe
 from bot.slackapp.command_parser import as_typed
@@ -39,7 +39,7 @@ async def teams_note(services: Services, change: SetConfig) -> str:
     """The reply's line on a Teams route just set: whether the bot is in that conversation yet, and how to add it."""
     if change.key != "teams" or change.value == "off":
         return ""
-    kept = await services.store.teams.conversation(change.value)
+    kept = await services.store.msteams.conversation(change.value)
     if kept is None:
         return f"\nThe bot is not in that Teams conversation yet: {ADD_THE_APP}."
     what = {"channel": "channel", "groupChat": "chat", "personal": "personal chat"}[kept.kind]

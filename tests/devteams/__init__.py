@@ -1,2 +1,0 @@
-"""Tests of bot/devteams (the local Teams stand-in: the Bot Connector, its sign-in, and people as Teams sends them),
-with the Teams SDK as the bot's side."""

@@ -288,8 +288,8 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
     found: dict[str, Sweeps] = {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks,
                                 "runs": parts.supervisor, "slack": Drain(parts.supervisor.flush_outbox),
                                 "homes": parts.homes, "digest": parts.digest}
-    if parts.teams is not None:
-        found["teams"] = Drain(parts.teams.delivery.drain)
+    if parts.msteams is not None:
+        found["teams"] = Drain(parts.msteams.delivery.drain)
     if parts.email is not None:
         found["email"] = Drain(parts.email.drain)
     return found

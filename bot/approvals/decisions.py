@@ -151,8 +151,8 @@ class Decisions:
             scope = await unheld_scope(self.store, approval_id, user, now=self.clock())
             result = replace(result, attest=scope, page=brief_page(self.pages_url, scope))
         if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
-            log.info("approval %s: %s by %s on %s: %s", approval_id, outcome, user, surface, result.status,
-                     extra={"approval_id": approval_id})
+            log.info("approval %s: %s by %s: %s (on %s)", approval_id, outcome, user, result.status, surface,
+                     extra={"approval_id": approval_id, "surface": surface})
         return result
 
     def surface_said(self, person: PersonId | str, word: str) -> SurfaceName:

@@ -19,7 +19,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Final, Literal
 
-import aiosmtplib
 from prometheus_client import Counter
 
 from bot.core.email_settings import SmtpServer
@@ -32,6 +31,10 @@ RETRIES: Final = (30.0, 120.0, 600.0, 1800.0)  # seconds after each failed try; 
 TIMEOUT: Final = 10.0  # seconds for each step of the SMTP conversation
 CLAIM_SECONDS: Final = 120.0  # a sender's hold on a mail (longer than a send's every timeout)
 Outcome = Literal["sent", "retry", "failed", "already", "busy", "later", "given_up"]
+
+
+class SmtpRefused(Exception):
+    """The mail server refused or broke off (aiosmtplib's SMTPException, by its name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,7 @@ class Sender:
         sent_id = message_id(mail)
         try:
             await self._deliver(self.message(mail))
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        except (TimeoutError, SmtpRefused, OSError) as exc:
             return await self._failed(mail, claim.till, attempts=attempts, now=now, why=exc)
         await self._store.note_send(mail.approval_id, person=mail.person, kind=mail.kind, till=claim.till,
                                     outcome="sent", attempts=attempts, message=sent_id)
@@ -115,11 +118,16 @@ class Sender:
         return Result("sent", attempts=attempts, message_id=sent_id)
 
     async def _deliver(self, message: EmailMessage) -> None:
+        import aiosmtplib  # the `email` extra's, imported where it is used: a worker without SMTP_URL needs none
+
         server = self._server
-        await aiosmtplib.send(
-            message, hostname=server.host, port=server.port, use_tls=server.tls,
-            start_tls=False if server.tls else None, username=server.username or None,
-            password=server.password or None, timeout=self._timeout)
+        try:
+            await aiosmtplib.send(
+                message, hostname=server.host, port=server.port, use_tls=server.tls,
+                start_tls=False if server.tls else None, username=server.username or None,
+                password=server.password or None, timeout=self._timeout)
+        except aiosmtplib.SMTPException as exc:
+            raise SmtpRefused(type(exc).__name__) from exc
 
     async def _failed(self, mail: Mail, till: str, *, attempts: int, now: float, why: BaseException) -> Result:
         if attempts > len(self._retries):

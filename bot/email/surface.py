@@ -10,6 +10,7 @@ root subscribes `listener`."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Sequence
@@ -124,6 +125,9 @@ def email_surface(settings: Settings, *, store: Store, background: Background,
     server = settings.smtp
     if server is None:
         return None
+    if importlib.util.find_spec("aiosmtplib") is None:
+        raise SettingsError("SMTP_URL is set but aiosmtplib is not installed: pip install"
+                            " 'slack-agent-approvals[email]'")
     try:
         keys = LinkKeys.from_secrets_key(reveal(settings.secrets_key) or "")
     except ValueError as exc:

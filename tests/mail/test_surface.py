@@ -5,6 +5,8 @@ a mail server refusing (451) keeps the approval due at its retry time, and a mai
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -110,3 +112,21 @@ def test_the_root_drains_email_only_with_smtp_url_and_refuses_it_without_secrets
     assert without.email is None and "email" not in due_parts(without)
     with pytest.raises(SettingsError, match="SMTP_URL: e-mail links need SECRETS_KEY"):
         create_services(Settings.from_env({**{k: v for k, v in env.items() if k != "SECRETS_KEY"}, **mail}))
+
+
+@pytest.mark.slow  # a Python process
+def test_a_worker_without_the_email_extra_starts_and_smtp_url_names_it() -> None:
+    """The base install has no aiosmtplib (the `email` extra): the root imports without it (the image's worker did
+    not start when bot/email/sender.py imported it at the top), and SMTP_URL set without it names the extra."""
+    script = (
+        "import sys; sys.modules['aiosmtplib'] = None\n"
+        "import bot.root\n"
+        "from bot.core.settings import SettingsError\n"
+        "from bot.email.surface import email_surface\n"
+        "class S:\n    smtp = object()\n"
+        "try:\n    email_surface(S(), store=None, background=None, metrics=None)\n"
+        "except SettingsError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "aiosmtplib is not installed" in done.stdout and "[email]" in done.stdout

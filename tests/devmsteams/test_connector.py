@@ -23,7 +23,7 @@ from microsoft_teams.common import ClientOptions
 
 from bot.devmsteams import FORGERIES, TeamsStandIn
 from bot.devslack.server import SlackStandIn
-from tests.devteams.conftest import App, SdkBot, access_token
+from tests.devmsteams.conftest import App, SdkBot, access_token
 from tests.support.teams import ADAPTIVE_CARD, card_for, card_of, cards, start_teams_worker
 
 APPROVAL = "ap_0001"

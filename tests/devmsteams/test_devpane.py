@@ -28,7 +28,7 @@ from bot.devmsteams import TeamsStandIn
 from bot.devmsteams.local import LocalTeams
 from bot.devmsteams.page import TeamsPage
 from bot.devslack.server import SlackStandIn
-from tests.devteams.conftest import SdkBot
+from tests.devmsteams.conftest import SdkBot
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, be, chromium, dev_mode, go, screenshot, workspace_page
 from tests.support.dev import wait_until
 from tests.support.teams import ADAPTIVE_CARD

@@ -45,7 +45,7 @@ from tests.conftest import (
     Worker,
     reply_text,
 )
-from tests.devteams.conftest import access_token
+from tests.devmsteams.conftest import access_token
 from tests.support.flow import pending_card, start_run
 from tests.support.hitl import until
 from tests.support.homes import approval_id_of

@@ -147,4 +147,4 @@ def test_the_teams_sdk_reads_no_dotenv_file_once_the_bot_imports_it(tmp_path: Pa
                           env={**env, "PYTHONPATH": f"{root}{os.pathsep}{root / 'agents'}"}, timeout=120, check=False)
     assert said.returncode == 0, said.stderr
     assert said.stdout.strip() == ("unset" if turned_off else "read")
-    assert "without_dotenv()" in (root / "bot" / "teams" / "__init__.py").read_text()  # create_teams calls it
+    assert "without_dotenv()" in (root / "bot" / "msteams" / "__init__.py").read_text()  # create_teams calls it

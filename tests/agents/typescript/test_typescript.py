@@ -56,7 +56,6 @@ from tests.support.typescript import (
     PACKAGE,
     PROJECT,
     api_ts,
-    build,
     node,
     node22,
     node_test,
@@ -136,14 +135,13 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
 
 @pytest.mark.slow
 async def test_the_typescript_package_against_a_real_bot(
-    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path, typescript_built: None
 ) -> None:
     bot, key = signer
     for ruled in RULED:
         rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", ruled),
                     created_by=BOB, created_at=0, expires_at=2e10)
         assert await bot.services.store.rules.create(rule)
-    await asyncio.to_thread(build)
     write(tmp_path / "vectors.json")
     signals = tmp_path / "signals"
     signals.mkdir()

@@ -21,7 +21,7 @@ from tests.conftest import BOB, SALES, Worker
 from tests.support.artifact_vectors import FILE
 from tests.support.signing_worker import signing_bot
 from tests.support.ts_review import review
-from tests.support.typescript import PACKAGE, PRESERVE, PROJECT, build, node, node22, node_test
+from tests.support.typescript import PACKAGE, PRESERVE, PROJECT, node, node22, node_test
 
 pytestmark = pytest.mark.slow  # a worker, node and the package's build as processes
 
@@ -48,13 +48,12 @@ async def declared(env: dict[str, str]) -> str:
 
 
 async def test_a_receipt_for_artefact_a_is_refused_for_b_in_typescript(
-    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path, typescript_built: None
 ) -> None:
     bot, key = signer
     rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", RULED),
                 created_by=BOB, created_at=0, expires_at=2e10)  # the adapters' asks: approved at once
     assert await bot.services.store.rules.create(rule)
-    await asyncio.to_thread(build)
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key, "ARTIFACT_VECTORS": str(FILE)}
     done = asyncio.Event()
     shown: list[str] = []

@@ -1,6 +1,6 @@
 """The TypeScript client says who it is and carries its caller's trace (#67), against a real worker: a `python -m
 bot` process with `OTEL_EXPORTER_OTLP_ENDPOINT` set to a receiver of the test's own (tests/support/otlp.py, the real
-OTLP payloads decoded). The package built as it builds alone (its build.mjs), run by Node: an ask whose client was
+OTLP payloads decoded). The package built once a session (conftest.py), run by Node: an ask whose client was
 given the `traceparent` option, and one made inside an OpenTelemetry span through `@opentelemetry/api` (its optional
 peer, installed beside the package; a context manager on AsyncLocalStorage, as the SDK's does it, registered through
 the API's public `context.setGlobalContextManager`). The bot's span of each ask is in the caller's trace, a child of
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -63,13 +62,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield found
 
 
-def built() -> None:
-    """The package built alone (its adapters need frameworks it does not have: left out, as build.mjs says)."""
-    done = subprocess.run([node(), "build.mjs"], cwd=PACKAGE, capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-
 def project(into: Path) -> Path:
     """A program's folder as npm lays it out: `agent-approvals` and `@opentelemetry/api` in its node_modules."""
     api = PACKAGE / "node_modules" / "@opentelemetry" / "api"
@@ -82,13 +74,13 @@ def project(into: Path) -> Path:
 
 
 async def test_the_typescript_client_says_its_version_and_carries_its_callers_trace(
-    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: Receiver, tmp_path: Path
+    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: Receiver, tmp_path: Path,
+    typescript_built: None,
 ) -> None:
     worker = await cluster.start(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url)
     slack.events_url = worker.events
     made = await store.api_keys.create("tracer", [SALES], by=BOB)
     assert made is not None
-    await asyncio.to_thread(built)
     script = project(tmp_path)
     # (a process of its own, awaited: the local Slack the worker posts the cards to runs on this event loop)
     process = await asyncio.create_subprocess_exec(

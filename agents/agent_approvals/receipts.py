@@ -177,23 +177,24 @@ def _key_set(jwks: Mapping[str, Any]) -> KeySet:
 _STRINGS = ("iss", "sub", "jti", "tool", "args_sha256")
 
 
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(a, str) for a in value))
+
+
+def _is_digests(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(d, str) and _HEX64.fullmatch(d) for d in value)
+
+
 def _claims(claims: dict[str, Any]) -> dict[str, Any]:
     """The signed claims, each of the type the contract gives it."""
     wrong = [name for name in _STRINGS if not isinstance(claims.get(name), str) or not claims[name]]
     wrong += [name for name in ("iat", "exp") if type(claims.get(name)) is not int]
-    if "nbf" in claims and type(claims["nbf"]) is not int:
-        wrong.append("nbf")
-    aud = claims.get("aud")
-    if not (isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))):
-        wrong.append("aud")
-    if not isinstance(claims.get("decided_by"), list):
-        wrong.append("decided_by")
+    wrong += [name for name in ("nbf",) if name in claims and type(claims[name]) is not int]
+    wrong += [] if _is_strings(claims.get("aud")) else ["aud"]
+    wrong += [] if isinstance(claims.get("decided_by"), list) else ["decided_by"]
     if "args_sha256" not in wrong and not _HEX64.fullmatch(claims["args_sha256"]):
         wrong.append("args_sha256")
-    named = claims.get("artifacts")  # (absent: the ask had none)
-    if "artifacts" in claims and not (isinstance(named, list) and named
-                                      and all(isinstance(d, str) and _HEX64.fullmatch(d) for d in named)):
-        wrong.append("artifacts")
+    wrong += ["artifacts"] if "artifacts" in claims and not _is_digests(claims["artifacts"]) else []  # absent: none
     if wrong:
         raise ReceiptError("malformed", "missing or mistyped claims: " + ", ".join(wrong))
     return claims

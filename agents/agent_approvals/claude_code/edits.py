@@ -219,15 +219,7 @@ def _notebook(text: str, arguments: dict[str, Any]) -> str:
     kind, mode = arguments.get("cell_type"), arguments.get("edit_mode") or "replace"
     if not isinstance(source, str) or not isinstance(cells, list):
         raise NotApplied("no new_source")
-    index = 0
-    if cell_id:
-        index = next((i for i, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("id") == cell_id), -1)
-        if index == -1 and (number := _CELL_INDEX.fullmatch(str(cell_id))):
-            index = int(number.group(1))
-        if index == -1:
-            raise NotApplied(f"cell {cell_id} not found")
-        if mode == "insert":
-            index += 1
+    index = _cell_index(cells, cell_id, insert=mode == "insert")
     if mode == "replace" and index == len(cells):
         mode, kind = "insert", kind or "code"
     if not 0 <= index <= len(cells) or (mode != "insert" and index == len(cells)):
@@ -235,19 +227,38 @@ def _notebook(text: str, arguments: dict[str, Any]) -> str:
     if mode == "delete":
         del cells[index]
     elif mode == "insert":
-        new: dict[str, Any] = {"cell_type": "markdown" if kind == "markdown" else "code", "id": "new-cell",
-                               "source": source, "metadata": {}}
-        if new["cell_type"] == "code":
-            new.update(execution_count=None, outputs=[])
-        cells.insert(index, new)
+        cells.insert(index, _new_cell(source, kind))
     else:
-        cell = cells[index]
-        cell["source"] = source
-        if cell.get("cell_type") == "code":
-            cell.update(execution_count=None, outputs=[])
-        if kind and kind != cell.get("cell_type"):
-            cell["cell_type"] = kind
+        _replace_cell(cells[index], source, kind)
     return json.dumps(notebook, indent=1, ensure_ascii=False)
+
+
+def _cell_index(cells: list[Any], cell_id: Any, *, insert: bool) -> int:
+    """Where the edit goes: the cell `cell_id` names (its id, else `cell-N`; after it to insert), else the first."""
+    if not cell_id:
+        return 0
+    index = next((i for i, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("id") == cell_id), -1)
+    if index == -1 and (number := _CELL_INDEX.fullmatch(str(cell_id))):
+        index = int(number.group(1))
+    if index == -1:
+        raise NotApplied(f"cell {cell_id} not found")
+    return index + 1 if insert else index
+
+
+def _new_cell(source: str, kind: Any) -> dict[str, Any]:
+    new: dict[str, Any] = {"cell_type": "markdown" if kind == "markdown" else "code", "id": "new-cell",
+                           "source": source, "metadata": {}}
+    if new["cell_type"] == "code":
+        new.update(execution_count=None, outputs=[])
+    return new
+
+
+def _replace_cell(cell: dict[str, Any], source: str, kind: Any) -> None:
+    cell["source"] = source
+    if cell.get("cell_type") == "code":
+        cell.update(execution_count=None, outputs=[])
+    if kind and kind != cell.get("cell_type"):
+        cell["cell_type"] = kind
 
 
 def _fitted(path: str, before: str | None, after: str, arguments: dict[str, Any]) -> Sourced:

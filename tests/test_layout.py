@@ -73,7 +73,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                   "bot.msteams"),
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
-    "bot.email": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.signin", "bot.email"),
+    "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.email"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
                      "bot.api", "bot.sessions", "bot.stepup", "bot.msteams", "bot.email"),  # parts, builders
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
@@ -81,7 +81,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                    "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes",
-                   "bot.msteams"),
+                   "bot.msteams", "bot.email"),
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",

@@ -10,8 +10,11 @@ decides). The parts; the composition root subscribes the surface and drains its 
                   approval, person and kind across workers, `hitl_email_sent_total{outcome}`
     page.py       the link's page (aiohttp): GET and HEAD show the change and never decide, a POST with its CSRF
                   token takes the link once and decides through the `decide` it is given
+    pages.py      the page mounted (the root's HTTP server, with SMTP_URL): who is signed in, the approval as stored,
+                  `decisions.decide(person, "email", ...)`, step-up sent to the passkey's page, refusals audited;
+                  the sign-in's e-mail-only people (`email_person_of`, `ours`)
     surface.py    the surface as a worker runs it: a listener on the core's events (an approval opened pending, a
                   reminder, an escalation) and the drain of its due set (`{p}:email:due`), sending through sender.py
 
-It imports the core's packages below it (bot.core, bot.store), never another surface's (bot.slack, bot.slackapp,
-bot.msteams)."""
+It imports the core's packages below it (bot.core, bot.store, bot.people, bot.approvals) and the pages' sign-in
+(bot.signin), never another surface's (bot.slack, bot.slackapp, bot.msteams)."""

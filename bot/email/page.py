@@ -1,11 +1,13 @@
-"""The page a Review-and-decide link opens (issue 88), on the worker's HTTP server (mounted by the root, later):
+"""The page a Review-and-decide link opens (issue 88), on the worker's HTTP server (mounted with the e-mail surface,
+bot/email/pages.py):
 
     GET  /email/{approval}/{nonce}.{mac}   (and HEAD) the change, whole, and the decision's form; never decides (mail
                                            scanners and link previews open links): the link is checked, not taken
     POST /email/{approval}/{nonce}.{mac}   the decision (`verb` approved or rejected) with the page's CSRF token:
                                            the link taken once, then `decide(person, surface="email", verb=...)`;
                                            given back when the answer may be tried again (step-up, details,
-                                           attestation)
+                                           attestation, a freeze); step-up: a 303 to the passkey's page, which
+                                           confirms the vote itself
 
 Who is signed in is the `who` it is given (the pages' sign-in, mapped to a person: it answers the request itself,
 e.g. with the sign-in's redirect, when nobody is); the approval as stored is `load`'s; the decision is `decide`'s
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -26,10 +29,23 @@ from bot.email.links import Checked, Links, Refused
 
 Who = Callable[[web.Request], Awaitable[str]]  # the signed-in person (raises the sign-in's answer when nobody is)
 Load = Callable[[str], Awaitable[ApprovalRecord | None]]
-Decide = Callable[..., Awaitable[str]]  # decide(person, *, surface, verb, approval) -> the core's answer word
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The core's answer to a page's decision: its word (`ok`, `vote`, `step_up`, `frozen`, ...), what the person is
+    told, and where they go next (the step-up page's one-time link), when anywhere."""
+
+    status: str
+    words: str = ""
+    go: str = ""
+
+
+Decide = Callable[..., Awaitable[Answer]]  # decide(person, *, surface, verb, approval) -> the core's answer
 Refusals = Callable[[str, str, str], Awaitable[None]]  # (person, approval, why): audited
 VERBS: Final = ("approved", "rejected")
-RETRYABLE: Final = frozenset({"step_up", "details", "attestation"})
+RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen"})
+DONE: Final = frozenset({"ok", "vote"})
 HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
                   "Pragma": "no-cache"}
 SAID: Final = {
@@ -85,11 +101,15 @@ def add_email_routes(app: web.Application, *, links: Links, who: Who, load: Load
         if isinstance(taken, web.Response):
             return taken
         answer = await decide(person, surface="email", verb=verb, approval=checked.record.approval)
-        if answer in RETRYABLE:
+        if answer.status in RETRYABLE:
             await links.release(checked)
-            return _page(message=f"Not decided yet ({answer}): follow the steps asked, then use the link again.",
-                         status=409)
-        return _page(message=f"Thank you: {answer}.", status=200)
+            if answer.go:
+                raise web.HTTPSeeOther(answer.go, headers=HEADERS)
+            said = answer.words or f"Not decided yet ({answer.status})."
+            return _page(message=f"{said} Follow the steps asked, then use the link again.", status=409)
+        if answer.status in DONE:
+            return _page(message=f"Thank you: {answer.words or answer.status}", status=200)
+        return _page(message=answer.words or f"Nothing changed ({answer.status}).", status=409)
 
     app.router.add_get("/email/{approval}/{token}", show)  # (HEAD too: aiohttp's allow_head)
     app.router.add_post("/email/{approval}/{token}", post)

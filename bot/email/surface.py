@@ -50,6 +50,11 @@ class EmailSurface:
         self._background = background
         self._lease = lease
 
+    @property
+    def links(self) -> Links:
+        """Its Review-and-decide links (the page checks and takes them, bot/email/pages.py)."""
+        return self._links
+
     def listener(self, event: Event) -> None:
         """An approval opened pending: its mails due now; a reminder or escalation: its mails sent (spawned)."""
         if isinstance(event, ApprovalOpened):

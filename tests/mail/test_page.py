@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.core.records import ApprovalRecord
 from bot.email.links import LinkKeys, Links
-from bot.email.page import add_email_routes
+from bot.email.page import Answer, add_email_routes
 from bot.store import Store
 from tests.conftest import TEST_SECRETS_KEY
 from tests.support.records import approval
@@ -32,7 +32,7 @@ HOSTILE = "Pay <script>alert(1)</script>"
 class Core:
     """What the page is given: who is signed in (a cookie here), the approvals, and a `decide` that records."""
 
-    answer: str = "approved"
+    answer: str = "ok"
     calls: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[tuple[str, str, str]] = field(default_factory=list)
     record: ApprovalRecord = field(default_factory=lambda: replace(approval(), task=HOSTILE))
@@ -45,9 +45,9 @@ class Core:
     async def load(self, approval_id: str) -> ApprovalRecord | None:
         return self.record if approval_id == self.record.id else None
 
-    async def decide(self, person: str, **how: Any) -> str:
+    async def decide(self, person: str, **how: Any) -> Answer:
         self.calls.append({"person": person, **how})
-        return self.answer
+        return Answer(self.answer, f"said {self.answer}")
 
     async def refused(self, person: str, approval_id: str, why: str) -> None:
         self.refusals.append((person, approval_id, why))
@@ -117,7 +117,7 @@ async def test_a_retryable_answer_gives_the_link_back(served: Served) -> None:
         token = await form_of(http, url)
         async with http.post(url, data={"verb": "approved", "csrf": token}) as got:
             assert got.status == 409 and "step_up" in await got.text()
-        served.core.answer = "approved"
+        served.core.answer = "ok"
         async with http.post(url, data={"verb": "approved", "csrf": token}) as got:
             assert got.status == 200
     assert [c["verb"] for c in served.core.calls] == ["approved", "approved"]

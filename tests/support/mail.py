@@ -1,0 +1,61 @@
+"""The e-mail surface from a test (issue 88): a worker's environment with the local mail catcher (SMTP_URL) and the
+local Slack playing the company's identity provider (OIDC_ISSUER); Erin, a person the provider knows whose email no
+Slack user of the workspace has (an e-mail-only person, `email:erin@example.com`); a Review-and-decide link opened
+signed out, signed in as a person and followed back; the page's form read and posted."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.devmail.catcher import MailCatcher
+from bot.devslack.model import DevTeam, DevUser
+from bot.devslack.server import SlackStandIn
+from tests.support.signin import answer_authorize
+
+ORIGIN = "http://localhost:8999"  # where people open the pages and links (a worker itself is on 127.0.0.1)
+ERIN_ID = "U0OUTERIN"  # Erin at the company's provider; the bot's Slack workspace cannot see her
+ERIN = "email:erin@example.com"
+ERIN_ADDRESS = "erin@example.com"
+
+
+def email_env(slack: SlackStandIn, mail: MailCatcher) -> dict[str, str]:
+    """A worker's e-mail settings (SMTP_URL to the catcher, OIDC_ISSUER the local Slack, the pages at ORIGIN), with
+    Erin known to the provider only (her workspace is served by the local Slack, the app not installed there)."""
+    slack.add_team(DevTeam(id="T0OUTER", name="Outer", domain="outer"))
+    slack.set_user(DevUser(id=ERIN_ID, name="erin", real_name="Erin Mail", team_id="T0OUTER"))
+    return {"SMTP_URL": mail.smtp_url, "EMAIL_FROM": "approvals@example.com", "OIDC_ISSUER": slack.base_url,
+            "PUBLIC_URL": ORIGIN, "STEP_UP_URL": ORIGIN}
+
+
+def browser() -> aiohttp.ClientSession:
+    """One browser: its own cookies (IP hosts allowed)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def signed_in(http: aiohttp.ClientSession, worker_url: str, path: str, *, person: str) -> None:
+    """The link at `path` opened signed out (sent to the provider), signed in as `person`, and sent back to it."""
+    async with http.get(worker_url + path, allow_redirects=False) as opened:
+        assert opened.status == 302, await opened.text()
+        location = opened.headers["Location"]
+    assert urlsplit(location).path == "/openid/connect/authorize"
+    called = await answer_authorize(http, worker_url, location, person=person)
+    assert called.status == 302 and called.headers["Location"] == path
+
+
+async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
+    """The page's form token (the page shown, 200)."""
+    async with http.get(url, allow_redirects=False) as page:
+        text = await page.text()
+        assert page.status == 200, text
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found is not None
+    return found[1]
+
+
+async def post(http: aiohttp.ClientSession, url: str, verb: str, token: str) -> tuple[int, str, str]:
+    """The page's form posted: its status, text and where it sends the person (a 303's Location, else "")."""
+    async with http.post(url, data={"verb": verb, "csrf": token}, allow_redirects=False) as done:
+        return done.status, await done.text(), done.headers.get("Location", "")

@@ -10,8 +10,9 @@ bot/email/pages.py):
                                            confirms the vote itself
 
 Who is signed in is the `who` it is given (the pages' sign-in, mapped to a person: it answers the request itself,
-e.g. with the sign-in's redirect, when nobody is); the approval as stored is `load`'s; the decision is `decide`'s
-(the core's one entry). A refused link answers its status (404, 410, 403) and is told to `refused` (the audit).
+e.g. with the sign-in's redirect, when nobody is); the approval as stored is `load`'s (the page shown to its person
+is told to `seen`: their details opened); the decision is `decide`'s (the core's one entry). A refused link answers
+its status (404, 410, 403) and is told to `refused` (the audit).
 Every text is escaped (bot/templates/email/page.html); the page is never cached nor sent as a referrer."""
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Answer:
 
 Decide = Callable[..., Awaitable[Answer]]  # decide(person, *, surface, verb, approval) -> the core's answer
 Refusals = Callable[[str, str, str], Awaitable[None]]  # (person, approval, why): audited
+Seen = Callable[[str, str], Awaitable[object]]  # (approval, person): the change shown whole (@require_details)
 VERBS: Final = ("approved", "rejected")
 RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen"})
 DONE: Final = frozenset({"ok", "vote"})
@@ -60,9 +62,14 @@ async def _nobody(person: str, approval: str, why: str) -> None:
     return None
 
 
+async def _unseen(approval: str, person: str) -> None:
+    return None
+
+
 def add_email_routes(app: web.Application, *, links: Links, who: Who, load: Load, decide: Decide,
-                     refused: Refusals = _nobody) -> None:
-    """Mount the link's page on `app`."""
+                     refused: Refusals = _nobody, seen: Seen = _unseen) -> None:
+    """Mount the link's page on `app`. `seen`: told each time the page showed its person the whole change (it
+    counts as their details opened, for a policy's @require_details)."""
 
     async def checked_link(request: web.Request, *, take: bool) -> tuple[str, Checked] | web.Response:
         approval, token = request.match_info["approval"], request.match_info["token"]
@@ -84,6 +91,7 @@ def add_email_routes(app: web.Application, *, links: Links, who: Who, load: Load
         record = await load(checked.record.approval)
         if record is None or record.status != "pending":
             return _page(message="This approval is no longer waiting for a decision.", status=410)
+        await seen(record.id, person)
         return _page(approval=record, csrf=links.csrf(checked, person), action=request.path)
 
     async def post(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
 """The e-mail surface's page mounted on the worker's HTTP server (issue 88), with what it is given: who is signed in
-(the pages' sign-in, `SignIn.require`; nobody: the sign-in, then back to the link), the approval as Redis holds it,
+(the pages' sign-in, `SignIn.require`; nobody: the sign-in, then back to the link), the approval as Redis holds it
+(the page shown whole counts as its details opened, `ApprovalService.opened`, for @require_details),
 the decision through the core's one entry (`decisions.decide(person, "email", verb, approval_id=...)`), a step-up
 answer sent to the passkey's page (a one-time link that keeps the surface `email`), and every refusal audited
 (`refused`, `surface: email`, naming who was signed in).
@@ -89,4 +90,5 @@ def add_email_page(app: web.Application, surface: EmailSurface, *, signin: SignI
     async def refused(person: str, approval: str, why: str) -> None:
         await store.audit.append("refused", by=person, approval=approval, reason=why[:300], surface="email")
 
-    add_email_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused)
+    add_email_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused,
+                     seen=approvals.opened)

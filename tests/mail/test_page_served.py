@@ -13,7 +13,7 @@ import pytest
 
 from bot.devmail.catcher import MailCatcher
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
+from tests.conftest import BOB, SALES, StartPolicyWorker, Worker, bot_env, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.mail import ERIN, ERIN_ID, ORIGIN, browser, csrf_of, email_env, post, signed_in
 
@@ -89,3 +89,26 @@ async def test_another_signed_in_person_and_another_approvals_link_are_refused_a
     for approval in (first, second):
         record = await mailer.services.store.approvals.get(approval)
         assert record is not None and record.status == "pending"
+
+
+READ_FIRST = '''
+@id("mail-read-first")
+@outcome("ask")
+@require_details("true")
+@reason("a person reads the email first")
+forbid (principal, action == Action::"send_email", resource);
+'''
+
+
+@pytest.mark.slow  # a worker and its mail loop
+async def test_the_links_page_counts_as_the_details_opened_for_require_details(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, mail: MailCatcher, http: aiohttp.ClientSession,
+) -> None:
+    worker = await policy_worker({"mail.cedar": READ_FIRST}, **email_env(slack, mail))
+    await worker.services.store.settings.set(SALES, "approvers", ERIN, by="operator")
+    approval, path = await asked(worker, mail)
+    await signed_in(http, worker.url, path, person=ERIN_ID)
+    status, said, _ = await post(http, worker.url + path, "approved", await csrf_of(http, worker.url + path))
+    assert status == 200 and "Thank you" in said, said  # the page she decided on showed her the whole change
+    record = await worker.services.store.approvals.get(approval)
+    assert record is not None and record.status == "approved" and record.decided_by == ERIN

@@ -1,5 +1,6 @@
-"""Slack I/O: what the bot sends Slack and asks it, used by the approval core and the runs above it (these
-modules import only `bot.core`, `bot.report`'s pure numbers and `agents`):
+"""The Slack surface (issue 88: above the approval core, which imports none of it): what the bot sends Slack and
+asks it. It may import the core (`bot.approvals`) and what is below it (`bot.core`, `bot.store`, `bot.people`,
+`bot.report`'s numbers, `agents`), never another surface:
 
     blocks/          pure Block Kit builders, one module per surface (`approval_card`, `home`, `decision_modals`,
                      `batch_modals`, `rule_modals`, ...); all untrusted text goes through `blocks/text.py`

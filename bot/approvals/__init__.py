@@ -23,7 +23,6 @@
                    the decide step: a refusal said and audited, whatever the surface
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
     homes.py       each person's App Home: what waits for them, kept current
-    admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     digest.py      the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py      reminders, escalations and service levels' changes, on any worker
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited

@@ -4,6 +4,7 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
 
     blocks/          pure Block Kit builders, one module per surface (`approval_card`, `home`, `decision_modals`,
                      `batch_modals`, `rule_modals`, ...); all untrusted text goes through `blocks/text.py`
+    admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     alerts_channel.py  ALERTS_CHANNEL as Slack said it last: checked at start, again in the background
     client.py        the Web API client: bounded retries, counted
     directory.py     who is who: users, user groups, channels (cached)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 # the Slack parts still inside the core (issue 88's stage 3 moves them to bot/slack/): module -> surfaces it imports
 STILL_TO_MOVE: dict[str, set[str]] = {
-    "bot.approvals.admin_panels": {"slack"},
     "bot.approvals.attesting": {"slack"},
     "bot.approvals.card_sync": {"slack"},
     "bot.approvals.deciders.policies": {"slack"},

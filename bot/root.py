@@ -34,7 +34,6 @@ from bot.approvals.delivery import Delivery
 from bot.approvals.digest import WeeklyDigest
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
-from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -72,6 +71,7 @@ from bot.services import (
 )
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.directory import Directory
+from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not

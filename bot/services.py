@@ -23,7 +23,6 @@ from bot.api.service import ApprovalsApi
 from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
 from bot.approvals.card_sync import CardService
 from bot.approvals.digest import WeeklyDigest
-from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -58,6 +57,7 @@ from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
+from bot.slack.homes import HomeService
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation

@@ -22,7 +22,6 @@
     decider_policies.py  policies about who decides (`principal is Person`), asked at each person's vote before
                    the decide step: a refusal said and audited, whatever the surface
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
-    homes.py       each person's App Home: what waits for them, kept current
     digest.py      the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py      reminders, escalations and service levels' changes, on any worker
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited
@@ -54,7 +53,6 @@ from bot.approvals.events import (
     Nudged,
     VoteCounted,
 )
-from bot.approvals.homes import HomeService
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
 from bot.approvals.ports import Surface
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
@@ -83,7 +81,6 @@ __all__ = [
     "Event",
     "Events",
     "Freeze",
-    "HomeService",
     "Nudged",
     "OpenRefused",
     "Opened",

@@ -10,6 +10,7 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
     directory.py     who is who: users, user groups, channels (cached)
     accounts.py      `SlackAccounts`: Slack users as accounts for `People` (bot/people/), their verified emails
     workspaces.py    the workspaces served: the Slack client for a team (`for_team`), Bolt's `authorize`, uninstalls
+    homes.py         each person's App Home: what waits for them, kept current (`HomeService`)
     installations.py  Bolt's installation and OAuth state stores over the bot's Redis (tokens sealed)
 
 Where Slack's requests come in (the Bolt app, the gate, the command parser, the listeners) is `bot/slackapp/`."""

@@ -12,7 +12,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.delivery": {"slack"},
     "bot.approvals.digest": {"slack"},
     "bot.approvals.fatigue": {"slack"},
-    "bot.approvals.homes": {"slack"},
     "bot.approvals.nudges": {"slack"},
     "bot.approvals.opening": {"slack"},
     "bot.approvals.refusals": {"slack"},

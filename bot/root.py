@@ -31,7 +31,6 @@ from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies, unknown_groups
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
-from bot.approvals.digest import WeeklyDigest
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
@@ -70,6 +69,7 @@ from bot.services import (
     who_is_who,
 )
 from bot.sessions import RunThreads, ThreadsTold
+from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces

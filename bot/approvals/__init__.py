@@ -22,7 +22,6 @@
     decider_policies.py  policies about who decides (`principal is Person`), asked at each person's vote before
                    the decide step: a refusal said and audited, whatever the surface
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis
-    digest.py      the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py      reminders, escalations and service levels' changes, on any worker
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)

@@ -10,7 +10,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.deciders.policies": {"slack"},
     "bot.approvals.deciders.rules": {"slack"},
     "bot.approvals.delivery": {"slack"},
-    "bot.approvals.digest": {"slack"},
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},
     "bot.approvals.opening": {"slack"},

@@ -69,6 +69,7 @@ from bot.services import (
     who_is_who,
 )
 from bot.sessions import RunThreads, ThreadsTold
+from bot.slack.blocks.rules import rule_used_line
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
@@ -105,7 +106,7 @@ def approval_service(
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
             Policies(policies, store=store, background=background, admin_users=admin_users),
             Mode(),
-            Rules(store),
+            Rules(store, line=rule_used_line),
         ],
         # a person decides (routed around approvers over `max_asks_per_hour`); what a link decided at once is stored
         end=Person(store, delivery, fatigue=fatigue),

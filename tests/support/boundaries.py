@@ -8,7 +8,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.attesting": {"slack"},
     "bot.approvals.card_sync": {"slack"},
     "bot.approvals.deciders.policies": {"slack"},
-    "bot.approvals.deciders.rules": {"slack"},
     "bot.approvals.delivery": {"slack"},
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},

@@ -28,7 +28,7 @@ from bot.approvals.chain import DecisionChain
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
-from bot.approvals.deciders.policies import Policies, unknown_groups
+from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
@@ -73,6 +73,7 @@ from bot.slack.blocks.rules import rule_used_line
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
+from bot.slack.policy_groups import unknown_groups
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not

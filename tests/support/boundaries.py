@@ -12,7 +12,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.nudges": {"slack"},
     "bot.approvals.opening": {"slack"},
     "bot.approvals.refusals": {"slack"},
-    "bot.approvals.rights": {"slack"},
     "bot.approvals.service": {"slack"},
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)

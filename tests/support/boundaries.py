@@ -10,7 +10,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.delivery": {"slack"},
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},
-    "bot.approvals.opening": {"slack"},
     "bot.approvals.refusals": {"slack"},
     "bot.approvals.service": {"slack"},
 }

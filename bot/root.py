@@ -30,7 +30,6 @@ from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
-from bot.approvals.delivery import Delivery
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
@@ -70,6 +69,7 @@ from bot.services import (
 )
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.blocks.rules import rule_used_line
+from bot.slack.delivery import Delivery
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService

@@ -3,7 +3,8 @@
     service.py     `ApprovalService`: open, wait, cancel; what happened published
     decisions.py   the one entry of a person's vote, whatever the surface: `Decisions.decide(person, surface, verb)`
                    (every approver rule), `may_decide`, the cards brought up to date after
-    ports.py       the port a surface implements (`Surface`: its listener of the events), what the core publishes
+    ports.py       the port a surface implements (`Surface`: its listener of the events), what the core publishes;
+                   `CardDelivery`, through which the chain's end posts the Slack card (bot/slack/delivery.py)
     events.py      what the core says happened (opened, card posted, decided, ended), to the listeners the
                    composition root (bot/root.py) subscribes: cards, Homes, redaction, metrics, runs, sessions
     edits.py       a reviewer's edit of a call's arguments: noted for the call that follows, Save & approve
@@ -15,7 +16,6 @@
                    bot/root.py lists, then its end (a person, or a call recorded as allowed)
     deciders/      the chain's links, one module each: policies (bot/policy/), the input mode, a live "always
                    allow" rule, and the person (the end: the approval opened, pending or decided at once)
-    delivery.py    a pending approval's card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
     attesting.py   fit to decide: attesting to a brief, an admin's grant and revoke, who owns a brief

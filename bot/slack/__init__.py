@@ -7,6 +7,8 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     alerts_channel.py  ALERTS_CHANNEL as Slack said it last: checked at start, again in the background
     client.py        the Web API client: bounded retries, counted
+    delivery.py      a pending approval's card posted where the channel says (DM copies), noted (the core's
+                     `CardDelivery`)
     digest.py        the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     directory.py     who is who: users, user groups, channels (cached)
     accounts.py      `SlackAccounts`: Slack users as accounts for `People` (bot/people/), their verified emails

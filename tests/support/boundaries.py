@@ -7,7 +7,6 @@ from __future__ import annotations
 STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.attesting": {"slack"},
     "bot.approvals.card_sync": {"slack"},
-    "bot.approvals.delivery": {"slack"},
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},
     "bot.approvals.refusals": {"slack"},

@@ -1,6 +1,6 @@
-"""A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py): its card posted
-where the channel's settings say (`deliver`: the approvals channel, direct messages to each person who may decide,
-or both), noted in Redis, the run marked waiting, and said
+"""A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py, through the core's
+port `CardDelivery`): its card posted where the channel's settings say (`deliver`: the approvals channel, direct
+messages to each person who may decide, or both), noted in Redis, the run marked waiting, and said
 (`events.CardPosted`: the Homes of who may decide listen). A card posted by a worker that stopped before noting it is
 noted, or removed for the other card, here.
 The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""

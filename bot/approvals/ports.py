@@ -20,7 +20,7 @@ from bot.core.people import SurfaceName
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.store import Fence
 
-__all__ = ["CardDelivery", "Event", "Surface", "SurfaceName", "Verb"]
+__all__ = ["CardDelivery", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb"]
 
 
 class Surface(Protocol):
@@ -52,3 +52,10 @@ class CardDelivery(Protocol):
     async def show_posted(
         self, approval: ApprovalRecord, *, channel: str, ts: str, fence: Fence | None = None
     ) -> tuple[str, str]: ...
+
+
+class NameDirectory(Protocol):
+    """A person's name in plain text, as a surface's directory says it (Slack's `Directory`: a display name; None
+    when it cannot say): what `ApprovalService.name_of` asks."""
+
+    async def name_of(self, user: str, /) -> str | None: ...

@@ -10,7 +10,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},
     "bot.approvals.refusals": {"slack"},
-    "bot.approvals.service": {"slack"},
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
 TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {

@@ -14,8 +14,7 @@ from dataclasses import replace
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.card_sync import CardService
-from bot.approvals.events import CardPosted, Events
+from bot.approvals import CardPosted, CardService, Events
 from bot.core.oversight import blocks_words, reading_seconds
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.slack.blocks import build_approval_blocks, proposal_is_cut

@@ -41,7 +41,7 @@ tests/test_root.py fails on a surface importing anything else of it."""
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
-from bot.approvals.decisions import REFUSAL_QUIET, Decisions, Verb, card_place, verb_of
+from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -53,7 +53,7 @@ from bot.approvals.events import (
     VoteCounted,
 )
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
-from bot.approvals.ports import Surface
+from bot.approvals.ports import Surface, Verb
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService

@@ -12,15 +12,16 @@ open answers, until the card is drawn by a listener of the events like Teams' an
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
-from bot.approvals.decisions import Verb
 from bot.approvals.events import Event, Events
 from bot.core.people import SurfaceName
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.store import Fence
 
-__all__ = ["CardDelivery", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb"]
+__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb"]
+
+Verb = Literal["approve", "reject", "revise"]  # what a person does on any surface (`Decisions.decide`)
 
 
 class Surface(Protocol):
@@ -59,3 +60,20 @@ class NameDirectory(Protocol):
     when it cannot say): what `ApprovalService.name_of` asks."""
 
     async def name_of(self, user: str, /) -> str | None: ...
+
+
+class CardRedraws(Protocol):
+    """The Slack card's redraws that a vote or a refused click still asks for (`Decisions`; Slack's `CardService`,
+    bot/approvals/card_sync.py, is it), until the card is redrawn by a listener of the events alone."""
+
+    def schedule(self, approval: ApprovalRecord) -> None:
+        """Queue a redraw of `approval`'s card as this record has it."""
+        ...
+
+    def shows(self, approval: ApprovalRecord) -> bool:
+        """Whether the card was drawn in this state a moment ago (a redraw would change nothing)."""
+        ...
+
+    async def show_on_copy(self, approval: ApprovalRecord, *, channel: str, ts: str) -> bool:
+        """Draw `approval` on an extra card of it (channel, ts), without buttons."""
+        ...

@@ -28,13 +28,10 @@ from bot.approvals.chain import DecisionChain
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
-from bot.approvals.deciders.policies import Policies, unknown_groups
+from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
-from bot.approvals.delivery import Delivery
-from bot.approvals.digest import WeeklyDigest
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
-from bot.approvals.homes import IDLE_POLL, HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -72,7 +69,12 @@ from bot.services import (
     who_is_who,
 )
 from bot.sessions import RunThreads, ThreadsTold
+from bot.slack.blocks.rules import rule_used_line
+from bot.slack.delivery import Delivery
+from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
+from bot.slack.homes import IDLE_POLL, HomeService
+from bot.slack.policy_groups import unknown_groups
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not
@@ -106,7 +108,7 @@ def approval_service(
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
             Policies(policies, store=store, background=background, admin_users=admin_users),
             Mode(),
-            Rules(store),
+            Rules(store, line=rule_used_line),
         ],
         # a person decides (routed around approvers over `max_asks_per_hour`); what a link decided at once is stored
         end=Person(store, delivery, fatigue=fatigue),

@@ -22,8 +22,6 @@ from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
 from bot.approvals.card_sync import CardService
-from bot.approvals.digest import WeeklyDigest
-from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -57,7 +55,9 @@ from bot.slack.accounts import SlackAccounts
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
+from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
+from bot.slack.homes import HomeService
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
@@ -112,7 +112,7 @@ class Services:
     stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
     confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
     reveals: Reveal  # hidden values shown on the bot's page to one who may decide (bot/stepup/reveal.py)
-    digest: WeeklyDigest  # the channel admins' weekly oversight digest (bot/approvals/digest.py)
+    digest: WeeklyDigest  # the channel admins' weekly oversight digest (bot/slack/digest.py)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)

@@ -1,6 +1,7 @@
 """Surfaces are ports (issue 88): the approval core (bot/approvals/, bot/people/) imports no surface's package nor
 a surface's SDK, and no surface imports another's. Read from the source (every import, also one inside a function
-or under TYPE_CHECKING). What the core still imports of Slack is listed, module by module, in `STILL_TO_MOVE`: the
+or under TYPE_CHECKING). What the core still imports of Slack is listed, module by module, in `STILL_TO_MOVE`
+(tests/support/boundaries.py, which the layer table of tests/test_layout.py reads too): the
 Slack parts that have not yet left bot/approvals/ for the Slack surface. The list only shrinks: a module that no
 longer imports what it lists fails the test until its line is taken out, and any other import of a surface fails."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from tests.support.boundaries import STILL_TO_MOVE, TEAMS_STILL_ON_SLACK
 from tests.support.source import ROOT, modules
 
 BOT = ROOT / "bot"
@@ -19,31 +21,6 @@ SURFACES: dict[str, tuple[str, ...]] = {
     "email": ("bot.email", "aiosmtplib"),
 }
 CORE = ("bot.approvals", "bot.people")
-
-# the Slack parts still inside the core (issue 88's stage 3 moves them to bot/slack/): module -> surfaces it imports
-STILL_TO_MOVE: dict[str, set[str]] = {
-    "bot.approvals.admin_panels": {"slack"},
-    "bot.approvals.attesting": {"slack"},
-    "bot.approvals.card_sync": {"slack"},
-    "bot.approvals.deciders.policies": {"slack"},
-    "bot.approvals.deciders.rules": {"slack"},
-    "bot.approvals.delivery": {"slack"},
-    "bot.approvals.digest": {"slack"},
-    "bot.approvals.fatigue": {"slack"},
-    "bot.approvals.homes": {"slack"},
-    "bot.approvals.nudges": {"slack"},
-    "bot.approvals.opening": {"slack"},
-    "bot.approvals.refusals": {"slack"},
-    "bot.approvals.rights": {"slack"},
-    "bot.approvals.service": {"slack"},
-}
-# Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
-TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {
-    "bot.msteams.cards": {"slack"},
-    "bot.msteams.delivery": {"slack"},
-    "bot.msteams.people": {"slack"},
-}
-
 
 def imported(source: str) -> set[str]:
     """Every module `source` imports, wherever the import stands."""

@@ -12,6 +12,7 @@ import ast
 import sys
 from pathlib import Path
 
+from tests.support.boundaries import STILL_TO_MOVE
 from tests.support.source import ROOT, imports, modules, statements
 
 MAX_LINES = 500  # a module of bot/ or of the agent side
@@ -45,8 +46,10 @@ AGENT_LAYERS: dict[str, tuple[str, ...]] = {
     **{old: (new,) for old, new in ALIASES.items()},
 }
 
-SLACK_IO = ("bot.slack",)  # blocks, client, directory: what the bot sends Slack
+SLACK_IO = ("bot.slack",)  # the Slack surface: blocks, client, directory, what the bot sends Slack (above the core)
 BELOW_CORE = ("bot.core", "agent_approvals")
+# below a surface: the approval core and what it stands on (issue 88: a surface is above the core)
+SURFACE_BASE = (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", "bot.people", "bot.approvals")
 # Longest prefix first wins. What each layer may import (besides the standard library and third parties).
 ALLOWED: dict[str, tuple[str, ...]] = {
     **AGENT_LAYERS,
@@ -55,11 +58,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.policy": (*BELOW_CORE, "bot.store", "bot.policy"),  # what the policies decide (Cedar), for every way in
     "bot.audit": (*BELOW_CORE, "bot.store", "bot.audit"),
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
-    "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
     "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
     "bot.people": (*BELOW_CORE, "bot.store", "bot.people"),  # who is who across surfaces (issue 88), under the core
-    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO,
-                      "bot.people", "bot.approvals"),
+    # the core: no surface (the modules still importing Slack, `STILL_TO_MOVE` of tests/test_boundaries.py, aside)
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", "bot.people",
+                      "bot.approvals"),
+    "bot.slack": (*SURFACE_BASE, *SLACK_IO),  # the Slack surface, above the core
     "bot.sessions": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.approvals", "bot.sessions"),  # told by the events
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.sessions",
                  "bot.runs"),
@@ -118,8 +122,10 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def allowed(name: str, target: str) -> bool:
-    """Whether module `name` may import `target` (the agent package itself holds only its core's names)."""
-    return target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
+    """Whether module `name` may import `target` (the agent package itself holds only its core's names; a module of
+    the core not yet rid of Slack, `STILL_TO_MOVE`, Slack's surface)."""
+    return (target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
+            or (name in STILL_TO_MOVE and within(target, SLACK_IO)))
 
 
 def test_each_layer_imports_only_the_layers_below_it() -> None:
@@ -357,6 +363,9 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
     assert not within("bot.slackapp.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
     assert layer_of("bot.slack.blocks.text") == "bot.slack"
+    assert not within("bot.slack.directory", ALLOWED["bot.approvals"])  # the Slack surface is above the core
+    assert within("bot.approvals.events", ALLOWED["bot.slack"])
+    assert not allowed("bot.approvals.chain", "bot.slack.blocks") and not allowed("bot.approvals.x", "bot.slack")
     assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"
     service = ROOT / "bot" / "approvals" / "service.py"
     assert "bot.store" in imports("bot.approvals.service", service)

@@ -14,9 +14,10 @@ A part declaring its own hook (`self.on_built = []`, `self.after_draw = None`) o
 (`workspaces or create_workspaces(services)`): a part given is given by the root. The approval core builds no
 redaction of its own (`Hiding(`): the root gives it its `Hiding`.
 
-A surface (`SURFACES`: the Slack app, the API, step-up, sessions, runs, sign-in, the server, the probes, tenancy, the
-CLI) imports of the approval core only the names `bot/approvals/__init__.py` exports (`__all__`), and the two pure
-modules every surface words and judges the same way (`PUBLIC_MODULES`: who may do what, what a refusal says).
+A surface (`SURFACES`: Slack's parts and the Slack app, the API, step-up, sessions, runs, sign-in, the server, the
+probes, tenancy, the CLI) imports of the approval core only the names `bot/approvals/__init__.py` exports
+(`__all__`), and the two pure modules every surface words and judges the same way (`PUBLIC_MODULES`: who may do
+what, what a refusal says).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ WEB_SIGNALS = frozenset({"on_startup", "on_cleanup", "on_shutdown", "on_response
 HOOK_NAME = re.compile(r"(on|after)_\w+")
 HANDLER_SETTER = re.compile(r"set_\w+_handler")
 
-SURFACES = ("bot.slackapp", "bot.api", "bot.stepup", "bot.sessions", "bot.runs", "bot.signin", "bot.server",
-            "bot.probes", "bot.tenancy", "bot.cli", "bot.msteams")
+SURFACES = ("bot.slack", "bot.slackapp", "bot.api", "bot.stepup", "bot.sessions", "bot.runs", "bot.signin",
+            "bot.server", "bot.probes", "bot.tenancy", "bot.cli", "bot.msteams")
 CORE = "bot.approvals"
 PUBLIC_MODULES = ("bot.approvals.rights", "bot.approvals.refusals", "bot.approvals.attesting")
 

@@ -18,12 +18,12 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from functools import partial
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from bot.approvals.attesting import brief_page, unheld_scope
-from bot.approvals.card_sync import CardService
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.events import Events, VoteCounted
+from bot.approvals.ports import CardRedraws, Verb
 from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.attestations import NEEDS, refusal_words
@@ -43,7 +43,6 @@ ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
 # double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
-Verb = Literal["approve", "reject", "revise"]
 VERBS: tuple[Verb, ...] = get_args(Verb)
 OUTCOMES: dict[Verb, str] = {"approve": "approved", "reject": "rejected", "revise": "revised"}
 
@@ -85,7 +84,7 @@ class Decisions:
     """
 
     def __init__(
-        self, *, store: Store, waiter: DecisionWaiter, cards: CardService, events: Events, background: Background,
+        self, *, store: Store, waiter: DecisionWaiter, cards: CardRedraws, events: Events, background: Background,
         hiding: Hiding, deciders: DeciderPolicies, people: People, external_teams: Collection[str],
         on_decided: Callable[..., None],
     ) -> None:

@@ -11,12 +11,9 @@ from dataclasses import dataclass, replace
 
 from agent_approvals.approver import ApprovalRequest, Decision
 
-from bot.core.durations import format_duration
 from bot.core.key_records import ApiKey
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.service_levels import effective_sla, escalate_after
-from bot.slack.blocks import channel_ref, people_refs
-from bot.slack.blocks.text import message_link
 from bot.store import Once
 
 
@@ -54,7 +51,8 @@ class ProgramAsk:
 class Opened:
     """What `open_request` did: `status` (the store's: "ok", "exists"), the approval's id, the `decided` decision
     when the input mode or a rule decided at once (`line`: what the deciding link said for the run's thread), else
-    the card posted (channel, ts; none for a program's retry) and the people its copies went to."""
+    the card posted (channel, ts; none for a program's retry) and the people its copies went to (the run's thread
+    says where it waits: Slack's `waiting_line`, bot/slack/blocks/runs.py)."""
 
     status: str
     approval_id: str
@@ -63,20 +61,6 @@ class Opened:
     card: tuple[str, str] = ("", "")
     dms: tuple[str, ...] = ()
     line: str = ""
-
-    def waiting_line(self, card_url: str = "") -> str:
-        """What the run's thread says while it waits for this approval: where, with a link to the card itself
-        (`card_url`, its permalink, when known)."""
-        channel = self.card[0]
-        where = channel_ref(channel) if channel and not channel.startswith("D") else ""
-        if where and card_url:
-            where = f"{message_link(card_url, 'its card')} in {where}"
-        if self.dms:
-            where = (where + " and " if where else "") + f"direct messages to {people_refs(list(self.dms))}"
-        timeout = self.settings.timeout if self.settings is not None else 0
-        expiry = f"times out after {format_duration(timeout)}" if timeout else "never times out"
-        on = "on " if where.startswith("<http") else "in "
-        return f"Waiting for approval {on}{where} ({expiry})"
 
 
 def request_record(request: ApprovalRequest, *, run: RunRecord) -> ApprovalRecord:

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
-from bot.slack.directory import Person
 
 Outsider = Literal["unknown", "deactivated", "external", "guest"]
+
+
+class Person(Protocol):
+    """What a surface says of someone that `outsider` reads (Slack's `users.info`: `bot.slack.directory.Person`):
+    their id, team and Enterprise Grid organisation ("" when none), whether a guest or deactivated."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def team_id(self) -> str: ...
+    @property
+    def enterprise_id(self) -> str: ...
+    @property
+    def guest(self) -> bool: ...
+    @property
+    def deleted(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ The waiting side (the worker that owns the run)::
 
     ask(request, run)   -> open: the decision chain (bot/approvals/chain.py: policies, the input mode, a rule,
                            a person), walked once; for a person, store it (fenced), post its card, note the card,
-                           mark the run waiting (bot/approvals/delivery.py; its thread's waiting line and
-                           header follow in the background, in order)
+                           mark the run waiting (the port `CardDelivery`: Slack's, bot/slack/delivery.py; its
+                           thread's waiting line and header follow in the background, in order)
                         -> wait: the owner's pub/sub subscription wakes it (nothing else is read from it)
                         -> take: consume the decision from the record, once (fenced), as a `Decision`
 
@@ -38,10 +38,10 @@ from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.decisions import REFUSAL_QUIET, Decisions
-from bot.approvals.delivery import Delivery
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
+from bot.approvals.ports import CardDelivery, NameDirectory
 from bot.approvals.revisions import Revisions
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -51,7 +51,6 @@ from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
 from bot.people import People
 from bot.policy.engine import PolicyEngine
-from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
 from bot.store.runs import Consumed
 
@@ -70,6 +69,7 @@ class ApprovalService:
         default_timeout: seconds, unless a channel's settings set their own.
         chain: the decision chain every approval is opened through (its deciders listed by bot/root.py).
         delivery: where a pending approval's card goes (the chain's end, `Person`, posts it through it).
+        directory: who a person is by name (`name_of`; the root gives Slack's directory).
         policies: the worker's policy engine (its bundle, reloads and counts; the chain's policies link judges with
             it).
         events: where what happened is published (its listeners subscribed by bot/root.py); the delivery's.
@@ -81,13 +81,13 @@ class ApprovalService:
         store: Store,
         cards: CardService,
         waiter: DecisionWaiter,
-        directory: Directory,
+        directory: NameDirectory,
         background: Background,
         worker_id: str,
         approvals_channel: str,
         default_timeout: int,
         chain: DecisionChain,
-        delivery: Delivery,
+        delivery: CardDelivery,
         policies: PolicyEngine,
         metrics: Metrics | None = None,
         runs_first: RunsFirst | None = None,

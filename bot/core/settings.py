@@ -415,7 +415,7 @@ class Settings(WorkerProcess, TeamsSettings, EmailSettings, ApproverSettings):
         default=30, validation_alias="WEBHOOK_LEASE_SECONDS",
         description="how long a worker holds a webhook it is sending; if it dies, another worker sends it after this",
     )
-    # App Homes (bot/approvals/homes.py): the workspace's views.publish budget, shared by every worker
+    # App Homes (bot/slack/homes.py): the workspace's views.publish budget, shared by every worker
     # (Slack's Tier 4 allows about 100 a minute), counted over a window of this many seconds; and the
     # Redis connections of each worker's Home work (apart from those of clicks, timeouts and runs)
     home_publishes_per_minute: Annotated[int, whole(1, 10_000)] = Field(

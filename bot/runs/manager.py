@@ -27,7 +27,7 @@ from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 
-from bot.approvals import NO_OPINION, ApprovalService, HomeService
+from bot.approvals import NO_OPINION, ApprovalService
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, RunRecord, RunStatus
@@ -46,6 +46,7 @@ from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.sessions.chunks import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks import build_result_blocks, safe, user_ref
+from bot.slack.homes import HomeService
 from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from bot.core.records import ApprovalRecord, RunRecord
 from bot.sessions.chunks import step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks.approval_card import build_outcome_blocks
+from bot.slack.blocks.runs import waiting_line
 from bot.slack.blocks.text import TEAMS_MARK
 from bot.store import Store, StoreUnavailable
 
@@ -96,7 +97,9 @@ class ThreadsTold:
 
     async def _waiting_line(self, event: ApprovalOpened) -> str:
         """The thread's line for a run waiting on its approval, with a link to its card."""
-        return event.answer.waiting_line(await self._cards.link(event.answer.card))
+        answer = event.answer
+        timeout = answer.settings.timeout if answer.settings is not None else 0
+        return waiting_line(answer.card, answer.dms, timeout=timeout, card_url=await self._cards.link(answer.card))
 
     async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
         """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""

@@ -40,7 +40,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
-                         `bot.approvals.homes.HomeService`)
+                         `bot.slack.homes.HomeService`)
 
 What they share:
 

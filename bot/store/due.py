@@ -16,7 +16,7 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     teams      `teams:due`                   Teams' copies due a drawing (`TeamsDelivery.drain`)
     email      `email:due`                   the e-mails due a sending (the e-mail surface)
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
-    digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/approvals/digest.py)
+    digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/slack/digest.py)
 
 Each surface's due set (bot/store/surface_due.py) is a kind of its own, so each surface's loop drains its own set
 alone: a surface down, failing or slow never delays another's (a version before this one indexed the outbox and

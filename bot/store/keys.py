@@ -165,7 +165,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:oversight:times           list    the last decisions' times to decide, global:    last OVERSIGHT_TIMES
                                       "<seconds> <person> <channel> <policy ids>"
 {p}:oversight:week            hash    this week's signals of a tenant, per channel:   renamed away by the weekly
-                                      {"<channel>|<person>|<signal>": n}              digest (bot/approvals/digest.py)
+                                      {"<channel>|<person>|<signal>": n}              digest (bot/slack/digest.py)
 {p}:oversight:digest          hash    the last weekly digest, per channel: {channel:   kept; replaced weekly
                                       JSON} (shown in its admins' Homes)
 {p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent; set on decision
@@ -248,7 +248,7 @@ class Keys(HomeQueueKeys):
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
         self.oversight_people, self.oversight_times = f"{root}:oversight:people", f"{root}:oversight:times"
-        self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/approvals/digest.py)
+        self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"
 

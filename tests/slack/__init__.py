@@ -1,1 +1,2 @@
-"""Tests of bot/slack: the pure Block Kit builders and the Web API client."""
+"""Tests of bot/slack, the Slack surface: the pure Block Kit builders, the Web API client, the App Homes (their
+budget, an admin's channel panels)."""

@@ -144,3 +144,16 @@ async def test_slack_retries_and_errors_are_counted(slack: SlackStandIn) -> None
     with pytest.raises(OSError):
         await unreachable.auth_test()
     assert count("hitl_slack_api_retries_total", handler="ConnectionError") == 2
+
+
+def test_the_run_threads_waiting_line_says_where_the_card_is() -> None:
+    """Slack's words for a run waiting on its approval (they left the core's `Opened`, issue 88), unchanged: the
+    channel and a link to the card, the DM copies, the timeout; a card in a DM is named by its copies only."""
+    from bot.slack.blocks.runs import waiting_line
+
+    url = "https://acme.slack.com/archives/C0APPROVALS/p1"
+    assert waiting_line(("C0APPROVALS", "1.0"), ("U0BOB",), timeout=3600, card_url=url) == (
+        f"Waiting for approval on <{url}|its card> in <#C0APPROVALS> and direct messages to <@U0BOB>"
+        " (times out after 1h)")
+    assert waiting_line(("D0BOB", "1.0"), ("U0BOB",), timeout=0) == (
+        "Waiting for approval in direct messages to <@U0BOB> (never times out)")

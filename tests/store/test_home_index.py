@@ -30,12 +30,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.homes import HomeService
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.slack.directory import Directory
+from bot.slack.homes import HomeService
 from bot.store import Store, connect
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, start_redis
 

@@ -3,8 +3,8 @@
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
 approval stored pending and a person asked (`decide`): routed around approvers over the channel's `max_asks_per_hour`
 (bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel), its card posted
-where the channel says, with its copies in direct messages (bot/approvals/delivery.py). A program's retry whose first
-try stored the approval and stopped before its card gets the card here."""
+where the channel says, with its copies in direct messages (`CardDelivery`: Slack's, bot/slack/delivery.py). A
+program's retry whose first try stored the approval and stopped before its card gets the card here."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from dataclasses import replace
 from functools import partial
 
 from bot.approvals.chain import Decided, Step
-from bot.approvals.delivery import Delivery
 from bot.approvals.fatigue import FatigueRouting, held
 from bot.approvals.opening import Opened, OpenRefused
+from bot.approvals.ports import CardDelivery
 from bot.core.fatigue import passed_over
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.core.tracing import span
@@ -25,7 +25,7 @@ from bot.store import Fenced, Opening, Store, persistently
 class Person:
     """The end that opens the approval (the module docstring)."""
 
-    def __init__(self, store: Store, delivery: Delivery, *, fatigue: FatigueRouting | None = None) -> None:
+    def __init__(self, store: Store, delivery: CardDelivery, *, fatigue: FatigueRouting | None = None) -> None:
         self._store = store
         self._delivery = delivery
         self._fatigue = fatigue  # approvers over `max_asks_per_hour` passed over (bot/approvals/fatigue.py)

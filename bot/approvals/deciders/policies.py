@@ -21,10 +21,8 @@ from bot.approvals.opening import ProgramAsk, with_policy_sla
 from bot.core.attestations import needed
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.policy.bundle import PolicyBundle
 from bot.policy.decide import PolicyRequest, PolicyVerdict, workflow_of
 from bot.policy.engine import Judged, PolicyEngine, shadow_entry
-from bot.slack.directory import Directory
 from bot.store import Store, persistently
 
 
@@ -157,16 +155,3 @@ def routed(
         changes.update(deadline=approval.created_at + ruling.timeout, timeout_seconds=ruling.timeout,
                        timeout_outcome="reject")
     return replace(approval, **changes)  # type: ignore[arg-type]
-
-
-async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
-    """A loaded bundle's warning: the user groups its @approvers name that Slack does not know (their asks could be
-    decided by nobody), or that they could not be checked."""
-    named = [group for policy in bundle.policies.values() for group in policy.approvers]
-    missing, unchecked = await directory.missing_groups(named)
-    whose = {group: [p.id for p in bundle.policies.values() if group in p.approvers] for group in missing}
-    said = "; ".join(f"@approvers names user group {group}, which Slack does not know (policy {', '.join(ids)}):"
-                     " nobody can decide its asks until it is fixed" for group, ids in whose.items())
-    if unchecked:
-        said += ("; " if said else "") + f"the user groups of @approvers could not all be checked: {unchecked}"
-    return said

@@ -3,27 +3,29 @@ its digest like a person's approval: stored decided, its use counted and audited
 `rule_entry`) in the open step, and said in the run's thread. The channel's rules are read here, only where a person
 would be asked (one Redis command). One revoked or expired a moment ago does not approve (the store says "gone": the
 walk starts again, the rules read anew), and none approves what needs step-up (only a person's vote confirmed by
-their passkey does), nor a call a program's own allow-list let through (its own rule)."""
+their passkey does), nor a call a program's own allow-list let through (its own rule). What the run's thread says
+of a rule's use is the surface's words (`line`, given by the root: Slack's `rule_used_line`)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from agent_approvals.approver import ApprovalRequest, Decision
 
 from bot.approvals.chain import Ask, Decided, Step
 from bot.core.allow_rules import Rule
 from bot.core.records import ApprovalRecord, RunRecord
-from bot.slack.blocks.rules import rule_used_line
 from bot.store import Store, persistently
 
 
 class Rules:
     """The rules' link (the module docstring)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, line: Callable[[Rule], str]) -> None:
         self._store = store
+        self._line = line  # the run thread's line of a rule's use
 
     async def decide(self, step: Step) -> Step | Decided:
         ask = step.ask
@@ -36,7 +38,7 @@ class Rules:
         decision = Decision(ask.request.approval_id, "approved", decided_by=f"rule {rule.id}",
                             feedback=f"auto-approved by rule {rule.id}", digest=ask.request.digest)
         return Decided(step, decision, rule_entry(step.approval, rule, run=ask.run), rule=rule,
-                       line=rule_used_line(rule))
+                       line=self._line(rule))
 
     async def rules_of(self, channel: str) -> list[Rule]:
         """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""

@@ -7,7 +7,7 @@
     arguments.py        a tool's parameters and a call's arguments, shown inert (cut on a card)
     changes.py          the change an ask's artefacts make, on its card: the summary, each file's first hunk, a
                         command, message or query, and the link to the whole change (`/approvals/{id}/diff`)
-    runs.py             a run's header message and its result
+    runs.py             a run's header message, its result, its thread's line while it waits
     decision_modals.py  the modals of one decision: Revise, Reject, a proposal's full text, a notice
     artifact_modals.py  the Revise modal of a change (#79): a message's body or a file's new text to edit
     claims.py           what the asker says, shown as said: "The agent says: …", a program's title as its words,

@@ -104,7 +104,7 @@ class ChannelPanel:
     numbers: Headline | None  # the last 7 days' headline numbers; None while they are being computed
     as_of: float  # when the numbers were computed
     rules: Sequence[Rule]  # its live rules (any order: the newest are shown)
-    digest: Mapping[str, Any] | None = None  # its last weekly oversight digest (bot/approvals/digest.py), if any
+    digest: Mapping[str, Any] | None = None  # its last weekly oversight digest (bot/slack/digest.py), if any
 
 
 def build_home_view(content: HomeContent) -> dict[str, Any]:

@@ -1,13 +1,28 @@
-"""A run's messages: its header in the origin channel (who, team, mode, model, task, status) and
-its result in the header's thread.
+"""A run's messages: its header in the origin channel (who, team, mode, model, task, status),
+its result in the header's thread, and the thread's line while it waits for an approval.
 
 The task, the result and the reason a run ended are untrusted and made inert by `bot.slack.blocks.text`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bot.core.durations import format_duration
 from bot.core.records import RunRecord
-from bot.slack.blocks.text import TASK_LIMIT, TEXT_LIMIT, Block, context_block, escape, mrkdwn, untrusted, user_ref
+from bot.slack.blocks.text import (
+    TASK_LIMIT,
+    TEXT_LIMIT,
+    Block,
+    channel_ref,
+    context_block,
+    escape,
+    message_link,
+    mrkdwn,
+    people_refs,
+    untrusted,
+    user_ref,
+)
 
 RUN_STATUS_LINE = {
     "starting": ":hourglass_flowing_sand: starting",
@@ -51,3 +66,17 @@ def build_result_blocks(run: RunRecord, result: str) -> list[Block]:
         {"type": "section", "text": mrkdwn(f"{RUN_STATUS_LINE.get(run.status, run.status)}: run `{run.id}`")},
         {"type": "section", "text": untrusted(result, label="Result", limit=TEXT_LIMIT)},
     ]
+
+
+def waiting_line(card: tuple[str, str], dms: Sequence[str], *, timeout: int, card_url: str = "") -> str:
+    """What the run's thread says while it waits for an approval (`Opened`: its `card`, the people its `dms` went to,
+    the channel's `timeout`): where, with a link to the card itself (`card_url`, its permalink, when known)."""
+    channel = card[0]
+    where = channel_ref(channel) if channel and not channel.startswith("D") else ""
+    if where and card_url:
+        where = f"{message_link(card_url, 'its card')} in {where}"
+    if dms:
+        where = (where + " and " if where else "") + f"direct messages to {people_refs(list(dms))}"
+    expiry = f"times out after {format_duration(timeout)}" if timeout else "never times out"
+    on = "on " if where.startswith("<http") else "in "
+    return f"Waiting for approval {on}{where} ({expiry})"

@@ -1,4 +1,4 @@
-"""What a channel's admins see of their channels on their App Home (bot/approvals/homes.py draws it): the channels
+"""What a channel's admins see of their channels on their App Home (the Homes draw it: `HomeService`): the channels
 they administer (its `admins`; ADMIN_USERS every channel with settings or rules), the most active first, each with
 its headline numbers, read from a cache only (`bot/report/headline_cache.py`: missing ones are computed in the
 background and the Home redrawn then), and its live rules."""

@@ -1,6 +1,6 @@
-"""A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py): its card posted
-where the channel's settings say (`deliver`: the approvals channel, direct messages to each person who may decide,
-or both), noted in Redis, the run marked waiting, and said
+"""A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py, through the core's
+port `CardDelivery`): its card posted where the channel's settings say (`deliver`: the approvals channel, direct
+messages to each person who may decide, or both), noted in Redis, the run marked waiting, and said
 (`events.CardPosted`: the Homes of who may decide listen). A card posted by a worker that stopped before noting it is
 noted, or removed for the other card, here.
 The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""
@@ -14,8 +14,7 @@ from dataclasses import replace
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.card_sync import CardService
-from bot.approvals.events import CardPosted, Events
+from bot.approvals import CardPosted, CardService, Events
 from bot.core.oversight import blocks_words, reading_seconds
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.slack.blocks import build_approval_blocks, proposal_is_cut

@@ -21,12 +21,12 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.homes import HomeService
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.slack.directory import Directory
+from bot.slack.homes import HomeService
 from bot.store import Store, connect
 from tests.benchmarks.common import most_in_window
 from tests.conftest import (

@@ -53,12 +53,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.admin_panels import AdminPanels
 from bot.core.people import surface_of
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import urgency
 from bot.core.tasks import Background, stop_task
 from bot.report.headline_cache import Headlines
+from bot.slack.admin_panels import AdminPanels
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable

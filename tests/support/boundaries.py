@@ -1,0 +1,19 @@
+"""The ratchets of issue 88's boundary (tests/test_boundaries.py; the layer table of tests/test_layout.py reads them
+too): what the approval core still imports of Slack, and Teams' modules still on Slack's parts. Each only shrinks."""
+
+from __future__ import annotations
+
+# the Slack parts still inside the core (issue 88's stage 3 moves them to bot/slack/): module -> surfaces it imports
+STILL_TO_MOVE: dict[str, set[str]] = {
+    "bot.approvals.attesting": {"slack"},
+    "bot.approvals.card_sync": {"slack"},
+    "bot.approvals.fatigue": {"slack"},
+    "bot.approvals.nudges": {"slack"},
+    "bot.approvals.refusals": {"slack"},
+}
+# Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
+TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {
+    "bot.msteams.cards": {"slack"},
+    "bot.msteams.delivery": {"slack"},
+    "bot.msteams.people": {"slack"},
+}

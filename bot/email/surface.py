@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from bot.approvals.events import ApprovalOpened, Event, Nudged
@@ -32,6 +32,7 @@ PREFIX: Final = "email:"
 KINDS: Final = ("opened", "reminded", "escalated")
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
 KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
+Elsewhere = Callable[[ApprovalRecord], Awaitable[bool]]  # whether an approval is shown on a surface besides Slack
 
 
 def email_people(people: Sequence[str]) -> list[str]:
@@ -54,6 +55,14 @@ class EmailSurface:
     def links(self) -> Links:
         """Its Review-and-decide links (the page checks and takes them, bot/email/pages.py)."""
         return self._links
+
+    def elsewhere(self, before: Elsewhere | None) -> Elsewhere:
+        """The core's `Delivery.elsewhere` with e-mail: an approval with an e-mail approver waits for their mail when
+        Slack refuses the bot token (as one routed to Teams does, `before`), instead of being cancelled."""
+        async def shown_elsewhere(approval: ApprovalRecord) -> bool:
+            return bool(email_people(approval.approvers)) or (before is not None and await before(approval))
+
+        return shown_elsewhere
 
     def listener(self, event: Event) -> None:
         """An approval opened pending: its mails due now; a reminder or escalation: its mails sent (spawned)."""

@@ -2,17 +2,21 @@
 card"): a real worker serving the local Slack, the local Teams and the local mail catcher, Erin an e-mail-only
 approver. While the local Slack refuses to post, Erin's reminder is mailed, once however often the Slack post is
 tried again (bot/approvals/nudges.py publishes a step before Slack is tried, once: lua/nudge_publish.lua); Slack back,
-the reminder is posted in the card's thread once."""
+the reminder is posted in the card's thread once. Slack refusing the bot token, Erin's opening mail comes all the
+same (the approval waits for her, not cancelled). The mail server down (the catcher stopped), the Slack card is
+posted at once, the mail's failure is counted (`hitl_email_sent_total{outcome="retry"}`) and it is sent by the
+e-mail's due work once the server is back."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from bot.devmail.catcher import Caught, MailCatcher
 from bot.devslack.server import SlackStandIn
-from tests.conftest import SALES
+from tests.conftest import BOB, SALES
 from tests.support.hitl import nth_card, until
 from tests.support.mail import ERIN, ERIN_ADDRESS, email_env
 from tests.support.teams import World
@@ -69,3 +73,44 @@ async def test_while_slack_refuses_to_post_an_email_approver_gets_the_reminder_o
     posted = [c for c in world.slack.calls(POSTS) if c.ok and c.args.get("thread_ts") == card["ts"]]
     assert "remind-1" in json.dumps(posted[0].args.get("metadata"))
     assert len(mails(mail, approval, "Reminder")) == 1
+
+
+async def test_while_slack_refuses_to_post_an_email_approver_gets_the_opening_mail(world: World,
+                                                                                   mail: MailCatcher) -> None:
+    store = world.worker.services.store
+    await store.settings.set(SALES, "approvers", ERIN, by="operator")
+    world.slack.revoke_token()  # Slack refusing the bot (#87's outage): every call refused `token_revoked`
+    approval = await world.ask()
+    [opened] = await until(lambda: mails(mail, approval, "Waiting for your decision"), within=15,
+                           what="the opening mail while Slack refuses the bot")
+    assert "Review and decide" in opened.text and not [c for c in world.slack.calls(POSTS) if c.ok]
+    record = await store.approvals.get(approval)
+    assert record is not None and record.status == "pending"
+
+
+def emails(world: World, outcome: str) -> float:
+    found = world.worker.services.metrics.registry.get_sample_value("hitl_email_sent_total", {"outcome": outcome})
+    return found or 0.0
+
+
+async def test_while_the_mail_server_is_down_the_slack_card_is_posted_and_the_mail_comes_after(
+    world: World, mail: MailCatcher
+) -> None:
+    store = world.worker.services.store
+    await store.settings.set(SALES, "approvers", f"{BOB},{ERIN}", by="operator")
+    mail.stop()  # the mail server down: nothing listens at SMTP_URL
+    approval = await world.ask()
+    card = await nth_card(world.slack, 1)  # the Slack card, posted all the same
+    assert approval in json.dumps(card)
+    await until(lambda: emails(world, "retry") >= 1, within=20, what="the mail's failure counted")
+    assert mails(mail, approval, "Waiting") == [] and emails(world, "sent") == 0
+    due = await store.email_due.at(approval)
+    assert due is not None and due > time.time() + 5  # due again at its retry time (30 s), the e-mail's due work
+
+    mail.start()  # the mail server back: the retry sends it, once
+    [came] = await until(lambda: mails(mail, approval, "Waiting for your decision"), within=60,
+                         what="the mail once the server is back")
+    assert "Review and decide" in came.text
+    await until(lambda: emails(world, "sent") == 1, what="the mail counted sent")
+    record = await store.approvals.get(approval)
+    assert record is not None and record.status == "pending" and record.card_ts == card["ts"]

@@ -68,8 +68,12 @@ async def test_while_slack_refuses_to_post_an_email_approver_gets_the_reminder_o
 
     world.slack.heal(POSTS)
     await until(lambda: thread_posts(world.slack, card["ts"], ok=True) == 1, within=40, what="the reminder posted")
-    entries = [e for e in await store.audit.entries() if e["event"] == "reminded" and e["approval"] == approval]
-    assert [e["step"] for e in entries] == ["1"]
+
+    async def reminded() -> list[str]:
+        entries = await store.audit.entries()
+        return [e["step"] for e in entries if e["event"] == "reminded" and e["approval"] == approval]
+
+    assert await until(reminded, what="the reminder noted told") == ["1"]
     posted = [c for c in world.slack.calls(POSTS) if c.ok and c.args.get("thread_ts") == card["ts"]]
     assert "remind-1" in json.dumps(posted[0].args.get("metadata"))
     assert len(mails(mail, approval, "Reminder")) == 1

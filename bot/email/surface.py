@@ -30,11 +30,15 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "email:"
-KINDS: Final = ("opened", "reminded", "escalated")  # the mails of a pending approval, to its e-mail approvers
 DECIDED: Final = "decided"  # the mail telling its decision, to the people its ask names in `notify`
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
 KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
 Elsewhere = Callable[[ApprovalRecord], Awaitable[bool]]  # whether an approval is shown on a surface besides Slack
+
+
+def reminder_kind(number: int) -> str:
+    """The mail kind of an approval's reminder `number` (each is its own mail): "reminded", "reminded-2", ..."""
+    return "reminded" if number <= 1 else f"reminded-{number}"
 
 
 def email_people(people: Sequence[str]) -> list[str]:
@@ -73,7 +77,7 @@ class EmailSurface:
             if event.answer.decided is None and event.answer.status in ("ok", "exists"):
                 self._background.spawn(self.due(event.answer.approval_id), name="email-due")
         elif isinstance(event, Nudged):
-            kind = "escalated" if event.kind == "escalate" else "reminded"
+            kind = "escalated" if event.kind == "escalate" else reminder_kind(event.number)
             people = email_people(event.people)
             if people:
                 self._background.spawn(self.nudge(event.approval, kind=kind, people=people), name="email-nudge")
@@ -130,7 +134,7 @@ class EmailSurface:
             rendered = decided_mail(approval)
         else:
             link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
-            rendered = approval_mail(approval, link=link, kind=kind)
+            rendered = approval_mail(approval, link=link, kind=kind.partition("-")[0])
         now = time.time()
         keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
         mail = Mail(approval_id=approval.id, person=person, kind=kind, to=address, keep=keep, rendered=rendered)
@@ -145,7 +149,8 @@ def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
     """The (person, kind) mails `approval` may have: pending, its e-mail approvers' (opened, reminded, escalated);
     decided, the one telling its decision to the people its ask names in `notify`."""
     if approval.pending:
-        return [(person, kind) for person in email_people(approval.approvers) for kind in KINDS]
+        kinds = ["opened", *(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
+        return [(person, kind) for person in email_people(approval.approvers) for kind in kinds]
     return [(person, DECIDED) for person in email_people(approval.notify)]
 
 

@@ -57,6 +57,9 @@ async def test_an_approval_opened_mails_each_email_approver_once(store: Store, m
     surface.listener(Nudged(approval=record, kind="remind", number=1, people=("U0BOB", f"email:{CAROL}")))
     [_, reminder] = await mail.arrived(CAROL, count=2)
     assert reminder.subject.startswith("Reminder")
+    surface.listener(Nudged(approval=record, kind="remind", number=2, people=(f"email:{CAROL}",)))  # its own mail
+    [*_, second] = await mail.arrived(CAROL, count=3)
+    assert second.subject.startswith("Reminder") and second.message_id != reminder.message_id
 
 
 async def test_a_mail_server_refusing_keeps_it_due_then_gives_up_audited(store: Store, mail: MailCatcher) -> None:

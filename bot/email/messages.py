@@ -124,7 +124,7 @@ def decided_mail(approval: ApprovalRecord, *, names: Mapping[str, str] | None = 
     outcome = OUTCOMES.get(approval.status, approval.status.replace("_", " ").capitalize())
     who = (names or {}).get(approval.decided_by, approval.decided_by.removeprefix("email:"))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(approval.decided_at)) if approval.decided_at else ""
-    by = f" by {who}" if who and who != "system" else ""
+    by = f" by {who}" if who and who not in ("system", "timeout") else ""
     summary, hunk = first_hunk(approval)
     what = "Tool call" if approval.kind == "tool_call" else "Code" if approval.kind == "code" else "Message"
     context = {

@@ -1,8 +1,8 @@
 """A decision told by e-mail where the ask asks for it (issue 88): an ask's `notify` (`email:<address>`, as approvers
 name e-mail people) is checked (400 naming the field, nothing stored; 400 too on a plane that sends no e-mail), kept
 on the approval, and its decision, on any surface, is mailed to those people only (bot/email/surface.py on
-`ApprovalDecided`; bot/templates/email/decided.*), with hidden values as their masks, retried through the e-mail due
-work when the mail server does not take it."""
+`ApprovalDecided`: a click in Slack, a timeout; bot/templates/email/decided.*), hidden values as their masks, retried
+through the e-mail due work when the mail server does not take it."""
 
 from __future__ import annotations
 
@@ -115,3 +115,12 @@ async def test_a_slack_decision_is_mailed_to_the_people_the_ask_named(world: Wor
     [got] = await mail.arrived(DAVE, within=15)
     assert got.subject.startswith("Approved: ") and approval_id in got.text
     assert SECRET not in json.dumps([got.text, got.html, got.subject]) and SECRET[:12] not in got.text + got.html
+
+
+@pytest.mark.slow  # a worker serving Slack, Teams and e-mail
+async def test_a_timeout_is_mailed_to_the_people_the_ask_named(world: World, mail: MailCatcher) -> None:
+    approval_id = await world.ask(notify=[f"email:{DAVE}"], timeout=1)
+    decision = await world.client.wait(approval_id)
+    assert decision["status"] == "timed_out", decision
+    [got] = await mail.arrived(DAVE, within=15)
+    assert got.subject.startswith("Timed out: ") and "Timed out on " in got.text and approval_id in got.text

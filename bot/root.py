@@ -187,7 +187,8 @@ def create_services(
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email,
-                         summaries=ModelSummaries(model_config) if settings.model_config_path else None),
+                         summaries=ModelSummaries(model_config) if settings.model_config_path else None,
+                         mails=email is not None or (base is not None and base.email is not None)),
         webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
@@ -254,13 +255,15 @@ def surfaces_told(
     email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)
     if email is not None:  # a surface more: its mails follow the core's events
         events.subscribe(email.listener)
-    if base is not None or (teams := create_teams(settings, store=store, approvals=approvals, people=who.teams,
-                                                   background=background, step_up=confirmations.answer,
-                                                   metrics=metrics)) is None:
-        return None, email
-    events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
-    cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
-    approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
+    teams = None if base is not None else create_teams(settings, store=store, approvals=approvals, people=who.teams,
+                                                       background=background, step_up=confirmations.answer,
+                                                       metrics=metrics)
+    if teams is not None:
+        events.subscribe(teams.delivery.listener)  # a surface more, after the Slack cards: Teams' copies follow the
+        cards.after_draw = teams.delivery.after_draw(cards.after_draw)  # core's events and each redraw of the card
+        approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
+    if email is not None:  # Slack refusing its token: an approval with e-mail approvers waits for them (#88)
+        approvals.delivery.elsewhere = email.elsewhere(approvals.delivery.elsewhere)
     return teams, email
 
 

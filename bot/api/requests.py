@@ -59,10 +59,10 @@ PROGRAM_RUN = r"^[A-Za-z0-9_.:-]{1,128}$"  # a program's own run or session id (
 ENGINE = r"^[a-z][a-z0-9_-]{0,19}$"
 USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 NOT_BLANK = r"\S"  # (searched: somewhere in the text)
+MAX_NOTIFY = 20
+NOTIFY = r"^email:[^@\s<>,;\"()]{1,64}@[^@\s<>,;\"()]{1,253}$"  # a person told the decision by e-mail (`notify`)
 
 Kind = Literal["tool", "message", "code"]
-
-
 class ApiError(Exception):
     """A request the API refuses: its HTTP status, a machine-readable code, the field at fault."""
 
@@ -143,6 +143,10 @@ Agent = Annotated[str, Field(min_length=1, max_length=MAX_AGENT, pattern=NOT_BLA
 ToolName = Annotated[str, Field(pattern=TOOL_NAME), Must("1 to 64 letters, digits or _ . : / -")]
 Arguments = Annotated[dict[str, Any], AfterValidator(_arguments), Must("a JSON object")]
 Token = Annotated[str, Field(pattern=USE_TOKEN.pattern), Must("8 to 128 letters, digits or _ . : -")]
+Notify = Annotated[list[Annotated[str, Field(pattern=NOTIFY)]], Field(
+    max_length=MAX_NOTIFY, description="who is told the decision by e-mail once it is made, on any surface (with the"
+    " e-mail surface, SMTP_URL): people as approvers name them, `email:<address>`; deciding stays with the approvers"),
+    Must(f"a list of at most {MAX_NOTIFY} people, each email:<address>")]
 
 
 class Body(BaseModel):
@@ -211,6 +215,7 @@ class Ask(Body):
                     " one run, where “This run only” is refused"),
         Must("1 to 128 letters, digits or _ . : - (the program's own run or session id)")] = None
     workflow: Annotated[Workflow | None, Must("an object: {engine, id, type, namespace, url}")] = None
+    notify: Notify | None = None
     artifacts: Annotated[list[dict[str, Any]] | None, Field(
         max_length=MAX_ARTIFACTS,
         description="the change itself, as it will happen (`agent_approvals.artifacts`): file changes ({kind: file,"
@@ -369,6 +374,7 @@ class CheckedAsk:
     run: str = ""  # the program's own run or session id: "This run only" rules cover the asks with the same one
     workflow: dict[str, str] | None = None  # a durable workflow that asks: engine, id, type, namespace, url
     artifacts: tuple[dict[str, Any], ...] = ()  # the change itself, normalised (`agent_approvals.artifacts`)
+    notify: tuple[str, ...] = ()  # told the decision by e-mail: `email:<address>` (lowercased, once each)
     body_digest: str = ""  # of the body's canonical JSON but its `run` (`canonical_digest`): what an Idempotency-Key
     # is bound to
 
@@ -400,6 +406,7 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> CheckedAsk
                timeout=body.timeout, context_url=body.context_url or "", callback_url=body.callback_url or "",
                agent=body.agent or "", may_have_run=body.may_have_run, run=body.run or "", workflow=workflow,
                artifacts=tuple(body.artifacts or ()), why=body.why or "",
+               notify=tuple(dict.fromkeys(person.lower() for person in body.notify or ())),
                body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
 
 

@@ -120,6 +120,7 @@ class ApprovalsApi:
     receipts: ReceiptIssuer | None = None  # signs the receipts of approvals that allow a call; None: no signing key
     user_by_email: NameOf | None = None  # who has an email in Slack (the directory), for a requester by email
     summaries: Summaries | None = None  # a model's one-sentence summary of an ask (MODEL_CONFIG); None: the plain one
+    mails: bool = False  # the worker sends e-mail (SMTP_URL): an ask's `notify` is told; without it, refused (400)
     # the worker stops: long-polls answer at once (their programs ask the next worker)
     closing: bool = field(default=False, init=False)
 
@@ -156,6 +157,9 @@ class ApprovalsApi:
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
+        if ask.notify and not self.mails:  # nobody would be told: said now, nothing stored
+            raise ApiError(400, "invalid_request", "notify needs the e-mail surface, which this plane does not run"
+                           " (its operator sets SMTP_URL)", field="notify")
         if ask.callback_url and not key.webhook_secret:  # nothing could sign its webhook: never sent unsigned
             raise ApiError(400, "invalid_request", f"the key {key.name} has no webhook secret (it was made where"
                            " SECRETS_KEY is not set), so no webhook can be signed: wait for the decision (GET ?wait=)"
@@ -168,7 +172,7 @@ class ApprovalsApi:
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None,
                              workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "",
-                             way=way, never_self=never_self)
+                             way=way, never_self=never_self, notify=ask.notify)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
         if self.summaries is not None:
             request = replace(request, summary=await self._summary(request))

@@ -5,7 +5,7 @@
     CardPosted        a pending approval's card posted and noted (the chain's end, or the supervisor for an
                       approval whose poster died first)
     VoteCounted       a person's approve counted toward a quorum not yet reached (the cards show the votes)
-    Nudged            a reminder or an escalation told (bot/approvals/nudges.py), once, on the worker that told it
+    Nudged            a reminder or an escalation due, once, before Slack is tried (bot/approvals/nudges.py)
     ApprovalDecided   an approval decided, cancelled or timed out, on the worker that made the decision
     ApprovalEnded     a run took an approval's decision (it goes on), or was handed it when it was adopted
 
@@ -65,7 +65,8 @@ class VoteCounted:
 
 @dataclass(frozen=True, slots=True)
 class Nudged:
-    """A reminder (`kind` "remind", its `number`) or an escalation ("escalate") of `approval` told in Slack and noted;
+    """A reminder (`kind` "remind", its `number`) or an escalation ("escalate") of `approval` due, published once before
+    Slack is tried (whatever Slack answers: a Slack outage holds no other surface's reminder);
     `people`: who it asked (those who may still decide, a delegate for who is away, user groups' members), `delegated`:
     each delegate among them -> for whom. Another surface tells them too (bot/msteams/delivery.py)."""
 

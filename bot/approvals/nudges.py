@@ -7,14 +7,21 @@ approvals held for it (every approver over `max_asks_per_hour`) are sent, one ba
     due (any worker's Nudger)        -> claim it for a lease (lua/claim_due.lua, as timeouts do)
                                      -> lua/nudge.lua: still pending? an escalation due lets its
                                         `escalate_to` decide, once (audited; the card is redrawn)
-                                     -> post each step due: in the card's thread, mentioning who may
-                                        still decide (not who voted; a delegate for who is away), and
-                                        in the direct messages of those who got the card there
+                                     -> each step due: `Nudged` published first (bot/approvals/events.py),
+                                        once (lua/nudge_publish.lua): the other surfaces tell it whatever
+                                        Slack answers (e-mail: bot/email/surface.py; Teams:
+                                        bot/msteams/delivery.py); then posted in the card's thread,
+                                        mentioning who may still decide (not who voted; a delegate for
+                                        who is away), and in the direct messages of those who got the
+                                        card there
                                      -> lua/nudged.lua: note them told (audited), schedule the next
-                                     -> `Nudged` published (bot/approvals/events.py): another surface
-                                        tells them too (Teams: bot/msteams/delivery.py)
     decided meanwhile                -> nothing noted, and the messages just posted are deleted
 
+A step is published once whichever workers live and whatever Slack answers: the approval's `published` field
+(the steps published so far) is set before the event, so a Slack post retried (Slack down: due again at the
+claim's end) never publishes it again, and a worker that dies after publishing leaves it published (the event is
+published in the same step of the event loop as the mark, with nothing awaited between: only a worker killed in
+that instant, or before its listeners' sends claimed their mails, loses it, at most once, never twice).
 A step is told once whichever workers live: the claim's lease keeps others off it, and a worker that
 dies holding it leaves it due again when the lease ends. A worker that died after posting a step and
 before noting it left the approval marked `telling`: the next one first reads each thread
@@ -29,7 +36,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -52,6 +59,17 @@ SLACK_FAILED = (SlackApiError, aiohttp.ClientError, TimeoutError)
 NUDGE_EVENT = "hitl_nudge"  # the metadata of a reminder's or escalation's message: {approval, step}
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """Whom one step asks (`Nudger._asked`): Slack's mentions, the delegates among them (-> for whom), the people they
+    name, and the step as the other surfaces are told it."""
+
+    mentions: list[str]
+    delegated: dict[str, str]
+    people: set[str]
+    nudged: Nudged
+
+
 class Nudger(DueSweeper):
     """Sends every worker's due reminders and escalations (see the module docstring)."""
 
@@ -71,7 +89,7 @@ class Nudger(DueSweeper):
         events: Events | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
-        self._events = events  # a step told is published (`Nudged`) for the other surfaces
+        self._events = events  # each step published (`Nudged`) for the other surfaces, before Slack
         self._breached = breached  # a breach told (the metric `hitl_sla_breaches`)
         self._store = store
         self._slack = slack
@@ -121,30 +139,27 @@ class Nudger(DueSweeper):
             posted: list[tuple[str, str]] = []
             entries: list[dict[str, str]] = []
             sla_state = ""
-            told_steps: list[Nudged] = []
-            for step in steps:
+            for ordinal, step in enumerate(steps, start=approval.nudged + 1):
                 if step.kind in SLA_EVENTS:  # a service level's change: audited and drawn, nothing posted
                     sla_state = step.kind
                     entries.append(sla_entry(approval, step, now=now))
                     continue
+                asked = await self._asked(approval, step, now)
+                await self._publish(asked, ordinal=ordinal)  # the other surfaces first, once: Slack holds none
                 try:
-                    mentioned, where, nudged = await self._tell(approval, step, now)
+                    where = await self._tell(approval, step, asked, now)
                 except SLACK_FAILED as exc:  # not told: due again at the claim's end
                     error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
                     log.warning("approval %s: a reminder was not posted (%s)", approval.id, error)
                     break
                 posted += where
-                told_steps.append(nudged)
-                entries.append(_audit_entry(approval, step, mentioned, told_at=time.time()))
+                entries.append(_audit_entry(approval, step, asked.mentions, told_at=time.time()))
             else:
                 told = approval.nudged + len(steps)
                 status = await self._store.nudges.told(
                     approval, told=told, next_at=approval.next_step_at(told), entries=entries, sla_state=sla_state
                 )
                 if status == "ok":
-                    if self._events is not None:
-                        for nudged in told_steps:
-                            self._events.publish(nudged)
                     if sla_state:
                         self._sla_changed(replace(approval, nudged=told, sla_state=sla_state))  # type: ignore[arg-type]
                     return len(steps)
@@ -154,17 +169,30 @@ class Nudger(DueSweeper):
                     await self._slack.chat_delete(channel=channel, ts=ts)
             return 0
 
-    async def _tell(
-        self, approval: ApprovalRecord, step: Step, now: float
-    ) -> tuple[list[str], list[tuple[str, str]], Nudged]:
+    async def _asked(self, approval: ApprovalRecord, step: Step, now: float) -> Asked:
+        """Who `step` asks: the mentions (people and groups who may still decide, a delegate for who is away) and, as
+        the other surfaces are told it, the people they name (user groups' members: as Slack last said them)."""
+        mentions, delegated = await self.still_to_decide(approval, now)
+        people = await self._people(approval, mentions)
+        nudged = Nudged(approval, step.kind, step.number, tuple(sorted(people)), tuple(sorted(delegated.items())))
+        return Asked(mentions=mentions, delegated=delegated, people=people, nudged=nudged)
+
+    async def _publish(self, asked: Asked, *, ordinal: int) -> None:
+        """Publish the step (`Nudged`: e-mail and Teams tell it) before Slack is tried, once across every retry of
+        its Slack post on any worker: the approval's `published` field says it was (lua/nudge_publish.lua)."""
+        if self._events is None:
+            return
+        if await self._store.nudges.publishing(asked.nudged.approval.id, ordinal=ordinal) == "ok":
+            self._events.publish(asked.nudged)
+
+    async def _tell(self, approval: ApprovalRecord, step: Step, asked: Asked, now: float) -> list[tuple[str, str]]:
         """Post one step: in the card's thread (mentioning everyone who may still decide) and in each
-        direct message holding a copy of the card whose person may (mentioning them). Returns who was
-        mentioned, where it was posted and the step as the other surfaces are told it (once it is noted)."""
+        direct message holding a copy of the card whose person may (mentioning them). Returns where it was
+        posted."""
         if step.kind == "escalate":
             self._cards.schedule(approval)  # "Escalated to ..." on the card now (the outbox has it too)
             await self._copies_for_escalation(approval)
-        mentions, delegated = await self.still_to_decide(approval, now)
-        people = await self._people(approval, mentions)
+        mentions, delegated, people = asked.mentions, asked.delegated, asked.people
         dms = await self._dm_owners(approval)
         posted: list[tuple[str, str]] = []
         names = await self._cards.names(approval)  # Teams-only approvers shown by name
@@ -191,8 +219,7 @@ class Nudger(DueSweeper):
                 metadata={"event_type": NUDGE_EVENT, "event_payload": key},
             )
             posted.append((str(response["channel"]), str(response["ts"])))
-        nudged = Nudged(approval, step.kind, step.number, tuple(sorted(people)), tuple(sorted(delegated.items())))
-        return mentions, posted, nudged
+        return posted
 
     def _sla_changed(self, approval: ApprovalRecord) -> None:
         """Its service level's change is kept: its card (and the Homes showing it) redrawn now (the outbox has it

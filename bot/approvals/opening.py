@@ -41,6 +41,7 @@ class ProgramAsk:
     workflow: str = ""  # JSON {engine, id, type, namespace, url}: the durable workflow that asks
     way: str = "api"  # the way in it came by (api, mcp, claude_code; a workflow's is `workflow`): the metrics' label
     never_self: bool = False  # its requester never decides it, whatever the channel allows (Slackbot's asks)
+    notify: tuple[str, ...] = ()  # people told the decision (`email:<address>`), whoever decides it, on any surface
 
     @property
     def max_pending(self) -> int:
@@ -155,6 +156,7 @@ def _asked_by(record: ApprovalRecord, program: ProgramAsk) -> ApprovalRecord:
         team=program.key.team,
         enterprise=program.key.enterprise,
         sponsor=program.key.sponsor,
+        notify=program.notify,
     )
 
 

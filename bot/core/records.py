@@ -278,6 +278,7 @@ class ApprovalRecord(_Stored):
     canary: int = 0
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
     attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
+    notify: tuple[str, ...] = ()  # told its decision by e-mail (`email:<address>`: an API ask's `notify`)
 
     @property
     def pending(self) -> bool:

@@ -64,9 +64,12 @@ class MailCatcher:
         self.refusing = False
         self.port = port or free_port()
         self._login = login
-        auth: dict[str, Any] = {} if login is None else {
+        self._controller = self._new_controller()
+
+    def _new_controller(self) -> Controller:
+        auth: dict[str, Any] = {} if self._login is None else {
             "authenticator": self._authenticate, "auth_require_tls": False}
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
+        return Controller(self, hostname="127.0.0.1", port=self.port, **auth)
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         """aiosmtpd's authenticator (with `login`): only that user and password (a mail server that asks for one)."""
@@ -81,7 +84,9 @@ class MailCatcher:
         self._controller.start()
 
     def stop(self) -> None:
+        """Stop serving (a mail server down); `start` serves again on the same port, the inboxes kept."""
         self._controller.stop()
+        self._controller = self._new_controller()  # (a controller's loop is closed once stopped)
 
     def __enter__(self) -> Self:
         self.start()

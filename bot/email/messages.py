@@ -1,7 +1,9 @@
 """The e-mail of an approval (issue 88): a subject, a plain-text part and an HTML part, rendered from
 bot/templates/email/ (`approval.html` autoescaped through the one page Environment; `approval.txt` as plain text,
 never read as markup), with the card's words: the title, the agent and the requester, the change's summary and first
-hunk, `The agent says` (its claim, shown as said), the service level, and the **Review and decide** link.
+hunk, `The agent says` (its claim, shown as said), the service level, and the **Review and decide** link; and the mail
+that tells a decision to the people an ask names in `notify` (`decided_mail`: the outcome, who and when, the same
+words of the change, no link).
 
 Every text comes from the approval as Redis keeps it, whose arguments and artefacts are already redacted (hidden
 values replaced by their masks: bot/redaction/hiding.py): no hidden value is ever in the clear in a mail. The words
@@ -10,6 +12,7 @@ from a surface's (bot.slack.blocks writes mrkdwn)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -27,6 +30,8 @@ LINE_CHARS: Final = 160
 TEXT_CHARS: Final = 1200  # the task, the claim, the call's arguments as shown
 KINDS: Final = {"opened": "Waiting for your decision", "reminded": "Reminder: waiting for your decision",
                 "escalated": "Escalated to you: waiting for a decision"}
+OUTCOMES: Final = {"approved": "Approved", "rejected": "Rejected", "revised": "Sent back for changes",
+                   "timed_out": "Timed out", "cancelled": "Cancelled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +116,25 @@ def approval_mail(approval: ApprovalRecord, *, link: str, kind: str = "opened",
     subject = one_line(f"{KINDS[kind]}: {approval.task or what}", SUBJECT_CHARS)
     return Rendered(subject=subject, text=render_text("email/approval.txt", **context),
                     html=render("email/approval.html", **context))
+
+
+def decided_mail(approval: ApprovalRecord, *, names: Mapping[str, str] | None = None) -> Rendered:
+    """The mail telling `approval`'s decision (to the people its ask named in `notify`): the outcome, who decided and
+    when (UTC), their reason or feedback, and the change as the opened mail shows it (hidden values as their masks)."""
+    outcome = OUTCOMES.get(approval.status, approval.status.replace("_", " ").capitalize())
+    who = (names or {}).get(approval.decided_by, approval.decided_by.removeprefix("email:"))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(approval.decided_at)) if approval.decided_at else ""
+    by = f" by {who}" if who and who not in ("system", "timeout") else ""
+    summary, hunk = first_hunk(approval)
+    what = "Tool call" if approval.kind == "tool_call" else "Code" if approval.kind == "code" else "Message"
+    context = {
+        "heading": outcome, "outcome_line": one_line(f"{outcome}{by}" + (f" on {when}" if when else "") + ".", 300),
+        "feedback": cut(approval.feedback), "feedback_label": "Feedback" if approval.status == "revised" else "Reason",
+        "what": what, "title": cut(approval.task), "agent": agent_words(approval),
+        "requester": (names or {}).get(approval.requester, approval.requester), "tool": approval.tool_name,
+        "arguments": cut(approval.proposal), "in_short": in_short(approval), "change": summary, "hunk": hunk,
+        "claim": cut(approval.claim), "id": approval.id,
+    }
+    subject = one_line(f"{outcome}: {approval.task or what}", SUBJECT_CHARS)
+    return Rendered(subject=subject, text=render_text("email/decided.txt", **context),
+                    html=render("email/decided.html", **context))

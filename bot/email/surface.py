@@ -1,37 +1,44 @@
 """The e-mail surface as a worker runs it (issue 88): a listener on the core's events and the drain of its due set.
 
-An approval opened pending puts a send in `store.email_due` (`{p}:email:due`); a reminder or an escalation (`Nudged`)
-sends its own mail to each e-mail person it asked. `drain` (the surface's `Drain` in `due_parts`, only with
-SMTP_URL) sends what is due, each mail once per (approval, person, kind) across workers through `Sender` with its
-bounded retry: a mail the server does not take keeps the approval due at its retry time; a mail given up is audited
-(`email_given_up`) and counted (`hitl_email_sent_total{outcome}`). An e-mail person is an approver id
-`email:<address>`; groups and Slack or Teams people are the other surfaces'. The core never imports this module: the
-root subscribes `listener`."""
+An approval opened pending puts a send in `store.email_due` (`{p}:email:due`); a reminder or an escalation (`Nudged`,
+published before Slack is tried) sends its own mail to each e-mail person it asked; a decision on any surface
+(`ApprovalDecided`) is told to each `email:<address>` its ask named in `notify` (only those: where the ask asks).
+`drain` (the surface's `Drain` in `due_parts`, only with SMTP_URL) sends what is due, each mail once per (approval,
+person, kind) across workers through `Sender` with its bounded retry: a mail the server does not take keeps the
+approval due at its retry time; a mail given up is audited (`email_given_up`) and counted
+(`hitl_email_sent_total{outcome}`). An e-mail person is an approver id `email:<address>`; groups and Slack or Teams
+people are the other surfaces'. The core never imports this module: the root subscribes `listener`."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-from bot.approvals.events import ApprovalOpened, Event, Nudged
+from bot.approvals.events import ApprovalDecided, ApprovalOpened, Event, Nudged
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
 from bot.email.links import LinkKeys, Links
-from bot.email.messages import approval_mail
+from bot.email.messages import approval_mail, decided_mail
 from bot.email.sender import Mail, Result, Sender
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "email:"
-KINDS: Final = ("opened", "reminded", "escalated")
+DECIDED: Final = "decided"  # the mail telling its decision, to the people its ask names in `notify`
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
 KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
+Elsewhere = Callable[[ApprovalRecord], Awaitable[bool]]  # whether an approval is shown on a surface besides Slack
+
+
+def reminder_kind(number: int) -> str:
+    """The mail kind of an approval's reminder `number` (each is its own mail): "reminded", "reminded-2", ..."""
+    return "reminded" if number <= 1 else f"reminded-{number}"
 
 
 def email_people(people: Sequence[str]) -> list[str]:
@@ -55,22 +62,36 @@ class EmailSurface:
         """Its Review-and-decide links (the page checks and takes them, bot/email/pages.py)."""
         return self._links
 
+    def elsewhere(self, before: Elsewhere | None) -> Elsewhere:
+        """The core's `Delivery.elsewhere` with e-mail: an approval with an e-mail approver waits for their mail when
+        Slack refuses the bot token (as one routed to Teams does, `before`), instead of being cancelled."""
+        async def shown_elsewhere(approval: ApprovalRecord) -> bool:
+            return bool(email_people(approval.approvers)) or (before is not None and await before(approval))
+
+        return shown_elsewhere
+
     def listener(self, event: Event) -> None:
-        """An approval opened pending: its mails due now; a reminder or escalation: its mails sent (spawned)."""
+        """An approval opened pending: its mails due now; a reminder or escalation: its mails sent (spawned); a
+        decision, on any surface: told to the people its ask names in `notify` (spawned)."""
         if isinstance(event, ApprovalOpened):
             if event.answer.decided is None and event.answer.status in ("ok", "exists"):
                 self._background.spawn(self.due(event.answer.approval_id), name="email-due")
         elif isinstance(event, Nudged):
-            kind = "escalated" if event.kind == "escalate" else "reminded"
+            kind = "escalated" if event.kind == "escalate" else reminder_kind(event.number)
             people = email_people(event.people)
             if people:
                 self._background.spawn(self.nudge(event.approval, kind=kind, people=people), name="email-nudge")
+        elif isinstance(event, ApprovalDecided):
+            told = email_people(event.approval.notify)
+            if told and not event.approval.pending and not event.approval.canary:
+                self._background.spawn(self.nudge(event.approval, kind=DECIDED, people=told), name="email-decided")
 
     async def due(self, approval_id: str) -> None:
         """`approval_id`'s mails due now (any worker's e-mail loop sends them)."""
         await self._store.email_due.add(approval_id, due=time.time())
 
     async def nudge(self, approval: ApprovalRecord, *, kind: str, people: Sequence[str]) -> None:
+        """`approval`'s mail of `kind` to each of `people` now; one the server did not take due at its retry time."""
         later = [r.at for r in [await self._send(approval, p, kind) for p in people] if r.outcome == "retry"]
         if later:
             await self._store.email_due.add(approval.id, due=min(later))
@@ -92,18 +113,16 @@ class EmailSurface:
             await self.send(approval)
 
     async def send(self, approval: ApprovalRecord) -> None:
-        """`approval`'s mails: the opening one to each e-mail approver, and a reminder or escalation whose retry is
-        due; the approval due again at the first retry left, else out of the due set."""
+        """`approval`'s mails: the opening one to each e-mail approver, and a reminder, escalation or decision told
+        whose retry is due; the approval due again at the first retry left, else out of the due set."""
         later: list[float] = []
-        if approval.status == "pending":
-            for person in email_people(approval.approvers):
-                for kind in KINDS:
-                    state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
-                    if state.startswith(("sent", "failed")) or (kind != "opened" and not state):
-                        continue
-                    result = await self._send(approval, person, kind)
-                    if result.outcome in ("retry", "later"):
-                        later.append(result.at)
+        for person, kind in _mails(approval):
+            state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
+            if state.startswith(("sent", "failed")) or (kind != "opened" and not state):
+                continue
+            result = await self._send(approval, person, kind)
+            if result.outcome in ("retry", "later"):
+                later.append(result.at)
         if later:
             await self._store.email_due.add(approval.id, due=min(later))
         else:
@@ -111,16 +130,28 @@ class EmailSurface:
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
         address = person.removeprefix(PREFIX)
-        link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
+        if kind == DECIDED:  # nothing to decide: no link
+            rendered = decided_mail(approval)
+        else:
+            link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
+            rendered = approval_mail(approval, link=link, kind=kind.partition("-")[0])
         now = time.time()
         keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
-        mail = Mail(approval_id=approval.id, person=person, kind=kind, to=address, keep=keep,
-                    rendered=approval_mail(approval, link=link, kind=kind))
+        mail = Mail(approval_id=approval.id, person=person, kind=kind, to=address, keep=keep, rendered=rendered)
         result = await self._sender.send(mail, now=now)
         if result.outcome == "failed":
             await self._store.audit.append("email_given_up", by="system", approval=approval.id, person=person,
                                            kind=kind, attempts=result.attempts)
         return result
+
+
+def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
+    """The (person, kind) mails `approval` may have: pending, its e-mail approvers' (opened, reminded, escalated);
+    decided, the one telling its decision to the people its ask names in `notify`."""
+    if approval.pending:
+        kinds = ["opened", *(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
+        return [(person, kind) for person in email_people(approval.approvers) for kind in kinds]
+    return [(person, DECIDED) for person in email_people(approval.notify)]
 
 
 def email_surface(settings: Settings, *, store: Store, background: Background,

@@ -2,8 +2,9 @@
 
 The same machinery as timeouts (`approvals.time_out_due`): any worker claims the due ones for a short
 lease (`lua/claim_due.lua`), so two never take the same one and one that dies leaves them due again;
-`open()` escalates those due an escalation (atomically, once) and returns the pending ones; once their
-reminders are posted, `told()` notes them (audited) and schedules the next (`bot/approvals/nudges.py`).
+`open()` escalates those due an escalation (atomically, once) and returns the pending ones; before a step is posted
+in Slack, `publishing()` says whether to publish it to the other surfaces (once: the approval's `published` field);
+once their reminders are posted, `told()` notes them (audited) and schedules the next (`bot/approvals/nudges.py`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ class Nudges:
                 },
             )
         )
+
+    async def publishing(self, approval_id: str, *, ordinal: int) -> str:
+        """The approval's step `ordinal` (1 for its first step since it opened) is about to be told in Slack: whether
+        this nudger publishes it to the other surfaces now ("ok", noted in Redis so that no retry publishes it
+        again), or not: "already" (published before), "decided" / "missing" (lua/nudge_publish.lua)."""
+        found = await self._s.script("nudge_publish")(keys={"approval": self._k.approval(approval_id)},
+                                                      args={"ordinal": str(ordinal)})
+        return found.decode() if isinstance(found, bytes) else str(found)
 
     async def next_due(self) -> float | None:
         first = await self._s.redis.zrange(self._k.nudges, 0, 0, withscores=True)

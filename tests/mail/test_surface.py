@@ -14,15 +14,11 @@ import pytest
 
 from bot.approvals.events import ApprovalOpened, Nudged
 from bot.approvals.opening import Opened
-from bot.core.email_settings import smtp_server
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError
-from bot.core.tasks import Background
 from bot.devmail.catcher import MailCatcher
 from bot.devslack.server import SlackStandIn
-from bot.email.links import LinkKeys, Links
-from bot.email.sender import Sender
 from bot.email.surface import EmailSurface
 from bot.root import create_services
 from bot.runs.supervisor import Drain
@@ -30,19 +26,10 @@ from bot.services import due_parts
 from bot.store import Store
 from tests.conftest import bot_env
 from tests.support.hitl import until
+from tests.support.mail import KEY, surface_of
 from tests.support.records import approval
 
 CAROL = "carol@example.com"
-KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-
-
-def surface_of(store: Store, url: str, *, metrics: Metrics | None = None,
-               retries: tuple[float, ...] = (30.0,)) -> tuple[EmailSurface, Background]:
-    background = Background()
-    sender = Sender(store=store.email, server=smtp_server(url), sender="approvals@example.com", timeout=2.0,
-                    counter=(metrics or Metrics()).email_sent, retries=retries)
-    links = Links(store.email, LinkKeys.from_secrets_key(KEY), public_url="https://approvals.example.com")
-    return EmailSurface(store=store, sender=sender, links=links, background=background), background
 
 
 async def opened(store: Store, surface: EmailSurface) -> ApprovalRecord:
@@ -70,6 +57,9 @@ async def test_an_approval_opened_mails_each_email_approver_once(store: Store, m
     surface.listener(Nudged(approval=record, kind="remind", number=1, people=("U0BOB", f"email:{CAROL}")))
     [_, reminder] = await mail.arrived(CAROL, count=2)
     assert reminder.subject.startswith("Reminder")
+    surface.listener(Nudged(approval=record, kind="remind", number=2, people=(f"email:{CAROL}",)))  # its own mail
+    [*_, second] = await mail.arrived(CAROL, count=3)
+    assert second.subject.startswith("Reminder") and second.message_id != reminder.message_id
 
 
 async def test_a_mail_server_refusing_keeps_it_due_then_gives_up_audited(store: Store, mail: MailCatcher) -> None:

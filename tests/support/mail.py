@@ -1,7 +1,8 @@
 """The e-mail surface from a test (issue 88): a worker's environment with the local mail catcher (SMTP_URL) and the
 local Slack playing the company's identity provider (OIDC_ISSUER); Erin, a person the provider knows whose email no
 Slack user of the workspace has (an e-mail-only person, `email:erin@example.com`); a Review-and-decide link opened
-signed out, signed in as a person and followed back; the page's form read and posted."""
+signed out, signed in as a person and followed back; the page's form read and posted;
+an e-mail surface on a test's store (`surface_of`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.core.email_settings import smtp_server
+from bot.core.metrics import Metrics
+from bot.core.tasks import Background
 from bot.devmail.catcher import MailCatcher
 from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
+from bot.email.links import LinkKeys, Links
+from bot.email.sender import Sender
+from bot.email.surface import EmailSurface
+from bot.store import Store
 from tests.support.signin import answer_authorize
 
 ORIGIN = "http://localhost:8999"  # where people open the pages and links (a worker itself is on 127.0.0.1)
 ERIN_ID = "U0OUTERIN"  # Erin at the company's provider; the bot's Slack workspace cannot see her
 ERIN = "email:erin@example.com"
 ERIN_ADDRESS = "erin@example.com"
+KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # a SECRETS_KEY (the links' key is derived from it)
 
 
 def email_env(slack: SlackStandIn, mail: MailCatcher) -> dict[str, str]:
@@ -59,3 +68,12 @@ async def post(http: aiohttp.ClientSession, url: str, verb: str, token: str) -> 
     """The page's form posted: its status, text and where it sends the person (a 303's Location, else "")."""
     async with http.post(url, data={"verb": verb, "csrf": token}, allow_redirects=False) as done:
         return done.status, await done.text(), done.headers.get("Location", "")
+
+
+def surface_of(store: Store, url: str, *, metrics: Metrics | None = None,
+               retries: tuple[float, ...] = (30.0,)) -> tuple[EmailSurface, Background]:
+    background = Background()
+    sender = Sender(store=store.email, server=smtp_server(url), sender="approvals@example.com", timeout=2.0,
+                    counter=(metrics or Metrics()).email_sent, retries=retries)
+    links = Links(store.email, LinkKeys.from_secrets_key(KEY), public_url="https://approvals.example.com")
+    return EmailSurface(store=store, sender=sender, links=links, background=background), background

@@ -363,6 +363,7 @@ export interface components {
             /** @description the program's own run or session id: a “This run only” rule covers the asks with the same run (of this key, in this channel); without it, every program of the key that sends none shares one run, where “This run only” is refused */
             run?: string | null;
             workflow?: components["schemas"]["Workflow"] | null;
+            notify?: string[] | null;
             /** @description the change itself, as it will happen (`agent_approvals.artifacts`): file changes ({kind: file, path, before, after} or {kind: file, path, diff, before_sha256}), commands ({kind: command, command, cwd}), messages ({kind: message, to, subject, body}), queries ({kind: query, sql, database}); the plane keeps each one's SHA-256, which the receipt binds */
             artifacts?: {
                 [key: string]: unknown;

@@ -13,7 +13,12 @@ It starts, in one process:
   ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
   on that port (logged at INFO);
 * with ``--teams``, a local Microsoft Teams (:mod:`bot.devmsteams`, ``local.py``): its Bot Connector and page on a
-  loopback port of their own, a channel of the same people routed from the local Slack's channels, the app installed.
+  loopback port of their own, a channel of the same people routed from the local Slack's channels, the app installed;
+* with ``--email``, a local mail catcher (:mod:`bot.devmail`, started by ``standins.py``) the worker sends its
+  approval e-mails to (``SMTP_URL``), each person's inbox in the page's **Mail** pane, whose Review-and-decide links
+  open the worker's ``/email/...`` page through the page's port; the local Slack plays the company's identity
+  provider (``OIDC_ISSUER``) and knows Erin, an e-mail-only person (``email:erin@example.com``, no Slack user of the
+  bot), who decides in #general beside its Slack people (unless #general already names its approvers).
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
@@ -36,7 +41,8 @@ Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_K
 through), dev makes a signing key for this run in a temporary directory of its own (mode 0600, removed at the
 stop) and says so in a comment line.
 
-    stack.py    `DevStack`: Redis, the local Slack, the stand-ins and one worker, started and stopped; what dev prints
+    stack.py      `DevStack`: Redis, the local Slack, the stand-ins and one worker, started and stopped; what dev prints
+    standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ __all__ = ["DEV_KEYS_FILE", "DEV_KEY_NAME", "DevStack", "bot_environment", "pass
 
 async def _main(
     host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
+    data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -70,7 +76,7 @@ async def _main(
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
     stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces,
-                     data_dir=data_dir, fresh=fresh, teams=teams)
+                     data_dir=data_dir, fresh=fresh, teams=teams, email=email)
     try:
         try:
             await stack.start()
@@ -88,6 +94,8 @@ async def _main(
             )
         local = [f"Local Teams: {stack.teams.page_url}  (its channel Approvals; the Slack page's Teams pane)"
                  ] if stack.teams is not None else []
+        if stack.mail is not None:
+            local.append(f"Local mail: {stack.mail.catcher.smtp_url}  (the page's Mail pane: every inbox)")
         print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())
         redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
@@ -106,17 +114,18 @@ async def _main(
 
 def run_dev(
     *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
+    data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
 ) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
     environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`);
     `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`; `teams`: a local
-    Microsoft Teams too (`--teams`). Returns the exit code (0 after a normal stop)."""
+    Microsoft Teams too (`--teams`); `email`: a local mail catcher too (`--email`). Returns the exit code (0 after a
+    normal stop)."""
     root = logging.getLogger()
     root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams))
+        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams, email))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

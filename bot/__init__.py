@@ -41,7 +41,7 @@ checks this on every run), from the bottom:
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
     probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)
     __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser
-    dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
+    dev/         `python -m bot dev`: the product, the stand-ins and Redis in one process
     dev_data.py  where dev keeps its data across restarts (`--data`, `--fresh`): the folder, its lock, the dev key,
                  the redis-server it starts
     dev_slackbot.py  dev's Slackbot keys: one per other workspace (`--workspaces`), named in SLACKBOT_MCP

@@ -101,7 +101,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
     "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
-                "bot.dev_slackbot", "bot.devmsteams"),
+                "bot.dev_slackbot", "bot.devmsteams", "bot.devmail", "bot.dev"),  # a package: entry, stack, stand-ins
     "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
                      "bot.root", "bot.devslack", "bot.dev", "bot.dev_data", "bot.devmsteams"),
     "bot": ("bot.core",),  # the package itself (its docstring and version) alone: no row catches the top's modules

@@ -1,4 +1,4 @@
-"""`python -m bot dev --teams`: the local Teams of dev mode (bot/dev.py builds it, this package alone does it).
+"""`python -m bot dev --teams`: the local Teams of dev mode (bot/dev/stack.py builds it, this package alone does it).
 
 It starts the stand-in (on loopback, its own thread) with its page (`/teams`), adds the local Slack's people as
 members of the home tenant with the same emails (so each is one person on both surfaces: the worker maps a Teams

@@ -1,7 +1,7 @@
 """``/api/v1/*`` of the stand-in's server: the bot worker's Approvals API, forwarded, so that in dev mode the page and
 the API share one port (``AGENT_APPROVALS_URL`` is the page's URL); ``/step-up/*``, the worker's passkey pages, too,
 and its other pages (``/reveal/*``, ``/signin/*``, ``/attest/*``, ``/approvals/*``: an approval's details and
-its whole change)
+its whole change; ``/email/*``: an e-mail's Review-and-decide link)
 (opened at ``http://localhost:<port>``: browsers refuse an IP address as a passkey's site).
 
 Each request goes to ``upstream`` (the worker's base URL) with its method, path, query (``?wait=`` long polls too),
@@ -22,9 +22,9 @@ from aiohttp import web
 
 API_PREFIX = "/api/v1"
 STEP_UP_PREFIX = "/step-up"  # the worker's passkey pages, forwarded the same way (one origin for the browser)
-# the worker's pages, forwarded so: passkeys, the reveal page, the brief pages, an approval's pages and the return
-# from Sign in with Slack
-PAGE_PREFIXES = (STEP_UP_PREFIX, "/reveal", "/signin", "/attest", "/approvals")
+# the worker's pages, forwarded so: passkeys, the reveal page, the brief pages, an approval's pages, the return
+# from Sign in with Slack and an e-mail's Review-and-decide link (dev --email: the "Mail" pane's links)
+PAGE_PREFIXES = (STEP_UP_PREFIX, "/reveal", "/signin", "/attest", "/approvals", "/email")
 # RFC 9110 7.6.1: meaningful for one connection only; the client session and our server set their own
 HOP_BY_HOP = frozenset(
     {

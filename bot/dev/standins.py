@@ -1,0 +1,53 @@
+"""`python -m bot dev --email`: the local mail catcher (:mod:`bot.devmail`) and the e-mail-only person of the demo.
+
+`LocalMail` starts the catcher (aiosmtpd, loopback, its own thread), makes the local Slack the company's identity
+provider (OIDC_ISSUER: its Sign in with Slack endpoints, people matched by verified email) and adds Erin to it: a
+person of another workspace of the local Slack, where the app is not installed, so that no Slack user of the bot
+has her email (`email:erin@example.com`, an e-mail-only person: she decides through her mail's link). The worker is
+given SMTP_URL and EMAIL_FROM; the dev page's Mail pane shows every inbox (`SlackStandIn.mail_view`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.dev_data import DevError
+from bot.devslack.model import DevTeam, DevUser
+from bot.devslack.server import SlackStandIn
+
+if TYPE_CHECKING:
+    from bot.devmail.catcher import MailCatcher
+
+EMAIL_FROM = "approvals@example.com"
+EMAIL_PERSON = "email:erin@example.com"  # the demo's e-mail-only person, as routes and settings name her
+EMAIL_ADDRESS = EMAIL_PERSON.removeprefix("email:")
+OUTER_TEAM = DevTeam(id="T0OUTER", name="Outer", domain="outer")  # her workspace: the bot's app is not there
+EMAIL_USER = DevUser(id="U0OUTERIN", name="erin", real_name="Erin Mail", team_id=OUTER_TEAM.id)  # erin@example.com
+
+
+class LocalMail:
+    """The catcher, and Erin at the local Slack's identity provider (`start`, then `stop`)."""
+
+    def __init__(self, standin: SlackStandIn) -> None:
+        self.standin = standin
+        self.catcher: MailCatcher | None = None  # once started
+        self.smtp_url = ""
+
+    def start(self) -> dict[str, str]:
+        """Serve the catcher, add Erin, show the inboxes on the page; the worker's e-mail settings."""
+        try:  # aiosmtpd only with --email: dev without it needs none
+            from bot.devmail.catcher import MailCatcher
+        except ImportError as exc:
+            raise DevError(f"--email needs aiosmtpd ({exc.name} is missing): pip install aiosmtpd", code=2) from None
+        catcher = MailCatcher()
+        catcher.start()
+        self.catcher, self.smtp_url = catcher, catcher.smtp_url
+        self.standin.add_team(OUTER_TEAM)
+        self.standin.set_user(EMAIL_USER)
+        self.standin.mail_view = catcher.view
+        return {"SMTP_URL": catcher.smtp_url, "EMAIL_FROM": EMAIL_FROM, "OIDC_ISSUER": self.standin.base_url}
+
+    def stop(self) -> None:
+        self.standin.mail_view = None
+        if self.catcher is not None:
+            catcher, self.catcher = self.catcher, None
+            catcher.stop()

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from agent_approvals import ApprovalsClient
 
 from bot.approvals.events import ApprovalDecided
 from bot.devmail.catcher import MailCatcher
@@ -124,3 +125,16 @@ async def test_a_timeout_is_mailed_to_the_people_the_ask_named(world: World, mai
     assert decision["status"] == "timed_out", decision
     [got] = await mail.arrived(DAVE, within=15)
     assert got.subject.startswith("Timed out: ") and "Timed out on " in got.text and approval_id in got.text
+
+
+@pytest.mark.slow  # a worker serving Slack, Teams and e-mail
+async def test_the_python_client_asks_with_notify_and_the_decision_is_mailed(world: World, mail: MailCatcher) -> None:
+    """The package's own client, as a program calls it: `notify` is an ask's option like `why` or `agent`."""
+    async with ApprovalsClient(world.worker.url, world.client.key, title="client: notify") as client:
+        asked = await client.request_tool("send_email", {"to": "bob@example.com", "body": "Prices go up."},
+                                          notify=[f"email:{DAVE}"])
+        await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)
+        decision = await client.wait(asked.id)
+    assert decision.approved, decision
+    [got] = await mail.arrived(DAVE, within=15)
+    assert got.subject.startswith("Approved: ") and asked.id in got.text

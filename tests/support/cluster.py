@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 
 from bot.devslack.server import DeliveryResult, SlackStandIn
-from bot.slackapp.listeners.actions import TOO_SLOW
 from bot.store import Store
 from tests.conftest import (
     ALICE,
@@ -32,6 +31,7 @@ from tests.conftest import (
     thread_of,
 )
 from tests.support.flow import start_run
+from tests.support.hitl import form_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = {"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}
@@ -190,20 +190,9 @@ async def open_form_on(
     slack: SlackStandIn, worker: WorkerProcess, card: dict[str, Any], *, user: str = BOB,
     action: str = "approval_revise", tries: int = 3,
 ) -> dict[str, Any]:
-    """Click `action` on `card` and return the form it opens. Slack's trigger lasts 3 s: a worker slower than
-    that (a loaded 2-core machine, a process just killed beside it) answers "click again", and the person does."""
-    for _ in range(tries):
-        shown = {v["id"] for v in slack.open_views(user)}
-        told = len([e for e in slack.ephemerals(user) if e["text"] == TOO_SLOW])
-        await click_on(slack, worker, card, user=user, action=action)
-        answer = await slack.wait_for(
-            lambda shown=shown, told=told: [v for v in slack.open_views(user) if v["id"] not in shown]
-            or len([e for e in slack.ephemerals(user) if e["text"] == TOO_SLOW]) > told,
-            timeout=10,
-        )
-        if isinstance(answer, list):
-            return answer[-1]
-    raise AssertionError(f"{action} opened no form in {tries} clicks: each time Slack's 3 s trigger had expired")
+    """Click `action` on `card` on `worker` and return the form it opens, clicking again if the trigger expired
+    (`tests.support.hitl.form_of`)."""
+    return await form_of(slack, card, action, user=user, events=worker.events, tries=tries)
 
 
 async def command_on(slack: SlackStandIn, worker: WorkerProcess, text: str, *, user: str = ALICE) -> DeliveryResult:

@@ -146,18 +146,40 @@ async def reject(
     slack: SlackStandIn, card: dict[str, Any], *, user: str, reason: str = "", channel: str = APPROVALS
 ) -> DeliveryResult:
     """Reject from a card as a person does: the button opens the reason modal, which they submit."""
-    before = {v["id"] for v in slack.open_views(user)}
-    result = await slack.click(user=user, channel=channel, ts=card["ts"], action_id="approval_reject")
-    assert result.status == 200
-    view = await slack.wait_for(lambda: [v for v in slack.open_views(user) if v["id"] not in before])
-    assert view[-1]["view"]["callback_id"] == "approval_reject_modal"
+    view = await form_of(slack, card, "approval_reject", user=user, channel=channel)
+    assert view["view"]["callback_id"] == "approval_reject_modal"
     values = {"reason": {"reason_input": reason}} if reason else {}
-    return await slack.submit_view(user=user, view_id=view[-1]["id"], values=values)
+    return await slack.submit_view(user=user, view_id=view["id"], values=values)
 
 
 async def open_modal(slack: SlackStandIn, card: dict[str, Any], *, user: str) -> dict[str, Any]:
-    await click(slack, card, "approval_revise", user=user)
-    return await slack.wait_for(lambda: slack.open_views(user) and slack.open_views(user)[-1])
+    return await form_of(slack, card, "approval_revise", user=user)
+
+
+async def form_of(slack: SlackStandIn, card: dict[str, Any], action: str, *, user: str, channel: str = APPROVALS,
+                  events: str | None = None, tries: int = 3) -> dict[str, Any]:
+    """The form a card's button opens for `user`, clicked as a person does: a click's trigger_id lasts 3 s, and
+    a worker slowed by a loaded machine may open the form after it (the local Slack then refuses `views.open`,
+    as Slack does, and the bot says "click again"): they click again, up to `tries` times. `events`: the worker
+    each click goes to (`events_url`, set just before the click: it targets that click alone)."""
+    for _ in range(tries):
+        before, start = {v["id"] for v in slack.open_views(user)}, slack.call_count()
+        if events is not None:
+            slack.events_url = events
+        result = await slack.click(user=user, channel=channel, ts=card["ts"], action_id=action)
+        assert result.status == 200
+
+        def opened(before: set[str] = before, start: int = start) -> dict[str, Any] | str | None:
+            new = [v for v in slack.open_views(user) if v["id"] not in before]
+            if new:
+                return new[-1]
+            gone = any(c.method == "views.open" and not c.ok for c in slack.calls_since(start))
+            return "again" if gone else None
+
+        found = await slack.wait_for(opened, timeout=10, description=f"the form of {action} opened for {user}")
+        if isinstance(found, dict):
+            return found
+    raise AssertionError(f"the form of {action} was not opened in {tries} clicks: its trigger expired each time")
 
 
 async def until(check: Callable[[], Any], *, within: float = 10, what: str = "condition") -> Any:

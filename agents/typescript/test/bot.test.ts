@@ -122,6 +122,18 @@ test("a rejection reaches the caller with who and why", async () => {
   assert.equal(decided.receipt ?? null, null);
 });
 
+test("notify is an ask's option: on a plane that sends no e-mail it is refused, 400 naming it", async () => {
+  const asker = client("ts: notify");
+  await assert.rejects(
+    asker.requestTool({ tool: "send_email", arguments: EMAIL, notify: ["email:dana@example.com"] }),
+    (error: unknown) =>
+      error instanceof ApprovalsError &&
+      error.status === 400 &&
+      error.field === "notify" &&
+      error.said.includes("SMTP_URL"),
+  );
+});
+
 test("a message is asked, waited for a moment and withdrawn", async () => {
   const waiting: string[] = [];
   const asker = new ApprovalsClient({ title: "ts: leave the message", onWaiting: (a) => waiting.push(a.id) });

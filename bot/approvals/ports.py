@@ -8,9 +8,9 @@ imports one (tests/test_boundaries.py). A person's vote comes back through the o
 Some calls still go the other way, through ports the root fills: the chain's end (bot/approvals/deciders/person.py)
 posts a pending approval's Slack card through `CardDelivery` (Slack's `Delivery`, bot/slack/delivery.py) before the
 open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies; a vote asks the
-card's redraw through `CardRedraws` (Slack's `CardService`, bot/slack/card_sync.py); the nudger (bot/approvals/
-nudges.py) has each step it published posted in the card's thread through `NudgeTeller` (Slack's `SlackNudges`,
-bot/slack/nudges.py), which also says an attestation's end and sends the approvals held for the hour."""
+card's redraw through `CardRedraws` (Slack's `CardService`, bot/slack/card_sync.py); the nudger
+(bot/approvals/nudges.py) has each step it published posted in the card's thread through `NudgeTeller` (Slack's
+`SlackNudges`, bot/slack/nudges.py), which also says an attestation's end and sends the approvals held for the hour."""
 
 from __future__ import annotations
 

@@ -23,7 +23,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api.service import ApiWaiters, ApprovalsApi
 from bot.api.webhooks import WebhookSender
-from bot.approvals.card_sync import CardService
 from bot.approvals.chain import DecisionChain
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.deciders.mode import Mode
@@ -70,10 +69,12 @@ from bot.services import (
 )
 from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.blocks.rules import rule_used_line
+from bot.slack.card_sync import CardService
 from bot.slack.delivery import Delivery
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
+from bot.slack.nudges import SlackNudges
 from bot.slack.policy_groups import unknown_groups
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
@@ -182,8 +183,8 @@ def create_services(
         settings=settings, worker_id=worker_id, redis=redis, store=store, slack=slack, home_redis=home_redis,
         home_slack=home_slack, cards=cards, directory=directory, waiter=waiter, sweeper=sweeper, nudger=nudger,
         approvals=approvals, rules=rules, homes=homes, runs=runs, background=background, metrics=metrics,
-        supervisor=supervisor_of(settings, store=store, runs=runs, approvals=approvals, worker_id=worker_id,
-                                 base=base),
+        supervisor=supervisor_of(settings, store=store, runs=runs, approvals=approvals, cards=cards,
+                                 worker_id=worker_id, base=base),
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email,
@@ -219,8 +220,8 @@ def approval_core(
         approvals.on_decided(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards, breached=metrics.sla_breaches.inc,
-                    events=events)
+    nudger = Nudger(store=store, teller=SlackNudges(store=store, slack=slack, directory=directory, cards=cards),
+                    cards=cards, breached=metrics.sla_breaches.inc, events=events)
 
     def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
         sweeper.wake()

@@ -21,7 +21,6 @@ from bot.api.canary import Canary
 from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
-from bot.approvals.card_sync import CardService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -54,6 +53,7 @@ from bot.sessions import RunThreads
 from bot.slack.accounts import SlackAccounts
 from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
+from bot.slack.card_sync import CardService
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
@@ -426,11 +426,12 @@ def step_up_parts(
 
 
 def supervisor_of(
-    settings: Settings, *, store: Store, runs: RunManager, approvals: ApprovalService, worker_id: str,
-    base: Services | None,
+    settings: Settings, *, store: Store, runs: RunManager, approvals: ApprovalService, cards: CardService,
+    worker_id: str, base: Services | None,
 ) -> Supervisor:
     """The runs' supervisor: heartbeats, orphaned runs (and the Slack outbox's drain, `Drain` in `due_parts`)."""
-    return Supervisor(store=store, runs=runs, approvals=approvals, worker_id=worker_id, ttl=settings.heartbeat_seconds,
+    return Supervisor(store=store, runs=runs, approvals=approvals, cards=cards, worker_id=worker_id,
+                      ttl=settings.heartbeat_seconds,
                       scan_every=max(0.5, settings.heartbeat_seconds / 2),
                       heart=None if base is None else base.supervisor)
 

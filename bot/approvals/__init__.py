@@ -4,7 +4,8 @@
     decisions.py   the one entry of a person's vote, whatever the surface: `Decisions.decide(person, surface, verb)`
                    (every approver rule), `may_decide`, the cards brought up to date after
     ports.py       the port a surface implements (`Surface`: its listener of the events), what the core publishes;
-                   `CardDelivery`, through which the chain's end posts the Slack card (bot/slack/delivery.py)
+                   `CardDelivery`, through which the chain's end posts the Slack card (bot/slack/delivery.py),
+                   `CardRedraws` and `NudgeTeller` (the card's redraws, the nudger's steps posted)
     events.py      what the core says happened (opened, card posted, decided, ended), to the listeners the
                    composition root (bot/root.py) subscribes: cards, Homes, redaction, metrics, runs, sessions
     edits.py       a reviewer's edit of a call's arguments: noted for the call that follows, Save & approve
@@ -21,9 +22,9 @@
     attesting.py   fit to decide: attesting to a brief, an admin's grant and revoke, who owns a brief
     decider_policies.py  policies about who decides (`principal is Person`), asked at each person's vote before
                    the decide step: a refusal said and audited, whatever the surface
-    card_sync.py   keeps each card and its DM copies in Slack in step with Redis
-    nudges.py      reminders, escalations and service levels' changes, on any worker
-    fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited
+    nudges.py      reminders, escalations and service levels' changes, on any worker: claimed, published, noted
+                   told (posted by the surface's `NudgeTeller`, bot/slack/nudges.py)
+    fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited, held
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 
@@ -38,7 +39,6 @@ What the surfaces above may use of it are the names below (`__all__`), and `righ
 every surface judges and says alike) and `attesting` (the one way to attest, from a command or a page);
 tests/test_root.py fails on a surface importing anything else of it."""
 
-from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
@@ -72,7 +72,6 @@ __all__ = [
     "ApprovalService",
     "Ask",
     "CardPosted",
-    "CardService",
     "Decided",
     "Decisions",
     "DueSweeper",

@@ -4,18 +4,18 @@ may. One way for every door: `/agent attest ...` (bot/slackapp/listeners/attest.
 
 Who owns a brief (writes it, grants and revokes attestations to it): ADMIN_USERS for a policy's (`policy:NAME`: the
 operator's policies), a channel's named admins and ADMIN_USERS for a channel's (`channel:C…`). Anyone else is
-refused, and the refusal audited (`refused`, naming who and what)."""
+refused, and the refusal audited (`refused`, naming who and what). A date in a reply is written as the surface writes
+dates (`date`: Slack's `date_ref`, each reader's own time zone; a page's UTC)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from bot.approvals.rights import is_admin
 from bot.core.attestations import command_of, shown
 from bot.core.durations import format_duration
 from bot.core.records import ChannelSettings
-from bot.slack.blocks import date_ref
 from bot.store import Store
 
 
@@ -40,23 +40,26 @@ def who_owns(scope: str) -> str:
     return "the operator's admins (ADMIN_USERS)"
 
 
-async def attest(store: Store, user: str, scope: str, *, now: float | None = None) -> str:
+Dates = Callable[[float], str]  # how a surface writes a date (an epoch) in its text
+
+
+async def attest(store: Store, user: str, scope: str, *, date: Dates, now: float | None = None) -> str:
     """`user` attests to `scope`'s brief (audited `attested`); the reply in words."""
     brief = await store.attestations.brief(scope)
     if brief is None:
         return no_brief(scope)
     until = await store.attestations.attest(user, scope, valid=brief.valid, by=user, now=now)
-    return (f"You attested to {brief_words(scope)}: you may decide its approvals until {date_ref(until)}"
+    return (f"You attested to {brief_words(scope)}: you may decide its approvals until {date(until)}"
             f" ({format_duration(brief.valid)}; you are reminded a week before). Audited.")
 
 
-async def grant(store: Store, admin: str, person: str, scope: str) -> str:
+async def grant(store: Store, admin: str, person: str, scope: str, *, date: Dates) -> str:
     """An admin grants `person` an attestation to `scope` (audited `attestation_granted`); the reply."""
     brief = await store.attestations.brief(scope)
     if brief is None:
         return no_brief(scope)
     until = await store.attestations.attest(person, scope, valid=brief.valid, by=admin)
-    return f"Granted: <@{person}> may decide approvals needing {brief_words(scope)} until {date_ref(until)}. Audited."
+    return f"Granted: <@{person}> may decide approvals needing {brief_words(scope)} until {date(until)}. Audited."
 
 
 async def revoke(store: Store, admin: str, person: str, scope: str) -> str:
@@ -81,10 +84,10 @@ def no_brief(scope: str) -> str:
             f" {shown(scope) if scope.startswith('policy:') else '#channel'}`). Nothing changed.")
 
 
-def reminder_text(scope: str, until: float, *, now: float | None = None) -> str:
+def reminder_text(scope: str, until: float, *, date: Dates, now: float | None = None) -> str:
     """The DM that says an attestation ends soon."""
     left = format_duration(max(60, int(until - (time.time() if now is None else now)) // 3600 * 3600))
-    return (f":hourglass: Your attestation to {brief_words(scope)} ends {date_ref(until)} (in about {left}). Read it"
+    return (f":hourglass: Your attestation to {brief_words(scope)} ends {date(until)} (in about {left}). Read it"
             f" again and attest (`{command_of(scope)}`) to keep deciding its approvals.")
 
 

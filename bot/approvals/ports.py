@@ -5,23 +5,29 @@ it and subscribes its `listener` to the core's events (`Events.subscribe`); the 
 imports one (tests/test_boundaries.py). A person's vote comes back through the one entry,
 `Decisions.decide(person, surface, verb)` (bot/approvals/decisions.py), whatever the surface.
 
-One call still goes the other way, through a port the root fills: the chain's end (bot/approvals/deciders/person.py)
+Some calls still go the other way, through ports the root fills: the chain's end (bot/approvals/deciders/person.py)
 posts a pending approval's Slack card through `CardDelivery` (Slack's `Delivery`, bot/slack/delivery.py) before the
-open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies."""
+open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies; a vote asks the
+card's redraw through `CardRedraws` (Slack's `CardService`, bot/slack/card_sync.py); the nudger
+(bot/approvals/nudges.py) has each step it published posted in the card's thread through `NudgeTeller` (Slack's
+`SlackNudges`, bot/slack/nudges.py), which also says an attestation's end and sends the approvals held for the hour."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, Protocol
 
-from bot.approvals.events import Event, Events
+from bot.approvals.events import Event, Events, Nudged
 from bot.core.people import SurfaceName
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.store import Fence
+from bot.store.attestations import Reminder
 
-__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb"]
+__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "NudgeTeller", "Posted", "Surface", "SurfaceName",
+           "Verb"]
 
 Verb = Literal["approve", "reject", "revise"]  # what a person does on any surface (`Decisions.decide`)
+Posted = list[tuple[str, str]]  # where a step of the nudger was posted (Slack: each message's channel and ts)
 
 
 class Surface(Protocol):
@@ -63,8 +69,9 @@ class NameDirectory(Protocol):
 
 
 class CardRedraws(Protocol):
-    """The Slack card's redraws that a vote or a refused click still asks for (`Decisions`; Slack's `CardService`,
-    bot/approvals/card_sync.py, is it), until the card is redrawn by a listener of the events alone."""
+    """The Slack card's redraws that a vote or a refused click still asks for (`Decisions`, `ApprovalService.cards`;
+    Slack's `CardService`, bot/slack/card_sync.py, is it), until the card is redrawn by a listener of the events
+    alone."""
 
     def schedule(self, approval: ApprovalRecord) -> None:
         """Queue a redraw of `approval`'s card as this record has it."""
@@ -76,4 +83,32 @@ class CardRedraws(Protocol):
 
     async def show_on_copy(self, approval: ApprovalRecord, *, channel: str, ts: str) -> bool:
         """Draw `approval` on an extra card of it (channel, ts), without buttons."""
+        ...
+
+
+class NudgeTeller(Protocol):
+    """Where the nudger's steps are told besides the events (Slack's `SlackNudges`, bot/slack/nudges.py, given by the
+    root): the core claims a due step, publishes it (`Nudged`) and notes it told; this posts it, exactly once across
+    workers (a step posted before by a worker that died is found again, not posted twice)."""
+
+    async def people(self, approval: ApprovalRecord, mentions: Sequence[str], /) -> set[str]:
+        """The people `mentions` name (a user group's members as the directory last said them; its people alone
+        when the directory cannot say)."""
+        ...
+
+    async def tell(self, nudged: Nudged, *, mentions: Sequence[str], now: float) -> Posted | None:
+        """Post the step `nudged` (mentioning `mentions`): where it was posted; None when the surface refused (logged:
+        the step is due again at the claim's end)."""
+        ...
+
+    async def take_back(self, posted: Posted, /) -> None:
+        """Delete what was posted of steps not noted told (the approval was decided meanwhile)."""
+        ...
+
+    async def attestation_ending(self, due: Reminder, *, now: float) -> bool:
+        """Tell a person their attestation ends soon; False when the surface refused (logged)."""
+        ...
+
+    async def send_held(self, now: float, /) -> int:
+        """Send the approvals held for the hour due by `now` (fatigue), one message per person; how many got one."""
         ...

@@ -33,7 +33,6 @@ from dataclasses import replace
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.modes import Verdict
 
-from bot.approvals.card_sync import CardService
 from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.decider_policies import DeciderPolicies
 from bot.approvals.deciders.mode import automatic_entry
@@ -41,7 +40,7 @@ from bot.approvals.decisions import REFUSAL_QUIET, Decisions
 from bot.approvals.edits import Edits
 from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened, Events
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
-from bot.approvals.ports import CardDelivery, NameDirectory
+from bot.approvals.ports import CardDelivery, CardRedraws, NameDirectory
 from bot.approvals.revisions import Revisions
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -68,6 +67,7 @@ class ApprovalService:
         approvals_channel: where cards go unless a channel's settings name another.
         default_timeout: seconds, unless a channel's settings set their own.
         chain: the decision chain every approval is opened through (its deciders listed by bot/root.py).
+        cards: the Slack card's redraws a vote still asks for (Slack's `CardService`, bot/slack/card_sync.py).
         delivery: where a pending approval's card goes (the chain's end, `Person`, posts it through it).
         directory: who a person is by name (`name_of`; the root gives Slack's directory).
         policies: the worker's policy engine (its bundle, reloads and counts; the chain's policies link judges with
@@ -79,7 +79,7 @@ class ApprovalService:
         self,
         *,
         store: Store,
-        cards: CardService,
+        cards: CardRedraws,
         waiter: DecisionWaiter,
         directory: NameDirectory,
         background: Background,

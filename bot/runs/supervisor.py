@@ -15,6 +15,7 @@ from bot.approvals import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
+from bot.slack.card_sync import CardService
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Supervisor:
     store: Store
     runs: RunManager
     approvals: ApprovalService
+    cards: CardService  # the Slack cards: an unseen approval's posted, the outbox's redrawn
     worker_id: str
     ttl: float = 6.0
     scan_every: float = 2.0
@@ -138,7 +140,7 @@ class Supervisor:
         its card (nobody could see it, so nobody could decide it). One worker does it."""
         if not await self.store.workers.claim(f"post:{approval.id}", self.worker_id, seconds=30):
             return False
-        channel, ts = await self.approvals.cards.post(approval)
+        channel, ts = await self.cards.post(approval)
         await self.approvals.delivery.show_posted(approval, channel=channel, ts=ts)
         await self.approvals.delivery.post_copies(approval)
         log.info(
@@ -152,14 +154,14 @@ class Supervisor:
         """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
         never stays stale. Cards already queued here are first kept from the other workers."""
         now = time.time()
-        await self.store.outbox.defer(self.approvals.cards.queued, due=now + self.store.shared.card_grace)
+        await self.store.outbox.defer(self.cards.queued, due=now + self.store.shared.card_grace)
         claimed = await self.store.outbox.claim(now, lease=self.store.shared.card_grace)
         drawable = [a for a in await self.store.approvals.get_many(claimed) if a.card_ts]
         # nothing to draw: the approval expired, or its card was never posted (a click on a card that
         # was posted but never stored attaches it and puts it back in the outbox)
         await self.store.outbox.forget(set(claimed) - {a.id for a in drawable})
         for approval in drawable:
-            self.approvals.cards.schedule(approval)
+            self.cards.schedule(approval)
         return len(drawable)
 
 

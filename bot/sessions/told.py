@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from bot.approvals import ApprovalEnded, ApprovalOpened, CardService, Event
+from bot.approvals import ApprovalEnded, ApprovalOpened, Event
 from bot.core.records import ApprovalRecord, RunRecord
 from bot.sessions.chunks import step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.runs import waiting_line
 from bot.slack.blocks.text import TEAMS_MARK
+from bot.slack.card_sync import CardService
 from bot.store import Store, StoreUnavailable
 
 Names = Callable[[str], Awaitable[str]]  # a person's name in plain text (`ApprovalService.name_of`)

@@ -6,10 +6,13 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
                      `batch_modals`, `rule_modals`, ...); all untrusted text goes through `blocks/text.py`
     admin_panels.py  what a channel's admins see of their channels on their Home: numbers, rules
     alerts_channel.py  ALERTS_CHANNEL as Slack said it last: checked at start, again in the background
+    card_sync.py     each card and its DM copies kept in step with Redis: posted, redrawn (the outbox), linked
     client.py        the Web API client: bounded retries, counted
     delivery.py      a pending approval's card posted where the channel says (DM copies), noted (the core's
                      `CardDelivery`)
     digest.py        the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
+    nudges.py        the nudger's reminders and escalations posted in the card's thread and DMs, once (`NudgeTeller`)
+    held_batches.py  the approvals held for the hour (fatigue) sent at the hour, one DM per person
     directory.py     who is who: users, user groups, channels (cached)
     accounts.py      `SlackAccounts`: Slack users as accounts for `People` (bot/people/), their verified emails
     workspaces.py    the workspaces served: the Slack client for a team (`for_team`), Bolt's `authorize`, uninstalls

@@ -14,10 +14,11 @@ from dataclasses import replace
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals import CardPosted, CardService, Events
+from bot.approvals import CardPosted, Events
 from bot.core.oversight import blocks_words, reading_seconds
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.slack.blocks import build_approval_blocks, proposal_is_cut
+from bot.slack.card_sync import CardService
 from bot.slack.directory import Directory
 from bot.slack.workspaces import TOKEN_GONE
 from bot.store import Fence, Fenced, Store, persistently

@@ -59,7 +59,7 @@ def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, stor
         session = await signin.require(request, person="", page=f"/attest/{scope}")
         try:
             theirs = await (store_of(session.team) if store_of is not None else _home())
-            said = await attesting.attest(theirs, session.user, scope)
+            said = await attesting.attest(theirs, session.user, scope, date=_when)
             until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
         except StoreUnavailable:
             return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)

@@ -1,1 +1,1 @@
-"""Tests of bot/approvals: who may decide, cards kept in step, Homes, nudges, rules, input modes."""
+"""Tests of bot/approvals: who may decide, Homes, nudges, rules, input modes."""

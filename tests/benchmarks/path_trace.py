@@ -22,7 +22,7 @@ POINTS: dict[str, tuple[str, str]] = {
     "settings": ("bot.approvals.chain", "DecisionChain.settings_of"),
     "judge": ("bot.approvals.deciders.policies", "Policies.judge"),
     "open": ("bot.store.approvals", "Approvals.open"),
-    "card": ("bot.approvals.card_sync", "CardService.post"),
+    "card": ("bot.slack.card_sync", "CardService.post"),
     "model": ("autogen_ext.models.replay", "ReplayChatCompletionClient.create"),
     "save_state": ("autogen_agentchat.teams._group_chat._base_group_chat", "BaseGroupChat.save_state"),
 }

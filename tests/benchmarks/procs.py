@@ -515,10 +515,11 @@ async def nudger_role(options: dict[str, Any]) -> None:
     tuned = {k: int(options[k]) for k in ("concurrency", "batch") if options.get(k)}  # experiments; default: a worker's
     if tuned:
         from bot.approvals.nudges import Nudger
+        from bot.slack.nudges import SlackNudges
 
-        services.nudger = Nudger(
-            store=services.store, slack=services.slack, directory=services.directory, cards=services.cards, **tuned
-        )
+        teller = SlackNudges(store=services.store, slack=services.slack, directory=services.directory,
+                             cards=services.cards)
+        services.nudger = Nudger(store=services.store, teller=teller, cards=services.cards, **tuned)
     services.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))  # as Services.start
     await services.nudger.start()
     bench = Bench(services)  # for its /stats and /profile/* only

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 # the Slack parts still inside the core (issue 88's stage 3 moves them to bot/slack/): module -> surfaces it imports
 STILL_TO_MOVE: dict[str, set[str]] = {
-    "bot.approvals.attesting": {"slack"},
-    "bot.approvals.card_sync": {"slack"},
-    "bot.approvals.fatigue": {"slack"},
-    "bot.approvals.nudges": {"slack"},
     "bot.approvals.refusals": {"slack"},
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)

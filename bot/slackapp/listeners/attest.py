@@ -45,13 +45,13 @@ async def attest_command(services: Services, parsed: commands.Attest, *, user: s
         lines = [f"• {attesting.brief_words(s)}: until {date_ref(until)}" for s, until in sorted(held.items())]
         return "Your attestations:\n" + "\n".join(lines)
     if parsed.action == "attest":
-        return await attesting.attest(store, user, scope)
+        return await attesting.attest(store, user, scope, date=date_ref)
     owner = attesting.may_own(user, scope, channel_settings=await _settings(services, scope),
                               admin_users=services.settings.admin_users)
     if not owner:
         return await attesting.refused(store, user, scope, action=f"attestation_{parsed.action}")
     if parsed.action == "grant":
-        return await attesting.grant(store, user, parsed.person, scope)
+        return await attesting.grant(store, user, parsed.person, scope, date=date_ref)
     if parsed.action == "revoke":
         return await attesting.revoke(store, user, parsed.person, scope)
     brief = await store.attestations.brief(scope)

@@ -1,4 +1,5 @@
-"""Keeps approval cards in Slack in step with Redis."""
+"""Keeps approval cards in Slack in step with Redis (the Slack surface's; the core asks its redraws through the
+port `CardRedraws`, bot/approvals/ports.py)."""
 
 from __future__ import annotations
 

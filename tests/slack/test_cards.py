@@ -10,7 +10,6 @@ from typing import Any, cast
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.card_sync import CardService
 from bot.approvals.events import Events
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import ApprovalRecord
@@ -21,6 +20,7 @@ from bot.root import approval_service
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
 from bot.slack.accounts import SlackAccounts
+from bot.slack.card_sync import CardService
 from bot.slack.directory import Directory
 from bot.store import Store, connect
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
@@ -169,7 +169,8 @@ async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStand
         approvals_channel=APPROVALS,
         default_timeout=600,
     )
-    supervisor = Supervisor(store=store, runs=cast(RunManager, None), approvals=approvals, worker_id="w1")
+    supervisor = Supervisor(store=store, runs=cast(RunManager, None), approvals=approvals, cards=cards,
+                            worker_id="w1")
     store.shared.card_grace = 0  # overdue at once
     unposted = await posted(store, cards, "card-0003-a")
     await store.redis.hset(store.keys.approval(unposted.id), "card_ts", "")  # type: ignore[misc]

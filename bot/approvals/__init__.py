@@ -53,7 +53,7 @@ from bot.approvals.events import (
     VoteCounted,
 )
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
-from bot.approvals.ports import Surface, Verb
+from bot.approvals.ports import Surface, Verb, Writing
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
@@ -91,6 +91,7 @@ __all__ = [
     "Typed",
     "Verb",
     "VoteCounted",
+    "Writing",
     "card_place",
     "not_editable",
     "schema_of",

@@ -5,13 +5,16 @@ it and subscribes its `listener` to the core's events (`Events.subscribe`); the 
 imports one (tests/test_boundaries.py). A person's vote comes back through the one entry,
 `Decisions.decide(person, surface, verb)` (bot/approvals/decisions.py), whatever the surface.
 
+The core's words name people and quote untrusted text, but a surface writes them: `Writing` is how (Slack's mrkdwn,
+bot/slack/refusals.py; plain text for Teams' cards and the e-mail page, which escape it: bot/core/writing.py).
+
 One call still goes the other way, through a port the root fills: the chain's end (bot/approvals/deciders/person.py)
 posts a pending approval's Slack card through `CardDelivery` (Slack's `Delivery`, bot/slack/delivery.py) before the
 open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, Protocol
 
 from bot.approvals.events import Event, Events
@@ -19,7 +22,7 @@ from bot.core.people import SurfaceName
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.store import Fence
 
-__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb"]
+__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "Surface", "SurfaceName", "Verb", "Writing"]
 
 Verb = Literal["approve", "reject", "revise"]  # what a person does on any surface (`Decisions.decide`)
 
@@ -60,6 +63,37 @@ class NameDirectory(Protocol):
     when it cannot say): what `ApprovalService.name_of` asks."""
 
     async def name_of(self, user: str, /) -> str | None: ...
+
+
+class Writing(Protocol):
+    """How a surface writes the core's words (bot/approvals/refusals.py): a person, people, untrusted text, a link,
+    emphasis, a command, a channel. The words stay the core's; only these parts are the surface's."""
+
+    def person(self, user: str, /) -> str:
+        """A person by id (a Slack user, a Teams-only or an e-mail-only person)."""
+        ...
+
+    def people(self, ids: Sequence[str], /) -> str:
+        """People and user groups by id, as one phrase ("a, b or c"; "anyone" for none)."""
+        ...
+
+    def untrusted(self, text: str, limit: int, /) -> str:
+        """Text someone else wrote, shown as written (inert), within about `limit` characters."""
+        ...
+
+    def link(self, url: str, words: str, /) -> str:
+        """The bot's own address `url`, shown as `words`."""
+        ...
+
+    def bold(self, words: str, /) -> str: ...
+
+    def code(self, words: str, /) -> str:
+        """A command or a setting's name, as typed."""
+        ...
+
+    def channel(self, channel: str, /) -> str:
+        """A channel by id."""
+        ...
 
 
 class CardRedraws(Protocol):

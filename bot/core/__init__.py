@@ -54,6 +54,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     msteams_settings.py the TEAMS_* settings (`Settings` holds them): never unauthenticated
     email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
     msteams_links.py a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
+    writing.py      the core's words in plain text (`PlainWriting`: people by name, no markup), for a surface that
+                    escapes what it shows (Teams' cards, the e-mail page; pure)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

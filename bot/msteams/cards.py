@@ -51,6 +51,7 @@ from bot.core.durations import format_duration
 from bot.core.msteams import MAX_REFRESH_USERS
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
+from bot.core.writing import PlainWriting
 from bot.msteams.field_inputs import EDIT_LIMIT, field_inputs, form_fields
 from bot.slack.blocks.approval_card import HEADERS, decided_title, revision_arguments
 
@@ -92,6 +93,18 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit].rstrip()} … {len(text) - limit:,} more characters"
+
+
+class TeamsWriting(PlainWriting):
+    """The core's words (bot/approvals/refusals.py) as a Teams card's notice says them: plain text (`_text` makes
+    every notice inert), people by their names (`name`: the Teams file's or Teams' name, else Slack's), untrusted
+    text `cut` as the card cuts it."""
+
+    def person(self, user: str, /) -> str:
+        return name(user, self.names)
+
+    def untrusted(self, text: str, limit: int, /) -> str:
+        return cut(text, limit)
 
 
 class DrawCard(Protocol):

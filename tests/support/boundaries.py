@@ -9,7 +9,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
     "bot.approvals.card_sync": {"slack"},
     "bot.approvals.fatigue": {"slack"},
     "bot.approvals.nudges": {"slack"},
-    "bot.approvals.refusals": {"slack"},
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
 TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {

@@ -12,6 +12,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     records.py      runs, approvals, away states as typed records
     key_records.py  the Approvals API's keys as Redis keeps them (`ApiKey`, `NewKey`)
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
+    card_words.py   an approval card's words of no surface: a pending card's header, a decided one's title, what a
+                    timeout means, a revision's edited arguments (Slack's card and Teams' say them alike; pure)
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     documents.py    documents that come in read by pydantic models, and the one place their refusals become the
                     project's words (`refuse`, `refusal`); a JSON object read back (`loads_object`), how deep

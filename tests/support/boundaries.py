@@ -12,7 +12,6 @@ STILL_TO_MOVE: dict[str, set[str]] = {
 }
 # Teams' modules that still use Slack's parts (the card's words, the Slack directory for the e-mail match)
 TEAMS_STILL_ON_SLACK: dict[str, set[str]] = {
-    "bot.msteams.cards": {"slack"},
     "bot.msteams.delivery": {"slack"},
     "bot.msteams.people": {"slack"},
 }

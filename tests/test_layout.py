@@ -73,8 +73,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                    "bot.signin", "bot.stepup"),
     # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
-    "bot.msteams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
-                  "bot.msteams"),
+    "bot.msteams": (*SURFACE_BASE, "bot.msteams"),  # (its Slack users by email: bot.people's `UserDirectory`)
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
     "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.email"),
@@ -364,6 +363,7 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert not within("bot.slackapp.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
     assert layer_of("bot.slack.blocks.text") == "bot.slack"
     assert not within("bot.slack.directory", ALLOWED["bot.approvals"])  # the Slack surface is above the core
+    assert not within("bot.slack.directory", ALLOWED["bot.msteams"])  # Teams: no surface's part, Slack's neither
     assert within("bot.approvals.events", ALLOWED["bot.slack"])
     assert not allowed("bot.approvals.chain", "bot.slack.blocks") and not allowed("bot.approvals.x", "bot.slack")
     assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"

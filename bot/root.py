@@ -76,6 +76,7 @@ from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slack.nudges import SlackNudges
 from bot.slack.policy_groups import unknown_groups
+from bot.slack.refusals import SLACK
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not
@@ -250,7 +251,8 @@ def surfaces_told(
     """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set) and e-mail (with SMTP_URL),
     told of the core."""
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
-        await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
+        said = await confirmations.answer(user, approval, writing=SLACK)
+        await slack.chat_postEphemeral(channel=card[0], user=user, text=said)
 
     approvals.edits.set_step_up_handler(confirm_edit)
     email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)

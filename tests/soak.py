@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.core.card_words import decided_title
 from bot.devslack.server import SlackStandIn
-from bot.slack.blocks.approval_card import decided_title
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, RedisServer, start_redis
 from tests.support.cluster import DEMO, Cluster, WorkerProcess

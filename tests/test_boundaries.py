@@ -1,15 +1,12 @@
 """Surfaces are ports (issue 88): the approval core (bot/approvals/, bot/people/) imports no surface's package nor
 a surface's SDK, and no surface imports another's. Read from the source (every import, also one inside a function
-or under TYPE_CHECKING). What the core still imports of Slack is listed, module by module, in `STILL_TO_MOVE`
-(tests/support/boundaries.py, which the layer table of tests/test_layout.py reads too): the
-Slack parts that have not yet left bot/approvals/ for the Slack surface. The list only shrinks: a module that no
-longer imports what it lists fails the test until its line is taken out, and any other import of a surface fails."""
+or under TYPE_CHECKING), with no exception: the last Slack parts left the core and Teams' last use of Slack's parts
+went in #88's fourth stage (the lists of what still did, which only shrank, are gone with them)."""
 
 from __future__ import annotations
 
 import ast
 
-from tests.support.boundaries import STILL_TO_MOVE, TEAMS_STILL_ON_SLACK
 from tests.support.source import ROOT, modules
 
 BOT = ROOT / "bot"
@@ -45,10 +42,8 @@ def in_any(name: str, packages: tuple[str, ...]) -> bool:
 
 def test_the_core_imports_no_surface() -> None:
     found = {name: used for name, path in modules() if in_any(name, CORE) and (used := surfaces_of(path.read_text()))}
-    assert {name: used for name, used in found.items() if STILL_TO_MOVE.get(name) != used} == {}, (
-        "the approval core imports a surface: it publishes events and answers `Decisions.decide`; a surface "
-        "subscribes in the root (bot/root.py)")
-    assert sorted(set(STILL_TO_MOVE) - set(found)) == [], "moved out of the core: take its line out of STILL_TO_MOVE"
+    assert found == {}, ("the approval core imports a surface: it publishes events and answers `Decisions.decide`;"
+                         " a surface subscribes in the root (bot/root.py)")
 
 
 def test_no_surface_imports_another() -> None:
@@ -57,8 +52,7 @@ def test_no_surface_imports_another() -> None:
         own = next((word for word, packages in SURFACES.items() if in_any(name, packages[:2])), None)
         if own is not None and (used := surfaces_of(path.read_text(), but=own)):
             found[name] = used
-    assert {name: used for name, used in found.items() if TEAMS_STILL_ON_SLACK.get(name) != used} == {}
-    assert sorted(set(TEAMS_STILL_ON_SLACK) - set(found)) == [], "take its line out of TEAMS_STILL_ON_SLACK"
+    assert found == {}, "a surface imports another: what they share is the core's (bot/core, bot/approvals/ports.py)"
 
 
 def test_the_boundary_check_can_fail() -> None:

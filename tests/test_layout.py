@@ -12,7 +12,6 @@ import ast
 import sys
 from pathlib import Path
 
-from tests.support.boundaries import STILL_TO_MOVE
 from tests.support.source import ROOT, imports, modules, statements
 
 MAX_LINES = 500  # a module of bot/ or of the agent side
@@ -60,7 +59,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.redaction": (*BELOW_CORE, "bot.store", "bot.redaction"),  # hidden values: the chain's end stores redacted
     "bot.people": (*BELOW_CORE, "bot.store", "bot.people"),  # who is who across surfaces (issue 88), under the core
-    # the core: no surface (the modules still importing Slack, `STILL_TO_MOVE` of tests/test_boundaries.py, aside)
+    # the core: no surface (tests/test_boundaries.py reads every import, lazy ones too)
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", "bot.people",
                       "bot.approvals"),
     "bot.slack": (*SURFACE_BASE, *SLACK_IO),  # the Slack surface, above the core
@@ -73,8 +72,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
                    "bot.signin", "bot.stepup"),
     # Microsoft Teams (issue 81): a second place to decide, told by the events, deciding through the core's door
-    "bot.msteams": (*BELOW_CORE, "bot.store", "bot.policy", "bot.redaction", "bot.report", *SLACK_IO, "bot.approvals",
-                  "bot.msteams"),
+    "bot.msteams": (*SURFACE_BASE, "bot.msteams"),  # (its Slack users by email: bot.people's `UserDirectory`)
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
     "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.email"),
@@ -122,10 +120,8 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def allowed(name: str, target: str) -> bool:
-    """Whether module `name` may import `target` (the agent package itself holds only its core's names; a module of
-    the core not yet rid of Slack, `STILL_TO_MOVE`, Slack's surface)."""
-    return (target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
-            or (name in STILL_TO_MOVE and within(target, SLACK_IO)))
+    """Whether module `name` may import `target` (the agent package itself holds only its core's names)."""
+    return target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
 
 
 def test_each_layer_imports_only_the_layers_below_it() -> None:
@@ -364,6 +360,7 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert not within("bot.slackapp.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
     assert layer_of("bot.slack.blocks.text") == "bot.slack"
     assert not within("bot.slack.directory", ALLOWED["bot.approvals"])  # the Slack surface is above the core
+    assert not within("bot.slack.directory", ALLOWED["bot.msteams"])  # Teams: no surface's part, Slack's neither
     assert within("bot.approvals.events", ALLOWED["bot.slack"])
     assert not allowed("bot.approvals.chain", "bot.slack.blocks") and not allowed("bot.approvals.x", "bot.slack")
     assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"

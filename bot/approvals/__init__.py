@@ -33,8 +33,7 @@ bot/sessions/' (they listen to the events), a run's side-effect ledger bot/runs/
 
 May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report` (headline numbers), `bot.people`
 and `agents`. Never a surface (`bot.slack`, `bot.slackapp`, `bot.msteams`, `bot.email` and their SDKs): the Slack
-surface is above the core; the modules that still import Slack are listed in tests/test_boundaries.py
-(`STILL_TO_MOVE`, which only shrinks). Never `bot.runs` or `bot.sessions`.
+surface is above the core (tests/test_boundaries.py). Never `bot.runs` or `bot.sessions`.
 What the surfaces above may use of it are the names below (`__all__`), and `rights` and `refusals` (pure: what
 every surface judges and says alike) and `attesting` (the one way to attest, from a command or a page);
 tests/test_root.py fails on a surface importing anything else of it."""
@@ -53,7 +52,7 @@ from bot.approvals.events import (
     VoteCounted,
 )
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk
-from bot.approvals.ports import Surface, Verb
+from bot.approvals.ports import Surface, Verb, Writing
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
@@ -90,6 +89,7 @@ __all__ = [
     "Typed",
     "Verb",
     "VoteCounted",
+    "Writing",
     "card_place",
     "not_editable",
     "schema_of",

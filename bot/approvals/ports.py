@@ -5,6 +5,9 @@ it and subscribes its `listener` to the core's events (`Events.subscribe`); the 
 imports one (tests/test_boundaries.py). A person's vote comes back through the one entry,
 `Decisions.decide(person, surface, verb)` (bot/approvals/decisions.py), whatever the surface.
 
+The core's words name people and quote untrusted text, but a surface writes them: `Writing` is how (Slack's mrkdwn,
+bot/slack/refusals.py; plain text for Teams' cards and the e-mail page, which escape it: bot/core/writing.py).
+
 Some calls still go the other way, through ports the root fills: the chain's end (bot/approvals/deciders/person.py)
 posts a pending approval's Slack card through `CardDelivery` (Slack's `Delivery`, bot/slack/delivery.py) before the
 open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies; a vote asks the
@@ -24,7 +27,7 @@ from bot.store import Fence
 from bot.store.attestations import Reminder
 
 __all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "NudgeTeller", "Posted", "Surface", "SurfaceName",
-           "Verb"]
+           "Verb", "Writing"]
 
 Verb = Literal["approve", "reject", "revise"]  # what a person does on any surface (`Decisions.decide`)
 Posted = list[tuple[str, str]]  # where a step of the nudger was posted (Slack: each message's channel and ts)
@@ -66,6 +69,37 @@ class NameDirectory(Protocol):
     when it cannot say): what `ApprovalService.name_of` asks."""
 
     async def name_of(self, user: str, /) -> str | None: ...
+
+
+class Writing(Protocol):
+    """How a surface writes the core's words (bot/approvals/refusals.py): a person, people, untrusted text, a link,
+    emphasis, a command, a channel. The words stay the core's; only these parts are the surface's."""
+
+    def person(self, user: str, /) -> str:
+        """A person by id (a Slack user, a Teams-only or an e-mail-only person)."""
+        ...
+
+    def people(self, ids: Sequence[str], /) -> str:
+        """People and user groups by id, as one phrase ("a, b or c"; "anyone" for none)."""
+        ...
+
+    def untrusted(self, text: str, limit: int, /) -> str:
+        """Text someone else wrote, shown as written (inert), within about `limit` characters."""
+        ...
+
+    def link(self, url: str, words: str, /) -> str:
+        """The bot's own address `url`, shown as `words`."""
+        ...
+
+    def bold(self, words: str, /) -> str: ...
+
+    def code(self, words: str, /) -> str:
+        """A command or a setting's name, as typed."""
+        ...
+
+    def channel(self, channel: str, /) -> str:
+        """A channel by id."""
+        ...
 
 
 class CardRedraws(Protocol):

@@ -1,14 +1,15 @@
-"""What a person is told when their click or form decided nothing (or only counted a vote), pure."""
+"""What a person is told when their click or form decided nothing (or only counted a vote), pure: the words are the
+core's, and how a person, a group, an untrusted string, a link or a command is written is the surface's `Writing`
+(bot/approvals/ports.py), which the caller gives: Slack's mrkdwn (bot/slack/refusals.py, which Slack's listeners
+call), plain text for Teams' cards (bot/msteams/cards.py `TeamsWriting`) and the e-mail page (bot/core/writing.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.attestations import refusal_words
+from bot.approvals.ports import Writing
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks import people_refs, safe, user_ref
-from bot.slack.blocks.text import NO_NAMES, Names
 from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
 
 WHO_NAMES_ADMINS = (  # plain text: a modal's error shows it too
@@ -33,15 +34,16 @@ ALREADY = {
 }
 
 
-def step_up_text(url: str | None) -> str:
+def step_up_text(url: str | None, *, writing: Writing) -> str:
     """What a person whose Approve needs their passkey (step-up) is told: the one-time link that confirms it, or,
     with no passkey (`url` None), how to set one up. Nothing has changed yet either way."""
     if url is None:
-        return ("Approving this needs your passkey, and you have none yet: open this app's Home, *Passkeys* →"
-                " *Set up a passkey*, then click Approve again. Nothing changed.")
-    return (f"Approving this needs your passkey: <{url}|confirm it with your passkey>. The page shows the exact"
-            " action; the link works once, for 5 minutes, and only for you. Your approval counts once you confirm;"
-            " nothing changed yet.")
+        return (f"Approving this needs your passkey, and you have none yet: open this app's Home,"
+                f" {writing.bold('Passkeys')} → {writing.bold('Set up a passkey')}, then click Approve again."
+                " Nothing changed.")
+    return (f"Approving this needs your passkey: {writing.link(url, 'confirm it with your passkey')}. The page"
+            " shows the exact action; the link works once, for 5 minutes, and only for you. Your approval counts once"
+            " you confirm; nothing changed yet.")
 
 
 _GONE = "This approval is no longer known (it expired or was removed). Nothing changed."
@@ -57,20 +59,21 @@ _SAID: dict[str, str] = {
 }
 
 
-def refusal_text(result: DecideResult, *, missing: Sequence[str] = (), names: Names = NO_NAMES) -> str:
-    """What to tell a person whose click or form decided nothing (or only counted a vote); `missing`: user groups
-    among the approvers that Slack says do not exist; `names`: Teams-only people by name (`user_ref`)."""
+def refusal_text(result: DecideResult, *, writing: Writing, missing: Sequence[str] = ()) -> str:
+    """What to tell a person whose click or form decided nothing (or only counted a vote), in the surface's
+    `writing`; `missing`: user groups among the approvers that Slack says do not exist."""
     approval, status = result.approval, result.status
     if status in _SAID:
         return _SAID[status]
     if status == "self":
         return _self_text(approval)
     if status == "attestation":  # fit to decide: the words to get one (bot/core/attestations.py)
-        return refusal_words(result.attest, page=result.page)
+        return _attestation_text(result.attest, page=result.page, writing=writing)
     if status == "policy":  # a decider policy refused the vote (bot/approvals/decider_policies.py)
-        return f"{safe(result.refused, 1000)}. Nothing changed."
+        return f"{writing.untrusted(result.refused, 1000)}. Nothing changed."
     if status == "frozen":
-        why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
+        why = (f" ({writing.untrusted(result.frozen, 400)})" if result.frozen
+               else f" ({writing.code('/agent status')} says why and who)")
         return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"
                 " they unfreeze it. Reject still works. Nothing changed.")
     if approval is None:
@@ -83,9 +86,9 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = (), names: Na
             " another approver must approve. Nothing changed."
         )
     if status == "not_allowed":
-        return _not_allowed_text(approval, missing, names)
+        return _not_allowed_text(approval, missing, writing)
     if status == "already":
-        return _already_text(approval, names)
+        return _already_text(approval, writing)
     return _GONE
 
 
@@ -99,19 +102,31 @@ def _self_text(approval: ApprovalRecord | None) -> str:
     )
 
 
-def _not_allowed_text(approval: ApprovalRecord, missing: Sequence[str], names: Names) -> str:
-    said = f"Only {people_refs(approval.approvers, names)} may decide this approval. Nothing changed."
+def _attestation_text(scope: str, *, page: str, writing: Writing) -> str:
+    """`refusal_words` of bot/core/attestations.py (the audit's words, mrkdwn) in the surface's writing."""
+    kind, _, name = scope.partition(":")
+    channel = kind == "channel"
+    what = f"the brief of {writing.channel(name)}" if channel else f"the brief {writing.code(name)}"
+    read = f"read {what} ({writing.link(page, 'open it')}) and attest there, or" if page else f"read {what}, then"
+    command = f"/agent attest {writing.channel(name)}" if channel else f"/agent attest {name}"
+    return (f"Deciding this needs your current attestation to {what}: {read} type {writing.code(command)}."
+            " Nothing changed.")
+
+
+def _not_allowed_text(approval: ApprovalRecord, missing: Sequence[str], writing: Writing) -> str:
+    said = f"Only {writing.people(approval.approvers)} may decide this approval. Nothing changed."
     if missing:
         said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
-                 " @approvers or the channel's `approvers`), or to cancel it.")
+                 f" @approvers or the channel's {writing.code('approvers')}), or to cancel it.")
     return said
 
 
-def _already_text(approval: ApprovalRecord, names: Names) -> str:
+def _already_text(approval: ApprovalRecord, writing: Writing) -> str:
     if approval.status == "timed_out":
         return "Too late: this approval already timed out."
-    by = f" by {user_ref(approval.decided_by, names)}" if approval.decided_by not in ("", "system", "timeout") else ""
-    why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
+    by = f" by {writing.person(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
+    why = (f" ({writing.untrusted(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback
+           else "")
     return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
 
 
@@ -124,22 +139,3 @@ NOT_ADDED = (
     "This app is approved for your Enterprise Grid organisation but not added to your workspace, so nothing was"
     " done. An org admin adds it to your workspace in the organisation's app settings."
 )
-
-
-def outsider_text(why: str, workspace: str) -> str:
-    """What someone who may not act here (`rights.outsider`'s reason) is told; `workspace` is the installing one."""
-    where = safe(workspace, 80) or "the workspace this app is installed in"
-    if why == "external":
-        return (
-            f"Only people of {where} may act on these approvals; your account belongs to another Slack organization"
-            " (a channel shared with it shows its cards too). Nothing was done. An admin can allow your team by id"
-            " (EXTERNAL_TEAMS)."
-        )
-    if why == "guest":
-        return (
-            "Guest accounts may not act on these approvals. Nothing was done. An admin can allow you by id"
-            " (ALLOWED_GUESTS)."
-        )
-    if why == "deactivated":
-        return "Your account is deactivated in this workspace, so nothing was done."
-    return f"Slack does not know your account as one of {where}, so nothing was done."

@@ -12,6 +12,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     records.py      runs, approvals, away states as typed records
     key_records.py  the Approvals API's keys as Redis keeps them (`ApiKey`, `NewKey`)
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
+    card_words.py   an approval card's words of no surface: a pending card's header, a decided one's title, what a
+                    timeout means, a revision's edited arguments (Slack's card and Teams' say them alike; pure)
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     documents.py    documents that come in read by pydantic models, and the one place their refusals become the
                     project's words (`refuse`, `refusal`); a JSON object read back (`loads_object`), how deep
@@ -54,6 +56,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     msteams_settings.py the TEAMS_* settings (`Settings` holds them): never unauthenticated
     email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
     msteams_links.py a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
+    writing.py      the core's words in plain text (`PlainWriting`: people by name, no markup), for a surface that
+                    escapes what it shows (Teams' cards, the e-mail page; pure)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

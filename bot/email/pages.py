@@ -3,7 +3,8 @@
 (the page shown whole counts as its details opened, `ApprovalService.opened`, for @require_details),
 the decision through the core's one entry (`decisions.decide(person, "email", verb, approval_id=...)`), a step-up
 answer sent to the passkey's page (a one-time link that keeps the surface `email`), and every refusal audited
-(`refused`, `surface: email`, naming who was signed in).
+(`refused`, `surface: email`, naming who was signed in). A refusal says the core's words in plain text
+(`PlainWriting`, people by name: the page's template escapes it).
 
 An e-mail-only person (`email:<address>`) signs in only through the company's identity provider (OIDC_ISSUER), with
 an email it verified that no Slack user has (`signed_in_by_email`, the sign-in's `by_email`): such a person is one
@@ -17,11 +18,12 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.approvals import ApprovalService
+from bot.approvals import ApprovalService, Writing
 from bot.approvals.decisions import verb_of
 from bot.approvals.refusals import refusal_text
 from bot.core.people import is_email_person
 from bot.core.records import ApprovalRecord
+from bot.core.writing import PlainWriting
 from bot.email.page import Answer, add_email_routes
 from bot.email.surface import EmailSurface
 from bot.people import EmailAccounts, People, Refused
@@ -36,7 +38,7 @@ class StepUp(Protocol):
 
     async def link(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str | None: ...
 
-    async def answer(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str: ...
+    async def answer(self, user: str, approval: ApprovalRecord, *, writing: Writing, surface: str = "") -> str: ...
 
 
 def signed_in_by_email(by_email: ByEmail, people: People) -> ByEmail:
@@ -81,11 +83,16 @@ def add_email_page(app: web.Application, surface: EmailSurface, *, signin: SignI
         approvals.decisions.redraw_after(result, surface="email")
         if result.status == "step_up" and result.approval is not None:
             go = await step_up.link(person, result.approval, surface="email")
-            return Answer("step_up", "" if go else await step_up.answer(person, result.approval, surface="email"),
-                          go or "")
+            said = "" if go else await step_up.answer(person, result.approval, writing=PlainWriting(), surface="email")
+            return Answer("step_up", said, go or "")
         if result.status == "ok":
             return Answer("ok", f"your decision ({verb}) is recorded.")
-        return Answer(result.status, refusal_text(result))
+        return Answer(result.status, refusal_text(result, writing=await writing_of(result.approval)))
+
+    async def writing_of(approval: ApprovalRecord | None) -> PlainWriting:
+        """Plain words, the people they name by name (as Slack says it; an id as given, else)."""
+        ids = {*approval.approvers, approval.decided_by} - {""} if approval is not None else set()
+        return PlainWriting({user: await approvals.name_of(user) for user in ids})
 
     async def refused(person: str, approval: str, why: str) -> None:
         await store.audit.append("refused", by=person, approval=approval, reason=why[:300], surface="email")

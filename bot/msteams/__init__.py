@@ -24,9 +24,11 @@ quorum, policies, the freeze, step-up, receipts and the audit are the Slack path
                   `teams:<object id>`; another tenant, a guest, an unknown person `Refused`), their Teams accounts
                   and names
 
-May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, the leaves of `bot.slack`
-(`directory`: people by email) and `bot.approvals`' public names (tests/test_root.py). Built by the composition
-root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server (bot/server.py)."""
+May import: `bot.core`, `bot.store`, `bot.policy`, `bot.redaction`, `bot.report`, `bot.people` (its
+`UserDirectory`: the Slack users a Teams person is matched with by email, Slack's directory as the root gives it)
+and `bot.approvals`' public names (tests/test_root.py), never another surface (tests/test_boundaries.py). Built by
+the composition root (bot/root.py) when `TEAMS_APP_ID` is set, mounted by the worker's HTTP server
+(bot/server.py)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The approval card in Teams: an Adaptive Card (schema 1.5) built with the Teams SDK's card models
-(`microsoft_teams.cards`), showing what the Slack card shows (bot/slack/blocks/approval_card.py): the title, the agent
-and the requester, the arguments as stored (hidden values already masked by bot/redaction/hiding.py: shown as their
-masks), the change's summary (bot/core/diffs.py's words), the votes of a quorum, the decision once decided and a link
-to the bot's page of the approval.
+(`microsoft_teams.cards`), showing what the Slack card shows (bot/slack/blocks/approval_card.py; the words of both,
+bot/core/card_words.py): the title, the agent and the requester, the arguments as stored (hidden values already
+masked by bot/redaction/hiding.py: shown as their masks), the change's summary (bot/core/diffs.py's words), the votes
+of a quorum, the decision once decided and a link to the bot's page of the approval.
 
 Two forms of one card: the approver's (`actions=True`: Approve, Reject and Revise as `Action.Execute`, Revise opening a
 form with the arguments to edit, one input each as Slack's field form has them, and its Save & approve) and the
@@ -46,13 +46,14 @@ from microsoft_teams.cards import (
 from microsoft_teams.cards import RefreshDefinition as Refresh
 
 from bot.core.attestations import SCOPE
+from bot.core.card_words import HEADERS, decided_title, revision_arguments
 from bot.core.diffs import summary
 from bot.core.durations import format_duration
 from bot.core.msteams import MAX_REFRESH_USERS
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
+from bot.core.writing import PlainWriting
 from bot.msteams.field_inputs import EDIT_LIMIT, field_inputs, form_fields
-from bot.slack.blocks.approval_card import HEADERS, decided_title, revision_arguments
 
 VERB_APPROVE: Final = "approve"
 VERB_REJECT: Final = "reject"
@@ -92,6 +93,18 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit].rstrip()} … {len(text) - limit:,} more characters"
+
+
+class TeamsWriting(PlainWriting):
+    """The core's words (bot/approvals/refusals.py) as a Teams card's notice says them: plain text (`_text` makes
+    every notice inert), people by their names (`name`: the Teams file's or Teams' name, else Slack's), untrusted
+    text `cut` as the card cuts it."""
+
+    def person(self, user: str, /) -> str:
+        return name(user, self.names)
+
+    def untrusted(self, text: str, limit: int, /) -> str:
+        return cut(text, limit)
 
 
 class DrawCard(Protocol):

@@ -50,7 +50,7 @@ from bot.core.msteams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.msteams.cards import DrawCard
-from bot.slack.directory import Directory
+from bot.people import UserDirectory
 from bot.store import Store, StoreUnavailable
 from bot.store.msteams import TeamsAccount
 
@@ -108,7 +108,7 @@ class TeamsDelivery:
         store: Store,
         app: TeamsPoster,
         people: TeamsPeopleView,
-        directory: Directory,
+        directory: UserDirectory,
         background: Background,
         card: DrawCard,
         routes: Mapping[str, Route] | None = None,

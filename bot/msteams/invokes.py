@@ -11,9 +11,10 @@ the card's is the Slack Revise's edit of them as JSON (bot/approvals/revisions.p
 values left as their masks kept whole, the edited call encoded in the agent's feedback, its `edit_hidden`), and so is
 one whose arguments were edited one input each (bot/core/field_edits.py, as Slack's field form: each typed as its
 kind says, the edit noted for the card of the edited call). Every answer is an updated card for the clicker (the
-SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the words the Slack path
-uses (bot/approvals/refusals.py). A replayed or concurrent invoke counts once: the decide step
-claims the vote or the decision once, whatever races it."""
+SDK's `AdaptiveCardActionCardResponse`), with a notice saying what came of the click in the core's words
+(bot/approvals/refusals.py) written for Teams (`TeamsWriting`: plain text, people by name, which the card makes
+inert). A replayed or concurrent invoke counts once: the decide step claims the vote or the decision once, whatever
+races it."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from microsoft_teams.api.models.invoke_response import AdaptiveCardInvokeRespons
 from microsoft_teams.apps import ActivityContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot.approvals import REFUSAL_QUIET, ApprovalService, Edited, Revision, Verb, not_editable
+from bot.approvals import REFUSAL_QUIET, ApprovalService, Edited, Revision, Verb, Writing, not_editable
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.field_edits import NOT_BY_FIELD, changed_fields
 from bot.core.people import SurfaceName
@@ -50,6 +51,7 @@ from bot.msteams.cards import (
     VERB_REVISE,
     VERB_SAVE_APPROVE,
     DrawCard,
+    TeamsWriting,
     notice_card,
 )
 from bot.msteams.field_inputs import EDIT_LIMIT, field_id, form_fields
@@ -79,7 +81,7 @@ class StepUp(Protocol):
     """What a person whose Approve needs their passkey is told (bot/stepup/votes.py `Confirmation.answer`): the page's
     one-time link, which keeps the `surface` they clicked on for the vote it confirms."""
 
-    def __call__(self, user: str, approval: ApprovalRecord, *, surface: str) -> Awaitable[str]: ...
+    def __call__(self, user: str, approval: ApprovalRecord, *, writing: Writing, surface: str) -> Awaitable[str]: ...
 
 
 _MENTION = re.compile(r"<@([^>|]+)>")
@@ -89,8 +91,9 @@ _LINK = re.compile(r"<(https?://[^>|\s]+)\|([^>]*)>")
 
 
 def plain_words(text: str, names: Mapping[str, str]) -> str:
-    """The Slack path's words (mrkdwn: mentions, links, escapes, bold) as plain text for a Teams card's notice (the
-    card builder makes it inert): people by name, a link as "label: URL"."""
+    """Words that may hold mrkdwn (mentions, links, escapes, bold) as plain text for a Teams card's notice (the card
+    builder makes it inert): people by name, a link as "label: URL". The refusals are written for Teams at once
+    (`TeamsWriting`)."""
     said = _MENTION.sub(lambda m: names.get(m.group(1)) or m.group(1), text)
     said = _GROUP.sub(lambda m: m.group(2) or names.get(m.group(1)) or m.group(1), said)
     said = _LINK.sub(lambda m: f"{m.group(2)}: {m.group(1)}", said)
@@ -148,9 +151,9 @@ class Invokes:
             checked = await self.approvals.decisions.may_decide(person, SURFACE, "approve", approval_id=approval_id)
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
         if not await self._on_its_card(ctx, approval_id, person):
-            return await self._card(approval, actions=False, notice=refusal_text(DecideResult("mismatch", approval)))
+            return await self._card(approval, actions=False, notice=DecideResult("mismatch", approval))
         revised = await self._revision(approval, verb, data, person=person)
-        if isinstance(revised, str):  # (a bad edit of the arguments: nothing sent, nothing changed)
+        if not isinstance(revised, Revision):  # (a bad edit of the arguments, refused: nothing sent, nothing changed)
             return await self._card(approval, actions=True, notice=revised)
         decisions = self.approvals.decisions
         result = await decisions.decide(person, SURFACE, VERBS[verb], approval_id=approval_id,
@@ -161,7 +164,7 @@ class Invokes:
         return await self._card(result.approval or approval, actions=actions, notice=await self._said(person, result))
 
     async def _revision(self, approval: ApprovalRecord, verb: str, data: Mapping[str, Any], *,
-                        person: str) -> Revision | str:
+                        person: str) -> Revision | str | DecideResult:
         """What the click sends: the note typed, or for a Revise with the arguments edited (one input each, or as
         JSON, as Slack's Revise takes them: bot/approvals/revisions.py) the edited call with the note, noted for the
         card of the edited call (Save & approve: approved by `person` at once, `Edits.approve`); else why nothing is
@@ -194,7 +197,7 @@ class Invokes:
                                         surface=SURFACE)
         return edited.revision(note)
 
-    async def _no_save_approve(self, approval: ApprovalRecord, person: str) -> str:
+    async def _no_save_approve(self, approval: ApprovalRecord, person: str) -> str | DecideResult:
         """Why `person` may not Save & approve an edit of `approval` ("" when they may): as Slack's Revise offers it,
         to who may approve it now, on a run's own call."""
         if refused := not_editable(approval):
@@ -202,7 +205,7 @@ class Invokes:
         if approval.asked_by:
             return FOR_RUNS_ONLY
         checked = await self.approvals.decisions.may_decide(person, SURFACE, "approve", approval_id=approval.id)
-        return "" if checked.status == "allowed" else refusal_text(checked)
+        return "" if checked.status == "allowed" else checked
 
     async def confirm_edit(self, user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """A Teams editor's Save & approve of a call that needs their passkey (`Edits.approve`, surface `teams`):
@@ -210,7 +213,7 @@ class Invokes:
         chat with the bot, where the edited call's card is not (`card`, its Slack card, is not theirs)."""
         if self.step_up is None:
             return
-        said = await self.step_up(user, approval, surface=SURFACE)
+        said = await self.step_up(user, approval, writing=TeamsWriting(), surface=SURFACE)
         account = (await self.people.accounts([user])).get(user)
         if account is None:  # (they clicked in Teams: the people part keeps their account)
             log.warning("Teams: no account of %s to send the step-up link of %s", user, approval.id)
@@ -233,22 +236,27 @@ class Invokes:
             reason="approval not on this card", surface=SURFACE, card_conversation=conversation[:200])
         return False
 
-    async def _said(self, person: str, result: DecideResult) -> str:
-        """What the clicker is told of their click: nothing when it decided, else the Slack path's words."""
+    async def _said(self, person: str, result: DecideResult) -> str | DecideResult:
+        """What the clicker is told of their click: nothing when it decided, the step-up's link, else the refusal
+        (`_card` writes it)."""
         if result.status == "ok":
             return ""
         if result.status == "step_up" and result.approval is not None and self.step_up is not None:
-            return await self.step_up(person, result.approval, surface=SURFACE)
-        return refusal_text(result)
+            return await self.step_up(person, result.approval, writing=TeamsWriting(), surface=SURFACE)
+        return result
 
-    async def _card(self, approval: ApprovalRecord, *, actions: bool, notice: str = "") -> AdaptiveCardInvokeResponse:
-        """The clicker's card now: buttons only when they may decide it, a notice on top."""
+    async def _card(self, approval: ApprovalRecord, *, actions: bool,
+                    notice: str | DecideResult = "") -> AdaptiveCardInvokeResponse:
+        """The clicker's card now: buttons only when they may decide it, a notice on top (a refusal in the core's
+        words written for Teams, people by name)."""
         people = [*approval.approvers, approval.requester, approval.decided_by, *approval.voters]
         names = dict(await self.people.names([p for p in people if p]))
         users = [a.user_id for a in (await self.people.accounts(approval.approvers)).values()] if (
             approval.status == "pending") else []
+        said = (refusal_text(notice, writing=TeamsWriting(names)) if isinstance(notice, DecideResult)
+                else plain_words(notice, names))
         card = self.draw(approval, names=names, actions=actions, refresh_users=users,
-                         notice=plain_words(notice, names), details_url=self.details_url(approval.id))
+                         notice=said, details_url=self.details_url(approval.id))
         return AdaptiveCardActionCardResponse(value=AdaptiveCard.model_validate(card))
 
 

@@ -16,7 +16,8 @@ click alike; a Teams person no longer listed is refused at once. A Teams-only pe
 what Teams said of them when the app learnt them or they clicked) is kept with their account
 (`store.msteams.keep_account`), so that every worker's Slack surfaces show them by it (`store.msteams.names`).
 
-Example:
+The Slack users come from the directory the root gives (`UserDirectory`, bot/people/ports.py: Slack's `Directory`);
+Slack unable to say is the core's `CannotCheck`. Example:
     `people = TeamsPeople(settings, store, directory); person = await people.decider(member)`
 """
 
@@ -31,7 +32,7 @@ from bot.approvals import REFUSAL_QUIET  # one audit entry a person and reason i
 from bot.core.msteams import OBJECT_ID, TEAMS_PREFIX, TeamsConversation, TeamsMember, is_teams_person, teams_person
 from bot.core.msteams_file import TeamsFilePerson
 from bot.core.settings import Settings
-from bot.slack.directory import Directory, LookupFailed
+from bot.people import CannotCheck, UserDirectory
 from bot.store import Store
 from bot.store.msteams import TeamsAccount
 
@@ -65,7 +66,7 @@ class Refused:
 class TeamsPeople:
     """Teams deciders mapped to people, their Teams accounts and names (see the module)."""
 
-    def __init__(self, settings: Settings, store: Store, directory: Directory) -> None:
+    def __init__(self, settings: Settings, store: Store, directory: UserDirectory) -> None:
         self._tenant = settings.teams_tenant_id.strip().lower()
         self._listed = settings.teams_listed
         self._guests = frozenset(settings.allowed_guests)
@@ -132,7 +133,7 @@ class TeamsPeople:
         the Teams person the Teams file lists with it; None when nobody (or Slack cannot say now)."""
         try:
             user = await self._directory.user_by_email(email, strict=True)
-        except LookupFailed:
+        except CannotCheck:
             return None
         if user is not None or not self._on:
             return user
@@ -150,8 +151,8 @@ class TeamsPeople:
         return await self._file_person(person.removeprefix(TEAMS_PREFIX)) is not None
 
     @property
-    def directory(self) -> Directory:
-        """The Slack directory it asks (people by email)."""
+    def directory(self) -> UserDirectory:
+        """The Slack directory it asks (people by email), as the root gave it."""
         return self._directory
 
     @property
@@ -217,7 +218,7 @@ class TeamsPeople:
             if kept is not None and await self._still(kept, oid):
                 return kept
             person = await self._resolve(oid, member.email)
-        except LookupFailed as exc:
+        except CannotCheck as exc:
             log.warning("a Teams decider could not be mapped: Slack did not answer (%s)", exc)
             return Refused("cannot_check", WORDS["cannot_check"])
         if isinstance(person, Refused):
@@ -226,7 +227,7 @@ class TeamsPeople:
         return person
 
     async def _resolve(self, oid: str, email: str) -> str | Refused:
-        """The Slack user with `email` (one of ours), else the Teams file's person; LookupFailed when Slack cannot
+        """The Slack user with `email` (one of ours), else the Teams file's person; CannotCheck when Slack cannot
         say."""
         email = email.strip().lower()
         user = await self._directory.user_by_email(email, strict=True) if email else None

@@ -3,7 +3,8 @@
 A person is a value of the core (bot/core/people.py: `PersonId`, `Account`, `Standing`, `Person`, the id grammar).
 Each surface answers for its own accounts through a port; `People` merges them by verified email into one stable id.
 
-    ports.py           `AccountDirectory`, the port each surface implements for its accounts; `CannotCheck`
+    ports.py           `AccountDirectory`, the port each surface implements for its accounts; `CannotCheck`;
+                       `UserDirectory`, the first surface's users (Slack's) as Teams matches its people by email
     directory.py       `People`: a person by id, by account (the merge, kept in the store), by email; their groups,
                        names, standing; a typed person id checked (`validate`)
     email_accounts.py  `EmailAccounts`: e-mail accounts are their address, verified only from the OIDC identity
@@ -16,6 +17,6 @@ from __future__ import annotations
 
 from bot.people.directory import People, Refused
 from bot.people.email_accounts import EmailAccounts
-from bot.people.ports import AccountDirectory, CannotCheck
+from bot.people.ports import AccountDirectory, CannotCheck, DirectoryUser, UserDirectory
 
-__all__ = ["AccountDirectory", "CannotCheck", "EmailAccounts", "People", "Refused"]
+__all__ = ["AccountDirectory", "CannotCheck", "DirectoryUser", "EmailAccounts", "People", "Refused", "UserDirectory"]

@@ -1,5 +1,7 @@
 """The port each surface implements for its accounts (issue 88): `AccountDirectory`, one per surface, built by the
-composition root and handed to `People` (bot/people/directory.py) in precedence order (slack, teams, email)."""
+composition root and handed to `People` (bot/people/directory.py) in precedence order (slack, teams, email); and
+`UserDirectory`, the first surface's users as another surface matches its people with them by verified email (Slack's
+`Directory`, which the root gives Teams' people: bot/msteams/people.py imports nothing of Slack)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,42 @@ from typing import Protocol
 
 from bot.core.people import Account, SurfaceName
 from bot.core.people import CannotCheck as CannotCheck  # raised by the surfaces' directories (bot.core: below them)
+
+
+class DirectoryUser(Protocol):
+    """What `UserDirectory` says of a user: whether they are a guest, deactivated or a bot."""
+
+    @property
+    def guest(self) -> bool: ...
+
+    @property
+    def deleted(self) -> bool: ...
+
+    @property
+    def bot(self) -> bool: ...
+
+
+class UserDirectory(Protocol):
+    """The users a person of another surface is matched with by verified email, first in precedence (the root fills
+    it with Slack's `Directory`, bot/slack/directory.py). CannotCheck (Slack's `LookupFailed` is one) when it cannot
+    say now."""
+
+    async def user_by_email(self, email: str, *, strict: bool = False) -> str | None:
+        """The id of the user whose verified email is `email`; None when none (`strict`: only on the directory's
+        word, CannotCheck when it cannot say)."""
+        ...
+
+    async def person(self, user_id: str, *, fresh: bool = False) -> DirectoryUser | None:
+        """Who `user_id` is (`fresh`: asked now, whatever is kept); None when nobody."""
+        ...
+
+    async def name_of(self, user_id: str) -> str | None:
+        """`user_id`'s display name; None when the directory does not say."""
+        ...
+
+    async def people(self, ids: Sequence[str]) -> set[str]:
+        """The users that the users and user groups in `ids` name."""
+        ...
 
 
 class AccountDirectory(Protocol):

@@ -17,6 +17,7 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
     accounts.py      `SlackAccounts`: Slack users as accounts for `People` (bot/people/), their verified emails
     workspaces.py    the workspaces served: the Slack client for a team (`for_team`), Bolt's `authorize`, uninstalls
     homes.py         each person's App Home: what waits for them, kept current (`HomeService`)
+    refusals.py      the core's refusal words in mrkdwn (`SlackWriting`), and `outsider_text`
     policy_groups.py  the user groups a policy bundle's @approvers name, checked with Slack as it loads
     installations.py  Bolt's installation and OAuth state stores over the bot's Redis (tokens sealed)
 

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.msteams import is_teams_person
+from bot.core.people import CannotCheck
 
 log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
@@ -64,8 +65,9 @@ class SharedPeople(Protocol):
     async def put(self, user: str, record: str, *, seconds: int) -> None: ...
 
 
-class LookupFailed(Exception):
-    """Slack could not say who someone is right now (unreachable, rate limited, token refused)."""
+class LookupFailed(CannotCheck):
+    """Slack could not say who someone is right now (unreachable, rate limited, token refused): the core's
+    `CannotCheck`, which the surfaces above catch without knowing Slack's."""
 
 
 def _part(user: dict[str, Any], key: str) -> dict[str, Any]:

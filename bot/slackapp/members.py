@@ -21,12 +21,13 @@ from typing import Any
 from slack_bolt.response import BoltResponse
 
 from bot.approvals import REFUSAL_QUIET
-from bot.approvals.refusals import CANNOT_CHECK, NOT_ADDED, outsider_text
+from bot.approvals.refusals import CANNOT_CHECK, NOT_ADDED
 from bot.approvals.rights import Organisation, outsider
 from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal
 from bot.slack.directory import LookupFailed
+from bot.slack.refusals import outsider_text
 from bot.slackapp.context import parts_of, tenant_answer, workspace_of
 
 log = logging.getLogger(__name__)

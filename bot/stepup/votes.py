@@ -37,11 +37,12 @@ from webauthn import verify_authentication_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import WebAuthnException
 
-from bot.approvals import ApprovalService
+from bot.approvals import ApprovalService, Writing
 from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
 from bot.core.durations import format_duration
 from bot.core.passkeys import Assurance, Passkey, RelyingParty, challenge_for, credential_digest
 from bot.core.records import ApprovalRecord
+from bot.core.writing import PlainWriting
 from bot.policy.decide import usd
 from bot.policy.engine import PolicyEngine
 from bot.slack.directory import Directory
@@ -94,16 +95,16 @@ class Confirmation:
         token = await self._store.passkeys.issue_vote_token(user, approval.id, approval.digest, surface=surface)
         return f"{rp.origin}/step-up/vote/{token}"
 
-    async def answer(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str:
-        """What `user`, whose Approve of `approval` on `surface` ("" for Slack) needs their passkey, is told: a new
-        one-time link, how to set up a passkey (they have none: audited as a refusal, nothing changed), or that step-up
-        is not set up here."""
+    async def answer(self, user: str, approval: ApprovalRecord, *, writing: Writing, surface: str = "") -> str:
+        """What `user`, whose Approve of `approval` on `surface` ("" for Slack) needs their passkey, is told in that
+        surface's `writing`: a new one-time link, how to set up a passkey (they have none: audited as a refusal,
+        nothing changed), or that step-up is not set up here."""
         try:
             url = await self.link(user, approval, surface=surface)
         except StepUpError as exc:
             url, said = None, exc.message
         else:
-            said = step_up_text(url)
+            said = step_up_text(url, writing=writing)
         if url is None:
             why = "step-up: not set up" if said == NOT_SET_UP else "step-up: no passkey"
             await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved", reason=why,
@@ -151,7 +152,7 @@ class Confirmation:
         surface = decisions.surface_said(found.user, found.surface)  # (none kept: the person's own)
         result = await decisions.decide(found.user, surface, "approve", approval_id=approval.id, assurance=assurance)
         if not decisions.redraw_after(result, surface=surface):
-            raise StepUpError(409, refusal_text(result))
+            raise StepUpError(409, refusal_text(result, writing=await self._page_writing(result.approval)))
         await self._store.passkeys.voted(found, passkey)
         self._counted("confirmed")
         return result
@@ -175,6 +176,12 @@ class Confirmation:
                                        reason=f"outsider: {why}"[:300], **_on(surface))
         raise StepUpError(503 if text == CANNOT_CHECK else 403, text)
 
+    async def _page_writing(self, approval: ApprovalRecord | None) -> PlainWriting:
+        """The page's words in plain text (its template escapes them), people by their Slack names."""
+        ids = {*approval.approvers, approval.decided_by} - {""} if approval is not None else set()
+        names = {user: name for user in ids if (name := await self._directory.name_of(user))}
+        return PlainWriting(names)
+
     def _relying_party(self) -> RelyingParty:
         return required(self.rp)
 
@@ -185,7 +192,8 @@ class Confirmation:
         """The link's approval while it still waits for a vote, with the arguments the link was made for."""
         approval = await self._store.approvals.get(found.approval)
         if approval is None or not approval.pending:
-            said = refusal_text(DecideResult("already" if approval else "missing", approval))
+            said = refusal_text(DecideResult("already" if approval else "missing", approval),
+                                writing=await self._page_writing(approval))
             raise StepUpError(409, said)
         if approval.digest != found.digest:
             raise StepUpError(409, "The call's arguments changed since this link was made, so nothing was approved."

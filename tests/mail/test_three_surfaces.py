@@ -150,11 +150,13 @@ async def test_a_freeze_refuses_an_email_approve_and_its_link_still_rejects(
     approval = await world.ask()
     path, _ = await mailed(world, mail, approval)
     store = world.worker.services.store
-    assert await store.freezes.freeze(f"channel:{SALES}", reason="incident 7: mail loop", by="U0ADMIN")
+    assert await store.freezes.freeze(f"channel:{SALES}", reason="incident 7: <mail> loop & co", by="U0ADMIN")
     await signed_in(http, world.worker.url, path, person=ERIN_ID)
     url = world.worker.url + path
     status, said, _ = await post(http, url, "approved", await csrf_of(http, url))
-    assert status == 409 and "Frozen" in said and "incident 7" in said, said
+    # the core's words in plain text, escaped once by the page (never Slack's mrkdwn: no `code`, no &amp;lt;)
+    assert status == 409 and "Frozen" in said and "incident 7: &lt;mail&gt; loop &amp; co" in said, said
+    assert "`" not in said and "&amp;lt;" not in said, said
     record = await store.approvals.get(approval)
     assert record is not None and record.status == "pending"
     assert any(e["event"] == "refused" and e.get("by") == ERIN and "frozen" in e.get("reason", "")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.approvals.refusals import refusal_text
 from bot.policy.bundle import PolicyError, load_bundle
 from bot.policy.decide import DeciderRequest, Evaluator, PolicyRequest
+from bot.slack.refusals import refusal_text
 from bot.store import DecideResult
 from tests.support.policies import BIG_REFUNDS_IN_SLACK, write_bundle
 

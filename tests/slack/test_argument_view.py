@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
+from bot.core.card_words import decided_title
 from bot.slack.blocks import ACTION_FULL_TEXT, build_approval_blocks, build_decided_blocks, build_full_text_modal
-from bot.slack.blocks.approval_card import build_outcome_blocks, decided_title
+from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.arguments import ARGUMENT_LINES
 from tests.support.blockkit import assert_inert, assert_valid, tool_call
 

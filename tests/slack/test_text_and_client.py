@@ -17,7 +17,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot.approvals.refusals import refusal_text
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
@@ -25,6 +24,7 @@ from bot.slack.blocks import build_approval_blocks, build_decided_blocks, clean,
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.nudges import escalated_line, escalation_text, reminder_text
 from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
+from bot.slack.refusals import refusal_text
 from bot.store import DecideResult
 from tests.conftest import bot_env, free_port
 from tests.support.approver import record

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
+from bot.core.card_words import decided_title
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.slack.blocks.approval_card import decided_title
 from bot.store import Store
 from tests.conftest import (
     APPROVALS,

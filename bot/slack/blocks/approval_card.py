@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_approvals.approver import parse_revision, pretty_json
-
 from bot.core.attestations import SCOPE
+from bot.core.card_words import HEADERS, decided_title, revision_arguments, timeout_meaning
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -54,9 +53,6 @@ ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
 ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
 ACTION_DETAILS = "approval_details"  # Details (@require_details): the same modal, its opening noted (issue 80)
-HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
-
-
 def _cut_note(approval: ApprovalRecord) -> Block:
     what = {"tool_call": "The arguments are", "code": "The code is"}.get(approval.kind, "The proposal is")
     return context_block(
@@ -212,10 +208,6 @@ def shows_whole(approval: ApprovalRecord, limit: int = SHOWN_LIMIT) -> bool:
 def proposal_is_cut(proposal: str) -> bool:
     """Whether the card cannot show the whole proposal (then the full text goes in the card's thread)."""
     return not fits(proposal, PROPOSAL_LIMIT - 60)
-
-
-def timeout_meaning(outcome: str) -> str:
-    return "approved" if outcome == "approve" else "rejected"
 
 
 def _who_decides(approval: ApprovalRecord, names: Names) -> Block | None:
@@ -435,34 +427,6 @@ def build_decided_blocks(approval: ApprovalRecord, *, pages: str = "", names: Na
         if approval.status != "timed_out":
             blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
     return blocks
-
-
-DECIDED_TITLES = {
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "revised": "Sent back for revision",
-    "cancelled": "Cancelled",
-}
-
-
-def decided_title(approval: ApprovalRecord) -> str:
-    """A decided card's header (plain text, no mention: the line below names who), e.g. "Tool call approved",
-    "Code rejected", "Message sent back for revision", "Timed out: rejected"."""
-    if approval.status == "timed_out":
-        return f"Timed out: {timeout_meaning(approval.timeout_outcome)}"
-    what = {"tool_call": "Tool call", "code": "Code"}.get(approval.kind, "Message")
-    if approval.status == "revised" and revision_arguments(approval) is not None:
-        return f"{what}: arguments edited"
-    title = DECIDED_TITLES.get(approval.status, approval.status.replace("_", " "))
-    return f"{what} {title[0].lower()}{title[1:]}"
-
-
-def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
-    """(edited arguments as pretty JSON, note) when a tool call was revised by editing its arguments."""
-    if approval.kind != "tool_call" or approval.status != "revised":
-        return None
-    parsed = parse_revision(approval.feedback)
-    return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None
 
 
 def approval_fallback_text(approval: ApprovalRecord) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
+from bot.core.card_words import timeout_meaning
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.passkeys import Passkey
@@ -33,7 +34,6 @@ from bot.slack.blocks.approval_card import (
     policy_line,
     proposal_text,
     quorum_line,
-    timeout_meaning,
 )
 from bot.slack.blocks.claims import agent_name, claim_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.freeze import Frozen, frozen_lines

@@ -36,7 +36,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals import NO_RULE_FOR_STEP_UP, REFUSAL_QUIET, card_place, verb_of
-from bot.approvals.refusals import refusal_text, storage_words
+from bot.approvals.refusals import storage_words
 from bot.core.logs import log_fields
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
@@ -52,6 +52,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.artifact_modals import build_artifact_revise_modal, editable_here
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
+from bot.slack.refusals import SLACK, refusal_text
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.rule_form import rule_metadata
 from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
@@ -228,7 +229,7 @@ async def _decide(services: Services, body: dict[str, Any], click: Click, *, out
         return
     if result.status == "step_up" and result.approval is not None:  # their passkey confirms it first (bot/stepup/)
         if await first_refusal(services, click, why="step_up", button=outcome):
-            tell(services, click, await services.confirmations.answer(click.user, result.approval))
+            tell(services, click, await services.confirmations.answer(click.user, result.approval, writing=SLACK))
         return
     if await refuse(services, result, click, button=outcome, **teams_of(body)):
         shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked

@@ -28,7 +28,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals import verb_of
-from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import STORAGE_DOWN
 from bot.core.oversight import approval_page_url
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import sign_metadata, verify_metadata
@@ -59,6 +59,7 @@ from bot.slack.blocks.batch_modals import (
 from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
+from bot.slack.refusals import refusal_text
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.actions import guarded_click, open_click_view, open_view, parse_click, tell
 from bot.slackapp.listeners.views import input_text

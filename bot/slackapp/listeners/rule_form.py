@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from bot.approvals.refusals import refusal_text
 from bot.core.allow_rules import (
     EXPIRIES,
     OPS,
@@ -41,6 +40,7 @@ from bot.slack.blocks.rule_modals import (
     build_rule_result,
     rule_arguments,
 )
+from bot.slack.refusals import refusal_text
 from bot.slackapp.payloads import ViewState
 
 Errors = dict[str, str]

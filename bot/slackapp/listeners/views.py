@@ -29,7 +29,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals import Revision, Typed, card_place, not_editable, verb_of
-from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import STORAGE_DOWN
 from bot.core import field_edits
 from bot.core.field_edits import changed_fields
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -52,6 +52,7 @@ from bot.slack.blocks.decision_modals import (
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slack.blocks.text import clean
+from bot.slack.refusals import refusal_text
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.artifact_edits import ChangeEdit, change_edit
 from bot.slackapp.listeners.rule_form import submit_rule, top_block

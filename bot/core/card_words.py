@@ -1,0 +1,46 @@
+"""An approval card's words that no surface owns (pure): the header of a pending card, the title of a decided one,
+what a timeout means, and a revision's edited arguments as shown. Slack's card (bot/slack/blocks/approval_card.py)
+and Teams' (bot/msteams/cards.py) say them alike.
+
+    >>> HEADERS["tool_call"], timeout_meaning("approve")
+    ('Tool call needs approval', 'approved')
+"""
+
+from __future__ import annotations
+
+from agent_approvals.approver import parse_revision, pretty_json
+
+from bot.core.records import ApprovalRecord
+
+HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
+DECIDED_TITLES = {
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "revised": "Sent back for revision",
+    "cancelled": "Cancelled",
+}
+
+
+def timeout_meaning(outcome: str) -> str:
+    """What a timeout does, in a word: "approved" for a timeout that approves, else "rejected"."""
+    return "approved" if outcome == "approve" else "rejected"
+
+
+def decided_title(approval: ApprovalRecord) -> str:
+    """A decided card's header (plain text, no mention: the line below names who), e.g. "Tool call approved",
+    "Code rejected", "Message sent back for revision", "Timed out: rejected"."""
+    if approval.status == "timed_out":
+        return f"Timed out: {timeout_meaning(approval.timeout_outcome)}"
+    what = {"tool_call": "Tool call", "code": "Code"}.get(approval.kind, "Message")
+    if approval.status == "revised" and revision_arguments(approval) is not None:
+        return f"{what}: arguments edited"
+    title = DECIDED_TITLES.get(approval.status, approval.status.replace("_", " "))
+    return f"{what} {title[0].lower()}{title[1:]}"
+
+
+def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
+    """(edited arguments as pretty JSON, note) when a tool call was revised by editing its arguments."""
+    if approval.kind != "tool_call" or approval.status != "revised":
+        return None
+    parsed = parse_revision(approval.feedback)
+    return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None

@@ -253,8 +253,9 @@ def surfaces_told(
 
     approvals.edits.set_step_up_handler(confirm_edit)
     email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)
-    if email is not None:  # a surface more: its mails follow the core's events
-        events.subscribe(email.listener)
+    if email is not None:  # a surface more: its mails follow the core's events; a reminder published is due in its
+        events.subscribe(email.listener)  # due set in the same step as its mark (no crash loses its mail, #88)
+        store.nudges.published_to.append(store.email_due)
     teams = None if base is not None else create_teams(settings, store=store, approvals=approvals, people=who.teams,
                                                        background=background, step_up=confirmations.answer,
                                                        metrics=metrics)

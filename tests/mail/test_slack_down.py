@@ -7,7 +7,6 @@ e-mail resolves it. An approval with Slack approvers alone is cancelled as befor
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,23 +15,13 @@ from bot.devmail.catcher import Caught, MailCatcher
 from bot.devslack.model import RecordedCall
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
+from tests.conftest import APPROVALS, BOB, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
-from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, browser, csrf_of, email_env, post, signed_in
+from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, browser, csrf_of, post, signed_in
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail
 POSTS = "chat.postMessage"
-
-
-@pytest.fixture
-async def mailing(slack: SlackStandIn, mail: MailCatcher, redis_url: str) -> AsyncIterator[Worker]:
-    """A worker serving Slack and e-mail (no Teams: nothing else shows an approval)."""
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
-                                        **email_env(slack, mail)))
-    slack.events_url = worker.url + "/slack/events"
-    yield worker
-    await worker.stop()
 
 
 def cards_of(slack: SlackStandIn, approval: str) -> list[str]:

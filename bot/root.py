@@ -252,7 +252,8 @@ def surfaces_told(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
 
     approvals.edits.set_step_up_handler(confirm_edit)
-    email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)
+    email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics,
+                                                        same=who.people.same)
     if email is not None:  # a surface more: its mails follow the core's events; a reminder published is due in its
         events.subscribe(email.listener)  # due set in the same step as its mark (no crash loses its mail, #88)
         store.nudges.published_to.append(store.email_due)

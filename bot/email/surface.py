@@ -28,7 +28,7 @@ from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
-from bot.email.links import LinkKeys, Links
+from bot.email.links import LinkKeys, Links, Same
 from bot.email.messages import approval_mail, decided_mail
 from bot.email.sender import Mail, Result, Sender
 from bot.store import Store
@@ -175,10 +175,11 @@ def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
     return [(person, DECIDED) for person in email_people(approval.notify)]
 
 
-def email_surface(settings: Settings, *, store: Store, background: Background,
-                  metrics: Metrics) -> EmailSurface | None:
+def email_surface(settings: Settings, *, store: Store, background: Background, metrics: Metrics,
+                  same: Same | None = None) -> EmailSurface | None:
     """The e-mail surface (issue 88), with SMTP_URL (None without): its sender and its links (signed with a key
-    derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start)."""
+    derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start; `same`: People's, whether a
+    signed-in person is the one a link was made for by another account of theirs)."""
     server = settings.smtp
     if server is None:
         return None
@@ -191,6 +192,6 @@ def email_surface(settings: Settings, *, store: Store, background: Background,
         raise SettingsError(f"SMTP_URL: {exc}") from None
     sender = Sender(store=store.email, server=server, sender=settings.email_from, reply_to=settings.email_reply_to,
                     counter=metrics.email_sent)
-    links = Links(store.email, keys, public_url=settings.public_url)
+    links = Links(store.email, keys, public_url=settings.public_url, same=same)
     return EmailSurface(store=store, sender=sender, links=links, background=background)
 

@@ -119,13 +119,13 @@ class EmailSurface:
             await self.send(approval)
 
     async def send(self, approval: ApprovalRecord) -> None:
-        """`approval`'s mails: the opening one to each e-mail approver, each reminder and escalation published
-        (`published_kinds`) to each e-mail approver still to decide, and a decision told, unless sent or given up
-        (one whose retry is due tried again); the approval due again at the first retry left (or another sender's
+        """`approval`'s mails: the opening one to each e-mail approver and each reminder and escalation published
+        (`published_kinds`) to each e-mail approver still to decide, unless sent or given up, and any mail (a
+        decision told too) whose retry is due; the approval due again at the first retry left (or another sender's
         claim's end), else out of the due set."""
         later: list[float] = []
         fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))} \
-            if approval.pending else {DECIDED}
+            if approval.pending else set()  # (a decision told: by the deciding worker's listener, retried here)
         for person, kind in _mails(approval):
             state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
             if state.startswith(("sent", "failed")) or (kind not in fresh and not state):

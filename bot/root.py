@@ -255,9 +255,11 @@ def surfaces_told(
         await slack.chat_postEphemeral(channel=card[0], user=user, text=said)
 
     approvals.edits.set_step_up_handler(confirm_edit)
-    email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics)
-    if email is not None:  # a surface more: its mails follow the core's events
-        events.subscribe(email.listener)
+    email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics,
+                                                        same=who.people.same)
+    if email is not None:  # a surface more: its mails follow the core's events; a reminder published is due in its
+        events.subscribe(email.listener)  # due set in the same step as its mark (no crash loses its mail, #88)
+        store.nudges.published_to.append(store.email_due)
     teams = None if base is not None else create_teams(settings, store=store, approvals=approvals, people=who.teams,
                                                        background=background, step_up=confirmations.answer,
                                                        metrics=metrics)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any, get_args
@@ -28,7 +28,7 @@ from bot.approvals.rights import may_decide_across
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.attestations import NEEDS, refusal_words
 from bot.core.passkeys import Assurance
-from bot.core.people import SURFACES, CannotCheck, PersonId, SurfaceName
+from bot.core.people import SURFACES, CannotCheck, PersonId, SurfaceName, surface_of
 from bot.core.tasks import Background
 from bot.core.workspaces import WorkspaceRef
 from bot.people import People
@@ -108,8 +108,9 @@ class Decisions:
     ) -> DecideResult:
         """`person`'s `verb` on `surface` through the decide step, with every approver rule applied there:
         the card clicked (`where`, Slack) must show the approval, the requester may not decide (unless the channel
-        allows it), only named approvers or members of named user groups may, and an Approve of an approval
-        that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
+        allows it), only named approvers (or the same person by another account, as People says: the Slack user whose
+        verified email an `email:<address>` approver is) or members of named user groups may, and an Approve of an
+        approval that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
         caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
         nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
         it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
@@ -129,7 +130,7 @@ class Decisions:
             self.store.approvals.decide, approval_id, outcome=outcome, by=user, feedback=feedback, card=card,
             check_auth=True, dry_run=dry_run, assurance=assurance.to_json() if assurance is not None else "",
             team=standing.team if standing is not None else "?", home_team=(await self._home()).team,
-            edit_hidden=edit_hidden, artifacts=artifacts, surface=surface,
+            edit_hidden=edit_hidden, artifacts=artifacts, surface=surface, same="",
         )
 
         async def step(**more: Any) -> DecideResult:
@@ -224,6 +225,9 @@ class Decisions:
             known["across"] = may_decide_across(result.approval, user=user, person=person, home=await self._home(),
                                                 external_teams=self.external_teams)
             result = await step(**known)
+        if result.status == "check_people" and result.approval is not None:  # an approver by another account?
+            known["same"] = await self._approver_as(user, result.approval.approvers)
+            result = await step(**known)
         in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
@@ -240,6 +244,19 @@ class Decisions:
                     break
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal, **known)
         return result
+
+    async def _approver_as(self, user: str, approvers: Sequence[str]) -> str:
+        """The approver `user` is, named by another account of theirs (People: the Slack user whose verified email
+        an `email:<address>` approver is, #88): they decide as that approver, one vote whichever surface; "-" when
+        none (or People cannot say now: refused as not theirs, never let through)."""
+        for approver in approvers:
+            if surface_of(approver) not in (None, surface_of(user)):  # (one surface's two accounts: two people)
+                try:
+                    if await self.people.same(user, approver):
+                        return approver
+                except CannotCheck:
+                    return "-"
+        return "-"
 
     def redraw_after(self, result: DecideResult, *, surface: str = "") -> bool:
         """Bring every card up to date after a decision or vote (`surface`: where it was made, as its `VoteCounted`

@@ -20,9 +20,10 @@ approvals held for it (every approver over `max_asks_per_hour`) are sent, one ba
 
 A step is published once whichever workers live and whatever Slack answers: the approval's `published` field
 (the steps published so far) is set before the event, so a Slack post retried (Slack down: due again at the
-claim's end) never publishes it again, and a worker that dies after publishing leaves it published (the event is
-published in the same step of the event loop as the mark, with nothing awaited between: only a worker killed in
-that instant, or before its listeners' sends claimed their mails, loses it, at most once, never twice).
+claim's end) never publishes it again, and a worker that dies after publishing leaves it published: the surfaces
+whose due sets the store was told (`Nudges.published_to`: e-mail's) have the approval due in the same Lua step as
+the mark, so a worker killed before a listener's send claimed its mail loses none: that surface's due work sends
+it, once.
 A step is told once whichever workers live: the claim's lease keeps others off it, and a worker that
 dies holding it leaves it due again when the lease ends. A worker that died after posting a step and
 before noting it left the approval marked `telling`: the next one's teller first reads each thread

@@ -45,8 +45,9 @@ class Surface(Protocol):
 class CardDelivery(Protocol):
     """Where a pending approval's card goes and its posting (Slack's `Delivery`, bot/slack/delivery.py): the card
     addressed under the channel's `deliver` (its copies in direct messages), posted, noted, its run marked waiting,
-    said (`CardPosted` on `events`). `elsewhere`: whether an approval is shown on another surface (Teams' route: with
-    Slack refusing the bot token, it waits there instead of being cancelled)."""
+    said (`CardPosted` on `events`). `elsewhere`: whether an approval is shown on another surface (Teams' route, an
+    e-mail approver: with Slack refusing the bot token or failing, it waits there instead of being cancelled; Slack
+    failing, its card owed is posted later, `post_late`)."""
 
     events: Events
     elsewhere: Callable[[ApprovalRecord], Awaitable[bool]] | None
@@ -56,6 +57,8 @@ class CardDelivery(Protocol):
     ) -> tuple[ApprovalRecord, list[str]]: ...
 
     async def post_card(self, approval: ApprovalRecord, *, fence: Fence | None = None) -> tuple[str, str]: ...
+
+    async def post_late(self, approval: ApprovalRecord) -> tuple[str, str]: ...
 
     async def post_copies(self, approval: ApprovalRecord) -> None: ...
 

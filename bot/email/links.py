@@ -9,7 +9,9 @@ verifies (`check`); a POST that decides takes the link (`take`: atomically, once
 when the core's answer may be tried again (step-up, details, attestation).
 
 Each refusal is its own word, for the page's status and the audit: `unknown` and `tampered` (404), `wrong_approval`
-(404), `expired` and `used` (410), `wrong_person` (403)."""
+(404), `expired` and `used` (410), `wrong_person` (403: not the person it was made for, nor the same person by
+another account of theirs, as People says: a Slack user signed in whose verified email the link's `email:<address>`
+is, #88)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote
@@ -26,12 +29,14 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from bot.core.people import CannotCheck
 from bot.core.sealing import key_from_text
 from bot.store.email import EmailStore, LinkRecord
 
 LABEL: Final = b"agent-approvals email-links v1"
 NEVER_TIMES_OUT: Final = 7 * 86400  # a link to an approval with no deadline lasts this long
 TOKEN = re.compile(r"(?P<nonce>[A-Za-z0-9_-]{22})\.(?P<mac>[A-Za-z0-9_-]{43})")
+Same = Callable[[str, str], Awaitable[bool]]  # whether two person ids name one person (People's `same`)
 Refusal = Literal["unknown", "tampered", "wrong_approval", "wrong_person", "expired", "used"]
 STATUS: Final[dict[str, int]] = {"unknown": 404, "tampered": 404, "wrong_approval": 404, "wrong_person": 403,
                                  "expired": 410, "used": 410}
@@ -85,12 +90,25 @@ class Refused:
 
 
 class Links:
-    """Makes, checks, takes and gives back the links, over the store's records."""
+    """Makes, checks, takes and gives back the links, over the store's records. `same`: whether a signed-in person is
+    the person a link was made for (People's `same`: the Slack user whose verified email an `email:<address>` is,
+    #88); without it, only the very id."""
 
-    def __init__(self, store: EmailStore, keys: LinkKeys, *, public_url: str) -> None:
+    def __init__(self, store: EmailStore, keys: LinkKeys, *, public_url: str, same: Same | None = None) -> None:
         self._store = store
         self._keys = keys
         self._base = public_url.rstrip("/")
+        self._same = same
+
+    async def _for(self, person: str, record: LinkRecord) -> bool:
+        """Whether `person` (signed in) is the one `record`'s link was made for, through People (never guessed: a
+        person People cannot tell now is not them)."""
+        if person == record.person or self._same is None:
+            return person == record.person
+        try:
+            return await self._same(person, record.person)
+        except CannotCheck:
+            return False
 
     async def make(self, *, approval: str, person: str, deadline: float, now: float | None = None) -> str:
         """A new link for `person` to decide `approval`, valid until its `deadline` (0: it never times out, then
@@ -110,17 +128,20 @@ class Links:
         if isinstance(found, Refused):
             return found
         record = found.record
-        if person is not None and person != record.person:
+        if person is not None and not await self._for(person, record):
             return Refused("wrong_person")
         if record.expires <= (time.time() if now is None else now):
             return Refused("expired")
         return Refused("used") if record.taken else found
 
     async def take(self, approval: str, token: str, *, person: str, now: float | None = None) -> Checked | Refused:
-        """Take the link for one decision by `person` (single use: a second take is `used`)."""
+        """Take the link for one decision by `person` (single use: a second take is `used`), the person it was made
+        for or, through People, the same person by another account."""
         found = await self._verified(approval, token)
         if isinstance(found, Refused):
             return found
+        if person != found.record.person and await self._for(person, found.record):
+            person = found.record.person  # (taken as theirs: the store checks the link's own person)
         taken = await self._store.take_link(found.nonce, person=person, approval=approval, now=now)
         return found if taken == "taken" else Refused(taken)
 

@@ -4,7 +4,13 @@ An approval opened pending puts a send in `store.email_due` (`{p}:email:due`); a
 published before Slack is tried) sends its own mail to each e-mail person it asked; a decision on any surface
 (`ApprovalDecided`) is told to each `email:<address>` its ask named in `notify` (only those: where the ask asks).
 `drain` (the surface's `Drain` in `due_parts`, only with SMTP_URL) sends what is due, each mail once per (approval,
-person, kind) across workers through `Sender` with its bounded retry: a mail the server does not take keeps the
+person, kind) across workers through `Sender` with its bounded retry, the reminders and the escalation published
+(`published_kinds`) too: a published step puts the approval in this due set in the same Lua step as its mark
+(lua/nudge_publish.lua, the set named by the root in `Nudges.published_to`), so a worker killed between publishing a
+step and this surface's claim of its mail leaves it to any worker's drain: exactly once (the claims), not at most
+once.
+That is simpler than a sweep reconciling every pending approval's `published` field, and the core never names the
+e-mail surface (the store is told its due set). a mail the server does not take keeps the
 approval due at its retry time; a mail given up is audited (`email_given_up`) and counted
 (`hitl_email_sent_total{outcome}`). An e-mail person is an approver id `email:<address>`; groups and Slack or Teams
 people are the other surfaces'. The core never imports this module: the root subscribes `listener`."""
@@ -22,7 +28,7 @@ from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
-from bot.email.links import LinkKeys, Links
+from bot.email.links import LinkKeys, Links, Same
 from bot.email.messages import approval_mail, decided_mail
 from bot.email.sender import Mail, Result, Sender
 from bot.store import Store
@@ -113,15 +119,19 @@ class EmailSurface:
             await self.send(approval)
 
     async def send(self, approval: ApprovalRecord) -> None:
-        """`approval`'s mails: the opening one to each e-mail approver, and a reminder, escalation or decision told
-        whose retry is due; the approval due again at the first retry left, else out of the due set."""
+        """`approval`'s mails: the opening one to each e-mail approver and each reminder and escalation published
+        (`published_kinds`) to each e-mail approver still to decide, unless sent or given up, and any mail (a
+        decision told too) whose retry is due; the approval due again at the first retry left (or another sender's
+        claim's end), else out of the due set."""
         later: list[float] = []
+        fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))} \
+            if approval.pending else set()  # (a decision told: by the deciding worker's listener, retried here)
         for person, kind in _mails(approval):
             state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
-            if state.startswith(("sent", "failed")) or (kind != "opened" and not state):
+            if state.startswith(("sent", "failed")) or (kind not in fresh and not state):
                 continue
             result = await self._send(approval, person, kind)
-            if result.outcome in ("retry", "later"):
+            if result.outcome in ("retry", "later", "busy"):
                 later.append(result.at)
         if later:
             await self._store.email_due.add(approval.id, due=min(later))
@@ -145,19 +155,31 @@ class EmailSurface:
         return result
 
 
+def published_kinds(approval: ApprovalRecord, published: int) -> list[str]:
+    """The mail kinds of `approval`'s first `published` steps (`ApprovalRecord.steps`, in order; the nudger's
+    ordinal, lua/nudge_publish.lua): each reminder's and the escalation's (a service level's change mails nothing)."""
+    steps = approval.steps()[:published]
+    return [reminder_kind(s.number) if s.kind == "remind" else "escalated" for s in steps
+            if s.kind in ("remind", "escalate")]
+
+
 def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
-    """The (person, kind) mails `approval` may have: pending, its e-mail approvers' (opened, reminded, escalated);
-    decided, the one telling its decision to the people its ask names in `notify`."""
+    """The (person, kind) mails `approval` may have: pending, its e-mail approvers' opening mail, and its reminders'
+    and escalation's to those of them still to decide (not voted: as the nudger asks them); decided, the one telling
+    its decision to the people its ask names in `notify`."""
     if approval.pending:
-        kinds = ["opened", *(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
-        return [(person, kind) for person in email_people(approval.approvers) for kind in kinds]
+        people = email_people(approval.approvers)
+        acted = set(approval.voters)
+        kinds = [*(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
+        return [(p, "opened") for p in people] + [(p, kind) for p in people if p not in acted for kind in kinds]
     return [(person, DECIDED) for person in email_people(approval.notify)]
 
 
-def email_surface(settings: Settings, *, store: Store, background: Background,
-                  metrics: Metrics) -> EmailSurface | None:
+def email_surface(settings: Settings, *, store: Store, background: Background, metrics: Metrics,
+                  same: Same | None = None) -> EmailSurface | None:
     """The e-mail surface (issue 88), with SMTP_URL (None without): its sender and its links (signed with a key
-    derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start)."""
+    derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start; `same`: People's, whether a
+    signed-in person is the one a link was made for by another account of theirs)."""
     server = settings.smtp
     if server is None:
         return None
@@ -170,6 +192,6 @@ def email_surface(settings: Settings, *, store: Store, background: Background,
         raise SettingsError(f"SMTP_URL: {exc}") from None
     sender = Sender(store=store.email, server=server, sender=settings.email_from, reply_to=settings.email_reply_to,
                     counter=metrics.email_sent)
-    links = Links(store.email, keys, public_url=settings.public_url)
+    links = Links(store.email, keys, public_url=settings.public_url, same=same)
     return EmailSurface(store=store, sender=sender, links=links, background=background)
 

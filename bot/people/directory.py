@@ -192,6 +192,25 @@ class People:
                 return person_of(found.surface, found.id)
         return None
 
+    async def same(self, one: str, other: str) -> bool:
+        """Whether person ids `one` and `other` name one person: equal, or the person each one's verified email names
+        is the same (`by_email`). An `email:<address>` id stands for its address (whoever holds it: the Slack user
+        whose Slack-verified email it is, say), so a Slack user signed in is the approver `email:<their address>`;
+        an account whose email its surface does not vouch for names only itself. CannotCheck when a surface cannot
+        say."""
+        return one == other or await self._named(one) == await self._named(other)
+
+    async def _named(self, person: str) -> str:
+        """The person a verified email of `person` names (an `email:` id: its address), else `person` itself."""
+        if surface_of(person) == "email":
+            email = account_id(person)
+        else:
+            found = await self.person(person)
+            accounts = found.accounts if found is not None else ()
+            email = (found.email if found is not None else "") or next(
+                (a.email for a in accounts if a.verified and a.email), "")
+        return str(await self.by_email(email) or person) if email else person
+
     async def in_groups(self, person: str, groups: Sequence[str]) -> bool:
         """Whether any of `person`'s accounts is in any of `groups` (each surface answers for its own groups)."""
         found = await self._store.record(person)

@@ -1,6 +1,7 @@
 """What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker (or
-lost track of by this one), cards that were never posted, and card updates that Slack refused (the
-outbox: `flush_outbox`, the `slack` due work, apart from the runs' and from every other surface's: `Drain`)."""
+lost track of by this one), cards that were never posted (a worker died first; or Slack failed as an approval shown
+on another surface opened: `post_owed`), and card updates that Slack refused (the outbox: `flush_outbox`, the
+`slack` due work, apart from the runs' and from every other surface's: `Drain`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
 from bot.approvals import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
 from bot.slack.card_sync import CardService
+from bot.slack.delivery import OWED_RETRY, failing
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -156,13 +161,38 @@ class Supervisor:
         now = time.time()
         await self.store.outbox.defer(self.cards.queued, due=now + self.store.shared.card_grace)
         claimed = await self.store.outbox.claim(now, lease=self.store.shared.card_grace)
-        drawable = [a for a in await self.store.approvals.get_many(claimed) if a.card_ts]
-        # nothing to draw: the approval expired, or its card was never posted (a click on a card that
-        # was posted but never stored attaches it and puts it back in the outbox)
-        await self.store.outbox.forget(set(claimed) - {a.id for a in drawable})
+        found = await self.store.approvals.get_many(claimed)
+        drawable = [a for a in found if a.card_ts]
+        owed = [a for a in found if not a.card_ts and a.pending]  # Slack failed as it opened (`post_late`)
+        # nothing to draw: the approval expired, or its card was never posted and it is decided (a click on a card
+        # that was posted but never stored attaches it and puts it back in the outbox)
+        await self.store.outbox.forget(set(claimed) - {a.id for a in drawable + owed})
         for approval in drawable:
             self.cards.schedule(approval)
-        return len(drawable)
+        for approval in owed:
+            await self.post_owed(approval)
+        return len(drawable) + len(owed)
+
+    async def post_owed(self, approval: ApprovalRecord) -> bool:
+        """The card owed of a pending approval that waits on another surface (Slack failed as it opened:
+        bot/slack/delivery.py), posted by one worker (a `post:<id>` claim); Slack failing still, due again later;
+        Slack refusing it, it goes on waiting where it is shown (out of the outbox). Whether it was posted."""
+        if not await self.store.workers.claim(f"post:{approval.id}", self.worker_id, seconds=int(OWED_RETRY) - 5):
+            return False  # another worker posts it (its outbox lease ends: due again, then found carded)
+        try:
+            await self.approvals.delivery.post_late(approval)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            if failing(exc):
+                await self.store.outbox.add(approval.id, due=time.time() + OWED_RETRY)
+            else:
+                await self.store.outbox.forget([approval.id])
+                log.warning("approval %s: Slack refused its card (%s); it waits on another surface", approval.id,
+                            exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+            return False
+        await self.store.outbox.done([approval])
+        log.info("posted the card of approval %s, owed since Slack failed as it opened", approval.id,
+                 extra={"run_id": approval.run_id, "approval_id": approval.id})
+        return True
 
 
 @dataclass(frozen=True, slots=True)

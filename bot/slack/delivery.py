@@ -3,11 +3,18 @@ port `CardDelivery`): its card posted where the channel's settings say (`deliver
 messages to each person who may decide, or both), noted in Redis, the run marked waiting, and said
 (`events.CardPosted`: the Homes of who may decide listen). A card posted by a worker that stopped before noting it is
 noted, or removed for the other card, here.
-The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""
+The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first, and a card
+owed: Slack failing (HTTP 5xx or 429, a timeout, a connection refused: `failing`) as an approval shown on another
+surface opened (`Delivery.elsewhere`: an e-mail approver, a Teams route), the approval waits there, not cancelled,
+and its card is put in Slack's own due work (the outbox, `{p}:outbox`): the supervisor's `flush_outbox` finds it
+pending with no card and posts it (`post_late`) once Slack answers again, once across workers (a `post:<id>` claim;
+a second card a crash let through is removed when noted, `show_posted`). An approval only Slack shows is cancelled,
+as before, on a refusal; Slack not answering, its ask fails (nobody could see it)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -25,6 +32,7 @@ from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)
 Cancel = Callable[[str, str, str], Awaitable[object]]  # (approval id, by, reason): ApprovalService.cancel
+OWED_RETRY = 20.0  # seconds between tries of a card owed (Slack failing as its approval opened)
 
 
 # what a refusal of Slack's means, told with it where it is not plain (Enterprise Grid: issue 65)
@@ -32,6 +40,14 @@ REFUSED_CARD = {
     "team_access_not_granted": " (the app is approved for the Enterprise Grid organisation but not added to this"
                                " workspace: an org admin adds it to the workspace in the organisation's app settings)",
 }
+
+def failing(exc: BaseException) -> bool:
+    """Slack failing rather than refusing: HTTP 5xx or 429, a timeout, a connection refused or broken."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200)
+        return isinstance(status, int) and (status >= 500 or status == 429)
+    return isinstance(exc, (aiohttp.ClientError, TimeoutError))
+
 
 class Delivery:
     """Where a pending approval's card goes, and its posting (the module docstring).
@@ -91,22 +107,46 @@ class Delivery:
         its run waiting. Every Redis step is tried
         again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
         Slack refuses the card, the approval is cancelled and RuntimeError says why, unless Slack refuses the bot token
-        itself and the approval is shown on another surface (`elsewhere`: Teams): it waits there, with no Slack card
-        (("", "")). Returns (channel, ts)."""
+        itself or is failing (`failing`) and the approval is shown on another surface (`elsewhere`: Teams, e-mail): it
+        waits there, with no Slack card yet (("", "")); Slack failing, its card is owed (the outbox: `post_late`
+        posts it once Slack answers). Slack not answering an approval only Slack shows, its error is raised.
+        Returns (channel, ts)."""
         try:
             channel, ts = await self.cards.post(approval)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
-            if error in TOKEN_GONE and self.elsewhere is not None and await self.elsewhere(approval):
-                log.warning("approval %s: Slack refuses the bot token (%s): no card in Slack; it waits on another"
-                            " surface", approval.id, error)
-                return ("", "")
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
+            down = failing(exc)
+            if (error in TOKEN_GONE or down) and self.elsewhere is not None and await self.elsewhere(approval):
+                return await self._waits_elsewhere(approval, error, owed=down and error not in TOKEN_GONE)
+            if not isinstance(exc, SlackApiError):
+                raise
             await self._cancel(approval.id, "system", "card not posted")
             raise RuntimeError(f"could not post the approval card: {error}{REFUSED_CARD.get(error, '')}") from None
         finally:  # (after the card: the sweepers' reads do not compete with its post; they sleep a second at most)
             if self._sweeper_wake is not None:
                 self._sweeper_wake()
         shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
+        await self.post_copies(approval)
+        self.events.publish(CardPosted(approval, shown))
+        return shown
+
+    async def _waits_elsewhere(self, approval: ApprovalRecord, error: str, *, owed: bool) -> tuple[str, str]:
+        if owed:  # Slack's own due work posts it once Slack answers (the supervisor's `flush_outbox`)
+            await persistently(lambda: self.store.outbox.add(approval.id, due=time.time() + OWED_RETRY),
+                               what=f"owing the card of {approval.id}")
+            log.warning("approval %s: Slack is failing (%s): its card is posted once Slack answers; it waits on"
+                        " another surface meanwhile", approval.id, error)
+        else:
+            log.warning("approval %s: Slack refuses the bot token (%s): no card in Slack; it waits on another"
+                        " surface", approval.id, error)
+        return ("", "")
+
+    async def post_late(self, approval: ApprovalRecord) -> tuple[str, str]:
+        """The card owed of a pending approval that waited on another surface while Slack failed: posted, noted
+        (a second card of it removed), its copies posted and said (`CardPosted`), as `post_card` does; Slack's
+        error raised (the caller tries again later, `failing`, or leaves it waiting elsewhere)."""
+        channel, ts = await self.cards.post(approval)
+        shown = await self.show_posted(approval, channel=channel, ts=ts)
         await self.post_copies(approval)
         self.events.publish(CardPosted(approval, shown))
         return shown

@@ -28,27 +28,9 @@ from bot.store.shared import Fence, Shared
 CANARY_SECONDS = 120  # a canary approval (bot/api/canary.py) is gone this long after it was opened, decided or not
 SWEEP_LEASE_SECONDS = 5.0  # a sweeper that claimed due approvals and died: they are due again this much later
 DecideStatus = Literal[
-    "ok",
-    "vote",
-    "missing",
-    "mismatch",
-    "unattached",
-    "already",
-    "not_due",
-    "self",
-    "not_allowed",
-    "check_groups",
-    "check_delegates",
-    "duplicate",
-    "late",
-    "allowed",
-    "step_up",
-    "check_workspace",
-    "other_workspace",
-    "frozen",
-    "attestation",
-    "details",
-    "policy",
+    "ok", "vote", "missing", "mismatch", "unattached", "already", "not_due", "self", "not_allowed", "check_groups",
+    "check_delegates", "check_people", "duplicate", "late", "allowed", "step_up", "check_workspace",
+    "other_workspace", "frozen", "attestation", "details", "policy"
 ]
 
 
@@ -296,6 +278,7 @@ class Approvals:
         edit_hidden: str = "",
         artifacts: str = "",
         surface: str = "",
+        same: str | None = None,
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -326,13 +309,14 @@ class Approvals:
                 kept on the record when (and only when) this step decides it; "" leaves them as asked.
             surface: where the person clicked when not Slack (`teams`, #81), named in their vote's and the decision's
                 audit entries ("" for Slack: no field).
+            same: the approver `by` is by another account of theirs ("": ask, `check_people`; "-"/None: none; #88).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
         (refused and audited), `other_workspace` (refused and audited: a person of another workspace),
         `check_workspace` (`by` is of another workspace than the approval: apply the rule, then call again with
         `across`), `check_groups` (`by` is not named: check the groups, then call again
-        with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
+        with `in_groups`), `check_people` (call again with `same`), `check_delegates` (call again with `principals`) or
         `frozen` (an Approve of an approval in a frozen scope, bot/store/freezes.py: refused and audited; Reject still
         works), `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
         to confirm their Approve: nothing changed) with the record;
@@ -390,6 +374,7 @@ class Approvals:
                 "edit_hidden": edit_hidden,
                 "artifacts": artifacts,
                 "surface": surface,
+                "same": "-" if same is None else same,
             },
         )
         if check_auth and status in REFUSED_CLICKS:

@@ -3,7 +3,9 @@
 The same machinery as timeouts (`approvals.time_out_due`): any worker claims the due ones for a short
 lease (`lua/claim_due.lua`), so two never take the same one and one that dies leaves them due again;
 `open()` escalates those due an escalation (atomically, once) and returns the pending ones; before a step is posted
-in Slack, `publishing()` says whether to publish it to the other surfaces (once: the approval's `published` field);
+in Slack, `publishing()` says whether to publish it to the other surfaces (once: the approval's `published` field;
+published, the approval is due in each of `published_to`'s due sets in the same Lua step, so a surface's own due
+work tells a step whose worker died before that surface's send: `published()` says how many steps were);
 once their reminders are posted, `told()` notes them (audited) and schedules the next (`bot/approvals/nudges.py`).
 """
 
@@ -14,7 +16,10 @@ from collections.abc import Sequence
 
 from bot.core.records import ApprovalRecord
 from bot.store.codec import approval_from, pairs
+from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.shared import Shared
+from bot.store.surface_due import SurfaceDue
 
 URGENT_AT_RISK = 1e11  # in `sla:urgent`, an at-risk approval's rank after every breached one (then by request time)
 NUDGE_LEASE_SECONDS = 10.0  # a nudger that claimed approvals and died: they are due again this much later
@@ -24,6 +29,9 @@ class Nudges:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        # the due sets of the surfaces that tell a published step (the root adds each such surface's, e.g. the
+        # e-mails'; the core names none): written in the publishing step itself, so no step is lost to a crash
+        self.published_to: list[SurfaceDue] = []
 
     async def claim_due(self, now: float, *, limit: int = 200, lease: float = NUDGE_LEASE_SECONDS) -> list[str]:
         """Take up to `limit` approvals due a reminder or escalation by `now`, for `lease` seconds from
@@ -77,13 +85,28 @@ class Nudges:
             )
         )
 
-    async def publishing(self, approval_id: str, *, ordinal: int) -> str:
+    async def publishing(self, approval_id: str, *, ordinal: int, now: float | None = None) -> str:
         """The approval's step `ordinal` (1 for its first step since it opened) is about to be told in Slack: whether
         this nudger publishes it to the other surfaces now ("ok", noted in Redis so that no retry publishes it
-        again), or not: "already" (published before), "decided" / "missing" (lua/nudge_publish.lua)."""
-        found = await self._s.script("nudge_publish")(keys={"approval": self._k.approval(approval_id)},
-                                                      args={"ordinal": str(ordinal)})
-        return found.decode() if isinstance(found, bytes) else str(found)
+        again), or not: "already" (published before), "decided" / "missing" (lua/nudge_publish.lua). Published, the
+        approval is due now in each of `published_to`'s due sets in the same step (the due index told after: a worker
+        dying between leaves it to the next start's `repair`)."""
+        found = await self._s.script("nudge_publish")(
+            keys={"approval": self._k.approval(approval_id), "due": [due.key for due in self.published_to]},
+            args={"id": approval_id, "ordinal": str(ordinal), "now": repr(time.time() if now is None else now)})
+        answer = found.decode() if isinstance(found, bytes) else str(found)
+        if answer == "ok" and self.published_to:
+            await DueWork(self._s).note()
+        return answer
+
+    async def published(self, approval_id: str) -> int:
+        """How many of the approval's steps (`ApprovalRecord.steps`, in order) were published (its `published` field:
+        the ordinal of the last; 0: none)."""
+        found = await aw(self._s.redis.hget(self._k.approval(approval_id), "published"))
+        try:
+            return int(found or 0)
+        except ValueError:
+            return 0
 
     async def next_due(self) -> float | None:
         first = await self._s.redis.zrange(self._k.nudges, 0, 0, withscores=True)

@@ -28,7 +28,11 @@
 --    workspace's approval): a person of another workspace gets `check_workspace`, then `other_workspace` (refused);
 --    edit_hidden ('' or absent: none): what a reviewer's edit of a call with nothing hidden hid, kept on the record;
 --    artifacts ('' or absent: unchanged): the approval's artefacts with a reviewer's edit (JSON, #79), kept on the
---    record in the same step as the decision, so the decision and the change it allows are never apart.
+--    record in the same step as the decision, so the decision and the change it allows are never apart;
+--    same ('': not checked; '-' or absent: none; else the approver the caller found `by` to be, through People: the
+--    same person named by another account of theirs, `email:<address>` of a Slack user's verified email, #88): `by`
+--    decides as that approver, their vote theirs (`by`: one person, one vote, whichever surface); not checked while
+--    the approvers name an `email:` or `teams:` person and not `by`, the step returns `check_people`.
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -122,7 +126,13 @@ local function decide(k, a)
     end
     local approvers = cur[12] or ''
     local function named(who) return string.find(',' .. approvers .. ',', ',' .. who .. ',', 1, true) end
-    if not refusal and approvers ~= '' and approvers ~= 'anyone' and not named(a.by) then
+    local same = a.same or '-'
+    if not refusal and approvers ~= '' and approvers ~= 'anyone' and not named(a.by) and same == '' and
+        (string.find(',' .. approvers, ',email:', 1, true) or string.find(',' .. approvers, ',teams:', 1, true)) then
+      return {'check_people', record()}  -- an approver named by another account of theirs? (the caller asks People)
+    end
+    if not refusal and approvers ~= '' and approvers ~= 'anyone' and not named(a.by)
+        and not (same ~= '' and same ~= '-' and named(same)) then
       if a.in_groups == '' and string.find(',' .. approvers, ',S', 1, true) then
         return {'check_groups', record()}
       end

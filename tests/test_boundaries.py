@@ -6,6 +6,7 @@ went in #88's fourth stage (the lists of what still did, which only shrank, are 
 from __future__ import annotations
 
 import ast
+import re
 
 from tests.support.source import ROOT, modules
 
@@ -46,6 +47,27 @@ def test_the_core_imports_no_surface() -> None:
                          " a surface subscribes in the root (bot/root.py)")
 
 
+# Slack's markup (mrkdwn): a mention, a channel, a group, a date, a link `<url|words>`, an emoji code
+SLACK_MARKUP = re.compile(r"<[@#!]|<[a-z]+://[^>|]*\||<\{[^}]*\}\||^:[a-z_]+:|\s:[a-z_]+:\s")
+
+
+def markup_in(source: str) -> list[str]:
+    """The string literals (and f-strings' literal parts) of `source` that write Slack's markup; docstrings aside."""
+    tree = ast.parse(source)
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docs and SLACK_MARKUP.search(node.value)]
+
+
+def test_the_core_writes_no_slack_markup() -> None:
+    """The core's words name people, channels, dates and links through the surface's `Writing`
+    (bot/approvals/ports.py), never in Slack's markup: Teams' cards, the e-mail and the pages show them too."""
+    found = {name: said for name, path in modules() if in_any(name, CORE) and (said := markup_in(path.read_text()))}
+    assert found == {}, "the approval core writes Slack's markup: write it through `Writing`"
+
+
 def test_no_surface_imports_another() -> None:
     found: dict[str, set[str]] = {}
     for name, path in modules():
@@ -64,5 +86,9 @@ def test_the_boundary_check_can_fail() -> None:
     assert surfaces_of("from bot.slack.directory import Directory\n", but="slack") == set()
     assert surfaces_of("from bot.slack.directory import Directory\n", but="teams") == {"slack"}
     assert surfaces_of("from bot.slackish import x\nfrom bot.people import People\nfrom . import y\n") == set()
+    assert markup_in('def f(u):\n    """<@U0> in a docstring is prose."""\n    return f"Granted: <@{u}>"\n') == [
+        "Granted: <@"]
+    assert markup_in('X = ":hourglass: Your attestation"\nY = "<https://x|open>"\nZ = "a <b> c"\n') == [
+        ":hourglass: Your attestation", "<https://x|open>"]
     assert (BOT / "approvals" / "decisions.py").is_file()  # the one entry, itself surface-free (checked above)
     assert surfaces_of((BOT / "approvals" / "decisions.py").read_text()) == set()

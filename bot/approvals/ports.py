@@ -75,8 +75,9 @@ class NameDirectory(Protocol):
 
 
 class Writing(Protocol):
-    """How a surface writes the core's words (bot/approvals/refusals.py): a person, people, untrusted text, a link,
-    emphasis, a command, a channel. The words stay the core's; only these parts are the surface's."""
+    """How a surface writes the core's words (bot/approvals/refusals.py, attesting.py): a person, people, untrusted
+    text, a link, emphasis, a command, a channel, a date. The words stay the core's; only these parts are the
+    surface's."""
 
     def person(self, user: str, /) -> str:
         """A person by id (a Slack user, a Teams-only or an e-mail-only person)."""
@@ -102,6 +103,10 @@ class Writing(Protocol):
 
     def channel(self, channel: str, /) -> str:
         """A channel by id."""
+        ...
+
+    def date(self, epoch: float, /) -> str:
+        """A moment (an epoch), as its readers see dates (Slack: each reader's own time zone; a page: UTC)."""
         ...
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.approvals.attesting import brief_words, command
 from bot.approvals.ports import Writing
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import ApprovalRecord
@@ -104,12 +105,9 @@ def _self_text(approval: ApprovalRecord | None) -> str:
 
 def _attestation_text(scope: str, *, page: str, writing: Writing) -> str:
     """`refusal_words` of bot/core/attestations.py (the audit's words, mrkdwn) in the surface's writing."""
-    kind, _, name = scope.partition(":")
-    channel = kind == "channel"
-    what = f"the brief of {writing.channel(name)}" if channel else f"the brief {writing.code(name)}"
+    what = brief_words(scope, writing)
     read = f"read {what} ({writing.link(page, 'open it')}) and attest there, or" if page else f"read {what}, then"
-    command = f"/agent attest {writing.channel(name)}" if channel else f"/agent attest {name}"
-    return (f"Deciding this needs your current attestation to {what}: {read} type {writing.code(command)}."
+    return (f"Deciding this needs your current attestation to {what}: {read} type {command(scope, writing)}."
             " Nothing changed.")
 
 

@@ -10,6 +10,7 @@ People by the names given, no markup at all: no mention, no link syntax, no emph
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,3 +49,6 @@ class PlainWriting:
 
     def channel(self, channel: str, /) -> str:
         return self.person(channel)
+
+    def date(self, epoch: float, /) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))

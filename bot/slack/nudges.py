@@ -23,10 +23,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 import bot.approvals.attesting as attesting
 from bot.approvals import Nudged
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks import date_ref, escalation_text, reminder_text
+from bot.slack.blocks import escalation_text, reminder_text
 from bot.slack.card_sync import CardService
 from bot.slack.directory import Directory
 from bot.slack.held_batches import HeldBatches
+from bot.slack.refusals import SLACK
 from bot.store import Store
 from bot.store.attestations import Reminder
 
@@ -56,8 +57,8 @@ class SlackNudges:
     async def attestation_ending(self, due: Reminder, *, now: float) -> bool:
         """A DM: `due`'s attestation ends soon. False (logged) when Slack refused it."""
         try:
-            await self._slack.chat_postMessage(channel=due.user, text=attesting.reminder_text(
-                due.scope, due.until, now=now, date=date_ref))
+            await self._slack.chat_postMessage(channel=due.user, text=":hourglass: " + attesting.reminder_text(
+                due.scope, due.until, now=now, writing=SLACK))
         except SLACK_FAILED as exc:
             log.warning("an attestation's reminder to %s was not sent (%s): again in an hour", due.user, _error(exc))
             return False

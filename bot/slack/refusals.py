@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bot.approvals.refusals import refusal_text as core_refusal_text
 from bot.approvals.refusals import step_up_text as core_step_up_text
 from bot.slack.blocks import people_refs, safe, user_ref
-from bot.slack.blocks.text import NO_NAMES, Names, channel_ref
+from bot.slack.blocks.text import NO_NAMES, Names, channel_ref, date_ref
 from bot.store import DecideResult
 
 
@@ -42,6 +42,9 @@ class SlackWriting:
 
     def channel(self, channel: str, /) -> str:
         return channel_ref(channel)
+
+    def date(self, epoch: float, /) -> str:
+        return date_ref(epoch)
 
 
 SLACK = SlackWriting()

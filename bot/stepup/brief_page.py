@@ -18,11 +18,14 @@ from aiohttp import web
 import bot.approvals.attesting as attesting
 from bot.core.attestations import SCOPE, shown
 from bot.core.durations import format_duration
+from bot.core.writing import PlainWriting
 from bot.signin import SignIn
 from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
 from bot.store import Store, StoreUnavailable
 
 StoreOf = Callable[[str], Awaitable[Store]]  # the store of a signed-in person's workspace (their team)
+
+PLAIN = PlainWriting()  # the page's words: plain text (the template escapes it), dates in UTC
 
 
 def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, store_of: StoreOf | None = None) -> None:
@@ -39,12 +42,12 @@ def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, stor
             theirs = await (store_of(session.team) if store_of is not None else _home())
             brief = await theirs.attestations.brief(scope)
             if brief is None:
-                return _page(_message(_plain(attesting.no_brief(scope))), nonce=nonce, status=404)
+                return _page(_message(attesting.no_brief(scope, PLAIN)), nonce=nonce, status=404)
             until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
         except StoreUnavailable:
             return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
         names = {"by": brief.by, "valid": format_duration(brief.valid)}
-        held = _when(until) if until > time.time() else ""
+        held = PLAIN.date(until) if until > time.time() else ""
         return _page(("attest/brief.html", {"scope": scope, "scope_shown": shown(scope), "text": brief.text,
                                             "until": held, **names}), nonce=nonce)
 
@@ -59,29 +62,20 @@ def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, stor
         session = await signin.require(request, person="", page=f"/attest/{scope}")
         try:
             theirs = await (store_of(session.team) if store_of is not None else _home())
-            said = await attesting.attest(theirs, session.user, scope, date=_when)
+            said = await attesting.attest(theirs, session.user, scope, writing=PLAIN)
             until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
         except StoreUnavailable:
             return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
         if until <= time.time():
-            return _page(_message(_plain(said)), nonce=nonce, status=404)
+            return _page(_message(said), nonce=nonce, status=404)
         return _page(_message(f"You attested to the brief of {shown(scope)}: you may decide its approvals until"
-                              f" {_when(until)}. Audited."), nonce=nonce)
+                              f" {PLAIN.date(until)}. Audited."), nonce=nonce)
 
     async def _home() -> Store:
         return store
 
     app.router.add_get("/attest/{scope}", brief_page)
     app.router.add_post("/attest/{scope}", attested)
-
-
-def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
-
-
-def _plain(said: str) -> str:
-    """A reply meant for Slack, for a page (its markup's backquotes dropped; the template escapes the rest)."""
-    return said.replace("`", "")
 
 
 def _message(message: str) -> Page:

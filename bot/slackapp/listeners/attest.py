@@ -24,6 +24,7 @@ from bot.core.durations import DurationError, format_duration, parse_duration
 from bot.services import Services
 from bot.slack.blocks import date_ref
 from bot.slack.blocks.text import plain
+from bot.slack.refusals import SLACK
 from bot.slackapp import commands
 from bot.slackapp.listeners.views import submission
 
@@ -42,18 +43,18 @@ async def attest_command(services: Services, parsed: commands.Attest, *, user: s
         held = await store.attestations.held(user)
         if not held:
             return "You hold no attestation. `/agent attest NAME` attests to a brief once you have read it."
-        lines = [f"• {attesting.brief_words(s)}: until {date_ref(until)}" for s, until in sorted(held.items())]
+        lines = [f"• {attesting.brief_words(s, SLACK)}: until {date_ref(until)}" for s, until in sorted(held.items())]
         return "Your attestations:\n" + "\n".join(lines)
     if parsed.action == "attest":
-        return await attesting.attest(store, user, scope, date=date_ref)
+        return await attesting.attest(store, user, scope, writing=SLACK)
     owner = attesting.may_own(user, scope, channel_settings=await _settings(services, scope),
                               admin_users=services.settings.admin_users)
     if not owner:
-        return await attesting.refused(store, user, scope, action=f"attestation_{parsed.action}")
+        return await attesting.refused(store, user, scope, action=f"attestation_{parsed.action}", writing=SLACK)
     if parsed.action == "grant":
-        return await attesting.grant(store, user, parsed.person, scope, date=date_ref)
+        return await attesting.grant(store, user, parsed.person, scope, writing=SLACK)
     if parsed.action == "revoke":
-        return await attesting.revoke(store, user, parsed.person, scope)
+        return await attesting.revoke(store, user, parsed.person, scope, writing=SLACK)
     brief = await store.attestations.brief(scope)
     view = brief_modal(scope, text=brief.text if brief else "", valid=brief.valid if brief else DEFAULT_VALID)
     try:
@@ -61,7 +62,7 @@ async def attest_command(services: Services, parsed: commands.Attest, *, user: s
     except SlackApiError as exc:
         log.warning("the brief's modal was not opened: %s", exc.response.get("error"))
         return "The brief's form could not be opened (Slack said it was too late): type the command again."
-    return f"Write {attesting.brief_words(scope)} in the form that opened."
+    return f"Write {attesting.brief_words(scope, SLACK)} in the form that opened."
 
 
 async def _settings(services: Services, scope: str) -> Any:
@@ -107,7 +108,8 @@ async def submit_brief(services: Services, body: dict[str, Any], view: dict[str,
         return {VALID_BLOCK: "At least an hour (1h)."}
     if not attesting.may_own(user, scope, channel_settings=await _settings(services, scope),
                              admin_users=services.settings.admin_users):
-        return {TEXT_BLOCK: await attesting.refused(services.store, user, scope, action="attestation_brief")}
+        return {TEXT_BLOCK: await attesting.refused(services.store, user, scope, action="attestation_brief",
+                                                writing=SLACK)}
     await services.store.attestations.write_brief(scope, text=text, valid=valid, by=user)
     return {}
 

@@ -47,9 +47,16 @@ pytest_plugins = ("tests.support.slow", "pytester",  # the `slow` mark, kept tru
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: most tests wait (on worker processes, kill -9, timeouts, a browser) rather than compute, so run
-    twice as many as there are cores, at least 4 and at most 16 (`-n 0` runs them one at a time)."""
-    return min(16, max(4, 2 * (os.cpu_count() or 1)))
+    """`-n auto`: most of the suite's time goes to tests that wait (on worker processes, kill -9, timeouts, a
+    browser) rather than compute, so run twice as many test processes as there are cores, at least 4 and at most 16.
+    The fast ones (`-m "not slow"`) compute: as many as there are cores, since each more only collects them all
+    again (5 s of CPU) and takes turns on the same cores (`-n 0` runs them one at a time)."""
+    return test_processes(selects=str(config.getoption("markexpr", "") or ""), cores=os.cpu_count() or 1)
+
+
+def test_processes(*, selects: str, cores: int) -> int:
+    """How many test processes `-n auto` starts for the `-m` expression `selects` on `cores` cores."""
+    return min(16, cores) if selects.strip() == "not slow" else min(16, max(4, 2 * cores))
 
 
 FIRST = ("tests/agents/test_packaging.py",)  # the longest (installs from the package index): started first

@@ -14,6 +14,7 @@ import ast
 import functools
 from pathlib import Path
 
+import pytest
 from radon.complexity import cc_rank, cc_visit
 
 from tests.support.source import ROOT
@@ -42,6 +43,7 @@ def function_lines(source: str, name: str) -> int:
                  if isinstance(node, ast.FunctionDef) and node.name == name and node.end_lineno), 0)
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_nothing_in_bot_is_ranked_e_or_worse() -> None:
     assert [(rank, where) for rank, where in bot_ranked_d() if rank >= "E"] == []
 

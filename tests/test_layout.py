@@ -12,6 +12,8 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.source import ROOT, imports, modules, statements
 
 MAX_LINES = 500  # a module of bot/ or of the agent side
@@ -260,6 +262,7 @@ def suite_and_benchmark_files() -> list[Path]:
     return [p for p in sorted(TESTS.rglob("*.py")) if "__pycache__" not in p.parts]
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
     """No test module imports another (shared helpers live in tests/support, fixtures in a conftest.py), no test or
     benchmark file passes MAX_TEST_LINES, and each test package says in its docstring what it tests."""
@@ -342,6 +345,7 @@ def doors_reached(source: str) -> set[str]:
     return found
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_every_way_in_decides_through_the_one_chain() -> None:
     """Runs, the API, `audit/allowed`, the MCP gateway and Claude Code (through the API), workflows: none asks the
     policies, opens an approval or records a call as allowed beside the decision chain (a second door)."""

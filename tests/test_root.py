@@ -25,8 +25,12 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
+
 import bot.approvals
 from tests.support.source import modules, statements
+
+pytestmark = pytest.mark.slow  # its first check parses all of bot/: more than 1 s of CPU (tests/support/slow.py)
 
 ROOT_MODULE = "bot.root"
 HOOKS = frozenset({"people", "vet", "refused"})  # the parts' hooks not named on_* / after_*
@@ -38,6 +42,16 @@ SURFACES = ("bot.slack", "bot.slackapp", "bot.api", "bot.stepup", "bot.sessions"
             "bot.server", "bot.probes", "bot.tenancy", "bot.cli", "bot.msteams")
 CORE = "bot.approvals"
 PUBLIC_MODULES = ("bot.approvals.rights", "bot.approvals.refusals", "bot.approvals.attesting")
+
+
+@pytest.fixture(scope="module")
+def trees() -> dict[str, ast.Module]:
+    """Each module of bot/, parsed once for this module's checks (a second of CPU each time)."""
+    return {name: ast.parse(path.read_text()) for name, path in modules() if name.startswith("bot")}
+
+
+def tree_of(source: str | ast.Module) -> ast.Module:
+    return ast.parse(source) if isinstance(source, str) else source
 
 
 def dotted(node: ast.expr) -> str:
@@ -53,10 +67,10 @@ def is_hook(attribute: str) -> bool:
     return bool(HOOK_NAME.fullmatch(attribute)) or attribute in HOOKS
 
 
-def wiring(source: str) -> list[str]:
+def wiring(source: str | ast.Module) -> list[str]:
     """Where `source` wires a part (the module docstring's rules), as written."""
     found: list[tuple[int, int, str]] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree_of(source)):
         where = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
         targets = (node.targets if isinstance(node, ast.Assign)
                    else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
@@ -75,9 +89,8 @@ def wiring(source: str) -> list[str]:
     return [said for *_, said in sorted(found)]
 
 
-def test_parts_are_wired_only_in_the_root() -> None:
-    wrong = {name: found for name, path in modules()
-             if name.startswith("bot") and name != ROOT_MODULE and (found := wiring(path.read_text()))}
+def test_parts_are_wired_only_in_the_root(trees: dict[str, ast.Module]) -> None:
+    wrong = {name: found for name, tree in trees.items() if name != ROOT_MODULE and (found := wiring(tree))}
     assert wrong == {}
 
 
@@ -103,19 +116,18 @@ def test_the_root_wires_and_the_wiring_check_can_fail() -> None:
     assert wiring(innocent) == []
 
 
-def defaults_built(source: str) -> list[str]:
+def defaults_built(source: str | ast.Module) -> list[str]:
     """Where `source` builds a part as a default: `<x> or create_*(...)`, as written."""
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree_of(source)):
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
             found.extend((call.lineno, f"or {name}(") for call in node.values[1:] if isinstance(call, ast.Call)
                          and (name := dotted(call.func).rsplit(".", 1)[-1]).startswith("create_"))
     return [said for _, said in sorted(found)]
 
 
-def test_no_part_is_built_as_a_default_outside_the_root() -> None:
-    wrong = {name: found for name, path in modules()
-             if name.startswith("bot") and name != ROOT_MODULE and (found := defaults_built(path.read_text()))}
+def test_no_part_is_built_as_a_default_outside_the_root(trees: dict[str, ast.Module]) -> None:
+    wrong = {name: found for name, tree in trees.items() if name != ROOT_MODULE and (found := defaults_built(tree))}
     assert wrong == {}
 
 
@@ -128,15 +140,15 @@ def test_the_defaults_check_can_fail() -> None:
     assert defaults_built("x = a or b\ny = a or make(b)\nz = create_x() or a\n") == []
 
 
-def built(source: str, part: str) -> list[int]:
+def built(source: str | ast.Module, part: str) -> list[int]:
     """The lines where `source` builds `part` (a call of `part` or of `<x>.part`)."""
-    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+    return sorted(node.lineno for node in ast.walk(tree_of(source))
                   if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] == part)
 
 
-def test_the_core_builds_no_redaction() -> None:
-    wrong = {name: found for name, path in modules()
-             if name.startswith(CORE + ".") and (found := built(path.read_text(), "Hiding"))}
+def test_the_core_builds_no_redaction(trees: dict[str, ast.Module]) -> None:
+    wrong = {name: found for name, tree in trees.items()
+             if name.startswith(CORE + ".") and (found := built(tree, "Hiding"))}
     assert wrong == {}
 
 
@@ -147,11 +159,11 @@ def test_the_redaction_check_can_fail() -> None:
     assert built(before, "Hiding") == [1, 2]
 
 
-def core_imports(source: str) -> list[tuple[str, str]]:
+def core_imports(source: str | ast.Module) -> list[tuple[str, str]]:
     """What `source` imports of the approval core: (module, name) for `from <module> import <name>`, (module, '')
     for `import <module>`."""
     found: list[tuple[str, str]] = []
-    for node in statements(ast.parse(source)):
+    for node in statements(tree_of(source)):
         if isinstance(node, ast.ImportFrom) and node.module and (
                 node.module == CORE or node.module.startswith(CORE + ".")):
             found.extend((node.module, alias.name) for alias in node.names)
@@ -161,7 +173,7 @@ def core_imports(source: str) -> list[tuple[str, str]]:
     return found
 
 
-def internals(source: str) -> list[str]:
+def internals(source: str | ast.Module) -> list[str]:
     """The core's internals `source` imports: a module of the core but `PUBLIC_MODULES`, or a name its package does
     not export."""
     exported = set(bot.approvals.__all__)
@@ -169,9 +181,9 @@ def internals(source: str) -> list[str]:
             if (module == CORE and name not in exported) or (module != CORE and module not in PUBLIC_MODULES)]
 
 
-def test_surfaces_import_only_the_cores_public_names() -> None:
-    wrong = {name: found for name, path in modules()
-             if any(name == s or name.startswith(s + ".") for s in SURFACES) and (found := internals(path.read_text()))}
+def test_surfaces_import_only_the_cores_public_names(trees: dict[str, ast.Module]) -> None:
+    wrong = {name: found for name, tree in trees.items()
+             if any(name == s or name.startswith(s + ".") for s in SURFACES) and (found := internals(tree))}
     assert wrong == {}
 
 
@@ -187,18 +199,17 @@ def test_the_surface_check_can_fail() -> None:
                      "from bot.approvals.refusals import STORAGE_DOWN\nfrom bot.store import Store\n") == []
 
 
-def constructions(source: str, name: str) -> int:
+def constructions(source: str | ast.Module, name: str) -> int:
     """How many calls of `name(...)` (or `<x>.name(...)`) `source` makes."""
-    return sum(1 for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+    return sum(1 for node in ast.walk(tree_of(source)) if isinstance(node, ast.Call)
                and ((isinstance(node.func, ast.Name) and node.func.id == name)
                     or (isinstance(node.func, ast.Attribute) and node.func.attr == name)))
 
 
-def test_teams_people_are_built_once() -> None:
+def test_teams_people_are_built_once(trees: dict[str, ast.Module]) -> None:
     """One `TeamsPeople` a worker (issue 88): built with who is who (bot/services.py `who_is_who`, called by the root)
     and handed to Teams, the step-up votes' check and the pages' sign-in; three were built before."""
-    found = {name: n for name, path in modules() if name.startswith("bot")
-             and (n := constructions(path.read_text(), "TeamsPeople"))}
+    found = {name: n for name, tree in trees.items() if (n := constructions(tree, "TeamsPeople"))}
     assert found == {"bot.services": 1}
     before = ("people = TeamsPeople(settings, store, directory)\n"
               "x.people = TeamsPeople(settings, s.store, s.directory).checking(check)\n")

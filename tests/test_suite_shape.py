@@ -1,6 +1,7 @@
 """The suite's shape: `pytest -m "not slow"` is the everyday loop, so a test that starts a process must say so
-(`tests/support/slow.py` fails it otherwise), collecting it imports no agent framework (each test process collects
-the whole loop: tests/support/lazy.py), and test files are named after what they test."""
+(`tests/support/slow.py` fails it otherwise), a fast test that takes more than a second of CPU is named at the end
+of the run, the loop runs one test process a core, collecting it imports no agent framework (each test process
+collects the whole loop: tests/support/lazy.py), and test files are named after what they test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 
 import pytest
 
+from tests import conftest
+from tests.support import slow
 from tests.support.source import ROOT
 
 TESTS = """
@@ -63,6 +66,48 @@ def test_not_slow_leaves_out_the_marked_and_those_using_a_slow_fixture(pytester:
     collected = {line.split("::")[1] for line in result.outlines if "::" in line}
     assert collected == {"test_starts_python_unmarked", "test_starts_a_shell_unmarked", "test_starts_redis_unmarked",
                          "test_starts_nothing"}
+
+
+BURNERS = """
+import time
+import pytest
+
+def burn(seconds):
+    started = time.process_time()  # the CPU this process takes, whatever the machine's load
+    while time.process_time() - started < seconds:
+        sum(range(1000))
+
+def test_burns_unmarked():
+    burn(0.15)
+
+@pytest.mark.slow
+def test_burns_marked():
+    burn(0.15)
+
+def test_burns_nothing():
+    assert sum(range(3)) == 3
+"""
+
+
+def test_a_fast_test_over_its_cpu_is_named_at_the_end(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slow, "SLOW_CPU", 0.1)  # (1 s in the suite: a tenth of it is quicker to burn here)
+    pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
+    pytester.makepyfile(test_inner=BURNERS)
+    result = pytester.runpytest_inprocess(*INNER)
+    result.assert_outcomes(passed=3)  # named, not failed
+    said = result.stdout.str()
+    assert "fast tests over 0.1 s of CPU: mark them slow" in said
+    named = [line for line in result.outlines if re.match(r"\s*\d+\.\d s  ", line)]
+    assert len(named) == 1 and named[0].endswith("test_inner.py::test_burns_unmarked")
+
+
+def test_the_fast_loop_runs_one_test_process_a_core() -> None:
+    """`-n auto` (pyproject's addopts) under `-m "not slow"`: as many as the cores; the whole suite waits more than
+    it computes, so twice as many there."""
+    assert [conftest.test_processes(selects="not slow", cores=cores) for cores in (1, 2, 8, 64)] == [1, 2, 8, 16]
+    assert [conftest.test_processes(selects=s, cores=2) for s in ("", "slow", "not slow and api")] == [4, 4, 4]
+    assert conftest.test_processes(selects="", cores=12) == 16
 
 
 SLOW_MODULE = """

@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, Self, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Self, cast, get_args, get_origin, get_type_hints
 
 from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
 
@@ -287,11 +287,7 @@ class ApprovalRecord(_Stored):
     @property
     def artifact_items(self) -> list[dict[str, Any]]:
         """Its artefacts as kept (normalised, each with its `sha256`), in order; [] when none (or unreadable)."""
-        try:
-            found = json.loads(self.artifacts) if self.artifacts else []
-        except ValueError:
-            return []
-        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+        return json_objects(self.artifacts)
 
     @property
     def hidden_items(self) -> list[dict[str, str]]:
@@ -309,11 +305,7 @@ class ApprovalRecord(_Stored):
     @property
     def assured(self) -> list[dict[str, Any]]:
         """Each approving vote that counted with its voter's passkey (step-up), in order: {by, amr, passkey, at}."""
-        try:
-            found = json.loads(self.assurances) if self.assurances else []
-        except ValueError:
-            return []
-        return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
+        return json_objects(self.assurances)
 
     @property
     def people(self) -> list[str]:
@@ -406,9 +398,15 @@ class AwayState:
     since: float
 
 
-def hidden_list(text: str) -> list[dict[str, str]]:  # a record's `hidden` (or `edit_hidden`), read
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """The objects of a field kept as a JSON list (a record's `artifacts`, `assurances`, `hidden`), in order; [] when
+    it is empty, unreadable or not a list."""
     try:
         found = json.loads(text) if text else []
     except (ValueError, RecursionError):
         found = []
     return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def hidden_list(text: str) -> list[dict[str, str]]:  # a record's `hidden` (or `edit_hidden`), read
+    return cast("list[dict[str, str]]", json_objects(text))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from tests.support.source import modules
 
 SETTINGS_MODULES = {"bot.core.settings", "bot.core.environment"}
@@ -32,6 +34,7 @@ def environment_reads(source: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_only_the_settings_module_reads_the_environment() -> None:
     wrong = {
         name: reads

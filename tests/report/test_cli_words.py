@@ -78,6 +78,7 @@ async def test_offline_the_ids_alone(store: Store, redis_url: str) -> None:
     assert decision["by"] == "U0BOB" and decision["by_name"] == ""
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_the_report_names_people(store: Store, redis_url: str, slack: SlackStandIn, tmp_path: Path) -> None:
     await a_decision(store)
     out = tmp_path / "report.html"

@@ -54,6 +54,7 @@ def test_nearest_rank_percentiles() -> None:
     ]
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_scripted_history_gives_exact_figures_and_page(store: Store) -> None:
     base = await write_scripted(store)
     now = time.time()

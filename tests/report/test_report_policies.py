@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from bot.report import compute, policy_figures
 from bot.report.cli import read_history
 from bot.report.html import render
@@ -70,6 +72,7 @@ def test_the_policies_section_counts_decisions_and_the_last_week_of_shadow_verdi
     assert figures.automatic.approved == 3 and figures.automatic.rejected == 1
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_a_short_period_shows_its_whole_shadow_and_no_policies_no_section() -> None:
     now = time.time()
     figures = compute(history(now), now=now, since=now - 2.5 * DAY)

@@ -126,6 +126,7 @@ def test_long_text_in_parts_loses_nothing(text: str) -> None:
     assert len(unescaped) <= len(text)  # only control characters are dropped
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 @settings(max_examples=300, deadline=None)
 @given(anything)
 def test_command_parser_never_raises_and_refusals_are_inert(text: str) -> None:

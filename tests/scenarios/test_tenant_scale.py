@@ -109,6 +109,7 @@ async def test_the_tokens_asked_again_at_idle_are_as_many_whatever_the_workspace
         await worker.stop()
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_two_workers_with_70_workspaces_on_one_redis_both_start(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, seventy: tuple[Worker, list[Installed]]
 ) -> None:

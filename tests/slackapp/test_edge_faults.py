@@ -298,6 +298,7 @@ async def patient_worker(slack: SlackStandIn, redis_url: str, model_config: Path
     await bot.stop()
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_replayed_clicks_on_a_decided_card_are_cheap(slack: SlackStandIn, patient_worker: Worker) -> None:
     worker = patient_worker
     await start_run(slack)

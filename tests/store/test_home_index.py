@@ -279,6 +279,7 @@ async def parts(redis_url: str, slack: SlackStandIn) -> AsyncIterator[Parts]:
 
 
 # ------------------------------------------------------------------------------------------- the tests
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 @settings(
     max_examples=60,
     deadline=None,

@@ -221,6 +221,7 @@ def busy(seconds: float) -> None:
         pass
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_a_connection_opened_while_the_event_loop_is_late_is_used(redis_url: str) -> None:
     """A worker's loop a few seconds late (20 teams starting on a loaded 2-core machine) finds the connection it
     was opening accepted long ago: within `command_timeout` it is used, not failed at a fixed 2 s (CI saw `/agent`

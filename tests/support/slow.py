@@ -1,5 +1,6 @@
 """The `slow` mark, kept true: a test that starts a process (a worker, `python -m bot ...`, node, the `claude` CLI,
-a Temporal server, a browser...) is marked slow, and `pytest -m "not slow"` runs the others, the everyday loop.
+a Temporal server, a browser...), or that takes more than `SLOW_CPU` seconds of CPU on its own, is marked slow, and
+`pytest -m "not slow"` runs the others, the everyday loop.
 
 What a test starts is watched through Python's audit events (`subprocess.Popen`, `os.posix_spawn`, `os.fork`,
 `os.system`), so it is seen whoever starts it: the test, a helper, a fixture or a library (Playwright starts its
@@ -9,6 +10,11 @@ drift from what the tests do. A `redis-server` is the tests' shared infrastructu
 
 A test is slow when it (or its module, `pytestmark = pytest.mark.slow`) carries the mark, or when it uses a fixture
 of `SLOW_FIXTURES`, which start processes for every test that uses them.
+
+The CPU a test takes is its test process's (`time.process_time`) over its setup, call and teardown. A fast test over
+`SLOW_CPU` is named at the end of the run ("fast tests over 1 s of CPU: mark them slow"), not failed: what it takes
+varies with the machine's load and with what it is the first in its process to import (a lazily imported SDK), and
+a test that fails by chance is worse than a line to read.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import ast
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,9 @@ SLOW_FIXTURES = frozenset({
 STARTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.posix_spawnp", "os.fork", "os.forkpty", "os.system"})
 INFRASTRUCTURE = frozenset({"redis-server"})
 SEEN = pytest.StashKey[int]()  # how many of the item's programs its earlier phases already reported
+SLOW_CPU = 1.0  # seconds of CPU (setup, call and teardown) past which a test is slow
+CPU = pytest.StashKey[float]()  # the CPU the item's phases took so far
+OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_CPU: (node id, seconds)
 
 _watching: list[list[str]] = []  # the programs started by each item being run, the innermost (pytester's) last
 
@@ -99,10 +109,35 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     _watching.append([])
     item.stash[SEEN] = 0
+    started = time.process_time()
     try:
         return (yield)
     finally:
         _watching.pop()
+        took = time.process_time() - started
+        if took > SLOW_CPU and item.get_closest_marker("slow") is None:
+            item.config.stash.setdefault(OVER, []).append((item.nodeid, took))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """(xdist) A test process tells its fast tests over SLOW_CPU to the one that writes the summary."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["slow_cpu_over"] = session.config.stash.get(OVER, [])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    over = getattr(node, "workeroutput", {}).get("slow_cpu_over", [])
+    node.config.stash.setdefault(OVER, []).extend((nodeid, took) for nodeid, took in over)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name the fast tests that took more than SLOW_CPU of CPU: the everyday loop stays short when they are marked."""
+    over = sorted(config.stash.get(OVER, []), key=lambda found: -found[1])
+    if over:
+        terminalreporter.section(f"fast tests over {SLOW_CPU:g} s of CPU: mark them slow (tests/support/slow.py)")
+        for nodeid, took in over:
+            terminalreporter.line(f"{took:5.1f} s  {nodeid}")
 
 
 @pytest.hookimpl(wrapper=True)

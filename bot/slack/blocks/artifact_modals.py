@@ -17,7 +17,7 @@ from bot.slack.blocks.decision_modals import (
     REVISE_CALLBACK_ID,
     then_input,
 )
-from bot.slack.blocks.text import Block, clean, context_block, mrkdwn, plain, safe
+from bot.slack.blocks.text import Block, clean, context_block, modal, mrkdwn, plain, safe
 
 ARTIFACT_BLOCK = "artifact"
 ARTIFACT_ACTION = "artifact_input"
@@ -60,15 +60,7 @@ def build_artifact_revise_modal(
     else:
         blocks.append(context_block("Sent to the agent as a revision: it gets the edited text and asks again."))
     blocks.append(_note_input())
-    return {
-        "type": "modal",
-        "callback_id": REVISE_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Revise the change", 24),
-        "submit": plain("Save", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal("Revise the change", blocks, submit="Save", callback_id=REVISE_CALLBACK_ID, metadata=metadata)
 
 
 def _intro(item: Mapping[str, Any]) -> str:

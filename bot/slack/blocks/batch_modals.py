@@ -19,6 +19,7 @@ from bot.slack.blocks.text import (
     Block,
     clean,
     context_block,
+    modal,
     mrkdwn,
     plain,
     safe,
@@ -59,14 +60,7 @@ def build_batch_modal(
     ]
     if len(waiting) > BATCH_OPTIONS:
         blocks.append(context_block(f"{len(waiting):,} wait for you: the {BATCH_OPTIONS} oldest are listed."))
-    view: Block = {
-        "type": "modal",
-        "callback_id": BATCH_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Decide several", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    view = modal("Decide several", blocks, callback_id=BATCH_CALLBACK_ID, metadata=metadata)
     if not offered:
         blocks.append({"type": "section", "text": mrkdwn("Nothing waits for you right now.")})
         return view
@@ -182,14 +176,7 @@ def build_batch_confirm(
         blocks.extend(_confirm_item(number, approval))
     if left_out:
         blocks.extend(_left_out_blocks(left_out))
-    view: Block = {
-        "type": "modal",
-        "callback_id": BATCH_CONFIRM_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Confirm", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    view = modal("Confirm", blocks, callback_id=BATCH_CONFIRM_CALLBACK_ID, metadata=metadata)
     if chosen:
         view["submit"] = plain(f"{verb} {len(chosen)}", 24)
     return view
@@ -254,12 +241,8 @@ def build_batch_result(decided: Sequence[ApprovalRecord], refused: Sequence[tupl
     if refused:
         lines.append(f"*Not decided {len(refused)}*")
         lines.extend(f"• {safe(label, 200)}: {safe(why, 300)}" for label, why in refused)
-    return {
-        "type": "modal",
-        "title": plain("Batch decided", 24),
-        "close": plain("Close", 24),
-        "blocks": packed_sections(lines or ["Nothing was decided."], most=RESULT_SECTIONS),
-    }
+    return modal("Batch decided", packed_sections(lines or ["Nothing was decided."], most=RESULT_SECTIONS),
+                 close="Close")
 
 
 def _result_line(approval: ApprovalRecord) -> str:

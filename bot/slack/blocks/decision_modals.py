@@ -36,6 +36,7 @@ from bot.slack.blocks.text import (
     escape,
     link,
     made_safe,
+    modal,
     mrkdwn,
     plain,
     safe,
@@ -64,31 +65,22 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str, may_approve: 
         reference: dict[str, Any] = code_text(approval.proposal, label="Code", limit=TEXT_LIMIT - 40)
     else:
         reference = untrusted(approval.proposal, label="Current proposal", limit=TEXT_LIMIT)
-    return {
-        "type": "modal",
-        "callback_id": REVISE_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Request a revision", 24),
-        "submit": plain("Send to agent", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
-            {"type": "section", "text": reference},
-            {
-                "type": "input",
-                "block_id": FEEDBACK_BLOCK,
-                "label": plain("What should the agent change?", 2000),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": FEEDBACK_ACTION,
-                    "multiline": True,
-                    "min_length": 1,
-                    "max_length": 3000,
-                    "placeholder": plain("e.g. Make it shorter and more formal", 150),
-                },
-                "hint": plain(REJECT_HINT, 2000),
-            },
-        ],
+    feedback = {
+        "type": "input",
+        "block_id": FEEDBACK_BLOCK,
+        "label": plain("What should the agent change?", 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": FEEDBACK_ACTION,
+            "multiline": True,
+            "min_length": 1,
+            "max_length": 3000,
+            "placeholder": plain("e.g. Make it shorter and more formal", 150),
+        },
+        "hint": plain(REJECT_HINT, 2000),
     }
+    return modal("Request a revision", [{"type": "section", "text": reference}, feedback], submit="Send to agent",
+                 callback_id=REVISE_CALLBACK_ID, metadata=metadata)
 
 
 FIELD_BLOCK = "arg_{}"  # one input per top-level argument, by its index in the call's arguments
@@ -208,15 +200,7 @@ def _feedback_input(label: str, *, optional: bool) -> Block:
 
 
 def _revise_modal(blocks: list[Block], *, metadata: str, submit: str) -> Block:
-    return {
-        "type": "modal",
-        "callback_id": REVISE_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Revise the tool call", 24),
-        "submit": plain(submit, 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal("Revise the tool call", blocks, submit=submit, callback_id=REVISE_CALLBACK_ID, metadata=metadata)
 
 
 def _fields_revise_modal(
@@ -265,19 +249,11 @@ REJECT_SHOWN = 500  # the proposal shown for reference in the Reject modal
 def build_reject_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
     """The Reject modal: what is rejected (kind or tool, run, who asked, from where, the proposal's start)
     and an optional reason. `metadata` (signed) says which approval the modal belongs to."""
-    return {
-        "type": "modal",
-        "callback_id": REJECT_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Reject", 24),
-        "submit": plain("Reject", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
-            {"type": "section", "text": mrkdwn(f"You are rejecting: {asked_line(approval)}")},
-            {"type": "section", "text": proposal_text(approval, limit=REJECT_SHOWN)},
-            reason_input(REASON_BLOCK, REASON_ACTION, hint=REASON_HINT),
-        ],
-    }
+    return modal("Reject", [
+        {"type": "section", "text": mrkdwn(f"You are rejecting: {asked_line(approval)}")},
+        {"type": "section", "text": proposal_text(approval, limit=REJECT_SHOWN)},
+        reason_input(REASON_BLOCK, REASON_ACTION, hint=REASON_HINT),
+    ], submit="Reject", callback_id=REJECT_CALLBACK_ID, metadata=metadata)
 
 
 def reason_input(block_id: str, action_id: str, *, hint: str) -> Block:
@@ -325,12 +301,7 @@ def build_full_text_modal(approval: ApprovalRecord, *, page: str = "") -> Block:
     blocks.extend(proposal_parts)
     if cut:
         blocks.append(context_block(FULL_TEXT_CUT))
-    return {
-        "type": "modal",
-        "title": plain("Full proposal", 24),
-        "close": plain("Close", 24),
-        "blocks": blocks,
-    }
+    return modal("Full proposal", blocks, close="Close")
 
 
 def _parts(text: str, *, most: int) -> tuple[list[Block], bool]:
@@ -415,9 +386,4 @@ def code_pieces(text: str, *, size: int, most: int) -> tuple[list[str], bool]:
 
 def build_notice_modal(title: str, text: str) -> dict[str, Any]:
     """`title` (fixed words, at most 24 characters) and `text` (already made safe by its builder)."""
-    return {
-        "type": "modal",
-        "title": plain(title, 24),
-        "close": plain("OK", 24),
-        "blocks": [{"type": "section", "text": mrkdwn(text[:3000])}],
-    }
+    return modal(title, [{"type": "section", "text": mrkdwn(text[:3000])}], close="OK")

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.core.passkeys import CREDENTIAL_ID, PASSKEY_NAME_CHARS, Passkey
 from bot.slack.blocks.approval_card import button
-from bot.slack.blocks.text import Block, context_block, date_ref, mrkdwn, plain, safe, user_ref
+from bot.slack.blocks.text import Block, context_block, date_ref, modal, mrkdwn, plain, safe, user_ref
 
 ACTION_PASSKEY_SETUP = "passkey_setup"  # "Set up a passkey": the bot answers with a one-time link
 ACTION_PASSKEY_REMOVE = "passkey_remove"  # value: the passkey's credential id (base64url)
@@ -75,12 +75,8 @@ def build_passkey_link_modal(url: str, *, confirm_first: bool = False) -> dict[s
         " Your browser will ask to make a passkey (Touch ID, Windows Hello, a phone or a security key); name it,"
         " e.g. “laptop”. It then shows here, in your Home."
     )
-    return {
-        "type": "modal",
-        "title": plain("Set up a passkey", 24),
-        "close": plain("Done", 24),
-        "blocks": [{"type": "section", "text": mrkdwn(text)}, context_block(f"Link: {url}")],
-    }
+    return modal("Set up a passkey", [{"type": "section", "text": mrkdwn(text)}, context_block(f"Link: {url}")],
+                 close="Done")
 
 
 def passkeys_revoked_text(person: str, removed: Sequence[Passkey]) -> str:

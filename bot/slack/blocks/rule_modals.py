@@ -37,6 +37,7 @@ from bot.slack.blocks.text import (
     code_block,
     context_block,
     date_ref,
+    modal,
     mrkdwn,
     plain,
     tool_label,
@@ -163,15 +164,8 @@ def build_rule_modal(
             )
         )
     blocks.append(_rule_expiry_input())
-    return {
-        "type": "modal",
-        "callback_id": RULE_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Always allow", 24),
-        "submit": plain("Approve & always allow" if mode == "card" else "Create rule", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal("Always allow", blocks, submit="Approve & always allow" if mode == "card" else "Create rule",
+                 callback_id=RULE_CALLBACK_ID, metadata=metadata)
 
 
 def _arguments_shown(arguments: str) -> dict[str, Any]:

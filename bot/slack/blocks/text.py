@@ -113,6 +113,19 @@ def plain(text: str, limit: int = TEXT_LIMIT) -> dict[str, Any]:
     return {"type": "plain_text", "text": clip(clean(text), limit) or " ", "emoji": True}
 
 
+def modal(title: str, blocks: list[Block], *, close: str = "Cancel", submit: str = "", callback_id: str = "",
+          metadata: str = "") -> Block:
+    """A modal view: its title and buttons (within Slack's 24 characters), its blocks; a view that is submitted has
+    its `callback_id` and `private_metadata`, one without `submit` only closes."""
+    view: Block = {"type": "modal"}
+    if callback_id:
+        view |= {"callback_id": callback_id, "private_metadata": metadata}
+    view["title"] = plain(title, 24)
+    if submit:
+        view["submit"] = plain(submit, 24)
+    return view | {"close": plain(close, 24), "blocks": blocks}
+
+
 def context_block(text: str) -> Block:
     """A context block of text we composed ourselves."""
     return {"type": "context", "elements": [mrkdwn(text)]}

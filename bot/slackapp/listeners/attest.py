@@ -23,7 +23,7 @@ from bot.core.attestations import DEFAULT_VALID, MAX_BRIEF, MAX_VALID, SCOPE, sh
 from bot.core.durations import DurationError, format_duration, parse_duration
 from bot.services import Services
 from bot.slack.blocks import date_ref
-from bot.slack.blocks.text import plain
+from bot.slack.blocks.text import modal, plain
 from bot.slack.refusals import SLACK
 from bot.slackapp import commands
 from bot.slackapp.listeners.views import submission
@@ -74,19 +74,15 @@ async def _settings(services: Services, scope: str) -> Any:
 
 def brief_modal(scope: str, *, text: str, valid: int) -> dict[str, Any]:
     """The form its owner writes a brief in (`scope` kept in `private_metadata`, checked again on submission)."""
-    return {
-        "type": "modal", "callback_id": BRIEF_CALLBACK_ID, "private_metadata": scope,
-        "title": plain("Brief"), "submit": plain("Save"), "close": plain("Cancel"),
-        "blocks": [
-            {"type": "input", "block_id": TEXT_BLOCK, "label": plain(f"The brief of {shown(scope)}"[:150]),
-             "element": {"type": "plain_text_input", "action_id": TEXT_ACTION, "multiline": True,
-                         "max_length": MAX_BRIEF, **({"initial_value": text} if text else {})}},
-            {"type": "input", "block_id": VALID_BLOCK, "label": plain("An attestation is valid for"),
-             "hint": plain("A duration: 90d, 30d, 12h. People are reminded a week before theirs ends."),
-             "element": {"type": "plain_text_input", "action_id": VALID_ACTION, "max_length": 10,
-                         "initial_value": format_duration(valid).replace(" ", "")}},
-        ],
-    }
+    return modal("Brief", [
+        {"type": "input", "block_id": TEXT_BLOCK, "label": plain(f"The brief of {shown(scope)}"[:150]),
+         "element": {"type": "plain_text_input", "action_id": TEXT_ACTION, "multiline": True,
+                     "max_length": MAX_BRIEF, **({"initial_value": text} if text else {})}},
+        {"type": "input", "block_id": VALID_BLOCK, "label": plain("An attestation is valid for"),
+         "hint": plain("A duration: 90d, 30d, 12h. People are reminded a week before theirs ends."),
+         "element": {"type": "plain_text_input", "action_id": VALID_ACTION, "max_length": 10,
+                     "initial_value": format_duration(valid).replace(" ", "")}},
+    ], submit="Save", callback_id=BRIEF_CALLBACK_ID, metadata=scope)
 
 
 async def submit_brief(services: Services, body: dict[str, Any], view: dict[str, Any]) -> dict[str, str]:

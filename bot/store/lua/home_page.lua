@@ -63,6 +63,14 @@ local function excluded(p, id)
   return false
 end
 
+local function admits(s, id)  -- whether the stream `s` lists `id` for this person: on a path that does not exclude it
+  if s.anyone then return not excluded(1, id) end
+  for p in pairs(s.paths) do
+    if not excluded(p, id) then return true end
+  end
+  return false
+end
+
 local page, seen = {}, 0
 local first = {}  -- the first ones this person may decide, listed before the merge (which skips them)
 local function take(id)
@@ -72,17 +80,7 @@ end
 for _, id in ipairs(A.first or {}) do
   if not first[id] then
     for _, s in ipairs(streams) do
-      if redis.call('ZSCORE', s.key, id) then
-        local admitted = false
-        if s.anyone then
-          admitted = not excluded(1, id)
-        else
-          for p in pairs(s.paths) do
-            if not excluded(p, id) then admitted = true; break end
-          end
-        end
-        if admitted then first[id] = true; take(id); break end
-      end
+      if redis.call('ZSCORE', s.key, id) and admits(s, id) then first[id] = true; take(id); break end
     end
   end
 end
@@ -97,15 +95,7 @@ while seen < want do
   for _, s in ipairs(streams) do
     if head(s) == best then
       s.i = s.i + 2
-      if not admitted then
-        if s.anyone then
-          admitted = not excluded(1, best)
-        else
-          for p in pairs(s.paths) do
-            if not excluded(p, best) then admitted = true; break end
-          end
-        end
-      end
+      admitted = admitted or admits(s, best)
     end
   end
   if admitted and not first[best] then take(best) end

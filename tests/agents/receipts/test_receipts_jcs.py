@@ -57,6 +57,7 @@ def test_the_same_bytes_or_error_as_the_package(value: Any) -> None:
     assert ours(value) == package(value)
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 @settings(max_examples=500)
 @given(json_values)
 def test_any_json_value_is_written_as_the_package_writes_it(value: Any) -> None:

@@ -24,6 +24,7 @@ from tests.conftest import ALICE, BOB, CAROL, SALES, StartPolicyWorker, Worker, 
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events, buttons, click, current, nth_card, until
 from tests.support.homes import home_text, open_homes
+from tests.support.policies import READ_FIRST
 from tests.support.signin import sign_in
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -123,13 +124,6 @@ async def test_twenty_quick_approvals_are_flagged_in_the_audit_log_metrics_alert
     assert await worker.services.digest.sweep(now=time.time() + 9 * 86400) == 0  # once a week: sent already
 
 
-READ_FIRST = '''
-@id("mail-read-first")
-@outcome("ask")
-@require_details("true")
-@reason("a person reads the email first")
-forbid (principal, action == Action::"send_email", resource);
-'''
 ORIGIN = "http://localhost:8999"  # where browsers open the pages (STEP_UP_URL; the worker is on 127.0.0.1)
 
 

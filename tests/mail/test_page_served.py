@@ -13,18 +13,16 @@ import pytest
 
 from bot.devmail.catcher import MailCatcher
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, SALES, StartPolicyWorker, Worker, bot_env, start_worker
+from tests.conftest import BOB, SALES, StartPolicyWorker, Worker
 from tests.support.api import Client, tool_ask
 from tests.support.mail import ERIN, ERIN_ID, ORIGIN, browser, csrf_of, email_env, post, signed_in
+from tests.support.policies import READ_FIRST
 
 
 @pytest.fixture
-async def mailer(slack: SlackStandIn, redis_url: str, mail: MailCatcher) -> AsyncIterator[Worker]:
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
-                                        **email_env(slack, mail)))
-    slack.events_url = worker.url + "/slack/events"
-    yield worker
-    await worker.stop()
+def mailer(mailing: Worker) -> Worker:
+    """A worker serving Slack and e-mail (tests/mail/conftest.py)."""
+    return mailing
 
 
 @pytest.fixture
@@ -91,13 +89,6 @@ async def test_another_signed_in_person_and_another_approvals_link_are_refused_a
         assert record is not None and record.status == "pending"
 
 
-READ_FIRST = '''
-@id("mail-read-first")
-@outcome("ask")
-@require_details("true")
-@reason("a person reads the email first")
-forbid (principal, action == Action::"send_email", resource);
-'''
 
 
 @pytest.mark.slow  # a worker and its mail loop

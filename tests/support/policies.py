@@ -3,7 +3,8 @@ decides (`BIG_REFUNDS_IN_SLACK`), a refund tool's ask, a folder of
 policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
 one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/frameworks/test_contract.py (the
 Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs); and
-`policy_cli`, `python -m bot policy` run in this process (tests/support/cli.py)."""
+`policy_cli`, `python -m bot policy` run in this process (tests/support/cli.py); `READ_FIRST`, a policy whose
+e-mails are approved only once their details were opened (`@require_details`: Slack's Details, the pages)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from bot.policy.engine import PolicyEngine
 from tests.conftest import ALICE, StartPolicyWorker
 from tests.support.cli import Ran, bot_command
 
-__all__ = ["BIG_REFUNDS_IN_SLACK", "REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli",
-           "quick_reloads", "refund",
-           "write_bundle"]
+__all__ = ["BIG_REFUNDS_IN_SLACK", "READ_FIRST", "REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker",
+           "policy_cli", "quick_reloads", "refund", "write_bundle"]
 
 REFUNDS = '''
 @id("refunds-within-budget")
@@ -102,3 +102,12 @@ def refund(cents: int, **extra: Any) -> dict[str, Any]:
 async def policy_cli(*args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str) -> Ran:
     """`python -m bot policy <args>` with REDIS_URL and `env` as its whole environment (in this process)."""
     return await bot_command("policy", *args, environ={"REDIS_URL": redis_url, **env})
+
+
+READ_FIRST = '''
+@id("mail-read-first")
+@outcome("ask")
+@require_details("true")
+@reason("a person reads the email first")
+forbid (principal, action == Action::"send_email", resource);
+'''

@@ -96,7 +96,10 @@ async def _main(
                  ] if stack.teams is not None else []
         if stack.mail is not None:
             local.append(f"Local mail: {stack.mail.smtp_url}  (the page's Mail pane: every inbox)")
-        print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
+        # the page at `localhost` (its loopback address so named): the pages it opens (passkeys, an e-mail's link, sign-in)
+        # live on that origin, whose cookies an IP address's page does not share
+        page = passkey_url(stack.url)
+        print("\n".join([f"Local Slack: {page}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())
         redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
         await asyncio.wait({stopped, redis_gone}, return_when=asyncio.FIRST_COMPLETED)

@@ -124,7 +124,7 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
     dev = start_dev(port, dev_environment(), workdir)
     try:
         printed = dev.stdout().strip().splitlines()
-        assert printed[0] == f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"
+        assert printed[0] == f"Local Slack: http://localhost:{port}  (Ctrl-C to stop)"  # the pages' origin
         start = printed.index("python3 - <<'PY'")  # how to ask with a file edit: a heredoc, pasted as it is
         heredoc = printed[start:printed.index("PY", start) + 1]
         shell = printed[1:start] + printed[start + len(heredoc):]

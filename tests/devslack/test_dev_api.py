@@ -79,7 +79,7 @@ async def test_the_printed_exports_are_enough_for_an_agent_to_get_a_decision(wor
     dev = start_dev(port, dev_environment(), workdir)
     try:
         printed = dev.stdout().splitlines()
-        assert printed[0] == f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"
+        assert printed[0] == f"Local Slack: http://localhost:{port}  (Ctrl-C to stop)"  # the pages' origin
         env = printed_exports(dev)
         assert set(env) == {"AGENT_APPROVALS_URL", "AGENT_APPROVALS_KEY", "AGENT_APPROVALS_WEBHOOK_SECRET", "REDIS_URL",
                             "REDIS_KEY_PREFIX"}, printed

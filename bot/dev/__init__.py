@@ -96,8 +96,8 @@ async def _main(
                  ] if stack.teams is not None else []
         if stack.mail is not None:
             local.append(f"Local mail: {stack.mail.smtp_url}  (the page's Mail pane: every inbox)")
-        # the page at `localhost` (its loopback address so named): the pages it opens (passkeys, an e-mail's link, sign-in)
-        # live on that origin, whose cookies an IP address's page does not share
+        # the page at `localhost` (its loopback address so named): the pages it opens (passkeys, an e-mail's link,
+        # sign-in) live on that origin, whose cookies an IP address's page does not share
         page = passkey_url(stack.url)
         print("\n".join([f"Local Slack: {page}  (Ctrl-C to stop)", *local, *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())

@@ -44,7 +44,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
 
 What they share:
 
-    shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`)
+    shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`, `Repository`)
     keys.py              every key the product writes, with its type and lifetime
     keys_people.py       the keys of who is who across surfaces (keys.py is full)
     keys_homes.py        the Home queue's keys, part of `Keys`

@@ -92,7 +92,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                  "bot.slackapp", "bot.server", "bot.msteams", "bot.people", "bot.email"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
-    "bot.devmsteams": ("bot.devmsteams",),  # the local Teams stand-in (a Bot Connector and its sign-in), as devslack
+    # the local Teams stand-in (a Bot Connector and its sign-in), as devslack (its pages' guard: bot/devslack/pages.py)
+    "bot.devmsteams": ("bot.devmsteams", "bot.devslack"),
     "bot.devmail": ("bot.devmail",),  # the local mail catcher (aiosmtpd), as devslack: nothing of the product
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def stop_task(*tasks: asyncio.Task[Any] | None, grace: float = 5.0) -> None:
@@ -47,6 +48,11 @@ async def gather_few(works: Iterable[Awaitable[Any]], *, at_once: int = 16) -> N
                 work.close()
 
 
+async def _in_turn(items: Sequence[T], work: Callable[[T], Awaitable[object]]) -> None:
+    for item in items:
+        await work(item)
+
+
 class Background:
     """Spawns tasks, keeps them referenced until done, logs what they raise."""
 
@@ -58,6 +64,12 @@ class Background:
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
+
+    def each(self, items: Sequence[T], work: Callable[[T], Awaitable[object]], *, name: str) -> None:
+        """One task doing `work` on each of `items` in turn (a surface's due set drained: bot/store/surface_due.py);
+        none for no items."""
+        if items:
+            self.spawn(_in_turn(items, work), name=name)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

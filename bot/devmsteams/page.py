@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,15 +22,13 @@ import aiohttp
 from aiohttp import web
 
 from bot.devmsteams.model import ConnectorError
+from bot.devslack.pages import LOOPBACK_NAMES, foreign, host_name, refused, static_file
 
 if TYPE_CHECKING:
     from bot.devmsteams.server import TeamsStandIn
 
 PAGE_PATH: Final = "/teams"
 STATIC_DIR: Final = Path(__file__).with_name("static")
-_STATIC_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js)$")
-_CONTENT_TYPES: Final = {"html": "text/html", "css": "text/css", "js": "text/javascript"}
-LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 # nothing from elsewhere, no inline script (the renderer sets styles through the DOM, which style-src 'self'
 # allows); framed only by a page on this machine (the local Slack's "Teams" pane)
 _PAGE_CSP: Final = (
@@ -39,17 +36,6 @@ _PAGE_CSP: Final = (
     "object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'self' http://127.0.0.1:* http://localhost:*"
 )
-
-
-def _host_name(host: str) -> str:
-    """The name part of a Host header: ``127.0.0.1:3000`` -> ``127.0.0.1``, ``[::1]:3000`` -> ``::1``."""
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _refused(status: int, message: str) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
 
 
 def _fingerprint(activity: dict[str, Any]) -> str:
@@ -85,36 +71,16 @@ class TeamsPage:
     def _foreign(self, request: web.Request) -> web.Response | None:
         """A refusal for a request the page must not answer: another host name on loopback (DNS rebinding), a POST
         from another site."""
-        served = _host_name(self.standin.url.split("://", 1)[-1].split("/", 1)[0])
-        if served in LOOPBACK_NAMES and _host_name(request.host) not in LOOPBACK_NAMES:
-            return _refused(403, "this local Teams answers only on 127.0.0.1 / localhost")
-        if request.method == "POST":
-            origin = request.headers.get("Origin")
-            if origin is not None and origin != f"{request.scheme}://{request.host}":
-                return _refused(403, "cross-origin requests are not allowed")
-            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-                return _refused(403, "cross-site requests are not allowed")
-        return None
+        served = host_name(self.standin.url.split("://", 1)[-1].split("/", 1)[0])
+        return foreign(request, loopback_only=served in LOOPBACK_NAMES, standin="Teams")
 
     # ------------------------------------------------------------------------------------------- the page
 
     async def handle_page(self, request: web.Request) -> web.StreamResponse:
-        return self._foreign(request) or self._static_file("teams.html")
+        return self._foreign(request) or _static_file("teams.html")
 
     async def handle_static(self, request: web.Request) -> web.StreamResponse:
-        return self._foreign(request) or self._static_file(request.match_info["name"])
-
-    @staticmethod
-    def _static_file(name: str) -> web.StreamResponse:
-        match = _STATIC_NAME.fullmatch(name)
-        path = STATIC_DIR / name
-        if match is None or not path.is_file():
-            return web.Response(status=404, text="not found")
-        headers = {"Content-Type": f"{_CONTENT_TYPES[match.group(1)]}; charset=utf-8", "Cache-Control": "no-cache",
-                   "X-Content-Type-Options": "nosniff"}
-        if name.endswith(".html"):
-            headers.update({"Content-Security-Policy": _PAGE_CSP, "Referrer-Policy": "no-referrer"})
-        return web.Response(body=path.read_bytes(), headers=headers)
+        return self._foreign(request) or _static_file(request.match_info["name"])
 
     # ------------------------------------------------------------------------------------------- state
 
@@ -122,12 +88,12 @@ class TeamsPage:
         """``?user=<29:…>``: the members, and the conversations that member is in with every activity as they see
         it (their refreshed card, once Teams would have refreshed it for them). Without ``user``: the first member's
         view."""
-        if refused := self._foreign(request):
-            return refused
+        if refusal := self._foreign(request):
+            return refusal
         members = self.standin.members()
         user = request.query.get("user") or (members[0].user_id if members else "")
         if members and user not in {m.user_id for m in members}:
-            return _refused(400, f"user must be a member's 29: id, one of {[m.user_id for m in members]}")
+            return refused(400, f"user must be a member's 29: id, one of {[m.user_id for m in members]}")
         conversations = [c for c in self.standin.conversations() if user in c["members"]]
         for conversation in conversations:
             conversation["activities"] = await self._seen(conversation["id"], user)
@@ -160,8 +126,8 @@ class TeamsPage:
     async def handle_execute(self, request: web.Request) -> web.Response:
         """``{"conversation", "activity", "user", "verb", "data"}`` (`data`: the action's data with the card's
         inputs, as the renderer gives them): the member clicks; answers the bot's status and body."""
-        if refused := self._foreign(request):
-            return refused
+        if refusal := self._foreign(request):
+            return refusal
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -172,11 +138,15 @@ class TeamsPage:
             status, answer = await self.standin.execute(str(body["conversation"]), str(body["activity"]),
                                                         str(body["user"]), str(body["verb"]), data)
         except KeyError as exc:
-            return _refused(400, f"missing field {exc.args[0]!r}")
+            return refused(400, f"missing field {exc.args[0]!r}")
         except (ValueError, LookupError) as exc:
-            return _refused(400, str(exc))
+            return refused(400, str(exc))
         except ConnectorError as exc:
-            return _refused(exc.status, exc.message)
+            return refused(exc.status, exc.message)
         except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
-            return _refused(502, f"delivery to the bot failed: {exc!r}")
+            return refused(502, f"delivery to the bot failed: {exc!r}")
         return web.json_response({"ok": True, "status": status, "body": answer})
+
+
+def _static_file(name: str) -> web.StreamResponse:
+    return static_file(STATIC_DIR, name, csp=_PAGE_CSP)

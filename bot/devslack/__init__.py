@@ -16,6 +16,8 @@
     openid.py      Sign in with Slack (OpenID Connect): discovery, keys, the authorize page, `openid.connect.token`,
                    `openid.connect.userInfo`
     control.py     the Slack-like page (`static/`) and its control API (`/_control/*`)
+    pages.py       what a stand-in's page answers (loopback host names, same-origin POSTs) and its static files:
+                   the local Teams' too
     api_proxy.py   `/api/v1/*` forwarded to the worker's Approvals API (dev mode: one port)
     slackbot.py    Slackbot's MCP client for the page's "Slackbot" pane: signed calls of the bot's `/slack/mcp`
     alone.py       `python -m bot devslack`: the stand-in served alone, for staging workers pointed at it

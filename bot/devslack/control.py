@@ -29,19 +29,13 @@ from bot.devslack.model import (
     TEAM_NAME,
     DeliveryResult,
 )
+from bot.devslack.pages import foreign, refused, static_file
 from bot.devslack.workspace import Workspace
 
 if TYPE_CHECKING:
     from bot.devslack.server import SlackStandIn
 
 STATIC_DIR: Final = Path(__file__).with_name("static")
-_STATIC_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js|svg)$")
-_CONTENT_TYPES: Final = {
-    "html": "text/html",
-    "css": "text/css",
-    "js": "text/javascript",
-    "svg": "image/svg+xml",
-}
 # The page loads nothing from elsewhere and runs no inline script: a last line of defence against markup injection.
 _PAGE_CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -49,23 +43,11 @@ _PAGE_CSP: Final = (
 )
 MAX_POLL_WAIT: Final = 60.0
 USERGROUP_ID: Final = re.compile(r"S[A-Z0-9]{1,20}")
-LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _host_name(host: str) -> str:
-    """The name part of a Host header: ``127.0.0.1:3000`` -> ``127.0.0.1``, ``[::1]:3000`` -> ``::1``."""
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
 
 
 def _bad_field(exc: Exception) -> web.Response:
     """400 naming the field a control request's body lacks (KeyError) or holds wrong."""
-    return _error(400, f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc))
+    return refused(400, f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc))
 
 
 class Control:
@@ -81,14 +63,11 @@ class Control:
         """Control POSTs from a browser must come from the page itself: another site open in the same browser
         must not be able to type commands or click cards (a simple cross-site POST carries an ``Origin``).
         Served on loopback, only loopback host names are answered, so DNS rebinding cannot reach it either."""
-        if self.loopback_only and _host_name(request.host) not in LOOPBACK_NAMES:
-            return _error(403, "this local Slack answers only on 127.0.0.1 / localhost")
-        if request.method == "POST" and request.path.startswith("/_control/"):
-            origin = request.headers.get("Origin")
-            if origin is not None and origin != f"{request.scheme}://{request.host}":
-                return _error(403, "cross-origin control requests are not allowed")
-            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-                return _error(403, "cross-site control requests are not allowed")
+        posted = request.path.startswith("/_control/")  # (the bot's own calls, /api/*, come from no browser)
+        refusal = foreign(request, loopback_only=self.loopback_only, standin="Slack", posts="control ",
+                          checks_posts=posted)
+        if refusal is not None:
+            return refusal
         response = await handler(request)
         return cast(web.StreamResponse, response)
 
@@ -153,9 +132,9 @@ class Control:
         except (KeyError, ValueError) as exc:
             return _bad_field(exc)
         except RuntimeError as exc:
-            return _error(409, str(exc))
+            return refused(409, str(exc))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _error(502, f"delivery to the bot failed: {exc!r}")
+            return refused(502, f"delivery to the bot failed: {exc!r}")
         return web.json_response(asdict(result))
 
     async def handle_command(self, request: web.Request) -> web.Response:
@@ -183,7 +162,7 @@ class Control:
         except (KeyError, ValueError) as exc:
             return _bad_field(exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _error(502, f"delivery to the bot failed: {exc!r}")
+            return refused(502, f"delivery to the bot failed: {exc!r}")
         return web.json_response({"ok": True, "delivered": None if result is None else asdict(result)})
 
     async def handle_message(self, request: web.Request) -> web.Response:
@@ -219,7 +198,7 @@ class Control:
                     raise ValueError(wait)
                 wait = min(max(wait, 0.0), MAX_POLL_WAIT)
             except ValueError:
-                return _error(400, "since must be an integer and wait a number of seconds")
+                return refused(400, "since must be an integer and wait a number of seconds")
             instance = request.query.get("instance") or self.ws.instance
             if instance == self.ws.instance and since >= 0:
                 await self._wait_past(since, wait)
@@ -266,7 +245,7 @@ class Control:
         ``{"inboxes": {address: [{sender, to, subject, message_id, text, html, links}, ...]}}``; 404 without one."""
         view = self.ws.mail_view
         if view is None:
-            return _error(404, "no mail catcher: python -m bot dev --email")
+            return refused(404, "no mail catcher: python -m bot dev --email")
         return web.json_response({"ok": True, **view()})
 
     def workspaces(self) -> list[dict[str, Any]]:
@@ -320,9 +299,9 @@ class Control:
         body = await self._body(request)
         group, users = body.get("id"), body.get("users")
         if not isinstance(group, str) or not USERGROUP_ID.fullmatch(group):
-            return _error(400, "id must be a user group id: S followed by capital letters and digits (S0LEGAL)")
+            return refused(400, "id must be a user group id: S followed by capital letters and digits (S0LEGAL)")
         if not isinstance(users, list) or not all(isinstance(u, str) and u in self.ws.users for u in users):
-            return _error(400, f"users must be a list of the workspace's user ids: {sorted(self.ws.users)}")
+            return refused(400, f"users must be a list of the workspace's user ids: {sorted(self.ws.users)}")
         self.stand_in.set_usergroup(group, users)
         return web.json_response({"ok": True, "usergroup": {group: users}})
 
@@ -343,30 +322,18 @@ class Control:
 
     async def handle_page(self, request: web.Request) -> web.StreamResponse:
         self.ws.remember_base(request)
-        page = self._static_file("index.html")
+        page = _static_file("index.html")
         if self.ws.teams_url:  # the "Teams" pane frames the local Teams' page, and only that
             origin = "/".join(self.ws.teams_url.split("/", 3)[:3])
             page.headers["Content-Security-Policy"] = f"{_PAGE_CSP}; frame-src {origin}"
         return page
 
     async def handle_static(self, request: web.Request) -> web.StreamResponse:
-        return self._static_file(request.match_info["name"])
+        return _static_file(request.match_info["name"])
 
     async def handle_favicon(self, request: web.Request) -> web.StreamResponse:
-        return self._static_file("favicon.svg")
+        return _static_file("favicon.svg")
 
-    @staticmethod
-    def _static_file(name: str) -> web.StreamResponse:
-        match = _STATIC_NAME.fullmatch(name)
-        path = STATIC_DIR / name
-        if match is None or not path.is_file():
-            return web.Response(status=404, text="not found")
-        headers = {
-            "Content-Type": f"{_CONTENT_TYPES[match.group(1)]}; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Content-Type-Options": "nosniff",
-        }
-        if name.endswith(".html"):
-            headers["Content-Security-Policy"] = _PAGE_CSP
-            headers["Referrer-Policy"] = "no-referrer"
-        return web.Response(body=path.read_bytes(), headers=headers)
+
+def _static_file(name: str) -> web.StreamResponse:
+    return static_file(STATIC_DIR, name, csp=_PAGE_CSP)

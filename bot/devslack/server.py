@@ -33,7 +33,7 @@ from aiohttp import web
 
 from bot.devslack.api_proxy import API_PREFIX, PAGE_PREFIXES, ApiProxy
 from bot.devslack.blockkit import validate_blocks, validate_view
-from bot.devslack.control import LOOPBACK_NAMES, Control
+from bot.devslack.control import Control
 from bot.devslack.delivery import Delivery
 from bot.devslack.files import Files
 from bot.devslack.messages import Messages
@@ -67,6 +67,7 @@ from bot.devslack.model import (
 )
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
+from bot.devslack.pages import LOOPBACK_NAMES
 from bot.devslack.sessions import Sessions
 from bot.devslack.simulate import People
 from bot.devslack.slackbot import SlackbotClient

@@ -22,6 +22,7 @@ from bot.devslack.blockkit import validate_blocks
 from bot.devslack.delivery import Delivery
 from bot.devslack.messages import Messages
 from bot.devslack.model import APP_ID, VERIFICATION_TOKEN, ApiError, DeliveryResult, Message, web_api
+from bot.devslack.pages import refused
 from bot.devslack.workspace import Workspace
 
 STATUSES: Final = ("processing", "suspended", "active", "closed")
@@ -270,11 +271,11 @@ class Sessions:
                 raise ValueError("body must be an object")
             result = await act(body)
         except KeyError as exc:
-            return _refused(400, f"missing field {exc.args[0]!r}")
+            return refused(400, f"missing field {exc.args[0]!r}")
         except (ValueError, RecursionError) as exc:
-            return _refused(400, str(exc) or "invalid body")
+            return refused(400, str(exc) or "invalid body")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _refused(502, f"delivery to the bot failed: {exc!r}")
+            return refused(502, f"delivery to the bot failed: {exc!r}")
         return web.json_response({"ok": True, **asdict(result)})
 
     def snapshot(self, channel: str, thread_ts: str) -> dict[str, Any]:
@@ -363,10 +364,6 @@ def _check_values(i: int, chunk: dict[str, Any]) -> None:
         problem = validate_blocks(chunk["blocks"])
         if problem is not None:
             raise _invalid(f"chunk {i}: {'; '.join(problem[1])}")
-
-
-def _refused(status: int, message: str) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
 
 
 def _invalid(message: str) -> ApiError:

@@ -105,18 +105,9 @@ class EmailSurface:
     async def drain(self) -> int:
         """The e-mail due set: the approvals due now, each claimed for a while, sent in the background (a mail
         server slow or down never holds the loop); how many were taken."""
-        claimed = await self._store.email_due.claim(time.time(), lease=self._lease)
-        if not claimed:
-            return 0
-        found = await self._store.approvals.get_many(claimed)
-        await self._store.email_due.forget(set(claimed) - {a.id for a in found})  # expired: nothing to send
-        if found:
-            self._background.spawn(self._send_all(found), name="email-due")
+        found = await self._store.email_due.take(self._store.approvals, lease=self._lease)
+        self._background.each(found, self.send, name="email-due")
         return len(found)
-
-    async def _send_all(self, approvals: Sequence[ApprovalRecord]) -> None:
-        for approval in approvals:
-            await self.send(approval)
 
     async def send(self, approval: ApprovalRecord) -> None:
         """`approval`'s mails: the opening one to each e-mail approver and each reminder and escalation published

@@ -174,18 +174,9 @@ class TeamsDelivery:
     async def drain(self) -> int:
         """Teams' due set (the run supervisor's sweep, on every worker): the approvals due now, each claimed for a
         while, drawn in the background (a Teams slow or down never holds the supervisor); how many were taken."""
-        claimed = await self._store.teams_due.claim(time.time(), lease=self._drawing)
-        if not claimed:
-            return 0
-        found = await self._store.approvals.get_many(claimed)
-        await self._store.teams_due.forget(set(claimed) - {a.id for a in found})  # expired: nothing to draw
-        if found:
-            self._background.spawn(self._draw_all(found), name="teams-due")
+        found = await self._store.teams_due.take(self._store.approvals, lease=self._drawing)
+        self._background.each([a.id for a in found], self.refresh, name="teams-due")
         return len(found)
-
-    async def _draw_all(self, approvals: Sequence[ApprovalRecord]) -> None:
-        for approval in approvals:
-            await self.refresh(approval.id)
 
     # drawing, retried through Teams' due set ---------------------------------------------------------
     async def refresh(self, approval_id: str) -> None:

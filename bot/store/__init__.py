@@ -44,10 +44,11 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
 
 What they share:
 
-    shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`)
+    shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`, `Repository`)
     keys.py              every key the product writes, with its type and lifetime
     keys_people.py       the keys of who is who across surfaces (keys.py is full)
     keys_homes.py        the Home queue's keys, part of `Keys`
+    key_names.py         the two shapes of a key's name in `Keys`' table: one key (`Named`), a family (`Family`)
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip

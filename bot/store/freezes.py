@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.core.channel_options import CHANNEL
 from bot.core.key_records import KEY_NAME
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 UNFREEZE_ASK_SECONDS = 3600  # a first admin's unfreeze waits this long for a second admin's
 MAX_FREEZE_REASON = 300
@@ -83,12 +83,8 @@ class Drilling:
     at: float
 
 
-class Freezes:
+class Freezes(Repository):
     """The frozen scopes (the module docstring)."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
 
     async def all(self) -> dict[str, Frozen]:
         """Every frozen scope, by scope (one Redis command)."""

@@ -10,18 +10,14 @@ from typing import Any
 
 from bot.core.documents import loads_object
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 INSTALLATION_ID = re.compile(r"^[TE][A-Z0-9]{1,30}$")  # a team (T…) or an organisation (E…)
 STATE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
-class Installations:
+class Installations(Repository):
     """`installation:<id>` records and the `installations` set; `oauthstate:<state>` for installs under way."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
 
     async def save(self, installation_id: str, record: dict[str, Any]) -> None:
         """Keep (or replace) an installation's record."""

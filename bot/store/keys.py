@@ -184,6 +184,7 @@ from __future__ import annotations
 
 import re
 
+from bot.store.key_names import Family, Named
 from bot.store.keys_homes import HomeQueueKeys
 
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
@@ -261,15 +262,13 @@ class Keys(HomeQueueKeys):
             raise ValueError(f"{tenant[:30]!r} is not a workspace's team or organisation id")
         return Keys(self.root) if tenant == home else Keys(f"{self.root}:ws:{tenant}", root=self.root)
 
+    # the table's families (bot/store/key_names.py): `keys.<name>(part)` names one key of the family
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
-    def api_key(self, digest: str) -> str:
-        return f"{self.root}:apikey:{digest}"
+    api_key = Family("apikey", on_root=True)
+    api_pending = Family("apipending", on_root=True)
 
     def api_rate(self, key_id: str, minute: int) -> str:
         return f"{self.root}:apirate:{key_id}:{minute}"
-
-    def api_pending(self, key_id: str) -> str:
-        return f"{self.root}:apipending:{key_id}"
 
     def api_run(self, key_id: str, channel: str, program_run: str = "") -> str:
         found = f"{self.root}:apirun:{key_id}:{channel}"
@@ -279,142 +278,69 @@ class Keys(HomeQueueKeys):
         return f"{self.root}:apiidem:{key_id}:{idempotency_key}"
 
     # passkeys (step-up): one-time links, and each person's passkeys
-    def stepup_token(self, token: str) -> str:
-        return f"{self.root}:stepup-token:{token}"
-
-    def passkeys(self, user: str) -> str:
-        return f"{self.prefix}:passkeys:{user}"
+    stepup_token = Family("stepup-token", on_root=True)
+    passkeys = Family("passkeys")
 
     # runs
-    def run(self, run_id: str) -> str:
-        return f"{self.prefix}:run:{run_id}"
-
-    def run_approvals(self, run_id: str) -> str:
-        return f"{self.prefix}:run:{run_id}:approvals"
-
-    def ledger(self, run_id: str) -> str:
-        return f"{self.prefix}:run:{run_id}:ledger"
-
-    def user_runs(self, user: str) -> str:
-        return f"{self.prefix}:active:user:{user}"
-
-    def channel_runs(self, channel: str) -> str:
-        return f"{self.prefix}:active:channel:{channel}"
-
-    def channel_index(self, channel: str) -> str:
-        return f"{self.prefix}:channel:{channel}:runs"
-
-    def user_index(self, user: str) -> str:
-        return f"{self.prefix}:user:{user}:runs"
+    run = Family("run")
+    run_approvals = Family("run", then="approvals")
+    ledger = Family("run", then="ledger")
+    user_runs = Family("active:user")
+    channel_runs = Family("active:channel")
+    channel_index = Family("channel", then="runs")
+    user_index = Family("user", then="runs")
 
     def run_thread(self, channel: str, thread_ts: str) -> str:
         """The run whose header is `thread_ts` in `channel` (its session's thread: Slack's Stop names only that)."""
         return f"{self.prefix}:runthread:{channel}:{thread_ts}"
 
-    # a person's Home
-    def decided_by(self, user: str) -> str:
-        return f"{self.prefix}:decided:{user}"
-
-    def home(self, user: str) -> str:
-        return f"{self.prefix}:home:{user}"
-
-    def away(self, user: str) -> str:
-        return f"{self.prefix}:away:{user}"
-
-    def delegates(self, user: str) -> str:
-        return f"{self.prefix}:delegates:{user}"
-
-    def batch(self, token: str) -> str:
-        return f"{self.prefix}:batch:{token}"
-
-    def admin_of(self, user: str) -> str:
-        """The channels whose `admins` setting names `user` (kept by `ChannelSettingsStore.set`)."""
-        return f"{self.prefix}:admin_of:{user}"
-
-    def headline(self, channel: str) -> str:
-        """A channel's headline numbers as the admins' Homes show them (cached, `HEADLINE_SECONDS`)."""
-        return f"{self.prefix}:headline:{channel}"
-
-    def headline_waiting(self, channel: str) -> str:
-        return f"{self.prefix}:headline:{channel}:wait"
+    # a person's Home, and who is away
+    decided_by = Family("decided")
+    home = Family("home")
+    away = Family("away")
+    delegates = Family("delegates")
+    batch = Family("batch")
+    admin_of = Family("admin_of")  # channels whose `admins` setting names a person (`ChannelSettingsStore.set`)
+    headline = Family("headline")  # a channel's headline numbers as admins' Homes show them (`HEADLINE_SECONDS`)
+    headline_waiting = Family("headline", then="wait")
 
     # the Home indexes (lua/lib/homes.lua builds the same names from `changes`)
-    @property
-    def waits_anyone(self) -> str:
-        return f"{self.prefix}:waits:anyone"
+    waits_anyone = Named("waits:anyone")
+    waits_groups = Named("waits:groups")
+    waits_user = Family("waits:user")
+    waits_group = Family("waits:group")
+    waits_except = Family("waits:except")
+    waits_proxied = Family("waits:proxied")
+    home_shown = Family("home_shown")  # whose Homes show an approval on the page they were last drawn with
 
-    @property
-    def waits_groups(self) -> str:
-        return f"{self.prefix}:waits:groups"
-
-    def waits_user(self, user: str) -> str:
-        return f"{self.prefix}:waits:user:{user}"
-
-    def waits_group(self, group: str) -> str:
-        return f"{self.prefix}:waits:group:{group}"
-
-    def waits_except(self, user: str) -> str:
-        return f"{self.prefix}:waits:except:{user}"
-
-    def waits_proxied(self, user: str) -> str:
-        return f"{self.prefix}:waits:proxied:{user}"
-
-    def home_shown(self, approval_id: str) -> str:
-        """Whose Homes show `approval_id` on the page they were last drawn with."""
-        return f"{self.prefix}:home_shown:{approval_id}"
-
-    # approvals
+    # approvals: an approval's own keys carry its id as a hash tag
     def edit(self, run_id: str, digest: str) -> str:
         """What an edit changed, for the card of the edited call (10 minutes, read once)."""
         return f"{self.prefix}:edit:{run_id}:{digest}"
 
-    def approval(self, approval_id: str) -> str:
-        return f"{self.prefix}:approval:{{{approval_id}}}"
-
-    def texts(self, approval_id: str) -> str:
-        """An approval's long texts (task, proposal, arguments...): kept out of its hash so that the
-        hash keeps Redis's compact encoding (a listpack, while every value is under 64 bytes), several
-        times smaller than a hash table."""
-        return f"{self.prefix}:text:{{{approval_id}}}"
-
-    def votes(self, approval_id: str) -> str:
-        return f"{self.prefix}:votes:{{{approval_id}}}"
-
-    def hidden(self, approval_id: str) -> str:
-        return f"{self.prefix}:hidden:{{{approval_id}}}"  # its hidden values, sealed (bot/store/hidden.py)
-
-    def checkpoint(self, approval_id: str) -> str:
-        return f"{self.prefix}:checkpoint:{{{approval_id}}}"
-
-    def attest_brief(self, scope: str) -> str:
-        return f"{self.prefix}:attest:brief:{scope}"
-
-    def attested(self, user: str) -> str:
-        return f"{self.prefix}:attest:{user}"
+    approval = Family("approval", tagged=True)
+    # its long texts (task, proposal, arguments...): kept out of its hash so that the hash keeps Redis's compact
+    # encoding (a listpack, while every value is under 64 bytes), several times smaller than a hash table
+    texts = Family("text", tagged=True)
+    votes = Family("votes", tagged=True)
+    hidden = Family("hidden", tagged=True)  # its hidden values, sealed (bot/store/hidden.py)
+    checkpoint = Family("checkpoint", tagged=True)
+    attest_brief = Family("attest:brief")
+    attested = Family("attest")
 
     def refused(self, approval_id: str, user: str) -> str:
         return f"{self.prefix}:refusals:{{{approval_id}}}:{user}"
 
-    def refusal(self, what: str) -> str:
-        return f"{self.prefix}:refusal:{what}"
+    refusal = Family("refusal")
 
     # remembered decisions
-    def rules(self, channel: str) -> str:
-        return f"{self.prefix}:rules:{channel}"
-
-    def rule_uses(self, channel: str) -> str:
-        return f"{self.prefix}:rule_uses:{channel}"
+    rules = Family("rules")
+    rule_uses = Family("rule_uses")
 
     # channels, workers, one-offs
-    def settings(self, channel: str) -> str:
-        return f"{self.prefix}:settings:{channel}"
-
-    def migrated(self, name: str) -> str:
-        return f"{self.root}:migrated:{name}"
-
-    def window(self, part: str) -> str:
-        """A policy window's calls (bot/policy/windows.py), per principal/action/resource: `part`."""
-        return f"{self.prefix}:window:{part}"
+    settings = Family("settings")
+    migrated = Family("migrated", on_root=True)
+    window = Family("window")  # a policy window's calls (bot/policy/windows.py), per principal/action/resource
 
     def policy_counts(self, bundle: str) -> str:
         """How often each policy of a bundle decided (`/agent policy`)."""
@@ -424,61 +350,32 @@ class Keys(HomeQueueKeys):
         """The cards each person got in `hour` (epoch seconds // 3600; bot/store/fatigue.py)."""
         return f"{self.prefix}:asks:{hour}"
 
-    def person(self, user: str) -> str:
-        """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""
-        return f"{self.prefix}:person:{user}"
-
-    def teams(self, name: str) -> str:  # Microsoft Teams' keys (bot/store/msteams.py lists them)
-        return f"{self.prefix}:teams:{name}"
+    person = Family("person")  # who a Slack user is, as a worker last asked Slack (bot/slack/directory.py)
+    teams = Family("teams")  # Microsoft Teams' keys (bot/store/msteams.py lists them)
 
     def draw_due(self, surface: str) -> str:
         """A surface's due set: the approvals whose view there is due a drawing (bot/store/surface_due.py)."""
         return {"slack": self.outbox, "teams": self.teams("due"), "email": f"{self.prefix}:email:due"}[surface]
 
-    def heartbeat(self, worker_id: str) -> str:
-        return f"{self.root}:heartbeat:{worker_id}"
-
-    def due(self, kind: str) -> str:
-        """The worker-wide index of tenants with work of `kind` due (bot/store/due.py)."""
-        return f"{self.root}:due:{kind}"
-
-    def held_by(self, approval_id: str) -> str:
-        """Which tenant holds approval `approval_id` (bot/store/due.py)."""
-        return f"{self.root}:held_by:{{{approval_id}}}"
+    heartbeat = Family("heartbeat", on_root=True)
+    due = Family("due", on_root=True)  # the worker-wide index of tenants with work of a kind due (bot/store/due.py)
+    held_by = Family("held_by", tagged=True, on_root=True)  # which tenant holds an approval (bot/store/due.py)
 
     def worker_channel(self, worker_id: str) -> str:
         return self.worker_channels + worker_id
 
-    def claim(self, what: str) -> str:
-        return f"{self.root}:claim:{what}"
-
-    def scratch(self, what: str) -> str:
-        return f"{self.prefix}:scratch:{what}"
-
-    def command(self, trigger_id: str) -> str:
-        return f"{self.root}:cmd:{trigger_id}"
-
-    def session_stop(self, run_id: str) -> str:
-        """A run's Stop in Slack (`agent_session_stopped`), claimed once by whichever worker receives it first."""
-        return f"{self.root}:sessionstop:{run_id}"
-
-    def model_cache(self, digest: str) -> str:
-        return f"{self.root}:modelcache:{digest}"
+    claim = Family("claim", on_root=True)
+    scratch = Family("scratch")
+    command = Family("cmd", on_root=True)
+    # a run's Stop in Slack (`agent_session_stopped`), claimed once by whichever worker receives it first
+    session_stop = Family("sessionstop", on_root=True)
+    model_cache = Family("modelcache", on_root=True)
 
     # the app's installations (OAuth, `bot/store/installations.py`): per workspace or organisation, and OAuth states
-    def installation(self, installation_id: str) -> str:
-        return f"{self.prefix}:installation:{installation_id}"
-
-    @property
-    def installations(self) -> str:
-        return f"{self.prefix}:installations"
-
-    def oauth_state(self, state: str) -> str:
-        return f"{self.prefix}:oauthstate:{state}"
+    installation = Family("installation")
+    installations = Named("installations")
+    oauth_state = Family("oauthstate")
 
     # Slackbot's MCP endpoint (`/slack/mcp`, bot/store/slackbot.py): request signatures seen, results kept
-    def slackbot_seen(self, signature: str) -> str:
-        return f"{self.prefix}:slackbot:seen:{signature}"
-
-    def slackbot_result(self, approval_id: str) -> str:
-        return f"{self.prefix}:slackbot:result:{approval_id}"
+    slackbot_seen = Family("slackbot:seen")
+    slackbot_result = Family("slackbot:result")

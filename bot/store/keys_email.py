@@ -13,19 +13,17 @@ the same prefix (`Keys.prefix`: a tenant's keys are its own). Every key expires;
 
 from __future__ import annotations
 
+from bot.store.key_names import Family
 from bot.store.keys import Keys
 
 LINK_GRACE = 7 * 86400  # a link's record outlives its expiry this long: "expired" (410), not "unknown" (404)
 
 
 class EmailKeys:
-    """The e-mail surface's key names over one store's `Keys`."""
+    """The e-mail surface's key names over one store's `Keys` (its table, as `Keys`': bot/store/key_names.py)."""
 
     def __init__(self, keys: Keys) -> None:
-        self._prefix = keys.prefix
+        self.prefix, self.root = keys.prefix, keys.root
 
-    def link(self, nonce: str) -> str:
-        return f"{self._prefix}:email:link:{nonce}"
-
-    def sent(self, approval_id: str) -> str:
-        return f"{self._prefix}:email:sent:{{{approval_id}}}"
+    link = Family("email:link")
+    sent = Family("email:sent", tagged=True)

@@ -3,33 +3,18 @@
 
 from __future__ import annotations
 
+from bot.store.key_names import Named
+
 
 class HomeQueueKeys:
     """The Home queue's key names under `prefix` (a tenant's: `Keys` sets it)."""
 
     prefix: str
+    root: str
 
-    @property
-    def home_room(self) -> str:
-        """People whose Home's page shows fewer approvals than a page holds (a new one would show)."""
-        return f"{self.prefix}:homes:room"
-
-    @property
-    def home_due(self) -> str:
-        return f"{self.prefix}:homes:due"
-
-    @property
-    def home_due_since(self) -> str:
-        return f"{self.prefix}:homes:due_since"
-
-    @property
-    def home_drawing(self) -> str:
-        return f"{self.prefix}:homes:drawing"
-
-    @property
-    def home_publishes(self) -> str:
-        return f"{self.prefix}:homes:publishes"
-
-    @property
-    def home_paused(self) -> str:
-        return f"{self.prefix}:homes:paused"
+    home_room = Named("homes:room")  # people whose Home's page shows fewer approvals than a page holds
+    home_due = Named("homes:due")
+    home_due_since = Named("homes:due_since")
+    home_drawing = Named("homes:drawing")
+    home_publishes = Named("homes:publishes")
+    home_paused = Named("homes:paused")

@@ -29,7 +29,7 @@ from typing import Literal, cast
 
 from bot.core.msteams import TeamsConversation, TeamsCopy, is_teams_person
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 CARDS_RETENTION = 30 * 86400  # as a decided approval's record (DECIDED_RETENTION)
 CLAIMED = "claimed:"  # a card being posted (`claim_copy`), not a card yet
@@ -49,10 +49,7 @@ class TeamsAccount:
     name: str = ""
 
 
-class TeamsStore:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-
+class TeamsStore(Repository):
     def _key(self, name: str) -> str:
         return self._s.keys.teams(name)
 

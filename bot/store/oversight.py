@@ -10,17 +10,13 @@ from typing import Any
 from bot.core.metrics import Oversight
 from bot.core.oversight import DIGEST_SECONDS, parse_times, people_signals
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 DIGEST_KEEP_SECONDS = 5 * 7 * 86400  # a digest shown in its admins' Homes until the next replaces it
 
 
-class OversightStore:
+class OversightStore(Repository):
     """One tenant's view of the oversight keys (the two global ones are every tenant's)."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
 
     async def opened(self, approval_id: str, user: str, *, now: float | None = None) -> str:
         """Note that `user` opened the details of pending approval `approval_id` (its page, the full diff, a modal):

@@ -21,7 +21,7 @@ from typing import Literal
 
 from bot.core.passkeys import STEPUP_TOKEN, Passkey
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 TOKEN_SECONDS = 600
 VOTE_SECONDS = 300
@@ -52,10 +52,7 @@ class StepUpToken:
     surface: str = ""
 
 
-class Passkeys:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-
+class Passkeys(Repository):
     async def issue_token(self, user: str, *, purpose: str = ENROL, seconds: int = TOKEN_SECONDS,
                           approval: str = "") -> str:
         """A new one-time link's token for `user`, valid `seconds` (about `approval`, when given: a reveal's)."""

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from bot.store.connection import aw
 from bot.store.keys_people import people_email, person_record
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 
-class People:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-
+class People(Repository):
     async def get(self, user: str) -> tuple[str, float] | None:
         """The record kept for `user` (JSON) and the seconds it has left (read together, in one transaction), or
         None: a worker that copies it keeps its copy no longer than the record itself lives."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 UseStatus = Literal["ok", "used", "expired", "unknown", "not_approved", "revoked", "key_revoked", "missing"]
 
@@ -29,11 +29,7 @@ class StoredReceipt:
         return self.used or self.exp > now
 
 
-class Receipts:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
-
+class Receipts(Repository):
     async def get(self, approval_id: str) -> StoredReceipt | None:
         """The receipt stored for an approval, or None."""
         receipt, exp, used_by = await aw(

@@ -63,3 +63,11 @@ class Shared:
         """The Lua step `lua/<name>.lua`."""
         return self._scripts[name]
 
+
+class Repository:
+    """A repository of the store over what they share: `_s` (the client, scripts, retentions, clocks) and `_k` (its
+    keys)."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys

@@ -8,18 +8,14 @@ import json
 from typing import Any
 
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 SEEN_SECONDS = 600  # longer than a signature's window (300 s either side of now): a replay is seen while it could pass
 RESULT_SECONDS = 86400  # SLACKBOT_RESULT_SECONDS: how long a call's result may be fetched
 
 
-class SlackbotCalls:
+class SlackbotCalls(Repository):
     """Signatures seen and results kept (see the module docstring)."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
 
     async def first_time(self, signature: str) -> bool:
         """True the first time `signature` is seen (then kept SEEN_SECONDS); False for a replay."""

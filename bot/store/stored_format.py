@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.store.connection import REDIS_DOWN, StoreUnavailable
-from bot.store.shared import Shared
+from bot.store.shared import Repository, Shared
 
 FORMAT = 2  # 1: before `{p}:format`; 2: the same records, the format kept in `{p}:format`
 
@@ -39,11 +39,8 @@ class NewerFormat(Exception):
         self.stored = stored
 
 
-class StoredFormat:
+class StoredFormat(Repository):
     """`{p}:format`: {format, by (the version that wrote it), at}."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
 
     async def stored(self) -> int:
         """The format this Redis holds (1 when no worker has said one); `NewerFormat` for one that is no number

@@ -14,6 +14,8 @@ The API (`SurfaceDue(shared, surface="email")`; `Store.outbox`, `Store.teams_due
     await due.add(approval_id, due=when)          due a drawing at `when` (the due index told)
     ids = await due.claim(now, lease=30.0)        the entries due by `now`, each leased to this worker for `lease`
                                                   seconds (due again after it): draw them, then `done` or `add`
+    found = await due.take(store.approvals, lease=30.0)   the same, now, as records: those whose approval is gone
+                                                  forgotten (nothing to draw)
     await due.done([record, ...])                 drawn as these records have them: out of the set, except those
                                                   whose approval's status or votes changed since (still due)
     await due.forget([approval_id, ...])          nothing to draw (the approval expired)
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 from bot.core.records import ApprovalRecord
 from bot.store.connection import aw
@@ -39,6 +42,12 @@ from bot.store.due import DueWork
 from bot.store.shared import Shared
 
 SURFACES = ("slack", "teams", "email")
+
+
+class Records(Protocol):
+    """Where the approvals' records are read (`Store.approvals`)."""
+
+    async def get_many(self, approval_ids: Iterable[str]) -> list[ApprovalRecord]: ...
 
 
 class SurfaceDue:
@@ -63,6 +72,16 @@ class SurfaceDue:
             args={"now": repr(now), "lease_end": repr(now + lease), "limit": str(limit)},
         )
         return [_text(x) for x in claimed]
+
+    async def take(self, approvals: Records, *, lease: float) -> list[ApprovalRecord]:
+        """The entries due now, each claimed for `lease` seconds (`claim`), as their records: those whose approval
+        is gone (expired) forgotten, nothing to draw."""
+        claimed = await self.claim(time.time(), lease=lease)
+        if not claimed:
+            return []
+        found = await approvals.get_many(claimed)
+        await self.forget(set(claimed) - {a.id for a in found})
+        return found
 
     async def done(self, drawn: Iterable[ApprovalRecord]) -> None:
         """These approvals were drawn as these records have them: out of the set (one call for many), except those

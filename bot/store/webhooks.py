@@ -13,14 +13,10 @@ from __future__ import annotations
 
 from bot.store.audit import entry_fields
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 
-class Webhooks:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
-
+class Webhooks(Repository):
     async def claim(self, *, now: float, lease: float, limit: int = 50) -> list[str]:
         """Up to `limit` approval ids whose webhook is due, each leased to the caller for `lease` seconds."""
         due = await self._s.script("claim_due")(

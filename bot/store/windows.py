@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 
-class Windows:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-
+class Windows(Repository):
     async def totals(self, keys: Sequence[str], since: Sequence[float], count: Sequence[bool]) -> list[int]:
         """The totals of policy windows (`Keys.window`) counted after each `since`: how many calls where `count`,
         else the sum of their amounts (lua/window_totals.lua)."""

@@ -7,14 +7,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 
-class Workers:
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
-
+class Workers(Repository):
     async def beat(self, worker_id: str, *, ttl: float) -> None:
         """Renew the worker's heartbeat, and measure Redis's clock against ours (see `Shared.click_window`)."""
         sent = time.time()

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.store.connection import aw
-from bot.store.shared import Shared
+from bot.store.shared import Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +27,8 @@ class LostWriter:
     at: float
 
 
-class WriterLease:
+class WriterLease(Repository):
     """The checkpoint writer's lease (the module docstring)."""
-
-    def __init__(self, shared: Shared) -> None:
-        self._s = shared
-        self._k = shared.keys
 
     async def take(self, worker: str, seconds: float) -> bool:
         """Take or keep the lease for `seconds`: True when `worker` holds it now."""

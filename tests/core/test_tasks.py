@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from bot.core.tasks import RunsFirst, gather_few
+from bot.core.tasks import Background, RunsFirst, gather_few
 
 
 async def test_a_turn_is_free_when_no_run_is_on_its_way() -> None:
@@ -124,3 +124,21 @@ async def test_gather_few_leaves_no_work_unawaited_when_one_fails() -> None:
     with pytest.raises(RuntimeError, match="Slack said no"):
         await gather_few(works, at_once=4)
     assert len(started) < 50 and all(w.cr_frame is None for w in works)  # each run to its end, or closed unstarted
+
+
+async def test_each_works_the_items_in_turn_in_one_task_and_spawns_none_for_none() -> None:
+    background, done, running = Background(), asyncio.Event(), []
+    worked: list[str] = []
+
+    async def work(item: str) -> None:
+        running.append(len(asyncio.all_tasks()))
+        worked.append(item)
+        if len(worked) == 3:
+            done.set()
+
+    background.each([], work, name="none")
+    assert not background._tasks  # nothing due: no task
+    background.each(["a", "b", "c"], work, name="due")
+    await asyncio.wait_for(done.wait(), 5)
+    assert worked == ["a", "b", "c"] and len(set(running)) == 1  # in order, one task throughout
+    await background.drain()

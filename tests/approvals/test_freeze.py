@@ -10,7 +10,6 @@ import getpass
 import os
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -242,7 +241,7 @@ async def test_the_claude_code_hook_says_frozen_and_runs_nothing(slack: SlackSta
     assert approval is not None and approval.decided_by == "freeze" and not approval.used_at
 
 
-async def test_asks_are_refused_across_two_workers_within_a_second(
+async def test_asks_are_refused_across_two_workers_from_the_next_ask(
     slack: SlackStandIn, admins_worker: Worker, redis_url: str
 ) -> None:
     """Frozen through one worker's Slack command, the other worker's API refuses the next ask at once (the frozen
@@ -254,9 +253,8 @@ async def test_asks_are_refused_across_two_workers_within_a_second(
         card = await nth_card(slack, 1)
         said = await command(slack, "freeze #sales incident 42", user=BOB)  # to the first worker (events_url)
         assert said.startswith(f"Frozen: <#{SALES}>"), said
-        started = time.monotonic()
-        _, answer = await client.ask(tool_ask(title="next"))  # to the other worker
-        assert answer["code"] == "frozen" and time.monotonic() - started < 1.0, answer
+        _, answer = await client.ask(tool_ask(title="next"))  # to the other worker: the very next ask is refused
+        assert answer["code"] == "frozen", answer
         slack.events_url = other.url + "/slack/events"  # the click lands on the other worker
         await click(slack, card, "approval_approve", user=CAROL)  # (Alice asked: she may not decide it)
         await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if e["text"].startswith("Frozen:")])

@@ -27,7 +27,8 @@ log = logging.getLogger("bot")
 
 
 def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
-    """`audit verify [--archive URL]`, `audit prove SEQ --archive URL`, `audit check-proof FILE --jwks FILE`."""
+    """`audit verify [--archive URL]`, `audit prove SEQ --archive URL`, `audit check-proof FILE --jwks FILE`,
+    `audit check-records FILE`."""
     if args.action == "verify":
         if args.target is not None:
             audit.error("verify takes no SEQ or FILE")
@@ -53,6 +54,10 @@ def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, envir
         from bot.audit.archive.cli import prove_command
 
         return prove_command(seq=args.target, url=args.archive, jwks=args.jwks, environ=environ)
+    if args.action == "check-records":
+        from bot.report.mcp_audit import check_records_command
+
+        return check_records_command(path=args.target)
     from bot.audit.archive.cli import check_proof_command
 
     return check_proof_command(path=args.target, jwks=args.jwks)
@@ -141,12 +146,15 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
                            " URL, verify checks the audit archive too (alone when REDIS_URL is unset); `audit prove SEQ"
                            " --archive URL` prints one entry's inclusion proof as JSON, `audit check-proof FILE --jwks"
                            " pinned.json` checks one offline.")
-    audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof", "evidence"),
+    audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof", "evidence",
+                                                       "check-records"),
                        default="export",
                        help="export (the default), verify, prove SEQ (an inclusion proof from --archive, as JSON),"
-                       " check-proof FILE (with --jwks, offline) or evidence (an audit period's population,"
-                       " checkpoints, sampled proofs, exceptions and summary, into --out DIR)")
-    audit.add_argument("target", nargs="?", default=None, help="prove: the entry's seq; check-proof: the proof's file")
+                       " check-proof FILE (with --jwks, offline), evidence (an audit period's population,"
+                       " checkpoints, sampled proofs, exceptions and summary, into --out DIR) or check-records FILE"
+                       " (an export's SEP-3004 records: their hashes and chain, offline)")
+    audit.add_argument("target", nargs="?", default=None, help="prove: the entry's seq; check-proof: the proof's file;"
+                       " check-records: the records' file (JSON lines)")
     audit.add_argument("--archive", default=None, help="verify, prove: the audit archive (file:///abs/folder or"
                        " s3://bucket/prefix; AUDIT_ARCHIVE's form); verify checks Redis too when REDIS_URL is set;"
                        " export: read it for the part of the period Redis no longer holds")
@@ -154,7 +162,8 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
                        " an ISO 8601 time, and it starts at the last signed checkpoint at or before it (default: the"
                        " whole log)")
     audit.add_argument("--channel", action="append", default=[], help="export: only entries about this channel id")
-    audit.add_argument("--format", choices=("jsonl", "csv"), default=None, help="export: output format (default jsonl)")
+    audit.add_argument("--format", choices=("jsonl", "csv", "sep3004"), default=None, help="export: output format"
+                       " (default jsonl; sep3004: MCP's tamper-evident audit records, one hash-chained segment)")
     audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
                        " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS"
                        " (prove: the same; check-proof needs it)")

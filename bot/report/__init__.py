@@ -19,7 +19,8 @@ export (audit integrity, `audit verify`: bot/audit/).
     templates/         the page's jinja2 templates
     cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
     names.py           people's names for the report and the export, asked of Slack (ids offline)
-    audit_export.py    `python -m bot audit`: the audit stream as JSON lines or CSV
+    audit_export.py    `python -m bot audit`: the audit stream as JSON lines or CSV (or SEP-3004 records)
+    mcp_audit.py       the audit log as MCP's tamper-evident audit records (SEP-3004); `audit check-records`
     evidence.py        `python -m bot audit evidence`: an audit period's population, proofs and summary, from the
                        archive
     span.py            a period's audit entries for the report and the export: Redis, and the archive (`--archive`)

@@ -1,4 +1,5 @@
-"""`python -m bot audit`: the audit stream as JSON lines or CSV on standard output.
+"""`python -m bot audit`: the audit stream as JSON lines or CSV on standard output, or as MCP's tamper-evident audit
+records (`--format sep3004`: bot/report/mcp_audit.py).
 
 The entries hold text that programs and people wrote (a reject reason, an allow-list's words, a run's task),
 and the output goes to an operator's terminal or spreadsheet, so (#33.11):
@@ -41,6 +42,7 @@ from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.core.operators import Operator, operator_of
 from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, check_channels, check_since
+from bot.report.mcp_audit import records_of
 from bot.report.names import names_fields, names_of, people_in
 from bot.report.span import period_entries
 from bot.store import Store, StoreUnavailable, connect
@@ -237,6 +239,11 @@ async def _export(
         await redis.aclose()
     if read.said:
         print(read.said, file=sys.stderr)
+    if fmt == "sep3004":  # MCP's tamper-evident audit records (bot/report/mcp_audit.py): one chain segment
+        for record in records_of((entry.get("id") or "", entry) for entry in entries):
+            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        out.flush()
+        return 0
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()

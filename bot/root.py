@@ -148,7 +148,7 @@ def create_services(
     home_redis, home_store, home_slack = home_parts(settings, metrics) if base is None else tenant_home_parts(
         settings, base, store=store, slack=slack)
     homes = home_service(settings, store=home_store, slack=home_slack, directory=directory, worker_id=worker_id,
-                         background=background)
+                         background=background, people=who.people)
     # a redraw is done once every Home shows it too: the outbox awaits the answer (a direct hook, not an event)
     cards.after_draw = homes.refresh_for
     signing = worker_signing_keys(settings) if base is None else base.signing

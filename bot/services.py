@@ -370,12 +370,12 @@ def footing(
 
 def home_service(
     settings: Settings, *, store: Store, slack: AsyncWebClient, directory: Directory, worker_id: str,
-    background: Background,
+    background: Background, people: People,
 ) -> HomeService:
     """The App Homes, on the Home work's own store and client (`home_parts`)."""
     return HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id, background=background,
                        admin_users=settings.admin_users, publishes_per_minute=settings.home_publishes_per_minute,
-                       budget_window=settings.home_budget_window)
+                       budget_window=settings.home_budget_window, people=people)
 
 
 def api_senders(

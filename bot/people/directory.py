@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -202,14 +203,36 @@ class People:
 
     async def _named(self, person: str) -> str:
         """The person a verified email of `person` names (an `email:` id: its address), else `person` itself."""
-        if surface_of(person) == "email":
-            email = account_id(person)
-        else:
-            found = await self.person(person)
-            accounts = found.accounts if found is not None else ()
-            email = (found.email if found is not None else "") or next(
-                (a.email for a in accounts if a.verified and a.email), "")
+        email = account_id(person) if surface_of(person) == "email" else await self.email_of(person)
         return str(await self.by_email(email) or person) if email else person
+
+    async def email_of(self, person: str) -> str:
+        """`person`'s verified email (kept, else the first of their accounts' that its surface vouches for); "" when
+        none. CannotCheck when a surface cannot say."""
+        found = await self.person(person)
+        if found is None:
+            return ""
+        return found.email or next((a.email for a in found.accounts if a.verified and a.email), "")
+
+    async def aliases(self, person: str) -> list[str]:
+        """The other ids `person` decides as: the `email:` approver their verified email is (`same`). None when a
+        surface cannot say now."""
+        try:
+            email = await self.email_of(person)
+        except CannotCheck:
+            return []
+        return [person_of("email", email)] if email else []
+
+    async def holders(self, approvers: Iterable[str]) -> list[PersonId]:
+        """The people whose verified emails the `email:` ids among `approvers` are (those a surface knows; one that
+        cannot say now is left out)."""
+        found = []
+        for approver in (a for a in approvers if surface_of(a) == "email"):
+            with contextlib.suppress(CannotCheck):
+                holder = await self.by_email(account_id(approver))
+                if holder is not None and holder != approver:
+                    found.append(holder)
+        return found
 
     async def in_groups(self, person: str, groups: Sequence[str]) -> bool:
         """Whether any of `person`'s accounts is in any of `groups` (each surface answers for its own groups)."""

@@ -57,6 +57,7 @@ from bot.core.people import surface_of
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import urgency
 from bot.core.tasks import Background, stop_task
+from bot.people import People
 from bot.report.headline_cache import Headlines
 from bot.slack.admin_panels import AdminPanels
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
@@ -104,10 +105,13 @@ class HomeService:
         publishes_per_minute: int = 100,
         budget_window: float = 60.0,
         gather: float = GATHER,
+        people: People | None = None,
     ) -> None:
         """`store` and `slack` are the Home work's own (its Redis connections; a client that does not
         retry a 429 itself: the budget pauses instead). `publishes_per_minute`: the workspace's
-        `views.publish` budget, counted over `budget_window` seconds."""
+        `views.publish` budget, counted over `budget_window` seconds. `people`: who is who across surfaces, so a
+        Slack user's Home lists what waits for the `email:` approver their verified email is (issue 88)."""
+        self._people = people
         self.admin_users = tuple(admin_users)  # ADMIN_USERS: they administer every channel
         self.headlines = Headlines(store, worker_id=worker_id)
         self.panels = AdminPanels(store=store, headlines=self.headlines, background=background,
@@ -191,6 +195,7 @@ class HomeService:
                         deciders |= await self._directory.group_members(group)
                     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
                         log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
+                deciders |= set(await self._people.holders(approval.approvers)) if self._people else set()
                 away = await self._store.away.many(sorted(deciders), now=time.time())
                 deciders |= {state.delegate for state in away.values() if state.delegate}
                 urgent = approval.sla_state in ("at_risk", "breached")  # first on every decider's first page
@@ -441,6 +446,8 @@ class HomeService:
         (`waiting_for`): one decided meanwhile is left out."""
         pending_groups = await self._store.homes.pending_groups() if groups is None else sorted(groups)
         principals = await self._store.away.principals(user, now=time.time()) if delegated else []
+        if self._people is not None:  # the `email:` approver their verified email is: listed as a principal's
+            principals = [*principals, *await self._people.aliases(user)]
         theirs = {p: await self._groups_of(p, pending_groups) for p in principals}
         mine = await self._groups_of(user, pending_groups)
         page = max(0, page)

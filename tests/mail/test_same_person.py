@@ -2,7 +2,8 @@
 `email:carol@example.com`, is the Slack user U0CAROL (carol@example.com, verified). Signed in to her mail's link
 through Slack as U0CAROL she is the person the link was made for (People: the approver's address and her verified
 email name one person), so she decides; her vote counts once in a quorum whichever surface she uses (her Slack click
-after it is a duplicate). Someone else signed in (Bob, another email) is still refused (403, audited)."""
+after it is a duplicate). Someone else signed in (Bob, another email) is still refused (403, audited). Her App Home
+lists what waits for her address, and she decides it there."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, CAROL, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
+from tests.support.homes import open_homes, waiting_in_home
 from tests.support.mail import browser, csrf_of, post, signed_in
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail
@@ -64,3 +66,23 @@ async def test_a_slack_user_whose_verified_email_is_the_approvers_address_decide
     assert votes == [(CAROL, "email"), (BOB, "slack")], votes  # Carol once
     refused = [(e["by"], e["reason"]) for e in await store.audit.entries() if e["event"] == "refused"]
     assert (BOB, "email link: wrong_person") in refused and not [r for r in refused if r[0] == CAROL], refused
+
+
+async def test_a_slack_users_home_lists_what_waits_for_their_address_and_decides_it(
+    mailing: Worker, slack: SlackStandIn
+) -> None:
+    store = mailing.services.store
+    await store.settings.set(SALES, "approvers", CAROL_MAIL, by="operator")
+    await open_homes(slack, CAROL, BOB)
+    client = Client(mailing, (await new_key(mailing)).key)
+    status, asked = await client.ask(tool_ask())
+    assert status == 201, asked
+    approval = str(asked["id"])
+    await slack.wait_for(lambda: approval in waiting_in_home(slack, CAROL), description="Carol's Home lists it")
+    assert approval not in waiting_in_home(slack, BOB)  # not his address
+
+    result = await slack.click_view(user=CAROL, action_id="approval_approve", value=approval)
+    assert result.status == 200
+    decision = await client.wait(approval)
+    assert (decision["status"], decision["decided_by"]) == ("approved", CAROL), decision
+    await slack.wait_for(lambda: approval not in waiting_in_home(slack, CAROL), description="gone from her Home")

@@ -21,7 +21,7 @@ from bot.report.mcp_audit import (
     shown,
 )
 from tests.conftest import ALICE, APPROVALS, CAROL, SALES, Worker
-from tests.report.test_export_safety import api_call
+from tests.support.api import Client
 from tests.support.cli import bot_command
 from tests.support.hitl import click, reject, until
 
@@ -116,10 +116,11 @@ async def test_a_workers_decisions_export_as_records_another_party_can_check(
     emailer: tuple[Worker, str], slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
     worker, key = emailer
+    client = Client(worker, key)
     asks = [{"kind": "tool", "title": f"Refund order {n}", "requester": ALICE, "channel": SALES,
              "tool": {"name": "refund", "arguments": {"order": n}}} for n in range(2)]
     for n, ask in enumerate(asks):
-        status, answer = await api_call(worker, key, "/api/v1/approvals", ask)
+        status, answer = await client.ask(ask)
         assert status == 201, answer
         card = await until(lambda n=n: (cards := [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")])
                            and len(cards) > n and cards[n], what=f"card {n + 1}")  # type: ignore[misc]

@@ -5,13 +5,14 @@ resumes the run. Approved on the card: the resume says `approved: true` with a r
 fingerprint that joserfc-backed `verify` accepts, and the agent (the executor) sends the email once. Rejected: it
 says `approved: false` with who refused and why, and nothing is sent. Revised with edited arguments: the edited call
 is asked about again, and the resume carries `editedArgs` and a receipt bound to them; the edited email is sent. A
-tool call the run did not carry readably is refused with no card; an interrupt that is not a tool call's is left to
-the caller."""
+card nobody decides in time resumes it refused; a tool call the run did not carry readably is refused with no card; an
+interrupt that is not a tool call's is left to the caller."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,16 @@ async def test_an_unreadable_call_is_refused_and_another_interrupt_is_left_to_th
     assert [i.reason for i in with_agui.interrupts_of(events)] == ["input_required"] and other.resumes == []
     assert unreadable.sent == other.sent == [] and slack.messages(APPROVALS) == []  # no card for either
 
+
+
+async def test_nobody_deciding_in_time_resumes_refused(signer: tuple[Worker, str], slack: SlackStandIn) -> None:
+    bot, key = signer
+    mailer = agent.Mailer(bot.url)
+    async with agent.served(mailer) as url, ApprovalsClient(bot.url, key, title="price update", within=1) as client:
+        await asyncio.wait_for(with_agui.run_with_approvals(with_agui.http_agent(url), first_input("late"),
+                                                            client=client), 20)
+    [entry] = mailer.resumes
+    said = entry.metadata[with_agui.KEY]
+    assert entry.payload == {"approved": False} and said["status"] == "timed_out" and "receipt" not in said
+    assert re.search(r"nobody decided in time|no decision within", said["refusal"], re.I), said
+    assert mailer.sent == [] and len(slack.messages(APPROVALS)) == 1  # its card, left to time out

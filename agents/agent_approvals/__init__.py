@@ -29,7 +29,8 @@
 The wings, each importing the core above and never another wing (tests/test_layout.py):
 
     integrations/  one module (or package) per framework, each behind its extra: autogen/, openai_agents,
-                  langgraph, pydantic_ai, agent_framework, claude_agent_sdk, google_adk (`run_with_approvals`)
+                  langgraph, pydantic_ai, agent_framework, claude_agent_sdk, google_adk, agui (AG-UI's
+                  interrupts) (`run_with_approvals`)
     durable/      durable workflows: the shared ask, settle and withdraw; temporal/ and dbos (extras `temporal`,
                   `dbos`); the relay (`agent-approvals-relay`), which finds an engine by name in a registry
     mcp_gateway/  any MCP client's tool calls (extra `mcp`): `agent-approvals-mcp`, a gateway in front of an

@@ -21,6 +21,7 @@ const ADAPTERS = {
   mastra: "@mastra/core",
   "openai-agents": "@openai/agents",
   langgraph: "@langchain/langgraph",
+  agui: "@ag-ui/client",
 };
 
 /** The node_modules folders of the package and above it (the path as given: a link's), nearest first. */

@@ -15,6 +15,7 @@ INTEGRATIONS = [
     ("agent_approvals.integrations.langgraph", "langgraph", "langgraph"),
     ("agent_approvals.integrations.pydantic_ai", "pydantic_ai", "pydantic-ai"),
     ("agent_approvals.integrations.agent_framework", "agent_framework", "agent-framework"),
+    ("agent_approvals.integrations.agui", "ag_ui", "agui"),
     ("agent_approvals.mcp_gateway", "mcp", "mcp"),
     ("agent_approvals.integrations.autogen", "autogen_core", "autogen"),
     ("agent_approvals.integrations.autogen.tools", "autogen_core", "autogen"),

@@ -81,6 +81,7 @@ EXTRAS = {  # each extra, and the module it makes importable
     "mcp": "agent_approvals.mcp_gateway",
     "claude-agent-sdk": "agent_approvals.integrations.claude_agent_sdk",
     "google-adk": "agent_approvals.integrations.google_adk",
+    "agui": "agent_approvals.integrations.agui",
 }
 # the OpenAI Agents SDK and the Claude Agent SDK depend on `mcp` themselves: the gateway imports there too
 BROUGHT = {"openai-agents": {"mcp"}, "claude-agent-sdk": {"mcp"}}

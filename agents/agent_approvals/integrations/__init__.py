@@ -12,6 +12,8 @@
                         or `pre_tool_use_hook`
     google_adk.py       Google's Agent Development Kit (extra `google-adk`): `approval_gate` (a
                         `before_tool_callback` asking for the tools named), `run_with_approvals`
+    agui.py             AG-UI 1.0 (extra `agui`): a run's tool-call interrupts asked in Slack, resumed with the
+                        decision, edited arguments and a signed receipt (`run_with_approvals`, `resume_entries`)
 
 `agent_approvals.<framework>` (the name the interface gives each) is the same module under its old name.
 """

@@ -10,7 +10,8 @@ environment, while this test plays the reviewer on the cards its asks make (appr
 card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
 key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
 must run and pass: the package's own (agents/typescript/test: the client, the receipts) and the suite's project's
-(tests/agents/typescript/project/test: the adapters, with the frameworks). The conformance suite (conformance.ts)
+(tests/agents/typescript/project/test: the adapters, with the frameworks; AG-UI's with `@ag-ui/client`'s own
+`AbstractAgent`, resumed with a receipt that verifies: agui.test.ts). The conformance suite (conformance.ts)
 runs the same cases for every adapter (approved, rejected, a double click and a retry, SIGKILL while waiting then
 resumed, a forged approval, a policy's permit, the bot unreachable), through a driver per adapter
 (conf-<adapter>.ts; Mastra's workflow steps have their own, conf-mastra-workflow.ts): every adapter passes every
@@ -69,7 +70,7 @@ permit (principal, action == Action::"send_email", resource)
 when { context.args has to && context.args.to == "policy@example.com" };
 """
 FRAMEWORKS = ("ai", "@mastra/core", "@mastra/libsql", "@openai/agents", "@langchain/core", "@langchain/langgraph",
-              "@langchain/langgraph-checkpoint-sqlite", "zod")
+              "@langchain/langgraph-checkpoint-sqlite", "zod", "@ag-ui/client", "@ag-ui/core", "rxjs")
 
 
 @pytest.fixture
@@ -102,7 +103,8 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     assert set(package["dependencies"]) == {"jose"}
     assert not {"node", *FRAMEWORKS} & set(package["devDependencies"]), package["devDependencies"]
     assert "allowScripts" not in package
-    assert {"ai", "@mastra/core", "@openai/agents", "@langchain/langgraph"} <= set(package["peerDependencies"])
+    assert {"ai", "@mastra/core", "@openai/agents", "@langchain/langgraph", "@ag-ui/client"} <= set(
+        package["peerDependencies"])
     assert all(meta == {"optional": True} for meta in package["peerDependenciesMeta"].values())
     assert package["scripts"]["prepare"] == "node build.mjs"  # a folder install builds dist/ (see the fresh user)
     suite = json.loads((PROJECT / "package.json").read_text())
@@ -161,7 +163,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 39 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 41 + ["edited"] * 4 + ["rejected"] * 11 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

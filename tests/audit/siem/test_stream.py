@@ -10,7 +10,9 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
@@ -73,6 +75,16 @@ async def _failed(worker: Worker, reason: str) -> bool:
     return (await gauges(worker)).get(f'hitl_audit_siem_failures_total{{reason="{reason}"}}', 0) > 0
 
 
+async def _health(worker: Worker) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
+        return dict((await response.json())["audit_siem"])
+
+
+async def _health_clear(worker: Worker) -> dict[str, Any] | None:
+    health = await _health(worker)
+    return health if health["failing"] == "" and health["lag_entries"] == 0 else None
+
+
 async def _lag_zero(worker: Worker) -> bool:
     said = await gauges(worker)
     return said["hitl_audit_siem_lag_entries"] == 0 and said["hitl_audit_siem_lag_seconds"] == 0
@@ -89,11 +101,17 @@ async def test_a_wrong_token_is_counted_and_loses_nothing(slack: SlackStandIn, r
         assert hec.events == [] and hec.refused >= 1
         assert (await gauges(worker))["hitl_audit_siem_lag_entries"] >= 25
         assert "403" in caplog.text and wrong not in caplog.text
+        health = await _health(worker)
+        assert health["lag_entries"] >= 25 and health["delivered_through"] is None, health
+        assert "403" in health["failing"] and wrong not in json.dumps(health), health
+        assert health["streaming"] == worker.services.worker_id
         hec.token = wrong  # the HEC's token fixed: the backlog goes, in order
         counter = await store.audit.counter()
         await until(lambda: set(in_order(hec.events)) >= set(range(1, (counter or 0) + 1)), within=60,
                     what="the backlog delivered")
         assert in_order(hec.events)[:counter] == list(range(1, (counter or 0) + 1))
+        health = await until(lambda: _health_clear(worker), within=10, what="/healthz clear")
+        assert health["delivered_through"] >= (counter or 0), health
     finally:
         await worker.stop()
 

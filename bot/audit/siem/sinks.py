@@ -23,7 +23,7 @@ import aiohttp
 from bot.audit.siem.syslog import frame, message
 from bot.core.siem_settings import SiemTarget
 
-TIMEOUT = 30.0  # seconds a receiver has to take a batch
+TIMEOUT = 8.0  # seconds a receiver has to take a batch: below the stream's lease (10 s), so one holder sends at a time
 SOURCETYPE = "ocsf:api_activity"
 
 

@@ -25,14 +25,17 @@ VENDOR = "agent-approvals"
 CREATE, READ, UPDATE, DELETE, OTHER = 1, 2, 3, 4, 99
 ACTIVITY_NAMES = {CREATE: "Create", READ: "Read", UPDATE: "Update", DELETE: "Delete", OTHER: "Other"}
 ACTIVITIES = {
-    CREATE: {"requested", "installed", "frozen", "away", "attestation_brief", "signing_key", "escalated",
-             "passkey_enrolled", "rule_created", "key_created"},
+    CREATE: {"requested", "installed", "frozen", "away", "attestation_brief", "attested", "attestation_granted",
+             "signing_key", "passkey_enrolled", "rule_created", "api_key_created", "run_started", "audit_finding"},
     READ: {"revealed", "audit_exported"},
-    UPDATE: {"decision", "vote", "settings", "unfrozen", "unfreeze_asked", "away_ended", "used", "receipt_used",
-             "passkey_confirmed", "run_finished", "drill_ended", "freeze_drill"},
-    DELETE: {"uninstalled", "passkey_revoked", "rule_ended", "cancelled", "withdrawn", "key_revoked"},
+    UPDATE: {"decision", "vote", "auto_approved", "auto_rejected", "escalated", "settings", "unfrozen",
+             "unfreeze_asked", "away_ended", "used", "receipt_used", "passkey_confirmed", "run_finished",
+             "drill_ended", "freeze_drill", "api_key_rotated", "key_sponsor", "sponsor_left", "signing_rotated",
+             "audit_cleared"},
+    DELETE: {"uninstalled", "passkey_revoked", "passkey_removed", "rule_ended", "api_key_revoked",
+             "attestation_revoked", "cancelled", "withdrawn"},
 }
-REFUSED = {"refused", "api_refused", "keys_refused", "receipt_refused", "email_given_up"}
+REFUSED = {"refused", "api_refused", "keys_refused", "receipt_refused", "rule_refused", "email_given_up"}
 SUCCESS, FAILURE = 1, 2
 INFORMATIONAL, LOW = 1, 2
 

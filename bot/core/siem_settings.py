@@ -80,6 +80,8 @@ class SiemSettings(BaseModel):
             return self
         if target.kind == "hec" and self.audit_siem_token is None:
             raise ValueError("AUDIT_SIEM_URL is an HTTP Event Collector: set AUDIT_SIEM_TOKEN to its token")
+        if target.kind == "file" and not Path(target.path).parent.is_dir():
+            raise ValueError("AUDIT_SIEM_URL names a file in a folder that does not exist: make the folder first")
         if self.audit_siem_ca_file and not Path(self.audit_siem_ca_file).is_file():
             raise ValueError("AUDIT_SIEM_CA_FILE must be a PEM file that exists")
         return self

@@ -3,6 +3,8 @@ else refused naming the forms; an HEC without its token refused; the token never
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.core.settings import Settings, SettingsError
@@ -16,7 +18,7 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "APPROVALS_CHA
     ("http://127.0.0.1:8088/services/collector/event", SiemTarget("hec", url="http://127.0.0.1:8088/services/collector/event")),
     ("syslog+tls://logs.example.com", SiemTarget("syslog", host="logs.example.com", port=6514)),
     ("syslog+tls://logs.example.com:10514", SiemTarget("syslog", host="logs.example.com", port=10514)),
-    ("file:///var/log/hitl/audit.jsonl", SiemTarget("file", path="/var/log/hitl/audit.jsonl")),
+    ("file:///tmp/audit.jsonl", SiemTarget("file", path="/tmp/audit.jsonl")),
 ])
 def test_each_form_is_read(url: str, target: SiemTarget) -> None:
     settings = Settings.from_env({**BASE, "AUDIT_SIEM_URL": url, "AUDIT_SIEM_TOKEN": "hec-token-1"})
@@ -34,3 +36,10 @@ def test_an_hec_needs_its_token() -> None:
     with pytest.raises(SettingsError, match="AUDIT_SIEM_TOKEN"):
         Settings.from_env({**BASE, "AUDIT_SIEM_URL": "https://splunk:8088"})
     assert Settings.from_env(BASE).siem is None
+
+
+def test_a_file_in_a_missing_folder_or_a_missing_ca_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="folder that does not exist"):
+        Settings.from_env({**BASE, "AUDIT_SIEM_URL": (tmp_path / "nowhere" / "audit.jsonl").as_uri()})
+    with pytest.raises(SettingsError, match="AUDIT_SIEM_CA_FILE"):
+        Settings.from_env({**BASE, "AUDIT_SIEM_URL": "syslog+tls://logs", "AUDIT_SIEM_CA_FILE": str(tmp_path / "x")})

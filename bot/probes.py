@@ -260,7 +260,23 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
         "receipts": "on" if services.api.receipts is not None else "off",  # never a key
         "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
         **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),
+        **({"audit_siem": await siem_health(services)} if services.siem is not None else {}),
     }
+
+
+async def siem_health(services: Services) -> dict[str, object]:
+    """How far the SIEM stream is behind (AUDIT_SIEM_URL): entries, the oldest one's age, the last seq the receiver
+    accepted, which worker streams, and what the receiver said when it last failed here ("": it did not)."""
+    failing = services.siem.failing if services.siem is not None else ""
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            behind, age = await services.store.siem.lag(now=time.time())
+            cursor, holder = await services.store.siem.cursor(), await services.store.siem.holder()
+    except (TimeoutError, StoreUnavailable):
+        return {"lag_entries": None, "lag_seconds": None, "delivered_through": None, "streaming": None,
+                "failing": failing}
+    return {"lag_entries": behind, "lag_seconds": round(age, 1), "delivered_through": cursor[0] if cursor else None,
+            "streaming": holder, "failing": failing}
 
 
 async def archive_health(services: Services) -> dict[str, object]:

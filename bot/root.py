@@ -35,6 +35,7 @@ from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together, tell_loops, worker_loops
+from bot.audit.siem.streamer import siem_of
 from bot.core.detectors import DETECTORS
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord
@@ -195,7 +196,7 @@ def create_services(
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        msteams=teams, email=email, who=who,
+        msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them

@@ -191,6 +191,7 @@ def add_worker_routes(
 
     async def scrape(request: web.Request) -> web.Response:
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
+        siem = partial(services.store.siem.lag, now=time.time()) if services.siem is not None else None
         await scrape_time(services)
         services.metrics.surfaces(surfaces(services, workspaces.home))  # hitl_surface_up, hitl_surface_refused
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
@@ -201,7 +202,7 @@ def add_worker_routes(
         async def cards() -> dict[str, float]:
             return top_people(await per_person(), top)
 
-        body = await services.metrics.render(waiting, frozen=services.store.freezes.all, archive_lag=lag,
+        body = await services.metrics.render(waiting, frozen=services.store.freezes.all, archive_lag=lag, siem_lag=siem,
                                              oversight=services.store.oversight.read, top=top, sla=sla, cards=cards)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -29,6 +29,7 @@ from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` give
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
+from bot.audit.siem.streamer import SiemStreamer
 from bot.audit.watch import Alerter, AuditWatch
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
@@ -117,6 +118,7 @@ class Services:
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
+    siem: SiemStreamer | None = None  # streams the audit log into a SIEM, AUDIT_SIEM_URL (lease holder, issue 91)
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
@@ -148,6 +150,8 @@ class Services:
             await self.archiver.start()
         if self.watch is not None:
             await self.watch.start()
+        if self.siem is not None:
+            await self.siem.start()
         await self._start_loops()
         if self.settings.canary_interval:  # the write path proved end to end, every CANARY_INTERVAL (bot/api/canary.py)
             self._canary = asyncio.create_task(Canary(
@@ -187,6 +191,8 @@ class Services:
             await self.archiver.stop()
         if self.watch is not None:
             await self.watch.stop()
+        if self.siem is not None:
+            await self.siem.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()

@@ -22,6 +22,8 @@ shard index (which scheme it is written in, from which entry); everything else i
                     says a finding (altered, deleted, inserted, forged, stalled) in ALERTS_CHANNEL and a webhook
     archive/        the write-once archive (AUDIT_ARCHIVE): sealed segments, tiles, signed tree heads in a folder
                     or S3 bucket; `audit verify --archive`, `audit prove`, `audit check-proof`
+    siem/           the audit stream into a SIEM (AUDIT_SIEM_URL): each entry as an OCSF event, in order, at
+                    least once, to Splunk's HEC, syslog over TLS or a file; a cursor in Redis
 
     >>> from bot.audit.digests import canonical
     >>> canonical("1-0", {"event": "settings", "seq": "1"})

@@ -103,6 +103,16 @@ class Metrics:
                                  " archive (AUDIT_ARCHIVE; all workers)", registry=r)
         self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
                                          " the audit archive (0: none; all workers)", registry=r)
+        self.siem_lag = Gauge("hitl_audit_siem_lag_entries", "Audit entries numbered and not yet accepted by the SIEM"
+                              " (AUDIT_SIEM_URL; all workers)", registry=r)
+        self.siem_lag_seconds = Gauge("hitl_audit_siem_lag_seconds", "Age of the oldest audit entry the SIEM has not"
+                                      " accepted yet (0: none; all workers)", registry=r)
+        self.siem_delivered = Counter("hitl_audit_siem_delivered", "Audit entries the SIEM accepted from this worker"
+                                      " (a batch sent again counts again)", registry=r)
+        self.siem_failures = Counter("hitl_audit_siem_failures", "Batches the SIEM did not accept from this worker, by"
+                                     " reason (refused: token or certificate; rejected: the data; unavailable: down)",
+                                     ["reason"], registry=r)
+        from_zero(self.siem_failures, "refused", "rejected", "unavailable")
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
         self.redis_writes_refused = Counter("hitl_redis_writes_refused", "Writes Redis refused this worker, by"
                                             " reason (oom: maxmemory reached; misconf: it cannot persist; readonly:"
@@ -260,6 +270,7 @@ class Metrics:
         self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]],
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
         archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
+        siem_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
         oversight: Callable[[], Awaitable[Oversight]] | None = None, top: int = 20,
         sla: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
         cards: Callable[[], Awaitable[Mapping[str, float]]] | None = None,
@@ -267,13 +278,14 @@ class Metrics:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
         scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
-        seconds), how people decide (`oversight`, each per-person series bounded to `top` names), the pending
-        approvals with a service level by state (`sla`) and each person's cards this hour (`cards`: bounded already,
-        `top_people`)."""
+        seconds) and so the SIEM stream (`siem_lag`), how people decide (`oversight`, each per-person series bounded
+        to `top` names), the pending approvals with a service level by state (`sla`) and each person's cards this
+        hour (`cards`: bounded already, `top_people`)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
             lag = await archive_lag() if archive_lag is not None else None
+            siem = await siem_lag() if siem_lag is not None else None
             seen = await oversight() if oversight is not None else None
             states = await sla() if sla is not None else None
             per_person = await cards() if cards is not None else None
@@ -290,6 +302,9 @@ class Metrics:
         if lag is not None:
             self.archive_lag.set(lag[0])
             self.archive_lag_seconds.set(round(lag[1], 3))
+        if siem is not None:
+            self.siem_lag.set(siem[0])
+            self.siem_lag_seconds.set(round(siem[1], 3))
         self.frozen.clear()
         for scope in sorted(scopes)[:MAX_CHANNELS]:  # a bounded label set (frozen scopes are few)
             self.frozen.labels(scope).set(1)

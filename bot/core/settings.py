@@ -43,6 +43,7 @@ from bot.core.msteams_settings import TeamsSettings
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.siem_settings import SiemSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
@@ -148,8 +149,7 @@ def _variable(name: str, alias: str | AliasPath | AliasChoices | None) -> str:
 class StoreSettings(_FromEnv):
     """The bot's Redis: enough to read and write its store (the audit export needs only this)."""
 
-    # secret: the URL may carry a password
-    redis_url: Secret = Field(
+    redis_url: Secret = Field(  # secret: the URL may carry a password
         default=SecretStr(DEFAULT_REDIS_URL), validation_alias="REDIS_URL",
         description="Redis (a password in the URL is never logged)",
     )
@@ -317,7 +317,7 @@ class ApproverSettings(StoreSettings):
         return value
 
 
-class Settings(WorkerProcess, TeamsSettings, EmailSettings, ApproverSettings):
+class Settings(WorkerProcess, TeamsSettings, EmailSettings, SiemSettings, ApproverSettings):
     """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
     App Homes and workspaces). Build with `Settings.from_env()`."""
 

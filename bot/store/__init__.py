@@ -28,6 +28,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes, freeze drills' holds
     writer_lease.py      `writer_lease`: the audit checkpoint writer's lease, and the writers lost (expired unreleased)
+    siem.py              `siem`: the audit stream into a SIEM: which worker streams, the cursor the receiver accepted
     attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)
     oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
@@ -98,6 +99,7 @@ from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.siem import SiemStream
 from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.surface_due import SurfaceDue
@@ -176,6 +178,7 @@ class Store:
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
+        self.siem = SiemStream(self.shared)  # the audit stream into a SIEM (bot/store/siem.py, issue 91)
         self.writer_lease = WriterLease(self.shared)  # the audit checkpoint writer's (bot/store/writer_lease.py)
         self.attestations = Attestations(self.shared, self.audit)  # fit to decide (bot/store/attestations.py)
         self.format = StoredFormat(self.shared)

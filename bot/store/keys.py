@@ -107,6 +107,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       archive (the archive's mark, JSON)}
 {p}:audit:findings            hash    integrity findings standing: {identity: JSON,  until a full look finds
                                       kind, what, where, since}: each said once      them gone
+{p}:audit:siem_lease          string  the worker that streams the log into the SIEM  seconds; renewed by its holder
+                                      (AUDIT_SIEM_URL, bot/audit/siem/)
+{p}:audit:siem_cursor         hash    the last entry the SIEM accepted: {seq, id, at} kept; only goes forward
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -234,6 +237,8 @@ class Keys(HomeQueueKeys):
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_watched = f"{root}:audit:watched"  # where the watcher stopped: the last checkpoint verified
         self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity
+        self.audit_siem_lease = f"{root}:audit:siem_lease"  # which worker streams the log into the SIEM now
+        self.audit_siem_cursor = f"{root}:audit:siem_cursor"  # the last entry the SIEM accepted (bot/store/siem.py)
         self.worker_channels = f"{root}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

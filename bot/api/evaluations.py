@@ -1,6 +1,6 @@
 """AuthZEN evaluations answered from the policies (bot/api/authzen.py says what is sent; docs/agents/authzen.md).
 
-An evaluation is decided as every way in is: the decision chain's links walked (`ApprovalService.open_request`,
+An evaluation is decided as every way in is: the decision chain's links walked (`ApprovalService.walk_quietly`,
 bot/approvals/chain.py: a freeze, the policies, the channel's input mode, a live "always allow" rule) to an end of its
 own, `Evaluate`, which records nothing: nothing is stored as allowed, nothing counted in a policy window. What a link
 decides at once is the answer (`decision` true, or false with the reason: `context.reason_user`, `reason_admin`);
@@ -85,7 +85,7 @@ class Evaluator:
         requester = await self.api.requester(ask.requester) if ask.requester else ""
         program = ProgramAsk(key=key, title=ask.title, requester=requester)
         end = Evaluate()
-        await self.api.approvals.open_request(request, run=program_run(key, channel), owner=API_OWNER,
+        await self.api.approvals.walk_quietly(request, run=program_run(key, channel), owner=API_OWNER,
                                               program=program, end=end)
         if end.decided is not None:
             return decided_answer(end.decided, policy=end.policy)

@@ -64,3 +64,16 @@ async def test_list_all_lists_every_tool_as_before(
         assert sorted(tool.name for tool in listed) == ["list_inbox", "send_email"]
         assert all(APPROVAL_META not in (tool.meta or {}) for tool in listed)
     assert await audit_events(worker, "authzen_evaluated") == []
+
+
+async def test_a_bot_that_cannot_answer_lists_everything_with_a_warning(
+        policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path) -> None:
+    """Listing is not a gate: when the bot cannot say which tools a policy forbids, every tool is listed (and a warning
+    logged); a call is still decided when it is made."""
+    worker = await policy_worker(BUNDLE)
+    key = (await new_key(worker, "emailer")).key
+    async with over_stdio(worker, key, tmp_path) as gw:
+        await worker.stop()  # (the gateway started while the bot answered)
+        listed = (await gw.session.list_tools()).tools
+        assert sorted(tool.name for tool in listed) == ["list_inbox", "send_email"]
+        assert "listing every tool of mailbox: the bot did not say which a policy forbids" in gw.logged()

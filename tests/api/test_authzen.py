@@ -12,7 +12,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, StartPolicyWorker, Worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, click, nth_card
-from tests.support.policies import WAYS_IN
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, WAYS_IN, refund
 
 BUNDLE = {"ways.cedar": WAYS_IN}
 OURS = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
@@ -48,6 +48,62 @@ async def test_allow_and_deny_as_the_policies_say_recording_nothing(
     audited = await audit_events(worker, "authzen_evaluated")
     assert [(e["decision"], e["tool"], e["subject"]) for e in audited] == [
         ("true", "send_email", "agent:pricing-bot"), ("false", "send_email", "agent:pricing-bot")]
+
+
+async def test_an_evaluation_is_not_counted_in_a_budget(policy_worker: StartPolicyWorker, slack: SlackStandIn) -> None:
+    """$500 of refunds a day: evaluating a $400 refund three times spends nothing (each is allowed), while the one
+    refund asked for spends the budget, so the next evaluation of the same refund needs a person."""
+    worker = await policy_worker({"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    client = Client(worker, (await new_key(worker, "pep")).key)
+    body = {"subject": AGENT, "action": {"name": "refund"},
+            "resource": {"type": "order", "id": "A-1", "properties": {"order": "A-1", "amount_cents": 40000}},
+            "options": {"open_approvals": False}}
+    for _ in range(3):
+        status, answer, _ = await evaluate(client, body)
+        assert (status, answer) == (200, {"decision": True})
+    _, spent = await client.ask(refund(40000))
+    assert spent["status"] == "approved", spent
+    _, over, _ = await evaluate(client, body)
+    assert (over["decision"], over["context"]["reason"]) == (False, "approval_required"), over
+
+
+# requests shaped as the AuthZEN interop scenarios send them (the API gateway's routes, the Todo backend's
+# resources with their own members): accepted, unknown members ignored, decided by the Cedar policies on the action
+# and the resource's properties. The scenarios' expected decisions turn on who the subject is (a user's roles),
+# which the policies do not see (their principal is the key): they do not apply.
+INTEROP = [
+    ({"subject": {"type": "identity", "id": "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"},
+      "action": {"name": "GET"}, "resource": {"type": "route", "id": "/todos"}}, True),
+    ({"subject": {"type": "identity", "id": "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"},
+      "action": {"name": "DELETE"}, "resource": {"type": "route", "id": "/todos/{todoId}"}}, False),
+    ({"subject": {"type": "user", "id": "rick@the-citadel.com", "identity": "CiRmZDA2MTRk"},
+      "action": {"name": "can_read_user"}, "resource": {"type": "user", "id": "beth@the-smiths.com",
+                                                         "userID": "beth@the-smiths.com"}}, True),
+    ({"subject": {"type": "user", "id": "morty@the-citadel.com"}, "action": {"name": "can_update_todo"},
+      "resource": {"type": "todo", "id": "7240d0db", "properties": {"ownerID": "rick@the-citadel.com"}}}, False),
+]
+INTEROP_POLICIES = """
+@id("read-and-list")
+permit (principal, action, resource);
+
+@id("no-deletes")
+forbid (principal, action == Action::"DELETE", resource);
+
+@id("own-todos-only")
+forbid (principal, action == Action::"can_update_todo", resource)
+when { context.args has ownerID && context.args.ownerID != "morty@the-citadel.com" };
+"""
+
+
+async def test_requests_shaped_as_the_interop_scenarios(policy_worker: StartPolicyWorker, slack: SlackStandIn) -> None:
+    worker = await policy_worker({"interop.cedar": INTEROP_POLICIES})
+    client = Client(worker, (await new_key(worker, "gateway")).key)
+    for body, expected in INTEROP:
+        status, answer, _ = await evaluate(client, body)
+        assert status == 200 and answer["decision"] is expected, (body, answer)
+    status, batch, _ = await evaluate(client, {"evaluations": [body for body, _ in INTEROP]},
+                                      path="/access/v1/evaluations")
+    assert [e["decision"] for e in batch["evaluations"]] == [expected for _, expected in INTEROP]
 
 
 async def test_a_person_decides_then_the_re_evaluation_is_true_once(

@@ -45,14 +45,17 @@ def refused(text: str, *, denied: dict[str, Any] | None = None) -> types.CallToo
                                 meta=denied or None)
 
 
-def denial(remediation: str, context_id: str = "") -> dict[str, Any]:
+def denial(remediation: str, context_id: str = "", *, hint: str = "") -> dict[str, Any]:
     """SEP-2643's authorization denial envelope (provisional, `io.modelcontextprotocol/authorization` in the
     result's `_meta`): `unavailable` for a refusal that stands (a policy, a person's reject, a timeout: the same call
     again is refused), `undisclosed` for one the same call again may pass (a person has not decided yet; the text
-    says how). `context_id`: the approval, its correlation handle."""
+    says how), `available` with the `task` hint on a task that waits for a person. `context_id`: the approval, its
+    correlation handle."""
     envelope: dict[str, Any] = {"reason": "insufficient_authorization", "remediation": remediation}
     if context_id:
         envelope["authorizationContextId"] = context_id
+    if hint:
+        envelope["remediationHints"] = [{"type": hint}]
     return {DENIAL_META: envelope}
 
 

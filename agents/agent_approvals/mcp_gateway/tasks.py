@@ -320,7 +320,8 @@ class Tasks:
             view.update(status="working", statusMessage=f"approved by {approval.who}: running {task.tool}")
         else:
             where = approval.card_url if approval is not None and approval.card_url else f"approval {task.approval}"
-            view.update(status="working", statusMessage=f"waiting for approval in Slack: {where}")
+            view.update(status="working", statusMessage=f"waiting for approval in Slack: {where}",
+                        _meta=denial("available", task.approval, hint="task"))  # (SEP-2643, provisional)
         return view
 
 

@@ -41,8 +41,8 @@ DENIAL_META = "io.modelcontextprotocol/authorization"  # SEP-2643's envelope, in
 def refused(text: str, *, denied: dict[str, Any] | None = None) -> types.CallToolResult:
     """The `isError` result a client gets instead of a call that did not run; an authorization refusal's with its
     structured denial beside the text (`denied`: `denial(...)`)."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True,
-                                meta=denied or None)
+    result = types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+    return result.model_copy(update={"meta": denied}) if denied else result
 
 
 def denial(remediation: str, context_id: str = "", *, hint: str = "") -> dict[str, Any]:

@@ -11,7 +11,8 @@ with a `context` naming it (provisional, after the AuthZEN access-request profil
 wait: `GET /api/v1/approvals/{id}?wait=60`). The program re-evaluates with `context.approval.id` once a person
 decided: an approved call of this key, bound to the same tool and arguments, is `decision` true once (it is used, as
 `POST /api/v1/approvals/{id}/use` uses it: `X-Request-ID` is the use's token, so a retry of the same request is the
-same use); pending: false, `next_action` "retry"; anything else: false.
+same use); pending: false, `next_action` "retry"; anything else: false. A retry of an evaluation with the same
+`X-Request-ID` finds the approval it opened (its Idempotency-Key).
 
 Each evaluation is audited (`authzen_evaluated`: the key, subject, tool, digest, decision and reason; an approval it
 opened or used is named, and that approval is audited as any ask is).
@@ -26,7 +27,7 @@ from typing import Any
 from agent_approvals.approver import Decision, digest_of
 
 from bot.api.authzen import Target
-from bot.api.requests import USE_TOKEN, ApiError
+from bot.api.requests import IDEMPOTENCY_KEY, USE_TOKEN, ApiError, CheckedAsk
 from bot.api.service import ApprovalsApi, api_request, new_approval_id, program_run
 from bot.approvals import Decided, Opened, ProgramAsk, Step
 from bot.core.ids import random_id
@@ -94,10 +95,17 @@ class Evaluator:
         said = f"a person decides: {reason}" if reason else "a person decides"
         if not target.open_approvals:
             return {"decision": False, "context": {"reason": "approval_required", "reason_user": {"403": said}}}
-        _, body = await self.api.ask(key, ask)
+        _, body = await self.api.ask(key, ask, idempotency_key=self._once(ask))
         if body.get("status") != "pending":  # decided meanwhile (a rule made since): as it was decided
             return approval_answer(body, reevaluated=False)
         return {"decision": False, "context": self._requestable(body, said)}
+
+    def _once(self, ask: CheckedAsk) -> str:
+        """The ask's Idempotency-Key: the request's `X-Request-ID` and the call, so a retry of the same request (a
+        lost answer) finds the approval it opened instead of opening another; "" without one."""
+        if not self.request_id or not IDEMPOTENCY_KEY.fullmatch(self.request_id):
+            return ""
+        return f"authzen:{self.request_id[:80]}:{ask.body_digest[:32]}"
 
     def _requestable(self, body: dict[str, Any], said: str) -> dict[str, Any]:
         """The context of a decision a person makes (provisional: the access-request profile's draft's words)."""

@@ -110,8 +110,10 @@ async def test_a_person_decides_then_the_re_evaluation_is_true_once(
         policy_worker: StartPolicyWorker, slack: SlackStandIn) -> None:
     worker = await policy_worker(BUNDLE)
     client = Client(worker, (await new_key(worker, "pep")).key)
-    status, waiting, _ = await evaluate(client, evaluation(PARTNER))
+    status, waiting, _ = await evaluate(client, evaluation(PARTNER), **{"X-Request-ID": "ask-partner"})
     assert status == 200 and waiting["decision"] is False, waiting
+    _, retried, _ = await evaluate(client, evaluation(PARTNER), **{"X-Request-ID": "ask-partner"})  # a lost answer
+    assert retried["context"]["task"]["id"] == waiting["context"]["task"]["id"]  # the same approval, one card
     context = waiting["context"]
     task = context["task"]
     assert (context["reason"], context["next_action"], task["status"]) == ("approval_required", "retry", "pending")
@@ -130,7 +132,8 @@ async def test_a_person_decides_then_the_re_evaluation_is_true_once(
     assert (status, allowed) == (200, {"decision": True, "context": {"approval": {"id": task["id"]}}})
     status, twice, _ = await evaluate(client, again, **{"X-Request-ID": "run-partner-2"})
     assert (twice["decision"], twice["context"]["reason"]) == (False, "approval_expired")  # used once
-    assert [e["approval"] for e in await audit_events(worker, "authzen_evaluated")].count(task["id"]) == 5
+    assert [e["approval"] for e in await audit_events(worker, "authzen_evaluated")].count(task["id"]) == 6
+    assert len(slack.messages(APPROVALS)) == 1
     other_key = Client(worker, (await new_key(worker, "another")).key)
     status, foreign, _ = await evaluate(other_key, again)
     assert (foreign["decision"], foreign["context"]["reason"]) == (False, "approval_unverifiable")

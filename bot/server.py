@@ -237,7 +237,7 @@ def add_worker_routes(
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
                api_for=None if tenancy is None else partial(api_of, tenancy),
                holder_of=None if tenancy is None else partial(holder_of, tenancy),
-               claude_code_files=settings.claude_code_files)
+               claude_code_files=settings.claude_code_files, public_url=settings.public_url)
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
                             by_email=services.who.teams.by_email if services.email is None else
                             signed_in_by_email(services.who.teams.by_email, services.who.people),

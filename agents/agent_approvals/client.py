@@ -307,6 +307,15 @@ class ApprovalsClient:
         self._defaults(body, {"channel": channel, "agent": agent}, ("channel", "requester", "agent"))
         return AllowedCall.from_json(await self._post("/api/v1/audit/allowed", body, idempotency_key))
 
+    async def evaluations(self, evaluations: Sequence[dict[str, Any]], **defaults: Any) -> list[dict[str, Any]]:
+        """OpenID AuthZEN Access Evaluations (`POST /access/v1/evaluations`, docs/agents/authzen.md): each of
+        `evaluations` (subject, action, resource, context), `defaults` (the same members, and `options`) filling in
+        what one leaves out; the decisions, in the same order. Retried like every call."""
+        body = {**{name: value for name, value in defaults.items() if value is not None},
+                "evaluations": list(evaluations)}
+        answer = await self._wire.call("POST", "/access/v1/evaluations", json=body)
+        return list(answer.get("evaluations") or [])
+
     # reading -----------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval:
         return Approval.from_json(await self._wire.call("GET", f"/api/v1/approvals/{approval_id}"))

@@ -18,6 +18,9 @@
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py      the OpenAPI 3.1 document, made of the request and answer models
+    authzen.py      OpenID AuthZEN 1.0 evaluations: what a policy enforcement point may send, mapped to an ask (pure)
+    evaluations.py  AuthZEN evaluations answered from the policies (the decision chain walked to an end that
+                    records nothing), a person asked where one must decide
     keys.py         making an API key (`create_key`): for `python -m bot keys` (bot/cli/) and `/agent keys`
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and

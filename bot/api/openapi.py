@@ -18,11 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from bot.api import answers
+from bot.api import answers, authzen
 from bot.api.requests import CLIENT, CLIENT_HEADER, IDEMPOTENCY_KEY, MAX_WAIT, Allowed, Ask, ReceiptUse, Use
 
 SCHEMAS = "#/components/schemas/{model}"
 REQUESTS: tuple[type[BaseModel], ...] = (Ask, Allowed, Use, ReceiptUse)
+AUTHZEN: tuple[type[BaseModel], ...] = (authzen.Evaluation, authzen.Evaluations)  # unknown members ignored
 ANSWERS: tuple[type[BaseModel], ...] = (answers.Approval, answers.AllowedCall, answers.Key,
                                         answers.Jwks, answers.Error, answers.HookAnswer)
 
@@ -71,10 +72,11 @@ def schemas() -> dict[str, Any]:
     """The components' schemas: the request models as they validate (their defaults said), the answer models as
     they are sent (an absent field is absent: no default)."""
     found: dict[str, Any] = {}
-    for models, mode in ((REQUESTS, "validation"), (ANSWERS, "serialization")):
+    for models, mode in ((REQUESTS, "validation"), (AUTHZEN, "validation"), (ANSWERS, "serialization")):
         _, made = models_json_schema([(model, mode) for model in models], ref_template=SCHEMAS,  # type: ignore[misc]
                                      schema_generator=_Schema)
         found.update(_without_defaults(made["$defs"], empty_only=mode == "validation"))
+    found["Decision"] = DECISION
     return dict(sorted(found.items()))
 
 
@@ -163,6 +165,25 @@ class Route:
     @property
     def operation_id(self) -> str:
         return str(self.operation["operationId"])
+
+
+DECISION: dict[str, Any] = {
+    "type": "object", "required": ["decision"],
+    "description": "an AuthZEN decision (Authorization API 1.0 §5.5): true, or false with a `context` saying why"
+                   " (`reason`, `reason_user`, `reason_admin`) and, where a person decides, the approval it opened"
+                   " (`task` {id, status, status_endpoint}, `next_action`, `retry_after`, `wait`: provisional,"
+                   " after the AuthZEN access-request profile's draft)",
+    "properties": {"decision": {"type": "boolean"}, "context": {"type": "object"}},
+}
+METADATA: dict[str, Any] = {
+    "type": "object", "required": ["policy_decision_point", "access_evaluation_endpoint"],
+    "properties": {name: {"type": "string"} for name in (
+        "policy_decision_point", "access_evaluation_endpoint", "access_evaluations_endpoint")},
+}
+AUTHZEN_REFUSALS = (*KEYED, *BODY, 403, 502)
+_REQUEST_ID = {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"},
+               "description": "the request's id, echoed in the answer's X-Request-ID (AuthZEN §10.1.4); a"
+                              " re-evaluation's use of its approval is made with it (a retry: the same use)"}
 
 
 # The API's routes, each written once: the server mounts these and the document's paths are these.
@@ -277,6 +298,45 @@ ROUTES: tuple[Route, ...] = (
         "security": [],
         "responses": {"200": _json("Jwks", "a JWK Set (RFC 7517) of Ed25519 public keys; Cache-Control"
                                    " max-age=60")},
+    }),
+    Route("post", "/access/v1/evaluation", {
+        "operationId": "authzenEvaluation",
+        "summary": "OpenID AuthZEN 1.0 Access Evaluation, answered from the policies",
+        "description": (
+            "subject.id is the agent, action.name the tool (or resource.id when resource.type is \"tool\"),"
+            " resource.properties the call's arguments; context.channel and context.requester as an ask's."
+            " Decided as every way in (the policies first) but recorded as nothing: `decision` true when a policy"
+            " (or a rule, or the channel's mode) allows the call at once, false when one refuses it, and false"
+            " with the approval it opened where a person decides (`context.task`; wait with GET"
+            " /api/v1/approvals/{id}?wait=60, then evaluate again with `context.approval.id`: true once)."
+            " Unknown members are ignored; see docs/agents/authzen.md."
+        ),
+        "parameters": [_REQUEST_ID],
+        "requestBody": _body("Evaluation"),
+        "responses": {"200": _json("Decision", "the decision"), **refusals(*AUTHZEN_REFUSALS)},
+    }),
+    Route("post", "/access/v1/evaluations", {
+        "operationId": "authzenEvaluations",
+        "summary": "OpenID AuthZEN 1.0 Access Evaluations (a batch), answered from the policies",
+        "description": (
+            "The top-level subject, action, resource and context are defaults of each of `evaluations` (at most"
+            " 100); `options.evaluations_semantic`: execute_all (default), deny_on_first_deny,"
+            " permit_on_first_permit; `options.open_approvals` false: a decision a person makes opens no"
+            " approval (a tools/list's filter). Without `evaluations`, the single form's answer."
+        ),
+        "parameters": [_REQUEST_ID],
+        "requestBody": _body("Evaluations"),
+        "responses": {"200": _json({"oneOf": [
+            {"type": "object", "required": ["evaluations"],
+             "properties": {"evaluations": {"type": "array", "items": _ref("Decision")}}},
+            _ref("Decision")]}, "the decisions, in the order asked (cut short by a short-circuit semantic)"),
+            **refusals(*AUTHZEN_REFUSALS)},
+    }),
+    Route("get", "/.well-known/authzen-configuration", {
+        "operationId": "authzenConfiguration",
+        "summary": "The AuthZEN Policy Decision Point metadata (Authorization API 1.0 §9)",
+        "security": [],
+        "responses": {"200": _json(METADATA, "the PDP's metadata")},
     }),
     Route("get", "/api/v1/openapi.json", {
         "operationId": "openapi",

@@ -9,6 +9,9 @@
     GET    /api/v1/key                  the key this request carries (its id, name and channels)
     GET    /api/v1/openapi.json         this API, described (no key needed)
     GET    /api/v1/jwks.json            the public keys receipts are signed with (no key needed)
+    POST   /access/v1/evaluation        OpenID AuthZEN 1.0 evaluations, answered from the policies
+    POST   /access/v1/evaluations         (bot/api/authzen.py, bot/api/evaluations.py)
+    GET    /.well-known/authzen-configuration  the AuthZEN PDP's metadata (no key needed)
     POST   /api/v1/hooks/claude-code    Claude Code's HTTP hook (bot/api/claude_code_hook.py)
 
 The routes are written once, in the document (`openapi.ROUTES`); `mount` serves each with its operation's handler.
@@ -53,6 +56,8 @@ from bot.api.admission import (
     Admission,
     LogThrottle,
 )
+from bot.api.authzen import evaluation_body, evaluations_body
+from bot.api.evaluations import Evaluator, evaluated_all
 from bot.api.requests import (
     APPROVAL_ID,
     CLIENT_HEADER,
@@ -98,10 +103,12 @@ def add_routes(
     api_for: Callable[[ApiKey], Awaitable[ApprovalsApi]] | None = None,
     holder_of: Callable[[str], Awaitable[ApprovalsApi]] | None = None,
     claude_code_files: tuple[str, ...] = (),
+    public_url: str = "",
 ) -> None:
     """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py).
     `api_for`: the API of a key's workspace (its tenant's parts, `bot.tenancy.Tenancy`); `holder_of`: the API of
     the workspace whose data holds an approval (a receipt's spend, which has no key); None: `api` serves all.
+    `public_url`: this deployment's URL (PUBLIC_URL), the AuthZEN PDP's identifier (else each request's origin).
     `claude_code_files`: the directories whose files the Claude Code HTTP hook may read (`CLAUDE_CODE_FILES`)."""
 
     async def served(key: ApiKey) -> ApprovalsApi:
@@ -183,6 +190,32 @@ def add_routes(
         keyed = "Authorization" in request.headers or _admitted(request) is not None
         return await (keyed_use if keyed else executor_use)(request)
 
+    def base_of(request: web.Request) -> str:
+        return public_url.rstrip("/") or str(request.url.origin())
+
+    async def evaluator(request: web.Request, key: ApiKey) -> Evaluator:
+        request_id = request.headers.get("X-Request-ID", "")[:128]
+        return Evaluator(await served(key), key, base=base_of(request), request_id=request_id)
+
+    def decided(request: web.Request, body: dict[str, Any]) -> web.Response:
+        request_id = request.headers.get("X-Request-ID", "")[:128]
+        return web.json_response(body, headers={"X-Request-ID": request_id} if request_id else None)
+
+    async def evaluation(request: web.Request, key: ApiKey) -> web.Response:
+        target = evaluation_body(await _body(request))
+        return decided(request, await (await evaluator(request, key)).answer(target))
+
+    async def evaluations(request: web.Request, key: ApiKey) -> web.Response:
+        targets, semantic, batch = evaluations_body(await _body(request))
+        answers = await evaluated_all(await evaluator(request, key), targets, semantic)
+        return decided(request, {"evaluations": answers} if batch else answers[0])
+
+    async def pdp(request: web.Request) -> web.Response:
+        base = base_of(request)
+        return web.json_response({"policy_decision_point": base,
+                                  "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+                                  "access_evaluations_endpoint": f"{base}/access/v1/evaluations"})
+
     async def jwks(request: web.Request) -> web.Response:
         keys = {"keys": []} if api.receipts is None else api.receipts.keys.public_jwks(time.time(), api.receipts.ttl)
         return web.json_response(keys, headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
@@ -194,6 +227,8 @@ def add_routes(
         "withdraw": _guarded(api, withdraw, gate), "use": use_either, "recordAllowed": _guarded(api, allowed, gate),
         "claudeCodeHook": claude_code_hook.decided(_guarded(api, claude_code_hook.hook, gate)),
         "key": _guarded(api, key_of, gate), "openapi": described, "jwks": jwks,
+        "authzenEvaluation": _guarded(api, evaluation, gate), "authzenEvaluations": _guarded(api, evaluations, gate),
+        "authzenConfiguration": pdp,
     })
 
     async def on_shutdown(_: web.Application) -> None:  # before the server waits for requests in flight

@@ -195,6 +195,15 @@ class ApprovalService:
         self.events.publish(ApprovalOpened(run, request, opened, line=opened.line, waits=waits))
         return opened
 
+    async def walk_quietly(self, request: ApprovalRequest, *, run: RunRecord, owner: str, program: ProgramAsk,
+                           end: End) -> Opened:
+        """The decision chain walked for `request` to `end`, as `open_request` walks it, with nothing counted or said
+        (no ask in the metrics, no `ApprovalOpened`): an AuthZEN evaluation's (bot/api/evaluations.py), a question
+        whose end stores nothing. What a person must decide is then asked through `open_request`."""
+        read = await self.chain.settings_of(run.channel)
+        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held,
+                                         program=program), end=end)
+
     async def _wait(
         self,
         run: RunRecord,

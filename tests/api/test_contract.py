@@ -146,7 +146,8 @@ def test_every_status_the_api_raises_is_documented() -> None:
 def mounted(app: web.Application) -> set[tuple[str, str]]:
     """The API's routes `app` serves: (method, path)."""
     return {(route.method.lower(), route.resource.canonical) for route in app.router.routes()
-            if route.resource is not None and route.resource.canonical.startswith("/api/")}
+            if route.resource is not None and route.resource.canonical.startswith(
+                ("/api/", "/access/", "/.well-known/authzen"))}
 
 
 def described(document: dict[str, Any]) -> set[tuple[str, str]]:

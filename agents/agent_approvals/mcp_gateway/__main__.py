@@ -12,6 +12,7 @@ A client that declares the tasks extension gets a task (`tasks.py`; `--task-poll
 request); then the client gets `isError` ("the upstream did not answer X within N s") and a log line is written.
 What the client sends that is not JSON-RPC gets a JSON-RPC error (-32700, -32600; over `--listen` with HTTP 400).
 `--artifact TOOL=JSON` and `--files DIR`: what a call changes, on its card (`marks.py`).
+`tools/list` is filtered by policy (`listing.py`); `--list-all` (or AGENT_APPROVALS_MCP_LIST_ALL=1) lists every tool.
 At start it checks the bot (`check_bot`: reachable at `--url`, and the key taken) and exits with code 2 and one
 line when not.
 """
@@ -31,6 +32,7 @@ from mcp.server.lowlevel import Server
 from agent_approvals.client import ApprovalsClient
 from agent_approvals.mcp_gateway.gateway import (
     CALL_TIMEOUT,
+    LIST_ALL_ENV,
     PATIENCE,
     POLL_INTERVAL,
     STATE_KEY_ENV,
@@ -102,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--files", action="append", default=[], metavar="DIR",
                    help="a directory whose files the gateway may read, for a file change's text before the call"
                         " (again for more; none: no file is read, and a file change is not shown)")
+    p.add_argument("--list-all", action="store_true", default=os.environ.get(LIST_ALL_ENV, "") not in ("", "0"),
+                   help="list every upstream tool, as before #91 (default: a tool a policy forbids outright is not"
+                        f" listed, one a person decides is marked in its _meta; also ${LIST_ALL_ENV}=1)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream MCP server's command and args")
     return p
 
@@ -148,7 +153,8 @@ async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
                           progress_every=args.progress_every, call_timeout=args.call_timeout,
                           patience=args.patience, deny_then_grant=args.deny_then_grant, state_security=security,
                           scope=args.scope, task_poll=args.task_poll,
-                          task_ttl=args.task_ttl, marks=Marks(configured(args.artifact), files=args.files))
+                          task_ttl=args.task_ttl, marks=Marks(configured(args.artifact), files=args.files),
+                          list_all=args.list_all)
         server = gateway.server()
         if args.listen:
             await _serve_http(server, args.listen)

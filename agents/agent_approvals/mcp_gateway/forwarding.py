@@ -35,9 +35,28 @@ CALL_TIMEOUT = 300.0  # seconds the upstream may take to answer a request (a too
 Context = ServerRequestContext[Any, Any]
 
 
-def refused(text: str) -> types.CallToolResult:
-    """The `isError` result a client gets instead of a call that did not run."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+DENIAL_META = "io.modelcontextprotocol/authorization"  # SEP-2643's envelope, in an `isError` result's `_meta`
+
+
+def refused(text: str, *, denied: dict[str, Any] | None = None) -> types.CallToolResult:
+    """The `isError` result a client gets instead of a call that did not run; an authorization refusal's with its
+    structured denial beside the text (`denied`: `denial(...)`)."""
+    result = types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+    return result.model_copy(update={"meta": denied}) if denied else result
+
+
+def denial(remediation: str, context_id: str = "", *, hint: str = "") -> dict[str, Any]:
+    """SEP-2643's authorization denial envelope (provisional, `io.modelcontextprotocol/authorization` in the
+    result's `_meta`): `unavailable` for a refusal that stands (a policy, a person's reject, a timeout: the same call
+    again is refused), `undisclosed` for one the same call again may pass (a person has not decided yet; the text
+    says how), `available` with the `task` hint on a task that waits for a person. `context_id`: the approval, its
+    correlation handle."""
+    envelope: dict[str, Any] = {"reason": "insufficient_authorization", "remediation": remediation}
+    if context_id:
+        envelope["authorizationContextId"] = context_id
+    if hint:
+        envelope["remediationHints"] = [{"type": hint}]
+    return {DENIAL_META: envelope}
 
 
 class NoAnswer(MCPError):

@@ -98,15 +98,16 @@ from agent_approvals.client import (
     waiting_words,
 )
 from agent_approvals.mcp_gateway.deciding import Decisions, bound_to
-from agent_approvals.mcp_gateway.forwarding import CALL_TIMEOUT, Forwarder, refused
+from agent_approvals.mcp_gateway.forwarding import CALL_TIMEOUT, Forwarder, denial, refused
+from agent_approvals.mcp_gateway.listing import LIST_ALL_ENV, LIST_TTL, Listing
 from agent_approvals.mcp_gateway.marks import Marks
 from agent_approvals.mcp_gateway.tasks import POLL_INTERVAL, TASK_TTL, Tasks, declares_tasks
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
 
 __all__ = [
-    "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "TASK_TTL", "Gateway", "JsonRpcBodies", "Upstream",
-    "connect", "jsonrpc_refusal", "state_security_from", "stdio_checked",
+    "CALL_TIMEOUT", "LIST_ALL_ENV", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "TASK_TTL", "Gateway",
+    "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal", "state_security_from", "stdio_checked",
 ]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
@@ -159,6 +160,8 @@ class Gateway:
         task_poll: seconds between a tasks client's `tasks/get`, as suggested to it.
         marks: the artefacts of a tool's calls (`marks.py`: `x-artifact` in its schema, or `--artifact`), shown on
             the card and, for a file change, checked against the disk right before the approved call is forwarded.
+        list_all: list every upstream tool (`--list-all`); else `tools/list` is filtered by policy (`listing.py`).
+        list_ttl: seconds a list's decisions are kept.
     """
 
     def __init__(
@@ -178,6 +181,8 @@ class Gateway:
         task_ttl: float = TASK_TTL,
         task_poll: float = POLL_INTERVAL,
         marks: Marks | None = None,
+        list_all: bool = False,
+        list_ttl: float = LIST_TTL,
     ) -> None:
         self.upstream = upstream
         self.patience = patience
@@ -195,6 +200,7 @@ class Gateway:
         self.decisions = Decisions(client, server=self.name, within=within, progress_every=progress_every,
                                    marks=marks)
         self.tasks = Tasks(self.forwarder, self.decisions, self.state_security.codec, ttl=task_ttl, poll=task_poll)
+        self.listing = Listing(client, server=self.name, list_all=list_all, ttl=list_ttl)
 
     def server(self) -> Server[Any]:
         """The MCP server the agent's client talks to: the upstream's name, instructions and capabilities."""
@@ -213,11 +219,11 @@ class Gateway:
         self.tasks.install(server)
         return server
 
-    # listing, unchanged ---------------------------------------------------------------------------
+    # listing: the tools by policy (`listing.py`), the rest unchanged ------------------------------------------
     async def list_tools(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         listed = await self.forwarder.call("tools/list", lambda s: s.list_tools(params=_page(params)))
         self.forwarder.known(listed.tools)
-        return listed
+        return listed.model_copy(update={"tools": await self.listing.shown(listed.tools)})
 
     async def list_prompts(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return await self.forwarder.call("prompts/list", lambda s: s.list_prompts(params=_page(params)))
@@ -282,7 +288,7 @@ class Gateway:
             if decided.approved:
                 return await self.forwarder.forward(ctx, name, arguments, decided)
             if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
-                return refused(refusal(decided))
+                return refused(refusal(decided), denied=denial("unavailable", decided.id))
             wrong = await self.forwarder.check(tool, decided.arguments, edited=True)
             if wrong is not None:  # the bot's form checks edits against the schema too: this is the last guard
                 return wrong
@@ -335,7 +341,7 @@ class Gateway:
                 return types.InputRequiredResult(request_state=self._state(ctx, decided, name, arguments))
             self.decisions.audit(name, decided)
             if not decided.approved:
-                return refused(refusal(decided))
+                return refused(refusal(decided), denied=denial("unavailable", decided.id))
             used = await self.client.spend(decided.id, token=f"use-{uuid.uuid4().hex}")
             if not used.used:
                 return refused(used.refusal)
@@ -352,10 +358,10 @@ class Gateway:
         key = call_key("mcp", self.scope or self.name, tool.name, keyed)
         decided = await self.decisions.within_patience(tool, arguments, key, self.patience, made)
         if decided.pending:
-            return refused(waiting_words(decided, tool.name, self.patience))
+            return refused(waiting_words(decided, tool.name, self.patience), denied=denial("undisclosed", decided.id))
         self.decisions.audit(tool.name, decided)
         if not decided.approved:
-            return refused(refusal(decided))
+            return refused(refusal(decided), denied=denial("unavailable", decided.id))
         return await self.forwarder.forward(ctx, tool.name, arguments, decided)
 
     async def _audit_allowed(
@@ -375,7 +381,7 @@ class Gateway:
                 return None
             if exc.code == "refused_by_policy":
                 log.info("not forwarded: %s on %s (--allow %s): %s", name, self.name, pattern, exc.message)
-                return refused(f"Not run: {exc.message}")
+                return refused(f"Not run: {exc.message}", denied=denial("unavailable"))
             return self._not_audited(name, pattern, exc)
         except (httpx.HTTPError, TimeoutError) as exc:
             return self._not_audited(name, pattern, exc)

@@ -68,7 +68,7 @@ from pydantic import Field
 from agent_approvals.approver import digest_of
 from agent_approvals.client import Approval, ApprovalsError, refusal
 from agent_approvals.mcp_gateway.deciding import Decisions, bound_to
-from agent_approvals.mcp_gateway.forwarding import Forwarder, refused
+from agent_approvals.mcp_gateway.forwarding import Forwarder, denial, refused
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 TASKS = "io.modelcontextprotocol/tasks"  # the extension's identifier
@@ -247,7 +247,7 @@ class Tasks:
         if approval.status == "cancelled" and approval.feedback.startswith("withdrawn"):
             return _Finished("cancelled", f"the card was withdrawn ({approval.feedback})", time.time())
         if not approval.approved:
-            return _done(refused(refusal(approval)))
+            return _done(refused(refusal(approval), denied=denial("unavailable", approval.id)))
         if approval.tool != task.tool or digest_of(dict(approval.arguments)) != task.digest:
             log.warning("refused to run approval %s on %s: it is not for the call its task was made for",
                         approval.id, self.name)
@@ -320,7 +320,8 @@ class Tasks:
             view.update(status="working", statusMessage=f"approved by {approval.who}: running {task.tool}")
         else:
             where = approval.card_url if approval is not None and approval.card_url else f"approval {task.approval}"
-            view.update(status="working", statusMessage=f"waiting for approval in Slack: {where}")
+            view.update(status="working", statusMessage=f"waiting for approval in Slack: {where}",
+                        _meta=denial("available", task.approval, hint="task"))  # (SEP-2643, provisional)
         return view
 
 

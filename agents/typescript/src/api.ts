@@ -133,6 +133,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/access/v1/evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenID AuthZEN 1.0 Access Evaluation, answered from the policies
+         * @description subject.id is the agent, action.name the tool (or resource.id when resource.type is "tool"), resource.properties the call's arguments; context.channel and context.requester as an ask's. Decided as every way in (the policies first) but recorded as nothing: `decision` true when a policy (or a rule, or the channel's mode) allows the call at once, false when one refuses it, and false with the approval it opened where a person decides (`context.task`; wait with GET /api/v1/approvals/{id}?wait=60, then evaluate again with `context.approval.id`: true once). Unknown members are ignored; see docs/agents/authzen.md.
+         */
+        post: operations["authzenEvaluation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/access/v1/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenID AuthZEN 1.0 Access Evaluations (a batch), answered from the policies
+         * @description The top-level subject, action, resource and context are defaults of each of `evaluations` (at most 100); `options.evaluations_semantic`: execute_all (default), deny_on_first_deny, permit_on_first_permit; `options.open_approvals` false: a decision a person makes opens no approval (a tools/list's filter). Without `evaluations`, the single form's answer.
+         */
+        post: operations["authzenEvaluations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/authzen-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The AuthZEN Policy Decision Point metadata (Authorization API 1.0 §9) */
+        get: operations["authzenConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -196,6 +253,16 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /**
+         * Action
+         * @description What is done: the tool's name.
+         */
+        Action: {
+            name: string;
+            properties?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /**
          * Allowed
          * @description The body of `POST /api/v1/audit/allowed`.
@@ -369,6 +436,11 @@ export interface components {
                 [key: string]: unknown;
             }[] | null;
         };
+        /** @description an AuthZEN decision (Authorization API 1.0 §5.5): true, or false with a `context` saying why (`reason`, `reason_user`, `reason_admin`) and, where a person decides, the approval it opened (`task` {id, status, status_endpoint}, `next_action`, `retry_after`, `wait`: provisional, after the AuthZEN access-request profile's draft) */
+        Decision: {
+            decision: boolean;
+            context?: Record<string, unknown>;
+        };
         /**
          * Error
          * @description Every refusal's body.
@@ -385,6 +457,45 @@ export interface components {
             message: string;
             /** @description the field, header or query parameter at fault */
             field?: string;
+        };
+        /**
+         * Evaluation
+         * @description The body of `POST /access/v1/evaluation` (AuthZEN 1.0 §6.1), and each evaluation of a batch.
+         */
+        Evaluation: {
+            subject: components["schemas"]["Subject"];
+            action: components["schemas"]["Action"];
+            resource: components["schemas"]["Resource"];
+            context?: {
+                [key: string]: unknown;
+            } | null;
+            options?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * Evaluations
+         * @description The body of `POST /access/v1/evaluations` (AuthZEN 1.0 §7.1): defaults, `evaluations`, `options`.
+         */
+        Evaluations: {
+            subject?: {
+                [key: string]: unknown;
+            } | null;
+            action?: {
+                [key: string]: unknown;
+            } | null;
+            resource?: {
+                [key: string]: unknown;
+            } | null;
+            context?: {
+                [key: string]: unknown;
+            } | null;
+            evaluations?: {
+                [key: string]: unknown;
+            }[] | null;
+            options?: {
+                [key: string]: unknown;
+            } | null;
         };
         /**
          * HiddenValue
@@ -469,6 +580,28 @@ export interface components {
             receipt: string;
             /** @description the executor's own id for this call */
             token: string;
+        };
+        /**
+         * Resource
+         * @description What the call is about; its `properties` are the call's arguments.
+         */
+        Resource: {
+            type: string;
+            id: string;
+            properties?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * Subject
+         * @description Who asks: the agent (its `id`), of a `type` (agent, user, identity...).
+         */
+        Subject: {
+            type: string;
+            id: string;
+            properties?: {
+                [key: string]: unknown;
+            } | null;
         };
         /**
          * ToolCall
@@ -870,6 +1003,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Jwks"];
+                };
+            };
+        };
+    };
+    authzenEvaluation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the request's id, echoed in the answer's X-Request-ID (AuthZEN §10.1.4); a re-evaluation's use of its approval is made with it (a retry: the same use) */
+                "X-Request-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Evaluation"];
+            };
+        };
+        responses: {
+            /** @description the decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Decision"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            408: components["responses"]["408"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
+    authzenEvaluations: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the request's id, echoed in the answer's X-Request-ID (AuthZEN §10.1.4); a re-evaluation's use of its approval is made with it (a retry: the same use) */
+                "X-Request-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Evaluations"];
+            };
+        };
+        responses: {
+            /** @description the decisions, in the order asked (cut short by a short-circuit semantic) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        evaluations: components["schemas"]["Decision"][];
+                    } | components["schemas"]["Decision"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            408: components["responses"]["408"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
+        };
+    };
+    authzenConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the PDP's metadata */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        policy_decision_point: string;
+                        access_evaluation_endpoint: string;
+                        access_evaluations_endpoint?: string;
+                    };
                 };
             };
         };

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from agent_approvals.approver import digest_of
 from agent_approvals.client import ApprovalsClient
+from agent_approvals.mcp_gateway.forwarding import DENIAL_META
 from mcp import types
 from mcp.server.request_state import AESGCMRequestStateCodec
 from mcp.shared.exceptions import MCPError
@@ -67,11 +68,15 @@ async def test_a_task_waits_in_slack_then_completes_with_the_result_run_once(
         assert created.status == "working" and created.ttl_ms
         assert created.poll_interval_ms == 100
         card = await nth_card(slack, 1)
+        waits = {"reason": "insufficient_authorization", "remediation": "available",  # SEP-2643 (#91.3)
+                 "authorizationContextId": approval_of(card), "remediationHints": [{"type": "task"}]}
+        assert (created.meta or {})[DENIAL_META] == waits
         for _ in range(3):  # polled before anyone decides: waiting, nothing run
             waiting = await task_get(client.session, created.task_id)
             assert waiting.status == "working" and forwarded(tmp_path) == []
             assert waiting.status_message is not None
             assert waiting.status_message.startswith("waiting for approval in Slack: http"), waiting.status_message
+            assert (waiting.meta or {})[DENIAL_META] == waits
         await task_update(client.session, created.task_id)  # acknowledged: nothing is asked of the client
         await click(slack, card, "approval_approve", user=BOB)
         done = await finished(client.session, created.task_id)
@@ -96,6 +101,7 @@ async def test_a_rejected_task_completes_with_the_reason_and_nothing_runs(
         done = await finished(client.session, created.task_id)
         assert done.status == "completed" and done.call_result.is_error
         assert text(done.call_result) == "Not run: rejected by @bob: not before the board meets"
+        assert (done.call_result.meta or {})[DENIAL_META]["remediation"] == "unavailable"  # SEP-2643 (#91.3)
     assert forwarded(tmp_path) == []
 
 

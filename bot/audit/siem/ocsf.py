@@ -27,7 +27,7 @@ ACTIVITY_NAMES = {CREATE: "Create", READ: "Read", UPDATE: "Update", DELETE: "Del
 ACTIVITIES = {
     CREATE: {"requested", "installed", "frozen", "away", "attestation_brief", "attested", "attestation_granted",
              "signing_key", "passkey_enrolled", "rule_created", "api_key_created", "run_started", "audit_finding"},
-    READ: {"revealed", "audit_exported"},
+    READ: {"revealed", "audit_exported", "authzen_evaluated"},
     UPDATE: {"decision", "vote", "auto_approved", "auto_rejected", "escalated", "settings", "unfrozen",
              "unfreeze_asked", "away_ended", "used", "receipt_used", "passkey_confirmed", "run_finished",
              "drill_ended", "freeze_drill", "api_key_rotated", "key_sponsor", "sponsor_left", "signing_rotated",

@@ -15,7 +15,7 @@ elsewhere), and when a surface imports the approval core's internals."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
+from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together, tell_loops, worker_loops
 from bot.core.detectors import DETECTORS
 from bot.core.metrics import Metrics
@@ -51,6 +52,7 @@ from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
 from bot.runs.manager import RunManager
 from bot.runs.summaries import ModelSummaries
+from bot.runs.triage_model import ModelTriage, model_names
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
 from bot.services import (
     Services,
@@ -93,6 +95,7 @@ def approval_service(
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
     external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
+    triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -108,7 +111,10 @@ def approval_service(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
-            Policies(policies, store=store, background=background, admin_users=admin_users),
+            Policies(policies, store=store, background=background, admin_users=admin_users,  # (and @triage's model)
+                     triage=None if triage is None else Triage(triage, hiding=hiding, store=store,
+                                                               timeout=triage_timeout,
+                                                               deciders=engine.evaluator.has_voters)),
             Mode(),
             Rules(store, line=rule_used_line),
         ],
@@ -158,7 +164,7 @@ def create_services(
     waiter, sweeper, nudger, approvals = approval_core(
         settings, base=base, store=store, slack=slack, directory=directory, cards=cards, events=events,
         background=background, metrics=metrics, worker_id=worker_id, runs_first=runs_first, api_waiters=api_waiters,
-        webhooks=webhooks, people=who.people)
+        webhooks=webhooks, people=who.people, model_config=model_config)
     runs = run_manager(settings, store=store, redis=redis, approvals=approvals, threads=threads,
                        background=background, worker_id=worker_id, model_config=model_config, metrics=metrics,
                        homes=homes)
@@ -209,6 +215,7 @@ def approval_core(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, directory: Directory,
     cards: CardService, events: Events, background: Background, metrics: Metrics, worker_id: str,
     runs_first: RunsFirst, api_waiters: ApiWaiters, webhooks: WebhookSender, people: People,
+    model_config: Mapping[str, object],
 ) -> tuple[DecisionWaiter, DeadlineSweeper, Nudger, ApprovalService]:
     """The approval core with its decision waiter, deadline sweeper and reminders, each told of the others."""
     # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals (a tenant's through the worker's);
@@ -228,6 +235,7 @@ def approval_core(
         sweeper.wake()
         nudger.wake()
 
+    models = model_names(model_config) if settings.model_config_path else frozenset()  # what @triage may name
     approvals = approval_service(
         store=store, cards=cards, waiter=waiter, directory=directory, events=events, background=background,
         worker_id=worker_id, default_timeout=settings.approval_timeout, admin_users=settings.admin_users,
@@ -235,9 +243,11 @@ def approval_core(
         # name an approvals channel (`/agent config approvals_channel`)
         approvals_channel=settings.approvals_channel if base is None else "",
         # one engine, one reload loop: Cedar sees `context.team` of each ask
-        policies=policy_engine(settings, store, worker_id, directory) if base is None else base.approvals.policies,
+        policies=policy_engine(settings, store, worker_id, directory, models=models) if base is None
+        else base.approvals.policies,
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
-        detectors=settings.redact_detectors, people=people,
+        detectors=settings.redact_detectors, people=people, triage_timeout=settings.triage_timeout,
+        triage=ModelTriage(model_config) if settings.model_config_path else None,
     )
     approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
     return waiter, sweeper, nudger, approvals
@@ -272,10 +282,11 @@ def surfaces_told(
     return teams, email
 
 
-def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory) -> PolicyEngine:
+def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory, *,
+                  models: frozenset[str] = frozenset()) -> PolicyEngine:
     """The worker's policy engine (POLICY_DIR; a bad bundle stops the start), its bundles' groups checked with Slack."""
     try:
-        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
+        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id, models=models,
                                      mode="shadow" if settings.policy_mode == "shadow" else "enforce")
     except PolicyError as exc:
         raise SettingsError(f"POLICY_DIR: {exc}") from None

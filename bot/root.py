@@ -107,14 +107,13 @@ def approval_service(
     engine = policies
     hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
     fatigue = FatigueRouting(store, rerouted=metrics.fatigue_rerouted.inc if metrics is not None else None)
+    triaging = None if triage is None else Triage(triage, hiding=hiding, store=store, background=background,
+                                                  timeout=triage_timeout, deciders=engine.evaluator.has_voters)
     chain = DecisionChain(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
-            Policies(policies, store=store, background=background, admin_users=admin_users,  # (and @triage's model)
-                     triage=None if triage is None else Triage(triage, hiding=hiding, store=store,
-                                                               timeout=triage_timeout,
-                                                               deciders=engine.evaluator.has_voters)),
+            Policies(policies, store=store, background=background, admin_users=admin_users, triage=triaging),
             Mode(),
             Rules(store, line=rule_used_line),
         ],
@@ -126,6 +125,9 @@ def approval_service(
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, runs_first=runs_first, external_teams=external_teams,
     )
+    if triaging is not None:  # @triage's model: it decides through the one decide entry, once the card is posted
+        triaging.decide = approvals.decisions.decide_as_model
+        events.subscribe(triaging.listener)
     return approvals
 
 

@@ -108,25 +108,30 @@ async def card_saying(slack: SlackStandIn, words: str) -> str:
 
 
 async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
-        worker: Worker, model: OpenAICompatibleServer) -> None:
+        worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn) -> None:
     model.add(answered("approve", "low", "A small refund of an existing order."))
     client, answer = await asked_by(worker, 500)
-    assert (answer["status"], answer["decided_by"]) == ("approved", f"model:{MODEL}"), answer
 
     # the program resumes as with a person's approval: its long-poll answers approved, with a receipt saying a model
     done = await client.wait(answer["id"])
-    assert done["status"] == "approved", done
+    assert (done["status"], done["decided_by"]) == ("approved", f"model:{MODEL}"), done
     record = await worker.services.store.approvals.get(answer["id"])
     assert record is not None and record.status == "approved" and record.decided_by == f"model:{MODEL}"
-    assert record.triage.startswith("Approved by the triage model (low risk: A small refund"), record.triage
+    assert record.feedback == "Approved by the triage model (low risk: A small refund of an existing order.)"
     _, claims = await verified(worker, str(done["receipt"]))
     assert claims["decided_by"] == [{"type": "model", "model": MODEL}], claims
 
-    # audited as the model's, with the digest of what it was shown and its answer
-    entry = (await audit_events(worker, "model_approved"))[0]
+    # people see it: its card, drawn decided by the model, with the model's reading labelled as the model's
+    card = await card_saying(slack, f"Approved* by the triage model ({MODEL})")
+    assert f"The triage model ({MODEL}) would approve: low risk. A small refund of an existing order." in card
+
+    # audited as the model's: its decision by model:<name>, and its answer with the digest of what it was shown
+    decision = (await audit_events(worker, "decision"))[0]
+    assert (decision["by"], decision["outcome"]) == (f"model:{MODEL}", "approved"), decision
+    entry = (await audit_events(worker, "triage"))[0]
     sent = model.completions[0]
     shown = sent["messages"][-1]["content"]
-    assert (entry["by"], entry["decided_by"], entry["risk"]) == (f"model:{MODEL}", f"model:{MODEL}", "low"), entry
+    assert (entry["by"], entry["decision"], entry["risk"]) == (f"model:{MODEL}", "approve", "low"), entry
     assert entry["shown_sha256"] == hashlib.sha256(shown.encode()).hexdigest()
     assert json.loads(entry["reasons"]) == ["A small refund of an existing order."]
     # structured output was asked; the model read the ask as stored, and its policy's words
@@ -134,7 +139,6 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
     read = json.loads(shown)
     assert json.loads(read["arguments"])["amount_cents"] == 500 and read["tool"] == "refund", read
     assert read["policy_reason"] == "a small refund: the triage model reads it first", read
-    assert not await audit_events(worker, "decision")  # no person's decision
 
 
 @pytest.mark.parametrize("cents", [STEPPED, QUORUM, UNPERMITTED])
@@ -145,7 +149,7 @@ async def test_the_floor_holds_the_model_is_not_even_asked(
     assert answer["status"] == "pending", answer
     assert INJECTION in block_texts(await nth_card(slack, 1))  # people see the ask, as today
     assert model.completions == [], "the model was asked of a route where it may not approve"
-    assert not await audit_events(worker, "model_approved")
+    assert not await audit_events(worker, "decision")  # nobody decided: people will
 
 
 async def test_a_freeze_holds_the_model_is_not_asked(
@@ -192,4 +196,4 @@ async def test_an_injection_cannot_make_the_model_approve_above_its_limit(
     assert status in (200, 201), second
     assert second["status"] == "pending", second
     assert "suggests rejecting: medium risk. Looks unusual." in await card_saying(slack, "suggests rejecting")
-    assert not await audit_events(worker, "model_approved")
+    assert not await audit_events(worker, "decision")  # nobody decided: people will

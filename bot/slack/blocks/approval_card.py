@@ -351,6 +351,8 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None, c
 def decision_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
     who = user_ref(approval.decided_by, names)
+    if approval.decided_by.startswith("model:"):  # a triage model (#92): never a person
+        who = f"the triage model ({escape(clean(approval.decided_by.removeprefix('model:')))})"
     if approval.on_behalf:
         who += f" for {user_ref(approval.on_behalf, names)}"
     if approval.status == "approved" and len(approval.voters) > 1:

@@ -11,8 +11,9 @@ The floor holds for a model as for people, checked here before the model is even
 where the policies say `@triage_may_approve` at the risk it read or above, and never an ask that needs step-up, a
 quorum above one, an attestation, `@require_details`, that a policy about who decides reads, whose policies could not
 be evaluated, or whose arguments fail their schema; a frozen scope refuses the ask before any policy (the freeze's
-link, first) and holds the model's decision when it was frozen since. The model reads the ask as stored (hidden
-values as their masks, bot/redaction/), the change, the agent's `why` and the policies' reason, as untrusted data.
+link, first), and the decide step refuses the model's decision when its scope was frozen since. The model reads the
+ask as stored (hidden values as masks, bot/redaction/), the change, the agent's `why` and the policies' reason, as
+untrusted data.
 
 Every answer is audited (`triage`: the model, the digest of exactly what it was shown, its decision, risk and
 reasons) and shown on the card as the model's (`ApprovalRecord.triage`). Its approve within its limit is a decision:
@@ -46,7 +47,6 @@ from bot.policy.decide import PolicyVerdict
 from bot.policy.engine import Judged
 from bot.redaction import Hiding
 from bot.store import DecideResult, Store, persistently
-from bot.store.freezes import frozen_scope
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ class Triage:
                                    name=f"triage-{event.approval.id}")
 
     async def _decided(self, approval: ApprovalRecord, *, model: str, said: str) -> None:
-        if self.decide is None or await self._frozen(approval):  # frozen while the model read it: people (refused)
-            return
+        if self.decide is None:
+            return  # (the decide step refuses it when its scope was frozen while the model read it: people decide)
         result = await self.decide(model, approval_id=approval.id, feedback=said)
         log.info("approval %s: approved by the triage model %s: %s", approval.id, model, result.status,
                  extra={"approval_id": approval.id})
@@ -173,12 +173,6 @@ class Triage:
             "why_a_person_is_asked": stored.why, "policy_reason": stored.policy_reason or ruling.reason,
             "policies": list(ruling.ids), "you_may_approve_up_to_risk": ruling.triage_may_approve,
         }, ensure_ascii=False, sort_keys=True)
-
-    async def _frozen(self, approval: ApprovalRecord) -> bool:
-        """Whether the ask's scope is frozen now (then people decide; the freeze refuses it)."""
-        frozen = await persistently(self._store.freezes.all, what="reading the frozen scopes")
-        return bool(frozen) and frozen_scope(frozen, channel=approval.origin_channel, key=approval.asked_by,
-                                             agent=approval.agent) is not None
 
 
 def held_back(approval: ApprovalRecord, ruling: PolicyVerdict, *, deciders: bool) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import CAROL, Worker, block_texts
+from tests.conftest import ALICE, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, cards, nth_card, until, write_config
 from tests.support.homes import say
@@ -125,6 +125,9 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
 
     # people see it: its card, drawn decided by the model, with the model's reading labelled as the model's
     card = await card_saying(slack, f"Approved* by the triage model ({MODEL})")
+    told = await until(lambda: [said for m in slack.messages(slack.dm_channel(ALICE))
+                                if "triage model" in (said := block_texts(m))], what="the requester told")
+    assert f"Approved* by the triage model ({MODEL})" in told[0] and "(low risk: A small refund" in told[0], told
     assert f"The triage model ({MODEL}) would approve: low risk. A small refund of an existing order." in card
 
     # audited as the model's: its decision by model:<name>, and its answer with the digest of what it was shown

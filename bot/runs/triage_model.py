@@ -9,13 +9,16 @@ AutoGen's client (an OpenAI-compatible endpoint: Ollama, vLLM, LiteLLM, OpenAI) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
 from autogen_core.models import ChatCompletionClient, SystemMessage, UserMessage
 
 from bot.approvals import TriageAnswer
-from bot.runs.models import FALLBACK_PROVIDER, load_model_client
+from bot.runs.models import FALLBACK_PROVIDER, ModelConfigError, load_model_client
+
+log = logging.getLogger(__name__)
 
 RESPONSE_FORMAT: Final = {"type": "json_schema",
                           "json_schema": {"name": "triage", "strict": True, "schema": TriageAnswer.model_json_schema()}}
@@ -43,9 +46,14 @@ class ModelTriage:
     """The triage model's port (the module docstring)."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        # loaded now, at the worker's start: a first ask's TRIAGE_TIMEOUT is the model's, not the client's imports
-        self._clients: dict[str, ChatCompletionClient] = {
-            name: load_model_client(each) for name, each in model_configs(config).items()}
+        # loaded now, at the worker's start: a first ask's TRIAGE_TIMEOUT is the model's, not the client's imports; one
+        # that does not load is logged and left out (its asks then go to people: the call fails closed)
+        self._clients: dict[str, ChatCompletionClient] = {}
+        for name, each in model_configs(config).items():
+            try:
+                self._clients[name] = load_model_client(each)
+            except ModelConfigError as exc:
+                log.warning("the triage model %s cannot be loaded (%s): asks it would read go to people", name, exc)
 
     async def __call__(self, *, model: str, system: str, asked: str) -> str:
         client = self._clients.get(model)

@@ -15,7 +15,7 @@ elsewhere), and when a surface imports the approval core's internals."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
+from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together, tell_loops, worker_loops
 from bot.audit.siem.streamer import siem_of
 from bot.core.detectors import DETECTORS
@@ -52,6 +53,7 @@ from bot.policy.engine import PolicyEngine
 from bot.redaction import Hiding
 from bot.runs.manager import RunManager
 from bot.runs.summaries import ModelSummaries
+from bot.runs.triage_model import ModelTriage, model_names
 from bot.server import Worker, serve_worker, withdraw_on_uninstall
 from bot.services import (
     Services,
@@ -94,6 +96,7 @@ def approval_service(
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
     external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
+    triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -105,11 +108,13 @@ def approval_service(
     engine = policies
     hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
     fatigue = FatigueRouting(store, rerouted=metrics.fatigue_rerouted.inc if metrics is not None else None)
+    triaging = None if triage is None else Triage(triage, hiding=hiding, store=store, background=background,
+                                                  timeout=triage_timeout, deciders=engine.evaluator.has_voters)
     chain = DecisionChain(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
-            Policies(policies, store=store, background=background, admin_users=admin_users),
+            Policies(policies, store=store, background=background, admin_users=admin_users, triage=triaging),
             Mode(),
             Rules(store, line=rule_used_line),
         ],
@@ -121,6 +126,9 @@ def approval_service(
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, runs_first=runs_first, external_teams=external_teams,
     )
+    if triaging is not None:  # @triage's model: it decides through the one decide entry, once the card is posted
+        triaging.decide = approvals.decisions.decide_as_model
+        events.subscribe(triaging.listener)
     return approvals
 
 
@@ -159,7 +167,7 @@ def create_services(
     waiter, sweeper, nudger, approvals = approval_core(
         settings, base=base, store=store, slack=slack, directory=directory, cards=cards, events=events,
         background=background, metrics=metrics, worker_id=worker_id, runs_first=runs_first, api_waiters=api_waiters,
-        webhooks=webhooks, people=who.people)
+        webhooks=webhooks, people=who.people, model_config=model_config)
     runs = run_manager(settings, store=store, redis=redis, approvals=approvals, threads=threads,
                        background=background, worker_id=worker_id, model_config=model_config, metrics=metrics,
                        homes=homes)
@@ -210,6 +218,7 @@ def approval_core(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, directory: Directory,
     cards: CardService, events: Events, background: Background, metrics: Metrics, worker_id: str,
     runs_first: RunsFirst, api_waiters: ApiWaiters, webhooks: WebhookSender, people: People,
+    model_config: Mapping[str, object],
 ) -> tuple[DecisionWaiter, DeadlineSweeper, Nudger, ApprovalService]:
     """The approval core with its decision waiter, deadline sweeper and reminders, each told of the others."""
     # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals (a tenant's through the worker's);
@@ -229,6 +238,7 @@ def approval_core(
         sweeper.wake()
         nudger.wake()
 
+    models = model_names(model_config) if settings.model_config_path else frozenset()  # what @triage may name
     approvals = approval_service(
         store=store, cards=cards, waiter=waiter, directory=directory, events=events, background=background,
         worker_id=worker_id, default_timeout=settings.approval_timeout, admin_users=settings.admin_users,
@@ -236,9 +246,11 @@ def approval_core(
         # name an approvals channel (`/agent config approvals_channel`)
         approvals_channel=settings.approvals_channel if base is None else "",
         # one engine, one reload loop: Cedar sees `context.team` of each ask
-        policies=policy_engine(settings, store, worker_id, directory) if base is None else base.approvals.policies,
+        policies=policy_engine(settings, store, worker_id, directory, models=models) if base is None
+        else base.approvals.policies,
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
-        detectors=settings.redact_detectors, people=people,
+        detectors=settings.redact_detectors, people=people, triage_timeout=settings.triage_timeout,
+        triage=ModelTriage(model_config) if settings.model_config_path else None,
     )
     approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
     return waiter, sweeper, nudger, approvals
@@ -273,10 +285,11 @@ def surfaces_told(
     return teams, email
 
 
-def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory) -> PolicyEngine:
+def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory, *,
+                  models: frozenset[str] = frozenset()) -> PolicyEngine:
     """The worker's policy engine (POLICY_DIR; a bad bundle stops the start), its bundles' groups checked with Slack."""
     try:
-        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
+        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id, models=models,
                                      mode="shadow" if settings.policy_mode == "shadow" else "enforce")
     except PolicyError as exc:
         raise SettingsError(f"POLICY_DIR: {exc}") from None

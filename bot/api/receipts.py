@@ -76,6 +76,8 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
         return [{"type": "rule", "id": approval.rule_id}]
     if approval.decided_by == "policy":
         return [{"type": "policy", "ids": json.loads(approval.policy).get("ids", []) if approval.policy else []}]
+    if approval.decided_by.startswith("model:"):  # the triage model (#92): a model decided, never a person
+        return [{"type": "model", "model": approval.decided_by.removeprefix("model:")}]
     if approval.decided_by == "auto":
         return [{"type": "mode", "mode": approval.decided_by_mode or "auto"}]
     people = _people(approval)

@@ -24,6 +24,8 @@
                    the decide step: a refusal said and audited, whatever the surface
     nudges.py      reminders, escalations and service levels' changes, on any worker: claimed, published, noted
                    told (posted by the surface's `NudgeTeller`, bot/slack/nudges.py)
+    triage.py      the triage model (#92): an ask whose policies say @triage read by a model first, decided by it
+                   only where @triage_may_approve and the floor let it (`Triage`, its port `TriageModel`); fails closed
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited, held
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
@@ -56,6 +58,7 @@ from bot.approvals.ports import Surface, Verb, Writing
 from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revisions, Typed, not_editable
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
+from bot.approvals.triage import TriageAnswer
 from bot.approvals.waiter import DueSweeper
 from bot.core.field_edits import schema_of
 
@@ -86,6 +89,7 @@ __all__ = [
     "Revisions",
     "Step",
     "Surface",
+    "TriageAnswer",
     "Typed",
     "Verb",
     "VoteCounted",

@@ -3,6 +3,7 @@
     decide(person, surface, verb, approval_id=, where=)  -> the decide step (`bot/store/lua/lib/decide.lua`) with every
                                                            approver rule; `surface` audited on the vote and decision
     may_decide(person, surface, verb, approval_id=, where=) -> the same rules asked without deciding (before a form)
+    decide_as_model(model, approval_id=, feedback=)      -> a triage model's approve (#92), by `model:<name>`
     redraw_after(result, surface=)                       -> say it was decided or voted (`events`: cards redrawn, ...)
     redraw_refused(result, approval_id, where=)          -> a refused click's card brought up to date
 
@@ -153,6 +154,20 @@ class Decisions:
         if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
             log.info("approval %s: %s by %s: %s (on %s)", approval_id, outcome, user, result.status, surface,
                      extra={"approval_id": approval_id, "surface": surface})
+        return result
+
+    async def decide_as_model(self, model: str, *, approval_id: str, feedback: str) -> DecideResult:
+        """A triage model's approve (bot/approvals/triage.py, #92): the decide step by `model:<name>`, which is no
+        person (no approver rule applies, and it is no vote toward a quorum: the floor was checked before the model
+        was asked, and a model approves only an approval of one approval and no step-up), then everything a decision
+        does after (the card redrawn, the run or program woken, the requester told)."""
+        said = await self._hiding.said(approval_id, feedback)
+        with self._waiter.deciding(approval_id) as take:  # its run waits here: the decision taken for it at once
+            result = await self.store.approvals.decide(approval_id, outcome="approved", by=f"model:{model}",
+                                                       feedback=said, take=take)
+            if result.taken:
+                self._waiter.wake(approval_id, result)
+        self.redraw_after(result)
         return result
 
     def surface_said(self, person: PersonId | str, word: str) -> SurfaceName:

@@ -279,6 +279,9 @@ class ApprovalRecord(_Stored):
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
     attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
     notify: tuple[str, ...] = ()  # told its decision by e-mail (`email:<address>`: an API ask's `notify`)
+    # the triage model (an ask policy's @triage, bot/approvals/triage.py): its reading, or why it gave none, for people
+    # (its card); its approval's words when it approved ("": no model read it)
+    triage: str = ""
 
     @property
     def pending(self) -> bool:

@@ -42,6 +42,12 @@ class WorkerProcess(BaseModel):
         description=("without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model (a worker"
                      " says so at start, at WARNING; dev does not)"),
     )
+    triage_timeout: Annotated[float, whole(1, 120)] = Field(
+        default=10.0, validation_alias="TRIAGE_TIMEOUT",
+        description="seconds a triage model (an ask policy's `@triage`, a model of `MODEL_CONFIG`) has to answer an"
+                    " ask; after it (or on any error, a refusal or an answer not as asked), people decide as if no"
+                    " model were there (1 to 120)",
+    )
     admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
         "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
         " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))

@@ -1,6 +1,6 @@
 """A policy's annotations (`@id("...")`, `@outcome("ask")`, `@approvers`, `@quorum`, `@channel`, `@timeout`, `@sla`,
-`@mode`, `@step_up`, `@require_attestation`, `@require_details`), each checked, in the project's words, as the bundle
-loader reads a policy (bot/policy/bundle.py). Pure."""
+`@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`), each checked, in
+the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from bot.core.documents import STRICT_DOCUMENT, refuse
 from bot.core.durations import parse_duration
 
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details", "sla")
+               "require_attestation", "require_details", "sla", "triage", "triage_may_approve")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
 _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")  # a model's name as MODEL_CONFIG writes it (`model`)
+RISKS = ("low", "medium", "high")  # a triage model's risk levels, lowest first
 
 EFFECT = " effect"  # the policy's effect, beside its annotations (no annotation has a space in its name)
 
@@ -41,6 +43,8 @@ class Annotations(BaseModel):
     require_attestation: str = ""
     require_details: bool = False
     sla: int | None = None
+    triage: str = ""  # @triage("model"): the model of MODEL_CONFIG that reads the ask (bot/approvals/triage.py)
+    triage_may_approve: Literal["", "low", "medium", "high"] = ""  # the highest risk it may approve at ("": none)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,8 +142,28 @@ class Annotations(BaseModel):
             raise refuse(f"@require_details({given!r}): use \"true\" (or \"false\")")
         return said == "true"
 
+    @field_validator("triage", mode="before")
+    @classmethod
+    def _triage(cls, given: str) -> str:
+        name = given.strip()
+        if not _MODEL.fullmatch(name):
+            raise refuse(f"@triage({name[:40]!r}): name a model of MODEL_CONFIG (its `model`), such as"
+                         " @triage(\"llama3.1\")")
+        return name
+
+    @field_validator("triage_may_approve", mode="before")
+    @classmethod
+    def _triage_may_approve(cls, given: str, info: ValidationInfo) -> str:
+        level = given.strip().lower()
+        if level not in RISKS:
+            raise refuse(f"@triage_may_approve({given[:40]!r}): use \"low\", \"medium\" or \"high\" (the highest"
+                         " risk the model may approve at)")
+        if not info.data.get("triage"):
+            raise refuse("@triage_may_approve needs @triage(\"model\"): name the model that may approve")
+        return level
+
     @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", "sla", mode="before")
+                     "require_details", "sla", "triage", "triage_may_approve", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

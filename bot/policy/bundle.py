@@ -13,6 +13,10 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
                              the exact action
     @require_details("true") an ask whose Approve counts only from a person who opened its details (its page, a
                              modal): the card says so, an Approve before is refused and audited
+    @triage("model")         a model of MODEL_CONFIG reads the ask first (bot/approvals/triage.py); it goes to
+                             people as today unless @triage_may_approve("low"|"medium"|"high") lets the model
+                             approve at that risk or below (never under step-up, a quorum above one, an attestation,
+                             @require_details or a policy about who decides); a model not in MODEL_CONFIG is refused
 
 A policy whose scope constrains its principal to `Person` (`principal is Person`, `principal == Person::"U1"`) is
 about who decides (`Policy.decider`): asked at each person's vote, never at an ask, and the other policies never at a
@@ -32,7 +36,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +92,8 @@ class Policy:
     require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
     sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
     decider: bool = False  # its scope's principal is a `Person`: about who decides, asked at each vote
+    triage: str = ""  # @triage("model"): the model that reads the ask first
+    triage_may_approve: str = ""  # @triage_may_approve: the highest risk the model may approve at ("": none)
 
     @property
     def outcome(self) -> Outcome:
@@ -155,8 +161,9 @@ def content_hash(texts: list[tuple[Path, str]]) -> str:
     return digest.hexdigest()
 
 
-def load_bundle(directory: str | Path | None) -> PolicyBundle:
-    """Read, parse and check the bundle of `directory` (None or "": the shipped defaults alone)."""
+def load_bundle(directory: str | Path | None, *, models: Collection[str] | None = None) -> PolicyBundle:
+    """Read, parse and check the bundle of `directory` (None or "": the shipped defaults alone); `models`: the
+    models MODEL_CONFIG names (a worker's), each @triage must name one of (None: not checked, as by `policy test`)."""
     texts = bundle_texts(directory)
     files = [path for path, _ in texts]
     policies: dict[str, Policy] = {}
@@ -185,6 +192,8 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
         digests=tuple(f"{path.name}:{hashlib.sha256(text.encode()).hexdigest()}" for path, text in texts),
     )
     _check_references(bundle)
+    if models is not None:
+        _check_models(bundle, models)
     if schema:
         _validate(bundle)
     return bundle
@@ -255,8 +264,18 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
         attestation=notes.require_attestation,
-        require_details=notes.require_details, decider=decider,
+        require_details=notes.require_details, decider=decider, triage=notes.triage,
+        triage_may_approve=notes.triage_may_approve,
     )
+
+
+def _check_models(bundle: PolicyBundle, models: Collection[str]) -> None:
+    """Each @triage names a model MODEL_CONFIG has (a gate never waits on a model nobody configured)."""
+    for policy in bundle.policies.values():
+        if policy.triage and policy.triage not in models:
+            known = ", ".join(sorted(models)) or "none: set MODEL_CONFIG"
+            raise PolicyError(f"{policy.file}:{policy.line}: @triage({policy.triage!r}) names no model of"
+                              f" MODEL_CONFIG (its models: {known})")
 
 
 def is_decider(form: dict[str, Any]) -> bool:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import cedarpy
 
+from bot.policy.annotations import RISKS
 from bot.policy.bundle import Policy, PolicyBundle
 
 Verdict = Literal["allow", "deny", "ask", "none"]
@@ -184,6 +185,8 @@ class PolicyVerdict:
     attestations: tuple[str, ...] = ()  # an ask's @require_attestation names: each voter's attestation to them
     require_details: bool = False  # an ask whose Approve counts once the person opened its details (@require_details)
     sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
+    triage: str = ""  # an ask every asking policy lets this model read first (@triage: the same model in each)
+    triage_may_approve: str = ""  # the lowest of their @triage_may_approve ("": one lets the model approve nothing)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -326,7 +329,7 @@ class Evaluator:
         reasons = [render_reason(p.reason, context) if p.reason else _default_reason(outcome, p.id) for p in policies]
         timeouts = [p.timeout for p in policies if p.timeout is not None]
         slas = [p.sla for p in policies if p.sla is not None]
-        return PolicyVerdict(
+        made = PolicyVerdict(
             outcome=outcome, ids=tuple(p.id for p in policies), reason=_cut("; ".join(dict.fromkeys(reasons))),
             approvers=tuple(dict.fromkeys(who for p in policies for who in p.approvers)),
             quorum=max((p.quorum for p in policies), default=0),
@@ -338,6 +341,21 @@ class Evaluator:
             require_details=outcome == "ask" and any(p.require_details for p in policies),
             sla=min(slas) if slas and outcome == "ask" else None,
         )
+        if outcome != "ask":
+            return made
+        model, limit = _triage(policies)
+        return replace(made, triage=model, triage_may_approve=limit)
+
+
+def _triage(policies: list[Policy]) -> tuple[str, str]:
+    """The triage of an ask: the model every asking policy names (none when one names none or another model: a
+    policy that did not let a model in is not overruled by one that did), and the lowest risk they all let it
+    approve at ("" when one lets it approve nothing)."""
+    models = {p.triage for p in policies}
+    if len(models) != 1 or "" in models:
+        return "", ""
+    levels = [p.triage_may_approve for p in policies]
+    return models.pop(), "" if "" in levels else min(levels, key=RISKS.index)
 
 
 def never_counted_down(verdict: PolicyVerdict, uncounted: list[str]) -> PolicyVerdict:

@@ -26,8 +26,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from bot.core.tasks import Background
@@ -66,8 +67,9 @@ class PolicyEngine:
 
     def __init__(self, bundle: PolicyBundle, *, store: Store | None = None, mode: PolicyMode = "enforce",
                  worker: str = "", reload_seconds: float = RELOAD_SECONDS,
-                 settle_seconds: float = SETTLE_SECONDS) -> None:
+                 settle_seconds: float = SETTLE_SECONDS, models: Collection[str] | None = None) -> None:
         self.mode = mode
+        self.models = None if models is None else frozenset(models)  # MODEL_CONFIG's, each @triage must name one
         self.store = store
         self.worker = worker
         self.reload_seconds = reload_seconds
@@ -86,9 +88,10 @@ class PolicyEngine:
         self.evaluations = 0  # how many requests this engine judged (one per walk of the decision chain)
 
     @classmethod
-    def load(cls, directory: str | None, **kwargs: Any) -> PolicyEngine:
-        """The engine of `directory`'s bundle; PolicyError if it does not load."""
-        return cls(load_bundle(directory), **kwargs)
+    def load(cls, directory: str | None, *, models: Collection[str] | None = None, **kwargs: Any) -> PolicyEngine:
+        """The engine of `directory`'s bundle (its @triage checked against `models`, MODEL_CONFIG's); PolicyError if
+        it does not load."""
+        return cls(load_bundle(directory, models=models), models=models, **kwargs)
 
     @property
     def bundle(self) -> PolicyBundle:
@@ -179,7 +182,7 @@ class PolicyEngine:
         if time.monotonic() - self._seen_since < self.settle_seconds:
             return False
         try:
-            bundle = await asyncio.to_thread(load_bundle, directory)
+            bundle = await asyncio.to_thread(partial(load_bundle, directory, models=self.models))
         except PolicyError as exc:
             self._failed_hash = seen  # not parsed again until the files change
             if str(exc) != self._failed:

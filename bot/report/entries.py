@@ -23,6 +23,12 @@ OUTCOMES = (*PEOPLE_OUTCOMES, "timed_out", "cancelled")
 SERIES = (*OUTCOMES, "auto_approved", "rule_approved", "auto_rejected")
 RULE_MODE = "rule"  # `mode_of` an approval by an "always allow" rule
 NOT_PEOPLE = frozenset({"", "timeout", "system", "auto"})
+MODEL_PREFIX = "model:"  # a triage model's decision (#92, `model:<name>`): never a person's act
+
+
+def is_person(by: str) -> bool:
+    """Whether an entry's `by` is a person's (not a timeout, the system, the input mode or a triage model)."""
+    return by not in NOT_PEOPLE and not by.startswith(MODEL_PREFIX)
 TOOL_NOT_RECORDED = "tool not recorded"
 NO_TOOL = "message (no tool)"
 UNKNOWN_CHANNEL = "(no channel)"
@@ -175,14 +181,14 @@ class Pass:
         self.decisions.append(entry)
         self.decided[approval] = entry
         user, outcome, latency = entry.get("by") or "", entry.get("outcome") or "", latency_of(entry)
-        if outcome in PEOPLE_OUTCOMES and user not in NOT_PEOPLE and latency is not None:
+        if outcome in PEOPLE_OUTCOMES and is_person(user) and latency is not None:
             self.acts[(approval, user)] = Act(user, outcome, latency, False, entry.get("for") or "",
                                               bool(entry.get("passkey")))
 
     def _vote(self, entry: Entry, approval: str) -> None:
         """A vote: a person's act, unless they already acted on the approval."""
         user, latency = entry.get("by") or "", latency_of(entry)
-        if user not in NOT_PEOPLE and latency is not None and (approval, user) not in self.acts:
+        if is_person(user) and latency is not None and (approval, user) not in self.acts:
             self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "",
                                               bool(entry.get("passkey")))
 

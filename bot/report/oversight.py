@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.report.entries import NOT_PEOPLE, PEOPLE_OUTCOMES, Entry, channel_of, entry_time
+from bot.report.entries import PEOPLE_OUTCOMES, Entry, channel_of, entry_time, is_person
 from bot.report.figures import Spread, spread
 from bot.report.policies import policy_ids
 
@@ -251,7 +251,7 @@ class _Tally:
 
     def _act(self, event: str, entry: Entry) -> None:
         person, outcome = entry.get("by") or "", entry.get("outcome") or ""
-        if person in NOT_PEOPLE or (event == "decision" and outcome not in PEOPLE_OUTCOMES):
+        if not is_person(person) or (event == "decision" and outcome not in PEOPLE_OUTCOMES):
             return
         acc = self.routes[self._route_of(entry)]
         key = (entry.get("approval") or "", person)

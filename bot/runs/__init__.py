@@ -18,6 +18,7 @@
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
     email_tool.py      the email team's demo `send_email` (one .eml file per approved email)
     summaries.py       one plain sentence of what an approval does, written by that model (MODEL_CONFIG)
+    triage_model.py    the triage model's port (`@triage`, bot/approvals/triage.py) on MODEL_CONFIG's models
 
 May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, `bot.sessions` (a run's header, thread and
 session), the leaves of `bot.slack` and `agents`. Never the Slack entry (`app`, `listeners/`)."""

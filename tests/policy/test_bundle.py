@@ -4,6 +4,7 @@ evaluation error that asks a person, never allows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,48 @@ def test_a_cedar_schema_in_the_folder_validates_every_policy_against_it(tmp_path
     with pytest.raises(PolicyError) as refused:
         load_bundle(folder)
     assert str(refused.value).startswith("typo.cedar:1:") and "args.amount" in str(refused.value)
+
+
+TRIAGED = '''
+@id("small-refunds")
+@outcome("ask")
+@triage("llama3.1")
+@triage_may_approve("medium")
+forbid (principal, action == Action::"refund", resource);
+
+@id("refunds-read-by-the-model")
+@outcome("ask")
+@triage("llama3.1")
+@triage_may_approve("low")
+forbid (principal, action == Action::"refund", resource)
+when { context.args.amount_cents > 100 };
+
+@id("refunds-people-read")
+@outcome("ask")
+forbid (principal, action == Action::"refund", resource)
+when { context.args.amount_cents > 1000 };
+'''
+
+
+def test_triage_is_an_ask_policys_and_its_model_one_of_model_config(tmp_path: Path) -> None:
+    """#92: @triage names a model of MODEL_CONFIG (a bundle naming another is refused at load), on an ask only;
+    @triage_may_approve is a risk level, with @triage; every asking policy must let the model in, and the lowest
+    limit wins."""
+    folder = write_bundle(tmp_path / "ok", {"refunds.cedar": TRIAGED})
+    evaluator = Evaluator(load_bundle(folder, models={"llama3.1", "gpt-4o"}))
+    read = [evaluator.evaluate(ask("refund", {"amount_cents": cents}), {}) for cents in (50, 500, 5000)]
+    assert [(v.outcome, v.triage, v.triage_may_approve) for v in read] == [
+        ("ask", "llama3.1", "medium"), ("ask", "llama3.1", "low"), ("ask", "", "")]
+    with pytest.raises(PolicyError, match=r"refunds.cedar:2: @triage\('llama3.1'\) names no model of MODEL_CONFIG"
+                                          r" \(its models: gpt-4o\)"):
+        load_bundle(folder, models={"gpt-4o"})
+    for notes, refused in (
+        ('@outcome("ask") @triage_may_approve("lowest") @triage("m")', 'use "low", "medium" or "high"'),
+        ('@outcome("ask") @triage_may_approve("low")', "@triage_may_approve needs @triage"),
+        ('@triage("m")', '@triage routes an ask: it needs @outcome("ask")'),
+        ('@outcome("ask") @triage("two words")', "name a model of MODEL_CONFIG"),
+    ):
+        bad = write_bundle(tmp_path / str(len(refused)), {
+            "bad.cedar": f'@id("bad") {notes} forbid (principal, action, resource);'})
+        with pytest.raises(PolicyError, match=re.escape(refused)):
+            load_bundle(bad)

@@ -17,6 +17,7 @@ import pytest
 
 from bot.report import TOOL_NOT_RECORDED, RubberStamp, compute, duration_ms, headline, nearest_rank
 from bot.report.cli import read_history, read_waiting
+from bot.report.entries import Pass
 from bot.report.html import PLOT_IDS, render
 from bot.store import Store
 from tests.conftest import BOB, CAROL, SALES
@@ -341,3 +342,14 @@ def test_votes_a_passkey_confirmed_are_counted_per_approver() -> None:
     page = Page(render(compute(entries, now=now, since=now - DAY)))
     assert page.tables["table-load"][0][7] == "with passkey"
     assert [row[7] for row in page.rows("table-load")] == ["1", "1"]
+
+
+def test_a_triage_models_decision_is_no_persons_act() -> None:
+    """#92: a decision by `model:<name>` is kept as a decision, never counted as a person's act (oversight figures)."""
+    seen = Pass()
+    for entry in ({"event": "decision", "approval": "a1", "by": "model:llama3.1", "outcome": "approved",
+                   "latency_ms": "900", "at": "5"},
+                  {"event": "decision", "approval": "a2", "by": "U1", "outcome": "approved", "latency_ms": "4000",
+                   "at": "6"}):
+        seen.add(entry)
+    assert set(seen.acts) == {("a2", "U1")} and len(seen.decisions) == 2

@@ -1,7 +1,8 @@
 """A local server that speaks OpenAI's `chat/completions` protocol, as Ollama, vLLM and LiteLLM do: the
 model of the tests that run the bot (or an agent) against an OpenAI-compatible endpoint, with no network.
 
-It answers from a script (`text(...)`, `tool_call(...)`, `error(...)`, in order, one per request) and
+It answers from a script (`text(...)`, `tool_call(...)`, `error(...)`, in order, one per request; `text(...,
+delay=S)` a slow model's) and
 records every request (`requests`: body and headers), so a test can check what the client sent: the
 tools' JSON schemas, the tool results, `stream`, the key.
 
@@ -17,6 +18,7 @@ chunk with no choices when `stream_options.include_usage` is set) and `data: [DO
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -49,11 +51,12 @@ class Answer:
     error_type: str = ""
     error_code: str | None = None
     retry_after: str | None = None
+    delay: float = 0.0  # seconds the server holds the answer back (a slow model, past a client's timeout)
 
 
-def text(content: str, *, prompt_tokens: int = 31, completion_tokens: int = 9) -> Answer:
-    """The model answers `content`."""
-    return Answer(content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+def text(content: str, *, prompt_tokens: int = 31, completion_tokens: int = 9, delay: float = 0.0) -> Answer:
+    """The model answers `content` (after `delay` seconds: a slow model)."""
+    return Answer(content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, delay=delay)
 
 
 def tool_call(
@@ -173,6 +176,8 @@ class OpenAICompatibleServer:
         if not self.script:
             return _error(500, "the test scripted no answer for this request", "server_error", None)
         answer = self.script.popleft()
+        if answer.delay:
+            await asyncio.sleep(answer.delay)  # the model is slow: the client's own timeout is what is tested
         if answer.status != 200:
             headers = {"Retry-After": answer.retry_after} if answer.retry_after else None
             return _error(answer.status, answer.content or "", answer.error_type, answer.error_code, headers)

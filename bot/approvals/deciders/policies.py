@@ -3,7 +3,8 @@ policies see it (`policy_request`: the input mode and the first risk word it mat
 shipped default policy), then deny or allow at once, or an ask that routes the approval to a person (`routed`: a
 policy is a floor no channel setting lowers). The shipped default policy (the `policy` mode's risk words) has no
 opinion of its own over the bundle's: when it asks, the approval is routed by it and goes on to the rules (a rule,
-an answer given in advance, may still approve it); the mode does not decide it."""
+an answer given in advance, may still approve it); the mode does not decide it. An ask whose policies say
+`@triage("model")` is read by that model first (bot/approvals/triage.py): decided by it only where they let it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from agent_approvals.modes import matched_risk_word, parse_mode
 from bot.approvals.chain import Decided, Step
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.opening import ProgramAsk, with_policy_sla
+from bot.approvals.triage import Triage
 from bot.core.attestations import needed
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
@@ -31,8 +33,9 @@ class Policies:
     decides an ask a policy that could not be evaluated routes to nobody)."""
 
     def __init__(self, engine: PolicyEngine, *, store: Store, background: Background,
-                 admin_users: Sequence[str] = ()) -> None:
+                 admin_users: Sequence[str] = (), triage: Triage | None = None) -> None:
         self.engine = engine
+        self.triage = triage  # the triage model of an ask whose policies say @triage (bot/approvals/triage.py)
         self.admin_users = tuple(admin_users)
         self._store = store
         self._background = background
@@ -48,7 +51,8 @@ class Policies:
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)
             approval = with_policy_sla(routed(approval, ruling, admins=admins, floor=True), ruling.sla, ask.settings)
-            return replace(step, approval=approval, to_person=True, routed_by=tuple(ruling.ids))
+            step = replace(step, approval=approval, to_person=True, routed_by=tuple(ruling.ids))
+            return await self.triage.read(step, judged) if self.triage is not None and ruling.triage else step
         if ruling.outcome in ("deny", "allow"):
             outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
             approval = replace(approval, policy_reason=ruling.reason)  # (the chain hides it with the others)

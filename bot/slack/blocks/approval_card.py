@@ -119,6 +119,8 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
+    if approval.triage:  # the triage model's reading, or why it gave none (its words are untrusted: the model's)
+        blocks.append({"type": "context", "elements": [untrusted(":robot_face: " + approval.triage, limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
     if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text
@@ -349,6 +351,8 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None, c
 def decision_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
     who = user_ref(approval.decided_by, names)
+    if approval.decided_by.startswith("model:"):  # a triage model (#92): never a person
+        who = f"the triage model ({escape(clean(approval.decided_by.removeprefix('model:')))})"
     if approval.on_behalf:
         who += f" for {user_ref(approval.on_behalf, names)}"
     if approval.status == "approved" and len(approval.voters) > 1:

@@ -83,6 +83,7 @@ from bot.slackapp.members import why_not
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store
 from bot.tenancy import Tenancy
+from bot.tickets.desk import TicketDesk, ticket_desk
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,8 @@ def create_services(
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        msteams=teams, email=email, who=who,
+        msteams=teams, email=email, who=who, tickets=tickets_told(settings, base=base, store=store, events=events,
+                                                                  background=background, metrics=metrics),
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -270,6 +272,15 @@ def surfaces_told(
     if email is not None:  # Slack refusing its token: an approval with e-mail approvers waits for them (#88)
         approvals.delivery.elsewhere = email.elsewhere(approvals.delivery.elsewhere)
     return teams, email
+
+
+def tickets_told(settings: Settings, *, base: Services | None, store: Store, events: Events, background: Background,
+                 metrics: Metrics) -> TicketDesk | None:
+    """The change tickets' desk (with JIRA_URL or SERVICENOW_URL; the worker's, not a tenant's), told of the core."""
+    desk = None if base is not None else ticket_desk(settings, store=store, background=background, metrics=metrics)
+    if desk is not None:
+        events.subscribe(desk.listener)
+    return desk
 
 
 def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory) -> PolicyEngine:

@@ -64,6 +64,7 @@ from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
+from bot.tickets.desk import TicketDesk
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Services:
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     msteams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/msteams/; home parts)
     email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
+    tickets: TicketDesk | None = None  # change tickets, with JIRA_URL or SERVICENOW_URL (bot/tickets/, issue 91)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
@@ -292,6 +294,8 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
         found["teams"] = Drain(parts.msteams.delivery.drain)
     if parts.email is not None:
         found["email"] = Drain(parts.email.drain)
+    if parts.tickets is not None:
+        found["tickets"] = Drain(parts.tickets.drain)
     return found
 
 

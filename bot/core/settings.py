@@ -43,6 +43,7 @@ from bot.core.msteams_settings import TeamsSettings
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.ticket_settings import TicketSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
@@ -317,7 +318,7 @@ class ApproverSettings(StoreSettings):
         return value
 
 
-class Settings(WorkerProcess, TeamsSettings, EmailSettings, ApproverSettings):
+class Settings(WorkerProcess, TeamsSettings, EmailSettings, TicketSettings, ApproverSettings):
     """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
     App Homes and workspaces). Build with `Settings.from_env()`."""
 

@@ -155,8 +155,7 @@ class StoreSettings(_FromEnv):
         description="Redis (a password in the URL is never logged)",
     )
     key_prefix: str = Field(
-        default="hitl", validation_alias="REDIS_KEY_PREFIX",
-        description="prefix of every Redis key",
+        default="hitl", validation_alias="REDIS_KEY_PREFIX", description="prefix of every Redis key",
     )
     policy_dir: Stripped = Field(
         default="", validation_alias="POLICY_DIR",

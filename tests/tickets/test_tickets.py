@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
+from bot.store.tickets import TicketRecord
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
+from tests.support.cluster import Cluster
 from tests.support.hitl import click, current, decided, nth_card, reject, text_of, until
 from tests.support.tickets import JiraStandIn, ServiceNowStandIn, serving
 
@@ -150,3 +153,35 @@ async def test_a_ticket_system_that_never_comes_back_is_given_up_audited_and_cou
         assert jira.issues == {} and await worker.services.store.tickets_due.at(approval) is None
     finally:
         await worker.stop()
+
+
+async def test_a_worker_killed_between_opening_the_change_and_keeping_its_key_leaves_one_change(
+    slack: SlackStandIn, cluster: Cluster, store: Store, jira: JiraStandIn
+) -> None:
+    await store.settings.set(SALES, "ticket", "jira", by="operator")
+    made = await store.api_keys.create("nightly", [SALES], by="test")
+    assert made is not None
+    jira.hold_create()  # Jira makes the issue, and its answer waits: the worker is killed before it reads it
+    first = await cluster.start(**FAST, **jira.env())
+    slack.events_url = first.events
+    approval = await ask(Client(first, made.key))
+    await asyncio.wait_for(jira.creating.wait(), 15)
+    first.kill()
+    jira.release()
+    assert len(jira.issues) == 1 and (await store.tickets.get(approval)) is not None
+
+    second = await cluster.start(**FAST, **jira.env())
+    slack.events_url = second.events
+    [key] = jira.issues
+    ticket = await until(lambda: _kept(store, approval), within=30, what="the orphan found and its key kept")
+    assert ticket.key == key and len(jira.issues) == 1  # found by its label, not opened again
+    card = await nth_card(slack, 1)
+    await click(slack, card, "approval_approve", user=BOB)
+    await until(lambda: jira.issues[key]["status"] == "Done", within=20, what="the change closed")
+    assert len(jira.issues) == 1 and len(jira.issues[key]["comments"]) == 1
+    assert [c for c in jira.calls if c == ("POST", "/rest/api/3/issue")] == [("POST", "/rest/api/3/issue")]
+
+
+async def _kept(store: Store, approval: str) -> TicketRecord | None:
+    found = await store.tickets.get(approval)
+    return found if found is not None and found.state != "wanted" else None

@@ -184,6 +184,7 @@ class PolicyVerdict:
     attestations: tuple[str, ...] = ()  # an ask's @require_attestation names: each voter's attestation to them
     require_details: bool = False  # an ask whose Approve counts once the person opened its details (@require_details)
     sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
+    ticket: str = ""  # the first @ticket of the policies that ask, by id: its change ticket's system (bot/tickets/)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -337,6 +338,7 @@ class Evaluator:
             if outcome == "ask" else (),
             require_details=outcome == "ask" and any(p.require_details for p in policies),
             sla=min(slas) if slas and outcome == "ask" else None,
+            ticket=next((p.ticket for p in policies if p.ticket), "") if outcome == "ask" else "",
         )
 
 

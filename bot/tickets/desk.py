@@ -61,11 +61,19 @@ class TicketDesk:
         """An approval opened pending where a ticket is wanted: its ticket due now; a decision: its ticket's close."""
         if isinstance(event, ApprovalOpened):
             answer = event.answer
-            system = answer.settings.ticket if answer.settings is not None else "off"
-            if answer.decided is None and answer.status == "ok" and system != "off":
-                self._background.spawn(self.want(answer.approval_id, system=system), name="ticket-want")
+            if answer.decided is None and answer.status == "ok":
+                channel = answer.settings.ticket if answer.settings is not None else "off"
+                self._background.spawn(self.opened(answer.approval_id, channel=channel), name="ticket-want")
         elif isinstance(event, ApprovalDecided) and not event.approval.canary:
             self._background.spawn(self.decided(event.approval.id), name="ticket-decided")
+
+    async def opened(self, approval_id: str, *, channel: str) -> None:
+        """An approval opened pending: a ticket wanted where a policy's @ticket names a system (read on its record),
+        else where its channel's `ticket` does."""
+        record = await self._store.approvals.get(approval_id)
+        system = record.ticket_route if record is not None and record.ticket_route else channel
+        if system != "off" and record is not None:
+            await self.want(approval_id, system=system)
 
     async def want(self, approval_id: str, *, system: str) -> None:
         await self._store.tickets.want(approval_id, system=system)

@@ -19,6 +19,7 @@ from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.cluster import Cluster
 from tests.support.hitl import click, current, decided, nth_card, reject, text_of, until
+from tests.support.policies import StartPolicyWorker, refund
 from tests.support.tickets import JiraStandIn, ServiceNowStandIn, serving
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and a ticket system's stand-in
@@ -109,6 +110,31 @@ async def test_servicenow_gets_one_change_request_closed_with_the_rejection(
         assert len(servicenow.changes) == 1
     finally:
         await worker.stop()
+
+
+REFUNDS_TICKETED = '''
+@id("refunds-ticketed")
+@outcome("ask")
+@ticket("servicenow")
+forbid (principal, action == Action::"refund", resource);
+'''
+
+
+async def test_a_policy_routes_its_asks_to_a_ticket_system_whatever_the_channel_says(
+    slack: SlackStandIn, policy_worker: StartPolicyWorker, servicenow: ServiceNowStandIn
+) -> None:
+    worker = await policy_worker({"refunds.cedar": REFUNDS_TICKETED}, **FAST, **servicenow.env())
+    client = Client(worker, (await new_key(worker)).key)  # (#sales' `ticket` is off)
+    status, asked = await client.ask(refund(1000))
+    assert status == 201 and asked["status"] == "pending", asked
+    [change] = await until(lambda: servicenow.by_correlation(asked["id"]), what="the policy's change request")
+    status, other = await client.ask(tool_ask())  # no policy asks about it: no ticket
+    assert status == 201 and other["status"] == "pending", other
+    card = await nth_card(slack, 1)
+    await click(slack, card, "approval_approve", user=BOB)
+    await until(lambda: change["state"] == "3", what="the change closed")
+    assert change["close_code"] == "successful" and len(servicenow.changes) == 1
+    assert await worker.services.store.tickets.get(other["id"]) is None
 
 
 async def test_the_ticket_system_down_delays_no_decision_and_its_ticket_comes_once_back(

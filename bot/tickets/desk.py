@@ -110,6 +110,8 @@ class TicketDesk:
                 await self._close(system, record, approval)
         except TicketFailed as exc:
             await self._failed(record, step, why=exc.why)
+        except (KeyError, TypeError, AttributeError) as exc:  # an answer not of the API's shape
+            await self._failed(record, step, why=f"unexpected answer ({type(exc).__name__})")
 
     async def _open(self, system: TicketSystem, record: TicketRecord, approval: ApprovalRecord) -> TicketRecord:
         found = await system.find(approval.id)  # one opened by a worker that died before keeping its key

@@ -195,7 +195,7 @@ def create_services(
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        msteams=teams, email=email, who=who, tickets=tickets_told(settings, base=base, store=store, events=events,
+        msteams=teams, email=email, who=who, tickets=tickets_told(settings, store=store, events=events,
                                                                   background=background, metrics=metrics),
     )
     found = due_parts(parts)
@@ -273,10 +273,11 @@ def surfaces_told(
     return teams, email
 
 
-def tickets_told(settings: Settings, *, base: Services | None, store: Store, events: Events, background: Background,
+def tickets_told(settings: Settings, *, store: Store, events: Events, background: Background,
                  metrics: Metrics) -> TicketDesk | None:
-    """The change tickets' desk (with JIRA_URL or SERVICENOW_URL; the worker's, not a tenant's), told of the core."""
-    desk = None if base is not None else ticket_desk(settings, store=store, background=background, metrics=metrics)
+    """The change tickets' desk (with JIRA_URL or SERVICENOW_URL), told of the core: each tenant's its own, on its
+    store (its due set drained by the worker's loop of the kind, `bot.tenancy`)."""
+    desk = ticket_desk(settings, store=store, background=background, metrics=metrics)
     if desk is not None:
         events.subscribe(desk.listener)
     return desk

@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from bot.store.tickets import TicketRecord
@@ -20,6 +23,8 @@ from tests.support.api import Client, new_key, tool_ask
 from tests.support.cluster import Cluster
 from tests.support.hitl import click, current, decided, nth_card, reject, text_of, until
 from tests.support.policies import StartPolicyWorker, refund
+from tests.support.tenants import APPROVE, DAN, ERIN, OTHER_CHANNEL, card_in, key_of, several_worker, store_of
+from tests.support.tenants import ask as ask_in
 from tests.support.tickets import JiraStandIn, ServiceNowStandIn, serving
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and a ticket system's stand-in
@@ -86,7 +91,8 @@ async def test_jira_gets_one_change_per_approval_named_on_its_card_and_closed_wi
         assert len(jira.issues[key]["comments"]) == 1 and len(jira.issues) == 2
         other = by_label[f"approval-{second}"]
         assert jira.issues[other]["status"] == "To Do"  # still waiting for its decision
-        assert counted(worker, "jira", "open", "done") == 2 and counted(worker, "jira", "close", "done") == 1
+        await until(lambda: counted(worker, "jira", "open", "done") == 2 and counted(worker, "jira", "close", "done")
+                    == 1, what="the opens and the close counted")
         ticket = await worker.services.store.tickets.get(first)
         assert ticket is not None and ticket.state == "closed" and ticket.key == key
     finally:
@@ -211,3 +217,24 @@ async def test_a_worker_killed_between_opening_the_change_and_keeping_its_key_le
 async def _kept(store: Store, approval: str) -> TicketRecord | None:
     found = await store.tickets.get(approval)
     return found if found is not None and found.state != "wanted" else None
+
+
+async def test_another_workspaces_approval_gets_its_change_from_its_own_desk(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, jira: JiraStandIn
+) -> None:
+    worker = await several_worker(slack, redis_url, tmp_path, **FAST, **jira.env())
+    try:
+        other = store_of(worker, OTHER_TEAM)
+        await other.settings.set(OTHER_CHANNEL, "ticket", "jira", by="operator")
+        approval = await ask_in(await key_of(worker, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+        await until(lambda: len(jira.issues) == 1, what="the other workspace's change")
+        [key] = jira.issues
+        assert jira.issues[key]["fields"]["labels"] == [f"approval-{approval}"]
+        card = await card_in(slack, OTHER_CHANNEL, approval)
+        assert (await slack.click(user=DAN, channel=OTHER_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        await until(lambda: jira.issues[key]["status"] == "Done", what="the change closed")
+        ticket = await other.tickets.get(approval)
+        assert ticket is not None and ticket.state == "closed"
+        assert await worker.services.store.tickets.get(approval) is None  # the tenant's own data, not home's
+    finally:
+        await worker.stop()

@@ -169,6 +169,8 @@ class Services:
         await self.waiter.start()
         await self.supervisor.start(scan=False)
         await DueWork.repair([self.store.due])  # (the other tenants': `Tenancy.start`)
+        if self.tickets is not None:  # change tickets of approvals whose worker died before telling the desk
+            self.background.spawn(self.tickets.catch_up(), name="tickets-catch-up")
         for loop in self.loops.values():
             await loop.start()
 

@@ -277,7 +277,7 @@ class ApprovalRecord(_Stored):
     # no surface, decided only by its worker's probe (its one approver)
     canary: int = 0
     # its change ticket (bot/tickets/, issue 91), once opened: JSON {system, key, url}, shown on its card; "" for none;
-    # and the system a policy's @ticket named for it ("": the channel's `ticket` setting says)
+    # and the system its route opens it in (its channel's `ticket` as it opened, or a policy's @ticket; "": none)
     ticket: str = ""
     ticket_route: str = ""
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card

@@ -14,6 +14,9 @@ ticket system slow or down never holds a decision, a card or another loop:
 - still pending: due again after it is opened, then every RECHECK seconds, so that a decision whose worker died
   before telling the tickets still closes its ticket.
 
+An approval's route is kept on it as it opens (`ticket_route`: its channel's `ticket` then, or a policy's @ticket), so
+a worker's start (`catch_up`) wants the ticket of each pending approval whose worker died before telling this desk.
+
 A system that refuses or does not answer leaves the approval due at its next retry (TICKET_RETRIES); after the last
 the ticket is given up: audited (`ticket_given_up`) and counted (`hitl_tickets_total{outcome="failed"}`), as is a
 channel's `ticket` naming a system this deployment did not set up. The core never imports this module: the root
@@ -62,18 +65,29 @@ class TicketDesk:
         if isinstance(event, ApprovalOpened):
             answer = event.answer
             if answer.decided is None and answer.status == "ok":
-                channel = answer.settings.ticket if answer.settings is not None else "off"
-                self._background.spawn(self.opened(answer.approval_id, channel=channel), name="ticket-want")
+                self._background.spawn(self.opened(answer.approval_id), name="ticket-want")
         elif isinstance(event, ApprovalDecided) and not event.approval.canary:
             self._background.spawn(self.decided(event.approval.id), name="ticket-decided")
 
-    async def opened(self, approval_id: str, *, channel: str) -> None:
-        """An approval opened pending: a ticket wanted where a policy's @ticket names a system (read on its record),
-        else where its channel's `ticket` does."""
+    async def opened(self, approval_id: str) -> None:
+        """An approval opened pending: its ticket wanted where its route names a system (`ticket_route`: its
+        channel's `ticket`, or a policy's @ticket)."""
         record = await self._store.approvals.get(approval_id)
-        system = record.ticket_route if record is not None and record.ticket_route else channel
-        if system != "off" and record is not None:
-            await self.want(approval_id, system=system)
+        if record is not None and record.pending and record.ticket_route:
+            await self.want(approval_id, system=record.ticket_route)
+
+    async def catch_up(self) -> int:
+        """At a worker's start: each pending approval whose route wants a ticket and has no ticket record yet (its
+        worker died between opening it and telling this desk) wanted now; how many."""
+        found = [a for a in await self._store.approvals.pending() if a.ticket_route]
+        told = 0
+        for approval in found:
+            if await self._store.tickets.get(approval.id) is None:
+                await self.want(approval.id, system=approval.ticket_route)
+                told += 1
+        if told:
+            log.info("%d pending approvals' change tickets wanted at start (not told before)", told)
+        return told
 
     async def want(self, approval_id: str, *, system: str) -> None:
         await self._store.tickets.want(approval_id, system=system)

@@ -63,6 +63,15 @@ def _now(slack: SlackStandIn, card: dict[str, Any]) -> str:
     return text_of(current(slack, card))
 
 
+async def out_of_due_work(worker: Worker, approval: str) -> bool:
+    return await worker.services.store.tickets_due.at(approval) is None
+
+
+async def closed_in(store: Store, approval: str) -> bool:
+    ticket = await store.tickets.get(approval)
+    return ticket is not None and ticket.state == "closed"
+
+
 async def ask(client: Client) -> str:
     status, asked = await client.ask(tool_ask())
     assert status == 201 and asked["status"] == "pending", asked
@@ -165,7 +174,7 @@ async def test_the_ticket_system_down_delays_no_decision_and_its_ticket_comes_on
                     within=20, what="the change opened and closed once Jira is back")
         [issue] = jira.issues.values()
         assert f"approval-{approval}" in issue["fields"]["labels"] and len(issue["comments"]) == 1
-        assert await worker.services.store.tickets_due.at(approval) is None  # out of the due work
+        await until(lambda: out_of_due_work(worker, approval), what="out of the due work")
         await until(lambda: issue["key"] in _now(slack, card), what="the decided card naming its change")
     finally:
         await worker.stop()
@@ -182,7 +191,7 @@ async def test_a_ticket_system_that_never_comes_back_is_given_up_audited_and_cou
         assert counted(worker, "jira", "open", "retry") == 3  # TICKET_RETRIES: three retries, then given up
         entries = [e for e in await worker.services.store.audit.entries() if e["event"] == "ticket_given_up"]
         assert [e["approval"] for e in entries] == [approval] and entries[0]["reason"] == "503"
-        assert jira.issues == {} and await worker.services.store.tickets_due.at(approval) is None
+        assert jira.issues == {} and await out_of_due_work(worker, approval)
     finally:
         await worker.stop()
 
@@ -233,8 +242,27 @@ async def test_another_workspaces_approval_gets_its_change_from_its_own_desk(
         card = await card_in(slack, OTHER_CHANNEL, approval)
         assert (await slack.click(user=DAN, channel=OTHER_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
         await until(lambda: jira.issues[key]["status"] == "Done", what="the change closed")
-        ticket = await other.tickets.get(approval)
-        assert ticket is not None and ticket.state == "closed"
+        await until(lambda: closed_in(other, approval), what="its ticket noted closed in its workspace's data")
         assert await worker.services.store.tickets.get(approval) is None  # the tenant's own data, not home's
+    finally:
+        await worker.stop()
+
+
+async def test_a_worker_that_starts_opens_the_changes_no_worker_was_told_of(
+    slack: SlackStandIn, redis_url: str, jira: JiraStandIn
+) -> None:
+    untold, client = await ticketing(slack, redis_url, {}, system="jira")  # no JIRA_URL: no desk heard it open
+    try:
+        approval = await ask(client)
+        record = await untold.services.store.approvals.get(approval)
+        assert record is not None and record.ticket_route == "jira"  # its route, kept as it opened
+        assert await untold.services.store.tickets.get(approval) is None and jira.issues == {}
+    finally:
+        await untold.stop()
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, **FAST, **jira.env()))
+    try:
+        await until(lambda: len(jira.issues) == 1, what="the change opened at the start")
+        [issue] = jira.issues.values()
+        assert issue["fields"]["labels"] == [f"approval-{approval}"]
     finally:
         await worker.stop()

@@ -26,6 +26,8 @@ checks this on every run), from the bottom:
     msteams/     Microsoft Teams, a second place to decide: the Teams SDK's app, Adaptive Cards, people mapped
     email/       e-mail, the third surface (issue 88): an approval's mail, its signed single-use links, the sender
                  (the parts, not wired yet)
+    tickets/     change tickets (issue 91): a change in Jira or ServiceNow per approval, linked on its card, closed
+                 with the decision; retried as due work
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
     templates/   the pages the bot serves (sign-in, step-up, reveal) and `audit evidence`'s summary, as jinja2

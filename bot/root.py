@@ -86,6 +86,7 @@ from bot.slackapp.members import why_not
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store
 from bot.tenancy import Tenancy
+from bot.tickets.desk import TicketDesk, ticket_desk
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,7 @@ def create_services(
         home_slack=home_slack, cards=cards, directory=directory, waiter=waiter, sweeper=sweeper, nudger=nudger,
         approvals=approvals, rules=rules, homes=homes, runs=runs, background=background, metrics=metrics,
         supervisor=supervisor_of(settings, store=store, runs=runs, approvals=approvals, cards=cards,
-                                 worker_id=worker_id, base=base),
-        model_config=model_config,
+                                 worker_id=worker_id, base=base), model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email,
                          summaries=ModelSummaries(model_config) if settings.model_config_path else None,
@@ -205,6 +205,7 @@ def create_services(
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
         msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
+        tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -283,6 +284,16 @@ def surfaces_told(
     if email is not None:  # Slack refusing its token: an approval with e-mail approvers waits for them (#88)
         approvals.delivery.elsewhere = email.elsewhere(approvals.delivery.elsewhere)
     return teams, email
+
+
+def tickets_told(settings: Settings, *, store: Store, events: Events, background: Background,
+                 metrics: Metrics) -> TicketDesk | None:
+    """The change tickets' desk (with JIRA_URL or SERVICENOW_URL), told of the core: each tenant's its own, on its
+    store (its due set drained by the worker's loop of the kind, `bot.tenancy`)."""
+    desk = ticket_desk(settings, store=store, background=background, metrics=metrics)
+    if desk is not None:
+        events.subscribe(desk.listener)
+    return desk
 
 
 def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory, *,

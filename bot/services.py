@@ -65,6 +65,7 @@ from bot.stepup.votes import Confirmation
 from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey, connect
 from bot.store.connection import refusals_of
 from bot.store.due import DueWork
+from bot.tickets.desk import TicketDesk
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Services:
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     msteams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/msteams/; home parts)
     email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
+    tickets: TicketDesk | None = None  # change tickets, with JIRA_URL or SERVICENOW_URL (bot/tickets/, issue 91)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
@@ -144,14 +146,8 @@ class Services:
         if self.settings.alert_webhook_url and self.settings.alert_webhook_secret is None:
             raise SettingsError("ALERT_WEBHOOK_URL is set but ALERT_WEBHOOK_SECRET is not: the alerts would go"
                                 " unsigned; set both, or neither")
-        if self.checkpoints is not None:  # first: it looks for workers of the old audit chain before anything writes
-            await self.checkpoints.start()
-        if self.archiver is not None:
-            await self.archiver.start()
-        if self.watch is not None:
-            await self.watch.start()
-        if self.siem is not None:
-            await self.siem.start()
+        for rounds in self._audit_rounds():  # the checkpoints first: they look for workers of the old audit chain
+            await rounds.start()
         await self._start_loops()
         if self.settings.canary_interval:  # the write path proved end to end, every CANARY_INTERVAL (bot/api/canary.py)
             self._canary = asyncio.create_task(Canary(
@@ -165,12 +161,18 @@ class Services:
                         " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")
         log.info("worker %s ready", self.worker_id)
 
+    def _audit_rounds(self) -> list[AuditCheckpoints | AuditArchiver | AuditWatch | SiemStreamer]:
+        """The audit log's work off the write path a worker holds by lease: checkpoints, archive, watch, SIEM."""
+        return [r for r in (self.checkpoints, self.archiver, self.watch, self.siem) if r is not None]
+
     async def _start_loops(self) -> None:
         """The worker's loops, once whatever the number of tenants: decisions heard (one subscription), the
         heartbeat, and each kind of due work of the tenants the due index names (bot/store/due.py)."""
         await self.waiter.start()
         await self.supervisor.start(scan=False)
         await DueWork.repair([self.store.due])  # (the other tenants': `Tenancy.start`)
+        if self.tickets is not None:  # change tickets of approvals whose worker died before telling the desk
+            self.background.spawn(self.tickets.catch_up(), name="tickets-catch-up")
         for loop in self.loops.values():
             await loop.start()
 
@@ -185,14 +187,8 @@ class Services:
         await asyncio.gather(*(loop.stop() for loop in self.loops.values()))
         await self.runs.shutdown()
         await self.supervisor.stop()
-        if self.checkpoints is not None:
-            await self.checkpoints.stop()
-        if self.archiver is not None:
-            await self.archiver.stop()
-        if self.watch is not None:
-            await self.watch.stop()
-        if self.siem is not None:
-            await self.siem.stop()
+        for rounds in self._audit_rounds():
+            await rounds.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()
@@ -298,6 +294,8 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
         found["teams"] = Drain(parts.msteams.delivery.drain)
     if parts.email is not None:
         found["email"] = Drain(parts.email.drain)
+    if parts.tickets is not None:
+        found["tickets"] = Drain(parts.tickets.drain)
     return found
 
 

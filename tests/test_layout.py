@@ -78,8 +78,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
     "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.email"),
+    # change tickets (issue 91): told by the core's events, never a surface
+    "bot.tickets": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.tickets"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
-                     "bot.api", "bot.sessions", "bot.stepup", "bot.msteams", "bot.email"),  # parts, builders
+                     "bot.api", "bot.sessions", "bot.stepup", "bot.msteams", "bot.email", "bot.tickets"),  # parts
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
@@ -89,7 +91,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server", "bot.msteams", "bot.people", "bot.email"),
+                 "bot.slackapp", "bot.server", "bot.msteams", "bot.people", "bot.email", "bot.tickets"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     # the local Teams stand-in (a Bot Connector and its sign-in), as devslack (its pages' guard: bot/devslack/pages.py)

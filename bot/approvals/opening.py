@@ -103,7 +103,7 @@ def new_approval(
         arguments=request.arguments, arguments_schema=request.arguments_schema, digest=request.digest,
         schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
         fixed_arguments=int(request.fixed_arguments), artifacts=request.artifacts, claim=request.claim,
-        summary=request.summary,
+        summary=request.summary, ticket_route="" if settings.ticket == "off" else settings.ticket,
     )
     return record if program is None else _asked_by(record, program)
 

@@ -244,6 +244,15 @@ class ChannelSettings:
         doc="`true`: each approver with a Teams personal chat with the bot gets their card (with buttons) there too,"
         " and their reminders and escalations; a delegate of someone away too",
     ))
+    ticket: Literal["off", "jira", "servicenow"] = field(default="off", metadata=option(
+        Choice(("off", "jira", "servicenow")),
+        values="`jira` or `servicenow`: open a change ticket for each approval here, closed with its decision; or"
+        " `off`",
+        topic="where", gist="a change ticket per approval",
+        doc="`jira`: each approval that waits for a person opens a change in Jira (`JIRA_*`), `servicenow`: a"
+        " `change_request` in ServiceNow (`SERVICENOW_*`), linked on its card and closed with the decision, who"
+        " and when; `off`: none. The ticket system down delays no decision (docs: Change tickets)",
+    ))
     admins: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=False, nobody_reads="anyone in the channel"),
         values="`anyone`, or people who may change these settings: @alice @bob", topic="where",

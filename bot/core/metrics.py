@@ -208,6 +208,14 @@ class Metrics:
                                   " mail server refused or did not answer: tried again later), failed (given up"
                                   " after the last retry), by this worker", ["outcome"], registry=r)
         from_zero(self.email_sent, "sent", "retry", "failed")
+        self.tickets = Counter("hitl_tickets", "Change tickets' calls to the ticket system (issue 91) by system (jira,"
+                               " servicenow), step (open, close) and outcome: done, retry (refused or not answered:"
+                               " tried again later), failed (given up after the last retry, or no such system set"
+                               " up), by this worker", ["system", "step", "outcome"], registry=r)
+        for system in ("jira", "servicenow"):
+            for step in ("open", "close"):
+                for outcome in ("done", "retry", "failed"):
+                    self.tickets.labels(system, step, outcome)
 
     def oversee(self, seen: Oversight, *, top: int) -> None:
         """Set the per-person signals and the time-to-decide quantiles from `seen`, each bounded to `top` names."""

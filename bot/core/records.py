@@ -276,6 +276,10 @@ class ApprovalRecord(_Stored):
     # 1: a worker's synthetic canary (bot/api/canary.py): stored a short while, in no index and no audit entry, shown by
     # no surface, decided only by its worker's probe (its one approver)
     canary: int = 0
+    # its change ticket (bot/tickets/, issue 91), once opened: JSON {system, key, url}, shown on its card; "" for none;
+    # and the system its route opens it in (its channel's `ticket` as it opened, or a policy's @ticket; "": none)
+    ticket: str = ""
+    ticket_route: str = ""
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
     attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
     notify: tuple[str, ...] = ()  # told its decision by e-mail (`email:<address>`: an API ask's `notify`)

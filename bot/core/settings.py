@@ -44,6 +44,7 @@ from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.siem_settings import SiemSettings
+from bot.core.ticket_settings import TicketSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
@@ -154,8 +155,7 @@ class StoreSettings(_FromEnv):
         description="Redis (a password in the URL is never logged)",
     )
     key_prefix: str = Field(
-        default="hitl", validation_alias="REDIS_KEY_PREFIX",
-        description="prefix of every Redis key",
+        default="hitl", validation_alias="REDIS_KEY_PREFIX", description="prefix of every Redis key",
     )
     policy_dir: Stripped = Field(
         default="", validation_alias="POLICY_DIR",
@@ -317,7 +317,7 @@ class ApproverSettings(StoreSettings):
         return value
 
 
-class Settings(WorkerProcess, TeamsSettings, EmailSettings, SiemSettings, ApproverSettings):
+class Settings(WorkerProcess, TeamsSettings, EmailSettings, SiemSettings, TicketSettings, ApproverSettings):
     """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
     App Homes and workspaces). Build with `Settings.from_env()`."""
 

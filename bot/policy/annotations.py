@@ -1,6 +1,6 @@
 """A policy's annotations (`@id("...")`, `@outcome("ask")`, `@approvers`, `@quorum`, `@channel`, `@timeout`, `@sla`,
-`@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`), each checked, in
-the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
+`@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`, `@ticket`), each
+checked, in the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.core.documents import STRICT_DOCUMENT, refuse
 from bot.core.durations import parse_duration
 
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details", "sla", "triage", "triage_may_approve")
+               "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "ticket")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -45,6 +45,7 @@ class Annotations(BaseModel):
     sla: int | None = None
     triage: str = ""  # @triage("model"): the model of MODEL_CONFIG that reads the ask (bot/approvals/triage.py)
     triage_may_approve: Literal["", "low", "medium", "high"] = ""  # the highest risk it may approve at ("": none)
+    ticket: Literal["", "jira", "servicenow"] = ""  # a change ticket per approval (bot/tickets/, issue 91)
 
     @model_validator(mode="before")
     @classmethod
@@ -162,8 +163,16 @@ class Annotations(BaseModel):
             raise refuse("@triage_may_approve needs @triage(\"model\"): name the model that may approve")
         return level
 
+    @field_validator("ticket", mode="before")
+    @classmethod
+    def _ticket(cls, given: str) -> str:
+        system = given.strip().lower()
+        if system not in ("jira", "servicenow"):
+            raise refuse(f"@ticket({given[:40]!r}): use \"jira\" or \"servicenow\"")
+        return system
+
     @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", "sla", "triage", "triage_may_approve", mode="before")
+                     "require_details", "sla", "triage", "triage_may_approve", "ticket", mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

@@ -17,6 +17,8 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
                              people as today unless @triage_may_approve("low"|"medium"|"high") lets the model
                              approve at that risk or below (never under step-up, a quorum above one, an attestation,
                              @require_details or a policy about who decides); a model not in MODEL_CONFIG is refused
+    @ticket("jira")          an ask that opens a change ticket in Jira (or "servicenow"), closed with its decision
+                             (bot/tickets/), whatever its channel's `ticket` setting
 
 A policy whose scope constrains its principal to `Person` (`principal is Person`, `principal == Person::"U1"`) is
 about who decides (`Policy.decider`): asked at each person's vote, never at an ask, and the other policies never at a
@@ -91,6 +93,7 @@ class Policy:
     attestation: str = ""  # @require_attestation("NAME"): each approving vote needs the voter's attestation to NAME
     require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
     sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
+    ticket: str = ""  # @ticket("jira"): a change ticket per approval it asks for (bot/tickets/)
     decider: bool = False  # its scope's principal is a `Person`: about who decides, asked at each vote
     triage: str = ""  # @triage("model"): the model that reads the ask first
     triage_may_approve: str = ""  # @triage_may_approve: the highest risk the model may approve at ("": none)
@@ -263,7 +266,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
-        attestation=notes.require_attestation,
+        attestation=notes.require_attestation, ticket=notes.ticket,
         require_details=notes.require_details, decider=decider, triage=notes.triage,
         triage_may_approve=notes.triage_may_approve,
     )

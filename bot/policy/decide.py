@@ -187,6 +187,7 @@ class PolicyVerdict:
     sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
     triage: str = ""  # an ask every asking policy lets this model read first (@triage: the same model in each)
     triage_may_approve: str = ""  # the lowest of their @triage_may_approve ("": one lets the model approve nothing)
+    ticket: str = ""  # the first @ticket of the policies that ask, by id: its change ticket's system (bot/tickets/)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -340,6 +341,7 @@ class Evaluator:
             if outcome == "ask" else (),
             require_details=outcome == "ask" and any(p.require_details for p in policies),
             sla=min(slas) if slas and outcome == "ask" else None,
+            ticket=next((p.ticket for p in policies if p.ticket), "") if outcome == "ask" else "",
         )
         if outcome != "ask":
             return made

@@ -7,7 +7,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     approvals.py         `approvals`: approvals, cards, checkpoints, the decide step, timeouts
     opening.py           what the open step (`approvals.open`) is given, and the audit entry it appends
     receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
-    surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`: each surface's approvals due a drawing
+    surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`, `tickets_due`: each surface's due set
     audit.py             `audit`: the audit stream, chained
     channel_settings.py  `settings`: per-channel settings
     workers.py           `workers`: heartbeats, claims, messages to a worker
@@ -23,6 +23,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     msteams.py           `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
     email.py             `email`: e-mail (issue 88): Review-and-decide links (single use), mails sent (once)
     keys_email.py        the e-mail surface's keys (keys.py is full)
+    tickets.py           `tickets`: change tickets (issue 91): each approval's ticket record, its link on the approval
+    keys_tickets.py      the change tickets' keys
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
@@ -104,6 +106,7 @@ from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.surface_due import SurfaceDue
 from bot.store.tenants import Tenants
+from bot.store.tickets import TicketStore
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
@@ -191,6 +194,8 @@ class Store:
         self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
         self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
         self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)
+        self.tickets_due = SurfaceDue(self.shared, surface="tickets")  # change tickets due work (`{p}:tickets:due`)
+        self.tickets = TicketStore(self.shared)  # change tickets (issue 91)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -17,7 +17,7 @@ FORBID = "forbid (principal, action, resource);"
 @pytest.mark.parametrize(("files", "said"), [
     ({"a.cedar": f'@id("x")\n@colour("red")\n{FORBID}'},
      "a.cedar:1: unknown annotation @colour (known: id, reason, outcome, approvers, quorum, channel, timeout, mode,"
-     " step_up, require_attestation, require_details, sla, triage, triage_may_approve)"),
+     " step_up, require_attestation, require_details, sla, triage, triage_may_approve, ticket)"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@require_attestation("Refunds!")\n{FORBID}'},
      "a.cedar:1: @require_attestation('Refunds!'): name a brief, 1 to 40 lowercase letters"),
     ({"a.cedar": f'@id("x")\n@require_attestation("refunds")\n{FORBID}'},
@@ -34,6 +34,8 @@ FORBID = "forbid (principal, action, resource);"
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@step_up("yes")\n{FORBID}'}, "@step_up takes no value"),
     ({"a.cedar": f'@id("x")\n@sla("15m")\n{FORBID}'}, "a.cedar:1: @sla routes an ask: it needs @outcome(\"ask\")"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@sla("soon")\n{FORBID}'}, "@sla('soon'): use a duration"),
+    ({"a.cedar": f'@id("x")\n@ticket("jira")\n{FORBID}'}, "a.cedar:1: @ticket routes an ask: it needs"),
+    ({"a.cedar": f'@id("x")\n@outcome("ask")\n@ticket("github")\n{FORBID}'}, "@ticket('github'): use \"jira\" or"),
     ({"policy.yaml": "windows: [spend]\n"}, "policy.yaml:1: windows: a mapping of name: {sum|count, per, over}"),
     ({"policy.yaml": "windows:\n  1st: {count: true, over: 1h}\n"}, "1st: a window's name is a word"),
     ({"policy.yaml": "windows:\n  spend: [count]\n"}, "policy.yaml:2: spend: {sum: args.x | count: true,"),

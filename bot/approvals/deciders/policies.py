@@ -155,6 +155,8 @@ def routed(
             changes.update(escalate_after=0, escalate_to=())
     if ruling.channel:
         changes["card_channel"] = ruling.channel
+    if ruling.ticket:  # its change ticket's system (bot/tickets/), whatever the channel's `ticket`
+        changes["ticket_route"] = ruling.ticket
     if ruling.timeout is not None:
         changes.update(deadline=approval.created_at + ruling.timeout, timeout_seconds=ruling.timeout,
                        timeout_outcome="reject")

@@ -15,6 +15,7 @@ from bot.core.card_words import HEADERS, decided_title, revision_arguments, time
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
+from bot.core.ticket_refs import TicketRef, ticket_ref
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.changes import change_blocks, change_summary
 from bot.slack.blocks.claims import agent_name, claim_line, edited_line, summary_line, task_label, workflow_part
@@ -127,6 +128,9 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
         blocks.append(context_block(attest_line(approval.attest)))
     if approval.require_details and approval.pending:
         blocks.append(context_block(DETAILS_LINE))
+    ticket = ticket_ref(approval.ticket)
+    if ticket is not None:  # its change ticket (bot/tickets/), once opened
+        blocks.append(context_block(ticket_line(ticket)))
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
@@ -149,6 +153,12 @@ STEP_UP_LINE = (
     ":closed_lock_with_key: Approving needs your passkey: Approve sends you a one-time link to confirm this exact"
     " action (Reject does not)"
 )
+
+
+def ticket_line(ticket: TicketRef) -> str:
+    """The card's line of an approval's change ticket: its key, linked to its page where that is an https URL."""
+    named = link(ticket.url, ticket.key) if ticket.url.startswith("https://") else f"`{escape(clean(ticket.key))}`"
+    return f":ticket: Change {named} in {escape(ticket.system_name)}"
 
 
 def policy_line(approval: ApprovalRecord) -> str:

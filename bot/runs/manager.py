@@ -249,10 +249,10 @@ class RunManager:
     ) -> Decision:
         """Decide `request` by the decision chain (its run's gate's `mode` verdict one of its steps) and, when a person
         decides, wait for their decision (what the run's input function and tools await)."""
-        try:
-            decision = await self._approvals.ask(
+        try:  # through a Redis blip, the ask again: the same approval (its id), its one card
+            decision = await persistently(lambda: self._approvals.ask(
                 request, run=state.run, fence=self.fence(state), tokens=(state.token, cancellation_token), mode=mode
-            )
+            ), what=f"asking approval {request.approval_id}")
         except Fenced:
             self.stop_fenced(state)  # this worker looked dead and another one took the run over
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")

@@ -77,12 +77,10 @@ def test_no_surface_imports_another() -> None:
     assert found == {}, "a surface imports another: what they share is the core's (bot/core, bot/approvals/ports.py)"
 
 
-# what the runs (bot/runs/) still take from Slack: the run thread's own words and result (Block Kit, mrkdwn) and the
-# requester's Home; a list that only shrinks. Slack's SDK, its delivery and its due work never: the supervisor's cards
-# come through its port `Cards` (bot/slack/due.py `SlackDue`, composed in bot/services.py)
+# the runs (bot/runs/): a Slack `/agent` run is written in its thread by bot/sessions/ (`RunThreads`: its words through
+# `writing`, its ending through `post_ending`), its cards come through the supervisor's port `Cards` (bot/slack/due.py
+# `SlackDue`) and its requester's Home through `Homes`, all composed in the root: the runs import no Slack
 RUNS = "bot.runs"
-RUNS_SLACK_STILL = {"bot.runs.ledger": {"bot.slack.blocks"}, "bot.runs.takeover": {"bot.slack.blocks"},
-                    "bot.runs.manager": {"bot.slack.blocks", "bot.slack.homes"}}
 
 
 def slack_of(source: str) -> set[str]:
@@ -90,10 +88,10 @@ def slack_of(source: str) -> set[str]:
     return {name for name in imported(source) if in_any(name, SURFACES["slack"])}
 
 
-def test_the_runs_import_no_slack_but_the_named() -> None:
+def test_the_runs_import_no_slack() -> None:
     found = {name: used for name, path in modules() if in_any(name, (RUNS,)) and (used := slack_of(path.read_text()))}
-    assert found == RUNS_SLACK_STILL, ("bot/runs imports Slack: the runs reach a surface through a port (the"
-                                       " supervisor's `Cards`: bot/slack/due.py), composed in bot/services.py")
+    assert found == {}, ("bot/runs imports Slack: the runs reach Slack through ports (the supervisor's `Cards`:"
+                         " bot/slack/due.py; `RunThreads`, `Homes`), composed in the root")
 
 
 def test_the_boundary_check_can_fail() -> None:

@@ -45,7 +45,7 @@ from bot.runs.takeover import Resume, resume_point, takeover_note
 from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.sessions.chunks import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
-from bot.store import Fence, Fenced, Store, persistently
+from bot.store import Fence, Fenced, Store, StoreUnavailable, persistently
 
 log = logging.getLogger(__name__)
 
@@ -253,10 +253,10 @@ class RunManager:
     ) -> Decision:
         """Decide `request` by the decision chain (its run's gate's `mode` verdict one of its steps) and, when a person
         decides, wait for their decision (what the run's input function and tools await)."""
-        try:  # through a Redis blip, the ask again: the same approval (its id), its one card
+        try:  # through a Redis blip (not Slack's errors), the ask again: the same approval (its id), its one card
             decision = await persistently(lambda: self._approvals.ask(
                 request, run=state.run, fence=self.fence(state), tokens=(state.token, cancellation_token), mode=mode
-            ), what=f"asking approval {request.approval_id}")
+            ), what=f"asking approval {request.approval_id}", blips=(StoreUnavailable,))
         except Fenced:
             self.stop_fenced(state)  # this worker looked dead and another one took the run over
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")

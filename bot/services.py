@@ -58,6 +58,7 @@ from bot.slack.card_sync import CardService
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.digest import WeeklyDigest
 from bot.slack.directory import Directory
+from bot.slack.due import SlackDue
 from bot.slack.homes import HomeService
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
@@ -288,7 +289,7 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
     (`Drain`), apart from the runs' and from each other's; a surface these parts lack has none (no loop of it: a
     worker without Teams leaves Teams' due set to those with it)."""
     found: dict[str, Sweeps] = {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks,
-                                "runs": parts.supervisor, "slack": Drain(parts.supervisor.flush_outbox),
+                                "runs": parts.supervisor, "slack": Drain(parts.supervisor.cards.drain),
                                 "homes": parts.homes, "digest": parts.digest}
     if parts.msteams is not None:
         found["teams"] = Drain(parts.msteams.delivery.drain)
@@ -433,8 +434,10 @@ def supervisor_of(
     settings: Settings, *, store: Store, runs: RunManager, approvals: ApprovalService, cards: CardService,
     worker_id: str, base: Services | None,
 ) -> Supervisor:
-    """The runs' supervisor: heartbeats, orphaned runs (and the Slack outbox's drain, `Drain` in `due_parts`)."""
-    return Supervisor(store=store, runs=runs, approvals=approvals, cards=cards, worker_id=worker_id,
+    """The runs' supervisor: heartbeats, orphaned runs, their unseen cards posted through Slack's due work (`SlackDue`,
+    whose drain of the outbox is its own loop's: `Drain` in `due_parts`)."""
+    slack_due = SlackDue(store=store, cards=cards, delivery=approvals.delivery, worker_id=worker_id)
+    return Supervisor(store=store, runs=runs, cards=slack_due, worker_id=worker_id,
                       ttl=settings.heartbeat_seconds,
                       scan_every=max(0.5, settings.heartbeat_seconds / 2),
                       heart=None if base is None else base.supervisor)

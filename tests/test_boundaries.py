@@ -77,6 +77,23 @@ def test_no_surface_imports_another() -> None:
     assert found == {}, "a surface imports another: what they share is the core's (bot/core, bot/approvals/ports.py)"
 
 
+# the runs (bot/runs/): a Slack `/agent` run is written in its thread by bot/sessions/ (`RunThreads`: its words through
+# `writing`, its ending through `post_ending`), its cards come through the supervisor's port `Cards` (bot/slack/due.py
+# `SlackDue`) and its requester's Home through `Homes`, all composed in the root: the runs import no Slack
+RUNS = "bot.runs"
+
+
+def slack_of(source: str) -> set[str]:
+    """The Slack modules (our package's or Slack's SDK) `source` imports."""
+    return {name for name in imported(source) if in_any(name, SURFACES["slack"])}
+
+
+def test_the_runs_import_no_slack() -> None:
+    found = {name: used for name, path in modules() if in_any(name, (RUNS,)) and (used := slack_of(path.read_text()))}
+    assert found == {}, ("bot/runs imports Slack: the runs reach Slack through ports (the supervisor's `Cards`:"
+                         " bot/slack/due.py; `RunThreads`, `Homes`), composed in the root")
+
+
 def test_the_boundary_check_can_fail() -> None:
     lazy = "def f():\n    from slack_sdk.errors import SlackApiError\n    return SlackApiError\n"
     typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.msteams.people import TeamsPeople\n"
@@ -86,6 +103,8 @@ def test_the_boundary_check_can_fail() -> None:
     assert surfaces_of("from bot.slack.directory import Directory\n", but="slack") == set()
     assert surfaces_of("from bot.slack.directory import Directory\n", but="teams") == {"slack"}
     assert surfaces_of("from bot.slackish import x\nfrom bot.people import People\nfrom . import y\n") == set()
+    owed = "def f():\n    from slack_sdk.errors import SlackApiError\n    from bot.slack.delivery import failing\n"
+    assert slack_of(owed) == {"slack_sdk.errors", "bot.slack.delivery"}  # (the supervisor's, before #88's leftovers)
     assert markup_in('def f(u):\n    """<@U0> in a docstring is prose."""\n    return f"Granted: <@{u}>"\n') == [
         "Granted: <@"]
     assert markup_in('X = ":hourglass: Your attestation"\nY = "<https://x|open>"\nZ = "a <b> c"\n') == [

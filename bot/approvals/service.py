@@ -146,6 +146,8 @@ class ApprovalService:
             self.runs_first.arrived(run.id)  # its next step is taken (its card posted): the redraws may go
             if opened.decided is not None:
                 return opened.decided
+            if opened.status == "exists":  # an ask tried again: decided meanwhile, perhaps (read before waiting)
+                self._waiter.wake(request.approval_id)
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self.edits.approve(opened.approval_id, str(edit["by"]), opened.card,
                                          surface=str(edit.get("surface") or ""))

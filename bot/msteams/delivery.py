@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, Protocol
 
 import httpx
@@ -47,6 +47,7 @@ import microsoft_teams.cards as ac
 from bot.approvals import ApprovalDecided, ApprovalOpened, CardPosted, Event, Nudged, VoteCounted
 from bot.core.metrics import Metrics
 from bot.core.msteams import MAX_REFRESH_USERS, TeamsConversation, TeamsCopy
+from bot.core.msteams_file import TeamsRoute
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.msteams.cards import DrawCard
@@ -80,25 +81,6 @@ class TeamsPeopleView(Protocol):
     async def names(self, people: Sequence[str]) -> dict[str, str]: ...
 
 
-class Route(Protocol):
-    """A channel's Teams route in TEAMS_FILE (`TeamsRoute`: `read_teams_file(...).routes`)."""
-
-    @property
-    def conversation(self) -> str: ...
-
-    @property
-    def personal(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where an approval's cards go in Teams, as its channel's settings (or TEAMS_FILE) say now: the conversation,
-    and whether each approver's personal chat too."""
-
-    conversation: str
-    personal: bool
-
-
 class TeamsDelivery:
     """Posts an approval's cards in Teams and keeps every copy current (see the module docstring)."""
 
@@ -111,7 +93,7 @@ class TeamsDelivery:
         directory: UserDirectory,
         background: Background,
         card: DrawCard,
-        routes: Mapping[str, Route] | None = None,
+        routes: Mapping[str, TeamsRoute] | None = None,
         retry_after: float = RETRY_AFTER,
         drawing: float = DRAWING,
         metrics: Metrics | None = None,
@@ -235,16 +217,16 @@ class TeamsDelivery:
         return ok
 
     # where ----------------------------------------------------------------------------------
-    async def where(self, approval: ApprovalRecord) -> Where | None:
+    async def where(self, approval: ApprovalRecord) -> TeamsRoute | None:
         """The approval's Teams route: its channel's `teams` setting (with `teams_personal`), else TEAMS_FILE's
         route for its channel; None when it has none."""
         settings = await self._store.settings.get(approval.origin_channel, default_timeout=0)
         if settings.teams:
-            return Where(settings.teams, settings.teams_personal)
+            return TeamsRoute(settings.teams, settings.teams_personal)
         route = self._routes.get(approval.origin_channel)
         if route is None:
             return None
-        return Where(route.conversation, route.personal or settings.teams_personal)
+        return replace(route, personal=route.personal or settings.teams_personal)
 
     async def routed(self, approval: ApprovalRecord) -> bool:
         """Whether `approval` goes to Teams at all (the core's `Delivery.elsewhere`)."""
@@ -274,7 +256,7 @@ class TeamsDelivery:
         (Teams' due set)."""
         await self.refresh(approval.id)
 
-    async def _post_missing(self, approval: ApprovalRecord, where: Where | None = None,
+    async def _post_missing(self, approval: ApprovalRecord, where: TeamsRoute | None = None,
                             only: Sequence[str] | None = None) -> bool:
         """Post the approval's Teams cards not posted yet (each claimed first); False when Teams refused one.
         `only`: just these people's personal cards (a reminder's)."""

@@ -7,7 +7,7 @@
     takeover.py        where a run taken over from a dead worker goes on from, and what its thread is told
     endings.py         how a run's end is said: a completed team's result, a failure's reason in one line
     plan.py            a run's team, its turns and tool calls shown as the plan of its agent session
-    supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
+    supervisor.py      heartbeat, orphaned runs, their unposted cards (through its port `Cards`: Slack's due work)
     ledger.py          a run's side-effect ledger: tool calls and code run once, across takeovers
     idempotency.py     each slash command is done once
     teams.py           the team presets of `/agent` runs
@@ -21,4 +21,5 @@
     triage_model.py    the triage model's port (`@triage`, bot/approvals/triage.py) on MODEL_CONFIG's models
 
 May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, `bot.sessions` (a run's header, thread and
-session), the leaves of `bot.slack` and `agents`. Never the Slack entry (`app`, `listeners/`)."""
+session: its words through `RunThreads.writing`, its ending through `post_ending`) and `agents`. Never Slack (its SDK,
+`bot.slack`, `bot.slackapp`: tests/test_boundaries.py): its cards and Homes come through ports the root fills."""

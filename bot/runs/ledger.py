@@ -14,7 +14,6 @@ from agent_approvals.approver import ApprovalRequest, Decision, PastCall
 
 from bot.core.records import RunRecord
 from bot.sessions.run_thread import RunThreads
-from bot.slack.blocks import safe, user_ref
 from bot.store import Fence, Store, persistently
 
 
@@ -55,8 +54,9 @@ class RunLedger:
             earlier=int(entry.get("epoch") or 0) < run.epoch,
         )
         if past.earlier and past.state == "done":
-            what = safe(request.tool_name or request.kind, 80)
-            by = f" (approved by {user_ref(past.approved_by)})" if past.approved_by else ""
+            writing = self._threads.writing
+            what = writing.untrusted(request.tool_name or request.kind, 80)
+            by = f" (approved by {writing.person(past.approved_by)})" if past.approved_by else ""
             self._threads.post(
                 run,
                 text=f"{what} already ran before this run was taken over{by}; the agent was given its recorded"

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Cancellation, Decision
 from agent_approvals.integrations.autogen.input_func import make_input_func
@@ -45,14 +45,18 @@ from bot.runs.takeover import Resume, resume_point, takeover_note
 from bot.runs.teams import TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.sessions.chunks import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.sessions.run_thread import RunThreads
-from bot.slack.blocks import build_result_blocks, safe, user_ref
-from bot.slack.homes import HomeService
-from bot.store import Fence, Fenced, Store, persistently
+from bot.store import Fence, Fenced, Store, StoreUnavailable, persistently
 
 log = logging.getLogger(__name__)
 
 STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
+
+
+class Homes(Protocol):
+    """Where a person sees their runs (Slack's App Home, bot/slack/homes.py `HomeService`)."""
+
+    async def refresh_person(self, user: str, /) -> bool: ...
 
 
 class RunManager:
@@ -74,7 +78,7 @@ class RunManager:
         team_options: TeamOptions | None = None,
         model_cache: AsyncCacheStore | None = None,
         lease_seconds: float = 6.0,
-        homes: HomeService | None = None,
+        homes: Homes | None = None,
     ) -> None:
         self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
         self._team_options = team_options or TeamOptions()
@@ -249,10 +253,10 @@ class RunManager:
     ) -> Decision:
         """Decide `request` by the decision chain (its run's gate's `mode` verdict one of its steps) and, when a person
         decides, wait for their decision (what the run's input function and tools await)."""
-        try:
-            decision = await self._approvals.ask(
+        try:  # through a Redis blip (not Slack's errors), the ask again: the same approval (its id), its one card
+            decision = await persistently(lambda: self._approvals.ask(
                 request, run=state.run, fence=self.fence(state), tokens=(state.token, cancellation_token), mode=mode
-            )
+            ), what=f"asking approval {request.approval_id}", blips=(StoreUnavailable,))
         except Fenced:
             self.stop_fenced(state)  # this worker looked dead and another one took the run over
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
@@ -320,18 +324,8 @@ class RunManager:
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
             await self._end_task(final, result)
-        elif result is not None and final.status == "completed":
-            await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
-            by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
-            detail = f": {safe(final.reason, 500)}" if final.reason else ""
-            line = f"Run `{final.id}` ended: *{final.status}*{by}{detail}"
-            # the notification text carries no untrusted text (a reason may quote a reviewer)
-            await self._threads.post(
-                final,
-                text=f"Run {final.id} ended: {final.status}",
-                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
-            )
+            await self._threads.post_ending(final, result)
         await self._threads.update_header(final)
         await self._threads.close_session(final, stopped=final.reason == STOPPED)
         if self._homes is not None:  # "Your runs" in the requester's Home
@@ -390,7 +384,7 @@ class RunManager:
         state = RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
         resume = await resume_point(self._store, run.id, approval, replay=replay)
-        self._threads.post(state.run, text=takeover_note(approval, replay=replay))
+        self._threads.post(state.run, text=takeover_note(approval, replay=replay, writing=self._threads.writing))
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
 
     # cancelling -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker (or
-lost track of by this one), cards that were never posted (a worker died first; or Slack failed as an approval shown
-on another surface opened: `post_owed`), and card updates that Slack refused (the outbox: `flush_outbox`, the
-`slack` due work, apart from the runs' and from every other surface's: `Drain`)."""
+lost track of by this one), and cards that were never posted (a worker died first), posted through the port `Cards`
+(Slack's due work, bot/slack/due.py `SlackDue`, given by the root: no Slack here); that surface's due work (the
+outbox: cards Slack refused to redraw, cards owed since Slack failed) drained by its own loop (`Drain`), apart from
+the runs' and from every other surface's."""
 
 from __future__ import annotations
 
@@ -11,16 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
-from bot.approvals import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
-from bot.slack.card_sync import CardService
-from bot.slack.delivery import OWED_RETRY, failing
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,18 +24,29 @@ log = logging.getLogger(__name__)
 UNSEEN_GRACE = 3.0  # seconds a stored approval may go without a card before another worker posts it
 
 
+class Cards(Protocol):
+    """Where a run's approvals are shown, as the supervisor needs it (Slack's, bot/slack/due.py `SlackDue`)."""
+
+    async def post_unseen(self, approval: ApprovalRecord, /) -> bool:
+        """Post the card of a pending approval whose worker died first, once across workers; whether it did."""
+        ...
+
+    async def drain(self) -> int:
+        """The surface's due cards (the outbox) redrawn or posted; how many."""
+        ...
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class Supervisor:
     """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
     seconds continues or ends runs that nobody works on and posts cards nobody posted (`sweep`: for every tenant
-    with live runs, the worker's one loop of them, `bot.approvals.waiter.DueTenants`), and retries the outbox
-    (`flush_outbox`: the worker's loop of Slack's due work, apart). A tenant's supervisor beats not: `heart`, the
-    worker's, does."""
+    with live runs, the worker's one loop of them, `bot.approvals.waiter.DueTenants`), and with `scan` drains the
+    cards' due work (`Cards.drain`; else the worker's loop of Slack's due work does, apart). A tenant's supervisor
+    beats not: `heart`, the worker's, does."""
 
     store: Store
     runs: RunManager
-    approvals: ApprovalService
-    cards: CardService  # the Slack cards: an unseen approval's posted, the outbox's redrawn
+    cards: Cards  # an unseen approval's card posted (Slack's due work, bot/slack/due.py)
     worker_id: str
     ttl: float = 6.0
     scan_every: float = 2.0
@@ -86,13 +93,13 @@ class Supervisor:
 
     async def sweep(self) -> int:
         """One look at the runs nobody works on; how many were taken care of (the outbox is Slack's due work, its
-        own loop's: `flush_outbox`)."""
+        own loop's: `Cards.drain`)."""
         return await self.scan_orphans()
 
     async def _scan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.scan_every)
-            for look in (self.sweep, self.flush_outbox):  # each apart: one failing never holds the other
+            for look in (self.sweep, self.cards.drain):  # each apart: one failing never holds the other
                 try:
                     await look()
                 except StoreUnavailable as exc:
@@ -134,65 +141,11 @@ class Supervisor:
         latest = approvals[-1] if approvals else None
         if latest is not None and latest.pending:
             if not latest.card_ts and time.time() - latest.created_at > UNSEEN_GRACE:
-                await self.post_unseen(latest)
+                await self.cards.post_unseen(latest)
             return 0
         if latest is not None and not latest.consumed and latest.status != "cancelled":
             return int(await self.runs.continue_if_orphaned(latest))
         return int(await self.runs.restart_orphan(run, latest if latest and latest.consumed else None))
-
-    async def post_unseen(self, approval: ApprovalRecord) -> bool:
-        """Post the card of a pending approval whose worker died after storing it and before posting
-        its card (nobody could see it, so nobody could decide it). One worker does it."""
-        if not await self.store.workers.claim(f"post:{approval.id}", self.worker_id, seconds=30):
-            return False
-        channel, ts = await self.cards.post(approval)
-        await self.approvals.delivery.show_posted(approval, channel=channel, ts=ts)
-        await self.approvals.delivery.post_copies(approval)
-        log.info(
-            "posted the card of approval %s, which its worker never posted",
-            approval.id,
-            extra={"run_id": approval.run_id, "approval_id": approval.id},
-        )
-        return True
-
-    async def flush_outbox(self) -> int:
-        """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
-        never stays stale. Cards already queued here are first kept from the other workers."""
-        now = time.time()
-        await self.store.outbox.defer(self.cards.queued, due=now + self.store.shared.card_grace)
-        claimed = await self.store.outbox.claim(now, lease=self.store.shared.card_grace)
-        found = await self.store.approvals.get_many(claimed)
-        drawable = [a for a in found if a.card_ts]
-        owed = [a for a in found if not a.card_ts and a.pending]  # Slack failed as it opened (`post_late`)
-        # nothing to draw: the approval expired, or its card was never posted and it is decided (a click on a card
-        # that was posted but never stored attaches it and puts it back in the outbox)
-        await self.store.outbox.forget(set(claimed) - {a.id for a in drawable + owed})
-        for approval in drawable:
-            self.cards.schedule(approval)
-        for approval in owed:
-            await self.post_owed(approval)
-        return len(drawable) + len(owed)
-
-    async def post_owed(self, approval: ApprovalRecord) -> bool:
-        """The card owed of a pending approval that waits on another surface (Slack failed as it opened:
-        bot/slack/delivery.py), posted by one worker (a `post:<id>` claim); Slack failing still, due again later;
-        Slack refusing it, it goes on waiting where it is shown (out of the outbox). Whether it was posted."""
-        if not await self.store.workers.claim(f"post:{approval.id}", self.worker_id, seconds=int(OWED_RETRY) - 5):
-            return False  # another worker posts it (its outbox lease ends: due again, then found carded)
-        try:
-            await self.approvals.delivery.post_late(approval)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            if failing(exc):
-                await self.store.outbox.add(approval.id, due=time.time() + OWED_RETRY)
-            else:
-                await self.store.outbox.forget([approval.id])
-                log.warning("approval %s: Slack refused its card (%s); it waits on another surface", approval.id,
-                            exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
-            return False
-        await self.store.outbox.done([approval])
-        log.info("posted the card of approval %s, owed since Slack failed as it opened", approval.id,
-                 extra={"run_id": approval.run_id, "approval_id": approval.id})
-        return True
 
 
 @dataclass(frozen=True, slots=True)

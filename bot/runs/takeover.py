@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.approvals import Writing
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks import safe
 from bot.store import Store
 
 
@@ -42,13 +42,13 @@ async def resume_point(store: Store, run_id: str, approval: ApprovalRecord | Non
     return resume
 
 
-def takeover_note(approval: ApprovalRecord | None, *, replay: bool) -> str:
+def takeover_note(approval: ApprovalRecord | None, *, replay: bool, writing: Writing) -> str:
     """What the run's thread is told when another worker took the run over (from `approval`, decided)."""
     note = (
         "The worker running this stopped while the agent was working; another one picked the run up"
         " from its last checkpoint, and the agent will ask again for anything that still needs approval."
     )
     if approval is not None and approval.kind != "message" and approval.status == "approved" and not replay:
-        what = safe(approval.tool_name or "the code", 80)
+        what = writing.untrusted(approval.tool_name or "the code", 80)
         note += f" {what} was approved but had not run when its worker stopped: it did not run."
     return note

@@ -24,7 +24,8 @@ from bot.core.records import RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.sessions.chunks import outcome_title, task_chunk, text_chunk
 from bot.sessions.run_session import WAITING, RunSessions
-from bot.slack.blocks import build_run_header_blocks, run_fallback_text
+from bot.slack.blocks import build_result_blocks, build_run_header_blocks, run_fallback_text, safe, user_ref
+from bot.slack.refusals import SlackWriting
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class RunThreads:
         self._tail: dict[str, asyncio.Task[None]] = {}  # each run's last thread message
         self._header_tail: dict[str, asyncio.Task[None]] = {}  # each run's last header redraw
         self._closing = asyncio.Event()  # set when the worker stops: batching windows end at once
+        self.writing = SlackWriting()  # how the runs' own lines name people and quote untrusted text (mrkdwn)
 
     def _chain(
         self, tails: dict[str, asyncio.Task[None]], run_id: str, step: Callable[[], Awaitable[None]], name: str
@@ -63,6 +65,17 @@ class RunThreads:
         task: asyncio.Task[None] = self._background.spawn(chained(), name=f"{name}-{run_id}")
         tails[run_id] = task
         return task
+
+    def post_ending(self, run: RunRecord, result: str | None) -> asyncio.Task[None]:
+        """Say in the run's thread how it ended: its result (completed), else its status, by whom and why."""
+        if result is not None and run.status == "completed":
+            return self.post(run, text=f"Run {run.id} completed", blocks=build_result_blocks(run, result))
+        by = f" by {user_ref(run.ended_by)}" if run.ended_by else ""
+        detail = f": {safe(run.reason, 500)}" if run.reason else ""
+        line = f"Run `{run.id}` ended: *{run.status}*{by}{detail}"
+        # the notification text carries no untrusted text (a reason may quote a reviewer)
+        return self.post(run, text=f"Run {run.id} ended: {run.status}",
+                         blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}])
 
     def post(
         self,

@@ -10,6 +10,7 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
     client.py        the Web API client: bounded retries, counted
     delivery.py      a pending approval's card posted where the channel says (DM copies), noted (the core's
                      `CardDelivery`)
+    due.py           Slack's own due work (`SlackDue`): the outbox's cards redrawn, a card owed or unseen posted
     digest.py        the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py        the nudger's reminders and escalations posted in the card's thread and DMs, once (`NudgeTeller`)
     held_batches.py  the approvals held for the hour (fatigue) sent at the hour, one DM per person

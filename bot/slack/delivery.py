@@ -3,10 +3,11 @@ port `CardDelivery`): its card posted where the channel's settings say (`deliver
 messages to each person who may decide, or both), noted in Redis, the run marked waiting, and said
 (`events.CardPosted`: the Homes of who may decide listen). A card posted by a worker that stopped before noting it is
 noted, or removed for the other card, here.
-The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first, and a card
-owed: Slack failing (HTTP 5xx or 429, a timeout, a connection refused: `failing`) as an approval shown on another
-surface opened (`Delivery.elsewhere`: an e-mail approver, a Teams route), the approval waits there, not cancelled,
-and its card is put in Slack's own due work (the outbox, `{p}:outbox`): the supervisor's `flush_outbox` finds it
+Slack's due work (bot/slack/due.py `SlackDue`) posts through it the card of an approval whose poster died first (the
+runs' supervisor finds it), and a card owed: Slack failing (HTTP 5xx or 429, a timeout, a connection refused:
+`failing`) as an approval shown on another surface opened (`Delivery.elsewhere`: an e-mail approver, a Teams route),
+the approval waits there, not cancelled,
+and its card is put in Slack's own due work (the outbox, `{p}:outbox`): its drain (`SlackDue.drain`) finds it
 pending with no card and posts it (`post_late`) once Slack answers again, once across workers (a `post:<id>` claim;
 a second card a crash let through is removed when noted, `show_posted`). An approval only Slack shows is cancelled,
 as before, on a refusal; Slack not answering, its ask fails (nobody could see it)."""
@@ -131,7 +132,7 @@ class Delivery:
         return shown
 
     async def _waits_elsewhere(self, approval: ApprovalRecord, error: str, *, owed: bool) -> tuple[str, str]:
-        if owed:  # Slack's own due work posts it once Slack answers (the supervisor's `flush_outbox`)
+        if owed:  # Slack's own due work posts it once Slack answers (`SlackDue.drain`)
             await persistently(lambda: self.store.outbox.add(approval.id, due=time.time() + OWED_RETRY),
                                what=f"owing the card of {approval.id}")
             log.warning("approval %s: Slack is failing (%s): its card is posted once Slack answers; it waits on"

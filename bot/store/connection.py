@@ -184,18 +184,21 @@ def guarded(redis: R) -> R:
     return redis
 
 
-async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
+async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0,
+                       blips: tuple[type[BaseException], ...] = REDIS_DOWN) -> T:
     """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
     most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,
     which are safe to repeat: a run must not fail because Redis was away for a few seconds. A write Redis refuses
-    (`StoreWriteRefused`: full, or unable to persist) is no blip: raised at once, so the asker hears it now."""
+    (`StoreWriteRefused`: full, or unable to persist) is no blip: raised at once, so the asker hears it now.
+    `blips`: what counts as Redis away (a call that also speaks to others, e.g. Slack, whose timeouts and refused
+    connections are theirs: `(StoreUnavailable,)`, the store's own error)."""
     delay, waited, warned = 0.05, 0.0, False
     while True:
         try:
             return await call()
         except StoreWriteRefused:
             raise
-        except REDIS_DOWN as exc:
+        except blips as exc:
             if patience is not None and waited >= patience:
                 raise
             if not warned:

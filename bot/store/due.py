@@ -12,7 +12,7 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
                `fatigue:held`                approvals held for the next hour's budget, sent then in batches)
     webhooks   `webhooks`                    the webhook sender
     runs       `runs:live` (0 while any)     the run supervisor (orphaned runs, cards never posted)
-    slack      `outbox`                      Slack's cards due a redraw (`Supervisor.flush_outbox`)
+    slack      `outbox`                      Slack's cards due a redraw (`SlackDue.drain`)
     teams      `teams:due`                   Teams' copies due a drawing (`TeamsDelivery.drain`)
     email      `email:due`                   the e-mails due a sending (the e-mail surface)
     tickets    `tickets:due`                 the change tickets due opening or closing (bot/tickets/)

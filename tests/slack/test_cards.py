@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,11 +17,10 @@ from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
 from bot.people import People
 from bot.root import approval_service
-from bot.runs.manager import RunManager
-from bot.runs.supervisor import Supervisor
 from bot.slack.accounts import SlackAccounts
 from bot.slack.card_sync import CardService
 from bot.slack.directory import Directory
+from bot.slack.due import SlackDue
 from bot.store import Store, connect
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
 from tests.support.hitl import until
@@ -169,15 +168,14 @@ async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStand
         approvals_channel=APPROVALS,
         default_timeout=600,
     )
-    supervisor = Supervisor(store=store, runs=cast(RunManager, None), approvals=approvals, cards=cards,
-                            worker_id="w1")
+    due = SlackDue(store=store, cards=cards, delivery=approvals.delivery, worker_id="w1")
     store.shared.card_grace = 0  # overdue at once
     unposted = await posted(store, cards, "card-0003-a")
     await store.redis.hset(store.keys.approval(unposted.id), "card_ts", "")  # type: ignore[misc]
     await store.approvals.decide(unposted.id, outcome="cancelled", by="system", feedback="card not posted")
     await store.outbox.add("card-0003-gone", due=0)  # an approval that expired meanwhile
     assert await store.redis.zcard(store.keys.outbox) == 2
-    assert await supervisor.flush_outbox() == 0
+    assert await due.drain() == 0
     assert await store.redis.zcard(store.keys.outbox) == 0
 
 

@@ -53,7 +53,7 @@ class Person:
             raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
         if status in ("stale", "unsettled"):  # (the chain decides again)
             return Opened(status, approval.id)
-        if status == "exists" and program is not None:  # a program's retry: its first ask's approval
+        if status == "exists":  # a retry (a program's, or a run's ask through a Redis blip): its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
         if self._fatigue is not None and status == "ok":
@@ -78,10 +78,11 @@ class Person:
         return replace(approval, copies=copied.copies), dms
 
     async def _unposted_card(self, approval_id: str) -> tuple[str, str]:
-        """The card of a pending approval whose first try stopped before it, posted now (else none)."""
+        """The card of a pending approval whose first try stopped before it, posted now; its card posted, that one
+        (else none)."""
         stored = await self._store.approvals.get(approval_id)
         if stored is None or not stored.pending or stored.card_ts:
-            return ("", "")
+            return (stored.card_channel, stored.card_ts) if stored and stored.pending and stored.card_ts else ("", "")
         return await self._delivery.post_card(stored)
 
     async def settle(self, decided: Decided) -> Opened:

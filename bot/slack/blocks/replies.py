@@ -36,11 +36,11 @@ def help_text(
         teams = "  " + ", ".join(f"`{escape(p)}`" for p in presets)
     return "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Ask for a 10% discount`",
+            "*Start a run*: `/agent <task>`",
             "  or `/agent --team NAME --mode MODE <task>`",
-            "*Runs and pending approvals here*: `/agent status`",
+            "*Runs and approvals here*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
-            "*Settings*: `/agent config` shows them, `/agent config <key> <value>` sets one:",
+            "*Settings*: `/agent config` shows them; `/agent config <key> <value>`:",
             *help_lines(options),
             "*Latest decisions here*: `/agent audit`",
             "*Away*: `/agent away until <date|duration> [delegate @person]`, `/agent away off`, `/agent away`",
@@ -132,7 +132,7 @@ def help_reply(
     unknown = f"No help on `{safe(topic, 40)}`.\n" if topic else ""
     return unknown + "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Ask for a 10% discount`",
+            "*Start a run*: `/agent <task>`",
             "*Runs and approvals waiting here*: `/agent status` · *cancel a run*: `/agent cancel <run id>`",
             "*Latest decisions*: `/agent audit` · *this channel's numbers*: `/agent report`",
             "*Settings*: `/agent config` · more: `/agent help config`",

@@ -450,4 +450,6 @@ def refusal(error: ApiError, *, key_name: str, path: str, throttle: LogThrottle 
     headers: dict[str, Any] = {}
     if error.retry_after:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    if error.status == 401:  # RFC 6750 (and AuthZEN's PDP, #91): how to authenticate
+        headers["WWW-Authenticate"] = 'Bearer realm="agent-approvals"'
     return web.json_response(error.body(), status=error.status, headers=headers)

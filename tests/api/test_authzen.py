@@ -189,5 +189,6 @@ async def test_the_metadata_bad_input_and_keys(api: Worker) -> None:
         assert (status, refused["error"]["field"]) == (400, field), (body, refused)
         assert field in refused["error"]["message"], refused
     for key in ("", "aak_" + "x" * 43):
-        status, refused, _ = await client.call("POST", "/access/v1/evaluation", body=evaluation(OURS), key=key)
+        status, refused, said = await client.call("POST", "/access/v1/evaluation", body=evaluation(OURS), key=key)
         assert status == 401 and refused["error"]["code"] == "unauthorized", refused
+        assert said["WWW-Authenticate"] == 'Bearer realm="agent-approvals"'  # how to authenticate (RFC 6750)

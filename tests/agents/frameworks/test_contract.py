@@ -27,11 +27,7 @@ from tests.support.policies import WAYS_IN
 TIMED_OUT = re.compile(r"nobody decided in time|no decision within", re.IGNORECASE)
 
 
-HEAVY = frozenset({"google_adk", "openai_agents"})  # more than 1 s of CPU each (tests/support/slow.py)
-
-
-@pytest.mark.parametrize("framework", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
-                                       for name in sorted(PROGRAMS)])
+@pytest.mark.parametrize("framework", sorted(PROGRAMS))
 async def test_approve_reject_timeout_and_rule(
     framework: str, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

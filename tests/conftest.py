@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import json
 import os
@@ -66,6 +67,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The longest tests first, so a parallel run does not end waiting on one of them (the same order on every
     test process, as xdist needs)."""
     items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
+
+
+GC_THRESHOLDS = (50_000, 20, 100)  # a collection every 50,000 new objects (Python's default: 700, 10, 10)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collecting made (the product, its libraries, the test modules: most of a test process's objects) is
+    left out of Python's cyclic garbage collection from then on (`gc.freeze`), and a collection waits for more new
+    objects (`GC_THRESHOLDS`): the collector walked them all again and again, a sixth of a test process's CPU
+    (docs/contributors/tests.md). A test that needs a collection (tests/core/test_logs.py) calls `gc.collect()`."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def free_port() -> int:

@@ -48,6 +48,7 @@ def test_nothing_in_bot_is_ranked_e_or_worse() -> None:
     assert [(rank, where) for rank, where in bot_ranked_d() if rank >= "E"] == []
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_few_functions_in_bot_are_ranked_d() -> None:
     assert len(bot_ranked_d()) <= MAX_D, bot_ranked_d()
 

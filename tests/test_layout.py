@@ -307,6 +307,7 @@ def redis_spoken(source: str) -> set[str]:
     return found
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_only_the_store_speaks_redis() -> None:
     """Outside bot/store no module imports Redis's exceptions or commands (they catch the store's one
     `StoreUnavailable`); the composition root and the model cache only name the client type they hand on."""

@@ -5,6 +5,7 @@ collects the whole loop: tests/support/lazy.py), and test files are named after 
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
@@ -108,6 +109,12 @@ def test_the_fast_loop_runs_one_test_process_a_core() -> None:
     assert [conftest.test_processes(selects="not slow", cores=cores) for cores in (1, 2, 8, 64)] == [1, 2, 8, 16]
     assert [conftest.test_processes(selects=s, cores=2) for s in ("", "slow", "not slow and api")] == [4, 4, 4]
     assert conftest.test_processes(selects="", cores=12) == 16
+
+
+def test_a_test_process_leaves_what_collecting_made_out_of_the_garbage_collection() -> None:
+    """The collector walked the product, its libraries and the test modules again and again: a sixth of the CPU."""
+    assert gc.get_freeze_count() > 100_000
+    assert gc.get_threshold() == conftest.GC_THRESHOLDS
 
 
 SLOW_MODULE = """

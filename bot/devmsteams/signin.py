@@ -21,6 +21,7 @@ expired, another service URL."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from typing import Any, Final, Literal
@@ -49,6 +50,15 @@ def _rsa_key(kid: str) -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
 
 
+@functools.cache
+def _process_keys() -> tuple[RSAKey, RSAKey]:
+    """The published key and a forger's (another key, the same `kid`), made once a process: a 2048-bit key takes
+    30 to 100 ms of CPU (as long to load as to make), which each stand-in (one per test of the fast loop that speaks
+    Teams) would spend again. The stand-ins of one process share them, as they share the local machine."""
+    kid = f"teams-dev-{secrets.token_hex(4)}"
+    return _rsa_key(kid), _rsa_key(kid)
+
+
 def _aad_error(status: int, error: str, code: str, words: str) -> web.Response:
     """An Azure AD token endpoint's refusal: `error`, an `AADSTS` code and its description."""
     return web.json_response({"error": error, "error_description": f"{code}: {words}", "error_codes": [
@@ -63,15 +73,12 @@ class SignIn:
         self.app_password = app_password
         self.tenants = tenants  # the tenants a token may be asked of (with botframework.com)
         self.base_url = ""  # set when the server listens
-        self.key = _rsa_key(f"teams-dev-{secrets.token_hex(4)}")
-        self._other: RSAKey | None = None
+        self.key = _process_keys()[0]
 
     @property
     def other_key(self) -> RSAKey:
-        """A key nobody published, with the published key's `kid` (a forger's signature), made at the first use."""
-        if self._other is None:
-            self._other = _rsa_key(str(self.key.kid))
-        return self._other
+        """A key nobody published, with the published key's `kid` (a forger's signature)."""
+        return _process_keys()[1]
 
     # ------------------------------------------------------------------------------------------- tokens
 

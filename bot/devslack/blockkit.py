@@ -25,7 +25,6 @@ below the same JSON pointer (slack_sdk stops at the first broken rule of an obje
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Callable
 from typing import Any, Final, cast
@@ -34,6 +33,8 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.basic_objects import JsonObject
 from slack_sdk.models.blocks import Block, TextObject
 from slack_sdk.models.views import View
+
+from bot.devslack.model import copied
 
 __all__ = [
     "MAX_MESSAGE_BLOCKS",
@@ -126,7 +127,7 @@ def _sdk_walk(obj: JsonObject, pointer: str) -> list[Problem]:
 
 def _sdk_block_problems(block: dict[str, Any], pointer: str) -> list[Problem]:
     try:
-        parsed = Block.parse(copy.deepcopy(block))
+        parsed = Block.parse(copied(block))
     except _SDK_ERRORS as exc:
         return [(pointer, f"invalid {block.get('type')} block ({_reason(exc)})")]
     return [] if parsed is None else _sdk_walk(parsed, pointer)
@@ -135,7 +136,7 @@ def _sdk_block_problems(block: dict[str, Any], pointer: str) -> list[Problem]:
 def _sdk_view_problems(view: dict[str, Any]) -> list[Problem]:
     """slack_sdk's rules of the view object itself; its blocks are checked by :func:`validate_blocks`."""
     try:
-        parsed = View(**{k: copy.deepcopy(v) for k, v in view.items() if k != "blocks"})
+        parsed = View(**{k: copied(v) for k, v in view.items() if k != "blocks"})
     except _SDK_ERRORS as exc:
         return [("/view", f"invalid view ({_reason(exc)})")]
     # Without blocks View holds [], which its "between 1 and 100 blocks" rule refuses; the blocks are ours to check.
@@ -474,7 +475,7 @@ def _view_field_problems(view: dict[str, Any]) -> list[Problem]:
 
 def normalize_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copy blocks and give every block a block_id and every interactive element an action_id, as Slack does."""
-    result = copy.deepcopy(blocks)
+    result = copied(blocks)
     for block in result:
         block.setdefault("block_id", secrets.token_urlsafe(3))
         elements: list[Any] = []

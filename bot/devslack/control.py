@@ -6,7 +6,6 @@ guarded against other sites."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import math
 import re
@@ -28,6 +27,7 @@ from bot.devslack.model import (
     TEAM_ID,
     TEAM_NAME,
     DeliveryResult,
+    copied,
 )
 from bot.devslack.pages import foreign, refused, static_file
 from bot.devslack.workspace import Workspace
@@ -229,7 +229,7 @@ class Control:
             "events_url": self.ws.events_url,
             "users": [asdict(u) for u in self.ws.users.values()],
             "channels": [asdict(c) for c in self.ws.channels.values()],
-            "usergroups": copy.deepcopy(self.ws.usergroups),
+            "usergroups": copied(self.ws.usergroups),
             "messages": {cid: s.messages(cid) for cid in self.ws.messages},
             "ephemerals": s.ephemerals(),
             "views": s.open_views(),

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
 from aiohttp import web
 
 from bot.devslack.messages import Messages
-from bot.devslack.model import ApiError, Upload, web_api
+from bot.devslack.model import ApiError, Upload, copied, web_api
 from bot.devslack.workspace import Workspace
 
 _TEXT_TYPES = ("txt", "text", "md", "json", "log")
@@ -52,7 +51,7 @@ class Files:
             self.ws.uploads.pop(upload.id, None)
         comment = args.get("initial_comment")
         for cid in channel_ids:
-            self.messages.post(cid, str(comment or ""), None, thread_ts=thread_ts, files=copy.deepcopy(stored))
+            self.messages.post(cid, str(comment or ""), None, thread_ts=thread_ts, files=copied(stored))
         return {"files": [self.messages.file_object(f) for f in stored]}
 
     def _uploaded(self, files: Any) -> list[tuple[Upload, str]]:

@@ -3,7 +3,6 @@ API answers, interaction payloads and the test helpers."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -24,6 +23,7 @@ from bot.devslack.model import (
     Ephemeral,
     Message,
     ResponseUrl,
+    copied,
     web_api,
 )
 from bot.devslack.workspace import Workspace
@@ -45,15 +45,15 @@ class Messages:
         if m.bot_id is not None:
             obj.update(bot_id=m.bot_id, app_id=APP_ID)
         if m.blocks:
-            obj["blocks"] = copy.deepcopy(m.blocks)
+            obj["blocks"] = copied(m.blocks)
         if m.attachments:
-            obj["attachments"] = copy.deepcopy(m.attachments)
+            obj["attachments"] = copied(m.attachments)
         if m.thread_ts is not None:
             obj["thread_ts"] = m.thread_ts
         if m.files:
             obj["files"] = [self.file_object(f) for f in m.files]
         if m.metadata is not None:
-            obj["metadata"] = copy.deepcopy(m.metadata)
+            obj["metadata"] = copied(m.metadata)
         if m.edited:
             obj["edited"] = {"user": m.user, "ts": m.edited_ts}
         return obj
@@ -69,10 +69,10 @@ class Messages:
             "user": m.user,
             "bot_id": m.bot_id,
             "text": m.text,
-            "blocks": copy.deepcopy(m.blocks),
-            "attachments": copy.deepcopy(m.attachments),
-            "files": copy.deepcopy(m.files),
-            "metadata": copy.deepcopy(m.metadata),
+            "blocks": copied(m.blocks),
+            "attachments": copied(m.attachments),
+            "files": copied(m.files),
+            "metadata": copied(m.metadata),
             "edited": m.edited,
             "edit_count": m.edit_count,
             "reply_count": len(replies),
@@ -105,7 +105,7 @@ class Messages:
                 "ts": e.ts,
                 "thread_ts": e.thread_ts,
                 "text": e.text,
-                "blocks": copy.deepcopy(e.blocks),
+                "blocks": copied(e.blocks),
             }
             for e in self.ws.ephemerals
             if user is None or e.user == user

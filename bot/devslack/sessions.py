@@ -9,7 +9,6 @@ undocumented timeouts): later appends get ``message_not_in_streaming_state``."""
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -21,7 +20,7 @@ from slack_sdk.models.messages.chunk import Chunk
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.delivery import Delivery
 from bot.devslack.messages import Messages
-from bot.devslack.model import APP_ID, VERIFICATION_TOKEN, ApiError, DeliveryResult, Message, web_api
+from bot.devslack.model import APP_ID, VERIFICATION_TOKEN, ApiError, DeliveryResult, Message, copied, web_api
 from bot.devslack.pages import refused
 from bot.devslack.workspace import Workspace
 
@@ -147,7 +146,7 @@ class Sessions:
             raise ApiError("invalid_arguments", response_metadata={"messages": [f"session_status: one of {STATUSES}"]})
         self._take(stream, args)
         stream.streaming = False
-        stream.blocks = copy.deepcopy(blocks or [])
+        stream.blocks = copied(blocks or [])
         self._show(stream, m)
         if status is not None:  # the session's status, set by the same call
             session = self.sessions.setdefault((stream.channel, stream.thread_ts),

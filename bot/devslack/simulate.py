@@ -5,7 +5,6 @@ as Slack would; a person's own message is stored as Slack stores typed text."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -28,6 +27,7 @@ from bot.devslack.model import (
     Ephemeral,
     Message,
     View,
+    copied,
 )
 from bot.devslack.views import Views
 from bot.devslack.workspace import Workspace
@@ -67,7 +67,7 @@ def _button_action(block_id: str, button: Mapping[str, Any], value: str | None) 
     action: dict[str, Any] = {
         "action_id": button.get("action_id"),
         "block_id": block_id,
-        "text": copy.deepcopy(button["text"]),
+        "text": copied(button["text"]),
         "type": "button",
         "action_ts": f"{time.time():.6f}",
     }
@@ -130,7 +130,7 @@ def _choice_state(where: str, element: Mapping[str, Any], *, required: bool, giv
     max_selected = element.get("max_selected_items")
     if multi and isinstance(max_selected, int) and len(chosen) > max_selected:
         raise ValueError(f"input {where} takes at most {max_selected} options (max_selected_items)")
-    picked = [copy.deepcopy(options[c]) for c in chosen]
+    picked = [copied(options[c]) for c in chosen]
     if multi:
         return {"type": etype, "selected_options": picked}
     return {"type": etype, "selected_option": picked[0] if picked else None}

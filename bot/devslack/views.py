@@ -3,12 +3,11 @@ user), each user's stack of open modals, and the view object Slack shows in answ
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any, cast
 
 from bot.devslack.blockkit import normalize_blocks, validate_view
-from bot.devslack.model import APP_ID, BOT_ID, TEAM_ID, VIEW_STACK_LIMIT, ApiError, Trigger, View, web_api
+from bot.devslack.model import APP_ID, BOT_ID, TEAM_ID, VIEW_STACK_LIMIT, ApiError, Trigger, View, copied, web_api
 from bot.devslack.workspace import Workspace
 
 
@@ -27,16 +26,16 @@ class Views:
             "id": v.id,
             "team_id": TEAM_ID,
             "type": v.view.get("type", "modal"),
-            "blocks": copy.deepcopy(v.view.get("blocks", [])),
+            "blocks": copied(v.view.get("blocks", [])),
             "private_metadata": v.view.get("private_metadata", ""),
             "callback_id": v.view.get("callback_id", ""),
             "state": {"values": {}},
             "hash": v.hash,
-            "title": copy.deepcopy(v.view.get("title")),
+            "title": copied(v.view.get("title")),
             "clear_on_close": bool(v.view.get("clear_on_close", False)),
             "notify_on_close": bool(v.view.get("notify_on_close", False)),
-            "close": copy.deepcopy(v.view.get("close")),
-            "submit": copy.deepcopy(v.view.get("submit")),
+            "close": copied(v.view.get("close")),
+            "submit": copied(v.view.get("submit")),
             "previous_view_id": v.previous_id,
             "root_view_id": v.root_id,
             "app_id": APP_ID,
@@ -58,7 +57,7 @@ class Views:
                         "id": v.id,
                         "user": v.user,
                         "view": self.view_object(v),
-                        "errors": copy.deepcopy(v.errors),
+                        "errors": copied(v.errors),
                         "hash": v.hash,
                         "callback_id": v.view.get("callback_id"),
                         "external_id": v.view.get("external_id"),
@@ -78,7 +77,7 @@ class Views:
         problems = validate_view(view)
         if problems is not None:
             raise ApiError("invalid_arguments", response_metadata={"messages": problems})
-        checked = copy.deepcopy(cast(dict[str, Any], view))
+        checked = copied(cast(dict[str, Any], view))
         checked["blocks"] = normalize_blocks(checked.get("blocks") or [])
         return checked
 

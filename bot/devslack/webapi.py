@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import time
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from bot.devslack.model import (
     ApiError,
     ApiMethod,
     Grant,
+    copied,
     web_api,
     web_api_methods,
 )
@@ -200,7 +200,7 @@ class WebApi:
         """Wait here while a test holds this call (``SlackStandIn.hold``)."""
         for held in self.ws.holds:
             if held.method == method and held.args is None and (held.when is None or held.when(args)):
-                held.args = copy.deepcopy(args)
+                held.args = copied(args)
                 held.arrived.set()
                 self.ws.touch()
                 await held.released.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 import itertools
 import secrets
 import time
@@ -31,6 +30,7 @@ from bot.devslack.model import (
     Trigger,
     Upload,
     View,
+    copied,
     default_channels,
     default_team,
     default_usergroups,
@@ -123,7 +123,7 @@ class Workspace:
         return self._changed[1]
 
     def record(self, method: str, args: dict[str, Any], *, ok: bool, team: str | None = None) -> None:
-        call = RecordedCall(method=method, args=copy.deepcopy(args), at=time.time(), ok=ok, team=team)
+        call = RecordedCall(method=method, args=copied(args), at=time.time(), ok=ok, team=team)
         self.calls.append(call)
         self.touch()
 

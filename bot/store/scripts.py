@@ -46,36 +46,46 @@ def _read(path: str) -> str:
     return _LUA.joinpath(*path.split("/")).read_text()
 
 
+@functools.cache
+def _compiled(name: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...], str]:
+    """`lua/{name}.lua` as it is sent, read and put together once a process (every store registers every script):
+    its declared keys, the helpers' keys it needs (`wanted`), its own fixed keys, the name of its rest of keys, and
+    its text with the prelude and the helpers in front."""
+    source = _read(f"{name}.lua")
+    keys = _header(source, "keys")
+    if not keys:
+        raise ValueError(f"lua/{name}.lua does not declare its keys")
+    rest = keys[-1][3:] if keys[-1].startswith("...") else None
+    fixed = keys[:-1] if rest else keys
+    uses = _header(source, "uses")
+    wanted = [key for helper in uses for key in _header(_read(f"lib/{helper}.lua"), "needs")]
+    named = [*wanted, *fixed]
+    names = ", ".join(f"{key} = KEYS[{i}]" for i, key in enumerate(named, 1))
+    prelude = f"local K = {{{names}}}\n"
+    if rest:
+        prelude += f"K.{rest} = {{unpack(KEYS, {len(named) + 1})}}\n"
+    prelude += "local A = cjson.decode(ARGV[1])\n"
+    if wanted:  # (the process's highest audit seq: lua/lib/audit.lua's hold)
+        prelude += "local AUDIT_KNOWN = tonumber(ARGV[2] or '0') or 0\n"
+    helpers = "".join(_read(f"lib/{helper}.lua") for helper in uses)
+    return tuple(keys), tuple(wanted), rest, tuple(fixed), prelude + helpers + source
+
+
 class Script:
     """One Lua step: `await script(keys={...}, args={...})`."""
 
     def __init__(self, redis: Redis, name: str, *, needed: Mapping[str, str] | None = None,
                  known: Callable[[], int] = lambda: 0) -> None:
-        source = _read(f"{name}.lua")
+        keys, wanted, self._rest, fixed, text = _compiled(name)
         self.name = name
-        self.keys = _header(source, "keys")
-        if not self.keys:
-            raise ValueError(f"lua/{name}.lua does not declare its keys")
-        self._rest = self.keys[-1][3:] if self.keys[-1].startswith("...") else None
-        fixed = self.keys[:-1] if self._rest else self.keys
-        uses = _header(source, "uses")
-        wanted = [key for helper in uses for key in _header(_read(f"lib/{helper}.lua"), "needs")]
+        self.keys = list(keys)
         if missing := [key for key in wanted if key not in (needed or {})]:
             raise ValueError(f"lua/{name}.lua: its helpers need keys {missing} the loader was not given")
         self._implied = [str((needed or {})[key]) for key in wanted]
         self._known = known
-        fixed = [*wanted, *fixed]
-        names = ", ".join(f"{key} = KEYS[{i}]" for i, key in enumerate(fixed, 1))
-        prelude = f"local K = {{{names}}}\n"
-        if self._rest:
-            prelude += f"K.{self._rest} = {{unpack(KEYS, {len(fixed) + 1})}}\n"
-        prelude += "local A = cjson.decode(ARGV[1])\n"
-        if wanted:  # (the process's highest audit seq: lua/lib/audit.lua's hold)
-            prelude += "local AUDIT_KNOWN = tonumber(ARGV[2] or '0') or 0\n"
-        helpers = "".join(_read(f"lib/{helper}.lua") for helper in uses)
-        self._fixed = fixed[len(wanted):]
+        self._fixed = list(fixed)
         self._names = frozenset([*self._fixed, *([self._rest] if self._rest else [])])
-        self._script = redis.register_script(prelude + helpers + source)
+        self._script = redis.register_script(text)
 
     async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> Any:
         if keys.keys() != self._names:

@@ -46,11 +46,13 @@ async def never_retrieved(error: Exception) -> list[logging.LogRecord]:
     return kept.records
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py): a full gc.collect of the process's heap
 async def test_a_stopped_runtimes_groupchaterror_echo_is_left_out() -> None:
     """A cancelled run: AutoGen's runtime task may end on the echo of the cancellation nobody is left to log."""
     assert await never_retrieved(ValueError(ECHO)) == []
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py): a full gc.collect of the process's heap
 @pytest.mark.parametrize("error", [ValueError("a real bug"), RuntimeError(ECHO)])
 async def test_a_runtime_tasks_other_errors_are_kept(error: Exception) -> None:
     kept = await never_retrieved(error)

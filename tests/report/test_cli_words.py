@@ -102,6 +102,7 @@ async def test_a_closed_pipe_is_left_quietly(store: Store, redis_url: str) -> No
     assert not done.stderr, done.stderr  # (nothing about Redis, no traceback)
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_since_says_the_same_forms_it_accepts(store: Store, redis_url: str, tmp_path: Path) -> None:
     await a_decision(store)  # an audit log to read (without one, the report says so and fails)
     said = []

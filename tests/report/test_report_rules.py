@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
+
 from bot.report import SERIES, compute, headline, mode_of
 from bot.report.cli import read_history
 from bot.report.html import NAMES, render
@@ -61,6 +63,7 @@ def rules_history(base: float) -> list[dict[str, str]]:
     return sorted(out, key=lambda entry: float(entry["at"]))
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_approvals_by_rules_are_counted_apart_from_modes(store: Store) -> None:
     now = time.time()
     base = math.floor(now / DAY) * DAY - 3 * DAY

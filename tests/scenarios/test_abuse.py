@@ -87,6 +87,7 @@ def untrusted_record(text: str) -> ApprovalRecord:
     )
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 @settings(max_examples=150, deadline=None)
 @given(anything)
 def test_every_builder_gives_a_valid_inert_payload_for_any_text(text: str) -> None:

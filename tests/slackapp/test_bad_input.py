@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import (
@@ -106,6 +107,7 @@ async def test_click_with_unknown_or_foreign_approval_id_is_refused(slack: Slack
     assert has_buttons(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_many_concurrent_clicks_make_exactly_one_decision(slack: SlackStandIn, worker: Worker) -> None:
     run_id = await start_run(slack)
     card = await pending_card(slack)

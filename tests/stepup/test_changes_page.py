@@ -122,6 +122,7 @@ async def test_an_unknown_id_is_a_404_and_one_who_may_not_see_it_a_403_audited(
     assert (await page(browser, stepup, path))[0] == 200
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 def test_the_page_says_what_it_cut_and_shows_both_views_with_line_numbers() -> None:
     big = "".join(f"old {n}\n" for n in range(1, 15_001))
     artifacts: list[dict[str, Any]] = [

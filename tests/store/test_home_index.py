@@ -442,6 +442,7 @@ async def test_a_rebuild_under_way_is_waited_for_by_the_other_workers(parts: Par
     assert all(p.ids == run.ids and p.total == 5 for p in pages)
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_a_draw_reads_its_page_and_the_counts_not_the_backlog(parts: Parts, slack: SlackStandIn) -> None:
     store, run = parts.store, Run()
     for number in range(400):

@@ -8,12 +8,14 @@ link."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from agent_approvals import ApprovalsClient, ApprovalsError, BadKey, NotFound, Unreachable
 from agent_approvals.client import Approval
-from agent_approvals.wire import FIRST_TRIES, base_url
+from agent_approvals.wire import FIRST_TRIES, Wire, base_url
 
 from bot.devslack.server import SlackStandIn
 from bot.store.api_keys import id_of_key
@@ -128,3 +130,14 @@ async def test_check_says_a_wrong_key_and_takes_a_good_one(emailer: tuple[Worker
     async with ApprovalsClient(worker.url, key) as good:
         stands = await good.check()
     assert stands == {"id": id_of_key(key), "name": "emailer", "channels": [SALES]}  # the id: its receipts' aud
+
+
+async def test_the_clients_of_a_process_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the authorities is 20 to 80 ms of CPU: once a process for the certificates it is told of."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    wires = [Wire(["https://approvals.example.com"], "key", retry_for=1, timeout=httpx.Timeout(1)) for _ in range(2)]
+    contexts = [wire._http._transport._pool._ssl_context for wire in wires]  # type: ignore[attr-defined]
+    assert contexts[0] is contexts[1] and contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
+    for wire in wires:
+        await wire.aclose()

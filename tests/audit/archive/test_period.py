@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.audit.archive.stores import FolderStore
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.digests import seq_of
@@ -32,6 +34,7 @@ async def trimmed_after_archiving(store: Store, keys: SigningKeys, folder: Folde
     return first
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own (tests/support/slow.py)
 async def test_export_and_report_read_the_archive_for_what_redis_no_longer_holds_and_say_so(
     store: Store, redis_url: str, tmp_path: Path
 ) -> None:

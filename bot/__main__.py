@@ -21,7 +21,8 @@ from bot.cli import teams as teams_cli
 from bot.core.environment import DevSettings, misspelt
 from bot.core.settings import Settings, SettingsError
 from bot.core.version import __version__, described
-from bot.runs.models import ModelConfigError
+from bot.runs.models import ModelConfigError, read_model_config
+from bot.runs.triage_model import model_names
 
 log = logging.getLogger("bot")
 
@@ -244,10 +245,15 @@ def _operator_command(args: argparse.Namespace, environ: Mapping[str, str] | Non
     if args.command == "signing":
         return signing_cli.signing_command(args, environ=environ)
     if args.command == "policy":
-        return policy_cli.policy_command(args, environ=environ)
+        return policy_cli.policy_command(args, environ=environ, models=_model_names)
     if args.command == "teams":
         return teams_cli.teams_command(args)
     return None
+
+
+def _model_names(path: str) -> frozenset[str]:
+    """The models MODEL_CONFIG at `path` names (what `policy check` lets @triage name, as a worker's start does)."""
+    return model_names(read_model_config(path))
 
 
 def _dev(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:

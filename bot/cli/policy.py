@@ -2,7 +2,9 @@
 approval's decision explained. `--dir` is the bundle's folder (default: POLICY_DIR; neither: the shipped defaults).
 
     python -m bot policy check [--dir DIR]              load it: its hash, policies and windows (exit 2 naming
-                                                        file:line when it does not load)
+                                                        file:line when it does not load); with MODEL_CONFIG set,
+                                                        each @triage must name one of its models (as at a worker's
+                                                        start)
     python -m bot policy test FIXTURES [--dir DIR]      each case's expected outcome (exit 1 naming each mismatch)
     python -m bot policy replay [--since 30d] [--dir CANDIDATE] [--format text|json] [--rows 50]
                                                         re-decide the asks of the audit log with the candidate: the
@@ -51,7 +53,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +62,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cli.exits import failed
 from bot.cli.policy_cases import FixtureError, load_cases
 from bot.core.durations import format_duration
+from bot.core.environment import PolicyCheckSettings
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.policy.bundle import Policy, PolicyBundle, PolicyError, load_bundle
 from bot.policy.decide import DeciderRequest, Evaluator, PolicyVerdict
@@ -98,14 +101,20 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
+ModelNames = Callable[[str], Collection[str]]  # MODEL_CONFIG's path: the names of its models (bot/__main__.py's)
+
+
+def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None,
+                   models: ModelNames | None = None) -> int:
     """`python -m bot policy …` with its parsed arguments; POLICY_DIR, REDIS_URL and REDIS_KEY_PREFIX from `environ`
-    (the environment when None). Returns an exit code."""
+    (the environment when None); `models` reads MODEL_CONFIG's model names for `check` (None: not checked).
+    Returns an exit code."""
     try:
         settings = StoreSettings.from_env(environ)
         directory = args.directory if args.directory is not None else settings.policy_dir
         since = check_since(args.since) if args.action == "replay" else 0
-        bundle = load_bundle(directory or None)
+        named = _models(environ, models) if args.action == "check" else None
+        bundle = load_bundle(directory or None, models=named)
         if args.action == "check":
             return _check(bundle) or asyncio.run(_check_groups(bundle, NamingSettings.from_env(environ)))
         if args.action == "test":
@@ -121,6 +130,17 @@ def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | Non
     except StoreUnavailable as exc:
         return failed(f"cannot read Redis where REDIS_URL points ({exc.cause}); is it"
                       " running there, with the right password?", 1)
+
+
+def _models(environ: Mapping[str, str] | None, read: ModelNames | None) -> Collection[str] | None:
+    """The models `@triage` may name: MODEL_CONFIG's, when it is set (None: not checked)."""
+    path = PolicyCheckSettings.from_env(environ).model_config_path
+    if not path or read is None:
+        return None
+    try:
+        return read(path)
+    except ValueError as exc:  # MODEL_CONFIG unreadable or not a model config (bot.runs.models.ModelConfigError)
+        raise SettingsError(f"{exc} (policy check reads MODEL_CONFIG for the models @triage may name)") from None
 
 
 def shown(value: Any) -> str:

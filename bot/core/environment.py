@@ -1,5 +1,6 @@
 """What the environment holds beside the worker's settings (bot/core/settings.py, the other module that reads it):
-dev mode's own settings and what it hands its worker (`DevSettings`), variables that are no setting of the bot
+dev mode's own settings and what it hands its worker (`DevSettings`), what `policy check` reads (`PolicyCheckSettings`:
+the store's and the workers' MODEL_CONFIG), variables that are no setting of the bot
 but whose names are close to one's (`misspelt`: a worker warns about each at start), and no `.env` file read behind
 the settings' back (`without_dotenv`: the Teams SDK loads one from the working directory when imported)."""
 
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.settings import Settings
+from bot.core.settings import Settings, StoreSettings
+from bot.core.worker_settings import WorkerProcess
 
 
 def without_dotenv() -> None:
@@ -84,3 +86,10 @@ class DevSettings:
             or str(Path(env.get("HOME", "").strip() or Path.home()) / ".local" / "state"),
             passed_through=passed,
         )
+
+
+class PolicyCheckSettings(StoreSettings):
+    """What `python -m bot policy check` reads: the store's settings and the workers' MODEL_CONFIG, whose models each
+    `@triage("model")` must name (as a worker's start checks); the field is the worker's own, declared once."""
+
+    model_config_path: str | None = WorkerProcess.model_fields["model_config_path"]

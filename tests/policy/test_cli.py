@@ -16,7 +16,8 @@ import pytest
 from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import until
+from tests.support.hitl import until, write_config
+from tests.support.openai_compatible import openai_config
 from tests.support.policies import (
     BIG_REFUNDS_IN_SLACK,
     REFUND_WINDOWS,
@@ -101,6 +102,32 @@ async def test_check_prints_the_bundle_and_names_the_file_and_line_of_a_policy_t
     assert "window refunds_24h: sum of args.amount_cents per principal, action over 1d" in said, said
     assert broken.returncode == 2 and broken.stdout == "", broken
     assert broken.stderr == f"error: refunds.cedar:{over}: unexpected token `>`\n", broken.stderr  # the 2nd policy
+
+
+TRIAGED = '''
+@id("small-refunds-triaged")
+@outcome("ask")
+@triage("llama3.1")
+forbid (principal, action == Action::"refund", resource)
+when { context.args.amount_cents <= 10000 };
+'''
+
+
+async def test_check_names_a_triage_model_that_model_config_lacks(tmp_path: Path) -> None:
+    """As a worker's start refuses it (#92): with MODEL_CONFIG set, each @triage names one of its models."""
+    folder = write_bundle(tmp_path / "policies", {"refunds.cedar": TRIAGED})
+    other = write_config(tmp_path, openai_config("http://127.0.0.1:9/v1", model="mistral"), name="other.json")
+    named = write_config(tmp_path, openai_config("http://127.0.0.1:9/v1", model="llama3.1"), name="named.json")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    unset, lacking, holding, unreadable = await asyncio.gather(
+        policy_cli("check", "--dir", str(folder)), policy_cli("check", "--dir", str(folder), MODEL_CONFIG=str(other)),
+        policy_cli("check", "--dir", str(folder), MODEL_CONFIG=str(named)),
+        policy_cli("check", "--dir", str(folder), MODEL_CONFIG=str(tmp_path / "broken.json")))
+    assert unset.returncode == 0 and holding.returncode == 0, (unset, holding)  # unset: not checked, as `test`
+    assert holding.stdout == unset.stdout and "small-refunds-triaged  ask" in holding.stdout, holding.stdout
+    assert lacking.returncode == 2 and lacking.stdout == "", lacking
+    assert "llama3.1" in lacking.stderr and "MODEL_CONFIG (its models: mistral)" in lacking.stderr, lacking.stderr
+    assert unreadable.returncode == 2 and "broken.json is not valid JSON/YAML" in unreadable.stderr, unreadable
 
 
 async def test_fixtures_that_hold_pass_and_each_mismatch_is_named(tmp_path: Path) -> None:

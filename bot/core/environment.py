@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import Field
+
 from bot.core.settings import Settings, StoreSettings
 from bot.core.worker_settings import WorkerProcess
 
@@ -92,4 +94,5 @@ class PolicyCheckSettings(StoreSettings):
     """What `python -m bot policy check` reads: the store's settings and the workers' MODEL_CONFIG, whose models each
     `@triage("model")` must name (as a worker's start checks); the field is the worker's own, declared once."""
 
-    model_config_path: str | None = WorkerProcess.model_fields["model_config_path"]
+    model_config_path: str | None = Field(default=None, validation_alias="MODEL_CONFIG",
+                                          description=WorkerProcess.model_fields["model_config_path"].description)

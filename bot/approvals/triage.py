@@ -23,7 +23,13 @@ the approval is opened pending as any (its card posted, people see it), then dec
 resumes as with a person's approval. Anything else (escalate, reject, an approve above its limit) goes to people as
 today. It fails closed: a timeout (TRIAGE_TIMEOUT), an error, an HTTP error, a refusal or an answer not as asked sends
 the ask to people as if no model were there, said on the card; never an approval. A model's reject is never a
-decision (no policy may let it reject): people decide, its reading beside them."""
+decision (no policy may let it reject): people decide, its reading beside them.
+
+Shadow first (`@triage_mode("shadow")` on any of the asking policies): the model is asked as above (the same floor,
+the same fail-closed rules) but off the ask's path, in the background, and its answer changes nothing: no decision,
+nothing on the card, the ask goes to people exactly as if no model were there. Only the `triage` entry records it
+(`mode: shadow`, and `within_limit`: whether it would have approved within `@triage_may_approve`); a worker gone
+meanwhile loses only that reading."""
 
 from __future__ import annotations
 
@@ -116,6 +122,9 @@ class Triage:
         action = (approval.tool_name or "tool") if approval.kind == "tool_call" else approval.kind  # as a vote's
         if not name or held_back(approval, ruling, deciders=self._deciders(action)):
             return step  # the floor: no model approves it, so none is asked (people decide, as today)
+        if ruling.triage_shadow:  # only audited, off the ask's path: people see nothing of it (it must not anchor)
+            self._background.spawn(self._shadow(approval, ruling, model=name), name=f"triage-shadow-{approval.id}")
+            return step
         shown = await self.shown(approval, ruling)
         try:
             text = await asyncio.wait_for(self._model(model=name, system=SYSTEM, asked=shown), self.timeout)
@@ -136,6 +145,20 @@ class Triage:
             self._keep(approval.id, name, approved_words(answer))
         return noted(step, reading_line(name, answer))
 
+    async def _shadow(self, approval: ApprovalRecord, ruling: PolicyVerdict, *, model: str) -> None:
+        """A shadow reading (@triage_mode("shadow")): the model asked as in `read`, its answer audited (`mode:
+        shadow`) and nothing else; a failure or a malformed answer leaves no reading (logged)."""
+        shown = await self.shown(approval, ruling)
+        try:
+            text = await asyncio.wait_for(self._model(model=model, system=SYSTEM, asked=shown), self.timeout)
+        except Exception as exc:  # (a timeout, any failure of the model or its endpoint: no shadow reading)
+            log.info("triage model %s (shadow) gave no reading (%s)", model, type(exc).__name__,
+                     extra={"approval_id": approval.id})
+            return
+        if (answer := parsed(text)) is not None:
+            await self._audit(approval.id, model=model, answer=answer, shown=shown, mode="shadow",
+                              would_approve=may_approve(answer, ruling))
+
     def listener(self, event: Event) -> None:
         """A card posted of an ask the model approved here: the model's decision, through the one decide entry."""
         if isinstance(event, CardPosted) and (kept := self._approved.pop(event.approval.id, None)) is not None:
@@ -155,11 +178,15 @@ class Triage:
             del self._approved[stale]  # its card never posted here: people decide it
         self._approved[approval_id] = (model, said, now)
 
-    async def _audit(self, approval_id: str, *, model: str, answer: TriageAnswer, shown: str) -> None:
-        """The model's answer, audited: which model, the digest of exactly what it was shown, its reading."""
+    async def _audit(self, approval_id: str, *, model: str, answer: TriageAnswer, shown: str, mode: str = "decide",
+                     would_approve: bool = False) -> None:
+        """The model's answer, audited: which model, the digest of exactly what it was shown, its reading; a shadow
+        reading says `mode: shadow` and whether it approves within the policies' limit (`within_limit`)."""
         entry = {"approval": approval_id, "model": model, "by": MODEL_PREFIX + model, "decision": answer.decision,
                  "risk": answer.risk, "reasons": json.dumps(answer.reasons, ensure_ascii=False)[:1000],
                  "shown_sha256": hashlib.sha256(shown.encode()).hexdigest()}
+        if mode == "shadow":
+            entry.update(mode="shadow", within_limit="true" if would_approve else "false")
         await persistently(lambda: self._store.audit.append("triage", **entry), what="auditing a triage")
 
     async def shown(self, approval: ApprovalRecord, ruling: PolicyVerdict) -> str:

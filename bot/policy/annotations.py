@@ -1,6 +1,6 @@
 """A policy's annotations (`@id("...")`, `@outcome("ask")`, `@approvers`, `@quorum`, `@channel`, `@timeout`, `@sla`,
-`@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`, `@ticket`), each
-checked, in the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
+`@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`, `@triage_mode`,
+`@ticket`), each checked, in the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.core.documents import STRICT_DOCUMENT, refuse
 from bot.core.durations import parse_duration
 
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "ticket")
+               "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -45,6 +45,7 @@ class Annotations(BaseModel):
     sla: int | None = None
     triage: str = ""  # @triage("model"): the model of MODEL_CONFIG that reads the ask (bot/approvals/triage.py)
     triage_may_approve: Literal["", "low", "medium", "high"] = ""  # the highest risk it may approve at ("": none)
+    triage_mode: Literal["decide", "shadow"] = "decide"  # @triage_mode("shadow"): its reading is only audited
     ticket: Literal["", "jira", "servicenow"] = ""  # a change ticket per approval (bot/tickets/, issue 91)
 
     @model_validator(mode="before")
@@ -163,6 +164,17 @@ class Annotations(BaseModel):
             raise refuse("@triage_may_approve needs @triage(\"model\"): name the model that may approve")
         return level
 
+    @field_validator("triage_mode", mode="before")
+    @classmethod
+    def _triage_mode(cls, given: str, info: ValidationInfo) -> str:
+        mode = given.strip().lower()
+        if mode not in ("shadow", "decide"):
+            raise refuse(f"@triage_mode({given[:40]!r}): use \"shadow\" (the model's reading is only audited) or"
+                         " \"decide\" (the default)")
+        if not info.data.get("triage"):
+            raise refuse("@triage_mode needs @triage(\"model\"): name the model that reads the ask")
+        return mode
+
     @field_validator("ticket", mode="before")
     @classmethod
     def _ticket(cls, given: str) -> str:
@@ -172,7 +184,8 @@ class Annotations(BaseModel):
         return system
 
     @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", "sla", "triage", "triage_may_approve", "ticket", mode="before")
+                     "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket",
+                     mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:
         """An annotation that routes an ask on a policy that does not ask is refused (checked before the

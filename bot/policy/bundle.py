@@ -97,6 +97,7 @@ class Policy:
     decider: bool = False  # its scope's principal is a `Person`: about who decides, asked at each vote
     triage: str = ""  # @triage("model"): the model that reads the ask first
     triage_may_approve: str = ""  # @triage_may_approve: the highest risk the model may approve at ("": none)
+    triage_shadow: bool = False  # @triage_mode("shadow"): the model's reading is only audited, it changes nothing
 
     @property
     def outcome(self) -> Outcome:
@@ -268,7 +269,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
         attestation=notes.require_attestation, ticket=notes.ticket,
         require_details=notes.require_details, decider=decider, triage=notes.triage,
-        triage_may_approve=notes.triage_may_approve,
+        triage_may_approve=notes.triage_may_approve, triage_shadow=notes.triage_mode == "shadow",
     )
 
 

@@ -187,6 +187,7 @@ class PolicyVerdict:
     sla: int | None = None  # the shortest @sla of the policies that ask (a service level, seconds)
     triage: str = ""  # an ask every asking policy lets this model read first (@triage: the same model in each)
     triage_may_approve: str = ""  # the lowest of their @triage_may_approve ("": one lets the model approve nothing)
+    triage_shadow: bool = False  # one of them says @triage_mode("shadow"): the model's reading is only audited
     ticket: str = ""  # the first @ticket of the policies that ask, by id: its change ticket's system (bot/tickets/)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
@@ -346,7 +347,8 @@ class Evaluator:
         if outcome != "ask":
             return made
         model, limit = _triage(policies)
-        return replace(made, triage=model, triage_may_approve=limit)
+        return replace(made, triage=model, triage_may_approve=limit,
+                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies))
 
 
 def _triage(policies: list[Policy]) -> tuple[str, str]:

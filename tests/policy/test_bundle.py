@@ -210,8 +210,21 @@ def test_triage_is_an_ask_policys_and_its_model_one_of_model_config(tmp_path: Pa
         ('@outcome("ask") @triage_may_approve("low")', "@triage_may_approve needs @triage"),
         ('@triage("m")', '@triage routes an ask: it needs @outcome("ask")'),
         ('@outcome("ask") @triage("two words")', "name a model of MODEL_CONFIG"),
+        ('@outcome("ask") @triage_mode("shadow")', "@triage_mode needs @triage"),
+        ('@outcome("ask") @triage("m") @triage_mode("quiet")', 'use "shadow"'),
+        ('@triage_mode("shadow")', '@triage_mode routes an ask: it needs @outcome("ask")'),
     ):
         bad = write_bundle(tmp_path / str(len(refused)), {
             "bad.cedar": f'@id("bad") {notes} forbid (principal, action, resource);'})
         with pytest.raises(PolicyError, match=re.escape(refused)):
             load_bundle(bad)
+
+
+def test_a_shadow_triage_is_the_verdicts_when_one_asking_policy_says_so(tmp_path: Path) -> None:
+    """#92 shadow first: @triage_mode("shadow") on any asking policy makes the model's reading only audited."""
+    shadowed = TRIAGED.replace('@triage_may_approve("low")', '@triage_may_approve("low")\n@triage_mode("shadow")', 1)
+    assert shadowed != TRIAGED
+    for text, expected in ((TRIAGED, False), (shadowed, True)):
+        folder = write_bundle(tmp_path / str(expected), {"refunds.cedar": text})
+        verdict = Evaluator(load_bundle(folder)).evaluate(ask("refund", {"amount_cents": 500}), {})
+        assert (verdict.triage, verdict.triage_shadow) == ("llama3.1", expected), verdict

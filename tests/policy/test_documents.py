@@ -17,7 +17,7 @@ FORBID = "forbid (principal, action, resource);"
 @pytest.mark.parametrize(("files", "said"), [
     ({"a.cedar": f'@id("x")\n@colour("red")\n{FORBID}'},
      "a.cedar:1: unknown annotation @colour (known: id, reason, outcome, approvers, quorum, channel, timeout, mode,"
-     " step_up, require_attestation, require_details, sla, triage, triage_may_approve, ticket)"),
+     " step_up, require_attestation, require_details, sla, triage, triage_may_approve, triage_mode, ticket)"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@require_attestation("Refunds!")\n{FORBID}'},
      "a.cedar:1: @require_attestation('Refunds!'): name a brief, 1 to 40 lowercase letters"),
     ({"a.cedar": f'@id("x")\n@require_attestation("refunds")\n{FORBID}'},

@@ -50,6 +50,7 @@ export const EMOJI = {
   large_green_circle: "\ud83d\udfe2",
   large_yellow_circle: "\ud83d\udfe1",
   jigsaw: "\ud83e\udde9",
+  ticket: "\ud83c\udfab",
   scissors: "\u2702\ufe0f",
   alarm_clock: "\u23f0",
   arrow_double_up: "\u23eb",

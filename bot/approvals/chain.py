@@ -59,7 +59,9 @@ class Ask:
     from what their hash held, `settings_held`: the open step compares the hash with it; None: not compared), with
     the run's gate's `mode` verdict (None: a program's ask, the channel's mode read by the mode decider), the run's
     `fence`, what a `program` adds to its ask and, for a call a program's own allow-list let through, what in it did
-    (`listed`: an answer given in advance, as a rule is, so neither the input mode nor the channel's rules are read)."""
+    (`listed`: an answer given in advance, as a rule is, so neither the input mode nor the channel's rules are read).
+A `quiet` walk, or a `listed` one, opens no approval for people: the triage model does not read it (it reads the ask
+that a person is then asked through, once)."""
 
     request: ApprovalRequest
     run: RunRecord
@@ -70,6 +72,7 @@ class Ask:
     fence: Fence | None = None
     program: ProgramAsk | None = None
     listed: str = ""
+    quiet: bool = False  # a walk that opens nothing (an AuthZEN evaluation's): no triage model reads it
 
 
 @dataclass(frozen=True, slots=True)

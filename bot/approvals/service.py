@@ -204,7 +204,7 @@ class ApprovalService:
         whose end stores nothing. What a person must decide is then asked through `open_request`."""
         read = await self.chain.settings_of(run.channel)
         return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held,
-                                         program=program), end=end)
+                                         program=program, quiet=True), end=end)
 
     async def _wait(
         self,

@@ -246,3 +246,21 @@ async def test_a_shadow_reading_is_only_audited_people_decide_as_if_no_model_wer
     record = await worker.services.store.approvals.get(answer["id"])
     assert record is not None and record.pending and not record.decided_by and not record.triage, record
     assert not await audit_events(worker, "decision")  # nobody decided: people will
+
+
+async def test_an_authzen_evaluation_is_read_by_the_model_once_the_ask_it_opens(
+        worker: Worker, model: OpenAICompatibleServer) -> None:
+    """The evaluation's own walk opens nothing, so the model does not read it; the ask it opens for a person is read,
+    once, and decided by the model where the policy lets it."""
+    model.add(answered("approve", "low", "A small refund."), answered("approve", "low", "A second reading."))
+    client = Client(worker, (await new_key(worker)).key)
+    body = {"subject": {"type": "agent", "id": "refunder"}, "action": {"name": "refund"},
+            "resource": {"type": "order", "id": "A-1", "properties": {"order": "A-1", "amount_cents": 500}},
+            "context": {"requester": ALICE}}
+    status, answer, _ = await client.call("POST", "/access/v1/evaluation", body=body)
+    assert status == 200 and answer["decision"] is False, answer
+    approval = answer["context"]["task"]["id"]
+    done = await client.wait(approval)
+    assert (done["status"], done["decided_by"]) == ("approved", f"model:{MODEL}"), done
+    assert len(model.completions) == 1, model.completions  # not once more for the evaluation's own walk
+    assert [e["approval"] for e in await audit_events(worker, "triage")] == [approval]

@@ -52,7 +52,9 @@ class Policies:
             admins = (*ask.settings.admins, *self.admin_users)
             approval = with_policy_sla(routed(approval, ruling, admins=admins, floor=True), ruling.sla, ask.settings)
             step = replace(step, approval=approval, to_person=True, routed_by=tuple(ruling.ids))
-            return await self.triage.read(step, judged) if self.triage is not None and ruling.triage else step
+            if self.triage is not None and ruling.triage and not (ask.quiet or ask.listed):
+                return await self.triage.read(step, judged)  # (a walk opening nothing is not read: `Ask.quiet`)
+            return step
         if ruling.outcome in ("deny", "allow"):
             outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
             approval = replace(approval, policy_reason=ruling.reason)  # (the chain hides it with the others)

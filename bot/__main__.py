@@ -184,16 +184,19 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> arg
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
                             " people).")
-    report.add_argument("kind", nargs="?", choices=("oversight",), default=None,
+    report.add_argument("kind", nargs="?", choices=("oversight", "triage"), default=None,
                         help="oversight: the oversight report of a period (--since DATE --until DATE), HTML and CSV:"
                         " who oversaw each route and whether they were fit to, time to decide, service levels, fast"
-                        " approvals, fatigue, overrides and freeze drills")
+                        " approvals, fatigue, overrides and freeze drills; triage: the triage model's readings beside"
+                        " people's decisions, per policy (--since DATE --until DATE [--json]): agreement, false"
+                        " approvals, time saved")
     report.add_argument("--since", default=None, help=f"how far back: {SINCE_HELP} (default 30d); oversight: the"
                         " period's start, an ISO 8601 date or time (included)")
-    report.add_argument("--until", default=None, help="oversight: the period's end, an ISO 8601 date or time"
+    report.add_argument("--until", default=None, help="oversight, triage: the period's end, an ISO 8601 date or time"
                         " (excluded; default now)")
     report.add_argument("--csv", default=None, help="oversight: the CSV file to write (default: --out's name with"
                         " .csv)")
+    report.add_argument("--json", action="store_true", help="triage: print one JSON document, not text")
     report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
     report.add_argument("--team", default="", help="only this workspace's approvals: its id (T…), or an Enterprise"
                         " Grid organisation's (E…) for an org-wide install")
@@ -294,8 +297,17 @@ def _report(report: argparse.ArgumentParser, args: argparse.Namespace, environ: 
                                out=Path(args.out or "oversight.html"),
                                csv_out=Path(args.csv) if args.csv else None, archive=args.archive,
                                environ=environ)
+    if args.kind == "triage":
+        if args.team or args.channel or args.out or args.csv:
+            report.error("--team, --channel, --out and --csv are not for `report triage`")
+        from bot.report.triage_cli import report_triage
+
+        return report_triage(since=args.since, until=args.until, as_json=args.json, archive=args.archive,
+                             environ=environ)
+    if args.json:
+        report.error("--json is for `report triage`")
     if args.until is not None or args.csv is not None:
-        report.error("--until and --csv are for `report oversight`")
+        report.error("--until and --csv are for `report oversight` and `report triage`")
     from bot.report.cli import build_report
 
     return build_report(

@@ -140,8 +140,9 @@ class Triage:
         if answer is None:
             return noted(step, f"The triage model ({name}) gave no answer as asked (a refusal or malformed output):"
                                " people decide, as if no model were there")
-        await self._audit(approval.id, model=name, answer=answer, shown=shown)
-        if may_approve(answer, ruling):
+        approves = may_approve(answer, ruling)
+        await self._audit(approval.id, model=name, answer=answer, shown=shown, would_approve=approves)
+        if approves:
             self._keep(approval.id, name, approved_words(answer))
         return noted(step, reading_line(name, answer))
 
@@ -180,13 +181,13 @@ class Triage:
 
     async def _audit(self, approval_id: str, *, model: str, answer: TriageAnswer, shown: str, mode: str = "decide",
                      would_approve: bool = False) -> None:
-        """The model's answer, audited: which model, the digest of exactly what it was shown, its reading; a shadow
-        reading says `mode: shadow` and whether it approves within the policies' limit (`within_limit`)."""
+        """The model's answer, audited: which model, the digest of exactly what it was shown, its reading, its `mode`
+        (decide, shadow, read: bot/report/triage.py) and whether it approves within the policies' limit
+        (`within_limit`)."""
         entry = {"approval": approval_id, "model": model, "by": MODEL_PREFIX + model, "decision": answer.decision,
                  "risk": answer.risk, "reasons": json.dumps(answer.reasons, ensure_ascii=False)[:1000],
                  "shown_sha256": hashlib.sha256(shown.encode()).hexdigest()}
-        if mode == "shadow":
-            entry.update(mode="shadow", within_limit="true" if would_approve else "false")
+        entry.update(mode=mode, within_limit="true" if would_approve else "false")
         await persistently(lambda: self._store.audit.append("triage", **entry), what="auditing a triage")
 
     async def shown(self, approval: ApprovalRecord, ruling: PolicyVerdict) -> str:

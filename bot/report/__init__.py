@@ -16,6 +16,8 @@ export (audit integrity, `audit verify`: bot/audit/).
     oversight_plots.py `Oversight` -> its plots, drawn as plots.py draws
     oversight_cli.py   `python -m bot report oversight --since DATE --until DATE`: reads the audit log, writes HTML and
                        CSV
+    triage.py          pure: the triage model's readings beside people's decisions, per policy (`report triage`)
+    triage_cli.py      `python -m bot report triage --since DATE --until DATE [--json]`: reads the audit log, prints
     templates/         the page's jinja2 templates
     cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
     names.py           people's names for the report and the export, asked of Slack (ids offline)

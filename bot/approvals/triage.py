@@ -11,7 +11,11 @@ The floor holds for a model as for people, checked here before the model is even
 where the policies say `@triage_may_approve` at the risk it read or above, and never an ask that needs step-up, a
 quorum above one, an attestation, `@require_details`, that a policy about who decides reads, whose policies could not
 be evaluated, or whose arguments fail their schema; a frozen scope refuses the ask before any policy (the freeze's
-link, first), and the decide step refuses the model's decision when its scope was frozen since. The model reads the
+link, first: no card, no reading), and the decide step refuses the model's decision when its scope was frozen since.
+Where the floor holds it back, the model still reads the ask for people (item 4): off the ask's path, once the ask is
+stored (its card posted, or it opened pending), under TRIAGE_TIMEOUT, audited `mode: read`; its reading (or why it gave
+none) and why it may not decide are set on the pending approval and its card redrawn (`Approvals.note_triage`); it
+never decides. The model reads the
 ask as stored (hidden values as masks, bot/redaction/), the change, the agent's `why` and the policies' reason, as
 untrusted data.
 
@@ -45,7 +49,7 @@ from typing import Final, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.approvals.chain import Step
-from bot.approvals.events import CardPosted, Event
+from bot.approvals.events import ApprovalOpened, CardPosted, Event
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.policy.annotations import RISKS
@@ -112,59 +116,97 @@ class Triage:
         # the model's approvals read in a walk of this worker, decided once their card is posted (a worker gone in
         # between leaves them to people: fails closed), by approval id: (model, what it says, when)
         self._approved: dict[str, tuple[str, str, float]] = {}
+        # the asks it may not decide, read for people once stored (their card posted or the ask opened): by approval
+        # id, (model, why it may not decide, the ask, its policies' verdict, when)
+        self._held: dict[str, tuple[str, str, ApprovalRecord, PolicyVerdict, float]] = {}
 
     async def read(self, step: Step, judged: Judged) -> Step:
         """An ask routed to people (`step`), read by the model its policies name: the step for people, with the
         model's reading or why it gave none on its card; where they let the model approve it, approved by the model
-        as soon as its card is posted (`listener`)."""
+        as soon as its card is posted (`listener`). Where the floor holds it back, the model still reads it for
+        people, off the ask's path once it is stored (`listener`), never deciding."""
         ruling, approval = judged.verdict, step.approval
         name = ruling.triage
         action = (approval.tool_name or "tool") if approval.kind == "tool_call" else approval.kind  # as a vote's
-        if not name or held_back(approval, ruling, deciders=self._deciders(action)):
-            return step  # the floor: no model approves it, so none is asked (people decide, as today)
+        if not name:
+            return step
+        if held := held_back(approval, ruling, deciders=self._deciders(action)):
+            if not ruling.triage_shadow:  # its reading for people, asked once the ask is stored (`listener`)
+                self._prune()
+                self._held[approval.id] = (name, held, approval, ruling, time.monotonic())
+            return step  # the floor: no model approves it (people decide, as today)
         if ruling.triage_shadow:  # only audited, off the ask's path: people see nothing of it (it must not anchor)
             self._background.spawn(self._shadow(approval, ruling, model=name), name=f"triage-shadow-{approval.id}")
             return step
         shown = await self.shown(approval, ruling)
-        try:
-            text = await asyncio.wait_for(self._model(model=name, system=SYSTEM, asked=shown), self.timeout)
-        except TimeoutError:
-            return noted(step, f"The triage model ({name}) did not answer within {self.timeout:g} s: people decide,"
-                               " as if no model were there")
-        except Exception as exc:  # (any failure of the model or its endpoint: fail closed, to people)
-            log.warning("triage model %s failed (%s): people decide", name, type(exc).__name__,
-                        extra={"approval_id": approval.id})
-            return noted(step, f"The triage model ({name}) failed ({type(exc).__name__}): people decide, as if no"
-                               " model were there")
-        answer = parsed(text)
-        if answer is None:
-            return noted(step, f"The triage model ({name}) gave no answer as asked (a refusal or malformed output):"
-                               " people decide, as if no model were there")
+        answer = await self._answer(name, shown, approval.id)
+        if isinstance(answer, str):
+            return noted(step, answer)
         approves = may_approve(answer, ruling)
         await self._audit(approval.id, model=name, answer=answer, shown=shown, would_approve=approves)
         if approves:
             self._keep(approval.id, name, approved_words(answer))
         return noted(step, reading_line(name, answer))
 
+    async def _answer(self, name: str, shown: str, approval_id: str) -> TriageAnswer | str:
+        """The model's answer to `shown`, under TRIAGE_TIMEOUT; or, failing, why it gave none (for the card)."""
+        try:
+            text = await asyncio.wait_for(self._model(model=name, system=SYSTEM, asked=shown), self.timeout)
+        except TimeoutError:
+            return (f"The triage model ({name}) did not answer within {self.timeout:g} s: people decide, as if no"
+                    " model were there")
+        except Exception as exc:  # (any failure of the model or its endpoint: fail closed, to people)
+            log.warning("triage model %s failed (%s): people decide", name, type(exc).__name__,
+                        extra={"approval_id": approval_id})
+            return (f"The triage model ({name}) failed ({type(exc).__name__}): people decide, as if no model were"
+                    " there")
+        answer = parsed(text)
+        if answer is None:
+            return (f"The triage model ({name}) gave no answer as asked (a refusal or malformed output): people"
+                    " decide, as if no model were there")
+        return answer
+
     async def _shadow(self, approval: ApprovalRecord, ruling: PolicyVerdict, *, model: str) -> None:
         """A shadow reading (@triage_mode("shadow")): the model asked as in `read`, its answer audited (`mode:
         shadow`) and nothing else; a failure or a malformed answer leaves no reading (logged)."""
         shown = await self.shown(approval, ruling)
-        try:
-            text = await asyncio.wait_for(self._model(model=model, system=SYSTEM, asked=shown), self.timeout)
-        except Exception as exc:  # (a timeout, any failure of the model or its endpoint: no shadow reading)
-            log.info("triage model %s (shadow) gave no reading (%s)", model, type(exc).__name__,
-                     extra={"approval_id": approval.id})
+        answer = await self._answer(model, shown, approval.id)
+        if isinstance(answer, str):
+            log.info("triage model %s (shadow) gave no reading", model, extra={"approval_id": approval.id})
             return
-        if (answer := parsed(text)) is not None:
-            await self._audit(approval.id, model=model, answer=answer, shown=shown, mode="shadow",
-                              would_approve=may_approve(answer, ruling))
+        await self._audit(approval.id, model=model, answer=answer, shown=shown, mode="shadow",
+                          would_approve=may_approve(answer, ruling))
+
+    async def _for_people(self, approval: ApprovalRecord, ruling: PolicyVerdict, *, model: str, held: str) -> None:
+        """A reading for people where the model may not decide (`read`): asked off the ask's path, its answer
+        audited (`mode: read`, never within the limit), shown on the card (or why it gave none); never a decision."""
+        shown = await self.shown(approval, ruling)
+        answer = await self._answer(model, shown, approval.id)
+        note = answer if isinstance(answer, str) else reading_line(model, answer)
+        if not isinstance(answer, str):
+            await self._audit(approval.id, model=model, answer=answer, shown=shown, mode="read")
+        tail = f" It may not decide this ask: {held}."
+        done = await persistently(lambda: self._store.approvals.note_triage(
+            approval.id, note[:NOTE_CHARS - len(tail)] + tail), what="noting a triage reading")
+        log.info("approval %s: the triage model's reading for people: %s", approval.id, done,
+                 extra={"approval_id": approval.id})
 
     def listener(self, event: Event) -> None:
-        """A card posted of an ask the model approved here: the model's decision, through the one decide entry."""
-        if isinstance(event, CardPosted) and (kept := self._approved.pop(event.approval.id, None)) is not None:
+        """A card posted (or an ask opened pending) of an ask the model approved here: the model's decision, through
+        the one decide entry; of an ask it may not decide: its reading for people, asked now."""
+        if isinstance(event, CardPosted):
+            approval_id = event.approval.id
+        elif isinstance(event, ApprovalOpened) and event.answer.decided is None:
+            approval_id = event.answer.approval_id
+        else:
+            return
+        if (held := self._held.pop(approval_id, None)) is not None:
+            model, why, approval, ruling, _ = held
+            self._background.spawn(self._for_people(approval, ruling, model=model, held=why),
+                                   name=f"triage-read-{approval_id}")
+        if isinstance(event, CardPosted) and (kept := self._approved.pop(approval_id, None)) is not None:
             self._background.spawn(self._decided(event.approval, model=kept[0], said=kept[1]),
-                                   name=f"triage-{event.approval.id}")
+                                   name=f"triage-{approval_id}")
 
     async def _decided(self, approval: ApprovalRecord, *, model: str, said: str) -> None:
         if self.decide is None:
@@ -174,10 +216,15 @@ class Triage:
                  extra={"approval_id": approval.id})
 
     def _keep(self, approval_id: str, model: str, said: str) -> None:
+        self._prune()
+        self._approved[approval_id] = (model, said, time.monotonic())
+
+    def _prune(self) -> None:
         now = time.monotonic()
         for stale in [i for i, (_, _, at) in self._approved.items() if now - at > KEPT_SECONDS]:
             del self._approved[stale]  # its card never posted here: people decide it
-        self._approved[approval_id] = (model, said, now)
+        for stale in [i for i, held in self._held.items() if now - held[4] > KEPT_SECONDS]:
+            del self._held[stale]  # never stored here: no reading
 
     async def _audit(self, approval_id: str, *, model: str, answer: TriageAnswer, shown: str, mode: str = "decide",
                      would_approve: bool = False) -> None:

@@ -144,6 +144,9 @@ def _card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool, 
     body.append(FactSet(facts=facts(approval, names)))
     body.extend(_said(approval, scale))
     body.extend(proposal(approval, scale))
+    if approval.triage:  # the triage model's reading, under the change, labelled as the model's (untrusted: inert)
+        body.append(_text(f"The triage model's reading (a model's, not a person's): "
+                          f"{cut(approval.triage, int(LINE_LIMIT * scale))}", subtle=True))
     body.extend(outcome(approval, names, scale))
     if details_url.startswith(("https://", "http://")):
         body.append(TextBlock(text=f"[Open its page]({_url(details_url)})", wrap=True, spacing="Medium"))
@@ -231,6 +234,8 @@ def status(approval: ApprovalRecord, names: Mapping[str, str]) -> str:
     if approval.status == "timed_out":
         meaning = "approved" if approval.timeout_outcome == "approve" else "rejected"
         return f"Timed out: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
+    if approval.decided_by.startswith("model:") and approval.status == "approved":  # a triage model (#92)
+        return approval.feedback or f"Approved by the triage model ({approval.decided_by.removeprefix('model:')})"
     who = name(approval.decided_by, names) if approval.decided_by else ""
     if approval.on_behalf:
         who += f" for {name(approval.on_behalf, names)}"

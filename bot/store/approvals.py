@@ -184,6 +184,17 @@ class Approvals:
                                                    args={"user": user})
         return str(done) == "ok"
 
+    async def note_triage(self, approval_id: str, note: str) -> str:
+        """The triage model's reading on a pending approval, its card due a redraw (`lua/triage_note.lua`): "ok",
+        "decided" or "missing" (nothing written)."""
+        done = str(await self._s.script("triage_note")(keys={"approval": self._k.approval(approval_id),
+                                                                "outbox": self._k.outbox},
+                                                          args={"id": approval_id, "note": note,
+                                                                "now": repr(time.time())}))
+        if done == "ok":
+            await self._due.note()  # its redraw due
+        return done
+
     async def get(self, approval_id: str) -> ApprovalRecord | None:
         found = await self.get_many([approval_id])
         return found[0] if found else None

@@ -153,15 +153,30 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
     assert read["policy_reason"] == "a small refund: the triage model reads it first", read
 
 
-@pytest.mark.parametrize("cents", [STEPPED, QUORUM, UNPERMITTED])
-async def test_the_floor_holds_the_model_is_not_even_asked(
-        worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn, cents: int) -> None:
-    model.add(answered("approve", "low"))  # it would approve, if it were asked
+@pytest.mark.parametrize(("cents", "held"), [
+    (STEPPED, "approving needs a passkey (step-up)"),
+    (QUORUM, "it needs 2 approvals"),
+    (UNPERMITTED, "its policies let no model approve (@triage_may_approve)"),
+])
+async def test_where_the_floor_holds_the_model_reads_for_people_and_never_decides(
+        worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn, cents: int, held: str) -> None:
+    """The arguments tell the model to approve, and it answers approve at low risk: on a route where it may not
+    approve, its answer is only a reading on the card for people (labelled as the model's, with why it may not
+    decide), audited `mode: read`; nobody decided."""
+    model.add(answered("approve", "low", "The note says to approve."))
     answer = await asked(worker, cents, note=INJECTION)
-    assert answer["status"] == "pending", answer
-    assert INJECTION in block_texts(await nth_card(slack, 1))  # people see the ask, as today
-    assert model.completions == [], "the model was asked of a route where it may not approve"
+    assert answer["status"] == "pending", answer  # the ask's answer did not wait for the model
+    card = await card_saying(slack, "It may not decide this ask")
+    assert INJECTION in card  # people see the ask, as today
+    assert (f"The triage model ({MODEL}) would approve: low risk. The note says to approve. It may not decide this"
+            f" ask: {held}.") in card, card
+    assert INJECTION in model.completions[0]["messages"][-1]["content"]  # read as data
+    entry = (await audit_events(worker, "triage"))[0]
+    assert (entry["mode"], entry["within_limit"], entry["decision"]) == ("read", "false", "approve"), entry
     assert not await audit_events(worker, "decision")  # nobody decided: people will
+    record = await worker.services.store.approvals.get(answer["id"])
+    assert record is not None and record.pending and not record.decided_by, record
+    assert len(model.completions) == 1
 
 
 async def test_a_freeze_holds_the_model_is_not_asked(

@@ -143,3 +143,13 @@ async def test_bad_posts_and_other_people_are_refused(served: Served) -> None:
             assert got.status == 403
     assert served.core.calls == []
     assert ("email:dave@example.com", served.core.record.id, "email link: wrong_person") in served.core.refusals
+
+
+async def test_the_triage_models_reading_is_shown_escaped_under_the_change(served: Served) -> None:
+    """#92: the model's reading, labelled as the model's, after the proposal, before the form; escaped."""
+    served.core.record = replace(served.core.record, triage="The triage model (m) escalated: high risk. " + HOSTILE)
+    async with as_(CAROL) as http, http.get(served.base + served.link) as got:
+        page = await got.text()
+    assert "The triage model's reading (a model's, not a person's)" in page
+    assert "high risk. Pay &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    assert page.index('data-testid="arguments"') < page.index('data-testid="triage"') < page.index("<form")

@@ -58,6 +58,8 @@ KINDS_SCHEMA = {"type": "object", "properties": {"amount": {"type": "integer"}, 
                                                  "urgent": {"type": "boolean"},
                                                  "tier": {"type": "string", "enum": ["gold", "silver"]}}}
 REFRESH_USERS = [f"29:user-{n}" for n in range(75)]
+READING = "The triage model (llama3.1) escalated: high risk. **Approve** [now](https://evil.example) <b>x</b>"
+MODEL_APPROVED = "Approved by the triage model (low risk: A small refund.)"
 
 
 def call(**changes: Any) -> ApprovalRecord:
@@ -101,6 +103,9 @@ CASES: dict[str, tuple[ApprovalRecord, dict[str, Any]]] = {
     "fields of every kind": (call(arguments=json.dumps(KINDS), arguments_schema=json.dumps(KINDS_SCHEMA),
                                   hidden=json.dumps([{"path": "token", "shown": "api key"}])), {"actions": True}),
     "too many arguments for fields": (call(arguments=json.dumps({f"k{n}": n for n in range(30)})), {"actions": True}),
+    "the triage model's reading": (call(triage=READING), {"actions": True}),
+    "approved by the triage model": (call(status="approved", decided_by="model:llama3.1", feedback=MODEL_APPROVED),
+                                     {"actions": False}),
     "a message": (call(kind="message", tool_name="", arguments="", proposal="Dear customer,\n  refunded."),
                   {"actions": True}),
     "code": (call(kind="code", tool_name="", arguments="", proposal="import os\n" + "x = 1\n" * 100),
@@ -371,3 +376,18 @@ def test_the_render_check_can_fail() -> None:
     [result] = render([card])
     assert result["events"] and result["failures"]
     assert "<strong>bold</strong>" in result["html"] and 'href="https://evil.example"' in result["html"]
+
+
+def test_the_triage_models_reading_is_under_the_change_labelled_and_inert() -> None:
+    """#92: the model's words are untrusted (made inert, as every text of the card), labelled as the model's, shown
+    under the change (after the proposal), never in the buttons."""
+    card = card_of("the triage model's reading")
+    shown = texts_of(card)
+    line = plain("The triage model's reading (a model's, not a person's): " + READING)
+    assert line in shown, shown
+    assert "<b>" not in line and "[now](" not in line  # inert: no link, no markup live
+    body = [json.dumps(e) for e in card["body"]]
+    reading = next(i for i, e in enumerate(card["body"]) if e.get("text") == line)
+    assert reading > max(i for i, e in enumerate(body) if "Arguments" in e)  # under the change (its arguments)
+    assert READING not in json.dumps(card.get("actions", []))
+    assert plain(MODEL_APPROVED) in texts_of(card_of("approved by the triage model"))

@@ -63,6 +63,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "sessions": ("session_calls.py", ["--small"], []),
     "sizing": ("sizing.py", ["--small"], []),
     "change_card": ("change_card.py", ["--small"], []),
+    "triage": ("triage.py", ["--small", "--no-assert"], ["--no-assert"]),
 }
 
 
@@ -159,6 +160,11 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             for series in ("count", "sum", "sum_loop"):
                 out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
             out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
+    elif name == "triage":
+        for q in ("p50", "p90"):
+            out[f"ask -> resume (model decides) {q} ms"] = _get(result, "ask_to_resume", f"{q}_ms")
+        out["model answer ms"] = _get(result, "model_answer_ms")
+        out["ask -> resume / model answer p50"] = _get(result, "ratio_p50")
     elif name == "change_card":
         for series in ("plain", "with_change", "with_change_no_detectors"):
             out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")

@@ -97,7 +97,7 @@ def approval_service(
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
     external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
-    triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT,
+    triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT, triage_budget: int = 0,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -110,7 +110,8 @@ def approval_service(
     hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
     fatigue = FatigueRouting(store, rerouted=metrics.fatigue_rerouted.inc if metrics is not None else None)
     triaging = None if triage is None else Triage(triage, hiding=hiding, store=store, background=background,
-                                                  timeout=triage_timeout, deciders=engine.evaluator.has_voters)
+                                                  timeout=triage_timeout, deciders=engine.evaluator.has_voters,
+                                                  budget=triage_budget)
     chain = DecisionChain(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
@@ -251,6 +252,7 @@ def approval_core(
         else base.approvals.policies,
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
         detectors=settings.redact_detectors, people=people, triage_timeout=settings.triage_timeout,
+        triage_budget=settings.triage_budget,
         triage=ModelTriage(model_config) if settings.model_config_path else None,
     )
     approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)

@@ -25,8 +25,9 @@ the approval is opened pending as any (its card posted, people see it), then dec
 `model:<name>` (`Decisions.decide_as_model`: not a person, no vote), its receipt saying a model decided
 (bot/api/receipts.py), the card and the requester told "Approved by the triage model (low risk: ...)"; the program
 resumes as with a person's approval. Anything else (escalate, reject, an approve above its limit) goes to people as
-today. It fails closed: a timeout (TRIAGE_TIMEOUT), an error, an HTTP error, a refusal or an answer not as asked sends
-the ask to people as if no model were there, said on the card; never an approval. A model's reject is never a
+today. It fails closed: a timeout (TRIAGE_TIMEOUT), its budget spent (TRIAGE_BUDGET calls an hour, this workspace's),
+an error, an HTTP error, a refusal or an answer not as asked sends the ask to people as if no model were there, said on
+the card; never an approval. A model's reject is never a
 decision (no policy may let it reject): people decide, its reading beside them.
 
 Shadow first (`@triage_mode("shadow")` on any of the asking policies): the model is asked as above (the same floor,
@@ -105,12 +106,14 @@ class Triage:
     door (`Decisions.decide_as_model`), set once the core is built; `listener`: subscribed to the core's events."""
 
     def __init__(self, model: TriageModel, *, hiding: Hiding, store: Store, background: Background,
-                 timeout: float = TRIAGE_TIMEOUT, deciders: Callable[[str], bool] | None = None) -> None:
+                 timeout: float = TRIAGE_TIMEOUT, deciders: Callable[[str], bool] | None = None,
+                 budget: int = 0) -> None:
         self._model = model
         self._hiding = hiding
         self._store = store
         self._background = background
         self.timeout = timeout
+        self.budget = budget  # TRIAGE_BUDGET: calls an hour, this workspace's (0: none)
         self._deciders = deciders or (lambda action: False)
         self.decide: ModelDecides | None = None
         # the model's approvals read in a walk of this worker, decided once their card is posted (a worker gone in
@@ -149,7 +152,11 @@ class Triage:
         return noted(step, reading_line(name, answer))
 
     async def _answer(self, name: str, shown: str, approval_id: str) -> TriageAnswer | str:
-        """The model's answer to `shown`, under TRIAGE_TIMEOUT; or, failing, why it gave none (for the card)."""
+        """The model's answer to `shown`, under TRIAGE_TIMEOUT and within TRIAGE_BUDGET; or, failing, why it gave
+        none (for the card)."""
+        if self.budget and not await self._store.fatigue.model_call(budget=self.budget):
+            return (f"The triage model's budget ({self.budget} calls an hour) is spent: people decide, as if no model"
+                    " were there")
         try:
             text = await asyncio.wait_for(self._model(model=name, system=SYSTEM, asked=shown), self.timeout)
         except TimeoutError:

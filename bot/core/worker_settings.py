@@ -48,6 +48,11 @@ class WorkerProcess(BaseModel):
                     " ask; after it (or on any error, a refusal or an answer not as asked), people decide as if no"
                     " model were there (1 to 120)",
     )
+    triage_budget: Annotated[int, whole(0, 1_000_000)] = Field(
+        default=0, validation_alias="TRIAGE_BUDGET",
+        description="calls a triage model may take an hour, per workspace (counted in Redis); once spent, people"
+                    " decide the hour's next asks as if no model were there, said on the card (0: no budget)",
+    )
     admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
         "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
         " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))

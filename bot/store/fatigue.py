@@ -2,7 +2,8 @@
 routed (a person over the channel's `max_asks_per_hour` gets no new one: bot/approvals/fatigue.py) and counted once it
 is delivered; read at each scrape for `hitl_cards_per_hour{person}`. And the approvals held for the next hour's budget
 (`Keys.fatigue_held`, every approver being over it: "<person> <approval>" by that hour), due work of the nudger (the
-due index's kind `nudges`), taken for a lease as reminders are (lua/claim_due.lua) and let go once sent."""
+due index's kind `nudges`), taken for a lease as reminders are (lua/claim_due.lua) and let go once sent. And the
+triage model's calls this hour (`Keys.triage_calls`, TRIAGE_BUDGET: bot/approvals/triage.py), per workspace too."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ class Fatigue:
                 pipe.hincrby(key, person, cards)
             pipe.expire(key, KEPT_SECONDS)
             await pipe.execute()
+
+    async def model_call(self, *, budget: int, now: float | None = None) -> bool:
+        """One more call of the triage model in the hour of `now` (default: now): whether it is within `budget` calls
+        an hour (counted even when not: a call refused is one asked for)."""
+        key = self._k.triage_calls(hour_of(time.time() if now is None else now))
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, KEPT_SECONDS)
+            count, _ = await pipe.execute()
+        return int(count) <= budget
 
     async def this_hour(self, *, now: float | None = None) -> dict[str, int]:
         """Every person's cards in the hour of `now` (default: now)."""

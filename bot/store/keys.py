@@ -119,6 +119,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
 {p}:asks:<hour>               hash    {person: cards they got in that hour (epoch     2 h
                                       hours)}: `max_asks_per_hour` (bot/store/fatigue.py)
+{p}:triage:calls:<hour>       string  the triage model's calls in that hour (epoch       2 h
+                                      hours): TRIAGE_BUDGET (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/msteams.py)
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
@@ -355,6 +357,10 @@ class Keys(HomeQueueKeys):
     def asks(self, hour: int) -> str:
         """The cards each person got in `hour` (epoch seconds // 3600; bot/store/fatigue.py)."""
         return f"{self.prefix}:asks:{hour}"
+
+    def triage_calls(self, hour: int) -> str:
+        """The triage model's calls in `hour` (epoch seconds // 3600; TRIAGE_BUDGET, bot/store/fatigue.py)."""
+        return f"{self.prefix}:triage:calls:{hour}"
 
     person = Family("person")  # who a Slack user is, as a worker last asked Slack (bot/slack/directory.py)
     teams = Family("teams")  # Microsoft Teams' keys (bot/store/msteams.py lists them)

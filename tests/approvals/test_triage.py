@@ -279,3 +279,25 @@ async def test_an_authzen_evaluation_is_read_by_the_model_once_the_ask_it_opens(
     assert (done["status"], done["decided_by"]) == ("approved", f"model:{MODEL}"), done
     assert len(model.completions) == 1, model.completions  # not once more for the evaluation's own walk
     assert [e["approval"] for e in await audit_events(worker, "triage")] == [approval]
+
+
+async def test_a_spent_budget_sends_the_ask_to_people_said_on_the_card(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path, model: OpenAICompatibleServer) -> None:
+    """TRIAGE_BUDGET=1: the hour's first ask is the model's; the next goes to people without a call, said so."""
+    config = write_config(tmp_path, openai_config(model.base_url, model=MODEL, max_retries=0))
+    folder = write_bundle(tmp_path / "policies", {"refunds.cedar": ROUTES})
+    started = await signing_worker(slack, redis_url, tmp_path / "keys.json", MODEL_CONFIG=str(config),
+                                   POLICY_DIR=str(folder), TRIAGE_TIMEOUT=str(TIMEOUT), TRIAGE_BUDGET="1")
+    try:
+        model.add(answered("approve", "low"), answered("approve", "low"))
+        client, first = await asked_by(started, 500)
+        assert (await client.wait(first["id"]))["decided_by"] == f"model:{MODEL}"
+        status, second = await client.ask(refund(600))
+        assert (status, second["status"]) == (201, "pending"), second
+        card = await card_saying(slack, "budget (1 calls an hour) is spent")
+        assert "people decide, as if no model were there" in card
+        assert len(model.completions) == 1  # not asked: the budget is spent
+        record = await started.services.store.approvals.get(second["id"])
+        assert record is not None and record.pending and not record.decided_by
+    finally:
+        await started.stop()

@@ -17,7 +17,10 @@ the approvals report counts them (bot/report/figures.py). Per route:
 - *at risk*, *breached*: the `sla_at_risk` and `sla_breached` entries (their own `channel` and `policy`).
 - *fast approvals*: acts whose entry says `fast` "true", of those that say either.
 - *fatigue*: `rerouted` entries (a card sent to another approver, or held for the next hour's budget).
-- *overrides*: acts that rejected or revised, and step-ups (acts confirmed by a passkey: the entry names it).
+- *overrides*: acts that rejected or revised, and step-ups (acts confirmed by a passkey: the entry names it); a
+  triage model's approvals (`by` "model:<name>", #92) apart from people's acts, and the agreement where people later
+  reviewed the same kind of ask (the same route and tool, after the model first decided one): the share they
+  approved.
 - *freeze drills*: `freeze_drill` entries (`python -m bot freeze drill`), not per route.
 
 Fields missing from older entries are unknown: counted as "not recorded", never guessed, never an error.
@@ -29,10 +32,10 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from bot.report.entries import PEOPLE_OUTCOMES, Entry, channel_of, entry_time, is_person
+from bot.report.entries import MODEL_PREFIX, PEOPLE_OUTCOMES, Entry, channel_of, entry_time, is_person
 from bot.report.figures import Spread, spread
 from bot.report.policies import policy_ids
 
@@ -106,6 +109,9 @@ class Route:
     revised: int
     stepped_up: int
     refused_unfit: int
+    model_decided: int = 0  # decisions by a triage model (`model:<name>`, #92): never a person's act
+    model_reviewed: int = 0  # people's acts after a model's decision on this route, of the same tool
+    model_agreed: int = 0  # of those, approvals (what the model had decided of that kind)
 
     @property
     def label(self) -> str:
@@ -143,7 +149,7 @@ class Oversight:
             "sla": any(x.at_risk or x.breached for x in r),
             "fast": any(x.fast_known for x in r),
             "fatigue": any(x.rerouted for x in r),
-            "overrides": any(x.acts for x in r),
+            "overrides": any(x.acts or x.model_decided for x in r),
             "drills": bool(self.drills),
         }[section]
 
@@ -154,6 +160,7 @@ class _Acc:
 
     acts: dict[tuple[str, str], Entry] = field(default_factory=dict)  # (approval, person) -> act
     counts: Counter[str] = field(default_factory=Counter)
+    models: dict[str, float] = field(default_factory=dict)  # tool -> when a model first decided one of it
 
 
 class Attestations:
@@ -210,8 +217,8 @@ def compute_oversight(entries: Sequence[Entry], *, since: float, until: float,
         tally.add(entry, since=since, until=until)
     attestations = Attestations(entries)
     wanted = set(channels)
-    shown = [_route(channel, policy, acc, attestations) for (channel, policy), acc in tally.routes.items()
-             if not wanted or channel in wanted]
+    shown = [_with_models(_route(channel, policy, acc, attestations), acc, tally)
+             for (channel, policy), acc in tally.routes.items() if not wanted or channel in wanted]
     shown.sort(key=lambda r: (-r.acts, r.channel, r.policy))
     moved = Counter(src for src, _, _ in tally.reroutes)
     return Oversight(since, until, tuple(shown), tuple(tally.drills), tuple(tally.reroutes),
@@ -251,6 +258,11 @@ class _Tally:
 
     def _act(self, event: str, entry: Entry) -> None:
         person, outcome = entry.get("by") or "", entry.get("outcome") or ""
+        if event == "decision" and person.startswith(MODEL_PREFIX) and outcome == "approved":
+            acc = self.routes[self._route_of(entry)]
+            acc.counts["model_decided"] += 1
+            acc.models.setdefault(self.tool_of(entry), entry_time(entry) or 0.0)
+            return
         if not is_person(person) or (event == "decision" and outcome not in PEOPLE_OUTCOMES):
             return
         acc = self.routes[self._route_of(entry)]
@@ -258,10 +270,22 @@ class _Tally:
         if event == "decision" or key not in acc.acts:
             acc.acts[key] = entry
 
+    def tool_of(self, entry: Entry) -> str:
+        return entry.get("tool") or self.requested.get(entry.get("approval") or "", {}).get("tool") or ""
+
     def _route_of(self, entry: Entry) -> tuple[str, str]:
         asked = self.requested.get(entry.get("approval") or "", {})
         channel = entry.get("origin_channel") or entry.get("card_channel") or (channel_of(asked) if asked else "")
         return channel or channel_of({}), policy_of(entry.get("policy") or asked.get("policy") or "")
+
+
+def _with_models(route: Route, acc: _Acc, tally: _Tally) -> Route:
+    """`route` with its triage model's decisions, and how people decided the same kind of ask (its tool) after the
+    model first decided one: the agreement where people later reviewed it."""
+    later = [entry for entry in acc.acts.values()
+             if (first := acc.models.get(tally.tool_of(entry))) is not None and (entry_time(entry) or 0.0) > first]
+    return replace(route, model_decided=acc.counts["model_decided"], model_reviewed=len(later),
+                   model_agreed=sum(entry.get("outcome") == "approved" for entry in later))
 
 
 def _drill(at: float, entry: Entry) -> Drill:
@@ -349,6 +373,11 @@ def csv_rows(oversight: Oversight) -> list[dict[str, str]]:
             for name, value in (("approved", r.approved), ("rejected", r.rejected), ("revised", r.revised),
                                 ("stepped_up", r.stepped_up)):
                 add("overrides", name, value, r)
+        if r.model_decided:  # a triage model's decisions, apart from people's (#92)
+            add("overrides", "model_decided", r.model_decided, r)
+            add("overrides", "model_reviewed_later", r.model_reviewed, r)
+            add("overrides", "model_agreement", f"{r.model_agreed / r.model_reviewed:.2f}" if r.model_reviewed
+                else "no review", r)
     for person, moved in oversight.rerouted_by:
         add("fatigue", "rerouted_from", moved, None, person)
     for d in oversight.drills:

@@ -132,3 +132,29 @@ async def test_as_a_real_process(store: Store, redis_url: str) -> None:
         check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["policies"] == EXPECTED
+
+
+def test_report_oversight_counts_a_models_decisions_apart_with_the_agreement_of_later_reviews() -> None:
+    """#92 item 3: a model's approval is not a person's act; people's later decisions of the same kind of ask (route
+    and tool) say how often they agreed with it."""
+    from bot.report.oversight import compute_oversight, csv_rows
+
+    def asked(approval: str, tool: str, at: float) -> dict[str, str]:
+        return {"event": "requested", "approval": approval, "tool": tool, "origin_channel": "C1",
+                "policy": claim(SMALL), "at": repr(at)}
+
+    def decided(approval: str, by: str, outcome: str, at: float) -> dict[str, str]:
+        return {"event": "decision", "approval": approval, "by": by, "outcome": outcome, "origin_channel": "C1",
+                "policy": claim(SMALL), "at": repr(at)}
+
+    entries = [asked("A0", "refund", 40), decided("A0", "U1", "rejected", 50),  # before the model's: not counted
+               asked("A1", "refund", 90), decided("A1", "model:llama3.1", "approved", 100),
+               asked("A2", "refund", 190), decided("A2", "U1", "approved", 200),  # agreed
+               asked("A3", "refund", 290), decided("A3", "U2", "rejected", 300),  # did not
+               asked("A4", "payout", 240), decided("A4", "U1", "approved", 250)]  # another kind: not counted
+    oversight = compute_oversight(entries, since=0, until=1000)
+    route = next(r for r in oversight.routes if r.policy == SMALL)
+    assert (route.acts, route.model_decided, route.model_reviewed, route.model_agreed) == (4, 1, 2, 1)
+    rows = {r["measure"]: r["value"] for r in csv_rows(oversight) if r["section"] == "overrides" and not r["person"]}
+    assert (rows["model_decided"], rows["model_reviewed_later"], rows["model_agreement"]) == ("1", "2", "0.50")
+    assert rows["approved"] == "2" and rows["rejected"] == "2"  # people's acts alone

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, CAROL, Worker, block_texts
+from tests.conftest import ALICE, BOB, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key
-from tests.support.hitl import audit_events, cards, nth_card, until, write_config
+from tests.support.cli import bot_command
+from tests.support.hitl import audit_events, cards, nth_card, reject, until, write_config
 from tests.support.homes import say
 from tests.support.openai_compatible import Answer, OpenAICompatibleServer, error, openai_config, text
 from tests.support.policies import refund, write_bundle
@@ -261,6 +264,30 @@ async def test_a_shadow_reading_is_only_audited_people_decide_as_if_no_model_wer
     record = await worker.services.store.approvals.get(answer["id"])
     assert record is not None and record.pending and not record.decided_by and not record.triage, record
     assert not await audit_events(worker, "decision")  # nobody decided: people will
+
+
+async def test_the_triage_report_of_a_shadow_reading_a_person_rejected(
+        worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn, redis_url: str) -> None:
+    """Shadow first, as an admin runs it: the model would approve a payout, a person rejects it on its card; `python
+    -m bot report triage --json` counts one ask read, reviewed, no agreement, one false approval, and the person's
+    time to decide as the time the model would have saved (the decision's latency_ms, read from the audit here)."""
+    model.add(answered("approve", "low", "A routine payout."))
+    body = refund(500)
+    body["tool"]["name"] = "payout"
+    status, answer = await Client(worker, (await new_key(worker)).key).ask(body)
+    assert (status, answer["status"]) == (201, "pending"), answer
+    await until(lambda: audit_events(worker, "triage"), what="the shadow reading audited")
+    result = await reject(slack, await nth_card(slack, 1), user=BOB, reason="not this one")
+    assert result.status == 200
+    decision = (await until(lambda: audit_events(worker, "decision"), what="the person's reject"))[0]
+    assert (decision["by"], decision["outcome"]) == (BOB, "rejected"), decision
+    since = datetime.fromtimestamp(time.time() - 3600, UTC).isoformat()
+    done = await bot_command("report", "triage", "--since", since, "--json", environ={"REDIS_URL": redis_url})
+    assert done.returncode == 0, done.stderr
+    [figures] = json.loads(done.stdout)["policies"]
+    assert figures == {"policy": "payouts-shadowed", "read": 1, "shadow": 1, "would_approve": 1,
+                       "decided_by_model": 0, "reviewed": 1, "agreed": 0, "false_approvals": 1,
+                       "time_saved_ms": int(decision["latency_ms"]), "agreement": 0.0}, figures
 
 
 async def test_an_authzen_evaluation_is_read_by_the_model_once_the_ask_it_opens(

@@ -147,6 +147,7 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
     sent = model.completions[0]
     shown = sent["messages"][-1]["content"]
     assert (entry["by"], entry["decision"], entry["risk"]) == (f"model:{MODEL}", "approve", "low"), entry
+    assert (entry["mode"], entry["within_limit"]) == ("decide", "true"), entry  # (what `report triage` reads)
     assert entry["shown_sha256"] == hashlib.sha256(shown.encode()).hexdigest()
     assert json.loads(entry["reasons"]) == ["A small refund of an existing order."]
     # structured output was asked; the model read the ask as stored, and its policy's words

@@ -159,7 +159,6 @@ class AuditWatch(Rounds):
         self._keys = keys
         self._alerter = alerter
         self._metrics = metrics
-        self._interval = interval
         self._full_every = full_every
         self._stalled = stalled
         self._retention = retention
@@ -173,7 +172,7 @@ class AuditWatch(Rounds):
         """If this worker holds (or takes) the lease: verify what is new, say what is found and what cleared. The
         findings (None: another worker watches)."""
         now = time.time() if now is None else now
-        if not await self._store.audit.watch_lease(self._worker, max(3 * self._interval, 10.0)):
+        if not await self._store.audit.watch_lease(self._worker, max(3 * self.every, 10.0)):
             await self._lost_said()  # (a lost checkpoint writer is said by any worker: the watcher may be it)
             return None
         watched = await self._store.audit.watched()

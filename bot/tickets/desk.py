@@ -49,7 +49,7 @@ LEASE_AFTER: Final = 5.0  # a worker's lease on a due approval: each of its call
 TEXT: Final = 2000  # characters of the task and of the arguments a ticket carries
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)  # (a part: the same one only, as any object)
 class TicketDesk:
     """Opens and closes approvals' change tickets (see the module): `listener` for the root, `drain` for the loop.
     Its parts: the store, the ticket systems by name, the worker's background tasks, the tickets counter, the pauses

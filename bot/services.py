@@ -29,6 +29,7 @@ from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` give
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
+from bot.audit.rounds import Rounds
 from bot.audit.siem.streamer import SiemStreamer
 from bot.audit.watch import Alerter, AuditWatch
 from bot.core.ids import new_worker_id
@@ -162,7 +163,7 @@ class Services:
                         " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")
         log.info("worker %s ready", self.worker_id)
 
-    def _audit_rounds(self) -> list[AuditCheckpoints | AuditArchiver | AuditWatch | SiemStreamer]:
+    def _audit_rounds(self) -> list[Rounds]:
         """The audit log's work off the write path a worker holds by lease: checkpoints, archive, watch, SIEM."""
         return [r for r in (self.checkpoints, self.archiver, self.watch, self.siem) if r is not None]
 

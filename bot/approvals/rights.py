@@ -8,28 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
+from bot.people.ports import DirectoryUser
 
 Outsider = Literal["unknown", "deactivated", "external", "guest"]
-
-
-class Person(Protocol):
-    """What a surface says of someone that `outsider` reads (Slack's `users.info`: `bot.slack.directory.Person`):
-    their id, team and Enterprise Grid organisation ("" when none), whether a guest or deactivated."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def team_id(self) -> str: ...
-    @property
-    def enterprise_id(self) -> str: ...
-    @property
-    def guest(self) -> bool: ...
-    @property
-    def deleted(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +28,7 @@ class Organisation:
 
 
 def outsider(
-    person: Person | None, *, said_team: str, ours: Organisation, external_teams: Collection[str],
+    person: DirectoryUser | None, *, said_team: str, ours: Organisation, external_teams: Collection[str],
     allowed_guests: Collection[str],
 ) -> Outsider | None:
     """Why `person` may not act on this bot's approvals, runs or settings, or None when they may. `said_team` is

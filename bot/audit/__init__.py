@@ -14,8 +14,9 @@ shard index (which scheme it is written in, from which entry); everything else i
                     and the summary
     verify.py       `python -m bot audit verify`: reads the entries, checkpoints and keys from Redis, feeds the
                     walker and says what it found
-    rounds.py       the loop the checkpoint writer, the archive writer and the watcher run in (a round every
-                    few seconds in a task of its own; Redis down said once a minute, other failures logged)
+    rounds.py       the loop the checkpoint writer, the archive writer, the watcher and the SIEM stream each are (a
+                    round every few seconds in a task of its own; Redis down said once a minute, other failures
+                    logged)
     census.py       pure: the watcher's cheap look at the whole Redis log: its length, first and last entries
                     against what the signed checkpoints and the counter say it holds
     watch.py        the watcher: one worker at a time (a lease) verifies each new checkpoint as it is written and

@@ -108,31 +108,30 @@ def about(key: SigningKey, why: str, worker: str) -> dict[str, str]:
     return {"jwk": json.dumps(key.public_jwk(), separators=(",", ":")), "why": why, "by": worker}
 
 
-class AuditCheckpoints:
+class AuditCheckpoints(Rounds):
     """Writes a checkpoint when one is due (`write_due`), from its own task, while this worker holds the lease."""
 
     def __init__(
         self, store: Store, keys: SigningKeys | None, *, worker: str, every: int, interval: float, retention: float,
         poll: float = POLL_SECONDS, archive: bool = False,
     ) -> None:
-        self._store = store
+        super().__init__("audit-checkpoints", store=store, worker=worker, every=min(poll, max(interval, 0.05)))
         self._keys = keys
-        self._worker = worker
         self._every = every
         self._interval = interval
         self._retention = retention
         self._archive = archive  # AUDIT_ARCHIVE is set: nothing is trimmed past what it holds (archived_through)
-        self._poll = min(poll, max(interval, 0.05))
         self._announcer = KeyAnnouncer(store, worker=worker)
-        self._rounds = Rounds("audit-checkpoints", self.write_due, store=store, every=self._poll,
-                              failed=_unsigned)
 
-    async def start(self) -> None:
-        await self._rounds.start()
+    async def round(self) -> None:
+        await self.write_due()
+
+    def failed(self, exc: Exception) -> bool:
+        return _unsigned(exc)
 
     async def stop(self) -> None:
         """Stop, and give the lease up: the next holder takes it as released, not lost (bot/store/writer_lease.py)."""
-        await self._rounds.stop()
+        await super().stop()
         with contextlib.suppress(StoreUnavailable):
             await self._store.writer_lease.release(self._worker)
 
@@ -140,7 +139,7 @@ class AuditCheckpoints:
         """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due. True if this
         call wrote a checkpoint."""
         now = time.time() if now is None else now
-        if not await self._store.writer_lease.take(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
+        if not await self._store.writer_lease.take(self._worker, max(3 * self.every, 2 * self._interval, 5.0)):
             return False
         if not self._archive:
             await self._store.audit.drop_floor()  # (an archive once set, then unset: nothing would confirm it)

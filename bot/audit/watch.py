@@ -145,7 +145,7 @@ class Alerter:
             log.error("the audit alert webhook could not be sent (%s)", type(exc).__name__)
 
 
-class AuditWatch:
+class AuditWatch(Rounds):
     """Verifies the log as it is written (`look`), from its own task, while this worker holds the lease."""
 
     def __init__(
@@ -155,30 +155,24 @@ class AuditWatch:
     ) -> None:
         """`archive`: AUDIT_ARCHIVE is set (its writer is watched for stalls); `archive_store`: the archive, whose
         new segments each look checks."""
-        self._store = store
+        super().__init__("audit-watch", store=store, worker=worker, every=interval)
         self._keys = keys
         self._alerter = alerter
         self._metrics = metrics
-        self._worker = worker
-        self._interval = interval
         self._full_every = full_every
         self._stalled = stalled
         self._retention = retention
         self._archive = archive
         self._archive_store = archive_store
-        self._rounds = Rounds("audit-watch", self.look, store=store, every=interval)
 
-    async def start(self) -> None:
-        await self._rounds.start()
-
-    async def stop(self) -> None:
-        await self._rounds.stop()
+    async def round(self) -> None:
+        await self.look()
 
     async def look(self, now: float | None = None) -> list[Finding] | None:
         """If this worker holds (or takes) the lease: verify what is new, say what is found and what cleared. The
         findings (None: another worker watches)."""
         now = time.time() if now is None else now
-        if not await self._store.audit.watch_lease(self._worker, max(3 * self._interval, 10.0)):
+        if not await self._store.audit.watch_lease(self._worker, max(3 * self.every, 10.0)):
             await self._lost_said()  # (a lost checkpoint writer is said by any worker: the watcher may be it)
             return None
         watched = await self._store.audit.watched()

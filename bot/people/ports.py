@@ -6,23 +6,28 @@ composition root and handed to `People` (bot/people/directory.py) in precedence 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.people import Account, SurfaceName
 from bot.core.people import CannotCheck as CannotCheck  # raised by the surfaces' directories (bot.core: below them)
 
 
-class DirectoryUser(Protocol):
-    """What `UserDirectory` says of a user: whether they are a guest, deactivated or a bot."""
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """What `UserDirectory` says of a user (Slack's `users.info`, bot/slack/directory.py): which team and
+    Enterprise Grid organisation they belong to ("" when none), and whether they are a guest (a restricted account),
+    deactivated or a bot; what another surface's people are matched against and `bot.approvals.rights.outsider`
+    reads."""
 
-    @property
-    def guest(self) -> bool: ...
-
-    @property
-    def deleted(self) -> bool: ...
-
-    @property
-    def bot(self) -> bool: ...
+    id: str
+    name: str | None
+    team_id: str
+    enterprise_id: str
+    guest: bool
+    deleted: bool
+    bot: bool
+    email: str = ""  # their Slack email (Slack's verified one; with scope `users:read.email`), "" when not said
 
 
 class UserDirectory(Protocol):

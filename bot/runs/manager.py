@@ -87,9 +87,9 @@ class RunManager:
         self._secrets = list(secrets)
         self._max_runs_per_user = max_runs_per_user
         self._max_runs_per_channel = max_runs_per_channel
-        self._store = store
+        self.store = store  # (it, the threads and the lease: what a run's approver reads: RunHost)
         self._approvals = approvals
-        self._threads = threads
+        self.threads = threads
         self._homes = homes
         self._background = background
         self._worker_id = worker_id
@@ -143,7 +143,7 @@ class RunManager:
             team=workspace.team if workspace is not None else "",
             enterprise=(workspace.enterprise or "") if workspace is not None else "",
         )
-        admitted = await self._store.runs.create(
+        admitted = await self.store.runs.create(
             run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
         )
         if admitted == "user_limit":
@@ -162,10 +162,10 @@ class RunManager:
         model_client = None
         try:
             if resume is None or not run.header_ts:
-                header_ts = await self._threads.post_header(run)
+                header_ts = await self.threads.post_header(run)
                 state.run = run = run.with_(header_ts=header_ts, status="running")
                 updated = await persistently(
-                    lambda: self._store.runs.update(
+                    lambda: self.store.runs.update(
                         run.id, fence=self.fence(state), header_ts=run.header_ts, status="running"
                     ),
                     what=f"starting run {run.id}",
@@ -176,9 +176,9 @@ class RunManager:
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
                 indexed = run  # (a name the lambda keeps: `run` changes as the run goes)
-                await persistently(lambda: self._store.runs.index_thread(indexed), what=f"indexing run {run.id}")
-                await self._threads.update_header(run)
-            await self._threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
+                await persistently(lambda: self.store.runs.index_thread(indexed), what=f"indexing run {run.id}")
+                await self.threads.update_header(run)
+            await self.threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
             team: BaseGroupChat | None = None
 
@@ -205,7 +205,7 @@ class RunManager:
                                       resume.approval.proposal)
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
-            result = await run_with_plan(team, task=task, token=state.token, threads=self._threads, run=run,
+            result = await run_with_plan(team, task=task, token=state.token, threads=self.threads, run=run,
                                          clean=self._shown)
             await self._finish(state, result)
         except asyncio.CancelledError:
@@ -231,14 +231,6 @@ class RunManager:
                 await model_client.close()
 
     # what a run's approver asks of it (`bot.runs.run_state.RunHost`) ------------------------
-    @property
-    def store(self) -> Store:
-        return self._store
-
-    @property
-    def threads(self) -> RunThreads:
-        return self._threads
-
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         await self._approvals.audit_automatic(event, request, rule=rule, run=run)
 
@@ -303,7 +295,7 @@ class RunManager:
         run, reason = state.run, self._shown(reason)  # (a model's error, a reviewer's words)
         self._approvals.runs_first.arrived(run.id)  # its end is its next step: what it says in Slack goes now
         finished = await persistently(
-            lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self.fence(state)),
+            lambda: self.store.runs.finish(run, status=status, reason=reason, fence=self.fence(state)),
             what=f"ending run {run.id}",
             patience=None,
         )
@@ -316,18 +308,18 @@ class RunManager:
 
     async def tell_ended(self, run_id: str, *, result: str | None = None, fallback: RunRecord | None = None) -> None:
         """Say in Slack how a run ended (its thread and header); cancel what it left pending."""
-        final = await persistently(lambda: self._store.runs.get(run_id), what=f"reading run {run_id}") or fallback
+        final = await persistently(lambda: self.store.runs.get(run_id), what=f"reading run {run_id}") or fallback
         if final is None:
             return
         result = self._shown(result) if result else result  # (its last proposal, its last message)
         if final.status in ("failed", "cancelled"):
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
-        if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
+        if self.threads.in_session(final):  # its last task (and result) is the thread's record of its end
             await self._end_task(final, result)
         else:
-            await self._threads.post_ending(final, result)
-        await self._threads.update_header(final)
-        await self._threads.close_session(final, stopped=final.reason == STOPPED)
+            await self.threads.post_ending(final, result)
+        await self.threads.update_header(final)
+        await self.threads.close_session(final, stopped=final.reason == STOPPED)
         if self._homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._homes.refresh_person(final.requester), name=f"home-{final.id}")
 
@@ -343,15 +335,15 @@ class RunManager:
         done = final.status == "completed"
         title = "Run completed" if done else f"Stopped{by}" if final.reason == STOPPED else (
             f"Run {final.status}{by}{reason}")
-        self._threads.ended(final, title=title, done=done, text=result if done and result else "")
+        self.threads.ended(final, title=title, done=done, text=result if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
         """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""
-        run = await self._store.runs.get(approval.run_id)
+        run = await self.store.runs.get(approval.run_id)
         if run is None or run.final or self.works_on(run.id) or self._closing:
             return False
-        adopted, epoch = await self._store.runs.adopt(
+        adopted, epoch = await self.store.runs.adopt(
             run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id
         )
         if adopted != "ok":
@@ -365,7 +357,7 @@ class RunManager:
         again, from that approval's checkpoint), or from the task when no decision was made yet."""
         if self._closing:
             return False
-        adopted, epoch = await self._store.runs.adopt(
+        adopted, epoch = await self.store.runs.adopt(
             run.id, latest.id if latest else None, from_worker=run.owner, to_worker=self._worker_id, again=True
         )
         if adopted != "ok":
@@ -383,74 +375,74 @@ class RunManager:
             old.token.cancel()
         state = RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
-        resume = await resume_point(self._store, run.id, approval, replay=replay)
-        self._threads.post(state.run, text=takeover_note(approval, replay=replay, writing=self._threads.writing))
+        resume = await resume_point(self.store, run.id, approval, replay=replay)
+        self.threads.post(state.run, text=takeover_note(approval, replay=replay, writing=self.threads.writing))
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
 
     # cancelling -------------------------------------------------------------------------
     async def claim_command(self, trigger_id: str) -> str | None:
         """None for a slash command's first delivery (now claimed); for a replay, what the first recorded."""
-        return await claim_command(self._store, trigger_id)
+        return await claim_command(self.store, trigger_id)
 
     async def record_command(self, trigger_id: str, outcome: str) -> None:
-        await record_command(self._store, trigger_id, outcome)
+        await record_command(self.store, trigger_id, outcome)
 
     async def status(self, channel: str, *, limit: int = 10) -> tuple[list[RunRecord], list[ApprovalRecord]]:
         """`/agent status`: the channel's most recent runs, and the approvals their unfinished runs wait for."""
-        runs = await self._store.runs.recent(channel, limit=limit)
-        pending = [a for run in runs if not run.final for a in await self._store.approvals.of_run(run.id) if a.pending]
+        runs = await self.store.runs.recent(channel, limit=limit)
+        pending = [a for run in runs if not run.final for a in await self.store.approvals.of_run(run.id) if a.pending]
         return runs, pending
 
     async def get(self, run_id: str) -> RunRecord | None:
-        return await self._store.runs.get(run_id)
+        return await self.store.runs.get(run_id)
 
     async def run_of_session(self, channel: str, thread_ts: str) -> RunRecord | None:
         """The run whose session is the thread `thread_ts` of `channel` (its thread's index, whatever its age)."""
-        return await self._store.runs.of_thread(channel, thread_ts)
+        return await self.store.runs.of_thread(channel, thread_ts)
 
     async def stop_session(self, run: RunRecord, *, by: str) -> str:
         """Slack's Stop button on a run's session (`agent_session_stopped`, delivered to any worker, maybe twice):
         the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
-        if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
+        if await self.store.workers.first(self.store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
             return f"Run `{run.id}` is already stopped."
         said = await self.cancel_run(run.id, by=by, reason=STOPPED, logged=False)  # the card: "Cancelled by …"
         if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
             await self._end_elsewhere(run, by=by)
         else:  # ours: said at once, though the run may take a while to unwind (a model or tool heeding no token)
-            await self._threads.sessions.end_elsewhere(run)
-        stopped = await self._store.runs.get(run.id)
+            await self.threads.sessions.end_elsewhere(run)
+        stopped = await self.store.runs.get(run.id)
         if stopped is not None and stopped.final:  # the header no longer "running", whoever owns the run
-            await self._threads.update_header(stopped)
+            await self.threads.update_header(stopped)
         return said
 
     async def _end_elsewhere(self, run: RunRecord, *, by: str) -> None:
         """The session of a stopped run this worker does not own: its status set; and when its owner is dead (it
         never will), its plan finished from what Redis knows: its withdrawn approvals in error, "Stopped by …"."""
-        if (await self._store.workers.alive([run.owner])).get(run.owner, False):
-            await self._threads.sessions.end_elsewhere(run)  # the owner finishes its plan as its run ends
+        if (await self.store.workers.alive([run.owner])).get(run.owner, False):
+            await self.threads.sessions.end_elsewhere(run)  # the owner finishes its plan as its run ends
             return
         name = await self._approvals.name_of(by)
-        withdrawn = [a for a in await self._store.approvals.of_run(run.id) if a.status == "cancelled"]
+        withdrawn = [a for a in await self.store.approvals.of_run(run.id) if a.status == "cancelled"]
         tasks = [withdrawn_task(a.id, f"stopped by {name}", what=step_name(a)) for a in withdrawn]
         tasks.append(task_chunk(f"end-{run.id}", f"Stopped by {name}", "error"))
-        await self._threads.sessions.end_elsewhere(run, title=outcome_title(run, stopped=True), tasks=tasks)
+        await self.threads.sessions.end_elsewhere(run, title=outcome_title(run, stopped=True), tasks=tasks)
 
     async def cancel_run(
         self, run_id: str, *, by: str, reason: str = "the run was cancelled", logged: bool = True
     ) -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user (and logs it, one
         line, unless not `logged`: a Stop's listener says it)."""
-        run = await self._store.runs.get(run_id)
+        run = await self.store.runs.get(run_id)
         if run is None:
             return f"There is no run `{run_id}`."
         if run.final:
             return f"Run `{run_id}` has already ended: {run.status}."
-        if await self._store.runs.finish(run, status="cancelled", reason=reason, by=by) != "ok":
-            latest = await self._store.runs.get(run_id)
+        if await self.store.runs.finish(run, status="cancelled", reason=reason, by=by) != "ok":
+            latest = await self.store.runs.get(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
         self._metrics.runs.labels("cancelled").inc()
         count = await self._approvals.cancel_pending(run_id, by=by, reason=reason)
-        await self._store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
+        await self.store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
         noun = "approval" if count == 1 else "approvals"
         if logged:
             log.info("run %s cancelled by %s (%d pending %s cancelled)", run_id, by, count, noun,
@@ -467,7 +459,7 @@ class RunManager:
     async def shutdown(self) -> None:
         """Stop owning runs; approvals stay pending in Redis. Their threads wait out no batching window."""
         self._closing = True
-        self._threads.closing()
+        self.threads.closing()
         for state in self._active.values():
             state.token.cancel()
         for task in list(self._tasks.values()):

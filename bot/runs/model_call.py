@@ -50,31 +50,16 @@ class ModelCall:
 class CallClient(ChatCompletionClient):
     """A model client that answers a `ModelCall` (`answer`, `answer_stream`): AutoGen's two entry points build it."""
 
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: ToolChoice = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        return await self.answer(ModelCall(messages, tools, tool_choice, json_output, extra_create_args,
-                                           cancellation_token))
+    async def create(self, messages: Sequence[LLMMessage], **options: Any) -> CreateResult:
+        """AutoGen's `create`: `options` (tools, tool_choice, json_output, extra_create_args, cancellation_token) as
+        `ModelCall` declares them, answered whole."""
+        return await self.answer(ModelCall(messages, **options))
 
     async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: ToolChoice = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
+        self, messages: Sequence[LLMMessage], **options: Any
     ) -> AsyncGenerator[str | CreateResult, None]:
-        call = ModelCall(messages, tools, tool_choice, json_output, extra_create_args, cancellation_token)
-        async for item in self.answer_stream(call):
+        """AutoGen's `create_stream`: the same `options`, answered as a stream."""
+        async for item in self.answer_stream(ModelCall(messages, **options)):
             yield item
 
     @abstractmethod

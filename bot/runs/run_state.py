@@ -39,14 +39,9 @@ class RunState:
 class RunHost(Protocol):
     """What a run's approver (bot/runs/run_approver.py) asks of the run manager that owns the run."""
 
-    @property
-    def lease_seconds(self) -> float: ...
-
-    @property
-    def store(self) -> Store: ...
-
-    @property
-    def threads(self) -> RunThreads: ...
+    lease_seconds: float
+    store: Store
+    threads: RunThreads
 
     def fence(self, state: RunState) -> Fence: ...
 

@@ -189,7 +189,6 @@ def build_team(
     input_func: AsyncInputFunc,
     approver: Approver | None = None,
     options: TeamOptions | None = None,
-    max_messages: int | None = None,
 ) -> BaseGroupChat:
     """A fresh team for `preset`, whose human turns go through `input_func`.
 
@@ -200,13 +199,12 @@ def build_team(
         approver: who approves tool calls and code (`email`, `code`); pass the same `ModeGate` as
             the input function's so the run's input mode applies to them too.
         options: outbox, code execution and limits (`TeamOptions`).
-        max_messages: overrides `options.max_messages`.
     """
     options = options or TeamOptions()
     problem = preset_refusal(preset, options)
     if problem is not None:
         raise ValueError(problem)
-    limit = max_messages or options.max_messages
+    limit = options.max_messages
 
     def human(name: str = HUMAN) -> ApprovalUserProxy:
         return ApprovalUserProxy(name, description="The human reviewer, reached through Slack", input_func=input_func)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.people import Account, CannotCheck, Standing, SurfaceName
-from bot.slack.directory import Directory, LookupFailed, Person
+from bot.people.ports import DirectoryUser
+from bot.slack.directory import Directory, LookupFailed
 
 
 class SlackAccounts:
@@ -41,7 +42,7 @@ class SlackAccounts:
     async def in_groups(self, account_id: str, groups: Sequence[str]) -> bool:
         return await self._directory.counts_in_groups(account_id, groups)
 
-    def _account(self, person: Person) -> Account:
+    def _account(self, person: DirectoryUser) -> Account:
         active = not person.deleted and not person.bot
         ours = active and (not person.guest or person.id in self._guests)
         standing = Standing(team=person.team_id, enterprise=person.enterprise_id, guest=person.guest, active=active)

@@ -13,8 +13,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -40,26 +38,14 @@ class CountingRetryHandler(AsyncRetryHandler):
         self.label = label or type(handler).__name__.removeprefix("Async").removesuffix("RetryHandler") or "retry"
         self._metrics = metrics
 
-    async def can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return await self.handler.can_retry_async(state=state, request=request, response=response, error=error)
+    async def can_retry_async(self, **call: Any) -> bool:
+        """As `handler` answers (the call's `state`, `request`, `response` and `error` passed through)."""
+        return await self.handler.can_retry_async(**call)
 
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, **call: Any) -> None:
+        """As `handler` waits, then counted: the wait for 429s, and the retry when the call goes again."""
         began = time.monotonic()
-        await self.handler.prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
+        await self.handler.prepare_for_next_attempt_async(state=state, **call)
         if self.label == "RateLimitError":
             self._metrics.slack_rate_wait.inc(time.monotonic() - began)
         if state.next_attempt_requested:  # it waited (backoff, `Retry-After`) and the call goes again

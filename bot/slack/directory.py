@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.msteams import is_teams_person
 from bot.core.people import CannotCheck
+from bot.people.ports import DirectoryUser
 
 log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
@@ -41,21 +42,6 @@ class _Kept(Generic[V]):
         self._held[key] = ((time.monotonic() if since is None else since) + seconds, value)
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What Slack's `users.info` says of someone: which team and organisation they belong to, and whether they
-    are a guest (a restricted account), deactivated or a bot."""
-
-    id: str
-    name: str | None
-    team_id: str
-    enterprise_id: str
-    guest: bool
-    deleted: bool
-    bot: bool
-    email: str = ""  # their Slack email (Slack's verified one; with scope `users:read.email`), "" when not said
-
-
 class SharedPeople(Protocol):
     """Where the workers share who people are (`bot.store.people.People`): a record as JSON, kept `seconds`;
     `get` gives it with the seconds it has left."""
@@ -75,10 +61,10 @@ def _part(user: dict[str, Any], key: str) -> dict[str, Any]:
     return part if isinstance(part, dict) else {}
 
 
-def _person(user: dict[str, Any]) -> Person:
+def _person(user: dict[str, Any]) -> DirectoryUser:
     profile, grid = _part(user, "profile"), _part(user, "enterprise_user")
     name = str(profile.get("display_name") or user.get("real_name") or user.get("name") or "") or None
-    return Person(
+    return DirectoryUser(
         id=str(user.get("id") or ""),
         name=name,
         team_id=str(user.get("team_id") or ""),
@@ -108,12 +94,12 @@ class Directory:
         self._groups: _Kept[frozenset[str]] = _Kept()
         self.missing: set[str] = set()  # user groups Slack said do not exist (a typo, a deleted group)
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
-        self._people: _Kept[Person | None] = _Kept()  # id -> who (None: no such person)
+        self._people: _Kept[DirectoryUser | None] = _Kept()  # id -> who (None: no such person)
         self._names: _Kept[str | None] = _Kept()  # id -> None: a failed lookup, not asked again
         self._connected: _Kept[bool] = _Kept()  # channel -> shared with other organizations
         self._emails: _Kept[str | None] = _Kept()  # email -> user id (None: nobody)
 
-    async def person(self, user_id: str, *, fresh: bool = False) -> Person | None:
+    async def person(self, user_id: str, *, fresh: bool = False) -> DirectoryUser | None:
         """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
         `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again). `fresh`:
         Slack is asked whatever is kept (for a right used long after a click: a person deactivated meanwhile), and
@@ -146,14 +132,14 @@ class Directory:
                 await self._shared.put(user_id, json.dumps(asdict(found)), seconds=int(NAME_SECONDS))
         return found
 
-    async def _shared_person(self, user_id: str) -> tuple[Person, float] | None:
+    async def _shared_person(self, user_id: str) -> tuple[DirectoryUser, float] | None:
         """Who `user_id` is as another worker last asked Slack, and the seconds that record has left; None (not
         kept, or unreadable)."""
         if self._shared is None:
             return None
         try:
             found = await self._shared.get(user_id)
-            return (Person(**json.loads(found[0])), found[1]) if found else None
+            return (DirectoryUser(**json.loads(found[0])), found[1]) if found else None
         except Exception:  # Redis down, or a record of another version: Slack is asked
             return None
 

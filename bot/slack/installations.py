@@ -28,6 +28,7 @@ from bot.core.sealing import Sealer, SealError
 log = logging.getLogger(__name__)
 
 STATE_SECONDS = 600  # an install has this long between /slack/install and its redirect (Bolt's default)
+AS_SAID = ("app_id", "enterprise_id", "enterprise_name", "team_id", "team_name")  # a Bot's fields kept as they are
 
 
 class InstallationRecords(Protocol):
@@ -74,11 +75,7 @@ class RedisInstallationStore(AsyncInstallationStore):
                               is_enterprise_install=bot.is_enterprise_install)
         refresh = bot.bot_refresh_token
         record = {
-            "app_id": bot.app_id,
-            "enterprise_id": bot.enterprise_id,
-            "enterprise_name": bot.enterprise_name,
-            "team_id": bot.team_id,
-            "team_name": bot.team_name,
+            **{name: getattr(bot, name) for name in AS_SAID},
             "bot_id": bot.bot_id,
             "bot_user_id": bot.bot_user_id,
             "bot_scopes": list(bot.bot_scopes or []),
@@ -110,11 +107,7 @@ class RedisInstallationStore(AsyncInstallationStore):
             token = self._sealer.open(str(record["bot_token"]), bound=key)
             refresh = record.get("bot_refresh_token")
             return Bot(
-                app_id=record.get("app_id"),
-                enterprise_id=record.get("enterprise_id"),
-                enterprise_name=record.get("enterprise_name"),
-                team_id=record.get("team_id"),
-                team_name=record.get("team_name"),
+                **{name: record.get(name) for name in AS_SAID},
                 bot_token=token,
                 bot_id=str(record.get("bot_id") or ""),
                 bot_user_id=str(record.get("bot_user_id") or ""),

@@ -28,6 +28,7 @@ from bot.core.diffs import CONTEXT, FileChange, Hunk, Row, message_words, read, 
 from bot.core.records import ApprovalRecord
 from bot.signin import SignIn
 from bot.slack.directory import Directory
+from bot.stepup.enrolment import StepUpError  # a page the person does not get: its status and what it says
 from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
 from bot.store import Store, StoreUnavailable
 
@@ -36,14 +37,6 @@ VIEWS: Final = ("unified", "split")
 UNKNOWN: Final = "There is no approval with this id (or it ended long ago and is no longer kept)."
 NOT_YOURS: Final = ("You may not see this approval: only its requester, its approvers and who decided it may. Nothing"
                     " was shown.")
-
-
-class PageRefused(Exception):
-    """A page the person does not get: its status and what it says."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass(frozen=True)
@@ -109,15 +102,15 @@ class ChangePages:
         self._directory = directory
 
     async def shown(self, user: str, approval_id: str, *, view: str = "unified") -> Shown:
-        """What `user` (signed in, one of ours) sees of `approval_id`'s change; `PageRefused` (404 unknown, 403 not
+        """What `user` (signed in, one of ours) sees of `approval_id`'s change; `StepUpError` (404 unknown, 403 not
         theirs: audited) otherwise."""
         approval = await self._store.approvals.get(approval_id) if len(approval_id) <= 100 else None
         if approval is None:
-            raise PageRefused(404, UNKNOWN)
+            raise StepUpError(404, UNKNOWN)
         if not await self.may_see(user, approval):
             await self._store.audit.append("refused", by=user, approval=approval.id,
                                            reason="diff page: may not see this approval")
-            raise PageRefused(403, NOT_YOURS)
+            raise StepUpError(403, NOT_YOURS)
         await self._approvals.opened(approval.id, user)  # the whole change opened: oversight's `opened_at`
         return shown_of(approval, view if view in VIEWS else "unified")
 
@@ -143,9 +136,9 @@ def add_change_routes(app: web.Application, pages_for: PagesFor, signin: SignIn)
         try:
             pages = await pages_for(approval_id)
             if pages is None:
-                raise PageRefused(404, UNKNOWN)
+                raise StepUpError(404, UNKNOWN)
             shown = await pages.shown(session.user, approval_id, view=request.query.get("view", "unified"))
-        except PageRefused as refused:
+        except StepUpError as refused:
             return _page(("changes/message.html", {"message": refused.message}), status=refused.status)
         except StoreUnavailable:
             return _page(("changes/message.html", {"message": STORAGE_DOWN}), status=503)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
@@ -48,41 +49,42 @@ LEASE_AFTER: Final = 5.0  # a worker's lease on a due approval: each of its call
 TEXT: Final = 2000  # characters of the task and of the arguments a ticket carries
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)  # (a part: the same one only, as any object)
 class TicketDesk:
-    """Opens and closes approvals' change tickets (see the module): `listener` for the root, `drain` for the loop."""
+    """Opens and closes approvals' change tickets (see the module): `listener` for the root, `drain` for the loop.
+    Its parts: the store, the ticket systems by name, the worker's background tasks, the tickets counter, the pauses
+    between tries and a worker's lease on a due approval."""
 
-    def __init__(self, *, store: Store, systems: Mapping[str, TicketSystem], background: Background,
-                 counter: Counter | None, retries: tuple[int, ...], lease: float) -> None:
-        self._store = store
-        self._systems = systems
-        self._background = background
-        self._counter = counter
-        self._retries = retries
-        self._lease = lease
+    store: Store
+    systems: Mapping[str, TicketSystem]
+    background: Background
+    counter: Counter | None
+    retries: tuple[int, ...]
+    lease: float
 
     def listener(self, event: Event) -> None:
         """An approval opened pending where a ticket is wanted: its ticket due now; a decision: its ticket's close."""
         if isinstance(event, ApprovalOpened):
             answer = event.answer
             if answer.decided is None and answer.status == "ok":
-                self._background.spawn(self.opened(answer.approval_id), name="ticket-want")
+                self.background.spawn(self.opened(answer.approval_id), name="ticket-want")
         elif isinstance(event, ApprovalDecided) and not event.approval.canary:
-            self._background.spawn(self.decided(event.approval.id), name="ticket-decided")
+            self.background.spawn(self.decided(event.approval.id), name="ticket-decided")
 
     async def opened(self, approval_id: str) -> None:
         """An approval opened pending: its ticket wanted where its route names a system (`ticket_route`: its
         channel's `ticket`, or a policy's @ticket)."""
-        record = await self._store.approvals.get(approval_id)
+        record = await self.store.approvals.get(approval_id)
         if record is not None and record.pending and record.ticket_route:
             await self.want(approval_id, system=record.ticket_route)
 
     async def catch_up(self) -> int:
         """At a worker's start: each pending approval whose route wants a ticket and has no ticket record yet (its
         worker died between opening it and telling this desk) wanted now; how many."""
-        found = [a for a in await self._store.approvals.pending() if a.ticket_route]
+        found = [a for a in await self.store.approvals.pending() if a.ticket_route]
         told = 0
         for approval in found:
-            if await self._store.tickets.get(approval.id) is None:
+            if await self.store.tickets.get(approval.id) is None:
                 await self.want(approval.id, system=approval.ticket_route)
                 told += 1
         if told:
@@ -90,27 +92,27 @@ class TicketDesk:
         return told
 
     async def want(self, approval_id: str, *, system: str) -> None:
-        await self._store.tickets.want(approval_id, system=system)
-        await self._store.tickets_due.add(approval_id, due=time.time())
+        await self.store.tickets.want(approval_id, system=system)
+        await self.store.tickets_due.add(approval_id, due=time.time())
 
     async def decided(self, approval_id: str) -> None:
         """A decision: the approval's ticket, if it has one, due its close now."""
-        if await self._store.tickets.get(approval_id) is not None:
-            await self._store.tickets_due.add(approval_id, due=time.time())
+        if await self.store.tickets.get(approval_id) is not None:
+            await self.store.tickets_due.add(approval_id, due=time.time())
 
     async def drain(self) -> int:
         """The tickets' due set: the approvals due now, each leased to this worker, worked in the background."""
-        found = await self._store.tickets_due.take(self._store.approvals, lease=self._lease)
-        self._background.each(found, self.work, name="tickets-due")
+        found = await self.store.tickets_due.take(self.store.approvals, lease=self.lease)
+        self.background.each(found, self.work, name="tickets-due")
         return len(found)
 
     async def work(self, approval: ApprovalRecord) -> None:
         """`approval`'s ticket's step due: open it, close it, or look again later; retried when the system fails."""
-        record = await self._store.tickets.get(approval.id)
+        record = await self.store.tickets.get(approval.id)
         if record is None or record.state in ("closed", "failed"):
-            await self._store.tickets_due.forget([approval.id])
+            await self.store.tickets_due.forget([approval.id])
             return
-        system = self._systems.get(record.system)
+        system = self.systems.get(record.system)
         if system is None:
             await self._give_up(record, "open", why=f"{record.system} is not set up on this worker")
             return
@@ -131,9 +133,9 @@ class TicketDesk:
         found = await system.find(approval.id)  # one opened by a worker that died before keeping its key
         if found is None:
             found = await system.open(change_of(approval))
-        opened = await self._store.tickets.opened(record, key=found.key, ref=found.ref, url=found.url)
-        await self._store.outbox.add(approval.id, due=time.time())  # its card redrawn, naming the ticket
-        await self._store.audit.append("ticket_opened", by="system", approval=approval.id, system=record.system,
+        opened = await self.store.tickets.opened(record, key=found.key, ref=found.ref, url=found.url)
+        await self.store.outbox.add(approval.id, due=time.time())  # its card redrawn, naming the ticket
+        await self.store.audit.append("ticket_opened", by="system", approval=approval.id, system=record.system,
                                        ticket=found.key)
         self._count(record.system, "open", "done")
         log.info("approval %s: change %s opened in %s", approval.id, found.key, record.system)
@@ -142,45 +144,45 @@ class TicketDesk:
     async def _after_open(self, approval: ApprovalRecord) -> ApprovalRecord:
         """Due again later, then read again: a decision before this read is closed now, one after it is told to the
         due set by its listener (its `add` comes after this one)."""
-        await self._store.tickets_due.add(approval.id, due=time.time() + RECHECK)
-        return await self._store.approvals.get(approval.id) or approval
+        await self.store.tickets_due.add(approval.id, due=time.time() + RECHECK)
+        return await self.store.approvals.get(approval.id) or approval
 
     async def _close(self, system: TicketSystem, record: TicketRecord, approval: ApprovalRecord) -> None:
         async def commented() -> None:
-            await self._store.tickets.note(approval.id, commented=1)
+            await self.store.tickets.note(approval.id, commented=1)
 
         ticket = Found(key=record.key, ref=record.ref, url=record.url)
         await system.close(ticket, closing_of(approval), commented=record.commented, on_comment=commented)
-        await self._store.tickets.note(approval.id, state="closed", tries=0)
-        await self._store.tickets_due.forget([approval.id])
-        await self._store.audit.append("ticket_closed", by="system", approval=approval.id, system=record.system,
+        await self.store.tickets.note(approval.id, state="closed", tries=0)
+        await self.store.tickets_due.forget([approval.id])
+        await self.store.audit.append("ticket_closed", by="system", approval=approval.id, system=record.system,
                                        ticket=record.key, outcome=approval.status)
         self._count(record.system, "close", "done")
 
     async def _failed(self, record: TicketRecord, step: str, *, why: str) -> None:
         tries = record.tries + 1
-        if tries > len(self._retries):
+        if tries > len(self.retries):
             await self._give_up(record, step, why=why, tries=tries)
             return
-        after = self._retries[tries - 1]
-        await self._store.tickets.note(record.approval_id, tries=tries)
-        await self._store.tickets_due.add(record.approval_id, due=time.time() + after)
+        after = self.retries[tries - 1]
+        await self.store.tickets.note(record.approval_id, tries=tries)
+        await self.store.tickets_due.add(record.approval_id, due=time.time() + after)
         self._count(record.system, step, "retry")
         log.info("approval %s: %s did not %s its change ticket (%s); tried again in %d s", record.approval_id,
                  record.system, step, why, after)
 
     async def _give_up(self, record: TicketRecord, step: str, *, why: str, tries: int = 0) -> None:
-        await self._store.tickets.note(record.approval_id, state="failed", tries=tries)
-        await self._store.tickets_due.forget([record.approval_id])
-        await self._store.audit.append("ticket_given_up", by="system", approval=record.approval_id,
+        await self.store.tickets.note(record.approval_id, state="failed", tries=tries)
+        await self.store.tickets_due.forget([record.approval_id])
+        await self.store.audit.append("ticket_given_up", by="system", approval=record.approval_id,
                                        system=record.system, step=step, attempts=tries, reason=why[:200])
         self._count(record.system, step, "failed")
         log.warning("approval %s: its change ticket in %s was given up at its %s after %d tries (%s)",
                     record.approval_id, record.system, step, tries, why)
 
     def _count(self, system: str, step: str, outcome: str) -> None:
-        if self._counter is not None:
-            self._counter.labels(system, step, outcome).inc()
+        if self.counter is not None:
+            self.counter.labels(system, step, outcome).inc()
 
 
 def change_of(approval: ApprovalRecord) -> Change:

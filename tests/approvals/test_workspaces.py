@@ -15,7 +15,7 @@ from bot.approvals.rights import may_decide_across
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.model import TEAM_ID
 from bot.devslack.server import SlackStandIn
-from bot.slack.directory import Person
+from bot.people.ports import DirectoryUser as Person
 from bot.store import Store
 from tests.conftest import ALICE, BOB, SALES, Worker, name_admins
 from tests.support.api import Client, tool_ask

@@ -63,38 +63,29 @@ def origin_of(prefix: str) -> str:
     return f"hitl-approvals/audit/{prefix}"
 
 
-class AuditArchiver:
+class AuditArchiver(Rounds):
     """Appends sealed segments while this worker holds the archive lease (`archive_due`), from its own task."""
 
     def __init__(
         self, store: Store, keys: SigningKeys, archive: ArchiveStore, *, worker: str, segment: int = SEGMENT,
         poll: float = POLL_SECONDS,
     ) -> None:
-        self._store = store
+        super().__init__("audit-archive", store=store, worker=worker, every=poll)
         self._keys = keys
         self._archive = archive
-        self._worker = worker
         self._segment = segment
-        self._poll = poll
         self._tree: Tree | None = None  # read from the archive when the lease is taken
         self._kept: dict[int, bytes] = {}  # seq -> the digest its checkpoint kept, for the entries to archive
         self._held = False
-        self._rounds = Rounds("audit-archive", self._archive_round, store=store, every=poll, failed=self._failed)
         self.failing = ""  # why the last round failed ("": it did not)
         self.restored = ""  # what the last restore found (Redis behind the archive), "" when none was seen
 
-    async def start(self) -> None:
-        await self._rounds.start()
-
-    async def stop(self) -> None:
-        await self._rounds.stop()
-
-    async def _archive_round(self) -> None:
+    async def round(self) -> None:
         while await self.archive_due():
             pass
         self.failing = ""
 
-    def _failed(self, exc: Exception) -> bool:
+    def failed(self, exc: Exception) -> bool:
         """A round failed: the tree is read again from the archive next time; the archive's or the signing's
         failure said once while it lasts (True), any other logged with its traceback (False)."""
         self._tree = None
@@ -109,7 +100,7 @@ class AuditArchiver:
         """If this worker holds (or takes) the lease: write the next segment when signed entries wait. The number of
         entries archived by this call (0: none)."""
         audit = self._store.audit
-        if not await audit.archive_lease(self._worker, max(LEASE_SECONDS, 3 * self._poll)):
+        if not await audit.archive_lease(self._worker, max(LEASE_SECONDS, 3 * self.every)):
             self._held, self._tree = False, None
             return 0
         if not self._held or self._tree is None:

@@ -35,7 +35,7 @@ BACKOFF_MAX = 60.0
 STOP_GRACE = 10.0  # seconds a stopping worker lets the batch on its way finish (then it is sent again later)
 
 
-class SiemStreamer:
+class SiemStreamer(Rounds):
     """Delivers the audit log to `sink` while this worker holds the stream's lease, from its own task.
     `failed(reason)` counts each refused or failed batch, `delivered(n)` each entry accepted (the metrics)."""
 
@@ -44,21 +44,16 @@ class SiemStreamer:
         lease: float = LEASE_SECONDS, failed: Callable[[str], None] = lambda reason: None,
         delivered: Callable[[int], None] = lambda n: None,
     ) -> None:
-        self._store = store
+        super().__init__("audit-siem", store=store, worker=worker, every=poll)
         self._sink = sink
-        self._worker = worker
         self._batch = batch
         self._poll = poll
         self._lease = max(lease, 3 * poll)
         self._count_failed = failed
         self._count_delivered = delivered
-        self._rounds = Rounds("audit-siem", self._round, store=store, every=poll, failed=self._failed)
         self.failing = ""  # what the receiver said last time it failed ("": it did not)
         self._sending = asyncio.Lock()  # held from a batch's send to its cursor's move
         self._stopping = False
-
-    async def start(self) -> None:
-        await self._rounds.start()
 
     async def stop(self) -> None:
         """Stop after the batch on its way (its cursor moved: a restart sends nothing twice), within STOP_GRACE."""
@@ -67,22 +62,22 @@ class SiemStreamer:
             await asyncio.wait_for(self._sending.acquire(), STOP_GRACE)
         except TimeoutError:
             log.warning("audit siem: stopping with a batch on its way; it is sent again after the restart")
-        await self._rounds.stop()
+        await super().stop()
         await self._sink.close()
         try:
             await self._store.siem.release(self._worker)  # the next worker goes on at once
         except Exception:  # (Redis down while stopping: the lease runs out)
             log.debug("audit siem: the lease was not given up", exc_info=True)
 
-    async def _round(self) -> None:
+    async def round(self) -> None:
         while await self.deliver_due():
             pass
         if self.failing:
             log.info("audit siem: the receiver accepts again")
         self.failing = ""
-        self._rounds.every = self._poll
+        self.every = self._poll
 
-    def _failed(self, exc: Exception) -> bool:
+    def failed(self, exc: Exception) -> bool:
         """A round failed: the receiver's refusal said once while it lasts and retried after a longer pause."""
         if not isinstance(exc, SinkError):
             return False
@@ -90,7 +85,7 @@ class SiemStreamer:
         if str(exc) != self.failing:
             log.warning("audit siem: %s (%s); the batch is kept and sent again, nothing is lost", exc, exc.reason)
         self.failing = str(exc)
-        self._rounds.every = min(BACKOFF_MAX, max(self._poll, self._rounds.every * 2))
+        self.every = min(BACKOFF_MAX, max(self._poll, self.every * 2))
         return True
 
     async def deliver_due(self) -> int:

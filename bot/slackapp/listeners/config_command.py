@@ -5,12 +5,13 @@ and the channel's other settings, with what it will not do as one may expect (fo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_change_settings, may_name_admins
+from bot.core.channel_options import OPTIONS
 from bot.core.durations import format_duration
 from bot.core.people import surface_of
 from bot.core.records import ChannelSettings
@@ -76,43 +77,15 @@ async def admins_refused(
             " Setting unchanged.")
 
 
-@dataclass(frozen=True, slots=True)
-class _After:
-    """The channel's timing settings once a change is made: what its warnings are about."""
-
-    key: str
-    timeout: int
-    remind: tuple[int, ...]
-    escalate_after: int
-    escalate_to: tuple[str, ...]
-    approvers: tuple[str, ...]
-    sla: int = 0
-    escalate_at: str = "request"
-
-    @classmethod
-    def of(cls, change: SetConfig, current: ChannelSettings) -> _After:
-        key, value = change.key, change.value
-        remind = current.remind
-        if key == "remind":
-            remind = tuple(int(v) for v in value.split(",") if v.isascii() and v.isdigit())
-        escalate_to = current.escalate_to
-        if key == "escalate_to":
-            escalate_to = () if value == "none" else tuple(value.split(","))
-        return cls(key=key, timeout=int(value) if key == "timeout" else current.timeout, remind=remind,
-                   escalate_after=int(value) if key == "escalate_after" else current.escalate_after,
-                   escalate_to=escalate_to, approvers=current.approvers,
-                   sla=int(value) if key == "sla" else current.sla,
-                   escalate_at=value if key == "escalate_at" else current.escalate_at)
-
-
 def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
-    """What a setting, valid, will not do as one may expect with the channel's other settings."""
-    after = _After.of(change, current)
-    return [said for warn in _WARNINGS if (said := warn(after))]
+    """What a setting, valid, will not do as one may expect with the channel's other settings: each warning reads
+    the changed key and the channel's settings with the change made (its value read as the store reads it back)."""
+    after = replace(current, **{change.key: OPTIONS[change.key].read(change.value)})
+    return [said for warn in _WARNINGS if (said := warn(change.key, after))]
 
 
-def _never_times_out(after: _After) -> str:
-    if after.key != "timeout" or after.timeout:
+def _never_times_out(key: str, after: ChannelSettings) -> str:
+    if key != "timeout" or after.timeout:
         return ""
     nudges = f"({show_setting('remind', ','.join(map(str, after.remind)))})" if after.remind else (
         "(none are set: e.g. `remind 1h,4h`)")
@@ -120,23 +93,23 @@ def _never_times_out(after: _After) -> str:
             f" nudge {nudges}.")
 
 
-def _late_reminders(after: _After) -> str:
+def _late_reminders(key: str, after: ChannelSettings) -> str:
     late = [r for r in after.remind if r >= after.timeout] if after.timeout else []
-    if after.key not in ("timeout", "remind") or not late:
+    if key not in ("timeout", "remind") or not late:
         return ""
     shown = ", ".join(format_duration(r) for r in late)
     return f"The timeout is {format_duration(after.timeout)}, so these reminders will never be sent: {shown}."
 
 
-def _late_escalation(after: _After) -> str:
-    if after.key not in ("timeout", "escalate_after") or not after.timeout or after.escalate_after < after.timeout:
+def _late_escalation(key: str, after: ChannelSettings) -> str:
+    if key not in ("timeout", "escalate_after") or not after.timeout or after.escalate_after < after.timeout:
         return ""
     return (f"The timeout is {format_duration(after.timeout)}, so the escalation after"
             f" {format_duration(after.escalate_after)} will never happen.")
 
 
-def _half_an_escalation(after: _After) -> str:
-    if after.key not in ("escalate_after", "escalate_to"):
+def _half_an_escalation(key: str, after: ChannelSettings) -> str:
+    if key not in ("escalate_after", "escalate_to"):
         return ""
     if after.escalate_after and not after.escalate_to:
         return "Nobody is named in `escalate_to` yet, so nothing will be escalated."
@@ -145,24 +118,24 @@ def _half_an_escalation(after: _After) -> str:
     return ""
 
 
-def _escalation_to_anyone(after: _After) -> str:
-    if after.key not in ("escalate_after", "escalate_to") or not (after.escalate_to and after.escalate_after):
+def _escalation_to_anyone(key: str, after: ChannelSettings) -> str:
+    if key not in ("escalate_after", "escalate_to") or not (after.escalate_to and after.escalate_after):
         return ""
     return "" if after.approvers else "`approvers` is anyone: an escalation only mentions the people in `escalate_to`."
 
 
-def _service_level(after: _After) -> str:
-    if after.key not in ("sla", "escalate_at", "timeout"):
+def _service_level(key: str, after: ChannelSettings) -> str:
+    if key not in ("sla", "escalate_at", "timeout"):
         return ""
     if after.sla and after.timeout and after.sla >= after.timeout:
         return (f"The timeout is {format_duration(after.timeout)}, so an approval times out before it breaches its"
                 f" service level of {format_duration(after.sla)}.")
-    if after.escalate_at == "at_risk" and after.key != "timeout" and not (after.sla and after.escalate_to):
+    if after.escalate_at == "at_risk" and key != "timeout" and not (after.sla and after.escalate_to):
         return "`escalate_at at_risk` needs an `sla` and people in `escalate_to`: nothing is escalated at risk yet."
     return ""
 
 
-_WARNINGS: tuple[Callable[[_After], str], ...] = (
+_WARNINGS: tuple[Callable[[str, ChannelSettings], str], ...] = (
     _never_times_out, _late_reminders, _late_escalation, _half_an_escalation, _escalation_to_anyone, _service_level)
 
 

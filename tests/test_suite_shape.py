@@ -92,7 +92,7 @@ def test_burns_nothing():
 
 def test_a_fast_test_over_its_cpu_is_named_at_the_end(pytester: pytest.Pytester,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slow, "SLOW_CPU", 0.1)  # (1 s in the suite: a tenth of it is quicker to burn here)
+    monkeypatch.setattr(slow, "SLOW_CPU", 0.1)  # (0.5 s in the suite: a fifth of it is quicker to burn here)
     pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
     pytester.makepyfile(test_inner=BURNERS)
     result = pytester.runpytest_inprocess(*INNER)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
+
 from tests.support.source import ROOT, modules
 
 BOT = ROOT / "bot"
@@ -68,6 +70,7 @@ def test_the_core_writes_no_slack_markup() -> None:
     assert found == {}, "the approval core writes Slack's markup: write it through `Writing`"
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_no_surface_imports_another() -> None:
     found: dict[str, set[str]] = {}
     for name, path in modules():

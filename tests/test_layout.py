@@ -129,6 +129,7 @@ def allowed(name: str, target: str) -> bool:
     return target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_each_layer_imports_only_the_layers_below_it() -> None:
     wrong = [
         f"{name} imports {target}"
@@ -197,6 +198,7 @@ def cycle(graph: dict[str, set[str]]) -> list[str]:
     return []
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_no_import_cycle() -> None:
     assert " -> ".join(cycle(import_graph())) == ""
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.support.source import ROOT, statements
 
 PACKAGES = (ROOT / "bot", ROOT / "agents" / "agent_approvals")
@@ -81,6 +83,7 @@ def docstrings(path: Path) -> Iterator[str]:
                 yield text
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_every_path_a_docstring_names_exists() -> None:
     wrong = {
         str(path.relative_to(ROOT)): found

@@ -36,6 +36,7 @@ OTHER = "C0OTHER"
 API_PATHS = ("/api/", "/access/", "/.well-known/authzen")  # the Approvals API's, and AuthZEN's (#91)
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_openapi_document_is_valid_and_served_without_a_key(api: Worker) -> None:
     validate(document())  # type: ignore[arg-type]
     async with aiohttp.ClientSession() as session, session.get(api.url + "/api/v1/openapi.json") as response:
@@ -424,6 +425,7 @@ def allowed_record(**extra: Any) -> dict[str, Any]:
     return {"tool": {"name": "list_inbox", "arguments": {"limit": 2}}, "allowed_by": "--allow list_*", **extra}
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_a_call_allowed_by_the_programs_own_allow_list_is_audited(api: Worker, slack: SlackStandIn) -> None:
     """`POST /api/v1/audit/allowed`: no card, no approval, one `allowed` audit entry (the key, the tool, the digest,
     who let it through), the same answer for a retry with the same Idempotency-Key; shown by the export and counted

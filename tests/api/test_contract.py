@@ -81,6 +81,7 @@ async def test_a_body_a_model_refuses_is_the_documented_400_in_our_words(api: Wo
     assert (status, answer["error"]["field"]) == (400, "timeout") and "whole number" in answer["error"]["message"]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_every_answer_of_every_route_is_documented(api: Worker, slack: SlackStandIn) -> None:
     described = document()
     client = Client(api, (await new_key(api, per_minute=5000)).key)

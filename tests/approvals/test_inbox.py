@@ -286,6 +286,7 @@ async def extra_approvals(
     return opened
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_batch_approve_of_20_across_3_runs_with_one_not_allowed(
     slack: SlackStandIn, redis_url: str, model_config: Path
 ) -> None:

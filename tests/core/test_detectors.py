@@ -238,6 +238,7 @@ def test_every_form_is_found_where_it_is_written(text: str, expected: list[tuple
     assert [(f.kind, text[f.start:f.end]) for f in scan(text, ALL)] == expected
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_card_places_are_the_card_expressions_own_finds() -> None:
     """Card numbers are looked for only in runs of digits long enough to hold one (`_card_places`): the same finds
     as the expression over the whole text, on random texts of digits, separators and letters."""

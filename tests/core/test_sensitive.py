@@ -309,6 +309,7 @@ def test_a_secret_planted_anywhere_is_found_there_and_never_shown(value: Any, se
     assert secret not in text and secret.replace(" ", "").replace("-", "") not in text.replace(" ", "")
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 @given(json_values)
 def test_values_without_secrets_are_left_as_they_are(value: Any) -> None:
     assert find_hidden("t", value) == ()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def matched(matcher: PathMatcher, path: list[Any]) -> bool:
     return matcher.accepts(at)
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 @settings(max_examples=400)
 @given(st.lists(rule_steps, max_size=4), value_paths)
 def test_the_compiled_paths_match_exactly_as_each_path_does(rules: list[list[Any]], path: list[Any]) -> None:

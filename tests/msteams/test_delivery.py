@@ -356,6 +356,7 @@ async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_an
     assert len(posts) == 3  # one card per conversation, whatever redrew them
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_two_workers_posting_one_approval_leave_one_card_per_conversation(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker, redis_url: str, model_config: Path
 ) -> None:

@@ -49,6 +49,7 @@ def as_sent(world: World, activity: str, member: str = "", **edited: str) -> dic
             for name, field in inputs.items()}
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_save_and_approve_from_teams_approves_the_edited_call_once(world: World, tmp_path: Path) -> None:
     await start(world.slack, TASK)
     first = approval_id_of(await nth_card(world.slack, 1))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.approvals import VoteCounted
 from bot.devmsteams import TeamsStandIn
@@ -51,6 +52,7 @@ def of(entries: list[dict[str, str]], approval_id: str, by: str) -> dict[str, st
     return entry
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_a_step_up_vote_confirmed_on_the_page_names_the_surface_clicked(
         slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, tmp_path: Path) -> None:
     bob = teams.add_member(name="Bob Brown", email="bob@example.com")  # U0BOB in Slack (the same email)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB
 from tests.support.api import Client, new_key
@@ -50,6 +52,7 @@ async def test_a_rejected_refund_gives_its_amount_back(policy_worker: StartPolic
     assert third["status"] == "approved", third  # 450 + 50: the withdrawn 100 no longer counts
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_thirty_concurrent_asks_never_overspend_the_budget(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:

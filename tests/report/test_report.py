@@ -287,6 +287,7 @@ async def test_what_the_product_writes_is_what_the_report_reads(store: Store) ->
     assert [s.label for s in figures.by_tool] == [expected_tool]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_approvals_that_never_time_out_are_in_the_backlog(store: Store) -> None:
     """Approvals without a deadline are only in the `waiting` index ("<origin channel>/<id>")."""
     now = time.time()
@@ -327,6 +328,7 @@ def test_an_empty_period_renders_a_clear_page() -> None:
     assert_self_contained(html)
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_votes_a_passkey_confirmed_are_counted_per_approver() -> None:
     now = 1_800_000_000.0
     entries = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bot.report.cli import figures_of, read_history
 from bot.report.figures import RubberStamp
 from bot.report.html import render
@@ -24,6 +26,7 @@ async def report_of(store: Store) -> str:
     return render(figures_of(history, channels=[], rubber_stamp=RubberStamp()))
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_the_report_names_the_frozen_scopes_everything_first(store: Store) -> None:
     assert await store.freezes.freeze(f"channel:{SALES}", reason=HOSTILE, by="U0ADMIN")
     assert await store.freezes.freeze("all", reason="incident 42", by="cli:ops@host")
@@ -37,6 +40,7 @@ async def test_the_report_names_the_frozen_scopes_everything_first(store: Store)
     assert_self_contained(html)
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_no_frozen_section_when_nothing_is_frozen(store: Store) -> None:
     html = await report_of(store)
     assert "frozen" not in Page(html).ids and "Frozen now" not in html

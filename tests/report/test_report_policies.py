@@ -50,6 +50,7 @@ def history(now: float) -> list[dict[str, str]]:
     return sorted(out, key=lambda e: float(e["at"]))
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_the_policies_section_counts_decisions_and_the_last_week_of_shadow_verdicts() -> None:
     now = time.time()
     figures = compute(history(now), now=now, since=now - 30 * DAY)

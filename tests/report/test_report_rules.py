@@ -137,6 +137,7 @@ def test_without_rule_approvals_the_page_has_no_rule_column_or_table() -> None:
     assert page.rows("table-automatic-modes") == [["policy", "1", "0"]]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_text_from_the_audit_stream_is_escaped_by_the_templates() -> None:
     """The page's templates autoescape: a user, channel, tool and rule written as markup (with `&`) are
     shown as the text they are, in the header, the tables and the rubber-stamp list, never as markup."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bot.core.workspaces import WorkspaceRef
 from bot.report import compute
 from bot.report.cli import figures_of, read_history
@@ -32,6 +34,7 @@ def history(now: float) -> list[dict[str, str]]:
     return sorted(out, key=lambda e: float(e["at"]))
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_a_by_workspace_table_names_each_workspace_and_the_home_one() -> None:
     now = time.time()
     figures = compute(history(now), now=now, since=now - 30 * DAY, home_team=HOME)
@@ -41,6 +44,7 @@ def test_a_by_workspace_table_names_each_workspace_and_the_home_one() -> None:
     assert [row[0] for row in page.rows("table-by-workspace")] == [EU, f"{HOME} (home)"]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 def test_one_workspace_has_no_workspace_table() -> None:
     now = time.time()
     only_home = [e for e in history(now) if not e["approval"].startswith("eu-")]

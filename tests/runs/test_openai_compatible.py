@@ -51,6 +51,7 @@ def run_thread(slack: SlackStandIn, run_id: str) -> str:
     return texts(thread_of(slack, SALES, header["ts"]))
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_a_run_sends_email_through_an_openai_compatible_server(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

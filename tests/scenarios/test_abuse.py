@@ -116,6 +116,7 @@ def test_every_builder_gives_a_valid_inert_payload_for_any_text(text: str) -> No
                         ), (name, shown[:200])
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 @settings(max_examples=100, deadline=None)
 @given(anything)
 def test_long_text_in_parts_loses_nothing(text: str) -> None:
@@ -239,6 +240,7 @@ async def test_edited_private_metadata_is_refused_and_audited(slack: SlackStandI
     assert refused and "metadata" in refused[-1]["reason"]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_bounded_fuzz_of_signed_payloads(slack: SlackStandIn, worker: Worker) -> None:
     """Signed garbage of every shape: never a 5xx, never a crash, nothing changed."""
     await start_run(slack)

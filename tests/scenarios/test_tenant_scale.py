@@ -68,6 +68,7 @@ async def serve_each(slack: SlackStandIn, installed: list[Installed]) -> list[in
     return [(await slack.open_home(user=i.person)).status for i in installed]
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_a_worker_serving_70_workspaces_answers_the_70th_with_one_subscription(
     slack: SlackStandIn, redis_url: str, seventy: tuple[Worker, list[Installed]]
 ) -> None:

@@ -169,6 +169,7 @@ async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> 
     await other.stop()
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_count(
     slack: SlackStandIn, redis_url: str
 ) -> None:

@@ -370,6 +370,7 @@ async def test_an_escalation_lists_it_for_who_it_lets_in(parts: Parts) -> None:
     assert await index_keys(store) == [] and await store.homes.pending_groups() == []
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_a_person_with_many_requests_of_their_own_sees_the_others_only(parts: Parts) -> None:
     store, run = parts.store, Run()
     for number in range(300):  # more than home_page.lua reads whole: asked member by member

@@ -262,6 +262,7 @@ async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: Sto
     assert await store.outbox.claim(later + 120, lease=0.2) == []
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_many_due_timeouts_are_swept_in_batches_once_each_and_say_if_the_owner_heard(
     store: Store,
 ) -> None:

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.audit.archive.stores import FolderStore
 from bot.core.signing import SigningKeys
 from bot.store import Store
@@ -41,6 +43,7 @@ async def _approvals(store: Store, *, first: int, count: int, at: float) -> None
                                      policy="payments", amr="hwk", passkey="pk1", assured_at=repr(when + 4))
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_evidence_of_a_period_from_the_archive_then_with_redis_tail(
     store: Store, redis_url: str, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -25,6 +26,7 @@ async def _lag(url: str) -> tuple[dict[str, object], dict[str, float]]:
     return health["audit_archive"], gauges
 
 
+@pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
 async def test_lag_is_shown_and_a_failing_archive_stops_nothing_then_catches_up(
     slack: SlackStandIn, redis_url: str, store: Store, tmp_path: Path
 ) -> None:

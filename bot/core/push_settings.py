@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,11 +18,16 @@ from pydantic import BaseModel, Field, model_validator
 
 from bot.core.setting_values import Secret, Stripped
 
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
 
 def vapid_key(text: str) -> ec.EllipticCurvePrivateKey:
     """VAPID_PRIVATE_KEY read: 32 raw bytes or a DER key, base64url (ValueError naming the setting, never the key)."""
+    flat = "".join(text.split())
     try:
-        raw = base64.urlsafe_b64decode(text.strip().replace("\n", "") + "=" * (-len(text.strip()) % 4))
+        if not BASE64URL.fullmatch(flat):
+            raise ValueError
+        raw = base64.urlsafe_b64decode(flat.rstrip("=") + "=" * (-len(flat.rstrip("=")) % 4))
     except (binascii.Error, ValueError):
         raise ValueError("VAPID_PRIVATE_KEY must be base64url (a raw P-256 key or its DER)") from None
     try:

@@ -1,7 +1,7 @@
 """The push surface from a test (issue 90): a worker's environment with the local push service
 (PUSH_LOCAL_SERVICE_URL) and a VAPID key made for the test, the local Slack playing the company's identity provider
 (OIDC_ISSUER); a person signed in on the devices page and a device of theirs subscribed (as the page's script
-posts it); a push's Approve action followed to its confirm page."""
+posts it); a push surface on a test's store (`surface_of`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bot.core.metrics import Metrics
+from bot.core.tasks import Background
 from bot.devpush.service import PushService
 from bot.devslack.server import SlackStandIn
+from bot.push.links import push_links
+from bot.push.sender import PushSender
+from bot.push.surface import PushSurface, vapid_public_key
+from bot.store import Store
+from tests.support.mail import KEY
 from tests.support.signin import answer_authorize
 
 ORIGIN = "http://localhost:8999"  # where people open the pages (a worker itself is on 127.0.0.1)
@@ -64,3 +71,15 @@ async def device_of(http: aiohttp.ClientSession, worker_url: str, service: PushS
     status, answer = await subscribe(http, worker_url, subscription)
     assert status == 201 and answer["status"] == "added", answer
     return subscription
+
+
+def surface_of(store: Store, *, metrics: Metrics | None = None, retries: tuple[float, ...] = (15.0,),
+               local: str = "") -> tuple[PushSurface, Background]:
+    """A push surface on a test's store (its own background tasks), signing with a new VAPID key."""
+    background = Background()
+    key = vapid_private()
+    sender = PushSender(store=store.push, vapid_key=key, subject=SUBJECT, timeout=2.0, retries=retries,
+                        counter=(metrics or Metrics()).push_sent)
+    links = push_links(store.push, KEY, public_url="https://approvals.example.com")
+    return PushSurface(store=store, sender=sender, links=links, background=background,
+                       vapid_public=vapid_public_key(key), local_service=local), background

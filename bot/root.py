@@ -185,7 +185,6 @@ def create_services(
     rules.on_change = rules_changed
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
-
     teams, email, push = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
                                        background=background, confirmations=confirmations, metrics=metrics,
                                        events=events, cards=cards)
@@ -201,12 +200,11 @@ def create_services(
                          receipts=receipts, user_by_email=directory.user_by_email,
                          summaries=ModelSummaries(model_config) if settings.model_config_path else None,
                          mails=email is not None or (base is not None and base.email is not None)),
-        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals,
+        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, push=push,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
-        msteams=teams, email=email, push=push, who=who,
-        siem=None if base else siem_of(settings, store, metrics, worker_id),
+        msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
         tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
     )
     found = due_parts(parts)

@@ -197,7 +197,7 @@ class Services:
         await self.webhooks.stop()
         await self.approvals.policies.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
-        await self.homes.close()
+        await asyncio.gather(self.homes.close(), *([self.push.close()] if self.push is not None else []))
         await self.waiter.stop()
         await self.store.close()
         await self.home_redis.aclose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import urlsplit
@@ -71,12 +71,19 @@ class PushSender:
         self._gone = gone
         self._timeout = timeout
         self._retries = retries
+        self._http: aiohttp.ClientSession | None = None  # one session: its connections to the services kept
 
-    async def send(self, push: Push, *, now: float | None = None) -> Result:
-        """Send `push` to each of its person's devices unless it was sent, is being sent, waits for its retry time,
-        or was given up."""
+    async def close(self) -> None:
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
+
+    async def send(self, push: Push, *, now: float | None = None,
+                   devices: Sequence[Subscription] | None = None) -> Result:
+        """Send `push` to each of its person's devices (`devices`, when the caller read them already) unless it was
+        sent, is being sent, waits for its retry time, or was given up."""
         now = time.time() if now is None else now
-        devices = await self._store.subscriptions(push.person)
+        devices = await self._store.subscriptions(push.person) if devices is None else devices
         if not devices:
             return Result("none")
         claim = await self._store.claim_send(push.approval_id, person=push.person, kind=push.kind,
@@ -119,10 +126,11 @@ class PushSender:
         info: dict[str, str | bytes | dict[str, str | bytes]] = {
             "endpoint": device.endpoint, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as session:
-                await webpush_async(info, data=push.data.decode(), vapid_private_key=self._vapid,
-                                    vapid_claims={"sub": self._subject}, ttl=TTL, aiohttp_session=session,
-                                    headers={"Urgency": "high", "Topic": push.approval_id.replace("-", "")[:32]})
+            if self._http is None or self._http.closed:
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            await webpush_async(info, data=push.data.decode(), vapid_private_key=self._vapid,
+                                vapid_claims={"sub": self._subject}, ttl=TTL, aiohttp_session=self._http,
+                                headers={"Urgency": "high", "Topic": push.approval_id.replace("-", "")[:32]})
         except WebPushException as exc:
             status = int(getattr(exc.response, "status", 0) or 0)
             if status in (404, 410):

@@ -1,7 +1,8 @@
 """The push surface as a worker runs it (issue 90): a listener on the core's events, the drain of its due set and
 `reach`, for other code to reach people by push now.
 
-An approval opened pending puts a send in `store.push_due` (`{p}:push:due`); a reminder or an escalation (`Nudged`)
+An approval opened pending puts a send in `store.push_due` (`{p}:push:due`) and sends it at once (a push is
+wanted within a second of the card); a reminder or an escalation (`Nudged`)
 pushes its own to each person it asked who has a device. `drain` (the surface's `Drain` in `due_parts`, only with
 VAPID_PRIVATE_KEY) sends what is due, each push once per (approval, person, kind) across workers through
 `PushSender` with its bounded retry, the reminders and the escalation published (`published_kinds`) too: a
@@ -13,6 +14,7 @@ root subscribes `listener`."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib.util
 import time
@@ -62,6 +64,10 @@ class PushSurface:
         self.vapid_public = vapid_public  # the page's `applicationServerKey` (base64url, uncompressed point)
         self.local_service = local_service  # a push service allowed over http (PUSH_LOCAL_SERVICE_URL)
 
+    async def close(self) -> None:
+        """Its connections to the push services closed (the worker stops)."""
+        await self._sender.close()
+
     @property
     def links(self) -> Links:
         """Its actions' links (the confirm page checks and takes them, bot/push/pages.py)."""
@@ -71,10 +77,23 @@ class PushSurface:
         """An approval opened pending: its pushes due now; a reminder or escalation: its pushes sent (spawned)."""
         if isinstance(event, ApprovalOpened):
             if event.answer.decided is None and event.answer.status in ("ok", "exists"):
-                self._background.spawn(self.due(event.answer.approval_id), name="push-due")
+                self._background.spawn(self.opened(event.answer.approval_id), name="push-opened")
         elif isinstance(event, Nudged) and event.people:
             kind = "escalated" if event.kind == "escalate" else reminder_kind(event.number)
             self._background.spawn(self.nudge(event.approval, kind=kind, people=event.people), name="push-nudge")
+
+    async def opened(self, approval_id: str) -> None:
+        """An approval opened: its pushes due (kept across this worker's end), then sent at once, not at the due
+        loop's next turn (the claims keep each push once when a drain takes them too)."""
+        _, record = await asyncio.gather(self.due(approval_id), self._store.approvals.get(approval_id))
+        if record is None or not record.pending:
+            return
+        later = [r.at for r in [await self._send(record, p, "opened") for p in people_of(record)]
+                 if r.outcome in ("retry", "later", "busy")]
+        if later:
+            await self._store.push_due.add(record.id, due=min(later))
+        else:  # (sent, or nobody has a device: nothing left due; a reminder published puts it back)
+            await self._store.push_due.forget([record.id])
 
     async def due(self, approval_id: str) -> None:
         """`approval_id`'s pushes due now (any worker's push loop sends them)."""
@@ -112,8 +131,9 @@ class PushSurface:
         later: list[float] = []
         if approval.pending:
             fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))}
+            states = await self._store.push.sent_states(approval.id)
             for person, kind in _pushes(approval):
-                state = await self._store.push.sent_state(approval.id, person=person, kind=kind)
+                state = states.get(f"{person}|{kind}", "")
                 if state.startswith(("sent", "failed")) or (kind not in fresh and not state):
                     continue
                 result = await self._send(approval, person, kind)
@@ -125,14 +145,15 @@ class PushSurface:
             await self._store.push_due.forget([approval.id])
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
-        if not approval.pending or not await self._store.push.count(person):
+        devices = await self._store.push.subscriptions(person) if approval.pending else []
+        if not devices:
             return Result("none")
         link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
         now = time.time()
         keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
         push = Push(approval_id=approval.id, person=person, kind=kind, keep=keep,
                     data=push_payload(approval, link=link, kind=kind))
-        result = await self._sender.send(push, now=now)
+        result = await self._sender.send(push, now=now, devices=devices)
         if result.outcome == "failed":
             await self._store.audit.append("push_given_up", by="system", approval=approval.id, person=person,
                                            kind=kind, attempts=result.attempts, surface="push")

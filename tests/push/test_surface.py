@@ -1,8 +1,8 @@
 """The push surface on a test's store (bot/push/surface.py, sender.py, issue 90), sending through the local push
 service (bot/devpush/) with the tests' redis-server: an approval opened pushes each approver with a device at once
-and once (a person without one is left out; due again, a drain pushes nothing more), a reminder pushes its own, `reach` says who was pushed, a push service refusing for
-now keeps the push due at its retry time then gives it up (audited, counted); VAPID_PRIVATE_KEY read and refused
-without SECRETS_KEY or VAPID_SUBJECT, never shown."""
+and once (a person without one is left out; due again, a drain pushes nothing more), a reminder pushes its own,
+`reach` says who was pushed, a push service refusing for now keeps the push due at its retry time then gives it up
+(audited, counted); VAPID_PRIVATE_KEY read and refused without SECRETS_KEY or VAPID_SUBJECT, never shown."""
 
 from __future__ import annotations
 

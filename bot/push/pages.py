@@ -77,7 +77,7 @@ def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn
                                                                                     time.gmtime(d.added))}
                   for d in await store.push.subscriptions(person)]
         text = render("push/devices.html", nonce=nonce, name=await names(person) or person, devices=listed,
-                      key=surface.vapid_public, local=surface.local_service, sign_out=LOGOUT)
+                      push_key=surface.vapid_public, local=surface.local_service, sign_out=LOGOUT)
         local = f" {surface.local_service}" if surface.local_service else ""
         policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'"
                   f"{local}; worker-src 'self'; img-src 'self'; manifest-src 'self'; base-uri 'none';"

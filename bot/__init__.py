@@ -26,6 +26,8 @@ checks this on every run), from the bottom:
     msteams/     Microsoft Teams, a second place to decide: the Teams SDK's app, Adaptive Cards, people mapped
     email/       e-mail, the third surface (issue 88): an approval's mail, its signed single-use links, the sender
                  (the parts, not wired yet)
+    links/       signed decide links and the page they open, shared by e-mail and push (issue 90)
+    push/        Web Push, a phone and desktop surface (issue 90): the web app, subscriptions, the pushes' sender
     tickets/     change tickets (issue 91): a change in Jira or ServiceNow per approval, linked on its card, closed
                  with the decision; retried as due work
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
@@ -36,6 +38,7 @@ checks this on every run), from the bottom:
     devmsteams/  the local Microsoft Teams stand-in (a Bot Connector and its sign-in) for dev and the tests (imports
                  nothing above)
     devmail/     the local mail catcher (aiosmtpd) for dev and the tests (imports nothing above)
+    devpush/     the local push service (receives, checks VAPID, decrypts) for dev and the tests (nothing above)
 
     services.py  `Services`: one worker's (or tenant's) parts, started and stopped together
     root.py      the composition root: builds and wires the parts, lists the deciders and the events' listeners

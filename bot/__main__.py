@@ -124,6 +124,8 @@ def _add_dev(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      " its channel routed from #approvals, the same people")
     dev.add_argument("--email", action="store_true", help="a local mail catcher too: approval e-mails in the page's"
                      " Mail pane, their links working; Erin, an e-mail-only person, decides in #general (issue 88)")
+    dev.add_argument("--push", action="store_true", help="Web Push too: the web app, a local push service; turn"
+                     " notifications on at /app/push, each push in the page's Phone pane, its actions working (#90)")
     alone = sub.add_parser("devslack", help="the local Slack alone, for staging and load tests: point workers at it",
                            description="Serve the local Slack alone (no worker, no Redis) for staging and load tests:"
                            " it prints its URL, SLACK_API_URL, the SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET it uses,"
@@ -267,7 +269,7 @@ def _dev(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
 
     data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
     return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
-                       data_dir=data, fresh=args.fresh, teams=args.teams, email=args.email))
+                       data_dir=data, fresh=args.fresh, teams=args.teams, email=args.email, push=args.push))
 
 
 def _audit(audit: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:

@@ -50,6 +50,7 @@ from bot.msteams import Teams, create_teams
 from bot.people import People
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
+from bot.push.surface import PushSurface, push_surface
 from bot.redaction import Hiding
 from bot.runs.manager import RunManager
 from bot.runs.summaries import ModelSummaries
@@ -185,10 +186,9 @@ def create_services(
     rules.on_change = rules_changed
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
-
-    teams, email = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
-                          background=background, confirmations=confirmations, metrics=metrics, events=events,
-                          cards=cards)
+    teams, email, push = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
+                                       background=background, confirmations=confirmations, metrics=metrics,
+                                       events=events, cards=cards)
     checkpoints, archiver, alerts, watch = (None, None, None, None) if base is not None else audit_parts(
         settings, store, signing=signing, slack=slack, metrics=metrics, worker_id=worker_id)
     parts = Services(
@@ -201,7 +201,7 @@ def create_services(
                          receipts=receipts, user_by_email=directory.user_by_email,
                          summaries=ModelSummaries(model_config) if settings.model_config_path else None,
                          mails=email is not None or (base is not None and base.email is not None)),
-        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals,
+        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, push=push,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
@@ -263,9 +263,9 @@ def surfaces_told(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, approvals: ApprovalService,
     who: WhoIsWho, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
     cards: CardService,
-) -> tuple[Teams | None, EmailSurface | None]:
-    """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set) and e-mail (with SMTP_URL),
-    told of the core."""
+) -> tuple[Teams | None, EmailSurface | None, PushSurface | None]:
+    """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set), e-mail (with SMTP_URL) and
+    Web Push (with VAPID_PRIVATE_KEY), told of the core."""
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
         said = await confirmations.answer(user, approval, writing=SLACK)
         await slack.chat_postEphemeral(channel=card[0], user=user, text=said)
@@ -285,7 +285,12 @@ def surfaces_told(
         approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
     if email is not None:  # Slack refusing its token: an approval with e-mail approvers waits for them (#88)
         approvals.delivery.elsewhere = email.elsewhere(approvals.delivery.elsewhere)
-    return teams, email
+    push = None if base is not None else push_surface(settings, store=store, background=background, metrics=metrics,
+                                                      same=who.people.same)
+    if push is not None:  # a surface more: its pushes follow the core's events; a reminder published is due in its
+        events.subscribe(push.listener)  # due set in the same step as its mark (as e-mail's, #90)
+        store.nudges.published_to.append(store.push_due)
+    return teams, email, push
 
 
 def tickets_told(settings: Settings, *, store: Store, events: Events, background: Background,

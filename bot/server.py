@@ -46,6 +46,7 @@ from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.email.pages import add_email_page, signed_in_by_email
 from bot.probes import add_probe_routes, health, surfaces
+from bot.push.pages import add_push_pages
 from bot.services import Services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
@@ -246,6 +247,9 @@ def add_worker_routes(
     if services.email is not None:  # /email/{approval}/{token}: the e-mail surface's page (issue 88)
         add_email_page(web_app, services.email, signin=signin, approvals=services.approvals,
                        step_up=services.confirmations)
+    if services.push is not None:  # /app/*: the web app, the devices page; /push/{approval}/{token} (issue 90)
+        add_push_pages(web_app, services.push, signin=signin, approvals=services.approvals,
+                       step_up=services.confirmations, names=services.directory.name_of)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))
     add_reveal_routes(web_app, services.reveals, signin,  # /reveal/{token}

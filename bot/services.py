@@ -46,6 +46,7 @@ from bot.msteams import Teams
 from bot.msteams.accounts import TeamsAccounts
 from bot.msteams.people import TeamsPeople
 from bot.people import EmailAccounts, People
+from bot.push.surface import PushSurface
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
@@ -127,6 +128,7 @@ class Services:
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
     msteams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/msteams/; home parts)
     email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
+    push: PushSurface | None = None  # Web Push, with VAPID_PRIVATE_KEY (bot/push/surface.py, issue 90)
     tickets: TicketDesk | None = None  # change tickets, with JIRA_URL or SERVICENOW_URL (bot/tickets/, issue 91)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
@@ -196,7 +198,7 @@ class Services:
         await self.webhooks.stop()
         await self.approvals.policies.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
-        await self.homes.close()
+        await asyncio.gather(self.homes.close(), *([self.push.close()] if self.push is not None else []))
         await self.waiter.stop()
         await self.store.close()
         await self.home_redis.aclose()
@@ -294,10 +296,9 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
                                 "homes": parts.homes, "digest": parts.digest}
     if parts.msteams is not None:
         found["teams"] = Drain(parts.msteams.delivery.drain)
-    if parts.email is not None:
-        found["email"] = Drain(parts.email.drain)
-    if parts.tickets is not None:
-        found["tickets"] = Drain(parts.tickets.drain)
+    for kind, part in (("email", parts.email), ("push", parts.push), ("tickets", parts.tickets)):
+        if part is not None:  # (e-mail and push: a surface; the change tickets: drawn the same way)
+            found[kind] = Drain(part.drain)
     return found
 
 

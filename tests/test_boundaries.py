@@ -19,6 +19,7 @@ SURFACES: dict[str, tuple[str, ...]] = {
     "slack": ("bot.slack", "bot.slackapp", "slack_sdk", "slack_bolt"),
     "teams": ("bot.msteams", "microsoft_teams"),
     "email": ("bot.email", "aiosmtplib"),
+    "push": ("bot.push", "pywebpush"),
 }
 CORE = ("bot.approvals", "bot.people")
 

@@ -77,26 +77,32 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.msteams": (*SURFACE_BASE, "bot.msteams"),  # (its Slack users by email: bot.people's `UserDirectory`)
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
-    "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.email"),
+    "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.links", "bot.email"),
+    # signed decide links and their page (issue 90: shared by e-mail and push), below every surface, none itself
+    "bot.links": (*BELOW_CORE, "bot.store", "bot.links"),
+    # Web Push (issue 90): a surface, as e-mail: the core's packages, the pages' sign-in, the shared links
+    "bot.push": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.links", "bot.push"),
     # change tickets (issue 91): told by the core's events, never a surface
     "bot.tickets": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.tickets"),
     "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", *SLACK_IO, "bot.people", "bot.approvals", "bot.runs",
-                     "bot.api", "bot.sessions", "bot.stepup", "bot.msteams", "bot.email", "bot.tickets"),  # parts
+                     "bot.api", "bot.sessions", "bot.stepup", "bot.msteams", "bot.email", "bot.push",
+                     "bot.tickets"),  # parts
     "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                    "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes",
-                   "bot.msteams", "bot.email"),
+                   "bot.msteams", "bot.email", "bot.push"),
     # the composition root, at the top: the one module that builds and wires the parts (tests/test_root.py)
     "bot.root": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.redaction",
                  "bot.approvals", "bot.sessions", "bot.runs", "bot.api", "bot.stepup", "bot.services", "bot.tenancy",
-                 "bot.slackapp", "bot.server", "bot.msteams", "bot.people", "bot.email", "bot.tickets"),
+                 "bot.slackapp", "bot.server", "bot.msteams", "bot.people", "bot.email", "bot.push", "bot.tickets"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     # the local Teams stand-in (a Bot Connector and its sign-in), as devslack (its pages' guard: bot/devslack/pages.py)
     "bot.devmsteams": ("bot.devmsteams", "bot.devslack"),
     "bot.devmail": ("bot.devmail",),  # the local mail catcher (aiosmtpd), as devslack: nothing of the product
+    "bot.devpush": ("bot.devpush",),  # the local push service (receives, checks VAPID, decrypts): nothing of ours
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
                 "bot.cli"),
@@ -104,7 +110,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
     "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
-                "bot.dev_slackbot", "bot.devmsteams", "bot.devmail", "bot.dev"),  # a package: entry, stack, stand-ins
+                "bot.dev_slackbot", "bot.devmsteams", "bot.devmail", "bot.devpush",
+                "bot.dev"),  # a package: entry, stack, stand-ins
     "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
                      "bot.root", "bot.devslack", "bot.dev", "bot.dev_data", "bot.devmsteams"),
     "bot": ("bot.core",),  # the package itself (its docstring and version) alone: no row catches the top's modules

@@ -55,6 +55,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     msteams_file.py TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
     msteams_settings.py the TEAMS_* settings (`Settings` holds them): never unauthenticated
     email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
+    push_settings.py   VAPID_PRIVATE_KEY, VAPID_SUBJECT, PUSH_LOCAL_SERVICE_URL (`Settings` holds them; issue 90)
     siem_settings.py   AUDIT_SIEM_* (`Settings` holds them; issue 91): AUDIT_SIEM_URL read (HEC, syslog, file)
     ticket_settings.py JIRA_*, SERVICENOW_*, TICKET_RETRIES, TICKET_TIMEOUT (`Settings` holds them; issue 91)
     ticket_refs.py  an approval's change ticket as its `ticket` field names it (system, key, page) (pure)

@@ -208,6 +208,11 @@ class Metrics:
                                   " mail server refused or did not answer: tried again later), failed (given up"
                                   " after the last retry), by this worker", ["outcome"], registry=r)
         from_zero(self.email_sent, "sent", "retry", "failed")
+        self.push_sent = Counter("hitl_push_sent", "Web Pushes to approvers (issue 90) by outcome: sent (a push"
+                                 " service took it), retry (refused or not answered: tried again later), failed"
+                                 " (given up after the last retry), gone (the device's subscription was gone: 404,"
+                                 " 410; forgotten), by this worker", ["outcome"], registry=r)
+        from_zero(self.push_sent, "sent", "retry", "failed", "gone")
         self.tickets = Counter("hitl_tickets", "Change tickets' calls to the ticket system (issue 91) by system (jira,"
                                " servicenow), step (open, close) and outcome: done, retry (refused or not answered:"
                                " tried again later), failed (given up after the last retry, or no such system set"

@@ -21,8 +21,8 @@ from typing import Literal, NewType
 
 SLACK_ID = re.compile(r"^[A-Z0-9]{2,24}$")  # a Slack id (a user U…/W…, a group S…, a channel C…/D…/G…)
 PersonId = NewType("PersonId", str)
-SurfaceName = Literal["slack", "teams", "email"]
-SURFACES: tuple[SurfaceName, ...] = ("slack", "teams", "email")  # the stored words, in precedence order
+SurfaceName = Literal["slack", "teams", "email", "push"]
+SURFACES: tuple[SurfaceName, ...] = ("slack", "teams", "email", "push")  # the stored words, in precedence order
 TEAMS_PREFIX = "teams:"
 EMAIL_PREFIX = "email:"
 OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -40,6 +40,7 @@ from bot.core.durations import DurationError
 from bot.core.email_settings import EmailSettings
 from bot.core.msteams_file import TeamsFileError
 from bot.core.msteams_settings import TeamsSettings
+from bot.core.push_settings import PushSettings
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
@@ -317,9 +318,9 @@ class ApproverSettings(StoreSettings):
         return value
 
 
-class Settings(WorkerProcess, TeamsSettings, EmailSettings, SiemSettings, TicketSettings, ApproverSettings):
-    """Everything a worker needs to start (`WorkerProcess`: the process itself; then the API, step-up, policies,
-    App Homes and workspaces). Build with `Settings.from_env()`."""
+class Settings(WorkerProcess, TeamsSettings, EmailSettings, PushSettings, SiemSettings, TicketSettings,
+               ApproverSettings):
+    """Everything a worker needs to start (the process; the API, step-up, policies, Homes, workspaces): `from_env`."""
 
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
@@ -477,8 +478,7 @@ class Settings(WorkerProcess, TeamsSettings, EmailSettings, SiemSettings, Ticket
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """The settings in `environ` (`os.environ` when None), with SLACK_WORKSPACES_FILE and TEAMS_FILE read.
-        `SettingsError`."""
+        """The settings in `environ` (else `os.environ`), SLACK_WORKSPACES_FILE, TEAMS_FILE read; `SettingsError`."""
         made = super().from_env(environ)
         try:
             if made.slack_workspaces_file:

@@ -18,7 +18,11 @@ It starts, in one process:
   approval e-mails to (``SMTP_URL``), each person's inbox in the page's **Mail** pane, whose Review-and-decide links
   open the worker's ``/email/...`` page through the page's port; the local Slack plays the company's identity
   provider (``OIDC_ISSUER``) and knows Erin, an e-mail-only person (``email:erin@example.com``, no Slack user of the
-  bot), who decides in #general beside its Slack people (unless #general already names its approvers).
+  bot), who decides in #general beside its Slack people (unless #general already names its approvers);
+* with ``--push``, the web app and a local push service (:mod:`bot.devpush`, started by ``standins.py``): a person
+  turns notifications on at the page's ``/app/push`` (the service hands out the subscription, since Chromium's
+  PushManager only talks to Google), each push the worker sends is decrypted and shown in the page's **Phone** pane,
+  whose Approve / Reject actions open the worker's ``/push/...`` confirm page through the page's port.
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
@@ -42,7 +46,8 @@ through), dev makes a signing key for this run in a temporary directory of its o
 stop) and says so in a comment line.
 
     stack.py      `DevStack`: Redis, the local Slack, the stand-ins and one worker, started and stopped; what dev prints
-    standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings
+    standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings;
+                  `LocalPush` (--push): the local push service, a VAPID key for the run, the worker's push settings
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ __all__ = ["DEV_KEYS_FILE", "DEV_KEY_NAME", "DevStack", "bot_environment", "pass
 async def _main(
     host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False,
     data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
+    push: bool = False,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -76,7 +82,7 @@ async def _main(
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
     stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces,
-                     data_dir=data_dir, fresh=fresh, teams=teams, email=email)
+                     data_dir=data_dir, fresh=fresh, teams=teams, email=email, push=push)
     try:
         try:
             await stack.start()
@@ -96,6 +102,9 @@ async def _main(
                  ] if stack.teams is not None else []
         if stack.mail is not None:
             local.append(f"Local mail: {stack.mail.smtp_url}  (the page's Mail pane: every inbox)")
+        if stack.push is not None:
+            local.append(f"Local push service: {stack.push.url}  (turn notifications on at {passkey_url(stack.url)}"
+                         "/app/push; the page's Phone pane: every push)")
         # the page at `localhost` (its loopback address so named): the pages it opens (passkeys, an e-mail's link,
         # sign-in) live on that origin, whose cookies an IP address's page does not share
         page = passkey_url(stack.url)
@@ -118,17 +127,18 @@ async def _main(
 def run_dev(
     *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
     data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
+    push: bool = False,
 ) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
     environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`);
     `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`; `teams`: a local
-    Microsoft Teams too (`--teams`); `email`: a local mail catcher too (`--email`). Returns the exit code (0 after a
-    normal stop)."""
+    Microsoft Teams too (`--teams`); `email`: a local mail catcher too (`--email`); `push`: the local push service
+    and the web app too (`--push`). Returns the exit code (0 after a normal stop)."""
     root = logging.getLogger()
     root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams, email))
+        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh, teams, email, push))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

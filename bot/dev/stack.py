@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from bot.core.environment import DevSettings
-from bot.dev.standins import EMAIL_PERSON, LocalMail
+from bot.dev.standins import EMAIL_PERSON, LocalMail, LocalPush
 from bot.dev_data import (
     DEV_KEYS_FILE,
     STOP_TIMEOUT,
@@ -131,6 +131,7 @@ class DevStack:
     def __init__(
         self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
         data_dir: Path | None = None, fresh: bool = False, teams: bool = False, email: bool = False,
+        push: bool = False,
     ) -> None:
         self.data = DataFolder(data_dir) if data_dir is not None else None  # kept across restarts (None: nothing)
         self.fresh = fresh  # empty it first
@@ -160,6 +161,9 @@ class DevStack:
         # --email (#88): a local mail catcher, its inboxes in the page's "Mail" pane, and an e-mail-only person
         self.mail = LocalMail(self.standin) if email else None
         self.email_env: dict[str, str] = {}  # the worker's SMTP_URL, EMAIL_FROM, OIDC_ISSUER (--email)
+        # --push (#90): the local push service, its pushes in the page's "Phone" pane, the web app served
+        self.push = LocalPush(self.standin) if push else None
+        self.push_env: dict[str, str] = {}  # the worker's VAPID_*, PUSH_LOCAL_SERVICE_URL, OIDC_ISSUER (--push)
         self._standin_started = False
 
     @property
@@ -187,6 +191,8 @@ class DevStack:
                 self.teams_env = dict(self.teams.start(Path(self.keys_dir)))
             if self.mail is not None:
                 self.email_env = self.mail.start()
+            if self.push is not None:
+                self.push_env = self.push.start()
             services = await self._start_bot()
             if self.teams is not None:
                 await self.teams.install(f"{self.bot_url}/teams/messages")
@@ -194,7 +200,7 @@ class DevStack:
         except LocalTeamsError as exc:
             raise DevError(str(exc), code=2) from None
         await self._make_key(services)
-        if self.mail is not None:
+        if self.mail is not None or self.push is not None:
             await self._email_approver(services)
         made = keys_to_make(self.slackbot_keys, teams=self.standin.teams(), channels=several_channels())
         self.slackbot_lines = await make_slackbot_keys(services, made)
@@ -299,6 +305,7 @@ class DevStack:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             env.update(self.teams_env)
             env.update(self.email_env)
+            env.update(self.push_env)
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -377,14 +384,16 @@ class DevStack:
         return True
 
     async def _email_approver(self, services: Services) -> None:
-        """--email: the e-mail-only person decides in #general (where the dev key asks) beside its Slack people,
-        unless #general already names its approvers (yours, or an earlier run's)."""
+        """--email: the e-mail-only person decides in #general (where the dev key asks) beside its Slack people;
+        --push: its Slack people are named (a push goes to an approval's approvers); unless #general already names
+        its approvers (yours, or an earlier run's)."""
         settings = await services.store.settings.get(GENERAL_CHANNEL,
                                                      default_timeout=services.settings.approval_timeout)
         if settings.approvers:
             return
         slack = [person.id for person in self.standin.people() if person.team_id == TEAM_ID]
-        await services.store.settings.set(GENERAL_CHANNEL, "approvers", ",".join([*slack, EMAIL_PERSON]), by="cli")
+        email = [EMAIL_PERSON] if self.mail is not None else []
+        await services.store.settings.set(GENERAL_CHANNEL, "approvers", ",".join([*slack, *email]), by="cli")
 
     async def wait_redis_exit(self) -> int:
         """Returns when the redis-server we started exits on its own (never, normally)."""
@@ -405,6 +414,8 @@ class DevStack:
             self.teams.stop()
         if self.mail is not None:
             self.mail.stop()
+        if self.push is not None:
+            self.push.stop()
         if self._standin_started:
             self._standin_started = False
             try:

@@ -4,11 +4,19 @@
 provider (OIDC_ISSUER: its Sign in with Slack endpoints, people matched by verified email) and adds Erin to it: a
 person of another workspace of the local Slack, where the app is not installed, so that no Slack user of the bot
 has her email (`email:erin@example.com`, an e-mail-only person: she decides through her mail's link). The worker is
-given SMTP_URL and EMAIL_FROM; the dev page's Mail pane shows every inbox (`SlackStandIn.mail_view`)."""
+given SMTP_URL and EMAIL_FROM; the dev page's Mail pane shows every inbox (`SlackStandIn.mail_view`).
+
+`python -m bot dev --push` (issue 90): `LocalPush` starts the local push service (:mod:`bot.devpush`) and gives the
+worker a VAPID key made for the run and PUSH_LOCAL_SERVICE_URL; a person turns notifications on at the page's
+`/app/push` (the service hands out the subscription), and the dev page's Phone pane shows each push, decrypted, with
+its Approve / Reject actions opening the confirm page (`SlackStandIn.phone_view`)."""
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.dev_data import DevError
 from bot.devslack.model import DevTeam, DevUser
@@ -16,8 +24,10 @@ from bot.devslack.server import SlackStandIn
 
 if TYPE_CHECKING:
     from bot.devmail.catcher import MailCatcher
+    from bot.devpush.service import PushService
 
 EMAIL_FROM = "approvals@example.com"
+PUSH_SUBJECT = "mailto:approvals@example.com"  # the VAPID subject of dev's pushes
 EMAIL_PERSON = "email:erin@example.com"  # the demo's e-mail-only person, as routes and settings name her
 EMAIL_ADDRESS = EMAIL_PERSON.removeprefix("email:")
 OUTER_TEAM = DevTeam(id="T0OUTER", name="Outer", domain="outer")  # her workspace: the bot's app is not there
@@ -51,3 +61,37 @@ class LocalMail:
         if self.catcher is not None:
             catcher, self.catcher = self.catcher, None
             catcher.stop()
+
+
+class LocalPush:
+    """`python -m bot dev --push` (issue 90): the local push service (:mod:`bot.devpush`) and a VAPID key made for
+    this run; the worker pushes to the devices its devices page subscribes through the service (`start`, `stop`)."""
+
+    def __init__(self, standin: SlackStandIn) -> None:
+        self.standin = standin
+        self.service: PushService | None = None  # once started
+        self.url = ""
+
+    def start(self) -> dict[str, str]:
+        """Serve the push service, show its pushes on the page (the Phone pane); the worker's push settings."""
+        try:  # pywebpush and http_ece only with --push: dev without it needs neither
+            import pywebpush  # noqa: F401  (the worker's sender: named here, not at the worker's first push)
+
+            from bot.devpush.service import PushService
+        except ImportError as exc:
+            raise DevError(f"--push needs pywebpush and http-ece ({exc.name} is missing): pip install"
+                           " 'slack-agent-approvals[push]' http-ece", code=2) from None
+        service = PushService()
+        service.start()
+        self.service, self.url = service, service.url
+        self.standin.phone_view = service.view
+        key = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+        return {"VAPID_PRIVATE_KEY": base64.urlsafe_b64encode(key).decode().rstrip("="),
+                "VAPID_SUBJECT": PUSH_SUBJECT, "PUSH_LOCAL_SERVICE_URL": service.url,
+                "OIDC_ISSUER": self.standin.base_url}
+
+    def stop(self) -> None:
+        self.standin.phone_view = None
+        if self.service is not None:
+            service, self.service = self.service, None
+            service.stop()

@@ -1,7 +1,8 @@
 """``/api/v1/*`` of the stand-in's server: the bot worker's Approvals API, forwarded, so that in dev mode the page and
 the API share one port (``AGENT_APPROVALS_URL`` is the page's URL); ``/step-up/*``, the worker's passkey pages, too,
 and its other pages (``/reveal/*``, ``/signin/*``, ``/attest/*``, ``/approvals/*``: an approval's details and
-its whole change; ``/email/*``: an e-mail's Review-and-decide link)
+its whole change; ``/email/*``: an e-mail's Review-and-decide link; ``/app/*`` and ``/push/*``: the web app, the
+devices page and a push's confirm page)
 (opened at ``http://localhost:<port>``: browsers refuse an IP address as a passkey's site).
 
 Each request goes to ``upstream`` (the worker's base URL) with its method, path, query (``?wait=`` long polls too),
@@ -23,8 +24,9 @@ from aiohttp import web
 API_PREFIX = "/api/v1"
 STEP_UP_PREFIX = "/step-up"  # the worker's passkey pages, forwarded the same way (one origin for the browser)
 # the worker's pages, forwarded so: passkeys, the reveal page, the brief pages, an approval's pages, the return
-# from Sign in with Slack and an e-mail's Review-and-decide link (dev --email: the "Mail" pane's links)
-PAGE_PREFIXES = (STEP_UP_PREFIX, "/reveal", "/signin", "/attest", "/approvals", "/email")
+# from Sign in with Slack, an e-mail's Review-and-decide link (dev --email: the "Mail" pane's links), the web app and
+# a push's confirm page (dev --push: the "Phone" pane's actions)
+PAGE_PREFIXES = (STEP_UP_PREFIX, "/reveal", "/signin", "/attest", "/approvals", "/email", "/push", "/app")
 # RFC 9110 7.6.1: meaningful for one connection only; the client session and our server set their own
 HOP_BY_HOP = frozenset(
     {

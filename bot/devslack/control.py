@@ -238,6 +238,7 @@ class Control:
             "workspaces": self.workspaces(),
             "teams_url": self.ws.teams_url,  # the local Teams' page (dev --teams), for the "Teams" pane
             "mail": self.ws.mail_view is not None,  # a mail catcher's inboxes (dev --email), for the "Mail" pane
+            "phone": self.ws.phone_view is not None,  # the local push service's pushes (dev --push), "Phone" pane
         }
 
     async def handle_mail(self, request: web.Request) -> web.Response:
@@ -246,6 +247,15 @@ class Control:
         view = self.ws.mail_view
         if view is None:
             return refused(404, "no mail catcher: python -m bot dev --email")
+        return web.json_response({"ok": True, **view()})
+
+    async def handle_phone(self, request: web.Request) -> web.Response:
+        """``GET /_control/phone``: every push the local push service received (dev --push), decrypted, newest
+        first, as the "Phone" pane draws them: ``{"pushes": [{device, label, data, at, subject}, ...]}``; 404
+        without one."""
+        view = self.ws.phone_view
+        if view is None:
+            return refused(404, "no local push service: python -m bot dev --push")
         return web.json_response({"ok": True, **view()})
 
     def workspaces(self) -> list[dict[str, Any]]:

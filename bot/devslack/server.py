@@ -185,6 +185,8 @@ class SlackStandIn:
     teams_url = _OfWorkspace[str]()  # the local Teams' page the page's "Teams" pane shows (dev --teams); "" none
     # the inboxes the page's "Mail" pane shows (dev --email: the mail catcher's `view`); None: no pane
     mail_view = _OfWorkspace[Callable[[], dict[str, Any]] | None]()
+    # the pushes the page's "Phone" pane shows (dev --push: the local push service's `view`); None: no pane
+    phone_view = _OfWorkspace[Callable[[], dict[str, Any]] | None]()
     base_url = _ReadOfWorkspace[str]()  # where it is served (once started)
     client_id = _ReadOfWorkspace[str]()  # the app's OAuth credentials
     client_secret = _ReadOfWorkspace[str]()
@@ -237,6 +239,7 @@ class SlackStandIn:
         app.router.add_get("/_control/calls", control.handle_calls)
         app.router.add_get("/_control/state", control.handle_state)
         app.router.add_get("/_control/mail", control.handle_mail)
+        app.router.add_get("/_control/phone", control.handle_phone)
         app.router.add_post("/_control/reset", control.handle_reset)
         app.router.add_post("/_control/fail", control.handle_fail)
         app.router.add_post("/_control/limit", control.handle_limit)

@@ -83,6 +83,7 @@ class Workspace:
         self.base_url_or_none: str | None = None
         self.teams_url = ""  # the local Teams' page (`python -m bot dev --teams`), shown in a pane; "" when none
         self.mail_view: Callable[[], dict[str, Any]] | None = None  # the inboxes (`dev --email`), the "Mail" pane
+        self.phone_view: Callable[[], dict[str, Any]] | None = None  # the pushes (`dev --push`), the "Phone" pane
         self.version = 0
         self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
         self.closing = False

@@ -7,7 +7,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     approvals.py         `approvals`: approvals, cards, checkpoints, the decide step, timeouts
     opening.py           what the open step (`approvals.open`) is given, and the audit entry it appends
     receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
-    surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`, `tickets_due`: each surface's due set
+    surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`, `push_due`, `tickets_due`: due sets
     audit.py             `audit`: the audit stream, chained
     channel_settings.py  `settings`: per-channel settings
     workers.py           `workers`: heartbeats, claims, messages to a worker
@@ -23,6 +23,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     msteams.py           `teams`: Microsoft Teams: conversations the app is in, people's chats, cards posted
     email.py             `email`: e-mail (issue 88): Review-and-decide links (single use), mails sent (once)
     keys_email.py        the e-mail surface's keys (keys.py is full)
+    push.py              `push`: Web Push (issue 90): each person's devices, the actions' links, pushes sent (once)
+    keys_push.py         the push surface's keys
     tickets.py           `tickets`: change tickets (issue 91): each approval's ticket record, its link on the approval
     keys_tickets.py      the change tickets' keys
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
@@ -97,6 +99,7 @@ from bot.store.opening import Once, Opening, OpenStatus
 from bot.store.oversight import OversightStore
 from bot.store.passkeys import Passkeys
 from bot.store.people import People
+from bot.store.push import PushStore
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
@@ -194,6 +197,8 @@ class Store:
         self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
         self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
         self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)
+        self.push_due = SurfaceDue(self.shared, surface="push")  # the pushes due a sending (`{p}:push:due`)
+        self.push = PushStore(self.shared)  # Web Push: devices, links, pushes sent (issue 90)
         self.tickets_due = SurfaceDue(self.shared, surface="tickets")  # change tickets due work (`{p}:tickets:due`)
         self.tickets = TicketStore(self.shared)  # change tickets (issue 91)
         self._tenant_stores: dict[str, Store] = {}

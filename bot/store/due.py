@@ -15,6 +15,7 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     slack      `outbox`                      Slack's cards due a redraw (`SlackDue.drain`)
     teams      `teams:due`                   Teams' copies due a drawing (`TeamsDelivery.drain`)
     email      `email:due`                   the e-mails due a sending (the e-mail surface)
+    push       `push:due`                    the pushes due a sending (the push surface)
     tickets    `tickets:due`                 the change tickets due opening or closing (bot/tickets/)
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
     digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/slack/digest.py)
@@ -40,7 +41,8 @@ from bot.store.connection import StoreUnavailable, aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
 
-KINDS = ("deadlines", "nudges", "webhooks", "runs", "slack", "teams", "email", "tickets", "homes", "digest")
+KINDS = ("deadlines", "nudges", "webhooks", "runs", "slack", "teams", "email", "push", "tickets", "homes",
+         "digest")
 log = logging.getLogger(__name__)
 
 HOME = "home"  # the home tenant's member (its keys' `tenant` is ""; no team or organisation id is "home")
@@ -81,7 +83,7 @@ class DueWork:
             "nudges": [(k.nudges, "z"), (k.attest_due, "z"), (k.fatigue_held, "z")],
             "webhooks": [(k.webhooks, "z")],
             "runs": [(k.live_runs, "n")],
-            **{surface: [(k.draw_due(surface), "z")] for surface in ("slack", "teams", "email", "tickets")},
+            **{surface: [(k.draw_due(surface), "z")] for surface in ("slack", "teams", "email", "push", "tickets")},
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
             "digest": [(k.digest_due, "z")],
         }[kind]

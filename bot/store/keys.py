@@ -1,4 +1,5 @@
-"""Every Redis key the product writes, with its type and lifetime (e-mail's: keys_email.py). Nothing else builds a key.
+"""Every Redis key the product writes, with its type and lifetime (e-mail's: keys_email.py; push's: keys_push.py).
+Nothing else builds a key.
 
 The prefix is `REDIS_KEY_PREFIX` (`hitl` by default; on Redis Cluster a hash tag such as `{hitl}`, so
 every key of a Lua step is in one slot). Ids reach a key only after they match `bot.core.records`'s
@@ -61,6 +62,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:waiting                   zset    "<origin channel>/<id>", by request time       members leave when decided
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
 {p}:email:due                 zset    approval ids whose e-mails are due a sending   members leave when sent
+{p}:push:due                  zset    approval ids whose pushes are due a sending    members leave when sent
 {p}:tickets:due               zset    approval ids whose change ticket is due work    members leave when closed
                                       (bot/store/surface_due.py; Teams': teams:due)
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
@@ -368,7 +370,7 @@ class Keys(HomeQueueKeys):
     def draw_due(self, surface: str) -> str:
         """A surface's due set: the approvals whose view there is due a drawing (bot/store/surface_due.py)."""
         return {"slack": self.outbox, "teams": self.teams("due"), "email": f"{self.prefix}:email:due",
-                "tickets": f"{self.prefix}:tickets:due"}[surface]
+                "push": f"{self.prefix}:push:due", "tickets": f"{self.prefix}:tickets:due"}[surface]
 
     heartbeat = Family("heartbeat", on_root=True)
     due = Family("due", on_root=True)  # the worker-wide index of tenants with work of a kind due (bot/store/due.py)

@@ -5,11 +5,13 @@ worker dying meanwhile, or the surface refusing for now, loses nothing; any work
     slack   {p}:outbox      the Slack card's redraws (the decide step writes it too: lua/lib/decide.lua)
     teams   {p}:teams:due   Teams' copies (bot/msteams/delivery.py)
     email   {p}:email:due   the e-mails (the e-mail surface)
+    push    {p}:push:due    the pushes (the push surface, issue 90)
     tickets {p}:tickets:due the change tickets (bot/tickets/, issue 91: opened, then closed with the decision; not a
                             surface where people decide, but drawn the same way: each approval's ticket due work)
 
 Each surface's set is indexed apart in the worker-wide due index (bot/store/due.py: kinds `slack`, `teams`,
-`email`, `tickets`), so each surface's loop drains its own set alone: a surface down or slow never holds another's.
+`email`, `push`, `tickets`), so each surface's loop drains its own set alone: a surface down or slow never holds
+another's.
 
 The API (`SurfaceDue(shared, surface="email")`; `Store.outbox`, `Store.teams_due`, `Store.email_due` are the three):
 
@@ -43,7 +45,7 @@ from bot.store.connection import aw
 from bot.store.due import DueWork
 from bot.store.shared import Shared
 
-SURFACES = ("slack", "teams", "email", "tickets")
+SURFACES = ("slack", "teams", "email", "push", "tickets")
 
 
 class Records(Protocol):

@@ -64,6 +64,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "sizing": ("sizing.py", ["--small"], []),
     "change_card": ("change_card.py", ["--small"], []),
     "triage": ("triage.py", ["--small", "--no-assert"], ["--no-assert"]),
+    "push": ("push_vs_card.py", ["--small", "--report-only"], ["--report-only"]),
 }
 
 
@@ -171,6 +172,10 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["with_change / plain p50"] = _get(result, "ratio_p50")
         out["with_change_no_detectors / plain p50"] = _get(result, "ratio_p50_no_detectors")
         out["with_change / plain CPU p50"] = _get(result, "cpu_ratio_p50")
+    elif name == "push":
+        for series in ("card", "push"):
+            out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
+        out["push / card p50"] = _get(result, "ratio_p50")
     elif name == "redaction":
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")

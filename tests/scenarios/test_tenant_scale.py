@@ -80,7 +80,7 @@ async def test_a_worker_serving_70_workspaces_answers_the_70th_with_one_subscrip
     assert await subscribers(redis_url) == 1  # one decision waiter for every tenant
     # one loop of each kind of due work (bot/store/due.py KINDS: the weekly digest (#80) among them), not one a tenant;
     # a surface this worker lacks (Teams, e-mail, change tickets: not configured here) has no loop of its due set (#88)
-    assert sorted(worker.services.loops) == sorted(set(KINDS) - {"teams", "email", "tickets"})
+    assert sorted(worker.services.loops) == sorted(set(KINDS) - {"teams", "email", "push", "tickets"})
     assert all(loop.kind for loop in worker.services.loops.values())
 
 

@@ -10,9 +10,9 @@ so that its data from before tenants is its own with no step by hand; another te
 `{p}:ws:<tenant>` (`Keys.for_tenant`, `Store.for_tenant`: the Lua steps, which name keys from the keys they are
 given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Each tenant's audit log is a chain of
 its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
-`audit:watched`: issue 89; home's keeps today's names and takes the global entries too). Global, on `{p}` for every
-tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the audit leases,
-floor, findings and SIEM cursor, API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
+`audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
+on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
+audit leases, floor and findings, API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
 workspace), step-up links, heartbeats, workers' channels, claims, commands, the model cache and `migrated:`.
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
@@ -238,6 +238,7 @@ class Keys(HomeQueueKeys):
         self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.audit_archived_through = f"{prefix}:audit:archived_through"  # bot/audit/archive/writer.py
         self.audit_watched = f"{prefix}:audit:watched"  # where the watcher stopped: the last checkpoint verified
+        self.audit_siem_cursor = f"{prefix}:audit:siem_cursor"  # the last entry the SIEM accepted (bot/store/siem.py)
         self.audit_global = f"{root}:audit:global"  # signed checkpoints over every chain's head (bot/audit/chains.py)
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
         # its holder and when last renewed; holders whose lease expired unreleased, for the watcher (writer_lease.py)
@@ -247,7 +248,7 @@ class Keys(HomeQueueKeys):
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity
         self.audit_siem_lease = f"{root}:audit:siem_lease"  # which worker streams the log into the SIEM now
-        self.audit_siem_cursor = f"{root}:audit:siem_cursor"  # the last entry the SIEM accepted (bot/store/siem.py)
+
         self.worker_channels = f"{root}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

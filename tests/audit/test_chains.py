@@ -3,7 +3,7 @@ and two others) write entries on a real Redis, each into a chain of its own unde
 signs each, then a global checkpoint over their heads. `audit verify`'s walk proves every chain and the population;
 an entry deleted in one chain is named, with its chain, by verify and the watcher; a workspace's whole chain dropped,
 or a global checkpoint altered, is caught too. A log written before chains (every workspace's entries in the one
-log) stays the home chain's history, verifiable as it was."""
+log) stays the home chain's history, verifiable as it was. The SIEM stream carries every chain."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 
 from bot.audit.chains import HOME, chain_stores, chains_of
 from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.siem.sinks import FileSink
+from bot.audit.siem.streamer import SiemStreamer
 from bot.audit.verify import walk_chains
 from bot.audit.watch import Alerter, AuditWatch
 from bot.core.metrics import Metrics
@@ -174,3 +176,20 @@ def watcher(store: Store, keys: SigningKeys) -> tuple[AuditWatch, list[str]]:
     alerter = Alerter(metrics, post=post, escape=escape, url="", signed=lambda body: {}, worker="w1")
     return AuditWatch(store, keys, alerter, metrics, worker="w1", interval=1, full_every=3600.0, stalled=10**6,
                       retention=10**9), said
+
+
+async def test_the_siem_stream_carries_every_chain_each_from_its_own_cursor(store: Store, tmp_path: Path) -> None:
+    stores = await three(store)
+    await fill(stores, 3)
+    path = tmp_path / "siem.jsonl"
+    streamer = SiemStreamer(store, FileSink(path), worker="w1", batch=2)
+    while await streamer.deliver_due():
+        pass
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    logs = [(e["metadata"]["log_name"], e["metadata"]["sequence"]) for e in events]
+    assert sorted(logs) == sorted((log, seq) for log in ("audit", "audit/T0AAA", "audit/T0BBB") for seq in (1, 2, 3))
+    for name in (TEAM_A, TEAM_B):
+        assert await stores[name].siem.cursor() is not None and (await stores[name].siem.cursor() or (0, ""))[0] == 3
+    await fill({TEAM_B: stores[TEAM_B]}, 1)  # one more in one chain: only it is sent
+    assert await streamer.deliver_due() == 1
+    assert json.loads(path.read_text().splitlines()[-1])["metadata"]["log_name"] == "audit/T0BBB"

@@ -16,8 +16,9 @@ from typing import TextIO
 from bot.audit.archive import layout
 from bot.audit.archive.merkle import HASH, root_of, split
 from bot.audit.archive.proofs import check_proof, dumps, prove
-from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, Under, chains_in, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
+from bot.audit.chains import chain_stores, check_population
 from bot.audit.checkpoints import redis_keep
 from bot.audit.digests import seq_of
 from bot.audit.verify import NO_LOG, Trust, UsageError, jwks_document, since_time, walk
@@ -83,16 +84,31 @@ async def verdict(
     archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
 ) -> tuple[str, int]:
     trust = await trust_for(archive, jwks=jwks, settings=settings)
-    if settings is None:
-        try:
-            checked = await check_archive(archive, trust=trust)
-        except Found as exc:
-            return f"audit archive NOT intact: {exc}", 1
-        return checked.summary(archive.url, trust=trust), 1 if checked.overwritten else 0
+    if settings is None:  # the home chain's archive, then each other chain's (`chains/<tenant>/`)
+        found: list[str] = []
+        code = 0
+        for name, one in [("", archive), *((t, Under(archive, t)) for t in await chains_in(archive))]:
+            try:
+                checked = await check_archive(one, trust=trust)
+            except Found as exc:
+                return "\n".join([*found, f"audit archive NOT intact: {f'chain {name}: ' if name else ''}{exc}"]), 1
+            found.append((f"chain {name}: " if name else "") + checked.summary(one.url, trust=trust))
+            code = 1 if checked.overwritten else code
+        return "\n".join(found), code
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await verify_both(archive, store, trust, settings, start_at)
+        said, code = await verify_both(archive, store, trust, settings, start_at)
+        lines, codes = [said], [code]
+        for name, chain in (await chain_stores(store))[1:]:  # each other chain, in its archive and in Redis
+            if await chain.audit.exists():
+                chain_said, chain_code = await verify_both(Under(archive, name), chain, trust, settings, start_at)
+                lines.append(f"chain {name}: {chain_said}")
+                codes.append(chain_code)
+        problem, proven = await check_population(store, trust.verify)
+        lines.append(f"audit log NOT intact: {problem}" if problem is not None else proven.strip())
+        worst = 1 if problem is not None or 1 in codes else max(codes)
+        return "\n".join(line for line in lines if line), worst
     finally:
         await redis.aclose()
 

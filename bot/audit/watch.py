@@ -354,10 +354,28 @@ class AuditWatch:
             self._metrics.audit_checkpoint_at.set(at)
         self._metrics.audit_seq.set(counter)
         if counter <= done or newest is None or now - at < self._stalled:
-            return None
+            return await self._chain_stalled(now)
         return Finding("stalled", f"the checkpoint writer is stalled: entries seq {done + 1:,} to {counter:,} are not"
                        f" signed, the last checkpoint is {now - at:,.0f} s old", "the checkpoint writer", at,
                        source=WRITER)
+
+    async def _chain_stalled(self, now: float) -> Finding | None:
+        """Another tenant's chain with entries unsigned longer than the limit (bot/audit/chains.py): its oldest
+        unsigned entry's time, as its chain says it."""
+        for name, chain in (await chain_stores(self._store))[1:]:
+            counter = await chain.audit.counter() or 0
+            newest = await chain.audit.last_checkpoint()
+            done = int(_number(newest[1].get("seq"))) if newest is not None else 0
+            if counter <= done:
+                continue
+            lower = "(" + newest[1].get("id", "") if newest is not None else "-"
+            waiting = await chain.audit.chained(lower=lower, count=1)
+            since = _number(waiting[0][1].get("at")) if waiting else 0.0
+            if since and now - since >= self._stalled:
+                return Finding("stalled", f"the checkpoint writer is stalled: chain {name}'s entries seq {done + 1:,}"
+                               f" to {counter:,} are not signed, the oldest {now - since:,.0f} s old",
+                               "the checkpoint writer", since, source=WRITER)
+        return None
 
     async def _archive_stalled(self, watched: dict[str, str], now: float) -> Finding | None:
         """Checkpoints not archived for longer than the limit (AUDIT_ARCHIVE): the archive writer is stalled."""

@@ -8,6 +8,7 @@ log) stays the home chain's history, verifiable as it was. The SIEM stream carri
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,7 @@ async def test_a_log_from_before_chains_stays_the_home_chains_history(store: Sto
     assert "9 entries checked, seq 1 to 9" in said and "signs the heads of 3 chain(s)" in said
 
 
-def watcher(store: Store, keys: SigningKeys) -> tuple[AuditWatch, list[str]]:
+def watcher(store: Store, keys: SigningKeys, *, stalled: float = 10**6) -> tuple[AuditWatch, list[str]]:
     said: list[str] = []
 
     async def post(text: str) -> None:
@@ -174,7 +175,7 @@ def watcher(store: Store, keys: SigningKeys) -> tuple[AuditWatch, list[str]]:
 
     metrics = Metrics()
     alerter = Alerter(metrics, post=post, escape=escape, url="", signed=lambda body: {}, worker="w1")
-    return AuditWatch(store, keys, alerter, metrics, worker="w1", interval=1, full_every=3600.0, stalled=10**6,
+    return AuditWatch(store, keys, alerter, metrics, worker="w1", interval=1, full_every=3600.0, stalled=stalled,
                       retention=10**9), said
 
 
@@ -193,3 +194,16 @@ async def test_the_siem_stream_carries_every_chain_each_from_its_own_cursor(stor
     await fill({TEAM_B: stores[TEAM_B]}, 1)  # one more in one chain: only it is sent
     assert await streamer.deliver_due() == 1
     assert json.loads(path.read_text().splitlines()[-1])["metadata"]["log_name"] == "audit/T0BBB"
+
+
+async def test_a_chain_left_unsigned_is_said_stalled(store: Store, keys: SigningKeys) -> None:
+    stores = await three(store)
+    await fill(stores, 2)
+    await signed(store, keys)
+    await fill({TEAM_A: stores[TEAM_A]}, 2)  # written, and no checkpoint writer signs them
+    watch, said = watcher(store, keys, stalled=60)
+    assert await watch.look(now=time.time() + 30) == []  # (not yet)
+    found = await watch.look(now=time.time() + 120)
+    assert found is not None and [f.kind for f in found] == ["stalled"], found
+    assert "chain T0AAA's entries seq 4 to 5 are not signed" in found[0].what
+    assert len(said) == 1 and "Audit log integrity: stalled" in said[0]

@@ -25,6 +25,7 @@ from bot.core.workspaces import WorkspaceRef
 from bot.slack.blocks.text import escape
 from bot.store import Store
 from tests.support.audit_log import entries, signing_keys, verifier
+from tests.support.cli import bot_command
 
 HOME_TEAM, TEAM_A, TEAM_B = "T0HOME", "T0AAA", "T0BBB"
 
@@ -207,3 +208,20 @@ async def test_a_chain_left_unsigned_is_said_stalled(store: Store, keys: Signing
     assert found is not None and [f.kind for f in found] == ["stalled"], found
     assert "chain T0AAA's entries seq 4 to 5 are not signed" in found[0].what
     assert len(said) == 1 and "Audit log integrity: stalled" in said[0]
+
+
+@pytest.mark.slow
+async def test_audit_verify_as_a_process_names_the_chain(store: Store, keys: SigningKeys, redis_url: str,
+                                                         tmp_path: Path) -> None:
+    stores = await three(store)
+    await fill(stores, 3)
+    await signed(store, keys)
+    environ = {"REDIS_URL": redis_url, "SIGNING_KEYS_FILE": str(tmp_path / "keys.json")}
+    intact = await bot_command("audit", "verify", environ=environ)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert "signs the heads of 3 chain(s) (T0AAA, T0BBB, home)" in intact.stdout
+    victim = (await entries(stores[TEAM_A]))[1]
+    await store.redis.xdel(stores[TEAM_A].keys.audit, victim[0])
+    broken = await bot_command("audit", "verify", environ=environ)
+    assert broken.returncode == 1
+    assert "chain T0AAA: audit log NOT intact: shard 1 (scheme 2): deleted: entry" in broken.stdout, broken.stdout

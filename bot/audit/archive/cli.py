@@ -25,6 +25,7 @@ from bot.audit.verify import NO_LOG, Trust, UsageError, jwks_document, since_tim
 from bot.core.settings import SettingsError, StoreSettings
 from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_keys
 from bot.store import Store, StoreUnavailable, connect
+from bot.store.keys import TENANT
 
 
 async def trust_for(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
@@ -225,20 +226,31 @@ async def redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
 
 
 def prove_command(
-    *, seq: str, url: str, jwks: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+    *, seq: str, url: str, jwks: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None,
+    chain: str = "",
 ) -> int:
-    """`audit prove SEQ --archive URL`: the inclusion proof as JSON on standard output."""
+    """`audit prove SEQ --archive URL [--chain TENANT]`: the inclusion proof as JSON on standard output (of the
+    home chain's archive, or of a workspace's chain: `chains/<tenant>/`)."""
     out = out or sys.stdout
     try:
         if not (seq.isascii() and seq.isdigit()) or int(seq) < 1:
             raise UsageError(f"prove: SEQ is an entry's seq (a positive number), not {seq[:40]!r}")
-        archive = open_archive(url, retain=0)
+        archive = chain_archive(open_archive(url, retain=0), chain)
         settings = StoreSettings.from_env(environ)
         proof = asyncio.run(_prove(archive, int(seq), jwks, settings))
     except FAILURES as exc:
         return failed(exc)
     print(dumps(proof), file=out)
     return 0
+
+
+def chain_archive(archive: ArchiveStore, chain: str) -> ArchiveStore:
+    """The archive of `chain` ("": the home chain's, `archive` itself); UsageError for a name that is no tenant."""
+    if not chain:
+        return archive
+    if not TENANT.fullmatch(chain):
+        raise UsageError(f"--chain: {chain[:30]!r} is not a workspace's team or organisation id (T… or E…)")
+    return Under(archive, chain)
 
 
 async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:

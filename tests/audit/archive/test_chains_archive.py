@@ -1,7 +1,8 @@
 """The archive holds each workspace's audit chain (issue 89 item 2): home's at the archive's top as before, each other
 workspace's under `chains/<tenant>/` with the same layout, written by the one archive writer; `audit verify --archive`
 checks every chain in the archive alone, and with Redis each chain where it joins Redis and the global checkpoint
-over them all. A real S3 server (SeaweedFS, offline on loopback) and a real Redis."""
+over them all; `audit prove` and `audit evidence` take a chain (`--chain`). A real S3 server (SeaweedFS, offline on
+loopback) and a real Redis."""
 
 from __future__ import annotations
 
@@ -56,6 +57,19 @@ async def test_the_archive_holds_each_chain_and_verify_proves_them_all(
     assert both.returncode == 0, both.stdout + both.stderr
     assert "signs the heads of 3 chain(s) (T0AAA, T0BBB, home)" in both.stdout, both.stdout
     assert both.stdout.count("audit log intact") == 3, both.stdout
+    proof = await bot_command("audit", "prove", "7", "--archive", url, "--chain", "T0AAA", "--jwks", jwks, environ={})
+    assert proof.returncode == 0, proof.stderr
+    (tmp_path / "proof.json").write_text(proof.stdout)
+    checked = await bot_command("audit", "check-proof", str(tmp_path / "proof.json"), "--jwks", jwks, environ={})
+    assert checked.returncode == 0 and ":ws:T0AAA" in checked.stdout, checked.stdout + checked.stderr
+    out = tmp_path / "evidence"
+    evidence = await bot_command("audit", "evidence", "--since", "2000-01-01", "--until", "2100-01-01", "--archive",
+                                 url, "--chain", "T0BBB", "--out", str(out), "--jwks", jwks,
+                                 environ={"REDIS_URL": redis_url})
+    assert evidence.returncode == 0, evidence.stdout + evidence.stderr
+    assert "41 entries" in (out / "VERIFY.txt").read_text(), (out / "VERIFY.txt").read_text()
+    wrong = await bot_command("audit", "prove", "7", "--archive", url, "--chain", "../x", "--jwks", jwks, environ={})
+    assert wrong.returncode == 2 and "--chain: '../x' is not a workspace's team" in wrong.stderr, wrong
     # a segment of one chain deleted from the bucket: named with its chain
     client = s3_env.client()
     gone = next(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="audit/chains/T0BBB/segments/")

@@ -46,7 +46,8 @@ def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, envir
         from bot.report.evidence import evidence_command
 
         return evidence_command(since=args.since, until=args.until, url=args.archive, out_dir=args.out,
-                                jwks=args.jwks, sample=args.sample, seed=args.seed, environ=environ)
+                                jwks=args.jwks, sample=args.sample, seed=args.seed, environ=environ,
+                                chain=args.chain)
     if args.target is None:
         audit.error(f"{args.action} needs {'SEQ' if args.action == 'prove' else 'FILE'}")
     if args.action == "prove":
@@ -54,7 +55,7 @@ def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, envir
             audit.error("prove needs --archive URL")
         from bot.audit.archive.cli import prove_command
 
-        return prove_command(seq=args.target, url=args.archive, jwks=args.jwks, environ=environ)
+        return prove_command(seq=args.target, url=args.archive, jwks=args.jwks, environ=environ, chain=args.chain)
     if args.action == "check-records":
         from bot.report.mcp_audit import check_records_command
 
@@ -170,6 +171,8 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
                        " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS"
                        " (prove: the same; check-proof needs it)")
+    audit.add_argument("--chain", default="", help="prove, evidence: a workspace's audit chain (its tenant id, T… or"
+                       " E…; its archive under chains/<tenant>/) instead of the home chain's")
     audit.add_argument("--until", default=None, help="evidence: the period's end, an ISO 8601 date or time (excluded;"
                        " --since is its start, included)")
     audit.add_argument("--out", default=None, help="evidence: the folder to write (made if missing)")

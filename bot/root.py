@@ -142,7 +142,7 @@ def create_services(
     """Wire one worker's parts. Nothing connects until `start()`. With `base` (the worker's home parts), the parts
     of another tenant (`bot.tenancy.Tenancy.parts`): its `store` (`Store.for_tenant`) and Slack client
     (`Workspaces.for_team`), sharing the base's Redis connections, metrics, worker id, background tasks, policy
-    engine and signing keys; the audit log's checkpoints and archive stay the base's (one log for every tenant).
+    engine and signing keys; the audit log's checkpoints and archive stay the base's (every tenant's chain's).
     `team`: with an org-wide token, the workspace named where Slack needs one (`team_id`). The parts are built by
     bot/services.py's builders; what each is told of is set here."""
     worker_id, redis, metrics, model_config, store, slack = footing(

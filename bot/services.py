@@ -449,8 +449,8 @@ def audit_parts(
     settings: Settings, store: Store, *, signing: SigningKeys | None, slack: AsyncWebClient, metrics: Metrics,
     worker_id: str,
 ) -> tuple[AuditCheckpoints, AuditArchiver | None, AlertsChannel, AuditWatch]:
-    """The worker's audit parts (a tenant's are the worker's: one log for every tenant): checkpoints, the archive's
-    writer, the alerts channel and the watcher."""
+    """The worker's audit parts (a tenant's are the worker's: each writes or watches every tenant's chain,
+    bot/audit/chains.py): checkpoints, the archive's writer, the alerts channel and the watcher."""
     checkpoints = AuditCheckpoints(
         store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
         interval=settings.audit_checkpoint_seconds, retention=redis_keep(settings),

@@ -8,6 +8,8 @@ shard index (which scheme it is written in, from which entry); everything else i
                     inserted; where the log starts; the unsigned tail)
     shards.py       pure: the shard index (`Keys.audit_shards`) read: one shard, of this scheme, and how a
                     finding names it
+    chains.py       one chain per tenant (home's takes the global entries), and the signed global checkpoints over
+                    every chain's head: written after the chains' own, checked by verify and the watcher
     checkpoints.py  the writer: one worker at a time (a lease) hashes new entries, trims the log and signs a
                     checkpoint every AUDIT_CHECKPOINT_INTERVAL or AUDIT_CHECKPOINT_EVERY entries
     walker.py       pure: the walk over the log, where it starts and ends, every problem named with its shard,

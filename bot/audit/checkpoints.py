@@ -49,6 +49,7 @@ import json
 import logging
 import time
 
+from bot.audit.chains import chain_stores, write_global
 from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
 from bot.audit.rounds import Rounds
 from bot.core.settings import StoreSettings
@@ -122,6 +123,7 @@ class AuditCheckpoints(Rounds):
         self._retention = retention
         self._archive = archive  # AUDIT_ARCHIVE is set: nothing is trimmed past what it holds (archived_through)
         self._announcer = KeyAnnouncer(store, worker=worker)
+        self._chains: dict[str, AuditCheckpoints] = {}  # the other tenants' chains' writers, by tenant
 
     async def round(self) -> None:
         await self.write_due()
@@ -136,13 +138,31 @@ class AuditCheckpoints(Rounds):
             await self._store.writer_lease.release(self._worker)
 
     async def write_due(self, now: float | None = None) -> bool:
-        """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due. True if this
-        call wrote a checkpoint."""
+        """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due, in every chain
+        (bot/audit/chains.py), then a global checkpoint over their heads when one moved. True if this call wrote a
+        checkpoint of the home chain or another."""
         now = time.time() if now is None else now
         if not await self._store.writer_lease.take(self._worker, max(3 * self.every, 2 * self._interval, 5.0)):
             return False
         if not self._archive:
             await self._store.audit.drop_floor()  # (an archive once set, then unset: nothing would confirm it)
+        wrote = await self._write_chain(now)
+        for name, store in (await chain_stores(self._store))[1:]:
+            signer = self._chains.get(name)
+            if signer is None:  # (the same writer over the tenant's chain; its own key announcements)
+                signer = self._chains[name] = type(self)(
+                    store, self._keys, worker=self._worker, every=self._every, interval=self._interval,
+                    retention=self._retention, poll=self.every, archive=self._archive)
+            wrote = await signer._write_chain(now) or wrote
+        if self._keys is not None:
+            try:
+                await write_global(self._store, self._keys, now=now, retention=self._retention)
+            except SigningError as exc:
+                log.warning("global audit checkpoint not signed: %s", exc)
+        return wrote
+
+    async def _write_chain(self, now: float) -> bool:
+        """Trim this store's chain, and sign a checkpoint of it when one is due: True if one was written."""
         if self._keys is None:
             if self._archive:
                 return False  # (nothing can be archived unsigned: nothing is trimmed)
@@ -154,7 +174,8 @@ class AuditCheckpoints(Rounds):
         try:
             return await self._sign_due(now, self._keys)
         except Unsignable as exc:
-            log.warning("audit checkpoint not signed: %s; `python -m bot audit verify` names the entry", exc)
+            log.warning("audit checkpoint of %s not signed: %s; `python -m bot audit verify` names the entry",
+                        self._store.keys.audit, exc)
             return False
 
     async def _sign_due(self, now: float, keys: SigningKeys) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from bot.audit.chains import chain_stores, check_population
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION, redis_keep
 from bot.audit.digests import chain, unpack
 from bot.audit.shards import ONE, ShardIndexError, read_index
@@ -314,9 +315,35 @@ async def _verify(
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await walk(store, start_at, verify, retention=redis_keep(settings), trust=trust)
+        return await walk_chains(store, start_at, verify, retention=redis_keep(settings), trust=trust)
     finally:
         await redis.aclose()
+
+
+async def walk_chains(
+    store: Store, start_at: float | None, verify: Verifier | None, *, retention: float | None = None,
+    trust: Trust | None = None,
+) -> tuple[str, int]:
+    """`walk` over every audit chain (bot/audit/chains.py: home's first, said as before, then each tenant's, said
+    after its name), then the global checkpoints over their heads: what to print, and the worst exit code (NO_LOG
+    only when no chain has a log)."""
+    said, code = await walk(store, start_at, verify, retention=retention, trust=trust)
+    lines, codes = [said], [code]
+    for name, tenant in (await chain_stores(store))[1:]:
+        chain_said, chain_code = await walk(tenant, start_at, verify, retention=retention, trust=trust)
+        if chain_code != NO_LOG:  # (a tenant with no entry yet: nothing to say; one named gone: the global check)
+            lines.append(f"chain {name}: {chain_said}")
+            codes.append(chain_code)
+    problem, proven = await check_population(store, verify)
+    if problem is not None:
+        lines.append(f"audit log NOT intact: {problem}")
+        codes.append(1)
+    elif proven and all(c in (0, RESTORED) for c in codes):  # (a chain broken: only what is wrong is said)
+        lines.append(proven.strip())
+    if codes[0] == NO_LOG and len(codes) == 1:
+        return said, NO_LOG
+    worst = 1 if any(c not in (0, RESTORED, NO_LOG) for c in codes) else (RESTORED if RESTORED in codes else 0)
+    return "\n".join(line for line in lines if line), worst
 
 
 async def walk(

@@ -42,6 +42,7 @@ import aiohttp
 from bot.audit.archive.stores import ArchiveError, ArchiveStore
 from bot.audit.archive.verify import Found, Mark, check_new_segments, overwritten_said, trust_of
 from bot.audit.census import Miscount, gap_of, miscount
+from bot.audit.chains import chain_stores, check_population
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
 from bot.audit.verify import NO_LOG, RESTORED, Trust, Verifier, walk
@@ -177,43 +178,60 @@ class AuditWatch(Rounds):
             return None
         watched = await self._store.audit.watched()
         whole = {WRITER, ARCHIVE_WRITER}  # the sources this look read whole (a stall is looked at whole each time)
-        redis, full = await self._verified(watched, now)
-        if full:
+        redis, full = await self._verified(self._store, watched, now)
+        chains = [await self._verified(chain, await chain.audit.watched(), now)
+                  for _, chain in (await chain_stores(self._store))[1:]]  # each tenant's chain (bot/audit/chains.py)
+        if full and all(walked for _, walked in chains):
             whole.add(REDIS)
         archive = await self._archive_checked(watched, now)
         if archive is not None and self._full_due(watched, now):
             whole.add(ARCHIVE)
         lost, said = await self._writer_lost()
-        found = [f for f in (redis, archive if archive else None, lost or await self._writer_stalled(now),
+        found = [f for f in (redis, *(f for f, _ in chains), await self._population(now),
+                             archive if archive else None, lost or await self._writer_stalled(now),
                              await self._archive_stalled(watched, now)) if isinstance(f, Finding)]
         await self._settle(found, whole)
         await self._store.writer_lease.said(said)
         await self._store.audit.set_watched({"looked": repr(now)})  # (a look ended: whatever it found)
         return found
 
-    async def _verified(self, watched: dict[str, str], now: float) -> tuple[Finding | None, bool]:
-        """Count the whole log, and walk from the last checkpoint verified (the whole log when a full look is due, or
-        when the count is off anew: the walk names the entry); move on when intact. (The finding, whether the whole
-        log was walked.)"""
-        census = await self._store.audit.census()
+    async def _population(self, now: float) -> Finding | None:
+        """The global checkpoints against every chain (bot/audit/chains.py): a chain dropped, left out or gone back,
+        a global checkpoint forged."""
+        verify, _ = self._signing()
+        if verify is None:
+            return None
+        problem, _ = await check_population(self._store, verify)
+        if problem is None:
+            return None
+        kind = "forged" if problem.startswith("forged") else "deleted" if " gone" in problem or "leaves" in problem \
+            else "integrity"
+        return Finding(kind, problem, f"{self._store.keys.audit_global} (Redis)", now)
+
+    async def _verified(self, store: Store, watched: dict[str, str], now: float) -> tuple[Finding | None, bool]:
+        """Count the whole log of `store`'s chain, and walk from the last checkpoint verified (the whole log when a
+        full look is due, or when the count is off anew: the walk names the entry); move on when intact. (The finding,
+        whether the whole log was walked.)"""
+        census = await store.audit.census()
         due = self._full_due(watched, now)
         since_id = "" if due else watched.get("id", "")  # (the seqs restores lost: read again whole at a full look)
-        gaps = sorted(set(await self._gaps_of(since_id)) | (set() if due else set(_gaps(watched.get("gaps", "")))))
+        gaps = sorted(set(await self._gaps_of(store, since_id))
+                      | (set() if due else set(_gaps(watched.get("gaps", "")))))
         off = miscount(census, gaps) if self._keys is not None else None
         counted = off.key if off is not None else ""
         full = due or (off is not None and counted != watched.get("census"))
         start_at = None if full or "at" not in watched else _number(watched.get("at"))
         verify, trust = self._signing()
         after = "" if start_at is None else watched.get("id", "")
-        said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust,
+        said, code = await walk(store, start_at, verify, retention=self._retention, now=now, trust=trust,
                                 after=after)
-        finding = self._finding(said, code, census.counter, off, watched, now, full=full)
+        finding = self._finding(store, said, code, census.counter, off, watched, now, full=full)
         kept = {"census": counted, "found": _dumps(finding) if finding is not None else "", "gaps": json.dumps(gaps)}
         if due:
             kept["full"] = repr(now)  # (read whole, whatever it found: the next full look is due in `full_every`)
         if finding is None:  # intact: new entries verified, or none to verify (a quiet night is no silence)
-            self._moved_on(kept, census.newest, now)
-        await self._store.audit.set_watched(kept)
+            self._moved_on(kept, census.newest, now, home=store is self._store)
+        await store.audit.set_watched(kept)
         return finding, full
 
     def _signing(self) -> tuple[Verifier | None, Trust | None]:
@@ -226,11 +244,11 @@ class AuditWatch(Rounds):
             public={k.kid: k.x for k in keys.keys})
 
     def _finding(
-        self, said: str, code: int, counter: int | None, off: Miscount | None, watched: dict[str, str], now: float, *,
-        full: bool,
+        self, store: Store, said: str, code: int, counter: int | None, off: Miscount | None, watched: dict[str, str],
+        now: float, *, full: bool,
     ) -> Finding | None:
         """What a walk that said `said` (exit `code`) and a census `off` (None: the count is right) find."""
-        where = f"{self._store.keys.audit} (Redis)"
+        where = f"{store.keys.audit} (Redis)"
         counted = off.key if off is not None else ""
         if code == NO_LOG:
             if counter:  # (the log and its checkpoints are gone, the counter says entries were written)
@@ -247,19 +265,22 @@ class AuditWatch(Rounds):
                     else _loads(watched["found"], now) or Finding(off.kind, off.what, where, now, ident=off.key))
         return None
 
-    def _moved_on(self, kept: dict[str, str], newest: tuple[str, dict[str, str]] | None, now: float) -> None:
+    def _moved_on(
+        self, kept: dict[str, str], newest: tuple[str, dict[str, str]] | None, now: float, *, home: bool
+    ) -> None:
         """An intact look: where the next starts (the newest entry, when there is one) added to `kept`, and said in
-        the metrics."""
+        the metrics (the seq: the home chain's)."""
         if newest is not None:
             seq, at = newest[1].get("seq", "0"), newest[1].get("at", "0")
             kept.update({"seq": seq, "at": at, "id": newest[0]})
-            self._metrics.audit_verified_seq.set(_number(seq))
+            if home:
+                self._metrics.audit_verified_seq.set(_number(seq))
         kept["checked"] = repr(now)
         self._metrics.audit_verified_at.set(now)
 
-    async def _gaps_of(self, since: str) -> list[tuple[int, int]]:
-        """The seqs restores lost, as the checkpoints from stream id `since` on ("": all) sign them."""
-        stored = await self._store.audit.checkpoints(since=since) if since else await self._store.audit.checkpoints()
+    async def _gaps_of(self, store: Store, since: str) -> list[tuple[int, int]]:
+        """The seqs restores lost, as the chain's checkpoints from stream id `since` on ("": all) sign them."""
+        stored = await store.audit.checkpoints(since=since) if since else await store.audit.checkpoints()
         return [gap for _, fields in stored if (gap := gap_of(fields)) is not None]
 
     def _full_due(self, watched: dict[str, str], now: float) -> bool:
@@ -327,10 +348,28 @@ class AuditWatch(Rounds):
             self._metrics.audit_checkpoint_at.set(at)
         self._metrics.audit_seq.set(counter)
         if counter <= done or newest is None or now - at < self._stalled:
-            return None
+            return await self._chain_stalled(now)
         return Finding("stalled", f"the checkpoint writer is stalled: entries seq {done + 1:,} to {counter:,} are not"
                        f" signed, the last checkpoint is {now - at:,.0f} s old", "the checkpoint writer", at,
                        source=WRITER)
+
+    async def _chain_stalled(self, now: float) -> Finding | None:
+        """Another tenant's chain with entries unsigned longer than the limit (bot/audit/chains.py): its oldest
+        unsigned entry's time, as its chain says it."""
+        for name, chain in (await chain_stores(self._store))[1:]:
+            counter = await chain.audit.counter() or 0
+            newest = await chain.audit.last_checkpoint()
+            done = int(_number(newest[1].get("seq"))) if newest is not None else 0
+            if counter <= done:
+                continue
+            lower = "(" + newest[1].get("id", "") if newest is not None else "-"
+            waiting = await chain.audit.chained(lower=lower, count=1)
+            since = _number(waiting[0][1].get("at")) if waiting else 0.0
+            if since and now - since >= self._stalled:
+                return Finding("stalled", f"the checkpoint writer is stalled: chain {name}'s entries seq {done + 1:,}"
+                               f" to {counter:,} are not signed, the oldest {now - since:,.0f} s old",
+                               "the checkpoint writer", since, source=WRITER)
+        return None
 
     async def _archive_stalled(self, watched: dict[str, str], now: float) -> Finding | None:
         """Checkpoints not archived for longer than the limit (AUDIT_ARCHIVE): the archive writer is stalled."""

@@ -44,7 +44,7 @@ from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, check_channels, check_since
 from bot.report.mcp_audit import records_of
 from bot.report.names import names_fields, names_of, people_in
-from bot.report.span import period_entries
+from bot.report.span import chains_entries
 from bot.store import Store, StoreUnavailable, connect
 
 COLUMNS = (
@@ -230,7 +230,7 @@ async def _export(
             print(f"error: no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the"
                   " bot's, and REDIS_URL its Redis?)", file=sys.stderr)
             return 1
-        read = await period_entries(store, since=since, channels=channels, archive=archive)
+        read = await chains_entries(store, since=since, channels=channels, archive=archive)  # (every chain)
         entries = read.entries
         await store.audit.append("audit_exported", by=op.by, format=fmt, since=repr(since), entries=len(entries),
                                  **({"channels": ",".join(channels)} if channels else {}), **op.fields(),

@@ -25,7 +25,7 @@ from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, FrozenScope, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
-from bot.report.span import period_entries
+from bot.report.span import chains_entries
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.freezes import Frozen
 from bot.store.keys import TENANT
@@ -86,11 +86,12 @@ def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp
 
 async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float, team: str = "",
                        archive: ArchiveStore | None = None) -> History:
-    """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
-    about them (as their run's channel or their card's). `team`: only one workspace's (a tenant's id, T… or, for
-    an org-wide install, E…): its pending approvals (kept under its tenant's keys) and the entries of its approvals
-    (the audit log is every workspace's). `archive`: read for the part of the period Redis no longer holds."""
-    read = await period_entries(store, since=since, channels=channels, archive=archive)
+    """The audit entries since `since` about `channels` (all when empty), and the approvals pending now about them (as
+    their run's channel or their card's). `team`: only one workspace's (a tenant's id, T… or, for an org-wide
+    install, E…): its pending approvals (kept under its tenant's keys) and the entries of its approvals (in its
+    own audit chain, and in the home chain's history from before chains). `archive`: read for the part of the
+    period Redis no longer holds."""
+    read = await chains_entries(store, since=since, channels=channels, archive=archive, team=team)
     entries = read.entries
     log_found = bool(entries) or await store.audit.last() is not None
     home = await store.tenants.home()

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.audit.archive.cli import FAILURES, failed, redis_entries, trust_for
+from bot.audit.archive.cli import FAILURES, chain_archive, failed, redis_entries, trust_for
 from bot.audit.archive.proofs import dumps, prove
 from bot.audit.archive.stores import ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, check_archive
@@ -293,7 +293,7 @@ summary.html
 
 def evidence_command(
     *, since: str | None, until: str | None, url: str, out_dir: str | None, jwks: str | None, sample: int,
-    seed: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None,
+    seed: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None, chain: str = "",
 ) -> int:
     """`audit evidence --since DATE --until DATE --archive URL --out DIR` (this module): from the
     archive alone, and Redis's unarchived tail too when REDIS_URL is set. Exit 0 written, 1 the archive not intact or
@@ -307,10 +307,10 @@ def evidence_command(
             raise UsageError(f"evidence: --until ({until[:40]}) must be after --since ({since[:40]})")
         if not 0 <= sample <= 10_000:
             raise UsageError("evidence: --sample is 0 to 10,000 proofs")
-        archive = open_archive(url, retain=0)
+        archive = chain_archive(open_archive(url, retain=0), chain)  # (`--chain`: a workspace's, chains/<tenant>/)
         settings = StoreSettings.from_env(environ)
         with_redis = "redis_url" in settings.model_fields_set
-        files, said = asyncio.run(_evidence(archive, settings, with_redis=with_redis, jwks=jwks,
+        files, said = asyncio.run(_evidence(archive, settings, with_redis=with_redis, jwks=jwks, chain=chain,
                                             period=(since, until), times=(start, end), sample=sample, seed=seed))
         write_files(Path(out_dir).expanduser(), files)
     except FAILURES as exc:
@@ -330,15 +330,19 @@ def period_time(text: str, flag: str) -> float:
 
 async def _evidence(
     archive: ArchiveStore, settings: StoreSettings, *, with_redis: bool, jwks: str | None, period: tuple[str, str],
-    times: tuple[float, float], sample: int, seed: str | None,
+    times: tuple[float, float], sample: int, seed: str | None, chain: str = "",
 ) -> tuple[dict[str, bytes], str]:
     trust = await trust_for(archive, jwks=jwks, settings=settings)
     tail: list[dict[str, str]] = []
     if with_redis:
         redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
         try:
-            tail = [{"id": stream_id, **fields} for stream_id, fields in await redis_entries(Store(
-                redis, prefix=settings.store_prefix))]
+            store = Store(redis, prefix=settings.store_prefix)
+            home = await store.tenants.home() if chain else None
+            if home is not None:
+                store = store.for_tenant(chain, home=home.tenant)
+            tail = [{"id": stream_id, **fields} for stream_id, fields in await redis_entries(store)
+                    ] if not chain or home is not None else []
         finally:
             await redis.aclose()
     return await gather_evidence(archive, trust=trust, since=times[0], until=times[1], period=period, tail=tail,

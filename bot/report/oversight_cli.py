@@ -23,7 +23,7 @@ from bot.report.cli import ReportError, check_channels, check_out, reading, writ
 from bot.report.evidence import period_time
 from bot.report.names import named, names_of
 from bot.report.oversight import CSV_COLUMNS, Oversight, compute_oversight, csv_rows
-from bot.report.span import Read, period_entries
+from bot.report.span import Read, chains_entries
 from bot.store import Store, connect
 
 
@@ -32,7 +32,7 @@ async def read_log(settings: StoreSettings, *, archive: ArchiveStore | None) -> 
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
         store = Store(redis, prefix=settings.store_prefix)
-        read = await period_entries(store, since=0.0, channels=(), archive=archive)
+        read = await chains_entries(store, since=0.0, channels=(), archive=archive)  # (every chain)
         return read, bool(read.entries) or await store.audit.last() is not None
     finally:
         await redis.aclose()

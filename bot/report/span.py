@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.audit.archive import layout
-from bot.audit.archive.stores import ArchiveError, ArchiveStore
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, Under
+from bot.audit.chains import chain_stores
 from bot.audit.digests import seq_of
 from bot.audit.walk import id_ms
 from bot.store import Store
@@ -84,3 +85,26 @@ async def period_entries(
     else:
         said = ""
     return Read(older + held, said)
+
+
+async def chains_entries(
+    store: Store, *, since: float, channels: Sequence[str], archive: ArchiveStore | None, team: str = ""
+) -> Read:
+    """`period_entries` of every audit chain (bot/audit/chains.py), merged oldest first: the home chain's (its
+    history from before chains holds every workspace's), and each other workspace's (only `team`'s when given; "":
+    all); each chain's archive under its folder (`Under`)."""
+    read = await period_entries(store, since=since, channels=channels, archive=archive)
+    entries, said = list(read.entries), [read.said] if read.said else []
+    for name, chain in (await chain_stores(store))[1:]:
+        if team and name != team:
+            continue
+        more = await period_entries(chain, since=since, channels=channels,
+                                    archive=Under(archive, name) if archive is not None else None)
+        entries += more.entries
+        said += [f"{name}: {more.said}"] if more.said else []
+    return Read(sorted(entries, key=lambda e: _order(e.get("id", ""))), "\n".join(said))
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, _, n = entry_id.partition("-")
+    return (int(ms) if ms.isascii() and ms.isdigit() else 0, int(n) if n.isascii() and n.isdigit() else 0)

@@ -8,7 +8,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     opening.py           what the open step (`approvals.open`) is given, and the audit entry it appends
     receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
     surface_due.py       `outbox` (Slack's cards), `teams_due`, `email_due`, `push_due`, `tickets_due`: due sets
-    audit.py             `audit`: the audit stream, chained
+    audit.py             `audit`: the audit stream, chained (one per tenant: bot/audit/chains.py)
+    audit_global.py      `audit_global`: the signed global checkpoints over every tenant's audit chain (issue 89)
     channel_settings.py  `settings`: per-channel settings
     workers.py           `workers`: heartbeats, claims, messages to a worker
     homes.py             `homes`: what each person's App Home shows, and when it was drawn
@@ -73,6 +74,7 @@ from bot.store.api_keys import ApiKeys
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.attestations import Attestations
 from bot.store.audit import AuditLog
+from bot.store.audit_global import GlobalCheckpoints
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import (
@@ -185,6 +187,7 @@ class Store:
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
         self.siem = SiemStream(self.shared)  # the audit stream into a SIEM (bot/store/siem.py, issue 91)
+        self.audit_global = GlobalCheckpoints(self.shared)  # over every tenant's chain (bot/store/audit_global.py)
         self.writer_lease = WriterLease(self.shared)  # the audit checkpoint writer's (bot/store/writer_lease.py)
         self.attestations = Attestations(self.shared, self.audit)  # fit to decide (bot/store/attestations.py)
         self.format = StoredFormat(self.shared)

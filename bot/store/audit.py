@@ -117,7 +117,8 @@ class AuditLog:
             keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards}, args={"entries": entries}
         )
         found = [(int(seq), _text(entry_id)) for seq, entry_id in written]
-        self._s.audit_known = max([self._s.audit_known, *(seq for seq, _ in found)])  # (a restore never lowers it)
+        if not self._s.keys.tenant:  # (the floor's restore check is the home chain's: bot/audit/chains.py)
+            self._s.audit_known = max([self._s.audit_known, *(seq for seq, _ in found)])  # (never lowered)
         return found
 
     def _write_next(self) -> None:

@@ -9,8 +9,11 @@ Keys per tenant (issue 65: a workspace, or an Enterprise Grid organisation insta
 the home tenant (the deployment's first workspace, recorded in `workspaces:home`) keeps the names below as they are,
 so that its data from before tenants is its own with no step by hand; another tenant's are the same names under
 `{p}:ws:<tenant>` (`Keys.for_tenant`, `Store.for_tenant`: the Lua steps, which name keys from the keys they are
-given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Global, on `{p}` for every tenant: the
-audit log and its keys (`audit*`), API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
+given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Each tenant's audit log is a chain of
+its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
+`audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
+on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
+audit leases, floor and findings, API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
 workspace), step-up links, heartbeats, workers' channels, claims, commands, the model cache and `migrated:`.
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
@@ -31,6 +34,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
                                       by (version), at} (bot/store/stored_format.py)
+{p}:audit:global              stream  signed global checkpoints: every chain's head   those of AUDIT_RETENTION
+                                      (seq, hash) at each interval (bot/audit/chains.py)
 {p}:secrets:check             string  a text sealed under SECRETS_KEY, opened at start  kept; resealed in rotations
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
                                       below that are not global
@@ -228,22 +233,26 @@ class Keys(HomeQueueKeys):
         self.sla_urgent = f"{prefix}:sla:urgent"  # approvals breached or at risk, the Home's first (bot/store/homes.py)
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
-        self.audit = f"{root}:audit"
-        self.audit_seq = f"{root}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
-        self.audit_checkpoints = f"{root}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
+        # the audit chain of these keys' tenant (home's: today's names, which also takes the global entries): its
+        # entries, counter, checkpoints, shards, announced keys, archive mark and watcher's mark (bot/audit/chains.py)
+        self.audit = f"{prefix}:audit"
+        self.audit_seq = f"{prefix}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
+        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
+        self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
+        self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
+        self.audit_archived_through = f"{prefix}:audit:archived_through"  # bot/audit/archive/writer.py
+        self.audit_watched = f"{prefix}:audit:watched"  # where the watcher stopped: the last checkpoint verified
+        self.audit_siem_cursor = f"{prefix}:audit:siem_cursor"  # the last entry the SIEM accepted (bot/store/siem.py)
+        self.audit_global = f"{root}:audit:global"  # signed checkpoints over every chain's head (bot/audit/chains.py)
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
         # its holder and when last renewed; holders whose lease expired unreleased, for the watcher (writer_lease.py)
         self.audit_lease_seen, self.audit_writers_lost = f"{root}:audit:lease:seen", f"{root}:audit:lease:lost"
-        self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
-        self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
-        self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py
         self.audit_floor = f"{root}:audit:floor"  # lua/lib/audit.lua numbers nothing past a restart until confirmed
         self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
-        self.audit_watched = f"{root}:audit:watched"  # where the watcher stopped: the last checkpoint verified
         self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity
         self.audit_siem_lease = f"{root}:audit:siem_lease"  # which worker streams the log into the SIEM now
-        self.audit_siem_cursor = f"{root}:audit:siem_cursor"  # the last entry the SIEM accepted (bot/store/siem.py)
+
         self.worker_channels = f"{root}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"
@@ -266,7 +275,7 @@ class Keys(HomeQueueKeys):
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the
         `WorkspaceRef.tenant`): today's names for the `home` tenant, else under `{root}:ws:<tenant>`; the global
-        families (the audit log, API keys, heartbeats, workers' channels, claims, ...) on the root either way.
+        families (API keys, heartbeats, workers' channels, claims, ...) on the root either way.
         Raises ValueError for a tenant that is no such id (it would reach a key's name)."""
         if not TENANT.fullmatch(tenant):
             raise ValueError(f"{tenant[:30]!r} is not a workspace's team or organisation id")

@@ -24,13 +24,14 @@ LUA = Path(bot.store.__file__).parent / "lua"
 
 
 def test_only_lib_audit_writes_the_audit_stream_and_nothing_hashes_in_lua() -> None:
-    """Every Lua XADD is lib/audit.lua's (to the audit stream) or the checkpoint step's (to its own stream); no
+    """Every Lua XADD is lib/audit.lua's (to the audit stream) or the checkpoint steps' (to their own streams); no
     Python module XADDs at all; no script hashes (the SHA-256 in Lua is gone)."""
     xadds = {str(p.relative_to(LUA)): [line.strip() for line in p.read_text().splitlines() if "'XADD'" in line]
              for p in sorted(LUA.rglob("*.lua"))}
     assert {name: lines for name, lines in xadds.items() if lines} == {
         "lib/audit.lua": ["local args = {'XADD', key, '*'}"],
         "audit_checkpoint.lua": ["redis.call('XADD', K.checkpoints, '*', unpack(A.fields))"],
+        "audit_global.lua": ["local id = redis.call('XADD', K.global, '*', unpack(A.fields))"],
     }
     assert not (LUA / "lib" / "sha256.lua").exists()
     assert [p.name for p in LUA.rglob("*.lua") if re.search(r"sha256hex|sha1hex", p.read_text())] == []

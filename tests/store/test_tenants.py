@@ -22,9 +22,12 @@ def test_the_home_tenant_keeps_todays_names_and_another_lives_under_its_own() ->
     assert other.approval("a1b2c3d4") == "hitl:ws:E0ORG:approval:{a1b2c3d4}"
     assert (other.deadlines, other.changes, other.settings("C1")) == (
         "hitl:ws:E0ORG:deadlines", "hitl:ws:E0ORG:changes", "hitl:ws:E0ORG:settings:C1")
-    for name in ("audit", "audit_seq", "audit_shards", "audit_kids", "audit_lease", "worker_channels",
-                 "api_key_names", "workspaces_home"):
+    for name in ("audit_lease", "audit_floor", "audit_global", "audit_findings", "worker_channels", "api_key_names",
+                 "workspaces_home"):
         assert getattr(other, name) == getattr(root, name), name
+    for name in ("audit", "audit_seq", "audit_checkpoints", "audit_shards", "audit_kids"):  # its own chain (#89)
+        assert getattr(home, name) == getattr(root, name) and getattr(other, name) == "hitl:ws:E0ORG:" + getattr(
+            root, name).removeprefix("hitl:"), name
     assert other.api_key("d") == root.api_key("d") and other.heartbeat("w") == root.heartbeat("w")
     assert other.claim("x") == root.claim("x") and other.model_cache("m") == root.model_cache("m")
     assert other.migrated("m") == root.migrated("m") and other.command("t") == root.command("t")
@@ -35,7 +38,7 @@ def test_the_home_tenant_keeps_todays_names_and_another_lives_under_its_own() ->
             root.for_tenant(wrong, home="T0HOME")
 
 
-async def test_a_tenants_store_runs_the_lua_steps_on_its_keys_and_audits_in_the_one_log(store: Store) -> None:
+async def test_a_tenants_store_runs_the_lua_steps_on_its_keys_and_audits_in_its_own_chain(store: Store) -> None:
     other = store.for_tenant("T0OTHER", home="T0HOME")
     assert store.for_tenant("T0HOME", home="T0HOME") is store and store.for_tenant("T0OTHER", home="T0HOME") is other
     mine, theirs = approval("home-0000-a"), replace(approval("tenant-000-a"), team="T0OTHER")
@@ -46,9 +49,10 @@ async def test_a_tenants_store_runs_the_lua_steps_on_its_keys_and_audits_in_the_
     decided = await other.approvals.decide(theirs.id, outcome="approved", by="U0BOB")
     assert decided.status == "ok" and decided.approval is not None and decided.approval.team == "T0OTHER"
     assert await other.approvals.next_deadline() is None and await store.approvals.next_deadline() is not None
-    events = [(e["event"], e["approval"]) for e in await store.audit.entries()]
-    assert events == [("requested", mine.id), ("requested", theirs.id), ("decision", theirs.id)]  # one chained log
-    assert await other.audit.entries() == await store.audit.entries()
+    events = [(e["event"], e["approval"], e["seq"]) for e in await store.audit.entries()]
+    assert events == [("requested", mine.id, "1")]
+    events = [(e["event"], e["approval"], e["seq"]) for e in await other.audit.entries()]
+    assert events == [("requested", theirs.id, "1"), ("decision", theirs.id, "2")]  # its own chain (#89)
 
 
 async def test_the_home_tenant_is_recorded_once_by_the_first_worker_that_learns_its_team(store: Store) -> None:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.audit.chains import chain_stores
 from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
 from tests.conftest import (
@@ -207,7 +208,9 @@ async def finished(worker: Worker, run_id: str, *, within: float = 10) -> Any:
 
 
 async def audit_events(worker: Worker, *events: str) -> list[dict[str, str]]:
-    return [e for e in await worker.services.store.audit.entries() if e["event"] in events]
+    """The entries of these events in every workspace's audit chain (bot/audit/chains.py): home's, then the others'."""
+    return [e for _, store in await chain_stores(worker.services.store) for e in await store.audit.entries()
+            if e["event"] in events]
 
 
 def text_of(card: dict[str, Any]) -> str:

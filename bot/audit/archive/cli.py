@@ -16,14 +16,16 @@ from typing import TextIO
 from bot.audit.archive import layout
 from bot.audit.archive.merkle import HASH, root_of, split
 from bot.audit.archive.proofs import check_proof, dumps, prove
-from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, Under, chains_in, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
+from bot.audit.chains import chain_stores, check_population
 from bot.audit.checkpoints import redis_keep
 from bot.audit.digests import seq_of
 from bot.audit.verify import NO_LOG, Trust, UsageError, jwks_document, since_time, walk
 from bot.core.settings import SettingsError, StoreSettings
 from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_keys
 from bot.store import Store, StoreUnavailable, connect
+from bot.store.keys import TENANT
 
 
 async def trust_for(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
@@ -83,16 +85,31 @@ async def verdict(
     archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
 ) -> tuple[str, int]:
     trust = await trust_for(archive, jwks=jwks, settings=settings)
-    if settings is None:
-        try:
-            checked = await check_archive(archive, trust=trust)
-        except Found as exc:
-            return f"audit archive NOT intact: {exc}", 1
-        return checked.summary(archive.url, trust=trust), 1 if checked.overwritten else 0
+    if settings is None:  # the home chain's archive, then each other chain's (`chains/<tenant>/`)
+        found: list[str] = []
+        code = 0
+        for name, one in [("", archive), *((t, Under(archive, t)) for t in await chains_in(archive))]:
+            try:
+                checked = await check_archive(one, trust=trust)
+            except Found as exc:
+                return "\n".join([*found, f"audit archive NOT intact: {f'chain {name}: ' if name else ''}{exc}"]), 1
+            found.append((f"chain {name}: " if name else "") + checked.summary(one.url, trust=trust))
+            code = 1 if checked.overwritten else code
+        return "\n".join(found), code
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await verify_both(archive, store, trust, settings, start_at)
+        said, code = await verify_both(archive, store, trust, settings, start_at)
+        lines, codes = [said], [code]
+        for name, chain in (await chain_stores(store))[1:]:  # each other chain, in its archive and in Redis
+            if await chain.audit.exists():
+                chain_said, chain_code = await verify_both(Under(archive, name), chain, trust, settings, start_at)
+                lines.append(f"chain {name}: {chain_said}")
+                codes.append(chain_code)
+        problem, proven = await check_population(store, trust.verify)
+        lines.append(f"audit log NOT intact: {problem}" if problem is not None else proven.strip())
+        worst = 1 if problem is not None or 1 in codes else max(codes)
+        return "\n".join(line for line in lines if line), worst
     finally:
         await redis.aclose()
 
@@ -209,20 +226,31 @@ async def redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
 
 
 def prove_command(
-    *, seq: str, url: str, jwks: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+    *, seq: str, url: str, jwks: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None,
+    chain: str = "",
 ) -> int:
-    """`audit prove SEQ --archive URL`: the inclusion proof as JSON on standard output."""
+    """`audit prove SEQ --archive URL [--chain TENANT]`: the inclusion proof as JSON on standard output (of the
+    home chain's archive, or of a workspace's chain: `chains/<tenant>/`)."""
     out = out or sys.stdout
     try:
         if not (seq.isascii() and seq.isdigit()) or int(seq) < 1:
             raise UsageError(f"prove: SEQ is an entry's seq (a positive number), not {seq[:40]!r}")
-        archive = open_archive(url, retain=0)
+        archive = chain_archive(open_archive(url, retain=0), chain)
         settings = StoreSettings.from_env(environ)
         proof = asyncio.run(_prove(archive, int(seq), jwks, settings))
     except FAILURES as exc:
         return failed(exc)
     print(dumps(proof), file=out)
     return 0
+
+
+def chain_archive(archive: ArchiveStore, chain: str) -> ArchiveStore:
+    """The archive of `chain` ("": the home chain's, `archive` itself); UsageError for a name that is no tenant."""
+    if not chain:
+        return archive
+    if not TENANT.fullmatch(chain):
+        raise UsageError(f"--chain: {chain[:30]!r} is not a workspace's team or organisation id (T… or E…)")
+    return Under(archive, chain)
 
 
 async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:

@@ -26,6 +26,8 @@ UNLISTED = ("NotImplemented", "AccessDenied")  # a store or credentials that do 
 PINNED = 600.0  # seconds a listing of every version says which version of an object is read (a whole check's)
 
 
+CHAINS = "chains/"  # where the other tenants' chains are archived, one folder each (`Under`)
+
 class ArchiveError(Exception):
     """The archive cannot be read or written as asked: the message says why (never a credential)."""
 
@@ -333,3 +335,36 @@ class S3Store:
         self._oldest = {name: oldest[name][2] for name in over if name in oldest}
         self._listed = time.monotonic()
         return over
+
+
+class Under:
+    """The archive of one tenant's audit chain (bot/audit/chains.py): every name under `chains/<tenant>/` of the
+    deployment's archive, which holds the home chain at its top (the same layout each: bot/audit/archive/layout.py)."""
+
+    def __init__(self, archive: ArchiveStore, chain: str) -> None:
+        self._archive = archive
+        self._prefix = f"{CHAINS}{chain}/"
+        self.url = f"{archive.url.rstrip('/')}/{self._prefix}"
+
+    @property
+    def locked(self) -> bool:
+        return self._archive.locked
+
+    async def put(self, name: str, data: bytes) -> None:
+        await self._archive.put(self._prefix + name, data)
+
+    async def get(self, name: str) -> bytes | None:
+        return await self._archive.get(self._prefix + name)
+
+    async def names(self, prefix: str) -> list[str]:
+        return [name.removeprefix(self._prefix) for name in await self._archive.names(self._prefix + prefix)]
+
+    async def overwritten(self) -> dict[str, int]:
+        return {name.removeprefix(self._prefix): n for name, n in (await self._archive.overwritten()).items()
+                if name.startswith(self._prefix)}
+
+
+async def chains_in(archive: ArchiveStore) -> list[str]:
+    """The tenants whose chains the archive holds (`chains/<tenant>/log.json`), sorted."""
+    return sorted({name.removeprefix(CHAINS).partition("/")[0] for name in await archive.names(CHAINS)
+                   if name.endswith("/log.json") and name.count("/") == 2})

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from bot.audit.archive import layout
 from bot.audit.archive.merkle import WIDTH, Frontier, count_at, leaf_hash, root_of, split, tile_path, tiles_for
-from bot.audit.archive.stores import ArchiveError, ArchiveStore
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, Under
+from bot.audit.chains import chain_stores
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
 from bot.audit.digests import canonical, leaf, seq_of, unpack
 from bot.audit.rounds import Rounds
@@ -68,9 +69,13 @@ class AuditArchiver(Rounds):
 
     def __init__(
         self, store: Store, keys: SigningKeys, archive: ArchiveStore, *, worker: str, segment: int = SEGMENT,
-        poll: float = POLL_SECONDS,
+        poll: float = POLL_SECONDS, chain: str = "",
     ) -> None:
+        """`chain`: a tenant's chain (bot/audit/chains.py) archived under `chains/<tenant>/` (`store` its store);
+        "": the home chain (`store` the home store), then each other chain at each round."""
         super().__init__("audit-archive", store=store, worker=worker, every=poll)
+        self._chain = chain
+        self._chains: dict[str, AuditArchiver] = {}  # (the home writer's) each other chain's, by tenant
         self._keys = keys
         self._archive = archive
         self._segment = segment
@@ -83,7 +88,22 @@ class AuditArchiver(Rounds):
     async def round(self) -> None:
         while await self.archive_due():
             pass
+        await self.archive_chains()
         self.failing = ""
+
+    async def archive_chains(self) -> int:
+        """Each other tenant's chain archived as far as it is signed (the home writer's, while it holds the lease):
+        the number of entries archived."""
+        done = 0
+        for name, store in (await chain_stores(self._store))[1:] if not self._chain else []:
+            writer = self._chains.get(name)
+            if writer is None:
+                writer = self._chains[name] = AuditArchiver(store, self._keys, Under(self._archive, name),
+                                                            worker=self._worker, segment=self._segment,
+                                                            poll=self.every, chain=name)
+            while archived := await writer.archive_due():
+                done += archived
+        return done
 
     def failed(self, exc: Exception) -> bool:
         """A round failed: the tree is read again from the archive next time; the archive's or the signing's
@@ -107,7 +127,7 @@ class AuditArchiver(Rounds):
             self._tree = await self._read_tree()
             self._held = True
         tree = self._tree
-        if tree is not None and tree.last >= tree.base:
+        if tree is not None and tree.last >= tree.base and not self._chain:  # (the floor is the home chain's)
             await self.check_restored(tree)
             await audit.archived(tree.last)
         covered = await self._covered()
@@ -181,7 +201,7 @@ class AuditArchiver(Rounds):
         while batch := await audit.chained(lower=lower, count=1000):
             for entry_id, fields in batch:
                 if (seq := seq_of(fields)) is not None:
-                    origin = origin_of(self._store.keys.root)
+                    origin = origin_of(self._store.keys.prefix)
                     await self._archive.put(layout.LOG, layout.dumps(
                         {"format": layout.FORMAT, "origin": origin, "base": seq, "base_id": entry_id}))
                     head = layout.loads_object(await self._archive.get(layout.LOG)) or {}

@@ -51,8 +51,9 @@ def time_of(entry_id: str) -> int:
     return int(ms) if ms.isascii() and ms.isdigit() else 0
 
 
-def api_activity(entry_id: str, fields: dict[str, str], *, product_version: str) -> dict[str, Any]:
-    """The OCSF 1.5 API Activity event of the audit entry `entry_id` (`fields` as stored)."""
+def api_activity(entry_id: str, fields: dict[str, str], *, product_version: str, chain: str = "") -> dict[str, Any]:
+    """The OCSF 1.5 API Activity event of the audit entry `entry_id` (`fields` as stored) of the audit chain `chain`
+    ("": home's; else a tenant's, whose seqs are its own: `metadata.log_name` `audit/<tenant>`)."""
     word = fields.get("event", "") or "unknown"
     activity = activity_of(word)
     failed = word in REFUSED
@@ -66,7 +67,7 @@ def api_activity(entry_id: str, fields: dict[str, str], *, product_version: str)
         "severity_id": LOW if failed else INFORMATIONAL, "severity": "Low" if failed else "Informational",
         "status_id": FAILURE if failed else SUCCESS, "status": "Failure" if failed else "Success",
         "time": time_of(entry_id), "message": _message(word, fields),
-        "metadata": _metadata(entry_id, seq, fields, product_version=product_version),
+        "metadata": _metadata(entry_id, seq, fields, product_version=product_version, chain=chain),
         "api": {"operation": word, "service": {"name": "hitl-approvals"},
                 **({"request": {"uid": approval}} if approval else {})},
         "actor": _actor(fields),
@@ -81,9 +82,10 @@ def api_activity(entry_id: str, fields: dict[str, str], *, product_version: str)
     return event
 
 
-def _metadata(entry_id: str, seq: str, fields: dict[str, str], *, product_version: str) -> dict[str, Any]:
+def _metadata(entry_id: str, seq: str, fields: dict[str, str], *, product_version: str, chain: str) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "version": OCSF_VERSION, "uid": entry_id, "log_name": "audit", "event_code": fields.get("event", ""),
+        "version": OCSF_VERSION, "uid": entry_id, "log_name": f"audit/{chain}" if chain else "audit",
+        "event_code": fields.get("event", ""),
         "product": {"name": PRODUCT, "vendor_name": VENDOR, "version": product_version},
     }
     if seq.isascii() and seq.isdigit():

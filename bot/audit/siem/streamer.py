@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from bot.audit.chains import chain_stores
 from bot.audit.digests import seq_of
 from bot.audit.rounds import Rounds
 from bot.audit.siem.ocsf import api_activity
@@ -97,9 +98,18 @@ class SiemStreamer(Rounds):
             return await self._deliver()
 
     async def _deliver(self) -> int:
-        stream = self._store.siem
+        """The next batch of the home chain, then of each other chain (bot/audit/chains.py: each with its cursor)."""
+        done = await self._deliver_chain(self._store)
+        for _, chain in (await chain_stores(self._store))[1:] if done >= 0 else []:
+            done += max(0, await self._deliver_chain(chain))
+        return max(0, done)
+
+    async def _deliver_chain(self, store: Store) -> int:
+        """The next batch of `store`'s chain after its cursor: the entries accepted; -1 when the lease is
+        another's."""
+        stream = store.siem
         if not await stream.lease(self._worker, self._lease):
-            return 0
+            return -1
         cursor = await stream.cursor()
         entries = await stream.after(cursor[1] if cursor else "", count=self._batch)
         if not entries:
@@ -108,7 +118,7 @@ class SiemStreamer(Rounds):
         if cursor is not None and first is not None and first > cursor[0] + 1:
             log.error("audit siem: seqs %d to %d were trimmed from Redis before the SIEM had them (AUDIT_RETENTION"
                       " or AUDIT_REDIS_KEEP is shorter than the receiver was down)", cursor[0] + 1, first - 1)
-        await self._sink.send([api_activity(entry_id, fields, product_version=__version__)
+        await self._sink.send([api_activity(entry_id, fields, product_version=__version__, chain=store.keys.tenant)
                                for entry_id, fields in entries])
         seqs = [seq for _, fields in entries if (seq := seq_of(fields)) is not None]
         last = max(seqs, default=cursor[0] if cursor else 0)

@@ -49,6 +49,7 @@ What they share:
 
     shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`, `Repository`)
     keys.py              every key the product writes, with its type and lifetime
+    slots.py             where a key lives on Redis Cluster (its hash slot), a workspace's own hash tag
     keys_people.py       the keys of who is who across surfaces (keys.py is full)
     keys_homes.py        the Home queue's keys, part of `Keys`
     key_names.py         the two shapes of a key's name in `Keys`' table: one key (`Named`), a family (`Family`)
@@ -156,9 +157,10 @@ class Store:
         run_retention: int = RUN_RETENTION_SECONDS,
         click_window: float | None = None,
         root: str | None = None,
+        sharded: bool = False,
     ) -> None:
         self.redis = redis
-        self.keys = Keys(prefix, root=root)
+        self.keys = Keys(prefix, root=root, sharded=sharded)
         self.shared = Shared(
             redis, self.keys, audit_retention=audit_retention, run_retention=run_retention, click_window=click_window
         )
@@ -209,7 +211,8 @@ class Store:
         found = self._tenant_stores.get(keys.prefix)
         if found is None:
             s = self.shared
-            found = Store(self.redis, prefix=keys.prefix, root=keys.root, audit_retention=s.audit_retention,
+            found = Store(self.redis, prefix=keys.prefix, root=keys.root, sharded=keys.sharded,
+                          audit_retention=s.audit_retention,
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats

@@ -56,12 +56,14 @@ What they share:
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip
+    shard_pubsub.py      sharded pub/sub on Redis 7 Cluster: SSUBSCRIBE on the primaries of the channels' slots
     codec.py             how records are stored and read back"""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from bot.core.key_records import ApiKey, NewKey
@@ -101,6 +103,7 @@ from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
+from bot.store.shard_pubsub import PUBLISH, SPUBLISH, ShardedPubSub, Subscription, slot_owners, supports_sharded
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.siem import SiemStream
 from bot.store.slackbot import SlackbotCalls
@@ -135,6 +138,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoreWriteRefused",
+    "Subscription",
     "WriteRefusals",
     "WrongSecretsKey",
     "cluster_prefix",
@@ -216,12 +220,25 @@ class Store:
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
+        found.shared.publish = self.shared.publish  # sharded pub/sub or plain (`use_sharded`)
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 
-    async def subscriber(self) -> PubSub:
-        """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""
-        return (await pubsub_client(self.redis)).pubsub()
+    async def subscriber(self) -> Subscription:
+        """A pub/sub connection, not yet subscribed (on Cluster: to one node; sharded, `use_sharded`: to the primaries
+        serving its channels' slots as well, the cluster's map read afresh: bot/store/shard_pubsub.py)."""
+        plain: Subscription = (await pubsub_client(self.redis)).pubsub()
+        if self.shared.publish != SPUBLISH or not isinstance(self.redis, RedisCluster):
+            return plain
+        return ShardedPubSub(await slot_owners(self.redis), plain,
+                             password=self.redis.get_connection_kwargs().get("password"))
+
+    async def use_sharded(self) -> bool:
+        """Decisions sent to workers' channels with `SPUBLISH` and heard with `SSUBSCRIBE` (sharded pub/sub) when
+        Redis is a Cluster of Redis 7 or later; plain pub/sub otherwise. Whether it is sharded now; every tenant's
+        store (`for_tenant`) does as this one."""
+        self.shared.publish = SPUBLISH if await supports_sharded(self.redis) else PUBLISH
+        return self.shared.publish == SPUBLISH
 
     @property
     def outage(self) -> Outage:

@@ -1,6 +1,7 @@
-"""A hash tag per workspace on Redis Cluster (issue 89 item 1): a workspace's keys share its own slot, the global
-ones the root's, workspaces spread over the primaries of a real cluster (three primaries, three replicas), our
-slot is Redis's (`CLUSTER KEYSLOT`), and which Lua steps of a workspace still name a global key (the work left)."""
+"""Past one Redis node (issue 89): a hash tag per workspace (a workspace's keys share its own slot, the global ones
+the root's, workspaces spread over the primaries of a real cluster of three primaries and three replicas, our slot
+is Redis's `CLUSTER KEYSLOT`, and which Lua steps of a workspace still name a global key: the work left), and
+decisions heard by sharded pub/sub (Redis 7), through a primary killed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.store import Store, connect
+from bot.store import Store, StoreUnavailable, Subscription, connect
 from bot.store.key_names import Family, Named
 from bot.store.keys import Keys
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
@@ -169,5 +170,82 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
                 crossing.setdefault(name, set()).update(k for k in keys if key_slot(k) != slot)
         assert crossing == CROSSING
         assert {"decide", "open_approval", "due_note"} <= {name for name, _ in seen}
+    finally:
+        await redis.aclose()
+
+
+async def heard(subscription: object, *, within: float = 15) -> dict[str, object]:
+    """The next message `subscription` hears (subscribe messages left out), within `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        found = await subscription.get_message(ignore_subscribe_messages=True, timeout=1.0)  # type: ignore[attr-defined]
+        if found is not None:
+            return dict(found)
+    raise AssertionError("nothing heard")
+
+
+async def subscribed(store: Store, channel: str, *, within: float = 20) -> Subscription:
+    """A subscription to `channel`, tried again as the waiter does while the cluster's map is still changing (a node
+    it names is gone)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        subscription = None
+        try:
+            subscription = await store.subscriber()
+            await subscription.subscribe(channel)
+            return subscription
+        except StoreUnavailable:
+            if subscription is not None:
+                await subscription.aclose()
+            assert asyncio.get_running_loop().time() < deadline, "no subscription"
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+async def test_decisions_reach_the_worker_by_sharded_pubsub_and_through_a_primary_killed(
+        local_cluster: LocalCluster) -> None:
+    assert local_cluster.version >= (7,), "sharded pub/sub needs Redis 7 (Debian's redis-server)"
+    redis = connect(local_cluster.url)
+    store = Store(redis, prefix="{hitl}")
+    try:
+        await redis.flushall()
+        assert await store.use_sharded() and store.shared.publish == "SPUBLISH"
+        channel = store.keys.worker_channel("w1")
+        subscription = await store.subscriber()
+        await subscription.subscribe(channel)
+        primary = local_cluster.primary_of(key_slot(channel))
+        assert local_cluster.ask(primary, "PUBSUB", "SHARDNUMSUB", channel) == [channel, 1]  # on the slot's primary
+        mine = approval("shard-0000-a", owner="w1")
+        await store.approvals.create(mine)
+        decided = await store.approvals.decide(mine.id, outcome="approved", by="U0BOB")
+        assert decided.status == "ok"
+        said = await heard(subscription)
+        assert said["type"] == "message" and said["channel"] == channel and mine.id in str(said["data"])
+        assert await store.workers.publish("w1", {"t": "cancel_run", "run": "r1"}) == 1  # SPUBLISH: the shard's count
+        assert "cancel_run" in str((await heard(subscription))["data"])
+        sent = {port: local_cluster.ask(port, "INFO", "commandstats") for port in local_cluster.primaries()}
+        assert sent[primary]["cmdstat_spublish"]["calls"] == 2  # the decide step's, and the control message's
+        assert not any("cmdstat_publish" in said for said in sent.values())  # no PUBLISH relayed to every node
+        # a worker of the release before publishes with PUBLISH: heard all the same
+        await redis.execute_command("PUBLISH", channel, '{"t": "decision", "id": "old-0000-a"}')  # type: ignore[no-untyped-call]
+        assert "old-0000-a" in str((await heard(subscription))["data"])
+
+        local_cluster.kill(primary)  # its replica is promoted: the subscription says so, a new one hears again
+        with pytest.raises(StoreUnavailable):
+            await heard(subscription, within=30)
+        await subscription.aclose()
+        local_cluster.wait_ok()
+        assert local_cluster.primary_of(key_slot(channel)) != primary
+        again = await subscribed(store, channel)
+        other = approval("shard-0000-b", owner="w1")
+        for _ in range(100):  # the client rides the MOVED window
+            try:
+                await store.approvals.create(other)
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.1)
+        assert (await store.approvals.decide(other.id, outcome="approved", by="U0BOB")).status == "ok"
+        assert other.id in str((await heard(again))["data"])
+        await again.aclose()
     finally:
         await redis.aclose()

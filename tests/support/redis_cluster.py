@@ -63,7 +63,9 @@ class LocalCluster:
                 workdir.mkdir(exist_ok=True)
                 self.nodes[port] = subprocess.Popen(
                     [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                     "--cluster-node-timeout", "1000", "--dir", str(workdir), "--save", "", "--appendonly", "no"],
+                     "--cluster-node-timeout", "1000",
+                     "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
+                     "--dir", str(workdir), "--save", "", "--appendonly", "no"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for port in self.ports:
                 self._ready(port)
@@ -71,6 +73,7 @@ class LocalCluster:
                             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                            check=True, capture_output=True, timeout=60)
             self.wait_ok()
+            self.wait_replicas()
         except BaseException:
             self.stop()
             raise
@@ -126,6 +129,14 @@ class LocalCluster:
             except sync_redis.RedisError:
                 pass
             assert time.monotonic() < deadline, "the cluster did not become ready"
+            time.sleep(0.05)
+
+    def wait_replicas(self, *, within: float = 30) -> None:
+        """Until every replica alive has its primary's link up (synced: a failover may promote it)."""
+        deadline = time.monotonic() + within
+        while not all(self.ask(p, "INFO", "replication").get("master_link_status") == "up"
+                      for p in self.alive() if p not in self.primaries()):
+            assert time.monotonic() < deadline, "the replicas did not sync"
             time.sleep(0.05)
 
     def _covered(self) -> bool:

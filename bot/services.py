@@ -137,7 +137,7 @@ class Services:
             refusals_of(redis).listen(self.metrics.redis_writes_refused_by)
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
-        await choose_pubsub(self.store, sharded=self.settings.redis_sharded_pubsub)  # sharded on Redis 7 Cluster
+        await self.store.use_sharded(allowed=self.settings.redis_sharded_pubsub)  # pub/sub sharded on Redis 7 Cluster
         await check_secrets_key(self.store)  # a SECRETS_KEY that cannot open the deployment's values: refused
         await seal_clear(self.store)  # the webhook secrets the version before kept in the clear
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -262,19 +262,6 @@ async def keep_format(store: Store) -> None:
         raise SettingsError(str(exc)) from None
     if before != now:
         log.info("Redis's stored format upgraded in place from %s to %s", before, now)
-
-
-async def choose_pubsub(store: Store, *, sharded: bool) -> None:
-    """How decisions reach the waiting worker: sharded pub/sub where Redis is a Cluster of Redis 7 or later and
-    REDIS_SHARDED_PUBSUB lets it (said at INFO), plain otherwise; a Redis that cannot be reached now: plain (a
-    WARNING). Either way this worker hears both (bot/store/shard_pubsub.py)."""
-    if not sharded:
-        return
-    try:
-        if await store.use_sharded():
-            log.info("decisions reach workers by sharded pub/sub (SPUBLISH, Redis Cluster 7)")
-    except StoreUnavailable as exc:
-        log.warning("Redis could not say whether it has sharded pub/sub at start (%s): plain pub/sub", exc)
 
 
 async def check_secrets_key(store: Store) -> None:

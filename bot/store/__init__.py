@@ -61,6 +61,8 @@ What they share:
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
@@ -115,6 +117,8 @@ from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
 from bot.store.writer_lease import LostWriter, WriterLease
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DECIDED_RETENTION_SECONDS",
@@ -233,12 +237,20 @@ class Store:
         return ShardedPubSub(await slot_owners(self.redis), plain,
                              password=self.redis.get_connection_kwargs().get("password"))
 
-    async def use_sharded(self) -> bool:
+    async def use_sharded(self, *, allowed: bool = True) -> bool:
         """Decisions sent to workers' channels with `SPUBLISH` and heard with `SSUBSCRIBE` (sharded pub/sub) when
-        Redis is a Cluster of Redis 7 or later; plain pub/sub otherwise. Whether it is sharded now; every tenant's
-        store (`for_tenant`) does as this one."""
-        self.shared.publish = SPUBLISH if await supports_sharded(self.redis) else PUBLISH
-        return self.shared.publish == SPUBLISH
+        `allowed` (REDIS_SHARDED_PUBSUB) and Redis is a Cluster of Redis 7 or later (said at INFO); plain pub/sub
+        otherwise, and when Redis cannot say now (a WARNING). Whether it is sharded now; every tenant's store
+        (`for_tenant`) does as this one; either way a subscriber hears both (bot/store/shard_pubsub.py)."""
+        try:
+            sharded = allowed and await supports_sharded(self.redis)
+        except StoreUnavailable as exc:
+            log.warning("Redis could not say whether it has sharded pub/sub at start (%s): plain pub/sub", exc)
+            sharded = False
+        self.shared.publish = SPUBLISH if sharded else PUBLISH
+        if sharded:
+            log.info("decisions reach workers by sharded pub/sub (SPUBLISH, Redis Cluster 7)")
+        return sharded
 
     @property
     def outage(self) -> Outage:

@@ -51,8 +51,8 @@ async def supports_sharded(redis: Redis) -> bool:
     await redis.initialize()
     found = await redis.info("server", target_nodes=RedisCluster.PRIMARIES)
     nodes = [v for v in found.values() if isinstance(v, dict)] or [found]
-    versions = [str(node.get("redis_version", "0")) for node in nodes]
-    return bool(versions) and all(int(v.split(".")[0]) >= 7 for v in versions if v.split(".")[0].isdigit())
+    majors = [str(node.get("redis_version", "0")).split(".")[0] for node in nodes]
+    return bool(majors) and all(m.isascii() and m.isdigit() and int(m) >= 7 for m in majors)  # (unsaid: plain)
 
 
 async def slot_owners(cluster: RedisCluster) -> dict[tuple[int, int], tuple[str, int]]:

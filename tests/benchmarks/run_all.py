@@ -63,6 +63,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "sessions": ("session_calls.py", ["--small"], []),
     "sizing": ("sizing.py", ["--small"], []),
     "change_card": ("change_card.py", ["--small"], []),
+    "cluster": ("cluster_click.py", ["--small"], []),  # click -> resumed on Redis Cluster against one node (#89)
 }
 
 

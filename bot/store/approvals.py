@@ -102,8 +102,9 @@ class Approvals:
                 "changes": k.changes,
                 "nudges": k.nudges,
                 "waiting": k.waiting,
-                "idem": k.api_idempotency(once.owner, once.key) if once else k.api_idempotency("-", "-"),
-                "pending": k.api_pending(approval.key_id or "-"),
+                # (a placeholder, never read, of the workspace's own: in its slot on Redis Cluster)
+                "idem": k.api_idempotency(once.owner, once.key) if once else k.scratch("-"),
+                "pending": k.api_pending(approval.key_id) if approval.key_id else k.scratch("-"),
                 "rules": k.rules(rule_channel or "-"),
                 "rule_uses": k.rule_uses(rule_channel or "-"),
                 "policy_counts": k.policy_counts(policy_bundle or "-"),

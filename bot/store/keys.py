@@ -128,6 +128,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
+                                      (`scratch:-`: a placeholder key a step is given  never written
+                                      and does not touch, in the tenant's slot)
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked

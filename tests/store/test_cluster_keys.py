@@ -113,9 +113,9 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
 
 # The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded
 # Cluster until they name none: the work left of issue 89 item 1): the audit log's keys (clusteraudit moves them to
-# the workspace's keys), the freeze and the global oversight signals the decide step reads and counts, and the API
-# key's pending set and idempotency key the open step is given (placeholders `-` for an approval not asked through
-# the API), and the due indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one
+# the workspace's keys), the freeze and the global oversight signals the decide step reads and counts, the API
+# key's pending set and idempotency key the open step is given for an ask through the API (on the root: an API key
+# is global), and the due indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one
 # step. A step that names only global keys is in one slot, the root's: fine.
 CROSSING = {
     "decide": {"{hitl}:audit", "{hitl}:audit:seq", "{hitl}:audit:shards", "{hitl}:audit:floor", "{hitl}:frozen",
@@ -123,8 +123,7 @@ CROSSING = {
     "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
                  "{hitl}:due:nudges", "{hitl}:due:runs", "{hitl}:due:slack", "{hitl}:due:teams", "{hitl}:due:tickets",
                  "{hitl}:due:webhooks", "{hitl}:held_by:{tenant-000-a}", "{hitl}:held_by:{-}"},
-    "open_approval": {"{hitl}:audit", "{hitl}:audit:seq", "{hitl}:audit:shards", "{hitl}:audit:floor",
-                      "{hitl}:apipending:-", "{hitl}:apiidem:-:-"},
+    "open_approval": {"{hitl}:audit", "{hitl}:audit:seq", "{hitl}:audit:shards", "{hitl}:audit:floor"},
 }
 
 

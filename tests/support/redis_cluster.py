@@ -103,7 +103,7 @@ class LocalCluster:
         return int(self.ask(port, "DBSIZE"))
 
     def _ready(self, port: int) -> None:
-        client, deadline = self.client(port), time.monotonic() + 10
+        client, deadline = self.client(port), time.monotonic() + 30
         try:
             while True:
                 try:
@@ -118,7 +118,7 @@ class LocalCluster:
     def alive(self) -> list[int]:
         return [port for port, process in self.nodes.items() if process.poll() is None]
 
-    def wait_ok(self, *, within: float = 30) -> None:
+    def wait_ok(self, *, within: float = 60) -> None:
         """Until every node alive says `cluster_state:ok` and every slot has a primary alive."""
         deadline = time.monotonic() + within
         while True:
@@ -131,7 +131,7 @@ class LocalCluster:
             assert time.monotonic() < deadline, "the cluster did not become ready"
             time.sleep(0.05)
 
-    def wait_replicas(self, *, within: float = 30) -> None:
+    def wait_replicas(self, *, within: float = 60) -> None:
         """Until every replica alive has its primary's link up (synced: a failover may promote it)."""
         deadline = time.monotonic() + within
         while not all(self.ask(p, "INFO", "replication").get("master_link_status") == "up"

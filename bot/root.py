@@ -86,6 +86,7 @@ from bot.slackapp.context import tenant_answer, tenant_of
 from bot.slackapp.members import why_not
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store
+from bot.store.connection import cluster_retries_of
 from bot.tenancy import Tenancy
 from bot.tickets.desk import TicketDesk, ticket_desk
 
@@ -159,6 +160,9 @@ def create_services(
     threads = RunThreads(slack, background, runs_first)
     home_redis, home_store, home_slack = home_parts(settings, metrics) if base is None else tenant_home_parts(
         settings, base, store=store, slack=slack)
+    if base is None:  # a Redis Cluster's failovers ridden, counted once a client (a tenant's parts share them)
+        for client in {id(c): c for c in (redis, home_redis)}.values():
+            cluster_retries_of(client).listen(metrics.redis_cluster_retried)
     homes = home_service(settings, store=home_store, slack=home_slack, directory=directory, worker_id=worker_id,
                          background=background, people=who.people)
     # a redraw is done once every Home shows it too: the outbox awaits the answer (a direct hook, not an event)

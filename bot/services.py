@@ -140,6 +140,7 @@ class Services:
             refusals_of(redis).listen(self.metrics.redis_writes_refused_by)
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
+        await self.store.use_sharded(allowed=self.settings.redis_sharded_pubsub)  # pub/sub sharded on Redis 7 Cluster
         await check_secrets_key(self.store)  # a SECRETS_KEY that cannot open the deployment's values: refused
         await seal_clear(self.store)  # the webhook secrets the version before kept in the clear
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)

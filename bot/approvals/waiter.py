@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
-from bot.store import DecideResult, Fence, PubSub, Store, StoreUnavailable
+from bot.store import DecideResult, Fence, Store, StoreUnavailable, Subscription
 from bot.store.due import tenant_of
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class DecisionWaiter:
     async def _listen(self) -> None:
         backoff = 0.1
         while True:
-            pubsub: PubSub | None = None
+            pubsub: Subscription | None = None
             try:
                 pubsub = await self._store.subscriber()
                 await pubsub.subscribe(self._channel, *self._also)
@@ -266,7 +266,7 @@ class DecisionWaiter:
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
 
     async def _reconcile(self) -> None:
         """Resolve every awaited approval that was decided while we were not subscribed."""

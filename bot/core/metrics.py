@@ -118,6 +118,11 @@ class Metrics:
                                             " reason (oom: maxmemory reached; misconf: it cannot persist; readonly:"
                                             " a replica)", ["reason"], registry=r)
         from_zero(self.redis_writes_refused, "oom", "misconf", "readonly")
+        self.redis_cluster_retries = Counter("hitl_redis_cluster_retries", "Redis Cluster failovers this worker's"
+                                             " client rode, by reason (moved: a slot served elsewhere now;"
+                                             " clusterdown: the cluster down meanwhile; connection: a node gone)",
+                                             ["reason"], registry=r)
+        from_zero(self.redis_cluster_retries, "moved", "clusterdown", "connection")
         self.redis_memory_used = Gauge("hitl_redis_memory_used_bytes", "Redis's used_memory (INFO memory), read at"
                                        " each scrape", registry=r)
         self.redis_memory_max = Gauge("hitl_redis_memory_max_bytes", "Redis's maxmemory (INFO memory; 0: no limit),"
@@ -243,6 +248,10 @@ class Metrics:
                           [v for other, vs in groups.items() if other not in kept for v in vs])
                 for q in QUANTILES:
                     self.time_to_decide.labels(f"{q:g}", scope, name).set(round(quantile(values, q), 3))
+
+    def redis_cluster_retried(self, reason: str) -> None:
+        """A failover the Redis Cluster client rode (bot/store/connection.py `ClusterRetries`), by reason."""
+        self.redis_cluster_retries.labels(reason).inc()
 
     def redis_writes_refused_by(self, reason: str) -> None:
         """A write Redis refused (bot/store/connection.py `WriteRefusals`): `reason` oom, misconf or readonly."""

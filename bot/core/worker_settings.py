@@ -160,3 +160,12 @@ class WorkerProcess(BaseModel):
             " so at ERROR; otherwise such a Redis stops the worker at start (an evicted approval is a lost one)"
         ),
     )
+    # sharded pub/sub on Redis 7 Cluster (bot/store/shard_pubsub.py, issue 89)
+    redis_sharded_pubsub: Flag = Field(
+        default=True, validation_alias="REDIS_SHARDED_PUBSUB",
+        description=(
+            "on Redis Cluster of Redis 7 or later, decisions reach the waiting worker by sharded pub/sub (`SPUBLISH`"
+            " on the channel's slot, not a `PUBLISH` every node relays); `false`: plain pub/sub, as a release before"
+            " 89 (set it while such workers still run: they hear plain pub/sub only; docs/operators/upgrades.md)"
+        ),
+    )

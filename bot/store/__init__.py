@@ -52,18 +52,23 @@ What they share:
 
     shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`, `Repository`)
     keys.py              every key the product writes, with its type and lifetime
+    slots.py             where a key lives on Redis Cluster (its hash slot), a workspace's own hash tag
     keys_people.py       the keys of who is who across surfaces (keys.py is full)
     keys_homes.py        the Home queue's keys, part of `Keys`
     key_names.py         the two shapes of a key's name in `Keys`' table: one key (`Named`), a family (`Family`)
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip
+    shard_pubsub.py      sharded pub/sub on Redis 7 Cluster: SSUBSCRIBE on the primaries of the channels' slots
     codec.py             how records are stored and read back"""
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from bot.core.key_records import ApiKey, NewKey
@@ -105,6 +110,7 @@ from bot.store.push import PushStore
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
+from bot.store.shard_pubsub import PUBLISH, SPUBLISH, ShardedPubSub, Subscription, slot_owners, supports_sharded
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.siem import SiemStream
 from bot.store.slackbot import SlackbotCalls
@@ -116,6 +122,8 @@ from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
 from bot.store.writer_lease import LostWriter, WriterLease
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DECIDED_RETENTION_SECONDS",
@@ -139,6 +147,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoreWriteRefused",
+    "Subscription",
     "WriteRefusals",
     "WrongSecretsKey",
     "cluster_prefix",
@@ -161,9 +170,10 @@ class Store:
         run_retention: int = RUN_RETENTION_SECONDS,
         click_window: float | None = None,
         root: str | None = None,
+        sharded: bool = False,
     ) -> None:
         self.redis = redis
-        self.keys = Keys(prefix, root=root)
+        self.keys = Keys(prefix, root=root, sharded=sharded)
         self.shared = Shared(
             redis, self.keys, audit_retention=audit_retention, run_retention=run_retention, click_window=click_window
         )
@@ -217,16 +227,38 @@ class Store:
         found = self._tenant_stores.get(keys.prefix)
         if found is None:
             s = self.shared
-            found = Store(self.redis, prefix=keys.prefix, root=keys.root, audit_retention=s.audit_retention,
+            found = Store(self.redis, prefix=keys.prefix, root=keys.root, sharded=keys.sharded,
+                          audit_retention=s.audit_retention,
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
+        found.shared.publish = self.shared.publish  # sharded pub/sub or plain (`use_sharded`)
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 
-    async def subscriber(self) -> PubSub:
-        """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""
-        return (await pubsub_client(self.redis)).pubsub()
+    async def subscriber(self) -> Subscription:
+        """A pub/sub connection, not yet subscribed (on Cluster: to one node; sharded, `use_sharded`: to the primaries
+        serving its channels' slots as well, the cluster's map read afresh: bot/store/shard_pubsub.py)."""
+        plain: Subscription = (await pubsub_client(self.redis)).pubsub()
+        if self.shared.publish != SPUBLISH or not isinstance(self.redis, RedisCluster):
+            return plain
+        return ShardedPubSub(await slot_owners(self.redis), plain,
+                             password=self.redis.get_connection_kwargs().get("password"))
+
+    async def use_sharded(self, *, allowed: bool = True) -> bool:
+        """Decisions sent to workers' channels with `SPUBLISH` and heard with `SSUBSCRIBE` (sharded pub/sub) when
+        `allowed` (REDIS_SHARDED_PUBSUB) and Redis is a Cluster of Redis 7 or later (said at INFO); plain pub/sub
+        otherwise, and when Redis cannot say now (a WARNING). Whether it is sharded now; every tenant's store
+        (`for_tenant`) does as this one; either way a subscriber hears both (bot/store/shard_pubsub.py)."""
+        try:
+            sharded = allowed and await supports_sharded(self.redis)
+        except StoreUnavailable as exc:
+            log.warning("Redis could not say whether it has sharded pub/sub at start (%s): plain pub/sub", exc)
+            sharded = False
+        self.shared.publish = SPUBLISH if sharded else PUBLISH
+        if sharded:
+            log.info("decisions reach workers by sharded pub/sub (SPUBLISH, Redis Cluster 7)")
+        return sharded
 
     @property
     def outage(self) -> Outage:

@@ -386,7 +386,8 @@ class ApiKeys:
                   "reason": f"withdrawn: key {name} revoked",
                   "audit": {"event": "api_key_revoked", "at": repr(now), "key": name, "key_id": key_id, "by": by,
                             **operator},
-                  "worker_channels": k.worker_channels, "retention": str(DECIDED_RETENTION_SECONDS),
+                  "worker_channels": k.worker_channels, "publish": self._s.publish,
+                  "retention": str(DECIDED_RETENTION_SECONDS),
                   "card_grace": repr(card_grace)},
         ))
 

@@ -14,8 +14,16 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import (
+    ClusterDownError,
+    MovedError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.logs import LogThrottle
@@ -262,7 +270,69 @@ def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redi
         max_connections=max_connections,
         **options,
     )
+    _ride_failovers(cluster)
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
+
+
+def _ride_failovers(cluster: RedisCluster) -> None:
+    """Each time the client rides a failover (a slot `MOVED` to the replica promoted, the cluster down meanwhile, a
+    node gone) told to `cluster_retries_of(cluster)`'s listeners by reason: moved, clusterdown, connection.
+
+    And a fault of redis-py (6.4) mended: its transaction pipeline keeps a lost connection's error as if it were a
+    `MOVED` (`update_moved_exception`), and every command after then fails on reading its host (AttributeError) for
+    good; such an error now makes the client read the cluster's map again at its next command instead."""
+    retries, execute = cluster_retries_of(cluster), cluster._execute_command
+
+    class MendedNodes(type(cluster.nodes_manager)):  # type: ignore[misc]  # (its __slots__: no attribute of its own)
+        __slots__ = ()
+
+        def _update_moved_slots(self) -> None:
+            if isinstance(self._moved_exception, MovedError):  # type: ignore[has-type]
+                retries.retried("moved")
+                super()._update_moved_slots()
+                return
+            self._moved_exception = None  # type: ignore[misc]  # (a lost connection's: the map is read again)
+            cluster._initialize = True
+            retries.retried("connection")
+
+    async def execute_command(target: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await execute(target, *args, **kwargs)
+        except (ClusterDownError, SlotNotCoveredError):
+            retries.retried("clusterdown")
+            raise
+        except (RedisConnectionError, RedisTimeoutError):
+            retries.retried("connection")
+            raise
+
+    cluster.nodes_manager.__class__ = MendedNodes
+    cluster._execute_command = execute_command  # type: ignore[method-assign, assignment]
+
+
+class ClusterRetries:
+    """The failovers one Redis Cluster client rode, told to listeners by reason (a worker's metric:
+    `hitl_redis_cluster_retries_total`)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    def listen(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def retried(self, reason: str) -> None:
+        for listener in self._listeners:
+            listener(reason)
+
+
+_RETRIES: weakref.WeakKeyDictionary[Any, ClusterRetries] = weakref.WeakKeyDictionary()
+
+
+def cluster_retries_of(redis: Any) -> ClusterRetries:
+    """The one `ClusterRetries` of the Redis client `redis` (told nothing unless it is a Cluster's)."""
+    found = _RETRIES.get(redis)
+    if found is None:
+        found = _RETRIES[redis] = ClusterRetries()
+    return found
 
 
 async def pubsub_client(redis: Redis) -> Redis:

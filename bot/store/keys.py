@@ -9,7 +9,11 @@ Keys per tenant (issue 65: a workspace, or an Enterprise Grid organisation insta
 the home tenant (the deployment's first workspace, recorded in `workspaces:home`) keeps the names below as they are,
 so that its data from before tenants is its own with no step by hand; another tenant's are the same names under
 `{p}:ws:<tenant>` (`Keys.for_tenant`, `Store.for_tenant`: the Lua steps, which name keys from the keys they are
-given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Each tenant's audit log is a chain of
+given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Sharded (issue 89, `Keys(sharded=True)`
+on Cluster, bot/store/slots.py) another tenant's are under `hitl:{ws:<tenant>}`, the workspace's own hash tag, so
+its keys share its slot and workspaces spread over the primaries; home's and the global keys stay on `{hitl}`.
+Not yet switched on: the steps that still name a global key beside a workspace's are listed in
+tests/store/test_cluster_keys.py (`CROSSING`). Each tenant's audit log is a chain of
 its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
 `audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
 on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
@@ -133,6 +137,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
+                                      (`scratch:-`: a placeholder key a step is given  never written
+                                      and does not touch, in the tenant's slot)
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
@@ -199,6 +205,7 @@ import re
 
 from bot.store.key_names import Family, Named
 from bot.store.keys_homes import HomeQueueKeys
+from bot.store.slots import tenant_of_prefix, workspace_prefix
 
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
@@ -215,16 +222,17 @@ TENANT = re.compile(r"^[TE][A-Z0-9]{2,23}$")  # a tenant: a team (T…) or an En
 class Keys(HomeQueueKeys):
     """The key names under one prefix (the module's table): a tenant's (`for_tenant`) under `root`, the global's."""
 
-    def __init__(self, prefix: str, *, root: str | None = None) -> None:
+    def __init__(self, prefix: str, *, root: str | None = None, sharded: bool = False) -> None:
         self.prefix = prefix
         self.root = root = prefix if root is None else root
+        self.sharded = sharded  # each workspace's keys under its own hash tag on Cluster (bot/store/slots.py)
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
         self.workspaces_added = f"{root}:workspaces:added"
         self.format = f"{root}:format"  # the stored format this Redis holds (bot/store/stored_format.py)
         self.secrets_check = f"{root}:secrets:check"  # sealed under SECRETS_KEY (bot/store/secrets_check.py)
         # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
-        self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""
+        self.tenant = tenant_of_prefix(root, prefix)
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"
@@ -274,12 +282,15 @@ class Keys(HomeQueueKeys):
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the
-        `WorkspaceRef.tenant`): today's names for the `home` tenant, else under `{root}:ws:<tenant>`; the global
+        `WorkspaceRef.tenant`): today's names for the `home` tenant, else under `{root}:ws:<tenant>` (`sharded` on
+        Cluster: `hitl:{ws:<tenant>}`, the workspace's own hash tag: bot/store/slots.py); the global
         families (API keys, heartbeats, workers' channels, claims, ...) on the root either way.
         Raises ValueError for a tenant that is no such id (it would reach a key's name)."""
         if not TENANT.fullmatch(tenant):
             raise ValueError(f"{tenant[:30]!r} is not a workspace's team or organisation id")
-        return Keys(self.root) if tenant == home else Keys(f"{self.root}:ws:{tenant}", root=self.root)
+        if tenant == home:
+            return Keys(self.root, sharded=self.sharded)
+        return Keys(workspace_prefix(self.root, tenant, sharded=self.sharded), root=self.root, sharded=self.sharded)
 
     # the table's families (bot/store/key_names.py): `keys.<name>(part)` names one key of the family
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)

@@ -35,6 +35,8 @@ class Shared:
     # worker that gave up waiting told the person to try again, so a late click must not count
     click_window: float | None = None
     clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
+    # how decisions reach a worker's channel: "SPUBLISH" (sharded pub/sub, Redis 7 Cluster: `Store.use_sharded`)
+    publish: str = "PUBLISH"
     _known: list[int] = field(default_factory=lambda: [0])  # `audit_known`, one for every store on a client
     _scripts: dict[str, Script] = field(default_factory=dict)
 

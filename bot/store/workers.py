@@ -56,4 +56,6 @@ class Workers(Repository):
 
     async def publish(self, worker_id: str, message: Mapping[str, Any]) -> int:
         """A message to one worker's subscription; how many heard it."""
-        return int(await self._s.redis.publish(self._k.worker_channel(worker_id), json.dumps(message)))
+        channel, told = self._k.worker_channel(worker_id), json.dumps(message)
+        # "SPUBLISH": sharded pub/sub (`Store.use_sharded`); a command, as redis-py's asyncio Cluster has neither method
+        return int(await self._s.redis.execute_command(self._s.publish, channel, told))  # type: ignore[no-untyped-call]

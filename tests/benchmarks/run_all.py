@@ -65,6 +65,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "change_card": ("change_card.py", ["--small"], []),
     "triage": ("triage.py", ["--small", "--no-assert"], ["--no-assert"]),
     "push": ("push_vs_card.py", ["--small", "--report-only"], ["--report-only"]),
+    "cluster": ("cluster_click.py", ["--small"], []),  # click -> resumed on Redis Cluster against one node (#89)
 }
 
 

@@ -9,7 +9,7 @@
 -- tombstone (revoked_at, revoked_by; its webhook secret dropped) for A.retention seconds, so a later use is refused
 -- naming it. K.previous: the key it replaced (`keys rotate`) while its grace lasts (else K.record itself), revoked
 -- with it. Audited (A.audit, then each withdrawal's decision).
--- A: name, digest, by, now, reason, ids, audit, worker_channels, retention, card_grace.
+-- A: name, digest, by, now, reason, ids, audit, worker_channels, publish, retention, card_grace.
 -- Returns {'ok', {record, heard}...} (each approval withdrawn), {'missing'} or {'retry'}.
 if redis.call('HGET', K.names, A.name) ~= A.digest then return {'missing'} end
 local given = {}
@@ -34,7 +34,7 @@ for i, id in ipairs(A.ids) do
              deadlines=K.deadlines, nudges=K.nudges, waiting=K.waiting, outbox=K.outbox, audit=K.audit,
              audit_seq=K.audit_seq, audit_shards=K.audit_shards, changes=K.changes, webhooks=K.webhooks}
   local result = decide(k, {id=id, outcome='cancelled', by='system', now=A.now, feedback=A.reason,
-                            card_channel='', card_ts='', worker_channels=A.worker_channels,
+                            card_channel='', card_ts='', worker_channels=A.worker_channels, publish=A.publish,
                             retention=A.retention, check_auth='0', in_groups='', card_grace=A.card_grace,
                             attach='0', valid_until='', dry_run='0', principals='', group_principal=''})
   if result[1] == 'ok' then withdrawn[#withdrawn + 1] = {result[2], result[3]} end

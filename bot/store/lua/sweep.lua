@@ -11,7 +11,7 @@ for i, id in ipairs(A.ids) do
              audit_shards=K.audit_shards,
              changes=K.changes, webhooks=K.webhooks, frozen=K.frozen}
   local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
-                            card_channel='', card_ts='', worker_channels=A.worker_channels,
+                            card_channel='', card_ts='', worker_channels=A.worker_channels, publish=A.publish,
                             retention=A.retention, check_auth='0',
                             in_groups='', card_grace=A.card_grace, attach='0', valid_until='',
                             dry_run='0', principals='', group_principal=''})

@@ -11,7 +11,8 @@
 --    also refused (this person's refusals of this approval in the quiet window, lua/lib/refusals.lua),
 --    refusals_due (those windows by their end) and recent (what they decided).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
---    copies; '' too for a click in a Home, where no card is bound), worker_channels
+--    copies; '' too for a click in a Home, where no card is bound), worker_channels, publish ('SPUBLISH': sharded
+--    pub/sub, Redis 7 Cluster: bot/store/shard_pubsub.py; else 'PUBLISH')
 --    (the prefix of the workers' pub/sub channels), retention, check_auth ('1': apply the
 --    approver rules), in_groups ('': not checked; '1' / '0': the caller checked whether `by` is in
 --    one of the approval's user groups), card_grace, attach ('1':
@@ -169,7 +170,7 @@ local function decide(k, a)
     -- above): decided and its owner woken as any other, and nothing else: no card, audit entry, oversight, index
     -- or webhook; it keeps its short lifetime
     redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now, 'feedback', feedback)
-    local heard = redis.call('PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
+    local heard = redis.call(a.publish == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
     return {'ok', record(), heard}
   end
   if a.outcome == 'approved' and k.frozen then
@@ -339,6 +340,6 @@ local function decide(k, a)
   if cur[17] == '1' then redis.call('ZADD', k.webhooks, tonumber(a.now), a.id) end
   -- wake the owner's waiter (it reads the decision from the record); how many heard it: 0 means its
   -- worker may be gone
-  local heard = redis.call('PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
+  local heard = redis.call(a.publish == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
   return {'ok', record(), heard}
 end

@@ -36,6 +36,7 @@ checks this on every run), from the bottom:
     devmsteams/  the local Microsoft Teams stand-in (a Bot Connector and its sign-in) for dev and the tests (imports
                  nothing above)
     devmail/     the local mail catcher (aiosmtpd) for dev and the tests (imports nothing above)
+    devoncall/   the local on-call provider (PagerDuty's, Opsgenie's, Grafana OnCall's shapes) for dev and the tests
 
     services.py  `Services`: one worker's (or tenant's) parts, started and stopped together
     root.py      the composition root: builds and wires the parts, lists the deciders and the events' listeners

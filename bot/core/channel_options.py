@@ -144,11 +144,13 @@ class ChannelSettings:
         doc="when nobody has decided by then, the people in `escalate_to` may decide too (a duration, or `off`)",
     ))
     escalate_to: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=True, nobody=("none", "off"), nobody_reads="nobody"),
-        values="people and user groups who may decide once an approval is escalated: @oncall @leads, or `none`",
+        People(groups=True, nobody=("none", "off"), nobody_reads="nobody", oncall=True),
+        values="people and user groups who may decide once an approval is escalated: @oncall @leads, or whoever is"
+        " on call then, `oncall:<schedule>`; or `none`",
         topic="nudges", gist="who else may then decide", doc_default="nobody",
-        doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
-        " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
+        doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`), or whoever is on call at"
+        " the escalation, `oncall:<schedule>` (docs: On-call schedules); checked like `approvers`; setting people"
+        " beyond the `approvers` (or sooner) is admin only",
     ))
     sla: int = field(default=0, metadata=option(
         Duration(off="off", example="15m"),
@@ -169,12 +171,24 @@ class ChannelSettings:
         " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
     ))
     approvers: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=True, teams=True), values="`anyone`, or people and user groups: @alice @bob @approvers",
+        People(groups=True, teams=True, oncall=True),
+        values="`anyone`, or people and user groups: @alice @bob @approvers, or whoever is on call, oncall:<schedule>",
         topic="who", doc="`anyone`, or people and user groups: `@alice @bob @approvers` (and, with Microsoft Teams,"
-        " a Teams-only person of the Teams file as `teams:<object id>`). Anyone else's click is refused"
+        " a Teams-only person of the Teams file as `teams:<object id>`; whoever is on call at the ask,"
+        " `oncall:<schedule>`: docs: On-call schedules). Anyone else's click is refused"
         " (ephemerally, naming who may decide: at most once per person and approval in 10 s, a replayed click is"
         " not answered again) and audited, every click (a flood as one entry with its `count`); the card is"
         " unchanged. Adding someone, or going back to `anyone`, is admin only",
+    ))
+    oncall_fallback: tuple[str, ...] = field(default=(), metadata=option(
+        People(groups=True, teams=True, nobody=("none", "off"), nobody_reads="the channel's admins"),
+        values="who gets an approval when an on-call schedule (`oncall:<schedule>`) cannot be read: @alice @leads, or"
+        " `none` (the channel's `admins`)",
+        topic="who", gist="who gets it when on-call cannot be read", doc_default="the channel's `admins`",
+        doc="people and user groups an approval goes to when the on-call schedule its `approvers` or `escalate_to`"
+        " name cannot be read (the provider down, a bad token, an answer of another shape): its card says so, it is"
+        " audited `oncall_unread` and counted; `none`: the channel's `admins` (with neither, nobody may approve it"
+        " and it times out). Naming people beyond the `approvers` is admin only",
     ))
     required_approvals: int = field(default=1, metadata=option(
         Number(1, 10), values="how many different approvers must approve: a number from 1 to 10", topic="who",

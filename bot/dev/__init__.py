@@ -18,7 +18,10 @@ It starts, in one process:
   approval e-mails to (``SMTP_URL``), each person's inbox in the page's **Mail** pane, whose Review-and-decide links
   open the worker's ``/email/...`` page through the page's port; the local Slack plays the company's identity
   provider (``OIDC_ISSUER``) and knows Erin, an e-mail-only person (``email:erin@example.com``, no Slack user of the
-  bot), who decides in #general beside its Slack people (unless #general already names its approvers).
+  bot), who decides in #general beside its Slack people (unless #general already names its approvers);
+* always, a local on-call provider (:mod:`bot.devoncall`, PagerDuty's REST API v2 shape; unless ``ONCALL_PROVIDER``
+  names yours) whose schedule ``payments`` changes hands every three minutes between the local Slack's first three
+  people: ``/agent config approvers oncall:payments`` (and ``escalate_to``) makes whoever is on call the approver.
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
@@ -42,7 +45,8 @@ through), dev makes a signing key for this run in a temporary directory of its o
 stop) and says so in a comment line.
 
     stack.py      `DevStack`: Redis, the local Slack, the stand-ins and one worker, started and stopped; what dev prints
-    standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings
+    standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings;
+                  `LocalOnCall`: the local on-call provider (PagerDuty's shape), its schedule handing over
 """
 
 from __future__ import annotations

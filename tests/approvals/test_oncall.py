@@ -16,7 +16,20 @@ import pytest
 
 from bot.devoncall.server import OnCallStandIn
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, block_texts, bot_env, card_of, start_worker
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    CAROL,
+    SALES,
+    StartPolicyWorker,
+    Worker,
+    block_texts,
+    bot_env,
+    card_of,
+    start_worker,
+)
+from tests.support.api import Client, new_key, tool_ask
 from tests.support.flow import start_run
 from tests.support.hitl import audit_events, finished, until
 from tests.support.homes import approval_id_of, say
@@ -145,3 +158,27 @@ async def test_no_fallback_named_leaves_nobody_able_to_approve(
     await answered(slack, BOB, card, "may decide")
     still = await store.approvals.get(approval.id)
     assert still is not None and still.pending
+
+
+ON_CALL_POLICY = '''
+@id("emails-ask-on-call")
+@outcome("ask")
+@approvers("oncall:payments")
+forbid (principal, action == Action::"send_email", resource);
+'''
+
+
+async def test_a_policy_names_who_is_on_call(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, oncall: OnCallStandIn
+) -> None:
+    worker = await policy_worker({"emails.cedar": ON_CALL_POLICY}, ONCALL_PROVIDER="opsgenie",
+                                 ONCALL_URL=oncall.base_url, ONCALL_TOKEN=TOKEN)
+    await worker.services.store.redis.delete(worker.services.store.keys.oncall("payments"))
+    client = Client(worker, (await new_key(worker, "mailer")).key)
+    status, asked = await client.ask(tool_ask())
+    assert status == 201 and asked["status"] == "pending", asked
+    approval = await worker.services.store.approvals.get(asked["id"])
+    assert approval is not None and approval.approvers == (BOB,)
+    card = await pending_card(slack)
+    assert f"Who may decide: <@{BOB}>" in block_texts(card)
+    assert any("/v2/schedules/payments/on-calls" in call for call in oncall.calls)

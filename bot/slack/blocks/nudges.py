@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from bot.core.card_words import oncall_words
 from bot.core.durations import format_duration
 from bot.core.fatigue import held_until, passed_over
 from bot.core.records import ApprovalRecord
@@ -114,15 +115,8 @@ def oncall_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
     """The on-call schedules its approvers named that could not be read (bot/approvals/oncall.py), "" when none:
     ":warning: On-call schedule payments could not be read: sent to the fallback approvers @ana", or that nobody
     may approve it (no fallback approver named)."""
-    if not approval.oncall_unread:
-        return ""
-    which = ", ".join(safe(schedule, 100) for schedule in approval.oncall_unread)
-    schedules = "schedules" if len(approval.oncall_unread) > 1 else "schedule"
-    if not approval.oncall_fallback:
-        return (f":warning: On-call {schedules} {which} could not be read and no fallback approvers are named"
-                " (`oncall_fallback`, `admins`): nobody may approve it")
-    return (f":warning: On-call {schedules} {which} could not be read: sent to the fallback approvers"
-            f" {people_refs(approval.oncall_fallback, names)}")
+    said = oncall_words(approval, people_refs(approval.oncall_fallback, names))  # (schedules: [A-Za-z0-9_.-] only)
+    return f":warning: {said}" if said else ""
 
 
 HELD_EVENT = "hitl_fatigue_batch"  # the metadata of a batch of approvals held for the next hour: {hour, approvals}

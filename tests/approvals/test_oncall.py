@@ -144,6 +144,32 @@ async def test_the_provider_down_sends_it_to_the_fallback_approvers_said_on_the_
     assert 'hitl_oncall_lookups_total{outcome="unavailable",provider="pagerduty"} 1.0' in await metrics(worker)
 
 
+async def test_the_provider_down_at_the_escalation_sends_it_to_the_fallback_approvers(
+    slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
+) -> None:
+    store = worker.services.store
+    await store.settings.set(SALES, "admins", ALICE, by="operator")
+    await say(slack, "config approvers oncall:payments")
+    await say(slack, "config escalate_to oncall:payments")
+    await say(slack, "config escalate_after 2s")
+    await say(slack, "config oncall_fallback @carol")
+    await start_run(slack)
+    card = await pending_card(slack)
+    approval_id = approval_id_of(card)
+    oncall.failing = "down"
+    await until(lambda: _gone(worker), within=5, what="the kept answer's minute (1 s here) over")
+    await worker.services.nudger.sweep(now=time.time() + 2)
+    told = await slack.wait_for(lambda: escalations(slack, card), description="the escalation in the thread")
+    assert f"<@{CAROL}>" in told[0]
+    escalated = await store.approvals.get(approval_id)
+    assert escalated is not None and set(escalated.approvers) == {BOB, CAROL}
+    assert escalated.oncall_unread == ("payments",) and escalated.oncall_fallback == (CAROL,)
+    (unread,) = await audit_events(worker, "oncall_unread")
+    assert unread["step"] == "escalation" and unread["fallback"] == CAROL
+    await slack.wait_for(lambda: "could not be read" in block_texts(
+        next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])), description="the card says so")
+
+
 async def test_no_fallback_named_leaves_nobody_able_to_approve(
     slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
 ) -> None:

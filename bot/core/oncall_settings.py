@@ -38,7 +38,7 @@ class OnCallSettings(BaseModel):
             "how long an answer of who is on call is kept (in Redis: every worker reads the same)"))
 
     @model_validator(mode="after")
-    def _complete(self) -> Self:
+    def _oncall_complete(self) -> Self:
         if self.oncall_provider and self.oncall_token is None:
             raise ValueError("ONCALL_PROVIDER needs ONCALL_TOKEN")
         if self.oncall_provider == "grafana" and not self.oncall_url:

@@ -32,6 +32,7 @@ from bot.approvals.deciders.rules import Rules
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
+from bot.approvals.oncall import OnCallRouting
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
@@ -40,7 +41,7 @@ from bot.audit.siem.streamer import siem_of
 from bot.core.detectors import DETECTORS
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord
-from bot.core.settings import Settings, SettingsError
+from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import worker_signing_keys
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
@@ -48,6 +49,8 @@ from bot.email.pages import email_people_ours
 from bot.email.surface import EmailSurface, email_surface
 from bot.msteams import Teams, create_teams
 from bot.people import People
+from bot.people.oncall import OnCall
+from bot.people.oncall_providers import provider
 from bot.policy.bundle import PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.push.surface import PushSurface, push_surface
@@ -100,6 +103,7 @@ def approval_service(
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
     external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
     triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT, triage_budget: int = 0,
+    oncall: OnCallRouting | None = None,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -123,7 +127,7 @@ def approval_service(
             Rules(store, line=rule_used_line),
         ],
         # a person decides (routed around approvers over `max_asks_per_hour`); what a link decided at once is stored
-        end=Person(store, delivery, fatigue=fatigue),
+        end=Person(store, delivery, fatigue=fatigue, oncall=oncall),  # `oncall:` approvers read at the ask
     )
     approvals = ApprovalService(
         store=store, cards=cards, waiter=waiter, directory=directory, background=background, people=people,
@@ -237,8 +241,9 @@ def approval_core(
         approvals.on_decided(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
+    oncall = on_call(settings, store=store, people=people, metrics=metrics)
     nudger = Nudger(store=store, teller=SlackNudges(store=store, slack=slack, directory=directory, cards=cards),
-                    cards=cards, breached=metrics.sla_breaches.inc, events=events)
+                    cards=cards, breached=metrics.sla_breaches.inc, events=events, oncall=oncall)
 
     def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
         sweeper.wake()
@@ -257,10 +262,19 @@ def approval_core(
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
         detectors=settings.redact_detectors, people=people, triage_timeout=settings.triage_timeout,
         triage_budget=settings.triage_budget,
-        triage=ModelTriage(model_config) if settings.model_config_path else None,
+        triage=ModelTriage(model_config) if settings.model_config_path else None, oncall=oncall,
     )
     approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)
     return waiter, sweeper, nudger, approvals
+
+
+def on_call(settings: Settings, *, store: Store, people: People, metrics: Metrics) -> OnCallRouting:
+    """`oncall:<schedule>` approvers (issue 90): who is on call now, as ONCALL_PROVIDER says (none set: no schedule
+    can be read, their approvals go to the fallback approvers), kept a minute in Redis for every worker."""
+    name, token = settings.oncall_provider, reveal(settings.oncall_token) or ""
+    chosen = provider(name, base=settings.oncall_base, token=token) if name else None
+    return OnCallRouting(OnCall(provider=chosen, people=people, kept=store.oncall, timeout=settings.oncall_timeout,
+                                cache_seconds=settings.oncall_cache_seconds, counter=metrics.oncall_lookups), store)
 
 
 def surfaces_told(

@@ -103,6 +103,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.devmsteams": ("bot.devmsteams", "bot.devslack"),
     "bot.devmail": ("bot.devmail",),  # the local mail catcher (aiosmtpd), as devslack: nothing of the product
     "bot.devpush": ("bot.devpush",),  # the local push service (receives, checks VAPID, decrypts): nothing of ours
+    "bot.devoncall": ("bot.devoncall",),  # the local on-call provider (issue 90), as devmail: nothing of the product
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
                 "bot.cli"),
@@ -110,7 +111,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.dev_data": (*BELOW_CORE, "bot.store"),  # where dev keeps its data, and the redis-server it starts
     "bot.dev_slackbot": (*BELOW_CORE, "bot.store", "bot.services", "bot.devslack"),  # dev's Slackbot keys
     "bot.dev": (*BELOW_CORE, "bot.store", "bot.runs", "bot.services", "bot.root", "bot.devslack", "bot.dev_data",
-                "bot.dev_slackbot", "bot.devmsteams", "bot.devmail", "bot.devpush",
+                "bot.dev_slackbot", "bot.devmsteams", "bot.devmail", "bot.devpush", "bot.devoncall",
                 "bot.dev"),  # a package: entry, stack, stand-ins
     "bot.__main__": (*BELOW_CORE, "bot.audit", "bot.report", "bot.runs", "bot.cli", "bot.slackapp", "bot.server",
                      "bot.root", "bot.devslack", "bot.dev", "bot.dev_data", "bot.devmsteams"),

@@ -27,6 +27,8 @@
     triage.py      the triage model (#92): an ask whose policies say @triage read by a model first, decided by it
                    only where @triage_may_approve and the floor let it (`Triage`, its port `TriageModel`); fails closed
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited, held
+    oncall.py      `oncall:<schedule>` approvers read at the ask and again at the escalation (`OnCallRouting`);
+                   a schedule unread goes to the fallback approvers, said on the card and audited
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 

@@ -6,6 +6,8 @@ approvals held for it (every approver over `max_asks_per_hour`) are sent, one ba
 
     opened (lua/open_approval.lua)   -> the first step's time in `nudges` (a reminder or the escalation)
     due (any worker's Nudger)        -> claim it for a lease (lua/claim_due.lua, as timeouts do)
+                                     -> an escalation naming on-call schedules: who is on call now
+                                        joins its `escalate_to` (bot/approvals/oncall.py)
                                      -> lua/nudge.lua: still pending? an escalation due lets its
                                         `escalate_to` decide, once (audited; the card is redrawn)
                                      -> each step due: `Nudged` published first (bot/approvals/events.py),
@@ -40,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.approvals.events import Events, Nudged
+from bot.approvals.oncall import OnCallRouting
 from bot.approvals.ports import CardRedraws, NudgeTeller, Posted
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
@@ -75,8 +78,10 @@ class Nudger(DueSweeper):
         concurrency: int = 8,
         breached: Callable[[], None] | None = None,
         events: Events | None = None,
+        oncall: OnCallRouting | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
+        self._oncall = oncall  # an escalation's on-call schedules read again first (bot/approvals/oncall.py)
         self._events = events  # each step published (`Nudged`) for the other surfaces, before Slack
         self._breached = breached  # a breach told (the metric `hitl_sla_breaches`)
         self._store = store
@@ -93,11 +98,22 @@ class Nudger(DueSweeper):
         told = await self._attestations_ending(now) + await self._teller.send_held(now)
         while True:
             ids = await self._store.nudges.claim_due(now, limit=self._batch)
+            await self._on_call_now(ids, now)
             approvals = await self._store.nudges.open(ids, now=now)
             counts = await asyncio.gather(*(self._nudge(approval, now) for approval in approvals))
             told += sum(counts)
             if len(ids) < self._batch:
                 return told
+
+    async def _on_call_now(self, ids: Sequence[str], now: float) -> None:
+        """The claimed approvals due an escalation that name on-call schedules: who is on call now joins their
+        `escalate_to`, before the escalation lets them in (issue 90)."""
+        if self._oncall is None:
+            return
+        for approval_id in ids:
+            approval = await self._store.approvals.get(approval_id)
+            if approval is not None and approval.oncall:
+                await self._oncall.at_escalation(approval, now)
 
     async def _attestations_ending(self, now: float) -> int:
         """Remind each person whose attestation ends within a week (once: the reminder is taken by one worker); how

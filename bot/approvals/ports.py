@@ -154,3 +154,10 @@ class NudgeTeller(Protocol):
     async def send_held(self, now: float, /) -> int:
         """Send the approvals held for the hour due by `now` (fatigue), one message per person; how many got one."""
         ...
+
+
+class OnCallSchedules(Protocol):
+    """Who is on call now (issue 90; bot/people/oncall.py `OnCall`, given by the root): the person ids on call now in
+    `schedule`; None when the provider cannot answer (none set, down, a bad token, an answer of another shape)."""
+
+    async def now(self, schedule: str, /) -> list[str] | None: ...

@@ -58,6 +58,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     push_settings.py   VAPID_PRIVATE_KEY, VAPID_SUBJECT, PUSH_LOCAL_SERVICE_URL (`Settings` holds them; issue 90)
     siem_settings.py   AUDIT_SIEM_* (`Settings` holds them; issue 91): AUDIT_SIEM_URL read (HEC, syslog, file)
     ticket_settings.py JIRA_*, SERVICENOW_*, TICKET_RETRIES, TICKET_TIMEOUT (`Settings` holds them; issue 91)
+    oncall_settings.py ONCALL_* (`WorkerProcess` holds them; issue 90): who answers `oncall:<schedule>` approvers
     ticket_refs.py  an approval's change ticket as its `ticket` field names it (system, key, page) (pure)
     msteams_links.py a Teams channel's or chat's link (or id) to its conversation id (`/agent config teams`)
     writing.py      the core's words in plain text (`PlainWriting`: people by name, no markup), for a surface that

@@ -1,6 +1,6 @@
 """An approval card's words that no surface owns (pure): the header of a pending card, the title of a decided one,
-what a timeout means, and a revision's edited arguments as shown. Slack's card (bot/slack/blocks/approval_card.py)
-and Teams' (bot/msteams/cards.py) say them alike.
+what a timeout means, a revision's edited arguments as shown, and the on-call schedules that could not be read.
+Slack's card (bot/slack/blocks/approval_card.py) and Teams' (bot/msteams/cards.py) say them alike.
 
     >>> HEADERS["tool_call"], timeout_meaning("approve")
     ('Tool call needs approval', 'approved')
@@ -44,3 +44,16 @@ def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
         return None
     parsed = parse_revision(approval.feedback)
     return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None
+
+
+def oncall_words(approval: ApprovalRecord, fallback: str) -> str:
+    """What a card says of the on-call schedules its approvers named that could not be read (issue 90), `fallback`
+    being the fallback approvers as the surface names them; "" when every one was read."""
+    if not approval.oncall_unread:
+        return ""
+    which = ", ".join(approval.oncall_unread)
+    schedules = "schedules" if len(approval.oncall_unread) > 1 else "schedule"
+    if not approval.oncall_fallback:
+        return (f"On-call {schedules} {which} could not be read and no fallback approvers are named"
+                " (`oncall_fallback`, `admins`): nobody may approve it")
+    return f"On-call {schedules} {which} could not be read: sent to the fallback approvers {fallback}"

@@ -114,7 +114,7 @@ class ChannelSettings:
     timeout: int = field(metadata=option(
         Duration(off="never"),
         values="a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
-        topic="timeout", gist="how long a card waits (90s, 15m, 2h, 1d: up to 7d)",
+        topic="timeout", gist="how long a card waits (up to 7d)",
         doc_default="`APPROVAL_TIMEOUT`",
         doc="a duration, 1 s to 7 days; applies to the whole quorum. Or `never` (with a warning: reminders are"
         " then the only nudge)",
@@ -140,15 +140,17 @@ class ChannelSettings:
     escalate_after: int = field(default=0, metadata=option(
         Duration(off="off", example="30m"),
         values="when nobody has decided by then, `escalate_to` may decide too: a duration such as 30m, or `off`",
-        topic="nudges", gist="when `escalate_to` may decide too",
+        topic="nudges", gist="when `escalate_to` may decide",
         doc="when nobody has decided by then, the people in `escalate_to` may decide too (a duration, or `off`)",
     ))
     escalate_to: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=True, nobody=("none", "off"), nobody_reads="nobody"),
-        values="people and user groups who may decide once an approval is escalated: @oncall @leads, or `none`",
+        People(groups=True, nobody=("none", "off"), nobody_reads="nobody", oncall=True),
+        values="people and user groups who may decide once an approval is escalated: @oncall @leads, or whoever is"
+        " on call then, `oncall:<schedule>`; or `none`",
         topic="nudges", gist="who else may then decide", doc_default="nobody",
-        doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
-        " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
+        doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`), or whoever is on call at"
+        " the escalation, `oncall:<schedule>` (docs: On-call schedules); checked like `approvers`; setting people"
+        " beyond the `approvers` (or sooner) is admin only",
     ))
     sla: int = field(default=0, metadata=option(
         Duration(off="off", example="15m"),
@@ -169,12 +171,24 @@ class ChannelSettings:
         " Needs `escalate_to`; `at_risk` is admin only (it lets `escalate_to` in sooner)",
     ))
     approvers: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=True, teams=True), values="`anyone`, or people and user groups: @alice @bob @approvers",
+        People(groups=True, teams=True, oncall=True),
+        values="`anyone`, or people and user groups: @alice @bob @approvers, or whoever is on call, oncall:<schedule>",
         topic="who", doc="`anyone`, or people and user groups: `@alice @bob @approvers` (and, with Microsoft Teams,"
-        " a Teams-only person of the Teams file as `teams:<object id>`). Anyone else's click is refused"
+        " a Teams-only person of the Teams file as `teams:<object id>`; whoever is on call at the ask,"
+        " `oncall:<schedule>`: docs: On-call schedules). Anyone else's click is refused"
         " (ephemerally, naming who may decide: at most once per person and approval in 10 s, a replayed click is"
         " not answered again) and audited, every click (a flood as one entry with its `count`); the card is"
         " unchanged. Adding someone, or going back to `anyone`, is admin only",
+    ))
+    oncall_fallback: tuple[str, ...] = field(default=(), metadata=option(
+        People(groups=True, teams=True, nobody=("none", "off"), nobody_reads="the channel's admins"),
+        values="who gets an approval when an on-call schedule (`oncall:<schedule>`) cannot be read: @alice @leads, or"
+        " `none` (the channel's `admins`)",
+        topic="who", doc_default="the channel's `admins`",
+        doc="people and user groups an approval goes to when the on-call schedule its `approvers` or `escalate_to`"
+        " name cannot be read (the provider down, a bad token, an answer of another shape): its card says so, it is"
+        " audited `oncall_unread` and counted; `none`: the channel's `admins` (with neither, nobody may approve it"
+        " and it times out). Naming people beyond the `approvers` is admin only",
     ))
     required_approvals: int = field(default=1, metadata=option(
         Number(1, 10), values="how many different approvers must approve: a number from 1 to 10", topic="who",
@@ -185,7 +199,7 @@ class ChannelSettings:
     max_asks_per_hour: int = field(default=0, metadata=option(
         Number(0, 10000, zero="0 (off)"),
         values="the most cards one approver gets an hour: a number from 1 to 10000, or 0 (off)", topic="who",
-        gist="per person, an hour (0: off)",
+        gist="per person (0: off)",
         doc="the most cards a named approver gets in an hour (0: off). Above it, a new approval goes to the other"
         " named approvers (the card says \"sent to @bob: @ana has had 30 cards this hour\", audited `rerouted`); when"
         " none of them is under it, it is held for the next hour (its card in the channel says so; at HH:00 UTC each"
@@ -286,7 +300,7 @@ class ChannelSettings:
     checkpoint_every: int = field(default=0, metadata=option(
         Number(0, CHECKPOINT_EVERY_LIMIT, zero="0 (off)"),
         values=f"in mode policy, a card after this many automatic steps: 0 (off) to {CHECKPOINT_EVERY_LIMIT}",
-        topic="mode", gist="a card after N automatic steps (0: off)",
+        topic="mode", gist="a card every N automatic steps",
         doc="in `policy` mode, a card after this many automatic steps in a row",
     ))
 

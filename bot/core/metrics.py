@@ -226,6 +226,12 @@ class Metrics:
             for step in ("open", "close"):
                 for outcome in ("done", "retry", "failed"):
                     self.tickets.labels(system, step, outcome)
+        self.oncall_lookups = Counter("hitl_oncall_lookups", "Lookups of who is on call now in an on-call schedule"
+                                      " (issue 90) by provider (pagerduty, opsgenie, grafana, none) and outcome: ok,"
+                                      " cached (kept within the minute), unavailable (down, 5xx, no answer), refused"
+                                      " (401, 403, 404: a bad token or schedule), malformed, unset (no provider);"
+                                      " each but ok and cached sent the approval to its fallback approvers, by this"
+                                      " worker", ["provider", "outcome"], registry=r)
 
     def oversee(self, seen: Oversight, *, top: int) -> None:
         """Set the per-person signals and the time-to-decide quantiles from `seen`, each bounded to `top` names."""

@@ -6,6 +6,9 @@ A person id (`PersonId`) is the id the person was first known by, in its stored 
 - `teams:<object id>`: a Teams-only person (issue 81: no Slack user shares their verified email);
 - `email:<lowercased address>`: an e-mail-only person (known by the OIDC identity of the pages, or named by address).
 
+An approver may also be `oncall:<schedule>` (issue 90): no person, but whoever is on call now in that schedule
+(`schedule_of`; read at the ask and at each escalation, bot/approvals/oncall.py); no stored approval keeps it.
+
 The core never asks what an id is: `bot/people/` (People) turns a surface's account into the one `PersonId`, and the
 grammar below is for the ways in that read ids typed by people (settings, `/agent config approvers`).
 
@@ -31,6 +34,16 @@ TEAMS_PERSON = re.compile(r"^teams:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 ADDRESS = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9-]{1,63})+$")
 EMAIL_PERSON = re.compile(r"^email:" + ADDRESS.pattern[1:])
 MAX_ADDRESS = 254
+ONCALL_PREFIX = "oncall:"
+SCHEDULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # an on-call schedule's name or id as an approver says it
+
+
+def schedule_of(approver: str) -> str | None:
+    """The on-call schedule an approver `oncall:<schedule>` names; None for any other approver."""
+    if not approver.startswith(ONCALL_PREFIX):
+        return None
+    schedule = approver.removeprefix(ONCALL_PREFIX)
+    return schedule if SCHEDULE.fullmatch(schedule) else None
 
 
 def teams_person(object_id: str) -> str:

@@ -286,6 +286,12 @@ class ApprovalRecord(_Stored):
     # the triage model (an ask policy's @triage, bot/approvals/triage.py): its reading, or why it gave none, for people
     # (its card); its approval's words when it approved ("": no model read it)
     triage: str = ""
+    # on-call schedules (issue 90) its approvers or `escalate_to` named (`oncall:<schedule>`, read again at its
+    # escalation: bot/approvals/oncall.py); those that could not be read when last read (its card says so), and the
+    # fallback approvers it went to instead
+    oncall: tuple[str, ...] = ()
+    oncall_unread: tuple[str, ...] = ()
+    oncall_fallback: tuple[str, ...] = ()
 
     @property
     def pending(self) -> bool:

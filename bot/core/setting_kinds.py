@@ -15,7 +15,7 @@ from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
 from bot.core.msteams_links import parse_teams_target
-from bot.core.people import surface_of
+from bot.core.people import schedule_of, surface_of
 
 T = TypeVar("T")
 PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
@@ -193,6 +193,7 @@ class People(Kind[tuple[str, ...]]):
     nobody: tuple[str, ...] = ("anyone",)
     nobody_reads: str = "anyone"
     teams: bool = False  # Teams-only people too, as `teams:<object id>` (issue 81: who may decide)
+    oncall: bool = False  # whoever is on call in a schedule too, as `oncall:<schedule>` (issue 90)
     many = True
 
     @property
@@ -211,6 +212,8 @@ class People(Kind[tuple[str, ...]]):
                 ids.append(group.group(1))
             elif self.teams and surface_of(token.lower()) == "teams":
                 ids.append(token.lower())
+            elif self.oncall and schedule_of(token) is not None:
+                ids.append(token)
             else:
                 what = "people and user groups" if self.groups else "people"
                 teams = " (a Teams-only person as teams:<object id>)" if self.teams else ""

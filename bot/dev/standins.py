@@ -1,4 +1,5 @@
-"""`python -m bot dev --email`: the local mail catcher (:mod:`bot.devmail`) and the e-mail-only person of the demo.
+"""`python -m bot dev --email`: the local mail catcher (:mod:`bot.devmail`) and the e-mail-only person of the demo;
+and, always, the local on-call provider (:mod:`bot.devoncall`, `LocalOnCall`).
 
 `LocalMail` starts the catcher (aiosmtpd, loopback, its own thread), makes the local Slack the company's identity
 provider (OIDC_ISSUER: its Sign in with Slack endpoints, people matched by verified email) and adds Erin to it: a
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.dev_data import DevError
+from bot.devoncall.server import OnCallStandIn
 from bot.devslack.model import DevTeam, DevUser
 from bot.devslack.server import SlackStandIn
 
@@ -95,3 +97,37 @@ class LocalPush:
         if self.service is not None:
             service, self.service = self.service, None
             service.stop()
+ONCALL_SCHEDULE = "payments"  # the demo's on-call schedule: `/agent config approvers oncall:payments`
+ONCALL_EVERY = 180  # seconds each dev person is on call in it before the next takes over
+
+
+class LocalOnCall:
+    """The local on-call provider (PagerDuty's REST API v2 shape; `start`, then `stop`): its schedule `payments` hands
+    over every `ONCALL_EVERY` seconds between `emails` (the local Slack's people); the worker's ONCALL_* point at it
+    (`used`) unless the environment names a provider of its own."""
+
+    def __init__(self, emails: list[str]) -> None:
+        self.emails = emails
+        self.used = False
+        self.standin: OnCallStandIn | None = None
+
+    def start(self) -> dict[str, str]:
+        """Serve it; the worker's on-call settings."""
+        standin = OnCallStandIn()
+        standin.start()
+        standin.rotate(ONCALL_SCHEDULE, self.emails, every=ONCALL_EVERY)
+        self.standin = standin
+        return {"ONCALL_PROVIDER": "pagerduty", "ONCALL_URL": standin.base_url, "ONCALL_TOKEN": standin.token}
+
+    def line(self) -> str:
+        """What dev says of it ("" when the worker does not use it)."""
+        if self.standin is None or not self.used:
+            return ""
+        names = ", ".join(email.partition("@")[0] for email in self.emails)
+        return (f"# on-call (local PagerDuty at {self.standin.base_url}): schedule {ONCALL_SCHEDULE} hands over every"
+                f" {ONCALL_EVERY // 60} min between {names}; try /agent config approvers oncall:{ONCALL_SCHEDULE}")
+
+    def stop(self) -> None:
+        if self.standin is not None:
+            standin, self.standin = self.standin, None
+            standin.stop()

@@ -46,7 +46,7 @@ from microsoft_teams.cards import (
 from microsoft_teams.cards import RefreshDefinition as Refresh
 
 from bot.core.attestations import SCOPE
-from bot.core.card_words import HEADERS, decided_title, revision_arguments
+from bot.core.card_words import HEADERS, decided_title, oncall_words, revision_arguments
 from bot.core.diffs import summary
 from bot.core.durations import format_duration
 from bot.core.msteams import MAX_REFRESH_USERS
@@ -143,6 +143,9 @@ def _card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool, 
     body.append(_text(cut(approval.task.strip(), int(TASK_LIMIT * scale)) or "(no task)", weight="Bolder"))
     body.append(FactSet(facts=facts(approval, names)))
     body.extend(_said(approval, scale))
+    unread = oncall_words(approval, ", ".join(name(p, names) for p in approval.oncall_fallback))
+    if unread and approval.pending:  # (issue 90: said on every copy of the card)
+        body.append(_text(unread, color="Warning"))
     body.extend(proposal(approval, scale))
     if approval.triage:  # the triage model's reading, under the change, labelled as the model's (untrusted: inert)
         body.append(_text(f"The triage model's reading (a model's, not a person's): "

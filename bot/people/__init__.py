@@ -8,6 +8,8 @@ Each surface answers for its own accounts through a port; `People` merges them b
     directory.py       `People`: a person by id, by account (the merge, kept in the store), by email; their groups,
                        names, standing; a typed person id checked (`validate`)
     email_accounts.py  `EmailAccounts`: e-mail accounts are their address, verified only from the OIDC identity
+    oncall.py          `OnCall`: who is on call now in a schedule (`oncall:<schedule>` approvers), kept a minute
+    oncall_providers.py  the on-call providers' APIs (PagerDuty, Opsgenie, Grafana OnCall): emails on call now
 
 May import: `bot.core`, `bot.store` and itself (tests/test_layout.py). Built once by the composition root with the
 surfaces' directories (bot/slack/accounts.py, bot/msteams/accounts.py and this package's e-mail one).

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from bot.core.attestations import NAME as ATTESTATION_NAME
 from bot.core.documents import STRICT_DOCUMENT, refuse
 from bot.core.durations import parse_duration
+from bot.core.people import schedule_of
 
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
                "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket")
@@ -92,9 +93,10 @@ class Annotations(BaseModel):
     @classmethod
     def _approvers(cls, given: str) -> tuple[str, ...]:
         approvers = tuple(part.strip() for part in given.split(",") if part.strip())
-        bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
+        bad = [who for who in approvers if not _APPROVER.fullmatch(who) and schedule_of(who) is None]
         if bad:
-            raise refuse(f"@approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id")
+            raise refuse(f"@approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id, or an"
+                         " on-call schedule (oncall:<schedule>)")
         return approvers
 
     @field_validator("quorum", mode="before")

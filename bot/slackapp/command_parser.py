@@ -369,6 +369,9 @@ def widens(
     if key == "escalate_to":
         added = set() if value == "none" else set(value.split(",")) - set(escalate_to)
         return bool(approvers) and bool(added - set(approvers))
+    if key == "oncall_fallback":  # who gets it when a schedule cannot be read: beyond the approvers widens
+        added = set() if value == "none" else set(value.split(","))
+        return bool(approvers) and bool(added - set(approvers))
     if key == "escalate_after":
         sooner = int(value) > 0 and (escalate_after == 0 or int(value) < escalate_after)
         return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))

@@ -44,6 +44,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
                          and which tenant holds each approval
     fatigue.py           `fatigue`: the cards each person got this hour (`max_asks_per_hour`)
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
+    oncall.py            who is on call now per on-call schedule, kept a minute (`OnCallCache`, issue 90)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
                          `bot.slack.homes.HomeService`)
@@ -102,6 +103,7 @@ from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.msteams import TeamsStore
 from bot.store.nudges import Nudges
+from bot.store.oncall import OnCallCache
 from bot.store.opening import Once, Opening, OpenStatus
 from bot.store.oversight import OversightStore
 from bot.store.passkeys import Passkeys
@@ -214,6 +216,7 @@ class Store:
         self.push = PushStore(self.shared)  # Web Push: devices, links, pushes sent (issue 90)
         self.tickets_due = SurfaceDue(self.shared, surface="tickets")  # change tickets due work (`{p}:tickets:due`)
         self.tickets = TicketStore(self.shared)  # change tickets (issue 91)
+        self.oncall = OnCallCache(self.shared)  # who is on call now, per schedule (issue 90), for a minute
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -141,6 +141,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       and does not touch, in the tenant's slot)
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
+{p}:oncall:<schedule>         string  who is on call now in an on-call schedule: a   ONCALL_CACHE_SECONDS
+                                      JSON list of person ids (bot/store/oncall.py)
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
 {p}:apikey:<sha256>           hash    an API key: name, channels, limits, expiry,    kept until revoked; then
                                       its webhook secret sealed (SECRETS_KEY);       DECIDED_RETENTION (a key
@@ -405,6 +407,7 @@ class Keys(HomeQueueKeys):
     # a run's Stop in Slack (`agent_session_stopped`), claimed once by whichever worker receives it first
     session_stop = Family("sessionstop", on_root=True)
     model_cache = Family("modelcache", on_root=True)
+    oncall = Family("oncall", on_root=True)  # who is on call now in a schedule (issue 90): one provider, every tenant
 
     # the app's installations (OAuth, `bot/store/installations.py`): per workspace or organisation, and OAuth states
     installation = Family("installation")

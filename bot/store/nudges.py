@@ -60,6 +60,16 @@ class Nudges:
         )
         return [approval_from(pairs(flat)) for flat in found]
 
+    async def escalating_to(self, approval_id: str, escalate_to: Sequence[str], *, unread: Sequence[str],
+                            fallback: Sequence[str]) -> bool:
+        """Before its escalation: who it lets in (`escalate_to`: the on-call people read now, issue 90), the schedules
+        that could not be read and who got it instead; False when it is no longer pending or was escalated already
+        (lua/oncall_escalating.lua)."""
+        done = await self._s.script("oncall_escalating")(
+            keys={"approval": self._k.approval(approval_id)},
+            args={"escalate_to": ",".join(escalate_to), "unread": ",".join(unread), "fallback": ",".join(fallback)})
+        return bool(int(done))
+
     async def told(
         self, approval: ApprovalRecord, *, told: int, next_at: float | None, entries: Sequence[dict[str, str]],
         sla_state: str = "",

@@ -110,6 +110,8 @@ CASES: dict[str, tuple[ApprovalRecord, dict[str, Any]]] = {
                   {"actions": True}),
     "code": (call(kind="code", tool_name="", arguments="", proposal="import os\n" + "x = 1\n" * 100),
              {"actions": True}),
+    "an on-call schedule unread": (call(oncall=("payments",), oncall_unread=("payments",),
+                                        oncall_fallback=("U0BOB",)), {"actions": True}),
 }
 
 
@@ -156,6 +158,13 @@ def test_every_card_is_valid_by_the_adaptive_cards_1_5_schema(name: str) -> None
     jsonschema.Draft6Validator(SCHEMA).validate(card)
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json" and card["version"] == "1.5"
     assert card_bytes(card) <= MAX_CARD_BYTES
+
+
+def test_an_on_call_schedule_unread_is_said_on_the_teams_card_too() -> None:
+    texts = texts_of(card_of("an on-call schedule unread"))
+    said = r"On\-call schedule payments could not be read\: sent to the fallback approvers "  # (Markdown, inert)
+    assert said + NAMES["U0BOB"] in texts
+    assert not [t for t in texts_of(card_of("pending, the approver's")) if "could not be read" in t]
 
 
 def test_the_schema_check_can_fail() -> None:

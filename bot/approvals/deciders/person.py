@@ -1,7 +1,8 @@
 """The chain's end where an approval is opened (bot/approvals/chain.py), through the store's one open step
 (`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
-approval stored pending and a person asked (`decide`): routed around approvers over the channel's `max_asks_per_hour`
+approval stored pending and a person asked (`decide`): its `oncall:<schedule>` approvers read (bot/approvals/oncall.py),
+routed around approvers over the channel's `max_asks_per_hour`
 (bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel), its card posted
 where the channel says, with its copies in direct messages (`CardDelivery`: Slack's, bot/slack/delivery.py). A
 program's retry whose first try stored the approval and stopped before its card gets the card here."""
@@ -14,6 +15,7 @@ from functools import partial
 
 from bot.approvals.chain import Decided, Step
 from bot.approvals.fatigue import FatigueRouting, held
+from bot.approvals.oncall import OnCallRouting
 from bot.approvals.opening import Opened, OpenRefused
 from bot.approvals.ports import CardDelivery
 from bot.core.fatigue import passed_over
@@ -25,10 +27,12 @@ from bot.store import Fenced, Opening, Store, persistently
 class Person:
     """The end that opens the approval (the module docstring)."""
 
-    def __init__(self, store: Store, delivery: CardDelivery, *, fatigue: FatigueRouting | None = None) -> None:
+    def __init__(self, store: Store, delivery: CardDelivery, *, fatigue: FatigueRouting | None = None,
+                 oncall: OnCallRouting | None = None) -> None:
         self._store = store
         self._delivery = delivery
         self._fatigue = fatigue  # approvers over `max_asks_per_hour` passed over (bot/approvals/fatigue.py)
+        self._oncall = oncall  # `oncall:<schedule>` approvers read now (bot/approvals/oncall.py)
 
     async def decide(self, step: Step) -> Opened:
         """A person decides: the approval stored pending (fenced, within the program's limits and idempotency,
@@ -36,6 +40,8 @@ class Person:
         ask = step.ask
         program = ask.program
         approval = step.approval
+        if self._oncall is not None:  # (before fatigue: the people on call now are who it may pass over)
+            approval = await self._oncall.at_ask(approval, ask.settings)
         if self._fatigue is not None:
             approval = await self._fatigue.route(approval, ask.settings)
         if held(approval):  # its card in the channel; a DM copy now only to those under budget (a quorum short)
@@ -56,6 +62,8 @@ class Person:
         if status == "exists":  # a retry (a program's, or a run's ask through a Redis blip): its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
+        if self._oncall is not None and status == "ok":
+            await self._oncall.audit_unread(approval, step="ask")
         if self._fatigue is not None and status == "ok":
             await self._fatigue.hold(approval)  # (before its card: a held approval is never left unsent)
         with span("card", approval_id=approval.id, channel=approval.card_channel, tool=approval.tool_name,

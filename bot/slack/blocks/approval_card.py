@@ -19,7 +19,7 @@ from bot.core.ticket_refs import TicketRef, ticket_ref
 from bot.slack.blocks.arguments import arguments_text, parameters_line
 from bot.slack.blocks.changes import change_blocks, change_summary
 from bot.slack.blocks.claims import agent_name, claim_line, edited_line, summary_line, task_label, workflow_part
-from bot.slack.blocks.nudges import escalated_line, fatigue_line, sla_line
+from bot.slack.blocks.nudges import escalated_line, fatigue_line, oncall_line, sla_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
     FEEDBACK_LIMIT,
@@ -235,6 +235,9 @@ def _who_decides(approval: ApprovalRecord, names: Names) -> Block | None:
     fatigue = fatigue_line(approval, names)
     if fatigue:
         parts.append(fatigue)
+    oncall = oncall_line(approval, names)
+    if oncall:
+        parts.append(oncall)
     return context_block(" · ".join(parts)) if parts else None
 
 

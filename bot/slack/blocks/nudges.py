@@ -1,5 +1,6 @@
 """What reminders and escalations say in a card's thread (and in the direct messages holding its copies), and the
-card's notes of its service level and of the approvers it was not sent to (fatigue).
+card's notes of its service level, of the approvers it was not sent to (fatigue) and of the on-call schedules that could
+not be read (issue 90).
 
 Only fixed words, ids and times: the approval's own texts (task, proposal) are on the card above.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from bot.core.card_words import oncall_words
 from bot.core.durations import format_duration
 from bot.core.fatigue import held_until, passed_over
 from bot.core.records import ApprovalRecord
@@ -107,6 +109,14 @@ def fatigue_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
         return (f":hourglass: Held for the next hour: {why} ({had}; `max_asks_per_hour`). They will be sent it"
                 f" together at {at} UTC")
     return f":arrows_counterclockwise: Sent to {people_refs(approval.approvers, names)}: {had}"
+
+
+def oncall_line(approval: ApprovalRecord, names: Names = NO_NAMES) -> str:
+    """The on-call schedules its approvers named that could not be read (bot/approvals/oncall.py), "" when none:
+    ":warning: On-call schedule payments could not be read: sent to the fallback approvers @ana", or that nobody
+    may approve it (no fallback approver named)."""
+    said = oncall_words(approval, people_refs(approval.oncall_fallback, names))  # (schedules: [A-Za-z0-9_.-] only)
+    return f":warning: {said}" if said else ""
 
 
 HELD_EVENT = "hitl_fatigue_batch"  # the metadata of a batch of approvals held for the next hour: {hour, approvals}

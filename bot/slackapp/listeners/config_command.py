@@ -13,7 +13,7 @@ from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_change_settings, may_name_admins
 from bot.core.channel_options import OPTIONS
 from bot.core.durations import format_duration
-from bot.core.people import surface_of
+from bot.core.people import schedule_of, surface_of
 from bot.core.records import ChannelSettings
 from bot.services import Services
 from bot.slack.blocks import people_refs, show_setting
@@ -156,10 +156,10 @@ def _ids(change: SetConfig) -> list[str]:
 
 
 async def _unknown_people(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
-    if change.key not in ("approvers", "admins", "escalate_to") or change.value == "none":
+    if change.key not in ("approvers", "admins", "escalate_to", "oncall_fallback") or change.value == "none":
         return None
     for item in _ids(change):
-        if surface_of(item) in ("teams", "email"):  # a Teams-only person (approvers): not Slack's to know
+        if surface_of(item) in ("teams", "email") or schedule_of(item):  # a Teams-only person, an on-call schedule
             continue
         group = item.startswith("S")
         found = await (directory.problem_with_group(item) if group else directory.problem_with_user(item))

@@ -38,6 +38,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
+    start_checks.py      what a worker checks of its Redis as it starts: eviction, the stored format, SECRETS_KEY
     secrets_check.py     `secrets_check`: a value sealed under the deployment's SECRETS_KEY, opened at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
     due.py               `due`: the worker-wide indexes of due work per tenant (the loops visit only those due),

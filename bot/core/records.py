@@ -286,6 +286,10 @@ class ApprovalRecord(_Stored):
     # the triage model (an ask policy's @triage, bot/approvals/triage.py): its reading, or why it gave none, for people
     # (its card); its approval's words when it approved ("": no model read it)
     triage: str = ""
+    # its approval held (TRIAGE_HOLD): when it is final (epoch seconds; 0: not held), and the channel admin who
+    # reversed it ("": not reversed; the decide step then refuses the model's decision)
+    triage_hold: float = 0.0
+    triage_reversed: str = ""
 
     @property
     def pending(self) -> bool:

@@ -20,7 +20,7 @@ from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
 from tests.conftest import BOB, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key
-from tests.support.hitl import audit_events, buttons, click, current, nth_card, until, write_config
+from tests.support.hitl import audit_events, buttons, click, current, decided, nth_card, until, write_config
 from tests.support.openai_compatible import OpenAICompatibleServer, openai_config, text
 from tests.support.policies import refund, write_bundle
 from tests.support.signing import signing_worker
@@ -102,6 +102,10 @@ async def test_a_held_approval_is_final_at_the_holds_end_and_the_program_waits_f
     assert time.monotonic() - asked_at >= hold  # never before the hold's end
     decision = (await audit_events(worker, "decision"))[0]
     assert decision["by"] == f"model:{MODEL}", decision
+    final = await decided(slack, card)  # drawn decided: no Reverse, no "final at ... unless" any more
+    assert f"Approved* by the triage model ({MODEL})" in block_texts(final), final
+    assert "unless a channel admin reverses it" not in block_texts(final)
+    assert "Approved by the triage model (low risk: A small refund.)" in block_texts(final)
     assert len(await audit_events(worker, "decision")) == 1
 
 

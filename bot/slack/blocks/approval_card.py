@@ -122,7 +122,10 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.triage:  # the triage model's reading, or why it gave none (its words are untrusted: the model's)
-        blocks.append({"type": "context", "elements": [untrusted(":robot_face: " + approval.triage, limit=500)]})
+        note = approval.triage
+        if approval.triage_hold and not approval.pending and not approval.triage_reversed:
+            note = note.rsplit(", final at ", 1)[0]  # its hold is over: no "final at ... unless reversed" any more
+        blocks.append({"type": "context", "elements": [untrusted(":robot_face: " + note, limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
     if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text

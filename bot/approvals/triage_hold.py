@@ -48,7 +48,7 @@ async def reverse_triage(store: Store, is_admin: Callable[[str, str], Awaitable[
                 " yourself with the card's buttons.")
     note = f"The triage model's approval was reversed by {user}: people decide. ({approval.triage})"[:NOTE_CHARS]
     done = await persistently(lambda: store.triage_holds.reverse(
-        approval_id, by=user, note=note, audit={"origin_channel": channel, "model": approval.triage[:200]}),
+        approval_id, by=user, note=note, audit={"origin_channel": channel, "triage": approval.triage[:200]}),
         what="reversing a triage model's approval")
     return {"ok": "Reversed: the triage model's approval will not take effect; people decide this ask.",
             "decided": "It is decided already: nothing to reverse.",

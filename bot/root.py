@@ -103,7 +103,7 @@ def approval_service(
     sweeper_wake: Callable[[], None] | None = None, runs_first: RunsFirst | None = None,
     external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS, people: People,
     triage: TriageModel | None = None, triage_timeout: float = TRIAGE_TIMEOUT, triage_budget: int = 0,
-    oncall: OnCallRouting | None = None,
+    triage_hold: float = 0.0, oncall: OnCallRouting | None = None,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -117,7 +117,7 @@ def approval_service(
     fatigue = FatigueRouting(store, rerouted=metrics.fatigue_rerouted.inc if metrics is not None else None)
     triaging = None if triage is None else Triage(triage, hiding=hiding, store=store, background=background,
                                                   timeout=triage_timeout, deciders=engine.evaluator.has_voters,
-                                                  budget=triage_budget)
+                                                  budget=triage_budget, hold=triage_hold)
     chain = DecisionChain(
         store=store, approvals_channel=approvals_channel, default_timeout=default_timeout, hiding=hiding,
         links=[
@@ -261,7 +261,7 @@ def approval_core(
         else base.approvals.policies,
         external_teams=settings.external_teams, metrics=metrics, sweeper_wake=opened, runs_first=runs_first,
         detectors=settings.redact_detectors, people=people, triage_timeout=settings.triage_timeout,
-        triage_budget=settings.triage_budget,
+        triage_budget=settings.triage_budget, triage_hold=settings.triage_hold,
         triage=ModelTriage(model_config) if settings.model_config_path else None, oncall=oncall,
     )
     approvals.decisions.pages_url = settings.step_up_url or settings.public_url  # a brief's page (fit to decide)

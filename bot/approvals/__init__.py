@@ -26,6 +26,7 @@
                    told (posted by the surface's `NudgeTeller`, bot/slack/nudges.py)
     triage.py      the triage model (#92): an ask whose policies say @triage read by a model first, decided by it
                    only where @triage_may_approve and the floor let it (`Triage`, its port `TriageModel`); fails closed
+    triage_hold.py a triage model's approval held (TRIAGE_HOLD) and a channel admin's Reverse of it
     fatigue.py     approvers over their channel's `max_asks_per_hour` passed over: cards counted, audited, held
     oncall.py      `oncall:<schedule>` approvers read at the ask and again at the escalation (`OnCallRouting`);
                    a schedule unread goes to the fallback approvers, said on the card and audited
@@ -61,6 +62,7 @@ from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revis
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.approvals.triage import TriageAnswer
+from bot.approvals.triage_hold import reverse_triage
 from bot.approvals.waiter import DueSweeper
 from bot.core.field_edits import schema_of
 
@@ -98,6 +100,7 @@ __all__ = [
     "Writing",
     "card_place",
     "not_editable",
+    "reverse_triage",
     "schema_of",
     "verb_of",
 ]

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.approvals.chain import Step
 from bot.approvals.events import ApprovalOpened, CardPosted, Event
+from bot.approvals.triage_hold import hold_words
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.policy.annotations import RISKS
@@ -107,13 +108,14 @@ class Triage:
 
     def __init__(self, model: TriageModel, *, hiding: Hiding, store: Store, background: Background,
                  timeout: float = TRIAGE_TIMEOUT, deciders: Callable[[str], bool] | None = None,
-                 budget: int = 0) -> None:
+                 budget: int = 0, hold: float = 0.0) -> None:
         self._model = model
         self._hiding = hiding
         self._store = store
         self._background = background
         self.timeout = timeout
         self.budget = budget  # TRIAGE_BUDGET: calls an hour, this workspace's (0: none)
+        self.hold = hold  # TRIAGE_HOLD: seconds its approval waits, reversible by the channel's admins (0: none)
         self._deciders = deciders or (lambda action: False)
         self.decide: ModelDecides | None = None
         # the model's approvals read in a walk of this worker, decided once their card is posted (a worker gone in
@@ -218,6 +220,13 @@ class Triage:
     async def _decided(self, approval: ApprovalRecord, *, model: str, said: str) -> None:
         if self.decide is None:
             return  # (the decide step refuses it when its scope was frozen while the model read it: people decide)
+        if self.hold > 0:  # held first (bot/approvals/triage_hold.py): still pending, Reverse on its card
+            until = time.time() + self.hold
+            held = await persistently(lambda: self._store.triage_holds.hold(
+                approval.id, note=hold_words(said, until), until=until), what="holding a triage model's approval")
+            if held != "ok":
+                return  # decided meanwhile (by a person), reversed or gone
+            await asyncio.sleep(self.hold)  # (a worker gone meanwhile leaves it pending, to people: fails closed)
         result = await self.decide(model, approval_id=approval.id, feedback=said)
         log.info("approval %s: approved by the triage model %s: %s", approval.id, model, result.status,
                  extra={"approval_id": approval.id})

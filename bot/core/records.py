@@ -292,6 +292,10 @@ class ApprovalRecord(_Stored):
     oncall: tuple[str, ...] = ()
     oncall_unread: tuple[str, ...] = ()
     oncall_fallback: tuple[str, ...] = ()
+    # its approval held (TRIAGE_HOLD): when it is final (epoch seconds; 0: not held), and the channel admin who
+    # reversed it ("": not reversed; the decide step then refuses the model's decision)
+    triage_hold: float = 0.0
+    triage_reversed: str = ""
 
     @property
     def pending(self) -> bool:

@@ -55,6 +55,12 @@ class WorkerProcess(OnCallSettings):
         description="calls a triage model may take an hour, per workspace (counted in Redis); once spent, people"
                     " decide the hour's next asks as if no model were there, said on the card (0: no budget)",
     )
+    triage_hold: Annotated[int, whole(0, 3600)] = Field(
+        default=0, validation_alias="TRIAGE_HOLD",
+        description="seconds a triage model's approval waits before it is final: meanwhile the ask stays pending, its"
+                    " card says when it will be final, and the channel's admins may Reverse it (people then decide);"
+                    " 0: final at once",
+    )
     admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
         "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
         " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.report.entries import (
     DAY,
+    MODEL_PREFIX,
     OUTCOMES,
     PEOPLE_OUTCOMES,
     Entry,
@@ -128,8 +129,10 @@ def _gathered(entries: Iterable[Entry], *, now: float, channel: str | None, sinc
 
 
 def _people_times(scan: Pass) -> list[int]:
-    """The times people took to decide, sorted."""
-    latencies = (latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES)
+    """The times people took to decide, sorted (a triage model's decisions count as decisions, never as people's
+    time: #92)."""
+    latencies = (latency_of(e) for e in scan.decisions
+                 if e.get("outcome") in PEOPLE_OUTCOMES and not str(e.get("by", "")).startswith(MODEL_PREFIX))
     return sorted(t for t in latencies if t is not None)
 
 

@@ -28,6 +28,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     keys_push.py         the push surface's keys
     tickets.py           `tickets`: change tickets (issue 91): each approval's ticket record, its link on the approval
     keys_tickets.py      the change tickets' keys
+    triage_holds.py      `triage_holds`: a triage model's approvals held (TRIAGE_HOLD) and their reversal by an admin
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
@@ -121,6 +122,7 @@ from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.surface_due import SurfaceDue
 from bot.store.tenants import Tenants
 from bot.store.tickets import TicketStore
+from bot.store.triage_holds import TriageHolds
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
@@ -218,6 +220,7 @@ class Store:
         self.tickets_due = SurfaceDue(self.shared, surface="tickets")  # change tickets due work (`{p}:tickets:due`)
         self.tickets = TicketStore(self.shared)  # change tickets (issue 91)
         self.oncall = OnCallCache(self.shared)  # who is on call now, per schedule (issue 90), for a minute
+        self.triage_holds = TriageHolds(self.shared)  # a triage model's approvals held (TRIAGE_HOLD, #92)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

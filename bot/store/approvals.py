@@ -30,7 +30,7 @@ SWEEP_LEASE_SECONDS = 5.0  # a sweeper that claimed due approvals and died: they
 DecideStatus = Literal[
     "ok", "vote", "missing", "mismatch", "unattached", "already", "not_due", "self", "not_allowed", "check_groups",
     "check_delegates", "check_people", "duplicate", "late", "allowed", "step_up", "check_workspace",
-    "other_workspace", "frozen", "attestation", "details", "policy"
+    "other_workspace", "frozen", "attestation", "details", "policy", "reversed"
 ]
 
 

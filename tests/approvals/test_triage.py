@@ -329,3 +329,43 @@ async def test_a_spent_budget_sends_the_ask_to_people_said_on_the_card(
         assert record is not None and record.pending and not record.decided_by
     finally:
         await started.stop()
+
+
+BUDGETED = f'''
+@id("refunds-within-budget-triaged")
+@outcome("ask")
+@triage("{MODEL}")
+@triage_may_approve("low")
+forbid (principal, action == Action::"refund", resource)
+when {{ context.args.amount_cents + context.window.refunds_24h <= 1000 }};
+
+@id("refunds-over-budget")
+@outcome("ask")
+@reason("over the budget of $10 in 24 h: people decide")
+forbid (principal, action == Action::"refund", resource)
+when {{ context.args.amount_cents + context.window.refunds_24h > 1000 }};
+'''
+WINDOWS = """windows:
+  refunds_24h: {sum: args.amount_cents, per: [principal, action], over: 24h}
+"""
+
+
+async def test_a_models_approval_counts_in_the_policies_budget_as_a_persons_does(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path, model: OpenAICompatibleServer) -> None:
+    """A refund of $8 the model approves spends the agent's $10 budget (its window, bot/policy/windows.py): the next
+    refund of $5 is over it, so the policy over the budget routes it to people and the model is not asked."""
+    config = write_config(tmp_path, openai_config(model.base_url, model=MODEL, max_retries=0))
+    folder = write_bundle(tmp_path / "policies", {"refunds.cedar": BUDGETED, "policy.yaml": WINDOWS})
+    started = await signing_worker(slack, redis_url, tmp_path / "keys.json", MODEL_CONFIG=str(config),
+                                   POLICY_DIR=str(folder), TRIAGE_TIMEOUT=str(TIMEOUT))
+    try:
+        model.add(answered("approve", "low"), answered("approve", "low"))
+        client, first = await asked_by(started, 800)
+        assert (await client.wait(first["id"]))["decided_by"] == f"model:{MODEL}"
+        status, second = await client.ask(refund(500))
+        assert (status, second["status"]) == (201, "pending"), second
+        record = await started.services.store.approvals.get(second["id"])
+        assert record is not None and json.loads(record.policy)["ids"] == ["refunds-over-budget"], record.policy
+        assert len(model.completions) == 1  # over the budget: the model's route no longer applies
+    finally:
+        await started.stop()

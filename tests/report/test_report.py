@@ -355,3 +355,16 @@ def test_a_triage_models_decision_is_no_persons_act() -> None:
                    "at": "6"}):
         seen.add(entry)
     assert set(seen.acts) == {("a2", "U1")} and len(seen.decisions) == 2
+
+
+def test_a_channels_numbers_count_a_triage_models_approval_but_not_as_peoples_time() -> None:
+    """#92 item 3 ("budgets and rules count it"): the headline numbers (`/agent report`, the admins' Home) count a
+    model's approval among the decisions and approvals, and never as a person's time to decide or acts."""
+    entries = [{"event": "decision", "approval": "a1", "by": "model:llama3.1", "outcome": "approved",
+                "latency_ms": "400", "at": "5"},
+               {"event": "decision", "approval": "a2", "by": "U1", "outcome": "approved", "latency_ms": "4000",
+                "at": "6"}]
+    numbers = headline(entries, now=10.0)
+    assert (numbers.decisions, numbers.approved) == (2, 2), numbers
+    assert (numbers.p50_ms, numbers.p90_ms) == (4000, 4000), numbers  # the person's alone (0.4 s before)
+    assert (numbers.busiest, numbers.busiest_acts) == ("U1", 1), numbers

@@ -69,7 +69,7 @@ def buttons(view: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
 def test_home_with_huge_inputs_stays_valid_and_within_limits() -> None:
     huge = "x<&>*_~`" * 2000
     waiting = [
-        tool_call(0, arguments=json.dumps({"body": huge}), task=huge, why=huge, schema_error=huge),
+        tool_call(0, arguments=json.dumps({"body": huge}), task=huge, why=huge, schema_error=huge, triage=huge),
         approval(1, proposal=huge, task=huge, required_approvals=5, votes=",".join(f"U0V{i:03d}" for i in range(40))),
         approval(2, kind="code", proposal="```python\n" + huge + "\n```", task=huge),
         *[approval(n, proposal=huge, task=huge) for n in range(3, 200)],
@@ -342,3 +342,14 @@ def test_revoke_values_are_read_back_and_anything_else_refused() -> None:
         "C0SALES/R7 ",
     ):
         assert parse_revoke_value(bad) is None, bad
+
+
+def test_a_triage_models_held_approval_reads_so_in_the_home() -> None:
+    """#92 item 3: where the Home lists an ask, the triage model's words are there as on its card, as the model's
+    (inert): "Approved by the triage model (low risk: ...), final at ..." while its approval is held."""
+    said = "Approved by the triage model (low risk: A small refund. <!here>), final at 14:05:30 UTC"
+    view = home(waiting=[approval(0, triage=said, triage_hold=NOW + 30)])
+    assert_valid(view)
+    shown = block_texts(view)
+    assert "Approved by the triage model (low risk: A small refund." in shown and "final at 14:05:30 UTC" in shown
+    assert "<!here>" not in shown

@@ -49,6 +49,7 @@ from bot.slack.blocks.text import (
 )
 
 ACTION_APPROVE = "approval_approve"
+ACTION_TRIAGE_REVERSE = "triage_reverse"  # a channel admin reverses a triage model's held approval (TRIAGE_HOLD)
 ACTION_REVEAL = "reveal"  # "Show hidden values": a one-time link to the bot's reveal page (bot/stepup/reveal.py)
 ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
@@ -121,7 +122,10 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.triage:  # the triage model's reading, or why it gave none (its words are untrusted: the model's)
-        blocks.append({"type": "context", "elements": [untrusted(":robot_face: " + approval.triage, limit=500)]})
+        note = approval.triage
+        if approval.triage_hold and not approval.pending and not approval.triage_reversed:
+            note = note.rsplit(", final at ", 1)[0]  # its hold is over: no "final at ... unless reversed" any more
+        blocks.append({"type": "context", "elements": [untrusted(":robot_face: " + note, limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
     if approval.attest and approval.pending:  # fit to decide (bot/core/attestations.py): scopes checked, no free text
@@ -304,13 +308,22 @@ def card_buttons(approval: ApprovalRecord) -> list[Block]:
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
     the rule modal; not on code, not on messages, not on a call that needs step-up or holds hidden values, and not on
     the App Home, where no card is bound)."""
-    buttons = decision_buttons(approval) + show_details(approval) + show_all(approval) + show_hidden(approval)
+    buttons = (decision_buttons(approval) + show_details(approval) + show_all(approval) + show_hidden(approval)
+               + show_reverse(approval))
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
         return buttons  # (no rule approves what needs step-up)
     if approval.hidden:  # (a rule matches exact values: these are not kept in the clear to match on)
         return buttons
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
+
+
+def show_reverse(approval: ApprovalRecord) -> list[Block]:
+    """Reverse, while a triage model's approval is held (TRIAGE_HOLD, bot/approvals/triage_hold.py): its channel's
+    admins only (checked on the click)."""
+    if approval.pending and approval.triage_hold and not approval.triage_reversed:
+        return [button("Reverse the model's approval", ACTION_TRIAGE_REVERSE, approval.id, style="danger")]
+    return []
 
 
 def show_hidden(approval: ApprovalRecord) -> list[Block]:

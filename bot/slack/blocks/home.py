@@ -243,8 +243,8 @@ def _waiting_item(approval: ApprovalRecord, *, now: float, names: Names) -> list
 
 def _item_notes(approval: ApprovalRecord, names: Names) -> list[dict[str, Any]]:
     """The deadline and what a timeout means, who may decide and the quorum so far, who edited the arguments, why
-    Approve is not offered, its service level, the policy that routed it and why, and why a human is asked (at most 5
-    context elements), as its card says."""
+    Approve is not offered, its service level, the policy that routed it and why, why a human is asked and the triage
+    model's reading (at most 8 context elements), as its card says."""
     if approval.never_times_out:
         line = ":hourglass_flowing_sand: Never times out"
     else:
@@ -274,6 +274,8 @@ def _item_notes(approval: ApprovalRecord, names: Names) -> list[dict[str, Any]]:
         notes.append(untrusted(":shield: " + policy_line(approval), limit=500))
     if approval.why:
         notes.append(untrusted(":information_source: " + approval.why, limit=300))
+    if approval.triage:  # the triage model's reading, or its held approval (TRIAGE_HOLD): the model's words
+        notes.append(untrusted(":robot_face: " + approval.triage, limit=300))
     said = [line for line in (summary_line(approval, limit=300), claim_line(approval, limit=300)) if line]
     return notes + [mrkdwn(line) for line in said]
 

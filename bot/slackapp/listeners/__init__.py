@@ -13,6 +13,7 @@ at the edge), never from the app: one Bolt app serves every workspace.
     passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`
     sessions.py       runs as agent sessions: Slack's Stop button, a task sent in the Messages tab
     reveal.py         a card's "Show hidden values" (`reveal`): a one-time link to the bot's reveal page
+    triage_reverse.py  a card's Reverse of a triage model's held approval (TRIAGE_HOLD): its channel's admins only
     config_command.py  `/agent config <key> <value>`: who may, checked against Slack and the other settings, its
                       warnings (for slash_command.py; no `register`)
     teams_config.py   `/agent config teams`: what only the worker checks of a Teams route (TEAMS_APP_ID, the link's
@@ -41,6 +42,7 @@ from bot.slackapp.listeners import (
     sessions,
     slash_command,
     sponsors,
+    triage_reverse,
     views,
 )
 
@@ -54,6 +56,7 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     passkeys.register(app)
     reveal.register(app)
+    triage_reverse.register(app)
     sessions.register(app)
     sponsors.register(app)
     attest.register(app)

@@ -75,6 +75,9 @@ local function decide(k, a)
     end
   end
   if status ~= 'pending' then return {'already', record()} end
+  if string.sub(a.by or '', 1, 6) == 'model:' and (redis.call('HGET', k.approval, 'triage_reversed') or '') ~= '' then
+    return {'reversed', record()}  -- a channel admin reversed the triage model's held approval: people decide
+  end
   if a.outcome == 'timed_out' and tonumber(deadline) > tonumber(a.now) then return {'not_due', {}} end
   local required = tonumber(cur[13] or '1') or 1
   local timeout_outcome = cur[9]

@@ -1,0 +1,39 @@
+"""A card's "Reverse the model's approval" (button action `triage_reverse`, its value the approval id), while a
+triage model's approval is held (TRIAGE_HOLD, bot/approvals/triage_hold.py): the clicker is answered ephemerally,
+reversed (the channel's admins) or refused (anyone else: audited, naming them)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.approvals import reverse_triage
+from bot.approvals.refusals import STORAGE_DOWN
+from bot.core.records import SLACK_ID
+from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
+from bot.slackapp.context import parts_of
+from bot.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp) -> None:
+    async def handle_reverse(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")
+        approval_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:100]
+        if not (SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel)):
+            return
+        try:
+            said = await reverse_triage(services.store, services.rules.is_admin, user=user, approval_id=approval_id)
+        except StoreUnavailable:
+            said = STORAGE_DOWN
+        log.info("approval %s: Reverse of the triage model's approval by %s: %s", approval_id, user, said,
+                 extra={"approval_id": approval_id})
+        await services.slack.chat_postEphemeral(channel=channel, user=user, text=said)
+
+    app.action(ACTION_TRIAGE_REVERSE)(handle_reverse)

@@ -165,8 +165,7 @@ def create_services(
     home_redis, home_store, home_slack = home_parts(settings, metrics) if base is None else tenant_home_parts(
         settings, base, store=store, slack=slack)
     if base is None:  # a Redis Cluster's failovers ridden, counted once a client (a tenant's parts share them)
-        for client in {id(c): c for c in (redis, home_redis)}.values():
-            cluster_retries_of(client).listen(metrics.redis_cluster_retried)
+        count_failovers(metrics, redis, home_redis)
     homes = home_service(settings, store=home_store, slack=home_slack, directory=directory, worker_id=worker_id,
                          background=background, people=who.people)
     # a redraw is done once every Home shows it too: the outbox awaits the answer (a direct hook, not an event)
@@ -222,6 +221,12 @@ def create_services(
                                                               "homes": IDLE_POLL})
     tell_loops(found, parts.loops if base is None else base.loops)
     return parts
+
+
+def count_failovers(metrics: Metrics, *clients: object) -> None:
+    """Each client's failovers ridden (a Redis Cluster's MOVED, CLUSTERDOWN), counted once a client."""
+    for client in {id(c): c for c in clients}.values():
+        cluster_retries_of(client).listen(metrics.redis_cluster_retried)
 
 
 def approval_core(

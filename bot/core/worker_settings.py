@@ -160,7 +160,7 @@ class WorkerProcess(OnCallSettings):
             " Name only project directories whose content every key holder may see"
         ),
     )
-    # start-up: a Redis that may evict keys is refused unless this says go on (bot/store/start_checks.py, check_eviction)
+    # start-up: a Redis that may evict keys is refused unless this says go on (bot/store/start_checks.py)
     redis_allow_eviction: Flag = Field(
         default=False, validation_alias="REDIS_ALLOW_EVICTION",
         description=(

@@ -21,15 +21,15 @@ from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
 # The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives:
-# the audit log and its keys (one chain for now: clusteraudit's item 2 moves them to the workspace's keys),
-# the API keys' index, step-up links, workers' heartbeats, channels, claims and commands, the freeze, the
+# the audit log's global checkpoints, leases, floor and findings (each workspace's chain is its own), on-call
+# schedules' answers (one provider for the deployment), the API keys' index, step-up links, workers' heartbeats,
+# channels, claims and commands, the freeze, the
 # workspaces known, the stored format, the sealed check, the due indexes and who holds an approval, the oversight
 # signals every worker's metrics read at a scrape, the model cache, the one-off rebuilds.
 GLOBAL = frozenset({
-    "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit", "audit_seq",
-    "audit_checkpoints", "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_shards", "audit_kids",
-    "audit_archived_through", "audit_floor", "audit_archive_lease", "audit_watch_lease", "audit_watched",
-    "audit_findings", "audit_siem_lease", "audit_siem_cursor", "worker_channels", "api_key_names", "api_key_used",
+    "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
+    "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_floor", "audit_archive_lease", "audit_watch_lease",
+    "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
     "frozen", "unfreeze_asks", "freeze_drill", "oversight_people", "oversight_times", "api_key", "api_pending",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
     "api_rate", "api_run", "api_idempotency", "worker_channel",
@@ -112,18 +112,18 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
 
 
 # The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded
-# Cluster until they name none: the work left of issue 89 item 1): the audit log's keys (clusteraudit moves them to
-# the workspace's keys), the freeze and the global oversight signals the decide step reads and counts, the API
+# Cluster until they name none: the work left of issue 89 item 1): the audit log's restore floor (global; each
+# chain is the workspace's own), the freeze and the global oversight signals the decide step reads and counts, the API
 # key's pending set and idempotency key the open step is given for an ask through the API (on the root: an API key
 # is global), and the due indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one
 # step. A step that names only global keys is in one slot, the root's: fine.
 CROSSING = {
-    "decide": {"{hitl}:audit", "{hitl}:audit:seq", "{hitl}:audit:shards", "{hitl}:audit:floor", "{hitl}:frozen",
-               "{hitl}:oversight:people", "{hitl}:oversight:times"},
+    "decide": {"{hitl}:audit:floor", "{hitl}:frozen", "{hitl}:oversight:people", "{hitl}:oversight:times"},
     "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
-                 "{hitl}:due:nudges", "{hitl}:due:runs", "{hitl}:due:slack", "{hitl}:due:teams", "{hitl}:due:tickets",
+                 "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:runs", "{hitl}:due:slack", "{hitl}:due:teams",
+                 "{hitl}:due:tickets",
                  "{hitl}:due:webhooks", "{hitl}:held_by:{tenant-000-a}", "{hitl}:held_by:{-}"},
-    "open_approval": {"{hitl}:audit", "{hitl}:audit:seq", "{hitl}:audit:shards", "{hitl}:audit:floor"},
+    "open_approval": {"{hitl}:audit:floor"},
 }
 
 

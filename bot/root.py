@@ -32,6 +32,8 @@ from bot.approvals.deciders.rules import Rules
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
+from bot.approvals.ports import Reacher
+from bot.approvals.reach import Reach
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
@@ -79,6 +81,7 @@ from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slack.nudges import SlackNudges
 from bot.slack.policy_groups import unknown_groups
+from bot.slack.reach import SlackReach
 from bot.slack.refusals import SLACK
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
@@ -206,6 +209,9 @@ def create_services(
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
         msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
         tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
+        reach=reach_told(store=store, events=events, background=background, reachers={
+            "slack": SlackReach(store=store, directory=directory, cards=cards),
+            **({"email": email} if email is not None else {})}),
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -270,7 +276,7 @@ def surfaces_told(
 
     approvals.edits.set_step_up_handler(confirm_edit)
     email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics,
-                                                        same=who.people.same)
+                                                        same=who.people.same, email_of=who.people.email_of)
     if email is not None:  # a surface more: its mails follow the core's events; a reminder published is due in its
         events.subscribe(email.listener)  # due set in the same step as its mark (no crash loses its mail, #88)
         store.nudges.published_to.append(store.email_due)
@@ -294,6 +300,14 @@ def tickets_told(settings: Settings, *, store: Store, events: Events, background
     if desk is not None:
         events.subscribe(desk.listener)
     return desk
+
+
+def reach_told(*, store: Store, events: Events, background: Background, reachers: Mapping[str, Reacher]) -> Reach:
+    """Routes across surfaces (issue 90), told of the core: each surface's `Reacher` under its name (Slack's DMs,
+    e-mail's approval mail; push once built); no on-call provider yet (an `oncall:` step is said unavailable)."""
+    reach = Reach(store=store, reachers=reachers, background=background, oncall=None)
+    events.subscribe(reach.listener)
+    return reach
 
 
 def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory, *,

@@ -54,6 +54,7 @@ from bot.core.setting_kinds import (
     People,
     Reminders,
     RiskWords,
+    Route,
     TeamsTarget,
 )
 from bot.core.setting_kinds import named as named
@@ -149,6 +150,18 @@ class ChannelSettings:
         topic="nudges", gist="who else may then decide", doc_default="nobody",
         doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`); checked like"
         " `approvers`; setting people beyond the `approvers` (or sooner) is admin only",
+    ))
+    reach: str = field(default="", metadata=option(
+        Route(),
+        values="how to reach the people who may decide, in order: steps separated by `;`, each `slack`, `teams`,"
+        " `email`, `push` or `oncall:<schedule>` with `after <duration>` from the ask, e.g. `slack; email after"
+        " 10m`; or `off`",
+        topic="nudges", gist="a route across surfaces", doc_default="`off`",
+        doc="a route across surfaces (see Reach): steps separated by `;`, each `slack` (a direct message to each"
+        " approver), `teams`, `email` (the approval mail to each approver with an address), `push` or"
+        " `oncall:<schedule>` (the people on call now), with `after <duration>` from the ask (none: at once), in"
+        " time order, e.g. `slack; email after 10m; oncall:payments after 30m`; or `off`. Each step is taken"
+        " once, only while the approval waits, and shown on its card; a policy's `@reach` wins",
     ))
     sla: int = field(default=0, metadata=option(
         Duration(off="off", example="15m"),

@@ -22,7 +22,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       `auth.teams.list`; `keys create` refuses others)
 {p}:due:<kind>                 zset    tenant ("home" for home) -> the earliest due   members leave when nothing
                                       time of its work of <kind>: deadlines, nudges,  of <kind> is left
-                                      webhooks, runs, homes, digest, and each
+                                      webhooks, runs, homes, digest, reach, and each
                                       surface's due set: slack, teams, email
                                       (bot/store/due.py: the worker-wide loops visit
                                       only those due)
@@ -62,6 +62,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
 {p}:email:due                 zset    approval ids whose e-mails are due a sending   members leave when sent
 {p}:tickets:due               zset    approval ids whose change ticket is due work    members leave when closed
+{p}:reach:due                 zset    pending ids by their route's next step's time   members leave at the last
+                                      (bot/store/reach.py, issue 90)                  step or when decided
                                       (bot/store/surface_due.py; Teams': teams:due)
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
@@ -258,6 +260,7 @@ class Keys(HomeQueueKeys):
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"
+        self.reach_due = f"{prefix}:reach:due"  # pending approvals by their route's next step (bot/store/reach.py)
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the

@@ -8,10 +8,11 @@ reason and feedback are untrusted and shown inert.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bot.core.attestations import SCOPE
-from bot.core.card_words import HEADERS, decided_title, revision_arguments, timeout_meaning
+from bot.core.card_words import HEADERS, decided_title, reach_lines, revision_arguments, timeout_meaning
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -131,10 +132,24 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     ticket = ticket_ref(approval.ticket)
     if ticket is not None:  # its change ticket (bot/tickets/), once opened
         blocks.append(context_block(ticket_line(ticket)))
+    blocks += [context_block(":outbox_tray: " + line) for line in reach_lines(approval, SAID)]  # its route's steps
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
+
+
+class _Said:
+    """People and dates as the card writes them, for the core's words (bot/core/card_words.py)."""
+
+    def people(self, ids: Sequence[str], /) -> str:
+        return people_refs(ids)
+
+    def date(self, epoch: float, /) -> str:
+        return date_ref(epoch)
+
+
+SAID = _Said()
 
 
 def attest_line(scopes: tuple[str, ...]) -> str:

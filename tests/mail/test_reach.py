@@ -1,0 +1,106 @@
+"""A route that moves across surfaces (issue 90, item 3), as a user runs it: a real worker serving the local Slack and
+the local mail catcher, the channel's `reach` set to `slack; email after 2s`. The Slack step DMs Bob his card at the
+ask, the e-mail step mails him (his verified address) after two seconds and not before, in that order, each said on
+the card and audited once; an approval decided before a step's time sends nothing after; a second worker started
+alongside sends no step twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from bot.core.reach import reached_items
+from bot.devmail.catcher import Caught, MailCatcher
+from bot.devslack.server import SlackStandIn
+from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
+from tests.support.api import Client, new_key, tool_ask
+from tests.support.hitl import click, nth_card, until
+from tests.support.mail import email_env
+
+pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail (two, in one test)
+BOB_ADDRESS = "bob@example.com"  # Bob's verified address in the local Slack (`DevUser.email`)
+
+
+def mails(mail: MailCatcher, approval: str) -> Sequence[Caught]:
+    return [m for m in mail.inbox(BOB_ADDRESS) if any(f"/email/{approval}/" in link for link in m.links)]
+
+
+def dm_cards(slack: SlackStandIn, approval: str) -> list[dict[str, object]]:
+    return [m for m in slack.messages(slack.dm_channel(BOB)) if approval in str(m.get("blocks", ""))]
+
+
+async def asked(worker: Worker, route: str) -> str:
+    store = worker.services.store
+    await store.settings.set(SALES, "approvers", BOB, by="operator")
+    await store.settings.set(SALES, "reach", route, by="operator")
+    status, answer = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
+    assert status == 201, answer
+    return str(answer["id"])
+
+
+async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_on_the_card(
+    mailing: Worker, slack: SlackStandIn, mail: MailCatcher, redis_url: str
+) -> None:
+    other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                       **email_env(slack, mail)))
+    try:
+        approval = await asked(mailing, "slack; email after 2s")
+        store = mailing.services.store
+        record = await store.approvals.get(approval)
+        assert record is not None and record.reach_route == "slack; email after 2s"
+        await until(lambda: dm_cards(slack, approval), within=10, what="the Slack step's DM to Bob")
+        if time.time() < record.created_at + 1.8:  # (the DM came first: the mail is not there yet)
+            assert not mails(mail, approval)
+        [caught] = await until(lambda: mails(mail, approval), within=15, what="the e-mail step's mail")
+        arrived = time.time()
+        assert arrived >= record.created_at + 2  # not before its step's time
+        assert "Review and decide" in caught.text
+
+        async def both_said() -> list[dict[str, object]] | None:
+            found = await store.approvals.get(approval)
+            items = reached_items(found.reached) if found is not None else []
+            return items if len(items) == 2 else None
+
+        items = await until(both_said, within=10, what="both steps kept on the approval")
+        assert [(i["step"], i["surface"], i["outcome"], i["people"]) for i in items] == [
+            (1, "slack", "sent", [BOB]), (2, "email", "sent", [BOB])]
+        assert float(str(items[0]["at"])) <= float(str(items[1]["at"]))
+        assert float(str(items[1]["at"])) >= record.created_at + 2
+
+        def said_on_card() -> bool:
+            text = str(slack.messages(APPROVALS))
+            return "Sent in Slack to" in text and "Sent by e-mail to" in text
+
+        await until(said_on_card, within=10, what="the steps on the card")
+        await until(lambda: _no_step_left(mailing, approval), within=10, what="the route done")
+        entries = [e for e in await store.audit.entries() if e["event"] == "reached" and e["approval"] == approval]
+        assert [(e["step"], e["surface"], e["outcome"]) for e in entries] == [("1", "slack", "sent"),
+                                                                               ("2", "email", "sent")]
+        assert len(mails(mail, approval)) == 1 and len(dm_cards(slack, approval)) == 1  # once, two workers
+    finally:
+        await other.stop()
+
+
+async def test_a_decision_before_a_step_stops_the_route(mailing: Worker, slack: SlackStandIn,
+                                                        mail: MailCatcher) -> None:
+    approval = await asked(mailing, "slack; email after 3s")
+    await until(lambda: dm_cards(slack, approval), within=10, what="the Slack step's DM to Bob")
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    store = mailing.services.store
+
+    async def decided() -> bool:
+        found = await store.approvals.get(approval)
+        return found is not None and found.status == "approved"
+
+    await until(decided, within=10, what="approved")
+    await until(lambda: _no_step_left(mailing, approval), within=15, what="the route's due entry gone")
+    record = await store.approvals.get(approval)
+    assert record is not None and time.time() >= record.created_at + 3  # (gone only once its time came)
+    assert record.reach_done == 1 and len(reached_items(record.reached)) == 1
+    assert not mails(mail, approval)
+
+
+async def _no_step_left(worker: Worker, approval: str) -> bool:
+    return await worker.services.store.reach.at(approval) is None

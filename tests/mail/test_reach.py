@@ -14,6 +14,8 @@ import pytest
 from bot.core.reach import reached_items
 from bot.devmail.catcher import Caught, MailCatcher
 from bot.devslack.server import SlackStandIn
+from bot.report.entries import entry_time
+from bot.report.oversight import compute_oversight
 from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
@@ -79,6 +81,25 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
         assert [(e["step"], e["surface"], e["outcome"]) for e in entries] == [("1", "slack", "sent"),
                                                                                ("2", "email", "sent")]
         assert len(mails(mail, approval)) == 1 and len(dm_cards(slack, approval)) == 1  # once, two workers
+
+        # Bob decides from his DM: the oversight report's reach figures are the audit's
+        dm = dm_cards(slack, approval)[0]
+        done = await slack.click(user=BOB, channel=slack.dm_channel(BOB), ts=str(dm["ts"]),
+                                 action_id="approval_approve")
+        assert done.status == 200
+        await until(lambda: _decided(mailing, approval), within=10, what="approved from the DM")
+        log = await store.audit.entries()
+        figures = compute_oversight(log, since=record.created_at - 1, until=time.time() + 1).reach
+        [asked_at] = [entry_time(e) for e in log if e["event"] == "requested" and e.get("approval") == approval]
+        [decision] = [e for e in log if e["event"] == "decision" and e.get("approval") == approval]
+        decided_at = entry_time(decision)
+        assert asked_at is not None and decided_at is not None and decision["surface"] == "slack"
+        [surface] = figures.surfaces
+        assert (surface.label, surface.decided, surface.p50_ms) == ("slack", 1, round((decided_at - asked_at) * 1000))
+        assert [(s.label, s.decided) for s in figures.steps] == [("1 · slack", 1), ("2 · email", 1)]
+        step_at = {e["step"]: entry_time(e) for e in entries}
+        assert [s.p50_ms for s in figures.steps] == [round((decided_at - float(step_at[n] or 0)) * 1000)
+                                                     for n in ("1", "2")]
     finally:
         await other.stop()
 
@@ -100,6 +121,11 @@ async def test_a_decision_before_a_step_stops_the_route(mailing: Worker, slack: 
     assert record is not None and time.time() >= record.created_at + 3  # (gone only once its time came)
     assert record.reach_done == 1 and len(reached_items(record.reached)) == 1
     assert not mails(mail, approval)
+
+
+async def _decided(worker: Worker, approval: str) -> bool:
+    found = await worker.services.store.approvals.get(approval)
+    return found is not None and found.status == "approved"
 
 
 async def _no_step_left(worker: Worker, approval: str) -> bool:

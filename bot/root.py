@@ -188,9 +188,9 @@ def create_services(
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
 
-    teams, email = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
+    teams, email, reach = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
                           background=background, confirmations=confirmations, metrics=metrics, events=events,
-                          cards=cards)
+                          cards=cards, directory=directory)
     checkpoints, archiver, alerts, watch = (None, None, None, None) if base is not None else audit_parts(
         settings, store, signing=signing, slack=slack, metrics=metrics, worker_id=worker_id)
     parts = Services(
@@ -203,15 +203,12 @@ def create_services(
                          receipts=receipts, user_by_email=directory.user_by_email,
                          summaries=ModelSummaries(model_config) if settings.model_config_path else None,
                          mails=email is not None or (base is not None and base.email is not None)),
-        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals,
+        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, reach=reach,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
         msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
         tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
-        reach=reach_told(store=store, events=events, background=background, reachers={
-            "slack": SlackReach(store=store, directory=directory, cards=cards),
-            **({"email": email} if email is not None else {})}),
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them
@@ -266,10 +263,10 @@ def approval_core(
 def surfaces_told(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, approvals: ApprovalService,
     who: WhoIsWho, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
-    cards: CardService,
-) -> tuple[Teams | None, EmailSurface | None]:
+    cards: CardService, directory: Directory,
+) -> tuple[Teams | None, EmailSurface | None, Reach]:
     """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set) and e-mail (with SMTP_URL),
-    told of the core."""
+    told of the core; and the routes across surfaces, reaching people through them (issue 90)."""
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
         said = await confirmations.answer(user, approval, writing=SLACK)
         await slack.chat_postEphemeral(channel=card[0], user=user, text=said)
@@ -289,7 +286,8 @@ def surfaces_told(
         approvals.edits.set_step_up_handler(teams.invokes.confirm_edit, surface="teams")  # a Teams Save & approve
     if email is not None:  # Slack refusing its token: an approval with e-mail approvers waits for them (#88)
         approvals.delivery.elsewhere = email.elsewhere(approvals.delivery.elsewhere)
-    return teams, email
+    reach = reach_told(store, events, background, SlackReach(store=store, directory=directory, cards=cards), email)
+    return teams, email, reach
 
 
 def tickets_told(settings: Settings, *, store: Store, events: Events, background: Background,
@@ -302,9 +300,10 @@ def tickets_told(settings: Settings, *, store: Store, events: Events, background
     return desk
 
 
-def reach_told(*, store: Store, events: Events, background: Background, reachers: Mapping[str, Reacher]) -> Reach:
+def reach_told(store: Store, events: Events, background: Background, slack: Reacher, email: Reacher | None) -> Reach:
     """Routes across surfaces (issue 90), told of the core: each surface's `Reacher` under its name (Slack's DMs,
     e-mail's approval mail; push once built); no on-call provider yet (an `oncall:` step is said unavailable)."""
+    reachers: dict[str, Reacher] = {"slack": slack, **({"email": email} if email is not None else {})}
     reach = Reach(store=store, reachers=reachers, background=background, oncall=None)
     events.subscribe(reach.listener)
     return reach

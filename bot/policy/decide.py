@@ -343,14 +343,14 @@ class Evaluator:
             if outcome == "ask" else (),
             require_details=outcome == "ask" and any(p.require_details for p in policies),
             sla=min(slas) if slas and outcome == "ask" else None,
-            ticket=next((p.ticket for p in policies if p.ticket), "") if outcome == "ask" else "",
-            reach=next((p.reach for p in policies if p.reach), "") if outcome == "ask" else "",
         )
         if outcome != "ask":
             return made
         model, limit = _triage(policies)
         return replace(made, triage=model, triage_may_approve=limit,
-                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies))
+                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies),
+                       ticket=next((p.ticket for p in policies if p.ticket), ""),
+                       reach=next((p.reach for p in policies if p.reach), ""))
 
 
 def _triage(policies: list[Policy]) -> tuple[str, str]:

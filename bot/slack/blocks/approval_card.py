@@ -132,7 +132,7 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     ticket = ticket_ref(approval.ticket)
     if ticket is not None:  # its change ticket (bot/tickets/), once opened
         blocks.append(context_block(ticket_line(ticket)))
-    blocks += [context_block(":outbox_tray: " + line) for line in reach_lines(approval, SAID)]  # its route's steps
+    blocks += reach_blocks(approval)
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
@@ -150,6 +150,11 @@ class _Said:
 
 
 SAID = _Said()
+
+
+def reach_blocks(approval: ApprovalRecord) -> list[Block]:
+    """Each step of its route taken (issue 90), a line each, in the core's words."""
+    return [context_block(":outbox_tray: " + line) for line in reach_lines(approval, SAID)]
 
 
 def attest_line(scopes: tuple[str, ...]) -> str:

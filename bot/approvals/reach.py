@@ -1,7 +1,9 @@
 """A route that moves across surfaces (issue 90): each step of an approval's route (its channel's `reach` as it
 opened, or a policy's @reach: bot/core/reach.py) taken once, in order, at its time, only while it waits.
 
-    opened pending (`listener`)   -> its first step due at the ask + the step's `after` (bot/store/reach.py)
+    opened pending (`listener`)   -> its first step due at the ask + the step's `after` (bot/store/reach.py);
+                                     parked (timeout `never`): the admins' weekly digest of parked approvals due
+                                     (bot/slack/digest.py)
     due (any worker's `Reach`)    -> claimed for a lease; each step due by the loop's clock taken once
                                      (lua/reach_take.lua: decided meanwhile, nothing more is sent), then
                                      reached through the `Reacher` the root registered under its surface's name
@@ -26,6 +28,7 @@ from typing import Any
 from bot.approvals.events import ApprovalOpened, Event
 from bot.approvals.ports import OnCallNow, Reacher
 from bot.approvals.waiter import DueSweeper
+from bot.core.oversight import DIGEST_SECONDS
 from bot.core.reach import NOBODY, ONCALL, SENT, SKIPPED, UNAVAILABLE, ReachStep, steps_of
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
@@ -60,6 +63,8 @@ class Reach(DueSweeper):
         approval = await self._store.approvals.get(approval_id)
         if approval is None or not approval.pending or approval.canary:
             return
+        if approval.never_times_out:  # parked (timeout `never`): named in the admins' weekly digest
+            await self._store.oversight.parked_due(at=approval.created_at + DIGEST_SECONDS)
         steps = steps_of(approval.reach_route)
         if len(steps) > approval.reach_done:
             await self._store.reach.schedule(approval_id, at=approval.created_at + steps[approval.reach_done].after)

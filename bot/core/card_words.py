@@ -90,6 +90,6 @@ def reach_lines(approval: ApprovalRecord, writing: Names) -> list[str]:
 def parked_line(approval: ApprovalRecord, writing: Names) -> str:
     """What a parked approval (timeout `never`: it waits until someone decides) says: parked, and who holds it
     (its approvers; "anyone" for none); "" for one that times out."""
-    if not approval.pending or approval.deadline > 0:
+    if not approval.pending or not approval.never_times_out:
         return ""
-    return f"Parked: it never times out; held by {writing.people(list(approval.approvers))} until decided"
+    return f"Never times out: parked, held by {writing.people(list(approval.approvers))} until decided"

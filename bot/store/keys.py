@@ -175,6 +175,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:oversight:digest          hash    the last weekly digest, per channel: {channel:   kept; replaced weekly
                                       JSON} (shown in its admins' Homes)
 {p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent; set on decision
+                                      `parked` -> the next digest of parked approvals  set when one opens parked;
+                                      (issue 90)                                     weekly while any is
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 

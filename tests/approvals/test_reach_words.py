@@ -49,9 +49,9 @@ def test_every_copy_says_the_steps() -> None:
 
 
 def test_a_parked_approval_says_it_is_parked_and_who_holds_it() -> None:
-    parked = replace(approval(), deadline=0.0, approvers=("U0BOB",))
+    parked = replace(approval(), deadline=0.0, timeout_seconds=0, approvers=("U0BOB",))
     assert parked_line(parked, PlainWriting({"U0BOB": "Bob"})) == \
-        "Parked: it never times out; held by Bob until decided"
+        "Never times out: parked, held by Bob until decided"
     assert parked_line(approval(), PlainWriting()) == ""  # it times out: not parked
     page = _page(approval=parked).text
-    assert page is not None and "Parked: it never times out; held by U0BOB until decided" in page
+    assert page is not None and "Never times out: parked, held by U0BOB until decided" in page

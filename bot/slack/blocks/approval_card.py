@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.attestations import SCOPE
@@ -139,17 +140,20 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     return blocks
 
 
-class _Said:
+@dataclass(frozen=True, slots=True)
+class Said:
     """People and dates as the card writes them, for the core's words (bot/core/card_words.py)."""
 
+    names: Names = field(default_factory=lambda: NO_NAMES)
+
     def people(self, ids: Sequence[str], /) -> str:
-        return people_refs(ids)
+        return people_refs(ids, self.names)
 
     def date(self, epoch: float, /) -> str:
         return date_ref(epoch)
 
 
-SAID = _Said()
+SAID = Said()
 
 
 def reach_blocks(approval: ApprovalRecord) -> list[Block]:

@@ -2,7 +2,8 @@
 the local mail catcher, the channel's `reach` set to `slack; email after 2s`. The Slack step DMs Bob his card at the
 ask, the e-mail step mails him (his verified address) after two seconds and not before, in that order, each said on
 the card and audited once; an approval decided before a step's time sends nothing after; a second worker started
-alongside sends no step twice."""
+alongside sends no step twice; a worker killed (kill -9, a real process) between two steps leaves the next one to
+the next worker, sent once."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from bot.devmail.catcher import Caught, MailCatcher
 from bot.devslack.server import SlackStandIn
 from bot.report.entries import entry_time
 from bot.report.oversight import compute_oversight
+from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
+from tests.support.cluster import Cluster
 from tests.support.hitl import click, nth_card, until
 from tests.support.mail import email_env
 
@@ -130,3 +133,36 @@ async def _decided(worker: Worker, approval: str) -> bool:
 
 async def _no_step_left(worker: Worker, approval: str) -> bool:
     return await worker.services.store.reach.at(approval) is None
+
+
+async def test_a_worker_killed_between_steps_leaves_the_next_step_to_another_once(
+    cluster: Cluster, slack: SlackStandIn, mail: MailCatcher, store: Store
+) -> None:
+    env = email_env(slack, mail)
+    first = await cluster.start(**env)
+    await store.settings.set(SALES, "approvers", BOB, by="operator")
+    await store.settings.set(SALES, "reach", "slack; email after 6s", by="operator")
+    made = await store.api_keys.create("nightly", (SALES,), by="test")
+    assert made is not None
+    status, answer = await Client(first, made.key).ask(tool_ask())
+    assert status == 201, answer
+    approval = str(answer["id"])
+    await until(lambda: dm_cards(slack, approval), within=15, what="the Slack step, by the first worker")
+    await until(lambda: _steps_audited(store, approval, 1), within=10, what="the Slack step done")
+    assert not mails(mail, approval)
+    first.kill()  # kill -9, between the two steps
+    await cluster.start(**env)
+    [caught] = await until(lambda: mails(mail, approval), within=40, what="the e-mail step, by the next worker")
+    assert "Review and decide" in caught.text
+    await until(lambda: _steps_audited(store, approval, 2), within=10, what="both steps audited")
+    record = await store.approvals.get(approval)
+    assert record is not None and time.time() >= record.created_at + 6
+    assert [(i["step"], i["surface"]) for i in reached_items(record.reached)] == [(1, "slack"), (2, "email")]
+    entries = [e for e in await store.audit.entries() if e["event"] == "reached" and e["approval"] == approval]
+    assert [(e["step"], e["surface"]) for e in entries] == [("1", "slack"), ("2", "email")]  # each once
+    assert len(mails(mail, approval)) == 1 and len(dm_cards(slack, approval)) == 1
+
+
+async def _steps_audited(store: Store, approval: str, count: int) -> bool:
+    entries = [e for e in await store.audit.entries() if e["event"] == "reached" and e["approval"] == approval]
+    return len(entries) >= count

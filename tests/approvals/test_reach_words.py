@@ -1,6 +1,6 @@
 """A route's steps taken (issue 90), said alike on every copy: the Slack card, the Teams card, the e-mail page, each
 from the core's words (bot/core/card_words.py); and a parked approval (timeout `never`) says it is parked and who
-holds it. Pure drawing, no process."""
+holds it (its Home, its page and its mail). Pure drawing, no process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from bot.core.card_words import parked_line, reach_lines
 from bot.core.writing import PlainWriting
+from bot.email.messages import approval_mail
 from bot.email.page import _page
 from bot.msteams.cards import approval_card, plain
 from bot.slack.blocks.approval_card import build_approval_blocks
@@ -55,3 +56,7 @@ def test_a_parked_approval_says_it_is_parked_and_who_holds_it() -> None:
     assert parked_line(approval(), PlainWriting()) == ""  # it times out: not parked
     page = _page(approval=parked).text
     assert page is not None and "Never times out: parked, held by U0BOB until decided" in page
+    mailed = approval_mail(parked, link="https://bot.example.com/email/x/y", names={"U0BOB": "Bob"})
+    assert "Never times out: parked, held by Bob until decided" in mailed.text
+    assert "Never times out: parked, held by Bob until decided" in mailed.html
+    assert "parked" not in approval_mail(approval(), link="https://bot.example.com/email/x/y").text

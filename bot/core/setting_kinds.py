@@ -304,7 +304,7 @@ class Route(Kind[str]):
     """A route across surfaces (bot/core/reach.py), stored in its canonical form; or `off` (stored "off")."""
 
     many = True
-    form = "slack; email after 10m|off"
+    form = "<route>|off"
 
     def parse(self, key: str, given: Given) -> str:
         text = given.typed(" ".join(given.words))

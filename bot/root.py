@@ -33,6 +33,8 @@ from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.nudges import Nudger
 from bot.approvals.oncall import OnCallRouting
+from bot.approvals.ports import OnCallSchedules, Reacher
+from bot.approvals.reach import Reach
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
@@ -83,6 +85,7 @@ from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slack.nudges import SlackNudges
 from bot.slack.policy_groups import unknown_groups
+from bot.slack.reach import SlackReach
 from bot.slack.refusals import SLACK
 from bot.slackapp.app import Edge, create_bolt_app, create_workspaces
 from bot.slackapp.context import tenant_answer, tenant_of
@@ -193,9 +196,9 @@ def create_services(
     rules.on_change = rules_changed
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
-    teams, email, push = surfaces_told(settings, base=base, store=store, slack=slack, approvals=approvals, who=who,
-                                       background=background, confirmations=confirmations, metrics=metrics,
-                                       events=events, cards=cards)
+    teams, email, push, reach = surfaces_told(
+        settings, base=base, store=store, slack=slack, approvals=approvals, who=who, background=background,
+        confirmations=confirmations, metrics=metrics, events=events, cards=cards, directory=directory)
     checkpoints, archiver, alerts, watch = (None, None, None, None) if base is not None else audit_parts(
         settings, store, signing=signing, slack=slack, metrics=metrics, worker_id=worker_id)
     parts = Services(
@@ -208,7 +211,7 @@ def create_services(
                          receipts=receipts, user_by_email=directory.user_by_email,
                          summaries=ModelSummaries(model_config) if settings.model_config_path else None,
                          mails=email is not None or (base is not None and base.email is not None)),
-        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, push=push,
+        webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, push=push, reach=reach,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
                             mark_due=homes.mark_due),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
@@ -285,17 +288,18 @@ def on_call(settings: Settings, *, store: Store, people: People, metrics: Metric
 def surfaces_told(
     settings: Settings, *, base: Services | None, store: Store, slack: AsyncWebClient, approvals: ApprovalService,
     who: WhoIsWho, background: Background, confirmations: Confirmation, metrics: Metrics, events: Events,
-    cards: CardService,
-) -> tuple[Teams | None, EmailSurface | None, PushSurface | None]:
+    cards: CardService, directory: Directory,
+) -> tuple[Teams | None, EmailSurface | None, PushSurface | None, Reach]:
     """A Save & approve's step-up, in Slack; Teams (the worker's, when TEAMS_* are set), e-mail (with SMTP_URL) and
-    Web Push (with VAPID_PRIVATE_KEY), told of the core."""
+    Web Push (with VAPID_PRIVATE_KEY), told of the core; and the routes across surfaces, reaching people through them
+    and whoever is on call (issue 90)."""
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:  # a Save & approve
         said = await confirmations.answer(user, approval, writing=SLACK)
         await slack.chat_postEphemeral(channel=card[0], user=user, text=said)
 
     approvals.edits.set_step_up_handler(confirm_edit)
     email = None if base is not None else email_surface(settings, store=store, background=background, metrics=metrics,
-                                                        same=who.people.same)
+                                                        same=who.people.same, email_of=who.people.email_of)
     if email is not None:  # a surface more: its mails follow the core's events; a reminder published is due in its
         events.subscribe(email.listener)  # due set in the same step as its mark (no crash loses its mail, #88)
         store.nudges.published_to.append(store.email_due)
@@ -313,7 +317,10 @@ def surfaces_told(
     if push is not None:  # a surface more: its pushes follow the core's events; a reminder published is due in its
         events.subscribe(push.listener)  # due set in the same step as its mark (as e-mail's, #90)
         store.nudges.published_to.append(store.push_due)
-    return teams, email, push
+    slack_reach = SlackReach(store=store, directory=directory, cards=cards)
+    reach = reach_told(store, events, background, {"slack": slack_reach, "email": email, "push": push},
+                       oncall=on_call(settings, store=store, people=who.people, metrics=metrics).schedules)
+    return teams, email, push, reach
 
 
 def tickets_told(settings: Settings, *, store: Store, events: Events, background: Background,
@@ -324,6 +331,17 @@ def tickets_told(settings: Settings, *, store: Store, events: Events, background
     if desk is not None:
         events.subscribe(desk.listener)
     return desk
+
+
+def reach_told(store: Store, events: Events, background: Background, reachers: Mapping[str, Reacher | None], *,
+               oncall: OnCallSchedules) -> Reach:
+    """Routes across surfaces (issue 90), told of the core: each surface's `Reacher` under its name (Slack's DMs,
+    e-mail's approval mail, push; a surface not configured is left out: its step is said skipped), and who is on call
+    for an `oncall:` step."""
+    reach = Reach(store=store, reachers={name: r for name, r in reachers.items() if r is not None},
+                  background=background, oncall=oncall)
+    events.subscribe(reach.listener)
+    return reach
 
 
 def policy_engine(settings: Settings, store: Store, worker_id: str, directory: Directory, *,

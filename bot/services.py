@@ -132,6 +132,7 @@ class Services:
     push: PushSurface | None = None  # Web Push, with VAPID_PRIVATE_KEY (bot/push/surface.py, issue 90)
     tickets: TicketDesk | None = None  # change tickets, with JIRA_URL or SERVICENOW_URL (bot/tickets/, issue 91)
     who: WhoIsWho = field(kw_only=True)  # who is who across surfaces, built once (`who_is_who`, issue 88)
+    reach: Sweeps = field(kw_only=True)  # routes across surfaces, each step once (bot/approvals/reach.py, issue 90)
     _canary: asyncio.Task[None] | None = field(default=None, init=False)  # CANARY_INTERVAL's loop (home parts)
 
     async def start(self) -> None:
@@ -226,7 +227,7 @@ def due_parts(parts: Services) -> dict[str, Sweeps]:
     worker without Teams leaves Teams' due set to those with it)."""
     found: dict[str, Sweeps] = {"deadlines": parts.sweeper, "nudges": parts.nudger, "webhooks": parts.webhooks,
                                 "runs": parts.supervisor, "slack": Drain(parts.supervisor.cards.drain),
-                                "homes": parts.homes, "digest": parts.digest}
+                                "homes": parts.homes, "digest": parts.digest, "reach": parts.reach}
     if parts.msteams is not None:
         found["teams"] = Drain(parts.msteams.delivery.drain)
     for kind, part in (("email", parts.email), ("push", parts.push), ("tickets", parts.tickets)):

@@ -24,6 +24,7 @@
                    the decide step: a refusal said and audited, whatever the surface
     nudges.py      reminders, escalations and service levels' changes, on any worker: claimed, published, noted
                    told (posted by the surface's `NudgeTeller`, bot/slack/nudges.py)
+    reach.py       a route across surfaces (issue 90): each step due, taken once, reached through a `Reacher`
     triage.py      the triage model (#92): an ask whose policies say @triage read by a model first, decided by it
                    only where @triage_may_approve and the floor let it (`Triage`, its port `TriageModel`); fails closed
     triage_hold.py a triage model's approval held (TRIAGE_HOLD) and a channel admin's Reverse of it

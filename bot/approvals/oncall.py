@@ -40,6 +40,11 @@ class OnCallRouting:
         self._schedules = schedules
         self._store = store
 
+    @property
+    def schedules(self) -> OnCallSchedules:
+        """Who is on call now, per schedule (a route's `oncall:` step asks it too: bot/approvals/reach.py)."""
+        return self._schedules
+
     async def resolve(self, approvers: tuple[str, ...], fallback: tuple[str, ...]) -> Resolved:
         """`approvers` with each `oncall:<schedule>` replaced by the people on call now in it, or, when it cannot be
         read or nobody is on call, by `fallback` (else kept: nobody decides as it)."""

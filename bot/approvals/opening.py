@@ -104,6 +104,7 @@ def new_approval(
         schema_error=request.schema_error, why=request.why, edited_by=request.edited_by,
         fixed_arguments=int(request.fixed_arguments), artifacts=request.artifacts, claim=request.claim,
         summary=request.summary, ticket_route="" if settings.ticket == "off" else settings.ticket,
+        reach_route=settings.reach,
     )
     return record if program is None else _asked_by(record, program)
 

@@ -13,7 +13,9 @@ posts a pending approval's Slack card through `CardDelivery` (Slack's `Delivery`
 open answers, until the card is drawn by a listener of the events like Teams' and e-mail's copies; a vote asks the
 card's redraw through `CardRedraws` (Slack's `CardService`, bot/slack/card_sync.py); the nudger
 (bot/approvals/nudges.py) has each step it published posted in the card's thread through `NudgeTeller` (Slack's
-`SlackNudges`, bot/slack/nudges.py), which also says an attestation's end and sends the approvals held for the hour."""
+`SlackNudges`, bot/slack/nudges.py), which also says an attestation's end and sends the approvals held for the hour;
+a route's step (bot/approvals/reach.py) reaches people through the `Reacher` the root registered under the step's
+surface's name, and an `oncall:<schedule>` step asks `OnCallSchedules` who is on call (issue 90)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.store import Fence
 from bot.store.attestations import Reminder
 
-__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "NudgeTeller", "Posted", "Surface", "SurfaceName",
-           "Verb", "Writing"]
+__all__ = ["CardDelivery", "CardRedraws", "Event", "NameDirectory", "NudgeTeller", "OnCallSchedules", "Posted",
+           "Reacher", "Surface", "SurfaceName", "Verb", "Writing"]
 
 Verb = Literal["approve", "reject", "revise"]  # what a person does on any surface (`Decisions.decide`)
 Posted = list[tuple[str, str]]  # where a step of the nudger was posted (Slack: each message's channel and ts)
@@ -161,3 +163,13 @@ class OnCallSchedules(Protocol):
     `schedule`; None when the provider cannot answer (none set, down, a bad token, an answer of another shape)."""
 
     async def now(self, schedule: str, /) -> list[str] | None: ...
+
+
+class Reacher(Protocol):
+    """A surface that reaches people for a route's step (issue 90; registered by the root under its surface's name:
+    Slack's direct messages, e-mail's approval mail, push)."""
+
+    async def reach(self, approval: ApprovalRecord, people: Sequence[str], /) -> list[str]:
+        """Reach `people` (person ids, user groups) about `approval` now: the people reached (none: nobody could
+        be); an exception: the surface failed (the step is said unavailable)."""
+        ...

@@ -29,6 +29,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     rule_suggestions.py  the rules suggested from the audit log's decided calls, replayed over them (pure)
     attestations.py  fit to decide: an attestation's scope, what an approval needs, the words of a refusal (pure)
     oversight.py    how people decide: a card's reading time, the rubber-stamp signals, quantiles (pure)
+    reach.py        a route across surfaces (issue 90): its grammar parsed strictly, its canonical text (pure)
     service_levels.py  an approval's service level: within, at risk, breached; the escalation at risk (pure)
     fatigue.py      the approvers over their `max_asks_per_hour` passed over, as an approval keeps it (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)

@@ -54,6 +54,7 @@ from bot.core.setting_kinds import (
     People,
     Reminders,
     RiskWords,
+    Route,
     TeamsTarget,
 )
 from bot.core.setting_kinds import named as named
@@ -147,16 +148,28 @@ class ChannelSettings:
         People(groups=True, nobody=("none", "off"), nobody_reads="nobody", oncall=True),
         values="people and user groups who may decide once an approval is escalated: @oncall @leads, or whoever is"
         " on call then, `oncall:<schedule>`; or `none`",
-        topic="nudges", gist="who else may then decide", doc_default="nobody",
+        topic="nudges", gist="who else may decide", doc_default="nobody",
         doc="people and user groups an escalation lets in (`@oncall @leads`, or `none`), or whoever is on call at"
         " the escalation, `oncall:<schedule>` (docs: On-call schedules); checked like `approvers`; setting people"
         " beyond the `approvers` (or sooner) is admin only",
+    ))
+    reach: str = field(default="", metadata=option(
+        Route(),
+        values="how to reach the people who may decide, in order: steps separated by `;`, each `slack`, `teams`,"
+        " `email`, `push` or `oncall:<schedule>` with `after <duration>` from the ask, e.g. `slack; email after"
+        " 10m`; or `off`",
+        topic="nudges", doc_default="`off`",
+        doc="a route across surfaces (see Reach): steps separated by `;`, each `slack` (a direct message to each"
+        " approver), `teams`, `email` (the approval mail to each approver with an address), `push` or"
+        " `oncall:<schedule>` (the people on call now), with `after <duration>` from the ask (none: at once), in"
+        " time order, e.g. `slack; email after 10m; oncall:payments after 30m`; or `off`. Each step is taken"
+        " once, only while the approval waits, and shown on its card; a policy's `@reach` wins",
     ))
     sla: int = field(default=0, metadata=option(
         Duration(off="off", example="15m"),
         values="how long an approval may wait for a person: a duration such as 15m (at risk once 80 % of it is"
         " gone, then breached), or `off`",
-        topic="nudges", gist="service level (at risk at 80 %)",
+        topic="nudges", gist="service level",
         doc="the service level: how long an approval may wait for a person (a duration, or `off`). Each pending"
         " approval is *within*, *at risk* (80 % of it gone) or *breached*: on its card, in App Home (breached"
         " first), in `/agent status` and the metrics; each change is audited once (`sla_at_risk`,"

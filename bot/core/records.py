@@ -280,6 +280,12 @@ class ApprovalRecord(_Stored):
     # and the system its route opens it in (its channel's `ticket` as it opened, or a policy's @ticket; "": none)
     ticket: str = ""
     ticket_route: str = ""
+    # its route across surfaces (issue 90, bot/approvals/reach.py): the canonical route (its channel's `reach` as it
+    # opened, or a policy's @reach; "": none), how many of its steps were taken and each taken (JSON list, shown on
+    # every copy: bot/core/card_words.py)
+    reach_route: str = ""
+    reach_done: int = 0
+    reached: str = ""
     sponsor: str = ""  # the person accountable for the API key that asked (`keys create --sponsor`), shown on its card
     attest: tuple[str, ...] = ()  # scopes a person's Approve or Revise needs their current attestation to (fit)
     notify: tuple[str, ...] = ()  # told its decision by e-mail (`email:<address>`: an API ask's `notify`)

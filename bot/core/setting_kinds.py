@@ -16,6 +16,8 @@ from agent_approvals.modes import risk_words_setting
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
 from bot.core.msteams_links import parse_teams_target
 from bot.core.people import schedule_of, surface_of
+from bot.core.reach import FORM as ROUTE_FORM
+from bot.core.reach import RouteError, parse_route, route_text
 
 T = TypeVar("T")
 PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")  # a mention, as Slack escapes it in a command
@@ -298,6 +300,29 @@ class Reminders(Kind[tuple[int, ...]]):
 
     def reading(self, value: tuple[int, ...]) -> str:
         return ", ".join(format_duration(v) for v in value) or "off"
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Kind[str]):
+    """A route across surfaces (bot/core/reach.py), stored in its canonical form; or `off` (stored "off")."""
+
+    many = True
+    form = "<route>|off"
+
+    def parse(self, key: str, given: Given) -> str:
+        text = given.typed(" ".join(given.words))
+        try:
+            steps = parse_route(text)
+        except RouteError as exc:
+            raise BadValue(f"Bad {key} `{given.quote(text)}`: {exc}; use {ROUTE_FORM}, or `off`. {UNCHANGED}") \
+                from None
+        return route_text(steps) or "off"
+
+    def load(self, stored: str) -> str:
+        return route_text(parse_route(stored))  # (a RouteError is a ValueError: the default then applies)
+
+    def reading(self, value: str) -> str:
+        return value or "off"
 
 
 @dataclass(frozen=True, slots=True)

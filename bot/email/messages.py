@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from bot.core.card_words import parked_line
 from bot.core.diffs import read, summary_of
 from bot.core.durations import format_duration
 from bot.core.plain_summary import plain_summary, tool_description
 from bot.core.records import ApprovalRecord
 from bot.core.service_levels import at_risk_after
 from bot.core.templates import render, render_text
+from bot.core.writing import PlainWriting
 
 SUBJECT_CHARS: Final = 120
 HUNK_LINES: Final = 16
@@ -112,6 +114,7 @@ def approval_mail(approval: ApprovalRecord, *, link: str, kind: str = "opened",
         "requester": (names or {}).get(approval.requester, approval.requester), "tool": approval.tool_name,
         "arguments": cut(approval.proposal), "in_short": in_short(approval), "change": summary, "hunk": hunk,
         "claim": cut(approval.claim), "service_level": service_level(approval), "link": link, "id": approval.id,
+        "parked": parked_line(approval, PlainWriting(dict(names or {}))),  # (issue 90)
     }
     subject = one_line(f"{KINDS[kind]}: {approval.task or what}", SUBJECT_CHARS)
     return Rendered(subject=subject, text=render_text("email/approval.txt", **context),

@@ -37,9 +37,11 @@ log = logging.getLogger(__name__)
 
 PREFIX: Final = "email:"
 DECIDED: Final = "decided"  # the mail telling its decision, to the people its ask names in `notify`
+REACHED: Final = "reached"  # a route's e-mail step (issue 90): the approval mail, once per person
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
 KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
 Elsewhere = Callable[[ApprovalRecord], Awaitable[bool]]  # whether an approval is shown on a surface besides Slack
+EmailOf = Callable[[str], Awaitable[str]]  # a person's verified address ("": none)
 
 
 def reminder_kind(number: int) -> str:
@@ -56,7 +58,8 @@ class EmailSurface:
     """Sends approvals' e-mails (see the module): `listener` for the root to subscribe, `drain` for the due loop."""
 
     def __init__(self, *, store: Store, sender: Sender, links: Links, background: Background,
-                 lease: float = LEASE) -> None:
+                 lease: float = LEASE, email_of: EmailOf | None = None) -> None:
+        self._email_of = email_of  # a person's verified address (People's `email_of`): a route's e-mail step
         self._store = store
         self._sender = sender
         self._links = links
@@ -101,6 +104,30 @@ class EmailSurface:
         later = [r.at for r in [await self._send(approval, p, kind) for p in people] if r.outcome == "retry"]
         if later:
             await self._store.email_due.add(approval.id, due=min(later))
+
+    async def reach(self, approval: ApprovalRecord, people: Sequence[str], /) -> list[str]:
+        """A route's e-mail step (the `email` `Reacher`, bot/approvals/reach.py): the approval mail now to each of
+        `people` with an address (an `email:` person's own, else their verified one), once per person across
+        workers; the people the server took it for (one it did not take now is not reached: said on the card)."""
+        reached: list[str] = []
+        for person in people:
+            address = person.removeprefix(PREFIX) if person.startswith(PREFIX) else ""
+            if not address and self._email_of is not None:
+                try:
+                    address = await self._email_of(person)
+                except Exception as exc:  # a surface that cannot say now (CannotCheck): not reached
+                    log.info("approval %s: no address for %s now (%s)", approval.id, person, type(exc).__name__)
+            if not address:
+                continue
+            link = await self._links.make(approval=approval.id, person=PREFIX + address, deadline=approval.deadline)
+            now = time.time()
+            keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
+            mail = Mail(approval_id=approval.id, person=PREFIX + address, kind=REACHED, to=address, keep=keep,
+                        rendered=approval_mail(approval, link=link))
+            result = await self._sender.send(mail, now=now)
+            if result.outcome in ("sent", "already"):
+                reached.append(person)
+        return reached
 
     async def drain(self) -> int:
         """The e-mail due set: the approvals due now, each claimed for a while, sent in the background (a mail
@@ -167,7 +194,7 @@ def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
 
 
 def email_surface(settings: Settings, *, store: Store, background: Background, metrics: Metrics,
-                  same: Same | None = None) -> EmailSurface | None:
+                  same: Same | None = None, email_of: EmailOf | None = None) -> EmailSurface | None:
     """The e-mail surface (issue 88), with SMTP_URL (None without): its sender and its links (signed with a key
     derived from SECRETS_KEY; SMTP_URL without SECRETS_KEY is refused at the start; `same`: People's, whether a
     signed-in person is the one a link was made for by another account of theirs)."""
@@ -184,5 +211,5 @@ def email_surface(settings: Settings, *, store: Store, background: Background, m
     sender = Sender(store=store.email, server=server, sender=settings.email_from, reply_to=settings.email_reply_to,
                     counter=metrics.email_sent)
     links = Links(store.email, keys, public_url=settings.public_url, same=same)
-    return EmailSurface(store=store, sender=sender, links=links, background=background)
+    return EmailSurface(store=store, sender=sender, links=links, background=background, email_of=email_of)
 

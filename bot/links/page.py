@@ -25,8 +25,10 @@ from typing import Final
 
 from aiohttp import web
 
+from bot.core.card_words import parked_line, reach_lines
 from bot.core.records import APPROVAL_ID, ApprovalRecord
 from bot.core.templates import render
+from bot.core.writing import PlainWriting
 from bot.links.signed import Checked, Links, Refused
 
 Who = Callable[[web.Request], Awaitable[str]]  # the signed-in person (raises the sign-in's answer when nobody is)
@@ -130,6 +132,9 @@ def _page(*, approval: ApprovalRecord | None = None, message: str = "", csrf: st
     nonce = secrets.token_urlsafe(16)
     policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
               " frame-ancestors 'none'")
-    text = render("links/page.html", approval=approval, message=message, csrf=csrf, action=action, nonce=nonce)
+    reached = reach_lines(approval, PlainWriting()) if approval is not None else []  # its route's steps (#90)
+    parked = parked_line(approval, PlainWriting()) if approval is not None else ""
+    text = render("links/page.html", approval=approval, message=message, csrf=csrf, action=action, nonce=nonce,
+                  reached=reached, parked=parked)
     return web.Response(text=text, status=status, content_type="text/html",
                         headers={**HEADERS, "Content-Security-Policy": policy})

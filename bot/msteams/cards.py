@@ -46,7 +46,7 @@ from microsoft_teams.cards import (
 from microsoft_teams.cards import RefreshDefinition as Refresh
 
 from bot.core.attestations import SCOPE
-from bot.core.card_words import HEADERS, decided_title, oncall_words, revision_arguments
+from bot.core.card_words import HEADERS, decided_title, oncall_words, reach_lines, revision_arguments
 from bot.core.diffs import summary
 from bot.core.durations import format_duration
 from bot.core.msteams import MAX_REFRESH_USERS
@@ -261,6 +261,7 @@ def _said(approval: ApprovalRecord, scale: float) -> list[CardElement]:
                            subtle=True))
     if approval.pending:
         shown.extend(_text(line, subtle=True) for line in conditions(approval))
+    shown.extend(_text(cut(line, limit), subtle=True) for line in reach_lines(approval, PlainWriting()))  # (#90)
     if approval.schema_error:
         shown.append(_text("These arguments do not match the tool's schema: "
                            f"{cut(approval.schema_error, limit)}. Approving is not offered.", color="Warning"))

@@ -1,6 +1,7 @@
 """A policy's annotations (`@id("...")`, `@outcome("ask")`, `@approvers`, `@quorum`, `@channel`, `@timeout`, `@sla`,
 `@mode`, `@step_up`, `@require_attestation`, `@require_details`, `@triage`, `@triage_may_approve`, `@triage_mode`,
-`@ticket`), each checked, in the project's words, as the bundle loader reads a policy (bot/policy/bundle.py). Pure."""
+`@ticket`, `@reach`), each checked, in the project's words, as the bundle loader reads a policy (bot/policy/bundle.py).
+Pure."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from bot.core.attestations import NAME as ATTESTATION_NAME
 from bot.core.documents import STRICT_DOCUMENT, refuse
 from bot.core.durations import parse_duration
 from bot.core.people import schedule_of
+from bot.core.reach import FORM as ROUTE_FORM
+from bot.core.reach import RouteError, parse_route, route_text
 
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up",
-               "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket")
+               "require_attestation", "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket",
+               "reach")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -48,6 +52,7 @@ class Annotations(BaseModel):
     triage_may_approve: Literal["", "low", "medium", "high"] = ""  # the highest risk it may approve at ("": none)
     triage_mode: Literal["decide", "shadow"] = "decide"  # @triage_mode("shadow"): its reading is only audited
     ticket: Literal["", "jira", "servicenow"] = ""  # a change ticket per approval (bot/tickets/, issue 91)
+    reach: str = ""  # @reach("slack; email after 10m"): its route across surfaces, canonical (bot/core/reach.py)
 
     @model_validator(mode="before")
     @classmethod
@@ -185,8 +190,19 @@ class Annotations(BaseModel):
             raise refuse(f"@ticket({given[:40]!r}): use \"jira\" or \"servicenow\"")
         return system
 
+    @field_validator("reach", mode="before")
+    @classmethod
+    def _reach(cls, given: str) -> str:
+        try:
+            steps = parse_route(given)
+        except RouteError as exc:
+            raise refuse(f"@reach({given[:60]!r}): {exc}; use {ROUTE_FORM}") from None
+        if not steps:
+            raise refuse(f"@reach({given[:60]!r}): name at least one step; use {ROUTE_FORM}")
+        return route_text(steps)
+
     @field_validator("approvers", "quorum", "channel", "timeout", "step_up", "require_attestation",
-                     "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket",
+                     "require_details", "sla", "triage", "triage_may_approve", "triage_mode", "ticket", "reach",
                      mode="before")
     @classmethod
     def _asks(cls, given: str, info: ValidationInfo) -> str:

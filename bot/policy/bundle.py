@@ -19,6 +19,8 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
                              @require_details or a policy about who decides); a model not in MODEL_CONFIG is refused
     @ticket("jira")          an ask that opens a change ticket in Jira (or "servicenow"), closed with its decision
                              (bot/tickets/), whatever its channel's `ticket` setting
+    @reach("slack; email after 10m")  how to reach its people, in order, across surfaces (bot/core/reach.py,
+                             bot/approvals/reach.py), whatever its channel's `reach` setting
 
 A policy whose scope constrains its principal to `Person` (`principal is Person`, `principal == Person::"U1"`) is
 about who decides (`Policy.decider`): asked at each person's vote, never at an ask, and the other policies never at a
@@ -94,6 +96,7 @@ class Policy:
     require_details: bool = False  # @require_details("true"): an Approve counts once its person opened the details
     sla: int | None = None  # @sla: the ask's service level (bot/core/service_levels.py), seconds
     ticket: str = ""  # @ticket("jira"): a change ticket per approval it asks for (bot/tickets/)
+    reach: str = ""  # @reach("..."): its route across surfaces, canonical (bot/core/reach.py)
     decider: bool = False  # its scope's principal is a `Person`: about who decides, asked at each vote
     triage: str = ""  # @triage("model"): the model that reads the ask first
     triage_may_approve: str = ""  # @triage_may_approve: the highest risk the model may approve at ("": none)
@@ -267,7 +270,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
         id=notes.id, effect=notes.effect, file=file, line=line, reason=notes.reason, ask=notes.outcome == "ask",
         shadow=notes.mode == "shadow", approvers=notes.approvers, quorum=notes.quorum, channel=notes.channel,
         timeout=notes.timeout, actions=_actions(form.get("action") or {}), step_up=notes.step_up, sla=notes.sla,
-        attestation=notes.require_attestation, ticket=notes.ticket,
+        attestation=notes.require_attestation, ticket=notes.ticket, reach=notes.reach,
         require_details=notes.require_details, decider=decider, triage=notes.triage,
         triage_may_approve=notes.triage_may_approve, triage_shadow=notes.triage_mode == "shadow",
     )

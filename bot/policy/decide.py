@@ -189,6 +189,7 @@ class PolicyVerdict:
     triage_may_approve: str = ""  # the lowest of their @triage_may_approve ("": one lets the model approve nothing)
     triage_shadow: bool = False  # one of them says @triage_mode("shadow"): the model's reading is only audited
     ticket: str = ""  # the first @ticket of the policies that ask, by id: its change ticket's system (bot/tickets/)
+    reach: str = ""  # the first @reach of the policies that ask, by id: its route across surfaces (bot/core/reach.py)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -342,13 +343,14 @@ class Evaluator:
             if outcome == "ask" else (),
             require_details=outcome == "ask" and any(p.require_details for p in policies),
             sla=min(slas) if slas and outcome == "ask" else None,
-            ticket=next((p.ticket for p in policies if p.ticket), "") if outcome == "ask" else "",
         )
         if outcome != "ask":
             return made
         model, limit = _triage(policies)
         return replace(made, triage=model, triage_may_approve=limit,
-                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies))
+                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies),
+                       ticket=next((p.ticket for p in policies if p.ticket), ""),
+                       reach=next((p.reach for p in policies if p.reach), ""))
 
 
 def _triage(policies: list[Policy]) -> tuple[str, str]:

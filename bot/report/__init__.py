@@ -13,6 +13,7 @@ export (audit integrity, `audit verify`: bot/audit/).
     html.py            `Figures` -> one self-contained HTML page, from the jinja2 templates in templates/ (and the
                        oversight report's page)
     oversight.py       pure: the oversight report's figures per route (`python -m bot report oversight`), its CSV rows
+    reach_figures.py   pure: the oversight report's reach: time to decide per surface and per route step (#90)
     oversight_plots.py `Oversight` -> its plots, drawn as plots.py draws
     oversight_cli.py   `python -m bot report oversight --since DATE --until DATE`: reads the audit log, writes HTML and
                        CSV

@@ -22,6 +22,8 @@ the approvals report counts them (bot/report/figures.py). Per route:
   reviewed the same kind of ask (the same route and tool, after the model first decided one): the share they
   approved.
 - *freeze drills*: `freeze_drill` entries (`python -m bot freeze drill`), not per route.
+- *reach*: time to decide per surface of the deciding vote, and per route step reached before the decision
+  (bot/report/reach_figures.py, issue 90), not per route.
 
 Fields missing from older entries are unknown: counted as "not recorded", never guessed, never an error.
 """
@@ -38,6 +40,7 @@ from datetime import UTC, datetime
 from bot.report.entries import MODEL_PREFIX, PEOPLE_OUTCOMES, Entry, channel_of, entry_time, is_person
 from bot.report.figures import Spread, spread
 from bot.report.policies import policy_ids
+from bot.report.reach_figures import ReachFigures, reach_figures
 
 NO_POLICY = "(no policy)"
 NO_DATA = "no data in this period"
@@ -53,6 +56,7 @@ EVIDENCES: dict[str, str] = {
     "fatigue": "EU AI Act art. 14(4)(b) (automation bias) and art. 26(5)",
     "overrides": "EU AI Act art. 14(4)(d) (decide not to use, disregard, override or reverse the output)",
     "drills": "EU AI Act art. 14(4)(e) (interrupt through a stop procedure) and art. 26(5) (suspend the use)",
+    "reach": "EU AI Act art. 14(4)(a) and art. 26(2) (people able to oversee, in time) and art. 26(5)",
 }
 
 
@@ -139,6 +143,7 @@ class Oversight:
     reroutes: tuple[tuple[str, str, str], ...]  # (from, to or "(held)", reason) counted in `rerouted_by`
     rerouted_by: tuple[tuple[str, int], ...]  # people cards were moved from, most first
     entries: int
+    reach: ReachFigures = field(default_factory=ReachFigures)  # per surface and per route step (issue 90)
 
     def has(self, section: str) -> bool:
         """Whether the period holds data for `section` (one of EVIDENCES)."""
@@ -151,6 +156,7 @@ class Oversight:
             "fatigue": any(x.rerouted for x in r),
             "overrides": any(x.acts or x.model_decided for x in r),
             "drills": bool(self.drills),
+            "reach": self.reach.any,
         }[section]
 
 
@@ -222,7 +228,8 @@ def compute_oversight(entries: Sequence[Entry], *, since: float, until: float,
     shown.sort(key=lambda r: (-r.acts, r.channel, r.policy))
     moved = Counter(src for src, _, _ in tally.reroutes)
     return Oversight(since, until, tuple(shown), tuple(tally.drills), tuple(tally.reroutes),
-                     tuple(sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))), tally.count)
+                     tuple(sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))), tally.count,
+                     reach_figures(entries, since=since, until=until, channels=channels))
 
 
 @dataclass
@@ -380,6 +387,13 @@ def csv_rows(oversight: Oversight) -> list[dict[str, str]]:
                 else "no review", r)
     for person, moved in oversight.rerouted_by:
         add("fatigue", "rerouted_from", moved, None, person)
+    for group, spreads in (("surface", oversight.reach.surfaces), ("step", oversight.reach.steps)):
+        for s in spreads:
+            for name, value in (("decided", s.decided), ("p50_seconds", s.p50_ms / 1000),
+                                ("p90_seconds", s.p90_ms / 1000)):
+                rows.append({"section": "reach", "evidences": EVIDENCES["reach"], "channel": "", "policy": "",
+                             "scope": f"{group}: {s.label}", "at": "", "person": "", "measure": name,
+                             "value": f"{value:g}" if isinstance(value, float) else str(value)})
     for d in oversight.drills:
         took = ["not recorded" if v is None else f"{v:g}" for v in (d.freeze_seconds, d.unfreeze_seconds)]
         for name, shown in (("freeze_seconds", took[0]), ("unfreeze_seconds", took[1]),

@@ -13,6 +13,7 @@ asks it. It may import the core (`bot.approvals`) and what is below it (`bot.cor
     due.py           Slack's own due work (`SlackDue`): the outbox's cards redrawn, a card owed or unseen posted
     digest.py        the channel admins' weekly oversight digest (issue 80): kept for their Homes, sent as a DM
     nudges.py        the nudger's reminders and escalations posted in the card's thread and DMs, once (`NudgeTeller`)
+    reach.py         a route's Slack step: the card in each person's DM (the `slack` `Reacher`, issue 90)
     held_batches.py  the approvals held for the hour (fatigue) sent at the hour, one DM per person
     directory.py     who is who: users, user groups, channels (cached)
     accounts.py      `SlackAccounts`: Slack users as accounts for `People` (bot/people/), their verified emails

@@ -2,7 +2,8 @@
 the worker's one loop visits each tenant whose digest is due; no loop per person), the week's signals of each
 channel (`oversight:week`, kept by the decide step: lua/lib/oversight.lua) are taken whole, kept as the channel's
 digest (shown in its admins' App Home, *Oversight this week*) and sent to each admin in one direct message: the
-channel's named `admins`, and ADMIN_USERS."""
+channel's named `admins`, and ADMIN_USERS. Parked approvals (timeout `never`, issue 90) are named to the admins of
+their channel in a message of their own, weekly while any is (the due member `parked`, taken by one worker)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.oversight import week_by_channel
-from bot.slack.blocks.oversight import build_digest_message
+from bot.core.records import ApprovalRecord
+from bot.slack.blocks.oversight import build_digest_message, parked_digest
 from bot.slack.directory import Directory
 from bot.store import Store
 
@@ -36,11 +38,13 @@ class WeeklyDigest:
         self._mark_due = mark_due
 
     async def sweep(self, now: float | None = None) -> int:
-        """If the digest is due by `now` (default: the clock's), send it: how many admins were told (0: not due)."""
+        """If the digest is due by `now` (default: the clock's), send it: how many admins were told (0: not due);
+        and the digest of parked approvals, when due (once across workers)."""
         now = time.time() if now is None else now
         oversight = self._store.oversight
+        told = await self._parked(now) if await oversight.take_parked(now) else 0
         if not await oversight.digest_due(now):
-            return 0
+            return told
         channels = week_by_channel(await oversight.take_week(now))
         digests: dict[str, dict[str, Any]] = {
             channel: {"at": now, "reviewers": [{**asdict(r), "flags": list(r.flags)} for r in reviewers]}
@@ -57,8 +61,25 @@ class WeeklyDigest:
         await self._mark_due(by_admin)  # their Homes show it
         return len(by_admin)
 
+    async def _parked(self, now: float) -> int:
+        """Name each parked approval (pending, never timing out) to its channel's admins (and ADMIN_USERS), one DM
+        each; how many were told."""
+        parked = [a for a in await self._store.approvals.pending() if a.never_times_out and not a.canary]
+        by_admin: dict[str, list[ApprovalRecord]] = {}
+        for approval in sorted(parked, key=lambda a: a.created_at):
+            settings = await self._store.settings.get(approval.origin_channel, default_timeout=0)
+            for admin in dict.fromkeys([*settings.admins, *self._admin_users]):
+                by_admin.setdefault(admin, []).append(approval)
+        for admin, theirs in by_admin.items():
+            text, blocks = parked_digest(theirs)
+            await self._post(admin, text, blocks)
+        return len(by_admin)
+
     async def _tell(self, admin: str, digests: list[tuple[str, dict[str, Any]]]) -> None:
         text, blocks = build_digest_message(digests)
+        await self._post(admin, text, blocks)
+
+    async def _post(self, admin: str, text: str, blocks: list[dict[str, Any]]) -> None:
         channel = await self._directory.dm_channel(admin)
         if channel is None:
             return

@@ -14,6 +14,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     workers.py           `workers`: heartbeats, claims, messages to a worker
     homes.py             `homes`: what each person's App Home shows, and when it was drawn
     nudges.py            `nudges`: reminders and escalations due
+    reach.py             `reach`: routes across surfaces (issue 90): each step due, taken once, what it did
     away.py              `away`: people away, and who decides for them
     rules.py             `rules`: "always allow" rules, per channel
     api_keys.py          `api_keys`: the Approvals API's keys, their limits
@@ -111,6 +112,7 @@ from bot.store.oversight import OversightStore
 from bot.store.passkeys import Passkeys
 from bot.store.people import People
 from bot.store.push import PushStore
+from bot.store.reach import Reaches
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.secrets_check import SecretsCheck, WrongSecretsKey
@@ -213,6 +215,7 @@ class Store:
         self.fatigue = Fatigue(self.shared)  # cards per person per hour (`max_asks_per_hour`)
         self.msteams = TeamsStore(self.shared)  # Microsoft Teams: conversations, people, cards (issue 81)
         self.teams_due = SurfaceDue(self.shared, surface="teams")  # Teams' copies due a drawing (`{p}:teams:due`)
+        self.reach = Reaches(self.shared)  # routes across surfaces: each step due, taken once (`{p}:reach:due`)
         self.email_due = SurfaceDue(self.shared, surface="email")  # the e-mails due a sending (`{p}:email:due`)
         self.email = EmailStore(self.shared)  # e-mail: links and mails sent (issue 88)
         self.push_due = SurfaceDue(self.shared, surface="push")  # the pushes due a sending (`{p}:push:due`)

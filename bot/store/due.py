@@ -19,6 +19,7 @@ The kinds (`KINDS`), each with the tenant's keys it indexes:
     tickets    `tickets:due`                 the change tickets due opening or closing (bot/tickets/)
     homes      `homes:due`, `homes:drawing`  the Home queue (0 while any)
     digest     `oversight:digest_due`        the channel admins' weekly oversight digest (bot/slack/digest.py)
+    reach      `reach:due`                   the steps of approvals' routes across surfaces (bot/approvals/reach.py)
 
 Each surface's due set (bot/store/surface_due.py) is a kind of its own, so each surface's loop drains its own set
 alone: a surface down, failing or slow never delays another's (a version before this one indexed the outbox and
@@ -42,7 +43,7 @@ from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
 
 KINDS = ("deadlines", "nudges", "webhooks", "runs", "slack", "teams", "email", "push", "tickets", "homes",
-         "digest")
+         "digest", "reach")
 log = logging.getLogger(__name__)
 
 HOME = "home"  # the home tenant's member (its keys' `tenant` is ""; no team or organisation id is "home")
@@ -86,6 +87,7 @@ class DueWork:
             **{surface: [(k.draw_due(surface), "z")] for surface in ("slack", "teams", "email", "push", "tickets")},
             "homes": [(k.home_due, "n"), (k.home_drawing, "z")],
             "digest": [(k.digest_due, "z")],
+            "reach": [(k.reach_due, "z")],
         }[kind]
 
     def _step(

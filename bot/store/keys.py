@@ -30,7 +30,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       `auth.teams.list`; `keys create` refuses others)
 {p}:due:<kind>                 zset    tenant ("home" for home) -> the earliest due   members leave when nothing
                                       time of its work of <kind>: deadlines, nudges,  of <kind> is left
-                                      webhooks, runs, homes, digest, and each
+                                      webhooks, runs, homes, digest, reach, and each
                                       surface's due set: slack, teams, email
                                       (bot/store/due.py: the worker-wide loops visit
                                       only those due)
@@ -73,6 +73,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:email:due                 zset    approval ids whose e-mails are due a sending   members leave when sent
 {p}:push:due                  zset    approval ids whose pushes are due a sending    members leave when sent
 {p}:tickets:due               zset    approval ids whose change ticket is due work    members leave when closed
+{p}:reach:due                 zset    pending ids by their route's next step's time   members leave at the last
+                                      (bot/store/reach.py, issue 90)                  step or when decided
                                       (bot/store/surface_due.py; Teams': teams:due)
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
@@ -190,6 +192,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:oversight:digest          hash    the last weekly digest, per channel: {channel:   kept; replaced weekly
                                       JSON} (shown in its admins' Homes)
 {p}:oversight:digest_due      zset    `week` -> when the next weekly digest is due     leaves when sent; set on decision
+                                      `parked` -> the next digest of parked approvals  set when one opens parked;
+                                      (issue 90)                                     weekly while any is
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -281,6 +285,7 @@ class Keys(HomeQueueKeys):
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"
+        self.reach_due = f"{prefix}:reach:due"  # pending approvals by their route's next step (bot/store/reach.py)
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the

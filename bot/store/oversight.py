@@ -10,6 +10,7 @@ from typing import Any
 from bot.core.metrics import Oversight
 from bot.core.oversight import DIGEST_SECONDS, parse_times, people_signals
 from bot.store.connection import aw
+from bot.store.due import DueWork
 from bot.store.shared import Repository
 
 DIGEST_KEEP_SECONDS = 5 * 7 * 86400  # a digest shown in its admins' Homes until the next replaces it
@@ -65,3 +66,16 @@ class OversightStore(Repository):
             return None
         found = json.loads(raw)
         return found if isinstance(found, dict) else None
+
+    async def parked_due(self, *, at: float) -> None:
+        """A parked approval opened (timeout `never`, issue 90): the weekly digest of parked approvals due at `at`,
+        unless due already (member `parked` of `oversight:digest_due`)."""
+        await self._s.redis.zadd(self._k.digest_due, {"parked": at}, nx=True)
+        await DueWork(self._s).note()
+
+    async def take_parked(self, now: float) -> bool:
+        """Whether this worker sends the digest of parked approvals now (due by `now`: taken, and due again in a week,
+        in one step: lua/parked_take.lua)."""
+        taken = await self._s.script("parked_take")(keys={"due": self._k.digest_due},
+                                                    args={"now": repr(now), "next": repr(now + DIGEST_SECONDS)})
+        return bool(int(taken))

@@ -28,6 +28,7 @@ from bot.core.channel_options import (
     People,
     Reminders,
     RiskWords,
+    Route,
     TeamsTarget,
     help_lines,
     markdown,
@@ -36,6 +37,7 @@ from bot.core.channel_options import (
     parse_setting,
     read_settings,
 )
+from bot.core.reach import FORM as ROUTE_FORM
 from bot.slack.blocks import clean, config_text, help_text, show_setting
 from bot.slackapp.command_parser import WIDENING, Invalid, SetConfig, as_typed, parse_command
 from bot.store import Store
@@ -51,6 +53,7 @@ SAMPLES: dict[type[Kind[Any]], tuple[str, str, object]] = {
     Channel: ("<#C0OTHER|other>", "C0OTHER", "C0OTHER"),
     Reminders: ("15m,1h", "900,3600", (900, 3600)),
     RiskWords: ("Deploy,  drop   table", "deploy,drop table", ("deploy", "drop table")),
+    Route: ("Slack;  email AFTER 10m", "slack; email after 10m", "slack; email after 10m"),
     TeamsTarget: ("<https://teams.microsoft.com/l/channel/19%3aAb-1%40thread.tacv2/General?groupId=g&amp;tenantId=t>",
                   "19:Ab-1@thread.tacv2", "19:Ab-1@thread.tacv2"),
 }
@@ -143,6 +146,15 @@ def test_a_missing_or_extra_value_gets_the_declared_usage(name: str) -> None:
          " unchanged."),
         ("remind 1,2,3,4,5,6", "At most 5 reminders (this is 6). Setting unchanged."),
         ("risk_words ,", "Give risk words separated by commas, e.g. `delete, drop table, deploy`. Setting unchanged."),
+        ("reach slack; fax after 2m", "Bad reach `slack; fax after 2m`: step 2: 'fax' is not a surface; use slack,"
+         f" teams, email, push or oncall:<schedule>; use {ROUTE_FORM}, or `off`. Setting unchanged."),
+        ("reach email after 10m; slack after 2m", "Bad reach `email after 10m; slack after 2m`: step 2 (slack after"
+         f" 2m) comes before the step before it; order the steps by time; use {ROUTE_FORM}, or `off`. Setting"
+         " unchanged."),
+        ("reach slack after soon", "Bad reach `slack after soon`: step 1: not a duration: 'soon'; use 90, 90s, 15m,"
+         f" 2h or 1d (from 1 second to 7 days); use {ROUTE_FORM}, or `off`. Setting unchanged."),
+        ("reach oncall: after 2m", "Bad reach `oncall: after 2m`: step 1: `oncall:` needs a schedule's name"
+         f" (letters, digits, _ . -), such as `oncall:payments`; use {ROUTE_FORM}, or `off`. Setting unchanged."),
     ],
 )
 def test_refusals_say_what_they_said_before(typed: str, message: str) -> None:
@@ -155,6 +167,7 @@ def test_refusals_say_what_they_said_before(typed: str, message: str) -> None:
         ("timeout never", "0"), ("escalate_after OFF", "0"), ("remind off", "off"), ("escalate_to off", "none"),
         ("approvers anyone", "anyone"), ("admins <@U0A|a> <@U0A|a>", "U0A"), ("timeout_approves_tools no", "false"),
         ("approvals_channel C0ABC", "C0ABC"), ("risk_words Default", "default"), ("mode Policy", "policy"),
+        ("reach off", "off"), ("reach oncall:payments after 30m", "oncall:payments after 30m"),
     ],
 )
 def test_the_other_forms_are_accepted_as_before(typed: str, stored: str) -> None:

@@ -130,6 +130,27 @@ async def test_check_names_a_triage_model_that_model_config_lacks(tmp_path: Path
     assert unreadable.returncode == 2 and "broken.json is not valid JSON/YAML" in unreadable.stderr, unreadable
 
 
+def reached(route: str) -> str:
+    return f'''
+@id("refunds-reached")
+@outcome("ask")
+@reach("{route}")
+forbid (principal, action == Action::"refund", resource);
+'''
+
+
+async def test_check_refuses_a_bad_route_and_names_its_file_and_line(tmp_path: Path) -> None:
+    """A route across surfaces (#90) is parsed once, strictly: a bad @reach stops the bundle, never a default."""
+    good = write_bundle(tmp_path / "good", {"refunds.cedar": reached("slack; email after 10m")})
+    bad = write_bundle(tmp_path / "bad", {"refunds.cedar": reached("slack; email after 10m; fax after 1h")})
+    loaded, broken = await asyncio.gather(policy_cli("check", "--dir", str(good)),
+                                          policy_cli("check", "--dir", str(bad)))
+    assert loaded.returncode == 0 and "refunds-reached  ask" in loaded.stdout, loaded
+    assert broken.returncode == 2 and broken.stdout == "", broken
+    assert "refunds.cedar:" in broken.stderr and "@reach(" in broken.stderr, broken.stderr
+    assert "step 3: 'fax' is not a surface" in broken.stderr, broken.stderr
+
+
 async def test_fixtures_that_hold_pass_and_each_mismatch_is_named(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "policies", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
     (tmp_path / "cases.yaml").write_text(CASES)

@@ -17,7 +17,7 @@ FORBID = "forbid (principal, action, resource);"
 @pytest.mark.parametrize(("files", "said"), [
     ({"a.cedar": f'@id("x")\n@colour("red")\n{FORBID}'},
      "a.cedar:1: unknown annotation @colour (known: id, reason, outcome, approvers, quorum, channel, timeout, mode,"
-     " step_up, require_attestation, require_details, sla, triage, triage_may_approve, triage_mode, ticket)"),
+     " step_up, require_attestation, require_details, sla, triage, triage_may_approve, triage_mode, ticket, reach)"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@require_attestation("Refunds!")\n{FORBID}'},
      "a.cedar:1: @require_attestation('Refunds!'): name a brief, 1 to 40 lowercase letters"),
     ({"a.cedar": f'@id("x")\n@require_attestation("refunds")\n{FORBID}'},
@@ -33,6 +33,11 @@ FORBID = "forbid (principal, action, resource);"
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@timeout("soon")\n{FORBID}'}, "@timeout('soon'): use a duration"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@step_up("yes")\n{FORBID}'}, "@step_up takes no value"),
     ({"a.cedar": f'@id("x")\n@sla("15m")\n{FORBID}'}, "a.cedar:1: @sla routes an ask: it needs @outcome(\"ask\")"),
+    ({"a.cedar": f'@id("x")\n@reach("slack")\n{FORBID}'}, "a.cedar:1: @reach routes an ask: it needs @outcome"),
+    ({"a.cedar": f'@id("x")\n@outcome("ask")\n@reach("slack; pager after 2m")\n{FORBID}'},
+     "a.cedar:1: @reach('slack; pager after 2m'): step 2: 'pager' is not a surface"),
+    ({"a.cedar": f'@id("x")\n@outcome("ask")\n@reach("email after 1h; slack")\n{FORBID}'},
+     "a.cedar:1: @reach('email after 1h; slack'): step 2 (slack) comes before the step before it"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@sla("soon")\n{FORBID}'}, "@sla('soon'): use a duration"),
     ({"a.cedar": f'@id("x")\n@ticket("jira")\n{FORBID}'}, "a.cedar:1: @ticket routes an ask: it needs"),
     ({"a.cedar": f'@id("x")\n@outcome("ask")\n@ticket("github")\n{FORBID}'}, "@ticket('github'): use \"jira\" or"),

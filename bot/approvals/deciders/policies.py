@@ -159,6 +159,8 @@ def routed(
         changes["card_channel"] = ruling.channel
     if ruling.ticket:  # its change ticket's system (bot/tickets/), whatever the channel's `ticket`
         changes["ticket_route"] = ruling.ticket
+    if ruling.reach:  # its route across surfaces (bot/approvals/reach.py), whatever the channel's `reach`
+        changes["reach_route"] = ruling.reach
     if ruling.timeout is not None:
         changes.update(deadline=approval.created_at + ruling.timeout, timeout_seconds=ruling.timeout,
                        timeout_outcome="reject")

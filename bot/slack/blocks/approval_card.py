@@ -8,10 +8,12 @@ reason and feedback are untrusted and shown inert.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.attestations import SCOPE
-from bot.core.card_words import HEADERS, decided_title, revision_arguments, timeout_meaning
+from bot.core.card_words import HEADERS, decided_title, reach_lines, revision_arguments, timeout_meaning
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -135,10 +137,32 @@ def _approval_body(approval: ApprovalRecord, *, pages: str = "") -> list[Block]:
     ticket = ticket_ref(approval.ticket)
     if ticket is not None:  # its change ticket (bot/tickets/), once opened
         blocks.append(context_block(ticket_line(ticket)))
+    blocks += reach_blocks(approval)
     if approval.revealed_by:
         seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
         blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """People and dates as the card writes them, for the core's words (bot/core/card_words.py)."""
+
+    names: Names = field(default_factory=lambda: NO_NAMES)
+
+    def people(self, ids: Sequence[str], /) -> str:
+        return people_refs(ids, self.names)
+
+    def date(self, epoch: float, /) -> str:
+        return date_ref(epoch)
+
+
+SAID = Said()
+
+
+def reach_blocks(approval: ApprovalRecord) -> list[Block]:
+    """Each step of its route taken (issue 90), a line each, in the core's words."""
+    return [context_block(":outbox_tray: " + line) for line in reach_lines(approval, SAID)]
 
 
 def attest_line(scopes: tuple[str, ...]) -> str:

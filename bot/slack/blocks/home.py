@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
-from bot.core.card_words import timeout_meaning
+from bot.core.card_words import parked_line, timeout_meaning
 from bot.core.durations import format_duration
 from bot.core.oversight import DETAILS_WORDS
 from bot.core.passkeys import Passkey
@@ -27,6 +27,7 @@ from bot.report import Headline
 from bot.slack.blocks.approval_card import (
     ACTION_DETAILS,
     ACTION_FULL_TEXT,
+    Said,
     button,
     decision_buttons,
     decision_line,
@@ -246,7 +247,7 @@ def _item_notes(approval: ApprovalRecord, names: Names) -> list[dict[str, Any]]:
     Approve is not offered, its service level, the policy that routed it and why, why a human is asked and the triage
     model's reading (at most 8 context elements), as its card says."""
     if approval.never_times_out:
-        line = ":hourglass_flowing_sand: Never times out"
+        line = ":parking: " + (parked_line(approval, Said(names)) or "Never times out")  # parked (#90): who holds it
     else:
         then = timeout_meaning(approval.timeout_outcome)
         line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"

@@ -7,8 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.core.oversight import READ_FLOOR_SECONDS, STREAK_LENGTH, WORDS_PER_MINUTE
-from bot.core.records import SLACK_ID
-from bot.slack.blocks.text import Block, channel_ref, context_block, date_ref, escape, mrkdwn, plain, user_ref
+from bot.core.records import SLACK_ID, ApprovalRecord
+from bot.slack.blocks.text import (
+    Block,
+    channel_ref,
+    context_block,
+    date_ref,
+    escape,
+    mrkdwn,
+    people_refs,
+    plain,
+    safe,
+    user_ref,
+)
 
 DIGEST_TITLE = "Oversight this week"
 DIGEST_PEOPLE = 5  # reviewers named per channel (the flagged first); the others counted
@@ -52,4 +63,21 @@ def build_digest_message(digests: Sequence[tuple[str, Mapping[str, Any]]]) -> tu
         body = "\n".join([title, *digest_lines(digest)])
         blocks.append({"type": "section", "text": mrkdwn(body[:2900])})
     blocks.append(context_block(HOW))
+    return text, blocks
+
+
+PARKED_TITLE = "Parked approvals"
+
+
+def parked_digest(approvals: Sequence[ApprovalRecord]) -> tuple[str, list[Block]]:
+    """The weekly DM to one admin naming the parked approvals of their channels (timeout `never`, issue 90): each
+    one's task (untrusted: inert), channel, who holds it and since when."""
+    count = len(approvals)
+    text = f"{PARKED_TITLE}: {count} waiting, never timing out"
+    blocks: list[Block] = [{"type": "header", "text": plain(PARKED_TITLE, 150)}]
+    lines = [f"• `{a.id}` {safe(a.task, 80)} in {channel_ref(a.origin_channel)}, held by"
+             f" {people_refs(list(a.approvers))} since {date_ref(a.created_at)}" for a in approvals[:30]]
+    more = [f"… and {count - 30} more"] if count > 30 else []
+    blocks.append({"type": "section", "text": mrkdwn("\n".join([*lines, *more])[:2900])})
+    blocks.append(context_block("Parked: their timeout is `never`, so they wait until someone decides."))
     return text, blocks

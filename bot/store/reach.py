@@ -1,0 +1,69 @@
+"""An approval's route across surfaces in Redis (issue 90, bot/approvals/reach.py): when its next step is due
+(`Keys.reach_due`), each step taken once, and what it did.
+
+    opened (the reacher's listener)  -> `schedule`: its first step's time in `reach:due`
+    due (any worker's reacher)       -> claimed for a lease (lua/claim_due.lua, as timeouts and reminders are)
+                                     -> `take` (lua/reach_take.lua): still pending? not taken before? noted taken,
+                                        the next step scheduled (or none); decided: off the set, nothing sent
+                                     -> the surface called; `said` (lua/reach_said.lua): what it did kept on the
+                                        approval (`reached`), its card due a redraw, audited `reached`
+
+A step is taken at most once across workers (noted before its surface is called; the claim's lease keeps others
+off meanwhile); a worker that dies between two steps leaves the next one due for any other."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bot.store.audit import entry_fields
+from bot.store.due import DueWork
+from bot.store.shared import Repository
+
+REACH_LEASE_SECONDS = 30.0  # a reacher that claimed approvals and died: they are due again this much later
+
+
+class Reaches(Repository):
+    async def schedule(self, approval_id: str, *, at: float) -> None:
+        """`approval_id`'s next step due at `at` (unless due sooner), its tenant's due index lowered."""
+        await self._s.redis.zadd(self._k.reach_due, {approval_id: at}, lt=True)
+        await DueWork(self._s).note()
+
+    async def claim_due(self, now: float, *, limit: int = 100, lease: float = REACH_LEASE_SECONDS) -> list[str]:
+        """Take up to `limit` approvals with a step due by `now`, for `lease` seconds from the claim."""
+        claimed = await self._s.script("claim_due")(
+            keys={"deadlines": self._k.reach_due},
+            args={"now": repr(now), "lease_end": repr(max(now, time.time()) + lease), "limit": str(limit)},
+        )
+        return [str(i) for i in claimed]
+
+    async def take(self, approval_id: str, *, step: int, next_at: float | None) -> str:
+        """Take step `step` (1: the first) of `approval_id`'s route: "ok" (this reacher sends it now), "already",
+        "decided" or "missing" (lua/reach_take.lua)."""
+        found = await self._s.script("reach_take")(
+            keys={"approval": self._k.approval(approval_id), "due": self._k.reach_due},
+            args={"id": approval_id, "step": str(step), "next_at": "" if next_at is None else repr(next_at)})
+        return found.decode() if isinstance(found, bytes) else str(found)
+
+    async def said(self, approval_id: str, item: Mapping[str, Any], entry: Mapping[str, str | float]) -> None:
+        """What a step did (`item`, kept on the approval's `reached`), audited `reached` with `entry`."""
+        k = self._k
+        await self._s.script("reach_said")(
+            keys={"approval": k.approval(approval_id), "outbox": k.outbox, "changes": k.changes, "audit": k.audit,
+                  "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
+            args={"id": approval_id, "item": json.dumps(dict(item)), "entry": entry_fields("reached", entry),
+                  "now": repr(time.time())})
+
+    async def forget(self, approval_id: str) -> None:
+        await self._s.redis.zrem(self._k.reach_due, approval_id)
+
+    async def next_due(self) -> float | None:
+        first = await self._s.redis.zrange(self._k.reach_due, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def at(self, approval_id: str) -> float | None:
+        """When `approval_id`'s next step is due (None: none is)."""
+        found = await self._s.redis.zscore(self._k.reach_due, approval_id)
+        return None if found is None else float(found)

@@ -189,11 +189,7 @@ def create_services(
            runs=runs, told=told, background=background)
     waiter.set_control_handler(runs.on_control)
     rules = RuleBook(store=store, approvals=approvals, admin_users=settings.admin_users)
-
-    def rules_changed(channel: str) -> None:  # the channel's admins see its rules on their Home
-        background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
-
-    rules.on_change = rules_changed
+    rules.on_change = partial(rules_changed, background, homes)  # the channel's admins see its rules on their Home
     stepup, confirmations, reveals = step_up_parts(settings, store=store, approvals=approvals, directory=directory,
                                                    homes=homes, slack=slack, background=background, metrics=metrics)
     teams, email, push, reach = surfaces_told(
@@ -224,6 +220,11 @@ def create_services(
                                                               "homes": IDLE_POLL})
     tell_loops(found, parts.loops if base is None else base.loops)
     return parts
+
+
+def rules_changed(background: Background, homes: HomeService, channel: str) -> None:
+    """A channel's rules changed: its admins' Homes redrawn (they show its rules)."""
+    background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
 
 
 def count_failovers(metrics: Metrics, *clients: object) -> None:

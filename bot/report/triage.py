@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from bot.report.entries import MODEL_PREFIX, PEOPLE_OUTCOMES, Entry, entry_time, is_person, latency_of
 from bot.report.oversight import policy_of
@@ -81,45 +81,59 @@ def _policy(entry: Entry) -> str:
     return policy_of(entry.get("policy") or "")
 
 
-def compute_triage(entries: Iterable[Entry], *, since: float, until: float) -> TriageReport:
-    """The figures of the asks the model read in [since, until) (the module docstring)."""
-    read: dict[str, Entry] = {}
-    decisions: dict[str, Entry] = {}
-    requested: dict[str, Entry] = {}
-    escalated: set[str] = set()
-    for entry in entries:
+@dataclass
+class _Gathered:
+    """The entries the report joins, by approval: the model's first reading in the period, the decision, the ask."""
+
+    read: dict[str, Entry] = field(default_factory=dict)
+    decisions: dict[str, Entry] = field(default_factory=dict)
+    requested: dict[str, Entry] = field(default_factory=dict)
+    escalated: set[str] = field(default_factory=set)
+
+    def take(self, entry: Entry, *, since: float, until: float) -> None:
         event, approval = entry.get("event"), entry.get("approval") or ""
         if not approval:
-            continue
-        if event == "triage" and approval not in read:
+            return
+        if event == "triage" and approval not in self.read:
             at = entry_time(entry)
             if at is not None and since <= at < until:
-                read[approval] = entry
+                self.read[approval] = entry
         elif event == "decision":
-            decisions.setdefault(approval, entry)
+            self.decisions.setdefault(approval, entry)
         elif event == "requested":
-            requested.setdefault(approval, entry)
+            self.requested.setdefault(approval, entry)
         elif event == "escalated":
-            escalated.add(approval)
+            self.escalated.add(approval)
+
+
+def _count(t: dict[str, int], entry: Entry, decision: Entry, *, escalated: bool) -> None:
+    """Count one reading `entry` of the model, against the `decision` made of its ask, in the tally `t`."""
+    t["read"] += 1
+    t["shadow"] += entry.get("mode") == "shadow"
+    within = entry.get("within_limit", "true" if entry.get("decision") == "approve" else "false") == "true"
+    t["would_approve"] += within
+    by, outcome = decision.get("by", ""), decision.get("outcome", "")
+    if by.startswith(MODEL_PREFIX):
+        t["decided_by_model"] += 1
+        return
+    if not (is_person(by) and outcome in PEOPLE_OUTCOMES):
+        return  # not decided yet, timed out, cancelled: no person's reading to compare with
+    t["reviewed"] += 1
+    approved = outcome == "approved"
+    t["agreed"] += (within and approved) or (not within and (not approved or escalated))
+    t["false_approvals"] += within and outcome == "rejected"
+    t["time_saved_ms"] += (latency_of(decision) or 0) if within else 0
+
+
+def compute_triage(entries: Iterable[Entry], *, since: float, until: float) -> TriageReport:
+    """The figures of the asks the model read in [since, until) (the module docstring)."""
+    seen = _Gathered()
+    for entry in entries:
+        seen.take(entry, since=since, until=until)
     tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for approval, entry in read.items():
-        decision = decisions.get(approval, {})
-        policy = _policy(decision) or _policy(requested.get(approval, {})) or NO_POLICY
-        t = tally[policy]
-        t["read"] += 1
-        t["shadow"] += entry.get("mode") == "shadow"
-        within = entry.get("within_limit", "true" if entry.get("decision") == "approve" else "false") == "true"
-        t["would_approve"] += within
-        by, outcome = decision.get("by", ""), decision.get("outcome", "")
-        if by.startswith(MODEL_PREFIX):
-            t["decided_by_model"] += 1
-            continue
-        if not (is_person(by) and outcome in PEOPLE_OUTCOMES):
-            continue  # not decided yet, timed out, cancelled: no person's reading to compare with
-        t["reviewed"] += 1
-        approved = outcome == "approved"
-        t["agreed"] += (within and approved) or (not within and (not approved or approval in escalated))
-        t["false_approvals"] += within and outcome == "rejected"
-        t["time_saved_ms"] += (latency_of(decision) or 0) if within else 0
+    for approval, entry in seen.read.items():
+        decision = seen.decisions.get(approval, {})
+        policy = _policy(decision) or _policy(seen.requested.get(approval, {})) or NO_POLICY
+        _count(tally[policy], entry, decision, escalated=approval in seen.escalated)
     policies = tuple(PolicyTriage(policy, **counts) for policy, counts in tally.items())
     return TriageReport(since, until, tuple(sorted(policies, key=lambda p: (-p.read, p.policy))))

@@ -9,7 +9,8 @@ import pytest
 
 from bot.core.settings import Settings, SettingsError
 from bot.core.ticket_refs import TicketRef, ticket_ref
-from bot.slack.blocks.approval_card import build_approval_blocks, ticket_line
+from bot.slack.blocks.approval_card import build_approval_blocks
+from bot.slack.blocks.card_notes import ticket_line
 from bot.tickets.desk import change_of, closing_of
 from bot.tickets.systems import adf
 from tests.support.records import approval

@@ -4,6 +4,7 @@
                         escaped, cut to Slack's limits and sent with `verbatim: true`, so it never becomes live
                         Slack markup; every other module makes its text objects through it
     approval_card.py    approval cards, pending and decided (and their re-posted and cut forms)
+    card_notes.py       a card's lines around the change: who asked, the notes under it (why, policy, ticket, ...)
     arguments.py        a tool's parameters and a call's arguments, shown inert (cut on a card)
     changes.py          the change an ask's artefacts make, on its card: the summary, each file's first hunk, a
                         command, message or query, and the link to the whole change (`/approvals/{id}/diff`)

@@ -27,15 +27,14 @@ from bot.report import Headline
 from bot.slack.blocks.approval_card import (
     ACTION_DETAILS,
     ACTION_FULL_TEXT,
-    Said,
     button,
     decision_buttons,
     decision_line,
     item_summary,
-    policy_line,
     proposal_text,
     quorum_line,
 )
+from bot.slack.blocks.card_notes import Said, policy_line
 from bot.slack.blocks.claims import agent_name, claim_line, summary_line, task_label, workflow_part
 from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line, sla_line

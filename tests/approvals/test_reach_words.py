@@ -10,7 +10,7 @@ from dataclasses import replace
 from bot.core.card_words import parked_line, reach_lines
 from bot.core.writing import PlainWriting
 from bot.email.messages import approval_mail
-from bot.email.page import _page
+from bot.links.page import _page
 from bot.msteams.cards import approval_card, plain
 from bot.slack.blocks.approval_card import build_approval_blocks
 from tests.support.records import approval

@@ -151,10 +151,7 @@ class EmailSurface:
             result = await self._send(approval, person, kind)
             if result.outcome in ("retry", "later", "busy"):
                 later.append(result.at)
-        if later:
-            await self._store.email_due.add(approval.id, due=min(later))
-        else:
-            await self._store.email_due.forget([approval.id])
+        await self._store.email_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
         address = person.removeprefix(PREFIX)

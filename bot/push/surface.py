@@ -139,10 +139,7 @@ class PushSurface:
                 result = await self._send(approval, person, kind)
                 if result.outcome in ("retry", "later", "busy"):
                     later.append(result.at)
-        if later:
-            await self._store.push_due.add(approval.id, due=min(later))
-        else:
-            await self._store.push_due.forget([approval.id])
+        await self._store.push_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
         devices = await self._store.push.subscriptions(person) if approval.pending else []

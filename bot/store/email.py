@@ -39,6 +39,14 @@ class SendClaim:
     till: str = ""
     detail: str = ""
 
+    @property
+    def at(self) -> float:
+        """The claim's or retry's time the `detail` says (0.0: none, as for "sent")."""
+        try:
+            return float(self.detail)
+        except ValueError:
+            return 0.0
+
 
 class EmailStore:
     def __init__(self, shared: Shared) -> None:

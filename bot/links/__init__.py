@@ -6,5 +6,7 @@ mounts the page that checks it (a GET shows, a POST decides through the core's o
                   SECRETS_KEY with each surface's own label; each refusal its own word (404, 410, 403)
     page.py       the link's page (aiohttp) at `/<surface>/{approval}/{token}`: GET and HEAD show, a POST with its
                   CSRF token takes the link once and decides through the `decide` it is given
+    deciding.py   that `decide` for a surface's links: the core's one door, a step-up's link, a refusal in words
 
-It imports the layers below the surfaces (bot.core, bot.store), never a surface's package."""
+It imports the layers below the surfaces (bot.core, bot.store) and the core (bot.approvals), never a surface's
+package."""

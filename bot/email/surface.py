@@ -31,7 +31,7 @@ from bot.core.tasks import Background
 from bot.email.links import LinkKeys, Links, Same
 from bot.email.messages import approval_mail, decided_mail
 from bot.email.sender import Mail, Result, Sender
-from bot.links.sends import due_a_try, keep_for, pending_sends, published_kinds, reminder_kind
+from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -137,16 +137,10 @@ class EmailSurface:
         (`published_kinds`) to each e-mail approver still to decide, unless sent or given up, and any mail (a
         decision told too) whose retry is due; the approval due again at the first retry left (or another sender's
         claim's end), else out of the due set."""
-        later: list[float] = []
         fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))} \
             if approval.pending else set()  # (a decision told: by the deciding worker's listener, retried here)
-        for person, kind in _mails(approval):
-            state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
-            if not due_a_try(state, kind, fresh):
-                continue
-            result = await self._send(approval, person, kind)
-            if result.outcome in ("retry", "later", "busy"):
-                later.append(result.at)
+        states = await self._store.email.sent_states(approval.id)
+        later = await try_due(_mails(approval), fresh, states, lambda person, kind: self._send(approval, person, kind))
         await self._store.email_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:

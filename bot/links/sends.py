@@ -5,8 +5,8 @@ record is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Final, Protocol
 
 from bot.core.records import ApprovalRecord
 
@@ -38,6 +38,29 @@ def due_a_try(state: str, kind: str, fresh: Collection[str]) -> bool:
     """Whether a send whose record says `state` is tried now: never once sent or given up; else a `fresh` kind
     (published), or one tried before (its retry)."""
     return not state.startswith(("sent", "failed")) and (kind in fresh or bool(state))
+
+
+class Tried(Protocol):
+    """How one send went (the e-mail and push senders' `Result`): its outcome word, and when it is due again."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def at(self) -> float: ...
+
+
+async def try_due(sends: Iterable[tuple[str, str]], fresh: Collection[str], states: Mapping[str, str],
+                  send: Callable[[str, str], Awaitable[Tried]]) -> list[float]:
+    """Each (person, kind) of `sends` due a try (`due_a_try`; `states` its records, "<person>|<kind>" -> state) sent
+    with `send`; the times those left to try again are due (a retry, another sender's claim, busy)."""
+    later: list[float] = []
+    for person, kind in sends:
+        if due_a_try(states.get(f"{person}|{kind}", ""), kind, fresh):
+            result = await send(person, kind)
+            if result.outcome in ("retry", "later", "busy"):
+                later.append(result.at)
+    return later
 
 
 def keep_for(deadline: float, now: float) -> int:

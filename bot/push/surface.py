@@ -29,7 +29,7 @@ from bot.core.push_settings import vapid_key
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
-from bot.links.sends import due_a_try, keep_for, pending_sends, published_kinds, reminder_kind
+from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.links.signed import Links, Same
 from bot.push.links import push_links
 from bot.push.payload import push_payload
@@ -128,13 +128,8 @@ class PushSurface:
         if approval.pending:
             fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))}
             states = await self._store.push.sent_states(approval.id)
-            for person, kind in _pushes(approval):
-                state = states.get(f"{person}|{kind}", "")
-                if not due_a_try(state, kind, fresh):
-                    continue
-                result = await self._send(approval, person, kind)
-                if result.outcome in ("retry", "later", "busy"):
-                    later.append(result.at)
+            later = await try_due(_pushes(approval), fresh, states,
+                                  lambda person, kind: self._send(approval, person, kind))
         await self._store.push_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:

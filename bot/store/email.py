@@ -115,6 +115,11 @@ class EmailStore:
         raw = await aw(self._s.redis.hget(self._k.sent(approval_id), _field(person, kind)))
         return "" if raw is None else _text(raw)
 
+    async def sent_states(self, approval_id: str) -> dict[str, str]:
+        """Every send of `approval_id` as kept: "<person>|<kind>" -> its state (`sent_state`'s, in one read)."""
+        raw = await aw(self._s.redis.hgetall(self._k.sent(approval_id)))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
 
 def _field(person: str, kind: str) -> str:
     return f"{person}|{kind}"

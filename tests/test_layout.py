@@ -78,8 +78,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # e-mail (issue 88): a surface, a row of its own: the core's packages below it and the pages' sign-in, never
     # another surface's (bot.slack, bot.slackapp, bot.msteams); the core's events it listens to (bot.approvals)
     "bot.email": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.links", "bot.email"),
-    # signed decide links and their page (issue 90: shared by e-mail and push), below every surface, none itself
-    "bot.links": (*BELOW_CORE, "bot.store", "bot.links"),
+    # signed decide links and their page (issue 90: shared by e-mail and push), below every surface, none itself;
+    # a link's decision goes through the core's one door (bot.approvals)
+    "bot.links": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.links"),
     # Web Push (issue 90): a surface, as e-mail: the core's packages, the pages' sign-in, the shared links
     "bot.push": (*BELOW_CORE, "bot.store", "bot.people", "bot.approvals", "bot.signin", "bot.links", "bot.push"),
     # change tickets (issue 91): told by the core's events, never a surface

@@ -14,31 +14,19 @@ before."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from aiohttp import web
 
-from bot.approvals import ApprovalService, Writing
-from bot.approvals.decisions import verb_of
-from bot.approvals.refusals import refusal_text
+from bot.approvals import ApprovalService
 from bot.core.people import is_email_person
-from bot.core.records import ApprovalRecord
-from bot.core.writing import PlainWriting
-from bot.email.page import Answer, add_email_routes
+from bot.email.page import add_email_routes
 from bot.email.surface import EmailSurface
+from bot.links.deciding import StepUp, link_decider
 from bot.people import EmailAccounts, People, Refused
 from bot.signin import SignIn, SignInError
 
 PeopleCheck = Callable[..., Awaitable[tuple[str, str] | None]]  # (user, *, said_team="") -> None, or (why, words)
 ByEmail = Callable[[str], Awaitable[str | None]]
-
-
-class StepUp(Protocol):
-    """The step-up votes (bot/stepup/votes.py `Confirmation`): a one-time link, what to tell."""
-
-    async def link(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str | None: ...
-
-    async def answer(self, user: str, approval: ApprovalRecord, *, writing: Writing, surface: str = "") -> str: ...
 
 
 def signed_in_by_email(by_email: ByEmail, people: People) -> ByEmail:
@@ -78,24 +66,9 @@ def add_email_page(app: web.Application, surface: EmailSurface, *, signin: SignI
     async def who(request: web.Request) -> str:
         return (await signin.require(request, person="", page=request.path)).user
 
-    async def decide(person: str, *, surface: str, verb: str, approval: str) -> Answer:
-        result = await approvals.decisions.decide(person, "email", verb_of(verb), approval_id=approval)
-        approvals.decisions.redraw_after(result, surface="email")
-        if result.status == "step_up" and result.approval is not None:
-            go = await step_up.link(person, result.approval, surface="email")
-            said = "" if go else await step_up.answer(person, result.approval, writing=PlainWriting(), surface="email")
-            return Answer("step_up", said, go or "")
-        if result.status == "ok":
-            return Answer("ok", f"your decision ({verb}) is recorded.")
-        return Answer(result.status, refusal_text(result, writing=await writing_of(result.approval)))
-
-    async def writing_of(approval: ApprovalRecord | None) -> PlainWriting:
-        """Plain words, the people they name by name (as Slack says it; an id as given, else)."""
-        ids = {*approval.approvers, approval.decided_by} - {""} if approval is not None else set()
-        return PlainWriting({user: await approvals.name_of(user) for user in ids})
-
     async def refused(person: str, approval: str, why: str) -> None:
         await store.audit.append("refused", by=person, approval=approval, reason=why[:300], surface="email")
 
+    decide = link_decider(approvals, step_up, channel="email")
     add_email_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused,
                      seen=approvals.opened)

@@ -104,7 +104,7 @@ class Sender:
                                              seconds=CLAIM_SECONDS, ttl=mail.keep, now=now)
         if claim.state != "claimed":
             not_now: dict[str, Outcome] = {"sent": "already", "busy": "busy", "later": "later", "given_up": "given_up"}
-            return Result(not_now[claim.state], at=_number(claim.detail), message_id=claim.detail
+            return Result(not_now[claim.state], at=claim.at, message_id=claim.detail
                           if claim.state == "sent" else "")
         attempts = claim.attempts + 1
         sent_id = message_id(mail)
@@ -149,9 +149,3 @@ class Sender:
         if self._counter is not None:
             self._counter.labels(outcome).inc()
 
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0

@@ -31,6 +31,7 @@ from bot.core.tasks import Background
 from bot.email.links import LinkKeys, Links, Same
 from bot.email.messages import approval_mail, decided_mail
 from bot.email.sender import Mail, Result, Sender
+from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,9 @@ PREFIX: Final = "email:"
 DECIDED: Final = "decided"  # the mail telling its decision, to the people its ask names in `notify`
 REACHED: Final = "reached"  # a route's e-mail step (issue 90): the approval mail, once per person
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
-KEEP_AFTER: Final = 86400  # a mail's record outlives its approval's deadline by this
 Elsewhere = Callable[[ApprovalRecord], Awaitable[bool]]  # whether an approval is shown on a surface besides Slack
 EmailOf = Callable[[str], Awaitable[str]]  # a person's verified address ("": none)
 
-
-def reminder_kind(number: int) -> str:
-    """The mail kind of an approval's reminder `number` (each is its own mail): "reminded", "reminded-2", ..."""
-    return "reminded" if number <= 1 else f"reminded-{number}"
 
 
 def email_people(people: Sequence[str]) -> list[str]:
@@ -121,7 +117,7 @@ class EmailSurface:
                 continue
             link = await self._links.make(approval=approval.id, person=PREFIX + address, deadline=approval.deadline)
             now = time.time()
-            keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
+            keep = keep_for(approval.deadline, now)
             mail = Mail(approval_id=approval.id, person=PREFIX + address, kind=REACHED, to=address, keep=keep,
                         rendered=approval_mail(approval, link=link))
             result = await self._sender.send(mail, now=now)
@@ -141,20 +137,11 @@ class EmailSurface:
         (`published_kinds`) to each e-mail approver still to decide, unless sent or given up, and any mail (a
         decision told too) whose retry is due; the approval due again at the first retry left (or another sender's
         claim's end), else out of the due set."""
-        later: list[float] = []
         fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))} \
             if approval.pending else set()  # (a decision told: by the deciding worker's listener, retried here)
-        for person, kind in _mails(approval):
-            state = await self._store.email.sent_state(approval.id, person=person, kind=kind)
-            if state.startswith(("sent", "failed")) or (kind not in fresh and not state):
-                continue
-            result = await self._send(approval, person, kind)
-            if result.outcome in ("retry", "later", "busy"):
-                later.append(result.at)
-        if later:
-            await self._store.email_due.add(approval.id, due=min(later))
-        else:
-            await self._store.email_due.forget([approval.id])
+        states = await self._store.email.sent_states(approval.id)
+        later = await try_due(_mails(approval), fresh, states, lambda person, kind: self._send(approval, person, kind))
+        await self._store.email_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
         address = person.removeprefix(PREFIX)
@@ -164,7 +151,7 @@ class EmailSurface:
             link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
             rendered = approval_mail(approval, link=link, kind=kind.partition("-")[0])
         now = time.time()
-        keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
+        keep = keep_for(approval.deadline, now)
         mail = Mail(approval_id=approval.id, person=person, kind=kind, to=address, keep=keep, rendered=rendered)
         result = await self._sender.send(mail, now=now)
         if result.outcome == "failed":
@@ -173,23 +160,13 @@ class EmailSurface:
         return result
 
 
-def published_kinds(approval: ApprovalRecord, published: int) -> list[str]:
-    """The mail kinds of `approval`'s first `published` steps (`ApprovalRecord.steps`, in order; the nudger's
-    ordinal, lua/nudge_publish.lua): each reminder's and the escalation's (a service level's change mails nothing)."""
-    steps = approval.steps()[:published]
-    return [reminder_kind(s.number) if s.kind == "remind" else "escalated" for s in steps
-            if s.kind in ("remind", "escalate")]
-
 
 def _mails(approval: ApprovalRecord) -> list[tuple[str, str]]:
     """The (person, kind) mails `approval` may have: pending, its e-mail approvers' opening mail, and its reminders'
     and escalation's to those of them still to decide (not voted: as the nudger asks them); decided, the one telling
     its decision to the people its ask names in `notify`."""
     if approval.pending:
-        people = email_people(approval.approvers)
-        acted = set(approval.voters)
-        kinds = [*(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
-        return [(p, "opened") for p in people] + [(p, kind) for p in people if p not in acted for kind in kinds]
+        return pending_sends(approval, email_people(approval.approvers))
     return [(person, DECIDED) for person in email_people(approval.notify)]
 
 

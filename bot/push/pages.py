@@ -21,17 +21,14 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import Final
 
 from aiohttp import web
 
-from bot.approvals import ApprovalService, Writing
-from bot.approvals.decisions import verb_of
-from bot.approvals.refusals import refusal_text
-from bot.core.records import ApprovalRecord
+from bot.approvals import ApprovalService
 from bot.core.templates import render
-from bot.core.writing import PlainWriting
-from bot.links.page import HEADERS, Answer, add_link_routes
+from bot.links.deciding import StepUp, link_decider
+from bot.links.page import HEADERS, add_link_routes
 from bot.push.devices import BadSubscription, subscription_of
 from bot.push.surface import PushSurface
 from bot.signin import LOGOUT, SignIn
@@ -45,14 +42,6 @@ ICON: Final = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96"><rec
 MANIFEST: Final = {"name": "Agent approvals", "short_name": "Approvals", "start_url": "/app/push", "scope": "/",
                    "display": "standalone", "background_color": "#ffffff", "theme_color": "#007a5a",
                    "icons": [{"src": "/app/icon.svg", "sizes": "any", "type": "image/svg+xml"}]}
-
-
-class StepUp(Protocol):
-    """The step-up votes (bot/stepup/votes.py `Confirmation`): a one-time link, what to tell."""
-
-    async def link(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> str | None: ...
-
-    async def answer(self, user: str, approval: ApprovalRecord, *, writing: Writing, surface: str = "") -> str: ...
 
 
 def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn, approvals: ApprovalService,
@@ -126,19 +115,6 @@ def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn
     async def who(request: web.Request) -> str:
         return (await signin.require(request, person="", page=request.path)).user
 
-    async def decide(person: str, *, surface: str, verb: str, approval: str) -> Answer:
-        result = await approvals.decisions.decide(person, "push", verb_of(verb), approval_id=approval)
-        approvals.decisions.redraw_after(result, surface="push")
-        if result.status == "step_up" and result.approval is not None:
-            go = await step_up.link(person, result.approval, surface="push")
-            said = "" if go else await step_up.answer(person, result.approval, writing=PlainWriting(), surface="push")
-            return Answer("step_up", said, go or "")
-        if result.status == "ok":
-            return Answer("ok", f"your decision ({verb}) is recorded.")
-        ids = {*result.approval.approvers, result.approval.decided_by} - {""} if result.approval else set()
-        writing = PlainWriting({user: await approvals.name_of(user) for user in ids})
-        return Answer(result.status, refusal_text(result, writing=writing))
-
     async def refused(person: str, approval: str, why: str) -> None:
         await store.audit.append("refused", by=person, approval=approval, reason=why[:300], surface="push")
 
@@ -148,6 +124,7 @@ def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn
     app.router.add_get("/app/push", devices)
     app.router.add_post("/app/push/devices", subscribe)
     app.router.add_post("/app/push/devices/remove", remove)
+    decide = link_decider(approvals, step_up, channel="push")
     add_link_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused,
                     seen=approvals.opened)
 

@@ -90,7 +90,7 @@ class PushSender:
                                              seconds=CLAIM_SECONDS, ttl=push.keep, now=now)
         if claim.state != "claimed":
             not_now: dict[str, Outcome] = {"sent": "already", "busy": "busy", "later": "later", "given_up": "given_up"}
-            return Result(not_now[claim.state], at=_number(claim.detail))
+            return Result(not_now[claim.state], at=claim.at)
         attempts = claim.attempts + 1
         answers = [await self._deliver(push, device) for device in devices]
         took = answers.count("sent")
@@ -156,9 +156,3 @@ class PushSender:
         if self._counter is not None:
             self._counter.labels(outcome).inc()
 
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0

@@ -29,6 +29,7 @@ from bot.core.push_settings import vapid_key
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
+from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.links.signed import Links, Same
 from bot.push.links import push_links
 from bot.push.payload import push_payload
@@ -37,13 +38,8 @@ from bot.store import Store
 from bot.store.push import Subscription
 
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
-KEEP_AFTER: Final = 86400  # a push's record outlives its approval's deadline by this
 REACHED: Final = frozenset({"sent", "already", "busy"})  # a push that went (or is going) out
 
-
-def reminder_kind(number: int) -> str:
-    """The push kind of an approval's reminder `number`: "reminded", "reminded-2", ..."""
-    return "reminded" if number <= 1 else f"reminded-{number}"
 
 
 def people_of(approval: ApprovalRecord) -> list[str]:
@@ -132,17 +128,9 @@ class PushSurface:
         if approval.pending:
             fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))}
             states = await self._store.push.sent_states(approval.id)
-            for person, kind in _pushes(approval):
-                state = states.get(f"{person}|{kind}", "")
-                if state.startswith(("sent", "failed")) or (kind not in fresh and not state):
-                    continue
-                result = await self._send(approval, person, kind)
-                if result.outcome in ("retry", "later", "busy"):
-                    later.append(result.at)
-        if later:
-            await self._store.push_due.add(approval.id, due=min(later))
-        else:
-            await self._store.push_due.forget([approval.id])
+            later = await try_due(_pushes(approval), fresh, states,
+                                  lambda person, kind: self._send(approval, person, kind))
+        await self._store.push_due.again(approval.id, later)
 
     async def _send(self, approval: ApprovalRecord, person: str, kind: str) -> Result:
         devices = await self._store.push.subscriptions(person) if approval.pending else []
@@ -150,7 +138,7 @@ class PushSurface:
             return Result("none")
         link = await self._links.make(approval=approval.id, person=person, deadline=approval.deadline)
         now = time.time()
-        keep = int(approval.deadline - now) + KEEP_AFTER if approval.deadline > now else 8 * KEEP_AFTER
+        keep = keep_for(approval.deadline, now)
         push = Push(approval_id=approval.id, person=person, kind=kind, keep=keep,
                     data=push_payload(approval, link=link, kind=kind))
         result = await self._sender.send(push, now=now, devices=devices)
@@ -162,20 +150,11 @@ class PushSurface:
         return result
 
 
-def published_kinds(approval: ApprovalRecord, published: int) -> list[str]:
-    """The push kinds of `approval`'s first `published` steps (each reminder's and the escalation's)."""
-    steps = approval.steps()[:published]
-    return [reminder_kind(s.number) if s.kind == "remind" else "escalated" for s in steps
-            if s.kind in ("remind", "escalate")]
-
 
 def _pushes(approval: ApprovalRecord) -> list[tuple[str, str]]:
     """The (person, kind) pushes a pending `approval` may have: its approvers' opening push, and its reminders' and
     escalation's to those still to decide."""
-    people = people_of(approval)
-    acted = set(approval.voters)
-    kinds = [*(reminder_kind(n) for n in range(1, len(approval.remind) + 1)), "escalated"]
-    return [(p, "opened") for p in people] + [(p, kind) for p in people if p not in acted for kind in kinds]
+    return pending_sends(approval, people_of(approval))
 
 
 def push_surface(settings: Settings, *, store: Store, background: Background, metrics: Metrics,

@@ -26,6 +26,7 @@ import io
 import json
 import random
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from bot.audit.verify import UsageError
 from bot.core.settings import StoreSettings
 from bot.core.templates import render
 from bot.report.audit_export import iso_utc, safe_cell
+from bot.report.cli import ReportError
 from bot.report.span import archived_entries
 from bot.store import Store, connect
 
@@ -326,6 +328,18 @@ def period_time(text: str, flag: str) -> float:
     except ValueError:
         raise UsageError(f"{flag}: not an ISO 8601 date or time: {text.strip()[:40]!r} (e.g. 2026-01-01)") from None
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def period_of(command: str, since: str | None, until: str | None) -> tuple[float, float]:
+    """`--since DATE` (needed) to `--until DATE` (else now) as epoch seconds; ReportError (or the UsageError of an
+    unreadable date) naming `command`'s flag when one is missing or the period is empty."""
+    if since is None:
+        raise ReportError(f"{command}: --since DATE is needed (an ISO 8601 date or time, e.g. 2026-10-01)")
+    start = period_time(since, "--since")
+    end = period_time(until, "--until") if until is not None else time.time()
+    if end <= start:
+        raise ReportError(f"--until ({(until or 'now')[:40]}) must be after --since ({since[:40]})")
+    return start, end
 
 
 async def _evidence(

@@ -10,7 +10,6 @@ import asyncio
 import csv
 import io
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from bot.audit.verify import UsageError
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.report.audit_export import safe_cell
 from bot.report.cli import ReportError, check_channels, check_out, reading, write_atomically
-from bot.report.evidence import period_time
+from bot.report.evidence import period_of
 from bot.report.names import named, names_of
 from bot.report.oversight import CSV_COLUMNS, Oversight, compute_oversight, csv_rows
 from bot.report.span import Read, chains_entries
@@ -74,12 +73,7 @@ def build_oversight(*, since: str | None, until: str | None, channels: Sequence[
     """
     csv_out = csv_out if csv_out is not None else out.with_suffix(".csv")
     try:
-        if since is None:
-            raise ReportError("oversight: --since DATE is needed (an ISO 8601 date or time, e.g. 2026-10-01)")
-        start = period_time(since, "--since")
-        end = period_time(until, "--until") if until is not None else time.time()
-        if end <= start:
-            raise ReportError(f"--until ({(until or 'now')[:40]}) must be after --since ({since[:40]})")
+        start, end = period_of("oversight", since, until)
         chosen = check_channels(channels)
         check_out(out, "--out", "oversight.html")
         check_out(csv_out, "--csv", "oversight.csv")

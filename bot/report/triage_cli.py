@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Mapping
 
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.verify import UsageError
 from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, reading
-from bot.report.evidence import period_time
+from bot.report.evidence import period_of
 from bot.report.span import Read, period_entries
 from bot.report.triage import compute_triage
 from bot.store import Store, connect
@@ -43,12 +42,7 @@ def report_triage(*, since: str | None, until: str | None, as_json: bool = False
         report_triage(since="2026-10-01", until="2026-11-01", as_json=True)
     """
     try:
-        if since is None:
-            raise ReportError("triage: --since DATE is needed (an ISO 8601 date or time, e.g. 2026-10-01)")
-        start = period_time(since, "--since")
-        end = period_time(until, "--until") if until is not None else time.time()
-        if end <= start:
-            raise ReportError(f"--until ({(until or 'now')[:40]}) must be after --since ({since[:40]})")
+        start, end = period_of("triage", since, until)
         settings = StoreSettings.from_env(environ)
         archived = open_archive(archive, retain=0) if archive is not None else None
     except (ReportError, UsageError, SettingsError, ArchiveError) as exc:

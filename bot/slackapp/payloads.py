@@ -6,6 +6,7 @@ name is let through untouched.
     interaction_problem(payload)   why the gate (bot/slackapp/gate.py) refuses an interaction payload, or None
     ViewState.of(view)             a submitted view's inputs: `text(block, action)`, `choice(block, action)`
     SlashCommand.of(fields)        a slash command's user, channel, trigger, workspace and text
+    button_press(body)             a card button's click: its user, channel and value (an approval id), or None
 """
 
 from __future__ import annotations
@@ -207,6 +208,17 @@ class ViewState(BaseModel):
         """The value of a radio button or select's chosen option; None when none is (or no such input)."""
         found = self._input(block, action)
         return None if found is None else found.choice
+
+
+def button_press(body: Any) -> tuple[str, str, str] | None:
+    """A card button's click: (user, channel, the button's value: an approval id, at most 100 characters), or None
+    when the user or the channel is no Slack id (nobody to answer ephemerally)."""
+    user = str((body.get("user") or {}).get("id", ""))
+    channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    approval_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:100]
+    if SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel):
+        return user, channel, approval_id
+    return None
 
 
 def _field(value: Any) -> str:

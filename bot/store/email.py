@@ -39,6 +39,14 @@ class SendClaim:
     till: str = ""
     detail: str = ""
 
+    @property
+    def at(self) -> float:
+        """The claim's or retry's time the `detail` says (0.0: none, as for "sent")."""
+        try:
+            return float(self.detail)
+        except ValueError:
+            return 0.0
+
 
 class EmailStore:
     def __init__(self, shared: Shared) -> None:
@@ -106,6 +114,11 @@ class EmailStore:
         """The mail's state as kept ("" when never tried): `sent:<id>`, `retry:<at>:<n>`, `failed:<n>`, `sending:…`."""
         raw = await aw(self._s.redis.hget(self._k.sent(approval_id), _field(person, kind)))
         return "" if raw is None else _text(raw)
+
+    async def sent_states(self, approval_id: str) -> dict[str, str]:
+        """Every send of `approval_id` as kept: "<person>|<kind>" -> its state (`sent_state`'s, in one read)."""
+        raw = await aw(self._s.redis.hgetall(self._k.sent(approval_id)))
+        return {_text(k): _text(v) for k, v in raw.items()}
 
 
 def _field(person: str, kind: str) -> str:

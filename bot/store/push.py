@@ -75,11 +75,5 @@ class PushStore(EmailStore):
         """Forget one of `person`'s devices; whether it was theirs."""
         return bool(await aw(self._s.redis.hdel(self._p.subs(person), device)))
 
-    async def sent_states(self, approval_id: str) -> dict[str, str]:
-        """Every push of `approval_id` as kept: "<person>|<kind>" -> its state (`sent_state`'s, in one read)."""
-        raw = await aw(self._s.redis.hgetall(self._p.sent(approval_id)))
-        return {_text(k): _text(v) for k, v in raw.items()}
-
-
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

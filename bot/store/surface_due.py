@@ -23,6 +23,7 @@ The API (`SurfaceDue(shared, surface="email")`; `Store.outbox`, `Store.teams_due
     await due.done([record, ...])                 drawn as these records have them: out of the set, except those
                                                   whose approval's status or votes changed since (still due)
     await due.forget([approval_id, ...])          nothing to draw (the approval expired)
+    await due.again(approval_id, [t, ...])        due again at the first of these retry times, else forgotten
     await due.defer([approval_id, ...], due=t)    entries this worker draws now: nobody else before `t` (only
                                                   entries still in the set move)
     await due.count()                             how many wait (claimed ones too), for a gauge
@@ -102,6 +103,14 @@ class SurfaceDue:
         ids = list(approval_ids)
         if ids:
             await aw(self._s.redis.zrem(self.key, *ids))
+
+    async def again(self, approval_id: str, retries: Iterable[float]) -> None:
+        """Due again at the first of `retries` (the times a send left to try again), else out of the set."""
+        first = min(retries, default=None)
+        if first is None:
+            await self.forget([approval_id])
+        else:
+            await self.add(approval_id, due=first)
 
     async def defer(self, approval_ids: Iterable[str], *, due: float) -> None:
         """Entries this worker is about to draw: nobody else draws them before `due` (only entries still in the set

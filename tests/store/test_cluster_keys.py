@@ -120,8 +120,8 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
 CROSSING = {
     "decide": {"{hitl}:audit:floor", "{hitl}:frozen", "{hitl}:oversight:people", "{hitl}:oversight:times"},
     "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
-                 "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:reach", "{hitl}:due:runs", "{hitl}:due:slack", "{hitl}:due:teams",
-                 "{hitl}:due:tickets",
+                 "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:reach", "{hitl}:due:runs", "{hitl}:due:slack",
+                 "{hitl}:due:teams", "{hitl}:due:tickets",
                  "{hitl}:due:webhooks", "{hitl}:held_by:{tenant-000-a}", "{hitl}:held_by:{-}"},
     "open_approval": {"{hitl}:audit:floor"},
 }

@@ -97,3 +97,12 @@ async def test_an_approval_shown_only_in_teams_is_approved_by_its_timeout_one_ne
     refused = outcome[nowhere.id].decision()
     assert not refused.approves and "never shown" in refused.feedback
     assert await store.email_due.shown(nowhere.id) is False  # decided: no show noted any more
+
+
+async def test_again_is_due_at_the_first_retry_left_else_out_of_the_set(store: Store) -> None:
+    for surface in (store.email_due, store.push_due):
+        await surface.add("sd-again-a", due=time.time() + 600)
+        await surface.again("sd-again-a", [time.time() + 90, time.time() + 30, time.time() + 60])
+        assert (await surface.at("sd-again-a") or 0) == pytest.approx(time.time() + 30, abs=5)
+        await surface.again("sd-again-a", [])  # nothing left to try: forgotten
+        assert await surface.at("sd-again-a") is None

@@ -158,18 +158,8 @@ def _who_decides(approval: ApprovalRecord, names: Names) -> Block | None:
     parts: list[str] = []
     if approval.approvers:
         parts.append(f"Who may decide: {people_refs(approval.approvers, names)}")
-    quorum = quorum_line(approval, names)
-    if quorum:
-        parts.append(quorum)
-    escalated = escalated_line(approval, names)
-    if escalated:
-        parts.append(escalated)
-    fatigue = fatigue_line(approval, names)
-    if fatigue:
-        parts.append(fatigue)
-    oncall = oncall_line(approval, names)
-    if oncall:
-        parts.append(oncall)
+    parts.extend(line for line in (say(approval, names) for say in (quorum_line, escalated_line, fatigue_line,
+                                                                      oncall_line)) if line)
     return context_block(" · ".join(parts)) if parts else None
 
 

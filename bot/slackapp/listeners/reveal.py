@@ -9,10 +9,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals.refusals import STORAGE_DOWN
-from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.approval_card import ACTION_REVEAL
 from bot.slackapp.context import parts_of
+from bot.slackapp.payloads import button_press
 from bot.stepup.enrolment import StepUpError
 from bot.stepup.reveal import REVEAL_SECONDS
 from bot.store import StoreUnavailable
@@ -22,10 +22,8 @@ def register(app: AsyncApp) -> None:
     async def handle_reveal(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)
         await ack()
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")
-        approval_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:100]
-        if SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel):
+        if (press := button_press(body)) is not None:
+            user, channel, approval_id = press
             await services.slack.chat_postEphemeral(channel=channel, user=user,
                                                     text=await reveal_answer(services, user, approval_id))
 

@@ -11,9 +11,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals import reverse_triage
 from bot.approvals.refusals import STORAGE_DOWN
-from bot.core.records import SLACK_ID
 from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
 from bot.slackapp.context import parts_of
+from bot.slackapp.payloads import button_press
 from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,9 @@ def register(app: AsyncApp) -> None:
     async def handle_reverse(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)
         await ack()
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")
-        approval_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:100]
-        if not (SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel)):
+        if (press := button_press(body)) is None:
             return
+        user, channel, approval_id = press
         try:
             said = await reverse_triage(services.store, services.rules.is_admin, user=user, approval_id=approval_id)
         except StoreUnavailable:

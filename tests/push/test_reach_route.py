@@ -17,8 +17,9 @@ from bot.core.reach import reached_items
 from bot.devmail.catcher import Caught, MailCatcher
 from bot.devpush.service import PushService, Received
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
+from bot.store.push import Subscription
 from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
-from tests.push.test_surface import device
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
 from tests.support.mail import email_env
@@ -44,6 +45,15 @@ async def reaching(slack: SlackStandIn, mail: MailCatcher, push_service: PushSer
     slack.events_url = worker.url + "/slack/events"
     yield worker
     await worker.stop()
+
+
+async def device(store: Store, service: PushService, person: str) -> str:
+    """A device of `person` kept (as their page posts it): its endpoint."""
+    made = service.new_device(person)
+    kept = Subscription(endpoint=made["endpoint"], p256dh=made["keys"]["p256dh"], auth=made["keys"]["auth"],
+                        added=time.time())
+    assert await store.push.subscribe(person, kept, limit=10) == "added"
+    return str(made["endpoint"])
 
 
 def mails(mail: MailCatcher, approval: str) -> Sequence[Caught]:

@@ -9,12 +9,17 @@ opened, or a policy's @reach: bot/core/reach.py) taken once, in order, at its ti
                                      reached through the `Reacher` the root registered under its surface's name
                                      (bot/approvals/ports.py); `oncall:<schedule>`: the people on call now
                                      (`OnCallSchedules`), reached by the first surface of `ONCALL_BY` registered
+                                     and let in as approvers (lua/reach_let_in.lua, as an escalation's `oncall:`
+                                     people are); the provider unable to say: the route's fallback approvers
+                                     (the channel's `oncall_fallback`, else its admins), said on the card
                                   -> what it did kept on the approval (`reached`: every copy says it,
                                      bot/core/card_words.py), its card redrawn, audited `reached`
 
 Whom a step reaches: the approvers still to decide (not voted; not its requester unless the channel allows it);
 user groups are the surface's to expand. A step whose surface is not configured here is skipped and said, an
-on-call step without a provider (or one that cannot answer) is said unavailable: never an error, never silent. A
+on-call step without a provider (or one that cannot answer) goes to the fallback approvers, said on the card (none
+named: said unavailable): never an error, never silent. The people an `oncall:` step reaches may decide; the
+decision's own checks (a policy about who decides, the requester's own vote) still hold. A
 step is taken at most once across workers (noted taken before its surface is called); a worker killed between two
 steps leaves the next due for any other. The core names no surface: the root gives the reachers."""
 
@@ -23,9 +28,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.approvals.events import ApprovalOpened, Event
+from bot.approvals.oncall import fallback_of
 from bot.approvals.ports import OnCallSchedules, Reacher
 from bot.approvals.waiter import DueSweeper
 from bot.core.oversight import DIGEST_SECONDS
@@ -111,15 +118,25 @@ class Reach(DueSweeper):
         people = still_to_decide(approval)
         surface, outcome, why = step.surface, SENT, ""
         reached: list[str] = []
+        fallback = False
         if step.surface == ONCALL:
             surface = next((name for name in ONCALL_BY if name in self._reachers), "")
             found = None if self.oncall is None else await self._on_call(step.schedule)
-            if self.oncall is None:
-                outcome, why = UNAVAILABLE, "no on-call provider is configured"
-            elif found is None:
-                outcome, why = UNAVAILABLE, "the on-call provider cannot say who is on call now"
-            else:
+            if found:
                 people = found
+            else:  # the route's fallback approvers, as at the ask (bot/approvals/oncall.py): never nobody silently
+                why = "no on-call provider is configured" if self.oncall is None else \
+                    "the on-call provider cannot say who is on call now"
+                settings = await self._store.settings.get(approval.origin_channel,
+                                                          default_timeout=approval.timeout_seconds)
+                people, fallback = list(fallback_of(settings)), True
+                if not people:
+                    outcome, why = UNAVAILABLE, f"{why}, and no fallback approvers are named"
+            if outcome == SENT and people and surface:  # whom the step reached may decide (the policy still holds)
+                approvers = await self._store.reach.let_in(approval.id, people)
+                if approvers is None:
+                    return  # decided meanwhile: nothing more is sent
+                approval = replace(approval, approvers=tuple(a for a in approvers.split(",") if a))
         reacher = self._reachers.get(surface)
         if outcome == SENT and reacher is None:
             outcome = SKIPPED
@@ -141,6 +158,10 @@ class Reach(DueSweeper):
                  "step": str(number), "where": step.where, "surface": surface or step.where, "outcome": outcome,
                  "people": ",".join(reached), "due": repr(approval.created_at + step.after),
                  "waited_seconds": str(max(0, round(at - approval.created_at)))}
+        if fallback:
+            item["fallback"] = True
+            entry["fallback"] = "yes"
+            entry["why"] = why
         await self._store.reach.said(approval.id, item, entry)
 
     async def _on_call(self, schedule: str) -> list[str] | None:

@@ -88,6 +88,8 @@ def reach_lines(approval: ApprovalRecord, writing: Names) -> list[str]:
         outcome = item.get("outcome")
         how = SURFACE_WORDS.get(surface, surface)
         oncall = f" ({where}: on call now)" if where.startswith("oncall:") else ""
+        if item.get("fallback"):  # the on-call provider could not say: the route's fallback approvers
+            oncall = f" ({where}: {item.get('why') or 'could not be read'}; the fallback approvers)"
         if outcome == SENT:
             lines.append(f"Sent {how} to {writing.people(people)}{oncall}{when}")
         elif outcome == SKIPPED:

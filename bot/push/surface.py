@@ -2,7 +2,8 @@
 `reach`, for other code to reach people by push now.
 
 An approval opened pending puts a send in `store.push_due` (`{p}:push:due`) and sends it at once (a push is
-wanted within a second of the card); a reminder or an escalation (`Nudged`)
+wanted within a second of the card), unless its route names a push step (`routed`: pushed at that step's time); a
+reminder or an escalation (`Nudged`)
 pushes its own to each person it asked who has a device. `drain` (the surface's `Drain` in `due_parts`, only with
 VAPID_PRIVATE_KEY) sends what is due, each push once per (approval, person, kind) across workers through
 `PushSender` with its bounded retry, the reminders and the escalation published (`published_kinds`) too: a
@@ -14,7 +15,6 @@ root subscribes `listener`."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import importlib.util
 import time
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from bot.approvals.events import ApprovalOpened, Event, Nudged
 from bot.core.metrics import Metrics
 from bot.core.push_settings import vapid_key
+from bot.core.reach import steps_of
 from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
@@ -45,6 +46,12 @@ REACHED: Final = frozenset({"sent", "already", "busy"})  # a push that went (or 
 def people_of(approval: ApprovalRecord) -> list[str]:
     """The people an approval's pushes may go to: its approvers, in order, once each."""
     return list(dict.fromkeys(p for p in approval.approvers if p))
+
+
+def routed(approval: ApprovalRecord) -> bool:
+    """Whether `approval`'s route (issue 90) names a push step: then it is pushed at that step's time (`reach`), not
+    as it opens."""
+    return any(step.surface == "push" for step in steps_of(approval.reach_route))
 
 
 class PushSurface:
@@ -81,9 +88,10 @@ class PushSurface:
     async def opened(self, approval_id: str) -> None:
         """An approval opened: its pushes due (kept across this worker's end), then sent at once, not at the due
         loop's next turn (the claims keep each push once when a drain takes them too)."""
-        _, record = await asyncio.gather(self.due(approval_id), self._store.approvals.get(approval_id))
-        if record is None or not record.pending:
-            return
+        record = await self._store.approvals.get(approval_id)
+        if record is None or not record.pending or routed(record):
+            return  # (a route naming push pushes at its step's time: `reach`)
+        await self.due(approval_id)
         later = [r.at for r in [await self._send(record, p, "opened") for p in people_of(record)]
                  if r.outcome in ("retry", "later", "busy")]
         if later:
@@ -126,7 +134,8 @@ class PushSurface:
         left, else out of the due set. A decided approval pushes nothing."""
         later: list[float] = []
         if approval.pending:
-            fresh = {"opened", *published_kinds(approval, await self._store.nudges.published(approval.id))}
+            published = published_kinds(approval, await self._store.nudges.published(approval.id))
+            fresh = {*(() if routed(approval) else ("opened",)), *published}
             states = await self._store.push.sent_states(approval.id)
             later = await try_due(_pushes(approval), fresh, states,
                                   lambda person, kind: self._send(approval, person, kind))

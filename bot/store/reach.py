@@ -6,7 +6,8 @@
                                      -> `take` (lua/reach_take.lua): still pending? not taken before? noted taken,
                                         the next step scheduled (or none); decided: off the set, nothing sent
                                      -> the surface called; `said` (lua/reach_said.lua): what it did kept on the
-                                        approval (`reached`), its card due a redraw, audited `reached`
+                                        approval (`reached`), its card due a redraw, audited `reached`; an
+                                        `oncall:` step's people let in first (`let_in`, lua/reach_let_in.lua)
 
 A step is taken at most once across workers (noted before its surface is called; the claim's lease keeps others
 off meanwhile); a worker that dies between two steps leaves the next one due for any other."""
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.store.audit import entry_fields
@@ -55,6 +56,15 @@ class Reaches(Repository):
                   "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
             args={"id": approval_id, "item": json.dumps(dict(item)), "entry": entry_fields("reached", entry),
                   "now": repr(time.time())})
+
+    async def let_in(self, approval_id: str, people: Sequence[str]) -> str | None:
+        """The people an `oncall:` step reached may decide `approval_id`: they join its approvers (and their Home
+        indexes) while it waits; its approvers now, or None when it no longer waits (lua/reach_let_in.lua)."""
+        found = await self._s.script("reach_let_in")(
+            keys={"approval": self._k.approval(approval_id), "changes": self._k.changes},
+            args={"id": approval_id, "people": ",".join(people)})
+        text = found.decode() if isinstance(found, bytes) else str(found)
+        return None if text == "-" else text
 
     async def forget(self, approval_id: str) -> None:
         await self._s.redis.zrem(self._k.reach_due, approval_id)

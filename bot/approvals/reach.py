@@ -120,23 +120,10 @@ class Reach(DueSweeper):
         reached: list[str] = []
         fallback = False
         if step.surface == ONCALL:
-            surface = next((name for name in ONCALL_BY if name in self._reachers), "")
-            found = None if self.oncall is None else await self._on_call(step.schedule)
-            if found:
-                people = found
-            else:  # the route's fallback approvers, as at the ask (bot/approvals/oncall.py): never nobody silently
-                why = "no on-call provider is configured" if self.oncall is None else \
-                    "the on-call provider cannot say who is on call now"
-                settings = await self._store.settings.get(approval.origin_channel,
-                                                          default_timeout=approval.timeout_seconds)
-                people, fallback = list(fallback_of(settings)), True
-                if not people:
-                    outcome, why = UNAVAILABLE, f"{why}, and no fallback approvers are named"
-            if outcome == SENT and people and surface:  # whom the step reached may decide (the policy still holds)
-                approvers = await self._store.reach.let_in(approval.id, people)
-                if approvers is None:
-                    return  # decided meanwhile: nothing more is sent
-                approval = replace(approval, approvers=tuple(a for a in approvers.split(",") if a))
+            found = await self._oncall_step(approval, step)
+            if found is None:
+                return  # decided meanwhile: nothing more is sent
+            approval, people, surface, outcome, why, fallback = found
         reacher = self._reachers.get(surface)
         if outcome == SENT and reacher is None:
             outcome = SKIPPED
@@ -163,6 +150,30 @@ class Reach(DueSweeper):
             entry["fallback"] = "yes"
             entry["why"] = why
         await self._store.reach.said(approval.id, item, entry)
+
+    async def _oncall_step(self, approval: ApprovalRecord, step: ReachStep) -> tuple[
+            ApprovalRecord, list[str], str, str, str, bool] | None:
+        """An `oncall:` step: who is on call now (else the route's fallback approvers, as at the ask: never nobody
+        silently), let in to decide (the policy still holds): (approval, people, surface, outcome, why, fallback);
+        None when it was decided meanwhile."""
+        surface = next((name for name in ONCALL_BY if name in self._reachers), "")
+        outcome, why, fallback = SENT, "", False
+        found = None if self.oncall is None else await self._on_call(step.schedule)
+        people: list[str] = list(found or [])
+        if not found:
+            why = "no on-call provider is configured" if self.oncall is None else \
+                "the on-call provider cannot say who is on call now"
+            settings = await self._store.settings.get(approval.origin_channel,
+                                                      default_timeout=approval.timeout_seconds)
+            people, fallback = list(fallback_of(settings)), True
+            if not people:
+                outcome, why = UNAVAILABLE, f"{why}, and no fallback approvers are named"
+        if outcome == SENT and people and surface:  # whom the step reached may decide (the policy still holds)
+            approvers = await self._store.reach.let_in(approval.id, people)
+            if approvers is None:
+                return None
+            approval = replace(approval, approvers=tuple(a for a in approvers.split(",") if a))
+        return approval, people, surface, outcome, why, fallback
 
     async def _on_call(self, schedule: str) -> list[str] | None:
         assert self.oncall is not None

@@ -51,6 +51,8 @@ export const EMOJI = {
   large_yellow_circle: "\ud83d\udfe1",
   jigsaw: "\ud83e\udde9",
   ticket: "\ud83c\udfab",
+  outbox_tray: "\ud83d\udce4",
+  parking: "\ud83c\udd7f\ufe0f",
   scissors: "\u2702\ufe0f",
   alarm_clock: "\u23f0",
   arrow_double_up: "\u23eb",

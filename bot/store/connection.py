@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Redis)
+K = TypeVar("K")  # what a client keeps one of (`_one_of`)
 REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 # What Redis Cluster's client raises, with no class of its own, when none of its nodes answers (the whole cluster
 # is down or restarting): its other `RedisClusterException`s are misuses, not outages.
@@ -121,9 +122,14 @@ _REFUSALS: weakref.WeakKeyDictionary[Any, WriteRefusals] = weakref.WeakKeyDictio
 
 def refusals_of(redis: Any) -> WriteRefusals:
     """The one `WriteRefusals` of the Redis client `redis` (its commands, pipelines and Lua steps report to it)."""
-    found = _REFUSALS.get(redis)
+    return _one_of(_REFUSALS, redis, WriteRefusals)
+
+
+def _one_of(kept: weakref.WeakKeyDictionary[Any, K], redis: Any, make: Callable[[], K]) -> K:
+    """The one `make()` that `kept` holds for the Redis client `redis` (made at the first asking, gone with it)."""
+    found = kept.get(redis)
     if found is None:
-        found = _REFUSALS[redis] = WriteRefusals()
+        found = kept[redis] = make()
     return found
 
 
@@ -329,10 +335,7 @@ _RETRIES: weakref.WeakKeyDictionary[Any, ClusterRetries] = weakref.WeakKeyDictio
 
 def cluster_retries_of(redis: Any) -> ClusterRetries:
     """The one `ClusterRetries` of the Redis client `redis` (told nothing unless it is a Cluster's)."""
-    found = _RETRIES.get(redis)
-    if found is None:
-        found = _RETRIES[redis] = ClusterRetries()
-    return found
+    return _one_of(_RETRIES, redis, ClusterRetries)
 
 
 async def pubsub_client(redis: Redis) -> Redis:

@@ -27,6 +27,23 @@ _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")  # a model's name as MODEL_CONFIG writes it (`model`)
 RISKS = ("low", "medium", "high")  # a triage model's risk levels, lowest first
 
+# the annotations that name something: the form of its name, and what a refusal says to write
+_NAMES: dict[str, tuple[re.Pattern[str], str]] = {
+    "require_attestation": (ATTESTATION_NAME, "name a brief, 1 to 40 lowercase letters, digits or _ . - (`/agent"
+                            " attest brief NAME` writes it)"),
+    "triage": (_MODEL, "name a model of MODEL_CONFIG (its `model`), such as @triage(\"llama3.1\")"),
+}
+# the annotations that take one of a few words (trimmed, in any case): the words, and what a refusal says to use
+_WORDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "triage_may_approve": (RISKS, "use \"low\", \"medium\" or \"high\" (the highest risk the model may approve at)"),
+    "triage_mode": (("shadow", "decide"), "use \"shadow\" (the model's reading is only audited) or \"decide\" (the"
+                    " default)"),
+    "ticket": (("jira", "servicenow"), "use \"jira\" or \"servicenow\""),
+}
+# those of them that need @triage, and what its absence tells to do
+_NEEDS_TRIAGE = {"triage_may_approve": "name the model that may approve",
+                 "triage_mode": "name the model that reads the ask"}
+
 EFFECT = " effect"  # the policy's effect, beside its annotations (no annotation has a space in its name)
 
 
@@ -134,13 +151,14 @@ class Annotations(BaseModel):
             raise refuse("@step_up takes no value (or \"true\"): write @step_up")
         return True
 
-    @field_validator("require_attestation", mode="before")
+    @field_validator(*_NAMES, mode="before")
     @classmethod
-    def _attestation(cls, given: str) -> str:
+    def _name(cls, given: str, info: ValidationInfo) -> str:
+        annotation = str(info.field_name)
+        form, use = _NAMES[annotation]
         name = given.strip()
-        if not ATTESTATION_NAME.fullmatch(name):
-            raise refuse(f"@require_attestation({name[:40]!r}): name a brief, 1 to 40 lowercase letters, digits or"
-                         " _ . - (`/agent attest brief NAME` writes it)")
+        if not form.fullmatch(name):
+            raise refuse(f"@{annotation}({name[:40]!r}): {use}")
         return name
 
     @field_validator("require_details", mode="before")
@@ -151,44 +169,17 @@ class Annotations(BaseModel):
             raise refuse(f"@require_details({given!r}): use \"true\" (or \"false\")")
         return said == "true"
 
-    @field_validator("triage", mode="before")
+    @field_validator(*_WORDS, mode="before")
     @classmethod
-    def _triage(cls, given: str) -> str:
-        name = given.strip()
-        if not _MODEL.fullmatch(name):
-            raise refuse(f"@triage({name[:40]!r}): name a model of MODEL_CONFIG (its `model`), such as"
-                         " @triage(\"llama3.1\")")
-        return name
-
-    @field_validator("triage_may_approve", mode="before")
-    @classmethod
-    def _triage_may_approve(cls, given: str, info: ValidationInfo) -> str:
-        level = given.strip().lower()
-        if level not in RISKS:
-            raise refuse(f"@triage_may_approve({given[:40]!r}): use \"low\", \"medium\" or \"high\" (the highest"
-                         " risk the model may approve at)")
-        if not info.data.get("triage"):
-            raise refuse("@triage_may_approve needs @triage(\"model\"): name the model that may approve")
-        return level
-
-    @field_validator("triage_mode", mode="before")
-    @classmethod
-    def _triage_mode(cls, given: str, info: ValidationInfo) -> str:
-        mode = given.strip().lower()
-        if mode not in ("shadow", "decide"):
-            raise refuse(f"@triage_mode({given[:40]!r}): use \"shadow\" (the model's reading is only audited) or"
-                         " \"decide\" (the default)")
-        if not info.data.get("triage"):
-            raise refuse("@triage_mode needs @triage(\"model\"): name the model that reads the ask")
-        return mode
-
-    @field_validator("ticket", mode="before")
-    @classmethod
-    def _ticket(cls, given: str) -> str:
-        system = given.strip().lower()
-        if system not in ("jira", "servicenow"):
-            raise refuse(f"@ticket({given[:40]!r}): use \"jira\" or \"servicenow\"")
-        return system
+    def _word(cls, given: str, info: ValidationInfo) -> str:
+        annotation = str(info.field_name)
+        words, use = _WORDS[annotation]
+        word = given.strip().lower()
+        if word not in words:
+            raise refuse(f"@{annotation}({given[:40]!r}): {use}")
+        if annotation in _NEEDS_TRIAGE and not info.data.get("triage"):
+            raise refuse(f"@{annotation} needs @triage(\"model\"): {_NEEDS_TRIAGE[annotation]}")
+        return word
 
     @field_validator("reach", mode="before")
     @classmethod

@@ -40,6 +40,7 @@ checks this on every run), from the bottom:
     devmail/     the local mail catcher (aiosmtpd) for dev and the tests (imports nothing above)
     devpush/     the local push service (receives, checks VAPID, decrypts) for dev and the tests (nothing above)
     devoncall/   the local on-call provider (PagerDuty's, Opsgenie's, Grafana OnCall's shapes) for dev and the tests
+    devkit/      what those three stand-ins share: a free port, an aiohttp app in its own thread, a wait for arrivals
 
     services.py  `Services`: one worker's (or tenant's) parts, started and stopped together
     root.py      the composition root: builds and wires the parts, lists the deciders and the events' listeners

@@ -102,9 +102,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.devslack": ("bot.devslack",),
     # the local Teams stand-in (a Bot Connector and its sign-in), as devslack (its pages' guard: bot/devslack/pages.py)
     "bot.devmsteams": ("bot.devmsteams", "bot.devslack"),
-    "bot.devmail": ("bot.devmail",),  # the local mail catcher (aiosmtpd), as devslack: nothing of the product
-    "bot.devpush": ("bot.devpush",),  # the local push service (receives, checks VAPID, decrypts): nothing of ours
-    "bot.devoncall": ("bot.devoncall",),  # the local on-call provider (issue 90), as devmail: nothing of the product
+    "bot.devkit": ("bot.devkit",),  # what the stand-ins below share (a port, a served thread, a wait): nothing of ours
+    "bot.devmail": ("bot.devkit", "bot.devmail"),  # the local mail catcher (aiosmtpd), as devslack: nothing of ours
+    "bot.devpush": ("bot.devkit", "bot.devpush"),  # the local push service (receives, checks VAPID, decrypts)
+    "bot.devoncall": ("bot.devkit", "bot.devoncall"),  # the local on-call provider (issue 90), as devmail
     # operators' commands (`freeze drill` asks the decision chain's freeze link: bot.approvals)
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api",
                 "bot.cli"),

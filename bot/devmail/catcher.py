@@ -13,10 +13,8 @@ mail now."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +25,8 @@ from typing import Any, Self, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from bot.devkit.standin import arrived, free_port
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/email/[^\s\"'<>]+")
 
@@ -42,12 +42,6 @@ class Caught:
     text: str
     html: str
     links: tuple[str, ...]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _part(message: EmailMessage, subtype: str) -> str:
@@ -125,12 +119,8 @@ class MailCatcher:
 
     async def arrived(self, address: str, *, count: int = 1, within: float = 10.0) -> list[Caught]:
         """`wait_for` in a running event loop (it polls without blocking the loop)."""
-        deadline = time.monotonic() + within
-        while len(found := self.inbox(address)) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} got {len(found)} mails, not {count}, in {within} s")
-            await asyncio.sleep(0.02)
-        return found
+        return await arrived(lambda: self.inbox(address), count, within,
+                             lambda found: f"{address} got {len(found)} mails, not {count}, in {within} s")
 
     def view(self) -> dict[str, Any]:
         """Every inbox as JSON-ready data (the Mail pane's)."""

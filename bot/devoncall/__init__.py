@@ -5,5 +5,6 @@
                (`/api/v1/schedules/<id>/`, `/api/v1/users/<id>/`) shapes, with schedules that change hands every few
                minutes (or when told), a token it checks, and a switch that makes it fail (down, malformed)
 
-Nothing of the product: it imports only itself and the standard library and aiohttp (tests/test_layout.py).
+Nothing of the product: it imports only itself, what the stand-ins share (bot/devkit), the standard library and
+aiohttp (tests/test_layout.py).
 """

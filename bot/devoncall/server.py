@@ -14,14 +14,14 @@ is `P` and their address's local part in capitals (`alice@example.com`: `PALICE`
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 from aiohttp import web
+
+from bot.devkit.standin import ThreadedApp, free_port
 
 Failing = Literal["down", "malformed", "slow"] | None
 
@@ -53,26 +53,20 @@ def user_id(email: str) -> str:
     return "P" + "".join(c for c in email.partition("@")[0].upper() if c.isalnum())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class OnCallStandIn:
+class OnCallStandIn(ThreadedApp):
     """The stand-in (module docstring): a context manager, or `start()` then `stop()`."""
 
+    what, thread_name, access_log = "the on-call stand-in", "oncall-standin", None
+
     def __init__(self, *, token: str = "dev-oncall-token", host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
         self.token = token
         self.host = host
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.schedules: dict[str, Rotation] = {}
         self.failing: Failing = None
         self.calls: list[str] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
@@ -107,7 +101,7 @@ class OnCallStandIn:
 
     # the server
 
-    def _app(self) -> web.Application:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/oncalls", self._pd_oncalls)
         app.router.add_get("/users/{id}", self._pd_user)
@@ -128,7 +122,7 @@ class OnCallStandIn:
             return web.Response(text="<html>maintenance</html>", content_type="text/html")
         if failing == "slow":  # a provider that does not answer: the caller's timeout ends it (or `failing` reset)
             for _ in range(600):
-                if self.failing != "slow" or self._loop is None:
+                if self.failing != "slow" or not self.serving:
                     break
                 await asyncio.sleep(0.1)
         return None
@@ -194,46 +188,3 @@ class OnCallStandIn:
             return web.json_response({"detail": "Not found."}, status=404)
         return web.json_response({"id": user_id(email), "email": email, "username": email.partition("@")[0],
                                   "role": "user"})
-
-    # its thread
-
-    def start(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def serve() -> None:
-            self._runner = web.AppRunner(self._app(), access_log=None)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, self.host, self.port).start()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="oncall-standin", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the on-call stand-in did not start")
-
-    def stop(self) -> None:
-        loop, runner, thread = self._loop, self._runner, self._thread
-        if loop is None or thread is None:
-            return
-        self._loop = None  # (a slow answer ends)
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-        self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.stop()

@@ -16,16 +16,13 @@ refused (its reason), never shown. `refusing = True` answers every push 503 (a s
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import http_ece
 from aiohttp import web
@@ -35,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from bot.devkit.standin import ThreadedApp, arrived, free_port
+
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -42,12 +41,6 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +63,13 @@ class Device:
     gone: bool = False
 
 
-class PushService:
+class PushService(ThreadedApp):
     """The service (a context manager: started on enter, stopped on exit)."""
 
+    what, thread_name = "the local push service", "devpush"
+
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.port = port or free_port()
         self.host = host
         self.refusing = False
@@ -81,9 +77,6 @@ class PushService:
         self._devices: dict[str, Device] = {}
         self._pushes: list[Received] = []
         self.refused: list[str] = []  # why each refused push was refused
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -114,12 +107,8 @@ class PushService:
 
     async def arrived(self, endpoint: str = "", *, count: int = 1, within: float = 10.0) -> list[Received]:
         """The pushes of `endpoint`'s device once there are at least `count` (TimeoutError after `within`)."""
-        deadline = time.monotonic() + within
-        while len(found := self.pushes(endpoint)) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(found)} pushes, not {count}, in {within} s (refused: {self.refused})")
-            await asyncio.sleep(0.02)
-        return found
+        return await arrived(lambda: self.pushes(endpoint), count, within,
+                             lambda found: f"{len(found)} pushes, not {count}, in {within} s (refused: {self.refused})")
 
     def view(self) -> dict[str, Any]:
         """Every push received as JSON-ready data (the Phone pane's), newest first."""
@@ -201,39 +190,6 @@ class PushService:
         if not subject.startswith(("mailto:", "https://")):
             return "vapid subject is not mailto: or https:", ""
         return "", subject
-
-    # the thread --------------------------------------------------------------------------------------
-    def start(self) -> None:
-        started = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            self._runner = web.AppRunner(self.app())
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.TCPSite(self._runner, self.host, self.port).start())
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="devpush", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the local push service did not start")
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
 
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",

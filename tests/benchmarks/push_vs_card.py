@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
 
-from bot.devpush.service import free_port
+from bot.devkit.standin import free_port
 from bot.store.push import Subscription
 from tests.benchmarks.common import Proc, machine_info, start_redis, stop_redis, summary_ms, worker_env, write_json
 from tests.conftest import Worker, start_worker

@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bot.report.entries import MODEL_PREFIX, PEOPLE_OUTCOMES, Entry, channel_of, entry_time, is_person
 from bot.report.figures import Spread, spread
@@ -336,6 +337,49 @@ def _route(channel: str, policy: str, acc: _Acc, attestations: Attestations) -> 
                  acc.counts["refused_unfit"])
 
 
+class _Add(Protocol):
+    """`csv_rows`'s `add`: one figure's row."""
+
+    def __call__(self, section: str, measure: str, value: object, route: Route | None = None,
+                 person: str = "") -> None: ...
+
+
+def _route_figures(r: Route, add: _Add) -> None:
+    """One route's figures, each section's that it has data for, its people's after its own."""
+    if r.acts:
+        add("routes", "acts", r.acts, r)
+        add("routes", "refused_without_attestation", r.refused_unfit, r)
+        for o in r.people:
+            add("routes", "acts", o.acts, r, o.person)
+            add("routes", "acts_fit", o.fit, r, o.person)
+            add("routes", "attested_scopes", " ".join(o.scopes), r, o.person)
+    if r.decide.decided:
+        for name, value in (("timed", r.decide.decided), ("not_recorded", r.untimed), ("opened", r.opened),
+                            ("p50_seconds", r.decide.p50_ms / 1000), ("p90_seconds", r.decide.p90_ms / 1000),
+                            ("p99_seconds", r.decide.p99_ms / 1000)):
+            add("time", name, f"{value:g}" if isinstance(value, float) else value, r)
+    if r.at_risk or r.breached:
+        add("sla", "at_risk", r.at_risk, r)
+        add("sla", "breached", r.breached, r)
+    if r.fast_known:
+        add("fast", "fast", r.fast, r)
+        add("fast", "recorded", r.fast_known, r)
+        for o in r.people:
+            if o.fast:
+                add("fast", "fast", o.fast, r, o.person)
+    if r.rerouted:
+        add("fatigue", "rerouted", r.rerouted, r)
+    if r.acts:
+        for name, value in (("approved", r.approved), ("rejected", r.rejected), ("revised", r.revised),
+                            ("stepped_up", r.stepped_up)):
+            add("overrides", name, value, r)
+    if r.model_decided:  # a triage model's decisions, apart from people's (#92)
+        add("overrides", "model_decided", r.model_decided, r)
+        add("overrides", "model_reviewed_later", r.model_reviewed, r)
+        add("overrides", "model_agreement", f"{r.model_agreed / r.model_reviewed:.2f}" if r.model_reviewed
+            else "no review", r)
+
+
 CSV_COLUMNS = ("section", "evidences", "channel", "policy", "scope", "at", "person", "measure", "value")
 
 
@@ -353,38 +397,7 @@ def csv_rows(oversight: Oversight) -> list[dict[str, str]]:
         if not oversight.has(section):
             add(section, NO_DATA, "")
     for r in oversight.routes:
-        if r.acts:
-            add("routes", "acts", r.acts, r)
-            add("routes", "refused_without_attestation", r.refused_unfit, r)
-            for o in r.people:
-                add("routes", "acts", o.acts, r, o.person)
-                add("routes", "acts_fit", o.fit, r, o.person)
-                add("routes", "attested_scopes", " ".join(o.scopes), r, o.person)
-        if r.decide.decided:
-            for name, value in (("timed", r.decide.decided), ("not_recorded", r.untimed), ("opened", r.opened),
-                                ("p50_seconds", r.decide.p50_ms / 1000), ("p90_seconds", r.decide.p90_ms / 1000),
-                                ("p99_seconds", r.decide.p99_ms / 1000)):
-                add("time", name, f"{value:g}" if isinstance(value, float) else value, r)
-        if r.at_risk or r.breached:
-            add("sla", "at_risk", r.at_risk, r)
-            add("sla", "breached", r.breached, r)
-        if r.fast_known:
-            add("fast", "fast", r.fast, r)
-            add("fast", "recorded", r.fast_known, r)
-            for o in r.people:
-                if o.fast:
-                    add("fast", "fast", o.fast, r, o.person)
-        if r.rerouted:
-            add("fatigue", "rerouted", r.rerouted, r)
-        if r.acts:
-            for name, value in (("approved", r.approved), ("rejected", r.rejected), ("revised", r.revised),
-                                ("stepped_up", r.stepped_up)):
-                add("overrides", name, value, r)
-        if r.model_decided:  # a triage model's decisions, apart from people's (#92)
-            add("overrides", "model_decided", r.model_decided, r)
-            add("overrides", "model_reviewed_later", r.model_reviewed, r)
-            add("overrides", "model_agreement", f"{r.model_agreed / r.model_reviewed:.2f}" if r.model_reviewed
-                else "no review", r)
+        _route_figures(r, add)
     for person, moved in oversight.rerouted_by:
         add("fatigue", "rerouted_from", moved, None, person)
     for group, spreads in (("surface", oversight.reach.surfaces), ("step", oversight.reach.steps)):
@@ -403,3 +416,4 @@ def csv_rows(oversight: Oversight) -> list[dict[str, str]]:
                          "person": d.by, "measure": name,
                          "value": str(shown)})
     return rows
+

@@ -225,20 +225,7 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
     What this worker is doing counts every tenant it serves (`tenancy`)."""
     workspace = workspaces.home
     serving = [services] if tenancy is None else tenancy.serving()
-    started = time.perf_counter()
-    redis = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
-            await services.store.ping()
-    except TimeoutError:
-        redis = "slow"
-    except StoreWriteRefused:
-        redis = "refusing writes"
-    except StoreUnavailable:
-        redis = "unreachable"
-    ping_ms = round((time.perf_counter() - started) * 1000, 2)
-    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
-        redis = "slow"
+    redis, ping_ms = await redis_word(services)
     policies = services.approvals.policies
     said = surfaces(services, workspace)
     listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
@@ -262,6 +249,26 @@ async def health(services: Services, workspaces: Served, *, tenancy: Serving | N
         **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),
         **({"audit_siem": await siem_health(services)} if services.siem is not None else {}),
     }
+
+
+async def redis_word(services: Services) -> tuple[str, float]:
+    """Redis as health says it: "ok", "slow" (no answer within HEALTH_REDIS_TIMEOUT, or later than
+    HEALTH_REDIS_SLOW_MS), "refusing writes" or "unreachable"; and how long its PING took (ms)."""
+    started = time.perf_counter()
+    redis = "ok"
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            await services.store.ping()
+    except TimeoutError:
+        redis = "slow"
+    except StoreWriteRefused:
+        redis = "refusing writes"
+    except StoreUnavailable:
+        redis = "unreachable"
+    ping_ms = round((time.perf_counter() - started) * 1000, 2)
+    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
+        redis = "slow"
+    return redis, ping_ms
 
 
 async def siem_health(services: Services) -> dict[str, object]:

@@ -115,31 +115,13 @@ async def check_population(
         if len([h for h in heads.values() if h is not None]) > 1:
             return "no global checkpoint signs the chains' heads (the checkpoint writer writes one each interval)", ""
         return None, ""
-    before: dict[str, Head] = {}
-    prev_jws = ""
-    for entry_id, fields in stored:
-        problem = _read_global(entry_id, fields, verify, prev_jws)
-        if problem is not None:
-            return problem, ""
-        named = chains_of(fields)
-        for name, (seq, _) in before.items():
-            if name not in named:
-                return f"global checkpoint {entry_id} leaves chain {name[:30]} out (named before at seq {seq:,})", ""
-            if named[name][0] < seq:
-                return (f"global checkpoint {entry_id} says chain {name[:30]} is at seq {named[name][0]:,}, back from"
-                        f" seq {seq:,}"), ""
-        before, prev_jws = named, fields.get("jws", "")
+    problem, before = _read_series(stored, verify)
+    if problem is not None:
+        return problem, ""
     newest_id, newest = stored[-1]
-    home = await store.tenants.home()
-    for name, (seq, head) in sorted(before.items()):
-        chain = chain_store(store, name, home.tenant if home else None)
-        if chain is None:
-            return f"global checkpoint {newest_id} names chain {name[:30]}, which is no tenant of this deployment", ""
-        if not any(f.get("seq") == str(seq) and f.get("head") == head for _, f in await chain.audit.checkpoints()):
-            gone = not await chain.audit.exists()
-            return (f"chain {name} is gone: global checkpoint {newest_id} signs it at seq {seq:,}, Redis holds "
-                    + ("none of it (the workspace's whole audit log dropped)" if gone else
-                       "no checkpoint of it at that seq and hash")), ""
+    problem = await _heads_held(store, before, newest_id)
+    if problem is not None:
+        return problem, ""
     at = float(newest.get("at", "0") or 0)
     for name, chain in chains:
         if name not in before and heads[name] is not None and any(
@@ -148,6 +130,45 @@ async def check_population(
     return None, (f" Global checkpoint {newest_id} signs the heads of {len(before)} chain(s)"
                   f" ({', '.join(sorted(before))[:400]}); {len(stored):,} global checkpoint(s) kept, each linked to"
                   " the one before.")
+
+
+async def _heads_held(store: Store, heads: dict[str, Head], newest_id: str) -> str | None:
+    """Whether Redis still holds each chain the newest global checkpoint (`newest_id`) signs, at the seq and head it
+    signs: the first one it does not, said (None: each)."""
+    home = await store.tenants.home()
+    for name, (seq, head) in sorted(heads.items()):
+        chain = chain_store(store, name, home.tenant if home else None)
+        if chain is None:
+            return f"global checkpoint {newest_id} names chain {name[:30]}, which is no tenant of this deployment"
+        if not any(f.get("seq") == str(seq) and f.get("head") == head for _, f in await chain.audit.checkpoints()):
+            gone = not await chain.audit.exists()
+            return (f"chain {name} is gone: global checkpoint {newest_id} signs it at seq {seq:,}, Redis holds "
+                    + ("none of it (the workspace's whole audit log dropped)" if gone else
+                       "no checkpoint of it at that seq and hash"))
+    return None
+
+
+def _read_series(stored: list[tuple[str, dict[str, str]]], verify: Callable[[str], dict[str, Any]] | None
+                 ) -> tuple[str | None, dict[str, Head]]:
+    """The stored global checkpoints read oldest first, each on its own (`_read_global`) and against the one before
+    (none leaves a chain out or puts it back): the first problem, said (None: none), and the heads the newest
+    names."""
+    before: dict[str, Head] = {}
+    prev_jws = ""
+    for entry_id, fields in stored:
+        problem = _read_global(entry_id, fields, verify, prev_jws)
+        if problem is not None:
+            return problem, before
+        named = chains_of(fields)
+        for name, (seq, _) in before.items():
+            if name not in named:
+                return (f"global checkpoint {entry_id} leaves chain {name[:30]} out (named before at seq"
+                        f" {seq:,})"), before
+            if named[name][0] < seq:
+                return (f"global checkpoint {entry_id} says chain {name[:30]} is at seq {named[name][0]:,}, back from"
+                        f" seq {seq:,}"), before
+        before, prev_jws = named, fields.get("jws", "")
+    return None, before
 
 
 def _read_global(entry_id: str, fields: dict[str, str], verify: Callable[[str], dict[str, Any]] | None,

@@ -331,26 +331,27 @@ class Evaluator:
         policies = sorted(policies, key=lambda p: p.id)
         reasons = [render_reason(p.reason, context) if p.reason else _default_reason(outcome, p.id) for p in policies]
         timeouts = [p.timeout for p in policies if p.timeout is not None]
-        slas = [p.sla for p in policies if p.sla is not None]
         made = PolicyVerdict(
             outcome=outcome, ids=tuple(p.id for p in policies), reason=_cut("; ".join(dict.fromkeys(reasons))),
             approvers=tuple(dict.fromkeys(who for p in policies for who in p.approvers)),
             quorum=max((p.quorum for p in policies), default=0),
             channel=next((p.channel for p in policies if p.channel), ""),
             timeout=min(timeouts) if timeouts else None, windows=windows,
-            step_up=outcome == "ask" and any(p.step_up for p in policies),
-            attestations=tuple(dict.fromkeys(p.attestation for p in policies if p.attestation))
-            if outcome == "ask" else (),
-            require_details=outcome == "ask" and any(p.require_details for p in policies),
-            sla=min(slas) if slas and outcome == "ask" else None,
         )
-        if outcome != "ask":
-            return made
-        model, limit = _triage(policies)
-        return replace(made, triage=model, triage_may_approve=limit,
-                       triage_shadow=bool(model) and any(p.triage_shadow for p in policies),
-                       ticket=next((p.ticket for p in policies if p.ticket), ""),
-                       reach=next((p.reach for p in policies if p.reach), ""))
+        return _asked(made, policies) if outcome == "ask" else made
+
+
+def _asked(made: PolicyVerdict, policies: list[Policy]) -> PolicyVerdict:
+    """An ask's verdict with what only an ask carries: step-up, attestations, details, SLA, triage, ticket, reach."""
+    slas = [p.sla for p in policies if p.sla is not None]
+    model, limit = _triage(policies)
+    return replace(made, step_up=any(p.step_up for p in policies),
+                   attestations=tuple(dict.fromkeys(p.attestation for p in policies if p.attestation)),
+                   require_details=any(p.require_details for p in policies), sla=min(slas) if slas else None,
+                   triage=model, triage_may_approve=limit,
+                   triage_shadow=bool(model) and any(p.triage_shadow for p in policies),
+                   ticket=next((p.ticket for p in policies if p.ticket), ""),
+                   reach=next((p.reach for p in policies if p.reach), ""))
 
 
 def _triage(policies: list[Policy]) -> tuple[str, str]:

@@ -367,17 +367,15 @@ def widens(
     if WIDENING.get(key) == value:
         return True
     if key == "escalate_to":
-        added = set() if value == "none" else set(value.split(",")) - set(escalate_to)
-        return bool(approvers) and bool(added - set(approvers))
+        return _beyond(set() if value == "none" else set(value.split(",")) - set(escalate_to), approvers)
     if key == "oncall_fallback":  # who gets it when a schedule cannot be read: beyond the approvers widens
-        added = set() if value == "none" else set(value.split(","))
-        return bool(approvers) and bool(added - set(approvers))
+        return _beyond(set() if value == "none" else set(value.split(",")), approvers)
     if key == "escalate_after":
         sooner = int(value) > 0 and (escalate_after == 0 or int(value) < escalate_after)
-        return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))
+        return sooner and _beyond(set(escalate_to), approvers)
     if key == "sla" and escalate_at == "at_risk":  # the escalation comes when at risk: a shorter one brings it sooner
         sooner = int(value) > 0 and (sla == 0 or int(value) < sla)
-        return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))
+        return sooner and _beyond(set(escalate_to), approvers)
     if key == "approvers":
         if not approvers:  # anyone already: naming people narrows it
             return False
@@ -385,6 +383,12 @@ def widens(
     if key == "required_approvals":
         return int(value) < required_approvals
     return False
+
+
+def _beyond(people: set[str], approvers: tuple[str, ...]) -> bool:
+    """Whether `people` reach beyond the channel's approvers (none named: anyone may decide already, so nobody
+    does)."""
+    return bool(approvers) and bool(people - set(approvers))
 
 
 def _quote(text: str) -> str:

@@ -90,15 +90,11 @@ def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
         raise ValueError("action is missing (the tool's name, \"message\" or \"code\")")
     if text["expect"] not in OUTCOMES:
         raise ValueError(f"expect: use {', '.join(OUTCOMES)}")
-    args = raw.get("args", {})
-    if not isinstance(args, dict):
-        raise ValueError("args is a mapping of the call's arguments")
-    ids = _ids(raw.get("ids"))
+    args, ids = _args(raw), _ids(raw.get("ids"))
     request = PolicyRequest(
         principal_type="Agent" if kind_of == "Agent" else "Run", principal=principal, action=action,
-        channel=text["channel"] or "C0ANY",
-        kind=text["kind"] or (action if action in ("message", "code") else "tool_call"),
-        args=args, requester=text["requester"], at=_moment(raw.get("time")),
+        channel=text["channel"] or "C0ANY", kind=_kind(text["kind"], action), args=args,
+        requester=text["requester"], at=_moment(raw.get("time")),
         workflow=_workflow(raw.get("workflow")), team=text["team"], enterprise=text["enterprise"],
     )
     return Case(text["name"] or default_name, request, _windows(raw.get("window"), bundle, action), text["expect"],
@@ -113,6 +109,22 @@ def _vote(raw: dict[Any, Any], *, default_name: str) -> Case:
     text = {key: _text(raw, key) for key in VOTE_KEYS if key not in ("args", "time", "policies", "ids")}
     if not text["person"] or not text["action"]:
         raise ValueError("a vote names its person (a Slack user id, or teams:<object id>) and its action")
+    surface, vote, expect = _vote_words(text)
+    args, policies = _args(raw), raw.get("policies", [])
+    if not isinstance(policies, list) or not all(isinstance(i, str) for i in policies):
+        raise ValueError("policies is a list of policy ids")
+    action = text["action"]
+    request = DeciderRequest(
+        person=text["person"], surface=surface, action=action, channel=text["channel"] or "C0ANY",
+        vote=next(v for v in VOTES if v == vote), kind=_kind(text["kind"], action), args=args,
+        person_team=text["person_team"], person_enterprise=text["person_enterprise"], requester=text["requester"],
+        asker=text["asker"], policies=tuple(policies), team=text["team"], enterprise=text["enterprise"],
+        at=_moment(raw.get("time")))
+    return Case(text["name"] or default_name, request, {}, expect, _ids(raw.get("ids")))
+
+
+def _vote_words(text: dict[str, str]) -> tuple[str, str, str]:
+    """A vote's surface (slack when not given), vote (approve when not given) and what is expected of it."""
     surface, vote, expect = text["surface"] or "slack", text["vote"] or "approve", text["expect"]
     if surface not in ("slack", "teams"):
         raise ValueError("surface: use slack or teams")
@@ -120,20 +132,20 @@ def _vote(raw: dict[Any, Any], *, default_name: str) -> Case:
         raise ValueError(f"vote: use {', '.join(VOTES)}")
     if expect not in ("deny", "none"):
         raise ValueError("expect: a vote is refused (deny) or not (none)")
-    args, policies = raw.get("args", {}), raw.get("policies", [])
+    return surface, vote, expect
+
+
+def _args(raw: dict[Any, Any]) -> dict[Any, Any]:
+    """A case's `args`: the call's arguments (none when not given)."""
+    args = raw.get("args", {})
     if not isinstance(args, dict):
         raise ValueError("args is a mapping of the call's arguments")
-    if not isinstance(policies, list) or not all(isinstance(i, str) for i in policies):
-        raise ValueError("policies is a list of policy ids")
-    action = text["action"]
-    request = DeciderRequest(
-        person=text["person"], surface=surface, action=action, channel=text["channel"] or "C0ANY",
-        vote=next(v for v in VOTES if v == vote), kind=text["kind"] or (
-            action if action in ("message", "code") else "tool_call"), args=args,
-        person_team=text["person_team"], person_enterprise=text["person_enterprise"], requester=text["requester"],
-        asker=text["asker"], policies=tuple(policies), team=text["team"], enterprise=text["enterprise"],
-        at=_moment(raw.get("time")))
-    return Case(text["name"] or default_name, request, {}, expect, _ids(raw.get("ids")))
+    return args
+
+
+def _kind(given: str, action: str) -> str:
+    """A case's kind of request: as given, else the action's own (`message`, `code`) or a tool call."""
+    return given or (action if action in ("message", "code") else "tool_call")
 
 
 def _principal(text: dict[str, str]) -> tuple[str, str]:

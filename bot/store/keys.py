@@ -13,7 +13,8 @@ given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). S
 on Cluster, bot/store/slots.py) another tenant's are under `hitl:{ws:<tenant>}`, the workspace's own hash tag, so
 its keys share its slot and workspaces spread over the primaries; home's and the global keys stay on `{hitl}`.
 Not yet switched on: the steps that still name a global key beside a workspace's are listed in
-tests/store/test_cluster_keys.py (`CROSSING`). Each tenant's audit log is a chain of
+tests/store/test_cluster_keys.py (`CROSSING`). Sharded, a workspace keeps its own copy of what its steps read
+or count of a global key (the audit floor: its chain's). Each tenant's audit log is a chain of
 its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
 `audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
 on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
@@ -211,7 +212,7 @@ import re
 
 from bot.store.key_names import Family, Named
 from bot.store.keys_homes import HomeQueueKeys
-from bot.store.slots import tenant_of_prefix, workspace_prefix
+from bot.store.slots import is_tag, tenant_of_prefix, workspace_prefix
 
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
@@ -232,6 +233,9 @@ class Keys(HomeQueueKeys):
         self.prefix = prefix
         self.root = root = prefix if root is None else root
         self.sharded = sharded  # each workspace's keys under its own hash tag on Cluster (bot/store/slots.py)
+        # where a workspace's own copy of a global key lives: its prefix when sharded (its slot: its Lua steps name no
+        # key of the root's), else the root (one slot for all: today's names, nothing to move)
+        here = prefix if sharded and is_tag(root) else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
         self.workspaces_added = f"{root}:workspaces:added"
@@ -261,7 +265,8 @@ class Keys(HomeQueueKeys):
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
         # its holder and when last renewed; holders whose lease expired unreleased, for the watcher (writer_lease.py)
         self.audit_lease_seen, self.audit_writers_lost = f"{root}:audit:lease:seen", f"{root}:audit:lease:lost"
-        self.audit_floor = f"{root}:audit:floor"  # lua/lib/audit.lua numbers nothing past a restart until confirmed
+        # lua/lib/audit.lua numbers nothing past a restart until confirmed; sharded, each chain's own (its archive's)
+        self.audit_floor = f"{here}:audit:floor"
         self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity

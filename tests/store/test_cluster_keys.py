@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.store import Store, StoreUnavailable, Subscription, connect
+from bot.store import Store, StoreUnavailable, Subscription, connect, scripts
+from bot.store.connection import aw
 from bot.store.key_names import Family, Named
 from bot.store.keys import Keys
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
@@ -21,14 +22,15 @@ from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
 # The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives:
-# the audit log's global checkpoints, leases, floor and findings (each workspace's chain is its own), on-call
+# the audit log's global checkpoints, leases and findings (each workspace's chain is its own, and so is its floor),
+# on-call
 # schedules' answers (one provider for the deployment), the API keys' index, step-up links, workers' heartbeats,
 # channels, claims and commands, the freeze, the
 # workspaces known, the stored format, the sealed check, the due indexes and who holds an approval, the oversight
 # signals every worker's metrics read at a scrape, the model cache, the one-off rebuilds.
 GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
-    "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_floor", "audit_archive_lease", "audit_watch_lease",
+    "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
     "frozen", "unfreeze_asks", "freeze_drill", "oversight_people", "oversight_times", "api_key", "api_pending",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
@@ -112,18 +114,17 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
 
 
 # The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded
-# Cluster until they name none: the work left of issue 89 item 1): the audit log's restore floor (global; each
-# chain is the workspace's own), the freeze and the global oversight signals the decide step reads and counts, the API
+# Cluster until they name none: the work left of issue 89 item 1): the freeze and the global oversight signals the
+# decide step reads and counts, the API
 # key's pending set and idempotency key the open step is given for an ask through the API (on the root: an API key
 # is global), and the due indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one
 # step. A step that names only global keys is in one slot, the root's: fine.
 CROSSING = {
-    "decide": {"{hitl}:audit:floor", "{hitl}:frozen", "{hitl}:oversight:people", "{hitl}:oversight:times"},
+    "decide": {"{hitl}:frozen", "{hitl}:oversight:people", "{hitl}:oversight:times"},
     "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
                  "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:reach", "{hitl}:due:runs", "{hitl}:due:slack",
                  "{hitl}:due:teams", "{hitl}:due:tickets",
                  "{hitl}:due:webhooks", "{hitl}:held_by:{tenant-000-a}", "{hitl}:held_by:{-}"},
-    "open_approval": {"{hitl}:audit:floor"},
 }
 
 
@@ -247,4 +248,26 @@ async def test_decisions_reach_the_worker_by_sharded_pubsub_and_through_a_primar
         assert other.id in str((await heard(again))["data"])
         await again.aclose()
     finally:
+        await redis.aclose()
+
+
+async def test_sharded_each_chain_is_held_by_its_own_floor(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restore floor is each chain's (its archive's) when sharded: a workspace's steps are held by its floor
+    (in its slot), not by home's; home's names are today's."""
+    redis = connect(redis_url)
+    store = Store(redis, prefix="{hitl}", sharded=True)
+    other = store.for_tenant("T0FLOOR", home="T0HOME")
+    assert other.keys.audit_floor == "hitl:{ws:T0FLOOR}:audit:floor" and store.keys.audit_floor == "{hitl}:audit:floor"
+    try:
+        await aw(redis.hset(store.keys.audit_floor, mapping={"seq": "5", "run": "another-run"}))  # home: restarted
+        seq, _ = await other.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
+        assert seq == 1  # the workspace's chain is not held by home's floor
+        await redis.delete(store.keys.audit_floor)
+        await aw(redis.hset(other.keys.audit_floor, mapping={"seq": "5", "run": "another-run"}))
+        monkeypatch.setattr(scripts, "HOLD_SECONDS", 0.2)  # (how long a held step waits for a confirmation)
+        with pytest.raises(StoreUnavailable, match="AUDIT_HELD"):
+            await other.audit.append("decision", by="U0ALICE", approval="A2", outcome="approved")
+        assert (await store.audit.append("decision", by="U0ALICE", approval="A3", outcome="approved"))[0] >= 1
+    finally:
+        await redis.delete(store.keys.audit_floor, other.keys.audit_floor)
         await redis.aclose()

@@ -185,8 +185,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       admin's: {scope: JSON by, at}                    unfrozen
 {p}:oversight:people          hash    each person's rubber-stamp signals, global:     kept (counters)
                                       {"<signal>|<person>": n}: approvals, fast,
-                                      streak, unopened (lua/lib/oversight.lua)
-{p}:oversight:times           list    the last decisions' times to decide, global:    last OVERSIGHT_TIMES
+                                      streak, unopened (lua/lib/oversight.lua);
+                                      sharded, each workspace's, summed at a scrape
+{p}:oversight:times           list    the last decisions' times to decide, global     last OVERSIGHT_TIMES
+                                      (sharded: each workspace's, read together):
                                       "<seconds> <person> <channel> <policy ids>"
 {p}:oversight:week            hash    this week's signals of a tenant, per channel:   renamed away by the weekly
                                       {"<channel>|<person>|<signal>": n}              digest (bot/slack/digest.py)
@@ -285,8 +287,9 @@ class Keys(HomeQueueKeys):
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
-        # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
-        self.oversight_people, self.oversight_times = f"{root}:oversight:people", f"{root}:oversight:times"
+        # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read them at a scrape; sharded, each
+        # workspace counts its own, summed at the read (bot/store/oversight.py)
+        self.oversight_people, self.oversight_times = f"{here}:oversight:people", f"{here}:oversight:times"
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"

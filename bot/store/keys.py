@@ -181,6 +181,11 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:frozen                    hash    frozen scopes (`/agent freeze`): {scope: JSON    until unfrozen (four eyes
                                       reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
+{p}:frozen:spread             string  the number of the last read of `frozen` to   kept
+                                      copy (sharded: bot/store/freeze_copies.py)
+{p}:ws:<t>:frozen, …:copy     hash,   sharded: a workspace's copy of `frozen`, and    replaced by a later read's
+                              string  the number of the read it holds (its steps
+                                      read it: lua/lib/frozen.lua, decide.lua)
 {p}:frozen:unfreeze           hash    unfreezes asked by one admin, awaiting a second  until confirmed or
                                       admin's: {scope: JSON by, at}                    unfrozen
 {p}:oversight:people          hash    each person's rubber-stamp signals, global:     kept (counters)
@@ -285,6 +290,10 @@ class Keys(HomeQueueKeys):
         self.api_key_used = f"{root}:apikeys:used"  # {key id: when last used}, for `keys list`
         self.webhooks, self.webhook_tries = f"{prefix}:webhooks", f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
+        # sharded: the workspace's own copy of `frozen`, its steps' (bot/store/freeze_copies.py), the number of the
+        # read it holds, and the reads' counter; else `frozen` itself
+        self.frozen_here, self.frozen_here_seq = f"{here}:frozen", f"{here}:frozen:copy"
+        self.frozen_spread = f"{root}:frozen:spread"
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read them at a scrape; sharded, each

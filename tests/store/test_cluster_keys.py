@@ -21,16 +21,16 @@ from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_pref
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
-# The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives:
-# the audit log's global checkpoints, leases and findings (each workspace's chain is its own, and so is its floor),
-# on-call schedules' answers (one provider for the deployment), the API keys' index, step-up links, workers'
-# heartbeats, channels, claims and commands, the freeze, the workspaces known, the stored format, the sealed check,
-# the due indexes and who holds an approval, the model cache, the one-off rebuilds.
+# The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives: the
+# audit log's global checkpoints, leases and findings (each workspace's chain is its own, and so is its floor), on-call
+# schedules' answers (one provider for the deployment), the API keys' index, step-up links, workers' heartbeats,
+# channels, claims and commands, the freeze (each workspace's steps read its copy), the workspaces known, the stored
+# format, the sealed check, the due indexes and who holds an approval, the model cache, the one-off rebuilds.
 GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
     "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
-    "frozen", "unfreeze_asks", "freeze_drill", "api_key", "api_pending",
+    "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key", "api_pending",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
     "api_rate", "api_run", "api_idempotency", "worker_channel",
 })
@@ -111,13 +111,11 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
         await redis.aclose()
 
 
-# The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded
-# Cluster until they name none: the work left of issue 89 item 1): the freeze the decide step reads, and the due
-# indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one step. (The API key's
-# pending set and idempotency key the open step is given for an ask through the API are not in this ask.) A step
-# that names only global keys is in one slot, the root's: fine.
+# The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded Cluster
+# until they name none: the work left of issue 89 item 1): the due indexes (worker-wide, on the root) which `due_note`
+# sets from the workspace's data in one step. (The API key's pending set and idempotency key the open step is given for
+# an ask through the API are not in this ask.) A step that names only global keys is in one slot, the root's: fine.
 CROSSING = {
-    "decide": {"{hitl}:frozen"},
     "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
                  "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:reach", "{hitl}:due:runs", "{hitl}:due:slack",
                  "{hitl}:due:teams", "{hitl}:due:tickets",

@@ -34,6 +34,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes, freeze drills' holds
+    freeze_copies.py     `freezes.copies`: sharded, each workspace's copy of the frozen scopes (its steps read it)
     writer_lease.py      `writer_lease`: the audit checkpoint writer's lease, and the writers lost (expired unreleased)
     siem.py              `siem`: the audit stream into a SIEM: which worker streams, the cursor the receiver accepted
     attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)

@@ -35,6 +35,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       surface's due set: slack, teams, email
                                       (bot/store/due.py: the worker-wide loops visit
                                       only those due)
+{p}:ws:<t>:due_here           zset    sharded: a tenant's own kind -> its earliest    members leave when
+                                      due time, in its slot (its steps write it; the  nothing of <kind> is left
+                                      worker-wide ones above are written after)
 {p}:held_by:{<id>}            string  the tenant whose data holds approval <id>        DECIDED_RETENTION + a year
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
@@ -302,6 +305,7 @@ class Keys(HomeQueueKeys):
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"
+        self.due_here = f"{here}:due_here"  # sharded: this tenant's due work, {kind: earliest} (bot/store/due.py)
         self.reach_due = f"{prefix}:reach:due"  # pending approvals by their route's next step (bot/store/reach.py)
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:

@@ -156,8 +156,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:apikeys:used              hash    {key id: when it was last used}                kept
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
+                                      (sharded: in its workspace's slot)
 {p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)
 {p}:apiidem:<name>:<key>      string  an Idempotency-Key's body digest and approval  24 h
+                                      (sharded: in its workspace's slot)
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
@@ -245,7 +247,7 @@ class Keys(HomeQueueKeys):
         self.sharded = sharded  # each workspace's keys under its own hash tag on Cluster (bot/store/slots.py)
         # where a workspace's own copy of a global key lives: its prefix when sharded (its slot: its Lua steps name no
         # key of the root's), else the root (one slot for all: today's names, nothing to move)
-        here = prefix if sharded and is_tag(root) else root
+        self.here = here = prefix if sharded and is_tag(root) else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
         self.workspaces_added = f"{root}:workspaces:added"
@@ -323,7 +325,11 @@ class Keys(HomeQueueKeys):
     # the table's families (bot/store/key_names.py): `keys.<name>(part)` names one key of the family
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
     api_key = Family("apikey", on_root=True)
-    api_pending = Family("apipending", on_root=True)
+
+    def api_pending(self, key_id: str) -> str:
+        """The approvals key `key_id` asked for that may be pending: its workspace's (sharded, in its slot: the open
+        step counts them), else on the root."""
+        return f"{self.here}:apipending:{key_id}"
 
     def api_rate(self, key_id: str, minute: int) -> str:
         return f"{self.root}:apirate:{key_id}:{minute}"
@@ -333,7 +339,9 @@ class Keys(HomeQueueKeys):
         return f"{found}:{program_run}" if program_run else found
 
     def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
-        return f"{self.root}:apiidem:{key_id}:{idempotency_key}"
+        """An ask's Idempotency-Key: its key's workspace's (sharded, in its slot: the open step and the audit's
+        once-only append read it with the workspace's keys), else on the root."""
+        return f"{self.here}:apiidem:{key_id}:{idempotency_key}"
 
     # passkeys (step-up): one-time links, and each person's passkeys
     stepup_token = Family("stepup-token", on_root=True)

@@ -17,6 +17,7 @@ from bot.store import Store, StoreUnavailable, Subscription, connect, scripts
 from bot.store.connection import aw
 from bot.store.key_names import Family, Named
 from bot.store.keys import Keys
+from bot.store.opening import Once, Opening
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
@@ -30,23 +31,24 @@ GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
     "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
-    "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key", "api_pending",
+    "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
-    "api_rate", "api_run", "api_idempotency", "worker_channel",
+    "api_rate", "api_run", "worker_channel",
 })
 
 
 def named_keys(keys: Keys) -> dict[str, str]:
     """Every key `keys` names, by its attribute (a family's with a sample part)."""
     found = {name: value for name, value in vars(keys).items()
-             if isinstance(value, str) and name not in ("prefix", "root", "tenant")}
+             if isinstance(value, str) and name not in ("prefix", "root", "tenant", "here")}
     for name, kind in vars(Keys).items():
         if isinstance(kind, Named):
             found[name] = getattr(keys, name)
         elif isinstance(kind, Family):
             found[name] = getattr(keys, name)("part1")
     found.update(api_rate=keys.api_rate("k1", 1), api_run=keys.api_run("k1", "C1"), edit=keys.edit("r1", "d"),
-                 api_idempotency=keys.api_idempotency("k1", "i"), run_thread=keys.run_thread("C1", "1.2"),
+                 api_idempotency=keys.api_idempotency("k1", "i"), api_pending=keys.api_pending("k1"),
+                 run_thread=keys.run_thread("C1", "1.2"),
                  refused=keys.refused("a1", "U1"), policy_counts=keys.policy_counts("b"), asks=keys.asks(1),
                  draw_due=keys.draw_due("email"), worker_channel=keys.worker_channel("w1"))
     return found
@@ -147,9 +149,13 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
     other = store.for_tenant("T0OTHER", home="T0HOME")
     mine = replace(approval("tenant-000-a"), team="T0OTHER")
 
+    asked = replace(approval("tenant-000-b"), team="T0OTHER", key_id="k0asker")  # an ask through the API
+
     async def work() -> None:
         await other.approvals.create(mine)
         assert (await other.approvals.decide(mine.id, outcome="approved", by="U0BOB")).status == "ok"
+        assert await other.approvals.open(Opening(asked, max_pending=5, once=Once("k0asker", "i1", "d1"))) == (
+            "ok", asked.id)
 
     try:
         seen = await steps_seen(redis, store, work())

@@ -243,7 +243,9 @@ class Store:
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
-        found.shared.publish = self.shared.publish  # sharded pub/sub or plain (`use_sharded`)
+        # sharded pub/sub or plain (`use_sharded`); a workspace on a tag of its own (sharded keys): plain, its steps
+        # on its slot may not SPUBLISH to a worker's channel on the root's (every worker hears plain pub/sub too)
+        found.shared.publish = self.shared.publish if keys.here == keys.root else PUBLISH
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 

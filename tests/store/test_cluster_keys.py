@@ -13,12 +13,17 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.verify import walk_chains
+from bot.core.settings import StoreSettings
+from bot.core.workspaces import WorkspaceRef
 from bot.store import Store, StoreUnavailable, Subscription, connect, scripts
 from bot.store.connection import aw
 from bot.store.key_names import Family, Named
 from bot.store.keys import Keys
 from bot.store.opening import Once, Opening
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
+from tests.support.audit_log import signing_keys, verifier
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
@@ -109,6 +114,77 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
         for t in workspaces[:20]:  # where each is, as the cluster counts it
             slot = key_slot(root.for_tenant(t, home="T0A").changes)
             assert local_cluster.ask(local_cluster.primary_of(slot), "CLUSTER", "COUNTKEYSINSLOT", slot) >= 1
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.slow
+async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_on_its_slot_chains_verify(
+        local_cluster: LocalCluster, tmp_path: Path) -> None:
+    """REDIS_WORKSPACE_TAGS on a real cluster of three primaries: asks (a program's, through its API key, and a
+    run's) and clicks in 24 workspaces; a freeze refuses an Approve in each until unfrozen; every key of a workspace
+    is in its slot (as the cluster says), the workspaces on all three primaries; the due work and the oversight
+    counts read across them; each chain and the global checkpoint verify."""
+    settings = StoreSettings.from_env({"REDIS_URL": local_cluster.url, "REDIS_WORKSPACE_TAGS": "true"})
+    assert settings.store_sharded and settings.store_prefix == "{hitl}"
+    assert not StoreSettings.from_env({"REDIS_URL": local_cluster.url}).store_sharded  # (off: today's names)
+    assert not StoreSettings.from_env({"REDIS_URL": "redis://h:6379/0", "REDIS_WORKSPACE_TAGS": "true"}).store_sharded
+    redis = connect(local_cluster.url)
+    home = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
+    try:
+        await redis.flushall()
+        assert await home.use_sharded()  # (as a worker on Redis 7)
+        await home.tenants.learn_home(WorkspaceRef("T0HOME"))
+        await home.audit.append("settings", by="U0ADMIN", after="1m")  # (home's chain: the global entries)
+        teams = [f"T0C{n:02d}WS" for n in range(24)]
+        for team in teams:
+            await home.tenants.remember(WorkspaceRef(team))
+        stores = {team: home.for_tenant(team, home="T0HOME") for team in teams}
+        assert await home.freezes.freeze("all", reason="drill on the cluster", by="cli:ops")
+
+        async def ask_and_click(team: str, store: Store) -> None:
+            run = replace(approval(f"c-{team.lower()}-r"), team=team)
+            asked = replace(approval(f"c-{team.lower()}-k"), team=team, key_id="k0asker")
+            assert await store.approvals.create(run) == "ok"
+            assert await store.approvals.open(Opening(asked, max_pending=5, once=Once("k0asker", team, "d"))) == (
+                "ok", asked.id)
+            assert (await store.approvals.decide(run.id, outcome="approved", by="U0BOB")).status == "frozen"
+
+        await asyncio.gather(*(ask_and_click(team, store) for team, store in stores.items()))
+        assert sorted(await home.due.due("deadlines", 1e12, limit=100)) == teams  # (each its own, read in one)
+        assert (await home.freezes.unfreeze("all", by="cli:ops", direct=True))[0] == "ok"
+        for team, store in stores.items():
+            for kind in ("r", "k"):
+                decided = await store.approvals.decide(f"c-{team.lower()}-{kind}", outcome="approved", by="U0BOB",
+                                                       check_auth=True)
+                assert decided.status == "ok", (team, kind)
+        assert (await home.oversight.read()).signals["approvals"] == {"U0BOB": 48.0}
+        subscription = await home.subscriber()  # a worker waiting on a run in a workspace hears its decision
+        await subscription.subscribe(home.keys.worker_channel("w1"))
+        waited = replace(approval("c-waited-0001", owner="w1"), team=teams[5])
+        assert await stores[teams[5]].approvals.create(waited) == "ok"
+        assert (await stores[teams[5]].approvals.decide(waited.id, outcome="approved", by="U0BOB")).status == "ok"
+        assert waited.id in str((await heard(subscription))["data"])
+        await subscription.aclose()
+
+        primaries = set()
+        for team, store in stores.items():  # every key of the workspace, wherever it is, on its slot
+            slot = key_slot(store.keys.changes)
+            primary = local_cluster.primary_of(slot)
+            primaries.add(primary)
+            mine = {str(k) for port in local_cluster.primaries()
+                    for k in local_cluster.ask(port, "KEYS", f"hitl:{{ws:{team}}}:*")}
+            on_slot = {str(k) for k in local_cluster.ask(primary, "CLUSTER", "GETKEYSINSLOT", slot, 1000)}
+            assert len(mine) >= 10 and mine <= on_slot, team
+            assert local_cluster.ask(primary, "CLUSTER", "KEYSLOT", store.keys.audit) == slot
+        assert len(primaries) == 3
+
+        keys = signing_keys(tmp_path / "keys.json")
+        checkpoints = AuditCheckpoints(home, keys, worker="w1", every=1000, interval=0, retention=10**9)
+        while await checkpoints.write_due():
+            pass
+        said, code = await walk_chains(home, None, verifier(keys), retention=10**9)
+        assert code == 0 and "Global checkpoint" in said and "signs the heads of 25 chain(s)" in said, said
     finally:
         await redis.aclose()
 
@@ -206,6 +282,8 @@ async def test_decisions_reach_the_worker_by_sharded_pubsub_and_through_a_primar
     store = Store(redis, prefix="{hitl}")
     try:
         await redis.flushall()
+        for port in local_cluster.primaries():  # (the counts of the tests before on this cluster)
+            local_cluster.ask(port, "CONFIG", "RESETSTAT")
         assert await store.use_sharded() and store.shared.publish == "SPUBLISH"
         channel = store.keys.worker_channel("w1")
         subscription = await store.subscriber()

@@ -12,9 +12,10 @@ so that its data from before tenants is its own with no step by hand; another te
 given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Sharded (issue 89, `Keys(sharded=True)`
 on Cluster, bot/store/slots.py) another tenant's are under `hitl:{ws:<tenant>}`, the workspace's own hash tag, so
 its keys share its slot and workspaces spread over the primaries; home's and the global keys stay on `{hitl}`.
-Not yet switched on: the steps that still name a global key beside a workspace's are listed in
-tests/store/test_cluster_keys.py (`CROSSING`). Sharded, a workspace keeps its own copy of what its steps read
-or count of a global key (the audit floor: its chain's). Each tenant's audit log is a chain of
+Switched on by REDIS_WORKSPACE_TAGS (`StoreSettings.store_sharded`). Sharded, a workspace keeps in its slot its own
+copy of what its steps read or count that is global otherwise (the frozen scopes, the audit floor: its chain's, the
+oversight signals, an API key's pending set and Idempotency-Keys, its due work: `here` below), so no step of a
+workspace names a global key (tests/store/test_cluster_keys.py, `CROSSING`). Each tenant's audit log is a chain of
 its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
 `audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
 on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the

@@ -8,13 +8,16 @@ when it is recorded, before its store writes anything (`Tenants.remember`: the t
 after; so of a freeze and a workspace's arrival at the same time, one sees the other). Each read is numbered and a
 copy is replaced only by a later read's (lua/freeze_copy.lua), so copies written in any order end as the newest. A
 spread that fails half-way is said (StoreUnavailable: the admin is told) and done again by each worker's start
-(`Tenancy.start`). Not sharded (one node, or today's single tag): the one global hash, nothing copied."""
+(`Tenancy.start`). On Redis Cluster the copies are written whatever this store's layout (REDIS_WORKSPACE_TAGS): a
+freeze from a command run without the setting still reaches every sharded workspace. On one node nothing is copied
+(the one global hash is every step's)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+from bot.store.keys import Keys
 from bot.store.shared import Repository
 from bot.store.slots import is_tag
 
@@ -26,16 +29,16 @@ class FreezeCopies(Repository):
 
     async def spread(self, *, only: str = "") -> int:
         """Copy the frozen scopes into every known workspace's copy (`only`: that tenant's alone); how many were
-        replaced. Nothing when not sharded."""
+        replaced. Nothing on one node (the root no hash tag)."""
         k = self._k
-        if not (k.sharded and is_tag(k.root)):
+        if not is_tag(k.root):  # (on Cluster whatever this store's layout: a command run without the setting too)
             return 0
         seq, flat, known, home = await self._s.script("freeze_read")(
             keys={"frozen": k.frozen, "spread": k.frozen_spread, "known": k.workspaces_known,
                   "home": k.workspaces_home}, args={})
         scopes = [str(part) for part in flat]
         tenants = [str(t) for t in known if (not only or str(t) == only) and str(t) != _tenant(home)]
-        copies = [k.for_tenant(t, home="") for t in tenants]
+        copies = [Keys(k.root, sharded=True).for_tenant(t, home="") for t in tenants]
         done = 0
         for start in range(0, len(copies), AT_ONCE):
             found = await asyncio.gather(*(self._s.script("freeze_copy")(

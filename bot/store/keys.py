@@ -188,10 +188,11 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
 {p}:frozen:spread             string  the number of the last read of `frozen` to   kept
-                                      copy (sharded: bot/store/freeze_copies.py)
-{p}:ws:<t>:frozen, …:copy     hash,   sharded: a workspace's copy of `frozen`, and    replaced by a later read's
-                              string  the number of the read it holds (its steps
-                                      read it: lua/lib/frozen.lua, decide.lua)
+                                      copy (on Cluster: bot/store/freeze_copies.py)
+{p}:ws:<t>:frozen, …:copy     hash,   on Cluster (`hitl:{ws:<t>}`): a workspace's     replaced by a later read's
+                              string  copy of `frozen`, and the number of the read
+                                      it holds (its steps read it when sharded:
+                                      lua/lib/frozen.lua, decide.lua)
 {p}:frozen:unfreeze           hash    unfreezes asked by one admin, awaiting a second  until confirmed or
                                       admin's: {scope: JSON by, at}                    unfrozen
 {p}:oversight:people          hash    each person's rubber-stamp signals, global:     kept (counters)

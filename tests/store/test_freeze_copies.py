@@ -69,3 +69,15 @@ async def test_a_drills_end_reaches_the_copies(home: Store) -> None:
     assert set(await other.freezes.copies.copy_of()) == {"channel:C0SALES"}
     assert (await home.freezes.end_drill("channel:C0SALES", drill="d1"))[0] == "lifted"
     assert await other.freezes.copies.copy_of() == {}
+
+
+async def test_a_freeze_from_a_command_run_without_the_setting_still_reaches_each_workspaces_copy(
+        home: Store) -> None:
+    """A freeze never fails open for a setting forgotten: a command's store of today's layout on the same Cluster
+    prefix (REDIS_WORKSPACE_TAGS unset) still writes every workspace's copy."""
+    await home.tenants.remember(WorkspaceRef(team="T0WSA"))
+    command = Store(home.redis, prefix="{hitl}")  # sharded=False
+    assert await command.freezes.freeze("channel:C0OPS", reason="incident", by="cli:ops")
+    other = home.for_tenant("T0WSA", home="T0HOME")
+    assert set(await other.freezes.copies.copy_of()) == {"channel:C0OPS"}
+    assert await Store(home.redis, prefix="hitl").freezes.copies.spread() == 0  # one node: no copies

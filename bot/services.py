@@ -254,8 +254,9 @@ def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
 
 def settings_store(settings: Settings, redis: Redis, *, click_window: float | None = None) -> Store:
     """A store on `redis` as the settings say (STORE_PREFIX, the retentions), SECRETS_KEY's keyring in use."""
-    store = Store(redis, prefix=settings.store_prefix, audit_retention=settings.audit_retention,
-                  run_retention=settings.run_retention, click_window=click_window)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded,
+                  audit_retention=settings.audit_retention, run_retention=settings.run_retention,
+                  click_window=click_window)
     store.hidden.use(hidden_keyring(settings))
     return store
 
@@ -279,7 +280,7 @@ def tenant_home_parts(
     """`home_parts` of a tenant: the base's Home connections, a store on them with the tenant's keys (so its Home
     queue and `views.publish` budget are its own: one workspace's redraw storm never pauses another's Homes), and a
     client with the tenant's token that does not retry a 429 itself."""
-    home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root,
+    home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root, sharded=store.keys.sharded,
                        audit_retention=settings.audit_retention, run_retention=settings.run_retention)
     home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""), retry_429=False)
     home_slack.session = slack.session

@@ -33,7 +33,7 @@ from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, Sweeps, due_parts
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 from bot.store.due import DueWork, member_of
 
 log = logging.getLogger(__name__)
@@ -200,12 +200,17 @@ class Tenancy:
         return await self.of_tenant(store.keys.tenant)
 
     async def start(self) -> None:
-        """Index the due work of every tenant served before (`Tenants.known`) again, a few Lua steps at a time (work a
+        """Copy the freeze into every workspace's copy again (sharded: bot/store/freeze_copies.py), and index the due
+        work of every tenant served before (`Tenants.known`) again, a few Lua steps at a time (work a
         worker that died between a write and its note left unindexed, and what a version before the indexes wrote:
         bot/store/due.py). No tenant's parts are built: the worker's loops build those whose work comes due."""
         home = await self.home_tenant()
         if home is None:
             return
+        try:  # (sharded: a spread a freeze left half-way is done)
+            await self.home.store.freezes.copies.spread()
+        except StoreUnavailable as exc:
+            log.warning("the freeze could not be copied into the workspaces at start (%s)", exc.cause)
         tenants = {ref.tenant for ref in await self.home.store.tenants.known()} - {home}
         await DueWork.repair(self.home.store.for_tenant(tenant, home=home).due for tenant in sorted(tenants))
 

@@ -313,7 +313,7 @@ async def _verify(
     settings: StoreSettings, start_at: float | None, verify: Verifier | None, trust: Trust | None
 ) -> tuple[str, int]:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     try:
         return await walk_chains(store, start_at, verify, retention=redis_keep(settings), trust=trust)
     finally:

@@ -205,7 +205,7 @@ def drill_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None
 
 async def _run(settings: StoreSettings, *, scope: str, op: Operator, hold: float) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     stopped, shield = False, Shield()

@@ -62,7 +62,7 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
 
 async def _run(settings: StoreSettings, *, scope: str, reason: str, op: Operator, freeze: bool) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     reason = shown_text(reason)  # free text hidden as by the one door (Hiding.text): told to every ask refused
     try:
         if freeze:

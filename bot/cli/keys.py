@@ -142,7 +142,7 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
 
 async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: HiddenKeyring | None) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     store.hidden.use(keyring)  # seals the webhook secrets made here
     action = args.action
     try:

@@ -236,7 +236,7 @@ class NotFound(Exception):
 async def _read(settings: StoreSettings, reading: Callable[[Store], Awaitable[T]]) -> T:
     """`reading(store)` with the bot's store; NotFound when there is no audit log under its prefix."""
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     try:
         if not await store.audit.exists():
             raise NotFound(f"no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the"

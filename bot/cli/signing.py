@@ -96,7 +96,7 @@ async def _audit(
     retired = next((str(k.get("kid")) for k in before if "retired_at" not in k), "")
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        await Store(redis, prefix=settings.store_prefix).audit.append(
+        await Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded).audit.append(
             "signing_rotated", by=op.by, kid=new, retired=retired, where=where[:300], via="cli", **op.fields())
     finally:
         await redis.aclose()

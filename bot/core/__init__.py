@@ -54,6 +54,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     `teams:<object id>`, `email:<address>`) and the surfaces' stored words (pure)
     msteams.py      Microsoft Teams (issue 81): a Teams decider, a conversation kept, a card's copy (pure)
     msteams_file.py TEAMS_FILE: a Teams-only company's people and its channels' Teams routes (`read_teams_file`)
+    store_settings.py  REDIS_WORKSPACE_TAGS (`StoreSettings` holds it; issue 89): a hash tag per workspace
     msteams_settings.py the TEAMS_* settings (`Settings` holds them): never unauthenticated
     email_settings.py  SMTP_URL, EMAIL_FROM, EMAIL_REPLY_TO (`Settings` holds them; issue 88): SMTP_URL read
     push_settings.py   VAPID_PRIVATE_KEY, VAPID_SUBJECT, PUSH_LOCAL_SERVICE_URL (`Settings` holds them; issue 90)

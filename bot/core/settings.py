@@ -45,6 +45,7 @@ from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.siem_settings import SiemSettings
+from bot.core.store_settings import StoreLayout
 from bot.core.ticket_settings import TicketSettings
 from bot.core.worker_settings import WorkerProcess
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
@@ -148,7 +149,7 @@ def _variable(name: str, alias: str | AliasPath | AliasChoices | None) -> str:
     raise TypeError(f"settings field {name} needs its variable as a plain validation_alias")
 
 
-class StoreSettings(_FromEnv):
+class StoreSettings(_FromEnv, StoreLayout):
     """The bot's Redis: enough to read and write its store (the audit export needs only this)."""
 
     redis_url: Secret = Field(  # secret: the URL may carry a password
@@ -241,22 +242,21 @@ class StoreSettings(_FromEnv):
     @field_validator("redis_url")
     @classmethod
     def _redis_url_form(cls, url: SecretStr) -> SecretStr:
-        """A URL redis-py (or `connect`) takes; else one line naming the forms (never the value: it may hold a
-        password)."""
+        """A URL redis-py (or `connect`) takes; else one line naming the forms (never the value: a password)."""
         if not url.get_secret_value().startswith(REDIS_SCHEMES):
-            raise ValueError(
-                "is not a Redis URL: use redis://[:password@]host:6379/0 (or rediss://, unix:///path/redis.sock,"
-                " redis+sentinel://, redis+cluster://)"
-            )
+            raise ValueError("is not a Redis URL: use redis://[:password@]host:6379/0 (or rediss://,"
+                             " unix:///path/redis.sock, redis+sentinel://, redis+cluster://)")
         return url
 
     @property
+    def store_sharded(self) -> bool:  # each workspace's keys on a tag of its own (`Keys(sharded=True)`, StoreLayout)
+        return self.redis_workspace_tags and is_cluster_url(self.redis_url.get_secret_value())
+
+    @property
     def store_prefix(self) -> str:
-        """The prefix of every key, as every user of the store must use it: on Redis Cluster, the
-        prefix as a hash tag (`bot.core.redis_urls.cluster_prefix`)."""
-        if is_cluster_url(self.redis_url.get_secret_value()):
-            return cluster_prefix(self.key_prefix)
-        return self.key_prefix
+        """Every key's prefix, as every user of the store uses it: on Redis Cluster a hash tag (`cluster_prefix`)."""
+        cluster = is_cluster_url(self.redis_url.get_secret_value())
+        return cluster_prefix(self.key_prefix) if cluster else self.key_prefix
 
 
 class NamingSettings(_FromEnv):

@@ -224,7 +224,7 @@ async def _export(
     environ: Mapping[str, str] | None, op: Operator, archive: ArchiveStore | None = None,
 ) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     try:
         if not await store.audit.exists():
             print(f"error: no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the"

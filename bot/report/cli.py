@@ -132,8 +132,8 @@ async def load(settings: StoreSettings, *, since: float, channels: Sequence[str]
                team: str = "", archive: ArchiveStore | None = None) -> History:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now,
-                                  team=team, archive=archive)
+        store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
+        return await read_history(store, since=since, channels=channels, now=now, team=team, archive=archive)
     finally:
         await redis.aclose()
 

@@ -351,7 +351,7 @@ async def _evidence(
     if with_redis:
         redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
         try:
-            store = Store(redis, prefix=settings.store_prefix)
+            store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
             home = await store.tenants.home() if chain else None
             if home is not None:
                 store = store.for_tenant(chain, home=home.tenant)

@@ -30,7 +30,7 @@ async def read_log(settings: StoreSettings, *, archive: ArchiveStore | None) -> 
     """Every entry of the log (attestations held from before the period count), and whether there is a log."""
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        store = Store(redis, prefix=settings.store_prefix)
+        store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
         read = await chains_entries(store, since=0.0, channels=(), archive=archive)  # (every chain)
         return read, bool(read.entries) or await store.audit.last() is not None
     finally:

@@ -25,7 +25,7 @@ async def read_log(settings: StoreSettings, *, since: float, archive: ArchiveSto
     log."""
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        store = Store(redis, prefix=settings.store_prefix)
+        store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
         read = await period_entries(store, since=since, channels=(), archive=archive)
         return read, bool(read.entries) or await store.audit.last() is not None
     finally:

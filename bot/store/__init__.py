@@ -34,6 +34,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes, freeze drills' holds
+    freeze_copies.py     `freezes.copies`: sharded, each workspace's copy of the frozen scopes (its steps read it)
     writer_lease.py      `writer_lease`: the audit checkpoint writer's lease, and the writers lost (expired unreleased)
     siem.py              `siem`: the audit stream into a SIEM: which worker streams, the cursor the receiver accepted
     attestations.py      `attestations`: briefs, who attested to them until when, their reminders (fit to decide)
@@ -242,7 +243,9 @@ class Store:
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
-        found.shared.publish = self.shared.publish  # sharded pub/sub or plain (`use_sharded`)
+        # sharded pub/sub or plain (`use_sharded`); a workspace on a tag of its own (sharded keys): plain, its steps
+        # on its slot may not SPUBLISH to a worker's channel on the root's (every worker hears plain pub/sub too)
+        found.shared.publish = self.shared.publish if keys.here == keys.root else PUBLISH
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 

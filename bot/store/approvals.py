@@ -208,7 +208,7 @@ class Approvals:
         status, *rest = await self._s.script("use_approval")(
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
-                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen},
+                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen_here},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
                   "key_created": repr(key.created_at), "now": repr(now)},
         )
@@ -356,7 +356,7 @@ class Approvals:
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,
                 "run": k.run(take[0] if take is not None else "-"),
-                "frozen": k.frozen,
+                "frozen": k.frozen_here,
                 "oversight_people": k.oversight_people, "oversight_times": k.oversight_times,
                 "oversight_week": k.oversight_week, "digest_due": k.digest_due,
             },
@@ -431,7 +431,7 @@ class Approvals:
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
-                "frozen": k.frozen,
+                "frozen": k.frozen_here,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={

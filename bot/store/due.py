@@ -29,7 +29,12 @@ Teams' due set under `runs`: its workers still drain them there, and this one's 
 marked due, a refusal window opened): it only lowers a tenant's entry (`ZADD LT`), so the index is never later than
 the data. The loop that does a tenant's due work then `settle`s it, atomically with the data (lua/due_note.lua): its
 next due time, or no entry when nothing is left. A worker that died between a write and its note left that work
-unindexed: `repair` (each worker's start) indexes every known tenant again, a few steps at a time."""
+unindexed: `repair` (each worker's start) indexes every known tenant again, a few steps at a time.
+
+Sharded (issue 89: each workspace's keys in its own slot) the step writes the tenant's own index (`{ws}:due_here`,
+kind -> earliest, in its slot) and the worker-wide indexes and `held_by` are written right after it, in the root's
+slot (lua/due_index.lua): lowered only, a settled kind set then lowered again to the tenant's own entry read after
+(`_spread`), so they are never later than the data either."""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from typing import Any
 from bot.store.connection import StoreUnavailable, aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
+from bot.store.slots import is_tag
 
 KINDS = ("deadlines", "nudges", "webhooks", "runs", "slack", "teams", "email", "push", "tickets", "homes",
          "digest", "reach")
@@ -69,6 +75,8 @@ class DueWork:
         self._s = shared
         self._k = shared.keys
         self.member = member_of(shared.keys.tenant)
+        # sharded (issue 89): each tenant's own index in its slot (`Keys.due_here`), the worker-wide ones written after
+        self.sharded = shared.keys.sharded and is_tag(shared.keys.root)
 
     def index(self, kind: str) -> str:
         return self._k.due(kind)
@@ -93,23 +101,56 @@ class DueWork:
     def _step(
         self, kinds: Sequence[str], *, exact: str | bool, held: str = ""
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """lua/due_note.lua's keys and arguments for `kinds` of this tenant."""
+        """lua/due_note.lua's keys and arguments for `kinds` of this tenant (sharded: into its own index, `held` left
+        to `_spread`)."""
         keys: list[str] = []
         told = []
         for kind in kinds:
-            keys.append(self.index(kind))
+            keys.append(self._k.due_here if self.sharded else self.index(kind))
             at = len(keys)
             data = []
             for key, how in self._data(kind):
                 keys.append(key)
                 data.append([len(keys), how])
-            told.append({"index": at, "data": data, "exact": exact is True or exact == kind})
-        return ({"held": self.held_key(held or "-"), "keys": keys},
-                {"member": self.member, "kinds": told, "ttl": HELD_SECONDS if held else 0})
+            told.append({"index": at, "data": data, "exact": exact is True or exact == kind,
+                         "member": kind if self.sharded else self.member})
+        if held and not self.sharded:
+            keys.append(self.held_key(held))
+        return ({"keys": keys}, {"member": self.member, "kinds": told, "ttl": HELD_SECONDS,
+                                 "held": len(keys) if held and not self.sharded else 0})
 
     async def _run(self, kinds: Sequence[str], *, exact: str | bool, held: str = "") -> None:
         keys, args = self._step(kinds, exact=exact, held=held)
-        await self._s.script("due_note")(keys=keys, args=args)
+        found = await self._s.script("due_note")(keys=keys, args=args)
+        if self.sharded:
+            await self._spread(dict(zip(kinds, (str(at) for at in found), strict=True)), exact=exact, held=held)
+
+    async def _spread(self, found: dict[str, str], *, exact: str | bool, held: str) -> None:
+        """Sharded: the worker-wide indexes written from this tenant's own (`found`: {kind: its entry, "" none}),
+        outside its step (another slot: lua/due_index.lua). Lowered only, but a kind settled (`exact`): set as found,
+        then lowered again to the tenant's entry read after (a note that came between its step and this write is
+        kept: its own write comes after, or this read sees it), so the indexes are never later than the data."""
+        ops: list[list[object]] = []
+        keys: list[str] = []
+        for kind, at in found.items():
+            settled = exact is True or exact == kind
+            if at or settled:
+                keys.append(self.index(kind))
+                ops.append([len(keys), self.member, at or "0", ("set" if at else "rem") if settled else "lt"])
+        if held:
+            keys.append(self.held_key(held))
+        if keys:
+            await self._s.script("due_index")(keys={"keys": keys}, args={
+                "ops": ops, "member": self.member, "ttl": HELD_SECONDS, "held": len(keys) if held else 0})
+        again = [kind for kind in found if exact is True or exact == kind]
+        if again:
+            now = await self._s.redis.zmscore(self._k.due_here, again)
+            lower = [(kind, at) for kind, at in zip(again, now, strict=True) if at is not None]
+            if lower:
+                await self._s.script("due_index")(
+                    keys={"keys": [self.index(kind) for kind, _ in lower]},
+                    args={"ops": [[n, self.member, repr(at), "lt"] for n, (_, at) in enumerate(lower, 1)],
+                          "member": self.member, "ttl": 0, "held": 0})
 
     async def note(self, *, held: str = "") -> None:
         """After a write that may have added work due sooner than indexed: this tenant's entries lowered to its

@@ -2,7 +2,8 @@
 once (bot/approvals/deciders/freeze.py), its pending approvals cannot be approved (the decide step reads `frozen`,
 lua/lib/decide.lua) and receipts of calls in it cannot be used. A scope is `all`, `channel:<C…>`, `key:<name>` (an
 API key's asks) or `agent:<name>` (the bot's own runs of that agent team). Unfreezing needs a second admin
-(`lua/unfreeze.lua`, four eyes) or the operator's CLI. Global: every tenant's asks read the one hash.
+(`lua/unfreeze.lua`, four eyes) or the operator's CLI. Global: every tenant's asks read the one hash (sharded, each
+workspace's steps read its copy, written before a freeze returns: bot/store/freeze_copies.py).
 
 A freeze drill (bot/cli/drill.py) holds a scope as a freeze whose record names the drill (`drill`, `until`), one
 drill at a time (its lease, renewed while it runs: `take_drill`). A real freeze asked while a drill holds the scope
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from bot.core.channel_options import CHANNEL
 from bot.core.key_records import KEY_NAME
 from bot.store.connection import aw
+from bot.store.freeze_copies import FreezeCopies
 from bot.store.shared import Repository
 
 UNFREEZE_ASK_SECONDS = 3600  # a first admin's unfreeze waits this long for a second admin's
@@ -86,6 +88,11 @@ class Drilling:
 class Freezes(Repository):
     """The frozen scopes (the module docstring)."""
 
+    @property
+    def copies(self) -> FreezeCopies:
+        """Each workspace's copy (sharded)."""
+        return FreezeCopies(self._s)
+
     async def all(self) -> dict[str, Frozen]:
         """Every frozen scope, by scope (one Redis command)."""
         raw = await aw(self._s.redis.hgetall(self._k.frozen))
@@ -99,6 +106,7 @@ class Freezes(Repository):
             held.update(drill=drill, until=until)
         status, found = await self._s.script("freeze")(keys={"frozen": self._k.frozen},
                                                         args={"scope": scope, "held": json.dumps(held)})
+        await self.copies.spread()  # (sharded: set only once in every workspace's copy)
         return Froze(str(status), _frozen(scope, str(found)) if found else None)
 
     async def end_drill(self, scope: str, *, drill: str) -> tuple[str, str]:
@@ -106,6 +114,7 @@ class Freezes(Repository):
         freeze asked meanwhile stays) or ("not_ours", "": not held by this drill, nothing changed)."""
         status, by = await self._s.script("drill_end")(keys={"frozen": self._k.frozen, "asks": self._k.unfreeze_asks},
                                                        args={"scope": scope, "drill": drill})
+        await self.copies.spread()
         return str(status), str(by)
 
     async def take_drill(self, drilling: Drilling, *, seconds: float) -> Drilling | None:
@@ -138,6 +147,8 @@ class Freezes(Repository):
             args={"scope": scope, "by": by, "now": repr(time.time()), "direct": "1" if direct else "",
                   "ask_ttl": str(UNFREEZE_ASK_SECONDS)},
         )
+        if status == "ok":
+            await self.copies.spread()
         return str(status), str(asked_by)
 
 

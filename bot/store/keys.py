@@ -12,8 +12,10 @@ so that its data from before tenants is its own with no step by hand; another te
 given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Sharded (issue 89, `Keys(sharded=True)`
 on Cluster, bot/store/slots.py) another tenant's are under `hitl:{ws:<tenant>}`, the workspace's own hash tag, so
 its keys share its slot and workspaces spread over the primaries; home's and the global keys stay on `{hitl}`.
-Not yet switched on: the steps that still name a global key beside a workspace's are listed in
-tests/store/test_cluster_keys.py (`CROSSING`). Each tenant's audit log is a chain of
+Switched on by REDIS_WORKSPACE_TAGS (`StoreSettings.store_sharded`). Sharded, a workspace keeps in its slot its own
+copy of what its steps read or count that is global otherwise (the frozen scopes, the audit floor: its chain's, the
+oversight signals, an API key's pending set and Idempotency-Keys, its due work: `here` below), so no step of a
+workspace names a global key (tests/store/test_cluster_keys.py, `CROSSING`). Each tenant's audit log is a chain of
 its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`, `audit:archived_through`,
 `audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
 on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
@@ -34,6 +36,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       surface's due set: slack, teams, email
                                       (bot/store/due.py: the worker-wide loops visit
                                       only those due)
+{p}:ws:<t>:due_here           zset    sharded: a tenant's own kind -> its earliest    members leave when
+                                      due time, in its slot (its steps write it; the  nothing of <kind> is left
+                                      worker-wide ones above are written after)
 {p}:held_by:{<id>}            string  the tenant whose data holds approval <id>        DECIDED_RETENTION + a year
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
@@ -152,8 +157,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:apikeys:used              hash    {key id: when it was last used}                kept
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
+                                      (sharded: in its workspace's slot)
 {p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)
 {p}:apiidem:<name>:<key>      string  an Idempotency-Key's body digest and approval  24 h
+                                      (sharded: in its workspace's slot)
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
@@ -180,12 +187,20 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:frozen                    hash    frozen scopes (`/agent freeze`): {scope: JSON    until unfrozen (four eyes
                                       reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
+{p}:frozen:spread             string  the number of the last read of `frozen` to   kept
+                                      copy (on Cluster: bot/store/freeze_copies.py)
+{p}:ws:<t>:frozen, …:copy     hash,   on Cluster (`hitl:{ws:<t>}`): a workspace's     replaced by a later read's
+                              string  copy of `frozen`, and the number of the read
+                                      it holds (its steps read it when sharded:
+                                      lua/lib/frozen.lua, decide.lua)
 {p}:frozen:unfreeze           hash    unfreezes asked by one admin, awaiting a second  until confirmed or
                                       admin's: {scope: JSON by, at}                    unfrozen
 {p}:oversight:people          hash    each person's rubber-stamp signals, global:     kept (counters)
                                       {"<signal>|<person>": n}: approvals, fast,
-                                      streak, unopened (lua/lib/oversight.lua)
-{p}:oversight:times           list    the last decisions' times to decide, global:    last OVERSIGHT_TIMES
+                                      streak, unopened (lua/lib/oversight.lua);
+                                      sharded, each workspace's, summed at a scrape
+{p}:oversight:times           list    the last decisions' times to decide, global     last OVERSIGHT_TIMES
+                                      (sharded: each workspace's, read together):
                                       "<seconds> <person> <channel> <policy ids>"
 {p}:oversight:week            hash    this week's signals of a tenant, per channel:   renamed away by the weekly
                                       {"<channel>|<person>|<signal>": n}              digest (bot/slack/digest.py)
@@ -211,7 +226,7 @@ import re
 
 from bot.store.key_names import Family, Named
 from bot.store.keys_homes import HomeQueueKeys
-from bot.store.slots import tenant_of_prefix, workspace_prefix
+from bot.store.slots import is_tag, tenant_of_prefix, workspace_prefix
 
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
@@ -232,6 +247,9 @@ class Keys(HomeQueueKeys):
         self.prefix = prefix
         self.root = root = prefix if root is None else root
         self.sharded = sharded  # each workspace's keys under its own hash tag on Cluster (bot/store/slots.py)
+        # where a workspace's own copy of a global key lives: its prefix when sharded (its slot: its Lua steps name no
+        # key of the root's), else the root (one slot for all: today's names, nothing to move)
+        self.here = here = prefix if sharded and is_tag(root) else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
         self.workspaces_added = f"{root}:workspaces:added"
@@ -261,7 +279,8 @@ class Keys(HomeQueueKeys):
         self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
         # its holder and when last renewed; holders whose lease expired unreleased, for the watcher (writer_lease.py)
         self.audit_lease_seen, self.audit_writers_lost = f"{root}:audit:lease:seen", f"{root}:audit:lease:lost"
-        self.audit_floor = f"{root}:audit:floor"  # lua/lib/audit.lua numbers nothing past a restart until confirmed
+        # lua/lib/audit.lua numbers nothing past a restart until confirmed; sharded, each chain's own (its archive's)
+        self.audit_floor = f"{here}:audit:floor"
         self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity
@@ -278,13 +297,19 @@ class Keys(HomeQueueKeys):
         self.api_key_used = f"{root}:apikeys:used"  # {key id: when last used}, for `keys list`
         self.webhooks, self.webhook_tries = f"{prefix}:webhooks", f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
+        # sharded: the workspace's own copy of `frozen`, its steps' (bot/store/freeze_copies.py), the number of the
+        # read it holds, and the reads' counter; else `frozen` itself
+        self.frozen_here, self.frozen_here_seq = f"{here}:frozen", f"{here}:frozen:copy"
+        self.frozen_spread = f"{root}:frozen:spread"
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
-        # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read the global two at a scrape
-        self.oversight_people, self.oversight_times = f"{root}:oversight:people", f"{root}:oversight:times"
+        # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read them at a scrape; sharded, each
+        # workspace counts its own, summed at the read (bot/store/oversight.py)
+        self.oversight_people, self.oversight_times = f"{here}:oversight:people", f"{here}:oversight:times"
         self.oversight_week = f"{prefix}:oversight:week"  # a tenant's: its weekly digest (bot/slack/digest.py)
         self.oversight_digest = f"{prefix}:oversight:digest"
         self.digest_due = f"{prefix}:oversight:digest_due"
+        self.due_here = f"{here}:due_here"  # sharded: this tenant's due work, {kind: earliest} (bot/store/due.py)
         self.reach_due = f"{prefix}:reach:due"  # pending approvals by their route's next step (bot/store/reach.py)
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
@@ -302,7 +327,11 @@ class Keys(HomeQueueKeys):
     # the table's families (bot/store/key_names.py): `keys.<name>(part)` names one key of the family
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
     api_key = Family("apikey", on_root=True)
-    api_pending = Family("apipending", on_root=True)
+
+    def api_pending(self, key_id: str) -> str:
+        """The approvals key `key_id` asked for that may be pending: its workspace's (sharded, in its slot: the open
+        step counts them), else on the root."""
+        return f"{self.here}:apipending:{key_id}"
 
     def api_rate(self, key_id: str, minute: int) -> str:
         return f"{self.root}:apirate:{key_id}:{minute}"
@@ -312,7 +341,9 @@ class Keys(HomeQueueKeys):
         return f"{found}:{program_run}" if program_run else found
 
     def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
-        return f"{self.root}:apiidem:{key_id}:{idempotency_key}"
+        """An ask's Idempotency-Key: its key's workspace's (sharded, in its slot: the open step and the audit's
+        once-only append read it with the workspace's keys), else on the root."""
+        return f"{self.here}:apiidem:{key_id}:{idempotency_key}"
 
     # passkeys (step-up): one-time links, and each person's passkeys
     stepup_token = Family("stepup-token", on_root=True)

@@ -3,6 +3,7 @@ approval's details noted, the signals and times read for the metrics, and a tena
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -14,6 +15,14 @@ from bot.store.due import DueWork
 from bot.store.shared import Repository
 
 DIGEST_KEEP_SECONDS = 5 * 7 * 86400  # a digest shown in its admins' Homes until the next replaces it
+OVERSIGHT_TIMES = 5000  # the times to decide a scrape reads (lua/lib/oversight.lua keeps as many per list)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
 
 
 class OversightStore(Repository):
@@ -27,11 +36,27 @@ class OversightStore(Repository):
         return str(done)
 
     async def read(self) -> Oversight:
-        """Every person's signals and the last times to decide (all tenants), for a scrape."""
-        raw = await aw(self._s.redis.hgetall(self._k.oversight_people))
-        lines = await aw(self._s.redis.lrange(self._k.oversight_times, 0, -1))
-        return Oversight(signals=people_signals({str(k): str(v) for k, v in raw.items()}),
-                         times=tuple(parse_times(str(line) for line in lines)))
+        """Every person's signals and the last times to decide (all tenants), for a scrape: the global keys, and
+        sharded (each workspace counting its own, `Keys.oversight_people`) every known workspace's too, summed (a
+        person's `streak`: the longest of theirs, each workspace's streak its own), the times at most
+        OVERSIGHT_TIMES in all, an equal share of each workspace's newest."""
+        places = [self._k.for_tenant(str(t), home="") for t in await aw(self._s.redis.hkeys(self._k.workspaces_known))]
+        places = [self._k, *(k for k in places if k.oversight_people != self._k.oversight_people)]
+        share = max(1, OVERSIGHT_TIMES // len(places))
+        signals: dict[str, float] = {}
+        lines: list[str] = []
+        for start in range(0, len(places), 32):
+            batch = places[start:start + 32]
+            read = await asyncio.gather(*(aw(self._s.redis.hgetall(k.oversight_people)) for k in batch),
+                                        *(aw(self._s.redis.lrange(k.oversight_times, 0, share - 1)) for k in batch))
+            for raw in read[:len(batch)]:
+                for field, value in raw.items():
+                    name, count = str(field), _number(value)
+                    signals[name] = (max(signals.get(name, 0.0), count) if name.startswith("streak|")
+                                     else signals.get(name, 0.0) + count)
+            lines += [str(line) for found in read[len(batch):] for line in found]
+        return Oversight(signals=people_signals({k: f"{v:g}" for k, v in signals.items()}),
+                         times=tuple(parse_times(lines)))
 
     async def digest_due(self, now: float) -> bool:
         """Whether this tenant's weekly digest is due by `now`."""

@@ -62,7 +62,7 @@ class Receipts(Repository):
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
                   "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names,
-                  "refused": self._k.refused(approval_id, "executor"), "frozen": self._k.frozen},
+                  "refused": self._k.refused(approval_id, "executor"), "frozen": self._k.frozen_here},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
                   "now": repr(time.time())},
         )

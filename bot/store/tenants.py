@@ -10,6 +10,7 @@ import json
 
 from bot.core.workspaces import WorkspaceRef
 from bot.store.connection import aw
+from bot.store.freeze_copies import FreezeCopies
 from bot.store.shared import Shared
 
 
@@ -42,6 +43,7 @@ class Tenants:
         told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or "",
                            "org_wide": workspace.tenant != workspace.team}, separators=(",", ":"))
         await aw(self._s.redis.hsetnx(self._k.workspaces_known, workspace.tenant, told))
+        await FreezeCopies(self._s).spread(only=workspace.tenant)  # (after: a freeze now copies to it, or this does)
 
     async def known(self) -> list[WorkspaceRef]:
         """Every tenant a worker has served besides home (`remember`), one workspace of each."""

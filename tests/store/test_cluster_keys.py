@@ -13,40 +13,47 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.store import Store, StoreUnavailable, Subscription, connect
+from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.verify import walk_chains
+from bot.core.settings import StoreSettings
+from bot.core.workspaces import WorkspaceRef
+from bot.store import Store, StoreUnavailable, Subscription, connect, scripts
+from bot.store.connection import aw
 from bot.store.key_names import Family, Named
 from bot.store.keys import Keys
+from bot.store.opening import Once, Opening
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
+from tests.support.audit_log import signing_keys, verifier
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
-# The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives:
-# the audit log's global checkpoints, leases, floor and findings (each workspace's chain is its own), on-call
+# The keys a workspace's `Keys` names on the root (global, the root's tag), each for the reason the table gives: the
+# audit log's global checkpoints, leases and findings (each workspace's chain is its own, and so is its floor), on-call
 # schedules' answers (one provider for the deployment), the API keys' index, step-up links, workers' heartbeats,
-# channels, claims and commands, the freeze, the
-# workspaces known, the stored format, the sealed check, the due indexes and who holds an approval, the oversight
-# signals every worker's metrics read at a scrape, the model cache, the one-off rebuilds.
+# channels, claims and commands, the freeze (each workspace's steps read its copy), the workspaces known, the stored
+# format, the sealed check, the due indexes and who holds an approval, the model cache, the one-off rebuilds.
 GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
-    "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_floor", "audit_archive_lease", "audit_watch_lease",
+    "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
-    "frozen", "unfreeze_asks", "freeze_drill", "oversight_people", "oversight_times", "api_key", "api_pending",
+    "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
-    "api_rate", "api_run", "api_idempotency", "worker_channel",
+    "api_rate", "api_run", "worker_channel",
 })
 
 
 def named_keys(keys: Keys) -> dict[str, str]:
     """Every key `keys` names, by its attribute (a family's with a sample part)."""
     found = {name: value for name, value in vars(keys).items()
-             if isinstance(value, str) and name not in ("prefix", "root", "tenant")}
+             if isinstance(value, str) and name not in ("prefix", "root", "tenant", "here")}
     for name, kind in vars(Keys).items():
         if isinstance(kind, Named):
             found[name] = getattr(keys, name)
         elif isinstance(kind, Family):
             found[name] = getattr(keys, name)("part1")
     found.update(api_rate=keys.api_rate("k1", 1), api_run=keys.api_run("k1", "C1"), edit=keys.edit("r1", "d"),
-                 api_idempotency=keys.api_idempotency("k1", "i"), run_thread=keys.run_thread("C1", "1.2"),
+                 api_idempotency=keys.api_idempotency("k1", "i"), api_pending=keys.api_pending("k1"),
+                 run_thread=keys.run_thread("C1", "1.2"),
                  refused=keys.refused("a1", "U1"), policy_counts=keys.policy_counts("b"), asks=keys.asks(1),
                  draw_due=keys.draw_due("email"), worker_channel=keys.worker_channel("w1"))
     return found
@@ -111,20 +118,83 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
         await redis.aclose()
 
 
-# The global keys a workspace's Lua steps still name beside its own (the steps fail with CROSSSLOT on a sharded
-# Cluster until they name none: the work left of issue 89 item 1): the audit log's restore floor (global; each
-# chain is the workspace's own), the freeze and the global oversight signals the decide step reads and counts, the API
-# key's pending set and idempotency key the open step is given for an ask through the API (on the root: an API key
-# is global), and the due indexes (worker-wide, on the root) which `due_note` sets from the workspace's data in one
-# step. A step that names only global keys is in one slot, the root's: fine.
-CROSSING = {
-    "decide": {"{hitl}:audit:floor", "{hitl}:frozen", "{hitl}:oversight:people", "{hitl}:oversight:times"},
-    "due_note": {"{hitl}:due:deadlines", "{hitl}:due:digest", "{hitl}:due:email", "{hitl}:due:homes",
-                 "{hitl}:due:nudges", "{hitl}:due:push", "{hitl}:due:reach", "{hitl}:due:runs", "{hitl}:due:slack",
-                 "{hitl}:due:teams", "{hitl}:due:tickets",
-                 "{hitl}:due:webhooks", "{hitl}:held_by:{tenant-000-a}", "{hitl}:held_by:{-}"},
-    "open_approval": {"{hitl}:audit:floor"},
-}
+@pytest.mark.slow
+async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_on_its_slot_chains_verify(
+        local_cluster: LocalCluster, tmp_path: Path) -> None:
+    """REDIS_WORKSPACE_TAGS on a real cluster of three primaries: asks (a program's, through its API key, and a
+    run's) and clicks in 24 workspaces; a freeze refuses an Approve in each until unfrozen; every key of a workspace
+    is in its slot (as the cluster says), the workspaces on all three primaries; the due work and the oversight
+    counts read across them; each chain and the global checkpoint verify."""
+    settings = StoreSettings.from_env({"REDIS_URL": local_cluster.url, "REDIS_WORKSPACE_TAGS": "true"})
+    assert settings.store_sharded and settings.store_prefix == "{hitl}"
+    assert not StoreSettings.from_env({"REDIS_URL": local_cluster.url}).store_sharded  # (off: today's names)
+    assert not StoreSettings.from_env({"REDIS_URL": "redis://h:6379/0", "REDIS_WORKSPACE_TAGS": "true"}).store_sharded
+    redis = connect(local_cluster.url)
+    home = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
+    try:
+        await redis.flushall()
+        assert await home.use_sharded()  # (as a worker on Redis 7)
+        await home.tenants.learn_home(WorkspaceRef("T0HOME"))
+        await home.audit.append("settings", by="U0ADMIN", after="1m")  # (home's chain: the global entries)
+        teams = [f"T0C{n:02d}WS" for n in range(24)]
+        for team in teams:
+            await home.tenants.remember(WorkspaceRef(team))
+        stores = {team: home.for_tenant(team, home="T0HOME") for team in teams}
+        assert await home.freezes.freeze("all", reason="drill on the cluster", by="cli:ops")
+
+        async def ask_and_click(team: str, store: Store) -> None:
+            run = replace(approval(f"c-{team.lower()}-r"), team=team)
+            asked = replace(approval(f"c-{team.lower()}-k"), team=team, key_id="k0asker")
+            assert await store.approvals.create(run) == "ok"
+            assert await store.approvals.open(Opening(asked, max_pending=5, once=Once("k0asker", team, "d"))) == (
+                "ok", asked.id)
+            assert (await store.approvals.decide(run.id, outcome="approved", by="U0BOB")).status == "frozen"
+
+        await asyncio.gather(*(ask_and_click(team, store) for team, store in stores.items()))
+        assert sorted(await home.due.due("deadlines", 1e12, limit=100)) == teams  # (each its own, read in one)
+        assert (await home.freezes.unfreeze("all", by="cli:ops", direct=True))[0] == "ok"
+        for team, store in stores.items():
+            for kind in ("r", "k"):
+                decided = await store.approvals.decide(f"c-{team.lower()}-{kind}", outcome="approved", by="U0BOB",
+                                                       check_auth=True)
+                assert decided.status == "ok", (team, kind)
+        assert (await home.oversight.read()).signals["approvals"] == {"U0BOB": 48.0}
+        subscription = await home.subscriber()  # a worker waiting on a run in a workspace hears its decision
+        await subscription.subscribe(home.keys.worker_channel("w1"))
+        waited = replace(approval("c-waited-0001", owner="w1"), team=teams[5])
+        assert await stores[teams[5]].approvals.create(waited) == "ok"
+        assert (await stores[teams[5]].approvals.decide(waited.id, outcome="approved", by="U0BOB")).status == "ok"
+        assert waited.id in str((await heard(subscription))["data"])
+        await subscription.aclose()
+
+        primaries = set()
+        for team, store in stores.items():  # every key of the workspace, wherever it is, on its slot
+            slot = key_slot(store.keys.changes)
+            primary = local_cluster.primary_of(slot)
+            primaries.add(primary)
+            mine = {str(k) for port in local_cluster.primaries()
+                    for k in local_cluster.ask(port, "KEYS", f"hitl:{{ws:{team}}}:*")}
+            on_slot = {str(k) for k in local_cluster.ask(primary, "CLUSTER", "GETKEYSINSLOT", slot, 1000)}
+            assert len(mine) >= 10 and mine <= on_slot, team
+            assert local_cluster.ask(primary, "CLUSTER", "KEYSLOT", store.keys.audit) == slot
+        assert len(primaries) == 3
+
+        keys = signing_keys(tmp_path / "keys.json")
+        checkpoints = AuditCheckpoints(home, keys, worker="w1", every=1000, interval=0, retention=10**9)
+        while await checkpoints.write_due():
+            pass
+        said, code = await walk_chains(home, None, verifier(keys), retention=10**9)
+        assert code == 0 and "Global checkpoint" in said and "signs the heads of 25 chain(s)" in said, said
+    finally:
+        await redis.aclose()
+
+
+# The global keys a workspace's Lua steps name beside its own: none (a step on two slots fails with CROSSSLOT on a
+# sharded Cluster). Each workspace's steps read its own copy of the freeze, count its own oversight signals, hold on
+# its own chain's floor and write its own index of due work (the worker-wide ones written after, in the root's
+# slot). (The API key's pending set and idempotency key the open step is given for an ask through the API are not in
+# this ask.) A step that names only global keys is in one slot, the root's: fine.
+CROSSING: dict[str, set[str]] = {}
 
 
 async def steps_seen(redis: Redis, store: Store, work: object) -> list[tuple[str, set[str]]]:
@@ -155,9 +225,13 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
     other = store.for_tenant("T0OTHER", home="T0HOME")
     mine = replace(approval("tenant-000-a"), team="T0OTHER")
 
+    asked = replace(approval("tenant-000-b"), team="T0OTHER", key_id="k0asker")  # an ask through the API
+
     async def work() -> None:
         await other.approvals.create(mine)
         assert (await other.approvals.decide(mine.id, outcome="approved", by="U0BOB")).status == "ok"
+        assert await other.approvals.open(Opening(asked, max_pending=5, once=Once("k0asker", "i1", "d1"))) == (
+            "ok", asked.id)
 
     try:
         seen = await steps_seen(redis, store, work())
@@ -168,7 +242,7 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
             if len({key_slot(k) for k in keys}) > 1:
                 crossing.setdefault(name, set()).update(k for k in keys if key_slot(k) != slot)
         assert crossing == CROSSING
-        assert {"decide", "open_approval", "due_note"} <= {name for name, _ in seen}
+        assert {"decide", "open_approval", "due_note", "due_index"} <= {name for name, _ in seen}
     finally:
         await redis.aclose()
 
@@ -208,6 +282,8 @@ async def test_decisions_reach_the_worker_by_sharded_pubsub_and_through_a_primar
     store = Store(redis, prefix="{hitl}")
     try:
         await redis.flushall()
+        for port in local_cluster.primaries():  # (the counts of the tests before on this cluster)
+            local_cluster.ask(port, "CONFIG", "RESETSTAT")
         assert await store.use_sharded() and store.shared.publish == "SPUBLISH"
         channel = store.keys.worker_channel("w1")
         subscription = await store.subscriber()
@@ -247,4 +323,26 @@ async def test_decisions_reach_the_worker_by_sharded_pubsub_and_through_a_primar
         assert other.id in str((await heard(again))["data"])
         await again.aclose()
     finally:
+        await redis.aclose()
+
+
+async def test_sharded_each_chain_is_held_by_its_own_floor(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restore floor is each chain's (its archive's) when sharded: a workspace's steps are held by its floor
+    (in its slot), not by home's; home's names are today's."""
+    redis = connect(redis_url)
+    store = Store(redis, prefix="{hitl}", sharded=True)
+    other = store.for_tenant("T0FLOOR", home="T0HOME")
+    assert other.keys.audit_floor == "hitl:{ws:T0FLOOR}:audit:floor" and store.keys.audit_floor == "{hitl}:audit:floor"
+    try:
+        await aw(redis.hset(store.keys.audit_floor, mapping={"seq": "5", "run": "another-run"}))  # home: restarted
+        seq, _ = await other.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
+        assert seq == 1  # the workspace's chain is not held by home's floor
+        await redis.delete(store.keys.audit_floor)
+        await aw(redis.hset(other.keys.audit_floor, mapping={"seq": "5", "run": "another-run"}))
+        monkeypatch.setattr(scripts, "HOLD_SECONDS", 0.2)  # (how long a held step waits for a confirmation)
+        with pytest.raises(StoreUnavailable, match="AUDIT_HELD"):
+            await other.audit.append("decision", by="U0ALICE", approval="A2", outcome="approved")
+        assert (await store.audit.append("decision", by="U0ALICE", approval="A3", outcome="approved"))[0] >= 1
+    finally:
+        await redis.delete(store.keys.audit_floor, other.keys.audit_floor)
         await redis.aclose()

@@ -9,7 +9,8 @@ import time
 from dataclasses import replace
 
 from bot.core.oversight import week_by_channel
-from bot.store import Store
+from bot.core.workspaces import WorkspaceRef
+from bot.store import Store, connect
 from tests.support.records import approval
 
 POLICY = json.dumps({"bundle": "b1", "ids": ["refund-risky"]})
@@ -61,3 +62,25 @@ async def test_a_timeout_counts_for_nobody(store: Store) -> None:
     assert read.signals == {} and read.times == ()
     [entry] = [e for e in await store.audit.entries() if e["event"] == "decision"]
     assert "fast" not in entry and "delivered_at" not in entry
+
+
+async def test_sharded_each_workspace_counts_its_own_and_a_scrape_sums_them(redis_url: str) -> None:
+    """Sharded (issue 89), the decide step counts in the workspace's own keys (its slot), and the metrics' read sums
+    every known workspace's with home's (a person's streak: the longest of theirs)."""
+    redis = connect(redis_url)
+    home = Store(redis, prefix="{hitl}", sharded=True)
+    try:
+        for tenant in ("T0WSA", "T0WSB"):
+            await home.tenants.remember(WorkspaceRef(team=tenant))
+        places = [home, home.for_tenant("T0WSA", home="T0HOME"), home.for_tenant("T0WSB", home="T0HOME")]
+        assert places[1].keys.oversight_people == "hitl:{ws:T0WSA}:oversight:people"
+        for n, (place, outcome) in enumerate(zip(places * 2, ["approved"] * 5 + ["rejected"], strict=True)):
+            made = replace(approval(f"a-shard-{n:04d}"), team=place.keys.tenant or "T0HOME")
+            assert await place.approvals.create(made) == "ok"
+            assert (await place.approvals.decide(made.id, outcome=outcome, by="U0BOB", check_auth=True)).status == "ok"
+        assert await redis.llen(places[2].keys.oversight_times) == 2  # counted in the workspace's own
+        read = await home.oversight.read()
+        assert read.signals["approvals"] == {"U0BOB": 5.0} and read.signals["streak"] == {"U0BOB": 2.0}
+        assert len(read.times) == 6
+    finally:
+        await redis.aclose()

@@ -97,7 +97,7 @@ async def verdict(
             code = 1 if checked.overwritten else code
         return "\n".join(found), code
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(redis, prefix=settings.store_prefix)
+    store = Store(redis, prefix=settings.store_prefix, sharded=settings.store_sharded)
     try:
         said, code = await verify_both(archive, store, trust, settings, start_at)
         lines, codes = [said], [code]

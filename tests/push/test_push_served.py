@@ -1,13 +1,15 @@
 """Web Push as a worker serves it (issue 90): a real worker with VAPID_PRIVATE_KEY, the local push service
 (bot/devpush/: it checks each push's VAPID token and decrypts it with the device's keys), the local Slack playing the
 company's identity provider and redis-server. Bob subscribes a device on his page; an ask for him is pushed to it
-(decrypted: the card's words, the two actions, no hidden value and no argument); his Approve action opens the confirm
+beside its card, a card Slack is slow to post holding no push (decrypted: the card's words, the two actions, no hidden
+value and no argument); his Approve action opens the confirm
 page, whose GET decides nothing and whose POST decides once (audited `surface: push`); a replayed action, another
 person's session and an expired approval are refused and audited; a device whose push service answers 410 is
 forgotten; a bad subscription is a 400 that keeps nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +18,7 @@ import aiohttp
 import pytest
 
 from bot.devpush.service import PushService
+from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import until
@@ -52,13 +55,17 @@ def sent(worker: Worker, outcome: str) -> float:
 
 @pytest.mark.slow  # a worker, its push loop and the local push service
 async def test_an_ask_reaches_bob_by_push_and_his_approve_action_decides_once_on_the_confirm_page(
-    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession,
+    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, slack: SlackStandIn,
 ) -> None:
     store = pushing.services.store
     assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
     phone = await device_of(http, pushing.url, push_service, person=BOB)
-    approval = await asked(pushing)
+    card = slack.hold("chat.postMessage")  # Slack slow to post the card: the push goes beside it, not after it
+    asking = asyncio.create_task(asked(pushing))
     [got] = await push_service.arrived(phone["endpoint"], within=15)
+    assert card.arrived.is_set() and not card.released.is_set() and not asking.done()  # the card not posted yet
+    card.release()
+    approval = await asking
     record = await store.approvals.get(approval)
     assert record is not None and SECRET not in record.arguments  # (hidden, as Redis keeps it)
     text = json.dumps(got.data, ensure_ascii=False)

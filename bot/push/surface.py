@@ -195,8 +195,12 @@ def push_surface(settings: Settings, *, store: Store, background: Background, me
     async def gone(person: str, device: Subscription) -> None:
         await store.audit.append("push_gone", by="system", person=person, device=device.device, surface="push")
 
+    async def refused(person: str, device: Subscription, why: str) -> None:
+        await store.audit.append("push_refused", by="system", person=person, device=device.device, why=why,
+                                 surface="push")
+
     sender = PushSender(store=store.push, vapid_key=key, subject=settings.vapid_subject, counter=metrics.push_sent,
-                        gone=gone)
+                        gone=gone, refused=refused, local_service=settings.push_local_service_url)
     return PushSurface(store=store, sender=sender, links=links, background=background,
                        vapid_public=vapid_public_key(key), local_service=settings.push_local_service_url)
 

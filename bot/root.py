@@ -80,7 +80,7 @@ from bot.sessions import RunThreads, ThreadsTold
 from bot.slack.blocks.rules import rule_used_line
 from bot.slack.card_sync import CardService
 from bot.slack.delivery import Delivery
-from bot.slack.digest import WeeklyDigest
+from bot.slack.digest import ParkedMail, WeeklyDigest
 from bot.slack.directory import Directory
 from bot.slack.homes import IDLE_POLL, HomeService
 from bot.slack.nudges import SlackNudges
@@ -209,7 +209,7 @@ def create_services(
                          mails=email is not None or (base is not None and base.email is not None)),
         webhooks=webhooks, stepup=stepup, confirmations=confirmations, reveals=reveals, push=push, reach=reach,
         digest=WeeklyDigest(store=store, slack=slack, directory=directory, admin_users=settings.admin_users,
-                            mark_due=homes.mark_due),
+                            mark_due=homes.mark_due, mail_parked=parked_mailer(email, base)),
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
         msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
         tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
@@ -332,6 +332,13 @@ def tickets_told(settings: Settings, *, store: Store, events: Events, background
     if desk is not None:
         events.subscribe(desk.listener)
     return desk
+
+
+def parked_mailer(email: EmailSurface | None, base: Services | None) -> ParkedMail | None:
+    """Where the weekly digest of parked approvals goes to an admin without Slack (`email:<address>`): e-mail, with
+    SMTP_URL (a tenant's: the worker's)."""
+    mailer = email if email is not None else base.email if base is not None else None
+    return None if mailer is None else mailer.parked_digest
 
 
 def reach_told(store: Store, events: Events, background: Background, reachers: Mapping[str, Reacher | None], *,

@@ -1,5 +1,7 @@
 """What the approval core says happened, published in one place for whoever listens.
 
+    ApprovalStored    a pending approval stored by the chain's person end, before its card is posted (a surface
+                      that reaches people itself, push, starts here: beside the card, not after it)
     ApprovalOpened    an approval went through the decision chain (`ApprovalService.open_request`): decided at
                       once, or waiting for a person with its card posted
     CardPosted        a pending approval's card posted and noted (the chain's end, or the supervisor for an
@@ -44,6 +46,15 @@ class ApprovalOpened:
     answer: Opened
     line: str = ""
     waits: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStored:
+    """`approval` stored pending by the chain's person end (bot/approvals/deciders/person.py), its card not yet
+    posted: the approval readable from the store, the card and this listener's work going in parallel. Said once,
+    for a new approval (a retry that finds its first ask's approval says only `ApprovalOpened`)."""
+
+    approval: ApprovalRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,7 @@ class ApprovalEnded:
     announce: bool = True
 
 
-Event = ApprovalOpened | CardPosted | VoteCounted | Nudged | ApprovalDecided | ApprovalEnded
+Event = ApprovalStored | ApprovalOpened | CardPosted | VoteCounted | Nudged | ApprovalDecided | ApprovalEnded
 Listener = Callable[[Event], object]
 
 

@@ -4,24 +4,26 @@ opened, or a policy's @reach: bot/core/reach.py) taken once, in order, at its ti
     opened pending (`listener`)   -> its first step due at the ask + the step's `after` (bot/store/reach.py);
                                      parked (timeout `never`): the admins' weekly digest of parked approvals due
                                      (bot/slack/digest.py)
-    due (any worker's `Reach`)    -> claimed for a lease; each step due by the loop's clock taken once
-                                     (lua/reach_take.lua: decided meanwhile, nothing more is sent), then
-                                     reached through the `Reacher` the root registered under its surface's name
+    due (any worker's `Reach`)    -> claimed for a lease; each step due by the loop's clock reached through
+                                     the `Reacher` the root registered under its surface's name
                                      (bot/approvals/ports.py); `oncall:<schedule>`: the people on call now
                                      (`OnCallSchedules`), reached by the first surface of `ONCALL_BY` registered
                                      and let in as approvers (lua/reach_let_in.lua, as an escalation's `oncall:`
                                      people are); the provider unable to say: the route's fallback approvers
                                      (the channel's `oncall_fallback`, else its admins), said on the card
-                                  -> what it did kept on the approval (`reached`: every copy says it,
-                                     bot/core/card_words.py), its card redrawn, audited `reached`
+                                  -> then noted taken with what it did, in one step (lua/reach_said.lua: decided
+                                     meanwhile or noted before, nothing kept): kept on the approval (`reached`:
+                                     every copy says it, bot/core/card_words.py), its card redrawn, audited
 
 Whom a step reaches: the approvers still to decide (not voted; not its requester unless the channel allows it);
 user groups are the surface's to expand. A step whose surface is not configured here is skipped and said, an
 on-call step without a provider (or one that cannot answer) goes to the fallback approvers, said on the card (none
 named: said unavailable): never an error, never silent. The people an `oncall:` step reaches may decide; the
 decision's own checks (a policy about who decides, the requester's own vote) still hold. A
-step is taken at most once across workers (noted taken before its surface is called); a worker killed between two
-steps leaves the next due for any other. The core names no surface: the root gives the reachers."""
+step is taken at least once (noted taken after its surface is called: a worker killed between the call and the note
+leaves it due again at its claim's lease's end, for any worker) and said once; the surfaces' own claims (once per
+approval, person and kind) keep a step taken again from sending twice. The core names no surface: the root gives the
+reachers."""
 
 from __future__ import annotations
 
@@ -102,19 +104,18 @@ class Reach(DueSweeper):
         taken = 0
         while done < len(steps) and approval.created_at + steps[done].after <= now:
             following = approval.created_at + steps[done + 1].after if done + 1 < len(steps) else None
-            answer = await self._store.reach.take(approval_id, step=done + 1, next_at=following)
+            answer = await self._step(approval, done + 1, steps[done], next_at=following)
             if answer in ("decided", "missing"):
                 return taken
-            if answer == "ok":
-                await self._step(approval, done + 1, steps[done])
-                taken += 1
+            taken += answer == "ok"
             done += 1
         if done < len(steps):  # (the claim moved it to its lease's end)
             await self._store.reach.schedule(approval_id, at=approval.created_at + steps[done].after)
         return taken
 
-    async def _step(self, approval: ApprovalRecord, number: int, step: ReachStep) -> None:
-        """Reach step `number`'s people on its surface, and keep (audited) what it did."""
+    async def _step(self, approval: ApprovalRecord, number: int, step: ReachStep, *, next_at: float | None) -> str:
+        """Reach step `number`'s people on its surface, then note it taken (the next step due at `next_at`) with what
+        it did, audited, in one step: "ok", or "already" / "decided" / "missing" (nothing kept)."""
         people = still_to_decide(approval)
         surface, outcome, why = step.surface, SENT, ""
         reached: list[str] = []
@@ -122,7 +123,7 @@ class Reach(DueSweeper):
         if step.surface == ONCALL:
             found = await self._oncall_step(approval, step)
             if found is None:
-                return  # decided meanwhile: nothing more is sent
+                return "decided"  # decided meanwhile: nothing more is sent
             approval, people, surface, outcome, why, fallback = found
         reacher = self._reachers.get(surface)
         if outcome == SENT and reacher is None:
@@ -149,7 +150,7 @@ class Reach(DueSweeper):
             item["fallback"] = True
             entry["fallback"] = "yes"
             entry["why"] = why
-        await self._store.reach.said(approval.id, item, entry)
+        return await self._store.reach.said(approval.id, step=number, next_at=next_at, item=item, entry=entry)
 
     async def _oncall_step(self, approval: ApprovalRecord, step: ReachStep) -> tuple[
             ApprovalRecord, list[str], str, str, str, bool] | None:

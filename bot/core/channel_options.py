@@ -281,12 +281,14 @@ class ChannelSettings:
         " and when; `off`: none. The ticket system down delays no decision (docs: Change tickets)",
     ))
     admins: tuple[str, ...] = field(default=(), metadata=option(
-        People(groups=False, nobody_reads="anyone in the channel"),
-        values="`anyone`, or people who may change these settings: @alice @bob", topic="where",
+        People(groups=False, nobody_reads="anyone in the channel", emails=True),
+        values="`anyone`, or people who may change these settings: @alice @bob (an admin without Slack as"
+        " email:ops@example.com)", topic="where",
         doc_default="anyone in the channel",
         doc="who may change these settings (`@people`, or `anyone`); `ADMIN_USERS` may everywhere. Only a named"
         " admin sets it: `ADMIN_USERS` name a channel's first admins, nobody claims them (refused and audited)."
-        " Every change is audited with its before and after. Also who may cancel others' runs here",
+        " Every change is audited with its before and after. Also who may cancel others' runs here. An"
+        " `email:<address>` admin (no Slack) gets the weekly digest of parked approvals by e-mail (SMTP_URL)",
     ))
     mode: str = field(default=DEFAULT_MODE, metadata=option(
         Choice(MODES, suggest=True, example="MODE"),

@@ -15,7 +15,7 @@ from agent_approvals.modes import risk_words_setting
 
 from bot.core.durations import FORMS, DurationError, format_duration, parse_duration
 from bot.core.msteams_links import parse_teams_target
-from bot.core.people import schedule_of, surface_of
+from bot.core.people import is_email_person, schedule_of, surface_of
 from bot.core.reach import FORM as ROUTE_FORM
 from bot.core.reach import RouteError, parse_route, route_text
 
@@ -196,6 +196,7 @@ class People(Kind[tuple[str, ...]]):
     nobody_reads: str = "anyone"
     teams: bool = False  # Teams-only people too, as `teams:<object id>` (issue 81: who may decide)
     oncall: bool = False  # whoever is on call in a schedule too, as `oncall:<schedule>` (issue 90)
+    emails: bool = False  # e-mail-only people too, as `email:<address>` (issue 90: a channel's admins without Slack)
     many = True
 
     @property
@@ -216,6 +217,8 @@ class People(Kind[tuple[str, ...]]):
                 ids.append(token.lower())
             elif self.oncall and schedule_of(token) is not None:
                 ids.append(token)
+            elif self.emails and is_email_person(token.lower()):
+                ids.append(token.lower())
             else:
                 what = "people and user groups" if self.groups else "people"
                 teams = " (a Teams-only person as teams:<object id>)" if self.teams else ""

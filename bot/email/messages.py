@@ -3,7 +3,7 @@ bot/templates/email/ (`approval.html` autoescaped through the one page Environme
 never read as markup), with the card's words: the title, the agent and the requester, the change's summary and first
 hunk, `The agent says` (its claim, shown as said), the service level, and the **Review and decide** link; and the mail
 that tells a decision to the people an ask names in `notify` (`decided_mail`: the outcome, who and when, the same
-words of the change, no link).
+words of the change, no link); the weekly digest of parked approvals to an admin without Slack (`parked_mail`).
 
 Every text comes from the approval as Redis keeps it, whose arguments and artefacts are already redacted (hidden
 values replaced by their masks: bot/redaction/hiding.py): no hidden value is ever in the clear in a mail. The words
@@ -13,7 +13,7 @@ from a surface's (bot.slack.blocks writes mrkdwn)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -141,3 +141,22 @@ def decided_mail(approval: ApprovalRecord, *, names: Mapping[str, str] | None = 
     subject = one_line(f"{outcome}: {approval.task or what}", SUBJECT_CHARS)
     return Rendered(subject=subject, text=render_text("email/decided.txt", **context),
                     html=render("email/decided.html", **context))
+
+
+PARKED_HEADING: Final = "Parked approvals"
+PARKED_SHOWN: Final = 30
+
+
+def parked_mail(approvals: Sequence[ApprovalRecord], *, names: Mapping[str, str] | None = None) -> Rendered:
+    """The weekly digest of parked approvals (timeout `never`, issue 90) to one admin without Slack: each one's task
+    (the agent's words, as text), id, channel, who holds it and since when (UTC), as Slack's digest names them."""
+    writing = PlainWriting(dict(names or {}))
+    items = [{"task": one_line(a.task or "(no title)", 120), "id": a.id, "channel": a.origin_channel,
+              "held_by": writing.people(list(a.approvers)),
+              "since": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(a.created_at))}
+             for a in approvals[:PARKED_SHOWN]]
+    context = {"heading": PARKED_HEADING, "count": len(approvals), "items": items,
+               "more": max(0, len(approvals) - PARKED_SHOWN)}
+    subject = f"{PARKED_HEADING}: {len(approvals)} waiting, never timing out"
+    return Rendered(subject=subject, text=render_text("email/parked.txt", **context),
+                    html=render("email/parked.html", **context))

@@ -29,7 +29,7 @@ from bot.core.records import ApprovalRecord
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
 from bot.email.links import LinkKeys, Links, Same
-from bot.email.messages import approval_mail, decided_mail
+from bot.email.messages import approval_mail, decided_mail, parked_mail
 from bot.email.sender import Mail, Result, Sender
 from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.store import Store
@@ -124,6 +124,16 @@ class EmailSurface:
             if result.outcome in ("sent", "already"):
                 reached.append(person)
         return reached
+
+    async def parked_digest(self, person: str, approvals: Sequence[ApprovalRecord], /) -> bool:
+        """The weekly digest of parked `approvals` mailed to `person` (an `email:<address>` admin: no Slack to DM);
+        whether it was sent (False: not an e-mail person, or the server did not take it)."""
+        if not email_people([person]) or not approvals:
+            return False
+        now = time.time()
+        mail = Mail(approval_id=f"parked-{int(now)}", person=person, kind="parked", to=person.removeprefix(PREFIX),
+                    keep=0, rendered=parked_mail(approvals))
+        return await self._sender.send_taken(mail)
 
     async def drain(self) -> int:
         """The e-mail due set: the approvals due now, each claimed for a while, sent in the background (a mail

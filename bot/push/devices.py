@@ -1,18 +1,21 @@
-"""A device's push subscription as the devices page posts it (issue 90), checked before anything is kept: the
-browser's `PushSubscription.toJSON()` (`{"endpoint": ..., "keys": {"p256dh": ..., "auth": ...}}`).
+"""A device's push subscription as the devices page posts it (issue 90), checked before anything is kept: the browser's
+`PushSubscription.toJSON()` (`{"endpoint": ..., "keys": {"p256dh": ..., "auth": ...}}`).
 
-The endpoint is where the bot will POST each push: an `https://` URL of a push service with a host name (no user,
-no fragment, not an address of this network: never a door into the bot's own network), at most `ENDPOINT_CHARS`;
-over `http://` only under the local push service's URL (PUSH_LOCAL_SERVICE_URL: dev and the tests). `p256dh` is the
-device's P-256 public key (65 bytes, an uncompressed point on the curve), `auth` its 16-byte secret, both base64url
-(RFC 8291). Anything else is refused with one sentence saying what (the page's 400), and nothing changes."""
+The endpoint is where the bot will POST each push: an `https://` URL of a push service with a host name (no user, no
+fragment, not an address of this network, nor a name resolving to one, `endpoint_public`, checked at subscription and
+before each push: never a door into the bot's own network), at most `ENDPOINT_CHARS`; over `http://` only under the
+local push service's URL (PUSH_LOCAL_SERVICE_URL: dev and the tests). `p256dh` is the device's P-256 public key (65
+bytes, an uncompressed point on the curve), `auth` its 16-byte secret, both base64url (RFC 8291). Anything else is
+refused with one sentence saying what (the page's 400), and nothing changes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
 import re
+import socket
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -27,6 +30,10 @@ BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 class BadSubscription(ValueError):
     """What is wrong with a posted subscription (said to the page, a 400)."""
+
+
+class Unresolved(BadSubscription):
+    """An endpoint's host that does not resolve now (refused at subscription; at send time, tried again later)."""
 
 
 def _decoded(text: object, name: str) -> bytes:
@@ -61,6 +68,29 @@ def endpoint_ok(endpoint: object, *, local_service: str = "") -> str:
     if not address.is_global:
         raise BadSubscription("endpoint must be a push service on the internet")
     return endpoint
+
+
+async def endpoint_public(endpoint: str, *, local_service: str = "") -> None:
+    """Refuse (BadSubscription) `endpoint` unless every address its host resolves to now (the loop's resolver,
+    `getaddrinfo`) is a global one: no loopback, private, link-local or reserved address, whatever name points there
+    (at subscription and again before each push: a name may point elsewhere later). The local push service's URL
+    (PUSH_LOCAL_SERVICE_URL: dev and the tests) passes unresolved; a host that does not resolve: `Unresolved`."""
+    if local_service and endpoint.startswith(local_service.rstrip("/") + "/"):
+        return
+    try:
+        parts = urlsplit(endpoint)
+        host, port = (parts.hostname or "").strip("[]"), parts.port or 443
+    except ValueError:
+        raise BadSubscription("endpoint must be an https:// URL of a push service") from None
+    if not host:
+        raise BadSubscription("endpoint must be an https:// URL of a push service")
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):  # (socket.gaierror is an OSError)
+        raise Unresolved("endpoint's host does not resolve") from None
+    addresses = {ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in found}
+    if not addresses or not all(address.is_global for address in addresses):
+        raise BadSubscription("endpoint's host resolves to an address of a private network, not the internet's")
 
 
 def subscription_of(body: object, *, now: float, agent: str = "", local_service: str = "") -> Subscription:

@@ -29,7 +29,7 @@ from bot.approvals import ApprovalService
 from bot.core.templates import render
 from bot.links.deciding import StepUp, link_decider
 from bot.links.page import HEADERS, add_link_routes
-from bot.push.devices import BadSubscription, subscription_of
+from bot.push.devices import BadSubscription, endpoint_public, subscription_of
 from bot.push.surface import PushSurface
 from bot.signin import LOGOUT, SignIn
 
@@ -93,6 +93,7 @@ def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn
         try:
             device = subscription_of(body, now=time.time(), agent=request.headers.get("User-Agent", ""),
                                      local_service=surface.local_service)
+            await endpoint_public(device.endpoint, local_service=surface.local_service)
         except BadSubscription as exc:
             raise _said(400, f"Not kept: {exc}.") from None
         done = await store.push.subscribe(person, device, limit=MAX_DEVICES)

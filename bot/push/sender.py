@@ -1,14 +1,15 @@
-"""Sending a push (issue 90): RFC 8030 to each of a person's devices, the payload encrypted to the device's keys
-(RFC 8291, aes128gcm) and signed with VAPID (RFC 8292), by `pywebpush` over aiohttp; once per (approval, person,
-kind) across every worker, with a bounded retry schedule.
+"""Sending a push (issue 90): RFC 8030 to each of a person's devices, the payload encrypted to the device's keys (RFC
+8291, aes128gcm) and signed with VAPID (RFC 8292), by `pywebpush` over aiohttp; once per (approval, person, kind) across
+every worker, with a bounded retry schedule.
 
-`PushSender.send(push)` claims the push in Redis first (bot/store/push.py: e-mail's claim and steps under push's
-keys): a push sent is never sent again, one being sent by another worker is left to it, one due a retry waits for
-its time. Each of the person's devices is sent the push; a device whose push service answers 404 or 410 is gone:
-its subscription is forgotten (counted `gone`, audited `push_gone`). The push counts as sent when any device's
-service took it (201); when none did and one refused for now (429, 5xx, no answer), it is due again after
-RETRIES[n], then given up. Each outcome counts in `hitl_push_sent_total{outcome}`. Logs name the push service's
-host, never an endpoint's path (it is the device's address) nor a key."""
+`PushSender.send(push)` claims the push in Redis first (bot/store/push.py: e-mail's claim and steps under push's keys):
+a push sent is never sent again, one being sent by another worker is left to it, one due a retry waits for its time.
+Each of the person's devices is sent the push; a device whose push service answers 404 or 410 is gone: its subscription
+is forgotten (counted `gone`, audited `push_gone`); one whose host resolves to an address of a private network
+(loopback, private, link-local: `endpoint_public`, checked before each push) is not pushed to, audited `push_refused`.
+The push counts as sent when any device's service took it (201); when none did and one refused for now (429, 5xx, no
+answer), it is due again after RETRIES[n], then given up. Each outcome counts in `hitl_push_sent_total{outcome}`. Logs
+name the push service's host, never an endpoint's path (it is the device's address) nor a key."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from prometheus_client import Counter
 
+from bot.push.devices import BadSubscription, Unresolved, endpoint_public
 from bot.store.push import PushStore, Subscription
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ CLAIM_SECONDS: Final = 60.0  # a sender's hold on a push (longer than its every 
 TTL: Final = 3600  # seconds a push service keeps a push for a device that is offline
 Outcome = Literal["sent", "retry", "failed", "gone", "none", "already", "busy", "later", "given_up"]
 Gone = Callable[[str, Subscription], Awaitable[None]]  # (person, device) forgotten: audited
+Refused = Callable[[str, Subscription, str], Awaitable[None]]  # (person, device, why) not pushed to: audited
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,8 @@ class PushSender:
     """Sends pushes with one VAPID key, once each, with bounded retries."""
 
     def __init__(self, *, store: PushStore, vapid_key: str, subject: str, counter: Counter | None = None,
-                 gone: Gone | None = None, timeout: float = TIMEOUT, retries: tuple[float, ...] = RETRIES) -> None:
+                 gone: Gone | None = None, timeout: float = TIMEOUT, retries: tuple[float, ...] = RETRIES,
+                 refused: Refused | None = None, local_service: str = "") -> None:
         from py_vapid import Vapid  # (the `push` extra's: a worker without VAPID_PRIVATE_KEY needs none)
 
         self._store = store
@@ -69,6 +73,8 @@ class PushSender:
         self._subject = subject
         self._counter = counter
         self._gone = gone
+        self._refused = refused  # a device whose endpoint resolves to a private address: not pushed to, audited
+        self._local = local_service  # PUSH_LOCAL_SERVICE_URL: its endpoints pass unresolved (dev, the tests)
         self._timeout = timeout
         self._retries = retries
         self._http: aiohttp.ClientSession | None = None  # one session: its connections to the services kept
@@ -123,6 +129,17 @@ class PushSender:
         from pywebpush import WebPushException, webpush_async
 
         host = urlsplit(device.endpoint).hostname or "?"
+        try:  # (again before each push: a name may point into this network later)
+            await endpoint_public(device.endpoint, local_service=self._local)
+        except Unresolved:
+            log.info("push service %s does not resolve: tried again later", host)
+            return "retry"
+        except BadSubscription as exc:
+            log.warning("a device of %s was not pushed to: its push service %s %s", push.person, host,
+                        str(exc).removeprefix("endpoint's host "))
+            if self._refused is not None:
+                await self._refused(push.person, device, str(exc))
+            return "failed"
         info: dict[str, str | bytes | dict[str, str | bytes]] = {
             "endpoint": device.endpoint, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
         try:

@@ -1,17 +1,17 @@
 """The push surface as a worker runs it (issue 90): a listener on the core's events, the drain of its due set and
 `reach`, for other code to reach people by push now.
 
-An approval opened pending puts a send in `store.push_due` (`{p}:push:due`) and sends it at once (a push is
-wanted within a second of the card), unless its route names a push step (`routed`: pushed at that step's time); a
-reminder or an escalation (`Nudged`)
-pushes its own to each person it asked who has a device. `drain` (the surface's `Drain` in `due_parts`, only with
-VAPID_PRIVATE_KEY) sends what is due, each push once per (approval, person, kind) across workers through
-`PushSender` with its bounded retry, the reminders and the escalation published (`published_kinds`) too: a
-published step puts the approval in this due set in the same Lua step as its mark (the root adds the set to
-`Nudges.published_to`, as e-mail's), so a worker killed between them loses no push. A push given up is audited
-(`push_given_up`) and counted (`hitl_push_sent_total{outcome}`). The people pushed are the approval's approvers (a
-person with no device is left out; a group or an `email:` person has none); the core never imports this module: the
-root subscribes `listener`."""
+An approval stored pending (`ApprovalStored`, said by the chain's person end before its card is posted, so the push and
+the card go in parallel; else `ApprovalOpened`, for a retry's approval) puts a send in `store.push_due` (`{p}:push:due`)
+and sends it at once (a push is wanted within a second of the card), unless its route names a push step (`routed`:
+pushed at that step's time); a reminder or an escalation (`Nudged`) pushes its own to each person it asked who has a
+device. `drain` (the surface's `Drain` in `due_parts`, only with VAPID_PRIVATE_KEY) sends what is due, each push once
+per (approval, person, kind) across workers through `PushSender` with its bounded retry, the reminders and the
+escalation published (`published_kinds`) too: a published step puts the approval in this due set in the same Lua step as
+its mark (the root adds the set to `Nudges.published_to`, as e-mail's), so a worker killed between them loses no push. A
+push given up is audited (`push_given_up`) and counted (`hitl_push_sent_total{outcome}`). The people pushed are the
+approval's approvers (a person with no device is left out; a group or an `email:` person has none); the core never
+imports this module: the root subscribes `listener`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bot.approvals.events import ApprovalOpened, Event, Nudged
+from bot.approvals.events import ApprovalOpened, ApprovalStored, Event, Nudged
 from bot.core.metrics import Metrics
 from bot.core.push_settings import vapid_key
 from bot.core.reach import steps_of
@@ -39,6 +39,7 @@ from bot.store import Store
 from bot.store.push import Subscription
 
 LEASE: Final = 60.0  # seconds a worker holds a due entry while it sends (due again after it)
+STARTED: Final = 10_000  # approvals remembered as started when stored, until they say they opened
 REACHED: Final = frozenset({"sent", "already", "busy"})  # a push that went (or is going) out
 
 
@@ -66,6 +67,7 @@ class PushSurface:
         self._lease = lease
         self.vapid_public = vapid_public  # the page's `applicationServerKey` (base64url, uncompressed point)
         self.local_service = local_service  # a push service allowed over http (PUSH_LOCAL_SERVICE_URL)
+        self._started: dict[str, None] = {}  # approvals whose pushes started when stored (oldest first)
 
     async def close(self) -> None:
         """Its connections to the push services closed (the worker stops)."""
@@ -77,8 +79,17 @@ class PushSurface:
         return self._links
 
     def listener(self, event: Event) -> None:
-        """An approval opened pending: its pushes due now; a reminder or escalation: its pushes sent (spawned)."""
-        if isinstance(event, ApprovalOpened):
+        """An approval stored pending: its pushes due now, beside its card (`ApprovalStored`, before the card is
+        posted); one opened pending and not heard stored here (a retry's, another part's): the same; a reminder or
+        escalation: its pushes sent (spawned)."""
+        if isinstance(event, ApprovalStored):
+            self._started[event.approval.id] = None
+            while len(self._started) > STARTED:  # (an open that failed after storing never says it opened)
+                del self._started[next(iter(self._started))]
+            self._background.spawn(self.opened(event.approval.id), name="push-opened")
+        elif isinstance(event, ApprovalOpened):
+            if self._started.pop(event.answer.approval_id, False) is None:
+                return  # (started when it was stored)
             if event.answer.decided is None and event.answer.status in ("ok", "exists"):
                 self._background.spawn(self.opened(event.answer.approval_id), name="push-opened")
         elif isinstance(event, Nudged) and event.people:
@@ -184,8 +195,12 @@ def push_surface(settings: Settings, *, store: Store, background: Background, me
     async def gone(person: str, device: Subscription) -> None:
         await store.audit.append("push_gone", by="system", person=person, device=device.device, surface="push")
 
+    async def refused(person: str, device: Subscription, why: str) -> None:
+        await store.audit.append("push_refused", by="system", person=person, device=device.device, why=why,
+                                 surface="push")
+
     sender = PushSender(store=store.push, vapid_key=key, subject=settings.vapid_subject, counter=metrics.push_sent,
-                        gone=gone)
+                        gone=gone, refused=refused, local_service=settings.push_local_service_url)
     return PushSurface(store=store, sender=sender, links=links, background=background,
                        vapid_public=vapid_public_key(key), local_service=settings.push_local_service_url)
 

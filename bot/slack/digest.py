@@ -3,7 +3,8 @@ the worker's one loop visits each tenant whose digest is due; no loop per person
 channel (`oversight:week`, kept by the decide step: lua/lib/oversight.lua) are taken whole, kept as the channel's
 digest (shown in its admins' App Home, *Oversight this week*) and sent to each admin in one direct message: the
 channel's named `admins`, and ADMIN_USERS. Parked approvals (timeout `never`, issue 90) are named to the admins of
-their channel in a message of their own, weekly while any is (the due member `parked`, taken by one worker)."""
+their channel in a message of their own, weekly while any is (the due member `parked`, taken by one worker); an
+admin without Slack (`email:<address>`) gets it by e-mail (`mail_parked`: the root gives e-mail's)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.oversight import week_by_channel
+from bot.core.people import surface_of
 from bot.core.records import ApprovalRecord
 from bot.slack.blocks.oversight import build_digest_message, parked_digest
 from bot.slack.directory import Directory
@@ -25,12 +27,15 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+ParkedMail = Callable[[str, Sequence[ApprovalRecord]], Awaitable[bool]]  # (admin, parked approvals): mailed?
+
 
 class WeeklyDigest:
     """One tenant's weekly digest (its `sweep` is the due work's part of kind `digest`)."""
 
     def __init__(self, *, store: Store, slack: AsyncWebClient, directory: Directory, admin_users: Sequence[str],
-                 mark_due: Callable[[Iterable[str]], Awaitable[bool]]) -> None:
+                 mark_due: Callable[[Iterable[str]], Awaitable[bool]], mail_parked: ParkedMail | None = None) -> None:
+        self._mail_parked = mail_parked  # an `email:<address>` admin's parked digest (the root gives e-mail's)
         self._store = store
         self._slack = slack
         self._directory = directory
@@ -65,12 +70,19 @@ class WeeklyDigest:
         """Name each parked approval (pending, never timing out) to its channel's admins (and ADMIN_USERS), one DM
         each; how many were told."""
         parked = [a for a in await self._store.approvals.pending() if a.never_times_out and not a.canary]
+        whole = [await self._store.approvals.get(a.id) for a in parked]  # (`pending` reads no long text: the task)
+        parked = [a for a in whole if a is not None and a.pending]
         by_admin: dict[str, list[ApprovalRecord]] = {}
         for approval in sorted(parked, key=lambda a: a.created_at):
             settings = await self._store.settings.get(approval.origin_channel, default_timeout=0)
             for admin in dict.fromkeys([*settings.admins, *self._admin_users]):
                 by_admin.setdefault(admin, []).append(approval)
         for admin, theirs in by_admin.items():
+            if surface_of(admin) == "email":  # no Slack to DM: by e-mail, with SMTP_URL
+                if self._mail_parked is None or not await self._mail_parked(admin, theirs):
+                    log.warning("the digest of parked approvals to an e-mail admin was not sent (%s)",
+                                "the mail server did not take it" if self._mail_parked else "no SMTP_URL")
+                continue
             text, blocks = parked_digest(theirs)
             await self._post(admin, text, blocks)
         return len(by_admin)

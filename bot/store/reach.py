@@ -3,14 +3,15 @@
 
     opened (the reacher's listener)  -> `schedule`: its first step's time in `reach:due`
     due (any worker's reacher)       -> claimed for a lease (lua/claim_due.lua, as timeouts and reminders are)
-                                     -> `take` (lua/reach_take.lua): still pending? not taken before? noted taken,
-                                        the next step scheduled (or none); decided: off the set, nothing sent
-                                     -> the surface called; `said` (lua/reach_said.lua): what it did kept on the
-                                        approval (`reached`), its card due a redraw, audited `reached`; an
-                                        `oncall:` step's people let in first (`let_in`, lua/reach_let_in.lua)
+                                     -> the surface called (an `oncall:` step's people let in first: `let_in`,
+                                        lua/reach_let_in.lua); then `said` (lua/reach_said.lua): still pending? not
+                                        noted before? noted taken, the next step scheduled (or none), what it did
+                                        kept on the approval (`reached`), its card due a redraw, audited `reached`;
+                                        decided: off the set, nothing kept
 
-A step is taken at most once across workers (noted before its surface is called; the claim's lease keeps others
-off meanwhile); a worker that dies between two steps leaves the next one due for any other."""
+A step is taken at least once (noted after its surface is called: a worker killed between the call and the note leaves
+the step due again at its claim's lease's end, for any worker) and said once (the note checks it was not noted before);
+the surfaces' own claims, once per (approval, person, kind), keep a step taken again from sending twice."""
 
 from __future__ import annotations
 
@@ -40,22 +41,19 @@ class Reaches(Repository):
         )
         return [str(i) for i in claimed]
 
-    async def take(self, approval_id: str, *, step: int, next_at: float | None) -> str:
-        """Take step `step` (1: the first) of `approval_id`'s route: "ok" (this reacher sends it now), "already",
-        "decided" or "missing" (lua/reach_take.lua)."""
-        found = await self._s.script("reach_take")(
-            keys={"approval": self._k.approval(approval_id), "due": self._k.reach_due},
-            args={"id": approval_id, "step": str(step), "next_at": "" if next_at is None else repr(next_at)})
-        return found.decode() if isinstance(found, bytes) else str(found)
-
-    async def said(self, approval_id: str, item: Mapping[str, Any], entry: Mapping[str, str | float]) -> None:
-        """What a step did (`item`, kept on the approval's `reached`), audited `reached` with `entry`."""
+    async def said(self, approval_id: str, *, step: int, next_at: float | None, item: Mapping[str, Any],
+                   entry: Mapping[str, str | float]) -> str:
+        """Step `step` (1: the first) of `approval_id`'s route reached (its surface called): noted taken, the next
+        step due at `next_at` (None: none left), what it did (`item`) kept on the approval's `reached`, audited
+        `reached` with `entry`, in one step: "ok"; "already" (noted before: nothing kept), "decided" or "missing"
+        (off the due set; lua/reach_said.lua)."""
         k = self._k
-        await self._s.script("reach_said")(
-            keys={"approval": k.approval(approval_id), "outbox": k.outbox, "changes": k.changes, "audit": k.audit,
-                  "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
-            args={"id": approval_id, "item": json.dumps(dict(item)), "entry": entry_fields("reached", entry),
-                  "now": repr(time.time())})
+        found = await self._s.script("reach_said")(
+            keys={"approval": k.approval(approval_id), "due": k.reach_due, "outbox": k.outbox, "changes": k.changes,
+                  "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
+            args={"id": approval_id, "step": str(step), "next_at": "" if next_at is None else repr(next_at),
+                  "item": json.dumps(dict(item)), "entry": entry_fields("reached", entry), "now": repr(time.time())})
+        return found.decode() if isinstance(found, bytes) else str(found)
 
     async def let_in(self, approval_id: str, people: Sequence[str]) -> str | None:
         """The people an `oncall:` step reached may decide `approval_id`: they join its approvers (and their Home

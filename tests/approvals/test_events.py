@@ -1,7 +1,7 @@
-"""The approval core publishes what happened once, and a new surface listens (issue 78 item 3): a listener subscribed
-to a worker's events, as bot/root.py subscribes the cards, the Homes, the runs and the sessions (and as Microsoft
-Teams would be), is told that an approval's card was posted, that it went through the chain and that it was decided,
-in that order, without the core calling it; a listener that fails stops no other."""
+"""The approval core publishes what happened once, and a new surface listens (issue 78 item 3): a listener subscribed to
+a worker's events, as bot/root.py subscribes the cards, the Homes, the runs and the sessions (and as Microsoft Teams
+would be), is told that an approval was stored pending, that its card was posted, that it went through the chain and
+that it was decided, in that order, without the core calling it; a listener that fails stops no other."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from bot.approvals import ApprovalDecided, ApprovalOpened, CardPosted, Event
+from bot.approvals import ApprovalDecided, ApprovalOpened, ApprovalStored, CardPosted, Event
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, Worker
 from tests.support.api import Client, new_key, tool_ask
@@ -33,11 +33,12 @@ async def test_a_new_surface_subscribes_and_is_told_posted_opened_decided(
     with caplog.at_level(logging.ERROR, logger="bot.approvals.events"):
         await reject(slack, card, user=BOB, reason="not now")
         await until(lambda: any(isinstance(e, ApprovalDecided) for e in heard), what="the decision heard")
-    posted, opened, decided = heard
+    stored, posted, opened, decided = heard  # stored pending before its card is posted (a push goes beside it)
+    assert isinstance(stored, ApprovalStored) and stored.approval.pending and not stored.approval.card_ts
     assert isinstance(posted, CardPosted) and isinstance(opened, ApprovalOpened)
     assert isinstance(decided, ApprovalDecided)
     approval_id = str(asked["id"])
-    assert posted.approval.id == opened.answer.approval_id == decided.approval.id == approval_id
+    assert stored.approval.id == posted.approval.id == opened.answer.approval_id == decided.approval.id == approval_id
     assert posted.card == opened.answer.card == (APPROVALS, card["ts"])
     assert opened.answer.decided is None and not opened.waits  # a program's ask: it waits on no run's thread
     assert decided.approval.status == "rejected" and decided.approval.decided_by == BOB

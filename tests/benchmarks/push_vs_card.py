@@ -8,8 +8,8 @@ third (it checks each push's VAPID token and decrypts it, as a device's push ser
 notes when each came), one redis-server. The approver (bob) has one device subscribed. Each ask is one
 `POST /api/v1/approvals`, timed from its request to:
 
-* `card`: the API's answer (201 once the card is posted: the card's post is done by then; the core says an
-  approval opened, which the push surface hears, only after that: the push starts once the card is posted);
+* `card`: the API's answer (201 once the card is posted: the card's post is done by then; the push surface starts
+  when the approval is stored pending, `ApprovalStored`, before the card is posted: the two go in parallel);
 * `push`: the push received by the push service and decrypted (its record's time, read from its `/view.json`), for
   that approval.
 

@@ -168,6 +168,7 @@ def test_refusals_say_what_they_said_before(typed: str, message: str) -> None:
         ("approvers anyone", "anyone"), ("admins <@U0A|a> <@U0A|a>", "U0A"), ("timeout_approves_tools no", "false"),
         ("approvals_channel C0ABC", "C0ABC"), ("risk_words Default", "default"), ("mode Policy", "policy"),
         ("reach off", "off"), ("reach oncall:payments after 30m", "oncall:payments after 30m"),
+        ("admins <@U0A|a> email:Ops@Example.com", "U0A,email:ops@example.com"),  # an admin without Slack (#90)
     ],
 )
 def test_the_other_forms_are_accepted_as_before(typed: str, stored: str) -> None:

@@ -1,14 +1,17 @@
 """Web Push as a worker serves it (issue 90): a real worker with VAPID_PRIVATE_KEY, the local push service
 (bot/devpush/: it checks each push's VAPID token and decrypts it with the device's keys), the local Slack playing the
 company's identity provider and redis-server. Bob subscribes a device on his page; an ask for him is pushed to it
-(decrypted: the card's words, the two actions, no hidden value and no argument); his Approve action opens the confirm
+beside its card, a card Slack is slow to post holding no push (decrypted: the card's words, the two actions, no hidden
+value and no argument); his Approve action opens the confirm
 page, whose GET decides nothing and whose POST decides once (audited `surface: push`); a replayed action, another
 person's session and an expired approval are refused and audited; a device whose push service answers 410 is
 forgotten; a bad subscription is a 400 that keeps nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +19,8 @@ import aiohttp
 import pytest
 
 from bot.devpush.service import PushService
+from bot.devslack.server import SlackStandIn
+from bot.store.push import Subscription
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import until
@@ -52,13 +57,17 @@ def sent(worker: Worker, outcome: str) -> float:
 
 @pytest.mark.slow  # a worker, its push loop and the local push service
 async def test_an_ask_reaches_bob_by_push_and_his_approve_action_decides_once_on_the_confirm_page(
-    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession,
+    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, slack: SlackStandIn,
 ) -> None:
     store = pushing.services.store
     assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
     phone = await device_of(http, pushing.url, push_service, person=BOB)
-    approval = await asked(pushing)
+    card = slack.hold("chat.postMessage")  # Slack slow to post the card: the push goes beside it, not after it
+    asking = asyncio.create_task(asked(pushing))
     [got] = await push_service.arrived(phone["endpoint"], within=15)
+    assert card.arrived.is_set() and not card.released.is_set() and not asking.done()  # the card not posted yet
+    card.release()
+    approval = await asking
     record = await store.approvals.get(approval)
     assert record is not None and SECRET not in record.arguments  # (hidden, as Redis keeps it)
     text = json.dumps(got.data, ensure_ascii=False)
@@ -139,6 +148,25 @@ async def test_a_device_gone_410_is_forgotten_and_the_other_gets_the_push(
     assert [(e["person"], e["surface"]) for e in await audited(pushing, "push_gone")] == [(BOB, "push")]
 
 
+@pytest.mark.slow  # a worker, its push loop and the local push service
+async def test_a_device_whose_host_resolves_into_this_network_is_not_pushed_to_and_audited(
+    pushing: Worker, push_service: PushService,
+) -> None:
+    store = pushing.services.store
+    assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
+    phone = push_service.new_device(BOB)
+    for endpoint in ("https://127.1/push/kept-before", phone["endpoint"]):  # (kept when its name pointed elsewhere)
+        kept = Subscription(endpoint=endpoint, p256dh=phone["keys"]["p256dh"], auth=phone["keys"]["auth"],
+                            added=time.time())
+        assert await store.push.subscribe(BOB, kept, limit=10) == "added"
+    approval = await asked(pushing)
+    [got] = await push_service.arrived(phone["endpoint"], within=15)  # his other device: pushed
+    assert got.data["approval"] == approval
+    [refused] = await until(lambda: audited(pushing, "push_refused"), within=10, what="the refusal audited")
+    assert (refused["person"], refused["surface"]) == (BOB, "push")
+    assert "private network" in refused["why"] and "127.1" not in refused["why"]  # (no endpoint in the audit)
+
+
 @pytest.mark.slow  # a worker and the local push service
 async def test_a_bad_subscription_is_a_400_that_keeps_nothing(
     pushing: Worker, push_service: PushService, http: aiohttp.ClientSession,
@@ -152,6 +180,9 @@ async def test_a_bad_subscription_is_a_400_that_keeps_nothing(
         {**good, "endpoint": "http://push.example.com/x"},  # not https, not the local service
         {**good, "endpoint": "https://127.0.0.1/x"}, {**good, "endpoint": "https://10.0.0.8/x"},
         {**good, "endpoint": "https://localhost/x"}, {**good, "endpoint": "https://metadata.internal/x"},
+        # names resolving (getaddrinfo) to loopback, a private network and the link-local metadata address
+        {**good, "endpoint": "https://127.1/x"}, {**good, "endpoint": "https://10.8/x"},
+        {**good, "endpoint": "https://169.254.43518/x"},
         {**good, "endpoint": "https://push.example.com/" + "a" * 2100},
         {**good, "keys": {**keys, "p256dh": keys["p256dh"][:-4]}},  # a key too short
         {**good, "keys": {**keys, "p256dh": "BA" + "A" * 85}},  # 65 bytes, not on the curve
@@ -161,6 +192,8 @@ async def test_a_bad_subscription_is_a_400_that_keeps_nothing(
     for body in bad:
         status, answer = await subscribe(http, pushing.url, body)
         assert status == 400 and answer["error"], (body, answer)
+    status, answer = await subscribe(http, pushing.url, {**good, "endpoint": "https://127.1/x"})
+    assert "resolves to an address of a private network" in answer["error"]
     async with http.post(pushing.url + "/app/push/devices", data="{not json", headers={
             **SAME_SITE, "Content-Type": "application/json"}) as done:
         assert done.status == 400

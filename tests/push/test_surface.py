@@ -1,8 +1,9 @@
-"""The push surface on a test's store (bot/push/surface.py, sender.py, issue 90), sending through the local push
-service (bot/devpush/) with the tests' redis-server: an approval opened pushes each approver with a device at once
-and once (a person without one is left out; due again, a drain pushes nothing more), a reminder pushes its own,
-`reach` says who was pushed, a push service refusing for now keeps the push due at its retry time then gives it up
-(audited, counted); VAPID_PRIVATE_KEY read and refused without SECRETS_KEY or VAPID_SUBJECT, never shown."""
+"""The push surface on a test's store (bot/push/surface.py, sender.py, issue 90), sending through the local push service
+(bot/devpush/) with the tests' redis-server: an approval opened pushes each approver with a device at once and once (a
+person without one is left out; due again, a drain pushes nothing more), a reminder pushes its own, `reach` says who was
+pushed, a parked approval (timeout `never`) says so and who holds it, a push service refusing for now keeps the push due
+at its retry time then gives it up (audited, counted); VAPID_PRIVATE_KEY read and refused without SECRETS_KEY or
+VAPID_SUBJECT, never shown."""
 
 from __future__ import annotations
 
@@ -73,6 +74,22 @@ async def test_an_approval_opened_pushes_each_approver_with_a_device_once_and_re
     surface.listener(Nudged(approval=record, kind="escalate", number=0, people=(BOB,)))
     [*_, escalated] = await push_service.arrived(phone, count=3)
     assert escalated.data["heading"].startswith("Escalated")
+
+
+@pytest.mark.slow  # the local push service's thread
+async def test_a_parked_approval_is_pushed_saying_it_is_parked_and_who_holds_it(
+    store: Store, push_service: PushService,
+) -> None:
+    surface, _ = surface_of(store, local=push_service.url)
+    phone = await device(store, push_service, BOB)
+    parked = replace(approval("a1b2c3d4-0001"), approvers=(BOB, CAROL), timeout_seconds=0)  # timeout `never`
+    timed = replace(approval("a1b2c3d4-0002"), approvers=(BOB,))
+    for record in (parked, timed):
+        assert await store.approvals.create(record) == "ok"
+        assert await surface.reach(record, [BOB]) == [BOB]
+    got = {p.data["approval"]: p.data for p in await push_service.arrived(phone, count=2)}
+    assert got[parked.id]["parked"] == f"Never times out: parked, held by {BOB} or {CAROL} until decided"
+    assert got[timed.id]["parked"] == ""  # one that times out says nothing of it
 
 
 @pytest.mark.slow  # the local push service's thread

@@ -79,7 +79,7 @@ def surface_of(store: Store, *, metrics: Metrics | None = None, retries: tuple[f
     background = Background()
     key = vapid_private()
     sender = PushSender(store=store.push, vapid_key=key, subject=SUBJECT, timeout=2.0, retries=retries,
-                        counter=(metrics or Metrics()).push_sent)
+                        counter=(metrics or Metrics()).push_sent, local_service=local)
     links = push_links(store.push, KEY, public_url="https://approvals.example.com")
     return PushSurface(store=store, sender=sender, links=links, background=background,
                        vapid_public=vapid_public_key(key), local_service=local), background

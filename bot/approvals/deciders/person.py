@@ -1,11 +1,12 @@
 """The chain's end where an approval is opened (bot/approvals/chain.py), through the store's one open step
 (`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
 link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
-approval stored pending and a person asked (`decide`): its `oncall:<schedule>` approvers read (bot/approvals/oncall.py),
-routed around approvers over the channel's `max_asks_per_hour`
-(bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel), its card posted
-where the channel says, with its copies in direct messages (`CardDelivery`: Slack's, bot/slack/delivery.py). A
-program's retry whose first try stored the approval and stopped before its card gets the card here."""
+approval stored pending (said at once, `ApprovalStored`: the push goes beside the card) and a person asked (`decide`):
+its `oncall:<schedule>` approvers read (bot/approvals/oncall.py), routed around approvers over the channel's
+`max_asks_per_hour` (bot/approvals/fatigue.py; when all are over it, held for the next hour, its card in the channel),
+its card posted where the channel says, with its copies in direct messages (`CardDelivery`: Slack's,
+bot/slack/delivery.py). A program's retry whose first try stored the approval and stopped before its card gets the card
+here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.approvals.chain import Decided, Step
+from bot.approvals.events import ApprovalStored
 from bot.approvals.fatigue import FatigueRouting, held
 from bot.approvals.oncall import OnCallRouting
 from bot.approvals.opening import Opened, OpenRefused
@@ -62,6 +64,8 @@ class Person:
         if status == "exists":  # a retry (a program's, or a run's ask through a Redis blip): its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
+        if status == "ok":  # stored pending: said now, so a surface that reaches people itself goes beside the card
+            self._delivery.events.publish(ApprovalStored(approval))
         if self._oncall is not None and status == "ok":
             await self._oncall.audit_unread(approval, step="ask")
         if self._fatigue is not None and status == "ok":

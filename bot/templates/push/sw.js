@@ -10,7 +10,7 @@ self.addEventListener("push", (event) => {
   let push = {};
   try { push = event.data ? event.data.json() : {}; } catch (_) { push = {}; }
   const actions = Array.isArray(push.actions) ? push.actions : [];
-  const body = [push.agent, push.summary].filter(Boolean).join("\n");
+  const body = [push.agent, push.summary, push.parked].filter(Boolean).join("\n");
   const shown = self.registration.showNotification(push.heading || "Waiting for your decision", {
     body: (push.title ? push.title + "\n" : "") + body,
     tag: push.approval || undefined,

@@ -136,6 +136,7 @@ def approval_service(
         store=store, cards=cards, waiter=waiter, directory=directory, background=background, people=people,
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, runs_first=runs_first, external_teams=external_teams,
+        admin_users=admin_users,
     )
     if triaging is not None:  # @triage's model: it decides through the one decide entry, once the card is posted
         triaging.decide = approvals.decisions.decide_as_model

@@ -64,7 +64,6 @@ from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revis
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.approvals.triage import TriageAnswer
-from bot.approvals.triage_hold import reverse_triage
 from bot.approvals.waiter import DueSweeper
 from bot.core.field_edits import schema_of
 
@@ -103,7 +102,6 @@ __all__ = [
     "Writing",
     "card_place",
     "not_editable",
-    "reverse_triage",
     "schema_of",
     "verb_of",
 ]

@@ -13,6 +13,8 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 
     decisions.decide(person, surface, verb)  -> the one entry of a person's vote, whatever the surface
                                                 (bot/approvals/decisions.py: the decide step with every approver rule)
+    reverse_triage(person, surface)          -> the one step of a Reverse of a triage model's held approval, whatever
+                                                the surface: who may (the channel's admins), refused and audited else
     on_decided(approval)                     -> say it was decided (`events.ApprovalDecided`: its card(s) redrawn, the
                                                 run continued here if its worker is gone, ...)
 
@@ -42,9 +44,11 @@ from bot.approvals.events import ApprovalDecided, ApprovalEnded, ApprovalOpened,
 from bot.approvals.opening import Opened, OpenRefused, ProgramAsk, changes_line, request_record
 from bot.approvals.ports import CardDelivery, CardRedraws, NameDirectory
 from bot.approvals.revisions import Revisions
+from bot.approvals.rights import is_admin
+from bot.approvals.triage_hold import Reversal, reverse_triage
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
-from bot.core.people import surface_of
+from bot.core.people import SurfaceName, surface_of
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.core.workspaces import WorkspaceRef
@@ -91,7 +95,7 @@ class ApprovalService:
         policies: PolicyEngine,
         metrics: Metrics | None = None,
         runs_first: RunsFirst | None = None,
-        external_teams: Collection[str] = (), people: People,
+        external_teams: Collection[str] = (), people: People, admin_users: Collection[str] = (),
     ) -> None:
         self.people = people  # who is who across surfaces (bot/people/): their workspace, their groups
         self.store = store
@@ -104,6 +108,7 @@ class ApprovalService:
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
         self.default_timeout = default_timeout
+        self.admin_users = tuple(admin_users)  # ADMIN_USERS: admins of every channel (who may Reverse a model)
         self._waiter = waiter
         self._directory = directory
         self._background = background
@@ -121,6 +126,15 @@ class ApprovalService:
             lambda: self.store.settings.get(channel, default_timeout=self.default_timeout),
             what=f"reading the settings of {channel}",
         )
+
+    async def reverse_triage(self, person: str, surface: SurfaceName, *, approval_id: str) -> Reversal:
+        """`person`'s Reverse of a triage model's held approval (TRIAGE_HOLD), clicked on any `surface`: the one step
+        that decides who may (the approval's channel's admins, ADMIN_USERS: `rights.is_admin`), refuses and audits
+        anyone else, and reverses it (bot/approvals/triage_hold.py); what came of it, and what they are told."""
+        async def admin(user: str, channel: str) -> bool:
+            return is_admin(user, await self.channel_settings(channel), self.admin_users)
+
+        return await reverse_triage(self.store, admin, user=person, approval_id=approval_id, surface=surface)
 
     # asking --------------------------------------------------------------------------------
     async def ask(

@@ -1,5 +1,7 @@
 """Rules suggested from history: the "always allow" rules (bot/core/allow_rules.py) that would have approved calls
-people approved often, and none they rejected or revised, replayed over the audit log's decided tool calls. Pure."""
+people approved often, and none they rejected or revised, replayed over the audit log's decided tool calls. Only
+people's decisions teach a rule: a timeout, a rule, a mode and a triage model's approval (`model:<name>`, #92) are
+left out. Pure."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from agent_approvals.approver import canonical_json, digest_of
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, Condition, Match, exact_match
 
 MAX_SUGGESTIONS = 5
+NOT_PEOPLE = frozenset({"", "timeout", "system", "auto"})  # who decided, when it was not a person
+MODEL_PREFIX = "model:"  # a triage model's decision (#92, `model:<name>`): never a person's
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +181,9 @@ def _common_prefix(values: Sequence[str]) -> str:
 
 def past_calls(entries: Iterable[Mapping[str, str]]) -> list[PastCall]:
     """The tool calls people decided (approved, rejected, revised), from audit entries (oldest first):
-    a `requested` entry with the call's arguments, then the `decision` of a person. Calls whose
-    arguments the log does not hold (too long, or logged before it held them) are left out."""
+    a `requested` entry with the call's arguments, then the `decision` of a person (never a triage model's:
+    `model:<name>`). Calls whose arguments the log does not hold (too long, or logged before it held them) are left
+    out."""
     requested: dict[str, tuple[str, Any, str]] = {}
     calls: list[PastCall] = []
     for entry in entries:
@@ -193,7 +198,12 @@ def past_calls(entries: Iterable[Mapping[str, str]]) -> list[PastCall]:
         elif event == "decision" and approval in requested:
             outcome = entry.get("outcome") or ""
             by = entry.get("by") or ""
-            if outcome in ("approved", "rejected", "revised") and by not in ("", "timeout", "system", "auto"):
+            if outcome in ("approved", "rejected", "revised") and by_a_person(by):
                 tool, arguments, digest = requested.pop(approval)
                 calls.append(PastCall(approval, tool, arguments, digest, outcome, float(entry.get("at") or 0)))
     return calls
+
+
+def by_a_person(by: str) -> bool:
+    """Whether a decision's `by` is a person's (not a timeout, a rule, a mode or a triage model)."""
+    return by not in NOT_PEOPLE and not by.startswith(MODEL_PREFIX)

@@ -21,7 +21,7 @@ from bot.approvals import ApprovalService
 from bot.core.people import is_email_person
 from bot.email.page import add_email_routes
 from bot.email.surface import EmailSurface
-from bot.links.deciding import StepUp, link_decider
+from bot.links.deciding import StepUp, link_decider, link_reverser
 from bot.people import EmailAccounts, People, Refused
 from bot.signin import SignIn, SignInError
 
@@ -71,4 +71,5 @@ def add_email_page(app: web.Application, surface: EmailSurface, *, signin: SignI
 
     decide = link_decider(approvals, step_up, channel="email")
     add_email_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused,
-                     seen=approvals.opened)
+                     seen=approvals.opened,
+                     reverse=link_reverser(approvals, channel="email"))

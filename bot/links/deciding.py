@@ -1,4 +1,5 @@
-"""A link's decision through the core (shared by the e-mail and push pages): the `decide` a link's page is given."""
+"""A link's decision through the core (shared by the e-mail and push pages): the `decide` a link's page is given, and
+its `reverse` (a triage model's held approval, through the core's one reverse step)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from bot.approvals.decisions import verb_of
 from bot.approvals.refusals import refusal_text
 from bot.core.records import ApprovalRecord
 from bot.core.writing import PlainWriting
-from bot.links.page import Answer, Decide
+from bot.links.page import Answer, Decide, Reverse
 
 
 class StepUp(Protocol):
@@ -36,6 +37,17 @@ def link_decider(approvals: ApprovalService, step_up: StepUp, *, channel: Litera
         return Answer(result.status, refusal_text(result, writing=await writing_of(approvals, result.approval)))
 
     return decide
+
+
+def link_reverser(approvals: ApprovalService, *, channel: Literal["email", "push"]) -> Reverse:
+    """The `reverse` of `channel`'s link page: the core's reverse step (`ApprovalService.reverse_triage`: the
+    channel's admins only, anyone else refused and audited, naming them and the surface)."""
+
+    async def reverse(person: str, *, approval: str) -> Answer:
+        done = await approvals.reverse_triage(person, channel, approval_id=approval)
+        return Answer(done.status, done.words)
+
+    return reverse
 
 
 async def writing_of(approvals: ApprovalService, approval: ApprovalRecord | None) -> PlainWriting:

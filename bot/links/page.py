@@ -8,7 +8,10 @@ links' path (`Links.path`, the surface's word, `/<surface>/...`):
                                            the link taken once, then `decide(person, surface=..., verb=...)`;
                                            given back when the answer may be tried again (step-up, details,
                                            attestation, a freeze); step-up: a 303 to the passkey's page, which
-                                           confirms the vote itself
+                                           confirms the vote itself. `verb` triage_reverse (shown while a triage
+                                           model's approval is held, TRIAGE_HOLD): `reverse(person, ...)`, the
+                                           core's one reverse step (the channel's admins only); the link is not
+                                           taken (its person decides with it after)
 
 Who is signed in is the `who` it is given (the pages' sign-in, mapped to a person: it answers the request itself,
 e.g. with the sign-in's redirect, when nobody is); the approval as stored is `load`'s (the page shown to its person
@@ -46,9 +49,11 @@ class Answer:
 
 
 Decide = Callable[..., Awaitable[Answer]]  # decide(person, *, surface, verb, approval) -> the core's answer
+Reverse = Callable[..., Awaitable[Answer]]  # reverse(person, *, approval) -> the core's reverse step's answer
 Refusals = Callable[[str, str, str], Awaitable[None]]  # (person, approval, why): audited
 Seen = Callable[[str, str], Awaitable[object]]  # (approval, person): the change shown whole (@require_details)
 VERBS: Final = ("approved", "rejected")
+REVERSE: Final = "triage_reverse"  # a triage model's held approval reversed (the channel's admins: the core decides)
 RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen"})
 DONE: Final = frozenset({"ok", "vote"})
 HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
@@ -70,9 +75,10 @@ async def _unseen(approval: str, person: str) -> None:
 
 
 def add_link_routes(app: web.Application, *, links: Links, who: Who, load: Load, decide: Decide,
-                    refused: Refusals = _nobody, seen: Seen = _unseen) -> None:
+                    refused: Refusals = _nobody, seen: Seen = _unseen, reverse: Reverse | None = None) -> None:
     """Mount the link's page on `app` at `/<links.path>/...`. `seen`: told each time the page showed its person the
-    whole change (it counts as their details opened, for a policy's @require_details)."""
+    whole change (it counts as their details opened, for a policy's @require_details). `reverse`: the core's Reverse
+    of a triage model's held approval (None: the page offers none)."""
     surface = links.path
 
     async def checked_link(request: web.Request, *, take: bool) -> tuple[str, Checked] | web.Response:
@@ -96,12 +102,13 @@ def add_link_routes(app: web.Application, *, links: Links, who: Who, load: Load,
         if record is None or record.status != "pending":
             return _page(message="This approval is no longer waiting for a decision.", status=410)
         await seen(record.id, person)
-        return _page(approval=record, csrf=links.csrf(checked, person), action=request.path)
+        return _page(approval=record, csrf=links.csrf(checked, person), action=request.path,
+                     reversible=reverse is not None and held(record))
 
     async def post(request: web.Request) -> web.Response:
         form = await request.post()
         verb, token = form.get("verb"), form.get("csrf")
-        if verb not in VERBS or not isinstance(token, str):
+        if (verb not in VERBS and (verb != REVERSE or reverse is None)) or not isinstance(token, str):
             return _page(message="The form was not complete: open the link again.", status=400)
         found = await checked_link(request, take=False)
         if isinstance(found, web.Response):
@@ -109,6 +116,11 @@ def add_link_routes(app: web.Application, *, links: Links, who: Who, load: Load,
         person, checked = found
         if not links.csrf_ok(checked, person, token):
             return _page(message="The form has expired: open the link again.", status=403)
+        if verb == REVERSE and reverse is not None:  # not a decision: the link stays its person's to decide with
+            done = await reverse(person, approval=checked.record.approval)
+            status = {"ok": 200, "refused": 403}.get(done.status, 409)
+            more = " Open the link again to decide it." if done.status == "ok" else ""
+            return _page(message=f"{done.words}{more}", status=status)
         taken = await checked_link(request, take=True)
         if isinstance(taken, web.Response):
             return taken
@@ -127,14 +139,19 @@ def add_link_routes(app: web.Application, *, links: Links, who: Who, load: Load,
     app.router.add_post(f"/{surface}/{{approval}}/{{token}}", post)
 
 
+def held(approval: ApprovalRecord) -> bool:
+    """Whether a triage model's approval of it is held (TRIAGE_HOLD), reversible: pending, held, not reversed."""
+    return approval.pending and bool(approval.triage_hold) and not approval.triage_reversed
+
+
 def _page(*, approval: ApprovalRecord | None = None, message: str = "", csrf: str = "", action: str = "",
-          status: int = 200) -> web.Response:
+          status: int = 200, reversible: bool = False) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
               " frame-ancestors 'none'")
     reached = reach_lines(approval, PlainWriting()) if approval is not None else []  # its route's steps (#90)
     parked = parked_line(approval, PlainWriting()) if approval is not None else ""
     text = render("links/page.html", approval=approval, message=message, csrf=csrf, action=action, nonce=nonce,
-                  reached=reached, parked=parked)
+                  reached=reached, parked=parked, reversible=reversible)
     return web.Response(text=text, status=status, content_type="text/html",
                         headers={**HEADERS, "Content-Security-Policy": policy})

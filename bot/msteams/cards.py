@@ -6,9 +6,10 @@ of a quorum, the decision once decided and a link to the bot's page of the appro
 
 Two forms of one card: the approver's (`actions=True`: Approve, Reject and Revise as `Action.Execute`, Revise opening a
 form with the arguments to edit, one input each as Slack's field form has them, and its Save & approve) and the
-read-only status everyone else sees (`actions=False`). A pending card carries a `refresh` (verb `refresh`) for its
-approvers (`refresh_users`, at most `MAX_REFRESH_USERS`): Teams asks the bot for their card, so approvers see the
-buttons and everyone else the status.
+read-only status everyone else sees (`actions=False`). While a triage model's approval is held (TRIAGE_HOLD), both
+forms carry "Reverse the model's approval" (verb `triage_reverse`: the channel's admins only, as the core decides).
+A pending card carries a `refresh` (verb `refresh`) for its approvers (`refresh_users`, at most `MAX_REFRESH_USERS`):
+Teams asks the bot for their card, so approvers see the buttons and everyone else the status.
 
 Untrusted text (the title, arguments, notes, names) is never live markup: TextBlocks render a subset of Markdown, so
 every text the card shows goes through `plain` (Markdown's specials backslash-escaped: no emphasis, no list, no
@@ -60,6 +61,7 @@ VERB_REJECT: Final = "reject"
 VERB_REVISE: Final = "revise"
 VERB_SAVE_APPROVE: Final = "save_approve"  # Revise's second submit: the edited call approved by its editor at once
 VERB_REFRESH: Final = "refresh"
+VERB_TRIAGE_REVERSE: Final = "triage_reverse"  # a channel admin reverses a triage model's held approval (TRIAGE_HOLD)
 INPUT_REASON: Final = "reason"  # Reject's reason, Revise's note
 INPUT_ARGUMENTS: Final = "arguments"  # Revise: the edited arguments, JSON
 SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -160,6 +162,8 @@ def _card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: bool, 
         if actions:
             card.body = [*body, reason_field()]
             card.actions = buttons(approval, scale)
+        if held(approval):  # on every copy, as on Slack's: the core's reverse step decides who may
+            card.actions = [*(card.actions or []), reverse_button(approval)]
     return {"$schema": SCHEMA, **card.model_dump(exclude_none=True), "version": VERSION}
 
 
@@ -341,6 +345,17 @@ def buttons(approval: ApprovalRecord, scale: float) -> list[CardAction]:
     made.append(_execute("Reject", VERB_REJECT, approval, style="destructive"))
     made.append(ShowCardAction(title="Revise", card=revise_form(approval, scale)))
     return made
+
+
+def held(approval: ApprovalRecord) -> bool:
+    """Whether a triage model's approval of it is held (TRIAGE_HOLD), reversible: pending, held, not reversed."""
+    return approval.pending and bool(approval.triage_hold) and not approval.triage_reversed
+
+
+def reverse_button(approval: ApprovalRecord) -> ExecuteAction:
+    """Reverse the triage model's held approval (bot/approvals/triage_hold.py): the channel's admins only, which the
+    core's reverse step checks (anyone else is told so, and audited)."""
+    return _execute("Reverse the model's approval", VERB_TRIAGE_REVERSE, approval, style="destructive", inputs=False)
 
 
 def reason_field() -> TextInput:

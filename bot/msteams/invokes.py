@@ -5,7 +5,9 @@ Who clicked: the activity's sender, with their email and role from the conversat
 mapped to one person by the people part (`decider`: the Slack user with the same verified email, else the Teams
 person of the Teams file), or refused (another tenant, a guest, unknown: audited, answered with the card read-only
 and why). Then the verb: `refresh` (Teams asks for the card as one of the approvers should see it) answers the card
-with buttons when they may decide it now, else read-only; `approve`, `reject` and `revise` decide (or vote), and
+with buttons when they may decide it now, else read-only; `triage_reverse` reverses a triage model's held approval
+through the core's one step (`ApprovalService.reverse_triage`: the channel's admins only, anyone else told so and
+audited); `approve`, `reject` and `revise` decide (or vote), and
 every copy of the card, in Slack and Teams, is redrawn by the core's events. A Revise whose arguments differ from
 the card's is the Slack Revise's edit of them as JSON (bot/approvals/revisions.py: the same checks and words, hidden
 values left as their masks kept whole, the edited call encoded in the agent's feedback, its `edit_hidden`), and so is
@@ -50,6 +52,7 @@ from bot.msteams.cards import (
     VERB_REJECT,
     VERB_REVISE,
     VERB_SAVE_APPROVE,
+    VERB_TRIAGE_REVERSE,
     DrawCard,
     TeamsWriting,
     notice_card,
@@ -128,7 +131,7 @@ class Invokes:
         verb = action.verb or ""
         if not isinstance(approval_id, str) or not approval_id or len(approval_id) > MAX_ID:
             return error_answer("this card action names no approval")
-        if verb != VERB_REFRESH and verb not in VERBS:
+        if verb not in (VERB_REFRESH, VERB_TRIAGE_REVERSE) and verb not in VERBS:
             return error_answer(f"unknown card action {verb[:40]!r}")
         try:
             return await self._answer(ctx, approval_id, verb, action.data)
@@ -152,6 +155,11 @@ class Invokes:
             return await self._card(checked.approval or approval, actions=checked.status == "allowed")
         if not await self._on_its_card(ctx, approval_id, person):
             return await self._card(approval, actions=False, notice=DecideResult("mismatch", approval))
+        if verb == VERB_TRIAGE_REVERSE:  # the core's one reverse step decides who may (the channel's admins)
+            said = (await self.approvals.reverse_triage(person, SURFACE, approval_id=approval_id)).words
+            now = await self.approvals.store.approvals.get(approval_id) or approval
+            checked = await self.approvals.decisions.may_decide(person, SURFACE, "approve", approval_id=approval_id)
+            return await self._card(now, actions=checked.status == "allowed", notice=said)
         revised = await self._revision(approval, verb, data, person=person)
         if not isinstance(revised, Revision):  # (a bad edit of the arguments, refused: nothing sent, nothing changed)
             return await self._card(approval, actions=True, notice=revised)

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.approvals import ApprovalService
 from bot.core.templates import render
-from bot.links.deciding import StepUp, link_decider
+from bot.links.deciding import StepUp, link_decider, link_reverser
 from bot.links.page import HEADERS, add_link_routes
 from bot.push.devices import BadSubscription, endpoint_public, subscription_of
 from bot.push.surface import PushSurface
@@ -127,7 +127,8 @@ def add_push_pages(app: web.Application, surface: PushSurface, *, signin: SignIn
     app.router.add_post("/app/push/devices/remove", remove)
     decide = link_decider(approvals, step_up, channel="push")
     add_link_routes(app, links=surface.links, who=who, load=store.approvals.get, decide=decide, refused=refused,
-                    seen=approvals.opened)
+                    seen=approvals.opened,
+                    reverse=link_reverser(approvals, channel="push"))
 
 
 def _said(status: int, error: str) -> web.HTTPException:

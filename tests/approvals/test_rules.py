@@ -214,6 +214,17 @@ def test_past_calls_are_read_from_audit_entries() -> None:
     ]
 
 
+def test_a_triage_models_decisions_are_no_past_call() -> None:
+    """Only people's decisions teach a rule (#92): a triage model's approvals are not replayed."""
+    arguments = email("a@example.com")
+    entries = [entry for n in range(3) for entry in (
+        {"event": "requested", "approval": f"m{n}-000000", "kind": "tool_call", "tool": "send_email",
+         "arguments": canonical_json(arguments)},
+        {"event": "decision", "approval": f"m{n}-000000", "outcome": "approved", "by": "model:llama3.1"})]
+    assert past_calls(entries) == []
+    assert suggest(past_calls(entries), min_approved=1) == []
+
+
 # ---------------------------------------------------------------------------------------------- the store
 
 

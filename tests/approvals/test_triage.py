@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, BOB, CAROL, Worker, block_texts
+from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts
 from tests.support.api import Client, new_key
 from tests.support.cli import bot_command
-from tests.support.hitl import audit_events, cards, nth_card, reject, until, write_config
+from tests.support.hitl import audit_events, cards, click, nth_card, reject, until, write_config
 from tests.support.homes import say
 from tests.support.openai_compatible import Answer, OpenAICompatibleServer, error, openai_config, text
 from tests.support.policies import refund, write_bundle
@@ -155,6 +155,29 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
     read = json.loads(shown)
     assert json.loads(read["arguments"])["amount_cents"] == 500 and read["tool"] == "refund", read
     assert read["policy_reason"] == "a small refund: the triage model reads it first", read
+
+
+async def test_a_models_approvals_suggest_no_rule_only_peoples_do(
+        worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn) -> None:
+    """Only people's decisions teach the plane a rule: the same refund approved three times by the model (the
+    suggestion's threshold) suggests nothing to `/agent rules suggest`; approved three times by a person, it does."""
+    client = Client(worker, (await new_key(worker)).key)
+    for _ in range(3):
+        model.add(answered("approve", "low", "A small refund."))
+        status, answer = await client.ask(refund(500))
+        assert status in (200, 201), answer
+        assert (await client.wait(answer["id"]))["decided_by"] == f"model:{MODEL}"
+    assert len(await audit_events(worker, "decision")) == 3
+    assert await worker.services.rules.suggestions(SALES) == []  # the model's approvals teach nothing
+
+    for n in range(4, 7):  # the model escalates: a person approves on the card
+        model.add(answered("escalate", "medium", "Unsure."))
+        status, answer = await client.ask(refund(500))
+        assert (status, answer["status"]) == (201, "pending"), answer
+        await click(slack, await nth_card(slack, n), "approval_approve", user=BOB)
+        assert (await client.wait(answer["id"]))["decided_by"] == BOB
+    [suggested] = await worker.services.rules.suggestions(SALES)
+    assert (suggested.match.tool, suggested.approved_hits, suggested.approved_total) == ("refund", 3, 3), suggested
 
 
 @pytest.mark.parametrize(("cents", "held"), [

@@ -1,6 +1,7 @@
 """A card's "Reverse the model's approval" (button action `triage_reverse`, its value the approval id), while a
 triage model's approval is held (TRIAGE_HOLD, bot/approvals/triage_hold.py): the clicker is answered ephemerally,
-reversed (the channel's admins) or refused (anyone else: audited, naming them)."""
+reversed (the channel's admins) or refused (anyone else: audited, naming them), by the core's one step
+(`ApprovalService.reverse_triage`, as on the Teams card and the links' page)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.approvals import reverse_triage
 from bot.approvals.refusals import STORAGE_DOWN
 from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
 from bot.slackapp.context import parts_of
@@ -27,7 +27,7 @@ def register(app: AsyncApp) -> None:
             return
         user, channel, approval_id = press
         try:
-            said = await reverse_triage(services.store, services.rules.is_admin, user=user, approval_id=approval_id)
+            said = (await services.approvals.reverse_triage(user, "slack", approval_id=approval_id)).words
         except StoreUnavailable:
             said = STORAGE_DOWN
         log.info("approval %s: Reverse of the triage model's approval by %s: %s", approval_id, user, said,

@@ -44,7 +44,9 @@ SALES = "C0SALES"
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 
 pytest_plugins = ("tests.support.slow", "pytester",  # the `slow` mark, kept true; pytester tests that it is
-                  "tests.support.teams")  # the `teams` fixture (the local Teams), as `slack` below
+                  "tests.support.teams",  # the `teams` fixture (the local Teams), as `slack` below
+                  "tests.support.redis_cluster",  # `redis_cluster`: one Redis Cluster per test process, shared
+                  "tests.support.mail")  # `mail`: the local mail catcher
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

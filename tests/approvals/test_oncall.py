@@ -25,34 +25,28 @@ from tests.conftest import (
     StartPolicyWorker,
     Worker,
     block_texts,
-    bot_env,
     card_of,
-    start_worker,
 )
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.flow import start_run
 from tests.support.hitl import audit_events, finished, until
 from tests.support.homes import approval_id_of, say
+from tests.support.oncall import TOKEN, oncall_worker, payments_on_call
 
 pytestmark = pytest.mark.slow  # a worker, the local Slack and an HTTP provider per test
 
-TOKEN = "pd-token-never-shown"
 
 
 @pytest.fixture
 def oncall() -> Iterator[OnCallStandIn]:
-    with OnCallStandIn(token=TOKEN) as standin:
-        standin.hand_over("payments", ["bob@example.com"])
+    with payments_on_call("bob@example.com") as standin:
         yield standin
 
 
 @pytest.fixture
 async def worker(slack: SlackStandIn, redis_url: str, model_config: Path,
                  oncall: OnCallStandIn) -> AsyncIterator[Worker]:
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=model_config, ONCALL_PROVIDER="pagerduty",
-                  ONCALL_URL=oncall.base_url, ONCALL_TOKEN=TOKEN, ONCALL_CACHE_SECONDS="1")
-    bot = await start_worker(env)
-    slack.events_url = bot.url + "/slack/events"
+    bot = await oncall_worker(slack, redis_url, oncall, model_config=model_config)
     await bot.services.store.redis.delete(bot.services.store.keys.oncall("payments"))
     yield bot
     await bot.stop()

@@ -14,52 +14,33 @@ from typing import Any
 
 import pytest
 
-from bot.core.reach import reached_items
 from bot.devoncall.server import OnCallStandIn
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, bot_env, start_worker
-from tests.support.api import Client, new_key, tool_ask
+from tests.conftest import ALICE, APPROVALS, BOB, CAROL, Worker
 from tests.support.hitl import audit_events, until
+from tests.support.oncall import TOKEN, oncall_worker, payments_on_call
+from tests.support.reach import dm_cards, route_asked, steps_kept
 
 pytestmark = pytest.mark.slow  # a worker, the local Slack and an HTTP provider per test
 
-TOKEN = "pd-token-never-shown"
 ROUTE = "slack; oncall:payments after 1s"
 
 
 @pytest.fixture
 def oncall() -> Iterator[OnCallStandIn]:
-    with OnCallStandIn(token=TOKEN) as standin:
-        standin.hand_over("payments", ["carol@example.com"])
+    with payments_on_call("carol@example.com") as standin:
         yield standin
 
 
 @pytest.fixture
 async def worker(slack: SlackStandIn, redis_url: str, oncall: OnCallStandIn) -> AsyncIterator[Worker]:
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, ONCALL_PROVIDER="pagerduty",
-                  ONCALL_URL=oncall.base_url, ONCALL_TOKEN=TOKEN, ONCALL_CACHE_SECONDS="1")
-    bot = await start_worker(env)
-    slack.events_url = bot.url + "/slack/events"
+    bot = await oncall_worker(slack, redis_url, oncall)
     yield bot
     await bot.stop()
 
 
-def dm_cards(slack: SlackStandIn, person: str, approval: str) -> list[dict[str, Any]]:
-    return [m for m in slack.messages(slack.dm_channel(person)) if approval in str(m.get("blocks", ""))]
-
-
-async def asked(worker: Worker, **settings: str) -> str:
-    store = worker.services.store
-    for name, value in {"approvers": BOB, "reach": ROUTE, **settings}.items():
-        await store.settings.set(SALES, name, value, by="operator")
-    status, answer = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
-    assert status == 201, answer
-    return str(answer["id"])
-
-
 async def step_said(worker: Worker, approval: str) -> dict[str, Any] | None:
-    found = await worker.services.store.approvals.get(approval)
-    items = reached_items(found.reached) if found is not None else []
+    items = await steps_kept(worker, approval)
     return items[1] if len(items) == 2 else None
 
 
@@ -83,11 +64,11 @@ async def decisions(worker: Worker, approval: str) -> list[dict[str, str]]:
 async def test_the_person_on_call_reached_by_the_step_decides_once(
     slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
 ) -> None:
-    approval = await asked(worker)
+    approval = await route_asked(worker, ROUTE)
     store = worker.services.store
     opened = await store.approvals.get(approval)
     assert opened is not None and opened.approvers == (BOB,)
-    [card] = await until(lambda: dm_cards(slack, CAROL, approval), within=15, what="the on-call step's DM to Carol")
+    [card] = await until(lambda: dm_cards(slack, approval, CAROL), within=15, what="the on-call step's DM to Carol")
     record = await store.approvals.get(approval)
     assert record is not None and record.created_at + 1 <= float(card["ts"])  # at its step's time
     item = await until(lambda: step_said(worker, approval), within=10, what="the on-call step kept")
@@ -114,13 +95,13 @@ async def test_the_requester_on_call_is_reached_but_may_not_decide_her_own_ask(
     slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
 ) -> None:
     oncall.hand_over("payments", ["alice@example.com"])
-    approval = await asked(worker)
+    approval = await route_asked(worker, ROUTE)
     store = worker.services.store
     record = await store.approvals.get(approval)
     assert record is not None and record.requester == ALICE
     item = await until(lambda: step_said(worker, approval), within=15, what="the on-call step kept")
     assert item["people"] == [ALICE]
-    [card] = await until(lambda: dm_cards(slack, ALICE, approval), within=10, what="Alice's DM")
+    [card] = await until(lambda: dm_cards(slack, approval, ALICE), within=10, what="Alice's DM")
     told = await click(slack, ALICE, card)
     found = await store.approvals.get(approval)
     assert found is not None and found.status == "pending" and not await decisions(worker, approval), told
@@ -130,11 +111,11 @@ async def test_the_provider_down_at_the_step_reaches_the_fallback_approvers_said
     slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
 ) -> None:
     oncall.failing = "down"
-    approval = await asked(worker, oncall_fallback=CAROL)
+    approval = await route_asked(worker, ROUTE, oncall_fallback=CAROL)
     store = worker.services.store
     item = await until(lambda: step_said(worker, approval), within=15, what="the on-call step kept")
     assert (item["outcome"], item["people"], item.get("fallback")) == ("sent", [CAROL], True)
-    [card] = await until(lambda: dm_cards(slack, CAROL, approval), within=10, what="the fallback's DM")
+    [card] = await until(lambda: dm_cards(slack, approval, CAROL), within=10, what="the fallback's DM")
     said = "(oncall:payments: the on-call provider cannot say who is on call now; the fallback approvers)"
     await until(lambda: said in str(slack.messages(APPROVALS)), within=10, what="the fallback said on the card")
     [entry] = [e for e in await audit_events(worker, "reached") if e.get("approval") == approval and e["step"] == "2"]
@@ -154,7 +135,7 @@ async def test_the_provider_down_and_no_fallback_named_is_said_unavailable_and_l
     slack: SlackStandIn, worker: Worker, oncall: OnCallStandIn
 ) -> None:
     oncall.failing = "down"
-    approval = await asked(worker)
+    approval = await route_asked(worker, ROUTE)
     item = await until(lambda: step_said(worker, approval), within=15, what="the on-call step kept")
     assert item["outcome"] == "unavailable" and not item["people"]
     assert "no fallback approvers are named" in item["why"]

@@ -20,14 +20,13 @@ from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
 from tests.conftest import BOB, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key
-from tests.support.hitl import audit_events, buttons, click, current, decided, nth_card, until, write_config
-from tests.support.openai_compatible import OpenAICompatibleServer, openai_config, text
-from tests.support.policies import refund, write_bundle
-from tests.support.signing import signing_worker
+from tests.support.hitl import audit_events, buttons, click, current, decided, nth_card, until
+from tests.support.openai_compatible import OpenAICompatibleServer, text
+from tests.support.policies import refund
+from tests.support.triage import MODEL, model_server, triage_worker
 
 pytestmark = pytest.mark.slow  # (a worker and a model server on loopback)
 
-MODEL = "llama3.1"
 ROUTES = f'''
 @id("small-refunds-triaged")
 @outcome("ask")
@@ -42,7 +41,7 @@ StartWorker = Callable[[int], Awaitable[Worker]]
 
 @pytest.fixture
 async def model() -> AsyncIterator[OpenAICompatibleServer]:
-    async with OpenAICompatibleServer() as server:
+    async with model_server() as server:
         yield server
 
 
@@ -52,10 +51,8 @@ async def held_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path,
     started: list[Worker] = []
 
     async def start(hold: int) -> Worker:
-        config = write_config(tmp_path, openai_config(model.base_url, model=MODEL, max_retries=0))
-        folder = write_bundle(tmp_path / "policies", {"refunds.cedar": ROUTES})
-        worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", MODEL_CONFIG=str(config),
-                                      POLICY_DIR=str(folder), TRIAGE_HOLD=str(hold), ADMIN_USERS=CAROL)
+        worker = await triage_worker(slack, redis_url, tmp_path, model, {"refunds.cedar": ROUTES},
+                                     TRIAGE_HOLD=str(hold))
         started.append(worker)
         return worker
 

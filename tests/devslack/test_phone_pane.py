@@ -12,27 +12,13 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import aiohttp
 import pytest
-from agent_approvals import ApprovalsClient
 from playwright.sync_api import expect
 
-from bot.devslack.server import SlackStandIn
 from tests.support.browser import chromium, dev_mode, screenshot, sign_in_as
+from tests.support.panes import ask, outcome, pane_context, pane_only_when_given
 
 TITLE = "Q2 <script>window.pushed = 1</script> <b>prices</b>"  # untrusted text: shown as it is, never as markup
-
-
-async def ask(shell: dict[str, str]) -> str:
-    async with ApprovalsClient(shell["AGENT_APPROVALS_URL"], shell["AGENT_APPROVALS_KEY"], title=TITLE) as client:
-        asked = await client.request_tool("send_email", {"to": "bob@example.com", "subject": "Q2 prices"})
-        return asked.id
-
-
-async def outcome(shell: dict[str, str], approval: str) -> tuple[str, str]:
-    async with ApprovalsClient(shell["AGENT_APPROVALS_URL"], shell["AGENT_APPROVALS_KEY"]) as client:
-        decided = await client.wait(approval, at_most=30)
-        return decided.status, decided.decided_by
 
 
 @pytest.mark.slow  # python -m bot dev --push, Chromium
@@ -42,62 +28,42 @@ def test_dev_push_bob_subscribes_in_chromium_and_the_phone_panes_approve_decides
         assert dev.state()["phone"] is True
         here = f"http://localhost:{dev.port}"  # a secure context (service workers), the sign-in's origin
         with chromium() as browser:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(here + "/app/push")
-            sign_in_as(page, "bob")
-            expect(page).to_have_url(here + "/app/push")
-            expect(page.get_by_test_id("person")).to_have_text("bob")
-            page.get_by_role("button", name="Turn on notifications").click()
-            expect(page.get_by_test_id("devices").locator("li")).to_have_count(1)
-            registered = page.evaluate("navigator.serviceWorker.getRegistration('/app/').then(r => Boolean(r &&"
-                                       " r.active && r.active.scriptURL.endsWith('/app/sw.js')))")
-            assert registered is True  # a real service worker, registered and active
-            screenshot(page, "push-devices.png")
+            with pane_context(browser) as (context, page):
+                page.goto(here + "/app/push")
+                sign_in_as(page, "bob")
+                expect(page).to_have_url(here + "/app/push")
+                expect(page.get_by_test_id("person")).to_have_text("bob")
+                page.get_by_role("button", name="Turn on notifications").click()
+                expect(page.get_by_test_id("devices").locator("li")).to_have_count(1)
+                registered = page.evaluate("navigator.serviceWorker.getRegistration('/app/').then(r => Boolean(r &&"
+                                           " r.active && r.active.scriptURL.endsWith('/app/sw.js')))")
+                assert registered is True  # a real service worker, registered and active
+                screenshot(page, "push-devices.png")
 
-            with ThreadPoolExecutor(1) as other:  # (Playwright's sync API holds this thread's event loop)
-                approval = other.submit(asyncio.run, ask(shell)).result()
-            page.goto(here + "/")
-            page.get_by_test_id("phone-toggle").click()
-            expect(page.get_by_test_id("phone-pane")).to_be_visible()
-            push = page.get_by_test_id("push").filter(has_text="Q2")
-            expect(push).to_have_count(1, timeout=15000)
-            expect(push.get_by_test_id("push-heading")).to_have_text("Waiting for your decision")
-            expect(push.get_by_test_id("push-text")).to_contain_text(TITLE)
-            assert push.locator("script, b").count() == 0 and page.evaluate("window.pushed") is None
-            approve = push.get_by_test_id("push-approve")
-            href = approve.get_attribute("href") or ""
-            assert href.startswith(f"/push/{approval}/") and href.endswith("?verb=approved"), href
-            screenshot(page, "phonepane-push.png")
+                with ThreadPoolExecutor(1) as other:  # (Playwright's sync API holds this thread's event loop)
+                    approval = other.submit(asyncio.run, ask(shell, TITLE)).result()
+                page.goto(here + "/")
+                page.get_by_test_id("phone-toggle").click()
+                expect(page.get_by_test_id("phone-pane")).to_be_visible()
+                push = page.get_by_test_id("push").filter(has_text="Q2")
+                expect(push).to_have_count(1, timeout=15000)
+                expect(push.get_by_test_id("push-heading")).to_have_text("Waiting for your decision")
+                expect(push.get_by_test_id("push-text")).to_contain_text(TITLE)
+                assert push.locator("script, b").count() == 0 and page.evaluate("window.pushed") is None
+                approve = push.get_by_test_id("push-approve")
+                href = approve.get_attribute("href") or ""
+                assert href.startswith(f"/push/{approval}/") and href.endswith("?verb=approved"), href
+                screenshot(page, "phonepane-push.png")
 
-            with context.expect_page() as opened:
-                approve.click()
-            confirm = opened.value  # bob is signed in already (the same browser)
-            expect(confirm.get_by_role("button", name="Approve")).to_be_visible()
-            confirm.get_by_role("button", name="Approve").click()
-            expect(confirm.locator("body")).to_contain_text("Thank you")
-            context.close()
-            assert errors == []
+                with context.expect_page() as opened:
+                    approve.click()
+                confirm = opened.value  # bob is signed in already (the same browser)
+                expect(confirm.get_by_role("button", name="Approve")).to_be_visible()
+                confirm.get_by_role("button", name="Approve").click()
+                expect(confirm.locator("body")).to_contain_text("Thank you")
         assert asyncio.run(outcome(shell, approval)) == ("approved", "U0BOB")
 
 
 async def test_the_page_has_a_phone_only_when_given_a_push_services_pushes() -> None:
-    slack = SlackStandIn(signing_secret="s" * 32, bot_token="xoxb-push")
-    url = await slack.start()
     pushes: dict[str, Any] = {"pushes": [{"device": "d1", "label": "phone", "data": {"title": "<b>hi</b>"}}]}
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(url + "/_control/state") as state, http.get(url + "/_control/phone") as none:
-                assert (await state.json())["phone"] is False
-                assert none.status == 404 and "--push" in (await none.json())["error"]
-            slack.phone_view = lambda: pushes
-            async with http.get(url + "/_control/state") as state, http.get(url + "/_control/phone") as phone:
-                assert (await state.json())["phone"] is True
-                assert phone.status == 200 and await phone.json() == {"ok": True, **pushes}
-            async with http.get(url + "/static/phonepane.js") as script:
-                assert script.status == 200 and "innerHTML" not in await script.text()
-    finally:
-        await slack.stop()
+    await pane_only_when_given("phone", "--push", pushes, attribute="phone_view")

@@ -1,10 +1,9 @@
-"""The e-mail surface's tests' parts: the local mail catcher (bot/devmail/), started in its own thread for each test
-that asks for it (`mail`), a worker serving Slack and e-mail (`mailing`, `more_mailing` for a second one), and a
-store's e-mail part on the tests' redis-server."""
+"""The e-mail surface's tests' parts (the local mail catcher, `mail`, is tests/support/mail.py's): a worker serving
+Slack and e-mail (`mailing`, `more_mailing` for a second one), and a store's e-mail part on the tests' redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,12 +12,6 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import Worker, bot_env, start_worker
 from tests.support.mail import email_env
-
-
-@pytest.fixture
-def mail() -> Iterator[MailCatcher]:
-    with MailCatcher() as catcher:
-        yield catcher
 
 
 @pytest.fixture

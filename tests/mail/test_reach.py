@@ -8,41 +8,23 @@ the next worker, sent once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import pytest
 
 from bot.core.reach import reached_items
-from bot.devmail.catcher import Caught, MailCatcher
+from bot.devmail.catcher import MailCatcher
 from bot.devslack.server import SlackStandIn
 from bot.report.entries import entry_time
 from bot.report.oversight import compute_oversight
 from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
-from tests.support.api import Client, new_key, tool_ask
+from tests.support.api import Client, tool_ask
 from tests.support.cluster import Cluster
 from tests.support.hitl import click, nth_card, until
 from tests.support.mail import email_env
+from tests.support.reach import approved, dm_cards, mails, no_step_left, route_asked, steps_kept
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail (two, in one test)
-BOB_ADDRESS = "bob@example.com"  # Bob's verified address in the local Slack (`DevUser.email`)
-
-
-def mails(mail: MailCatcher, approval: str) -> Sequence[Caught]:
-    return [m for m in mail.inbox(BOB_ADDRESS) if any(f"/email/{approval}/" in link for link in m.links)]
-
-
-def dm_cards(slack: SlackStandIn, approval: str) -> list[dict[str, object]]:
-    return [m for m in slack.messages(slack.dm_channel(BOB)) if approval in str(m.get("blocks", ""))]
-
-
-async def asked(worker: Worker, route: str) -> str:
-    store = worker.services.store
-    await store.settings.set(SALES, "approvers", BOB, by="operator")
-    await store.settings.set(SALES, "reach", route, by="operator")
-    status, answer = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
-    assert status == 201, answer
-    return str(answer["id"])
 
 
 async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_on_the_card(
@@ -51,7 +33,7 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
     other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
                                        **email_env(slack, mail)))
     try:
-        approval = await asked(mailing, "slack; email after 2s")
+        approval = await route_asked(mailing, "slack; email after 2s")
         store = mailing.services.store
         record = await store.approvals.get(approval)
         assert record is not None and record.reach_route == "slack; email after 2s"
@@ -64,8 +46,7 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
         assert "Review and decide" in caught.text
 
         async def both_said() -> list[dict[str, object]] | None:
-            found = await store.approvals.get(approval)
-            items = reached_items(found.reached) if found is not None else []
+            items = await steps_kept(mailing, approval)
             return items if len(items) == 2 else None
 
         items = await until(both_said, within=10, what="both steps kept on the approval")
@@ -79,7 +60,7 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
             return "Sent in Slack to" in text and "Sent by e-mail to" in text
 
         await until(said_on_card, within=10, what="the steps on the card")
-        await until(lambda: _no_step_left(mailing, approval), within=10, what="the route done")
+        await until(lambda: no_step_left(mailing, approval), within=10, what="the route done")
         entries = [e for e in await store.audit.entries() if e["event"] == "reached" and e["approval"] == approval]
         assert [(e["step"], e["surface"], e["outcome"]) for e in entries] == [("1", "slack", "sent"),
                                                                                ("2", "email", "sent")]
@@ -90,7 +71,7 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
         done = await slack.click(user=BOB, channel=slack.dm_channel(BOB), ts=str(dm["ts"]),
                                  action_id="approval_approve")
         assert done.status == 200
-        await until(lambda: _decided(mailing, approval), within=10, what="approved from the DM")
+        await until(lambda: approved(mailing, approval), within=10, what="approved from the DM")
         log = await store.audit.entries()
         figures = compute_oversight(log, since=record.created_at - 1, until=time.time() + 1).reach
         [asked_at] = [entry_time(e) for e in log if e["event"] == "requested" and e.get("approval") == approval]
@@ -109,30 +90,17 @@ async def test_a_route_reaches_slack_then_email_after_its_time_once_and_says_it_
 
 async def test_a_decision_before_a_step_stops_the_route(mailing: Worker, slack: SlackStandIn,
                                                         mail: MailCatcher) -> None:
-    approval = await asked(mailing, "slack; email after 3s")
+    approval = await route_asked(mailing, "slack; email after 3s")
     await until(lambda: dm_cards(slack, approval), within=10, what="the Slack step's DM to Bob")
     await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
     store = mailing.services.store
 
-    async def decided() -> bool:
-        found = await store.approvals.get(approval)
-        return found is not None and found.status == "approved"
-
-    await until(decided, within=10, what="approved")
-    await until(lambda: _no_step_left(mailing, approval), within=15, what="the route's due entry gone")
+    await until(lambda: approved(mailing, approval), within=10, what="approved")
+    await until(lambda: no_step_left(mailing, approval), within=15, what="the route's due entry gone")
     record = await store.approvals.get(approval)
     assert record is not None and time.time() >= record.created_at + 3  # (gone only once its time came)
     assert record.reach_done == 1 and len(reached_items(record.reached)) == 1
     assert not mails(mail, approval)
-
-
-async def _decided(worker: Worker, approval: str) -> bool:
-    found = await worker.services.store.approvals.get(approval)
-    return found is not None and found.status == "approved"
-
-
-async def _no_step_left(worker: Worker, approval: str) -> bool:
-    return await worker.services.store.reach.at(approval) is None
 
 
 async def test_a_worker_killed_between_steps_leaves_the_next_step_to_another_once(

@@ -36,6 +36,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.fixture
+async def phone(pushing: Worker, push_service: PushService, http: aiohttp.ClientSession) -> dict[str, Any]:
+    """#sales's approver Bob, signed in on his devices page (`http`), and his phone subscribed there."""
+    assert await pushing.services.store.settings.set(SALES, "approvers", BOB, by="operator") is None
+    return await device_of(http, pushing.url, push_service, person=BOB)
+
+
 async def asked(worker: Worker, *, name: str = "nightly", **extra: Any) -> str:
     """An approval for the channel's approvers asked through the API, a secret in its arguments: its id."""
     key = await worker.services.store.api_keys.create(name, (SALES,), by="test")
@@ -57,11 +64,10 @@ def sent(worker: Worker, outcome: str) -> float:
 
 @pytest.mark.slow  # a worker, its push loop and the local push service
 async def test_an_ask_reaches_bob_by_push_and_his_approve_action_decides_once_on_the_confirm_page(
-    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, slack: SlackStandIn,
+    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, phone: dict[str, Any],
+    slack: SlackStandIn,
 ) -> None:
     store = pushing.services.store
-    assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
-    phone = await device_of(http, pushing.url, push_service, person=BOB)
     card = slack.hold("chat.postMessage")  # Slack slow to post the card: the push goes beside it, not after it
     asking = asyncio.create_task(asked(pushing))
     [got] = await push_service.arrived(phone["endpoint"], within=15)
@@ -99,11 +105,9 @@ async def test_an_ask_reaches_bob_by_push_and_his_approve_action_decides_once_on
 
 @pytest.mark.slow  # a worker, its push loop and the local push service
 async def test_another_persons_session_and_an_expired_approval_are_refused_and_audited(
-    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession,
+    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, phone: dict[str, Any],
 ) -> None:
     store = pushing.services.store
-    assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
-    phone = await device_of(http, pushing.url, push_service, person=BOB)
     first = await asked(pushing)
     [got] = await push_service.arrived(phone["endpoint"], within=15)
     path = got.data["url"].removeprefix(ORIGIN)
@@ -131,11 +135,9 @@ async def test_another_persons_session_and_an_expired_approval_are_refused_and_a
 
 @pytest.mark.slow  # a worker, its push loop and the local push service
 async def test_a_device_gone_410_is_forgotten_and_the_other_gets_the_push(
-    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession,
+    pushing: Worker, push_service: PushService, http: aiohttp.ClientSession, phone: dict[str, Any],
 ) -> None:
     store = pushing.services.store
-    assert await store.settings.set(SALES, "approvers", BOB, by="operator") is None
-    phone = await device_of(http, pushing.url, push_service, person=BOB)
     laptop = push_service.new_device("laptop")
     assert (await subscribe(http, pushing.url, laptop))[0] == 201
     assert len(await store.push.subscriptions(BOB)) == 2

@@ -8,32 +8,25 @@ in that order, each once, and the card says both; decided between the push and t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bot.core.reach import reached_items
-from bot.devmail.catcher import Caught, MailCatcher
+from bot.devmail.catcher import MailCatcher
 from bot.devpush.service import PushService, Received
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from bot.store.push import Subscription
-from tests.conftest import APPROVALS, BOB, SALES, Worker, bot_env, start_worker
-from tests.support.api import Client, new_key, tool_ask
+from tests.conftest import APPROVALS, BOB, Worker, bot_env, start_worker
 from tests.support.hitl import until
 from tests.support.mail import email_env
 from tests.support.push import push_env
+from tests.support.reach import approved, dm_cards, mails, no_step_left, route_asked, steps_kept
 
 pytestmark = pytest.mark.slow  # a worker, the local Slack, the mail catcher and the local push service
-BOB_ADDRESS = "bob@example.com"  # Bob's verified address in the local Slack
 ROUTE = "slack; push after 1s; email after 2s"
-
-
-@pytest.fixture
-def mail() -> Iterator[MailCatcher]:
-    with MailCatcher() as catcher:
-        yield catcher
 
 
 @pytest.fixture
@@ -56,27 +49,14 @@ async def device(store: Store, service: PushService, person: str) -> str:
     return str(made["endpoint"])
 
 
-def mails(mail: MailCatcher, approval: str) -> Sequence[Caught]:
-    return [m for m in mail.inbox(BOB_ADDRESS) if any(f"/email/{approval}/" in link for link in m.links)]
-
-
 def pushes(service: PushService, phone: str, approval: str) -> list[Received]:
     return [p for p in service.pushes(phone) if p.data.get("approval") == approval]
 
 
-def dm_cards(slack: SlackStandIn, approval: str) -> list[dict[str, object]]:
-    return [m for m in slack.messages(slack.dm_channel(BOB)) if approval in str(m.get("blocks", ""))]
-
-
 async def asked(worker: Worker, service: PushService, route: str = ROUTE) -> tuple[str, str]:
     """Bob's phone subscribed, the channel's route set, an ask made: (its approval, Bob's phone's endpoint)."""
-    store = worker.services.store
-    phone = await device(store, service, BOB)
-    await store.settings.set(SALES, "approvers", BOB, by="operator")
-    await store.settings.set(SALES, "reach", route, by="operator")
-    status, answer = await Client(worker, (await new_key(worker)).key).ask(tool_ask())
-    assert status == 201, answer
-    return str(answer["id"]), phone
+    phone = await device(worker.services.store, service, BOB)
+    return await route_asked(worker, route), phone
 
 
 async def test_a_route_reaches_bob_by_push_then_by_email_each_after_its_time_once(
@@ -93,8 +73,7 @@ async def test_a_route_reaches_bob_by_push_then_by_email_each_after_its_time_onc
     assert time.time() >= record.created_at + 2 and "Review and decide" in caught.text
 
     async def three_said() -> list[dict[str, Any]] | None:
-        found = await store.approvals.get(approval)
-        items = reached_items(found.reached) if found is not None else []
+        items = await steps_kept(reaching, approval)
         return items if len(items) == 3 else None
 
     items = await until(three_said, within=10, what="the three steps kept on the approval")
@@ -109,7 +88,7 @@ async def test_a_route_reaches_bob_by_push_then_by_email_each_after_its_time_onc
         return "Sent by push to" in text and "Sent by e-mail to" in text
 
     await until(said_on_card, within=10, what="both steps on the card")
-    await until(lambda: _no_step_left(reaching, approval), within=10, what="the route done")
+    await until(lambda: no_step_left(reaching, approval), within=10, what="the route done")
     entries = [e for e in await store.audit.entries() if e["event"] == "reached" and e["approval"] == approval]
     assert [(e["step"], e["surface"], e["outcome"]) for e in entries] == [
         ("1", "slack", "sent"), ("2", "push", "sent"), ("3", "email", "sent")]
@@ -128,17 +107,9 @@ async def test_decided_between_the_push_and_the_email_no_mail_is_sent(
     done = await slack.click(user=BOB, channel=slack.dm_channel(BOB), ts=str(dm["ts"]), action_id="approval_approve")
     assert done.status == 200
 
-    async def decided() -> bool:
-        found = await store.approvals.get(approval)
-        return found is not None and found.status == "approved"
-
-    await until(decided, within=10, what="approved from the DM")
-    await until(lambda: _no_step_left(reaching, approval), within=15, what="the route's due entry gone")
+    await until(lambda: approved(reaching, approval), within=10, what="approved from the DM")
+    await until(lambda: no_step_left(reaching, approval), within=15, what="the route's due entry gone")
     record = await store.approvals.get(approval)
     assert record is not None and time.time() >= record.created_at + 4  # (gone only once the e-mail's time came)
     assert record.reach_done == 2 and [i["surface"] for i in reached_items(record.reached)] == ["slack", "push"]
     assert not mails(mail, approval) and len(pushes(push_service, phone, approval)) == 1
-
-
-async def _no_step_left(worker: Worker, approval: str) -> bool:
-    return await worker.services.store.reach.at(approval) is None

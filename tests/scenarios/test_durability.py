@@ -44,6 +44,7 @@ from tests.conftest import (
 from tests.support.cluster import DEMO, Cluster, card_now, run_status, run_with_card, worker_id
 from tests.support.flow import start_run
 from tests.support.hitl import reject, until
+from tests.support.redis_cluster import LocalCluster
 
 
 @pytest.mark.slow
@@ -320,12 +321,6 @@ def cluster_nodes(tmp_path: Path) -> Iterator[RedisClusterNodes]:
             node.wait(timeout=10)
 
 
-@pytest.fixture
-def redis_cluster(cluster_nodes: RedisClusterNodes) -> str:
-    """A redis+cluster:// URL of three real nodes."""
-    return cluster_nodes.url
-
-
 def start_redis_ready(port: int) -> None:
     import redis as sync_redis
 
@@ -342,11 +337,11 @@ def start_redis_ready(port: int) -> None:
 
 
 @pytest.mark.slow
-async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: str, tmp_path: Path) -> None:
+async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: LocalCluster, tmp_path: Path) -> None:
     model = tmp_path / "model.json"
-    model.write_text(json.dumps(DEMO))
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
-    other = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
+    model.write_text(json.dumps(DEMO))  # (the test process's cluster: tests/support/redis_cluster.py)
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_cluster.url, model_config=model))
+    other = await start_worker(bot_env(slack=slack, redis_url=redis_cluster.url, model_config=model))
     try:
         assert worker.services.store.keys.prefix == "{hitl}"  # one hash tag: every Lua step runs on one node
         slack.events_url = worker.url + "/slack/events"

@@ -6,9 +6,7 @@ decisions heard by sharded pub/sub (Redis 7), through a primary killed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -88,10 +86,11 @@ def test_every_key_of_a_workspace_is_in_its_slot_but_the_global_ones_in_the_root
         assert {name for name, key in named.items() if key_slot(key) not in (mine, on_root)} == set()
 
 
-@pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with LocalCluster(Path(tmp_path_factory.mktemp("cluster"))) as cluster:
-        yield cluster
+@pytest.fixture
+def local_cluster(redis_cluster: LocalCluster) -> LocalCluster:
+    """The test process's cluster (tests/support/redis_cluster.py), shared with tests/scenarios: whole again after a
+    primary killed, empty, its command counts reset."""
+    return redis_cluster
 
 
 @pytest.mark.slow

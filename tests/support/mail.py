@@ -2,14 +2,17 @@
 local Slack playing the company's identity provider (OIDC_ISSUER); Erin, a person the provider knows whose email no
 Slack user of the workspace has (an e-mail-only person, `email:erin@example.com`); a Review-and-decide link opened
 signed out, signed in as a person and followed back; the page's form read and posted;
-an e-mail surface on a test's store (`surface_of`)."""
+an e-mail surface on a test's store (`surface_of`); the `mail` fixture (the local mail catcher, started in its own
+thread for each test that asks for it; registered for every test by tests/conftest.py, as `slack` is)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import aiohttp
+import pytest
 
 from bot.core.email_settings import smtp_server
 from bot.core.metrics import Metrics
@@ -28,6 +31,13 @@ ERIN_ID = "U0OUTERIN"  # Erin at the company's provider; the bot's Slack workspa
 ERIN = "email:erin@example.com"
 ERIN_ADDRESS = "erin@example.com"
 KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # a SECRETS_KEY (the links' key is derived from it)
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    """The local mail catcher (bot/devmail/), for this test."""
+    with MailCatcher() as catcher:
+        yield catcher
 
 
 def email_env(slack: SlackStandIn, mail: MailCatcher) -> dict[str, str]:

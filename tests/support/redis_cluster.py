@@ -6,6 +6,13 @@ failover. The newest `redis-server` on the machine is used (sharded pub/sub need
         cluster.url                              # redis+cluster://127.0.0.1:p1,…  (REDIS_URL)
         cluster.primary_of(slot)                 # the port of the primary serving a slot now
         cluster.kill(port)                       # kill -9 one node (its replica is promoted)
+        cluster.revive(port)                     # started again on its own files: back as a replica
+
+`redis_cluster` (a fixture, registered by tests/conftest.py): one cluster for the test process (about 2 s to create,
+more under load), shared by the tests that read it; each user gets it whole (a node a test killed revived), empty
+(FLUSHALL on every primary) and with every node's command counts reset (CONFIG RESETSTAT). A test that kills a
+primary may take it too (the next user gets it whole again); one that leaves the cluster mid-failover for long
+keeps its own `LocalCluster`.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
 import redis as sync_redis
 
 from tests.conftest import free_port
@@ -52,6 +61,16 @@ class LocalCluster:
         self.tmp = tmp
         self.nodes: dict[int, subprocess.Popen[bytes]] = {}
 
+    def _launch(self, port: int) -> None:
+        workdir = self.tmp / f"node-{port}"  # (its nodes.conf there: started again, it knows its cluster)
+        workdir.mkdir(exist_ok=True)
+        self.nodes[port] = subprocess.Popen(
+            [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-node-timeout", "1000",
+             "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
+             "--dir", str(workdir), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     @property
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
@@ -59,14 +78,7 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         try:
             for port in self.ports:
-                workdir = self.tmp / f"node-{port}"
-                workdir.mkdir(exist_ok=True)
-                self.nodes[port] = subprocess.Popen(
-                    [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                     "--cluster-node-timeout", "1000",
-                     "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
-                     "--dir", str(workdir), "--save", "", "--appendonly", "no"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                self._launch(port)
             for port in self.ports:
                 self._ready(port)
             subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
@@ -161,3 +173,38 @@ class LocalCluster:
         """kill -9 one node."""
         self.nodes[port].kill()
         self.nodes[port].wait(timeout=10)
+
+    def revive(self, port: int) -> None:
+        """Start a killed node again on its own files: it rejoins, a replica of whichever primary took its slots."""
+        self._launch(port)
+        self._ready(port)
+
+    def whole(self) -> None:
+        """Every node alive (a killed one revived), every slot served, every replica synced."""
+        for port in self.ports:
+            if port not in self.alive():
+                self.revive(port)
+        self.wait_ok()
+        self.wait_replicas()  # (a revived one too: a replica of its slots' new primary, synced)
+
+    def fresh(self) -> None:
+        """Whole, empty and its command counts reset: as a new cluster is, for the next test."""
+        self.whole()
+        for port in self.primaries():
+            self.ask(port, "FLUSHALL")
+        for port in self.ports:
+            self.ask(port, "CONFIG", "RESETSTAT")
+
+
+@pytest.fixture(scope="session")
+def shared_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One cluster for the test process (see `redis_cluster`)."""
+    with LocalCluster(Path(tmp_path_factory.mktemp("cluster"))) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(shared_redis_cluster: LocalCluster) -> LocalCluster:
+    """The test process's cluster, whole, empty and its counts reset, for this test."""
+    shared_redis_cluster.fresh()
+    return shared_redis_cluster

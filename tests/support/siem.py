@@ -7,30 +7,43 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import ipaddress
 import json
 import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from ocsf_emitter.validate import SupportedEvent, validate
-from pydantic import TypeAdapter
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 HEC_TOKEN = "11111111-2222-3333-4444-555555555555"
-_EVENTS: TypeAdapter[Any] = TypeAdapter(SupportedEvent)
+
+
+@functools.cache
+def _events() -> TypeAdapter[Any]:
+    """OCSF 1.5's event models, imported and built at the first check (200 pydantic models, 2 s of CPU): not by
+    each test process that only collects the tests using them (docs/contributors/tests.md)."""
+    from ocsf_emitter.validate import SupportedEvent
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(SupportedEvent)
 
 
 def ocsf_checked(event: dict[str, Any]) -> dict[str, Any]:
     """`event` once it passed OCSF 1.5's schema (its class's model) and invariants (class, category, type_uid,
     metadata.version): an AssertionError naming the fields otherwise."""
-    validate(_EVENTS.validate_python(event))
+    from ocsf_emitter.validate import validate
+
+    validate(_events().validate_python(event))
     assert event["metadata"]["version"] == "1.5.0" and event["class_uid"] in (6003, 3003), event
     return event
 

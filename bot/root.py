@@ -140,6 +140,7 @@ def approval_service(
     )
     if triaging is not None:  # @triage's model: it decides through the one decide entry, once the card is posted
         triaging.decide = approvals.decisions.decide_as_model
+        approvals.model_settled = triaging.settled  # a program's ask answers the model's decision itself
         events.subscribe(triaging.listener)
     return approvals
 

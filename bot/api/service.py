@@ -148,9 +148,10 @@ class ApprovalsApi:
         never_self: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
-        open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
-        any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
-        JSON, `ask.body_digest`: keys in any order) gets the same approval (409 with another body); 429 at the
+        open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once, or a triage
+        model approved it once its card was posted (`Triage.settled`; stored like any other: read and used once). A
+        retry with the same `idempotency_key` and body (compared as canonical JSON, `ask.body_digest`: keys in any
+        order) gets the same approval (409 with another body); 429 at the
         key's `max_pending`; every limit is part of the store's one step. `way`: the way in it is counted under
         (api, mcp, claude_code, slackbot: `requests.way_in`). `never_self`: its requester may never
         decide it, whatever the channel's `allow_self_approval` (an ask made on a person's behalf: Slackbot's)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
@@ -109,6 +109,8 @@ class ApprovalService:
         self.approvals_channel = approvals_channel
         self.default_timeout = default_timeout
         self.admin_users = tuple(admin_users)  # ADMIN_USERS: admins of every channel (who may Reverse a model)
+        # a triage model's decision under way, awaited before a program's ask answers (`Triage.settled`; the root's)
+        self.model_settled: Callable[[str], Awaitable[None]] | None = None
         self._waiter = waiter
         self._directory = directory
         self._background = background
@@ -209,6 +211,8 @@ class ApprovalService:
             "allowed" if decided.outcome == "approved" else "denied")
         self._metrics.asks.labels(way, outcome).inc()
         self.events.publish(ApprovalOpened(run, request, opened, line=opened.line, waits=waits))
+        if decided is None and program is not None and self.model_settled is not None:
+            await self.model_settled(opened.approval_id)  # the model's decision, when it takes one, in its answer
         return opened
 
     async def walk_quietly(self, request: ApprovalRequest, *, run: RunRecord, owner: str, program: ProgramAsk,

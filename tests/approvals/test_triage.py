@@ -121,6 +121,8 @@ async def test_a_low_risk_ask_on_a_permitted_route_is_the_models_decision(
         worker: Worker, model: OpenAICompatibleServer, slack: SlackStandIn) -> None:
     model.add(answered("approve", "low", "A small refund of an existing order."))
     client, answer = await asked_by(worker, 500)
+    # its ask answers the model's decision itself (taken once its card is posted): no long-poll after "pending"
+    assert (answer["status"], answer["decided_by"]) == ("approved", f"model:{MODEL}"), answer
 
     # the program resumes as with a person's approval: its long-poll answers approved, with a receipt saying a model
     done = await client.wait(answer["id"])

@@ -177,3 +177,14 @@ def test_a_test_process_imports_jsonschema_as_a_worker_does() -> None:
 
     assert "iri" not in jsonschema.FormatChecker.checkers  # (the format rfc3987_syntax checks)
     assert sys.modules.get("rfc3987_syntax") is None and "lark" not in sys.modules
+
+
+@pytest.mark.slow  # (starts `python -m bot`)
+def test_a_worker_process_imports_jsonschema_as_an_installed_worker_does() -> None:
+    """Each `python -m bot` (every worker and command the tests start, dev's too) leaves out `rfc3987_syntax` as the
+    test processes do (bot/__main__.py): its 39 Lark grammars were 2.5 s of CPU a start, half a worker's."""
+    found = subprocess.run([sys.executable, "-X", "importtime", "-m", "bot", "--version"], cwd=ROOT,
+                           capture_output=True, text=True, check=True, timeout=120)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in found.stderr.splitlines() if line.startswith("import")}
+    assert "jsonschema" in imported  # (the agent package's schemas: what pulled it in)
+    assert "rfc3987_syntax.syntax_helpers" not in imported and "lark" not in imported  # (its import tried, failing)

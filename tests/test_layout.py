@@ -405,6 +405,7 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert cycle({name: edges(name, path) for name, path in elsewhere.items()}) == []
 
 
+@pytest.mark.slow  # more than 1 s of CPU on its own: it parses agents/ again (tests/support/slow.py)
 def test_the_agent_side_check_can_fail(tmp_path: Path) -> None:
     """A lazy import back up (from the core into a wing, from an engine into the relay), an integration importing
     another, and a circle made of lazy imports are each seen."""

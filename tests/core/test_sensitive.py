@@ -300,6 +300,7 @@ def plant(value: Any, secret: str, where: list[int]) -> tuple[Any, tuple[Any, ..
     return {"x": f"see {secret} here"}, ("x",)
 
 
+@pytest.mark.slow  # over 0.5 s of CPU on its own (0.8 s: its JSON values drawn): tests/support/slow.py
 @given(json_values, secrets, st.lists(st.integers(0, 10), max_size=6))
 def test_a_secret_planted_anywhere_is_found_there_and_never_shown(value: Any, secret: str, where: list[int]) -> None:
     arguments, path = plant(value, secret, where)

@@ -159,12 +159,14 @@ async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_
                 assert decided.status == "ok", (team, kind)
         assert (await home.oversight.read()).signals["approvals"] == {"U0BOB": 48.0}
         subscription = await home.subscriber()  # a worker waiting on a run in a workspace hears its decision
-        await subscription.subscribe(home.keys.worker_channel("w1"))
-        waited = replace(approval("c-waited-0001", owner="w1"), team=teams[5])
-        assert await stores[teams[5]].approvals.create(waited) == "ok"
-        assert (await stores[teams[5]].approvals.decide(waited.id, outcome="approved", by="U0BOB")).status == "ok"
-        assert waited.id in str((await heard(subscription))["data"])
-        await subscription.aclose()
+        try:
+            await subscription.subscribe(home.keys.worker_channel("w9"))
+            waited = replace(approval("c-waited-0001", owner="w9"), team=teams[5])
+            assert await stores[teams[5]].approvals.create(waited) == "ok"
+            assert (await stores[teams[5]].approvals.decide(waited.id, outcome="approved", by="U0BOB")).status == "ok"
+            assert waited.id in str((await heard(subscription))["data"])
+        finally:
+            await subscription.aclose()
 
         primaries = set()
         for team, store in stores.items():  # every key of the workspace, wherever it is, on its slot

@@ -8,7 +8,6 @@ real Redis, the Slack stand-in and a scripted OpenAI-compatible model server."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,21 +20,13 @@ from bot.slack.blocks.approval_card import ACTION_TRIAGE_REVERSE
 from tests.conftest import BOB, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, buttons, click, current, decided, nth_card, until
-from tests.support.openai_compatible import OpenAICompatibleServer, text
+from tests.support.openai_compatible import OpenAICompatibleServer
 from tests.support.policies import refund
-from tests.support.triage import MODEL, model_server, triage_worker
+from tests.support.triage import LOW, MODEL, PERMITTED, model_server, triage_worker
 
 pytestmark = pytest.mark.slow  # (a worker and a model server on loopback)
 
-ROUTES = f'''
-@id("small-refunds-triaged")
-@outcome("ask")
-@triage("{MODEL}")
-@triage_may_approve("low")
-forbid (principal, action == Action::"refund", resource)
-when {{ context.args.amount_cents <= 10000 }};
-'''
-LOW = text(json.dumps({"decision": "approve", "risk": "low", "reasons": ["A small refund."]}))
+ROUTES = PERMITTED
 StartWorker = Callable[[int], Awaitable[Worker]]
 
 

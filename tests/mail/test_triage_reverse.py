@@ -8,7 +8,6 @@ and e-mail, the local mail catcher, the local Slack as the identity provider, a 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,27 +20,19 @@ from tests.conftest import BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, until, write_config
 from tests.support.mail import browser, csrf_of, email_env, post, signed_in
-from tests.support.openai_compatible import OpenAICompatibleServer, openai_config, text
+from tests.support.openai_compatible import OpenAICompatibleServer, openai_config
 from tests.support.policies import refund, write_bundle
+from tests.support.triage import LOW, MODEL, PERMITTED, model_server
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail, a model server
 
-MODEL = "llama3.1"
-ROUTES = f'''
-@id("small-refunds-triaged")
-@outcome("ask")
-@triage("{MODEL}")
-@triage_may_approve("low")
-forbid (principal, action == Action::"refund", resource)
-when {{ context.args.amount_cents <= 10000 }};
-'''
-LOW = text(json.dumps({"decision": "approve", "risk": "low", "reasons": ["A small refund."]}))
+ROUTES = PERMITTED
 REVERSE = 'value="triage_reverse"'
 
 
 @pytest.fixture
 async def model() -> AsyncIterator[OpenAICompatibleServer]:
-    async with OpenAICompatibleServer() as server:
+    async with model_server() as server:
         yield server
 
 

@@ -8,7 +8,6 @@ model server."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,26 +17,18 @@ from bot.devmsteams import TeamsStandIn
 from bot.msteams.cards import VERB_TRIAGE_REVERSE
 from tests.conftest import CAROL
 from tests.support.hitl import audit_events, until, write_config
-from tests.support.openai_compatible import OpenAICompatibleServer, openai_config, text
+from tests.support.openai_compatible import OpenAICompatibleServer, openai_config
 from tests.support.teams import World, shown_notice, verbs
+from tests.support.triage import LOW, MODEL, PERMITTED, model_server
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and Teams, a model server
 
-MODEL = "llama3.1"
-ROUTES = f'''
-@id("small-refunds-triaged")
-@outcome("ask")
-@triage("{MODEL}")
-@triage_may_approve("low")
-forbid (principal, action == Action::"refund", resource)
-when {{ context.args.amount_cents <= 10000 }};
-'''
-LOW = text(json.dumps({"decision": "approve", "risk": "low", "reasons": ["A small refund."]}))
+ROUTES = PERMITTED
 
 
 @pytest.fixture
 async def model() -> AsyncIterator[OpenAICompatibleServer]:
-    async with OpenAICompatibleServer() as server:
+    async with model_server() as server:
         yield server
 
 

@@ -10,6 +10,8 @@ drains its due set with VAPID_PRIVATE_KEY.
     sender.py     pywebpush (RFC 8030, RFC 8291 aes128gcm, VAPID) to each device, once per approval, person and
                   kind across workers, bounded retries, a device gone (404, 410) forgotten,
                   `hitl_push_sent_total{outcome}`
+    pinned.py     each push's connection pinned to a checked address: an aiohttp resolver answering only a host's
+                  global addresses, resolved once per connection (no DNS rebinding between the check and the send)
     devices.py    a posted PushSubscription checked (the endpoint https and on the internet, or the local push
                   service; the keys' sizes and curve): a 400 that changes nothing otherwise
     pages.py      the web app (manifest, service worker, icon), the devices page and its JSON posts, the actions'

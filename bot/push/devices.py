@@ -16,6 +16,7 @@ import binascii
 import ipaddress
 import re
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from bot.store.push import Subscription
 ENDPOINT_CHARS: Final = 2048
 AGENT_CHARS: Final = 80
 BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+Lookup = Callable[[str, int], Awaitable[Sequence[str]]]  # (host, port) -> the addresses it resolves to now
 
 
 class BadSubscription(ValueError):
@@ -70,10 +72,35 @@ def endpoint_ok(endpoint: object, *, local_service: str = "") -> str:
     return endpoint
 
 
-async def endpoint_public(endpoint: str, *, local_service: str = "") -> None:
-    """Refuse (BadSubscription) `endpoint` unless every address its host resolves to now (the loop's resolver,
-    `getaddrinfo`) is a global one: no loopback, private, link-local or reserved address, whatever name points there
-    (at subscription and again before each push: a name may point elsewhere later). The local push service's URL
+async def system_lookup(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to now (the loop's resolver, `getaddrinfo`); OSError when it does not."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:
+        raise OSError(f"{host!r} is not a host name") from None
+    return [str(info[4][0]) for info in found]
+
+
+async def global_addresses(host: str, port: int, *, lookup: Lookup = system_lookup) -> list[str]:
+    """The addresses `host` resolves to now (`lookup`), each a global one; else BadSubscription (any loopback,
+    private, link-local or reserved address among them), `Unresolved` (none, or the lookup failed)."""
+    try:
+        found = list(dict.fromkeys(str(a).partition("%")[0] for a in await lookup(host, port)))
+        addresses = [ipaddress.ip_address(address) for address in found]
+    except (OSError, ValueError):  # (socket.gaierror is an OSError)
+        raise Unresolved("endpoint's host does not resolve") from None
+    if not addresses:
+        raise Unresolved("endpoint's host does not resolve")
+    if not all(address.is_global for address in addresses):
+        raise BadSubscription("endpoint's host resolves to an address of a private network, not the internet's")
+    return found
+
+
+async def endpoint_public(endpoint: str, *, local_service: str = "", lookup: Lookup = system_lookup) -> None:
+    """Refuse (BadSubscription) `endpoint` unless every address its host resolves to now (`lookup`: the loop's
+    resolver, `getaddrinfo`) is a global one: no loopback, private, link-local or reserved address, whatever name
+    points there (at subscription and again before each push: a name may point elsewhere later; the push's own
+    connection is pinned to a checked answer, bot/push/pinned.py). The local push service's URL
     (PUSH_LOCAL_SERVICE_URL: dev and the tests) passes unresolved; a host that does not resolve: `Unresolved`."""
     if local_service and endpoint.startswith(local_service.rstrip("/") + "/"):
         return
@@ -84,13 +111,7 @@ async def endpoint_public(endpoint: str, *, local_service: str = "") -> None:
         raise BadSubscription("endpoint must be an https:// URL of a push service") from None
     if not host:
         raise BadSubscription("endpoint must be an https:// URL of a push service")
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):  # (socket.gaierror is an OSError)
-        raise Unresolved("endpoint's host does not resolve") from None
-    addresses = {ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in found}
-    if not addresses or not all(address.is_global for address in addresses):
-        raise BadSubscription("endpoint's host resolves to an address of a private network, not the internet's")
+    await global_addresses(host, port, lookup=lookup)
 
 
 def subscription_of(body: object, *, now: float, agent: str = "", local_service: str = "") -> Subscription:

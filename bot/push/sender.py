@@ -6,7 +6,8 @@ every worker, with a bounded retry schedule.
 a push sent is never sent again, one being sent by another worker is left to it, one due a retry waits for its time.
 Each of the person's devices is sent the push; a device whose push service answers 404 or 410 is gone: its subscription
 is forgotten (counted `gone`, audited `push_gone`); one whose host resolves to an address of a private network
-(loopback, private, link-local: `endpoint_public`, checked before each push) is not pushed to, audited `push_refused`.
+(loopback, private, link-local: `endpoint_public`, checked before each push, and again by the push's own connection,
+bot/push/pinned.py: no DNS rebinding in between) is not pushed to, audited `push_refused`.
 The push counts as sent when any device's service took it (201); when none did and one refused for now (429, 5xx, no
 answer), it is due again after RETRIES[n], then given up. Each outcome counts in `hitl_push_sent_total{outcome}`. Logs
 name the push service's host, never an endpoint's path (it is the device's address) nor a key."""
@@ -23,7 +24,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from prometheus_client import Counter
 
-from bot.push.devices import BadSubscription, Unresolved, endpoint_public
+from bot.push.devices import BadSubscription, Lookup, Unresolved, endpoint_public, system_lookup
+from bot.push.pinned import pinned_connector
 from bot.store.push import PushStore, Subscription
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class PushSender:
 
     def __init__(self, *, store: PushStore, vapid_key: str, subject: str, counter: Counter | None = None,
                  gone: Gone | None = None, timeout: float = TIMEOUT, retries: tuple[float, ...] = RETRIES,
-                 refused: Refused | None = None, local_service: str = "") -> None:
+                 refused: Refused | None = None, local_service: str = "", lookup: Lookup = system_lookup) -> None:
         from py_vapid import Vapid  # (the `push` extra's: a worker without VAPID_PRIVATE_KEY needs none)
 
         self._store = store
@@ -75,6 +77,7 @@ class PushSender:
         self._gone = gone
         self._refused = refused  # a device whose endpoint resolves to a private address: not pushed to, audited
         self._local = local_service  # PUSH_LOCAL_SERVICE_URL: its endpoints pass unresolved (dev, the tests)
+        self._lookup = lookup  # how a push service's host is resolved: at the check and by the push's connection
         self._timeout = timeout
         self._retries = retries
         self._http: aiohttp.ClientSession | None = None  # one session: its connections to the services kept
@@ -125,12 +128,11 @@ class PushSender:
         return Result("retry", at=at, attempts=attempts)
 
     async def _deliver(self, push: Push, device: Subscription) -> Literal["sent", "retry", "failed", "gone"]:
-        """One device's push: its service's answer in a word (404, 410: the device forgotten)."""
-        from pywebpush import WebPushException, webpush_async
-
+        """One device's push, its endpoint checked first: its service's answer in a word."""
         host = urlsplit(device.endpoint).hostname or "?"
-        try:  # (again before each push: a name may point into this network later)
-            await endpoint_public(device.endpoint, local_service=self._local)
+        try:  # (again before each push: a name may point into this network later; the connection pinned likewise)
+            await endpoint_public(device.endpoint, local_service=self._local, lookup=self._lookup)
+            return await self._post(push, device, host)
         except Unresolved:
             log.info("push service %s does not resolve: tried again later", host)
             return "retry"
@@ -140,11 +142,18 @@ class PushSender:
             if self._refused is not None:
                 await self._refused(push.person, device, str(exc))
             return "failed"
+
+    async def _post(self, push: Push, device: Subscription, host: str) -> Literal["sent", "retry", "failed", "gone"]:
+        """The push POSTed to the device's service (its connection through `pinned_connector`): its answer in a word
+        (404, 410: the device forgotten); an address refused when connecting raises BadSubscription."""
+        from pywebpush import WebPushException, webpush_async
+
         info: dict[str, str | bytes | dict[str, str | bytes]] = {
             "endpoint": device.endpoint, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
         try:
             if self._http is None or self._http.closed:
-                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                                   connector=pinned_connector(self._lookup, local_service=self._local))
             await webpush_async(info, data=push.data.decode(), vapid_private_key=self._vapid,
                                 vapid_claims={"sub": self._subject}, ttl=TTL, aiohttp_session=self._http,
                                 headers={"Urgency": "high", "Topic": push.approval_id.replace("-", "")[:32]})

@@ -32,6 +32,7 @@ from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.tasks import Background
 from bot.links.sends import keep_for, pending_sends, published_kinds, reminder_kind, try_due
 from bot.links.signed import Links, Same
+from bot.push.devices import Lookup, system_lookup
 from bot.push.links import push_links
 from bot.push.payload import push_payload
 from bot.push.sender import Push, PushSender, Result
@@ -178,9 +179,10 @@ def _pushes(approval: ApprovalRecord) -> list[tuple[str, str]]:
 
 
 def push_surface(settings: Settings, *, store: Store, background: Background, metrics: Metrics,
-                 same: Same | None = None) -> PushSurface | None:
-    """The push surface (issue 90), with VAPID_PRIVATE_KEY (None without): its sender and its links (signed with a
-    key derived from SECRETS_KEY; VAPID_PRIVATE_KEY without SECRETS_KEY is refused at the start)."""
+                 same: Same | None = None, lookup: Lookup = system_lookup) -> PushSurface | None:
+    """The push surface (issue 90), with VAPID_PRIVATE_KEY (None without): its sender (resolving push services'
+    hosts with `lookup`, its connections pinned to checked addresses) and its links (signed with a key derived from
+    SECRETS_KEY; VAPID_PRIVATE_KEY without SECRETS_KEY is refused at the start)."""
     key = reveal(settings.vapid_private_key)
     if not key:
         return None
@@ -200,7 +202,7 @@ def push_surface(settings: Settings, *, store: Store, background: Background, me
                                  surface="push")
 
     sender = PushSender(store=store.push, vapid_key=key, subject=settings.vapid_subject, counter=metrics.push_sent,
-                        gone=gone, refused=refused, local_service=settings.push_local_service_url)
+                        gone=gone, refused=refused, local_service=settings.push_local_service_url, lookup=lookup)
     return PushSurface(store=store, sender=sender, links=links, background=background,
                        vapid_public=vapid_public_key(key), local_service=settings.push_local_service_url)
 

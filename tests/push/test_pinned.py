@@ -2,7 +2,7 @@
 a public address when checked and a private one when the push connects (DNS rebinding) is not connected to, the device
 not pushed to and the refusal audited `push_refused`; the resolver answers only checked addresses under the host's
 name, refuses any private one among them, says a host that does not resolve as aiohttp's OSError, and leaves the local
-push service's host and port unchecked."""
+push service's host and port unchecked; a push through it connects to the answer and keeps the name as its Host."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -26,6 +27,7 @@ from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
 from bot.push.devices import BadSubscription
 from bot.push.pinned import PinnedResolver
+from bot.push.sender import Push, PushSender
 from bot.push.surface import push_surface
 from bot.store import Store
 from bot.store.push import Subscription
@@ -116,3 +118,37 @@ async def test_the_resolver_answers_only_checked_addresses_under_the_hosts_name(
     with pytest.raises(OSError, match="does not resolve"):
         await resolver.resolve("nowhere.example.com", 443)
     assert [r["host"] for r in await resolver.resolve("localhost", 8088)] == ["127.0.0.1"]  # the local service
+
+
+@pytest.mark.slow  # a local push service (aiohttp) taking a push
+async def test_a_push_through_the_pinned_resolver_connects_to_its_answer_under_the_endpoints_name(store: Store) -> None:
+    hosts: list[str] = []
+
+    async def took(request: web.Request) -> web.Response:
+        hosts.append(request.host)
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/push/{device}", took)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    asked: list[str] = []
+
+    async def lookup(host: str, port: int) -> Sequence[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    local = f"http://localhost:{port}"  # a name (an address would not be resolved at all)
+    sender = PushSender(store=store.push, vapid_key=vapid_private(), subject=SUBJECT, local_service=local,
+                        lookup=lookup)
+    try:
+        done = await sender.send(Push(approval_id="a-pinned", person=BOB, kind="opened", data=b"{}", keep=60),
+                                 devices=[a_device(f"{local}/push/phone")])
+        assert (done.outcome, done.devices) == ("sent", 1)
+        assert asked == ["localhost"] and hosts == [f"localhost:{port}"]
+    finally:
+        await sender.close()
+        await runner.cleanup()

@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.workspaces import WorkspaceRef
 from bot.store import Store, connect
+from bot.store.connection import aw
 from bot.store.opening import Once, Opening
 from tests.conftest import SALES
 from tests.support.records import approval
@@ -47,7 +48,7 @@ async def test_a_workspace_keys_pending_approvals_are_withdrawn_in_its_data_and_
         assert await home.api_keys.get(f"eu-{tag}") is None
         refused = await home.api_keys.refusal(key)
         assert refused is not None and refused.reason == "key_revoked"
-        assert not await redis.hgetall(home.keys.api_key_revoking)  # (nothing owed)
+        assert not await aw(redis.hgetall(home.keys.api_key_revoking))  # (nothing owed)
         assert not await redis.exists(other.keys.api_pending(key_id))
         assert await home.api_keys.revoke(f"eu-{tag}", by="cli:ops") is None  # (again: no such key)
     finally:
@@ -60,7 +61,7 @@ async def test_a_revoke_interrupted_after_its_first_step_refuses_the_key_and_the
     home = Store(redis, prefix="{hitl}", sharded=True)
     try:
         other, key, key_id, asked = await _workspace_key_with_one_pending(home, "cut")
-        digest = await redis.hget(home.keys.api_key_names, "eu-cut")
+        digest = str(await aw(redis.hget(home.keys.api_key_names, "eu-cut")))
         k = home.keys  # the first step alone, as a revoke whose process died right after it leaves it
         assert list(await home.shared.script("revoke_api_key")(
             keys={"names": k.api_key_names, "record": k.api_key(digest), "previous": k.api_key(digest),
@@ -76,7 +77,7 @@ async def test_a_revoke_interrupted_after_its_first_step_refuses_the_key_and_the
         revoked = await home.api_keys.revoke("eu-cut", by="cli:ops")  # run again: finished
         assert revoked is not None and [a.id for a in revoked.withdrawn] == [asked]
         assert (await other.approvals.get(asked)).status == "cancelled"  # type: ignore[union-attr]
-        assert not await redis.hgetall(home.keys.api_key_revoking)
+        assert not await aw(redis.hgetall(home.keys.api_key_revoking))
         assert await home.api_keys.revoke("eu-cut", by="cli:ops") is None
     finally:
         await redis.aclose()

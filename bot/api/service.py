@@ -42,7 +42,7 @@ from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, w
 from bot.core.verdicts import used_already
 from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
-from bot.store.api_keys import Revoked
+from bot.store.key_revocation import Revoked
 
 log = logging.getLogger(__name__)
 

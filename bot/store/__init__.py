@@ -18,6 +18,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     away.py              `away`: people away, and who decides for them
     rules.py             `rules`: "always allow" rules, per channel
     api_keys.py          `api_keys`: the Approvals API's keys, their limits
+    key_revocation.py    a key revoked in two steps, each on its slot: refused first, then its approvals withdrawn
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour; who a person
@@ -194,7 +195,8 @@ class Store:
         self.homes = Homes(self.shared, self.approvals, self.runs)
         self.nudges = Nudges(self.shared)
         self.hidden = HiddenValues(self.shared)
-        self.api_keys = ApiKeys(self.shared, self.hidden)  # webhook secrets sealed under the hidden values' key
+        # webhook secrets sealed under the hidden values' key; a revoke's steps each on its slot (`_shared_of`)
+        self.api_keys = ApiKeys(self.shared, self.hidden, shared_of=self._shared_of)
         self.webhooks = Webhooks(self.shared)
         self.windows = Windows(self.shared)
         self.away = Away(self.shared, self.audit)
@@ -248,6 +250,13 @@ class Store:
         found.shared.publish = self.shared.publish if keys.here == keys.root else PUBLISH
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
+
+    def _shared_of(self, tenant: str | None, home: str | None) -> Shared:
+        """What `tenant`'s store shares (None, or home not learnt: home's, the root's), for a step on its slot."""
+        if home is None:
+            return self.shared if self.keys.prefix == self.keys.root else Store(
+                self.redis, prefix=self.keys.root, sharded=self.keys.sharded).shared
+        return self.for_tenant(tenant or home, home=home).shared
 
     async def subscriber(self) -> Subscription:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node; sharded, `use_sharded`: to the primaries

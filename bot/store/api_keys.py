@@ -8,10 +8,11 @@ time each key (by id) was used. `webhook_secret`, the field the version before r
 "" for none). A key made where SECRETS_KEY is not set has no webhook secret (its asks with a `callback_url` are
 refused saying why). A record of the version before holds its secret in the clear (`webhook_secret`): it is read as
 it is and sealed at a worker's start (`seal_clear`).
-Creating, rotating and revoking are one Lua step each, audited; a revoked key is refused by the next request, and its
-approvals still pending are withdrawn in the revoking step itself (`lua/revoke_api_key.lua`: the decide step, so
-their cards say so and nobody can approve them any more). Its record stays a while as a tombstone (`revoked_at`,
-`revoked_by`, no webhook secret), so that a later request with it is refused naming it, and audited.
+Creating and rotating are one Lua step each, revoking two (one per slot), audited; a revoked key is refused by the
+next request, and its approvals still pending are withdrawn right after, in its workspace's data
+(bot/store/key_revocation.py: the decide step, so their cards say so and nobody can approve them any more). Its record
+stays a while as a tombstone (`revoked_at`, `revoked_by`, no webhook secret), so that a later request with it is
+refused naming it, and audited.
 
 `keys rotate` (`lua/rotate_api_key.lua`) makes a new key and webhook secret under the same name and id: the old key
 works until the grace the operator gives ends (its record's `expires_at`, `rotated_at`), and deliveries are signed
@@ -34,16 +35,15 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from bot.core.key_records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, NewKey, key_id_of
-from bot.core.records import ApprovalRecord
 from bot.core.sealing import SealError
 from bot.core.workspaces import WorkspaceRef
-from bot.store.codec import approval_from, pairs
 from bot.store.connection import aw
 from bot.store.due import DueWork
 from bot.store.hidden import HiddenValues
+from bot.store.key_revocation import Revocation, Revoked, SharedOf
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.shared import Shared
 
@@ -56,7 +56,6 @@ SECRET_PREFIX = "whsec_"
 SEALED = "sealed: see webhook_sealed"
 KEY_TEXT = re.compile(r"^aak_[A-Za-z0-9_-]{43}$")
 MAX_CHANNELS = 50
-REVOKE_TRIES = 5
 
 
 class KeyTerms(TypedDict, total=False):
@@ -82,15 +81,6 @@ class Refusal:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Revoked:
-    """A key revoked: its name and id, and the approvals it had pending, withdrawn in the same step."""
-
-    name: str
-    key_id: str
-    withdrawn: list[ApprovalRecord]
-
-
 def digest_of_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -101,8 +91,9 @@ def id_of_key(key: str) -> str:
 
 
 class ApiKeys:
-    def __init__(self, shared: Shared, hidden: HiddenValues) -> None:
+    def __init__(self, shared: Shared, hidden: HiddenValues, *, shared_of: SharedOf) -> None:
         self._s = shared
+        self._revocation = Revocation(shared, shared_of)  # each part of a revoke on its slot
         self._k = shared.keys
         self._due = DueWork(shared)  # the worker-wide index of due work (bot/store/due.py)
         self._hidden = hidden  # its keyring (SECRETS_KEY) seals the webhook secrets
@@ -345,51 +336,12 @@ class ApiKeys:
     async def revoke(
         self, name: str, *, by: str, card_grace: float | None = None, operator: Mapping[str, str] | None = None
     ) -> Revoked | None:
-        """Revoke the key named `name` (`by`: who, audited): from this step on it is refused, and each approval it
-        asked that is still pending is withdrawn in the same step (the decide step: its card is due a redraw saying
-        "withdrawn: key NAME revoked", its long-polls wake). None when there is no such key. `card_grace`: seconds
-        before any worker redraws the withdrawn cards (the store's own by default; 0 from a command that runs no
-        worker, so the next worker's outbox round draws them)."""
-        digest = await aw(self._s.redis.hget(self._k.api_key_names, name))
-        if digest is None:
-            return None
-        named = await aw(self._s.redis.hmget(self._k.api_key(str(digest)), ["id", "previous"]))
-        key_id = str(named[0] or key_id_of(str(digest)))
-        previous = str(named[1] or digest)  # the key it replaced (`rotate`), in its grace: revoked with it
-        grace = self._s.card_grace if card_grace is None else card_grace
-        for _ in range(REVOKE_TRIES):  # an approval asked between the read and the step: read again
-            ids = sorted(str(i) for i in await aw(self._s.redis.smembers(self._k.api_pending(key_id))))
-            result = await self._revoke_step(name, str(digest), key_id, ids, by=by, card_grace=grace,
-                                             previous=previous, operator=operator or {})
-            if result[0] == "missing":
-                return None
-            if result[0] == "ok":
-                withdrawn = [approval_from(pairs(flat)) for flat, _ in result[1]]
-                if withdrawn:  # decisions: their webhooks and card redraws are due work
-                    await self._due.note()
-                return Revoked(name=name, key_id=key_id, withdrawn=withdrawn)
-        raise RuntimeError(f"the key {name} could not be revoked: it kept asking for approvals meanwhile")
-
-    async def _revoke_step(
-        self, name: str, digest: str, key_id: str, ids: list[str], *, by: str, card_grace: float, previous: str,
-        operator: Mapping[str, str],
-    ) -> list[Any]:
-        """One try of `lua/revoke_api_key.lua`, with the key's approvals `ids` that may be pending."""
-        k, now = self._k, time.time()
-        return list(await self._s.script("revoke_api_key")(
-            keys={"names": k.api_key_names, "record": k.api_key(digest), "pending": k.api_pending(key_id),
-                  "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
-                  "deadlines": k.deadlines, "nudges": k.nudges, "waiting": k.waiting, "outbox": k.outbox,
-                  "changes": k.changes, "webhooks": k.webhooks, "previous": k.api_key(previous),
-                  "approvals": [key for i in ids for key in (k.approval(i), k.texts(i), k.votes(i))]},
-            args={"name": name, "digest": digest, "by": by, "now": repr(now), "ids": ids,
-                  "reason": f"withdrawn: key {name} revoked",
-                  "audit": {"event": "api_key_revoked", "at": repr(now), "key": name, "key_id": key_id, "by": by,
-                            **operator},
-                  "worker_channels": k.worker_channels, "publish": self._s.publish,
-                  "retention": str(DECIDED_RETENTION_SECONDS),
-                  "card_grace": repr(card_grace)},
-        ))
+        """Revoke the key named `name` (`by`: who, audited): from the first step on it is refused, then each approval
+        it asked that is still pending is withdrawn (the decide step, in its workspace's data: its card is due a
+        redraw saying "withdrawn: key NAME revoked", its long-polls wake): bot/store/key_revocation.py. None when
+        there is no such key. `card_grace`: seconds before any worker redraws the withdrawn cards (the store's own
+        by default; 0 from a command that runs no worker, so the next worker's outbox round draws them)."""
+        return await self._revocation.revoke(name, by=by, card_grace=card_grace, operator=operator or {})
 
     async def refusal(self, key: str, *, now: float | None = None) -> Refusal | None:
         """Why `key` is refused, when it was a key (its name, the reason and a message in words): revoked (while

@@ -155,6 +155,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       its webhook secret sealed (SECRETS_KEY);       DECIDED_RETENTION (a key
                                       (revoked: its tombstone, revoked_at/by)        rotated: its grace, then that)
 {p}:apikeys:used              hash    {key id: when it was last used}                kept
+{p}:apikeys:revoking          hash    {key id: JSON {name, tenant}}: a key revoked    until its approvals are
+                                      whose approvals are still to withdraw            withdrawn
+                                      (bot/store/key_revocation.py)
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
                                       (sharded: in its workspace's slot)
@@ -295,6 +298,7 @@ class Keys(HomeQueueKeys):
         self.refusals_due = f"{prefix}:refusals:due"  # refusal windows by their end (lua/lib/refusals.lua)
         self.api_key_names = f"{root}:apikeys"
         self.api_key_used = f"{root}:apikeys:used"  # {key id: when last used}, for `keys list`
+        self.api_key_revoking = f"{root}:apikeys:revoking"  # revokes whose withdrawal is owed (key_revocation.py)
         self.webhooks, self.webhook_tries = f"{prefix}:webhooks", f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
         # sharded: the workspace's own copy of `frozen`, its steps' (bot/store/freeze_copies.py), the number of the

@@ -35,7 +35,7 @@ GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
     "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
-    "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key",
+    "api_key_revoking", "frozen", "frozen_spread", "unfreeze_asks", "freeze_drill", "api_key",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
     "api_rate", "api_run", "worker_channel",
 })
@@ -124,7 +124,7 @@ async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_
     """REDIS_WORKSPACE_TAGS on a real cluster of three primaries: asks (a program's, through its API key, and a
     run's) and clicks in 24 workspaces; a freeze refuses an Approve in each until unfrozen; every key of a workspace
     is in its slot (as the cluster says), the workspaces on all three primaries; the due work and the oversight
-    counts read across them; each chain and the global checkpoint verify."""
+    counts read across them; a workspace's API key revoked; each chain and the global checkpoint verify."""
     settings = StoreSettings.from_env({"REDIS_URL": local_cluster.url, "REDIS_WORKSPACE_TAGS": "true"})
     assert settings.store_sharded and settings.store_prefix == "{hitl}"
     assert not StoreSettings.from_env({"REDIS_URL": local_cluster.url}).store_sharded  # (off: today's names)
@@ -159,6 +159,21 @@ async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_
                                                        check_auth=True)
                 assert decided.status == "ok", (team, kind)
         assert (await home.oversight.read()).signals["approvals"] == {"U0BOB": 48.0}
+        # a key of a workspace not home's revoked (the command line's way, on home's store): refused at once, its
+        # pending approvals withdrawn in its workspace's slot, as on one node
+        made = await home.api_keys.create("eu", ("C0SALES",), by="test", workspace=WorkspaceRef(teams[7]))
+        assert made is not None
+        owed = [replace(approval(f"c-{teams[7].lower()}-w{n}"), team=teams[7], key_id=made.record.id) for n in (1, 2)]
+        for n, asked in enumerate(owed):
+            assert await stores[teams[7]].approvals.open(Opening(asked, max_pending=5, once=Once(
+                made.record.id, f"w{n}", "d"))) == ("ok", asked.id)
+        revoked = await home.api_keys.revoke("eu", by="cli:ops")
+        assert revoked is not None and sorted(a.id for a in revoked.withdrawn) == sorted(a.id for a in owed)
+        for asked in owed:
+            ended = await stores[teams[7]].approvals.get(asked.id)
+            assert ended is not None and (ended.status, ended.feedback) == ("cancelled", "withdrawn: key eu revoked")
+        refused = await home.api_keys.refusal(made.key)
+        assert refused is not None and refused.reason == "key_revoked"
         subscription = await home.subscriber()  # a worker waiting on a run in a workspace hears its decision
         try:
             await subscription.subscribe(home.keys.worker_channel("w9"))
@@ -194,8 +209,8 @@ async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_
 # The global keys a workspace's Lua steps name beside its own: none (a step on two slots fails with CROSSSLOT on a
 # sharded Cluster). Each workspace's steps read its own copy of the freeze, count its own oversight signals, hold on
 # its own chain's floor and write its own index of due work (the worker-wide ones written after, in the root's
-# slot). (The API key's pending set and idempotency key the open step is given for an ask through the API are not in
-# this ask.) A step that names only global keys is in one slot, the root's: fine.
+# slot), and an API key's revoke is two steps, the key refused on the root's slot, its approvals withdrawn on the
+# workspace's (bot/store/key_revocation.py). A step that names only global keys is in one slot, the root's: fine.
 CROSSING: dict[str, set[str]] = {}
 
 
@@ -228,12 +243,19 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
     mine = replace(approval("tenant-000-a"), team="T0OTHER")
 
     asked = replace(approval("tenant-000-b"), team="T0OTHER", key_id="k0asker")  # an ask through the API
+    await store.tenants.learn_home(WorkspaceRef("T0HOME"))
+    made = await store.api_keys.create("eu", ("C0SALES",), by="test", workspace=WorkspaceRef("T0OTHER"))
+    assert made is not None
+    withdrawn = replace(approval("tenant-000-c"), team="T0OTHER", key_id=made.record.id)  # its key revoked
 
     async def work() -> None:
         await other.approvals.create(mine)
         assert (await other.approvals.decide(mine.id, outcome="approved", by="U0BOB")).status == "ok"
         assert await other.approvals.open(Opening(asked, max_pending=5, once=Once("k0asker", "i1", "d1"))) == (
             "ok", asked.id)
+        assert await other.approvals.open(Opening(withdrawn, max_pending=5, once=Once(made.record.id, "i2", "d2")))
+        revoked = await store.api_keys.revoke("eu", by="cli:ops")  # (the command line's way: the home store's)
+        assert revoked is not None and [a.id for a in revoked.withdrawn] == [withdrawn.id]
 
     try:
         seen = await steps_seen(redis, store, work())
@@ -244,7 +266,8 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
             if len({key_slot(k) for k in keys}) > 1:
                 crossing.setdefault(name, set()).update(k for k in keys if key_slot(k) != slot)
         assert crossing == CROSSING
-        assert {"decide", "open_approval", "due_note", "due_index"} <= {name for name, _ in seen}
+        assert {"decide", "open_approval", "due_note", "due_index", "revoke_api_key", "withdraw_key_approvals"} <= {
+            name for name, _ in seen}
     finally:
         await redis.aclose()
 

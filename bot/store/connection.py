@@ -277,7 +277,24 @@ def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redi
         **options,
     )
     _ride_failovers(cluster)
+    _read_transactions(cluster)
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
+
+
+def _read_transactions(cluster: RedisCluster) -> None:
+    """A fault of redis-py (6.4) mended: its cluster transaction pipeline (`pipeline(transaction=True)`) hands each
+    command's reply to its response callback with the `keys` it routed by, which most callbacks do not take
+    (HGETALL, SMEMBERS, ZSCORE, XRANGE, ...: a TypeError, so a transaction reading them failed on Cluster alone, the
+    audit watcher's census among them). The callbacks now drop it, as the client's own one-command path does."""
+    def dropping_keys(callback: Callable[..., Any]) -> Callable[..., Any]:
+        def call(response: Any, **options: Any) -> Any:
+            options.pop("keys", None)
+            return callback(response, **options)
+        return call
+
+    callbacks = cluster.response_callbacks
+    for command, callback in list(callbacks.items()):
+        callbacks[command] = dropping_keys(callback)
 
 
 def _ride_failovers(cluster: RedisCluster) -> None:

@@ -119,6 +119,33 @@ async def test_our_slot_is_the_clusters_and_300_workspaces_spread_over_the_three
 
 
 @pytest.mark.slow
+async def test_a_transaction_reads_on_the_cluster_as_on_one_node_and_the_audit_watchers_census_with_it(
+        local_cluster: LocalCluster) -> None:
+    """redis-py 6.4's cluster transactions handed each reply's callback a `keys` it does not take (a TypeError for
+    HGETALL, SMEMBERS, ZSCORE, XRANGE): the audit watcher's census, one transaction, failed on Cluster alone."""
+    redis = connect(local_cluster.url)
+    try:
+        store = Store(redis, prefix="{hitl}")
+        k = store.keys
+        await redis.xadd(k.audit, {"event": "approved"})
+        await redis.hset("{hitl}:h", mapping={"a": "1"})
+        await redis.sadd("{hitl}:s", "x")
+        await redis.zadd("{hitl}:z", {"m": 2})
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall("{hitl}:h")
+            pipe.smembers("{hitl}:s")
+            pipe.zscore("{hitl}:z", "m")
+            pipe.zrange("{hitl}:z", 0, -1, withscores=True)
+            pipe.xrevrange(k.audit, count=1)
+            got = await pipe.execute()
+        assert got[:4] == [{"a": "1"}, {"x"}, 2.0, [("m", 2.0)]] and got[4][0][1] == {"event": "approved"}
+        census = await store.audit.census()
+        assert census.length == 1 and census.first == census.last and census.last is not None
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.slow
 async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_on_its_slot_chains_verify(
         local_cluster: LocalCluster, tmp_path: Path) -> None:
     """REDIS_WORKSPACE_TAGS on a real cluster of three primaries: asks (a program's, through its API key, and a

@@ -57,6 +57,10 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
 
+class PortTaken(Exception):
+    """A worker could not bind its port: another process took it first."""
+
+
 class Cluster:
     """Worker processes sharing one Redis and one Slack stand-in."""
 
@@ -68,6 +72,18 @@ class Cluster:
         self.workers: list[WorkerProcess] = []
 
     async def start(self, **extra: str) -> WorkerProcess:
+        """A worker process on a free port, once it answers its health check. A port another process took between
+        `free_port` and the worker's bind (errno 98, seen under a loaded CI) is not the worker's fault: tried again
+        on another port, twice at most."""
+        for attempt in range(3):
+            try:
+                return await self._start(**extra)
+            except PortTaken:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _start(self, **extra: str) -> WorkerProcess:
         port = free_port()
         env = {
             **os.environ,
@@ -100,6 +116,9 @@ class Cluster:
                         return worker
                 except aiohttp.ClientError:
                     pass
+                if process.poll() is not None and "address already in use" in log.read_text():
+                    self.workers.remove(worker)
+                    raise PortTaken(port)
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
                 await asyncio.sleep(0.05)

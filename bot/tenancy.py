@@ -130,6 +130,9 @@ class Tenancy:
         except BaseException:
             await parts.close()
             raise
+        if not await parts.waiter.listening():  # sharded: its own channels heard before it asks (else read again)
+            log.warning("tenant %s: its decisions' channels not yet heard; its waits are read again once they are",
+                        ref.tenant)
         self._parts[ref.tenant] = parts
         log.info("serving tenant %s (workspace %s)", ref.tenant, ref.team)
         return parts

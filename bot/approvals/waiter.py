@@ -10,7 +10,8 @@ until its answer, so the run is woken once, with what it took).
 
 A tenant's parts wait through a view of the worker's one waiter (`DecisionWaiter.view`: no connection, no task of
 its own; the channels are the worker's, so one subscription hears every tenant's decisions, and the store each
-approval is waited for in is kept to read it again after a resubscription).
+approval is waited for in is kept to read it again after a resubscription; sharded, a tenant's own channels too,
+added as its view is made: bot/approvals/tenant_channels.py).
 
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
 a timeout can never both win. Every worker sweeps; the decide step picks one winner. The loops run once per worker
@@ -28,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from bot.approvals.tenant_channels import TenantChannels, next_message, reading
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Fence, Store, StoreUnavailable, Subscription
@@ -102,6 +104,10 @@ class DecisionWaiter:
         self._takes: dict[str, tuple[str, Fence]] = {} if base is None else base._takes
         self._deciding: dict[str, list[int]] = {} if base is None else base._deciding
         self._stores: dict[str, Store] = {} if base is None else base._stores
+        # sharded: each tenant's own channels to this worker, heard too (a view's tenant's added as it is made)
+        self._tenants: TenantChannels = base._tenants if base else TenantChannels(
+            store.keys.worker_channels, self._channel, self._also)
+        self._tenants.join(store.shared.worker_channels, self)  # (none: the root's)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
@@ -144,6 +150,12 @@ class DecisionWaiter:
         """The approvals waited for here in this waiter's store (a view's tenant; the worker's: home's)."""
         return sum(1 for approval_id in self._futures if self._stores.get(approval_id, self._store) is self._store)
 
+    async def listening(self, *, within: float = 10.0) -> bool:
+        """Whether the worker's subscription hears this view's tenant's own channels (sharded), waiting at most
+        `within` seconds for it (True at once when it has none, or the worker's waiter does not run)."""
+        task, prefix = (self._base or self)._task, self._store.shared.worker_channels
+        return task is None or task.done() or await self._tenants.listening(prefix, within=within)
+
     async def start(self) -> None:
         if self._base is not None:  # a view: the worker's waiter listens
             return
@@ -154,6 +166,7 @@ class DecisionWaiter:
         """Stop listening (the worker's) or waiting (a view's: its approvals' futures cancelled, its handlers
         gone)."""
         await stop_task(self._task)
+        self._tenants.leave(self)
         for channel, woken in self._mine:
             self._also[channel].remove(woken)
         self._mine = []
@@ -235,19 +248,25 @@ class DecisionWaiter:
         backoff = 0.1
         while True:
             pubsub: Subscription | None = None
+            getting: asyncio.Future[Any] | None = None
             try:
+                self._tenants.reset()
                 pubsub = await self._store.subscriber()
                 await pubsub.subscribe(self._channel, *self._also)
-                await self._reconcile()
-                for woken in [w for listed in self._also.values() for w in listed]:  # published meanwhile: read again
-                    woken.wake_all()
+                await self._tenants.add(pubsub, self._tenants.fresh())
+                await self._caught_up()
                 self._ready.set()
                 self._store.outage.ok()
                 backoff = 0.1
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-                    if message is not None and message.get("type") == "message":
-                        other = self._also.get(str(message.get("channel")))
+                    getting, message = await next_message(getting or reading(pubsub), self._tenants.more)
+                    if self._tenants.more.is_set():  # a tenant's view made: its channels added, its waits read again
+                        self._tenants.more.clear()
+                        if fresh := self._tenants.fresh():
+                            await self._tenants.add(pubsub, fresh)
+                            await self._caught_up()
+                    if isinstance(message, dict) and message.get("type") == "message":
+                        other = self._also.get(self._tenants.standing_for(str(message.get("channel"))))
                         if other is not None:
                             await self._shared(list(other), message["data"])
                         else:
@@ -264,9 +283,19 @@ class DecisionWaiter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
+                if getting is not None:
+                    getting.cancel()
+                    with contextlib.suppress(BaseException):
+                        await getting
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         await pubsub.aclose()
+
+    async def _caught_up(self) -> None:
+        """Subscribed (again, or to more channels): what was published meanwhile is read again."""
+        await self._reconcile()
+        for woken in [w for listed in self._also.values() for w in listed]:
+            woken.wake_all()
 
     async def _reconcile(self) -> None:
         """Resolve every awaited approval that was decided while we were not subscribed."""
@@ -301,8 +330,6 @@ class DecisionWaiter:
                     await handler(message)
                 except Exception:
                     log.exception("a control message could not be handled; skipped")
-
-
 
 
 class DueSweeper:

@@ -153,6 +153,7 @@ __all__ = [
     "OpenStatus",
     "Opening",
     "PubSub",
+    "ShardedPubSub",
     "Store",
     "StoreUnavailable",
     "StoreWriteRefused",
@@ -245,9 +246,9 @@ class Store:
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
-        # sharded pub/sub or plain (`use_sharded`); a workspace on a tag of its own (sharded keys): plain, its steps
-        # on its slot may not SPUBLISH to a worker's channel on the root's (every worker hears plain pub/sub too)
-        found.shared.publish = self.shared.publish if keys.here == keys.root else PUBLISH
+        # sharded pub/sub or plain (`use_sharded`); a workspace on a tag of its own (sharded keys) SPUBLISHes to its
+        # own channels to the workers, in its slot (`Shared.worker_channels`), which the waiters hear
+        found.shared.publish = self.shared.publish
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 

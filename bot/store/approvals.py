@@ -368,7 +368,7 @@ class Approvals:
                 "feedback": feedback,
                 "card_channel": channel,
                 "card_ts": ts,
-                "worker_channels": k.worker_channels, "publish": s.publish,
+                "worker_channels": s.worker_channels, "publish": s.publish,
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "check_auth": _flag(check_auth),
                 "in_groups": _flag(in_groups),
@@ -437,7 +437,7 @@ class Approvals:
             args={
                 "ids": due,
                 "now": repr(now),
-                "worker_channels": k.worker_channels, "publish": s.publish,
+                "worker_channels": s.worker_channels, "publish": s.publish,
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "card_grace": repr(s.card_grace),
             },

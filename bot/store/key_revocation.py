@@ -135,6 +135,6 @@ class Revocation:
                   "webhooks": k.webhooks,
                   "approvals": [key for i in ids for key in (k.approval(i), k.texts(i), k.votes(i))]},
             args={"now": repr(now), "ids": ids, "reason": f"withdrawn: key {name} revoked",
-                  "worker_channels": k.worker_channels, "publish": there.publish,
+                  "worker_channels": there.worker_channels, "publish": there.publish,
                   "retention": str(DECIDED_RETENTION_SECONDS), "card_grace": repr(card_grace)},
         ))

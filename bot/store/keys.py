@@ -20,7 +20,8 @@ its own (`audit`, `audit:seq`, `audit:checkpoints`, `audit:shards`, `audit:kids`
 `audit:watched`, `audit:siem_cursor`: issue 89; home's keeps today's names and takes the global entries too). Global,
 on `{p}` for every tenant: the audit log's global checkpoints (over every chain: home's and `workspaces:known`'s), the
 audit leases, floor and findings, API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
-workspace), step-up links, heartbeats, workers' channels, claims, commands, the model cache and `migrated:`.
+workspace), step-up links, heartbeats, workers' channels (sharded, a tenant's decisions go to its own channel to a
+worker, in its slot: `worker_channels_here`; the root's still heard), claims, commands, the model cache and `migrated:`.
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
                                       (bot/store/tenants.py)                         time a worker learns its team)
@@ -167,6 +168,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
+{p}:ws:<t>:worker:<worker>    pubsub  sharded (Cluster, Redis 7: SPUBLISH), a tenant's  a channel, not a key
+                                      own channel to that worker, in its slot: its
+                                      decide steps' (bot/approvals/waiter.py hears it)
 {p}:homes:room                set     people whose Home's page has room (a new one shows) kept; redone at each draw
 {p}:homes:due                 zset    people whose Home is due a redraw, by when they looked  members leave when drawn
 {p}:homes:due_since           hash    {person: ms} since when each is due (gathering)  with its member
@@ -290,6 +294,9 @@ class Keys(HomeQueueKeys):
         self.audit_siem_lease = f"{root}:audit:siem_lease"  # which worker streams the log into the SIEM now
 
         self.worker_channels = f"{root}:worker:"  # + worker id
+        # + worker id: a tenant's own channels to the workers, in its slot when sharded (`here`: its steps SPUBLISH
+        # there, bot/store/shared.py `Shared.worker_channels`); else (home, one node, tags off) the root's above
+        self.worker_channels_here = f"{here}:worker:"
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"
         self.rule_seq = f"{prefix}:rules:seq"

@@ -4,10 +4,12 @@ of the cluster relays to every other.
 
 `ShardedPubSub` looks like the plain `PubSub` the waiter uses (`subscribe`, `get_message`, `aclose`): one
 connection per primary serving a channel subscribed, and one plain subscription to one node as well, so that a
-worker of the release before (which publishes with `PUBLISH`) is still heard during a rolling upgrade. Messages are
-given as plain pub/sub's (`type` "message"). When a primary fails, or its slot moves (Redis says `sunsubscribe`),
-`get_message` raises `StoreUnavailable`: the waiter subscribes again (the cluster's map read afresh) and reads
-what it waits for again, as after any outage. redis-py's asyncio cluster client has no pub/sub of its own (6.4)."""
+worker of the release before (which publishes with `PUBLISH`) is still heard during a rolling upgrade; a tenant's own
+channels (in its slot, `ssubscribe`) are heard on their primaries alone, added as the worker starts waiting there.
+Messages are given as plain pub/sub's (`type` "message"). When a primary fails, or its slot moves (Redis says
+`sunsubscribe`), `get_message` raises `StoreUnavailable`: the waiter subscribes again (the cluster's map read afresh)
+and reads what it waits for again, as after any outage. redis-py's asyncio cluster client has no pub/sub of its own
+(6.4)."""
 
 from __future__ import annotations
 
@@ -79,6 +81,11 @@ class ShardedPubSub:
         await self._plain.subscribe(*channels)
         if not self._readers:
             self._readers.append(asyncio.ensure_future(self._read(self._plain)))
+        await self.ssubscribe(*channels)
+
+    async def ssubscribe(self, *channels: str) -> None:
+        """`channels` heard on their slots' primaries alone (a tenant's own channels to a worker: nothing publishes
+        them plainly), added to those heard at any time."""
         for channel in channels:
             slot = key_slot(channel)
             node = next((where for (first, last), where in self._owners.items() if first <= slot <= last), None)

@@ -61,6 +61,17 @@ class Shared:
     def audit_known(self, seq: int) -> None:
         self._known[0] = seq
 
+    @property
+    def worker_channels(self) -> str:
+        """The prefix of the workers' channels its steps publish to (+ a worker id): sharded pub/sub (SPUBLISH) and a
+        tenant on its own hash tag, the tenant's own in its slot (a Lua step may SPUBLISH only there); else the
+        root's. The worker waiting hears both (bot/approvals/waiter.py)."""
+        return self.keys.worker_channels_here if self.publish == "SPUBLISH" else self.keys.worker_channels
+
+    def worker_channel(self, worker_id: str) -> str:
+        """The channel its steps and messages reach worker `worker_id` by (`worker_channels`)."""
+        return self.worker_channels + worker_id
+
     def script(self, name: str) -> Script:
         """The Lua step `lua/<name>.lua`."""
         return self._scripts[name]

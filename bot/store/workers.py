@@ -55,7 +55,8 @@ class Workers(Repository):
         await self._s.redis.set(key, value, xx=True, keepttl=True)
 
     async def publish(self, worker_id: str, message: Mapping[str, Any]) -> int:
-        """A message to one worker's subscription; how many heard it."""
-        channel, told = self._k.worker_channel(worker_id), json.dumps(message)
+        """A message to one worker's subscription (its channel in this store's tenant's slot, sharded); how many heard
+        it."""
+        channel, told = self._s.worker_channel(worker_id), json.dumps(message)
         # "SPUBLISH": sharded pub/sub (`Store.use_sharded`); a command, as redis-py's asyncio Cluster has neither method
         return int(await self._s.redis.execute_command(self._s.publish, channel, told))  # type: ignore[no-untyped-call]

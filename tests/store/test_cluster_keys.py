@@ -203,7 +203,7 @@ async def test_switched_on_asks_and_clicks_in_24_workspaces_on_the_cluster_each_
         assert refused is not None and refused.reason == "key_revoked"
         subscription = await home.subscriber()  # a worker waiting on a run in a workspace hears its decision
         try:
-            await subscription.subscribe(home.keys.worker_channel("w9"))
+            await subscription.subscribe(stores[teams[5]].shared.worker_channel("w9"))  # (its own, in its slot)
             waited = replace(approval("c-waited-0001", owner="w9"), team=teams[5])
             assert await stores[teams[5]].approvals.create(waited) == "ok"
             assert (await stores[teams[5]].approvals.decide(waited.id, outcome="approved", by="U0BOB")).status == "ok"

@@ -1,0 +1,113 @@
+"""A tenant's own channels to the workers, heard by the worker's one subscription (sharded pub/sub, issue 89).
+
+On a Redis 7 Cluster with each workspace on a hash tag of its own (REDIS_WORKSPACE_TAGS), a workspace's decide steps
+run on its slot and may `SPUBLISH` only to a channel of that slot: they publish to the workspace's own channel to the
+owning worker (`hitl:{ws:<T>}:worker:<id>`, `Shared.worker_channels`), not the root's (`{hitl}:worker:<id>`). The
+worker's waiter (bot/approvals/waiter.py) hears the root's channels as before, and adds each tenant's own, with
+`SSUBSCRIBE` on the primary serving its slot, when that tenant's view is made (its parts built: `Tenancy` waits for
+it, `listening`); each stands for the root's channel of the same worker (or owner it also listens for), so what is
+said there is handled alike. After each (re)subscription and each tenant added, the waiter reads again what it waits
+for: a decision published before is not lost. Home, one node, and tags off: no tenant has channels of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from bot.store import ShardedPubSub, Subscription
+
+
+class TenantChannels:
+    """Which tenants' own channels the worker's subscription hears now, and which it should (one per worker)."""
+
+    def __init__(self, root: str, channel: str, also: Mapping[str, object]) -> None:
+        self._root = root  # the root's prefix of the workers' channels (`Keys.worker_channels`)
+        # the root's channels the worker hears: its own, and (the keys of `also`) those of owners it listens for
+        self._channel, self._also = channel, also
+        self._prefixes: dict[str, list[object]] = {}  # a tenant's prefix of its own channels -> who waits there
+        self._heard: dict[str, str] = {}  # subscribed now: a tenant's channel -> the root's it stands for
+        self.more = asyncio.Event()  # a tenant added: its channels to subscribe to
+        self._changed = asyncio.Event()
+
+    def join(self, prefix: str, who: object) -> None:
+        """`who` (a tenant's view) waits for decisions published under `prefix`: heard from the next round (the
+        root's prefix: heard already)."""
+        if prefix == self._root:
+            return
+        self._prefixes.setdefault(prefix, []).append(who)
+        self.more.set()
+
+    def leave(self, who: object) -> None:
+        """`who` waits no more (its channels heard until the next resubscription)."""
+        for prefix, waiting in list(self._prefixes.items()):
+            if who in waiting:
+                waiting.remove(who)
+                if not waiting:
+                    del self._prefixes[prefix]
+
+    def wanted(self) -> dict[str, str]:
+        """Each tenant's own channel to be heard -> the root's it stands for."""
+        owners = [self._channel, *self._also]
+        return {prefix + channel.removeprefix(self._root): channel for prefix in self._prefixes for channel in owners}
+
+    def fresh(self) -> dict[str, str]:
+        """Those wanted and not subscribed to now."""
+        return {channel: root for channel, root in self.wanted().items() if channel not in self._heard}
+
+    def standing_for(self, channel: str) -> str:
+        """The root's channel that `channel` (one heard) stands for: itself when it is no tenant's own."""
+        return self._heard.get(channel, channel)
+
+    def reset(self) -> None:
+        """A new subscription: nothing of the tenants' heard yet, every one wanted."""
+        self._heard.clear()
+        self.more.clear()
+
+    async def add(self, pubsub: Subscription, channels: Mapping[str, str]) -> None:
+        """`channels` (each -> the root's it stands for) heard from now, on their slots' primaries."""
+        if not channels:
+            return
+        if isinstance(pubsub, ShardedPubSub):
+            await pubsub.ssubscribe(*channels)
+        else:  # (plain pub/sub: no tenant has channels of its own; should one, heard plainly)
+            await pubsub.subscribe(*channels)
+        self._heard.update(channels)
+        self._changed.set()
+        self._changed.clear()
+
+    async def listening(self, prefix: str, *, within: float) -> bool:
+        """Whether every channel under `prefix` wanted is heard, waiting at most `within` seconds for it."""
+        deadline = asyncio.get_running_loop().time() + within
+        while not all(channel in self._heard for channel in self.wanted() if channel.startswith(prefix)):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
+        return True
+
+
+async def next_message(getting: asyncio.Future[Any], more: asyncio.Event
+                       ) -> tuple[asyncio.Future[Any] | None, Any]:
+    """Waits for `getting` (the subscription's next message, None after 5 s: `reading`) or for `more` set, whichever
+    is first; the read still under way (kept for the next call when `more` came first: never cancelled mid-read) and
+    the message (None)."""
+    told = asyncio.ensure_future(more.wait())
+    try:
+        await asyncio.wait((getting, told), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # (the waiter stopped: the read with it)
+        getting.cancel()
+        raise
+    finally:
+        told.cancel()
+    if not getting.done():
+        return getting, None
+    return None, getting.result()
+
+
+def reading(pubsub: Subscription) -> asyncio.Future[Any]:
+    """The subscription's next message read (None after 5 s without one), as a task of its own."""
+    return asyncio.ensure_future(pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0))

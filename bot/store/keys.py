@@ -168,9 +168,9 @@ worker, in its slot: `worker_channels_here`; the root's still heard), claims, co
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
-{p}:ws:<t>:worker:<worker>    pubsub  sharded (Cluster, Redis 7: SPUBLISH), a tenant's  a channel, not a key
-                                      own channel to that worker, in its slot: its
-                                      decide steps' (bot/approvals/waiter.py hears it)
+{p}:ws:<t>:worker:<worker>    pubsub  sharded, SPUBLISH: a tenant's own channel to   a channel, not a key
+                                      that worker, in its slot (its decide steps';
+                                      heard: bot/approvals/tenant_channels.py)
 {p}:homes:room                set     people whose Home's page has room (a new one shows) kept; redone at each draw
 {p}:homes:due                 zset    people whose Home is due a redraw, by when they looked  members leave when drawn
 {p}:homes:due_since           hash    {person: ms} since when each is due (gathering)  with its member

@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +20,15 @@ from bot.api.service import ApiWaiters
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import API_OWNER
 from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import OTHER_TEAM
+from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.keys import Keys
 from bot.store.shared import Shared
 from bot.store.slots import key_slot
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
+from tests.support.tenants import APPROVE, DAN, ERIN, OTHER_CHANNEL, ask, card_in, key_of, several_worker, store_of
 
 HOME = "T0HOME"
 
@@ -201,3 +205,38 @@ async def test_a_workspaces_primary_killed_the_waiter_subscribes_again_and_hears
     said = redis_cluster.ask(promoted, "INFO", "commandstats")
     assert said["cmdstat_spublish"]["calls"] >= 1  # by SPUBLISH on the promoted primary
     await view.stop()
+
+
+@pytest.mark.slow
+async def test_two_workers_a_click_in_another_workspace_wakes_the_long_poll_on_the_other_by_spublish(
+        slack: SlackStandIn, redis_cluster: LocalCluster, tmp_path: Path) -> None:
+    """As a user runs it: two worker processes' parts (`python -m bot`'s) on the cluster with REDIS_WORKSPACE_TAGS, a
+    program's ask in T0OTHER through the first (which starts serving the workspace: its channels heard before it
+    answers), its long-poll there; the card approved in Slack on the second worker: the long-poll answers at once, by
+    `SPUBLISH` on T0OTHER's primary, no `PUBLISH`."""
+    first = await several_worker(slack, redis_cluster.url, tmp_path, REDIS_WORKSPACE_TAGS="true")
+    second = await several_worker(slack, redis_cluster.url, tmp_path, REDIS_WORKSPACE_TAGS="true")
+    try:
+        client = await key_of(first, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+        asked = await ask(client, ERIN)
+        card = await card_in(slack, OTHER_CHANNEL, asked)
+        channel = store_of(first, OTHER_TEAM).shared.worker_channel(API_OWNER)
+        assert channel == f"hitl:{{ws:{OTHER_TEAM}}}:worker:{API_OWNER}"
+        primary = redis_cluster.primary_of(key_slot(channel))
+        assert primary != redis_cluster.primary_of(key_slot(first.services.store.keys.worker_channel(API_OWNER)))
+        said = redis_cluster.ask(primary, "PUBSUB", "SHARDNUMSUB", channel)  # the first serves T0OTHER: it hears
+        assert said[0] == channel and said[1] >= 1, said
+        for port in redis_cluster.ports:
+            redis_cluster.ask(port, "CONFIG", "RESETSTAT")
+        polling = asyncio.ensure_future(client.wait(asked, wait=20))
+        began = asyncio.get_running_loop().time()
+        slack.events_url = second.url + "/slack/events"
+        assert (await slack.click(user=DAN, channel=OTHER_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        answer = await asyncio.wait_for(polling, timeout=30)
+        assert answer["status"] == "approved" and asyncio.get_running_loop().time() - began < 10  # woken, not timed out
+        said = stats(redis_cluster)
+        assert said[primary]["cmdstat_spublish"]["calls"] >= 1
+        assert not any("cmdstat_publish" in s for s in said.values())
+    finally:
+        await second.stop()
+        await first.stop()

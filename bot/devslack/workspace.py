@@ -62,6 +62,8 @@ class Workspace:
     API, delivery, people, control) hold the behaviour and read and change this state."""
 
     def __init__(self, **options: Unpack[WorkspaceOptions]) -> None:
+        if unknown := options.keys() - WorkspaceOptions.__annotations__.keys():  # a misspelt option is no default
+            raise TypeError(f"a Slack stand-in has no option {', '.join(sorted(unknown))}")
         self.signing_secret = options["signing_secret"]
         self.bot_token = options["bot_token"]
         self.app_token = options.get("app_token")  # Socket Mode: `apps.connections.open` takes this token

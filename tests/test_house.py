@@ -19,7 +19,7 @@ from radon.complexity import cc_rank, cc_visit
 
 from tests.support.source import ROOT
 
-MAX_D = 8  # ranked D (21 to 30); E (31 to 40) and F (41 and over): none
+MAX_D = 2  # ranked D (21 to 30); E (31 to 40) and F (41 and over): none
 MAX_CREATE_SERVICES = 80
 
 

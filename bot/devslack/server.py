@@ -26,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, Unpack, cast, overload
 
 from aiohttp import web
 
@@ -73,7 +73,7 @@ from bot.devslack.simulate import People
 from bot.devslack.slackbot import SlackbotClient
 from bot.devslack.views import Views
 from bot.devslack.webapi import WebApi
-from bot.devslack.workspace import Workspace
+from bot.devslack.workspace import Workspace, WorkspaceOptions
 
 __all__ = [
     "APP_ID",
@@ -137,28 +137,8 @@ class _ReadOfWorkspace(_OfWorkspace[T]):
 class SlackStandIn:
     """In-memory Slack workspace served over HTTP (see module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        signing_secret: str,
-        bot_token: str,
-        app_token: str | None = None,
-        events_url: str | None = None,
-        users: Sequence[DevUser] | None = None,
-        channels: Sequence[DevChannel] | None = None,
-        usergroups: Mapping[str, Sequence[str]] | None = None,
-        trigger_ttl: float = 3.0,
-    ) -> None:
-        ws = Workspace(
-            signing_secret=signing_secret,
-            bot_token=bot_token,
-            app_token=app_token,
-            events_url=events_url,
-            users=users,
-            channels=channels,
-            usergroups=usergroups,
-            trigger_ttl=trigger_ttl,
-        )
+    def __init__(self, **options: Unpack[WorkspaceOptions]) -> None:
+        ws = Workspace(**options)
         self._ws = ws
         self._messages = Messages(ws)
         self._views = Views(ws)

@@ -9,7 +9,7 @@ import itertools
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from aiohttp import web
 
@@ -41,30 +41,38 @@ CALLING: contextvars.ContextVar[Grant | None] = contextvars.ContextVar("devslack
 """The token of the Web API call being answered (None outside one: the stand-in's own lookups see everything)."""
 
 
+class WorkspaceOptions(TypedDict, total=False):
+    """What a stand-in is made with (`SlackStandIn(**options)`, which makes its `Workspace(**options)`): the app's
+    signing secret and bot token, its Socket Mode token (None: none), where it delivers (None: nowhere yet), its users,
+    channels and user groups (None: the defaults of bot/devslack/model.py) and how long a trigger_id opens a view
+    (3 s)."""
+
+    signing_secret: Required[str]
+    bot_token: Required[str]
+    app_token: str | None
+    events_url: str | None
+    users: Sequence[DevUser] | None
+    channels: Sequence[DevChannel] | None
+    usergroups: Mapping[str, Sequence[str]] | None
+    trigger_ttl: float
+
+
 class Workspace:
     """The shared state, with the lookups and id makers every part needs; the parts (messages, views, files, Web
     API, delivery, people, control) hold the behaviour and read and change this state."""
 
-    def __init__(
-        self,
-        *,
-        signing_secret: str,
-        bot_token: str,
-        app_token: str | None,
-        events_url: str | None,
-        users: Sequence[DevUser] | None,
-        channels: Sequence[DevChannel] | None,
-        usergroups: Mapping[str, Sequence[str]] | None,
-        trigger_ttl: float,
-    ) -> None:
-        self.signing_secret = signing_secret
-        self.bot_token = bot_token
-        self.app_token = app_token  # Socket Mode: `apps.connections.open` takes this token
-        self.events_url = events_url
-        self.trigger_ttl = trigger_ttl
+    def __init__(self, **options: Unpack[WorkspaceOptions]) -> None:
+        if unknown := options.keys() - WorkspaceOptions.__annotations__.keys():  # a misspelt option is no default
+            raise TypeError(f"a Slack stand-in has no option {', '.join(sorted(unknown))}")
+        self.signing_secret = options["signing_secret"]
+        self.bot_token = options["bot_token"]
+        self.app_token = options.get("app_token")  # Socket Mode: `apps.connections.open` takes this token
+        self.events_url = options.get("events_url")
+        self.trigger_ttl = options.get("trigger_ttl", 3.0)
+        users, channels, groups = options.get("users"), options.get("channels"), options.get("usergroups")
         self.users: dict[str, DevUser] = {u.id: u for u in (default_users() if users is None else users)}
         self.channels: dict[str, DevChannel] = {c.id: c for c in (default_channels() if channels is None else channels)}
-        groups = default_usergroups() if usergroups is None else usergroups
+        groups = default_usergroups() if groups is None else groups
         self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in groups.items()}
         self.usergroup_teams: dict[str, str] = {}  # group id -> its workspace (absent: the default one)
         home = default_team()

@@ -20,7 +20,7 @@ from bot.core.attestations import SCOPE, shown
 from bot.core.durations import format_duration
 from bot.core.writing import PlainWriting
 from bot.signin import SignIn
-from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
+from bot.stepup.pages import STORAGE_DOWN, Page, page_response
 from bot.store import Store, StoreUnavailable
 
 StoreOf = Callable[[str], Awaitable[Store]]  # the store of a signed-in person's workspace (their team)
@@ -36,40 +36,40 @@ def add_brief_routes(app: web.Application, store: Store, signin: SignIn, *, stor
         scope = request.match_info["scope"]
         nonce = secrets.token_urlsafe(16)
         if not SCOPE.fullmatch(scope):
-            return _page(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
+            return page_response(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
         session = await signin.require(request, person="", page=f"/attest/{scope}")
         try:
             theirs = await (store_of(session.team) if store_of is not None else _home())
             brief = await theirs.attestations.brief(scope)
             if brief is None:
-                return _page(_message(attesting.no_brief(scope, PLAIN)), nonce=nonce, status=404)
+                return page_response(_message(attesting.no_brief(scope, PLAIN)), nonce=nonce, status=404)
             until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
         except StoreUnavailable:
-            return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
+            return page_response(_message(STORAGE_DOWN), nonce=nonce, status=503)
         names = {"by": brief.by, "valid": format_duration(brief.valid)}
         held = PLAIN.date(until) if until > time.time() else ""
-        return _page(("attest/brief.html", {"scope": scope, "scope_shown": shown(scope), "text": brief.text,
-                                            "until": held, **names}), nonce=nonce)
+        return page_response(("attest/brief.html", {"scope": scope, "scope_shown": shown(scope), "text": brief.text,
+                                                     "until": held, **names}), nonce=nonce)
 
     async def attested(request: web.Request) -> web.Response:
         scope = request.match_info["scope"]
         nonce = secrets.token_urlsafe(16)
         if not SCOPE.fullmatch(scope):
-            return _page(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
+            return page_response(_message(f"{scope[:60]!r} names no brief."), nonce=nonce, status=404)
         if not signin.from_our_pages(request):
-            return _page(_message("This did not come from the brief's page: nothing changed."), nonce=nonce,
-                         status=403)
+            return page_response(_message("This did not come from the brief's page: nothing changed."), nonce=nonce,
+                                 status=403)
         session = await signin.require(request, person="", page=f"/attest/{scope}")
         try:
             theirs = await (store_of(session.team) if store_of is not None else _home())
             said = await attesting.attest(theirs, session.user, scope, writing=PLAIN)
             until = (await theirs.attestations.held(session.user)).get(scope, 0.0)
         except StoreUnavailable:
-            return _page(_message(STORAGE_DOWN), nonce=nonce, status=503)
+            return page_response(_message(STORAGE_DOWN), nonce=nonce, status=503)
         if until <= time.time():
-            return _page(_message(said), nonce=nonce, status=404)
-        return _page(_message(f"You attested to the brief of {shown(scope)}: you may decide its approvals until"
-                              f" {PLAIN.date(until)}. Audited."), nonce=nonce)
+            return page_response(_message(said), nonce=nonce, status=404)
+        return page_response(_message(f"You attested to the brief of {shown(scope)}: you may decide its approvals"
+                                      f" until {PLAIN.date(until)}. Audited."), nonce=nonce)
 
     async def _home() -> Store:
         return store
@@ -82,8 +82,3 @@ def _message(message: str) -> Page:
     return "attest/message.html", {"message": message}
 
 
-def _page(page: Page, *, nonce: str, status: int = 200) -> web.Response:
-    policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
-              " frame-ancestors 'none'")
-    return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy})

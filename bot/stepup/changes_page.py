@@ -29,7 +29,7 @@ from bot.core.records import ApprovalRecord
 from bot.signin import SignIn
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import StepUpError  # a page the person does not get: its status and what it says
-from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
+from bot.stepup.pages import STORAGE_DOWN, Page, page_response
 from bot.store import Store, StoreUnavailable
 
 PAGE_LINES: Final = 20_000  # lines of diff one page shows, across its files (the rest counted and said)
@@ -148,8 +148,4 @@ def add_change_routes(app: web.Application, pages_for: PagesFor, signin: SignIn)
 
 
 def _page(page: Page, *, status: int = 200) -> web.Response:
-    nonce = secrets.token_urlsafe(16)
-    policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
-              " frame-ancestors 'none'")
-    return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy})
+    return page_response(page, nonce=secrets.token_urlsafe(16), status=status)

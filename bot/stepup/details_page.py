@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.approvals import ApprovalService
 from bot.core.records import APPROVAL_ID
 from bot.signin import SignIn
-from bot.stepup.pages import HEADERS, STORAGE_DOWN, page_text
+from bot.stepup.pages import STORAGE_DOWN, page_response
 from bot.store import StoreUnavailable
 
 NOT_YOURS = "This approval is not waiting for you: it was decided, or is not yours to decide."
@@ -63,9 +63,5 @@ def add_details_routes(app: web.Application, approvals: ApprovalService, signin:
 
 
 def _page(approval: object, person: str, *, nonce: str, message: str = "", status: int = 200) -> web.Response:
-    policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'self';"
-              " frame-ancestors 'none'")
-    text = page_text(("approval/page.html", {"approval": approval, "person": person, "message": message}),
-                     nonce=nonce)
-    return web.Response(text=text, status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy, "Pragma": "no-cache"})
+    return page_response(("approval/page.html", {"approval": approval, "person": person, "message": message}),
+                         nonce=nonce, status=status, headers={"Pragma": "no-cache"})

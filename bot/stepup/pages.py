@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agent_approvals.schemas import depth_of
@@ -143,11 +143,11 @@ def _html(body: Callable[[web.Request], Awaitable[Page]]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         nonce = secrets.token_urlsafe(16)
         try:
-            return _page(await body(request), nonce=nonce)
+            return page_response(await body(request), nonce=nonce, scripts=True)
         except StepUpError as exc:
-            return _page(_message_page(exc.message), nonce=nonce, status=exc.status)
+            return page_response(_message_page(exc.message), nonce=nonce, status=exc.status, scripts=True)
         except StoreUnavailable:
-            return _page(_message_page(STORAGE_DOWN), nonce=nonce, status=503)
+            return page_response(_message_page(STORAGE_DOWN), nonce=nonce, status=503, scripts=True)
 
     return handler
 
@@ -213,7 +213,8 @@ def _route(request: web.Request) -> str:
 def _caught(request: web.Request, exc: StepUpError) -> web.Response:
     """A caught error's answer in the form the request expects: a page for a GET, JSON otherwise."""
     if request.method == "GET":
-        return _page(_message_page(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status)
+        return page_response(_message_page(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status,
+                             scripts=True)
     return _error(exc)
 
 
@@ -225,11 +226,16 @@ def _error(exc: StepUpError) -> web.Response:
     return _json({"error": exc.message}, status=exc.status)
 
 
-def _page(page: Page, *, nonce: str, status: int = 200) -> web.Response:
-    policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self';"
-              " base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+def page_response(page: Page, *, nonce: str, status: int = 200, scripts: bool = False,
+                  headers: Mapping[str, str] | None = None) -> web.Response:
+    """A page of these pages' as its answer (`page_text`), never kept (HEADERS), with their Content-Security-Policy:
+    styles only by the page's nonce, no form posted elsewhere, never framed; with `scripts`, its scripts by the same
+    nonce and their calls to this origin. `headers`: more of them (a page of secrets: `Pragma`, `Expires`)."""
+    scripted = (f"script-src 'nonce-{nonce}'; ", "connect-src 'self'; ") if scripts else ("", "")
+    policy = (f"default-src 'none'; {scripted[0]}style-src 'nonce-{nonce}'; {scripted[1]}base-uri 'none';"
+              " form-action 'self'; frame-ancestors 'none'")
     return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy})
+                        headers={**HEADERS, "Content-Security-Policy": policy, **(headers or {})})
 
 
 def page_text(page: Page, *, nonce: str) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.signin import SignIn
 from bot.stepup.enrolment import StepUpError
-from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_text
+from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_response
 from bot.stepup.reveal import SHOWN_SECONDS, Reveal, Revealed
 from bot.store import StoreUnavailable
 
@@ -101,8 +101,4 @@ def values_page(revealed: Revealed) -> Page:
 
 
 def _page(page: Page, *, nonce: str, status: int = 200) -> web.Response:
-    policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; base-uri 'none';"
-              " connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
-    return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy, "Pragma": "no-cache",
-                                 "Expires": "0"})
+    return page_response(page, nonce=nonce, status=status, scripts=True, headers={"Pragma": "no-cache", "Expires": "0"})

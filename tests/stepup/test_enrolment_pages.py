@@ -13,10 +13,29 @@ from webauthn.helpers import bytes_to_base64url
 
 from bot.core.passkeys import credential_digest
 from bot.stepup.enrolment import Enrolment, StepUpError
-from bot.stepup.pages import _enrol_page, _message_page, page_text
+from bot.stepup.pages import _enrol_page, _message_page, page_response, page_text
+from bot.stepup.reveal_page import _page as reveal_page
+from bot.stepup.reveal_page import message_page as reveal_message
 from tests.conftest import ALICE, BOB, Worker
 from tests.support.passkeys import Authenticator, registration, user_id_of
 from tests.support.stepup import ORIGIN, vouch
+
+STYLES = "default-src 'none'; style-src 'nonce-N'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+SCRIPTS = ("default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'; connect-src 'self'; base-uri 'none';"
+           " form-action 'self'; frame-ancestors 'none'")
+
+
+def test_every_step_up_page_answers_with_the_pages_policy() -> None:
+    """One answer for bot/stepup's pages: never kept, styles (and a page's scripts and their calls home) by its
+    nonce alone, never framed; the reveal's page of secrets says Pragma and Expires too."""
+    styled = page_response(_message_page("Done."), nonce="N", status=404)
+    assert (styled.status, styled.content_type, styled.headers["Content-Security-Policy"]) == (404, "text/html", STYLES)
+    assert styled.headers["Cache-Control"] == "no-store" and "Pragma" not in styled.headers
+    scripted = page_response(_message_page("Done."), nonce="N", scripts=True)
+    assert scripted.headers["Content-Security-Policy"] == SCRIPTS and 'nonce="N"' in (scripted.text or "")
+    revealing = reveal_page(reveal_message("Gone."), nonce="N")
+    assert revealing.headers["Content-Security-Policy"] == SCRIPTS
+    assert (revealing.headers["Pragma"], revealing.headers["Expires"]) == ("no-cache", "0")
 
 
 async def link(worker: Worker, user: str = ALICE) -> str:

@@ -5,13 +5,19 @@ Against a real Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from bot.approvals.freeze_spread import FreezeSpreader
+from bot.approvals.refusals import refusal_text
 from bot.core.workspaces import WorkspaceRef
+from bot.core.writing import PlainWriting
 from bot.store import Store, connect
+from tests.support.hitl import until
 from tests.support.records import approval
 
 
@@ -24,10 +30,24 @@ async def home(redis_url: str) -> AsyncIterator[Store]:
     await redis.aclose()
 
 
-async def opened(store: Store, approval_id: str) -> str:
-    made = replace(approval(approval_id), team=store.keys.tenant or "T0HOME")
+async def opened(store: Store, approval_id: str, **fields: Any) -> str:
+    made = replace(approval(approval_id), team=store.keys.tenant or "T0HOME", **fields)
     assert await store.approvals.create(made) == "ok"
     return made.id
+
+
+async def missed(home: Store, workspace: Store, change: Awaitable[Any]) -> None:
+    """`change` (a freeze, an unfreeze) made as if its spread failed at `workspace`'s node: that copy, its number
+    and the spread's mark as they were before it (every other copy written)."""
+    k, here = home.keys, workspace.keys
+    copy, seq, done = (await home.redis.hgetall(here.frozen_here), await home.redis.get(here.frozen_here_seq),  # type: ignore[misc]
+                       await home.redis.get(k.frozen_spread_done))
+    await change
+    await home.redis.delete(here.frozen_here)
+    if copy:
+        await home.redis.hset(here.frozen_here, mapping=copy)  # type: ignore[misc]
+    await home.redis.set(here.frozen_here_seq, seq or "0")
+    await home.redis.set(k.frozen_spread_done, done or "0")
 
 
 async def test_a_freeze_is_in_each_workspaces_copy_before_it_returns_and_refuses_an_approve_there(home: Store) -> None:
@@ -81,3 +101,66 @@ async def test_a_freeze_from_a_command_run_without_the_setting_still_reaches_eac
     other = home.for_tenant("T0WSA", home="T0HOME")
     assert set(await other.freezes.copies.copy_of()) == {"channel:C0OPS"}
     assert await Store(home.redis, prefix="hitl").freezes.copies.spread() == 0  # one node: no copies
+
+
+async def test_a_freeze_whose_spread_missed_a_workspace_refuses_an_approve_there_until_the_loop_spreads_it(
+        home: Store) -> None:
+    """Issue 89's window: a workspace whose copy a freeze's spread missed (its node down then) decides once its node
+    is back, before any worker restarts: the decide step compares its copy's number with the last freeze's (read by
+    the worker beside the step) and refuses; each worker's loop then spreads the freeze (and an unfreeze) there."""
+    await home.tenants.remember(WorkspaceRef(team="T0WSA"))
+    other = home.for_tenant("T0WSA", home="T0HOME")
+    waiting = await opened(other, "frz-0001-a")
+    await missed(home, other, home.freezes.freeze("all", reason="incident", by="U0ADMIN"))
+    assert await other.freezes.copies.copy_of() == {}  # the window: its copy says nothing is frozen
+    refused = await other.approvals.decide(waiting, outcome="approved", by="U0BOB")
+    assert refused.status == "frozen" and "incident" in refused.frozen  # said as the freeze it is
+    assert (await other.approvals.get(waiting)).status == "pending"  # type: ignore[union-attr]
+
+    spreader = FreezeSpreader(home, every=0.02)  # each worker's loop: the change not spread is spread
+    await spreader.start()
+    try:
+        await until(other.freezes.copies.copy_of, within=5, what="the freeze copied by the loop")
+        assert set(await other.freezes.copies.copy_of()) == {"all"}
+        assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
+
+        await missed(home, other, home.freezes.unfreeze("all", by="cli:ops", direct=True))  # its spread missed too
+        assert await home.freezes.all() == {}
+        assert set(await other.freezes.copies.copy_of()) == {"all"}  # still frozen there (fails closed) ...
+        await until(lambda: _empty(other), within=5, what="the unfreeze copied by the loop")  # ... until spread
+    finally:
+        await spreader.stop()
+    assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "ok"
+    assert await home.freezes.copies.respread() == 0  # nothing owed: one MGET, no spread
+
+
+async def _empty(store: Store) -> bool:
+    return await store.freezes.copies.copy_of() == {}
+
+
+async def test_an_approve_outside_a_freeze_not_yet_spread_is_refused_as_not_yet_spread_and_reject_still_works(
+        home: Store) -> None:
+    await home.tenants.remember(WorkspaceRef(team="T0WSA"))
+    other = home.for_tenant("T0WSA", home="T0HOME")
+    first, second = await opened(other, "frz-0002-a"), await opened(other, "frz-0002-b")
+    await missed(home, other, home.freezes.freeze("channel:C0OPS", reason="incident", by="U0ADMIN"))
+    refused = await other.approvals.decide(first, outcome="approved", by="U0BOB")
+    assert refused.status == "unspread" and refused.frozen == ""  # its channel is not frozen: told to try again
+    assert "try again" in refusal_text(refused, writing=PlainWriting())
+    entries = [e for _, e in await other.audit.chained() if e.get("event") == "refused"]
+    assert [(e["by"], e["reason"]) for e in entries] == [("U0BOB", "freeze not yet spread")]
+    assert (await other.approvals.decide(second, outcome="rejected", by="U0BOB")).status == "ok"  # Reject: as ever
+    assert await home.freezes.copies.respread() == 1
+    assert (await other.approvals.decide(first, outcome="approved", by="U0BOB")).status == "ok"
+
+
+async def test_a_timeout_that_would_approve_waits_while_the_freeze_is_not_spread_there(home: Store) -> None:
+    await home.tenants.remember(WorkspaceRef(team="T0WSA"))
+    other = home.for_tenant("T0WSA", home="T0HOME")
+    due = await opened(other, "frz-0003-a", timeout_outcome="approve", deadline=time.time() - 1, card_ts="1.2")
+    await missed(home, other, home.freezes.freeze("all", reason="incident", by="U0ADMIN"))
+    assert await other.approvals.time_out_due(time.time()) == ([], False)  # left due (its claim's lease), not approved
+    assert (await other.approvals.get(due)).status == "pending"  # type: ignore[union-attr]
+    await home.freezes.copies.respread()
+    timed_out, _ = await other.approvals.time_out_due(time.time() + 10)  # (past the claim's lease)
+    assert [(r.approval.id, r.approval.timeout_outcome) for r in timed_out if r.approval] == [(due, "reject")]

@@ -1,7 +1,8 @@
 """Sharded (issue 89), each workspace's steps read the freeze in their own slot (bot/store/freeze_copies.py): a
 freeze is in every known workspace's copy before it returns, a workspace known later is copied into when it is
-recorded, an unfreeze and a drill's end reach the copies, and copies written out of order end as the newest read.
-Against a real Redis."""
+recorded, an unfreeze and a drill's end reach the copies, and copies written out of order end as the newest read; a
+workspace a spread missed fails closed (an Approve refused, a timeout that would approve left due) until each worker's
+loop spreads the change there (a freeze and an unfreeze). Against a real Redis, and the real local cluster."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 
 from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.refusals import refusal_text
 from bot.core.workspaces import WorkspaceRef
 from bot.core.writing import PlainWriting
 from bot.store import Store, connect
+from bot.store.slots import key_slot
 from tests.support.hitl import until
 from tests.support.records import approval
+from tests.support.redis_cluster import LocalCluster
 
 
 @pytest.fixture
@@ -164,3 +168,53 @@ async def test_a_timeout_that_would_approve_waits_while_the_freeze_is_not_spread
     await home.freezes.copies.respread()
     timed_out, _ = await other.approvals.time_out_due(time.time() + 10)  # (past the claim's lease)
     assert [(r.approval.id, r.approval.timeout_outcome) for r in timed_out if r.approval] == [(due, "reject")]
+
+
+@pytest.mark.slow
+async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_by_the_loop_and_fail_closed_meanwhile(
+        redis_cluster: LocalCluster) -> None:
+    """On the real local cluster (Redis 7, three primaries): a workspace's primary refuses writes (NOREPLICAS: too
+    few replicas) while a freeze spreads, so its copy is not written and the freeze says so; the node back, an
+    Approve there is refused all the same, the loop then writes the copy; an unfreeze it missed leaves it frozen
+    there until the loop's spread."""
+    redis = connect(redis_cluster.url)
+    try:
+        home = Store(redis, prefix="{hitl}", sharded=True)
+        await home.tenants.learn_home(WorkspaceRef(team="T0HOME"))
+        root = redis_cluster.primary_of(key_slot(home.keys.frozen))
+        team = next(t for t in (f"T0WS{n:02d}" for n in range(100))
+                    if redis_cluster.primary_of(key_slot(home.for_tenant(t, home="T0HOME").keys.frozen_here)) != root)
+        await home.tenants.remember(WorkspaceRef(team=team))
+        other = home.for_tenant(team, home="T0HOME")
+        node = redis_cluster.primary_of(key_slot(other.keys.frozen_here))
+        waiting = await opened(other, "frz-0004-a")
+
+        async def refused_there(change: Awaitable[Any]) -> None:
+            redis_cluster.ask(node, "CONFIG", "SET", "min-replicas-to-write", "2")  # (one replica each)
+            try:
+                with pytest.raises(ResponseError, match="NOREPLICAS"):
+                    await change
+            finally:
+                redis_cluster.ask(node, "CONFIG", "SET", "min-replicas-to-write", "0")  # the node back
+
+        await refused_there(home.freezes.freeze("all", reason="incident", by="U0ADMIN"))
+        assert set(await home.freezes.all()) == {"all"} and await other.freezes.copies.copy_of() == {}
+        refused = await other.approvals.decide(waiting, outcome="approved", by="U0BOB")
+        assert refused.status == "frozen" and "incident" in refused.frozen
+        spreader = FreezeSpreader(home, every=0.05)
+        await spreader.start()
+        try:
+            await until(other.freezes.copies.copy_of, within=10, what="the freeze copied by the loop")
+            assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
+            await spreader.stop()  # (the unfreeze's spread missed in turn, seen before the loop runs again)
+            await refused_there(home.freezes.unfreeze("all", by="cli:ops", direct=True))
+            assert await home.freezes.all() == {} and set(await other.freezes.copies.copy_of()) == {"all"}
+            assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
+            spreader = FreezeSpreader(home, every=0.05)
+            await spreader.start()
+            await until(lambda: _empty(other), within=10, what="the unfreeze copied by the loop")
+        finally:
+            await spreader.stop()
+        assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "ok"
+    finally:
+        await redis.aclose()

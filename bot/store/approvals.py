@@ -208,9 +208,11 @@ class Approvals:
         status, *rest = await self._s.script("use_approval")(
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
-                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen_here},
+                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen_here,
+                  "frozen_seq": self._k.frozen_here_seq},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
-                  "key_created": repr(key.created_at), "now": repr(now)},
+                  "key_created": repr(key.created_at), "now": repr(now),
+                  "frozen_at": await Freezes(self._s).copies.frozen_at()},  # (sharded: as a decision's)
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)

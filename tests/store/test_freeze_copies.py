@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ResponseError
 
+from bot.api.receipts import use_refused
 from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.refusals import refusal_text
 from bot.core.workspaces import WorkspaceRef
@@ -128,13 +129,18 @@ async def test_a_freeze_whose_spread_missed_a_workspace_refuses_an_approve_there
         assert set(await other.freezes.copies.copy_of()) == {"all"}
         assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
 
-        await missed(home, other, home.freezes.unfreeze("all", by="cli:ops", direct=True))  # its spread missed too
+        await spreader.stop()  # (the unfreeze's spread missed in turn, seen before the loop runs again)
+        await missed(home, other, home.freezes.unfreeze("all", by="cli:ops", direct=True))
         assert await home.freezes.all() == {}
         assert set(await other.freezes.copies.copy_of()) == {"all"}  # still frozen there (fails closed) ...
+        assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
+        spreader = FreezeSpreader(home, every=0.02)
+        await spreader.start()
         await until(lambda: _empty(other), within=5, what="the unfreeze copied by the loop")  # ... until spread
     finally:
         await spreader.stop()
     assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "ok"
+    await home.freezes.copies.respread()  # (a spread the loop's stop cut after its copies, before its mark)
     assert await home.freezes.copies.respread() == 0  # nothing owed: one MGET, no spread
 
 
@@ -169,6 +175,23 @@ async def test_a_timeout_that_would_approve_waits_while_the_freeze_is_not_spread
     timed_out, _ = await other.approvals.time_out_due(time.time() + 10)  # (past the claim's lease)
     assert [(r.approval.id, r.approval.timeout_outcome) for r in timed_out if r.approval] == [(due, "reject")]
 
+
+async def test_an_approved_call_is_not_used_while_a_freeze_is_not_spread_to_its_workspace(home: Store) -> None:
+    await home.tenants.remember(WorkspaceRef(team="T0WSA"))
+    other = home.for_tenant("T0WSA", home="T0HOME")
+    made = await home.api_keys.create("emailer", ["C0SALES"], by="U0BOB")
+    assert made is not None
+    asked = replace(approval("frz-0005-a"), team="T0WSA", asked_by="emailer", key_id=made.record.id)
+    assert await other.approvals.create(asked) == "ok"
+    assert (await other.approvals.decide(asked.id, outcome="approved", by="U0BOB")).status == "ok"
+    await missed(home, other, home.freezes.freeze("channel:C0OPS", reason="incident", by="U0ADMIN"))
+    stored = await other.approvals.get(asked.id)
+    assert stored is not None
+    assert await other.approvals.use(stored, by="token-1", key=made.record) == ("frozen", "unspread", 0.0)
+    said = use_refused("frozen", "unspread", asked.id)  # the program told to try again, not that it is frozen
+    assert (said.status, said.code, said.retry_after) == (423, "frozen", 5) and "try again" in said.message
+    await home.freezes.copies.respread()
+    assert (await other.approvals.use(stored, by="token-1", key=made.record))[0] == "ok"
 
 @pytest.mark.slow
 async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_by_the_loop_and_fail_closed_meanwhile(

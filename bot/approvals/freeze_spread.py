@@ -8,8 +8,12 @@ this loop is what ends that wait without a worker's restart: within `FREEZE_SPRE
 
 from __future__ import annotations
 
+import logging
+
 from bot.approvals.waiter import DueSweeper
 from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 FREEZE_SPREAD_SECONDS = 5.0  # how often each worker looks for a change of the freeze not spread
 
@@ -24,7 +28,10 @@ class FreezeSpreader(DueSweeper):
         self._store = store
 
     async def sweep(self) -> int:
-        return await self._store.freezes.copies.respread()
+        copied = await self._store.freezes.copies.respread()
+        if copied:
+            log.warning("the freeze was copied again into %d workspace(s): a change had missed them", copied)
+        return copied
 
     async def next_due(self) -> float | None:
         return None  # (the next look in `every` seconds)

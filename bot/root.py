@@ -31,6 +31,7 @@ from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
+from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.nudges import Nudger
 from bot.approvals.oncall import OnCallRouting
 from bot.approvals.ports import OnCallSchedules, Reacher
@@ -215,6 +216,7 @@ def create_services(
         signing=signing, checkpoints=checkpoints, archiver=archiver, alerts=alerts, watch=watch, base=base,
         msteams=teams, email=email, who=who, siem=None if base else siem_of(settings, store, metrics, worker_id),
         tickets=tickets_told(settings, store=store, events=events, background=background, metrics=metrics),
+        freeze_spread=None if base is not None else FreezeSpreader(store),  # (sharded: a change the copies missed)
     )
     found = due_parts(parts)
     if base is None:  # the worker's loops, serving home alone until `Tenancy` serves every tenant through them

@@ -21,6 +21,7 @@ from bot.api.canary import Canary
 from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
+from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
@@ -127,6 +128,7 @@ class Services:
     alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
     loops: dict[str, DueTenants] = field(default_factory=dict)  # the worker's loops of due work, by kind (home's)
+    freeze_spread: FreezeSpreader | None = None  # the freeze spread again where a change missed (home parts, #89)
     msteams: Teams | None = None  # Microsoft Teams, with TEAMS_APP_ID (bot/msteams/; home parts)
     email: EmailSurface | None = None  # e-mail, with SMTP_URL (bot/email/surface.py, issue 88)
     push: PushSurface | None = None  # Web Push, with VAPID_PRIVATE_KEY (bot/push/surface.py, issue 90)
@@ -182,6 +184,8 @@ class Services:
             self.background.spawn(self.tickets.catch_up(), name="tickets-catch-up")
         for loop in self.loops.values():
             await loop.start()
+        if self.freeze_spread is not None:
+            await self.freeze_spread.start()
 
     async def close(self) -> None:
         if self.base is not None:  # a tenant's parts: the work under way; loops and connections are the worker's
@@ -192,6 +196,8 @@ class Services:
             return
         await stop_task(self._canary)
         await asyncio.gather(*(loop.stop() for loop in self.loops.values()))
+        if self.freeze_spread is not None:
+            await self.freeze_spread.stop()
         await self.runs.shutdown()
         await self.supervisor.stop()
         for rounds in self._audit_rounds():

@@ -244,6 +244,9 @@ def use_refused(status: str, said: str, approval_id: str) -> ApiError:
     (expired, or not the one issued for it), 409 not_approved, 409 rule_revoked (`said`: the rule), 409
     key_revoked (the key that asked was revoked: nothing it holds runs any more), 423 frozen (its scope is frozen,
     `/agent freeze`: nothing in it runs until unfrozen), 404."""
+    if status == "frozen" and said == "unspread":  # (sharded: a freeze not yet copied into its workspace)
+        return ApiError(423, "frozen", f"frozen: a freeze is still reaching approval {approval_id}'s workspace: it may"
+                        " not be used until it has; try again in a moment", retry_after=5)
     if status == "frozen":
         return ApiError(423, "frozen", f"frozen: approval {approval_id} is in a frozen scope ({said}): it may not be"
                         " used until an admin unfreezes it")

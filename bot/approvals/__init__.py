@@ -34,6 +34,7 @@
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
     tenant_channels.py  sharded: each tenant's own channels to a worker, in its slot, heard by the waiter
+    freeze_spread.py  each worker's loop that spreads a change of the freeze not yet in every workspace's copy
 
 Hidden values are bot/redaction/'s (the chain's end stores what it redacted), a run's thread and agent session
 bot/sessions/' (they listen to the events), a run's side-effect ledger bot/runs/'.

@@ -53,6 +53,8 @@ _SAID: dict[str, str] = {
     "other_workspace": ("This approval belongs to another Slack workspace: only its own people decide it (or, in one"
                         " Enterprise Grid organisation, people its approvers name). Nothing changed."),
     "mismatch": "This button does not belong to this card. Nothing changed.",
+    "unspread": ("A freeze or an unfreeze is still reaching this approval's workspace, so it cannot be approved for a"
+                 " moment: try again shortly. Reject still works. Nothing changed."),
     "late": STORAGE_DOWN,  # Redis ran the click after this worker stopped waiting for it
     "step_up": "Approving this needs your passkey: approve it on its own, from its card or your Home. Nothing changed.",
     "details": (f"{DETAILS_WORDS}: its policy counts an Approve only once you opened them (Details on its card, or"

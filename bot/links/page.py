@@ -54,7 +54,7 @@ Refusals = Callable[[str, str, str], Awaitable[None]]  # (person, approval, why)
 Seen = Callable[[str, str], Awaitable[object]]  # (approval, person): the change shown whole (@require_details)
 VERBS: Final = ("approved", "rejected")
 REVERSE: Final = "triage_reverse"  # a triage model's held approval reversed (the channel's admins: the core decides)
-RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen"})
+RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen", "unspread"})
 DONE: Final = frozenset({"ok", "vote"})
 HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
                   "Pragma": "no-cache"}

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 # each card action's verb at the one entry (`Decisions.decide`): a Save & approve is a revision with the edit
 VERBS: dict[str, Verb] = {VERB_APPROVE: "approve", VERB_REJECT: "reject", VERB_REVISE: "revise",
                           VERB_SAVE_APPROVE: "revise"}
-STILL_THEIRS = ("frozen", "step_up", "attestation", "details", "policy")  # a vote held: Reject (the rest) still theirs
+STILL_THEIRS = ("frozen", "unspread", "step_up", "attestation", "details", "policy")  # Reject (the rest) still theirs
 MAX_ID = 200  # an approval id as the cards carry it; longer: not one of ours
 MAX_NOTE = 3000  # a reason or a revision's note, as the Slack forms take it
 UNKNOWN = "This approval is no longer known (it expired or was removed). Nothing changed."

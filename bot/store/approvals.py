@@ -19,7 +19,7 @@ from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
 from bot.store.due import DueWork
-from bot.store.freezes import Freezes, frozen_scope, frozen_words
+from bot.store.freezes import Freezes
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.opening import Opening, OpenStatus, opened_entry
 from bot.store.scripts import fence_arg
@@ -30,7 +30,7 @@ SWEEP_LEASE_SECONDS = 5.0  # a sweeper that claimed due approvals and died: they
 DecideStatus = Literal[
     "ok", "vote", "missing", "mismatch", "unattached", "already", "not_due", "self", "not_allowed", "check_groups",
     "check_delegates", "check_people", "duplicate", "late", "allowed", "step_up", "check_workspace",
-    "other_workspace", "frozen", "attestation", "details", "policy", "reversed"
+    "other_workspace", "frozen", "attestation", "details", "policy", "reversed", "unspread"
 ]
 
 
@@ -52,7 +52,7 @@ class DecideResult:
 REFUSED_CLICKS = {"self": "self", "not_allowed": "not_allowed", "other_workspace": "other_workspace",
                   "frozen": "frozen", "details": "details_not_opened", "already": "already_decided",
                   "duplicate": "duplicate_vote", "mismatch": "mismatch", "late": "late", "missing": "missing",
-                  "attestation": "attestation"}
+                  "attestation": "attestation", "unspread": "frozen"}
 
 
 class Approvals:
@@ -208,9 +208,11 @@ class Approvals:
         status, *rest = await self._s.script("use_approval")(
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
-                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen_here},
+                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen_here,
+                  "frozen_seq": self._k.frozen_here_seq},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
-                  "key_created": repr(key.created_at), "now": repr(now)},
+                  "key_created": repr(key.created_at), "now": repr(now),
+                  "frozen_at": await Freezes(self._s).copies.frozen_at()},  # (sharded: as a decision's)
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
@@ -330,8 +332,10 @@ class Approvals:
         `across`), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_people` (call again with `same`), `check_delegates` (call again with `principals`) or
         `frozen` (an Approve of an approval in a frozen scope, bot/store/freezes.py: refused and audited; Reject still
-        works), `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
-        to confirm their Approve: nothing changed) with the record;
+        works), `unspread` (sharded: an Approve while the last freeze is not copied into this workspace, its scope
+        not frozen: refused and audited, tried again once spread, bot/store/freeze_copies.py), `duplicate` (this
+        person's vote already counts) or `step_up` (the approval needs this person's passkey to confirm their
+        Approve: nothing changed) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
         """
@@ -340,6 +344,8 @@ class Approvals:
         valid_until = ""
         if check_auth and s.click_window is not None:
             valid_until = repr(time.time() + s.clock_offset + s.click_window)
+        freezes = Freezes(s)  # an Approve: the last freeze's number, which this workspace's copy must hold (sharded)
+        frozen_at = await freezes.copies.frozen_at() if outcome == "approved" and not dry_run else ""
         status, flat, *heard = await s.script("decide")(
             keys={
                 "approval": k.approval(approval_id),
@@ -356,7 +362,7 @@ class Approvals:
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,
                 "run": k.run(take[0] if take is not None else "-"),
-                "frozen": k.frozen_here,
+                "frozen": k.frozen_here, "frozen_seq": k.frozen_here_seq,
                 "oversight_people": k.oversight_people, "oversight_times": k.oversight_times,
                 "oversight_week": k.oversight_week, "digest_due": k.digest_due,
             },
@@ -387,6 +393,7 @@ class Approvals:
                 "artifacts": artifacts,
                 "surface": surface,
                 "same": "-" if same is None else same,
+                "frozen_at": frozen_at,
             },
         )
         if check_auth and status in REFUSED_CLICKS:
@@ -398,16 +405,11 @@ class Approvals:
         taken = len(heard) > 1 and heard[1] == "1"
         if taken and record is not None and take is not None:
             record = replace(record, consumed=1, consumed_by=":".join(map(str, take[1])))
+        words = await freezes.refusal_words(record) if status in ("frozen", "unspread") else ""
+        if status == "unspread" and words:  # not copied here yet, and frozen: said as the freeze
+            status = "frozen"
         return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]), taken=taken,
-                            running=taken and heard[2] == "1", frozen=await self._frozen_words(status, record))
-
-    async def _frozen_words(self, status: str, record: ApprovalRecord | None) -> str:
-        """Why an Approve was refused as frozen (the scope's reason, who, read once the step refused it), else ""."""
-        if status != "frozen" or record is None:
-            return ""
-        held = frozen_scope(await Freezes(self._s).all(), channel=record.origin_channel, key=record.asked_by,
-                            agent=record.agent)
-        return frozen_words(held) if held is not None else ""
+                            running=taken and heard[2] == "1", frozen=words)
 
     async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
         """Time out up to `limit` approvals whose deadline is before `now`, each through the decide step
@@ -431,7 +433,7 @@ class Approvals:
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
-                "frozen": k.frozen_here,
+                "frozen": k.frozen_here, "frozen_seq": k.frozen_here_seq,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={
@@ -440,6 +442,7 @@ class Approvals:
                 "worker_channels": s.worker_channels, "publish": s.publish,
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "card_grace": repr(s.card_grace),
+                "frozen_at": await Freezes(s).copies.frozen_at(),  # (a timeout that approves: as an Approve)
             },
         )
         results = [

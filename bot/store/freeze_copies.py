@@ -1,5 +1,5 @@
-"""Each workspace's copy of the frozen scopes (issue 89, sharded: `Keys.frozen_here`, in the workspace's slot), so
-that its Lua steps (decide, sweep, use) read the freeze in their own slot and never a global key.
+"""Each workspace's copy of the frozen scopes (issue 89, sharded: `Keys.frozen_here`, in the workspace's slot), so that
+its Lua steps (decide, sweep, use) read the freeze in their own slot and never a global key.
 
 A copy never lets a decision through that the freeze refuses once it is set: a freeze (an unfreeze, a drill's end)
 returns only after `spread` has copied the hash into every known workspace's (the global hash written first, the
@@ -8,9 +8,13 @@ when it is recorded, before its store writes anything (`Tenants.remember`: the t
 after; so of a freeze and a workspace's arrival at the same time, one sees the other). Each read is numbered and a
 copy is replaced only by a later read's (lua/freeze_copy.lua), so copies written in any order end as the newest. A
 spread that fails half-way is said (StoreUnavailable: the admin is told) and done again by each worker's start
-(`Tenancy.start`). On Redis Cluster the copies are written whatever this store's layout (REDIS_WORKSPACE_TAGS): a
-freeze from a command run without the setting still reaches every sharded workspace. On one node nothing is copied
-(the one global hash is every step's)."""
+(`Tenancy.start`) and by each worker's loop (`respread`, bot/approvals/freeze_spread.py) once it sees a change not
+spread (`frozen:changed` above `frozen:spread:done`). Meanwhile a workspace not copied into fails closed: each freeze
+is numbered (`frozen:at`, of the reads' counter), the worker reads that number beside an Approve (`frozen_at`, one
+GET) and the decide step refuses the Approve while its copy holds an older read (lua/lib/decide.lua: "unspread"); an
+unfreeze not copied yet leaves the scope frozen there, until the loop's spread. On Redis Cluster the copies are
+written whatever this store's layout (REDIS_WORKSPACE_TAGS): a freeze from a command run without the setting still
+reaches every sharded workspace. On one node nothing is copied (the one global hash is every step's)."""
 
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ class FreezeCopies(Repository):
 
     async def spread(self, *, only: str = "") -> int:
         """Copy the frozen scopes into every known workspace's copy (`only`: that tenant's alone); how many were
-        replaced. Nothing on one node (the root no hash tag)."""
+        replaced. Nothing on one node (the root no hash tag). A copy that cannot be written (its node unreachable)
+        leaves the others written and is raised after them; every one written, the read is noted as spread
+        (`frozen:spread:done`)."""
         k = self._k
         if not is_tag(k.root):  # (on Cluster whatever this store's layout: a command run without the setting too)
             return 0
@@ -39,13 +45,38 @@ class FreezeCopies(Repository):
         scopes = [str(part) for part in flat]
         tenants = [str(t) for t in known if (not only or str(t) == only) and str(t) != _tenant(home)]
         copies = [Keys(k.root, sharded=True).for_tenant(t, home="") for t in tenants]
-        done = 0
+        done, failed = 0, list[BaseException]()
         for start in range(0, len(copies), AT_ONCE):
             found = await asyncio.gather(*(self._s.script("freeze_copy")(
                 keys={"copy": c.frozen_here, "seq": c.frozen_here_seq},
-                args={"seq": str(seq), "scopes": scopes}) for c in copies[start:start + AT_ONCE]))
-            done += sum(int(n) for n in found)
+                args={"seq": str(seq), "scopes": scopes}) for c in copies[start:start + AT_ONCE]),
+                return_exceptions=True)
+            failed += [n for n in found if isinstance(n, BaseException)]
+            done += sum(int(n) for n in found if not isinstance(n, BaseException))
+        if failed:
+            raise failed[0]
+        if not only:  # every known workspace holds this read or a later one
+            await self._s.script("freeze_spread_done")(keys={"done": k.frozen_spread_done}, args={"seq": str(seq)})
         return done
+
+    async def respread(self) -> int:
+        """Spread again when a change of the scopes (a freeze, an unfreeze) was not copied into every workspace yet
+        (its spread failed half-way, or its process died): `frozen:changed` above `frozen:spread:done`, read in one
+        command; how many copies were replaced (each worker's loop: bot/approvals/freeze_spread.py)."""
+        k = self._k
+        if not is_tag(k.root):
+            return 0
+        changed, done = await self._s.redis.mget([k.frozen_changed, k.frozen_spread_done])
+        return await self.spread() if int(changed or 0) > int(done or 0) else 0
+
+    async def frozen_at(self) -> str:
+        """The number of the last freeze ("" when none, or no copy is read here: one node, the home workspace),
+        which this workspace's copy must hold at least for its decide step to approve (lua/lib/decide.lua): one
+        GET on the root's slot."""
+        k = self._k
+        if k.frozen_here == k.frozen:
+            return ""
+        return str(await self._s.redis.get(k.frozen_at) or "")
 
     async def copy_of(self) -> dict[str, str]:
         """This workspace's copy ({scope: record}), as its steps read it."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from bot.core.channel_options import CHANNEL
 from bot.core.key_records import KEY_NAME
+from bot.core.records import ApprovalRecord
 from bot.store.connection import aw
 from bot.store.freeze_copies import FreezeCopies
 from bot.store.shared import Repository
@@ -98,24 +99,39 @@ class Freezes(Repository):
         raw = await aw(self._s.redis.hgetall(self._k.frozen))
         return {str(scope): _frozen(str(scope), str(value)) for scope, value in raw.items()}
 
+    async def refusal_words(self, record: ApprovalRecord | None) -> str:
+        """Why an Approve of `record` was refused as frozen (the scope's reason, who: read once the decide step
+        refused it), else "" (not frozen: the step found its workspace's copy not spread yet, an unfreeze's)."""
+        if record is None:
+            return ""
+        held = frozen_scope(await self.all(), channel=record.origin_channel, key=record.asked_by, agent=record.agent)
+        return frozen_words(held) if held is not None else ""
+
     async def freeze(self, scope: str, *, reason: str, by: str, drill: str = "", until: float = 0.0) -> Froze:
         """Freeze `scope` (lua/freeze.lua): frozen now, recorded to stand after the drill that holds it, or frozen
         already (its reason stays). `drill`: a freeze drill's hold (its id), until `until`."""
         held: dict[str, object] = {"reason": reason, "by": by, "at": time.time()}
         if drill:
             held.update(drill=drill, until=until)
-        status, found = await self._s.script("freeze")(keys={"frozen": self._k.frozen},
-                                                        args={"scope": scope, "held": json.dumps(held)})
+        k = self._k
+        status, found = await self._s.script("freeze")(
+            keys={"frozen": k.frozen, "spread": k.frozen_spread, "at": k.frozen_at, "changed": k.frozen_changed},
+            args={"scope": scope, "held": json.dumps(held)})
         await self.copies.spread()  # (sharded: set only once in every workspace's copy)
         return Froze(str(status), _frozen(scope, str(found)) if found else None)
 
     async def end_drill(self, scope: str, *, drill: str) -> tuple[str, str]:
         """End drill `drill`'s hold of `scope` (lua/drill_end.lua): ("lifted", ""), ("stands", who froze it: a real
         freeze asked meanwhile stays) or ("not_ours", "": not held by this drill, nothing changed)."""
-        status, by = await self._s.script("drill_end")(keys={"frozen": self._k.frozen, "asks": self._k.unfreeze_asks},
-                                                       args={"scope": scope, "drill": drill})
+        status, by = await self._s.script("drill_end")(keys=self._changing, args={"scope": scope, "drill": drill})
         await self.copies.spread()
         return str(status), str(by)
+
+    @property
+    def _changing(self) -> dict[str, str]:
+        """The keys of a step that lifts a scope (an unfreeze, a drill's end): the change numbered."""
+        k = self._k
+        return {"frozen": k.frozen, "asks": k.unfreeze_asks, "spread": k.frozen_spread, "changed": k.frozen_changed}
 
     async def take_drill(self, drilling: Drilling, *, seconds: float) -> Drilling | None:
         """Take the freeze drill's lease for `seconds` (one drill at a time): None when taken, else the running
@@ -143,7 +159,7 @@ class Freezes(Repository):
         """Unfreeze `scope` four eyes (`lua/unfreeze.lua`): ("asked", by), ("same", by), ("ok", first admin) or
         ("not_frozen", ""); `direct` (the CLI) unfreezes at once."""
         status, asked_by = await self._s.script("unfreeze")(
-            keys={"frozen": self._k.frozen, "asks": self._k.unfreeze_asks},
+            keys=self._changing,
             args={"scope": scope, "by": by, "now": repr(time.time()), "direct": "1" if direct else "",
                   "ask_ttl": str(UNFREEZE_ASK_SECONDS)},
         )

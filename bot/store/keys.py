@@ -196,6 +196,13 @@ worker, in its slot: `worker_channels_here`; the root's still heard), claims, co
                                       `key:NAME`, `agent:NAME` (bot/store/freezes.py)
 {p}:frozen:spread             string  the number of the last read of `frozen` to   kept
                                       copy (on Cluster: bot/store/freeze_copies.py)
+{p}:frozen:at, …:changed      string  the number (of `frozen:spread`) of the last   kept
+                                      freeze, and of the last change of the scopes
+                                      (a freeze or an unfreeze): a copy older than
+                                      `at` refuses Approves (lua/lib/decide.lua)
+{p}:frozen:spread:done        string  the number of the last read copied into every kept
+                                      workspace: below `changed`, a spread is owed
+                                      (each worker's loop: bot/approvals/freeze_spread.py)
 {p}:ws:<t>:frozen, …:copy     hash,   on Cluster (`hitl:{ws:<t>}`): a workspace's     replaced by a later read's
                               string  copy of `frozen`, and the number of the read
                                       it holds (its steps read it when sharded:
@@ -312,6 +319,10 @@ class Keys(HomeQueueKeys):
         # read it holds, and the reads' counter; else `frozen` itself
         self.frozen_here, self.frozen_here_seq = f"{here}:frozen", f"{here}:frozen:copy"
         self.frozen_spread = f"{root}:frozen:spread"
+        # the number of the last freeze and of the last change (freeze or unfreeze), of the last read every workspace
+        # got: a copy older than `frozen_at` refuses Approves, a `done` below `changed` owes a spread (freeze_copies.py)
+        self.frozen_at, self.frozen_changed = f"{root}:frozen:at", f"{root}:frozen:changed"
+        self.frozen_spread_done = f"{root}:frozen:spread:done"
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read them at a scrape; sharded, each

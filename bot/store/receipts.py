@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.store.connection import aw
+from bot.store.freeze_copies import FreezeCopies
 from bot.store.shared import Repository
 
 UseStatus = Literal["ok", "used", "expired", "unknown", "not_approved", "revoked", "key_revoked", "missing"]
@@ -62,9 +63,10 @@ class Receipts(Repository):
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
                   "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names,
-                  "refused": self._k.refused(approval_id, "executor"), "frozen": self._k.frozen_here},
+                  "refused": self._k.refused(approval_id, "executor"), "frozen": self._k.frozen_here,
+                  "frozen_seq": self._k.frozen_here_seq},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
-                  "now": repr(time.time())},
+                  "now": repr(time.time()), "frozen_at": await FreezeCopies(self._s).frozen_at()},
         )
         said = str(rest[0]) if rest else ""
         return status, said

@@ -6,6 +6,8 @@ nodes: opened, decided, heard).
 
     python tests/benchmarks/cluster_click.py [--decisions 500] [--out FILE]
     python tests/benchmarks/cluster_click.py --small      # CI: 10 decisions (one a round; every path, no figure)
+    python tests/benchmarks/cluster_click.py --workspace T0OTHER   # the cluster side as a workspace's own tag
+                                      # (REDIS_WORKSPACE_TAGS: its copy of the freeze checked; plain pub/sub)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bot.core.workspaces import WorkspaceRef
 from bot.store import Store, Subscription, connect
 from tests.benchmarks.common import machine_info, summary_ms, write_json
 from tests.conftest import start_redis
@@ -49,15 +52,25 @@ async def series(store: Store, subscription: Subscription, n: int, tag: str) -> 
     return times
 
 
-async def measure(decisions: int) -> dict[str, Any]:
+async def workspace_store(url: str, workspace: str) -> Store:
+    """A workspace's store with its own hash tag (REDIS_WORKSPACE_TAGS), a home workspace known beside it; plain
+    pub/sub (its decide step runs in its own slot, the workers' channels are the root's)."""
+    root = Store(connect(url), prefix="{hitl}", sharded=True)
+    await root.tenants.learn_home(WorkspaceRef(team="T0HOME"))
+    await root.tenants.remember(WorkspaceRef(team=workspace))
+    return root.for_tenant(workspace, home="T0HOME")
+
+
+async def measure(decisions: int, workspace: str = "") -> dict[str, Any]:
     binary, version = newest_redis()
     assert version >= (7,), "sharded pub/sub needs Redis 7"
     with tempfile.TemporaryDirectory() as tmp, LocalCluster(Path(tmp)) as cluster:
         server = start_redis()
         try:
             single = Store(connect(f"redis://127.0.0.1:{server.port}/0"), prefix="{hitl}")
-            sharded = Store(connect(cluster.url), prefix="{hitl}")
-            assert await sharded.use_sharded()
+            sharded = await workspace_store(cluster.url, workspace) if workspace else Store(
+                connect(cluster.url), prefix="{hitl}")
+            assert workspace or await sharded.use_sharded()
             subs = []
             for store in (single, sharded):
                 sub = await store.subscriber()
@@ -86,7 +99,7 @@ async def measure(decisions: int) -> dict[str, Any]:
     return {"benchmark": "cluster_click", "redis": ".".join(map(str, version)), "binary": binary,
             "machine": machine_info(), "single": summary_ms(times["single"]),
             "cluster": summary_ms(times["cluster"]), "p50_ratio": cluster_p50 / single_p50,
-            "commands_per_approval": per_approval}
+            "commands_per_approval": per_approval, "workspace": workspace}
 
 
 def main() -> None:
@@ -94,8 +107,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=500)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--workspace", default="", help="the cluster side as this workspace's own tag (T…)")
     args = parser.parse_args()
-    result = asyncio.run(measure(10 if args.small else max(args.decisions, 10)))
+    result = asyncio.run(measure(10 if args.small else max(args.decisions, 10), args.workspace))
     write_json(result, args.out)
     print(json.dumps(result, indent=2))
 

@@ -1,4 +1,4 @@
---! keys: approval texts votes deadlines nudges waiting outbox audit audit_seq audit_shards refused refusals_due attested changes recent webhooks run frozen oversight_people oversight_times oversight_week digest_due
+--! keys: approval texts votes deadlines nudges waiting outbox audit audit_seq audit_shards refused refusals_due attested changes recent webhooks run frozen frozen_seq oversight_people oversight_times oversight_week digest_due
 --! uses: stored homes audit refusals windows oversight decide fence final
 -- One decision or vote (a click, a modal, a cancel), through the decide step.
 -- A.take ({owner, epoch}, or ''): the worker making this decision owns the approval's run (K.run) and waits for

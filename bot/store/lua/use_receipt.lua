@@ -1,4 +1,4 @@
---! keys: approval audit audit_seq audit_shards rules names refused frozen
+--! keys: approval audit audit_seq audit_shards rules names refused frozen frozen_seq
 --! uses: audit frozen rules
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
@@ -10,7 +10,8 @@
 -- by which token).
 -- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
 -- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name}, {'frozen', scope} (its scope frozen,
--- bot/store/freezes.py: audited as a key's revocation is) or {'missing'}.
+-- bot/store/freezes.py: audited as a key's revocation is; 'unspread': the last freeze, A.frozen_at, not copied into its
+-- workspace's K.frozen yet, sharded: lua/lib/frozen.lua) or {'missing'}.
 -- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it). A use refused
 -- because the key was revoked is audited (`receipt_refused`), once per approval in 10 s (K.refused): a retrying
 -- executor does not flood the log.
@@ -40,6 +41,7 @@ end
 if A.expired == '1' then return {'expired'} end
 if (cur[6] or '') ~= '' and rule_lapsed(K.rules, cur[6], A.now) then return {'revoked', cur[6]} end
 local scope = frozen_in(K.frozen, K.approval)
+if not scope and frozen_unspread(K.frozen_seq, A.frozen_at) then scope = 'unspread' end
 if scope then
   if redis.call('SET', K.refused, '1', 'NX', 'EX', 10) then
     audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'receipt_refused', 'at', A.now, 'approval', A.id,

@@ -34,9 +34,17 @@
 --    same person named by another account of theirs, `email:<address>` of a Slack user's verified email, #88): `by`
 --    decides as that approver, their vote theirs (`by`: one person, one vote, whichever surface); not checked while
 --    the approvers name an `email:` or `teams:` person and not `by`, the step returns `check_people`.
+--    frozen_at ('' or absent: not checked): sharded, the number of the last freeze (`frozen:at`, read by the worker
+--    on the root's slot beside the step): while this workspace's copy of the freeze (k.frozen, its number k.frozen_seq,
+--    bot/store/freeze_copies.py) holds an older read, the freeze has not reached it, so an Approve is refused
+--    ('unspread', audited; tried again once spread) and a timeout that would approve waits ('unspread').
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
+  local function unspread()  -- this workspace's copy of the freeze is older than the last freeze: fails closed
+    if (a.frozen_at or '') == '' or not k.frozen_seq then return false end
+    return (tonumber(redis.call('GET', k.frozen_seq) or '0') or 0) < (tonumber(a.frozen_at) or math.huge)
+  end
   local feedback = a.feedback
   if a.valid_until ~= '' then
     -- a click answered "try again" by a worker that stopped waiting for Redis must not count later
@@ -93,6 +101,7 @@ local function decide(k, a)
         if redis.call('HEXISTS', k.frozen, scope) == 1 then held = true end
       end
     end
+    if not held and unspread() then return {'unspread', {}} end  -- (the sweep leaves it due: tried again)
     if held then
       timeout_outcome = 'reject'
       redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
@@ -189,6 +198,12 @@ local function decide(k, a)
         refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
         return {'frozen', record()}
       end
+    end
+    if unspread() then
+      refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards},
+                    {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin,
+                     'event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', 'freeze not yet spread'}, a.now, 10)
+      return {'unspread', record()}
     end
   end
   if a.check_auth == '1' and a.outcome == 'approved' and (cur[25] or '') ~= ''

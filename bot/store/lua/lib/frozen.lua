@@ -11,3 +11,11 @@ local function frozen_in(frozen, approval)
   end
   return nil
 end
+
+-- Sharded: whether this workspace's copy of the freeze (its number: `seq`, a declared key) is older than the last
+-- freeze (`at`: its number, read by the worker on the root's slot; '' or nil: not checked), so not spread here yet
+-- (bot/store/freeze_copies.py): an approval is then not used (fails closed, 'unspread'; tried again once spread).
+local function frozen_unspread(seq, at)
+  if (at or '') == '' or not seq then return false end
+  return (tonumber(redis.call('GET', seq) or '0') or 0) < (tonumber(at) or math.huge)
+end

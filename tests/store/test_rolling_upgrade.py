@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 import bot
 from bot.devslack.server import SlackStandIn
-from bot.store.stored_format import FORMAT
+from bot.store.stored_format import ONE_TAG
 from tests.conftest import BOB, Worker, bot_env, free_port, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
@@ -103,7 +103,7 @@ async def test_a_worker_of_the_previous_commit_and_one_of_this_commit_serve_one_
     assert await stored_format(redis_url) is None  # the previous commit's worker knows no stored format
     new = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     try:
-        assert await stored_format(redis_url) == str(FORMAT)  # upgraded in place beside the old worker
+        assert await stored_format(redis_url) == str(ONE_TAG)  # upgraded in place beside the old worker
         said, headers = await health(new)
         assert said["version"] == bot.__version__ and headers["X-Bot-Version"] == bot.__version__
         said, headers = await health(old_worker)

@@ -36,7 +36,8 @@ from bot.store.tenants import Tenants
 from bot.store.workers import TAGS_LAYOUT, Workers
 
 CLAIM = "move-workspaces"  # `{p}:claim:move-workspaces`: the run under way
-CLAIM_SECONDS = 60  # renewed after each workspace; a run killed lets the next start after this
+CLAIM_SECONDS = 15  # renewed as it moves (every `RENEW_EVERY` keys); a run killed lets the next start after this
+RENEW_EVERY = 100
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -60,6 +61,8 @@ class WorkspaceMove:
         self._k = Keys(self.root)
         self._tags = Keys(self.root, sharded=True)
         self._shared_of: dict[str, Shared] = {}
+        self._by = ""  # who holds the claim (`claim`), renewed as keys move
+        self._since_renewed = 0
 
     async def stored(self) -> int:
         value = await aw(self._s.redis.hget(self._k.format, "format"))
@@ -101,6 +104,7 @@ class WorkspaceMove:
         """This run the one under way: None, else who holds it."""
         key = self._k.claim(CLAIM)
         if await self._s.redis.set(key, by, nx=True, ex=CLAIM_SECONDS):
+            self._by = by
             return None
         return str(await self._s.redis.get(key) or "another run")
 
@@ -184,6 +188,10 @@ class WorkspaceMove:
                 raise
             # written by a run killed after its RESTORE, before its DEL: the new one is the key
         await self._s.redis.delete(old)
+        self._since_renewed += 1
+        if self._by and self._since_renewed >= RENEW_EVERY:
+            await self.renew(self._by)
+            self._since_renewed = 0
         return 1
 
     async def key_workspaces(self) -> dict[str, list[str]]:

@@ -26,12 +26,15 @@ Needs only REDIS_URL (redis+cluster://) and REDIS_KEY_PREFIX.
     python -m bot store move-workspaces --dry-run      what would move, and the workers in the way
     python -m bot store move-workspaces [--wait 5m]    move (waiting for the workers in the way to be gone)
 
-No worker may be alive while it moves (each writes a workspace's keys under the names it started with): it names
-those alive and exits 1, changing nothing (--wait: it waits for them to be gone, then goes on). Idempotent (run again:
-"nothing to move") and resumable (killed, run again: it finishes; no key moved twice, none lost).
+No worker of a release before 0.9 may be alive (it writes the old names): it names those alive and exits 1, changing
+nothing (--wait: it waits for them to be gone). Workers of this release writing one tag hold their commands during
+the move (asks and clicks fail closed and are retried) and stay held after it: restart them with
+REDIS_WORKSPACE_TAGS=true. Idempotent (run again: "nothing to move") and resumable (killed, run again: it finishes;
+no key moved twice, none lost).
 """
 
 POLL_SECONDS = 1.0
+HOLD_WITHIN = 60.0  # seconds the workers of this release have to hold their commands (a few heartbeats)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +76,8 @@ async def _run(settings: StoreSettings, *, dry_run: bool, wait: float, by: str) 
         await store.close()
 
 
-async def move_workspaces(mover: WorkspaceMove, *, dry_run: bool, wait: float, by: str) -> int:
+async def move_workspaces(mover: WorkspaceMove, *, dry_run: bool, wait: float, by: str,
+                          hold_within: float = HOLD_WITHIN) -> int:
     """The command's work on a store (tests call it on theirs); an exit code."""
     if not is_tag(mover.root):
         return failed(f"the keys' prefix {mover.root} is no hash tag: workspaces have tags of their own on Redis"
@@ -90,6 +94,8 @@ async def move_workspaces(mover: WorkspaceMove, *, dry_run: bool, wait: float, b
     if dry_run:
         for worker, beat in sorted(blockers.items()):
             print(f"in the way: worker {worker} ({said(beat)})")
+        for worker, beat in sorted((await mover.unheld()).items()):
+            print(f"to hold its commands during the move: worker {worker} ({said(beat)})")
         print("dry run: nothing changed")
         return 0
     deadline = time.monotonic() + wait
@@ -109,15 +115,37 @@ async def move_workspaces(mover: WorkspaceMove, *, dry_run: bool, wait: float, b
     if held is not None:
         return failed(f"another move is under way ({held}); run again once it ends, or with --wait", 1)
     try:
-        if moving is None:
-            was = await mover.mark(by)
-            again = await mover.blockers()  # (a worker that started between the look and the mark)
-            if again:
+        was = await mover.mark(by) if moving is None else None
+        refused = await _until_held(mover, within=max(wait, hold_within))
+        if refused is not None:
+            if was is not None:
                 await mover.unmark(*was)
-                return _in_the_way(again)
+            return refused
         return await _move(mover, by)
     finally:
         await mover.release()
+
+
+async def _until_held(mover: WorkspaceMove, *, within: float) -> int | None:
+    """Marked: wait until every live worker of this release writing one tag holds its commands (None), for `within`
+    seconds at most; an exit code when one does not, or a worker of a release before started meanwhile."""
+    deadline, named = time.monotonic() + within, False
+    while True:
+        blockers = await mover.blockers()  # (one that started between the look and the mark)
+        if blockers:
+            return _in_the_way(blockers)
+        unheld = await mover.unheld()
+        if not unheld:
+            return None
+        if time.monotonic() >= deadline:
+            names = "; ".join(f"{worker} ({said(beat)})" for worker, beat in sorted(unheld.items()))
+            return failed(f"{len(unheld)} workers did not hold their commands within {within:.0f} s: {names}. Stop"
+                          " them (or run with a longer --wait), then run this again", 1)
+        if not named:
+            print(f"waiting for {len(unheld)} workers of this release to hold their commands: "
+                  + ", ".join(sorted(unheld)))
+            named = True
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def _move(mover: WorkspaceMove, by: str) -> int:
@@ -137,5 +165,6 @@ async def _move(mover: WorkspaceMove, by: str) -> int:
 
 def _in_the_way(blockers: Mapping[str, str]) -> int:
     names = "; ".join(f"{worker} ({said(beat)})" for worker, beat in sorted(blockers.items()))
-    return failed(f"{len(blockers)} workers are alive that write the workspaces' keys under the old names: {names}."
+    return failed(f"{len(blockers)} workers of a release before 0.9 are alive, that write the workspaces' keys under"
+                  f" the old names: {names}."
                   " Stop them (or run with --wait), then run this again; nothing changed", 1)

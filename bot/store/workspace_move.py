@@ -2,12 +2,14 @@
 move-workspaces`, bot/cli/move.py; docs/operators/upgrades.md).
 
 A workspace's keys are `{root}:ws:<tenant>:…` under one tag and `hitl:{ws:<tenant>}:…` under its own
-(bot/store/slots.py); the home workspace's and the global keys keep their names. The move, with no worker writing
-the old names alive (`blockers`: every heartbeat that does not say the workspace tags' layout, a version before
-0.9 says none):
+(bot/store/slots.py); the home workspace's and the global keys keep their names. The move, with no worker of
+a release before 0.9 alive (`blockers`: their heartbeats say no version; they write the old names and never hold):
 
 1. marks the store (`mark`: `{p}:format` says 3 and `moving`, in one step), so that no worker starts meanwhile: a
-   version before refuses format 3, this one refuses a move under way (`StoredFormat.keep`);
+   version before refuses format 3, this one refuses a move under way (`StoredFormat.keep`); and waits until every
+   live worker of this release writing one tag says its commands are held (`unheld`: its heartbeat sees the mark
+   and holds every new command, `connection.Hold`, then says `held` once those in flight are done), so that none
+   writes an old name from then on: a held command waits, then fails closed (StoreUnavailable: retried);
 2. moves each workspace (`move_one`): every key DUMPed and RESTOREd under its new name with its time to live (PTTL),
    never over a key (no REPLACE: a new name that exists is one a run killed before had written), the old deleted only
    once the new is written; then its extras: its API keys' pending sets and Idempotency-Keys into its slot, its
@@ -96,9 +98,16 @@ class WorkspaceMove:
         return sorted(str(t) for t in known if str(t) != home and TENANT.fullmatch(str(t)))
 
     async def blockers(self) -> dict[str, str]:
-        """The live workers that may write the old names: {worker id: what its heartbeat says}."""
+        """The live workers of a release before 0.9 (their heartbeats say no version): they write the old names and
+        never hold. {worker id: what its heartbeat says}."""
         beats = await Workers(self._s).beats()
-        return {worker: said for worker, said in beats.items() if said.split(" ")[2:3] != [TAGS_LAYOUT]}
+        return {worker: said for worker, said in beats.items() if len(said.split(" ")) < 3}
+
+    async def unheld(self) -> dict[str, str]:
+        """The live workers of this release writing one tag that do not say yet that their commands are held."""
+        beats = await Workers(self._s).beats()
+        return {worker: said for worker, said in beats.items()
+                if said.split(" ")[2:3] not in ([], [TAGS_LAYOUT]) and said.split(" ")[3:4] != ["held"]}
 
     async def claim(self, by: str) -> str | None:
         """This run the one under way: None, else who holds it."""
@@ -219,4 +228,5 @@ def said(beat: str) -> str:
     parts = beat.split(" ")
     if len(parts) < 3:
         return "a version before 0.9 (its heartbeat says no version)"
-    return f"version {parts[1]}, {'one hash tag' if parts[2] != TAGS_LAYOUT else 'workspace tags'}"
+    held = ", its commands held" if parts[3:4] == ["held"] else ""
+    return f"version {parts[1]}, {'one hash tag' if parts[2] != TAGS_LAYOUT else 'workspace tags'}{held}"

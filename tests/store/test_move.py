@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 import bot
 from bot.cli.move import move_workspaces
 from bot.core.workspaces import WorkspaceRef
-from bot.store import LayoutDisagrees, Store, connect
-from bot.store.connection import aw
+from bot.store import LayoutDisagrees, Store, StoreUnavailable, connect
+from bot.store.connection import aw, hold_of
 from bot.store.opening import Once, Opening
 from bot.store.slots import key_slot
 from bot.store.stored_format import ONE_TAG, WORKSPACE_TAGS
@@ -144,19 +144,15 @@ async def test_every_workspace_moves_to_its_own_tag_with_its_ttls_and_extras_and
 
 
 @pytest.mark.slow  # (waits for a heartbeat to lapse: about 2 s)
-@pytest.mark.parametrize(("beat", "named"), [
-    ("1700000000.0", "a version before 0.9 (its heartbeat says no version)"),
-    ("1700000000.0 0.9.0 one-tag", "version 0.9.0, one hash tag"),
-])
-async def test_a_worker_writing_the_old_names_stops_the_move_with_nothing_changed(
-        redis: Redis, capsys: pytest.CaptureFixture[str], beat: str, named: str) -> None:
+async def test_a_worker_of_a_release_before_stops_the_move_with_nothing_changed_or_is_waited_for(
+        redis: Redis, capsys: pytest.CaptureFixture[str]) -> None:
     single = Store(redis, prefix="{hitl}")
     await seed(single, WORKSPACES[:2])
-    await redis.set(single.keys.heartbeat("w-old"), beat, px=60_000)
+    await redis.set(single.keys.heartbeat("w-old"), "1700000000.0", px=60_000)  # (0.8.0's: "<time>")
     before = await everything(redis)
     assert await move_workspaces(WorkspaceMove(single.shared), dry_run=False, wait=0, by="cli:ops") == 1
     err = capsys.readouterr().err
-    assert "w-old" in err and named in err and "nothing changed" in err, err
+    assert "w-old (a version before 0.9 (its heartbeat says no version))" in err and "nothing changed" in err, err
     assert data(await everything(redis)) == data(before)
 
     await redis.pexpire(single.keys.heartbeat("w-old"), 1500)  # gone while the move waits
@@ -165,6 +161,59 @@ async def test_a_worker_writing_the_old_names_stops_the_move_with_nothing_change
     assert "waiting for w-old" in capsys.readouterr().out
     assert time.monotonic() - started < 30
     assert await single.format.stored() == WORKSPACE_TAGS
+
+
+@pytest.mark.slow  # (waits a second for a hold that never comes)
+async def test_a_worker_of_this_release_that_does_not_hold_stops_the_move_with_the_mark_taken_back(
+        redis: Redis, capsys: pytest.CaptureFixture[str]) -> None:
+    single = Store(redis, prefix="{hitl}")
+    await seed(single, WORKSPACES[:2])
+    await single.format.keep(version="0.9.0")
+    await redis.set(single.keys.heartbeat("w-stuck"), "1700000000.0 0.9.0 one-tag", px=60_000)
+    before = await everything(redis)
+    assert await move_workspaces(WorkspaceMove(single.shared), dry_run=False, wait=0, by="cli:ops",
+                                 hold_within=1) == 1
+    err = capsys.readouterr().err
+    assert "did not hold their commands" in err and "w-stuck (version 0.9.0, one hash tag)" in err, err
+    assert data(await everything(redis)) == data(before)  # (the mark taken back: the format as it was)
+
+
+async def test_a_worker_of_this_release_holds_its_commands_from_the_mark_and_for_good_once_moved(
+        redis: Redis, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    single = Store(redis, prefix="{hitl}")
+    seeded = await seed(single, WORKSPACES[:3])
+    client = connect(redis_url)  # the worker's own client (a hold is its client's)
+    try:
+        worker = Store(client, prefix="{hitl}")
+        worker.hidden.use(single.hidden.keyring)
+        hold = hold_of(client)
+        hold.SECONDS = 0.3
+        await worker.workers.beat("w-1", ttl=30)
+        assert not hold.held and list(await WorkspaceMove(single.shared).unheld()) == ["w-1"]
+        mover = WorkspaceMove(single.shared)
+        was = await mover.mark("cli:ops")
+        await worker.workers.beat("w-1", ttl=30)  # sees the mark: held, and says so at once (nothing in flight)
+        assert hold.held and await mover.unheld() == {}
+        assert (await single.workers.beats())["w-1"].endswith(" one-tag held")
+        ws = worker.for_tenant(WORKSPACES[0], home=HOME)
+        with pytest.raises(StoreUnavailable, match="being moved"):  # fails closed: the caller retries
+            await ws.approvals.decide(seeded.pending[WORKSPACES[0]], outcome="approved", by="U0BOB")
+        await mover.unmark(*was)  # called off: its commands go on
+        await worker.workers.beat("w-1", ttl=30)
+        assert not hold.held
+
+        await mover.mark("cli:ops")
+        await worker.workers.beat("w-1", ttl=30)
+        assert await move_workspaces(WorkspaceMove(single.shared), dry_run=False, wait=0, by="cli:ops") == 0
+        assert "resuming" in capsys.readouterr().out
+        await worker.workers.beat("w-1", ttl=30)  # moved: held for good (its names are not the workspaces' now)
+        assert hold.held
+        with pytest.raises(StoreUnavailable, match="being moved"):
+            await ws.approvals.decide(seeded.pending[WORKSPACES[0]], outcome="approved", by="U0BOB")
+        moved = Store(redis, prefix="{hitl}", sharded=True).for_tenant(WORKSPACES[0], home=HOME)
+        assert (await moved.approvals.get(seeded.pending[WORKSPACES[0]])).status == "pending"
+    finally:
+        await client.aclose()
 
 
 async def test_a_worker_of_the_workspace_tags_layout_is_not_in_the_way(redis: Redis) -> None:
@@ -230,4 +279,7 @@ async def test_a_heartbeat_says_the_workers_version_and_layout(redis: Redis) -> 
     beats = await single.workers.beats()
     assert beats["w-one"].split(" ")[1:] == [bot.__version__, "one-tag"]
     assert beats["w-tags"].split(" ")[1:] == [bot.__version__, "tags"]
-    assert list(await WorkspaceMove(single.shared).blockers()) == ["w-one"]
+    assert await WorkspaceMove(single.shared).blockers() == {}  # (this release's: it holds when asked)
+    assert list(await WorkspaceMove(single.shared).unheld()) == ["w-one"]
+    await redis.set(single.keys.heartbeat("w-old"), "1700000000.0", px=60_000)
+    assert list(await WorkspaceMove(single.shared).blockers()) == ["w-old"]

@@ -145,7 +145,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/msteams.py)
 {p}:heartbeat:<worker>        string  a worker is alive: "<time> <version> <layout>"  HEARTBEAT_SECONDS
-                                      (layout `tags` or `one-tag`; before 0.9: "<time>")
+                                      (layout `tags` or `one-tag`, then ` held` while
+                                      its commands are held for a move of the
+                                      workspaces: workspace_move.py; before 0.9:
+                                      "<time>")
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
                                       (`scratch:-`: a placeholder key a step is given  never written

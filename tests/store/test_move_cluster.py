@@ -2,9 +2,10 @@
 Redis Cluster of three primaries (tests/support/redis_cluster.py): a worker of release 0.8.0 (its own process, from
 `git archive`) serving the store stops `python -m bot store move-workspaces` (exit 1, named, nothing changed); once it
 is gone the move, killed with kill -9 mid-way and run again, finishes; a third run moves nothing. After it every key
-of a workspace is in its slot (as the cluster says), with its time to live, the workspaces on all three primaries;
-each pending approval is decided once; the chains and the global checkpoint verify; a worker of this release starts
-with REDIS_WORKSPACE_TAGS=true and refuses to without it. On one node, each step apart: tests/store/test_move.py."""
+of a workspace is in its slot (as the cluster says), with its time to live, the workspaces on all three primaries; a
+worker of this release on one tag serving through the move holds its commands (asks through it answered 503 and
+asked again after, each Idempotency-Key one approval); each pending approval is decided once; the chains and the
+global checkpoint verify; a worker of this release starts with REDIS_WORKSPACE_TAGS=true and refuses to without it. On one node, each step apart: tests/store/test_move.py."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ from bot.core.settings import SettingsError
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
-from bot.store.connection import aw
+from bot.store.connection import aw, hold_of
 from bot.store.opening import Once, Opening
 from bot.store.slots import key_slot
 from bot.store.stored_format import WORKSPACE_TAGS
 from tests.conftest import SALES, bot_env, free_port, start_worker
 from tests.store.test_rolling_upgrade import previous_tree
+from tests.support.api import Client, new_key, tool_ask
 from tests.support.audit_log import signing_keys, verifier
 from tests.support.hitl import until
 from tests.support.records import approval
@@ -145,6 +147,27 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
 
         old_worker.terminate()  # (SIGTERM: it drops its heartbeat)
         await old_worker.wait()
+        # a worker of this release on one tag serves through the move: asks through it go on until its commands are
+        # held, then fail closed (503) and are asked again (the same Idempotency-Key) after it
+        live = await start_worker(bot_env(slack=slack, redis_url=redis_cluster.url, model_config=None,
+                                          HEARTBEAT_SECONDS="3"))
+        asker = Client(live, (await new_key(live)).key)
+        answers: list[tuple[int, int, str]] = []
+        stop = asyncio.Event()
+
+        async def keep_asking() -> None:
+            n = 0
+            while not stop.is_set():
+                try:
+                    status, body = await asker.ask(tool_ask(), headers={"Idempotency-Key": f"live-{n}"})
+                except (aiohttp.ClientError, ValueError):
+                    status, body = 0, {}
+                answers.append((n, status, str(body.get("id", ""))))
+                n += status == 201
+                await asyncio.sleep(0.1 if status == 201 else 0.5)  # (pacing, as an agent's retry; no waiting on it)
+
+        asking = asyncio.create_task(keep_asking())
+        await until(lambda: len(answers) >= 3, within=30, what="asks before the move")
         started = time.monotonic()
         cut = command(redis_cluster, tmp_path)  # killed with kill -9 once some workspaces moved
 
@@ -162,6 +185,12 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
         assert code == 0 and "resuming" in out and "done:" in out, (out, err)
         moved_in = time.monotonic() - started
         assert await old_names(redis) == {}
+        stop.set()
+        await asking
+        refused = [status for _, status, _ in answers if status != 201]
+        assert refused and set(refused) <= {503, 0}, answers  # (held: fail closed, never a 500)
+        assert live.services.store.redis is not None and hold_of(live.services.store.redis).held  # for good now
+        await live.stop()
         code, out, _ = ran(redis_cluster, tmp_path)
         assert code == 0 and "nothing to move" in out, out
 
@@ -195,6 +224,15 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
                                             REDIS_WORKSPACE_TAGS="true"))
         try:
             home = worker.services.store
+            again = Client(worker, asker.key)
+            last = max(n for n, _, _ in answers)
+            status, body = await again.ask(tool_ask(), headers={"Idempotency-Key": f"live-{last}"})
+            assert status in (200, 201), body  # the ask refused while held, asked again: answered once
+            made = {approval_id for _, status, approval_id in answers if status == 201} | {str(body["id"])}
+            assert len(made) == last + 1, answers  # each Idempotency-Key one approval, none lost
+            for approval_id in made:
+                found = await home.approvals.get(approval_id)
+                assert found is not None and found.status == "pending", approval_id
             for team in TEAMS:  # each pending approval decided once, through the worker's store
                 ws = home.for_tenant(team, home=HOME)
                 pending, _ = seeded[team]
@@ -203,6 +241,7 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
         finally:
             await worker.stop()
         print(f"50 workspaces, {len(before)} keys moved (cut by kill -9, run again) in {moved_in:.1f} s,"
-              f" load {os.getloadavg()[0]:.1f}")
+              f" load {os.getloadavg()[0]:.1f}; {len(made)} asks through a worker of this release, {len(refused)}"
+              " answers 503 while it held, the last asked again after")
     finally:
         await redis.aclose()

@@ -157,7 +157,7 @@ async def _move(mover: WorkspaceMove, by: str) -> int:
         total += moved
         print(f"moved {tenant}: {moved} keys")
         await mover.renew(by)
-    await mover.finish(__version__)
+    await mover.finish(__version__, by=by, workspaces=len(set(plan.keys) | set(keyed)), keys=total)
     print(f"done: {total} keys of {len(set(plan.keys) | set(keyed))} workspaces moved; the stored format says"
           f" {WORKSPACE_TAGS} (a hash tag per workspace): start the workers with REDIS_WORKSPACE_TAGS=true")
     return 0

@@ -14,7 +14,8 @@ a release before 0.9 alive (`blockers`: their heartbeats say no version; they wr
    never over a key (no REPLACE: a new name that exists is one a run killed before had written), the old deleted only
    once the new is written; then its extras: its API keys' pending sets and Idempotency-Keys into its slot, its
    copy of the frozen scopes, its due indexes (`DueWork.repair`); then `{p}:format`'s `moved:<tenant>` notes it;
-3. drops `moving` (`finish`): the store says format 3, workers start with REDIS_WORKSPACE_TAGS=true.
+3. audits it (`workspaces_moved`, who ran it) and drops `moving` (`finish`): the store says format 3, workers start
+   with REDIS_WORKSPACE_TAGS=true.
 
 Killed at any point, the next run finds the mark and goes on from where the keys are: what was moved is not moved
 again (its old names are gone), what was half moved is finished. One run at a time (`{p}:claim:move-workspaces`)."""
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import ResponseError
 
+from bot.store.audit import AuditLog
 from bot.store.connection import aw
 from bot.store.due import DueWork
 from bot.store.freeze_copies import FreezeCopies
@@ -143,7 +145,10 @@ class WorkspaceMove:
                 pipe.hset(self._k.format, "by", was_by)
             await pipe.execute()
 
-    async def finish(self, version: str) -> None:
+    async def finish(self, version: str, *, by: str, workspaces: int, keys: int) -> None:
+        """The move done: audited in home's chain (`workspaces_moved`, naming who), then the store says format 3."""
+        await AuditLog(Shared(self._s.redis, self._k)).append("workspaces_moved", by=by, workspaces=workspaces,
+                                                             keys=keys, version=version)
         async with self._s.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._k.format, mapping={"format": str(WORKSPACE_TAGS), "by": version, "at": repr(time.time())})
             pipe.hdel(self._k.format, "moving")

@@ -136,6 +136,8 @@ async def test_every_workspace_moves_to_its_own_tag_with_its_ttls_and_extras_and
     assert await tags.format.stored() == WORKSPACE_TAGS
     assert await tags.format.moving() is None
     assert await WorkspaceMove(tags.shared).moved() == WORKSPACES
+    _, last = (await aw(redis.xrevrange(tags.keys.audit, count=1)))[0]  # audited in home's chain, naming who
+    assert (last["event"], last["by"], last["workspaces"]) == ("workspaces_moved", "cli:ops", str(len(WORKSPACES)))
 
     settled = await everything(redis)
     assert await move_workspaces(WorkspaceMove(single.shared), dry_run=False, wait=0, by="cli:ops") == 0

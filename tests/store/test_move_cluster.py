@@ -5,7 +5,8 @@ is gone the move, killed with kill -9 mid-way and run again, finishes; a third r
 of a workspace is in its slot (as the cluster says), with its time to live, the workspaces on all three primaries; a
 worker of this release on one tag serving through the move holds its commands (asks through it answered 503 and
 asked again after, each Idempotency-Key one approval); each pending approval is decided once; the chains and the
-global checkpoint verify; a worker of this release starts with REDIS_WORKSPACE_TAGS=true and refuses to without it. On one node, each step apart: tests/store/test_move.py."""
+global checkpoint verify; a worker of this release starts with REDIS_WORKSPACE_TAGS=true and refuses to without it.
+On one node, each step apart: tests/store/test_move.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally (`devslack`:
-the local Slack alone, for staging); `keys`, `signing`, `policy`, `audit`, `report` and `teams` are the operator's
-commands (bot/cli/, bot/report/)."""
+the local Slack alone, for staging); `keys`, `signing`, `policy`, `audit`, `report`, `teams` and `store` are the
+operator's commands (bot/cli/, bot/report/)."""
 
 # ruff: noqa: E402  (the imports after `rfc3987_syntax` is left out below: none before it may import jsonschema)
 
@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.cli import freeze as freeze_cli
 from bot.cli import keys as keys_cli
+from bot.cli import move as move_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
 from bot.cli import teams as teams_cli
@@ -228,7 +229,7 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> arg
 
 
 def _add_operators(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The operator's commands of bot/cli/: keys, freeze, unfreeze, signing, policy, teams."""
+    """The operator's commands of bot/cli/: keys, freeze, unfreeze, signing, policy, teams, store."""
     keys = sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
                           description=keys_cli.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     keys_cli.add_arguments(keys)
@@ -246,6 +247,10 @@ def _add_operators(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     teams = sub.add_parser("teams", help="Microsoft Teams: manifest --app-id GUID --host HOST (the app package to"
                            " upload)", description=teams_cli.__doc__)
     teams_cli.add_arguments(teams)
+    moving = sub.add_parser("store", help="the store's layout: move-workspaces (each workspace to a hash tag of its own"
+                            " on Redis Cluster)", description=move_cli.HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    move_cli.add_arguments(moving)
 
 
 def _operator_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int | None:
@@ -258,6 +263,8 @@ def _operator_command(args: argparse.Namespace, environ: Mapping[str, str] | Non
         return freeze_cli.freeze_command(args, freeze=args.command == "freeze", environ=environ)
     if args.command == "keys":
         return keys_cli.keys_command(args, environ=environ)
+    if args.command == "store":
+        return move_cli.store_command(args, environ=environ)
     if args.command == "signing":
         return signing_cli.signing_command(args, environ=environ)
     if args.command == "policy":

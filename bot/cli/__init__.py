@@ -9,6 +9,7 @@ argparse parser and calls these):
     policy_cases.py  `policy test`'s fixtures: the YAML cases read as policy requests and their expected outcomes
     freeze.py    `python -m bot freeze | unfreeze <scope>` (the freeze, for when Slack is down: `bot.store.freezes`)
     drill.py     `python -m bot freeze drill`: a timed freeze and unfreeze, an ask refused meanwhile, audited
+    move.py      `python -m bot store move-workspaces`: each workspace's keys to a hash tag of its own (issue 89)
     teams.py     `python -m bot teams manifest`: the Teams app package (deploy/teams/ filled in and zipped)
     exits.py     how a command that cannot go on ends: `error: …` on stderr, its exit code
 

@@ -17,7 +17,8 @@ class StoreLayout(BaseModel):
         description=(
             "on Redis Cluster (`redis+cluster://`), `true`: each workspace's keys under a hash tag of its own"
             " (`hitl:{ws:T…}`), so workspaces spread over the primaries and each one's steps stay on one node;"
-            " `false`: every key on the one tag (`{hitl}`). Set it on a new deployment: a store written without it"
-            " keeps its names (its workspaces' keys are not moved: docs/operators/deploying.md). Ignored on one node"
+            " `false`: every key on the one tag (`{hitl}`). The same on every worker and command; a store written"
+            " without it is moved by `python -m bot store move-workspaces`, and a worker whose setting and store"
+            " disagree refuses to start (docs/operators/upgrades.md). Ignored on one node"
         ),
     )

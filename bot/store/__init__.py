@@ -42,6 +42,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     oversight.py         `oversight`: how people decide (issue 80): details opened, signals and times, the digest
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
+    workspace_move.py    `store move-workspaces`: one hash tag to a tag per workspace (stored format 3), resumable
     start_checks.py      what a worker checks of its Redis as it starts: eviction, the stored format, SECRETS_KEY
     secrets_check.py     `secrets_check`: a value sealed under the deployment's SECRETS_KEY, opened at a worker's start
     slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
@@ -122,7 +123,7 @@ from bot.store.shard_pubsub import PUBLISH, SPUBLISH, ShardedPubSub, Subscriptio
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.siem import SiemStream
 from bot.store.slackbot import SlackbotCalls
-from bot.store.stored_format import NewerFormat, StoredFormat
+from bot.store.stored_format import LayoutDisagrees, NewerFormat, StoredFormat
 from bot.store.surface_due import SurfaceDue
 from bot.store.tenants import Tenants
 from bot.store.tickets import TicketStore
@@ -146,6 +147,7 @@ __all__ = [
     "Freezes",
     "Frozen",
     "HomeState",
+    "LayoutDisagrees",
     "LostWriter",
     "NewKey",
     "NewerFormat",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -125,6 +127,56 @@ def refusals_of(redis: Any) -> WriteRefusals:
     return _one_of(_REFUSALS, redis, WriteRefusals)
 
 
+class Hold:
+    """A worker's commands held while the store's workspaces move to tags of their own (bot/store/workspace_move.py):
+    `held` (set by the worker's heartbeat, `Workers.beat`), each new command waits, for `HOLD_SECONDS` at most, then
+    fails closed (`StoreUnavailable`: the caller retries, as in an outage); `quiet` once the commands in flight are
+    done, which the heartbeat says for the move to go on. The heartbeat's own commands are not held (`unheld`)."""
+
+    SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.held = False
+        self.in_flight = 0
+
+    @property
+    def quiet(self) -> bool:
+        return self.held and self.in_flight == 0
+
+    async def enter(self) -> bool:
+        """Before a command: False when it is not counted (the heartbeat's)."""
+        if _UNHELD.get():
+            return False
+        waited = 0.0
+        while self.held:
+            if waited >= self.SECONDS:
+                raise StoreUnavailable("held: this Redis's workspaces are being moved (python -m bot store"
+                                       " move-workspaces)")
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        self.in_flight += 1
+        return True
+
+
+_UNHELD: contextvars.ContextVar[bool] = contextvars.ContextVar("unheld", default=False)
+_HOLDS: weakref.WeakKeyDictionary[Any, Hold] = weakref.WeakKeyDictionary()
+
+
+def hold_of(redis: Any) -> Hold:
+    """The one `Hold` of the Redis client `redis`."""
+    return _one_of(_HOLDS, redis, Hold)
+
+
+@contextlib.contextmanager
+def unheld() -> Iterator[None]:
+    """Commands in this context are never held (the heartbeat's: it says the worker is held, and sees the move end)."""
+    token = _UNHELD.set(True)
+    try:
+        yield
+    finally:
+        _UNHELD.reset(token)
+
+
 def _one_of(kept: weakref.WeakKeyDictionary[Any, K], redis: Any, make: Callable[[], K]) -> K:
     """The one `make()` that `kept` holds for the Redis client `redis` (made at the first asking, gone with it)."""
     found = kept.get(redis)
@@ -133,10 +185,12 @@ def _one_of(kept: weakref.WeakKeyDictionary[Any, K], redis: Any, make: Callable[
     return found
 
 
-def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals) -> Callable[..., Awaitable[T]]:
+def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals, hold: Hold | None = None,
+                 ) -> Callable[..., Awaitable[T]]:
     async def guarded_call(*args: Any, **kwargs: Any) -> T:
         task = asyncio.current_task()
         asked = task.cancelling() if task is not None else 0
+        counted = hold is not None and await hold.enter()
         try:
             result = await call(*args, **kwargs)
         except StoreUnavailable:
@@ -151,6 +205,9 @@ def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals) -> 
             if isinstance(exc, RedisClusterException) and not str(exc).startswith(CLUSTER_DOWN):
                 raise  # a misuse, not an outage
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        finally:
+            if counted and hold is not None:
+                hold.in_flight -= 1
         if task is not None and task.cancelling() > asked:
             raise asyncio.CancelledError  # a cancellation the client lost on its way (see `guarded`)
         return result
@@ -172,15 +229,15 @@ def guarded(redis: R) -> R:
     send completes: about one cancel in three that came while a command was on its way was lost, and a worker's
     loop went on after it was stopped. A call that returns while its task has a cancellation it did not have
     before raises `CancelledError` (a timeout around the call then raises `TimeoutError`, as it should)."""
-    refusals = refusals_of(redis)
-    redis.execute_command = _unavailable(redis.execute_command, refusals)  # type: ignore[method-assign, assignment]
+    refusals, hold = refusals_of(redis), hold_of(redis)
+    redis.execute_command = _unavailable(redis.execute_command, refusals, hold)  # type: ignore[method-assign, assignment]
     if isinstance(redis, RedisCluster):  # finding the nodes again after an outage (`pubsub_client` asks it too)
         redis.initialize = _unavailable(redis.initialize, refusals)
     pipeline = redis.pipeline
 
     def guarded_pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = pipeline(*args, **kwargs)
-        pipe.execute = _unavailable(pipe.execute, refusals)  # type: ignore[method-assign, assignment]
+        pipe.execute = _unavailable(pipe.execute, refusals, hold)  # type: ignore[method-assign, assignment]
         pipe.annotate_exception = _as_redis_said  # type: ignore[method-assign]
         return pipe
 

@@ -43,7 +43,10 @@ worker, in its slot: `worker_channels_here`; the root's still heard), claims, co
 {p}:held_by:{<id>}            string  the tenant whose data holds approval <id>        DECIDED_RETENTION + a year
                                       ("home" for home; `Tenancy.holding`)
 {p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
-                                      by (version), at} (bot/store/stored_format.py)
+                                      by (version), at; while a move to workspace    (`moving` dropped when
+                                      tags is under way `moving`: "<who> <at>", and  the move ends)
+                                      each workspace moved `moved:<tenant>`: when}
+                                      (bot/store/stored_format.py, workspace_move.py)
 {p}:audit:global              stream  signed global checkpoints: every chain's head   those of AUDIT_RETENTION
                                       (seq, hash) at each interval (bot/audit/chains.py)
 {p}:secrets:check             string  a text sealed under SECRETS_KEY, opened at start  kept; resealed in rotations
@@ -142,7 +145,11 @@ worker, in its slot: `worker_channels_here`; the root's still heard), claims, co
                                       hours): TRIAGE_BUDGET (bot/store/fatigue.py)
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:teams:*                    Microsoft Teams: conversations, people, cards, due copies (bot/store/msteams.py)
-{p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
+{p}:heartbeat:<worker>        string  a worker is alive: "<time> <version> <layout>"  HEARTBEAT_SECONDS
+                                      (layout `tags` or `one-tag`, then ` held` while
+                                      its commands are held for a move of the
+                                      workspaces: workspace_move.py; before 0.9:
+                                      "<time>")
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
                                       (`scratch:-`: a placeholder key a step is given  never written

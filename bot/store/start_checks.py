@@ -9,7 +9,7 @@ import logging
 
 from bot.core.settings import SettingsError
 from bot.core.version import __version__
-from bot.store import NewerFormat, Store, StoreUnavailable, WrongSecretsKey
+from bot.store import LayoutDisagrees, NewerFormat, Store, StoreUnavailable, WrongSecretsKey
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,14 @@ async def seal_clear(store: Store) -> None:
 async def keep_format(store: Store) -> None:
     """The Redis-wide stored format (bot/store/stored_format.py): an older one upgraded in place (said at INFO: an
     expected step of an upgrade, and every Redis without the key, a new one included, is format 1), a
-    newer one refused with a `SettingsError` saying so; a Redis that cannot be reached now is let be (a WARNING)."""
+    newer one, or one whose layout is not this worker's REDIS_WORKSPACE_TAGS (or a move under
+    way), refused with a `SettingsError` saying so; a Redis that cannot be reached now is let be (a WARNING)."""
     try:
         before, now = await store.format.keep(version=__version__)
     except StoreUnavailable as exc:
         log.warning("Redis's stored format could not be checked at start (%s)", exc)
         return
-    except NewerFormat as exc:
+    except (NewerFormat, LayoutDisagrees) as exc:
         raise SettingsError(str(exc)) from None
     if before != now:
         log.info("Redis's stored format upgraded in place from %s to %s", before, now)

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 import bot
 from bot.devslack.server import SlackStandIn
-from bot.store.stored_format import FORMAT
+from bot.store.stored_format import ONE_TAG
 from tests.conftest import BOB, Worker, bot_env, free_port, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
@@ -34,15 +34,15 @@ PREVIOUS_COMMIT = "0ed12e0115bb87bcce490e1ee792e1725ece805c"  # main before vers
 START_WITHIN = 60.0
 
 
-def previous_tree(into: Path) -> Path:
-    """The previous version's files, from this clone's history. A clone without that commit fails the test (CI
-    clones the whole history): never a skip."""
+def previous_tree(into: Path, *, commit: str = PREVIOUS_COMMIT) -> Path:
+    """The previous version's files (`commit`'s), from this clone's history. A clone without that commit fails the
+    test (CI clones the whole history): never a skip."""
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_COMMIT],
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
                                  capture_output=True, check=True, timeout=120).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         stderr = getattr(exc, "stderr", b"") or b""
-        pytest.fail(f"the rolling upgrade test needs commit {PREVIOUS_COMMIT} in this clone's history (git clone"
+        pytest.fail(f"the rolling upgrade test needs commit {commit} in this clone's history (git clone"
                     f" without --depth, or git fetch --unshallow): {stderr.decode(errors='replace').strip() or exc}")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -103,7 +103,7 @@ async def test_a_worker_of_the_previous_commit_and_one_of_this_commit_serve_one_
     assert await stored_format(redis_url) is None  # the previous commit's worker knows no stored format
     new = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     try:
-        assert await stored_format(redis_url) == str(FORMAT)  # upgraded in place beside the old worker
+        assert await stored_format(redis_url) == str(ONE_TAG)  # upgraded in place beside the old worker
         said, headers = await health(new)
         assert said["version"] == bot.__version__ and headers["X-Bot-Version"] == bot.__version__
         said, headers = await health(old_worker)

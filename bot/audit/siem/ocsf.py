@@ -31,7 +31,7 @@ ACTIVITIES = {
     UPDATE: {"decision", "vote", "auto_approved", "auto_rejected", "escalated", "settings", "unfrozen",
              "unfreeze_asked", "away_ended", "used", "receipt_used", "passkey_confirmed", "run_finished",
              "drill_ended", "freeze_drill", "api_key_rotated", "key_sponsor", "sponsor_left", "signing_rotated",
-             "audit_cleared"},
+             "audit_cleared", "workspaces_moved"},
     DELETE: {"uninstalled", "passkey_revoked", "passkey_removed", "rule_ended", "api_key_revoked",
              "attestation_revoked", "cancelled", "withdrawn"},
 }

@@ -34,10 +34,10 @@ from bot.store.opening import Once, Opening
 from bot.store.slots import key_slot
 from bot.store.stored_format import WORKSPACE_TAGS
 from tests.conftest import SALES, bot_env, free_port, start_worker
-from tests.store.test_rolling_upgrade import previous_tree
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.audit_log import signing_keys, verifier
 from tests.support.hitl import until
+from tests.support.previous import previous_tree
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 from tests.support.source import ROOT

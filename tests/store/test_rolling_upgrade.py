@@ -1,17 +1,15 @@
 """A rolling upgrade (docs/operators/upgrades.md), tested as a deploy does it: a worker of the previous version (the
-pinned commit `PREVIOUS_COMMIT`, extracted with `git archive` and run as `python -m bot` in a process of its own) and
-a worker of this commit serve ONE Redis side by side. Approvals asked through one are clicked on the other (Slack's
-requests reach either) and answered on either, both ways; each says its version, the old one none; the new one
-upgrades the Redis's stored format (`{p}:format`, none from the old one) in place, and the old one serves on."""
+pinned commit `PREVIOUS_COMMIT` of tests/support/previous.py, extracted with `git archive` and run as `python -m bot`
+in a process of its own) and a worker of this commit serve ONE Redis side by side. Approvals asked through one are
+clicked on the other (Slack's requests reach either) and answered on either, both ways; each says its version, the
+old one none; the new one upgrades the Redis's stored format (`{p}:format`, none from the old one) in place, and the
+old one serves on."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
-import subprocess
 import sys
-import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,27 +24,11 @@ from bot.store.stored_format import ONE_TAG
 from tests.conftest import BOB, Worker, bot_env, free_port, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
-from tests.support.source import ROOT
+from tests.support.previous import previous_tree
 
 pytestmark = pytest.mark.slow  # the previous version's worker is a process of its own
 
-PREVIOUS_COMMIT = "0ed12e0115bb87bcce490e1ee792e1725ece805c"  # main before versions (the last commit without them)
 START_WITHIN = 60.0
-
-
-def previous_tree(into: Path, *, commit: str = PREVIOUS_COMMIT) -> Path:
-    """The previous version's files (`commit`'s), from this clone's history. A clone without that commit fails the
-    test (CI clones the whole history): never a skip."""
-    try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
-                                 capture_output=True, check=True, timeout=120).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        stderr = getattr(exc, "stderr", b"") or b""
-        pytest.fail(f"the rolling upgrade test needs commit {commit} in this clone's history (git clone"
-                    f" without --depth, or git fetch --unshallow): {stderr.decode(errors='replace').strip() or exc}")
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.audit.verify import walk_chains
+from bot.core.records import RunRecord
 from bot.core.signing import SigningKeys
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.server import SlackStandIn
-from bot.store import Store
+from bot.store import Store, connect
 from bot.store.slots import key_slot
 from tests.conftest import Worker, block_texts, bot_env, has_buttons, start_worker
 from tests.support.api import Client, tool_ask
@@ -282,3 +283,25 @@ async def test_a_primary_killed_while_200_approvals_wait_in_20_workspaces_loses_
     finally:
         for worker in workers:
             await worker.stop()
+
+
+@pytest.mark.slow
+async def test_a_workspace_s_run_whose_owner_is_gone_is_taken_over_on_the_cluster(redis_cluster: LocalCluster) -> None:
+    """With a tag per workspace, a workspace's run is in its slot and the workers' heartbeats in the root's: the
+    take-over read both in one step and was refused (CROSSSLOT) every time a worker heard a decision of another's run,
+    so a run in a workspace whose worker died was never continued."""
+    store = Store(connect(redis_cluster.url), prefix="{hitl}", sharded=True)
+    other = store.for_tenant("T0RUNS", home=HOME)
+    try:
+        assert key_slot(other.keys.run("rabcdefg")) != key_slot(store.keys.heartbeat("w1"))
+        record = RunRecord(id="rabcdefg", requester="U0ALICE", channel="C0SALES", task="t", owner="w1",
+                           status="running", created_at=time.time(), epoch=1)
+        await other.runs.create(record, max_per_user=3, max_per_channel=10)
+        await store.workers.beat("w1", ttl=30)
+        assert await other.runs.adopt("rabcdefg", None, from_worker="w1", to_worker="w2") == ("alive", 0)
+        await store.workers.drop("w1")  # its heartbeat gone
+        assert await other.runs.adopt("rabcdefg", None, from_worker="w1", to_worker="w2") == ("ok", 2)
+        taken = await other.runs.get("rabcdefg")
+        assert taken is not None and (taken.owner, taken.epoch) == ("w2", 2)
+    finally:
+        await store.close()

@@ -3,7 +3,8 @@ for receipts (read by executors, `agent_approvals.receipts`) and audit checkpoin
 verify`, `bot/core/signing.py`). The bot may import it; it imports nothing of the bot.
 
 joserfc checks the signature; this is the contract's strictness around it, read before any key is: a string of at
-most MAX_JWS characters in three parts, each canonical unpadded base64url (one spelling per value); a JSON header
+most MAX_JWS characters (`longest`: a global audit checkpoint, a head a workspace, is longer) in three parts, each
+canonical unpadded base64url (one spelling per value); a JSON header
 (no repeated names, no NaN) of exactly `alg` EdDSA, the expected `typ` and a `kid` (so no `crit`: nothing this
 signer never writes); a 64-byte signature; a payload that is a JSON object. Every refusal is a `JWSError` with a
 `reason`: malformed, unknown_key (its `kid` is none of the keys) or bad_signature.
@@ -26,6 +27,9 @@ from joserfc.jws import JWSRegistry
 
 ALG = "EdDSA"
 MAX_JWS = 16_384  # characters: what this product signs is well under 2 KB; anything this long is not one
+# but a global audit checkpoint (issue 89): it signs every workspace's chain head, about 110 characters each (300
+# workspaces: 33 KB): the bot reads its own with this bound (`bot.core.signing.LONGEST`), some 38,000 workspaces
+MAX_CHECKPOINT_JWS = 4 * 1024 * 1024
 SIGNATURE_BYTES = 64
 HEADER = frozenset({"alg", "kid", "typ"})
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -92,11 +96,12 @@ def json_object(raw: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def read_jws(token: Any, key_of: Callable[[str], Key | None], *, typ: str, whose: str = "the keys") -> dict[str, Any]:
-    """The claims of `token` when it is a compact JWS of ours with this `typ`, signed by the key `key_of(kid)`
-    gives (None: no such key; `whose` names the keys in that refusal). JWSError says why not; the claims' own
-    meaning (their types, times, audience) is the caller's to check."""
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_JWS:
+def read_jws(token: Any, key_of: Callable[[str], Key | None], *, typ: str, whose: str = "the keys",
+             longest: int = MAX_JWS) -> dict[str, Any]:
+    """The claims of `token` when it is a compact JWS of ours with this `typ`, at most `longest` characters, signed
+    by the key `key_of(kid)` gives (None: no such key; `whose` names the keys in that refusal). JWSError says why
+    not; the claims' own meaning (their types, times, audience) is the caller's to check."""
+    if not isinstance(token, str) or not 0 < len(token) <= longest:
         raise JWSError("malformed", "not a compact JWS string")
     parts = token.split(".")
     if len(parts) != 3:

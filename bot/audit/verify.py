@@ -338,7 +338,8 @@ async def walk_chains(
     if problem is not None:
         lines.append(f"audit log NOT intact: {problem}")
         codes.append(1)
-    elif proven and all(c in (0, RESTORED) for c in codes):  # (a chain broken: only what is wrong is said)
+    elif proven and codes[0] in (0, RESTORED, NO_LOG) and all(c in (0, RESTORED) for c in codes[1:]):
+        # (a chain broken: only what is wrong is said; home's may hold nothing yet, the workspaces' everything)
         lines.append(proven.strip())
     if codes[0] == NO_LOG and len(codes) == 1:
         return said, NO_LOG

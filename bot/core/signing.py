@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent_approvals.jws import ALG, REGISTRY, JWSError, b64url, read_jws
+from agent_approvals.jws import ALG, MAX_CHECKPOINT_JWS, MAX_JWS, REGISTRY, JWSError, b64url, read_jws
 from agent_approvals.jws import b64url_decode as canonical_b64url_decode
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -216,14 +216,20 @@ def public_keys_of(document: Mapping[str, Any]) -> dict[str, OKPKey]:
         raise SigningError("not a JWKS of Ed25519 keys") from None
 
 
+# The audit checkpoints' typ (bot/audit/checkpoints.py CHECKPOINT_TYPE): a global one signs every workspace's chain
+# head (issue 89), over MAX_JWS past some 150 workspaces; everything else this product signs is well under it.
+LONGEST = {"audit-checkpoint+jwt": MAX_CHECKPOINT_JWS}
+
+
 def verify_jws(
     jws: str, keys: Mapping[str, OKPKey], *, typ: str, whose: str = "this deployment's keys"
 ) -> dict[str, Any]:
     """The claims of a compact JWS (three canonical base64url parts, alg EdDSA, this `typ`, header alg/kid/typ
     only) signed by one of `keys` (by kid; `whose` names them in the refusal), read by `agent_approvals.jws`.
-    SigningError says why not; the claims' times are the caller's to check."""
+    SigningError says why not; the claims' times are the caller's to check. Its length is bounded by its `typ`
+    (`LONGEST`)."""
     try:
-        return read_jws(jws, keys.get, typ=typ, whose=whose)
+        return read_jws(jws, keys.get, typ=typ, whose=whose, longest=LONGEST.get(typ, MAX_JWS))
     except JWSError as error:
         raise SigningError(error.message) from None
 

@@ -205,6 +205,10 @@ def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals, hol
             if isinstance(exc, RedisClusterException) and not str(exc).startswith(CLUSTER_DOWN):
                 raise  # a misuse, not an outage
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        except AttributeError as exc:  # (a cluster pipeline's connection closed under it: `_lost_while_connecting`)
+            if not _lost_while_connecting(exc):
+                raise
+            raise StoreUnavailable(f"ConnectionError: connection lost while it was made ({exc})"[:300]) from exc
         finally:
             if counted and hold is not None:
                 hold.in_flight -= 1
@@ -384,9 +388,27 @@ def _ride_failovers(cluster: RedisCluster) -> None:
         except (RedisConnectionError, RedisTimeoutError):
             retries.retried("connection")
             raise
+        except AttributeError as exc:
+            if not _lost_while_connecting(exc):
+                raise
+            retries.retried("connection")  # (nothing was sent: the client's retry sends it on the new map)
+            raise RedisConnectionError(f"connection lost while it was made ({exc})") from exc
 
     cluster.nodes_manager.__class__ = MendedNodes
     cluster._execute_command = execute_command  # type: ignore[method-assign, assignment]
+
+
+def _lost_while_connecting(exc: AttributeError) -> bool:
+    """redis-py (6.4)'s cluster client closes a node's connections when it reads the map again (a failover): one
+    another task was still making sends its handshake on a writer gone (`None.writelines`), an AttributeError out of
+    its connection's send, before the command itself was sent (a run waiting on it failed). Is `exc` that?"""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    return bool(frames) and frames[-1].co_name == "_send_packed_command" and frames[-1].co_filename.endswith(
+        ("redis/asyncio/connection.py", "redis\\asyncio\\connection.py"))
 
 
 class ClusterRetries:

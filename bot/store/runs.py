@@ -201,13 +201,13 @@ class Runs:
         (its owner died while the agent was working).
 
         Returns ("ok", the run's new epoch), or why not: "alive", "final", "taken", "pending", "consumed"."""
-        keys = {
-            "run": self._k.run(run_id),
-            "heartbeat": self._k.heartbeat(from_worker),
-            "approval": [self._k.approval(approval_id)] if approval_id else [],
-        }
+        keys = {"run": self._k.run(run_id), "approval": [self._k.approval(approval_id)] if approval_id else []}
+        # (the heartbeat is worker-wide, on the root's slot: read before the step, not in it (a workspace's run is in
+        # its own slot on a Cluster with REDIS_WORKSPACE_TAGS: one step on both was refused, CROSSSLOT))
+        alive = from_worker != to_worker and bool(await aw(self._s.redis.exists(self._k.heartbeat(from_worker))))
         result = await self._s.script("adopt")(
-            keys=keys, args={"from": from_worker, "to": to_worker, "again": "1" if again else "0"}
+            keys=keys, args={"from": from_worker, "to": to_worker, "again": "1" if again else "0",
+                             "alive": "1" if alive else "0"}
         )
         return str(result[0]), int(result[1]) if len(result) > 1 else 0
 

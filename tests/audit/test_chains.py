@@ -225,3 +225,16 @@ async def test_audit_verify_as_a_process_names_the_chain(store: Store, keys: Sig
     broken = await bot_command("audit", "verify", environ=environ)
     assert broken.returncode == 1
     assert "chain T0AAA: audit log NOT intact: shard 1 (scheme 2): deleted: entry" in broken.stdout, broken.stdout
+
+
+async def test_the_population_is_proven_when_home_s_chain_holds_nothing_yet(store: Store, keys: SigningKeys) -> None:
+    """Workspaces asked and decided, home's chain (the global entries) still empty: verify said its chains intact
+    but never that the global checkpoint proves them (a tag per workspace on a cluster, #89)."""
+    stores = await three(store)
+    await fill({name: tenant for name, tenant in stores.items() if name != HOME}, 3)
+    await signed(store, keys)
+    newest = await store.audit_global.newest()
+    assert newest is not None and set(chains_of(newest[1])) == {TEAM_A, TEAM_B}
+    said, code = await proof(store, keys)
+    assert code == 0, said
+    assert f"Global checkpoint {newest[0]} signs the heads of 2 chain(s) (T0AAA, T0BBB)" in said, said

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from agent_approvals import ReceiptError, verify
+from agent_approvals.jws import MAX_CHECKPOINT_JWS, MAX_JWS
 from agent_approvals.receipts import ALG, TYPE, args_sha256
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
@@ -111,3 +112,19 @@ def test_the_executor_refuses_what_the_bot_would_never_sign() -> None:
     assert raised.value.reason == "malformed"
     with pytest.raises(SigningError, match="typ"):
         keys.verify(checkpoint, typ=TYPE)
+
+
+def test_a_global_checkpoint_over_300_workspaces_verifies_and_a_receipt_that_long_does_not() -> None:
+    """A global audit checkpoint signs every workspace's chain head (issue 89): over 300 workspaces it is some 40 KB,
+    past the 16 KB every other JWS of ours is held to (`verify` said "forged: not a compact JWS string" past some
+    150 workspaces); a receipt that long is still refused, and so is a checkpoint past its own bound."""
+    keys = bot_keys()
+    heads = {f"T9W{n:05d}": [4, "ab" * 32] for n in range(300)}
+    checkpoint = keys.sign({"v": "g1", "at": 1.0, "chains": heads, "prev": "0" * 64}, typ=CHECKPOINT)
+    assert len(checkpoint) > MAX_JWS
+    assert keys.verify(checkpoint, typ=CHECKPOINT)["chains"] == heads
+    receipt = keys.sign({**receipt_claims(), "padding": "x" * MAX_JWS}, typ=TYPE)
+    with pytest.raises(SigningError, match="not a compact JWS string"):
+        keys.verify(receipt, typ=TYPE)
+    with pytest.raises(SigningError, match="not a compact JWS string"):
+        keys.verify(checkpoint + "A" * MAX_CHECKPOINT_JWS, typ=CHECKPOINT)

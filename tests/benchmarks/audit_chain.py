@@ -20,7 +20,7 @@ writer a worker runs (bot/audit/checkpoints.py).
 Nothing here asserts on time; it exits 1 only if verify does not find the log intact.
 
     python tests/benchmarks/audit_chain.py [--entries 100000] [--rounds 5] [--appends 2000] [--repeat 3] [--out F]
-    python tests/benchmarks/audit_chain.py --small     # CI: 5,000 entries, 3 rounds of 300 appends, 3 repeats
+    python tests/benchmarks/audit_chain.py --small     # CI: 2,000 entries, 3 rounds of 100 appends, 1 s, 3 repeats
 """
 
 from __future__ import annotations
@@ -236,11 +236,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each two-worker throughput run")
     parser.add_argument("--concurrency", type=int, default=64, help="appends in flight per worker")
     parser.add_argument("--repeat", type=int, default=3, help="repeats of verify and its floor (medians)")
-    parser.add_argument("--small", action="store_true", help="CI size: 5,000 entries, 3 x 300 appends, 3 s, 3 repeats")
+    parser.add_argument("--small", action="store_true", help="CI size: 2,000 entries, 3 x 100 appends, 1 s, 3 repeats")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.small:
-        args.entries, args.rounds, args.appends, args.seconds, args.repeat = 5000, 3, 300, 3.0, 3
+        args.entries, args.rounds, args.appends, args.seconds, args.repeat = 2000, 3, 100, 1.0, 3
     result = asyncio.run(measure(args))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=str)[:4000])
     print_summary(result)

@@ -19,7 +19,7 @@ cards are posted to the Slack stand-in (another process), so the card update aft
 series run interleaved, in a rotating order, on the same redis-server.
 
     python tests/benchmarks/click_to_resume.py [--mode same|cross|both] [--decisions 2000] [--out FILE]
-    python tests/benchmarks/click_to_resume.py --small      # CI: 200 decisions, both modes
+    python tests/benchmarks/click_to_resume.py --small      # CI: 60 decisions, both modes
 """
 
 from __future__ import annotations
@@ -270,14 +270,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("same", "cross", "both"), default="both")
     parser.add_argument("--decisions", type=int, default=2000, help="decisions per series (after 50 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 200 decisions")
+    parser.add_argument("--small", action="store_true", help="CI size: 60 decisions")
     parser.add_argument("--no-input-func", action="store_true", help="skip the request_approval series")
     parser.add_argument(
         "--slack-latency-ms", type=float, default=0.0, help="use the Slack stub answering after this many ms"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON (with raw samples) here")
     args = parser.parse_args()
-    decisions = 200 if args.small else args.decisions
+    decisions = 60 if args.small else args.decisions
     result = asyncio.run(
         measure(
             decisions,

@@ -20,7 +20,7 @@ order:
 No timing is asserted: the figures are printed (JSON) and written with --out.
 
     python tests/benchmarks/frameworks.py [--auto 200] [--clicks 100] [--out FILE]
-    python tests/benchmarks/frameworks.py --small      # CI: 15 auto approvals and 8 clicks per framework
+    python tests/benchmarks/frameworks.py --small      # CI: 6 auto approvals and 4 clicks per framework
 """
 
 from __future__ import annotations
@@ -515,10 +515,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--auto", type=int, default=200, help="rule-approved runs per series (after 3 warm-up)")
     parser.add_argument("--clicks", type=int, default=100, help="clicked runs per series (after 3 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 15 auto approvals and 8 clicks per series")
+    parser.add_argument("--small", action="store_true", help="CI size: 6 auto approvals and 4 clicks per series")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    auto_n, clicks_n = (15, 8) if args.small else (args.auto, args.clicks)
+    auto_n, clicks_n = (6, 4) if args.small else (args.auto, args.clicks)
     result = asyncio.run(measure(auto_n, clicks_n))
     print(json.dumps(result, indent=2))
     print("\n".join(summary_lines(result)))

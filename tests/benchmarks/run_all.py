@@ -2,6 +2,7 @@
 
     python tests/benchmarks/run_all.py --small                   # each once at a small size (a few minutes)
     python tests/benchmarks/run_all.py --small --jobs 2          # CI: the same, two at a time (only not to rot)
+    python tests/benchmarks/run_all.py --small --jobs 2 --skip ts_adapters   # CI, while npm installs the project
     python tests/benchmarks/run_all.py --repeat 3                # full sizes, 3 rounds, medians in summary.json
     python tests/benchmarks/run_all.py --only click,ack --repeat 3
 
@@ -401,13 +402,16 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="benchmarks at a time (more than 1: only to see that none crashes; figures not quotable)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--skip", default="", help="comma-separated benchmarks not to run (CI runs ts_adapters apart)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "artifacts" / "bench")
     parser.add_argument("--plot", type=Path, default=None, help="where to draw the plot (default: in --out-dir)")
     args = parser.parse_args()
     chosen = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
-    unknown = [n for n in chosen if n not in BENCHMARKS]
+    skipped = [n for n in args.skip.split(",") if n]
+    unknown = [n for n in chosen + skipped if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmarks {unknown}")
+    chosen = [n for n in chosen if n not in skipped]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     crashed: list[str] = []
     rounds: list[dict[str, dict[str, float | None]]] = []

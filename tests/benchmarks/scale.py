@@ -27,7 +27,7 @@ For each `--modes` entry, on fresh workers and an empty Redis:
 worker and measures RSS per run waiting for its human, then approves them all.
 
     python tests/benchmarks/scale.py [--approvals 10000] [--modes expect,request_approval] [--teams 1000] [--out F]
-    python tests/benchmarks/scale.py --small      # CI (that it runs): 200 approvals, 10 teams, spreads 1 s and 0
+    python tests/benchmarks/scale.py --small      # CI (that it runs): 100 approvals, 5 teams, spreads 1 s and 0
 """
 
 from __future__ import annotations
@@ -387,10 +387,10 @@ def main() -> int:
     parser.add_argument("--timeout-spreads", default="10,0", help="comma-separated seconds ('' to skip)")
     parser.add_argument("--teams", type=int, default=1000, help="whole runs to start (0: skip)")
     parser.add_argument("--slack", choices=("stub", "standin"), default="stub")
-    parser.add_argument("--small", action="store_true", help="CI size: 200 approvals, 10 teams, spreads 1 and 0")
+    parser.add_argument("--small", action="store_true", help="CI size: 100 approvals, 5 teams, spreads 1 and 0")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    n, teams = (200, 10) if args.small else (args.approvals, args.teams)
+    n, teams = (100, 5) if args.small else (args.approvals, args.teams)
     spreads = [1.0, 0.0] if args.small else [float(x) for x in args.timeout_spreads.split(",") if x]
     modes = [m for m in args.modes.split(",") if m]
     result = asyncio.run(

@@ -17,7 +17,7 @@ its use (`POST .../use`).
    per checkpoint): objects and bytes per segment, and `audit verify --archive`'s time per segment.
 
     python tests/benchmarks/sizing.py [--approvals 1000] [--trickle 30] [--out FILE]
-    python tests/benchmarks/sizing.py --small      # CI: 40 approvals, 5 trickled
+    python tests/benchmarks/sizing.py --small      # CI: 20 approvals, 3 trickled
 """
 
 from __future__ import annotations
@@ -321,10 +321,10 @@ def main() -> int:
     parser.add_argument("--approvals", type=int, default=1000, help="approvals in the burst")
     parser.add_argument("--concurrency", type=int, default=16, help="programs asking at once in the burst")
     parser.add_argument("--trickle", type=int, default=30, help="approvals archived one at a time")
-    parser.add_argument("--small", action="store_true", help="CI size: 40 approvals, 5 trickled")
+    parser.add_argument("--small", action="store_true", help="CI size: 20 approvals, 3 trickled")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    approvals, trickled = (40, 5) if args.small else (args.approvals, args.trickle)
+    approvals, trickled = (20, 3) if args.small else (args.approvals, args.trickle)
     result = asyncio.run(measure(approvals, args.concurrency, trickled))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

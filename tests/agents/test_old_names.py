@@ -37,6 +37,7 @@ def test_each_name_the_interface_gives_is_its_module_without_a_warning(old: str)
         assert importlib.import_module(old) is importlib.import_module(CONTRACT[old])
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_packages_old_names_hold_their_names() -> None:
     from agent_approvals.autogen import require_approval, run_with_approvals
     from agent_approvals.durable import temporal

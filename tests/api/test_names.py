@@ -29,6 +29,7 @@ def test_the_field_is_documented_and_the_document_validates() -> None:
     assert field["type"] == "string" and "display name" in field["description"]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_person_decided_the_name_stands_next_to_the_id(api: Worker, slack: SlackStandIn) -> None:
     made = await new_key(api)
     client = Client(api, made.key)

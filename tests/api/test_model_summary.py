@@ -69,6 +69,7 @@ async def test_a_model_writes_the_summary_labelled_so_and_never_reads_a_hidden_v
         assert KEY not in sent  # the change as people may see it: its secret hidden
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_model_that_fails_leaves_the_plain_sentence(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ def in_any(name: str, packages: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_core_imports_no_surface() -> None:
     found = {name: used for name, path in modules() if in_any(name, CORE) and (used := surfaces_of(path.read_text()))}
     assert found == {}, ("the approval core imports a surface: it publishes events and answers `Decisions.decide`;"

@@ -90,9 +90,10 @@ def test_burns_nothing():
 """
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_a_fast_test_over_its_cpu_is_named_at_the_end(pytester: pytest.Pytester,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slow, "SLOW_CPU", 0.1)  # (0.5 s in the suite: a fifth of it is quicker to burn here)
+    monkeypatch.setattr(slow, "SLOW_CPU", 0.1)  # (0.3 s in the suite: a third of it is quicker to burn here)
     pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
     pytester.makepyfile(test_inner=BURNERS)
     result = pytester.runpytest_inprocess(*INNER)
@@ -129,6 +130,7 @@ def test_in_a_slow_module():
 """
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_not_slow_does_not_import_a_module_marked_slow_as_a_whole(pytester: pytest.Pytester) -> None:
     pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
     pytester.makepyfile(test_inner=TESTS, test_slow_module=SLOW_MODULE)

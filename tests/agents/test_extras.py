@@ -40,6 +40,7 @@ def test_from_agent_approvals_autogen_import_run_with_approvals() -> None:
     assert run_with_approvals is defined
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_server_below_the_runs_imports_no_agent_framework() -> None:
     """The rule matcher, the card builders, the store and the approval core need no AutoGen (only `bot/runs/`, the
     bot's own AutoGen teams, and what builds them do)."""

@@ -29,14 +29,15 @@ REMOVED = {
 }
 
 
-@pytest.mark.parametrize("old", [pytest.param(name, marks=pytest.mark.slow) if name == "agent_approvals.dbos" else name
-                                 for name in sorted(CONTRACT)])  # (importing DBOS runs `file`: a process)
+@pytest.mark.slow  # each case imports its framework (LangGraph, Google ADK...: 0.6 to 1.1 s of CPU; DBOS runs `file`)
+@pytest.mark.parametrize("old", sorted(CONTRACT))
 def test_each_name_the_interface_gives_is_its_module_without_a_warning(old: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert importlib.import_module(old) is importlib.import_module(CONTRACT[old])
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_packages_old_names_hold_their_names() -> None:
     from agent_approvals.autogen import require_approval, run_with_approvals
     from agent_approvals.durable import temporal

@@ -80,6 +80,7 @@ async def test_bad_input_is_denied_with_a_clear_reason(api: Worker) -> None:
     denied(status, body, saying="413")
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_past_the_keys_limit_it_is_denied(api: Worker) -> None:
     for attempt in range(3):  # the limit counts per clock minute: three requests straddling one start afresh
         client = Client(api, (await new_key(api, f"limited{attempt}", per_minute=2)).key)

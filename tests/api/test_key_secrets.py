@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals.durable.engines import Delivered
 from redis.asyncio import Redis
 
@@ -94,6 +95,7 @@ async def test_a_copied_redis_backup_holds_no_webhook_secret_while_a_relay_still
     assert raw not in copy.read_bytes() and raw[len("whsec_"):] not in copy.read_bytes()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_rotated_key_works_until_its_grace_ends_and_deliveries_are_signed_with_both_meanwhile(
     api: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.artifacts import command, file_change
 from slack_sdk.models.blocks import Block
@@ -56,6 +57,7 @@ def assert_blocks_valid(blocks: list[dict[str, object]]) -> None:
     assert validate_blocks(blocks) is None, validate_blocks(blocks)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_model_writes_the_summary_labelled_so_and_never_reads_a_hidden_value(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -67,6 +69,7 @@ async def test_a_model_writes_the_summary_labelled_so_and_never_reads_a_hidden_v
         assert KEY not in sent  # the change as people may see it: its secret hidden
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_model_that_fails_leaves_the_plain_sentence(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ the Slack stand-in."""
 
 from __future__ import annotations
 
+import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
@@ -21,12 +22,14 @@ def approval_schema() -> Draft202012Validator:
     return Draft202012Validator({**served["components"]["schemas"]["Approval"], "components": served["components"]})
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_field_is_documented_and_the_document_validates() -> None:
     validate(document())  # type: ignore[arg-type]
     field = document()["components"]["schemas"]["Approval"]["properties"]["decided_by_name"]
     assert field["type"] == "string" and "display name" in field["description"]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_person_decided_the_name_stands_next_to_the_id(api: Worker, slack: SlackStandIn) -> None:
     made = await new_key(api)
     client = Client(api, made.key)

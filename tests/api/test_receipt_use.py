@@ -137,6 +137,7 @@ def rotate(keys_file: Path, redis_url: str) -> tuple[str, int, str]:
     return rotated.stdout, keys_file.stat().st_mode & 0o777, json.loads(keys_file.read_text())["keys"][-1]["kid"]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_rotation_is_read_without_a_restart_and_old_receipts_stay_good(
     signer: Worker, slack: SlackStandIn, keys_file: Path, redis_url: str
 ) -> None:

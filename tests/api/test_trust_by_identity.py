@@ -71,6 +71,7 @@ async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIt
     await worker.stop()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_callback_hosts_spelled_in_wide_digits_or_ideographic_stops_never_reach_loopback(
     strict: Worker, api: Worker
 ) -> None:

@@ -102,6 +102,7 @@ def test_only_a_relays_no_reads_as_not_taken(answer: bytes, why: str | None) -> 
     assert not_taken(answer) == why
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_receivers_400_is_given_up_at_once_and_a_409_is_tried_again(api: Worker, slack: SlackStandIn) -> None:
     """#63.7: a 400 says the delivery itself is wrong (a relay: misrouted, not an approval, an engine it does not
     know): the same again changes nothing, so it is not tried for a day: one try, `webhook_failed` audited. A 409

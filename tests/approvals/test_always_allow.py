@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from agent_approvals.approver import canonical_json, digest_of
 
 from bot.core.allow_rules import Condition, Match, exact_match
@@ -353,6 +354,7 @@ async def test_a_rule_made_of_values_failing_the_schema_is_refused(
         assert len(await refused_rules(worker)) == 7  # each refusal audited
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_button_only_on_tool_calls_that_may_be_approved_and_refused_clicks(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -92,6 +92,7 @@ async def test_a_pending_approval_shows_in_the_home_of_exactly_who_may_decide_it
     assert "Recently decided by you" in home_text(slack, BOB)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_deciding_from_the_home_resumes_the_agent_and_redraws_every_copy(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -123,6 +124,7 @@ async def test_deciding_from_the_home_resumes_the_agent_and_redraws_every_copy(
     assert [(d["outcome"], d["by"]) for d in decisions] == [("approved", BOB)]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_decision_on_the_channel_card_redraws_the_dms_and_homes(slack: SlackStandIn, worker: Worker) -> None:
     await say(slack, "config approvers @bob @carol")
     await say(slack, "config deliver both")
@@ -382,6 +384,7 @@ async def test_a_batch_form_with_bad_choices_says_why_and_decides_nothing(slack:
     assert slack.open_views(BOB)[-1]["view"]["callback_id"] == "home_batch_modal"  # the form stays, as filled
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_home_with_many_approvals_pages_within_slacks_limits(slack: SlackStandIn, worker: Worker) -> None:
     await open_homes(slack, BOB)
     run_id = await start_run(slack)

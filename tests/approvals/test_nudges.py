@@ -262,6 +262,7 @@ async def test_a_quorum_counts_each_person_once_whichever_list_let_them_in(
 
 
 # ------------------------------------------------------------------------------------------- delegation
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_delegate_decides_for_an_away_approver_in_a_quorum_counted_once(
     slack: SlackStandIn, worker: Worker, store: Store
 ) -> None:

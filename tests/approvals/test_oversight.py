@@ -127,6 +127,7 @@ async def test_twenty_quick_approvals_are_flagged_in_the_audit_log_metrics_alert
 ORIGIN = "http://localhost:8999"  # where browsers open the pages (STEP_UP_URL; the worker is on 127.0.0.1)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_require_details_refuses_an_approve_until_its_page_or_details_were_opened(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:

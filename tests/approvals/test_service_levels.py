@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks import HOME_PAGE_SIZE
@@ -154,6 +156,7 @@ async def test_a_shorter_sla_brings_an_escalation_at_risk_sooner_so_only_an_admi
     assert "now 2h" in await say(slack, "config sla 2h", user=BOB)  # a longer one brings nothing sooner
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_homes_first_page_lists_a_breached_approval_first_across_the_whole_inbox(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:

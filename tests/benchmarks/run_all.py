@@ -61,6 +61,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "redaction": ("redaction.py", ["--small"], []),
     "tenants": ("tenants.py", ["--small"], []),
     "workspaces": ("workspaces.py", ["--small"], []),
+    "workspaces_ready": ("workspaces_ready.py", ["--small"], []),  # ready with 1,000 workspaces against home alone
     "sessions": ("session_calls.py", ["--small"], []),
     "sizing": ("sizing.py", ["--small"], []),
     "change_card": ("change_card.py", ["--small"], []),
@@ -199,6 +200,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{n} workspaces: memory per workspace KB"] = _get(size, "memory_per_workspace_kb")
             out[f"{n} workspaces: resumed p50 ms"] = _get(size, "resumed", "p50_ms")
             out[f"{n} workspaces: resumed p99 ms"] = _get(size, "resumed", "p99_ms")
+    elif name == "workspaces_ready":
+        for series in ("floor", "installed"):
+            for key in ("first_line_to_ready_s", "start_to_ready_s", "cpu_to_ready_s"):
+                out[f"{series}: {key}"] = _get(result, series, key)
+        for key in ("first_line_to_ready_s", "start_to_ready_s", "cpu_to_ready_s"):
+            out[f"installed / floor: {key}"] = _get(result, "ratios", key)
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -169,6 +169,7 @@ cards = st.sampled_from(["4", "51", "55", "2221", "2720", "6011", "65"]).flatmap
         lambda rest: complete(prefix + rest)))
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 @given(card=cards, separator=st.sampled_from(["", " ", "-", ".", "/", "  ", "\u00a0", "\u3000"]),
        before=st.sampled_from(["", "card: ", "x "]), after=st.sampled_from(["", ".", " exp 12/29"]),
        digits=st.sampled_from(["0123456789", "٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９", "۰۱۲۳۴۵۶۷۸۹"]))
@@ -250,6 +251,7 @@ def test_card_places_are_the_card_expressions_own_finds() -> None:
             (m.start(), m.group(1)) for m in _CARD.finditer(text)], text
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_security_codes_are_the_expressions_own_finds() -> None:
     """The security-code expression runs only where one of its keywords may be (`_security_codes`): the same finds as
     the expression over the whole text, on random texts of its keywords' letters in both cases, the letters

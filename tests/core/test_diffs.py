@@ -9,6 +9,8 @@ import doctest
 import random
 from typing import Any
 
+import pytest
+
 import bot.core.diffs as diffs
 from bot.core.diffs import MAX_DIFF_LINES, MAX_FILES, file_changes, from_diff, from_texts, read, side_by_side, summary
 
@@ -91,6 +93,7 @@ def test_side_by_side_pairs_removed_with_added_lines() -> None:
                     ((4, "d"), (4, "d"), False), (None, (5, "e"), True)]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_a_large_files_diff_is_found_fast_applies_and_reads_back_as_kept() -> None:
     """The matching blocks of a large file (`_blocks`: common start and end, split at a unique line) make a diff
     that turns `before` into `after`, whatever the lines (repeated ones too), and its kept text (`unified`) reads

@@ -86,6 +86,7 @@ async def test_forged_tokens_are_refused_before_anything(world: World) -> None:
     assert got is not None and got.status == "pending"
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_teams_and_a_slack_approver_make_a_quorum_the_same_person_once(world: World) -> None:
     store = world.worker.services.store
     assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
@@ -104,6 +105,7 @@ async def test_a_teams_and_a_slack_approver_make_a_quorum_the_same_person_once(w
     assert decision and decision[-1]["by"] == world.dana_person and decision[-1]["surface"] == "teams"
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_replayed_and_a_concurrent_invoke_count_once(world: World) -> None:
     store = world.worker.services.store
     assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
@@ -138,6 +140,7 @@ async def test_slacks_decision_redraws_the_teams_card(world: World) -> None:
     assert status == 200 and "already approved" in notice_of(body)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_freeze_refuses_a_teams_approve(world: World) -> None:
     store = world.worker.services.store
     approval = await world.ask()
@@ -154,6 +157,7 @@ async def test_a_freeze_refuses_a_teams_approve(world: World) -> None:
     assert status == 200 and got is not None and got.status == "rejected"
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_no_hidden_value_is_sent_to_teams(world: World) -> None:
     card_number, token = "4111 1111 1111 1111", "ghp_" + "a1B2" * 9
     approval = await world.ask(title=f"Pay with {card_number}",
@@ -167,6 +171,7 @@ async def test_no_hidden_value_is_sent_to_teams(world: World) -> None:
         assert hidden not in sent
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_another_tenants_user_and_a_guest_are_refused_and_audited(world: World) -> None:
     approval = await world.ask()
     activity = await world.teams_card(approval)
@@ -210,6 +215,7 @@ async def test_the_receipt_verifies_and_is_the_same_whichever_surface_decided(wo
     assert decision[-1]["by"] == BOB and decision[-1]["surface"] == "teams"
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_reject_and_revise_from_teams_send_their_words(world: World) -> None:
     store = world.worker.services.store
     rejected = await world.ask()
@@ -282,6 +288,7 @@ async def test_a_teams_click_while_redis_is_down_is_answered_and_changes_nothing
             server.process.wait(timeout=10)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_click_naming_another_approval_than_its_card_is_refused(world: World) -> None:
     store = world.worker.services.store
     shown = await world.ask()
@@ -364,6 +371,7 @@ async def test_a_bad_edit_from_teams_is_refused_in_slacks_words_and_changes_noth
     assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_edit_of_a_call_its_program_runs_only_as_made_is_refused(world: World) -> None:
     """No edit offered for a call whose arguments are fixed (`editable: false`), and one a crafted client sends is
     refused in the Slack path's words, nothing changed."""

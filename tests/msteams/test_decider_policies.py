@@ -63,6 +63,7 @@ async def status_of(world: World, approval: str) -> tuple[str, list[str]]:
     return got.status, got.voters
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_big_refund_approved_in_teams_is_refused_and_counts_from_slack(world: World) -> None:
     approval = await refund(world, 2_000_000)
     activity = await world.teams_card(approval)
@@ -81,6 +82,7 @@ async def test_a_big_refund_approved_in_teams_is_refused_and_counts_from_slack(w
     assert decision[-1]["by"] == BOB and decision[-1]["surface"] == "slack"  # every person's decision names it
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_teams_reject_of_a_big_refund_and_a_small_refunds_teams_approve_count(world: World) -> None:
     big = await refund(world, 2_000_000)
     activity = await world.teams_card(big)
@@ -110,6 +112,7 @@ async def test_a_policy_refusing_a_slack_click_says_so_ephemerally(world: World)
     assert (entry["by"], entry["surface"], entry["policies"]) == (BOB, "slack", "orders-under-review")
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_evaluation_error_refuses_a_teams_approve_but_not_its_reject(world: World) -> None:
     approval = await world.ask(title="Refund order A-2", tool={"name": "refund", "arguments": {"order": "A-2"}})
     activity = await world.teams_card(approval)
@@ -147,6 +150,7 @@ async def test_a_vote_without_a_surface_by_a_person_only_in_teams_is_asked_as_te
     assert (entry["by"], entry["surface"]) == (world.dana_person, "teams")
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_policy_added_while_an_approval_waits_applies_to_its_next_vote(world: World) -> None:
     store = world.worker.services.store
     assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None

@@ -314,6 +314,7 @@ async def teams_on(slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, mod
     await worker.stop()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_routed_channel_and_each_approvers_personal_chat_get_the_card_and_every_copy_follows(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
 ) -> None:
@@ -421,6 +422,7 @@ async def test_a_conversation_the_app_left_is_not_tried_again_and_again(
     assert await store.msteams.claim_copy(approval_id_of(card), route.channel, lease=30) == "claimed"  # released
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_reminder_reaches_the_personal_chat_with_the_card_there_first(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
 ) -> None:
@@ -462,6 +464,7 @@ async def test_a_delegate_gets_the_card_in_their_personal_chat_for_who_is_away(
     assert shared["refresh"]["userIds"] == [route.users[BOB], dave]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
 ) -> None:
@@ -479,6 +482,7 @@ async def test_an_escalation_reaches_who_it_lets_in_with_their_card(
                 what="the channel's card refreshed for him too")
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_teams_files_route_applies_where_a_channel_sets_none(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker
 ) -> None:

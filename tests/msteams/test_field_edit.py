@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from agent_approvals.approver import digest_of
 
 from tests.support.api import EMAIL, SCHEMA
@@ -58,6 +59,7 @@ async def test_a_teams_reviewer_edits_one_field_and_the_program_gets_the_edited_
     assert [(e["outcome"], e["by"], e["surface"]) for e in decision] == [("revised", world.dana_person, "teams")]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_value_not_of_its_fields_kind_is_refused_in_slacks_words_and_nothing_is_sent(world: World) -> None:
     approval = await world.ask(tool={"name": "send_refund", "arguments": REFUND, "schema": REFUND_SCHEMA})
     activity = await world.teams_card(approval)

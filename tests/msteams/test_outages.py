@@ -45,6 +45,7 @@ def shows(world: World, activity: str, *said: str) -> bool:
     return all(s in card for s in said)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_while_slack_is_down_a_teams_approver_decides_and_slack_catches_up_once(world: World) -> None:
     store = world.worker.services.store
     assert await store.settings.set(SALES, "required_approvals", "2", by="operator") is None
@@ -107,6 +108,7 @@ async def test_an_approval_opened_pending_gets_its_teams_card_from_the_opening_i
     assert set(world.card_now(activity)["refresh"]["userIds"]) == {world.bob, world.dana}  # pending, theirs
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_copy_claimed_by_a_worker_that_died_is_posted_once_its_claim_ran_out_while_slack_is_down(
     world: World
 ) -> None:

@@ -228,6 +228,7 @@ def test_a_bad_teams_file_is_refused_naming_its_line(tmp_path: Path, text: str, 
                            "TEAMS_FILE": str(tmp_path / "teams.yaml")})
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_teams_person_confirms_a_step_up_on_the_bots_page(
     slack: SlackStandIn, redis_url: str, tmp_path: Path,
 ) -> None:

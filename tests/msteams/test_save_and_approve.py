@@ -90,6 +90,7 @@ async def test_save_and_approve_of_a_programs_ask_is_refused_and_nothing_is_sent
     assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_save_and_approve_from_teams_needing_step_up_sends_its_editor_the_pages_link(
         world: World, tmp_path: Path) -> None:
     """The edited call needs step-up: its Teams editor (Bob) is sent the page's one-time link in their personal chat

@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.devmsteams import TeamsStandIn
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, CAROL, SALES, block_texts, card_of, has_buttons
@@ -17,6 +19,8 @@ from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
 from tests.support.homes import approval_id_of, home_text, open_homes
 from tests.support.teams import click, start_teams_worker
+
+pytestmark = pytest.mark.slow  # both its tests over 0.3 s of CPU (tests/support/slow.py)
 
 DANA_OID = str(uuid.uuid4())  # Teams only; the Teams file names her, with Slack markup in her name
 ERIN_OID = str(uuid.uuid4())  # Teams only; the Teams file lists her without a name: Teams names her

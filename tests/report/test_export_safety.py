@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.report.audit_export import COLUMNS, safe_cell
@@ -37,6 +38,7 @@ async def api_call(worker: Worker, key: str, path: str, body: dict[str, Any]) ->
         return response.status, await response.json()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_audit_export_neutralises_control_characters_and_formulas(
     emailer: tuple[Worker, str], slack: SlackStandIn, redis_url: str
 ) -> None:

@@ -306,6 +306,7 @@ async def test_approvals_that_never_time_out_are_in_the_backlog(store: Store) ->
     assert 'id="empty"' in page and 'id="backlog-total"' in page and "1 approvals waiting" in page
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_requests_not_decided_yet_render_without_a_warning() -> None:
     """Warnings are errors in the tests: a plot without data must not warn (an empty legend would)."""
     now = time.time()

@@ -73,6 +73,7 @@ async def test_cli_empty_history_gives_a_clear_page(store: Store, redis_url: str
     assert_self_contained(html)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_no_audit_log_under_the_prefix_is_said_and_fails(store: Store, redis_url: str, tmp_path: Path) -> None:
     """An empty Redis, or one whose log is under another REDIS_KEY_PREFIX: "no audit log found", exit 1, nothing
     written (not a report of "0 entries")."""
@@ -130,6 +131,7 @@ async def test_bad_arguments_are_refused_with_the_valid_forms(
     assert not out.exists() and os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_redis_unreachable_or_refusing_never_shows_the_url(tmp_path: Path) -> None:
     secret = "s3cr3t-Passw0rd"
     out = tmp_path / "report.html"

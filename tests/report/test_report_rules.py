@@ -127,6 +127,7 @@ async def test_approvals_by_rules_are_counted_apart_from_modes(store: Store) -> 
     assert "Approved automatically: 1 (0 by input modes, 1 by always-allow rules)" in ops.lines()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_without_rule_approvals_the_page_has_no_rule_column_or_table() -> None:
     now = time.time()
     entries = [automatic("policy-0", now - 60, SALES, event="auto_approved", rule="mode policy: no risk word")]

@@ -34,6 +34,8 @@ from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of, 
 from tests.support.hitl import bot, buttons, click, finished, nth_card, start, text_of, until
 from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, error, openai_config, text, tool_call
 
+pytestmark = pytest.mark.slow  # three of its five tests over 0.3 s of CPU (tests/support/slow.py)
+
 EMAIL = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nOur prices change on May 1.\n"}
 TASK = "--team email Tell bob@example.com about the price change"
 SENT = "I sent Bob the email about the May 1 price change."

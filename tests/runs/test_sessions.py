@@ -165,6 +165,7 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     assert run is not None and run.ended_by == ALICE
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_stop_finds_its_run_by_its_thread_however_many_runs_came_after(
     slack: SlackStandIn, worker: Worker
 ) -> None:

@@ -137,6 +137,7 @@ def test_command_parser_never_raises_and_refusals_are_inert(text: str) -> None:
         assert not any(marker in result.message for marker in LIVE_MARKUP)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 @given(st.text(max_size=30))
 def test_duration_parser_accepts_or_explains(text: str) -> None:
     try:

@@ -100,6 +100,7 @@ async def test_a_worker_started_with_a_revoked_token_names_the_token_not_the_ale
     assert slack.bot_token not in said
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_teams_decides_while_slack_refuses_the_token_and_its_delivery_shows_in_metrics(
     world: World, slack: SlackStandIn
 ) -> None:
@@ -119,6 +120,7 @@ async def test_teams_decides_while_slack_refuses_the_token_and_its_delivery_show
     assert sample(text, 'hitl_surface_up{surface="slack"}') == 0
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_timeout_that_approves_approves_an_approval_shown_only_in_teams(
     world: World, slack: SlackStandIn
 ) -> None:

@@ -146,6 +146,7 @@ async def test_a_key_of_one_workspace_never_touches_anothers_approvals(slack: Sl
     assert (await grid_a.wait(grid_id, wait=0))["status"] == "pending"  # its own key reads it
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_one_workspace_rate_limited_while_the_others_cards_go_on(slack: SlackStandIn, several: Worker) -> None:
     other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
     home = await key_of(several, "home", SALES, None)
@@ -168,6 +169,7 @@ async def test_one_workspace_rate_limited_while_the_others_cards_go_on(slack: Sl
     assert {team for team, ok in posts if not ok} == {OTHER_TEAM}
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_worker_serves_the_tenants_served_before_from_its_start(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -305,6 +307,7 @@ async def long_polls(worker: Worker) -> int:
         return int((await response.json())["api_long_polls"])
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_reveal_link_of_another_workspace_shows_that_workspaces_approval(several: Worker) -> None:
     tenancy: Tenancy = several.runner.app[TENANCY]
     other = await tenancy.parts(WorkspaceRef(OTHER_TEAM))

@@ -158,6 +158,7 @@ def refreshes(slack: SlackStandIn) -> list[object]:
     return [c for c in slack.calls("oauth.v2.access") if c.ok and c.args.get("grant_type") == "refresh_token"]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_expiring_token_is_rotated_before_an_api_ask_uses_it(slack: SlackStandIn, redis_url: str) -> None:
     slack.several_workspaces(installed=False)
     worker = await start_worker(oauth_env(slack, redis_url))

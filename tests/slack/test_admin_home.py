@@ -270,6 +270,7 @@ async def test_the_admin_index_follows_config_admins(slack: SlackStandIn, worker
     ]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_concurrent_admin_changes_keep_the_index_exact(worker: Worker) -> None:
     """Each change moves people by the difference with the value it replaced (a transaction on it)."""
     settings = worker.services.store.settings

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.views import View
@@ -88,6 +89,7 @@ def test_home_with_huge_inputs_stays_valid_and_within_limits() -> None:
     assert "Showing 41–50 of 200, oldest first." in block_texts(view)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 @settings(max_examples=40, deadline=None)
 @given(task=st.text(max_size=4000), proposal=st.text(max_size=6000), arguments=st.text(max_size=6000))
 def test_home_keeps_any_text_inert(task: str, proposal: str, arguments: str) -> None:
@@ -291,6 +293,7 @@ def test_an_untrusted_match_stays_inert() -> None:
     assert_inert(view)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_the_worst_case_home_stays_within_100_blocks_and_says_what_is_left_out() -> None:
     huge = "x<&>*_~`" * 2000
     long_match = Match(tool="send_email_" * 6, where=tuple((f"p{i}", Condition("equals", huge)) for i in range(20)))

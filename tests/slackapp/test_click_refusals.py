@@ -82,6 +82,7 @@ async def test_an_expired_trigger_on_a_card_tells_the_reviewer_to_click_again(
     assert approval is not None and approval.pending
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_expired_trigger_in_a_home_is_told_in_a_dm(
     slack: SlackStandIn, worker: Worker, logged: pytest.LogCaptureFixture
 ) -> None:
@@ -206,6 +207,7 @@ async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_coun
         await later.stop()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worker(
     slack: SlackStandIn, worker: Worker, second_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,6 +135,7 @@ async def test_another_key_reads_no_installation(slack: SlackStandIn, oauth_work
         await second.stop()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_an_uninstall_is_forgotten_audited_and_told(slack: SlackStandIn, oauth_worker: Worker) -> None:
     await install(oauth_worker, slack, f"team:{OTHER_TEAM}")
     workspaces = workspaces_of(oauth_worker)

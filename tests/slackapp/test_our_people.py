@@ -194,6 +194,7 @@ async def test_who_someone_is_is_asked_of_slack_once_for_every_worker(
         assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 1
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_copy_of_the_shared_person_record_ends_when_the_record_does(
     slack: SlackStandIn, redis_url: str, model_config: Path
 ) -> None:

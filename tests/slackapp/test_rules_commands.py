@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.blockkit import validate_blocks
@@ -112,6 +113,7 @@ async def post(http: aiohttp.ClientSession, worker: Worker, body: bytes, headers
 # ------------------------------------------------------------------------------------------ list and revoke
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_rules_are_listed_with_their_uses_and_revoked_by_their_creator_or_an_admin(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -283,6 +285,7 @@ def independent_replay(entries: list[dict[str, str]], match: Match) -> tuple[int
     return counts[0], counts[1], counts[2], counts[3]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_suggestions_replay_the_decisions_people_made(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -351,6 +354,7 @@ async def test_suggestions_replay_the_decisions_people_made(
             assert "a number from 1 to 100" in text and "`/agent rules suggest [N]`" in text, text
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_rejected_call_that_any_rule_would_match_gives_no_suggestion(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

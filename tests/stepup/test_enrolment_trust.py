@@ -34,6 +34,7 @@ def dms(slack: SlackStandIn, user: str) -> list[str]:
     return [str(m.get("text") or "") for m in slack.messages(slack.dm_channel(user))]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_second_passkey_needs_one_the_person_has(stepup: Worker, slack: SlackStandIn,
                                                          http: aiohttp.ClientSession) -> None:
     store = stepup.services.store
@@ -153,6 +154,7 @@ def test_the_cooling_off_is_a_duration_and_off_by_default(slack: SlackStandIn) -
         assert "STEP_UP_NEW_PASSKEY_COOLOFF" in str(refused.value)
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_twelve_enrolments_at_once_store_ten(stepup: Worker, http: aiohttp.ClientSession) -> None:
     """Each of 12 pages confirmed by alice's passkey and given its options, then all finished at once: the count
     is checked where the passkey is stored, so exactly 10 are, and the rest are told why."""

@@ -187,6 +187,7 @@ async def test_which_approvals_need_it_a_policys_step_up_and_the_channel_setting
         await worker.stop()
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_save_and_approve_of_an_edit_asks_the_editor_for_their_passkey(
         slack: SlackStandIn, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession) -> None:
     email = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}

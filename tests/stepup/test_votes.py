@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.core.passkeys import challenge_for, credential_digest
 from bot.devslack.server import SlackStandIn
@@ -109,6 +110,7 @@ async def test_refused_assertions_change_nothing(stepup: Worker, slack: SlackSta
     assert status == 200 and said["status"] == "ok", said
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_replayed_assertion_and_an_expired_link_are_refused(stepup: Worker, slack: SlackStandIn,
                                                                     http: aiohttp.ClientSession) -> None:
     bobs = Authenticator()

@@ -186,6 +186,7 @@ async def test_a_sweeper_stopped_in_the_tick_it_is_woken_stops(store: Store) -> 
         assert task is not None and task.done(), "the sweeper went on after stop()"
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_task_cancelled_while_its_redis_command_is_on_its_way_stops(redis_url: str) -> None:
     """Workers connect with a command timeout, under which redis-py sends each command in `asyncio.wait_for`, and
     on Python 3.11 that loses a cancellation coming in the tick the send completes (one cancel in three here, and

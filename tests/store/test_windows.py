@@ -9,8 +9,12 @@ import random
 import time
 from dataclasses import replace
 
+import pytest
+
 from bot.store import Opening, Store
 from tests.support.records import approval
+
+pytestmark = pytest.mark.slow  # both its property tests over 0.4 s of CPU (tests/support/slow.py)
 
 DAY = 86400
 

@@ -12,7 +12,7 @@ A test is slow when it (or its module, `pytestmark = pytest.mark.slow`) carries 
 of `SLOW_FIXTURES`, which start processes for every test that uses them.
 
 The CPU a test takes is its test process's (`time.process_time`) over its setup, call and teardown. A fast test over
-`SLOW_CPU` is named at the end of the run ("fast tests over 0.5 s of CPU: mark them slow"), not failed: what it takes
+`SLOW_CPU` is named at the end of the run ("fast tests over 0.3 s of CPU: mark them slow"), not failed: what it takes
 varies with the machine's load and with what it is the first in its process to import (a lazily imported SDK), and
 a test that fails by chance is worse than a line to read.
 """
@@ -36,7 +36,7 @@ SLOW_FIXTURES = frozenset({
 STARTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.posix_spawnp", "os.fork", "os.forkpty", "os.system"})
 INFRASTRUCTURE = frozenset({"redis-server"})
 SEEN = pytest.StashKey[int]()  # how many of the item's programs its earlier phases already reported
-SLOW_CPU = 0.5  # seconds of CPU (setup, call and teardown) past which a test is slow
+SLOW_CPU = 0.3  # seconds of CPU (setup, call and teardown) past which a test is slow
 CPU = pytest.StashKey[float]()  # the CPU the item's phases took so far
 OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_CPU: (node id, seconds)
 

@@ -28,6 +28,8 @@ from tests.support.hitl import click, nth_card, open_modal, reject
 from tests.support.lazy import lazy
 from tests.support.signing_worker import signing_bot
 
+pytestmark = pytest.mark.slow  # its first tests over 0.4 s of CPU: the AG-UI server's import (slow.py)
+
 with_agui = lazy("agent_approvals.integrations.agui")  # imported by the tests that use it
 agent = lazy("tests.support.agui_agent")
 core = lazy("ag_ui.core")

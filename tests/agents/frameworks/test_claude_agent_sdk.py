@@ -28,6 +28,8 @@ from tests.support.hitl import cards, click, nth_card, reject, until
 from tests.support.lazy import lazy
 from tests.support.scaled_clock import rounds_in, scaled_emailer
 
+pytestmark = pytest.mark.slow  # the Claude Agent SDK's import, 1.6 s of CPU in its first test (tests/support/slow.py)
+
 claude = lazy("agent_approvals.integrations.claude_agent_sdk")  # imported by the tests that use it
 sdk = lazy("claude_agent_sdk")
 

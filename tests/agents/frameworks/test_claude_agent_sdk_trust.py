@@ -13,6 +13,7 @@ import asyncio
 import math
 from typing import Any
 
+import pytest
 from agent_approvals import ApprovalsClient
 
 from bot.devslack.server import SlackStandIn
@@ -20,6 +21,8 @@ from tests.conftest import BOB, Worker, block_texts
 from tests.support.frameworks import claude_run as run
 from tests.support.hitl import cards, click, nth_card, until
 from tests.support.lazy import lazy
+
+pytestmark = pytest.mark.slow  # its first test pays the Claude Agent SDK's import: 1.2 s of CPU (tests/support/slow.py)
 
 claude = lazy("agent_approvals.integrations.claude_agent_sdk")  # imported by the tests that use it
 sdk = lazy("claude_agent_sdk")

@@ -24,6 +24,8 @@ from tests.support.frameworks import EMAIL, PROGRAMS, Sent
 from tests.support.hitl import audit_events, click, nth_card, reject
 from tests.support.policies import WAYS_IN
 
+pytestmark = pytest.mark.slow  # each framework's first test pays its SDK's import: 1 to 1.6 s of CPU (slow.py)
+
 TIMED_OUT = re.compile(r"nobody decided in time|no decision within", re.IGNORECASE)
 
 

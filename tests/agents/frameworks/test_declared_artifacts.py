@@ -23,6 +23,8 @@ from tests.support.hitl import click, nth_card
 from tests.support.homes import approval_id_of
 from tests.support.lazy import lazy
 
+pytestmark = pytest.mark.slow  # its tests pay the OpenAI Agents SDK's and LangGraph's imports (tests/support/slow.py)
+
 with_langgraph = lazy("agent_approvals.integrations.langgraph")
 DECLARED = {"send_email": lambda a: message(a["to"], a["body"], subject="prices")}
 

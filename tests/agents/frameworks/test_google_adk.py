@@ -22,6 +22,8 @@ from tests.support.frameworks import EMAIL
 from tests.support.hitl import cards, click, nth_card
 from tests.support.lazy import lazy
 
+pytestmark = pytest.mark.slow  # its first test pays Google ADK's import: 1.7 s of CPU (tests/support/slow.py)
+
 with_adk = lazy("agent_approvals.integrations.google_adk")  # imported by the tests that use it
 types = lazy("google.genai.types")
 adk = lazy("tests.support.adk_model")

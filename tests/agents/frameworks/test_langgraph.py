@@ -41,6 +41,8 @@ from tests.support.hitl import (
 )
 from tests.support.lazy import lazy
 
+pytestmark = pytest.mark.slow  # LangGraph's import, 0.4 to 0.5 s of CPU in its first tests (tests/support/slow.py)
+
 with_langgraph = lazy("agent_approvals.integrations.langgraph")  # imported by the tests that use it
 
 

@@ -29,6 +29,8 @@ from tests.support.hitl import (
     open_modal,
 )
 
+pytestmark = pytest.mark.slow  # its test pays the OpenAI Agents SDK's import: 2.9 s of CPU (slow.py)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -33,6 +33,8 @@ from tests.support.hitl import (
     until,
 )
 
+pytestmark = pytest.mark.slow  # its first test pays Pydantic AI's import: 0.8 s of CPU (tests/support/slow.py)
+
 
 async def test_an_edit_is_asked_about_again_and_runs_with_the_edited_arguments(
     emailer: tuple[Worker, str], slack: SlackStandIn

@@ -108,6 +108,7 @@ async def test_a_file_outside_files_is_never_read(
         assert not (await asyncio.wait_for(writing, 30)).is_error
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 def test_marks_say_which_argument_holds_what(tmp_path: Path) -> None:
     assert gateway_marks.marks_of({"kind": "command", "command": "cmd"}) == [{"kind": "command", "command": "cmd"}]
     for bad, words in (({"kind": "file", "path": "p"}, "names the arguments of path, after"),

@@ -44,6 +44,7 @@ def joserfc_check() -> Any:
     return namespace["check"]
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_pages_joserfc_check_works_on_the_bots_receipts(
     signer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:

@@ -170,6 +170,7 @@ async def test_an_overwrite_of_an_archived_object_is_refused(folder: FolderStore
     assert not os.stat(folder.root / "segments/x").st_mode & 0o222  # read-only
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_the_archive_and_redis_disagreeing_on_an_entry_is_named(
     store: Store, keys: SigningKeys, folder: FolderStore
 ) -> None:
@@ -184,6 +185,7 @@ async def test_the_archive_and_redis_disagreeing_on_an_entry_is_named(
                     f" ({entry_id}): one of them was altered"), said
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_two_workers_racing_for_the_lease_write_each_segment_once(
     store: Store, keys: SigningKeys, folder: FolderStore
 ) -> None:

@@ -12,6 +12,8 @@ from bot.audit.siem.ocsf import OTHER, api_activity
 from bot.audit.siem.syslog import frame, message
 from tests.support.siem import SYSLOG_LINE, ocsf_checked
 
+pytestmark = pytest.mark.slow  # OCSF's 200 event models, built at the first check: 1.9 s of CPU (tests/support/slow.py)
+
 ENTRIES = [
     {"event": "requested", "approval": "A1", "by": "U1", "tool": "send_email", "arguments": '{"to":"b@x.io"}'},
     {"event": "decision", "outcome": "approved", "by": "teams:3f2c", "approval": "A1", "surface": "teams"},

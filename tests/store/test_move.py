@@ -90,6 +90,7 @@ def data(snapshot: dict[str, tuple[object, int]]) -> dict[str, tuple[object, boo
     return {key: (payload, ttl >= 0) for key, (payload, ttl) in snapshot.items()}
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_every_workspace_moves_to_its_own_tag_with_its_ttls_and_extras_and_a_second_run_moves_nothing(
         redis: Redis, capsys: pytest.CaptureFixture[str]) -> None:
     single = Store(redis, prefix="{hitl}")
@@ -225,6 +226,7 @@ async def test_a_worker_of_the_workspace_tags_layout_is_not_in_the_way(redis: Re
     assert await WorkspaceMove(single.shared).blockers() == {}
 
 
+@pytest.mark.slow  # over 0.3 s of CPU (tests/support/slow.py)
 async def test_a_move_cut_half_way_is_finished_by_the_next_with_nothing_lost_or_moved_twice(
         redis: Redis, capsys: pytest.CaptureFixture[str]) -> None:
     single = Store(redis, prefix="{hitl}")

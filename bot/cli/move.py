@@ -19,7 +19,7 @@ from bot.store.slots import is_tag
 from bot.store.stored_format import WORKSPACE_TAGS
 from bot.store.workspace_move import WorkspaceMove, said
 
-HELP = """Move every workspace's keys from the single hash tag ({hitl}:ws:<T>:…) to a tag of its own (hitl:{ws:<T>}:…),
+HELP = """Move every workspace's keys from the single hash tag ({hitl}:ws:T…:…) to a tag of its own (hitl:{ws:T…}:…),
 so that workspaces spread over the cluster's primaries; then start the workers with REDIS_WORKSPACE_TAGS=true.
 Needs only REDIS_URL (redis+cluster://) and REDIS_KEY_PREFIX.
 

@@ -55,7 +55,7 @@ from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, pars
 from bot.slack.refusals import SLACK, refusal_text
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.rule_form import rule_metadata
-from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
+from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused, persistently
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +102,28 @@ def guarded_click(
 
 
 async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:
-    """Run a click's work; if Redis is unreachable, tell the clicker to try again. Nothing is half
-    applied: a decision is one atomic script, which either ran or did not."""
+    """Run a click's work; if Redis is unreachable, tell the clicker to try again, and audit it (`not_recorded`)
+    once Redis answers. Nothing is half applied: a decision is one atomic script, which either ran or did not."""
     try:
         await work
     except StoreUnavailable as exc:
-        log.warning("click not recorded: Redis %s (%s)", "refuses writes" if isinstance(exc, StoreWriteRefused)
-                    else "unreachable", exc.cause)
+        why = "refuses writes" if isinstance(exc, StoreWriteRefused) else "unreachable"
         click = parse_click(body)
+        log.warning("click not recorded: Redis %s (%s); approval %s, by %s, told to try again", why, exc.cause,
+                    click.approval_id if click else "?", click.user if click else "?")
         if click is not None:
             tell(services, click, storage_words(exc))
+            services.background.spawn(persistently(
+                partial(not_recorded, services, click, f"Redis {why} ({exc.cause})"), what="a lost click's audit",
+                blips=(StoreUnavailable,)), name=f"not-recorded-{click.approval_id}")
+
+
+async def not_recorded(services: Services, click: Click, why: str) -> None:
+    """Audit a click Redis never ran (the clicker told to try again): `refused`, reason "not recorded: ..." (a flood
+    of them summarised, `AuditLog.refusal`; counted as `not_recorded` in `hitl_refusals_total`)."""
+    await services.store.audit.refusal(
+        f"not_recorded:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET, approval=click.approval_id,
+        by=click.user, reason=f"not recorded: {why}; told to try again", where=click.place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +263,10 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
             f"mismatch:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET,
             approval=click.approval_id, by=click.user, reason="approval not on this card", card_channel=click.card[0],
         )
+    if result.status == "late":  # Redis ran the click after this worker stopped waiting: not counted (the decide
+        await services.store.audit.append(  # step counted it as `late` in hitl_refusals_total)
+            "refused", approval=click.approval_id, by=click.user, where=click.place,
+            reason="not recorded: Redis ran it after the worker stopped waiting for it; told to try again")
     if result.status == "missing":  # a card of another workspace (its click sent with this one's team), or gone
         await services.store.audit.refusal(
             f"missing:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET, approval=click.approval_id,

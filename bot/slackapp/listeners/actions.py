@@ -53,6 +53,7 @@ from bot.slack.blocks.artifact_modals import build_artifact_revise_modal, editab
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slack.refusals import SLACK, refusal_text
+from bot.slackapp.click_answers import response_url_of, tell_under_card
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.rule_form import rule_metadata
 from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused, persistently
@@ -134,6 +135,7 @@ class Click:
     user: str
     card: tuple[str, str] | None
     trigger_id: str
+    response_url: str = ""  # (the click's own, to answer it when chat.postEphemeral fails: `tell_under_card`)
 
     @property
     def where(self) -> str:
@@ -159,14 +161,15 @@ def parse_click(body: dict[str, Any]) -> Click | None:
     channel = str(container.get("channel_id", ""))
     ts = str(container.get("message_ts", ""))
     well_formed = SLACK_ID.fullmatch(channel) and SLACK_TS.fullmatch(ts)
-    return Click(approval_id, user, (channel, ts), trigger) if well_formed else None
+    return Click(approval_id, user, (channel, ts), trigger, response_url_of(body)) if well_formed else None
 
 
 def tell(services: Services, click: Click, text: str) -> None:
-    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home (in a DM
-    when that modal could not open)."""
+    """Answer the clicker only: ephemerally under the card (through the click's response_url when Slack does not
+    take that), or in a small modal over their Home (in a DM when that modal could not open)."""
     if click.card is not None:
-        answer = services.slack.chat_postEphemeral(channel=click.card[0], user=click.user, text=text)
+        answer = tell_under_card(services.slack, channel=click.card[0], user=click.user, text=text,
+                                 response_url=click.response_url)
         services.background.spawn(answer, name=f"answer-{click.approval_id}")
         return
     view = build_notice_modal("Nothing changed", text)

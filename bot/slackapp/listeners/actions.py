@@ -114,9 +114,19 @@ async def storage_guard(services: Services, body: dict[str, Any], work: Coroutin
                     click.approval_id if click else "?", click.user if click else "?")
         if click is not None:
             tell(services, click, storage_words(exc))
-            services.background.spawn(persistently(
-                partial(not_recorded, services, click, f"Redis {why} ({exc.cause})"), what="a lost click's audit",
-                blips=(StoreUnavailable,)), name=f"not-recorded-{click.approval_id}")
+            services.background.spawn(audit_not_recorded(services, click, f"Redis {why} ({exc.cause})"),
+                                      name=f"not-recorded-{click.approval_id}")
+
+
+async def audit_not_recorded(services: Services, click: Click, why: str) -> None:
+    """`not_recorded`, written once Redis answers again (a minute at most; then, or while it refuses writes, one
+    WARNING line says the entry is missing)."""
+    try:
+        await persistently(partial(not_recorded, services, click, why), what="a lost click's audit entry",
+                           blips=(StoreUnavailable,))
+    except StoreUnavailable as exc:
+        log.warning("the click of %s on approval %s, not recorded, is not audited either (%s)", click.user,
+                    click.approval_id, exc.cause)
 
 
 async def not_recorded(services: Services, click: Click, why: str) -> None:

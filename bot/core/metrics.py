@@ -256,7 +256,7 @@ class Metrics:
                     self.time_to_decide.labels(f"{q:g}", scope, name).set(round(quantile(values, q), 3))
 
     def redis_cluster_retried(self, reason: str) -> None:
-        """A failover the Redis Cluster client rode (bot/store/connection.py `ClusterRetries`), by reason."""
+        """A failover the Redis Cluster client rode (bot/store/cluster_mends.py `ClusterRetries`), by reason."""
         self.redis_cluster_retries.labels(reason).inc()
 
     def redis_writes_refused_by(self, reason: str) -> None:

@@ -10,6 +10,7 @@
     payloads.py      Slack's payloads read by models: an interaction's shape (for the gate), a submitted view's
                      inputs, a slash command's fields
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
+    click_answers.py  a click answered to its person under the card: ephemerally, else through its response_url
     command_parser.py  `/agent ...` text -> a command (pure)
     commands.py      the commands `/agent ...` asks for (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal
 from bot.slack.directory import LookupFailed
 from bot.slack.refusals import outsider_text
+from bot.slackapp.click_answers import response_url_of, tell_under_card
 from bot.slackapp.context import parts_of, tenant_answer, workspace_of
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,9 @@ async def refuse(
     if kind == "block_actions" and first and why != "unknown":  # Slack knows no such person: nobody to tell
         container = _part(body, "container")
         channel = str(container.get("channel_id") or "")
-        if container.get("type") == "message" and channel:
-            told = services.slack.chat_postEphemeral(channel=channel, user=user, text=text)
+        if container.get("type") == "message" and channel:  # (through the click's response_url if Slack fails it)
+            told: Coroutine[Any, Any, object] = tell_under_card(services.slack, channel=channel, user=user,
+                                                                text=text, response_url=response_url_of(body))
         else:  # a Home or a modal: a small modal over it
             told = services.slack.views_open(
                 trigger_id=str(body.get("trigger_id") or ""), view=build_notice_modal("Nothing changed", text)

@@ -16,20 +16,19 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
-    ClusterDownError,
-    MovedError,
     OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     ResponseError,
-    SlotNotCoveredError,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.logs import LogThrottle
 from bot.core.redis_urls import is_cluster_url
+from bot.store.cluster_mends import cluster_retries_of as cluster_retries_of
+from bot.store.cluster_mends import lost_while_connecting, read_transactions, ride_failovers
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +204,8 @@ def _unavailable(call: Callable[..., Awaitable[T]], refusals: WriteRefusals, hol
             if isinstance(exc, RedisClusterException) and not str(exc).startswith(CLUSTER_DOWN):
                 raise  # a misuse, not an outage
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
-        except AttributeError as exc:  # (a cluster pipeline's connection closed under it: `_lost_while_connecting`)
-            if not _lost_while_connecting(exc):
+        except AttributeError as exc:  # (a cluster pipeline's connection closed under it: `lost_while_connecting`)
+            if not lost_while_connecting(exc):
                 raise
             raise StoreUnavailable(f"ConnectionError: connection lost while it was made ({exc})"[:300]) from exc
         finally:
@@ -303,7 +302,8 @@ def connect(
     if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
         return guarded(_sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options))
     if is_cluster_url(redis_url):
-        return guarded(_cluster(redis_url, max_connections=max_connections, options=options))
+        wait = min(timeout, command_timeout) if command_timeout else timeout
+        return guarded(_cluster(redis_url, max_connections=max_connections, wait=wait, options=options))
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
@@ -328,7 +328,7 @@ def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
     return hosts
 
 
-def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redis:
+def _cluster(url: str, *, max_connections: int, wait: float, options: dict[str, Any]) -> Redis:
     parts = urlsplit(url)
     cluster = RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in _hosts(parts.netloc, default_port=6379)],
@@ -337,101 +337,9 @@ def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redi
         max_connections=max_connections,
         **options,
     )
-    _ride_failovers(cluster)
-    _read_transactions(cluster)
+    ride_failovers(cluster, wait=wait)
+    read_transactions(cluster)
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
-
-
-def _read_transactions(cluster: RedisCluster) -> None:
-    """A fault of redis-py (6.4) mended: its cluster transaction pipeline (`pipeline(transaction=True)`) hands each
-    command's reply to its response callback with the `keys` it routed by, which most callbacks do not take
-    (HGETALL, SMEMBERS, ZSCORE, XRANGE, ...: a TypeError, so a transaction reading them failed on Cluster alone, the
-    audit watcher's census among them). The callbacks now drop it, as the client's own one-command path does."""
-    def dropping_keys(callback: Callable[..., Any]) -> Callable[..., Any]:
-        def call(response: Any, **options: Any) -> Any:
-            options.pop("keys", None)
-            return callback(response, **options)
-        return call
-
-    callbacks = cluster.response_callbacks
-    for command, callback in list(callbacks.items()):
-        callbacks[command] = dropping_keys(callback)
-
-
-def _ride_failovers(cluster: RedisCluster) -> None:
-    """Each time the client rides a failover (a slot `MOVED` to the replica promoted, the cluster down meanwhile, a
-    node gone) told to `cluster_retries_of(cluster)`'s listeners by reason: moved, clusterdown, connection.
-
-    And a fault of redis-py (6.4) mended: its transaction pipeline keeps a lost connection's error as if it were a
-    `MOVED` (`update_moved_exception`), and every command after then fails on reading its host (AttributeError) for
-    good; such an error now makes the client read the cluster's map again at its next command instead."""
-    retries, execute = cluster_retries_of(cluster), cluster._execute_command
-
-    class MendedNodes(type(cluster.nodes_manager)):  # type: ignore[misc]  # (its __slots__: no attribute of its own)
-        __slots__ = ()
-
-        def _update_moved_slots(self) -> None:
-            if isinstance(self._moved_exception, MovedError):  # type: ignore[has-type]
-                retries.retried("moved")
-                super()._update_moved_slots()
-                return
-            self._moved_exception = None  # type: ignore[misc]  # (a lost connection's: the map is read again)
-            cluster._initialize = True
-            retries.retried("connection")
-
-    async def execute_command(target: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await execute(target, *args, **kwargs)
-        except (ClusterDownError, SlotNotCoveredError):
-            retries.retried("clusterdown")
-            raise
-        except (RedisConnectionError, RedisTimeoutError):
-            retries.retried("connection")
-            raise
-        except AttributeError as exc:
-            if not _lost_while_connecting(exc):
-                raise
-            retries.retried("connection")  # (nothing was sent: the client's retry sends it on the new map)
-            raise RedisConnectionError(f"connection lost while it was made ({exc})") from exc
-
-    cluster.nodes_manager.__class__ = MendedNodes
-    cluster._execute_command = execute_command  # type: ignore[method-assign, assignment]
-
-
-def _lost_while_connecting(exc: AttributeError) -> bool:
-    """redis-py (6.4)'s cluster client closes a node's connections when it reads the map again (a failover): one
-    another task was still making sends its handshake on a writer gone (`None.writelines`), an AttributeError out of
-    its connection's send, before the command itself was sent (a run waiting on it failed). Is `exc` that?"""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code)
-        tb = tb.tb_next
-    return bool(frames) and frames[-1].co_name == "_send_packed_command" and frames[-1].co_filename.endswith(
-        ("redis/asyncio/connection.py", "redis\\asyncio\\connection.py"))
-
-
-class ClusterRetries:
-    """The failovers one Redis Cluster client rode, told to listeners by reason (a worker's metric:
-    `hitl_redis_cluster_retries_total`)."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[str], None]] = []
-
-    def listen(self, listener: Callable[[str], None]) -> None:
-        self._listeners.append(listener)
-
-    def retried(self, reason: str) -> None:
-        for listener in self._listeners:
-            listener(reason)
-
-
-_RETRIES: weakref.WeakKeyDictionary[Any, ClusterRetries] = weakref.WeakKeyDictionary()
-
-
-def cluster_retries_of(redis: Any) -> ClusterRetries:
-    """The one `ClusterRetries` of the Redis client `redis` (told nothing unless it is a Cluster's)."""
-    return _one_of(_RETRIES, redis, ClusterRetries)
 
 
 async def pubsub_client(redis: Redis) -> Redis:

@@ -249,8 +249,8 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
 ) -> None:
     """redis-server SIGSTOPped for 12 s with a card pending: a click, `/agent status`, a new `/agent <task>` and
     /healthz each answer while Redis is still frozen; the click is told to try again and is not applied after Redis
-    thaws; the task is told nothing was started (the log names the cause, not where Redis is), and no run of it
-    starts after the thaw; a new click decides."""
+    thaws, and the audit log says so once Redis answers; the task is told nothing was started (the log names the
+    cause, not where Redis is), and no run of it starts after the thaw; a new click decides."""
     store = stores(own_redis.url)
     group = clusters(own_redis.url)
     worker = await group.start(REDIS_TIMEOUT="1")
@@ -292,6 +292,13 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
         assert approval is not None and approval.pending, f"the click made during the freeze was applied: {approval}"
         await asyncio.sleep(0.05)
     assert has_buttons(next(c for c in cards(slack, run_id) if c["ts"] == card["ts"]))
+
+    async def audited() -> bool:  # the click told to try again is in the audit log, once Redis answers again
+        return any(e["event"] == "refused" and e.get("approval") == approval_id and e.get("by") == BOB
+                   and str(e.get("reason", "")).startswith("not recorded: Redis unreachable")
+                   for e in await store.audit.entries())
+
+    await until(audited, within=30, what="the click not recorded audited")
     await click_on(slack, worker, card)
     await run_status(store, run_id, "completed", within=20)
     assert [run.id for run in await store.runs.recent(SALES)] == [run_id]  # the refused task never started

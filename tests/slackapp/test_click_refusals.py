@@ -171,6 +171,27 @@ async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> 
 
 
 @pytest.mark.slow  # over 0.5 s of CPU (docs/contributors/tests.md)
+async def test_a_refusal_slack_does_not_post_is_answered_through_the_click_s_response_url(
+    slack: SlackStandIn, worker: Worker, logged: pytest.LogCaptureFixture
+) -> None:
+    """A click the bot did not apply is never left unanswered: its chat.postEphemeral refused by Slack, the clicker
+    is told through the click's own response_url (one WARNING line naming them, no traceback)."""
+    await config(slack, "approvers @bob")
+    await start_run(slack)
+    card = await pending(slack)
+    slack.fail(method="chat.postEphemeral", status=200, error="fatal_error")
+    result = await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    assert result.status == 200
+    await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if "may decide" in e["text"]])
+    assert [c.ok for c in slack.calls("response_url")] == [True]
+    assert [c.ok for c in slack.calls("chat.postEphemeral")] == [False]
+    warned = [r.getMessage() for r in logged.records if "response_url" in r.getMessage()]
+    assert warned == [f"{CAROL} was not told under the card (chat.postEphemeral: fatal_error): told through the"
+                      " click's response_url"]
+    assert not errors(logged)
+    assert has_buttons(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))  # nothing decided
+
+
 async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_count(
     slack: SlackStandIn, redis_url: str
 ) -> None:

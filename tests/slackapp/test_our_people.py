@@ -24,7 +24,17 @@ from bot.core.records import ApprovalRecord
 from bot.devslack.model import DevChannel, DevUser, default_channels, default_users
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import SHARED_LINE
-from tests.conftest import APPROVALS, BOB, BOT_TOKEN, SIGNING_SECRET, Worker, block_texts, bot_env, start_worker
+from tests.conftest import (
+    APPROVALS,
+    BOB,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    Worker,
+    block_texts,
+    bot_env,
+    has_buttons,
+    start_worker,
+)
 from tests.support.flow import pending_card, start_run
 from tests.support.hitl import audit_events, until
 from tests.support.homes import approval_id_of
@@ -179,6 +189,26 @@ async def test_when_slack_cannot_say_who_clicked_nothing_counts_until_it_can(
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     decided = await decided_approval(worker, card)
     assert decided.status == "approved" and decided.decided_by == BOB
+
+
+async def test_when_slack_takes_neither_the_check_nor_the_answer_the_click_s_response_url_tells_them(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """A click the bot did not apply is never left unanswered: Slack's directory down and its chat.postEphemeral
+    failing too (after the client's retries), the clicker is told through the click's own response_url (once,
+    ephemerally, the card left as it is); audited, still pending."""
+    await start_run(slack)
+    card = await pending_card(slack)
+    slack.fail(method="users.info", status=200, error="fatal_error")
+    slack.fail(method="chat.postEphemeral", status=200, error="fatal_error", count=5)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    assert await told(slack, BOB, CANNOT_CHECK) == CANNOT_CHECK
+    assert [c.ok for c in slack.calls("response_url")] == [True]
+    assert [c.ok for c in slack.calls("chat.postEphemeral")] == [False]
+    await still_pending(worker, card)
+    assert has_buttons(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))
+    said = "outsider: Slack could not say who they are (fatal_error)"
+    assert [e["reason"] for e in await refusals(worker)] == [said]
 
 
 async def test_who_someone_is_is_asked_of_slack_once_for_every_worker(

@@ -53,9 +53,10 @@ from bot.slack.blocks.artifact_modals import build_artifact_revise_modal, editab
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slack.refusals import SLACK, refusal_text
+from bot.slackapp.click_answers import response_url_of, tell_under_card
 from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.rule_form import rule_metadata
-from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused
+from bot.store import DecideResult, StoreUnavailable, StoreWriteRefused, persistently
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +103,38 @@ def guarded_click(
 
 
 async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:
-    """Run a click's work; if Redis is unreachable, tell the clicker to try again. Nothing is half
-    applied: a decision is one atomic script, which either ran or did not."""
+    """Run a click's work; if Redis is unreachable, tell the clicker to try again, and audit it (`not_recorded`)
+    once Redis answers. Nothing is half applied: a decision is one atomic script, which either ran or did not."""
     try:
         await work
     except StoreUnavailable as exc:
-        log.warning("click not recorded: Redis %s (%s)", "refuses writes" if isinstance(exc, StoreWriteRefused)
-                    else "unreachable", exc.cause)
+        why = "refuses writes" if isinstance(exc, StoreWriteRefused) else "unreachable"
         click = parse_click(body)
+        log.warning("click not recorded: Redis %s (%s); approval %s, by %s, told to try again", why, exc.cause,
+                    click.approval_id if click else "?", click.user if click else "?")
         if click is not None:
             tell(services, click, storage_words(exc))
+            services.background.spawn(audit_not_recorded(services, click, f"Redis {why} ({exc.cause})"),
+                                      name=f"not-recorded-{click.approval_id}")
+
+
+async def audit_not_recorded(services: Services, click: Click, why: str) -> None:
+    """`not_recorded`, written once Redis answers again (a minute at most; then, or while it refuses writes, one
+    WARNING line says the entry is missing)."""
+    try:
+        await persistently(partial(not_recorded, services, click, why), what="a lost click's audit entry",
+                           blips=(StoreUnavailable,))
+    except StoreUnavailable as exc:
+        log.warning("the click of %s on approval %s, not recorded, is not audited either (%s)", click.user,
+                    click.approval_id, exc.cause)
+
+
+async def not_recorded(services: Services, click: Click, why: str) -> None:
+    """Audit a click Redis never ran (the clicker told to try again): `refused`, reason "not recorded: ..." (a flood
+    of them summarised, `AuditLog.refusal`; counted as `not_recorded` in `hitl_refusals_total`)."""
+    await services.store.audit.refusal(
+        f"not_recorded:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET, approval=click.approval_id,
+        by=click.user, reason=f"not recorded: {why}; told to try again", where=click.place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +145,7 @@ class Click:
     user: str
     card: tuple[str, str] | None
     trigger_id: str
+    response_url: str = ""  # (the click's own, to answer it when chat.postEphemeral fails: `tell_under_card`)
 
     @property
     def where(self) -> str:
@@ -147,14 +171,15 @@ def parse_click(body: dict[str, Any]) -> Click | None:
     channel = str(container.get("channel_id", ""))
     ts = str(container.get("message_ts", ""))
     well_formed = SLACK_ID.fullmatch(channel) and SLACK_TS.fullmatch(ts)
-    return Click(approval_id, user, (channel, ts), trigger) if well_formed else None
+    return Click(approval_id, user, (channel, ts), trigger, response_url_of(body)) if well_formed else None
 
 
 def tell(services: Services, click: Click, text: str) -> None:
-    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home (in a DM
-    when that modal could not open)."""
+    """Answer the clicker only: ephemerally under the card (through the click's response_url when Slack does not
+    take that), or in a small modal over their Home (in a DM when that modal could not open)."""
     if click.card is not None:
-        answer = services.slack.chat_postEphemeral(channel=click.card[0], user=click.user, text=text)
+        answer = tell_under_card(services.slack, channel=click.card[0], user=click.user, text=text,
+                                 response_url=click.response_url)
         services.background.spawn(answer, name=f"answer-{click.approval_id}")
         return
     view = build_notice_modal("Nothing changed", text)
@@ -251,6 +276,10 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
             f"mismatch:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET,
             approval=click.approval_id, by=click.user, reason="approval not on this card", card_channel=click.card[0],
         )
+    if result.status == "late":  # Redis ran the click after this worker stopped waiting: not counted (the decide
+        await services.store.audit.append(  # step counted it as `late` in hitl_refusals_total)
+            "refused", approval=click.approval_id, by=click.user, where=click.place,
+            reason="not recorded: Redis ran it after the worker stopped waiting for it; told to try again")
     if result.status == "missing":  # a card of another workspace (its click sent with this one's team), or gone
         await services.store.audit.refusal(
             f"missing:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET, approval=click.approval_id,

@@ -1,12 +1,14 @@
 """Where an integration keeps a paused run between asking and deciding, so that another process can finish it
-after the asking one died: any durable key-value store of text (`StateStore`), or files (`FileStateStore`)."""
+after the asking one died: any durable key-value store of text (`StateStore`), or files (`FileStateStore`); a
+`resume` reads its run back with `paused` (text) or `paused_json` (a versioned JSON object)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StateStore(Protocol):
@@ -43,3 +45,21 @@ class FileStateStore:
     def delete(self, run_id: str) -> None:
         self._path(run_id).unlink(missing_ok=True)
 
+
+
+def paused(store: StateStore, run_id: str) -> str:
+    """The paused run kept in `store` under `run_id`; LookupError when none is (it ended, or was never paused)."""
+    text = store.load(run_id)
+    if text is None:
+        raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
+    return text
+
+
+def paused_json(store: StateStore, run_id: str, *, version: int) -> dict[str, Any]:
+    """The paused run kept in `store` under `run_id` as a JSON object of the format `version` (its `version` key);
+    LookupError when none is, ValueError when it was kept in another format."""
+    kept = json.loads(paused(store, run_id))
+    if not isinstance(kept, dict) or kept.get("version") != version:
+        found = kept.get("version") if isinstance(kept, dict) else None
+        raise ValueError(f"the paused run {run_id!r} was kept in another format (version {found!r})")
+    return kept

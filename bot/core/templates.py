@@ -13,13 +13,19 @@ helpers the passkey pages share are written once (`scripts/passkey.js`)."""
 from __future__ import annotations
 
 import functools
+from typing import Final
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from bot.core.invisible import visible
 
-__all__ = ["environment", "page_templates", "render", "render_text"]
+__all__ = ["PAGE_HEADERS", "environment", "page_templates", "render", "render_text"]
+
+# the headers of every answer of the bot's pages to a person (sign-in, step-up, reveal, decide links): never kept,
+# no referrer sent on, no content type guessed
+PAGE_HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                       "X-Content-Type-Options": "nosniff"}
 
 
 def environment(package: str = "bot", folder: str = "templates") -> Environment:

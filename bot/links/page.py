@@ -30,7 +30,7 @@ from aiohttp import web
 
 from bot.core.card_words import parked_line, reach_lines
 from bot.core.records import APPROVAL_ID, ApprovalRecord
-from bot.core.templates import render
+from bot.core.templates import PAGE_HEADERS, render
 from bot.core.writing import PlainWriting
 from bot.links.signed import Checked, Links, Refused
 
@@ -56,8 +56,7 @@ VERBS: Final = ("approved", "rejected")
 REVERSE: Final = "triage_reverse"  # a triage model's held approval reversed (the channel's admins: the core decides)
 RETRYABLE: Final = frozenset({"step_up", "details", "attestation", "frozen", "unspread"})
 DONE: Final = frozenset({"ok", "vote"})
-HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-                  "Pragma": "no-cache"}
+HEADERS: Final = {**PAGE_HEADERS, "Pragma": "no-cache"}
 SAID: Final = {
     "unknown": "This link is not one of ours.", "tampered": "This link is not one of ours.",
     "wrong_approval": "This link is not one of ours.", "expired": "This link has expired with its approval.",

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from bot.approvals.refusals import CANNOT_CHECK
 from bot.core.records import SLACK_ID
-from bot.core.templates import render
+from bot.core.templates import PAGE_HEADERS, render
 from bot.signin.cookies import LOGIN_SECONDS, SESSION_SECONDS, Cookies, Login, Session
 from bot.signin.provider import Identity, Provider, SignInError
 from bot.store import StoreUnavailable
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 CALLBACK: Final = "/signin/callback"
 START: Final = "/signin/start"
 LOGOUT: Final = "/signin/logout"
-HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 NOT_SET_UP: Final = ("The bot's pages need Sign in with Slack, which is not set up on this bot: its operator sets"
                      " SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or OIDC_CLIENT_ID and OIDC_CLIENT_SECRET).")
 People = Callable[..., Awaitable[tuple[str, str] | None]]  # (user, said_team=...) -> None, or (why, what to tell)
@@ -105,7 +104,7 @@ class SignIn:
                                                     login_hint=hint)
         except SignInError as exc:
             raise _page(exc.status, "Sign in", exc.message) from None
-        found = web.HTTPFound(url, headers=HEADERS)
+        found = web.HTTPFound(url, headers=PAGE_HEADERS)
         login = Login(state=state, nonce=nonce, page=page, expires=time.time() + LOGIN_SECONDS)
         found.set_cookie(self.cookies.login_name, self.cookies.seal_login(login),
                          **self.cookies.attributes(max_age=LOGIN_SECONDS))  # type: ignore[arg-type]
@@ -171,7 +170,7 @@ class SignIn:
         session = Session(user=identity.user, team=identity.team, name=identity.name,
                           expires=time.time() + SESSION_SECONDS)
         log.info("%s signed in to the pages", identity.user)
-        back = web.HTTPFound(login.page, headers=HEADERS)
+        back = web.HTTPFound(login.page, headers=PAGE_HEADERS)
         back.set_cookie(self.cookies.session_name, self.cookies.seal_session(session),
                         **self.cookies.attributes(max_age=SESSION_SECONDS))  # type: ignore[arg-type]
         back.del_cookie(self.cookies.login_name, path="/", secure=self.cookies.secure, httponly=True,
@@ -217,7 +216,7 @@ def _refusal(request: web.Request, status: int, message: str, *, sign_in: str = 
 
 
 def _json(status: int, body: dict[str, Any]) -> web.HTTPException:
-    exc = web.HTTPException(text=json.dumps(body), content_type="application/json", headers=HEADERS)
+    exc = web.HTTPException(text=json.dumps(body), content_type="application/json", headers=PAGE_HEADERS)
     exc.set_status(status)
     return exc
 
@@ -226,7 +225,7 @@ def _page(status: int, title: str, message: str, *, link: str = "", sign_out: bo
     template, context = refusal_page(title, message, link=link, sign_out=sign_out)
     text = render(template, **context)
     exc = web.HTTPException(text=text, content_type="text/html", headers={
-        **HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'self';"
+        **PAGE_HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'self';"
                                               " frame-ancestors 'none'"})
     exc.set_status(status)
     return exc

@@ -119,7 +119,7 @@ class Enrolment:
         rp = self._relying_party()
         credential, credential_id = passkey_answer(body)
         found = await self._token(token)
-        if not found.confirm:
+        if not found.vouching.confirm:
             raise StepUpError(400, "Ask for the options first (this page does): the link has no challenge to confirm.")
         passkey = next((p for p in await self._store.passkeys.of(found.user) if p.credential_id == credential_id),
                        None)
@@ -129,7 +129,7 @@ class Enrolment:
             try:
                 verify_authentication_response(
                     credential=credential, expected_rp_id=rp.id, expected_origin=rp.origin,
-                    expected_challenge=base64url_to_bytes(found.confirm),
+                    expected_challenge=base64url_to_bytes(found.vouching.confirm),
                     credential_public_key=base64url_to_bytes(passkey.public_key),
                     credential_current_sign_count=passkey.sign_count, require_user_verification=True,
                 )
@@ -207,7 +207,7 @@ class Enrolment:
         await self._stored(found, passkey, await self._store.passkeys.enrol(found, passkey, most=MAX_PASSKEYS))
         await self._store.audit.append(
             "passkey_enrolled", by=found.user, passkey=credential_digest(credential_id), name=name,
-            **({"confirmed_by": found.vouched} if found.vouched else {}),
+            **({"confirmed_by": found.vouching.vouched} if found.vouching.vouched else {}),
         )
         await self._tell(found.user, passkey_added_text(passkey, usable_at=passkey.created_at + self.cooloff))
         await self._changed(found.user)
@@ -228,7 +228,7 @@ class Enrolment:
     async def _unconfirmed(self, found: StepUpToken) -> list[Passkey]:
         """The person's passkeys when one must confirm the link before it registers another; [] when none must
         (they have none yet, or one did)."""
-        return [] if found.vouched else await self._store.passkeys.of(found.user)
+        return [] if found.vouching.vouched else await self._store.passkeys.of(found.user)
 
     async def remove(self, user: str, credential_id: str) -> Passkey | None:
         """`user` removes one of their passkeys (audited `passkey_removed`); None when they have none by that id."""

@@ -34,7 +34,7 @@ from agent_approvals.schemas import depth_of
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.core.templates import render
+from bot.core.templates import PAGE_HEADERS, render
 from bot.signin import LOGOUT, SignIn
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
@@ -47,7 +47,6 @@ PAGES = "/step-up/"
 UNREAD = "The request could not be read ({what}): send the JSON this page sends."
 FAULT = "The bot failed to answer this request (its log says why): try again, or tell its operator."
 STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minute (the link still works)."
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
 Parts = Callable[[str], Awaitable[tuple[Enrolment, Confirmation]]]
@@ -219,7 +218,7 @@ def _caught(request: web.Request, exc: StepUpError) -> web.Response:
 
 
 def _json(data: object, *, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, headers=HEADERS)
+    return web.json_response(data, status=status, headers=PAGE_HEADERS)
 
 
 def _error(exc: StepUpError) -> web.Response:
@@ -228,14 +227,15 @@ def _error(exc: StepUpError) -> web.Response:
 
 def page_response(page: Page, *, nonce: str, status: int = 200, scripts: bool = False,
                   headers: Mapping[str, str] | None = None) -> web.Response:
-    """A page of these pages' as its answer (`page_text`), never kept (HEADERS), with their Content-Security-Policy:
-    styles only by the page's nonce, no form posted elsewhere, never framed; with `scripts`, its scripts by the same
-    nonce and their calls to this origin. `headers`: more of them (a page of secrets: `Pragma`, `Expires`)."""
+    """A page of these pages' as its answer (`page_text`), never kept (PAGE_HEADERS), with their
+    Content-Security-Policy: styles only by the page's nonce, no form posted elsewhere, never framed; with `scripts`,
+    its scripts by the same nonce and their calls to this origin. `headers`: more of them (a page of secrets:
+    `Pragma`, `Expires`)."""
     scripted = (f"script-src 'nonce-{nonce}'; ", "connect-src 'self'; ") if scripts else ("", "")
     policy = (f"default-src 'none'; {scripted[0]}style-src 'nonce-{nonce}'; {scripted[1]}base-uri 'none';"
               " form-action 'self'; frame-ancestors 'none'")
     return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
-                        headers={**HEADERS, "Content-Security-Policy": policy, **(headers or {})})
+                        headers={**PAGE_HEADERS, "Content-Security-Policy": policy, **(headers or {})})
 
 
 def page_text(page: Page, *, nonce: str) -> str:

@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.core.templates import PAGE_HEADERS
 from bot.signin import SignIn
 from bot.stepup.enrolment import StepUpError
-from bot.stepup.pages import HEADERS, STORAGE_DOWN, Page, page_response
+from bot.stepup.pages import STORAGE_DOWN, Page, page_response
 from bot.stepup.reveal import SHOWN_SECONDS, Reveal, Revealed
 from bot.store import StoreUnavailable
 
@@ -52,11 +53,11 @@ def add_reveal_routes(app: web.Application, reveal: Reveal, signin: SignIn, *,
             reveal = await reveal_of(token)
             user, approval = await reveal.usable(token)
             await signin.require(request, person=user, page=f"/reveal/{token}", approval=approval)
-            return web.json_response(await work(reveal, token), headers=HEADERS)
+            return web.json_response(await work(reveal, token), headers=PAGE_HEADERS)
         except StepUpError as exc:
-            return web.json_response({"error": exc.message}, status=exc.status, headers=HEADERS)
+            return web.json_response({"error": exc.message}, status=exc.status, headers=PAGE_HEADERS)
         except StoreUnavailable:
-            return web.json_response({"error": STORAGE_DOWN}, status=503, headers=HEADERS)
+            return web.json_response({"error": STORAGE_DOWN}, status=503, headers=PAGE_HEADERS)
 
     async def options(request: web.Request) -> web.Response:
         return await answer(request, lambda reveal, token: reveal.options(token))

@@ -130,7 +130,7 @@ class Confirmation:
         found = await self._token(token)
         await self._waiting(found)
         return options_for(rp, await self._store.passkeys.of(found.user),
-                           challenge_for(found.approval, "approve", found.digest, found.nonce))
+                           challenge_for(found.approval, "approve", found.vote.digest, found.vote.nonce))
 
     async def finish(self, token: str, body: object) -> DecideResult:
         """Verify the browser's assertion (`body`: {"credential"}) and count the person's Approve with it (the
@@ -139,17 +139,17 @@ class Confirmation:
         credential, credential_id = passkey_answer(body)
         found = await self._token(token)
         approval = await self._waiting(found)
-        await self._ours(found.user, approval, surface=found.surface)
+        await self._ours(found.user, approval, surface=found.vote.surface)
         try:
             assurance, passkey = await self._verified(found, approval, credential_id, credential)
         except StepUpError as exc:  # audited once per link and refusal: a replay adds nothing
             await self._store.audit.append("refused", by=found.user, approval=approval.id, outcome="approved",
-                                           reason=f"step-up: {exc.message}"[:300], **_on(found.surface))
+                                           reason=f"step-up: {exc.message}"[:300], **_on(found.vote.surface))
             self._counted("refused")
             raise
         # the surface of the click this link answers, as the link kept it (never the page's request's)
         decisions = self._approvals.decisions
-        surface = decisions.surface_said(found.user, found.surface)  # (none kept: the person's own)
+        surface = decisions.surface_said(found.user, found.vote.surface)  # (none kept: the person's own)
         result = await decisions.decide(found.user, surface, "approve", approval_id=approval.id, assurance=assurance)
         if not decisions.redraw_after(result, surface=surface):
             raise StepUpError(409, refusal_text(result, writing=await self._page_writing(result.approval)))
@@ -162,7 +162,7 @@ class Confirmation:
         """The assurance of an assertion that confirms this vote with one of the person's own passkeys, and that
         passkey with its new sign count."""
         return await asserted(self._store, self._relying_party(), found.user, credential_id, credential,
-                              challenge=challenge_for(approval.id, "approve", approval.digest, found.nonce),
+                              challenge=challenge_for(approval.id, "approve", approval.digest, found.vote.nonce),
                               cooloff=self.cooloff, what="approved")
 
     async def _ours(self, user: str, approval: ApprovalRecord, *, surface: str = "") -> None:
@@ -195,7 +195,7 @@ class Confirmation:
             said = refusal_text(DecideResult("already" if approval else "missing", approval),
                                 writing=await self._page_writing(approval))
             raise StepUpError(409, said)
-        if approval.digest != found.digest:
+        if approval.digest != found.vote.digest:
             raise StepUpError(409, "The call's arguments changed since this link was made, so nothing was approved."
                               " Look at the card again.")
         return approval

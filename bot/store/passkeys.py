@@ -32,12 +32,32 @@ _ENROLLED: dict[int, Enrolled] = {1: "stored", 0: "gone", -1: "full", -2: "uncon
 
 
 @dataclass(frozen=True, slots=True)
+class VoteBinding:
+    """What a vote's link is bound to beside its approval: the digest of the arguments its page shows, its own random
+    nonce (the vote's challenge is derived from the three: `bot.core.passkeys.challenge_for`) and the surface whose
+    click it answers (`teams`, "" for Slack). Empty on another link."""
+
+    digest: str = ""
+    nonce: str = ""
+    surface: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Vouching:
+    """An enrolment link's confirmation by a passkey its person has already: the challenge that passkey is to answer
+    (`confirm`, "" until asked or once answered) and which one did (`vouched`: its credential id's SHA-256). Empty on
+    another link."""
+
+    confirm: str = ""
+    vouched: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StepUpToken:
     """What a one-time link is for: whose it is, its purpose, the challenge its page was given (base64url; "" until
-    the page asked for its options), and its stored form (`raw`, what taking it compares); a vote's link also names
-    its approval, the digest of the arguments it shows, its nonce and the surface whose click it answers (`surface`:
-    `teams`, "" for Slack); an enrolment link, the challenge an existing passkey of the person answers (`confirm`) and
-    which one did (`vouched`: its credential id's SHA-256)."""
+    the page asked for its options), and its stored form (`raw`, what taking it compares); a vote's or a reveal's link
+    also names its approval; a vote's, what else it is bound to (`vote`); an enrolment's, its confirmation by an
+    existing passkey (`vouching`)."""
 
     token: str
     user: str
@@ -45,11 +65,8 @@ class StepUpToken:
     challenge: str
     raw: str
     approval: str = ""
-    digest: str = ""
-    nonce: str = ""
-    confirm: str = ""
-    vouched: str = ""
-    surface: str = ""
+    vote: VoteBinding = VoteBinding()
+    vouching: Vouching = Vouching()
 
 
 class Passkeys(Repository):
@@ -170,8 +187,11 @@ class Passkeys(Repository):
 def _link(token: str, raw: str) -> StepUpToken:
     """The link `token` names, from its stored JSON `raw`."""
     data = json.loads(raw)
-    return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
-                       challenge=str(data.get("challenge") or ""), raw=raw, approval=str(data.get("approval", "")),
-                       digest=str(data.get("digest", "")), nonce=str(data.get("nonce", "")),
-                       confirm=str(data.get("confirm", "")), vouched=str(data.get("vouched", "")),
-                       surface=str(data.get("surface", "")))
+
+    def text(name: str) -> str:
+        return str(data.get(name) or "")
+
+    return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]), challenge=text("challenge"),
+                       raw=raw, approval=text("approval"),
+                       vote=VoteBinding(digest=text("digest"), nonce=text("nonce"), surface=text("surface")),
+                       vouching=Vouching(confirm=text("confirm"), vouched=text("vouched")))

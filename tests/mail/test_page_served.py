@@ -15,8 +15,9 @@ from bot.devmail.catcher import MailCatcher
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, StartPolicyWorker, Worker
 from tests.support.api import Client, tool_ask
-from tests.support.mail import ERIN, ERIN_ID, ORIGIN, browser, csrf_of, email_env, post, signed_in
+from tests.support.mail import ERIN, ERIN_ID, ORIGIN, csrf_of, email_env, post
 from tests.support.policies import READ_FIRST
+from tests.support.signin import browser, signed_in
 
 
 @pytest.fixture

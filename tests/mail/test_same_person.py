@@ -15,7 +15,8 @@ from tests.conftest import BOB, CAROL, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
 from tests.support.homes import open_homes, waiting_in_home
-from tests.support.mail import browser, csrf_of, post, signed_in
+from tests.support.mail import csrf_of, post
+from tests.support.signin import browser, signed_in
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail
 CAROL_MAIL = "email:carol@example.com"

@@ -18,7 +18,8 @@ from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
-from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, browser, csrf_of, post, signed_in
+from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, csrf_of, post
+from tests.support.signin import browser, signed_in
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail
 POSTS = "chat.postMessage"

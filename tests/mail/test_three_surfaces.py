@@ -17,7 +17,8 @@ from bot.devmail.catcher import Caught, MailCatcher
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES
 from tests.support.hitl import click, nth_card, until
-from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, ORIGIN, browser, csrf_of, email_env, post, signed_in
+from tests.support.mail import ERIN, ERIN_ADDRESS, ERIN_ID, ORIGIN, csrf_of, email_env, post
+from tests.support.signin import browser, signed_in
 from tests.support.teams import APPROVE, DANA_OID, World
 
 pytestmark = pytest.mark.slow  # a worker serving Slack, Teams and e-mail

@@ -19,9 +19,10 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, until, write_config
-from tests.support.mail import browser, csrf_of, email_env, post, signed_in
+from tests.support.mail import csrf_of, email_env, post
 from tests.support.openai_compatible import OpenAICompatibleServer, openai_config
 from tests.support.policies import refund, write_bundle
+from tests.support.signin import browser, signed_in
 from tests.support.triage import LOW, MODEL, PERMITTED, model_server
 
 pytestmark = pytest.mark.slow  # a worker serving Slack and e-mail, a model server

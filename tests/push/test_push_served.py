@@ -25,7 +25,8 @@ from tests.conftest import ALICE, BOB, CAROL, SALES, Worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import until
 from tests.support.mail import csrf_of, post
-from tests.support.push import ORIGIN, SAME_SITE, browser, device_of, signed_in, subscribe
+from tests.support.push import ORIGIN, SAME_SITE, device_of, subscribe
+from tests.support.signin import browser, signed_in
 
 SECRET = "sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdefghijklmnop"
 

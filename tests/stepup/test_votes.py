@@ -73,7 +73,7 @@ async def test_refused_assertions_change_nothing(stepup: Worker, slack: SlackSta
     assert token is not None
 
     def challenge(approval: str = approval_id, decision: str = "approve", digest: str = record.digest,
-                  nonce: str = token.nonce) -> str:
+                  nonce: str = token.vote.nonce) -> str:
         return b64(challenge_for(approval, decision, digest, nonce))
 
     cases = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
 import pytest
 from redis.asyncio import Redis
@@ -20,22 +19,13 @@ from bot.cli.move import move_workspaces
 from bot.core.workspaces import WorkspaceRef
 from bot.store import LayoutDisagrees, Store, StoreUnavailable, connect
 from bot.store.connection import aw, hold_of
-from bot.store.opening import Once, Opening
 from bot.store.slots import key_slot
 from bot.store.stored_format import ONE_TAG, WORKSPACE_TAGS
 from bot.store.workspace_move import WorkspaceMove
-from tests.conftest import SALES
-from tests.support.records import approval
+from tests.support.moves import SeededWorkspace, idempotency, seed_workspace
 
 HOME = "T0HOME"
 WORKSPACES = [f"T0WS{i:02d}" for i in range(6)]
-
-
-@dataclass
-class Seeded:
-    pending: dict[str, str]  # tenant -> its pending approval
-    decided: dict[str, str]  # tenant -> its decided approval
-    key_ids: dict[str, str]  # tenant -> its API key's id
 
 
 @pytest.fixture
@@ -45,25 +35,10 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def seed(home: Store, tenants: list[str]) -> Seeded:
-    """Each workspace: an API key of its own, an approval it asked (pending, its Idempotency-Key kept), one decided,
-    a rule, an audit entry; the channel C0FROZEN frozen."""
+async def seed(home: Store, tenants: list[str]) -> dict[str, SeededWorkspace]:
+    """Each workspace seeded (tests/support/moves.py); the channel C0FROZEN frozen."""
     await home.tenants.learn_home(WorkspaceRef(HOME))
-    found = Seeded({}, {}, {})
-    for n, tenant in enumerate(tenants):
-        await home.tenants.remember(WorkspaceRef(tenant))
-        made = await home.api_keys.create(f"key-{n}", (SALES,), by="test", workspace=WorkspaceRef(tenant))
-        assert made is not None
-        ws = home.for_tenant(tenant, home=HOME)
-        asked = replace(approval(f"mv-{n:04d}-p"), team=tenant, key_id=made.record.id)
-        assert await ws.approvals.open(Opening(asked, max_pending=5, once=Once(made.record.id, f"idem-{n}", "d"))) == (
-            "ok", asked.id)
-        done = replace(approval(f"mv-{n:04d}-d"), team=tenant)
-        assert await ws.approvals.create(done) == "ok"
-        assert (await ws.approvals.decide(done.id, outcome="approved", by="U0BOB")).status == "ok"
-        await ws.audit.append("test_entry", by="test", n=str(n))
-        await ws.due.note()
-        found.pending[tenant], found.decided[tenant], found.key_ids[tenant] = asked.id, done.id, made.record.id
+    found = {tenant: await seed_workspace(home, HOME, n, tenant, tag="mv") for n, tenant in enumerate(tenants)}
     await home.freezes.freeze("channel:C0FROZEN", reason="drill", by="U0ADMIN")
     return found
 
@@ -120,16 +95,16 @@ async def test_every_workspace_moves_to_its_own_tag_with_its_ttls_and_extras_and
         ws = tags.for_tenant(tenant, home=HOME)
         mine = [k for k in after if k.startswith(ws.keys.prefix + ":")]
         assert mine and {key_slot(k) for k in mine} == {key_slot(ws.keys.prefix + ":x")}
-        key_id = seeded.key_ids[tenant]
-        assert await aw(redis.smembers(ws.keys.api_pending(key_id))) == {seeded.pending[tenant]}
+        key_id = seeded[tenant].key_id
+        assert await aw(redis.smembers(ws.keys.api_pending(key_id))) == {seeded[tenant].pending}
         assert not await redis.exists(single.keys.api_pending(key_id))
-        assert await redis.exists(ws.keys.api_idempotency(key_id, f"idem-{WORKSPACES.index(tenant)}"))
+        assert await redis.exists(ws.keys.api_idempotency(key_id, idempotency(WORKSPACES.index(tenant))))
         assert set(await ws.freezes.copies.copy_of()) == {"channel:C0FROZEN"}
         assert await aw(redis.zrange(ws.keys.due_here, 0, -1))  # its due work indexed in its slot
         assert await aw(redis.xrange(ws.keys.audit)) == audits[tenant]  # its chain as it was
-        pending = await ws.approvals.get(seeded.pending[tenant])
+        pending = await ws.approvals.get(seeded[tenant].pending)
         assert pending is not None and pending.status == "pending"
-        decided = await ws.approvals.get(seeded.decided[tenant])
+        decided = await ws.approvals.get(seeded[tenant].decided)
         assert decided is not None and decided.status == "approved"
         assert (await ws.approvals.decide(pending.id, outcome="approved", by="U0BOB")).status == "ok"
         again = await ws.approvals.decide(pending.id, outcome="rejected", by="U0BOB")
@@ -200,7 +175,7 @@ async def test_a_worker_of_this_release_holds_its_commands_from_the_mark_and_for
         assert (await single.workers.beats())["w-1"].endswith(" one-tag held")
         ws = worker.for_tenant(WORKSPACES[0], home=HOME)
         with pytest.raises(StoreUnavailable, match="being moved"):  # fails closed: the caller retries
-            await ws.approvals.decide(seeded.pending[WORKSPACES[0]], outcome="approved", by="U0BOB")
+            await ws.approvals.decide(seeded[WORKSPACES[0]].pending, outcome="approved", by="U0BOB")
         await mover.unmark(*was)  # called off: its commands go on
         await worker.workers.beat("w-1", ttl=30)
         assert not hold.held
@@ -212,9 +187,9 @@ async def test_a_worker_of_this_release_holds_its_commands_from_the_mark_and_for
         await worker.workers.beat("w-1", ttl=30)  # moved: held for good (its names are not the workspaces' now)
         assert hold.held
         with pytest.raises(StoreUnavailable, match="being moved"):
-            await ws.approvals.decide(seeded.pending[WORKSPACES[0]], outcome="approved", by="U0BOB")
+            await ws.approvals.decide(seeded[WORKSPACES[0]].pending, outcome="approved", by="U0BOB")
         moved = Store(redis, prefix="{hitl}", sharded=True).for_tenant(WORKSPACES[0], home=HOME)
-        assert (await moved.approvals.get(seeded.pending[WORKSPACES[0]])).status == "pending"
+        assert (await moved.approvals.get(seeded[WORKSPACES[0]].pending)).status == "pending"
     finally:
         await client.aclose()
 
@@ -257,7 +232,7 @@ async def test_a_move_cut_half_way_is_finished_by_the_next_with_nothing_lost_or_
         assert after[key.replace(f"{{hitl}}:ws:{tenant}", f"hitl:{{ws:{tenant}}}", 1)][0] == payload, key
     for tenant in WORKSPACES:
         ws = tags.for_tenant(tenant, home=HOME)
-        assert (await ws.approvals.get(seeded.pending[tenant])).status == "pending"  # type: ignore[union-attr]
+        assert (await ws.approvals.get(seeded[tenant].pending)).status == "pending"  # type: ignore[union-attr]
     assert await tags.format.stored() == WORKSPACE_TAGS and await tags.format.moving() is None
 
 

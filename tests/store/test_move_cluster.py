@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -30,15 +29,14 @@ from bot.core.workspaces import WorkspaceRef
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from bot.store.connection import aw, hold_of
-from bot.store.opening import Once, Opening
 from bot.store.slots import key_slot
 from bot.store.stored_format import WORKSPACE_TAGS
-from tests.conftest import SALES, bot_env, free_port, start_worker
+from tests.conftest import bot_env, free_port, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.audit_log import signing_keys, verifier
 from tests.support.hitl import until
+from tests.support.moves import SeededWorkspace, seed_workspace
 from tests.support.previous import previous_tree
-from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 from tests.support.source import ROOT
 
@@ -93,28 +91,11 @@ def ran(cluster: LocalCluster, tmp_path: Path, *args: str) -> tuple[int, str, st
     return process.returncode, out, err
 
 
-async def seed(home: Store) -> dict[str, tuple[str, str]]:
-    """Each of the 50 workspaces: a key of its own and an approval it asked (pending, its Idempotency-Key kept), one a
-    run asked, decided, and an audit entry. {team: (pending id, key id)}."""
+async def seed(home: Store) -> dict[str, SeededWorkspace]:
+    """Each of the 50 workspaces seeded (tests/support/moves.py), together; an audit entry of home's."""
     await home.tenants.learn_home(WorkspaceRef(HOME))
     await home.audit.append("settings", by="U0ADMIN", after="1m")
-
-    async def one(n: int, team: str) -> tuple[str, str]:
-        await home.tenants.remember(WorkspaceRef(team))
-        made = await home.api_keys.create(f"key-{n}", (SALES,), by="test", workspace=WorkspaceRef(team))
-        assert made is not None
-        ws = home.for_tenant(team, home=HOME)
-        asked = replace(approval(f"mvc-{n:04d}-p"), team=team, key_id=made.record.id)
-        assert await ws.approvals.open(Opening(asked, max_pending=5, once=Once(made.record.id, f"i{n}", "d"))) == (
-            "ok", asked.id)
-        run = replace(approval(f"mvc-{n:04d}-r"), team=team)
-        assert await ws.approvals.create(run) == "ok"
-        assert (await ws.approvals.decide(run.id, outcome="approved", by="U0BOB")).status == "ok"
-        await ws.audit.append("settings", by="U0ADMIN", after=str(n))
-        await ws.due.note()
-        return asked.id, made.record.id
-
-    found = await asyncio.gather(*(one(n, team) for n, team in enumerate(TEAMS)))
+    found = await asyncio.gather(*(seed_workspace(home, HOME, n, team, tag="mvc") for n, team in enumerate(TEAMS)))
     return dict(zip(TEAMS, found, strict=True))
 
 
@@ -209,7 +190,7 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
                     new = old.replace(f"{{hitl}}:ws:{team}", f"hitl:{{ws:{team}}}", 1)
                     now = int(await aw(redis.pttl(new)))
                     assert (now < 0) == (ttl < 0) and (ttl < 0 or ttl - 120_000 < now <= ttl), (old, ttl, now)
-            pending, key_id = seeded[team]
+            pending, key_id = seeded[team].pending, seeded[team].key_id
             assert await aw(redis.smembers(ws.keys.api_pending(key_id))) == {pending}
         assert len(primaries) == 3
 
@@ -236,7 +217,7 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
                 assert found is not None and found.status == "pending", approval_id
             for team in TEAMS:  # each pending approval decided once, through the worker's store
                 ws = home.for_tenant(team, home=HOME)
-                pending, _ = seeded[team]
+                pending = seeded[team].pending
                 assert (await ws.approvals.decide(pending, outcome="approved", by="U0BOB")).status == "ok"
                 assert (await ws.approvals.decide(pending, outcome="rejected", by="U0BOB")).status != "ok"
         finally:

@@ -46,40 +46,24 @@ def requested(approval: str, at: float, channel: str, *, kind: str | None = None
     return entry
 
 
+def _decide_step(approval: str, at: float, channel: str, event: str, *, by: str, latency_s: float) -> dict[str, str]:
+    """What lua/lib/decide.lua begins each entry it appends with (`latency_ms` is math.floor of the milliseconds)."""
+    return {"at": repr(at), "approval": approval, "run": "rscript01", "card_channel": APPROVALS,
+            "origin_channel": channel, "event": event, "by": by, "latency_ms": str(math.floor(latency_s * 1000))}
+
+
 def decided(
     approval: str, at: float, channel: str, *, outcome: str, by: str, latency_s: float, on_behalf: str = ""
 ) -> dict[str, str]:
-    """As lua/lib/decide.lua appends it (`latency_ms` is math.floor of the milliseconds)."""
-    return {
-        "at": repr(at),
-        "approval": approval,
-        "run": "rscript01",
-        "card_channel": APPROVALS,
-        "origin_channel": channel,
-        "event": "decision",
-        "outcome": outcome,
-        "by": by,
-        "for": on_behalf,
-        "feedback": "",
-        "latency_ms": str(math.floor(latency_s * 1000)),
-    }
+    """As lua/lib/decide.lua appends a decision."""
+    return _decide_step(approval, at, channel, "decision", by=by, latency_s=latency_s) | {
+        "outcome": outcome, "for": on_behalf, "feedback": ""}
 
 
 def voted(approval: str, at: float, channel: str, *, by: str, votes: int, latency_s: float) -> dict[str, str]:
-    return {
-        "at": repr(at),
-        "approval": approval,
-        "run": "rscript01",
-        "card_channel": APPROVALS,
-        "origin_channel": channel,
-        "event": "vote",
-        "by": by,
-        "for": "",
-        "outcome": "approved",
-        "votes": str(votes),
-        "required": "2",
-        "latency_ms": str(math.floor(latency_s * 1000)),
-    }
+    """As lua/lib/decide.lua appends a vote (a quorum of two) that did not decide yet."""
+    return _decide_step(approval, at, channel, "vote", by=by, latency_s=latency_s) | {
+        "for": "", "outcome": "approved", "votes": str(votes), "required": "2"}
 
 
 def automatic(approval: str, at: float, channel: str, *, event: str, rule: str, **extra: str) -> dict[str, str]:

@@ -236,13 +236,7 @@ async def killed_while_the_call_runs(
     `running()` says the approved call runs (`hang`: the call never returns); `program resume` must ask again, as
     a call that may have run: that second card is rejected. Returns the second card and the JSON lines the
     resumed program printed. The programs get no Slack token and no Redis."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")} | (env or {})
-
-    async def spawn(mode: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(program), *args, mode, env=environ, cwd=str(program.parent),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
+    spawn = _spawner(program, args, env)
 
     async with _reaped() as reap:
         first = reap(await spawn("hang"))
@@ -258,6 +252,21 @@ async def killed_while_the_call_runs(
         out, _ = await asyncio.wait_for(second.communicate(), 60)
     assert second.returncode == 0, out.decode()[-2000:]
     return again, [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+
+
+def _spawner(program: Path, args: list[str], env: dict[str, str] | None,
+             ) -> Callable[[str], Awaitable[asyncio.subprocess.Process]]:
+    """What starts the agent program `program` + `args` + a mode in its folder, its output piped: with `env`, and
+    without the worker's Slack token and Redis."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")} | (env or {})
+
+    async def spawn(mode: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(program), *args, mode, env=environ, cwd=str(program.parent),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    return spawn
 
 
 @contextlib.asynccontextmanager
@@ -289,13 +298,7 @@ async def killed_then_resumed(
     """An agent program (`program start|resume` + `args`) asks for a card; it is killed -9 once `paused()` says
     its paused run is kept; the card is approved while nobody waits; `program resume` finishes the run. Returns
     the JSON lines the resumed program printed. The programs get no Slack token and no Redis."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")} | (env or {})
-
-    async def spawn(mode: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(program), *args, mode, env=environ, cwd=str(program.parent),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
+    spawn = _spawner(program, args, env)
 
     async with _reaped() as reap:
         first = reap(await spawn("start"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -24,7 +23,6 @@ from bot.email.links import LinkKeys, Links
 from bot.email.sender import Sender
 from bot.email.surface import EmailSurface
 from bot.store import Store
-from tests.support.signin import answer_authorize
 
 ORIGIN = "http://localhost:8999"  # where people open the pages and links (a worker itself is on 127.0.0.1)
 ERIN_ID = "U0OUTERIN"  # Erin at the company's provider; the bot's Slack workspace cannot see her
@@ -47,21 +45,6 @@ def email_env(slack: SlackStandIn, mail: MailCatcher) -> dict[str, str]:
     slack.set_user(DevUser(id=ERIN_ID, name="erin", real_name="Erin Mail", team_id="T0OUTER"))
     return {"SMTP_URL": mail.smtp_url, "EMAIL_FROM": "approvals@example.com", "OIDC_ISSUER": slack.base_url,
             "PUBLIC_URL": ORIGIN, "STEP_UP_URL": ORIGIN}
-
-
-def browser() -> aiohttp.ClientSession:
-    """One browser: its own cookies (IP hosts allowed)."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-
-async def signed_in(http: aiohttp.ClientSession, worker_url: str, path: str, *, person: str) -> None:
-    """The link at `path` opened signed out (sent to the provider), signed in as `person`, and sent back to it."""
-    async with http.get(worker_url + path, allow_redirects=False) as opened:
-        assert opened.status == 302, await opened.text()
-        location = opened.headers["Location"]
-    assert urlsplit(location).path == "/openid/connect/authorize"
-    called = await answer_authorize(http, worker_url, location, person=person)
-    assert called.status == 302 and called.headers["Location"] == path
 
 
 async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:

@@ -27,29 +27,27 @@ TASKS = "io.modelcontextprotocol/tasks"
 TERMINAL = ("completed", "failed", "cancelled")
 
 
-class CreateTask(types.Result):
+class _TaskFields(types.Result):
+    """What every answer that names a task says of it."""
+
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+
+
+class CreateTask(_TaskFields):
     """The `CreateTaskResult` a `tools/call` may be answered with."""
 
     result_type: Literal["task"] = "task"
-    task_id: str
-    status: str
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
 
 
-class Task(types.Result):
+class Task(_TaskFields):
     """A task as `tasks/get` answers it (the spec's `DetailedTask`)."""
 
-    task_id: str
-    status: str
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,7 +20,7 @@ from bot.push.sender import PushSender
 from bot.push.surface import PushSurface, vapid_public_key
 from bot.store import Store
 from tests.support.mail import KEY
-from tests.support.signin import answer_authorize
+from tests.support.signin import signed_in
 
 ORIGIN = "http://localhost:8999"  # where people open the pages (a worker itself is on 127.0.0.1)
 SUBJECT = "mailto:ops@example.com"
@@ -38,21 +37,6 @@ def push_env(slack: SlackStandIn, service: PushService) -> dict[str, str]:
     """A worker's push settings: a VAPID key, the local push service allowed over http, the pages at ORIGIN."""
     return {"VAPID_PRIVATE_KEY": vapid_private(), "VAPID_SUBJECT": SUBJECT, "PUSH_LOCAL_SERVICE_URL": service.url,
             "OIDC_ISSUER": slack.base_url, "PUBLIC_URL": ORIGIN, "STEP_UP_URL": ORIGIN}
-
-
-def browser() -> aiohttp.ClientSession:
-    """One browser: its own cookies (IP hosts allowed)."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-
-async def signed_in(http: aiohttp.ClientSession, worker_url: str, path: str, *, person: str) -> None:
-    """The page at `path` opened signed out (sent to the provider), signed in as `person`, and sent back to it."""
-    async with http.get(worker_url + path, allow_redirects=False) as opened:
-        assert opened.status == 302, await opened.text()
-        location = opened.headers["Location"]
-    assert urlsplit(location).path == "/openid/connect/authorize"
-    called = await answer_authorize(http, worker_url, location, person=person)
-    assert called.status == 302 and called.headers["Location"] == path
 
 
 async def subscribe(http: aiohttp.ClientSession, worker_url: str, body: object,

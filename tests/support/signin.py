@@ -28,6 +28,17 @@ async def sign_in(http: aiohttp.ClientSession, worker_url: str, page: str, *, pe
     return await answer_authorize(http, worker_url, location, person=person, answer=answer)
 
 
+def browser() -> aiohttp.ClientSession:
+    """One browser: its own cookies (IP hosts allowed)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def signed_in(http: aiohttp.ClientSession, worker_url: str, path: str, *, person: str) -> None:
+    """The page at `path` opened signed out (sent to the provider), signed in as `person`, and sent back to it."""
+    called = await sign_in(http, worker_url, path, person=person)
+    assert called.status == 302 and called.headers["Location"] == path, (called.status, called.headers)
+
+
 async def answer_authorize(http: aiohttp.ClientSession, worker_url: str, location: str, *, person: str | None = None,
                            answer: str = "allow") -> ClientResponse:
     """The authorize page at `location` answered as `person`, and the bot's callback followed (on `worker_url`)."""

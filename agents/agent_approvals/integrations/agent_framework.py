@@ -41,7 +41,7 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "agent-framework", exc) from exc
 
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
-from agent_approvals.state import FileStateStore, StateStore
+from agent_approvals.state import FileStateStore, StateStore, paused_json
 
 FRAMEWORK = "Microsoft Agent Framework"
 STATE_VERSION = 1
@@ -79,12 +79,7 @@ async def resume(
 ) -> AgentResponse[Any]:
     """Finish a run whose process died while a person decided: from the paused session kept in `store`. It
     asks as the paused run did (the same `within`), so the API knows the asks again by their idempotency keys."""
-    text = store.load(run_id)
-    if text is None:
-        raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
-    kept = json.loads(text)
-    if kept.get("version") != STATE_VERSION:
-        raise ValueError(f"paused run {run_id!r} was kept in another format ({kept.get('version')!r})")
+    kept = paused_json(store, run_id, version=STATE_VERSION)
     session = AgentSession.from_dict(kept["session"])
     requests = [Content.from_dict(request) for request in kept["requests"]]
     within = kept.get("within")

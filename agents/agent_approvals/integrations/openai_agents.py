@@ -43,7 +43,7 @@ try:
 
     from agent_approvals.artifacts import Makers, declared
     from agent_approvals.client import Approval, ApprovalsClient, refusal
-    from agent_approvals.state import FileStateStore, StateStore
+    from agent_approvals.state import FileStateStore, StateStore, paused
     from agents import Agent, Runner, RunResult
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "openai-agents", exc) from exc
@@ -85,10 +85,7 @@ async def resume(
 ) -> RunResult:
     """Finish a run whose process died while a person decided: from the paused state kept in `store`. A call
     that was approved and running when it died is asked about again, as one that may have run."""
-    text = store.load(run_id)
-    if text is None:
-        raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
-    state = await RunState.from_string(agent, text)
+    state = await RunState.from_string(agent, paused(store, run_id))
     asking = _Asking(within, artifacts)
     result = await _step(agent, state, state.get_interruptions(), client=client, run_id=run_id, asking=asking,
                          runner_kwargs=runner_kwargs)

@@ -52,7 +52,7 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "pydantic-ai", exc) from exc
 
 from agent_approvals.client import ApprovalsClient, idempotency_key, refusal
-from agent_approvals.state import FileStateStore, StateStore
+from agent_approvals.state import FileStateStore, StateStore, paused_json
 
 FRAMEWORK = "Pydantic AI"
 MAX_EDITS = 5
@@ -91,12 +91,7 @@ async def resume(
 ) -> Any:
     """Finish a run whose process died while a person decided: from the paused run kept in `store` (the same
     `agent`, with the same tools). `within` defaults to the one the run was started with."""
-    text = store.load(run_id)
-    if text is None:
-        raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
-    kept = json.loads(text)
-    if kept.get("version") != STATE_VERSION:
-        raise ValueError(f"the paused run {run_id!r} was kept in another format (version {kept.get('version')!r})")
+    kept = paused_json(store, run_id, version=STATE_VERSION)
     messages = ModelMessagesTypeAdapter.validate_json(json.dumps(kept["messages"]))
     within = kept.get("within") if within is None else within
     calls = _pending(messages, [str(i) for i in kept["approvals"]])

@@ -29,7 +29,7 @@ at the edge), never from the app: one Bolt app serves every workspace.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 
@@ -49,17 +49,20 @@ from bot.slackapp.listeners import (
 log = logging.getLogger(__name__)
 
 
+class Listener(Protocol):
+    """A listener module that registers on the app itself."""
+
+    def register(self, app: AsyncApp) -> None: ...
+
+
+# the modules with a `register(app)` of their own, in the order they register
+REGISTERED: tuple[Listener, ...] = (slash_command, actions, views, home, passkeys, reveal, triage_reverse, sessions,
+                                    sponsors, attest)
+
+
 def register(app: AsyncApp) -> None:
-    slash_command.register(app)
-    actions.register(app)
-    views.register(app)
-    home.register(app)
-    passkeys.register(app)
-    reveal.register(app)
-    triage_reverse.register(app)
-    sessions.register(app)
-    sponsors.register(app)
-    attest.register(app)
+    for listener in REGISTERED:
+        listener.register(app)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

@@ -103,9 +103,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def start_redis(*, port: int | None = None, workdir: str | None = None, appendonly: bool = False) -> RedisServer:
-    """A real redis-server on loopback, ready when this returns."""
-    binary = shutil.which("redis-server")
+def start_redis(*, port: int | None = None, workdir: str | None = None, appendonly: bool = False,
+                binary: str | None = None) -> RedisServer:
+    """A real redis-server on loopback (`binary`: that one, else the one on PATH), ready when this returns."""
+    binary = binary or shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
     port = port or free_port()

@@ -7,7 +7,9 @@ worker's waiter (bot/approvals/waiter.py) hears the root's channels as before, a
 `SSUBSCRIBE` on the primary serving its slot, when that tenant's view is made (its parts built: `Tenancy` waits for
 it, `listening`); each stands for the root's channel of the same worker (or owner it also listens for), so what is
 said there is handled alike. After each (re)subscription and each tenant added, the waiter reads again what it waits
-for: a decision published before is not lost. Home, one node, and tags off: no tenant has channels of its own."""
+for: a decision published before is not lost. Home, one node, and tags off: no tenant has channels of its own
+(`own_channels`), and the waiter awaits its subscription's next message alone (`next_message` races it with a
+tenant's arrival only where one may bring channels)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from bot.store import ShardedPubSub, Subscription
+from bot.store import ShardedPubSub, Store, Subscription
+from bot.store.shard_pubsub import SPUBLISH
+from bot.store.slots import is_tag
 
 
 class TenantChannels:
@@ -29,6 +33,7 @@ class TenantChannels:
         self._prefixes: dict[str, list[object]] = {}  # a tenant's prefix of its own channels -> who waits there
         self._heard: dict[str, str] = {}  # subscribed now: a tenant's channel -> the root's it stands for
         self.more = asyncio.Event()  # a tenant added: its channels to subscribe to
+        self.racing = True  # a tenant may have channels of its own (`reset`)
         self._changed = asyncio.Event()
 
     def join(self, prefix: str, who: object) -> None:
@@ -60,10 +65,12 @@ class TenantChannels:
         """The root's channel that `channel` (one heard) stands for: itself when it is no tenant's own."""
         return self._heard.get(channel, channel)
 
-    def reset(self) -> None:
-        """A new subscription: nothing of the tenants' heard yet, every one wanted."""
+    def reset(self, store: Store) -> None:
+        """A new subscription (of `store`'s worker): nothing of the tenants' heard yet, every one wanted; whether a
+        tenant may bring channels of its own (`own_channels`: `next_message` races its arrival only then)."""
         self._heard.clear()
         self.more.clear()
+        self.racing = own_channels(store)
 
     async def add(self, pubsub: Subscription, channels: Mapping[str, str]) -> None:
         """`channels` (each -> the root's it stands for) heard from now, on their slots' primaries."""
@@ -90,12 +97,24 @@ class TenantChannels:
         return True
 
 
-async def next_message(getting: asyncio.Future[Any], more: asyncio.Event
+def own_channels(store: Store) -> bool:
+    """Whether a tenant may have channels of its own, heard beside the root's: workspaces on tags of their own
+    (REDIS_WORKSPACE_TAGS on Cluster) and sharded pub/sub (`Store.use_sharded`). Else (one node, tags off, plain
+    pub/sub) every decision comes on the root's channels, and the waiter reads its subscription alone: no task a
+    message to race it with a tenant's arrival (`next_message`)."""
+    return store.shared.publish == SPUBLISH and store.keys.sharded and is_tag(store.keys.root)
+
+
+async def next_message(pubsub: Subscription, getting: asyncio.Future[Any] | None, tenants: TenantChannels
                        ) -> tuple[asyncio.Future[Any] | None, Any]:
-    """Waits for `getting` (the subscription's next message, None after 5 s: `reading`) or for `more` set, whichever
-    is first; the read still under way (kept for the next call when `more` came first: never cancelled mid-read) and
-    the message (None)."""
-    told = asyncio.ensure_future(more.wait())
+    """The subscription's next message (None after 5 s without one) and the read still under way. Where a tenant may
+    bring channels (`tenants.racing`): waits for `getting` (that read begun before, else begun now: `reading`) or for
+    `tenants.more` set, whichever is first, the read kept for the next call when `more` came first (never cancelled
+    mid-read); else the read awaited alone, in this task."""
+    if not tenants.racing:
+        return None, await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+    getting = getting or reading(pubsub)
+    told = asyncio.ensure_future(tenants.more.wait())
     try:
         await asyncio.wait((getting, told), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:  # (the waiter stopped: the read with it)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from bot.approvals.tenant_channels import TenantChannels, next_message, reading
+from bot.approvals.tenant_channels import TenantChannels, next_message
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Fence, Store, StoreUnavailable, Subscription
@@ -250,7 +250,7 @@ class DecisionWaiter:
             pubsub: Subscription | None = None
             getting: asyncio.Future[Any] | None = None
             try:
-                self._tenants.reset()
+                self._tenants.reset(self._store)
                 pubsub = await self._store.subscriber()
                 await pubsub.subscribe(self._channel, *self._also)
                 await self._tenants.add(pubsub, self._tenants.fresh())
@@ -259,7 +259,7 @@ class DecisionWaiter:
                 self._store.outage.ok()
                 backoff = 0.1
                 while True:
-                    getting, message = await next_message(getting or reading(pubsub), self._tenants.more)
+                    getting, message = await next_message(pubsub, getting, self._tenants)
                     if self._tenants.more.is_set():  # a tenant's view made: its channels added, its waits read again
                         self._tenants.more.clear()
                         if fresh := self._tenants.fresh():

@@ -32,9 +32,14 @@ next due time, or no entry when nothing is left. A worker that died between a wr
 unindexed: `repair` (each worker's start) indexes every known tenant again, a few steps at a time.
 
 Sharded (issue 89: each workspace's keys in its own slot) the step writes the tenant's own index (`{ws}:due_here`,
-kind -> earliest, in its slot) and the worker-wide indexes and `held_by` are written right after it, in the root's
-slot (lua/due_index.lua): lowered only, a settled kind set then lowered again to the tenant's own entry read after
-(`_spread`), so they are never later than the data either."""
+kind -> earliest, in its slot: read once and written once a step) and the worker-wide indexes and `held_by` are
+written right after it, in the root's slot (lua/due_index.lua): lowered only, a settled kind set then lowered again
+to the tenant's own entry read after (`_spread`), so they are never later than the data either. A note writes them
+only for the kinds its step lowered (work due earlier than the tenant's entry): the worker-wide entry is never later
+than the tenant's own once each write is done (a note's lowers it to the tenant's new entry, a settle's ends at its
+read of it), so a note that leaves the tenant's entry as it was has nothing to add there; most asks and decisions
+add none, and cost no command in the root's slot but `held_by`'s SET. (A worker that dies between a step and its
+write leaves it as one that died before its note does: `repair`.)"""
 
 from __future__ import annotations
 
@@ -103,11 +108,12 @@ class DueWork:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """lua/due_note.lua's keys and arguments for `kinds` of this tenant (sharded: into its own index, `held` left
         to `_spread`)."""
-        keys: list[str] = []
+        keys: list[str] = [self._k.due_here] if self.sharded else []  # (sharded: every kind's index, once)
         told = []
         for kind in kinds:
-            keys.append(self._k.due_here if self.sharded else self.index(kind))
-            at = len(keys)
+            if not self.sharded:
+                keys.append(self.index(kind))
+            at = 1 if self.sharded else len(keys)
             data = []
             for key, how in self._data(kind):
                 keys.append(key)
@@ -116,7 +122,7 @@ class DueWork:
                          "member": kind if self.sharded else self.member})
         if held and not self.sharded:
             keys.append(self.held_key(held))
-        return ({"keys": keys}, {"member": self.member, "kinds": told, "ttl": HELD_SECONDS,
+        return ({"keys": keys}, {"member": self.member, "kinds": told, "ttl": HELD_SECONDS, "one": int(self.sharded),
                                  "held": len(keys) if held and not self.sharded else 0})
 
     async def _run(self, kinds: Sequence[str], *, exact: str | bool, held: str = "") -> None:
@@ -126,10 +132,12 @@ class DueWork:
             await self._spread(dict(zip(kinds, (str(at) for at in found), strict=True)), exact=exact, held=held)
 
     async def _spread(self, found: dict[str, str], *, exact: str | bool, held: str) -> None:
-        """Sharded: the worker-wide indexes written from this tenant's own (`found`: {kind: its entry, "" none}),
-        outside its step (another slot: lua/due_index.lua). Lowered only, but a kind settled (`exact`): set as found,
-        then lowered again to the tenant's entry read after (a note that came between its step and this write is
-        kept: its own write comes after, or this read sees it), so the indexes are never later than the data."""
+        """Sharded: the worker-wide indexes written from this tenant's own, outside its step (another slot:
+        lua/due_index.lua). `found`: {kind: a settled kind's entry ("" none), another's entry when the step lowered it
+        ("" it stood: nothing to write, the worker-wide entry is at it or earlier already)}. Lowered only, but a kind
+        settled (`exact`): set as found, then lowered again to the tenant's entry read after (a note that came between
+        its step and this write is kept: its own write comes after, or this read sees it), so the indexes are never
+        later than the data. `held` alone: one SET."""
         ops: list[list[object]] = []
         keys: list[str] = []
         for kind, at in found.items():
@@ -137,11 +145,13 @@ class DueWork:
             if at or settled:
                 keys.append(self.index(kind))
                 ops.append([len(keys), self.member, at or "0", ("set" if at else "rem") if settled else "lt"])
-        if held:
-            keys.append(self.held_key(held))
-        if keys:
+        if ops:
+            if held:
+                keys.append(self.held_key(held))
             await self._s.script("due_index")(keys={"keys": keys}, args={
                 "ops": ops, "member": self.member, "ttl": HELD_SECONDS, "held": len(keys) if held else 0})
+        elif held:  # (nothing to lower: the tenant alone, one command as on one node's step)
+            await self._s.redis.set(self.held_key(held), self.member, ex=HELD_SECONDS)
         again = [kind for kind in found if exact is True or exact == kind]
         if again:
             now = await self._s.redis.zmscore(self._k.due_here, again)

@@ -10,8 +10,11 @@ from dataclasses import replace
 
 import pytest
 
+from bot.approvals.waiter import DeadlineSweeper, DueTenants, Sweeps
 from bot.store import Store, connect
+from bot.store.approvals import DecideResult
 from bot.store.due import HOME, KINDS, DueWork
+from tests.support.hitl import until
 from tests.support.records import approval
 
 
@@ -99,3 +102,90 @@ async def test_sharded_a_note_between_a_settles_step_and_its_write_is_kept(store
     await other.due._spread(dict(zip(KINDS, (str(at) for at in found), strict=True)), exact="deadlines", held="")
     assert await store.due.next_at("deadlines") == 500.0
     assert await store.redis.zscore(other.keys.due_here, "deadlines") == 500.0
+
+
+async def calls(store: Store, command: str) -> int:
+    """How often the server has run `command` (INFO commandstats; a Lua step's own commands counted)."""
+    found = (await store.redis.info("commandstats")).get(f"cmdstat_{command}")
+    return int(found["calls"]) if isinstance(found, dict) else 0
+
+
+async def test_sharded_a_note_that_adds_no_earlier_work_writes_nothing_worker_wide_but_held_by(store: Store) -> None:
+    """Issue 89's benchmark: an ask due later than its workspace's earliest (and its decision) leave the tenant's own
+    entry as it was, so no step runs in the root's slot: `held_by`'s SET alone (one node: one step, as always)."""
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    first = replace(approval("due-0000-a", deadline_in=60), team="T0OTHER")
+    await other.approvals.create(first)
+    assert (await other.approvals.decide(first.id, outcome="approved", by="U0BOB")).status == "ok"
+    assert await store.due.due("slack", time.time() + 30) == ["T0OTHER"]  # (its redraw: lowered, written)
+    before = await calls(store, "evalsha")
+    later = replace(approval("due-0000-b", deadline_in=600), team="T0OTHER")
+    await other.approvals.create(later)
+    assert (await other.approvals.decide(later.id, outcome="approved", by="U0BOB")).status == "ok"
+    assert await calls(store, "evalsha") - before == 4  # open, its note, decide, its note: no lua/due_index.lua
+    assert await store.due.holder(later.id) == "T0OTHER"
+    assert abs((await store.due.next_at("deadlines") or 0) - first.deadline) < 0.01  # (before it: the loop settles)
+
+
+async def test_sharded_a_note_whose_work_a_settles_step_saw_first_is_kept_by_the_settles_write(store: Store) -> None:
+    """A note's step that finds its work in the tenant's entry already (a settle's step read it first) writes nothing
+    worker-wide: the settle's own write carries it. And a note that lowered the entry after a settle's step is kept
+    whichever of the two writes comes last."""
+    if not store.due.sharded:
+        return  # (one slot: the index is written in the tenant's step)
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    step = other.shared.script("due_note")
+
+    async def run(exact: str | bool) -> dict[str, str]:
+        keys, args = other.due._step(KINDS, exact=exact)
+        return dict(zip(KINDS, (str(at) for at in await step(keys=keys, args=args)), strict=True))
+
+    await other.redis.zadd(other.keys.deadlines, {"due-0000-a": 1000.0})
+    await other.due.note()
+    await other.redis.zrem(other.keys.deadlines, "due-0000-a")  # done; its loop settles the tenant...
+    await other.redis.zadd(other.keys.deadlines, {"due-0000-b": 2000.0})  # ...as an ask due later is written
+    settled = await run("deadlines")  # the settle's step: next at 2000 (b seen)
+    assert (await run(False))["deadlines"] == ""  # b's note: the entry stood (at 2000), nothing to write
+    await other.due._spread(settled, exact="deadlines", held="")
+    assert await store.due.next_at("deadlines") == 2000.0
+
+    await other.redis.zrem(other.keys.deadlines, "due-0000-b")
+    settled = await run("deadlines")  # nothing left: the settle removes the tenant...
+    await other.redis.zadd(other.keys.deadlines, {"due-0000-c": 3000.0})
+    lowered = await run(False)  # ...while c's note lowers (adds) the tenant's entry
+    assert lowered["deadlines"] == "3000"
+    for first, second in ((settled, lowered), (lowered, settled)):  # whichever write comes last
+        await other.due._spread(first, exact="deadlines" if first is settled else False, held="")
+        await other.due._spread(second, exact="deadlines" if second is settled else False, held="")
+        assert await store.due.next_at("deadlines") == 3000.0, (first, second)
+
+
+async def test_a_timeout_due_after_the_workspaces_earliest_still_fires_on_time(store: Store) -> None:
+    """The ask due later than its workspace's entry writes nothing worker-wide (its note stood); the deadline loop
+    visits the tenant at the earlier entry, settles it at the later ask's deadline, and times it out then."""
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    first = replace(approval("due-0000-a", deadline_in=0.3), team="T0OTHER")
+    later = replace(approval("due-0000-b", deadline_in=0.8), team="T0OTHER")
+    await other.approvals.create(first)
+    await other.approvals.create(later)
+    assert (await other.approvals.decide(first.id, outcome="approved", by="U0BOB")).status == "ok"
+    fired: dict[str, float] = {}
+
+    async def on_decided(result: DecideResult) -> None:
+        assert result.approval is not None
+        fired[result.approval.id] = time.time()
+
+    sweeper = DeadlineSweeper(other, on_decided=on_decided)
+
+    async def of(tenant: str) -> tuple[Sweeps, Store] | None:
+        return (sweeper, other) if tenant == "T0OTHER" else None
+
+    loop = DueTenants(store, "deadlines", of=of, max_sleep=1.0, floor=0.01)
+    await loop.start()
+    try:
+        await until(lambda: later.id in fired, within=5, what="the later ask timed out")
+    finally:
+        await loop.stop()
+    assert later.deadline <= fired[later.id] < later.deadline + 0.5  # on time (the loop sleeps to the next entry)
+    assert (await other.approvals.get(later.id)).status == "timed_out"  # type: ignore[union-attr]
+    assert first.id not in fired

@@ -103,6 +103,40 @@ async def test_waiter_wakes_from_the_subscription_and_reconciles(store: Store) -
         await late.stop()
 
 
+def side_tasks() -> list[str]:
+    """The tasks running beside the test's and the waiter's own: what `next_message` would start for each message
+    (the subscription's read, the wait for a tenant's arrival)."""
+    found = [task.get_coro() for task in asyncio.all_tasks()]
+    return [name for name in (getattr(coro, "__qualname__", "") for coro in found)
+            if name.endswith(("get_message", "Event.wait"))]
+
+
+async def test_where_no_tenant_has_channels_of_its_own_the_waiter_reads_its_subscription_in_its_own_task(
+        store: Store, redis_url: str) -> None:
+    """One node, plain pub/sub (#89's review): no task a message beside the waiter's, and a decision still wakes it.
+    Workspaces on tags of their own with sharded pub/sub: a tenant's arrival raced with the read."""
+    waiter = DecisionWaiter(store, "w1")
+    await waiter.start()
+    try:
+        assert side_tasks() == []
+        future = waiter.expect("a1b2c3d4-0000")
+        await store.approvals.create(approval())
+        await store.approvals.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB")
+        await asyncio.wait_for(future, timeout=5)
+        assert side_tasks() == []
+    finally:
+        await waiter.stop()
+    tagged = Store(connect(redis_url), prefix="{hitl}", sharded=True)
+    tagged.shared.publish = "SPUBLISH"  # (as `use_sharded` sets it on a Redis 7 Cluster; the names alone here)
+    racing = DecisionWaiter(tagged, "w1")
+    await racing.start()
+    try:
+        assert side_tasks() != []  # (the read, the wait for a tenant: beside the waiter's task)
+    finally:
+        await racing.stop()
+        await tagged.close()
+
+
 async def test_a_decision_made_on_the_owner_wakes_its_waiters_there_without_the_message(store: Store) -> None:
     """The worker that decides wakes what waits here at once (`decided_here`): the run, or an API long-poll. No
     subscription runs in this test, so nothing published could have woken them."""

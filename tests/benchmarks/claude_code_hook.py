@@ -16,7 +16,7 @@ own file path) and is timed from the hook's input handed over to the decision re
 hook's. Claude Code's own dispatch of a hook is not in these figures.
 
     python tests/benchmarks/claude_code_hook.py [--calls 200] [--out FILE]
-    python tests/benchmarks/claude_code_hook.py --small      # CI: 10 calls per series
+    python tests/benchmarks/claude_code_hook.py --small      # CI: 5 calls per series
 """
 
 from __future__ import annotations
@@ -146,10 +146,10 @@ async def measure(calls: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200, help="calls per series (after 3 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 10 calls per series")
+    parser.add_argument("--small", action="store_true", help="CI size: 5 calls per series")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(measure(10 if args.small else args.calls))
+    result = asyncio.run(measure(5 if args.small else args.calls))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     return 0

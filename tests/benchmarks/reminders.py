@@ -207,10 +207,11 @@ async def case_phase(
     gap: float,
     rate: float,
     profile_dir: Path | None,
+    margin: float = 3.0,
 ) -> dict[str, Any]:
     step_gap = math.ceil(spread + gap)  # whole seconds between a approval's reminders
     offsets = [FIRST_OFFSET + k * step_gap for k in range(rounds)]
-    first_due = time.time() + n / rate * 1.5 + 3.0  # every reminder after all are created (at the measured rate)
+    first_due = time.time() + n / rate * 1.5 + margin  # every reminder after all are created (at the measured rate)
     approvals = [pending(i, created_at=first_due + spread * i / n - FIRST_OFFSET, remind=offsets) for i in range(n)]
     await slack.call(http, "/reset", {})
     audit_before = await store.redis.xlen(store.keys.audit)
@@ -315,6 +316,7 @@ async def measure(
     concurrency: int = 0,
     batch: int = 0,
     slack_latency_ms: float = 0.0,
+    margin: float = 3.0,
 ) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
     redis_server = start_redis()
@@ -365,6 +367,7 @@ async def measure(
                     gap=gap,
                     rate=rate,
                     profile_dir=profile_dir,
+                    margin=margin,
                 )
                 case["floor"] = floor
                 case["ratios_to_floor"] = {
@@ -459,6 +462,7 @@ def main() -> int:
             concurrency=args.nudger_concurrency,
             batch=args.nudger_batch,
             slack_latency_ms=args.slack_latency_ms,
+            margin=1.0 if args.small else 3.0,
         )
     )
     print(json.dumps(result, indent=2))

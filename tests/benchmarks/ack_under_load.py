@@ -11,7 +11,7 @@ With `--workers 2` the clicks alternate between two workers (half of them reach 
 approval). CPU seconds used by each process during the bursts are reported too.
 
     python tests/benchmarks/ack_under_load.py [--reviewers 200] [--bursts 10] [--workers 1|2] [--out FILE]
-    python tests/benchmarks/ack_under_load.py --small      # CI: 2 bursts
+    python tests/benchmarks/ack_under_load.py --small      # CI: 2 bursts of 50 clicks
 """
 
 from __future__ import annotations
@@ -140,10 +140,12 @@ def main() -> int:
     parser.add_argument("--reviewers", type=int, default=200)
     parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--small", action="store_true", help="CI size: 2 bursts")
+    parser.add_argument("--small", action="store_true", help="CI size: 2 bursts of 50 clicks")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(measure(args.reviewers, 2 if args.small else args.bursts, args.workers))
+    if args.small:
+        args.reviewers, args.bursts = 50, 2
+    result = asyncio.run(measure(args.reviewers, args.bursts, args.workers))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     row = result["ack_from_burst"]

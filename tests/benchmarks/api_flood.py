@@ -13,7 +13,7 @@ Goal: flood p50 <= 1.5 x quiet p50 (`ratio_flood_to_quiet_p50`). Also reported: 
 and their statuses (most 429 `rate_limited`, refused before their bodies are read).
 
     python tests/benchmarks/api_flood.py [--rounds 200] [--phases 4] [--rate 430] [--out FILE]
-    python tests/benchmarks/api_flood.py --small      # CI: 20 rounds in 2 phases
+    python tests/benchmarks/api_flood.py --small      # CI: 10 rounds in 1 phase
 """
 
 from __future__ import annotations
@@ -214,10 +214,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200, help="clicks per series (quiet, flood)")
     parser.add_argument("--phases", type=int, default=4, help="quiet / flood phases, alternating")
     parser.add_argument("--rate", type=float, default=FLOOD_RATE, help="the flood's asks a second")
-    parser.add_argument("--small", action="store_true", help="CI size: 20 rounds in 2 phases")
+    parser.add_argument("--small", action="store_true", help="CI size: 10 rounds in 1 phase")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    rounds, phases = (20, 2) if args.small else (args.rounds, args.phases)
+    rounds, phases = (10, 1) if args.small else (args.rounds, args.phases)
     result = asyncio.run(measure(rounds, phases, args.rate))
     write_json(result, args.out)
     print(json.dumps({k: result[k] for k in ("click_to_resumed", "ratio_flood_to_quiet_p50", "within_goal",

@@ -18,7 +18,7 @@ stored directly, so no HTTP handling warms B's heap first); then all N decided
 in one burst through the decide step, each timed from its decision to its answer (goal: all within 1 s).
 
     python tests/benchmarks/api_long_poll.py [--decisions 500] [--polls 1000] [--out FILE]
-    python tests/benchmarks/api_long_poll.py --small      # CI: 50 decisions, 200 long-polls
+    python tests/benchmarks/api_long_poll.py --small      # CI: 20 decisions, 50 long-polls
 """
 
 from __future__ import annotations
@@ -228,10 +228,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=500, help="decisions per latency series (after 20 warm-up)")
     parser.add_argument("--polls", type=int, default=1000, help="long-polls held at once on one worker")
-    parser.add_argument("--small", action="store_true", help="CI size: 50 decisions, 200 long-polls")
+    parser.add_argument("--small", action="store_true", help="CI size: 20 decisions, 50 long-polls")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    decisions, polls = (50, 200) if args.small else (args.decisions, args.polls)
+    decisions, polls = (20, 50) if args.small else (args.decisions, args.polls)
     result = asyncio.run(measure(decisions, polls))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

@@ -23,7 +23,7 @@ Nothing here asserts on time.
 
     python tests/benchmarks/audit_watch.py [--entries 100000] [--more 10000] [--growth 4] [--clicks 300]
                                            [--rounds 5] [--series 5] [--out F]
-    python tests/benchmarks/audit_watch.py --small     # CI: 5,000 entries, 1,000 more, 3 series of 3 x 100 clicks
+    python tests/benchmarks/audit_watch.py --small     # CI: 2,000 entries, 500 more, 2 series of 2 x 50 clicks
 """
 
 from __future__ import annotations
@@ -211,12 +211,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each click series")
     parser.add_argument("--series", type=int, default=5, help="click series (their medians, and the spread)")
     parser.add_argument("--growth", type=int, default=4, help="steps of the log's growth (each --entries more)")
-    parser.add_argument("--small", action="store_true", help="CI size: 5,000 entries, 1,000 more, 3 growth steps,"
-                        " 3 series of 3 x 100 clicks")
+    parser.add_argument("--small", action="store_true", help="CI size: 2,000 entries, 500 more, 2 growth steps,"
+                        " 2 series of 2 x 50 clicks, each look once")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.small:
-        args.entries, args.more, args.clicks, args.rounds, args.series, args.growth = 5000, 1000, 100, 3, 3, 3
+        args.entries, args.more, args.clicks, args.rounds, args.series, args.growth = 2000, 500, 50, 2, 2, 2
+        args.repeat = 1
     result = asyncio.run(measure(args))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=str)[:4000])
     print_summary(result)

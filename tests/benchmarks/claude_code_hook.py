@@ -16,7 +16,7 @@ own file path) and is timed from the hook's input handed over to the decision re
 hook's. Claude Code's own dispatch of a hook is not in these figures.
 
     python tests/benchmarks/claude_code_hook.py [--calls 200] [--out FILE]
-    python tests/benchmarks/claude_code_hook.py --small      # CI: 10 calls per series
+    python tests/benchmarks/claude_code_hook.py --small      # CI: 5 calls per series after 1 warm-up
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _allowed(answer: dict[str, Any]) -> None:
     assert out["permissionDecision"] == "allow", answer
 
 
-async def measure(calls: int) -> dict[str, Any]:
+async def measure(calls: int, warmup: int = WARMUP) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-claude-code-"))
     redis_server = start_redis()
     slack = await Proc.start("slack", {"kind": "standin"}, log_dir=log_dir)
@@ -120,7 +120,7 @@ async def measure(calls: int) -> dict[str, Any]:
             bench = Bench(a.url, made.key, http, client)
             series = await interleaved({"command": bench.command, "http": bench.http_hook,
                                         "floor_api": bench.floor_api, "floor_process": bench.floor_process},
-                                       calls, warmup=WARMUP)
+                                       calls, warmup=warmup)
         await a.services.background.drain()
     finally:
         await a.stop()
@@ -146,10 +146,10 @@ async def measure(calls: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200, help="calls per series (after 3 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 10 calls per series")
+    parser.add_argument("--small", action="store_true", help="CI size: 5 calls per series after 1 warm-up")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(measure(10 if args.small else args.calls))
+    result = asyncio.run(measure(5, warmup=1) if args.small else measure(args.calls))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     return 0

@@ -19,7 +19,7 @@ cards are posted to the Slack stand-in (another process), so the card update aft
 series run interleaved, in a rotating order, on the same redis-server.
 
     python tests/benchmarks/click_to_resume.py [--mode same|cross|both] [--decisions 2000] [--out FILE]
-    python tests/benchmarks/click_to_resume.py --small      # CI: 60 decisions, both modes
+    python tests/benchmarks/click_to_resume.py --small      # CI: 30 decisions (10 warm-up), both modes
 """
 
 from __future__ import annotations
@@ -162,7 +162,9 @@ async def _linked(future: asyncio.Future[None]) -> float:
     return time.perf_counter()
 
 
-async def measure(decisions: int, mode: str, *, with_input_func: bool, slack_latency_ms: float) -> dict[str, Any]:
+async def measure(
+    decisions: int, mode: str, *, with_input_func: bool, slack_latency_ms: float, warmup: int = WARMUP
+) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-click-"))
     redis_server = start_redis()
     procs: list[Proc] = []
@@ -197,11 +199,11 @@ async def measure(decisions: int, mode: str, *, with_input_func: bool, slack_lat
                 steps["floor_cross"] = lambda: bench.floor_click(str(b.info["floor_url"]))
             names = list(steps)
             series = {name: [] for name in names}
-            for i in range(decisions + WARMUP):
+            for i in range(decisions + warmup):
                 shift = i % len(names)
                 for name in names[shift:] + names[:shift]:  # rotate the order: no series always goes first
                     sample = await steps[name]()
-                    if i >= WARMUP:
+                    if i >= warmup:
                         series[name].append(sample)
             await a.services.background.drain()
             await a.services.cards.drain()  # queued card redraws
@@ -270,20 +272,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("same", "cross", "both"), default="both")
     parser.add_argument("--decisions", type=int, default=2000, help="decisions per series (after 50 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 60 decisions")
+    parser.add_argument("--small", action="store_true", help="CI size: 30 decisions (after 10 warm-up)")
     parser.add_argument("--no-input-func", action="store_true", help="skip the request_approval series")
     parser.add_argument(
         "--slack-latency-ms", type=float, default=0.0, help="use the Slack stub answering after this many ms"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON (with raw samples) here")
     args = parser.parse_args()
-    decisions = 60 if args.small else args.decisions
+    decisions = 30 if args.small else args.decisions
     result = asyncio.run(
         measure(
             decisions,
             args.mode,
             with_input_func=not args.no_input_func,
             slack_latency_ms=args.slack_latency_ms,
+            warmup=10 if args.small else WARMUP,
         )
     )
     print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))

@@ -535,8 +535,8 @@ async def start_floor_server(redis_url: str, *, channel: str = "floor:worker") -
 
 @dataclass
 class Proc:
-    """A helper process running one role of `procs.py`. Ready when its first stdout line (JSON) arrives;
-    stops when its stdin closes."""
+    """A helper process running one role of `procs.py` (`slack`: `slack_proc.py`). Ready when its first stdout
+    line (JSON) arrives; stops when its stdin closes."""
 
     role: str
     process: asyncio.subprocess.Process
@@ -551,11 +551,14 @@ class Proc:
     async def start(cls, role: str, options: Mapping[str, Any], *, log_dir: Path) -> Proc:
         log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup, not measured
         log = (log_dir / f"{role}-{uuid.uuid4().hex[:6]}.log").open("wb")
+        if role == "slack":  # its own light script: what it needs of ours given here
+            secrets = {"signing_secret": SIGNING_SECRET, "bot_token": BOT_TOKEN, "card_channel": CARD_CHANNEL}
+            argv = [str(Path(__file__).with_name("slack_proc.py")), json.dumps(secrets | dict(options))]
+        else:
+            argv = [str(Path(__file__).with_name("procs.py")), role, json.dumps(dict(options))]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(Path(__file__).with_name("procs.py")),
-            role,
-            json.dumps(dict(options)),
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,

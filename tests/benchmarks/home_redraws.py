@@ -32,7 +32,7 @@ every decision concerns the Home of each of the 3 people (alice, bob, carol) who
     stand-in's call log is still small when it is read.
 
     python tests/benchmarks/home_redraws.py [--decisions 1000] [--block 50] [--gap-ms 20] [--burst 200] [--bursts 5]
-    python tests/benchmarks/home_redraws.py --small      # CI: 40 decisions per series in blocks of 20, 2 bursts of 20
+    python tests/benchmarks/home_redraws.py --small      # CI: 20 decisions per series in blocks of 10, 2 bursts of 10
 """
 
 from __future__ import annotations
@@ -547,11 +547,11 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=20.0, help="time between clicks in the paced series of (a)")
     parser.add_argument("--burst", type=int, default=200, help="decisions per burst in (b)")
     parser.add_argument("--bursts", type=int, default=5, help="bursts in (b)")
-    parser.add_argument("--small", action="store_true", help="CI size: 40 per series in blocks of 20, 2 bursts of 20")
+    parser.add_argument("--small", action="store_true", help="CI size: 20 per series in blocks of 10, 2 bursts of 10")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON (with raw samples) here")
     args = parser.parse_args()
     if args.small:
-        args.decisions, args.block, args.burst, args.bursts = 40, 20, 20, 2
+        args.decisions, args.block, args.burst, args.bursts = 20, 10, 10, 2
     result = asyncio.run(measure(args.decisions, args.block, args.burst, args.bursts, args.gap_ms / 1000))
     print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))
     print_summary(result)

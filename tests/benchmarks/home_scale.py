@@ -39,7 +39,7 @@ drawn yet is drawn at once when its person opens it. This benchmark picks approv
 reports the number; (4) reports how many windows its Homes took.
 
     python tests/benchmarks/home_scale.py [--pending 10000] [--homes 1000] [--burst 100] [--opens 30]
-    python tests/benchmarks/home_scale.py --small     # CI: 1,000 pending, 100 Homes, 20 decisions, 20 per 5 s
+    python tests/benchmarks/home_scale.py --small     # CI: 400 pending, 100 Homes, 20 decisions, 20 per 2 s
 """
 
 from __future__ import annotations
@@ -420,11 +420,11 @@ def main() -> int:
     parser.add_argument("--opens", type=int, default=30, help="timed openings at each size")
     parser.add_argument("--per-minute", type=int, default=100, help="HOME_PUBLISHES_PER_MINUTE (Slack's Tier 4)")
     parser.add_argument("--window", type=int, default=60, help="HOME_BUDGET_WINDOW (seconds)")
-    parser.add_argument("--small", action="store_true", help="CI: 1,000 pending, 100 Homes, 20 decisions, 20 per 5 s")
+    parser.add_argument("--small", action="store_true", help="CI: 400 pending, 100 Homes, 20 decisions, 20 per 2 s")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.small:
-        args.pending, args.homes, args.burst, args.opens, args.per_minute, args.window = 1000, 100, 20, 30, 240, 5
+        args.pending, args.homes, args.burst, args.opens, args.per_minute, args.window = 400, 100, 20, 20, 600, 2
     result = asyncio.run(
         measure(
             pending=args.pending,

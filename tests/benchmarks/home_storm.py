@@ -41,7 +41,7 @@ budget) and 429s; CPU seconds of the worker, the stand-in, redis-server and this
 average before each phase.
 
     python tests/benchmarks/home_storm.py [--runs 3000] [--waiting 100] [--homes 30] [--gap-ms 100] [--rounds 1]
-    python tests/benchmarks/home_storm.py --small      # CI: 60 runs after 20 waiting (that it runs)
+    python tests/benchmarks/home_storm.py --small      # CI: 30 runs after 10 waiting (that it runs)
 """
 
 from __future__ import annotations
@@ -548,11 +548,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of both phases, the order alternated")
     parser.add_argument("--per-minute", type=int, default=100, help="HOME_PUBLISHES_PER_MINUTE (the default)")
     parser.add_argument("--window", type=int, default=60, help="HOME_BUDGET_WINDOW, seconds (the default)")
-    parser.add_argument("--small", action="store_true", help="CI: 60 runs after 20 waiting")
+    parser.add_argument("--small", action="store_true", help="CI: 30 runs after 10 waiting")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.small:
-        args.runs, args.waiting = 60, 20
+        args.runs, args.waiting = 30, 10
     result = asyncio.run(measure(args))
     print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "rounds")}, indent=2))
     print(f"p99 ratio homes_open / no_homes: {result['p99_ratio']} (per round {result['p99_ratio_per_round']})")

@@ -16,7 +16,7 @@ upstream (`tests/support/mcp_upstream.py`) over stdio, reached by official `mcp`
   made the task waits for the decision itself, whatever the client's polling) and to the result at the client.
 
     python tests/benchmarks/mcp_gateway.py [--calls 500] [--decisions 100] [--out FILE]
-    python tests/benchmarks/mcp_gateway.py --small      # CI: 100 calls, 20 decisions
+    python tests/benchmarks/mcp_gateway.py --small      # CI: 30 calls, 10 decisions
 """
 
 from __future__ import annotations
@@ -229,10 +229,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=500, help="allowed calls per series (after 10 warm-up)")
     parser.add_argument("--decisions", type=int, default=100, help="approved calls per series (after 10 warm-up)")
-    parser.add_argument("--small", action="store_true", help="CI size: 100 calls, 20 decisions")
+    parser.add_argument("--small", action="store_true", help="CI size: 30 calls, 10 decisions")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    calls, decisions = (100, 20) if args.small else (args.calls, args.decisions)
+    calls, decisions = (30, 10) if args.small else (args.calls, args.decisions)
     result = asyncio.run(measure(calls, decisions))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

@@ -14,7 +14,7 @@ stamped by the worker just before the atomic decide step). All approvals wait co
 calls, so the pollers' figures are a lower bound for them.
 
     python tests/benchmarks/polling.py [--decisions 20] [--window 10] [--seed 1] [--out FILE]
-    python tests/benchmarks/polling.py --small      # CI: 8 decisions in a 4 s window
+    python tests/benchmarks/polling.py --small      # CI: 8 decisions in a 2 s window
 """
 
 from __future__ import annotations
@@ -154,10 +154,10 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=20)
     parser.add_argument("--window", type=float, default=10.0, help="clicks come at random within this many seconds")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--small", action="store_true", help="CI size: 8 decisions in a 4 s window")
+    parser.add_argument("--small", action="store_true", help="CI size: 8 decisions in a 2 s window")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    decisions, window = (8, 4.0) if args.small else (args.decisions, args.window)
+    decisions, window = (8, 2.0) if args.small else (args.decisions, args.window)
     result = asyncio.run(measure(decisions, window, args.seed))
     print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))
     write_json(result, args.out)

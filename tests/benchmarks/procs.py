@@ -1,16 +1,11 @@
 """Helper processes for the benchmarks (started by `common.Proc`; not run by hand).
 
-    python tests/benchmarks/procs.py slack  '{"kind": "standin"|"stub", "latency_ms": 0}'
     python tests/benchmarks/procs.py worker '{"redis_url": ..., "api_url": ..., "worker_id": ...}'
+    python tests/benchmarks/procs.py nudger|floor_bot '{...}'
 
 Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 
-* `slack`: the local Slack stand-in (`bot/devslack/server.py`), or `stub`, a minimal Web API that answers every
-  call with `ok` (and a fresh `ts`; `users.info`: one of the workspace's people) at once or after `latency_ms`.
-  The stand-in validates Block Kit and keeps every message (its `chat.update` looks the message up with a linear
-  scan), which is Slack's work, not ours; the scale benchmark uses the stub so the stand-in's CPU use does not count
-  against the bot on this 2-core machine.
-  Control API: `GET /counts` (calls by method), `POST /reset`.
+* `slack`: the Slack stand-in or a stub: in `slack_proc.py`, which imports far less.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
@@ -34,7 +29,6 @@ import contextlib
 import cProfile
 import gc
 import io
-import itertools
 import json
 import os
 import pstats
@@ -42,7 +36,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -54,7 +48,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.__main__ import use_event_loop
 from bot.core.logs import configure_logging
 from bot.core.records import RunRecord
-from bot.devslack.server import SlackStandIn
 from bot.runs.run_state import RunState
 from bot.services import Services
 from tests.benchmarks import path_trace
@@ -64,7 +57,6 @@ from tests.benchmarks.common import (
     ORIGIN_CHANNEL,
     TASK,
     bench_run,
-    free_port,
     new_approval,
     proc_cpu_seconds,
     proc_rss_bytes,
@@ -72,111 +64,11 @@ from tests.benchmarks.common import (
     worker_env,
 )
 from tests.benchmarks.floor_bots import AgentFloorBot, BoltFloorBot, FloorBot
+from tests.benchmarks.slack_proc import finish, ready, serve, stdin_closed
 from tests.conftest import (
     BOT_TOKEN,
-    SIGNING_SECRET,
     start_worker,
 )
-
-
-async def stdin_closed() -> None:
-    """Return when our stdin reaches EOF (the parent closed it or died)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.read(4096):
-        pass
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
-def ready(info: dict[str, Any]) -> None:
-    print(json.dumps({"pid": os.getpid(), **info}), flush=True)
-
-
-# ------------------------------------------------------------------------------------------------ slack
-
-
-async def slack_role(options: dict[str, Any]) -> None:
-    kind = str(options.get("kind", "standin"))
-    latency = float(options.get("latency_ms", 0.0)) / 1000.0
-    counts: collections.Counter[str] = collections.Counter()
-    runners: list[web.AppRunner] = []
-    standin: SlackStandIn | None = None
-    if kind == "standin":
-        standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
-        api_url = (await standin.start()) + "/api/"
-    else:
-        tick = itertools.count(1)
-
-        async def api(request: web.Request) -> web.Response:
-            method = request.match_info["method"]
-            if request.content_type == "application/json":
-                args: dict[str, Any] = dict(await request.json())
-            else:
-                args = {k: str(v) for k, v in (await request.post()).items()}
-            counts[method] += 1
-            if latency:
-                await asyncio.sleep(latency)
-            if method == "auth.test":
-                return web.json_response(
-                    {
-                        "ok": True,
-                        "url": "http://stub/",
-                        "team": "Dev Workspace",
-                        "user": "approvals-bot",
-                        "team_id": "T0DEV",
-                        "user_id": "U0BOT",
-                        "bot_id": "B0BOT",
-                        "is_enterprise_install": False,
-                    }
-                )
-            if method == "users.info":  # one of the workspace's people (the people check asks, once an hour)
-                user = str(args.get("user", ""))
-                return web.json_response({"ok": True, "user": {
-                    "id": user, "team_id": "T0DEV", "name": user.lower(), "real_name": user, "deleted": False,
-                    "profile": {"display_name": user.lower(), "real_name": user}}})
-            n = next(tick)
-            ts = str(args.get("ts") or f"{1_800_000_000 + n // 1_000_000}.{n % 1_000_000:06d}")
-            channel = str(args.get("channel") or CARD_CHANNEL)
-            message = {"type": "message", "ts": ts, "text": str(args.get("text", "")), "user": "U0BOT"}
-            return web.json_response({"ok": True, "channel": channel, "ts": ts, "message": message})
-
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", api)
-        runner, base = await serve(app)
-        runners.append(runner)
-        api_url = base + "/api/"
-
-    async def get_counts(request: web.Request) -> web.Response:
-        if standin is not None:
-            return web.json_response(dict(collections.Counter(c.method for c in standin.calls())))
-        return web.json_response(dict(counts))
-
-    async def reset(request: web.Request) -> web.Response:
-        counts.clear()
-        if standin is not None:
-            standin.reset()
-        return web.json_response({"ok": True})
-
-    control = web.Application()
-    control.router.add_get("/counts", get_counts)
-    control.router.add_post("/reset", reset)
-    runner, control_url = await serve(control)
-    runners.append(runner)
-    ready({"api_url": api_url, "control_url": control_url, "kind": kind})
-    await stdin_closed()
-    for runner in runners:
-        await runner.cleanup()
-    if standin is not None:
-        await standin.stop()
-
 
 # ------------------------------------------------------------------------------------------------ worker
 
@@ -545,15 +437,13 @@ async def nudger_role(options: dict[str, Any]) -> None:
     await services.redis.aclose()
 
 
-def main() -> int:
+def main() -> NoReturn:
     role, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    roles = {"slack": slack_role, "worker": worker_role, "nudger": nudger_role, "floor_bot": floor_bot_role}
+    roles = {"worker": worker_role, "nudger": nudger_role, "floor_bot": floor_bot_role}
     # the event loop `python -m bot` would use (EVENT_LOOP, default: uvloop if installed)
-    if role in ("worker", "nudger", "floor_bot"):
-        use_event_loop(str(options.get("event_loop") or os.environ.get("EVENT_LOOP") or "auto"))
-    asyncio.run(roles[role](options))
-    return 0
+    use_event_loop(str(options.get("event_loop") or os.environ.get("EVENT_LOOP") or "auto"))
+    finish(lambda: roles[role](options))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

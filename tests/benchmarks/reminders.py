@@ -1,6 +1,6 @@
 """Reminders (#15): 10,000 pending approvals with 3 reminders each, told within 1 s of each due time.
 
-Real parts, laid out as `scale.py` lays them out: a real redis-server; the Slack stub (`procs.py slack`, kind
+Real parts, laid out as `scale.py` lays them out: a real redis-server; the Slack stub (`slack_proc.py`, kind
 `stub`: a Web API answering `ok` with a fresh `ts` at once, so the stand-in's CPU does not count) in its own
 process; two reminder senders in two more processes (`procs.py nudger`: each a worker's `Nudger`, wired by
 `create_services` as a worker wires it, sweeping the same Redis, as two workers do in production). This process
@@ -24,7 +24,7 @@ bare scheduler in this process (the worker's Slack client, one HTTP session) wit
 time, at most 16 in flight (the two nudgers' 2 × 8): its lateness = reply − due. Ours is quoted against it.
 
     python tests/benchmarks/reminders.py [--approvals 10000] [--rounds 3] [--spreads 10,0] [--out file.json]
-    python tests/benchmarks/reminders.py --small        # CI: 200 approvals, spreads 1 and 0, 2 rounds 2 s apart
+    python tests/benchmarks/reminders.py --small        # CI: 100 approvals, spreads 1 and 0, 2 rounds 1 s apart
     python tests/benchmarks/reminders.py --profile artifacts/reminders   # cProfile both nudgers (slower)
 """
 
@@ -207,10 +207,11 @@ async def case_phase(
     gap: float,
     rate: float,
     profile_dir: Path | None,
+    margin: float = 3.0,
 ) -> dict[str, Any]:
     step_gap = math.ceil(spread + gap)  # whole seconds between a approval's reminders
     offsets = [FIRST_OFFSET + k * step_gap for k in range(rounds)]
-    first_due = time.time() + n / rate * 1.5 + 3.0  # every reminder after all are created (at the measured rate)
+    first_due = time.time() + n / rate * 1.5 + margin  # every reminder after all are created (at the measured rate)
     approvals = [pending(i, created_at=first_due + spread * i / n - FIRST_OFFSET, remind=offsets) for i in range(n)]
     await slack.call(http, "/reset", {})
     audit_before = await store.redis.xlen(store.keys.audit)
@@ -315,6 +316,7 @@ async def measure(
     concurrency: int = 0,
     batch: int = 0,
     slack_latency_ms: float = 0.0,
+    margin: float = 3.0,
 ) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
     redis_server = start_redis()
@@ -365,6 +367,7 @@ async def measure(
                     gap=gap,
                     rate=rate,
                     profile_dir=profile_dir,
+                    margin=margin,
                 )
                 case["floor"] = floor
                 case["ratios_to_floor"] = {
@@ -437,7 +440,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="reminders per approval (a round of N each)")
     parser.add_argument("--spreads", default="10,0", help="comma-separated seconds each round's due times spread over")
     parser.add_argument("--gap", type=float, default=10.0, help="seconds between one round's end and the next")
-    parser.add_argument("--small", action="store_true", help="CI: 200 approvals, spreads 1 and 0, 2 rounds 2 s apart")
+    parser.add_argument("--small", action="store_true", help="CI: 100 approvals, spreads 1 and 0, 2 rounds 1 s apart")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile both nudgers, texts in this directory")
     parser.add_argument("--nudger-concurrency", type=int, default=0, help="experiment: Nudger(concurrency=) (0: 8)")
     parser.add_argument("--slack-latency-ms", type=float, default=0.0, help="the stub answers after this long")
@@ -446,7 +449,7 @@ def main() -> int:
     args = parser.parse_args()
     n, spreads, gap = args.approvals, [float(x) for x in args.spreads.split(",") if x], args.gap
     if args.small:
-        n, spreads, gap = 200, [1.0, 0.0], 2.0
+        n, spreads, gap = 100, [1.0, 0.0], 1.0
         args.rounds = 2
     use_event_loop(os.environ.get("EVENT_LOOP") or "auto")  # the nudgers' loop, for the floor's scheduler too
     result = asyncio.run(
@@ -459,6 +462,7 @@ def main() -> int:
             concurrency=args.nudger_concurrency,
             batch=args.nudger_batch,
             slack_latency_ms=args.slack_latency_ms,
+            margin=1.0 if args.small else 3.0,
         )
     )
     print(json.dumps(result, indent=2))

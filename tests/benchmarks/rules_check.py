@@ -2,7 +2,7 @@
 
 Goal (issue #16): deciding whether a rule matches adds no Slack call and at most one Redis round trip to a tool call.
 
-Real parts: a throwaway redis-server; the Slack stub (`procs.py slack`, kind `stub`: a Web API answering `ok` at
+Real parts: a throwaway redis-server; the Slack stub (`slack_proc.py`, kind `stub`: a Web API answering `ok` at
 once and counting calls by method) in its own process; one worker's services built by
 `bot.root.create_services` as a worker builds them, with one HTTP session to Slack as `Services.start` opens
 it. The worker's periodic loops (subscription, sweeper, nudger, heartbeat) are not started: they are not on a tool
@@ -40,7 +40,7 @@ Nothing here asserts on time; it exits 1 only if a call is decided wrongly (a ru
 or misses what it should approve).
 
     python tests/benchmarks/rules_check.py [--calls 200] [--rounds 5] [--samples 400] [--out FILE]
-    python tests/benchmarks/rules_check.py --small     # CI: 20 calls per case, 3 rounds of 30 samples
+    python tests/benchmarks/rules_check.py --small     # CI: 10 calls per case, 2 rounds of 20 samples
 """
 
 from __future__ import annotations
@@ -507,11 +507,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="latency rounds (medians over them)")
     parser.add_argument("--samples", type=int, default=400, help="samples per series per round (after warm-up)")
     parser.add_argument("--cpu-loops", type=int, default=100_000, help="calls per timing of Match.matches")
-    parser.add_argument("--small", action="store_true", help="CI size: 20 calls, 3 rounds of 30 samples")
+    parser.add_argument("--small", action="store_true", help="CI size: 10 calls, 2 x 20 samples, 2,000 loops")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.small:
-        args.calls, args.rounds, args.samples, args.cpu_loops = 20, 3, 30, 20_000
+        args.calls, args.rounds, args.samples, args.cpu_loops = 10, 2, 20, 2_000
     use_event_loop(os.environ.get("EVENT_LOOP") or "auto")  # the worker's loop
     result = asyncio.run(measure(calls=args.calls, rounds=args.rounds, samples=args.samples, cpu_loops=args.cpu_loops))
     print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "figures")}, indent=2))

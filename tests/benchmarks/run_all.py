@@ -18,12 +18,18 @@ import argparse
 import concurrent.futures
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.benchmarks import launch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -395,13 +401,6 @@ def median_table(rounds: list[dict[str, dict[str, float | None]]]) -> dict[str, 
     return table
 
 
-def run(cmd: list[str], log: Path) -> tuple[int, float]:
-    started = time.perf_counter()
-    with log.open("w") as out:
-        code = subprocess.run(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    return code, time.perf_counter() - started
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="each benchmark once at its small (CI) size")
@@ -422,28 +421,41 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     crashed: list[str] = []
     rounds: list[dict[str, dict[str, float | None]]] = []
+    began, cpu_seconds = time.perf_counter(), 0.0
     for round_no in range(args.repeat):
         figures: dict[str, dict[str, float | None]] = {}
 
-        def one(name: str, round_no: int = round_no) -> tuple[str, int, float]:
+        def argv(name: str, round_no: int = round_no) -> list[str]:
             script, small, full = BENCHMARKS[name]
             out = args.out_dir / f"{name}-{round_no}.json"
-            cmd = [sys.executable, str(HERE / script), *(small if args.small else full), "--out", str(out)]
-            if name == "polling":
-                cmd += ["--seed", str(round_no + 1)]  # other random click times in each round
-            return (name, *run(cmd, args.out_dir / f"{name}-{round_no}.log"))
+            more = ["--seed", str(round_no + 1)] if name == "polling" else []  # other random click times each round
+            return [str(HERE / script), *(small if args.small else full), "--out", str(out), *more]
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for done in concurrent.futures.as_completed([pool.submit(one, name) for name in chosen]):
-                name, code, seconds = done.result()
-                out = args.out_dir / f"{name}-{round_no}.json"
-                status = "ok" if code == 0 else f"CRASHED (exit {code})"
-                print(f"round {round_no + 1}/{args.repeat} {name:12} {seconds:6.1f} s  {status}", flush=True)
-                if code != 0 or not out.exists():
-                    crashed.append(f"{name} round {round_no + 1}")
-                    continue
-                figures[name] = key_figures(name, json.loads(out.read_text()))
+        def log(name: str, round_no: int = round_no) -> Path:
+            return args.out_dir / f"{name}-{round_no}.log"
+
+        if args.small:  # forked from this process, which imported the bot once (launch.py)
+            ran: Iterator[launch.Ran] = launch.run_forked(
+                [(name, Path(argv(name)[0]), argv(name)[1:], log(name)) for name in chosen], args.jobs
+            )
+        else:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
+            futures = [pool.submit(launch.run_process, name, [sys.executable, *argv(name)], log(name))
+                       for name in chosen]
+            ran = (done.result() for done in concurrent.futures.as_completed(futures))
+        for done in ran:
+            out = args.out_dir / f"{done.name}-{round_no}.json"
+            status = "ok" if done.code == 0 else f"CRASHED (exit {done.code})"
+            print(f"round {round_no + 1}/{args.repeat} {done.name:16} {done.seconds:6.1f} s"
+                  f" (CPU {done.cpu_seconds:6.1f} s)  {status}", flush=True)
+            cpu_seconds += done.cpu_seconds
+            if done.code != 0 or not out.exists():
+                crashed.append(f"{done.name} round {round_no + 1}")
+                continue
+            figures[done.name] = key_figures(done.name, json.loads(out.read_text()))
         rounds.append(figures)
+    print(f"\nall: {time.perf_counter() - began:.1f} s, CPU {cpu_seconds:.1f} s (the scripts and their helpers)"
+          f", load average {os.getloadavg()[0]:.1f} at the end")
     summary = median_table(rounds)
     (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for bench, values in summary.items():

@@ -27,7 +27,8 @@ For each `--modes` entry, on fresh workers and an empty Redis:
 worker and measures RSS per run waiting for its human, then approves them all.
 
     python tests/benchmarks/scale.py [--approvals 10000] [--modes expect,request_approval] [--teams 1000] [--out F]
-    python tests/benchmarks/scale.py --small      # CI (that it runs): 100 approvals, 5 teams, spreads 1 s and 0
+    python tests/benchmarks/scale.py --small      # CI (that it runs): 100 approvals, 5 teams, spreads 1 s and 0,
+                                                  # both modes on one set of processes (not fresh per mode)
 """
 
 from __future__ import annotations
@@ -222,10 +223,11 @@ async def timeouts_phase(
     n: int,
     spread: float,
     rate: float,
+    margin: float,
 ) -> dict[str, Any]:
     owner = cluster.workers[0]
     await owner.call(http, "/reset", {})
-    base = time.time() + n / rate * 1.5 + 3.0  # every deadline after all are created (at the measured rate)
+    base = time.time() + n / rate * 1.5 + margin  # every deadline after all are created (at the measured rate)
     prepared = await owner.call(
         http,
         "/prepare",
@@ -290,6 +292,7 @@ async def measure(
     spreads: Sequence[float],
     teams: int,
     slack_kind: str,
+    fresh: bool = True,
 ) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     redis_server = start_redis()
@@ -305,11 +308,19 @@ async def measure(
         "modes": {},
         "log_dir": str(log_dir),
     }
+    model = log_dir / "replay.json"
+    model.write_text(json.dumps(replay_config(*([DRAFT] * 4))))
+    teams_env = {"MAX_RUNS_PER_USER": "1000", "MAX_RUNS_PER_CHANNEL": "10000"}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            for mode in modes:
-                await redis.flushall()
+            if not fresh:  # small: one set of processes for both modes (each figure is a difference anyway)
                 await cluster.start()
+            for mode in modes:
+                if fresh:
+                    await redis.flushall()
+                    await cluster.start()
+                else:
+                    await cluster.slack.call(http, "/reset", {})  # its counts: this mode's
                 memory, approvals = await memory_phase(
                     http, cluster, redis, store, n=n, mode=mode, checkpoint=checkpoint, proposal=proposal
                 )
@@ -318,20 +329,19 @@ async def measure(
                 if mode == "expect":
                     entry["timeouts"] = [
                         await timeouts_phase(
-                            http, cluster, redis, store, n=n, spread=spread, rate=memory["created_per_s"]
+                            http, cluster, redis, store, n=n, spread=spread, rate=memory["created_per_s"],
+                            margin=3.0 if fresh else 1.0,
                         )
                         for spread in spreads
                     ]
                 entry["slack_calls"] = await settled_counts(cluster.slack, http)
                 result["modes"][mode] = entry
-                await cluster.stop()
-            if teams:
+                if fresh:
+                    await cluster.stop()
+            await cluster.stop()
+            if teams:  # on fresh processes, even in small: their runs' end is waited for (small: worker A alone)
                 await redis.flushall()
-                model = log_dir / "replay.json"
-                model.write_text(json.dumps(replay_config(*([DRAFT] * 4))))
-                await cluster.start(
-                    model_config=str(model), env={"MAX_RUNS_PER_USER": "1000", "MAX_RUNS_PER_CHANNEL": "10000"}
-                )
+                await cluster.start(workers=2 if fresh else 1, model_config=str(model), env=teams_env)
                 result["teams"] = await teams_phase(http, cluster, n=teams)
                 await cluster.stop()
     finally:
@@ -394,7 +404,10 @@ def main() -> int:
     spreads = [1.0, 0.0] if args.small else [float(x) for x in args.timeout_spreads.split(",") if x]
     modes = [m for m in args.modes.split(",") if m]
     result = asyncio.run(
-        measure(n, modes, concurrency=args.concurrency, spreads=spreads, teams=teams, slack_kind=args.slack)
+        measure(
+            n, modes, concurrency=args.concurrency, spreads=spreads, teams=teams, slack_kind=args.slack,
+            fresh=not args.small,
+        )
     )
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

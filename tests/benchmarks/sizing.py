@@ -17,7 +17,7 @@ its use (`POST .../use`).
    per checkpoint): objects and bytes per segment, and `audit verify --archive`'s time per segment.
 
     python tests/benchmarks/sizing.py [--approvals 1000] [--trickle 30] [--out FILE]
-    python tests/benchmarks/sizing.py --small      # CI: 20 approvals, 3 trickled
+    python tests/benchmarks/sizing.py --small      # CI: 20 approvals, 3 trickled, checkpoints every 1 s
 """
 
 from __future__ import annotations
@@ -135,14 +135,15 @@ def objects(folder: Path) -> tuple[int, int, int]:
     return len(files), sum(p.stat().st_size for p in files), segments
 
 
-async def start(slack: SlackStandIn, redis_url: str, work: Path, tokens: dict[str, str]) -> Worker:
+async def start(slack: SlackStandIn, redis_url: str, work: Path, tokens: dict[str, str], interval: int) -> Worker:
+    """The worker; `interval`: its AUDIT_CHECKPOINT_INTERVAL (s), what each archive waits for."""
     keys = work / "keys.json"
     ensure_keys_file(keys)
     listed = work / "workspaces.json"
     listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"}]))
     env = bot_env(slack=slack, redis_url=redis_url, model_config=None, SIGNING_KEYS_FILE=str(keys),
                   AUDIT_ARCHIVE=(work / "archive").as_uri(), SLACK_WORKSPACES_FILE=str(listed),
-                  OTHER_TOKEN=tokens[OTHER_TEAM], API_KEY_RATE="100000")
+                  OTHER_TOKEN=tokens[OTHER_TEAM], API_KEY_RATE="100000", AUDIT_CHECKPOINT_INTERVAL=str(interval))
     worker = await start_worker(env)
     slack.events_url = worker.url + "/slack/events"
     return worker
@@ -158,12 +159,12 @@ async def client_of(worker: Worker, name: str, channel: str, team: str | None = 
     return Client(worker, made.key)
 
 
-async def burst(approvals: int, concurrency: int, work: Path) -> dict[str, Any]:
+async def burst(approvals: int, concurrency: int, work: Path, interval: int) -> dict[str, Any]:
     server = start_redis()
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     tokens = slack.several_workspaces()
-    worker = await start(slack, server.url, work, tokens)
+    worker = await start(slack, server.url, work, tokens, interval)
     stopped = False
     try:
         home, other = await client_of(worker, "home", SALES), await client_of(worker, "other", OTHER_CHANNEL,
@@ -250,12 +251,12 @@ def report(approvals: int, took: float, first: int, last: int, memory_before: in
     }
 
 
-async def trickle(count: int, work: Path) -> dict[str, Any]:
+async def trickle(count: int, work: Path, interval: int) -> dict[str, Any]:
     server = start_redis()
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     tokens = slack.several_workspaces()
-    worker = await start(slack, server.url, work, tokens)
+    worker = await start(slack, server.url, work, tokens, interval)
     try:
         home = await client_of(worker, "home", SALES)
         card = home_card(worker)
@@ -308,10 +309,10 @@ def year(burst_result: dict[str, Any], trickle_result: dict[str, Any], checkpoin
     }
 
 
-async def measure(approvals: int, concurrency: int, trickled: int) -> dict[str, Any]:
+async def measure(approvals: int, concurrency: int, trickled: int, interval: int = 5) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-        first = await burst(approvals, concurrency, Path(one))
-        second = await trickle(trickled, Path(two))
+        first = await burst(approvals, concurrency, Path(one), interval)
+        second = await trickle(trickled, Path(two), interval)
     return {"benchmark": "sizing", "burst": first, "trickle": second, "year_at_5000_a_day": year(first, second),
             "machine": machine_info()}
 
@@ -321,11 +322,11 @@ def main() -> int:
     parser.add_argument("--approvals", type=int, default=1000, help="approvals in the burst")
     parser.add_argument("--concurrency", type=int, default=16, help="programs asking at once in the burst")
     parser.add_argument("--trickle", type=int, default=30, help="approvals archived one at a time")
-    parser.add_argument("--small", action="store_true", help="CI size: 20 approvals, 3 trickled")
+    parser.add_argument("--small", action="store_true", help="CI size: 20 approvals, 3 trickled, checkpoints every 1 s")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     approvals, trickled = (20, 3) if args.small else (args.approvals, args.trickle)
-    result = asyncio.run(measure(approvals, args.concurrency, trickled))
+    result = asyncio.run(measure(approvals, args.concurrency, trickled, interval=1 if args.small else 5))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     return 0

@@ -20,7 +20,7 @@ feedback -> next card p50 <= 0.25x that floor (nothing the reviewer did waits on
 not need).
 
     python tests/benchmarks/slack_calls.py [--idle 3] [--revisions 30] [--latency-ms 100] [--out FILE]
-    python tests/benchmarks/slack_calls.py --small      # CI: 1 s idle window, 8 revisions
+    python tests/benchmarks/slack_calls.py --small      # CI: 1 s idle window, 3 revisions
 """
 
 from __future__ import annotations
@@ -371,13 +371,13 @@ async def measure_feedback(revisions: int, latency: float) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle", type=float, default=3.0, help="seconds to watch while an approval waits")
-    parser.add_argument("--small", action="store_true", help="CI size: 1 s idle window")
+    parser.add_argument("--small", action="store_true", help="CI size: 1 s idle window, 3 revisions")
     parser.add_argument("--revisions", type=int, default=30, help="Revise rounds timed with a slow Slack")
     parser.add_argument("--latency-ms", type=float, default=100.0, help="how late the slow Slack answers")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = asyncio.run(measure(1.0 if args.small else args.idle))
-    revisions = 8 if args.small else args.revisions
+    revisions = 3 if args.small else args.revisions
     result["feedback"] = asyncio.run(measure_feedback(revisions, args.latency_ms / 1000))
     # the same with Slack answering at once: what the latency adds is what the path waits on Slack
     result["feedback_prompt_slack"] = asyncio.run(measure_feedback(revisions, 0.0))

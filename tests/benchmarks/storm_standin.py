@@ -61,7 +61,7 @@ def approve_value(blocks: Any) -> str | None:
 
 async def standin_process(options: dict[str, Any]) -> None:
     """The stand-in in its own process, with a compact long-poll of its recorded calls."""
-    from tests.benchmarks.procs import ready, serve, stdin_closed
+    from tests.benchmarks.slack_proc import ready, serve, stdin_closed
 
     people = [DevUser(id=u, name=u.lower(), real_name=u) for u in (*options["users"],)]
     standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, users=[*default_users(), *people])
@@ -121,4 +121,7 @@ async def start_standin(users: Sequence[str], *, log_dir: Path) -> Proc:
 
 
 if __name__ == "__main__":
-    asyncio.run(standin_process(json.loads(sys.argv[1])))
+    from tests.benchmarks.slack_proc import finish
+
+    options = json.loads(sys.argv[1])
+    finish(lambda: standin_process(options))

@@ -150,7 +150,7 @@ class Size:
     loaded: int = 0
 
 
-async def serve_once(slack: SlackStandIn, size: Size) -> None:
+async def serve_once(slack: SlackStandIn, size: Size, settle: float) -> None:
     """Each workspace served once (its person opens the app's Home: its parts built, its Home drawn), the worker's
     RSS before and after."""
     slack.events_url = size.worker.url + "/slack/events"
@@ -161,7 +161,7 @@ async def serve_once(slack: SlackStandIn, size: Size) -> None:
         opened = await slack.open_home(user=each.person)
         assert opened.status == 200, opened
     size.figures["serve_each_once_s"] = round(time.monotonic() - began, 2)
-    await asyncio.sleep(3.0)  # the Homes drawn, the work of serving them done
+    await asyncio.sleep(settle)  # the Homes drawn, the work of serving them done
     rss_after = proc_rss_bytes(pid)
     size.figures.update(rss_before_mb=round(rss_before / 2**20, 1), rss_after_mb=round(rss_after / 2**20, 1),
                         memory_per_workspace_kb=round((rss_after - rss_before) / len(size.installed) / 1024, 1))
@@ -212,10 +212,13 @@ def ratio(value: float, base: float) -> float | None:
     return None if base <= 0 else round(value / base, 3)
 
 
-async def run(sizes: list[int], *, window: float, decisions: int, rounds: int = 5) -> dict[str, Any]:
+async def run(
+    sizes: list[int], *, window: float, decisions: int, rounds: int = 5, settle: float = 3.0
+) -> dict[str, Any]:
     """Every size's worker at once (each with its own redis-server): each served once in turn, one idle window for
     all, then click rounds interleaved (a batch of each size's in turn, `rounds` times), so that the machine's
-    noise falls on every size alike."""
+    noise falls on every size alike. `settle`: seconds given to the Homes' drawing before the RSS is read (and
+    two thirds of it to the workers' starts)."""
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     installed = serve_many(slack, max(sizes))
@@ -231,9 +234,9 @@ async def run(sizes: list[int], *, window: float, decisions: int, rounds: int = 
                     stop_redis(server)
                     raise
                 started.append(Size(installed=installed[:n], server=server, worker=worker))
-            await asyncio.sleep(2.0)  # their starts settled
+            await asyncio.sleep(settle * 2 / 3)  # their starts settled
             for size in started:
-                await serve_once(slack, size)
+                await serve_once(slack, size, settle)
             await idle(started, window)
             for size in started:
                 await keyed(slack, size)
@@ -279,11 +282,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--window", type=float, default=20.0, help="seconds of the idle window")
     parser.add_argument("--decisions", type=int, default=60)
-    parser.add_argument("--small", action="store_true", help="sizes 1 and 10, a 3 s window, 10 decisions")
+    parser.add_argument("--small", action="store_true", help="sizes 1 and 10, a 1 s window, 10 decisions")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sizes = [1, 10] if args.small else [int(s) for s in args.sizes.split(",")]
-    result = asyncio.run(run(sizes, window=3.0 if args.small else args.window,
+    result = asyncio.run(run(sizes, window=1.0 if args.small else args.window, settle=1.0 if args.small else 3.0,
                              decisions=10 if args.small else args.decisions))
     write_json(result, args.out)
     print(table(result))

@@ -17,7 +17,7 @@ tests/scenarios/test_tenant_scale.py keeps the functional test (ready at all); t
 shares the machine's load (under the suite's load the absolute 5 s it asserted failed).
 
     python tests/benchmarks/workspaces_ready.py [--workspaces 1000] [--rounds 5] [--out FILE]
-    python tests/benchmarks/workspaces_ready.py --small     # CI: 100 workspaces, 2 rounds
+    python tests/benchmarks/workspaces_ready.py --small     # CI: 100 workspaces, 1 round
 """
 
 from __future__ import annotations
@@ -137,10 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspaces", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--small", action="store_true", help="100 workspaces, 2 rounds")
+    parser.add_argument("--small", action="store_true", help="100 workspaces, 1 round")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(run(100 if args.small else args.workspaces, 2 if args.small else args.rounds))
+    result = asyncio.run(run(100 if args.small else args.workspaces, 1 if args.small else args.rounds))
     write_json(result, args.out)
     for key in result["floor"]:
         print(f"{key}: home alone {result['floor'][key]:.2f} s, {result['workspaces']:,} workspaces "

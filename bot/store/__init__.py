@@ -66,7 +66,7 @@ What they share:
     scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
     lua/                 the Lua steps, one file each (`lib/`: what they share)
     connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip
-    cluster_mends.py     Redis Cluster's client mended: failovers ridden and counted, a busy node's connection awaited
+    cluster_mends.py     Cluster's client mended: failovers ridden, a busy node waited for, a one-tag step hashed once
     shard_pubsub.py      sharded pub/sub on Redis 7 Cluster: SSUBSCRIBE on the primaries of the channels' slots
     codec.py             how records are stored and read back"""
 

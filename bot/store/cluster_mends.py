@@ -1,12 +1,13 @@
 """Redis Cluster's client (redis-py 6.4) mended where it fails us: a transaction's replies read, failovers ridden
-(and counted), a node whose connections are all busy waited for. `bot/store/connection.py` builds the client."""
+(and counted), a node whose connections are all busy waited for, a Lua step of one tag's keys routed by its first key.
+`bot/store/connection.py` builds the client."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
@@ -31,6 +32,45 @@ def read_transactions(cluster: RedisCluster) -> None:
     callbacks = cluster.response_callbacks
     for command, callback in list(callbacks.items()):
         callbacks[command] = dropping_keys(callback)
+
+
+def one_tag_steps(cluster: RedisCluster) -> None:
+    """A Lua step (EVALSHA, EVAL) whose keys all begin with the same text up to their first hash tag (a workspace's
+    decide step: ~23 keys, each `hitl:{ws:<tenant>}:...`) routed by its first key's slot alone (`one_tag`):
+    redis-py (6.4) encodes and hashes every key and compares their slots on each call (`_determine_slot`, ~0.1 ms
+    a click under load). Any other command, and a step whose keys do not share that text, go its own way (keys of two
+    slots still refused before anything is sent); MOVED, ASK and CLUSTERDOWN are handled as before (the client asks
+    this again after a MOVED, on the new map)."""
+    determine = cluster._determine_slot
+
+    async def determine_slot(command: str, *args: Any) -> int:
+        if command in _STEPS and len(args) >= 2 and isinstance(args[1], int) and args[1] > 1 and one_tag(
+                args[2:2 + args[1]]):
+            return cluster.keyslot(args[2])
+        return await determine(command, *args)
+
+    cluster._determine_slot = determine_slot  # type: ignore[method-assign]
+
+
+_STEPS = frozenset(("EVALSHA", "EVAL", "evalsha", "eval"))
+
+
+def one_tag(keys: Sequence[Any]) -> bool:
+    """Does every one of `keys` (text) begin with the first one's text up to the end of its hash tag (its first
+    `{`, the first `}` after it, a tag not empty)? Each is then hashed on that same tag (Redis Cluster's rule): one
+    slot. False when not sure (no tag, not text, another beginning): the keys are then hashed each."""
+    first = keys[0]
+    if not isinstance(first, str):
+        return False
+    start = first.find("{")
+    end = first.find("}", start + 1) if start >= 0 else -1
+    if end < 0 or end == start + 1:
+        return False
+    head = first[:end + 1]
+    for key in keys:
+        if not (isinstance(key, str) and key.startswith(head)):
+            return False
+    return True
 
 
 def ride_failovers(cluster: RedisCluster, *, wait: float) -> None:

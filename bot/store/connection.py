@@ -28,7 +28,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.core.logs import LogThrottle
 from bot.core.redis_urls import is_cluster_url
 from bot.store.cluster_mends import cluster_retries_of as cluster_retries_of
-from bot.store.cluster_mends import lost_while_connecting, read_transactions, ride_failovers
+from bot.store.cluster_mends import (
+    lost_while_connecting,
+    one_tag_steps,
+    read_transactions,
+    ride_failovers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +344,7 @@ def _cluster(url: str, *, max_connections: int, wait: float, options: dict[str, 
     )
     ride_failovers(cluster, wait=wait)
     read_transactions(cluster)
+    one_tag_steps(cluster)
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
 
 

@@ -126,7 +126,8 @@ class ShardedPubSub:
     async def get_message(self, *, ignore_subscribe_messages: bool = True, timeout: float = 5.0  # noqa: ASYNC109
                           ) -> Any:
         try:
-            found = await asyncio.wait_for(self._heard.get(), timeout)
+            async with asyncio.timeout(timeout):  # (not `wait_for`: a task of its own, two turns of the loop later)
+                found = await self._heard.get()
         except TimeoutError:
             return None
         if isinstance(found, BaseException):

@@ -145,6 +145,13 @@ class DueWork:
         settled (`exact`): set as found, then lowered again to the tenant's entry read after (a note that came between
         its step and this write is kept: its own write comes after, or this read sees it), so the indexes are never
         later than the data. `held` alone: one SET."""
+        await self._write_found(found, exact=exact, held=held)
+        again = [kind for kind in found if exact is True or exact == kind]
+        if again:
+            await self._lowered_again(again)
+
+    async def _write_found(self, found: dict[str, str], *, exact: str | bool, held: str) -> None:
+        """The worker-wide entries of `found` written (set or removed when settled, lowered else), `held` beside."""
         ops: list[list[object]] = []
         keys: list[str] = []
         for kind, at in found.items():
@@ -159,15 +166,17 @@ class DueWork:
                 "ops": ops, "member": self.member, "ttl": HELD_SECONDS, "held": len(keys) if held else 0})
         elif held:  # (nothing to lower: the tenant alone, one command as on one node's step)
             await self._s.redis.set(self.held_key(held), self.member, ex=HELD_SECONDS)
-        again = [kind for kind in found if exact is True or exact == kind]
-        if again:
-            now = await self._s.redis.zmscore(self._k.due_here, again)
-            lower = [(kind, at) for kind, at in zip(again, now, strict=True) if at is not None]
-            if lower:
-                await self._s.script("due_index")(
-                    keys={"keys": [self.index(kind) for kind, _ in lower]},
-                    args={"ops": [[n, self.member, repr(at), "lt"] for n, (_, at) in enumerate(lower, 1)],
-                          "member": self.member, "ttl": 0, "held": 0})
+
+    async def _lowered_again(self, kinds: list[str]) -> None:
+        """The settled `kinds`' worker-wide entries lowered to this tenant's own as read now (a note that came between
+        the settle's step and its write is kept)."""
+        now = await self._s.redis.zmscore(self._k.due_here, kinds)
+        lower = [(kind, at) for kind, at in zip(kinds, now, strict=True) if at is not None]
+        if lower:
+            await self._s.script("due_index")(
+                keys={"keys": [self.index(kind) for kind, _ in lower]},
+                args={"ops": [[n, self.member, repr(at), "lt"] for n, (_, at) in enumerate(lower, 1)],
+                      "member": self.member, "ttl": 0, "held": 0})
 
     async def note(self, *, held: str = "") -> None:
         """After a write that may have added work due sooner than indexed: this tenant's entries lowered to its

@@ -41,10 +41,8 @@ def test_one_tag_says_one_slot_only_when_redis_cluster_s_rule_does() -> None:
     assert not one_tag(["plain", "plain"]) and not one_tag([b"{a}x", b"{a}y"]) and not one_tag(["{}a", "{}a"])
 
 
-@pytest.mark.slow
-async def test_a_workspaces_step_is_hashed_once_runs_on_its_node_and_two_slots_are_still_refused(
-        redis_cluster: LocalCluster) -> None:
-    redis: Any = connect(redis_cluster.url)
+def counting_hashes(redis: Any) -> list[object]:
+    """The keys `redis` (a cluster client) hashes from now on, in order: redis-py's own `keyslot`, counted."""
     hashed: list[object] = []
     keyslot = redis.keyslot
 
@@ -52,7 +50,15 @@ async def test_a_workspaces_step_is_hashed_once_runs_on_its_node_and_two_slots_a
         hashed.append(key)
         return int(keyslot(key))
 
-    redis.keyslot = counted  # (redis-py's own hashing, counted)
+    redis.keyslot = counted
+    return hashed
+
+
+@pytest.mark.slow
+async def test_a_workspaces_step_is_hashed_once_runs_on_its_node_and_two_slots_are_still_refused(
+        redis_cluster: LocalCluster) -> None:
+    redis: Any = connect(redis_cluster.url)
+    hashed = counting_hashes(redis)
     try:
         keys = [f"hitl:{{ws:T0ONE}}:k{n}" for n in range(23)]
         written = await aw(redis.eval("for i, k in ipairs(KEYS) do redis.call('SET', k, i) end return #KEYS",
@@ -78,15 +84,7 @@ async def test_a_workspaces_decide_step_is_hashed_once_and_decides(redis_cluster
         for each in (first, record):
             await here.approvals.create(each)
         await here.approvals.decide(first.id, outcome="approved", by="U0BOB")  # (its steps loaded on the nodes)
-        redis: Any = store.redis
-        hashed: list[object] = []
-        keyslot = redis.keyslot
-
-        def counted(key: object) -> int:
-            hashed.append(key)
-            return int(keyslot(key))
-
-        redis.keyslot = counted  # (redis-py's own hashing, counted)
+        hashed = counting_hashes(store.redis)
         decided = await here.approvals.decide(record.id, outcome="approved", by="U0BOB")
         assert decided.status == "ok" and decided.approval is not None and decided.approval.status == "approved"
         steps = [key for key in hashed if str(key).startswith(here.keys.prefix)]

@@ -9,20 +9,27 @@ channels (in its slot, `ssubscribe`) are heard on their primaries alone, added a
 Messages are given as plain pub/sub's (`type` "message"). When a primary fails, or its slot moves (Redis says
 `sunsubscribe`), `get_message` raises `StoreUnavailable`: the waiter subscribes again (the cluster's map read afresh)
 and reads what it waits for again, as after any outage. redis-py's asyncio cluster client has no pub/sub of its own
-(6.4)."""
+(6.4).
+
+A primary's connection is read as its bytes arrive (`_ShardNode`, an asyncio protocol parsing with hiredis, as
+redis-py does): each message is handed to whoever waits in `get_message` by the event loop's own callback, so the
+reader resumes one turn of the loop after the message came, as on a plain subscription (a task reading each node and
+a queue between took two more turns: #89's click -> resumed)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import socket
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 
-from bot.store.connection import _CONNECT_TIMEOUT, _CONNECTION, StoreUnavailable, guarded
+from bot.store.connection import _CONNECT_TIMEOUT, StoreUnavailable
 from bot.store.slots import key_slot
 
 PUBLISH, SPUBLISH = "PUBLISH", "SPUBLISH"
@@ -39,11 +46,71 @@ class Subscription(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _ShardChannel(PubSub):
-    """A plain asyncio `PubSub` that knows a shard channel's messages (`smessage`) and their end (`sunsubscribe`)."""
+Heard = dict[str, Any] | StoreUnavailable  # a message (as plain pub/sub's), or the end of a connection
 
-    PUBLISH_MESSAGE_TYPES = ("message", "pmessage", "smessage")  # type: ignore[assignment]
-    UNSUBSCRIBE_MESSAGE_TYPES = ("unsubscribe", "punsubscribe", "sunsubscribe")  # type: ignore[assignment]
+
+def command(*parts: str) -> bytes:
+    """A command as Redis reads it (RESP: an array of bulk strings)."""
+    encoded = [part.encode() for part in parts]
+    return b"".join([b"*%d\r\n" % len(encoded), *(b"$%d\r\n%s\r\n" % (len(p), p) for p in encoded)])
+
+
+class _ShardNode(asyncio.Protocol):
+    """One primary's subscribed connection: its replies parsed as they arrive, each message (`smessage`, or
+    `message`) told at once; an error, a `sunsubscribe` (the slot moved) or the connection lost told once as
+    `StoreUnavailable`, the connection closed then. Subscriptions' confirmations, AUTH's OK: nothing to tell."""
+
+    def __init__(self, tell: Callable[[Heard], None]) -> None:
+        self._tell = tell
+        self._replies = hiredis.Reader(encoding="utf-8", errors="replace")
+        self._transport: asyncio.Transport | None = None
+        self._done = False  # (told its end, or closed by us: nothing more told)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        with contextlib.suppress(OSError, AttributeError):
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    def send(self, *parts: str) -> None:
+        if self._done or self._transport is None or self._transport.is_closing():
+            raise StoreUnavailable("ConnectionError: a shard channel's connection is closed")
+        self._transport.write(command(*parts))
+
+    def data_received(self, data: bytes) -> None:
+        self._replies.feed(data)
+        while not self._done:
+            try:
+                reply = self._replies.gets()
+            except hiredis.ProtocolError as exc:
+                self._end(f"ProtocolError: {exc}")
+                return
+            if reply is False:
+                return
+            if isinstance(reply, hiredis.ReplyError):  # (MOVED: the slot is another primary's now; NOAUTH, ...)
+                self._end(f"ResponseError: {reply}")
+            elif isinstance(reply, list) and len(reply) == 3 and reply[0] in ("smessage", "message"):
+                self._tell({"type": "message", "pattern": None, "channel": reply[1], "data": reply[2]})
+            elif isinstance(reply, list) and reply and reply[0] == "sunsubscribe":  # its slot moved (a failover)
+                self._end("a shard channel's slot moved")
+
+    def eof_received(self) -> bool | None:
+        self._end("ConnectionError: Connection closed by server.")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(f"ConnectionError: {exc or 'Connection closed by server.'}")
+
+    def _end(self, why: str) -> None:
+        if not self._done:
+            self._done = True
+            self._tell(StoreUnavailable(why[:300]))
+        self.close()
+
+    def close(self) -> None:
+        self._done = True
+        if self._transport is not None:
+            self._transport.close()
 
 
 async def supports_sharded(redis: Redis) -> bool:
@@ -73,9 +140,10 @@ class ShardedPubSub:
         self._owners = owners  # (first slot, last slot) -> (host, port) of its primary, as the cluster said now
         self._password = password
         self._plain = plain
-        self._shards: dict[str, tuple[Redis, _ShardChannel]] = {}  # node name -> its client and subscription
-        self._heard: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
-        self._readers: list[asyncio.Task[None]] = []
+        self._shards: dict[str, _ShardNode] = {}  # node name -> its subscribed connection
+        self._heard: deque[Heard] = deque()  # told, not yet read
+        self._waiting: list[asyncio.Future[None]] = []  # the readers waiting in `get_message`
+        self._readers: list[asyncio.Task[None]] = []  # the plain subscription's
 
     async def subscribe(self, *channels: str) -> None:
         await self._plain.subscribe(*channels)
@@ -93,43 +161,55 @@ class ShardedPubSub:
                 raise StoreUnavailable(f"no primary serves the slot of channel {channel[:60]!r}")
             host, port = node[0], int(node[1])
             found = self._shards.get(f"{host}:{port}")
-            fresh = found is None
             if found is None:
-                client = guarded(Redis(host=host, port=port, socket_connect_timeout=_CONNECT_TIMEOUT,
-                                       password=self._password, **_CONNECTION))
-                found = self._shards[f"{host}:{port}"] = (client, _ShardChannel(client.connection_pool))
-            try:
-                await found[1].execute_command("SSUBSCRIBE", channel)
-            except Exception as exc:
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
-            if fresh:  # (read once subscribed: its connection is made by the first)
-                self._readers.append(asyncio.ensure_future(self._read(found[1])))
+                found = self._shards[f"{host}:{port}"] = await self._connect(host, port)
+            found.send("SSUBSCRIBE", channel)
+
+    async def _connect(self, host: str, port: int) -> _ShardNode:
+        """A connection to the primary at `host`:`port` (AUTH first when the cluster has a password)."""
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                _, node = await asyncio.get_running_loop().create_connection(lambda: _ShardNode(self._tell), host, port)
+        except (OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        if self._password:
+            node.send("AUTH", self._password)  # (refused: its error ends the connection, said as StoreUnavailable)
+        return node
+
+    def _tell(self, heard: Heard) -> None:
+        self._heard.append(heard)
+        for waiting in self._waiting:
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def _read(self, channel: Subscription) -> None:
+        """The plain subscription's messages told (a worker of the release before publishes there)."""
         while True:
             try:
-                message = await channel.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                message = await channel.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a node gone: the waiter subscribes again
-                await self._heard.put(StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]))
+                self._tell(StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]))
                 return
-            if message is None:
-                continue
-            kind = message.get("type")
-            if kind == "sunsubscribe":  # its slot moved to another node (a failover, a resharding)
-                await self._heard.put(StoreUnavailable("a shard channel's slot moved"))
-                return
-            if kind in ("message", "smessage"):
-                await self._heard.put({**message, "type": "message"})
+            if message is not None and message.get("type") == "message":
+                self._tell(message)
 
     async def get_message(self, *, ignore_subscribe_messages: bool = True, timeout: float = 5.0  # noqa: ASYNC109
                           ) -> Any:
-        try:
-            async with asyncio.timeout(timeout):  # (not `wait_for`: a task of its own, two turns of the loop later)
-                found = await self._heard.get()
-        except TimeoutError:
-            return None
+        if not self._heard:
+            waiting = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiting)
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiting
+            except TimeoutError:
+                return None
+            finally:
+                self._waiting.remove(waiting)
+            if not self._heard:  # (another reader took it)
+                return None
+        found = self._heard.popleft()
         if isinstance(found, BaseException):
             raise found
         return found
@@ -140,10 +220,7 @@ class ShardedPubSub:
         for reader in self._readers:
             with contextlib.suppress(BaseException):
                 await reader
-        for client, channel in self._shards.values():
-            with contextlib.suppress(Exception):
-                await channel.aclose()  # type: ignore[no-untyped-call]
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        for node in self._shards.values():
+            node.close()
         with contextlib.suppress(Exception):
             await self._plain.aclose()

@@ -3,7 +3,8 @@ primaries and three replicas: with REDIS_WORKSPACE_TAGS a workspace's decide ste
 workspace's own channel to the owning worker (`hitl:{ws:<T>}:worker:<id>`), which that worker's one subscription
 hears on the workspace's primary (SSUBSCRIBE, added as the workspace's view is made), for workspaces on each of the
 three primaries; no PUBLISH relayed to every node. A primary killed: the waiter subscribes again and hears the next
-decision. The root's plain channel (workers of the release before) is still heard."""
+decision. The root's plain channel (workers of the release before) is still heard. A primary's messages are read as
+they arrive, with no task per primary (#89's click -> resumed); a refusal on its connection (MOVED) is said."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bot.core.records import API_OWNER
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.model import OTHER_TEAM
 from bot.devslack.server import SlackStandIn
-from bot.store import Store, StoreUnavailable, connect
+from bot.store import ShardedPubSub, Store, StoreUnavailable, connect
 from bot.store.keys import Keys
 from bot.store.shared import Shared
 from bot.store.slots import key_slot
@@ -156,6 +157,57 @@ async def test_a_decision_in_a_workspace_on_each_primary_reaches_the_waiting_wor
         assert not any("cmdstat_spublish" in s for port, s in said.items() if port != primary)
         assert not any("cmdstat_publish" in s for s in said.values())  # no PUBLISH relayed to every node
         await view.stop()
+
+
+@pytest.mark.slow
+async def test_a_sharded_subscription_reads_each_primary_with_no_task_of_its_own_and_hands_each_message_over(
+        redis_cluster: LocalCluster) -> None:
+    """A message on a primary's connection is handed to the reader waiting in `get_message` by the event loop's own
+    callback (#89: a task reading each primary, and a queue between, cost the reader two turns of the loop)."""
+    store = Store(connect(redis_cluster.url), prefix="{hitl}", sharded=True)
+    assert await store.use_sharded()
+    channels = {primary: store.for_tenant(tenant, home=HOME).shared.worker_channel("w1")
+                for primary, tenant in one_workspace_per_primary(redis_cluster).items()}
+    before = len(asyncio.all_tasks())
+    sub = await store.subscriber()
+    try:
+        assert isinstance(sub, ShardedPubSub)
+        await sub.subscribe(store.keys.worker_channel("w1"))  # (the root's: plainly too, its one reader)
+        await sub.ssubscribe(*channels.values())
+        assert len(asyncio.all_tasks()) == before + 1  # the plain subscription's reader alone
+        for primary, channel in channels.items():
+            await until(lambda p=primary, c=channel: redis_cluster.ask(p, "PUBSUB", "SHARDNUMSUB", c) == [c, 1],
+                        what="not subscribed")
+            assert redis_cluster.ask(primary, "SPUBLISH", channel, f"hello {primary}") == 1
+            said = await sub.get_message(ignore_subscribe_messages=True, timeout=10)
+            assert said == {"type": "message", "pattern": None, "channel": channel, "data": f"hello {primary}"}
+        assert await sub.get_message(ignore_subscribe_messages=True, timeout=0.05) is None  # nothing more
+    finally:
+        await sub.aclose()
+        await store.close()
+    assert len(asyncio.all_tasks()) == before
+
+
+@pytest.mark.slow
+async def test_a_shard_channel_subscribed_on_a_primary_not_serving_its_slot_is_said_as_store_unavailable(
+        redis_cluster: LocalCluster) -> None:
+    """Redis refuses (MOVED: the slot is another primary's, as after a failover the map did not see yet): the
+    reader is told `StoreUnavailable`, as the waiter resubscribes after any outage."""
+    store = Store(connect(redis_cluster.url), prefix="{hitl}", sharded=True)
+    assert await store.use_sharded()
+    plain = await store.subscriber()
+    await plain.aclose()
+    tenants = one_workspace_per_primary(redis_cluster)
+    wrong, right = sorted(tenants)[:2]
+    channel = store.for_tenant(tenants[right], home=HOME).shared.worker_channel("w1")
+    sub = ShardedPubSub({(0, 16383): ("127.0.0.1", wrong)}, plain)  # (a map that says every slot is `wrong`'s)
+    try:
+        await sub.ssubscribe(channel)
+        with pytest.raises(StoreUnavailable, match=r"(?i)moved"):
+            await sub.get_message(ignore_subscribe_messages=True, timeout=10)
+    finally:
+        await sub.aclose()
+        await store.close()
 
 
 @pytest.mark.slow

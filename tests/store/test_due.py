@@ -189,3 +189,26 @@ async def test_a_timeout_due_after_the_workspaces_earliest_still_fires_on_time(s
     assert later.deadline <= fired[later.id] < later.deadline + 0.5  # on time (the loop sleeps to the next entry)
     assert (await other.approvals.get(later.id)).status == "timed_out"  # type: ignore[union-attr]
     assert first.id not in fired
+
+
+async def test_a_decisions_note_is_named_and_encoded_once_a_store_and_still_lowers_each_time(store: Store) -> None:
+    """#89: the note after every decision (each kind lowered, nothing held) is the same step each time: its keys named
+    and its arguments encoded once a store (`DueWork._noting`), yet each note still lowers the tenant's entries."""
+    other = store.for_tenant("T0OTHER", home="T0HOME")
+    named = 0
+    step = other.due._step
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal named
+        named += 1
+        return step(*args, **kwargs)  # type: ignore[arg-type]
+
+    other.due._step = counted  # type: ignore[method-assign, assignment]
+    for n, deadline_in in enumerate((600, 60)):  # the second due earlier: its note lowers the entry
+        asked = replace(approval(f"due-000{n}-a", deadline_in=deadline_in), team="T0OTHER")
+        await other.approvals.create(asked)
+        assert (await other.approvals.decide(asked.id, outcome="approved", by="U0BOB")).status == "ok"
+        await other.redis.zadd(other.keys.deadlines, {f"x{n}": asked.deadline})  # (work left due at its deadline)
+        await other.due.note()
+        assert abs((await store.due.next_at("deadlines") or 0) - asked.deadline) < 0.01
+    assert named == 1  # two notes, one step named (the decisions' own: `Approvals`' `DueWork`, as once)

@@ -9,13 +9,14 @@ it, `listening`); each stands for the root's channel of the same worker (or owne
 said there is handled alike. After each (re)subscription and each tenant added, the waiter reads again what it waits
 for: a decision published before is not lost. Home, one node, and tags off: no tenant has channels of its own
 (`own_channels`), and the waiter awaits its subscription's next message alone (`next_message` races it with a
-tenant's arrival only where one may bring channels)."""
+tenant's arrival only where one may bring channels). A sharded subscription's read is ended by the arrival itself
+(`ShardedPubSub.interrupt`): the waiter reads it in its own task too, no task a message (#89's click -> resumed)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.store import ShardedPubSub, Store, Subscription
@@ -34,6 +35,7 @@ class TenantChannels:
         self._heard: dict[str, str] = {}  # subscribed now: a tenant's channel -> the root's it stands for
         self.more = asyncio.Event()  # a tenant added: its channels to subscribe to
         self.racing = True  # a tenant may have channels of its own (`reset`)
+        self.interrupt: Callable[[], None] | None = None  # ends the sharded read under way (`next_message`)
         self._changed = asyncio.Event()
 
     def join(self, prefix: str, who: object) -> None:
@@ -43,6 +45,8 @@ class TenantChannels:
             return
         self._prefixes.setdefault(prefix, []).append(who)
         self.more.set()
+        if self.interrupt is not None:
+            self.interrupt()
 
     def leave(self, who: object) -> None:
         """`who` waits no more (its channels heard until the next resubscription)."""
@@ -110,9 +114,18 @@ async def next_message(pubsub: Subscription, getting: asyncio.Future[Any] | None
     """The subscription's next message (None after 5 s without one) and the read still under way. Where a tenant may
     bring channels (`tenants.racing`): waits for `getting` (that read begun before, else begun now: `reading`) or for
     `tenants.more` set, whichever is first, the read kept for the next call when `more` came first (never cancelled
-    mid-read); else the read awaited alone, in this task."""
+    mid-read); else the read awaited alone, in this task. A sharded subscription's read is awaited in this task too,
+    ended by a tenant's arrival (`tenants.interrupt`: None read then)."""
     if not tenants.racing:
         return None, await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+    if isinstance(pubsub, ShardedPubSub):
+        if tenants.more.is_set():
+            return None, None
+        tenants.interrupt = pubsub.interrupt
+        try:
+            return None, await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+        finally:
+            tenants.interrupt = None
     getting = getting or reading(pubsub)
     told = asyncio.ensure_future(tenants.more.wait())
     try:

@@ -182,6 +182,12 @@ class ShardedPubSub:
             if not waiting.done():
                 waiting.set_result(None)
 
+    def interrupt(self) -> None:
+        """The readers waiting in `get_message` given None now (nothing is lost: what is told later is read next)."""
+        for waiting in self._waiting:
+            if not waiting.done():
+                waiting.set_result(None)
+
     async def _read(self, channel: Subscription) -> None:
         """The plain subscription's messages told (a worker of the release before publishes there)."""
         while True:

@@ -210,6 +210,33 @@ async def test_a_shard_channel_subscribed_on_a_primary_not_serving_its_slot_is_s
         await store.close()
 
 
+def reads_beside() -> list[str]:
+    """The tasks reading a subscription beside a waiter's own, or waiting for a tenant's arrival (what the waiter's
+    `next_message` started for each message before #89's click -> resumed work on a sharded subscription)."""
+    found = [getattr(task.get_coro(), "__qualname__", "") for task in asyncio.all_tasks()]
+    return [name for name in found if name.endswith(("get_message", "Event.wait"))]
+
+
+@pytest.mark.slow
+async def test_the_waiter_reads_its_sharded_subscription_in_its_own_task_and_a_workspaces_arrival_ends_the_read(
+        redis_cluster: LocalCluster, workers: tuple[Worker, Worker]) -> None:
+    """A sharded subscription hands each message to the waiter's own task (no task a message beside it); a
+    workspace's view made while the waiter reads ends that read (`ShardedPubSub.interrupt`), its channels added."""
+    w1, w2 = workers
+    assert reads_beside() == []
+    tenant = next(iter(one_workspace_per_primary(redis_cluster).values()))
+    mine, theirs = w1.store.for_tenant(tenant, home=HOME), w2.store.for_tenant(tenant, home=HOME)
+    view = w1.waiter.view(mine)  # (made while w1's waiter waits in its read)
+    assert await view.listening()
+    asked = replace(approval(f"ws-{tenant.lower()}-own", owner="w1"), team=tenant)
+    assert await mine.approvals.create(asked) == "ok"
+    waits = view.expect(asked.id)
+    assert (await theirs.approvals.decide(asked.id, outcome="approved", by="U0BOB")).owner_heard
+    assert await asyncio.wait_for(waits, timeout=10) is None
+    assert reads_beside() == []
+    await view.stop()
+
+
 @pytest.mark.slow
 async def test_the_roots_plain_channel_is_still_heard_for_a_worker_of_the_release_before(
         redis_cluster: LocalCluster, workers: tuple[Worker, Worker]) -> None:

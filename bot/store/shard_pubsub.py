@@ -23,7 +23,7 @@ import contextlib
 import socket
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import hiredis
 from redis.asyncio import Redis
@@ -67,8 +67,7 @@ class _ShardNode(asyncio.Protocol):
         self._done = False  # (told its end, or closed by us: nothing more told)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # (uvloop's is none of asyncio's classes: not checked)
         with contextlib.suppress(OSError, AttributeError):
             transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 

@@ -189,6 +189,34 @@ async def test_a_sharded_subscription_reads_each_primary_with_no_task_of_its_own
 
 
 @pytest.mark.slow
+def test_a_sharded_subscription_hears_on_uvloop_the_workers_event_loop(redis_cluster: LocalCluster) -> None:
+    """`python -m bot` runs on uvloop (EVENT_LOOP=auto), whose transports are none of asyncio's classes: a primary's
+    connection is made and read there as on asyncio's loop."""
+    async def heard() -> Any:
+        store = Store(connect(redis_cluster.url), prefix="{hitl}", sharded=True)
+        assert await store.use_sharded()
+        channel = store.for_tenant("T0UV", home=HOME).shared.worker_channel("w1")
+        sub = await store.subscriber()
+        try:
+            assert isinstance(sub, ShardedPubSub)
+            await sub.subscribe(store.keys.worker_channel("w1"))
+            await sub.ssubscribe(channel)
+            primary = redis_cluster.primary_of(key_slot(channel))
+            await until(lambda: redis_cluster.ask(primary, "PUBSUB", "SHARDNUMSUB", channel) == [channel, 1],
+                        what="not subscribed")
+            assert redis_cluster.ask(primary, "SPUBLISH", channel, "on uvloop") == 1
+            return type(asyncio.get_running_loop()).__module__, await sub.get_message(timeout=10)
+        finally:
+            await sub.aclose()
+            await store.close()
+
+    import uvloop  # (a dependency where the worker runs: not on Windows)
+
+    loop, said = uvloop.run(heard())
+    assert loop.startswith("uvloop") and said is not None and said["data"] == "on uvloop"
+
+
+@pytest.mark.slow
 async def test_a_shard_channel_subscribed_on_a_primary_not_serving_its_slot_is_said_as_store_unavailable(
         redis_cluster: LocalCluster) -> None:
     """Redis refuses (MOVED: the slot is another primary's, as after a failover the map did not see yet): the

@@ -96,6 +96,7 @@ from bot.store.connection import (
     StoreWriteRefused,
     WriteRefusals,
     connect,
+    node_options,
     persistently,
     pubsub_client,
     refusals_of,
@@ -268,8 +269,7 @@ class Store:
         plain: Subscription = (await pubsub_client(self.redis)).pubsub()
         if self.shared.publish != SPUBLISH or not isinstance(self.redis, RedisCluster):
             return plain
-        return ShardedPubSub(await slot_owners(self.redis), plain,
-                             password=self.redis.get_connection_kwargs().get("password"))
+        return ShardedPubSub(await slot_owners(self.redis), plain, options=node_options(self.redis))
 
     async def use_sharded(self, *, allowed: bool = True) -> bool:
         """Decisions sent to workers' channels with `SPUBLISH` and heard with `SSUBSCRIBE` (sharded pub/sub) when

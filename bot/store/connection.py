@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import RedisSSLContext, SSLConnection
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
@@ -349,18 +351,46 @@ def _cluster(url: str, *, max_connections: int, wait: float, options: dict[str, 
 
 
 async def pubsub_client(redis: Redis) -> Redis:
-    """A client that can subscribe: the client itself, or for Cluster a plain connection to one node."""
+    """A client that can subscribe: the client itself, or for Cluster a plain connection to one node (as the
+    cluster's own client reaches it: `node_options`)."""
     if isinstance(redis, RedisCluster):
         await redis.initialize()
         node = redis.get_random_node()
         return guarded(Redis(
             host=node.host,
             port=node.port,
-            password=redis.get_connection_kwargs().get("password"),
             socket_connect_timeout=_CONNECT_TIMEOUT,
+            **node_options(redis),
             **_CONNECTION,
         ))
     return redis
+
+
+_TLS_OPTIONS = ("ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data", "ssl_check_hostname",
+                "ssl_min_version", "ssl_ciphers")
+
+
+def node_options(cluster: RedisCluster) -> dict[str, Any]:
+    """How a connection of our own to one node of `cluster` (a subscription) is made as the cluster's client makes
+    its own: its user and password, and with a `rediss+cluster://` URL TLS with the same checks (the certificate
+    verified against the system's CAs, or `SSL_CERT_FILE`'s, and the host name): a node serving TLS alone is never
+    asked in the clear, and one whose certificate fails is refused."""
+    given = cluster.get_connection_kwargs()
+    options: dict[str, Any] = {"password": given.get("password"), "username": given.get("username")}
+    if given.get("connection_class") is SSLConnection:
+        options.update(ssl=True, **{name: given[name] for name in _TLS_OPTIONS if name in given})
+    return options
+
+
+def tls_of(options: dict[str, Any]) -> ssl.SSLContext | None:
+    """The TLS context `node_options` ask for (redis-py's own, built the same way), or None: in the clear."""
+    if not options.get("ssl"):
+        return None
+    return RedisSSLContext(
+        keyfile=options.get("ssl_keyfile"), certfile=options.get("ssl_certfile"),
+        cert_reqs=options.get("ssl_cert_reqs"), ca_certs=options.get("ssl_ca_certs"),
+        ca_data=options.get("ssl_ca_data"), check_hostname=bool(options.get("ssl_check_hostname")),
+        min_version=options.get("ssl_min_version"), ciphers=options.get("ssl_ciphers")).get()
 
 
 def _sentinel_master(url: str, *, max_connections: int, timeout: float, options: dict[str, Any]) -> Redis:

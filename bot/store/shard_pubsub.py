@@ -29,7 +29,7 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from bot.store.connection import _CONNECT_TIMEOUT, StoreUnavailable
+from bot.store.connection import _CONNECT_TIMEOUT, StoreUnavailable, tls_of
 from bot.store.slots import key_slot
 
 PUBLISH, SPUBLISH = "PUBLISH", "SPUBLISH"
@@ -135,9 +135,9 @@ class ShardedPubSub:
     """Channels heard on the primaries serving their slots (`SSUBSCRIBE`), and on one node as plain ones."""
 
     def __init__(self, owners: Mapping[tuple[int, int], tuple[str, int]], plain: Subscription, *,
-                 password: str | None = None) -> None:
+                 options: Mapping[str, Any] | None = None) -> None:
         self._owners = owners  # (first slot, last slot) -> (host, port) of its primary, as the cluster said now
-        self._password = password
+        self._options = dict(options or {})  # how the cluster's client reaches a node (`node_options`: user, TLS)
         self._plain = plain
         self._shards: dict[str, _ShardNode] = {}  # node name -> its subscribed connection
         self._heard: deque[Heard] = deque()  # told, not yet read
@@ -165,14 +165,18 @@ class ShardedPubSub:
             found.send("SSUBSCRIBE", channel)
 
     async def _connect(self, host: str, port: int) -> _ShardNode:
-        """A connection to the primary at `host`:`port` (AUTH first when the cluster has a password)."""
+        """A connection to the primary at `host`:`port`, over TLS when the cluster's are (its certificate checked as
+        theirs; one that fails is refused, never asked in the clear), AUTH first when the cluster has a password."""
+        tls = tls_of(self._options)
         try:
             async with asyncio.timeout(_CONNECT_TIMEOUT):
-                _, node = await asyncio.get_running_loop().create_connection(lambda: _ShardNode(self._tell), host, port)
-        except (OSError, TimeoutError) as exc:
+                _, node = await asyncio.get_running_loop().create_connection(
+                    lambda: _ShardNode(self._tell), host, port, ssl=tls, server_hostname=host if tls else None)
+        except (OSError, TimeoutError) as exc:  # (a certificate refused: ssl.SSLError, an OSError)
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
-        if self._password:
-            node.send("AUTH", self._password)  # (refused: its error ends the connection, said as StoreUnavailable)
+        user, password = self._options.get("username"), self._options.get("password")
+        if password:  # (refused: its error ends the connection, said as StoreUnavailable)
+            node.send("AUTH", *([str(user)] if user else []), str(password))
         return node
 
     def _tell(self, heard: Heard) -> None:

@@ -53,10 +53,11 @@ NODE_TIMEOUT_MS = 2000  # a primary killed is replaced within seconds; one merel
 class LocalCluster:
     """`primaries` primaries with `replicas` replicas each, on free ports (their cluster bus on port + 10000)."""
 
-    def __init__(self, tmp: Path, *, primaries: int = 3, replicas: int = 1) -> None:
+    def __init__(self, tmp: Path, *, primaries: int = 3, replicas: int = 1, tls: Path | None = None) -> None:
         self.binary, self.version = newest_redis()
-        cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-        self.cli = cli
+        self.tls = tls  # a certificate that is its own CA, its key beside it (`tls.with_suffix(".key")`): TLS only
+        beside = Path(self.binary).with_name("redis-cli")  # (the server's own: an older one may know no --tls)
+        self.cli = str(beside) if beside.exists() else shutil.which("redis-cli") or "/usr/bin/redis-cli"
         self.ports: list[int] = []
         while len(self.ports) < primaries * (1 + replicas):
             port = free_port()
@@ -70,15 +71,26 @@ class LocalCluster:
         workdir = self.tmp / f"node-{port}"  # (its nodes.conf there: started again, it knows its cluster)
         workdir.mkdir(exist_ok=True)
         self.nodes[port] = subprocess.Popen(
-            [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            [self.binary, *self._ports(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
              "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
              "--dir", str(workdir), "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def _ports(self, port: int) -> list[str]:
+        """The node's port: plain, or with `tls` TLS alone (no plain port), its cluster bus and replication too."""
+        if self.tls is None:
+            return ["--port", str(port)]
+        return ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                "--tls-cert-file", str(self.tls), "--tls-key-file", str(self.tls.with_suffix(".key")),
+                "--tls-ca-cert-file", str(self.tls), "--tls-auth-clients", "no"]
+
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+        return ("rediss" if self.tls else "redis") + "+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def _cli(self) -> list[str]:
+        return [self.cli, *(["--tls", "--cacert", str(self.tls)] if self.tls else [])]
 
     def __enter__(self) -> LocalCluster:
         try:
@@ -86,7 +98,7 @@ class LocalCluster:
                 self._launch(port)
             for port in self.ports:
                 self._ready(port)
-            subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+            subprocess.run([*self._cli(), "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
                             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                            check=True, capture_output=True, timeout=60)
             self.wait_ok()
@@ -106,7 +118,8 @@ class LocalCluster:
                 process.wait(timeout=10)
 
     def client(self, port: int) -> sync_redis.Redis:
-        return sync_redis.Redis(port=port, socket_connect_timeout=1, decode_responses=True)
+        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.tls)} if self.tls else {}
+        return sync_redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, decode_responses=True, **tls)
 
     def ask(self, port: int, *command: str | int) -> Any:
         """One command to the node on `port`."""

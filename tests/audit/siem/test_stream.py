@@ -21,7 +21,8 @@ from tests.conftest import Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
 from tests.support.metrics_table import scrape
-from tests.support.siem import HEC_TOKEN, HecReceiver, SyslogReceiver, in_order, ocsf_checked, self_signed
+from tests.support.siem import HEC_TOKEN, HecReceiver, SyslogReceiver, in_order, ocsf_checked
+from tests.support.tls import self_signed
 
 pytestmark = pytest.mark.slow  # a worker and the receivers: several seconds each
 

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import venv
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.release.conftest import SIGNER
 from tests.support.dev import dev_environment, http, start_dev, wait_until
 from tests.support.release import answers
 from tests.support.source import ROOT
+from tests.support.venvs import NO_COMPILE, fresh_venv, shared_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the release built, venvs installing from the index
 
@@ -187,12 +187,13 @@ def pip(python: Path, index: str, *args: str) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_both_packages_install_by_name_and_dev_serves_the_local_slack(index: str, tmp_path: Path) -> None:
-    venv.create(tmp_path / "venv", with_pip=True)
-    python = tmp_path / "venv" / "bin" / "python"
+def test_both_packages_install_by_name_and_dev_serves_the_local_slack(
+    index: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> None:
+    python = fresh_venv(shared_folder(tmp_path_factory, worker_id), tmp_path / "venv")  # a copy of the run's fresh one
     report = tmp_path / "report.json"
     # by name and version: a development version (main's) is a pre-release, which pip takes only when named
-    installed = pip(python, index, "install", "-q", "--no-compile", "--report", str(report),
+    installed = pip(python, index, "install", "-q", NO_COMPILE, "--report", str(report),
                     f"slack-agent-approvals=={VERSION}", f"agent-approvals[openai-agents]=={VERSION}")
     assert installed.returncode == 0, installed.stderr[-3000:]
     came_from = {item["metadata"]["name"]: item["download_info"]["url"] for item in json.loads(report.read_text())

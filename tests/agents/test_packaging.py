@@ -1,6 +1,7 @@
 """The agent side installs on its own and beside the OpenAI Agents SDK: `agent_approvals` owns no
 top-level name another package uses (the SDK's is `agents`), so both import in one venv, and removing
-either leaves the other working. A throwaway venv, real `pip`, real packages from the index."""
+either leaves the other working. A throwaway venv (a copy of the run's fresh one: tests.support.venvs), real `pip`
+(`--no-compile`), real packages from the index."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests.support.venvs import NO_COMPILE, fresh_venv, shared_folder
 
 pytestmark = pytest.mark.slow  # venvs installing from the package index
 
@@ -45,20 +47,26 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-@pytest.mark.timeout(600)  # two venvs installing from the registry: minutes on a busy machine (over 300 s once in CI)
-def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path, wheel: Path) -> None:
-    venv.create(tmp_path / "venv", with_pip=True)
-    python = tmp_path / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    pip = (python, "-m", "pip", "--disable-pip-version-check", "-q")
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Where the run's template venv is (tests.support.venvs)."""
+    return shared_folder(tmp_path_factory, worker_id)
 
-    alone = run(*pip, "install", str(wheel))
+
+@pytest.mark.timeout(600)  # two venvs installing from the registry: minutes on a busy machine (over 300 s once in CI)
+def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path, wheel: Path, shared: Path) -> None:
+    python = fresh_venv(shared, tmp_path / "venv")
+    pip = (python, "-m", "pip", "--disable-pip-version-check", "-q")
+    install = (*pip, "install", NO_COMPILE)
+
+    alone = run(*install, str(wheel))
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert imports(python, "import agent_approvals; from agent_approvals import ApprovalsClient")
     assert not imports(python, "import agents")  # this package installs no `agents` module
     assert not imports(python, "import bot")
     assert not imports(python, "import autogen_core")  # the client needs no framework (extras do)
 
-    both = run(*pip, "install", "openai-agents")
+    both = run(*install, "openai-agents")
     assert both.returncode == 0, both.stderr[-2000:]
     assert imports(python, "from agents import Agent, Runner; import agent_approvals")
 
@@ -66,7 +74,7 @@ def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path,
     assert imports(python, "from agents import Agent, Runner")
     assert not imports(python, "import agent_approvals")
 
-    assert run(*pip, "install", str(wheel)).returncode == 0
+    assert run(*install, str(wheel)).returncode == 0
     assert run(*pip, "uninstall", "-y", "openai-agents").returncode == 0
     assert imports(python, "from agent_approvals import ApprovalsClient")
     assert not imports(python, "from agents import Agent")
@@ -88,16 +96,16 @@ BROUGHT = {"openai-agents": {"mcp"}, "claude-agent-sdk": {"mcp"}}
 
 
 @pytest.mark.timeout(900)  # seven venvs, each installing a framework from the registry: minutes on a busy machine
-def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path, wheel: Path) -> None:
+def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path, wheel: Path,
+                                                                   shared: Path) -> None:
     """`pip install "agent-approvals[<extra>]"` in a venv of its own: its integration imports, `pip check` finds
     no conflict, and the other integrations do not import (their frameworks were not installed). All the extras
     together are what CI installs (`.ci/run`: `./agents[all]`, then `pip check`)."""
 
     def one(extra: str) -> tuple[str, list[str]]:
-        venv.create(tmp_path / extra, with_pip=True)
-        python = tmp_path / extra / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+        python = fresh_venv(shared, tmp_path / extra)
         problems: list[str] = []
-        installed = run(python, "-m", "pip", "--disable-pip-version-check", "-q", "install",
+        installed = run(python, "-m", "pip", "--disable-pip-version-check", "-q", "install", NO_COMPILE,
                         f"agent-approvals[{extra}] @ {wheel.as_uri()}")
         if installed.returncode != 0:
             return extra, [f"install: {installed.stderr[-1500:]}"]

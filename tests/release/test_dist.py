@@ -3,8 +3,8 @@
 were built from; the SBOMs are CycloneDX documents of their package; and, as a user installs them, both Python
 packages install by name from a local index (`pypiserver`, started here; their dependencies from the real index)
 into a clean venv outside the repository, where `python -m bot --version` says the release and `python -m bot dev`
-serves the local Slack. Every extra resolves by name (`pip install --dry-run`: the frameworks' own installs are
-tests/agents/test_packaging.py's)."""
+serves the local Slack. Every extra resolves by name (`uv pip compile`, four at once: the frameworks' own installs
+are tests/agents/test_packaging.py's)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import venv
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from tests.release.conftest import SIGNER
 from tests.support.dev import dev_environment, http, start_dev, wait_until
 from tests.support.release import answers
 from tests.support.source import ROOT
+from tests.support.venvs import NO_COMPILE, fresh_venv, shared_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the release built, venvs installing from the index
 
@@ -187,12 +188,13 @@ def pip(python: Path, index: str, *args: str) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_both_packages_install_by_name_and_dev_serves_the_local_slack(index: str, tmp_path: Path) -> None:
-    venv.create(tmp_path / "venv", with_pip=True)
-    python = tmp_path / "venv" / "bin" / "python"
+def test_both_packages_install_by_name_and_dev_serves_the_local_slack(
+    index: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> None:
+    python = fresh_venv(shared_folder(tmp_path_factory, worker_id), tmp_path / "venv")  # a copy of the run's fresh one
     report = tmp_path / "report.json"
     # by name and version: a development version (main's) is a pre-release, which pip takes only when named
-    installed = pip(python, index, "install", "-q", "--no-compile", "--report", str(report),
+    installed = pip(python, index, "install", "-q", NO_COMPILE, "--report", str(report),
                     f"slack-agent-approvals=={VERSION}", f"agent-approvals[openai-agents]=={VERSION}")
     assert installed.returncode == 0, installed.stderr[-3000:]
     came_from = {item["metadata"]["name"]: item["download_info"]["url"] for item in json.loads(report.read_text())
@@ -223,20 +225,28 @@ def test_every_extra_resolves_by_name(index: str, tmp_path: Path) -> None:
     the extra's requirements are in what it resolves to."""
     uv = shutil.which("uv")
     assert uv is not None, "uv is the release extra's: pip install -e '.[test]'"
-    problems: dict[str, str] = {}
+    asked: dict[str, tuple[str, list[str]]] = {}  # what is asked: (its package, the extra's requirements)
     for package, pyproject in (("agent-approvals", ROOT / "agents/pyproject.toml"),
                                ("slack-agent-approvals", ROOT / "pyproject.toml")):
         extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
         for extra, requirements in extras.items():
             if package == "slack-agent-approvals" and extra == "test":
                 continue  # the suite's own, not a user's
-            asked = f"{package}[{extra}]=={VERSION}"  # (a development version: a pre-release, taken when named)
-            done = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--no-header", "--python-version", "3.11",
-                                   "--index-url", index, "--extra-index-url", "https://pypi.org/simple/"],
-                                  input=asked, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-            pinned = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
-            names = {name.split("[")[0].strip().lower().replace("_", "-") for name in pinned}
-            need = {Requirement(r).name.lower().replace("_", "-") for r in requirements}
-            if done.returncode != 0 or not need <= names or pinned.get(package, "").strip() != VERSION:
-                problems[asked] = done.stderr[-800:] or f"missing {sorted(need - names)}"
-    assert problems == {}, problems
+            # (a development version: a pre-release, taken when named)
+            asked[f"{package}[{extra}]=={VERSION}"] = (package, requirements)
+
+    def problem(one: str) -> str | None:
+        package, requirements = asked[one]
+        done = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--no-header", "--python-version", "3.11",
+                               "--index-url", index, "--extra-index-url", "https://pypi.org/simple/"],
+                              input=one, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+        pinned = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+        names = {name.split("[")[0].strip().lower().replace("_", "-") for name in pinned}
+        need = {Requirement(r).name.lower().replace("_", "-") for r in requirements}
+        if done.returncode != 0 or not need <= names or pinned.get(package, "").strip() != VERSION:
+            return done.stderr[-800:] or f"missing {sorted(need - names)}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each mostly waits on the indexes' answers
+        found = dict(zip(asked, pool.map(problem, asked), strict=True))
+    assert {one: said for one, said in found.items() if said is not None} == {}

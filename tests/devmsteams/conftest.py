@@ -4,27 +4,30 @@ from the stand-in with the SDK's blocking call, from this test's event loop) and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from microsoft_teams.api import ActivityTypeAdapter, ApiClient
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
+from microsoft_teams.common import ClientOptions
+from microsoft_teams.common.experimental import ExperimentalWarning
+
+with warnings.catch_warnings():  # the SDK's apps package warns of its own preview parts as it is imported
+    warnings.simplefilter("ignore", ExperimentalWarning)
+    from microsoft_teams.apps import App as App  # (the tests name it from here: imported once, quietly)
+    from microsoft_teams.apps.auth.token_validator import InboundActivityTokenValidator
 
 from bot.devmsteams import TeamsStandIn
-from tests.support.lazy import lazy
-
-if TYPE_CHECKING:
-    from tests.support import teams_sdk as sdk
-    from tests.support.teams_sdk import ApiClient, App, CloudEnvironment, InboundActivityTokenValidator
-else:
-    sdk = lazy("tests.support.teams_sdk")  # the Teams SDK, imported at the first test that uses it
 
 
 def cloud_of(teams: TeamsStandIn) -> CloudEnvironment:
     """The SDK's cloud pointed at the stand-in, as the worker points it (the token issuer stays Microsoft's)."""
-    return sdk.with_overrides(sdk.PUBLIC, login_endpoint=teams.url, token_service_url=teams.url,
+    return with_overrides(PUBLIC, login_endpoint=teams.url, token_service_url=teams.url,
                           openid_metadata_url=teams.url + "/v1/.well-known/openidconfiguration")
 
 
@@ -55,14 +58,14 @@ class SdkBot:
         self.claims.append(claims)
         self.raw.append(body)
         if body.get("value", {}).get("trigger") != "automatic":  # (the SDK 2.1 model knows only "manual")
-            self.parsed.append(sdk.ActivityTypeAdapter.validate_python(body))
+            self.parsed.append(ActivityTypeAdapter.validate_python(body))
         status, answer = self.answer
         return web.json_response(answer, status=status) if answer is not None else web.Response(status=status)
 
 
 @pytest.fixture
 async def sdk_bot(teams: TeamsStandIn) -> AsyncIterator[SdkBot]:
-    bot = SdkBot(sdk.InboundActivityTokenValidator(teams.app_id, cloud=cloud_of(teams)))
+    bot = SdkBot(InboundActivityTokenValidator(teams.app_id, cloud=cloud_of(teams)))
     app = web.Application()
     app.router.add_post("/api/messages", bot.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -90,7 +93,7 @@ async def api(teams: TeamsStandIn) -> ApiClient:
     """The SDK's Bot Connector client with the app's access token."""
     status, answer = await access_token(teams)
     assert status == 200, answer
-    return sdk.ApiClient(teams.url, sdk.ClientOptions(token=answer["access_token"]))
+    return ApiClient(teams.url, ClientOptions(token=answer["access_token"]))
 
 
 @dataclass
@@ -128,7 +131,7 @@ def token_of(teams: TeamsStandIn) -> Any:
 async def sdk_app(teams: TeamsStandIn) -> AsyncIterator[App]:
     """The Teams SDK's own `App`, pointed at the stand-in as a worker points it, served on this test's loop."""
     adapter = RouteOnly()
-    app = sdk.App(client_id=teams.app_id, tenant_id=teams.tenant_id, token=token_of(teams), service_url=teams.url,
+    app = App(client_id=teams.app_id, tenant_id=teams.tenant_id, token=token_of(teams), service_url=teams.url,
               cloud=cloud_of(teams), http_server_adapter=adapter)
     await app.initialize()
 

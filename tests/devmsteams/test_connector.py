@@ -5,30 +5,26 @@ users, a wrong secret) the stand-in refuses."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import httpx
 import jwt
 import pytest
+from microsoft_teams.api import Account, ApiClient
+from microsoft_teams.api.activities.conversation import ConversationUpdateActivity
+from microsoft_teams.api.activities.install_update import InstalledActivity
+from microsoft_teams.api.activities.invoke.adaptive_card import AdaptiveCardInvokeActivity
+from microsoft_teams.api.activities.message import MessageActivityInput
+from microsoft_teams.api.clients.conversation.params import CreateConversationParams
+from microsoft_teams.api.models import AdaptiveCardActionCardResponse, Attachment
+from microsoft_teams.cards import AdaptiveCard, ExecuteAction, TextBlock
+from microsoft_teams.common import ClientOptions
 
 from bot.devmsteams import FORGERIES, TeamsStandIn
 from bot.devslack.server import SlackStandIn
-from tests.devmsteams.conftest import SdkBot, access_token
-from tests.support.lazy import lazy
+from tests.devmsteams.conftest import App, SdkBot, access_token
 from tests.support.teams import ADAPTIVE_CARD, card_for, card_of, cards, start_teams_worker
-
-if TYPE_CHECKING:
-    from tests.support import teams_sdk as sdk
-    from tests.support.teams_sdk import (
-        AdaptiveCardActionCardResponse,
-        AdaptiveCardInvokeActivity,
-        ApiClient,
-        App,
-        MessageActivityInput,
-    )
-else:
-    sdk = lazy("tests.support.teams_sdk")  # the Teams SDK, imported at the first test that uses it
 
 APPROVAL = "ap_0001"
 
@@ -36,9 +32,9 @@ APPROVAL = "ap_0001"
 def approval_card(*, refresh_users: list[str] | None = None, padding: int = 0, text: str = "Send the report?",
                   ) -> dict[str, Any]:
     """An approver's card as the SDK's card models build it: Approve and Reject (Execute actions), a refresh."""
-    card = sdk.AdaptiveCard(version="1.5", body=[sdk.TextBlock(text=text + "x" * padding, wrap=True)], actions=[
-        sdk.ExecuteAction(title="Approve", verb="approve", data={"approval": APPROVAL}),
-        sdk.ExecuteAction(title="Reject", verb="reject", data={"approval": APPROVAL}),
+    card = AdaptiveCard(version="1.5", body=[TextBlock(text=text + "x" * padding, wrap=True)], actions=[
+        ExecuteAction(title="Approve", verb="approve", data={"approval": APPROVAL}),
+        ExecuteAction(title="Reject", verb="reject", data={"approval": APPROVAL}),
     ]).model_dump(by_alias=True, exclude_none=True)
     if refresh_users is not None:
         card["refresh"] = {"action": {"type": "Action.Execute", "verb": "refresh", "data": {"approval": APPROVAL}},
@@ -47,7 +43,7 @@ def approval_card(*, refresh_users: list[str] | None = None, padding: int = 0, t
 
 
 def message(card: dict[str, Any]) -> MessageActivityInput:
-    return sdk.MessageActivityInput(attachments=[sdk.Attachment(content_type=ADAPTIVE_CARD, content=card)])
+    return MessageActivityInput(attachments=[Attachment(content_type=ADAPTIVE_CARD, content=card)])
 
 
 def installed_channel(teams: TeamsStandIn, *people: str) -> str:
@@ -71,9 +67,8 @@ async def test_an_install_is_signed_as_the_bot_connector_signs_and_the_sdk_takes
     assert await teams.install(chat) == 200
 
     update, install, chat_update, chat_install = sdk_bot.parsed
-    assert isinstance(update, sdk.ConversationUpdateActivity)
-    assert isinstance(chat_update, sdk.ConversationUpdateActivity)
-    assert isinstance(install, sdk.InstalledActivity) and isinstance(chat_install, sdk.InstalledActivity)
+    assert isinstance(update, ConversationUpdateActivity) and isinstance(chat_update, ConversationUpdateActivity)
+    assert isinstance(install, InstalledActivity) and isinstance(chat_install, InstalledActivity)
     assert update.members_added is not None and update.members_added[0].id == f"28:{teams.app_id}"
     assert update.conversation.id == channel and update.conversation.conversation_type == "channel"
     assert chat_update.conversation.id == chat and chat_update.conversation.conversation_type == "personal"
@@ -108,7 +103,7 @@ async def test_the_connector_refuses_a_call_without_a_token_or_with_a_bad_one(te
     inbound = teams.signin.bot_token()  # signed by the stand-in, but for the bot, not an access token
     forged = teams.signin.issue_access_token(teams.tenant_id)[:-8] + "AAAAAAAA"
     for token in (None, inbound, forged, "not-a-jwt"):
-        client = sdk.ApiClient(teams.url, sdk.ClientOptions(token=token))
+        client = ApiClient(teams.url, ClientOptions(token=token))
         with pytest.raises(httpx.HTTPStatusError) as refused:
             await client.conversations.create_activity(channel, message(approval_card()))
         assert status_of(refused) == 401
@@ -150,7 +145,7 @@ async def test_a_posted_card_is_kept_and_an_update_replaces_it_in_place(teams: T
         ("PUT", f"/v3/conversations/{channel}/activities/{posted.id}", 200),
     ]
     assert card_of(teams.sent[2].body) == decided  # the call as the SDK made it
-    reply = await api.conversations.reply_to_activity(channel, posted.id, sdk.MessageActivityInput(text="noted"))
+    reply = await api.conversations.reply_to_activity(channel, posted.id, MessageActivityInput(text="noted"))
     assert teams.activities(channel)[1]["replyToId"] == posted.id and reply.id != posted.id
     await api.conversations.delete_activity(channel, reply.id)
     assert [a["id"] for a in teams.activities(channel)] == [posted.id]
@@ -226,7 +221,7 @@ async def test_a_personal_chat_is_created_once_for_a_person_who_has_the_app(
     ana = teams.add_member(name="Ana Lima", email="ana@example.com")
     bo = teams.add_member(name="Bo Berg", email="bo@example.com")
     installed_channel(teams, ana)
-    params = sdk.CreateConversationParams(members=[sdk.Account(id=ana)], tenant_id=teams.tenant_id)
+    params = CreateConversationParams(members=[Account(id=ana)], tenant_id=teams.tenant_id)
 
     first = await api.conversations.create(params)
     again = await api.conversations.create(params)
@@ -234,15 +229,13 @@ async def test_a_personal_chat_is_created_once_for_a_person_who_has_the_app(
     await api.conversations.create_activity(first.id, message(approval_card()))
     assert len(cards(teams, first.id)) == 1
     with pytest.raises(httpx.HTTPStatusError) as refused:  # Bo is in no conversation with the app
-        await api.conversations.create(sdk.CreateConversationParams(members=[sdk.Account(id=bo)],
-                                                                    tenant_id=teams.tenant_id))
+        await api.conversations.create(CreateConversationParams(members=[Account(id=bo)], tenant_id=teams.tenant_id))
     assert status_of(refused) == 403
     with pytest.raises(httpx.HTTPStatusError) as refused:  # Ana, asked of another tenant
-        await api.conversations.create(sdk.CreateConversationParams(members=[sdk.Account(id=ana)],
-                                                                    tenant_id="elsewhere"))
+        await api.conversations.create(CreateConversationParams(members=[Account(id=ana)], tenant_id="elsewhere"))
     assert status_of(refused) == 404
     with pytest.raises(httpx.HTTPStatusError) as refused:  # a bot creates no group chats in Teams
-        await api.conversations.create(sdk.CreateConversationParams(members=[sdk.Account(id=ana), sdk.Account(id=bo)],
+        await api.conversations.create(CreateConversationParams(members=[Account(id=ana), Account(id=bo)],
                                                                 tenant_id=teams.tenant_id))
     assert status_of(refused) == 400
     assert [c["kind"] for c in teams.conversations()] == ["channel", "personal"]
@@ -262,7 +255,7 @@ async def test_a_click_is_the_invoke_teams_sends_and_the_bots_card_is_what_the_p
 
     assert (status, body["value"]) == (200, answered)
     (click,) = sdk_bot.parsed
-    assert isinstance(click, sdk.AdaptiveCardInvokeActivity)
+    assert isinstance(click, AdaptiveCardInvokeActivity)
     assert click.value.action.type == "Action.Execute" and click.value.action.verb == "reject"
     assert click.value.action.data == {"approval": APPROVAL, "reason": "not today"}
     assert click.value.trigger == "manual"
@@ -355,12 +348,11 @@ async def test_the_sdks_own_app_installs_posts_and_answers_a_click_through_the_s
     @sdk_app.on_card_action_execute
     async def clicked(ctx: Any) -> AdaptiveCardActionCardResponse:
         clicks.append(ctx.activity)
-        approved = sdk.AdaptiveCard(version="1.5", body=[sdk.TextBlock(text="Approved")])
-        return sdk.AdaptiveCardActionCardResponse(value=approved)
+        return AdaptiveCardActionCardResponse(value=AdaptiveCard(version="1.5", body=[TextBlock(text="Approved")]))
 
     assert await teams.install(channel) == 200
     assert kept == [channel]
-    sent = await sdk_app.send(channel, sdk.AdaptiveCard.model_validate(approval_card()))
+    sent = await sdk_app.send(channel, AdaptiveCard.model_validate(approval_card()))
     assert cards(teams, channel) == [(sent.id, approval_card())]
     status, body = await teams.execute(channel, sent.id, ana, "approve", {"approval": APPROVAL})
     assert status == 200 and body["type"] == ADAPTIVE_CARD and body["value"]["body"][0]["text"] == "Approved"

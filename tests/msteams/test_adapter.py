@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -20,13 +19,8 @@ from cryptography.x509.oid import NameOID
 from bot.core.msteams import TeamsConversation, TeamsMember
 from bot.core.msteams_settings import TeamsSettings
 from bot.core.settings import SettingsError
+from bot.msteams.app import MESSAGES, TeamsApp, app_options, connector_cloud
 from bot.store import Store
-from tests.support.lazy import lazy
-
-if TYPE_CHECKING:
-    from bot.msteams import app as teams_app
-else:
-    teams_app = lazy("bot.msteams.app")  # (with the Teams SDK: imported at the first test that uses it)
 
 APP_ID = "00000000-0000-0000-0000-0000000000a1"
 TENANT = "00000000-0000-0000-0000-0000000000c1"
@@ -41,15 +35,15 @@ class NoPeople:
 async def served(store: Store) -> AsyncIterator[str]:
     settings = TeamsSettings.model_validate({"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT,
                                              "TEAMS_APP_PASSWORD": "not-used-here"})
-    teams = teams_app.TeamsApp(settings, store=store, people=NoPeople())
+    teams = TeamsApp(settings, store=store, people=NoPeople())
     web_app = web.Application()
-    teams.adapter.mount(web_app, teams_app.MESSAGES)
+    teams.adapter.mount(web_app, MESSAGES)
     await teams.start()
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}{teams_app.MESSAGES}"
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}{MESSAGES}"
     await runner.cleanup()
 
 
@@ -81,7 +75,7 @@ async def test_an_activity_without_a_valid_token_is_refused_by_the_sdk(served: s
 
 
 def test_the_local_bot_connector_cloud_is_the_contracts_layout() -> None:
-    cloud = teams_app.connector_cloud("http://127.0.0.1:4000/")
+    cloud = connector_cloud("http://127.0.0.1:4000/")
     assert cloud.login_endpoint == "http://127.0.0.1:4000"
     assert cloud.token_service_url == "http://127.0.0.1:4000"
     assert cloud.openid_metadata_url == "http://127.0.0.1:4000/v1/.well-known/openidconfiguration"
@@ -93,10 +87,10 @@ def test_the_sdk_app_never_runs_unauthenticated() -> None:
                                              "TEAMS_APP_PASSWORD": "s"})
     from bot.msteams.adapter import AiohttpAdapter
 
-    options = teams_app.app_options(settings, AiohttpAdapter())
+    options = app_options(settings, AiohttpAdapter())
     assert options["dangerously_allow_unauthenticated_requests"] is False
     assert options["client_secret"] == "s"
-    assert options["messaging_endpoint"] == teams_app.MESSAGES
+    assert options["messaging_endpoint"] == MESSAGES
     assert options["service_url"] == "https://smba.trafficmanager.net/teams" and options["cloud"].login_endpoint == (
         "https://login.microsoftonline.com")  # Microsoft's, whatever SERVICE_URL or CLOUD the environment says
 
@@ -123,7 +117,7 @@ def test_a_certificate_signs_the_bot_in_and_a_bad_one_is_refused_at_start(tmp_pa
     certificate_pem(good)
     settings = TeamsSettings.model_validate({"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT,
                                              "TEAMS_CERTIFICATE": str(good)})
-    options = teams_app.app_options(settings, AiohttpAdapter())
+    options = app_options(settings, AiohttpAdapter())
     assert callable(options["token"]) and "client_secret" not in options  # msal signs in with it, off the loop
     lacking = tmp_path / "cert-only.pem"
     certificate_pem(lacking, with_key=False)
@@ -131,4 +125,4 @@ def test_a_certificate_signs_the_bot_in_and_a_bad_one_is_refused_at_start(tmp_pa
         settings = TeamsSettings.model_validate({"TEAMS_APP_ID": APP_ID, "TEAMS_TENANT_ID": TENANT,
                                                  "TEAMS_CERTIFICATE": str(path)})
         with pytest.raises(SettingsError, match=said):
-            teams_app.app_options(settings, AiohttpAdapter())
+            app_options(settings, AiohttpAdapter())

@@ -16,9 +16,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import microsoft_teams.cards as ac
 import pytest
+from microsoft_teams.api import Account, ApiClient
+from microsoft_teams.api.activities.message.message import MessageActivityInput
+from microsoft_teams.api.clients.conversation.params import CreateConversationParams
+from microsoft_teams.api.models.attachment.attachment import Attachment
+from microsoft_teams.common import ClientOptions
 
 from bot.approvals import Event, Nudged
 from bot.core.msteams import TeamsConversation
@@ -43,14 +49,7 @@ from tests.devmsteams.conftest import access_token
 from tests.support.flow import pending_card, start_run
 from tests.support.hitl import until
 from tests.support.homes import approval_id_of
-from tests.support.lazy import lazy
 from tests.support.teams import ADAPTIVE_CARD, card_of, cards, start_teams_worker
-
-if TYPE_CHECKING:
-    from tests.support import teams_sdk as sdk
-    from tests.support.teams_sdk import ApiClient, MessageActivityInput
-else:
-    sdk = lazy("tests.support.teams_sdk")  # the Teams SDK, imported at the first test that uses it
 
 OTHER_TENANT = "00000000-0000-4000-8000-000000000001"
 CONVERSATION = "19:4d1b2f0c8e5a4b6f9a2c3d4e5f6a7b8c@thread.tacv2"
@@ -187,7 +186,7 @@ class ConnectorApp:
         self._token = token
 
     def _api(self, service_url: str) -> ApiClient:
-        return sdk.ApiClient(service_url, sdk.ClientOptions(token=self._token))
+        return ApiClient(service_url, ClientOptions(token=self._token))
 
     async def post(self, conversation: TeamsConversation, card: dict[str, Any]) -> str:
         api = self._api(conversation.service_url)
@@ -199,12 +198,12 @@ class ConnectorApp:
 
     async def personal_chat(self, account: TeamsAccount) -> TeamsConversation:
         made = await self._api(self._teams.url).conversations.create(
-            sdk.CreateConversationParams(members=[sdk.Account(id=account.user_id)], tenant_id=account.tenant_id))
+            CreateConversationParams(members=[Account(id=account.user_id)], tenant_id=account.tenant_id))
         return TeamsConversation(made.id, self._teams.url, account.tenant_id, "personal")
 
 
 def _message(card: dict[str, Any]) -> MessageActivityInput:
-    return sdk.MessageActivityInput(attachments=[sdk.Attachment(content_type=ADAPTIVE_CARD, content=card)])
+    return MessageActivityInput(attachments=[Attachment(content_type=ADAPTIVE_CARD, content=card)])
 
 
 class KeptPeople:
@@ -227,8 +226,8 @@ def status_card(approval: ApprovalRecord, *, names: Mapping[str, str], actions: 
     said = (f"{len(approval.voters)} of {approval.required_approvals} approvals" if approval.pending
             else f"{approval.status} by {names.get(approval.decided_by, approval.decided_by)}")
     verbs = ("approve", "reject") if actions else ()
-    card = sdk.AdaptiveCard(body=[sdk.TextBlock(text=said, wrap=True)], actions=[
-        sdk.ExecuteAction(title=v.title(), verb=v, data={"approval": approval.id}) for v in verbs] or None)
+    card = ac.AdaptiveCard(body=[ac.TextBlock(text=said, wrap=True)], actions=[
+        ac.ExecuteAction(title=v.title(), verb=v, data={"approval": approval.id}) for v in verbs] or None)
     made: dict[str, Any] = card.model_dump(by_alias=True, exclude_none=True)
     if approval.pending and refresh_users:
         made["refresh"] = {"action": {"type": "Action.Execute", "verb": "refresh", "data": {"approval": approval.id}},

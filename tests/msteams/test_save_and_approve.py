@@ -9,25 +9,19 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.devmsteams.simulate import deliver, invoke
+from bot.msteams.invokes import FOR_RUNS_ONLY
 from tests.conftest import BOB, SALES
 from tests.support.api import EMAIL as ASKED
 from tests.support.hitl import audit_events, call, nth_card, replay, start, until, write_config
 from tests.support.homes import approval_id_of
-from tests.support.lazy import lazy
 from tests.support.passkeys import Authenticator
 from tests.support.signin import pages_client
 from tests.support.stepup import ORIGIN, confirm, enrol
 from tests.support.teams import World, field_inputs, notice_of, shown_notice, verbs
-
-if TYPE_CHECKING:
-    from bot.msteams import invokes as teams_invokes
-else:
-    teams_invokes = lazy("bot.msteams.invokes")  # (with the Teams SDK: imported at the first test that uses it)
 
 EMAIL = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}
 TASK = "--team email Tell bob@example.com about the price change"
@@ -90,7 +84,7 @@ async def test_save_and_approve_of_a_programs_ask_is_refused_and_nothing_is_sent
                   activity_id=activity, action={"verb": SAVE_APPROVE}, trigger="manual",
                   data={"approval": approval, "reason": "", **as_sent(world, activity, to="carol@example.com")})
     answer = await deliver(world.teams.messaging_url, sent, world.teams.signin.bot_token())
-    assert answer.status == 200 and shown_notice(answer.body["value"]) == teams_invokes.FOR_RUNS_ONLY
+    assert answer.status == 200 and shown_notice(answer.body["value"]) == FOR_RUNS_ONLY
     got = await world.worker.services.store.approvals.get(approval)
     assert got is not None and got.status == "pending" and got.feedback == "" and json.loads(got.arguments) == ASKED
     assert [e for e in await audit_events(world.worker, "decision") if e.get("approval") == approval] == []

@@ -55,8 +55,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     The fast ones (`-m "not slow"`) wait little since the tests that wait out a timer are slow (over 1 s of the
     clock, tests/support/slow.py): one process more than there are cores, so that a core is not left idle while a
     test waits on the local Slack or Redis, and no more, as each more process collects the loop again (about 6 s of
-    CPU) and takes turns on the same cores. On 2 cores 3 processes ran the loop in 168.5 s on 137 s of CPU, 4 in
-    169 s on 152 s and 2 in 195.5 s on 151 s (docs/contributors/tests.md; `-n 0` runs them one at a time)."""
+    CPU) and takes turns on the same cores. On 2 cores, in four rounds of 2, 3 and 4 processes, 3 took about the
+    time of 4 on a quarter to a third less CPU (at load 3 to 4: 91 s on 114.5 s, 89 s on 169 s; 2 took 105.6 s):
+    docs/contributors/tests.md. `-n 0` runs them one at a time."""
     return test_processes(selects=str(config.getoption("markexpr", "") or ""), cores=os.cpu_count() or 1)
 
 

@@ -52,16 +52,18 @@ pytest_plugins = ("tests.support.slow", "pytester",  # the `slow` mark, kept tru
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: most of the suite's time goes to tests that wait (on worker processes, kill -9, timeouts, a
     browser) rather than compute, so run twice as many test processes as there are cores, at least 4 and at most 16.
-    The fast ones (`-m "not slow"`) wait too (on the local Slack's deliveries, Redis, the bot's own tasks: a test
-    process idle about a third of the time), so twice as many as there are cores as well, without the floor of 4:
-    each more process collects them all again (about 4 s of CPU), and on 2 cores 4 processes ran the loop in less
-    time than 2 (docs/contributors/tests.md; `-n 0` runs them one at a time)."""
+    The fast ones (`-m "not slow"`) wait little since the tests that wait out a timer are slow (over 1 s of the
+    clock, tests/support/slow.py): one process more than there are cores, so that a core is not left idle while a
+    test waits on the local Slack or Redis, and no more, as each more process collects the loop again (about 6 s of
+    CPU) and takes turns on the same cores. On 2 cores, in four rounds of 2, 3 and 4 processes, 3 took about the
+    time of 4 on a quarter to a third less CPU (at load 3 to 4: 91 s on 114.5 s, 89 s on 169 s; 2 took 105.6 s):
+    docs/contributors/tests.md. `-n 0` runs them one at a time."""
     return test_processes(selects=str(config.getoption("markexpr", "") or ""), cores=os.cpu_count() or 1)
 
 
 def test_processes(*, selects: str, cores: int) -> int:
     """How many test processes `-n auto` starts for the `-m` expression `selects` on `cores` cores."""
-    return min(16, 2 * cores) if selects.strip() == "not slow" else min(16, max(4, 2 * cores))
+    return min(16, cores + 1) if selects.strip() == "not slow" else min(16, max(4, 2 * cores))
 
 
 FIRST = ("tests/agents/test_packaging.py",)  # the longest (installs from the package index): started first

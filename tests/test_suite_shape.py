@@ -1,7 +1,8 @@
 """The suite's shape: `pytest -m "not slow"` is the everyday loop, so a test that starts a process must say so
-(`tests/support/slow.py` fails it otherwise), a fast test that takes more than half a second of CPU is named at the
-end of the run, the loop runs two test processes a core, collecting it imports no agent framework (each test
-process collects the whole loop: tests/support/lazy.py), and test files are named after what they test."""
+(`tests/support/slow.py` fails it otherwise), a fast test that takes more than 0.3 s of CPU or 1 s of the clock is
+named at the end of the run, the loop's number of test processes is chosen (`test_processes`), collecting it imports
+no agent framework (each test process collects the whole loop: tests/support/lazy.py), and test files are named after
+what they test."""
 
 from __future__ import annotations
 
@@ -104,10 +105,41 @@ def test_a_fast_test_over_its_cpu_is_named_at_the_end(pytester: pytest.Pytester,
     assert len(named) == 1 and named[0].endswith("test_inner.py::test_burns_unmarked")
 
 
-def test_the_fast_loop_runs_two_test_processes_a_core() -> None:
-    """`-n auto` (pyproject's addopts) under `-m "not slow"`: twice as many as the cores (a fast test process waits
-    a third of the time); the whole suite waits more than it computes, so twice as many there too, at least 4."""
-    assert [conftest.test_processes(selects="not slow", cores=cores) for cores in (1, 2, 8, 64)] == [2, 4, 16, 16]
+WAITERS = """
+import threading
+import pytest
+
+def test_waits_unmarked():
+    threading.Event().wait(0.3)  # a patience nobody ends: waited out
+
+@pytest.mark.slow
+def test_waits_marked():
+    threading.Event().wait(0.3)
+
+def test_waits_for_nothing():
+    assert threading.Event().wait(0) is False
+"""
+
+
+@pytest.mark.slow  # over 1 s of the clock (it waits, and runs pytest in it)
+def test_a_fast_test_over_its_wall_time_is_named_at_the_end(pytester: pytest.Pytester,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that waits holds its test process as one that computes: named at the end too (not failed)."""
+    monkeypatch.setattr(slow, "SLOW_WALL", 0.2)  # (1 s in the suite)
+    pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
+    pytester.makepyfile(test_inner=WAITERS)
+    result = pytester.runpytest_inprocess(*INNER)
+    result.assert_outcomes(passed=3)
+    assert "fast tests over 0.2 s: mark them slow" in result.stdout.str()
+    named = [line for line in result.outlines if re.match(r"\s*\d+\.\d s  ", line)]
+    assert len(named) == 1 and named[0].endswith("test_inner.py::test_waits_unmarked"), named
+
+
+def test_the_fast_loop_runs_one_test_process_more_than_the_cores() -> None:
+    """`-n auto` (pyproject's addopts) under `-m "not slow"`: one more than the cores (the fast tests compute more than
+    they wait, and each process collects them all); the whole suite waits more than it computes, so twice as many
+    as the cores there, at least 4."""
+    assert [conftest.test_processes(selects="not slow", cores=cores) for cores in (1, 2, 8, 64)] == [2, 3, 9, 16]
     assert [conftest.test_processes(selects=s, cores=2) for s in ("", "slow", "not slow and api")] == [4, 4, 4]
     assert conftest.test_processes(selects="", cores=12) == 16
 

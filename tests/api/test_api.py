@@ -100,6 +100,7 @@ async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker
     assert "edited" not in answer
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_withdraw_and_the_channel_timeout(api: Worker, slack: SlackStandIn) -> None:
     client = Client(api, (await new_key(api)).key)
     _, asked = await client.ask(tool_ask())
@@ -522,6 +523,7 @@ async def test_an_allowed_record_needs_the_keys_rights(api: Worker) -> None:
     assert refusals == [("nightly", "forbidden"), ("nightly", "key_revoked")]
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_long_poll_ends_when_its_client_hangs_up_or_the_worker_stops(
     api: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:

@@ -155,6 +155,7 @@ async def test_max_pending_holds_against_concurrent_asks_on_two_workers(
 
 
 # 6. a program cannot shrink a channel's timeout into an approval ----------------------------------------------
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_programs_shorter_timeout_never_approves(api: Worker) -> None:
     db = api.services.store
     for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "1"), ("timeout", "3600")):

@@ -61,6 +61,7 @@ async def test_without_a_key_it_is_denied(api: Worker) -> None:
     denied(status, body, saying="401: the API key revoked was revoked")
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_bad_input_is_denied_with_a_clear_reason(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     status, body, _ = await client.call("POST", PATH + "?wait=600", body=READ)
@@ -93,6 +94,7 @@ async def test_past_the_keys_limit_it_is_denied(api: Worker) -> None:
     assert "sent more than 2 requests this minute" in body["hookSpecificOutput"]["permissionDecisionReason"]
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_input_that_names_no_call_is_denied_or_asked_never_allowed(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     for payload in ({"tool_name": "Bash"}, [1, 2], {**READ, "hook_event_name": "PostToolUse"}):

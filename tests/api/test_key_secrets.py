@@ -132,6 +132,7 @@ async def test_a_rotated_key_works_until_its_grace_ends_and_deliveries_are_signe
     assert refusals and {(e["key"], e["reason"]) for e in refusals} == {("nightly", "key_rotated")}
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_expired_key_is_refused_saying_so_and_keys_list_shows_when_each_was_last_used(
     api: Worker, redis_url: str
 ) -> None:

@@ -119,6 +119,7 @@ async def spend_raw(worker: Worker, approval_id: str, body: dict[str, Any]) -> t
         return response.status, await response.json()
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_two_executors_racing_exactly_one_runs(signer: Worker, slack: SlackStandIn) -> None:
     client = Client(signer, (await new_key(signer)).key)
     for n in range(1, 4):

@@ -129,6 +129,7 @@ async def test_a_rule_and_the_input_mode_approve_with_a_receipt_at_once(signer: 
     assert claims["decided_by"] == [{"type": "mode", "mode": "policy"}] and claims["audit"]["seq"] > 0
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_timeout_that_approves_has_one(signer: Worker) -> None:
     store = signer.services.store
     for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "true"), ("timeout", "1")):
@@ -155,6 +156,7 @@ async def test_an_edited_call_is_signed_with_the_edited_arguments(signer: Worker
     assert claims["args_sha256"] != args_sha256(EMAIL)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_what_allows_no_call_has_no_receipt(signer: Worker, slack: SlackStandIn) -> None:
     client = Client(signer, (await new_key(signer)).key)
     _, rejected = await client.ask(tool_ask())

@@ -140,6 +140,7 @@ async def asked_and_decided(worker: Worker, *callback_urls: str) -> list[str]:
     return ids
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_host_that_can_never_be_reached_is_retried_then_given_up_and_audited(
     api: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -204,6 +204,7 @@ def test_the_rule_modal_fits_and_offers_conditions_by_type() -> None:
 # --------------------------------------------------------------------------------------------------- from a card
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_run_rule_from_a_card_approves_it_and_the_next_matching_call_only(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

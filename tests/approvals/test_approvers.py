@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -155,6 +157,7 @@ async def test_a_veto_racing_the_final_approval_has_one_outcome(store: Store) ->
         assert record.status == ("approved" if final.status == "ok" else "rejected")
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_timeout_applies_to_the_whole_quorum(slack: SlackStandIn, worker: Worker) -> None:
     await config(slack, "required_approvals 2")
     await config(slack, "timeout 1s")
@@ -273,6 +276,7 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     assert bad.returncode == 2 and "--since" in bad.stderr
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_user_groups_as_approvers_follow_membership_after_the_cache_expires(
     slack: SlackStandIn, redis_url: str, model_config: Path
 ) -> None:

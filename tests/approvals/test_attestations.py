@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from bot.devslack.blockkit import validate_view
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import ACTION_APPROVE
@@ -173,6 +175,7 @@ async def test_a_reminder_comes_once_a_week_before_an_attestation_ends(
     assert len([m for m in slack.messages(dm) if "Your attestation" in m.get("text", "")]) == 1
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_the_decide_step_itself_refuses_an_attestation_revoked_since_the_check(
     policy_worker: StartPolicyWorker, slack: SlackStandIn,
 ) -> None:

@@ -276,6 +276,7 @@ async def test_a_run_of_a_frozen_agent_runs_nothing(slack: SlackStandIn, redis_u
         assert not cards(slack) and run.status != "completed", run
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_timeout_does_not_approve_while_frozen(slack: SlackStandIn, admins_worker: Worker) -> None:
     """A channel whose timeouts approve: an approval in a frozen scope times out rejected (the sweep's decide step
     reads the frozen scopes too), saying why."""

@@ -58,6 +58,7 @@ async def reject_with(slack: SlackStandIn, user: str, reason: str, **click: Any)
 
 
 # ------------------------------------------------------------------------------------------- App Home
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_pending_approval_shows_in_the_home_of_exactly_who_may_decide_it(
     slack: SlackStandIn, worker: Worker
 ) -> None:

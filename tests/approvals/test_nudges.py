@@ -104,6 +104,7 @@ async def second_reminder_now(worker: Worker, approval_id: str, *, voted: str) -
     await worker.services.nudger.sweep(now=time.time() + 3.5)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_reminders_mention_who_may_still_decide_and_stop_at_the_decision(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -133,6 +134,7 @@ async def test_reminders_mention_who_may_still_decide_and_stop_at_the_decision(
     assert told[1]["mentioned"] == CAROL
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_reminders_reach_the_direct_messages_of_who_got_the_card_there(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -241,6 +243,7 @@ async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     assert f'hitl_decision_latency_seconds_count{{channel="{SALES}",outcome="approved"}} 1.0' in metrics
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_quorum_counts_each_person_once_whichever_list_let_them_in(
     slack: SlackStandIn, worker: Worker
 ) -> None:

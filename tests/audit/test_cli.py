@@ -101,6 +101,7 @@ async def test_export_keeps_working_and_carries_the_seq(store: Store, redis_url:
     assert json.loads(lines[0])["seq"] == "1"
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_two_workers_sign_within_seconds_and_verify_checks_them_with_the_bots_jwks_url(
     slack: SlackStandIn, redis_url: str, store: Store, tmp_path: Path
 ) -> None:

@@ -32,6 +32,7 @@ async def test_the_work_waits_until_every_run_on_its_way_arrived() -> None:
     await asyncio.wait_for(asyncio.gather(waiting, others), 5)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_run_that_never_arrives_holds_the_work_for_its_patience_only() -> None:
     first = RunsFirst(patience=1.0)
     first.going("r1")
@@ -42,6 +43,7 @@ async def test_a_run_that_never_arrives_holds_the_work_for_its_patience_only() -
     await asyncio.wait_for(first.turn(), 1)  # r1 no longer counts: free at once
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_run_woken_again_holds_the_turns_asked_after_not_those_before() -> None:
     first = RunsFirst(patience=1.0)
     first.going("r1")
@@ -68,6 +70,7 @@ async def test_cancelling_a_waiting_turn_leaves_the_others() -> None:
     await asyncio.wait_for(other, 5)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_runs_woken_after_a_turn_was_asked_do_not_hold_it() -> None:
     first = RunsFirst(patience=0.3)
     first.going("r0")

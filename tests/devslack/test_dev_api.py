@@ -138,6 +138,7 @@ def test_dev_keeps_your_redis_url_and_does_not_echo_it(workdir: Path, redis_url:
 # --------------------------------------------------------------------------------------------------- in process
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_the_page_port_forwards_the_api_unchanged(stack: DevStack) -> None:
     headers = {"Authorization": f"Bearer {stack.api_key}", "Idempotency-Key": "job-42"}
     body = {"kind": "tool", "title": "Forwarded", "tool": {"name": "send_email", "arguments": EMAIL}}

@@ -150,6 +150,7 @@ async def test_a_refusing_server_is_tried_again_and_the_mail_goes_once_it_takes_
     assert sent(metrics, "retry") == 1 and sent(metrics, "sent") == 1
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_the_credentials_of_smtp_url_log_in(store: Store) -> None:
     with MailCatcher(login=("mailer@example.com", "p@ss word")) as asking:
         wrong = sender_of(store, f"smtp://mailer%40example.com:nope@127.0.0.1:{asking.port}")

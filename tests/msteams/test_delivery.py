@@ -148,6 +148,7 @@ async def test_a_worker_without_teams_refuses_a_route(slack: SlackStandIn, worke
     assert "now off" in await say(slack, "config teams off", user=ALICE)  # clearing one always works
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_reminder_is_published_for_the_other_surfaces_naming_a_delegate_for_who_is_away(
     slack: SlackStandIn, worker: Worker
 ) -> None:

@@ -82,6 +82,7 @@ async def test_while_slack_is_down_a_teams_approver_decides_and_slack_catches_up
     assert shows(world, activity, "Approved") and len(cards(world.teams, world.channel)) == 1
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_approval_opened_pending_gets_its_teams_card_from_the_opening_itself(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:

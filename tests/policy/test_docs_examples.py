@@ -352,6 +352,7 @@ async def test_a_production_deploy_now_is_decided_as_the_clock_says(
 # e. a shadow rollout ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_shadow_policy_changes_nothing_but_the_audit_log_until_its_mode_line_goes(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:
@@ -419,6 +420,7 @@ def test_a_bundle_that_does_not_load_stops_a_start_with_exit_2_naming_the_file_a
     assert f"error: POLICY_DIR: refunds.cedar:{line}: " in done.stderr, done.stderr
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_bad_edit_keeps_the_last_good_bundle_and_is_audited(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:

@@ -60,6 +60,7 @@ def test_a_bundle_that_does_not_parse_stops_a_worker_at_start(
     assert "Traceback" not in done.stderr and "listening" not in done.stderr
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_running_worker_reloads_changed_files_and_keeps_its_last_good_bundle(
     policy_worker: StartPolicyWorker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -251,6 +252,7 @@ async def test_a_file_published_by_rename_is_never_loaded_half_written_however_s
     assert loaded_hashes.count(final) == 1 and set(loaded_hashes) == {before, final}, loaded_hashes
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_edit_that_keeps_size_and_time_and_a_swapped_folder_are_loaded(
     policy_worker: StartPolicyWorker, tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES
 from tests.support.api import Client, new_key
@@ -129,6 +131,7 @@ async def test_what_people_are_shown_of_a_routed_quorum(policy_worker: StartPoli
     assert len(entry) == 1 and entry[0]["voters"] == f"{BOB},{CAROL}", entry
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_agent_policy_says_when_the_folder_does_not_load(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:

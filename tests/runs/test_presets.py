@@ -112,6 +112,7 @@ async def test_code_runs_only_after_approval(slack: SlackStandIn, redis_url: str
         assert (await finished(worker, run_id)).status == "completed"
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_rejected_code_does_not_run(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     async with bot(slack, redis_url, tmp_path, replay(CODE), ENABLE_CODE_EXECUTION="true") as worker:
         run_id = await start(slack, "--team code Say hello")

@@ -418,6 +418,7 @@ async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worke
     assert all(t["status"] in ("complete", "error") for t in tasks_of(session))  # in every message, not the last only
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_stop_while_the_model_thinks_before_the_first_stream_ends_the_session(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -486,6 +487,7 @@ async def test_an_approval_withdrawn_while_the_run_goes_on_is_never_shown_done(
     assert all(t["status"] != "complete" for t in tasks_of(session) if t["id"] == approval_id)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_person_slack_will_not_name_is_shown_by_their_id_and_never_waited_for(
     slack: SlackStandIn, worker: Worker
 ) -> None:

@@ -387,6 +387,7 @@ async def attached_card(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> 
         await worker.stop()
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updating_it(
     slack: SlackStandIn, attached_card: AttachedCard
 ) -> None:

@@ -126,6 +126,7 @@ async def test_reject_ends_run_as_rejected(slack: SlackStandIn, worker: Worker) 
     await slack.wait_for(lambda: "rejected" in block_texts(find_header(slack, SALES, run_id) or {}))
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_timeout_rejects_by_default_and_says_so(slack: SlackStandIn, worker: Worker) -> None:
     reply = await slack.send_command(user=ALICE, channel=SALES, text="config timeout 1s")
     assert "now 1s" in reply_text(reply)
@@ -141,6 +142,7 @@ async def test_timeout_rejects_by_default_and_says_so(slack: SlackStandIn, worke
     await slack.wait_for(lambda: any("timed out" in e["text"] for e in slack.ephemerals(BOB)))
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_timeout_outcome_approve_completes_run(slack: SlackStandIn, worker: Worker) -> None:
     await slack.send_command(user=ALICE, channel=SALES, text="config timeout 1s")
     await name_admins(worker, ALICE)  # approve on timeout: admins only

@@ -285,6 +285,7 @@ async def card_kept(store: Store, approval_id: str) -> bool:
     return approval is not None and bool(approval.card_ts)
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_metrics_and_healthz_count_every_workspace(slack: SlackStandIn, several: Worker) -> None:
     await ask(await key_of(several, "home", SALES, None), ALICE)
     other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))

@@ -132,6 +132,7 @@ async def healthz(worker: Worker) -> tuple[int, dict[str, object]]:
         return answer.status, await answer.json()
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_healthz_notices_a_token_slack_refuses_after_start(slack: SlackStandIn, redis_url: str) -> None:
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, TOKEN_CHECK_INTERVAL="1"))
     try:
@@ -185,6 +186,7 @@ async def test_an_expiring_token_is_rotated_before_an_api_ask_uses_it(slack: Sla
         await worker.stop()
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_no_key_is_made_for_a_workspace_the_app_is_not_added_to(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

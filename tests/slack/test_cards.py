@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -93,6 +94,7 @@ async def test_an_older_state_never_replaces_a_newer_one_and_queued_redraws_merg
     assert len(slack.calls("chat.update")) == 1 and not has_buttons(card(slack, pending))
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_burst_of_redraws_is_sent_a_few_at_a_time_and_waits_out_rate_limits(
     slack: SlackStandIn, store: Store
 ) -> None:

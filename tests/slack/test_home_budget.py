@@ -150,6 +150,7 @@ async def poll(what: str, check: object, *, within: float = WITHIN) -> None:
 
 
 # ------------------------------------------------------------------------------------------- tests
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_decision_redraws_only_the_homes_whose_page_shows_it(make: Workers, slack: SlackStandIn) -> None:
     store, homes = make.store, worker(make, slack)
     made = await open_approvals(store, range(30))  # anyone may decide: every Home lists all 30
@@ -199,6 +200,7 @@ async def test_a_new_approval_redraws_the_homes_it_shows_in_not_full_pages(make:
     assert "Waiting for you (13)" in json.dumps(slack.home_view(PEOPLE[0]))
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_change_while_a_home_is_being_drawn_redraws_it_once_drawn(make: Workers, slack: SlackStandIn) -> None:
     """A change that lands between a draw's reading of Redis and its noting what it drew finds the Home
     neither showing the approval (`shown_by`) nor with room (`with_room`) yet: the draw's note sees the
@@ -279,6 +281,7 @@ async def test_a_draws_note_makes_the_home_due_again_for_a_change_made_since_it_
     assert await queue.due() == []
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_burst_redraws_each_home_once_per_gathering_window(make: Workers, slack: SlackStandIn) -> None:
     store, homes = make.store, worker(make, slack, gather=1.0)
     for person in PEOPLE[:5]:
@@ -296,6 +299,7 @@ async def test_a_burst_redraws_each_home_once_per_gathering_window(make: Workers
         assert all(a.id in json.dumps(slack.home_view(person)) for a in made)  # the newest state
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_the_budget_is_shared_by_two_workers(make: Workers, slack: SlackStandIn) -> None:
     store = make.store
     one, two = worker(make, slack, per_minute=240, window=1.0), worker(make, slack, per_minute=240, window=1.0)
@@ -318,6 +322,7 @@ async def _all_published(slack: SlackStandIn, people: Sequence[str], since: floa
     return set(people) <= {who for _, who in publishes(slack, since=since)}
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_slacks_429_pauses_every_workers_home_publishing(make: Workers, slack: SlackStandIn) -> None:
     store = make.store
     one, two = worker(make, slack), worker(make, slack)
@@ -371,6 +376,7 @@ async def _count_is(slack: SlackStandIn, since: float, count: int) -> bool:
     return len(publishes(slack, since=since)) >= count
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_opening_while_slack_has_paused_publishing_is_drawn_first_when_it_ends(
     make: Workers, slack: SlackStandIn
 ) -> None:

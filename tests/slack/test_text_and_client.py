@@ -111,6 +111,7 @@ def test_every_slack_line_names_a_teams_only_decider_by_name() -> None:
     assert TEAMS_ONLY in json.dumps(build_decided_blocks(decided))  # no name known: the id, inert
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_slack_retries_and_errors_are_counted(slack: SlackStandIn) -> None:
     settings = Settings.from_env(bot_env(slack=slack, redis_url="redis://127.0.0.1:6379/0", model_config=None))
     metrics = Metrics()

@@ -192,6 +192,7 @@ async def test_a_refusal_slack_does_not_post_is_answered_through_the_click_s_res
     assert has_buttons(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))  # nothing decided
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_count(
     slack: SlackStandIn, redis_url: str
 ) -> None:

@@ -198,6 +198,7 @@ async def test_deeply_nested_edited_arguments_are_refused_in_the_modal(
 
 
 # 2. a slow body does not hold a connection ------------------------------------------------------
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_slow_request_body_is_cut_off(slack: SlackStandIn, redis_url: str, model_config: Path) -> None:
     env = bot_env(slack=slack, redis_url=redis_url, model_config=model_config, REQUEST_READ_TIMEOUT="1")
     worker = await start_worker(env)

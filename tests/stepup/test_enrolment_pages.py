@@ -111,6 +111,7 @@ async def test_a_link_enrols_only_its_own_person(stepup: Worker, http: aiohttp.C
     assert [p.credential_id for p in await stepup.services.store.passkeys.of(BOB)] == [answer["id"]]
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_expired_link_is_refused(stepup: Worker, http: aiohttp.ClientSession) -> None:
     token = await stepup.services.store.passkeys.issue_token(ALICE, seconds=1)
     await asyncio.sleep(1.2)

@@ -128,6 +128,7 @@ async def test_a_quorum_counts_each_voters_passkey_and_a_delegate_uses_their_own
                                                         (DAVE, credential_digest(dave_key))]
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_no_rule_approves_it_and_no_timeout_does(stepup: Worker, slack: SlackStandIn) -> None:
     store = stepup.services.store
     now = time.time()

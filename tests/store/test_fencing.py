@@ -184,6 +184,7 @@ def test_a_tool_call_never_times_out_approved_unless_the_channel_says_so() -> No
     assert made(replace(settings, timeout_approves_tools=True), request) == "approve"
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_run_its_own_worker_lost_track_of_is_taken_back(
     slack: SlackStandIn, redis_url: str, model_config: Path
 ) -> None:

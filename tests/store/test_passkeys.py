@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from bot.core.passkeys import Passkey
 from bot.store import Store
 from bot.store.passkeys import ENROL
@@ -44,6 +46,7 @@ async def test_a_challenge_is_kept_with_the_link_without_extending_it(store: Sto
     assert again is not None and again.challenge == "Y2hhbGxlbmdl" and again.user == ALICE
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_an_expired_link_is_gone(store: Store) -> None:
     token = await store.passkeys.issue_token(ALICE, seconds=1)
     await asyncio.sleep(1.2)

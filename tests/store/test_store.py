@@ -446,6 +446,7 @@ async def test_the_open_step_stores_nothing_decided_under_settings_changed_since
     assert (await store.approvals.open(Opening(approval("d1"), settings=(channel, gone.held))))[0] == "ok"
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_every_refusal_is_audited_the_rest_of_a_window_as_one_entry_with_its_count(store: Store) -> None:
     """The first of a window at once, the others counted; the summary written by the next refusal after the window
     (or a sweeper, `summarise_refusals`), once, in the step that deletes the count."""

@@ -62,6 +62,7 @@ async def upgraded(slack: SlackStandIn, redis_url: str, model_config: Path) -> A
     await worker.stop()
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_a_single_workspace_redis_of_the_previous_version_upgrades_in_place(
     upgraded: Worker, slack: SlackStandIn
 ) -> None:

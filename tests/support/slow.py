@@ -14,7 +14,10 @@ of `SLOW_FIXTURES`, which start processes for every test that uses them.
 The CPU a test takes is its test process's (`time.process_time`) over its setup, call and teardown. A fast test over
 `SLOW_CPU` is named at the end of the run ("fast tests over 0.3 s of CPU: mark them slow"), not failed: what it takes
 varies with the machine's load and with what it is the first in its process to import (a lazily imported SDK), and
-a test that fails by chance is worse than a line to read.
+a test that fails by chance is worse than a line to read. So is a fast test over `SLOW_WALL` seconds of the clock
+(`time.perf_counter`, the same phases: "fast tests over 1 s: mark them slow"): one that waits (a product's timer, a
+window, an expiry, a patience) holds its test process as long as one that computes. Give it a short setting or wait
+on the event; where the wait is what it proves, it is slow.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ast
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -39,6 +43,8 @@ SEEN = pytest.StashKey[int]()  # how many of the item's programs its earlier pha
 SLOW_CPU = 0.3  # seconds of CPU (setup, call and teardown) past which a test is slow
 CPU = pytest.StashKey[float]()  # the CPU the item's phases took so far
 OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_CPU: (node id, seconds)
+SLOW_WALL = 1.0  # seconds of the clock (setup, call and teardown) past which a test is slow
+WALL_OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_WALL: (node id, seconds)
 
 _watching: list[list[str]] = []  # the programs started by each item being run, the innermost (pytester's) last
 
@@ -79,14 +85,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def marked_slow_whole(path: Path) -> bool:
     """Whether the test module at `path` marks all its tests slow: a top-level `pytestmark = pytest.mark.slow` (or a
-    list or tuple holding it)."""
+    list or tuple holding it). Only that statement is parsed (each test process asks it of every test module: parsing
+    them whole took a tenth of a second of CPU apiece)."""
     text = path.read_text(encoding="utf-8")
-    if "pytestmark" not in text:
+    found = [at.start() for at in re.finditer(r"^pytestmark\b", text, re.MULTILINE)  # (not in a triple-quoted string)
+             if text.count('"""', 0, at.start()) % 2 == 0 and text.count("'''", 0, at.start()) % 2 == 0]
+    if not found:
         return False
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
-            marks = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
-            return any(ast.unparse(mark) == "pytest.mark.slow" for mark in marks)
+    lines = text[found[0]:].splitlines()
+    for end in range(1, len(lines) + 1):  # the statement's lines: as many as it takes to parse
+        try:
+            node = ast.parse("\n".join(lines[:end])).body[0]
+        except SyntaxError:
+            continue
+        if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+            return False
+        marks = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
+        return any(ast.unparse(mark) == "pytest.mark.slow" for mark in marks)
     return False
 
 
@@ -109,35 +124,45 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     _watching.append([])
     item.stash[SEEN] = 0
-    started = time.process_time()
+    started, began = time.process_time(), time.perf_counter()
     try:
         return (yield)
     finally:
         _watching.pop()
-        took = time.process_time() - started
-        if took > SLOW_CPU and item.get_closest_marker("slow") is None:
-            item.config.stash.setdefault(OVER, []).append((item.nodeid, took))
+        took, lasted = time.process_time() - started, time.perf_counter() - began
+        if item.get_closest_marker("slow") is None:
+            if took > SLOW_CPU:
+                item.config.stash.setdefault(OVER, []).append((item.nodeid, took))
+            if lasted > SLOW_WALL:
+                item.config.stash.setdefault(WALL_OVER, []).append((item.nodeid, lasted))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """(xdist) A test process tells its fast tests over SLOW_CPU to the one that writes the summary."""
+    """(xdist) A test process tells its fast tests over SLOW_CPU and SLOW_WALL to the one that writes the summary."""
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["slow_cpu_over"] = session.config.stash.get(OVER, [])
+        session.config.workeroutput["slow_wall_over"] = session.config.stash.get(WALL_OVER, [])
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    over = getattr(node, "workeroutput", {}).get("slow_cpu_over", [])
-    node.config.stash.setdefault(OVER, []).extend((nodeid, took) for nodeid, took in over)
+    said = getattr(node, "workeroutput", {})
+    for key, name in ((OVER, "slow_cpu_over"), (WALL_OVER, "slow_wall_over")):
+        node.config.stash.setdefault(key, []).extend((nodeid, took) for nodeid, took in said.get(name, []))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Name the fast tests that took more than SLOW_CPU of CPU: the everyday loop stays short when they are marked."""
-    over = sorted(config.stash.get(OVER, []), key=lambda found: -found[1])
-    if over:
-        terminalreporter.section(f"fast tests over {SLOW_CPU:g} s of CPU: mark them slow (tests/support/slow.py)")
-        for nodeid, took in over:
-            terminalreporter.line(f"{took:5.1f} s  {nodeid}")
+    """Name the fast tests that took more than SLOW_CPU of CPU or SLOW_WALL of the clock: the everyday loop stays
+    short when they are marked."""
+    titles: tuple[tuple[pytest.StashKey[list[tuple[str, float]]], str], ...] = (
+        (OVER, f"fast tests over {SLOW_CPU:g} s of CPU"), (WALL_OVER, f"fast tests over {SLOW_WALL:g} s"))
+    for key, title in titles:
+        named: list[tuple[str, float]] = config.stash.get(key, [])
+        over = sorted(named, key=lambda found: -found[1])
+        if over:
+            terminalreporter.section(f"{title}: mark them slow (tests/support/slow.py)")
+            for nodeid, took in over:
+                terminalreporter.line(f"{took:5.1f} s  {nodeid}")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -145,6 +145,7 @@ def b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_the_checker_fails_closed_when_the_bot_cannot_be_reached() -> None:
     issuer = Issuer()
     nowhere = f"http://127.0.0.1:{free_port()}"

@@ -28,6 +28,7 @@ from tests.support.cli import bot_command
 from tests.support.source import ROOT
 
 
+@pytest.mark.slow  # waits out a real timer or window: over 1 s of the clock (tests/support/slow.py)
 async def test_workers_fill_the_archive_and_verify_prove_and_check_proof_say_so(
     slack: SlackStandIn, redis_url: str, store: Store, tmp_path: Path
 ) -> None:

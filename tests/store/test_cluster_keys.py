@@ -23,6 +23,7 @@ from bot.store.keys import Keys
 from bot.store.opening import Once, Opening
 from bot.store.slots import hash_tag, key_slot, tenant_of_prefix, workspace_prefix
 from tests.support.audit_log import signing_keys, verifier
+from tests.support.hitl import heard
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster
 
@@ -298,16 +299,6 @@ async def test_a_workspaces_steps_name_its_own_keys_but_those_still_global(redis
             name for name, _ in seen}
     finally:
         await redis.aclose()
-
-
-async def heard(subscription: object, *, within: float = 15) -> dict[str, object]:
-    """The next message `subscription` hears (subscribe messages left out), within `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        found = await subscription.get_message(ignore_subscribe_messages=True, timeout=1.0)  # type: ignore[attr-defined]
-        if found is not None:
-            return dict(found)
-    raise AssertionError("nothing heard")
 
 
 async def subscribed(store: Store, channel: str, *, within: float = 20) -> Subscription:

@@ -24,7 +24,7 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.slots import key_slot
 from tests.conftest import ALICE, BOB, SALES, Worker, free_port
-from tests.support.hitl import until
+from tests.support.hitl import heard, until
 from tests.support.records import approval
 from tests.support.redis_cluster import LocalCluster, newest_redis
 from tests.support.tenants import APPROVE, DAN, ERIN, OTHER_CHANNEL, ask, card_in, key_of, several_worker, store_of
@@ -84,15 +84,6 @@ def until_ready(client: sync_redis.Redis, *, within: float = 20) -> None:
 def trusted(monkeypatch: pytest.MonkeyPatch, certificate: Path) -> None:
     """The nodes' CA trusted, as an operator does with OpenSSL's `SSL_CERT_FILE`."""
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
-
-
-async def heard(subscription: object, *, within: float = 10) -> dict[str, object]:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        message = await subscription.get_message(ignore_subscribe_messages=True, timeout=1.0)  # type: ignore[attr-defined]
-        if message is not None:
-            return dict(message)
-    raise AssertionError("nothing heard")
 
 
 def plain_port(cluster: LocalCluster, port: int) -> str:

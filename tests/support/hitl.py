@@ -183,6 +183,16 @@ async def form_of(slack: SlackStandIn, card: dict[str, Any], action: str, *, use
     raise AssertionError(f"the form of {action} was not opened in {tries} clicks: its trigger expired each time")
 
 
+async def heard(subscription: object, *, within: float = 15) -> dict[str, object]:
+    """The next message `subscription` hears (subscribe messages left out), within `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        found = await subscription.get_message(ignore_subscribe_messages=True, timeout=1.0)  # type: ignore[attr-defined]
+        if found is not None:
+            return dict(found)
+    raise AssertionError("nothing heard")
+
+
 async def until(check: Callable[[], Any], *, within: float = 10, what: str = "condition") -> Any:
     """Poll an async or plain check every 5 ms until it returns something truthy, with a deadline."""
     deadline = time.monotonic() + within

@@ -58,6 +58,8 @@ class Nudges:
             },
             args={"ids": list(ids), "now": repr(now)},
         )
+        if found:  # an escalation's card is due a redraw (the outbox): its tenant's index lowered now
+            await DueWork(self._s).note()
         return [approval_from(pairs(flat)) for flat in found]
 
     async def escalating_to(self, approval_id: str, escalate_to: Sequence[str], *, unread: Sequence[str],
@@ -78,7 +80,7 @@ class Nudges:
         schedule the next step; `sla_state` (at_risk, breached): its service level's change told, kept on the record
         and its card due a redraw. Returns "ok", or "decided" / "missing" (nothing noted)."""
         k = self._k
-        return str(
+        said = str(
             await self._s.script("nudged")(
                 keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
                       "audit_seq": k.audit_seq, "audit_shards": k.audit_shards, "outbox": k.outbox,
@@ -94,6 +96,9 @@ class Nudges:
                 },
             )
         )
+        if said == "ok" and sla_state:  # its card is due a redraw (the outbox): its tenant's index lowered now
+            await DueWork(self._s).note()
+        return said
 
     async def publishing(self, approval_id: str, *, ordinal: int, now: float | None = None) -> str:
         """The approval's step `ordinal` (1 for its first step since it opened) is about to be told in Slack: whether

@@ -53,7 +53,10 @@ class Reaches(Repository):
                   "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
             args={"id": approval_id, "step": str(step), "next_at": "" if next_at is None else repr(next_at),
                   "item": json.dumps(dict(item)), "entry": entry_fields("reached", entry), "now": repr(time.time())})
-        return found.decode() if isinstance(found, bytes) else str(found)
+        said = found.decode() if isinstance(found, bytes) else str(found)
+        if said == "ok":  # its card due a redraw now (the outbox), and its next step: the tenant's index lowered
+            await DueWork(self._s).note()
+        return said
 
     async def let_in(self, approval_id: str, people: Sequence[str]) -> str | None:
         """The people an `oncall:` step reached may decide `approval_id`: they join its approvers (and their Home

@@ -106,3 +106,31 @@ async def test_again_is_due_at_the_first_retry_left_else_out_of_the_set(store: S
         assert (await surface.at("sd-again-a") or 0) == pytest.approx(time.time() + 30, abs=5)
         await surface.again("sd-again-a", [])  # nothing left to try: forgotten
         assert await surface.at("sd-again-a") is None
+
+
+async def test_a_route_step_kept_makes_its_cards_redraw_due_work_at_once(store: Store) -> None:
+    """A route's step kept (`reach.said`: what it did shown on every copy) makes the approval's card due a redraw,
+    indexed for its tenant then, not at the next unrelated note (an on-call step said unavailable waited on the
+    card for one, beyond 10 s under CI's load)."""
+    asked = approval("rs-00000-a")
+    await store.approvals.create(asked)
+    for kind in ("slack", "reach"):
+        await store.due.settle(kind)
+    assert await store.due.due("slack", time.time() + 60) == []  # (nothing due: the card drawn as it is)
+    said = await store.reach.said(asked.id, step=1, next_at=None, item={"step": 1, "outcome": "unavailable"},
+                                  entry={"approval": asked.id, "step": "1", "outcome": "unavailable"})
+    assert said == "ok"
+    assert await store.outbox.at(asked.id) is not None
+    assert len(await store.due.due("slack", time.time() + 1)) == 1  # the redraw's work indexed, for any worker
+
+
+async def test_a_service_levels_change_told_makes_its_cards_redraw_due_work_at_once(store: Store) -> None:
+    """A reminder that tells a service level's change (at risk, breached: the card says so) indexes the card's redraw
+    for its tenant then, as a route's step does."""
+    asked = approval("sl-00000-a")
+    await store.approvals.create(asked)
+    await store.due.settle("slack")
+    assert await store.due.due("slack", time.time() + 60) == []
+    assert await store.nudges.told(asked, told=1, next_at=None, entries=[], sla_state="at_risk") == "ok"
+    assert await store.outbox.at(asked.id) is not None
+    assert len(await store.due.due("slack", time.time() + 1)) == 1

@@ -29,6 +29,7 @@ from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
+from bot.approvals.due_loops import DeadlineSweeper, tell_loops, worker_loops
 from bot.approvals.events import ApprovalDecided, CardPosted, Event, Events
 from bot.approvals.fatigue import FatigueRouting
 from bot.approvals.freeze_spread import FreezeSpreader
@@ -39,7 +40,7 @@ from bot.approvals.reach import Reach
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
 from bot.approvals.triage import TRIAGE_TIMEOUT, Triage, TriageModel
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together, tell_loops, worker_loops
+from bot.approvals.waiter import DecisionWaiter, Together
 from bot.audit.siem.streamer import siem_of
 from bot.core.detectors import DETECTORS
 from bot.core.metrics import Metrics

@@ -21,12 +21,13 @@ from bot.api.canary import Canary
 from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApprovalsApi
 from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
+from bot.approvals.due_loops import DeadlineSweeper, DueTenants
+from bot.approvals.due_loops import Sweeps as Sweeps  # (the parts `due_parts` gives: `bot.tenancy` names them)
 from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, DueTenants
-from bot.approvals.waiter import Sweeps as Sweeps  # (the parts `due_parts` gives: `bot.tenancy` names them)
+from bot.approvals.waiter import DecisionWaiter
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep

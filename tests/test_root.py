@@ -191,10 +191,10 @@ def test_the_surface_check_can_fail() -> None:
     """A surface that reaches into the core (the imports every surface had before the core said its names) is seen;
     the package's names and the public modules pass."""
     assert internals("from bot.approvals.service import REFUSAL_QUIET, ApprovalService\n"
-                     "from bot.approvals.waiter import DueSweeper\nimport bot.approvals.chain\n"
+                     "from bot.approvals.due_loops import DueSweeper\nimport bot.approvals.chain\n"
                      "from bot.approvals import DecisionChain\n") == [
         "bot.approvals.service.REFUSAL_QUIET", "bot.approvals.service.ApprovalService",
-        "bot.approvals.waiter.DueSweeper", "bot.approvals.chain", "bot.approvals.DecisionChain"]
+        "bot.approvals.due_loops.DueSweeper", "bot.approvals.chain", "bot.approvals.DecisionChain"]
     assert internals("from bot.approvals import ApprovalService, Events\nfrom bot.approvals.rights import is_admin\n"
                      "from bot.approvals.refusals import STORAGE_DOWN\nfrom bot.store import Store\n") == []
 

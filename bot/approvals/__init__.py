@@ -32,7 +32,8 @@
     oncall.py      `oncall:<schedule>` approvers read at the ask and again at the escalation (`OnCallRouting`);
                    a schedule unread goes to the fallback approvers, said on the card and audited
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
-    waiter.py      one pub/sub subscription per worker, and the deadline sweeper
+    waiter.py      one pub/sub subscription per worker (every tenant's decisions heard)
+    due_loops.py   the loops of due work, one of each per worker: deadlines, and each kind's (`DueTenants`)
     tenant_channels.py  sharded: each tenant's own channels to a worker, in its slot, heard by the waiter
     freeze_spread.py  each worker's loop that spreads a change of the freeze not yet in every workspace's copy
 
@@ -49,6 +50,7 @@ tests/test_root.py fails on a surface importing anything else of it."""
 from bot.approvals.chain import Ask, Decided, Step
 from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.decisions import REFUSAL_QUIET, Decisions, card_place, verb_of
+from bot.approvals.due_loops import DueSweeper
 from bot.approvals.events import (
     ApprovalDecided,
     ApprovalEnded,
@@ -66,7 +68,6 @@ from bot.approvals.revisions import MAX_ARGUMENTS_CHARS, Edited, Revision, Revis
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP, SUGGEST_SINCE
 from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.approvals.triage import TriageAnswer
-from bot.approvals.waiter import DueSweeper
 from bot.core.field_edits import schema_of
 
 __all__ = [

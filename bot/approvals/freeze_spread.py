@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.approvals.waiter import DueSweeper
+from bot.approvals.due_loops import DueSweeper
 from bot.store import Store
 
 log = logging.getLogger(__name__)

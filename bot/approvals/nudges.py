@@ -41,10 +41,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from bot.approvals.due_loops import DueSweeper
 from bot.approvals.events import Events, Nudged
 from bot.approvals.oncall import OnCallRouting
 from bot.approvals.ports import CardRedraws, NudgeTeller, Posted
-from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord, Step
 from bot.core.service_levels import EVENTS as SLA_EVENTS
 from bot.store import Store

@@ -33,10 +33,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from bot.approvals.due_loops import DueSweeper
 from bot.approvals.events import ApprovalOpened, Event
 from bot.approvals.oncall import fallback_of
 from bot.approvals.ports import OnCallSchedules, Reacher
-from bot.approvals.waiter import DueSweeper
 from bot.core.oversight import DIGEST_SECONDS
 from bot.core.reach import NOBODY, ONCALL, SENT, SKIPPED, UNAVAILABLE, ReachStep, steps_of
 from bot.core.records import ApprovalRecord

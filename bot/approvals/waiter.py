@@ -13,10 +13,7 @@ its own; the channels are the worker's, so one subscription hears every tenant's
 approval is waited for in is kept to read it again after a resubscription; sharded, a tenant's own channels too,
 added as its view is made: bot/approvals/tenant_channels.py).
 
-`DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
-a timeout can never both win. Every worker sweeps; the decide step picks one winner. The loops run once per worker
-(`DueTenants`): each visits the tenants the due index names (bot/store/due.py), and does their due work with that
-tenant's sweeper.
+The loops of due work (deadlines, reminders, a surface's copies): bot/approvals/due_loops.py.
 """
 
 from __future__ import annotations
@@ -25,20 +22,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from bot.approvals.tenant_channels import TenantChannels, next_message
-from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Fence, Store, StoreUnavailable, Subscription
-from bot.store.due import tenant_of
 
 log = logging.getLogger(__name__)
 
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
-DecidedHandler = Callable[[DecideResult], Awaitable[None]]  # an approval timed out (`result.approval`)
 
 
 class Woken(Protocol):
@@ -86,6 +79,7 @@ class DecisionWaiter:
     ) -> None:
         self._on_reconnect = on_reconnect
         self._store = store
+        self._freeze = store.freezes.copies  # (sharded: the freeze's number heard on the subscription)
         self._channel = store.keys.worker_channel(worker_id)
         self._base = base
         # other workers' channels this one listens to as well (by the owner their decisions name): each tenant's
@@ -254,6 +248,7 @@ class DecisionWaiter:
                 pubsub = await self._store.subscriber()
                 await pubsub.subscribe(self._channel, *self._also)
                 await self._tenants.add(pubsub, self._tenants.fresh())
+                await self._freeze.watch(pubsub)  # (sharded: the freeze's number heard, not read)
                 await self._caught_up()
                 self._ready.set()
                 self._store.outage.ok()
@@ -266,12 +261,15 @@ class DecisionWaiter:
                             await self._tenants.add(pubsub, fresh)
                             await self._caught_up()
                     if isinstance(message, dict) and message.get("type") == "message":
+                        if self._freeze.heard(message):
+                            continue
                         other = self._also.get(self._tenants.standing_for(str(message.get("channel"))))
                         if other is not None:
                             await self._shared(list(other), message["data"])
                         else:
                             await self._dispatch(message["data"])
             except Exception as exc:  # Redis away, or a bug: neither may leave this worker's runs waiting forever
+                self._store.shared.freeze_heard.lost()  # (each Approve reads the freeze's number until heard again)
                 if pubsub is not None:  # subscribed, or about to: what is published meanwhile is read again
                     self.reconnects += 1
                     if self._on_reconnect is not None:
@@ -283,6 +281,7 @@ class DecisionWaiter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
+                self._store.shared.freeze_heard.lost()
                 if getting is not None:
                     getting.cancel()
                     with contextlib.suppress(BaseException):
@@ -330,171 +329,3 @@ class DecisionWaiter:
                     await handler(message)
                 except Exception:
                     log.exception("a control message could not be handled; skipped")
-
-
-class DueSweeper:
-    """A loop on every worker that does what is due (`sweep`), then sleeps until the next due time
-    (`next_due`; at most `max_sleep`), or until `wake()`. A Redis outage or a bug is logged and the
-    loop goes on: one failure must not stop every timeout or reminder of this worker for good."""
-
-    name = "sweeper"
-
-    def __init__(self, *, max_sleep: float) -> None:
-        self._max_sleep = max_sleep
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.woken: Callable[[], None] | None = None  # told of each `wake` (a tenant's: the worker's loop of it)
-        self.stopped = False  # stopped: the worker's loop of its kind does not call it either
-
-    @property
-    def outage(self) -> Outage | None:
-        """The outage of the sweeper's store (for "Redis is unreachable" said once), None if it has none."""
-        store = getattr(self, "_store", None)
-        return store.outage if isinstance(store, Store) else None
-
-    async def sweep(self) -> int:
-        raise NotImplementedError
-
-    async def next_due(self) -> float | None:
-        raise NotImplementedError
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        self.stopped = True
-        await stop_task(self._task)
-
-    def wake(self) -> None:
-        """Something was added that may be due sooner than what the loop sleeps for: look again now."""
-        self._wake.set()
-        if self.woken is not None:
-            self.woken()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-                nearest = await self.next_due()
-                delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-                if self.outage is not None:
-                    self.outage.ok()
-            except StoreUnavailable as exc:
-                if self.outage is not None:
-                    self.outage.failed(exc)
-                else:
-                    log.warning("%s failed (%s); retrying", self.name, type(exc).__name__)
-                delay = self._max_sleep
-            except Exception:
-                log.exception("%s failed; retrying", self.name)
-                delay = self._max_sleep
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):  # (not wait_for: on 3.11 it loses a stop that comes with a wake)
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-
-
-class DeadlineSweeper(DueSweeper):
-    """Times out overdue approvals (any worker's) through the atomic decide step."""
-
-    name = "deadline-sweeper"
-
-    def __init__(self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200) -> None:
-        super().__init__(max_sleep=max_sleep)
-        self._store = store
-        self._batch = batch
-        self._on_decided = on_decided
-
-    async def sweep(self) -> int:
-        """Time out everything overdue now, a batch per round trip, and write the summaries of the refusal windows
-        that have closed (`AuditLog.summarise_refusals`); the number this worker timed out."""
-        now = time.time()
-        fired = 0
-        more = True
-        while more:
-            results, more = await self._store.approvals.time_out_due(now, limit=self._batch)
-            for result in results:
-                assert result.approval is not None
-                fired += 1
-                await self._on_decided(result)
-        await self._store.audit.summarise_refusals(now)
-        return fired
-
-    async def next_due(self) -> float | None:
-        return await self._store.approvals.next_deadline()
-
-
-class Sweeps(Protocol):
-    """A tenant's part that does its due work of one kind (a `DueSweeper`, the run supervisor, the Home queue)."""
-
-    async def sweep(self) -> int: ...
-
-
-# the part that does `tenant`'s due work of a kind, and its store ("" is home); None: not now (left due)
-TenantSweeper = Callable[[str], Awaitable[tuple[Sweeps, Store] | None]]
-
-
-class DueTenants(DueSweeper):
-    """One loop per worker for one kind of due work (`bot.store.due.KINDS`) of every tenant: it visits only the
-    tenants the due index says have work due now (never all of them), does it with that tenant's part (`of`:
-    `Tenancy` builds its parts when needed; without one, home's alone), then settles the tenant's entry (its next
-    due time, or none). `floor`: seconds it waits at least when work is left due (a tenant's sender full, a
-    tenant not served now), so that it never spins."""
-
-    def __init__(self, store: Store, kind: str, *, of: TenantSweeper, max_sleep: float = 1.0, floor: float = 0.05,
-                 batch: int = 100) -> None:
-        super().__init__(max_sleep=max_sleep)
-        self.name = f"due-{kind}"
-        self._store = store
-        self.kind = kind
-        self.of = of
-        self._floor = floor
-        self._batch = batch
-
-    async def sweep(self) -> int:
-        done = 0
-        for member in await self._store.due.due(self.kind, time.time(), limit=self._batch):
-            try:
-                found = await self.of(tenant_of(member))
-            except StoreUnavailable:
-                raise
-            except Exception:
-                log.exception("%s: the parts of tenant %s could not be had; going on", self.name, member)
-                continue
-            if found is None or getattr(found[0], "stopped", False):
-                continue
-            part, store = found
-            try:
-                done += await part.sweep()
-            except StoreUnavailable:
-                raise
-            except Exception:  # one tenant's failure never stops the others' work
-                log.exception("%s of tenant %s failed; going on", self.name, member)
-            await store.due.settle(self.kind)
-        return done
-
-    async def next_due(self) -> float | None:
-        nearest = await self._store.due.next_at(self.kind)
-        return None if nearest is None else max(nearest, time.time() + self._floor)
-
-
-def worker_loops(store: Store, *, home: Mapping[str, Sweeps], pace: Mapping[str, float]) -> dict[str, DueTenants]:
-    """The worker's one loop of each kind of due work (`home`'s parts for each kind: the home tenant's, until
-    `Tenancy` sets every loop's `of`); `pace`: the seconds between two visits of a kind whose work stays due while
-    any is left (runs, Homes), else at most a second."""
-
-    def home_only(kind: str) -> TenantSweeper:
-        async def of(tenant: str) -> tuple[Sweeps, Store] | None:
-            return (home[kind], store) if not tenant else None
-        return of
-
-    return {kind: DueTenants(store, kind, of=home_only(kind), max_sleep=pace.get(kind, 1.0),
-                             floor=pace.get(kind, 0.05)) for kind in home}
-
-
-def tell_loops(parts: Mapping[str, Sweeps], loops: Mapping[str, DueTenants]) -> None:
-    """Each sweeper's `wake` (new work of its tenant may be due sooner) told to the worker's loop of its kind."""
-    for kind, part in parts.items():
-        if isinstance(part, DueSweeper):
-            part.woken = loops[kind].wake
-

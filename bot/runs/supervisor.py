@@ -40,7 +40,7 @@ class Cards(Protocol):
 class Supervisor:
     """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
     seconds continues or ends runs that nobody works on and posts cards nobody posted (`sweep`: for every tenant
-    with live runs, the worker's one loop of them, `bot.approvals.waiter.DueTenants`), and with `scan` drains the
+    with live runs, the worker's one loop of them, `bot.approvals.due_loops.DueTenants`), and with `scan` drains the
     cards' due work (`Cards.drain`; else the worker's loop of Slack's due work does, apart). A tenant's supervisor
     beats not: `heart`, the worker's, does."""
 

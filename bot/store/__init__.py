@@ -253,6 +253,7 @@ class Store:
         # sharded pub/sub or plain (`use_sharded`); a workspace on a tag of its own (sharded keys) SPUBLISHes to its
         # own channels to the workers, in its slot (`Shared.worker_channels`), which the waiters hear
         found.shared.publish = self.shared.publish
+        found.shared.freeze_heard = self.shared.freeze_heard  # (the worker's one subscription hears it)
         found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 

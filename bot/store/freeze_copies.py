@@ -12,16 +12,27 @@ spread that fails half-way is said (StoreUnavailable: the admin is told) and don
 spread (`frozen:changed` above `frozen:spread:done`). Meanwhile a workspace not copied into fails closed: each freeze
 is numbered (`frozen:at`, of the reads' counter), the worker reads that number beside an Approve (`frozen_at`, one
 GET) and the decide step refuses the Approve while its copy holds an older read (lua/lib/decide.lua: "unspread"); an
-unfreeze not copied yet leaves the scope frozen there, until the loop's spread. On Redis Cluster the copies are
-written whatever this store's layout (REDIS_WORKSPACE_TAGS): a freeze from a command run without the setting still
-reaches every sharded workspace. On one node nothing is copied (the one global hash is every step's)."""
+unfreeze not copied yet leaves the scope frozen there, until the loop's spread. A worker whose waiter hears the
+freeze's channel (`watch`: sharded pub/sub, Redis 7) knows that number without the GET: the freeze step says it on
+`frozen:told`, a shard channel of the number's own slot, in the same step that sets it (lua/freeze.lua), so the
+primary that ran it tells every subscriber before any later command there (no cluster bus between); the number is
+read once when the channel is confirmed heard, and not trusted (each Approve reads it again) from the moment the
+subscription's connection ends, its node fails or its slot moves (`ShardedPubSub.live`, asked at each Approve). A
+freeze of a release before (no told number) is learnt by each worker's loop (`respread` reads the number too),
+within `FREEZE_SPREAD_SECONDS`. Either way a freeze that returned is in every copy: the number only closes a spread
+that failed half-way. On Redis Cluster the copies are written whatever this store's layout (REDIS_WORKSPACE_TAGS):
+a freeze from a command run without the setting still reaches every sharded workspace. On one node nothing is
+copied (the one global hash is every step's)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from bot.store.keys import Keys
+from bot.store.shard_pubsub import ShardedPubSub, Subscription
 from bot.store.shared import Repository
 from bot.store.slots import is_tag
 
@@ -66,7 +77,8 @@ class FreezeCopies(Repository):
         k = self._k
         if not is_tag(k.root):
             return 0
-        changed, done = await self._s.redis.mget([k.frozen_changed, k.frozen_spread_done])
+        changed, done, at = await self._s.redis.mget([k.frozen_changed, k.frozen_spread_done, k.frozen_at])
+        self._s.freeze_heard.told(int(at or 0))  # (a freeze by a release that told no number: learnt here)
         return await self.spread() if int(changed or 0) > int(done or 0) else 0
 
     async def frozen_at(self) -> str:
@@ -76,7 +88,31 @@ class FreezeCopies(Repository):
         k = self._k
         if k.frozen_here == k.frozen:
             return ""
+        known = self._s.freeze_heard.number  # (heard by the waiter's subscription: `watch`)
+        if known is not None:
+            return str(known) if known else ""
         return str(await self._s.redis.get(k.frozen_at) or "")
+
+    async def watch(self, subscription: Subscription) -> bool:
+        """Hear the freezes' numbers on `subscription` (the waiter's, made afresh) from now: sharded pub/sub alone
+        (else False: each Approve reads it); the number read once the channel is confirmed heard, so no freeze falls
+        between. Raises StoreUnavailable as the subscription does."""
+        k = self._k
+        if not isinstance(subscription, ShardedPubSub) or not is_tag(k.root):
+            return False
+        await subscription.ssubscribe(k.frozen_told)
+        await subscription.confirmed(k.frozen_told)
+        self._s.freeze_heard.heard_from(int(await self._s.redis.get(k.frozen_at) or 0), on=subscription)
+        return True
+
+    def heard(self, message: Mapping[str, Any]) -> bool:
+        """Whether `message` (one the subscription read) is a freeze's number: then known from now."""
+        if message.get("channel") != self._k.frozen_told:
+            return False
+        data = str(message.get("data") or "")
+        if data.isascii() and data.isdigit():
+            self._s.freeze_heard.told(int(data))
+        return True
 
     async def copy_of(self) -> dict[str, str]:
         """This workspace's copy ({scope: record}), as its steps read it."""

@@ -116,7 +116,7 @@ class Freezes(Repository):
         k = self._k
         status, found = await self._s.script("freeze")(
             keys={"frozen": k.frozen, "spread": k.frozen_spread, "at": k.frozen_at, "changed": k.frozen_changed},
-            args={"scope": scope, "held": json.dumps(held)})
+            args={"scope": scope, "held": json.dumps(held), "told": k.frozen_told})
         await self.copies.spread()  # (sharded: set only once in every workspace's copy)
         return Froze(str(status), _frozen(scope, str(found)) if found else None)
 

@@ -207,6 +207,9 @@ worker, in its slot: `worker_channels_here`; the root's still heard), claims, co
                                       freeze, and of the last change of the scopes
                                       (a freeze or an unfreeze): a copy older than
                                       `at` refuses Approves (lua/lib/decide.lua)
+{p}:frozen:told               pubsub  sharded (SPUBLISH by lua/freeze.lua, in the    a channel, not a key
+                                      root's slot): a freeze's number, heard by each
+                                      worker (bot/store/freeze_copies.py)
 {p}:frozen:spread:done        string  the number of the last read copied into every kept
                                       workspace: below `changed`, a spread is owed
                                       (each worker's loop: bot/approvals/freeze_spread.py)
@@ -330,6 +333,7 @@ class Keys(HomeQueueKeys):
         # got: a copy older than `frozen_at` refuses Approves, a `done` below `changed` owes a spread (freeze_copies.py)
         self.frozen_at, self.frozen_changed = f"{root}:frozen:at", f"{root}:frozen:changed"
         self.frozen_spread_done = f"{root}:frozen:spread:done"
+        self.frozen_told = f"{root}:frozen:told"  # a channel (SPUBLISH): each freeze's number, as it is set
         self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
         self.freeze_drill = f"{root}:frozen:drill"  # the running freeze drill's lease (bot/cli/drill.py)
         # rubber-stamp signals (lua/lib/oversight.lua): every worker's metrics read them at a scrape; sharded, each

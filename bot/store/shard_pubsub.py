@@ -65,6 +65,7 @@ class _ShardNode(asyncio.Protocol):
         self._replies = hiredis.Reader(encoding="utf-8", errors="replace")
         self._transport: asyncio.Transport | None = None
         self._done = False  # (told its end, or closed by us: nothing more told)
+        self.confirming: dict[str, asyncio.Future[None]] = {}  # a channel subscribed -> Redis said so (`confirmed`)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # (uvloop's is none of asyncio's classes: not checked)
@@ -92,6 +93,15 @@ class _ShardNode(asyncio.Protocol):
                 self._tell({"type": "message", "pattern": None, "channel": reply[1], "data": reply[2]})
             elif isinstance(reply, list) and reply and reply[0] == "sunsubscribe":  # its slot moved (a failover)
                 self._end("a shard channel's slot moved")
+            elif isinstance(reply, list) and len(reply) == 3 and reply[0] == "ssubscribe":
+                said = self.confirming.pop(str(reply[1]), None)
+                if said is not None and not said.done():
+                    said.set_result(None)
+
+    @property
+    def ended(self) -> bool:
+        """Its end told, or closed."""
+        return self._done
 
     def eof_received(self) -> bool | None:
         self._end("ConnectionError: Connection closed by server.")
@@ -104,6 +114,10 @@ class _ShardNode(asyncio.Protocol):
         if not self._done:
             self._done = True
             self._tell(StoreUnavailable(why[:300]))
+        for said in self.confirming.values():
+            if not said.done():
+                said.set_exception(StoreUnavailable(why[:300]))
+        self.confirming.clear()
         self.close()
 
     def close(self) -> None:
@@ -143,6 +157,7 @@ class ShardedPubSub:
         self._heard: deque[Heard] = deque()  # told, not yet read
         self._waiting: list[asyncio.Future[None]] = []  # the readers waiting in `get_message`
         self._readers: list[asyncio.Task[None]] = []  # the plain subscription's
+        self._closed = False
 
     async def subscribe(self, *channels: str) -> None:
         await self._plain.subscribe(*channels)
@@ -154,15 +169,36 @@ class ShardedPubSub:
         """`channels` heard on their slots' primaries alone (a tenant's own channels to a worker: nothing publishes
         them plainly), added to those heard at any time."""
         for channel in channels:
-            slot = key_slot(channel)
-            node = next((where for (first, last), where in self._owners.items() if first <= slot <= last), None)
-            if node is None:
-                raise StoreUnavailable(f"no primary serves the slot of channel {channel[:60]!r}")
-            host, port = node[0], int(node[1])
+            host, port = self._owner(channel)
             found = self._shards.get(f"{host}:{port}")
             if found is None:
                 found = self._shards[f"{host}:{port}"] = await self._connect(host, port)
+            found.confirming.setdefault(channel, asyncio.get_running_loop().create_future())
             found.send("SSUBSCRIBE", channel)
+
+    async def confirmed(self, channel: str) -> None:
+        """Once Redis has said `channel` (`ssubscribe`d) is heard: whatever is published there after it reaches us
+        (within the connect timeout, else `StoreUnavailable`, as when its connection ends first)."""
+        host, port = self._owner(channel)
+        node = self._shards.get(f"{host}:{port}")
+        if node is None or node.ended:
+            raise StoreUnavailable(f"ConnectionError: channel {channel[:60]!r} not subscribed")
+        said = node.confirming.get(channel)
+        if said is None:  # (said already)
+            return
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                await asyncio.shield(said)
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"TimeoutError: channel {channel[:60]!r} not confirmed") from exc
+
+    def _owner(self, channel: str) -> tuple[str, int]:
+        """(host, port) of the primary serving `channel`'s slot, as the cluster said."""
+        slot = key_slot(channel)
+        node = next((where for (first, last), where in self._owners.items() if first <= slot <= last), None)
+        if node is None:
+            raise StoreUnavailable(f"no primary serves the slot of channel {channel[:60]!r}")
+        return node[0], int(node[1])
 
     async def _connect(self, host: str, port: int) -> _ShardNode:
         """A connection to the primary at `host`:`port`, over TLS when the cluster's are (its certificate checked as
@@ -223,7 +259,14 @@ class ShardedPubSub:
             raise found
         return found
 
+    @property
+    def live(self) -> bool:
+        """Whether every shard connection still hears what it subscribed to (none ended, not closed): what is
+        published on them reaches us (a freeze's number: bot/store/freeze_copies.py)."""
+        return not self._closed and not any(node.ended for node in self._shards.values())
+
     async def aclose(self) -> None:
+        self._closed = True
         for reader in self._readers:
             reader.cancel()
         for reader in self._readers:

@@ -1,9 +1,11 @@
-"""What the store's repositories share: the client, the keys, the scripts, retentions and clocks."""
+"""What the store's repositories share: the client, the keys, the scripts, retentions and clocks, and the last freeze's
+number as heard."""
 
 from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -24,6 +26,43 @@ class Fenced(Exception):
         self.run_id = run_id
 
 
+class Live(Protocol):
+    """A subscription that says whether it still hears what it subscribed to."""
+
+    @property
+    def live(self) -> bool: ...
+
+
+class FreezeHeard:
+    """The last freeze's number as this worker's subscription to `frozen:told` knows it (None: not heard now, each
+    Approve reads it: bot/store/freeze_copies.py); one for every tenant's store of a worker."""
+
+    def __init__(self) -> None:
+        self._number: int | None = None
+        self._on: Live | None = None
+
+    @property
+    def number(self) -> int | None:
+        """The number known while the subscription it is heard on lives, else None."""
+        if self._on is None or not self._on.live:
+            return None
+        return self._number
+
+    def heard_from(self, number: int, *, on: Live) -> None:
+        """Heard on `on` from now (the channel confirmed), the number as read then."""
+        self._number, self._on = number, on
+
+    def told(self, number: int) -> None:
+        """A number told or read while heard (numbers only grow: an older one told late changes nothing; while not
+        heard, nothing: each Approve reads it)."""
+        if self.number is not None:
+            self._number = max(number, self._number or 0)
+
+    def lost(self) -> None:
+        """The subscription ended: nothing known until it is heard again."""
+        self._number, self._on = None, None
+
+
 @dataclass
 class Shared:
     redis: Redis
@@ -37,6 +76,8 @@ class Shared:
     clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
     # how decisions reach a worker's channel: "SPUBLISH" (sharded pub/sub, Redis 7 Cluster: `Store.use_sharded`)
     publish: str = "PUBLISH"
+    # the last freeze's number as the worker's subscription heard it (one for every tenant's store: `for_tenant`)
+    freeze_heard: FreezeHeard = field(default_factory=FreezeHeard)
     _known: list[int] = field(default_factory=lambda: [0])  # `audit_known`, one for every store on a client
     _scripts: dict[str, Script] = field(default_factory=dict)
 

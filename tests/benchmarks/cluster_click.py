@@ -104,6 +104,7 @@ async def measure(decisions: int, workspaces: int) -> dict[str, Any]:
                 sub = await store.subscriber()
                 # each workspace's own channel to the worker (its slot's, with the tag on: SPUBLISH from its step)
                 await sub.subscribe(*sorted({s.shared.worker_channel("w1") for s in tenants[name]}))
+                await store.freezes.copies.watch(sub)  # (sharded: the freeze's number heard, as the worker's waiter)
                 await series(tenants[name], sub, 2 * workspaces, "warm")  # (scripts loaded, connections made)
                 subs.append(sub)
             before = [await single.redis.info("commandstats")], [

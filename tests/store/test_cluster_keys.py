@@ -36,7 +36,7 @@ GLOBAL = frozenset({
     "workspaces_home", "workspaces_known", "workspaces_added", "format", "secrets_check", "audit_global",
     "audit_lease", "audit_lease_seen", "audit_writers_lost", "audit_archive_lease", "audit_watch_lease",
     "audit_findings", "audit_siem_lease", "oncall", "worker_channels", "api_key_names", "api_key_used",
-    "api_key_revoking", "frozen", "frozen_spread", "frozen_at", "frozen_changed", "frozen_spread_done",
+    "api_key_revoking", "frozen", "frozen_spread", "frozen_at", "frozen_changed", "frozen_spread_done", "frozen_told",
     "unfreeze_asks", "freeze_drill", "api_key",
     "stepup_token", "migrated", "heartbeat", "due", "held_by", "claim", "command", "session_stop", "model_cache",
     "api_rate", "api_run", "worker_channel",

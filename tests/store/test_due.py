@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.approvals.waiter import DeadlineSweeper, DueTenants, Sweeps
+from bot.approvals.due_loops import DeadlineSweeper, DueTenants, Sweeps
 from bot.store import Store, connect
 from bot.store.approvals import DecideResult
 from bot.store.due import HOME, KINDS, DueWork

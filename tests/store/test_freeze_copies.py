@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 from bot.api.receipts import use_refused
 from bot.approvals.freeze_spread import FreezeSpreader
 from bot.approvals.refusals import refusal_text
+from bot.approvals.waiter import DecisionWaiter
 from bot.core.workspaces import WorkspaceRef
 from bot.core.writing import PlainWriting
 from bot.store import Store, connect
@@ -239,5 +240,72 @@ async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_b
         finally:
             await spreader.stop()
         assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "ok"
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.slow
+async def test_on_the_cluster_a_worker_hears_the_freezes_number_and_forgets_it_the_moment_its_subscription_ends(
+        redis_cluster: LocalCluster) -> None:
+    """A worker's waiter hears each freeze's number on `frozen:told` (SPUBLISH in the freeze's own step), so an
+    Approve reads no global key (no GET on the root's primary), and a workspace a freeze's spread missed still
+    refuses it; the subscription killed, the number is forgotten at once (each Approve reads it again) and heard again
+    once subscribed; a freeze that told no number (a release before) is learnt by the loop."""
+    redis = connect(redis_cluster.url)
+    try:
+        home = Store(redis, prefix="{hitl}", sharded=True)
+        await home.tenants.learn_home(WorkspaceRef(team="T0HOME"))
+        assert await home.use_sharded()
+        root = redis_cluster.primary_of(key_slot(home.keys.frozen))
+        team = next(t for t in (f"T0WS{n:02d}" for n in range(100))
+                    if redis_cluster.primary_of(key_slot(home.for_tenant(t, home="T0HOME").keys.frozen_here)) != root)
+        await home.tenants.remember(WorkspaceRef(team=team))
+        other = home.for_tenant(team, home="T0HOME")
+        node = redis_cluster.primary_of(key_slot(other.keys.frozen_here))
+        heard = home.shared.freeze_heard
+        assert other.shared.freeze_heard is heard  # (one for every tenant's store)
+        waiter = DecisionWaiter(home, "w1")
+        await waiter.start()
+        try:
+            assert await waiter.listening()
+            assert heard.number == 0
+            waiting = await opened(other, "frz-0005-a")
+
+            redis_cluster.ask(node, "CONFIG", "SET", "min-replicas-to-write", "2")  # the spread misses `other`
+            try:
+                with pytest.raises(ResponseError, match="NOREPLICAS"):
+                    await home.freezes.freeze("all", reason="incident", by="U0ADMIN")
+            finally:
+                redis_cluster.ask(node, "CONFIG", "SET", "min-replicas-to-write", "0")
+            told = int(await redis.get(home.keys.frozen_at))
+            await until(lambda: heard.number == told, within=10, what="the freeze's number heard")
+            redis_cluster.ask(root, "CONFIG", "RESETSTAT")
+            refused = await other.approvals.decide(waiting, outcome="approved", by="U0BOB")
+            assert refused.status == "frozen" and "incident" in refused.frozen
+            assert "cmdstat_get" not in redis_cluster.client(root).info("commandstats")  # heard, not read
+
+            redis_cluster.ask(root, "CLIENT", "KILL", "TYPE", "pubsub")  # the subscription ends
+            await until(lambda: heard.number is None, within=10, what="the number not trusted")
+            await until(lambda: heard.number == told and waiter.reconnects > 0, within=20, what="heard again")
+
+            await waiter.stop()
+            assert heard.number is None  # (nothing heard: each Approve reads it)
+            redis_cluster.ask(root, "CONFIG", "RESETSTAT")
+            assert (await other.approvals.decide(waiting, outcome="approved", by="U0BOB")).status == "frozen"
+            assert redis_cluster.client(root).info("commandstats")["cmdstat_get"]["calls"] == 1
+        finally:
+            await waiter.stop()
+
+        class Subscribed:  # (the waiter stopped: as if it still heard)
+            live = True
+
+        heard.heard_from(told, on=Subscribed())  # a freeze of a release before: its step tells no number
+        assert (await home.freezes.unfreeze("all", by="cli:ops", direct=True))[0] == "ok"
+        await home.shared.script("freeze")(keys={"frozen": home.keys.frozen, "spread": home.keys.frozen_spread,
+                                                 "at": home.keys.frozen_at, "changed": home.keys.frozen_changed},
+                                           args={"scope": "key:ci", "held": '{"reason": "r", "by": "U0A", "at": 1}'})
+        assert heard.number == told
+        assert await home.freezes.copies.respread() >= 1
+        assert heard.number == int(await redis.get(home.keys.frozen_at)) > told
     finally:
         await redis.aclose()

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.approvals.waiter import DueTenants
+from bot.approvals.due_loops import DueTenants
 from bot.runs.supervisor import Drain
 from bot.store import Store
 from bot.store.surface_due import SurfaceDue

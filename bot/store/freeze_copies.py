@@ -17,7 +17,8 @@ freeze's channel (`watch`: sharded pub/sub, Redis 7) knows that number without t
 `frozen:told`, a shard channel of the number's own slot, in the same step that sets it (lua/freeze.lua), so the
 primary that ran it tells every subscriber before any later command there (no cluster bus between); the number is
 read once when the channel is confirmed heard, and not trusted (each Approve reads it again) from the moment the
-subscription's connection ends, its node fails or its slot moves (`ShardedPubSub.live`, asked at each Approve). A
+subscription's connection ends, its node fails or its slot moves (`ShardedPubSub.live`, asked at each Approve), or
+when it was not read again or told for `HEARD_FOR` seconds (each worker's loop reads it every 5: a cut network). A
 freeze of a release before (no told number) is learnt by each worker's loop (`respread` reads the number too),
 within `FREEZE_SPREAD_SECONDS`. Either way a freeze that returned is in every copy: the number only closes a spread
 that failed half-way. On Redis Cluster the copies are written whatever this store's layout (REDIS_WORKSPACE_TAGS):

@@ -3,6 +3,7 @@ number as heard."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,30 +34,36 @@ class Live(Protocol):
     def live(self) -> bool: ...
 
 
+HEARD_FOR = 15.0  # seconds a freeze's number heard is trusted after it was last read or told (read every 5 s)
+
+
 class FreezeHeard:
     """The last freeze's number as this worker's subscription to `frozen:told` knows it (None: not heard now, each
-    Approve reads it: bot/store/freeze_copies.py); one for every tenant's store of a worker."""
+    Approve reads it: bot/store/freeze_copies.py); one for every tenant's store of a worker. Trusted while the
+    subscription lives and for `HEARD_FOR` seconds after it was last read or told (the freeze loop reads it: a
+    connection that looks alive but hears nothing, a network cut, is not trusted long)."""
 
     def __init__(self) -> None:
         self._number: int | None = None
         self._on: Live | None = None
+        self._until = 0.0
 
     @property
     def number(self) -> int | None:
         """The number known while the subscription it is heard on lives, else None."""
-        if self._on is None or not self._on.live:
+        if self._on is None or not self._on.live or time.monotonic() > self._until:
             return None
         return self._number
 
     def heard_from(self, number: int, *, on: Live) -> None:
         """Heard on `on` from now (the channel confirmed), the number as read then."""
-        self._number, self._on = number, on
+        self._number, self._on, self._until = number, on, time.monotonic() + HEARD_FOR
 
     def told(self, number: int) -> None:
-        """A number told or read while heard (numbers only grow: an older one told late changes nothing; while not
-        heard, nothing: each Approve reads it)."""
-        if self.number is not None:
-            self._number = max(number, self._number or 0)
+        """A number told, or read, while the subscription lives: trusted again for `HEARD_FOR` (numbers only grow: an
+        older one told late changes nothing). Not subscribed: nothing (each Approve reads it)."""
+        if self._on is not None and self._on.live:
+            self._number, self._until = max(number, self._number or 0), time.monotonic() + HEARD_FOR
 
     def lost(self) -> None:
         """The subscription ended: nothing known until it is heard again."""

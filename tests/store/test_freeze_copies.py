@@ -20,7 +20,7 @@ from bot.approvals.refusals import refusal_text
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.workspaces import WorkspaceRef
 from bot.core.writing import PlainWriting
-from bot.store import Store, connect
+from bot.store import Store, connect, shared
 from bot.store.slots import key_slot
 from tests.support.hitl import until
 from tests.support.records import approval
@@ -246,7 +246,7 @@ async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_b
 
 @pytest.mark.slow
 async def test_on_the_cluster_a_worker_hears_the_freezes_number_and_forgets_it_the_moment_its_subscription_ends(
-        redis_cluster: LocalCluster) -> None:
+        redis_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker's waiter hears each freeze's number on `frozen:told` (SPUBLISH in the freeze's own step), so an
     Approve reads no global key (no GET on the root's primary), and a workspace a freeze's spread missed still
     refuses it; the subscription killed, the number is forgotten at once (each Approve reads it again) and heard again
@@ -287,6 +287,13 @@ async def test_on_the_cluster_a_worker_hears_the_freezes_number_and_forgets_it_t
             redis_cluster.ask(root, "CLIENT", "KILL", "TYPE", "pubsub")  # the subscription ends
             await until(lambda: heard.number is None, within=10, what="the number not trusted")
             await until(lambda: heard.number == told and waiter.reconnects > 0, within=20, what="heard again")
+            monkeypatch.setattr(shared, "HEARD_FOR", 0.2)  # (nothing read again or told for that long: a cut network)
+            heard.told(told)
+            assert heard.number == told
+            await until(lambda: heard.number is None, within=5, what="the number not trusted once it is old")
+            monkeypatch.setattr(shared, "HEARD_FOR", 15.0)
+            await home.freezes.copies.respread()  # (each worker's loop: read again, trusted again)
+            assert heard.number == told
 
             await waiter.stop()
             assert heard.number is None  # (nothing heard: each Approve reads it)

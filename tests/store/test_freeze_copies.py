@@ -194,6 +194,19 @@ async def test_an_approved_call_is_not_used_while_a_freeze_is_not_spread_to_its_
     await home.freezes.copies.respread()
     assert (await other.approvals.use(stored, by="token-1", key=made.record))[0] == "ok"
 
+async def elsewhere(cluster: LocalCluster, redis: Any) -> tuple[Store, Store, int, int]:
+    """The home store on `cluster`, a workspace known whose copy is on another primary than the root's, and the
+    ports of those two primaries."""
+    home = Store(redis, prefix="{hitl}", sharded=True)
+    await home.tenants.learn_home(WorkspaceRef(team="T0HOME"))
+    root = cluster.primary_of(key_slot(home.keys.frozen))
+    team = next(t for t in (f"T0WS{n:02d}" for n in range(100))
+                if cluster.primary_of(key_slot(home.for_tenant(t, home="T0HOME").keys.frozen_here)) != root)
+    await home.tenants.remember(WorkspaceRef(team=team))
+    other = home.for_tenant(team, home="T0HOME")
+    return home, other, root, cluster.primary_of(key_slot(other.keys.frozen_here))
+
+
 @pytest.mark.slow
 async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_by_the_loop_and_fail_closed_meanwhile(
         redis_cluster: LocalCluster) -> None:
@@ -203,14 +216,7 @@ async def test_on_the_cluster_a_freeze_and_an_unfreeze_a_node_refused_reach_it_b
     there until the loop's spread."""
     redis = connect(redis_cluster.url)
     try:
-        home = Store(redis, prefix="{hitl}", sharded=True)
-        await home.tenants.learn_home(WorkspaceRef(team="T0HOME"))
-        root = redis_cluster.primary_of(key_slot(home.keys.frozen))
-        team = next(t for t in (f"T0WS{n:02d}" for n in range(100))
-                    if redis_cluster.primary_of(key_slot(home.for_tenant(t, home="T0HOME").keys.frozen_here)) != root)
-        await home.tenants.remember(WorkspaceRef(team=team))
-        other = home.for_tenant(team, home="T0HOME")
-        node = redis_cluster.primary_of(key_slot(other.keys.frozen_here))
+        home, other, _, node = await elsewhere(redis_cluster, redis)
         waiting = await opened(other, "frz-0004-a")
 
         async def refused_there(change: Awaitable[Any]) -> None:
@@ -253,15 +259,8 @@ async def test_on_the_cluster_a_worker_hears_the_freezes_number_and_forgets_it_t
     once subscribed; a freeze that told no number (a release before) is learnt by the loop."""
     redis = connect(redis_cluster.url)
     try:
-        home = Store(redis, prefix="{hitl}", sharded=True)
-        await home.tenants.learn_home(WorkspaceRef(team="T0HOME"))
+        home, other, root, node = await elsewhere(redis_cluster, redis)
         assert await home.use_sharded()
-        root = redis_cluster.primary_of(key_slot(home.keys.frozen))
-        team = next(t for t in (f"T0WS{n:02d}" for n in range(100))
-                    if redis_cluster.primary_of(key_slot(home.for_tenant(t, home="T0HOME").keys.frozen_here)) != root)
-        await home.tenants.remember(WorkspaceRef(team=team))
-        other = home.for_tenant(team, home="T0HOME")
-        node = redis_cluster.primary_of(key_slot(other.keys.frozen_here))
         heard = home.shared.freeze_heard
         assert other.shared.freeze_heard is heard  # (one for every tenant's store)
         waiter = DecisionWaiter(home, "w1")

@@ -103,10 +103,9 @@ async def soak(
         "OUTBOX_DIR": str(outbox),
         "REDIS_TIMEOUT": "1",
     }
-    live: list[WorkerProcess] = [await cluster.start(**extra) for _ in range(workers)]
+    live: list[WorkerProcess] = []  # (started within the `try`: a worker that does not start stops the others)
     redis = connect(redis_server.url)
     store = Store(redis)
-    started_at = time.monotonic()
     kills = stalls = redis_restarts = 0
     restarts: list[tuple[float, float]] = []  # each Redis restart: (stopped, answering again), wall clock
     stalling: set[asyncio.Task[None]] = set()
@@ -114,6 +113,8 @@ async def soak(
     handled: set[str] = set()  # approval ids we decided to click (or to leave to time out)
     seen: dict[str, str] = {}  # every card seen showing buttons: its ts -> their approval (`note_buttons`)
     try:
+        live += [await cluster.start(**extra) for _ in range(workers)]
+        started_at = time.monotonic()
         slack.events_url = live[0].events
         for channel in CHANNELS:  # cards left alone time out soon
             await slack.send_command(user=ALICE, channel=channel, text="config timeout 10s")

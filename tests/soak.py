@@ -271,18 +271,21 @@ async def approved_sends(store: Store) -> Counter[str]:
 
 async def card_states(
     store: Store, slack: SlackStandIn, clicked: dict[str, str] | None = None, *, verbose: bool = False,
-    found: list[tuple[dict[str, Any], str]] | None = None,
+    found: list[tuple[dict[str, Any], str]] | None = None, copies: list[str] | None = None,
 ) -> tuple[int, int]:
     """How many cards in #approvals show what Redis says of their approval, and how many do not.
     `clicked`: the cards seen showing buttons, by ts, with the approval their buttons showed (an extra copy of a
     card, clicked after its decision, is then drawn decided, and Redis does not know its ts). `found` gets each card
-    that does not match, with its approval's id ("" when no approval knows the card)."""
+    that does not match, with its approval's id ("" when no approval knows the card); `copies` the ts of each card
+    known by its buttons alone (not the one Redis notes) that shows its approval's decision: such an extra copy."""
     matching = mismatched = 0
     by_card: dict[str, str] = dict(clicked or {})  # decided cards have no buttons: find their approval by the card's ts
+    noted: set[str] = set()
     async for key in store.redis.scan_iter(match=store.keys.approval("*"), count=1000):
         approval_id, card_ts = await store.redis.hmget(key, ["id", "card_ts"])  # type: ignore[misc]
         if approval_id and card_ts:
             by_card[card_ts] = approval_id
+            noted.add(card_ts)
     for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
         approval_id = approval_of(card) or by_card.get(card["ts"])
         text = json.dumps(card.get("blocks"))
@@ -299,6 +302,8 @@ async def card_states(
         shown = "pending" if '"actions"' in text else approval.status if decided_title(approval) in text else "?"
         if shown == approval.status:
             matching += 1
+            if copies is not None and shown != "pending" and card["ts"] not in noted:
+                copies.append(card["ts"])
         else:
             mismatched += 1
             if found is not None:
@@ -395,7 +400,10 @@ async def report(
                     file=sys.stderr,
                 )
     found: list[tuple[dict[str, Any], str]] = []
-    matching, mismatched = await card_states(store, slack, clicked, verbose=True, found=found)
+    copies: list[str] = []
+    matching, mismatched = await card_states(store, slack, clicked, verbose=True, found=found, copies=copies)
+    for ts in copies:  # matching, and said: a card posted again, whose first copy was clicked after the decision
+        print("an extra copy of a card, shown decided:", ts, "approval", (clicked or {}).get(ts), file=sys.stderr)
     for card, approval_id in found:
         await explain(store, slack, card, approval_id, clues or Clues(logs=Path("/nonexistent")))
     return {
@@ -408,6 +416,7 @@ async def report(
         "more_than_one_terminal_state": sum(1 for n in endings.values() if n > 1),
         "cards_matching_decision": matching,
         "cards_not_matching": mismatched,
+        "extra_copies_shown_decided": len(copies),  # (among those matching: known by the buttons they showed)
         "lost": lost,
         "decisions_discarded": discarded,
     }

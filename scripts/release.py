@@ -40,6 +40,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 NPM = ROOT / "agents" / "typescript"
 SUITE = ROOT / "tests" / "agents" / "typescript" / "project"
+# the npm SBOM's tool (cyclonedx-npm), an npm project of its own: not among the package's devDependencies, whose every
+# `npm install` would build its optional XML validator (libxmljs2) from its sources for nothing but the release
+SBOM_TOOL = ROOT / "scripts" / "sbom"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 # where the version is written: file -> the pattern whose group 2 is it (tests/test_version.py checks they agree)
 VERSIONED = {
@@ -253,8 +256,13 @@ def sbom_python(dist: Path, version: str) -> None:
 
 
 def sbom_npm(dist: Path, version: str) -> None:
-    """A CycloneDX SBOM of the npm package: what installs with it (its dependencies; no devDependencies)."""
-    run(NPM / "node_modules/.bin/cyclonedx-npm", "--omit", "dev", "--output-reproducible", "--output-file",
+    """A CycloneDX SBOM of the npm package: what installs with it (its dependencies; no devDependencies), by the
+    tool of scripts/sbom, installed from its lock first if it is not (`--ignore-scripts`: its one install script
+    builds libxmljs2, the optional XML validator its JSON SBOM does not use)."""
+    tool = SBOM_TOOL / "node_modules/.bin/cyclonedx-npm"
+    if not tool.exists():
+        run("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", cwd=SBOM_TOOL)
+    run(tool, "--omit", "dev", "--output-reproducible", "--output-file",
         dist / f"agent-approvals-{VERSIONS.npm_form(version)}.npm.cdx.json", cwd=NPM)
 
 

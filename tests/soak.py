@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import re
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,17 @@ def approval_of(card: dict[str, Any]) -> str | None:
     return None
 
 
+def note_buttons(slack: SlackStandIn, seen: dict[str, str]) -> None:
+    """Note in `seen` each card of #approvals showing buttons, by its ts, with the approval they show. A card that is
+    not the one Redis notes for its approval (its worker died between posting it and noting it, and another worker
+    posted it again) and is clicked after the approval's decision is drawn with the decision, without buttons: its
+    buttons were then the only sign of whose it is (`card_states`' `clicked`)."""
+    for card in slack.messages(APPROVALS):
+        approval_id = None if card.get("thread_ts") else approval_of(card)
+        if approval_id is not None:
+            seen[card["ts"]] = approval_id
+
+
 STALL_SECONDS = 3.0  # a stalled worker: three heartbeats (1 s each), so another worker takes its runs
 REDIS_DOWN_SECONDS = 1.0
 
@@ -58,12 +71,17 @@ async def stall(worker: WorkerProcess) -> None:
         worker.process.send_signal(signal.SIGCONT)
 
 
-async def restart_redis(server: RedisServer) -> RedisServer:
-    """Stop Redis (SIGTERM: it writes its AOF), keep it down a moment, start it again on the same port."""
+async def restart_redis(server: RedisServer, restarts: list[tuple[float, float]] | None = None) -> RedisServer:
+    """Stop Redis (SIGTERM: it writes its AOF), keep it down a moment, start it again on the same port; `restarts`
+    gets (when it was stopped, when it answered again), wall-clock seconds."""
+    stopped = time.time()
     server.process.terminate()
     server.process.wait(timeout=10)
     await asyncio.sleep(REDIS_DOWN_SECONDS)
-    return start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+    started = start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+    if restarts is not None:
+        restarts.append((stopped, time.time()))
+    return started
 
 
 async def soak(
@@ -85,15 +103,18 @@ async def soak(
         "OUTBOX_DIR": str(outbox),
         "REDIS_TIMEOUT": "1",
     }
-    live: list[WorkerProcess] = [await cluster.start(**extra) for _ in range(workers)]
+    live: list[WorkerProcess] = []  # (started within the `try`: a worker that does not start stops the others)
     redis = connect(redis_server.url)
     store = Store(redis)
-    started_at = time.monotonic()
     kills = stalls = redis_restarts = 0
+    restarts: list[tuple[float, float]] = []  # each Redis restart: (stopped, answering again), wall clock
     stalling: set[asyncio.Task[None]] = set()
     clicks = Counter[str]()
     handled: set[str] = set()  # approval ids we decided to click (or to leave to time out)
+    seen: dict[str, str] = {}  # every card seen showing buttons: its ts -> their approval (`note_buttons`)
     try:
+        live += [await cluster.start(**extra) for _ in range(workers)]
+        started_at = time.monotonic()
         slack.events_url = live[0].events
         for channel in CHANNELS:  # cards left alone time out soon
             await slack.send_command(user=ALICE, channel=channel, text="config timeout 10s")
@@ -125,7 +146,7 @@ async def soak(
                         stalling.add(task_ := asyncio.create_task(stall(victim)))
                         task_.add_done_callback(stalling.discard)
                     if redis_restart_every and started % redis_restart_every == 0:
-                        redis_server = await restart_redis(redis_server)
+                        redis_server = await restart_redis(redis_server, restarts)
                         redis_restarts += 1
                     if kill_every and started % kill_every == 0:  # a crash, then a replacement worker
                         victim = rng.choice(live)
@@ -133,6 +154,7 @@ async def soak(
                         live.remove(victim)
                         kills += 1
                         live.append(await cluster.start(**extra))
+            note_buttons(slack, seen)
             for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
                 approval_id = approval_of(card)
                 if approval_id is None or approval_id in handled:
@@ -179,12 +201,12 @@ async def soak(
             await asyncio.sleep(0.05)
         # the last card updates: made at once, or by the outbox after a kill (within ~10 s)
         settle = time.monotonic() + 25
-        while time.monotonic() < settle and (await card_states(store, slack))[1]:  # noqa: ASYNC110 - poll
+        while time.monotonic() < settle and (await card_states(store, slack, seen))[1]:  # noqa: ASYNC110 - poll
             await asyncio.sleep(0.5)
         # a card whose worker died between posting it and storing its ts cannot be redrawn until someone
         # clicks it (the click tells us its ts): click each card still showing buttons, as a reviewer would
         stale = 0
-        clicked: dict[str, str] = {}  # card ts -> the approval its buttons showed (a healed extra copy keeps none)
+        clicked = dict(seen)  # card ts -> the approval its buttons showed (a healed extra copy keeps none)
         for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and approval_of(m)]:
             approval = await store.approvals.get(approval_of(card) or "")
             if approval is not None and not approval.pending:
@@ -203,6 +225,7 @@ async def soak(
             clicks=clicks,
             seconds=time.monotonic() - started_at,
             clicked=clicked,
+            clues=Clues(logs=tmp, restarts=restarts),
         )
         sent = Counter(recipient_of(path) for path in outbox.glob("*.eml")) if outbox.exists() else Counter[str]()
         approved = await approved_sends(store)
@@ -247,17 +270,22 @@ async def approved_sends(store: Store) -> Counter[str]:
 
 
 async def card_states(
-    store: Store, slack: SlackStandIn, clicked: dict[str, str] | None = None, *, verbose: bool = False
+    store: Store, slack: SlackStandIn, clicked: dict[str, str] | None = None, *, verbose: bool = False,
+    found: list[tuple[dict[str, Any], str]] | None = None, copies: list[str] | None = None,
 ) -> tuple[int, int]:
     """How many cards in #approvals show what Redis says of their approval, and how many do not.
-    `clicked`: cards clicked after their decision, by ts, with the approval their buttons showed (an
-    extra copy of a card is then drawn decided, and Redis does not know its ts)."""
+    `clicked`: the cards seen showing buttons, by ts, with the approval their buttons showed (an extra copy of a
+    card, clicked after its decision, is then drawn decided, and Redis does not know its ts). `found` gets each card
+    that does not match, with its approval's id ("" when no approval knows the card); `copies` the ts of each card
+    known by its buttons alone (not the one Redis notes) that shows its approval's decision: such an extra copy."""
     matching = mismatched = 0
     by_card: dict[str, str] = dict(clicked or {})  # decided cards have no buttons: find their approval by the card's ts
+    noted: set[str] = set()
     async for key in store.redis.scan_iter(match=store.keys.approval("*"), count=1000):
         approval_id, card_ts = await store.redis.hmget(key, ["id", "card_ts"])  # type: ignore[misc]
         if approval_id and card_ts:
             by_card[card_ts] = approval_id
+            noted.add(card_ts)
     for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
         approval_id = approval_of(card) or by_card.get(card["ts"])
         text = json.dumps(card.get("blocks"))
@@ -266,17 +294,73 @@ async def card_states(
             continue  # an extra copy of a card (posted again after its worker died), inert: not counted
         if approval is None:
             mismatched += 1
+            if found is not None:
+                found.append((card, approval_id or ""))
             if verbose:
                 print("card of no known approval:", card["ts"], text[:200], file=sys.stderr)
             continue
         shown = "pending" if '"actions"' in text else approval.status if decided_title(approval) in text else "?"
         if shown == approval.status:
             matching += 1
+            if copies is not None and shown != "pending" and card["ts"] not in noted:
+                copies.append(card["ts"])
         else:
             mismatched += 1
+            if found is not None:
+                found.append((card, approval.id))
             if verbose:
                 print("card not matching:", approval.id, "shows", shown, "is", approval.status, file=sys.stderr)
     return matching, mismatched
+
+
+@dataclass
+class Clues:
+    """What the soak keeps to explain a card that does not match: the folder of the workers' logs, and when Redis
+    restarted (each (stopped, answering again), wall clock)."""
+
+    logs: Path
+    restarts: list[tuple[float, float]] = field(default_factory=list)
+
+
+async def explain(store: Store, slack: SlackStandIn, card: dict[str, Any], approval_id: str, clues: Clues) -> None:
+    """Everything known of a card that does not match (to stderr): its approval (found by the run the card names
+    when no approval knows the card's ts) and every approval of that run (when each was made, posted, decided),
+    the history of every card of the run (each post, redraw and removal, whole), the workers' log lines naming the
+    run or its approvals, and each Redis restart between the card's post and its decision."""
+    text = json.dumps(card.get("blocks"))
+    runs = {run.id: run for channel in CHANNELS for run in await store.runs.recent(channel, limit=100_000)}
+    approval = await store.approvals.get(approval_id) if approval_id else None
+    run_id = approval.run_id if approval is not None else next((r for r in runs if r in text), "")
+    approvals = await store.approvals.of_run(run_id) if run_id else []
+    ids = {a.id for a in approvals} | ({approval_id} - {""})
+    say = functools.partial(print, file=sys.stderr)
+    say(f"== a card not matching: ts {card['ts']}, approval {approval_id or '(none knows its ts)'}, run {run_id}")
+    say("   its blocks, whole:", text)
+    if run_id in runs:
+        run = runs[run_id]
+        say(f"   run {run.id}: {run.status}, final {run.final}, owner {run.owner}")
+    for each in sorted(approvals, key=lambda a: a.created_at):
+        say(f"   approval {each.id}: {each.status} by {each.decided_by or '-'}, made {each.created_at:.6f},"
+            f" card {each.card_channel}/{each.card_ts or '-'}, decided {each.decided_at or 0:.6f},"
+            f" consumed {each.consumed}, copies {each.copies or '-'}")
+    cards = {card["ts"]} | {a.card_ts for a in approvals if a.card_ts}
+    for call in slack.calls():
+        if call.method not in ("chat.postMessage", "chat.update", "chat.delete") or call.args.get("thread_ts"):
+            continue
+        blob = json.dumps(call.args, default=str)
+        if call.args.get("ts") in cards or any(named in blob for named in ids | {run_id} - {""}):
+            say(f"   slack {call.at:.6f} {call.method} ok={call.ok} {call.args.get('channel')}/"
+                f"{call.args.get('ts', '(new)')}:",
+                json.dumps(call.args.get("blocks"), default=str))
+    for log in sorted(clues.logs.glob("worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if any(named in line for named in ids | {run_id} - {""}):
+                say(f"   {log.name}: {line}")
+    for each in approvals:  # the documented loss: a second of writes before a Redis crash (AOF everysec)
+        end = each.decided_at or time.time()
+        between = [f"{down:.3f}-{up:.3f}" for down, up in clues.restarts if up >= each.created_at and down <= end]
+        say(f"   Redis restarts between approval {each.id}'s making and its decision:", between or "none")
+    say(f"   Redis restarts in all: {[f'{down:.3f}-{up:.3f}' for down, up in clues.restarts]}")
 
 
 async def report(
@@ -288,6 +372,7 @@ async def report(
     clicks: Counter[str],
     seconds: float,
     clicked: dict[str, str] | None = None,
+    clues: Clues | None = None,
 ) -> dict[str, Any]:
     audit = await store.audit.entries(count=1_000_000)
     endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
@@ -314,7 +399,13 @@ async def report(
                     [(a.status, a.consumed, round(a.deadline - time.time(), 1)) for a in approvals],
                     file=sys.stderr,
                 )
-    matching, mismatched = await card_states(store, slack, clicked, verbose=True)
+    found: list[tuple[dict[str, Any], str]] = []
+    copies: list[str] = []
+    matching, mismatched = await card_states(store, slack, clicked, verbose=True, found=found, copies=copies)
+    for ts in copies:  # matching, and said: a card posted again, whose first copy was clicked after the decision
+        print("an extra copy of a card, shown decided:", ts, "approval", (clicked or {}).get(ts), file=sys.stderr)
+    for card, approval_id in found:
+        await explain(store, slack, card, approval_id, clues or Clues(logs=Path("/nonexistent")))
     return {
         "runs": runs,
         "seconds": round(seconds, 1),
@@ -325,6 +416,7 @@ async def report(
         "more_than_one_terminal_state": sum(1 for n in endings.values() if n > 1),
         "cards_matching_decision": matching,
         "cards_not_matching": mismatched,
+        "extra_copies_shown_decided": len(copies),  # (among those matching: known by the buttons they showed)
         "lost": lost,
         "decisions_discarded": discarded,
     }

@@ -18,19 +18,21 @@ import pytest
 from tests.support.source import ROOT
 
 NODE_MODULES = ("agents/typescript/node_modules", "tests/agents/typescript/project/node_modules")
+SBOM_TOOL = "scripts/sbom/node_modules"  # the npm SBOM's tool: linked when installed here, else the script installs it
 SIGNER = "releases@agent-approvals"  # the identity the verify command names (docs/contributors/releasing.md)
 
 
 def copy_of_the_work_tree(where: Path) -> Path:
     """The files git would commit (tracked and new, not ignored), in a new repository, with the two npm installs of
-    the work tree linked in (the package's own, and the suite's project with the frameworks)."""
+    the work tree linked in (the package's own, and the suite's project with the frameworks; the SBOM's tool, when
+    the work tree has it)."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     for name in filter(None, listed):
         if (ROOT / name).is_file():
             (where / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, where / name)
-    for folder in NODE_MODULES:
+    for folder in NODE_MODULES + ((SBOM_TOOL,) if (ROOT / SBOM_TOOL).is_dir() else ()):
         (where / folder).symlink_to(ROOT / folder, target_is_directory=True)
     git = ("git", "-c", "user.name=release test", "-c", "user.email=release@example.com")
     for command in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "the work tree")):

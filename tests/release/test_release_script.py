@@ -143,3 +143,18 @@ def test_sha256sums_lists_every_artefact_as_sha256sum_reads_it(tmp_path: Path) -
     lines = release.checksums(tmp_path).read_text().splitlines()
     assert lines == [f"{hashlib.sha256(b'wheel').hexdigest()}  a.whl",
                      f"{hashlib.sha256(b'tarball').hexdigest()}  b.tgz"]
+
+
+def test_the_npm_sboms_tool_is_the_releases_own_and_the_package_installs_nothing_built_from_sources() -> None:
+    """cyclonedx-npm, whose optional XML validator (libxmljs2) npm builds from its sources (minutes of CPU), is in
+    the release's own npm project (scripts/sbom, one exact version: the same SBOM each time), not in the package's
+    devDependencies, which every contributor's and every fresh clone's `npm install` of the package installs."""
+    package = json.loads((ROOT / "agents/typescript/package.json").read_text())
+    locked = json.loads((ROOT / "agents/typescript/package-lock.json").read_text())["packages"]
+    built = sorted(name for name, entry in locked.items() if entry.get("hasInstallScript"))
+    assert built == [], f"the package's npm install runs these packages' install scripts: {built}"
+    assert "@cyclonedx/cyclonedx-npm" not in {**package.get("dependencies", {}), **package["devDependencies"]}
+    tool = json.loads((release.SBOM_TOOL / "package.json").read_text())["devDependencies"]["@cyclonedx/cyclonedx-npm"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tool), tool
+    tool_lock = json.loads((release.SBOM_TOOL / "package-lock.json").read_text())["packages"]
+    assert tool_lock["node_modules/@cyclonedx/cyclonedx-npm"]["version"] == tool

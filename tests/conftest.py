@@ -88,6 +88,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """(xdist) A test process whose tests are over freezes what it holds, so that it ends at once: pytest's check
+    for unraisable exceptions collected its garbage five times over after the session (seconds of CPU: the tests'
+    garbage since `GC_THRESHOLDS`), when its results were sent and the controller was waiting, then killing it
+    after 10 s (xdist's `EXIT_TIMEOUT`): seconds off every parallel run (docs/contributors/tests.md). `-n 0` keeps
+    pytest's collections."""
+    if hasattr(session.config, "workerinput"):
+        gc.freeze()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

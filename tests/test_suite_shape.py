@@ -150,6 +150,25 @@ def test_a_test_process_leaves_what_collecting_made_out_of_the_garbage_collectio
     assert gc.get_threshold() == conftest.GC_THRESHOLDS
 
 
+class Ended:
+    """What `pytest_sessionfinish` reads of a session: its config, a test process's (xdist's `workerinput`) or not."""
+
+    def __init__(self, *, worker: bool) -> None:
+        self.config = type("Config", (), {"workerinput": {"workerid": "gw0"}} if worker else {})()
+
+
+def test_a_test_process_whose_tests_are_over_ends_without_collecting_its_garbage() -> None:
+    """xdist's controller waited up to 10 s for each test process's five collections after its session, then killed
+    it: the process freezes what it holds instead (`-n 0`, the only process, keeps pytest's collections)."""
+    made: list[list[int]] = [[] for _ in range(1000)]
+    assert all(gc.is_tracked(each) for each in made)
+    before = gc.get_freeze_count()
+    conftest.pytest_sessionfinish(Ended(worker=False))  # type: ignore[arg-type]
+    assert gc.get_freeze_count() == before
+    conftest.pytest_sessionfinish(Ended(worker=True))  # type: ignore[arg-type]
+    assert gc.get_freeze_count() >= before + len(made)
+
+
 SLOW_MODULE = """
 import pytest
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import importlib
 import io
 import json
 import os
@@ -24,17 +25,12 @@ import pytest
 import redis as sync_redis
 from aiohttp import web
 
-from bot.core.sealing import HiddenKeyring
-from bot.core.settings import Settings
-from bot.devslack.server import SlackStandIn
-from bot.root import create_web_app
-from bot.server import LISTEN_BACKLOG, SERVICES
-from bot.services import Services
-from bot.store import Store, connect
-
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+    from bot.devslack.server import SlackStandIn
+    from bot.services import Services
+    from bot.store import Store
     from tests.support.cluster import Cluster
 
 SIGNING_SECRET = "test-signing-secret"
@@ -44,9 +40,27 @@ SALES = "C0SALES"
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 
 pytest_plugins = ("tests.support.slow", "pytester",  # the `slow` mark, kept true; pytester tests that it is
-                  "tests.support.teams",  # the `teams` fixture (the local Teams), as `slack` below
-                  "tests.support.redis_cluster",  # `redis_cluster`: one Redis Cluster per test process, shared
-                  "tests.support.mail")  # `mail`: the local mail catcher
+                  "tests.support.redis_cluster")  # `redis_cluster`: one Redis Cluster per test process, shared
+PARTS = ("tests.support.teams",  # the `teams` fixture (the local Teams), as `slack` below
+         "tests.support.mail")  # `mail`: the local mail catcher
+pytest.register_assert_rewrite(*PARTS)  # (as `pytest_plugins` would: a conftest below may import them first)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The fixtures of the product's parts (`PARTS`), where tests run: not in xdist's controller, which hands them
+    out and collects none. It imports no part of the product (this module imports them where a fixture uses them):
+    the product's import (about 2 s of CPU) was paid there too, before any test process started."""
+    if runs_tests(config):
+        for name in PARTS:
+            if config.pluginmanager.get_plugin(name) is None:
+                config.pluginmanager.register(importlib.import_module(name), name)
+
+
+def runs_tests(config: pytest.Config) -> bool:
+    """Whether this process runs or collects tests: a test process of xdist's, the one process of `-n 0`, or
+    `--collect-only`; not xdist's controller."""
+    handing_out = getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None))
+    return hasattr(config, "workerinput") or not handing_out or bool(config.getoption("collectonly"))
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -86,6 +100,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """(xdist) A test process whose tests are over freezes what it holds, so that it ends at once: pytest's check
+    for unraisable exceptions collected its garbage five times over after the session (seconds of CPU: the tests'
+    garbage since `GC_THRESHOLDS`), when its results were sent and the controller was waiting, then killing it
+    after 10 s (xdist's `EXIT_TIMEOUT`): seconds off every parallel run (docs/contributors/tests.md). `-n 0` keeps
+    pytest's collections."""
+    if hasattr(session.config, "workerinput"):
+        gc.freeze()
 
 
 def free_port() -> int:
@@ -168,6 +193,8 @@ def model_config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackStandIn]:
+    from bot.devslack.server import SlackStandIn
+
     standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await standin.start()
     yield standin
@@ -226,8 +253,11 @@ async def stopped_within(stopping: Awaitable[None], within: float, *, what: str)
 
 
 async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> Worker:
+    from bot.core.settings import Settings
+    from bot.root import create_services, create_web_app
+    from bot.server import LISTEN_BACKLOG, SERVICES
+
     settings = Settings.from_env(env)
-    from bot.root import create_services
 
     services = create_services(settings, worker_id=worker_id)
     app = create_web_app(settings, services=services)
@@ -293,6 +323,9 @@ async def policy_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> 
 async def store(redis_url: str) -> AsyncIterator[Store]:
     """The bot's store, with the workers' SECRETS_KEY (`bot_env`'s) as an operator's tools have it: the webhook
     secrets of the keys it makes are sealed with it."""
+    from bot.core.sealing import HiddenKeyring
+    from bot.store import Store, connect
+
     redis = connect(redis_url)
     found = Store(redis)
     found.hidden.use(HiddenKeyring.from_setting(TEST_SECRETS_KEY))

@@ -150,6 +150,25 @@ def test_a_test_process_leaves_what_collecting_made_out_of_the_garbage_collectio
     assert gc.get_threshold() == conftest.GC_THRESHOLDS
 
 
+class Ended:
+    """What `pytest_sessionfinish` reads of a session: its config, a test process's (xdist's `workerinput`) or not."""
+
+    def __init__(self, *, worker: bool) -> None:
+        self.config = type("Config", (), {"workerinput": {"workerid": "gw0"}} if worker else {})()
+
+
+def test_a_test_process_whose_tests_are_over_ends_without_collecting_its_garbage() -> None:
+    """xdist's controller waited up to 10 s for each test process's five collections after its session, then killed
+    it: the process freezes what it holds instead (`-n 0`, the only process, keeps pytest's collections)."""
+    made: list[list[int]] = [[] for _ in range(1000)]
+    assert all(gc.is_tracked(each) for each in made)
+    before = gc.get_freeze_count()
+    conftest.pytest_sessionfinish(Ended(worker=False))  # type: ignore[arg-type]
+    assert gc.get_freeze_count() == before
+    conftest.pytest_sessionfinish(Ended(worker=True))  # type: ignore[arg-type]
+    assert gc.get_freeze_count() >= before + len(made)
+
+
 SLOW_MODULE = """
 import pytest
 
@@ -222,3 +241,38 @@ def test_a_worker_process_imports_jsonschema_as_an_installed_worker_does() -> No
     imported = {line.rsplit("|", 1)[-1].strip() for line in found.stderr.splitlines() if line.startswith("import")}
     assert "jsonschema" in imported  # (the agent package's schemas: what pulled it in)
     assert "rfc3987_syntax.syntax_helpers" not in imported and "lark" not in imported  # (its import tried, failing)
+
+
+class Options:
+    """What `runs_tests` reads of a config: xdist's options, and a test process's `workerinput`."""
+
+    def __init__(self, *, dist: str, tx: list[str], collectonly: bool = False, worker: bool = False) -> None:
+        self.option = type("Option", (), {"dist": dist, "tx": tx})()
+        self._collectonly = collectonly
+        if worker:
+            self.workerinput = {"workerid": "gw0"}
+
+    def getoption(self, name: str) -> bool:
+        return self._collectonly if name == "collectonly" else False
+
+
+def test_xdists_controller_loads_no_fixture_of_the_products_parts() -> None:
+    """The controller hands the tests out and collects none: the fixtures of the product's parts (tests/conftest.py's
+    `PARTS`) are loaded where tests run or are collected."""
+    controller = Options(dist="worksteal", tx=["popen"] * 3)
+    assert not conftest.runs_tests(controller)  # type: ignore[arg-type]
+    assert conftest.runs_tests(Options(dist="worksteal", tx=["popen"] * 3, worker=True))  # type: ignore[arg-type]
+    assert conftest.runs_tests(Options(dist="no", tx=[]))  # type: ignore[arg-type]  # -n 0
+    assert conftest.runs_tests(Options(dist="worksteal", tx=["popen"] * 3, collectonly=True))  # type: ignore[arg-type]
+    assert all(sys.modules.get(name) is not None for name in conftest.PARTS)  # (this test process runs tests)
+
+
+@pytest.mark.slow  # (starts python)
+def test_the_tests_conftest_imports_no_part_of_the_product() -> None:
+    """xdist's controller imports tests/conftest.py and its `pytest_plugins` before any test process starts: the
+    product's import (about 2 s of CPU) waits for the fixtures that use it."""
+    found = subprocess.run([sys.executable, "-c", "import sys, tests.conftest, tests.support.slow, "
+                            "tests.support.redis_cluster; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                            "('bot', 'agent_approvals', 'microsoft_teams')))"],
+                           cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    assert found.stdout.strip() == "[]"

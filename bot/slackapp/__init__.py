@@ -3,6 +3,7 @@
     app.py           the worker's one Bolt app (its workspaces, `authorize`), the edge that resolves each
                      request's workspace (`Edge`), and the `POST /slack/events` handler: every request's signature
                      checked once, before anything parses it
+    arg_names.py     Bolt's reading of each listener's parameters, once per function's code (not once per worker)
     context.py       a request's workspace as a value in its Bolt context: `parts_of(context)`, the one door
                      through which a listener gets the parts that serve its request
     oauth.py         Slack's OAuth install (`/slack/install`, `/slack/oauth_redirect`) through Bolt's OAuth flow

@@ -39,7 +39,7 @@ from bot.services import Services
 from bot.slack.client import create_workspace_client
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.workspaces import TOKEN_REFUSED, NotInstalled, Workspace, Workspaces, foreign, refusal_of
-from bot.slackapp import listeners
+from bot.slackapp import arg_names, listeners
 from bot.slackapp.context import Served, tenant_answer, tenant_of
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
@@ -107,6 +107,7 @@ def create_bolt_app(services: Services, workspaces: Workspaces) -> AsyncApp:
         # Bolt passes what a function names among its positional parameters
         return await workspaces.authorize(enterprise_id=enterprise_id, team_id=team_id)
 
+    arg_names.read_once()  # Bolt reads each listener's parameters once per code, not once per worker
     slack = services.slack
     with _unsaid(logging.getLogger("slack_bolt"), warning_client_prioritized_and_token_skipped()):
         app = _bolt_app(slack, authorize, services)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +24,9 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
-from bot.store.connection import StoreUnavailable
+from bot.store.connection import StoreUnavailable, aw
 
 _LUA = resources.files("bot.store") / "lua"
 HELD = "AUDIT_HELD"  # lua/lib/audit.lua's refusal while the audit floor is not confirmed (Redis restarted)
@@ -71,6 +72,19 @@ def _compiled(name: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None, 
     return tuple(keys), tuple(wanted), rest, tuple(fixed), prelude + helpers + source
 
 
+@functools.cache
+def _sha(text: str) -> str:
+    """The SHA-1 Redis knows a script's text by (EVALSHA), computed once per process (as redis-py's `Script` would
+    for every store: a tenth of building a worker)."""
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@functools.cache
+def _names() -> tuple[str, ...]:
+    """The scripts of `lua/`, listed once per process."""
+    return tuple(sorted(entry.name.removesuffix(".lua") for entry in _LUA.iterdir() if entry.name.endswith(".lua")))
+
+
 class Encoded(str):
     """A step's arguments encoded once (`encoded`), for a step called again and again with the same ones (the due
     note after every decision: its JSON was ~30 µs of each click's bookkeeping)."""
@@ -95,7 +109,7 @@ class Script:
         self._known = known
         self._fixed = list(fixed)
         self._names = frozenset([*self._fixed, *([self._rest] if self._rest else [])])
-        self._script = redis.register_script(text)
+        self._redis, self._text, self._sha = redis, text, _sha(text)
 
     async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any] | Encoded) -> Any:
         if keys.keys() != self._names:
@@ -107,7 +121,7 @@ class Script:
         deadline = time.monotonic() + HOLD_SECONDS
         while True:
             try:
-                return await self._script(keys=ordered, args=[*argv, str(self._known())] if self._implied else argv)
+                return await self._run(ordered, [*argv, str(self._known())] if self._implied else argv)
             except ResponseError as exc:
                 if HELD not in str(exc):
                     raise
@@ -115,14 +129,27 @@ class Script:
                     raise StoreUnavailable(str(exc)[:300]) from exc
             await asyncio.sleep(0.05)  # the step wrote nothing: tried again once a worker confirmed the floor
 
+    @property
+    def sha(self) -> str:
+        """The SHA-1 the step is called by (EVALSHA)."""
+        return self._sha
+
+    async def _run(self, keys: list[str], args: Sequence[str]) -> Any:
+        """EVALSHA, the script loaded first where Redis does not know it (restarted, another node): as redis-py's
+        `Script` runs one."""
+        try:
+            return await aw(self._redis.evalsha(self._sha, len(keys), *keys, *args))
+        except NoScriptError:
+            self._sha = await aw(self._redis.script_load(self._text))
+            return await aw(self._redis.evalsha(self._sha, len(keys), *keys, *args))
+
 
 def load_all(
     redis: Redis, *, needed: Mapping[str, str] | None = None, known: Callable[[], int] = lambda: 0
 ) -> dict[str, Script]:
     """Every script in `lua/`, read and registered once (no Redis call: each is sent on first use); `needed`: the
     names of the keys the helpers need (`--! needs:`); `known`: the process's highest audit seq (ARGV[2])."""
-    names = sorted(entry.name.removesuffix(".lua") for entry in _LUA.iterdir() if entry.name.endswith(".lua"))
-    return {name: Script(redis, name, needed=needed, known=known) for name in names}
+    return {name: Script(redis, name, needed=needed, known=known) for name in _names()}
 
 
 def fence_arg(fence: tuple[str, int] | None) -> dict[str, str]:

@@ -245,7 +245,7 @@ CROSSING: dict[str, set[str]] = {}
 
 async def steps_seen(redis: Redis, store: Store, work: object) -> list[tuple[str, set[str]]]:
     """The Lua steps `work` (a coroutine) ran, each with the keys it was given (Redis's MONITOR)."""
-    by_sha = {script._script.sha: name for name, script in store.shared._scripts.items()}
+    by_sha = {script.sha: name for name, script in store.shared._scripts.items()}
     seen: list[tuple[str, set[str]]] = []
     async with redis.monitor() as monitor:
         listening = asyncio.ensure_future(_listen(monitor, by_sha, seen))

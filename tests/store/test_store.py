@@ -468,3 +468,13 @@ async def test_every_refusal_is_audited_the_rest_of_a_window_as_one_entry_with_i
     assert await store.audit.summarise_refusals(time.time() + 2) == 0  # nothing counted since: no summary
     assert len(await store.audit.entries()) == 3
     assert await store.redis.zcard(store.keys.refusals_due) == 0 and not await store.redis.keys("*:refusal:*")
+
+
+async def test_a_step_runs_after_redis_forgot_the_scripts(store: Store) -> None:
+    """Each step is called by its SHA-1 (computed once per process); a Redis that no longer knows it (restarted,
+    SCRIPT FLUSH) is given the script again, and the step runs."""
+    await store.approvals.create(approval())
+    await store.redis.script_flush()
+    decided = await store.approvals.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB")
+    assert decided.status == "ok"
+    assert await store.redis.script_exists(store.shared.script("decide").sha) == [True]

@@ -14,7 +14,8 @@ from agent_approvals.approver import Decision
 
 import bot.store
 from bot.api.service import ApiWaiters
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.approvals.due_loops import DeadlineSweeper
+from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import API_OWNER, ApprovalRecord
 from bot.store import DecideResult, Opening, Store
 from bot.store.connection import connect

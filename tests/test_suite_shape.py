@@ -1,5 +1,5 @@
 """The suite's shape: `pytest -m "not slow"` is the everyday loop, so a test that starts a process must say so
-(`tests/support/slow.py` fails it otherwise), a fast test that takes more than 0.3 s of CPU or 1 s of the clock is
+(`tests/support/slow.py` fails it otherwise), a fast test that takes more than 0.3 s of CPU or 0.5 s of the clock is
 named at the end of the run, the loop's number of test processes is chosen (`test_processes`), collecting it imports
 no agent framework (each test process collects the whole loop: tests/support/lazy.py), and test files are named after
 what they test."""
@@ -49,6 +49,7 @@ INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchma
          "-p", "no:langsmith_plugin")  # (as pyproject's addopts: an unused plugin, a second of CPU each run)
 
 
+@pytest.mark.slow
 def test_a_test_that_starts_a_process_unmarked_fails_naming_it(pytester: pytest.Pytester) -> None:
     pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
     pytester.makepyfile(test_inner=TESTS)
@@ -121,11 +122,11 @@ def test_waits_for_nothing():
 """
 
 
-@pytest.mark.slow  # over 1 s of the clock (it waits, and runs pytest in it)
+@pytest.mark.slow  # over 0.5 s of the clock (it waits, and runs pytest in it)
 def test_a_fast_test_over_its_wall_time_is_named_at_the_end(pytester: pytest.Pytester,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that waits holds its test process as one that computes: named at the end too (not failed)."""
-    monkeypatch.setattr(slow, "SLOW_WALL", 0.2)  # (1 s in the suite)
+    monkeypatch.setattr(slow, "SLOW_WALL", 0.2)  # (0.5 s in the suite)
     pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
     pytester.makepyfile(test_inner=WAITERS)
     result = pytester.runpytest_inprocess(*INNER)

@@ -372,6 +372,7 @@ async def test_the_sync_client(api: Worker, slack: SlackStandIn) -> None:
         await asyncio.to_thread(SyncApprovalsClient(api.url, "aak_" + "y" * 43).get, asked.id)
 
 
+@pytest.mark.slow
 async def test_a_programs_approval_is_listed_in_the_home_and_status_naming_its_agent(
     api: Worker, slack: SlackStandIn
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.artifacts import command, file_change
 from slack_sdk.models.blocks import Block
@@ -35,6 +36,7 @@ def assert_blocks_valid(blocks: list[dict[str, Any]]) -> None:
     assert validate_blocks(blocks) is None, validate_blocks(blocks)
 
 
+@pytest.mark.slow
 async def test_the_card_its_dm_copy_and_the_home_say_the_agents_claim_and_the_summary(
     api: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:

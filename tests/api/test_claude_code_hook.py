@@ -178,6 +178,7 @@ async def early_in_a_minute() -> None:
         await asyncio.sleep(left + 0.1)
 
 
+@pytest.mark.slow
 async def test_a_hook_call_counts_once_against_the_keys_limit_whatever_it_asks_within(
     api: Worker, slack: SlackStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, find_header, start_worker
 from tests.support.api import Client, new_key
@@ -154,6 +156,7 @@ async def test_an_agent_task_with_a_card_is_hidden_before_its_header(worker: Wor
     assert not leaks(slack_calls(slack) + json.dumps(await worker.services.store.audit.entries()), SECRETS)
 
 
+@pytest.mark.slow
 async def test_a_call_recorded_as_allowed_names_its_allow_list_hidden(api: Worker) -> None:
     client = Client(api, (await new_key(api, "mailbox")).key)
     status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={

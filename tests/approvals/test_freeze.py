@@ -264,6 +264,7 @@ async def test_asks_are_refused_across_two_workers_from_the_next_ask(
         await other.stop()
 
 
+@pytest.mark.slow
 async def test_a_run_of_a_frozen_agent_runs_nothing(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     """`/agent freeze agent writer`: the bot's own run of that team is refused at its next step (no card, the
     freeze's words in its thread's decision), and ends."""

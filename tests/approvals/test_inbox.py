@@ -140,6 +140,7 @@ async def test_a_decision_on_the_channel_card_redraws_the_dms_and_homes(slack: S
     await slack.wait_for(lambda: not waiting_in_home(slack, BOB) and not waiting_in_home(slack, CAROL))
 
 
+@pytest.mark.slow
 async def test_deliver_dm_sends_the_card_to_each_approver_only(slack: SlackStandIn, worker: Worker) -> None:
     await say(slack, "config approvers @bob @carol")
     await say(slack, "config deliver dm")
@@ -174,6 +175,7 @@ async def test_dm_delivery_needs_named_approvers(slack: SlackStandIn, worker: Wo
     assert "Bad deliver" in await say(slack, "config deliver pigeon")
 
 
+@pytest.mark.slow
 async def test_two_people_deciding_at_once_from_two_surfaces_give_one_decision(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -239,6 +241,7 @@ async def test_reject_from_the_revise_modal_still_works(slack: SlackStandIn, wor
     assert approval is not None and approval.feedback == "too pushy"
 
 
+@pytest.mark.slow
 async def test_a_refused_click_in_the_home_is_answered_in_a_modal(slack: SlackStandIn, worker: Worker) -> None:
     await open_homes(slack, BOB)
     run_id = await start_run(slack)

@@ -210,6 +210,7 @@ async def test_a_claim_made_late_in_a_long_sweep_still_holds_its_lease(slack: Sl
 
 
 # ------------------------------------------------------------------------------------------- escalation
+@pytest.mark.slow
 async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     slack: SlackStandIn, worker: Worker
 ) -> None:

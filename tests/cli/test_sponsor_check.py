@@ -5,6 +5,8 @@ and refused too, unless `--no-check` names them unchecked. A real Redis."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.devslack.model import BOT_USER_ID, DevUser
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -39,6 +41,7 @@ async def test_an_unknown_deactivated_or_bot_sponsor_is_refused_and_nothing_is_s
     assert [e["sponsor"] for e in await store.audit.entries() if e["event"] == "key_sponsor"] == [CAROL]
 
 
+@pytest.mark.slow
 async def test_slack_out_of_reach_refuses_unless_no_check_says_to_name_them_unchecked(
     store: Store, redis_url: str
 ) -> None:

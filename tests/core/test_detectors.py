@@ -191,6 +191,7 @@ def uuid_group(size: int) -> st.SearchStrategy[str]:
 
 @given(st.uuids().map(str) | st.tuples(*(uuid_group(size) for size in (8, 4, 4, 4, 12))).map("-".join),
        st.booleans())
+@pytest.mark.slow
 def test_no_uuid_is_ever_a_card_or_an_iban(value: str, upper: bool) -> None:
     assert scan(f"order {value.upper() if upper else value} placed", ALL) == []
 

@@ -191,6 +191,7 @@ async def test_another_tenants_user_and_a_guest_are_refused_and_audited(world: W
     assert refused[f"teams:{guest_oid}"]["surface"] == "teams"
 
 
+@pytest.mark.slow
 async def test_the_receipt_verifies_and_is_the_same_whichever_surface_decided(world: World) -> None:
     first = await world.ask()
     await click(world.slack, await nth_card(world.slack, 1), "approval_approve", user=BOB)  # Bob in Slack
@@ -233,6 +234,7 @@ async def test_reject_and_revise_from_teams_send_their_words(world: World) -> No
     assert decision[-1]["by"] == world.dana_person and decision[-1]["surface"] == "teams"
 
 
+@pytest.mark.slow
 async def test_step_up_holds_a_teams_approve_until_the_passkey(world: World) -> None:
     store = world.worker.services.store
     assert await store.settings.set(SALES, "step_up", "always", by="operator") is None
@@ -310,6 +312,7 @@ def arguments_inputs(card: dict[str, Any]) -> list[str]:
             if n.get("type") == "Input.Text" and n.get("id") == "arguments"]
 
 
+@pytest.mark.slow
 async def test_a_teams_revise_with_edited_arguments_reaches_the_program_as_slacks_does(world: World) -> None:
     """The edited call goes to the program as the Slack modal's JSON edit sends it: decided revised, the edited
     arguments (and their digest) in the API's answer, the note with them, the audit naming Dana and Teams."""
@@ -329,6 +332,7 @@ async def test_a_teams_revise_with_edited_arguments_reaches_the_program_as_slack
     assert decision[-1]["outcome"] == "revised"
 
 
+@pytest.mark.slow
 async def test_a_hidden_value_left_as_its_mask_is_kept_whole_and_never_sent_to_teams(world: World) -> None:
     card_number = "4111 1111 1111 1111"
     arguments = {**EMAIL, "body": f"Refund {card_number} today."}

@@ -381,6 +381,7 @@ async def test_two_workers_posting_one_approval_leave_one_card_per_conversation(
         assert len(cards(teams, conversation)) == 1, conversation
 
 
+@pytest.mark.slow  # (it waits for the copy's retry, as Teams is back)
 async def test_a_copy_teams_could_not_take_is_posted_later_by_teams_due_set_and_slack_is_not_held(
     slack: SlackStandIn, teams: TeamsStandIn, teams_on: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -38,6 +38,7 @@ def activities_sent(world: World) -> list[Any]:
     return [call for call in world.teams.sent if "/activities" in call.path]
 
 
+@pytest.mark.slow
 async def test_a_teams_reviewer_edits_one_field_and_the_program_gets_the_edited_call(world: World) -> None:
     approval = await world.ask(tool={"name": "send_refund", "arguments": REFUND, "schema": REFUND_SCHEMA})
     activity = await world.teams_card(approval)
@@ -78,6 +79,7 @@ async def test_a_value_not_of_its_fields_kind_is_refused_in_slacks_words_and_not
     assert world.card_now(activity) == shown_before
 
 
+@pytest.mark.slow
 async def test_a_hidden_value_left_as_its_mask_stays_hidden_and_never_reaches_teams(world: World) -> None:
     card_number = "4111 1111 1111 1111"
     arguments = {**EMAIL, "body": f"Refund {card_number} today."}

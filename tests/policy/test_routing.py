@@ -96,6 +96,7 @@ async def test_a_policy_that_cannot_be_evaluated_routes_to_its_own_approvers_or_
     assert routed is not None and routed.approvers == (ADMIN,), routed
 
 
+@pytest.mark.slow
 async def test_what_people_are_shown_of_a_routed_quorum(policy_worker: StartPolicyWorker, slack: SlackStandIn) -> None:
     """#51.10 and #51.15: the API's answer names the policies and the bundle that routed an approval, and every
     person whose vote counted; the decision's audit entry names them too; the App Home entry shows the policy's

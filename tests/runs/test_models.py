@@ -145,6 +145,7 @@ async def test_streamed_responses_are_cached_and_streamed_again(aredis: Redis) -
     assert replayed[0] == "created answer" and isinstance(replayed[-1], CreateResult) and replayed[-1].cached
 
 
+@pytest.mark.slow
 async def test_a_model_call_never_fails_or_waits_because_of_redis() -> None:
     refused = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
     client = AsyncChatCompletionCache(replay_client("one", "two"), RedisModelCache(refused, prefix="hitl"))

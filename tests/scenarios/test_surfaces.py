@@ -140,6 +140,7 @@ async def test_a_timeout_that_approves_approves_an_approval_shown_only_in_teams(
     assert decided["status"] == "timed_out" and decided["timeout_outcome"] == "approve", decided
 
 
+@pytest.mark.slow
 async def test_teams_refusing_the_bot_is_counted_and_said_down(
     slack: SlackStandIn, teams: TeamsStandIn, redis_url: str, store: Store
 ) -> None:

@@ -174,6 +174,7 @@ async def test_admin_users_see_every_channel_with_settings_or_rules_the_most_act
 
 
 # ------------------------------------------------------------------------------------------- revoke
+@pytest.mark.slow
 async def test_revoke_from_the_home_and_refusals(slack: SlackStandIn, worker: Worker) -> None:
     store = worker.services.store
     await name_admins(worker, ALICE, BOB)
@@ -283,6 +284,7 @@ async def test_concurrent_admin_changes_keep_the_index_exact(worker: Worker) -> 
 
 
 # ------------------------------------------------------------------------------------------- the cache
+@pytest.mark.slow
 async def test_the_numbers_are_cached_for_a_minute_then_computed_again(slack: SlackStandIn, worker: Worker) -> None:
     store, redis = worker.services.store, worker.services.redis
     await name_admins(worker, ALICE)

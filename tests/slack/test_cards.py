@@ -181,6 +181,7 @@ async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStand
     assert await store.redis.zcard(store.keys.outbox) == 0
 
 
+@pytest.mark.slow
 async def test_drain_waits_for_a_redraws_last_redis_call_before_the_store_closes(slack: SlackStandIn) -> None:
     """A redraw's Homes drawn, its outbox entry on its way out while Redis holds the call: `drain` waits for that
     call (then stops it) instead of returning while it runs on, into a store closed under it (CI once saw that

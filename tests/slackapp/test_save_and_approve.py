@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, CAROL, Worker
 from tests.support.api import Client
@@ -35,6 +37,7 @@ def outbox(tmp_path: Path) -> list[Path]:
     return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
+@pytest.mark.slow
 async def test_save_and_approve_sends_the_edited_call_and_says_what_changed(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -170,6 +173,7 @@ when { context.args.to like "*@rival.com" };
 }
 
 
+@pytest.mark.slow
 async def test_an_edit_the_policies_forbid_is_refused_not_approved_by_its_editor(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -79,6 +79,7 @@ async def test_a_home_click_gets_the_link_and_a_batch_leaves_it_out(stepup: Work
     assert record is not None and record.pending and record.votes == ""
 
 
+@pytest.mark.slow
 async def test_a_copy_in_a_direct_message_asks_for_the_passkey_too(stepup: Worker, slack: SlackStandIn,
                                                                    http: aiohttp.ClientSession) -> None:
     store = stepup.services.store
@@ -95,6 +96,7 @@ async def test_a_copy_in_a_direct_message_asks_for_the_passkey_too(stepup: Worke
     assert (await client.wait(approval_id))["status"] == "approved"
 
 
+@pytest.mark.slow
 async def test_a_quorum_counts_each_voters_passkey_and_a_delegate_uses_their_own(
         stepup: Worker, slack: SlackStandIn, http: aiohttp.ClientSession) -> None:
     store = stepup.services.store
@@ -217,6 +219,7 @@ async def test_save_and_approve_of_an_edit_asks_the_editor_for_their_passkey(
 
 
 
+@pytest.mark.slow
 async def test_the_evidence_in_audit_verify_and_policy_explain(
         slack: SlackStandIn, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession) -> None:
     windows = "windows:\n  refunds_24h: {sum: args.amount_cents, per: [principal], over: 24h}\n"

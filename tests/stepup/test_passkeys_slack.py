@@ -9,6 +9,7 @@ import json
 import re
 
 import aiohttp
+import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -83,6 +84,7 @@ async def link_from_home(slack: SlackStandIn, user: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.slow
 async def test_set_up_from_the_home_then_remove(stepup: Worker, slack: SlackStandIn,
                                                 http: aiohttp.ClientSession) -> None:
     url = await link_from_home(slack, ALICE)

@@ -160,6 +160,7 @@ async def test_sharded_a_note_whose_work_a_settles_step_saw_first_is_kept_by_the
         assert await store.due.next_at("deadlines") == 3000.0, (first, second)
 
 
+@pytest.mark.slow
 async def test_a_timeout_due_after_the_workspaces_earliest_still_fires_on_time(store: Store) -> None:
     """The ask due later than its workspace's entry writes nothing worker-wide (its note stood); the deadline loop
     visits the tenant at the earlier entry, settles it at the later ask's deadline, and times it out then."""

@@ -156,6 +156,7 @@ async def test_a_worker_of_this_release_that_does_not_hold_stops_the_move_with_t
     assert data(await everything(redis)) == data(before)  # (the mark taken back: the format as it was)
 
 
+@pytest.mark.slow
 async def test_a_worker_of_this_release_holds_its_commands_from_the_mark_and_for_good_once_moved(
         redis: Redis, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     single = Store(redis, prefix="{hitl}")

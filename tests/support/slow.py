@@ -15,7 +15,7 @@ The CPU a test takes is its test process's (`time.process_time`) over its setup,
 `SLOW_CPU` is named at the end of the run ("fast tests over 0.3 s of CPU: mark them slow"), not failed: what it takes
 varies with the machine's load and with what it is the first in its process to import (a lazily imported SDK), and
 a test that fails by chance is worse than a line to read. So is a fast test over `SLOW_WALL` seconds of the clock
-(`time.perf_counter`, the same phases: "fast tests over 1 s: mark them slow"): one that waits (a product's timer, a
+(`time.perf_counter`, the same phases: "fast tests over 0.5 s: mark them slow"): one that waits (a product's timer, a
 window, an expiry, a patience) holds its test process as long as one that computes. Give it a short setting or wait
 on the event; where the wait is what it proves, it is slow.
 """
@@ -43,7 +43,7 @@ SEEN = pytest.StashKey[int]()  # how many of the item's programs its earlier pha
 SLOW_CPU = 0.3  # seconds of CPU (setup, call and teardown) past which a test is slow
 CPU = pytest.StashKey[float]()  # the CPU the item's phases took so far
 OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_CPU: (node id, seconds)
-SLOW_WALL = 1.0  # seconds of the clock (setup, call and teardown) past which a test is slow
+SLOW_WALL = 0.5  # seconds of the clock (setup, call and teardown) past which a test is slow
 WALL_OVER = pytest.StashKey[list[tuple[str, float]]]()  # the session's fast tests over SLOW_WALL: (node id, seconds)
 
 _watching: list[list[str]] = []  # the programs started by each item being run, the innermost (pytester's) last

@@ -11,6 +11,8 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of, reply_text
 from tests.support.frameworks import EMAIL, autogen_mailer
@@ -38,6 +40,7 @@ async def program_env(worker_url: str, key: str, tmp_path: Path) -> dict[str, st
     }
 
 
+@pytest.mark.slow
 async def test_an_autogen_program_is_decided_with_the_bots_buttons(
     slack: SlackStandIn, emailer: tuple[Worker, str], tmp_path: Path
 ) -> None:

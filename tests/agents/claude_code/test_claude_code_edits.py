@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.artifacts import command, file_change, file_diff, text_sha256, under
 from agent_approvals.claude_code.edits import BUDGET, Sourced, sourced
@@ -151,6 +152,7 @@ def hook_input(tool: str, arguments: dict[str, object], cwd: Path) -> dict[str, 
             "tool_input": arguments}
 
 
+@pytest.mark.slow
 async def test_an_edit_that_does_not_apply_is_asked_about_saying_why(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -170,6 +172,7 @@ async def test_an_edit_that_does_not_apply_is_asked_about_saying_why(
     assert status == 200 and "artifacts" not in answer, answer
 
 
+@pytest.mark.slow
 async def test_the_http_hook_reads_no_file_outside_claude_code_files(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

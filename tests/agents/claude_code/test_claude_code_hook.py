@@ -63,6 +63,7 @@ def test_input_it_cannot_read_is_denied_with_why() -> None:
     assert out["permissionDecision"] == "ask" and "not PostToolUse" in out["permissionDecisionReason"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_bot_is_denied_after_a_short_retry() -> None:
     env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
     out = hook(json.dumps(BASH), "--retry-for", "0.5", **env)

@@ -30,6 +30,7 @@ async def hanging_up() -> AsyncIterator[HangingUp]:
         yield listener
 
 
+@pytest.mark.slow
 async def test_nothing_listening_is_one_line_naming_the_url_after_a_few_tries() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     transport = Counted()
@@ -44,6 +45,7 @@ async def test_nothing_listening_is_one_line_naming_the_url_after_a_few_tries() 
     assert transport.tries == FIRST_TRIES  # a few tries, not a minute of them (retry_for is 60 s)
 
 
+@pytest.mark.slow
 async def test_a_listener_that_hangs_up_is_unreachable_after_as_many_connections(hanging_up: HangingUp) -> None:
     async with ApprovalsClient(hanging_up.url, "aak_nothing") as client:
         with pytest.raises(Unreachable) as raised:

@@ -222,6 +222,7 @@ def said(result: types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
+@pytest.mark.slow
 async def test_a_guarded_mcp_server_refuses_calls_without_a_spent_receipt() -> None:
     issuer, ran = Issuer(), []
     checker = ReceiptChecker(f"http://127.0.0.1:{free_port()}", jwks=issuer.jwks(), retry_for=0.2)
@@ -245,6 +246,7 @@ async def test_a_guarded_mcp_server_refuses_calls_without_a_spent_receipt() -> N
     await checker.aclose()
 
 
+@pytest.mark.slow
 async def test_an_mcpserver_with_the_extension_refuses_and_says_so() -> None:
     issuer, ran = Issuer(), []
     checker = ReceiptChecker(f"http://127.0.0.1:{free_port()}", jwks=issuer.jwks(), retry_for=0.2)

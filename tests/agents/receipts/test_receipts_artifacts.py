@@ -115,6 +115,7 @@ async def test_the_claim_names_each_artefacts_kept_digest_in_order_or_there_is_n
             artifact_digests(record(artifacts=unreadable))
 
 
+@pytest.mark.slow
 async def test_an_mcp_servers_guard_checks_the_artefacts_each_tool_applies(tmp_path: Path) -> None:
     (tmp_path / "prices.py").write_text(BEFORE)
     issuer, ran = Issuer(), []

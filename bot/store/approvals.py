@@ -8,6 +8,7 @@ batch of due ones.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -273,10 +274,7 @@ class Approvals:
         self,
         approval_id: str,
         *,
-        outcome: str,
-        by: str,
-        feedback: str = "",
-        now: float | None = None,
+        outcome: str, by: str, feedback: str = "", now: float | None = None,
         card: tuple[str, str] | None = None,
         check_auth: bool = False,
         in_groups: bool | None = None,
@@ -396,6 +394,8 @@ class Approvals:
                 "frozen_at": frozen_at,
             },
         )
+        if heard and heard[0]:  # published to a waiting worker: one turn of the loop, so that a reader of this
+            await asyncio.sleep(0)  # process whose message came with the answer (a long-poll) resumes before the rest
         if check_auth and status in REFUSED_CLICKS:
             self.refused(REFUSED_CLICKS[status])
         record = approval_from(pairs(flat)) if flat else None

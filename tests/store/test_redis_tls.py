@@ -120,9 +120,12 @@ async def test_on_a_tls_cluster_a_decision_in_a_workspace_on_each_primary_is_hea
                 assert (await mine.approvals.decide(asked.id, outcome="approved", by="U0BOB")).status == "ok"
                 said = await heard(subscription)
                 assert said["channel"] == channel and asked.id in str(said["data"])
-            await subscription.subscribe(root.worker_channel("w1"))  # the root's plain channel (SUBSCRIBE, over TLS)
+            plain = root.worker_channel("w1")
+            await subscription.subscribe(plain)  # the root's plain channel (SUBSCRIBE, over TLS, on one node)
+            await until(lambda: sum(int(tls_cluster.ask(p, "PUBSUB", "NUMSUB", plain)[1]) for p in tls_cluster.ports),
+                        what="the plain channel not subscribed on any node")  # (else the PUBLISH may come first)
             await store.redis.execute_command(  # type: ignore[no-untyped-call]
-                "PUBLISH", root.worker_channel("w1"), '{"t": "decision", "id": "old-0000-a"}')
+                "PUBLISH", plain, '{"t": "decision", "id": "old-0000-a"}')
             assert "old-0000-a" in str((await heard(subscription))["data"])
         finally:
             await subscription.aclose()

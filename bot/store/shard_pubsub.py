@@ -114,9 +114,9 @@ class _ShardNode(asyncio.Protocol):
         if not self._done:
             self._done = True
             self._tell(StoreUnavailable(why[:300]))
-        for said in self.confirming.values():
+        for said in self.confirming.values():  # (ended: `confirmed` raises; no exception left unread in a future)
             if not said.done():
-                said.set_exception(StoreUnavailable(why[:300]))
+                said.set_result(None)
         self.confirming.clear()
         self.close()
 
@@ -191,6 +191,8 @@ class ShardedPubSub:
                 await asyncio.shield(said)
         except TimeoutError as exc:
             raise StoreUnavailable(f"TimeoutError: channel {channel[:60]!r} not confirmed") from exc
+        if node.ended:
+            raise StoreUnavailable(f"ConnectionError: channel {channel[:60]!r} ended before it was confirmed")
 
     def _owner(self, channel: str) -> tuple[str, int]:
         """(host, port) of the primary serving `channel`'s slot, as the cluster said."""

@@ -92,6 +92,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import (
     REDIS_DOWN,
+    StoreHeld,
     StoreUnavailable,
     StoreWriteRefused,
     WriteRefusals,
@@ -159,6 +160,7 @@ __all__ = [
     "PubSub",
     "ShardedPubSub",
     "Store",
+    "StoreHeld",
     "StoreUnavailable",
     "StoreWriteRefused",
     "Subscription",

@@ -62,6 +62,13 @@ class StoreUnavailable(RedisConnectionError):
         return type(self.__cause__ or self).__name__
 
 
+class StoreHeld(StoreUnavailable):
+    """This worker's commands are held while the store's workspaces move to tags of their own (`Hold`): nothing was
+    sent. A worker of one tag stays held until it is restarted with REDIS_WORKSPACE_TAGS=true, so trying again
+    here gains nothing (`persistently` raises it at once): a click says "try again", the API answers 503, and the
+    asker's next try reaches a worker that serves."""
+
+
 class StoreWriteRefused(StoreUnavailable):
     """Redis answers but refuses to write: `reason` "oom" (full: `maxmemory` reached with `noeviction`), "misconf"
     (it cannot persist and `stop-writes-on-bgsave-error` is on) or "readonly" (a replica). Nothing was written by
@@ -156,8 +163,8 @@ class Hold:
         waited = 0.0
         while self.held:
             if waited >= self.SECONDS:
-                raise StoreUnavailable("held: this Redis's workspaces are being moved (python -m bot store"
-                                       " move-workspaces)")
+                raise StoreHeld("held: this Redis's workspaces are being moved (python -m bot store"
+                                " move-workspaces)")
             await asyncio.sleep(0.05)
             waited += 0.05
         self.in_flight += 1
@@ -268,25 +275,26 @@ def guarded(redis: R) -> R:
 async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0,
                        blips: tuple[type[BaseException], ...] = REDIS_DOWN) -> T:
     """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
-    most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,
-    which are safe to repeat: a run must not fail because Redis was away for a few seconds. A write Redis refuses
-    (`StoreWriteRefused`: full, or unable to persist) is no blip: raised at once, so the asker hears it now.
+    most `patience` seconds of the clock, the calls' own time included (None: until it works or the task is
+    cancelled). For an owner's writes, which are safe to repeat: a run must not fail because Redis was away for a
+    few seconds. A write Redis refuses (`StoreWriteRefused`: full, or unable to persist) is no blip, nor are this
+    worker's commands held for a move (`StoreHeld`, until it restarts): raised at once, so the asker hears it now.
     `blips`: what counts as Redis away (a call that also speaks to others, e.g. Slack, whose timeouts and refused
     connections are theirs: `(StoreUnavailable,)`, the store's own error)."""
-    delay, waited, warned = 0.05, 0.0, False
+    delay, warned = 0.05, False
+    deadline = None if patience is None else time.monotonic() + patience
     while True:
         try:
             return await call()
-        except StoreWriteRefused:
+        except (StoreWriteRefused, StoreHeld):
             raise
         except blips as exc:
-            if patience is not None and waited >= patience:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise
             if not warned:
                 log.warning("%s: Redis unreachable (%s); trying again", what, type(exc).__name__)
                 warned = True
-            await asyncio.sleep(delay)
-            waited += delay
+            await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 2, 2.0)
 
 

@@ -85,9 +85,11 @@ def command(cluster: LocalCluster, tmp_path: Path, *args: str) -> subprocess.Pop
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def ran(cluster: LocalCluster, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+async def ran(cluster: LocalCluster, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """The move command run to its end, the event loop free meanwhile (the worker of this release in this process
+    beats and answers through it, as a worker apart would)."""
     process = command(cluster, tmp_path, *args)
-    out, err = process.communicate(timeout=180)
+    out, err = await asyncio.to_thread(process.communicate, timeout=180)
     return process.returncode, out, err
 
 
@@ -122,7 +124,7 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
         before = await old_names(redis)
         assert {k.split(":")[2] for k in before} == set(TEAMS)
 
-        code, out, err = ran(redis_cluster, tmp_path)  # the 0.8.0 worker serves: refused, named, nothing changed
+        code, out, err = await ran(redis_cluster, tmp_path)  # the 0.8.0 worker serves: refused, named, nothing changed
         assert code == 1 and "a version before 0.9 (its heartbeat says no version)" in err, (out, err)
         assert "nothing changed" in err and await old_names(redis) == pytest.approx(before, abs=60_000)
         assert await single.format.stored() < WORKSPACE_TAGS
@@ -141,9 +143,12 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
             n = 0
             while not stop.is_set():
                 try:
-                    status, body = await asker.ask(tool_ask(), headers={"Idempotency-Key": f"live-{n}"})
+                    async with asyncio.timeout(30):  # (held: a 503 after its 5-s hold, never a blip ridden out for 60)
+                        status, body = await asker.ask(tool_ask(), headers={"Idempotency-Key": f"live-{n}"})
                 except (aiohttp.ClientError, ValueError):
                     status, body = 0, {}
+                except TimeoutError:
+                    status, body = -1, {"id": "no answer within 30 s"}
                 answers.append((n, status, str(body.get("id", ""))))
                 n += status == 201
                 await asyncio.sleep(0.1 if status == 201 else 0.5)  # (pacing, as an agent's retry; no waiting on it)
@@ -163,7 +168,7 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
         assert await single.format.moving() is not None  # (cut mid-way)
         assert await old_names(redis)  # (some still to move)
 
-        code, out, err = ran(redis_cluster, tmp_path, "--wait", "60")  # its claim lapses: it goes on
+        code, out, err = await ran(redis_cluster, tmp_path, "--wait", "60")  # its claim lapses: it goes on
         assert code == 0 and "resuming" in out and "done:" in out, (out, err)
         moved_in = time.monotonic() - started
         assert await old_names(redis) == {}
@@ -172,8 +177,9 @@ async def test_the_upgrade_moves_a_single_tag_store_of_50_workspaces_after_a_0_8
         refused = [status for _, status, _ in answers if status != 201]
         assert refused and set(refused) <= {503, 0}, answers  # (held: fail closed, never a 500)
         assert live.services.store.redis is not None and hold_of(live.services.store.redis).held  # for good now
-        await live.stop()
-        code, out, _ = ran(redis_cluster, tmp_path)
+        async with asyncio.timeout(120):  # (a stop that hangs is named here, not by the suite's 300 s timeout)
+            await live.stop()
+        code, out, _ = await ran(redis_cluster, tmp_path)
         assert code == 0 and "nothing to move" in out, out
 
         primaries = set()

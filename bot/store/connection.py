@@ -142,9 +142,10 @@ def refusals_of(redis: Any) -> WriteRefusals:
 
 class Hold:
     """A worker's commands held while the store's workspaces move to tags of their own (bot/store/workspace_move.py):
-    `held` (set by the worker's heartbeat, `Workers.beat`), each new command waits, for `HOLD_SECONDS` at most, then
-    fails closed (`StoreUnavailable`: the caller retries, as in an outage); `quiet` once the commands in flight are
-    done, which the heartbeat says for the move to go on. The heartbeat's own commands are not held (`unheld`)."""
+    `held` (set by the worker's heartbeat, `Workers.beat`), each new command waits, `SECONDS` of the clock at most,
+    then fails closed (`StoreHeld`, a `StoreUnavailable`: the caller asks again, as in an outage, and is answered by a
+    worker restarted for the new layout); `quiet` once the commands in flight are done, which the heartbeat says for
+    the move to go on. The heartbeat's own commands are not held (`unheld`)."""
 
     SECONDS = 5.0
 
@@ -160,13 +161,12 @@ class Hold:
         """Before a command: False when it is not counted (the heartbeat's)."""
         if _UNHELD.get():
             return False
-        waited = 0.0
+        deadline = time.monotonic() + self.SECONDS
         while self.held:
-            if waited >= self.SECONDS:
+            if time.monotonic() >= deadline:
                 raise StoreHeld("held: this Redis's workspaces are being moved (python -m bot store"
                                 " move-workspaces)")
             await asyncio.sleep(0.05)
-            waited += 0.05
         self.in_flight += 1
         return True
 

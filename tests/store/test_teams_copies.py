@@ -5,10 +5,13 @@ Real redis-server."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+
+import pytest
 
 from bot.core.msteams import TeamsCopy
 from bot.store import Store
-from tests.support.hitl import until
+from bot.store import msteams as msteams_store
 
 CHANNEL, CHAT = "19:abc@thread.tacv2", "a:personal-1"
 
@@ -29,12 +32,12 @@ async def test_one_poster_claims_a_conversations_card_and_its_note_is_the_copy(s
     assert await store.redis.ttl(store.keys.teams("cards:{ap1}")) > 0  # it expires with the approval's record
 
 
-async def test_a_claim_that_ran_out_is_taken_over(store: Store) -> None:
-    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=0.05) == "claimed"  # its poster died before posting
+async def test_a_claim_that_ran_out_is_taken_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1_800_000_000.0]  # (the lease is read on the claiming worker's clock: set here, no waiting on it)
+    monkeypatch.setattr(msteams_store, "time", SimpleNamespace(time=lambda: clock[0]))
+    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=5) == "claimed"  # its poster died before posting
+    clock[0] += 4.9
     assert await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
-
-    async def taken() -> bool:
-        return await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "claimed"
-
-    await until(taken, within=2, what="the claim taken over")
+    clock[0] += 0.2  # (its lease ran out)
+    assert await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "claimed"  # taken over
     assert await store.msteams.claim_copy("ap2", CHANNEL, lease=30) == "busy"
